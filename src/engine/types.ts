@@ -1,0 +1,49 @@
+/** Plain data shapes shared by the engine's stages. No gRPC, no onnxruntime types here. */
+
+import type { Quad } from '../shared/quad.js';
+
+export type { Point, Quad } from '../shared/quad.js';
+
+/** Interleaved 8-bit pixels, row-major. */
+export interface RawImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** A single-channel float map, row-major (the detector's probability output). */
+export interface ProbMap {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface DetectedBox {
+  quad: Quad;
+  /** Mean probability inside the box: how sure the detector is that this is text. */
+  score: number;
+}
+
+export interface OcrLine {
+  text: string;
+  /** Mean of the per-character maximum probabilities, 0..1. */
+  confidence: number;
+  box: Quad;
+}
+
+export interface StageTimings {
+  queueMs: number;
+  decodeMs: number;
+  detectMs: number;
+  classifyMs: number;
+  recognizeMs: number;
+  totalMs: number;
+}
+
+export interface OcrResult {
+  width: number;
+  height: number;
+  lines: OcrLine[];
+  timings: StageTimings;
+}
