@@ -1,0 +1,135 @@
+/**
+ * Perspective crop of one text quad into an upright line image at the recognizer's height, in one
+ * pass (PaddleOCR warps to the quad's own size and then resizes; sampling once avoids the double
+ * interpolation and the intermediate image).
+ */
+
+import { quadSize } from './geometry.js';
+import type { Point, Quad, RawImage } from './types.js';
+
+/**
+ * Row-major 3×3 homography taking the rectangle (0,0)-(w,h) to the quad: (0,0)→q0, (w,0)→q1,
+ * (w,h)→q2, (0,h)→q3. Heckbert's closed-form unit-square-to-quad mapping, then scaled by 1/w, 1/h.
+ */
+export function homographyFromRect(w: number, h: number, quad: Quad): number[] {
+  const [[x0, y0], [x1, y1], [x2, y2], [x3, y3]] = quad;
+  const sx = x0 - x1 + x2 - x3;
+  const sy = y0 - y1 + y2 - y3;
+  let g = 0;
+  let k = 0;
+  if (sx !== 0 || sy !== 0) {
+    const dx1 = x1 - x2, dx2 = x3 - x2, dy1 = y1 - y2, dy2 = y3 - y2;
+    const den = dx1 * dy2 - dx2 * dy1;
+    // A degenerate (collinear) quad has no projective solution; fall back to the affine part.
+    if (den !== 0) {
+      g = (sx * dy2 - dx2 * sy) / den;
+      k = (dx1 * sy - sx * dy1) / den;
+    }
+  }
+  const a = x1 - x0 + g * x1, b = x3 - x0 + k * x3, c = x0;
+  const d = y1 - y0 + g * y1, e = y3 - y0 + k * y3, f = y0;
+  return [a / w, b / h, c, d / w, e / h, f, g / w, k / h, 1];
+}
+
+/** Maps a point through a row-major homography. */
+export function applyHomography(m: readonly number[], x: number, y: number): Point {
+  const z = m[6]! * x + m[7]! * y + m[8]!;
+  return [(m[0]! * x + m[1]! * y + m[2]!) / z, (m[3]! * x + m[4]! * y + m[5]!) / z];
+}
+
+/**
+ * Crop `quad` (tl, tr, br, bl in image pixel coordinates, pixel centres at integers) to an upright
+ * 3-channel image `outHeight` tall and round(outHeight · width/height) wide, clamped to
+ * [1, maxOutWidth]. Quads at least 1.5× taller than wide are treated as vertical text and turned
+ * 90° counter-clockwise first, as PaddleOCR's get_rotate_crop_image does with np.rot90.
+ * Sampling is bilinear with edge-clamped borders; when shrinking by more than 1.5× each output
+ * pixel averages up to 4×4 samples so thin strokes do not alias away.
+ */
+export function cropQuad(image: RawImage, quad: Quad, outHeight: number, maxOutWidth: number): RawImage {
+  const outH = Math.max(1, Math.round(outHeight));
+  let q: Quad = quad;
+  let { width: qw, height: qh } = quadSize(quad);
+  // PaddleOCR decides on the int()-truncated crop size.
+  const iw = Math.trunc(qw);
+  const ih = Math.trunc(qh);
+  if (iw > 0 ? ih / iw >= 1.5 : ih > 0) {
+    // rot90 CCW of the upright crop: its top-left was the quad's top-right, and so on.
+    q = [quad[1], quad[2], quad[3], quad[0]];
+    [qw, qh] = [qh, qw];
+  }
+  const ratio = qh > 0 ? qw / qh : qw > 0 ? Infinity : 1;
+  const outW = Math.max(1, Math.min(Math.floor(maxOutWidth), Math.round(outH * ratio)));
+
+  const m = homographyFromRect(outW, outH, q);
+  const nx = supersamples(qw / outW);
+  const ny = supersamples(qh / outH);
+  const out = new Uint8Array(outW * outH * 3);
+  sample(image, m, outW, outH, nx, ny, out);
+  return { data: out, width: outW, height: outH, channels: 3 };
+}
+
+function supersamples(scale: number): number {
+  return scale > 1.5 ? Math.min(4, Math.ceil(scale)) : 1;
+}
+
+function sample(
+  image: RawImage,
+  m: readonly number[],
+  outW: number,
+  outH: number,
+  nx: number,
+  ny: number,
+  out: Uint8Array,
+): void {
+  const { data, width: iw, height: ih, channels: ch } = image;
+  const [m0, m1, m2, m3, m4, m5, m6, m7, m8] = m as [number, number, number, number, number, number, number, number, number];
+  const maxX = iw - 1;
+  const maxY = ih - 1;
+  const stride = iw * ch;
+  const inv = 1 / (nx * ny);
+  let o = 0;
+  for (let v = 0; v < outH; v++) {
+    for (let u = 0; u < outW; u++) {
+      let r = 0, g = 0, b = 0;
+      for (let sy = 0; sy < ny; sy++) {
+        const t = v + (sy + 0.5) / ny;
+        for (let sx = 0; sx < nx; sx++) {
+          const s = u + (sx + 0.5) / nx;
+          const z = m6 * s + m7 * t + m8;
+          let x = (m0 * s + m1 * t + m2) / z;
+          let y = (m3 * s + m4 * t + m5) / z;
+          // Edge clamp (also catches NaN from a degenerate quad).
+          if (!(x > 0)) x = 0; else if (x > maxX) x = maxX;
+          if (!(y > 0)) y = 0; else if (y > maxY) y = maxY;
+          const x0 = x | 0;
+          const y0 = y | 0;
+          const fx = x - x0;
+          const fy = y - y0;
+          const x1 = x0 < maxX ? x0 + 1 : x0;
+          const y1 = y0 < maxY ? y0 + 1 : y0;
+          const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+          const i00 = y0 * stride + x0 * ch, i01 = y0 * stride + x1 * ch;
+          const i10 = y1 * stride + x0 * ch, i11 = y1 * stride + x1 * ch;
+          if (ch === 3) {
+            r += data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
+            g += data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11;
+            b += data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11;
+          } else {
+            r += data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
+          }
+        }
+      }
+      if (ch === 3) {
+        out[o] = r * inv + 0.5;
+        out[o + 1] = g * inv + 0.5;
+        out[o + 2] = b * inv + 0.5;
+      } else {
+        const gray = r * inv + 0.5;
+        out[o] = gray;
+        out[o + 1] = gray;
+        out[o + 2] = gray;
+      }
+      o += 3;
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * DB (Differentiable Binarization) post-processing: probability map → text quads. A port of
+ * PaddleOCR's DBPostProcess.boxes_from_bitmap with score_mode "fast" and box_type "quad", without
+ * OpenCV. Quads are in probability-map pixel coordinates (pixel (x, y) is the point (x, y), as
+ * OpenCV's contours report it); the caller rescales, rounds and clips.
+ */
+
+import { minAreaRect } from './geometry.js';
+import type { DetectedBox, Point, ProbMap, Quad } from './types.js';
+import { unclip } from './unclip.js';
+
+export interface DbParams {
+  /** Binarization threshold on the probability map (strict >). */
+  thresh: number;
+  /** Minimum mean probability inside a box to keep it. */
+  boxThresh: number;
+  /** How far boxes are grown back out: distance = area * ratio / perimeter. */
+  unclipRatio: number;
+  /** At most this many connected regions are considered (largest first). */
+  maxCandidates: number;
+  /** Boxes whose short side is below this are dropped (below minSize + 2 after unclipping). */
+  minSize: number;
+}
+
+export const DEFAULT_DB_PARAMS: Readonly<DbParams> = Object.freeze({
+  thresh: 0.3,
+  boxThresh: 0.6,
+  unclipRatio: 1.5,
+  maxCandidates: 1000,
+  minSize: 3,
+});
+
+/** One 8-connected foreground region, reduced to what its convex hull needs. */
+interface Region {
+  size: number;
+  /** Each row's leftmost and rightmost pixel: the hull of these equals the region's hull. */
+  points: Point[];
+}
+
+/**
+ * 8-connected regions of map > thresh, in raster order of their first pixel. OpenCV's
+ * findContours follows 8-connected outer borders too, and minAreaRect of a contour equals
+ * minAreaRect of the region's row extremes, so no contour tracing is needed.
+ */
+function findRegions(map: ProbMap, thresh: number): Region[] {
+  const { data, width: w, height: h } = map;
+  // One-pixel zero border so neighbour lookups need no bounds checks.
+  const pw = w + 2;
+  const mask = new Uint8Array(pw * (h + 2));
+  for (let y = 0; y < h; y++) {
+    const src = y * w;
+    const dst = (y + 1) * pw + 1;
+    for (let x = 0; x < w; x++) if (data[src + x]! > thresh) mask[dst + x] = 1;
+  }
+
+  const queue = new Int32Array(w * h);
+  const rowMin = new Int32Array(h + 2).fill(0x7fffffff);
+  const rowMax = new Int32Array(h + 2).fill(-1);
+  const n0 = -pw - 1, n1 = -pw, n2 = -pw + 1, n3 = -1, n4 = 1, n5 = pw - 1, n6 = pw, n7 = pw + 1;
+  const regions: Region[] = [];
+
+  for (let start = pw + 1, end = pw * (h + 1) - 1; start < end; start++) {
+    if (mask[start] !== 1) continue;
+    // BFS; mask value 2 marks "queued" so each pixel is enqueued once.
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = start;
+    mask[start] = 2;
+    let yLo = h + 1;
+    let yHi = 0;
+    while (head < tail) {
+      const i = queue[head++]!;
+      const y = (i / pw) | 0;
+      const x = i - y * pw;
+      if (x < rowMin[y]!) rowMin[y] = x;
+      if (x > rowMax[y]!) rowMax[y] = x;
+      if (y < yLo) yLo = y;
+      if (y > yHi) yHi = y;
+      let j: number;
+      if (mask[(j = i + n0)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n1)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n2)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n3)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n4)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n5)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n6)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n7)] === 1) { mask[j] = 2; queue[tail++] = j; }
+    }
+    const points: Point[] = [];
+    for (let y = yLo; y <= yHi; y++) {
+      const lo = rowMin[y]!;
+      const hi = rowMax[y]!;
+      if (hi < 0) continue;
+      // Back to unpadded map coordinates.
+      points.push([lo - 1, y - 1]);
+      if (hi !== lo) points.push([hi - 1, y - 1]);
+      rowMin[y] = 0x7fffffff;
+      rowMax[y] = -1;
+    }
+    regions.push({ size: tail, points });
+  }
+  return regions;
+}
+
+/**
+ * PaddleOCR's box_score_fast: mean of the map over the quad as cv2.fillPoly rasterizes it (vertices
+ * truncated to integers relative to the clipped bounding box, outline pixels included), within the
+ * quad's bounding box clipped to the map.
+ */
+export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
+  const { data, width: w, height: h } = map;
+  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  for (const p of quad) {
+    if (p[0] < minX) minX = p[0];
+    if (p[0] > maxX) maxX = p[0];
+    if (p[1] < minY) minY = p[1];
+    if (p[1] > maxY) maxY = p[1];
+  }
+  const clamp = (v: number, hi: number): number => (v < 0 ? 0 : v > hi ? hi : v);
+  const xmin = clamp(Math.floor(minX), w - 1);
+  const xmax = clamp(Math.ceil(maxX), w - 1);
+  const ymin = clamp(Math.floor(minY), h - 1);
+  const ymax = clamp(Math.ceil(maxY), h - 1);
+  const mw = xmax - xmin + 1;
+  const mh = ymax - ymin + 1;
+
+  const spanL = new Int32Array(mh).fill(0x7fffffff);
+  const spanR = new Int32Array(mh).fill(-1);
+  const n = quad.length;
+  for (let k = 0; k < n; k++) {
+    const a = quad[k]!;
+    const b = quad[(k + 1) % n]!;
+    // astype(int32) truncates toward zero.
+    const x0 = Math.trunc(a[0] - xmin), y0 = Math.trunc(a[1] - ymin);
+    const x1 = Math.trunc(b[0] - xmin), y1 = Math.trunc(b[1] - ymin);
+    const dx = x1 - x0;
+    const dy = y1 - y0;
+    // DDA outline: one pixel per step on the major axis, so every row the edge spans gets a pixel.
+    const steps = Math.max(Math.abs(dx), Math.abs(dy));
+    for (let s = 0; s <= steps; s++) {
+      const x = steps === 0 ? x0 : x0 + Math.round((s * dx) / steps);
+      const y = steps === 0 ? y0 : y0 + Math.round((s * dy) / steps);
+      if (y < 0 || y >= mh) continue;
+      if (x < spanL[y]!) spanL[y] = x;
+      if (x > spanR[y]!) spanR[y] = x;
+    }
+  }
+
+  // The quad is convex, so each row's filled pixels run between its outline extremes.
+  let sum = 0;
+  let count = 0;
+  for (let y = 0; y < mh; y++) {
+    let l = spanL[y]!;
+    let r = spanR[y]!;
+    if (r < 0 || l >= mw) continue;
+    if (l < 0) l = 0;
+    if (r >= mw) r = mw - 1;
+    const row = (ymin + y) * w + xmin;
+    for (let x = l; x <= r; x++) sum += data[row + x]!;
+    count += r - l + 1;
+  }
+  return count > 0 ? sum / count : 0;
+}
+
+/**
+ * Text quads from a DB probability map. Each box's quad is ordered tl, tr, br, bl (as PaddleOCR's
+ * get_mini_boxes orders it) and its score is the mean probability inside the unexpanded box.
+ */
+export function dbPostprocess(map: ProbMap, params: DbParams = DEFAULT_DB_PARAMS): DetectedBox[] {
+  if (map.data.length < map.width * map.height) {
+    throw new RangeError(`probability map has ${map.data.length} values, expected ${map.width * map.height}`);
+  }
+  let regions = findRegions(map, params.thresh);
+  if (regions.length > params.maxCandidates) {
+    // Keep the largest, but in their original raster order so output order stays stable.
+    const keep = regions
+      .map((r, i) => ({ i, size: r.size }))
+      .sort((a, b) => b.size - a.size || a.i - b.i)
+      .slice(0, Math.max(0, params.maxCandidates))
+      .map((k) => k.i)
+      .sort((a, b) => a - b);
+    regions = keep.map((i) => regions[i]!);
+  }
+
+  const boxes: DetectedBox[] = [];
+  for (const region of regions) {
+    const rect = minAreaRect(region.points);
+    if (Math.min(rect.width, rect.height) < params.minSize) continue;
+    const score = boxScoreFast(map, rect.corners);
+    if (params.boxThresh > score) continue;
+    const expanded = unclip(rect.corners, params.unclipRatio);
+    if (expanded.length === 0) continue;
+    const grown = minAreaRect(expanded);
+    if (Math.min(grown.width, grown.height) < params.minSize + 2) continue;
+    const quad: Quad = grown.corners;
+    boxes.push({ quad, score });
+  }
+  return boxes;
+}

@@ -1,0 +1,118 @@
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import decodeBmp from 'decode-bmp';
+import { invalidArgument, resourceExhausted } from '../shared/errors.js';
+import type { RawImage } from './types.js';
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'bmp';
+
+export interface DecodeLimits {
+  /** Images whose header claims more pixels are refused before their pixels are decoded. */
+  maxPixels: number;
+  /** Smaller images cannot hold readable text. */
+  minSide: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000, minSide: 8 };
+
+export const SUPPORTED_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or BMP';
+
+const startsWith = (buf: Uint8Array, bytes: number[], at = 0): boolean =>
+  buf.length >= at + bytes.length && bytes.every((b, i) => buf[at + i] === b);
+
+/** Recognise the container by its magic bytes, so that a wrong payload gets a precise answer. */
+export function sniffFormat(buf: Uint8Array): ImageFormat | null {
+  if (startsWith(buf, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (startsWith(buf, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (startsWith(buf, [0x47, 0x49, 0x46, 0x38])) return 'gif';
+  if (startsWith(buf, [0x52, 0x49, 0x46, 0x46]) && startsWith(buf, [0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
+  if (startsWith(buf, [0x49, 0x49, 0x2a, 0x00]) || startsWith(buf, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff';
+  if (startsWith(buf, [0x42, 0x4d])) return 'bmp';
+  return null;
+}
+
+function hexPrefix(buf: Uint8Array): string {
+  return Buffer.from(buf.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim();
+}
+
+function checkSize(width: number, height: number, limits: DecodeLimits): void {
+  if (!(width > 0 && height > 0)) throw invalidArgument(`image header declares an empty size ${width}×${height}`);
+  if (width * height > limits.maxPixels) {
+    throw resourceExhausted(
+      `image is ${width}×${height} = ${width * height} pixels, over this server's limit of ${limits.maxPixels}; ` +
+        'scale it down or send it as tiles (RecognizeTiles)',
+    );
+  }
+  if (width < limits.minSide || height < limits.minSide) {
+    throw invalidArgument(
+      `image is ${width}×${height} pixels; text needs at least ${limits.minSide} pixels on each side`,
+    );
+  }
+}
+
+function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
+  if (buf.length < 26) throw invalidArgument('BMP image is truncated: its header is incomplete');
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerSize = view.getUint32(14, true);
+  const width = headerSize === 12 ? view.getUint16(18, true) : view.getInt32(18, true);
+  const height = Math.abs(headerSize === 12 ? view.getUint16(20, true) : view.getInt32(22, true));
+  checkSize(width, height, limits);
+  let rgba: { data: Uint8ClampedArray; width: number; height: number };
+  try {
+    rgba = decodeBmp(buf);
+  } catch (err) {
+    throw invalidArgument(`BMP image is corrupt or truncated: ${(err as Error).message}`);
+  }
+  const pixels = rgba.width * rgba.height;
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0, j = 0; i < pixels; i++, j += 4) {
+    rgb[i * 3] = rgba.data[j]!;
+    rgb[i * 3 + 1] = rgba.data[j + 1]!;
+    rgb[i * 3 + 2] = rgba.data[j + 2]!;
+  }
+  return { data: rgb, width: rgba.width, height: rgba.height, channels: 3 };
+}
+
+async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
+  // failOn 'truncated': cut-off files are refused, while the harmless warnings of many camera JPEGs are not.
+  const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
+  let meta: Metadata;
+  try {
+    meta = await sharp(buf, options).metadata();
+  } catch (err) {
+    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
+  }
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  checkSize(meta.width ?? 0, height, limits);
+  try {
+    const { data, info } = await sharp(buf, options)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
+  } catch (err) {
+    throw invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Encoded bytes → upright RGB pixels (EXIF orientation applied, alpha flattened on white, first
+ * frame of animations). Every failure is an OcrError that names what is wrong with the input.
+ */
+export async function decodeImage(
+  buf: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Promise<{ image: RawImage; format: ImageFormat }> {
+  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
+  const format = sniffFormat(buf);
+  if (!format) {
+    throw invalidArgument(
+      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
+        'send the encoded file bytes, not pixels or base64 text',
+    );
+  }
+  const image = format === 'bmp' ? decodeBmpImage(buf, limits) : await decodeWithSharp(buf, format, limits);
+  return { image, format };
+}

@@ -1,0 +1,98 @@
+import sharp from 'sharp';
+import { dbPostprocess, type DbParams } from './db-postprocess.js';
+import type { DetectorSpec } from './manifest.js';
+import { runSingle, type Session } from './sessions.js';
+import type { DetectedBox, Point, Quad, RawImage } from './types.js';
+
+export interface DetectOptions {
+  maxSideLen: number;
+  db: DbParams;
+  /** Border added around the scaled image, so that text touching the image edge is still found. */
+  padding: number;
+}
+
+export interface Detection {
+  /** Boxes in the source image's pixel coordinates, clipped to it. */
+  boxes: DetectedBox[];
+  inputWidth: number;
+  inputHeight: number;
+  elapsedMs: number;
+}
+
+export interface DetectorInputSize {
+  /** Size of the scaled image inside the input. */
+  innerWidth: number;
+  innerHeight: number;
+  /** Size of the tensor, padding included: multiples of the model's stride. */
+  width: number;
+  height: number;
+}
+
+const roundTo = (value: number, multiple: number): number => Math.max(multiple, Math.round(value / multiple) * multiple);
+
+/** Scale so the longest side fits maxSideLen (never up), then round the padded size to the model's stride. */
+export function detectorInputSize(
+  width: number,
+  height: number,
+  maxSideLen: number,
+  multiple: number,
+  padding: number,
+): DetectorInputSize {
+  const scale = Math.min(1, maxSideLen / Math.max(width, height));
+  const outerWidth = roundTo(width * scale + 2 * padding, multiple);
+  const outerHeight = roundTo(height * scale + 2 * padding, multiple);
+  return {
+    innerWidth: Math.max(1, outerWidth - 2 * padding),
+    innerHeight: Math.max(1, outerHeight - 2 * padding),
+    width: outerWidth,
+    height: outerHeight,
+  };
+}
+
+/** HWC 8-bit → CHW float, normalised per channel, in the channel order the model was trained on. */
+export function toDetectorTensor(pixels: Uint8Array, width: number, height: number, spec: DetectorSpec): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  const order = spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  for (let c = 0; c < 3; c++) {
+    const src = order[c]!;
+    const scale = 1 / (255 * spec.std[c]!);
+    const shift = spec.mean[c]! / spec.std[c]!;
+    const base = c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = pixels[i * 3 + src]! * scale - shift;
+  }
+  return out;
+}
+
+export class Detector {
+  constructor(
+    private readonly session: Session,
+    private readonly spec: DetectorSpec,
+  ) {}
+
+  async detect(image: RawImage, options: DetectOptions): Promise<Detection> {
+    const started = performance.now();
+    const size = detectorInputSize(image.width, image.height, options.maxSideLen, this.spec.sizeMultiple, options.padding);
+    const pad = options.padding;
+    const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } })
+      .resize(size.innerWidth, size.innerHeight, { fit: 'fill' })
+      .extend({ top: pad, bottom: pad, left: pad, right: pad, extendWith: 'copy' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const tensor = toDetectorTensor(data, size.width, size.height, this.spec);
+    const out = await runSingle(this.session, tensor, [1, 3, size.height, size.width]);
+    const map = { data: out.data, width: size.width, height: size.height };
+    const sx = image.width / size.innerWidth;
+    const sy = image.height / size.innerHeight;
+    const toImage = ([x, y]: Point): Point => [
+      Math.min(Math.max((x - pad) * sx, 0), image.width),
+      Math.min(Math.max((y - pad) * sy, 0), image.height),
+    ];
+    const boxes = dbPostprocess(map, options.db).map((box) => ({
+      score: box.score,
+      quad: box.quad.map(toImage) as Quad,
+    }));
+    return { boxes, inputWidth: size.width, inputHeight: size.height, elapsedMs: performance.now() - started };
+  }
+}

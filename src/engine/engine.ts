@@ -1,0 +1,298 @@
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { OcrError, resourceExhausted } from '../shared/errors.js';
+import { DEFAULT_DB_PARAMS } from './db-postprocess.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
+import { DEFAULT_MANIFEST, loadManifest, type ModelManifest } from './manifest.js';
+import { isLineImage } from './line-image.js';
+import { sortReadingOrder } from './reading-order.js';
+import { quadSize } from './geometry.js';
+import type { OcrLine, OcrResult, Quad, RawImage, StageTimings } from './types.js';
+import { WorkerPool } from './worker-pool.js';
+import type { RecognizedLine, SharedImage } from './worker-protocol.js';
+
+export interface EngineConfig {
+  manifestPath: string;
+  /** Inference workers; each runs one model call at a time. */
+  workers: number;
+  /** onnxruntime intra-op threads per worker. */
+  threadsPerWorker: number;
+  /** Lines per recognizer forward pass. */
+  recBatchSize: number;
+  decodeLimits: DecodeLimits;
+  /** Requests admitted beyond those running; more are refused with RESOURCE_EXHAUSTED. */
+  maxQueuedRequests: number;
+  defaults: Required<Omit<RecognizeOptions, 'signal'>>;
+}
+
+export interface RecognizeOptions {
+  /** Longest side of the image as the detector sees it. */
+  maxSideLen?: number;
+  /** Detector box score below which a region is not text. */
+  boxThreshold?: number;
+  unclipRatio?: number;
+  /** Turn upside-down lines before reading them. */
+  useAngleCls?: boolean;
+  /** Lines read with lower confidence are left out. */
+  minConfidence?: number;
+  signal?: AbortSignal;
+}
+
+export interface LineText {
+  text: string;
+  confidence: number;
+}
+
+export type LineOutcome = { ok: true; line: LineText; timings: StageTimings } | { ok: false; error: OcrError };
+
+export interface EngineInfo {
+  manifest: string;
+  models: { role: 'det' | 'cls' | 'rec'; file: string; version: string }[];
+  dictionarySize: number;
+  workers: number;
+  threadsPerWorker: number;
+  limits: { maxPixels: number; minSide: number; maxQueuedRequests: number };
+}
+
+export function defaultEngineConfig(): EngineConfig {
+  const cores = Math.max(1, os.availableParallelism());
+  return {
+    manifestPath: DEFAULT_MANIFEST,
+    workers: cores,
+    threadsPerWorker: 1,
+    recBatchSize: 1,
+    decodeLimits: DEFAULT_DECODE_LIMITS,
+    maxQueuedRequests: 64,
+    defaults: {
+      maxSideLen: 960,
+      boxThreshold: DEFAULT_DB_PARAMS.boxThresh,
+      unclipRatio: DEFAULT_DB_PARAMS.unclipRatio,
+      useAngleCls: false,
+      minConfidence: 0.5,
+    },
+  };
+}
+
+const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
+
+function toShared(image: RawImage): SharedImage {
+  const buffer = new SharedArrayBuffer(image.data.length);
+  new Uint8Array(buffer).set(image.data);
+  return { buffer, width: image.width, height: image.height, channels: image.channels };
+}
+
+const fullQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];
+
+/**
+ * The OCR pipeline, usable without gRPC: decode → detect → crop → classify → recognize.
+ * Model calls run on a pool of worker threads; this object only orchestrates.
+ */
+export class OcrEngine {
+  private arrivals = 0;
+  private active = 0;
+
+  private constructor(
+    readonly config: EngineConfig,
+    readonly manifest: ModelManifest,
+    private readonly pool: WorkerPool,
+    private readonly dictionarySize: number,
+  ) {}
+
+  static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
+    const base = defaultEngineConfig();
+    const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
+    const manifest = loadManifest(config.manifestPath);
+    const dictionarySize = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/).filter(Boolean).length;
+    const pool = await WorkerPool.start(config.workers, {
+      manifestPath: config.manifestPath,
+      threads: config.threadsPerWorker,
+      recBatchSize: config.recBatchSize,
+    });
+    return new OcrEngine(config, manifest, pool, dictionarySize);
+  }
+
+  info(): EngineInfo {
+    const m = this.manifest;
+    const models: EngineInfo['models'] = [{ role: 'det', file: m.det.file, version: m.det.version }];
+    if (m.cls) models.push({ role: 'cls', file: m.cls.file, version: m.cls.version });
+    models.push({ role: 'rec', file: m.rec.file, version: m.rec.version });
+    return {
+      manifest: m.name,
+      models,
+      dictionarySize: this.dictionarySize,
+      workers: this.pool.size,
+      threadsPerWorker: this.config.threadsPerWorker,
+      limits: { ...this.config.decodeLimits, maxQueuedRequests: this.config.maxQueuedRequests },
+    };
+  }
+
+  /** Requests admitted and not yet finished. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queuedTasks(): number {
+    return this.pool.queued;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** Whole pipeline on one encoded image. */
+  async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
+    return this.admit(async (priority) => {
+      const started = performance.now();
+      const { image } = await decodeImage(encoded, this.config.decodeLimits);
+      const decodeMs = performance.now() - started;
+      const result = await this.pipeline(image, options, priority);
+      result.timings.decodeMs = decodeMs;
+      result.timings.totalMs = performance.now() - started;
+      return result;
+    });
+  }
+
+  /** Whole pipeline on pixels already decoded (a tile of a larger image). */
+  async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
+    return this.admit(async (priority) => {
+      const started = performance.now();
+      const result = await this.pipeline(image, options, priority);
+      result.timings.totalMs = performance.now() - started;
+      return result;
+    });
+  }
+
+  /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
+  async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
+    if (quads.length === 0) return [];
+    return this.admit(async (priority) => {
+      const shared = toShared(image);
+      const read = await this.readQuads(shared, quads, options, priority);
+      return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
+    });
+  }
+
+  /**
+   * Recognizer only, one text line per image. A bad image fails alone: its outcome carries the
+   * error and the others are read.
+   */
+  async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
+    return this.admit(async (priority) => {
+      const decoded = await Promise.all(
+        images.map(async (buf) => {
+          const started = performance.now();
+          try {
+            const { image } = await decodeImage(buf, this.config.decodeLimits);
+            return { ok: true as const, image, decodeMs: performance.now() - started };
+          } catch (err) {
+            return { ok: false as const, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
+          }
+        }),
+      );
+      return Promise.all(
+        decoded.map(async (d): Promise<LineOutcome> => {
+          if (!d.ok) return d;
+          const shared = toShared(d.image);
+          const read = await this.readQuads(shared, [fullQuad(d.image.width, d.image.height)], options, priority);
+          const line = read.lines[0]!;
+          const timings = { ...emptyTimings(), decodeMs: d.decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs };
+          timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
+          return { ok: true, line: { text: line.text, confidence: line.confidence }, timings };
+        }),
+      );
+    });
+  }
+
+  private async admit<T>(work: (priority: number) => Promise<T>): Promise<T> {
+    const running = this.pool.size;
+    if (this.active >= running + this.config.maxQueuedRequests) {
+      throw resourceExhausted(
+        `server busy: ${this.active} requests in progress, queue limit ${this.config.maxQueuedRequests}; ` +
+          'retry with backoff or send to another instance',
+      );
+    }
+    this.active++;
+    try {
+      return await work(this.arrivals++);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async pipeline(image: RawImage, options: RecognizeOptions, priority: number): Promise<OcrResult> {
+    const d = this.config.defaults;
+    const shared = toShared(image);
+    const det = await this.pool.run(
+      {
+        kind: 'detect',
+        image: shared,
+        options: {
+          maxSideLen: options.maxSideLen ?? d.maxSideLen,
+          padding: 0,
+          db: { ...DEFAULT_DB_PARAMS, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
+        },
+      },
+      priority,
+      options.signal,
+    );
+    const detected = det.reply.boxes.map((b) => b.quad);
+    const quads = isLineImage(image.width, image.height, detected) ? [fullQuad(image.width, image.height)] : detected;
+    const read = await this.readQuads(shared, quads, options, priority);
+    const minConfidence = options.minConfidence ?? d.minConfidence;
+    const lines: OcrLine[] = [];
+    quads.forEach((box, i) => {
+      const r = read.lines[i]!;
+      if (r.text.trim() !== '' && r.confidence >= minConfidence) lines.push({ text: r.text, confidence: r.confidence, box });
+    });
+    return {
+      width: image.width,
+      height: image.height,
+      lines: sortReadingOrder(lines),
+      timings: {
+        ...emptyTimings(),
+        queueMs: det.waitMs + read.waitMs,
+        detectMs: det.elapsedMs,
+        classifyMs: read.classifyMs,
+        recognizeMs: read.recognizeMs,
+      },
+    };
+  }
+
+  /** Split the regions over the workers, widest-aspect lines together, and read them. */
+  private async readQuads(
+    image: SharedImage,
+    quads: Quad[],
+    options: RecognizeOptions,
+    priority: number,
+  ): Promise<{ lines: RecognizedLine[]; waitMs: number; classifyMs: number; recognizeMs: number }> {
+    const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
+    const aspect = quads.map((q) => {
+      const s = quadSize(q);
+      return s.width / Math.max(1, s.height);
+    });
+    const order = quads.map((_, i) => i).sort((a, b) => aspect[a]! - aspect[b]!);
+    const chunkSize = Math.max(1, Math.min(2 * this.config.recBatchSize, Math.ceil(order.length / this.pool.size)));
+    const chunks: number[][] = [];
+    for (let i = 0; i < order.length; i += chunkSize) chunks.push(order.slice(i, i + chunkSize));
+    const lines = new Array<RecognizedLine>(quads.length);
+    const started = performance.now();
+    let firstStart = Infinity;
+    // Chunks run side by side: the phase takes as long as its slowest chunk's classification.
+    let classifyMs = 0;
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const r = await this.pool.run(
+          { kind: 'recognize', image, quads: chunk.map((i) => quads[i]!), useAngleCls },
+          priority,
+          options.signal,
+        );
+        firstStart = Math.min(firstStart, started + r.waitMs);
+        classifyMs = Math.max(classifyMs, r.reply.classifyMs);
+        r.reply.lines.forEach((line, k) => (lines[chunk[k]!] = line));
+      }),
+    );
+    const ended = performance.now();
+    const begun = Number.isFinite(firstStart) ? firstStart : started;
+    return { lines, waitMs: begun - started, classifyMs, recognizeMs: Math.max(0, ended - begun - classifyMs) };
+  }
+}

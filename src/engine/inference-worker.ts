@@ -1,0 +1,111 @@
+/**
+ * An inference worker: owns one set of onnxruntime sessions and runs one task at a time.
+ * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { OcrError } from '../shared/errors.js';
+import { Classifier } from './classifier.js';
+import { cropQuad } from './crop.js';
+import { buildCharset } from './ctc.js';
+import { Detector } from './detector.js';
+import { rotate180 } from './image-ops.js';
+import { loadManifest } from './manifest.js';
+import { Recognizer } from './recognizer.js';
+import { createSession } from './sessions.js';
+import type { RawImage } from './types.js';
+import type {
+  DetectReply,
+  RecognizeReply,
+  RecognizeTask,
+  RecognizedLine,
+  SharedImage,
+  Task,
+  WorkerConfig,
+  WorkerRequest,
+  WorkerResponse,
+} from './worker-protocol.js';
+
+const config = workerData as WorkerConfig;
+const manifest = loadManifest(config.manifestPath);
+const dictionary = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/).filter((l, i, all) => l !== '' || i < all.length - 1);
+const charset = buildCharset(dictionary, manifest.rec.blankIndex, manifest.rec.appendSpace);
+
+const [detSession, recSession, clsSession] = await Promise.all([
+  createSession(manifest.paths.det, { threads: config.threads, memArena: false }),
+  createSession(manifest.paths.rec, { threads: config.threads, memArena: true }),
+  manifest.paths.cls ? createSession(manifest.paths.cls, { threads: config.threads, memArena: true }) : null,
+]);
+const detector = new Detector(detSession, manifest.det);
+const recognizer = new Recognizer(recSession, manifest.rec, charset);
+const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
+
+const view = (image: SharedImage): RawImage => ({
+  data: new Uint8Array(image.buffer),
+  width: image.width,
+  height: image.height,
+  channels: image.channels,
+});
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function recognize(task: RecognizeTask): Promise<RecognizeReply> {
+  const image = view(task.image);
+  const crops = task.quads.map((quad) => cropQuad(image, quad, recognizer.inputHeight, manifest.rec.maxWidth));
+  const angles = new Array<number>(crops.length).fill(0);
+  let classifyMs = 0;
+  if (task.useAngleCls && classifier && manifest.cls) {
+    const started = performance.now();
+    const small = task.quads.map((quad) => cropQuad(image, quad, classifier.inputHeight, classifier.inputWidth));
+    const indices = small.map((_, i) => i);
+    for (const batch of chunks(indices, config.recBatchSize)) {
+      const found = await classifier.classify(batch.map((i) => small[i]!));
+      found.forEach((o, k) => {
+        const i = batch[k]!;
+        if (o.angle === 180 && o.score >= manifest.cls!.threshold) {
+          angles[i] = 180;
+          crops[i] = rotate180(crops[i]!);
+        }
+      });
+    }
+    classifyMs = performance.now() - started;
+  }
+  const started = performance.now();
+  const lines = new Array<RecognizedLine>(crops.length);
+  // Similar widths in one batch: less padding to compute over.
+  const order = crops.map((_, i) => i).sort((a, b) => crops[a]!.width - crops[b]!.width);
+  for (const batch of chunks(order, config.recBatchSize)) {
+    const texts = await recognizer.recognizeBatch(batch.map((i) => crops[i]!));
+    texts.forEach((t, k) => {
+      const i = batch[k]!;
+      lines[i] = { text: t.text, confidence: t.confidence, angle: angles[i]! };
+    });
+  }
+  return { lines, classifyMs, recognizeMs: performance.now() - started };
+}
+
+async function run(task: Task): Promise<DetectReply | RecognizeReply> {
+  if (task.kind === 'detect') {
+    const d = await detector.detect(view(task.image), task.options);
+    return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
+  }
+  return recognize(task);
+}
+
+const port = parentPort!;
+port.on('message', (request: WorkerRequest) => {
+  const started = performance.now();
+  run(request.task).then(
+    (reply) => port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse),
+    (err: unknown) => {
+      const code = err instanceof OcrError ? err.code : 'INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      port.postMessage({ id: request.id, ok: false, error: { code, message } } satisfies WorkerResponse);
+    },
+  );
+});
+port.postMessage({ ready: true });

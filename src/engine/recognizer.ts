@@ -1,0 +1,53 @@
+import { ctcGreedyDecode, type DecodedText } from './ctc.js';
+import type { RecognizerSpec } from './manifest.js';
+import { runSingle, type Session } from './sessions.js';
+import type { RawImage } from './types.js';
+
+/**
+ * Pack upright line crops (3 channels, height = the model's input height) into one NCHW batch,
+ * normalised to [-1, 1] and right-padded with zeros (the model's neutral grey) to a common width.
+ */
+export function toRecognizerBatch(crops: readonly RawImage[], width: number, height: number, bgr: boolean): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(crops.length * 3 * plane);
+  const order = bgr ? [2, 1, 0] : [0, 1, 2];
+  crops.forEach((crop, n) => {
+    const w = Math.min(crop.width, width);
+    for (let c = 0; c < 3; c++) {
+      const src = order[c]!;
+      const base = (n * 3 + c) * plane;
+      for (let y = 0; y < height; y++) {
+        const row = y * crop.width * 3;
+        const dst = base + y * width;
+        for (let x = 0; x < w; x++) out[dst + x] = crop.data[row + x * 3 + src]! / 127.5 - 1;
+      }
+    }
+  });
+  return out;
+}
+
+export class Recognizer {
+  constructor(
+    private readonly session: Session,
+    private readonly spec: RecognizerSpec,
+    private readonly charset: readonly string[],
+  ) {}
+
+  get inputHeight(): number {
+    return this.spec.inputHeight;
+  }
+
+  /** One forward pass over crops of similar width; the caller chooses the batches. */
+  async recognizeBatch(crops: readonly RawImage[]): Promise<DecodedText[]> {
+    if (crops.length === 0) return [];
+    const height = this.spec.inputHeight;
+    const widest = Math.max(...crops.map((c) => c.width));
+    const width = Math.min(this.spec.maxWidth, Math.max(this.spec.minWidth, Math.ceil(widest / 8) * 8));
+    const input = toRecognizerBatch(crops, width, height, this.spec.channelOrder === 'BGR');
+    const out = await runSingle(this.session, input, [crops.length, 3, height, width]);
+    const [, steps, classes] = out.dims as [number, number, number];
+    return crops.map((_, n) =>
+      ctcGreedyDecode(out.data, n * steps * classes, steps, classes, this.charset, this.spec.blankIndex),
+    );
+  }
+}

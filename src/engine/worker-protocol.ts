@@ -1,0 +1,67 @@
+/** Messages between the engine (main thread) and its inference workers. */
+import type { DetectOptions } from './detector.js';
+import type { DetectedBox, Quad } from './types.js';
+
+/** Decoded pixels in shared memory, so every worker reads them without a copy. */
+export interface SharedImage {
+  buffer: SharedArrayBuffer;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+export interface DetectTask {
+  kind: 'detect';
+  image: SharedImage;
+  options: DetectOptions;
+}
+
+export interface RecognizeTask {
+  kind: 'recognize';
+  image: SharedImage;
+  quads: Quad[];
+  useAngleCls: boolean;
+}
+
+export type Task = DetectTask | RecognizeTask;
+
+export interface DetectReply {
+  boxes: DetectedBox[];
+  inputWidth: number;
+  inputHeight: number;
+}
+
+export interface RecognizedLine {
+  text: string;
+  confidence: number;
+  /** 180 when the classifier turned the line before reading it. */
+  angle: number;
+}
+
+export interface RecognizeReply {
+  lines: RecognizedLine[];
+  classifyMs: number;
+  recognizeMs: number;
+}
+
+export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : RecognizeReply;
+
+export interface WorkerRequest {
+  id: number;
+  task: Task;
+}
+
+export type WorkerResponse =
+  | { id: number; ok: true; reply: DetectReply | RecognizeReply; elapsedMs: number }
+  | { id: number; ok: false; error: { code: string; message: string } };
+
+export interface WorkerConfig {
+  manifestPath: string;
+  threads: number;
+  recBatchSize: number;
+}
+
+/** Sent once by a worker when its models are loaded. */
+export interface WorkerReady {
+  ready: true;
+}

@@ -1,0 +1,280 @@
+/**
+ * Merging the lines read from overlapping tiles into one reading of the whole image: which tile
+ * readings to trust as they are, and which regions must be re-read on the full image because a
+ * tile border cut through their text.
+ *
+ * All geometry here is on axis-aligned bounding rectangles of the line quads: tile borders are
+ * axis-aligned, text rows are horizontal, and the detector's quads for documents are close to
+ * axis-aligned, so exact polygon overlap would change no decision that matters.
+ */
+
+import { invalidArgument } from './errors.js';
+import type { Quad, Rect } from './quad.js';
+
+export interface TileLine {
+  text: string;
+  confidence: number;
+  box: Quad;
+}
+
+/** One tile's reading; line boxes are already in full-image coordinates. */
+export interface TileResult {
+  tile: Rect;
+  lines: TileLine[];
+}
+
+export interface MergeOptions {
+  /** A box this close (px) to an interior tile edge is taken as cut by it. Default 3. */
+  edgeMargin?: number;
+}
+
+export interface MergePlan {
+  /** Lines read whole inside one tile, each once; in no particular order. */
+  keep: TileLine[];
+  /** Axis-aligned regions (tl, tr, br, bl) to re-recognize on the full image, one per cut line. */
+  reread: Quad[];
+}
+
+export const DEFAULT_EDGE_MARGIN = 3;
+
+/** IoU above which two whole readings in the same row are the same line. */
+const DUPLICATE_IOU = 0.5;
+/** Share of a box lying inside another for it to count as the same text (or as already read). */
+const COVERED = 0.8;
+/** Vertical overlap, as a share of the smaller height, for two boxes to be in the same text row. */
+const SAME_ROW = 0.5;
+/** Horizontal gap, as a share of the line height, that two cut pieces may have and still join. */
+const JOIN_GAP = 0.5;
+/**
+ * Horizontal overlap, as a share of the line height, from which a whole reading is taken as part of
+ * a region being re-read (so its text would otherwise be read twice, or the region would stop
+ * mid-word where the cut piece was clipped).
+ */
+const ABSORB_OVERLAP = 0.25;
+
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+interface Entry {
+  line: TileLine;
+  tileIndex: number;
+  box: Box;
+}
+
+/**
+ * Plan how to merge per-tile readings: `keep` holds lines read whole (duplicates from overlaps
+ * removed), `reread` the regions of lines cut by interior tile borders, merged across tiles.
+ */
+export function planMerge(
+  imageWidth: number,
+  imageHeight: number,
+  tiles: TileResult[],
+  options: MergeOptions = {},
+): MergePlan {
+  const edgeMargin = options.edgeMargin ?? DEFAULT_EDGE_MARGIN;
+  if (!(imageWidth > 0) || !(imageHeight > 0)) {
+    throw invalidArgument(`image size must be positive, got ${imageWidth}x${imageHeight}`);
+  }
+  if (!(edgeMargin >= 0)) throw invalidArgument(`edgeMargin must be ≥ 0 px, got ${edgeMargin}`);
+
+  const whole: Entry[] = [];
+  const cut: Entry[] = [];
+  tiles.forEach((result, tileIndex) => {
+    for (const line of result.lines) {
+      const entry: Entry = { line, tileIndex, box: boundsOf(line.box) };
+      (isCut(entry.box, result.tile, imageWidth, imageHeight, edgeMargin) ? cut : whole).push(entry);
+    }
+  });
+
+  const kept = dedupeWhole(whole);
+
+  // A piece already read whole elsewhere adds nothing: the whole reading wins.
+  const pieces = cut.filter(
+    (c) => !kept.some((k) => k.tileIndex !== c.tileIndex && coveredShare(c.box, k.box) >= COVERED),
+  );
+
+  const clusters = clusterPieces(pieces).filter(
+    (region) => !kept.some((k) => coveredShare(region, k.box) >= COVERED),
+  );
+
+  const { regions, absorbed } = absorbOverlaps(clusters, kept);
+
+  return {
+    keep: kept.filter((_, i) => !absorbed.has(i)).map((k) => k.line),
+    reread: regions.map((r) => toQuad(clamp(r, imageWidth, imageHeight))),
+  };
+}
+
+/** Cut: the box reaches within `margin` of an edge of its tile that is not also an image edge. */
+function isCut(box: Box, tile: Rect, imageWidth: number, imageHeight: number, margin: number): boolean {
+  const right = tile.x + tile.width;
+  const bottom = tile.y + tile.height;
+  return (
+    (tile.x > 0 && box.x0 <= tile.x + margin) ||
+    (tile.y > 0 && box.y0 <= tile.y + margin) ||
+    (right < imageWidth && box.x1 >= right - margin) ||
+    (bottom < imageHeight && box.y1 >= bottom - margin)
+  );
+}
+
+/**
+ * Drop whole readings that repeat one from another tile. Greedy from the best reading (more
+ * characters, then higher confidence), so of each group of duplicates the best one survives; lines of
+ * the same tile never displace each other, as the detector already kept them apart.
+ */
+function dedupeWhole(whole: Entry[]): Entry[] {
+  const ranked = [...whole].sort(
+    (a, b) => charCount(b.line.text) - charCount(a.line.text) || b.line.confidence - a.line.confidence,
+  );
+  const kept: Entry[] = [];
+  for (const entry of ranked) {
+    const duplicate = kept.some((k) => k.tileIndex !== entry.tileIndex && sameLine(k.box, entry.box));
+    if (!duplicate) kept.push(entry);
+  }
+  return kept;
+}
+
+function sameLine(a: Box, b: Box): boolean {
+  // IoU ≥ 0.5 already puts both boxes in the same row: each overlaps the other by ≥ half its height.
+  if (iou(a, b) >= DUPLICATE_IOU) return true;
+  // One tile may read a line as one box and another as its words: the words lie inside the line.
+  return coveredShare(a, b) >= COVERED || coveredShare(b, a) >= COVERED;
+}
+
+/** Union-find over cut pieces: same row and touching or close horizontally; returns each group's bounds. */
+function clusterPieces(pieces: Entry[]): Box[] {
+  const parent = pieces.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  for (let i = 0; i < pieces.length; i++) {
+    for (let j = i + 1; j < pieces.length; j++) {
+      const a = pieces[i]!.box;
+      const b = pieces[j]!.box;
+      // The larger height stands for the line's: a piece clipped by a horizontal border is shorter.
+      const lineHeight = Math.max(height(a), height(b));
+      if (sameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight) {
+        parent[find(i)] = find(j);
+      }
+    }
+  }
+  const groups = new Map<number, Box>();
+  pieces.forEach((piece, i) => {
+    const root = find(i);
+    const group = groups.get(root);
+    groups.set(root, group ? union(group, piece.box) : { ...piece.box });
+  });
+  return [...groups.values()];
+}
+
+/**
+ * A region built from clipped pieces may stop mid-word or overlap a whole reading of the same row (a
+ * tile that split the line into a cut piece and a whole rest). Fold such readings into the region,
+ * and merge regions that come to overlap, so every stretch of text is read once and whole.
+ */
+function absorbOverlaps(clusters: Box[], kept: Entry[]): { regions: Box[]; absorbed: Set<number> } {
+  const regions = clusters.map((r) => ({ ...r }));
+  const absorbed = new Set<number>();
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let r = 0; r < regions.length && !changed; r++) {
+      const region = regions[r]!;
+      for (let k = 0; k < kept.length; k++) {
+        if (absorbed.has(k)) continue;
+        if (overlapsInRow(region, kept[k]!.box)) {
+          regions[r] = union(region, kept[k]!.box);
+          absorbed.add(k);
+          changed = true;
+          break;
+        }
+      }
+      for (let s = r + 1; s < regions.length && !changed; s++) {
+        if (overlapsInRow(region, regions[s]!)) {
+          regions[r] = union(region, regions[s]!);
+          regions.splice(s, 1);
+          changed = true;
+        }
+      }
+    }
+  }
+  return { regions, absorbed };
+}
+
+function overlapsInRow(a: Box, b: Box): boolean {
+  const overlap = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+  return sameRow(a, b) && overlap > 0 && overlap >= ABSORB_OVERLAP * Math.min(height(a), height(b));
+}
+
+function sameRow(a: Box, b: Box): boolean {
+  const overlap = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+  return overlap > 0 && overlap >= SAME_ROW * Math.min(height(a), height(b));
+}
+
+/** Negative when the boxes overlap horizontally. */
+function horizontalGap(a: Box, b: Box): number {
+  return Math.max(a.x0, b.x0) - Math.min(a.x1, b.x1);
+}
+
+/** Share of `inner`'s area that lies inside `outer` (0 for an empty inner box). */
+function coveredShare(inner: Box, outer: Box): number {
+  const area = areaOf(inner);
+  return area > 0 ? intersectionArea(inner, outer) / area : 0;
+}
+
+function iou(a: Box, b: Box): number {
+  const inter = intersectionArea(a, b);
+  const unionArea = areaOf(a) + areaOf(b) - inter;
+  return unionArea > 0 ? inter / unionArea : 0;
+}
+
+function intersectionArea(a: Box, b: Box): number {
+  const w = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+  const h = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+function areaOf(b: Box): number {
+  return (b.x1 - b.x0) * (b.y1 - b.y0);
+}
+
+function height(b: Box): number {
+  return b.y1 - b.y0;
+}
+
+function union(a: Box, b: Box): Box {
+  return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
+}
+
+function boundsOf(quad: Quad): Box {
+  const xs = quad.map((p) => p[0]);
+  const ys = quad.map((p) => p[1]);
+  return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
+}
+
+function clamp(b: Box, width: number, heightLimit: number): Box {
+  const fit = (v: number, max: number): number => Math.min(Math.max(v, 0), max);
+  return { x0: fit(b.x0, width), y0: fit(b.y0, heightLimit), x1: fit(b.x1, width), y1: fit(b.y1, heightLimit) };
+}
+
+function toQuad(b: Box): Quad {
+  return [
+    [b.x0, b.y0],
+    [b.x1, b.y0],
+    [b.x1, b.y1],
+    [b.x0, b.y1],
+  ];
+}
+
+/** Code points, so a CJK character counts once like a Latin letter. */
+function charCount(text: string): number {
+  return [...text.trim()].length;
+}

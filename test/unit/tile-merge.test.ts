@@ -1,0 +1,285 @@
+import { expect } from 'chai';
+
+import { OcrError } from '../../src/shared/errors.js';
+import type { Quad, Rect } from '../../src/shared/quad.js';
+import { planMerge, type TileLine, type TileResult } from '../../src/shared/tile-merge.js';
+
+function quad(x0: number, y0: number, x1: number, y1: number): Quad {
+  return [
+    [x0, y0],
+    [x1, y0],
+    [x1, y1],
+    [x0, y1],
+  ];
+}
+
+function line(text: string, x0: number, y0: number, x1: number, y1: number, confidence = 0.95): TileLine {
+  return { text, confidence, box: quad(x0, y0, x1, y1) };
+}
+
+function tile(rect: Rect, ...lines: TileLine[]): TileResult {
+  return { tile: rect, lines };
+}
+
+function texts(lines: TileLine[]): string[] {
+  return lines.map((l) => l.text).sort();
+}
+
+// Two tiles side by side, sharing x 904..1000.
+const W2 = 1904;
+const H2 = 1000;
+const LEFT: Rect = { x: 0, y: 0, width: 1000, height: 1000 };
+const RIGHT: Rect = { x: 904, y: 0, width: 1000, height: 1000 };
+
+describe('planMerge', () => {
+  it('keeps every line of a single tile that covers the image, even at the image edges', () => {
+    const plan = planMerge(800, 600, [
+      tile({ x: 0, y: 0, width: 800, height: 600 }, line('top-left', 0, 0, 200, 30), line('bottom-right', 500, 570, 800, 600)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['bottom-right', 'top-left']);
+    expect(plan.reread).to.deep.equal([]);
+  });
+
+  it('merges a long line cut by a vertical border into one region to re-read', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Total amount due for the peri', 600, 400, 1000, 440), line('Left only', 100, 100, 400, 140)),
+      tile(RIGHT, line('riod ending 31 March', 904, 401, 1300, 441), line('Right only', 1400, 100, 1700, 140)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['Left only', 'Right only']);
+    expect(plan.reread).to.deep.equal([quad(600, 400, 1300, 441)]);
+  });
+
+  it('keeps a line seen whole in both tiles of an overlap once, the better reading', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Invoice', 920, 200, 990, 230, 0.81)),
+      tile(RIGHT, line('Invoice', 921, 201, 991, 231, 0.97)),
+    ]);
+    expect(plan.keep).to.have.length(1);
+    expect(plan.keep[0]!.confidence).to.equal(0.97);
+    expect(plan.reread).to.deep.equal([]);
+  });
+
+  it('prefers the duplicate with more characters over higher confidence', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Invoce', 920, 200, 990, 230, 0.99)),
+      tile(RIGHT, line('Invoice', 921, 201, 991, 231, 0.7)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['Invoice']);
+  });
+
+  it('counts CJK characters, not UTF-16 units, when choosing the duplicate', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('𠀋𠀋', 920, 200, 990, 230, 0.99)),
+      tile(RIGHT, line('合计金额', 921, 201, 991, 231, 0.7)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['合计金额']);
+  });
+
+  it('treats words read inside a whole line of another tile as the same text', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Grand total', 910, 300, 995, 330)),
+      tile(RIGHT, line('Grand', 910, 301, 945, 331), line('total', 955, 301, 995, 331)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['Grand total']);
+  });
+
+  it('keeps distinct lines of the overlap that sit on different rows', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('first', 920, 200, 990, 230), line('second', 920, 232, 990, 262)),
+      tile(RIGHT, line('first', 920, 200, 990, 230), line('second', 920, 232, 990, 262)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['first', 'second']);
+  });
+
+  it('does not de-duplicate overlapping lines within one tile', () => {
+    const plan = planMerge(800, 600, [
+      tile({ x: 0, y: 0, width: 800, height: 600 }, line('stamp', 100, 100, 300, 160), line('PAID', 110, 105, 290, 155)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['PAID', 'stamp']);
+  });
+
+  it('drops the cut piece of a line that another tile read whole', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Subtotal 12', 930, 500, 1000, 530)),
+      tile(RIGHT, line('Subtotal 12.50', 930, 500, 1010, 530)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['Subtotal 12.50']);
+    expect(plan.reread).to.deep.equal([]);
+  });
+
+  it('drops a cut piece lying mostly inside a whole line of its own tile (cluster rule)', () => {
+    const plan = planMerge(W2, H2, [tile(LEFT, line('abc', 900, 500, 1000, 530), line('abcdef', 890, 500, 996, 530))]);
+    expect(texts(plan.keep)).to.deep.equal(['abcdef']);
+    expect(plan.reread).to.deep.equal([]);
+  });
+
+  it('does not merge the cells of a table row cut by a horizontal border when they are far apart', () => {
+    // Tiles overlap by only 16 px, so the 60 px row is cut in both of them.
+    const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
+    const bottom: Rect = { x: 0, y: 484, width: 1500, height: 516 };
+    const cells = [
+      [100, 300],
+      [600, 800],
+      [1100, 1300],
+    ] as const;
+    const plan = planMerge(1500, 1000, [
+      tile(top, ...cells.map(([a, b]) => line('top part', a, 470, b, 500))),
+      tile(bottom, ...cells.map(([a, b]) => line('bottom part', a, 484, b, 530))),
+    ]);
+    expect(plan.keep).to.deep.equal([]);
+    expect(plan.reread).to.have.deep.members(cells.map(([a, b]) => quad(a, 470, b, 530)));
+    expect(plan.reread).to.have.length(3);
+  });
+
+  it('joins cut pieces separated by a word gap but not by a column gap', () => {
+    // Both rows are cut by the horizontal border; line height 30 (the taller piece), so gaps up to 15 px join.
+    const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
+    const bottom: Rect = { x: 0, y: 480, width: 1500, height: 520 };
+    const far = planMerge(1500, 1000, [
+      tile(top, line('a', 100, 470, 200, 500), line('b', 216, 470, 300, 500)),
+      tile(bottom, line('a', 100, 480, 200, 510), line('b', 216, 480, 300, 510)),
+    ]);
+    expect(far.reread).to.have.deep.members([quad(100, 470, 200, 510), quad(216, 470, 300, 510)]);
+    const close = planMerge(1500, 1000, [
+      tile(top, line('a', 100, 470, 200, 500), line('b', 215, 470, 300, 500)),
+      tile(bottom, line('a', 100, 480, 200, 510), line('b', 215, 480, 300, 510)),
+    ]);
+    expect(close.reread).to.deep.equal([quad(100, 470, 300, 510)]);
+  });
+
+  it('does not join cut pieces of different rows', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('row 1', 800, 400, 1000, 440), line('row 2', 800, 445, 1000, 485)),
+      tile(RIGHT, line('row 1', 904, 400, 1200, 440), line('row 2', 904, 445, 1200, 485)),
+    ]);
+    expect(plan.reread).to.have.deep.members([quad(800, 400, 1200, 440), quad(800, 445, 1200, 485)]);
+    expect(plan.reread).to.have.length(2);
+  });
+
+  it('joins pieces transitively across a chain of tiles', () => {
+    // Three tiles in a row; a long line crosses the middle tile entirely.
+    const a: Rect = { x: 0, y: 0, width: 500, height: 300 };
+    const b: Rect = { x: 450, y: 0, width: 500, height: 300 };
+    const c: Rect = { x: 900, y: 0, width: 500, height: 300 };
+    const plan = planMerge(1400, 300, [
+      tile(a, line('p1', 300, 100, 500, 130)),
+      tile(b, line('p2', 450, 100, 950, 130)),
+      tile(c, line('p3', 900, 100, 1200, 130)),
+    ]);
+    expect(plan.reread).to.deep.equal([quad(300, 100, 1200, 130)]);
+    expect(plan.keep).to.deep.equal([]);
+  });
+
+  it('merges the pieces of a line crossing the corner where four tiles meet', () => {
+    const tl: Rect = { x: 0, y: 0, width: 1000, height: 1000 };
+    const tr: Rect = { x: 904, y: 0, width: 1000, height: 1000 };
+    const bl: Rect = { x: 0, y: 904, width: 1000, height: 1000 };
+    const br: Rect = { x: 904, y: 904, width: 1000, height: 1000 };
+    const plan = planMerge(1904, 1904, [
+      tile(tl, line('Signed on behalf of the', 700, 950, 1000, 1000), line('Dear Sir', 100, 100, 300, 140)),
+      tile(tr, line('the company', 904, 950, 1300, 1000), line('Ref 42', 1500, 920, 1600, 950)),
+      tile(bl, line('Signed on behalf of the', 700, 950, 1000, 1010), line('Yours', 100, 1500, 300, 1540)),
+      // The corner tile saw the reference whole too; it must come out once.
+      tile(br, line('the company', 904, 950, 1300, 1010), line('Ref 42', 1500, 920, 1600, 950, 0.99)),
+    ]);
+    expect(plan.reread).to.deep.equal([quad(700, 950, 1300, 1010)]);
+    expect(texts(plan.keep)).to.deep.equal(['Dear Sir', 'Ref 42', 'Yours']);
+    expect(plan.keep.find((l) => l.text === 'Ref 42')!.confidence).to.equal(0.99);
+  });
+
+  it('drops a cluster whose union another tile read whole although no piece alone is covered', () => {
+    // A tall heading (100 px) cut by two interior edges, with a word gap of 50 px between the pieces;
+    // the middle tile read it whole. Each piece is 79 % inside that reading, their union 83 %.
+    const a: Rect = { x: 0, y: 0, width: 600, height: 400 };
+    const c: Rect = { x: 400, y: 0, width: 500, height: 400 };
+    const b: Rect = { x: 650, y: 0, width: 750, height: 400 };
+    const plan = planMerge(1400, 400, [
+      tile(a, line('ANNUAL', 500, 100, 600, 200)),
+      tile(b, line('REPORT', 650, 100, 750, 200)),
+      tile(c, line('ANNUAL REPORT', 521, 100, 729, 200)),
+    ]);
+    expect(plan.reread).to.deep.equal([]);
+    expect(texts(plan.keep)).to.deep.equal(['ANNUAL REPORT']);
+  });
+
+  it('folds a whole reading that overlaps a region into the re-read, so text is read once', () => {
+    // The right tile split the line at a word gap inside the overlap: a cut "n" and a whole "fox jumps"
+    // that overlaps the left tile's cut piece; re-reading only the pieces would stop inside "fox".
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('The quick brown fo', 600, 400, 1000, 440)),
+      tile(RIGHT, line('n', 904, 400, 915, 440), line('fox jumps', 930, 400, 1300, 440), line('Other', 1500, 400, 1700, 440)),
+    ]);
+    expect(plan.reread).to.deep.equal([quad(600, 400, 1300, 440)]);
+    expect(texts(plan.keep)).to.deep.equal(['Other']);
+  });
+
+  it('clamps re-read regions to the image', () => {
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('edge', 800, -4, 1000, 30)),
+      tile(RIGHT, line('edge', 904, -3, 1910, 31)),
+    ]);
+    expect(plan.reread).to.deep.equal([quad(800, 0, 1904, 31)]);
+  });
+
+  it('takes a line within the edge margin as cut, and honours a custom margin', () => {
+    const tiles = [tile(LEFT, line('near', 800, 400, 997, 440)), tile(RIGHT)];
+    expect(planMerge(W2, H2, tiles).reread).to.have.length(1);
+    expect(planMerge(W2, H2, tiles, { edgeMargin: 2 }).reread).to.have.length(0);
+    expect(texts(planMerge(W2, H2, tiles, { edgeMargin: 2 }).keep)).to.deep.equal(['near']);
+  });
+
+  it('takes a box exactly edgeMargin from each interior edge as cut, one pixel further as whole', () => {
+    const middle: Rect = { x: 100, y: 100, width: 100, height: 100 };
+    const near = [line('l', 103, 140, 150, 160), line('t', 130, 103, 170, 120), line('r', 150, 140, 197, 160), line('b', 130, 180, 170, 197)];
+    const far = [line('l', 104, 140, 150, 160), line('t', 130, 104, 170, 120), line('r', 150, 140, 196, 160), line('b', 130, 180, 170, 196)];
+    for (const [i, l] of near.entries()) {
+      const plan = planMerge(300, 300, [tile(middle, l)]);
+      expect(plan.keep, `near ${l.text}`).to.deep.equal([]);
+      expect(plan.reread, `near ${l.text}`).to.have.length(1);
+      expect(planMerge(300, 300, [tile(middle, far[i]!)]).keep, `far ${l.text}`).to.have.length(1);
+    }
+  });
+
+  it('uses the taller piece as the line height when joining across a horizontal border', () => {
+    // The top tile saw only a 10 px sliver of the first word; the bottom tile the second word whole in
+    // height, 15 px to the right: within half the 46 px line height, though not within half of 10.
+    const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
+    const bottom: Rect = { x: 0, y: 484, width: 1500, height: 516 };
+    const plan = planMerge(1500, 1000, [
+      tile(top, line('sliver', 100, 490, 200, 500)),
+      tile(bottom, line('word', 215, 484, 300, 530)),
+    ]);
+    expect(plan.reread).to.deep.equal([quad(100, 484, 300, 530)]);
+  });
+
+  it('does not let a piece read whole elsewhere chain neighbours into a re-read', () => {
+    // Each tile's cut piece is a line the other tile read whole; the two pieces are 5 px apart and
+    // would otherwise join into a region spanning both lines.
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, line('Tax', 880, 600, 925, 630), line('Subt', 930, 600, 1000, 630)),
+      tile(RIGHT, line('x', 904, 600, 925, 630), line('Subtotal 12.50', 930, 600, 1010, 630)),
+    ]);
+    expect(texts(plan.keep)).to.deep.equal(['Subtotal 12.50', 'Tax']);
+    expect(plan.reread).to.deep.equal([]);
+  });
+
+  it('handles rotated quads by their bounding rectangles', () => {
+    const tilted: TileLine = {
+      text: 'tilted',
+      confidence: 0.9,
+      box: [
+        [800, 400],
+        [1000, 380],
+        [1002, 420],
+        [802, 440],
+      ],
+    };
+    const plan = planMerge(W2, H2, [tile(LEFT, tilted), tile(RIGHT, line('tilted', 904, 380, 1100, 420))]);
+    expect(plan.reread).to.deep.equal([quad(800, 380, 1100, 440)]);
+  });
+
+  it('rejects a non-positive image size or a negative margin', () => {
+    expect(() => planMerge(0, 10, [])).to.throw(OcrError, /image size must be positive/);
+    expect(() => planMerge(10, 10, [], { edgeMargin: -1 })).to.throw(OcrError, /edgeMargin/);
+  });
+});
