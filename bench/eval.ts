@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrEngine, type RecognizeOptions } from '../src/engine/engine.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../src/shared/map-limit.js';
 
 const { values } = parseArgs({
   options: {

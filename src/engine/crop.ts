@@ -72,6 +72,11 @@ function supersamples(scale: number): number {
   return scale > 1.5 ? Math.min(4, Math.ceil(scale)) : 1;
 }
 
+/**
+ * Fills `out` (outW×outH×3). For each output pixel, nx×ny samples on a regular grid inside it are
+ * mapped through the homography and bilinearly interpolated, then averaged. The projective
+ * numerators and denominator are linear along a row, so they are stepped rather than recomputed.
+ */
 function sample(
   image: RawImage,
   m: readonly number[],
@@ -82,54 +87,71 @@ function sample(
   out: Uint8Array,
 ): void {
   const { data, width: iw, height: ih, channels: ch } = image;
-  const [m0, m1, m2, m3, m4, m5, m6, m7, m8] = m as [number, number, number, number, number, number, number, number, number];
+  const m0 = m[0]!, m1 = m[1]!, m2 = m[2]!, m3 = m[3]!, m4 = m[4]!, m5 = m[5]!, m6 = m[6]!, m7 = m[7]!, m8 = m[8]!;
   const maxX = iw - 1;
   const maxY = ih - 1;
   const stride = iw * ch;
   const inv = 1 / (nx * ny);
-  let o = 0;
+  const step = 1 / nx;
+  // One sample per pixel writes straight to `out`; supersampling accumulates a row first.
+  const single = nx * ny === 1;
+  const acc = new Float64Array(single ? 0 : outW * 3);
   for (let v = 0; v < outH; v++) {
-    for (let u = 0; u < outW; u++) {
-      let r = 0, g = 0, b = 0;
-      for (let sy = 0; sy < ny; sy++) {
-        const t = v + (sy + 0.5) / ny;
-        for (let sx = 0; sx < nx; sx++) {
-          const s = u + (sx + 0.5) / nx;
-          const z = m6 * s + m7 * t + m8;
-          let x = (m0 * s + m1 * t + m2) / z;
-          let y = (m3 * s + m4 * t + m5) / z;
+    const rowOut = v * outW * 3;
+    if (!single) acc.fill(0);
+    for (let sy = 0; sy < ny; sy++) {
+      const t = v + (sy + 0.5) / ny;
+      for (let sx = 0; sx < nx; sx++) {
+        // Sample positions u + (sx + 0.5) / nx for u = 0, 1, …: step 1 along the row.
+        const s0 = (sx + 0.5) * step;
+        let X = m0 * s0 + m1 * t + m2;
+        let Y = m3 * s0 + m4 * t + m5;
+        let Z = m6 * s0 + m7 * t + m8;
+        for (let u = 0, a = 0; u < outW; u++, a += 3) {
+          const iz = 1 / Z;
+          let x = X * iz;
+          let y = Y * iz;
+          X += m0;
+          Y += m3;
+          Z += m6;
           // Edge clamp (also catches NaN from a degenerate quad).
-          if (!(x > 0)) x = 0; else if (x > maxX) x = maxX;
-          if (!(y > 0)) y = 0; else if (y > maxY) y = maxY;
+          if (!(x > 0)) x = 0;
+          else if (x > maxX) x = maxX;
+          if (!(y > 0)) y = 0;
+          else if (y > maxY) y = maxY;
           const x0 = x | 0;
           const y0 = y | 0;
           const fx = x - x0;
           const fy = y - y0;
-          const x1 = x0 < maxX ? x0 + 1 : x0;
-          const y1 = y0 < maxY ? y0 + 1 : y0;
-          const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-          const i00 = y0 * stride + x0 * ch, i01 = y0 * stride + x1 * ch;
-          const i10 = y1 * stride + x0 * ch, i11 = y1 * stride + x1 * ch;
+          const i00 = y0 * stride + x0 * ch;
+          const i01 = x0 < maxX ? i00 + ch : i00;
+          const i10 = y0 < maxY ? i00 + stride : i00;
+          const i11 = i10 + (i01 - i00);
+          const w11 = fx * fy;
+          const w10 = fy - w11;
+          const w01 = fx - w11;
+          const w00 = 1 - fx - fy + w11;
+          const v00 = data[i00]!, v01 = data[i01]!, v10 = data[i10]!, v11 = data[i11]!;
+          const r = v00 * w00 + v01 * w01 + v10 * w10 + v11 * w11;
+          let g = r;
+          let b = r;
           if (ch === 3) {
-            r += data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
-            g += data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11;
-            b += data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11;
+            g = data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11;
+            b = data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11;
+          }
+          if (single) {
+            // Uint8Array stores truncate, so +0.5 rounds; values stay within 0..255.
+            out[rowOut + a] = r + 0.5;
+            out[rowOut + a + 1] = g + 0.5;
+            out[rowOut + a + 2] = b + 0.5;
           } else {
-            r += data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
+            acc[a] += r;
+            acc[a + 1] += g;
+            acc[a + 2] += b;
           }
         }
       }
-      if (ch === 3) {
-        out[o] = r * inv + 0.5;
-        out[o + 1] = g * inv + 0.5;
-        out[o + 2] = b * inv + 0.5;
-      } else {
-        const gray = r * inv + 0.5;
-        out[o] = gray;
-        out[o + 1] = gray;
-        out[o + 2] = gray;
-      }
-      o += 3;
     }
+    if (!single) for (let a = 0; a < outW * 3; a++) out[rowOut + a] = acc[a]! * inv + 0.5;
   }
 }

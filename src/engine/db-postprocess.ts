@@ -1,10 +1,16 @@
 /**
  * DB (Differentiable Binarization) post-processing: probability map → text quads. A port of
  * PaddleOCR's DBPostProcess.boxes_from_bitmap with score_mode "fast" and box_type "quad", without
- * OpenCV. Quads are in probability-map pixel coordinates (pixel (x, y) is the point (x, y), as
- * OpenCV's contours report it); the caller rescales, rounds and clips.
+ * OpenCV, that reproduces its quads bit for bit (float32 corners included) and its scores to the
+ * last double ulp. Quads are in probability-map pixel coordinates (pixel (x, y) is the point
+ * (x, y), as OpenCV's contours report it); the caller rescales, rounds and clips.
+ *
+ * Deliberate difference: PaddleOCR asks findContours for RETR_LIST, so a region with a hole also
+ * yields a box from the hole's border, nested inside the region's own box; that duplicate is not
+ * produced here.
  */
 
+import { fillPoly } from './fill-poly.js';
 import { minAreaRect } from './geometry.js';
 import type { DetectedBox, Point, ProbMap, Quad } from './types.js';
 import { unclip } from './unclip.js';
@@ -33,14 +39,17 @@ export const DEFAULT_DB_PARAMS: Readonly<DbParams> = Object.freeze({
 /** One 8-connected foreground region, reduced to what its convex hull needs. */
 interface Region {
   size: number;
-  /** Each row's leftmost and rightmost pixel: the hull of these equals the region's hull. */
+  /**
+   * Each row's leftmost pixel top to bottom, then each row's rightmost bottom to top: the same
+   * hull as the region's contour, with its vertices in the contour's order.
+   */
   points: Point[];
 }
 
 /**
- * 8-connected regions of map > thresh, in raster order of their first pixel. OpenCV's
- * findContours follows 8-connected outer borders too, and minAreaRect of a contour equals
- * minAreaRect of the region's row extremes, so no contour tracing is needed.
+ * 8-connected regions of map > thresh, in raster order of their first pixel, by BFS over a padded
+ * byte mask. OpenCV's findContours follows 8-connected outer borders too, and a contour's convex
+ * hull is the hull of its region's row extremes, so no contour tracing is needed.
  */
 function findRegions(map: ProbMap, thresh: number): Region[] {
   const { data, width: w, height: h } = map;
@@ -86,35 +95,42 @@ function findRegions(map: ProbMap, thresh: number): Region[] {
       if (mask[(j = i + n6)] === 1) { mask[j] = 2; queue[tail++] = j; }
       if (mask[(j = i + n7)] === 1) { mask[j] = 2; queue[tail++] = j; }
     }
+    // Walk the boundary the way findContours does (down the left side, up the right) starting at
+    // the top row's leftmost pixel: minAreaRect's result depends on the hull's starting vertex,
+    // which OpenCV derives from the contour's point order.
     const points: Point[] = [];
+    const rights: Point[] = [];
     for (let y = yLo; y <= yHi; y++) {
       const lo = rowMin[y]!;
       const hi = rowMax[y]!;
       if (hi < 0) continue;
       // Back to unpadded map coordinates.
       points.push([lo - 1, y - 1]);
-      if (hi !== lo) points.push([hi - 1, y - 1]);
+      if (hi !== lo) rights.push([hi - 1, y - 1]);
       rowMin[y] = 0x7fffffff;
       rowMax[y] = -1;
     }
+    for (let k = rights.length - 1; k >= 0; k--) points.push(rights[k]!);
     regions.push({ size: tail, points });
   }
   return regions;
 }
 
 /**
- * PaddleOCR's box_score_fast: mean of the map over the quad as cv2.fillPoly rasterizes it (vertices
- * truncated to integers relative to the clipped bounding box, outline pixels included), within the
- * quad's bounding box clipped to the map.
+ * PaddleOCR's box_score_fast: the mean of the map over the quad as cv2.fillPoly rasterizes it, within
+ * the quad's bounding box clipped to the map. Like PaddleOCR, the float32 corners are shifted to the
+ * box origin and truncated to integers before filling.
  */
 export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
   const { data, width: w, height: h } = map;
   let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
   for (const p of quad) {
-    if (p[0] < minX) minX = p[0];
-    if (p[0] > maxX) maxX = p[0];
-    if (p[1] < minY) minY = p[1];
-    if (p[1] > maxY) maxY = p[1];
+    const x = Math.fround(p[0]);
+    const y = Math.fround(p[1]);
+    if (x < minX) minX = x;
+    if (x > maxX) maxX = x;
+    if (y < minY) minY = y;
+    if (y > maxY) maxY = y;
   }
   const clamp = (v: number, hi: number): number => (v < 0 ? 0 : v > hi ? hi : v);
   const xmin = clamp(Math.floor(minX), w - 1);
@@ -124,40 +140,25 @@ export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
   const mw = xmax - xmin + 1;
   const mh = ymax - ymin + 1;
 
-  const spanL = new Int32Array(mh).fill(0x7fffffff);
-  const spanR = new Int32Array(mh).fill(-1);
-  const n = quad.length;
-  for (let k = 0; k < n; k++) {
-    const a = quad[k]!;
-    const b = quad[(k + 1) % n]!;
-    // astype(int32) truncates toward zero.
-    const x0 = Math.trunc(a[0] - xmin), y0 = Math.trunc(a[1] - ymin);
-    const x1 = Math.trunc(b[0] - xmin), y1 = Math.trunc(b[1] - ymin);
-    const dx = x1 - x0;
-    const dy = y1 - y0;
-    // DDA outline: one pixel per step on the major axis, so every row the edge spans gets a pixel.
-    const steps = Math.max(Math.abs(dx), Math.abs(dy));
-    for (let s = 0; s <= steps; s++) {
-      const x = steps === 0 ? x0 : x0 + Math.round((s * dx) / steps);
-      const y = steps === 0 ? y0 : y0 + Math.round((s * dy) / steps);
-      if (y < 0 || y >= mh) continue;
-      if (x < spanL[y]!) spanL[y] = x;
-      if (x > spanR[y]!) spanR[y] = x;
-    }
-  }
+  // float32 subtraction, then astype(int32), which truncates toward zero.
+  const local = quad.map((p) => [
+    Math.trunc(Math.fround(Math.fround(p[0]) - xmin)),
+    Math.trunc(Math.fround(Math.fround(p[1]) - ymin)),
+  ] as Point);
+  const mask = new Uint8Array(mw * mh);
+  fillPoly(mask, mw, mh, local);
 
-  // The quad is convex, so each row's filled pixels run between its outline extremes.
   let sum = 0;
   let count = 0;
   for (let y = 0; y < mh; y++) {
-    let l = spanL[y]!;
-    let r = spanR[y]!;
-    if (r < 0 || l >= mw) continue;
-    if (l < 0) l = 0;
-    if (r >= mw) r = mw - 1;
+    const m = y * mw;
     const row = (ymin + y) * w + xmin;
-    for (let x = l; x <= r; x++) sum += data[row + x]!;
-    count += r - l + 1;
+    for (let x = 0; x < mw; x++) {
+      if (mask[m + x] !== 0) {
+        sum += data[row + x]!;
+        count++;
+      }
+    }
   }
   return count > 0 ? sum / count : 0;
 }
@@ -170,7 +171,8 @@ export function dbPostprocess(map: ProbMap, params: DbParams = DEFAULT_DB_PARAMS
   if (map.data.length < map.width * map.height) {
     throw new RangeError(`probability map has ${map.data.length} values, expected ${map.width * map.height}`);
   }
-  let regions = findRegions(map, params.thresh);
+  // numpy compares the float32 map with the threshold cast to float32 (`pred > thresh`).
+  let regions = findRegions(map, Math.fround(params.thresh));
   if (regions.length > params.maxCandidates) {
     // Keep the largest, but in their original raster order so output order stays stable.
     const keep = regions

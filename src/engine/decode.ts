@@ -77,7 +77,8 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
   let meta: Metadata;
   try {
-    meta = await sharp(buf, options).metadata();
+    // Without the pixel limit: reading the header decodes no pixels, and our own check below names the size.
+    meta = await sharp(buf, { failOn: options.failOn, pages: 1 }).metadata();
   } catch (err) {
     throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
   }

@@ -6,6 +6,8 @@ import type { DetectedBox, Point, Quad, RawImage } from './types.js';
 
 export interface DetectOptions {
   maxSideLen: number;
+  /** Smaller images are scaled up until their shorter side reaches this, so small text is found. */
+  minSideLen: number;
   db: DbParams;
   /** Border added around the scaled image, so that text touching the image edge is still found. */
   padding: number;
@@ -30,15 +32,23 @@ export interface DetectorInputSize {
 
 const roundTo = (value: number, multiple: number): number => Math.max(multiple, Math.round(value / multiple) * multiple);
 
-/** Scale so the longest side fits maxSideLen (never up), then round the padded size to the model's stride. */
+/**
+ * Scale small images up until the shorter side reaches minSideLen, large ones down until the longer
+ * side fits maxSideLen (the upscale is capped by twice that), then round to the model's stride.
+ */
 export function detectorInputSize(
   width: number,
   height: number,
-  maxSideLen: number,
+  sides: { maxSideLen: number; minSideLen: number },
   multiple: number,
   padding: number,
 ): DetectorInputSize {
-  const scale = Math.min(1, maxSideLen / Math.max(width, height));
+  const longest = Math.max(width, height);
+  const shortest = Math.min(width, height);
+  const scale =
+    shortest < sides.minSideLen
+      ? Math.min(sides.minSideLen / shortest, (2 * sides.maxSideLen) / longest)
+      : Math.min(1, sides.maxSideLen / longest);
   const outerWidth = roundTo(width * scale + 2 * padding, multiple);
   const outerHeight = roundTo(height * scale + 2 * padding, multiple);
   return {
@@ -72,7 +82,7 @@ export class Detector {
 
   async detect(image: RawImage, options: DetectOptions): Promise<Detection> {
     const started = performance.now();
-    const size = detectorInputSize(image.width, image.height, options.maxSideLen, this.spec.sizeMultiple, options.padding);
+    const size = detectorInputSize(image.width, image.height, options, this.spec.sizeMultiple, options.padding);
     const pad = options.padding;
     const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } })
       .resize(size.innerWidth, size.innerHeight, { fit: 'fill' })

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
@@ -6,6 +7,7 @@ import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.
 import { DEFAULT_MANIFEST, loadManifest, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
 import { sortReadingOrder } from './reading-order.js';
+import { mergeRowNeighbours } from '../shared/row-merge.js';
 import { quadSize } from './geometry.js';
 import type { OcrLine, OcrResult, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool } from './worker-pool.js';
@@ -19,6 +21,8 @@ export interface EngineConfig {
   threadsPerWorker: number;
   /** Lines per recognizer forward pass. */
   recBatchSize: number;
+  /** Boxes in one row closer than this many line heights are read as one line (0: never). */
+  rowMergeGap: number;
   decodeLimits: DecodeLimits;
   /** Requests admitted beyond those running; more are refused with RESOURCE_EXHAUSTED. */
   maxQueuedRequests: number;
@@ -28,6 +32,8 @@ export interface EngineConfig {
 export interface RecognizeOptions {
   /** Longest side of the image as the detector sees it. */
   maxSideLen?: number;
+  /** Shorter side small images are scaled up to before detection. */
+  minSideLen?: number;
   /** Detector box score below which a region is not text. */
   boxThreshold?: number;
   unclipRatio?: number;
@@ -60,11 +66,14 @@ export function defaultEngineConfig(): EngineConfig {
     manifestPath: DEFAULT_MANIFEST,
     workers: cores,
     threadsPerWorker: 1,
+    // Measured here: batching costs more per line than single passes at exact widths.
     recBatchSize: 1,
+    rowMergeGap: 0.6,
     decodeLimits: DEFAULT_DECODE_LIMITS,
     maxQueuedRequests: 64,
     defaults: {
       maxSideLen: 960,
+      minSideLen: 0,
       boxThreshold: DEFAULT_DB_PARAMS.boxThresh,
       unclipRatio: DEFAULT_DB_PARAMS.unclipRatio,
       useAngleCls: false,
@@ -100,8 +109,15 @@ export class OcrEngine {
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
     const base = defaultEngineConfig();
-    const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
-    const manifest = loadManifest(config.manifestPath);
+    const manifestPath = overrides.manifestPath ?? base.manifestPath;
+    const manifest = loadManifest(manifestPath);
+    // The manifest's thresholds are the model's defaults; explicit overrides win.
+    const fromManifest = { boxThreshold: manifest.det.db.boxThresh, unclipRatio: manifest.det.db.unclipRatio };
+    const config: EngineConfig = {
+      ...base,
+      ...overrides,
+      defaults: { ...base.defaults, ...fromManifest, ...overrides.defaults },
+    };
     const dictionarySize = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/).filter(Boolean).length;
     const pool = await WorkerPool.start(config.workers, {
       manifestPath: config.manifestPath,
@@ -124,6 +140,12 @@ export class OcrEngine {
       threadsPerWorker: this.config.threadsPerWorker,
       limits: { ...this.config.decodeLimits, maxQueuedRequests: this.config.maxQueuedRequests },
     };
+  }
+
+  /** Drop empty and unsure readings, put the rest in reading order. */
+  finalize(lines: OcrLine[], options: RecognizeOptions = {}): OcrLine[] {
+    const minConfidence = options.minConfidence ?? this.config.defaults.minConfidence;
+    return sortReadingOrder(lines.filter((l) => l.text.trim() !== '' && l.confidence >= minConfidence));
   }
 
   /** Requests admitted and not yet finished. */
@@ -149,7 +171,7 @@ export class OcrEngine {
       result.timings.decodeMs = decodeMs;
       result.timings.totalMs = performance.now() - started;
       return result;
-    });
+    }, options.signal);
   }
 
   /** Whole pipeline on pixels already decoded (a tile of a larger image). */
@@ -159,7 +181,7 @@ export class OcrEngine {
       const result = await this.pipeline(image, options, priority);
       result.timings.totalMs = performance.now() - started;
       return result;
-    });
+    }, options.signal);
   }
 
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
@@ -169,7 +191,7 @@ export class OcrEngine {
       const shared = toShared(image);
       const read = await this.readQuads(shared, quads, options, priority);
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
-    });
+    }, options.signal);
   }
 
   /**
@@ -200,10 +222,12 @@ export class OcrEngine {
           return { ok: true, line: { text: line.text, confidence: line.confidence }, timings };
         }),
       );
-    });
+    }, options.signal);
   }
 
-  private async admit<T>(work: (priority: number) => Promise<T>): Promise<T> {
+  private async admit<T>(work: (priority: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // Each queued model call of the request listens on its signal: dozens for a long page.
+    if (signal) setMaxListeners(0, signal);
     const running = this.pool.size;
     if (this.active >= running + this.config.maxQueuedRequests) {
       throw resourceExhausted(
@@ -228,26 +252,22 @@ export class OcrEngine {
         image: shared,
         options: {
           maxSideLen: options.maxSideLen ?? d.maxSideLen,
+          minSideLen: options.minSideLen ?? d.minSideLen,
           padding: 0,
-          db: { ...DEFAULT_DB_PARAMS, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
+          db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
         },
       },
       priority,
       options.signal,
     );
-    const detected = det.reply.boxes.map((b) => b.quad);
+    const detected = mergeRowNeighbours(det.reply.boxes.map((b) => b.quad), this.config.rowMergeGap);
     const quads = isLineImage(image.width, image.height, detected) ? [fullQuad(image.width, image.height)] : detected;
     const read = await this.readQuads(shared, quads, options, priority);
-    const minConfidence = options.minConfidence ?? d.minConfidence;
-    const lines: OcrLine[] = [];
-    quads.forEach((box, i) => {
-      const r = read.lines[i]!;
-      if (r.text.trim() !== '' && r.confidence >= minConfidence) lines.push({ text: r.text, confidence: r.confidence, box });
-    });
+    const lines = quads.map((box, i) => ({ text: read.lines[i]!.text, confidence: read.lines[i]!.confidence, box }));
     return {
       width: image.width,
       height: image.height,
-      lines: sortReadingOrder(lines),
+      lines: this.finalize(lines, options),
       timings: {
         ...emptyTimings(),
         queueMs: det.waitMs + read.waitMs,

@@ -4,6 +4,7 @@
  */
 
 import { quadSize } from './geometry.js';
+import { textFrame } from '../shared/text-frame.js';
 import type { Quad } from './types.js';
 
 interface Placed<T> {
@@ -13,12 +14,6 @@ interface Placed<T> {
   /** Centre across the text direction (down the page). */
   y: number;
   height: number;
-}
-
-function median(values: number[]): number {
-  const s = values.slice().sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /**
@@ -31,12 +26,7 @@ function median(values: number[]): number {
 export function sortReadingOrder<T extends { box: Quad }>(items: readonly T[]): T[] {
   if (items.length < 2) return items.slice();
 
-  // Top edges point right for upright text, so their angles stay well inside (-90°, 90°) and a plain
-  // median is meaningful; one rotated outlier cannot move it.
-  const theta = median(items.map(({ box: [tl, tr] }) => Math.atan2(tr[1] - tl[1], tr[0] - tl[0])));
-  const cos = Math.cos(theta);
-  const sin = Math.sin(theta);
-
+  const frame = textFrame(items.map((i) => i.box));
   const placed: Placed<T>[] = items.map((item) => {
     let cx = 0;
     let cy = 0;
@@ -44,8 +34,8 @@ export function sortReadingOrder<T extends { box: Quad }>(items: readonly T[]): 
       cx += p[0] / 4;
       cy += p[1] / 4;
     }
-    // Rotate by -theta: the text direction becomes the x axis.
-    return { item, x: cx * cos + cy * sin, y: -cx * sin + cy * cos, height: quadSize(item.box).height };
+    const [x, y] = frame.toFrame([cx, cy]);
+    return { item, x, y, height: quadSize(item.box).height };
   });
   placed.sort((a, b) => a.y - b.y || a.x - b.x);
 

@@ -18,6 +18,7 @@ interface Pending {
   resolve: (result: TaskResult<unknown>) => void;
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
+  onAbort: () => void;
 }
 
 interface Slot {
@@ -69,20 +70,18 @@ export class WorkerPool {
         resolve: resolve as (r: TaskResult<unknown>) => void,
         reject,
         signal,
-      };
-      const at = this.queue.findIndex((p) => p.priority > priority);
-      this.queue.splice(at < 0 ? this.queue.length : at, 0, pending);
-      signal?.addEventListener(
-        'abort',
-        () => {
+        // Only a task still queued is dropped; one running finishes (a model call cannot be stopped).
+        onAbort: () => {
           const i = this.queue.indexOf(pending);
           if (i >= 0) {
             this.queue.splice(i, 1);
             reject(new OcrError('CANCELLED', 'request cancelled while queued'));
           }
         },
-        { once: true },
-      );
+      };
+      const at = this.queue.findIndex((p) => p.priority > priority);
+      this.queue.splice(at < 0 ? this.queue.length : at, 0, pending);
+      signal?.addEventListener('abort', pending.onAbort, { once: true });
       this.dispatch();
     });
   }
@@ -148,6 +147,7 @@ export class WorkerPool {
       if (slot.current) continue;
       const next = this.queue.shift();
       if (!next) return;
+      next.signal?.removeEventListener('abort', next.onAbort);
       slot.current = { ...next, startedAt: performance.now() };
       slot.worker.postMessage({ id: next.seq, task: next.task });
     }

@@ -3,13 +3,15 @@
  * readings to trust as they are, and which regions must be re-read on the full image because a
  * tile border cut through their text.
  *
- * All geometry here is on axis-aligned bounding rectangles of the line quads: tile borders are
- * axis-aligned, text rows are horizontal, and the detector's quads for documents are close to
- * axis-aligned, so exact polygon overlap would change no decision that matters.
+ * Whether a tile border cut a line is judged in image coordinates (tile borders are axis-aligned);
+ * everything about rows, gaps and overlaps on bounding rectangles in the page's text frame (rotated
+ * to the dominant text direction), so that the long lines of a skewed scan do not span several rows.
  */
 
 import { invalidArgument } from './errors.js';
 import type { Quad, Rect } from './quad.js';
+import { mergeRowNeighbours } from './row-merge.js';
+import { textFrame, type TextFrame } from './text-frame.js';
 
 export interface TileLine {
   text: string;
@@ -24,8 +26,16 @@ export interface TileResult {
 }
 
 export interface MergeOptions {
-  /** A box this close (px) to an interior tile edge is taken as cut by it. Default 3. */
+  /**
+   * A box this close (px) to an interior tile edge is taken as cut by it, or half its own height if
+   * that is more: the detector often boxes no part of a glyph the border cut. Default 3.
+   */
   edgeMargin?: number;
+  /**
+   * Lines of one row closer than this many line heights are read as one (as the engine does within
+   * an image), across tile borders too. Default 0: never.
+   */
+  rowMergeGap?: number;
 }
 
 export interface MergePlan {
@@ -41,8 +51,10 @@ export const DEFAULT_EDGE_MARGIN = 3;
 const DUPLICATE_IOU = 0.5;
 /** Share of a box lying inside another for it to count as the same text (or as already read). */
 const COVERED = 0.8;
-/** Vertical overlap, as a share of the smaller height, for two boxes to be in the same text row. */
-const SAME_ROW = 0.5;
+/** Vertical overlap, as a share of the taller box, for two boxes to be in the same text row. */
+const SAME_ROW = 0.6;
+/** Relative margin: a box within this share of its height from an interior edge may be cut. */
+const RELATIVE_MARGIN = 0.5;
 /** Horizontal gap, as a share of the line height, that two cut pieces may have and still join. */
 const JOIN_GAP = 0.5;
 /**
@@ -62,6 +74,7 @@ interface Box {
 interface Entry {
   line: TileLine;
   tileIndex: number;
+  /** Bounds in the text frame. */
   box: Box;
 }
 
@@ -81,44 +94,73 @@ export function planMerge(
   }
   if (!(edgeMargin >= 0)) throw invalidArgument(`edgeMargin must be ≥ 0 px, got ${edgeMargin}`);
 
+  const frame = textFrame(tiles.flatMap((t) => t.lines.map((l) => l.box)));
   const whole: Entry[] = [];
-  const cut: Entry[] = [];
+  const pieces: Entry[] = [];
+  const slivers: Entry[] = [];
   tiles.forEach((result, tileIndex) => {
     for (const line of result.lines) {
-      const entry: Entry = { line, tileIndex, box: boundsOf(line.box) };
-      (isCut(entry.box, result.tile, imageWidth, imageHeight, edgeMargin) ? cut : whole).push(entry);
+      const entry: Entry = { line, tileIndex, box: boundsOf(line.box.map(frame.toFrame) as Quad) };
+      const cut = cutSides(boundsOf(line.box), height(entry.box), result.tile, imageWidth, imageHeight, edgeMargin);
+      (cut.horizontal ? slivers : cut.vertical ? pieces : whole).push(entry);
     }
   });
 
   const kept = dedupeWhole(whole);
 
+  // A line clipped by a horizontal border is usually seen unclipped by the neighbouring tile (tiles
+  // overlap by more than a line's height): then the clipped reading is dropped.
+  const unclipped = [...kept, ...pieces];
+  const clipped = slivers.filter(
+    (s) => !unclipped.some((o) => o.tileIndex !== s.tileIndex && coveredShare(s.box, o.box) >= COVERED),
+  );
+
   // A piece already read whole elsewhere adds nothing: the whole reading wins.
-  const pieces = cut.filter(
+  const candidates = [...pieces, ...clipped].filter(
     (c) => !kept.some((k) => k.tileIndex !== c.tileIndex && coveredShare(c.box, k.box) >= COVERED),
   );
 
-  const clusters = clusterPieces(pieces).filter(
+  const clusters = clusterPieces(candidates).filter(
     (region) => !kept.some((k) => coveredShare(region, k.box) >= COVERED),
   );
 
   const { regions, absorbed } = absorbOverlaps(clusters, kept);
 
+  const keep = kept.filter((_, i) => !absorbed.has(i)).map((k) => k.line);
+  const reread = regions.map((r) => toImageQuad(r, frame, imageWidth, imageHeight));
+  return joinRowNeighbours(keep, reread, options.rowMergeGap ?? 0);
+}
+
+/** Row neighbours that different tiles read apart become one region to re-read. */
+function joinRowNeighbours(keep: TileLine[], reread: Quad[], gap: number): MergePlan {
+  if (gap <= 0) return { keep, reread };
+  const byBox = new Map<Quad, TileLine>(keep.map((l) => [l.box, l]));
+  const joined = mergeRowNeighbours([...keep.map((l) => l.box), ...reread], gap);
   return {
-    keep: kept.filter((_, i) => !absorbed.has(i)).map((k) => k.line),
-    reread: regions.map((r) => toQuad(clamp(r, imageWidth, imageHeight))),
+    keep: joined.flatMap((q) => byBox.get(q) ?? []),
+    reread: joined.filter((q) => !byBox.has(q)),
   };
 }
 
-/** Cut: the box reaches within `margin` of an edge of its tile that is not also an image edge. */
-function isCut(box: Box, tile: Rect, imageWidth: number, imageHeight: number, margin: number): boolean {
+/**
+ * Which interior tile edges the box reaches within its margin: left/right (vertical borders cut the
+ * line along its length) or top/bottom (horizontal borders clip it).
+ */
+function cutSides(
+  box: Box,
+  lineHeight: number,
+  tile: Rect,
+  imageWidth: number,
+  imageHeight: number,
+  edgeMargin: number,
+): { vertical: boolean; horizontal: boolean } {
+  const margin = Math.max(edgeMargin, RELATIVE_MARGIN * lineHeight);
   const right = tile.x + tile.width;
   const bottom = tile.y + tile.height;
-  return (
-    (tile.x > 0 && box.x0 <= tile.x + margin) ||
-    (tile.y > 0 && box.y0 <= tile.y + margin) ||
-    (right < imageWidth && box.x1 >= right - margin) ||
-    (bottom < imageHeight && box.y1 >= bottom - margin)
-  );
+  return {
+    vertical: (tile.x > 0 && box.x0 <= tile.x + margin) || (right < imageWidth && box.x1 >= right - margin),
+    horizontal: (tile.y > 0 && box.y0 <= tile.y + margin) || (bottom < imageHeight && box.y1 >= bottom - margin),
+  };
 }
 
 /**
@@ -159,11 +201,9 @@ function clusterPieces(pieces: Entry[]): Box[] {
     for (let j = i + 1; j < pieces.length; j++) {
       const a = pieces[i]!.box;
       const b = pieces[j]!.box;
-      // The larger height stands for the line's: a piece clipped by a horizontal border is shorter.
       const lineHeight = Math.max(height(a), height(b));
-      if (sameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight) {
-        parent[find(i)] = find(j);
-      }
+      const alongRow = sameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight;
+      if (alongRow || sameColumnAcross(a, b)) parent[find(i)] = find(j);
     }
   }
   const groups = new Map<number, Box>();
@@ -214,9 +254,20 @@ function overlapsInRow(a: Box, b: Box): boolean {
   return sameRow(a, b) && overlap > 0 && overlap >= ABSORB_OVERLAP * Math.min(height(a), height(b));
 }
 
+/**
+ * The two parts of one text clipped by a horizontal border that no tile saw whole (tiles overlap by
+ * less than the line's height): they touch or overlap vertically and mostly share their columns.
+ */
+function sameColumnAcross(a: Box, b: Box): boolean {
+  const shared = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+  const verticalGap = Math.max(a.y0, b.y0) - Math.min(a.y1, b.y1);
+  return shared >= 0.5 * Math.min(a.x1 - a.x0, b.x1 - b.x0) && verticalGap <= 0;
+}
+
+/** Against the taller box, so that a thin box cannot join two rows it touches. */
 function sameRow(a: Box, b: Box): boolean {
   const overlap = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
-  return overlap > 0 && overlap >= SAME_ROW * Math.min(height(a), height(b));
+  return overlap > 0 && overlap >= SAME_ROW * Math.max(height(a), height(b));
 }
 
 /** Negative when the boxes overlap horizontally. */
@@ -260,18 +311,19 @@ function boundsOf(quad: Quad): Box {
   return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
 }
 
-function clamp(b: Box, width: number, heightLimit: number): Box {
+/** A text-frame rectangle back in image coordinates (tl, tr, br, bl), clamped to the image. */
+function toImageQuad(b: Box, frame: TextFrame, width: number, heightLimit: number): Quad {
   const fit = (v: number, max: number): number => Math.min(Math.max(v, 0), max);
-  return { x0: fit(b.x0, width), y0: fit(b.y0, heightLimit), x1: fit(b.x1, width), y1: fit(b.y1, heightLimit) };
-}
-
-function toQuad(b: Box): Quad {
-  return [
+  const corners: Quad = [
     [b.x0, b.y0],
     [b.x1, b.y0],
     [b.x1, b.y1],
     [b.x0, b.y1],
   ];
+  return corners.map((p) => {
+    const [x, y] = frame.fromFrame(p);
+    return [fit(x, width), fit(y, heightLimit)];
+  }) as Quad;
 }
 
 /** Code points, so a CJK character counts once like a Latin letter. */

@@ -77,8 +77,8 @@ describe('planMerge', () => {
 
   it('treats words read inside a whole line of another tile as the same text', () => {
     const plan = planMerge(W2, H2, [
-      tile(LEFT, line('Grand total', 910, 300, 995, 330)),
-      tile(RIGHT, line('Grand', 910, 301, 945, 331), line('total', 955, 301, 995, 331)),
+      tile(LEFT, line('Grand total', 925, 300, 980, 330)),
+      tile(RIGHT, line('Grand', 925, 301, 945, 331), line('total', 955, 301, 980, 331)),
     ]);
     expect(texts(plan.keep)).to.deep.equal(['Grand total']);
   });
@@ -108,7 +108,7 @@ describe('planMerge', () => {
   });
 
   it('drops a cut piece lying mostly inside a whole line of its own tile (cluster rule)', () => {
-    const plan = planMerge(W2, H2, [tile(LEFT, line('abc', 900, 500, 1000, 530), line('abcdef', 890, 500, 996, 530))]);
+    const plan = planMerge(W2, H2, [tile(LEFT, line('abc', 900, 500, 1000, 530), line('abcdef', 880, 500, 980, 530))]);
     expect(texts(plan.keep)).to.deep.equal(['abcdef']);
     expect(plan.reread).to.deep.equal([]);
   });
@@ -222,16 +222,20 @@ describe('planMerge', () => {
   });
 
   it('takes a line within the edge margin as cut, and honours a custom margin', () => {
-    const tiles = [tile(LEFT, line('near', 800, 400, 997, 440)), tile(RIGHT)];
-    expect(planMerge(W2, H2, tiles).reread).to.have.length(1);
-    expect(planMerge(W2, H2, tiles, { edgeMargin: 2 }).reread).to.have.length(0);
-    expect(texts(planMerge(W2, H2, tiles, { edgeMargin: 2 }).keep)).to.deep.equal(['near']);
+    // 40 px high: the margin is half that, 20 px, unless a larger one is asked for.
+    const near = [tile(LEFT, line('near', 800, 400, 981, 440)), tile(RIGHT)];
+    expect(planMerge(W2, H2, near).reread).to.have.length(1);
+    const apart = [tile(LEFT, line('apart', 800, 400, 975, 440)), tile(RIGHT)];
+    expect(planMerge(W2, H2, apart).reread).to.have.length(0);
+    expect(texts(planMerge(W2, H2, apart).keep)).to.deep.equal(['apart']);
+    expect(planMerge(W2, H2, apart, { edgeMargin: 30 }).reread).to.have.length(1);
   });
 
-  it('takes a box exactly edgeMargin from each interior edge as cut, one pixel further as whole', () => {
+  it('takes a box half its height from each interior edge as cut, one pixel further as whole', () => {
     const middle: Rect = { x: 100, y: 100, width: 100, height: 100 };
-    const near = [line('l', 103, 140, 150, 160), line('t', 130, 103, 170, 120), line('r', 150, 140, 197, 160), line('b', 130, 180, 170, 197)];
-    const far = [line('l', 104, 140, 150, 160), line('t', 130, 104, 170, 120), line('r', 150, 140, 196, 160), line('b', 130, 180, 170, 196)];
+    // Every box is 20 px across the border it is near: a 10 px margin.
+    const near = [line('l', 110, 140, 150, 160), line('t', 130, 110, 170, 130), line('r', 150, 140, 190, 160), line('b', 130, 170, 170, 190)];
+    const far = [line('l', 111, 140, 150, 160), line('t', 130, 111, 170, 131), line('r', 150, 140, 189, 160), line('b', 130, 169, 170, 189)];
     for (const [i, l] of near.entries()) {
       const plan = planMerge(300, 300, [tile(middle, l)]);
       expect(plan.keep, `near ${l.text}`).to.deep.equal([]);
@@ -240,16 +244,24 @@ describe('planMerge', () => {
     }
   });
 
-  it('uses the taller piece as the line height when joining across a horizontal border', () => {
-    // The top tile saw only a 10 px sliver of the first word; the bottom tile the second word whole in
-    // height, 15 px to the right: within half the 46 px line height, though not within half of 10.
+  it('joins the two clipped halves of a text that a small overlap let no tile see whole', () => {
     const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
     const bottom: Rect = { x: 0, y: 484, width: 1500, height: 516 };
+    const plan = planMerge(1500, 1000, [tile(top, line('upper half', 100, 470, 300, 500)), tile(bottom, line('lower half', 105, 484, 298, 530))]);
+    expect(plan.keep).to.deep.equal([]);
+    expect(plan.reread).to.deep.equal([quad(100, 470, 300, 530)]);
+  });
+
+  it('drops the clipped reading of a line the neighbouring tile saw unclipped, without joining rows', () => {
+    // Rows at 440..480 and 490..530; the border at 500 clips the second row in the top tile.
+    const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
+    const bottom: Rect = { x: 0, y: 400, width: 1500, height: 600 };
     const plan = planMerge(1500, 1000, [
-      tile(top, line('sliver', 100, 490, 200, 500)),
-      tile(bottom, line('word', 215, 484, 300, 530)),
+      tile(top, line('first row', 100, 440, 700, 480), line('sec', 100, 490, 400, 500)),
+      tile(bottom, line('first row', 100, 440, 700, 480), line('second row', 100, 490, 700, 530)),
     ]);
-    expect(plan.reread).to.deep.equal([quad(100, 484, 300, 530)]);
+    expect(texts(plan.keep)).to.deep.equal(['first row', 'second row']);
+    expect(plan.reread).to.deep.equal([]);
   });
 
   it('does not let a piece read whole elsewhere chain neighbours into a re-read', () => {
@@ -263,19 +275,32 @@ describe('planMerge', () => {
     expect(plan.reread).to.deep.equal([]);
   });
 
-  it('handles rotated quads by their bounding rectangles', () => {
-    const tilted: TileLine = {
-      text: 'tilted',
-      confidence: 0.9,
+  it('on a skewed page, re-reads a cut line as one rotated line, not the rows its bounds would span', () => {
+    // A page turned by about 4.4°: across 1000 px a line drops 77 px, over twice its 35 px height.
+    const slope = Math.tan((4.4 * Math.PI) / 180);
+    const skewed = (text: string, x0: number, x1: number, top: number): TileLine => ({
+      text,
+      confidence: 0.95,
       box: [
-        [800, 400],
-        [1000, 380],
-        [1002, 420],
-        [802, 440],
+        [x0, top + x0 * slope],
+        [x1, top + x1 * slope],
+        [x1, top + x1 * slope + 35],
+        [x0, top + x0 * slope + 35],
       ],
-    };
-    const plan = planMerge(W2, H2, [tile(LEFT, tilted), tile(RIGHT, line('tilted', 904, 380, 1100, 420))]);
-    expect(plan.reread).to.deep.equal([quad(800, 380, 1100, 440)]);
+    });
+    const rows = [300, 350, 400];
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, ...rows.map((r) => skewed('left part', 500, 999, r))),
+      tile(RIGHT, ...rows.map((r) => skewed('right part', 905, 1500, r))),
+    ]);
+    expect(plan.keep).to.deep.equal([]);
+    expect(plan.reread).to.have.length(3);
+    for (const region of plan.reread) {
+      const [tl, tr, , bl] = region;
+      expect(Math.atan2(tr[1] - tl[1], tr[0] - tl[0])).to.be.closeTo(Math.atan(slope), 1e-6);
+      expect(Math.hypot(bl[0] - tl[0], bl[1] - tl[1])).to.be.closeTo(35 * Math.cos(Math.atan(slope)), 1);
+      expect(Math.hypot(tr[0] - tl[0], tr[1] - tl[1])).to.be.greaterThan(1000);
+    }
   });
 
   it('rejects a non-positive image size or a negative margin', () => {

@@ -67,7 +67,11 @@ export interface RecognizeOptions {
     | boolean
     | undefined;
   /** Lines read with a lower confidence are left out (0..1). */
-  minConfidence?: number | undefined;
+  minConfidence?:
+    | number
+    | undefined;
+  /** Images whose shorter side is below this are scaled up before detection, so small text is found. */
+  minSideLen?: number | undefined;
 }
 
 export interface RecognizeRequest {
@@ -187,6 +191,7 @@ export interface RecognizeOptionsDefaults {
   unclipRatio: number;
   useAngleCls: boolean;
   minConfidence: number;
+  minSideLen: number;
 }
 
 function createBasePoint(): Point {
@@ -457,6 +462,7 @@ function createBaseRecognizeOptions(): RecognizeOptions {
     unclipRatio: undefined,
     useAngleCls: undefined,
     minConfidence: undefined,
+    minSideLen: undefined,
   };
 }
 
@@ -476,6 +482,9 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
     }
     if (message.minConfidence !== undefined) {
       writer.uint32(45).float(message.minConfidence);
+    }
+    if (message.minSideLen !== undefined) {
+      writer.uint32(48).uint32(message.minSideLen);
     }
     return writer;
   },
@@ -533,6 +542,14 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
             message.minConfidence = reader.float();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.minSideLen = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -555,6 +572,7 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
     message.unclipRatio = object.unclipRatio ?? undefined;
     message.useAngleCls = object.useAngleCls ?? undefined;
     message.minConfidence = object.minConfidence ?? undefined;
+    message.minSideLen = object.minSideLen ?? undefined;
     return message;
   },
 };
@@ -1881,7 +1899,7 @@ export const ServerInfo: MessageFns<ServerInfo> = {
 };
 
 function createBaseRecognizeOptionsDefaults(): RecognizeOptionsDefaults {
-  return { maxSideLen: 0, boxThreshold: 0, unclipRatio: 0, useAngleCls: false, minConfidence: 0 };
+  return { maxSideLen: 0, boxThreshold: 0, unclipRatio: 0, useAngleCls: false, minConfidence: 0, minSideLen: 0 };
 }
 
 export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
@@ -1900,6 +1918,9 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
     }
     if (message.minConfidence !== 0) {
       writer.uint32(45).float(message.minConfidence);
+    }
+    if (message.minSideLen !== 0) {
+      writer.uint32(48).uint32(message.minSideLen);
     }
     return writer;
   },
@@ -1957,6 +1978,14 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
             message.minConfidence = reader.float();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.minSideLen = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1979,6 +2008,7 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
     message.unclipRatio = object.unclipRatio ?? 0;
     message.useAngleCls = object.useAngleCls ?? false;
     message.minConfidence = object.minConfidence ?? 0;
+    message.minSideLen = object.minSideLen ?? 0;
     return message;
   },
 };

@@ -1,0 +1,50 @@
+/** The outcome of one input file of `ocr recognize`, and how any failure is named. */
+
+import { OcrCallError } from '../client/errors.js';
+import type { ErrorDetail, Line } from '../gen/ocr/v1/ocr.js';
+import { OcrError } from '../shared/errors.js';
+
+export interface FileSuccess {
+  file: string;
+  width: number;
+  height: number;
+  instance: string;
+  lines: Line[];
+}
+
+export interface FileFailure {
+  file: string;
+  error: ErrorDetail;
+}
+
+export type FileResult = FileSuccess | FileFailure;
+
+export function isFailure(result: FileResult): result is FileFailure {
+  return 'error' in result;
+}
+
+/** File-system errors a user can act on, named like the gRPC statuses the server's errors use. */
+const ERRNO_CODES: Record<string, string> = {
+  ENOENT: 'NOT_FOUND',
+  EACCES: 'PERMISSION_DENIED',
+  EPERM: 'PERMISSION_DENIED',
+};
+
+/** A gRPC status name and a message for any error, so every failed file reads the same way. */
+export function describeError(err: unknown): ErrorDetail {
+  if (err instanceof OcrCallError) return { code: err.code, message: err.details };
+  if (err instanceof OcrError) return { code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (typeof errno === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
+      // Any other failure to read the file leaves nothing to recognize: the input is unusable.
+      return { code: ERRNO_CODES[errno] ?? 'INVALID_ARGUMENT', message: err.message };
+    }
+    return { code: 'UNKNOWN', message: err.message };
+  }
+  return { code: 'UNKNOWN', message: String(err) };
+}
+
+export function failure(file: string, err: unknown): FileFailure {
+  return { file, error: describeError(err) };
+}

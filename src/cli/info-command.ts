@@ -1,0 +1,25 @@
+/** `ocr info`: the server's GetServerInfo, as JSON. */
+
+import { OcrClient } from '../client/ocr-client.js';
+import { describeError } from './file-result.js';
+
+export interface InfoCliOptions {
+  target: string;
+  deadlineMs: number;
+}
+
+/** Prints the answer on stdout; resolves with the exit status. */
+export async function infoCommand(opts: InfoCliOptions): Promise<number> {
+  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs });
+  try {
+    const info = await client.getServerInfo();
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    const { code, message } = describeError(err);
+    process.stderr.write(`ocr info: ${opts.target}: ${code}: ${message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}

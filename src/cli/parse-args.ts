@@ -1,0 +1,35 @@
+/**
+ * Strict parsers for option values: "8080" is a port, "8080x", "8e3" and "" are not. They throw
+ * commander's InvalidArgumentError, whose message commander appends to the option's name.
+ */
+
+import { InvalidArgumentError } from 'commander';
+
+/** Parses a whole number in [min, max], digits only. */
+export function wholeNumber(min: number, max: number = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `, at least ${min}` : ` from ${min} to ${max}`;
+      throw new InvalidArgumentError(`It must be a whole number${range}.`);
+    }
+    return n;
+  };
+}
+
+/** Parses a plain decimal number in [min, max] ("0.5", "2", ".5"; not "1e-1" or "0x1"). */
+export function decimal(min: number, max: number = Number.MAX_VALUE): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value) || n < min || n > max) {
+      const range = max === Number.MAX_VALUE ? `, at least ${min}` : ` from ${min} to ${max}`;
+      throw new InvalidArgumentError(`It must be a decimal number${range}.`);
+    }
+    return n;
+  };
+}
+
+export const port = wholeNumber(0, 65535);
+export const positiveInt = wholeNumber(1);
+/** 0..1, for scores and confidences. */
+export const fraction = decimal(0, 1);

@@ -1,0 +1,170 @@
+/**
+ * The `ocr` command line: commands, options, their help, and the parsing of option values. The
+ * commands themselves load lazily, so `ocr --help` is quick and `ocr serve` alone loads the engine.
+ */
+
+import os from 'node:os';
+import { Command, Option } from 'commander';
+
+import { DEFAULT_DEADLINE_MS } from '../client/call-settings.js';
+import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
+import type { InfoCliOptions } from './info-command.js';
+import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import type { RecognizeCliOptions } from './recognize-command.js';
+import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
+
+/** What each command does once its arguments are parsed; each resolves with an exit status. */
+export interface CommandActions {
+  serve(options: ServeOptions): Promise<number>;
+  recognize(files: string[], options: RecognizeCliOptions): Promise<number>;
+  info(options: InfoCliOptions): Promise<number>;
+}
+
+export const defaultActions: CommandActions = {
+  async serve(options) {
+    const { serveCommand } = await import('../server/serve-command.js');
+    await serveCommand(options);
+    return 0;
+  },
+  async recognize(files, options) {
+    return (await import('./recognize-command.js')).recognizeCommand(files, options);
+  },
+  async info(options) {
+    return (await import('./info-command.js')).infoCommand(options);
+  },
+};
+
+const DEFAULT_TARGET = '127.0.0.1:50051';
+const DEFAULT_CONCURRENCY = 4;
+
+function targetOption(): Option {
+  return new Option('-t, --target <host:port>', 'address of the OCR server (any gRPC target, e.g. dns:///ocr.internal:50051)').default(
+    DEFAULT_TARGET,
+  );
+}
+
+function deadlineOption(what: string): Option {
+  return new Option('--deadline-ms <ms>', `give up on ${what} after this many milliseconds (DEADLINE_EXCEEDED)`)
+    .argParser(positiveInt)
+    .default(DEFAULT_DEADLINE_MS);
+}
+
+/**
+ * Builds the program. `configure` runs before the commands are added, so that what it sets
+ * (exitOverride, configureOutput) is inherited by them: tests use it to catch parse errors.
+ */
+export function buildProgram(
+  actions: CommandActions,
+  onExit: (status: number) => void,
+  configure?: (program: Command) => void,
+): Command {
+  const program = new Command('ocr')
+    .description('Chinese and English OCR over gRPC: run the server, or send it images.')
+    .showHelpAfterError('(run with --help for usage)')
+    .showSuggestionAfterError()
+    .addHelpText('after', "\nRun 'ocr <command> --help' for a command's options.");
+  configure?.(program);
+
+  program
+    .command('serve')
+    .description('Run the OCR gRPC server until SIGTERM or SIGINT, then drain and exit.')
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(SERVE_DEFAULTS.host))
+    .addOption(new Option('--port <port>', 'gRPC port to listen on (0: any free port)').argParser(port).default(SERVE_DEFAULTS.port))
+    .addOption(
+      new Option('--workers <n>', 'inference worker threads, each with its own models (default: one per CPU core, ' + `${os.availableParallelism()} here)`).argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
+    .addOption(new Option('--models <manifest.json>', 'model manifest to load (default: the bundled PP-OCRv4 models)'))
+    .addOption(
+      new Option('--max-pixels <n>', "largest image accepted, in pixels (width × height) (default: the engine's limit)").argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB').argParser(wholeNumber(1, 2047)).default(SERVE_DEFAULTS.maxMessageMb),
+    )
+    .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs (default: host name, port and a random suffix)'))
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))
+    .addOption(new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port))
+    .addOption(
+      new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')
+        .argParser(wholeNumber(0))
+        .default(SERVE_DEFAULTS.graceMs),
+    )
+    .action(async (options: ServeOptions) => onExit(await actions.serve(options)));
+
+  program
+    .command('recognize')
+    .description(
+      'Read the text in image files (JPEG, PNG, WebP, TIFF, GIF, BMP). Results follow the order of the files; ' +
+        'a file that fails is reported and the others go on; the exit status is 1 if any failed.',
+    )
+    .argument('<file...>', 'image files to read')
+    .addOption(targetOption())
+    .option('--json', 'print JSON Lines, one object per file: {file, width, height, instance, lines: [{text, confidence, box}]} or {file, error: {code, message}}')
+    .addOption(
+      new Option('--lines-only', 'treat each file as one already-cropped text line: recognizer only, files batched into RecognizeLines calls').conflicts(
+        'tileSize',
+      ),
+    )
+    .addOption(
+      new Option('--tile-size <px>', 'send each file as overlapping tiles of at most this many pixels a side over a RecognizeTiles stream (for images too large for one request)').argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring tiles, with --tile-size').argParser(wholeNumber(0)).default(DEFAULT_TILE_OVERLAP))
+    .addOption(new Option('--annotate <dir>', 'also write <dir>/<file name>.annotated.png: the image with each box outlined and its text'))
+    .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
+    .addOption(deadlineOption('each call (with --tile-size: each image\'s whole stream)'))
+    .addOption(new Option('--min-confidence <x>', "leave out lines read with a lower confidence, 0..1 (default: the server's)").argParser(fraction))
+    .addOption(new Option('--angle-cls', 'detect and turn upside-down lines before reading them'))
+    .addOption(new Option('--no-angle-cls', 'do not check lines for being upside down (default: the server\'s setting)'))
+    .addOption(
+      new Option('--max-side-len <px>', "scale images down until their longer side is at most this, for detection (default: the server's)").argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(
+      new Option('--min-side-len <px>', "scale images up until their shorter side is at least this, for detection (default: the server's)").argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(new Option('--box-threshold <x>', "detector score under which a region is not text, 0..1 (default: the server's)").argParser(fraction))
+    .addOption(new Option('--unclip-ratio <x>', "how far detected regions are grown before cropping (default: the server's)").argParser(decimal(0.1, 10)))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  ocr recognize scan.jpg',
+        '  ocr recognize --json -c 8 pages/*.png > pages.jsonl',
+        '  ocr recognize --tile-size 1024 --annotate out/ poster.tiff',
+        '  ocr recognize --lines-only --json crops/*.png',
+      ].join('\n'),
+    )
+    .action(async (files: string[], options: RecognizeCliOptions, command: Command) => {
+      if (options.tileSize !== undefined && options.overlap >= options.tileSize) {
+        command.error(`error: --overlap (${options.overlap}) must be smaller than --tile-size (${options.tileSize})`, {
+          code: 'ocr.invalidTiles',
+        });
+      }
+      onExit(await actions.recognize(files, options));
+    });
+
+  program
+    .command('info')
+    .description("Print the server's models, limits, defaults and identity (GetServerInfo) as JSON.")
+    .addOption(targetOption())
+    .addOption(deadlineOption('the call'))
+    .action(async (options: InfoCliOptions) => onExit(await actions.info(options)));
+
+  return program;
+}
+
+/** Parses `args` (without node and the script) and runs the command; resolves with the exit status. */
+export async function runCli(args: readonly string[], actions: CommandActions = defaultActions, configure?: (program: Command) => void): Promise<number> {
+  let status = 0;
+  const program = buildProgram(actions, (s) => (status = s), configure);
+  await program.parseAsync(args, { from: 'user' });
+  return status;
+}

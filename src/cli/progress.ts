@@ -1,0 +1,53 @@
+/**
+ * Where `ocr recognize` writes: stdout for results, stderr for failures, and an optional progress
+ * bar on stderr that the other writes must not tear.
+ */
+
+import cliProgress from 'cli-progress';
+
+export interface Output {
+  /** A result, for stdout. */
+  out(text: string): void;
+  /** A failure or warning, for stderr. */
+  err(text: string): void;
+  /** One more file done. */
+  tick(): void;
+  /** Removes the bar; call once, after the last write. */
+  stop(): void;
+}
+
+export function plainOutput(): Output {
+  return {
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    tick: () => undefined,
+    stop: () => undefined,
+  };
+}
+
+/** A bar counting files on stderr (a TTY). Text for the same terminal goes through the bar's log. */
+export function progressOutput(total: number): Output {
+  const bars = new cliProgress.MultiBar(
+    {
+      stream: process.stderr,
+      format: 'recognizing {bar} {value}/{total} files | {duration_formatted} elapsed, eta {eta_formatted}',
+      clearOnComplete: true,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = bars.create(total, 0);
+  // Writing to the terminal under the bar would leave bar fragments in the text, so such text is
+  // logged by the bar (which redraws below it); redirected stdout is not on screen and goes straight.
+  const toStdout = process.stdout.isTTY ? (text: string) => bars.log(text) : (text: string) => void process.stdout.write(text);
+  return {
+    out: toStdout,
+    err: (text) => bars.log(text),
+    tick: () => bar.increment(),
+    stop: () => {
+      // stop() drops text still waiting in the log buffer; a last redraw writes it first.
+      bars.update();
+      bars.stop();
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/** `ocr recognize FILE...`: read files, send them, print results in argument order. */
+
+import { mkdir, readFile, stat } from 'node:fs/promises';
+
+import { OcrClient } from '../client/ocr-client.js';
+import { recognizeLargeImage } from '../client/tile-stream.js';
+import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
+import { annotatedPath, writeAnnotated } from './annotate.js';
+import { failure, isFailure, type FileResult, type FileSuccess } from './file-result.js';
+import { imageSize } from './image-size.js';
+import { jsonLine } from './json-lines.js';
+import { planBatches } from './line-batches.js';
+import { plainOutput, progressOutput, type Output } from './progress.js';
+import { runInOrder } from './run-in-order.js';
+import { failureLine, listing } from './text-listing.js';
+
+export interface RecognizeCliOptions {
+  target: string;
+  json?: boolean;
+  linesOnly?: boolean;
+  tileSize?: number;
+  overlap: number;
+  annotate?: string;
+  concurrency: number;
+  deadlineMs: number;
+  minConfidence?: number;
+  angleCls?: boolean;
+  maxSideLen?: number;
+  minSideLen?: number;
+  boxThreshold?: number;
+  unclipRatio?: number;
+}
+
+/** Batch limits for --lines-only when the server does not say its own. */
+const LINES_PER_CALL = 32;
+const BYTES_PER_CALL = 16 * 1024 * 1024;
+/** Room for the request's framing and options inside the server's message limit. */
+const MESSAGE_OVERHEAD = 64 * 1024;
+/** Below this many files a bar would only flicker. */
+const PROGRESS_MIN_FILES = 6;
+
+/** Unset flags stay unset, so that the server's defaults apply. */
+export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
+  return {
+    maxSideLen: opts.maxSideLen,
+    minSideLen: opts.minSideLen,
+    boxThreshold: opts.boxThreshold,
+    unclipRatio: opts.unclipRatio,
+    useAngleCls: opts.angleCls,
+    minConfidence: opts.minConfidence,
+  };
+}
+
+/** Runs the command; resolves with the exit status: 1 if any file failed. */
+export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
+  if (opts.annotate !== undefined) await mkdir(opts.annotate, { recursive: true });
+  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs });
+  const output: Output =
+    !opts.json && files.length >= PROGRESS_MIN_FILES && process.stderr.isTTY ? progressOutput(files.length) : plainOutput();
+  let failed = false;
+  const emit = (result: FileResult): void => {
+    if (isFailure(result)) {
+      failed = true;
+      if (opts.json) output.out(`${jsonLine(result)}\n`);
+      else output.err(failureLine(result));
+    } else {
+      output.out(opts.json ? `${jsonLine(result)}\n` : listing(result));
+    }
+    output.tick();
+  };
+  try {
+    if (opts.linesOnly) {
+      await recognizeLinesOnly(client, files, opts, emit);
+    } else {
+      await runInOrder(files, opts.concurrency, (file) => recognizeFile(client, file, opts), emit);
+    }
+  } finally {
+    output.stop();
+    client.close();
+  }
+  return failed ? 1 : 0;
+}
+
+async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCliOptions): Promise<FileResult> {
+  try {
+    const image = await readFile(file);
+    let result: FileSuccess;
+    if (opts.tileSize !== undefined) {
+      const read = await recognizeLargeImage(client, image, {
+        tileSize: opts.tileSize,
+        overlap: opts.overlap,
+        options: recognizeOptions(opts),
+      });
+      result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
+    } else {
+      const read = await client.recognize(image, recognizeOptions(opts));
+      result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
+    }
+    await annotate(image, result, opts);
+    return result;
+  } catch (err) {
+    return failure(file, err);
+  }
+}
+
+async function annotate(image: Uint8Array, result: FileSuccess, opts: RecognizeCliOptions): Promise<void> {
+  if (opts.annotate !== undefined) await writeAnnotated(image, result.lines, annotatedPath(opts.annotate, result.file));
+}
+
+async function recognizeLinesOnly(
+  client: OcrClient,
+  files: string[],
+  opts: RecognizeCliOptions,
+  emit: (result: FileResult) => void,
+): Promise<void> {
+  let maxCount = LINES_PER_CALL;
+  let maxBytes = BYTES_PER_CALL;
+  try {
+    // Batches must fit the server's limits, not just this client's guess at them.
+    const { limits } = await client.getServerInfo();
+    if (limits?.maxLinesPerRequest) maxCount = Math.min(maxCount, limits.maxLinesPerRequest);
+    if (limits?.maxMessageBytes) maxBytes = Math.max(1, limits.maxMessageBytes - MESSAGE_OVERHEAD);
+  } catch {
+    // An unreachable server fails every batch below, each file with the call's own status.
+  }
+  // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch.
+  const sizes = await Promise.all(files.map((file) => stat(file).then((s) => s.size, () => 0)));
+  const batches = planBatches(sizes, maxCount, maxBytes).map((indices) => indices.map((i) => files[i]!));
+  await runInOrder(batches, opts.concurrency, (batch) => recognizeBatch(client, batch, opts), (results) => results.forEach(emit));
+}
+
+interface LineImage {
+  file: string;
+  image: Buffer;
+  width: number;
+  height: number;
+}
+
+async function recognizeBatch(client: OcrClient, files: string[], opts: RecognizeCliOptions): Promise<FileResult[]> {
+  const entries = await Promise.all(
+    files.map(async (file): Promise<LineImage | FileResult> => {
+      try {
+        const image = await readFile(file);
+        return { file, image, ...(await imageSize(image)) };
+      } catch (err) {
+        return failure(file, err);
+      }
+    }),
+  );
+  const toSend = entries.filter((e): e is LineImage => 'image' in e);
+  const answers = new Map<LineImage, FileResult>();
+  if (toSend.length > 0) {
+    try {
+      const response = await client.recognizeLines(
+        toSend.map((e) => e.image),
+        recognizeOptions(opts),
+      );
+      if (response.results.length !== toSend.length) {
+        throw new Error(`the server answered ${response.results.length} results for ${toSend.length} images`);
+      }
+      for (const [i, entry] of toSend.entries()) {
+        const answer = response.results[i]!;
+        answers.set(
+          entry,
+          answer.error
+            ? { file: entry.file, error: answer.error }
+            : {
+                file: entry.file,
+                width: entry.width,
+                height: entry.height,
+                instance: response.instanceId,
+                lines: [wholeImageLine(answer.text, answer.confidence, entry.width, entry.height)],
+              },
+        );
+      }
+    } catch (err) {
+      for (const entry of toSend) answers.set(entry, failure(entry.file, err));
+    }
+  }
+  return Promise.all(
+    entries.map(async (entry) => {
+      if (!('image' in entry)) return entry;
+      const result = answers.get(entry)!;
+      if (isFailure(result)) return result;
+      try {
+        await annotate(entry.image, result, opts);
+        return result;
+      } catch (err) {
+        return failure(entry.file, err);
+      }
+    }),
+  );
+}
+
+/** The recognizer reads the whole image as one line, so its box is the image itself. */
+function wholeImageLine(text: string, confidence: number, width: number, height: number): Line {
+  const box = [
+    { x: 0, y: 0 },
+    { x: width, y: 0 },
+    { x: width, y: height },
+    { x: 0, y: height },
+  ];
+  return { text, confidence, box };
+}

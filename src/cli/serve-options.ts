@@ -1,0 +1,35 @@
+/** What `ocr serve` hands the server: the command line, parsed and defaulted. */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Inference worker threads; unset: one per CPU core. */
+  workers?: number;
+  /** onnxruntime intra-op threads per worker. */
+  threads: number;
+  /** Path of the model manifest (JSON); unset: the bundled models. */
+  models?: string;
+  /** Largest image, in pixels, a request may carry; unset: the engine's default. */
+  maxPixels?: number;
+  /** Largest gRPC message accepted, in MiB. */
+  maxMessageMb: number;
+  /** Names this instance in responses and logs; unset: host name, port and a random suffix. */
+  instanceId?: string;
+  /** pino level: one of LOG_LEVELS. */
+  logLevel: string;
+  /** Port of the Prometheus /metrics endpoint; unset: none. */
+  metricsPort?: number;
+  /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
+  graceMs: number;
+}
+
+export const SERVE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 50051,
+  threads: 1,
+  maxMessageMb: 32,
+  logLevel: 'info',
+  graceMs: 10_000,
+} as const satisfies Partial<ServeOptions>;

@@ -1,0 +1,16 @@
+/** `ocr recognize` without --json: a listing a person reads. */
+
+import type { FileFailure, FileSuccess } from './file-result.js';
+
+/** A header naming the file and its size, then one indented row per line: confidence, then text. */
+export function listing(result: FileSuccess): string {
+  const count = `${result.lines.length} line${result.lines.length === 1 ? '' : 's'}`;
+  const rows = result.lines.map((line) => `  ${line.confidence.toFixed(3)}  ${line.text}`);
+  const header = `${result.file}  (${result.width}x${result.height}, ${count}, instance ${result.instance})`;
+  // A blank line after each file keeps files apart when their text runs long.
+  return `${[header, ...rows].join('\n')}\n\n`;
+}
+
+export function failureLine(result: FileFailure): string {
+  return `${result.file}: ${result.error.code}: ${result.error.message}\n`;
+}

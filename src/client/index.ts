@@ -1,0 +1,35 @@
+/** The client SDK: everything a caller of the OCR service needs, and nothing of the engine. */
+
+export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
+export { DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
+export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
+export { TileCall } from './tile-call.js';
+export { TiledImage } from './tiled-image.js';
+export {
+  TileStream,
+  recognizeLargeImage,
+  type LargeImageCallOptions,
+  type LargeImageOptions,
+  type LargeImageResult,
+} from './tile-stream.js';
+export { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+export { OcrError, type OcrErrorCode } from '../shared/errors.js';
+export type { Rect } from '../shared/quad.js';
+export type {
+  ErrorDetail,
+  ImageLines,
+  Limits,
+  Line,
+  LineResult,
+  ModelInfo,
+  Point,
+  RecognizeLinesResponse,
+  RecognizeOptions,
+  RecognizeOptionsDefaults,
+  RecognizeResponse,
+  ServerInfo,
+  TileLines,
+  TileRequest,
+  TileResponse,
+  Timings,
+} from '../gen/ocr/v1/ocr.js';

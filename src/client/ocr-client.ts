@@ -1,0 +1,125 @@
+/** A typed, promise-based client of ocr.v1.OcrService. */
+
+import {
+  credentials as grpcCredentials,
+  Metadata,
+  status as Status,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+
+import {
+  OcrServiceClient,
+  type RecognizeLinesResponse,
+  type RecognizeOptions,
+  type RecognizeResponse,
+  type ServerInfo,
+} from '../gen/ocr/v1/ocr.js';
+import { callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
+import { OcrCallError, toOcrCallError } from './errors.js';
+import { TileCall } from './tile-call.js';
+
+/** Room for whole scanned pages in one message; the server enforces its own, usually lower, limit. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface OcrClientOptions {
+  /** Deadline of every call unless the call overrides it; Infinity for none. Default 30000. */
+  deadlineMs?: number;
+  /** grpc-js channel options; they override the client's message size limits. */
+  channelOptions?: ChannelOptions;
+  /** Default: insecure (plaintext) credentials. */
+  credentials?: ChannelCredentials;
+}
+
+type Callback<T> = (error: ServiceError | null, response: T) => void;
+
+export class OcrClient {
+  readonly target: string;
+  readonly deadlineMs: number;
+  private readonly stub: OcrServiceClient;
+
+  /** `target` is a gRPC target: "host:port", "dns:///host:port", "unix:/path", ... */
+  constructor(target: string, options: OcrClientOptions = {}) {
+    this.target = target;
+    this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
+    this.stub = new OcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      ...options.channelOptions,
+    });
+  }
+
+  /** Detects and reads the text of one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP). */
+  recognize(image: Uint8Array, options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeResponse> {
+    const request = { image: asBuffer(image), options };
+    return this.unary<RecognizeResponse>('Recognize', settings, (metadata, callOpts, callback) =>
+      this.stub.recognize(request, metadata, callOpts, callback),
+    );
+  }
+
+  /** Reads images that each hold one already-cropped line; results come back in the same order. */
+  recognizeLines(images: Uint8Array[], options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeLinesResponse> {
+    const request = { images: images.map(asBuffer), options };
+    return this.unary<RecognizeLinesResponse>('RecognizeLines', settings, (metadata, callOpts, callback) =>
+      this.stub.recognizeLines(request, metadata, callOpts, callback),
+    );
+  }
+
+  /** Models, limits, defaults and identity of the instance that answers. */
+  getServerInfo(settings?: CallSettings): Promise<ServerInfo> {
+    return this.unary<ServerInfo>('GetServerInfo', settings, (metadata, callOpts, callback) =>
+      this.stub.getServerInfo({}, metadata, callOpts, callback),
+    );
+  }
+
+  /**
+   * Opens a RecognizeTiles stream. The deadline covers the whole stream, every image on it. Most
+   * callers want recognizeLargeImage (tile-stream.ts), which cuts the image and collects the answers.
+   */
+  recognizeTiles(settings: CallSettings = {}): TileCall {
+    const stream = this.stub.recognizeTiles(new Metadata(), callOptions(this.deadlineMs, settings));
+    const { signal } = settings;
+    if (signal?.aborted) {
+      stream.cancel();
+    } else if (signal) {
+      const onAbort = (): void => stream.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      // A signal shared by many calls must not keep every finished one alive.
+      stream.once('status', () => signal.removeEventListener('abort', onAbort));
+    }
+    return new TileCall(stream);
+  }
+
+  /** Closes the channel; calls still running are cancelled. */
+  close(): void {
+    this.stub.close();
+  }
+
+  private unary<T>(
+    method: string,
+    settings: CallSettings = {},
+    start: (metadata: Metadata, options: ReturnType<typeof callOptions>, callback: Callback<T>) => ClientUnaryCall,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const { signal } = settings;
+      if (signal?.aborted) {
+        reject(new OcrCallError(Status.CANCELLED, 'cancelled by the caller before it started', { method }));
+        return;
+      }
+      const onAbort = (): void => call.cancel();
+      const call = start(new Metadata(), callOptions(this.deadlineMs, settings), (error, response) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(toOcrCallError(error, method));
+        else resolve(response);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/** The generated messages want Buffers; wrapping shares the bytes instead of copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

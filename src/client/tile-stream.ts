@@ -1,0 +1,180 @@
+/**
+ * Large images over RecognizeTiles: each image is cut into overlapping tiles, the tiles are
+ * streamed, per-tile answers are passed on as they come and the image's merged lines end it.
+ * A TileStream can carry several images, interleaved, on one call; recognizeLargeImage is the
+ * one-image-per-call convenience.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { status as Status } from '@grpc/grpc-js';
+
+import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '../gen/ocr/v1/ocr.js';
+import { invalidArgument } from '../shared/errors.js';
+import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+import type { CallSettings } from './call-settings.js';
+import { OcrCallError, toOcrCallError } from './errors.js';
+import type { OcrClient } from './ocr-client.js';
+import type { TileCall } from './tile-call.js';
+import { TiledImage } from './tiled-image.js';
+
+export interface LargeImageOptions {
+  /** Longest side of a tile in pixels; the server limits how many tiles an image may have. */
+  tileSize: number;
+  /** Pixels shared by neighbouring tiles. Default DEFAULT_TILE_OVERLAP (96). */
+  overlap?: number;
+  /** Names the image on the stream. Default: a random UUID. */
+  imageId?: string;
+  options?: RecognizeOptions;
+  /** Called with each tile's lines (full-image coordinates) as soon as the server has read it. */
+  onTile?: (tile: TileLines) => void;
+}
+
+export interface LargeImageResult {
+  /** Size of the image after EXIF orientation, the frame the boxes are in. */
+  width: number;
+  height: number;
+  /** The whole image's lines in reading order, de-duplicated across tiles. */
+  lines: Line[];
+  /** How many tiles the image was sent as. */
+  tiles: number;
+  instanceId: string;
+  /** Timings of the final, merging step. */
+  timings?: Timings;
+}
+
+interface PendingImage {
+  onTile?: (tile: TileLines) => void;
+  resolve(result: LargeImageResult): void;
+  reject(error: Error): void;
+}
+
+const METHOD = 'RecognizeTiles';
+
+export class TileStream {
+  private readonly images = new Map<string, PendingImage>();
+  /** Set once the call is over; later images fail with it. */
+  private ended: OcrCallError | null = null;
+  private halfClosed = false;
+
+  constructor(private readonly call: TileCall) {
+    void this.read();
+  }
+
+  /**
+   * Sends one image as tiles and resolves with its merged lines. Rejects with OcrCallError when the
+   * call fails, and with an INVALID_ARGUMENT OcrError for an unreadable image or a bad tile plan.
+   */
+  async recognize(image: Uint8Array | TiledImage, options: LargeImageOptions): Promise<LargeImageResult> {
+    const tiled = image instanceof TiledImage ? image : await TiledImage.decode(image);
+    const rects = planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
+    if (this.ended) throw this.ended;
+    if (this.halfClosed) throw invalidArgument('this tile stream was ended; open a new one');
+    const imageId = options.imageId ?? randomUUID();
+    if (this.images.has(imageId)) throw invalidArgument(`image id "${imageId}" is already in flight on this stream`);
+
+    const result = new Promise<LargeImageResult>((resolve, reject) => {
+      this.images.set(imageId, { onTile: options.onTile, resolve, reject });
+    });
+    // The reader may reject it while tiles are still being cut; the caller only awaits it later.
+    result.catch(() => undefined);
+
+    try {
+      for (let index = 0; index < rects.length && this.images.has(imageId); index++) {
+        const rect = rects[index]!;
+        await this.call.write({
+          imageId,
+          x: rect.x,
+          y: rect.y,
+          imageWidth: tiled.width,
+          imageHeight: tiled.height,
+          tileIndex: index,
+          tileCount: rects.length,
+          image: await tiled.encodeTile(rect),
+          // The server reads options from the first tile only.
+          options: index === 0 ? options.options : undefined,
+        });
+      }
+    } catch (err) {
+      // A half-sent image would make the server fail the whole stream later; fail it now instead.
+      if (!(err instanceof OcrCallError)) this.call.cancel();
+      this.settle(imageId, err instanceof Error ? err : new Error(String(err)));
+    }
+    return result;
+  }
+
+  /** No more images: the server answers those in flight, then ends the call. */
+  end(): void {
+    this.halfClosed = true;
+    if (!this.ended) this.call.end();
+  }
+
+  /** Cancels the call; images in flight reject with CANCELLED. */
+  cancel(): void {
+    this.call.cancel();
+  }
+
+  private async read(): Promise<void> {
+    let failure: OcrCallError;
+    try {
+      for await (const message of this.call) this.route(message);
+      failure = new OcrCallError(Status.INTERNAL, 'the server ended the tile stream before the final message of every image', {
+        method: METHOD,
+      });
+    } catch (err) {
+      failure = toOcrCallError(err, METHOD);
+    }
+    this.ended = failure;
+    for (const image of this.images.values()) image.reject(failure);
+    this.images.clear();
+  }
+
+  private route(message: TileResponse): void {
+    const image = this.images.get(message.imageId);
+    // An image already failed here (its onTile threw) may still get answers; they have no taker.
+    if (!image || !message.result) return;
+    if (message.result.$case === 'tile') {
+      try {
+        image.onTile?.(message.result.value);
+      } catch (err) {
+        this.settle(message.imageId, err instanceof Error ? err : new Error(String(err)));
+      }
+      return;
+    }
+    const merged = message.result.value;
+    this.images.delete(message.imageId);
+    image.resolve({
+      width: merged.width,
+      height: merged.height,
+      lines: merged.lines,
+      tiles: merged.tileCount,
+      instanceId: message.instanceId,
+      timings: message.timings,
+    });
+  }
+
+  private settle(imageId: string, error: Error): void {
+    this.images.get(imageId)?.reject(error);
+    this.images.delete(imageId);
+  }
+}
+
+export type LargeImageCallOptions = LargeImageOptions & CallSettings;
+
+/**
+ * Reads one large image over its own RecognizeTiles call. The image is decoded and the tiles planned
+ * before the call opens, so a bad file or tile size costs no call and the deadline covers the upload only.
+ */
+export async function recognizeLargeImage(
+  client: Pick<OcrClient, 'recognizeTiles'>,
+  image: Uint8Array,
+  options: LargeImageCallOptions,
+): Promise<LargeImageResult> {
+  const tiled = await TiledImage.decode(image);
+  planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
+  const stream = new TileStream(client.recognizeTiles({ deadlineMs: options.deadlineMs, signal: options.signal }));
+  try {
+    return await stream.recognize(tiled, options);
+  } finally {
+    stream.end();
+  }
+}

@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
+import type { OcrEngine } from '../engine/engine.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+
+/** What every handler needs: the engine, who we are, our limits, logs and metrics. */
+export interface ServiceContext {
+  engine: OcrEngine;
+  instanceId: string;
+  serverVersion: string;
+  logger: Logger;
+  metrics: ServerMetrics;
+  limits: ServiceLimits;
+}
+
+export interface ServiceLimits {
+  maxMessageBytes: number;
+  maxLinesPerRequest: number;
+  maxTilesPerImage: number;
+  /** Largest full image a tile stream may declare. */
+  maxTiledPixels: number;
+  /** Tiles of one stream read at the same time; the rest wait in order. */
+  tileConcurrency: number;
+}
+
+export function requestId(metadata: Metadata): string {
+  const given = metadata.get('x-request-id')[0];
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}
+
+/** An AbortSignal that fires when the caller cancels or its deadline passes. */
+export function callSignal(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): AbortController {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return controller;
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { OcrEngine, type EngineConfig } from '../engine/engine.js';
+import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
+import type { ServiceLimits } from './call-context.js';
+import { createLogger, type Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
+import { createOcrService } from './ocr-service.js';
+import { addReflection } from './reflection.js';
+
+export const OCR_SERVICE_NAME = 'ocr.v1.OcrService';
+
+export interface ServerConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  instanceId?: string;
+  engine: Partial<EngineConfig>;
+  limits: ServiceLimits;
+  logLevel: string;
+}
+
+export interface RunningServer {
+  host: string;
+  port: number;
+  instanceId: string;
+  engine: OcrEngine;
+  health: HealthImplementation;
+  metrics: ServerMetrics;
+  logger: Logger;
+  /**
+   * Stop taking calls: health goes NOT_SERVING, calls in flight get up to graceMs to finish,
+   * then the rest are cancelled and the engine is closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export const DEFAULT_LIMITS: ServiceLimits = {
+  maxMessageBytes: 32 * 1024 * 1024,
+  maxLinesPerRequest: 256,
+  maxTilesPerImage: 1024,
+  maxTiledPixels: 200_000_000,
+  tileConcurrency: 4,
+};
+
+const SERVER_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function bind(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const engine = await OcrEngine.create(config.engine);
+  const server = new Server({
+    'grpc.max_receive_message_length': config.limits.maxMessageBytes,
+    'grpc.max_send_message_length': config.limits.maxMessageBytes,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE_NAME]: 'NOT_SERVING' });
+  let port: number;
+  try {
+    port = await bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`);
+  } catch (err) {
+    await engine.close();
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+  }
+  const instanceId = config.instanceId ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
+  const logger = createLogger(config.logLevel, { instance: instanceId });
+  const metrics = new ServerMetrics({ inFlight: () => engine.inFlight, queuedTasks: () => engine.queuedTasks });
+  const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
+  server.addService(OcrServiceService, createOcrService(ctx));
+  health.addToServer(server);
+  addReflection(server);
+  health.setStatus('', 'SERVING');
+  health.setStatus(OCR_SERVICE_NAME, 'SERVING');
+  const info = engine.info();
+  logger.info({ host: config.host, port, workers: info.workers, threadsPerWorker: info.threadsPerWorker, models: info.models }, 'serving');
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (graceMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(OCR_SERVICE_NAME, 'NOT_SERVING');
+      logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
+      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+      if ((await Promise.race([drained, expired])) === 'expired') {
+        logger.warn({ inFlight: engine.inFlight }, 'grace period over: cancelling the calls still running');
+        server.forceShutdown();
+      }
+      clearTimeout(timer);
+      await engine.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+
+  return { host: config.host, port, instanceId, engine, health, metrics, logger, shutdown };
+}

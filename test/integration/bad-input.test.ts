@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import sharp from 'sharp';
+import { OcrCallError } from '../../src/client/index.js';
+import { EVAL_DEV } from '../support/paths.js';
+import { pngClaiming, solidImage, textImage } from '../support/images.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+async function expectStatus(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(OcrCallError);
+    const e = err as OcrCallError;
+    expect(e.code, e.details).to.equal(code);
+    expect(e.details).to.match(message);
+    return;
+  }
+  expect.fail(`expected ${code}, but the call succeeded`);
+}
+
+/** Every bad input gets its precise status, and the server goes on answering good requests. */
+describe('bad input over gRPC', function () {
+  this.timeout(120_000);
+  let t: TestServer;
+  let good: Buffer;
+  let jpeg: Buffer;
+  before(async () => {
+    t = await startTestServer({ limits: { maxMessageBytes: 4 * 1024 * 1024 }, engine: { decodeLimits: { maxPixels: 30_000_000, minSide: 8 } } });
+    good = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
+    jpeg = await textImage('Invoice 2024', 360, 48, 'jpeg');
+  });
+  after(async () => t?.stop());
+
+  afterEach(async () => {
+    // The server still answers a good request after each bad one.
+    const r = await t.client.recognize(good);
+    expect(r.lines.map((l) => l.text).join('')).to.contain('各区县人民政府');
+  });
+
+  it('empty payload → INVALID_ARGUMENT', () => expectStatus(t.client.recognize(Buffer.alloc(0)), 'INVALID_ARGUMENT', /image is empty/));
+
+  it('bytes that are no image → INVALID_ARGUMENT naming the formats', () =>
+    expectStatus(t.client.recognize(Buffer.from('hello, this is not an image')), 'INVALID_ARGUMENT', /not a JPEG, PNG, WebP, TIFF, GIF or BMP/));
+
+  it('base64 text instead of bytes → INVALID_ARGUMENT', () =>
+    expectStatus(t.client.recognize(Buffer.from(good.toString('base64'))), 'INVALID_ARGUMENT', /not .*base64/));
+
+  it('truncated JPEG → INVALID_ARGUMENT', () =>
+    expectStatus(t.client.recognize(jpeg.subarray(0, Math.floor(jpeg.length / 2))), 'INVALID_ARGUMENT', /JPEG image is corrupt or truncated/));
+
+  it('truncated PNG → INVALID_ARGUMENT', () =>
+    expectStatus(t.client.recognize(good.subarray(0, Math.floor(good.length / 2))), 'INVALID_ARGUMENT', /PNG image is corrupt/));
+
+  it('corrupt PNG header → INVALID_ARGUMENT', async () => {
+    const bad = Buffer.from(good);
+    bad.fill(0x41, 12, 40);
+    await expectStatus(t.client.recognize(bad), 'INVALID_ARGUMENT', /PNG image is corrupt/);
+  });
+
+  it('1×1 image → INVALID_ARGUMENT', async () =>
+    expectStatus(t.client.recognize(await solidImage(1, 1)), 'INVALID_ARGUMENT', /1×1 pixels; text needs at least 8/));
+
+  it('header claiming more pixels than the limit → RESOURCE_EXHAUSTED before decoding', async () =>
+    expectStatus(t.client.recognize(await pngClaiming(60_000, 60_000)), 'RESOURCE_EXHAUSTED', /3600000000 pixels, over this server's limit/));
+
+  it('message over the size limit → RESOURCE_EXHAUSTED', () =>
+    expectStatus(t.client.recognize(Buffer.alloc(5 * 1024 * 1024, 1)), 'RESOURCE_EXHAUSTED', /larger than max/i));
+
+  it('options out of range → INVALID_ARGUMENT', () =>
+    expectStatus(t.client.recognize(good, { minConfidence: 3 }), 'INVALID_ARGUMENT', /options.min_confidence is 3/));
+
+  it('RecognizeLines: a bad item fails alone, the others are read', async () => {
+    const r = await t.client.recognizeLines([good, Buffer.from('nope'), good]);
+    expect(r.results).to.have.length(3);
+    expect(r.results[0]!.text).to.contain('各区县人民政府');
+    expect(r.results[1]!.error?.code).to.equal('INVALID_ARGUMENT');
+    expect(r.results[2]!.text).to.equal(r.results[0]!.text);
+  });
+
+  it('RecognizeLines: no images → INVALID_ARGUMENT', () => expectStatus(t.client.recognizeLines([]), 'INVALID_ARGUMENT', /images is empty/));
+
+  it('every supported format decodes: JPEG, PNG, WebP, TIFF, GIF, BMP', async () => {
+    const base = sharp(good);
+    const encoded: Record<string, Buffer> = {
+      jpeg: await base.clone().jpeg({ quality: 95 }).toBuffer(),
+      png: good,
+      webp: await base.clone().webp({ lossless: true }).toBuffer(),
+      tiff: await base.clone().tiff().toBuffer(),
+      gif: await base.clone().gif().toBuffer(),
+      bmp: await toBmp(good),
+    };
+    for (const [format, bytes] of Object.entries(encoded)) {
+      const r = await t.client.recognize(bytes);
+      expect(r.lines.map((l) => l.text).join(''), format).to.contain('人民政府');
+    }
+  });
+});
+
+/** A 24-bit bottom-up BMP, written by hand since sharp cannot encode BMP. */
+async function toBmp(png: Buffer): Promise<Buffer> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const rowSize = Math.ceil((info.width * 3) / 4) * 4;
+  const out = Buffer.alloc(54 + rowSize * info.height);
+  out.write('BM', 0, 'ascii');
+  out.writeUInt32LE(out.length, 2);
+  out.writeUInt32LE(54, 10);
+  out.writeUInt32LE(40, 14);
+  out.writeInt32LE(info.width, 18);
+  out.writeInt32LE(info.height, 22);
+  out.writeUInt16LE(1, 26);
+  out.writeUInt16LE(24, 28);
+  out.writeUInt32LE(rowSize * info.height, 34);
+  for (let y = 0; y < info.height; y++) {
+    const row = 54 + (info.height - 1 - y) * rowSize;
+    for (let x = 0; x < info.width; x++) {
+      const i = (y * info.width + x) * 3;
+      out[row + x * 3] = data[i + 2]!;
+      out[row + x * 3 + 1] = data[i + 1]!;
+      out[row + x * 3 + 2] = data[i]!;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+import { OcrClient } from '../../src/client/index.js';
+import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
+import type { ServiceLimits } from '../../src/server/call-context.js';
+import type { EngineConfig } from '../../src/engine/engine.js';
+
+export interface TestServer {
+  server: RunningServer;
+  client: OcrClient;
+  target: string;
+  stop(): Promise<void>;
+}
+
+/** A real server on a free loopback port with the real models, and a client for it. */
+export async function startTestServer(
+  options: { limits?: Partial<ServiceLimits>; engine?: Partial<EngineConfig> } = {},
+): Promise<TestServer> {
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: process.env.OCR_TEST_LOG ?? 'silent',
+    engine: options.engine ?? {},
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+  });
+  const target = `127.0.0.1:${server.port}`;
+  const client = new OcrClient(target, { deadlineMs: 120_000 });
+  return {
+    server,
+    client,
+    target,
+    async stop() {
+      client.close();
+      await server.shutdown(1000);
+    },
+  };
+}

@@ -1,0 +1,200 @@
+import { expect } from 'chai';
+import { CommanderError, InvalidArgumentError } from 'commander';
+
+import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
+import { runCli, type CommandActions } from '../../src/cli/program.js';
+import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
+import type { ServeOptions } from '../../src/cli/serve-options.js';
+
+/** Runs the CLI with recording actions; parse errors come back instead of exiting the process. */
+async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string; stdout: string; error?: CommanderError; status?: number }> {
+  const calls: unknown[][] = [];
+  const actions: CommandActions = {
+    serve: async (options) => (calls.push(['serve', options]), 0),
+    recognize: async (files, options) => (calls.push(['recognize', files, options]), 3),
+    info: async (options) => (calls.push(['info', options]), 0),
+  };
+  let stderr = '';
+  let stdout = '';
+  try {
+    const status = await runCli(args, actions, (program) =>
+      program.exitOverride().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) }),
+    );
+    return { calls, stderr, stdout, status };
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    return { calls, stderr, stdout, error: err };
+  }
+}
+
+describe('ocr command line', () => {
+  describe('value parsers', () => {
+    it('take digits only for whole numbers', () => {
+      const parse = wholeNumber(1, 100);
+      expect(parse('42')).to.equal(42);
+      for (const bad of ['abc', '', ' 4', '4 ', '4.0', '1e2', '0x10', '+4', '-4', '0', '101', '99999999999999999999']) {
+        expect(() => parse(bad), JSON.stringify(bad)).to.throw(InvalidArgumentError, /whole number from 1 to 100/);
+      }
+    });
+
+    it('take plain decimals in range', () => {
+      const parse = decimal(0, 1);
+      expect(parse('0.25')).to.equal(0.25);
+      expect(parse('.5')).to.equal(0.5);
+      expect(parse('1')).to.equal(1);
+      for (const bad of ['1.01', 'abc', '1e-1', '-0.1', 'NaN', 'Infinity', '']) {
+        expect(() => parse(bad), JSON.stringify(bad)).to.throw(InvalidArgumentError, /decimal number from 0 to 1/);
+      }
+    });
+
+    it('accept ports 0 to 65535', () => {
+      expect(port('0')).to.equal(0);
+      expect(port('65535')).to.equal(65535);
+      expect(() => port('65536')).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('serve', () => {
+    it('passes typed options with their defaults', async () => {
+      const { calls } = await run(['serve']);
+      expect(calls).to.deep.equal([
+        ['serve', { host: '127.0.0.1', port: 50051, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000 } satisfies ServeOptions],
+      ]);
+    });
+
+    it('parses every option', async () => {
+      const { calls } = await run([
+        'serve',
+        '--host', '0.0.0.0',
+        '--port', '6000',
+        '--workers', '3',
+        '--threads', '2',
+        '--models', 'm.json',
+        '--max-pixels', '1000000',
+        '--max-message-mb', '64',
+        '--instance-id', 'ocr-a',
+        '--log-level', 'debug',
+        '--metrics-port', '9100',
+        '--grace-ms', '0',
+      ]);
+      const expected: ServeOptions = {
+        host: '0.0.0.0',
+        port: 6000,
+        workers: 3,
+        threads: 2,
+        models: 'm.json',
+        maxPixels: 1_000_000,
+        maxMessageMb: 64,
+        instanceId: 'ocr-a',
+        logLevel: 'debug',
+        metricsPort: 9100,
+        graceMs: 0,
+      };
+      expect(calls).to.deep.equal([['serve', expected]]);
+    });
+
+    for (const [args, pattern] of [
+      [['--port', 'abc'], /option '--port <port>' argument 'abc' is invalid\. It must be a whole number from 0 to 65535/],
+      [['--workers', '0'], /'--workers <n>' argument '0' is invalid\. It must be a whole number, at least 1/],
+      [['--threads', '1.5'], /'--threads <n>' argument '1.5' is invalid/],
+      [['--max-pixels', '4e7'], /'--max-pixels <n>' argument '4e7' is invalid/],
+      [['--max-message-mb', '4096'], /from 1 to 2047/],
+      [['--log-level', 'loud'], /Allowed choices are fatal, error, warn, info, debug, trace, silent/],
+    ] as const) {
+      it(`refuses ${args.join(' ')} without starting`, async () => {
+        const { calls, error, stderr } = await run(['serve', ...args]);
+        expect(calls).to.deep.equal([]);
+        expect(error?.exitCode).to.equal(1);
+        expect(stderr).to.match(pattern);
+      });
+    }
+  });
+
+  describe('recognize', () => {
+    it('passes files in order, defaults and the exit status of the command', async () => {
+      const { calls, status } = await run(['recognize', 'b.png', 'a.jpg']);
+      expect(status).to.equal(3);
+      expect(calls).to.deep.equal([
+        ['recognize', ['b.png', 'a.jpg'], { target: '127.0.0.1:50051', overlap: 96, concurrency: 4, deadlineMs: 30000 }],
+      ]);
+    });
+
+    it('parses the recognition options', async () => {
+      const { calls } = await run([
+        'recognize',
+        '-t', 'ocr:7000',
+        '--json',
+        '--tile-size', '1024',
+        '--overlap', '64',
+        '--annotate', 'out',
+        '-c', '8',
+        '--deadline-ms', '5000',
+        '--min-confidence', '0.3',
+        '--angle-cls',
+        '--max-side-len', '1280',
+        '--min-side-len', '64',
+        '--box-threshold', '0.5',
+        '--unclip-ratio', '1.6',
+        'x.png',
+      ]);
+      const expected: RecognizeCliOptions = {
+        target: 'ocr:7000',
+        json: true,
+        tileSize: 1024,
+        overlap: 64,
+        annotate: 'out',
+        concurrency: 8,
+        deadlineMs: 5000,
+        minConfidence: 0.3,
+        angleCls: true,
+        maxSideLen: 1280,
+        minSideLen: 64,
+        boxThreshold: 0.5,
+        unclipRatio: 1.6,
+      };
+      expect(calls).to.deep.equal([['recognize', ['x.png'], expected]]);
+    });
+
+    it('tells --no-angle-cls from an absent flag', async () => {
+      const { calls } = await run(['recognize', '--no-angle-cls', 'x.png']);
+      expect((calls[0]![2] as RecognizeCliOptions).angleCls).to.equal(false);
+    });
+
+    for (const [args, pattern] of [
+      [[], /missing required argument 'file'/],
+      [['--concurrency', 'abc', 'x.png'], /'-c, --concurrency <n>' argument 'abc' is invalid/],
+      [['--deadline-ms', '0', 'x.png'], /'--deadline-ms <ms>' argument '0' is invalid/],
+      [['--min-confidence', '2', 'x.png'], /'--min-confidence <x>' argument '2' is invalid\. It must be a decimal number from 0 to 1/],
+      [['--tile-size', '512', '--lines-only', 'x.png'], /'--lines-only' cannot be used with option '--tile-size <px>'/],
+      [['--tile-size', '64', 'x.png'], /--overlap \(96\) must be smaller than --tile-size \(64\)/],
+      [['--jsn', 'x.png'], /unknown option '--jsn'[\s\S]*Did you mean --json\?/],
+    ] as const) {
+      it(`refuses ${args.join(' ') || 'no files'}`, async () => {
+        const { calls, error, stderr } = await run(['recognize', ...args]);
+        expect(calls).to.deep.equal([]);
+        expect(error).to.be.instanceOf(CommanderError);
+        expect(stderr).to.match(pattern);
+      });
+    }
+  });
+
+  it('passes info its target and deadline', async () => {
+    const { calls } = await run(['info', '--target', 'dns:///ocr:50051']);
+    expect(calls).to.deep.equal([['info', { target: 'dns:///ocr:50051', deadlineMs: 30000 }]]);
+  });
+
+  it('describes every command and option with its default', async () => {
+    const top = await run(['--help']);
+    expect(top.stdout).to.match(/serve \[options\][\s\S]*recognize \[options\] <file\.\.\.>[\s\S]*info \[options\]/);
+    // Help wraps to the terminal's width; compare with the wrapping undone.
+    const recognize = await run(['recognize', '--help']);
+    recognize.stdout = recognize.stdout.replace(/\s+/g, ' ');
+    for (const flag of ['--target', '--json', '--lines-only', '--tile-size', '--annotate', '--concurrency', '--deadline-ms', '--min-confidence', '--angle-cls']) {
+      expect(recognize.stdout).to.include(flag);
+    }
+    expect(recognize.stdout).to.include('(default: "127.0.0.1:50051")').and.include('(default: 4)').and.include('(default: 30000)');
+    const serve = await run(['serve', '--help']);
+    serve.stdout = serve.stdout.replace(/\s+/g, ' ');
+    expect(serve.stdout).to.include('(default: 50051)').and.include('one per CPU core').and.include('(default: 32)');
+  });
+});

@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { status as Status } from '@grpc/grpc-js';
+
+import { describeError } from '../../src/cli/file-result.js';
+import { planBatches } from '../../src/cli/line-batches.js';
+import { runInOrder } from '../../src/cli/run-in-order.js';
+import { OcrCallError } from '../../src/client/errors.js';
+import { invalidArgument } from '../../src/shared/errors.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('ocr recognize helpers', () => {
+  describe('runInOrder', () => {
+    it('emits in input order as soon as each prefix is done, within the concurrency bound', async () => {
+      const delays = [40, 5, 5, 30, 5, 5];
+      const emitted: Array<[number, number]> = [];
+      let running = 0;
+      let peak = 0;
+      const start = Date.now();
+      await runInOrder(
+        delays,
+        3,
+        async (delay, index) => {
+          peak = Math.max(peak, ++running);
+          await sleep(delay);
+          running--;
+          return index * 10;
+        },
+        (result, index) => emitted.push([index, result]),
+      );
+      expect(emitted).to.deep.equal([[0, 0], [1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]);
+      expect(peak).to.equal(3);
+      expect(Date.now() - start).to.be.lessThan(delays.reduce((a, b) => a + b, 0));
+    });
+
+    it('does not hold back results behind later slow jobs', async () => {
+      const emittedAt: number[] = [];
+      const start = Date.now();
+      await runInOrder([5, 200], 2, (delay) => sleep(delay), () => emittedAt.push(Date.now() - start));
+      expect(emittedAt[0]).to.be.lessThan(100);
+    });
+
+    it('handles no jobs', async () => {
+      let emitted = 0;
+      await runInOrder([], 4, async () => 1, () => emitted++);
+      expect(emitted).to.equal(0);
+    });
+  });
+
+  describe('planBatches', () => {
+    it('cuts consecutive runs by count and by bytes', () => {
+      expect(planBatches([1, 1, 1, 1, 1], 2, 100)).to.deep.equal([[0, 1], [2, 3], [4]]);
+      expect(planBatches([40, 40, 40, 10], 32, 100)).to.deep.equal([[0, 1], [2, 3]]);
+    });
+
+    it('sends a file over the byte budget alone', () => {
+      expect(planBatches([10, 500, 10], 32, 100)).to.deep.equal([[0], [1], [2]]);
+    });
+
+    it('plans nothing for no files', () => {
+      expect(planBatches([], 32, 100)).to.deep.equal([]);
+    });
+  });
+
+  describe('describeError', () => {
+    it('names gRPC, OCR and file-system failures by gRPC status name', () => {
+      expect(describeError(new OcrCallError(Status.RESOURCE_EXHAUSTED, 'too big'))).to.deep.equal({ code: 'RESOURCE_EXHAUSTED', message: 'too big' });
+      expect(describeError(invalidArgument('bad tile'))).to.deep.equal({ code: 'INVALID_ARGUMENT', message: 'bad tile' });
+      const enoent = Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT', syscall: 'open' });
+      expect(describeError(enoent).code).to.equal('NOT_FOUND');
+      const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'open' });
+      expect(describeError(eacces).code).to.equal('PERMISSION_DENIED');
+      const eisdir = Object.assign(new Error('EISDIR'), { code: 'EISDIR', syscall: 'read' });
+      expect(describeError(eisdir).code).to.equal('INVALID_ARGUMENT');
+      expect(describeError(new Error('boom'))).to.deep.equal({ code: 'UNKNOWN', message: 'boom' });
+    });
+
+    it('maps numbers outside gRPC to UNKNOWN', () => {
+      expect(new OcrCallError(99, 'odd').code).to.equal('UNKNOWN');
+    });
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * The client against an in-process fake of OcrService (no engine): requests as sent, deadlines,
+ * cancellation, status mapping, and tile streaming down to the pixels of each tile.
+ */
+
+import { expect } from 'chai';
+import { Server, ServerCredentials, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
+import sharp from 'sharp';
+
+import { OcrCallError, OcrClient, OcrError, TileStream, recognizeLargeImage, type TileLines } from '../../src/client/index.js';
+import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
+
+function statusError(code: Status, details: string): ServerErrorResponse {
+  return Object.assign(new Error(details), { code, details });
+}
+
+/** A random RGB image, so that any misplaced pixel in a tile shows. */
+async function noise(width: number, height: number): Promise<{ raw: Buffer; png: Buffer }> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919 + (i >> 5) * 104729) & 0xff;
+  const png = await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return { raw, png };
+}
+
+describe('OcrClient against a fake server', () => {
+  let server: Server;
+  let client: OcrClient;
+  let lastRecognize: RecognizeRequest | null = null;
+  /** Tiles per image id, as the fake server received them. */
+  const received = new Map<string, TileRequest[]>();
+
+  const fake: OcrServiceServer = {
+    recognize(call, callback) {
+      lastRecognize = call.request;
+      const text = call.request.image.toString();
+      if (text === 'bad') return callback(statusError(Status.INVALID_ARGUMENT, 'image is not a JPEG, PNG file'));
+      const respond = (): void =>
+        callback(null, {
+          lines: [{ text: 'hello', confidence: 0.5, box: [{ x: 1, y: 2 }, { x: 3, y: 2 }, { x: 3, y: 4 }, { x: 1, y: 4 }] }],
+          width: 10,
+          height: 20,
+          instanceId: 'fake-1',
+        });
+      if (text === 'slow') setTimeout(respond, 1000);
+      else respond();
+    },
+    recognizeLines(call, callback) {
+      callback(null, {
+        results: call.request.images.map((image) => ({ text: image.toString().toUpperCase(), confidence: 1 })),
+        instanceId: 'fake-1',
+      });
+    },
+    getServerInfo(_call, callback) {
+      callback(null, { instanceId: 'fake-1', serverVersion: '0', manifest: '', models: [], dictionarySize: 0, workers: 2, threadsPerWorker: 1 });
+    },
+    recognizeTiles(call) {
+      call.on('data', (tile: TileRequest) => {
+        if (tile.imageId === 'reject') {
+          call.emit('error', statusError(Status.INVALID_ARGUMENT, 'tile 0 is malformed'));
+          return;
+        }
+        const tiles = received.get(tile.imageId) ?? [];
+        tiles.push(tile);
+        received.set(tile.imageId, tiles);
+        const line = { text: `${tile.imageId}#${tile.tileIndex}`, confidence: 0.9, box: [] };
+        call.write({ imageId: tile.imageId, instanceId: 'fake-1', result: { $case: 'tile', value: { tileIndex: tile.tileIndex, lines: [line] } } });
+        if (tiles.length === tile.tileCount) {
+          call.write({
+            imageId: tile.imageId,
+            instanceId: 'fake-1',
+            result: {
+              $case: 'image',
+              value: { width: tile.imageWidth, height: tile.imageHeight, tileCount: tile.tileCount, lines: [{ ...line, text: `${tile.imageId} merged` }] },
+            },
+          });
+        }
+      });
+      call.on('end', () => call.end());
+    },
+  };
+
+  before(async () => {
+    server = new Server();
+    server.addService(OcrServiceService, fake);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    client = new OcrClient(`127.0.0.1:${port}`, { deadlineMs: 5000 });
+  });
+
+  after(() => {
+    client.close();
+    server.forceShutdown();
+  });
+
+  beforeEach(() => received.clear());
+
+  it('sends the image and options and returns the response', async () => {
+    const response = await client.recognize(new TextEncoder().encode('ok'), { minConfidence: 0.25, useAngleCls: true });
+    expect(response.instanceId).to.equal('fake-1');
+    expect(response.lines[0]!.text).to.equal('hello');
+    expect(lastRecognize!.image.toString()).to.equal('ok');
+    expect(lastRecognize!.options).to.deep.include({ minConfidence: 0.25, useAngleCls: true });
+  });
+
+  it('raises a server status as OcrCallError with its name, number and details', async () => {
+    const err = await client.recognize(Buffer.from('bad')).then(
+      () => expect.fail('expected a rejection'),
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(OcrCallError);
+    const callError = err as OcrCallError;
+    expect(callError.code).to.equal('INVALID_ARGUMENT');
+    expect(callError.status).to.equal(Status.INVALID_ARGUMENT);
+    expect(callError.details).to.equal('image is not a JPEG, PNG file');
+    expect(callError.message).to.equal('Recognize: INVALID_ARGUMENT: image is not a JPEG, PNG file');
+  });
+
+  it('gives every call a deadline', async () => {
+    const err = await client.recognize(Buffer.from('slow'), undefined, { deadlineMs: 100 }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect((err as OcrCallError).code).to.equal('DEADLINE_EXCEEDED');
+  });
+
+  it('cancels a call when its signal aborts', async () => {
+    const controller = new AbortController();
+    const pending = client.recognize(Buffer.from('slow'), undefined, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const err = await pending.catch((e: unknown) => e);
+    expect((err as OcrCallError).code).to.equal('CANCELLED');
+  });
+
+  it('answers RecognizeLines and GetServerInfo', async () => {
+    const lines = await client.recognizeLines([Buffer.from('a'), new Uint8Array([0x62])]);
+    expect(lines.results.map((r) => r.text)).to.deep.equal(['A', 'B']);
+    const info = await client.getServerInfo();
+    expect(info).to.deep.include({ instanceId: 'fake-1', workers: 2 });
+  });
+
+  it('refuses a nonsensical default deadline', () => {
+    expect(() => new OcrClient('127.0.0.1:1', { deadlineMs: 0 })).to.throw(RangeError, /deadlineMs/);
+  });
+
+  it('streams a large image as exact PNG tiles and resolves with the merged lines', async () => {
+    const width = 300;
+    const height = 200;
+    const { raw, png } = await noise(width, height);
+    const seen: TileLines[] = [];
+    const result = await recognizeLargeImage(client, png, { tileSize: 128, overlap: 16, imageId: 'img', options: { minConfidence: 0.25 }, onTile: (t) => seen.push(t) });
+
+    const tiles = received.get('img')!;
+    expect(tiles).to.have.length(6); // 3 columns × 2 rows
+    expect(result).to.deep.include({ width, height, tiles: 6, instanceId: 'fake-1' });
+    expect(result.lines.map((l) => l.text)).to.deep.equal(['img merged']);
+    expect(seen.map((t) => t.tileIndex)).to.deep.equal([0, 1, 2, 3, 4, 5]);
+    expect(tiles[0]!.options).to.deep.include({ minConfidence: 0.25 });
+    expect(tiles[1]!.options).to.equal(undefined);
+    for (const [index, tile] of tiles.entries()) {
+      expect(tile).to.deep.include({ tileIndex: index, tileCount: 6, imageWidth: width, imageHeight: height });
+      const { data, info } = await sharp(tile.image).raw().toBuffer({ resolveWithObject: true });
+      for (let row = 0; row < info.height; row++) {
+        const start = ((tile.y + row) * width + tile.x) * 3;
+        const expected = raw.subarray(start, start + info.width * 3);
+        expect(data.subarray(row * info.width * 3, (row + 1) * info.width * 3).equals(expected), `tile ${index} row ${row}`).to.equal(true);
+      }
+    }
+  });
+
+  it('cuts tiles from the EXIF-oriented image', async () => {
+    // Stored 200×100 with orientation 6 (rotate 90° clockwise to view): 100 wide, 200 high, so two
+    // 105 px rows (200 px with ≥ 10 px overlap) and one column.
+    const { png } = await noise(200, 100);
+    const jpeg = await sharp(png).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const result = await recognizeLargeImage(client, jpeg, { tileSize: 150, overlap: 10, imageId: 'rotated' });
+    expect(result).to.deep.include({ width: 100, height: 200, tiles: 2 });
+    expect(received.get('rotated')!.map((t) => [t.x, t.y])).to.deep.equal([[0, 0], [0, 95]]);
+  });
+
+  it('carries several images on one stream', async () => {
+    const [a, b] = await Promise.all([noise(90, 40), noise(40, 90)]);
+    const stream = new TileStream(client.recognizeTiles());
+    const results = await Promise.all([
+      stream.recognize(a.png, { tileSize: 50, overlap: 8, imageId: 'a' }),
+      stream.recognize(b.png, { tileSize: 50, overlap: 8, imageId: 'b' }),
+    ]);
+    stream.end();
+    expect(results.map((r) => [r.width, r.height, r.lines[0]!.text])).to.deep.equal([[90, 40, 'a merged'], [40, 90, 'b merged']]);
+  });
+
+  it('rejects with the stream status when the server fails the stream', async () => {
+    const { png } = await noise(64, 64);
+    const err = await recognizeLargeImage(client, png, { tileSize: 64, imageId: 'reject', overlap: 0 }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect(err).to.deep.include({ code: 'INVALID_ARGUMENT', details: 'tile 0 is malformed' });
+  });
+
+  it('cancels a tile stream when its signal aborts', async () => {
+    const { png } = await noise(64, 64);
+    const controller = new AbortController();
+    controller.abort();
+    const err = await recognizeLargeImage(client, png, { tileSize: 32, overlap: 0, signal: controller.signal }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect((err as OcrCallError).code).to.equal('CANCELLED');
+  });
+
+  it('fails the image whose onTile throws', async () => {
+    const { png } = await noise(64, 64);
+    const err = await recognizeLargeImage(client, png, {
+      tileSize: 32,
+      overlap: 0,
+      onTile: () => {
+        throw new Error('consumer broke');
+      },
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).to.equal('consumer broke');
+  });
+
+  it('refuses an unreadable image before opening a call', async () => {
+    const err = await recognizeLargeImage(client, Buffer.from('not an image'), { tileSize: 64 }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrError);
+    expect((err as OcrError).code).to.equal('INVALID_ARGUMENT');
+    expect(received.size).to.equal(0);
+  });
+});
