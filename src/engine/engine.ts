@@ -189,7 +189,7 @@ export class OcrEngine {
     if (quads.length === 0) return [];
     return this.admit(async (priority) => {
       const shared = toShared(image);
-      const read = await this.readQuads(shared, quads, options, priority);
+      const read = await this.readQuads(shared, quads, options, priority, false);
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
     }, options.signal);
   }
@@ -215,7 +215,7 @@ export class OcrEngine {
         decoded.map(async (d): Promise<LineOutcome> => {
           if (!d.ok) return d;
           const shared = toShared(d.image);
-          const read = await this.readQuads(shared, [fullQuad(d.image.width, d.image.height)], options, priority);
+          const read = await this.readQuads(shared, [fullQuad(d.image.width, d.image.height)], options, priority, true);
           const line = read.lines[0]!;
           const timings = { ...emptyTimings(), decodeMs: d.decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs };
           timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
@@ -261,8 +261,9 @@ export class OcrEngine {
       options.signal,
     );
     const detected = mergeRowNeighbours(det.reply.boxes.map((b) => b.quad), this.config.rowMergeGap);
-    const quads = isLineImage(image.width, image.height, detected) ? [fullQuad(image.width, image.height)] : detected;
-    const read = await this.readQuads(shared, quads, options, priority);
+    const wholeLine = isLineImage(image.width, image.height, detected);
+    const quads = wholeLine ? [fullQuad(image.width, image.height)] : detected;
+    const read = await this.readQuads(shared, quads, options, priority, wholeLine);
     const lines = quads.map((box, i) => ({ text: read.lines[i]!.text, confidence: read.lines[i]!.confidence, box }));
     return {
       width: image.width,
@@ -284,6 +285,7 @@ export class OcrEngine {
     quads: Quad[],
     options: RecognizeOptions,
     priority: number,
+    wholeLines: boolean,
   ): Promise<{ lines: RecognizedLine[]; waitMs: number; classifyMs: number; recognizeMs: number }> {
     const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
     const aspect = quads.map((q) => {
@@ -302,7 +304,7 @@ export class OcrEngine {
     await Promise.all(
       chunks.map(async (chunk) => {
         const r = await this.pool.run(
-          { kind: 'recognize', image, quads: chunk.map((i) => quads[i]!), useAngleCls },
+          { kind: 'recognize', image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
           priority,
           options.signal,
         );

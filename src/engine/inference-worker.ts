@@ -79,7 +79,7 @@ async function recognize(task: RecognizeTask): Promise<RecognizeReply> {
   // Similar widths in one batch: less padding to compute over.
   const order = crops.map((_, i) => i).sort((a, b) => crops[a]!.width - crops[b]!.width);
   for (const batch of chunks(order, config.recBatchSize)) {
-    const texts = await recognizer.recognizeBatch(batch.map((i) => crops[i]!));
+    const texts = await recognizer.recognizeBatch(batch.map((i) => crops[i]!), task.wholeLines);
     texts.forEach((t, k) => {
       const i = batch[k]!;
       lines[i] = { text: t.text, confidence: t.confidence, angle: angles[i]! };

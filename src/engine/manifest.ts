@@ -35,7 +35,7 @@ export interface RecognizerSpec {
   file: string;
   version: string;
   inputHeight: number;
-  /** Lines are padded to at least this width, as the model was trained. */
+  /** Whole line images are padded to at least this width, as the model was trained. */
   minWidth: number;
   maxWidth: number;
   channelOrder: ChannelOrder;

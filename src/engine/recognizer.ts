@@ -37,12 +37,17 @@ export class Recognizer {
     return this.spec.inputHeight;
   }
 
-  /** One forward pass over crops of similar width; the caller chooses the batches. */
-  async recognizeBatch(crops: readonly RawImage[]): Promise<DecodedText[]> {
+  /**
+   * One forward pass over crops of similar width; the caller chooses the batches. `padToMinWidth`:
+   * pad short lines to the width the model was trained at. Measured: it lowers CER on whole line
+   * images, changes nothing on detector crops, and costs time in proportion to the padding.
+   */
+  async recognizeBatch(crops: readonly RawImage[], padToMinWidth: boolean): Promise<DecodedText[]> {
     if (crops.length === 0) return [];
     const height = this.spec.inputHeight;
     const widest = Math.max(...crops.map((c) => c.width));
-    const width = Math.min(this.spec.maxWidth, Math.max(this.spec.minWidth, Math.ceil(widest / 8) * 8));
+    const minWidth = padToMinWidth ? this.spec.minWidth : 8;
+    const width = Math.min(this.spec.maxWidth, Math.max(minWidth, Math.ceil(widest / 8) * 8));
     const input = toRecognizerBatch(crops, width, height, this.spec.channelOrder === 'BGR');
     const out = await runSingle(this.session, input, [crops.length, 3, height, width]);
     const [, steps, classes] = out.dims as [number, number, number];

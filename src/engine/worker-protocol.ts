@@ -21,6 +21,8 @@ export interface RecognizeTask {
   image: SharedImage;
   quads: Quad[];
   useAngleCls: boolean;
+  /** The quads are whole line images: pad them as the recognizer was trained. */
+  wholeLines: boolean;
 }
 
 export type Task = DetectTask | RecognizeTask;
