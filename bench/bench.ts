@@ -1,0 +1,134 @@
+/**
+ * `npm run bench`: in one run, on the development set,
+ *   1. the raw model floor (one forward pass, 1 thread),
+ *   2. the in-process engine (no gRPC),
+ *   3. the gRPC server (`ocr serve` as a child process, client in this process),
+ * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
+ * ratio server/engine. Prints a Markdown table for docs/BENCHMARKS.md.
+ *   node dist/bench/bench.js [--passes N] [--set DIR]
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { OcrClient } from '../src/client/index.js';
+import { OcrEngine } from '../src/engine/engine.js';
+import { loadManifest } from '../src/engine/manifest.js';
+import { createSession } from '../src/engine/sessions.js';
+import { mapLimit } from '../src/shared/map-limit.js';
+import { spawnServer } from '../test/support/process.js';
+
+const { values } = parseArgs({
+  options: {
+    passes: { type: 'string', default: '2' },
+    set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
+  },
+});
+const passes = Number(values.passes);
+const docsDir = path.join(values.set!, 'docs');
+const linesDir = path.join(values.set!, 'lines');
+const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
+const lines = readdirSync(linesDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(linesDir, f)));
+
+/** What the benchmark needs from either side: the engine in process, or a client of the server. */
+interface Target {
+  recognize(image: Buffer): Promise<number>;
+  recognizeLines(images: Buffer[]): Promise<number>;
+}
+
+interface Run {
+  docsPerSec: number;
+  linesPerSec: number;
+  p50: number;
+  p90: number;
+}
+
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+async function measureDocs(target: Target, concurrency: number): Promise<Run> {
+  const latencies: number[] = [];
+  let lineCount = 0;
+  const work = Array.from({ length: passes }, () => docs).flat();
+  const started = performance.now();
+  await mapLimit(work, concurrency, async (doc) => {
+    const t = performance.now();
+    const found = await target.recognize(doc);
+    lineCount += found;
+    latencies.push(performance.now() - t);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { docsPerSec: work.length / seconds, linesPerSec: lineCount / seconds, p50: quantile(latencies, 0.5), p90: quantile(latencies, 0.9) };
+}
+
+async function measureLines(target: Target): Promise<number> {
+  const batches: Buffer[][] = [];
+  for (let p = 0; p < passes * 2; p++) for (let i = 0; i < lines.length; i += 30) batches.push(lines.slice(i, i + 30));
+  const started = performance.now();
+  let n = 0;
+  await mapLimit(batches, 2, async (b) => {
+    const read = await target.recognizeLines(b);
+    n += read;
+  });
+  return n / ((performance.now() - started) / 1000);
+}
+
+async function measure(target: Target): Promise<{ c1: Run; c4: Run; lines: number }> {
+  await mapLimit(docs.slice(0, 4), 4, (d) => target.recognize(d)); // warm-up
+  return { c1: await measureDocs(target, 1), c4: await measureDocs(target, 4), lines: await measureLines(target) };
+}
+
+async function rawFloor(): Promise<{ detMs: number; recMs: number }> {
+  const m = loadManifest();
+  const time = async (file: string, dims: number[]): Promise<number> => {
+    const session = await createSession(file, { threads: 1, memArena: true });
+    const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)).fill(0.5), dims);
+    const samples: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const t = performance.now();
+      await session.run({ [session.inputNames[0]!]: x });
+      samples.push(performance.now() - t);
+    }
+    await session.release();
+    return quantile(samples.slice(2).sort((a, b) => a - b), 0.5);
+  };
+  return { detMs: await time(m.paths.det, [1, 3, 960, 960]), recMs: await time(m.paths.rec, [1, 3, 48, 320]) };
+}
+
+const floor = await rawFloor();
+console.error(`raw floor: det 960² ${floor.detMs.toFixed(1)} ms, rec 48×320 ${floor.recMs.toFixed(1)} ms (1 thread)`);
+
+const engine = await OcrEngine.create();
+const engineResult = await measure({
+  recognize: async (image) => (await engine.recognize(image)).lines.length,
+  recognizeLines: async (images) => (await engine.recognizeLines(images)).length,
+});
+await engine.close();
+console.error('engine done');
+
+const server = await spawnServer();
+const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
+const serverResult = await measure({
+  recognize: async (image) => (await client.recognize(image)).lines.length,
+  recognizeLines: async (images) => (await client.recognizeLines(images)).results.length,
+});
+client.close();
+server.child.kill('SIGTERM');
+
+const f = (v: number, d = 2): string => v.toFixed(d);
+const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
+console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images.`);
+console.log(`Raw model floor (1 thread, median): detector 1×3×960×960 ${f(floor.detMs, 1)} ms; recognizer 1×3×48×320 ${f(floor.recMs, 1)} ms.\n`);
+console.log('| metric | engine (in process) | server (gRPC) | server / engine |');
+console.log('| --- | --- | --- | --- |');
+console.log(row('docs/s, concurrency 1', engineResult.c1.docsPerSec, serverResult.c1.docsPerSec));
+console.log(row('docs/s, concurrency 4', engineResult.c4.docsPerSec, serverResult.c4.docsPerSec));
+console.log(row('lines/s in documents, concurrency 1', engineResult.c1.linesPerSec, serverResult.c1.linesPerSec, 1));
+console.log(row('lines/s in documents, concurrency 4', engineResult.c4.linesPerSec, serverResult.c4.linesPerSec, 1));
+console.log(row('p50 ms per document, concurrency 1', engineResult.c1.p50, serverResult.c1.p50, 0));
+console.log(row('p90 ms per document, concurrency 1', engineResult.c1.p90, serverResult.c1.p90, 0));
+console.log(row('p50 ms per document, concurrency 4', engineResult.c4.p50, serverResult.c4.p50, 0));
+console.log(row('p90 ms per document, concurrency 4', engineResult.c4.p90, serverResult.c4.p90, 0));
+console.log(row('line images/s (RecognizeLines, 30 per call, 2 calls in flight)', engineResult.lines, serverResult.lines, 1));
+process.exit(0);

@@ -1,0 +1,33 @@
+/**
+ * Writes ghz request data for the configs in bench/ghz/: one Recognize request and one image's
+ * RecognizeTiles messages, as JSON with base64 bytes (what ghz and grpcurl expect for `bytes`).
+ *   node dist/bench/ghz-data.js [DOC_IMAGE] [TILE_SIZE]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_TILE_OVERLAP, planTiles, TiledImage } from '../src/client/index.js';
+
+const here = fileURLToPath(new URL('../../bench/ghz/', import.meta.url));
+const image = process.argv[2] ?? path.resolve(here, '../../../shared/eval-dev/set/docs/d003_receipt.jpg');
+const tileSize = Number(process.argv[3] ?? 1024);
+const bytes = readFileSync(image);
+
+writeFileSync(path.join(here, 'recognize.data.json'), JSON.stringify({ image: bytes.toString('base64') }));
+
+const tiled = await TiledImage.decode(bytes);
+const rects = planTiles(tiled.width, tiled.height, tileSize, DEFAULT_TILE_OVERLAP);
+const tiles = await Promise.all(
+  rects.map(async (r, i) => ({
+    image_id: 'ghz',
+    x: r.x,
+    y: r.y,
+    image_width: tiled.width,
+    image_height: tiled.height,
+    tile_index: i,
+    tile_count: rects.length,
+    image: (await tiled.encodeTile(r)).toString('base64'),
+  })),
+);
+writeFileSync(path.join(here, 'tiles.data.json'), JSON.stringify(tiles));
+console.log(`wrote ${here}recognize.data.json and tiles.data.json (${rects.length} tiles of ${image})`);

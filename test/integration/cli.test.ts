@@ -1,0 +1,94 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import sharp from 'sharp';
+import { EVAL_DEV } from '../support/paths.js';
+import { runCli, spawnServer, type ServerProcess } from '../support/process.js';
+
+interface JsonLine {
+  file: string;
+  width?: number;
+  height?: number;
+  instance?: string;
+  lines?: { text: string; confidence: number; box: number[][] }[];
+  error?: { code: string; message: string };
+}
+
+/** The `ocr` command as a user runs it: a server process, and the CLI against it. */
+describe('ocr command line', function () {
+  this.timeout(180_000);
+  let server: ServerProcess;
+  let target: string;
+  before(async () => {
+    server = await spawnServer();
+    target = `127.0.0.1:${server.port}`;
+  });
+  after(() => {
+    server?.child.kill('SIGKILL');
+  });
+
+  const doc = path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg');
+  const line = path.join(EVAL_DEV, 'lines', 'l0000.png');
+  const parse = (stdout: string): JsonLine[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+
+  it('--help describes every command', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).to.equal(0);
+    for (const command of ['serve', 'recognize', 'info']) expect(r.stdout).to.contain(command);
+    const sub = await runCli(['recognize', '--help']);
+    for (const option of ['--target', '--json', '--lines-only', '--tile-size', '--annotate']) expect(sub.stdout).to.contain(option);
+  });
+
+  it('recognize --json prints one object per file, in order, an error object for a bad file, and exits 1', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const bad = path.join(dir, 'not-an-image.png');
+    writeFileSync(bad, 'hello');
+    const r = await runCli(['recognize', '--target', target, '--json', doc, bad, line]);
+    expect(r.code).to.equal(1);
+    const out = parse(r.stdout);
+    expect(out.map((o) => o.file)).to.deep.equal([doc, bad, line]);
+    expect(out[0]!.instance).to.equal(server.instanceId);
+    expect(out[0]!.width).to.equal(865);
+    expect(out[0]!.height).to.equal(1243);
+    expect(out[0]!.lines!.length).to.be.greaterThan(10);
+    expect(out[0]!.lines![0]!.box).to.have.length(4);
+    expect(out[1]!.error!.code).to.equal('INVALID_ARGUMENT');
+    expect(out[1]!.error!.message).to.match(/not a JPEG, PNG/);
+    expect(out[2]!.lines!.map((l) => l.text).join('')).to.contain('各区县人民政府');
+  });
+
+  it('recognize --lines-only reads each file as one line', async () => {
+    const r = await runCli(['recognize', '--target', target, '--json', '--lines-only', line, line]);
+    expect(r.code).to.equal(0);
+    const out = parse(r.stdout);
+    expect(out).to.have.length(2);
+    for (const o of out) expect(o.lines![0]!.text).to.contain('各区县人民政府');
+  });
+
+  it('recognize --tile-size streams tiles and prints the merged lines', async () => {
+    const whole = parse((await runCli(['recognize', '--target', target, '--json', doc])).stdout)[0]!;
+    const tiled = parse((await runCli(['recognize', '--target', target, '--json', '--tile-size', '512', doc])).stdout)[0]!;
+    expect(tiled.width).to.equal(whole.width);
+    const joined = (o: JsonLine): string => o.lines!.map((l) => l.text).join('').replace(/\s/g, '');
+    expect(joined(tiled).length).to.be.closeTo(joined(whole).length, joined(whole).length * 0.05);
+  });
+
+  it('recognize --annotate writes an image with the boxes drawn', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const r = await runCli(['recognize', '--target', target, '--annotate', dir, doc]);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.contain('d013_waybill.jpg');
+    const [file] = readdirSync(dir);
+    const meta = await sharp(path.join(dir, file!)).metadata();
+    expect(meta.width).to.equal(865);
+  });
+
+  it('ocr serve drains and exits 0 on SIGTERM', async () => {
+    const own = await spawnServer();
+    own.child.kill('SIGTERM');
+    const [code] = (await once(own.child, 'exit')) as [number | null];
+    expect(code).to.equal(0);
+  });
+});

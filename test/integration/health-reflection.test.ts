@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** What grpcurl and Consul use: reflection (v1 and v1alpha) and the standard health service. */
+describe('health and reflection', function () {
+  this.timeout(60_000);
+  let t: TestServer;
+  before(async () => (t = await startTestServer()));
+  after(async () => t?.stop());
+
+  interface ReflectionReply {
+    listServicesResponse?: { service: { name: string }[] };
+    fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+  }
+
+  function reflectionClient(version: 'v1' | 'v1alpha'): InstanceType<ServiceClientConstructor> {
+    const require = createRequire(import.meta.url);
+    const dir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto', 'grpc', 'reflection', version);
+    const pkg = loadPackageDefinition(loadSync(path.join(dir, 'reflection.proto'), { keepCase: false, oneofs: true }));
+    const reflection = ((pkg.grpc as GrpcObject).reflection as GrpcObject)[version] as GrpcObject;
+    const Client = reflection.ServerReflection as ServiceClientConstructor;
+    return new Client(t.target, credentials.createInsecure());
+  }
+
+  function ask(client: InstanceType<ServiceClientConstructor>, request: object): Promise<ReflectionReply> {
+    return new Promise((resolve, reject) => {
+      const call = client.serverReflectionInfo();
+      call.on('data', (reply: ReflectionReply) => resolve(reply));
+      call.on('error', reject);
+      call.write(request);
+      call.end();
+    });
+  }
+
+  for (const version of ['v1', 'v1alpha'] as const) {
+    it(`lists the services over reflection ${version}, as \`grpcurl list\` does`, async () => {
+      const client = reflectionClient(version);
+      const reply = await ask(client, { listServices: '' });
+      client.close();
+      const names = reply.listServicesResponse!.service.map((s) => s.name);
+      expect(names).to.include.members(['ocr.v1.OcrService', 'grpc.health.v1.Health']);
+    });
+  }
+
+  it('serves the OCR proto by symbol, so grpcurl can build requests with no proto at hand', async () => {
+    const client = reflectionClient('v1');
+    const reply = await ask(client, { fileContainingSymbol: 'ocr.v1.OcrService' });
+    client.close();
+    const files = reply.fileDescriptorResponse!.fileDescriptorProto.map((b) => Buffer.from(b).toString('latin1'));
+    expect(files.some((f) => f.includes('RecognizeTiles') && f.includes('ocr.v1'))).to.equal(true);
+  });
+
+  it('answers health checks for "" and ocr.v1.OcrService, and reports NOT_SERVING when set', async () => {
+    const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
+    const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
+    const client = new (Health.Health as ServiceClientConstructor)(t.target, credentials.createInsecure());
+    const check = (service: string): Promise<string> =>
+      new Promise((resolve, reject) =>
+        client.check({ service }, (err: Error | null, reply: { status: string }) => (err ? reject(err) : resolve(reply.status))),
+      );
+    expect(await check('')).to.equal('SERVING');
+    expect(await check('ocr.v1.OcrService')).to.equal('SERVING');
+    t.server.health.setStatus('ocr.v1.OcrService', 'NOT_SERVING');
+    expect(await check('ocr.v1.OcrService')).to.equal('NOT_SERVING');
+    t.server.health.setStatus('ocr.v1.OcrService', 'SERVING');
+    client.close();
+  });
+
+  it('GetServerInfo names the models, the dictionary size, the limits and the instance', async () => {
+    const info = await t.client.getServerInfo();
+    expect(info.instanceId).to.equal(t.server.instanceId);
+    expect(info.models.map((m) => m.role)).to.deep.equal(['det', 'cls', 'rec']);
+    expect(info.models.find((m) => m.role === 'rec')!.version).to.equal('PP-OCRv4-rec-mobile');
+    expect(info.dictionarySize).to.equal(6623);
+    expect(info.limits!.maxPixels).to.be.greaterThan(0);
+    expect(info.defaults!.minConfidence).to.be.closeTo(0.5, 1e-6);
+  });
+
+  it('every response names its instance and carries stage timings', async () => {
+    const { textImage } = await import('../support/images.js');
+    const r = await t.client.recognize(await textImage('Total 42.00'));
+    expect(r.instanceId).to.equal(t.server.instanceId);
+    expect(r.timings!.totalMs).to.be.greaterThan(0);
+    expect(r.timings!.recognizeMs).to.be.greaterThan(0);
+    const l = await t.client.recognizeLines([await textImage('Total 42.00')]);
+    expect(l.instanceId).to.equal(t.server.instanceId);
+    expect(l.timings!.recognizeMs).to.be.greaterThan(0);
+  });
+});

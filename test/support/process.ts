@@ -1,0 +1,44 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI, ROOT } from './paths.js';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  instanceId: string;
+}
+
+/** `ocr serve` as a child process; resolves when it prints its listening line (no sleeps). */
+export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on [^\s]+:(\d+) instance (\S+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), instanceId: m[2]! });
+    });
+    child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening: ${stderr}`)));
+  });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runCli(args: string[]): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
+}

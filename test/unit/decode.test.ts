@@ -1,0 +1,40 @@
+import { expect } from 'chai';
+import sharp from 'sharp';
+import { decodeImage, sniffFormat } from '../../src/engine/decode.js';
+import { OcrError } from '../../src/shared/errors.js';
+
+describe('image decoding', () => {
+  it('recognises each supported container by its magic bytes', () => {
+    const bytes = (...b: number[]): Uint8Array => Uint8Array.from([...b, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(sniffFormat(bytes(0xff, 0xd8, 0xff))).to.equal('jpeg');
+    expect(sniffFormat(bytes(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a))).to.equal('png');
+    expect(sniffFormat(bytes(0x47, 0x49, 0x46, 0x38))).to.equal('gif');
+    expect(sniffFormat(Uint8Array.from(Buffer.from('RIFF\0\0\0\0WEBPVP8 ')))).to.equal('webp');
+    expect(sniffFormat(bytes(0x49, 0x49, 0x2a, 0x00))).to.equal('tiff');
+    expect(sniffFormat(bytes(0x4d, 0x4d, 0x00, 0x2a))).to.equal('tiff');
+    expect(sniffFormat(bytes(0x42, 0x4d))).to.equal('bmp');
+    expect(sniffFormat(Uint8Array.from(Buffer.from('{"image": "..."}')))).to.equal(null);
+  });
+
+  it('applies EXIF orientation and flattens alpha on white', async () => {
+    // 40×20 transparent image stored with orientation 6 (turn 90° clockwise to view).
+    const png = await sharp({ create: { width: 40, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const { image } = await decodeImage(png);
+    expect([image.width, image.height]).to.deep.equal([20, 40]);
+    const alpha = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const flat = await decodeImage(alpha);
+    expect(flat.image.channels).to.equal(3);
+    expect(flat.image.data[0]).to.equal(255);
+  });
+
+  it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {
+    const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#fff' } }).png().toBuffer();
+    const err = await decodeImage(png, { maxPixels: 10_000, minSide: 8 }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrError);
+    expect((err as OcrError).code).to.equal('RESOURCE_EXHAUSTED');
+    expect((err as OcrError).message).to.contain('200×200 = 40000 pixels');
+  });
+});

@@ -1,0 +1,36 @@
+import { expect } from 'chai';
+import { detectorInputSize, toDetectorTensor } from '../../src/engine/detector.js';
+import type { DetectorSpec } from '../../src/engine/manifest.js';
+
+describe('detector input', () => {
+  it('scales large images down to the longest side, to multiples of 32', () => {
+    const s = detectorInputSize(2480, 3508, { maxSideLen: 960, minSideLen: 0 }, 32, 0);
+    expect(s.height).to.equal(960);
+    expect(s.width).to.equal(672); // 2480 · 960/3508 = 678.7 → 672
+    expect(s.width % 32).to.equal(0);
+  });
+
+  it('never scales up unless asked to, and then caps the long side at twice the limit', () => {
+    expect(detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 0 }, 32, 0)).to.include({ width: 288, height: 96 });
+    const up = detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 736 }, 32, 0);
+    expect(up.width).to.equal(1920); // 736/100 would be 7.36×; 2·960/300 = 6.4× wins
+    expect(up.height).to.equal(640);
+  });
+
+  it('keeps the padding outside the scaled image', () => {
+    const s = detectorInputSize(100, 40, { maxSideLen: 960, minSideLen: 0 }, 32, 16);
+    expect(s.width).to.equal(128);
+    expect(s.innerWidth).to.equal(96);
+    expect(s.height).to.equal(64);
+    expect(s.innerHeight).to.equal(32);
+  });
+
+  it('normalises per channel in the model channel order (BGR) into CHW planes', () => {
+    const spec = { mean: [0.5, 0.25, 0], std: [0.5, 0.25, 1], channelOrder: 'BGR' } as unknown as DetectorSpec;
+    // One pixel, R=255 G=0 B=51.
+    const t = toDetectorTensor(Uint8Array.from([255, 0, 51]), 1, 1, spec);
+    expect(t[0]).to.be.closeTo((51 / 255 - 0.5) / 0.5, 1e-6); // B plane first
+    expect(t[1]).to.be.closeTo((0 - 0.25) / 0.25, 1e-6);
+    expect(t[2]).to.be.closeTo(1, 1e-6); // R
+  });
+});
