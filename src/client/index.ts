@@ -13,6 +13,7 @@ export {
   type LargeImageResult,
 } from './tile-stream.js';
 export { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+export { mapLimit } from '../shared/map-limit.js';
 export { OcrError, type OcrErrorCode } from '../shared/errors.js';
 export type { Rect } from '../shared/quad.js';
 export type {

@@ -78,7 +78,7 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   let meta: Metadata;
   try {
     // Without the pixel limit: reading the header decodes no pixels, and our own check below names the size.
-    meta = await sharp(buf, { failOn: options.failOn, pages: 1 }).metadata();
+    meta = await sharp(buf, { failOn: options.failOn, pages: 1, limitInputPixels: false }).metadata();
   } catch (err) {
     throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
   }
