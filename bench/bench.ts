@@ -4,7 +4,8 @@
  *   2. the in-process engine (no gRPC),
  *   3. the gRPC server (`ocr serve` as a child process, client in this process),
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
- * ratio server/engine. Prints a Markdown table for docs/BENCHMARKS.md.
+ * ratio server/engine. Engine and server passes alternate, so that drift in this machine's speed
+ * (noisy neighbours) falls on both alike. Prints a Markdown table for docs/BENCHMARKS.md.
  *   node dist/bench/bench.js [--passes N] [--set DIR]
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -46,37 +47,61 @@ interface Run {
 
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-async function measureDocs(target: Target, concurrency: number): Promise<Run> {
-  const latencies: number[] = [];
-  let lineCount = 0;
-  const work = Array.from({ length: passes }, () => docs).flat();
+interface Tally {
+  latencies: number[];
+  lines: number;
+  docs: number;
+  seconds: number;
+}
+
+const tally = (): Tally => ({ latencies: [], lines: 0, docs: 0, seconds: 0 });
+
+/** One pass over the documents at a concurrency, added to the tally. */
+async function docsPass(target: Target, concurrency: number, into: Tally): Promise<void> {
   const started = performance.now();
-  await mapLimit(work, concurrency, async (doc) => {
+  await mapLimit(docs, concurrency, async (doc) => {
     const t = performance.now();
     const found = await target.recognize(doc);
-    lineCount += found;
-    latencies.push(performance.now() - t);
+    into.latencies.push(performance.now() - t);
+    into.lines += found;
   });
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { docsPerSec: work.length / seconds, linesPerSec: lineCount / seconds, p50: quantile(latencies, 0.5), p90: quantile(latencies, 0.9) };
+  into.seconds += (performance.now() - started) / 1000;
+  into.docs += docs.length;
 }
 
-async function measureLines(target: Target): Promise<number> {
+function summary(t: Tally): Run {
+  const sorted = t.latencies.slice().sort((a, b) => a - b);
+  return { docsPerSec: t.docs / t.seconds, linesPerSec: t.lines / t.seconds, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
+}
+
+/** One pass over the line images: calls of 30, two in flight; adds [images, seconds]. */
+async function linesPass(target: Target, into: { images: number; seconds: number }): Promise<void> {
   const batches: Buffer[][] = [];
-  for (let p = 0; p < passes * 2; p++) for (let i = 0; i < lines.length; i += 30) batches.push(lines.slice(i, i + 30));
+  for (let i = 0; i < lines.length; i += 30) batches.push(lines.slice(i, i + 30));
   const started = performance.now();
-  let n = 0;
   await mapLimit(batches, 2, async (b) => {
     const read = await target.recognizeLines(b);
-    n += read;
+    into.images += read;
   });
-  return n / ((performance.now() - started) / 1000);
+  into.seconds += (performance.now() - started) / 1000;
 }
 
-async function measure(target: Target): Promise<{ c1: Run; c4: Run; lines: number }> {
-  await mapLimit(docs.slice(0, 4), 4, (d) => target.recognize(d)); // warm-up
-  return { c1: await measureDocs(target, 1), c4: await measureDocs(target, 4), lines: await measureLines(target) };
+/** Engine and server passes alternate, so both see the same machine. */
+async function measureBoth(engine: Target, server: Target): Promise<{ engine: Measured; server: Measured }> {
+  for (const t of [engine, server]) await mapLimit(docs.slice(0, 4), 4, (d) => t.recognize(d)); // warm-up
+  const sides = [engine, server].map(() => ({ c1: tally(), c4: tally(), lines: { images: 0, seconds: 0 } }));
+  const targets = [engine, server];
+  for (let p = 0; p < passes; p++) for (let i = 0; i < 2; i++) await docsPass(targets[i]!, 1, sides[i]!.c1);
+  for (let p = 0; p < passes; p++) for (let i = 0; i < 2; i++) await docsPass(targets[i]!, 4, sides[i]!.c4);
+  for (let p = 0; p < 2 * passes; p++) for (let i = 0; i < 2; i++) await linesPass(targets[i]!, sides[i]!.lines);
+  const [e, s] = sides.map((side) => ({ c1: summary(side.c1), c4: summary(side.c4), lines: side.lines.images / side.lines.seconds }));
+  return { engine: e!, server: s! };
+}
+
+interface Measured {
+  c1: Run;
+  c4: Run;
+  lines: number;
 }
 
 async function rawFloor(): Promise<{ detMs: number; recMs: number }> {
@@ -100,21 +125,21 @@ const floor = await rawFloor();
 console.error(`raw floor: det 960² ${floor.detMs.toFixed(1)} ms, rec 48×320 ${floor.recMs.toFixed(1)} ms (1 thread)`);
 
 const engine = await OcrEngine.create();
-const engineResult = await measure({
-  recognize: async (image) => (await engine.recognize(image)).lines.length,
-  recognizeLines: async (images) => (await engine.recognizeLines(images)).length,
-});
-await engine.close();
-console.error('engine done');
-
 const server = await spawnServer();
 const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
-const serverResult = await measure({
-  recognize: async (image) => (await client.recognize(image)).lines.length,
-  recognizeLines: async (images) => (await client.recognizeLines(images)).results.length,
-});
+const { engine: engineResult, server: serverResult } = await measureBoth(
+  {
+    recognize: async (image) => (await engine.recognize(image)).lines.length,
+    recognizeLines: async (images) => (await engine.recognizeLines(images)).length,
+  },
+  {
+    recognize: async (image) => (await client.recognize(image)).lines.length,
+    recognizeLines: async (images) => (await client.recognizeLines(images)).results.length,
+  },
+);
 client.close();
 server.child.kill('SIGTERM');
+await engine.close();
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
