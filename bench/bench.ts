@@ -6,7 +6,7 @@
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
  * ratio server/engine. Engine and server passes alternate, so that drift in this machine's speed
  * (noisy neighbours) falls on both alike. Prints a Markdown table for docs/BENCHMARKS.md.
- *   node dist/bench/bench.js [--passes N] [--set DIR]
+ *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T]
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -24,6 +24,8 @@ const { values } = parseArgs({
   options: {
     passes: { type: 'string', default: '2' },
     set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
+    workers: { type: 'string' },
+    threads: { type: 'string', default: '1' },
   },
 });
 const passes = Number(values.passes);
@@ -124,8 +126,10 @@ async function rawFloor(): Promise<{ detMs: number; recMs: number }> {
 const floor = await rawFloor();
 console.error(`raw floor: det 960² ${floor.detMs.toFixed(1)} ms, rec 48×320 ${floor.recMs.toFixed(1)} ms (1 thread)`);
 
-const engine = await OcrEngine.create();
-const server = await spawnServer();
+const workers = values.workers ? Number(values.workers) : undefined;
+const threads = Number(values.threads);
+const engine = await OcrEngine.create({ ...(workers ? { workers } : {}), threadsPerWorker: threads });
+const server = await spawnServer([...(workers ? ['--workers', String(workers)] : []), '--threads', String(threads)]);
 const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
 const { engine: engineResult, server: serverResult } = await measureBoth(
   {
@@ -139,11 +143,12 @@ const { engine: engineResult, server: serverResult } = await measureBoth(
 );
 client.close();
 server.child.kill('SIGTERM');
+const engineWorkers = engine.info().workers;
 await engine.close();
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
-console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images.`);
+console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images; ${engineWorkers} workers × ${threads} threads.`);
 console.log(`Raw model floor (1 thread, median): detector 1×3×960×960 ${f(floor.detMs, 1)} ms; recognizer 1×3×48×320 ${f(floor.recMs, 1)} ms.\n`);
 console.log('| metric | engine (in process) | server (gRPC) | server / engine |');
 console.log('| --- | --- | --- | --- |');
