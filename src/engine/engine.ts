@@ -1,10 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
 import { DEFAULT_DB_PARAMS } from './db-postprocess.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
-import { DEFAULT_MANIFEST, loadManifest, type ModelManifest } from './manifest.js';
+import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
 import { sortReadingOrder } from './reading-order.js';
 import { mergeRowNeighbours } from '../shared/row-merge.js';
@@ -118,7 +117,7 @@ export class OcrEngine {
       ...overrides,
       defaults: { ...base.defaults, ...fromManifest, ...overrides.defaults },
     };
-    const dictionarySize = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/).filter(Boolean).length;
+    const dictionarySize = readDictionary(manifest).length;
     const pool = await WorkerPool.start(config.workers, {
       manifestPath: config.manifestPath,
       threads: config.threadsPerWorker,

@@ -20,41 +20,6 @@ export interface RotatedRect {
   corners: Quad;
 }
 
-function cross(o: Point, a: Point, b: Point): number {
-  return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
-}
-
-/**
- * Convex hull by Andrew's monotone chain. Returns the hull vertices without collinear points and
- * without repeating the first point, counter-clockwise in math orientation (clockwise on screen).
- * Fewer than 3 distinct points come back as the distinct points themselves.
- */
-export function convexHull(points: readonly Point[]): Point[] {
-  const pts = points.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  // Drop exact duplicates so degenerate inputs (one or two distinct points) come back clean.
-  const uniq: Point[] = [];
-  for (const p of pts) {
-    const last = uniq[uniq.length - 1];
-    if (last === undefined || last[0] !== p[0] || last[1] !== p[1]) uniq.push(p);
-  }
-  if (uniq.length < 3) return uniq.map((p) => [p[0], p[1]] as Point);
-
-  const lower: Point[] = [];
-  for (const p of uniq) {
-    while (lower.length >= 2 && cross(lower[lower.length - 2]!, lower[lower.length - 1]!, p) <= 0) lower.pop();
-    lower.push(p);
-  }
-  const upper: Point[] = [];
-  for (let i = uniq.length - 1; i >= 0; i--) {
-    const p = uniq[i]!;
-    while (upper.length >= 2 && cross(upper[upper.length - 2]!, upper[upper.length - 1]!, p) <= 0) upper.pop();
-    upper.push(p);
-  }
-  lower.pop();
-  upper.pop();
-  return lower.concat(upper).map((p) => [p[0], p[1]] as Point);
-}
-
 /**
  * Absolute area of a simple polygon, as shapely's Polygon.area: GEOS's shoelace variant relative
  * to the first x, summed in the same order so the result matches to the last bit.

@@ -3,14 +3,13 @@
  * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readFileSync } from 'node:fs';
 import { OcrError } from '../shared/errors.js';
 import { Classifier } from './classifier.js';
 import { cropQuad } from './crop.js';
 import { buildCharset } from './ctc.js';
 import { Detector } from './detector.js';
 import { rotate180 } from './image-ops.js';
-import { loadManifest } from './manifest.js';
+import { loadManifest, readDictionary } from './manifest.js';
 import { Recognizer } from './recognizer.js';
 import { createSession } from './sessions.js';
 import type { RawImage } from './types.js';
@@ -28,8 +27,7 @@ import type {
 
 const config = workerData as WorkerConfig;
 const manifest = loadManifest(config.manifestPath);
-const dictionary = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/).filter((l, i, all) => l !== '' || i < all.length - 1);
-const charset = buildCharset(dictionary, manifest.rec.blankIndex, manifest.rec.appendSpace);
+const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
 const [detSession, recSession, clsSession] = await Promise.all([
   createSession(manifest.paths.det, { threads: config.threads, memArena: false }),

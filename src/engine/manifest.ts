@@ -100,3 +100,10 @@ export function loadManifest(manifestPath: string = DEFAULT_MANIFEST): ModelMani
     },
   };
 }
+
+/** The recognizer's dictionary: one symbol per line (a trailing newline adds no symbol). */
+export function readDictionary(manifest: ModelManifest): string[] {
+  const lines = readFileSync(manifest.paths.dictionary, 'utf8').split(/\r?\n/);
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}

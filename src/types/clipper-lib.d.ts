@@ -9,15 +9,14 @@ declare module 'clipper-lib' {
     type Path = IntPoint[];
     type Paths = Path[];
 
-    const ClipType: { readonly ctIntersection: 0; readonly ctUnion: 1; readonly ctDifference: 2; readonly ctXor: 3 };
-    const PolyType: { readonly ptSubject: 0; readonly ptClip: 1 };
-    const PolyFillType: { readonly pftEvenOdd: 0; readonly pftNonZero: 1; readonly pftPositive: 2; readonly pftNegative: 3 };
+    const JoinType: { readonly jtSquare: 0; readonly jtRound: 1; readonly jtMiter: 2 };
+    const EndType: { readonly etOpenSquare: 0; readonly etOpenRound: 1; readonly etOpenButt: 2; readonly etClosedLine: 3; readonly etClosedPolygon: 4 };
 
-    class Clipper {
-      constructor(initOptions?: number);
-      AddPaths(paths: Paths, polyType: number, closed: boolean): boolean;
-      /** Clears `solution` and fills it with the result polygons. */
-      Execute(clipType: number, solution: Paths, subjFillType: number, clipFillType: number): boolean;
+    class ClipperOffset {
+      constructor(miterLimit?: number, arcTolerance?: number);
+      AddPath(path: Path, joinType: number, endType: number): void;
+      /** Clears `solution` and fills it with the offset polygons. */
+      Execute(solution: Paths, delta: number): void;
     }
   }
   export = ClipperLib;

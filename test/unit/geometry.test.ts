@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import {
-  convexHull,
   minAreaRect,
   orderQuad,
   polygonArea,
@@ -26,50 +25,7 @@ function rotatedRect(cx: number, cy: number, w: number, h: number, deg: number):
   return [at(-w / 2, -h / 2), at(w / 2, -h / 2), at(w / 2, h / 2), at(-w / 2, h / 2)];
 }
 
-function sortPts(pts: readonly Point[]): Point[] {
-  return pts.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-}
-
 describe('geometry', () => {
-  describe('convexHull', () => {
-    it('keeps only the corners of a filled square, dropping interior and collinear points', () => {
-      const pts: Point[] = [];
-      for (let y = 0; y <= 4; y++) for (let x = 0; x <= 4; x++) pts.push([x, y]);
-      const hull = convexHull(pts);
-      expect(sortPts(hull)).to.deep.equal([
-        [0, 0],
-        [0, 4],
-        [4, 0],
-        [4, 4],
-      ]);
-      // Counter-clockwise in math orientation: positive shoelace sum.
-      let s = 0;
-      hull.forEach((a, i) => {
-        const b = hull[(i + 1) % hull.length]!;
-        s += a[0] * b[1] - b[0] * a[1];
-      });
-      expect(s).to.be.greaterThan(0);
-    });
-
-    it('handles one point, duplicates and collinear sets', () => {
-      expect(convexHull([[3, 4]])).to.deep.equal([[3, 4]]);
-      expect(convexHull([[3, 4], [3, 4], [3, 4]])).to.deep.equal([[3, 4]]);
-      expect(sortPts(convexHull([[0, 0], [1, 1], [2, 2], [3, 3]]))).to.deep.equal([
-        [0, 0],
-        [3, 3],
-      ]);
-    });
-
-    it('finds the hull of a triangle with points inside', () => {
-      const hull = convexHull([[0, 0], [10, 0], [5, 8], [5, 2], [4, 1], [6, 3]]);
-      expect(sortPts(hull)).to.deep.equal([
-        [0, 0],
-        [5, 8],
-        [10, 0],
-      ]);
-    });
-  });
-
   describe('polygonArea / polygonPerimeter', () => {
     it('measures a 3-4-5 right triangle', () => {
       const tri: Point[] = [[0, 0], [4, 0], [0, 3]];
