@@ -9,8 +9,6 @@ export interface DetectOptions {
   /** Smaller images are scaled up until their shorter side reaches this, so small text is found. */
   minSideLen: number;
   db: DbParams;
-  /** Border added around the scaled image, so that text touching the image edge is still found. */
-  padding: number;
 }
 
 export interface Detection {
@@ -22,10 +20,7 @@ export interface Detection {
 }
 
 export interface DetectorInputSize {
-  /** Size of the scaled image inside the input. */
-  innerWidth: number;
-  innerHeight: number;
-  /** Size of the tensor, padding included: multiples of the model's stride. */
+  /** Multiples of the model's stride. */
   width: number;
   height: number;
 }
@@ -41,7 +36,6 @@ export function detectorInputSize(
   height: number,
   sides: { maxSideLen: number; minSideLen: number },
   multiple: number,
-  padding: number,
 ): DetectorInputSize {
   const longest = Math.max(width, height);
   const shortest = Math.min(width, height);
@@ -49,14 +43,7 @@ export function detectorInputSize(
     shortest < sides.minSideLen
       ? Math.min(sides.minSideLen / shortest, (2 * sides.maxSideLen) / longest)
       : Math.min(1, sides.maxSideLen / longest);
-  const outerWidth = roundTo(width * scale + 2 * padding, multiple);
-  const outerHeight = roundTo(height * scale + 2 * padding, multiple);
-  return {
-    innerWidth: Math.max(1, outerWidth - 2 * padding),
-    innerHeight: Math.max(1, outerHeight - 2 * padding),
-    width: outerWidth,
-    height: outerHeight,
-  };
+  return { width: roundTo(width * scale, multiple), height: roundTo(height * scale, multiple) };
 }
 
 /** HWC 8-bit → CHW float, normalised per channel, in the channel order the model was trained on. */
@@ -82,23 +69,18 @@ export class Detector {
 
   async detect(image: RawImage, options: DetectOptions): Promise<Detection> {
     const started = performance.now();
-    const size = detectorInputSize(image.width, image.height, options, this.spec.sizeMultiple, options.padding);
-    const pad = options.padding;
+    const size = detectorInputSize(image.width, image.height, options, this.spec.sizeMultiple);
     const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } })
-      .resize(size.innerWidth, size.innerHeight, { fit: 'fill' })
-      .extend({ top: pad, bottom: pad, left: pad, right: pad, extendWith: 'copy' })
+      .resize(size.width, size.height, { fit: 'fill' })
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
     const tensor = toDetectorTensor(data, size.width, size.height, this.spec);
     const out = await runSingle(this.session, tensor, [1, 3, size.height, size.width]);
     const map = { data: out.data, width: size.width, height: size.height };
-    const sx = image.width / size.innerWidth;
-    const sy = image.height / size.innerHeight;
-    const toImage = ([x, y]: Point): Point => [
-      Math.min(Math.max((x - pad) * sx, 0), image.width),
-      Math.min(Math.max((y - pad) * sy, 0), image.height),
-    ];
+    const sx = image.width / size.width;
+    const sy = image.height / size.height;
+    const toImage = ([x, y]: Point): Point => [Math.min(Math.max(x * sx, 0), image.width), Math.min(Math.max(y * sy, 0), image.height)];
     const boxes = dbPostprocess(map, options.db).map((box) => ({
       score: box.score,
       quad: box.quad.map(toImage) as Quad,

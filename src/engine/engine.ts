@@ -252,7 +252,6 @@ export class OcrEngine {
         options: {
           maxSideLen: options.maxSideLen ?? d.maxSideLen,
           minSideLen: options.minSideLen ?? d.minSideLen,
-          padding: 0,
           db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
         },
       },

@@ -20,7 +20,29 @@ function serveMetrics(running: RunningServer, port: number, host: string): void 
 
 /** `ocr serve`: run until SIGTERM/SIGINT, then drain within the grace period and exit 0. */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
-  const running = await startServer({
+  // Handlers first: until one is installed, a signal kills the process outright (no drain, no exit 0),
+  // and a supervisor may signal as soon as it sees the listening line, or while models still load.
+  let running: RunningServer | null = null;
+  let stopRequested: string | null = null;
+  const stop = (signal: string): void => {
+    if (!running) {
+      stopRequested = signal;
+      return;
+    }
+    const server = running;
+    server.logger.info({ signal }, 'shutting down');
+    server.shutdown(opts.graceMs).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  running = await startServer({
     host: opts.host,
     port: opts.port,
     instanceId: opts.instanceId,
@@ -36,16 +58,5 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   if (opts.metricsPort) serveMetrics(running, opts.metricsPort, opts.host);
   // One plain line on stdout: scripts and tests wait for it instead of sleeping.
   process.stdout.write(`ocr serve: listening on ${running.host}:${running.port} instance ${running.instanceId}\n`);
-  const stop = (signal: string): void => {
-    running.logger.info({ signal }, 'shutting down');
-    running.shutdown(opts.graceMs).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        running.logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  if (stopRequested) stop(stopRequested);
 }

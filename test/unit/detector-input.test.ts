@@ -4,25 +4,17 @@ import type { DetectorSpec } from '../../src/engine/manifest.js';
 
 describe('detector input', () => {
   it('scales large images down to the longest side, to multiples of 32', () => {
-    const s = detectorInputSize(2480, 3508, { maxSideLen: 960, minSideLen: 0 }, 32, 0);
+    const s = detectorInputSize(2480, 3508, { maxSideLen: 960, minSideLen: 0 }, 32);
     expect(s.height).to.equal(960);
     expect(s.width).to.equal(672); // 2480 · 960/3508 = 678.7 → 672
     expect(s.width % 32).to.equal(0);
   });
 
   it('never scales up unless asked to, and then caps the long side at twice the limit', () => {
-    expect(detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 0 }, 32, 0)).to.include({ width: 288, height: 96 });
-    const up = detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 736 }, 32, 0);
+    expect(detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 0 }, 32)).to.include({ width: 288, height: 96 });
+    const up = detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 736 }, 32);
     expect(up.width).to.equal(1920); // 736/100 would be 7.36×; 2·960/300 = 6.4× wins
     expect(up.height).to.equal(640);
-  });
-
-  it('keeps the padding outside the scaled image', () => {
-    const s = detectorInputSize(100, 40, { maxSideLen: 960, minSideLen: 0 }, 32, 16);
-    expect(s.width).to.equal(128);
-    expect(s.innerWidth).to.equal(96);
-    expect(s.height).to.equal(64);
-    expect(s.innerHeight).to.equal(32);
   });
 
   it('normalises per channel in the model channel order (BGR) into CHW planes', () => {
