@@ -1,6 +1,8 @@
 /** The client SDK: everything a caller of the OCR service needs, and nothing of the engine. */
 
 export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
+export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
+export { registerConsulResolver } from './resolver-consul.js';
 export { DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
 export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
 export { TileCall } from './tile-call.js';

@@ -22,6 +22,9 @@ import { OcrCallError, toOcrCallError } from './errors.js';
 import { TileCall } from './tile-call.js';
 
 /** Room for whole scanned pages in one message; the server enforces its own, usually lower, limit. */
+import { registerConsulResolver } from './resolver-consul.js';
+import { RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export interface OcrClientOptions {
@@ -31,6 +34,10 @@ export interface OcrClientOptions {
   channelOptions?: ChannelOptions;
   /** Default: insecure (plaintext) credentials. */
   credentials?: ChannelCredentials;
+  /** grpc-js's balancing over the target's instances. Default round_robin. */
+  loadBalancing?: LoadBalancing;
+  /** Attempts per idempotent call, the first included, on UNAVAILABLE (2..5). Default 3. */
+  maxAttempts?: number;
 }
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
@@ -40,13 +47,23 @@ export class OcrClient {
   readonly deadlineMs: number;
   private readonly stub: OcrServiceClient;
 
-  /** `target` is a gRPC target: "host:port", "dns:///host:port", "unix:/path", ... */
+  /**
+   * `target` is a gRPC target: "host:port", "dns:///host:port", "ipv4:10.0.0.1:50051,10.0.0.2:50051",
+   * or "consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D]" (the passing instances of a Consul service).
+   */
   constructor(target: string, options: OcrClientOptions = {}) {
     this.target = target;
     this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
+    if (target.startsWith('consul:')) registerConsulResolver();
+    const maxAttempts = options.maxAttempts ?? 3;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 2 || maxAttempts > 5) {
+      throw new RangeError(`maxAttempts must be a whole number from 2 to 5 (grpc-js's limit), got ${maxAttempts}`);
+    }
     this.stub = new OcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.service_config': serviceConfig(options.loadBalancing ?? 'round_robin', maxAttempts),
+      ...RETRY_BUFFER_OPTIONS,
       ...options.channelOptions,
     });
   }

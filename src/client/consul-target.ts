@@ -1,0 +1,69 @@
+/** `consul://AGENT_HOST:PORT/SERVICE?tag=T&dc=D`, parsed; the client's only knowledge of Consul's names. */
+
+export interface ConsulTarget {
+  /** The agent's HTTP address, e.g. http://127.0.0.1:8500. */
+  agent: string;
+  service: string;
+  tag?: string;
+  dc?: string;
+}
+
+const DEFAULT_AGENT = '127.0.0.1:8500';
+
+/**
+ * From grpc-js's parsed URI parts: authority "host:port" (empty: the local agent), path
+ * "service?query". Throws with a message saying what a valid target looks like.
+ */
+export function parseConsulTarget(authority: string | undefined, path: string): ConsulTarget {
+  const [name = '', query = ''] = path.replace(/^\/+/, '').split('?', 2);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new Error(`consul target needs a service name: consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D], got path "${path}"`);
+  }
+  const params = new URLSearchParams(query);
+  for (const key of params.keys()) {
+    if (key !== 'tag' && key !== 'dc') throw new Error(`consul target: unknown parameter "${key}" (tag and dc are understood)`);
+  }
+  const host = authority && authority.length > 0 ? authority : DEFAULT_AGENT;
+  const agent = /^https?:\/\//.test(host) ? host : `http://${host}`;
+  const target: ConsulTarget = { agent, service: name };
+  const tag = params.get('tag');
+  const dc = params.get('dc');
+  if (tag) target.tag = tag;
+  if (dc) target.dc = dc;
+  return target;
+}
+
+/** The blocking health query for the target's passing instances. */
+export function healthQueryUrl(target: ConsulTarget, index: number, wait: string): string {
+  const params = new URLSearchParams({ passing: 'true', index: String(index), wait });
+  if (target.tag) params.set('tag', target.tag);
+  if (target.dc) params.set('dc', target.dc);
+  return `${target.agent}/v1/health/service/${encodeURIComponent(target.service)}?${params}`;
+}
+
+interface HealthEntry {
+  Node?: { Address?: string };
+  Service?: { Address?: string; Port?: number };
+}
+
+/** Instance addresses from a health response: the service's address, else its node's. */
+export function instancesOf(body: unknown): { host: string; port: number }[] {
+  if (!Array.isArray(body)) return [];
+  const out: { host: string; port: number }[] = [];
+  for (const entry of body as HealthEntry[]) {
+    const host = entry.Service?.Address || entry.Node?.Address;
+    const port = entry.Service?.Port;
+    if (host && typeof port === 'number' && port > 0) out.push({ host, port });
+  }
+  return out;
+}
+
+/**
+ * The index to send next: Consul's, unless it went backwards (agent restarted, state reset) or is
+ * not positive, when the documented remedy is to start again from 0.
+ */
+export function nextIndex(previous: number, header: string | null): number {
+  const index = Number(header);
+  if (!Number.isFinite(index) || index <= 0) return 0;
+  return index < previous ? 0 : index;
+}

@@ -1,0 +1,116 @@
+/**
+ * A grpc-js resolver for `consul://AGENT_HOST:PORT/SERVICE?tag=T&dc=D`: watches the service's passing
+ * instances with Consul blocking queries and hands them to grpc-js, whose own round_robin or
+ * pick_first policy balances over them.
+ *
+ * The grpc-js resolver API is experimental (its listener became a function in 1.14): grpc-js is
+ * pinned to ~1.14 in package.json and this file is tested against it.
+ */
+import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
+import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
+
+const WAIT = '30s';
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+
+type Endpoint = experimental.Endpoint;
+
+export class ConsulResolver implements experimental.Resolver {
+  private readonly target: ConsulTarget;
+  private readonly token: string | undefined;
+  private index = 0;
+  private last: Endpoint[] | null = null;
+  private watching: AbortController | null = null;
+  private backoffMs = MIN_BACKOFF_MS;
+
+  constructor(
+    uri: experimental.GrpcUri,
+    private readonly listener: experimental.ResolverListener,
+    options: ChannelOptions,
+  ) {
+    this.target = parseConsulTarget(uri.authority, uri.path);
+    const fromOptions = options['ocr.consul_token'];
+    this.token = typeof fromOptions === 'string' ? fromOptions : process.env.CONSUL_HTTP_TOKEN;
+  }
+
+  static getDefaultAuthority(uri: experimental.GrpcUri): string {
+    return parseConsulTarget(uri.authority, uri.path).service;
+  }
+
+  updateResolution(): void {
+    if (!this.watching) {
+      this.watching = new AbortController();
+      void this.watch(this.watching.signal);
+    } else if (this.last) {
+      // grpc-js asks again after a connection failure: answer with what is known now; the watch
+      // delivers changes as Consul reports them.
+      const endpoints = this.last;
+      setImmediate(() => this.report(endpoints));
+    }
+  }
+
+  destroy(): void {
+    this.watching?.abort();
+    this.watching = null;
+  }
+
+  private report(endpoints: Endpoint[]): void {
+    if (!this.watching) return;
+    this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
+  }
+
+  private fail(details: string): void {
+    if (!this.watching) return;
+    this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details }), {}, null, details);
+  }
+
+  private async watch(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
+        const response = await fetch(healthQueryUrl(this.target, this.index, WAIT), { headers, signal });
+        if (!response.ok) throw new Error(`Consul answered ${response.status} ${await response.text()}`);
+        const body: unknown = await response.json();
+        const index = nextIndex(this.index, response.headers.get('X-Consul-Index'));
+        const changed = index !== this.index || this.last === null;
+        this.index = index;
+        this.backoffMs = MIN_BACKOFF_MS;
+        if (!changed) continue;
+        const endpoints = instancesOf(body).map(({ host, port }) => ({ addresses: [{ host, port }] }));
+        if (endpoints.length > 0) {
+          this.last = endpoints;
+          this.report(endpoints);
+        } else if (!this.last) {
+          this.fail(`no passing instance of "${this.target.service}" in Consul at ${this.target.agent}`);
+        }
+        // An empty list after a good one is not passed on: some grpc-js versions never recover from
+        // an empty address list, and callers are better served by the last instances known.
+      } catch (err) {
+        if (signal.aborted) return;
+        // Consul unreachable: keep the last good list; without one, calls fail fast with the reason.
+        if (!this.last) this.fail(`Consul at ${this.target.agent} unreachable: ${(err as Error).message}`);
+        await delay(this.backoffMs * (0.5 + Math.random()), signal);
+        this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
+      }
+    }
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+let registered = false;
+
+/** Makes `consul://` targets work on every grpc-js channel of this process (idempotent). */
+export function registerConsulResolver(): void {
+  if (registered) return;
+  experimental.registerResolver('consul', ConsulResolver);
+  registered = true;
+}

@@ -1,0 +1,39 @@
+/**
+ * The gRPC service config a client's channel runs with: grpc-js's own balancing policy over the
+ * resolved instances, and transparent retries of the idempotent calls on another instance.
+ */
+
+export type LoadBalancing = 'round_robin' | 'pick_first';
+
+export const LOAD_BALANCING: readonly LoadBalancing[] = ['round_robin', 'pick_first'];
+
+/** Every unary call of ocr.v1.OcrService reads and changes nothing: all may run twice. */
+const IDEMPOTENT = ['Recognize', 'RecognizeLines', 'GetServerInfo'];
+
+/**
+ * grpc-js retries a call only while its request is still in the retry buffer; images are large,
+ * so the buffers are sized for them (the defaults, 256 KiB per call, would exclude most scans).
+ */
+export const RETRY_BUFFER_OPTIONS = {
+  'grpc.per_rpc_retry_buffer_size': 64 * 1024 * 1024,
+  'grpc.retry_buffer_size': 256 * 1024 * 1024,
+} as const;
+
+export function serviceConfig(loadBalancing: LoadBalancing, maxAttempts: number): string {
+  return JSON.stringify({
+    loadBalancingConfig: [{ [loadBalancing]: {} }],
+    methodConfig: [
+      {
+        name: IDEMPOTENT.map((method) => ({ service: 'ocr.v1.OcrService', method })),
+        retryPolicy: {
+          maxAttempts,
+          initialBackoff: '0.05s',
+          maxBackoff: '1s',
+          backoffMultiplier: 2,
+          // An instance that died or is draining: the call never ran to completion there.
+          retryableStatusCodes: ['UNAVAILABLE'],
+        },
+      },
+    ],
+  });
+}
