@@ -8,6 +8,8 @@ import { Command, Option } from 'commander';
 
 import { DEFAULT_DEADLINE_MS } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
+import { LOAD_BALANCING } from '../client/service-config.js';
+import type { ClusterOptions } from './cluster-command.js';
 import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
@@ -18,6 +20,7 @@ export interface CommandActions {
   serve(options: ServeOptions): Promise<number>;
   recognize(files: string[], options: RecognizeCliOptions): Promise<number>;
   info(options: InfoCliOptions): Promise<number>;
+  cluster(options: ClusterOptions): Promise<number>;
 }
 
 export const defaultActions: CommandActions = {
@@ -32,15 +35,19 @@ export const defaultActions: CommandActions = {
   async info(options) {
     return (await import('./info-command.js')).infoCommand(options);
   },
+  async cluster(options) {
+    return (await import('./cluster-command.js')).clusterCommand(options);
+  },
 };
 
 const DEFAULT_TARGET = '127.0.0.1:50051';
 const DEFAULT_CONCURRENCY = 4;
 
 function targetOption(): Option {
-  return new Option('-t, --target <host:port>', 'address of the OCR server (any gRPC target, e.g. dns:///ocr.internal:50051)').default(
-    DEFAULT_TARGET,
-  );
+  return new Option(
+    '-t, --target <target>',
+    'the OCR servers: host:port, any gRPC target (dns:///ocr.internal:50051, ipv4:a:p,b:p), or consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D] for the passing instances of a Consul service',
+  ).default(DEFAULT_TARGET);
 }
 
 function deadlineOption(what: string): Option {
@@ -83,13 +90,29 @@ export function buildProgram(
     .addOption(
       new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB').argParser(wholeNumber(1, 2047)).default(SERVE_DEFAULTS.maxMessageMb),
     )
-    .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs (default: host name, port and a random suffix)'))
+    .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))
     .addOption(new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port))
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')
         .argParser(wholeNumber(0))
         .default(SERVE_DEFAULTS.graceMs),
+    )
+    .addOption(new Option('--consul <addr>', 'register in this Consul agent, e.g. http://127.0.0.1:8500 (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
+    .addOption(new Option('--consul-token <token>', 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)'))
+    .addOption(new Option('--service-name <name>', 'Consul service name to register under').default(SERVE_DEFAULTS.serviceName))
+    .addOption(
+      new Option('--advertise-host <host>', "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)"),
+    )
+    .addOption(new Option('--tag <tag...>', 'Consul tags of this instance'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'With Consul (--consul or CONSUL_HTTP_ADDR), the instance registers with a gRPC health check, and its',
+        'instance id (unless --instance-id) is its Consul service ID: SERVICE-HOST-PORT-RANDOM. On SIGTERM/SIGINT',
+        'it turns NOT_SERVING, deregisters, then drains.',
+      ].join('\n'),
     )
     .action(async (options: ServeOptions) => onExit(await actions.serve(options)));
 
@@ -101,6 +124,7 @@ export function buildProgram(
     )
     .argument('<file...>', 'image files to read')
     .addOption(targetOption())
+    .addOption(new Option('--lb <policy>', "how calls spread over the target's instances (grpc-js's own policies)").choices(LOAD_BALANCING).default('round_robin'))
     .option('--json', 'print JSON Lines, one object per file: {file, width, height, instance, lines: [{text, confidence, box}]} or {file, error: {code, message}}')
     .addOption(
       new Option('--lines-only', 'treat each file as one already-cropped text line: recognizer only, files batched into RecognizeLines calls').conflicts(
@@ -157,6 +181,18 @@ export function buildProgram(
     .addOption(targetOption())
     .addOption(deadlineOption('the call'))
     .action(async (options: InfoCliOptions) => onExit(await actions.info(options)));
+
+  program
+    .command('cluster')
+    .description('Run N local `ocr serve` instances on consecutive ports (with Consul: registered under one service); Ctrl-C stops them all cleanly.')
+    .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(port).default(50051))
+    .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
+    .addOption(new Option('--consul <addr>', 'register every instance in this Consul agent (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
+    .addOption(new Option('--service-name <name>', 'Consul service name').default(SERVE_DEFAULTS.serviceName))
+    .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
+    .addOption(new Option('--log-level <level>', 'pino log level of the instances').choices(LOG_LEVELS).default('warn'))
+    .action(async (options: ClusterOptions) => onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR })));
 
   return program;
 }

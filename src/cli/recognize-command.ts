@@ -3,6 +3,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 
 import { OcrClient } from '../client/ocr-client.js';
+import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, writeAnnotated } from './annotate.js';
@@ -16,6 +17,8 @@ import { failureLine, listing } from './text-listing.js';
 
 export interface RecognizeCliOptions {
   target: string;
+  /** Balancing over the target's instances (consul:// and multi-address targets). */
+  lb: LoadBalancing;
   json?: boolean;
   linesOnly?: boolean;
   tileSize?: number;
@@ -54,7 +57,7 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 /** Runs the command; resolves with the exit status: 1 if any file failed. */
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
   if (opts.annotate !== undefined) await mkdir(opts.annotate, { recursive: true });
-  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs });
+  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs, loadBalancing: opts.lb });
   const output: Output =
     !opts.json && files.length >= PROGRESS_MIN_FILES && process.stderr.isTTY ? progressOutput(files.length) : plainOutput();
   let failed = false;

@@ -23,6 +23,16 @@ export interface ServeOptions {
   metricsPort?: number;
   /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
   graceMs: number;
+  /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */
+  consul?: string;
+  /** Consul ACL token; unset: CONSUL_HTTP_TOKEN. */
+  consulToken?: string;
+  /** Consul service name the instance registers under. */
+  serviceName: string;
+  /** Address registered in Consul; unset: --host, or this machine's first IPv4 address when --host is a wildcard. */
+  advertiseHost?: string;
+  /** Consul tags (`--tag a --tag b` or `--tag a b`). */
+  tag?: string[];
 }
 
 export const SERVE_DEFAULTS = {
@@ -32,4 +42,5 @@ export const SERVE_DEFAULTS = {
   maxMessageMb: 32,
   logLevel: 'info',
   graceMs: 10_000,
+  serviceName: 'ocr',
 } as const satisfies Partial<ServeOptions>;

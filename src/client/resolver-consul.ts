@@ -12,6 +12,8 @@ import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulT
 const WAIT = '30s';
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+/** A blocking query answered faster than this without a change did not block. */
+const MIN_BLOCK_MS = 50;
 
 type Endpoint = experimental.Endpoint;
 
@@ -66,6 +68,7 @@ export class ConsulResolver implements experimental.Resolver {
 
   private async watch(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      const asked = performance.now();
       try {
         const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
         const response = await fetch(healthQueryUrl(this.target, this.index, WAIT), { headers, signal });
@@ -74,8 +77,16 @@ export class ConsulResolver implements experimental.Resolver {
         const index = nextIndex(this.index, response.headers.get('X-Consul-Index'));
         const changed = index !== this.index || this.last === null;
         this.index = index;
+        if (!changed) {
+          // A blocking query that comes back at once with nothing new (an agent restarting, a proxy
+          // cutting long polls) must not turn into a busy loop: wait before asking again.
+          if (performance.now() - asked < MIN_BLOCK_MS) {
+            await delay(this.backoffMs, signal);
+            this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
+          }
+          continue;
+        }
         this.backoffMs = MIN_BACKOFF_MS;
-        if (!changed) continue;
         const endpoints = instancesOf(body).map(({ host, port }) => ({ addresses: [{ host, port }] }));
         if (endpoints.length > 0) {
           this.last = endpoints;

@@ -1,6 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { ServeOptions } from '../cli/serve-options.js';
-import { DEFAULT_LIMITS, startServer, type RunningServer } from './server.js';
+import {
+  advertiseHostFor,
+  consulServiceId,
+  instanceMeta,
+  parseConsulAddress,
+  registerInstance,
+  type ConsulRegistration,
+  type ConsulTls,
+} from './consul-registration.js';
+import type { Logger } from './logger.js';
+import { DEFAULT_LIMITS, SERVER_VERSION, startServer, type RunningServer } from './server.js';
+
+/** How long shutdown waits for Consul to drop the instance before draining anyway. */
+const DEREGISTER_BOUND_MS = 2000;
 
 /** Prometheus scrape endpoint beside the gRPC port. */
 function serveMetrics(running: RunningServer, port: number, host: string): void {
@@ -18,11 +32,48 @@ function serveMetrics(running: RunningServer, port: number, host: string): void 
   http.unref();
 }
 
+/** Deregisters within `boundMs`; a failure is logged, never fatal: the agent reaps the instance once its check fails. */
+async function leaveConsul(registration: ConsulRegistration, logger: Logger, boundMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), boundMs)));
+  try {
+    if ((await Promise.race([registration.deregister(), expired])) === 'expired') {
+      logger.error({ boundMs }, 'Consul did not confirm the deregistration in time; draining anyway');
+    }
+  } catch (err) {
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot deregister from Consul; draining anyway');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Consul settings from the options and the environment variables Consul's own tools read. */
+function consulSettings(opts: ServeOptions): { address: string; token?: string; tls?: ConsulTls; advertiseHost: string } | null {
+  const env = process.env;
+  const address = opts.consul || env.CONSUL_HTTP_ADDR;
+  if (!address) return null;
+  parseConsulAddress(address); // a bad address fails now, before the models load
+  const token = opts.consulToken || env.CONSUL_HTTP_TOKEN;
+  // Files are read now too: a wrong path should stop the start, not surface at the first registration.
+  const tls: ConsulTls = {
+    ...(env.CONSUL_CACERT ? { ca: readFileSync(env.CONSUL_CACERT) } : {}),
+    ...(env.CONSUL_CLIENT_CERT ? { cert: readFileSync(env.CONSUL_CLIENT_CERT) } : {}),
+    ...(env.CONSUL_CLIENT_KEY ? { key: readFileSync(env.CONSUL_CLIENT_KEY) } : {}),
+  };
+  return {
+    address,
+    ...(token ? { token } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    advertiseHost: opts.advertiseHost ?? advertiseHostFor(opts.host),
+  };
+}
+
 /** `ocr serve`: run until SIGTERM/SIGINT, then drain within the grace period and exit 0. */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   // Handlers first: until one is installed, a signal kills the process outright (no drain, no exit 0),
   // and a supervisor may signal as soon as it sees the listening line, or while models still load.
   let running: RunningServer | null = null;
+  let registration: ConsulRegistration | null = null;
   let stopRequested: string | null = null;
   const stop = (signal: string): void => {
     if (!running) {
@@ -30,8 +81,11 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       return;
     }
     const server = running;
+    const leaving = registration;
     server.logger.info({ signal }, 'shutting down');
-    server.shutdown(opts.graceMs).then(
+    // NOT_SERVING first, then out of Consul (callers stop picking this instance), then drain.
+    const beforeDrain = leaving ? () => leaveConsul(leaving, server.logger, DEREGISTER_BOUND_MS) : undefined;
+    server.shutdown(opts.graceMs, beforeDrain).then(
       () => process.exit(0),
       (err: unknown) => {
         server.logger.error({ err }, 'shutdown failed');
@@ -42,10 +96,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 
+  const consul = consulSettings(opts);
   running = await startServer({
     host: opts.host,
     port: opts.port,
     instanceId: opts.instanceId,
+    // With Consul, the instance id is the service ID, which names the bound port.
+    ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
     logLevel: opts.logLevel,
     engine: {
       ...(opts.workers ? { workers: opts.workers } : {}),
@@ -56,6 +113,20 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
   });
   if (opts.metricsPort) serveMetrics(running, opts.metricsPort, opts.host);
+  if (consul && !stopRequested) {
+    registration = registerInstance({
+      consulAddress: consul.address,
+      ...(consul.token ? { token: consul.token } : {}),
+      ...(consul.tls ? { tls: consul.tls } : {}),
+      serviceName: opts.serviceName,
+      serviceId: running.instanceId,
+      advertiseHost: consul.advertiseHost,
+      port: running.port,
+      tags: opts.tag ?? [],
+      meta: instanceMeta(running.engine.info(), SERVER_VERSION),
+      logger: running.logger,
+    });
+  }
   // One plain line on stdout: scripts and tests wait for it instead of sleeping.
   process.stdout.write(`ocr serve: listening on ${running.host}:${running.port} instance ${running.instanceId}\n`);
   if (stopRequested) stop(stopRequested);

@@ -18,6 +18,8 @@ export interface ServerConfig {
   /** 0 picks a free port. */
   port: number;
   instanceId?: string;
+  /** Names the instance from the bound port (port 0 picks it), when instanceId is unset. */
+  instanceIdFor?: (port: number) => string;
   engine: Partial<EngineConfig>;
   limits: ServiceLimits;
   logLevel: string;
@@ -32,10 +34,11 @@ export interface RunningServer {
   metrics: ServerMetrics;
   logger: Logger;
   /**
-   * Stop taking calls: health goes NOT_SERVING, calls in flight get up to graceMs to finish,
-   * then the rest are cancelled and the engine is closed.
+   * Stop taking calls: health goes NOT_SERVING, then `beforeDrain` runs (deregistration: new calls
+   * are still served meanwhile), calls in flight get up to graceMs to finish, then the rest are
+   * cancelled and the engine is closed.
    */
-  shutdown(graceMs: number): Promise<void>;
+  shutdown(graceMs: number, beforeDrain?: () => Promise<void>): Promise<void>;
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -46,7 +49,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   tileConcurrency: 4,
 };
 
-const SERVER_VERSION: string = (
+export const SERVER_VERSION: string = (
   JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
@@ -71,7 +74,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await engine.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
-  const instanceId = config.instanceId ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
+  const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
   const metrics = new ServerMetrics({ inFlight: () => engine.inFlight, queuedTasks: () => engine.queuedTasks });
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
@@ -84,10 +87,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   logger.info({ host: config.host, port, workers: info.workers, threadsPerWorker: info.threadsPerWorker, models: info.models }, 'serving');
 
   let stopping: Promise<void> | null = null;
-  const shutdown = (graceMs: number): Promise<void> => {
+  const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<void> => {
     stopping ??= (async () => {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(OCR_SERVICE_NAME, 'NOT_SERVING');
+      await beforeDrain?.();
       logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       let timer: NodeJS.Timeout | undefined;

@@ -6,12 +6,22 @@ export interface ServerProcess {
   child: ChildProcess;
   port: number;
   instanceId: string;
+  /** What it has written to stderr so far (its JSON log lines). */
+  stderr(): string;
+}
+
+/** The environment of a spawned server: without CONSUL_HTTP_ADDR, so only a test that asks (--consul) registers. */
+function serverEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.CONSUL_HTTP_ADDR;
+  return env;
 }
 
 /** `ocr serve` as a child process; resolves when it prints its listening line (no sleeps). */
 export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
     cwd: ROOT,
+    env: serverEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -21,7 +31,7 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on [^\s]+:(\d+) instance (\S+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), instanceId: m[2]! });
+      if (m) resolve({ child, port: Number(m[1]), instanceId: m[2]!, stderr: () => stderr });
     });
     child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening: ${stderr}`)));
   });

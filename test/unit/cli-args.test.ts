@@ -13,6 +13,7 @@ async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string
     serve: async (options) => (calls.push(['serve', options]), 0),
     recognize: async (files, options) => (calls.push(['recognize', files, options]), 3),
     info: async (options) => (calls.push(['info', options]), 0),
+    cluster: async (options) => (calls.push(['cluster', options]), 0),
   };
   let stderr = '';
   let stdout = '';
@@ -28,6 +29,25 @@ async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string
 }
 
 describe('ocr command line', () => {
+  it('cluster: parses its options, taking Consul from CONSUL_HTTP_ADDR when not given', async () => {
+    const saved = process.env.CONSUL_HTTP_ADDR;
+    process.env.CONSUL_HTTP_ADDR = 'http://127.0.0.1:8500';
+    try {
+      const { calls } = await run(['cluster', '--instances', '3', '--base-port', '6000']);
+      expect(calls).to.deep.equal([
+        ['cluster', { instances: 3, basePort: 6000, host: '127.0.0.1', serviceName: 'ocr', logLevel: 'warn', consul: 'http://127.0.0.1:8500' }],
+      ]);
+    } finally {
+      if (saved === undefined) delete process.env.CONSUL_HTTP_ADDR;
+      else process.env.CONSUL_HTTP_ADDR = saved;
+    }
+  });
+
+  it('recognize: refuses an unknown balancing policy', async () => {
+    const { error } = await run(['recognize', '--lb', 'least_conn', 'x.png']);
+    expect(error?.message).to.match(/--lb <policy>' argument 'least_conn' is invalid/);
+  });
+
   describe('value parsers', () => {
     it('take digits only for whole numbers', () => {
       const parse = wholeNumber(1, 100);
@@ -58,7 +78,7 @@ describe('ocr command line', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
       expect(calls).to.deep.equal([
-        ['serve', { host: '127.0.0.1', port: 50051, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000 } satisfies ServeOptions],
+        ['serve', { host: '127.0.0.1', port: 50051, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr' } satisfies ServeOptions],
       ]);
     });
 
@@ -76,6 +96,11 @@ describe('ocr command line', () => {
         '--log-level', 'debug',
         '--metrics-port', '9100',
         '--grace-ms', '0',
+        '--consul', 'http://consul.local:8500',
+        '--consul-token', 'secret',
+        '--service-name', 'ocr-eu',
+        '--advertise-host', '10.0.0.7',
+        '--tag', 'eu', 'gpu',
       ]);
       const expected: ServeOptions = {
         host: '0.0.0.0',
@@ -89,6 +114,11 @@ describe('ocr command line', () => {
         logLevel: 'debug',
         metricsPort: 9100,
         graceMs: 0,
+        consul: 'http://consul.local:8500',
+        consulToken: 'secret',
+        serviceName: 'ocr-eu',
+        advertiseHost: '10.0.0.7',
+        tag: ['eu', 'gpu'],
       };
       expect(calls).to.deep.equal([['serve', expected]]);
     });
@@ -115,7 +145,7 @@ describe('ocr command line', () => {
       const { calls, status } = await run(['recognize', 'b.png', 'a.jpg']);
       expect(status).to.equal(3);
       expect(calls).to.deep.equal([
-        ['recognize', ['b.png', 'a.jpg'], { target: '127.0.0.1:50051', overlap: 96, concurrency: 4, deadlineMs: 30000 }],
+        ['recognize', ['b.png', 'a.jpg'], { target: '127.0.0.1:50051', lb: 'round_robin', overlap: 96, concurrency: 4, deadlineMs: 30000 }],
       ]);
     });
 
@@ -123,6 +153,7 @@ describe('ocr command line', () => {
       const { calls } = await run([
         'recognize',
         '-t', 'ocr:7000',
+        '--lb', 'pick_first',
         '--json',
         '--tile-size', '1024',
         '--overlap', '64',
@@ -139,6 +170,7 @@ describe('ocr command line', () => {
       ]);
       const expected: RecognizeCliOptions = {
         target: 'ocr:7000',
+        lb: 'pick_first',
         json: true,
         tileSize: 1024,
         overlap: 64,

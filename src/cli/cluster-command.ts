@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export interface ClusterOptions {
+  instances: number;
+  basePort: number;
+  host: string;
+  /** Consul agent address, passed to every instance; unset: CONSUL_HTTP_ADDR or none. */
+  consul?: string;
+  serviceName: string;
+  /** Inference workers per instance; unset: the cores shared out among the instances. */
+  workers?: number;
+  logLevel: string;
+}
+
+const CLI = fileURLToPath(new URL('../../../bin/ocr.js', import.meta.url));
+
+/**
+ * `ocr cluster`: N local `ocr serve` processes on consecutive ports, for trying the balancing and
+ * failover of the SDK on one machine. Ctrl-C (or SIGTERM) stops them all cleanly: each drains, and
+ * the command exits when the last one has.
+ */
+export async function clusterCommand(opts: ClusterOptions): Promise<number> {
+  const workers = opts.workers ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stopAll = (): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`ocr cluster: stopping ${children.filter((c) => c.exitCode === null).length} instances\n`);
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  // Before any child starts: a signal must stop them, never orphan them.
+  process.on('SIGINT', stopAll);
+  process.on('SIGTERM', stopAll);
+
+  for (let i = 0; i < opts.instances; i++) {
+    const port = opts.basePort + i;
+    const args = [CLI, 'serve', '--host', opts.host, '--port', String(port), '--workers', String(workers), '--log-level', opts.logLevel];
+    if (opts.consul) args.push('--consul', opts.consul, '--service-name', opts.serviceName);
+    // Own process group for none of them: Ctrl-C in a terminal reaches the children too, which is fine —
+    // each drains on its own SIGINT, and stopAll's SIGTERM to a draining one changes nothing.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
+    child.once('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}) \n`);
+    });
+    children.push(child);
+  }
+  const codes = await Promise.all(children.map(async (c) => (c.exitCode ?? (await once(c, 'exit'))[0]) as number | null));
+  process.off('SIGINT', stopAll);
+  process.off('SIGTERM', stopAll);
+  return stopping && codes.every((c) => c === 0) ? 0 : 1;
+}

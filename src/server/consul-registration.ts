@@ -1,0 +1,236 @@
+/**
+ * Registration of this instance in Consul, through the `consul` npm client: a service with a GRPC
+ * check on the instance's own health service, kept registered while the server runs (registered
+ * again when the agent comes back without it) and removed on shutdown.
+ */
+
+import https from 'node:https';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import Consul from 'consul';
+import type { EngineInfo } from '../engine/engine.js';
+import type { Logger } from './logger.js';
+
+/** The gRPC health service name the check asks for: the OCR service itself, not just the process. */
+export const HEALTH_CHECK_SERVICE = 'ocr.v1.OcrService';
+
+export interface ConsulRegistrationOptions {
+  /** The agent's HTTP address: "http://127.0.0.1:8500", "https://consul.local:8501" or "127.0.0.1:8500". */
+  consulAddress: string;
+  /** ACL token (X-Consul-Token); it needs service:write on serviceName. */
+  token?: string;
+  /** For an https agent: PEM CA to trust (CONSUL_CACERT), client certificate and key (CONSUL_CLIENT_CERT/KEY). */
+  tls?: ConsulTls;
+  serviceName: string;
+  /** Unique per instance; also the instance_id in responses. */
+  serviceId: string;
+  /** Address clients and the agent's check dial; must be reachable from them. */
+  advertiseHost: string;
+  port: number;
+  tags: string[];
+  meta: Record<string, string>;
+  checkInterval?: string;
+  checkTimeout?: string;
+  /** Consul removes the instance once its check has been critical this long (a crash, a lost host). */
+  deregisterCriticalAfter?: string;
+  logger: Logger;
+  /** How often the agent is asked whether it still has this instance. */
+  confirmEveryMs?: number;
+  /** Pause after a failed registration; doubles on each failure up to retryMaxMs. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Bound on each request to the agent. */
+  requestTimeoutMs?: number;
+}
+
+export interface ConsulTls {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+export interface ConsulRegistration {
+  readonly serviceId: string;
+  /** Stops keeping the registration and removes it from the agent; one already gone counts as removed. */
+  deregister(): Promise<void>;
+}
+
+export const REGISTRATION_DEFAULTS = {
+  checkInterval: '2s',
+  checkTimeout: '1s',
+  deregisterCriticalAfter: '1m',
+  confirmEveryMs: 10_000,
+  retryMinMs: 500,
+  retryMaxMs: 10_000,
+  requestTimeoutMs: 5_000,
+} as const;
+
+export interface ConsulEndpoint {
+  host: string;
+  port: number;
+  secure: boolean;
+}
+
+/** Parses an agent address as CONSUL_HTTP_ADDR takes it; without a port: 8500 (http) or 8501 (https). */
+export function parseConsulAddress(address: string): ConsulEndpoint {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new Error(`not a Consul HTTP address: "${address}" (expected e.g. http://127.0.0.1:8500)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`unsupported Consul address scheme "${url.protocol}" in "${address}" (use http:// or https://)`);
+  }
+  const secure = url.protocol === 'https:';
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : secure ? 8501 : 8500,
+    secure,
+  };
+}
+
+/** The address to advertise for a listening host: itself, unless it is a wildcard. */
+export function advertiseHostFor(listenHost: string, interfaces = os.networkInterfaces()): string {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::' && listenHost !== '[::]') return listenHost;
+  for (const addresses of Object.values(interfaces)) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** A Consul service ID unique per instance: readable in the UI, a restart on the same port differs. */
+export function consulServiceId(serviceName: string, advertiseHost: string, port: number): string {
+  return `${serviceName}-${advertiseHost}-${port}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Service Meta: what a caller may want to pick instances by (model versions) or see in the UI. */
+export function instanceMeta(info: EngineInfo, serverVersion: string): Record<string, string> {
+  const meta: Record<string, string> = { manifest: info.manifest, server_version: serverVersion };
+  for (const model of info.models) meta[`${model.role}_version`] = model.version;
+  return meta;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function statusCodeOf(err: unknown): number | undefined {
+  const code = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Starts registering the instance and returns at once: the server serves whether or not the agent
+ * answers. A failed registration is retried with backoff; once registered, the agent is asked every
+ * confirmEveryMs whether it still has the instance (an agent restarted without its data, or an
+ * instance reaped while it was unreachable) and it is registered again when it has not.
+ */
+export function registerInstance(options: ConsulRegistrationOptions): ConsulRegistration {
+  const o = { ...REGISTRATION_DEFAULTS, ...options };
+  const endpoint = parseConsulAddress(o.consulAddress);
+  const consul = new Consul({
+    host: endpoint.host,
+    port: endpoint.port,
+    secure: endpoint.secure,
+    ...(o.token ? { defaults: { token: o.token } } : {}),
+    ...(endpoint.secure && o.tls ? { agent: new https.Agent({ keepAlive: true, ...o.tls }) } : {}),
+  });
+  const logger = o.logger.child({ component: 'consul', consul: o.consulAddress, serviceId: o.serviceId });
+  const check = `${hostPort(o.advertiseHost, o.port)}/${HEALTH_CHECK_SERVICE}`;
+  const registration = {
+    id: o.serviceId,
+    name: o.serviceName,
+    address: o.advertiseHost,
+    port: o.port,
+    tags: o.tags,
+    meta: o.meta,
+    check: {
+      name: `gRPC health of ${HEALTH_CHECK_SERVICE}`,
+      grpc: check,
+      grpcusetls: false,
+      interval: o.checkInterval,
+      timeout: o.checkTimeout,
+      deregistercriticalserviceafter: o.deregisterCriticalAfter,
+    },
+  };
+  // `timeout` is the client's per-request bound; its typings leave it out.
+  const request: { timeout: number; token?: string } = { timeout: o.requestTimeoutMs };
+
+  let stopped = false;
+  let registered = false;
+  let failures = 0;
+  let agentDown = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const retryDelay = (): number => Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.max(0, failures - 1));
+  const schedule = (ms: number): void => {
+    timer = setTimeout(() => (inFlight = step()), ms);
+    timer.unref(); // the gRPC server keeps the process alive, not this
+  };
+
+  const register = async (): Promise<void> => {
+    try {
+      await consul.agent.service.register({ ...registration, ...request });
+      registered = true;
+      if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
+      else logger.info({ check, tags: o.tags, meta: o.meta }, 'registered in Consul');
+      failures = 0;
+    } catch (err) {
+      failures += 1;
+      const fields = { err: messageOf(err), status: statusCodeOf(err), attempt: failures, retryInMs: retryDelay() };
+      // One error per streak: a long outage would otherwise fill the log.
+      if (failures === 1) logger.error(fields, 'cannot register in Consul; serving anyway and retrying');
+      else logger.warn(fields, 'still cannot register in Consul');
+    }
+  };
+
+  const confirm = async (): Promise<void> => {
+    try {
+      const services = (await consul.agent.service.list(request)) as Record<string, unknown>;
+      if (agentDown) logger.info('Consul agent reachable again');
+      agentDown = false;
+      if (!(o.serviceId in services)) {
+        logger.warn('the Consul agent no longer has this instance; registering it again');
+        registered = false;
+        await register();
+      }
+    } catch (err) {
+      if (!agentDown) logger.warn({ err: messageOf(err) }, 'Consul agent unreachable; will register again if it comes back without this instance');
+      agentDown = true;
+    }
+  };
+
+  const step = async (): Promise<void> => {
+    if (stopped) return;
+    if (registered) await confirm();
+    else await register();
+    if (stopped) return;
+    schedule(registered ? o.confirmEveryMs : retryDelay());
+  };
+
+  inFlight = step();
+
+  return {
+    serviceId: o.serviceId,
+    async deregister() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight; // never rejects; a registration landing after the deregistration would linger
+      try {
+        await consul.agent.service.deregister({ id: o.serviceId, ...request });
+        logger.info('deregistered from Consul');
+      } catch (err) {
+        if (statusCodeOf(err) !== 404) throw err;
+      } finally {
+        consul.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { OcrClient } from '../../src/client/index.js';
+import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
+import { createLogger } from '../../src/server/logger.js';
+import { ConsulDouble } from '../support/consul-double.js';
+import {
+  agentServices,
+  consulForTests,
+  consulRequest,
+  deregisterService,
+  healthService,
+  type TestConsul,
+} from '../support/consul.js';
+import { startHealthServer, type HealthServer } from '../support/health-server.js';
+import { ROOT } from '../support/paths.js';
+import { spawnServer, type ServerProcess } from '../support/process.js';
+import { waitFor } from '../support/wait-for.js';
+
+const unique = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+/** Registration in Consul: `ocr serve --consul` as a process, and the registration module in-process. */
+describe('Consul registration', function () {
+  this.timeout(60_000);
+  let consul: TestConsul;
+  before(async () => (consul = await consulForTests()));
+  after(async () => consul?.close());
+
+  describe('ocr serve --consul', () => {
+    let server: ServerProcess | undefined;
+    after(() => {
+      if (server?.child.exitCode === null) server.child.kill('SIGKILL');
+    });
+
+    it('registers with a passing gRPC check under its instance id, and deregisters before draining on SIGTERM', async () => {
+      const name = unique('ocr-test');
+      server = await spawnServer(['--consul', consul.address, '--service-name', name, '--tag', 'test', '--log-level', 'info', '--grace-ms', '2000']);
+      const s = server;
+      expect(s.instanceId).to.match(new RegExp(`^${name}-127\\.0\\.0\\.1-${s.port}-[0-9a-f]{6}$`));
+
+      // The agent's check (interval 2s, first run within it) sees the server SERVING.
+      await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 20_000, 'the instance to pass');
+      const [entry] = (await healthService(consul.address, name, 'passing')).body;
+      expect(entry!.Service).to.include({ ID: s.instanceId, Service: name, Address: '127.0.0.1', Port: s.port });
+      expect(entry!.Service.Tags).to.deep.equal(['test']);
+
+      // The instance id in responses is the Consul service ID; Meta carries the model versions it serves.
+      const client = new OcrClient(`127.0.0.1:${s.port}`);
+      const info = await client.getServerInfo().finally(() => client.close());
+      expect(info.instanceId).to.equal(s.instanceId);
+      const meta: Record<string, string> = { manifest: info.manifest, server_version: info.serverVersion };
+      for (const m of info.models) meta[`${m.role}_version`] = m.version;
+      expect(entry!.Service.Meta).to.deep.equal(meta);
+      expect(entry!.Service.Meta).to.include.keys('det_version', 'rec_version');
+
+      const exited = once(s.child, 'exit') as Promise<[number | null]>;
+      s.child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code, s.stderr()).to.equal(0);
+      expect(await agentServices(consul.address)).not.to.have.property(s.instanceId);
+      await waitFor(async () => (await healthService(consul.address, name)).body.length === 0, 5000, 'the catalog to drop it');
+      // Out of Consul before the drain starts, so callers stop picking it while calls still finish.
+      const messages = s.stderr().trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+      const deregistered = messages.indexOf('deregistered from Consul');
+      expect(deregistered, messages.join(' | ')).to.be.greaterThan(-1);
+      expect(deregistered).to.be.lessThan(messages.indexOf('draining'));
+    });
+  });
+
+  describe('registerInstance', () => {
+    let grpc: HealthServer;
+    const open: ConsulRegistration[] = [];
+    before(async () => (grpc = await startHealthServer({ '': 'SERVING', 'ocr.v1.OcrService': 'SERVING' })));
+    after(async () => grpc?.close());
+    afterEach(async () => {
+      for (const r of open.splice(0)) await r.deregister().catch(() => {});
+    });
+
+    const logger = createLogger(process.env.OCR_TEST_LOG ?? 'silent', {});
+    const start = (consulAddress: string, serviceName: string, fast = true): ConsulRegistration => {
+      const r = registerInstance({
+        consulAddress,
+        ...(process.env.CONSUL_HTTP_TOKEN ? { token: process.env.CONSUL_HTTP_TOKEN } : {}),
+        serviceName,
+        serviceId: `${serviceName}-1`,
+        advertiseHost: '127.0.0.1',
+        port: grpc.port,
+        tags: ['a', 'b'],
+        meta: { det_version: 'v4' },
+        checkInterval: '1s',
+        logger,
+        ...(fast ? { confirmEveryMs: 100, retryMinMs: 50, retryMaxMs: 200, requestTimeoutMs: 1000 } : {}),
+      });
+      open.push(r);
+      return r;
+    };
+
+    it('registers the service with a GRPC check on ocr.v1.OcrService, which passes', async () => {
+      const name = unique('reg');
+      start(consul.address.replace(/^http:\/\//, ''), name); // "host:port" works as well as a URL
+      await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 10_000, 'the check to pass');
+      const [entry] = (await healthService(consul.address, name)).body;
+      expect(entry!.Service).to.include({ ID: `${name}-1`, Address: '127.0.0.1', Port: grpc.port });
+      expect(entry!.Service.Tags).to.deep.equal(['a', 'b']);
+      const check = entry!.Checks.find((c) => c.ServiceID === `${name}-1`)!;
+      expect(check.Status).to.equal('passing');
+      if (!consul.real) expect(check.Output).to.contain(`127.0.0.1:${grpc.port}/ocr.v1.OcrService`);
+    });
+
+    it('registers again when the agent no longer has the instance', async () => {
+      const name = unique('reg-lost');
+      start(consul.address, name);
+      await waitFor(async () => `${name}-1` in (await agentServices(consul.address)), 10_000, 'the registration');
+      expect(await deregisterService(consul.address, `${name}-1`)).to.equal(200); // as if reaped, or the agent lost its data
+      await waitFor(async () => `${name}-1` in (await agentServices(consul.address)), 10_000, 'the registration to come back');
+    });
+
+    it('deregisters, and a registration still in flight does not outlive it', async () => {
+      const name = unique('reg-leave');
+      const first = start(consul.address, name);
+      await first.deregister(); // its first registration request is already on its way
+      expect(await agentServices(consul.address)).not.to.have.property(`${name}-1`);
+
+      const second = start(consul.address, `${name}-b`);
+      await waitFor(async () => `${name}-b-1` in (await agentServices(consul.address)), 10_000, 'the registration');
+      await second.deregister();
+      expect(await agentServices(consul.address)).not.to.have.property(`${name}-b-1`);
+      await second.deregister(); // already gone: still fine
+    });
+
+    it('takes the example service definition in consul/ as the agent API does', async () => {
+      const file = JSON.parse(readFileSync(path.join(ROOT, 'consul', 'ocr-service.json'), 'utf8')) as { service: Record<string, unknown> };
+      const id = unique('example');
+      const reply = await consulRequest(consul.address, '/v1/agent/service/register', { method: 'PUT', body: { ...file.service, id } });
+      try {
+        expect(reply.status, reply.text).to.equal(200);
+        const registered = (await agentServices(consul.address))[id]!;
+        expect(registered.Service).to.equal('ocr');
+        expect(registered.Meta).to.have.keys('manifest', 'det_version', 'cls_version', 'rec_version', 'server_version');
+      } finally {
+        await deregisterService(consul.address, id);
+      }
+    });
+
+    // These two need an agent that goes down: a double of their own, even when a real agent is set.
+    it('keeps retrying while the agent is down, and registers once it answers', async () => {
+      // Down from the start: the server must serve anyway and register later.
+      const own = new ConsulDouble();
+      const { port, address } = await own.start();
+      await own.stop();
+      try {
+        const name = unique('reg-late');
+        const r = start(address, name);
+        await own.start(port);
+        await waitFor(async () => `${name}-1` in (await agentServices(address)), 10_000, 'the late registration');
+        // And after an outage in which the agent lost the instance, it comes back too.
+        await own.stop();
+        await own.start(port);
+        expect(await deregisterService(address, `${name}-1`)).to.equal(200);
+        await waitFor(async () => `${name}-1` in (await agentServices(address)), 10_000, 'the registration after the outage');
+        await r.deregister();
+        expect(await agentServices(address)).not.to.have.property(`${name}-1`);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('fails deregister() when the agent is down, without hanging', async () => {
+      const own = new ConsulDouble();
+      const { address } = await own.start();
+      const name = unique('reg-down');
+      const r = start(address, name);
+      await waitFor(async () => `${name}-1` in (await agentServices(address)), 10_000, 'the registration');
+      await own.close();
+      let failed = false;
+      await r.deregister().catch(() => (failed = true));
+      expect(failed).to.equal(true);
+    });
+  });
+});
