@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { expect } from 'chai';
+import { OcrClient } from '../../src/client/index.js';
+import { CLI, ROOT } from '../support/paths.js';
+import { waitFor } from '../support/wait-for.js';
+
+/** `ocr cluster` as an operator runs it: N instances, then Ctrl-C (SIGINT) stops them all cleanly. */
+describe('ocr cluster', function () {
+  this.timeout(120_000);
+
+  it('starts N instances on consecutive ports and stops them all on SIGINT, exiting 0', async () => {
+    const basePort = 20_000 + (process.pid % 20_000);
+    const child = spawn(process.execPath, [CLI, 'cluster', '--instances', '2', '--base-port', String(basePort), '--workers', '1'], {
+      cwd: ROOT,
+      env: { ...process.env, CONSUL_HTTP_ADDR: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => (out.match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
+    const client = new OcrClient(`ipv4:127.0.0.1:${basePort},127.0.0.1:${basePort + 1}`, { loadBalancing: 'round_robin' });
+    const ids = new Set<string>();
+    for (let i = 0; i < 6; i++) ids.add((await client.getServerInfo()).instanceId);
+    client.close();
+    expect(ids.size).to.equal(2);
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).to.equal(0);
+  });
+});
