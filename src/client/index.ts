@@ -7,6 +7,7 @@ export { DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
 export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
 export { TileCall } from './tile-call.js';
 export { TiledImage } from './tiled-image.js';
+export { recognizeLargeImageSpread, type SpreadOptions, type SpreadResult } from './tile-spread.js';
 export {
   TileStream,
   recognizeLargeImage,

@@ -7,7 +7,7 @@
 import sharp from 'sharp';
 
 import { invalidArgument } from '../shared/errors.js';
-import type { Rect } from '../shared/quad.js';
+import { quadSize, type Quad, type Rect } from '../shared/quad.js';
 
 const CHANNELS = 3;
 
@@ -43,6 +43,45 @@ export class TiledImage {
     return sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } })
       .extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height })
       // Tiles are sent once and dropped: spend little CPU on compression.
+      .png({ compressionLevel: 1 })
+      .toBuffer();
+  }
+
+  /**
+   * The PNG of a (slightly rotated) quad, turned upright: what the recognizer reads when a line
+   * that tile borders cut is re-read whole. The rotation is about the quad's own centre.
+   */
+  async encodeUpright(quad: Quad): Promise<Buffer> {
+    const xs = quad.map((p) => p[0]);
+    const ys = quad.map((p) => p[1]);
+    const left = Math.max(0, Math.floor(Math.min(...xs)));
+    const top = Math.max(0, Math.floor(Math.min(...ys)));
+    const right = Math.min(this.width, Math.ceil(Math.max(...xs)));
+    const bottom = Math.min(this.height, Math.ceil(Math.max(...ys)));
+    const box = { left, top, width: Math.max(1, right - left), height: Math.max(1, bottom - top) };
+    const [tl, tr] = quad;
+    const angle = Math.atan2(tr[1] - tl[1], tr[0] - tl[0]);
+    const size = quadSize(quad);
+    const cut = sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } }).extract(box);
+    if (Math.abs(angle) < 1e-3) return cut.png({ compressionLevel: 1 }).toBuffer();
+    // sharp turns clockwise for positive degrees and grows the canvas about its centre: the quad's
+    // centre lands at the new centre plus its offset from the old one, turned by -angle.
+    const { data, info } = await cut
+      .rotate((-angle * 180) / Math.PI, { background: '#ffffff' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const cx = quad.reduce((a, p) => a + p[0], 0) / 4 - (box.left + box.width / 2);
+    const cy = quad.reduce((a, p) => a + p[1], 0) / 4 - (box.top + box.height / 2);
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    const mx = info.width / 2 + cx * c + cy * s;
+    const my = info.height / 2 - cx * s + cy * c;
+    const w = Math.min(info.width, Math.max(1, Math.round(size.width)));
+    const h = Math.min(info.height, Math.max(1, Math.round(size.height)));
+    const x = Math.min(info.width - w, Math.max(0, Math.round(mx - w / 2)));
+    const y = Math.min(info.height - h, Math.max(0, Math.round(my - h / 2)));
+    return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+      .extract({ left: x, top: y, width: w, height: h })
       .png({ compressionLevel: 1 })
       .toBuffer();
   }

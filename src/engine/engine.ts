@@ -5,8 +5,8 @@ import { DEFAULT_DB_PARAMS } from './db-postprocess.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
-import { sortReadingOrder } from './reading-order.js';
-import { mergeRowNeighbours } from '../shared/row-merge.js';
+import { sortReadingOrder } from '../shared/reading-order.js';
+import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.js';
 import { quadSize } from './geometry.js';
 import type { OcrLine, OcrResult, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool } from './worker-pool.js';
@@ -67,7 +67,7 @@ export function defaultEngineConfig(): EngineConfig {
     threadsPerWorker: 1,
     // Measured here: batching costs more per line than single passes at exact widths.
     recBatchSize: 1,
-    rowMergeGap: 0.6,
+    rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
     maxQueuedRequests: 64,
     defaults: {

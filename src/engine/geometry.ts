@@ -6,6 +6,8 @@
 
 import type { Point, Quad } from './types.js';
 
+export { quadSize } from '../shared/quad.js';
+
 /**
  * A minimum-area enclosing rectangle with cv2.minAreaRect's fields and conventions: `width` is the
  * side along `angle` (degrees, y down), `height` the other; which side is which follows OpenCV's
@@ -80,15 +82,6 @@ export function orderQuad(points: readonly Point[]): Quad {
     br = p2;
   }
   return [tl, tr, br, bl];
-}
-
-/** Side lengths as PaddleOCR's get_rotate_crop_image measures them (before its int() truncation). */
-export function quadSize(quad: Quad): { width: number; height: number } {
-  const d = (a: Point, b: Point): number => Math.hypot(a[0] - b[0], a[1] - b[1]);
-  return {
-    width: Math.max(d(quad[0], quad[1]), d(quad[2], quad[3])),
-    height: Math.max(d(quad[0], quad[3]), d(quad[1], quad[2])),
-  };
 }
 
 const f32 = Math.fround;

@@ -11,3 +11,12 @@ export interface Rect {
   width: number;
   height: number;
 }
+
+/** Side lengths as PaddleOCR's get_rotate_crop_image measures them (before its int() truncation). */
+export function quadSize(quad: Quad): { width: number; height: number } {
+  const d = (a: Point, b: Point): number => Math.hypot(a[0] - b[0], a[1] - b[1]);
+  return {
+    width: Math.max(d(quad[0], quad[1]), d(quad[2], quad[3])),
+    height: Math.max(d(quad[0], quad[3]), d(quad[1], quad[2])),
+  };
+}

@@ -8,6 +8,12 @@ interface FrameBox {
   y1: number;
 }
 
+/**
+ * Boxes of one row closer than this many line heights are read as one line: measured on both
+ * evaluation sets (it joins the split at a full-width bracket, not table cells).
+ */
+export const DEFAULT_ROW_MERGE_GAP = 0.6;
+
 /** Vertical overlap, as a share of the taller box, for two boxes to lie in one text row. */
 const SAME_ROW = 0.6;
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { sortReadingOrder } from '../../src/engine/reading-order.js';
+import { sortReadingOrder } from '../../src/shared/reading-order.js';
 import type { Point, Quad } from '../../src/engine/types.js';
 
 interface Item {

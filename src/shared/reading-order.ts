@@ -3,9 +3,8 @@
  * frame rotated to the page's dominant text direction so slightly skewed scans still group into rows.
  */
 
-import { quadSize } from './geometry.js';
-import { textFrame } from '../shared/text-frame.js';
-import type { Quad } from './types.js';
+import { quadSize, type Quad } from './quad.js';
+import { textFrame } from './text-frame.js';
 
 interface Placed<T> {
   item: T;

@@ -1,0 +1,128 @@
+/**
+ * A large image read tile by tile over several streams at once, so its tiles spread over several
+ * instances (round_robin gives each new stream the next instance), and resumed when an instance
+ * dies: only the tiles not yet answered are sent again, on a fresh stream. Each tile travels as an
+ * image of its own; the merge, and the re-reading of lines cut by tile borders (RecognizeLines on
+ * upright crops), happen here, on any instance.
+ */
+import type { Line, RecognizeOptions, TileRequest } from '../gen/ocr/v1/ocr.js';
+import type { Quad, Rect } from '../shared/quad.js';
+import { sortReadingOrder } from '../shared/reading-order.js';
+import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
+import { planMerge, type TileLine } from '../shared/tile-merge.js';
+import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+import type { CallSettings } from './call-settings.js';
+import { OcrCallError, toOcrCallError } from './errors.js';
+import type { OcrClient } from './ocr-client.js';
+import { TiledImage } from './tiled-image.js';
+
+export interface SpreadOptions extends CallSettings {
+  tileSize: number;
+  overlap?: number;
+  /** Streams open at once, each on the instance the balancer gives it. Default 2. */
+  streams?: number;
+  /** Rounds of re-sending unanswered tiles after failed streams. Default 3. */
+  maxRounds?: number;
+  options?: RecognizeOptions;
+  /** Lines re-read across tile borders under this confidence are left out. Default 0.5. */
+  minConfidence?: number;
+  onTile?: (tileIndex: number, lines: Line[]) => void;
+}
+
+export interface SpreadResult {
+  width: number;
+  height: number;
+  lines: Line[];
+  tiles: number;
+  /** The instances that read at least one tile. */
+  instances: string[];
+  /** Streams that failed and whose unanswered tiles went elsewhere. */
+  failedStreams: number;
+}
+
+const toQuad = (line: Line): Quad => line.box.map((p) => [p.x, p.y]) as Quad;
+const toWire = (quad: Quad): Line['box'] => quad.map(([x, y]) => ({ x, y }));
+
+export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8Array, opts: SpreadOptions): Promise<SpreadResult> {
+  const tiled = await TiledImage.decode(image);
+  const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
+  const encoded = await Promise.all(rects.map((r) => tiled.encodeTile(r)));
+  const answered = new Map<number, TileLine[]>();
+  const instances = new Set<string>();
+  let failedStreams = 0;
+  let lastError: OcrCallError | null = null;
+
+  /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
+  const stream = async (tiles: number[]): Promise<void> => {
+    const call = client.recognizeTiles({ deadlineMs: opts.deadlineMs, signal: opts.signal });
+    const reading = (async () => {
+      for await (const message of call) {
+        if (message.result?.$case !== 'image') continue;
+        const index = Number(message.imageId);
+        const rect = rects[index]!;
+        const lines = message.result.value.lines.map((l) => ({
+          text: l.text,
+          confidence: l.confidence,
+          box: toQuad(l).map(([x, y]) => [x + rect.x, y + rect.y]) as Quad,
+        }));
+        answered.set(index, lines);
+        instances.add(message.instanceId);
+        opts.onTile?.(index, lines.map((l) => ({ ...l, box: toWire(l.box) })));
+      }
+    })();
+    try {
+      for (const index of tiles) {
+        const r: Rect = rects[index]!;
+        const tile: TileRequest = {
+          imageId: String(index),
+          x: 0,
+          y: 0,
+          imageWidth: r.width,
+          imageHeight: r.height,
+          tileIndex: 0,
+          tileCount: 1,
+          image: encoded[index]!,
+          options: opts.options,
+        };
+        await call.write(tile);
+      }
+      call.end();
+      await reading;
+    } catch (err) {
+      failedStreams++;
+      lastError = toOcrCallError(err, 'RecognizeTiles');
+      call.cancel();
+      await reading.catch(() => undefined);
+    }
+  };
+
+  const streams = Math.max(1, opts.streams ?? 2);
+  for (let round = 0; round <= (opts.maxRounds ?? 3) && answered.size < rects.length; round++) {
+    const todo = rects.map((_, i) => i).filter((i) => !answered.has(i));
+    const lanes = Array.from({ length: Math.min(streams, todo.length) }, (_, k) => todo.filter((_, j) => j % streams === k));
+    await Promise.all(lanes.map(stream));
+  }
+  if (answered.size < rects.length) {
+    throw lastError ?? new OcrCallError(14, `${rects.length - answered.size} tiles were not answered`, { method: 'RecognizeTiles' });
+  }
+
+  const plan = planMerge(
+    tiled.width,
+    tiled.height,
+    rects.map((tile, i) => ({ tile, lines: answered.get(i)! })),
+    { rowMergeGap: DEFAULT_ROW_MERGE_GAP },
+  );
+  const reread: TileLine[] = [];
+  if (plan.reread.length > 0) {
+    const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
+    const response = await client.recognizeLines(crops, opts.options, { deadlineMs: opts.deadlineMs, signal: opts.signal });
+    response.results.forEach((r, i) => {
+      if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
+    });
+  }
+  const minConfidence = opts.minConfidence ?? 0.5;
+  const lines = sortReadingOrder(
+    [...plan.keep, ...reread].filter((l) => l.text.trim() !== '' && l.confidence >= minConfidence),
+  ).map((l) => ({ text: l.text, confidence: l.confidence, box: toWire(l.box) }));
+  return { width: tiled.width, height: tiled.height, lines, tiles: rects.length, instances: [...instances], failedStreams };
+}
