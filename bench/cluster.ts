@@ -1,0 +1,186 @@
+/**
+ * `npm run bench:cluster`: the cluster on this machine, in one run.
+ *   1. throughput with 1..N instances (1 worker × 1 thread each), client-side round_robin;
+ *   2. client-side round_robin against Nginx `least_conn` + `grpc_pass` (Debian's nginx, started
+ *      here) over the same N instances, passes interleaved: docs/s, p50, p99;
+ *   3. one large page's latency read as tiles over 1 instance and spread over 2.
+ * Writes docs/cluster-scaling.svg and prints Markdown for docs/BENCHMARKS.md.
+ *   node dist/bench/cluster.js [--instances N] [--passes P]
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { OcrClient, recognizeLargeImageSpread } from '../src/client/index.js';
+import { mapLimit } from '../src/shared/map-limit.js';
+import { spawnServer, type ServerProcess } from '../test/support/process.js';
+import { waitFor } from '../test/support/wait-for.js';
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: 'string', default: String(os.availableParallelism()) },
+    passes: { type: 'string', default: '2' },
+    set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
+  },
+});
+const maxInstances = Number(values.instances);
+const passes = Number(values.passes);
+const docsDir = path.join(values.set!, 'docs');
+const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
+const page = readFileSync(path.join(docsDir, 'd007_form.jpg'));
+
+const quantile = (xs: number[], q: number): number => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+
+interface Load {
+  seconds: number;
+  calls: number;
+  latencies: number[];
+}
+
+async function docsLoad(client: OcrClient, concurrency: number, into: Load): Promise<void> {
+  const started = performance.now();
+  await mapLimit(docs, concurrency, async (doc) => {
+    const t = performance.now();
+    await client.recognize(doc);
+    into.latencies.push(performance.now() - t);
+  });
+  into.seconds += (performance.now() - started) / 1000;
+  into.calls += docs.length;
+}
+
+const newLoad = (): Load => ({ seconds: 0, calls: 0, latencies: [] });
+const start = (n: number): Promise<ServerProcess[]> => Promise.all(Array.from({ length: n }, () => spawnServer(['--workers', '1', '--threads', '1'])));
+const stop = (servers: ServerProcess[]): void => servers.forEach((s) => s.child.kill('SIGKILL'));
+const targetOf = (servers: ServerProcess[]): string => `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+
+// 1. Scaling.
+const scaling: { n: number; docsPerSec: number }[] = [];
+for (let n = 1; n <= maxInstances; n++) {
+  const servers = await start(n);
+  const client = new OcrClient(targetOf(servers), { loadBalancing: 'round_robin', deadlineMs: 300_000 });
+  await mapLimit(docs.slice(0, 2 * n), 2 * n, (d) => client.recognize(d));
+  const load = newLoad();
+  for (let p = 0; p < passes; p++) await docsLoad(client, 2 * n, load);
+  scaling.push({ n, docsPerSec: load.calls / load.seconds });
+  client.close();
+  stop(servers);
+  console.error(`scaling: ${n} instance(s) ${(load.calls / load.seconds).toFixed(2)} docs/s`);
+}
+
+// 2. Client-side round_robin against Nginx least_conn over the same instances.
+const servers = await start(maxInstances);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-nginx-'));
+const nginxPort = 20_000 + (process.pid % 10_000);
+writeFileSync(
+  path.join(dir, 'nginx.conf'),
+  `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream ocr {
+    least_conn;
+${servers.map((s) => `    server 127.0.0.1:${s.port};`).join('\n')}
+  }
+  server {
+    listen 127.0.0.1:${nginxPort} http2;
+    client_max_body_size 64m;
+    location / {
+      grpc_pass grpc://ocr;
+      grpc_read_timeout 300s;
+      grpc_send_timeout 300s;
+    }
+  }
+}
+`,
+);
+const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
+  try {
+    execFileSync(p, ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});
+if (!nginxBin) throw new Error('nginx not found: apt-get install nginx-light');
+const nginx = spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+const direct = new OcrClient(targetOf(servers), { loadBalancing: 'round_robin', deadlineMs: 300_000 });
+const proxied = new OcrClient(`127.0.0.1:${nginxPort}`, { deadlineMs: 300_000 });
+await waitFor(async () => (await proxied.getServerInfo({ deadlineMs: 1000 })).instanceId !== '', 20_000, 'nginx proxying');
+const concurrency = 4 * maxInstances;
+await mapLimit(docs.slice(0, concurrency), concurrency, (d) => direct.recognize(d));
+const sides = { direct: newLoad(), nginx: newLoad() };
+for (let p = 0; p < passes; p++) {
+  await docsLoad(direct, concurrency, sides.direct);
+  await docsLoad(proxied, concurrency, sides.nginx);
+}
+direct.close();
+proxied.close();
+nginx.kill('SIGTERM');
+stop(servers);
+
+// 3. A large page over 1 and 2 instances.
+const split: { n: number; ms: number }[] = [];
+for (const n of [1, Math.min(2, maxInstances)]) {
+  const group = await start(n);
+  const client = new OcrClient(targetOf(group), { loadBalancing: 'round_robin', deadlineMs: 300_000 });
+  await recognizeLargeImageSpread(client, page, { tileSize: 1024, streams: n });
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await recognizeLargeImageSpread(client, page, { tileSize: 1024, streams: n });
+    times.push(performance.now() - t);
+  }
+  split.push({ n, ms: quantile(times, 0.5) });
+  client.close();
+  stop(group);
+}
+
+// Chart: docs/s against instances, with the ideal n × one instance.
+const one = scaling[0]!.docsPerSec;
+const W = 420;
+const H = 260;
+const top = Math.max(...scaling.map((s) => s.docsPerSec), one * maxInstances) * 1.15;
+const x = (n: number): number => 50 + ((n - 0.5) * (W - 70)) / maxInstances;
+const y = (v: number): number => H - 30 - (v / top) * (H - 60);
+const bars = scaling
+  .map((s) => `<rect x="${x(s.n) - 22}" y="${y(s.docsPerSec)}" width="44" height="${H - 30 - y(s.docsPerSec)}" fill="#4a7bd0"/>` +
+    `<text x="${x(s.n)}" y="${y(s.docsPerSec) - 5}" text-anchor="middle" font-size="12">${s.docsPerSec.toFixed(2)}</text>` +
+    `<text x="${x(s.n)}" y="${H - 12}" text-anchor="middle" font-size="12">${s.n}</text>`)
+  .join('');
+const ideal = scaling.map((s) => `${x(s.n)},${y(one * s.n)}`).join(' ');
+writeFileSync(
+  path.resolve('docs/cluster-scaling.svg'),
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">Documents/s by instances (1 worker × 1 thread each)</text>
+<line x1="40" y1="${H - 30}" x2="${W - 10}" y2="${H - 30}" stroke="#333"/>
+${bars}
+<polyline points="${ideal}" fill="none" stroke="#d04a4a" stroke-dasharray="4 3"/>
+<text x="${W - 12}" y="${y(one * maxInstances) - 6}" text-anchor="end" font-size="11" fill="#d04a4a">n × one instance</text>
+</svg>
+`,
+);
+
+const f = (v: number, d = 2): string => v.toFixed(d);
+console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}; ${docs.length} documents × ${passes} passes per measurement.\n`);
+console.log('| instances | docs/s | vs n × one instance |\n| --- | --- | --- |');
+for (const s of scaling) console.log(`| ${s.n} | ${f(s.docsPerSec)} | ${f(s.docsPerSec / (s.n * one), 3)} |`);
+const row = (name: string, l: Load): string => `| ${name} | ${f(l.calls / l.seconds)} | ${f(quantile(l.latencies, 0.5), 0)} | ${f(quantile(l.latencies, 0.99), 0)} |`;
+console.log(`\n${maxInstances} instances, concurrency ${concurrency}:\n\n| balancing | docs/s | p50 ms | p99 ms |\n| --- | --- | --- | --- |`);
+console.log(row('client-side round_robin (consul:// or ipv4: target)', sides.direct));
+console.log(row('Nginx least_conn, grpc_pass', sides.nginx));
+console.log(`\nLarge page (${page.length} bytes, d007_form.jpg 2480×3508, 1024-px tiles), median of 3:\n\n| instances | ms |\n| --- | --- |`);
+for (const s of split) console.log(`| ${s.n} | ${f(s.ms, 0)} |`);
+process.exit(0);
