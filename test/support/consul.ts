@@ -1,10 +1,17 @@
 /**
  * The Consul agent tests talk to: a real one when CONSUL_HTTP_ADDR is set (token from
- * CONSUL_HTTP_TOKEN), else a ConsulDouble on a free loopback port. Plus a small typed HTTP client for
+ * CONSUL_HTTP_TOKEN), else a dev agent of the `consul` binary when it is on PATH, else a ConsulDouble
+ * on a free loopback port. Plus a small typed HTTP client for
  * the endpoints tests read, so the same assertions run against both.
  */
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { ConsulDouble, type AgentService, type HealthServiceEntry } from './consul-double.js';
+import { waitFor } from './wait-for.js';
 
 export type { AgentService, HealthServiceEntry } from './consul-double.js';
 
@@ -18,9 +25,56 @@ export interface TestConsul {
   real: boolean;
 }
 
-/** Whether tests run against a real agent (CONSUL_HTTP_ADDR set) rather than the double. */
+/** The `consul` binary on PATH, if any. */
+function consulOnPath(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, 'consul');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** Whether tests run against a real agent (CONSUL_HTTP_ADDR set, or `consul` on PATH) rather than the double. */
 export function usingRealAgent(): boolean {
-  return Boolean(process.env.CONSUL_HTTP_ADDR);
+  return Boolean(process.env.CONSUL_HTTP_ADDR) || consulOnPath() !== null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A throwaway dev agent of the `consul` binary on loopback ports of its own, ready once it has a leader. */
+async function startDevAgent(binary: string): Promise<TestConsul> {
+  const [http, server, lan, wan] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const agent = spawn(
+    binary,
+    ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(http), '-server-port', String(server),
+      '-serf-lan-port', String(lan), '-serf-wan-port', String(wan), '-dns-port', '-1', '-grpc-port', '-1'],
+    { stdio: 'ignore' },
+  );
+  const address = `http://127.0.0.1:${http}`;
+  await waitFor(async () => (await consulRequest<string>(address, '/v1/status/leader')).body !== '', 30_000, 'the consul dev agent to elect itself');
+  return {
+    address,
+    real: true,
+    close: async () => {
+      if (agent.exitCode !== null) return;
+      agent.kill('SIGTERM');
+      await once(agent, 'exit');
+    },
+  };
 }
 
 /** Why outage tests skip on a real agent. */
@@ -37,7 +91,9 @@ function withScheme(address: string): string {
 
 export async function consulForTests(): Promise<TestConsul> {
   const real = process.env.CONSUL_HTTP_ADDR;
-  if (usingRealAgent() && real) return { address: withScheme(real), real: true, close: async () => {} };
+  if (real) return { address: withScheme(real), real: true, close: async () => {} };
+  const binary = consulOnPath();
+  if (binary) return startDevAgent(binary);
   const double = new ConsulDouble();
   const { address, port } = await double.start();
   return {
