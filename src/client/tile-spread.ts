@@ -7,7 +7,7 @@
  */
 import type { Line, RecognizeOptions, TileRequest } from '../gen/ocr/v1/ocr.js';
 import type { Quad, Rect } from '../shared/quad.js';
-import { sortReadingOrder } from '../shared/reading-order.js';
+import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
@@ -23,9 +23,8 @@ export interface SpreadOptions extends CallSettings {
   streams?: number;
   /** Rounds of re-sending unanswered tiles after failed streams. Default 3. */
   maxRounds?: number;
+  /** As for Recognize; min_confidence applies to the lines re-read across tile borders too. */
   options?: RecognizeOptions;
-  /** Lines re-read across tile borders under this confidence are left out. Default 0.5. */
-  minConfidence?: number;
   onTile?: (tileIndex: number, lines: Line[]) => void;
 }
 
@@ -120,9 +119,6 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
       if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });
   }
-  const minConfidence = opts.minConfidence ?? 0.5;
-  const lines = sortReadingOrder(
-    [...plan.keep, ...reread].filter((l) => l.text.trim() !== '' && l.confidence >= minConfidence),
-  ).map((l) => ({ text: l.text, confidence: l.confidence, box: toWire(l.box) }));
+  const lines = selectLines([...plan.keep, ...reread], opts.options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({ text: l.text, confidence: l.confidence, box: toWire(l.box) }));
   return { width: tiled.width, height: tiled.height, lines, tiles: rects.length, instances: [...instances], failedStreams };
 }

@@ -5,7 +5,7 @@ import { DEFAULT_DB_PARAMS } from './db-postprocess.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
-import { sortReadingOrder } from '../shared/reading-order.js';
+import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.js';
 import { quadSize } from './geometry.js';
 import type { OcrLine, OcrResult, Quad, RawImage, StageTimings } from './types.js';
@@ -76,7 +76,7 @@ export function defaultEngineConfig(): EngineConfig {
       boxThreshold: DEFAULT_DB_PARAMS.boxThresh,
       unclipRatio: DEFAULT_DB_PARAMS.unclipRatio,
       useAngleCls: false,
-      minConfidence: 0.5,
+      minConfidence: DEFAULT_MIN_CONFIDENCE,
     },
   };
 }
@@ -143,8 +143,7 @@ export class OcrEngine {
 
   /** Drop empty and unsure readings, put the rest in reading order. */
   finalize(lines: OcrLine[], options: RecognizeOptions = {}): OcrLine[] {
-    const minConfidence = options.minConfidence ?? this.config.defaults.minConfidence;
-    return sortReadingOrder(lines.filter((l) => l.text.trim() !== '' && l.confidence >= minConfidence));
+    return selectLines(lines, options.minConfidence ?? this.config.defaults.minConfidence);
   }
 
   /** Requests admitted and not yet finished. */

@@ -49,3 +49,11 @@ export function sortReadingOrder<T extends { box: Quad }>(items: readonly T[]): 
   }
   return rows.flatMap((row) => row.sort((a, b) => a.x - b.x).map((p) => p.item));
 }
+
+/** Lines read with a lower confidence are left out unless a request says otherwise. */
+export const DEFAULT_MIN_CONFIDENCE = 0.5;
+
+/** The lines a caller gets: empty and unsure readings dropped, the rest in reading order. */
+export function selectLines<T extends { box: Quad; text: string; confidence: number }>(lines: readonly T[], minConfidence: number): T[] {
+  return sortReadingOrder(lines.filter((l) => l.text.trim() !== '' && l.confidence >= minConfidence));
+}
