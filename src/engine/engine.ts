@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
-import { DEFAULT_DB_PARAMS } from './db-postprocess.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
@@ -59,10 +58,11 @@ export interface EngineInfo {
   limits: { maxPixels: number; minSide: number; maxQueuedRequests: number };
 }
 
-export function defaultEngineConfig(): EngineConfig {
+/** Defaults for this machine; detection thresholds are the manifest's, as its model was tuned with them. */
+export function defaultEngineConfig(manifestPath: string, manifest: ModelManifest): EngineConfig {
   const cores = Math.max(1, os.availableParallelism());
   return {
-    manifestPath: DEFAULT_MANIFEST,
+    manifestPath,
     workers: cores,
     threadsPerWorker: 1,
     // Measured here: batching costs more per line than single passes at exact widths.
@@ -73,8 +73,8 @@ export function defaultEngineConfig(): EngineConfig {
     defaults: {
       maxSideLen: 960,
       minSideLen: 0,
-      boxThreshold: DEFAULT_DB_PARAMS.boxThresh,
-      unclipRatio: DEFAULT_DB_PARAMS.unclipRatio,
+      boxThreshold: manifest.det.db.boxThresh,
+      unclipRatio: manifest.det.db.unclipRatio,
       useAngleCls: false,
       minConfidence: DEFAULT_MIN_CONFIDENCE,
     },
@@ -107,16 +107,10 @@ export class OcrEngine {
   ) {}
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
-    const base = defaultEngineConfig();
-    const manifestPath = overrides.manifestPath ?? base.manifestPath;
+    const manifestPath = overrides.manifestPath ?? DEFAULT_MANIFEST;
     const manifest = loadManifest(manifestPath);
-    // The manifest's thresholds are the model's defaults; explicit overrides win.
-    const fromManifest = { boxThreshold: manifest.det.db.boxThresh, unclipRatio: manifest.det.db.unclipRatio };
-    const config: EngineConfig = {
-      ...base,
-      ...overrides,
-      defaults: { ...base.defaults, ...fromManifest, ...overrides.defaults },
-    };
+    const base = defaultEngineConfig(manifestPath, manifest);
+    const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
     const dictionarySize = readDictionary(manifest).length;
     const pool = await WorkerPool.start(config.workers, {
       manifestPath: config.manifestPath,
