@@ -109,7 +109,7 @@ interface Measured {
 async function rawFloor(): Promise<{ detMs: number; recMs: number }> {
   const m = loadManifest();
   const time = async (file: string, dims: number[]): Promise<number> => {
-    const session = await createSession(file, { threads: 1, memArena: true });
+    const session = await createSession(file, { threads: 1, memArena: true, simplify: true });
     const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)).fill(0.5), dims);
     const samples: number[] = [];
     for (let i = 0; i < 12; i++) {

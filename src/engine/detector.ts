@@ -61,9 +61,21 @@ export function toDetectorTensor(pixels: Uint8Array, width: number, height: numb
   return out;
 }
 
+/**
+ * Two sessions of the same model. onnxruntime's arena makes a detector pass about a quarter faster
+ * (measured over mixed page sizes: 478 against 650 ms) but keeps the memory of the largest input it
+ * has seen; inputs up to `boundedPixels` (the default detection size) use it, larger ones, which a
+ * caller can ask for, run without one so that they do not pin their memory.
+ */
+export interface DetectorSessions {
+  bounded: Session;
+  unbounded: Session;
+  boundedPixels: number;
+}
+
 export class Detector {
   constructor(
-    private readonly session: Session,
+    private readonly sessions: DetectorSessions,
     private readonly spec: DetectorSpec,
   ) {}
 
@@ -76,7 +88,9 @@ export class Detector {
       .raw()
       .toBuffer({ resolveWithObject: true });
     const tensor = toDetectorTensor(data, size.width, size.height, this.spec);
-    const out = await runSingle(this.session, tensor, [1, 3, size.height, size.width]);
+    const s = this.sessions;
+    const session = size.width * size.height <= s.boundedPixels ? s.bounded : s.unbounded;
+    const out = await runSingle(session, tensor, [1, 3, size.height, size.width]);
     const map = { data: out.data, width: size.width, height: size.height };
     const sx = image.width / size.width;
     const sy = image.height / size.height;

@@ -19,6 +19,8 @@ export interface EngineConfig {
   threadsPerWorker: number;
   /** Lines per recognizer forward pass. */
   recBatchSize: number;
+  /** Load the models through simplifyModel: the same function in fewer element-wise passes. */
+  simplifyGraphs: boolean;
   /** Boxes in one row closer than this many line heights are read as one line (0: never). */
   rowMergeGap: number;
   decodeLimits: DecodeLimits;
@@ -67,6 +69,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     threadsPerWorker: 1,
     // Measured here: batching costs more per line than single passes at exact widths.
     recBatchSize: 1,
+    simplifyGraphs: true,
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
     maxQueuedRequests: 64,
@@ -116,6 +119,8 @@ export class OcrEngine {
       manifestPath: config.manifestPath,
       threads: config.threadsPerWorker,
       recBatchSize: config.recBatchSize,
+      simplifyGraphs: config.simplifyGraphs,
+      detArenaPixels: config.defaults.maxSideLen ** 2,
     });
     return new OcrEngine(config, manifest, pool, dictionarySize);
   }

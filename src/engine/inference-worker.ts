@@ -29,12 +29,13 @@ const config = workerData as WorkerConfig;
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
-const [detSession, recSession, clsSession] = await Promise.all([
-  createSession(manifest.paths.det, { threads: config.threads, memArena: false }),
-  createSession(manifest.paths.rec, { threads: config.threads, memArena: true }),
-  manifest.paths.cls ? createSession(manifest.paths.cls, { threads: config.threads, memArena: true }) : null,
+const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
+  createSession(manifest.paths.det, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }),
+  createSession(manifest.paths.det, { threads: config.threads, memArena: false, simplify: config.simplifyGraphs }),
+  createSession(manifest.paths.rec, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }),
+  manifest.paths.cls ? createSession(manifest.paths.cls, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }) : null,
 ]);
-const detector = new Detector(detSession, manifest.det);
+const detector = new Detector({ bounded: detBounded, unbounded: detUnbounded, boundedPixels: config.detArenaPixels }, manifest.det);
 const recognizer = new Recognizer(recSession, manifest.rec, charset);
 const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
 

@@ -1,19 +1,25 @@
+import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import { simplifyModel } from './graph-simplify.js';
 
 export interface SessionOptions {
   /** onnxruntime's intra-op threads for this session. */
   threads: number;
   /**
    * onnxruntime's CPU arena keeps the peak allocation of the largest input for the life of the
-   * session; variable-size inputs (detection) run without it so memory stays flat.
+   * session: on for inputs of bounded size, off where one large input would pin its memory.
    */
   memArena: boolean;
+  /** Load the model through simplifyModel (same function, fewer element-wise passes). */
+  simplify: boolean;
 }
 
 export type Session = ort.InferenceSession;
 
 export async function createSession(file: string, options: SessionOptions): Promise<Session> {
-  return ort.InferenceSession.create(file, {
+  const bytes = readFileSync(file);
+  const model = options.simplify ? simplifyModel(bytes).bytes : bytes;
+  return ort.InferenceSession.create(model, {
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',

@@ -61,6 +61,9 @@ export interface WorkerConfig {
   manifestPath: string;
   threads: number;
   recBatchSize: number;
+  simplifyGraphs: boolean;
+  /** Detector inputs up to this many pixels run on the session with a memory arena. */
+  detArenaPixels: number;
 }
 
 /** Sent once by a worker when its models are loaded. */

@@ -1,0 +1,227 @@
+/**
+ * An ONNX model's main graph as a list of nodes that can be edited, read and written through the
+ * wire format: nodes left alone are written back as they were read, and so is everything else in
+ * the model (weights in initializers, metadata, value infos).
+ */
+import {
+  bytesField,
+  decodeFields,
+  encodeFields,
+  float32Field,
+  float32Value,
+  stringField,
+  stringValue,
+  varintField,
+  varintValue,
+  varintValues,
+  WIRE_FIXED32,
+  type Field,
+} from './protobuf-wire.js';
+
+// Field numbers from onnx.proto.
+const MODEL_OPSET_IMPORT = 8;
+const MODEL_GRAPH = 7;
+const OPSET_DOMAIN = 1;
+const OPSET_VERSION = 2;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_OUTPUT = 12;
+const VALUE_INFO_NAME = 1;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
+const NODE_NAME = 3;
+const NODE_OP_TYPE = 4;
+const NODE_ATTRIBUTE = 5;
+const NODE_DOMAIN = 7;
+const ATTR_NAME = 1;
+const ATTR_F = 2;
+const ATTR_I = 3;
+const ATTR_S = 4;
+const ATTR_T = 5;
+const ATTR_INTS = 8;
+const ATTR_TYPE = 20;
+const ATTR_TYPE_FLOAT = 1;
+const ATTR_TYPE_TENSOR = 4;
+const TENSOR_DIMS = 1;
+const TENSOR_DATA_TYPE = 2;
+const TENSOR_FLOAT_DATA = 4;
+const TENSOR_NAME = 8;
+const TENSOR_RAW_DATA = 9;
+const TENSOR_DATA_LOCATION = 14;
+const DATA_TYPE_FLOAT = 1;
+const DATA_LOCATION_EXTERNAL = 1;
+
+export interface OnnxNode {
+  opType: string;
+  /** "" for the default ONNX domain. */
+  domain: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  /** Each attribute's AttributeProto fields, by name. */
+  attributes: Map<string, Field[]>;
+  /** The node's bytes as read; absent once built or changed, so that it is encoded afresh. */
+  raw?: Uint8Array;
+}
+
+export interface FloatTensor {
+  dims: number[];
+  data: Float32Array;
+}
+
+export interface OnnxModel {
+  /** The model's fields; the graph among them is rebuilt from `nodes` on writing. */
+  fields: Field[];
+  /** The graph's fields other than its nodes. */
+  graphFields: Field[];
+  nodes: OnnxNode[];
+  /** Opset of the default domain: some operators changed their signature across versions. */
+  opset: number;
+  /** Values the graph hands out: never removed. */
+  graphOutputs: Set<string>;
+}
+
+function readNode(raw: Uint8Array): OnnxNode {
+  const node: OnnxNode = { opType: '', domain: '', name: '', inputs: [], outputs: [], attributes: new Map(), raw };
+  for (const f of decodeFields(raw)) {
+    if (f.no === NODE_INPUT) node.inputs.push(stringValue(f));
+    else if (f.no === NODE_OUTPUT) node.outputs.push(stringValue(f));
+    else if (f.no === NODE_NAME) node.name = stringValue(f);
+    else if (f.no === NODE_OP_TYPE) node.opType = stringValue(f);
+    else if (f.no === NODE_DOMAIN) node.domain = stringValue(f);
+    else if (f.no === NODE_ATTRIBUTE) {
+      const attr = decodeFields(f.data);
+      const name = attr.find((a) => a.no === ATTR_NAME);
+      if (name) node.attributes.set(stringValue(name), attr);
+    }
+  }
+  return node;
+}
+
+function writeNode(node: OnnxNode): Uint8Array {
+  if (node.raw) return node.raw;
+  const fields: Field[] = [
+    ...node.inputs.map((s) => stringField(NODE_INPUT, s)),
+    ...node.outputs.map((s) => stringField(NODE_OUTPUT, s)),
+    stringField(NODE_NAME, node.name),
+    stringField(NODE_OP_TYPE, node.opType),
+    ...[...node.attributes.values()].map((attr) => bytesField(NODE_ATTRIBUTE, encodeFields(attr))),
+  ];
+  if (node.domain) fields.push(stringField(NODE_DOMAIN, node.domain));
+  return encodeFields(fields);
+}
+
+export function readModel(bytes: Uint8Array): OnnxModel {
+  const fields = decodeFields(bytes);
+  const graph = fields.find((f) => f.no === MODEL_GRAPH);
+  if (!graph) throw new Error('not an ONNX model: it has no graph');
+  let opset = 0;
+  for (const f of fields) {
+    if (f.no !== MODEL_OPSET_IMPORT) continue;
+    const entry = decodeFields(f.data);
+    const domain = entry.find((e) => e.no === OPSET_DOMAIN);
+    const version = entry.find((e) => e.no === OPSET_VERSION);
+    const name = domain ? stringValue(domain) : '';
+    if ((name === '' || name === 'ai.onnx') && version) opset = varintValue(version);
+  }
+  const graphFields: Field[] = [];
+  const nodes: OnnxNode[] = [];
+  const graphOutputs = new Set<string>();
+  for (const f of decodeFields(graph.data)) {
+    if (f.no === GRAPH_NODE) {
+      nodes.push(readNode(f.data));
+      continue;
+    }
+    graphFields.push(f);
+    if (f.no === GRAPH_OUTPUT) {
+      const name = decodeFields(f.data).find((v) => v.no === VALUE_INFO_NAME);
+      if (name) graphOutputs.add(stringValue(name));
+    }
+  }
+  return { fields, graphFields, nodes, opset, graphOutputs };
+}
+
+export function writeModel(model: OnnxModel): Uint8Array {
+  const graph = encodeFields([...model.nodes.map((n) => bytesField(GRAPH_NODE, writeNode(n))), ...model.graphFields]);
+  return encodeFields(model.fields.map((f) => (f.no === MODEL_GRAPH ? bytesField(MODEL_GRAPH, graph) : f)));
+}
+
+/** A float tensor's values, or null for other types and external data. */
+export function readFloatTensor(bytes: Uint8Array): FloatTensor | null {
+  const fields = decodeFields(bytes);
+  const type = fields.find((f) => f.no === TENSOR_DATA_TYPE);
+  const location = fields.find((f) => f.no === TENSOR_DATA_LOCATION);
+  if (!type || varintValue(type) !== DATA_TYPE_FLOAT) return null;
+  if (location && varintValue(location) === DATA_LOCATION_EXTERNAL) return null;
+  const dims = varintValues(fields, TENSOR_DIMS);
+  const raw = fields.find((f) => f.no === TENSOR_RAW_DATA);
+  let data: Float32Array;
+  if (raw) {
+    // Copied (also out of a Node Buffer, whose slice() is a view): the payload need not be aligned.
+    data = new Float32Array(new Uint8Array(raw.data).buffer);
+  } else {
+    const floats = fields.filter((f) => f.no === TENSOR_FLOAT_DATA);
+    const values: number[] = [];
+    for (const f of floats) {
+      if (f.wire === WIRE_FIXED32) values.push(float32Value(f));
+      else for (let i = 0; i + 4 <= f.data.length; i += 4) values.push(float32Value({ ...f, data: f.data.subarray(i, i + 4) }));
+    }
+    data = Float32Array.from(values);
+  }
+  const count = dims.reduce((a, b) => a * b, 1);
+  return data.length === count ? { dims, data } : null;
+}
+
+function encodeFloatTensor(tensor: FloatTensor): Uint8Array {
+  return encodeFields([
+    ...tensor.dims.map((d) => varintField(TENSOR_DIMS, d)),
+    varintField(TENSOR_DATA_TYPE, DATA_TYPE_FLOAT),
+    bytesField(TENSOR_RAW_DATA, new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)),
+  ]);
+}
+
+/** Every float constant of the graph by name: Constant nodes' values and initializers. */
+export function floatConstants(model: OnnxModel): Map<string, FloatTensor> {
+  const out = new Map<string, FloatTensor>();
+  for (const node of model.nodes) {
+    const value = node.opType === 'Constant' ? node.attributes.get('value')?.find((f) => f.no === ATTR_T) : undefined;
+    const tensor = value ? readFloatTensor(value.data) : null;
+    if (tensor) out.set(node.outputs[0]!, tensor);
+  }
+  for (const f of model.graphFields) {
+    if (f.no !== GRAPH_INITIALIZER) continue;
+    const tensor = readFloatTensor(f.data);
+    const name = decodeFields(f.data).find((t) => t.no === TENSOR_NAME);
+    if (tensor && name) out.set(stringValue(name), tensor);
+  }
+  return out;
+}
+
+export function constantNode(output: string, tensor: FloatTensor): OnnxNode {
+  const value = [stringField(ATTR_NAME, 'value'), bytesField(ATTR_T, encodeFloatTensor(tensor)), varintField(ATTR_TYPE, ATTR_TYPE_TENSOR)];
+  return { opType: 'Constant', domain: '', name: output, inputs: [], outputs: [output], attributes: new Map([['value', value]]) };
+}
+
+export function floatAttribute(name: string, value: number): Field[] {
+  return [stringField(ATTR_NAME, name), float32Field(ATTR_F, value), varintField(ATTR_TYPE, ATTR_TYPE_FLOAT)];
+}
+
+export function readFloatAttribute(node: OnnxNode, name: string): number | undefined {
+  const f = node.attributes.get(name)?.find((a) => a.no === ATTR_F);
+  return f ? float32Value(f) : undefined;
+}
+
+export function readIntAttribute(node: OnnxNode, name: string): number | undefined {
+  const f = node.attributes.get(name)?.find((a) => a.no === ATTR_I);
+  return f ? varintValue(f) : undefined;
+}
+
+export function readIntsAttribute(node: OnnxNode, name: string): number[] | undefined {
+  const attr = node.attributes.get(name);
+  return attr ? varintValues(attr, ATTR_INTS) : undefined;
+}
+
+export function readStringAttribute(node: OnnxNode, name: string): string | undefined {
+  const f = node.attributes.get(name)?.find((a) => a.no === ATTR_S);
+  return f ? stringValue(f) : undefined;
+}
