@@ -53,7 +53,7 @@ async function docsLoad(client: OcrClient, concurrency: number, into: Load): Pro
 }
 
 const newLoad = (): Load => ({ seconds: 0, calls: 0, latencies: [] });
-const start = (n: number): Promise<ServerProcess[]> => Promise.all(Array.from({ length: n }, () => spawnServer(['--workers', '1', '--threads', '1'])));
+const start = (n: number): Promise<ServerProcess[]> => Promise.all(Array.from({ length: n }, () => spawnServer(['--workers', '1', '--threads', '1', '--detector-threads', '1'])));
 const stop = (servers: ServerProcess[]): void => servers.forEach((s) => s.child.kill('SIGKILL'));
 const targetOf = (servers: ServerProcess[]): string => `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
 

@@ -83,6 +83,11 @@ export function buildProgram(
       ),
     )
     .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
+    .addOption(
+      new Option('--detector-threads <n>', `onnxruntime threads of each worker's detector (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`).argParser(
+        positiveInt,
+      ),
+    )
     .addOption(new Option('--models <manifest.json>', 'model manifest to load (default: the bundled PP-OCRv4 models)'))
     .addOption(
       new Option('--max-pixels <n>', "largest image accepted, in pixels (width × height) (default: the engine's limit)").argParser(positiveInt),

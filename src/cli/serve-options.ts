@@ -9,6 +9,8 @@ export interface ServeOptions {
   workers?: number;
   /** onnxruntime intra-op threads per worker. */
   threads: number;
+  /** onnxruntime intra-op threads of each worker's detector; unset: the engine's default. */
+  detectorThreads?: number;
   /** Path of the model manifest (JSON); unset: the bundled models. */
   models?: string;
   /** Largest image, in pixels, a request may carry; unset: the engine's default. */

@@ -30,8 +30,8 @@ const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
 const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
-  createSession(manifest.paths.det, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }),
-  createSession(manifest.paths.det, { threads: config.threads, memArena: false, simplify: config.simplifyGraphs }),
+  createSession(manifest.paths.det, { threads: config.detectorThreads, memArena: true, simplify: config.simplifyGraphs }),
+  createSession(manifest.paths.det, { threads: config.detectorThreads, memArena: false, simplify: config.simplifyGraphs }),
   createSession(manifest.paths.rec, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }),
   manifest.paths.cls ? createSession(manifest.paths.cls, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }) : null,
 ]);

@@ -60,6 +60,7 @@ export type WorkerResponse =
 export interface WorkerConfig {
   manifestPath: string;
   threads: number;
+  detectorThreads: number;
   recBatchSize: number;
   simplifyGraphs: boolean;
   /** Detector inputs up to this many pixels run on the session with a memory arena. */

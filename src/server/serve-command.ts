@@ -107,6 +107,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     engine: {
       ...(opts.workers ? { workers: opts.workers } : {}),
       threadsPerWorker: opts.threads,
+      ...(opts.detectorThreads ? { detectorThreads: opts.detectorThreads } : {}),
       ...(opts.models ? { manifestPath: opts.models } : {}),
       ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
     },
