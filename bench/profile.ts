@@ -1,0 +1,74 @@
+/**
+ * Where a document's time goes: each stage of the pipeline on one core, in this thread, over the
+ * development documents (second of two passes; the first warms up).
+ *   node dist/bench/profile.js [--set DIR] [--no-simplify]
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cropQuad } from '../src/engine/crop.js';
+import { buildCharset } from '../src/engine/ctc.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode.js';
+import { Detector } from '../src/engine/detector.js';
+import { loadManifest, readDictionary } from '../src/engine/manifest.js';
+import { Recognizer } from '../src/engine/recognizer.js';
+import { createSession } from '../src/engine/sessions.js';
+import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
+
+const { values } = parseArgs({
+  options: {
+    set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
+    'no-simplify': { type: 'boolean', default: false },
+  },
+});
+const simplify = !values['no-simplify'];
+const m = loadManifest();
+const maxSideLen = m.det.maxSideLen;
+const session = (file: string, memArena: boolean) => createSession(file, { threads: 1, memArena, simplify });
+const detector = new Detector(
+  { bounded: await session(m.paths.det, true), unbounded: await session(m.paths.det, false), boundedPixels: maxSideLen ** 2 },
+  m.det,
+);
+const charset = buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace);
+const recognizer = new Recognizer(await session(m.paths.rec, true), m.rec, charset);
+
+const dir = path.join(values.set!, 'docs');
+const files = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort();
+const total = { decode: 0, detect: 0, crop: 0, recognize: 0, lines: 0, columns: 0 };
+const lap = (since: number): number => performance.now() - since;
+
+for (let pass = 0; pass < 2; pass++) {
+  for (const file of files) {
+    let t = performance.now();
+    const { image } = await decodeImage(readFileSync(path.join(dir, file)), DEFAULT_DECODE_LIMITS);
+    const decode = lap(t);
+    t = performance.now();
+    const found = await detector.detect(image, { maxSideLen, minSideLen: 0, db: m.det.db });
+    const detect = lap(t);
+    const quads = mergeRowNeighbours(found.boxes.map((b) => b.quad), DEFAULT_ROW_MERGE_GAP);
+    t = performance.now();
+    const crops = quads.map((q) => cropQuad(image, q, recognizer.inputHeight, m.rec.maxWidth));
+    const crop = lap(t);
+    t = performance.now();
+    for (const c of crops) await recognizer.recognizeBatch([c], false);
+    const recognize = lap(t);
+    if (pass === 0) continue;
+    Object.assign(total, {
+      decode: total.decode + decode,
+      detect: total.detect + detect,
+      crop: total.crop + crop,
+      recognize: total.recognize + recognize,
+      lines: total.lines + crops.length,
+      columns: total.columns + crops.reduce((n, c) => n + c.width, 0),
+    });
+  }
+}
+
+const n = files.length;
+const ms = (v: number): string => `${(v / n).toFixed(0)} ms`;
+console.log(
+  `${n} documents, graphs ${simplify ? 'simplified' : 'as shipped'}, per document on one core: decode ${ms(total.decode)}, ` +
+    `detect ${ms(total.detect)}, crop ${ms(total.crop)}, recognize ${ms(total.recognize)} ` +
+    `(${(total.lines / n).toFixed(1)} lines, average crop ${(total.columns / total.lines).toFixed(0)} px wide, ` +
+    `${(total.recognize / total.lines).toFixed(1)} ms per line)`,
+);
