@@ -88,9 +88,10 @@ class GraphIndex {
     return list[0]!.opType === opType ? list[0] : undefined;
   }
 
+  /** A one-element constant of rank 0 or 1: broadcasting it never changes another operand's shape. */
   scalar(value: string | undefined): number | undefined {
     const t = value === undefined ? undefined : this.constants.get(value);
-    return t && t.data.length === 1 ? t.data[0] : undefined;
+    return t && t.data.length === 1 && t.dims.length <= 1 ? t.data[0] : undefined;
   }
 
   /** For a binary node with one scalar constant operand: that scalar and the other operand. */
