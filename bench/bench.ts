@@ -16,7 +16,7 @@ import ort from 'onnxruntime-node';
 import { OcrClient } from '../src/client/index.js';
 import { OcrEngine } from '../src/engine/engine.js';
 import { loadManifest } from '../src/engine/manifest.js';
-import { createSession } from '../src/engine/sessions.js';
+import { createSession, readModelFile } from '../src/engine/sessions.js';
 import { mapLimit } from '../src/shared/map-limit.js';
 import { spawnServer } from '../test/support/process.js';
 
@@ -115,7 +115,7 @@ interface Floor {
 async function rawFloor(simplify: boolean): Promise<Floor> {
   const m = loadManifest();
   const time = async (file: string, dims: number[]): Promise<number> => {
-    const session = await createSession(file, { threads: 1, memArena: true, simplify });
+    const session = await createSession(readModelFile(file, simplify), { threads: 1, memArena: true });
     const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)).fill(0.5), dims);
     const samples: number[] = [];
     for (let i = 0; i < 12; i++) {

@@ -12,7 +12,7 @@ import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode.js';
 import { Detector } from '../src/engine/detector.js';
 import { loadManifest, readDictionary } from '../src/engine/manifest.js';
 import { Recognizer } from '../src/engine/recognizer.js';
-import { createSession } from '../src/engine/sessions.js';
+import { createSession, readModelFile } from '../src/engine/sessions.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
 
 const { values } = parseArgs({
@@ -24,13 +24,17 @@ const { values } = parseArgs({
 const simplify = !values['no-simplify'];
 const m = loadManifest();
 const maxSideLen = m.det.maxSideLen;
-const session = (file: string, memArena: boolean) => createSession(file, { threads: 1, memArena, simplify });
+const detModel = readModelFile(m.paths.det, simplify);
 const detector = new Detector(
-  { bounded: await session(m.paths.det, true), unbounded: await session(m.paths.det, false), boundedPixels: maxSideLen ** 2 },
+  {
+    bounded: await createSession(detModel, { threads: 1, memArena: true }),
+    unbounded: await createSession(detModel, { threads: 1, memArena: false }),
+    boundedPixels: maxSideLen ** 2,
+  },
   m.det,
 );
 const charset = buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace);
-const recognizer = new Recognizer(await session(m.paths.rec, true), m.rec, charset);
+const recognizer = new Recognizer(await createSession(readModelFile(m.paths.rec, simplify), { threads: 1, memArena: true }), m.rec, charset);
 
 const dir = path.join(values.set!, 'docs');
 const files = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort();

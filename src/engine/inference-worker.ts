@@ -11,7 +11,7 @@ import { Detector } from './detector.js';
 import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { Recognizer } from './recognizer.js';
-import { createSession } from './sessions.js';
+import { createSession, readModelFile } from './sessions.js';
 import type { RawImage } from './types.js';
 import type {
   DetectReply,
@@ -29,11 +29,13 @@ const config = workerData as WorkerConfig;
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
+const model = (file: string): Uint8Array => readModelFile(file, config.simplifyGraphs);
+const detModel = model(manifest.paths.det);
 const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
-  createSession(manifest.paths.det, { threads: config.detectorThreads, memArena: true, simplify: config.simplifyGraphs }),
-  createSession(manifest.paths.det, { threads: config.detectorThreads, memArena: false, simplify: config.simplifyGraphs }),
-  createSession(manifest.paths.rec, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }),
-  manifest.paths.cls ? createSession(manifest.paths.cls, { threads: config.threads, memArena: true, simplify: config.simplifyGraphs }) : null,
+  createSession(detModel, { threads: config.detectorThreads, memArena: true }),
+  createSession(detModel, { threads: config.detectorThreads, memArena: false }),
+  createSession(model(manifest.paths.rec), { threads: config.threads, memArena: true }),
+  manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
 ]);
 const detector = new Detector({ bounded: detBounded, unbounded: detUnbounded, boundedPixels: config.detArenaPixels }, manifest.det);
 const recognizer = new Recognizer(recSession, manifest.rec, charset);

@@ -10,15 +10,17 @@ export interface SessionOptions {
    * session: on for inputs of bounded size, off where one large input would pin its memory.
    */
   memArena: boolean;
-  /** Load the model through simplifyModel (same function, fewer element-wise passes). */
-  simplify: boolean;
 }
 
 export type Session = ort.InferenceSession;
 
-export async function createSession(file: string, options: SessionOptions): Promise<Session> {
+/** A model file's bytes, through simplifyModel when asked (the same function in fewer element-wise passes). */
+export function readModelFile(file: string, simplify: boolean): Uint8Array {
   const bytes = readFileSync(file);
-  const model = options.simplify ? simplifyModel(bytes).bytes : bytes;
+  return simplify ? simplifyModel(bytes).bytes : bytes;
+}
+
+export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {
   return ort.InferenceSession.create(model, {
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
