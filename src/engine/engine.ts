@@ -75,7 +75,8 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     workers: cores,
     threadsPerWorker: 1,
     detectorThreads: Math.min(2, cores),
-    // Measured here: batching costs more per line than single passes at exact widths.
+    // Measured here: a batch shares one (padded) width and saves at most ~3 % per line (4 × 320 px:
+    // 16.1 against 16.6 ms), so lines are read one per pass at their exact width.
     recBatchSize: 1,
     simplifyGraphs: true,
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
