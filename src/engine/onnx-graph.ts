@@ -14,7 +14,6 @@ import {
   varintField,
   varintValue,
   varintValues,
-  WIRE_FIXED32,
   type Field,
 } from './protobuf-wire.js';
 
@@ -35,7 +34,6 @@ const NODE_ATTRIBUTE = 5;
 const NODE_DOMAIN = 7;
 const ATTR_NAME = 1;
 const ATTR_F = 2;
-const ATTR_I = 3;
 const ATTR_S = 4;
 const ATTR_T = 5;
 const ATTR_INTS = 8;
@@ -160,11 +158,12 @@ export function readFloatTensor(bytes: Uint8Array): FloatTensor | null {
     // Copied (also out of a Node Buffer, whose slice() is a view): the payload need not be aligned.
     data = new Float32Array(new Uint8Array(raw.data).buffer);
   } else {
-    const floats = fields.filter((f) => f.no === TENSOR_FLOAT_DATA);
     const values: number[] = [];
-    for (const f of floats) {
-      if (f.wire === WIRE_FIXED32) values.push(float32Value(f));
-      else for (let i = 0; i + 4 <= f.data.length; i += 4) values.push(float32Value({ ...f, data: f.data.subarray(i, i + 4) }));
+    for (const f of fields) {
+      if (f.no !== TENSOR_FLOAT_DATA) continue;
+      // Packed (the usual form) or one fixed32 field per value.
+      const view = new DataView(f.data.buffer, f.data.byteOffset, f.data.byteLength);
+      for (let i = 0; i + 4 <= f.data.length; i += 4) values.push(view.getFloat32(i, true));
     }
     data = Float32Array.from(values);
   }
@@ -209,11 +208,6 @@ export function floatAttribute(name: string, value: number): Field[] {
 export function readFloatAttribute(node: OnnxNode, name: string): number | undefined {
   const f = node.attributes.get(name)?.find((a) => a.no === ATTR_F);
   return f ? float32Value(f) : undefined;
-}
-
-export function readIntAttribute(node: OnnxNode, name: string): number | undefined {
-  const f = node.attributes.get(name)?.find((a) => a.no === ATTR_I);
-  return f ? varintValue(f) : undefined;
 }
 
 export function readIntsAttribute(node: OnnxNode, name: string): number[] | undefined {
