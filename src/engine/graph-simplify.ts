@@ -10,6 +10,7 @@
  */
 import {
   constantNode,
+  dropUnreadConstants,
   floatAttribute,
   floatConstants,
   readFloatAttribute,
@@ -207,15 +208,14 @@ function foldAffineBeforeConv(index: GraphIndex, removed: Set<OnnxNode>, added: 
   return count;
 }
 
-/** Apply one pass, then drop what it replaced and Constant nodes nothing reads any more. */
+/** Apply one pass, then drop what it replaced and constants nothing reads any more. */
 function runPass(model: OnnxModel, pass: (index: GraphIndex, removed: Set<OnnxNode>, added: OnnxNode[]) => number): number {
   const index = new GraphIndex(model, floatConstants(model));
   const removed = new Set<OnnxNode>();
   const added: OnnxNode[] = [];
   const count = pass(index, removed, added);
   model.nodes = [...added, ...model.nodes.filter((n) => !removed.has(n))];
-  const read = new Set(model.nodes.flatMap((n) => n.inputs));
-  model.nodes = model.nodes.filter((n) => n.opType !== 'Constant' || read.has(n.outputs[0]!) || model.graphOutputs.has(n.outputs[0]!));
+  dropUnreadConstants(model);
   return count;
 }
 

@@ -24,6 +24,7 @@ const OPSET_DOMAIN = 1;
 const OPSET_VERSION = 2;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
+const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const VALUE_INFO_NAME = 1;
 const NODE_INPUT = 1;
@@ -34,19 +35,22 @@ const NODE_ATTRIBUTE = 5;
 const NODE_DOMAIN = 7;
 const ATTR_NAME = 1;
 const ATTR_F = 2;
+const ATTR_I = 3;
 const ATTR_S = 4;
 const ATTR_T = 5;
 const ATTR_INTS = 8;
 const ATTR_TYPE = 20;
 const ATTR_TYPE_FLOAT = 1;
 const ATTR_TYPE_TENSOR = 4;
+const ATTR_TYPE_INTS = 7;
 const TENSOR_DIMS = 1;
 const TENSOR_DATA_TYPE = 2;
 const TENSOR_FLOAT_DATA = 4;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
 const TENSOR_DATA_LOCATION = 14;
-const DATA_TYPE_FLOAT = 1;
+export const DATA_TYPE_FLOAT = 1;
+export const DATA_TYPE_INT8 = 3;
 const DATA_LOCATION_EXTERNAL = 1;
 
 export interface OnnxNode {
@@ -171,14 +175,6 @@ export function readFloatTensor(bytes: Uint8Array): FloatTensor | null {
   return data.length === count ? { dims, data } : null;
 }
 
-function encodeFloatTensor(tensor: FloatTensor): Uint8Array {
-  return encodeFields([
-    ...tensor.dims.map((d) => varintField(TENSOR_DIMS, d)),
-    varintField(TENSOR_DATA_TYPE, DATA_TYPE_FLOAT),
-    bytesField(TENSOR_RAW_DATA, new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)),
-  ]);
-}
-
 /** Every float constant of the graph by name: Constant nodes' values and initializers. */
 export function floatConstants(model: OnnxModel): Map<string, FloatTensor> {
   const out = new Map<string, FloatTensor>();
@@ -196,9 +192,46 @@ export function floatConstants(model: OnnxModel): Map<string, FloatTensor> {
   return out;
 }
 
-export function constantNode(output: string, tensor: FloatTensor): OnnxNode {
-  const value = [stringField(ATTR_NAME, 'value'), bytesField(ATTR_T, encodeFloatTensor(tensor)), varintField(ATTR_TYPE, ATTR_TYPE_TENSOR)];
+/** A Constant node holding little-endian values of the ONNX data type `dataType`. */
+export function tensorConstantNode(output: string, dims: readonly number[], dataType: number, values: ArrayBufferView): OnnxNode {
+  const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const tensor = encodeFields([...dims.map((d) => varintField(TENSOR_DIMS, d)), varintField(TENSOR_DATA_TYPE, dataType), bytesField(TENSOR_RAW_DATA, raw)]);
+  const value = [stringField(ATTR_NAME, 'value'), bytesField(ATTR_T, tensor), varintField(ATTR_TYPE, ATTR_TYPE_TENSOR)];
   return { opType: 'Constant', domain: '', name: output, inputs: [], outputs: [output], attributes: new Map([['value', value]]) };
+}
+
+export function constantNode(output: string, tensor: FloatTensor): OnnxNode {
+  return tensorConstantNode(output, tensor.dims, DATA_TYPE_FLOAT, tensor.data);
+}
+
+export function intsAttribute(name: string, values: readonly number[]): Field[] {
+  return [stringField(ATTR_NAME, name), ...values.map((v) => varintField(ATTR_INTS, v)), varintField(ATTR_TYPE, ATTR_TYPE_INTS)];
+}
+
+/** Declare an operator set the model's nodes use, if the model does not already import it. */
+export function importOpset(model: OnnxModel, domain: string, version: number): void {
+  const imported = model.fields.some(
+    (f) => f.no === MODEL_OPSET_IMPORT && decodeFields(f.data).some((e) => e.no === OPSET_DOMAIN && stringValue(e) === domain),
+  );
+  if (!imported) model.fields.push(bytesField(MODEL_OPSET_IMPORT, encodeFields([stringField(OPSET_DOMAIN, domain), varintField(OPSET_VERSION, version)])));
+}
+
+/**
+ * Drop Constant nodes and initializers that no node reads any more (onnxruntime would warn about
+ * each); graph inputs and outputs are kept.
+ */
+export function dropUnreadConstants(model: OnnxModel): void {
+  const read = new Set(model.nodes.flatMap((n) => n.inputs));
+  const keep = (name: string): boolean => read.has(name) || model.graphOutputs.has(name);
+  model.nodes = model.nodes.filter((n) => n.opType !== 'Constant' || keep(n.outputs[0]!));
+  const graphInputs = new Set(
+    model.graphFields.filter((f) => f.no === GRAPH_INPUT).map((f) => stringValue(decodeFields(f.data).find((v) => v.no === VALUE_INFO_NAME)!)),
+  );
+  model.graphFields = model.graphFields.filter((f) => {
+    if (f.no !== GRAPH_INITIALIZER) return true;
+    const name = decodeFields(f.data).find((t) => t.no === TENSOR_NAME);
+    return !name || keep(stringValue(name)) || graphInputs.has(stringValue(name));
+  });
 }
 
 export function floatAttribute(name: string, value: number): Field[] {
@@ -208,6 +241,11 @@ export function floatAttribute(name: string, value: number): Field[] {
 export function readFloatAttribute(node: OnnxNode, name: string): number | undefined {
   const f = node.attributes.get(name)?.find((a) => a.no === ATTR_F);
   return f ? float32Value(f) : undefined;
+}
+
+export function readIntAttribute(node: OnnxNode, name: string): number | undefined {
+  const f = node.attributes.get(name)?.find((a) => a.no === ATTR_I);
+  return f ? varintValue(f) : undefined;
 }
 
 export function readIntsAttribute(node: OnnxNode, name: string): number[] | undefined {
