@@ -1,0 +1,119 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { buildCharset, ctcGreedyDecode } from '../../src/engine/ctc.js';
+import { quantizeColumns, quantizeModel } from '../../src/engine/graph-quantize.js';
+import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../../src/engine/manifest.js';
+import { readModel } from '../../src/engine/onnx-graph.js';
+import { toRecognizerBatch } from '../../src/engine/recognizer.js';
+import { readModelFile } from '../../src/engine/sessions.js';
+import { textImage } from '../support/images.js';
+import { EVAL_DEV } from '../support/paths.js';
+
+function editDistance(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[y.length]!;
+}
+
+describe('int8 quantisation', () => {
+  describe('quantizeColumns', () => {
+    // [k = 3, n = 3], row-major; the last column is all zero.
+    const w = [
+      [0.5, -2, 0],
+      [-1, 1, 0],
+      [0.25, 0.3, 0],
+    ];
+    const at = (r: number, c: number): number => w[r]![c]!;
+
+    it('scales each column by its largest magnitude and rounds to the nearest step', () => {
+      const q = quantizeColumns(3, 3, at, false);
+      expect(Array.from(q.scales)).to.deep.equal([1 / 127, 2 / 127, 1].map(Math.fround));
+      // Column 0: 0.5·127 = 63.5 → 64, -127, 31.75 → 32; column 1: -127, 63.5 → 64, 19.05 → 19.
+      expect(Array.from(q.values)).to.deep.equal([64, -127, 0, -127, 64, 0, 32, 19, 0]);
+    });
+
+    it('reconstructs every weight within half a step', () => {
+      for (const reduceRange of [false, true]) {
+        const q = quantizeColumns(3, 3, at, reduceRange);
+        for (let r = 0; r < 3; r++) {
+          for (let c = 0; c < 3; c++) expect(q.values[r * 3 + c]! * q.scales[c]!).to.be.closeTo(at(r, c), q.scales[c]! / 2 + 1e-7);
+        }
+      }
+    });
+
+    it('keeps weights within ±63 with reduceRange, for CPUs whose 16-bit sums saturate', () => {
+      const q = quantizeColumns(3, 3, at, true);
+      expect(Math.max(...Array.from(q.values, Math.abs))).to.equal(63);
+    });
+  });
+
+  describe('on the PP-OCRv4 recognizer', function () {
+    this.timeout(60_000);
+    const manifest = loadManifest(DEFAULT_MANIFEST);
+    const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
+    const float = readModelFile(manifest.paths.rec, true);
+
+    it('turns the pointwise convolutions and constant MatMuls into DynamicQuantizeMatMul, but the first and the last', () => {
+      const { bytes, report } = quantizeModel(float, { reduceRange: false });
+      expect(report.convs).to.be.greaterThan(15);
+      expect(report.matmuls).to.be.greaterThan(5);
+      expect(report.keptFloat).to.have.length(2);
+      const ops = (b: Uint8Array, op: string) => readModel(b).nodes.filter((n) => n.opType === op).length;
+      expect(ops(bytes, 'DynamicQuantizeMatMul')).to.equal(report.convs + report.matmuls);
+      expect(ops(bytes, 'MatMul')).to.equal(ops(float, 'MatMul') - report.matmuls);
+      expect(ops(bytes, 'Conv')).to.equal(ops(float, 'Conv') - report.convs);
+    });
+
+    it('reads text lines almost as the float model does: under 3 % of characters differ, confidence within 0.02 on average', async () => {
+      const run = async (model: Uint8Array, input: ort.Tensor): Promise<ort.Tensor> => {
+        const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+        const out = (await session.run({ [session.inputNames[0]!]: input }))[session.outputNames[0]!]!;
+        await session.release();
+        return out;
+      };
+      const read = (out: ort.Tensor) => {
+        const [, steps, classes] = out.dims as [number, number, number];
+        return ctcGreedyDecode(out.data as Float32Array, 0, steps, classes, charset, manifest.rec.blankIndex);
+      };
+      const lines = [
+        await textImage('Invoice No. 2025-0417 total 1,280.50', 720, 48),
+        ...readdirSync(path.join(EVAL_DEV, 'lines'))
+          .sort()
+          .slice(0, 8)
+          .map((f) => readFileSync(path.join(EVAL_DEV, 'lines', f))),
+      ];
+      const inputs = await Promise.all(
+        lines.map(async (png) => {
+          const meta = await sharp(png).metadata();
+          const width = Math.round((meta.width! * 48) / meta.height!);
+          const { data } = await sharp(png).removeAlpha().resize(width, 48, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+          const pixels = toRecognizerBatch([{ data, width, height: 48, channels: 3 }], width, 48, true);
+          return new ort.Tensor('float32', pixels, [1, 3, 48, width]);
+        }),
+      );
+      const expected = [];
+      for (const input of inputs) expected.push(read(await run(float, input)));
+      for (const reduceRange of [false, true]) {
+        const int8 = quantizeModel(float, { reduceRange }).bytes;
+        let [chars, edits, confidenceGap] = [0, 0, 0];
+        for (const [i, input] of inputs.entries()) {
+          const [a, b] = [expected[i]!, read(await run(int8, input))];
+          chars += [...a.text].length;
+          edits += editDistance(a.text, b.text);
+          confidenceGap += Math.abs(a.confidence - b.confidence) / inputs.length;
+        }
+        expect(edits / chars, `reduceRange ${reduceRange}: share of characters read differently`).to.be.lessThan(0.03);
+        expect(confidenceGap, `reduceRange ${reduceRange}: mean confidence difference`).to.be.lessThan(0.02);
+      }
+    });
+  });
+});
