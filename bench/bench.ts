@@ -6,7 +6,7 @@
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
  * ratio server/engine. Engine and server passes alternate, so that drift in this machine's speed
  * (noisy neighbours) falls on both alike. Prints a Markdown table for docs/BENCHMARKS.md.
- *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T]
+ *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T] [--rec-precision float32|int8]
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -14,9 +14,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { OcrClient } from '../src/client/index.js';
-import { OcrEngine } from '../src/engine/engine.js';
-import { loadManifest } from '../src/engine/manifest.js';
+import { defaultEngineConfig, OcrEngine } from '../src/engine/engine.js';
+import { DEFAULT_MANIFEST, loadManifest } from '../src/engine/manifest.js';
 import { createSession, readModelFile } from '../src/engine/sessions.js';
+import type { Precision } from '../src/engine/types.js';
 import { mapLimit } from '../src/shared/map-limit.js';
 import { spawnServer } from '../test/support/process.js';
 
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
     workers: { type: 'string' },
     threads: { type: 'string', default: '1' },
+    'rec-precision': { type: 'string' },
   },
 });
 const passes = Number(values.passes);
@@ -111,11 +113,12 @@ interface Floor {
   recMs: number;
 }
 
-/** One forward pass, 1 thread, median: the models as shipped, or as the engine loads them (simplified). */
-async function rawFloor(simplify: boolean): Promise<Floor> {
+/** One forward pass, 1 thread, median: the models as shipped, or as the engine loads them. */
+async function rawFloor(simplify: boolean, recPrecision: Precision): Promise<Floor> {
   const m = loadManifest();
   const time = async (file: string, dims: number[]): Promise<number> => {
-    const session = await createSession(readModelFile(file, simplify), { threads: 1, memArena: true });
+    const precision = file === m.paths.rec ? recPrecision : 'float32';
+    const session = await createSession(readModelFile(file, simplify, precision), { threads: 1, memArena: true });
     const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)).fill(0.5), dims);
     const samples: number[] = [];
     for (let i = 0; i < 12; i++) {
@@ -129,15 +132,16 @@ async function rawFloor(simplify: boolean): Promise<Floor> {
   return { detMs: await time(m.paths.det, [1, 3, 960, 960]), recMs: await time(m.paths.rec, [1, 3, 48, 320]) };
 }
 
-const shipped = await rawFloor(false);
-const floor = await rawFloor(true);
+const recPrecision = (values['rec-precision'] ?? defaultEngineConfig(DEFAULT_MANIFEST, loadManifest()).recPrecision) as Precision;
+const shipped = await rawFloor(false, 'float32');
+const floor = await rawFloor(true, recPrecision);
 const floorText = (fl: Floor): string => `detector 1×3×960×960 ${fl.detMs.toFixed(1)} ms; recognizer 1×3×48×320 ${fl.recMs.toFixed(1)} ms`;
 console.error(`raw floor, 1 thread: as shipped ${floorText(shipped)}; as loaded ${floorText(floor)}`);
 
 const workers = values.workers ? Number(values.workers) : undefined;
 const threads = Number(values.threads);
-const engine = await OcrEngine.create({ ...(workers ? { workers } : {}), threadsPerWorker: threads });
-const server = await spawnServer([...(workers ? ['--workers', String(workers)] : []), '--threads', String(threads)]);
+const engine = await OcrEngine.create({ ...(workers ? { workers } : {}), threadsPerWorker: threads, recPrecision });
+const server = await spawnServer([...(workers ? ['--workers', String(workers)] : []), '--threads', String(threads), '--rec-precision', recPrecision]);
 const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
 const { engine: engineResult, server: serverResult } = await measureBoth(
   {
@@ -156,8 +160,8 @@ await engine.close();
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
-console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images; ${engineWorkers} workers × ${threads} threads.`);
-console.log(`Raw model floor (1 thread, median): as shipped ${floorText(shipped)}; as the engine loads them (simplified graphs) ${floorText(floor)}.\n`);
+console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images; ${engineWorkers} workers × ${threads} threads; recognizer in ${recPrecision}.`);
+console.log(`Raw model floor (1 thread, median): as shipped ${floorText(shipped)}; as the engine loads them (simplified graphs, recognizer in ${recPrecision}) ${floorText(floor)}.\n`);
 console.log('| metric | engine (in process) | server (gRPC) | server / engine |');
 console.log('| --- | --- | --- | --- |');
 console.log(row('docs/s, concurrency 1', engineResult.c1.docsPerSec, serverResult.c1.docsPerSec));

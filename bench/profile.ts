@@ -1,7 +1,7 @@
 /**
  * Where a document's time goes: each stage of the pipeline on one core, in this thread, over the
  * development documents (second of two passes; the first warms up).
- *   node dist/bench/profile.js [--set DIR] [--no-simplify]
+ *   node dist/bench/profile.js [--set DIR] [--no-simplify] [--rec-precision float32|int8]
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -10,19 +10,23 @@ import { cropQuad } from '../src/engine/crop.js';
 import { buildCharset } from '../src/engine/ctc.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode.js';
 import { Detector } from '../src/engine/detector.js';
-import { loadManifest, readDictionary } from '../src/engine/manifest.js';
+import { defaultEngineConfig } from '../src/engine/engine.js';
+import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../src/engine/manifest.js';
 import { Recognizer } from '../src/engine/recognizer.js';
 import { createSession, readModelFile } from '../src/engine/sessions.js';
+import type { Precision } from '../src/engine/types.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
 
 const { values } = parseArgs({
   options: {
     set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
     'no-simplify': { type: 'boolean', default: false },
+    'rec-precision': { type: 'string' },
   },
 });
 const simplify = !values['no-simplify'];
 const m = loadManifest();
+const recPrecision = (values['rec-precision'] ?? defaultEngineConfig(DEFAULT_MANIFEST, m).recPrecision) as Precision;
 const maxSideLen = m.det.maxSideLen;
 const detModel = readModelFile(m.paths.det, simplify);
 const detector = new Detector(
@@ -34,7 +38,7 @@ const detector = new Detector(
   m.det,
 );
 const charset = buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace);
-const recognizer = new Recognizer(await createSession(readModelFile(m.paths.rec, simplify), { threads: 1, memArena: true }), m.rec, charset);
+const recognizer = new Recognizer(await createSession(readModelFile(m.paths.rec, simplify, recPrecision), { threads: 1, memArena: true }), m.rec, charset);
 
 const dir = path.join(values.set!, 'docs');
 const files = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort();
@@ -71,7 +75,7 @@ for (let pass = 0; pass < 2; pass++) {
 const n = files.length;
 const ms = (v: number): string => `${(v / n).toFixed(0)} ms`;
 console.log(
-  `${n} documents, graphs ${simplify ? 'simplified' : 'as shipped'}, per document on one core: decode ${ms(total.decode)}, ` +
+  `${n} documents, graphs ${simplify ? 'simplified' : 'as shipped'}, recognizer in ${recPrecision}, per document on one core: decode ${ms(total.decode)}, ` +
     `detect ${ms(total.detect)}, crop ${ms(total.crop)}, recognize ${ms(total.recognize)} ` +
     `(${(total.lines / n).toFixed(1)} lines, average crop ${(total.columns / total.lines).toFixed(0)} px wide, ` +
     `${(total.recognize / total.lines).toFixed(1)} ms per line)`,

@@ -14,6 +14,7 @@ import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
+import { hasInt8DotProduct } from '../engine/cpu-features.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
@@ -87,6 +88,12 @@ export function buildProgram(
       new Option('--detector-threads <n>', `onnxruntime threads of each worker's detector (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`).argParser(
         positiveInt,
       ),
+    )
+    .addOption(
+      new Option(
+        '--rec-precision <precision>',
+        `the recognizer's arithmetic: int8 weights quantised at load, about 1.6× faster, or float32 as shipped (default: int8 where the CPU has VNNI, ${hasInt8DotProduct() ? 'int8' : 'float32'} here)`,
+      ).choices(['float32', 'int8']),
     )
     .addOption(new Option('--models <manifest.json>', 'model manifest to load (default: the bundled PP-OCRv4 models)'))
     .addOption(

@@ -1,4 +1,5 @@
 /** What `ocr serve` hands the server: the command line, parsed and defaulted. */
+import type { Precision } from '../engine/types.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -11,6 +12,8 @@ export interface ServeOptions {
   threads: number;
   /** onnxruntime intra-op threads of each worker's detector; unset: the engine's default. */
   detectorThreads?: number;
+  /** The recognizer's arithmetic; unset: the engine's default for this CPU. */
+  recPrecision?: Precision;
   /** Path of the model manifest (JSON); unset: the bundled models. */
   models?: string;
   /** Largest image, in pixels, a request may carry; unset: the engine's default. */

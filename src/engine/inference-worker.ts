@@ -34,7 +34,7 @@ const detModel = model(manifest.paths.det);
 const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: config.detectorThreads, memArena: true }),
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
-  createSession(model(manifest.paths.rec), { threads: config.threads, memArena: true }),
+  createSession(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
 ]);
 const detector = new Detector({ bounded: detBounded, unbounded: detUnbounded, boundedPixels: config.detArenaPixels }, manifest.det);

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import { hasInt8DotProduct } from './cpu-features.js';
+import { quantizeModel } from './graph-quantize.js';
 import { simplifyModel } from './graph-simplify.js';
+import type { Precision } from './types.js';
 
 export interface SessionOptions {
   /** onnxruntime's intra-op threads for this session. */
@@ -14,10 +17,14 @@ export interface SessionOptions {
 
 export type Session = ort.InferenceSession;
 
-/** A model file's bytes, through simplifyModel when asked (the same function in fewer element-wise passes). */
-export function readModelFile(file: string, simplify: boolean): Uint8Array {
+/**
+ * A model file's bytes as a session loads them: through simplifyModel when asked (the same
+ * function in fewer element-wise passes), then through quantizeModel for int8.
+ */
+export function readModelFile(file: string, simplify: boolean, precision: Precision = 'float32'): Uint8Array {
   const bytes = readFileSync(file);
-  return simplify ? simplifyModel(bytes).bytes : bytes;
+  const simplified = simplify ? simplifyModel(bytes).bytes : bytes;
+  return precision === 'int8' ? quantizeModel(simplified, { reduceRange: !hasInt8DotProduct() }).bytes : simplified;
 }
 
 export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {

@@ -1,6 +1,6 @@
 /** Messages between the engine (main thread) and its inference workers. */
 import type { DetectOptions } from './detector.js';
-import type { DetectedBox, Quad } from './types.js';
+import type { DetectedBox, Precision, Quad } from './types.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
 export interface SharedImage {
@@ -63,6 +63,7 @@ export interface WorkerConfig {
   detectorThreads: number;
   recBatchSize: number;
   simplifyGraphs: boolean;
+  recPrecision: Precision;
   /** Detector inputs up to this many pixels run on the session with a memory arena. */
   detArenaPixels: number;
 }

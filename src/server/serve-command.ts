@@ -108,6 +108,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(opts.workers ? { workers: opts.workers } : {}),
       threadsPerWorker: opts.threads,
       ...(opts.detectorThreads ? { detectorThreads: opts.detectorThreads } : {}),
+      ...(opts.recPrecision ? { recPrecision: opts.recPrecision } : {}),
       ...(opts.models ? { manifestPath: opts.models } : {}),
       ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
     },

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
+import type { Precision } from '../../src/engine/types.js';
 import { mapLimit } from '../../src/shared/map-limit.js';
 import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';
 import { evalSet, score, type Predictions } from '../support/score.js';
@@ -8,12 +10,15 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
  * Accuracy over real gRPC on loopback with the real models, scored by the evaluation sets' own
- * scorer. The bounds are the acceptance targets of the held-out set of the same kind.
+ * scorer. The bounds are the acceptance targets of the held-out set of the same kind. Run with the
+ * recognizer as shipped, and in int8 where that is this machine's default.
  */
-describe('accuracy through the gRPC server', function () {
+const precisions: Precision[] = hasInt8DotProduct() ? ['float32', 'int8'] : ['float32'];
+
+for (const recPrecision of precisions) describe(`accuracy through the gRPC server, recognizer in ${recPrecision}`, function () {
   this.timeout(600_000);
   let t: TestServer;
-  before(async () => (t = await startTestServer()));
+  before(async () => (t = await startTestServer({ engine: { recPrecision } })));
   after(async () => t?.stop());
 
   const read = (f: string): Buffer => readFileSync(f);

@@ -76,6 +76,8 @@ describe('health and reflection', function () {
     expect(info.instanceId).to.equal(t.server.instanceId);
     expect(info.models.map((m) => m.role)).to.deep.equal(['det', 'cls', 'rec']);
     expect(info.models.find((m) => m.role === 'rec')!.version).to.equal('PP-OCRv4-rec-mobile');
+    const { hasInt8DotProduct } = await import('../../src/engine/cpu-features.js');
+    expect(info.models.map((m) => m.precision)).to.deep.equal(['float32', 'float32', hasInt8DotProduct() ? 'int8' : 'float32']);
     expect(info.dictionarySize).to.equal(6623);
     expect(info.limits!.maxPixels).to.be.greaterThan(0);
     expect(info.defaults!.minConfidence).to.be.closeTo(0.5, 1e-6);

@@ -162,6 +162,11 @@ export interface ModelInfo {
   role: string;
   file: string;
   version: string;
+  /**
+   * Arithmetic of the model's matrix products: "float32" as shipped, or "int8" (weights quantised
+   * when the server loads the model; see GetServerInfo docs in README).
+   */
+  precision: string;
 }
 
 export interface Limits {
@@ -1533,7 +1538,7 @@ export const GetServerInfoRequest: MessageFns<GetServerInfoRequest> = {
 };
 
 function createBaseModelInfo(): ModelInfo {
-  return { role: "", file: "", version: "" };
+  return { role: "", file: "", version: "", precision: "" };
 }
 
 export const ModelInfo: MessageFns<ModelInfo> = {
@@ -1546,6 +1551,9 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     }
     if (message.version !== "") {
       writer.uint32(26).string(message.version);
+    }
+    if (message.precision !== "") {
+      writer.uint32(34).string(message.precision);
     }
     return writer;
   },
@@ -1587,6 +1595,14 @@ export const ModelInfo: MessageFns<ModelInfo> = {
             message.version = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.precision = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1607,6 +1623,7 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     message.role = object.role ?? "";
     message.file = object.file ?? "";
     message.version = object.version ?? "";
+    message.precision = object.precision ?? "";
     return message;
   },
 };
