@@ -5,9 +5,12 @@
  * PP-LCNetV3's learnable affine blocks (y · s + b) as a scalar Mul and Add with the constant first,
  * which keeps onnxruntime from fusing them into the convolutions. These operators pass over whole
  * feature maps and cost about a fifth of both models' time (measured: recognizer 48×320 20.7 →
- * 16.5 ms, detector 960×672 166 → 135 ms, one thread). The rewrites below compute the same
- * function: outputs agree within 2e-6.
+ * 16.5 ms, detector 960×672 166 → 135 ms, one thread). Affine blocks that cannot be folded
+ * become BatchNormalization, which onnxruntime runs inside its blocked NCHWc layout (a further
+ * 9 % off the float recognizer, 6 % off the int8 one and 8 % off the detector, measured side by
+ * side). The rewrites below compute the same function: outputs agree within 2e-6.
  */
+import { GraphIndex, type ConvWeights } from './graph-index.js';
 import {
   constantNode,
   dropUnreadConstants,
@@ -18,10 +21,11 @@ import {
   readModel,
   readStringAttribute,
   writeModel,
-  type FloatTensor,
   type OnnxModel,
   type OnnxNode,
 } from './onnx-graph.js';
+
+export type { ConvWeights } from './graph-index.js';
 
 export interface SimplifyReport {
   /** x · clip(x + 3, 0, 6) / 6 → x · HardSigmoid(x). */
@@ -30,12 +34,8 @@ export interface SimplifyReport {
   affineAfterConv: number;
   /** · s → + b → Conv without padding, as one Conv. */
   affineBeforeConv: number;
-}
-
-/** A convolution's weights [out, in/group, kh, kw] and per-output bias. */
-export interface ConvWeights {
-  weight: FloatTensor;
-  bias: Float32Array;
+  /** The remaining · s → + b, as one BatchNormalization. */
+  affineAsBatchNorm: number;
 }
 
 /** conv(x) · s + b as one convolution: W · s, B · s + b. */
@@ -60,58 +60,6 @@ export function absorbInputAffine(conv: ConvWeights, s: number, b: number): Conv
     bias[o] = bias[o]! + b * sum;
   }
   return { weight: { dims: conv.weight.dims, data: conv.weight.data.map((w) => w * s) }, bias };
-}
-
-/** Indexes over the graph, rebuilt after each pass. */
-class GraphIndex {
-  readonly producer = new Map<string, OnnxNode>();
-  readonly consumers = new Map<string, OnnxNode[]>();
-
-  constructor(
-    readonly model: OnnxModel,
-    readonly constants: Map<string, FloatTensor>,
-  ) {
-    for (const node of model.nodes) {
-      for (const out of node.outputs) this.producer.set(out, node);
-      for (const input of node.inputs) {
-        if (!input) continue;
-        const list = this.consumers.get(input) ?? [];
-        list.push(node);
-        this.consumers.set(input, list);
-      }
-    }
-  }
-
-  /** The single node reading `value`, if it is read by exactly one and is no graph output. */
-  soleConsumer(value: string, opType: string): OnnxNode | undefined {
-    const list = this.consumers.get(value);
-    if (!list || list.length !== 1 || this.model.graphOutputs.has(value)) return undefined;
-    return list[0]!.opType === opType ? list[0] : undefined;
-  }
-
-  /** A one-element constant of rank 0 or 1: broadcasting it never changes another operand's shape. */
-  scalar(value: string | undefined): number | undefined {
-    const t = value === undefined ? undefined : this.constants.get(value);
-    return t && t.data.length === 1 && t.dims.length <= 1 ? t.data[0] : undefined;
-  }
-
-  /** For a binary node with one scalar constant operand: that scalar and the other operand. */
-  scalarOperand(node: OnnxNode): { value: number; other: string } | undefined {
-    const [a, b] = node.inputs;
-    if (a === undefined || b === undefined) return undefined;
-    const sb = this.scalar(b);
-    if (sb !== undefined) return { value: sb, other: a };
-    const sa = this.scalar(a);
-    return sa !== undefined ? { value: sa, other: b } : undefined;
-  }
-
-  convWeights(conv: OnnxNode): ConvWeights | undefined {
-    const weight = this.constants.get(conv.inputs[1] ?? '');
-    if (!weight || weight.dims.length !== 4) return undefined;
-    const biasName = conv.inputs[2];
-    const bias = biasName ? this.constants.get(biasName)?.data : new Float32Array(weight.dims[0]!);
-    return bias && bias.length === weight.dims[0] ? { weight, bias } : undefined;
-  }
 }
 
 function clipBounds(index: GraphIndex, clip: OnnxNode): [number | undefined, number | undefined] {
@@ -208,6 +156,50 @@ function foldAffineBeforeConv(index: GraphIndex, removed: Set<OnnxNode>, added: 
   return count;
 }
 
+/** Output channels of the convolution that `value` comes from through element-wise operators. */
+function channelsOf(index: GraphIndex, value: string): number | undefined {
+  for (let node = index.producer.get(value); node; ) {
+    if (node.opType === 'Conv' && !node.domain) return index.constants.get(node.inputs[1] ?? '')?.dims[0];
+    if (!['Mul', 'Add', 'HardSigmoid', 'Relu', 'Sigmoid'].includes(node.opType) || node.domain) return undefined;
+    const operand = node.inputs.find((v) => !index.constants.has(v));
+    node = operand === undefined ? undefined : index.producer.get(operand);
+  }
+  return undefined;
+}
+
+/**
+ * A scalar affine that could not be folded (its convolution pads) becomes a BatchNormalization:
+ * the same arithmetic, but onnxruntime keeps BatchNormalization in its blocked NCHWc layout (as a
+ * depthwise 1×1 convolution), where a scalar Mul and Add each force the tensor out of that layout
+ * and back in: four passes over the feature map become one.
+ */
+function affineAsBatchNorm(index: GraphIndex, removed: Set<OnnxNode>, added: OnnxNode[]): number {
+  let count = 0;
+  for (const mul of index.model.nodes) {
+    if (mul.opType !== 'Mul' || mul.domain) continue;
+    const affine = affineFrom(index, mul);
+    const channels = affine ? channelsOf(index, affine.input) : undefined;
+    if (!affine || !channels) continue;
+    const name = mul.name || mul.outputs[0]!;
+    const vector = (suffix: string, v: number): string => {
+      added.push(constantNode(`${name}.bn_${suffix}`, { dims: [channels], data: new Float32Array(channels).fill(v) }));
+      return `${name}.bn_${suffix}`;
+    };
+    added.push({
+      opType: 'BatchNormalization',
+      domain: '',
+      name: `${name}.bn`,
+      inputs: [affine.input, vector('scale', affine.s), vector('shift', affine.b), vector('mean', 0), vector('var', 1)],
+      outputs: [affine.add.outputs[0]!],
+      // ε = 0 with a variance of 1: (x − 0) / √1 · s + b, exactly.
+      attributes: new Map([['epsilon', floatAttribute('epsilon', 0)]]),
+    });
+    removed.add(affine.mul).add(affine.add);
+    count++;
+  }
+  return count;
+}
+
 /** Apply one pass, then drop what it replaced and constants nothing reads any more. */
 function runPass(model: OnnxModel, pass: (index: GraphIndex, removed: Set<OnnxNode>, added: OnnxNode[]) => number): number {
   const index = new GraphIndex(model, floatConstants(model));
@@ -226,7 +218,8 @@ export function simplifyModel(bytes: Uint8Array): { bytes: Uint8Array; report: S
     hardSwish: runPass(model, fuseHardSwish),
     affineAfterConv: runPass(model, foldAffineAfterConv),
     affineBeforeConv: runPass(model, foldAffineBeforeConv),
+    affineAsBatchNorm: runPass(model, affineAsBatchNorm),
   };
-  const changed = report.hardSwish + report.affineAfterConv + report.affineBeforeConv > 0;
+  const changed = Object.values(report).some((n) => n > 0);
   return { bytes: changed ? writeModel(model) : bytes, report };
 }
