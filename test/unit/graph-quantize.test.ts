@@ -62,11 +62,11 @@ describe('int8 quantisation', () => {
     const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
     const float = readModelFile(manifest.paths.rec, true);
 
-    it('turns the pointwise convolutions and constant MatMuls into DynamicQuantizeMatMul, but the first and the last', () => {
+    it('turns the pointwise convolutions and constant MatMuls into DynamicQuantizeMatMul, but the first, the last and the narrow ones', () => {
       const { bytes, report } = quantizeModel(float, { reduceRange: false });
       expect(report.convs).to.be.greaterThan(15);
       expect(report.matmuls).to.be.greaterThan(5);
-      expect(report.keptFloat).to.have.length(2);
+      expect(report.keptFloat.length).to.be.within(3, 8);
       const ops = (b: Uint8Array, op: string) => readModel(b).nodes.filter((n) => n.opType === op).length;
       expect(ops(bytes, 'DynamicQuantizeMatMul')).to.equal(report.convs + report.matmuls);
       expect(ops(bytes, 'MatMul')).to.equal(ops(float, 'MatMul') - report.matmuls);
