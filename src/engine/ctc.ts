@@ -1,4 +1,4 @@
-/** Greedy CTC decoding of a recognizer's per-timestep class probabilities. */
+/** Greedy CTC decoding of a recognizer's most likely class per time step. */
 
 export interface DecodedText {
   text: string;
@@ -6,39 +6,29 @@ export interface DecodedText {
   confidence: number;
 }
 
+/** Per time step, the most likely class and its probability (the recognizer's greedy head). */
+export interface StepBest {
+  classes: ArrayLike<number>;
+  probabilities: ArrayLike<number>;
+}
+
 /**
- * Decode one sequence: argmax per step, collapse repeats, drop blanks.
- * `probs` holds `steps × classes` values starting at `offset`; `charset[i]` is class i's text.
+ * Decode one sequence: collapse repeats, drop blanks. Reads `steps` entries of `best` starting at
+ * `offset` (the n-th line of a batch starts at n · steps); `charset[i]` is class i's text.
  */
-export function ctcGreedyDecode(
-  probs: Float32Array,
-  offset: number,
-  steps: number,
-  classes: number,
-  charset: readonly string[],
-  blankIndex: number,
-): DecodedText {
+export function ctcGreedyDecode(best: StepBest, offset: number, steps: number, charset: readonly string[], blankIndex: number): DecodedText {
   let text = '';
   let sum = 0;
   let emitted = 0;
   let previous = -1;
-  for (let t = 0; t < steps; t++) {
-    const row = offset + t * classes;
-    let best = 0;
-    let bestP = probs[row]!;
-    for (let c = 1; c < classes; c++) {
-      const p = probs[row + c]!;
-      if (p > bestP) {
-        bestP = p;
-        best = c;
-      }
-    }
-    if (best !== blankIndex && best !== previous) {
-      text += charset[best] ?? '';
-      sum += bestP;
+  for (let t = offset; t < offset + steps; t++) {
+    const c = best.classes[t]!;
+    if (c !== blankIndex && c !== previous) {
+      text += charset[c] ?? '';
+      sum += best.probabilities[t]!;
       emitted++;
     }
-    previous = best;
+    previous = c;
   }
   return { text, confidence: emitted > 0 ? sum / emitted : 0 };
 }

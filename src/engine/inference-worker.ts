@@ -8,6 +8,7 @@ import { Classifier } from './classifier.js';
 import { cropQuad } from './crop.js';
 import { buildCharset } from './ctc.js';
 import { Detector } from './detector.js';
+import { withGreedyHead } from './graph-greedy-head.js';
 import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { Recognizer } from './recognizer.js';
@@ -34,7 +35,7 @@ const detModel = model(manifest.paths.det);
 const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: config.detectorThreads, memArena: true }),
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
-  createSession(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision), { threads: config.threads, memArena: true }),
+  createSession(withGreedyHead(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision)), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
 ]);
 const detector = new Detector({ bounded: detBounded, unbounded: detUnbounded, boundedPixels: config.detArenaPixels }, manifest.det);

@@ -27,6 +27,9 @@ const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const VALUE_INFO_NAME = 1;
+const VALUE_INFO_TYPE = 2;
+const TYPE_TENSOR = 1;
+const TENSOR_TYPE_ELEM_TYPE = 1;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_NAME = 3;
@@ -41,6 +44,7 @@ const ATTR_T = 5;
 const ATTR_INTS = 8;
 const ATTR_TYPE = 20;
 const ATTR_TYPE_FLOAT = 1;
+const ATTR_TYPE_INT = 2;
 const ATTR_TYPE_TENSOR = 4;
 const ATTR_TYPE_INTS = 7;
 const TENSOR_DIMS = 1;
@@ -51,6 +55,8 @@ const TENSOR_RAW_DATA = 9;
 const TENSOR_DATA_LOCATION = 14;
 export const DATA_TYPE_FLOAT = 1;
 export const DATA_TYPE_INT8 = 3;
+export const DATA_TYPE_INT32 = 6;
+export const DATA_TYPE_INT64 = 7;
 const DATA_LOCATION_EXTERNAL = 1;
 
 export interface OnnxNode {
@@ -232,6 +238,21 @@ export function dropUnreadConstants(model: OnnxModel): void {
     const name = decodeFields(f.data).find((t) => t.no === TENSOR_NAME);
     return !name || keep(stringValue(name)) || graphInputs.has(stringValue(name));
   });
+}
+
+export function intAttribute(name: string, value: number): Field[] {
+  return [stringField(ATTR_NAME, name), varintField(ATTR_I, value), varintField(ATTR_TYPE, ATTR_TYPE_INT)];
+}
+
+/** Make these tensors, of the given ONNX element types, the graph's outputs in place of its own. */
+export function setGraphOutputs(model: OnnxModel, outputs: readonly { name: string; dataType: number }[]): void {
+  const valueInfo = (o: { name: string; dataType: number }): Field => {
+    const tensorType = encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, o.dataType)]);
+    const type = encodeFields([bytesField(TYPE_TENSOR, tensorType)]);
+    return bytesField(GRAPH_OUTPUT, encodeFields([stringField(VALUE_INFO_NAME, o.name), bytesField(VALUE_INFO_TYPE, type)]));
+  };
+  model.graphFields = [...model.graphFields.filter((f) => f.no !== GRAPH_OUTPUT), ...outputs.map(valueInfo)];
+  model.graphOutputs = new Set(outputs.map((o) => o.name));
 }
 
 export function floatAttribute(name: string, value: number): Field[] {

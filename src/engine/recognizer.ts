@@ -1,6 +1,8 @@
+import ort from 'onnxruntime-node';
 import { ctcGreedyDecode, type DecodedText } from './ctc.js';
+import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT } from './graph-greedy-head.js';
 import type { RecognizerSpec } from './manifest.js';
-import { runSingle, type Session } from './sessions.js';
+import type { Session } from './sessions.js';
 import type { RawImage } from './types.js';
 
 /**
@@ -27,11 +29,17 @@ export function toRecognizerBatch(crops: readonly RawImage[], width: number, hei
 }
 
 export class Recognizer {
+  /** `session` runs the recognizer with its greedy head (withGreedyHead). */
   constructor(
     private readonly session: Session,
     private readonly spec: RecognizerSpec,
     private readonly charset: readonly string[],
-  ) {}
+  ) {
+    const outputs = [BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT];
+    if (!outputs.every((o) => session.outputNames.includes(o))) {
+      throw new Error(`the recognizer session must be built from withGreedyHead(model): it has outputs ${session.outputNames.join(', ')}`);
+    }
+  }
 
   get inputHeight(): number {
     return this.spec.inputHeight;
@@ -49,10 +57,12 @@ export class Recognizer {
     const minWidth = padToMinWidth ? this.spec.minWidth : 8;
     const width = Math.min(this.spec.maxWidth, Math.max(minWidth, Math.ceil(widest / 8) * 8));
     const input = toRecognizerBatch(crops, width, height, this.spec.channelOrder === 'BGR');
-    const out = await runSingle(this.session, input, [crops.length, 3, height, width]);
-    const [, steps, classes] = out.dims as [number, number, number];
-    return crops.map((_, n) =>
-      ctcGreedyDecode(out.data, n * steps * classes, steps, classes, this.charset, this.spec.blankIndex),
-    );
+    const tensor = new ort.Tensor('float32', input, [crops.length, 3, height, width]);
+    const out = await this.session.run({ [this.session.inputNames[0]!]: tensor });
+    tensor.dispose();
+    const classes = out[BEST_CLASS_OUTPUT]!;
+    const best = { classes: classes.data as Int32Array, probabilities: out[BEST_PROBABILITY_OUTPUT]!.data as Float32Array };
+    const steps = classes.dims[1]!;
+    return crops.map((_, n) => ctcGreedyDecode(best, n * steps, steps, this.charset, this.spec.blankIndex));
   }
 }
