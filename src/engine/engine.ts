@@ -9,8 +9,9 @@ import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.j
 import { quadSize } from './geometry.js';
 import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
-import { WorkerPool } from './worker-pool.js';
-import type { RecognizedLine, SharedImage } from './worker-protocol.js';
+import { WorkerPool, type TaskResult } from './worker-pool.js';
+import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
+import type { ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
 
 export interface EngineConfig {
   manifestPath: string;
@@ -104,11 +105,8 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
 
 const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
 
-function toShared(image: RawImage): SharedImage {
-  const buffer = new SharedArrayBuffer(image.data.length);
-  new Uint8Array(buffer).set(image.data);
-  return { buffer, width: image.width, height: image.height, channels: image.channels };
-}
+/** Decoded images kept for reuse between requests: a few A4 scans at 300 dpi (26 MB each). */
+const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
 
 const fullQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];
 
@@ -119,6 +117,7 @@ const fullQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]
 export class OcrEngine {
   private arrivals = 0;
   private active = 0;
+  private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES);
 
   private constructor(
     readonly config: EngineConfig,
@@ -205,8 +204,7 @@ export class OcrEngine {
   async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
     if (quads.length === 0) return [];
     return this.admit(async (priority) => {
-      const shared = toShared(image);
-      const read = await this.readQuads(shared, quads, options, priority, false);
+      const read = await this.withShared(image, (shared) => this.readQuads(shared, quads, options, priority, false));
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
     }, options.signal);
   }
@@ -231,8 +229,8 @@ export class OcrEngine {
       return Promise.all(
         decoded.map(async (d): Promise<LineOutcome> => {
           if (!d.ok) return d;
-          const shared = toShared(d.image);
-          const read = await this.readQuads(shared, [fullQuad(d.image.width, d.image.height)], options, priority, true);
+          const whole = [fullQuad(d.image.width, d.image.height)];
+          const read = await this.withShared(d.image, (shared) => this.readQuads(shared, whole, options, priority, true));
           const line = read.lines[0]!;
           const timings = { ...emptyTimings(), decodeMs: d.decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs };
           timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
@@ -260,13 +258,33 @@ export class OcrEngine {
     }
   }
 
-  private async pipeline(image: RawImage, options: RecognizeOptions, priority: number): Promise<OcrResult> {
+  /** Run `use` with the image in pooled shared memory, which its worker tasks hold until they finish. */
+  private async withShared<T>(image: RawImage, use: (shared: SharedImageLease) => Promise<T>): Promise<T> {
+    const lease = this.sharedImages.share(image);
+    try {
+      return await use(lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** A worker task that reads a pooled image: the image stays out of the pool until the task is over. */
+  private runOn<T extends Task>(lease: SharedImageLease, task: T, priority: number, signal?: AbortSignal): Promise<TaskResult<ReplyFor<T>>> {
+    const done = lease.hold();
+    return this.pool.run(task, priority, signal).finally(done);
+  }
+
+  private pipeline(image: RawImage, options: RecognizeOptions, priority: number): Promise<OcrResult> {
+    return this.withShared(image, (shared) => this.detectAndRead(image, shared, options, priority));
+  }
+
+  private async detectAndRead(image: RawImage, shared: SharedImageLease, options: RecognizeOptions, priority: number): Promise<OcrResult> {
     const d = this.config.defaults;
-    const shared = toShared(image);
-    const det = await this.pool.run(
+    const det = await this.runOn(
+      shared,
       {
         kind: 'detect',
-        image: shared,
+        image: shared.image,
         options: {
           maxSideLen: options.maxSideLen ?? d.maxSideLen,
           minSideLen: options.minSideLen ?? d.minSideLen,
@@ -301,7 +319,7 @@ export class OcrEngine {
    * together (longest-processing-time-first scheduling).
    */
   private async readQuads(
-    image: SharedImage,
+    image: SharedImageLease,
     quads: Quad[],
     options: RecognizeOptions,
     priority: number,
@@ -323,8 +341,9 @@ export class OcrEngine {
     let classifyMs = 0;
     await Promise.all(
       chunks.map(async (chunk) => {
-        const r = await this.pool.run(
-          { kind: 'recognize', image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
+        const r = await this.runOn(
+          image,
+          { kind: 'recognize', image: image.image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
           priority,
           options.signal,
         );

@@ -43,7 +43,8 @@ const recognizer = new Recognizer(recSession, manifest.rec, charset);
 const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
 
 const view = (image: SharedImage): RawImage => ({
-  data: new Uint8Array(image.buffer),
+  // Pooled buffers may be larger than the image.
+  data: new Uint8Array(image.buffer, 0, image.width * image.height * image.channels),
   width: image.width,
   height: image.height,
   channels: image.channels,

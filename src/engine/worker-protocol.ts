@@ -4,6 +4,7 @@ import type { DetectedBox, Precision, Quad } from './types.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
 export interface SharedImage {
+  /** At least width × height × channels bytes (pooled buffers may be larger); the pixels start at 0. */
   buffer: SharedArrayBuffer;
   width: number;
   height: number;
