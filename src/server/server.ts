@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';
 import { HealthImplementation } from 'grpc-health-check';
 import { OcrEngine, type EngineConfig } from '../engine/engine.js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
@@ -69,7 +70,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE_NAME]: 'NOT_SERVING' });
   let port: number;
   try {
-    port = await bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`);
+    port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () => bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`));
   } catch (err) {
     await engine.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);

@@ -1,0 +1,37 @@
+/**
+ * A larger HTTP/2 receive window for the gRPC server. With Node's default (64 KiB per stream and per
+ * connection) a client may send only 64 KiB before it waits for the server's WINDOW_UPDATE: over
+ * loopback an empty call took 3 ms, a 0.5 MB image 17.5 ms and a 2 MB one 36 ms, mostly waiting.
+ * grpc-js (1.14) has no server option for the window, so the HTTP/2 servers it creates while
+ * binding are given it on each new session: a WINDOW_UPDATE for the connection's window and a
+ * SETTINGS frame for the streams'.
+ */
+import http2 from 'node:http2';
+
+export interface ReceiveWindow {
+  /** Bytes a client may send on one call before it waits for the server. */
+  streamBytes: number;
+  /** Bytes a client may send on one connection, all calls together. */
+  connectionBytes: number;
+}
+
+export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 4 * 1024 * 1024, connectionBytes: 16 * 1024 * 1024 };
+
+/** Run `bind` (which creates grpc-js's HTTP/2 servers) so that those servers use `window`. */
+export async function withReceiveWindow<T>(window: ReceiveWindow, bind: () => Promise<T>): Promise<T> {
+  const createServer = http2.createServer;
+  const patched = ((...args: Parameters<typeof http2.createServer>) => {
+    const server = createServer(...args);
+    server.on('session', (session) => {
+      session.setLocalWindowSize(window.connectionBytes);
+      session.settings({ initialWindowSize: window.streamBytes });
+    });
+    return server;
+  }) as typeof http2.createServer;
+  http2.createServer = patched;
+  try {
+    return await bind();
+  } finally {
+    http2.createServer = createServer;
+  }
+}

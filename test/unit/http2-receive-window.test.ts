@@ -1,0 +1,38 @@
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { expect } from 'chai';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { withReceiveWindow } from '../../src/server/http2-receive-window.js';
+
+describe('the gRPC server HTTP/2 receive window', () => {
+  const window = { streamBytes: 3 * 1024 * 1024, connectionBytes: 12 * 1024 * 1024 };
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    server = new Server();
+    port = await withReceiveWindow(window, () => new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    ));
+  });
+  after(() => server.forceShutdown());
+
+  it('is announced to each client: the connection window by WINDOW_UPDATE, the stream window in SETTINGS', async () => {
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      // Node's defaults come first; the server's own SETTINGS and WINDOW_UPDATE once its session
+      // starts. A ping's answer comes after both.
+      while ((await once(client, 'remoteSettings'))[0].initialWindowSize !== window.streamBytes);
+      await new Promise((resolve, reject) => client.ping((err) => (err ? reject(err) : resolve(undefined))));
+      expect(client.state.remoteWindowSize).to.equal(window.connectionBytes);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('leaves http2.createServer as it was for everyone else', () => {
+    const plain = http2.createServer();
+    expect(plain.listenerCount('session')).to.equal(0);
+    plain.close();
+  });
+});
