@@ -32,13 +32,17 @@ const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, 
 
 const model = (file: string): Uint8Array => readModelFile(file, config.simplifyGraphs);
 const detModel = model(manifest.paths.det);
-const [detBounded, detUnbounded, recSession, clsSession] = await Promise.all([
-  createSession(detModel, { threads: config.detectorThreads, memArena: true }),
+const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = await Promise.all([
+  createSession(detModel, { threads: 1, memArena: true }),
+  config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
   createSession(withGreedyHead(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision)), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
 ]);
-const detector = new Detector({ bounded: detBounded, unbounded: detUnbounded, boundedPixels: config.detArenaPixels }, manifest.det);
+const detector = new Detector(
+  { bounded: detBounded, boundedParallel: detBoundedParallel, unbounded: detUnbounded, boundedPixels: config.detArenaPixels },
+  manifest.det,
+);
 const recognizer = new Recognizer(recSession, manifest.rec, charset);
 const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
 
@@ -91,9 +95,9 @@ async function recognize(task: RecognizeTask): Promise<RecognizeReply> {
   return { lines, classifyMs, recognizeMs: performance.now() - started };
 }
 
-async function run(task: Task): Promise<DetectReply | RecognizeReply> {
+async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply> {
   if (task.kind === 'detect') {
-    const d = await detector.detect(view(task.image), task.options);
+    const d = await detector.detect(view(task.image), task.options, alone);
     return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
   }
   return recognize(task);
@@ -102,7 +106,7 @@ async function run(task: Task): Promise<DetectReply | RecognizeReply> {
 const port = parentPort!;
 port.on('message', (request: WorkerRequest) => {
   const started = performance.now();
-  run(request.task).then(
+  run(request.task, request.alone).then(
     (reply) => port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse),
     (err: unknown) => {
       const code = err instanceof OcrError ? err.code : 'INTERNAL';

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
-import type { ReplyFor, Task, WorkerConfig, WorkerReady, WorkerResponse } from './worker-protocol.js';
+import type { ReplyFor, Task, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 export interface TaskResult<R> {
   reply: R;
@@ -149,7 +149,8 @@ export class WorkerPool {
       if (!next) return;
       next.signal?.removeEventListener('abort', next.onAbort);
       slot.current = { ...next, startedAt: performance.now() };
-      slot.worker.postMessage({ id: next.seq, task: next.task });
+      const alone = this.queue.length === 0 && this.slots.every((s) => s === slot || !s.current);
+      slot.worker.postMessage({ id: next.seq, task: next.task, alone } satisfies WorkerRequest);
     }
   }
 }

@@ -52,6 +52,8 @@ export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : Reco
 export interface WorkerRequest {
   id: number;
   task: Task;
+  /** No other worker is busy and nothing waits: the task may use more than its share of threads. */
+  alone: boolean;
 }
 
 export type WorkerResponse =
@@ -61,6 +63,7 @@ export type WorkerResponse =
 export interface WorkerConfig {
   manifestPath: string;
   threads: number;
+  /** Threads of the detector when its worker runs alone (one otherwise). */
   detectorThreads: number;
   recBatchSize: number;
   simplifyGraphs: boolean;

@@ -36,4 +36,24 @@ describe('detector sessions', () => {
     expect(bounded).to.deep.equal([[1, 3, 736, 960]]);
     expect(unbounded).to.deep.equal([[1, 3, 1216, 1600]]);
   });
+
+  it('runs default-sized inputs on the parallel session only when the worker is alone', async () => {
+    const [bounded, parallel, unbounded]: number[][][] = [[], [], []];
+    const detector = new Detector(
+      {
+        bounded: recordingSession(bounded),
+        boundedParallel: recordingSession(parallel),
+        unbounded: recordingSession(unbounded),
+        boundedPixels: 960 * 960,
+      },
+      manifest.det,
+    );
+    const options = { maxSideLen: 960, minSideLen: 0, db: manifest.det.db };
+    await detector.detect(image, options, true);
+    await detector.detect(image, options, false);
+    await detector.detect(image, { ...options, maxSideLen: 1600 }, true);
+    expect(parallel).to.deep.equal([[1, 3, 736, 960]]);
+    expect(bounded).to.deep.equal([[1, 3, 736, 960]]);
+    expect(unbounded).to.deep.equal([[1, 3, 1216, 1600]]);
+  });
 });
