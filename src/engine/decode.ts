@@ -73,29 +73,38 @@ function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
 }
 
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
-  // failOn 'truncated': cut-off files are refused, while the harmless warnings of many camera JPEGs are not.
+  // failOn 'truncated': cut-off files are refused, while the harmless warnings of many camera JPEGs
+  // are not. sharp checks limitInputPixels on the header, before it decodes any pixel.
   const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
+  let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    decoded = await sharp(buf, options).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw await explainFailure(buf, format, limits, err as Error);
+  }
+  const { data, info } = decoded;
+  checkSize(info.width, info.height, limits);
+  if (info.channels !== 3) throw invalidArgument(`${format.toUpperCase()} image decoded to ${info.channels} channels, not RGB`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
+}
+
+/**
+ * Why sharp refused an image, from its header alone (read again only on this path: one call fewer
+ * for every good image): more pixels than allowed, too small, or corrupt.
+ */
+async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
   let meta: Metadata;
   try {
-    // Without the pixel limit: reading the header decodes no pixels, and our own check below names the size.
-    meta = await sharp(buf, { failOn: options.failOn, pages: 1, limitInputPixels: false }).metadata();
-  } catch (err) {
-    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
+    meta = await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
+  } catch (headerErr) {
+    return invalidArgument(`${format.toUpperCase()} image is corrupt: ${(headerErr as Error).message}`);
   }
-  const height = meta.pageHeight ?? meta.height ?? 0;
-  checkSize(meta.width ?? 0, height, limits);
   try {
-    const { data, info } = await sharp(buf, options)
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
-  } catch (err) {
-    throw invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${(err as Error).message}`);
+    checkSize(meta.width ?? 0, meta.pageHeight ?? meta.height ?? 0, limits);
+  } catch (sizeErr) {
+    return sizeErr as Error;
   }
+  return invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${err.message}`);
 }
 
 /**
