@@ -4,8 +4,8 @@
  *   2. the in-process engine (no gRPC),
  *   3. the gRPC server (`ocr serve` as a child process, client in this process),
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
- * ratio server/engine. Engine and server passes alternate, so that drift in this machine's speed
- * (noisy neighbours) falls on both alike. Prints a Markdown table for docs/BENCHMARKS.md.
+ * ratio server/engine. Engine and server alternate (document by document at concurrency 1, pass by
+ * pass otherwise), so that drift in this machine's speed (noisy neighbours) falls on both alike. Prints a Markdown table for docs/BENCHMARKS.md.
  *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T] [--rec-precision float32|int8]
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -73,6 +73,26 @@ async function docsPass(target: Target, concurrency: number, into: Tally): Promi
   into.docs += docs.length;
 }
 
+/**
+ * One pass over the documents one at a time, each read by every target in turn: at concurrency 1
+ * a document takes a few hundred ms, and this machine's speed drifts within a pass, so per-document
+ * alternation keeps the sides' comparison fair.
+ */
+async function docsPassInTurn(targets: Target[], into: Tally[]): Promise<void> {
+  for (const doc of docs) {
+    for (const [i, target] of targets.entries()) {
+      const t = performance.now();
+      const found = await target.recognize(doc);
+      const ms = performance.now() - t;
+      const tally = into[i]!;
+      tally.latencies.push(ms);
+      tally.lines += found;
+      tally.seconds += ms / 1000;
+      tally.docs++;
+    }
+  }
+}
+
 function summary(t: Tally): Run {
   const sorted = t.latencies.slice().sort((a, b) => a - b);
   return { docsPerSec: t.docs / t.seconds, linesPerSec: t.lines / t.seconds, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
@@ -90,12 +110,12 @@ async function linesPass(target: Target, into: { images: number; seconds: number
   into.seconds += (performance.now() - started) / 1000;
 }
 
-/** Engine and server passes alternate, so both see the same machine. */
+/** Engine and server alternate (documents at concurrency 1, passes otherwise), so both see the same machine. */
 async function measureBoth(engine: Target, server: Target): Promise<{ engine: Measured; server: Measured }> {
   for (const t of [engine, server]) await mapLimit(docs.slice(0, 4), 4, (d) => t.recognize(d)); // warm-up
   const sides = [engine, server].map(() => ({ c1: tally(), c4: tally(), lines: { images: 0, seconds: 0 } }));
   const targets = [engine, server];
-  for (let p = 0; p < passes; p++) for (let i = 0; i < 2; i++) await docsPass(targets[i]!, 1, sides[i]!.c1);
+  for (let p = 0; p < passes; p++) await docsPassInTurn(targets, sides.map((side) => side.c1));
   for (let p = 0; p < passes; p++) for (let i = 0; i < 2; i++) await docsPass(targets[i]!, 4, sides[i]!.c4);
   for (let p = 0; p < 2 * passes; p++) for (let i = 0; i < 2; i++) await linesPass(targets[i]!, sides[i]!.lines);
   const [e, s] = sides.map((side) => ({ c1: summary(side.c1), c4: summary(side.c4), lines: side.lines.images / side.lines.seconds }));
