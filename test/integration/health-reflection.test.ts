@@ -5,6 +5,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
 
 /** What grpcurl and Consul use: reflection (v1 and v1alpha) and the standard health service. */
 describe('health and reflection', function () {
@@ -76,7 +77,6 @@ describe('health and reflection', function () {
     expect(info.instanceId).to.equal(t.server.instanceId);
     expect(info.models.map((m) => m.role)).to.deep.equal(['det', 'cls', 'rec']);
     expect(info.models.find((m) => m.role === 'rec')!.version).to.equal('PP-OCRv4-rec-mobile');
-    const { hasInt8DotProduct } = await import('../../src/engine/cpu-features.js');
     expect(info.models.map((m) => m.precision)).to.deep.equal(['float32', 'float32', hasInt8DotProduct() ? 'int8' : 'float32']);
     expect(info.dictionarySize).to.equal(6623);
     expect(info.limits!.maxPixels).to.be.greaterThan(0);
