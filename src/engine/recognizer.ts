@@ -1,8 +1,7 @@
-import ort from 'onnxruntime-node';
 import { ctcGreedyDecode, type DecodedText } from './ctc.js';
 import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT } from './graph-greedy-head.js';
 import type { RecognizerSpec } from './manifest.js';
-import type { Session } from './sessions.js';
+import { runModel, type Session } from './sessions.js';
 import type { RawImage } from './types.js';
 
 /**
@@ -57,9 +56,7 @@ export class Recognizer {
     const minWidth = padToMinWidth ? this.spec.minWidth : 8;
     const width = Math.min(this.spec.maxWidth, Math.max(minWidth, Math.ceil(widest / 8) * 8));
     const input = toRecognizerBatch(crops, width, height, this.spec.channelOrder === 'BGR');
-    const tensor = new ort.Tensor('float32', input, [crops.length, 3, height, width]);
-    const out = await this.session.run({ [this.session.inputNames[0]!]: tensor });
-    tensor.dispose();
+    const out = await runModel(this.session, input, [crops.length, 3, height, width]);
     const classes = out[BEST_CLASS_OUTPUT]!;
     const best = { classes: classes.data as Int32Array, probabilities: out[BEST_PROBABILITY_OUTPUT]!.data as Float32Array };
     const steps = classes.dims[1]!;

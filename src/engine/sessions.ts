@@ -44,12 +44,16 @@ export interface FloatOutput {
   dims: readonly number[];
 }
 
-/** Run a single-input, single-output model and hand back its output as plain floats. */
-export async function runSingle(session: Session, input: Float32Array, dims: number[]): Promise<FloatOutput> {
+/** Run a single-input model on `input`; its outputs by name. */
+export async function runModel(session: Session, input: Float32Array, dims: number[]): Promise<Record<string, ort.Tensor>> {
   const tensor = new ort.Tensor('float32', input, dims);
   const outputs = await session.run({ [session.inputNames[0]!]: tensor });
-  const out = outputs[session.outputNames[0]!]!;
-  const result = { data: out.data as Float32Array, dims: out.dims };
   tensor.dispose();
-  return result;
+  return outputs;
+}
+
+/** Run a single-input, single-output model and hand back its output as plain floats. */
+export async function runSingle(session: Session, input: Float32Array, dims: number[]): Promise<FloatOutput> {
+  const out = (await runModel(session, input, dims))[session.outputNames[0]!]!;
+  return { data: out.data as Float32Array, dims: out.dims };
 }
