@@ -7,10 +7,11 @@ import { buildCharset, ctcGreedyDecode } from '../../src/engine/ctc.js';
 import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/graph-greedy-head.js';
 import { quantizeColumns, quantizeModel } from '../../src/engine/graph-quantize.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../../src/engine/manifest.js';
-import { readModel } from '../../src/engine/onnx-graph.js';
+import { constantNode, floatAttribute, readModel, type OnnxNode } from '../../src/engine/onnx-graph.js';
 import { toRecognizerBatch } from '../../src/engine/recognizer.js';
 import { readModelFile } from '../../src/engine/sessions.js';
 import { textImage } from '../support/images.js';
+import { buildModel } from '../support/onnx-model.js';
 import { EVAL_DEV } from '../support/paths.js';
 
 function editDistance(a: string, b: string): number {
@@ -57,6 +58,71 @@ describe('int8 quantisation', () => {
     });
   });
 
+  describe('a quantised pointwise convolution followed by hard-swish and a scalar affine', () => {
+    const [channels, height, width] = [64, 2, 5];
+    // Weights are whole multiples of `step`, each output channel's largest magnitude 127 steps, and
+    // the input is whole numbers from 0 to 255: int8 holds both exactly, so the quantised model must
+    // compute what the float one does, up to float rounding.
+    const step = 2 ** -16;
+    const weights = Float32Array.from({ length: channels * channels }, (_, i) => {
+      const [o, c] = [Math.floor(i / channels), i % channels];
+      return (o === c ? 127 : ((o * 131 + c * 37) % 255) - 127) * step;
+    });
+    const identity = Float32Array.from({ length: channels * channels }, (_, i) => (Math.floor(i / channels) === i % channels ? 1 : 0));
+    const x = Float32Array.from({ length: channels * height * width }, (_, i) => (i * 97) % 256);
+    const node = (opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = new Map()): OnnxNode => ({
+      opType,
+      domain: '',
+      name: output,
+      inputs,
+      outputs: [output],
+      attributes,
+    });
+    const vector = (name: string, v: number): OnnxNode => constantNode(name, { dims: [channels], data: new Float32Array(channels).fill(v) });
+    // first (stays float) → product → x · HardSigmoid(x) → BatchNormalization → last (stays float).
+    const model = (scale: number): Uint8Array =>
+      buildModel(
+        [
+          constantNode('identity', { dims: [channels, channels, 1, 1], data: identity }),
+          constantNode('w', { dims: [channels, channels, 1, 1], data: weights }),
+          constantNode('bias', { dims: [channels], data: Float32Array.from({ length: channels }, (_, i) => (i - 32) * 64 * step) }),
+          ...[vector('scale', scale), vector('shift', 0), vector('mean', 0.25), vector('var', 3)],
+          node('Conv', ['x', 'identity'], 'first'),
+          node('Conv', ['first', 'w', 'bias'], 'product'),
+          node('HardSigmoid', ['product'], 'gate', new Map([['alpha', floatAttribute('alpha', 1 / 6)], ['beta', floatAttribute('beta', 0.5)]])),
+          node('Mul', ['gate', 'product'], 'swish'),
+          node('BatchNormalization', ['swish', 'scale', 'shift', 'mean', 'var'], 'affine', new Map([['epsilon', floatAttribute('epsilon', 1e-5)]])),
+          node('Conv', ['affine', 'identity'], 'y'),
+        ],
+        'x',
+        'y',
+      );
+    const run = async (bytes: Uint8Array): Promise<Float32Array> => {
+      const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+      const out = await session.run({ x: new ort.Tensor('float32', x, [1, channels, height, width]) });
+      await session.release();
+      return out.y!.data as Float32Array;
+    };
+
+    for (const { scale, folded } of [
+      { scale: 0.7, folded: 1 },
+      { scale: -0.7, folded: 0 },
+    ]) {
+      it(`scale ${scale}: ${folded ? 'the tail runs in NHWC, its scale folded into the weights' : 'a negative scale is left as it was'}; the outputs agree`, async () => {
+        const float = model(scale);
+        const { bytes, report } = quantizeModel(float, { reduceRange: false });
+        expect(report).to.include({ convs: 1, matmuls: 0, tailsInNhwc: folded });
+        const ops = (type: string) => readModel(bytes).nodes.filter((n) => n.opType === type).length;
+        expect(ops('BatchNormalization')).to.equal(1 - folded);
+        const [expected, actual] = [await run(float), await run(bytes)];
+        expect(actual.length).to.equal(expected.length);
+        const values = new Set(expected.map((v) => Math.sign(v)));
+        expect(values.size, 'the test reaches both signs of the affine output').to.be.greaterThan(1);
+        actual.forEach((v, i) => expect(v).to.be.closeTo(expected[i]!, 1e-4));
+      });
+    }
+  });
+
   describe('on the PP-OCRv4 recognizer', function () {
     this.timeout(60_000);
     const manifest = loadManifest(DEFAULT_MANIFEST);
@@ -68,6 +134,7 @@ describe('int8 quantisation', () => {
       expect(report.convs).to.be.greaterThan(15);
       expect(report.matmuls).to.be.greaterThan(5);
       expect(report.keptFloat.length).to.be.within(3, 8);
+      expect(report.tailsInNhwc).to.be.greaterThan(10);
       const ops = (b: Uint8Array, op: string) => readModel(b).nodes.filter((n) => n.opType === op).length;
       expect(ops(bytes, 'DynamicQuantizeMatMul')).to.equal(report.convs + report.matmuls);
       expect(ops(bytes, 'MatMul')).to.equal(ops(float, 'MatMul') - report.matmuls);
