@@ -17,19 +17,19 @@ import {
   type Field,
 } from './protobuf-wire.js';
 
-// Field numbers from onnx.proto.
-const MODEL_OPSET_IMPORT = 8;
-const MODEL_GRAPH = 7;
+// Field numbers from onnx.proto (those exported also build small models in tests).
+export const MODEL_OPSET_IMPORT = 8;
+export const MODEL_GRAPH = 7;
 const OPSET_DOMAIN = 1;
-const OPSET_VERSION = 2;
+export const OPSET_VERSION = 2;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_TYPE_ELEM_TYPE = 1;
+export const GRAPH_INPUT = 11;
+export const GRAPH_OUTPUT = 12;
+export const VALUE_INFO_NAME = 1;
+export const VALUE_INFO_TYPE = 2;
+export const TYPE_TENSOR = 1;
+export const TENSOR_TYPE_ELEM_TYPE = 1;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_NAME = 3;

@@ -2,21 +2,26 @@
  * Small ONNX models built in tests, for rewrites whose effect must be checked exactly: one float
  * input and one float output, any shape; nodes as onnx-graph describes them.
  */
-import { DATA_TYPE_FLOAT, readModel, writeModel, type OnnxNode } from '../../src/engine/onnx-graph.js';
+import {
+  DATA_TYPE_FLOAT,
+  GRAPH_INPUT,
+  GRAPH_OUTPUT,
+  MODEL_GRAPH,
+  MODEL_OPSET_IMPORT,
+  OPSET_VERSION,
+  readModel,
+  TENSOR_TYPE_ELEM_TYPE,
+  TYPE_TENSOR,
+  VALUE_INFO_NAME,
+  VALUE_INFO_TYPE,
+  writeModel,
+  type OnnxNode,
+} from '../../src/engine/onnx-graph.js';
 import { bytesField, encodeFields, stringField, varintField } from '../../src/engine/protobuf-wire.js';
 
-// Field numbers from onnx.proto.
+// Fields of onnx.proto that the engine never writes.
 const MODEL_IR_VERSION = 1;
-const MODEL_GRAPH = 7;
-const MODEL_OPSET_IMPORT = 8;
-const OPSET_VERSION = 2;
 const GRAPH_NAME = 2;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_TYPE_ELEM_TYPE = 1;
 
 function floatValueInfo(field: number, name: string) {
   const type = encodeFields([bytesField(TYPE_TENSOR, encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, DATA_TYPE_FLOAT)]))]);
