@@ -33,9 +33,9 @@ export interface EngineConfig {
   /**
    * The recognizer's matrix products. int8 (quantizeModel) cut a 48×320 pass from 10.5 to 7.9 ms
    * here, and a further 8–9 % once each product's tail ran in NHWC, with every accuracy figure
-   * within noise; default where the CPU has VNNI, on which int8 is
-   * fast and exact, float32 elsewhere. The detector gained nothing from int8 (its time is in 3×3
-   * convolutions) and stays float32, as does the small angle classifier.
+   * within noise; default where the CPU has VNNI, on which int8 is fast and exact, float32
+   * elsewhere. The detector gained nothing from int8 (its time is in 3×3 convolutions) and stays
+   * float32, as does the small angle classifier.
    */
   recPrecision: Precision;
   /** Boxes in one row closer than this many line heights are read as one line (0: never). */
