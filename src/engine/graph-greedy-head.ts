@@ -12,11 +12,11 @@ import {
   DATA_TYPE_INT64,
   intAttribute,
   intsAttribute,
+  makeNode,
   readModel,
   setGraphOutputs,
   tensorConstantNode,
   writeModel,
-  type OnnxNode,
 } from './onnx-graph.js';
 
 /** The outputs of a recognizer with the greedy head: [lines, steps] each. */
@@ -34,18 +34,11 @@ export function withGreedyHead(bytes: Uint8Array): Uint8Array {
   const classIndex = `${BEST_CLASS_OUTPUT}.int64`;
   const keepdims = ['keepdims', intAttribute('keepdims', 0)] as const;
   model.nodes.push(
-    {
-      opType: 'ArgMax',
-      domain: '',
-      name: classIndex,
-      inputs: [probabilities],
-      outputs: [classIndex],
-      attributes: new Map([['axis', intAttribute('axis', 2)], keepdims]),
-    },
+    makeNode('ArgMax', [probabilities], classIndex, new Map([['axis', intAttribute('axis', 2)], keepdims])),
     // Int32 reads in JavaScript as plain numbers (int64 would be BigInt).
-    { opType: 'Cast', domain: '', name: BEST_CLASS_OUTPUT, inputs: [classIndex], outputs: [BEST_CLASS_OUTPUT], attributes: new Map([['to', intAttribute('to', DATA_TYPE_INT32)]]) },
+    makeNode('Cast', [classIndex], BEST_CLASS_OUTPUT, new Map([['to', intAttribute('to', DATA_TYPE_INT32)]])),
   );
-  const reduceMax: OnnxNode = { opType: 'ReduceMax', domain: '', name: BEST_PROBABILITY_OUTPUT, inputs: [probabilities], outputs: [BEST_PROBABILITY_OUTPUT], attributes: new Map([keepdims]) };
+  const reduceMax = makeNode('ReduceMax', [probabilities], BEST_PROBABILITY_OUTPUT, new Map([keepdims]));
   if (model.opset >= REDUCE_AXES_AS_INPUT) {
     const axes = `${BEST_PROBABILITY_OUTPUT}.axes`;
     model.nodes.push(tensorConstantNode(axes, [1], DATA_TYPE_INT64, new BigInt64Array([2n])));

@@ -39,6 +39,12 @@ export class GraphIndex {
     return t && t.data.length === 1 && t.dims.length <= 1 ? t.data[0] : undefined;
   }
 
+  /** The one value every element of a constant holds, if they all hold the same. */
+  uniform(value: string | undefined): number | undefined {
+    const data = value === undefined ? undefined : this.constants.get(value)?.data;
+    return data && data.length > 0 && data.every((v) => v === data[0]) ? data[0] : undefined;
+  }
+
   /** For a binary node with one scalar constant operand: that scalar and the other operand. */
   scalarOperand(node: OnnxNode): { value: number; other: string } | undefined {
     const [a, b] = node.inputs;

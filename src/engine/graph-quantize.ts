@@ -21,6 +21,7 @@ import {
   floatConstants,
   importOpset,
   intsAttribute,
+  makeNode,
   readFloatAttribute,
   readIntAttribute,
   readIntsAttribute,
@@ -115,12 +116,6 @@ interface SwishAffineTail {
   b: number;
 }
 
-/** One value shared by every element of a constant, if it is. */
-function uniform(index: GraphIndex, value: string | undefined): number | undefined {
-  const data = value === undefined ? undefined : index.constants.get(value)?.data;
-  return data && data.length > 0 && data.every((v) => v === data[0]) ? data[0] : undefined;
-}
-
 function swishAffineTail(index: GraphIndex, output: string): SwishAffineTail | undefined {
   const readers = index.consumers.get(output) ?? [];
   const gate = readers.find((n) => n.opType === 'HardSigmoid' && !n.domain);
@@ -131,7 +126,7 @@ function swishAffineTail(index: GraphIndex, output: string): SwishAffineTail | u
   if (index.model.graphOutputs.has(gate.outputs[0]!)) return undefined;
   const norm = index.soleConsumer(product.outputs[0]!, 'BatchNormalization');
   if (!norm || norm.domain || norm.outputs.length !== 1) return undefined;
-  const [scale, shift, mean, variance] = norm.inputs.slice(1).map((v) => uniform(index, v));
+  const [scale, shift, mean, variance] = norm.inputs.slice(1).map((v) => index.uniform(v));
   if (scale === undefined || shift === undefined || mean === undefined || variance === undefined) return undefined;
   const s = scale / Math.sqrt(variance + (readFloatAttribute(norm, 'epsilon') ?? 1e-5));
   return s > 0 ? { gate, product, norm, s, b: shift - mean * s } : undefined;
@@ -149,22 +144,14 @@ function quantized(c: Candidate, options: QuantizeOptions, tail?: SwishAffineTai
     tensorConstantNode(`${name}.q_zero`, [c.n], DATA_TYPE_INT8, new Int8Array(c.n)),
   ];
   if (c.bias) operands.push(tensorConstantNode(`${name}.q_bias`, [c.n], DATA_TYPE_FLOAT, c.bias.map((v) => v * s)));
-  const node = (opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = new Map()): OnnxNode => ({
-    opType,
-    domain: opType === 'DynamicQuantizeMatMul' ? MS_DOMAIN : '',
-    name: output,
-    inputs,
-    outputs: [output],
-    attributes,
-  });
   const matmul = (input: string, output: string): OnnxNode => ({
-    ...node('DynamicQuantizeMatMul', [input, ...operands.map((o) => o.outputs[0]!)], output),
+    ...makeNode('DynamicQuantizeMatMul', [input, ...operands.map((o) => o.outputs[0]!)], output, new Map(), MS_DOMAIN),
     name: `${name}.q_matmul`,
   });
   if (c.node.opType === 'MatMul') return [...operands, matmul(c.node.inputs[0]!, c.node.outputs[0]!)];
   // NCHW → NHWC, so that channels are the product's inner dimension, and back.
   const transpose = (input: string, output: string, perm: number[]): OnnxNode =>
-    node('Transpose', [input], output, new Map([['perm', intsAttribute('perm', perm)]]));
+    makeNode('Transpose', [input], output, new Map([['perm', intsAttribute('perm', perm)]]));
   const before = [...operands, transpose(c.node.inputs[0]!, `${name}.q_nhwc_in`, [0, 2, 3, 1])];
   if (!tail) return [...before, matmul(`${name}.q_nhwc_in`, `${name}.q_nhwc_out`), transpose(`${name}.q_nhwc_out`, c.node.outputs[0]!, [0, 3, 1, 2])];
   // The tail runs element-wise in NHWC, where the product leaves its output: the transpose back
@@ -180,10 +167,10 @@ function quantized(c: Candidate, options: QuantizeOptions, tail?: SwishAffineTai
   return [
     ...before,
     matmul(out('in'), out('scaled')),
-    node('HardSigmoid', [out('scaled')], out('gate'), gateAttributes),
-    node('Mul', [out('scaled'), out('gate')], out('swish')),
+    makeNode('HardSigmoid', [out('scaled')], out('gate'), gateAttributes),
+    makeNode('Mul', [out('scaled'), out('gate')], out('swish')),
     tensorConstantNode(out('shift_value'), [], DATA_TYPE_FLOAT, new Float32Array([tail.b])),
-    node('Add', [out('swish'), out('shift_value')], out('affine')),
+    makeNode('Add', [out('swish'), out('shift_value')], out('affine')),
     transpose(out('affine'), tail.norm.outputs[0]!, [0, 3, 1, 2]),
   ];
 }

@@ -62,8 +62,6 @@ export function absorbInputAffine(conv: ConvWeights, s: number, b: number): Conv
   return { weight: { dims: conv.weight.dims, data: conv.weight.data.map((w) => w * s) }, bias };
 }
 
-/** Indexes over the graph, rebuilt after each pass. */
-
 function clipBounds(index: GraphIndex, clip: OnnxNode): [number | undefined, number | undefined] {
   // Clip took its bounds as attributes before opset 11 and as inputs since.
   if (index.model.opset < 11) return [readFloatAttribute(clip, 'min'), readFloatAttribute(clip, 'max')];

@@ -26,10 +26,10 @@ const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 export const GRAPH_INPUT = 11;
 export const GRAPH_OUTPUT = 12;
-export const VALUE_INFO_NAME = 1;
-export const VALUE_INFO_TYPE = 2;
-export const TYPE_TENSOR = 1;
-export const TENSOR_TYPE_ELEM_TYPE = 1;
+const VALUE_INFO_NAME = 1;
+const VALUE_INFO_TYPE = 2;
+const TYPE_TENSOR = 1;
+const TENSOR_TYPE_ELEM_TYPE = 1;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_NAME = 3;
@@ -198,6 +198,11 @@ export function floatConstants(model: OnnxModel): Map<string, FloatTensor> {
   return out;
 }
 
+/** A node with one output, named after that output. */
+export function makeNode(opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = new Map(), domain = ''): OnnxNode {
+  return { opType, domain, name: output, inputs, outputs: [output], attributes };
+}
+
 /** A Constant node holding little-endian values of the ONNX data type `dataType`. */
 export function tensorConstantNode(output: string, dims: readonly number[], dataType: number, values: ArrayBufferView): OnnxNode {
   const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
@@ -244,14 +249,17 @@ export function intAttribute(name: string, value: number): Field[] {
   return [stringField(ATTR_NAME, name), varintField(ATTR_I, value), varintField(ATTR_TYPE, ATTR_TYPE_INT)];
 }
 
+/** A graph input or output (`field`: GRAPH_INPUT or GRAPH_OUTPUT): a tensor of an ONNX element type, any shape. */
+export function tensorValueInfo(field: number, name: string, dataType: number): Field {
+  const tensorType = encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, dataType)]);
+  const type = encodeFields([bytesField(TYPE_TENSOR, tensorType)]);
+  return bytesField(field, encodeFields([stringField(VALUE_INFO_NAME, name), bytesField(VALUE_INFO_TYPE, type)]));
+}
+
 /** Make these tensors, of the given ONNX element types, the graph's outputs in place of its own. */
 export function setGraphOutputs(model: OnnxModel, outputs: readonly { name: string; dataType: number }[]): void {
-  const valueInfo = (o: { name: string; dataType: number }): Field => {
-    const tensorType = encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, o.dataType)]);
-    const type = encodeFields([bytesField(TYPE_TENSOR, tensorType)]);
-    return bytesField(GRAPH_OUTPUT, encodeFields([stringField(VALUE_INFO_NAME, o.name), bytesField(VALUE_INFO_TYPE, type)]));
-  };
-  model.graphFields = [...model.graphFields.filter((f) => f.no !== GRAPH_OUTPUT), ...outputs.map(valueInfo)];
+  const infos = outputs.map((o) => tensorValueInfo(GRAPH_OUTPUT, o.name, o.dataType));
+  model.graphFields = [...model.graphFields.filter((f) => f.no !== GRAPH_OUTPUT), ...infos];
   model.graphOutputs = new Set(outputs.map((o) => o.name));
 }
 

@@ -10,10 +10,7 @@ import {
   MODEL_OPSET_IMPORT,
   OPSET_VERSION,
   readModel,
-  TENSOR_TYPE_ELEM_TYPE,
-  TYPE_TENSOR,
-  VALUE_INFO_NAME,
-  VALUE_INFO_TYPE,
+  tensorValueInfo,
   writeModel,
   type OnnxNode,
 } from '../../src/engine/onnx-graph.js';
@@ -23,14 +20,13 @@ import { bytesField, encodeFields, stringField, varintField } from '../../src/en
 const MODEL_IR_VERSION = 1;
 const GRAPH_NAME = 2;
 
-function floatValueInfo(field: number, name: string) {
-  const type = encodeFields([bytesField(TYPE_TENSOR, encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, DATA_TYPE_FLOAT)]))]);
-  return bytesField(field, encodeFields([stringField(VALUE_INFO_NAME, name), bytesField(VALUE_INFO_TYPE, type)]));
-}
-
 /** A model of the default ONNX domain at `opset` reading `input` and handing out `output`. */
 export function buildModel(nodes: OnnxNode[], input: string, output: string, opset = 13): Uint8Array {
-  const graph = encodeFields([stringField(GRAPH_NAME, 'test'), floatValueInfo(GRAPH_INPUT, input), floatValueInfo(GRAPH_OUTPUT, output)]);
+  const graph = encodeFields([
+    stringField(GRAPH_NAME, 'test'),
+    tensorValueInfo(GRAPH_INPUT, input, DATA_TYPE_FLOAT),
+    tensorValueInfo(GRAPH_OUTPUT, output, DATA_TYPE_FLOAT),
+  ]);
   const bytes = encodeFields([
     varintField(MODEL_IR_VERSION, 8),
     bytesField(MODEL_OPSET_IMPORT, encodeFields([varintField(OPSET_VERSION, opset)])),

@@ -7,7 +7,7 @@ import { buildCharset, ctcGreedyDecode } from '../../src/engine/ctc.js';
 import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/graph-greedy-head.js';
 import { quantizeColumns, quantizeModel } from '../../src/engine/graph-quantize.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../../src/engine/manifest.js';
-import { constantNode, floatAttribute, readModel, type OnnxNode } from '../../src/engine/onnx-graph.js';
+import { constantNode, floatAttribute, makeNode, readModel, type OnnxNode } from '../../src/engine/onnx-graph.js';
 import { toRecognizerBatch } from '../../src/engine/recognizer.js';
 import { readModelFile } from '../../src/engine/sessions.js';
 import { textImage } from '../support/images.js';
@@ -70,14 +70,6 @@ describe('int8 quantisation', () => {
     });
     const identity = Float32Array.from({ length: channels * channels }, (_, i) => (Math.floor(i / channels) === i % channels ? 1 : 0));
     const x = Float32Array.from({ length: channels * height * width }, (_, i) => (i * 97) % 256);
-    const node = (opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = new Map()): OnnxNode => ({
-      opType,
-      domain: '',
-      name: output,
-      inputs,
-      outputs: [output],
-      attributes,
-    });
     const vector = (name: string, v: number): OnnxNode => constantNode(name, { dims: [channels], data: new Float32Array(channels).fill(v) });
     // first (stays float) → product → x · HardSigmoid(x) → BatchNormalization → last (stays float).
     const model = (scale: number): Uint8Array =>
@@ -87,12 +79,12 @@ describe('int8 quantisation', () => {
           constantNode('w', { dims: [channels, channels, 1, 1], data: weights }),
           constantNode('bias', { dims: [channels], data: Float32Array.from({ length: channels }, (_, i) => (i - 32) * 64 * step) }),
           ...[vector('scale', scale), vector('shift', 0), vector('mean', 0.25), vector('var', 3)],
-          node('Conv', ['x', 'identity'], 'first'),
-          node('Conv', ['first', 'w', 'bias'], 'product'),
-          node('HardSigmoid', ['product'], 'gate', new Map([['alpha', floatAttribute('alpha', 1 / 6)], ['beta', floatAttribute('beta', 0.5)]])),
-          node('Mul', ['gate', 'product'], 'swish'),
-          node('BatchNormalization', ['swish', 'scale', 'shift', 'mean', 'var'], 'affine', new Map([['epsilon', floatAttribute('epsilon', 1e-5)]])),
-          node('Conv', ['affine', 'identity'], 'y'),
+          makeNode('Conv', ['x', 'identity'], 'first'),
+          makeNode('Conv', ['first', 'w', 'bias'], 'product'),
+          makeNode('HardSigmoid', ['product'], 'gate', new Map([['alpha', floatAttribute('alpha', 1 / 6)], ['beta', floatAttribute('beta', 0.5)]])),
+          makeNode('Mul', ['gate', 'product'], 'swish'),
+          makeNode('BatchNormalization', ['swish', 'scale', 'shift', 'mean', 'var'], 'affine', new Map([['epsilon', floatAttribute('epsilon', 1e-5)]])),
+          makeNode('Conv', ['affine', 'identity'], 'y'),
         ],
         'x',
         'y',
