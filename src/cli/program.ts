@@ -136,7 +136,11 @@ export function buildProgram(
     )
     .argument('<file...>', 'image files to read')
     .addOption(targetOption())
-    .addOption(new Option('--lb <policy>', "how calls spread over the target's instances (grpc-js's own policies)").choices(LOAD_BALANCING).default('round_robin'))
+    .addOption(
+      new Option('--lb <policy>', "how calls spread over the target's instances: grpc-js's round_robin or pick_first, or least_request (the instance with the fewest of this client's calls open)")
+        .choices(LOAD_BALANCING)
+        .default('round_robin'),
+    )
     .option('--json', 'print JSON Lines, one object per file: {file, width, height, instance, lines: [{text, confidence, box}]} or {file, error: {code, message}}')
     .addOption(
       new Option('--lines-only', 'treat each file as one already-cropped text line: recognizer only, files batched into RecognizeLines calls').conflicts(

@@ -21,10 +21,11 @@ import { callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } 
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { TileCall } from './tile-call.js';
 
-/** Room for whole scanned pages in one message; the server enforces its own, usually lower, limit. */
+import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
 import { RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
 
+/** Room for whole scanned pages in one message; the server enforces its own, usually lower, limit. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export interface OcrClientOptions {
@@ -34,7 +35,7 @@ export interface OcrClientOptions {
   channelOptions?: ChannelOptions;
   /** Default: insecure (plaintext) credentials. */
   credentials?: ChannelCredentials;
-  /** grpc-js's balancing over the target's instances. Default round_robin. */
+  /** Balancing over the target's instances: grpc-js's round_robin (default) or pick_first, or least_request. */
   loadBalancing?: LoadBalancing;
   /** Attempts per idempotent call, the first included, on UNAVAILABLE (2..5). Default 3. */
   maxAttempts?: number;
@@ -55,6 +56,8 @@ export class OcrClient {
     this.target = target;
     this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     if (target.startsWith('consul:')) registerConsulResolver();
+    const loadBalancing = options.loadBalancing ?? 'round_robin';
+    if (loadBalancing === 'least_request') registerLeastRequest();
     const maxAttempts = options.maxAttempts ?? 3;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 2 || maxAttempts > 5) {
       throw new RangeError(`maxAttempts must be a whole number from 2 to 5 (grpc-js's limit), got ${maxAttempts}`);
@@ -62,7 +65,7 @@ export class OcrClient {
     this.stub = new OcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.service_config': serviceConfig(options.loadBalancing ?? 'round_robin', maxAttempts),
+      'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
       ...RETRY_BUFFER_OPTIONS,
       ...options.channelOptions,
     });

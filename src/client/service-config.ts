@@ -3,9 +3,9 @@
  * resolved instances, and transparent retries of the idempotent calls on another instance.
  */
 
-export type LoadBalancing = 'round_robin' | 'pick_first';
+export type LoadBalancing = 'round_robin' | 'pick_first' | 'least_request';
 
-export const LOAD_BALANCING: readonly LoadBalancing[] = ['round_robin', 'pick_first'];
+export const LOAD_BALANCING: readonly LoadBalancing[] = ['round_robin', 'pick_first', 'least_request'];
 
 /** Every unary call of ocr.v1.OcrService reads and changes nothing: all may run twice. */
 const IDEMPOTENT = ['Recognize', 'RecognizeLines', 'GetServerInfo'];

@@ -1,0 +1,191 @@
+/**
+ * The `least_request` balancing policy for grpc-js: each call goes to the ready instance with the
+ * fewest of this client's calls still open on it; ties go round in turn, so an idle client spreads
+ * like round_robin. Calls differ in cost by 2× (a receipt against an A4 form) and far more (a batch
+ * of lines against a tile stream); round_robin hands out calls in turn whatever each instance still
+ * has open, so a backlog grows on one instance while another has room. Counting open calls sends
+ * the next call where it will start soonest, as Nginx's least_conn does, without a proxy (measured
+ * in docs/BENCHMARKS.md, "The cluster").
+ *
+ * The instances are grpc-js's own LeafLoadBalancer children, as in its round_robin policy; only the
+ * picker differs. A call counts from the moment it starts on an instance to its end, streams
+ * included, and retries count where each attempt runs.
+ */
+import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
+
+type Endpoint = experimental.Endpoint;
+type Picker = experimental.Picker;
+type PickArgs = experimental.PickArgs;
+type PickResult = experimental.PickResult;
+type ChannelControlHelper = experimental.ChannelControlHelper;
+type ChannelOptions = ConstructorParameters<typeof experimental.LeafLoadBalancer>[2];
+type EndpointList = Parameters<experimental.LoadBalancer['updateAddressList']>[0];
+
+export const LEAST_REQUEST = 'least_request';
+
+class LeastRequestConfig implements experimental.TypedLoadBalancingConfig {
+  getLoadBalancerName(): string {
+    return LEAST_REQUEST;
+  }
+
+  toJsonObject(): object {
+    return { [LEAST_REQUEST]: {} };
+  }
+
+  static createFromJson(): LeastRequestConfig {
+    return new LeastRequestConfig();
+  }
+}
+
+/** Calls open on one instance; kept by endpoint across pickers, so counts survive state changes. */
+interface OpenCalls {
+  count: number;
+}
+
+interface ReadyInstance {
+  picker: Picker;
+  open: OpenCalls;
+}
+
+/** Where the scan for the least loaded instance starts; kept by the balancer across its pickers. */
+interface Turn {
+  next: number;
+}
+
+/** The choice among the ready instances, given their open calls. */
+class LeastRequestPicker implements Picker {
+  constructor(
+    private readonly instances: readonly ReadyInstance[],
+    private readonly turn: Turn,
+  ) {}
+
+  pick(args: PickArgs): PickResult {
+    const chosen = this.instances[this.choose()]!;
+    const result = chosen.picker.pick(args);
+    if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
+    const { onCallStarted, onCallEnded } = result;
+    return {
+      ...result,
+      onCallStarted: () => {
+        chosen.open.count++;
+        onCallStarted?.();
+      },
+      onCallEnded: (code, details, metadata) => {
+        chosen.open.count--;
+        onCallEnded?.(code, details, metadata);
+      },
+    };
+  }
+
+  /** The index of the instance with the fewest open calls, scanning from the turn's start. */
+  choose(): number {
+    const n = this.instances.length;
+    const start = this.turn.next % n;
+    let best = start;
+    for (let k = 1; k < n; k++) {
+      const i = (start + k) % n;
+      if (this.instances[i]!.open.count < this.instances[best]!.open.count) best = i;
+    }
+    this.turn.next = best + 1;
+    return best;
+  }
+}
+
+class LeastRequestLoadBalancer implements experimental.LoadBalancer {
+  private children: experimental.LeafLoadBalancer[] = [];
+  private readonly open = new Map<string, OpenCalls>();
+  // A random first turn, so that many idle clients do not all start on the same instance.
+  private readonly turn: Turn = { next: Math.floor(Math.random() * 1024) };
+  private readonly childHelper: ChannelControlHelper;
+  private state = ConnectivityState.IDLE;
+  private updatesPaused = false;
+  private lastError: string | null = null;
+
+  constructor(private readonly helper: ChannelControlHelper) {
+    this.childHelper = experimental.createChildChannelControlHelper(helper, {
+      updateState: (childState, _picker, errorMessage) => {
+        // A lost connection may mean a changed address: ask the resolver again, as round_robin does.
+        if (this.state === ConnectivityState.READY && childState !== ConnectivityState.READY) helper.requestReresolution();
+        if (errorMessage) this.lastError = errorMessage;
+        this.publish();
+      },
+    });
+  }
+
+  updateAddressList(endpoints: EndpointList, config: experimental.TypedLoadBalancingConfig, options: ChannelOptions, note: string): boolean {
+    if (!(config instanceof LeastRequestConfig)) return false;
+    if (!endpoints.ok) {
+      if (this.children.length === 0) this.setState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker(endpoints.error), endpoints.error.details);
+      return true;
+    }
+    const list = endpoints.value;
+    const keys = new Set(list.map(experimental.endpointToString));
+    for (const key of this.open.keys()) if (!keys.has(key)) this.open.delete(key);
+    this.children.forEach((c) => c.destroy());
+    this.updatesPaused = true;
+    this.children = list.map((e) => new experimental.LeafLoadBalancer(e, this.childHelper, options, note));
+    this.children.forEach((c) => c.startConnecting());
+    this.updatesPaused = false;
+    if (list.length === 0) {
+      const message = `no addresses resolved: ${note}`;
+      this.setState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details: message }), message);
+      return true;
+    }
+    this.publish();
+    return true;
+  }
+
+  exitIdle(): void {
+    // Every child is kept connected (publish); there is nothing further to start.
+  }
+
+  resetBackoff(): void {
+    // The children's pick_first balancers own the backoff.
+  }
+
+  destroy(): void {
+    this.children.forEach((c) => c.destroy());
+    this.children = [];
+  }
+
+  getTypeName(): string {
+    return LEAST_REQUEST;
+  }
+
+  private openCalls(endpoint: Endpoint): OpenCalls {
+    const key = experimental.endpointToString(endpoint);
+    let open = this.open.get(key);
+    if (!open) this.open.set(key, (open = { count: 0 }));
+    return open;
+  }
+
+  private publish(): void {
+    if (this.updatesPaused || this.children.length === 0) return;
+    const inState = (s: ConnectivityState) => this.children.filter((c) => c.getConnectivityState() === s);
+    const ready = inState(ConnectivityState.READY);
+    if (ready.length > 0) {
+      this.setState(ConnectivityState.READY, new LeastRequestPicker(ready.map((c) => ({ picker: c.getPicker(), open: this.openCalls(c.getEndpoint()) })), this.turn), null);
+    } else if (inState(ConnectivityState.CONNECTING).length > 0) {
+      this.setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    } else if (inState(ConnectivityState.TRANSIENT_FAILURE).length > 0) {
+      const message = `least_request: no connection established; last error: ${this.lastError}`;
+      this.setState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details: message }), message);
+    } else {
+      this.setState(ConnectivityState.IDLE, new experimental.QueuePicker(this), null);
+    }
+    // Like round_robin, keep every instance connected, so that any may take the next call.
+    for (const c of this.children) if (c.getConnectivityState() === ConnectivityState.IDLE) c.exitIdle();
+  }
+
+  private setState(state: ConnectivityState, picker: Picker, error: string | null): void {
+    this.state = state;
+    this.helper.updateState(state, picker, error);
+  }
+}
+
+/** Make `least_request` available to every channel of this process (once). */
+export function registerLeastRequest(): void {
+  if (!experimental.isLoadBalancerNameRegistered(LEAST_REQUEST)) {
+    experimental.registerLoadBalancerType(LEAST_REQUEST, LeastRequestLoadBalancer, LeastRequestConfig);
+  }
+}
