@@ -1,8 +1,8 @@
 /**
  * `npm run bench:cluster`: the cluster on this machine, in one run.
  *   1. throughput with 1..N instances (1 worker × 1 thread each), client-side round_robin;
- *   2. client-side round_robin against Nginx `least_conn` + `grpc_pass` (Debian's nginx, started
- *      here) over the same N instances, passes interleaved: docs/s, p50, p99;
+ *   2. client-side round_robin and least_request against Nginx `least_conn` + `grpc_pass`
+ *      (Debian's nginx, started here) over the same N instances, passes interleaved: docs/s, p50, p99;
  *   3. one large page's latency read as tiles over 1 instance and spread over 2.
  * Writes docs/cluster-scaling.svg and prints Markdown for docs/BENCHMARKS.md.
  *   node dist/bench/cluster.js [--instances N] [--passes P]
@@ -71,7 +71,7 @@ for (let n = 1; n <= maxInstances; n++) {
   console.error(`scaling: ${n} instance(s) ${(load.calls / load.seconds).toFixed(2)} docs/s`);
 }
 
-// 2. Client-side round_robin against Nginx least_conn over the same instances.
+// 2. Client-side balancing against Nginx least_conn over the same instances.
 const servers = await start(maxInstances);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-nginx-'));
 const nginxPort = 20_000 + (process.pid % 10_000);
@@ -115,18 +115,14 @@ const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
 });
 if (!nginxBin) throw new Error('nginx not found: apt-get install nginx-light');
 const nginx = spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
-const direct = new OcrClient(targetOf(servers), { loadBalancing: 'round_robin', deadlineMs: 300_000 });
+const balanced = (['round_robin', 'least_request'] as const).map((lb) => ({ lb, client: new OcrClient(targetOf(servers), { loadBalancing: lb, deadlineMs: 300_000 }) }));
 const proxied = new OcrClient(`127.0.0.1:${nginxPort}`, { deadlineMs: 300_000 });
 await waitFor(async () => (await proxied.getServerInfo({ deadlineMs: 1000 })).instanceId !== '', 20_000, 'nginx proxying');
 const concurrency = 4 * maxInstances;
-await mapLimit(docs.slice(0, concurrency), concurrency, (d) => direct.recognize(d));
-const sides = { direct: newLoad(), nginx: newLoad() };
-for (let p = 0; p < passes; p++) {
-  await docsLoad(direct, concurrency, sides.direct);
-  await docsLoad(proxied, concurrency, sides.nginx);
-}
-direct.close();
-proxied.close();
+const sides = [...balanced.map((b) => ({ name: `client-side ${b.lb}`, client: b.client })), { name: 'Nginx least_conn, grpc_pass', client: proxied }].map((side) => ({ ...side, load: newLoad() }));
+for (const side of sides) await mapLimit(docs.slice(0, concurrency), concurrency, (d) => side.client.recognize(d));
+for (let p = 0; p < passes; p++) for (const side of sides) await docsLoad(side.client, concurrency, side.load);
+sides.forEach((side) => side.client.close());
 nginx.kill('SIGTERM');
 stop(servers);
 
@@ -179,8 +175,7 @@ console.log('| instances | docs/s | vs n × one instance |\n| --- | --- | --- |'
 for (const s of scaling) console.log(`| ${s.n} | ${f(s.docsPerSec)} | ${f(s.docsPerSec / (s.n * one), 3)} |`);
 const row = (name: string, l: Load): string => `| ${name} | ${f(l.calls / l.seconds)} | ${f(quantile(l.latencies, 0.5), 0)} | ${f(quantile(l.latencies, 0.99), 0)} |`;
 console.log(`\n${maxInstances} instances, concurrency ${concurrency}:\n\n| balancing | docs/s | p50 ms | p99 ms |\n| --- | --- | --- | --- |`);
-console.log(row('client-side round_robin (consul:// or ipv4: target)', sides.direct));
-console.log(row('Nginx least_conn, grpc_pass', sides.nginx));
+for (const side of sides) console.log(row(side.name, side.load));
 console.log(`\nLarge page (${page.length} bytes, d007_form.jpg 2480×3508, 1024-px tiles), median of 3:\n\n| instances | ms |\n| --- | --- |`);
 for (const s of split) console.log(`| ${s.n} | ${f(s.ms, 0)} |`);
 process.exit(0);
