@@ -1,10 +1,13 @@
 /**
  * `npm run bench:soak`: memory under sustained load. Starts `ocr serve`, sends a mix of documents
  * (large A4 scans included), line batches and tile streams at concurrency 4 for --seconds, samples
- * the server's resident memory, and prints its course: it must level off, not climb.
+ * the server's resident memory and its main thread's JavaScript heap (from its Prometheus metrics),
+ * and prints their course: they must level off, not climb. A heap that climbs is a JavaScript leak;
+ * resident memory that climbs over a level heap is native (onnxruntime, libvips, the allocator).
  *   node dist/bench/soak.js [--seconds 300]
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrClient, recognizeLargeImage } from '../src/client/index.js';
@@ -22,16 +25,36 @@ const rssMiB = (pid: number): number => {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 };
 
-const server = await spawnServer();
+/** A loopback port free at this moment, for the server's metrics endpoint. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+const metricsPort = await freePort();
+/** The main thread's V8 heap in use, MiB, as prom-client's default metrics report it. */
+async function heapMiB(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)![1]) / 2 ** 20;
+}
+
+const server = await spawnServer(['--metrics-port', String(metricsPort)]);
 const pid = server.child.pid!;
 const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
-const samples: { t: number; rss: number; calls: number }[] = [];
+const samples: { t: number; rss: number; heap: number; calls: number }[] = [];
 const started = performance.now();
 const elapsed = (): number => (performance.now() - started) / 1000;
 let calls = 0;
 let failures = 0;
 
-const sampler = setInterval(() => samples.push({ t: elapsed(), rss: rssMiB(pid), calls }), 5000);
+const sample = async (): Promise<void> => {
+  const t = elapsed();
+  samples.push({ t, rss: rssMiB(pid), heap: await heapMiB(), calls });
+};
+const sampler = setInterval(() => sample().catch((err: unknown) => console.error(`sample failed: ${String(err)}`)), 5000);
 await Promise.all(
   Array.from({ length: 4 }, async (_, lane) => {
     for (let i = lane; elapsed() < seconds; i += 4) {
@@ -47,16 +70,21 @@ await Promise.all(
   }),
 );
 clearInterval(sampler);
-samples.push({ t: elapsed(), rss: rssMiB(pid), calls });
+await sample();
 client.close();
 server.child.kill('SIGTERM');
 
 const third = Math.max(1, Math.floor(samples.length / 3));
-const mean = (xs: { rss: number }[]): number => xs.reduce((a, s) => a + s.rss, 0) / xs.length;
+const mean = (xs: number[]): number => xs.reduce((a, v) => a + v, 0) / xs.length;
+const course = (what: string, of: (s: (typeof samples)[number]) => number): string => {
+  const all = samples.map(of);
+  return `mean ${what}, first third ${mean(all.slice(0, third)).toFixed(0)} MiB, last third ${mean(all.slice(-third)).toFixed(0)} MiB, peak ${Math.max(...all).toFixed(0)} MiB`;
+};
 console.log(`${calls} calls in ${elapsed().toFixed(0)} s, ${failures} failed`);
-console.log('| t (s) | calls | server RSS (MiB) |\n| --- | --- | --- |');
+console.log('| t (s) | calls | server RSS (MiB) | main thread JS heap used (MiB) |\n| --- | --- | --- | --- |');
 for (const s of samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0 || i === samples.length - 1)) {
-  console.log(`| ${s.t.toFixed(0)} | ${s.calls} | ${s.rss.toFixed(0)} |`);
+  console.log(`| ${s.t.toFixed(0)} | ${s.calls} | ${s.rss.toFixed(0)} | ${s.heap.toFixed(1)} |`);
 }
-console.log(`mean RSS, first third ${mean(samples.slice(0, third)).toFixed(0)} MiB, last third ${mean(samples.slice(-third)).toFixed(0)} MiB, peak ${Math.max(...samples.map((s) => s.rss)).toFixed(0)} MiB`);
+console.log(course('RSS', (s) => s.rss));
+console.log(course('JS heap', (s) => s.heap));
 process.exit(failures > 0 ? 1 : 0);
