@@ -7,10 +7,10 @@
  *   node dist/bench/soak.js [--seconds 300]
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrClient, recognizeLargeImage } from '../src/client/index.js';
+import { freePort } from '../test/support/ports.js';
 import { spawnServer } from '../test/support/process.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '300' }, set: { type: 'string', default: '../shared/eval-dev/set' } } });
@@ -24,15 +24,6 @@ const rssMiB = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 };
-
-/** A loopback port free at this moment, for the server's metrics endpoint. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 const metricsPort = await freePort();
 /** The main thread's V8 heap in use, MiB, as prom-client's default metrics report it. */

@@ -11,7 +11,8 @@ import {
   type HealthServiceEntry,
   type TestConsul,
 } from '../support/consul.js';
-import { deadPort, startHealthServer, type HealthServer } from '../support/health-server.js';
+import { startHealthServer, type HealthServer } from '../support/health-server.js';
+import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -83,7 +84,7 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
 
   it('lists only instances whose checks all pass with ?passing, and filters by ?tag', async () => {
     const name = unique('double-passing');
-    const dead = await deadPort();
+    const dead = await freePort();
     await register({ ID: `${name}-up`, Name: name, Address: '127.0.0.1', Port: grpc.port, Tags: ['blue'], Check: grpcCheck(grpc.port) });
     await register({ ID: `${name}-down`, Name: name, Address: '127.0.0.1', Port: dead, Tags: ['green'], Check: grpcCheck(dead) });
     await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the healthy instance to pass');
@@ -158,7 +159,7 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     await register({ ID: keptUp, Name: keptUp, Address: '127.0.0.1', Port: grpc.port, Check: grpcCheck(grpc.port, '', { DeregisterCriticalServiceAfter: '1500ms' }) });
     await waitFor(async () => (await healthService(consul.address, keptUp, 'passing')).body.length === 1, 5000, 'the healthy service to pass');
     const name = unique('double-reap');
-    const dead = await deadPort();
+    const dead = await freePort();
     await register({ ID: name, Name: name, Address: '127.0.0.1', Port: dead, Check: grpcCheck(dead, '', { DeregisterCriticalServiceAfter: '1500ms' }) });
     expect(await agentServices(consul.address)).to.have.property(name);
     await waitFor(async () => !(name in (await agentServices(consul.address))), 6000, 'the critical service to be reaped');

@@ -1,8 +1,9 @@
 import { EventEmitter, once } from 'node:events';
-import { Server, ServerCredentials, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, type sendUnaryData } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { OcrClient, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
 import { OcrServiceService } from '../../src/gen/ocr/v1/ocr.js';
+import { bindLoopback } from '../support/ports.js';
 
 /**
  * A stand-in instance that holds every GetServerInfo call until the test releases it, so the test
@@ -33,9 +34,7 @@ class HoldingInstance {
   }
 
   async start(): Promise<void> {
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    this.port = await bindLoopback(this.server);
   }
 
   /** Answer every held call. */

@@ -8,9 +8,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ConsulDouble, type AgentService, type HealthServiceEntry } from './consul-double.js';
+import { freePort } from './ports.js';
 import { waitFor } from './wait-for.js';
 
 export type { AgentService, HealthServiceEntry } from './consul-double.js';
@@ -42,17 +42,6 @@ function consulOnPath(): string | null {
 /** Whether tests run against a real agent (CONSUL_HTTP_ADDR set, or `consul` on PATH) rather than the double. */
 export function usingRealAgent(): boolean {
   return Boolean(process.env.CONSUL_HTTP_ADDR) || consulOnPath() !== null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A throwaway dev agent of the `consul` binary on loopback ports of its own, ready once it has a leader. */

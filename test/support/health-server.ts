@@ -1,5 +1,6 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
+import { bindLoopback } from './ports.js';
 
 export interface HealthServer {
   port: number;
@@ -12,19 +13,10 @@ export async function startHealthServer(statuses: ServingStatusMap): Promise<Hea
   const server = new Server();
   const health = new HealthImplementation(statuses);
   health.addToServer(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await bindLoopback(server);
   return {
     port,
     health,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
-}
-
-/** A loopback port nothing listens on (bound, then released): checks against it fail at once. */
-export async function deadPort(): Promise<number> {
-  const s = await startHealthServer({});
-  await s.close();
-  return s.port;
 }

@@ -1,8 +1,9 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import { expect } from 'chai';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { withReceiveWindow } from '../../src/server/http2-receive-window.js';
+import { bindLoopback } from '../support/ports.js';
 
 describe('the gRPC server HTTP/2 receive window', () => {
   const window = { streamBytes: 3 * 1024 * 1024, connectionBytes: 12 * 1024 * 1024 };
@@ -11,9 +12,7 @@ describe('the gRPC server HTTP/2 receive window', () => {
 
   before(async () => {
     server = new Server();
-    port = await withReceiveWindow(window, () => new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    ));
+    port = await withReceiveWindow(window, () => bindLoopback(server));
   });
   after(() => server.forceShutdown());
 

@@ -4,11 +4,12 @@
  */
 
 import { expect } from 'chai';
-import { Server, ServerCredentials, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
+import { Server, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
 import { OcrCallError, OcrClient, OcrError, TileStream, recognizeLargeImage, type TileLines } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
+import { bindLoopback } from '../support/ports.js';
 
 function statusError(code: Status, details: string): ServerErrorResponse {
   return Object.assign(new Error(details), { code, details });
@@ -82,9 +83,7 @@ describe('OcrClient against a fake server', () => {
   before(async () => {
     server = new Server();
     server.addService(OcrServiceService, fake);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    const port = await bindLoopback(server);
     client = new OcrClient(`127.0.0.1:${port}`, { deadlineMs: 5000 });
   });
 

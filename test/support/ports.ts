@@ -1,0 +1,21 @@
+import net from 'node:net';
+import { ServerCredentials, type Server } from '@grpc/grpc-js';
+
+/** A loopback port nothing listens on at this moment (bound, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Bind a grpc-js server to a free loopback port, plaintext; resolves with the port. */
+export function bindLoopback(server: Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
