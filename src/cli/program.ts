@@ -85,7 +85,7 @@ export function buildProgram(
     )
     .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
     .addOption(
-      new Option('--detector-threads <n>', `onnxruntime threads of a worker's detector while the other workers are idle (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`).argParser(
+      new Option('--detector-threads <n>', `onnxruntime threads of the detector for a document that has the workers to itself (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`).argParser(
         positiveInt,
       ),
     )

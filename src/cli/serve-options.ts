@@ -10,7 +10,7 @@ export interface ServeOptions {
   workers?: number;
   /** onnxruntime intra-op threads per worker. */
   threads: number;
-  /** onnxruntime intra-op threads of each worker's detector; unset: the engine's default. */
+  /** onnxruntime intra-op threads of the detector when it runs alone; unset: the engine's default. */
   detectorThreads?: number;
   /** The recognizer's arithmetic; unset: the engine's default for this CPU. */
   recPrecision?: Precision;

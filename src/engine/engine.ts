@@ -20,10 +20,10 @@ export interface EngineConfig {
   /** onnxruntime intra-op threads per worker. */
   threadsPerWorker: number;
   /**
-   * Intra-op threads of a worker's detector when no other worker is busy (one otherwise; see
-   * DetectorSessions). Measured here: 2 cut the median document at concurrency 1 by about 30 ms
-   * (the detector no longer runs on one core while the other waits for its boxes). The recognizer's
-   * passes are too short to gain from a second thread.
+   * Intra-op threads of the detector when no other worker is busy (one otherwise; see
+   * DetectorSessions and WorkerConfig.wide). Measured here: 2 cut the median document at
+   * concurrency 1 by about 30 ms (the detector no longer runs on one core while the other waits for
+   * its boxes). The recognizer's passes are too short to gain from a second thread.
    */
   detectorThreads: number;
   /** Lines per recognizer forward pass. */

@@ -34,7 +34,7 @@ const model = (file: string): Uint8Array => readModelFile(file, config.simplifyG
 const detModel = model(manifest.paths.det);
 const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: 1, memArena: true }),
-  config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
+  config.wide && config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
   createSession(withGreedyHead(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision)), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,

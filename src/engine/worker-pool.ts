@@ -24,6 +24,27 @@ interface Pending {
 interface Slot {
   worker: Worker;
   current: (Pending & { startedAt: number }) | null;
+  /** Holds sessions with more threads, for the tasks that run alone (WorkerConfig.wide). */
+  wide: boolean;
+}
+
+/** What dispatch needs to know of a worker. */
+export interface SlotState {
+  busy: boolean;
+  wide: boolean;
+}
+
+/**
+ * The idle worker for the next task, or null when all are busy. A task runs alone when no other
+ * worker is busy and nothing else waits; it then goes to the wide worker, which can give it more
+ * threads.
+ */
+export function pickSlot(slots: readonly SlotState[], waitingAfter: number): { index: number; alone: boolean } | null {
+  const idle = slots.findIndex((s) => !s.busy);
+  if (idle < 0) return null;
+  const alone = waitingAfter === 0 && slots.every((s) => !s.busy);
+  const wide = alone ? slots.findIndex((s) => s.wide) : -1;
+  return { index: wide >= 0 ? wide : idle, alone };
 }
 
 const WORKER_URL = new URL('./inference-worker.js', import.meta.url);
@@ -38,11 +59,12 @@ export class WorkerPool {
   private seq = 0;
   private closed = false;
 
-  private constructor(private readonly config: WorkerConfig) {}
+  private constructor(private readonly config: Omit<WorkerConfig, 'wide'>) {}
 
-  static async start(size: number, config: WorkerConfig): Promise<WorkerPool> {
+  /** `size` workers, the first of them wide. */
+  static async start(size: number, config: Omit<WorkerConfig, 'wide'>): Promise<WorkerPool> {
     const pool = new WorkerPool(config);
-    await Promise.all(Array.from({ length: size }, () => pool.spawn()));
+    await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(i === 0)));
     return pool;
   }
 
@@ -93,10 +115,10 @@ export class WorkerPool {
     this.slots.length = 0;
   }
 
-  private spawn(): Promise<void> {
+  private spawn(wide: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: this.config });
-      const slot: Slot = { worker, current: null };
+      const worker = new Worker(WORKER_URL, { workerData: { ...this.config, wide } satisfies WorkerConfig });
+      const slot: Slot = { worker, current: null, wide };
       let ready = false;
       worker.on('message', (msg: WorkerResponse | WorkerReady) => {
         if ('ready' in msg) {
@@ -126,7 +148,7 @@ export class WorkerPool {
     this.slots.splice(i, 1);
     slot.current?.reject(new OcrError('INTERNAL', `inference worker crashed (${err.message}); retry the request`));
     slot.current = null;
-    if (!this.closed) this.spawn().catch(() => undefined);
+    if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
   }
 
   private settle(slot: Slot, msg: WorkerResponse): void {
@@ -143,14 +165,17 @@ export class WorkerPool {
   }
 
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.current) continue;
-      const next = this.queue.shift();
-      if (!next) return;
+    while (this.queue.length > 0) {
+      const pick = pickSlot(
+        this.slots.map((s) => ({ busy: s.current !== null, wide: s.wide })),
+        this.queue.length - 1,
+      );
+      if (!pick) return;
+      const slot = this.slots[pick.index]!;
+      const next = this.queue.shift()!;
       next.signal?.removeEventListener('abort', next.onAbort);
       slot.current = { ...next, startedAt: performance.now() };
-      const alone = this.queue.length === 0 && this.slots.every((s) => s === slot || !s.current);
-      slot.worker.postMessage({ id: next.seq, task: next.task, alone } satisfies WorkerRequest);
+      slot.worker.postMessage({ id: next.seq, task: next.task, alone: pick.alone } satisfies WorkerRequest);
     }
   }
 }

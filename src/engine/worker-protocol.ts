@@ -65,6 +65,12 @@ export interface WorkerConfig {
   threads: number;
   /** Threads of the detector when its worker runs alone (one otherwise). */
   detectorThreads: number;
+  /**
+   * This worker also holds the detector on detectorThreads threads, and the pool sends it the tasks
+   * that run alone. One worker holds it, not each: every session keeps a memory arena of its own
+   * (about 240 MB for a 960×960 input).
+   */
+  wide: boolean;
   recBatchSize: number;
   simplifyGraphs: boolean;
   recPrecision: Precision;
