@@ -5,7 +5,7 @@
  *   3. the gRPC server (`ocr serve` as a child process, client in this process),
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
  * ratio server/engine. Engine and server alternate (document by document at concurrency 1, pass by
- * pass otherwise), so that drift in this machine's speed (noisy neighbours) falls on both alike.
+ * pass otherwise, in ABBA order), so that drift in this machine's speed (noisy neighbours) falls on both alike.
  * Prints a Markdown table for docs/BENCHMARKS.md.
  *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T] [--rec-precision float32|int8]
  */
@@ -75,13 +75,20 @@ async function docsPass(target: Target, concurrency: number, into: Tally): Promi
 }
 
 /**
- * One pass over the documents one at a time, each read by every target in turn: at concurrency 1
+ * The order of the two sides in the k-th round: A B, then B A (ABBA), so that a steady drift in
+ * this machine's speed falls on both sides alike instead of on whichever always goes second.
+ */
+const inTurn = (k: number): [number, number] => (k % 2 === 0 ? [0, 1] : [1, 0]);
+
+/**
+ * One pass over the documents one at a time, each read by both targets in turn: at concurrency 1
  * a document takes a few hundred ms, and this machine's speed drifts within a pass, so per-document
  * alternation keeps the sides' comparison fair.
  */
 async function docsPassInTurn(targets: Target[], into: Tally[]): Promise<void> {
-  for (const doc of docs) {
-    for (const [i, target] of targets.entries()) {
+  for (const [k, doc] of docs.entries()) {
+    for (const i of inTurn(k)) {
+      const target = targets[i]!;
       const t = performance.now();
       const found = await target.recognize(doc);
       const ms = performance.now() - t;
@@ -111,14 +118,14 @@ async function linesPass(target: Target, into: { images: number; seconds: number
   into.seconds += (performance.now() - started) / 1000;
 }
 
-/** Engine and server alternate (documents at concurrency 1, passes otherwise), so both see the same machine. */
+/** Engine and server alternate (documents at concurrency 1, passes otherwise, ABBA), so both see the same machine. */
 async function measureBoth(engine: Target, server: Target): Promise<{ engine: Measured; server: Measured }> {
   for (const t of [engine, server]) await mapLimit(docs.slice(0, 4), 4, (d) => t.recognize(d)); // warm-up
   const sides = [engine, server].map(() => ({ c1: tally(), c4: tally(), lines: { images: 0, seconds: 0 } }));
   const targets = [engine, server];
   for (let p = 0; p < passes; p++) await docsPassInTurn(targets, sides.map((side) => side.c1));
-  for (let p = 0; p < passes; p++) for (let i = 0; i < 2; i++) await docsPass(targets[i]!, 4, sides[i]!.c4);
-  for (let p = 0; p < 2 * passes; p++) for (let i = 0; i < 2; i++) await linesPass(targets[i]!, sides[i]!.lines);
+  for (let p = 0; p < passes; p++) for (const i of inTurn(p)) await docsPass(targets[i]!, 4, sides[i]!.c4);
+  for (let p = 0; p < 2 * passes; p++) for (const i of inTurn(p)) await linesPass(targets[i]!, sides[i]!.lines);
   const [e, s] = sides.map((side) => ({ c1: summary(side.c1), c4: summary(side.c4), lines: side.lines.images / side.lines.seconds }));
   return { engine: e!, server: s! };
 }
