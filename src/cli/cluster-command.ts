@@ -42,9 +42,7 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
     if (opts.consul) args.push('--consul', opts.consul, '--service-name', opts.serviceName);
     // Own process group for none of them: Ctrl-C in a terminal reaches the children too, which is fine —
     // each drains on its own SIGINT, and stopAll's SIGTERM to a draining one changes nothing.
-    // Fewer malloc arenas keep freed memory reusable across threads (README, "Memory").
-    const env = { MALLOC_ARENA_MAX: '2', ...process.env };
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
     child.once('exit', (code, signal) => {
       if (!stopping) process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}) \n`);
