@@ -5,7 +5,8 @@
  *   3. the gRPC server (`ocr serve` as a child process, client in this process),
  * at concurrency 1 and 4: docs/s, lines/s, p50/p90 latency, then RecognizeLines lines/s, and the
  * ratio server/engine. Engine and server alternate (document by document at concurrency 1, pass by
- * pass otherwise, in ABBA order), so that drift in this machine's speed (noisy neighbours) falls on both alike.
+ * pass otherwise, in ABBA order), so that drift in this machine's speed (noisy neighbours) falls on
+ * both alike.
  * Prints a Markdown table for docs/BENCHMARKS.md.
  *   node dist/bench/bench.js [--passes N] [--set DIR] [--workers W] [--threads T] [--rec-precision float32|int8]
  */
