@@ -104,15 +104,23 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeR
 }
 
 const port = parentPort!;
-port.on('message', (request: WorkerRequest) => {
+
+async function answer(request: WorkerRequest): Promise<void> {
   const started = performance.now();
-  run(request.task, request.alone).then(
-    (reply) => port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse),
-    (err: unknown) => {
-      const code = err instanceof OcrError ? err.code : 'INTERNAL';
-      const message = err instanceof Error ? err.message : String(err);
-      port.postMessage({ id: request.id, ok: false, error: { code, message } } satisfies WorkerResponse);
-    },
-  );
+  try {
+    const reply = await run(request.task, request.alone);
+    port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse);
+  } catch (err: unknown) {
+    const code = err instanceof OcrError ? err.code : 'INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    port.postMessage({ id: request.id, ok: false, error: { code, message } } satisfies WorkerResponse);
+  }
+}
+
+// The pool may post a task while another runs (WorkerPool's depth): they run one after another,
+// in the order posted, never interleaved at their awaits.
+let last: Promise<void> = Promise.resolve();
+port.on('message', (request: WorkerRequest) => {
+  last = last.then(() => answer(request));
 });
 port.postMessage({ ready: true });

@@ -1,0 +1,24 @@
+/**
+ * A stand-in for inference-worker.ts that speaks its protocol without models, for testing the pool.
+ * A recognize task's image says what to do: width = milliseconds to keep the thread busy (as a
+ * model call does), height 0 = exit with code 3 afterwards (a crash). The reply's one line holds
+ * the absolute times the task began and ended, as JSON.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { RecognizeReply, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
+
+const port = parentPort!;
+const now = (): number => performance.timeOrigin + performance.now();
+
+port.on('message', (request: WorkerRequest) => {
+  const began = now();
+  const { width: busyMs, height } = request.task.image;
+  while (now() - began < busyMs) {
+    // Hold the thread, as onnxruntime's run() does.
+  }
+  if (height === 0) process.exit(3);
+  const ended = now();
+  const reply: RecognizeReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };
+  port.postMessage({ id: request.id, ok: true, reply, elapsedMs: ended - began } satisfies WorkerResponse);
+});
+port.postMessage({ ready: true });
