@@ -1,19 +1,23 @@
 /**
  * Writes ghz request data for the configs in bench/ghz/: one Recognize request and one image's
  * RecognizeTiles messages, as JSON with base64 bytes (what ghz and grpcurl expect for `bytes`).
- *   node dist/bench/ghz-data.js [DOC_IMAGE] [TILE_SIZE]
+ *   node dist/bench/ghz-data.js [DOC_IMAGE] [TILE_SIZE] [--out DIR]
+ * DIR defaults to bench/ghz/, where the configs look for the data.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { DEFAULT_TILE_OVERLAP, planTiles, TiledImage } from '../src/client/index.js';
 
 const here = fileURLToPath(new URL('../../bench/ghz/', import.meta.url));
-const image = process.argv[2] ?? path.resolve(here, '../../../shared/eval-dev/set/docs/d003_receipt.jpg');
-const tileSize = Number(process.argv[3] ?? 1024);
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string', default: here } } });
+const out = values.out!;
+const image = positionals[0] ?? path.resolve(here, '../../../shared/eval-dev/set/docs/d003_receipt.jpg');
+const tileSize = Number(positionals[1] ?? 1024);
 const bytes = readFileSync(image);
 
-writeFileSync(path.join(here, 'recognize.data.json'), JSON.stringify({ image: bytes.toString('base64') }));
+writeFileSync(path.join(out, 'recognize.data.json'), JSON.stringify({ image: bytes.toString('base64') }));
 
 const tiled = await TiledImage.decode(bytes);
 const rects = planTiles(tiled.width, tiled.height, tileSize, DEFAULT_TILE_OVERLAP);
@@ -29,5 +33,5 @@ const tiles = await Promise.all(
     image: (await tiled.encodeTile(r)).toString('base64'),
   })),
 );
-writeFileSync(path.join(here, 'tiles.data.json'), JSON.stringify(tiles));
-console.log(`wrote ${here}recognize.data.json and tiles.data.json (${rects.length} tiles of ${image})`);
+writeFileSync(path.join(out, 'tiles.data.json'), JSON.stringify(tiles));
+console.log(`wrote ${path.join(out, 'recognize.data.json')} and tiles.data.json (${rects.length} tiles of ${image})`);
