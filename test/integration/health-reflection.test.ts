@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { createFileRegistry, fromBinary, fromJson, toBinary, toJson, type JsonObject } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { Client, credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createRequire } from 'node:module';
@@ -54,6 +56,34 @@ describe('health and reflection', function () {
     client.close();
     const files = reply.fileDescriptorResponse!.fileDescriptorProto.map((b) => Buffer.from(b).toString('latin1'));
     expect(files.some((f) => f.includes('RecognizeTiles') && f.includes('ocr.v1'))).to.equal(true);
+  });
+
+  it('takes `grpcurl -d \'{"image": "<base64>"}\' ... ocr.v1.OcrService/Recognize` with only what reflection serves', async () => {
+    // grpcurl's steps: the descriptors from reflection (the file and its imports), the request from
+    // JSON through them, the reply back to JSON. No proto file of ours is read here.
+    const reflection = reflectionClient('v1');
+    const reply = await ask(reflection, { fileContainingSymbol: 'ocr.v1.OcrService' });
+    reflection.close();
+    const files = reply.fileDescriptorResponse!.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, Buffer.from(b)));
+    const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, toBinary(FileDescriptorSetSchema, { $typeName: 'google.protobuf.FileDescriptorSet', file: files })));
+    const method = registry.getService('ocr.v1.OcrService')!.methods.find((m) => m.name === 'Recognize')!;
+
+    const { textImage } = await import('../support/images.js');
+    const request = fromJson(method.input, { image: (await textImage('Total 42.00')).toString('base64') });
+    const client = new Client(t.target, credentials.createInsecure());
+    const bytes = await new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(
+        `/ocr.v1.OcrService/${method.name}`,
+        (m: Uint8Array) => Buffer.from(m),
+        (b: Buffer) => b,
+        toBinary(method.input, request),
+        (err, out) => (err ? reject(err) : resolve(out!)),
+      ),
+    );
+    client.close();
+    const json = toJson(method.output, fromBinary(method.output, bytes)) as JsonObject;
+    expect(json.instanceId).to.equal(t.server.instanceId);
+    expect((json.lines as JsonObject[]).map((l) => l.text)).to.deep.equal(['Total 42.00']);
   });
 
   it('answers health checks for "" and ocr.v1.OcrService, and reports NOT_SERVING when set', async () => {
