@@ -135,7 +135,9 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.splice(0)) p.reject(new OcrError('UNAVAILABLE', 'the engine is shutting down'));
+    // Tasks still with a worker are cut off too: terminating it answers nothing.
+    const unfinished = [...this.queue.splice(0), ...this.slots.flatMap((s) => s.posted.splice(0))];
+    for (const p of unfinished) p.reject(new OcrError('UNAVAILABLE', 'the engine is shutting down'));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
   }

@@ -70,6 +70,19 @@ describe('worker pool (stand-in workers)', () => {
     expect((await behind).reply.lines).to.have.length(1);
   });
 
+  it('on close, fails the tasks still queued or with a worker, instead of leaving them unanswered', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB });
+    const outcomes = [task(300), task(1), task(1)].map((t) =>
+      pool!.run(t, 0).then(
+        () => 'done',
+        (err: unknown) => (err as OcrError).code,
+      ),
+    );
+    await pool.close();
+    pool = undefined;
+    expect(await Promise.all(outcomes)).to.deep.equal(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+  });
+
   it('queues by priority: an older request overtakes tasks of a newer one not yet posted', async () => {
     pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB });
     const order: number[] = [];
