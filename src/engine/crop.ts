@@ -64,7 +64,8 @@ export function cropQuad(image: RawImage, quad: Quad, outHeight: number, maxOutW
   const nx = supersamples(qw / outW);
   const ny = supersamples(qh / outH);
   const out = new Uint8Array(outW * outH * 3);
-  sample(image, m, outW, outH, nx, ny, out);
+  if (nx * ny === 1 && isAxisAligned(m)) sampleAxisAligned(image, m, outW, outH, out);
+  else sample(image, m, outW, outH, nx, ny, out);
   return { data: out, width: outW, height: outH, channels: 3 };
 }
 
@@ -72,12 +73,74 @@ function supersamples(scale: number): number {
   return scale > 1.5 ? Math.min(4, Math.ceil(scale)) : 1;
 }
 
+/** x depends on the output column alone and y on the row alone: no rotation, shear or perspective. */
+export function isAxisAligned(m: readonly number[]): boolean {
+  return m[1] === 0 && m[3] === 0 && m[6] === 0 && m[7] === 0 && m[8] === 1;
+}
+
+/**
+ * sample() with one sample per pixel, for an axis-aligned homography (isAxisAligned): whole line
+ * images and upright boxes, most crops. Each column's source position is found once, not once per
+ * row, and nothing is divided (0.19 against 0.29 ms for a development line image). The positions
+ * are stepped exactly as sample() steps them, so the pixels are the same to the bit.
+ */
+export function sampleAxisAligned(image: RawImage, m: readonly number[], outW: number, outH: number, out: Uint8Array): void {
+  const { data, width: iw, height: ih, channels: ch } = image;
+  const maxX = iw - 1;
+  const maxY = ih - 1;
+  const stride = iw * ch;
+  // Per column: the left neighbour's offset in a row, the step to the right one, the right one's weight.
+  const left = new Int32Array(outW);
+  const right = new Int32Array(outW);
+  const fxs = new Float64Array(outW);
+  let X = m[0]! * 0.5 + m[2]!;
+  for (let u = 0; u < outW; u++) {
+    let x = X;
+    X += m[0]!;
+    if (!(x > 0)) x = 0;
+    else if (x > maxX) x = maxX;
+    const x0 = x | 0;
+    left[u] = x0 * ch;
+    right[u] = x0 < maxX ? ch : 0;
+    fxs[u] = x - x0;
+  }
+  for (let v = 0; v < outH; v++) {
+    let y = m[4]! * (v + 0.5) + m[5]!;
+    if (!(y > 0)) y = 0;
+    else if (y > maxY) y = maxY;
+    const y0 = y | 0;
+    const fy = y - y0;
+    const top = y0 * stride;
+    const down = y0 < maxY ? stride : 0;
+    const rowOut = v * outW * 3;
+    for (let u = 0, a = rowOut; u < outW; u++, a += 3) {
+      const fx = fxs[u]!;
+      const i00 = top + left[u]!;
+      const i01 = i00 + right[u]!;
+      const i10 = i00 + down;
+      const i11 = i10 + right[u]!;
+      const w11 = fx * fy;
+      const w10 = fy - w11;
+      const w01 = fx - w11;
+      const w00 = 1 - fx - fy + w11;
+      const r = data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
+      if (ch === 3) {
+        out[a] = r + 0.5;
+        out[a + 1] = data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11 + 0.5;
+        out[a + 2] = data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11 + 0.5;
+      } else {
+        out[a] = out[a + 1] = out[a + 2] = r + 0.5;
+      }
+    }
+  }
+}
+
 /**
  * Fills `out` (outW×outH×3). For each output pixel, nx×ny samples on a regular grid inside it are
  * mapped through the homography and bilinearly interpolated, then averaged. The projective
  * numerators and denominator are linear along a row, so they are stepped rather than recomputed.
  */
-function sample(
+export function sample(
   image: RawImage,
   m: readonly number[],
   outW: number,
