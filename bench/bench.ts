@@ -108,10 +108,14 @@ function summary(t: Tally): Run {
 }
 
 /**
- * Passes over the 120 line images for each pass over the documents. A line pass takes about a
- * second, so six make the line figure rest on about as many seconds as each document figure
- * (with two, 4 s a side: the engine and the server, same code, differed by up to 7 % in one run).
+ * Passes at concurrency 4, and over the 120 line images, for each concurrency-1 pass (`--passes`).
+ * A concurrency-1 pass alternates the sides document by document, so a drifting machine falls on
+ * both within it; the others alternate pass by pass and need more passes to average it out (a
+ * pass at concurrency 4 takes about 6 s, a line pass about 1 s). With one and two, server/engine at
+ * concurrency 4 read 0.918 in a run where the two sides agreed on every other figure, and the two
+ * sides, the same code, read 129.3 and 120.7 line images/s in another.
  */
+const C4_PASSES_PER_PASS = 2;
 const LINE_PASSES_PER_PASS = 6;
 
 /** One pass over the line images: calls of 30, two in flight; adds [images, seconds]. */
@@ -132,7 +136,7 @@ async function measureBoth(engine: Target, server: Target): Promise<{ engine: Me
   const sides = [engine, server].map(() => ({ c1: tally(), c4: tally(), lines: { images: 0, seconds: 0 } }));
   const targets = [engine, server];
   for (let p = 0; p < passes; p++) await docsPassInTurn(targets, sides.map((side) => side.c1));
-  for (let p = 0; p < passes; p++) for (const i of inTurn(p)) await docsPass(targets[i]!, 4, sides[i]!.c4);
+  for (let p = 0; p < C4_PASSES_PER_PASS * passes; p++) for (const i of inTurn(p)) await docsPass(targets[i]!, 4, sides[i]!.c4);
   for (let p = 0; p < LINE_PASSES_PER_PASS * passes; p++) for (const i of inTurn(p)) await linesPass(targets[i]!, sides[i]!.lines);
   const [e, s] = sides.map((side) => ({ c1: summary(side.c1), c4: summary(side.c4), lines: side.lines.images / side.lines.seconds }));
   return { engine: e!, server: s! };
@@ -196,7 +200,7 @@ await engine.close();
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
-console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes, ${lines.length} line images; ${engineWorkers} workers × ${threads} threads; recognizer in ${recPrecision}.`);
+console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes at concurrency 1 and ${C4_PASSES_PER_PASS * passes} at 4, ${lines.length} line images × ${LINE_PASSES_PER_PASS * passes} passes, a side; ${engineWorkers} workers × ${threads} threads; recognizer in ${recPrecision}.`);
 console.log(`Raw model floor (1 thread, median): as shipped ${floorText(shipped)}; as the engine loads them (simplified graphs, recognizer in ${recPrecision}) ${floorText(floor)}.\n`);
 console.log('| metric | engine (in process) | server (gRPC) | server / engine |');
 console.log('| --- | --- | --- | --- |');
