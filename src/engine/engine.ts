@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainPngSize, type DecodeLimits } from './decode.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
@@ -11,7 +11,7 @@ import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
-import type { ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
+import type { PngLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
 
 export interface EngineConfig {
   manifestPath: string;
@@ -234,6 +234,13 @@ export class OcrEngine {
         Promise.all(
           images.map(async (buf): Promise<LineOutcome> => {
             const started = performance.now();
+            let png: { width: number; height: number } | null;
+            try {
+              png = plainPngSize(buf, this.config.decodeLimits);
+            } catch (err) {
+              return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
+            }
+            if (png) return this.readPngLine(buf, options, priority);
             let image: RawImage;
             try {
               image = (await decodeImage(buf, this.config.decodeLimits)).image;
@@ -251,6 +258,26 @@ export class OcrEngine {
         ),
       options.signal,
     );
+  }
+
+  /**
+   * A plain PNG line image (plainPngSize), decoded in a worker rather than by sharp: for images this
+   * small sharp's fixed cost is most of the decode, and the main thread is spared the pixels. A
+   * corrupt image fails alone, as with decodeImage.
+   */
+  private async readPngLine(buf: Uint8Array, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
+    const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
+    let read: TaskResult<PngLineReply>;
+    try {
+      read = await this.pool.run({ kind: 'pngLine', png: new Uint8Array(buf), useAngleCls }, priority, options.signal);
+    } catch (err) {
+      if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
+      throw err;
+    }
+    const { lines, decodeMs, classifyMs, recognizeMs } = read.reply;
+    const timings = { ...emptyTimings(), decodeMs, queueMs: read.waitMs, classifyMs, recognizeMs };
+    timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
+    return { ok: true, line: { text: lines[0]!.text, confidence: lines[0]!.confidence }, timings };
   }
 
   private async admit<T>(work: (priority: number) => Promise<T>, signal?: AbortSignal): Promise<T> {

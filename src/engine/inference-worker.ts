@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { OcrError } from '../shared/errors.js';
 import { Classifier } from './classifier.js';
 import { cropQuad } from './crop.js';
+import { decodePlainPng } from './decode.js';
 import { buildCharset } from './ctc.js';
 import { Detector } from './detector.js';
 import { withGreedyHead } from './graph-greedy-head.js';
@@ -13,9 +14,10 @@ import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { Recognizer } from './recognizer.js';
 import { createSession, readModelFile } from './sessions.js';
-import type { RawImage } from './types.js';
+import type { Quad, RawImage } from './types.js';
 import type {
   DetectReply,
+  PngLineReply,
   RecognizeReply,
   RecognizeTask,
   RecognizedLine,
@@ -60,8 +62,7 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-async function recognize(task: RecognizeTask): Promise<RecognizeReply> {
-  const image = view(task.image);
+async function recognize(image: RawImage, task: Pick<RecognizeTask, 'quads' | 'useAngleCls' | 'wholeLines'>): Promise<RecognizeReply> {
   const crops = task.quads.map((quad) => cropQuad(image, quad, recognizer.inputHeight, manifest.rec.maxWidth));
   const angles = new Array<number>(crops.length).fill(0);
   let classifyMs = 0;
@@ -95,12 +96,19 @@ async function recognize(task: RecognizeTask): Promise<RecognizeReply> {
   return { lines, classifyMs, recognizeMs: performance.now() - started };
 }
 
-async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply> {
+async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | PngLineReply> {
   if (task.kind === 'detect') {
     const d = await detector.detect(view(task.image), task.options, alone);
     return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
   }
-  return recognize(task);
+  if (task.kind === 'pngLine') {
+    const started = performance.now();
+    const image = decodePlainPng(task.png);
+    const decodeMs = performance.now() - started;
+    const whole: Quad = [[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]];
+    return { ...(await recognize(image, { quads: [whole], useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };
+  }
+  return recognize(view(task.image), task);
 }
 
 const port = parentPort!;

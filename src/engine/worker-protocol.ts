@@ -26,7 +26,15 @@ export interface RecognizeTask {
   wholeLines: boolean;
 }
 
-export type Task = DetectTask | RecognizeTask;
+/** A whole-line PNG that plainPngSize passed: the worker decodes it (decodePlainPng) and reads it. */
+export interface PngLineTask {
+  kind: 'pngLine';
+  /** The PNG's bytes alone (a view into a larger buffer would be copied whole). */
+  png: Uint8Array;
+  useAngleCls: boolean;
+}
+
+export type Task = DetectTask | RecognizeTask | PngLineTask;
 
 export interface DetectReply {
   boxes: DetectedBox[];
@@ -47,7 +55,11 @@ export interface RecognizeReply {
   recognizeMs: number;
 }
 
-export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : RecognizeReply;
+export interface PngLineReply extends RecognizeReply {
+  decodeMs: number;
+}
+
+export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : T extends PngLineTask ? PngLineReply : RecognizeReply;
 
 export interface WorkerRequest {
   id: number;

@@ -79,6 +79,20 @@ describe('bad input over gRPC', function () {
     expect(r.results[2]!.text).to.equal(r.results[0]!.text);
   });
 
+  it('RecognizeLines: bad PNGs fail alone with the statuses Recognize gives them', async () => {
+    const corrupt = Buffer.from(await textImage('Total 42.00'));
+    const idat = corrupt.indexOf('IDAT');
+    for (let i = idat + 8; i < idat + 40; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
+    const truncated = (await textImage('Total 42.00')).subarray(0, 300);
+    const r = await t.client.recognizeLines([corrupt, await solidImage(1, 1), await pngClaiming(60_000, 60_000), truncated, good]);
+    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'OK']);
+    expect(r.results[0]!.error!.message).to.match(/PNG image is corrupt or truncated/);
+    expect(r.results[1]!.error!.message).to.match(/1×1 pixels; text needs at least 8/);
+    expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
+    expect(r.results[3]!.error!.message).to.match(/PNG image is corrupt or truncated/);
+    expect(r.results[4]!.text).to.contain('各区县人民政府');
+  });
+
   it('RecognizeLines: no images → INVALID_ARGUMENT', () => expectStatus(t.client.recognizeLines([]), 'INVALID_ARGUMENT', /images is empty/));
 
   it('every supported format decodes: JPEG, PNG, WebP, TIFF, GIF, BMP', async () => {

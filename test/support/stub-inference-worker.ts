@@ -5,14 +5,14 @@
  * the absolute times the task began and ended, as JSON.
  */
 import { parentPort } from 'node:worker_threads';
-import type { RecognizeReply, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
+import type { RecognizeReply, RecognizeTask, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
 
 const port = parentPort!;
 const now = (): number => performance.timeOrigin + performance.now();
 
 port.on('message', (request: WorkerRequest) => {
   const began = now();
-  const { width: busyMs, height } = request.task.image;
+  const { width: busyMs, height } = (request.task as RecognizeTask).image;
   while (now() - began < busyMs) {
     // Hold the thread, as onnxruntime's run() does.
   }
