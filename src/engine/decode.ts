@@ -135,7 +135,6 @@ export async function decodeImage(
  * bytes, which go through decodeImage.
  */
 export function plainPngSize(buf: Uint8Array, limits: DecodeLimits): { width: number; height: number } | null {
-  if (sniffFormat(buf) !== 'png') return null;
   const header = readPngHeader(buf);
   if (!header || !isPlainPng(header)) return null;
   checkSize(header.width, header.height, limits);

@@ -6,7 +6,7 @@ import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } fr
 import { isLineImage } from './line-image.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.js';
-import { quadSize } from './geometry.js';
+import { quadSize, wholeImageQuad } from './geometry.js';
 import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
@@ -120,7 +120,11 @@ const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0
 /** Decoded images kept for reuse between requests: a few A4 scans at 300 dpi (26 MB each). */
 const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
 
-const fullQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];
+/** A line read, with its stage timings; the total is their sum. */
+function lineOutcome(line: RecognizedLine, t: Pick<StageTimings, 'decodeMs' | 'queueMs' | 'classifyMs' | 'recognizeMs'>): LineOutcome {
+  const timings = { ...emptyTimings(), ...t, totalMs: t.decodeMs + t.queueMs + t.classifyMs + t.recognizeMs };
+  return { ok: true, line: { text: line.text, confidence: line.confidence }, timings };
+}
 
 /**
  * The OCR pipeline, usable without gRPC: decode → detect → crop → classify → recognize.
@@ -231,33 +235,25 @@ export class OcrEngine {
         // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the
         // workers start on a call after one decode, not thirty: measured over 24 alternating
         // passes of the benchmark's RecognizeLines load, median 127.4 → 130.4 line images/s.
-        Promise.all(
-          images.map(async (buf): Promise<LineOutcome> => {
-            const started = performance.now();
-            let png: { width: number; height: number } | null;
-            try {
-              png = plainPngSize(buf, this.config.decodeLimits);
-            } catch (err) {
-              return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
-            }
-            if (png) return this.readPngLine(buf, options, priority);
-            let image: RawImage;
-            try {
-              image = (await decodeImage(buf, this.config.decodeLimits)).image;
-            } catch (err) {
-              return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
-            }
-            const decodeMs = performance.now() - started;
-            const whole = [fullQuad(image.width, image.height)];
-            const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, priority, true));
-            const line = read.lines[0]!;
-            const timings = { ...emptyTimings(), decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs };
-            timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
-            return { ok: true, line: { text: line.text, confidence: line.confidence }, timings };
-          }),
-        ),
+        Promise.all(images.map((buf) => this.readLine(buf, options, priority))),
       options.signal,
     );
+  }
+
+  /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
+  private async readLine(buf: Uint8Array, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
+    const started = performance.now();
+    let image: RawImage | null;
+    try {
+      image = plainPngSize(buf, this.config.decodeLimits) ? null : (await decodeImage(buf, this.config.decodeLimits)).image;
+    } catch (err) {
+      return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
+    }
+    if (!image) return this.readPngLine(buf, options, priority);
+    const decodeMs = performance.now() - started;
+    const whole = [wholeImageQuad(image.width, image.height)];
+    const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, priority, true));
+    return lineOutcome(read.lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs });
   }
 
   /**
@@ -275,9 +271,7 @@ export class OcrEngine {
       throw err;
     }
     const { lines, decodeMs, classifyMs, recognizeMs } = read.reply;
-    const timings = { ...emptyTimings(), decodeMs, queueMs: read.waitMs, classifyMs, recognizeMs };
-    timings.totalMs = timings.decodeMs + timings.queueMs + timings.classifyMs + timings.recognizeMs;
-    return { ok: true, line: { text: lines[0]!.text, confidence: lines[0]!.confidence }, timings };
+    return lineOutcome(lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs, recognizeMs });
   }
 
   private async admit<T>(work: (priority: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -336,7 +330,7 @@ export class OcrEngine {
     );
     const detected = mergeRowNeighbours(det.reply.boxes.map((b) => b.quad), this.config.rowMergeGap);
     const wholeLine = isLineImage(image.width, image.height, detected);
-    const quads = wholeLine ? [fullQuad(image.width, image.height)] : detected;
+    const quads = wholeLine ? [wholeImageQuad(image.width, image.height)] : detected;
     const read = await this.readQuads(shared, quads, options, priority, wholeLine);
     const lines = quads.map((box, i) => ({ text: read.lines[i]!.text, confidence: read.lines[i]!.confidence, box }));
     return {

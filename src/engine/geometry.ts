@@ -8,6 +8,9 @@ import type { Point, Quad } from './types.js';
 
 export { quadSize } from '../shared/quad.js';
 
+/** The quad of a whole w×h image: a line image read as it is. */
+export const wholeImageQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];
+
 /**
  * A minimum-area enclosing rectangle with cv2.minAreaRect's fields and conventions: `width` is the
  * side along `angle` (degrees, y down), `height` the other; which side is which follows OpenCV's

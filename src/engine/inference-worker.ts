@@ -9,12 +9,13 @@ import { cropQuad } from './crop.js';
 import { decodePlainPng } from './decode.js';
 import { buildCharset } from './ctc.js';
 import { Detector } from './detector.js';
+import { wholeImageQuad } from './geometry.js';
 import { withGreedyHead } from './graph-greedy-head.js';
 import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { Recognizer } from './recognizer.js';
 import { createSession, readModelFile } from './sessions.js';
-import type { Quad, RawImage } from './types.js';
+import type { RawImage } from './types.js';
 import type {
   DetectReply,
   PngLineReply,
@@ -105,8 +106,8 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeR
     const started = performance.now();
     const image = decodePlainPng(task.png);
     const decodeMs = performance.now() - started;
-    const whole: Quad = [[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]];
-    return { ...(await recognize(image, { quads: [whole], useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };
+    const quads = [wholeImageQuad(image.width, image.height)];
+    return { ...(await recognize(image, { quads, useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };
   }
   return recognize(view(task.image), task);
 }

@@ -69,7 +69,7 @@ export class Recognizer {
     const size = crops.length * 3 * height * width;
     const held = this.scratch;
     this.scratch = null;
-    const buffer = held && held.length >= size ? held : held ? new Float32Array(size) : undefined;
+    const buffer = held === null ? undefined : held.length >= size ? held : new Float32Array(size);
     const input = toRecognizerBatch(crops, width, height, this.spec.channelOrder === 'BGR', buffer?.subarray(0, size));
     let out: Awaited<ReturnType<typeof runModel>>;
     try {
