@@ -64,7 +64,7 @@ export function cropQuad(image: RawImage, quad: Quad, outHeight: number, maxOutW
   const nx = supersamples(qw / outW);
   const ny = supersamples(qh / outH);
   const out = new Uint8Array(outW * outH * 3);
-  if (nx * ny === 1 && isAxisAligned(m)) sampleAxisAligned(image, m, outW, outH, out);
+  if (isAxisAligned(m)) sampleAxisAligned(image, m, outW, outH, nx, ny, out);
   else sample(image, m, outW, outH, nx, ny, out);
   return { data: out, width: outW, height: outH, channels: 3 };
 }
@@ -79,59 +79,88 @@ export function isAxisAligned(m: readonly number[]): boolean {
 }
 
 /**
- * sample() with one sample per pixel, for an axis-aligned homography (isAxisAligned): whole line
- * images and upright boxes, most crops. Each column's source position is found once, not once per
- * row, and nothing is divided (0.19 against 0.29 ms for a development line image). The positions
- * are stepped exactly as sample() steps them, so the pixels are the same to the bit.
+ * sample() for an axis-aligned homography (isAxisAligned): whole line images and upright boxes,
+ * most crops. A sample's x depends on its column alone and its y on its row alone, so each column's
+ * and each row's source taps are found once, and nothing is divided (one sample per pixel: 0.19
+ * against 0.29 ms for a development line image). The positions are stepped and the samples summed
+ * in sample()'s order, so the pixels are the same to the bit.
  */
-export function sampleAxisAligned(image: RawImage, m: readonly number[], outW: number, outH: number, out: Uint8Array): void {
+export function sampleAxisAligned(
+  image: RawImage,
+  m: readonly number[],
+  outW: number,
+  outH: number,
+  nx: number,
+  ny: number,
+  out: Uint8Array,
+): void {
   const { data, width: iw, height: ih, channels: ch } = image;
   const maxX = iw - 1;
   const maxY = ih - 1;
   const stride = iw * ch;
-  // Per column: the left neighbour's offset in a row, the step to the right one, the right one's weight.
-  const left = new Int32Array(outW);
-  const right = new Int32Array(outW);
-  const fxs = new Float64Array(outW);
-  let X = m[0]! * 0.5 + m[2]!;
-  for (let u = 0; u < outW; u++) {
-    let x = X;
-    X += m[0]!;
-    if (!(x > 0)) x = 0;
-    else if (x > maxX) x = maxX;
-    const x0 = x | 0;
-    left[u] = x0 * ch;
-    right[u] = x0 < maxX ? ch : 0;
-    fxs[u] = x - x0;
+  const single = nx * ny === 1;
+  const inv = 1 / (nx * ny);
+  // Per sub-column sx and column u (at sx * outW + u): the left neighbour's offset in a row, the
+  // step to the right one, the right one's weight.
+  const left = new Int32Array(nx * outW);
+  const right = new Int32Array(nx * outW);
+  const fxs = new Float64Array(nx * outW);
+  for (let sx = 0, k = 0; sx < nx; sx++) {
+    let X = m[0]! * ((sx + 0.5) * (1 / nx)) + m[2]!;
+    for (let u = 0; u < outW; u++, k++) {
+      let x = X;
+      X += m[0]!;
+      if (!(x > 0)) x = 0;
+      else if (x > maxX) x = maxX;
+      const x0 = x | 0;
+      left[k] = x0 * ch;
+      right[k] = x0 < maxX ? ch : 0;
+      fxs[k] = x - x0;
+    }
   }
+  const acc = new Float64Array(single ? 0 : outW * 3);
   for (let v = 0; v < outH; v++) {
-    let y = m[4]! * (v + 0.5) + m[5]!;
-    if (!(y > 0)) y = 0;
-    else if (y > maxY) y = maxY;
-    const y0 = y | 0;
-    const fy = y - y0;
-    const top = y0 * stride;
-    const down = y0 < maxY ? stride : 0;
     const rowOut = v * outW * 3;
-    for (let u = 0, a = rowOut; u < outW; u++, a += 3) {
-      const fx = fxs[u]!;
-      const i00 = top + left[u]!;
-      const i01 = i00 + right[u]!;
-      const i10 = i00 + down;
-      const i11 = i10 + right[u]!;
-      const w11 = fx * fy;
-      const w10 = fy - w11;
-      const w01 = fx - w11;
-      const w00 = 1 - fx - fy + w11;
-      const r = data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
-      if (ch === 3) {
-        out[a] = r + 0.5;
-        out[a + 1] = data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11 + 0.5;
-        out[a + 2] = data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11 + 0.5;
-      } else {
-        out[a] = out[a + 1] = out[a + 2] = r + 0.5;
+    if (!single) acc.fill(0);
+    for (let sy = 0; sy < ny; sy++) {
+      let y = m[4]! * (v + (sy + 0.5) / ny) + m[5]!;
+      if (!(y > 0)) y = 0;
+      else if (y > maxY) y = maxY;
+      const y0 = y | 0;
+      const fy = y - y0;
+      const top = y0 * stride;
+      const down = y0 < maxY ? stride : 0;
+      for (let sx = 0; sx < nx; sx++) {
+        for (let u = 0, k = sx * outW, a = 0; u < outW; u++, k++, a += 3) {
+          const fx = fxs[k]!;
+          const i00 = top + left[k]!;
+          const i01 = i00 + right[k]!;
+          const i10 = i00 + down;
+          const i11 = i10 + right[k]!;
+          const w11 = fx * fy;
+          const w10 = fy - w11;
+          const w01 = fx - w11;
+          const w00 = 1 - fx - fy + w11;
+          const r = data[i00]! * w00 + data[i01]! * w01 + data[i10]! * w10 + data[i11]! * w11;
+          let g = r;
+          let b = r;
+          if (ch === 3) {
+            g = data[i00 + 1]! * w00 + data[i01 + 1]! * w01 + data[i10 + 1]! * w10 + data[i11 + 1]! * w11;
+            b = data[i00 + 2]! * w00 + data[i01 + 2]! * w01 + data[i10 + 2]! * w10 + data[i11 + 2]! * w11;
+          }
+          if (single) {
+            out[rowOut + a] = r + 0.5;
+            out[rowOut + a + 1] = g + 0.5;
+            out[rowOut + a + 2] = b + 0.5;
+          } else {
+            acc[a] += r;
+            acc[a + 1] += g;
+            acc[a + 2] += b;
+          }
+        }
       }
     }
+    if (!single) for (let a = 0; a < outW * 3; a++) out[rowOut + a] = acc[a]! * inv + 0.5;
   }
 }
 
