@@ -5,40 +5,72 @@ export interface PngHeader {
   bitDepth: number;
   /** 0 gray, 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA. */
   colorType: number;
+  /** 0 none, 1 Adam7. */
+  interlace: number;
   /** The chunk types present, in any order. */
   chunks: Set<string>;
+}
+
+/** One chunk: its type, where it starts, and its data (a view into the PNG's bytes). */
+export interface PngChunk {
+  type: string;
+  /** Offset of the chunk's length field. */
+  at: number;
+  data: Uint8Array;
 }
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
- * The IHDR fields and the chunk types of a PNG, by walking the chunks' length fields (no CRC check,
- * no inflating); null when the bytes are not a well-formed chunk sequence ending in IEND.
+ * The chunks of a PNG up to and including IEND, by walking their length fields (no CRC check, no
+ * inflating); null when the bytes are not a PNG signature and a well-formed chunk sequence that
+ * starts with IHDR and ends in IEND.
  */
-export function readPngHeader(buf: Uint8Array): PngHeader | null {
+export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
   if (buf.length < 33 || SIGNATURE.some((b, i) => buf[i] !== b)) return null;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const type = (at: number): string => String.fromCharCode(buf[at]!, buf[at + 1]!, buf[at + 2]!, buf[at + 3]!);
-  if (view.getUint32(8) !== 13 || type(12) !== 'IHDR') return null;
-  const chunks = new Set<string>();
+  const chunks: PngChunk[] = [];
   for (let at = 8; at + 12 <= buf.length; ) {
     const length = view.getUint32(at);
-    const t = type(at + 4);
-    chunks.add(t);
+    if (at + 12 + length > buf.length) return null;
+    const type = String.fromCharCode(buf[at + 4]!, buf[at + 5]!, buf[at + 6]!, buf[at + 7]!);
+    if (chunks.length === 0 && (type !== 'IHDR' || length !== 13)) return null;
+    chunks.push({ type, at, data: buf.subarray(at + 8, at + 8 + length) });
+    if (type === 'IEND') return chunks;
     at += 12 + length;
-    if (t === 'IEND') {
-      return { width: view.getUint32(16), height: view.getUint32(20), bitDepth: buf[24]!, colorType: buf[25]!, chunks };
-    }
   }
   return null;
 }
 
+/** The IHDR fields and the chunk types of a PNG (readPngChunks); null where that is null. */
+export function readPngHeader(buf: Uint8Array): PngHeader | null {
+  const chunks = readPngChunks(buf);
+  if (!chunks) return null;
+  const ihdr = chunks[0]!.data;
+  const view = new DataView(ihdr.buffer, ihdr.byteOffset, ihdr.byteLength);
+  return {
+    width: view.getUint32(0),
+    height: view.getUint32(4),
+    bitDepth: ihdr[8]!,
+    colorType: ihdr[9]!,
+    interlace: ihdr[12]!,
+    chunks: new Set(chunks.map((c) => c.type)),
+  };
+}
+
 /**
- * A PNG whose pixels any decoder gives the same: 8-bit gray, RGB or palette, no transparency to
- * flatten, no ICC profile to convert from and no EXIF orientation to apply. Those are what sharp
- * would treat differently from a plain inflate.
+ * A PNG whose pixels any decoder gives the same, and that decodePlainPng reads: 8-bit gray, RGB or
+ * palette, not interlaced, no transparency to flatten, no ICC profile to convert from and no EXIF
+ * orientation to apply. Those are what sharp would treat differently from a plain inflate.
  */
 export function isPlainPng(header: PngHeader): boolean {
-  const { bitDepth, colorType, chunks } = header;
-  return bitDepth === 8 && [0, 2, 3].includes(colorType) && !chunks.has('tRNS') && !chunks.has('iCCP') && !chunks.has('eXIf');
+  const { bitDepth, colorType, interlace, chunks } = header;
+  return (
+    bitDepth === 8 &&
+    [0, 2, 3].includes(colorType) &&
+    interlace === 0 &&
+    !chunks.has('tRNS') &&
+    !chunks.has('iCCP') &&
+    !chunks.has('eXIf')
+  );
 }

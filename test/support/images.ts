@@ -1,3 +1,4 @@
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 
 /** Small synthetic images for input-handling tests (the accuracy tests use the real sets). */
@@ -25,11 +26,58 @@ export async function pngClaiming(width: number, height: number): Promise<Buffer
   return out;
 }
 
-function crc32(buf: Uint8Array): number {
-  let c = ~0;
-  for (const byte of buf) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+/** A PNG chunk: length, type, data and CRC. */
+function chunk(type: string, data: Uint8Array): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const out = Buffer.alloc(body.length + 8);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE(crc32(body), body.length + 4);
+  return out;
+}
+
+export interface PngRows {
+  width: number;
+  height: number;
+  /** 0 gray, 2 RGB, 3 palette (8 bits a sample). */
+  colorType: 0 | 2 | 3;
+  /** The unfiltered pixels, row after row. */
+  pixels: Uint8Array;
+  /** The filter type of each row, cycled; types over 4 are written as they are (invalid PNGs). */
+  filters: number[];
+  palette?: Uint8Array;
+  /** Rewrites the inflated pixel data before it is deflated (to cut or lengthen it). */
+  mangle?: (filtered: Buffer) => Buffer;
+}
+
+/** A PNG written by hand, each row with the filter asked for, so that a decoder meets all five. */
+export function pngFromRows(spec: PngRows): Buffer {
+  const { width, height, colorType, pixels, filters } = spec;
+  const bpp = colorType === 2 ? 3 : 1;
+  const rowLength = width * bpp;
+  const filtered = Buffer.alloc(height * (rowLength + 1));
+  for (let y = 0; y < height; y++) {
+    const filter = filters[y % filters.length]!;
+    filtered[y * (rowLength + 1)] = filter;
+    const at = (x: number, row: number): number => (x >= 0 && row >= 0 ? pixels[row * rowLength + x]! : 0);
+    for (let x = 0; x < rowLength; x++) {
+      const a = at(x - bpp, y), b = at(x, y - 1), c = at(x - bpp, y - 1);
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const predictor = [0, a, b, (a + b) >> 1, paeth][filter] ?? 0;
+      filtered[y * (rowLength + 1) + 1 + x] = (at(x, y) - predictor) & 255;
+    }
   }
-  return ~c >>> 0;
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = colorType;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    ...(spec.palette ? [chunk('PLTE', spec.palette)] : []),
+    chunk('IDAT', deflateSync(spec.mangle ? spec.mangle(filtered) : filtered)),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
-import { decodeImage, decodePlainPng, DEFAULT_DECODE_LIMITS, plainPngSize } from '../../src/engine/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainPngSize } from '../../src/engine/decode.js';
+import { decodePlainPng } from '../../src/engine/plain-png.js';
 import { isPlainPng, readPngHeader } from '../../src/engine/png-header.js';
 import { OcrError } from '../../src/shared/errors.js';
-import { pngClaiming, solidImage } from '../support/images.js';
+import { pngClaiming, pngFromRows, solidImage, type PngRows } from '../support/images.js';
 
 /** A 37×23 RGB image with every pixel different, as sharp input. */
 function pattern(): Sharp {
@@ -24,7 +25,7 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     icc: await pattern().withIccProfile('p3').png().toBuffer(),
   });
 
-  it('takes 8-bit gray, RGB and palette PNGs, and leaves alpha, other depths and ICC profiles to sharp', async () => {
+  it('takes 8-bit gray, RGB and palette PNGs, and leaves alpha, other depths, interlacing and ICC profiles to sharp', async () => {
     const v = await variants();
     const plain = Object.fromEntries(Object.entries(v).map(([name, png]) => [name, isPlainPng(readPngHeader(png)!)]));
     expect(plain).to.deep.equal({
@@ -32,7 +33,7 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
       gray: true,
       palette: true,
       palette4Bit: false,
-      interlaced: true,
+      interlaced: false,
       rgba: false,
       sixteenBit: false,
       icc: false,
@@ -71,5 +72,57 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     for (let i = idat + 8; i < idat + 40; i++) png[i] = png[i]! ^ 0x5a;
     expect(plainPngSize(png, DEFAULT_DECODE_LIMITS)).to.deep.equal({ width: 37, height: 23 });
     expect(() => decodePlainPng(png)).to.throw(OcrError, /PNG image is corrupt or truncated/).with.property('code', 'INVALID_ARGUMENT');
+  });
+
+  /** 29×11 pixels, every row with the next of the five filters, in each colour type. */
+  const handWritten = (colorType: 0 | 2 | 3, overrides: Partial<PngRows> = {}): Buffer => {
+    const width = 29, height = 11, bpp = colorType === 2 ? 3 : 1;
+    const pixels = new Uint8Array(width * height * bpp);
+    // Few distinct values, so that Paeth's predictors often tie and its tie-breaking shows.
+    let seed = 11;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 8) % n;
+    for (let i = 0; i < pixels.length; i++) pixels[i] = colorType === 3 ? random(40) : [0, 10, 20, 40, 255][random(5)]!;
+    const palette = new Uint8Array(40 * 3);
+    for (let i = 0; i < palette.length; i++) palette[i] = (i * 53) & 255;
+    return pngFromRows({ width, height, colorType, pixels, filters: [0, 1, 2, 3, 4], ...(colorType === 3 ? { palette } : {}), ...overrides });
+  };
+
+  it('undoes all five row filters as sharp does, in gray, RGB and palette images', async () => {
+    for (const colorType of [0, 2, 3] as const) {
+      const png = handWritten(colorType);
+      const ours = decodePlainPng(png);
+      const { image } = await decodeImage(png);
+      expect(Buffer.from(ours.data).equals(Buffer.from(image.data)), `colour type ${colorType}`).to.equal(true);
+    }
+  });
+
+  it('answers INVALID_ARGUMENT for an undefined filter, pixel data of the wrong length, a bad CRC or a colour past the palette', () => {
+    const cases: Record<string, Buffer> = {
+      'filter type 5': handWritten(2, { filters: [0, 5] }),
+      'short data': handWritten(2, { mangle: (f) => f.subarray(0, f.length - 10) }),
+      'long data': handWritten(2, { mangle: (f) => Buffer.concat([f, Buffer.alloc(10)]) }),
+      'small palette': handWritten(3, { palette: new Uint8Array(30 * 3) }),
+      'bad CRC': (() => {
+        const png = handWritten(0);
+        const end = png.indexOf('IEND') - 4;
+        png[end - 1] = png[end - 1]! ^ 1;
+        return png;
+      })(),
+    };
+    const messages: Record<string, string> = {};
+    for (const [name, png] of Object.entries(cases)) {
+      try {
+        decodePlainPng(png);
+        messages[name] = 'decoded';
+      } catch (err) {
+        expect(err, name).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
+        messages[name] = (err as Error).message.replace('PNG image is corrupt or truncated: ', '');
+      }
+    }
+    expect(messages['filter type 5']).to.equal('row 1 has filter type 5, which PNG does not define');
+    expect(messages['short data']).to.equal('958 bytes of pixel data where its size needs 968');
+    expect(messages['long data']).to.equal('its pixel data inflates past the 968 bytes its size needs');
+    expect(messages['small palette']).to.match(/^pixel \(\d+, \d+\) uses colour 3\d of a 30-colour palette$/);
+    expect(messages['bad CRC']).to.equal('CRC mismatch in its IDAT chunk');
   });
 });
