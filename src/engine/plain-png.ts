@@ -7,7 +7,7 @@
  */
 import { crc32, inflateSync } from 'node:zlib';
 import { invalidArgument } from '../shared/errors.js';
-import { isPlainPng, readPngChunks, readPngHeader } from './png-header.js';
+import { isPlainPng, pngHeaderOf, readPngChunks } from './png-header.js';
 import type { RawImage } from './types.js';
 
 const corrupt = (why: string): Error => invalidArgument(`PNG image is corrupt or truncated: ${why}`);
@@ -17,13 +17,14 @@ const CRITICAL = new Set(['IHDR', 'PLTE', 'IDAT']);
 
 /** The pixels of a PNG that isPlainPng passed, as RGB; INVALID_ARGUMENT for a corrupt one. */
 export function decodePlainPng(buf: Uint8Array): RawImage {
-  const header = readPngHeader(buf);
-  if (!header || !isPlainPng(header)) throw corrupt('not a plain 8-bit PNG');
+  const chunks = readPngChunks(buf);
+  const header = chunks ? pngHeaderOf(chunks) : null;
+  if (!chunks || !header || !isPlainPng(header)) throw corrupt('not a plain 8-bit PNG');
   const { width, height, colorType } = header;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const idat: Uint8Array[] = [];
   let palette: Uint8Array | null = null;
-  for (const chunk of readPngChunks(buf)!) {
+  for (const chunk of chunks) {
     if (!CRITICAL.has(chunk.type)) continue;
     const end = chunk.at + 8 + chunk.data.length;
     if (crc32(buf.subarray(chunk.at + 4, end)) !== view.getUint32(end)) throw corrupt(`CRC mismatch in its ${chunk.type} chunk`);

@@ -45,7 +45,11 @@ export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
 /** The IHDR fields and the chunk types of a PNG (readPngChunks); null where that is null. */
 export function readPngHeader(buf: Uint8Array): PngHeader | null {
   const chunks = readPngChunks(buf);
-  if (!chunks) return null;
+  return chunks && pngHeaderOf(chunks);
+}
+
+/** The header that readPngChunks' chunks describe. */
+export function pngHeaderOf(chunks: PngChunk[]): PngHeader {
   const ihdr = chunks[0]!.data;
   const view = new DataView(ihdr.buffer, ihdr.byteOffset, ihdr.byteLength);
   return {
