@@ -11,10 +11,9 @@ import { buildCharset } from '../src/engine/ctc.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode.js';
 import { Detector } from '../src/engine/detector.js';
 import { defaultEngineConfig } from '../src/engine/engine.js';
-import { withGreedyHead } from '../src/engine/graph-greedy-head.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../src/engine/manifest.js';
 import { Recognizer } from '../src/engine/recognizer.js';
-import { createSession, readModelFile } from '../src/engine/sessions.js';
+import { createSession, readModelFile, readRecognizerModel } from '../src/engine/sessions.js';
 import type { Precision } from '../src/engine/types.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
 
@@ -39,7 +38,7 @@ const detector = new Detector(
   m.det,
 );
 const charset = buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace);
-const recognizer = new Recognizer(await createSession(withGreedyHead(readModelFile(m.paths.rec, simplify, recPrecision)), { threads: 1, memArena: true }), m.rec, charset);
+const recognizer = new Recognizer(await createSession(readRecognizerModel(m.paths.rec, simplify, recPrecision), { threads: 1, memArena: true }), m.rec, charset);
 
 const dir = path.join(values.set!, 'docs');
 const files = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort();

@@ -6,7 +6,9 @@
  * Candidates are pointwise convolutions (a matrix product over channels, run as
  * Transpose → DynamicQuantizeMatMul → Transpose) and MatMuls with a constant 2-D right operand.
  * The first and the last candidate stay in float, the usual exception: the first sees raw pixels'
- * features, the last writes the class scores; so do narrow products (MIN_QUANTIZED_INPUTS).
+ * features, the last writes the class scores (the recognizer's rescored greedy head, in
+ * graph-rescored-head.ts, takes them to int8 without changing a reading); so do narrow products
+ * (MIN_QUANTIZED_INPUTS).
  * Measured on PP-OCRv4's recognizer (48×320, one thread, side by side with the simplified float
  * graph): 10.5 → 7.9 ms; every accuracy figure of eval-dev and eval-real within noise of float.
  * Running the hard-swish and affine that follow a product in its NHWC output (SwishAffineTail)

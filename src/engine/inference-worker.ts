@@ -9,12 +9,11 @@ import { cropQuad } from './crop.js';
 import { buildCharset } from './ctc.js';
 import { Detector } from './detector.js';
 import { wholeImageQuad } from './geometry.js';
-import { withGreedyHead } from './graph-greedy-head.js';
 import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { decodePlainPng } from './plain-png.js';
 import { Recognizer } from './recognizer.js';
-import { createSession, readModelFile } from './sessions.js';
+import { createSession, readModelFile, readRecognizerModel } from './sessions.js';
 import type { RawImage } from './types.js';
 import type {
   DetectReply,
@@ -39,7 +38,7 @@ const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = a
   createSession(detModel, { threads: 1, memArena: true }),
   config.wide && config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
-  createSession(withGreedyHead(readModelFile(manifest.paths.rec, config.simplifyGraphs, config.recPrecision)), { threads: config.threads, memArena: true }),
+  createSession(readRecognizerModel(manifest.paths.rec, config.simplifyGraphs, config.recPrecision), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
 ]);
 const detector = new Detector(

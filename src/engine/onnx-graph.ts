@@ -286,3 +286,19 @@ export function readStringAttribute(node: OnnxNode, name: string): string | unde
   const f = node.attributes.get(name)?.find((a) => a.no === ATTR_S);
   return f ? stringValue(f) : undefined;
 }
+
+/**
+ * The reduction `op` (ReduceMax, ReduceSum, …) of `input` over `axes`, written for the model's
+ * opset: the axes moved from an attribute to an input, for ReduceSum at opset 13 and for the
+ * others at 18.
+ */
+export function reduceNodes(model: OnnxModel, op: string, input: string, output: string, axes: readonly number[], keepdims: boolean): OnnxNode[] {
+  const node = makeNode(op, [input], output, new Map([['keepdims', intAttribute('keepdims', keepdims ? 1 : 0)]]));
+  if (model.opset < (op === 'ReduceSum' ? 13 : 18)) {
+    node.attributes.set('axes', intsAttribute('axes', axes));
+    return [node];
+  }
+  const axesName = `${output}.axes`;
+  node.inputs.push(axesName);
+  return [tensorConstantNode(axesName, [axes.length], DATA_TYPE_INT64, new BigInt64Array(axes.map(BigInt))), node];
+}

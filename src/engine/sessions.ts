@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { hasInt8DotProduct } from './cpu-features.js';
+import { withGreedyHead } from './graph-greedy-head.js';
+import { withRescoredGreedyHead } from './graph-rescored-head.js';
 import { quantizeModel } from './graph-quantize.js';
 import { simplifyModel } from './graph-simplify.js';
 import type { Precision } from './types.js';
@@ -25,6 +27,12 @@ export function readModelFile(file: string, simplify: boolean, precision: Precis
   const bytes = readFileSync(file);
   const simplified = simplify ? simplifyModel(bytes).bytes : bytes;
   return precision === 'int8' ? quantizeModel(simplified, { reduceRange: !hasInt8DotProduct() }).bytes : simplified;
+}
+
+/** The recognizer as the engine runs it: readModelFile's, with the greedy head (rescored in int8). */
+export function readRecognizerModel(file: string, simplify: boolean, precision: Precision): Uint8Array {
+  const bytes = readModelFile(file, simplify, precision);
+  return precision === 'int8' ? withRescoredGreedyHead(bytes, { reduceRange: !hasInt8DotProduct() }) : withGreedyHead(bytes);
 }
 
 export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {
