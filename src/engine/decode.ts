@@ -1,7 +1,7 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import decodeBmp from 'decode-bmp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
-import { isPlainPng, readPngHeader } from './png-header.js';
+import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
 import type { RawImage } from './types.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'bmp';
@@ -17,13 +17,13 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000, minS
 
 export const SUPPORTED_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or BMP';
 
-const startsWith = (buf: Uint8Array, bytes: number[], at = 0): boolean =>
+const startsWith = (buf: Uint8Array, bytes: readonly number[], at = 0): boolean =>
   buf.length >= at + bytes.length && bytes.every((b, i) => buf[at + i] === b);
 
 /** Recognise the container by its magic bytes, so that a wrong payload gets a precise answer. */
 export function sniffFormat(buf: Uint8Array): ImageFormat | null {
   if (startsWith(buf, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (startsWith(buf, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (startsWith(buf, PNG_SIGNATURE)) return 'png';
   if (startsWith(buf, [0x47, 0x49, 0x46, 0x38])) return 'gif';
   if (startsWith(buf, [0x52, 0x49, 0x46, 0x46]) && startsWith(buf, [0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
   if (startsWith(buf, [0x49, 0x49, 0x2a, 0x00]) || startsWith(buf, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff';

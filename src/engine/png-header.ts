@@ -19,7 +19,8 @@ export interface PngChunk {
   data: Uint8Array;
 }
 
-const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** The eight bytes every PNG starts with. */
+export const PNG_SIGNATURE: readonly number[] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
  * The chunks of a PNG up to and including IEND, by walking their length fields (no CRC check, no
@@ -27,7 +28,7 @@ const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
  * starts with IHDR and ends in IEND.
  */
 export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
-  if (buf.length < 33 || SIGNATURE.some((b, i) => buf[i] !== b)) return null;
+  if (buf.length < 33 || PNG_SIGNATURE.some((b, i) => buf[i] !== b)) return null;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const chunks: PngChunk[] = [];
   for (let at = 8; at + 12 <= buf.length; ) {
