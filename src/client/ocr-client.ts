@@ -11,12 +11,13 @@ import {
 } from '@grpc/grpc-js';
 
 import {
-  OcrServiceClient,
+  type OcrServiceClient,
   type RecognizeLinesResponse,
   type RecognizeOptions,
   type RecognizeResponse,
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
+import { LeanOcrServiceClient } from './request-encoding.js';
 import { callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { TileCall } from './tile-call.js';
@@ -62,7 +63,7 @@ export class OcrClient {
     if (!Number.isInteger(maxAttempts) || maxAttempts < 2 || maxAttempts > 5) {
       throw new RangeError(`maxAttempts must be a whole number from 2 to 5 (grpc-js's limit), got ${maxAttempts}`);
     }
-    this.stub = new OcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
+    this.stub = new LeanOcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
