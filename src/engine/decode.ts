@@ -1,6 +1,7 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import decodeBmp from 'decode-bmp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
+import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
 import type { RawImage } from './types.js';
 
@@ -128,14 +129,20 @@ export async function decodeImage(
   return { image, format };
 }
 
+/** The formats whose plain files a worker decodes itself (decodePlainPng, decodePlainJpeg). */
+export type PlainFormat = 'png' | 'jpeg';
+
 /**
- * A PNG that decodePlainPng reads exactly as decodeImage would (isPlainPng), with its size checked
- * against the limits as decodeImage checks it (and throwing the same errors); null for any other
- * bytes, which go through decodeImage.
+ * A PNG or JPEG that decodePlainPng or decodePlainJpeg reads exactly as decodeImage would
+ * (isPlainPng, isPlainJpeg), with its size checked against the limits as decodeImage checks it
+ * (and throwing the same errors); null for any other bytes, which go through decodeImage.
  */
-export function plainPngSize(buf: Uint8Array, limits: DecodeLimits): { width: number; height: number } | null {
-  const header = readPngHeader(buf);
-  if (!header || !isPlainPng(header)) return null;
+export function plainImageSize(buf: Uint8Array, limits: DecodeLimits): { format: PlainFormat; width: number; height: number } | null {
+  const format = sniffFormat(buf);
+  const png = format === 'png' ? readPngHeader(buf) : null;
+  const jpeg = format === 'jpeg' ? readJpegHeader(buf) : null;
+  const header = png && isPlainPng(png) ? png : jpeg && isPlainJpeg(jpeg) ? jpeg : null;
+  if (!header) return null;
   checkSize(header.width, header.height, limits);
-  return { width: header.width, height: header.height };
+  return { format: format as PlainFormat, width: header.width, height: header.height };
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainPngSize, type DecodeLimits } from './decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize, type DecodeLimits, type PlainFormat } from './decode.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
@@ -11,7 +11,7 @@ import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
-import type { PngLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
+import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
 
 export interface EngineConfig {
   manifestPath: string;
@@ -243,13 +243,14 @@ export class OcrEngine {
   /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
   private async readLine(buf: Uint8Array, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
     const started = performance.now();
-    let image: RawImage | null;
+    // A plain PNG or JPEG is decoded by the worker that reads it; any other image here, by sharp.
+    let image: RawImage | PlainFormat;
     try {
-      image = plainPngSize(buf, this.config.decodeLimits) ? null : (await decodeImage(buf, this.config.decodeLimits)).image;
+      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await decodeImage(buf, this.config.decodeLimits)).image;
     } catch (err) {
       return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
     }
-    if (!image) return this.readPngLine(buf, options, priority);
+    if (typeof image === 'string') return this.readEncodedLine(buf, image, options, priority);
     const decodeMs = performance.now() - started;
     const whole = [wholeImageQuad(image.width, image.height)];
     const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, priority, true));
@@ -257,15 +258,15 @@ export class OcrEngine {
   }
 
   /**
-   * A plain PNG line image (plainPngSize), decoded in a worker rather than by sharp: for images this
-   * small sharp's fixed cost is most of the decode, and the main thread is spared the pixels. A
-   * corrupt image fails alone, as with decodeImage.
+   * A plain PNG or JPEG line image (plainImageSize), decoded in a worker rather than by sharp: for
+   * images this small sharp's fixed cost is most of the decode, and the main thread is spared the
+   * pixels. A corrupt image fails alone, as with decodeImage.
    */
-  private async readPngLine(buf: Uint8Array, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
+  private async readEncodedLine(buf: Uint8Array, format: PlainFormat, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
     const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
-    let read: TaskResult<PngLineReply>;
+    let read: TaskResult<EncodedLineReply>;
     try {
-      read = await this.pool.run({ kind: 'pngLine', png: new Uint8Array(buf), useAngleCls }, priority, options.signal);
+      read = await this.pool.run({ kind: 'encodedLine', format, bytes: new Uint8Array(buf), useAngleCls }, priority, options.signal);
     } catch (err) {
       if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
       throw err;

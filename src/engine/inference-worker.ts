@@ -11,13 +11,14 @@ import { Detector } from './detector.js';
 import { wholeImageQuad } from './geometry.js';
 import { rotate180 } from './image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
+import { decodePlainJpeg, loadJpegDecoder } from './plain-jpeg.js';
 import { decodePlainPng } from './plain-png.js';
 import { Recognizer } from './recognizer.js';
 import { createSession, readModelFile, readRecognizerModel } from './sessions.js';
 import type { RawImage } from './types.js';
 import type {
   DetectReply,
-  PngLineReply,
+  EncodedLineReply,
   RecognizeReply,
   RecognizeTask,
   RecognizedLine,
@@ -40,6 +41,7 @@ const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = a
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
   createSession(readRecognizerModel(manifest.paths.rec, config.simplifyGraphs, config.recPrecision), { threads: config.threads, memArena: true }),
   manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
+  loadJpegDecoder(),
 ]);
 const detector = new Detector(
   { bounded: detBounded, boundedParallel: detBoundedParallel, unbounded: detUnbounded, boundedPixels: config.detArenaPixels },
@@ -96,14 +98,14 @@ async function recognize(image: RawImage, task: Pick<RecognizeTask, 'quads' | 'u
   return { lines, classifyMs, recognizeMs: performance.now() - started };
 }
 
-async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | PngLineReply> {
+async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | EncodedLineReply> {
   if (task.kind === 'detect') {
     const d = await detector.detect(view(task.image), task.options, alone);
     return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
   }
-  if (task.kind === 'pngLine') {
+  if (task.kind === 'encodedLine') {
     const started = performance.now();
-    const image = decodePlainPng(task.png);
+    const image = task.format === 'png' ? decodePlainPng(task.bytes) : await decodePlainJpeg(task.bytes);
     const decodeMs = performance.now() - started;
     const quads = [wholeImageQuad(image.width, image.height)];
     return { ...(await recognize(image, { quads, useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };

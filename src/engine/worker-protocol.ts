@@ -1,4 +1,5 @@
 /** Messages between the engine (main thread) and its inference workers. */
+import type { PlainFormat } from './decode.js';
 import type { DetectOptions } from './detector.js';
 import type { DetectedBox, Precision, Quad } from './types.js';
 
@@ -26,15 +27,16 @@ export interface RecognizeTask {
   wholeLines: boolean;
 }
 
-/** A whole-line PNG that plainPngSize passed: the worker decodes it (decodePlainPng) and reads it. */
-export interface PngLineTask {
-  kind: 'pngLine';
-  /** The PNG's bytes alone (a view into a larger buffer would be copied whole). */
-  png: Uint8Array;
+/** A whole-line PNG or JPEG that plainImageSize passed: the worker decodes it (decodePlainPng, decodePlainJpeg) and reads it. */
+export interface EncodedLineTask {
+  kind: 'encodedLine';
+  format: PlainFormat;
+  /** The file's bytes alone (a view into a larger buffer would be copied whole). */
+  bytes: Uint8Array;
   useAngleCls: boolean;
 }
 
-export type Task = DetectTask | RecognizeTask | PngLineTask;
+export type Task = DetectTask | RecognizeTask | EncodedLineTask;
 
 export interface DetectReply {
   boxes: DetectedBox[];
@@ -55,11 +57,11 @@ export interface RecognizeReply {
   recognizeMs: number;
 }
 
-export interface PngLineReply extends RecognizeReply {
+export interface EncodedLineReply extends RecognizeReply {
   decodeMs: number;
 }
 
-export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : T extends PngLineTask ? PngLineReply : RecognizeReply;
+export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : T extends EncodedLineTask ? EncodedLineReply : RecognizeReply;
 
 export interface WorkerRequest {
   id: number;

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
 import { EVAL_DEV } from '../support/paths.js';
-import { pngClaiming, solidImage, textImage } from '../support/images.js';
+import { jpegClaiming, jpegWithoutQuantTables, pngClaiming, solidImage, textImage } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 async function expectStatus(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
@@ -91,6 +91,23 @@ describe('bad input over gRPC', function () {
     expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
     expect(r.results[3]!.error!.message).to.match(/PNG image is corrupt or truncated/);
     expect(r.results[4]!.text).to.contain('各区县人民政府');
+  });
+
+  it('RecognizeLines: bad JPEGs fail alone with the statuses Recognize gives them', async () => {
+    const line = await textImage('Total 42.00', 360, 48, 'jpeg');
+    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    const images = [jpegWithoutQuantTables(line), tiny, await jpegClaiming(60_000, 60_000), line.subarray(0, line.length >> 1), line];
+    const r = await t.client.recognizeLines(images);
+    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'OK']);
+    for (const [i, image] of images.slice(0, 4).entries()) {
+      const whole = await t.client.recognize(image).then(() => null, (err: OcrCallError) => err);
+      expect(whole?.code, `image ${i} through Recognize`).to.equal(r.results[i]!.error!.code);
+    }
+    expect(r.results[0]!.error!.message).to.match(/JPEG image is corrupt or truncated: Quantization table 0x00 was not defined/);
+    expect(r.results[1]!.error!.message).to.match(/1×1 pixels; text needs at least 8/);
+    expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
+    expect(r.results[3]!.error!.message).to.match(/JPEG image is corrupt or truncated/);
+    expect(r.results[4]!.text).to.equal('Total 42.00');
   });
 
   it('RecognizeLines: no images → INVALID_ARGUMENT', () => expectStatus(t.client.recognizeLines([]), 'INVALID_ARGUMENT', /images is empty/));

@@ -81,3 +81,36 @@ export function pngFromRows(spec: PngRows): Buffer {
     chunk('IEND', new Uint8Array(0)),
   ]);
 }
+
+/** Where a JPEG's first segment with `marker` starts (its 0xff) and its length field, walking the segments from SOI. */
+function jpegSegment(jpeg: Buffer, marker: number): { at: number; length: number } {
+  for (let at = 2; at + 4 <= jpeg.length; ) {
+    const length = jpeg.readUInt16BE(at + 2);
+    if (jpeg[at + 1] === marker) return { at, length };
+    at += 2 + length;
+  }
+  throw new Error(`no segment 0x${marker.toString(16)} in this JPEG`);
+}
+
+/** A valid JPEG whose frame header claims width × height but whose scan is tiny (a decompression bomb). */
+export async function jpegClaiming(width: number, height: number): Promise<Buffer> {
+  const out = Buffer.from(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ffffff' } }).jpeg().toBuffer());
+  const sof = jpegSegment(out, 0xc0);
+  out.writeUInt16BE(height, sof.at + 5);
+  out.writeUInt16BE(width, sof.at + 7);
+  return out;
+}
+
+/** A JPEG with its quantisation tables cut out: a sound header and an end, but no decoder can read the scan. */
+export function jpegWithoutQuantTables(jpeg: Buffer): Buffer {
+  let out = jpeg;
+  for (;;) {
+    let dqt: { at: number; length: number };
+    try {
+      dqt = jpegSegment(out, 0xdb);
+    } catch {
+      return out;
+    }
+    out = Buffer.concat([out.subarray(0, dqt.at), out.subarray(dqt.at + 2 + dqt.length)]);
+  }
+}

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainPngSize } from '../../src/engine/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode.js';
 import { decodePlainPng } from '../../src/engine/plain-png.js';
 import { isPlainPng, readPngHeader } from '../../src/engine/png-header.js';
 import { OcrError } from '../../src/shared/errors.js';
@@ -53,15 +53,15 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
   it('reads no header from a cut-off PNG or another format, so they go to sharp', async () => {
     const png = await pattern().png().toBuffer();
     expect(readPngHeader(png.subarray(0, png.length - 20))).to.equal(null);
-    expect(plainPngSize(await pattern().jpeg().toBuffer(), DEFAULT_DECODE_LIMITS)).to.equal(null);
+    expect(plainImageSize(await pattern().webp().toBuffer(), DEFAULT_DECODE_LIMITS)).to.equal(null);
   });
 
   it('checks the size limits as decodeImage does, before inflating anything', async () => {
-    expect(() => plainPngSize(Buffer.from([]), DEFAULT_DECODE_LIMITS)).to.not.throw();
+    expect(() => plainImageSize(Buffer.from([]), DEFAULT_DECODE_LIMITS)).to.not.throw();
     const tiny = await solidImage(1, 1);
-    expect(() => plainPngSize(tiny, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, /1×1 pixels; text needs at least 8/);
+    expect(() => plainImageSize(tiny, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, /1×1 pixels; text needs at least 8/);
     const bomb = await pngClaiming(60_000, 60_000);
-    expect(() => plainPngSize(bomb, DEFAULT_DECODE_LIMITS))
+    expect(() => plainImageSize(bomb, DEFAULT_DECODE_LIMITS))
       .to.throw(OcrError, /3600000000 pixels, over this server's limit/)
       .with.property('code', 'RESOURCE_EXHAUSTED');
   });
@@ -70,7 +70,7 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     const png = Buffer.from(await pattern().png().toBuffer());
     const idat = png.indexOf('IDAT');
     for (let i = idat + 8; i < idat + 40; i++) png[i] = png[i]! ^ 0x5a;
-    expect(plainPngSize(png, DEFAULT_DECODE_LIMITS)).to.deep.equal({ width: 37, height: 23 });
+    expect(plainImageSize(png, DEFAULT_DECODE_LIMITS)).to.deep.equal({ format: 'png', width: 37, height: 23 });
     expect(() => decodePlainPng(png)).to.throw(OcrError, /PNG image is corrupt or truncated/).with.property('code', 'INVALID_ARGUMENT');
   });
 

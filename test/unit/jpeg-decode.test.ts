@@ -1,0 +1,102 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import sharp, { type Sharp } from 'sharp';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode.js';
+import { isPlainJpeg, readJpegHeader } from '../../src/engine/jpeg-header.js';
+import { decodePlainJpeg } from '../../src/engine/plain-jpeg.js';
+import { OcrError } from '../../src/shared/errors.js';
+import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';
+import { jpegClaiming, jpegWithoutQuantTables } from '../support/images.js';
+
+/** A 61×23 RGB image with every pixel different, as sharp input. */
+function pattern(): Sharp {
+  const data = Buffer.alloc(61 * 23 * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 5)) & 255;
+  return sharp(data, { raw: { width: 61, height: 23, channels: 3 } });
+}
+
+const variants = async (): Promise<Record<string, Buffer>> => ({
+  baseline420: await pattern().jpeg({ quality: 80 }).toBuffer(),
+  baseline444: await pattern().jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toBuffer(),
+  progressive: await pattern().jpeg({ progressive: true }).toBuffer(),
+  gray: await pattern().toColourspace('b-w').jpeg().toBuffer(),
+  optimisedScans: await pattern().jpeg({ optimiseScans: true }).toBuffer(),
+  exifOrientation: await pattern().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+  icc: await pattern().withIccProfile('p3').jpeg().toBuffer(),
+  cmyk: await pattern().toColourspace('cmyk').jpeg().toBuffer(),
+});
+
+describe('plain JPEGs decoded without sharp (jpeg-header, decodePlainJpeg)', () => {
+  it('takes 8-bit gray and YCbCr JPEGs, and leaves EXIF orientation, ICC profiles and CMYK to sharp', async () => {
+    const v = await variants();
+    const plain = Object.fromEntries(Object.entries(v).map(([name, jpeg]) => [name, isPlainJpeg(readJpegHeader(jpeg)!)]));
+    expect(plain).to.deep.equal({
+      baseline420: true,
+      baseline444: true,
+      progressive: true,
+      gray: true,
+      optimisedScans: true,
+      exifOrientation: false,
+      icc: false,
+      cmyk: false,
+    });
+    expect(readJpegHeader(v.baseline420)).to.include({ width: 61, height: 23, components: 3, precision: 8, frameMarker: 0xc0 });
+    expect(readJpegHeader(v.progressive)).to.include({ frameMarker: 0xc2 });
+    expect(readJpegHeader(v.gray)).to.include({ components: 1 });
+  });
+
+  it('gives the pixels decodeImage gives', async () => {
+    for (const [name, jpeg] of Object.entries(await variants())) {
+      if (!isPlainJpeg(readJpegHeader(jpeg)!)) continue;
+      const ours = await decodePlainJpeg(jpeg);
+      const { image } = await decodeImage(jpeg);
+      expect([ours.width, ours.height, ours.channels], name).to.deep.equal([image.width, image.height, image.channels]);
+      expect(Buffer.from(ours.data).equals(Buffer.from(image.data)), name).to.equal(true);
+    }
+  });
+
+  it('gives the pixels decodeImage gives for every JPEG line image of both evaluation sets', async () => {
+    let compared = 0;
+    for (const dir of [path.join(EVAL_DEV, 'lines'), path.join(EVAL_REAL, 'lines')]) {
+      for (const file of readdirSync(dir).filter((f) => f.endsWith('.jpg'))) {
+        const jpeg = readFileSync(path.join(dir, file));
+        expect(plainImageSize(jpeg, DEFAULT_DECODE_LIMITS), file).to.include({ format: 'jpeg' });
+        const ours = await decodePlainJpeg(jpeg);
+        const { image } = await decodeImage(jpeg);
+        expect(Buffer.from(ours.data).equals(Buffer.from(image.data)), file).to.equal(true);
+        compared++;
+      }
+    }
+    expect(compared).to.be.greaterThan(20);
+  });
+
+  it('reads no header from a cut-off JPEG or another format, so they go to sharp', async () => {
+    const jpeg = await pattern().jpeg().toBuffer();
+    const cut = jpeg.subarray(0, jpeg.length - 20);
+    expect(readJpegHeader(cut)).to.include({ complete: false });
+    expect(plainImageSize(cut, DEFAULT_DECODE_LIMITS)).to.equal(null);
+    expect(readJpegHeader(jpeg.subarray(0, 100))).to.equal(null);
+    expect(readJpegHeader(await pattern().png().toBuffer())).to.equal(null);
+  });
+
+  it('checks the size limits as decodeImage does, before decoding anything', async () => {
+    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    expect(() => plainImageSize(tiny, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, /1×1 pixels; text needs at least 8/);
+    const bomb = await jpegClaiming(60_000, 60_000);
+    expect(() => plainImageSize(bomb, DEFAULT_DECODE_LIMITS))
+      .to.throw(OcrError, /3600000000 pixels, over this server's limit/)
+      .with.property('code', 'RESOURCE_EXHAUSTED');
+  });
+
+  it('answers INVALID_ARGUMENT for a scan it cannot decode behind a sound header, and decodes the next', async () => {
+    const jpeg = await pattern().jpeg().toBuffer();
+    const broken = jpegWithoutQuantTables(jpeg);
+    expect(plainImageSize(broken, DEFAULT_DECODE_LIMITS)).to.deep.equal({ format: 'jpeg', width: 61, height: 23 });
+    let failure: unknown;
+    await decodePlainJpeg(broken).catch((err: unknown) => (failure = err));
+    expect(failure).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
+    expect((failure as Error).message).to.match(/JPEG image is corrupt or truncated: .*[Qq]uantization table/);
+    expect((await decodePlainJpeg(jpeg)).width).to.equal(61);
+  });
+});
