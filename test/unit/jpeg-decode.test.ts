@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, MOZJPEG_MAX_PIXELS, plainImageSize } from '../../src/engine/decode.js';
 import { isPlainJpeg, readJpegHeader } from '../../src/engine/jpeg-header.js';
 import { decodePlainJpeg } from '../../src/engine/plain-jpeg.js';
 import { OcrError } from '../../src/shared/errors.js';
@@ -78,6 +78,13 @@ describe('plain JPEGs decoded without sharp (jpeg-header, decodePlainJpeg)', () 
     expect(plainImageSize(cut, DEFAULT_DECODE_LIMITS)).to.equal(null);
     expect(readJpegHeader(jpeg.subarray(0, 100))).to.equal(null);
     expect(readJpegHeader(await pattern().png().toBuffer())).to.equal(null);
+  });
+
+  it('leaves JPEGs past MOZJPEG_MAX_PIXELS to sharp, which decodes them for less', async () => {
+    const wide = await sharp({ create: { width: 1300, height: 100, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    expect(isPlainJpeg(readJpegHeader(wide)!)).to.equal(true);
+    expect(1300 * 100).to.be.greaterThan(MOZJPEG_MAX_PIXELS);
+    expect(plainImageSize(wide, DEFAULT_DECODE_LIMITS)).to.equal(null);
   });
 
   it('checks the size limits as decodeImage does, before decoding anything', async () => {
