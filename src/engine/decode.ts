@@ -1,6 +1,7 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import decodeBmp from 'decode-bmp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
+import { rgbFromRgba } from './image-ops.js';
 import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
 import type { RawImage } from './types.js';
@@ -64,14 +65,7 @@ function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
   } catch (err) {
     throw invalidArgument(`BMP image is corrupt or truncated: ${(err as Error).message}`);
   }
-  const pixels = rgba.width * rgba.height;
-  const rgb = new Uint8Array(pixels * 3);
-  for (let i = 0, j = 0; i < pixels; i++, j += 4) {
-    rgb[i * 3] = rgba.data[j]!;
-    rgb[i * 3 + 1] = rgba.data[j + 1]!;
-    rgb[i * 3 + 2] = rgba.data[j + 2]!;
-  }
-  return { data: rgb, width: rgba.width, height: rgba.height, channels: 3 };
+  return rgbFromRgba(rgba);
 }
 
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {

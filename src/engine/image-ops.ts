@@ -12,3 +12,16 @@ export function rotate180(image: RawImage): RawImage {
   }
   return { data: out, width, height, channels };
 }
+
+/** An RGBA bitmap, as the decoders written in JavaScript or WebAssembly give them, as RGB: its alpha dropped. */
+export function rgbFromRgba(rgba: { data: Uint8Array | Uint8ClampedArray; width: number; height: number }): RawImage {
+  const { data, width, height } = rgba;
+  const pixels = width * height;
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0, j = 0; i < pixels; i++, j += 4) {
+    rgb[i * 3] = data[j]!;
+    rgb[i * 3 + 1] = data[j + 1]!;
+    rgb[i * 3 + 2] = data[j + 2]!;
+  }
+  return { data: rgb, width, height, channels: 3 };
+}

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { invalidArgument } from '../shared/errors.js';
+import { rgbFromRgba } from './image-ops.js';
 import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import type { RawImage } from './types.js';
 
@@ -71,14 +72,7 @@ export async function decodePlainJpeg(buf: Uint8Array): Promise<RawImage> {
   }
   const messages = jpeg.takeMessages();
   if (!rgba) throw corrupt(messages.at(-1) ?? 'the decoder gave up');
-  const { data, width, height } = rgba;
+  const { width, height } = rgba;
   if (width !== header.width || height !== header.height) throw corrupt(`decoded to ${width}×${height}, not the ${header.width}×${header.height} its header declares`);
-  const pixels = width * height;
-  const rgb = new Uint8Array(pixels * 3);
-  for (let i = 0, j = 0; i < pixels; i++, j += 4) {
-    rgb[i * 3] = data[j]!;
-    rgb[i * 3 + 1] = data[j + 1]!;
-    rgb[i * 3 + 2] = data[j + 2]!;
-  }
-  return { data: rgb, width, height, channels: 3 };
+  return rgbFromRgba(rgba);
 }
