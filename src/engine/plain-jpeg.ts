@@ -19,9 +19,8 @@ interface Decoded {
 }
 
 export interface Decoder {
-  decode(bytes: Uint8Array): Decoded | null;
-  /** What libjpeg printed since the last call: its reason for a failure. */
-  takeMessages(): string[];
+  /** The pixels as RGBA, or why libjpeg gave up (its last message). */
+  decode(bytes: Uint8Array): Decoded | string;
 }
 
 const corrupt = (why: string): Error => invalidArgument(`JPEG image is corrupt or truncated: ${why}`);
@@ -51,8 +50,16 @@ export function loadJpegDecoder(): Promise<Decoder> {
       printErr: (line) => messages.push(line),
     });
     return {
-      decode: (bytes) => module.decode(bytes, false),
-      takeMessages: () => messages.splice(0),
+      decode: (bytes) => {
+        let rgba: Decoded | null = null;
+        try {
+          rgba = module.decode(bytes, false);
+        } catch {
+          // A fatal libjpeg error ends the call with an exception; the instance stays usable.
+        }
+        const reason = messages.splice(0).at(-1);
+        return rgba ?? reason ?? 'the decoder gave up';
+      },
     };
   })();
   return decoder;
@@ -62,16 +69,8 @@ export function loadJpegDecoder(): Promise<Decoder> {
 export async function decodePlainJpeg(buf: Uint8Array): Promise<RawImage> {
   const header = readJpegHeader(buf);
   if (!header || !isPlainJpeg(header)) throw corrupt('not a plain 8-bit JPEG');
-  const jpeg = await loadJpegDecoder();
-  jpeg.takeMessages();
-  let rgba: Decoded | null;
-  try {
-    rgba = jpeg.decode(buf);
-  } catch {
-    rgba = null;
-  }
-  const messages = jpeg.takeMessages();
-  if (!rgba) throw corrupt(messages.at(-1) ?? 'the decoder gave up');
+  const rgba = (await loadJpegDecoder()).decode(buf);
+  if (typeof rgba === 'string') throw corrupt(rgba);
   const { width, height } = rgba;
   if (width !== header.width || height !== header.height) throw corrupt(`decoded to ${width}×${height}, not the ${header.width}×${header.height} its header declares`);
   return rgbFromRgba(rgba);
