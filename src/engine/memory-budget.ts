@@ -1,0 +1,131 @@
+/**
+ * The instance's memory budget: what admitted work may hold at once (decoded pixels, detector
+ * activations, tile canvases, tiles waiting to be read). A request that does not fit waits, holding
+ * only its encoded bytes, until earlier holders release theirs; one that could never fit is refused
+ * at once. Waiters are served in order of their priority (lower first), then of arrival, so a large
+ * request is not starved by a stream of small ones behind it.
+ */
+import { OcrError, resourceExhausted } from '../shared/errors.js';
+
+export interface Reservation {
+  readonly bytes: number;
+  /** Give the bytes back; calling it again does nothing. */
+  release(): void;
+}
+
+interface Waiter {
+  bytes: number;
+  priority: number;
+  seq: number;
+  grant: (r: Reservation) => void;
+  fail: (err: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+export interface ReserveOptions {
+  /** Lower is served first; equal priorities in arrival order. */
+  priority?: number;
+  signal?: AbortSignal;
+  /** What the bytes are for, in the refusal a request that can never fit gets. */
+  what?: string;
+}
+
+export class MemoryBudget {
+  private used = 0;
+  private seq = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(readonly limitBytes: number) {}
+
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Bytes of the requests waiting for room. */
+  get waitingBytes(): number {
+    return this.waiters.reduce((sum, w) => sum + w.bytes, 0);
+  }
+
+  /** Bytes at once if they fit now and nobody waits ahead with an equal or lower priority; else null. */
+  tryReserve(bytes: number, priority = Number.MAX_SAFE_INTEGER): Reservation | null {
+    this.checkFits(bytes);
+    if (this.used + bytes > this.limitBytes) return null;
+    if (this.waiters.some((w) => w.priority <= priority)) return null;
+    return this.grant(bytes);
+  }
+
+  /**
+   * Bytes once they fit, in order. RESOURCE_EXHAUSTED at once for more than the whole budget;
+   * CANCELLED if the signal fires while waiting.
+   */
+  reserve(bytes: number, options: ReserveOptions = {}): Promise<Reservation> {
+    try {
+      this.checkFits(bytes, options.what);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const priority = options.priority ?? Number.MAX_SAFE_INTEGER;
+    const now = this.tryReserve(bytes, priority);
+    if (now) return Promise.resolve(now);
+    if (options.signal?.aborted) return Promise.reject(new OcrError('CANCELLED', 'request cancelled while waiting for memory'));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        bytes,
+        priority,
+        seq: this.seq++,
+        grant: resolve,
+        fail: reject,
+        signal: options.signal,
+        onAbort: () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i < 0) return;
+          this.waiters.splice(i, 1);
+          reject(new OcrError('CANCELLED', 'request cancelled while waiting for memory'));
+          this.serve();
+        },
+      };
+      const at = this.waiters.findIndex((w) => w.priority > priority);
+      this.waiters.splice(at < 0 ? this.waiters.length : at, 0, waiter);
+      options.signal?.addEventListener('abort', waiter.onAbort, { once: true });
+    });
+  }
+
+  private checkFits(bytes: number, what = 'this request'): void {
+    if (bytes > this.limitBytes) {
+      throw resourceExhausted(
+        `${what} needs about ${mib(bytes)} MiB of memory, more than this server's whole budget of ${mib(this.limitBytes)} MiB ` +
+          '(--memory-budget-mb); send a smaller image, lower max_side_len / min_side_len, or send it as tiles',
+      );
+    }
+  }
+
+  private grant(bytes: number): Reservation {
+    this.used += bytes;
+    let released = false;
+    return {
+      bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.used -= bytes;
+        this.serve();
+      },
+    };
+  }
+
+  /** Grant waiters in order while the first fits. */
+  private serve(): void {
+    while (this.waiters.length > 0 && this.used + this.waiters[0]!.bytes <= this.limitBytes) {
+      const next = this.waiters.shift()!;
+      next.signal?.removeEventListener('abort', next.onAbort);
+      next.grant(this.grant(next.bytes));
+    }
+  }
+}
+
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
