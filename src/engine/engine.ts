@@ -11,6 +11,7 @@ import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
+import { MemoryBudget } from './memory-budget.js';
 import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
 
 export interface EngineConfig {
@@ -51,6 +52,8 @@ export interface EngineConfig {
   decodeLimits: DecodeLimits;
   /** Requests admitted beyond those running; more are refused with RESOURCE_EXHAUSTED. */
   maxQueuedRequests: number;
+  /** What admitted work may hold in memory at once: decoded pixels, detector activations, tile canvases. */
+  memoryBudgetBytes: number;
   defaults: Required<Omit<RecognizeOptions, 'signal'>>;
 }
 
@@ -104,6 +107,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
     maxQueuedRequests: 64,
+    memoryBudgetBytes: defaultMemoryBudget(os.totalmem()),
     defaults: {
       maxSideLen: 960,
       minSideLen: 0,
@@ -113,6 +117,14 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
       minConfidence: DEFAULT_MIN_CONFIDENCE,
     },
   };
+}
+
+/**
+ * An eighth of the machine's memory, at most 1 GiB: beside the models and arenas (about 1.1 GiB on
+ * two workers) it keeps a burst of hostile calls within 1.5 GB of the idle footprint.
+ */
+export function defaultMemoryBudget(totalBytes: number): number {
+  return Math.min(1024 * 1024 * 1024, Math.floor(totalBytes / 8));
 }
 
 const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
@@ -134,13 +146,17 @@ export class OcrEngine {
   private arrivals = 0;
   private active = 0;
   private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES);
+  /** Shared by every request and tile stream of this engine. */
+  readonly budget: MemoryBudget;
 
   private constructor(
     readonly config: EngineConfig,
     readonly manifest: ModelManifest,
     private readonly pool: WorkerPool,
     private readonly dictionarySize: number,
-  ) {}
+  ) {
+    this.budget = new MemoryBudget(config.memoryBudgetBytes);
+  }
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
     const manifestPath = overrides.manifestPath ?? DEFAULT_MANIFEST;
