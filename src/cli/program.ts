@@ -14,6 +14,7 @@ import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
+import { defaultMemoryBudget } from '../engine/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/cpu-features.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
@@ -101,6 +102,18 @@ export function buildProgram(
     )
     .addOption(
       new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB').argParser(wholeNumber(1, 2047)).default(SERVE_DEFAULTS.maxMessageMb),
+    )
+    .addOption(
+      new Option(
+        '--memory-budget-mb <n>',
+        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: an eighth of memory, at most 1024; ${Math.round(defaultMemoryBudget(os.totalmem()) / 1024 / 1024)} here)`,
+      ).argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--max-wait-ms <ms>', 'a call without a deadline is refused (RESOURCE_EXHAUSTED, with a retry hint) when its estimated wait is longer than this (default: 30000)').argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--task-cap-ms <ms>', "no model task runs longer than this: its worker is replaced and its call answered RESOURCE_EXHAUSTED (default: 60000)").argParser(positiveInt),
     )
     .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))

@@ -20,6 +20,12 @@ export interface ServeOptions {
   maxPixels?: number;
   /** Largest gRPC message accepted, in MiB. */
   maxMessageMb: number;
+  /** Memory admitted work may hold at once, in MiB; unset: the engine's default for this machine. */
+  memoryBudgetMb?: number;
+  /** Calls without a deadline are refused when their estimated wait is longer than this; unset: the engine's default. */
+  maxWaitMs?: number;
+  /** No model task runs longer than this; unset: the engine's default. */
+  taskCapMs?: number;
   /** Names this instance in responses and logs; unset: host name, port and a random suffix. */
   instanceId?: string;
   /** pino level: one of LOG_LEVELS. */

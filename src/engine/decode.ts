@@ -149,3 +149,38 @@ export function plainImageSize(buf: Uint8Array, limits: DecodeLimits): { format:
   if (format === 'jpeg' && header.width * header.height > MOZJPEG_MAX_PIXELS) return null;
   return { format: format as PlainFormat, width: header.width, height: header.height };
 }
+
+/**
+ * The size an image will decode to, from its header alone, with the same refusals as decodeImage
+ * (empty, not an image, too many or too few pixels): what admission counts before any pixel exists.
+ */
+export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise<{ format: ImageFormat; width: number; height: number }> {
+  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
+  const format = sniffFormat(buf);
+  if (!format) {
+    throw invalidArgument(
+      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
+        'send the encoded file bytes, not pixels or base64 text',
+    );
+  }
+  let width: number;
+  let height: number;
+  if (format === 'bmp') {
+    if (buf.length < 26) throw invalidArgument('BMP image is truncated: its header is incomplete');
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const headerSize = view.getUint32(14, true);
+    width = headerSize === 12 ? view.getUint16(18, true) : view.getInt32(18, true);
+    height = Math.abs(headerSize === 12 ? view.getUint16(20, true) : view.getInt32(22, true));
+  } else {
+    let meta: Metadata;
+    try {
+      meta = await sharp(buf, { pages: 1, limitInputPixels: false }).metadata();
+    } catch (err) {
+      throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
+    }
+    width = meta.width ?? 0;
+    height = meta.pageHeight ?? meta.height ?? 0;
+  }
+  checkSize(width, height, limits);
+  return { format, width, height };
+}

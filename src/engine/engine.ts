@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
-import { OcrError, resourceExhausted } from '../shared/errors.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize, type DecodeLimits, type PlainFormat } from './decode.js';
+import { OcrError } from '../shared/errors.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageFormat, type PlainFormat } from './decode.js';
+import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission.js';
+import { detectorInputSize } from './detector.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
 import { isLineImage } from './line-image.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
@@ -9,9 +11,9 @@ import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.j
 import { quadSize, wholeImageQuad } from './geometry.js';
 import { hasInt8DotProduct } from './cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
-import { WorkerPool, type TaskResult } from './worker-pool.js';
+import { DEFAULT_OVERRUN_MS, DEFAULT_TASK_CAP_MS, WorkerPool, type PoolClosed, type RunOptions, type TaskResult } from './worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
-import { MemoryBudget } from './memory-budget.js';
+import { defaultMemoryBudget, MemoryBudget } from './memory-budget.js';
 import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
 
 export interface EngineConfig {
@@ -50,11 +52,15 @@ export interface EngineConfig {
   /** Boxes in one row closer than this many line heights are read as one line (0: never). */
   rowMergeGap: number;
   decodeLimits: DecodeLimits;
-  /** Requests admitted beyond those running; more are refused with RESOURCE_EXHAUSTED. */
-  maxQueuedRequests: number;
   /** What admitted work may hold in memory at once: decoded pixels, detector activations, tile canvases. */
   memoryBudgetBytes: number;
-  defaults: Required<Omit<RecognizeOptions, 'signal'>>;
+  /** Calls without a deadline are refused when their estimated wait is longer than this. */
+  maxWaitMs: number;
+  /** A model task runs at most this long past its call's deadline or cancellation before its worker is replaced. */
+  overrunMs: number;
+  /** No model task runs longer than this. */
+  taskCapMs: number;
+  defaults: Required<Omit<RecognizeOptions, 'signal' | 'deadline' | 'priority'>>;
 }
 
 export interface RecognizeOptions {
@@ -70,6 +76,10 @@ export interface RecognizeOptions {
   /** Lines read with lower confidence are left out. */
   minConfidence?: number;
   signal?: AbortSignal;
+  /** Date.now() milliseconds by which the answer is useless: admission refuses what cannot make it. */
+  deadline?: number;
+  /** Batch calls are refused first and wait behind interactive ones. */
+  priority?: CallPriority;
 }
 
 export interface LineText {
@@ -85,7 +95,7 @@ export interface EngineInfo {
   dictionarySize: number;
   workers: number;
   threadsPerWorker: number;
-  limits: { maxPixels: number; minSide: number; maxQueuedRequests: number };
+  limits: { maxPixels: number; minSide: number; memoryBudgetBytes: number; maxWaitMs: number };
 }
 
 /** Defaults for this machine; detection thresholds are the manifest's, as its model was tuned with them. */
@@ -106,8 +116,10 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     recPrecision: hasInt8DotProduct() ? 'int8' : 'float32',
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
-    maxQueuedRequests: 64,
     memoryBudgetBytes: defaultMemoryBudget(os.totalmem()),
+    maxWaitMs: 30_000,
+    overrunMs: DEFAULT_OVERRUN_MS,
+    taskCapMs: DEFAULT_TASK_CAP_MS,
     defaults: {
       maxSideLen: 960,
       minSideLen: 0,
@@ -119,18 +131,28 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
   };
 }
 
-/**
- * An eighth of the machine's memory, at most 1 GiB: beside the models and arenas (about 1.1 GiB on
- * two workers) it keeps a burst of hostile calls within 1.5 GB of the idle footprint.
- */
-export function defaultMemoryBudget(totalBytes: number): number {
-  return Math.min(1024 * 1024 * 1024, Math.floor(totalBytes / 8));
-}
+/** The part of a call's remaining deadline that admission lets its estimated wait and work fill: estimates err. */
+const DEADLINE_SHARE = 0.8;
+
+const asOcrError = (err: unknown): OcrError => (err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)));
 
 const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
 
 /** Decoded images kept for reuse between requests: a few A4 scans at 300 dpi (26 MB each). */
 const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Memory a detector pixel costs beyond the decoded image: the resized RGB, the float input tensor,
+ * the probability map and the post-processing bitmaps (about 24 bytes); inputs beyond the arena's
+ * size run on a session without one, whose activations were measured at about 125 bytes a pixel
+ * (a 4096×8192 input: +4.1 GB).
+ */
+const DETECTOR_BYTES_PER_PIXEL = 24;
+const UNBOUNDED_DETECTOR_BYTES_PER_PIXEL = 150;
+/** A decoded image is held twice while it is copied into shared memory. */
+const DECODED_COPIES = 2;
+/** A line's crops, tensors and outputs. */
+const LINE_BYTES = 1024 * 1024;
 
 /** A line read, with its stage timings; the total is their sum. */
 function lineOutcome(line: RecognizedLine, t: Pick<StageTimings, 'decodeMs' | 'queueMs' | 'classifyMs' | 'recognizeMs'>): LineOutcome {
@@ -143,11 +165,10 @@ function lineOutcome(line: RecognizedLine, t: Pick<StageTimings, 'decodeMs' | 'q
  * Model calls run on a pool of worker threads; this object only orchestrates.
  */
 export class OcrEngine {
-  private arrivals = 0;
-  private active = 0;
   private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES);
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
+  readonly admission: Admission;
 
   private constructor(
     readonly config: EngineConfig,
@@ -156,6 +177,7 @@ export class OcrEngine {
     private readonly dictionarySize: number,
   ) {
     this.budget = new MemoryBudget(config.memoryBudgetBytes);
+    this.admission = new Admission(this.budget, { workers: pool.size, maxWaitMs: config.maxWaitMs, deadlineShare: DEADLINE_SHARE });
   }
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
@@ -172,7 +194,7 @@ export class OcrEngine {
       simplifyGraphs: config.simplifyGraphs,
       recPrecision: config.recPrecision,
       detArenaPixels: config.defaults.maxSideLen ** 2,
-    }, { depth: 1 + config.prefetch });
+    }, { depth: 1 + config.prefetch, overrunMs: config.overrunMs, taskCapMs: config.taskCapMs });
     return new OcrEngine(config, manifest, pool, dictionarySize);
   }
 
@@ -187,7 +209,7 @@ export class OcrEngine {
       dictionarySize: this.dictionarySize,
       workers: this.pool.size,
       threadsPerWorker: this.config.threadsPerWorker,
-      limits: { ...this.config.decodeLimits, maxQueuedRequests: this.config.maxQueuedRequests },
+      limits: { ...this.config.decodeLimits, memoryBudgetBytes: this.config.memoryBudgetBytes, maxWaitMs: this.config.maxWaitMs },
     };
   }
 
@@ -198,78 +220,131 @@ export class OcrEngine {
 
   /** Requests admitted and not yet finished. */
   get inFlight(): number {
-    return this.active;
+    return this.admission.inFlight;
   }
 
   get queuedTasks(): number {
     return this.pool.queued;
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  /** Workers replaced because a task overran its deadline or the cap. */
+  get stoppedWorkers(): number {
+    return this.pool.stoppedWorkers;
   }
 
-  /** Whole pipeline on one encoded image. */
+  /** Stop the workers; `stuck` counts those still inside a model call (worker-phase.ts). */
+  close(): Promise<PoolClosed> {
+    return this.pool.close();
+  }
+
+  /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
-    return this.admit(async (priority) => {
+    const probe = await probeImage(encoded, this.config.decodeLimits);
+    const decodedBytes = probe.width * probe.height * 3 * DECODED_COPIES;
+    const cost = this.pageCost(probe.width, probe.height, options, decodedBytes);
+    return this.admission.run(cost, options, async (call) => {
       const started = performance.now();
-      const { image } = await decodeImage(encoded, this.config.decodeLimits);
+      const image = await this.decode(encoded, probe.format, call);
       const decodeMs = performance.now() - started;
-      const result = await this.pipeline(image, options, priority);
+      call.spent(decodeMs);
+      const result = await this.pipeline(image, options, call);
       result.timings.decodeMs = decodeMs;
       result.timings.totalMs = performance.now() - started;
       return result;
-    }, options.signal);
+    });
   }
 
-  /** Whole pipeline on pixels already decoded (a tile of a larger image). */
+  /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
-    return this.admit(async (priority) => {
+    return this.admission.run(this.pageCost(image.width, image.height, options, 0), options, async (call) => {
       const started = performance.now();
-      const result = await this.pipeline(image, options, priority);
+      const result = await this.pipeline(image, options, call);
       result.timings.totalMs = performance.now() - started;
       return result;
-    }, options.signal);
+    });
   }
 
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
   async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
     if (quads.length === 0) return [];
-    return this.admit(async (priority) => {
-      const read = await this.withShared(image, (shared) => this.readQuads(shared, quads, options, priority, false));
+    const cost: CallCost = { bytes: quads.length * LINE_BYTES, kind: 'line', units: quads.length, what: `${quads.length} lines` };
+    return this.admission.run(cost, options, async (call) => {
+      const read = await this.withShared(image, (shared) => this.readQuads(shared, quads, options, call, false));
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
-    }, options.signal);
+    });
   }
 
   /**
    * Recognizer only, one text line per image. A bad image fails alone: its outcome carries the
-   * error and the others are read.
+   * error and the others are read. The call is admitted by the sizes its images' headers declare.
    */
   async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
-    return this.admit(
-      (priority) =>
-        // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the
-        // workers start on a call after one decode, not thirty: measured over 24 alternating
-        // passes of the benchmark's RecognizeLines load, median 127.4 → 130.4 line images/s.
-        Promise.all(images.map((buf) => this.readLine(buf, options, priority))),
-      options.signal,
+    const probes = await Promise.all(images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))));
+    const decodedBytes = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height * 3 * DECODED_COPIES), 0);
+    const cost: CallCost = {
+      bytes: decodedBytes + images.length * LINE_BYTES,
+      kind: 'line',
+      units: images.length,
+      what: `these ${images.length} line images`,
+    };
+    return this.admission.run(cost, options, (call) =>
+      // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the
+      // workers start on a call after one decode, not thirty.
+      Promise.all(images.map((buf, i) => {
+        const probe = probes[i]!;
+        return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe.format, options, call);
+      })),
     );
   }
 
+  /** What a page will cost: its decoded pixels (`decodedBytes`) and its detector input, from the options. */
+  private pageCost(width: number, height: number, options: RecognizeOptions, decodedBytes: number): CallCost {
+    const d = this.config.defaults;
+    const det = detectorInputSize(width, height, { maxSideLen: options.maxSideLen ?? d.maxSideLen, minSideLen: options.minSideLen ?? d.minSideLen }, this.manifest.det.sizeMultiple);
+    const detPixels = det.width * det.height;
+    const perPixel = detPixels > this.detArenaPixels ? UNBOUNDED_DETECTOR_BYTES_PER_PIXEL : DETECTOR_BYTES_PER_PIXEL;
+    return {
+      bytes: decodedBytes + detPixels * perPixel,
+      kind: 'page',
+      units: detPixels / 1e6,
+      what: `a ${width}×${height} image read by the detector at ${det.width}×${det.height}`,
+    };
+  }
+
+  private get detArenaPixels(): number {
+    return this.config.defaults.maxSideLen ** 2;
+  }
+
+  /**
+   * Encoded bytes → pixels, never on the main thread: sharp decodes on libuv's threads, and a
+   * format decoded in JavaScript (BMP) goes to a worker.
+   */
+  private async decode(encoded: Uint8Array, format: ImageFormat, call: CallTicket): Promise<RawImage> {
+    if (format !== 'bmp') return (await decodeImage(encoded, this.config.decodeLimits)).image;
+    const decoded = await this.pool.run({ kind: 'decode', bytes: encoded, limits: this.config.decodeLimits }, this.runOptions(call));
+    return decoded.reply.image;
+  }
+
+  private runOptions(call: CallTicket): RunOptions {
+    return { priority: call.order, ...(call.signal ? { signal: call.signal } : {}), ...(call.deadline !== undefined ? { deadline: call.deadline } : {}) };
+  }
+
   /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
-  private async readLine(buf: Uint8Array, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
+  private async readLine(buf: Uint8Array, format: ImageFormat, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
     const started = performance.now();
-    // A plain PNG or JPEG is decoded by the worker that reads it; any other image here, by sharp.
+    // A plain PNG or JPEG is decoded by the worker that reads it; any other image here.
     let image: RawImage | PlainFormat;
     try {
-      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await decodeImage(buf, this.config.decodeLimits)).image;
+      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await this.decode(buf, format, call));
     } catch (err) {
-      return { ok: false, error: err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)) };
+      if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
+      throw err;
     }
-    if (typeof image === 'string') return this.readEncodedLine(buf, image, options, priority);
+    if (typeof image === 'string') return this.readEncodedLine(buf, image, options, call);
     const decodeMs = performance.now() - started;
+    call.spent(decodeMs);
     const whole = [wholeImageQuad(image.width, image.height)];
-    const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, priority, true));
+    const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, call, true));
     return lineOutcome(read.lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs });
   }
 
@@ -278,11 +353,11 @@ export class OcrEngine {
    * images this small sharp's fixed cost is most of the decode, and the main thread is spared the
    * pixels. A corrupt image fails alone, as with decodeImage.
    */
-  private async readEncodedLine(buf: Uint8Array, format: PlainFormat, options: RecognizeOptions, priority: number): Promise<LineOutcome> {
+  private async readEncodedLine(buf: Uint8Array, format: PlainFormat, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
     const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
     let read: TaskResult<EncodedLineReply>;
     try {
-      read = await this.pool.run({ kind: 'encodedLine', format, bytes: new Uint8Array(buf), useAngleCls }, priority, options.signal);
+      read = await this.run({ kind: 'encodedLine', format, bytes: new Uint8Array(buf), useAngleCls }, call);
     } catch (err) {
       if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
       throw err;
@@ -291,22 +366,12 @@ export class OcrEngine {
     return lineOutcome(lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs, recognizeMs });
   }
 
-  private async admit<T>(work: (priority: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    // Each queued model call of the request listens on its signal: dozens for a long page.
-    if (signal) setMaxListeners(0, signal);
-    const running = this.pool.size;
-    if (this.active >= running + this.config.maxQueuedRequests) {
-      throw resourceExhausted(
-        `server busy: ${this.active} requests in progress, queue limit ${this.config.maxQueuedRequests}; ` +
-          'retry with backoff or send to another instance',
-      );
-    }
-    this.active++;
-    try {
-      return await work(this.arrivals++);
-    } finally {
-      this.active--;
-    }
+  /** A worker task of the call, its time counted to the call. */
+  private async run<T extends Task>(task: T, call: CallTicket): Promise<TaskResult<ReplyFor<T>>> {
+    if (call.signal) setMaxListeners(0, call.signal);
+    const result = await this.pool.run(task, this.runOptions(call));
+    call.spent(result.elapsedMs);
+    return result;
   }
 
   /** Run `use` with the image in pooled shared memory, which its worker tasks hold until they finish. */
@@ -320,16 +385,16 @@ export class OcrEngine {
   }
 
   /** A worker task that reads a pooled image: the image stays out of the pool until the task is over. */
-  private runOn<T extends Task>(lease: SharedImageLease, task: T, priority: number, signal?: AbortSignal): Promise<TaskResult<ReplyFor<T>>> {
+  private runOn<T extends Task>(lease: SharedImageLease, task: T, call: CallTicket): Promise<TaskResult<ReplyFor<T>>> {
     const done = lease.hold();
-    return this.pool.run(task, priority, signal).finally(done);
+    return this.run(task, call).finally(done);
   }
 
-  private pipeline(image: RawImage, options: RecognizeOptions, priority: number): Promise<OcrResult> {
-    return this.withShared(image, (shared) => this.detectAndRead(image, shared, options, priority));
+  private pipeline(image: RawImage, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
+    return this.withShared(image, (shared) => this.detectAndRead(image, shared, options, call));
   }
 
-  private async detectAndRead(image: RawImage, shared: SharedImageLease, options: RecognizeOptions, priority: number): Promise<OcrResult> {
+  private async detectAndRead(image: RawImage, shared: SharedImageLease, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
     const d = this.config.defaults;
     const det = await this.runOn(
       shared,
@@ -342,13 +407,12 @@ export class OcrEngine {
           db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
         },
       },
-      priority,
-      options.signal,
+      call,
     );
     const detected = mergeRowNeighbours(det.reply.boxes.map((b) => b.quad), this.config.rowMergeGap);
     const wholeLine = isLineImage(image.width, image.height, detected);
     const quads = wholeLine ? [wholeImageQuad(image.width, image.height)] : detected;
-    const read = await this.readQuads(shared, quads, options, priority, wholeLine);
+    const read = await this.readQuads(shared, quads, options, call, wholeLine);
     const lines = quads.map((box, i) => ({ text: read.lines[i]!.text, confidence: read.lines[i]!.confidence, box }));
     return {
       width: image.width,
@@ -373,7 +437,7 @@ export class OcrEngine {
     image: SharedImageLease,
     quads: Quad[],
     options: RecognizeOptions,
-    priority: number,
+    call: CallTicket,
     wholeLines: boolean,
   ): Promise<{ lines: RecognizedLine[]; waitMs: number; classifyMs: number; recognizeMs: number }> {
     const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
@@ -395,8 +459,7 @@ export class OcrEngine {
         const r = await this.runOn(
           image,
           { kind: 'recognize', image: image.image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
-          priority,
-          options.signal,
+          call,
         );
         firstStart = Math.min(firstStart, started + r.waitMs);
         classifyMs = Math.max(classifyMs, r.reply.classifyMs);

@@ -14,9 +14,12 @@ import { loadManifest, readDictionary } from './manifest.js';
 import { decodePlainJpeg, loadJpegDecoder } from './plain-jpeg.js';
 import { decodePlainPng } from './plain-png.js';
 import { Recognizer } from './recognizer.js';
-import { createSession, readModelFile, readRecognizerModel } from './sessions.js';
+import { decodeImage } from './decode.js';
+import { createSession, markNativeCallsIn, readModelFile, readRecognizerModel } from './sessions.js';
+import { isRetired } from './worker-phase.js';
 import type { RawImage } from './types.js';
 import type {
+  DecodeReply,
   DetectReply,
   EncodedLineReply,
   RecognizeReply,
@@ -30,6 +33,7 @@ import type {
 } from './worker-protocol.js';
 
 const config = workerData as WorkerConfig;
+markNativeCallsIn(config.phase);
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
@@ -98,7 +102,12 @@ async function recognize(image: RawImage, task: Pick<RecognizeTask, 'quads' | 'u
   return { lines, classifyMs, recognizeMs: performance.now() - started };
 }
 
-async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | EncodedLineReply> {
+async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | EncodedLineReply | DecodeReply> {
+  if (task.kind === 'decode') {
+    const started = performance.now();
+    const { image } = await decodeImage(task.bytes, task.limits);
+    return { image, decodeMs: performance.now() - started };
+  }
   if (task.kind === 'detect') {
     const d = await detector.detect(view(task.image), task.options, alone);
     return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
@@ -119,7 +128,9 @@ async function answer(request: WorkerRequest): Promise<void> {
   const started = performance.now();
   try {
     const reply = await run(request.task, request.alone);
-    port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse);
+    // Decoded pixels move to the main thread rather than being copied.
+    const transfer = 'image' in reply ? [reply.image.data.buffer as ArrayBuffer] : [];
+    port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse, transfer);
   } catch (err: unknown) {
     const code = err instanceof OcrError ? err.code : 'INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
@@ -131,6 +142,10 @@ async function answer(request: WorkerRequest): Promise<void> {
 // in the order posted, never interleaved at their awaits.
 let last: Promise<void> = Promise.resolve();
 port.on('message', (request: WorkerRequest) => {
-  last = last.then(() => answer(request));
+  last = last.then(async () => {
+    await answer(request);
+    // The pool gave up on this worker during a native call (worker-phase.ts): its replacement runs.
+    if (isRetired(config.phase)) process.exit(0);
+  });
 });
 port.postMessage({ ready: true });

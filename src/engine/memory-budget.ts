@@ -7,6 +7,14 @@
  */
 import { OcrError, resourceExhausted } from '../shared/errors.js';
 
+/**
+ * An eighth of the machine's memory, at most 1 GiB: beside the models and arenas (about 1.1 GiB on
+ * two workers) it keeps a burst of hostile calls within 1.5 GB of the idle footprint.
+ */
+export function defaultMemoryBudget(totalBytes: number): number {
+  return Math.min(1024 * 1024 * 1024, Math.floor(totalBytes / 8));
+}
+
 export interface Reservation {
   readonly bytes: number;
   /** Give the bytes back; calling it again does nothing. */

@@ -6,6 +6,7 @@ import { withRescoredGreedyHead } from './graph-rescored-head.js';
 import { quantizeModel } from './graph-quantize.js';
 import { simplifyModel } from './graph-simplify.js';
 import type { Precision } from './types.js';
+import { asNative, type PhaseCell } from './worker-phase.js';
 
 export interface SessionOptions {
   /** onnxruntime's intra-op threads for this session. */
@@ -52,10 +53,17 @@ export interface FloatOutput {
   dims: readonly number[];
 }
 
+/** This thread's phase cell (worker-phase.ts): every model call below is marked native in it. */
+let phaseCell: PhaseCell | undefined;
+
+export function markNativeCallsIn(cell: PhaseCell): void {
+  phaseCell = cell;
+}
+
 /** Run a single-input model on `input`; its outputs by name. */
 export async function runModel(session: Session, input: Float32Array, dims: number[]): Promise<Record<string, ort.Tensor>> {
   const tensor = new ort.Tensor('float32', input, dims);
-  const outputs = await session.run({ [session.inputNames[0]!]: tensor });
+  const outputs = await asNative(phaseCell, () => session.run({ [session.inputNames[0]!]: tensor }));
   tensor.dispose();
   return outputs;
 }

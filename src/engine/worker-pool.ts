@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
+import { claimForStop, newPhaseCell, type PhaseCell } from './worker-phase.js';
 import type { ReplyFor, Task, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 export interface TaskResult<R> {
@@ -10,6 +11,14 @@ export interface TaskResult<R> {
   elapsedMs: number;
 }
 
+export interface RunOptions {
+  /** Lower runs first. */
+  priority: number;
+  signal?: AbortSignal;
+  /** The call's deadline (Date.now() milliseconds): a task still running past it, plus the overrun margin, is stopped. */
+  deadline?: number;
+}
+
 interface Pending {
   seq: number;
   priority: number;
@@ -18,6 +27,9 @@ interface Pending {
   resolve: (result: TaskResult<unknown>) => void;
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
+  deadline: number;
+  /** When its signal fired (Date.now()), if it did. */
+  abortedAt: number;
   onAbort: () => void;
 }
 
@@ -27,6 +39,10 @@ interface Slot {
   posted: Pending[];
   /** Holds sessions with more threads, for the tasks that run alone (WorkerConfig.wide). */
   wide: boolean;
+  /** Whether it may be terminated now (worker-phase.ts). */
+  phase: PhaseCell;
+  /** When posted[0] began (Date.now()): when it was posted to an idle worker, or when the one before it was answered. */
+  runningSince: number;
 }
 
 /** What dispatch needs to know of a worker. */
@@ -67,6 +83,22 @@ export interface PoolOptions {
   depth?: number;
   /** The worker's script; it speaks worker-protocol.ts (tests give a stand-in). */
   workerUrl?: URL;
+  /** A task runs at most this long past its call's deadline or cancellation before its worker is stopped. */
+  overrunMs?: number;
+  /** No task runs longer than this, deadline or not. */
+  taskCapMs?: number;
+}
+
+/** The pool's defaults: a second to finish what would be wasted by a restart, a minute for anything. */
+export const DEFAULT_OVERRUN_MS = 1000;
+export const DEFAULT_TASK_CAP_MS = 60_000;
+
+/** How often running tasks are checked against their deadlines and the cap. */
+const WATCH_INTERVAL_MS = 100;
+
+/** What close() left behind: workers inside a native call that could not be terminated. */
+export interface PoolClosed {
+  stuck: number;
 }
 
 /**
@@ -78,16 +110,29 @@ export class WorkerPool {
   private readonly queue: Pending[] = [];
   private seq = 0;
   private closed = false;
+  private watch: NodeJS.Timeout | undefined;
+  /** Workers retired inside a native call (worker-phase.ts), until they exit. */
+  private readonly retiring = new Set<Worker>();
+  /** Workers stopped for overrunning, since the start. */
+  stoppedWorkers = 0;
 
   private constructor(
-    private readonly config: Omit<WorkerConfig, 'wide'>,
+    private readonly config: Omit<WorkerConfig, 'wide' | 'phase'>,
     private readonly depth: number,
     private readonly workerUrl: URL,
+    private readonly overrunMs: number,
+    private readonly taskCapMs: number,
   ) {}
 
   /** `size` workers, the first of them wide. */
-  static async start(size: number, config: Omit<WorkerConfig, 'wide'>, options: PoolOptions = {}): Promise<WorkerPool> {
-    const pool = new WorkerPool(config, Math.max(1, options.depth ?? 1), options.workerUrl ?? WORKER_URL);
+  static async start(size: number, config: Omit<WorkerConfig, 'wide' | 'phase'>, options: PoolOptions = {}): Promise<WorkerPool> {
+    const pool = new WorkerPool(
+      config,
+      Math.max(1, options.depth ?? 1),
+      options.workerUrl ?? WORKER_URL,
+      options.overrunMs ?? DEFAULT_OVERRUN_MS,
+      options.taskCapMs ?? DEFAULT_TASK_CAP_MS,
+    );
     await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(i === 0)));
     return pool;
   }
@@ -100,7 +145,8 @@ export class WorkerPool {
     return this.queue.length;
   }
 
-  run<T extends Task>(task: T, priority: number, signal?: AbortSignal): Promise<TaskResult<ReplyFor<T>>> {
+  run<T extends Task>(task: T, options: RunOptions): Promise<TaskResult<ReplyFor<T>>> {
+    const { priority, signal } = options;
     if (this.closed) return Promise.reject(new OcrError('UNAVAILABLE', 'the engine is shutting down'));
     if (signal?.aborted) return Promise.reject(new OcrError('CANCELLED', 'request cancelled before it ran'));
     return new Promise((resolve, reject) => {
@@ -112,9 +158,11 @@ export class WorkerPool {
         resolve: resolve as (r: TaskResult<unknown>) => void,
         reject,
         signal,
-        // Only a task still queued is dropped; one posted to a worker runs (a model call cannot be
-        // stopped, and the worker may already have begun it).
+        deadline: options.deadline ?? Infinity,
+        abortedAt: Infinity,
+        // A task still queued is dropped; one posted to a worker runs on unless it overruns (watch).
         onAbort: () => {
+          pending.abortedAt = Date.now();
           const i = this.queue.indexOf(pending);
           if (i >= 0) {
             this.queue.splice(i, 1);
@@ -133,19 +181,81 @@ export class WorkerPool {
     pending.signal?.addEventListener('abort', pending.onAbort, { once: true });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Fail every task and stop every worker. One inside a native model call cannot be terminated
+   * (worker-phase.ts): it is retired, exits when the call returns, and is counted as stuck, so that
+   * a process that must exit now knows it has to end itself the hard way.
+   */
+  async close(): Promise<PoolClosed> {
     this.closed = true;
-    // Tasks still with a worker are cut off too: terminating it answers nothing.
+    clearInterval(this.watch);
+    // Tasks still with a worker are cut off too: stopping it answers nothing.
     const unfinished = [...this.queue.splice(0), ...this.slots.flatMap((s) => s.posted.splice(0))];
     for (const p of unfinished) p.reject(new OcrError('UNAVAILABLE', 'the engine is shutting down'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.slots.length = 0;
+    await Promise.all(this.slots.splice(0).map((s) => this.stopWorker(s)));
+    return { stuck: this.retiring.size };
+  }
+
+  /** Terminate the worker if it is in JavaScript; else retire it to exit after its native call. */
+  private async stopWorker(slot: Slot): Promise<void> {
+    if (claimForStop(slot.phase) === 'terminate') {
+      await slot.worker.terminate();
+      return;
+    }
+    const { worker } = slot;
+    this.retiring.add(worker);
+    worker.once('exit', () => this.retiring.delete(worker));
+    worker.unref();
+  }
+
+  /** Stop the tasks that run past their call's deadline or cancellation (plus the margin), or past the cap. */
+  private watchOverruns(): void {
+    const now = Date.now();
+    for (const slot of [...this.slots]) {
+      const running = slot.posted[0];
+      if (!running) continue;
+      const late = Math.min(running.deadline, running.abortedAt) + this.overrunMs;
+      const capped = slot.runningSince + this.taskCapMs;
+      if (now < late && now < capped) continue;
+      const error =
+        now >= late
+          ? new OcrError(
+              running.abortedAt <= running.deadline ? 'CANCELLED' : 'DEADLINE_EXCEEDED',
+              running.abortedAt <= running.deadline
+                ? 'the call was cancelled while its model task ran; the task was stopped'
+                : "the call's deadline passed while its model task ran; the task was stopped: allow a longer deadline or send a smaller image",
+            )
+          : new OcrError(
+              'RESOURCE_EXHAUSTED',
+              `a model task ran over this server's cap of ${this.taskCapMs} ms and was stopped; send a smaller image or lower max_side_len`,
+            );
+      this.replace(slot, error);
+    }
+    if (this.slots.every((s) => s.posted.length === 0)) {
+      clearInterval(this.watch);
+      this.watch = undefined;
+    }
+  }
+
+  /** Stop an overrunning worker: its running task fails with `error`, the rest go back to the queue, a fresh worker takes its place. */
+  private replace(slot: Slot, error: OcrError): void {
+    const i = this.slots.indexOf(slot);
+    if (i < 0) return;
+    this.slots.splice(i, 1);
+    this.stoppedWorkers++;
+    const [running, ...notBegun] = slot.posted.splice(0);
+    running?.reject(error);
+    for (const p of notBegun) this.enqueue(p);
+    void this.stopWorker(slot);
+    if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
+    this.dispatch();
   }
 
   private spawn(wide: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(this.workerUrl, { workerData: { ...this.config, wide } satisfies WorkerConfig });
-      const slot: Slot = { worker, posted: [], wide };
+      const phase = newPhaseCell();
+      const worker = new Worker(this.workerUrl, { workerData: { ...this.config, wide, phase } satisfies WorkerConfig });
+      const slot: Slot = { worker, posted: [], wide, phase, runningSince: 0 };
       let ready = false;
       worker.on('message', (msg: WorkerResponse | WorkerReady) => {
         if ('ready' in msg) {
@@ -187,6 +297,8 @@ export class WorkerPool {
     const at = slot.posted.findIndex((p) => p.seq === msg.id);
     if (at >= 0) {
       const [done] = slot.posted.splice(at, 1);
+      slot.runningSince = Date.now();
+      done!.signal?.removeEventListener('abort', done!.onAbort);
       if (msg.ok) {
         // The worker began it elapsedMs ago: it may have been posted well before, behind another.
         const waitMs = Math.max(0, performance.now() - msg.elapsedMs - done!.enqueuedAt);
@@ -208,8 +320,9 @@ export class WorkerPool {
       if (!pick) return;
       const slot = this.slots[pick.index]!;
       const next = this.queue.shift()!;
-      next.signal?.removeEventListener('abort', next.onAbort);
+      if (slot.posted.length === 0) slot.runningSince = Date.now();
       slot.posted.push(next);
+      this.watch ??= setInterval(() => this.watchOverruns(), WATCH_INTERVAL_MS).unref();
       slot.worker.postMessage({ id: next.seq, task: next.task, alone: pick.alone } satisfies WorkerRequest);
     }
   }

@@ -1,7 +1,8 @@
 /** Messages between the engine (main thread) and its inference workers. */
-import type { PlainFormat } from './decode.js';
+import type { DecodeLimits, PlainFormat } from './decode.js';
 import type { DetectOptions } from './detector.js';
-import type { DetectedBox, Precision, Quad } from './types.js';
+import type { DetectedBox, Precision, Quad, RawImage } from './types.js';
+import type { PhaseCell } from './worker-phase.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
 export interface SharedImage {
@@ -36,7 +37,14 @@ export interface EncodedLineTask {
   useAngleCls: boolean;
 }
 
-export type Task = DetectTask | RecognizeTask | EncodedLineTask;
+/** An encoded image the main thread must not decode itself (a format decoded in JavaScript: BMP). */
+export interface DecodeTask {
+  kind: 'decode';
+  bytes: Uint8Array;
+  limits: DecodeLimits;
+}
+
+export type Task = DetectTask | RecognizeTask | EncodedLineTask | DecodeTask;
 
 export interface DetectReply {
   boxes: DetectedBox[];
@@ -61,7 +69,18 @@ export interface EncodedLineReply extends RecognizeReply {
   decodeMs: number;
 }
 
-export type ReplyFor<T extends Task> = T extends DetectTask ? DetectReply : T extends EncodedLineTask ? EncodedLineReply : RecognizeReply;
+export interface DecodeReply {
+  image: RawImage;
+  decodeMs: number;
+}
+
+export type ReplyFor<T extends Task> = T extends DetectTask
+  ? DetectReply
+  : T extends EncodedLineTask
+    ? EncodedLineReply
+    : T extends DecodeTask
+      ? DecodeReply
+      : RecognizeReply;
 
 export interface WorkerRequest {
   id: number;
@@ -71,7 +90,7 @@ export interface WorkerRequest {
 }
 
 export type WorkerResponse =
-  | { id: number; ok: true; reply: DetectReply | RecognizeReply; elapsedMs: number }
+  | { id: number; ok: true; reply: DetectReply | RecognizeReply | DecodeReply; elapsedMs: number }
   | { id: number; ok: false; error: { code: string; message: string } };
 
 export interface WorkerConfig {
@@ -90,6 +109,8 @@ export interface WorkerConfig {
   recPrecision: Precision;
   /** Detector inputs up to this many pixels run on the session with a memory arena. */
   detArenaPixels: number;
+  /** Where the worker marks its native model calls, so that the pool knows when it may terminate it. */
+  phase: PhaseCell;
 }
 
 /** Sent once by a worker when its models are loaded. */

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
+import type { CallPriority } from '../engine/admission.js';
 import type { OcrEngine } from '../engine/engine.js';
+import { invalidArgument } from '../shared/errors.js';
+
+export const PRIORITY_METADATA = 'ocr-priority';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -27,6 +31,21 @@ export interface ServiceLimits {
 export function requestId(metadata: Metadata): string {
   const given = metadata.get('x-request-id')[0];
   return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}
+
+/** The call's deadline in Date.now() milliseconds, or undefined when the caller set none. */
+export function callDeadline(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** `ocr-priority` metadata: interactive (the default) or batch. */
+export function callPriority(metadata: Metadata): CallPriority {
+  const given = metadata.get(PRIORITY_METADATA)[0];
+  if (given === undefined || given === 'interactive') return 'interactive';
+  if (given === 'batch') return 'batch';
+  throw invalidArgument(`metadata ${PRIORITY_METADATA} is '${String(given)}'; send 'interactive' or 'batch'`);
 }
 
 /** An AbortSignal that fires when the caller cancels or its deadline passes. */

@@ -9,30 +9,43 @@ import type {
   ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
-import { callSignal, requestId, type ServiceContext } from './call-context.js';
+import { callDeadline, callPriority, callSignal, requestId, type ServiceContext } from './call-context.js';
+import type { RecognizeOptions as EngineOptions } from '../engine/engine.js';
 import { fromOptions, toLine, toTimings } from './convert.js';
 import { toServiceError, statusName } from './status.js';
 import { handleTileStream } from './tile-stream.js';
 
 type Method = 'Recognize' | 'RecognizeLines' | 'GetServerInfo';
 
+/** What a handler knows of its call beyond the request: cancellation, deadline, priority. */
+type CallInfo = Pick<EngineOptions, 'signal' | 'deadline' | 'priority'> & { signal: AbortSignal };
+
 /**
- * Runs one unary call: cancellation wired to the engine, errors mapped to statuses, and one log
- * line and metric sample per call.
+ * Runs one unary call: cancellation, deadline and priority wired to the engine, errors mapped to
+ * statuses, and one log line and metric sample per call. A call whose caller is gone (deadline
+ * passed, cancelled) is counted as such, never as OK: grpc-js has already answered it.
  */
 function unary<Req, Res>(
   ctx: ServiceContext,
   method: Method,
-  work: (request: Req, signal: AbortSignal) => Promise<Res>,
+  work: (request: Req, info: CallInfo) => Promise<Res>,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     const started = performance.now();
     const id = requestId(call.metadata);
     const controller = callSignal(call);
-    work(call.request, controller.signal).then(
+    const deadline = callDeadline(call);
+    const answer = async (): Promise<Res> => work(call.request, { signal: controller.signal, deadline, priority: callPriority(call.metadata) });
+    answer().then(
       (response) => {
         const seconds = (performance.now() - started) / 1000;
-        ctx.metrics.requests.inc({ method, code: 'OK' });
+        const late = deadline !== undefined && Date.now() >= deadline;
+        const code = late ? 'DEADLINE_EXCEEDED' : controller.signal.aborted ? 'CANCELLED' : 'OK';
+        ctx.metrics.requests.inc({ method, code });
+        if (code !== 'OK') {
+          ctx.logger.info({ requestId: id, method, code, ms: Math.round(seconds * 1000) }, 'answer ready after the caller left');
+          return;
+        }
         ctx.metrics.latency.observe({ method }, seconds);
         ctx.logger.debug({ requestId: id, method, ms: Math.round(seconds * 1000) }, 'answered');
         callback(null, response);
@@ -53,8 +66,8 @@ function unary<Req, Res>(
 export function createOcrService(ctx: ServiceContext): OcrServiceServer {
   const { engine, metrics } = ctx;
 
-  const recognize = async (request: RecognizeRequest, signal: AbortSignal): Promise<RecognizeResponse> => {
-    const result = await engine.recognize(request.image, fromOptions(request.options, signal));
+  const recognize = async (request: RecognizeRequest, info: CallInfo): Promise<RecognizeResponse> => {
+    const result = await engine.recognize(request.image, { ...fromOptions(request.options, info.signal), ...info });
     const t = result.timings;
     metrics.stage.observe({ stage: 'queue' }, t.queueMs / 1000);
     metrics.stage.observe({ stage: 'decode' }, t.decodeMs / 1000);
@@ -70,14 +83,14 @@ export function createOcrService(ctx: ServiceContext): OcrServiceServer {
     };
   };
 
-  const recognizeLines = async (request: RecognizeLinesRequest, signal: AbortSignal): Promise<RecognizeLinesResponse> => {
+  const recognizeLines = async (request: RecognizeLinesRequest, info: CallInfo): Promise<RecognizeLinesResponse> => {
     const started = performance.now();
     const count = request.images.length;
     if (count === 0) throw new OcrError('INVALID_ARGUMENT', 'images is empty: send at least one line image');
     if (count > ctx.limits.maxLinesPerRequest) {
       throw resourceExhausted(`${count} images in one call; this server takes at most ${ctx.limits.maxLinesPerRequest}: split the batch`);
     }
-    const outcomes = await engine.recognizeLines(request.images, fromOptions(request.options, signal));
+    const outcomes = await engine.recognizeLines(request.images, { ...fromOptions(request.options, info.signal), ...info });
     const timings = { queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 };
     for (const o of outcomes) {
       if (!o.ok) continue;
@@ -116,7 +129,7 @@ export function createOcrService(ctx: ServiceContext): OcrServiceServer {
         maxMessageBytes: ctx.limits.maxMessageBytes,
         maxLinesPerRequest: ctx.limits.maxLinesPerRequest,
         maxTilesPerImage: ctx.limits.maxTilesPerImage,
-        maxQueuedRequests: info.limits.maxQueuedRequests,
+        maxQueuedRequests: 0,
       },
       defaults: {
         maxSideLen: d.maxSideLen,

@@ -10,8 +10,19 @@ import {
   type ConsulRegistration,
   type ConsulTls,
 } from './consul-registration.js';
+import { glibc } from './libc.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_LIMITS, SERVER_VERSION, startServer, type RunningServer } from './server.js';
+
+/**
+ * Exit with `code`. A worker inside a native model call would hold a normal exit until the call
+ * returns and then abort the process (worker-phase.ts), so then the process ends at once through
+ * glibc's _exit: logs are written synchronously, and nothing else is left to flush.
+ */
+function exitProcess(code: number, workersStuck: boolean): never {
+  if (workersStuck) glibc()?.exit(code);
+  process.exit(code);
+}
 
 /** How long shutdown waits for Consul to drop the instance before draining anyway. */
 const DEREGISTER_BOUND_MS = 2000;
@@ -86,7 +97,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     // NOT_SERVING first, then out of Consul (callers stop picking this instance), then drain.
     const beforeDrain = leaving ? () => leaveConsul(leaving, server.logger, DEREGISTER_BOUND_MS) : undefined;
     server.shutdown(opts.graceMs, beforeDrain).then(
-      () => process.exit(0),
+      ({ stuck }) => exitProcess(0, stuck > 0),
       (err: unknown) => {
         server.logger.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -111,6 +122,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(opts.recPrecision ? { recPrecision: opts.recPrecision } : {}),
       ...(opts.models ? { manifestPath: opts.models } : {}),
       ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
+      ...(opts.memoryBudgetMb ? { memoryBudgetBytes: opts.memoryBudgetMb * 1024 * 1024 } : {}),
+      ...(opts.maxWaitMs ? { maxWaitMs: opts.maxWaitMs } : {}),
+      ...(opts.taskCapMs ? { taskCapMs: opts.taskCapMs } : {}),
     },
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
   });

@@ -9,10 +9,14 @@ import type { ServiceLimits } from './call-context.js';
 import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
 
 export const OCR_SERVICE_NAME = 'ocr.v1.OcrService';
+
+/** Quiet time after the last call before freed memory goes back to the system (memory-trim.ts). */
+const IDLE_TRIM_MS = 2000;
 
 export interface ServerConfig {
   host: string;
@@ -36,10 +40,11 @@ export interface RunningServer {
   logger: Logger;
   /**
    * Stop taking calls: health goes NOT_SERVING, then `beforeDrain` runs (deregistration: new calls
-   * are still served meanwhile), calls in flight get up to graceMs to finish, then the rest are
-   * cancelled and the engine is closed.
+   * are still served meanwhile), calls in flight get what is left of graceMs to finish, then the
+   * rest are cancelled and the engine is closed. `stuck` counts inference workers still inside a
+   * model call, which keep a process from exiting normally (worker-phase.ts).
    */
-  shutdown(graceMs: number, beforeDrain?: () => Promise<void>): Promise<void>;
+  shutdown(graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }>;
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -78,6 +83,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
   const metrics = new ServerMetrics({ inFlight: () => engine.inFlight, queuedTasks: () => engine.queuedTasks });
+  const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0);
+  engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
   server.addService(OcrServiceService, createOcrService(ctx));
   health.addToServer(server);
@@ -87,23 +94,26 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const info = engine.info();
   logger.info({ host: config.host, port, workers: info.workers, threadsPerWorker: info.threadsPerWorker, models: info.models }, 'serving');
 
-  let stopping: Promise<void> | null = null;
-  const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<void> => {
+  let stopping: Promise<{ stuck: number }> | null = null;
+  const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }> => {
     stopping ??= (async () => {
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(OCR_SERVICE_NAME, 'NOT_SERVING');
-      await beforeDrain?.();
-      logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
-      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // One grace period for all of it, deregistration included: a supervisor's kill comes after it.
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(OCR_SERVICE_NAME, 'NOT_SERVING');
+      if (beforeDrain) await Promise.race([beforeDrain(), expired]);
+      logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
+      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       if ((await Promise.race([drained, expired])) === 'expired') {
         logger.warn({ inFlight: engine.inFlight }, 'grace period over: cancelling the calls still running');
         server.forceShutdown();
       }
       clearTimeout(timer);
-      await engine.close();
-      logger.info('stopped');
+      trim.stop();
+      const closed = await engine.close();
+      logger.info(closed, 'stopped');
+      return closed;
     })();
     return stopping;
   };

@@ -10,12 +10,19 @@ const CODES: Record<OcrErrorCode, status> = {
   INTERNAL: status.INTERNAL,
 };
 
-/** Any thrown value → a gRPC error; unexpected ones become INTERNAL without leaking stack traces. */
+/**
+ * Any thrown value → a gRPC error; unexpected ones become INTERNAL without leaking stack traces.
+ * RESOURCE_EXHAUSTED carries grpc-retry-pushback-ms, as gRPC's retry design names it: the wait a
+ * refusal for load suggests, or -1 for one that no retry can fix (too large), which grpc-js and
+ * the SDK then do not retry.
+ */
 export function toServiceError(err: unknown): ServiceError {
   const known = err instanceof OcrError;
   const code = known ? CODES[err.code] : status.INTERNAL;
   const details = known ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
-  return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+  const metadata = new Metadata();
+  if (code === status.RESOURCE_EXHAUSTED) metadata.set('grpc-retry-pushback-ms', String(known ? Math.round(err.retryAfterMs ?? -1) : -1));
+  return Object.assign(new Error(details), { code, details, metadata });
 }
 
 export function statusName(code: status): string {

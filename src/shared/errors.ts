@@ -14,6 +14,11 @@ export class OcrError extends Error {
   constructor(
     readonly code: OcrErrorCode,
     message: string,
+    /**
+     * For a call refused for load: when the server expects room (gRPC's grpc-retry-pushback-ms).
+     * Unset for a refusal that no retry can fix.
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'OcrError';

@@ -1,21 +1,26 @@
 /**
  * A stand-in for inference-worker.ts that speaks its protocol without models, for testing the pool.
  * A recognize task's image says what to do: width = milliseconds to keep the thread busy (as a
- * model call does), height 0 = exit with code 3 afterwards (a crash). The reply's one line holds
+ * model call does), height 0 = exit with code 3 afterwards (a crash), channels 1 = spend that time
+ * marked as inside a native call (worker-phase.ts), and exit if retired meanwhile. The reply's one line holds
  * the absolute times the task began and ended, as JSON.
  */
-import { parentPort } from 'node:worker_threads';
-import type { RecognizeReply, RecognizeTask, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/worker-phase.js';
+import type { RecognizeReply, RecognizeTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
 
 const port = parentPort!;
+const { phase } = workerData as WorkerConfig;
 const now = (): number => performance.timeOrigin + performance.now();
 
 port.on('message', (request: WorkerRequest) => {
   const began = now();
-  const { width: busyMs, height } = (request.task as RecognizeTask).image;
+  const { width: busyMs, height, channels } = (request.task as RecognizeTask).image;
+  const native = channels === 1 && Atomics.compareExchange(phase, 0, PHASE_JS, PHASE_NATIVE) === PHASE_JS;
   while (now() - began < busyMs) {
     // Hold the thread, as onnxruntime's run() does.
   }
+  if (native && Atomics.compareExchange(phase, 0, PHASE_NATIVE, PHASE_JS) !== PHASE_NATIVE && isRetired(phase)) process.exit(0);
   if (height === 0) process.exit(3);
   const ended = now();
   const reply: RecognizeReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };

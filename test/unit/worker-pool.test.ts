@@ -4,7 +4,7 @@ import { WorkerPool, type TaskResult } from '../../src/engine/worker-pool.js';
 import type { RecognizeReply, RecognizeTask, WorkerConfig } from '../../src/engine/worker-protocol.js';
 
 const STUB = new URL('../support/stub-inference-worker.js', import.meta.url);
-const config: Omit<WorkerConfig, 'wide'> = {
+const config: Omit<WorkerConfig, 'wide' | 'phase'> = {
   manifestPath: '',
   threads: 1,
   detectorThreads: 1,
@@ -14,10 +14,13 @@ const config: Omit<WorkerConfig, 'wide'> = {
   detArenaPixels: 0,
 };
 
-/** A task the stand-in worker spends `busyMs` on; `crash`: its worker exits after it. */
-const task = (busyMs: number, crash = false): RecognizeTask => ({
+/**
+ * A task the stand-in worker spends `busyMs` on; `crash`: its worker exits after it; `native`: it
+ * spends them marked as inside a native model call, which cannot be terminated.
+ */
+const task = (busyMs: number, crash = false, native = false): RecognizeTask => ({
   kind: 'recognize',
-  image: { buffer: new SharedArrayBuffer(1), width: busyMs, height: crash ? 0 : 1, channels: 3 },
+  image: { buffer: new SharedArrayBuffer(1), width: busyMs, height: crash ? 0 : 1, channels: native ? 1 : 3 },
   quads: [],
   useAngleCls: false,
   wholeLines: false,
@@ -42,8 +45,8 @@ describe('worker pool (stand-in workers)', () => {
 
   async function gapBetweenTwoTasks(depth: number): Promise<number> {
     pool = await WorkerPool.start(1, config, { depth, workerUrl: STUB });
-    const first = pool.run(task(40), 0);
-    const second = pool.run(task(1), 0);
+    const first = pool.run(task(40), { priority: 0 });
+    const second = pool.run(task(1), { priority: 0 });
     holdMainThread(200);
     const [a, b] = await Promise.all([first, second]);
     return span(b).began - span(a).ended;
@@ -59,8 +62,8 @@ describe('worker pool (stand-in workers)', () => {
 
   it('fails only the running task of a worker that crashes, and runs the tasks posted behind it', async () => {
     pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB });
-    const crashing = pool.run(task(20, true), 0);
-    const behind = pool.run(task(1), 1);
+    const crashing = pool.run(task(20, true), { priority: 0 });
+    const behind = pool.run(task(1), { priority: 1 });
     const failure = await crashing.then(
       () => expect.fail('the crashed task resolved'),
       (err: unknown) => err,
@@ -73,7 +76,7 @@ describe('worker pool (stand-in workers)', () => {
   it('on close, fails the tasks still queued or with a worker, instead of leaving them unanswered', async () => {
     pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB });
     const outcomes = [task(300), task(1), task(1)].map((t) =>
-      pool!.run(t, 0).then(
+      pool!.run(t, { priority: 0 }).then(
         () => 'done',
         (err: unknown) => (err as OcrError).code,
       ),
@@ -86,10 +89,61 @@ describe('worker pool (stand-in workers)', () => {
   it('queues by priority: an older request overtakes tasks of a newer one not yet posted', async () => {
     pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB });
     const order: number[] = [];
-    const runs = [pool.run(task(20), 0), pool.run(task(1), 5), pool.run(task(1), 5), pool.run(task(1), 2)].map((p, i) =>
+    const runs = [pool.run(task(20), { priority: 0 }), pool.run(task(1), { priority: 5 }), pool.run(task(1), { priority: 5 }), pool.run(task(1), { priority: 2 })].map((p, i) =>
       p.then(() => order.push(i)),
     );
     await Promise.all(runs);
     expect(order).to.deep.equal([0, 3, 1, 2]);
+  });
+
+  const outcome = (p: Promise<unknown>): Promise<string> =>
+    p.then(
+      () => 'OK',
+      (err: unknown) => (err as OcrError).code,
+    );
+
+  it('stops a task running past its deadline plus the margin, and runs the tasks queued behind it on a fresh worker', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB, overrunMs: 100 });
+    const started = Date.now();
+    const runaway = outcome(pool.run(task(20_000), { priority: 0, deadline: Date.now() + 200 }));
+    const behind = pool.run(task(1), { priority: 1 });
+    expect(await runaway).to.equal('DEADLINE_EXCEEDED');
+    expect(Date.now() - started).to.be.below(2000);
+    expect((await behind).reply.lines).to.have.length(1);
+    expect(pool.stoppedWorkers).to.equal(1);
+  });
+
+  it('stops a task whose call was cancelled once the margin has passed', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB, overrunMs: 100 });
+    const controller = new AbortController();
+    const runaway = outcome(pool.run(task(20_000), { priority: 0, signal: controller.signal }));
+    setTimeout(() => controller.abort(), 100);
+    expect(await runaway).to.equal('CANCELLED');
+    expect((await pool.run(task(1), { priority: 0 })).reply.lines).to.have.length(1);
+  });
+
+  it('stops a task past the cap when its call has no deadline', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB, taskCapMs: 300 });
+    expect(await outcome(pool.run(task(20_000), { priority: 0 }))).to.equal('RESOURCE_EXHAUSTED');
+    expect((await pool.run(task(1), { priority: 0 })).reply.lines).to.have.length(1);
+  });
+
+  it('retires a worker inside a native call instead of terminating it, and answers from a fresh one meanwhile', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB, overrunMs: 50 });
+    const runaway = outcome(pool.run(task(1500, false, true), { priority: 0, deadline: Date.now() + 100 }));
+    expect(await runaway).to.equal('DEADLINE_EXCEEDED');
+    // The retired worker is still busy in its "native" call; the replacement answers.
+    const next = await pool.run(task(1), { priority: 0 });
+    expect(span(next).began).to.be.below(performance.timeOrigin + performance.now());
+    expect(pool.size).to.equal(1);
+  });
+
+  it('on close, counts a worker inside a native call as stuck rather than terminating it', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB });
+    const running = outcome(pool.run(task(800, false, true), { priority: 0 }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await pool.close()).to.deep.equal({ stuck: 1 });
+    pool = undefined;
+    expect(await running).to.equal('UNAVAILABLE');
   });
 });

@@ -1,0 +1,153 @@
+/**
+ * Admission by cost. Every call states what it will hold in memory (bytes, from its headers and
+ * options) and how much worker time it will take (estimated from the calls answered before it). A
+ * call whose estimated wait plus its own work does not fit in what is left of its deadline is
+ * refused at once, with a hint of when to retry, rather than answered late; one that fits waits for
+ * its memory (holding only its encoded bytes) and then runs. Interactive calls go ahead of batch
+ * calls, in the memory queue and in the workers' queue, so batch load never delays them.
+ */
+import { OcrError } from '../shared/errors.js';
+import type { MemoryBudget, Reservation } from './memory-budget.js';
+
+export type CallPriority = 'interactive' | 'batch';
+
+/** What one call may cost: memory held while it runs, and work in worker-milliseconds. */
+export interface CallCost {
+  bytes: number;
+  /** The estimator's kind and units (workEstimate). */
+  kind: WorkKind;
+  units: number;
+  /** What the bytes are for, in a refusal. */
+  what: string;
+}
+
+/** Pages cost by detector megapixels (the detector and, roughly in proportion, the lines it finds); line images by count. */
+export type WorkKind = 'page' | 'line';
+
+export interface AdmitOptions {
+  priority?: CallPriority;
+  /** Date.now() milliseconds. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+/** One admitted call, as its pipeline sees it. */
+export interface CallTicket {
+  /** Order for the workers' queue: lower first. */
+  readonly order: number;
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number | undefined;
+  /** Count worker time spent on the call (learned for later estimates). */
+  spent(ms: number): void;
+}
+
+export interface AdmissionConfig {
+  workers: number;
+  /** Calls without a deadline are refused when their estimated wait is longer than this. */
+  maxWaitMs: number;
+  /** The part of a call's remaining deadline that the estimate may fill: estimates err. */
+  deadlineShare: number;
+}
+
+/** Starting estimates, until calls have been measured: about this machine's speed, on the slow side. */
+const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
+/** Weight of the newest observation in the running estimate. */
+const LEARNING_RATE = 0.1;
+/** Batch calls come after every interactive one: their order numbers start here. */
+const BATCH_ORDER = 2 ** 40;
+
+interface Admitted {
+  batch: boolean;
+  estimateMs: number;
+  spentMs: number;
+}
+
+export class Admission {
+  private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
+  private readonly calls = new Set<Admitted>();
+  private arrivals = 0;
+  /** Calls refused for load, by priority. */
+  readonly refused: Record<CallPriority, number> = { interactive: 0, batch: 0 };
+  /** Called each time the last call in flight is done. */
+  onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly budget: MemoryBudget,
+    private readonly config: AdmissionConfig,
+  ) {}
+
+  get inFlight(): number {
+    return this.calls.size;
+  }
+
+  workEstimate(kind: WorkKind, units: number): number {
+    return this.msPerUnit[kind] * units;
+  }
+
+  /** Worker-milliseconds ahead of a new call of this priority, spread over the workers. */
+  estimatedWaitMs(priority: CallPriority): number {
+    let ahead = 0;
+    for (const c of this.calls) if (priority === 'batch' || !c.batch) ahead += Math.max(0, c.estimateMs - c.spentMs);
+    return ahead / this.config.workers;
+  }
+
+  /**
+   * Run `work` once the call is admitted and its memory reserved; refuse it at once if it cannot be
+   * answered within its deadline (or maxWaitMs without one), or if its memory exceeds the whole budget.
+   */
+  async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
+    const priority = options.priority ?? 'interactive';
+    const ownMs = this.workEstimate(cost.kind, cost.units);
+    this.checkRoom(priority, ownMs, options.deadline);
+    const batch = priority === 'batch';
+    const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
+    const order = (batch ? BATCH_ORDER : 0) + this.arrivals++;
+    this.calls.add(call);
+    let reservation: Reservation | undefined;
+    try {
+      reservation = await this.budget.reserve(cost.bytes, { priority: order, signal: options.signal, what: cost.what });
+      const ticket: CallTicket = {
+        order,
+        signal: options.signal,
+        deadline: options.deadline,
+        spent: (ms) => (call.spentMs += ms),
+      };
+      const result = await work(ticket);
+      this.learn(cost, call.spentMs);
+      return result;
+    } finally {
+      reservation?.release();
+      this.calls.delete(call);
+      if (this.calls.size === 0) this.onIdle?.();
+    }
+  }
+
+  private checkRoom(priority: CallPriority, ownMs: number, deadline: number | undefined): void {
+    const waitMs = this.estimatedWaitMs(priority);
+    const left = deadline === undefined ? Infinity : deadline - Date.now();
+    const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
+    if (waitMs + ownMs <= room) return;
+    this.refused[priority]++;
+    const retryAfterMs = Math.max(10, Math.ceil(waitMs + ownMs - room));
+    if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
+      throw new OcrError(
+        'DEADLINE_EXCEEDED',
+        `this call needs about ${Math.round(ownMs)} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
+          'allow a longer deadline or send a smaller image',
+      );
+    }
+    throw new OcrError(
+      'RESOURCE_EXHAUSTED',
+      `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
+        `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
+        `retry in ${retryAfterMs} ms or on another instance`,
+      retryAfterMs,
+    );
+  }
+
+  private learn(cost: CallCost, spentMs: number): void {
+    if (cost.units <= 0 || spentMs <= 0) return;
+    const observed = spentMs / cost.units;
+    this.msPerUnit[cost.kind] += LEARNING_RATE * (observed - this.msPerUnit[cost.kind]);
+  }
+}

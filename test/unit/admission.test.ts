@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { Admission, type CallCost } from '../../src/engine/admission.js';
+import { MemoryBudget } from '../../src/engine/memory-budget.js';
+import { OcrError } from '../../src/shared/errors.js';
+
+const MB = 1024 * 1024;
+const page = (mpx: number, bytes = MB): CallCost => ({ bytes, kind: 'page', units: mpx, what: 'a page' });
+
+/** A call that stays admitted until `finish` is called, having spent `spentMs` of worker time. */
+function hold(admission: Admission, cost: CallCost, options: Parameters<Admission['run']>[1] = {}, spentMs = 0) {
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const result = admission.run(cost, options, async (ticket) => {
+    await done;
+    ticket.spent(spentMs);
+    return ticket.order;
+  });
+  return { result, finish };
+}
+
+async function refusal(p: Promise<unknown>): Promise<OcrError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(OcrError);
+    return err as OcrError;
+  }
+  return expect.fail('expected a refusal');
+}
+
+describe('memory budget', () => {
+  it('grants in order of priority, then arrival, and refuses at once what exceeds the whole budget', async () => {
+    const budget = new MemoryBudget(10);
+    const first = await budget.reserve(8);
+    const order: string[] = [];
+    const late = budget.reserve(5, { priority: 5 }).then((r) => (order.push('late'), r));
+    const urgent = budget.reserve(5, { priority: 1 }).then((r) => (order.push('urgent'), r));
+    expect(budget.waiting).to.equal(2);
+    first.release();
+    const u = await urgent;
+    const l = await late;
+    expect(order).to.deep.equal(['urgent', 'late']);
+    expect(budget.usedBytes).to.equal(10);
+    u.release();
+    l.release();
+    l.release();
+    expect(budget.usedBytes).to.equal(0);
+    const err = await refusal(budget.reserve(11, { what: 'this image' }));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.message).to.match(/this image needs about .* more than this server's whole budget/);
+  });
+
+  it('drops a waiter whose signal fires, and serves the next', async () => {
+    const budget = new MemoryBudget(10);
+    const held = await budget.reserve(10);
+    const controller = new AbortController();
+    const cancelled = budget.reserve(4, { signal: controller.signal });
+    const next = budget.reserve(4);
+    controller.abort();
+    expect((await refusal(cancelled)).code).to.equal('CANCELLED');
+    held.release();
+    expect((await next).bytes).to.equal(4);
+  });
+});
+
+describe('admission', () => {
+  const config = { workers: 2, maxWaitMs: 30_000, deadlineShare: 0.8 };
+
+  it('refuses at once, with a retry hint, a call whose estimated wait and work do not fit its deadline', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    // Initial estimate: 1500 ms per detector megapixel; 8 calls of 1 Mpx on 2 workers = 6 s of wait.
+    const held = Array.from({ length: 8 }, () => hold(admission, page(1)));
+    expect(admission.estimatedWaitMs('interactive')).to.equal(6000);
+    const started = Date.now();
+    const err = await refusal(admission.run(page(1), { deadline: Date.now() + 5000 }, async () => 'ran'));
+    expect(Date.now() - started).to.be.below(50);
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.retryAfterMs).to.be.within(3400, 3600);
+    expect(err.message).to.match(/server busy.*retry in \d+ ms or on another instance/);
+    // With room in its deadline, the same call is admitted.
+    const fits = hold(admission, page(1), { deadline: Date.now() + 20_000 });
+    for (const h of [...held, fits]) h.finish();
+    await Promise.all([...held, fits].map((h) => h.result));
+    expect(admission.inFlight).to.equal(0);
+  });
+
+  it('answers DEADLINE_EXCEEDED at once for a call whose own work cannot fit its deadline on an idle server', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const err = await refusal(admission.run(page(20), { deadline: Date.now() + 1000 }, async () => 'ran'));
+    expect(err.code).to.equal('DEADLINE_EXCEEDED');
+    expect(err.message).to.match(/allow a longer deadline or send a smaller image/);
+  });
+
+  it('counts only interactive work ahead of an interactive call, and puts it ahead of batch calls', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const batch = Array.from({ length: 10 }, () => hold(admission, page(1), { priority: 'batch' }));
+    expect(admission.estimatedWaitMs('batch')).to.equal(7500);
+    expect(admission.estimatedWaitMs('interactive')).to.equal(0);
+    const interactive = hold(admission, page(1), { deadline: Date.now() + 3000 });
+    await refusal(admission.run(page(1), { priority: 'batch', deadline: Date.now() + 3000 }, async () => 0));
+    expect(admission.refused).to.deep.equal({ interactive: 0, batch: 1 });
+    for (const h of [...batch, interactive]) h.finish();
+    const orders = await Promise.all([...batch, interactive].map((h) => h.result));
+    expect(orders.at(-1)).to.be.below(orders[0]!);
+  });
+
+  it('refuses calls without a deadline past maxWaitMs, and learns the cost of work from what calls spent', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), { ...config, maxWaitMs: 1000 });
+    const held = Array.from({ length: 2 }, () => hold(admission, page(1), {}, 300));
+    const err = await refusal(admission.run(page(1), {}, async () => 0));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    for (const h of held) h.finish();
+    await Promise.all(held.map((h) => h.result));
+    expect(admission.workEstimate('page', 1)).to.be.below(1500).and.above(1000);
+  });
+
+  it('makes a call that does not fit the memory wait, holding nothing, until memory is released', async () => {
+    const admission = new Admission(new MemoryBudget(10 * MB), config);
+    const big = hold(admission, page(0.1, 8 * MB));
+    let ran = false;
+    const waiting = admission.run(page(0.1, 8 * MB), {}, async () => (ran = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).to.equal(false);
+    big.finish();
+    await waiting;
+    expect(ran).to.equal(true);
+  });
+});
