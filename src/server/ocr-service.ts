@@ -35,6 +35,7 @@ function unary<Req, Res>(
     const id = requestId(call.metadata);
     const controller = callSignal(call);
     const deadline = callDeadline(call);
+    ctx.logger.debug({ requestId: id, method, deadline }, 'received');
     const answer = async (): Promise<Res> => work(call.request, { signal: controller.signal, deadline, priority: callPriority(call.metadata) });
     answer().then(
       (response) => {

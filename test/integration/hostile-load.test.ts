@@ -1,0 +1,155 @@
+/**
+ * The attacks of issue 15 against a real server process with its default flags: each is refused
+ * with a precise status within a second or served within its budget, while a GetServerInfo from
+ * another channel is answered within 200 ms, the next good call succeeds, and resident memory
+ * stays under its level before + 1.5 GB; afterwards it comes back to within 300 MB of that level.
+ */
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import sharp from 'sharp';
+import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { EVAL_DEV } from '../support/paths.js';
+import { spawnServer, type ServerProcess } from '../support/process.js';
+import { residentBytes, watchPeak } from '../support/resident-memory.js';
+import { waitFor } from '../support/wait-for.js';
+
+const GB = 1e9;
+
+/** The status a call ended with, and how long it took. */
+async function outcome(call: Promise<unknown>): Promise<{ code: string; ms: number; details: string }> {
+  const started = Date.now();
+  try {
+    await call;
+    return { code: 'OK', ms: Date.now() - started, details: '' };
+  } catch (err) {
+    if (!(err instanceof OcrCallError)) throw err;
+    return { code: err.code, ms: Date.now() - started, details: err.details };
+  }
+}
+
+describe('hostile input and overload against a server process with its default flags', function () {
+  this.timeout(300_000);
+  let server: ServerProcess;
+  let client: OcrClient;
+  let probe: OcrClient;
+  let baseline: number;
+  let doc: Buffer;
+  const line = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
+
+  before(async () => {
+    server = await spawnServer();
+    const target = `127.0.0.1:${server.port}`;
+    client = new OcrClient(target, { deadlineMs: 120_000, channelOptions: { 'grpc.enable_retries': 0 } });
+    // Another channel, as another caller would have.
+    probe = new OcrClient(target, { deadlineMs: 10_000, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+    await client.recognize(doc);
+    await client.recognizeLines([line]);
+    baseline = residentBytes(server.child.pid!);
+  });
+
+  after(async () => {
+    client?.close();
+    probe?.close();
+    server?.child.kill('SIGKILL');
+  });
+
+  /** Run the attack while measuring the other caller's latency and the server's peak memory. */
+  async function underAttack(attack: () => Promise<void>): Promise<void> {
+    const memory = watchPeak(server.child.pid!);
+    let slowest = 0;
+    let probing = true;
+    const probes = (async () => {
+      while (probing) {
+        const started = performance.now();
+        await probe.getServerInfo();
+        slowest = Math.max(slowest, performance.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    try {
+      await attack();
+    } finally {
+      probing = false;
+      await probes;
+    }
+    const peak = memory.stop();
+    expect(slowest, 'slowest GetServerInfo from another channel, ms').to.be.below(200);
+    expect(peak - baseline, 'resident memory above the level before, bytes').to.be.below(1.5 * GB);
+    const next = await client.recognizeLines([line]);
+    expect(next.results[0]!.text).to.contain('各区县人民政府');
+  }
+
+  it('a 503-byte PNG asking the detector for 4096×8192 (max_side_len 8192, min_side_len 4096) is refused at once', async () => {
+    const tiny = await sharp({ create: { width: 100, height: 200, channels: 3, background: '#fff' } }).png().toBuffer();
+    await underAttack(async () => {
+      const options = { maxSideLen: 8192, minSideLen: 4096 };
+      const withDeadline = await outcome(client.recognize(tiny, options, { deadlineMs: 1000 }));
+      expect(withDeadline.code, withDeadline.details).to.equal('DEADLINE_EXCEEDED');
+      expect(withDeadline.ms).to.be.below(1000);
+      const without = await outcome(client.recognize(tiny, options));
+      expect(without.code, without.details).to.equal('RESOURCE_EXHAUSTED');
+      expect(without.details).to.match(/4096×8192.*budget/);
+      expect(without.ms).to.be.below(1000);
+    });
+  });
+
+  it('30 calls of a 1.4 KB lossless WebP that decodes to 6000×6000 wait for memory instead of holding it all', async () => {
+    const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } }).webp({ lossless: true }).toBuffer();
+    expect(bomb.length).to.be.below(20_000);
+    await underAttack(async () => {
+      const results = await Promise.all(Array.from({ length: 30 }, () => outcome(client.recognize(bomb))));
+      for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED'], r.details).to.include(r.code);
+      expect(results.filter((r) => r.code === 'OK').length).to.be.above(0);
+    });
+  });
+
+  it('overload is refused fast with a retry hint, and no call is answered after its deadline', async () => {
+    await underAttack(async () => {
+      const deadlineMs = 3000;
+      const results = await Promise.all(Array.from({ length: 40 }, () => outcome(client.recognize(doc, undefined, { deadlineMs }))));
+      const refused = results.filter((r) => r.code === 'RESOURCE_EXHAUSTED');
+      expect(refused.length, 'calls refused').to.be.above(0);
+      for (const r of refused) {
+        expect(r.ms).to.be.below(100 + 100);
+        expect(r.details).to.match(/server busy.*retry in \d+ ms/);
+      }
+      expect(results.filter((r) => r.code === 'OK').length, 'calls answered').to.be.above(0);
+      for (const r of results.filter((r) => r.code === 'OK')) expect(r.ms).to.be.below(deadlineMs);
+      expect(results.filter((r) => r.code === 'DEADLINE_EXCEEDED').length, 'calls past their deadline').to.be.at.most(1);
+    });
+  });
+
+  it('memory comes back after the bursts: within 300 MB of the level before', async () => {
+    await waitFor(() => residentBytes(server.child.pid!) - baseline < 300e6, 60_000, 'resident memory back within 300 MB', 500);
+  });
+});
+
+describe('shutdown under load', function () {
+  this.timeout(120_000);
+
+  it('SIGTERM while a model call outlasts the grace period exits 0 within the grace period + 1 s', async () => {
+    const graceMs = 300;
+    const server = await spawnServer(['--grace-ms', String(graceMs), '--log-level', 'debug']);
+    const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 120_000, channelOptions: { 'grpc.enable_retries': 0 } });
+    try {
+      const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+      // A detector pass at 2048 px on one thread takes seconds: it is still running when the grace period ends.
+      const call = outcome(client.recognize(doc, { maxSideLen: 2048 }));
+      // The call is received; its decode takes tens of milliseconds, its detector pass seconds.
+      await waitFor(() => /"msg":"received"/.test(server.stderr()), 30_000, 'the call to arrive');
+      const signalled = Date.now();
+      server.child.kill('SIGTERM');
+      const [code] = (await once(server.child, 'exit')) as [number | null];
+      const elapsed = Date.now() - signalled;
+      expect(code, server.stderr().slice(-2000)).to.equal(0);
+      expect(elapsed).to.be.below(graceMs + 1000);
+      expect((await call).code).to.not.equal('OK');
+    } finally {
+      client.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+});
