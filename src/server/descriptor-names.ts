@@ -52,11 +52,13 @@ function collectNames(file: FileDescriptorProto, into: Set<string>): void {
 }
 
 function qualifyMessage(message: DescriptorProto, fullName: string, known: Set<string>): void {
+  // Scalar fields have no type name: assigning one, even "", marks it present, and protoc then
+  // looks for a type called "".
   for (const field of message.field) {
-    field.typeName = resolve(field.typeName, fullName, known);
+    if (field.typeName) field.typeName = resolve(field.typeName, fullName, known);
     field.jsonName ||= protoCamelCase(field.name);
   }
-  for (const extension of message.extension) extension.typeName = resolve(extension.typeName, fullName, known);
+  for (const extension of message.extension) if (extension.typeName) extension.typeName = resolve(extension.typeName, fullName, known);
   for (const nested of message.nestedType) qualifyMessage(nested, join(fullName, nested.name), known);
 }
 

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
-import { fromBinary } from '@bufbuild/protobuf';
-import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { fromBinary, isFieldSet } from '@bufbuild/protobuf';
+import {
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FieldDescriptorProtoSchema,
+  FileDescriptorProtoSchema,
+} from '@bufbuild/protobuf/wkt';
 import { loadSync } from '@grpc/proto-loader';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +37,9 @@ describe('descriptor names as protoc writes them (completeNames)', () => {
     const fields = file!.messageType.flatMap((m) => m.field);
     expect(fields.filter((f) => f.typeName && !f.typeName.startsWith('.ocr.v1.')).map((f) => f.typeName)).to.deep.equal([]);
     expect(fields.find((f) => f.name === 'instance_id')!.jsonName).to.equal('instanceId');
+    // protoc writes no type name for a scalar field, and reads an empty one as a type called "".
+    const scalar = fields.find((f) => f.name === 'instance_id')!;
+    expect(isFieldSet(scalar, FieldDescriptorProtoSchema.field.typeName)).to.equal(false);
     const recognize = file!.service[0]!.method.find((m) => m.name === 'Recognize')!;
     expect([recognize.inputType, recognize.outputType]).to.deep.equal(['.ocr.v1.RecognizeRequest', '.ocr.v1.RecognizeResponse']);
   });
