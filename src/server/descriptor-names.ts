@@ -1,6 +1,12 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { protoCamelCase } from '@bufbuild/protobuf/reflect';
-import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
+import {
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FileDescriptorProtoSchema,
+  type DescriptorProto,
+  type FileDescriptorProto,
+} from '@bufbuild/protobuf/wkt';
 
 /**
  * File descriptors from proto-loader, with their names as protoc writes them. proto-loader names
@@ -9,10 +15,13 @@ import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorPro
  * names. grpcurl copes with both, but stricter readers of reflection (protobuf-es registries,
  * protosets turned into code) read "Point" as unresolvable and a JSON name of "". This makes every
  * type reference fully qualified (".ocr.v1.Point"), given all the files it may point into, and sets
- * each field's JSON name as protoc does ("instance_id" → "instanceId").
+ * each field's JSON name as protoc does ("instance_id" → "instanceId"). Map fields' entry messages
+ * get protoc's names too (nameMapEntries).
  */
 export function completeNames(files: readonly Uint8Array[]): Uint8Array[] {
   const decoded = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+  // Before collecting names, so that references resolve to the entries' new names.
+  for (const file of decoded) for (const message of file.messageType) nameMapEntries(message, join(file.package, message.name));
   const known = new Set<string>();
   for (const file of decoded) collectNames(file, known);
   return decoded.map((file) => {
@@ -43,12 +52,37 @@ function collectNames(file: FileDescriptorProto, into: Set<string>): void {
 }
 
 function qualifyMessage(message: DescriptorProto, fullName: string, known: Set<string>): void {
+  // Scalar fields have no type name: assigning one, even "", marks it present, and protoc then
+  // looks for a type called "".
   for (const field of message.field) {
-    field.typeName = resolve(field.typeName, fullName, known);
+    if (field.typeName) field.typeName = resolve(field.typeName, fullName, known);
     field.jsonName ||= protoCamelCase(field.name);
   }
-  for (const extension of message.extension) extension.typeName = resolve(extension.typeName, fullName, known);
+  for (const extension of message.extension) if (extension.typeName) extension.typeName = resolve(extension.typeName, fullName, known);
   for (const nested of message.nestedType) qualifyMessage(nested, join(fullName, nested.name), known);
+}
+
+/**
+ * Renames the entry message of each map field in `message` (and in its nested messages) as protoc
+ * names it: proto-loader calls the entry of `map<string, X> statuses` "Statuses", protoc
+ * "StatusesEntry", and readers that validate maps (grpcurl, protoc itself, Go's protodesc) reject
+ * any other name. The field then points at the entry by its full name.
+ */
+function nameMapEntries(message: DescriptorProto, fullName: string): void {
+  for (const field of message.field) {
+    if (field.type !== FieldDescriptorProto_Type.MESSAGE || field.label !== FieldDescriptorProto_Label.REPEATED) continue;
+    // proto-loader's reference to its entry is the entry's bare name, relative to this message.
+    const entry = message.nestedType.find((nested) => nested.options?.mapEntry === true && nested.name === field.typeName);
+    if (!entry) continue;
+    entry.name = mapEntryName(field.name);
+    field.typeName = `.${join(fullName, entry.name)}`;
+  }
+  for (const nested of message.nestedType) nameMapEntries(nested, join(fullName, nested.name));
+}
+
+/** protoc's MapEntryName: "_" dropped and the letter after it capitalized, as is the first, then "Entry". */
+export function mapEntryName(fieldName: string): string {
+  return `${fieldName.replace(/^[a-z]/, (c) => c.toUpperCase()).replace(/_([a-z]?)/g, (_, c: string) => c.toUpperCase())}Entry`;
 }
 
 /**

@@ -27,8 +27,11 @@ function exitProcess(code: number, workersStuck: boolean): never {
 /** How long shutdown waits for Consul to drop the instance before draining anyway. */
 const DEREGISTER_BOUND_MS = 2000;
 
-/** Prometheus scrape endpoint beside the gRPC port. */
-function serveMetrics(running: RunningServer, port: number, host: string): void {
+/**
+ * Prometheus scrape endpoint beside the gRPC port. Resolves once bound, so that a port in use
+ * stops the start before the listening line, instead of an 'error' event crashing the server later.
+ */
+async function serveMetrics(running: RunningServer, port: number, host: string): Promise<void> {
   const http = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
@@ -39,8 +42,21 @@ function serveMetrics(running: RunningServer, port: number, host: string): void 
       (err: unknown) => res.writeHead(500).end(String(err)),
     );
   });
-  http.listen(port, host);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
   http.unref();
+}
+
+/** Why the metrics port could not be bound, naming the port and the flag that chooses it. */
+function metricsListenError(err: unknown, host: string, port: number): Error {
+  const inUse = err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+  const reason = inUse ? 'the port is in use' : err instanceof Error ? err.message : String(err);
+  return new Error(`cannot serve metrics on ${host}:${port}: ${reason}; choose another port with --metrics-port`);
 }
 
 /** Deregisters within `boundMs`; a failure is logged, never fatal: the agent reaps the instance once its check fails. */
@@ -128,7 +144,15 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     },
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
   });
-  if (opts.metricsPort) serveMetrics(running, opts.metricsPort, opts.host);
+  if (opts.metricsPort) {
+    try {
+      await serveMetrics(running, opts.metricsPort, opts.host);
+    } catch (err) {
+      // Not announced yet: stop the gRPC server and the engine's workers, then fail the start.
+      await running.shutdown(0);
+      throw metricsListenError(err, opts.host, opts.metricsPort);
+    }
+  }
   if (consul && !stopRequested) {
     registration = registerInstance({
       consulAddress: consul.address,

@@ -1,11 +1,15 @@
 import { expect } from 'chai';
 import { createFileRegistry, fromBinary, fromJson, toBinary, toJson, type JsonObject } from '@bufbuild/protobuf';
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
 import { Client, credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
 
@@ -84,6 +88,34 @@ describe('health and reflection', function () {
     const json = toJson(method.output, fromBinary(method.output, bytes)) as JsonObject;
     expect(json.instanceId).to.equal(t.server.instanceId);
     expect((json.lines as JsonObject[]).map((l) => l.text)).to.deep.equal(['Total 42.00']);
+  });
+
+  it('serves descriptors that protoc builds, map entries included, as grpcurl needs for describe and Health/Check', async () => {
+    // grpcurl's way to the descriptors: list the services, then the files that hold each of them.
+    const client = reflectionClient('v1');
+    const services = (await ask(client, { listServices: '' })).listServicesResponse!.service.map((s) => s.name);
+    const files = new Map<string, FileDescriptorProto>();
+    for (const symbol of services.filter((name) => !name.startsWith('grpc.reflection.'))) {
+      const reply = await ask(client, { fileContainingSymbol: symbol });
+      for (const bytes of reply.fileDescriptorResponse!.fileDescriptorProto) {
+        const file = fromBinary(FileDescriptorProtoSchema, Buffer.from(bytes));
+        files.set(file.name, file);
+      }
+    }
+    client.close();
+    expect([...files.values()].map((file) => file.package)).to.include.members(['grpc.health.v1', 'ocr.v1']);
+
+    const set = toBinary(FileDescriptorSetSchema, { $typeName: 'google.protobuf.FileDescriptorSet', file: [...files.values()] });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'reflection-protoc-'));
+    writeFileSync(path.join(dir, 'set.pb'), set);
+    const args = [`--descriptor_set_in=${path.join(dir, 'set.pb')}`, `--descriptor_set_out=${path.join(dir, 'out.pb')}`, ...files.keys()];
+    // protoc validates the files it builds from a set much as grpcurl's Go descriptor library does,
+    // map entries included.
+    const protoc = await promisify(execFile)('protoc', args).catch((err: NodeJS.ErrnoException & { stderr?: string }) => {
+      if (err.code === 'ENOENT') throw new Error('protoc is not on PATH: install protobuf-compiler (apt-get install -y protobuf-compiler)');
+      throw new Error(`protoc refused the descriptors served by reflection: ${err.stderr ?? err.message}`);
+    });
+    expect(protoc.stderr).to.equal('');
   });
 
   it('answers health checks for "" and ocr.v1.OcrService, and reports NOT_SERVING when set', async () => {

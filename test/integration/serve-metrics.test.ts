@@ -1,0 +1,39 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import { expect } from 'chai';
+import { freePort } from '../support/ports.js';
+import { runCli, spawnServer } from '../support/process.js';
+
+/** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
+describe('ocr serve --metrics-port', function () {
+  this.timeout(120_000);
+
+  it('serves /metrics once the listening line is out', async () => {
+    const metricsPort = await freePort();
+    const server = await spawnServer(['--metrics-port', String(metricsPort)]);
+    try {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.contain('# TYPE');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('stops the start on a port in use: a message naming the port and the flag, exit 1, no listening line', async () => {
+    const taken = net.createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const r = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', String(port), '--log-level', 'info']);
+      expect(r.code).to.equal(1);
+      expect(r.stdout).not.to.contain('listening');
+      expect(r.stderr).to.contain(`ocr: cannot serve metrics on 127.0.0.1:${port}: the port is in use; choose another port with --metrics-port`);
+      // The engine was closed on the way out, not left to the process's end.
+      expect(r.stderr).to.match(/"msg":"stopped"/);
+    } finally {
+      taken.close();
+    }
+  });
+});
