@@ -1,7 +1,6 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
-import decodeBmp from 'decode-bmp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
-import { rgbFromRgba } from './image-ops.js';
+import { decodeBmp, readBmpHeader } from './bmp.js';
 import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
 import type { RawImage } from './types.js';
@@ -52,20 +51,11 @@ function checkSize(width: number, height: number, limits: DecodeLimits): void {
   }
 }
 
+/** A BMP, its size checked on the header that decodeBmp reads, before any pixel is allocated. */
 function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
-  if (buf.length < 26) throw invalidArgument('BMP image is truncated: its header is incomplete');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerSize = view.getUint32(14, true);
-  const width = headerSize === 12 ? view.getUint16(18, true) : view.getInt32(18, true);
-  const height = Math.abs(headerSize === 12 ? view.getUint16(20, true) : view.getInt32(22, true));
+  const { width, height } = readBmpHeader(buf);
   checkSize(width, height, limits);
-  let rgba: { data: Uint8ClampedArray; width: number; height: number };
-  try {
-    rgba = decodeBmp(buf);
-  } catch (err) {
-    throw invalidArgument(`BMP image is corrupt or truncated: ${(err as Error).message}`);
-  }
-  return rgbFromRgba(rgba);
+  return decodeBmp(buf);
 }
 
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
