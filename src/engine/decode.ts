@@ -1,7 +1,7 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
 import { decodeBmp, readBmpHeader } from './bmp.js';
-import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
+import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
 import type { RawImage } from './types.js';
 
@@ -109,6 +109,7 @@ export async function decodeImage(
         'send the encoded file bytes, not pixels or base64 text',
     );
   }
+  if (format === 'jpeg') checkJpegScans(buf);
   const image = format === 'bmp' ? decodeBmpImage(buf, limits) : await decodeWithSharp(buf, format, limits);
   return { image, format };
 }
@@ -131,6 +132,7 @@ export const MOZJPEG_MAX_PIXELS = 120_000;
  */
 export function plainImageSize(buf: Uint8Array, limits: DecodeLimits): { format: PlainFormat; width: number; height: number } | null {
   const format = sniffFormat(buf);
+  if (format === 'jpeg') checkJpegScans(buf);
   const png = format === 'png' ? readPngHeader(buf) : null;
   const jpeg = format === 'jpeg' ? readJpegHeader(buf) : null;
   const header = png && isPlainPng(png) ? png : jpeg && isPlainJpeg(jpeg) ? jpeg : null;
