@@ -90,3 +90,8 @@ export async function manyChunkPng(count: number): Promise<Buffer> {
   for (let i = 0; i < count; i++) empty.copy(chunks, i * 12);
   return Buffer.concat([png.subarray(0, 33), chunks, png.subarray(33)]);
 }
+
+/** A lossless WebP of about 1.4 KB that decodes to 6000×6000 pixels. */
+export function webpBomb(): Promise<Buffer> {
+  return sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } }).webp({ lossless: true }).toBuffer();
+}

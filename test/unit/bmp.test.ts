@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { decodeBmp, flatten, readBmpHeader } from '../../src/engine/bmp.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS } from '../../src/engine/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode.js';
 import type { RawImage } from '../../src/engine/types.js';
 import { imageSize } from '../../src/cli/image-size.js';
 import { OcrError } from '../../src/shared/errors.js';
@@ -134,6 +134,7 @@ describe('BMP decoding (bmp.ts)', () => {
     const sound = await decodeImage(os2BmpWithTrailer());
     expect([sound.image.width, sound.image.height]).to.deep.equal([8, 8]);
     expect([...sound.image.data.subarray(0, 6)]).to.deep.equal([255, 255, 255, 0, 0, 0]);
+    expect(await probeImage(os2BmpWithTrailer(), DEFAULT_DECODE_LIMITS)).to.deep.equal({ format: 'bmp', width: 8, height: 8 });
     expect(performance.now() - started).to.be.below(1000);
   });
 
