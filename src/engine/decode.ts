@@ -1,9 +1,8 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
-import decodeBmp from 'decode-bmp';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
-import { rgbFromRgba } from './image-ops.js';
-import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
-import { isPlainPng, PNG_SIGNATURE, readPngHeader } from './png-header.js';
+import { decodeBmp, readBmpHeader } from './bmp.js';
+import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
+import { isPlainPng, PNG_SIGNATURE, readPngHeader, readPngSize } from './png-header.js';
 import type { RawImage } from './types.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'bmp';
@@ -52,20 +51,11 @@ function checkSize(width: number, height: number, limits: DecodeLimits): void {
   }
 }
 
+/** A BMP, its size checked on the header that decodeBmp reads, before any pixel is allocated. */
 function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
-  if (buf.length < 26) throw invalidArgument('BMP image is truncated: its header is incomplete');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerSize = view.getUint32(14, true);
-  const width = headerSize === 12 ? view.getUint16(18, true) : view.getInt32(18, true);
-  const height = Math.abs(headerSize === 12 ? view.getUint16(20, true) : view.getInt32(22, true));
+  const { width, height } = readBmpHeader(buf);
   checkSize(width, height, limits);
-  let rgba: { data: Uint8ClampedArray; width: number; height: number };
-  try {
-    rgba = decodeBmp(buf);
-  } catch (err) {
-    throw invalidArgument(`BMP image is corrupt or truncated: ${(err as Error).message}`);
-  }
-  return rgbFromRgba(rgba);
+  return decodeBmp(buf);
 }
 
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
@@ -91,9 +81,9 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
 async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
   let meta: Metadata;
   try {
-    meta = await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
+    meta = await headerMetadata(buf, format);
   } catch (headerErr) {
-    return invalidArgument(`${format.toUpperCase()} image is corrupt: ${(headerErr as Error).message}`);
+    return headerErr as Error;
   }
   try {
     checkSize(meta.width ?? 0, meta.pageHeight ?? meta.height ?? 0, limits);
@@ -101,6 +91,28 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
     return sizeErr as Error;
   }
   return invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${err.message}`);
+}
+
+/** sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one. */
+async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
+  try {
+    return await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
+  }
+}
+
+/** The container of the bytes; INVALID_ARGUMENT for empty bytes or none of SUPPORTED_FORMATS. */
+function formatOf(buf: Uint8Array): ImageFormat {
+  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
+  const format = sniffFormat(buf);
+  if (!format) {
+    throw invalidArgument(
+      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
+        'send the encoded file bytes, not pixels or base64 text',
+    );
+  }
+  return format;
 }
 
 /**
@@ -111,14 +123,8 @@ export async function decodeImage(
   buf: Uint8Array,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
 ): Promise<{ image: RawImage; format: ImageFormat }> {
-  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
-  const format = sniffFormat(buf);
-  if (!format) {
-    throw invalidArgument(
-      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
-        'send the encoded file bytes, not pixels or base64 text',
-    );
-  }
+  const format = formatOf(buf);
+  if (format === 'jpeg') checkJpegScans(buf);
   const image = format === 'bmp' ? decodeBmpImage(buf, limits) : await decodeWithSharp(buf, format, limits);
   return { image, format };
 }
@@ -141,6 +147,7 @@ export const MOZJPEG_MAX_PIXELS = 120_000;
  */
 export function plainImageSize(buf: Uint8Array, limits: DecodeLimits): { format: PlainFormat; width: number; height: number } | null {
   const format = sniffFormat(buf);
+  if (format === 'jpeg') checkJpegScans(buf);
   const png = format === 'png' ? readPngHeader(buf) : null;
   const jpeg = format === 'jpeg' ? readJpegHeader(buf) : null;
   const header = png && isPlainPng(png) ? png : jpeg && isPlainJpeg(jpeg) ? jpeg : null;
@@ -150,37 +157,41 @@ export function plainImageSize(buf: Uint8Array, limits: DecodeLimits): { format:
   return { format: format as PlainFormat, width: header.width, height: header.height };
 }
 
+export interface ImageProbe {
+  format: ImageFormat;
+  /** The size decodeImage decodes the image to: upright, the first frame or page. */
+  width: number;
+  height: number;
+}
+
 /**
- * The size an image will decode to, from its header alone, with the same refusals as decodeImage
- * (empty, not an image, too many or too few pixels): what admission counts before any pixel exists.
+ * What decodeImage will decode the bytes to, from their headers alone, for admitting a request by
+ * its cost before any pixel is decoded; it throws the errors decodeImage throws for empty bytes,
+ * an unknown format, a size outside the limits, a JPEG of too many scans or a corrupt BMP or header.
+ * The main thread reads only headers here, and scans whole files only natively (indexOf): sharp
+ * reads the other headers in libuv's pool.
  */
-export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise<{ format: ImageFormat; width: number; height: number }> {
-  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
-  const format = sniffFormat(buf);
-  if (!format) {
-    throw invalidArgument(
-      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
-        'send the encoded file bytes, not pixels or base64 text',
-    );
-  }
-  let width: number;
-  let height: number;
-  if (format === 'bmp') {
-    if (buf.length < 26) throw invalidArgument('BMP image is truncated: its header is incomplete');
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const headerSize = view.getUint32(14, true);
-    width = headerSize === 12 ? view.getUint16(18, true) : view.getInt32(18, true);
-    height = Math.abs(headerSize === 12 ? view.getUint16(20, true) : view.getInt32(22, true));
-  } else {
-    let meta: Metadata;
-    try {
-      meta = await sharp(buf, { pages: 1, limitInputPixels: false }).metadata();
-    } catch (err) {
-      throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
-    }
-    width = meta.width ?? 0;
-    height = meta.pageHeight ?? meta.height ?? 0;
-  }
+export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise<ImageProbe> {
+  const format = formatOf(buf);
+  const { width, height } = await decodedSize(buf, format);
   checkSize(width, height, limits);
   return { format, width, height };
+}
+
+/**
+ * The upright size decodeImage gives: from the readers here where they know it (a BMP; a JPEG's
+ * frame, or a PNG's IHDR, when there is no EXIF orientation whose quarter turns, 5–8, would swap
+ * the sides as decodeImage's rotate() does), otherwise from sharp's reading of the header.
+ */
+async function decodedSize(buf: Uint8Array, format: ImageFormat): Promise<{ width: number; height: number }> {
+  if (format === 'bmp') return readBmpHeader(buf);
+  if (format === 'jpeg') {
+    checkJpegScans(buf);
+    const header = readJpegHeader(buf);
+    if (header && !header.exif && header.height > 0) return header;
+  }
+  // A PNG's orientation is in an eXIf chunk, looked for natively: a chance match only costs sharp's reading.
+  const png = format === 'png' ? readPngSize(buf) : null;
+  if (png && Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).indexOf('eXIf') < 0) return png;
+  return (await headerMetadata(buf, format)).autoOrient;
 }

@@ -1,3 +1,5 @@
+import { invalidArgument } from '../shared/errors.js';
+
 /** What a JPEG's marker segments say before any pixel is decoded. */
 export interface JpegHeader {
   width: number;
@@ -14,6 +16,8 @@ export interface JpegHeader {
   adobe: boolean;
   /** The bytes end in the EOI marker: a file cut short does not. */
   complete: boolean;
+  /** Where the first SOS marker starts. */
+  scanOffset: number;
 }
 
 const SOI = 0xd8;
@@ -24,19 +28,28 @@ const isFrameMarker = (m: number): boolean => m >= 0xc0 && m <= 0xcf && m !== 0x
 /** Markers without a length: RSTn and TEM. */
 const isStandalone = (m: number): boolean => (m >= 0xd0 && m <= 0xd7) || m === 0x01;
 
+/**
+ * Segments before the first scan that a header may hold: encoders write a dozen or so, and an ICC
+ * profile at most 255 more. A file of millions of tiny segments would otherwise hold the thread
+ * that walks them.
+ */
+export const MAX_JPEG_HEADER_SEGMENTS = 1000;
+
 const startsWithText = (data: Uint8Array, text: string): boolean =>
   data.length >= text.length && [...text].every((c, i) => data[i] === c.charCodeAt(0));
 
 /**
  * The header of a JPEG, by walking its marker segments from SOI to the first SOS (no decoding);
- * null when the bytes are not a JPEG with a well-formed segment sequence and a frame header there.
+ * null when the bytes are not a JPEG with a well-formed sequence of at most
+ * MAX_JPEG_HEADER_SEGMENTS segments and a frame header there.
  */
 export function readJpegHeader(buf: Uint8Array): JpegHeader | null {
   if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== SOI) return null;
   const header = { exif: false, icc: false, adobe: false, complete: buf[buf.length - 2] === 0xff && buf[buf.length - 1] === EOI };
   let frame: Pick<JpegHeader, 'width' | 'height' | 'precision' | 'components' | 'frameMarker'> | null = null;
   let at = 2;
-  while (at < buf.length) {
+  for (let segments = 0; at < buf.length && segments <= MAX_JPEG_HEADER_SEGMENTS; segments++) {
+    const markerAt = at;
     if (buf[at] !== 0xff) return null;
     while (buf[at] === 0xff) at++; // fill bytes
     const marker = buf[at++];
@@ -46,7 +59,7 @@ export function readJpegHeader(buf: Uint8Array): JpegHeader | null {
     const length = (buf[at]! << 8) | buf[at + 1]!;
     if (length < 2 || at + length > buf.length) return null;
     const data = buf.subarray(at + 2, at + length);
-    if (marker === SOS) return frame && { ...frame, ...header };
+    if (marker === SOS) return frame && { ...frame, ...header, scanOffset: markerAt };
     if (isFrameMarker(marker)) {
       if (data.length < 6) return null;
       frame = {
@@ -87,4 +100,42 @@ export function isPlainJpeg(header: JpegHeader): boolean {
     complete &&
     height > 0
   );
+}
+
+/**
+ * The most scans a JPEG may have. Each scan is another pass over the image's coefficients, so a
+ * progressive file that repeats one small scan costs decoding time out of all proportion to its
+ * size (libjpeg-turbo's djpeg has -maxscans against this). Encoders write about ten
+ * (jpeg_simple_progression: 10 for colour, 6 for gray; a sequential file one per component), and
+ * files that append a second image (a gain map, MPO) twice that: 100 is beyond any of them.
+ */
+export const MAX_JPEG_SCANS = 100;
+
+const SOS_MARKER = Buffer.from([0xff, SOS]);
+
+/**
+ * The JPEG's scans, counted up to `stopAfter + 1`: the SOS markers from the first one that
+ * readJpegHeader finds (from the start where it finds none). 0xFF DA cannot occur inside
+ * entropy-coded data (an 0xFF there is followed by 0x00 or a marker), so a native search for it
+ * counts every scan without visiting the stuffed bytes and restart markers in between, at memchr
+ * speed; what it may also count, those bytes inside a later segment's payload, only errs towards
+ * refusal.
+ */
+export function countJpegScans(buf: Uint8Array, stopAfter = MAX_JPEG_SCANS): number {
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let scans = 0;
+  for (let at = bytes.indexOf(SOS_MARKER, readJpegHeader(buf)?.scanOffset ?? 2); at >= 0 && scans <= stopAfter; at = bytes.indexOf(SOS_MARKER, at + 2)) {
+    scans++;
+  }
+  return scans;
+}
+
+/** INVALID_ARGUMENT for a JPEG of more than MAX_JPEG_SCANS scans, before any decoder meets it. */
+export function checkJpegScans(buf: Uint8Array): void {
+  if (countJpegScans(buf) > MAX_JPEG_SCANS) {
+    throw invalidArgument(
+      `JPEG image has more than ${MAX_JPEG_SCANS} scans, this server's limit (encoders write about 10): ` +
+        'decoding it would take far longer than its size suggests',
+    );
+  }
 }

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { invalidArgument } from '../shared/errors.js';
 import { rgbFromRgba } from './image-ops.js';
-import { isPlainJpeg, readJpegHeader } from './jpeg-header.js';
+import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import type { RawImage } from './types.js';
 
 interface Decoded {
@@ -65,10 +65,14 @@ export function loadJpegDecoder(): Promise<Decoder> {
   return decoder;
 }
 
-/** The pixels of a JPEG that isPlainJpeg passed, as RGB; INVALID_ARGUMENT for a corrupt one. */
+/**
+ * The pixels of a JPEG that isPlainJpeg passed, as RGB; INVALID_ARGUMENT for a corrupt one, or one
+ * of more scans than checkJpegScans allows (checked here too, since MozJPEG takes them all).
+ */
 export async function decodePlainJpeg(buf: Uint8Array): Promise<RawImage> {
   const header = readJpegHeader(buf);
   if (!header || !isPlainJpeg(header)) throw corrupt('not a plain 8-bit JPEG');
+  checkJpegScans(buf);
   const rgba = (await loadJpegDecoder()).decode(buf);
   if (typeof rgba === 'string') throw corrupt(rgba);
   const { width, height } = rgba;

@@ -23,15 +23,23 @@ export interface PngChunk {
 export const PNG_SIGNATURE: readonly number[] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
+ * The most chunks of a PNG that readPngChunks walks. Encoders write a handful of ancillary chunks
+ * and IDATs of 8 KB or more (libpng's default), so 1000 chunks hold 8 MB or more of pixel data, far
+ * more than the plain images decoded here; a PNG of millions of empty chunks would otherwise hold
+ * the thread that walks them (1.3 s for 2.7 million). Past it a PNG is not plain, and goes to sharp.
+ */
+export const MAX_PNG_CHUNKS = 1000;
+
+/**
  * The chunks of a PNG up to and including IEND, by walking their length fields (no CRC check, no
- * inflating); null when the bytes are not a PNG signature and a well-formed chunk sequence that
- * starts with IHDR and ends in IEND.
+ * inflating); null when the bytes are not a PNG signature and a well-formed sequence of at most
+ * MAX_PNG_CHUNKS chunks that starts with IHDR and ends in IEND.
  */
 export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
   if (buf.length < 33 || PNG_SIGNATURE.some((b, i) => buf[i] !== b)) return null;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const chunks: PngChunk[] = [];
-  for (let at = 8; at + 12 <= buf.length; ) {
+  for (let at = 8; at + 12 <= buf.length && chunks.length < MAX_PNG_CHUNKS; ) {
     const length = view.getUint32(at);
     if (at + 12 + length > buf.length) return null;
     const type = String.fromCharCode(buf[at + 4]!, buf[at + 5]!, buf[at + 6]!, buf[at + 7]!);
@@ -41,6 +49,18 @@ export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
     at += 12 + length;
   }
   return null;
+}
+
+/**
+ * The size in a PNG's IHDR, which must be its first chunk (no other chunk is walked); null when the
+ * bytes do not start with a PNG signature and an IHDR.
+ */
+export function readPngSize(buf: Uint8Array): { width: number; height: number } | null {
+  const first = buf.length >= 33 && PNG_SIGNATURE.every((b, i) => buf[i] === b);
+  if (!first || String.fromCharCode(...buf.subarray(12, 16)) !== 'IHDR') return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (view.getUint32(8) !== 13) return null;
+  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 /** The IHDR fields and the chunk types of a PNG (readPngChunks); null where that is null. */

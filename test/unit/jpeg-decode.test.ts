@@ -3,10 +3,11 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, DEFAULT_DECODE_LIMITS, MOZJPEG_MAX_PIXELS, plainImageSize } from '../../src/engine/decode.js';
-import { isPlainJpeg, readJpegHeader } from '../../src/engine/jpeg-header.js';
+import { checkJpegScans, countJpegScans, isPlainJpeg, MAX_JPEG_HEADER_SEGMENTS, MAX_JPEG_SCANS, readJpegHeader } from '../../src/engine/jpeg-header.js';
 import { decodePlainJpeg } from '../../src/engine/plain-jpeg.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';
+import { manySegmentJpeg, repeatedScanJpeg } from '../support/hostile-images.js';
 import { jpegClaiming, jpegWithoutQuantTables } from '../support/images.js';
 
 /** A 61×23 RGB image with every pixel different, as sharp input. */
@@ -105,5 +106,41 @@ describe('plain JPEGs decoded without sharp (jpeg-header, decodePlainJpeg)', () 
     expect(failure).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
     expect((failure as Error).message).to.match(/JPEG image is corrupt or truncated: .*[Qq]uantization table/);
     expect((await decodePlainJpeg(jpeg)).width).to.equal(61);
+  });
+
+  it('counts the scans of sequential and progressive JPEGs, and passes them all', async () => {
+    const v = await variants();
+    expect(countJpegScans(v.baseline420)).to.equal(1);
+    expect(countJpegScans(v.gray)).to.equal(1);
+    expect(countJpegScans(v.progressive)).to.equal(10);
+    expect(countJpegScans(v.optimisedScans)).to.be.within(2, 30);
+    for (const jpeg of Object.values(v)) expect(() => checkJpegScans(jpeg)).to.not.throw();
+  });
+
+  it('refuses, in milliseconds, a JPEG that repeats one AC scan 900,000 times (30 s of MozJPEG), before any decoder', async () => {
+    const bomb = await repeatedScanJpeg(900_000);
+    expect(bomb.length).to.be.above(10_000_000);
+    const limit = new RegExp(`JPEG image has more than ${MAX_JPEG_SCANS} scans, this server's limit`);
+    const started = performance.now();
+    expect(() => checkJpegScans(bomb)).to.throw(OcrError, limit).with.property('code', 'INVALID_ARGUMENT');
+    expect(() => plainImageSize(bomb, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, limit);
+    for (const decoding of [decodeImage(bomb), decodePlainJpeg(bomb)]) {
+      expect(await decoding.catch((err: unknown) => err)).to.be.instanceOf(OcrError).with.property('message').that.matches(limit);
+    }
+    expect(performance.now() - started).to.be.below(200);
+    // Its 10 scans and 90 repeats are within the limit; one more repeat is not.
+    expect(countJpegScans(await repeatedScanJpeg(MAX_JPEG_SCANS - 10))).to.equal(MAX_JPEG_SCANS);
+    const oneTooMany = await repeatedScanJpeg(MAX_JPEG_SCANS - 9);
+    expect(() => checkJpegScans(oneTooMany)).to.throw(OcrError, limit);
+  });
+
+  it('stops walking the segments before the frame past MAX_JPEG_HEADER_SEGMENTS, and leaves such a file to sharp', async () => {
+    expect(readJpegHeader(await manySegmentJpeg(MAX_JPEG_HEADER_SEGMENTS - 10))).to.include({ width: 16, height: 16 });
+    const flood = await manySegmentJpeg(3_000_000);
+    const started = performance.now();
+    expect(readJpegHeader(flood)).to.equal(null);
+    expect(plainImageSize(flood, DEFAULT_DECODE_LIMITS)).to.equal(null);
+    expect(countJpegScans(flood)).to.equal(1);
+    expect(performance.now() - started).to.be.below(200);
   });
 });

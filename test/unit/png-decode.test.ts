@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode.js';
 import { decodePlainPng } from '../../src/engine/plain-png.js';
-import { isPlainPng, readPngHeader } from '../../src/engine/png-header.js';
+import { isPlainPng, MAX_PNG_CHUNKS, readPngHeader, readPngSize } from '../../src/engine/png-header.js';
 import { OcrError } from '../../src/shared/errors.js';
+import { manyChunkPng } from '../support/hostile-images.js';
 import { pngClaiming, pngFromRows, solidImage, type PngRows } from '../support/images.js';
 
 /** A 37×23 RGB image with every pixel different, as sharp input. */
@@ -124,5 +125,29 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     expect(messages['long data']).to.equal('its pixel data inflates past the 968 bytes its size needs');
     expect(messages['small palette']).to.match(/^pixel \(\d+, \d+\) uses colour 3\d of a 30-colour palette$/);
     expect(messages['bad CRC']).to.equal('CRC mismatch in its IDAT chunk');
+  });
+
+  it('walks at most MAX_PNG_CHUNKS chunks: 2.7 million empty ones are not plain, and cost no time', async () => {
+    const few = await manyChunkPng(MAX_PNG_CHUNKS - 10);
+    expect(isPlainPng(readPngHeader(few)!)).to.equal(true);
+    const flood = await manyChunkPng(2_700_000);
+    const started = performance.now();
+    expect(readPngHeader(flood)).to.equal(null);
+    expect(plainImageSize(flood, DEFAULT_DECODE_LIMITS)).to.equal(null);
+    expect(readPngSize(flood)).to.deep.equal({ width: 16, height: 16 });
+    expect(performance.now() - started).to.be.below(200); // under 1 ms unloaded; 1.3 s before the bound
+    // Past the bound a PNG goes to sharp, which gives the same pixels.
+    const many = await manyChunkPng(MAX_PNG_CHUNKS);
+    expect(plainImageSize(many, DEFAULT_DECODE_LIMITS)).to.equal(null);
+    expect(Buffer.from((await decodeImage(many)).image.data).equals(Buffer.from(decodePlainPng(await solidImage(16, 16)).data))).to.equal(true);
+  });
+
+  it('reads the size from the IHDR alone (readPngSize), or none where IHDR is not first', async () => {
+    const png = await pattern().png().toBuffer();
+    expect(readPngSize(png)).to.deep.equal({ width: 37, height: 23 });
+    expect(readPngSize(png.subarray(0, 32))).to.equal(null);
+    const renamed = Buffer.from(png);
+    renamed.write('IHDX', 12, 'latin1');
+    expect(readPngSize(renamed)).to.equal(null);
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * Files that cost a decoder far more than their size (issue 15): each is what an attacker would
+ * send, so that tests can show it is refused, or read as what it declares, at once.
+ */
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
+import { solidImage } from './images.js';
+
+/**
+ * A 31 MB BMP whose 12-byte OS/2 header says 8×8. Read as a Windows header (32-bit fields) its
+ * width is 8 + 8·65536 = 524296 and its height 480: decode-bmp decoded it as 251 million 1-bit
+ * pixels, whose data it holds. Its 16-bit bit count is 0, which a reader of the header refuses.
+ */
+export function os2HeaderBmp(): Buffer {
+  const stride = Math.ceil(524296 / 32) * 4;
+  const out = Buffer.alloc(34 + stride * 480);
+  out.write('BM', 0, 'latin1');
+  out.writeUInt32LE(out.length, 2);
+  out.writeUInt32LE(34, 10);
+  out.writeUInt32LE(12, 14);
+  out.writeUInt16LE(8, 18);
+  out.writeUInt16LE(8, 20);
+  out.writeUInt16LE(480, 22);
+  out.writeUInt16LE(0, 24);
+  out.writeUInt16LE(1, 28); // where a 40-byte header's bit count is
+  out.writeUInt32LE(2, 46); // and its colour count
+  return out;
+}
+
+/** A sound 8×8 1-bit OS/2 BMP followed by `trailing` bytes that are no part of it. */
+export function os2BmpWithTrailer(trailing = 31_000_000): Buffer {
+  const out = Buffer.alloc(14 + 12 + 6 + 8 * 4 + trailing, 0xff);
+  out.write('BM', 0, 'latin1');
+  out.writeUInt32LE(out.length, 2);
+  out.writeUInt32LE(32, 10);
+  out.writeUInt32LE(12, 14);
+  out.writeUInt16LE(8, 18);
+  out.writeUInt16LE(8, 20);
+  out.writeUInt16LE(1, 22);
+  out.writeUInt16LE(1, 24);
+  out.fill(0, 26, 29); // colour 0 black, colour 1 white (0xff)
+  out.fill(0xaa, 32, 64); // rows of white, black, white…
+  return out;
+}
+
+/** Where each scan of a JPEG starts (its SOS marker) and ends (the next marker that is not RSTn). */
+function jpegScans(jpeg: Buffer): { start: number; end: number; spectralStart: number }[] {
+  const scans: { start: number; end: number; spectralStart: number }[] = [];
+  for (let at = jpeg.indexOf(Buffer.from([0xff, 0xda])); at >= 0; at = jpeg.indexOf(Buffer.from([0xff, 0xda]), at + 2)) {
+    let end = at + 2 + jpeg.readUInt16BE(at + 2);
+    while (!(jpeg[end] === 0xff && jpeg[end + 1] !== 0 && !(jpeg[end + 1]! >= 0xd0 && jpeg[end + 1]! <= 0xd7))) end++;
+    scans.push({ start: at, end, spectralStart: jpeg[at + 5 + 2 * jpeg[at + 4]!]! });
+  }
+  return scans;
+}
+
+/**
+ * A 344×344 progressive JPEG (within MOZJPEG_MAX_PIXELS) whose last AC scan is repeated `repeats`
+ * times: libjpeg refuses the progression, but MozJPEG's WebAssembly decoded 900,000 repeats (30 MB)
+ * for about 30 s.
+ */
+export async function repeatedScanJpeg(repeats = 900_000): Promise<Buffer> {
+  const jpeg = await sharp({ create: { width: 344, height: 344, channels: 3, background: '#8a6' } })
+    .jpeg({ progressive: true, quality: 90 })
+    .toBuffer();
+  const ac = jpegScans(jpeg).filter((s) => s.spectralStart > 0).at(-1)!;
+  const scan = jpeg.subarray(ac.start, ac.end);
+  const out = Buffer.alloc(jpeg.length + scan.length * repeats);
+  jpeg.copy(out, 0, 0, ac.end);
+  for (let i = 0, at = ac.end; i < repeats; i++, at += scan.length) scan.copy(out, at);
+  jpeg.copy(out, ac.end + scan.length * repeats, ac.end);
+  return out;
+}
+
+/** A small JPEG with `count` empty COM segments before its frame header. */
+export async function manySegmentJpeg(count: number): Promise<Buffer> {
+  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } }).jpeg().toBuffer();
+  const comments = Buffer.alloc(count * 4);
+  for (let i = 0; i < count; i++) comments.writeUInt32BE(0xfffe0002, i * 4);
+  return Buffer.concat([jpeg.subarray(0, 2), comments, jpeg.subarray(2)]);
+}
+
+/** A 16×16 PNG with `count` empty ancillary chunks after its IHDR (2.7 million stalled a thread 1.3 s). */
+export async function manyChunkPng(count: number): Promise<Buffer> {
+  const png = await solidImage(16, 16);
+  const empty = Buffer.alloc(12);
+  empty.write('teSt', 4, 'latin1');
+  empty.writeUInt32BE(crc32(Buffer.from('teSt', 'latin1')), 8);
+  const chunks = Buffer.alloc(count * 12);
+  for (let i = 0; i < count; i++) empty.copy(chunks, i * 12);
+  return Buffer.concat([png.subarray(0, 33), chunks, png.subarray(33)]);
+}
+
+/** A lossless WebP of about 1.4 KB that decodes to 6000×6000 pixels. */
+export function webpBomb(): Promise<Buffer> {
+  return sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } }).webp({ lossless: true }).toBuffer();
+}
