@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 
-import { DEFAULT_DEADLINE_MS } from '../client/call-settings.js';
+import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
@@ -169,6 +169,11 @@ export function buildProgram(
     .addOption(new Option('--annotate <dir>', 'also write <dir>/<file name>.annotated.png: the image with each box outlined and its text'))
     .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
     .addOption(deadlineOption('each call (with --tile-size: each image\'s whole stream)'))
+    .addOption(
+      new Option('--priority <priority>', 'how the server ranks these calls under load: batch calls are refused first and never delay interactive ones (default: interactive)').choices(
+        PRIORITIES,
+      ),
+    )
     .addOption(new Option('--min-confidence <x>', "leave out lines read with a lower confidence, 0..1 (default: the server's)").argParser(fraction))
     .addOption(new Option('--angle-cls', 'detect and turn upside-down lines before reading them'))
     .addOption(new Option('--no-angle-cls', 'do not check lines for being upside down (default: the server\'s setting)'))

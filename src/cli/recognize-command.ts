@@ -2,6 +2,7 @@
 
 import { mkdir, readFile, stat } from 'node:fs/promises';
 
+import type { Priority } from '../client/call-settings.js';
 import { OcrClient } from '../client/ocr-client.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
@@ -26,6 +27,7 @@ export interface RecognizeCliOptions {
   annotate?: string;
   concurrency: number;
   deadlineMs: number;
+  priority?: Priority;
   minConfidence?: number;
   angleCls?: boolean;
   maxSideLen?: number;
@@ -93,10 +95,11 @@ async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCli
         tileSize: opts.tileSize,
         overlap: opts.overlap,
         options: recognizeOptions(opts),
+        priority: opts.priority,
       });
       result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
     } else {
-      const read = await client.recognize(image, recognizeOptions(opts));
+      const read = await client.recognize(image, recognizeOptions(opts), { priority: opts.priority });
       result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
     }
     await annotate(image, result, opts);
@@ -157,6 +160,7 @@ async function recognizeBatch(client: OcrClient, files: string[], opts: Recogniz
       const response = await client.recognizeLines(
         toSend.map((e) => e.image),
         recognizeOptions(opts),
+        { priority: opts.priority },
       );
       if (response.results.length !== toSend.length) {
         throw new Error(`the server answered ${response.results.length} results for ${toSend.length} images`);

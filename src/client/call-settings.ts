@@ -1,12 +1,25 @@
-/** Per-call settings of the client, and how they become grpc-js call options. */
+/** Per-call settings of the client, and how they become grpc-js call options and metadata. */
 
-import type { CallOptions } from '@grpc/grpc-js';
+import { Metadata, type CallOptions } from '@grpc/grpc-js';
+
+/**
+ * How the server ranks a call under load: `batch` calls are refused first and never delay queued
+ * `interactive` ones.
+ */
+export type Priority = 'interactive' | 'batch';
+
+export const PRIORITIES: readonly Priority[] = ['interactive', 'batch'];
+
+/** The metadata key the server reads a call's priority from. */
+export const PRIORITY_METADATA_KEY = 'ocr-priority';
 
 export interface CallSettings {
   /** Overrides the client's default deadline for this call; Infinity waits without limit. */
   deadlineMs?: number;
   /** Aborting cancels the call; it then rejects with CANCELLED. */
   signal?: AbortSignal;
+  /** Sent as `ocr-priority` metadata; unset, the server takes the call as interactive. */
+  priority?: Priority;
 }
 
 export const DEFAULT_DEADLINE_MS = 30_000;
@@ -23,4 +36,16 @@ export function checkDeadlineMs(deadlineMs: number): number {
 export function callOptions(defaultDeadlineMs: number, settings: CallSettings = {}): Partial<CallOptions> {
   const deadlineMs = checkDeadlineMs(settings.deadlineMs ?? defaultDeadlineMs);
   return deadlineMs === Infinity ? {} : { deadline: new Date(Date.now() + deadlineMs) };
+}
+
+/** The call's request metadata; grpc-js sends it again with every retry attempt. */
+export function callMetadata(settings: CallSettings = {}): Metadata {
+  const metadata = new Metadata();
+  const { priority } = settings;
+  if (priority !== undefined) {
+    // A typo from untyped callers would otherwise reach the server as an unknown priority.
+    if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${String(priority)}`);
+    metadata.set(PRIORITY_METADATA_KEY, priority);
+  }
+  return metadata;
 }

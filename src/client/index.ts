@@ -3,7 +3,7 @@
 export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
 export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
 export { registerConsulResolver } from './resolver-consul.js';
-export { DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
+export { DEFAULT_DEADLINE_MS, PRIORITIES, PRIORITY_METADATA_KEY, type CallSettings, type Priority } from './call-settings.js';
 export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
 export { TileCall } from './tile-call.js';
 export { TiledImage } from './tiled-image.js';

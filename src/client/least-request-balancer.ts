@@ -10,8 +10,13 @@
  * The instances are grpc-js's own LeafLoadBalancer children, as in its round_robin policy; only the
  * picker differs. A call counts from the moment it starts on an instance to its end, streams
  * included, and retries count where each attempt runs.
+ *
+ * An instance that refused a call for overload (RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms
+ * hint) comes last until the hint has passed: its refusals end calls at once, so by open calls
+ * alone it would look the least loaded and draw every next call, the retry of the refused one
+ * included.
  */
-import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -40,6 +45,21 @@ class LeastRequestConfig implements experimental.TypedLoadBalancingConfig {
 /** Calls open on one instance; kept by endpoint across pickers, so counts survive state changes. */
 interface OpenCalls {
   count: number;
+  /** Date.now() until which the instance asked, by its last refusal, not to be sent calls. */
+  refusedUntil: number;
+}
+
+/**
+ * How much longer than its hint a refusing instance stays last: the retries the hint delayed fire
+ * as it ends, and must not land back on the instance that refused them.
+ */
+const REFUSAL_MARGIN_MS = 50;
+
+/** The pushback of an overload refusal, in ms; null for any other end (-1, "never retry", included). */
+function overloadPushbackMs(code: Status, metadata: Metadata): number | null {
+  if (code !== Status.RESOURCE_EXHAUSTED) return null;
+  const ms = Number(metadata.get('grpc-retry-pushback-ms')[0]);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 interface ReadyInstance {
@@ -72,19 +92,29 @@ class LeastRequestPicker implements Picker {
       },
       onCallEnded: (code, details, metadata) => {
         chosen.open.count--;
+        const pushbackMs = overloadPushbackMs(code, metadata);
+        if (pushbackMs !== null) chosen.open.refusedUntil = Date.now() + pushbackMs + REFUSAL_MARGIN_MS;
         onCallEnded?.(code, details, metadata);
       },
     };
   }
 
-  /** The index of the instance with the fewest open calls, scanning from the turn's start. */
+  /**
+   * The index of the instance with the fewest open calls, scanning from the turn's start, among
+   * those not refusing for overload if there are any.
+   */
   choose(): number {
     const n = this.instances.length;
     const start = this.turn.next % n;
+    const now = Date.now();
+    const rank = (i: number): number => {
+      const { count, refusedUntil } = this.instances[i]!.open;
+      return refusedUntil > now ? count + Number.MAX_SAFE_INTEGER / 2 : count;
+    };
     let best = start;
     for (let k = 1; k < n; k++) {
       const i = (start + k) % n;
-      if (this.instances[i]!.open.count < this.instances[best]!.open.count) best = i;
+      if (rank(i) < rank(best)) best = i;
     }
     this.turn.next = best + 1;
     return best;
@@ -155,7 +185,7 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
   private openCalls(endpoint: Endpoint): OpenCalls {
     const key = experimental.endpointToString(endpoint);
     let open = this.open.get(key);
-    if (!open) this.open.set(key, (open = { count: 0 }));
+    if (!open) this.open.set(key, (open = { count: 0, refusedUntil: 0 }));
     return open;
   }
 

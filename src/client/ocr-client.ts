@@ -2,8 +2,8 @@
 
 import {
   credentials as grpcCredentials,
-  Metadata,
   status as Status,
+  type Metadata,
   type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
@@ -18,7 +18,7 @@ import {
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
-import { callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
+import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { TileCall } from './tile-call.js';
 
@@ -38,7 +38,10 @@ export interface OcrClientOptions {
   credentials?: ChannelCredentials;
   /** Balancing over the target's instances: grpc-js's round_robin (default) or pick_first, or least_request. */
   loadBalancing?: LoadBalancing;
-  /** Attempts per idempotent call, the first included, on UNAVAILABLE (2..5). Default 3. */
+  /**
+   * Attempts per idempotent call, the first included (2..5), on UNAVAILABLE and on RESOURCE_EXHAUSTED
+   * unless the server's retry pushback says retrying cannot help. Default 3.
+   */
   maxAttempts?: number;
 }
 
@@ -100,7 +103,7 @@ export class OcrClient {
    * callers want recognizeLargeImage (tile-stream.ts), which cuts the image and collects the answers.
    */
   recognizeTiles(settings: CallSettings = {}): TileCall {
-    const stream = this.stub.recognizeTiles(new Metadata(), callOptions(this.deadlineMs, settings));
+    const stream = this.stub.recognizeTiles(callMetadata(settings), callOptions(this.deadlineMs, settings));
     const { signal } = settings;
     if (signal?.aborted) {
       stream.cancel();
@@ -130,7 +133,7 @@ export class OcrClient {
         return;
       }
       const onAbort = (): void => call.cancel();
-      const call = start(new Metadata(), callOptions(this.deadlineMs, settings), (error, response) => {
+      const call = start(callMetadata(settings), callOptions(this.deadlineMs, settings), (error, response) => {
         signal?.removeEventListener('abort', onAbort);
         if (error) reject(toOcrCallError(error, method));
         else resolve(response);

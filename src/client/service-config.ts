@@ -1,6 +1,7 @@
 /**
  * The gRPC service config a client's channel runs with: grpc-js's own balancing policy over the
- * resolved instances, and transparent retries of the idempotent calls on another instance.
+ * resolved instances, and transparent retries of the idempotent calls on another instance: after a
+ * lost instance, or an overloaded one's refusal.
  */
 
 export type LoadBalancing = 'round_robin' | 'pick_first' | 'least_request';
@@ -30,8 +31,12 @@ export function serviceConfig(loadBalancing: LoadBalancing, maxAttempts: number)
           initialBackoff: '0.05s',
           maxBackoff: '1s',
           backoffMultiplier: 2,
-          // An instance that died or is draining: the call never ran to completion there.
-          retryableStatusCodes: ['UNAVAILABLE'],
+          // UNAVAILABLE: an instance that died or is draining; the call never ran to completion there.
+          // RESOURCE_EXHAUSTED: an instance refused the call for overload before running it. grpc-js
+          // retries after the server's grpc-retry-pushback-ms (instead of this backoff), picking an
+          // instance again through the balancer, so another one with room takes it; a pushback of
+          // -1 (an image too large for any instance) ends the call at once.
+          retryableStatusCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
         },
       },
     ],

@@ -53,7 +53,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
 
   /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
   const stream = async (tiles: number[]): Promise<void> => {
-    const call = client.recognizeTiles({ deadlineMs: opts.deadlineMs, signal: opts.signal });
+    const call = client.recognizeTiles({ deadlineMs: opts.deadlineMs, signal: opts.signal, priority: opts.priority });
     const reading = (async () => {
       for await (const message of call) {
         if (message.result?.$case !== 'image') continue;
@@ -114,7 +114,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const reread: TileLine[] = [];
   if (plan.reread.length > 0) {
     const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
-    const response = await client.recognizeLines(crops, opts.options, { deadlineMs: opts.deadlineMs, signal: opts.signal });
+    const response = await client.recognizeLines(crops, opts.options, { deadlineMs: opts.deadlineMs, signal: opts.signal, priority: opts.priority });
     response.results.forEach((r, i) => {
       if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });

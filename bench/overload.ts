@@ -1,0 +1,298 @@
+/**
+ * `npm run bench:overload`: the server under more load than it can serve, in a closed loop (each
+ * caller sends its next call as soon as the last one ends, as ghz does), Recognize of the
+ * development documents in turn with a deadline per call.
+ *   Scenario one: one `ocr serve`, concurrency 4 first (the reference throughput), then each of
+ *     --levels. The client does not retry here, so what is measured is the server's own answer.
+ *   Scenario two: two instances through the SDK (least_request, retries on), 4 interactive
+ *     callers alone, then the same 4 with 40 batch callers (ocr-priority: batch).
+ * Per level: calls, OK %, errors by code, goodput (OK calls/s), mean and p99 latency of the OK
+ * calls, p50/p99 time to a refusal (RESOURCE_EXHAUSTED), peak RSS of the server process(es)
+ * sampled every 100 ms, and OK answers that came after their deadline. Prints a table per scenario
+ * and writes everything as JSON (--out).
+ *   node dist/bench/overload.js [--levels 1,5,10,20,50,100] [--seconds 20] [--deadline-ms 10000]
+ *     [--scenario one|two|all] [--set DIR] [--out out/overload.json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OcrCallError, OcrClient, mapLimit, type CallSettings, type OcrClientOptions, type Priority } from '../src/client/index.js';
+
+const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const SHARED = process.env.OCR_SHARED_DIR ?? path.resolve(ROOT, '../shared');
+
+const { values } = parseArgs({
+  options: {
+    levels: { type: 'string', default: '1,5,10,20,50,100' },
+    seconds: { type: 'string', default: '20' },
+    'deadline-ms': { type: 'string', default: '10000' },
+    scenario: { type: 'string', default: 'all' },
+    set: { type: 'string', default: path.join(SHARED, 'eval-dev', 'set') },
+    out: { type: 'string', default: path.join(ROOT, 'out', 'overload.json') },
+  },
+});
+const levels = values.levels!.split(',').map(Number);
+const seconds = Number(values.seconds);
+const deadlineMs = Number(values['deadline-ms']);
+const scenario = values.scenario!;
+if (levels.some((c) => !Number.isInteger(c) || c < 1) || !(seconds > 0) || !(deadlineMs > 0) || !['one', 'two', 'all'].includes(scenario)) {
+  throw new Error('usage: --levels N,N,... (whole numbers ≥ 1) --seconds S (> 0) --deadline-ms MS (> 0) --scenario one|two|all');
+}
+const docsDir = path.join(values.set!, 'docs');
+const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
+
+/** The acceptance of issue 15 at concurrency 50 and 100, and of the interactive callers beside batch ones. */
+const ACCEPT = { goodputOfReference: 0.9, deadlineExceeded: 0.01, refusalP99Ms: 100, interactiveP99Ratio: 1.5 };
+/** However fast refusals come back, a level stops by itself after this many calls. */
+const MAX_CALLS_PER_LEVEL = 200_000;
+/** Channels per group of callers: a few connections, as real clients would, without one per caller. */
+const CHANNELS_PER_GROUP = 4;
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Whatever ends this process, no server it started outlives it. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+/** `ocr serve` as a child process on a free loopback port; resolves on its listening line. */
+function spawnServer(args: string[]): Promise<Server> {
+  const env = { ...process.env };
+  delete env.CONSUL_HTTP_ADDR; // a benchmark instance must not join a real cluster
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /ocr serve: listening on \S+:(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening`)));
+  });
+}
+
+/** Peak VmRSS of each process while it runs, sampled every 100 ms from /proc. */
+function sampleRss(pids: number[]): () => number[] {
+  const peaks = pids.map(() => 0);
+  const sample = (): void =>
+    pids.forEach((pid, i) => {
+      try {
+        const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        peaks[i] = Math.max(peaks[i]!, kb / 1024);
+      } catch {
+        // The process has exited; its peak so far stands.
+      }
+    });
+  sample();
+  const timer = setInterval(sample, 100);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peaks;
+  };
+}
+
+interface Outcome {
+  code: string;
+  ms: number;
+}
+
+/** Callers sharing a few channels and a priority. */
+interface Group {
+  name: string;
+  callers: number;
+  clients: OcrClient[];
+  settings: CallSettings;
+}
+
+function group(name: string, callers: number, target: string, options: OcrClientOptions, priority?: Priority): Group {
+  const clients = Array.from({ length: Math.min(callers, CHANNELS_PER_GROUP) }, () =>
+    // A local subchannel pool per channel: separate connections, not grpc-js's shared one.
+    new OcrClient(target, { ...options, deadlineMs, channelOptions: { ...options.channelOptions, 'grpc.use_local_subchannel_pool': 1 } }),
+  );
+  return { name, callers, clients, settings: priority ? { priority } : {} };
+}
+
+let nextDoc = 0;
+
+/** Every caller of every group in a closed loop until `seconds` have passed; outcomes by group. */
+async function closedLoop(groups: Group[], pids: number[]): Promise<{ outcomes: Outcome[][]; seconds: number; peakRssMb: number[] }> {
+  const stopRss = sampleRss(pids);
+  const started = performance.now();
+  const endAt = started + seconds * 1000;
+  let calls = 0;
+  const outcomes = groups.map(() => [] as Outcome[]);
+  await Promise.all(
+    groups.flatMap((g, gi) =>
+      Array.from({ length: g.callers }, async (_, ci) => {
+        const client = g.clients[ci % g.clients.length]!;
+        while (performance.now() < endAt && calls++ < MAX_CALLS_PER_LEVEL) {
+          const doc = docs[nextDoc++ % docs.length]!;
+          const t = performance.now();
+          const code = await client.recognize(doc, undefined, g.settings).then(
+            () => 'OK',
+            (err: unknown) => (err instanceof OcrCallError ? err.code : 'CLIENT_ERROR'),
+          );
+          outcomes[gi]!.push({ code, ms: performance.now() - t });
+        }
+      }),
+    ),
+  );
+  return { outcomes, seconds: (performance.now() - started) / 1000, peakRssMb: stopRss() };
+}
+
+const quantile = (xs: number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+interface Level {
+  name: string;
+  concurrency: number;
+  calls: number;
+  okPercent: number;
+  errors: Record<string, number>;
+  goodput: number;
+  okMeanMs: number;
+  okP99Ms: number;
+  refusalP50Ms: number;
+  refusalP99Ms: number;
+  peakRssMb: number[];
+  /** OK answers whose latency exceeded the deadline: the server worked past it, or the client did not stop it. */
+  okAfterDeadline: number;
+}
+
+function level(name: string, concurrency: number, outcomes: Outcome[], elapsed: number, peakRssMb: number[]): Level {
+  const ok = outcomes.filter((o) => o.code === 'OK').map((o) => o.ms);
+  const refusals = outcomes.filter((o) => o.code === 'RESOURCE_EXHAUSTED').map((o) => o.ms);
+  const errors: Record<string, number> = {};
+  for (const o of outcomes) if (o.code !== 'OK') errors[o.code] = (errors[o.code] ?? 0) + 1;
+  return {
+    name,
+    concurrency,
+    calls: outcomes.length,
+    okPercent: outcomes.length === 0 ? NaN : (100 * ok.length) / outcomes.length,
+    errors,
+    goodput: ok.length / elapsed,
+    okMeanMs: mean(ok),
+    okP99Ms: quantile(ok, 0.99),
+    refusalP50Ms: quantile(refusals, 0.5),
+    refusalP99Ms: quantile(refusals, 0.99),
+    peakRssMb,
+    okAfterDeadline: ok.filter((ms) => ms > deadlineMs).length,
+  };
+}
+
+const f = (v: number, d = 1): string => (Number.isNaN(v) ? '–' : v.toFixed(d));
+const errorText = (e: Record<string, number>): string => Object.entries(e).map(([code, n]) => `${code} ${n}`).join(', ') || '–';
+const HEADER =
+  '| run | concurrency | calls | OK % | errors | goodput /s | OK mean ms | OK p99 ms | refusal p50 ms | refusal p99 ms | peak RSS MB | OK after deadline |\n' +
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
+const row = (l: Level): string =>
+  `| ${l.name} | ${l.concurrency} | ${l.calls} | ${f(l.okPercent)} | ${errorText(l.errors)} | ${f(l.goodput, 2)} | ${f(l.okMeanMs, 0)} | ${f(l.okP99Ms, 0)} | ${f(l.refusalP50Ms, 0)} | ${f(l.refusalP99Ms, 0)} | ${l.peakRssMb.map((m) => f(m, 0)).join(' + ')} | ${l.okAfterDeadline} |`;
+
+const closeAll = (groups: Group[]): void => groups.forEach((g) => g.clients.forEach((c) => c.close()));
+
+/** A few calls with a long deadline, so that no level pays for the models' first runs. */
+async function warmUp(target: string, options: OcrClientOptions): Promise<void> {
+  const client = new OcrClient(target, { ...options, deadlineMs: 300_000 });
+  await mapLimit(docs.slice(0, 4), 4, (d) => client.recognize(d));
+  client.close();
+}
+
+async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; checks: string[] }> {
+  const server = await spawnServer([]);
+  const target = `127.0.0.1:${server.port}`;
+  // No retries: the time to a refusal, and what becomes of each call, are the server's own.
+  const options: OcrClientOptions = { channelOptions: { 'grpc.enable_retries': 0 } };
+  await warmUp(target, options);
+  const run = async (name: string, concurrency: number): Promise<Level> => {
+    const g = group(name, concurrency, target, options);
+    const r = await closedLoop([g], [server.child.pid!]);
+    closeAll([g]);
+    const l = level(name, concurrency, r.outcomes[0]!, r.seconds, r.peakRssMb);
+    console.error(row(l));
+    return l;
+  };
+  const reference = await run('reference', 4);
+  const measured: Level[] = [];
+  for (const c of levels) measured.push(await run('one instance', c));
+  server.child.kill('SIGTERM');
+  const checks = measured
+    .filter((l) => l.concurrency >= 50)
+    .map((l) => {
+      const de = (l.errors.DEADLINE_EXCEEDED ?? 0) / Math.max(1, l.calls);
+      const ok =
+        l.goodput >= ACCEPT.goodputOfReference * reference.goodput &&
+        de <= ACCEPT.deadlineExceeded &&
+        !(l.refusalP99Ms > ACCEPT.refusalP99Ms);
+      return `concurrency ${l.concurrency}: goodput ${f((100 * l.goodput) / reference.goodput)} % of the reference (≥ 90), DEADLINE_EXCEEDED ${f(100 * de, 2)} % (≤ 1), refusal p99 ${f(l.refusalP99Ms, 0)} ms (≤ 100): ${ok ? 'met' : 'NOT met'}`;
+    });
+  return { reference, levels: measured, checks };
+}
+
+async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: number; checks: string[] }> {
+  // The cores shared out between the two instances, as `ocr cluster` does.
+  const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
+  const servers = await Promise.all([0, 1].map(() => spawnServer(['--workers', workers])));
+  const target = `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+  const pids = servers.map((s) => s.child.pid!);
+  const options: OcrClientOptions = { loadBalancing: 'least_request' };
+  await warmUp(target, options);
+
+  const aloneGroup = group('interactive alone', 4, target, options, 'interactive');
+  const alone = await closedLoop([aloneGroup], pids);
+  closeAll([aloneGroup]);
+  const groups = [group('interactive with batch', 4, target, options, 'interactive'), group('batch', 40, target, options, 'batch')];
+  const mixed = await closedLoop(groups, pids);
+  closeAll(groups);
+  servers.forEach((s) => s.child.kill('SIGTERM'));
+
+  const measured = [
+    level('interactive alone', 4, alone.outcomes[0]!, alone.seconds, alone.peakRssMb),
+    level('interactive with batch', 4, mixed.outcomes[0]!, mixed.seconds, mixed.peakRssMb),
+    level('batch', 40, mixed.outcomes[1]!, mixed.seconds, mixed.peakRssMb),
+  ];
+  measured.forEach((l) => console.error(row(l)));
+  const ratio = measured[1]!.okP99Ms / measured[0]!.okP99Ms;
+  const failed = mixed.outcomes[0]!.filter((o) => o.code !== 'OK').length;
+  const met = failed === 0 && ratio <= ACCEPT.interactiveP99Ratio;
+  const checks = [`interactive calls failed beside batch: ${failed} (0); p99 with batch / alone: ${f(ratio, 2)} (≤ 1.5): ${met ? 'met' : 'NOT met'}`];
+  return { levels: measured, interactiveP99Ratio: ratio, checks };
+}
+
+const results: Record<string, unknown> = {
+  machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}`,
+  settings: { levels, seconds, deadlineMs, documents: docs.length },
+};
+console.log(`Machine: ${results.machine as string}; ${docs.length} documents in turn, closed loop, ${seconds} s a run, deadline ${deadlineMs} ms per call.`);
+if (scenario !== 'two') {
+  const one = await scenarioOne();
+  results.one = one;
+  console.log(`\nOne instance (no client retries); reference: concurrency 4.\n\n${HEADER}`);
+  [one.reference, ...one.levels].forEach((l) => console.log(row(l)));
+  if (one.checks.length > 0) console.log(`\n${one.checks.join('\n')}`);
+}
+if (scenario !== 'one') {
+  const two = await scenarioTwo();
+  results.two = two;
+  console.log(`\nTwo instances through the SDK (least_request, retries on): 4 interactive callers alone, then beside 40 batch callers.\n\n${HEADER}`);
+  two.levels.forEach((l) => console.log(row(l)));
+  console.log(`\n${two.checks.join('\n')}`);
+}
+mkdirSync(path.dirname(values.out!), { recursive: true });
+writeFileSync(values.out!, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nJSON: ${values.out!}`);
+process.exit(0);

@@ -1,0 +1,139 @@
+/**
+ * The client against an overloaded instance and one with room (in-process fakes of OcrService):
+ * refusals with a retry pushback are retried on the other instance after the hint, a pushback of
+ * -1 is not retried, and the call's priority travels as metadata on every attempt.
+ */
+import { Metadata, Server, status as Status, type sendUnaryData, type ServerErrorResponse, type ServerUnaryCall } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
+import { OcrServiceService, type OcrServiceServer, type RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { bindLoopback } from '../support/ports.js';
+
+const info = (id: string): ServerInfo => ({ instanceId: id, serverVersion: '', manifest: '', models: [], dictionarySize: 0, workers: 1, threadsPerWorker: 1 });
+
+/** One fake instance: it refuses every call for overload with `pushbackMs`, or answers them all. */
+class FakeInstance {
+  /** When each call arrived (Date.now()) and the ocr-priority it carried. */
+  readonly calls: { at: number; priority: string | undefined }[] = [];
+  pushbackMs = 50;
+  port = 0;
+  private readonly server = new Server();
+
+  constructor(
+    readonly id: string,
+    public refuses: boolean,
+  ) {
+    const unimplemented = (): never => {
+      throw new Error('not used by this test');
+    };
+    const service: OcrServiceServer = {
+      recognize: (call, callback) => this.answer(call, callback, { lines: [], width: 1, height: 1, instanceId: id }),
+      recognizeLines: (call, callback) => this.answer(call, callback, { results: [], instanceId: id }),
+      getServerInfo: (call, callback) => this.answer(call, callback, info(id)),
+      recognizeTiles: unimplemented,
+    };
+    this.server.addService(OcrServiceService, service);
+  }
+
+  async start(): Promise<void> {
+    this.port = await bindLoopback(this.server);
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+
+  private answer<Req, Res>(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, response: Res): void {
+    const [priority] = call.metadata.get('ocr-priority');
+    this.calls.push({ at: Date.now(), priority: priority === undefined ? undefined : String(priority) });
+    if (!this.refuses) return callback(null, response);
+    const trailers = new Metadata();
+    trailers.set('grpc-retry-pushback-ms', String(this.pushbackMs));
+    const refusal: ServerErrorResponse = Object.assign(new Error('overloaded'), { code: Status.RESOURCE_EXHAUSTED, details: 'overloaded', metadata: trailers });
+    callback(refusal);
+  }
+}
+
+describe('retry of calls refused for overload', function () {
+  this.timeout(30_000);
+  let busy: FakeInstance;
+  let free: FakeInstance;
+  let client: OcrClient | undefined;
+  beforeEach(async () => {
+    [busy, free] = [new FakeInstance('busy', true), new FakeInstance('free', false)];
+    await Promise.all([busy.start(), free.start()]);
+  });
+  afterEach(() => {
+    client?.close();
+    client = undefined;
+    [busy, free].forEach((i) => i.stop());
+  });
+
+  const both = (): string => `ipv4:127.0.0.1:${busy.port},127.0.0.1:${free.port}`;
+
+  for (const loadBalancing of ['round_robin', 'least_request'] as LoadBalancing[]) {
+    it(`${loadBalancing}: every call is answered by the instance with room`, async () => {
+      client = new OcrClient(both(), { loadBalancing });
+      const answered: string[] = [];
+      for (let i = 0; i < 10; i++) answered.push((await client.recognize(Buffer.from('x'))).instanceId);
+      answered.push((await client.recognizeLines([Buffer.from('x')])).instanceId, (await client.getServerInfo()).instanceId);
+      expect(answered.every((id) => id === 'free'), answered.join(' ')).to.equal(true);
+      // The busy instance did take calls: they were refused and retried, not balanced away.
+      expect(busy.calls.length).to.be.greaterThan(0);
+    });
+  }
+
+  it('least_request: passes over an instance for its hint after a refusal, calls in parallel included', async () => {
+    client = new OcrClient(both(), { loadBalancing: 'least_request' });
+    // Both connected first, so that the first calls in parallel spread over both.
+    busy.refuses = false;
+    for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await client.getServerInfo();
+    busy.refuses = true;
+    busy.pushbackMs = 2000;
+    busy.calls.length = 0;
+    const answers = await mapLimit([...Array(40).keys()], 8, async () => (await client!.recognize(Buffer.from('x'))).instanceId);
+    expect(answers.filter((id) => id !== 'free')).to.deep.equal([]);
+    // At most the first eight in parallel reached it: a refusal ends at once, and by open calls
+    // alone the busy instance would then look the least loaded and take about half of the rest.
+    expect(busy.calls.length).to.be.within(1, 8);
+  });
+
+  it('retries on the same instance after the hint when it is the only one, then gives up', async () => {
+    client = new OcrClient(`127.0.0.1:${busy.port}`, { maxAttempts: 3 });
+    const err = await client.recognize(Buffer.from('x')).catch((e: unknown) => e);
+    expect((err as OcrCallError).code).to.equal('RESOURCE_EXHAUSTED');
+    expect(busy.calls).to.have.length(3);
+    const gaps = busy.calls.slice(1).map((c, i) => c.at - busy.calls[i]!.at);
+    for (const gap of gaps) expect(gap).to.be.at.least(45, `gaps between attempts: ${gaps.join(', ')} ms`);
+  });
+
+  it('does not retry a refusal whose pushback is -1', async () => {
+    busy.pushbackMs = -1;
+    client = new OcrClient(both(), { loadBalancing: 'round_robin', maxAttempts: 5 });
+    const ends: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      ends.push(await client.recognize(Buffer.from('x')).then((r: RecognizeResponse) => r.instanceId, (e: unknown) => (e as OcrCallError).code));
+    }
+    // Each refusal reached the caller as it was: one attempt per refused call, none moved to the free instance.
+    expect(ends.filter((e) => e === 'RESOURCE_EXHAUSTED')).to.have.length(busy.calls.length);
+    expect(busy.calls.length).to.be.greaterThan(0);
+    expect(ends.length).to.equal(busy.calls.length + free.calls.length);
+  });
+
+  it('sends the priority as ocr-priority metadata, on every attempt', async () => {
+    client = new OcrClient(both(), { loadBalancing: 'round_robin' });
+    for (let i = 0; i < 4; i++) await client.recognize(Buffer.from('x'), undefined, { priority: 'batch' });
+    await client.getServerInfo({ priority: 'interactive' });
+    await client.recognizeLines([Buffer.from('x')]);
+    // Each call ended at the free instance, some after a refused attempt at the busy one.
+    expect(free.calls.map((c) => c.priority)).to.deep.equal(['batch', 'batch', 'batch', 'batch', 'interactive', undefined]);
+    expect(busy.calls.filter((c) => c.priority === 'batch').length).to.be.greaterThan(0);
+  });
+
+  it('refuses an unknown priority before sending anything', async () => {
+    client = new OcrClient(both());
+    const err = await client.getServerInfo({ priority: 'urgent' as 'batch' }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(RangeError);
+    expect(busy.calls.length + free.calls.length).to.equal(0);
+  });
+});
