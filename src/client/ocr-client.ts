@@ -50,6 +50,8 @@ type Callback<T> = (error: ServiceError | null, response: T) => void;
 export class OcrClient {
   readonly target: string;
   readonly deadlineMs: number;
+  /** Attempts of a call refused for overload, the first included. */
+  private readonly maxAttempts: number;
   private readonly stub: OcrServiceClient;
 
   /**
@@ -63,6 +65,7 @@ export class OcrClient {
     const loadBalancing = options.loadBalancing ?? 'round_robin';
     if (loadBalancing === 'least_request') registerLeastRequest();
     const maxAttempts = options.maxAttempts ?? 3;
+    this.maxAttempts = maxAttempts;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 2 || maxAttempts > 5) {
       throw new RangeError(`maxAttempts must be a whole number from 2 to 5 (grpc-js's limit), got ${maxAttempts}`);
     }
@@ -121,9 +124,37 @@ export class OcrClient {
     this.stub.close();
   }
 
-  private unary<T>(
+  /**
+   * One unary call. grpc-js retries what never ran (UNAVAILABLE) itself; a refusal for overload
+   * (RESOURCE_EXHAUSTED with a pushback ≥ 0) is retried here, within the call's one deadline: first
+   * at once, which the balancer sends to another instance, then after the server's hint, and not at
+   * all when the hint would outlast the deadline, so a caller learns at once that no room is left
+   * in time (grpc-js would wait out the hint and answer DEADLINE_EXCEEDED).
+   */
+  private async unary<T>(
     method: string,
     settings: CallSettings = {},
+    start: (metadata: Metadata, options: ReturnType<typeof callOptions>, callback: Callback<T>) => ClientUnaryCall,
+  ): Promise<T> {
+    const options = callOptions(this.deadlineMs, settings);
+    const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(method, settings, options, start);
+      } catch (err) {
+        const pushbackMs = overloadPushbackMs(err);
+        if (pushbackMs === null || attempt >= this.maxAttempts) throw err;
+        const delayMs = attempt === 1 ? 0 : pushbackMs;
+        if (Date.now() + delayMs >= deadline) throw err;
+        if (delayMs > 0) await abortableDelay(delayMs, settings.signal);
+      }
+    }
+  }
+
+  private attempt<T>(
+    method: string,
+    settings: CallSettings,
+    options: ReturnType<typeof callOptions>,
     start: (metadata: Metadata, options: ReturnType<typeof callOptions>, callback: Callback<T>) => ClientUnaryCall,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -133,7 +164,7 @@ export class OcrClient {
         return;
       }
       const onAbort = (): void => call.cancel();
-      const call = start(callMetadata(settings), callOptions(this.deadlineMs, settings), (error, response) => {
+      const call = start(callMetadata(settings), options, (error, response) => {
         signal?.removeEventListener('abort', onAbort);
         if (error) reject(toOcrCallError(error, method));
         else resolve(response);
@@ -141,6 +172,25 @@ export class OcrClient {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** The server's hint for a refusal for overload, in ms; null for any other error, and for a refusal no retry can fix (-1). */
+function overloadPushbackMs(err: unknown): number | null {
+  if (!(err instanceof OcrCallError) || err.code !== 'RESOURCE_EXHAUSTED') return null;
+  const ms = Number(err.metadata.get('grpc-retry-pushback-ms')[0]);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }
 
 /** The generated messages want Buffers; wrapping shares the bytes instead of copying them. */

@@ -1,7 +1,7 @@
 /**
  * The gRPC service config a client's channel runs with: grpc-js's own balancing policy over the
- * resolved instances, and transparent retries of the idempotent calls on another instance: after a
- * lost instance, or an overloaded one's refusal.
+ * resolved instances, and transparent retries of the idempotent calls on another instance after a
+ * lost one.
  */
 
 export type LoadBalancing = 'round_robin' | 'pick_first' | 'least_request';
@@ -32,11 +32,9 @@ export function serviceConfig(loadBalancing: LoadBalancing, maxAttempts: number)
           maxBackoff: '1s',
           backoffMultiplier: 2,
           // UNAVAILABLE: an instance that died or is draining; the call never ran to completion there.
-          // RESOURCE_EXHAUSTED: an instance refused the call for overload before running it. grpc-js
-          // retries after the server's grpc-retry-pushback-ms (instead of this backoff), picking an
-          // instance again through the balancer, so another one with room takes it; a pushback of
-          // -1 (an image too large for any instance) ends the call at once.
-          retryableStatusCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
+          // Refusals for overload (RESOURCE_EXHAUSTED) are retried by OcrClient, which keeps to the
+          // deadline: grpc-js would wait out a hint longer than the time the call has left.
+          retryableStatusCodes: ['UNAVAILABLE'],
         },
       },
     ],
