@@ -26,6 +26,20 @@ export interface ServiceLimits {
   maxTiledPixels: number;
   /** Tiles of one stream read at the same time; the rest wait in order. */
   tileConcurrency: number;
+  /** Images a tile stream may have open (declared, final message not yet sent) at once. */
+  maxImagesPerStream: number;
+  /** RecognizeTiles streams one connection may have open at once. */
+  maxTileStreamsPerConnection: number;
+  /**
+   * How long a tile stream may go without a message while the server has nothing of it left to do,
+   * and how long one of its tiles may wait for memory.
+   */
+  maxTileStreamIdleMs: number;
+  /**
+   * Fraction of the instance's memory budget one tile stream's canvases and waiting tiles may hold
+   * before the server stops reading the stream.
+   */
+  tileStreamMemoryShare: number;
 }
 
 export function requestId(metadata: Metadata): string {

@@ -53,6 +53,10 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxTilesPerImage: 1024,
   maxTiledPixels: 200_000_000,
   tileConcurrency: 4,
+  maxImagesPerStream: 8,
+  maxTileStreamsPerConnection: 16,
+  maxTileStreamIdleMs: 30_000,
+  tileStreamMemoryShare: 0.25,
 };
 
 export const SERVER_VERSION: string = (

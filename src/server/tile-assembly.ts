@@ -92,6 +92,11 @@ export class TileAssembly {
     return this.tiles.size === this.tileCount;
   }
 
+  /** What the canvas will take once the first tile is pasted. */
+  get canvasBytes(): number {
+    return this.imageWidth * this.imageHeight * 3;
+  }
+
   /** Checks a tile's header against the image and the tiles before it, and records it. */
   accept(tile: TileHeader): void {
     const where = `image ${quoteId(this.imageId)} tile ${tile.index}`;

@@ -1,0 +1,97 @@
+/**
+ * What one RecognizeTiles stream holds of the instance's memory budget (tile canvases, decoded tiles
+ * waiting to be read). Every reservation the stream takes goes through here, so closing the stream
+ * gives back whatever its holders have not, in one place, whichever way the stream ended.
+ */
+import type { MemoryBudget, Reservation } from '../engine/memory-budget.js';
+import { OcrError, resourceExhausted } from '../shared/errors.js';
+
+export class StreamMemory {
+  private readonly held = new Set<Reservation>();
+  private bytes = 0;
+  private closed = false;
+  private releaseWaiters: (() => void)[] = [];
+
+  /**
+   * @param shareBytes what the stream may hold before it stops reading more tiles
+   * @param maxWaitMs how long one reservation may wait for room: streams holding canvases while they
+   *   wait for each other's room would otherwise wait forever
+   */
+  constructor(
+    private readonly budget: MemoryBudget,
+    readonly shareBytes: number,
+    private readonly maxWaitMs: number,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** The stream holds its share: it should read no further until something is given back. */
+  get full(): boolean {
+    return this.bytes >= this.shareBytes;
+  }
+
+  /**
+   * Bytes from the budget, once they fit. RESOURCE_EXHAUSTED at once when they exceed the whole
+   * budget (naming `what`) or after maxWaitMs without room; CANCELLED when the stream closes first.
+   */
+  async take(bytes: number, what: string): Promise<Reservation> {
+    if (this.closed) throw closedError();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.maxWaitMs);
+    let reservation: Reservation;
+    try {
+      reservation = await this.budget.reserve(bytes, { signal: AbortSignal.any([this.signal, timeout.signal]), what });
+    } catch (err) {
+      if (timeout.signal.aborted && !this.signal.aborted) {
+        throw resourceExhausted(
+          `${what} waited ${this.maxWaitMs / 1000} s for ${mib(bytes)} MiB of memory while the server's ` +
+            `${mib(this.budget.limitBytes)} MiB budget stayed full; retry later, or send smaller images or fewer at once`,
+        );
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    // The stream may have closed while this waited; what it closed with was already given back.
+    if (this.closed) {
+      reservation.release();
+      throw closedError();
+    }
+    this.held.add(reservation);
+    this.bytes += reservation.bytes;
+    return { bytes: reservation.bytes, release: () => this.give(reservation) };
+  }
+
+  /** Resolves the next time the stream gives bytes back (or closes). */
+  released(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.releaseWaiters.push(resolve));
+  }
+
+  /** Gives back everything still held; later reservations are refused. */
+  close(): void {
+    this.closed = true;
+    for (const reservation of [...this.held]) this.give(reservation);
+    this.wake();
+  }
+
+  private give(reservation: Reservation): void {
+    if (!this.held.delete(reservation)) return;
+    this.bytes -= reservation.bytes;
+    reservation.release();
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.releaseWaiters;
+    this.releaseWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+const closedError = (): OcrError => new OcrError('CANCELLED', 'the tile stream closed while waiting for memory');
+
+export const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
