@@ -39,8 +39,8 @@ export interface OcrClientOptions {
   /** Balancing over the target's instances: grpc-js's round_robin (default) or pick_first, or least_request. */
   loadBalancing?: LoadBalancing;
   /**
-   * Attempts per idempotent call, the first included (2..5), on UNAVAILABLE and on RESOURCE_EXHAUSTED
-   * unless the server's retry pushback says retrying cannot help. Default 3.
+   * Attempts per idempotent call, the first included (1..5; 1: no retries), on UNAVAILABLE and on
+   * RESOURCE_EXHAUSTED unless the server's retry pushback says retrying cannot help. Default 3.
    */
   maxAttempts?: number;
 }
@@ -66,8 +66,8 @@ export class OcrClient {
     if (loadBalancing === 'least_request') registerLeastRequest();
     const maxAttempts = options.maxAttempts ?? 3;
     this.maxAttempts = maxAttempts;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 2 || maxAttempts > 5) {
-      throw new RangeError(`maxAttempts must be a whole number from 2 to 5 (grpc-js's limit), got ${maxAttempts}`);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 5) {
+      throw new RangeError(`maxAttempts must be a whole number from 1 to 5 (grpc-js's limit), got ${maxAttempts}`);
     }
     this.stub = new LeanOcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

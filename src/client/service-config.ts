@@ -21,21 +21,23 @@ export const RETRY_BUFFER_OPTIONS = {
 } as const;
 
 export function serviceConfig(loadBalancing: LoadBalancing, maxAttempts: number): string {
+  // gRPC's retry policy needs 2 attempts or more: 1 means no policy at all.
+  const retryPolicy = {
+    maxAttempts,
+    initialBackoff: '0.05s',
+    maxBackoff: '1s',
+    backoffMultiplier: 2,
+    // UNAVAILABLE: an instance that died or is draining; the call never ran to completion there.
+    // Refusals for overload (RESOURCE_EXHAUSTED) are retried by OcrClient, which keeps to the
+    // deadline: grpc-js would wait out a hint longer than the time the call has left.
+    retryableStatusCodes: ['UNAVAILABLE'],
+  };
   return JSON.stringify({
     loadBalancingConfig: [{ [loadBalancing]: {} }],
     methodConfig: [
       {
         name: IDEMPOTENT.map((method) => ({ service: 'ocr.v1.OcrService', method })),
-        retryPolicy: {
-          maxAttempts,
-          initialBackoff: '0.05s',
-          maxBackoff: '1s',
-          backoffMultiplier: 2,
-          // UNAVAILABLE: an instance that died or is draining; the call never ran to completion there.
-          // Refusals for overload (RESOURCE_EXHAUSTED) are retried by OcrClient, which keeps to the
-          // deadline: grpc-js would wait out a hint longer than the time the call has left.
-          retryableStatusCodes: ['UNAVAILABLE'],
-        },
+        ...(maxAttempts > 1 ? { retryPolicy } : {}),
       },
     ],
   });

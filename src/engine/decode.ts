@@ -5,6 +5,10 @@ import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader, readPngSize } from './png-header.js';
 import type { RawImage } from './types.js';
 
+// libvips' operation cache keeps recent images (up to 50 MB) for a repeat of the same operation on
+// the same input, which never comes here: every image is decoded once.
+sharp.cache(false);
+
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'bmp';
 
 export interface DecodeLimits {

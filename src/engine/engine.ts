@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
-import { OcrError } from '../shared/errors.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageFormat, type PlainFormat } from './decode.js';
+import { invalidArgument, OcrError } from '../shared/errors.js';
+import { DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageProbe, type PlainFormat } from './decode.js';
 import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission.js';
 import { detectorInputSize } from './detector.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
@@ -149,8 +149,11 @@ const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
  */
 const DETECTOR_BYTES_PER_PIXEL = 24;
 const UNBOUNDED_DETECTOR_BYTES_PER_PIXEL = 150;
-/** A decoded image is held twice while it is copied into shared memory. */
-const DECODED_COPIES = 2;
+/**
+ * Bytes a decoded pixel costs while its image is decoded: sharp's decoder buffers, its RGB output
+ * and the shared copy. Measured on a 6000×6000 WebP: about 360 MB resident per image being decoded.
+ */
+const DECODED_BYTES_PER_PIXEL = 12;
 /** A line's crops, tensors and outputs. */
 const LINE_BYTES = 1024 * 1024;
 
@@ -232,6 +235,15 @@ export class OcrEngine {
     return this.pool.stoppedWorkers;
   }
 
+  /**
+   * Give back what a burst left behind: the shared buffers kept for reuse, and the garbage of every
+   * thread (large buffers of a burst wait for a collection that an idle V8 may not run for long).
+   */
+  async releaseIdleMemory(): Promise<void> {
+    this.sharedImages.dropIdle();
+    await this.pool.collectGarbage();
+  }
+
   /** Stop the workers; `stuck` counts those still inside a model call (worker-phase.ts). */
   close(): Promise<PoolClosed> {
     return this.pool.close();
@@ -240,17 +252,20 @@ export class OcrEngine {
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
     const probe = await probeImage(encoded, this.config.decodeLimits);
-    const decodedBytes = probe.width * probe.height * 3 * DECODED_COPIES;
+    const decodedBytes = probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
     const cost = this.pageCost(probe.width, probe.height, options, decodedBytes);
     return this.admission.run(cost, options, async (call) => {
       const started = performance.now();
-      const image = await this.decode(encoded, probe.format, call);
-      const decodeMs = performance.now() - started;
-      call.spent(decodeMs);
-      const result = await this.pipeline(image, options, call);
-      result.timings.decodeMs = decodeMs;
-      result.timings.totalMs = performance.now() - started;
-      return result;
+      const shared = await this.decodeShared(encoded, probe, call);
+      try {
+        const decodeMs = performance.now() - started;
+        const result = await this.detectAndRead(shared, options, call);
+        result.timings.decodeMs = decodeMs;
+        result.timings.totalMs = performance.now() - started;
+        return result;
+      } finally {
+        shared.release();
+      }
     });
   }
 
@@ -258,7 +273,7 @@ export class OcrEngine {
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
     return this.admission.run(this.pageCost(image.width, image.height, options, 0), options, async (call) => {
       const started = performance.now();
-      const result = await this.pipeline(image, options, call);
+      const result = await this.withShared(image, (shared) => this.detectAndRead(shared, options, call));
       result.timings.totalMs = performance.now() - started;
       return result;
     });
@@ -280,7 +295,7 @@ export class OcrEngine {
    */
   async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
     const probes = await Promise.all(images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))));
-    const decodedBytes = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height * 3 * DECODED_COPIES), 0);
+    const decodedBytes = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height * DECODED_BYTES_PER_PIXEL), 0);
     const cost: CallCost = {
       bytes: decodedBytes + images.length * LINE_BYTES,
       kind: 'line',
@@ -292,7 +307,7 @@ export class OcrEngine {
       // workers start on a call after one decode, not thirty.
       Promise.all(images.map((buf, i) => {
         const probe = probes[i]!;
-        return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe.format, options, call);
+        return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe, options, call);
       })),
     );
   }
@@ -316,13 +331,22 @@ export class OcrEngine {
   }
 
   /**
-   * Encoded bytes → pixels, never on the main thread: sharp decodes on libuv's threads, and a
-   * format decoded in JavaScript (BMP) goes to a worker.
+   * Encoded bytes → pixels in pooled shared memory, decoded by a worker (sharp, or the BMP decoder):
+   * the main thread neither decodes nor copies pixels, so a burst of large images cannot stall it.
    */
-  private async decode(encoded: Uint8Array, format: ImageFormat, call: CallTicket): Promise<RawImage> {
-    if (format !== 'bmp') return (await decodeImage(encoded, this.config.decodeLimits)).image;
-    const decoded = await this.pool.run({ kind: 'decode', bytes: encoded, limits: this.config.decodeLimits }, this.runOptions(call));
-    return decoded.reply.image;
+  private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
+    const shared = this.sharedImages.blank(probe.width, probe.height, 3);
+    try {
+      const task = { kind: 'decode', bytes: encoded, limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+      const { reply } = await this.runOn(shared, task, call);
+      if (reply.width !== probe.width || reply.height !== probe.height) {
+        throw invalidArgument(`${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`);
+      }
+      return shared;
+    } catch (err) {
+      shared.release();
+      throw err;
+    }
   }
 
   private runOptions(call: CallTicket): RunOptions {
@@ -330,22 +354,26 @@ export class OcrEngine {
   }
 
   /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
-  private async readLine(buf: Uint8Array, format: ImageFormat, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
+  private async readLine(buf: Uint8Array, probe: ImageProbe, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
     const started = performance.now();
-    // A plain PNG or JPEG is decoded by the worker that reads it; any other image here.
-    let image: RawImage | PlainFormat;
+    // A plain PNG or JPEG is decoded by the worker that reads it, in one task; any other image in a task of its own.
+    let image: SharedImageLease | PlainFormat;
     try {
-      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await this.decode(buf, format, call));
+      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await this.decodeShared(buf, probe, call));
     } catch (err) {
       if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
       throw err;
     }
     if (typeof image === 'string') return this.readEncodedLine(buf, image, options, call);
-    const decodeMs = performance.now() - started;
-    call.spent(decodeMs);
-    const whole = [wholeImageQuad(image.width, image.height)];
-    const read = await this.withShared(image, (shared) => this.readQuads(shared, whole, options, call, true));
-    return lineOutcome(read.lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs });
+    const shared = image;
+    try {
+      const decodeMs = performance.now() - started;
+      const whole = [wholeImageQuad(shared.image.width, shared.image.height)];
+      const read = await this.readQuads(shared, whole, options, call, true);
+      return lineOutcome(read.lines[0]!, { decodeMs, queueMs: read.waitMs, classifyMs: read.classifyMs, recognizeMs: read.recognizeMs });
+    } finally {
+      shared.release();
+    }
   }
 
   /**
@@ -390,11 +418,8 @@ export class OcrEngine {
     return this.run(task, call).finally(done);
   }
 
-  private pipeline(image: RawImage, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
-    return this.withShared(image, (shared) => this.detectAndRead(image, shared, options, call));
-  }
-
-  private async detectAndRead(image: RawImage, shared: SharedImageLease, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
+  private async detectAndRead(shared: SharedImageLease, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
+    const { image } = shared;
     const d = this.config.defaults;
     const det = await this.runOn(
       shared,

@@ -2,6 +2,7 @@
  * An inference worker: owns one set of onnxruntime sessions and runs one task at a time.
  * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
  */
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { OcrError } from '../shared/errors.js';
 import { Classifier } from './classifier.js';
@@ -14,6 +15,7 @@ import { loadManifest, readDictionary } from './manifest.js';
 import { decodePlainJpeg, loadJpegDecoder } from './plain-jpeg.js';
 import { decodePlainPng } from './plain-png.js';
 import { Recognizer } from './recognizer.js';
+import { collectGarbage } from './collect-garbage.js';
 import { decodeImage } from './decode.js';
 import { createSession, markNativeCallsIn, readModelFile, readRecognizerModel } from './sessions.js';
 import { isRetired } from './worker-phase.js';
@@ -27,13 +29,19 @@ import type {
   RecognizedLine,
   SharedImage,
   Task,
+  WorkerCollect,
+  WorkerCollected,
   WorkerConfig,
   WorkerRequest,
   WorkerResponse,
 } from './worker-protocol.js';
+import { WORKER_NICENESS } from './worker-protocol.js';
 
 const config = workerData as WorkerConfig;
 markNativeCallsIn(config.phase);
+// On Linux a thread's nice value is its own, and onnxruntime's threads inherit this one: model work
+// yields the cores to the main thread, so health checks and small calls stay fast under any load.
+os.setPriority(WORKER_NICENESS);
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
@@ -106,7 +114,11 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeR
   if (task.kind === 'decode') {
     const started = performance.now();
     const { image } = await decodeImage(task.bytes, task.limits);
-    return { image, decodeMs: performance.now() - started };
+    if (image.data.length > task.target.byteLength) {
+      throw new OcrError('INVALID_ARGUMENT', `image decoded to ${image.width}×${image.height}, larger than its header declares`);
+    }
+    new Uint8Array(task.target).set(image.data);
+    return { width: image.width, height: image.height, decodeMs: performance.now() - started };
   }
   if (task.kind === 'detect') {
     const d = await detector.detect(view(task.image), task.options, alone);
@@ -128,9 +140,7 @@ async function answer(request: WorkerRequest): Promise<void> {
   const started = performance.now();
   try {
     const reply = await run(request.task, request.alone);
-    // Decoded pixels move to the main thread rather than being copied.
-    const transfer = 'image' in reply ? [reply.image.data.buffer as ArrayBuffer] : [];
-    port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse, transfer);
+    port.postMessage({ id: request.id, ok: true, reply, elapsedMs: performance.now() - started } satisfies WorkerResponse);
   } catch (err: unknown) {
     const code = err instanceof OcrError ? err.code : 'INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
@@ -141,8 +151,13 @@ async function answer(request: WorkerRequest): Promise<void> {
 // The pool may post a task while another runs (WorkerPool's depth): they run one after another,
 // in the order posted, never interleaved at their awaits.
 let last: Promise<void> = Promise.resolve();
-port.on('message', (request: WorkerRequest) => {
+port.on('message', (request: WorkerRequest | WorkerCollect) => {
   last = last.then(async () => {
+    if ('collectGarbage' in request) {
+      collectGarbage();
+      port.postMessage({ collected: true } satisfies WorkerCollected);
+      return;
+    }
     await answer(request);
     // The pool gave up on this worker during a native call (worker-phase.ts): its replacement runs.
     if (isRetired(config.phase)) process.exit(0);

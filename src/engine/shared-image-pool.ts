@@ -28,6 +28,18 @@ export class SharedImagePool {
     return new SharedImageLease({ buffer, width: image.width, height: image.height, channels: image.channels }, () => this.release(buffer));
   }
 
+  /** Pooled shared memory for an image of this size that a worker will fill, held once by the caller. */
+  blank(width: number, height: number, channels: 1 | 3): SharedImageLease {
+    const buffer = this.acquire(width * height * channels);
+    return new SharedImageLease({ buffer, width, height, channels }, () => this.release(buffer));
+  }
+
+  /** Let the garbage collector have every idle buffer. */
+  dropIdle(): void {
+    this.idle.length = 0;
+    this.idleBytes = 0;
+  }
+
   get idleBufferBytes(): number {
     return this.idleBytes;
   }

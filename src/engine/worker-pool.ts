@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
 import { claimForStop, newPhaseCell, type PhaseCell } from './worker-phase.js';
-import type { ReplyFor, Task, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import { collectGarbage } from './collect-garbage.js';
+import type { ReplyFor, Task, WorkerCollect, WorkerCollected, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 export interface TaskResult<R> {
   reply: R;
@@ -39,6 +40,8 @@ interface Slot {
   posted: Pending[];
   /** Holds sessions with more threads, for the tasks that run alone (WorkerConfig.wide). */
   wide: boolean;
+  /** Called when the worker reports a garbage collection done. */
+  collected: (() => void)[];
   /** Whether it may be terminated now (worker-phase.ts). */
   phase: PhaseCell;
   /** When posted[0] began (Date.now()): when it was posted to an idle worker, or when the one before it was answered. */
@@ -181,6 +184,20 @@ export class WorkerPool {
     pending.signal?.addEventListener('abort', pending.onAbort, { once: true });
   }
 
+  /** A full garbage collection in this thread and, after their tasks in hand, in every worker. */
+  async collectGarbage(): Promise<void> {
+    collectGarbage();
+    await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            slot.collected.push(resolve);
+            slot.worker.postMessage({ collectGarbage: true } satisfies WorkerCollect);
+          }),
+      ),
+    );
+  }
+
   /**
    * Fail every task and stop every worker. One inside a native model call cannot be terminated
    * (worker-phase.ts): it is retired, exits when the call returns, and is counted as stuck, so that
@@ -255,9 +272,13 @@ export class WorkerPool {
     return new Promise((resolve, reject) => {
       const phase = newPhaseCell();
       const worker = new Worker(this.workerUrl, { workerData: { ...this.config, wide, phase } satisfies WorkerConfig });
-      const slot: Slot = { worker, posted: [], wide, phase, runningSince: 0 };
+      const slot: Slot = { worker, posted: [], wide, phase, runningSince: 0, collected: [] };
       let ready = false;
-      worker.on('message', (msg: WorkerResponse | WorkerReady) => {
+      worker.on('message', (msg: WorkerResponse | WorkerReady | WorkerCollected) => {
+        if ('collected' in msg) {
+          slot.collected.shift()?.();
+          return;
+        }
         if ('ready' in msg) {
           ready = true;
           this.slots.push(slot);

@@ -1,7 +1,7 @@
 /** Messages between the engine (main thread) and its inference workers. */
 import type { DecodeLimits, PlainFormat } from './decode.js';
 import type { DetectOptions } from './detector.js';
-import type { DetectedBox, Precision, Quad, RawImage } from './types.js';
+import type { DetectedBox, Precision, Quad } from './types.js';
 import type { PhaseCell } from './worker-phase.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
@@ -37,11 +37,13 @@ export interface EncodedLineTask {
   useAngleCls: boolean;
 }
 
-/** An encoded image the main thread must not decode itself (a format decoded in JavaScript: BMP). */
+/** An encoded image, decoded (decodeImage) into `target`: the main thread neither decodes nor copies pixels. */
 export interface DecodeTask {
   kind: 'decode';
   bytes: Uint8Array;
   limits: DecodeLimits;
+  /** Shared memory sized for the image its header declares. */
+  target: SharedArrayBuffer;
 }
 
 export type Task = DetectTask | RecognizeTask | EncodedLineTask | DecodeTask;
@@ -70,7 +72,8 @@ export interface EncodedLineReply extends RecognizeReply {
 }
 
 export interface DecodeReply {
-  image: RawImage;
+  width: number;
+  height: number;
   decodeMs: number;
 }
 
@@ -112,6 +115,18 @@ export interface WorkerConfig {
   /** Where the worker marks its native model calls, so that the pool knows when it may terminate it. */
   phase: PhaseCell;
 }
+
+/** Asks a worker for a full garbage collection once its tasks are done; it answers WorkerCollected. */
+export interface WorkerCollect {
+  collectGarbage: true;
+}
+
+export interface WorkerCollected {
+  collected: true;
+}
+
+/** An inference worker's nice value (os.setPriority): above the main thread's 0. */
+export const WORKER_NICENESS = 5;
 
 /** Sent once by a worker when its models are loaded. */
 export interface WorkerReady {

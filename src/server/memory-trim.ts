@@ -1,7 +1,8 @@
 /**
  * Memory back to the system once a burst is over. glibc keeps what a burst freed in its arenas
- * (one per thread that allocated: the main thread, each inference worker, libuv's pool), so
- * resident memory would stay at the burst's peak. When no call has been in flight for `idleMs`,
+ * (one per thread that allocated: the main thread, each inference worker, libuv's pool), and V8
+ * frees a burst's large buffers only when it next collects, so resident memory would stay near the
+ * burst's peak. When no call has been in flight for `idleMs`, every thread collects its garbage and
  * malloc_trim(0) returns the free pages of every arena. It runs only when idle, so it costs
  * nothing under load; a fixed mmap threshold (the other way) was not taken, because fresh pages
  * for every large buffer cost the steady state (docs/BENCHMARKS.md).
@@ -13,21 +14,23 @@ export class IdleMemoryTrim {
   /** Trims done, for tests and metrics. */
   trims = 0;
 
+  /** `release`: frees what the engine keeps (pooled buffers, garbage) before the trim. */
   constructor(
     private readonly idleMs: number,
     private readonly isIdle: () => boolean,
+    private readonly release: () => Promise<void>,
   ) {}
 
   /** The server went idle: trim in idleMs if it still is then. */
   idle(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.isIdle()) this.trim();
-    }, this.idleMs).unref();
+    this.timer = setTimeout(() => void this.trimIfIdle(), this.idleMs).unref();
   }
 
-  trim(): void {
-    if (glibc()?.mallocTrim(0) !== undefined) this.trims++;
+  private async trimIfIdle(): Promise<void> {
+    if (!this.isIdle()) return;
+    await this.release();
+    if (this.isIdle() && glibc()?.mallocTrim(0) !== undefined) this.trims++;
   }
 
   stop(): void {

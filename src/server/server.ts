@@ -87,7 +87,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
   const metrics = new ServerMetrics({ inFlight: () => engine.inFlight, queuedTasks: () => engine.queuedTasks });
-  const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0);
+  const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
   server.addService(OcrServiceService, createOcrService(ctx));
