@@ -337,7 +337,8 @@ export class OcrEngine {
   private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
     const shared = this.sharedImages.blank(probe.width, probe.height, 3);
     try {
-      const task = { kind: 'decode', bytes: encoded, limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+      // The file's bytes alone: posting a view would copy the whole message it lies in.
+      const task = { kind: 'decode', bytes: new Uint8Array(encoded), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
       const { reply } = await this.runOn(shared, task, call);
       if (reply.width !== probe.width || reply.height !== probe.height) {
         throw invalidArgument(`${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`);

@@ -1,5 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the gauges read from the engine when scraped. */
+export interface ServerLoad {
+  inFlight: () => number;
+  queuedTasks: () => number;
+  memoryUsed: () => number;
+  estimatedWaitMs: (priority: 'interactive' | 'batch') => number;
+  workersReplaced: () => number;
+}
+
 /** Prometheus metrics of one server: latency per method, stage times, outcomes, load. */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -30,8 +39,11 @@ export class ServerMetrics {
   });
   readonly inFlight: Gauge;
   readonly queuedTasks: Gauge;
+  readonly memoryUsed: Gauge;
+  readonly estimatedWait: Gauge;
+  readonly workersReplaced: Gauge;
 
-  constructor(load: { inFlight: () => number; queuedTasks: () => number }) {
+  constructor(load: ServerLoad) {
     collectDefaultMetrics({ register: this.registry });
     this.inFlight = new Gauge({
       name: 'ocr_requests_in_flight',
@@ -47,6 +59,31 @@ export class ServerMetrics {
       registers: [this.registry],
       collect() {
         this.set(load.queuedTasks());
+      },
+    });
+    this.memoryUsed = new Gauge({
+      name: 'ocr_memory_budget_used_bytes',
+      help: 'Memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
+      registers: [this.registry],
+      collect() {
+        this.set(load.memoryUsed());
+      },
+    });
+    this.estimatedWait = new Gauge({
+      name: 'ocr_estimated_wait_seconds',
+      help: 'Estimated wait of a new call, by priority: past its deadline, a call is refused',
+      labelNames: ['priority'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const priority of ['interactive', 'batch'] as const) this.set({ priority }, load.estimatedWaitMs(priority) / 1000);
+      },
+    });
+    this.workersReplaced = new Gauge({
+      name: 'ocr_workers_replaced',
+      help: 'Inference workers replaced since the start because a task overran its deadline or the cap',
+      registers: [this.registry],
+      collect() {
+        this.set(load.workersReplaced());
       },
     });
   }

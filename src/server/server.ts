@@ -86,7 +86,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
-  const metrics = new ServerMetrics({ inFlight: () => engine.inFlight, queuedTasks: () => engine.queuedTasks });
+  const metrics = new ServerMetrics({
+    inFlight: () => engine.inFlight,
+    queuedTasks: () => engine.queuedTasks,
+    memoryUsed: () => engine.budget.usedBytes,
+    estimatedWaitMs: (priority) => engine.admission.estimatedWaitMs(priority),
+    workersReplaced: () => engine.stoppedWorkers,
+  });
   const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };

@@ -45,8 +45,10 @@ describe('hostile input and overload against a server process with its default f
     const target = `127.0.0.1:${server.port}`;
     client = new OcrClient(target, { deadlineMs: 120_000, maxAttempts: 1 });
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-    // Warm every worker's sessions, as a server in service has them: their arenas are part of its level.
-    for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(doc)));
+    // Warm every worker's sessions as a server in service has them: their arenas, sized by the
+    // largest detector input they run on (960×960, a square page), are part of its level.
+    const square = await sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } }).png().toBuffer();
+    for (const image of [doc, square]) for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
     await client.recognizeLines([line]);
     baseline = residentBytes(server.child.pid!);
   });

@@ -163,8 +163,8 @@ export interface ModelInfo {
   file: string;
   version: string;
   /**
-   * Arithmetic of the model's matrix products: "float32" as shipped, or "int8" (weights quantised
-   * when the server loads the model; see GetServerInfo docs in README).
+   * Arithmetic of the model's matrix products: "float32" as shipped, or "int8" (its weights
+   * quantised when the server loaded it).
    */
   precision: string;
 }
@@ -175,7 +175,16 @@ export interface Limits {
   maxMessageBytes: number;
   maxLinesPerRequest: number;
   maxTilesPerImage: number;
+  /**
+   * Always 0: calls are admitted by cost (memory_budget_bytes, max_wait_ms), not by count.
+   *
+   * @deprecated
+   */
   maxQueuedRequests: number;
+  /** Memory that admitted calls may hold at once; a call that does not fit waits, a larger one is refused. */
+  memoryBudgetBytes: number;
+  /** A call without a deadline is refused when its estimated wait is longer than this. */
+  maxWaitMs: number;
 }
 
 export interface ServerInfo {
@@ -1636,6 +1645,8 @@ function createBaseLimits(): Limits {
     maxLinesPerRequest: 0,
     maxTilesPerImage: 0,
     maxQueuedRequests: 0,
+    memoryBudgetBytes: 0,
+    maxWaitMs: 0,
   };
 }
 
@@ -1658,6 +1669,12 @@ export const Limits: MessageFns<Limits> = {
     }
     if (message.maxQueuedRequests !== 0) {
       writer.uint32(48).uint32(message.maxQueuedRequests);
+    }
+    if (message.memoryBudgetBytes !== 0) {
+      writer.uint32(56).uint64(message.memoryBudgetBytes);
+    }
+    if (message.maxWaitMs !== 0) {
+      writer.uint32(64).uint32(message.maxWaitMs);
     }
     return writer;
   },
@@ -1723,6 +1740,22 @@ export const Limits: MessageFns<Limits> = {
             message.maxQueuedRequests = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.memoryBudgetBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxWaitMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1746,6 +1779,8 @@ export const Limits: MessageFns<Limits> = {
     message.maxLinesPerRequest = object.maxLinesPerRequest ?? 0;
     message.maxTilesPerImage = object.maxTilesPerImage ?? 0;
     message.maxQueuedRequests = object.maxQueuedRequests ?? 0;
+    message.memoryBudgetBytes = object.memoryBudgetBytes ?? 0;
+    message.maxWaitMs = object.maxWaitMs ?? 0;
     return message;
   },
 };
