@@ -14,6 +14,8 @@ export type CallPriority = 'interactive' | 'batch';
 /** What one call may cost: memory held while it runs, and work in worker-milliseconds. */
 export interface CallCost {
   bytes: number;
+  /** The call's encoded bytes, which it holds while it waits for memory. */
+  encodedBytes: number;
   /** The estimator's kind and units (workEstimate). */
   kind: WorkKind;
   units: number;
@@ -70,6 +72,10 @@ export class Admission {
   readonly refused: Record<CallPriority, number> = { interactive: 0, batch: 0 };
   /** Called each time the last call in flight is done. */
   onIdle: (() => void) | undefined;
+  /** Encoded bytes of the calls waiting for memory. */
+  private waitingEncodedBytes = 0;
+  /** Running mean of the work of the calls admitted, for refusing before a request is read. */
+  private typicalOwnMs = 0;
 
   constructor(
     private readonly budget: MemoryBudget,
@@ -98,14 +104,16 @@ export class Admission {
   async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
     const priority = options.priority ?? 'interactive';
     const ownMs = this.workEstimate(cost.kind, cost.units);
-    this.checkRoom(priority, ownMs, options.deadline);
+    const refusal = this.refusal(priority, ownMs, options.deadline);
+    if (refusal) throw refusal;
+    this.typicalOwnMs += LEARNING_RATE * (ownMs - this.typicalOwnMs);
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
     const order = (batch ? BATCH_ORDER : 0) + this.arrivals++;
     this.calls.add(call);
     let reservation: Reservation | undefined;
     try {
-      reservation = await this.budget.reserve(cost.bytes, { priority: order, signal: options.signal, what: cost.what });
+      reservation = this.budget.tryReserve(cost.bytes, order) ?? (await this.waitForMemory(cost, order, priority, options.signal));
       const ticket: CallTicket = {
         order,
         signal: options.signal,
@@ -122,21 +130,55 @@ export class Admission {
     }
   }
 
-  private checkRoom(priority: CallPriority, ownMs: number, deadline: number | undefined): void {
+  /**
+   * Wait for the call's memory, holding its encoded bytes meanwhile: calls waiting may hold at most
+   * half the budget in encoded bytes, past which a call is refused for load rather than queued.
+   */
+  private async waitForMemory(cost: CallCost, order: number, priority: CallPriority, signal: AbortSignal | undefined): Promise<Reservation> {
+    const cap = this.budget.limitBytes / 2;
+    if (this.waitingEncodedBytes + cost.encodedBytes > cap) {
+      this.refused[priority]++;
+      const retryAfterMs = Math.max(10, Math.ceil(this.estimatedWaitMs(priority)));
+      throw new OcrError(
+        'RESOURCE_EXHAUSTED',
+        `server busy: the calls waiting for memory already hold ${Math.round(this.waitingEncodedBytes / 1048576)} MiB of images; ` +
+          `retry in ${retryAfterMs} ms or on another instance`,
+        retryAfterMs,
+      );
+    }
+    this.waitingEncodedBytes += cost.encodedBytes;
+    try {
+      return await this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what });
+    } finally {
+      this.waitingEncodedBytes -= cost.encodedBytes;
+    }
+  }
+
+  /**
+   * The refusal a call gets before its request is even read, when the wait ahead of it and half the
+   * work of a typical call leave no room in its deadline: its image is then not worth receiving.
+   * Null when it may come in (and be refused with its own cost once read).
+   */
+  refusalBeforeRequest(priority: CallPriority, deadline: number | undefined): OcrError | null {
+    return this.refusal(priority, this.typicalOwnMs / 2, deadline);
+  }
+
+  /** Why a call of `ownMs` cannot be admitted now, or null when it can. */
+  private refusal(priority: CallPriority, ownMs: number, deadline: number | undefined): OcrError | null {
     const waitMs = this.estimatedWaitMs(priority);
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
-    if (waitMs + ownMs <= room) return;
+    if (waitMs + ownMs <= room) return null;
     this.refused[priority]++;
     const retryAfterMs = Math.max(10, Math.ceil(waitMs + ownMs - room));
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
-      throw new OcrError(
+      return new OcrError(
         'DEADLINE_EXCEEDED',
         `this call needs about ${Math.round(ownMs)} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
           'allow a longer deadline or send a smaller image',
       );
     }
-    throw new OcrError(
+    return new OcrError(
       'RESOURCE_EXHAUSTED',
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
         `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +

@@ -253,7 +253,7 @@ export class OcrEngine {
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
     const probe = await probeImage(encoded, this.config.decodeLimits);
     const decodedBytes = probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
-    const cost = this.pageCost(probe.width, probe.height, options, decodedBytes);
+    const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: encoded.length };
     return this.admission.run(cost, options, async (call) => {
       const started = performance.now();
       const shared = await this.decodeShared(encoded, probe, call);
@@ -271,7 +271,7 @@ export class OcrEngine {
 
   /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
-    return this.admission.run(this.pageCost(image.width, image.height, options, 0), options, async (call) => {
+    return this.admission.run({ ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 }, options, async (call) => {
       const started = performance.now();
       const result = await this.withShared(image, (shared) => this.detectAndRead(shared, options, call));
       result.timings.totalMs = performance.now() - started;
@@ -282,7 +282,7 @@ export class OcrEngine {
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
   async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
     if (quads.length === 0) return [];
-    const cost: CallCost = { bytes: quads.length * LINE_BYTES, kind: 'line', units: quads.length, what: `${quads.length} lines` };
+    const cost: CallCost = { bytes: quads.length * LINE_BYTES, encodedBytes: 0, kind: 'line', units: quads.length, what: `${quads.length} lines` };
     return this.admission.run(cost, options, async (call) => {
       const read = await this.withShared(image, (shared) => this.readQuads(shared, quads, options, call, false));
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
@@ -298,6 +298,7 @@ export class OcrEngine {
     const decodedBytes = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height * DECODED_BYTES_PER_PIXEL), 0);
     const cost: CallCost = {
       bytes: decodedBytes + images.length * LINE_BYTES,
+      encodedBytes: images.reduce((sum, buf) => sum + buf.length, 0),
       kind: 'line',
       units: images.length,
       what: `these ${images.length} line images`,
@@ -313,7 +314,7 @@ export class OcrEngine {
   }
 
   /** What a page will cost: its decoded pixels (`decodedBytes`) and its detector input, from the options. */
-  private pageCost(width: number, height: number, options: RecognizeOptions, decodedBytes: number): CallCost {
+  private pageCost(width: number, height: number, options: RecognizeOptions, decodedBytes: number): Omit<CallCost, 'encodedBytes'> {
     const d = this.config.defaults;
     const det = detectorInputSize(width, height, { maxSideLen: options.maxSideLen ?? d.maxSideLen, minSideLen: options.minSideLen ?? d.minSideLen }, this.manifest.det.sizeMultiple);
     const detPixels = det.width * det.height;

@@ -49,17 +49,26 @@ export function requestId(metadata: Metadata): string {
 
 /** The call's deadline in Date.now() milliseconds, or undefined when the caller set none. */
 export function callDeadline(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): number | undefined {
-  const deadline = call.getDeadline();
+  return deadlineMs(call.getDeadline());
+}
+
+/** A grpc-js deadline in Date.now() milliseconds, or undefined for none (Infinity). */
+export function deadlineMs(deadline: Date | number): number | undefined {
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** `ocr-priority` metadata: interactive (the default) or batch. */
-export function callPriority(metadata: Metadata): CallPriority {
+/** `ocr-priority` metadata: interactive (the default) or batch; null for any other value. */
+export function priorityOf(metadata: Metadata): CallPriority | null {
   const given = metadata.get(PRIORITY_METADATA)[0];
-  if (given === undefined || given === 'interactive') return 'interactive';
-  if (given === 'batch') return 'batch';
-  throw invalidArgument(`metadata ${PRIORITY_METADATA} is '${String(given)}'; send 'interactive' or 'batch'`);
+  return given === undefined || given === 'interactive' ? 'interactive' : given === 'batch' ? 'batch' : null;
+}
+
+/** `ocr-priority` metadata, INVALID_ARGUMENT for a value that is neither interactive nor batch. */
+export function callPriority(metadata: Metadata): CallPriority {
+  const priority = priorityOf(metadata);
+  if (priority) return priority;
+  throw invalidArgument(`metadata ${PRIORITY_METADATA} is '${String(metadata.get(PRIORITY_METADATA)[0])}'; send 'interactive' or 'batch'`);
 }
 
 /** An AbortSignal that fires when the caller cancels or its deadline passes. */

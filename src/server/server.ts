@@ -9,6 +9,7 @@ import type { ServiceLimits } from './call-context.js';
 import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { earlyRefusal } from './early-refusal.js';
 import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
@@ -71,7 +72,15 @@ function bind(server: Server, address: string): Promise<number> {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const engine = await OcrEngine.create(config.engine);
+  const metrics = new ServerMetrics({
+    inFlight: () => engine.inFlight,
+    queuedTasks: () => engine.queuedTasks,
+    memoryUsed: () => engine.budget.usedBytes,
+    estimatedWaitMs: (priority) => engine.admission.estimatedWaitMs(priority),
+    workersReplaced: () => engine.stoppedWorkers,
+  });
   const server = new Server({
+    interceptors: [earlyRefusal(engine.admission, metrics)],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
@@ -86,13 +95,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
-  const metrics = new ServerMetrics({
-    inFlight: () => engine.inFlight,
-    queuedTasks: () => engine.queuedTasks,
-    memoryUsed: () => engine.budget.usedBytes,
-    estimatedWaitMs: (priority) => engine.admission.estimatedWaitMs(priority),
-    workersReplaced: () => engine.stoppedWorkers,
-  });
   const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };

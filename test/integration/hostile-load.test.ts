@@ -153,6 +153,19 @@ describe('hostile input and overload against a server process with its default f
     });
   });
 
+  it('100 concurrent calls of a 30 MB image are each answered, and their memory does not stay', async () => {
+    // Noise does not compress: a 3000×3000 JPEG at quality 100 of it is about 10 MB; three of them
+    // side by side in one buffer make the 30 MB a call carries (the first is the image read).
+    const noise = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+      .jpeg({ quality: 100 })
+      .toBuffer();
+    const big = Buffer.concat([noise, Buffer.alloc(Math.max(0, 30_000_000 - noise.length))]);
+    const results = await Promise.all(Array.from({ length: 100 }, () => outcome(client.recognize(big, undefined, { deadlineMs: 10_000 }))));
+    for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED', 'DEADLINE_EXCEEDED'], r.details).to.include(r.code);
+    expect(results.filter((r) => r.code === 'DEADLINE_EXCEEDED').length, 'calls past their deadline').to.be.at.most(1);
+    expect((await client.recognizeLines([line])).results[0]!.text).to.contain('各区县人民政府');
+  });
+
   it('memory comes back after the bursts: within 300 MB of the level before', async () => {
     await waitFor(() => residentBytes(server.child.pid!) - baseline < 300e6, 60_000, 'resident memory back within 300 MB', 500);
   });

@@ -4,7 +4,7 @@ import { MemoryBudget } from '../../src/engine/memory-budget.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 const MB = 1024 * 1024;
-const page = (mpx: number, bytes = MB): CallCost => ({ bytes, kind: 'page', units: mpx, what: 'a page' });
+const page = (mpx: number, bytes = MB, encodedBytes = 0): CallCost => ({ bytes, encodedBytes, kind: 'page', units: mpx, what: 'a page' });
 
 /** A call that stays admitted until `finish` is called, having spent `spentMs` of worker time. */
 function hold(admission: Admission, cost: CallCost, options: Parameters<Admission['run']>[1] = {}, spentMs = 0) {
@@ -124,5 +124,18 @@ describe('admission', () => {
     big.finish();
     await waiting;
     expect(ran).to.equal(true);
+  });
+
+  it('refuses a call that would wait for memory once the waiting calls hold half the budget in encoded bytes', async () => {
+    const admission = new Admission(new MemoryBudget(10 * MB), config);
+    const running = hold(admission, page(0.1, 10 * MB));
+    const waiting = hold(admission, page(0.1, 5 * MB, 4 * MB));
+    const err = await refusal(admission.run(page(0.1, 5 * MB, 2 * MB), {}, async () => 0));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.message).to.match(/waiting for memory already hold 4 MiB/);
+    expect(err.retryAfterMs).to.be.above(0);
+    running.finish();
+    waiting.finish();
+    await Promise.all([running.result, waiting.result]);
   });
 });
