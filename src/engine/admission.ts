@@ -113,7 +113,7 @@ export class Admission {
     this.calls.add(call);
     let reservation: Reservation | undefined;
     try {
-      reservation = this.budget.tryReserve(cost.bytes, order) ?? (await this.waitForMemory(cost, order, priority, options.signal));
+      reservation = this.budget.tryReserve(cost.bytes, order, cost.what) ?? (await this.waitForMemory(cost, order, priority, options.signal));
       const ticket: CallTicket = {
         order,
         signal: options.signal,

@@ -60,8 +60,8 @@ export class MemoryBudget {
   }
 
   /** Bytes at once if they fit now and nobody waits ahead with an equal or lower priority; else null. */
-  tryReserve(bytes: number, priority = Number.MAX_SAFE_INTEGER): Reservation | null {
-    this.checkFits(bytes);
+  tryReserve(bytes: number, priority = Number.MAX_SAFE_INTEGER, what?: string): Reservation | null {
+    this.checkFits(bytes, what);
     if (this.used + bytes > this.limitBytes) return null;
     if (this.waiters.some((w) => w.priority <= priority)) return null;
     return this.grant(bytes);
