@@ -74,8 +74,7 @@ export class Admission {
   onIdle: (() => void) | undefined;
   /** Encoded bytes of the calls waiting for memory. */
   private waitingEncodedBytes = 0;
-  /** Running mean of the work of the calls admitted, for refusing before a request is read. */
-  private typicalOwnMs = 0;
+
 
   constructor(
     private readonly budget: MemoryBudget,
@@ -106,7 +105,6 @@ export class Admission {
     const ownMs = this.workEstimate(cost.kind, cost.units);
     const refusal = this.refusal(priority, ownMs, options.deadline);
     if (refusal) throw refusal;
-    this.typicalOwnMs += LEARNING_RATE * (ownMs - this.typicalOwnMs);
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
     const order = (batch ? BATCH_ORDER : 0) + this.arrivals++;
@@ -155,12 +153,12 @@ export class Admission {
   }
 
   /**
-   * The refusal a call gets before its request is even read, when the wait ahead of it and half the
-   * work of a typical call leave no room in its deadline: its image is then not worth receiving.
-   * Null when it may come in (and be refused with its own cost once read).
+   * The refusal a call gets before its request is even read, when the wait ahead of it alone leaves
+   * no room in its deadline: its image is then not worth receiving. Null when it may come in (and
+   * be refused with its own cost once read, which only the request tells).
    */
   refusalBeforeRequest(priority: CallPriority, deadline: number | undefined): OcrError | null {
-    return this.refusal(priority, this.typicalOwnMs / 2, deadline);
+    return this.refusal(priority, 0, deadline);
   }
 
   /** Why a call of `ownMs` cannot be admitted now, or null when it can. */

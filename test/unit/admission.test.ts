@@ -138,4 +138,15 @@ describe('admission', () => {
     waiting.finish();
     await Promise.all([running.result, waiting.result]);
   });
+
+  it('refuses before the request only for the wait ahead: never DEADLINE_EXCEEDED, whatever came before', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    // A huge call admitted and done does not make the next one look huge.
+    await admission.run(page(20), {}, async () => 0);
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000)).to.equal(null);
+    const held = Array.from({ length: 4 }, () => hold(admission, page(1)));
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000)?.code).to.equal('RESOURCE_EXHAUSTED');
+    for (const h of held) h.finish();
+    await Promise.all(held.map((h) => h.result));
+  });
 });
