@@ -2,7 +2,6 @@
  * An inference worker: owns one set of onnxruntime sessions and runs one task at a time.
  * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
  */
-import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { OcrError } from '../shared/errors.js';
 import { Classifier } from './classifier.js';
@@ -35,13 +34,9 @@ import type {
   WorkerRequest,
   WorkerResponse,
 } from './worker-protocol.js';
-import { WORKER_NICENESS } from './worker-protocol.js';
 
 const config = workerData as WorkerConfig;
 markNativeCallsIn(config.phase);
-// On Linux a thread's nice value is its own, and onnxruntime's threads inherit this one: model work
-// yields the cores to the main thread, so health checks and small calls stay fast under any load.
-os.setPriority(WORKER_NICENESS);
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 

@@ -125,9 +125,6 @@ export interface WorkerCollected {
   collected: true;
 }
 
-/** An inference worker's nice value (os.setPriority): above the main thread's 0. */
-export const WORKER_NICENESS = 5;
-
 /** Sent once by a worker when its models are loaded. */
 export interface WorkerReady {
   ready: true;

@@ -62,14 +62,14 @@ describe('hostile input and overload against a server process with its default f
    * The slowest GetServerInfo while the server receives and refuses `bytes` of garbage: what a
    * message that size costs the main thread before any decoder sees it (on this VM, about 200 ms
    * for 30 MB: grpc-js's buffers, on fresh pages). An attack of that size is held to it, plus a
-   * margin, so the test shows that its decoding stays off the main thread.
+   * margin for the noise of a maximum, so the test shows that its decoding stays off the main
+   * thread (decoding a 6320×6320 BMP there froze other callers for seconds).
    */
   async function receiveStall(bytes: number): Promise<number> {
     const probe = await startLatencyProbe(`127.0.0.1:${server.port}`);
-    const refused = await outcome(client.recognize(Buffer.alloc(bytes, 1)));
-    const slowest = await probe.stop();
-    expect(refused.code).to.equal('INVALID_ARGUMENT');
-    return slowest;
+    // Twice: one sample of a maximum is noisy on a shared machine.
+    for (let i = 0; i < 2; i++) expect((await outcome(client.recognize(Buffer.alloc(bytes, 1)))).code).to.equal('INVALID_ARGUMENT');
+    return probe.stop();
   }
 
   /** Run the attack while measuring another caller's latency and the server's peak memory. */
@@ -120,7 +120,7 @@ describe('hostile input and overload against a server process with its default f
   it('RecognizeLines: six 1-bit 6320×6320 BMPs neither freeze other callers nor exceed the memory budget', async () => {
     const stride = Math.ceil(6320 / 32) * 4;
     const big = bmpFile({ width: 6320, height: 6320, bits: 1, palette: new Uint8Array([0, 0, 0, 255, 255, 255]), data: new Uint8Array(stride * 6320).fill(0xff) });
-    const allowed = Math.max(200, (await receiveStall(6 * big.length)) + 100);
+    const allowed = Math.max(200, (await receiveStall(6 * big.length)) + 150);
     await underAttack(async () => {
       const r = await outcome(client.recognizeLines(Array.from({ length: 6 }, () => big)));
       expect(r.code, r.details).to.equal('RESOURCE_EXHAUSTED');
@@ -134,7 +134,7 @@ describe('hostile input and overload against a server process with its default f
 
   it('a BMP whose 12-byte OS/2 header says 8×8 is never decoded as a larger image', async () => {
     const bmp = os2HeaderBmp();
-    const allowed = Math.max(200, (await receiveStall(bmp.length)) + 100);
+    const allowed = Math.max(200, (await receiveStall(bmp.length)) + 150);
     await underAttack(async () => {
       const r = await outcome(client.recognize(bmp));
       expect(r.code, r.details).to.equal('INVALID_ARGUMENT');
