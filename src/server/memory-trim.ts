@@ -9,6 +9,9 @@
  */
 import { glibc } from './libc.js';
 
+/** Trims after the first, each four idle periods after the one before. */
+const FOLLOW_UP_TRIMS = 2;
+
 export class IdleMemoryTrim {
   private timer: NodeJS.Timeout | undefined;
   /** Trims done, for tests and metrics. */
@@ -21,16 +24,27 @@ export class IdleMemoryTrim {
     private readonly release: () => Promise<void>,
   ) {}
 
-  /** The server went idle: trim in idleMs if it still is then. */
+  /** The server went idle: trim in idleMs if it still is then, and again after FOLLOW_UP_TRIMS longer waits. */
   idle(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.trimIfIdle(), this.idleMs).unref();
+    this.schedule(this.idleMs, FOLLOW_UP_TRIMS);
   }
 
-  private async trimIfIdle(): Promise<void> {
+  private schedule(afterMs: number, followUps: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.trimIfIdle(followUps), afterMs).unref();
+  }
+
+  /**
+   * V8 frees the backing stores of collected buffers on a background thread, and connections let go
+   * of theirs as they close, so some of a burst's memory is freed only after the first trim: a later
+   * one returns it.
+   */
+  private async trimIfIdle(followUps: number): Promise<void> {
     if (!this.isIdle()) return;
     await this.release();
-    if (this.isIdle() && glibc()?.mallocTrim(0) !== undefined) this.trims++;
+    if (!this.isIdle()) return;
+    if (glibc()?.mallocTrim(0) !== undefined) this.trims++;
+    if (followUps > 0) this.schedule(this.idleMs * 4, followUps - 1);
   }
 
   stop(): void {
