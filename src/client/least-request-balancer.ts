@@ -16,7 +16,8 @@
  * alone it would look the least loaded and draw every next call, the retry of the refused one
  * included.
  */
-import { connectivityState as ConnectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
+import { overloadPushbackMs } from './retry-pushback.js';
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -54,13 +55,6 @@ interface OpenCalls {
  * as it ends, and must not land back on the instance that refused them.
  */
 const REFUSAL_MARGIN_MS = 50;
-
-/** The pushback of an overload refusal, in ms; null for any other end (-1, "never retry", included). */
-function overloadPushbackMs(code: Status, metadata: Metadata): number | null {
-  if (code !== Status.RESOURCE_EXHAUSTED) return null;
-  const ms = Number(metadata.get('grpc-retry-pushback-ms')[0]);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
-}
 
 interface ReadyInstance {
   picker: Picker;

@@ -20,6 +20,7 @@ import {
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
+import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
 
 import { registerLeastRequest } from './least-request-balancer.js';
@@ -142,7 +143,7 @@ export class OcrClient {
       try {
         return await this.attempt(method, settings, options, start);
       } catch (err) {
-        const pushbackMs = overloadPushbackMs(err);
+        const pushbackMs = err instanceof OcrCallError ? overloadPushbackMs(err.status, err.metadata) : null;
         if (pushbackMs === null || attempt >= this.maxAttempts) throw err;
         const delayMs = attempt === 1 ? 0 : pushbackMs;
         if (Date.now() + delayMs >= deadline) throw err;
@@ -172,13 +173,6 @@ export class OcrClient {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
-}
-
-/** The server's hint for a refusal for overload, in ms; null for any other error, and for a refusal no retry can fix (-1). */
-function overloadPushbackMs(err: unknown): number | null {
-  if (!(err instanceof OcrCallError) || err.code !== 'RESOURCE_EXHAUSTED') return null;
-  const ms = Number(err.metadata.get('grpc-retry-pushback-ms')[0]);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -301,13 +301,12 @@ export class OcrEngine {
    */
   async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
     const probes = await Promise.all(images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))));
-    const decodedBytes = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height * DECODED_BYTES_PER_PIXEL), 0);
-    const decodedMpx = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : (p.width * p.height) / 1e6), 0);
+    const decodedPixels = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height), 0);
     const cost: CallCost = {
-      bytes: decodedBytes + images.length * LINE_BYTES,
+      bytes: decodedPixels * DECODED_BYTES_PER_PIXEL + images.length * LINE_BYTES,
       encodedBytes: images.reduce((sum, buf) => sum + buf.length, 0),
       kind: 'line',
-      units: images.length + LINE_UNITS_PER_DECODED_MPX * decodedMpx,
+      units: images.length + (LINE_UNITS_PER_DECODED_MPX * decodedPixels) / 1e6,
       what: `these ${images.length} line images`,
     };
     return this.admission.run(cost, options, (call) =>

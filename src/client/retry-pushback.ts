@@ -1,0 +1,11 @@
+import { status as Status, type Metadata } from '@grpc/grpc-js';
+
+/**
+ * The server's hint for a call refused for overload (RESOURCE_EXHAUSTED with grpc-retry-pushback-ms),
+ * in ms; null for any other end, and for a refusal that no retry can fix (a pushback of -1).
+ */
+export function overloadPushbackMs(code: Status, metadata: Metadata): number | null {
+  if (code !== Status.RESOURCE_EXHAUSTED) return null;
+  const ms = Number(metadata.get('grpc-retry-pushback-ms')[0]);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
