@@ -6,14 +6,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cropQuad } from '../src/engine/crop.js';
-import { buildCharset } from '../src/engine/ctc.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode.js';
-import { Detector } from '../src/engine/detector.js';
+import { cropQuad } from '../src/engine/recognize/crop.js';
+import { buildCharset } from '../src/engine/recognize/ctc.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode/decode.js';
+import { Detector } from '../src/engine/detect/detector.js';
 import { defaultEngineConfig } from '../src/engine/engine.js';
-import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../src/engine/manifest.js';
-import { Recognizer } from '../src/engine/recognizer.js';
-import { createSession, readModelFile, readRecognizerModel } from '../src/engine/sessions.js';
+import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../src/engine/runtime/manifest.js';
+import { Recognizer } from '../src/engine/recognize/recognizer.js';
+import { createSession, readModelFile, readRecognizerModel } from '../src/engine/runtime/sessions.js';
 import type { Precision } from '../src/engine/types.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
 

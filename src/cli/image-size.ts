@@ -2,8 +2,8 @@
 
 import sharp from 'sharp';
 
-import { readBmpHeader } from '../engine/bmp.js';
-import { sniffFormat } from '../engine/decode.js';
+import { readBmpHeader } from '../engine/decode/bmp-decoder.js';
+import { sniffFormat } from '../engine/decode/decode.js';
 import { invalidArgument } from '../shared/errors.js';
 
 export interface Size {

@@ -14,8 +14,8 @@ import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
-import { defaultMemoryBudget } from '../engine/memory-budget.js';
-import { hasInt8DotProduct } from '../engine/cpu-features.js';
+import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
+import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {

@@ -1,20 +1,20 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { invalidArgument, OcrError } from '../shared/errors.js';
-import { DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageProbe, type PlainFormat } from './decode.js';
-import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission.js';
-import { detectorInputSize } from './detector.js';
-import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './manifest.js';
-import { isLineImage } from './line-image.js';
+import { DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageProbe, type PlainFormat } from './decode/decode.js';
+import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission/admission.js';
+import { detectorInputSize } from './detect/detector.js';
+import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './runtime/manifest.js';
+import { isLineImage } from './detect/line-image.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.js';
-import { quadSize, wholeImageQuad } from './geometry.js';
-import { hasInt8DotProduct } from './cpu-features.js';
+import { quadSize, wholeImageQuad } from './detect/geometry.js';
+import { hasInt8DotProduct } from './runtime/cpu-features.js';
 import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
-import { DEFAULT_OVERRUN_MS, DEFAULT_TASK_CAP_MS, WorkerPool, type PoolClosed, type RunOptions, type TaskResult } from './worker-pool.js';
-import { SharedImagePool, type SharedImageLease } from './shared-image-pool.js';
-import { defaultMemoryBudget, MemoryBudget } from './memory-budget.js';
-import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './worker-protocol.js';
+import { DEFAULT_OVERRUN_MS, DEFAULT_TASK_CAP_MS, WorkerPool, type PoolClosed, type RunOptions, type TaskResult } from './runtime/worker-pool.js';
+import { SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
+import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
+import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './runtime/worker-protocol.js';
 
 export interface EngineConfig {
   manifestPath: string;

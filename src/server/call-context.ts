@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
-import type { CallPriority } from '../engine/admission.js';
+import type { CallPriority } from '../engine/admission/admission.js';
 import type { OcrEngine } from '../engine/engine.js';
 import { invalidArgument } from '../shared/errors.js';
 

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { decodeImage } from '../engine/decode.js';
+import { decodeImage } from '../engine/decode/decode.js';
 import type { RecognizeOptions } from '../engine/engine.js';
-import type { Reservation } from '../engine/memory-budget.js';
+import type { Reservation } from '../engine/admission/memory-budget.js';
 import type { OcrLine, Quad, RawImage } from '../engine/types.js';
 import type { TileRequest, TileResponse } from '../gen/ocr/v1/ocr.js';
 import { OcrError, invalidArgument, resourceExhausted } from '../shared/errors.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
+import { hasInt8DotProduct } from '../../src/engine/runtime/cpu-features.js';
 import type { Precision } from '../../src/engine/types.js';
 import { mapLimit } from '../../src/shared/map-limit.js';
 import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
+import { hasInt8DotProduct } from '../../src/engine/runtime/cpu-features.js';
 
 /** What grpcurl and Consul use: reflection (v1 and v1alpha) and the standard health service. */
 describe('health and reflection', function () {

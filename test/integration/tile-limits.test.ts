@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError, recognizeLargeImage, type TileRequest, type TileResponse } from '../../src/client/index.js';
-import type { MemoryBudget, Reservation } from '../../src/engine/memory-budget.js';
+import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../support/paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { waitFor } from '../support/wait-for.js';

@@ -13,8 +13,8 @@ import {
   tensorValueInfo,
   writeModel,
   type OnnxNode,
-} from '../../src/engine/onnx-graph.js';
-import { bytesField, encodeFields, stringField, varintField } from '../../src/engine/protobuf-wire.js';
+} from '../../src/engine/onnx-graph/model.js';
+import { bytesField, encodeFields, stringField, varintField } from '../../src/engine/onnx-graph/protobuf-wire.js';
 
 // Fields of onnx.proto that the engine never writes.
 const MODEL_IR_VERSION = 1;

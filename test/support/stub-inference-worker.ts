@@ -6,8 +6,8 @@
  * the absolute times the task began and ended, as JSON.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/worker-phase.js';
-import type { RecognizeReply, RecognizeTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/worker-protocol.js';
+import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/runtime/worker-phase.js';
+import type { RecognizeReply, RecognizeTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/runtime/worker-protocol.js';
 
 const port = parentPort!;
 const { phase } = workerData as WorkerConfig;

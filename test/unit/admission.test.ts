@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { Admission, type CallCost } from '../../src/engine/admission.js';
-import { MemoryBudget } from '../../src/engine/memory-budget.js';
+import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
+import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 const MB = 1024 * 1024;

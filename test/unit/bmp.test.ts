@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { decodeBmp, flatten, readBmpHeader } from '../../src/engine/bmp.js';
-import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode.js';
+import { decodeBmp, flatten, readBmpHeader } from '../../src/engine/decode/bmp-decoder.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode/decode.js';
 import type { RawImage } from '../../src/engine/types.js';
 import { imageSize } from '../../src/cli/image-size.js';
 import { OcrError } from '../../src/shared/errors.js';

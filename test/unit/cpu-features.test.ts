@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { expect } from 'chai';
-import { hasInt8DotProduct } from '../../src/engine/cpu-features.js';
+import { hasInt8DotProduct } from '../../src/engine/runtime/cpu-features.js';
 
 describe('CPU features', () => {
   const cpuinfo = (flags: string) => () => `processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: ${flags}\nbugs\t\t: sysret_ss_attrs\n`;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { applyHomography, cropQuad, homographyFromRect, isAxisAligned, sample, sampleAxisAligned } from '../../src/engine/crop.js';
+import { applyHomography, cropQuad, homographyFromRect, isAxisAligned, sample, sampleAxisAligned } from '../../src/engine/recognize/crop.js';
 import type { Point, Quad, RawImage } from '../../src/engine/types.js';
 
 /** A 3-channel image whose pixel (x, y) is [f(x,y), f(x,y)+1, f(x,y)+2] mod 256. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { buildCharset, ctcGreedyDecode, type StepBest } from '../../src/engine/ctc.js';
+import { buildCharset, ctcGreedyDecode, type StepBest } from '../../src/engine/recognize/ctc.js';
 
 /** [class, probability] per step → the greedy head's two outputs, as the recognizer returns them. */
 function steps(rows: [number, number][]): StepBest {

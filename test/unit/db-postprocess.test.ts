@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { boxScoreFast, dbPostprocess, DEFAULT_DB_PARAMS, type DbParams } from '../../src/engine/db-postprocess.js';
+import { boxScoreFast, dbPostprocess, DEFAULT_DB_PARAMS, type DbParams } from '../../src/engine/detect/db-postprocess.js';
 import type { ProbMap } from '../../src/engine/types.js';
 
 function blankMap(width: number, height: number, value = 0.05): ProbMap {

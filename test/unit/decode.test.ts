@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { decodeImage, sniffFormat } from '../../src/engine/decode.js';
+import { decodeImage, sniffFormat } from '../../src/engine/decode/decode.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 describe('image decoding', () => {

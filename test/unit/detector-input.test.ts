@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { detectorInputSize, toDetectorTensor } from '../../src/engine/detector.js';
-import type { DetectorSpec } from '../../src/engine/manifest.js';
+import { detectorInputSize, toDetectorTensor } from '../../src/engine/detect/detector.js';
+import type { DetectorSpec } from '../../src/engine/runtime/manifest.js';
 
 describe('detector input', () => {
   it('scales large images down to the longest side, to multiples of 32', () => {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import ort from 'onnxruntime-node';
-import { Detector } from '../../src/engine/detector.js';
-import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/manifest.js';
-import type { Session } from '../../src/engine/sessions.js';
+import { Detector } from '../../src/engine/detect/detector.js';
+import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
+import type { Session } from '../../src/engine/runtime/sessions.js';
 import type { RawImage } from '../../src/engine/types.js';
 
 /** A stand-in session that records the input shapes it ran on and answers an empty text map. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fillPoly } from '../../src/engine/fill-poly.js';
+import { fillPoly } from '../../src/engine/detect/fill-poly.js';
 import type { Point } from '../../src/engine/types.js';
 
 function render(w: number, h: number, poly: Point[]): string[] {

@@ -5,7 +5,7 @@ import {
   polygonArea,
   polygonPerimeter,
   quadSize,
-} from '../../src/engine/geometry.js';
+} from '../../src/engine/detect/geometry.js';
 import type { Point, Quad } from '../../src/engine/types.js';
 
 function closeTo(actual: readonly Point[], expected: readonly Point[], eps = 1e-9): void {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import ort from 'onnxruntime-node';
-import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/graph-greedy-head.js';
-import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/manifest.js';
-import { readModelFile } from '../../src/engine/sessions.js';
+import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
+import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
+import { readModelFile } from '../../src/engine/runtime/sessions.js';
 
 describe('the recognizer greedy head', function () {
   this.timeout(60_000);

@@ -3,12 +3,12 @@ import path from 'node:path';
 import { expect } from 'chai';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/graph-greedy-head.js';
-import { RESCORED_CLASSES, withRescoredGreedyHead } from '../../src/engine/graph-rescored-head.js';
-import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/manifest.js';
-import { constantNode, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, intAttribute, makeNode, readModel, setGraphOutputs, writeModel } from '../../src/engine/onnx-graph.js';
-import { toRecognizerBatch } from '../../src/engine/recognizer.js';
-import { readModelFile } from '../../src/engine/sessions.js';
+import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
+import { RESCORED_CLASSES, withRescoredGreedyHead } from '../../src/engine/onnx-graph/rescored-head.js';
+import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
+import { constantNode, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, intAttribute, makeNode, readModel, setGraphOutputs, writeModel } from '../../src/engine/onnx-graph/model.js';
+import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
+import { readModelFile } from '../../src/engine/runtime/sessions.js';
 import { buildModel } from '../support/onnx-model.js';
 import { EVAL_DEV } from '../support/paths.js';
 

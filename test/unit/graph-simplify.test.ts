@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import ort from 'onnxruntime-node';
-import { absorbInputAffine, scaleConvOutput, simplifyModel, type ConvWeights } from '../../src/engine/graph-simplify.js';
-import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/manifest.js';
-import { readModel, writeModel } from '../../src/engine/onnx-graph.js';
+import { absorbInputAffine, scaleConvOutput, simplifyModel, type ConvWeights } from '../../src/engine/onnx-graph/simplify.js';
+import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
+import { readModel, writeModel } from '../../src/engine/onnx-graph/model.js';
 
 /** Direct 2-D convolution without padding, stride 1, groups as ONNX defines them. */
 function conv(x: Float32Array, [c, h, w]: number[], k: ConvWeights, groups: number): Float32Array {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage, type DecodeLimits } from '../../src/engine/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage, type DecodeLimits } from '../../src/engine/decode/decode.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { manyChunkPng, manySegmentJpeg, os2HeaderBmp, repeatedScanJpeg, webpBomb } from '../support/hostile-images.js';
 import { bmpFile, bmpRows } from '../support/images.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { isLineImage } from '../../src/engine/line-image.js';
+import { isLineImage } from '../../src/engine/detect/line-image.js';
 import type { Quad } from '../../src/engine/types.js';
 
 const box = (x0: number, y0: number, x1: number, y1: number): Quad => [

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
-import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode.js';
-import { decodePlainPng } from '../../src/engine/plain-png.js';
-import { isPlainPng, MAX_PNG_CHUNKS, readPngHeader, readPngSize } from '../../src/engine/png-header.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, plainImageSize } from '../../src/engine/decode/decode.js';
+import { decodePlainPng } from '../../src/engine/decode/png-decoder.js';
+import { isPlainPng, MAX_PNG_CHUNKS, readPngHeader, readPngSize } from '../../src/engine/decode/png-header.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { manyChunkPng } from '../support/hostile-images.js';
 import { pngClaiming, pngFromRows, solidImage, type PngRows } from '../support/images.js';

@@ -13,7 +13,7 @@ import {
   WIRE_BYTES,
   WIRE_FIXED32,
   WIRE_VARINT,
-} from '../../src/engine/protobuf-wire.js';
+} from '../../src/engine/onnx-graph/protobuf-wire.js';
 
 describe('protobuf wire format', () => {
   it('reads a message written by the protobuf spec example (field 1 = 150)', () => {

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { cropQuad } from '../../src/engine/crop.js';
-import { buildCharset } from '../../src/engine/ctc.js';
-import { decodeImage } from '../../src/engine/decode.js';
-import { withGreedyHead } from '../../src/engine/graph-greedy-head.js';
-import { loadManifest, readDictionary } from '../../src/engine/manifest.js';
-import { Recognizer, toRecognizerBatch } from '../../src/engine/recognizer.js';
-import { createSession, readModelFile } from '../../src/engine/sessions.js';
+import { cropQuad } from '../../src/engine/recognize/crop.js';
+import { buildCharset } from '../../src/engine/recognize/ctc.js';
+import { decodeImage } from '../../src/engine/decode/decode.js';
+import { withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
+import { loadManifest, readDictionary } from '../../src/engine/runtime/manifest.js';
+import { Recognizer, toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
+import { createSession, readModelFile } from '../../src/engine/runtime/sessions.js';
 import type { RawImage } from '../../src/engine/types.js';
 import { textImage } from '../support/images.js';
 

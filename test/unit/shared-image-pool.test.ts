@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SharedImagePool } from '../../src/engine/shared-image-pool.js';
+import { SharedImagePool } from '../../src/engine/runtime/shared-image-pool.js';
 import type { RawImage } from '../../src/engine/types.js';
 
 const image = (width: number, height: number, fill: number): RawImage => ({

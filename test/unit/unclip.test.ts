@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { minAreaRect, polygonArea, polygonPerimeter } from '../../src/engine/geometry.js';
-import { unclip } from '../../src/engine/unclip.js';
+import { minAreaRect, polygonArea, polygonPerimeter } from '../../src/engine/detect/geometry.js';
+import { unclip } from '../../src/engine/detect/unclip.js';
 import type { Point } from '../../src/engine/types.js';
 
 function bounds(poly: readonly Point[]): [number, number, number, number] {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { pickSlot, type SlotState } from '../../src/engine/worker-pool.js';
+import { pickSlot, type SlotState } from '../../src/engine/runtime/worker-pool.js';
 
 const slots = (...states: ('idle' | 'busy' | 'wide' | 'wide-busy')[]): SlotState[] =>
   states.map((s) => ({ posted: s.endsWith("busy") ? 1 : 0, wide: s.startsWith('wide') }));

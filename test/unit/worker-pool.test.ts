@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { OcrError } from '../../src/shared/errors.js';
-import { WorkerPool, type TaskResult } from '../../src/engine/worker-pool.js';
-import type { RecognizeReply, RecognizeTask, WorkerConfig } from '../../src/engine/worker-protocol.js';
+import { WorkerPool, type TaskResult } from '../../src/engine/runtime/worker-pool.js';
+import type { RecognizeReply, RecognizeTask, WorkerConfig } from '../../src/engine/runtime/worker-protocol.js';
 
 const STUB = new URL('../support/stub-inference-worker.js', import.meta.url);
 const config: Omit<WorkerConfig, 'wide' | 'phase'> = {

@@ -1,5 +1,5 @@
 import { quadSize } from './geometry.js';
-import type { Quad } from './types.js';
+import type { Quad } from '../types.js';
 
 /** Below this height an image holds at most one line of readable text. */
 const ONE_LINE_MAX_HEIGHT = 64;

@@ -3,8 +3,8 @@
  * the CLI and the decoder, so that the size admitted is the size decoded: a second parser that
  * reads the fields differently is how a file declaring 8×8 once decoded as 524296×480.
  */
-import { invalidArgument } from '../shared/errors.js';
-import type { RawImage } from './types.js';
+import { invalidArgument } from '../../shared/errors.js';
+import type { RawImage } from '../types.js';
 
 const corrupt = (why: string): Error => invalidArgument(`BMP image is corrupt or truncated: ${why}`);
 const unsupported = (what: string): Error => invalidArgument(`BMP images with ${what} are not supported; convert it to PNG`);

@@ -5,7 +5,7 @@
  * at once. Waiters are served in order of their priority (lower first), then of arrival, so a large
  * request is not starved by a stream of small ones behind it.
  */
-import { OcrError, resourceExhausted } from '../shared/errors.js';
+import { OcrError, resourceExhausted } from '../../shared/errors.js';
 
 /**
  * An eighth of the machine's memory, at most 1 GiB: beside the models and arenas (about 1.1 GiB on

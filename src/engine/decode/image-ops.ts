@@ -1,4 +1,4 @@
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 
 /** Turn an image upside down (a line the classifier found rotated by 180°). */
 export function rotate180(image: RawImage): RawImage {

@@ -6,7 +6,7 @@
  * JavaScript. Measured on the development line images, int8, one thread: 15.4 → 11.8 ms per line
  * while onnxruntime still meets new widths, 11.4 → 11.3 ms once it has seen them.
  */
-import { DATA_TYPE_FLOAT, DATA_TYPE_INT32, intAttribute, makeNode, readModel, reduceNodes, setGraphOutputs, writeModel, type OnnxModel } from './onnx-graph.js';
+import { DATA_TYPE_FLOAT, DATA_TYPE_INT32, intAttribute, makeNode, readModel, reduceNodes, setGraphOutputs, writeModel, type OnnxModel } from './model.js';
 
 /** The outputs of a recognizer with the greedy head: [lines, steps] each. */
 export const BEST_CLASS_OUTPUT = 'greedy_head.best_class';

@@ -6,7 +6,7 @@
  * its memory (holding only its encoded bytes) and then runs. Interactive calls go ahead of batch
  * calls, in the memory queue and in the workers' queue, so batch load never delays them.
  */
-import { OcrError } from '../shared/errors.js';
+import { OcrError } from '../../shared/errors.js';
 import type { MemoryBudget, Reservation } from './memory-budget.js';
 
 export type CallPriority = 'interactive' | 'batch';

@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
-import { invalidArgument } from '../shared/errors.js';
+import { invalidArgument } from '../../shared/errors.js';
 import { rgbFromRgba } from './image-ops.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 
 interface Decoded {
   data: Uint8ClampedArray;

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { dbPostprocess, type DbParams } from './db-postprocess.js';
-import type { DetectorSpec } from './manifest.js';
-import { runSingle, type Session } from './sessions.js';
-import type { DetectedBox, Point, Quad, RawImage } from './types.js';
+import type { DetectorSpec } from '../runtime/manifest.js';
+import { runSingle, type Session } from '../runtime/sessions.js';
+import type { DetectedBox, Point, Quad, RawImage } from '../types.js';
 
 export interface DetectOptions {
   maxSideLen: number;

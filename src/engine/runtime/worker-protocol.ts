@@ -1,7 +1,7 @@
 /** Messages between the engine (main thread) and its inference workers. */
-import type { DecodeLimits, PlainFormat } from './decode.js';
-import type { DetectOptions } from './detector.js';
-import type { DetectedBox, Precision, Quad } from './types.js';
+import type { DecodeLimits, PlainFormat } from '../decode/decode.js';
+import type { DetectOptions } from '../detect/detector.js';
+import type { DetectedBox, Precision, Quad } from '../types.js';
 import type { PhaseCell } from './worker-phase.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */

@@ -6,9 +6,9 @@
  * against 0.86 ms for pngjs and 1.3–1.5 ms for sharp. Lossless, so the pixels are sharp's.
  */
 import { crc32, inflateSync } from 'node:zlib';
-import { invalidArgument } from '../shared/errors.js';
+import { invalidArgument } from '../../shared/errors.js';
 import { isPlainPng, pngHeaderOf, readPngChunks } from './png-header.js';
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 
 const corrupt = (why: string): Error => invalidArgument(`PNG image is corrupt or truncated: ${why}`);
 

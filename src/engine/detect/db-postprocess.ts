@@ -12,7 +12,7 @@
 
 import { fillPoly } from './fill-poly.js';
 import { minAreaRect } from './geometry.js';
-import type { DetectedBox, Point, ProbMap, Quad } from './types.js';
+import type { DetectedBox, Point, ProbMap, Quad } from '../types.js';
 import { unclip } from './unclip.js';
 
 export interface DbParams {

@@ -3,22 +3,22 @@
  * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { OcrError } from '../shared/errors.js';
-import { Classifier } from './classifier.js';
-import { cropQuad } from './crop.js';
-import { buildCharset } from './ctc.js';
-import { Detector } from './detector.js';
-import { wholeImageQuad } from './geometry.js';
-import { rotate180 } from './image-ops.js';
+import { OcrError } from '../../shared/errors.js';
+import { Classifier } from '../classify/classifier.js';
+import { cropQuad } from '../recognize/crop.js';
+import { buildCharset } from '../recognize/ctc.js';
+import { Detector } from '../detect/detector.js';
+import { wholeImageQuad } from '../detect/geometry.js';
+import { rotate180 } from '../decode/image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
-import { decodePlainJpeg, loadJpegDecoder } from './plain-jpeg.js';
-import { decodePlainPng } from './plain-png.js';
-import { Recognizer } from './recognizer.js';
+import { decodePlainJpeg, loadJpegDecoder } from '../decode/jpeg-decoder.js';
+import { decodePlainPng } from '../decode/png-decoder.js';
+import { Recognizer } from '../recognize/recognizer.js';
 import { collectGarbage } from './collect-garbage.js';
-import { decodeImage } from './decode.js';
+import { decodeImage } from '../decode/decode.js';
 import { createSession, markNativeCallsIn, readModelFile, readRecognizerModel } from './sessions.js';
 import { isRetired } from './worker-phase.js';
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 import type {
   DecodeReply,
   DetectReply,

@@ -1,8 +1,8 @@
 import { ctcGreedyDecode, type DecodedText } from './ctc.js';
-import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT } from './graph-greedy-head.js';
-import type { RecognizerSpec } from './manifest.js';
-import { runModel, type Session } from './sessions.js';
-import type { RawImage } from './types.js';
+import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT } from '../onnx-graph/greedy-head.js';
+import type { RecognizerSpec } from '../runtime/manifest.js';
+import { runModel, type Session } from '../runtime/sessions.js';
+import type { RawImage } from '../types.js';
 
 /**
  * Pack upright line crops (3 channels, height = the model's input height) into one NCHW batch,

@@ -1,9 +1,9 @@
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
-import { invalidArgument, resourceExhausted } from '../shared/errors.js';
-import { decodeBmp, readBmpHeader } from './bmp.js';
+import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
+import { decodeBmp, readBmpHeader } from './bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, PNG_SIGNATURE, readPngHeader, readPngSize } from './png-header.js';
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 
 // libvips' operation cache keeps recent images (up to 50 MB) for a repeat of the same operation on
 // the same input, which never comes here: every image is decoded once.

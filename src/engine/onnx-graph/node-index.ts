@@ -1,4 +1,4 @@
-import type { FloatTensor, OnnxModel, OnnxNode } from './onnx-graph.js';
+import type { FloatTensor, OnnxModel, OnnxNode } from './model.js';
 
 /** A convolution's weights [out, in/group, kh, kw] and per-output bias. */
 export interface ConvWeights {

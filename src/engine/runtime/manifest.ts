@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DbParams } from './db-postprocess.js';
+import type { DbParams } from '../detect/db-postprocess.js';
 
 export type ChannelOrder = 'RGB' | 'BGR';
 
@@ -60,7 +60,7 @@ interface ManifestFile extends Omit<ModelManifest, 'paths' | 'cls'> {
   cls?: ClassifierSpec;
 }
 
-export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../../models/ppocr-v4.json', import.meta.url));
+export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../../../models/ppocr-v4.json', import.meta.url));
 
 /** Files are relative to the npm package the manifest names, else to the manifest's own folder. */
 function baseDir(manifestPath: string, pkg: string | undefined): string {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { hasInt8DotProduct } from './cpu-features.js';
-import { withGreedyHead } from './graph-greedy-head.js';
-import { withRescoredGreedyHead } from './graph-rescored-head.js';
-import { quantizeModel } from './graph-quantize.js';
-import { simplifyModel } from './graph-simplify.js';
-import type { Precision } from './types.js';
+import { withGreedyHead } from '../onnx-graph/greedy-head.js';
+import { withRescoredGreedyHead } from '../onnx-graph/rescored-head.js';
+import { quantizeModel } from '../onnx-graph/quantize.js';
+import { simplifyModel } from '../onnx-graph/simplify.js';
+import type { Precision } from '../types.js';
 import { asNative, type PhaseCell } from './worker-phase.js';
 
 export interface SessionOptions {

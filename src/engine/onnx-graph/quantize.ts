@@ -14,7 +14,7 @@
  * Running the hard-swish and affine that follow a product in its NHWC output (SwishAffineTail)
  * takes a further 8-9 % off (48×320: 8.58 → 7.87 ms; 48×480: 12.58 → 11.43 ms, side by side).
  */
-import { GraphIndex } from './graph-index.js';
+import { GraphIndex } from './node-index.js';
 import {
   DATA_TYPE_FLOAT,
   DATA_TYPE_INT8,
@@ -32,7 +32,7 @@ import {
   writeModel,
   type FloatTensor,
   type OnnxNode,
-} from './onnx-graph.js';
+} from './model.js';
 
 export interface QuantizeOptions {
   /**

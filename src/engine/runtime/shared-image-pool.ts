@@ -4,7 +4,7 @@
  * first touch of new pages (about 12 µs a page on this VM), against 1.5 ms to refill one already in
  * use. Released buffers wait in the pool for the next image of a similar size.
  */
-import type { RawImage } from './types.js';
+import type { RawImage } from '../types.js';
 import type { SharedImage } from './worker-protocol.js';
 
 /** Sizes are rounded up to this, so that images of nearly the same size share buffers. */

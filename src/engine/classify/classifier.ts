@@ -1,7 +1,7 @@
-import type { ClassifierSpec } from './manifest.js';
-import { toRecognizerBatch } from './recognizer.js';
-import { runSingle, type Session } from './sessions.js';
-import type { RawImage } from './types.js';
+import type { ClassifierSpec } from '../runtime/manifest.js';
+import { toRecognizerBatch } from '../recognize/recognizer.js';
+import { runSingle, type Session } from '../runtime/sessions.js';
+import type { RawImage } from '../types.js';
 
 export interface Orientation {
   /** Degrees the line is turned by: one of the manifest's labels (0 or 180). */

@@ -4,9 +4,9 @@
  * because PaddleOCR's box pipeline truncates its output to integers.
  */
 
-import type { Point, Quad } from './types.js';
+import type { Point, Quad } from '../types.js';
 
-export { quadSize } from '../shared/quad.js';
+export { quadSize } from '../../shared/quad.js';
 
 /** The quad of a whole w×h image: a line image read as it is. */
 export const wholeImageQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];

@@ -10,7 +10,7 @@
  * 9 % off the float recognizer, 6 % off the int8 one and 8 % off the detector, measured side by
  * side). The rewrites below compute the same function: outputs agree within 2e-6.
  */
-import { GraphIndex, type ConvWeights } from './graph-index.js';
+import { GraphIndex, type ConvWeights } from './node-index.js';
 import {
   constantNode,
   dropUnreadConstants,
@@ -23,9 +23,9 @@ import {
   writeModel,
   type OnnxModel,
   type OnnxNode,
-} from './onnx-graph.js';
+} from './model.js';
 
-export type { ConvWeights } from './graph-index.js';
+export type { ConvWeights } from './node-index.js';
 
 export interface SimplifyReport {
   /** x · clip(x + 3, 0, 6) / 6 → x · HardSigmoid(x). */

@@ -2,7 +2,7 @@
 
 import ClipperLib from 'clipper-lib';
 import { polygonArea, polygonPerimeter } from './geometry.js';
-import type { Point } from './types.js';
+import type { Point } from '../types.js';
 
 // pyclipper's PyclipperOffset() defaults, which PaddleOCR uses.
 const MITER_LIMIT = 2;

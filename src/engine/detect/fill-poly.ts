@@ -5,7 +5,7 @@
  * it pixel for pixel keeps scores (and the boxThresh decisions) identical to PaddleOCR's.
  */
 
-import type { Point } from './types.js';
+import type { Point } from '../types.js';
 
 const XY_SHIFT = 16;
 const XY_ONE = 1 << XY_SHIFT;

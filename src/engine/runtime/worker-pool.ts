@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { OcrError, type OcrErrorCode } from '../shared/errors.js';
+import { OcrError, type OcrErrorCode } from '../../shared/errors.js';
 import { claimForStop, newPhaseCell, type PhaseCell } from './worker-phase.js';
 import { collectGarbage } from './collect-garbage.js';
 import type { ReplyFor, Task, WorkerCollect, WorkerCollected, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';

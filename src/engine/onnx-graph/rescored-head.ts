@@ -16,9 +16,9 @@
  * to its top class: Σ_rest exp(s) / exp(m) ≈ (1 − Σ_rescored P̃) / max P̃. On the same crops the
  * line confidences moved by 3e-5 on average from the float head's.
  */
-import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, setGreedyHeadOutputs } from './graph-greedy-head.js';
-import { GraphIndex } from './graph-index.js';
-import { quantizeColumns, type QuantizeOptions } from './graph-quantize.js';
+import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, setGreedyHeadOutputs } from './greedy-head.js';
+import { GraphIndex } from './node-index.js';
+import { quantizeColumns, type QuantizeOptions } from './quantize.js';
 import {
   DATA_TYPE_FLOAT,
   DATA_TYPE_INT32,
@@ -34,7 +34,7 @@ import {
   tensorConstantNode,
   writeModel,
   type OnnxNode,
-} from './onnx-graph.js';
+} from './model.js';
 
 /** How many of the int8 scores' likeliest classes each step scores again in float. */
 export const RESCORED_CLASSES = 8;

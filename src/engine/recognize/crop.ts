@@ -4,8 +4,8 @@
  * interpolation and the intermediate image).
  */
 
-import { quadSize } from './geometry.js';
-import type { Point, Quad, RawImage } from './types.js';
+import { quadSize } from '../detect/geometry.js';
+import type { Point, Quad, RawImage } from '../types.js';
 
 /**
  * Row-major 3×3 homography taking the rectangle (0,0)-(w,h) to the quad: (0,0)→q0, (w,0)→q1,
