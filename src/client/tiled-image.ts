@@ -4,24 +4,52 @@
  * sRGB), and tiles go out as PNG so they arrive exactly as cut.
  */
 
-import sharp from 'sharp';
+// Type only (erased): sharp is an optional dependency of the SDK package, loaded on first tiling.
+import type sharpFactory from 'sharp';
 
 import { invalidArgument } from '../shared/errors.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
 
 const CHANNELS = 3;
 
+type Sharp = typeof sharpFactory;
+
+let sharpLoading: Promise<Sharp> | undefined;
+
+/**
+ * sharp on first use: only tiling needs it, so a service that never tiles installs and loads the SDK
+ * without its native libvips (tens of MB).
+ */
+function loadSharp(): Promise<Sharp> {
+  sharpLoading ??= import('sharp').then(
+    (module) => module.default,
+    (err: unknown) => {
+      sharpLoading = undefined; // installed later: the next call tries again
+      const cause = err instanceof Error ? err.message : String(err);
+      throw new Error(`tiling needs the optional package sharp: install it beside the SDK (npm install sharp); loading it failed: ${cause}`, {
+        cause: err,
+      });
+    },
+  );
+  return sharpLoading;
+}
+
 export class TiledImage {
   private constructor(
+    private readonly sharp: Sharp,
     private readonly pixels: Buffer,
     /** Size after EXIF orientation: the frame the server's boxes are in. */
     readonly width: number,
     readonly height: number,
   ) {}
 
-  /** Decodes an encoded image; an unreadable one is an INVALID_ARGUMENT OcrError. */
+  /**
+   * Decodes an encoded image; an unreadable one is an INVALID_ARGUMENT OcrError. Rejects with a plain
+   * Error that says to install sharp when it is missing.
+   */
   static async decode(image: Uint8Array): Promise<TiledImage> {
     if (image.length === 0) throw invalidArgument('image is empty');
+    const sharp = await loadSharp();
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
       // large for one request are what tiling is for, and the file is the caller's own.
@@ -32,7 +60,7 @@ export class TiledImage {
         .raw({ depth: 'uchar' })
         .toBuffer({ resolveWithObject: true });
       if (info.channels !== CHANNELS) throw new Error(`unexpected ${info.channels} channels after conversion`);
-      return new TiledImage(data, info.width, info.height);
+      return new TiledImage(sharp, data, info.width, info.height);
     } catch (err) {
       throw invalidArgument(`cannot read the image to cut it into tiles: ${(err as Error).message}`);
     }
@@ -40,7 +68,7 @@ export class TiledImage {
 
   /** The PNG bytes of one rectangle of the (oriented) image. */
   async encodeTile(rect: Rect): Promise<Buffer> {
-    return sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } })
+    return this.sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } })
       .extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height })
       // Tiles are sent once and dropped: spend little CPU on compression.
       .png({ compressionLevel: 1 })
@@ -62,7 +90,7 @@ export class TiledImage {
     const [tl, tr] = quad;
     const angle = Math.atan2(tr[1] - tl[1], tr[0] - tl[0]);
     const size = quadSize(quad);
-    const cut = sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } }).extract(box);
+    const cut = this.sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } }).extract(box);
     if (Math.abs(angle) < 1e-3) return cut.png({ compressionLevel: 1 }).toBuffer();
     // sharp turns clockwise for positive degrees and grows the canvas about its centre: the quad's
     // centre lands at the new centre plus its offset from the old one, turned by -angle.
@@ -80,7 +108,7 @@ export class TiledImage {
     const h = Math.min(info.height, Math.max(1, Math.round(size.height)));
     const x = Math.min(info.width - w, Math.max(0, Math.round(mx - w / 2)));
     const y = Math.min(info.height - h, Math.max(0, Math.round(my - h / 2)));
-    return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+    return this.sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
       .extract({ left: x, top: y, width: w, height: h })
       .png({ compressionLevel: 1 })
       .toBuffer();
