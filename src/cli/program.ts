@@ -12,10 +12,11 @@ import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
 import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
-import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
-import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
+import { defaultMemoryBudget } from '../engine/index.js';
+import { hasInt8DotProduct } from '../engine/index.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
@@ -23,11 +24,12 @@ export interface CommandActions {
   recognize(files: string[], options: RecognizeCliOptions): Promise<number>;
   info(options: InfoCliOptions): Promise<number>;
   cluster(options: ClusterOptions): Promise<number>;
+  prepareModels(options: PrepareModelsOptions): Promise<number>;
 }
 
 export const defaultActions: CommandActions = {
   async serve(options) {
-    const { serveCommand } = await import('../server/serve-command.js');
+    const { serveCommand } = await import('./serve-command.js');
     await serveCommand(options);
     return 0;
   },
@@ -39,6 +41,9 @@ export const defaultActions: CommandActions = {
   },
   async cluster(options) {
     return (await import('./cluster-command.js')).clusterCommand(options);
+  },
+  async prepareModels(options) {
+    return (await import('./prepare-models-command.js')).prepareModelsCommand(options);
   },
 };
 
@@ -97,6 +102,7 @@ export function buildProgram(
       ).choices(['float32', 'int8']),
     )
     .addOption(new Option('--models <manifest.json>', 'model manifest to load (default: the bundled PP-OCRv4 models)'))
+    .addOption(new Option('--model-cache <dir>', 'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)'))
     .addOption(
       new Option('--max-pixels <n>', "largest image accepted, in pixels (width × height) (default: the engine's limit)").argParser(positiveInt),
     )
@@ -227,6 +233,15 @@ export function buildProgram(
     .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
     .addOption(new Option('--log-level <level>', 'pino log level of the instances').choices(LOG_LEVELS).default('warn'))
     .action(async (options: ClusterOptions) => onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR })));
+
+  program
+    .command('prepare-models')
+    .description('Rewrite the models as `ocr serve` runs them and write them to the model cache, so that no start has to (for a container image: run it while building).')
+    .addOption(new Option('--model-cache <dir>', 'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)'))
+    .addOption(new Option('--models <manifest.json>', 'model manifest (default: the bundled PP-OCRv4 models)'))
+    .addOption(new Option('--rec-precision <precision>', "the recognizer's arithmetic to prepare (default: what `ocr serve` runs on this CPU)").choices(['float32', 'int8']).conflicts('all'))
+    .option('--all', 'prepare every variant a CPU may need: the recognizer in float32, and in int8 for CPUs with and without VNNI')
+    .action(async (options: PrepareModelsOptions) => onExit(await actions.prepareModels(options)));
 
   return program;
 }

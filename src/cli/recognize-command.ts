@@ -9,12 +9,15 @@ import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, writeAnnotated } from './annotate.js';
 import { failure, isFailure, type FileResult, type FileSuccess } from './file-result.js';
-import { imageSize } from './image-size.js';
+import { probeImage } from '../engine/index.js';
 import { jsonLine } from './json-lines.js';
 import { planBatches } from './line-batches.js';
 import { plainOutput, progressOutput, type Output } from './progress.js';
 import { runInOrder } from './run-in-order.js';
 import { failureLine, listing } from './text-listing.js';
+
+/** `--lines-only` answers carry no size: the client reads it from the headers as the server would, whatever the server's limits. */
+const ANY_SIZE = { maxPixels: Number.POSITIVE_INFINITY, minSide: 0 };
 
 export interface RecognizeCliOptions {
   target: string;
@@ -147,7 +150,7 @@ async function recognizeBatch(client: OcrClient, files: string[], opts: Recogniz
     files.map(async (file): Promise<LineImage | FileResult> => {
       try {
         const image = await readFile(file);
-        return { file, image, ...(await imageSize(image)) };
+        return { file, image, ...(await probeImage(image, ANY_SIZE)) };
       } catch (err) {
         return failure(file, err);
       }

@@ -1,5 +1,5 @@
 /** What `ocr serve` hands the server: the command line, parsed and defaulted. */
-import type { Precision } from '../engine/types.js';
+import type { Precision } from '../engine/index.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -16,6 +16,8 @@ export interface ServeOptions {
   recPrecision?: Precision;
   /** Path of the model manifest (JSON); unset: the bundled models. */
   models?: string;
+  /** Directory of the rewritten models (model-cache.ts); unset: $OCR_MODEL_CACHE, else the package's .cache/models. */
+  modelCache?: string;
   /** Largest image, in pixels, a request may carry; unset: the engine's default. */
   maxPixels?: number;
   /** Largest gRPC message accepted, in MiB. */

@@ -5,16 +5,17 @@ import { DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, t
 import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission/admission.js';
 import { detectorInputSize } from './detect/detector.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './runtime/manifest.js';
-import { isLineImage } from './detect/line-image.js';
-import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
-import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../shared/row-merge.js';
+import { DEFAULT_MIN_CONFIDENCE } from '../shared/reading-order.js';
+import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { quadSize, wholeImageQuad } from './detect/geometry.js';
 import { hasInt8DotProduct } from './runtime/cpu-features.js';
-import type { OcrLine, OcrResult, Precision, Quad, RawImage, StageTimings } from './types.js';
+import { defaultModelCacheDir, prepareEngineModels } from './runtime/model-cache.js';
+import { zeroTimings, type OcrLine, type OcrResult, type Precision, type Quad, type RawImage, type StageTimings } from './types.js';
 import { DEFAULT_OVERRUN_MS, DEFAULT_TASK_CAP_MS, WorkerPool, type PoolClosed, type RunOptions, type TaskResult } from './runtime/worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
-import type { EncodedLineReply, ReplyFor, RecognizedLine, Task } from './runtime/worker-protocol.js';
+import type { EncodedLineReply, ReplyFor, Task } from './runtime/worker-protocol.js';
+import { orderLines, readPage, type LineRead, type LinesRead, type PageSettings } from './pipeline.js';
 
 export interface EngineConfig {
   manifestPath: string;
@@ -49,6 +50,11 @@ export interface EngineConfig {
    * float32, as does the small angle classifier.
    */
   recPrecision: Precision;
+  /**
+   * Where the models, rewritten as simplifyGraphs and recPrecision ask, are kept between starts
+   * (model-cache.ts); null: rewritten in memory at every start.
+   */
+  modelCacheDir: string | null;
   /** Boxes in one row closer than this many line heights are read as one line (0: never). */
   rowMergeGap: number;
   decodeLimits: DecodeLimits;
@@ -114,6 +120,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     prefetch: 1,
     simplifyGraphs: true,
     recPrecision: hasInt8DotProduct() ? 'int8' : 'float32',
+    modelCacheDir: defaultModelCacheDir(),
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
     memoryBudgetBytes: defaultMemoryBudget(os.totalmem()),
@@ -136,7 +143,6 @@ const DEADLINE_SHARE = 0.8;
 
 const asOcrError = (err: unknown): OcrError => (err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)));
 
-const emptyTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
 
 /** Decoded images kept for reuse between requests: a few A4 scans at 300 dpi (26 MB each). */
 const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
@@ -164,8 +170,8 @@ const LINE_BYTES = 1024 * 1024;
 const LINE_UNITS_PER_DECODED_MPX = 10;
 
 /** A line read, with its stage timings; the total is their sum. */
-function lineOutcome(line: RecognizedLine, t: Pick<StageTimings, 'decodeMs' | 'queueMs' | 'classifyMs' | 'recognizeMs'>): LineOutcome {
-  const timings = { ...emptyTimings(), ...t, totalMs: t.decodeMs + t.queueMs + t.classifyMs + t.recognizeMs };
+function lineOutcome(line: LineRead, t: Pick<StageTimings, 'decodeMs' | 'queueMs' | 'classifyMs' | 'recognizeMs'>): LineOutcome {
+  const timings = { ...zeroTimings(), ...t, totalMs: t.decodeMs + t.queueMs + t.classifyMs + t.recognizeMs };
   return { ok: true, line: { text: line.text, confidence: line.confidence }, timings };
 }
 
@@ -195,13 +201,14 @@ export class OcrEngine {
     const base = defaultEngineConfig(manifestPath, manifest);
     const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
     const dictionarySize = readDictionary(manifest).length;
+    // Once, here: the workers load what this leaves instead of each rewriting the models.
+    const { models } = prepareEngineModels(manifest, { simplify: config.simplifyGraphs, recPrecision: config.recPrecision, cacheDir: config.modelCacheDir });
     const pool = await WorkerPool.start(config.workers, {
       manifestPath: config.manifestPath,
       threads: config.threadsPerWorker,
       detectorThreads: config.detectorThreads,
       recBatchSize: config.recBatchSize,
-      simplifyGraphs: config.simplifyGraphs,
-      recPrecision: config.recPrecision,
+      models,
       detArenaPixels: config.defaults.maxSideLen ** 2,
     }, { depth: 1 + config.prefetch, overrunMs: config.overrunMs, taskCapMs: config.taskCapMs });
     return new OcrEngine(config, manifest, pool, dictionarySize);
@@ -222,9 +229,9 @@ export class OcrEngine {
     };
   }
 
-  /** Drop empty and unsure readings, put the rest in reading order. */
-  finalize(lines: OcrLine[], options: RecognizeOptions = {}): OcrLine[] {
-    return selectLines(lines, options.minConfidence ?? this.config.defaults.minConfidence);
+  /** The pipeline's last stage, for lines read elsewhere (the tiles of a stream). */
+  orderLines(lines: OcrLine[], options: RecognizeOptions = {}): OcrLine[] {
+    return orderLines(lines, options.minConfidence ?? this.config.defaults.minConfidence);
   }
 
   /** Requests admitted and not yet finished. */
@@ -260,29 +267,13 @@ export class OcrEngine {
     const probe = await probeImage(encoded, this.config.decodeLimits);
     const decodedBytes = probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
     const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: encoded.length };
-    return this.admission.run(cost, options, async (call) => {
-      const started = performance.now();
-      const shared = await this.decodeShared(encoded, probe, call);
-      try {
-        const decodeMs = performance.now() - started;
-        const result = await this.detectAndRead(shared, options, call);
-        result.timings.decodeMs = decodeMs;
-        result.timings.totalMs = performance.now() - started;
-        return result;
-      } finally {
-        shared.release();
-      }
-    });
+    return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(encoded, probe, call), options, call));
   }
 
   /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
-    return this.admission.run({ ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 }, options, async (call) => {
-      const started = performance.now();
-      const result = await this.withShared(image, (shared) => this.detectAndRead(shared, options, call));
-      result.timings.totalMs = performance.now() - started;
-      return result;
-    });
+    const cost = { ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 };
+    return this.admission.run(cost, options, (call) => this.readPage(() => Promise.resolve(this.sharedImages.share(image)), options, call));
   }
 
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
@@ -426,38 +417,40 @@ export class OcrEngine {
     return this.run(task, call).finally(done);
   }
 
-  private async detectAndRead(shared: SharedImageLease, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
-    const { image } = shared;
-    const d = this.config.defaults;
-    const det = await this.runOn(
-      shared,
-      {
-        kind: 'detect',
-        image: shared.image,
-        options: {
-          maxSideLen: options.maxSideLen ?? d.maxSideLen,
-          minSideLen: options.minSideLen ?? d.minSideLen,
-          db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
+  /** readPage with its stages on this engine's workers; `decode` puts the image in shared memory. */
+  private async readPage(decode: () => Promise<SharedImageLease>, options: RecognizeOptions, call: CallTicket): Promise<OcrResult> {
+    let lease: SharedImageLease | undefined;
+    try {
+      return await readPage<SharedImageLease>(
+        {
+          decode: async () => {
+            const started = performance.now();
+            lease = await decode();
+            return { image: lease, width: lease.image.width, height: lease.image.height, decodeMs: performance.now() - started };
+          },
+          detect: async (image, detectOptions) => {
+            const r = await this.runOn(image, { kind: 'detect', image: image.image, options: detectOptions }, call);
+            return { value: r.reply.boxes, elapsedMs: r.elapsedMs, waitMs: r.waitMs };
+          },
+          readLines: (image, quads, wholeLines) => this.readQuads(image, quads, options, call, wholeLines),
         },
-      },
-      call,
-    );
-    const detected = mergeRowNeighbours(det.reply.boxes.map((b) => b.quad), this.config.rowMergeGap);
-    const wholeLine = isLineImage(image.width, image.height, detected);
-    const quads = wholeLine ? [wholeImageQuad(image.width, image.height)] : detected;
-    const read = await this.readQuads(shared, quads, options, call, wholeLine);
-    const lines = quads.map((box, i) => ({ text: read.lines[i]!.text, confidence: read.lines[i]!.confidence, box }));
+        this.pageSettings(options),
+      );
+    } finally {
+      lease?.release();
+    }
+  }
+
+  private pageSettings(options: RecognizeOptions): PageSettings {
+    const d = this.config.defaults;
     return {
-      width: image.width,
-      height: image.height,
-      lines: this.finalize(lines, options),
-      timings: {
-        ...emptyTimings(),
-        queueMs: det.waitMs + read.waitMs,
-        detectMs: det.elapsedMs,
-        classifyMs: read.classifyMs,
-        recognizeMs: read.recognizeMs,
+      detect: {
+        maxSideLen: options.maxSideLen ?? d.maxSideLen,
+        minSideLen: options.minSideLen ?? d.minSideLen,
+        db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
       },
+      rowMergeGap: this.config.rowMergeGap,
+      minConfidence: options.minConfidence ?? d.minConfidence,
     };
   }
 
@@ -472,7 +465,7 @@ export class OcrEngine {
     options: RecognizeOptions,
     call: CallTicket,
     wholeLines: boolean,
-  ): Promise<{ lines: RecognizedLine[]; waitMs: number; classifyMs: number; recognizeMs: number }> {
+  ): Promise<LinesRead> {
     const useAngleCls = options.useAngleCls ?? this.config.defaults.useAngleCls;
     const aspect = quads.map((q) => {
       const s = quadSize(q);
@@ -482,7 +475,7 @@ export class OcrEngine {
     const chunkSize = Math.max(1, Math.min(2 * this.config.recBatchSize, Math.ceil(order.length / this.pool.size)));
     const chunks: number[][] = [];
     for (let i = 0; i < order.length; i += chunkSize) chunks.push(order.slice(i, i + chunkSize));
-    const lines = new Array<RecognizedLine>(quads.length);
+    const lines = new Array<LineRead>(quads.length);
     const started = performance.now();
     let firstStart = Infinity;
     // Chunks run side by side: the phase takes as long as its slowest chunk's classification.
@@ -491,7 +484,7 @@ export class OcrEngine {
       chunks.map(async (chunk) => {
         const r = await this.runOn(
           image,
-          { kind: 'recognize', image: image.image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
+          { kind: 'readLines', image: image.image, quads: chunk.map((i) => quads[i]!), useAngleCls, wholeLines },
           call,
         );
         firstStart = Math.min(firstStart, started + r.waitMs);

@@ -1,4 +1,4 @@
-/** Plain data shapes shared by the engine's stages. No gRPC, no onnxruntime types here. */
+/** Data shapes shared by the engine's stages. No gRPC, no onnxruntime types here. */
 
 import type { Quad } from '../shared/quad.js';
 
@@ -43,6 +43,9 @@ export interface StageTimings {
   recognizeMs: number;
   totalMs: number;
 }
+
+/** Timings of a call that ran no stage yet. */
+export const zeroTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 });
 
 export interface OcrResult {
   width: number;

@@ -8,7 +8,7 @@ import https from 'node:https';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import Consul from 'consul';
-import type { EngineInfo } from '../engine/engine.js';
+import type { EngineInfo } from '../engine/index.js';
 import type { Logger } from './logger.js';
 
 /** The gRPC health service name the check asks for: the OCR service itself, not just the process. */

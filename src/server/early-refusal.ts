@@ -7,7 +7,7 @@
  * would, and the client stops sending.
  */
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
-import type { Admission } from '../engine/admission/admission.js';
+import type { Admission } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
 import { statusName, toServiceError } from './status.js';

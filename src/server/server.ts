@@ -3,7 +3,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { OcrEngine, type EngineConfig } from '../engine/engine.js';
+import { OcrEngine, type EngineConfig } from '../engine/index.js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServiceLimits } from './call-context.js';
 import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';

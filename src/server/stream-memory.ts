@@ -3,7 +3,7 @@
  * waiting to be read). Every reservation the stream takes goes through here, so closing the stream
  * gives back whatever its holders have not, in one place, whichever way the stream ended.
  */
-import type { MemoryBudget, Reservation } from '../engine/admission/memory-budget.js';
+import type { MemoryBudget, Reservation } from '../engine/index.js';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
 
 export class StreamMemory {

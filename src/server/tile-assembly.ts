@@ -4,7 +4,7 @@
  * per-tile readings to merge once the last tile is in. No gRPC here.
  */
 
-import type { RawImage } from '../engine/types.js';
+import type { RawImage } from '../engine/index.js';
 import { OcrError, invalidArgument, resourceExhausted } from '../shared/errors.js';
 import type { Rect } from '../shared/quad.js';
 import type { TileResult } from '../shared/tile-merge.js';

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { decodeImage } from '../engine/decode/decode.js';
-import type { RecognizeOptions } from '../engine/engine.js';
-import type { Reservation } from '../engine/admission/memory-budget.js';
-import type { OcrLine, Quad, RawImage } from '../engine/types.js';
+import { decodeImage } from '../engine/index.js';
+import type { RecognizeOptions } from '../engine/index.js';
+import type { Reservation } from '../engine/index.js';
+import type { OcrLine, Quad, RawImage } from '../engine/index.js';
 import type { TileRequest, TileResponse } from '../gen/ocr/v1/ocr.js';
 import { OcrError, invalidArgument, resourceExhausted } from '../shared/errors.js';
 import type { Rect } from '../shared/quad.js';
@@ -149,7 +149,7 @@ export function handleTileStream(call: ServerDuplexStream<TileRequest, TileRespo
       rowMergeGap: ctx.engine.config.rowMergeGap,
     });
     const reread = await ctx.engine.recognizeRegions(assembly.canvas(), plan.reread, state.options);
-    const lines: OcrLine[] = ctx.engine.finalize([...plan.keep, ...reread], state.options);
+    const lines: OcrLine[] = ctx.engine.orderLines([...plan.keep, ...reread], state.options);
     const recognizeMs = performance.now() - readStarted;
     ctx.metrics.lines.inc(lines.length);
     images.delete(imageId);

@@ -1,5 +1,5 @@
 import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import type { RecognizeOptions as EngineOptions } from '../engine/engine.js';
+import type { RecognizeOptions as EngineOptions } from '../engine/index.js';
 import { callDeadline, callPriority, callSignal, requestId, type ServiceContext } from './call-context.js';
 import { toServiceError, statusName } from './status.js';
 

@@ -1,21 +1,12 @@
 import type { Point, Quad } from './quad.js';
+import { boxHeight, boxUnion, inSameRow, type RowBox } from './row-box.js';
 import { textFrame } from './text-frame.js';
-
-interface FrameBox {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
 
 /**
  * Boxes of one row closer than this many line heights are read as one line: measured on both
  * evaluation sets (it joins the split at a full-width bracket, not table cells).
  */
 export const DEFAULT_ROW_MERGE_GAP = 0.6;
-
-/** Vertical overlap, as a share of the taller box, for two boxes to lie in one text row. */
-const SAME_ROW = 0.6;
 
 /**
  * Join detected boxes that continue one another along a text row: same row, and the gap between
@@ -26,27 +17,20 @@ const SAME_ROW = 0.6;
 export function mergeRowNeighbours(quads: readonly Quad[], maxGap: number): Quad[] {
   if (quads.length < 2 || maxGap <= 0) return quads.slice();
   const frame = textFrame(quads);
-  const boxes: FrameBox[] = quads.map((q) => {
+  const boxes: RowBox[] = quads.map((q) => {
     const pts = q.map(frame.toFrame);
     const xs = pts.map((p) => p[0]);
     const ys = pts.map((p) => p[1]);
     return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
   });
   const order = boxes.map((_, i) => i).sort((a, b) => boxes[a]!.x0 - boxes[b]!.x0);
-  const merged: { box: FrameBox; members: number[] }[] = [];
+  const merged: { box: RowBox; members: number[] }[] = [];
   for (const i of order) {
     const b = boxes[i]!;
-    const h = b.y1 - b.y0;
     // The nearest box to the left in the same row (they are visited left to right).
-    const host = merged.find(({ box: m }) => {
-      const mh = m.y1 - m.y0;
-      const overlap = Math.min(m.y1, b.y1) - Math.max(m.y0, b.y0);
-      const gap = b.x0 - m.x1;
-      return overlap >= SAME_ROW * Math.max(h, mh) && gap <= maxGap * Math.max(h, mh);
-    });
+    const host = merged.find(({ box: m }) => inSameRow(m, b) && b.x0 - m.x1 <= maxGap * Math.max(boxHeight(b), boxHeight(m)));
     if (host) {
-      const m = host.box;
-      host.box = { x0: Math.min(m.x0, b.x0), y0: Math.min(m.y0, b.y0), x1: Math.max(m.x1, b.x1), y1: Math.max(m.y1, b.y1) };
+      host.box = boxUnion(host.box, b);
       host.members.push(i);
     } else {
       merged.push({ box: { ...b }, members: [i] });

@@ -11,6 +11,7 @@
 import { invalidArgument } from './errors.js';
 import type { Quad, Rect } from './quad.js';
 import { mergeRowNeighbours } from './row-merge.js';
+import { boxHeight, boxUnion, inSameRow, type RowBox } from './row-box.js';
 import { textFrame, type TextFrame } from './text-frame.js';
 
 export interface TileLine {
@@ -51,8 +52,6 @@ export const DEFAULT_EDGE_MARGIN = 3;
 const DUPLICATE_IOU = 0.5;
 /** Share of a box lying inside another for it to count as the same text (or as already read). */
 const COVERED = 0.8;
-/** Vertical overlap, as a share of the taller box, for two boxes to be in the same text row. */
-const SAME_ROW = 0.6;
 /** Relative margin: a box within this share of its height from an interior edge may be cut. */
 const RELATIVE_MARGIN = 0.5;
 /** Horizontal gap, as a share of the line height, that two cut pieces may have and still join. */
@@ -64,12 +63,7 @@ const JOIN_GAP = 0.5;
  */
 const ABSORB_OVERLAP = 0.25;
 
-interface Box {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-}
+type Box = RowBox;
 
 interface Entry {
   line: TileLine;
@@ -101,7 +95,7 @@ export function planMerge(
   tiles.forEach((result, tileIndex) => {
     for (const line of result.lines) {
       const entry: Entry = { line, tileIndex, box: boundsOf(line.box.map(frame.toFrame) as Quad) };
-      const cut = cutSides(boundsOf(line.box), height(entry.box), result.tile, imageWidth, imageHeight, edgeMargin);
+      const cut = cutSides(boundsOf(line.box), boxHeight(entry.box), result.tile, imageWidth, imageHeight, edgeMargin);
       (cut.horizontal ? slivers : cut.vertical ? pieces : whole).push(entry);
     }
   });
@@ -201,8 +195,8 @@ function clusterPieces(pieces: Entry[]): Box[] {
     for (let j = i + 1; j < pieces.length; j++) {
       const a = pieces[i]!.box;
       const b = pieces[j]!.box;
-      const lineHeight = Math.max(height(a), height(b));
-      const alongRow = sameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight;
+      const lineHeight = Math.max(boxHeight(a), boxHeight(b));
+      const alongRow = inSameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight;
       if (alongRow || sameColumnAcross(a, b)) parent[find(i)] = find(j);
     }
   }
@@ -210,7 +204,7 @@ function clusterPieces(pieces: Entry[]): Box[] {
   pieces.forEach((piece, i) => {
     const root = find(i);
     const group = groups.get(root);
-    groups.set(root, group ? union(group, piece.box) : { ...piece.box });
+    groups.set(root, group ? boxUnion(group, piece.box) : { ...piece.box });
   });
   return [...groups.values()];
 }
@@ -231,7 +225,7 @@ function absorbOverlaps(clusters: Box[], kept: Entry[]): { regions: Box[]; absor
       for (let k = 0; k < kept.length; k++) {
         if (absorbed.has(k)) continue;
         if (overlapsInRow(region, kept[k]!.box)) {
-          regions[r] = union(region, kept[k]!.box);
+          regions[r] = boxUnion(region, kept[k]!.box);
           absorbed.add(k);
           changed = true;
           break;
@@ -239,7 +233,7 @@ function absorbOverlaps(clusters: Box[], kept: Entry[]): { regions: Box[]; absor
       }
       for (let s = r + 1; s < regions.length && !changed; s++) {
         if (overlapsInRow(region, regions[s]!)) {
-          regions[r] = union(region, regions[s]!);
+          regions[r] = boxUnion(region, regions[s]!);
           regions.splice(s, 1);
           changed = true;
         }
@@ -251,7 +245,7 @@ function absorbOverlaps(clusters: Box[], kept: Entry[]): { regions: Box[]; absor
 
 function overlapsInRow(a: Box, b: Box): boolean {
   const overlap = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
-  return sameRow(a, b) && overlap > 0 && overlap >= ABSORB_OVERLAP * Math.min(height(a), height(b));
+  return inSameRow(a, b) && overlap > 0 && overlap >= ABSORB_OVERLAP * Math.min(boxHeight(a), boxHeight(b));
 }
 
 /**
@@ -262,12 +256,6 @@ function sameColumnAcross(a: Box, b: Box): boolean {
   const shared = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
   const verticalGap = Math.max(a.y0, b.y0) - Math.min(a.y1, b.y1);
   return shared >= 0.5 * Math.min(a.x1 - a.x0, b.x1 - b.x0) && verticalGap <= 0;
-}
-
-/** Against the taller box, so that a thin box cannot join two rows it touches. */
-function sameRow(a: Box, b: Box): boolean {
-  const overlap = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
-  return overlap > 0 && overlap >= SAME_ROW * Math.max(height(a), height(b));
 }
 
 /** Negative when the boxes overlap horizontally. */
@@ -297,13 +285,6 @@ function areaOf(b: Box): number {
   return (b.x1 - b.x0) * (b.y1 - b.y0);
 }
 
-function height(b: Box): number {
-  return b.y1 - b.y0;
-}
-
-function union(a: Box, b: Box): Box {
-  return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
-}
 
 function boundsOf(quad: Quad): Box {
   const xs = quad.map((p) => p[0]);

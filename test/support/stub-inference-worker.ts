@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/runtime/worker-phase.js';
-import type { RecognizeReply, RecognizeTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/runtime/worker-protocol.js';
+import type { LinesReply, ReadLinesTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/runtime/worker-protocol.js';
 
 const port = parentPort!;
 const { phase } = workerData as WorkerConfig;
@@ -15,7 +15,7 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 port.on('message', (request: WorkerRequest) => {
   const began = now();
-  const { width: busyMs, height, channels } = (request.task as RecognizeTask).image;
+  const { width: busyMs, height, channels } = (request.task as ReadLinesTask).image;
   const native = channels === 1 && Atomics.compareExchange(phase, 0, PHASE_JS, PHASE_NATIVE) === PHASE_JS;
   while (now() - began < busyMs) {
     // Hold the thread, as onnxruntime's run() does.
@@ -23,7 +23,7 @@ port.on('message', (request: WorkerRequest) => {
   if (native && Atomics.compareExchange(phase, 0, PHASE_NATIVE, PHASE_JS) !== PHASE_NATIVE && isRetired(phase)) process.exit(0);
   if (height === 0) process.exit(3);
   const ended = now();
-  const reply: RecognizeReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };
+  const reply: LinesReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };
   port.postMessage({ id: request.id, ok: true, reply, elapsedMs: ended - began } satisfies WorkerResponse);
 });
 port.postMessage({ ready: true });

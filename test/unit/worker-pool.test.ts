@@ -1,16 +1,18 @@
 import { expect } from 'chai';
 import { OcrError } from '../../src/shared/errors.js';
 import { WorkerPool, type TaskResult } from '../../src/engine/runtime/worker-pool.js';
-import type { RecognizeReply, RecognizeTask, WorkerConfig } from '../../src/engine/runtime/worker-protocol.js';
+import type { ModelSource } from '../../src/engine/runtime/model-cache.js';
+import type { LinesReply, ReadLinesTask, WorkerConfig } from '../../src/engine/runtime/worker-protocol.js';
 
+const unused: ModelSource = { file: '', spec: { simplify: false, precision: 'float32', greedyHead: false, reduceRange: false }, cached: null };
 const STUB = new URL('../support/stub-inference-worker.js', import.meta.url);
 const config: Omit<WorkerConfig, 'wide' | 'phase'> = {
   manifestPath: '',
   threads: 1,
   detectorThreads: 1,
   recBatchSize: 1,
-  simplifyGraphs: false,
-  recPrecision: 'float32',
+  // The stand-in worker loads no model.
+  models: { det: unused, cls: null, rec: unused },
   detArenaPixels: 0,
 };
 
@@ -18,15 +20,15 @@ const config: Omit<WorkerConfig, 'wide' | 'phase'> = {
  * A task the stand-in worker spends `busyMs` on; `crash`: its worker exits after it; `native`: it
  * spends them marked as inside a native model call, which cannot be terminated.
  */
-const task = (busyMs: number, crash = false, native = false): RecognizeTask => ({
-  kind: 'recognize',
+const task = (busyMs: number, crash = false, native = false): ReadLinesTask => ({
+  kind: 'readLines',
   image: { buffer: new SharedArrayBuffer(1), width: busyMs, height: crash ? 0 : 1, channels: native ? 1 : 3 },
   quads: [],
   useAngleCls: false,
   wholeLines: false,
 });
 
-const span = (r: TaskResult<RecognizeReply>): { began: number; ended: number } => JSON.parse(r.reply.lines[0]!.text) as { began: number; ended: number };
+const span = (r: TaskResult<LinesReply>): { began: number; ended: number } => JSON.parse(r.reply.lines[0]!.text) as { began: number; ended: number };
 
 /** Keep the main thread from its event loop, as a long synchronous step in a request would. */
 function holdMainThread(ms: number): void {

@@ -1,31 +1,31 @@
 /**
- * An inference worker: owns one set of onnxruntime sessions and runs one task at a time.
- * onnxruntime-node's run() blocks its thread, so inference never runs on the main thread.
+ * An inference worker: owns one set of onnxruntime sessions and runs one task at a time, each a
+ * named stage of the pipeline (decode, detect, read lines: crop → classify → recognize), with no
+ * decision of its own. onnxruntime-node's run() blocks its thread, so inference never runs on the
+ * main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OcrError } from '../../shared/errors.js';
 import { Classifier } from '../classify/classifier.js';
-import { cropQuad } from '../recognize/crop.js';
 import { buildCharset } from '../recognize/ctc.js';
 import { Detector } from '../detect/detector.js';
 import { wholeImageQuad } from '../detect/geometry.js';
-import { rotate180 } from '../decode/image-ops.js';
 import { loadManifest, readDictionary } from './manifest.js';
 import { decodePlainJpeg, loadJpegDecoder } from '../decode/jpeg-decoder.js';
 import { decodePlainPng } from '../decode/png-decoder.js';
 import { Recognizer } from '../recognize/recognizer.js';
 import { collectGarbage } from './collect-garbage.js';
+import { readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
-import { createSession, markNativeCallsIn, readModelFile, readRecognizerModel } from './sessions.js';
+import { loadModel } from './model-cache.js';
+import { createSession, markNativeCallsIn } from './sessions.js';
 import { isRetired } from './worker-phase.js';
 import type { RawImage } from '../types.js';
 import type {
   DecodeReply,
   DetectReply,
   EncodedLineReply,
-  RecognizeReply,
-  RecognizeTask,
-  RecognizedLine,
+  LinesReply,
   SharedImage,
   Task,
   WorkerCollect,
@@ -40,14 +40,13 @@ markNativeCallsIn(config.phase);
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
-const model = (file: string): Uint8Array => readModelFile(file, config.simplifyGraphs);
-const detModel = model(manifest.paths.det);
+const detModel = loadModel(config.models.det);
 const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: 1, memArena: true }),
   config.wide && config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
-  createSession(readRecognizerModel(manifest.paths.rec, config.simplifyGraphs, config.recPrecision), { threads: config.threads, memArena: true }),
-  manifest.paths.cls ? createSession(model(manifest.paths.cls), { threads: config.threads, memArena: true }) : null,
+  createSession(loadModel(config.models.rec), { threads: config.threads, memArena: true }),
+  config.models.cls ? createSession(loadModel(config.models.cls), { threads: config.threads, memArena: true }) : null,
   loadJpegDecoder(),
 ]);
 const detector = new Detector(
@@ -57,6 +56,15 @@ const detector = new Detector(
 const recognizer = new Recognizer(recSession, manifest.rec, charset);
 const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
 
+const lineModels: LineModels = {
+  recognizer: { inputHeight: recognizer.inputHeight, maxWidth: manifest.rec.maxWidth, recognizeBatch: (crops, whole) => recognizer.recognizeBatch(crops, whole) },
+  classifier:
+    classifier && manifest.cls
+      ? { inputHeight: classifier.inputHeight, inputWidth: classifier.inputWidth, threshold: manifest.cls.threshold, classify: (crops) => classifier.classify(crops) }
+      : null,
+  batchSize: config.recBatchSize,
+};
+
 const view = (image: SharedImage): RawImage => ({
   // Pooled buffers may be larger than the image.
   data: new Uint8Array(image.buffer, 0, image.width * image.height * image.channels),
@@ -65,47 +73,7 @@ const view = (image: SharedImage): RawImage => ({
   channels: image.channels,
 });
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-async function recognize(image: RawImage, task: Pick<RecognizeTask, 'quads' | 'useAngleCls' | 'wholeLines'>): Promise<RecognizeReply> {
-  const crops = task.quads.map((quad) => cropQuad(image, quad, recognizer.inputHeight, manifest.rec.maxWidth));
-  const angles = new Array<number>(crops.length).fill(0);
-  let classifyMs = 0;
-  if (task.useAngleCls && classifier && manifest.cls) {
-    const started = performance.now();
-    const small = task.quads.map((quad) => cropQuad(image, quad, classifier.inputHeight, classifier.inputWidth));
-    const indices = small.map((_, i) => i);
-    for (const batch of chunks(indices, config.recBatchSize)) {
-      const found = await classifier.classify(batch.map((i) => small[i]!));
-      found.forEach((o, k) => {
-        const i = batch[k]!;
-        if (o.angle === 180 && o.score >= manifest.cls!.threshold) {
-          angles[i] = 180;
-          crops[i] = rotate180(crops[i]!);
-        }
-      });
-    }
-    classifyMs = performance.now() - started;
-  }
-  const started = performance.now();
-  const lines = new Array<RecognizedLine>(crops.length);
-  // Similar widths in one batch: less padding to compute over.
-  const order = crops.map((_, i) => i).sort((a, b) => crops[a]!.width - crops[b]!.width);
-  for (const batch of chunks(order, config.recBatchSize)) {
-    const texts = await recognizer.recognizeBatch(batch.map((i) => crops[i]!), task.wholeLines);
-    texts.forEach((t, k) => {
-      const i = batch[k]!;
-      lines[i] = { text: t.text, confidence: t.confidence, angle: angles[i]! };
-    });
-  }
-  return { lines, classifyMs, recognizeMs: performance.now() - started };
-}
-
-async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeReply | EncodedLineReply | DecodeReply> {
+async function run(task: Task, alone: boolean): Promise<DetectReply | LinesReply | EncodedLineReply | DecodeReply> {
   if (task.kind === 'decode') {
     const started = performance.now();
     const { image } = await decodeImage(task.bytes, task.limits);
@@ -124,9 +92,9 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | RecognizeR
     const image = task.format === 'png' ? decodePlainPng(task.bytes) : await decodePlainJpeg(task.bytes);
     const decodeMs = performance.now() - started;
     const quads = [wholeImageQuad(image.width, image.height)];
-    return { ...(await recognize(image, { quads, useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };
+    return { ...(await readLines(lineModels, image, quads, { useAngleCls: task.useAngleCls, wholeLines: true })), decodeMs };
   }
-  return recognize(view(task.image), task);
+  return readLines(lineModels, view(task.image), task.quads, task);
 }
 
 const port = parentPort!;

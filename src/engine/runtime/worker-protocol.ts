@@ -1,8 +1,10 @@
 /** Messages between the engine (main thread) and its inference workers. */
 import type { DecodeLimits, PlainFormat } from '../decode/decode.js';
 import type { DetectOptions } from '../detect/detector.js';
-import type { DetectedBox, Precision, Quad } from '../types.js';
+import type { DetectedBox, Quad } from '../types.js';
+import type { EngineModels } from './model-cache.js';
 import type { PhaseCell } from './worker-phase.js';
+import type { LinesRead } from '../pipeline.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
 export interface SharedImage {
@@ -19,8 +21,9 @@ export interface DetectTask {
   options: DetectOptions;
 }
 
-export interface RecognizeTask {
-  kind: 'recognize';
+/** crop → classify → recognize of some quads of a shared image (readLines). */
+export interface ReadLinesTask {
+  kind: 'readLines';
   image: SharedImage;
   quads: Quad[];
   useAngleCls: boolean;
@@ -46,7 +49,7 @@ export interface DecodeTask {
   target: SharedArrayBuffer;
 }
 
-export type Task = DetectTask | RecognizeTask | EncodedLineTask | DecodeTask;
+export type Task = DetectTask | ReadLinesTask | EncodedLineTask | DecodeTask;
 
 export interface DetectReply {
   boxes: DetectedBox[];
@@ -54,20 +57,9 @@ export interface DetectReply {
   inputHeight: number;
 }
 
-export interface RecognizedLine {
-  text: string;
-  confidence: number;
-  /** 180 when the classifier turned the line before reading it. */
-  angle: number;
-}
+export type LinesReply = Omit<LinesRead, 'waitMs'>;
 
-export interface RecognizeReply {
-  lines: RecognizedLine[];
-  classifyMs: number;
-  recognizeMs: number;
-}
-
-export interface EncodedLineReply extends RecognizeReply {
+export interface EncodedLineReply extends LinesReply {
   decodeMs: number;
 }
 
@@ -83,7 +75,7 @@ export type ReplyFor<T extends Task> = T extends DetectTask
     ? EncodedLineReply
     : T extends DecodeTask
       ? DecodeReply
-      : RecognizeReply;
+      : LinesReply;
 
 export interface WorkerRequest {
   id: number;
@@ -93,7 +85,7 @@ export interface WorkerRequest {
 }
 
 export type WorkerResponse =
-  | { id: number; ok: true; reply: DetectReply | RecognizeReply | DecodeReply; elapsedMs: number }
+  | { id: number; ok: true; reply: DetectReply | LinesReply | DecodeReply; elapsedMs: number }
   | { id: number; ok: false; error: { code: string; message: string } };
 
 export interface WorkerConfig {
@@ -108,8 +100,8 @@ export interface WorkerConfig {
    */
   wide: boolean;
   recBatchSize: number;
-  simplifyGraphs: boolean;
-  recPrecision: Precision;
+  /** The models as rewritten for the engine (model-cache.ts): prepared once, before the workers start. */
+  models: EngineModels;
   /** Detector inputs up to this many pixels run on the session with a memory arena. */
   detArenaPixels: number;
   /** Where the worker marks its native model calls, so that the pool knows when it may terminate it. */

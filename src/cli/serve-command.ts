@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { ServeOptions } from '../cli/serve-options.js';
+import type { ServeOptions } from './serve-options.js';
 import {
   advertiseHostFor,
   consulServiceId,
@@ -9,10 +9,10 @@ import {
   registerInstance,
   type ConsulRegistration,
   type ConsulTls,
-} from './consul-registration.js';
-import { glibc } from './libc.js';
-import type { Logger } from './logger.js';
-import { DEFAULT_LIMITS, SERVER_VERSION, startServer, type RunningServer } from './server.js';
+} from '../server/consul-registration.js';
+import { glibc } from '../server/libc.js';
+import type { Logger } from '../server/logger.js';
+import { DEFAULT_LIMITS, SERVER_VERSION, startServer, type RunningServer } from '../server/server.js';
 
 /**
  * Exit with `code`. A worker inside a native model call would hold a normal exit until the call
@@ -137,6 +137,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(opts.detectorThreads ? { detectorThreads: opts.detectorThreads } : {}),
       ...(opts.recPrecision ? { recPrecision: opts.recPrecision } : {}),
       ...(opts.models ? { manifestPath: opts.models } : {}),
+      ...(opts.modelCache ? { modelCacheDir: opts.modelCache } : {}),
       ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
       ...(opts.memoryBudgetMb ? { memoryBudgetBytes: opts.memoryBudgetMb * 1024 * 1024 } : {}),
       ...(opts.maxWaitMs ? { maxWaitMs: opts.maxWaitMs } : {}),
