@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnServer, runCli } from '../test/support/process.js';
-import { EVAL_DEV, EVAL_REAL } from '../test/support/paths.js';
-import { docsF1, evalSet, score, type Predictions } from '../test/support/score.js';
+import { spawnServer, runCli } from '../src/dev/server-process.js';
+import { EVAL_DEV, EVAL_REAL } from '../src/dev/repo-paths.js';
+import { docsF1, evalSet, score, type Predictions } from '../src/dev/eval-score.js';
 
 interface FileResult {
   file: string;

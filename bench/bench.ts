@@ -21,7 +21,7 @@ import { DEFAULT_MANIFEST, loadManifest } from '../src/engine/runtime/manifest.j
 import { createSession, readModelFile, readRecognizerModel } from '../src/engine/runtime/sessions.js';
 import type { Precision } from '../src/engine/types.js';
 import { mapLimit } from '../src/shared/map-limit.js';
-import { spawnServer } from '../test/support/process.js';
+import { spawnServer } from '../src/dev/server-process.js';
 
 const { values } = parseArgs({
   options: {

@@ -14,8 +14,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrClient, recognizeLargeImageSpread } from '../src/client/index.js';
 import { mapLimit } from '../src/shared/map-limit.js';
-import { spawnServer, type ServerProcess } from '../test/support/process.js';
-import { waitFor } from '../test/support/wait-for.js';
+import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
+import { waitFor } from '../src/dev/wait-for.js';
 
 const { values } = parseArgs({
   options: {

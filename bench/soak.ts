@@ -10,8 +10,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrClient, recognizeLargeImage } from '../src/client/index.js';
-import { freePort } from '../test/support/ports.js';
-import { spawnServer } from '../test/support/process.js';
+import { freePort } from '../src/dev/free-port.js';
+import { spawnServer } from '../src/dev/server-process.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '300' }, set: { type: 'string', default: '../shared/eval-dev/set' } } });
 const seconds = Number(values.seconds);

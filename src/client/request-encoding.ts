@@ -9,6 +9,7 @@
  */
 import { makeGenericClientConstructor } from '@grpc/grpc-js';
 import { OcrServiceClient, OcrServiceService, RecognizeLinesRequest, RecognizeRequest, TileRequest } from '../gen/ocr/v1/ocr.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 const LENGTH_DELIMITED = 2;
 const NO_BYTES = Buffer.alloc(0);
@@ -65,4 +66,4 @@ const leanService = {
 };
 
 /** The generated client class, built on the lean encoders: same methods, same types. */
-export const LeanOcrServiceClient = makeGenericClientConstructor(leanService, 'ocr.v1.OcrService') as unknown as typeof OcrServiceClient;
+export const LeanOcrServiceClient = makeGenericClientConstructor(leanService, OCR_SERVICE) as unknown as typeof OcrServiceClient;

@@ -3,6 +3,7 @@
  * resolved instances, and transparent retries of the idempotent calls on another instance after a
  * lost one.
  */
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 export type LoadBalancing = 'round_robin' | 'pick_first' | 'least_request';
 
@@ -36,7 +37,7 @@ export function serviceConfig(loadBalancing: LoadBalancing, maxAttempts: number)
     loadBalancingConfig: [{ [loadBalancing]: {} }],
     methodConfig: [
       {
-        name: IDEMPOTENT.map((method) => ({ service: 'ocr.v1.OcrService', method })),
+        name: IDEMPOTENT.map((method) => ({ service: OCR_SERVICE, method })),
         ...(maxAttempts > 1 ? { retryPolicy } : {}),
       },
     ],

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
-import type { CallPriority } from '../engine/index.js';
-import type { OcrEngine } from '../engine/index.js';
+import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
 
 export const PRIORITY_METADATA = 'ocr-priority';

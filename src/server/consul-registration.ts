@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import Consul from 'consul';
 import type { EngineInfo } from '../engine/index.js';
 import type { Logger } from './logger.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** The gRPC health service name the check asks for: the OCR service itself, not just the process. */
-export const HEALTH_CHECK_SERVICE = 'ocr.v1.OcrService';
 
 export interface ConsulRegistrationOptions {
   /** The agent's HTTP address: "http://127.0.0.1:8500", "https://consul.local:8501" or "127.0.0.1:8500". */
@@ -142,7 +142,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     ...(endpoint.secure && o.tls ? { agent: new https.Agent({ keepAlive: true, ...o.tls }) } : {}),
   });
   const logger = o.logger.child({ component: 'consul', consul: o.consulAddress, serviceId: o.serviceId });
-  const check = `${hostPort(o.advertiseHost, o.port)}/${HEALTH_CHECK_SERVICE}`;
+  const check = `${hostPort(o.advertiseHost, o.port)}/${OCR_SERVICE}`;
   const registration = {
     id: o.serviceId,
     name: o.serviceName,
@@ -151,7 +151,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     tags: o.tags,
     meta: o.meta,
     check: {
-      name: `gRPC health of ${HEALTH_CHECK_SERVICE}`,
+      name: `gRPC health of ${OCR_SERVICE}`,
       grpc: check,
       grpcusetls: false,
       interval: o.checkInterval,

@@ -1,6 +1,5 @@
 /** Engine results ↔ wire messages, and validation of the options a caller sends. */
-import type { RecognizeOptions as EngineOptions } from '../engine/index.js';
-import type { OcrLine, StageTimings } from '../engine/index.js';
+import type { RecognizeOptions as EngineOptions, OcrLine, StageTimings } from '../engine/index.js';
 import type { Line, RecognizeOptions, Timings } from '../gen/ocr/v1/ocr.js';
 import { invalidArgument } from '../shared/errors.js';
 

@@ -11,11 +11,12 @@ import type { Admission } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
 import { statusName, toServiceError } from './status.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** The calls whose cost is mostly their request: a whole page, or a batch of lines. */
 const GATED = new Map([
-  ['/ocr.v1.OcrService/Recognize', 'Recognize'],
-  ['/ocr.v1.OcrService/RecognizeLines', 'RecognizeLines'],
+  [`/${OCR_SERVICE}/Recognize`, 'Recognize'],
+  [`/${OCR_SERVICE}/RecognizeLines`, 'RecognizeLines'],
 ]);
 
 export function earlyRefusal(admission: Admission, metrics: ServerMetrics): ServerInterceptor {

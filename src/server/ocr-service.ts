@@ -7,6 +7,7 @@ import type {
   RecognizeResponse,
   ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
+import { zeroTimings } from '../engine/index.js';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
 import type { ServiceContext } from './call-context.js';
 import { fromOptions, toLine, toTimings } from './convert.js';
@@ -41,7 +42,7 @@ export function createOcrService(ctx: ServiceContext): OcrServiceServer {
       throw resourceExhausted(`${count} images in one call; this server takes at most ${ctx.limits.maxLinesPerRequest}: split the batch`);
     }
     const outcomes = await engine.recognizeLines(request.images, { ...fromOptions(request.options, info.signal), ...info });
-    const timings = { queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs: 0, totalMs: 0 };
+    const timings = zeroTimings();
     for (const o of outcomes) {
       if (!o.ok) continue;
       timings.queueMs = Math.max(timings.queueMs, o.timings.queueMs);

@@ -13,8 +13,7 @@ import { earlyRefusal } from './early-refusal.js';
 import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
-
-export const OCR_SERVICE_NAME = 'ocr.v1.OcrService';
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** Quiet time after the last call before freed memory goes back to the system (memory-trim.ts). */
 const IDLE_TRIM_MS = 2000;
@@ -85,7 +84,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE_NAME]: 'NOT_SERVING' });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
   let port: number;
   try {
     port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () => bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`));
@@ -102,7 +101,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   health.addToServer(server);
   addReflection(server);
   health.setStatus('', 'SERVING');
-  health.setStatus(OCR_SERVICE_NAME, 'SERVING');
+  health.setStatus(OCR_SERVICE, 'SERVING');
   const info = engine.info();
   logger.info({ host: config.host, port, workers: info.workers, threadsPerWorker: info.threadsPerWorker, models: info.models }, 'serving');
 
@@ -113,7 +112,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
       health.setStatus('', 'NOT_SERVING');
-      health.setStatus(OCR_SERVICE_NAME, 'NOT_SERVING');
+      health.setStatus(OCR_SERVICE, 'NOT_SERVING');
       if (beforeDrain) await Promise.race([beforeDrain(), expired]);
       logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

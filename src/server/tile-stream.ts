@@ -1,9 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { decodeImage } from '../engine/index.js';
-import type { RecognizeOptions } from '../engine/index.js';
-import type { Reservation } from '../engine/index.js';
-import type { OcrLine, Quad, RawImage } from '../engine/index.js';
+import { decodeImage, zeroTimings, type OcrLine, type Quad, type RawImage, type RecognizeOptions, type Reservation } from '../engine/index.js';
 import type { TileRequest, TileResponse } from '../gen/ocr/v1/ocr.js';
 import { OcrError, invalidArgument, resourceExhausted } from '../shared/errors.js';
 import type { Rect } from '../shared/quad.js';
@@ -161,7 +158,7 @@ export function handleTileStream(call: ServerDuplexStream<TileRequest, TileRespo
         value: { width: assembly.imageWidth, height: assembly.imageHeight, tileCount: assembly.tileCount, lines: lines.map(toLine) },
       },
       instanceId: ctx.instanceId,
-      timings: toTimings({ queueMs: 0, decodeMs: 0, detectMs: 0, classifyMs: 0, recognizeMs, totalMs: performance.now() - state.started }),
+      timings: toTimings({ ...zeroTimings(), recognizeMs, totalMs: performance.now() - state.started }),
     });
   };
 

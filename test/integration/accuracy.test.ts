@@ -4,8 +4,8 @@ import { expect } from 'chai';
 import { hasInt8DotProduct } from '../../src/engine/runtime/cpu-features.js';
 import type { Precision } from '../../src/engine/types.js';
 import { mapLimit } from '../../src/shared/map-limit.js';
-import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';
-import { evalSet, score, type Predictions } from '../support/score.js';
+import { EVAL_DEV, EVAL_REAL } from '../../src/dev/repo-paths.js';
+import { evalSet, score, type Predictions } from '../../src/dev/eval-score.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**

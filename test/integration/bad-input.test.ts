@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
-import { EVAL_DEV } from '../support/paths.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { jpegClaiming, jpegWithoutQuantTables, pngClaiming, solidImage, textImage } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { mapLimit } from '../../src/shared/map-limit.js';
-import { EVAL_DEV } from '../support/paths.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 /** grpc-js's own policies over three real server processes, addressed as one ipv4: target. */
 describe('client-side balancing over three server processes', function () {

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { EVAL_DEV } from '../support/paths.js';
-import { runCli, spawnServer, type ServerProcess } from '../support/process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 interface JsonLine {
   file: string;

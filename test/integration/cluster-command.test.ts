@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
-import { CLI, ROOT } from '../support/paths.js';
-import { waitFor } from '../support/wait-for.js';
+import { CLI, ROOT } from '../../src/dev/repo-paths.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 /** `ocr cluster` as an operator runs it: N instances, then Ctrl-C (SIGINT) stops them all cleanly. */
 describe('ocr cluster', function () {

@@ -5,9 +5,9 @@ import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { mapLimit } from '../../src/shared/map-limit.js';
 import { consulForTests, healthService, itWithDouble, REAL_AGENT_CANNOT_STOP, type TestConsul } from '../support/consul.js';
-import { EVAL_DEV } from '../support/paths.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
-import { waitFor } from '../support/wait-for.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 /**
  * The cluster as callers see it: server processes registered in Consul (a real agent when

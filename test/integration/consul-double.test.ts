@@ -12,8 +12,8 @@ import {
   type TestConsul,
 } from '../support/consul.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
-import { freePort } from '../support/ports.js';
-import { waitFor } from '../support/wait-for.js';
+import { freePort } from '../../src/dev/free-port.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 /**
  * The Consul HTTP API as the product relies on it. Runs against the test double, or against a real

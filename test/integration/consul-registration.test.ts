@@ -16,9 +16,9 @@ import {
   type TestConsul,
 } from '../support/consul.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
-import { ROOT } from '../support/paths.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
-import { waitFor } from '../support/wait-for.js';
+import { ROOT } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 const unique = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`;
 

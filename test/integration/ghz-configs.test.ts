@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { EVAL_DEV, ROOT } from '../support/paths.js';
+import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** The keys of a ghz config file (ghz's runner.Config); anything else is a typo ghz would ignore. */

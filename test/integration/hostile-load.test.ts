@@ -10,13 +10,13 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
-import { EVAL_DEV } from '../support/paths.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { bmpFile } from '../support/images.js';
 import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../support/latency-probe.js';
 import { residentBytes, watchPeak } from '../support/resident-memory.js';
-import { waitFor } from '../support/wait-for.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 const GB = 1e9;
 

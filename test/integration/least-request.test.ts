@@ -3,7 +3,7 @@ import { Server, type sendUnaryData } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { OcrClient, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
 import { OcrServiceService } from '../../src/gen/ocr/v1/ocr.js';
-import { bindLoopback } from '../support/ports.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 
 /**
  * A stand-in instance that holds every GetServerInfo call until the test releases it, so the test

@@ -7,7 +7,7 @@ import { Metadata, Server, status as Status, type sendUnaryData, type ServerErro
 import { expect } from 'chai';
 import { OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
-import { bindLoopback } from '../support/ports.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 
 const info = (id: string): ServerInfo => ({ instanceId: id, serverVersion: '', manifest: '', models: [], dictionarySize: 0, workers: 1, threadsPerWorker: 1 });
 

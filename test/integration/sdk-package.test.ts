@@ -4,8 +4,8 @@ import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { EVAL_DEV, ROOT } from '../support/paths.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
+import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 /** What the issue allows a service that installs the SDK without sharp. */
 const MAX_INSTALLED_BYTES = 15_000_000;

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { expect } from 'chai';
-import { freePort } from '../support/ports.js';
-import { runCli, spawnServer } from '../support/process.js';
+import { freePort } from '../../src/dev/free-port.js';
+import { runCli, spawnServer } from '../../src/dev/server-process.js';
 
 /** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
 describe('ocr serve --metrics-port', function () {

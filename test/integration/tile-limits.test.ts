@@ -4,9 +4,9 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError, recognizeLargeImage, type TileRequest, type TileResponse } from '../../src/client/index.js';
 import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
-import { EVAL_DEV } from '../support/paths.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { waitFor } from '../support/wait-for.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 const MiB = 1024 * 1024;
 

@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OcrClient, recognizeLargeImageSpread } from '../../src/client/index.js';
-import { EVAL_DEV } from '../support/paths.js';
-import { docsF1 } from '../support/score.js';
-import { spawnServer, type ServerProcess } from '../support/process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { docsF1 } from '../../src/dev/eval-score.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 /** One large image's tiles over several instances, and resumed when the instance reading them dies. */
 describe('large images spread over instances', function () {

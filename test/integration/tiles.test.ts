@@ -3,8 +3,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError, recognizeLargeImage, TiledImage, TileStream, type TileRequest, type TileResponse } from '../../src/client/index.js';
-import { EVAL_DEV } from '../support/paths.js';
-import { docsF1 } from '../support/score.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { docsF1 } from '../../src/dev/eval-score.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** The 300-dpi A4 pages of the development set. */

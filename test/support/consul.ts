@@ -10,8 +10,8 @@ import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ConsulDouble, type AgentService, type HealthServiceEntry } from './consul-double.js';
-import { freePort } from './ports.js';
-import { waitFor } from './wait-for.js';
+import { freePort } from '../../src/dev/free-port.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 export type { AgentService, HealthServiceEntry } from './consul-double.js';
 

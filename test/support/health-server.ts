@@ -1,6 +1,6 @@
 import { Server } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
-import { bindLoopback } from './ports.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 
 export interface HealthServer {
   port: number;

@@ -12,7 +12,7 @@ import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
 import { readModelFile } from '../../src/engine/runtime/sessions.js';
 import { textImage } from '../support/images.js';
 import { buildModel } from '../support/onnx-model.js';
-import { EVAL_DEV } from '../support/paths.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 
 function editDistance(a: string, b: string): number {
   const x = [...a];

@@ -10,7 +10,7 @@ import { constantNode, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, intAtt
 import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
 import { readModelFile } from '../../src/engine/runtime/sessions.js';
 import { buildModel } from '../support/onnx-model.js';
-import { EVAL_DEV } from '../support/paths.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 
 /** The int8 scores' own ranking of classes, [lines, steps, RESCORED_CLASSES], as an extra output. */
 const INT8_RANKING = 'rescored_head.top_class';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { expect } from 'chai';
 import { Server } from '@grpc/grpc-js';
 import { withReceiveWindow } from '../../src/server/http2-receive-window.js';
-import { bindLoopback } from '../support/ports.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 
 describe('the gRPC server HTTP/2 receive window', () => {
   const window = { streamBytes: 3 * 1024 * 1024, connectionBytes: 12 * 1024 * 1024 };

@@ -6,7 +6,7 @@ import { decodeImage, DEFAULT_DECODE_LIMITS, MOZJPEG_MAX_PIXELS, plainImageSize 
 import { checkJpegScans, countJpegScans, isPlainJpeg, MAX_JPEG_HEADER_SEGMENTS, MAX_JPEG_SCANS, readJpegHeader } from '../../src/engine/decode/jpeg-header.js';
 import { decodePlainJpeg } from '../../src/engine/decode/jpeg-decoder.js';
 import { OcrError } from '../../src/shared/errors.js';
-import { EVAL_DEV, EVAL_REAL } from '../support/paths.js';
+import { EVAL_DEV, EVAL_REAL } from '../../src/dev/repo-paths.js';
 import { manySegmentJpeg, repeatedScanJpeg } from '../support/hostile-images.js';
 import { jpegClaiming, jpegWithoutQuantTables } from '../support/images.js';
 

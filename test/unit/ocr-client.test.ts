@@ -9,7 +9,7 @@ import sharp from 'sharp';
 
 import { OcrCallError, OcrClient, OcrError, TileStream, recognizeLargeImage, type TileLines } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
-import { bindLoopback } from '../support/ports.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 
 function statusError(code: Status, details: string): ServerErrorResponse {
   return Object.assign(new Error(details), { code, details });

@@ -28,14 +28,6 @@ export interface DbParams {
   minSize: number;
 }
 
-export const DEFAULT_DB_PARAMS: Readonly<DbParams> = Object.freeze({
-  thresh: 0.3,
-  boxThresh: 0.6,
-  unclipRatio: 1.5,
-  maxCandidates: 1000,
-  minSize: 3,
-});
-
 /** One 8-connected foreground region, reduced to what its convex hull needs. */
 interface Region {
   size: number;
@@ -167,7 +159,7 @@ export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
  * Text quads from a DB probability map. Each box's quad is ordered tl, tr, br, bl (as PaddleOCR's
  * get_mini_boxes orders it) and its score is the mean probability inside the unexpanded box.
  */
-export function dbPostprocess(map: ProbMap, params: DbParams = DEFAULT_DB_PARAMS): DetectedBox[] {
+export function dbPostprocess(map: ProbMap, params: DbParams): DetectedBox[] {
   if (map.data.length < map.width * map.height) {
     throw new RangeError(`probability map has ${map.data.length} values, expected ${map.width * map.height}`);
   }

@@ -1,3 +1,4 @@
+/** Where the repository, its CLI and the shared evaluation sets are, for tests and benchmarks (src/dev: tooling they share). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { CLI, ROOT } from './paths.js';
+import { CLI, ROOT } from './repo-paths.js';
 
 export interface ServerProcess {
   child: ChildProcess;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SCORER } from './paths.js';
+import { SCORER } from './repo-paths.js';
 
 export interface Predictions {
   lines?: Record<string, string>;
