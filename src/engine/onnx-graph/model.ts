@@ -3,6 +3,7 @@
  * wire format: nodes left alone are written back as they were read, and so is everything else in
  * the model (weights in initializers, metadata, value infos).
  */
+import { topologicalOrder } from './topological-order.js';
 import {
   bytesField,
   decodeFields,
@@ -30,6 +31,8 @@ const VALUE_INFO_NAME = 1;
 const VALUE_INFO_TYPE = 2;
 const TYPE_TENSOR = 1;
 const TENSOR_TYPE_ELEM_TYPE = 1;
+const TENSOR_TYPE_SHAPE = 2;
+const SHAPE_DIM = 1;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_NAME = 3;
@@ -41,7 +44,9 @@ const ATTR_F = 2;
 const ATTR_I = 3;
 const ATTR_S = 4;
 const ATTR_T = 5;
+const ATTR_G = 6;
 const ATTR_INTS = 8;
+const ATTR_GRAPHS = 11;
 const ATTR_TYPE = 20;
 const ATTR_TYPE_FLOAT = 1;
 const ATTR_TYPE_INT = 2;
@@ -149,8 +154,41 @@ export function readModel(bytes: Uint8Array): OnnxModel {
   return { fields, graphFields, nodes, opset, graphOutputs };
 }
 
+/** The name of a graph's input or initializer (a value its nodes may read), else undefined. */
+function declaredName(f: Field): string | undefined {
+  const nameField = f.no === GRAPH_INPUT ? VALUE_INFO_NAME : f.no === GRAPH_INITIALIZER ? TENSOR_NAME : undefined;
+  const name = nameField === undefined ? undefined : decodeFields(f.data).find((v) => v.no === nameField);
+  return name ? stringValue(name) : undefined;
+}
+
+/** Values from enclosing graphs that the subgraphs of `node` (If branches, Loop and Scan bodies) read. */
+function outerReads(node: OnnxNode): string[] {
+  const reads: string[] = [];
+  for (const attr of node.attributes.values()) {
+    for (const f of attr) {
+      if (f.no !== ATTR_G && f.no !== ATTR_GRAPHS) continue;
+      const defined = new Set<string>();
+      const inner: string[] = [];
+      for (const g of decodeFields(f.data)) {
+        if (g.no === GRAPH_NODE) {
+          const n = readNode(g.data);
+          inner.push(...n.inputs, ...outerReads(n));
+          n.outputs.forEach((out) => defined.add(out));
+        } else {
+          const name = declaredName(g);
+          if (name !== undefined) defined.add(name);
+        }
+      }
+      reads.push(...inner.filter((v) => v !== '' && !defined.has(v)));
+    }
+  }
+  return reads;
+}
+
+/** The model's bytes, its nodes in topological order (topological-order.ts). */
 export function writeModel(model: OnnxModel): Uint8Array {
-  const graph = encodeFields([...model.nodes.map((n) => bytesField(GRAPH_NODE, writeNode(n))), ...model.graphFields]);
+  const nodes = topologicalOrder(model.nodes, outerReads);
+  const graph = encodeFields([...nodes.map((n) => bytesField(GRAPH_NODE, writeNode(n))), ...model.graphFields]);
   return encodeFields(model.fields.map((f) => (f.no === MODEL_GRAPH ? bytesField(MODEL_GRAPH, graph) : f)));
 }
 
@@ -229,19 +267,17 @@ export function importOpset(model: OnnxModel, domain: string, version: number): 
 
 /**
  * Drop Constant nodes and initializers that no node reads any more (onnxruntime would warn about
- * each); graph inputs and outputs are kept.
+ * each); graph inputs and outputs are kept, and so is what a subgraph reads.
  */
 export function dropUnreadConstants(model: OnnxModel): void {
-  const read = new Set(model.nodes.flatMap((n) => n.inputs));
+  const read = new Set(model.nodes.flatMap((n) => [...n.inputs, ...outerReads(n)]));
   const keep = (name: string): boolean => read.has(name) || model.graphOutputs.has(name);
   model.nodes = model.nodes.filter((n) => n.opType !== 'Constant' || keep(n.outputs[0]!));
-  const graphInputs = new Set(
-    model.graphFields.filter((f) => f.no === GRAPH_INPUT).map((f) => stringValue(decodeFields(f.data).find((v) => v.no === VALUE_INFO_NAME)!)),
-  );
+  const graphInputs = new Set(model.graphFields.filter((f) => f.no === GRAPH_INPUT).map(declaredName));
   model.graphFields = model.graphFields.filter((f) => {
     if (f.no !== GRAPH_INITIALIZER) return true;
-    const name = decodeFields(f.data).find((t) => t.no === TENSOR_NAME);
-    return !name || keep(stringValue(name)) || graphInputs.has(stringValue(name));
+    const name = declaredName(f);
+    return name === undefined || keep(name) || graphInputs.has(name);
   });
 }
 
@@ -249,16 +285,38 @@ export function intAttribute(name: string, value: number): Field[] {
   return [stringField(ATTR_NAME, name), varintField(ATTR_I, value), varintField(ATTR_TYPE, ATTR_TYPE_INT)];
 }
 
-/** A graph input or output (`field`: GRAPH_INPUT or GRAPH_OUTPUT): a tensor of an ONNX element type, any shape. */
-export function tensorValueInfo(field: number, name: string, dataType: number): Field {
-  const tensorType = encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, dataType)]);
+/**
+ * A graph input or output (`field`: GRAPH_INPUT or GRAPH_OUTPUT): a tensor of an ONNX element type,
+ * of the shape whose TensorShapeProto.Dimension messages are `dims` (unset: any shape, which ONNX's
+ * checker refuses for the graph's own inputs and outputs).
+ */
+export function tensorValueInfo(field: number, name: string, dataType: number, dims?: readonly Uint8Array[]): Field {
+  const shape = dims ? [bytesField(TENSOR_TYPE_SHAPE, encodeFields(dims.map((d) => bytesField(SHAPE_DIM, d))))] : [];
+  const tensorType = encodeFields([varintField(TENSOR_TYPE_ELEM_TYPE, dataType), ...shape]);
   const type = encodeFields([bytesField(TYPE_TENSOR, tensorType)]);
   return bytesField(field, encodeFields([stringField(VALUE_INFO_NAME, name), bytesField(VALUE_INFO_TYPE, type)]));
 }
 
-/** Make these tensors, of the given ONNX element types, the graph's outputs in place of its own. */
-export function setGraphOutputs(model: OnnxModel, outputs: readonly { name: string; dataType: number }[]): void {
-  const infos = outputs.map((o) => tensorValueInfo(GRAPH_OUTPUT, o.name, o.dataType));
+/** The Dimension messages of a graph output's shape, undefined where it declares none. */
+export function graphOutputDims(model: OnnxModel, name: string): Uint8Array[] | undefined {
+  const sub = (fields: Field[] | undefined, no: number): Field[] | undefined => {
+    const f = fields?.find((x) => x.no === no);
+    return f ? decodeFields(f.data) : undefined;
+  };
+  for (const f of model.graphFields) {
+    if (f.no !== GRAPH_OUTPUT) continue;
+    const info = decodeFields(f.data);
+    const infoName = info.find((v) => v.no === VALUE_INFO_NAME);
+    if (!infoName || stringValue(infoName) !== name) continue;
+    const shape = sub(sub(sub(info, VALUE_INFO_TYPE), TYPE_TENSOR), TENSOR_TYPE_SHAPE);
+    return shape?.filter((d) => d.no === SHAPE_DIM).map((d) => d.data);
+  }
+  return undefined;
+}
+
+/** Make these tensors, of the given ONNX element types and shapes (tensorValueInfo), the graph's outputs in place of its own. */
+export function setGraphOutputs(model: OnnxModel, outputs: readonly { name: string; dataType: number; dims?: readonly Uint8Array[] }[]): void {
+  const infos = outputs.map((o) => tensorValueInfo(GRAPH_OUTPUT, o.name, o.dataType, o.dims));
   model.graphFields = [...model.graphFields.filter((f) => f.no !== GRAPH_OUTPUT), ...infos];
   model.graphOutputs = new Set(outputs.map((o) => o.name));
 }
