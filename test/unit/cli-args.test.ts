@@ -14,6 +14,7 @@ async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string
     recognize: async (files, options) => (calls.push(['recognize', files, options]), 3),
     info: async (options) => (calls.push(['info', options]), 0),
     cluster: async (options) => (calls.push(['cluster', options]), 0),
+    prepareModels: async (options) => (calls.push(['prepare-models', options]), 0),
   };
   let stderr = '';
   let stdout = '';

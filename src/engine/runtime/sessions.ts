@@ -1,10 +1,7 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { hasInt8DotProduct } from './cpu-features.js';
-import { withGreedyHead } from '../onnx-graph/greedy-head.js';
-import { withRescoredGreedyHead } from '../onnx-graph/rescored-head.js';
-import { quantizeModel } from '../onnx-graph/quantize.js';
-import { simplifyModel } from '../onnx-graph/simplify.js';
+import { rewriteModel } from '../onnx-graph/rewrite.js';
 import type { Precision } from '../types.js';
 import { asNative, type PhaseCell } from './worker-phase.js';
 
@@ -21,19 +18,17 @@ export interface SessionOptions {
 export type Session = ort.InferenceSession;
 
 /**
- * A model file's bytes as a session loads them: through simplifyModel when asked (the same
- * function in fewer element-wise passes), then through quantizeModel for int8.
+ * A model file's bytes rewritten as the engine would for this CPU, without the model cache
+ * (model-cache.ts): through simplifyModel when asked (the same function in fewer element-wise
+ * passes), then through quantizeModel for int8.
  */
 export function readModelFile(file: string, simplify: boolean, precision: Precision = 'float32'): Uint8Array {
-  const bytes = readFileSync(file);
-  const simplified = simplify ? simplifyModel(bytes).bytes : bytes;
-  return precision === 'int8' ? quantizeModel(simplified, { reduceRange: !hasInt8DotProduct() }).bytes : simplified;
+  return rewriteModel(readFileSync(file), { simplify, precision, greedyHead: false, reduceRange: !hasInt8DotProduct() });
 }
 
 /** The recognizer as the engine runs it: readModelFile's, with the greedy head (rescored in int8). */
 export function readRecognizerModel(file: string, simplify: boolean, precision: Precision): Uint8Array {
-  const bytes = readModelFile(file, simplify, precision);
-  return precision === 'int8' ? withRescoredGreedyHead(bytes, { reduceRange: !hasInt8DotProduct() }) : withGreedyHead(bytes);
+  return rewriteModel(readFileSync(file), { simplify, precision, greedyHead: true, reduceRange: !hasInt8DotProduct() });
 }
 
 export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {

@@ -1,0 +1,195 @@
+/**
+ * The models as the engine runs them (onnx-graph/rewrite.ts), rewritten once and kept as files.
+ *
+ * Rewriting a model takes a noticeable part of a start, and its result depends only on the shipped
+ * file's bytes, the rewrite's options (the CPU's int8 arithmetic among them) and the rewriting
+ * code. So the main thread rewrites each model once, writes it to the cache directory under a hash
+ * of all of these, and the workers, and every later start, load that file. A directory that cannot
+ * be written (a read-only image whose cache was not prepared) costs a rewrite in memory, once per
+ * start; the workers then get the bytes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
+import { hasInt8DotProduct } from './cpu-features.js';
+import { rewriteModel, rewrites, type RewriteSpec } from '../onnx-graph/rewrite.js';
+import type { ModelManifest } from './manifest.js';
+import type { Precision } from '../types.js';
+
+/** Overrides the default cache directory; `ocr serve --model-cache` and EngineConfig.modelCacheDir override it. */
+export const MODEL_CACHE_ENV = 'OCR_MODEL_CACHE';
+
+/** `.cache/models` at the repository (or installed package) root. */
+const PACKAGE_CACHE_DIR = fileURLToPath(new URL('../../../../.cache/models', import.meta.url));
+
+export function defaultModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env[MODEL_CACHE_ENV] || PACKAGE_CACHE_DIR;
+}
+
+let codeHash: string | undefined;
+
+/**
+ * The rewrite's version: a hash of the compiled rewriting code (every module of onnx-graph/), so
+ * that no change to a rewrite can leave a stale file in use.
+ */
+export function rewriteVersion(): string {
+  if (codeHash) return codeHash;
+  const dir = fileURLToPath(new URL('../onnx-graph/', import.meta.url));
+  const hash = createHash('sha256');
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) hash.update(name).update(readFileSync(path.join(dir, name)));
+  codeHash = hash.digest('hex');
+  return codeHash;
+}
+
+const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+
+/** A hash of everything the rewritten model depends on. */
+export function cacheKey(shipped: Uint8Array, spec: RewriteSpec, version: string = rewriteVersion()): string {
+  return sha256(
+    JSON.stringify({
+      version,
+      model: sha256(shipped),
+      simplify: spec.simplify,
+      precision: spec.precision,
+      greedyHead: spec.greedyHead,
+      // Float models are the same on every CPU: one file serves them all.
+      reduceRange: spec.precision === 'int8' ? spec.reduceRange : null,
+    }),
+  );
+}
+
+/** `<shipped name>.<precision>.<key>.onnx`: readable in a listing, unique by the key. */
+export function cacheFileName(file: string, shipped: Uint8Array, spec: RewriteSpec): string {
+  return `${path.basename(file, '.onnx')}.${spec.precision}.${cacheKey(shipped, spec).slice(0, 32)}.onnx`;
+}
+
+/**
+ * Write `bytes` to `target` so that no reader ever sees part of it: into a file of this process and
+ * thread alone, flushed, then renamed over the target (rename is atomic within a directory). Two
+ * writers of one target write the same bytes; the last rename wins.
+ */
+export function writeAtomically(target: string, bytes: Uint8Array): void {
+  mkdirSync(path.dirname(target), { recursive: true });
+  const temp = `${target}.${process.pid}-${threadId}-${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(temp, 'wx');
+    try {
+      writeFileSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (err) {
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // Never created, or the directory refuses removal as it refused the write: the write's error says why.
+    }
+    throw err;
+  }
+}
+
+/** Where a worker finds a model as it runs it. */
+export interface ModelSource {
+  /** The model as shipped. */
+  file: string;
+  spec: RewriteSpec;
+  /** The rewritten model in the cache; null: the shipped file runs as it is, or `bytes` hold the rewrite. */
+  cached: string | null;
+  /** The rewrite, where the cache could not take it. */
+  bytes?: Uint8Array;
+}
+
+/** as shipped: nothing to rewrite; cached: found in the cache; written: rewritten into it; in memory: rewritten, not cached. */
+export type PrepareOutcome = 'as shipped' | 'cached' | 'written' | 'in memory';
+
+export interface PreparedModel {
+  source: ModelSource;
+  outcome: PrepareOutcome;
+  /** Why an 'in memory' rewrite was not cached. */
+  reason?: string;
+}
+
+export interface PrepareOptions {
+  /** Throw when the cache cannot be written, instead of keeping the rewrite in memory. */
+  strict?: boolean;
+}
+
+const isCacheFile = (file: string): boolean => {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  return stat !== undefined && stat.isFile() && stat.size > 0;
+};
+
+/** The model of `file` rewritten by `spec`: found in `cacheDir`, else rewritten and written there (null: no cache). */
+export function prepareModel(file: string, spec: RewriteSpec, cacheDir: string | null, options: PrepareOptions = {}): PreparedModel {
+  if (!rewrites(spec)) return { source: { file, spec, cached: null }, outcome: 'as shipped' };
+  const shipped = readFileSync(file);
+  if (cacheDir === null) return { source: { file, spec, cached: null, bytes: rewriteModel(shipped, spec) }, outcome: 'in memory', reason: 'no cache directory' };
+  const cached = path.resolve(cacheDir, cacheFileName(file, shipped, spec));
+  if (isCacheFile(cached)) return { source: { file, spec, cached }, outcome: 'cached' };
+  const bytes = rewriteModel(shipped, spec);
+  try {
+    writeAtomically(cached, bytes);
+    return { source: { file, spec, cached }, outcome: 'written' };
+  } catch (err) {
+    const reason = `cannot write ${cached}: ${(err as Error).message}`;
+    if (options.strict) throw new Error(reason, { cause: err });
+    return { source: { file, spec, cached: null, bytes }, outcome: 'in memory', reason };
+  }
+}
+
+/**
+ * A model's bytes in a worker. A cache file removed since it was prepared is rewritten again, here,
+ * rather than failing the worker.
+ */
+export function loadModel(source: ModelSource): Uint8Array {
+  if (source.bytes) return source.bytes;
+  if (source.cached) {
+    try {
+      return readFileSync(source.cached);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return rewriteModel(readFileSync(source.file), source.spec);
+}
+
+export type ModelRole = 'det' | 'cls' | 'rec';
+
+export interface EngineModels {
+  det: ModelSource;
+  cls: ModelSource | null;
+  rec: ModelSource;
+}
+
+export interface ModelPlan {
+  simplify: boolean;
+  recPrecision: Precision;
+  /** Whether int8 weights take 7 bits (QuantizeOptions); unset: as this CPU needs. */
+  reduceRange?: boolean;
+}
+
+/** The engine's models and their rewrites: the recognizer in its precision with the greedy head, the others in float32. */
+export function engineModelSpecs(manifest: ModelManifest, plan: ModelPlan): { role: ModelRole; file: string; spec: RewriteSpec }[] {
+  const reduceRange = plan.reduceRange ?? !hasInt8DotProduct();
+  const float: RewriteSpec = { simplify: plan.simplify, precision: 'float32', greedyHead: false, reduceRange };
+  return [
+    { role: 'det', file: manifest.paths.det, spec: float },
+    ...(manifest.paths.cls ? [{ role: 'cls' as const, file: manifest.paths.cls, spec: float }] : []),
+    { role: 'rec', file: manifest.paths.rec, spec: { ...float, precision: plan.recPrecision, greedyHead: true } },
+  ];
+}
+
+/** Prepare the engine's models before its workers start, so that they load rather than rewrite them. */
+export function prepareEngineModels(
+  manifest: ModelManifest,
+  plan: ModelPlan & { cacheDir: string | null },
+  options: PrepareOptions = {},
+): { models: EngineModels; prepared: (PreparedModel & { role: ModelRole })[] } {
+  const prepared = engineModelSpecs(manifest, plan).map(({ role, file, spec }) => ({ role, ...prepareModel(file, spec, plan.cacheDir, options) }));
+  const source = (role: ModelRole): ModelSource | undefined => prepared.find((p) => p.role === role)?.source;
+  return { models: { det: source('det')!, cls: source('cls') ?? null, rec: source('rec')! }, prepared };
+}
