@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { decodeImage, sniffFormat } from '../../src/engine/decode/decode.js';
+import { decodeImage } from '../../src/engine/decode/decode.js';
+import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 describe('image decoding', () => {

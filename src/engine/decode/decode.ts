@@ -2,14 +2,13 @@ import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from './bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
-import { isPlainPng, PNG_SIGNATURE, readPngHeader, readPngSize } from './png-header.js';
+import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
+import { sniffFormat, SUPPORTED_FORMATS, type ImageFormat } from '../../shared/image-format.js';
 import type { RawImage } from '../types.js';
 
 // libvips' operation cache keeps recent images (up to 50 MB) for a repeat of the same operation on
 // the same input, which never comes here: every image is decoded once.
 sharp.cache(false);
-
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'bmp';
 
 export interface DecodeLimits {
   /** Images whose header claims more pixels are refused before their pixels are decoded. */
@@ -19,22 +18,6 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000, minSide: 8 };
-
-export const SUPPORTED_FORMATS = 'JPEG, PNG, WebP, TIFF, GIF or BMP';
-
-const startsWith = (buf: Uint8Array, bytes: readonly number[], at = 0): boolean =>
-  buf.length >= at + bytes.length && bytes.every((b, i) => buf[at + i] === b);
-
-/** Recognise the container by its magic bytes, so that a wrong payload gets a precise answer. */
-export function sniffFormat(buf: Uint8Array): ImageFormat | null {
-  if (startsWith(buf, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (startsWith(buf, PNG_SIGNATURE)) return 'png';
-  if (startsWith(buf, [0x47, 0x49, 0x46, 0x38])) return 'gif';
-  if (startsWith(buf, [0x52, 0x49, 0x46, 0x46]) && startsWith(buf, [0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
-  if (startsWith(buf, [0x49, 0x49, 0x2a, 0x00]) || startsWith(buf, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff';
-  if (startsWith(buf, [0x42, 0x4d])) return 'bmp';
-  return null;
-}
 
 function hexPrefix(buf: Uint8Array): string {
   return Buffer.from(buf.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim();

@@ -1,3 +1,4 @@
+import { PNG_SIGNATURE } from '../../shared/image-format.js';
 /** What a PNG's chunks say before any pixel is inflated. */
 export interface PngHeader {
   width: number;
@@ -20,7 +21,6 @@ export interface PngChunk {
 }
 
 /** The eight bytes every PNG starts with. */
-export const PNG_SIGNATURE: readonly number[] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
  * The most chunks of a PNG that readPngChunks walks. Encoders write a handful of ancillary chunks
