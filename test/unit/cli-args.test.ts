@@ -75,6 +75,17 @@ describe('ocr command line', () => {
     });
   });
 
+  describe('prepare-models', () => {
+    it('parses its options; --all and --rec-precision exclude each other', async () => {
+      expect((await run(['prepare-models'])).calls).to.deep.equal([['prepare-models', {}]]);
+      const { calls } = await run(['prepare-models', '--model-cache', 'cache', '--models', 'm.json', '--rec-precision', 'int8']);
+      expect(calls).to.deep.equal([['prepare-models', { modelCache: 'cache', models: 'm.json', recPrecision: 'int8' }]]);
+      expect((await run(['prepare-models', '--all'])).calls).to.deep.equal([['prepare-models', { all: true }]]);
+      const { error } = await run(['prepare-models', '--all', '--rec-precision', 'float32']);
+      expect(error?.message).to.match(/'--rec-precision <precision>' cannot be used with option '--all'/);
+    });
+  });
+
   describe('serve', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
@@ -91,6 +102,7 @@ describe('ocr command line', () => {
         '--workers', '3',
         '--threads', '2',
         '--models', 'm.json',
+        '--model-cache', '/var/cache/ocr',
         '--max-pixels', '1000000',
         '--max-message-mb', '64',
         '--instance-id', 'ocr-a',
@@ -109,6 +121,7 @@ describe('ocr command line', () => {
         workers: 3,
         threads: 2,
         models: 'm.json',
+        modelCache: '/var/cache/ocr',
         maxPixels: 1_000_000,
         maxMessageMb: 64,
         instanceId: 'ocr-a',

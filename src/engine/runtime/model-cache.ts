@@ -118,10 +118,15 @@ export interface PrepareOptions {
   strict?: boolean;
 }
 
-const isCacheFile = (file: string): boolean => {
-  const stat = statSync(file, { throwIfNoEntry: false });
-  return stat !== undefined && stat.isFile() && stat.size > 0;
-};
+function isCacheFile(file: string): boolean {
+  try {
+    const stat = statSync(file);
+    return stat.isFile() && stat.size > 0;
+  } catch {
+    // Absent, or a directory that cannot be looked into: a miss either way.
+    return false;
+  }
+}
 
 /** The model of `file` rewritten by `spec`: found in `cacheDir`, else rewritten and written there (null: no cache). */
 export function prepareModel(file: string, spec: RewriteSpec, cacheDir: string | null, options: PrepareOptions = {}): PreparedModel {

@@ -1,0 +1,55 @@
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { runCli } from '../../src/dev/server-process.js';
+import { OcrEngine } from '../../src/engine/engine.js';
+import { textImage } from '../support/images.js';
+
+/** Each file of the directory with its modification time. */
+const listing = (dir: string): Record<string, number> => Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(path.join(dir, f)).mtimeMs]));
+
+/** Start an engine on `cacheDir` (one worker), read one line with it, close it. */
+async function startAndRead(cacheDir: string): Promise<string> {
+  const engine = await OcrEngine.create({ workers: 1, detectorThreads: 1, modelCacheDir: cacheDir });
+  try {
+    return (await engine.recognize(await textImage('Cache 2024'))).lines.map((l) => l.text).join(' ');
+  } finally {
+    await engine.close();
+  }
+}
+
+describe('the model cache across starts', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-model-cache-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a first start writes the rewritten models; a second loads them, writing nothing', async () => {
+    const cacheDir = path.join(dir, 'cache');
+    expect(await startAndRead(cacheDir)).to.contain('2024');
+    const first = listing(cacheDir);
+    const names = Object.keys(first).sort();
+    expect(names).to.have.length(3);
+    expect(names[0]).to.match(/^ch_PP-OCRv4_det_infer\.float32\.[0-9a-f]{32}\.onnx$/);
+    expect(names[1]).to.match(/^ch_PP-OCRv4_rec_infer\.(int8|float32)\.[0-9a-f]{32}\.onnx$/);
+    expect(names[2]).to.match(/^ch_ppocr_mobile_v2\.0_cls_infer\.float32\.[0-9a-f]{32}\.onnx$/);
+    expect(await startAndRead(cacheDir)).to.contain('2024');
+    expect(listing(cacheDir), 'the same files, not written again').to.deep.equal(first);
+    // The command finds what the engine wrote: the two agree on every key.
+    const prepared = await runCli(['prepare-models', '--model-cache', cacheDir]);
+    expect(prepared.code, prepared.stderr).to.equal(0);
+    expect(prepared.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 3).join(' '))).to.have.members([
+      'det float32 cached',
+      'cls float32 cached',
+      `rec ${prepared.stdout.includes('rec\tint8') ? 'int8' : 'float32'} cached`,
+    ]);
+    expect(listing(cacheDir)).to.deep.equal(first);
+  });
+
+  it('starts where the cache cannot be written, the models rewritten in memory', async () => {
+    const blocked = path.join(dir, 'a-file');
+    writeFileSync(blocked, '');
+    expect(await startAndRead(path.join(blocked, 'cache'))).to.contain('2024');
+  });
+});
