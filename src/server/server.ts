@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { earlyRefusal } from './early-refusal.js';
 import { IdleMemoryTrim } from './memory-trim.js';
+import { createOcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -97,7 +98,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
-  server.addService(OcrServiceService, createOcrService(ctx));
+  const handlers = createOcrHandlers(ctx);
+  server.addService(OcrServiceService, createOcrService(ctx, handlers));
   health.addToServer(server);
   addReflection(server);
   health.setStatus('', 'SERVING');
