@@ -15,8 +15,7 @@ import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
-import { defaultMemoryBudget } from '../engine/index.js';
-import { hasInt8DotProduct } from '../engine/index.js';
+import { defaultMemoryBudget, hasInt8DotProduct } from '../engine/index.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
@@ -123,6 +122,8 @@ export function buildProgram(
     )
     .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))
+    .addOption(new Option('--http-port <port>', 'HTTP port of the REST API (/api/ocr), the Web UI and /metrics, on --host (0: any free port)').argParser(port).default(SERVE_DEFAULTS.httpPort))
+    .addOption(new Option('--no-http', 'serve gRPC only'))
     .addOption(new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port))
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')

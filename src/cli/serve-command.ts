@@ -144,6 +144,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(opts.taskCapMs ? { taskCapMs: opts.taskCapMs } : {}),
     },
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
+    ...(opts.http ? { httpPort: opts.httpPort } : {}),
   });
   if (opts.metricsPort) {
     try {
@@ -169,6 +170,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     });
   }
   // One plain line on stdout: scripts and tests wait for it instead of sleeping.
-  process.stdout.write(`ocr serve: listening on ${running.host}:${running.port} instance ${running.instanceId}\n`);
+  const http = running.httpPort !== undefined ? ` http ${running.host}:${running.httpPort}` : '';
+  process.stdout.write(`ocr serve: listening on ${running.host}:${running.port} instance ${running.instanceId}${http}\n`);
   if (stopRequested) stop(stopRequested);
 }

@@ -34,6 +34,10 @@ export interface ServeOptions {
   logLevel: string;
   /** Port of the Prometheus /metrics endpoint; unset: none. */
   metricsPort?: number;
+  /** The HTTP front door's port (REST API, Web UI, /metrics), on --host; 0: any free port. */
+  httpPort: number;
+  /** False with --no-http: gRPC only. */
+  http: boolean;
   /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
   graceMs: number;
   /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */
@@ -51,6 +55,8 @@ export interface ServeOptions {
 export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
   port: 50051,
+  httpPort: 8080,
+  http: true,
   threads: 1,
   maxMessageMb: 32,
   logLevel: 'info',

@@ -5,6 +5,8 @@ import { CLI, ROOT } from './repo-paths.js';
 export interface ServerProcess {
   child: ChildProcess;
   port: number;
+  /** The HTTP front door's port (spawned servers take a free one unless args say otherwise). */
+  httpPort?: number;
   instanceId: string;
   /** What it has written to stderr so far (its JSON log lines). */
   stderr(): string;
@@ -19,7 +21,9 @@ function serverEnv(): NodeJS.ProcessEnv {
 
 /** `ocr serve` as a child process; resolves when it prints its listening line (no sleeps). */
 export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
+  // Several servers run side by side in tests: each takes a free HTTP port unless told otherwise.
+  const http = args.some((a) => a === '--http-port' || a === '--no-http') ? [] : ['--http-port', '0'];
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...args], {
     cwd: ROOT,
     env: serverEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,8 +34,8 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on [^\s]+:(\d+) instance (\S+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), instanceId: m[2]!, stderr: () => stderr });
+      const m = /listening on [^\s]+:(\d+) instance (\S+)(?: http [^\s]+:(\d+))?/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), ...(m[3] ? { httpPort: Number(m[3]) } : {}), instanceId: m[2]!, stderr: () => stderr });
     });
     child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening: ${stderr}`)));
   });

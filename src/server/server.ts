@@ -1,4 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildHttpApp } from '../http/app.js';
+import { HttpMetrics } from '../http/http-metrics.js';
+import { localBackend } from './http-backend.js';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -29,11 +34,15 @@ export interface ServerConfig {
   engine: Partial<EngineConfig>;
   limits: ServiceLimits;
   logLevel: string;
+  /** The HTTP front door (REST API, Web UI, /metrics) on this port of the same host; unset: none. 0 picks a free port. */
+  httpPort?: number;
 }
 
 export interface RunningServer {
   host: string;
   port: number;
+  /** Where the HTTP front door listens, when it does. */
+  httpPort?: number;
   instanceId: string;
   engine: OcrEngine;
   health: HealthImplementation;
@@ -100,6 +109,27 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
   const handlers = createOcrHandlers(ctx);
   server.addService(OcrServiceService, createOcrService(ctx, handlers));
+  let serving = true;
+  let http: FastifyInstance | undefined;
+  let httpPort: number | undefined;
+  if (config.httpPort !== undefined) {
+    http = await buildHttpApp({
+      backend: localBackend(ctx, handlers, () => serving),
+      maxImageBytes: config.limits.maxMessageBytes,
+      maxLinesPerRequest: config.limits.maxLinesPerRequest,
+      logger,
+      metrics: new HttpMetrics(metrics.registry),
+      version: SERVER_VERSION,
+    });
+    try {
+      await http.listen({ host: config.host, port: config.httpPort });
+    } catch (err) {
+      server.forceShutdown();
+      await engine.close();
+      throw new Error(`cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`);
+    }
+    httpPort = (http.server.address() as AddressInfo).port;
+  }
   health.addToServer(server);
   addReflection(server);
   health.setStatus('', 'SERVING');
@@ -115,9 +145,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(OCR_SERVICE, 'NOT_SERVING');
+      serving = false;
       if (beforeDrain) await Promise.race([beforeDrain(), expired]);
       logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
-      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), http?.close()]);
       if ((await Promise.race([drained, expired])) === 'expired') {
         logger.warn({ inFlight: engine.inFlight }, 'grace period over: cancelling the calls still running');
         server.forceShutdown();
@@ -131,5 +162,5 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return stopping;
   };
 
-  return { host: config.host, port, instanceId, engine, health, metrics, logger, shutdown };
+  return { host: config.host, port, ...(httpPort !== undefined ? { httpPort } : {}), instanceId, engine, health, metrics, logger, shutdown };
 }

@@ -90,7 +90,7 @@ describe('ocr command line', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
       expect(calls).to.deep.equal([
-        ['serve', { host: '127.0.0.1', port: 50051, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr' } satisfies ServeOptions],
+        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr' } satisfies ServeOptions],
       ]);
     });
 
@@ -108,6 +108,7 @@ describe('ocr command line', () => {
         '--instance-id', 'ocr-a',
         '--log-level', 'debug',
         '--metrics-port', '9100',
+        '--http-port', '8081',
         '--grace-ms', '0',
         '--consul', 'http://consul.local:8500',
         '--consul-token', 'secret',
@@ -118,6 +119,8 @@ describe('ocr command line', () => {
       const expected: ServeOptions = {
         host: '0.0.0.0',
         port: 6000,
+        httpPort: 8081,
+        http: true,
         workers: 3,
         threads: 2,
         models: 'm.json',
@@ -135,6 +138,11 @@ describe('ocr command line', () => {
         tag: ['eu', 'gpu'],
       };
       expect(calls).to.deep.equal([['serve', expected]]);
+    });
+
+    it('turns the HTTP front door off with --no-http', async () => {
+      const { calls } = await run(['serve', '--no-http']);
+      expect(calls[0]![1]).to.include({ http: false, httpPort: 8080 });
     });
 
     for (const [args, pattern] of [

@@ -1,0 +1,213 @@
+/**
+ * The HTTP front door: the REST API (`POST /api/ocr` as the replaced service took it), health,
+ * metrics, the API's documentation and the Web UI, over any OcrBackend. Every limit, budget and
+ * overload rule is the backend's, so HTTP callers meet the same ones as gRPC callers.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
+import type { HttpCall, OcrBackend, Priority } from './backend.js';
+import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
+import type { HttpMetrics } from './http-metrics.js';
+import { openApiDocument } from './openapi.js';
+import { parseOptions } from './request-options.js';
+import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
+
+/** The Web UI: static files, no build step (web/ at the repository root). */
+export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
+
+export interface HttpAppOptions {
+  backend: OcrBackend;
+  /** Largest image (and largest request) accepted, in bytes: the gRPC message limit. */
+  maxImageBytes: number;
+  /** Images one /api/ocr/lines request may carry. */
+  maxLinesPerRequest: number;
+  logger: Logger;
+  metrics: HttpMetrics;
+  version: string;
+}
+
+/** Query parameters and form fields that are the request's own, not recognition options. */
+const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
+/** Multipart field names that carry images. */
+const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
+
+const UNSUPPORTED_BODY = "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* body, or application/json";
+
+const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 0);
+
+function checkImage(bytes: Uint8Array, what: string): void {
+  if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
+  if (!sniffFormat(bytes)) {
+    const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
+    throw new HttpError(415, 'INVALID_ARGUMENT', `${what} is not a ${SUPPORTED_FORMATS} file (it starts ${start}); send the encoded image file`);
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The request's timeout, priority and cancellation, from headers or query parameters. */
+function httpCall(request: FastifyRequest, reply: FastifyReply): HttpCall {
+  const query = request.query as Record<string, unknown>;
+  const controller = new AbortController();
+  // The client went away before its answer: the work it asked for stops.
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  const priority = header(request, 'ocr-priority') ?? (query.priority as string | undefined) ?? 'interactive';
+  if (priority !== 'interactive' && priority !== 'batch') {
+    throw new HttpError(400, 'INVALID_ARGUMENT', `priority is '${priority}'; send 'interactive' or 'batch'`);
+  }
+  const timeout = header(request, 'ocr-timeout-ms') ?? (query.timeout_ms as string | undefined);
+  let deadline: number | undefined;
+  if (timeout !== undefined) {
+    const ms = Number(timeout);
+    if (!Number.isInteger(ms) || ms < 1) throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
+    deadline = Date.now() + ms;
+  }
+  return {
+    signal: controller.signal,
+    priority: priority as Priority,
+    requestId: header(request, 'x-request-id') ?? randomUUID(),
+    ...(deadline !== undefined ? { deadline } : {}),
+  };
+}
+
+interface Images {
+  images: Buffer[];
+  fields: Record<string, unknown>;
+}
+
+/** The images and option fields of a request, whichever of the three body forms it used. */
+async function readImages(request: FastifyRequest, many: boolean, maxImages: number): Promise<Images> {
+  if (request.isMultipart()) {
+    const images: Buffer[] = [];
+    const fields: Record<string, unknown> = {};
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (!IMAGE_FIELDS.has(part.fieldname)) {
+          await part.toBuffer();
+          throw new HttpError(400, 'INVALID_ARGUMENT', `unexpected file field '${part.fieldname}'; send the image in the field 'image'`);
+        }
+        if (images.length >= (many ? maxImages : 1)) {
+          throw new HttpError(
+            many ? 413 : 400,
+            many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
+            many ? `more than ${maxImages} images in one request, this server's limit: split the batch` : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
+          );
+        }
+        images.push(await part.toBuffer());
+      } else {
+        fields[part.fieldname] = part.value;
+      }
+    }
+    return { images, fields };
+  }
+  const body = request.body;
+  if (Buffer.isBuffer(body)) return { images: [body], fields: {} };
+  if (typeof body === 'string') throw new HttpError(415, 'INVALID_ARGUMENT', UNSUPPORTED_BODY);
+  if (body && typeof body === 'object') {
+    const { image, images, options, ...rest } = body as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) {
+      throw new HttpError(400, 'INVALID_ARGUMENT', `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`);
+    }
+    const encoded = many ? images : image;
+    const list = many ? (Array.isArray(encoded) ? encoded : null) : typeof encoded === 'string' ? [encoded] : null;
+    if (!list || list.some((e) => typeof e !== 'string')) {
+      throw new HttpError(400, 'INVALID_ARGUMENT', many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string');
+    }
+    if (list.length > maxImages) throw new HttpError(413, 'RESOURCE_EXHAUSTED', `more than ${maxImages} images in one request, this server's limit: split the batch`);
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+      throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
+    }
+    return { images: list.map((e) => Buffer.from(e as string, 'base64')), fields: (options ?? {}) as Record<string, unknown> };
+  }
+  throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send multipart/form-data with the field 'image', the image itself (Content-Type: image/...), or JSON {\"image\": base64}");
+}
+
+/** A Fastify error (body too large, unparsable JSON, bad content type) as one of ours. */
+function frameworkFailure(err: { statusCode?: number; message: string; code?: string }, maxImageBytes: number): HttpFailure | null {
+  const status = err.statusCode;
+  if (status === 413) {
+    return { status, code: 'RESOURCE_EXHAUSTED', message: `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC` };
+  }
+  if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: UNSUPPORTED_BODY };
+  if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };
+  return null;
+}
+
+export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
+  // Base64 is 4/3 of the bytes; the rest of a JSON body is small.
+  const jsonLimit = Math.ceil((maxImageBytes * maxLinesPerRequest * 4) / 3) + 64 * 1024;
+  const app = Fastify({ logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true });
+  await app.register(multipart, { limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 } });
+  app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(new HttpError(400, 'INVALID_ARGUMENT', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const failure = err instanceof HttpError ? toHttpFailure(err) : (frameworkFailure(err as { statusCode?: number; message: string }, maxImageBytes) ?? toHttpFailure(err));
+    const log = { requestId: request.id, route: request.routeOptions.url, status: failure.status, code: failure.code, message: failure.message };
+    if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
+    else logger.info(log, 'refused');
+    if (failure.retryAfterS !== undefined) void reply.header('retry-after', String(failure.retryAfterS));
+    void reply.status(failure.status).send(failureJson(failure));
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+    done();
+  });
+
+  app.post('/api/ocr', async (request, reply) => {
+    const call = httpCall(request, reply);
+    const { images, fields } = await readImages(request, false, 1);
+    const image = images[0];
+    if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
+    checkImage(image, 'image');
+    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    return pageJson(await backend.recognize(image, opts, call));
+  });
+
+  app.post('/api/ocr/lines', async (request, reply) => {
+    const call = httpCall(request, reply);
+    const { images, fields } = await readImages(request, true, maxLinesPerRequest);
+    if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
+    // A bad line image fails alone, as over gRPC: only the request's form is checked here.
+    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    return linesJson(await backend.recognizeLines(images, opts, call));
+  });
+
+  app.get('/api/info', async (request, reply) => infoJson(await backend.serverInfo(httpCall(request, reply))));
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => (backend.ready() ? { status: 'ready' } : reply.status(503).send({ status: 'draining' })));
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, text } = await backend.metrics();
+    return reply.type(contentType).send(text);
+  });
+
+  const document = openApiDocument(options.version);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', async () => document);
+  await app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: 'index.html' });
+  return app;
+}

@@ -1,0 +1,27 @@
+/**
+ * What the HTTP front door answers with: the local engine on `ocr serve`, the cluster through the
+ * SDK on `ocr gateway`. Both speak the gRPC messages, so the JSON API is the same either way.
+ */
+import type { RecognizeLinesResponse, RecognizeOptions, RecognizeResponse, ServerInfo } from '../gen/ocr/v1/ocr.js';
+
+export type Priority = 'interactive' | 'batch';
+
+/** What an HTTP request carries beyond its images. */
+export interface HttpCall {
+  /** Fires when the client goes away or the call's timeout passes. */
+  signal: AbortSignal;
+  /** Date.now() milliseconds by which the answer is useless; unset: the server's own limit. */
+  deadline?: number;
+  priority: Priority;
+  requestId: string;
+}
+
+export interface OcrBackend {
+  recognize(image: Uint8Array, options: RecognizeOptions, call: HttpCall): Promise<RecognizeResponse>;
+  recognizeLines(images: Uint8Array[], options: RecognizeOptions, call: HttpCall): Promise<RecognizeLinesResponse>;
+  serverInfo(call: HttpCall): Promise<ServerInfo>;
+  /** False while draining: /readyz answers 503 so that load balancers stop sending. */
+  ready(): boolean;
+  /** Prometheus exposition for /metrics. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+}

@@ -1,0 +1,81 @@
+/**
+ * Any error of a backend → the HTTP answer: a status from the gRPC one, the same actionable
+ * message, and Retry-After for a refusal that a retry can cure.
+ */
+import { OcrError } from '../shared/errors.js';
+
+export interface HttpFailure {
+  /** HTTP status. */
+  status: number;
+  /** The gRPC status name, e.g. RESOURCE_EXHAUSTED. */
+  code: string;
+  message: string;
+  /** Seconds, for Retry-After; unset when retrying cannot help. */
+  retryAfterS?: number;
+}
+
+/** Clients that went away: nginx's convention, never seen by the client itself. */
+export const CLIENT_CLOSED = 499;
+
+const STATUS: Record<string, number> = {
+  INVALID_ARGUMENT: 400,
+  OUT_OF_RANGE: 400,
+  FAILED_PRECONDITION: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+  CANCELLED: CLIENT_CLOSED,
+  UNIMPLEMENTED: 501,
+};
+
+/** An error thrown by the HTTP layer itself, for what gRPC has no status of (415). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The fields every backend error has: the local engine's OcrError, the SDK's OcrCallError. */
+interface StatusError {
+  code: string;
+  message: string;
+  /** OcrError: when the server expects room; undefined for a refusal that no retry can fix. */
+  retryAfterMs?: number;
+  /** OcrCallError: the server's description and trailers (grpc-retry-pushback-ms). */
+  details?: string;
+  metadata?: { get(key: string): unknown[] };
+}
+
+const isStatusError = (err: unknown): err is StatusError =>
+  err instanceof Error && typeof (err as Partial<StatusError>).code === 'string';
+
+/** gRPC's pushback: milliseconds to wait, or -1 (or none) for "do not retry". */
+function pushbackMs(err: StatusError): number | undefined {
+  if (err instanceof OcrError) return err.retryAfterMs;
+  const value = err.metadata?.get('grpc-retry-pushback-ms')[0];
+  const ms = typeof value === 'string' ? Number(value) : NaN;
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+export function toHttpFailure(err: unknown): HttpFailure {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (!isStatusError(err)) {
+    return { status: 500, code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const message = err.details ?? err.message;
+  if (err.code === 'RESOURCE_EXHAUSTED') {
+    // Too large for any retry (413), or refused for load until there is room (429).
+    const wait = pushbackMs(err);
+    return wait === undefined
+      ? { status: 413, code: err.code, message }
+      : { status: 429, code: err.code, message, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) };
+  }
+  return { status: STATUS[err.code] ?? 500, code: err.code, message };
+}

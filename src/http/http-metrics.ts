@@ -1,0 +1,23 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** Requests of the HTTP front door, beside the gRPC ones in the same registry. */
+export class HttpMetrics {
+  readonly requests: Counter<'route' | 'status'>;
+  readonly latency: Histogram<'route'>;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'ocr_http_requests_total',
+      help: 'HTTP requests answered, by route and HTTP status',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    });
+    this.latency = new Histogram({
+      name: 'ocr_http_request_duration_seconds',
+      help: 'Time from an HTTP request arriving to its answer, by route',
+      labelNames: ['route'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+  }
+}

@@ -1,0 +1,77 @@
+/** The gRPC answers as the JSON of the HTTP API: the replaced service's shape, in snake_case. */
+import type { Line, RecognizeLinesResponse, RecognizeResponse, ServerInfo, Timings } from '../gen/ocr/v1/ocr.js';
+import type { HttpFailure } from './failure.js';
+
+export interface JsonLine {
+  text: string;
+  confidence: number;
+  /** Four corners, clockwise from the top-left of the text as read, in the image's pixels. */
+  box: [number, number][];
+}
+
+export type JsonTimings = Record<'queue_ms' | 'decode_ms' | 'detect_ms' | 'classify_ms' | 'recognize_ms' | 'total_ms', number>;
+
+const GRPC_CODES: Record<string, number> = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+};
+
+export function jsonTimings(t: Timings | undefined): JsonTimings {
+  return {
+    queue_ms: t?.queueMs ?? 0,
+    decode_ms: t?.decodeMs ?? 0,
+    detect_ms: t?.detectMs ?? 0,
+    classify_ms: t?.classifyMs ?? 0,
+    recognize_ms: t?.recognizeMs ?? 0,
+    total_ms: t?.totalMs ?? 0,
+  };
+}
+
+export const jsonLine = (line: Line): JsonLine => ({
+  text: line.text,
+  confidence: line.confidence,
+  box: line.box.map((p) => [p.x, p.y]),
+});
+
+export function pageJson(r: RecognizeResponse): object {
+  return { code: 0, msg: 'success', data: r.lines.map(jsonLine), width: r.width, height: r.height, instance_id: r.instanceId, timings: jsonTimings(r.timings) };
+}
+
+export function linesJson(r: RecognizeLinesResponse): object {
+  return {
+    code: 0,
+    msg: 'success',
+    data: r.results.map((l) =>
+      l.error ? { text: '', confidence: 0, error: { code: l.error.code, message: l.error.message } } : { text: l.text, confidence: l.confidence },
+    ),
+    instance_id: r.instanceId,
+    timings: jsonTimings(r.timings),
+  };
+}
+
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]));
+  return value;
+}
+
+export function infoJson(info: ServerInfo): object {
+  return { code: 0, msg: 'success', data: snakeKeys(info) };
+}
+
+/** `code`: the gRPC status number (3 for a body that is no image), never 0; `error`: its name. */
+export function failureJson(f: HttpFailure): object {
+  return { code: GRPC_CODES[f.code] ?? GRPC_CODES.INVALID_ARGUMENT, msg: f.message, error: f.code };
+}
