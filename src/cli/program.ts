@@ -10,6 +10,7 @@ import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
+import { GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { InfoCliOptions } from './info-command.js';
 import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
@@ -24,6 +25,7 @@ export interface CommandActions {
   info(options: InfoCliOptions): Promise<number>;
   cluster(options: ClusterOptions): Promise<number>;
   prepareModels(options: PrepareModelsOptions): Promise<number>;
+  gateway(options: GatewayOptions): Promise<number>;
 }
 
 export const defaultActions: CommandActions = {
@@ -43,6 +45,10 @@ export const defaultActions: CommandActions = {
   },
   async prepareModels(options) {
     return (await import('./prepare-models-command.js')).prepareModelsCommand(options);
+  },
+  async gateway(options) {
+    await (await import('./gateway-command.js')).gatewayCommand(options);
+    return 0;
   },
 };
 
@@ -243,6 +249,24 @@ export function buildProgram(
     .addOption(new Option('--rec-precision <precision>', "the recognizer's arithmetic to prepare (default: what `ocr serve` runs on this CPU)").choices(['float32', 'int8']).conflicts('all'))
     .option('--all', 'prepare every variant a CPU may need: the recognizer in float32, and in int8 for CPUs with and without VNNI')
     .action(async (options: PrepareModelsOptions) => onExit(await actions.prepareModels(options)));
+
+  program
+    .command('gateway')
+    .description('Serve the HTTP API and Web UI of a whole cluster: each request is a call through the SDK (balancing, retries on another instance, Consul discovery). Stateless: run as many as you like.')
+    .addOption(targetOption())
+    .addOption(
+      new Option('--lb <policy>', "how calls spread over the target's instances: least_request (the instance with the fewest of this gateway's calls open), round_robin or pick_first")
+        .choices(LOAD_BALANCING)
+        .default(GATEWAY_DEFAULTS.lb),
+    )
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(GATEWAY_DEFAULTS.host))
+    .addOption(new Option('--http-port <port>', 'HTTP port (0: any free port)').argParser(port).default(GATEWAY_DEFAULTS.httpPort))
+    .addOption(new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own').argParser(positiveInt).default(GATEWAY_DEFAULTS.deadlineMs))
+    .addOption(new Option('--max-message-mb <n>', 'largest image accepted, in MiB').argParser(wholeNumber(1, 2047)).default(GATEWAY_DEFAULTS.maxMessageMb))
+    .addOption(new Option('--max-lines <n>', 'line images one /api/ocr/lines request may carry').argParser(positiveInt).default(GATEWAY_DEFAULTS.maxLines))
+    .addOption(new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish').argParser(wholeNumber(0)).default(GATEWAY_DEFAULTS.graceMs))
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(GATEWAY_DEFAULTS.logLevel))
+    .action(async (options: GatewayOptions) => onExit(await actions.gateway(options)));
 
   return program;
 }

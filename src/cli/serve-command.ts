@@ -12,7 +12,8 @@ import {
 } from '../server/consul-registration.js';
 import { glibc } from '../server/libc.js';
 import type { Logger } from '../server/logger.js';
-import { DEFAULT_LIMITS, SERVER_VERSION, startServer, type RunningServer } from '../server/server.js';
+import { DEFAULT_LIMITS, startServer, type RunningServer } from '../server/server.js';
+import { SERVER_VERSION } from '../shared/version.js';
 
 /**
  * Exit with `code`. A worker inside a native model call would hold a normal exit until the call

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp } from '../http/app.js';
@@ -20,6 +19,7 @@ import { createOcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
+import { SERVER_VERSION } from '../shared/version.js';
 
 /** Quiet time after the last call before freed memory goes back to the system (memory-trim.ts). */
 const IDLE_TRIM_MS = 2000;
@@ -68,10 +68,6 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxTileStreamIdleMs: 30_000,
   tileStreamMemoryShare: 0.25,
 };
-
-export const SERVER_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 function bind(server: Server, address: string): Promise<number> {
   return new Promise((resolve, reject) =>

@@ -15,6 +15,7 @@ async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string
     info: async (options) => (calls.push(['info', options]), 0),
     cluster: async (options) => (calls.push(['cluster', options]), 0),
     prepareModels: async (options) => (calls.push(['prepare-models', options]), 0),
+    gateway: async (options) => (calls.push(['gateway', options]), 0),
   };
   let stderr = '';
   let stdout = '';
@@ -253,5 +254,17 @@ describe('ocr command line', () => {
     const serve = await run(['serve', '--help']);
     serve.stdout = serve.stdout.replace(/\s+/g, ' ');
     expect(serve.stdout).to.include('(default: 50051)').and.include('one per CPU core').and.include('(default: 32)');
+  });
+
+  describe('gateway', () => {
+    it('defaults to least_request on port 8080 and takes a consul:// target', async () => {
+      const { calls } = await run(['gateway', '--target', 'consul://127.0.0.1:8500/ocr', '--http-port', '9000']);
+      expect(calls).to.deep.equal([
+        [
+          'gateway',
+          { target: 'consul://127.0.0.1:8500/ocr', lb: 'least_request', host: '127.0.0.1', httpPort: 9000, deadlineMs: 30000, maxMessageMb: 32, maxLines: 256, graceMs: 10000, logLevel: 'info' },
+        ],
+      ]);
+    });
   });
 });

@@ -1,0 +1,30 @@
+/** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
+import type { LoadBalancing } from '../client/service-config.js';
+
+export interface GatewayOptions {
+  /** The cluster: consul://AGENT/SERVICE, or host:port lists as the SDK takes them. */
+  target: string;
+  lb: LoadBalancing;
+  host: string;
+  httpPort: number;
+  /** Deadline of a request that sets no timeout of its own. */
+  deadlineMs: number;
+  /** Largest image accepted, in MiB (the instances' own limit still applies). */
+  maxMessageMb: number;
+  /** Images one /api/ocr/lines request may carry. */
+  maxLines: number;
+  /** On SIGTERM/SIGINT, how long requests in flight may still finish. */
+  graceMs: number;
+  logLevel: string;
+}
+
+export const GATEWAY_DEFAULTS = {
+  lb: 'least_request',
+  host: '127.0.0.1',
+  httpPort: 8080,
+  deadlineMs: 30_000,
+  maxMessageMb: 32,
+  maxLines: 256,
+  graceMs: 10_000,
+  logLevel: 'info',
+} as const satisfies Partial<GatewayOptions>;

@@ -1,0 +1,38 @@
+/**
+ * The HTTP front door of `ocr gateway`: each request becomes a call to the cluster through the
+ * SDK, which balances over the healthy instances, retries a refused or lost call elsewhere and
+ * follows Consul. The gateway holds no state, so several can run side by side.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { CallSettings, OcrClient } from '../client/index.js';
+import type { HttpCall, OcrBackend } from './backend.js';
+
+function settings(call: HttpCall): CallSettings {
+  return {
+    signal: call.signal,
+    priority: call.priority,
+    // No timeout from the caller: the client's default deadline.
+    ...(call.deadline !== undefined ? { deadlineMs: Math.max(1, call.deadline - Date.now()) } : {}),
+  };
+}
+
+export interface ClusterBackend extends OcrBackend {
+  readonly registry: Registry;
+  /** /readyz answers 503 from now on: load balancers in front stop sending before the gateway closes. */
+  drain(): void;
+}
+
+export function clusterBackend(client: OcrClient): ClusterBackend {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let draining = false;
+  return {
+    registry,
+    recognize: (image, options, call) => client.recognize(image, options, settings(call)),
+    recognizeLines: (images, options, call) => client.recognizeLines(images, options, settings(call)),
+    serverInfo: (call) => client.getServerInfo(settings(call)),
+    ready: () => !draining,
+    drain: () => (draining = true),
+    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+  };
+}
