@@ -58,7 +58,7 @@ module.exports = {
     {
       name: 'bench-not-test',
       severity: 'error',
-      comment: "bench/ runs from dist/ without the tests: what both need belongs in src/ (or bench/), not test/support.",
+      comment: 'bench/ runs from dist/ without the tests: what both need belongs in src/ (or bench/), not test/support.',
       from: { path: '^bench/' },
       to: { path: '^test/' },
     },
