@@ -7,7 +7,8 @@ import { OcrEngine } from '../../src/engine/engine.js';
 import { textImage } from '../support/images.js';
 
 /** Each file of the directory with its modification time. */
-const listing = (dir: string): Record<string, number> => Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(path.join(dir, f)).mtimeMs]));
+const listing = (dir: string): Record<string, number> =>
+  Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(path.join(dir, f)).mtimeMs]));
 
 /** Start an engine on `cacheDir` (one worker), read one line with it, close it. */
 async function startAndRead(cacheDir: string): Promise<string> {
@@ -39,7 +40,12 @@ describe('the model cache across starts', function () {
     // The command finds what the engine wrote: the two agree on every key.
     const prepared = await runCli(['prepare-models', '--model-cache', cacheDir]);
     expect(prepared.code, prepared.stderr).to.equal(0);
-    expect(prepared.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 3).join(' '))).to.have.members([
+    expect(
+      prepared.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t').slice(0, 3).join(' ')),
+    ).to.have.members([
       'det float32 cached',
       'cls float32 cached',
       `rec ${prepared.stdout.includes('rec\tint8') ? 'int8' : 'float32'} cached`,

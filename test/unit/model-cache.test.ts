@@ -100,9 +100,7 @@ describe('model cache', () => {
         import(workerData.moduleUrl).then(({ writeAtomically }) => {
           for (let i = 0; i < 15; i++) writeAtomically(workerData.target, new Uint8Array(workerData.size).fill(workerData.fill));
         });`;
-      const writers = [2, 3].map(
-        (fill) => new Worker(source, { eval: true, workerData: { moduleUrl, target, size, fill } }),
-      );
+      const writers = [2, 3].map((fill) => new Worker(source, { eval: true, workerData: { moduleUrl, target, size, fill } }));
       const done = Promise.all(writers.map((w) => new Promise((resolve, reject) => w.once('exit', resolve).once('error', reject))));
       let finished = false;
       void done.then(() => (finished = true));

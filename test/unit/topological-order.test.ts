@@ -2,8 +2,24 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { DATA_TYPE_FLOAT, GRAPH_INPUT, GRAPH_OUTPUT, makeNode, readModel, tensorValueInfo, writeModel, type OnnxNode } from '../../src/engine/onnx-graph/model.js';
-import { bytesField, decodeFields, encodeFields, stringField, stringValue, varintField } from '../../src/engine/onnx-graph/protobuf-wire.js';
+import {
+  DATA_TYPE_FLOAT,
+  GRAPH_INPUT,
+  GRAPH_OUTPUT,
+  makeNode,
+  readModel,
+  tensorValueInfo,
+  writeModel,
+  type OnnxNode,
+} from '../../src/engine/onnx-graph/model.js';
+import {
+  bytesField,
+  decodeFields,
+  encodeFields,
+  stringField,
+  stringValue,
+  varintField,
+} from '../../src/engine/onnx-graph/protobuf-wire.js';
 import { topologicalOrder } from '../../src/engine/onnx-graph/topological-order.js';
 import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
 import { prepareEngineModels } from '../../src/engine/runtime/model-cache.js';
@@ -80,13 +96,21 @@ describe('topological order of a graph', () => {
       ]);
     const graphAttribute = (name: string) => [stringField(1, name), bytesField(6, branch(name)), varintField(20, 5)];
     const cond = makeNode('Cast', ['x'], 'cond', new Map([['to', [stringField(1, 'to'), varintField(3, 9), varintField(20, 2)]]]));
-    const ifNode = makeNode('If', ['cond'], 'y', new Map([['then_branch', graphAttribute('then_branch')], ['else_branch', graphAttribute('else_branch')]]));
+    const ifNode = makeNode(
+      'If',
+      ['cond'],
+      'y',
+      new Map([
+        ['then_branch', graphAttribute('then_branch')],
+        ['else_branch', graphAttribute('else_branch')],
+      ]),
+    );
     const bytes = buildModel([ifNode, relu('x', 'late'), cond], 'x', 'y');
     expect(names(readModel(bytes).nodes)).to.deep.equal(['late', 'cond', 'y']);
     expect(readBeforeWritten(bytes)).to.deep.equal([]);
   });
 
-  describe('on the engine\'s rewritten models', function () {
+  describe("on the engine's rewritten models", function () {
     this.timeout(120_000);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-topo-'));
     after(() => rmSync(dir, { recursive: true, force: true }));

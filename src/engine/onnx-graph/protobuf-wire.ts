@@ -28,7 +28,8 @@ export function decodeFields(buf: Uint8Array): Field[] {
     try {
       const [no, wire] = reader.tag();
       if (wire === WireType.LengthDelimited) fields.push({ no, wire, data: reader.bytes() });
-      else if (wire === WireType.Varint || wire === WireType.Bit64 || wire === WireType.Bit32) fields.push({ no, wire, data: reader.skip(wire) });
+      else if (wire === WireType.Varint || wire === WireType.Bit64 || wire === WireType.Bit32)
+        fields.push({ no, wire, data: reader.skip(wire) });
       else throw new Error(`wire type ${wire} of field ${no} has no place in an ONNX model`);
     } catch (err) {
       throw new Error(`malformed protobuf: field at byte ${start}: ${(err as Error).message}`, { cause: err });
@@ -72,10 +73,18 @@ export const stringValue = (f: Field): string => textDecoder.decode(f.data);
 
 export const float32Value = (f: Field): number => new BinaryReader(f.data).float();
 
-export const varintField = (no: number, value: number): Field => ({ no, wire: WireType.Varint, data: new BinaryWriter().int64(value).finish() });
+export const varintField = (no: number, value: number): Field => ({
+  no,
+  wire: WireType.Varint,
+  data: new BinaryWriter().int64(value).finish(),
+});
 
 export const bytesField = (no: number, data: Uint8Array): Field => ({ no, wire: WireType.LengthDelimited, data });
 
 export const stringField = (no: number, value: string): Field => bytesField(no, textEncoder.encode(value));
 
-export const float32Field = (no: number, value: number): Field => ({ no, wire: WireType.Bit32, data: new BinaryWriter().float(value).finish() });
+export const float32Field = (no: number, value: number): Field => ({
+  no,
+  wire: WireType.Bit32,
+  data: new BinaryWriter().float(value).finish(),
+});

@@ -17,7 +17,7 @@ class ReadyPositions {
   push(position: number): void {
     const h = this.heap;
     h.push(position);
-    for (let i = h.length - 1; i > 0; ) {
+    for (let i = h.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (h[parent]! <= h[i]!) break;
       [h[parent], h[i]] = [h[i]!, h[parent]!];
@@ -31,7 +31,7 @@ class ReadyPositions {
     const last = h.pop()!;
     if (h.length === 0) return top;
     h[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const [l, r] = [2 * i + 1, 2 * i + 2];
       let least = i;
       if (l < h.length && h[l]! < h[least]!) least = l;

@@ -38,7 +38,10 @@ export function rewriteVersion(): string {
   if (codeHash) return codeHash;
   const dir = fileURLToPath(new URL('../onnx-graph/', import.meta.url));
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) hash.update(name).update(readFileSync(path.join(dir, name)));
+  for (const name of readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .sort())
+    hash.update(name).update(readFileSync(path.join(dir, name)));
   codeHash = hash.digest('hex');
   return codeHash;
 }
@@ -132,7 +135,8 @@ function isCacheFile(file: string): boolean {
 export function prepareModel(file: string, spec: RewriteSpec, cacheDir: string | null, options: PrepareOptions = {}): PreparedModel {
   if (!rewrites(spec)) return { source: { file, spec, cached: null }, outcome: 'as shipped' };
   const shipped = readFileSync(file);
-  if (cacheDir === null) return { source: { file, spec, cached: null, bytes: rewriteModel(shipped, spec) }, outcome: 'in memory', reason: 'no cache directory' };
+  if (cacheDir === null)
+    return { source: { file, spec, cached: null, bytes: rewriteModel(shipped, spec) }, outcome: 'in memory', reason: 'no cache directory' };
   const cached = path.resolve(cacheDir, cacheFileName(file, shipped, spec));
   if (isCacheFile(cached)) return { source: { file, spec, cached }, outcome: 'cached' };
   const bytes = rewriteModel(shipped, spec);
@@ -194,7 +198,10 @@ export function prepareEngineModels(
   plan: ModelPlan & { cacheDir: string | null },
   options: PrepareOptions = {},
 ): { models: EngineModels; prepared: (PreparedModel & { role: ModelRole })[] } {
-  const prepared = engineModelSpecs(manifest, plan).map(({ role, file, spec }) => ({ role, ...prepareModel(file, spec, plan.cacheDir, options) }));
+  const prepared = engineModelSpecs(manifest, plan).map(({ role, file, spec }) => ({
+    role,
+    ...prepareModel(file, spec, plan.cacheDir, options),
+  }));
   const source = (role: ModelRole): ModelSource | undefined => prepared.find((p) => p.role === role)?.source;
   return { models: { det: source('det')!, cls: source('cls') ?? null, rec: source('rec')! }, prepared };
 }
