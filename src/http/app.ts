@@ -55,9 +55,9 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The request's timeout, priority and cancellation, from headers or query parameters. */
-function httpCall(request: FastifyRequest, reply: FastifyReply): HttpCall {
-  const query = request.query as Record<string, unknown>;
+/** The request's timeout, priority and cancellation, from headers, query parameters or body fields. */
+function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown> = {}): HttpCall {
+  const query = { ...(request.query as Record<string, unknown>), ...fields };
   const controller = new AbortController();
   // The client went away before its answer: the work it asked for stops.
   reply.raw.on('close', () => {
@@ -67,7 +67,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply): HttpCall {
   if (priority !== 'interactive' && priority !== 'batch') {
     throw new HttpError(400, 'INVALID_ARGUMENT', `priority is '${priority}'; send 'interactive' or 'batch'`);
   }
-  const timeout = header(request, 'ocr-timeout-ms') ?? (query.timeout_ms as string | undefined);
+  const timeout = header(request, 'ocr-timeout-ms') ?? (query.timeout_ms as string | number | undefined);
   let deadline: number | undefined;
   if (timeout !== undefined) {
     const ms = Number(timeout);
@@ -80,6 +80,14 @@ function httpCall(request: FastifyRequest, reply: FastifyReply): HttpCall {
     requestId: header(request, 'x-request-id') ?? randomUUID(),
     ...(deadline !== undefined ? { deadline } : {}),
   };
+}
+
+/** No answer after its deadline, as over gRPC: the caller has given up on it. */
+function inTime<T>(answer: T, call: HttpCall): T {
+  if (call.deadline !== undefined && Date.now() >= call.deadline) {
+    throw new HttpError(504, 'DEADLINE_EXCEEDED', 'the answer was ready only after timeout_ms had passed; allow more time, or retry when the service is less busy');
+  }
+  return answer;
 }
 
 interface Images {
@@ -135,8 +143,11 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
 }
 
 /** A Fastify error (body too large, unparsable JSON, bad content type) as one of ours. */
-function frameworkFailure(err: { statusCode?: number; message: string; code?: string }, maxImageBytes: number): HttpFailure | null {
+function frameworkFailure(err: { statusCode?: number; message: string; code?: string }, maxImageBytes: number, maxImages: number): HttpFailure | null {
   const status = err.statusCode;
+  if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
+    return { status: 413, code: 'RESOURCE_EXHAUSTED', message: `more than ${maxImages} images in one request, this server's limit: split the batch` };
+  }
   if (status === 413) {
     return { status, code: 'RESOURCE_EXHAUSTED', message: `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC` };
   }
@@ -163,7 +174,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const failure = err instanceof HttpError ? toHttpFailure(err) : (frameworkFailure(err as { statusCode?: number; message: string }, maxImageBytes) ?? toHttpFailure(err));
+    const failure = err instanceof HttpError ? toHttpFailure(err) : (frameworkFailure(err as { statusCode?: number; message: string; code?: string }, maxImageBytes, maxLinesPerRequest) ?? toHttpFailure(err));
     const log = { requestId: request.id, route: request.routeOptions.url, status: failure.status, code: failure.code, message: failure.message };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     else logger.info(log, 'refused');
@@ -178,22 +189,22 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.post('/api/ocr', async (request, reply) => {
-    const call = httpCall(request, reply);
     const { images, fields } = await readImages(request, false, 1);
+    const call = httpCall(request, reply, fields);
     const image = images[0];
     if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
     checkImage(image, 'image');
     const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
-    return pageJson(await backend.recognize(image, opts, call));
+    return pageJson(inTime(await backend.recognize(image, opts, call), call));
   });
 
   app.post('/api/ocr/lines', async (request, reply) => {
-    const call = httpCall(request, reply);
     const { images, fields } = await readImages(request, true, maxLinesPerRequest);
+    const call = httpCall(request, reply, fields);
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
     const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
-    return linesJson(await backend.recognizeLines(images, opts, call));
+    return linesJson(inTime(await backend.recognizeLines(images, opts, call), call));
   });
 
   app.get('/api/info', async (request, reply) => infoJson(await backend.serverInfo(httpCall(request, reply))));

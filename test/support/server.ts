@@ -12,7 +12,7 @@ export interface TestServer {
 
 /** A real server on a free loopback port with the real models, and a client for it. */
 export async function startTestServer(
-  options: { limits?: Partial<ServiceLimits>; engine?: Partial<EngineConfig> } = {},
+  options: { limits?: Partial<ServiceLimits>; engine?: Partial<EngineConfig>; httpPort?: number } = {},
 ): Promise<TestServer> {
   const server = await startServer({
     host: '127.0.0.1',
@@ -20,6 +20,7 @@ export async function startTestServer(
     logLevel: process.env.OCR_TEST_LOG ?? 'silent',
     engine: options.engine ?? {},
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    ...(options.httpPort !== undefined ? { httpPort: options.httpPort } : {}),
   });
   const target = `127.0.0.1:${server.port}`;
   const client = new OcrClient(target, { deadlineMs: 120_000 });

@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg'));
+const truth = (JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'gt.json'), 'utf8')) as Record<string, { text: string }[]>)['d004_receipt.jpg']!;
+const lineImages = ['l0000.png', 'l0001.png'].map((f) => readFileSync(path.join(EVAL_DEV, 'lines', f)));
+
+interface Answer {
+  code: number;
+  msg: string;
+  error?: string;
+  data: { text: string; confidence: number; box: number[][] }[];
+  width: number;
+  height: number;
+  instance_id: string;
+  timings: Record<string, number>;
+}
+
+const form = (fields: Record<string, string | Uint8Array | Uint8Array[]>): FormData => {
+  const body = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v === 'string') body.append(name, v);
+      else body.append(name, new Blob([v], { type: 'application/octet-stream' }), `${name}.bin`);
+    }
+  }
+  return body;
+};
+
+/** Share of the ground truth's lines found among the answer's, ignoring full/half-width punctuation. */
+function found(answer: Answer): number {
+  const norm = (s: string): string => s.replace(/[（(]/g, '(').replace(/[）)]/g, ')').replace(/[：:]/g, ':').replace(/\s/g, '');
+  const read = new Set(answer.data.map((l) => norm(l.text)));
+  return truth.filter((t) => read.has(norm(t.text))).length / truth.length;
+}
+
+describe('HTTP API on ocr serve', function () {
+  this.timeout(180_000);
+  let t: TestServer;
+  let base: string;
+  before(async () => {
+    t = await startTestServer({ httpPort: 0, limits: { maxMessageBytes: 2 * 1024 * 1024, maxLinesPerRequest: 4 } });
+    base = `http://127.0.0.1:${t.server.httpPort!}`;
+  });
+  after(async () => t?.stop());
+
+  const post = async (route: string, init: RequestInit): Promise<{ status: number; headers: Headers; json: Answer }> => {
+    const res = await fetch(`${base}${route}`, { method: 'POST', ...init });
+    return { status: res.status, headers: res.headers, json: (await res.json()) as Answer };
+  };
+
+  it('reads a page sent as the multipart field "image", in the replaced service\'s shape', async () => {
+    const { status, json } = await post('/api/ocr', { body: form({ image: doc }) });
+    expect(status).to.equal(200);
+    expect(json).to.include({ code: 0, msg: 'success', instance_id: t.server.instanceId });
+    expect(found(json)).to.be.above(0.8);
+    expect(json.data[0]!.box).to.have.length(4);
+    expect(json.data[0]!.confidence).to.be.within(0, 1);
+    expect(json.width).to.be.above(0);
+    expect(json.timings.total_ms).to.be.above(0);
+  });
+
+  it('reads the same page sent as a raw image body, and as JSON base64 with options', async () => {
+    const raw = await post('/api/ocr', { body: doc, headers: { 'content-type': 'image/jpeg' } });
+    const viaJson = await post('/api/ocr', {
+      body: JSON.stringify({ image: doc.toString('base64'), options: { min_confidence: 0.5 } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const multipart = await post('/api/ocr', { body: form({ image: doc }) });
+    for (const answer of [raw, viaJson]) {
+      expect(answer.status).to.equal(200);
+      expect(answer.json.data.map((l) => l.text)).to.deep.equal(multipart.json.data.map((l) => l.text));
+    }
+  });
+
+  it('takes options as query parameters and form fields, under their gRPC names', async () => {
+    const strict = await post('/api/ocr?min_confidence=0.999', { body: form({ image: doc }) });
+    const all = await post('/api/ocr', { body: form({ image: doc, min_confidence: '0' }) });
+    expect(strict.status).to.equal(200);
+    expect(all.status).to.equal(200);
+    expect(strict.json.data.length).to.be.below(all.json.data.length);
+    expect(strict.json.data.every((l) => l.confidence >= 0.999)).to.equal(true);
+  });
+
+  it('reads line images on /api/ocr/lines; a bad one fails alone', async () => {
+    const { status, json } = await post('/api/ocr/lines', { body: form({ image: [...lineImages, Buffer.from('not an image')] }) });
+    expect(status).to.equal(200);
+    expect(json.data).to.have.length(3);
+    expect(json.data[0]!.text).to.contain('各区县人民政府');
+    expect((json.data[2] as unknown as { error: { code: string } }).error.code).to.equal('INVALID_ARGUMENT');
+  });
+
+  for (const [what, init, status, error, message] of [
+    ['no image', { body: form({ min_confidence: '0.5' }) }, 400, 'INVALID_ARGUMENT', /no image/],
+    ['a body that is no image', { body: 'hello', headers: { 'content-type': 'image/png' } }, 415, 'INVALID_ARGUMENT', /not a JPEG, PNG, WebP, TIFF, GIF or BMP file/],
+    ['an unsupported content type', { body: 'hello', headers: { 'content-type': 'text/plain' } }, 415, 'INVALID_ARGUMENT', /unsupported Content-Type/],
+    ['an option out of range', { body: form({ image: doc, max_side_len: '5' }) }, 400, 'INVALID_ARGUMENT', /options\.max_side_len is 5; it must lie in \[32, 8192\]/],
+    ['an unknown option', { body: form({ image: doc, max_side: '900' }) }, 400, 'INVALID_ARGUMENT', /unknown option 'max_side'/],
+    ['an option of the wrong type', { body: form({ image: doc, use_angle_cls: 'maybe' }) }, 400, 'INVALID_ARGUMENT', /use_angle_cls is 'maybe'; send true or false/],
+    ['malformed JSON', { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT', /not valid JSON/],
+    ['an image over the message limit', { body: Buffer.alloc(3 * 1024 * 1024, 0xff), headers: { 'content-type': 'image/jpeg' } }, 413, 'RESOURCE_EXHAUSTED', /larger than this server's limit of 2 MiB/],
+    ['a timeout no call can meet', { body: form({ image: doc, timeout_ms: '1' }) }, 504, 'DEADLINE_EXCEEDED', /deadline/i],
+    ['a bad priority', { body: form({ image: doc }), headers: { 'ocr-priority': 'urgent' } }, 400, 'INVALID_ARGUMENT', /priority is 'urgent'/],
+  ] as const) {
+    it(`answers ${status} ${error} for ${what}, with code ≠ 0 and the message`, async () => {
+      const answer = await post('/api/ocr', init as RequestInit);
+      expect(answer.status, answer.json.msg).to.equal(status);
+      expect(answer.json.error).to.equal(error);
+      expect(answer.json.code).to.be.a('number').and.not.equal(0);
+      expect(answer.json.msg).to.match(message);
+    });
+  }
+
+  it('answers 413 for more line images than the server takes in one request', async () => {
+    const answer = await post('/api/ocr/lines', { body: form({ image: [...lineImages, ...lineImages, ...lineImages] }) });
+    expect(answer.status).to.equal(413);
+    expect(answer.json.msg).to.match(/more than 4 images in one request/);
+  });
+
+  it('serves info, health, readiness, metrics, the OpenAPI document and its page', async () => {
+    const info = (await (await fetch(`${base}/api/info`)).json()) as { code: number; data: { instance_id: string; limits: { max_message_bytes: number } } };
+    expect(info.code).to.equal(0);
+    expect(info.data.instance_id).to.equal(t.server.instanceId);
+    expect(info.data.limits.max_message_bytes).to.equal(2 * 1024 * 1024);
+    expect((await fetch(`${base}/healthz`)).status).to.equal(200);
+    expect(await (await fetch(`${base}/readyz`)).json()).to.deep.equal({ status: 'ready' });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).to.match(/ocr_http_requests_total\{route="\/api\/ocr",status="200"\} [1-9]/);
+    expect(metrics).to.contain('ocr_requests_total');
+    const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(openapi.openapi).to.match(/^3\./);
+    expect(Object.keys(openapi.paths)).to.include.members(['/api/ocr', '/api/ocr/lines', '/api/info', '/healthz', '/readyz', '/metrics']);
+    const docs = await fetch(`${base}/docs/`);
+    expect(docs.status).to.equal(200);
+    expect(await docs.text()).to.contain('swagger');
+  });
+
+  it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {
+    const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
+    try {
+      const url = `http://127.0.0.1:${busy.server.httpPort!}/api/ocr`;
+      const answers = await Promise.all(Array.from({ length: 6 }, () => fetch(url, { method: 'POST', body: form({ image: doc }) })));
+      const refused = answers.filter((a) => a.status === 429);
+      expect(refused.length, 'some of six calls at once refused by a server that lets no call wait').to.be.above(0);
+      expect(Number(refused[0]!.headers.get('retry-after'))).to.be.at.least(1);
+      const json = (await refused[0]!.json()) as Answer;
+      expect(json).to.include({ code: 8, error: 'RESOURCE_EXHAUSTED' });
+    } finally {
+      await busy.stop();
+    }
+  });
+});
