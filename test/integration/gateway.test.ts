@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
+
+interface Gateway {
+  child: ChildProcess;
+  url: string;
+}
+
+/** `ocr gateway` as a child process; resolves when it prints its listening line. */
+async function spawnGateway(target: string): Promise<Gateway> {
+  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`ocr gateway exited with ${code} before listening: ${stderr}`)));
+  });
+}
+
+const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
+
+async function ocr(url: string): Promise<{ status: number; instance: string; text: string }> {
+  const body = new FormData();
+  body.append('image', new Blob([image]), 'line.png');
+  const res = await fetch(`${url}/api/ocr`, { method: 'POST', body });
+  const json = (await res.json()) as { instance_id?: string; msg: string; data?: { text: string }[] };
+  return { status: res.status, instance: json.instance_id ?? '', text: json.data?.map((l) => l.text).join('') ?? json.msg };
+}
+
+/** The HTTP gateway over three instances found through Consul (a real agent when one is set, else the double). */
+describe('ocr gateway over a cluster', function () {
+  this.timeout(240_000);
+  const service = `ocr-gateway-${process.pid}`;
+  let consul: TestConsul;
+  let servers: ServerProcess[] = [];
+  let gateway: Gateway;
+
+  before(async () => {
+    consul = await consulForTests();
+    servers = await Promise.all([0, 1, 2].map(() => spawnServer(['--workers', '1', '--consul', consul.address, '--service-name', service])));
+    await waitFor(async () => (await healthService(consul.address, service, 'passing')).body.length === 3, 20_000, 'three passing instances');
+    gateway = await spawnGateway(`consul://${new URL(consul.address).host}/${service}`);
+  });
+  after(async () => {
+    gateway?.child.kill('SIGKILL');
+    for (const s of servers) s.child.kill('SIGKILL');
+    await consul?.close();
+  });
+
+  it('spreads HTTP requests over every instance', async () => {
+    const seen = new Set<string>();
+    await waitFor(
+      async () => {
+        const answers = await Promise.all(Array.from({ length: 6 }, () => ocr(gateway.url)));
+        for (const a of answers) {
+          expect(a.status, a.text).to.equal(200);
+          expect(a.text).to.contain('各区县人民政府');
+          seen.add(a.instance);
+        }
+        return seen.size === 3;
+      },
+      60_000,
+      'answers from all three instances',
+    );
+    expect([...seen].sort()).to.deep.equal(servers.map((s) => s.instanceId).sort());
+  });
+
+  it('loses no HTTP request when an instance is killed (kill -9) under load', async () => {
+    const failures: string[] = [];
+    let calls = 0;
+    let finished = false;
+    const lanes = Array.from({ length: 6 }, async () => {
+      while (!finished) {
+        const a = await ocr(gateway.url).catch((err: unknown) => ({ status: 0, instance: '', text: String(err) }));
+        if (a.status !== 200) failures.push(`${a.status} ${a.text}`);
+        calls++;
+      }
+    });
+    try {
+      await waitFor(() => calls >= 12, 60_000, 'calls under way');
+      const victim = servers[0]!;
+      victim.child.kill('SIGKILL');
+      await once(victim.child, 'exit');
+      const after = calls;
+      await waitFor(() => calls >= after + 30, 120_000, '30 more calls after the kill');
+    } finally {
+      finished = true;
+      await Promise.all(lanes);
+    }
+    expect(failures, failures.join('\n')).to.deep.equal([]);
+  });
+
+  it('answers 503 with the reason when no instance is left, and /readyz turns 503 on SIGTERM', async () => {
+    for (const s of servers) s.child.kill('SIGKILL');
+    await waitFor(async () => (await ocr(gateway.url)).status === 503, 60_000, 'a 503 once every instance is gone');
+    const a = await ocr(gateway.url);
+    expect(a.text).to.match(/UNAVAILABLE|no .*instance|connect/i);
+    expect((await fetch(`${gateway.url}/healthz`)).status).to.equal(200);
+    gateway.child.kill('SIGTERM');
+    const [code] = (await once(gateway.child, 'exit')) as [number | null];
+    expect(code).to.equal(0);
+  });
+});
