@@ -64,7 +64,7 @@ process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 function spawnServer(args: string[]): Promise<Server> {
   const env = { ...process.env };
   delete env.CONSUL_HTTP_ADDR; // a benchmark instance must not join a real cluster
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', '--cache', 'off', ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],

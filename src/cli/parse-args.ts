@@ -4,6 +4,7 @@
  */
 
 import { InvalidArgumentError } from 'commander';
+import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
 
 /** Parses a whole number in [min, max], digits only. */
 export function wholeNumber(min: number, max: number = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -33,3 +34,12 @@ export const port = wholeNumber(0, 65535);
 export const positiveInt = wholeNumber(1);
 /** 0..1, for scores and confidences. */
 export const fraction = decimal(0, 1);
+
+/** `--cache`: memory, off, or redis://HOST:PORT[/DB]. */
+export function cacheBackend(value: string): CacheBackend {
+  try {
+    return parseCacheBackend(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}

@@ -12,7 +12,7 @@ import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
 import { GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { InfoCliOptions } from './info-command.js';
-import { decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import { cacheBackend, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
@@ -143,6 +143,13 @@ export function buildProgram(
       new Option('--advertise-host <host>', "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)"),
     )
     .addOption(new Option('--tag <tag...>', 'Consul tags of this instance'))
+    .addOption(
+      new Option('--cache <where>', 'keep Recognize answers for images sent again: memory (this process), redis://HOST:PORT[/DB] (shared by instances, memory in front), or off')
+        .argParser(cacheBackend)
+        .default(SERVE_DEFAULTS.cache, SERVE_DEFAULTS.cache.kind),
+    )
+    .addOption(new Option('--cache-max-mb <n>', 'MiB of answers kept in this process (0: none in memory)').argParser(wholeNumber(0)).default(SERVE_DEFAULTS.cacheMaxMb))
+    .addOption(new Option('--cache-ttl-s <s>', 'seconds an answer is kept after it was computed').argParser(positiveInt).default(SERVE_DEFAULTS.cacheTtlS))
     .addHelpText(
       'after',
       [

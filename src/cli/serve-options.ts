@@ -1,5 +1,6 @@
 /** What `ocr serve` hands the server: the command line, parsed and defaulted. */
 import type { Precision } from '../engine/index.js';
+import { CACHE_DEFAULTS, type CacheBackend } from '../server/result-cache-config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -50,6 +51,12 @@ export interface ServeOptions {
   advertiseHost?: string;
   /** Consul tags (`--tag a --tag b` or `--tag a b`). */
   tag?: string[];
+  /** Where Recognize answers are kept for images sent again (`--cache memory|off|redis://HOST:PORT[/DB]`). */
+  cache: CacheBackend;
+  /** MiB of answers kept in this process (with Redis: in front of it). */
+  cacheMaxMb: number;
+  /** How long an answer is kept, in seconds. */
+  cacheTtlS: number;
 }
 
 export const SERVE_DEFAULTS = {
@@ -62,4 +69,7 @@ export const SERVE_DEFAULTS = {
   logLevel: 'info',
   graceMs: 10_000,
   serviceName: 'ocr',
+  cache: { kind: CACHE_DEFAULTS.backend },
+  cacheMaxMb: CACHE_DEFAULTS.maxMb,
+  cacheTtlS: CACHE_DEFAULTS.ttlS,
 } as const satisfies Partial<ServeOptions>;

@@ -23,7 +23,10 @@ function serverEnv(): NodeJS.ProcessEnv {
 export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
   // Several servers run side by side in tests: each takes a free HTTP port unless told otherwise.
   const http = args.some((a) => a === '--http-port' || a === '--no-http') ? [] : ['--http-port', '0'];
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...args], {
+  // Tests and benchmarks send the same images again and again to measure the work: spawned servers
+  // compute every call unless args ask for a result cache.
+  const cache = args.includes('--cache') ? [] : ['--cache', 'off'];
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...cache, ...args], {
     cwd: ROOT,
     env: serverEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

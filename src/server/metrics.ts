@@ -37,6 +37,17 @@ export class ServerMetrics {
     help: 'Text lines returned',
     registers: [this.registry],
   });
+  readonly cacheRequests = new Counter({
+    name: 'ocr_cache_requests_total',
+    help: 'Recognize calls looked up in the result cache: hit (answered from it), miss (computed, then stored), error (the cache failed: computed without it)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheBytes = new Gauge({
+    name: 'ocr_cache_memory_bytes',
+    help: "Bytes of results held in this process's result cache (--cache-max-mb bounds it)",
+    registers: [this.registry],
+  });
   readonly inFlight: Gauge;
   readonly queuedTasks: Gauge;
   readonly memoryUsed: Gauge;

@@ -18,6 +18,8 @@ import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
+import type { ResultCacheConfig } from './result-cache-config.js';
+import { openResultCache, withResultCache } from './result-cache.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
@@ -36,6 +38,8 @@ export interface ServerConfig {
   logLevel: string;
   /** The HTTP front door (REST API, Web UI, /metrics) on this port of the same host; unset: none. 0 picks a free port. */
   httpPort?: number;
+  /** Recognize answers kept for images sent again (result-cache.ts); unset: none. */
+  cache?: ResultCacheConfig;
 }
 
 export interface RunningServer {
@@ -103,7 +107,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
-  const handlers = createOcrHandlers(ctx);
+  const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
+  const handlers = cache ? withResultCache(createOcrHandlers(ctx), cache, ctx) : createOcrHandlers(ctx);
   server.addService(OcrServiceService, createOcrService(ctx, handlers));
   let serving = true;
   let http: FastifyInstance | undefined;
@@ -122,6 +127,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     } catch (err) {
       server.forceShutdown();
       await engine.close();
+      await cache?.close();
       throw new Error(`cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`);
     }
     httpPort = (http.server.address() as AddressInfo).port;
@@ -152,6 +158,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       clearTimeout(timer);
       trim.stop();
       const closed = await engine.close();
+      await cache?.close();
       logger.info(closed, 'stopped');
       return closed;
     })();

@@ -91,7 +91,7 @@ describe('ocr command line', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
       expect(calls).to.deep.equal([
-        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr' } satisfies ServeOptions],
+        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr', cache: { kind: 'memory' }, cacheMaxMb: 64, cacheTtlS: 3600 } satisfies ServeOptions],
       ]);
     });
 
@@ -115,6 +115,9 @@ describe('ocr command line', () => {
         '--consul-token', 'secret',
         '--service-name', 'ocr-eu',
         '--advertise-host', '10.0.0.7',
+        '--cache', 'redis://cache.local:6380/2',
+        '--cache-max-mb', '0',
+        '--cache-ttl-s', '600',
         '--tag', 'eu', 'gpu',
       ]);
       const expected: ServeOptions = {
@@ -137,6 +140,9 @@ describe('ocr command line', () => {
         serviceName: 'ocr-eu',
         advertiseHost: '10.0.0.7',
         tag: ['eu', 'gpu'],
+        cache: { kind: 'redis', url: 'redis://cache.local:6380/2' },
+        cacheMaxMb: 0,
+        cacheTtlS: 600,
       };
       expect(calls).to.deep.equal([['serve', expected]]);
     });
@@ -153,6 +159,9 @@ describe('ocr command line', () => {
       [['--max-pixels', '4e7'], /'--max-pixels <n>' argument '4e7' is invalid/],
       [['--max-message-mb', '4096'], /from 1 to 2047/],
       [['--log-level', 'loud'], /Allowed choices are fatal, error, warn, info, debug, trace, silent/],
+      [['--cache', 'memcached://m:11211'], /'--cache <where>' argument 'memcached:\/\/m:11211' is invalid\. It must be memory, off, or redis:\/\/HOST:PORT\[\/DB\]/],
+      [['--cache', 'redis://r:6379/x'], /The Redis database is 'x'; it must be a number/],
+      [['--cache-ttl-s', '0'], /'--cache-ttl-s <s>' argument '0' is invalid/],
     ] as const) {
       it(`refuses ${args.join(' ')} without starting`, async () => {
         const { calls, error, stderr } = await run(['serve', ...args]);

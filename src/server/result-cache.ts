@@ -1,0 +1,189 @@
+/**
+ * The result cache: an image sent again (the same scan submitted twice, a retry after a lost
+ * answer) is answered from what was read the first time instead of being recognised again.
+ *
+ * Key: SHA-256 over what decides the answer: the engine's identity (its models, their versions and
+ * the recognizer's precision, the manifest's pre- and post-processing, the server version), the
+ * options as the engine resolves them (unset ones filled with its defaults, so that unset and the
+ * default sent explicitly are one entry) and the image bytes. Value: the answer's lines, width and
+ * height as JSON (JSON keeps the doubles of an HTTP answer as they were; protobuf would round them
+ * to float). A hit answers with this instance's id and timings of the lookup alone.
+ *
+ * It wraps the Recognize handler, which gRPC and the HTTP API share. Only answers are stored,
+ * never errors. RecognizeLines is not cached: a line image is read in about 10 ms, of the order of
+ * a lookup in Redis per image, and a batch would need one key per image and partial hits.
+ * RecognizeTiles neither: a stream's tiles are parts of one image that is seldom sent whole twice.
+ *
+ * A cache that fails never fails a call: the store's error is counted (result="error") and the call
+ * is computed as if there were no cache; RedisStore logs the outage once.
+ */
+import { createHash } from 'node:crypto';
+import type { Line, RecognizeOptions, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
+import { zeroTimings, type EngineConfig, type EngineInfo, type OcrEngine } from '../engine/index.js';
+import type { ServiceContext } from './call-context.js';
+import { fromOptions, toTimings } from './convert.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+import type { OcrHandlers } from './ocr-handlers.js';
+import type { ResultCacheConfig } from './result-cache-config.js';
+import { openResultStore, type ResultStore } from './result-store.js';
+
+/** Bumped whenever what a key covers or a value's layout changes, so that old entries are never read. */
+const CACHE_FORMAT = 1;
+
+/** The options of a page as the engine reads it: every field set. */
+export type ResolvedOptions = EngineConfig['defaults'];
+
+/**
+ * `options` with the engine's defaults filled in. Fractions are taken at float32 precision: that
+ * is all the wire carries of them (an explicit 0.6 arrives as 0.6000000238), so the default sent
+ * explicitly over gRPC, over HTTP and left unset are one entry.
+ */
+export function resolveOptions(options: RecognizeOptions | undefined, defaults: ResolvedOptions): ResolvedOptions {
+  const o = options ?? {};
+  return {
+    maxSideLen: o.maxSideLen ?? defaults.maxSideLen,
+    minSideLen: o.minSideLen ?? defaults.minSideLen,
+    boxThreshold: Math.fround(o.boxThreshold ?? defaults.boxThreshold),
+    unclipRatio: Math.fround(o.unclipRatio ?? defaults.unclipRatio),
+    useAngleCls: o.useAngleCls ?? defaults.useAngleCls,
+    minConfidence: Math.fround(o.minConfidence ?? defaults.minConfidence),
+  };
+}
+
+/** What, besides the image and options, decides an answer. */
+export interface EngineIdentity {
+  serverVersion: string;
+  /** Model files, versions and precisions (engine.info().models). */
+  models: EngineInfo['models'];
+  manifest: string;
+  dictionarySize: number;
+  /** The manifest's per-model settings (normalisation, sizes, DB post-processing, classifier threshold). */
+  specs: unknown;
+  rowMergeGap: number;
+}
+
+export function engineIdentity(engine: Pick<OcrEngine, 'info' | 'manifest' | 'config'>, serverVersion: string): EngineIdentity {
+  const info = engine.info();
+  const { det, cls, rec } = engine.manifest;
+  return {
+    serverVersion,
+    models: info.models.map(({ role, file, version, precision }) => ({ role, file, version, precision })),
+    manifest: info.manifest,
+    dictionarySize: info.dictionarySize,
+    specs: { det, cls, rec },
+    rowMergeGap: engine.config.rowMergeGap,
+  };
+}
+
+/** The cache key of one page: hex SHA-256 of the identity, the resolved options (in a fixed order) and the image bytes. */
+export function resultKey(image: Uint8Array, options: ResolvedOptions, identity: EngineIdentity | string): string {
+  const id = typeof identity === 'string' ? identity : JSON.stringify(identity);
+  const o = options;
+  const opts = JSON.stringify([o.maxSideLen, o.minSideLen, o.boxThreshold, o.unclipRatio, o.useAngleCls, o.minConfidence]);
+  return createHash('sha256').update(`ocr-result/${CACHE_FORMAT}\n${id}\n${opts}\n`).update(image).digest('hex');
+}
+
+/** What is kept of an answer. */
+export interface CachedPage {
+  lines: Line[];
+  width: number;
+  height: number;
+}
+
+export function encodePage(page: CachedPage): Buffer {
+  return Buffer.from(JSON.stringify({ lines: page.lines, width: page.width, height: page.height }));
+}
+
+/** Throws on what is no page (a foreign or damaged value under our key). */
+export function decodePage(value: Buffer): CachedPage {
+  const parsed = JSON.parse(value.toString('utf8')) as Partial<CachedPage>;
+  if (!Array.isArray(parsed.lines) || typeof parsed.width !== 'number' || typeof parsed.height !== 'number') {
+    throw new Error('the cached value is not a page');
+  }
+  return { lines: parsed.lines, width: parsed.width, height: parsed.height };
+}
+
+/** The store, with its outcomes counted and its failures turned into misses. */
+export class ResultCache {
+  constructor(
+    private readonly store: ResultStore,
+    private readonly metrics: ServerMetrics,
+    private readonly logger: Logger,
+  ) {
+    metrics.cacheBytes.set(0);
+    for (const result of ['hit', 'miss', 'error']) metrics.cacheRequests.inc({ result }, 0);
+  }
+
+  /** The page under `key`, or undefined (a miss, or a store that failed: the caller computes it). Never rejects. */
+  async get(key: string): Promise<CachedPage | undefined> {
+    let entry;
+    try {
+      entry = await this.store.get(key);
+    } catch {
+      // The store logs its outage once (RedisStore); a log line per call would flood the log.
+      this.metrics.cacheRequests.inc({ result: 'error' });
+      return undefined;
+    }
+    if (!entry) {
+      this.metrics.cacheRequests.inc({ result: 'miss' });
+      return undefined;
+    }
+    try {
+      const page = decodePage(entry.value);
+      this.metrics.cacheRequests.inc({ result: 'hit' });
+      return page;
+    } catch (err) {
+      this.logger.warn({ key, err: (err as Error).message }, 'result cache: unreadable entry, computing the call');
+      this.metrics.cacheRequests.inc({ result: 'error' });
+      return undefined;
+    }
+  }
+
+  /** Stores `page` under `key`; a store that fails is ignored (and logged by the store). Never rejects. */
+  async put(key: string, page: CachedPage): Promise<void> {
+    try {
+      await this.store.set(key, encodePage(page));
+    } catch {
+      // Counted at the lookup; logged by the store.
+    } finally {
+      this.metrics.cacheBytes.set(this.store.heldBytes);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+/** The cache `config` asks for, or null when it is off. Never fails for an unreachable Redis (logged; connected to later). */
+export async function openResultCache(config: ResultCacheConfig, metrics: ServerMetrics, logger: Logger): Promise<ResultCache | null> {
+  const store = await openResultStore(config, logger);
+  return store && new ResultCache(store, metrics, logger);
+}
+
+/**
+ * `handlers` with Recognize answered from `cache` when it can: a miss is computed by the handler
+ * and its answer stored before it is returned (so that the next call, on any instance sharing the
+ * store, finds it).
+ */
+export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: ServiceContext): OcrHandlers {
+  const identity = JSON.stringify(engineIdentity(ctx.engine, ctx.serverVersion));
+  const defaults = ctx.engine.config.defaults;
+  const recognize: OcrHandlers['recognize'] = async (request, info) => {
+    const started = performance.now();
+    // Refused options are refused before any lookup, with the handler's own message.
+    fromOptions(request.options, info.signal);
+    const key = resultKey(request.image, resolveOptions(request.options, defaults), identity);
+    const cached = await cache.get(key);
+    if (cached) {
+      ctx.metrics.lines.inc(cached.lines.length);
+      const timings = toTimings({ ...zeroTimings(), totalMs: performance.now() - started });
+      return { ...cached, instanceId: ctx.instanceId, timings } satisfies RecognizeResponse;
+    }
+    const response = await handlers.recognize(request, info);
+    await cache.put(key, response);
+    return response;
+  };
+  return { ...handlers, recognize };
+}
