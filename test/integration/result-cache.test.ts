@@ -1,0 +1,192 @@
+import { expect } from 'chai';
+import { OcrClient } from '../../src/client/index.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import type { RecognizeOptions, RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { textImage } from '../support/images.js';
+import { requireRedisServer, startRedis, type RedisProcess } from '../support/redis.js';
+
+/** What the cache adds to a call beyond the server's own work: its lookup and store, and the round trip. */
+const OVERHEAD_BOUND_MS = 500;
+
+interface Instance {
+  server: ServerProcess;
+  client: OcrClient;
+}
+
+async function start(args: string[]): Promise<Instance> {
+  const server = await spawnServer(['--workers', '1', ...args]);
+  return { server, client: new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 60_000 }) };
+}
+
+function stop(i: Instance | undefined): void {
+  i?.client.close();
+  i?.server.child.kill('SIGKILL');
+}
+
+/** ocr_cache_requests_total{result} of an instance, from its /metrics. */
+async function cacheCount(i: Instance, result: 'hit' | 'miss' | 'error'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${i.server.httpPort}/metrics`)).text();
+  const m = new RegExp(`^ocr_cache_requests_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** A call, with how long the client waited beyond the server's own account of its work (timings.total_ms). */
+async function timed(i: Instance, image: Buffer, options?: RecognizeOptions): Promise<{ r: RecognizeResponse; overheadMs: number }> {
+  const started = performance.now();
+  const r = await i.client.recognize(image, options);
+  return { r, overheadMs: performance.now() - started - r.timings!.totalMs };
+}
+
+const page = (text: string): Promise<Buffer> => textImage(text, 520, 64);
+
+/** Lines of log an instance has written since `from` (a length of its stderr) whose message starts with `msg`. */
+const logLines = (i: Instance, from: number, msg: string): string[] =>
+  i.server
+    .stderr()
+    .slice(from)
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}`));
+
+describe('result cache', function () {
+  this.timeout(240_000);
+
+  describe('two instances sharing Redis', () => {
+    let redis: RedisProcess | undefined;
+    let a: Instance | undefined;
+    let b: Instance | undefined;
+
+    before(async () => {
+      requireRedisServer();
+      redis = await startRedis();
+      const args = ['--cache', redis.url, '--log-level', 'info'];
+      [a, b] = await Promise.all([start(args), start(args)]);
+    });
+    after(async () => {
+      stop(a);
+      stop(b);
+      await redis?.kill();
+    });
+
+    it("answers on B, from the cache, a page A has read: B's instance id, A's lines, no work, B's hit counter up", async () => {
+      const image = await page('Invoice 2024-117 total 88.50');
+      const first = await a!.client.recognize(image);
+      expect(first.instanceId).to.equal(a!.server.instanceId);
+      expect(first.lines.length).to.be.above(0);
+      const hitsBefore = await cacheCount(b!, 'hit');
+      const { r: again } = await timed(b!, image);
+      expect(again.instanceId).to.equal(b!.server.instanceId);
+      expect(again.lines).to.deep.equal(first.lines);
+      expect([again.width, again.height]).to.deep.equal([first.width, first.height]);
+      expect(again.timings!.detectMs + again.timings!.recognizeMs + again.timings!.decodeMs).to.equal(0);
+      expect(again.timings!.totalMs).to.be.below(50);
+      expect(await cacheCount(b!, 'hit')).to.equal(hitsBefore + 1);
+    });
+
+    it('shares one entry between the HTTP API and gRPC, and between options unset and the defaults sent explicitly', async () => {
+      const image = await page('Receipt 5531 paid by card');
+      const res = await fetch(`http://127.0.0.1:${a!.server.httpPort}/api/ocr`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+      expect(res.status).to.equal(200);
+      const viaHttp = (await res.json()) as { data: { text: string }[]; instance_id: string };
+      expect(viaHttp.instance_id).to.equal(a!.server.instanceId);
+      const { defaults } = await b!.client.getServerInfo();
+      const hitsBefore = await cacheCount(b!, 'hit');
+      const again = await b!.client.recognize(image, { ...defaults });
+      expect(again.instanceId).to.equal(b!.server.instanceId);
+      expect(again.lines.map((l) => l.text)).to.deep.equal(viaHttp.data.map((l) => l.text));
+      expect(await cacheCount(b!, 'hit')).to.equal(hitsBefore + 1);
+      // Other options are another entry: computed.
+      const other = await b!.client.recognize(image, { minConfidence: 0.9 });
+      expect(other.timings!.detectMs).to.be.above(0);
+    });
+
+    it('bounds every call while Redis hangs (SIGSTOP): computed without the cache, no call waits on Redis', async () => {
+      const errorsBefore = await cacheCount(b!, 'error');
+      const from = b!.server.stderr().length;
+      redis!.child.kill('SIGSTOP');
+      try {
+        for (let n = 0; n < 3; n++) {
+          const { r, overheadMs } = await timed(b!, await page(`Paused Redis call ${n}`));
+          expect(r.instanceId).to.equal(b!.server.instanceId);
+          expect(overheadMs).to.be.below(OVERHEAD_BOUND_MS);
+        }
+        expect(await cacheCount(b!, 'error')).to.be.above(errorsBefore);
+        expect(logLines(b!, from, 'result cache unavailable')).to.have.length(1);
+      } finally {
+        redis!.child.kill('SIGCONT');
+      }
+      // The connection never dropped: the outage ends with the first command that succeeds, a probe
+      // at most a second after the last failure (pages not seen before, so that memory does not answer).
+      let n = 0;
+      await waitFor(
+        async () => {
+          await b!.client.recognize(await page(`Resumed Redis call ${n++}`));
+          return logLines(b!, from, 'result cache available again').length === 1;
+        },
+        20_000,
+        'B to use Redis again',
+      );
+    });
+
+    it('loses no call when Redis is killed mid-test, stalls none, logs the outage once per instance, and uses Redis again once it is back', async () => {
+      const seen = await page('Invoice 2024-117 total 88.50'); // read by A and B before: in both memories
+      const fresh = await Promise.all([0, 1, 2, 3, 4, 5].map((n) => page(`Outage page number ${n}`)));
+      const from = [a!.server.stderr().length, b!.server.stderr().length];
+      const errorsBefore = await Promise.all([cacheCount(a!, 'error'), cacheCount(b!, 'error')]);
+      const port = redis!.port;
+      await redis!.kill();
+
+      let failures = 0;
+      for (const [n, image] of [...fresh, seen, seen].entries()) {
+        const i = n % 2 === 0 ? a! : b!;
+        try {
+          const { r, overheadMs } = await timed(i, image);
+          expect(r.instanceId).to.equal(i.server.instanceId);
+          expect(r.lines.length).to.be.above(0);
+          expect(overheadMs, `call ${n}: ${overheadMs} ms beyond the server's work`).to.be.below(OVERHEAD_BOUND_MS);
+        } catch (err) {
+          failures++;
+          throw err;
+        }
+      }
+      expect(failures).to.equal(0);
+      expect(await cacheCount(a!, 'error')).to.be.above(errorsBefore[0]!);
+      expect(await cacheCount(b!, 'error')).to.be.above(errorsBefore[1]!);
+      for (const [k, i] of [a!, b!].entries()) expect(logLines(i, from[k]!, 'result cache unavailable')).to.have.length(1);
+
+      // Back on the same port: the instances reconnect by themselves and share again.
+      redis = await startRedis(port);
+      for (const [k, i] of [a!, b!].entries()) {
+        await waitFor(() => logLines(i, from[k]!, 'result cache available again').length === 1, 20_000, 'the instance to reconnect to Redis');
+      }
+      const image = await page('Written after the outage');
+      await b!.client.recognize(image);
+      const hitsBefore = await cacheCount(a!, 'hit');
+      const fromRedis = await a!.client.recognize(image);
+      expect(fromRedis.instanceId).to.equal(a!.server.instanceId);
+      expect(fromRedis.timings!.detectMs).to.equal(0);
+      expect(await cacheCount(a!, 'hit')).to.equal(hitsBefore + 1);
+    });
+  });
+
+  describe('in-process LRU (the default)', () => {
+    let c: Instance | undefined;
+    before(async () => (c = await start(['--cache', 'memory'])));
+    after(() => stop(c));
+
+    it('answers a repeat from memory on the same instance', async () => {
+      const image = await page('Delivery note 42 two boxes');
+      const first = await c!.client.recognize(image);
+      expect(first.timings!.detectMs).to.be.above(0);
+      expect([await cacheCount(c!, 'miss'), await cacheCount(c!, 'hit')]).to.deep.equal([1, 0]);
+      const again = await c!.client.recognize(image);
+      expect(again.lines).to.deep.equal(first.lines);
+      expect(again.instanceId).to.equal(c!.server.instanceId);
+      expect(again.timings!.detectMs).to.equal(0);
+      expect(again.timings!.totalMs).to.be.below(50);
+      expect([await cacheCount(c!, 'miss'), await cacheCount(c!, 'hit'), await cacheCount(c!, 'error')]).to.deep.equal([1, 1, 0]);
+      const text = await (await fetch(`http://127.0.0.1:${c!.server.httpPort}/metrics`)).text();
+      expect(Number(/^ocr_cache_memory_bytes (\d+)/m.exec(text)?.[1])).to.be.above(0);
+    });
+  });
+});

@@ -1,0 +1,61 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { freePort } from '../../src/dev/free-port.js';
+
+export interface RedisProcess {
+  port: number;
+  url: string;
+  child: ChildProcess;
+  /** SIGKILL, resolved once the process is gone. */
+  kill(): Promise<void>;
+}
+
+/** Throws, saying how to install it, when redis-server is not on the PATH. */
+export function requireRedisServer(): void {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(
+      'redis-server is not installed, and the result cache tests need a real one: apt-get install -y redis-server ' +
+        `(.ci/run installs it when missing)${probe.error ? ` [${probe.error.message}]` : ''}`,
+    );
+  }
+}
+
+/**
+ * A throwaway redis-server on loopback (`port`, or a free one): nothing saved to disk. Resolves
+ * once it accepts connections.
+ */
+export async function startRedis(port?: number): Promise<RedisProcess> {
+  requireRedisServer();
+  const p = port ?? (await freePort());
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        child.stdout!.off('data', onData);
+        child.off('exit', onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null): void => reject(new Error(`redis-server exited with ${code} before it was ready: ${out}`));
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    port: p,
+    url: `redis://127.0.0.1:${p}`,
+    child,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
