@@ -186,7 +186,7 @@ export function buildProgram(
       ),
     )
     .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring tiles, with --tile-size').argParser(wholeNumber(0)).default(DEFAULT_TILE_OVERLAP))
-    .addOption(new Option('--annotate <dir>', 'also write <dir>/<file name>.annotated.png: the image with each box outlined and its text'))
+    .addOption(new Option('--annotate <dir>', 'also write <dir>/<file name>.annotated.png: the image with each box outlined, and beside it the text read, each line at its box'))
     .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
     .addOption(deadlineOption('each call (with --tile-size: each image\'s whole stream)'))
     .addOption(

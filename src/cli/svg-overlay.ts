@@ -1,11 +1,20 @@
-/** The SVG drawn over an image by `ocr recognize --annotate`: each box outlined, its text beside it. */
+/**
+ * The SVG of `ocr recognize --annotate`, laid out as the Web UI (web/) shows a page: each box
+ * outlined over the page and, in a panel to its right, each line's text at its box's place. The text
+ * is never drawn over the page's own, where it would be hard to read.
+ */
 
 import type { Line, Point } from '../gen/ocr/v1/ocr.js';
 
 /** CJK-capable fonts first: the recognizer reads Chinese, and sans-serif alone often lacks it. */
 export const ANNOTATION_FONTS = "'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif";
 const COLOUR = '#e6194b';
-const HALO = '#ffffff';
+const INK = '#1b1b1b';
+const DIVIDER = '#999999';
+/** Type as tall as in the Web UI: 0.8 of its box's height. */
+const TYPE_HEIGHT = 0.8;
+/** East Asian wide and fullwidth characters (and emoji), one em wide; others are taken as 0.6 em. */
+const WIDE = /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1FAFF}\u{20000}-\u{3FFFD}]/u;
 
 /**
  * Text made safe for XML content and attribute values. Characters XML 1.0 forbids (most control
@@ -21,48 +30,55 @@ export function escapeXml(text: string): string {
     .replace(/'/g, '&apos;');
 }
 
+/**
+ * A text's width in ems, estimated: librsvg cannot fit text to a length (it ignores textLength), so
+ * the type size comes from this, generous for Latin text in most fonts.
+ */
+export function textEms(text: string): number {
+  let ems = 0;
+  for (const character of text) ems += WIDE.test(character) ? 1 : 0.6;
+  return ems;
+}
+
 const num = (value: number): string => String(Math.round(value * 10) / 10 + 0);
 
-function distance(a: Point, b: Point): number {
-  return Math.hypot(a.x - b.x, a.y - b.y);
+function bounds(box: readonly Point[]): { left: number; top: number; width: number; height: number } {
+  const xs = box.map((p) => p.x);
+  const ys = box.map((p) => p.y);
+  const left = Math.min(...xs);
+  const top = Math.min(...ys);
+  return { left, top, width: Math.max(...xs) - left, height: Math.max(...ys) - top };
+}
+
+/** A line's text in the panel: at its box's place, as tall as the Web UI sets it, smaller where the box is too narrow for it. */
+function panelText(line: Line, pageWidth: number): string {
+  const { left, top, width, height } = bounds(line.box);
+  const fontSize = Math.max(1, Math.min(TYPE_HEIGHT * height, width / textEms(line.text)));
+  // The baseline that centres CJK type (ascent about 0.85 em) on the box's middle.
+  const baseline = top + height / 2 + 0.35 * fontSize;
+  return `<text x="${num(pageWidth + Math.max(0, left))}" y="${num(baseline)}" font-size="${num(fontSize)}">${escapeXml(line.text)}</text>`;
 }
 
 /**
- * One label per line: above the box's top-left corner, else below its bottom-left, else (a box as
- * tall as the image, as --lines-only reports) just inside its top.
+ * An SVG of 2·width × height: over its left half (the image, at its oriented size) the boxes; its
+ * right half a white panel with the text. Lines with fewer than three corners have no place and are
+ * left out.
  */
-function label(line: Line, stroke: number, imageHeight: number): string {
-  const [topLeft, , , bottomLeft] = line.box;
-  if (!topLeft || !bottomLeft || line.text === '') return '';
-  const fontSize = Math.max(10, Math.min(48, distance(topLeft, bottomLeft) * 0.6));
-  const gap = stroke + 2;
-  const top = Math.min(topLeft.y, bottomLeft.y);
-  const bottom = Math.max(topLeft.y, bottomLeft.y);
-  let y = top + gap + fontSize;
-  if (top - gap - fontSize >= 0) y = top - gap;
-  else if (bottom + gap + fontSize <= imageHeight) y = bottom + gap + fontSize;
-  return (
-    `<text x="${num(Math.max(0, topLeft.x))}" y="${num(y)}" font-size="${num(fontSize)}" ` +
-    `stroke-width="${num(fontSize / 6)}">${escapeXml(line.text)}</text>`
-  );
-}
-
-/** An SVG of exactly width × height (the image's oriented size) to composite over the image. */
-export function overlaySvg(width: number, height: number, lines: readonly Line[]): string {
+export function annotationSvg(width: number, height: number, lines: readonly Line[]): string {
   // Outlines a few pixels wide whatever the image's resolution.
   const stroke = Math.max(1, Math.round(Math.min(width, height) / 500));
-  const polygons = lines
-    .filter((line) => line.box.length >= 3)
-    .map((line) => `<polygon points="${line.box.map((p) => `${num(p.x)},${num(p.y)}`).join(' ')}"/>`);
-  const labels = lines.map((line) => label(line, stroke, height)).filter((text) => text !== '');
+  const placed = lines.filter((line) => line.box.length >= 3);
+  const polygons = placed.map((line) => `<polygon points="${line.box.map((p) => `${num(p.x)},${num(p.y)}`).join(' ')}"/>`);
+  const texts = placed.filter((line) => line.text !== '').map((line) => panelText(line, width));
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * width}" height="${height}" viewBox="0 0 ${2 * width} ${height}">`,
+    `<rect x="${width}" width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<line x1="${num(width + stroke / 2)}" y1="0" x2="${num(width + stroke / 2)}" y2="${height}" stroke="${DIVIDER}" stroke-width="${stroke}"/>`,
     `<g fill="none" stroke="${COLOUR}" stroke-width="${stroke}" stroke-linejoin="round">`,
     ...polygons,
     '</g>',
-    // A white halo under each glyph (paint-order) keeps the text legible on any background.
-    `<g fill="${COLOUR}" stroke="${HALO}" paint-order="stroke" font-family="${ANNOTATION_FONTS}">`,
-    ...labels,
+    `<g fill="${INK}" font-family="${ANNOTATION_FONTS}">`,
+    ...texts,
     '</g>',
     '</svg>',
   ].join('\n');

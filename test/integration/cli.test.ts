@@ -75,14 +75,15 @@ describe('ocr command line', function () {
     expect(joined(tiled).length).to.be.closeTo(joined(whole).length, joined(whole).length * 0.05);
   });
 
-  it('recognize --annotate writes an image with the boxes drawn', async () => {
+  it('recognize --annotate writes the image with the boxes drawn and the text beside it', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
     const r = await runCli(['recognize', '--target', target, '--annotate', dir, doc]);
     expect(r.code).to.equal(0);
     expect(r.stdout).to.contain('d013_waybill.jpg');
     const [file] = readdirSync(dir);
     const meta = await sharp(path.join(dir, file!)).metadata();
-    expect(meta.width).to.equal(865);
+    // The 865 px wide page, and to its right a panel as wide with the text.
+    expect(meta.width).to.equal(2 * 865);
   });
 
   it('ocr serve drains and exits 0 on SIGTERM', async () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
 
-import { ANNOTATION_FONTS, escapeXml, overlaySvg } from '../../src/cli/svg-overlay.js';
+import { ANNOTATION_FONTS, annotationSvg, escapeXml, textEms } from '../../src/cli/svg-overlay.js';
 import type { Line } from '../../src/gen/ocr/v1/ocr.js';
 
 function line(text: string, x: number, y: number, width: number, height: number): Line {
@@ -17,7 +17,7 @@ function line(text: string, x: number, y: number, width: number, height: number)
   };
 }
 
-describe('annotation overlay', () => {
+describe('annotation: boxes over the page, text beside it', () => {
   it('escapes the five XML special characters', () => {
     expect(escapeXml(`a<b>&"c"'d'`)).to.equal('a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;');
     expect(escapeXml('&amp;')).to.equal('&amp;amp;');
@@ -28,39 +28,63 @@ describe('annotation overlay', () => {
     expect(escapeXml('中文\t😀\n')).to.equal('中文\t😀\n');
   });
 
-  it('outlines every box and labels it above, with escaped text and CJK fonts', () => {
-    const svg = overlaySvg(400, 300, [line('R&D <1>', 10.04, 100, 200, 40), line('价格', 20, 200, 100, 30)]);
-    expect(svg).to.match(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="400" height="300" viewBox="0 0 400 300">/);
+  it('counts CJK, kana, hangul and fullwidth characters as one em wide, others as 0.6', () => {
+    expect(textEms('中文')).to.equal(2);
+    expect(textEms('かなカナ한글')).to.equal(6);
+    expect(textEms('：（）￥')).to.equal(4);
+    expect(textEms('ab 1')).to.be.closeTo(2.4, 1e-9);
+    expect(textEms('')).to.equal(0);
+  });
+
+  it('is twice the page wide: the boxes outlined over the page, a white panel to its right', () => {
+    const svg = annotationSvg(400, 300, [line('R&D <1>', 10.04, 100, 200, 40), line('价格', 20, 200, 100, 30)]);
+    expect(svg).to.match(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="800" height="300" viewBox="0 0 800 300">/);
+    expect(svg).to.include('<rect x="400" width="400" height="300" fill="#ffffff"/>');
     expect(svg).to.include('<polygon points="10,100 210,100 210,140 10,140"/>');
     expect(svg).to.include('<polygon points="20,200 120,200 120,230 20,230"/>');
-    expect(svg).to.include('>R&amp;D &lt;1&gt;</text>');
-    expect(svg).to.include('>价格</text>');
     expect(svg).to.include(`font-family="${ANNOTATION_FONTS}"`);
     expect(ANNOTATION_FONTS).to.match(/^'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif$/);
-    // 40 px tall box: 24 px text, its baseline 3 px above the box.
-    expect(svg).to.include('<text x="10" y="97" font-size="24"');
   });
 
-  it('puts a label below a box at the top edge, and inside a box as tall as the image', () => {
-    const below = overlaySvg(400, 300, [line('top', 0, 0, 100, 20)]);
-    expect(below).to.match(/<text x="0" y="35" font-size="12"/);
-    const inside = overlaySvg(400, 60, [line('whole', 0, 0, 400, 60)]);
-    expect(inside).to.match(/<text x="0" y="39" font-size="36"/);
+  it('writes each text in the panel at its box’s place, 0.8 of the box tall, escaped', () => {
+    const svg = annotationSvg(400, 300, [line('R&D <1>', 10.04, 100, 200, 40), line('价格', 20, 200, 100, 30)]);
+    // 40 px tall box: 32 px type, its baseline 0.35 em below the box's middle (y 120).
+    expect(svg).to.include('<text x="410" y="131.2" font-size="32">R&amp;D &lt;1&gt;</text>');
+    expect(svg).to.include('<text x="420" y="223.4" font-size="24">价格</text>');
+    // Nothing is written over the page: every text starts in the panel.
+    for (const [, x] of svg.matchAll(/<text x="([\d.]+)"/g)) expect(Number(x)).to.be.at.least(400);
   });
 
-  it('skips boxes with too few corners instead of writing broken shapes', () => {
-    const svg = overlaySvg(100, 100, [{ text: 'x', confidence: 1, box: [{ x: 1, y: 1 }] }]);
-    expect(svg).not.to.include('<polygon');
+  it('sets text too long for its box smaller, and places a tilted box by its bounds', () => {
+    const long = annotationSvg(400, 300, [line('价格价格价格价格', 0, 0, 100, 40)]);
+    expect(long).to.include('font-size="12.5"'); // 100 px / 8 em, not 32
+    const tilted: Line = { text: 'ab', confidence: 1, box: [{ x: 50, y: 60 }, { x: 150, y: 40 }, { x: 152, y: 70 }, { x: 52, y: 90 }] };
+    expect(annotationSvg(400, 300, [tilted])).to.include('<text x="450" y="79" font-size="40">ab</text>');
+  });
+
+  it('leaves out boxes with too few corners and writes no text for an empty line', () => {
+    const svg = annotationSvg(100, 100, [{ text: 'x', confidence: 1, box: [{ x: 1, y: 1 }] }, line('', 10, 10, 50, 20)]);
+    expect(svg.match(/<polygon/g)).to.have.length(1);
     expect(svg).not.to.include('<text ');
   });
 
-  it('renders with librsvg over an image of the same size', async () => {
-    const svg = overlaySvg(120, 80, [line('a<&>\u0001"b"', 10, 30, 80, 20), line('中文', 10, 55, 60, 20)]);
-    const base = sharp({ create: { width: 120, height: 80, channels: 3, background: '#ffffff' } });
+  it('renders with librsvg: outlines on the page, its inside untouched, the text in the panel', async () => {
+    const svg = annotationSvg(120, 80, [line('HHHH', 10, 30, 80, 20), line('a<&>\u0001"b" 中文', 10, 55, 60, 20)]);
+    const base = sharp({ create: { width: 240, height: 80, channels: 3, background: '#ffffff' } });
     const { data, info } = await base.composite([{ input: Buffer.from(svg) }]).raw().toBuffer({ resolveWithObject: true });
-    expect([info.width, info.height]).to.deep.equal([120, 80]);
-    // The outline's colour is on the box's left edge (x = 10, y = 40).
-    const at = (40 * 120 + 10) * info.channels;
-    expect(data[at]! - data[at + 1]!).to.be.greaterThan(100);
+    expect([info.width, info.height]).to.deep.equal([240, 80]);
+    const pixel = (x: number, y: number): number[] => [...data.subarray((y * 240 + x) * info.channels, (y * 240 + x) * info.channels + 3)];
+    // The outline's colour on the box's left edge (x = 10, y = 40), white inside the box.
+    const [r, g] = pixel(10, 40);
+    expect(r! - g!).to.be.greaterThan(100);
+    for (let x = 14; x < 86; x += 1) expect(pixel(x, 40), `page at (${x}, 40)`).to.deep.equal([255, 255, 255]);
+    // Dark type in the panel on the first box's rows, white panel above it.
+    const dark = (y0: number, y1: number): number => {
+      let n = 0;
+      for (let y = y0; y < y1; y += 1) for (let x = 122; x < 240; x += 1) if (pixel(x, y)[0]! < 128) n += 1;
+      return n;
+    };
+    expect(dark(30, 50)).to.be.greaterThan(20);
+    expect(dark(0, 28)).to.equal(0);
   });
 });
