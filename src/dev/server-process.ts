@@ -26,11 +26,15 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
   // Tests and benchmarks send the same images again and again to measure the work: spawned servers
   // compute every call unless args ask for a result cache.
   const cache = args.includes('--cache') ? [] : ['--cache', 'off'];
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...cache, ...args], {
-    cwd: ROOT,
-    env: serverEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...cache, ...args],
+    {
+      cwd: ROOT,
+      env: serverEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {

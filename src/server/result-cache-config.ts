@@ -35,9 +35,11 @@ export function parseCacheBackend(spec: string): CacheBackend {
   } catch {
     throw new Error(`It must be memory, off, or redis://HOST:PORT[/DB].`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`It must be memory, off, or redis://HOST:PORT[/DB], not ${url.protocol}//.`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new Error(`It must be memory, off, or redis://HOST:PORT[/DB], not ${url.protocol}//.`);
   if (!url.hostname) throw new Error('The Redis URL names no host: redis://HOST:PORT[/DB].');
-  if (!/^\/?(\d+)?$/.test(url.pathname)) throw new Error(`The Redis database is '${url.pathname.slice(1)}'; it must be a number (redis://HOST:PORT/DB).`);
+  if (!/^\/?(\d+)?$/.test(url.pathname))
+    throw new Error(`The Redis database is '${url.pathname.slice(1)}'; it must be a number (redis://HOST:PORT/DB).`);
   if (url.search || url.hash) throw new Error('The Redis URL takes no query or fragment: redis://HOST:PORT[/DB].');
   return { kind: 'redis', url: spec };
 }

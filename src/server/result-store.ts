@@ -134,7 +134,13 @@ export class RedisStore implements ResultStore {
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
-    const results = await this.command('get', () => this.redis.pipeline().getBuffer(REDIS_KEY_PREFIX + key).pttl(REDIS_KEY_PREFIX + key).exec());
+    const results = await this.command('get', () =>
+      this.redis
+        .pipeline()
+        .getBuffer(REDIS_KEY_PREFIX + key)
+        .pttl(REDIS_KEY_PREFIX + key)
+        .exec(),
+    );
     const [got, ttl] = results ?? [];
     if (!got || got[0] || !ttl || ttl[0]) throw (got?.[0] ?? ttl?.[0] ?? new Error('Redis answered the pipeline without results')) as Error;
     const value = got[1] as Buffer | null;
@@ -156,7 +162,8 @@ export class RedisStore implements ResultStore {
   private async command<T>(what: string, run: () => Promise<T>): Promise<T> {
     const now = Date.now();
     if (this.down) {
-      if (now < this.down.probeAt) throw new Unavailable(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
+      if (now < this.down.probeAt)
+        throw new Unavailable(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
       this.down.probeAt = now + PROBE_INTERVAL_MS;
     }
     if (this.redis.status !== 'ready') {
@@ -230,6 +237,7 @@ export async function openResultStore(config: ResultCacheConfig, logger: Logger)
   if (backend.kind === 'off') return null;
   if (backend.kind === 'memory') return memory;
   const redis = new RedisStore(backend.url, ttlMs, config.redisTimeoutMs ?? REDIS_TIMEOUT_MS, logger);
-  if (await redis.ready(STARTUP_WAIT_MS)) logger.info({ cache: redactedUrl(backend.url), memoryBytes: maxBytes, ttlMs }, 'result cache: Redis connected');
+  if (await redis.ready(STARTUP_WAIT_MS))
+    logger.info({ cache: redactedUrl(backend.url), memoryBytes: maxBytes, ttlMs }, 'result cache: Redis connected');
   return memory ? new TieredStore(memory, redis) : redis;
 }

@@ -85,7 +85,11 @@ describe('result cache', function () {
 
     it('shares one entry between the HTTP API and gRPC, and between options unset and the defaults sent explicitly', async () => {
       const image = await page('Receipt 5531 paid by card');
-      const res = await fetch(`http://127.0.0.1:${a!.server.httpPort}/api/ocr`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+      const res = await fetch(`http://127.0.0.1:${a!.server.httpPort}/api/ocr`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: image,
+      });
       expect(res.status).to.equal(200);
       const viaHttp = (await res.json()) as { data: { text: string }[]; instance_id: string };
       expect(viaHttp.instance_id).to.equal(a!.server.instanceId);
@@ -136,20 +140,23 @@ describe('result cache', function () {
       const port = redis!.port;
       await redis!.kill();
 
-      let failures = 0;
+      const failures: string[] = [];
+      const overheads: number[] = [];
       for (const [n, image] of [...fresh, seen, seen].entries()) {
         const i = n % 2 === 0 ? a! : b!;
         try {
           const { r, overheadMs } = await timed(i, image);
           expect(r.instanceId).to.equal(i.server.instanceId);
           expect(r.lines.length).to.be.above(0);
-          expect(overheadMs, `call ${n}: ${overheadMs} ms beyond the server's work`).to.be.below(OVERHEAD_BOUND_MS);
+          overheads.push(overheadMs);
         } catch (err) {
-          failures++;
-          throw err;
+          failures.push(`call ${n}: ${(err as Error).message}`);
         }
       }
-      expect(failures).to.equal(0);
+      expect(failures).to.deep.equal([]);
+      expect(Math.max(...overheads), `ms beyond the server's own work: ${overheads.map(Math.round).join(', ')}`).to.be.below(
+        OVERHEAD_BOUND_MS,
+      );
       expect(await cacheCount(a!, 'error')).to.be.above(errorsBefore[0]!);
       expect(await cacheCount(b!, 'error')).to.be.above(errorsBefore[1]!);
       for (const [k, i] of [a!, b!].entries()) expect(logLines(i, from[k]!, 'result cache unavailable')).to.have.length(1);
@@ -157,7 +164,11 @@ describe('result cache', function () {
       // Back on the same port: the instances reconnect by themselves and share again.
       redis = await startRedis(port);
       for (const [k, i] of [a!, b!].entries()) {
-        await waitFor(() => logLines(i, from[k]!, 'result cache available again').length === 1, 20_000, 'the instance to reconnect to Redis');
+        await waitFor(
+          () => logLines(i, from[k]!, 'result cache available again').length === 1,
+          20_000,
+          'the instance to reconnect to Redis',
+        );
       }
       const image = await page('Written after the outage');
       await b!.client.recognize(image);

@@ -11,15 +11,36 @@ import type { Logger } from '../../src/server/logger.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import type { OcrHandlers } from '../../src/server/ocr-handlers.js';
 import { parseCacheBackend, redactedUrl } from '../../src/server/result-cache-config.js';
-import { engineIdentity, resolveOptions, resultKey, ResultCache, withResultCache, type ResolvedOptions } from '../../src/server/result-cache.js';
+import {
+  engineIdentity,
+  resolveOptions,
+  resultKey,
+  ResultCache,
+  withResultCache,
+  type ResolvedOptions,
+} from '../../src/server/result-cache.js';
 import { MemoryStore, RedisStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
 import { OcrError } from '../../src/shared/errors.js';
 
-const DEFAULTS: ResolvedOptions = { maxSideLen: 960, minSideLen: 0, boxThreshold: 0.6, unclipRatio: 1.5, useAngleCls: false, minConfidence: 0.5 };
+const DEFAULTS: ResolvedOptions = {
+  maxSideLen: 960,
+  minSideLen: 0,
+  boxThreshold: 0.6,
+  unclipRatio: 1.5,
+  useAngleCls: false,
+  minConfidence: 0.5,
+};
 
 /** What the cache reads of an engine: its defaults, identity and manifest. */
-function fakeEngine(over: { recVersion?: string; precision?: 'int8' | 'float32'; boxThresh?: number; rowMergeGap?: number } = {}): OcrEngine {
-  const det = { file: 'det.onnx', version: 'v4', sizeMultiple: 32, db: { thresh: 0.3, boxThresh: over.boxThresh ?? 0.6, unclipRatio: 1.5 } };
+function fakeEngine(
+  over: { recVersion?: string; precision?: 'int8' | 'float32'; boxThresh?: number; rowMergeGap?: number } = {},
+): OcrEngine {
+  const det = {
+    file: 'det.onnx',
+    version: 'v4',
+    sizeMultiple: 32,
+    db: { thresh: 0.3, boxThresh: over.boxThresh ?? 0.6, unclipRatio: 1.5 },
+  };
   const rec = { file: 'rec.onnx', version: over.recVersion ?? 'v4', inputHeight: 48 };
   return {
     config: { defaults: DEFAULTS, rowMergeGap: over.rowMergeGap ?? 0.5 },
@@ -44,7 +65,10 @@ const metrics = (): ServerMetrics =>
 /** A logger whose lines are kept, parsed. */
 function capturedLogger(): { logger: Logger; lines: { level: number; msg: string }[] } {
   const lines: { level: number; msg: string }[] = [];
-  const logger: Logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) });
+  const logger: Logger = pino(
+    { level: 'info' },
+    { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) },
+  );
   return { logger, lines };
 }
 
@@ -63,7 +87,18 @@ function countingHandlers(state: { calls: number; fail?: boolean }): OcrHandlers
       state.calls++;
       if (state.fail) throw new OcrError('INVALID_ARGUMENT', 'not an image');
       return {
-        lines: [{ text: 'hello 你好', confidence: 0.987654321, box: [{ x: 1.5, y: 2 }, { x: 30, y: 2 }, { x: 30, y: 12 }, { x: 1.5, y: 12 }] }],
+        lines: [
+          {
+            text: 'hello 你好',
+            confidence: 0.987654321,
+            box: [
+              { x: 1.5, y: 2 },
+              { x: 30, y: 2 },
+              { x: 30, y: 12 },
+              { x: 1.5, y: 12 },
+            ],
+          },
+        ],
         width: 64,
         height: 16,
         instanceId: 'instance-a',
@@ -98,7 +133,8 @@ describe('result cache', () => {
   describe('key', () => {
     const identity = engineIdentity(fakeEngine(), '1.0.0');
     const image = Buffer.from('a scanned page, byte for byte');
-    const key = (img: Uint8Array = image, options?: RecognizeRequest['options'], id = identity): string => resultKey(img, resolveOptions(options, DEFAULTS), id);
+    const key = (img: Uint8Array = image, options?: RecognizeRequest['options'], id = identity): string =>
+      resultKey(img, resolveOptions(options, DEFAULTS), id);
 
     it('is the same for the same bytes, options and engine, and a SHA-256 in hex', () => {
       expect(key()).to.equal(key(Buffer.from('a scanned page, byte for byte')));
@@ -161,7 +197,11 @@ describe('result cache', () => {
     it('answers an image sent again from memory: the handler runs once, the hit names this instance with near-zero timings', async () => {
       const ctx = context();
       const state = { calls: 0 };
-      const handlers = withResultCache(countingHandlers(state), new ResultCache(new MemoryStore(1 << 20, 60_000), ctx.metrics, ctx.logger), ctx);
+      const handlers = withResultCache(
+        countingHandlers(state),
+        new ResultCache(new MemoryStore(1 << 20, 60_000), ctx.metrics, ctx.logger),
+        ctx,
+      );
       const first = await handlers.recognize(request('page'), info());
       const again = await handlers.recognize(request('page', { boxThreshold: 0.6 }), info());
       expect(state.calls).to.equal(1);
@@ -178,7 +218,11 @@ describe('result cache', () => {
     it('keeps answers only: a call that failed is computed again', async () => {
       const ctx = context();
       const state = { calls: 0, fail: true };
-      const handlers = withResultCache(countingHandlers(state), new ResultCache(new MemoryStore(1 << 20, 60_000), ctx.metrics, ctx.logger), ctx);
+      const handlers = withResultCache(
+        countingHandlers(state),
+        new ResultCache(new MemoryStore(1 << 20, 60_000), ctx.metrics, ctx.logger),
+        ctx,
+      );
       let refused: unknown;
       await handlers.recognize(request('page'), info()).catch((err: unknown) => (refused = err));
       expect(refused).to.be.instanceOf(OcrError);
