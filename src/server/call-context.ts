@@ -69,10 +69,3 @@ export function callPriority(metadata: Metadata): CallPriority {
   if (priority) return priority;
   throw invalidArgument(`metadata ${PRIORITY_METADATA} is '${String(metadata.get(PRIORITY_METADATA)[0])}'; send 'interactive' or 'batch'`);
 }
-
-/** An AbortSignal that fires when the caller cancels or its deadline passes. */
-export function callSignal(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): AbortController {
-  const controller = new AbortController();
-  call.on('cancelled', () => controller.abort());
-  return controller;
-}

@@ -1,7 +1,8 @@
 import type { OcrServiceServer } from '../gen/ocr/v1/ocr.js';
 import type { ServiceContext } from './call-context.js';
 import type { OcrHandlers } from './ocr-handlers.js';
-import { handleTileStream } from './tile-stream.js';
+import { bidiStream } from './stream-call.js';
+import { recognizeTiles } from './tile-stream.js';
 import { unary } from './unary-call.js';
 
 /** The gRPC service: the handlers, each wrapped for its call's deadline, metrics, logs and status. */
@@ -10,6 +11,6 @@ export function createOcrService(ctx: ServiceContext, handlers: OcrHandlers): Oc
     recognize: unary(ctx, 'Recognize', handlers.recognize),
     recognizeLines: unary(ctx, 'RecognizeLines', handlers.recognizeLines),
     getServerInfo: unary(ctx, 'GetServerInfo', handlers.getServerInfo),
-    recognizeTiles: (call) => handleTileStream(call, ctx),
+    recognizeTiles: bidiStream(ctx, 'RecognizeTiles', (tiles, call) => recognizeTiles(ctx, tiles, call)),
   };
 }
