@@ -1,0 +1,227 @@
+// The Web UI: every image chosen, dropped or pasted goes to POST api/ocr; its answer is shown as the
+// image with each box drawn over it and, beside it, the lines read, placed as on the page.
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** Images sent at once; the others wait, so a batch does not meet the server's admission limits. */
+const PARALLEL = 2;
+/** Lines read with less confidence are marked. */
+const LOW_CONFIDENCE = 0.8;
+const TIMINGS = [
+  ['queue_ms', 'Queue'],
+  ['decode_ms', 'Decode'],
+  ['detect_ms', 'Detect'],
+  ['classify_ms', 'Classify'],
+  ['recognize_ms', 'Recognize'],
+  ['total_ms', 'Total'],
+];
+
+const options = document.querySelector('#options');
+const fileInput = document.querySelector('#file');
+const results = document.querySelector('#results');
+const template = document.querySelector('#result');
+
+const waiting = [];
+let running = 0;
+
+function runNext() {
+  while (running < PARALLEL && waiting.length > 0) {
+    running += 1;
+    waiting
+      .shift()()
+      .finally(() => {
+        running -= 1;
+        runNext();
+      });
+  }
+}
+
+const nameOf = (file) => file.name || 'pasted image';
+
+function addFiles(files) {
+  const cards = files.map((file) => {
+    const card = createCard(file);
+    waiting.push(() => recognize(file, card));
+    return card;
+  });
+  results.prepend(...cards);
+  runNext();
+}
+
+function createCard(file) {
+  const card = template.content.firstElementChild.cloneNode(true);
+  const name = nameOf(file);
+  card.querySelector('.name').textContent = name;
+  const img = card.querySelector('img');
+  img.src = URL.createObjectURL(file);
+  img.alt = name;
+  setStatus(card, 'waiting', 'Waiting for the images before it.', null);
+  return card;
+}
+
+/** progress: a fraction, 'busy' (no measure) or null (no bar). */
+function setStatus(card, state, text, progress) {
+  card.dataset.state = state;
+  const status = card.querySelector('.status');
+  if (status.textContent !== text) status.textContent = text; // unchanged, not announced again
+  const bar = card.querySelector('.progress');
+  bar.hidden = progress === null;
+  if (progress === 'busy') bar.removeAttribute('value');
+  else if (progress !== null) bar.value = progress;
+}
+
+/** Sends one image with the options set; XMLHttpRequest because fetch reports no upload progress. */
+function recognize(file, card) {
+  const body = new FormData();
+  for (const [key, value] of new FormData(options)) if (value !== '') body.append(key, value);
+  body.append('image', file);
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', 'api/ocr');
+  xhr.responseType = 'json';
+  setStatus(card, 'uploading', 'Uploading.', 0);
+  xhr.upload.addEventListener('progress', (e) => {
+    if (e.lengthComputable) setStatus(card, 'uploading', 'Uploading.', e.loaded / e.total);
+  });
+  xhr.upload.addEventListener('load', () => setStatus(card, 'recognizing', 'Reading the text.', 'busy'));
+  return new Promise((resolve) => {
+    xhr.addEventListener('loadend', () => {
+      const answer = xhr.response;
+      if (xhr.status === 200 && answer?.code === 0) show(card, answer, nameOf(file));
+      else if (xhr.status === 0) setStatus(card, 'error', 'Error: no answer from the server.', null);
+      else setStatus(card, 'error', `Error: ${answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`}`, null);
+      resolve();
+    });
+    xhr.send(body);
+  });
+}
+
+function show(card, answer, name) {
+  const { data: lines, width, height, timings } = answer;
+  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read in ${(timings.total_ms / 1000).toFixed(2)} s.`;
+  setStatus(card, 'done', summary, null);
+  card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
+  const boxes = card.querySelector('.boxes');
+  boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const list = card.querySelector('.lines');
+  list.style.aspectRatio = `${width} / ${height}`;
+  const items = lines.map((line) => {
+    const polygon = document.createElementNS(SVG, 'polygon');
+    polygon.setAttribute('points', line.box.map((p) => p.join(',')).join(' '));
+    boxes.append(polygon);
+    const item = lineItem(line, width, height);
+    list.append(item);
+    linkHighlight(item, polygon);
+    return item;
+  });
+  // Text too wide for its box is set smaller; sizes are in container units, so the ratio holds at any width.
+  const fits = items.map((item) => item.getBoundingClientRect().width / item.firstChild.getBoundingClientRect().width);
+  items.forEach((item, i) => fits[i] > 0 && fits[i] < 1 && item.style.setProperty('--fit', fits[i].toFixed(3)));
+
+  const text = lines.map((line) => line.text).join('\n');
+  const stem = name.replace(/\.[^.]*$/, '');
+  const footer = card.querySelector('footer');
+  footer.hidden = false;
+  footer.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
+  footer.querySelector('.txt').download = `${stem}.txt`;
+  footer.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
+  footer.querySelector('.json').download = `${stem}.json`;
+  footer.querySelector('.copy').addEventListener('click', () =>
+    copyText(text).then(
+      () => setStatus(card, 'done', `${summary} Text copied.`, null),
+      (err) => setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null),
+    ),
+  );
+  const terms = [['Instance', answer.instance_id], ...TIMINGS.map(([key, label]) => [label, `${Math.round(timings[key])} ms`])];
+  for (const [term, value] of terms) {
+    const group = document.createElement('div');
+    group.append(
+      Object.assign(document.createElement('dt'), { textContent: term }),
+      Object.assign(document.createElement('dd'), { textContent: value }),
+    );
+    footer.querySelector('.timings').append(group);
+  }
+}
+
+/** A line placed by its box's bounds, in percentages of the page, its type as tall as the box. */
+function lineItem(line, width, height) {
+  const xs = line.box.map((p) => p[0]);
+  const ys = line.box.map((p) => p[1]);
+  const [left, top] = [Math.min(...xs), Math.min(...ys)];
+  const [boxWidth, boxHeight] = [Math.max(...xs) - left, Math.max(...ys) - top];
+  const item = document.createElement('li');
+  item.tabIndex = 0;
+  item.classList.toggle('low', line.confidence < LOW_CONFIDENCE);
+  // Its confidence label opens towards the middle of the page, never past an edge.
+  item.classList.toggle('right', left + boxWidth / 2 > width / 2);
+  Object.assign(item.style, {
+    left: `${(100 * left) / width}%`,
+    top: `${(100 * top) / height}%`,
+    width: `${(100 * boxWidth) / width}%`,
+    height: `${(100 * boxHeight) / height}%`,
+  });
+  item.style.setProperty('--size', ((100 * boxHeight) / width).toFixed(3));
+  const text = Object.assign(document.createElement('span'), { className: 'text', textContent: line.text });
+  const confidence = Object.assign(document.createElement('span'), {
+    className: 'confidence',
+    textContent: ` confidence ${(100 * line.confidence).toFixed(1)}%`,
+  });
+  item.append(text, confidence);
+  return item;
+}
+
+/** Hovering or focusing a line lights its box, and hovering a box lights its line. */
+function linkHighlight(item, polygon) {
+  const light = (on) => () => {
+    item.classList.toggle('active', on);
+    polygon.classList.toggle('active', on);
+  };
+  for (const element of [item, polygon]) {
+    element.addEventListener('pointerenter', light(true));
+    element.addEventListener('pointerleave', light(false));
+  }
+  item.addEventListener('focus', light(true));
+  item.addEventListener('blur', light(false));
+}
+
+async function copyText(text) {
+  if (navigator.clipboard) return navigator.clipboard.writeText(text);
+  // Served over plain HTTP to another host the page is no secure context and has no clipboard API.
+  const area = Object.assign(document.createElement('textarea'), { value: text });
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand('copy');
+  area.remove();
+  if (!copied) throw new Error('the browser refused; use Download TXT');
+}
+
+fileInput.addEventListener('change', () => {
+  addFiles([...fileInput.files]);
+  fileInput.value = '';
+});
+document.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', (e) => {
+  if (e.relatedTarget === null) document.body.classList.remove('dragging');
+});
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  addFiles([...e.dataTransfer.files]);
+});
+document.addEventListener('paste', (e) => {
+  const files = [...e.clipboardData.files];
+  if (files.length === 0) return;
+  e.preventDefault();
+  addFiles(files);
+});
+
+// The server's defaults as the options' placeholders; without them the fields are only blank.
+fetch('api/info')
+  .then((response) => response.json())
+  .then(({ data: { defaults } }) => {
+    options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
+    options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
+    options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
+  })
+  .catch(() => {});
