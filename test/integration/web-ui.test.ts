@@ -1,0 +1,221 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+
+/** Debian's chromium: the test never downloads a browser. */
+const CHROMIUM = '/usr/bin/chromium';
+const RECEIPT = path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg');
+const SCREENSHOT = path.join(ROOT, 'docs', 'web-ui.png');
+
+/** The ground truth and the UI write punctuation in full or half width, and spaces differently. */
+const normalize = (text: string): string => text.normalize('NFKC').replace(/\s/g, '');
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+async function box(locator: Locator): Promise<Box> {
+  const b = await locator.boundingBox();
+  if (!b) throw new Error(`${locator.toString()} is not displayed`);
+  return b;
+}
+
+/** Where a box lies within another, as fractions of that one's size. */
+const within = (inner: Box, outer: Box): number[] => [
+  (inner.x - outer.x) / outer.width,
+  (inner.y - outer.y) / outer.height,
+  inner.width / outer.width,
+  inner.height / outer.height,
+];
+
+/** The Web UI at `/` in Debian's chromium, against a real server: upload, read, hover, download, errors, phone width. */
+describe('Web UI in a browser', function () {
+  this.timeout(300_000);
+  let server: ServerProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let receipt: Locator;
+  let base: string;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `${CHROMIUM} is missing: the Web UI test drives Debian's chromium. Install it with 'apt-get install -y chromium' (.ci/run does).`,
+      );
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    server = await spawnServer();
+    base = `http://127.0.0.1:${server.httpPort}`;
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    // Every state a result passes through, for the progress assertions.
+    await context.addInitScript(`
+      window.states = [];
+      new MutationObserver((records) => records.forEach((r) => window.states.push(r.target.dataset.state)))
+        .observe(document, { subtree: true, attributeFilter: ['data-state'] });
+    `);
+    page = await context.newPage();
+    await page.goto(`${base}/`);
+    await page.setInputFiles('#file', RECEIPT);
+    receipt = page.locator('.result', { has: page.locator('.name', { hasText: 'd004_receipt.jpg' }) });
+    await page.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+    expect(await receipt.getAttribute('data-state'), (await receipt.locator('.status').textContent()) ?? '').to.equal('done');
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.child.kill('SIGKILL');
+  });
+
+  it('shows the upload and the recognition as they go', async () => {
+    const states = (await page.evaluate('window.states')) as string[];
+    expect(states.filter((state, i) => state !== states[i - 1])).to.deep.equal(['uploading', 'recognizing', 'done']);
+    expect(await receipt.locator('progress').isVisible()).to.equal(false);
+  });
+
+  it('lists the lines read, most of the ground truth among them', async () => {
+    const truth = (JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'gt.json'), 'utf8')) as Record<string, { text: string }[]>)[
+      'd004_receipt.jpg'
+    ]!;
+    const read = new Set((await receipt.locator('.lines .text').allTextContents()).map(normalize));
+    const found = truth.filter((line) => read.has(normalize(line.text)));
+    expect(found.length / truth.length, `found ${found.length} of ${truth.length} lines`).to.be.at.least(0.9);
+    const count = await receipt.locator('.lines li').count();
+    expect(await receipt.locator('.status').textContent()).to.match(new RegExp(`^${count} lines read in \\d+\\.\\d\\d s\\.$`));
+  });
+
+  it('draws each line’s box over the image, and places the line beside it where its box is', async () => {
+    const items = await receipt.locator('.lines li').all();
+    const polygons = await receipt.locator('.boxes polygon').all();
+    expect(polygons).to.have.length(items.length);
+    const image = await box(receipt.locator('img'));
+    const panel = await box(receipt.locator('.lines'));
+    // Side by side at desktop width, at the same scale.
+    expect(panel.x).to.be.greaterThan(image.x + image.width - 1);
+    expect(panel.width / image.width).to.be.closeTo(1, 0.02);
+    for (const [i, item] of items.entries()) {
+      const drawn = within(await box(polygons[i]!), image);
+      const placed = within(await box(item), panel);
+      for (const [k, fraction] of drawn.entries()) {
+        expect(fraction).to.be.within(0, 1);
+        expect(placed[k], `line ${i} (${await item.textContent()})`).to.be.closeTo(fraction, 0.01);
+      }
+      expect(await item.locator('.confidence').textContent()).to.match(/^ confidence \d{1,3}\.\d%$/);
+    }
+  });
+
+  it('highlights a line’s box when the line is hovered, and the line when its box is', async () => {
+    const item = receipt.locator('.lines li').nth(2);
+    const polygon = receipt.locator('.boxes polygon').nth(2);
+    await item.hover();
+    expect(await polygon.getAttribute('class')).to.equal('active');
+    expect(await receipt.locator('.boxes polygon.active').count()).to.equal(1);
+    expect(await item.locator('.confidence').isVisible()).to.equal(true);
+    await receipt.locator('.boxes polygon').nth(5).hover();
+    expect(await receipt.locator('.lines li').nth(5).getAttribute('class')).to.contain('active');
+    expect(await polygon.getAttribute('class')).to.equal('');
+  });
+
+  it('saves a screenshot for the README', async () => {
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await receipt.locator('.lines li').nth(3).hover();
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(existsSync(SCREENSHOT)).to.equal(true);
+  });
+
+  it('reaches the lines by keyboard, with a visible focus that lights the box', async () => {
+    await page.mouse.move(0, 0);
+    await page.locator('#file').focus();
+    await page.keyboard.press('Tab'); // the options' summary
+    await page.keyboard.press('Tab');
+    expect(await receipt.locator('.lines li:first-child:focus').count()).to.equal(1);
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).to.equal('solid');
+    expect(await receipt.locator('.boxes polygon').first().getAttribute('class')).to.equal('active');
+  });
+
+  it('shows the instance id and the timings, copies the text and downloads it as TXT and JSON', async () => {
+    const timings = await receipt.locator('.timings dt').allTextContents();
+    expect(timings).to.deep.equal(['Instance', 'Queue', 'Decode', 'Detect', 'Classify', 'Recognize', 'Total']);
+    expect(await receipt.locator('.timings dd').first().textContent()).to.equal(server.instanceId);
+    const lines = await receipt.locator('.lines .text').allTextContents();
+
+    await receipt.getByRole('button', { name: 'Copy text' }).click();
+    await receipt.locator('.status', { hasText: 'Text copied.' }).waitFor();
+    expect(await page.evaluate('navigator.clipboard.readText()')).to.equal(lines.join('\n'));
+
+    const download = async (name: string): Promise<{ file: string; text: string }> => {
+      const [file] = await Promise.all([page.waitForEvent('download'), receipt.getByRole('link', { name }).click()]);
+      return { file: file.suggestedFilename(), text: readFileSync(await file.path(), 'utf8') };
+    };
+    const txt = await download('Download TXT');
+    expect(txt).to.deep.equal({ file: 'd004_receipt.txt', text: `${lines.join('\n')}\n` });
+    const json = await download('Download JSON');
+    expect(json.file).to.equal('d004_receipt.json');
+    const answer = JSON.parse(json.text) as { code: number; data: { text: string; box: number[][] }[]; width: number; instance_id: string };
+    expect(answer.code).to.equal(0);
+    expect(answer.instance_id).to.equal(server.instanceId);
+    expect(answer.data.map((line) => line.text)).to.deep.equal(lines);
+  });
+
+  it('takes several files at once, and shows the server’s message for each it refuses', async () => {
+    const files = [
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image\n') },
+      { name: 'empty.png', mimeType: 'image/png', buffer: Buffer.alloc(0) },
+    ];
+    // What the server answers each, asked directly.
+    const messages = await Promise.all(
+      files.map(async (file) => {
+        const form = new FormData();
+        form.append('image', new Blob([file.buffer], { type: file.mimeType }), file.name);
+        return ((await (await fetch(`${base}/api/ocr`, { method: 'POST', body: form })).json()) as { msg: string }).msg;
+      }),
+    );
+    expect(messages[0]).to.contain('is not a');
+    expect(messages[1]).to.contain('is empty');
+    await page.setInputFiles('#file', files);
+    for (const [i, file] of files.entries()) {
+      const refused = page.locator('.result', { has: page.locator('.name', { hasText: file.name }) });
+      await refused.locator('.status', { hasText: 'Error' }).waitFor();
+      expect(await refused.getAttribute('data-state')).to.equal('error');
+      expect(await refused.locator('.status').textContent()).to.equal(`Error: ${messages[i]}`);
+      expect(await refused.locator('.status').getAttribute('role')).to.equal('status');
+      expect(await refused.locator('.panes').isVisible()).to.equal(false);
+    }
+  });
+
+  it('sends the options as form fields, the server’s defaults shown as placeholders', async () => {
+    await page.getByText('Options').click();
+    const maxSide = page.getByLabel('Longest side the detector sees');
+    expect(await maxSide.getAttribute('placeholder')).to.equal('960 (server default)');
+    await maxSide.fill('5');
+    await page.setInputFiles('#file', { name: 'small-side.jpg', mimeType: 'image/jpeg', buffer: readFileSync(RECEIPT) });
+    const refused = page.locator('.result', { has: page.locator('.name', { hasText: 'small-side.jpg' }) });
+    await refused.locator('.status', { hasText: 'Error' }).waitFor();
+    expect(await refused.locator('.status').textContent()).to.match(/^Error: options\.max_side_len is 5; it must lie in \[32, 8192\]/);
+    await maxSide.fill('');
+  });
+
+  it('fits a phone’s width: the picture above the text, nothing wider than the screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
+    const image = await box(receipt.locator('img'));
+    const panel = await box(receipt.locator('.lines'));
+    expect(panel.y).to.be.at.least(image.y + image.height);
+    expect(image.width).to.be.within(300, 390);
+    expect(panel.width).to.be.closeTo(image.width, 2);
+    const placed = within(await box(receipt.locator('.lines li').nth(10)), panel);
+    const drawn = within(await box(receipt.locator('.boxes polygon').nth(10)), image);
+    for (const [k, fraction] of drawn.entries()) expect(placed[k]).to.be.closeTo(fraction, 0.01);
+    for (const name of ['Download TXT', 'Download JSON']) {
+      const control = await box(receipt.getByRole('link', { name }));
+      expect(control.x + control.width).to.be.at.most(390);
+    }
+  });
+});
