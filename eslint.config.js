@@ -20,6 +20,11 @@ export default defineConfig(
     languageOptions: { globals: globals.node },
   },
   {
+    // The Web UI's module runs in the browser.
+    files: ['web/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {

@@ -14,7 +14,8 @@ const DIVIDER = '#999999';
 /** Type as tall as in the Web UI: 0.8 of its box's height. */
 const TYPE_HEIGHT = 0.8;
 /** East Asian wide and fullwidth characters (and emoji), one em wide; others are taken as 0.6 em. */
-const WIDE = /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1FAFF}\u{20000}-\u{3FFFD}]/u;
+const WIDE =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1FAFF}\u{20000}-\u{3FFFD}]/u;
 
 /**
  * Text made safe for XML content and attribute values. Characters XML 1.0 forbids (most control

@@ -58,7 +58,16 @@ describe('annotation: boxes over the page, text beside it', () => {
   it('sets text too long for its box smaller, and places a tilted box by its bounds', () => {
     const long = annotationSvg(400, 300, [line('价格价格价格价格', 0, 0, 100, 40)]);
     expect(long).to.include('font-size="12.5"'); // 100 px / 8 em, not 32
-    const tilted: Line = { text: 'ab', confidence: 1, box: [{ x: 50, y: 60 }, { x: 150, y: 40 }, { x: 152, y: 70 }, { x: 52, y: 90 }] };
+    const tilted: Line = {
+      text: 'ab',
+      confidence: 1,
+      box: [
+        { x: 50, y: 60 },
+        { x: 150, y: 40 },
+        { x: 152, y: 70 },
+        { x: 52, y: 90 },
+      ],
+    };
     expect(annotationSvg(400, 300, [tilted])).to.include('<text x="450" y="79" font-size="40">ab</text>');
   });
 
@@ -71,7 +80,10 @@ describe('annotation: boxes over the page, text beside it', () => {
   it('renders with librsvg: outlines on the page, its inside untouched, the text in the panel', async () => {
     const svg = annotationSvg(120, 80, [line('HHHH', 10, 30, 80, 20), line('a<&>\u0001"b" 中文', 10, 55, 60, 20)]);
     const base = sharp({ create: { width: 240, height: 80, channels: 3, background: '#ffffff' } });
-    const { data, info } = await base.composite([{ input: Buffer.from(svg) }]).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await base
+      .composite([{ input: Buffer.from(svg) }])
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).to.deep.equal([240, 80]);
     const pixel = (x: number, y: number): number[] => [...data.subarray((y * 240 + x) * info.channels, (y * 240 + x) * info.channels + 3)];
     // The outline's colour on the box's left edge (x = 10, y = 40), white inside the box.
