@@ -16,7 +16,9 @@ import { cacheBackend, decimal, fraction, port, positiveInt, wholeNumber } from 
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
-import { defaultMemoryBudget, hasInt8DotProduct } from '../engine/index.js';
+// The two small modules the help text needs, not the engine's index: `ocr --help` stays quick.
+import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
+import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
