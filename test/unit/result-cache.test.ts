@@ -133,22 +133,33 @@ describe('result cache', () => {
   describe('key', () => {
     const identity = engineIdentity(fakeEngine(), '1.0.0');
     const image = Buffer.from('a scanned page, byte for byte');
-    const key = (img: Uint8Array = image, options?: RecognizeRequest['options'], id = identity): string =>
+    const key = (img: Uint8Array = image, options?: RecognizeRequest['options'], id = identity): Promise<string> =>
       resultKey(img, resolveOptions(options, DEFAULTS), id);
 
-    it('is the same for the same bytes, options and engine, and a SHA-256 in hex', () => {
-      expect(key()).to.equal(key(Buffer.from('a scanned page, byte for byte')));
-      expect(key()).to.match(/^[0-9a-f]{64}$/);
+    it('is the same for the same bytes, options and engine, and a SHA-256 in hex', async () => {
+      expect(await key()).to.equal(await key(Buffer.from('a scanned page, byte for byte')));
+      expect(await key()).to.match(/^[0-9a-f]{64}$/);
     });
 
-    it('changes with any byte of the image', () => {
+    it('changes with any byte of the image', async () => {
       const other = Buffer.from(image);
       other[other.length - 1] ^= 1;
-      expect(key(other)).to.not.equal(key());
-      expect(key(image.subarray(0, image.length - 1))).to.not.equal(key());
+      expect(await key(other)).to.not.equal(await key());
+      expect(await key(image.subarray(0, image.length - 1))).to.not.equal(await key());
     });
 
-    it('changes with each option', () => {
+    it('hashes a large image in slices, letting the event loop turn between them, to the same key every time', async () => {
+      const large = Buffer.alloc(5 * 1024 * 1024 + 17, 7);
+      let turned = false;
+      setImmediate(() => (turned = true));
+      const first = await key(large);
+      expect(turned).to.equal(true);
+      expect(await key(Buffer.from(large))).to.equal(first);
+      large[large.length - 1] = 8;
+      expect(await key(large)).to.not.equal(first);
+    });
+
+    it('changes with each option', async () => {
       const variants: RecognizeRequest['options'][] = [
         { maxSideLen: 1280 },
         { minSideLen: 64 },
@@ -157,26 +168,28 @@ describe('result cache', () => {
         { useAngleCls: true },
         { minConfidence: 0.8 },
       ];
-      const keys = new Set(variants.map((o) => key(image, o)));
+      const keys = new Set(await Promise.all(variants.map((o) => key(image, o))));
       expect(keys.size).to.equal(variants.length);
-      expect(keys.has(key())).to.equal(false);
+      expect(keys.has(await key())).to.equal(false);
     });
 
-    it('is one entry for options unset, empty, and the defaults sent explicitly (as gRPC floats and as HTTP doubles)', () => {
+    it('is one entry for options unset, empty, and the defaults sent explicitly (as gRPC floats and as HTTP doubles)', async () => {
       const overGrpc = { ...DEFAULTS, boxThreshold: Math.fround(0.6), unclipRatio: Math.fround(1.5), minConfidence: Math.fround(0.5) };
-      expect(key(image, undefined)).to.equal(key(image, {}));
-      expect(key(image, { ...DEFAULTS })).to.equal(key());
-      expect(key(image, overGrpc)).to.equal(key());
-      expect(key(image, { maxSideLen: 960 })).to.equal(key());
+      const unset = await key();
+      expect(await key(image, {})).to.equal(unset);
+      expect(await key(image, { ...DEFAULTS })).to.equal(unset);
+      expect(await key(image, overGrpc)).to.equal(unset);
+      expect(await key(image, { maxSideLen: 960 })).to.equal(unset);
     });
 
-    it('changes with the models: a version, the recognizer precision, the manifest settings, the server version', () => {
-      expect(key(image, undefined, engineIdentity(fakeEngine({ recVersion: 'v5' }), '1.0.0'))).to.not.equal(key());
-      expect(key(image, undefined, engineIdentity(fakeEngine({ precision: 'float32' }), '1.0.0'))).to.not.equal(key());
-      expect(key(image, undefined, engineIdentity(fakeEngine({ boxThresh: 0.7 }), '1.0.0'))).to.not.equal(key());
-      expect(key(image, undefined, engineIdentity(fakeEngine({ rowMergeGap: 0 }), '1.0.0'))).to.not.equal(key());
-      expect(key(image, undefined, engineIdentity(fakeEngine(), '1.0.1'))).to.not.equal(key());
-      expect(key(image, undefined, engineIdentity(fakeEngine(), '1.0.0'))).to.equal(key());
+    it('changes with the models: a version, the recognizer precision, the manifest settings, the server version', async () => {
+      const base = await key();
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ recVersion: 'v5' }), '1.0.0'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ precision: 'float32' }), '1.0.0'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ boxThresh: 0.7 }), '1.0.0'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ rowMergeGap: 0 }), '1.0.0'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine(), '1.0.1'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine(), '1.0.0'))).to.equal(base);
     });
   });
 
@@ -266,7 +279,7 @@ describe('result cache', () => {
       const handlers = withResultCache(countingHandlers(state), cache, ctx);
       await handlers.recognize(request('page'), info());
       // Every entry rewritten as something that is no page.
-      const key = resultKey(Buffer.from('page'), resolveOptions(undefined, DEFAULTS), engineIdentity(ctx.engine, ctx.serverVersion));
+      const key = await resultKey(Buffer.from('page'), resolveOptions(undefined, DEFAULTS), engineIdentity(ctx.engine, ctx.serverVersion));
       await store.set(key, Buffer.from('{"not":"a page"}'));
       const r = await handlers.recognize(request('page'), info());
       expect(r.instanceId).to.equal('instance-a');
