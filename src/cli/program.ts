@@ -152,6 +152,7 @@ export function buildProgram(
     )
     .addOption(new Option('--cache-max-mb <n>', 'MiB of answers kept in this process (0: none in memory)').argParser(wholeNumber(0)).default(SERVE_DEFAULTS.cacheMaxMb))
     .addOption(new Option('--cache-ttl-s <s>', 'seconds an answer is kept after it was computed').argParser(positiveInt).default(SERVE_DEFAULTS.cacheTtlS))
+    .addOption(new Option('--cache-timeout-ms <ms>', 'longest wait for one Redis command, past which the call is computed without the cache').argParser(wholeNumber(1, 10_000)).default(SERVE_DEFAULTS.cacheTimeoutMs))
     .addHelpText(
       'after',
       [

@@ -146,7 +146,12 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     },
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
     ...(opts.http ? { httpPort: opts.httpPort } : {}),
-    cache: { backend: opts.cache, maxBytes: Math.round(opts.cacheMaxMb * 1024 * 1024), ttlMs: opts.cacheTtlS * 1000 },
+    cache: {
+      backend: opts.cache,
+      maxBytes: Math.round(opts.cacheMaxMb * 1024 * 1024),
+      ttlMs: opts.cacheTtlS * 1000,
+      redisTimeoutMs: opts.cacheTimeoutMs,
+    },
   });
   if (opts.metricsPort) {
     try {

@@ -57,6 +57,8 @@ export interface ServeOptions {
   cacheMaxMb: number;
   /** How long an answer is kept, in seconds. */
   cacheTtlS: number;
+  /** Longest wait for one Redis command, in milliseconds. */
+  cacheTimeoutMs: number;
 }
 
 export const SERVE_DEFAULTS = {
@@ -72,4 +74,5 @@ export const SERVE_DEFAULTS = {
   cache: { kind: CACHE_DEFAULTS.backend },
   cacheMaxMb: CACHE_DEFAULTS.maxMb,
   cacheTtlS: CACHE_DEFAULTS.ttlS,
+  cacheTimeoutMs: CACHE_DEFAULTS.redisTimeoutMs,
 } as const satisfies Partial<ServeOptions>;

@@ -21,6 +21,8 @@ export const CACHE_DEFAULTS = {
   /** A page's result is a few KiB of JSON (about 150 bytes a line): 64 MiB holds some ten thousand pages. */
   maxMb: 64,
   ttlS: 3600,
+  /** A Redis nearby answers in well under a millisecond; tens of ms is a Redis in trouble, not worth a call's wait. */
+  redisTimeoutMs: 50,
 } as const;
 
 /**

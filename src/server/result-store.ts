@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
-import { redactedUrl, type ResultCacheConfig } from './result-cache-config.js';
+import { CACHE_DEFAULTS, redactedUrl, type ResultCacheConfig } from './result-cache-config.js';
 
 /** An entry as read back, with what is left of its time to live when the store knows it. */
 export interface StoredEntry {
@@ -227,16 +227,13 @@ export class TieredStore implements ResultStore {
   }
 }
 
-/** Default bound of one Redis command. */
-export const REDIS_TIMEOUT_MS = 50;
-
 /** The store `config` asks for; null when the cache is off. A Redis that cannot be reached yet is logged, and connected to later. */
 export async function openResultStore(config: ResultCacheConfig, logger: Logger): Promise<ResultStore | null> {
   const { backend, maxBytes, ttlMs } = config;
   const memory = maxBytes > 0 ? new MemoryStore(maxBytes, ttlMs) : null;
   if (backend.kind === 'off') return null;
   if (backend.kind === 'memory') return memory;
-  const redis = new RedisStore(backend.url, ttlMs, config.redisTimeoutMs ?? REDIS_TIMEOUT_MS, logger);
+  const redis = new RedisStore(backend.url, ttlMs, config.redisTimeoutMs ?? CACHE_DEFAULTS.redisTimeoutMs, logger);
   if (await redis.ready(STARTUP_WAIT_MS))
     logger.info({ cache: redactedUrl(backend.url), memoryBytes: maxBytes, ttlMs }, 'result cache: Redis connected');
   return memory ? new TieredStore(memory, redis) : redis;

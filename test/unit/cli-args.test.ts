@@ -91,7 +91,7 @@ describe('ocr command line', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
       expect(calls).to.deep.equal([
-        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr', cache: { kind: 'memory' }, cacheMaxMb: 64, cacheTtlS: 3600 } satisfies ServeOptions],
+        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr', cache: { kind: 'memory' }, cacheMaxMb: 64, cacheTtlS: 3600, cacheTimeoutMs: 50 } satisfies ServeOptions],
       ]);
     });
 
@@ -118,6 +118,7 @@ describe('ocr command line', () => {
         '--cache', 'redis://cache.local:6380/2',
         '--cache-max-mb', '0',
         '--cache-ttl-s', '600',
+        '--cache-timeout-ms', '20',
         '--tag', 'eu', 'gpu',
       ]);
       const expected: ServeOptions = {
@@ -143,6 +144,7 @@ describe('ocr command line', () => {
         cache: { kind: 'redis', url: 'redis://cache.local:6380/2' },
         cacheMaxMb: 0,
         cacheTtlS: 600,
+        cacheTimeoutMs: 20,
       };
       expect(calls).to.deep.equal([['serve', expected]]);
     });
