@@ -143,6 +143,8 @@ export class ResultCache {
       this.metrics.cacheRequests.inc({ result: 'miss' });
       return undefined;
     }
+    // A hit from Redis was copied into memory.
+    this.metrics.cacheBytes.set(this.store.heldBytes);
     try {
       const page = decodePage(entry.value);
       this.metrics.cacheRequests.inc({ result: 'hit' });
