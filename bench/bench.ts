@@ -110,13 +110,10 @@ function summary(t: Tally): Run {
 /**
  * Passes at concurrency 4, and over the 120 line images, for each concurrency-1 pass (`--passes`).
  * A concurrency-1 pass alternates the sides document by document, so a drifting machine falls on
- * both within it; the others alternate pass by pass and need more passes to average it out (a
- * pass at concurrency 4 takes about 5 s, a line pass about 1 s). With one and two, server/engine at
- * concurrency 4 read 0.918 in a run where the two sides agreed on every other figure, and the two
- * sides, the same code, read 129.3 and 120.7 line images/s in another. With two (four passes a
- * side), that ratio read 0.926 to 1.057 over 24 runs of the ninth and tenth sessions, mean 0.998,
- * standard deviation 0.033; two of them fell under 0.95 though both sides run the same code.
- * Four halve its variance.
+ * both within it; the others alternate pass by pass, each pass short, and need more passes to
+ * average it out. With one or two, server/engine strayed well off 1 (and under the 0.95 target)
+ * though both sides run the same code; four halve its variance against two (docs/BENCHMARKS.md,
+ * "Noise and how to compare").
  */
 const C4_PASSES_PER_PASS = 4;
 const LINE_PASSES_PER_PASS = 6;

@@ -1,8 +1,8 @@
 /**
  * The `least_request` balancing policy for grpc-js: each call goes to the ready instance with the
  * fewest of this client's calls still open on it; ties go round in turn, so an idle client spreads
- * like round_robin. Calls differ in cost by 2× (a receipt against an A4 form) and far more (a batch
- * of lines against a tile stream); round_robin hands out calls in turn whatever each instance still
+ * like round_robin. Calls differ in cost (a receipt against an A4 form), and far more (a batch of
+ * lines against a tile stream); round_robin hands out calls in turn whatever each instance still
  * has open, so a backlog grows on one instance while another has room. Counting open calls sends
  * the next call where it will start soonest, as Nginx's least_conn does, without a proxy (measured
  * in docs/BENCHMARKS.md, "The cluster").

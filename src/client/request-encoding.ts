@@ -1,9 +1,10 @@
 /**
- * Request encoders that copy each image once. ts-proto's encoder grows its buffer by doubling (for
- * 30 line images, 435 KB, about 1 MB zero-filled and copied along the way), then slices it, and
- * the generated requestSerialize copies that into a Buffer: fresh memory, several times a call,
- * that the kernel has to fault in. Here the images go, each behind its tag and length, into one
- * buffer of the exact size, and the message's other fields (small, encoded by ts-proto) follow.
+ * Request encoders that copy each image once. ts-proto's encoder grows its buffer by doubling
+ * (about twice the message zero-filled and copied along the way), then slices it, and the generated
+ * requestSerialize copies that into a Buffer: fresh memory, several times a call, that the kernel
+ * has to fault in. Here the images go, each behind its tag and length, into one buffer of the exact
+ * size, and the message's other fields (small, encoded by ts-proto) follow, which spares the client
+ * CPU on every call (docs/BENCHMARKS.md, "Tried and kept").
  * Protobuf readers accept fields in any order; Recognize and RecognizeLines requests come out byte
  * for byte as ts-proto writes them, since their images are field 1.
  */

@@ -25,17 +25,17 @@ export interface EngineConfig {
   threadsPerWorker: number;
   /**
    * Intra-op threads of the detector when no other worker is busy (one otherwise; see
-   * DetectorSessions and WorkerConfig.wide). Measured here: 2 cut the median document at
-   * concurrency 1 by about 30 ms (the detector no longer runs on one core while the other waits for
-   * its boxes). The recognizer's passes are too short to gain from a second thread.
+   * DetectorSessions and WorkerConfig.wide). A second thread shortens a document at concurrency 1:
+   * the detector no longer runs on one core while the other waits for its boxes
+   * (docs/BENCHMARKS.md, "Engine configurations"). The recognizer's passes are too short to gain
+   * from a second thread.
    */
   detectorThreads: number;
   /**
    * Tasks posted ahead to a worker that is busy, so that it starts the next as soon as it is done
-   * rather than after a round trip through the main thread (0: none). Measured here with 1, two
-   * engines alternating: documents/s at concurrency 4 +2 to +7 % (the main thread spends
-   * milliseconds at a time copying decoded pages, while workers wait for their next task); the
-   * concurrency-1 median and line images/s unchanged.
+   * rather than after a round trip through the main thread (0: none). With 1, documents/s at
+   * concurrency 4 rose: without it a worker waits for its next task while the main thread is busy
+   * with other calls. The concurrency-1 median and line images/s did not change.
    */
   prefetch: number;
   /** Lines per recognizer forward pass. */
@@ -43,11 +43,11 @@ export interface EngineConfig {
   /** Load the models through simplifyModel: the same function in fewer element-wise passes. */
   simplifyGraphs: boolean;
   /**
-   * The recognizer's matrix products. int8 (quantizeModel) cut a 48×320 pass from 10.5 to 7.9 ms
-   * here, and a further 8–9 % once each product's tail ran in NHWC, with every accuracy figure
-   * within noise; default where the CPU has VNNI, on which int8 is fast and exact, float32
-   * elsewhere. The detector gained nothing from int8 (its time is in 3×3 convolutions) and stays
-   * float32, as does the small angle classifier.
+   * The recognizer's matrix products. int8 (quantizeModel) shortens every pass, and more so once
+   * each product's tail runs in NHWC, with every accuracy figure within noise of float
+   * (docs/BENCHMARKS.md, "Tried and kept"); default where the CPU has VNNI, on which int8 is fast
+   * and exact, float32 elsewhere. The detector gained nothing from int8 (its time is in 3×3
+   * convolutions) and stays float32, as does the small angle classifier.
    */
   recPrecision: Precision;
   /**
@@ -112,10 +112,9 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     workers: cores,
     threadsPerWorker: 1,
     detectorThreads: Math.min(2, cores),
-    // Measured here: a batch shares one (padded) width; it saves ~1 ms of fixed cost per pass (4 ×
-    // 320 px: 9.6 against 10.2 ms per line), but a document's crops seldom share a width, and
-    // batching them within 10 % of each other gained nothing (2.69 / 2.67 / 2.60 documents/s for
-    // batches of 1 / 4 / 8). Lines are read one per pass at their exact width.
+    // A batch shares one (padded) width: it saves a pass's fixed cost, but a document's crops
+    // seldom share a width, and batching those within 10 % of each other gained nothing
+    // (docs/BENCHMARKS.md, "Tried and rejected"). Lines are read one per pass at their exact width.
     recBatchSize: 1,
     prefetch: 1,
     simplifyGraphs: true,
@@ -149,23 +148,25 @@ const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
 
 /**
  * Memory a detector pixel costs beyond the decoded image: the resized RGB, the float input tensor,
- * the probability map and the post-processing bitmaps (about 24 bytes); inputs beyond the arena's
- * size run on a session without one, whose activations were measured at about 125 bytes a pixel
- * (a 4096×8192 input: +4.1 GB).
+ * the probability map and the post-processing bitmaps. Inputs beyond the arena's size run on a
+ * session without one, whose activations cost several times that: the unbounded figure is their
+ * measured cost with some room (docs/BENCHMARKS.md, "Memory under load").
  */
 const DETECTOR_BYTES_PER_PIXEL = 24;
 const UNBOUNDED_DETECTOR_BYTES_PER_PIXEL = 150;
 /**
  * Bytes a decoded pixel costs while its image is decoded: sharp's decoder buffers, its RGB output
- * and the shared copy. Measured on a 6000×6000 WebP: about 360 MB resident per image being decoded.
+ * and the shared copy; what a large WebP was measured to hold resident while it decoded, rounded up
+ * (docs/BENCHMARKS.md, "Memory under load").
  */
 const DECODED_BYTES_PER_PIXEL = 12;
 /** A line's crops, tensors and outputs. */
 const LINE_BYTES = 1024 * 1024;
 /**
- * A line image's work is about one line's recognition (a unit), plus its decode: a megapixel
- * decodes in about the time of ten lines here. Without the decode, one 40-megapixel line image
- * would teach the estimate that every line costs a second.
+ * A line image's work is about one line's recognition (a unit), plus its decode: a decoded
+ * megapixel counts as the lines whose recognition takes as long (docs/BENCHMARKS.md, "Where the
+ * time goes"). Without the decode, one huge line image would teach the estimate that every line is
+ * as slow as it was.
  */
 const LINE_UNITS_PER_DECODED_MPX = 10;
 

@@ -4,7 +4,7 @@ import type { Quad } from '../shared/quad.js';
 
 export type { Point, Quad } from '../shared/quad.js';
 
-/** Arithmetic of a model's matrix products: as shipped, or int8 derived at load (graph-quantize.ts). */
+/** Arithmetic of a model's matrix products: as shipped, or int8 derived at load (onnx-graph/quantize.ts). */
 export type Precision = 'float32' | 'int8';
 
 /** Interleaved 8-bit pixels, row-major. */

@@ -1,7 +1,7 @@
 /**
  * A larger HTTP/2 receive window for the gRPC server. With Node's default (64 KiB per stream and per
- * connection) a client may send only 64 KiB before it waits for the server's WINDOW_UPDATE: over
- * loopback an empty call took 3 ms, a 0.5 MB image 17.5 ms and a 2 MB one 36 ms, mostly waiting.
+ * connection) a client may send only 64 KiB before it waits for the server's WINDOW_UPDATE, so a
+ * scan's upload over loopback was mostly waiting (docs/BENCHMARKS.md, "Tried and kept").
  * grpc-js (1.14) has no server option for the window, so the HTTP/2 servers it creates while
  * binding are given it on each new session: a WINDOW_UPDATE for the connection's window and a
  * SETTINGS frame for the streams'.

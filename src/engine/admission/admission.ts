@@ -51,7 +51,11 @@ export interface AdmissionConfig {
   deadlineShare: number;
 }
 
-/** Starting estimates, until calls have been measured: about this machine's speed, on the slow side. */
+/**
+ * Starting estimates, until calls have been measured: on the slow side, since an estimate too low
+ * admits calls that then miss their deadline, while one too high only refuses early until the
+ * first answers correct it.
+ */
 const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
 /** Weight of the newest observation in the running estimate. */
 const LEARNING_RATE = 0.1;

@@ -8,8 +8,9 @@
 import { OcrError, resourceExhausted } from '../../shared/errors.js';
 
 /**
- * An eighth of the machine's memory, at most 1 GiB: beside the models and arenas (about 1.1 GiB on
- * two workers) it keeps a burst of hostile calls within 1.5 GB of the idle footprint.
+ * An eighth of the machine's memory, at most 1 GiB: beside the models and their arenas (measured in
+ * docs/BENCHMARKS.md, "Memory under load") it keeps a burst of hostile calls within the 1.5 GB
+ * above the idle footprint that test/integration/hostile-load.test.ts allows.
  */
 export function defaultMemoryBudget(totalBytes: number): number {
   return Math.min(1024 * 1024 * 1024, Math.floor(totalBytes / 8));

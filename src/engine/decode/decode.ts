@@ -121,8 +121,8 @@ export type PlainFormat = 'png' | 'jpeg';
 
 /**
  * The largest JPEG that decodePlainJpeg takes. Its WebAssembly has no SIMD: past about this size
- * sharp's native decoder costs less CPU despite its fixed cost (500×48: 0.26 against 0.95 ms;
- * 1000×100: 0.98 against 1.25 ms; 1500×100: 1.69 against 1.34 ms).
+ * sharp's native decoder costs less CPU despite its fixed cost (measured at three line sizes:
+ * docs/BENCHMARKS.md, MozJPEG under "Tried and kept" and "Tried and rejected").
  */
 export const MOZJPEG_MAX_PIXELS = 120_000;
 

@@ -1,8 +1,8 @@
 /**
  * Decoding of plain JPEGs (isPlainJpeg) in the calling thread, with MozJPEG compiled to WebAssembly
  * (@jsquash/jpeg): the same library sharp's libvips decodes JPEGs with, so the pixels are sharp's
- * to the byte. For small images sharp's fixed cost per call dominates: a development line image
- * (about 500×60) takes 1.06 ms of CPU through sharp and 0.27 ms here.
+ * to the byte. For small images sharp's fixed cost per call dominates, so a development line image
+ * takes less CPU here than through sharp (docs/BENCHMARKS.md, "Tried and kept").
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -36,8 +36,8 @@ type ModuleFactory = (options: {
 let decoder: Promise<Decoder> | null = null;
 
 /**
- * This thread's MozJPEG instance (about 170 KB of WebAssembly), made on the first call; a worker
- * calls it while loading its models, so that its first JPEG does not wait 20 ms for it.
+ * This thread's MozJPEG instance, made on the first call; a worker calls it while loading its
+ * models, so that its first JPEG does not wait for the WebAssembly to be compiled.
  */
 export function loadJpegDecoder(): Promise<Decoder> {
   decoder ??= (async () => {

@@ -2,8 +2,8 @@
  * Decoding of plain PNGs (isPlainPng: 8-bit gray, RGB or palette, not interlaced, nothing to
  * flatten or convert) in the calling thread: node's zlib inflates, the rows are unfiltered in place
  * and written out as RGB. For small images sharp's fixed cost dominates, and pngjs goes through an
- * RGBA bitmap that is then copied again: for a development line image this takes 0.41 ms of CPU
- * against 0.86 ms for pngjs and 1.3–1.5 ms for sharp. Lossless, so the pixels are sharp's.
+ * RGBA bitmap that is then copied again: for a development line image this takes less CPU than
+ * either (docs/BENCHMARKS.md, "Tried and kept"). Lossless, so the pixels are sharp's.
  */
 import { crc32, inflateSync } from 'node:zlib';
 import { invalidArgument } from '../../shared/errors.js';

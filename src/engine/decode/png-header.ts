@@ -26,7 +26,8 @@ export interface PngChunk {
  * The most chunks of a PNG that readPngChunks walks. Encoders write a handful of ancillary chunks
  * and IDATs of 8 KB or more (libpng's default), so 1000 chunks hold 8 MB or more of pixel data, far
  * more than the plain images decoded here; a PNG of millions of empty chunks would otherwise hold
- * the thread that walks them (1.3 s for 2.7 million). Past it a PNG is not plain, and goes to sharp.
+ * the thread that walks them far longer than any real file does (docs/BENCHMARKS.md, "Tried and
+ * kept"). Past it a PNG is not plain, and goes to sharp.
  */
 export const MAX_PNG_CHUNKS = 1000;
 

@@ -62,15 +62,15 @@ export function toDetectorTensor(pixels: Uint8Array, width: number, height: numb
 }
 
 /**
- * Sessions of the same model. onnxruntime's arena makes a detector pass about a quarter faster
- * (measured over mixed page sizes: 478 against 650 ms) but keeps the memory of the largest input it
+ * Sessions of the same model. onnxruntime's arena makes a detector pass faster (it reuses its
+ * allocations instead of making them afresh each pass) but keeps the memory of the largest input it
  * has seen; inputs up to `boundedPixels` (the default detection size) use it, larger ones, which a
  * caller can ask for, run without one so that they do not pin their memory.
  *
  * Default-sized inputs run on one thread while other workers are busy, and on several when this
- * worker has the machine to itself: two threads cut the median document at concurrency 1 by about
- * 30 ms, but while the other worker also runs, four threads on two cores cost 6 % of throughput at
- * concurrency 4 (3.05 against 2.87 documents/s with one thread, measured side by side).
+ * worker has the machine to itself: two threads shorten the median document at concurrency 1, but
+ * while the other worker also runs, more threads than cores cost throughput at concurrency 4
+ * (docs/BENCHMARKS.md, "Engine configurations").
  */
 export interface DetectorSessions {
   bounded: Session;

@@ -1,10 +1,10 @@
 /**
  * Greedy CTC decoding reads only each time step's most likely class and its probability. Computed
  * in the graph (ArgMax and ReduceMax over the recognizer's class probabilities), they are all that
- * leaves onnxruntime: two values per step instead of the whole [lines, steps, classes] tensor
- * (1.6 MB for a 480-px line), which no longer has to be allocated, copied out and scanned in
- * JavaScript. Measured on the development line images, int8, one thread: 15.4 → 11.8 ms per line
- * while onnxruntime still meets new widths, 11.4 → 11.3 ms once it has seen them.
+ * leaves onnxruntime: two values per step instead of the whole [lines, steps, classes] tensor,
+ * which no longer has to be allocated, copied out and scanned in JavaScript. It saves most while
+ * onnxruntime still meets new widths, little once it has seen them (docs/BENCHMARKS.md, "Tried and
+ * kept").
  */
 import { DATA_TYPE_FLOAT, DATA_TYPE_INT32, graphOutputDims, intAttribute, makeNode, readModel, reduceNodes, setGraphOutputs, writeModel, type OnnxModel } from './model.js';
 

@@ -7,12 +7,13 @@
  * Transpose → DynamicQuantizeMatMul → Transpose) and MatMuls with a constant 2-D right operand.
  * The first and the last candidate stay in float, the usual exception: the first sees raw pixels'
  * features, the last writes the class scores (the recognizer's rescored greedy head, in
- * graph-rescored-head.ts, takes them to int8 without changing a reading); so do narrow products
+ * rescored-head.ts, takes them to int8 without changing a reading); so do narrow products
  * (MIN_QUANTIZED_INPUTS).
- * Measured on PP-OCRv4's recognizer (48×320, one thread, side by side with the simplified float
- * graph): 10.5 → 7.9 ms; every accuracy figure of eval-dev and eval-real within noise of float.
- * Running the hard-swish and affine that follow a product in its NHWC output (SwishAffineTail)
- * takes a further 8-9 % off (48×320: 8.58 → 7.87 ms; 48×480: 12.58 → 11.43 ms, side by side).
+ * On PP-OCRv4's recognizer this shortens every pass against the simplified float graph, with every
+ * accuracy figure of eval-dev and eval-real within noise of float; running the hard-swish and
+ * affine that follow a product in its NHWC output (SwishAffineTail) shortens it further, as the
+ * transpose back then feeds a convolution directly (quantized, below). Figures: docs/BENCHMARKS.md,
+ * "Tried and kept".
  */
 import { GraphIndex } from './node-index.js';
 import {
@@ -179,8 +180,8 @@ function quantized(c: Candidate, options: QuantizeOptions, tail?: SwishAffineTai
 
 /**
  * Products over fewer input channels stay in float: they move as many values as they multiply, so
- * int8 arithmetic saves less than the layout changes around DynamicQuantizeMatMul cost (measured on
- * the recognizer at 48×320: 8.3 ms quantising all, 7.9 ms leaving those under 64 channels).
+ * int8 arithmetic saves less than the layout changes around DynamicQuantizeMatMul cost: quantising
+ * them too made the recognizer's pass slower (docs/BENCHMARKS.md, "Tried and rejected").
  */
 export const MIN_QUANTIZED_INPUTS = 64;
 

@@ -1,15 +1,16 @@
 /**
- * The greedy head (graph-greedy-head.ts) for an int8 recognizer, with its class scores computed in
+ * The greedy head (greedy-head.ts) for an int8 recognizer, with its class scores computed in
  * int8 and the few likeliest classes of each step scored again in float, so that the class chosen
  * is the float model's.
  *
  * The class scores are the recognizer's widest product (120 features × 6625 classes per step in
- * PP-OCRv4). In int8 alone it took 4.5 % off a line's time, but flipped enough near-ties to raise
- * the development line images' CER from 0.61 to 0.74 %. Here the int8 scores only pick the
- * RESCORED_CLASSES likeliest classes; their float scores (their weight columns gathered, one dot
- * product each) choose the step's class. On every crop of eval-dev and eval-real (2163 lines) the
- * float model's class was always among the int8 scores' top two, and every reading matched it.
- * Measured at 48×320, 48×480 and 48×800, one thread: 5 % less time a line than the float head.
+ * PP-OCRv4). In int8 alone it shortened a line's time, but flipped enough near-ties to raise the
+ * development line images' CER (docs/BENCHMARKS.md, "Tried and rejected"). Here the int8 scores
+ * only pick the RESCORED_CLASSES likeliest classes; their float scores (their weight columns
+ * gathered, one dot product each) choose the step's class. On every crop of eval-dev and eval-real
+ * (2163 lines) the float model's class was always among the int8 scores' top two, and every
+ * reading matched it. A line takes less time than with the float head (docs/BENCHMARKS.md, "Tried
+ * and kept").
  *
  * The best class's probability is exp(m) / Σ exp(s) over all classes, m its float score. The
  * rescored classes enter the sum exactly; the others' share comes from the int8 softmax, relative

@@ -4,11 +4,10 @@
  * Paddle2ONNX writes hard-swish as four element-wise operators (x · clip(x + 3, 0, 6) / 6) and
  * PP-LCNetV3's learnable affine blocks (y · s + b) as a scalar Mul and Add with the constant first,
  * which keeps onnxruntime from fusing them into the convolutions. These operators pass over whole
- * feature maps and cost about a fifth of both models' time (measured: recognizer 48×320 20.7 →
- * 16.5 ms, detector 960×672 166 → 135 ms, one thread). Affine blocks that cannot be folded
- * become BatchNormalization, which onnxruntime runs inside its blocked NCHWc layout (a further
- * 9 % off the float recognizer, 6 % off the int8 one and 8 % off the detector, measured side by
- * side). The rewrites below compute the same function: outputs agree within 2e-6.
+ * feature maps and cost a large share of both models' time. Affine blocks that cannot be folded
+ * become BatchNormalization, which onnxruntime runs inside its blocked NCHWc layout, saving more
+ * (figures: docs/BENCHMARKS.md, "Tried and kept"). The rewrites below compute the same function:
+ * outputs agree within 2e-6.
  */
 import { GraphIndex, type ConvWeights } from './node-index.js';
 import {

@@ -81,10 +81,10 @@ export function isAxisAligned(m: readonly number[]): boolean {
 /**
  * sample() for an axis-aligned homography (isAxisAligned): whole line images and upright boxes,
  * most crops. A sample's x depends on its column alone and its y on its row alone, so each column's
- * and each row's source taps are found once, and nothing is divided (one sample per pixel: 0.19
- * against 0.29 ms for a development line image). The positions are stepped and the samples summed
- * in sample()'s order, so the pixels are the same to the bit. The blend is written out in both
- * loops: a helper shared by the two cost this one 12–30 % of its time.
+ * and each row's source taps are found once, and nothing is divided, which makes it the cheaper
+ * of the two (docs/BENCHMARKS.md, "Tried and kept"). The positions are stepped and the samples
+ * summed in sample()'s order, so the pixels are the same to the bit. The blend is written out in
+ * both loops: a helper shared by the two made this one markedly slower ("Tried and rejected").
  */
 export function sampleAxisAligned(
   image: RawImage,

@@ -33,9 +33,9 @@ export function toRecognizerBatch(crops: readonly RawImage[], width: number, hei
 
 export class Recognizer {
   /**
-   * The input of the pass in flight, kept for the next: a fresh 260 kB array per line cost 0.37
-   * against 0.21 ms to fill, and garbage collection. Null while a pass runs (its buffer is then in
-   * use), so a pass begun meanwhile packs into an array of its own.
+   * The input of the pass in flight, kept for the next: a fresh array per line cost more to fill
+   * than refilling one, and garbage collection. Null while a pass runs (its buffer is then in use),
+   * so a pass begun meanwhile packs into an array of its own.
    */
   private scratch: Float32Array | null = new Float32Array(0);
 

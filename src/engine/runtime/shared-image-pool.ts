@@ -1,8 +1,8 @@
 /**
  * Reusable shared memory for decoded images. Workers read a request's pixels from a
- * SharedArrayBuffer; a fresh one of an A4 scan's 26 MB cost 75 ms to fill here, nearly all of it the
- * first touch of new pages (about 12 µs a page on this VM), against 1.5 ms to refill one already in
- * use. Released buffers wait in the pool for the next image of a similar size.
+ * SharedArrayBuffer; a fresh one costs far more to fill than one already in use, nearly all of it
+ * the first touch of new pages (docs/BENCHMARKS.md, "Tried and kept"). Released buffers wait in the
+ * pool for the next image of a similar size.
  */
 import type { RawImage } from '../types.js';
 import type { SharedImage } from './worker-protocol.js';

@@ -95,8 +95,8 @@ export interface WorkerConfig {
   detectorThreads: number;
   /**
    * This worker also holds the detector on detectorThreads threads, and the pool sends it the tasks
-   * that run alone. One worker holds it, not each: every session keeps a memory arena of its own
-   * (about 240 MB for a 960×960 input).
+   * that run alone. One worker holds it, not each: every session keeps a memory arena of its own,
+   * as large as the largest input it has run.
    */
   wide: boolean;
   recBatchSize: number;
