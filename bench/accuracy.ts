@@ -23,14 +23,22 @@ const target = `127.0.0.1:${server.port}`;
 async function recognize(files: string[], flags: string[] = []): Promise<Map<string, string[]>> {
   const out = await runCli(['recognize', '--target', target, '--json', ...flags, ...files]);
   const texts = new Map<string, string[]>();
-  for (const row of out.stdout.trim().split('\n').map((l) => JSON.parse(l) as FileResult)) {
+  for (const row of out.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as FileResult)) {
     if (row.error) console.error(`${row.file}: ${row.error.code} ${row.error.message}`);
-    texts.set(path.basename(row.file), (row.lines ?? []).map((l) => l.text));
+    texts.set(
+      path.basename(row.file),
+      (row.lines ?? []).map((l) => l.text),
+    );
   }
   return texts;
 }
 
-const asLines = (texts: Map<string, string[]>): Predictions => ({ lines: Object.fromEntries([...texts].map(([f, t]) => [f, t.join(' ')])) });
+const asLines = (texts: Map<string, string[]>): Predictions => ({
+  lines: Object.fromEntries([...texts].map(([f, t]) => [f, t.join(' ')])),
+});
 const asDocs = (texts: Map<string, string[]>): Predictions => ({ docs: Object.fromEntries(texts) });
 const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
 
@@ -43,11 +51,18 @@ try {
     const { lines, docs } = evalSet(set);
     rows.push(`| ${name} documents | Recognize | char F1 ${pct(score(asDocs(await recognize(docs)), set, foldCase).docs.char_f1)} |`);
     rows.push(`| ${name} line images | Recognize | CER ${pct(score(asLines(await recognize(lines)), set, foldCase).lines.cer)} |`);
-    rows.push(`| ${name} line images | RecognizeLines (--lines-only) | CER ${pct(score(asLines(await recognize(lines, ['--lines-only'])), set, foldCase).lines.cer)} |`);
+    rows.push(
+      `| ${name} line images | RecognizeLines (--lines-only) | CER ${pct(score(asLines(await recognize(lines, ['--lines-only'])), set, foldCase).lines.cer)} |`,
+    );
   }
   // The A4 pages: scanned at 300 dpi, 2480 px wide or more (a 300-dpi waybill is not one).
-  const meta = JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'meta.json'), 'utf8')) as Record<string, { dpi: number; width: number; height: number }>;
-  const pages = Object.keys(meta).filter((f) => meta[f]!.dpi === 300 && Math.min(meta[f]!.width, meta[f]!.height) >= 2480).sort();
+  const meta = JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'meta.json'), 'utf8')) as Record<
+    string,
+    { dpi: number; width: number; height: number }
+  >;
+  const pages = Object.keys(meta)
+    .filter((f) => meta[f]!.dpi === 300 && Math.min(meta[f]!.width, meta[f]!.height) >= 2480)
+    .sort();
   const files = pages.map((f) => path.join(EVAL_DEV, 'docs', f));
   const whole = docsF1(asDocs(await recognize(files)), EVAL_DEV, pages);
   const tiled = docsF1(asDocs(await recognize(files, ['--tile-size', '1024'])), EVAL_DEV, pages);

@@ -35,8 +35,14 @@ const { values } = parseArgs({
 const passes = Number(values.passes);
 const docsDir = path.join(values.set!, 'docs');
 const linesDir = path.join(values.set!, 'lines');
-const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
-const lines = readdirSync(linesDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(linesDir, f)));
+const docs = readdirSync(docsDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort()
+  .map((f) => readFileSync(path.join(docsDir, f)));
+const lines = readdirSync(linesDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort()
+  .map((f) => readFileSync(path.join(linesDir, f)));
 
 /** What the benchmark needs from either side: the engine in process, or a client of the server. */
 interface Target {
@@ -135,7 +141,11 @@ async function measureBoth(engine: Target, server: Target): Promise<{ engine: Me
   for (const t of [engine, server]) await mapLimit(docs.slice(0, 4), 4, (d) => t.recognize(d)); // warm-up
   const sides = [engine, server].map(() => ({ c1: tally(), c4: tally(), lines: { images: 0, seconds: 0 } }));
   const targets = [engine, server];
-  for (let p = 0; p < passes; p++) await docsPassInTurn(targets, sides.map((side) => side.c1));
+  for (let p = 0; p < passes; p++)
+    await docsPassInTurn(
+      targets,
+      sides.map((side) => side.c1),
+    );
   for (let p = 0; p < C4_PASSES_PER_PASS * passes; p++) for (const i of inTurn(p)) await docsPass(targets[i]!, 4, sides[i]!.c4);
   for (let p = 0; p < LINE_PASSES_PER_PASS * passes; p++) for (const i of inTurn(p)) await linesPass(targets[i]!, sides[i]!.lines);
   const [e, s] = sides.map((side) => ({ c1: summary(side.c1), c4: summary(side.c4), lines: side.lines.images / side.lines.seconds }));
@@ -157,7 +167,11 @@ interface Floor {
 async function rawFloor(asLoaded: boolean, recPrecision: Precision): Promise<Floor> {
   const m = loadManifest();
   const time = async (file: string, dims: number[]): Promise<number> => {
-    const model = !asLoaded ? readFileSync(file) : file === m.paths.rec ? readRecognizerModel(file, true, recPrecision) : readModelFile(file, true);
+    const model = !asLoaded
+      ? readFileSync(file)
+      : file === m.paths.rec
+        ? readRecognizerModel(file, true, recPrecision)
+        : readModelFile(file, true);
     const session = await createSession(model, { threads: 1, memArena: true });
     const x = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)).fill(0.5), dims);
     const samples: number[] = [];
@@ -167,7 +181,10 @@ async function rawFloor(asLoaded: boolean, recPrecision: Precision): Promise<Flo
       samples.push(performance.now() - t);
     }
     await session.release();
-    return quantile(samples.slice(2).sort((a, b) => a - b), 0.5);
+    return quantile(
+      samples.slice(2).sort((a, b) => a - b),
+      0.5,
+    );
   };
   return { detMs: await time(m.paths.det, [1, 3, 960, 960]), recMs: await time(m.paths.rec, [1, 3, 48, 320]) };
 }
@@ -181,7 +198,13 @@ console.error(`raw floor, 1 thread: as shipped ${floorText(shipped)}; as loaded 
 const workers = values.workers ? Number(values.workers) : undefined;
 const threads = Number(values.threads);
 const engine = await OcrEngine.create({ ...(workers ? { workers } : {}), threadsPerWorker: threads, recPrecision });
-const server = await spawnServer([...(workers ? ['--workers', String(workers)] : []), '--threads', String(threads), '--rec-precision', recPrecision]);
+const server = await spawnServer([
+  ...(workers ? ['--workers', String(workers)] : []),
+  '--threads',
+  String(threads),
+  '--rec-precision',
+  recPrecision,
+]);
 const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 300_000 });
 const { engine: engineResult, server: serverResult } = await measureBoth(
   {
@@ -200,8 +223,12 @@ await engine.close();
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const row = (name: string, e: number, s: number, d = 2): string => `| ${name} | ${f(e, d)} | ${f(s, d)} | ${f(s / e, 3)} |`;
-console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes at concurrency 1 and ${C4_PASSES_PER_PASS * passes} at 4, ${lines.length} line images × ${LINE_PASSES_PER_PASS * passes} passes, a side; ${engineWorkers} workers × ${threads} threads; recognizer in ${recPrecision}.`);
-console.log(`Raw model floor (1 thread, median): as shipped ${floorText(shipped)}; as the engine loads them (simplified graphs, recognizer in ${recPrecision} with its greedy head) ${floorText(floor)}.\n`);
+console.log(
+  `Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}; ${docs.length} documents × ${passes} passes at concurrency 1 and ${C4_PASSES_PER_PASS * passes} at 4, ${lines.length} line images × ${LINE_PASSES_PER_PASS * passes} passes, a side; ${engineWorkers} workers × ${threads} threads; recognizer in ${recPrecision}.`,
+);
+console.log(
+  `Raw model floor (1 thread, median): as shipped ${floorText(shipped)}; as the engine loads them (simplified graphs, recognizer in ${recPrecision} with its greedy head) ${floorText(floor)}.\n`,
+);
 console.log('| metric | engine (in process) | server (gRPC) | server / engine |');
 console.log('| --- | --- | --- | --- |');
 console.log(row('docs/s, concurrency 1', engineResult.c1.docsPerSec, serverResult.c1.docsPerSec));

@@ -27,7 +27,10 @@ const { values } = parseArgs({
 const maxInstances = Number(values.instances);
 const passes = Number(values.passes);
 const docsDir = path.join(values.set!, 'docs');
-const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
+const docs = readdirSync(docsDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort()
+  .map((f) => readFileSync(path.join(docsDir, f)));
 const page = readFileSync(path.join(docsDir, 'd007_form.jpg'));
 
 const quantile = (xs: number[], q: number): number => {
@@ -53,7 +56,8 @@ async function docsLoad(client: OcrClient, concurrency: number, into: Load): Pro
 }
 
 const newLoad = (): Load => ({ seconds: 0, calls: 0, latencies: [] });
-const start = (n: number): Promise<ServerProcess[]> => Promise.all(Array.from({ length: n }, () => spawnServer(['--workers', '1', '--threads', '1', '--detector-threads', '1'])));
+const start = (n: number): Promise<ServerProcess[]> =>
+  Promise.all(Array.from({ length: n }, () => spawnServer(['--workers', '1', '--threads', '1', '--detector-threads', '1'])));
 const stop = (servers: ServerProcess[]): void => servers.forEach((s) => s.child.kill('SIGKILL'));
 const targetOf = (servers: ServerProcess[]): string => `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
 
@@ -115,11 +119,17 @@ const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => {
 });
 if (!nginxBin) throw new Error('nginx not found: apt-get install nginx-light');
 const nginx = spawn(nginxBin, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
-const balanced = (['round_robin', 'least_request'] as const).map((lb) => ({ lb, client: new OcrClient(targetOf(servers), { loadBalancing: lb, deadlineMs: 300_000 }) }));
+const balanced = (['round_robin', 'least_request'] as const).map((lb) => ({
+  lb,
+  client: new OcrClient(targetOf(servers), { loadBalancing: lb, deadlineMs: 300_000 }),
+}));
 const proxied = new OcrClient(`127.0.0.1:${nginxPort}`, { deadlineMs: 300_000 });
 await waitFor(async () => (await proxied.getServerInfo({ deadlineMs: 1000 })).instanceId !== '', 20_000, 'nginx proxying');
 const concurrency = 4 * maxInstances;
-const sides = [...balanced.map((b) => ({ name: `client-side ${b.lb}`, client: b.client })), { name: 'Nginx least_conn, grpc_pass', client: proxied }].map((side) => ({ ...side, load: newLoad() }));
+const sides = [
+  ...balanced.map((b) => ({ name: `client-side ${b.lb}`, client: b.client })),
+  { name: 'Nginx least_conn, grpc_pass', client: proxied },
+].map((side) => ({ ...side, load: newLoad() }));
 for (const side of sides) await mapLimit(docs.slice(0, concurrency), concurrency, (d) => side.client.recognize(d));
 for (let p = 0; p < passes; p++) for (const side of sides) await docsLoad(side.client, concurrency, side.load);
 sides.forEach((side) => side.client.close());
@@ -151,9 +161,12 @@ const top = Math.max(...scaling.map((s) => s.docsPerSec), one * maxInstances) * 
 const x = (n: number): number => 50 + ((n - 0.5) * (W - 70)) / maxInstances;
 const y = (v: number): number => H - 30 - (v / top) * (H - 60);
 const bars = scaling
-  .map((s) => `<rect x="${x(s.n) - 22}" y="${y(s.docsPerSec)}" width="44" height="${H - 30 - y(s.docsPerSec)}" fill="#4a7bd0"/>` +
-    `<text x="${x(s.n)}" y="${y(s.docsPerSec) - 5}" text-anchor="middle" font-size="12">${s.docsPerSec.toFixed(2)}</text>` +
-    `<text x="${x(s.n)}" y="${H - 12}" text-anchor="middle" font-size="12">${s.n}</text>`)
+  .map(
+    (s) =>
+      `<rect x="${x(s.n) - 22}" y="${y(s.docsPerSec)}" width="44" height="${H - 30 - y(s.docsPerSec)}" fill="#4a7bd0"/>` +
+      `<text x="${x(s.n)}" y="${y(s.docsPerSec) - 5}" text-anchor="middle" font-size="12">${s.docsPerSec.toFixed(2)}</text>` +
+      `<text x="${x(s.n)}" y="${H - 12}" text-anchor="middle" font-size="12">${s.n}</text>`,
+  )
   .join('');
 const ideal = scaling.map((s) => `${x(s.n)},${y(one * s.n)}`).join(' ');
 writeFileSync(
@@ -170,12 +183,19 @@ ${bars}
 );
 
 const f = (v: number, d = 2): string => v.toFixed(d);
-console.log(`Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}; ${docs.length} documents × ${passes} passes per measurement.\n`);
+console.log(
+  `Machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}; ${docs.length} documents × ${passes} passes per measurement.\n`,
+);
 console.log('| instances | docs/s | vs n × one instance |\n| --- | --- | --- |');
 for (const s of scaling) console.log(`| ${s.n} | ${f(s.docsPerSec)} | ${f(s.docsPerSec / (s.n * one), 3)} |`);
-const row = (name: string, l: Load): string => `| ${name} | ${f(l.calls / l.seconds)} | ${f(quantile(l.latencies, 0.5), 0)} | ${f(quantile(l.latencies, 0.99), 0)} |`;
-console.log(`\n${maxInstances} instances, concurrency ${concurrency}:\n\n| balancing | docs/s | p50 ms | p99 ms |\n| --- | --- | --- | --- |`);
+const row = (name: string, l: Load): string =>
+  `| ${name} | ${f(l.calls / l.seconds)} | ${f(quantile(l.latencies, 0.5), 0)} | ${f(quantile(l.latencies, 0.99), 0)} |`;
+console.log(
+  `\n${maxInstances} instances, concurrency ${concurrency}:\n\n| balancing | docs/s | p50 ms | p99 ms |\n| --- | --- | --- | --- |`,
+);
 for (const side of sides) console.log(row(side.name, side.load));
-console.log(`\nLarge page (${page.length} bytes, d007_form.jpg 2480×3508, 1024-px tiles), median of 3:\n\n| instances | ms |\n| --- | --- |`);
+console.log(
+  `\nLarge page (${page.length} bytes, d007_form.jpg 2480×3508, 1024-px tiles), median of 3:\n\n| instances | ms |\n| --- | --- |`,
+);
 for (const s of split) console.log(`| ${s.n} | ${f(s.ms, 0)} |`);
 process.exit(0);

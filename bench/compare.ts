@@ -21,7 +21,10 @@ const { values, positionals } = parseArgs({
 });
 const concurrency = Number(values.concurrency);
 const dir = path.join(values.set!, 'docs');
-const docs = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(dir, f)));
+const docs = readdirSync(dir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort()
+  .map((f) => readFileSync(path.join(dir, f)));
 const configs = (positionals.length > 0 ? positionals : ['{}']).map((json) => JSON.parse(json) as Partial<EngineConfig>);
 
 const sides = [];
@@ -49,6 +52,8 @@ console.log('| configuration | docs/s | p50 ms | CPU ms per document |\n| --- | 
 for (const side of sides) {
   const sorted = side.latencies.sort((a, b) => a - b);
   const n = side.latencies.length;
-  console.log(`| \`${JSON.stringify(side.config)}\` | ${(n / side.seconds).toFixed(2)} | ${sorted[n >> 1]!.toFixed(0)} | ${(side.cpuMs / n).toFixed(0)} |`);
+  console.log(
+    `| \`${JSON.stringify(side.config)}\` | ${(n / side.seconds).toFixed(2)} | ${sorted[n >> 1]!.toFixed(0)} | ${(side.cpuMs / n).toFixed(0)} |`,
+  );
   await side.engine.close();
 }

@@ -24,7 +24,9 @@ const setDir = values.set!;
 const options = JSON.parse(values.options!) as RecognizeOptions;
 const engine = await OcrEngine.create(values.workers ? { workers: Number(values.workers) } : {});
 const images = (dir: string): string[] =>
-  readdirSync(dir).filter((f) => /\.(png|jpe?g|webp|tiff?|gif|bmp)$/i.test(f)).sort();
+  readdirSync(dir)
+    .filter((f) => /\.(png|jpe?g|webp|tiff?|gif|bmp)$/i.test(f))
+    .sort();
 
 const pred: { lines: Record<string, string>; docs: Record<string, string[]> } = { lines: {}, docs: {} };
 const started = performance.now();
@@ -32,7 +34,10 @@ if (values.only!.includes('lines')) {
   const dir = path.join(setDir, 'lines');
   const files = images(dir);
   if (values['lines-only']) {
-    const out = await engine.recognizeLines(files.map((f) => readFileSync(path.join(dir, f))), options);
+    const out = await engine.recognizeLines(
+      files.map((f) => readFileSync(path.join(dir, f))),
+      options,
+    );
     out.forEach((o, i) => (pred.lines[files[i]!] = o.ok ? o.line.text : ''));
   } else {
     await mapLimit(files, 4, async (f) => {

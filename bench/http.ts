@@ -138,7 +138,13 @@ http {
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) return { child, base };
+    if (
+      await fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { child, base };
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nginx did not start: see ${dir}/error.log`);
@@ -158,13 +164,25 @@ await once(one.child, 'exit');
 console.log(`\nOne instance, concurrency 4, ${passes} passes of ${docs.length} documents each way (ABBA):\n${header}`);
 console.log(row('gRPC (SDK)', grpcTally!));
 console.log(row('HTTP POST /api/ocr (multipart)', httpTally!));
-console.log(`HTTP / gRPC documents/s: ${(httpTally!.ms.length / httpTally!.seconds / (grpcTally!.ms.length / grpcTally!.seconds)).toFixed(3)}`);
+console.log(
+  `HTTP / gRPC documents/s: ${(httpTally!.ms.length / httpTally!.seconds / (grpcTally!.ms.length / grpcTally!.seconds)).toFixed(3)}`,
+);
 
 // 2. The gateway against Nginx least_conn over two instances.
 const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
 const pair = [await spawnServer(['--workers', workers]), await spawnServer(['--workers', workers])];
 const gateway = await spawnListening(
-  [process.execPath, CLI, 'gateway', '--target', `ipv4:${pair.map((s) => `127.0.0.1:${s.port}`).join(',')}`, '--http-port', '0', '--log-level', 'warn'],
+  [
+    process.execPath,
+    CLI,
+    'gateway',
+    '--target',
+    `ipv4:${pair.map((s) => `127.0.0.1:${s.port}`).join(',')}`,
+    '--http-port',
+    '0',
+    '--log-level',
+    'warn',
+  ],
   /listening on (http:\/\/\S+) /,
 );
 const nginx = await startNginx(pair);
@@ -175,5 +193,7 @@ const [gatewayTally, nginxTally] = await alternate([viaGateway, viaNginx], calle
 console.log(`\nTwo instances (${workers} workers each), ${callers} callers, ${passes} passes each way (ABBA):\n${header}`);
 console.log(row('ocr gateway (least_request)', gatewayTally!));
 console.log(row('Nginx least_conn', nginxTally!));
-console.log(`gateway / Nginx documents/s: ${(gatewayTally!.ms.length / gatewayTally!.seconds / (nginxTally!.ms.length / nginxTally!.seconds)).toFixed(3)}`);
+console.log(
+  `gateway / Nginx documents/s: ${(gatewayTally!.ms.length / gatewayTally!.seconds / (nginxTally!.ms.length / nginxTally!.seconds)).toFixed(3)}`,
+);
 process.exit(0);

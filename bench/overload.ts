@@ -42,7 +42,10 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1) || !(seconds > 0) || !(dea
   throw new Error('usage: --levels N,N,... (whole numbers ≥ 1) --seconds S (> 0) --deadline-ms MS (> 0) --scenario one|two|all');
 }
 const docsDir = path.join(values.set!, 'docs');
-const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort().map((f) => readFileSync(path.join(docsDir, f)));
+const docs = readdirSync(docsDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort()
+  .map((f) => readFileSync(path.join(docsDir, f)));
 
 /** The acceptance of issue 15 at concurrency 50 and 100, and of the interactive callers beside batch ones. */
 const ACCEPT = { goodputOfReference: 0.9, deadlineExceeded: 0.01, refusalP99Ms: 100, interactiveP99Ratio: 1.5 };
@@ -64,11 +67,15 @@ process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 function spawnServer(args: string[]): Promise<Server> {
   const env = { ...process.env };
   delete env.CONSUL_HTTP_ADDR; // a benchmark instance must not join a real cluster
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', '--cache', 'off', ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', '--cache', 'off', ...args],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   children.add(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -116,9 +123,11 @@ interface Group {
 }
 
 function group(name: string, callers: number, target: string, options: OcrClientOptions, priority?: Priority): Group {
-  const clients = Array.from({ length: Math.min(callers, CHANNELS_PER_GROUP) }, () =>
-    // A local subchannel pool per channel: separate connections, not grpc-js's shared one.
-    new OcrClient(target, { ...options, deadlineMs, channelOptions: { ...options.channelOptions, 'grpc.use_local_subchannel_pool': 1 } }),
+  const clients = Array.from(
+    { length: Math.min(callers, CHANNELS_PER_GROUP) },
+    () =>
+      // A local subchannel pool per channel: separate connections, not grpc-js's shared one.
+      new OcrClient(target, { ...options, deadlineMs, channelOptions: { ...options.channelOptions, 'grpc.use_local_subchannel_pool': 1 } }),
   );
   return { name, callers, clients, settings: priority ? { priority } : {} };
 }
@@ -196,7 +205,10 @@ function level(name: string, concurrency: number, outcomes: Outcome[], elapsed: 
 }
 
 const f = (v: number, d = 1): string => (Number.isNaN(v) ? '–' : v.toFixed(d));
-const errorText = (e: Record<string, number>): string => Object.entries(e).map(([code, n]) => `${code} ${n}`).join(', ') || '–';
+const errorText = (e: Record<string, number>): string =>
+  Object.entries(e)
+    .map(([code, n]) => `${code} ${n}`)
+    .join(', ') || '–';
 const HEADER =
   '| run | concurrency | calls | OK % | errors | goodput /s | OK mean ms | OK p99 ms | refusal p50 ms | refusal p99 ms | peak RSS MB | OK after deadline |\n' +
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
@@ -269,7 +281,9 @@ async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: nu
   const ratio = measured[1]!.okP99Ms / measured[0]!.okP99Ms;
   const failed = mixed.outcomes[0]!.filter((o) => o.code !== 'OK').length;
   const met = failed === 0 && ratio <= ACCEPT.interactiveP99Ratio;
-  const checks = [`interactive calls failed beside batch: ${failed} (0); p99 with batch / alone: ${f(ratio, 2)} (≤ 1.5): ${met ? 'met' : 'NOT met'}`];
+  const checks = [
+    `interactive calls failed beside batch: ${failed} (0); p99 with batch / alone: ${f(ratio, 2)} (≤ 1.5): ${met ? 'met' : 'NOT met'}`,
+  ];
   return { levels: measured, interactiveP99Ratio: ratio, checks };
 }
 
@@ -277,7 +291,9 @@ const results: Record<string, unknown> = {
   machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.availableParallelism()}, Node ${process.version}`,
   settings: { levels, seconds, deadlineMs, documents: docs.length },
 };
-console.log(`Machine: ${results.machine as string}; ${docs.length} documents in turn, closed loop, ${seconds} s a run, deadline ${deadlineMs} ms per call.`);
+console.log(
+  `Machine: ${results.machine as string}; ${docs.length} documents in turn, closed loop, ${seconds} s a run, deadline ${deadlineMs} ms per call.`,
+);
 if (scenario !== 'two') {
   const one = await scenarioOne();
   results.one = one;
@@ -288,7 +304,9 @@ if (scenario !== 'two') {
 if (scenario !== 'one') {
   const two = await scenarioTwo();
   results.two = two;
-  console.log(`\nTwo instances through the SDK (least_request, retries on): 4 interactive callers alone, then beside 40 batch callers.\n\n${HEADER}`);
+  console.log(
+    `\nTwo instances through the SDK (least_request, retries on): 4 interactive callers alone, then beside 40 batch callers.\n\n${HEADER}`,
+  );
   two.levels.forEach((l) => console.log(row(l)));
   console.log(`\n${two.checks.join('\n')}`);
 }

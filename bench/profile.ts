@@ -38,10 +38,16 @@ const detector = new Detector(
   m.det,
 );
 const charset = buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace);
-const recognizer = new Recognizer(await createSession(readRecognizerModel(m.paths.rec, simplify, recPrecision), { threads: 1, memArena: true }), m.rec, charset);
+const recognizer = new Recognizer(
+  await createSession(readRecognizerModel(m.paths.rec, simplify, recPrecision), { threads: 1, memArena: true }),
+  m.rec,
+  charset,
+);
 
 const dir = path.join(values.set!, 'docs');
-const files = readdirSync(dir).filter((f) => /\.(jpe?g|png)$/.test(f)).sort();
+const files = readdirSync(dir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .sort();
 const total = { decode: 0, detect: 0, crop: 0, recognize: 0, lines: 0, columns: 0 };
 const lap = (since: number): number => performance.now() - since;
 
@@ -53,7 +59,10 @@ for (let pass = 0; pass < 2; pass++) {
     t = performance.now();
     const found = await detector.detect(image, { maxSideLen, minSideLen: 0, db: m.det.db });
     const detect = lap(t);
-    const quads = mergeRowNeighbours(found.boxes.map((b) => b.quad), DEFAULT_ROW_MERGE_GAP);
+    const quads = mergeRowNeighbours(
+      found.boxes.map((b) => b.quad),
+      DEFAULT_ROW_MERGE_GAP,
+    );
     t = performance.now();
     const crops = quads.map((q) => cropQuad(image, q, recognizer.inputHeight, m.rec.maxWidth));
     const crop = lap(t);

@@ -13,12 +13,18 @@ import { OcrClient, recognizeLargeImage } from '../src/client/index.js';
 import { freePort } from '../src/dev/free-port.js';
 import { spawnServer } from '../src/dev/server-process.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '300' }, set: { type: 'string', default: '../shared/eval-dev/set' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '300' }, set: { type: 'string', default: '../shared/eval-dev/set' } },
+});
 const seconds = Number(values.seconds);
 const docsDir = path.join(values.set!, 'docs');
 const linesDir = path.join(values.set!, 'lines');
-const docs = readdirSync(docsDir).filter((f) => /\.(jpe?g|png)$/.test(f)).map((f) => readFileSync(path.join(docsDir, f)));
-const lines = readdirSync(linesDir).filter((f) => /\.(jpe?g|png)$/.test(f)).map((f) => readFileSync(path.join(linesDir, f)));
+const docs = readdirSync(docsDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .map((f) => readFileSync(path.join(docsDir, f)));
+const lines = readdirSync(linesDir)
+  .filter((f) => /\.(jpe?g|png)$/.test(f))
+  .map((f) => readFileSync(path.join(linesDir, f)));
 
 const rssMiB = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -38,7 +38,20 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
 
   for (let i = 0; i < opts.instances; i++) {
     const port = opts.basePort + i;
-    const args = [CLI, 'serve', '--host', opts.host, '--port', String(port), '--workers', String(workers), '--detector-threads', String(Math.min(2, workers)), '--log-level', opts.logLevel];
+    const args = [
+      CLI,
+      'serve',
+      '--host',
+      opts.host,
+      '--port',
+      String(port),
+      '--workers',
+      String(workers),
+      '--detector-threads',
+      String(Math.min(2, workers)),
+      '--log-level',
+      opts.logLevel,
+    ];
     if (opts.consul) args.push('--consul', opts.consul, '--service-name', opts.serviceName);
     // Own process group for none of them: Ctrl-C in a terminal reaches the children too, which is fine —
     // each drains on its own SIGINT, and stopAll's SIGTERM to a draining one changes nothing.

@@ -133,9 +133,21 @@ async function recognizeLinesOnly(
     // An unreachable server fails every batch below, each file with the call's own status.
   }
   // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch.
-  const sizes = await Promise.all(files.map((file) => stat(file).then((s) => s.size, () => 0)));
+  const sizes = await Promise.all(
+    files.map((file) =>
+      stat(file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
   const batches = planBatches(sizes, maxCount, maxBytes).map((indices) => indices.map((i) => files[i]!));
-  await runInOrder(batches, opts.concurrency, (batch) => recognizeBatch(client, batch, opts), (results) => results.forEach(emit));
+  await runInOrder(
+    batches,
+    opts.concurrency,
+    (batch) => recognizeBatch(client, batch, opts),
+    (results) => results.forEach(emit),
+  );
 }
 
 interface LineImage {

@@ -136,10 +136,16 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     });
   }
 
-  updateAddressList(endpoints: EndpointList, config: experimental.TypedLoadBalancingConfig, options: ChannelOptions, note: string): boolean {
+  updateAddressList(
+    endpoints: EndpointList,
+    config: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    note: string,
+  ): boolean {
     if (!(config instanceof LeastRequestConfig)) return false;
     if (!endpoints.ok) {
-      if (this.children.length === 0) this.setState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker(endpoints.error), endpoints.error.details);
+      if (this.children.length === 0)
+        this.setState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker(endpoints.error), endpoints.error.details);
       return true;
     }
     const list = endpoints.value;
@@ -188,7 +194,14 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     const inState = (s: ConnectivityState) => this.children.filter((c) => c.getConnectivityState() === s);
     const ready = inState(ConnectivityState.READY);
     if (ready.length > 0) {
-      this.setState(ConnectivityState.READY, new LeastRequestPicker(ready.map((c) => ({ picker: c.getPicker(), open: this.openCalls(c.getEndpoint()) })), this.turn), null);
+      this.setState(
+        ConnectivityState.READY,
+        new LeastRequestPicker(
+          ready.map((c) => ({ picker: c.getPicker(), open: this.openCalls(c.getEndpoint()) })),
+          this.turn,
+        ),
+        null,
+      );
     } else if (inState(ConnectivityState.CONNECTING).length > 0) {
       this.setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     } else if (inState(ConnectivityState.TRANSIENT_FAILURE).length > 0) {

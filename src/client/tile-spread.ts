@@ -66,7 +66,10 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
         }));
         answered.set(index, lines);
         instances.add(message.instanceId);
-        opts.onTile?.(index, lines.map((l) => ({ ...l, box: toWire(l.box) })));
+        opts.onTile?.(
+          index,
+          lines.map((l) => ({ ...l, box: toWire(l.box) })),
+        );
       }
     })();
     try {
@@ -114,11 +117,19 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const reread: TileLine[] = [];
   if (plan.reread.length > 0) {
     const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
-    const response = await client.recognizeLines(crops, opts.options, { deadlineMs: opts.deadlineMs, signal: opts.signal, priority: opts.priority });
+    const response = await client.recognizeLines(crops, opts.options, {
+      deadlineMs: opts.deadlineMs,
+      signal: opts.signal,
+      priority: opts.priority,
+    });
     response.results.forEach((r, i) => {
       if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });
   }
-  const lines = selectLines([...plan.keep, ...reread], opts.options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({ text: l.text, confidence: l.confidence, box: toWire(l.box) }));
+  const lines = selectLines([...plan.keep, ...reread], opts.options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({
+    text: l.text,
+    confidence: l.confidence,
+    box: toWire(l.box),
+  }));
   return { width: tiled.width, height: tiled.height, lines, tiles: rects.length, instances: [...instances], failedStreams };
 }

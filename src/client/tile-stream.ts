@@ -171,7 +171,9 @@ export async function recognizeLargeImage(
 ): Promise<LargeImageResult> {
   const tiled = await TiledImage.decode(image);
   planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
-  const stream = new TileStream(client.recognizeTiles({ deadlineMs: options.deadlineMs, signal: options.signal, priority: options.priority }));
+  const stream = new TileStream(
+    client.recognizeTiles({ deadlineMs: options.deadlineMs, signal: options.signal, priority: options.priority }),
+  );
   try {
     return await stream.recognize(tiled, options);
   } finally {

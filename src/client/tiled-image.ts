@@ -26,9 +26,12 @@ function loadSharp(): Promise<Sharp> {
     (err: unknown) => {
       sharpLoading = undefined; // installed later: the next call tries again
       const cause = err instanceof Error ? err.message : String(err);
-      throw new Error(`tiling needs the optional package sharp: install it beside the SDK (npm install sharp); loading it failed: ${cause}`, {
-        cause: err,
-      });
+      throw new Error(
+        `tiling needs the optional package sharp: install it beside the SDK (npm install sharp); loading it failed: ${cause}`,
+        {
+          cause: err,
+        },
+      );
     },
   );
   return sharpLoading;
@@ -68,11 +71,13 @@ export class TiledImage {
 
   /** The PNG bytes of one rectangle of the (oriented) image. */
   async encodeTile(rect: Rect): Promise<Buffer> {
-    return this.sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } })
-      .extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height })
-      // Tiles are sent once and dropped: spend little CPU on compression.
-      .png({ compressionLevel: 1 })
-      .toBuffer();
+    return (
+      this.sharp(this.pixels, { raw: { width: this.width, height: this.height, channels: CHANNELS } })
+        .extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height })
+        // Tiles are sent once and dropped: spend little CPU on compression.
+        .png({ compressionLevel: 1 })
+        .toBuffer()
+    );
   }
 
   /**

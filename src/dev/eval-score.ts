@@ -28,11 +28,15 @@ export function score(pred: Predictions, set: string, foldCase = false): Score {
 
 /** The set's line images and their labels, and its document images. */
 export function evalSet(set: string): { lines: string[]; docs: string[] } {
-  const labels = readFileSync(path.join(set, 'lines', 'labels.tsv'), 'utf8').trim().split('\n');
+  const labels = readFileSync(path.join(set, 'lines', 'labels.tsv'), 'utf8')
+    .trim()
+    .split('\n');
   const gt = JSON.parse(readFileSync(path.join(set, 'docs', 'gt.json'), 'utf8')) as Record<string, unknown>;
   return {
     lines: labels.map((l) => path.join(set, 'lines', l.split('\t')[0]!)),
-    docs: Object.keys(gt).sort().map((f) => path.join(set, 'docs', f)),
+    docs: Object.keys(gt)
+      .sort()
+      .map((f) => path.join(set, 'docs', f)),
   };
 }
 

@@ -1,7 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import { invalidArgument, OcrError } from '../shared/errors.js';
-import { DEFAULT_DECODE_LIMITS, plainImageSize, probeImage, type DecodeLimits, type ImageProbe, type PlainFormat } from './decode/decode.js';
+import {
+  DEFAULT_DECODE_LIMITS,
+  plainImageSize,
+  probeImage,
+  type DecodeLimits,
+  type ImageProbe,
+  type PlainFormat,
+} from './decode/decode.js';
 import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission/admission.js';
 import { detectorInputSize } from './detect/detector.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './runtime/manifest.js';
@@ -11,7 +18,14 @@ import { quadSize, wholeImageQuad } from './detect/geometry.js';
 import { hasInt8DotProduct } from './runtime/cpu-features.js';
 import { defaultModelCacheDir, prepareEngineModels } from './runtime/model-cache.js';
 import { zeroTimings, type OcrLine, type OcrResult, type Precision, type Quad, type RawImage, type StageTimings } from './types.js';
-import { DEFAULT_OVERRUN_MS, DEFAULT_TASK_CAP_MS, WorkerPool, type PoolClosed, type RunOptions, type TaskResult } from './runtime/worker-pool.js';
+import {
+  DEFAULT_OVERRUN_MS,
+  DEFAULT_TASK_CAP_MS,
+  WorkerPool,
+  type PoolClosed,
+  type RunOptions,
+  type TaskResult,
+} from './runtime/worker-pool.js';
 import { SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
 import type { EncodedLineReply, ReplyFor, Task } from './runtime/worker-protocol.js';
@@ -142,7 +156,6 @@ const DEADLINE_SHARE = 0.8;
 
 const asOcrError = (err: unknown): OcrError => (err instanceof OcrError ? err : new OcrError('INTERNAL', String(err)));
 
-
 /** Decoded images kept for reuse between requests: a few A4 scans at 300 dpi (26 MB each). */
 const IDLE_SHARED_IMAGE_BYTES = 128 * 1024 * 1024;
 
@@ -203,15 +216,23 @@ export class OcrEngine {
     const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
     const dictionarySize = readDictionary(manifest).length;
     // Once, here: the workers load what this leaves instead of each rewriting the models.
-    const { models } = prepareEngineModels(manifest, { simplify: config.simplifyGraphs, recPrecision: config.recPrecision, cacheDir: config.modelCacheDir });
-    const pool = await WorkerPool.start(config.workers, {
-      manifestPath: config.manifestPath,
-      threads: config.threadsPerWorker,
-      detectorThreads: config.detectorThreads,
-      recBatchSize: config.recBatchSize,
-      models,
-      detArenaPixels: config.defaults.maxSideLen ** 2,
-    }, { depth: 1 + config.prefetch, overrunMs: config.overrunMs, taskCapMs: config.taskCapMs });
+    const { models } = prepareEngineModels(manifest, {
+      simplify: config.simplifyGraphs,
+      recPrecision: config.recPrecision,
+      cacheDir: config.modelCacheDir,
+    });
+    const pool = await WorkerPool.start(
+      config.workers,
+      {
+        manifestPath: config.manifestPath,
+        threads: config.threadsPerWorker,
+        detectorThreads: config.detectorThreads,
+        recBatchSize: config.recBatchSize,
+        models,
+        detArenaPixels: config.defaults.maxSideLen ** 2,
+      },
+      { depth: 1 + config.prefetch, overrunMs: config.overrunMs, taskCapMs: config.taskCapMs },
+    );
     return new OcrEngine(config, manifest, pool, dictionarySize);
   }
 
@@ -280,7 +301,13 @@ export class OcrEngine {
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
   async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
     if (quads.length === 0) return [];
-    const cost: CallCost = { bytes: quads.length * LINE_BYTES, encodedBytes: 0, kind: 'line', units: quads.length, what: `${quads.length} lines` };
+    const cost: CallCost = {
+      bytes: quads.length * LINE_BYTES,
+      encodedBytes: 0,
+      kind: 'line',
+      units: quads.length,
+      what: `${quads.length} lines`,
+    };
     return this.admission.run(cost, options, async (call) => {
       const read = await this.withShared(image, (shared) => this.readQuads(shared, quads, options, call, false));
       return quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
@@ -292,7 +319,9 @@ export class OcrEngine {
    * error and the others are read. The call is admitted by the sizes its images' headers declare.
    */
   async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
-    const probes = await Promise.all(images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))));
+    const probes = await Promise.all(
+      images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))),
+    );
     const decodedPixels = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height), 0);
     const cost: CallCost = {
       bytes: decodedPixels * DECODED_BYTES_PER_PIXEL + images.length * LINE_BYTES,
@@ -304,17 +333,24 @@ export class OcrEngine {
     return this.admission.run(cost, options, (call) =>
       // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the
       // workers start on a call after one decode, not thirty.
-      Promise.all(images.map((buf, i) => {
-        const probe = probes[i]!;
-        return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe, options, call);
-      })),
+      Promise.all(
+        images.map((buf, i) => {
+          const probe = probes[i]!;
+          return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe, options, call);
+        }),
+      ),
     );
   }
 
   /** What a page will cost: its decoded pixels (`decodedBytes`) and its detector input, from the options. */
   private pageCost(width: number, height: number, options: RecognizeOptions, decodedBytes: number): Omit<CallCost, 'encodedBytes'> {
     const d = this.config.defaults;
-    const det = detectorInputSize(width, height, { maxSideLen: options.maxSideLen ?? d.maxSideLen, minSideLen: options.minSideLen ?? d.minSideLen }, this.manifest.det.sizeMultiple);
+    const det = detectorInputSize(
+      width,
+      height,
+      { maxSideLen: options.maxSideLen ?? d.maxSideLen, minSideLen: options.minSideLen ?? d.minSideLen },
+      this.manifest.det.sizeMultiple,
+    );
     const detPixels = det.width * det.height;
     const perPixel = detPixels > this.detArenaPixels ? UNBOUNDED_DETECTOR_BYTES_PER_PIXEL : DETECTOR_BYTES_PER_PIXEL;
     return {
@@ -337,10 +373,17 @@ export class OcrEngine {
     const shared = this.sharedImages.blank(probe.width, probe.height, 3);
     try {
       // The file's bytes alone: posting a view would copy the whole message it lies in.
-      const task = { kind: 'decode', bytes: new Uint8Array(encoded), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+      const task = {
+        kind: 'decode',
+        bytes: new Uint8Array(encoded),
+        limits: this.config.decodeLimits,
+        target: shared.image.buffer,
+      } as const;
       const { reply } = await this.runOn(shared, task, call);
       if (reply.width !== probe.width || reply.height !== probe.height) {
-        throw invalidArgument(`${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`);
+        throw invalidArgument(
+          `${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`,
+        );
       }
       return shared;
     } catch (err) {
@@ -350,7 +393,11 @@ export class OcrEngine {
   }
 
   private runOptions(call: CallTicket): RunOptions {
-    return { priority: call.order, ...(call.signal ? { signal: call.signal } : {}), ...(call.deadline !== undefined ? { deadline: call.deadline } : {}) };
+    return {
+      priority: call.order,
+      ...(call.signal ? { signal: call.signal } : {}),
+      ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+    };
   }
 
   /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
@@ -448,7 +495,11 @@ export class OcrEngine {
       detect: {
         maxSideLen: options.maxSideLen ?? d.maxSideLen,
         minSideLen: options.minSideLen ?? d.minSideLen,
-        db: { ...this.manifest.det.db, boxThresh: options.boxThreshold ?? d.boxThreshold, unclipRatio: options.unclipRatio ?? d.unclipRatio },
+        db: {
+          ...this.manifest.det.db,
+          boxThresh: options.boxThreshold ?? d.boxThreshold,
+          unclipRatio: options.unclipRatio ?? d.unclipRatio,
+        },
       },
       rowMergeGap: this.config.rowMergeGap,
       minConfidence: options.minConfidence ?? d.minConfidence,

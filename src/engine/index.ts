@@ -2,9 +2,26 @@
  * The engine as the rest of the project sees it: the pipeline behind OcrEngine, the admission
  * that guards it, and the data shapes of its answers. Nothing here knows gRPC or HTTP.
  */
-export { OcrEngine, defaultEngineConfig, type EngineConfig, type EngineInfo, type LineOutcome, type LineText, type RecognizeOptions } from './engine.js';
+export {
+  OcrEngine,
+  defaultEngineConfig,
+  type EngineConfig,
+  type EngineInfo,
+  type LineOutcome,
+  type LineText,
+  type RecognizeOptions,
+} from './engine.js';
 export type { Admission, CallPriority } from './admission/admission.js';
 export { defaultMemoryBudget, type MemoryBudget, type Reservation } from './admission/memory-budget.js';
 export { DEFAULT_DECODE_LIMITS, decodeImage, probeImage, type DecodeLimits, type ImageProbe } from './decode/decode.js';
 export { hasInt8DotProduct } from './runtime/cpu-features.js';
-export { zeroTimings, type OcrLine, type OcrResult, type Point, type Precision, type Quad, type RawImage, type StageTimings } from './types.js';
+export {
+  zeroTimings,
+  type OcrLine,
+  type OcrResult,
+  type Point,
+  type Precision,
+  type Quad,
+  type RawImage,
+  type StageTimings,
+} from './types.js';

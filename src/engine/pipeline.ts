@@ -126,7 +126,10 @@ export async function readLines(
   if (options.useAngleCls && classifier) {
     const started = performance.now();
     const small = quads.map((quad) => cropQuad(image, quad, classifier.inputHeight, classifier.inputWidth));
-    for (const batch of chunks(small.map((_, i) => i), batchSize)) {
+    for (const batch of chunks(
+      small.map((_, i) => i),
+      batchSize,
+    )) {
       const found = await classifier.classify(batch.map((i) => small[i]!));
       found.forEach((o, k) => {
         const i = batch[k]!;

@@ -46,7 +46,11 @@ function checkImage(bytes: Uint8Array, what: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
   if (!sniffFormat(bytes)) {
     const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
-    throw new HttpError(415, 'INVALID_ARGUMENT', `${what} is not a ${SUPPORTED_FORMATS} file (it starts ${start}); send the encoded image file`);
+    throw new HttpError(
+      415,
+      'INVALID_ARGUMENT',
+      `${what} is not a ${SUPPORTED_FORMATS} file (it starts ${start}); send the encoded image file`,
+    );
   }
 }
 
@@ -71,7 +75,8 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
   let deadline: number | undefined;
   if (timeout !== undefined) {
     const ms = Number(timeout);
-    if (!Number.isInteger(ms) || ms < 1) throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
+    if (!Number.isInteger(ms) || ms < 1)
+      throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
     deadline = Date.now() + ms;
   }
   return {
@@ -85,7 +90,11 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
 /** No answer after its deadline, as over gRPC: the caller has given up on it. */
 function inTime<T>(answer: T, call: HttpCall): T {
   if (call.deadline !== undefined && Date.now() >= call.deadline) {
-    throw new HttpError(504, 'DEADLINE_EXCEEDED', 'the answer was ready only after timeout_ms had passed; allow more time, or retry when the service is less busy');
+    throw new HttpError(
+      504,
+      'DEADLINE_EXCEEDED',
+      'the answer was ready only after timeout_ms had passed; allow more time, or retry when the service is less busy',
+    );
   }
   return answer;
 }
@@ -110,7 +119,9 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
           throw new HttpError(
             many ? 413 : 400,
             many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
-            many ? `more than ${maxImages} images in one request, this server's limit: split the batch` : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
+            many
+              ? `more than ${maxImages} images in one request, this server's limit: split the batch`
+              : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
           );
         }
         images.push(await part.toBuffer());
@@ -126,30 +137,55 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
   if (body && typeof body === 'object') {
     const { image, images, options, ...rest } = body as Record<string, unknown>;
     if (Object.keys(rest).length > 0) {
-      throw new HttpError(400, 'INVALID_ARGUMENT', `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`);
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`,
+      );
     }
     const encoded = many ? images : image;
     const list = many ? (Array.isArray(encoded) ? encoded : null) : typeof encoded === 'string' ? [encoded] : null;
     if (!list || list.some((e) => typeof e !== 'string')) {
-      throw new HttpError(400, 'INVALID_ARGUMENT', many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string');
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string',
+      );
     }
-    if (list.length > maxImages) throw new HttpError(413, 'RESOURCE_EXHAUSTED', `more than ${maxImages} images in one request, this server's limit: split the batch`);
+    if (list.length > maxImages)
+      throw new HttpError(413, 'RESOURCE_EXHAUSTED', `more than ${maxImages} images in one request, this server's limit: split the batch`);
     if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
       throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
     }
     return { images: list.map((e) => Buffer.from(e as string, 'base64')), fields: (options ?? {}) as Record<string, unknown> };
   }
-  throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send multipart/form-data with the field 'image', the image itself (Content-Type: image/...), or JSON {\"image\": base64}");
+  throw new HttpError(
+    400,
+    'INVALID_ARGUMENT',
+    'no image: send multipart/form-data with the field \'image\', the image itself (Content-Type: image/...), or JSON {"image": base64}',
+  );
 }
 
 /** A Fastify error (body too large, unparsable JSON, bad content type) as one of ours. */
-function frameworkFailure(err: { statusCode?: number; message: string; code?: string }, maxImageBytes: number, maxImages: number): HttpFailure | null {
+function frameworkFailure(
+  err: { statusCode?: number; message: string; code?: string },
+  maxImageBytes: number,
+  maxImages: number,
+): HttpFailure | null {
   const status = err.statusCode;
   if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
-    return { status: 413, code: 'RESOURCE_EXHAUSTED', message: `more than ${maxImages} images in one request, this server's limit: split the batch` };
+    return {
+      status: 413,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `more than ${maxImages} images in one request, this server's limit: split the batch`,
+    };
   }
   if (status === 413) {
-    return { status, code: 'RESOURCE_EXHAUSTED', message: `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC` };
+    return {
+      status,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`,
+    };
   }
   if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: UNSUPPORTED_BODY };
   if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };
@@ -161,9 +197,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // Base64 is 4/3 of the bytes; the rest of a JSON body is small.
   const jsonLimit = Math.ceil((maxImageBytes * maxLinesPerRequest * 4) / 3) + 64 * 1024;
   const app = Fastify({ logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true });
-  await app.register(multipart, { limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 } });
+  await app.register(multipart, {
+    limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 },
+  });
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>
+    done(null, body),
+  );
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, (_request, body, done) => {
     try {
@@ -174,8 +214,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const failure = err instanceof HttpError ? toHttpFailure(err) : (frameworkFailure(err as { statusCode?: number; message: string; code?: string }, maxImageBytes, maxLinesPerRequest) ?? toHttpFailure(err));
-    const log = { requestId: request.id, route: request.routeOptions.url, status: failure.status, code: failure.code, message: failure.message };
+    const failure =
+      err instanceof HttpError
+        ? toHttpFailure(err)
+        : (frameworkFailure(err as { statusCode?: number; message: string; code?: string }, maxImageBytes, maxLinesPerRequest) ??
+          toHttpFailure(err));
+    const log = {
+      requestId: request.id,
+      route: request.routeOptions.url,
+      status: failure.status,
+      code: failure.code,
+      message: failure.message,
+    };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     else logger.info(log, 'refused');
     if (failure.retryAfterS !== undefined) void reply.header('retry-after', String(failure.retryAfterS));

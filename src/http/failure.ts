@@ -53,8 +53,7 @@ interface StatusError {
   metadata?: { get(key: string): unknown[] };
 }
 
-const isStatusError = (err: unknown): err is StatusError =>
-  err instanceof Error && typeof (err as Partial<StatusError>).code === 'string';
+const isStatusError = (err: unknown): err is StatusError => err instanceof Error && typeof (err as Partial<StatusError>).code === 'string';
 
 /** gRPC's pushback: milliseconds to wait, or -1 (or none) for "do not retry". */
 function pushbackMs(err: StatusError): number | undefined {

@@ -38,13 +38,19 @@ const line = {
   properties: {
     text: { type: 'string' },
     confidence: { type: 'number', description: '0..1' },
-    box: { type: 'array', description: 'four corners [x, y], clockwise from the top-left of the text as read', items: { type: 'array', items: { type: 'number' } } },
+    box: {
+      type: 'array',
+      description: 'four corners [x, y], clockwise from the top-left of the text as read',
+      items: { type: 'array', items: { type: 'number' } },
+    },
   },
 };
 
 const timings = {
   type: 'object',
-  properties: Object.fromEntries(['queue_ms', 'decode_ms', 'detect_ms', 'classify_ms', 'recognize_ms', 'total_ms'].map((k) => [k, { type: 'number' }])),
+  properties: Object.fromEntries(
+    ['queue_ms', 'decode_ms', 'detect_ms', 'classify_ms', 'recognize_ms', 'total_ms'].map((k) => [k, { type: 'number' }]),
+  ),
 };
 
 const failure = {
@@ -81,8 +87,16 @@ const imageBodies = (many: boolean): object => ({
     ...(many ? {} : { 'image/*': { schema: { type: 'string', format: 'binary' } } }),
     'application/json': {
       schema: many
-        ? { type: 'object', required: ['images'], properties: { images: { type: 'array', items: { type: 'string', format: 'byte' } }, options } }
-        : { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'byte', description: 'the file, base64' }, options } },
+        ? {
+            type: 'object',
+            required: ['images'],
+            properties: { images: { type: 'array', items: { type: 'string', format: 'byte' } }, options },
+          }
+        : {
+            type: 'object',
+            required: ['image'],
+            properties: { image: { type: 'string', format: 'byte', description: 'the file, base64' }, options },
+          },
     },
   },
 });
@@ -133,9 +147,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'one result per image, in order' }, ...failures },
         },
       },
-      '/api/info': { get: { summary: 'Models, limits and defaults of the instance', responses: { '200': { description: 'server info' } } } },
+      '/api/info': {
+        get: { summary: 'Models, limits and defaults of the instance', responses: { '200': { description: 'server info' } } },
+      },
       '/healthz': { get: { summary: 'Alive', responses: { '200': { description: 'the process answers' } } } },
-      '/readyz': { get: { summary: 'Ready for calls', responses: { '200': { description: 'serving' }, '503': { description: 'draining' } } } },
+      '/readyz': {
+        get: { summary: 'Ready for calls', responses: { '200': { description: 'serving' }, '503': { description: 'draining' } } },
+      },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
     },
   };

@@ -11,7 +11,11 @@ type Kind = 'integer' | 'number' | 'boolean';
 /** The gRPC name → the message field and its type. */
 export const OPTION_FIELDS: Readonly<Record<string, { field: keyof RecognizeOptions; kind: Kind; description: string }>> = {
   max_side_len: { field: 'maxSideLen', kind: 'integer', description: 'longest side of the image as the detector sees it (32–8192)' },
-  min_side_len: { field: 'minSideLen', kind: 'integer', description: 'small images are scaled up to this shorter side before detection (0–4096)' },
+  min_side_len: {
+    field: 'minSideLen',
+    kind: 'integer',
+    description: 'small images are scaled up to this shorter side before detection (0–4096)',
+  },
   box_threshold: { field: 'boxThreshold', kind: 'number', description: 'detector box score below which a region is not text (0–1)' },
   unclip_ratio: { field: 'unclipRatio', kind: 'number', description: 'how far detected boxes are expanded (0.5–4)' },
   use_angle_cls: { field: 'useAngleCls', kind: 'boolean', description: 'turn upside-down lines before reading them' },
@@ -34,7 +38,11 @@ function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   }
   const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
   if (!Number.isFinite(value) || (kind === 'integer' && !Number.isInteger(value))) {
-    throw new HttpError(400, 'INVALID_ARGUMENT', `option ${name} is '${String(raw)}'; send ${kind === 'integer' ? 'a whole number' : 'a number'}`);
+    throw new HttpError(
+      400,
+      'INVALID_ARGUMENT',
+      `option ${name} is '${String(raw)}'; send ${kind === 'integer' ? 'a whole number' : 'a number'}`,
+    );
   }
   return value;
 }

@@ -44,7 +44,15 @@ export const jsonLine = (line: Line): JsonLine => ({
 });
 
 export function pageJson(r: RecognizeResponse): object {
-  return { code: 0, msg: 'success', data: r.lines.map(jsonLine), width: r.width, height: r.height, instance_id: r.instanceId, timings: jsonTimings(r.timings) };
+  return {
+    code: 0,
+    msg: 'success',
+    data: r.lines.map(jsonLine),
+    width: r.width,
+    height: r.height,
+    instance_id: r.instanceId,
+    timings: jsonTimings(r.timings),
+  };
 }
 
 export function linesJson(r: RecognizeLinesResponse): object {
@@ -52,7 +60,9 @@ export function linesJson(r: RecognizeLinesResponse): object {
     code: 0,
     msg: 'success',
     data: r.results.map((l) =>
-      l.error ? { text: '', confidence: 0, error: { code: l.error.code, message: l.error.message } } : { text: l.text, confidence: l.confidence },
+      l.error
+        ? { text: '', confidence: 0, error: { code: l.error.code, message: l.error.message } }
+        : { text: l.text, confidence: l.confidence },
     ),
     instance_id: r.instanceId,
     timings: jsonTimings(r.timings),

@@ -202,7 +202,8 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
         await register();
       }
     } catch (err) {
-      if (!agentDown) logger.warn({ err: messageOf(err) }, 'Consul agent unreachable; will register again if it comes back without this instance');
+      if (!agentDown)
+        logger.warn({ err: messageOf(err) }, 'Consul agent unreachable; will register again if it comes back without this instance');
       agentDown = true;
     }
   };

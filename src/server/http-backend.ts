@@ -3,9 +3,14 @@ import type { HttpCall, OcrBackend } from '../http/backend.js';
 import type { ServiceContext } from './call-context.js';
 import type { OcrHandlers } from './ocr-handlers.js';
 
-const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-const callInfo = (call: HttpCall) => ({ signal: call.signal, priority: call.priority, ...(call.deadline !== undefined ? { deadline: call.deadline } : {}) });
+const callInfo = (call: HttpCall) => ({
+  signal: call.signal,
+  priority: call.priority,
+  ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
+});
 
 export function localBackend(ctx: ServiceContext, handlers: OcrHandlers, serving: () => boolean): OcrBackend {
   return {

@@ -97,14 +97,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
   let port: number;
   try {
-    port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () => bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`));
+    port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () =>
+      bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`),
+    );
   } catch (err) {
     await engine.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
-  const trim = new IdleMemoryTrim(IDLE_TRIM_MS, () => engine.inFlight === 0, () => engine.releaseIdleMemory());
+  const trim = new IdleMemoryTrim(
+    IDLE_TRIM_MS,
+    () => engine.inFlight === 0,
+    () => engine.releaseIdleMemory(),
+  );
   engine.admission.onIdle = () => trim.idle();
   const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
   const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
@@ -128,7 +134,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       server.forceShutdown();
       await engine.close();
       await cache?.close();
-      throw new Error(`cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`);
+      throw new Error(
+        `cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`,
+      );
     }
     httpPort = (http.server.address() as AddressInfo).port;
   }
@@ -165,5 +173,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return stopping;
   };
 
-  return { host: config.host, port, ...(httpPort !== undefined ? { httpPort } : {}), instanceId, engine, health, metrics, logger, shutdown };
+  return {
+    host: config.host,
+    port,
+    ...(httpPort !== undefined ? { httpPort } : {}),
+    instanceId,
+    engine,
+    health,
+    metrics,
+    logger,
+    shutdown,
+  };
 }

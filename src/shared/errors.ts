@@ -2,13 +2,7 @@
  * Errors that carry a status name a caller can act on. The names match gRPC's status codes so the
  * server maps them one to one, but nothing here depends on gRPC.
  */
-export type OcrErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'RESOURCE_EXHAUSTED'
-  | 'UNAVAILABLE'
-  | 'DEADLINE_EXCEEDED'
-  | 'CANCELLED'
-  | 'INTERNAL';
+export type OcrErrorCode = 'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE' | 'DEADLINE_EXCEEDED' | 'CANCELLED' | 'INTERNAL';
 
 export class OcrError extends Error {
   constructor(

@@ -76,12 +76,7 @@ interface Entry {
  * Plan how to merge per-tile readings: `keep` holds lines read whole (duplicates from overlaps
  * removed), `reread` the regions of lines cut by interior tile borders, merged across tiles.
  */
-export function planMerge(
-  imageWidth: number,
-  imageHeight: number,
-  tiles: TileResult[],
-  options: MergeOptions = {},
-): MergePlan {
+export function planMerge(imageWidth: number, imageHeight: number, tiles: TileResult[], options: MergeOptions = {}): MergePlan {
   const edgeMargin = options.edgeMargin ?? DEFAULT_EDGE_MARGIN;
   if (!(imageWidth > 0) || !(imageHeight > 0)) {
     throw invalidArgument(`image size must be positive, got ${imageWidth}x${imageHeight}`);
@@ -105,18 +100,14 @@ export function planMerge(
   // A line clipped by a horizontal border is usually seen unclipped by the neighbouring tile (tiles
   // overlap by more than a line's height): then the clipped reading is dropped.
   const unclipped = [...kept, ...pieces];
-  const clipped = slivers.filter(
-    (s) => !unclipped.some((o) => o.tileIndex !== s.tileIndex && coveredShare(s.box, o.box) >= COVERED),
-  );
+  const clipped = slivers.filter((s) => !unclipped.some((o) => o.tileIndex !== s.tileIndex && coveredShare(s.box, o.box) >= COVERED));
 
   // A piece already read whole elsewhere adds nothing: the whole reading wins.
   const candidates = [...pieces, ...clipped].filter(
     (c) => !kept.some((k) => k.tileIndex !== c.tileIndex && coveredShare(c.box, k.box) >= COVERED),
   );
 
-  const clusters = clusterPieces(candidates).filter(
-    (region) => !kept.some((k) => coveredShare(region, k.box) >= COVERED),
-  );
+  const clusters = clusterPieces(candidates).filter((region) => !kept.some((k) => coveredShare(region, k.box) >= COVERED));
 
   const { regions, absorbed } = absorbOverlaps(clusters, kept);
 
@@ -163,9 +154,7 @@ function cutSides(
  * the same tile never displace each other, as the detector already kept them apart.
  */
 function dedupeWhole(whole: Entry[]): Entry[] {
-  const ranked = [...whole].sort(
-    (a, b) => charCount(b.line.text) - charCount(a.line.text) || b.line.confidence - a.line.confidence,
-  );
+  const ranked = [...whole].sort((a, b) => charCount(b.line.text) - charCount(a.line.text) || b.line.confidence - a.line.confidence);
   const kept: Entry[] = [];
   for (const entry of ranked) {
     const duplicate = kept.some((k) => k.tileIndex !== entry.tileIndex && sameLine(k.box, entry.box));
@@ -284,7 +273,6 @@ function intersectionArea(a: Box, b: Box): number {
 function areaOf(b: Box): number {
   return (b.x1 - b.x0) * (b.y1 - b.y0);
 }
-
 
 function boundsOf(quad: Quad): Box {
   const xs = quad.map((p) => p[0]);

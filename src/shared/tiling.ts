@@ -27,9 +27,7 @@ export function planTiles(imageWidth: number, imageHeight: number, tileSize: num
     throw invalidArgument(`overlap must be a whole number of pixels ≥ 0, got ${overlap}; pass e.g. ${DEFAULT_TILE_OVERLAP}`);
   }
   if (overlap >= tileSize) {
-    throw invalidArgument(
-      `overlap (${overlap}) must be smaller than tileSize (${tileSize}); lower the overlap or raise the tile size`,
-    );
+    throw invalidArgument(`overlap (${overlap}) must be smaller than tileSize (${tileSize}); lower the overlap or raise the tile size`);
   }
   const columns = planAxis(imageWidth, tileSize, overlap);
   const rows = planAxis(imageHeight, tileSize, overlap);

@@ -10,7 +10,13 @@ declare module 'clipper-lib' {
     type Paths = Path[];
 
     const JoinType: { readonly jtSquare: 0; readonly jtRound: 1; readonly jtMiter: 2 };
-    const EndType: { readonly etOpenSquare: 0; readonly etOpenRound: 1; readonly etOpenButt: 2; readonly etClosedLine: 3; readonly etClosedPolygon: 4 };
+    const EndType: {
+      readonly etOpenSquare: 0;
+      readonly etOpenRound: 1;
+      readonly etOpenButt: 2;
+      readonly etClosedLine: 3;
+      readonly etClosedPolygon: 4;
+    };
 
     class ClipperOffset {
       constructor(miterLimit?: number, arcTolerance?: number);

@@ -27,7 +27,10 @@ describe('bad input over gRPC', function () {
   let good: Buffer;
   let jpeg: Buffer;
   before(async () => {
-    t = await startTestServer({ limits: { maxMessageBytes: 4 * 1024 * 1024 }, engine: { decodeLimits: { maxPixels: 30_000_000, minSide: 8 } } });
+    t = await startTestServer({
+      limits: { maxMessageBytes: 4 * 1024 * 1024 },
+      engine: { decodeLimits: { maxPixels: 30_000_000, minSide: 8 } },
+    });
     good = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
     jpeg = await textImage('Invoice 2024', 360, 48, 'jpeg');
   });
@@ -42,13 +45,21 @@ describe('bad input over gRPC', function () {
   it('empty payload → INVALID_ARGUMENT', () => expectStatus(t.client.recognize(Buffer.alloc(0)), 'INVALID_ARGUMENT', /image is empty/));
 
   it('bytes that are no image → INVALID_ARGUMENT naming the formats', () =>
-    expectStatus(t.client.recognize(Buffer.from('hello, this is not an image')), 'INVALID_ARGUMENT', /not a JPEG, PNG, WebP, TIFF, GIF or BMP/));
+    expectStatus(
+      t.client.recognize(Buffer.from('hello, this is not an image')),
+      'INVALID_ARGUMENT',
+      /not a JPEG, PNG, WebP, TIFF, GIF or BMP/,
+    ));
 
   it('base64 text instead of bytes → INVALID_ARGUMENT', () =>
     expectStatus(t.client.recognize(Buffer.from(good.toString('base64'))), 'INVALID_ARGUMENT', /not .*base64/));
 
   it('truncated JPEG → INVALID_ARGUMENT', () =>
-    expectStatus(t.client.recognize(jpeg.subarray(0, Math.floor(jpeg.length / 2))), 'INVALID_ARGUMENT', /JPEG image is corrupt or truncated/));
+    expectStatus(
+      t.client.recognize(jpeg.subarray(0, Math.floor(jpeg.length / 2))),
+      'INVALID_ARGUMENT',
+      /JPEG image is corrupt or truncated/,
+    ));
 
   it('truncated PNG → INVALID_ARGUMENT', () =>
     expectStatus(t.client.recognize(good.subarray(0, Math.floor(good.length / 2))), 'INVALID_ARGUMENT', /PNG image is corrupt/));
@@ -63,7 +74,11 @@ describe('bad input over gRPC', function () {
     expectStatus(t.client.recognize(await solidImage(1, 1)), 'INVALID_ARGUMENT', /1×1 pixels; text needs at least 8/));
 
   it('header claiming more pixels than the limit → RESOURCE_EXHAUSTED before decoding', async () =>
-    expectStatus(t.client.recognize(await pngClaiming(60_000, 60_000)), 'RESOURCE_EXHAUSTED', /3600000000 pixels, over this server's limit/));
+    expectStatus(
+      t.client.recognize(await pngClaiming(60_000, 60_000)),
+      'RESOURCE_EXHAUSTED',
+      /3600000000 pixels, over this server's limit/,
+    ));
 
   it('message over the size limit → RESOURCE_EXHAUSTED', () =>
     expectStatus(t.client.recognize(Buffer.alloc(5 * 1024 * 1024, 1)), 'RESOURCE_EXHAUSTED', /larger than max/i));
@@ -85,7 +100,13 @@ describe('bad input over gRPC', function () {
     for (let i = idat + 8; i < idat + 40; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
     const truncated = (await textImage('Total 42.00')).subarray(0, 300);
     const r = await t.client.recognizeLines([corrupt, await solidImage(1, 1), await pngClaiming(60_000, 60_000), truncated, good]);
-    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'OK']);
+    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal([
+      'INVALID_ARGUMENT',
+      'INVALID_ARGUMENT',
+      'RESOURCE_EXHAUSTED',
+      'INVALID_ARGUMENT',
+      'OK',
+    ]);
     expect(r.results[0]!.error!.message).to.match(/PNG image is corrupt or truncated/);
     expect(r.results[1]!.error!.message).to.match(/1×1 pixels; text needs at least 8/);
     expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
@@ -95,12 +116,23 @@ describe('bad input over gRPC', function () {
 
   it('RecognizeLines: bad JPEGs fail alone with the statuses Recognize gives them', async () => {
     const line = await textImage('Total 42.00', 360, 48, 'jpeg');
-    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer();
     const images = [jpegWithoutQuantTables(line), tiny, await jpegClaiming(60_000, 60_000), line.subarray(0, line.length >> 1), line];
     const r = await t.client.recognizeLines(images);
-    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'OK']);
+    expect(r.results.map((x) => x.error?.code ?? 'OK')).to.deep.equal([
+      'INVALID_ARGUMENT',
+      'INVALID_ARGUMENT',
+      'RESOURCE_EXHAUSTED',
+      'INVALID_ARGUMENT',
+      'OK',
+    ]);
     for (const [i, image] of images.slice(0, 4).entries()) {
-      const whole = await t.client.recognize(image).then(() => null, (err: OcrCallError) => err);
+      const whole = await t.client.recognize(image).then(
+        () => null,
+        (err: OcrCallError) => err,
+      );
       expect(whole?.code, `image ${i} through Recognize`).to.equal(r.results[i]!.error!.code);
     }
     expect(r.results[0]!.error!.message).to.match(/JPEG image is corrupt or truncated: Quantization table 0x00 was not defined/);
@@ -110,7 +142,8 @@ describe('bad input over gRPC', function () {
     expect(r.results[4]!.text).to.equal('Total 42.00');
   });
 
-  it('RecognizeLines: no images → INVALID_ARGUMENT', () => expectStatus(t.client.recognizeLines([]), 'INVALID_ARGUMENT', /images is empty/));
+  it('RecognizeLines: no images → INVALID_ARGUMENT', () =>
+    expectStatus(t.client.recognizeLines([]), 'INVALID_ARGUMENT', /images is empty/));
 
   it('every supported format decodes: JPEG, PNG, WebP, TIFF, GIF, BMP', async () => {
     const base = sharp(good);

@@ -31,7 +31,11 @@ describe('ocr command line', function () {
 
   const doc = path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg');
   const line = path.join(EVAL_DEV, 'lines', 'l0000.png');
-  const parse = (stdout: string): JsonLine[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+  const parse = (stdout: string): JsonLine[] =>
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JsonLine);
 
   it('--help describes every command', async () => {
     const r = await runCli(['--help']);
@@ -71,7 +75,11 @@ describe('ocr command line', function () {
     const whole = parse((await runCli(['recognize', '--target', target, '--json', doc])).stdout)[0]!;
     const tiled = parse((await runCli(['recognize', '--target', target, '--json', '--tile-size', '512', doc])).stdout)[0]!;
     expect(tiled.width).to.equal(whole.width);
-    const joined = (o: JsonLine): string => o.lines!.map((l) => l.text).join('').replace(/\s/g, '');
+    const joined = (o: JsonLine): string =>
+      o
+        .lines!.map((l) => l.text)
+        .join('')
+        .replace(/\s/g, '');
     expect(joined(tiled).length).to.be.closeTo(joined(whole).length, joined(whole).length * 0.05);
   });
 

@@ -22,7 +22,8 @@ describe('cluster through Consul', function () {
   const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
   const start = (): Promise<ServerProcess> => spawnServer(['--workers', '1', '--consul', consul.address, '--service-name', service]);
-  const passingIds = async (): Promise<string[]> => (await healthService(consul.address, service, 'passing')).body.map((e) => e.Service.ID).sort();
+  const passingIds = async (): Promise<string[]> =>
+    (await healthService(consul.address, service, 'passing')).body.map((e) => e.Service.ID).sort();
   const live = (): ServerProcess[] => servers.filter((s) => s.child.exitCode === null && s.child.signalCode === null);
 
   before(async () => {
@@ -40,7 +41,10 @@ describe('cluster through Consul', function () {
    * Calls at concurrency 8 from before `during` starts until after it ends; resolves with the
    * failures, the instances seen, and how many calls ran.
    */
-  async function underLoad(client: OcrClient, during: (done: () => number) => Promise<void>): Promise<{ failures: string[]; seen: Set<string>; calls: number }> {
+  async function underLoad(
+    client: OcrClient,
+    during: (done: () => number) => Promise<void>,
+  ): Promise<{ failures: string[]; seen: Set<string>; calls: number }> {
     const failures: string[] = [];
     const seen = new Set<string>();
     let done = 0;
@@ -67,7 +71,11 @@ describe('cluster through Consul', function () {
 
   it('round_robin spreads 300 calls 100 ± 15 over the three instances', async () => {
     const client = new OcrClient(target, { loadBalancing: 'round_robin' });
-    await waitFor(async () => new Set(await mapLimit([...Array(12).keys()], 4, async () => (await client.getServerInfo()).instanceId)).size === 3, 10_000, 'all three instances reached');
+    await waitFor(
+      async () => new Set(await mapLimit([...Array(12).keys()], 4, async () => (await client.getServerInfo()).instanceId)).size === 3,
+      10_000,
+      'all three instances reached',
+    );
     const ids = await mapLimit([...Array(300).keys()], 4, async () => (await client.getServerInfo()).instanceId);
     client.close();
     const per = new Map<string, number>();
@@ -90,7 +98,12 @@ describe('cluster through Consul', function () {
     servers.push(joined);
     await waitFor(async () => (await passingIds()).includes(joined.instanceId), 20_000, 'the new instance passing');
     const passingAt = Date.now();
-    await waitFor(async () => (await client.getServerInfo()).instanceId === joined.instanceId, 5_000, 'a call served by the new instance', 5);
+    await waitFor(
+      async () => (await client.getServerInfo()).instanceId === joined.instanceId,
+      5_000,
+      'a call served by the new instance',
+      5,
+    );
     const servedAfter = Date.now() - passingAt;
     client.close();
     expect(servedAfter).to.be.at.most(2_000);

@@ -56,11 +56,20 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     ...extra,
   });
 
-  const serviceCheck = (entry: HealthServiceEntry): HealthServiceEntry['Checks'][number] => entry.Checks.find((c) => c.ServiceID === entry.Service.ID)!;
+  const serviceCheck = (entry: HealthServiceEntry): HealthServiceEntry['Checks'][number] =>
+    entry.Checks.find((c) => c.ServiceID === entry.Service.ID)!;
 
   it('starts a new check critical, and turns it passing once the gRPC health service says SERVING', async () => {
     const name = unique('double-check');
-    await register({ ID: name, Name: name, Address: '127.0.0.1', Port: grpc.port, Tags: ['a'], Meta: { det_version: 'v4' }, Check: grpcCheck(grpc.port, 'test.Svc') });
+    await register({
+      ID: name,
+      Name: name,
+      Address: '127.0.0.1',
+      Port: grpc.port,
+      Tags: ['a'],
+      Meta: { det_version: 'v4' },
+      Check: grpcCheck(grpc.port, 'test.Svc'),
+    });
 
     // A real agent syncs to the catalog just after answering: wait for the entry, not for a check run.
     await waitFor(async () => (await healthService(consul.address, name)).body.length === 1, 5000, 'the registration');
@@ -73,7 +82,11 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     expect((await healthService(consul.address, name, 'passing')).body).to.deep.equal([]);
 
     // NOT_SERVING keeps it critical once the check has run (its output says so).
-    await waitFor(async () => serviceCheck((await healthService(consul.address, name)).body[0]!).Output !== '', 5000, 'the first check run');
+    await waitFor(
+      async () => serviceCheck((await healthService(consul.address, name)).body[0]!).Output !== '',
+      5000,
+      'the first check run',
+    );
     expect(serviceCheck((await healthService(consul.address, name)).body[0]!).Status).to.equal('critical');
 
     grpc.health.setStatus('test.Svc', 'SERVING');
@@ -87,7 +100,11 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     const dead = await freePort();
     await register({ ID: `${name}-up`, Name: name, Address: '127.0.0.1', Port: grpc.port, Tags: ['blue'], Check: grpcCheck(grpc.port) });
     await register({ ID: `${name}-down`, Name: name, Address: '127.0.0.1', Port: dead, Tags: ['green'], Check: grpcCheck(dead) });
-    await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the healthy instance to pass');
+    await waitFor(
+      async () => (await healthService(consul.address, name, 'passing')).body.length === 1,
+      5000,
+      'the healthy instance to pass',
+    );
 
     const all = await healthService(consul.address, name);
     expect(all.body.map((e) => e.Service.ID).sort()).to.deep.equal([`${name}-down`, `${name}-up`]);
@@ -156,40 +173,59 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
   const tooSlowOnRealAgent = 'Consul reaps after at least 1 minute, on a ~30 s cycle';
   itWithDouble(tooSlowOnRealAgent)('reaps a service whose check stays critical past DeregisterCriticalServiceAfter', async () => {
     const keptUp = unique('double-kept');
-    await register({ ID: keptUp, Name: keptUp, Address: '127.0.0.1', Port: grpc.port, Check: grpcCheck(grpc.port, '', { DeregisterCriticalServiceAfter: '1500ms' }) });
-    await waitFor(async () => (await healthService(consul.address, keptUp, 'passing')).body.length === 1, 5000, 'the healthy service to pass');
+    await register({
+      ID: keptUp,
+      Name: keptUp,
+      Address: '127.0.0.1',
+      Port: grpc.port,
+      Check: grpcCheck(grpc.port, '', { DeregisterCriticalServiceAfter: '1500ms' }),
+    });
+    await waitFor(
+      async () => (await healthService(consul.address, keptUp, 'passing')).body.length === 1,
+      5000,
+      'the healthy service to pass',
+    );
     const name = unique('double-reap');
     const dead = await freePort();
-    await register({ ID: name, Name: name, Address: '127.0.0.1', Port: dead, Check: grpcCheck(dead, '', { DeregisterCriticalServiceAfter: '1500ms' }) });
+    await register({
+      ID: name,
+      Name: name,
+      Address: '127.0.0.1',
+      Port: dead,
+      Check: grpcCheck(dead, '', { DeregisterCriticalServiceAfter: '1500ms' }),
+    });
     expect(await agentServices(consul.address)).to.have.property(name);
     await waitFor(async () => !(name in (await agentServices(consul.address))), 6000, 'the critical service to be reaped');
     expect((await healthService(consul.address, name)).body).to.deep.equal([]);
     expect(await agentServices(consul.address)).to.have.property(keptUp); // passing: kept
   });
 
-  itWithDouble(REAL_AGENT_CANNOT_STOP)('keeps its registrations across stop() and start() on the same port, checks critical until they run', async () => {
-    const name = unique('double-restart');
-    await register({ ID: name, Name: name, Address: '127.0.0.1', Port: grpc.port, Check: grpcCheck(grpc.port) });
-    await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the check to pass');
-    const indexBefore = (await healthService(consul.address, name)).index!;
+  itWithDouble(REAL_AGENT_CANNOT_STOP)(
+    'keeps its registrations across stop() and start() on the same port, checks critical until they run',
+    async () => {
+      const name = unique('double-restart');
+      await register({ ID: name, Name: name, Address: '127.0.0.1', Port: grpc.port, Check: grpcCheck(grpc.port) });
+      await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the check to pass');
+      const indexBefore = (await healthService(consul.address, name)).index!;
 
-    // A blocking query in flight is cut by the outage, as with a real agent going down.
-    const blocked = healthService(consul.address, name, `index=${indexBefore}&wait=30s`).then(
-      () => 'answered',
-      () => 'cut',
-    );
-    await consul.stop!();
-    expect(await blocked).to.equal('cut');
-    let refused = false;
-    await agentServices(consul.address).catch(() => (refused = true));
-    expect(refused).to.equal(true);
+      // A blocking query in flight is cut by the outage, as with a real agent going down.
+      const blocked = healthService(consul.address, name, `index=${indexBefore}&wait=30s`).then(
+        () => 'answered',
+        () => 'cut',
+      );
+      await consul.stop!();
+      expect(await blocked).to.equal('cut');
+      let refused = false;
+      await agentServices(consul.address).catch(() => (refused = true));
+      expect(refused).to.equal(true);
 
-    await consul.start!();
-    expect(await agentServices(consul.address)).to.have.property(name);
-    const restored = await healthService(consul.address, name);
-    expect(restored.index).to.be.greaterThan(indexBefore);
-    await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the check to pass again');
-  });
+      await consul.start!();
+      expect(await agentServices(consul.address)).to.have.property(name);
+      const restored = await healthService(consul.address, name);
+      expect(restored.index).to.be.greaterThan(indexBefore);
+      await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the check to pass again');
+    },
+  );
 
   it('answers /v1/status/leader', async () => {
     const reply = await consulRequest<string>(consul.address, '/v1/status/leader');

@@ -7,14 +7,7 @@ import { OcrClient } from '../../src/client/index.js';
 import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
 import { createLogger } from '../../src/server/logger.js';
 import { ConsulDouble } from '../support/consul-double.js';
-import {
-  agentServices,
-  consulForTests,
-  consulRequest,
-  deregisterService,
-  healthService,
-  type TestConsul,
-} from '../support/consul.js';
+import { agentServices, consulForTests, consulRequest, deregisterService, healthService, type TestConsul } from '../support/consul.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
 import { ROOT } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
@@ -37,7 +30,18 @@ describe('Consul registration', function () {
 
     it('registers with a passing gRPC check under its instance id, and deregisters before draining on SIGTERM', async () => {
       const name = unique('ocr-test');
-      server = await spawnServer(['--consul', consul.address, '--service-name', name, '--tag', 'test', '--log-level', 'info', '--grace-ms', '2000']);
+      server = await spawnServer([
+        '--consul',
+        consul.address,
+        '--service-name',
+        name,
+        '--tag',
+        'test',
+        '--log-level',
+        'info',
+        '--grace-ms',
+        '2000',
+      ]);
       const s = server;
       expect(s.instanceId).to.match(new RegExp(`^${name}-127\\.0\\.0\\.1-${s.port}-[0-9a-f]{6}$`));
 
@@ -63,7 +67,11 @@ describe('Consul registration', function () {
       expect(await agentServices(consul.address)).not.to.have.property(s.instanceId);
       await waitFor(async () => (await healthService(consul.address, name)).body.length === 0, 5000, 'the catalog to drop it');
       // Out of Consul before the drain starts, so callers stop picking it while calls still finish.
-      const messages = s.stderr().trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg);
+      const messages = s
+        .stderr()
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
       const deregistered = messages.indexOf('deregistered from Consul');
       expect(deregistered, messages.join(' | ')).to.be.greaterThan(-1);
       expect(deregistered).to.be.lessThan(messages.indexOf('draining'));

@@ -15,7 +15,10 @@ interface Gateway {
 
 /** `ocr gateway` as a child process; resolves when it prints its listening line. */
 async function spawnGateway(target: string): Promise<Gateway> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
@@ -49,8 +52,14 @@ describe('ocr gateway over a cluster', function () {
 
   before(async () => {
     consul = await consulForTests();
-    servers = await Promise.all([0, 1, 2].map(() => spawnServer(['--workers', '1', '--consul', consul.address, '--service-name', service])));
-    await waitFor(async () => (await healthService(consul.address, service, 'passing')).body.length === 3, 20_000, 'three passing instances');
+    servers = await Promise.all(
+      [0, 1, 2].map(() => spawnServer(['--workers', '1', '--consul', consul.address, '--service-name', service])),
+    );
+    await waitFor(
+      async () => (await healthService(consul.address, service, 'passing')).body.length === 3,
+      20_000,
+      'three passing instances',
+    );
     gateway = await spawnGateway(`consul://${new URL(consul.address).host}/${service}`);
   });
   after(async () => {

@@ -37,7 +37,15 @@ type Message = Record<string, unknown>;
 /** Field names a request may use in JSON, as protojson (and so ghz) reads it: proto names or JSON names. */
 function fieldNames(type: MessageTypeDefinition<Message, Message>): Map<string, string> {
   const fields = (type.type as { field: { name: string; jsonName?: string }[] }).field;
-  return new Map(fields.flatMap((f) => [[f.name, f.name], [f.jsonName ?? f.name, f.name]] as [string, string][]));
+  return new Map(
+    fields.flatMap(
+      (f) =>
+        [
+          [f.name, f.name],
+          [f.jsonName ?? f.name, f.name],
+        ] as [string, string][],
+    ),
+  );
 }
 
 function toProtoNames(data: Message, names: Map<string, string>): Message {
@@ -83,7 +91,10 @@ describe('ghz configs in bench/ghz/', function () {
   for (const file of configs) {
     it(`${file}: known keys, the proto and call resolve, and its data is served`, async () => {
       const raw = JSON.parse(readFileSync(path.join(configDir, file), 'utf8')) as Record<string, unknown>;
-      expect(Object.keys(raw).filter((k) => !GHZ_KEYS.has(k)), 'keys ghz does not know').to.deep.equal([]);
+      expect(
+        Object.keys(raw).filter((k) => !GHZ_KEYS.has(k)),
+        'keys ghz does not know',
+      ).to.deep.equal([]);
       const config = raw as unknown as GhzConfig;
       expect(config.host, 'the default address of `ocr serve`').to.equal('127.0.0.1:50051');
       expect(config.insecure).to.equal(true);
@@ -107,7 +118,11 @@ describe('ghz configs in bench/ghz/', function () {
         const calls = Array.from({ length: config.concurrency }, async () => {
           if (method.requestStream) {
             expect(Array.isArray(data), 'a stream takes an array of messages').to.equal(true);
-            return bidi(client, method, (data as Message[]).map((m) => toProtoNames(m, names)));
+            return bidi(
+              client,
+              method,
+              (data as Message[]).map((m) => toProtoNames(m, names)),
+            );
           }
           expect(Array.isArray(data), 'a unary call takes one message').to.equal(false);
           return [await unary(client, method, toProtoNames(data as Message, names))];

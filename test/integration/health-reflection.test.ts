@@ -69,7 +69,12 @@ describe('health and reflection', function () {
     const reply = await ask(reflection, { fileContainingSymbol: 'ocr.v1.OcrService' });
     reflection.close();
     const files = reply.fileDescriptorResponse!.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, Buffer.from(b)));
-    const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, toBinary(FileDescriptorSetSchema, { $typeName: 'google.protobuf.FileDescriptorSet', file: files })));
+    const registry = createFileRegistry(
+      fromBinary(
+        FileDescriptorSetSchema,
+        toBinary(FileDescriptorSetSchema, { $typeName: 'google.protobuf.FileDescriptorSet', file: files }),
+      ),
+    );
     const method = registry.getService('ocr.v1.OcrService')!.methods.find((m) => m.name === 'Recognize')!;
 
     const { textImage } = await import('../support/images.js');

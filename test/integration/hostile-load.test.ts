@@ -47,8 +47,11 @@ describe('hostile input and overload against a server process with its default f
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
     // Warm every worker's sessions as a server in service has them: their arenas, sized by the
     // largest detector input they run on (960×960, a square page), are part of its level.
-    const square = await sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } }).png().toBuffer();
-    for (const image of [doc, square]) for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
+    const square = await sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    for (const image of [doc, square])
+      for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
     await client.recognizeLines([line]);
     baseline = residentBytes(server.child.pid!);
   });
@@ -90,7 +93,9 @@ describe('hostile input and overload against a server process with its default f
   }
 
   it('a 503-byte PNG asking the detector for 4096×8192 (max_side_len 8192, min_side_len 4096) is refused at once', async () => {
-    const tiny = await sharp({ create: { width: 100, height: 200, channels: 3, background: '#fff' } }).png().toBuffer();
+    const tiny = await sharp({ create: { width: 100, height: 200, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
     await underAttack(async () => {
       const options = { maxSideLen: 8192, minSideLen: 4096 };
       const withDeadline = await outcome(client.recognize(tiny, options, { deadlineMs: 1000 }));
@@ -119,7 +124,13 @@ describe('hostile input and overload against a server process with its default f
 
   it('RecognizeLines: six 1-bit 6320×6320 BMPs neither freeze other callers nor exceed the memory budget', async () => {
     const stride = Math.ceil(6320 / 32) * 4;
-    const big = bmpFile({ width: 6320, height: 6320, bits: 1, palette: new Uint8Array([0, 0, 0, 255, 255, 255]), data: new Uint8Array(stride * 6320).fill(0xff) });
+    const big = bmpFile({
+      width: 6320,
+      height: 6320,
+      bits: 1,
+      palette: new Uint8Array([0, 0, 0, 255, 255, 255]),
+      data: new Uint8Array(stride * 6320).fill(0xff),
+    });
     const allowed = Math.max(200, (await receiveStall(6 * big.length)) + 150);
     await underAttack(async () => {
       const r = await outcome(client.recognizeLines(Array.from({ length: 6 }, () => big)));
@@ -143,7 +154,9 @@ describe('hostile input and overload against a server process with its default f
   });
 
   it('30 calls of a 1.4 KB lossless WebP that decodes to 6000×6000 wait for memory instead of holding it all', async () => {
-    const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } }).webp({ lossless: true }).toBuffer();
+    const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } })
+      .webp({ lossless: true })
+      .toBuffer();
     expect(bomb.length).to.be.below(20_000);
     await underAttack(async () => {
       const results = await Promise.all(Array.from({ length: 30 }, () => outcome(client.recognize(bomb))));
@@ -172,7 +185,9 @@ describe('hostile input and overload against a server process with its default f
   it('100 concurrent calls of a 30 MB image are each answered, and their memory does not stay', async () => {
     // Noise does not compress: a 3000×3000 JPEG at quality 100 of it is about 10 MB; three of them
     // side by side in one buffer make the 30 MB a call carries (the first is the image read).
-    const noise = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+    const noise = await sharp({
+      create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+    })
       .jpeg({ quality: 100 })
       .toBuffer();
     const big = Buffer.concat([noise, Buffer.alloc(Math.max(0, 30_000_000 - noise.length))]);

@@ -5,7 +5,9 @@ import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg'));
-const truth = (JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'gt.json'), 'utf8')) as Record<string, { text: string }[]>)['d004_receipt.jpg']!;
+const truth = (JSON.parse(readFileSync(path.join(EVAL_DEV, 'docs', 'gt.json'), 'utf8')) as Record<string, { text: string }[]>)[
+  'd004_receipt.jpg'
+]!;
 const lineImages = ['l0000.png', 'l0001.png'].map((f) => readFileSync(path.join(EVAL_DEV, 'lines', f)));
 
 interface Answer {
@@ -95,15 +97,51 @@ describe('HTTP API on ocr serve', function () {
 
   for (const [what, init, status, error, message] of [
     ['no image', { body: form({ min_confidence: '0.5' }) }, 400, 'INVALID_ARGUMENT', /no image/],
-    ['a body that is no image', { body: 'hello', headers: { 'content-type': 'image/png' } }, 415, 'INVALID_ARGUMENT', /not a JPEG, PNG, WebP, TIFF, GIF or BMP file/],
-    ['an unsupported content type', { body: 'hello', headers: { 'content-type': 'text/plain' } }, 415, 'INVALID_ARGUMENT', /unsupported Content-Type/],
-    ['an option out of range', { body: form({ image: doc, max_side_len: '5' }) }, 400, 'INVALID_ARGUMENT', /options\.max_side_len is 5; it must lie in \[32, 8192\]/],
+    [
+      'a body that is no image',
+      { body: 'hello', headers: { 'content-type': 'image/png' } },
+      415,
+      'INVALID_ARGUMENT',
+      /not a JPEG, PNG, WebP, TIFF, GIF or BMP file/,
+    ],
+    [
+      'an unsupported content type',
+      { body: 'hello', headers: { 'content-type': 'text/plain' } },
+      415,
+      'INVALID_ARGUMENT',
+      /unsupported Content-Type/,
+    ],
+    [
+      'an option out of range',
+      { body: form({ image: doc, max_side_len: '5' }) },
+      400,
+      'INVALID_ARGUMENT',
+      /options\.max_side_len is 5; it must lie in \[32, 8192\]/,
+    ],
     ['an unknown option', { body: form({ image: doc, max_side: '900' }) }, 400, 'INVALID_ARGUMENT', /unknown option 'max_side'/],
-    ['an option of the wrong type', { body: form({ image: doc, use_angle_cls: 'maybe' }) }, 400, 'INVALID_ARGUMENT', /use_angle_cls is 'maybe'; send true or false/],
+    [
+      'an option of the wrong type',
+      { body: form({ image: doc, use_angle_cls: 'maybe' }) },
+      400,
+      'INVALID_ARGUMENT',
+      /use_angle_cls is 'maybe'; send true or false/,
+    ],
     ['malformed JSON', { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT', /not valid JSON/],
-    ['an image over the message limit', { body: Buffer.alloc(3 * 1024 * 1024, 0xff), headers: { 'content-type': 'image/jpeg' } }, 413, 'RESOURCE_EXHAUSTED', /larger than this server's limit of 2 MiB/],
+    [
+      'an image over the message limit',
+      { body: Buffer.alloc(3 * 1024 * 1024, 0xff), headers: { 'content-type': 'image/jpeg' } },
+      413,
+      'RESOURCE_EXHAUSTED',
+      /larger than this server's limit of 2 MiB/,
+    ],
     ['a timeout no call can meet', { body: form({ image: doc, timeout_ms: '1' }) }, 504, 'DEADLINE_EXCEEDED', /deadline/i],
-    ['a bad priority', { body: form({ image: doc }), headers: { 'ocr-priority': 'urgent' } }, 400, 'INVALID_ARGUMENT', /priority is 'urgent'/],
+    [
+      'a bad priority',
+      { body: form({ image: doc }), headers: { 'ocr-priority': 'urgent' } },
+      400,
+      'INVALID_ARGUMENT',
+      /priority is 'urgent'/,
+    ],
   ] as const) {
     it(`answers ${status} ${error} for ${what}, with code ≠ 0 and the message`, async () => {
       const answer = await post('/api/ocr', init as RequestInit);
@@ -121,7 +159,10 @@ describe('HTTP API on ocr serve', function () {
   });
 
   it('serves info, health, readiness, metrics, the OpenAPI document and its page', async () => {
-    const info = (await (await fetch(`${base}/api/info`)).json()) as { code: number; data: { instance_id: string; limits: { max_message_bytes: number } } };
+    const info = (await (await fetch(`${base}/api/info`)).json()) as {
+      code: number;
+      data: { instance_id: string; limits: { max_message_bytes: number } };
+    };
     expect(info.code).to.equal(0);
     expect(info.data.instance_id).to.equal(t.server.instanceId);
     expect(info.data.limits.max_message_bytes).to.equal(2 * 1024 * 1024);

@@ -40,7 +40,15 @@ class HoldingInstance {
   /** Answer every held call. */
   release(): void {
     for (const callback of this.held.splice(0)) {
-      callback(null, { instanceId: this.id, serverVersion: '', manifest: '', models: [], dictionarySize: 0, workers: 1, threadsPerWorker: 1 });
+      callback(null, {
+        instanceId: this.id,
+        serverVersion: '',
+        manifest: '',
+        models: [],
+        dictionarySize: 0,
+        workers: 1,
+        threadsPerWorker: 1,
+      });
     }
   }
 

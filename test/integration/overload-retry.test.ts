@@ -9,7 +9,15 @@ import { OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo 
 import { OcrServiceService, type OcrServiceServer, type RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
-const info = (id: string): ServerInfo => ({ instanceId: id, serverVersion: '', manifest: '', models: [], dictionarySize: 0, workers: 1, threadsPerWorker: 1 });
+const info = (id: string): ServerInfo => ({
+  instanceId: id,
+  serverVersion: '',
+  manifest: '',
+  models: [],
+  dictionarySize: 0,
+  workers: 1,
+  threadsPerWorker: 1,
+});
 
 /** One fake instance: it refuses every call for overload with `pushbackMs`, or answers them all. */
 class FakeInstance {
@@ -49,7 +57,11 @@ class FakeInstance {
     if (!this.refuses) return callback(null, response);
     const trailers = new Metadata();
     trailers.set('grpc-retry-pushback-ms', String(this.pushbackMs));
-    const refusal: ServerErrorResponse = Object.assign(new Error('overloaded'), { code: Status.RESOURCE_EXHAUSTED, details: 'overloaded', metadata: trailers });
+    const refusal: ServerErrorResponse = Object.assign(new Error('overloaded'), {
+      code: Status.RESOURCE_EXHAUSTED,
+      details: 'overloaded',
+      metadata: trailers,
+    });
     callback(refusal);
   }
 }
@@ -77,7 +89,10 @@ describe('retry of calls refused for overload', function () {
       const answered: string[] = [];
       for (let i = 0; i < 10; i++) answered.push((await client.recognize(Buffer.from('x'))).instanceId);
       answered.push((await client.recognizeLines([Buffer.from('x')])).instanceId, (await client.getServerInfo()).instanceId);
-      expect(answered.every((id) => id === 'free'), answered.join(' ')).to.equal(true);
+      expect(
+        answered.every((id) => id === 'free'),
+        answered.join(' '),
+      ).to.equal(true);
       // The busy instance did take calls: they were refused and retried, not balanced away.
       expect(busy.calls.length).to.be.greaterThan(0);
     });
@@ -122,7 +137,12 @@ describe('retry of calls refused for overload', function () {
     client = new OcrClient(both(), { loadBalancing: 'round_robin', maxAttempts: 5 });
     const ends: string[] = [];
     for (let i = 0; i < 6; i++) {
-      ends.push(await client.recognize(Buffer.from('x')).then((r: RecognizeResponse) => r.instanceId, (e: unknown) => (e as OcrCallError).code));
+      ends.push(
+        await client.recognize(Buffer.from('x')).then(
+          (r: RecognizeResponse) => r.instanceId,
+          (e: unknown) => (e as OcrCallError).code,
+        ),
+      );
     }
     // Each refusal reached the caller as it was: one attempt per refused call, none moved to the free instance.
     expect(ends.filter((e) => e === 'RESOURCE_EXHAUSTED')).to.have.length(busy.calls.length);

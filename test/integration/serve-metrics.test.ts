@@ -29,7 +29,9 @@ describe('ocr serve --metrics-port', function () {
       const r = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', String(port), '--log-level', 'info']);
       expect(r.code).to.equal(1);
       expect(r.stdout).not.to.contain('listening');
-      expect(r.stderr).to.contain(`ocr: cannot serve metrics on 127.0.0.1:${port}: the port is in use; choose another port with --metrics-port`);
+      expect(r.stderr).to.contain(
+        `ocr: cannot serve metrics on 127.0.0.1:${port}: the port is in use; choose another port with --metrics-port`,
+      );
       // The engine was closed on the way out, not left to the process's end.
       expect(r.stderr).to.match(/"msg":"stopped"/);
     } finally {

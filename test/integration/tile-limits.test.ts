@@ -48,7 +48,9 @@ function expectStatus(error: OcrCallError | null, code: string, details: RegExp)
 async function noiseTile(side: number): Promise<Buffer> {
   const pixels = Buffer.alloc(side * side * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = 240 + Math.floor(Math.random() * 16);
-  return sharp(pixels, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  return sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 }
 
 const firstTile = (imageId: string, imageWidth: number, imageHeight: number, image: Buffer): TileRequest => ({
@@ -77,7 +79,9 @@ describe('RecognizeTiles limits', function () {
     });
     budget = t.server.engine.budget;
     small = readFileSync(path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg'));
-    patch = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ffffff' } }).png().toBuffer();
+    patch = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
   });
   after(async () => t?.stop());
 

@@ -39,7 +39,9 @@ describe('RecognizeTiles', function () {
   let small: Buffer;
   before(async () => {
     t = await startTestServer();
-    small = await sharp(readFileSync(path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg'))).png().toBuffer();
+    small = await sharp(readFileSync(path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg')))
+      .png()
+      .toBuffer();
   });
   after(async () => t?.stop());
 
@@ -82,7 +84,9 @@ describe('RecognizeTiles', function () {
 
   it('several images interleave on one stream and each gets its own final message', async () => {
     const pages = ['d003_receipt.jpg', 'd012_waybill.jpg'].map((f) => readFileSync(path.join(EVAL_DEV, 'docs', f)));
-    const expected = await Promise.all(pages.map(async (p) => (await recognizeLargeImage(t.client, p, { tileSize: 700 })).lines.map((l) => l.text)));
+    const expected = await Promise.all(
+      pages.map(async (p) => (await recognizeLargeImage(t.client, p, { tileSize: 700 })).lines.map((l) => l.text)),
+    );
     const stream = new TileStream(t.client.recognizeTiles());
     const decoded = await Promise.all(pages.map((p) => TiledImage.decode(p)));
     const results = await Promise.all(decoded.map((d, i) => stream.recognize(d, { tileSize: 700, imageId: `page-${i}` })));
@@ -107,7 +111,10 @@ describe('RecognizeTiles', function () {
       const img = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
       await expectStreamError(
         t,
-        [{ ...header, x: 0, y: 0, tileIndex: 0, image: img }, { ...header, x: 0, y: 0, tileIndex: 0, image: img }],
+        [
+          { ...header, x: 0, y: 0, tileIndex: 0, image: img },
+          { ...header, x: 0, y: 0, tileIndex: 0, image: img },
+        ],
         'INVALID_ARGUMENT',
         /duplicate tile/,
       );
@@ -118,7 +125,10 @@ describe('RecognizeTiles', function () {
       const bottom = await tile(small, { left: 0, top: 800, width: 865, height: 443 });
       await expectStreamError(
         t,
-        [{ ...header, x: 0, y: 0, tileIndex: 0, image: top }, { ...header, x: 0, y: 800, tileIndex: 1, image: bottom }],
+        [
+          { ...header, x: 0, y: 0, tileIndex: 0, image: top },
+          { ...header, x: 0, y: 800, tileIndex: 1, image: bottom },
+        ],
         'INVALID_ARGUMENT',
         /uncovered/,
       );
@@ -126,21 +136,34 @@ describe('RecognizeTiles', function () {
 
     it('a stream that ends mid-image', async () => {
       const top = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
-      await expectStreamError(t, [{ ...header, x: 0, y: 0, tileIndex: 0, image: top }], 'INVALID_ARGUMENT', /ended mid-image.*1 of 2 tiles/);
+      await expectStreamError(
+        t,
+        [{ ...header, x: 0, y: 0, tileIndex: 0, image: top }],
+        'INVALID_ARGUMENT',
+        /ended mid-image.*1 of 2 tiles/,
+      );
     });
 
     it('tiles that disagree on the image size', async () => {
       const img = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
       await expectStreamError(
         t,
-        [{ ...header, x: 0, y: 0, tileIndex: 0, image: img }, { ...header, imageWidth: 900, x: 0, y: 543, tileIndex: 1, image: img }],
+        [
+          { ...header, x: 0, y: 0, tileIndex: 0, image: img },
+          { ...header, imageWidth: 900, x: 0, y: 543, tileIndex: 1, image: img },
+        ],
         'INVALID_ARGUMENT',
         /same image size/,
       );
     });
 
     it('a tile that is no image', async () => {
-      await expectStreamError(t, [{ ...header, x: 0, y: 0, tileIndex: 0, image: Buffer.from('garbage') }], 'INVALID_ARGUMENT', /tile 0: image is not a/);
+      await expectStreamError(
+        t,
+        [{ ...header, x: 0, y: 0, tileIndex: 0, image: Buffer.from('garbage') }],
+        'INVALID_ARGUMENT',
+        /tile 0: image is not a/,
+      );
     });
   });
 });

@@ -46,7 +46,14 @@ export type CheckStatus = 'passing' | 'warning' | 'critical';
 
 /** One entry of `GET /v1/health/service/:name`, as Consul documents it (fields the tests read). */
 export interface HealthServiceEntry {
-  Node: { ID: string; Node: string; Address: string; Datacenter: string; TaggedAddresses: Record<string, string>; Meta: Record<string, string> };
+  Node: {
+    ID: string;
+    Node: string;
+    Address: string;
+    Datacenter: string;
+    TaggedAddresses: Record<string, string>;
+    Meta: Record<string, string>;
+  };
   Service: AgentService;
   Checks: HealthCheck[];
 }
@@ -145,7 +152,11 @@ interface HealthCheckReply {
   status: string;
 }
 type HealthClient = InstanceType<ServiceClientConstructor> & {
-  check(request: { service: string }, options: { deadline: number }, callback: (err: ServiceError | null, reply?: HealthCheckReply) => void): void;
+  check(
+    request: { service: string },
+    options: { deadline: number },
+    callback: (err: ServiceError | null, reply?: HealthCheckReply) => void,
+  ): void;
 };
 
 let healthClientConstructor: ServiceClientConstructor | undefined;
@@ -303,7 +314,9 @@ export class ConsulDouble {
       modifyIndex: this.index + 1,
       checks: [],
     };
-    service.checks = checkDefs.map((def, i) => this.parseCheck(def, service, checkDefs.length === 1 ? `service:${id}` : `service:${id}:${i + 1}`));
+    service.checks = checkDefs.map((def, i) =>
+      this.parseCheck(def, service, checkDefs.length === 1 ? `service:${id}` : `service:${id}:${i + 1}`),
+    );
     // A check that keeps its ID across a re-registration keeps its status (no flap to critical).
     for (const check of service.checks) {
       const old = previous?.checks.find((c) => c.id === check.id);
@@ -337,7 +350,8 @@ export class ConsulDouble {
       if (typeof v !== 'string') throw new HttpError(400, `Request decode failed: Meta["${key}"] must be a string`);
       if (!META_KEY.test(key)) throw new HttpError(400, `Invalid Service Meta: Key contains invalid characters: ${key}`);
       if (key.length > 128) throw new HttpError(400, `Invalid Service Meta: Key is too long (limit: 128 characters): ${key}`);
-      if (key.startsWith('consul-')) throw new HttpError(400, `Invalid Service Meta: Key prefix 'consul-' is reserved for internal use: ${key}`);
+      if (key.startsWith('consul-'))
+        throw new HttpError(400, `Invalid Service Meta: Key prefix 'consul-' is reserved for internal use: ${key}`);
       if (v.length > 512) throw new HttpError(400, `Invalid Service Meta: Value is too long (limit: 512 characters): ${key}`);
       meta[key] = v;
     }
@@ -455,10 +469,13 @@ export class ConsulDouble {
     check.reapTimer = undefined;
     if (check.deregisterAfterMs === null || check.criticalSince === null || !this.server) return;
     const due = check.criticalSince + check.deregisterAfterMs - Date.now();
-    check.reapTimer = setTimeout(() => {
-      if (this.services.get(service.id) !== service || check.status !== 'critical') return;
-      this.deregister(service.id);
-    }, Math.max(0, due));
+    check.reapTimer = setTimeout(
+      () => {
+        if (this.services.get(service.id) !== service || check.status !== 'critical') return;
+        this.deregister(service.id);
+      },
+      Math.max(0, due),
+    );
   }
 
   // --- HTTP ------------------------------------------------------------------------------------

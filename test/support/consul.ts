@@ -49,12 +49,34 @@ async function startDevAgent(binary: string): Promise<TestConsul> {
   const [http, server, lan, wan] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const agent = spawn(
     binary,
-    ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(http), '-server-port', String(server),
-      '-serf-lan-port', String(lan), '-serf-wan-port', String(wan), '-dns-port', '-1', '-grpc-port', '-1'],
+    [
+      'agent',
+      '-dev',
+      '-bind',
+      '127.0.0.1',
+      '-client',
+      '127.0.0.1',
+      '-http-port',
+      String(http),
+      '-server-port',
+      String(server),
+      '-serf-lan-port',
+      String(lan),
+      '-serf-wan-port',
+      String(wan),
+      '-dns-port',
+      '-1',
+      '-grpc-port',
+      '-1',
+    ],
     { stdio: 'ignore' },
   );
   const address = `http://127.0.0.1:${http}`;
-  await waitFor(async () => (await consulRequest<string>(address, '/v1/status/leader')).body !== '', 30_000, 'the consul dev agent to elect itself');
+  await waitFor(
+    async () => (await consulRequest<string>(address, '/v1/status/leader')).body !== '',
+    30_000,
+    'the consul dev agent to elect itself',
+  );
   return {
     address,
     real: true,
@@ -103,7 +125,11 @@ export interface ConsulReply<T> {
 }
 
 /** One HTTP call to the agent (with CONSUL_HTTP_TOKEN when set); the body is parsed when it is JSON. */
-export async function consulRequest<T = unknown>(address: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<ConsulReply<T>> {
+export async function consulRequest<T = unknown>(
+  address: string,
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<ConsulReply<T>> {
   const headers: Record<string, string> = {};
   const token = process.env.CONSUL_HTTP_TOKEN;
   if (token) headers['x-consul-token'] = token;
@@ -122,7 +148,10 @@ export async function consulRequest<T = unknown>(address: string, path: string, 
 
 /** `GET /v1/health/service/:name` with the given query ("passing", "index=3&wait=1s"). */
 export async function healthService(address: string, name: string, query = ''): Promise<ConsulReply<HealthServiceEntry[]>> {
-  const reply = await consulRequest<HealthServiceEntry[]>(address, `/v1/health/service/${encodeURIComponent(name)}${query ? `?${query}` : ''}`);
+  const reply = await consulRequest<HealthServiceEntry[]>(
+    address,
+    `/v1/health/service/${encodeURIComponent(name)}${query ? `?${query}` : ''}`,
+  );
   if (reply.status !== 200) throw new Error(`health/service/${name}: ${reply.status} ${reply.text}`);
   return reply;
 }

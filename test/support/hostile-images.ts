@@ -63,7 +63,9 @@ export async function repeatedScanJpeg(repeats = 900_000): Promise<Buffer> {
   const jpeg = await sharp({ create: { width: 344, height: 344, channels: 3, background: '#8a6' } })
     .jpeg({ progressive: true, quality: 90 })
     .toBuffer();
-  const ac = jpegScans(jpeg).filter((s) => s.spectralStart > 0).at(-1)!;
+  const ac = jpegScans(jpeg)
+    .filter((s) => s.spectralStart > 0)
+    .at(-1)!;
   const scan = jpeg.subarray(ac.start, ac.end);
   const out = Buffer.alloc(jpeg.length + scan.length * repeats);
   jpeg.copy(out, 0, 0, ac.end);
@@ -74,7 +76,9 @@ export async function repeatedScanJpeg(repeats = 900_000): Promise<Buffer> {
 
 /** A small JPEG with `count` empty COM segments before its frame header. */
 export async function manySegmentJpeg(count: number): Promise<Buffer> {
-  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } }).jpeg().toBuffer();
+  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } })
+    .jpeg()
+    .toBuffer();
   const comments = Buffer.alloc(count * 4);
   for (let i = 0; i < count; i++) comments.writeUInt32BE(0xfffe0002, i * 4);
   return Buffer.concat([jpeg.subarray(0, 2), comments, jpeg.subarray(2)]);
@@ -93,5 +97,7 @@ export async function manyChunkPng(count: number): Promise<Buffer> {
 
 /** A lossless WebP of about 1.4 KB that decodes to 6000×6000 pixels. */
 export function webpBomb(): Promise<Buffer> {
-  return sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } }).webp({ lossless: true }).toBuffer();
+  return sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#fff' } })
+    .webp({ lossless: true })
+    .toBuffer();
 }

@@ -12,7 +12,9 @@ export async function textImage(text: string, width = 360, height = 48, format: 
 }
 
 export async function solidImage(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+    .png()
+    .toBuffer();
 }
 
 /** A valid PNG whose header claims width × height but whose pixel data is tiny (a decompression bomb). */
@@ -61,9 +63,12 @@ export function pngFromRows(spec: PngRows): Buffer {
     filtered[y * (rowLength + 1)] = filter;
     const at = (x: number, row: number): number => (x >= 0 && row >= 0 ? pixels[row * rowLength + x]! : 0);
     for (let x = 0; x < rowLength; x++) {
-      const a = at(x - bpp, y), b = at(x, y - 1), c = at(x - bpp, y - 1);
+      const a = at(x - bpp, y),
+        b = at(x, y - 1),
+        c = at(x - bpp, y - 1);
       const p = a + b - c;
-      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const paeth =
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
       const predictor = [0, a, b, (a + b) >> 1, paeth][filter] ?? 0;
       filtered[y * (rowLength + 1) + 1 + x] = (at(x, y) - predictor) & 255;
     }
@@ -84,7 +89,7 @@ export function pngFromRows(spec: PngRows): Buffer {
 
 /** Where a JPEG's first segment with `marker` starts (its 0xff) and its length field, walking the segments from SOI. */
 function jpegSegment(jpeg: Buffer, marker: number): { at: number; length: number } {
-  for (let at = 2; at + 4 <= jpeg.length; ) {
+  for (let at = 2; at + 4 <= jpeg.length;) {
     const length = jpeg.readUInt16BE(at + 2);
     if (jpeg[at + 1] === marker) return { at, length };
     at += 2 + length;
@@ -94,7 +99,11 @@ function jpegSegment(jpeg: Buffer, marker: number): { at: number; length: number
 
 /** A valid JPEG whose frame header claims width × height but whose scan is tiny (a decompression bomb). */
 export async function jpegClaiming(width: number, height: number): Promise<Buffer> {
-  const out = Buffer.from(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ffffff' } }).jpeg().toBuffer());
+  const out = Buffer.from(
+    await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer(),
+  );
   const sof = jpegSegment(out, 0xc0);
   out.writeUInt16BE(height, sof.at + 5);
   out.writeUInt16BE(width, sof.at + 7);
@@ -185,7 +194,8 @@ export function bmpRows(width: number, height: number, bits: number, value: (x: 
       if (bits < 8) out[row + ((x * bits) >> 3)]! |= v << (8 - bits - ((x * bits) & 7));
       else if (bits === 8) out[row + x] = v;
       else if (bits === 16) out.writeUInt16LE(v, row + x * 2);
-      else if (bits === 24) out.writeUIntLE(v, row + x * 3, 3); // 0xRRGGBB little-endian: B, G, R
+      else if (bits === 24)
+        out.writeUIntLE(v, row + x * 3, 3); // 0xRRGGBB little-endian: B, G, R
       else out.writeUInt32LE(v >>> 0, row + x * 4);
     }
   }

@@ -7,7 +7,9 @@ import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
 import type { ServeOptions } from '../../src/cli/serve-options.js';
 
 /** Runs the CLI with recording actions; parse errors come back instead of exiting the process. */
-async function run(args: string[]): Promise<{ calls: unknown[][]; stderr: string; stdout: string; error?: CommanderError; status?: number }> {
+async function run(
+  args: string[],
+): Promise<{ calls: unknown[][]; stderr: string; stdout: string; error?: CommanderError; status?: number }> {
   const calls: unknown[][] = [];
   const actions: CommandActions = {
     serve: async (options) => (calls.push(['serve', options]), 0),
@@ -37,7 +39,10 @@ describe('ocr command line', () => {
     try {
       const { calls } = await run(['cluster', '--instances', '3', '--base-port', '6000']);
       expect(calls).to.deep.equal([
-        ['cluster', { instances: 3, basePort: 6000, host: '127.0.0.1', serviceName: 'ocr', logLevel: 'warn', consul: 'http://127.0.0.1:8500' }],
+        [
+          'cluster',
+          { instances: 3, basePort: 6000, host: '127.0.0.1', serviceName: 'ocr', logLevel: 'warn', consul: 'http://127.0.0.1:8500' },
+        ],
       ]);
     } finally {
       if (saved === undefined) delete process.env.CONSUL_HTTP_ADDR;
@@ -91,35 +96,75 @@ describe('ocr command line', () => {
     it('passes typed options with their defaults', async () => {
       const { calls } = await run(['serve']);
       expect(calls).to.deep.equal([
-        ['serve', { host: '127.0.0.1', port: 50051, httpPort: 8080, http: true, threads: 1, maxMessageMb: 32, logLevel: 'info', graceMs: 10000, serviceName: 'ocr', cache: { kind: 'memory' }, cacheMaxMb: 64, cacheTtlS: 3600, cacheTimeoutMs: 50 } satisfies ServeOptions],
+        [
+          'serve',
+          {
+            host: '127.0.0.1',
+            port: 50051,
+            httpPort: 8080,
+            http: true,
+            threads: 1,
+            maxMessageMb: 32,
+            logLevel: 'info',
+            graceMs: 10000,
+            serviceName: 'ocr',
+            cache: { kind: 'memory' },
+            cacheMaxMb: 64,
+            cacheTtlS: 3600,
+            cacheTimeoutMs: 50,
+          } satisfies ServeOptions,
+        ],
       ]);
     });
 
     it('parses every option', async () => {
       const { calls } = await run([
         'serve',
-        '--host', '0.0.0.0',
-        '--port', '6000',
-        '--workers', '3',
-        '--threads', '2',
-        '--models', 'm.json',
-        '--model-cache', '/var/cache/ocr',
-        '--max-pixels', '1000000',
-        '--max-message-mb', '64',
-        '--instance-id', 'ocr-a',
-        '--log-level', 'debug',
-        '--metrics-port', '9100',
-        '--http-port', '8081',
-        '--grace-ms', '0',
-        '--consul', 'http://consul.local:8500',
-        '--consul-token', 'secret',
-        '--service-name', 'ocr-eu',
-        '--advertise-host', '10.0.0.7',
-        '--cache', 'redis://cache.local:6380/2',
-        '--cache-max-mb', '0',
-        '--cache-ttl-s', '600',
-        '--cache-timeout-ms', '20',
-        '--tag', 'eu', 'gpu',
+        '--host',
+        '0.0.0.0',
+        '--port',
+        '6000',
+        '--workers',
+        '3',
+        '--threads',
+        '2',
+        '--models',
+        'm.json',
+        '--model-cache',
+        '/var/cache/ocr',
+        '--max-pixels',
+        '1000000',
+        '--max-message-mb',
+        '64',
+        '--instance-id',
+        'ocr-a',
+        '--log-level',
+        'debug',
+        '--metrics-port',
+        '9100',
+        '--http-port',
+        '8081',
+        '--grace-ms',
+        '0',
+        '--consul',
+        'http://consul.local:8500',
+        '--consul-token',
+        'secret',
+        '--service-name',
+        'ocr-eu',
+        '--advertise-host',
+        '10.0.0.7',
+        '--cache',
+        'redis://cache.local:6380/2',
+        '--cache-max-mb',
+        '0',
+        '--cache-ttl-s',
+        '600',
+        '--cache-timeout-ms',
+        '20',
+        '--tag',
+        'eu',
+        'gpu',
       ]);
       const expected: ServeOptions = {
         host: '0.0.0.0',
@@ -161,7 +206,10 @@ describe('ocr command line', () => {
       [['--max-pixels', '4e7'], /'--max-pixels <n>' argument '4e7' is invalid/],
       [['--max-message-mb', '4096'], /from 1 to 2047/],
       [['--log-level', 'loud'], /Allowed choices are fatal, error, warn, info, debug, trace, silent/],
-      [['--cache', 'memcached://m:11211'], /'--cache <where>' argument 'memcached:\/\/m:11211' is invalid\. It must be memory, off, or redis:\/\/HOST:PORT\[\/DB\]/],
+      [
+        ['--cache', 'memcached://m:11211'],
+        /'--cache <where>' argument 'memcached:\/\/m:11211' is invalid\. It must be memory, off, or redis:\/\/HOST:PORT\[\/DB\]/,
+      ],
       [['--cache', 'redis://r:6379/x'], /The Redis database is 'x'; it must be a number/],
       [['--cache-ttl-s', '0'], /'--cache-ttl-s <s>' argument '0' is invalid/],
     ] as const) {
@@ -186,21 +234,34 @@ describe('ocr command line', () => {
     it('parses the recognition options', async () => {
       const { calls } = await run([
         'recognize',
-        '-t', 'ocr:7000',
-        '--lb', 'pick_first',
+        '-t',
+        'ocr:7000',
+        '--lb',
+        'pick_first',
         '--json',
-        '--tile-size', '1024',
-        '--overlap', '64',
-        '--annotate', 'out',
-        '-c', '8',
-        '--deadline-ms', '5000',
-        '--priority', 'batch',
-        '--min-confidence', '0.3',
+        '--tile-size',
+        '1024',
+        '--overlap',
+        '64',
+        '--annotate',
+        'out',
+        '-c',
+        '8',
+        '--deadline-ms',
+        '5000',
+        '--priority',
+        'batch',
+        '--min-confidence',
+        '0.3',
         '--angle-cls',
-        '--max-side-len', '1280',
-        '--min-side-len', '64',
-        '--box-threshold', '0.5',
-        '--unclip-ratio', '1.6',
+        '--max-side-len',
+        '1280',
+        '--min-side-len',
+        '64',
+        '--box-threshold',
+        '0.5',
+        '--unclip-ratio',
+        '1.6',
         'x.png',
       ]);
       const expected: RecognizeCliOptions = {
@@ -258,7 +319,17 @@ describe('ocr command line', () => {
     // Help wraps to the terminal's width; compare with the wrapping undone.
     const recognize = await run(['recognize', '--help']);
     recognize.stdout = recognize.stdout.replace(/\s+/g, ' ');
-    for (const flag of ['--target', '--json', '--lines-only', '--tile-size', '--annotate', '--concurrency', '--deadline-ms', '--min-confidence', '--angle-cls']) {
+    for (const flag of [
+      '--target',
+      '--json',
+      '--lines-only',
+      '--tile-size',
+      '--annotate',
+      '--concurrency',
+      '--deadline-ms',
+      '--min-confidence',
+      '--angle-cls',
+    ]) {
       expect(recognize.stdout).to.include(flag);
     }
     expect(recognize.stdout).to.include('(default: "127.0.0.1:50051")').and.include('(default: 4)').and.include('(default: 30000)');
@@ -273,7 +344,17 @@ describe('ocr command line', () => {
       expect(calls).to.deep.equal([
         [
           'gateway',
-          { target: 'consul://127.0.0.1:8500/ocr', lb: 'least_request', host: '127.0.0.1', httpPort: 9000, deadlineMs: 30000, maxMessageMb: 32, maxLines: 256, graceMs: 10000, logLevel: 'info' },
+          {
+            target: 'consul://127.0.0.1:8500/ocr',
+            lb: 'least_request',
+            host: '127.0.0.1',
+            httpPort: 9000,
+            deadlineMs: 30000,
+            maxMessageMb: 32,
+            maxLines: 256,
+            graceMs: 10000,
+            logLevel: 'info',
+          },
         ],
       ]);
     });

@@ -28,7 +28,14 @@ describe('ocr recognize helpers', () => {
         },
         (result, index) => emitted.push([index, result]),
       );
-      expect(emitted).to.deep.equal([[0, 0], [1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]);
+      expect(emitted).to.deep.equal([
+        [0, 0],
+        [1, 10],
+        [2, 20],
+        [3, 30],
+        [4, 40],
+        [5, 50],
+      ]);
       expect(peak).to.equal(3);
       expect(Date.now() - start).to.be.lessThan(delays.reduce((a, b) => a + b, 0));
     });
@@ -36,13 +43,23 @@ describe('ocr recognize helpers', () => {
     it('does not hold back results behind later slow jobs', async () => {
       const emittedAt: number[] = [];
       const start = Date.now();
-      await runInOrder([5, 200], 2, (delay) => sleep(delay), () => emittedAt.push(Date.now() - start));
+      await runInOrder(
+        [5, 200],
+        2,
+        (delay) => sleep(delay),
+        () => emittedAt.push(Date.now() - start),
+      );
       expect(emittedAt[0]).to.be.lessThan(100);
     });
 
     it('handles no jobs', async () => {
       let emitted = 0;
-      await runInOrder([], 4, async () => 1, () => emitted++);
+      await runInOrder(
+        [],
+        4,
+        async () => 1,
+        () => emitted++,
+      );
       expect(emitted).to.equal(0);
     });
   });
@@ -50,7 +67,10 @@ describe('ocr recognize helpers', () => {
   describe('planBatches', () => {
     it('cuts consecutive runs by count and by bytes', () => {
       expect(planBatches([1, 1, 1, 1, 1], 2, 100)).to.deep.equal([[0, 1], [2, 3], [4]]);
-      expect(planBatches([40, 40, 40, 10], 32, 100)).to.deep.equal([[0, 1], [2, 3]]);
+      expect(planBatches([40, 40, 40, 10], 32, 100)).to.deep.equal([
+        [0, 1],
+        [2, 3],
+      ]);
     });
 
     it('sends a file over the byte budget alone', () => {
@@ -64,7 +84,10 @@ describe('ocr recognize helpers', () => {
 
   describe('describeError', () => {
     it('names gRPC, OCR and file-system failures by gRPC status name', () => {
-      expect(describeError(new OcrCallError(Status.RESOURCE_EXHAUSTED, 'too big'))).to.deep.equal({ code: 'RESOURCE_EXHAUSTED', message: 'too big' });
+      expect(describeError(new OcrCallError(Status.RESOURCE_EXHAUSTED, 'too big'))).to.deep.equal({
+        code: 'RESOURCE_EXHAUSTED',
+        message: 'too big',
+      });
       expect(describeError(invalidArgument('bad tile'))).to.deep.equal({ code: 'INVALID_ARGUMENT', message: 'bad tile' });
       const enoent = Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT', syscall: 'open' });
       expect(describeError(enoent).code).to.equal('NOT_FOUND');

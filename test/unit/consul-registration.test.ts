@@ -16,7 +16,15 @@ describe('Consul registration helpers', () => {
 
   it('advertise the listening host, or the first external IPv4 address for a wildcard', () => {
     const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
-      ({ address, family, internal, netmask: '', mac: '', cidr: null, ...(family === 'IPv6' ? { scopeid: 0 } : {}) }) as NetworkInterfaceInfo;
+      ({
+        address,
+        family,
+        internal,
+        netmask: '',
+        mac: '',
+        cidr: null,
+        ...(family === 'IPv6' ? { scopeid: 0 } : {}),
+      }) as NetworkInterfaceInfo;
     const interfaces = { lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('fe80::1', 'IPv6', false), nic('10.1.2.3', 'IPv4', false)] };
     expect(advertiseHostFor('127.0.0.1', interfaces)).to.equal('127.0.0.1');
     expect(advertiseHostFor('ocr-7.internal', interfaces)).to.equal('ocr-7.internal');
@@ -42,7 +50,12 @@ describe('Consul registration helpers', () => {
       } as Parameters<typeof instanceMeta>[0],
       '0.1.0',
     );
-    expect(meta).to.deep.equal({ manifest: 'ppocr-v4-ch', server_version: '0.1.0', det_version: 'PP-OCRv4-det-mobile', rec_version: 'PP-OCRv4-rec-mobile' });
+    expect(meta).to.deep.equal({
+      manifest: 'ppocr-v4-ch',
+      server_version: '0.1.0',
+      det_version: 'PP-OCRv4-det-mobile',
+      rec_version: 'PP-OCRv4-rec-mobile',
+    });
     for (const key of Object.keys(meta)) expect(key).to.match(/^[a-zA-Z0-9_-]+$/); // Consul refuses other keys
   });
 });

@@ -43,7 +43,12 @@ describe('dbPostprocess', () => {
     expect(boxes).to.have.length(2);
     // Block at pixels x 20..59, y 10..19: min-area rect (20,10)-(59,19), 39×9, unclip distance
     // 351 · 1.5 / 96 = 5.48, so the grown box is (15,5)-(64,24). Its score is the uniform 0.9 (float32).
-    expect(boxes[0]!.quad).to.deep.equal([[15, 5], [64, 5], [64, 24], [15, 24]]);
+    expect(boxes[0]!.quad).to.deep.equal([
+      [15, 5],
+      [64, 5],
+      [64, 24],
+      [15, 24],
+    ]);
     expect(boxes[0]!.score).to.equal(Math.fround(0.9));
     expect(boxes[1]!.quad).to.deep.equal([
       [51.876678466796875, 33.07076644897461],
@@ -113,12 +118,26 @@ describe('dbPostprocess', () => {
       const map = blankMap(10, 6, 0);
       paint(map, () => true, 0);
       for (let y = 0; y < 6; y++) for (let x = 0; x < 10; x++) map.data[y * 10 + x] = x + 10 * y;
-      expect(boxScoreFast(map, [[2.5, 1.2], [6.9, 1.2], [6.9, 3.8], [2.5, 3.8]])).to.equal(24);
+      expect(
+        boxScoreFast(map, [
+          [2.5, 1.2],
+          [6.9, 1.2],
+          [6.9, 3.8],
+          [2.5, 3.8],
+        ]),
+      ).to.equal(24);
     });
 
     it('clips the box to the map', () => {
       const map = blankMap(8, 8, 0.5);
-      expect(boxScoreFast(map, [[-3, -3], [20, -3], [20, 20], [-3, 20]])).to.equal(0.5);
+      expect(
+        boxScoreFast(map, [
+          [-3, -3],
+          [20, -3],
+          [20, 20],
+          [-3, 20],
+        ]),
+      ).to.equal(0.5);
     });
   });
 

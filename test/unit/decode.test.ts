@@ -25,14 +25,18 @@ describe('image decoding', () => {
       .toBuffer();
     const { image } = await decodeImage(png);
     expect([image.width, image.height]).to.deep.equal([20, 40]);
-    const alpha = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const alpha = await sharp({ create: { width: 10, height: 10, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .png()
+      .toBuffer();
     const flat = await decodeImage(alpha);
     expect(flat.image.channels).to.equal(3);
     expect(flat.image.data[0]).to.equal(255);
   });
 
   it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {
-    const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#fff' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
     const err = await decodeImage(png, { maxPixels: 10_000, minSide: 8 }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(OcrError);
     expect((err as OcrError).code).to.equal('RESOURCE_EXHAUSTED');

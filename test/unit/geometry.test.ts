@@ -1,11 +1,5 @@
 import { expect } from 'chai';
-import {
-  minAreaRect,
-  orderQuad,
-  polygonArea,
-  polygonPerimeter,
-  quadSize,
-} from '../../src/engine/detect/geometry.js';
+import { minAreaRect, orderQuad, polygonArea, polygonPerimeter, quadSize } from '../../src/engine/detect/geometry.js';
 import type { Point, Quad } from '../../src/engine/types.js';
 
 function closeTo(actual: readonly Point[], expected: readonly Point[], eps = 1e-9): void {
@@ -28,13 +22,22 @@ function rotatedRect(cx: number, cy: number, w: number, h: number, deg: number):
 describe('geometry', () => {
   describe('polygonArea / polygonPerimeter', () => {
     it('measures a 3-4-5 right triangle', () => {
-      const tri: Point[] = [[0, 0], [4, 0], [0, 3]];
+      const tri: Point[] = [
+        [0, 0],
+        [4, 0],
+        [0, 3],
+      ];
       expect(polygonArea(tri)).to.equal(6);
       expect(polygonPerimeter(tri)).to.equal(12);
     });
 
     it('is orientation-independent for a rectangle', () => {
-      const cw: Point[] = [[1, 1], [11, 1], [11, 6], [1, 6]];
+      const cw: Point[] = [
+        [1, 1],
+        [11, 1],
+        [11, 6],
+        [1, 6],
+      ];
       expect(polygonArea(cw)).to.equal(50);
       expect(polygonArea(cw.slice().reverse())).to.equal(50);
       expect(polygonPerimeter(cw)).to.equal(30);
@@ -43,8 +46,18 @@ describe('geometry', () => {
 
   describe('orderQuad', () => {
     it('orders an axis-aligned rectangle tl, tr, br, bl whatever the input order', () => {
-      const want: Quad = [[2, 3], [12, 3], [12, 8], [2, 8]];
-      for (const perm of [[0, 1, 2, 3], [2, 0, 3, 1], [3, 2, 1, 0], [1, 3, 0, 2]]) {
+      const want: Quad = [
+        [2, 3],
+        [12, 3],
+        [12, 8],
+        [2, 8],
+      ];
+      for (const perm of [
+        [0, 1, 2, 3],
+        [2, 0, 3, 1],
+        [3, 2, 1, 0],
+        [1, 3, 0, 2],
+      ]) {
         expect(orderQuad(perm.map((i) => want[i]!))).to.deep.equal(want);
       }
     });
@@ -65,19 +78,40 @@ describe('geometry', () => {
 
     it('on equal y takes the later point of a pair as the upper one, like PaddleOCR', () => {
       // Degenerate but deterministic: all four on one horizontal line.
-      const q = orderQuad([[0, 5], [1, 5], [2, 5], [3, 5]]);
-      expect(q).to.deep.equal([[1, 5], [3, 5], [2, 5], [0, 5]]);
+      const q = orderQuad([
+        [0, 5],
+        [1, 5],
+        [2, 5],
+        [3, 5],
+      ]);
+      expect(q).to.deep.equal([
+        [1, 5],
+        [3, 5],
+        [2, 5],
+        [0, 5],
+      ]);
     });
 
     it('rejects anything but four points', () => {
-      expect(() => orderQuad([[0, 0], [1, 1], [2, 2]])).to.throw(RangeError);
+      expect(() =>
+        orderQuad([
+          [0, 0],
+          [1, 1],
+          [2, 2],
+        ]),
+      ).to.throw(RangeError);
     });
   });
 
   describe('quadSize', () => {
     it('takes the longer of each pair of opposite sides', () => {
       // Trapezoid: top 10, bottom 6; left side 3-4-5 → 5, right side 4.
-      const q: Quad = [[0, 0], [10, 0], [8, 4], [3, 4]];
+      const q: Quad = [
+        [0, 0],
+        [10, 0],
+        [8, 4],
+        [3, 4],
+      ];
       const s = quadSize(q);
       expect(s.width).to.equal(10);
       expect(s.height).to.equal(5);
@@ -94,11 +128,21 @@ describe('geometry', () => {
       const r = minAreaRect(pts);
       expect(r.center).to.deep.equal([11.5, 5]);
       expect([r.width, r.height, r.angle]).to.deep.equal([4, 9, 90]);
-      expect(r.corners).to.deep.equal([[7, 3], [16, 3], [16, 7], [7, 7]]);
+      expect(r.corners).to.deep.equal([
+        [7, 3],
+        [16, 3],
+        [16, 7],
+        [7, 7],
+      ]);
     });
 
     it('reproduces the float32 rounding of an axis-aligned box bit for bit', () => {
-      const r = minAreaRect([[69, 88], [152, 88], [152, 94], [69, 94]]);
+      const r = minAreaRect([
+        [69, 88],
+        [152, 88],
+        [152, 94],
+        [69, 94],
+      ]);
       expect(r.center).to.deep.equal([110.49998474121094, 90.99999237060547]);
       expect([r.width, r.height]).to.deep.equal([82.99998474121094, 5.999999046325684]);
       expect(Object.is(r.angle, -0)).to.equal(true);
@@ -111,18 +155,47 @@ describe('geometry', () => {
     });
 
     it('matches OpenCV on a tilted quad, a pixel diamond and a steep bar', () => {
-      const tilted = minAreaRect([[0, 0], [10, 5], [8, 9], [-2, 4]]);
+      const tilted = minAreaRect([
+        [0, 0],
+        [10, 5],
+        [8, 9],
+        [-2, 4],
+      ]);
       expect(tilted.center).to.deep.equal([4, 4.5]);
       expect([tilted.width, tilted.height, tilted.angle]).to.deep.equal([11.180339813232422, 4.472135543823242, 26.56505012512207]);
-      expect(tilted.corners).to.deep.equal([[0, 2.384185791015625e-7], [10, 5], [8, 9], [-2, 4]]);
+      expect(tilted.corners).to.deep.equal([
+        [0, 2.384185791015625e-7],
+        [10, 5],
+        [8, 9],
+        [-2, 4],
+      ]);
 
       // A findContours-ordered contour of a 5-pixel-wide diamond.
-      const diamond = minAreaRect([[5, 2], [4, 3], [3, 4], [4, 5], [5, 5], [6, 5], [7, 4], [6, 3]]);
+      const diamond = minAreaRect([
+        [5, 2],
+        [4, 3],
+        [3, 4],
+        [4, 5],
+        [5, 5],
+        [6, 5],
+        [7, 4],
+        [6, 3],
+      ]);
       expect([diamond.width, diamond.height, diamond.angle]).to.deep.equal([2.8284268379211426, 2.8284268379211426, 45]);
-      expect(diamond.corners).to.deep.equal([[5.000000476837158, 2], [7.000000476837158, 4], [5.000000476837158, 6], [3.000000476837158, 4]]);
+      expect(diamond.corners).to.deep.equal([
+        [5.000000476837158, 2],
+        [7.000000476837158, 4],
+        [5.000000476837158, 6],
+        [3.000000476837158, 4],
+      ]);
 
       // Steep: get_mini_boxes makes the long steep side the "top" (tl is the leftmost corner).
-      const steep = minAreaRect([[100, 10], [112, 14], [90, 70], [78, 66]]);
+      const steep = minAreaRect([
+        [100, 10],
+        [112, 14],
+        [90, 70],
+        [78, 66],
+      ]);
       expect([steep.width, steep.height, steep.angle]).to.deep.equal([12.63162612915039, 60.83125305175781, 21.447736740112305]);
       expect(steep.corners).to.deep.equal([
         [78, 65.99999237060547],
@@ -172,7 +245,10 @@ describe('geometry', () => {
         const t = (k / 200) * (Math.PI / 180);
         const c = Math.cos(t);
         const s = Math.sin(t);
-        let a0 = Infinity, a1 = -Infinity, b0 = Infinity, b1 = -Infinity;
+        let a0 = Infinity,
+          a1 = -Infinity,
+          b0 = Infinity,
+          b1 = -Infinity;
         for (const [x, y] of pts) {
           const a = x * c + y * s;
           const b = -x * s + y * c;
@@ -188,8 +264,10 @@ describe('geometry', () => {
       const h = Math.hypot(bl[0] - tl[0], bl[1] - tl[1]);
       expect(w * h).to.be.closeTo(best, best * 1e-4);
       expect(w * h).to.be.closeTo(r.width * r.height, best * 1e-5);
-      const ux = (tr[0] - tl[0]) / w, uy = (tr[1] - tl[1]) / w;
-      const vx = (bl[0] - tl[0]) / h, vy = (bl[1] - tl[1]) / h;
+      const ux = (tr[0] - tl[0]) / w,
+        uy = (tr[1] - tl[1]) / w;
+      const vx = (bl[0] - tl[0]) / h,
+        vy = (bl[1] - tl[1]) / h;
       for (const [x, y] of pts) {
         const a = (x - tl[0]) * ux + (y - tl[1]) * uy;
         const b = (x - tl[0]) * vx + (y - tl[1]) * vy;
@@ -201,8 +279,17 @@ describe('geometry', () => {
     it('gives zero size for one point and zero height for collinear points', () => {
       const one = minAreaRect([[4, 5]]);
       expect([one.width, one.height]).to.deep.equal([0, 0]);
-      expect(one.corners).to.deep.equal([[4, 5], [4, 5], [4, 5], [4, 5]]);
-      const line = minAreaRect([[0, 0], [3, 0], [10, 0]]);
+      expect(one.corners).to.deep.equal([
+        [4, 5],
+        [4, 5],
+        [4, 5],
+        [4, 5],
+      ]);
+      const line = minAreaRect([
+        [0, 0],
+        [3, 0],
+        [10, 0],
+      ]);
       expect([line.width, line.height]).to.deep.equal([10, 0]);
       expect(line.center).to.deep.equal([5, 0]);
     });

@@ -12,7 +12,11 @@ describe('the recognizer greedy head', function () {
   it("gives each step's most likely class and probability, as a scan of the probabilities does", async () => {
     // Two lines in a batch, 48×160 each: 20 steps of 6625 classes.
     const dims = [2, 3, 48, 160];
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 2 * 3 * 48 * 160 }, (_, i) => Math.sin(i * 0.011) * Math.cos(i * 0.0007)), dims);
+    const input = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 2 * 3 * 48 * 160 }, (_, i) => Math.sin(i * 0.011) * Math.cos(i * 0.0007)),
+      dims,
+    );
     const run = async (bytes: Uint8Array) => {
       const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 });
       const out = await session.run({ [session.inputNames[0]!]: input });

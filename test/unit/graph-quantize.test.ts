@@ -70,7 +70,8 @@ describe('int8 quantisation', () => {
     });
     const identity = Float32Array.from({ length: channels * channels }, (_, i) => (Math.floor(i / channels) === i % channels ? 1 : 0));
     const x = Float32Array.from({ length: channels * height * width }, (_, i) => (i * 97) % 256);
-    const vector = (name: string, v: number): OnnxNode => constantNode(name, { dims: [channels], data: new Float32Array(channels).fill(v) });
+    const vector = (name: string, v: number): OnnxNode =>
+      constantNode(name, { dims: [channels], data: new Float32Array(channels).fill(v) });
     // first (stays float) → product → x · HardSigmoid(x) → BatchNormalization → last (stays float).
     const model = (scale: number): Uint8Array =>
       buildModel(
@@ -81,9 +82,22 @@ describe('int8 quantisation', () => {
           ...[vector('scale', scale), vector('shift', 0), vector('mean', 0.25), vector('var', 3)],
           makeNode('Conv', ['x', 'identity'], 'first'),
           makeNode('Conv', ['first', 'w', 'bias'], 'product'),
-          makeNode('HardSigmoid', ['product'], 'gate', new Map([['alpha', floatAttribute('alpha', 1 / 6)], ['beta', floatAttribute('beta', 0.5)]])),
+          makeNode(
+            'HardSigmoid',
+            ['product'],
+            'gate',
+            new Map([
+              ['alpha', floatAttribute('alpha', 1 / 6)],
+              ['beta', floatAttribute('beta', 0.5)],
+            ]),
+          ),
           makeNode('Mul', ['gate', 'product'], 'swish'),
-          makeNode('BatchNormalization', ['swish', 'scale', 'shift', 'mean', 'var'], 'affine', new Map([['epsilon', floatAttribute('epsilon', 1e-5)]])),
+          makeNode(
+            'BatchNormalization',
+            ['swish', 'scale', 'shift', 'mean', 'var'],
+            'affine',
+            new Map([['epsilon', floatAttribute('epsilon', 1e-5)]]),
+          ),
           makeNode('Conv', ['affine', 'identity'], 'y'),
         ],
         'x',

@@ -6,7 +6,17 @@ import sharp from 'sharp';
 import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
 import { RESCORED_CLASSES, withRescoredGreedyHead } from '../../src/engine/onnx-graph/rescored-head.js';
 import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
-import { constantNode, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, intAttribute, makeNode, readModel, setGraphOutputs, writeModel } from '../../src/engine/onnx-graph/model.js';
+import {
+  constantNode,
+  DATA_TYPE_FLOAT,
+  DATA_TYPE_INT32,
+  DATA_TYPE_INT64,
+  intAttribute,
+  makeNode,
+  readModel,
+  setGraphOutputs,
+  writeModel,
+} from '../../src/engine/onnx-graph/model.js';
 import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
 import { readModelFile } from '../../src/engine/runtime/sessions.js';
 import { buildModel } from '../support/onnx-model.js';
@@ -92,7 +102,10 @@ describe('the rescored greedy head (int8 class scores, the likeliest rescored in
         const { classDiffers, probabilityGap } = compare(float, rescored);
         expect(classDiffers, 'steps where the class differs').to.equal(0);
         expect(probabilityGap).to.be.lessThan(2e-3);
-        const int8First = Array.from(rescored.int8Ranking!.filter((_, i) => i % RESCORED_CLASSES === 0), Number);
+        const int8First = Array.from(
+          rescored.int8Ranking!.filter((_, i) => i % RESCORED_CLASSES === 0),
+          Number,
+        );
         expect(
           int8First.filter((c, t) => c !== float.classes[t]).length,
           'steps where the int8 scores alone would choose another class (the test must reach them)',
@@ -115,7 +128,12 @@ describe('the rescored greedy head (int8 class scores, the likeliest rescored in
           const meta = await sharp(png).metadata();
           const width = Math.max(320, Math.round((meta.width! * 48) / meta.height! / 8) * 8);
           const { data } = await sharp(png).removeAlpha().resize(width, 48, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-          const tensor = new ort.Tensor('float32', toRecognizerBatch([{ data, width, height: 48, channels: 3 }], width, 48, true), [1, 3, 48, width]);
+          const tensor = new ort.Tensor('float32', toRecognizerBatch([{ data, width, height: 48, channels: 3 }], width, 48, true), [
+            1,
+            3,
+            48,
+            width,
+          ]);
           return { tensor, tolerance: 0.01 };
         }),
       );
@@ -141,7 +159,9 @@ describe('the rescored greedy head (int8 class scores, the likeliest rescored in
 
     it('refuses a model that does not end in MatMul + Add + Softmax', () => {
       const detector = readModelFile(manifest.paths.det, true);
-      expect(() => withRescoredGreedyHead(detector, { reduceRange: false })).to.throw(/does not end in MatMul \+ Add \+ Softmax.*--rec-precision float32/);
+      expect(() => withRescoredGreedyHead(detector, { reduceRange: false })).to.throw(
+        /does not end in MatMul \+ Add \+ Softmax.*--rec-precision float32/,
+      );
     });
   });
 });

@@ -50,8 +50,14 @@ describe('graph simplification', () => {
   it('absorbInputAffine: conv(x·s + b) without padding is one convolution on x, grouped or not', () => {
     const [s, b] = [0.6, 2.5];
     for (const groups of [1, 2]) {
-      const w: ConvWeights = groups === 1 ? { ...weights, weight: { dims: [4, 4, 2, 3], data: seq(96, (i) => Math.sin(i) * 0.7) } } : weights;
-      const expected = conv(x.map((v) => v * s + b), shape, w, groups);
+      const w: ConvWeights =
+        groups === 1 ? { ...weights, weight: { dims: [4, 4, 2, 3], data: seq(96, (i) => Math.sin(i) * 0.7) } } : weights;
+      const expected = conv(
+        x.map((v) => v * s + b),
+        shape,
+        w,
+        groups,
+      );
       const actual = conv(x, shape, absorbInputAffine(w, s, b), groups);
       actual.forEach((v, i) => expect(v).to.be.closeTo(expected[i]!, 1e-4));
     }
@@ -75,12 +81,23 @@ describe('graph simplification', () => {
         expect(report.affineAsBatchNorm).to.be.greaterThan(5);
         const ops = (b: Uint8Array, types: string[]) => readModel(b).nodes.filter((n) => types.includes(n.opType)).length;
         expect(ops(bytes, ['Clip', 'Div'])).to.be.lessThan(ops(original, ['Clip', 'Div']) - 40);
-        expect(ops(bytes, ['Mul', 'Add'])).to.equal(ops(original, ['Mul', 'Add']) - 2 * (report.affineAfterConv + report.affineBeforeConv + report.affineAsBatchNorm) - report.hardSwish);
+        expect(ops(bytes, ['Mul', 'Add'])).to.equal(
+          ops(original, ['Mul', 'Add']) -
+            2 * (report.affineAfterConv + report.affineBeforeConv + report.affineAsBatchNorm) -
+            report.hardSwish,
+        );
         // Nothing left to rewrite: the passes find their own output clean.
         const again = simplifyModel(bytes).report;
         expect(again).to.deep.equal({ hardSwish: 0, affineAfterConv: 0, affineBeforeConv: 0, affineAsBatchNorm: 0 });
 
-        const input = new ort.Tensor('float32', seq(dims.reduce((a, b) => a * b), (i) => Math.sin(i * 0.013) * 1.5), dims);
+        const input = new ort.Tensor(
+          'float32',
+          seq(
+            dims.reduce((a, b) => a * b),
+            (i) => Math.sin(i * 0.013) * 1.5,
+          ),
+          dims,
+        );
         const run = async (model: Uint8Array): Promise<Float32Array> => {
           const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
           const out = await session.run({ [session.inputNames[0]!]: input });

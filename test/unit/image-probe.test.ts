@@ -6,10 +6,16 @@ import { manyChunkPng, manySegmentJpeg, os2HeaderBmp, repeatedScanJpeg, webpBomb
 import { bmpFile, bmpRows } from '../support/images.js';
 
 const colour = (width: number, height: number, background: string): Promise<Buffer> =>
-  sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
+  sharp({ create: { width, height, channels: 3, background } })
+    .png()
+    .toBuffer();
 
 /** The error a promise rejects with (undefined when it resolves). */
-const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (err: unknown) => err);
+const failure = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 
 describe('admission probe (probeImage)', () => {
   it('gives the format and the size decodeImage decodes to, for every format', async () => {
@@ -22,9 +28,15 @@ describe('admission probe (probeImage)', () => {
       webp: await base.clone().webp().toBuffer(),
       tiff: await base.clone().tiff().toBuffer(),
       gif: await base.clone().gif().toBuffer(),
-      animatedGif: await sharp(frames, { join: { animated: true } }).gif().toBuffer(),
-      animatedWebp: await sharp(frames, { join: { animated: true } }).webp().toBuffer(),
-      twoPageTiff: await sharp(frames, { join: { animated: true } }).tiff().toBuffer(),
+      animatedGif: await sharp(frames, { join: { animated: true } })
+        .gif()
+        .toBuffer(),
+      animatedWebp: await sharp(frames, { join: { animated: true } })
+        .webp()
+        .toBuffer(),
+      twoPageTiff: await sharp(frames, { join: { animated: true } })
+        .tiff()
+        .toBuffer(),
       bmp: bmpFile({ width: 30, height: 20, bits: 24, topDown: true, data: bmpRows(30, 20, 24, () => 0xc08040, true) }),
       // Quarter turns: decodeImage swaps the sides.
       jpegOrientation6: await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
@@ -59,10 +71,18 @@ describe('admission probe (probeImage)', () => {
       notAnImage: [Buffer.from('{"image": "iVBORw0KGgo..."}'), /image is not a JPEG, PNG, WebP, TIFF, GIF or BMP file/],
       tooSmall: [await colour(4, 30, '#fff'), /image is 4×30 pixels; text needs at least 8/],
       tooLarge: [await colour(40, 40, '#fff'), /image is 40×40 = 1600 pixels, over this server's limit of 1000/],
-      tooLargeWebp: [await sharp(await colour(40, 40, '#fff')).webp().toBuffer(), /40×40 = 1600 pixels, over/],
+      tooLargeWebp: [
+        await sharp(await colour(40, 40, '#fff'))
+          .webp()
+          .toBuffer(),
+        /40×40 = 1600 pixels, over/,
+      ],
       tooManyScans: [await repeatedScanJpeg(500), /JPEG image has more than 100 scans/],
       bmpOs2Attack: [os2HeaderBmp(), /BMP images with 0-bit pixels are not supported/],
-      bmpTooLarge: [bmpFile({ width: 50, height: 50, bits: 8, compression: 1, palette: new Uint8Array(6), data: Uint8Array.from([0, 1]) }), /50×50 = 2500 pixels/],
+      bmpTooLarge: [
+        bmpFile({ width: 50, height: 50, bits: 8, compression: 1, palette: new Uint8Array(6), data: Uint8Array.from([0, 1]) }),
+        /50×50 = 2500 pixels/,
+      ],
       corruptGif: [Buffer.from('GIF89a\x01'), /GIF image is corrupt/],
     };
     for (const [name, [bytes, message]] of Object.entries(bad)) {
@@ -70,7 +90,10 @@ describe('admission probe (probeImage)', () => {
       const decoded = await failure(decodeImage(bytes, small));
       expect(probed, name).to.be.instanceOf(OcrError);
       expect((probed as Error).message, name).to.match(message);
-      expect([(probed as OcrError).code, (probed as Error).message], name).to.deep.equal([(decoded as OcrError).code, (decoded as Error).message]);
+      expect([(probed as OcrError).code, (probed as Error).message], name).to.deep.equal([
+        (decoded as OcrError).code,
+        (decoded as Error).message,
+      ]);
     }
   });
 });

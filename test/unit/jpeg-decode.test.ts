@@ -3,7 +3,14 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, DEFAULT_DECODE_LIMITS, MOZJPEG_MAX_PIXELS, plainImageSize } from '../../src/engine/decode/decode.js';
-import { checkJpegScans, countJpegScans, isPlainJpeg, MAX_JPEG_HEADER_SEGMENTS, MAX_JPEG_SCANS, readJpegHeader } from '../../src/engine/decode/jpeg-header.js';
+import {
+  checkJpegScans,
+  countJpegScans,
+  isPlainJpeg,
+  MAX_JPEG_HEADER_SEGMENTS,
+  MAX_JPEG_SCANS,
+  readJpegHeader,
+} from '../../src/engine/decode/jpeg-header.js';
 import { decodePlainJpeg } from '../../src/engine/decode/jpeg-decoder.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { EVAL_DEV, EVAL_REAL } from '../../src/dev/repo-paths.js';
@@ -82,14 +89,18 @@ describe('plain JPEGs decoded without sharp (jpeg-header, decodePlainJpeg)', () 
   });
 
   it('leaves JPEGs past MOZJPEG_MAX_PIXELS to sharp, which decodes them for less', async () => {
-    const wide = await sharp({ create: { width: 1300, height: 100, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    const wide = await sharp({ create: { width: 1300, height: 100, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer();
     expect(isPlainJpeg(readJpegHeader(wide)!)).to.equal(true);
     expect(1300 * 100).to.be.greaterThan(MOZJPEG_MAX_PIXELS);
     expect(plainImageSize(wide, DEFAULT_DECODE_LIMITS)).to.equal(null);
   });
 
   it('checks the size limits as decodeImage does, before decoding anything', async () => {
-    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer();
     expect(() => plainImageSize(tiny, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, /1×1 pixels; text needs at least 8/);
     const bomb = await jpegClaiming(60_000, 60_000);
     expect(() => plainImageSize(bomb, DEFAULT_DECODE_LIMITS))
@@ -122,10 +133,15 @@ describe('plain JPEGs decoded without sharp (jpeg-header, decodePlainJpeg)', () 
     expect(bomb.length).to.be.above(10_000_000);
     const limit = new RegExp(`JPEG image has more than ${MAX_JPEG_SCANS} scans, this server's limit`);
     const started = performance.now();
-    expect(() => checkJpegScans(bomb)).to.throw(OcrError, limit).with.property('code', 'INVALID_ARGUMENT');
+    expect(() => checkJpegScans(bomb))
+      .to.throw(OcrError, limit)
+      .with.property('code', 'INVALID_ARGUMENT');
     expect(() => plainImageSize(bomb, DEFAULT_DECODE_LIMITS)).to.throw(OcrError, limit);
     for (const decoding of [decodeImage(bomb), decodePlainJpeg(bomb)]) {
-      expect(await decoding.catch((err: unknown) => err)).to.be.instanceOf(OcrError).with.property('message').that.matches(limit);
+      expect(await decoding.catch((err: unknown) => err))
+        .to.be.instanceOf(OcrError)
+        .with.property('message')
+        .that.matches(limit);
     }
     expect(performance.now() - started).to.be.below(200);
     // Its 10 scans and 90 repeats are within the limit; one more repeat is not.

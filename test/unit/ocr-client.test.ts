@@ -19,7 +19,9 @@ function statusError(code: Status, details: string): ServerErrorResponse {
 async function noise(width: number, height: number): Promise<{ raw: Buffer; png: Buffer }> {
   const raw = Buffer.alloc(width * height * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919 + (i >> 5) * 104729) & 0xff;
-  const png = await sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const png = await sharp(raw, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
   return { raw, png };
 }
 
@@ -37,7 +39,18 @@ describe('OcrClient against a fake server', () => {
       if (text === 'bad') return callback(statusError(Status.INVALID_ARGUMENT, 'image is not a JPEG, PNG file'));
       const respond = (): void =>
         callback(null, {
-          lines: [{ text: 'hello', confidence: 0.5, box: [{ x: 1, y: 2 }, { x: 3, y: 2 }, { x: 3, y: 4 }, { x: 1, y: 4 }] }],
+          lines: [
+            {
+              text: 'hello',
+              confidence: 0.5,
+              box: [
+                { x: 1, y: 2 },
+                { x: 3, y: 2 },
+                { x: 3, y: 4 },
+                { x: 1, y: 4 },
+              ],
+            },
+          ],
           width: 10,
           height: 20,
           instanceId: 'fake-1',
@@ -52,7 +65,15 @@ describe('OcrClient against a fake server', () => {
       });
     },
     getServerInfo(_call, callback) {
-      callback(null, { instanceId: 'fake-1', serverVersion: '0', manifest: '', models: [], dictionarySize: 0, workers: 2, threadsPerWorker: 1 });
+      callback(null, {
+        instanceId: 'fake-1',
+        serverVersion: '0',
+        manifest: '',
+        models: [],
+        dictionarySize: 0,
+        workers: 2,
+        threadsPerWorker: 1,
+      });
     },
     recognizeTiles(call) {
       call.on('data', (tile: TileRequest) => {
@@ -64,14 +85,23 @@ describe('OcrClient against a fake server', () => {
         tiles.push(tile);
         received.set(tile.imageId, tiles);
         const line = { text: `${tile.imageId}#${tile.tileIndex}`, confidence: 0.9, box: [] };
-        call.write({ imageId: tile.imageId, instanceId: 'fake-1', result: { $case: 'tile', value: { tileIndex: tile.tileIndex, lines: [line] } } });
+        call.write({
+          imageId: tile.imageId,
+          instanceId: 'fake-1',
+          result: { $case: 'tile', value: { tileIndex: tile.tileIndex, lines: [line] } },
+        });
         if (tiles.length === tile.tileCount) {
           call.write({
             imageId: tile.imageId,
             instanceId: 'fake-1',
             result: {
               $case: 'image',
-              value: { width: tile.imageWidth, height: tile.imageHeight, tileCount: tile.tileCount, lines: [{ ...line, text: `${tile.imageId} merged` }] },
+              value: {
+                width: tile.imageWidth,
+                height: tile.imageHeight,
+                tileCount: tile.tileCount,
+                lines: [{ ...line, text: `${tile.imageId} merged` }],
+              },
             },
           });
         }
@@ -145,7 +175,13 @@ describe('OcrClient against a fake server', () => {
     const height = 200;
     const { raw, png } = await noise(width, height);
     const seen: TileLines[] = [];
-    const result = await recognizeLargeImage(client, png, { tileSize: 128, overlap: 16, imageId: 'img', options: { minConfidence: 0.25 }, onTile: (t) => seen.push(t) });
+    const result = await recognizeLargeImage(client, png, {
+      tileSize: 128,
+      overlap: 16,
+      imageId: 'img',
+      options: { minConfidence: 0.25 },
+      onTile: (t) => seen.push(t),
+    });
 
     const tiles = received.get('img')!;
     expect(tiles).to.have.length(6); // 3 columns × 2 rows
@@ -172,7 +208,10 @@ describe('OcrClient against a fake server', () => {
     const jpeg = await sharp(png).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const result = await recognizeLargeImage(client, jpeg, { tileSize: 150, overlap: 10, imageId: 'rotated' });
     expect(result).to.deep.include({ width: 100, height: 200, tiles: 2 });
-    expect(received.get('rotated')!.map((t) => [t.x, t.y])).to.deep.equal([[0, 0], [0, 95]]);
+    expect(received.get('rotated')!.map((t) => [t.x, t.y])).to.deep.equal([
+      [0, 0],
+      [0, 95],
+    ]);
   });
 
   it('carries several images on one stream', async () => {
@@ -183,7 +222,10 @@ describe('OcrClient against a fake server', () => {
       stream.recognize(b.png, { tileSize: 50, overlap: 8, imageId: 'b' }),
     ]);
     stream.end();
-    expect(results.map((r) => [r.width, r.height, r.lines[0]!.text])).to.deep.equal([[90, 40, 'a merged'], [40, 90, 'b merged']]);
+    expect(results.map((r) => [r.width, r.height, r.lines[0]!.text])).to.deep.equal([
+      [90, 40, 'a merged'],
+      [40, 90, 'b merged'],
+    ]);
   });
 
   it('rejects with the stream status when the server fails the stream', async () => {

@@ -72,12 +72,16 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     const idat = png.indexOf('IDAT');
     for (let i = idat + 8; i < idat + 40; i++) png[i] = png[i]! ^ 0x5a;
     expect(plainImageSize(png, DEFAULT_DECODE_LIMITS)).to.deep.equal({ format: 'png', width: 37, height: 23 });
-    expect(() => decodePlainPng(png)).to.throw(OcrError, /PNG image is corrupt or truncated/).with.property('code', 'INVALID_ARGUMENT');
+    expect(() => decodePlainPng(png))
+      .to.throw(OcrError, /PNG image is corrupt or truncated/)
+      .with.property('code', 'INVALID_ARGUMENT');
   });
 
   /** 29×11 pixels, every row with the next of the five filters, in each colour type. */
   const handWritten = (colorType: 0 | 2 | 3, overrides: Partial<PngRows> = {}): Buffer => {
-    const width = 29, height = 11, bpp = colorType === 2 ? 3 : 1;
+    const width = 29,
+      height = 11,
+      bpp = colorType === 2 ? 3 : 1;
     const pixels = new Uint8Array(width * height * bpp);
     // Few distinct values, so that Paeth's predictors often tie and its tie-breaking shows.
     let seed = 11;
@@ -85,7 +89,15 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     for (let i = 0; i < pixels.length; i++) pixels[i] = colorType === 3 ? random(40) : [0, 10, 20, 40, 255][random(5)]!;
     const palette = new Uint8Array(40 * 3);
     for (let i = 0; i < palette.length; i++) palette[i] = (i * 53) & 255;
-    return pngFromRows({ width, height, colorType, pixels, filters: [0, 1, 2, 3, 4], ...(colorType === 3 ? { palette } : {}), ...overrides });
+    return pngFromRows({
+      width,
+      height,
+      colorType,
+      pixels,
+      filters: [0, 1, 2, 3, 4],
+      ...(colorType === 3 ? { palette } : {}),
+      ...overrides,
+    });
   };
 
   it('undoes all five row filters as sharp does, in gray, RGB and palette images', async () => {
@@ -139,7 +151,9 @@ describe('plain PNGs decoded without sharp (png-header, decodePlainPng)', () => 
     // Past the bound a PNG goes to sharp, which gives the same pixels.
     const many = await manyChunkPng(MAX_PNG_CHUNKS);
     expect(plainImageSize(many, DEFAULT_DECODE_LIMITS)).to.equal(null);
-    expect(Buffer.from((await decodeImage(many)).image.data).equals(Buffer.from(decodePlainPng(await solidImage(16, 16)).data))).to.equal(true);
+    expect(Buffer.from((await decodeImage(many)).image.data).equals(Buffer.from(decodePlainPng(await solidImage(16, 16)).data))).to.equal(
+      true,
+    );
   });
 
   it('reads the size from the IHDR alone (readPngSize), or none where IHDR is not first', async () => {

@@ -46,7 +46,17 @@ describe('Recognizer passes', function () {
     const recognizer = new Recognizer(session, m.rec, buildCharset(readDictionary(m), m.rec.blankIndex, m.rec.appendSpace));
     const line = async (text: string): Promise<RawImage> => {
       const { image } = await decodeImage(await textImage(text));
-      return cropQuad(image, [[0, 0], [image.width, 0], [image.width, image.height], [0, image.height]], 48, m.rec.maxWidth);
+      return cropQuad(
+        image,
+        [
+          [0, 0],
+          [image.width, 0],
+          [image.width, image.height],
+          [0, image.height],
+        ],
+        48,
+        m.rec.maxWidth,
+      );
     };
     const [a, b] = [await line('Total 42.00'), await line('Invoice 7')];
     // The first pass leaves a buffer large enough for both lines to the next.

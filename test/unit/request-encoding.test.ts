@@ -17,12 +17,23 @@ const bytes = (length: number, seed: number): Buffer => {
 
 // Lengths whose varints take 1, 2 and 3 bytes, on both sides of each boundary.
 const LENGTHS = [0, 1, 127, 128, 16_383, 16_384, 300_000];
-const OPTIONS: RecognizeOptions = { maxSideLen: 1600, boxThreshold: 0.5, unclipRatio: 1.5, useAngleCls: true, minConfidence: 0.25, minSideLen: 64 };
+const OPTIONS: RecognizeOptions = {
+  maxSideLen: 1600,
+  boxThreshold: 0.5,
+  unclipRatio: 1.5,
+  useAngleCls: true,
+  minConfidence: 0.25,
+  minSideLen: 64,
+};
 
 describe('request encoding (one copy of each image)', () => {
   it('writes RecognizeLines requests byte for byte as ts-proto does', () => {
     const images = LENGTHS.map((n, i) => bytes(n, i));
-    for (const request of [{ images, options: OPTIONS }, { images, options: undefined }, { images: [], options: OPTIONS }]) {
+    for (const request of [
+      { images, options: OPTIONS },
+      { images, options: undefined },
+      { images: [], options: OPTIONS },
+    ]) {
       const lean = encodeRecognizeLinesRequest(request);
       expect(lean.equals(Buffer.from(RecognizeLinesRequest.encode(request).finish()))).to.equal(true);
       expect(RecognizeLinesRequest.decode(lean).images.map((b) => b.length)).to.deep.equal(request.images.map((b) => b.length));

@@ -127,11 +127,7 @@ describe('TileAssembly', () => {
     const a = assembly();
     a.accept(header(a, 1, QUADRANTS[1]!));
     a.checkDecodedSize(1, 6, 5);
-    expectError(
-      () => a.checkDecodedSize(1, 6, 4),
-      'INVALID_ARGUMENT',
-      /image 'a' tile 1 declares size 6x5 but its bytes decode to 6x4/,
-    );
+    expectError(() => a.checkDecodedSize(1, 6, 4), 'INVALID_ARGUMENT', /image 'a' tile 1 declares size 6x5 but its bytes decode to 6x4/);
     expectError(() => a.checkDecodedSize(0, 6, 5), 'INTERNAL', /not accepted/);
   });
 
@@ -271,9 +267,7 @@ describe('TileAssembly', () => {
   it('describes an image whose stream ended early, listing the missing tiles', () => {
     const a = new TileAssembly({ imageId: 'a', imageWidth: 100, imageHeight: 100, tileCount: 6 }, LIMITS);
     for (const index of [0, 2, 3]) a.accept(header(a, index, { x: 0, y: 0, width: 10, height: 10 }));
-    expect(a.describeIncomplete()).to.equal(
-      "image 'a' ended after 3 of 6 tiles; send the missing tiles 1, 4, 5 or restart the image",
-    );
+    expect(a.describeIncomplete()).to.equal("image 'a' ended after 3 of 6 tiles; send the missing tiles 1, 4, 5 or restart the image");
     a.accept(header(a, 1, { x: 0, y: 0, width: 10, height: 10 }));
     a.accept(header(a, 5, { x: 0, y: 0, width: 10, height: 10 }));
     expect(a.describeIncomplete()).to.equal("image 'a' ended after 5 of 6 tiles; send the missing tile 4 or restart the image");

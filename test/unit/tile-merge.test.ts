@@ -214,10 +214,7 @@ describe('planMerge', () => {
   });
 
   it('clamps re-read regions to the image', () => {
-    const plan = planMerge(W2, H2, [
-      tile(LEFT, line('edge', 800, -4, 1000, 30)),
-      tile(RIGHT, line('edge', 904, -3, 1910, 31)),
-    ]);
+    const plan = planMerge(W2, H2, [tile(LEFT, line('edge', 800, -4, 1000, 30)), tile(RIGHT, line('edge', 904, -3, 1910, 31))]);
     expect(plan.reread).to.deep.equal([quad(800, 0, 1904, 31)]);
   });
 
@@ -234,8 +231,18 @@ describe('planMerge', () => {
   it('takes a box half its height from each interior edge as cut, one pixel further as whole', () => {
     const middle: Rect = { x: 100, y: 100, width: 100, height: 100 };
     // Every box is 20 px across the border it is near: a 10 px margin.
-    const near = [line('l', 110, 140, 150, 160), line('t', 130, 110, 170, 130), line('r', 150, 140, 190, 160), line('b', 130, 170, 170, 190)];
-    const far = [line('l', 111, 140, 150, 160), line('t', 130, 111, 170, 131), line('r', 150, 140, 189, 160), line('b', 130, 169, 170, 189)];
+    const near = [
+      line('l', 110, 140, 150, 160),
+      line('t', 130, 110, 170, 130),
+      line('r', 150, 140, 190, 160),
+      line('b', 130, 170, 170, 190),
+    ];
+    const far = [
+      line('l', 111, 140, 150, 160),
+      line('t', 130, 111, 170, 131),
+      line('r', 150, 140, 189, 160),
+      line('b', 130, 169, 170, 189),
+    ];
     for (const [i, l] of near.entries()) {
       const plan = planMerge(300, 300, [tile(middle, l)]);
       expect(plan.keep, `near ${l.text}`).to.deep.equal([]);
@@ -247,7 +254,10 @@ describe('planMerge', () => {
   it('joins the two clipped halves of a text that a small overlap let no tile see whole', () => {
     const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
     const bottom: Rect = { x: 0, y: 484, width: 1500, height: 516 };
-    const plan = planMerge(1500, 1000, [tile(top, line('upper half', 100, 470, 300, 500)), tile(bottom, line('lower half', 105, 484, 298, 530))]);
+    const plan = planMerge(1500, 1000, [
+      tile(top, line('upper half', 100, 470, 300, 500)),
+      tile(bottom, line('lower half', 105, 484, 298, 530)),
+    ]);
     expect(plan.keep).to.deep.equal([]);
     expect(plan.reread).to.deep.equal([quad(100, 470, 300, 530)]);
   });

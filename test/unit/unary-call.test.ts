@@ -68,7 +68,9 @@ describe('unary call wrapper', () => {
   it('sends grpc-retry-pushback-ms with a refusal for load, and -1 with one no retry can fix', async () => {
     const ctx = context();
     const refusal = async (err: OcrError): Promise<ServiceError> =>
-      new Promise((resolve) => unary<object, string>(ctx, 'Recognize', () => Promise.reject(err))(fakeCall(5000), (e) => resolve(e as ServiceError)));
+      new Promise((resolve) =>
+        unary<object, string>(ctx, 'Recognize', () => Promise.reject(err))(fakeCall(5000), (e) => resolve(e as ServiceError)),
+      );
     const busy = await refusal(new OcrError('RESOURCE_EXHAUSTED', 'server busy', 250));
     expect(busy.code).to.equal(status.RESOURCE_EXHAUSTED);
     expect(busy.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['250']);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { pickSlot, type SlotState } from '../../src/engine/runtime/worker-pool.js';
 
 const slots = (...states: ('idle' | 'busy' | 'wide' | 'wide-busy')[]): SlotState[] =>
-  states.map((s) => ({ posted: s.endsWith("busy") ? 1 : 0, wide: s.startsWith('wide') }));
+  states.map((s) => ({ posted: s.endsWith('busy') ? 1 : 0, wide: s.startsWith('wide') }));
 
 describe('worker pool dispatch (pickSlot)', () => {
   it('sends a task that has the pool to itself to the wide worker, wherever it sits', () => {

@@ -4,7 +4,11 @@ import { WorkerPool, type TaskResult } from '../../src/engine/runtime/worker-poo
 import type { ModelSource } from '../../src/engine/runtime/model-cache.js';
 import type { LinesReply, ReadLinesTask, WorkerConfig } from '../../src/engine/runtime/worker-protocol.js';
 
-const unused: ModelSource = { file: '', spec: { simplify: false, precision: 'float32', greedyHead: false, reduceRange: false }, cached: null };
+const unused: ModelSource = {
+  file: '',
+  spec: { simplify: false, precision: 'float32', greedyHead: false, reduceRange: false },
+  cached: null,
+};
 const STUB = new URL('../support/stub-inference-worker.js', import.meta.url);
 const config: Omit<WorkerConfig, 'wide' | 'phase'> = {
   manifestPath: '',
@@ -28,7 +32,8 @@ const task = (busyMs: number, crash = false, native = false): ReadLinesTask => (
   wholeLines: false,
 });
 
-const span = (r: TaskResult<LinesReply>): { began: number; ended: number } => JSON.parse(r.reply.lines[0]!.text) as { began: number; ended: number };
+const span = (r: TaskResult<LinesReply>): { began: number; ended: number } =>
+  JSON.parse(r.reply.lines[0]!.text) as { began: number; ended: number };
 
 /** Keep the main thread from its event loop, as a long synchronous step in a request would. */
 function holdMainThread(ms: number): void {
@@ -91,9 +96,12 @@ describe('worker pool (stand-in workers)', () => {
   it('queues by priority: an older request overtakes tasks of a newer one not yet posted', async () => {
     pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB });
     const order: number[] = [];
-    const runs = [pool.run(task(20), { priority: 0 }), pool.run(task(1), { priority: 5 }), pool.run(task(1), { priority: 5 }), pool.run(task(1), { priority: 2 })].map((p, i) =>
-      p.then(() => order.push(i)),
-    );
+    const runs = [
+      pool.run(task(20), { priority: 0 }),
+      pool.run(task(1), { priority: 5 }),
+      pool.run(task(1), { priority: 5 }),
+      pool.run(task(1), { priority: 2 }),
+    ].map((p, i) => p.then(() => order.push(i)));
     await Promise.all(runs);
     expect(order).to.deep.equal([0, 3, 1, 2]);
   });

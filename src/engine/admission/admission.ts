@@ -79,7 +79,6 @@ export class Admission {
   /** Encoded bytes of the calls waiting for memory. */
   private waitingEncodedBytes = 0;
 
-
   constructor(
     private readonly budget: MemoryBudget,
     private readonly config: AdmissionConfig,
@@ -115,7 +114,8 @@ export class Admission {
     this.calls.add(call);
     let reservation: Reservation | undefined;
     try {
-      reservation = this.budget.tryReserve(cost.bytes, order, cost.what) ?? (await this.waitForMemory(cost, order, priority, options.signal));
+      reservation =
+        this.budget.tryReserve(cost.bytes, order, cost.what) ?? (await this.waitForMemory(cost, order, priority, options.signal));
       const ticket: CallTicket = {
         order,
         signal: options.signal,
@@ -136,7 +136,12 @@ export class Admission {
    * Wait for the call's memory, holding its encoded bytes meanwhile: calls waiting may hold at most
    * half the budget in encoded bytes, past which a call is refused for load rather than queued.
    */
-  private async waitForMemory(cost: CallCost, order: number, priority: CallPriority, signal: AbortSignal | undefined): Promise<Reservation> {
+  private async waitForMemory(
+    cost: CallCost,
+    order: number,
+    priority: CallPriority,
+    signal: AbortSignal | undefined,
+  ): Promise<Reservation> {
     const cap = this.budget.limitBytes / 2;
     if (this.waitingEncodedBytes + cost.encodedBytes > cap) {
       this.refused[priority]++;

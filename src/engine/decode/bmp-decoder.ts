@@ -260,9 +260,10 @@ function decodeRle(buf: Uint8Array, header: BmpHeader, out: Uint8Array): void {
     out[o + 2] = palette![index * 3 + 2]!;
   };
   const fits = (count: number): void => {
-    if (y >= height || x + count > width) throw corrupt(`its RLE data writes ${count} pixels from (${x}, ${height - 1 - y}), outside the image`);
+    if (y >= height || x + count > width)
+      throw corrupt(`its RLE data writes ${count} pixels from (${x}, ${height - 1 - y}), outside the image`);
   };
-  for (let at = dataOffset; ; ) {
+  for (let at = dataOffset; ;) {
     if (at + 2 > buf.length) {
       if (y >= height) return;
       throw corrupt('its RLE data ends before its end-of-bitmap marker');

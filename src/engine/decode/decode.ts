@@ -32,9 +32,7 @@ function checkSize(width: number, height: number, limits: DecodeLimits): void {
     );
   }
   if (width < limits.minSide || height < limits.minSide) {
-    throw invalidArgument(
-      `image is ${width}×${height} pixels; text needs at least ${limits.minSide} pixels on each side`,
-    );
+    throw invalidArgument(`image is ${width}×${height} pixels; text needs at least ${limits.minSide} pixels on each side`);
   }
 }
 
@@ -51,7 +49,12 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    decoded = await sharp(buf, options).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    decoded = await sharp(buf, options)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw await explainFailure(buf, format, limits, err as Error);
   }

@@ -76,6 +76,7 @@ export async function decodePlainJpeg(buf: Uint8Array): Promise<RawImage> {
   const rgba = (await loadJpegDecoder()).decode(buf);
   if (typeof rgba === 'string') throw corrupt(rgba);
   const { width, height } = rgba;
-  if (width !== header.width || height !== header.height) throw corrupt(`decoded to ${width}×${height}, not the ${header.width}×${header.height} its header declares`);
+  if (width !== header.width || height !== header.height)
+    throw corrupt(`decoded to ${width}×${height}, not the ${header.width}×${header.height} its header declares`);
   return rgbFromRgba(rgba);
 }

@@ -124,7 +124,11 @@ const SOS_MARKER = Buffer.from([0xff, SOS]);
 export function countJpegScans(buf: Uint8Array, stopAfter = MAX_JPEG_SCANS): number {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let scans = 0;
-  for (let at = bytes.indexOf(SOS_MARKER, readJpegHeader(buf)?.scanOffset ?? 2); at >= 0 && scans <= stopAfter; at = bytes.indexOf(SOS_MARKER, at + 2)) {
+  for (
+    let at = bytes.indexOf(SOS_MARKER, readJpegHeader(buf)?.scanOffset ?? 2);
+    at >= 0 && scans <= stopAfter;
+    at = bytes.indexOf(SOS_MARKER, at + 2)
+  ) {
     scans++;
   }
   return scans;

@@ -40,7 +40,7 @@ export function readPngChunks(buf: Uint8Array): PngChunk[] | null {
   if (buf.length < 33 || PNG_SIGNATURE.some((b, i) => buf[i] !== b)) return null;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const chunks: PngChunk[] = [];
-  for (let at = 8; at + 12 <= buf.length && chunks.length < MAX_PNG_CHUNKS; ) {
+  for (let at = 8; at + 12 <= buf.length && chunks.length < MAX_PNG_CHUNKS;) {
     const length = view.getUint32(at);
     if (at + 12 + length > buf.length) return null;
     const type = String.fromCharCode(buf[at + 4]!, buf[at + 5]!, buf[at + 6]!, buf[at + 7]!);
@@ -92,11 +92,6 @@ export function pngHeaderOf(chunks: PngChunk[]): PngHeader {
 export function isPlainPng(header: PngHeader): boolean {
   const { bitDepth, colorType, interlace, chunks } = header;
   return (
-    bitDepth === 8 &&
-    [0, 2, 3].includes(colorType) &&
-    interlace === 0 &&
-    !chunks.has('tRNS') &&
-    !chunks.has('iCCP') &&
-    !chunks.has('eXIf')
+    bitDepth === 8 && [0, 2, 3].includes(colorType) && interlace === 0 && !chunks.has('tRNS') && !chunks.has('iCCP') && !chunks.has('eXIf')
   );
 }

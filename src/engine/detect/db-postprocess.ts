@@ -57,7 +57,14 @@ function findRegions(map: ProbMap, thresh: number): Region[] {
   const queue = new Int32Array(w * h);
   const rowMin = new Int32Array(h + 2).fill(0x7fffffff);
   const rowMax = new Int32Array(h + 2).fill(-1);
-  const n0 = -pw - 1, n1 = -pw, n2 = -pw + 1, n3 = -1, n4 = 1, n5 = pw - 1, n6 = pw, n7 = pw + 1;
+  const n0 = -pw - 1,
+    n1 = -pw,
+    n2 = -pw + 1,
+    n3 = -1,
+    n4 = 1,
+    n5 = pw - 1,
+    n6 = pw,
+    n7 = pw + 1;
   const regions: Region[] = [];
 
   for (let start = pw + 1, end = pw * (h + 1) - 1; start < end; start++) {
@@ -78,14 +85,38 @@ function findRegions(map: ProbMap, thresh: number): Region[] {
       if (y < yLo) yLo = y;
       if (y > yHi) yHi = y;
       let j: number;
-      if (mask[(j = i + n0)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n1)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n2)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n3)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n4)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n5)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n6)] === 1) { mask[j] = 2; queue[tail++] = j; }
-      if (mask[(j = i + n7)] === 1) { mask[j] = 2; queue[tail++] = j; }
+      if (mask[(j = i + n0)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n1)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n2)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n3)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n4)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n5)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n6)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
+      if (mask[(j = i + n7)] === 1) {
+        mask[j] = 2;
+        queue[tail++] = j;
+      }
     }
     // Walk the boundary the way findContours does (down the left side, up the right) starting at
     // the top row's leftmost pixel: minAreaRect's result depends on the hull's starting vertex,
@@ -115,7 +146,10 @@ function findRegions(map: ProbMap, thresh: number): Region[] {
  */
 export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
   const { data, width: w, height: h } = map;
-  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  let minX = Infinity,
+    maxX = -Infinity,
+    minY = Infinity,
+    maxY = -Infinity;
   for (const p of quad) {
     const x = Math.fround(p[0]);
     const y = Math.fround(p[1]);
@@ -133,10 +167,9 @@ export function boxScoreFast(map: ProbMap, quad: readonly Point[]): number {
   const mh = ymax - ymin + 1;
 
   // float32 subtraction, then astype(int32), which truncates toward zero.
-  const local = quad.map((p) => [
-    Math.trunc(Math.fround(Math.fround(p[0]) - xmin)),
-    Math.trunc(Math.fround(Math.fround(p[1]) - ymin)),
-  ] as Point);
+  const local = quad.map(
+    (p) => [Math.trunc(Math.fround(Math.fround(p[0]) - xmin)), Math.trunc(Math.fround(Math.fround(p[1]) - ymin))] as Point,
+  );
   const mask = new Uint8Array(mw * mh);
   fillPoly(mask, mw, mh, local);
 

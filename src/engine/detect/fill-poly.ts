@@ -84,8 +84,10 @@ function drawLine(mask: Uint8Array, w: number, h: number, ax: number, ay: number
   const major = steep ? dy : dx;
   const minor = steep ? dx : dy;
   // Major-axis step every iteration, minor-axis step when the error goes negative.
-  const majX = steep ? 0 : 1, majY = steep ? sy : 0;
-  const minX = steep ? 1 : 0, minY = steep ? 0 : sy;
+  const majX = steep ? 0 : 1,
+    majY = steep ? sy : 0;
+  const minX = steep ? 1 : 0,
+    minY = steep ? 0 : sy;
   let err = major - 2 * minor;
   for (let i = 0; i <= major; i++) {
     mask[y * w + x] = 1;

@@ -9,7 +9,12 @@ import type { Point, Quad } from '../types.js';
 export { quadSize } from '../../shared/quad.js';
 
 /** The quad of a whole w×h image: a line image read as it is. */
-export const wholeImageQuad = (w: number, h: number): Quad => [[0, 0], [w, 0], [w, h], [0, h]];
+export const wholeImageQuad = (w: number, h: number): Quad => [
+  [0, 0],
+  [w, 0],
+  [w, h],
+  [0, h],
+];
 
 /**
  * A minimum-area enclosing rectangle with cv2.minAreaRect's fields and conventions: `width` is the
@@ -117,8 +122,7 @@ function cvHull(points: readonly Point[]): Point[] {
   // Two points come back as OpenCV orders them: the lexicographically larger first.
   if (uniq.length < 3) return toPoints(uniq.reverse());
 
-  const turn = (o: number, a: number, b: number): number =>
-    (xs[a]! - xs[o]!) * (ys[b]! - ys[o]!) - (ys[a]! - ys[o]!) * (xs[b]! - xs[o]!);
+  const turn = (o: number, a: number, b: number): number => (xs[a]! - xs[o]!) * (ys[b]! - ys[o]!) - (ys[a]! - ys[o]!) * (xs[b]! - xs[o]!);
   // Monotone chain, positive orientation (right, down, left, up on screen) as OpenCV's
   // clockwise=false hull; collinear points dropped as Sklansky's strict test drops them.
   const lower: number[] = [];
@@ -180,14 +184,33 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
   const vx = new Float32Array(n);
   const vy = new Float32Array(n);
   const inv = new Float32Array(n);
-  let left = 0, bottom = 0, right = 0, top = 0;
-  let leftX = hx[0]!, rightX = hx[0]!, topY = hy[0]!, bottomY = hy[0]!;
+  let left = 0,
+    bottom = 0,
+    right = 0,
+    top = 0;
+  let leftX = hx[0]!,
+    rightX = hx[0]!,
+    topY = hy[0]!,
+    bottomY = hy[0]!;
   for (let i = 0; i < n; i++) {
-    const x0 = hx[i]!, y0 = hy[i]!;
-    if (x0 < leftX) { leftX = x0; left = i; }
-    if (x0 > rightX) { rightX = x0; right = i; }
-    if (y0 > topY) { topY = y0; top = i; }
-    if (y0 < bottomY) { bottomY = y0; bottom = i; }
+    const x0 = hx[i]!,
+      y0 = hy[i]!;
+    if (x0 < leftX) {
+      leftX = x0;
+      left = i;
+    }
+    if (x0 > rightX) {
+      rightX = x0;
+      right = i;
+    }
+    if (y0 > topY) {
+      topY = y0;
+      top = i;
+    }
+    if (y0 < bottomY) {
+      bottomY = y0;
+      bottom = i;
+    }
     const j = i + 1 < n ? i + 1 : 0;
     const dx = f32(hx[j]! - x0);
     const dy = f32(hy[j]! - y0);
@@ -197,9 +220,11 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
   }
   let orientation = 0;
   {
-    let ax = vx[n - 1]!, ay = vy[n - 1]!;
+    let ax = vx[n - 1]!,
+      ay = vy[n - 1]!;
     for (let i = 0; i < n; i++) {
-      const bx = vx[i]!, by = vy[i]!;
+      const bx = vx[i]!,
+        by = vy[i]!;
       const convexity = ax * by - ay * bx;
       if (convexity !== 0) {
         orientation = convexity > 0 ? 1 : -1;
@@ -213,11 +238,19 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
   let baseB = 0;
   const seq = [bottom, right, top, left];
   let minArea = 3.4028234663852886e38;
-  let bufLeft = 0, bufA = 0, bufW = 0, bufB = 0, bufH = 0, bufBottom = 0;
+  let bufLeft = 0,
+    bufA = 0,
+    bufW = 0,
+    bufB = 0,
+    bufH = 0,
+    bufBottom = 0;
   for (let k = 0; k < n; k++) {
     // Pick the caliper whose edge turns least: compare the edge vectors rotated into the first
     // caliper's frame by the sign of a float32 cross product (OpenCV 4.5.1+, firstVecIsRight).
-    const s0 = seq[0]!, s1 = seq[1]!, s2 = seq[2]!, s3 = seq[3]!;
+    const s0 = seq[0]!,
+      s1 = seq[1]!,
+      s2 = seq[2]!,
+      s3 = seq[3]!;
     const rx = [vx[s0]!, vy[s1]!, -vx[s2]!, -vy[s3]!];
     const ry = [vy[s0]!, -vx[s1]!, -vy[s2]!, vx[s3]!];
     let main = 0;
@@ -230,10 +263,22 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
     const leadX = f32(vx[p]! * inv[p]!);
     const leadY = f32(vy[p]! * inv[p]!);
     switch (main) {
-      case 0: baseA = leadX; baseB = leadY; break;
-      case 1: baseA = leadY; baseB = -leadX; break;
-      case 2: baseA = -leadX; baseB = -leadY; break;
-      default: baseA = -leadY; baseB = leadX; break;
+      case 0:
+        baseA = leadX;
+        baseB = leadY;
+        break;
+      case 1:
+        baseA = leadY;
+        baseB = -leadX;
+        break;
+      case 2:
+        baseA = -leadX;
+        baseB = -leadY;
+        break;
+      default:
+        baseA = -leadY;
+        baseB = leadX;
+        break;
     }
     seq[main] = p + 1 === n ? 0 : p + 1;
 
@@ -255,7 +300,10 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
       bufBottom = seq[0]!;
     }
   }
-  const A1 = bufA, B1 = bufB, A2 = -bufB, B2 = bufA;
+  const A1 = bufA,
+    B1 = bufB,
+    A2 = -bufB,
+    B2 = bufA;
   const C1 = f32(f32(A1 * hx[bufLeft]!) + f32(hy[bufLeft]! * B1));
   const C2 = f32(f32(A2 * hx[bufBottom]!) + f32(hy[bufBottom]! * B2));
   const idet = f32(1 / f32(f32(A1 * B2) - f32(A2 * B1)));

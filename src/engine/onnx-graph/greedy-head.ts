@@ -6,7 +6,18 @@
  * onnxruntime still meets new widths, little once it has seen them (docs/BENCHMARKS.md, "Tried and
  * kept").
  */
-import { DATA_TYPE_FLOAT, DATA_TYPE_INT32, graphOutputDims, intAttribute, makeNode, readModel, reduceNodes, setGraphOutputs, writeModel, type OnnxModel } from './model.js';
+import {
+  DATA_TYPE_FLOAT,
+  DATA_TYPE_INT32,
+  graphOutputDims,
+  intAttribute,
+  makeNode,
+  readModel,
+  reduceNodes,
+  setGraphOutputs,
+  writeModel,
+  type OnnxModel,
+} from './model.js';
 
 /** The outputs of a recognizer with the greedy head: [lines, steps] each. */
 export const BEST_CLASS_OUTPUT = 'greedy_head.best_class';

@@ -237,14 +237,24 @@ export function floatConstants(model: OnnxModel): Map<string, FloatTensor> {
 }
 
 /** A node with one output, named after that output. */
-export function makeNode(opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = new Map(), domain = ''): OnnxNode {
+export function makeNode(
+  opType: string,
+  inputs: string[],
+  output: string,
+  attributes: OnnxNode['attributes'] = new Map(),
+  domain = '',
+): OnnxNode {
   return { opType, domain, name: output, inputs, outputs: [output], attributes };
 }
 
 /** A Constant node holding little-endian values of the ONNX data type `dataType`. */
 export function tensorConstantNode(output: string, dims: readonly number[], dataType: number, values: ArrayBufferView): OnnxNode {
   const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const tensor = encodeFields([...dims.map((d) => varintField(TENSOR_DIMS, d)), varintField(TENSOR_DATA_TYPE, dataType), bytesField(TENSOR_RAW_DATA, raw)]);
+  const tensor = encodeFields([
+    ...dims.map((d) => varintField(TENSOR_DIMS, d)),
+    varintField(TENSOR_DATA_TYPE, dataType),
+    bytesField(TENSOR_RAW_DATA, raw),
+  ]);
   const value = [stringField(ATTR_NAME, 'value'), bytesField(ATTR_T, tensor), varintField(ATTR_TYPE, ATTR_TYPE_TENSOR)];
   return { opType: 'Constant', domain: '', name: output, inputs: [], outputs: [output], attributes: new Map([['value', value]]) };
 }
@@ -262,7 +272,10 @@ export function importOpset(model: OnnxModel, domain: string, version: number): 
   const imported = model.fields.some(
     (f) => f.no === MODEL_OPSET_IMPORT && decodeFields(f.data).some((e) => e.no === OPSET_DOMAIN && stringValue(e) === domain),
   );
-  if (!imported) model.fields.push(bytesField(MODEL_OPSET_IMPORT, encodeFields([stringField(OPSET_DOMAIN, domain), varintField(OPSET_VERSION, version)])));
+  if (!imported)
+    model.fields.push(
+      bytesField(MODEL_OPSET_IMPORT, encodeFields([stringField(OPSET_DOMAIN, domain), varintField(OPSET_VERSION, version)])),
+    );
 }
 
 /**
@@ -315,7 +328,10 @@ export function graphOutputDims(model: OnnxModel, name: string): Uint8Array[] | 
 }
 
 /** Make these tensors, of the given ONNX element types and shapes (tensorValueInfo), the graph's outputs in place of its own. */
-export function setGraphOutputs(model: OnnxModel, outputs: readonly { name: string; dataType: number; dims?: readonly Uint8Array[] }[]): void {
+export function setGraphOutputs(
+  model: OnnxModel,
+  outputs: readonly { name: string; dataType: number; dims?: readonly Uint8Array[] }[],
+): void {
   const infos = outputs.map((o) => tensorValueInfo(GRAPH_OUTPUT, o.name, o.dataType, o.dims));
   model.graphFields = [...model.graphFields.filter((f) => f.no !== GRAPH_OUTPUT), ...infos];
   model.graphOutputs = new Set(outputs.map((o) => o.name));
@@ -350,7 +366,14 @@ export function readStringAttribute(node: OnnxNode, name: string): string | unde
  * opset: the axes moved from an attribute to an input, for ReduceSum at opset 13 and for the
  * others at 18.
  */
-export function reduceNodes(model: OnnxModel, op: string, input: string, output: string, axes: readonly number[], keepdims: boolean): OnnxNode[] {
+export function reduceNodes(
+  model: OnnxModel,
+  op: string,
+  input: string,
+  output: string,
+  axes: readonly number[],
+  keepdims: boolean,
+): OnnxNode[] {
   const node = makeNode(op, [input], output, new Map([['keepdims', intAttribute('keepdims', keepdims ? 1 : 0)]]));
   if (model.opset < (op === 'ReduceSum' ? 13 : 18)) {
     node.attributes.set('axes', intsAttribute('axes', axes));

@@ -146,7 +146,15 @@ function quantized(c: Candidate, options: QuantizeOptions, tail?: SwishAffineTai
     tensorConstantNode(`${name}.q_scale`, [c.n], DATA_TYPE_FLOAT, q.scales),
     tensorConstantNode(`${name}.q_zero`, [c.n], DATA_TYPE_INT8, new Int8Array(c.n)),
   ];
-  if (c.bias) operands.push(tensorConstantNode(`${name}.q_bias`, [c.n], DATA_TYPE_FLOAT, c.bias.map((v) => v * s)));
+  if (c.bias)
+    operands.push(
+      tensorConstantNode(
+        `${name}.q_bias`,
+        [c.n],
+        DATA_TYPE_FLOAT,
+        c.bias.map((v) => v * s),
+      ),
+    );
   const matmul = (input: string, output: string): OnnxNode => ({
     ...makeNode('DynamicQuantizeMatMul', [input, ...operands.map((o) => o.outputs[0]!)], output, new Map(), MS_DOMAIN),
     name: `${name}.q_matmul`,
@@ -156,7 +164,12 @@ function quantized(c: Candidate, options: QuantizeOptions, tail?: SwishAffineTai
   const transpose = (input: string, output: string, perm: number[]): OnnxNode =>
     makeNode('Transpose', [input], output, new Map([['perm', intsAttribute('perm', perm)]]));
   const before = [...operands, transpose(c.node.inputs[0]!, `${name}.q_nhwc_in`, [0, 2, 3, 1])];
-  if (!tail) return [...before, matmul(`${name}.q_nhwc_in`, `${name}.q_nhwc_out`), transpose(`${name}.q_nhwc_out`, c.node.outputs[0]!, [0, 3, 1, 2])];
+  if (!tail)
+    return [
+      ...before,
+      matmul(`${name}.q_nhwc_in`, `${name}.q_nhwc_out`),
+      transpose(`${name}.q_nhwc_out`, c.node.outputs[0]!, [0, 3, 1, 2]),
+    ];
   // The tail runs element-wise in NHWC, where the product leaves its output: the transpose back
   // then feeds a convolution directly, and onnxruntime folds it into its NCHWc reorder. The gate
   // reads y = x · s, so its slope is divided by s: y · HardSigmoid(x) = (x · HardSigmoid(x)) · s.

@@ -87,7 +87,9 @@ export function withRescoredGreedyHead(bytes: Uint8Array, options: QuantizeOptio
   const model = readModel(bytes);
   const scores = classScores(new GraphIndex(model, floatConstants(model)));
   if (!scores || model.opset < ONE_HOT_OPSET) {
-    throw new Error('the recognizer does not end in MatMul + Add + Softmax (opset 9 or later), which int8 class scores need; use --rec-precision float32');
+    throw new Error(
+      'the recognizer does not end in MatMul + Add + Softmax (opset 9 or later), which int8 class scores need; use --rec-precision float32',
+    );
   }
   const { k, n, data } = scores.weights;
   const q = quantizeColumns(k, n, (r, c) => data[r * n + c]!, options.reduceRange);
@@ -113,7 +115,13 @@ export function withRescoredGreedyHead(bytes: Uint8Array, options: QuantizeOptio
     tensorConstantNode(v('q_scale'), [n], DATA_TYPE_FLOAT, q.scales),
     tensorConstantNode(v('q_zero'), [n], DATA_TYPE_INT8, new Int8Array(n)),
     tensorConstantNode(v('bias'), [n], DATA_TYPE_FLOAT, scores.bias),
-    makeNode('DynamicQuantizeMatMul', [scores.features, v('q_weight'), v('q_scale'), v('q_zero'), v('bias')], v('int8_scores'), new Map(), 'com.microsoft'),
+    makeNode(
+      'DynamicQuantizeMatMul',
+      [scores.features, v('q_weight'), v('q_scale'), v('q_zero'), v('bias')],
+      v('int8_scores'),
+      new Map(),
+      'com.microsoft',
+    ),
     softmax,
     ...topKConstants,
     topK,
@@ -128,7 +136,10 @@ export function withRescoredGreedyHead(bytes: Uint8Array, options: QuantizeOptio
     node('Reshape', [v('top_products'), v('step_shape')], v('top_unbiased')),
     node('Add', [v('top_unbiased'), v('top_bias')], v('top_scores')),
     // The best of them; its class through a one-hot mask (GatherElements needs opset 11).
-    node('ArgMax', [v('top_scores')], v('best_rank'), [['axis', intAttribute('axis', 2)], ['keepdims', intAttribute('keepdims', 1)]]),
+    node('ArgMax', [v('top_scores')], v('best_rank'), [
+      ['axis', intAttribute('axis', 2)],
+      ['keepdims', intAttribute('keepdims', 1)],
+    ]),
     int64s(v('depth'), [candidates]),
     tensorConstantNode(v('off_on'), [2], DATA_TYPE_FLOAT, new Float32Array([0, 1])),
     node('OneHot', [v('best_rank'), v('depth'), v('off_on')], v('best_mask_4d'), [['axis', intAttribute('axis', -1)]]),

@@ -145,7 +145,8 @@ function foldAffineBeforeConv(index: GraphIndex, removed: Set<OnnxNode>, added: 
     if (mul.opType !== 'Mul') continue;
     const affine = affineFrom(index, mul);
     const conv = affine ? index.soleConsumer(affine.add.outputs[0]!, 'Conv') : undefined;
-    const weights = conv && !conv.domain && conv.inputs[0] === affine!.add.outputs[0] && unpadded(conv) ? index.convWeights(conv) : undefined;
+    const weights =
+      conv && !conv.domain && conv.inputs[0] === affine!.add.outputs[0] && unpadded(conv) ? index.convWeights(conv) : undefined;
     if (!affine || !conv || !weights) continue;
     replaceConvWeights(conv, absorbInputAffine(weights, affine.s, affine.b), added);
     conv.inputs[0] = affine.input;
@@ -157,7 +158,7 @@ function foldAffineBeforeConv(index: GraphIndex, removed: Set<OnnxNode>, added: 
 
 /** Output channels of the convolution that `value` comes from through element-wise operators. */
 function channelsOf(index: GraphIndex, value: string): number | undefined {
-  for (let node = index.producer.get(value); node; ) {
+  for (let node = index.producer.get(value); node;) {
     if (node.opType === 'Conv' && !node.domain) return index.constants.get(node.inputs[1] ?? '')?.dims[0];
     if (!['Mul', 'Add', 'HardSigmoid', 'Relu', 'Sigmoid'].includes(node.opType) || node.domain) return undefined;
     const operand = node.inputs.find((v) => !index.constants.has(v));

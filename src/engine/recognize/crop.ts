@@ -18,7 +18,10 @@ export function homographyFromRect(w: number, h: number, quad: Quad): number[] {
   let g = 0;
   let k = 0;
   if (sx !== 0 || sy !== 0) {
-    const dx1 = x1 - x2, dx2 = x3 - x2, dy1 = y1 - y2, dy2 = y3 - y2;
+    const dx1 = x1 - x2,
+      dx2 = x3 - x2,
+      dy1 = y1 - y2,
+      dy2 = y3 - y2;
     const den = dx1 * dy2 - dx2 * dy1;
     // A degenerate (collinear) quad has no projective solution; fall back to the affine part.
     if (den !== 0) {
@@ -26,8 +29,12 @@ export function homographyFromRect(w: number, h: number, quad: Quad): number[] {
       k = (dx1 * sy - sx * dy1) / den;
     }
   }
-  const a = x1 - x0 + g * x1, b = x3 - x0 + k * x3, c = x0;
-  const d = y1 - y0 + g * y1, e = y3 - y0 + k * y3, f = y0;
+  const a = x1 - x0 + g * x1,
+    b = x3 - x0 + k * x3,
+    c = x0;
+  const d = y1 - y0 + g * y1,
+    e = y3 - y0 + k * y3,
+    f = y0;
   return [a / w, b / h, c, d / w, e / h, f, g / w, k / h, 1];
 }
 
@@ -170,17 +177,17 @@ export function sampleAxisAligned(
  * mapped through the homography and bilinearly interpolated, then averaged. The projective
  * numerators and denominator are linear along a row, so they are stepped rather than recomputed.
  */
-export function sample(
-  image: RawImage,
-  m: readonly number[],
-  outW: number,
-  outH: number,
-  nx: number,
-  ny: number,
-  out: Uint8Array,
-): void {
+export function sample(image: RawImage, m: readonly number[], outW: number, outH: number, nx: number, ny: number, out: Uint8Array): void {
   const { data, width: iw, height: ih, channels: ch } = image;
-  const m0 = m[0]!, m1 = m[1]!, m2 = m[2]!, m3 = m[3]!, m4 = m[4]!, m5 = m[5]!, m6 = m[6]!, m7 = m[7]!, m8 = m[8]!;
+  const m0 = m[0]!,
+    m1 = m[1]!,
+    m2 = m[2]!,
+    m3 = m[3]!,
+    m4 = m[4]!,
+    m5 = m[5]!,
+    m6 = m[6]!,
+    m7 = m[7]!,
+    m8 = m[8]!;
   const maxX = iw - 1;
   const maxY = ih - 1;
   const stride = iw * ch;
@@ -224,7 +231,10 @@ export function sample(
           const w10 = fy - w11;
           const w01 = fx - w11;
           const w00 = 1 - fx - fy + w11;
-          const v00 = data[i00]!, v01 = data[i01]!, v10 = data[i10]!, v11 = data[i11]!;
+          const v00 = data[i00]!,
+            v01 = data[i01]!,
+            v10 = data[i10]!,
+            v11 = data[i11]!;
           const r = v00 * w00 + v01 * w01 + v10 * w10 + v11 * w11;
           let g = r;
           let b = r;

@@ -16,7 +16,13 @@ export interface StepBest {
  * Decode one sequence: collapse repeats, drop blanks. Reads `steps` entries of `best` starting at
  * `offset` (the n-th line of a batch starts at n · steps); `charset[i]` is class i's text.
  */
-export function ctcGreedyDecode(best: StepBest, offset: number, steps: number, charset: readonly string[], blankIndex: number): DecodedText {
+export function ctcGreedyDecode(
+  best: StepBest,
+  offset: number,
+  steps: number,
+  charset: readonly string[],
+  blankIndex: number,
+): DecodedText {
   let text = '';
   let sum = 0;
   let emitted = 0;

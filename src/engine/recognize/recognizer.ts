@@ -9,7 +9,13 @@ import type { RawImage } from '../types.js';
  * normalised to [-1, 1] and right-padded with zeros (the model's neutral grey) to a common width.
  * `into`: a buffer to fill instead of a new one, exactly the batch's size; it may hold old values.
  */
-export function toRecognizerBatch(crops: readonly RawImage[], width: number, height: number, bgr: boolean, into?: Float32Array): Float32Array {
+export function toRecognizerBatch(
+  crops: readonly RawImage[],
+  width: number,
+  height: number,
+  bgr: boolean,
+  into?: Float32Array,
+): Float32Array {
   const plane = width * height;
   const size = crops.length * 3 * plane;
   if (into && into.length !== size) throw new Error(`toRecognizerBatch: buffer of ${into.length} values for a batch of ${size}`);

@@ -57,10 +57,19 @@ const recognizer = new Recognizer(recSession, manifest.rec, charset);
 const classifier = clsSession && manifest.cls ? new Classifier(clsSession, manifest.cls) : null;
 
 const lineModels: LineModels = {
-  recognizer: { inputHeight: recognizer.inputHeight, maxWidth: manifest.rec.maxWidth, recognizeBatch: (crops, whole) => recognizer.recognizeBatch(crops, whole) },
+  recognizer: {
+    inputHeight: recognizer.inputHeight,
+    maxWidth: manifest.rec.maxWidth,
+    recognizeBatch: (crops, whole) => recognizer.recognizeBatch(crops, whole),
+  },
   classifier:
     classifier && manifest.cls
-      ? { inputHeight: classifier.inputHeight, inputWidth: classifier.inputWidth, threshold: manifest.cls.threshold, classify: (crops) => classifier.classify(crops) }
+      ? {
+          inputHeight: classifier.inputHeight,
+          inputWidth: classifier.inputWidth,
+          threshold: manifest.cls.threshold,
+          classify: (crops) => classifier.classify(crops),
+        }
       : null,
   batchSize: config.recBatchSize,
 };

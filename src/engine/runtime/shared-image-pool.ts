@@ -47,7 +47,12 @@ export class SharedImagePool {
   private acquire(bytes: number): SharedArrayBuffer {
     let best = -1;
     this.idle.forEach((b, i) => {
-      if (b.byteLength >= bytes && b.byteLength <= MAX_OVERSIZE * Math.max(bytes, GRANULE) && (best < 0 || b.byteLength < this.idle[best]!.byteLength)) best = i;
+      if (
+        b.byteLength >= bytes &&
+        b.byteLength <= MAX_OVERSIZE * Math.max(bytes, GRANULE) &&
+        (best < 0 || b.byteLength < this.idle[best]!.byteLength)
+      )
+        best = i;
     });
     if (best < 0) return new SharedArrayBuffer(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE));
     const [buffer] = this.idle.splice(best, 1) as [SharedArrayBuffer];

@@ -2,7 +2,16 @@ import { Worker } from 'node:worker_threads';
 import { OcrError, type OcrErrorCode } from '../../shared/errors.js';
 import { claimForStop, newPhaseCell, type PhaseCell } from './worker-phase.js';
 import { collectGarbage } from './collect-garbage.js';
-import type { ReplyFor, Task, WorkerCollect, WorkerCollected, WorkerConfig, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import type {
+  ReplyFor,
+  Task,
+  WorkerCollect,
+  WorkerCollected,
+  WorkerConfig,
+  WorkerReady,
+  WorkerRequest,
+  WorkerResponse,
+} from './worker-protocol.js';
 
 export interface TaskResult<R> {
   reply: R;
