@@ -51,7 +51,7 @@ const sample = async (): Promise<void> => {
   const t = elapsed();
   samples.push({ t, rss: rssMiB(pid), heap: await heapMiB(), calls });
 };
-const sampler = setInterval(() => sample().catch((err: unknown) => console.error(`sample failed: ${String(err)}`)), 5000);
+const sampler = setInterval(() => void sample().catch((err: unknown) => console.error(`sample failed: ${String(err)}`)), 5000);
 await Promise.all(
   Array.from({ length: 4 }, async (_, lane) => {
     for (let i = lane; elapsed() < seconds; i += 4) {

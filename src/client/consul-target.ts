@@ -38,7 +38,7 @@ export function healthQueryUrl(target: ConsulTarget, index: number, wait: string
   const params = new URLSearchParams({ passing: 'true', index: String(index), wait });
   if (target.tag) params.set('tag', target.tag);
   if (target.dc) params.set('dc', target.dc);
-  return `${target.agent}/v1/health/service/${encodeURIComponent(target.service)}?${params}`;
+  return `${target.agent}/v1/health/service/${encodeURIComponent(target.service)}?${params.toString()}`;
 }
 
 interface HealthEntry {

@@ -9,7 +9,7 @@
  * for byte as ts-proto writes them, since their images are field 1.
  */
 import { makeGenericClientConstructor } from '@grpc/grpc-js';
-import { OcrServiceClient, OcrServiceService, RecognizeLinesRequest, RecognizeRequest, TileRequest } from '../gen/ocr/v1/ocr.js';
+import { type OcrServiceClient, OcrServiceService, RecognizeLinesRequest, RecognizeRequest, TileRequest } from '../gen/ocr/v1/ocr.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
 const LENGTH_DELIMITED = 2;

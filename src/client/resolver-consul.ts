@@ -31,7 +31,7 @@ export class ConsulResolver implements experimental.Resolver {
     options: ChannelOptions,
   ) {
     this.target = parseConsulTarget(uri.authority, uri.path);
-    const fromOptions = options['ocr.consul_token'];
+    const fromOptions: unknown = options['ocr.consul_token'];
     this.token = typeof fromOptions === 'string' ? fromOptions : process.env.CONSUL_HTTP_TOKEN;
   }
 

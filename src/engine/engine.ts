@@ -336,7 +336,9 @@ export class OcrEngine {
       Promise.all(
         images.map((buf, i) => {
           const probe = probes[i]!;
-          return probe instanceof OcrError ? { ok: false as const, error: probe } : this.readLine(buf, probe, options, call);
+          return probe instanceof OcrError
+            ? Promise.resolve({ ok: false as const, error: probe })
+            : this.readLine(buf, probe, options, call);
         }),
       ),
     );

@@ -171,7 +171,9 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
 
   const retryDelay = (): number => Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.max(0, failures - 1));
   const schedule = (ms: number): void => {
-    timer = setTimeout(() => (inFlight = step()), ms);
+    timer = setTimeout(() => {
+      inFlight = step();
+    }, ms);
     timer.unref(); // the gRPC server keeps the process alive, not this
   };
 

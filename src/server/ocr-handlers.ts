@@ -14,9 +14,9 @@ import { fromOptions, toLine, toTimings } from './convert.js';
 import type { CallInfo } from './unary-call.js';
 
 export interface OcrHandlers {
-  recognize(request: RecognizeRequest, info: CallInfo): Promise<RecognizeResponse>;
-  recognizeLines(request: RecognizeLinesRequest, info: CallInfo): Promise<RecognizeLinesResponse>;
-  getServerInfo(request: GetServerInfoRequest): Promise<ServerInfo>;
+  recognize: (request: RecognizeRequest, info: CallInfo) => Promise<RecognizeResponse>;
+  recognizeLines: (request: RecognizeLinesRequest, info: CallInfo) => Promise<RecognizeLinesResponse>;
+  getServerInfo: (request: GetServerInfoRequest) => Promise<ServerInfo>;
 }
 
 export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {

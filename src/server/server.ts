@@ -102,7 +102,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     );
   } catch (err) {
     await engine.close();
-    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
@@ -136,6 +136,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await cache?.close();
       throw new Error(
         `cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`,
+        { cause: err },
       );
     }
     httpPort = (http.server.address() as AddressInfo).port;

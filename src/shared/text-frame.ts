@@ -7,8 +7,8 @@ import type { Point, Quad } from './quad.js';
 export interface TextFrame {
   /** Radians; the direction of the text's top edges, y down. */
   angle: number;
-  toFrame(p: Point): Point;
-  fromFrame(p: Point): Point;
+  toFrame: (p: Point) => Point;
+  fromFrame: (p: Point) => Point;
 }
 
 function median(values: number[]): number {

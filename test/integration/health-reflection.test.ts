@@ -25,16 +25,25 @@ describe('health and reflection', function () {
     fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
   }
 
-  function reflectionClient(version: 'v1' | 'v1alpha'): InstanceType<ServiceClientConstructor> {
+  /** The reflection stream as these tests use it (proto-loader's clients are untyped). */
+  interface ReflectionStream {
+    on(event: 'data', listener: (reply: ReflectionReply) => void): void;
+    on(event: 'error', listener: (err: Error) => void): void;
+    write(request: object): void;
+    end(): void;
+  }
+  type ReflectionClient = InstanceType<ServiceClientConstructor> & { serverReflectionInfo(): ReflectionStream };
+
+  function reflectionClient(version: 'v1' | 'v1alpha'): ReflectionClient {
     const require = createRequire(import.meta.url);
     const dir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto', 'grpc', 'reflection', version);
     const pkg = loadPackageDefinition(loadSync(path.join(dir, 'reflection.proto'), { keepCase: false, oneofs: true }));
     const reflection = ((pkg.grpc as GrpcObject).reflection as GrpcObject)[version] as GrpcObject;
     const Client = reflection.ServerReflection as ServiceClientConstructor;
-    return new Client(t.target, credentials.createInsecure());
+    return new Client(t.target, credentials.createInsecure()) as ReflectionClient;
   }
 
-  function ask(client: InstanceType<ServiceClientConstructor>, request: object): Promise<ReflectionReply> {
+  function ask(client: ReflectionClient, request: object): Promise<ReflectionReply> {
     return new Promise((resolve, reject) => {
       const call = client.serverReflectionInfo();
       call.on('data', (reply: ReflectionReply) => resolve(reply));
@@ -126,7 +135,10 @@ describe('health and reflection', function () {
   it('answers health checks for "" and ocr.v1.OcrService, and reports NOT_SERVING when set', async () => {
     const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
     const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
-    const client = new (Health.Health as ServiceClientConstructor)(t.target, credentials.createInsecure());
+    type HealthClient = InstanceType<ServiceClientConstructor> & {
+      check(request: { service: string }, callback: (err: Error | null, reply: { status: string }) => void): void;
+    };
+    const client = new (Health.Health as ServiceClientConstructor)(t.target, credentials.createInsecure()) as HealthClient;
     const check = (service: string): Promise<string> =>
       new Promise((resolve, reject) =>
         client.check({ service }, (err: Error | null, reply: { status: string }) => (err ? reject(err) : resolve(reply.status))),

@@ -5,7 +5,7 @@
  */
 import { Metadata, Server, status as Status, type sendUnaryData, type ServerErrorResponse, type ServerUnaryCall } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
+import { type OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 

@@ -63,7 +63,7 @@ describe('quick start: npm start, then curl and the Python client', function () 
 
   it("runs the replaced service's Python client unchanged (Debian's python3-requests)", async () => {
     const { stdout } = await run('/usr/bin/python3', ['client.py'], { cwd: dir }).catch((err: { stderr?: string }) => {
-      throw new Error(`python3 client.py failed (CI installs python3-requests): ${err.stderr ?? String(err)}`);
+      throw new Error(`python3 client.py failed (CI installs python3-requests): ${err.stderr ?? JSON.stringify(err)}`);
     });
     const lines = stdout.trim().split('\n');
     expect(lines.length).to.be.above(10);

@@ -590,6 +590,7 @@ export class ConsulDouble {
     if (minIndex === 0 || this.indexFor(name) > minIndex) return answer();
 
     // Blocking: answer on the first change of this service past minIndex, or when wait is over.
+    // eslint-disable-next-line prefer-const -- assigned below, after finish, which clears it, is defined
     let timer: NodeJS.Timeout | undefined;
     const finish = (): void => {
       clearTimeout(timer);

@@ -21,7 +21,7 @@ describe('the gRPC server HTTP/2 receive window', () => {
     try {
       // Node's defaults come first; the server's own SETTINGS and WINDOW_UPDATE once its session
       // starts. A ping's answer comes after both.
-      while ((await once(client, 'remoteSettings'))[0].initialWindowSize !== window.streamBytes);
+      while (((await once(client, 'remoteSettings')) as [http2.Settings])[0].initialWindowSize !== window.streamBytes);
       await new Promise((resolve, reject) => client.ping((err) => (err ? reject(err) : resolve(undefined))));
       expect(client.state.remoteWindowSize).to.equal(window.connectionBytes);
     } finally {

@@ -45,8 +45,9 @@ describe('ocr recognize --json lines', () => {
     const text = 'line\nbreak\t"quoted"\\ \u2028 end';
     const line = jsonLine({ file: 'a\nb.png', width: 1, height: 1, instance: 'i', lines: [{ text, confidence: 1, box: [] }] });
     expect(line).not.to.include('\n');
-    expect(JSON.parse(line).lines[0].text).to.equal(text);
-    expect(JSON.parse(line).file).to.equal('a\nb.png');
+    const parsed = JSON.parse(line) as { file: string; lines: { text: string }[] };
+    expect(parsed.lines[0]!.text).to.equal(text);
+    expect(parsed.file).to.equal('a\nb.png');
   });
 
   it('rounds half away from the float noise of float32 values, and never prints -0', () => {

@@ -68,7 +68,8 @@ function drawLine(mask: Uint8Array, w: number, h: number, ax: number, ay: number
   if (ax < 0 || ax >= w || bx < 0 || bx >= w || ay < 0 || ay >= h || by < 0 || by >= h) {
     if (!clipLine(w, h, p)) return;
   }
-  let [x, y, x2, y2] = p;
+  let [x, y] = p;
+  const [, , x2, y2] = p;
   let dx = x2 - x;
   let dy = y2 - y;
   if (dx < 0) {

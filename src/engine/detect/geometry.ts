@@ -218,24 +218,8 @@ function rotatingCalipers(hx: Float32Array, hy: Float32Array): number[] {
     vy[i] = dy;
     inv[i] = 1 / Math.sqrt(dx * dx + dy * dy);
   }
-  let orientation = 0;
-  {
-    let ax = vx[n - 1]!,
-      ay = vy[n - 1]!;
-    for (let i = 0; i < n; i++) {
-      const bx = vx[i]!,
-        by = vy[i]!;
-      const convexity = ax * by - ay * bx;
-      if (convexity !== 0) {
-        orientation = convexity > 0 ? 1 : -1;
-        break;
-      }
-      ax = bx;
-      ay = by;
-    }
-  }
-  let baseA = orientation;
-  let baseB = 0;
+  let baseA: number;
+  let baseB: number;
   const seq = [bottom, right, top, left];
   let minArea = 3.4028234663852886e38;
   let bufLeft = 0,

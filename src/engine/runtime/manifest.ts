@@ -79,7 +79,7 @@ export function loadManifest(manifestPath: string = DEFAULT_MANIFEST): ModelMani
   try {
     parsed = JSON.parse(readFileSync(absolute, 'utf8')) as ManifestFile;
   } catch (err) {
-    throw new Error(`cannot read model manifest ${absolute}: ${(err as Error).message}`);
+    throw new Error(`cannot read model manifest ${absolute}: ${(err as Error).message}`, { cause: err });
   }
   for (const key of ['name', 'det', 'rec'] as const) {
     if (!parsed[key]) throw new Error(`model manifest ${absolute} lacks "${key}"`);
