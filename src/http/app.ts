@@ -9,6 +9,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
@@ -31,6 +32,8 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: HttpMetrics;
   version: string;
+  /** Serve HTTPS with these (server-tls.ts: the server's certificate files); the server swaps later pairs in with setSecureContext. */
+  https?: HttpsServerOptions;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -196,7 +199,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
   // Base64 is 4/3 of the bytes; the rest of a JSON body is small.
   const jsonLimit = Math.ceil((maxImageBytes * maxLinesPerRequest * 4) / 3) + 64 * 1024;
-  const app = Fastify({ logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true });
+  const settings = { logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true } as const;
+  // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
+  const app = options.https ? (Fastify({ ...settings, https: options.https }) as unknown as FastifyInstance) : Fastify(settings);
   await app.register(multipart, {
     limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 },
   });

@@ -5,6 +5,7 @@ import { HttpMetrics } from '../http/http-metrics.js';
 import { localBackend } from './http-backend.js';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { Server as HttpsServer } from 'node:https';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { OcrEngine, type EngineConfig } from '../engine/index.js';
@@ -14,6 +15,8 @@ import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-windo
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { earlyRefusal } from './early-refusal.js';
+import { tlsProtection, warnIfExposed } from './exposure-warning.js';
+import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
@@ -40,6 +43,8 @@ export interface ServerConfig {
   httpPort?: number;
   /** Recognize answers kept for images sent again (result-cache.ts); unset: none. */
   cache?: ResultCacheConfig;
+  /** TLS on both ports (and mutual TLS with clientCaFile), the files reloaded when they change (server-tls.ts); unset: plaintext. */
+  tls?: ServerTlsConfig;
 }
 
 export interface RunningServer {
@@ -52,6 +57,8 @@ export interface RunningServer {
   health: HealthImplementation;
   metrics: ServerMetrics;
   logger: Logger;
+  /** The certificate files served, when TLS is on. */
+  certificates?: ServerCertificates;
   /**
    * Stop taking calls: health goes NOT_SERVING, then `beforeDrain` runs (deregistration: new calls
    * are still served meanwhile), calls in flight get what is left of graceMs to finish, then the
@@ -73,14 +80,20 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   tileStreamMemoryShare: 0.25,
 };
 
-function bind(server: Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))));
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const engine = await OcrEngine.create(config.engine);
+  // Certificate files are read before the models load: one that cannot serve stops the start at once.
+  const certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
+  let engine: OcrEngine;
+  try {
+    engine = await OcrEngine.create(config.engine);
+  } catch (err) {
+    certificates?.close();
+    throw err;
+  }
   const metrics = new ServerMetrics({
     inFlight: () => engine.inFlight,
     queuedTasks: () => engine.queuedTasks,
@@ -98,14 +111,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let port: number;
   try {
     port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () =>
-      bind(server, `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`),
+      bind(
+        server,
+        `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+        certificates?.grpcCredentials() ?? ServerCredentials.createInsecure(),
+      ),
     );
   } catch (err) {
+    certificates?.close();
     await engine.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
+  if (certificates) certificates.logger = logger.child({ component: 'tls' });
+  warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined)]);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => engine.inFlight === 0,
@@ -127,10 +147,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       logger,
       metrics: new HttpMetrics(metrics.registry),
       version: SERVER_VERSION,
+      ...(certificates ? { https: certificates.httpsOptions() } : {}),
     });
     try {
       await http.listen({ host: config.host, port: config.httpPort });
     } catch (err) {
+      certificates?.close();
       server.forceShutdown();
       await engine.close();
       await cache?.close();
@@ -140,13 +162,26 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       );
     }
     httpPort = (http.server.address() as AddressInfo).port;
+    // gRPC follows the files through its credentials; HTTPS through this.
+    const https = http.server as unknown as HttpsServer;
+    certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
   }
   health.addToServer(server);
   addReflection(server);
   health.setStatus('', 'SERVING');
   health.setStatus(OCR_SERVICE, 'SERVING');
   const info = engine.info();
-  logger.info({ host: config.host, port, workers: info.workers, threadsPerWorker: info.threadsPerWorker, models: info.models }, 'serving');
+  logger.info(
+    {
+      host: config.host,
+      port,
+      tls: certificates ? (certificates.mutual ? 'mutual' : 'server') : 'off',
+      workers: info.workers,
+      threadsPerWorker: info.threadsPerWorker,
+      models: info.models,
+    },
+    'serving',
+  );
 
   let stopping: Promise<{ stuck: number }> | null = null;
   const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }> => {
@@ -165,6 +200,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         server.forceShutdown();
       }
       clearTimeout(timer);
+      certificates?.close();
       trim.stop();
       const closed = await engine.close();
       await cache?.close();
@@ -183,6 +219,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     health,
     metrics,
     logger,
+    ...(certificates ? { certificates } : {}),
     shutdown,
   };
 }

@@ -1,0 +1,216 @@
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { expect } from 'chai';
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Server,
+  status,
+  type ChannelCredentials,
+  type handleUnaryCall,
+  type ServiceDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { exposureWarnings, isLoopback, tlsProtection } from '../../src/server/exposure-warning.js';
+import { peerIdentity, type PeerIdentity } from '../../src/server/peer-identity.js';
+import { checkTlsMaterial, ServerCertificates, type ServerTlsConfig } from '../../src/server/server-tls.js';
+import { createLogger } from '../../src/server/logger.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { makePki, type TestPki } from '../support/certificates.js';
+
+/** A one-method service: answers the caller's identity, after `holdMs` when asked to wait. */
+const json = {
+  serialize: (v: unknown): Buffer => Buffer.from(JSON.stringify(v)),
+  deserialize: (b: Buffer): unknown => JSON.parse(b.toString() || 'null'),
+};
+const WHO: ServiceDefinition = {
+  whoAmI: {
+    path: '/test.Who/WhoAmI',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+};
+type Reply = { identity: PeerIdentity | null };
+interface WhoClient {
+  whoAmI(req: { holdMs?: number }, options: { deadline: number }, cb: (err: ServiceError | null, r?: Reply) => void): void;
+  close(): void;
+}
+const WhoClientCtor = makeGenericClientConstructor(WHO, 'Who');
+
+describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server', function () {
+  this.timeout(30_000);
+  let pki: TestPki;
+  const logger = createLogger(process.env.OCR_TEST_LOG ?? 'silent', {});
+  before(() => (pki = makePki()));
+  after(() => pki?.remove());
+
+  const filesOf = (i: { cert: string; key: string }) => ({ cert: pki.read(i.cert), key: pki.read(i.key) });
+
+  async function serve(config: ServerTlsConfig): Promise<{ port: number; certificates: ServerCertificates; close(): Promise<void> }> {
+    const certificates = new ServerCertificates({ pollMs: 100, settleMs: 20, ...config }, logger);
+    const server = new Server();
+    const whoAmI: handleUnaryCall<{ holdMs?: number }, Reply> = (call, callback) => {
+      setTimeout(() => callback(null, { identity: peerIdentity(call) }), call.request.holdMs ?? 0);
+    };
+    server.addService(WHO, { whoAmI });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', certificates.grpcCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    return {
+      port,
+      certificates,
+      close: async () => {
+        certificates.close();
+        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      },
+    };
+  }
+
+  function call(port: number, creds: ChannelCredentials, holdMs = 0, options: Record<string, string> = {}): Promise<Reply> {
+    const client = new WhoClientCtor(`127.0.0.1:${port}`, creds, options) as unknown as WhoClient;
+    return new Promise<Reply>((resolve, reject) =>
+      client.whoAmI({ holdMs }, { deadline: Date.now() + 5000 }, (err, r) => {
+        client.close();
+        if (err) reject(err);
+        else resolve(r!);
+      }),
+    ).finally(() => client.close());
+  }
+
+  const trusting = (client?: { cert: string; key: string }): ChannelCredentials =>
+    client
+      ? credentials.createSsl(pki.read(pki.ca.cert), pki.read(client.key), pki.read(client.cert))
+      : credentials.createSsl(pki.read(pki.ca.cert));
+
+  /** The serial number of the certificate a new TLS connection to `port` is shown. */
+  function servedSerial(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect(
+        { host: '127.0.0.1', port, ca: pki.read(pki.ca.cert), ALPNProtocols: ['h2'], ...filesOf(pki.client) },
+        () => {
+          resolve(socket.getPeerCertificate().serialNumber);
+          socket.destroy();
+        },
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  const refusal = async (promise: Promise<unknown>): Promise<ServiceError> => {
+    try {
+      await promise;
+    } catch (err) {
+      return err as ServiceError;
+    }
+    throw new Error('the call was served');
+  };
+
+  it('checks a pair before serving it: key of another certificate, expired, not PEM, each named', () => {
+    const config = { certFile: 'server.crt', keyFile: 'server.key' };
+    expect(checkTlsMaterial(filesOf(pki.server), config).serialNumber).to.equal(pki.server.serial);
+    expect(() => checkTlsMaterial({ cert: pki.read(pki.server.cert), key: pki.read(pki.client.key) }, config)).to.throw(
+      /the private key in server.key is not the key of the certificate in server.crt/,
+    );
+    expect(() => checkTlsMaterial(filesOf(pki.expiredClient), config)).to.throw(/the certificate in server.crt expired on/);
+    expect(() => checkTlsMaterial({ cert: Buffer.from('nonsense'), key: pki.read(pki.server.key) }, config)).to.throw(
+      /server.crt holds no PEM certificate/,
+    );
+    expect(() => checkTlsMaterial({ cert: pki.read(pki.server.cert), key: Buffer.from('x') }, config)).to.throw(
+      /server.key holds no PEM private key/,
+    );
+    expect(() => new ServerCertificates({ certFile: path.join(pki.dir, 'nope.crt'), keyFile: pki.server.key }, logger)).to.throw(
+      /cannot read --tls-cert .*nope.crt/,
+    );
+  });
+
+  it('TLS: a client trusting the CA is served (no identity without client certificates); a plaintext one is refused', async () => {
+    const s = await serve({ certFile: pki.server.cert, keyFile: pki.server.key });
+    try {
+      expect((await call(s.port, trusting())).identity).to.equal(null);
+      // Even a client that offers a certificate: the server asked for none.
+      expect((await call(s.port, trusting(pki.client))).identity).to.equal(null);
+      expect((await refusal(call(s.port, credentials.createInsecure()))).code).to.equal(status.UNAVAILABLE);
+      // A client that does not trust the CA refuses the server.
+      expect((await refusal(call(s.port, credentials.createSsl()))).code).to.equal(status.UNAVAILABLE);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('mutual TLS: the subject of a verified client certificate is the identity; none, a foreign or an expired one is refused', async () => {
+    const s = await serve({ certFile: pki.server.cert, keyFile: pki.server.key, clientCaFile: pki.ca.cert });
+    try {
+      const { identity } = await call(s.port, trusting(pki.client));
+      expect(identity).to.include({
+        subject: 'O=Example, CN=alice',
+        commonName: 'alice',
+        issuer: 'CN=OCR Test CA',
+        serialNumber: 'C11E01',
+      });
+      expect(identity!.fingerprint256).to.match(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      for (const bad of [undefined, pki.foreignClient, pki.expiredClient]) {
+        const err = await refusal(call(s.port, trusting(bad)));
+        expect(err.code, `${bad?.cert}: ${err.details}`).to.equal(status.UNAVAILABLE);
+      }
+      expect((await refusal(call(s.port, credentials.createInsecure()))).code).to.equal(status.UNAVAILABLE);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('serves a certificate replaced on disk to new connections, finishes the call in flight, and keeps the old pair when the new one is bad', async () => {
+    const certFile = path.join(pki.dir, 'live.crt');
+    const keyFile = path.join(pki.dir, 'live.key');
+    copyFileSync(pki.server.cert, certFile);
+    copyFileSync(pki.server.key, keyFile);
+    const s = await serve({ certFile, keyFile, clientCaFile: pki.ca.cert });
+    const changes: string[] = [];
+    s.certificates.onChange((m) => changes.push(m.serialNumber));
+    try {
+      expect(await servedSerial(s.port)).to.equal(pki.server.serial);
+      const inFlight = call(s.port, trusting(pki.client), 1500);
+      await new Promise((r) => setTimeout(r, 200));
+
+      // Renewal as tools do it: new files renamed over the old ones.
+      const next = pki.issueServer('server-2', '5E4F02');
+      copyFileSync(next.key, `${keyFile}.tmp`);
+      copyFileSync(next.cert, `${certFile}.tmp`);
+      renameSync(`${keyFile}.tmp`, keyFile);
+      renameSync(`${certFile}.tmp`, certFile);
+      await waitFor(() => changes.includes('5E4F02'), 5000, 'the new certificate to be loaded');
+      expect(await servedSerial(s.port)).to.equal('5E4F02');
+      expect((await inFlight).identity?.commonName).to.equal('alice');
+      expect((await call(s.port, trusting(pki.client))).identity?.commonName).to.equal('alice');
+
+      // A key that is not the certificate's: refused, the current pair kept and still served.
+      writeFileSync(keyFile, pki.read(pki.client.key));
+      await new Promise((r) => setTimeout(r, 400));
+      await s.certificates.check();
+      expect(s.certificates.current.serialNumber).to.equal('5E4F02');
+      expect(await servedSerial(s.port)).to.equal('5E4F02');
+      // Fixed: taken.
+      const third = pki.issueServer('server-3', '5E4F03');
+      writeFileSync(certFile, pki.read(third.cert));
+      writeFileSync(keyFile, pki.read(third.key));
+      await waitFor(() => changes.includes('5E4F03'), 5000, 'the third certificate to be loaded');
+      expect(await servedSerial(s.port)).to.equal('5E4F03');
+      expect(changes).to.deep.equal(['5E4F02', '5E4F03']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('warns of a non-loopback listener without TLS, saying how to turn it on; loopback stays quiet', () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'].every(isLoopback)).to.equal(true);
+    expect(['0.0.0.0', '::', '10.0.0.5', 'ocr.internal'].some(isLoopback)).to.equal(false);
+    expect(exposureWarnings('127.0.0.1', [tlsProtection(false)])).to.deep.equal([]);
+    expect(exposureWarnings('0.0.0.0', [tlsProtection(true)])).to.deep.equal([]);
+    const [warning] = exposureWarnings('0.0.0.0', [tlsProtection(false)]);
+    expect(warning).to.match(/^serving 0\.0\.0\.0, which other machines can reach, without TLS: .*--tls-cert FILE --tls-key FILE/);
+  });
+});
