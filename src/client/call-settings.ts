@@ -1,6 +1,7 @@
 /** Per-call settings of the client, and how they become grpc-js call options and metadata. */
 
 import { Metadata, type CallOptions } from '@grpc/grpc-js';
+import { AUTHORIZATION_KEY, bearer } from './token.js';
 
 /**
  * How the server ranks a call under load: `batch` calls are refused first and never delay queued
@@ -20,6 +21,8 @@ export interface CallSettings {
   signal?: AbortSignal;
   /** Sent as `ocr-priority` metadata; unset, the server takes the call as interactive. */
   priority?: Priority;
+  /** Bearer token of this call alone, in place of the client's (OcrClientOptions.token): a gateway forwarding its caller's. */
+  token?: string;
 }
 
 export const DEFAULT_DEADLINE_MS = 30_000;
@@ -47,5 +50,6 @@ export function callMetadata(settings: CallSettings = {}): Metadata {
     if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${String(priority)}`);
     metadata.set(PRIORITY_METADATA_KEY, priority);
   }
+  if (settings.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
   return metadata;
 }

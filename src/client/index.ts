@@ -6,6 +6,7 @@ export { registerConsulResolver } from './resolver-consul.js';
 export { DEFAULT_DEADLINE_MS, PRIORITIES, PRIORITY_METADATA_KEY, type CallSettings, type Priority } from './call-settings.js';
 export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
 export { TileCall } from './tile-call.js';
+export { type TokenSource } from './token.js';
 export { TiledImage } from './tiled-image.js';
 export { recognizeLargeImageSpread, type SpreadOptions, type SpreadResult } from './tile-spread.js';
 export {

@@ -22,6 +22,7 @@ import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type C
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
+import { tokenInterceptor, type TokenSource } from './token.js';
 
 import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
@@ -44,6 +45,12 @@ export interface OcrClientOptions {
    * RESOURCE_EXHAUSTED unless the server's retry pushback says retrying cannot help. Default 3.
    */
   maxAttempts?: number;
+  /**
+   * Bearer token sent with every call (`authorization: Bearer <token>`), for a server with tokens
+   * on: an API key or a JWT, or a function that returns one, sync or async (run once per call, so
+   * it may refresh a token before it expires). Over plaintext too: use TLS where the network is not trusted.
+   */
+  token?: TokenSource;
 }
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
@@ -76,6 +83,7 @@ export class OcrClient {
       'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
       ...RETRY_BUFFER_OPTIONS,
       ...options.channelOptions,
+      ...(options.token !== undefined ? { interceptors: [tokenInterceptor(options.token)] } : {}),
     });
   }
 

@@ -1,0 +1,194 @@
+/**
+ * One gate for every call, gRPC or HTTP: the bearer token (an API key of the key file, or a JWT of
+ * the JWKS), the scope the method needs (access.ts), then the caller's quota. A call is admitted
+ * with a function that ends it (its quota's open calls), or refused with an AuthFailure
+ * (UNAUTHENTICATED, PERMISSION_DENIED) or an OcrError (RESOURCE_EXHAUSTED, with its retry hint).
+ *
+ * The key file and the JWKS file are read at start (a bad one stops it) and again when they
+ * change on disk: a new key or a rotated signing key needs no restart. A file that no longer reads
+ * is logged and the last good one kept.
+ */
+import { statSync, type Stats } from 'node:fs';
+import type { Logger } from 'pino';
+import { ApiKeys, readApiKeys } from './api-keys.js';
+import type { Requirement } from './access.js';
+import { AuthFailure, bearerToken, looksLikeJwt } from './bearer.js';
+import { JwtVerifier, readJwks, type JwtSettings } from './jwt.js';
+import type { Quota } from './quota-config.js';
+import { QuotaLimiter } from './quota.js';
+
+export interface AuthSettings {
+  /** JSON list of API keys (api-keys.ts); unset: none. */
+  apiKeysFile?: string;
+  /** JWTs verified against a JWKS file; unset: none. */
+  jwt?: JwtSettings;
+  /** GetServerInfo, /api/info, reflection and /metrics need a token too (access.ts). Default true. */
+  protectInfo?: boolean;
+  /** How often the files are looked at for changes, in ms. Default 1000. */
+  reloadPollMs?: number;
+}
+
+export interface AccessSettings {
+  /** Unset: no tokens; every call is let in, and quotas count callers by `fallback`. */
+  auth?: AuthSettings;
+  /** Default quota of every caller, unless its key sets its own; unset: none. */
+  quota?: Quota;
+}
+
+/** Who a call comes from, once its token is verified. */
+export interface Caller {
+  /** What quotas count by and logs name: key:NAME, jwt:SUBJECT, or the transport's fallback (cert:…, addr:…). */
+  identity: string;
+  scopes: ReadonlySet<string>;
+  quota?: Quota;
+}
+
+export interface CallAccess {
+  /** The `authorization` values the call carried (metadata or header): none, one, or several. */
+  authorization: readonly unknown[];
+  /** Who the call is from when no token names it: the client certificate's subject, else the peer address. */
+  fallback: () => string;
+}
+
+export interface Admitted {
+  caller: Caller;
+  /** Ends the call's hold on its quota; call once it has ended (later calls are no-ops). */
+  release: () => void;
+}
+
+const NOTHING = (): void => undefined;
+
+/** Tokens: API keys and JWTs, each set reloaded when its file changes. */
+export class Authenticator {
+  private keys: ApiKeys | null = null;
+  private readonly jwt: JwtVerifier | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly settings: AuthSettings,
+    private readonly logger?: Logger,
+  ) {
+    if (!settings.apiKeysFile && !settings.jwt) throw new Error('tokens need --api-keys FILE or --jwks FILE (or both)');
+    const poll = settings.reloadPollMs ?? 1000;
+    const { apiKeysFile, jwt } = settings;
+    if (apiKeysFile) {
+      this.keys = new ApiKeys(readApiKeys(apiKeysFile));
+      this.watch(apiKeysFile, poll, () => {
+        this.keys = new ApiKeys(readApiKeys(apiKeysFile));
+        return `${this.keys.size} API keys`;
+      });
+    }
+    if (jwt) {
+      const verifier = new JwtVerifier(jwt);
+      this.jwt = verifier;
+      this.watch(jwt.jwksFile, poll, () => {
+        const jwks = readJwks(jwt.jwksFile);
+        verifier.setKeys(jwks);
+        return `${jwks.keys.length} JWKS keys`;
+      });
+    }
+  }
+
+  get protectInfo(): boolean {
+    return this.settings.protectInfo ?? true;
+  }
+
+  /** What the server takes, for its start log line. */
+  describe(): Record<string, unknown> {
+    return {
+      apiKeys: this.keys?.size ?? 0,
+      ...(this.settings.jwt ? { jwtIssuer: this.settings.jwt.issuer, jwtAudience: this.settings.jwt.audience } : {}),
+      protectInfo: this.protectInfo,
+    };
+  }
+
+  /** The caller a token names; throws AuthFailure. */
+  async authenticate(authorization: readonly unknown[]): Promise<Caller> {
+    const token = bearerToken(authorization);
+    if (looksLikeJwt(token)) {
+      if (!this.jwt) throw new AuthFailure('UNAUTHENTICATED', 'this server takes no JWTs: send one of its API keys', 'invalid_token');
+      const { subject, scopes } = await this.jwt.verify(token);
+      return { identity: `jwt:${subject}`, scopes: new Set(scopes) };
+    }
+    if (!this.keys)
+      throw new AuthFailure('UNAUTHENTICATED', 'this server takes no API keys, and the token is no JWT: send a JWT', 'invalid_token');
+    const entry = this.keys.find(token);
+    if (!entry)
+      throw new AuthFailure('UNAUTHENTICATED', 'unknown API key: it is not in the key file (revoked, or mistyped)', 'invalid_token');
+    return { identity: `key:${entry.name}`, scopes: new Set(entry.scopes), ...(entry.quota ? { quota: entry.quota } : {}) };
+  }
+
+  close(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  /**
+   * Looks at `file` every pollMs and reloads it when it is not the file last read (a rename over
+   * it, as editors and secret managers write, included); `reload` says what was read. Polled
+   * rather than watched: fs.watch loses a file renamed over, and fs.watchFile misses a change made
+   * before its first look.
+   */
+  private watch(file: string, pollMs: number, reload: () => string): void {
+    const stamp = (stats: Stats | undefined): string => (stats ? `${stats.ino}/${stats.size}/${stats.mtimeMs}` : 'none');
+    let last = stamp(statSync(file, { throwIfNoEntry: false }));
+    const timer = setInterval(() => {
+      const now = stamp(statSync(file, { throwIfNoEntry: false }));
+      if (now === last) return;
+      last = now;
+      try {
+        const loaded = reload();
+        this.logger?.info({ file, loaded }, 'reloaded');
+      } catch (err) {
+        this.logger?.error({ file, err: (err as Error).message }, 'cannot reload; the last good file stays in use');
+      }
+    }, pollMs);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}
+
+export class AccessControl {
+  readonly auth: Authenticator | null;
+  readonly quotas: QuotaLimiter | null;
+
+  constructor(settings: AccessSettings, logger?: Logger) {
+    this.auth = settings.auth ? new Authenticator(settings.auth, logger) : null;
+    const quota = settings.quota ?? {};
+    // Keys may set quotas of their own even where no default applies.
+    this.quotas = Object.keys(quota).length > 0 || settings.auth?.apiKeysFile ? new QuotaLimiter(quota) : null;
+  }
+
+  /** Whether information (GetServerInfo, reflection, /metrics) needs a token. */
+  get protectInfo(): boolean {
+    return this.auth?.protectInfo ?? false;
+  }
+
+  /** Whether a call with this requirement needs looking at at all. */
+  concerns(need: Requirement): boolean {
+    return (need.scope !== null && this.auth !== null) || (need.quota && this.quotas !== null);
+  }
+
+  /** Admits the call or throws AuthFailure / OcrError(RESOURCE_EXHAUSTED). */
+  async admit(call: CallAccess, need: Requirement): Promise<Admitted> {
+    let caller: Caller | null = null;
+    if (need.scope !== null && this.auth) {
+      caller = await this.auth.authenticate(call.authorization);
+      if (!caller.scopes.has(need.scope)) {
+        throw new AuthFailure(
+          'PERMISSION_DENIED',
+          `missing scope ${need.scope}: ${need.what} needs it, and the token of ${caller.identity} carries ${caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope'}`,
+          'insufficient_scope',
+          need.scope,
+        );
+      }
+    }
+    caller ??= { identity: call.fallback(), scopes: new Set() };
+    if (!need.quota || !this.quotas) return { caller, release: NOTHING };
+    const release = await this.quotas.admit(caller.identity, this.quotas.quotaOf(caller.quota));
+    return { caller, release };
+  }
+
+  close(): void {
+    this.auth?.close();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * JWTs signed by an identity provider, verified with `jose` against the public keys of a JWKS file:
+ * the signature (RS256, ES256 or EdDSA only: no HMAC secrets shared with callers, no "none"), the
+ * issuer, the audience, expiry and not-before within the allowed clock skew. A token must carry
+ * `exp` (none never expires) and `sub` (it names the caller in logs and quotas). Scopes come from
+ * `scope` (space-separated, OAuth 2) or `scp` (a list, or space-separated).
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWSAlgorithm, type JWTPayload } from 'jose';
+import { AuthFailure } from './bearer.js';
+
+export const JWT_ALGORITHMS: JWSAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
+
+export interface JwtSettings {
+  /** The JWKS file: {"keys": [...]} of public keys. */
+  jwksFile: string;
+  issuer: string;
+  audience: string;
+  /** Leeway for exp and nbf, in seconds. */
+  clockSkewS: number;
+}
+
+export interface JwtIdentity {
+  subject: string;
+  scopes: string[];
+}
+
+/** Reads and checks a JWKS file; throws an Error saying what is wrong. */
+export function readJwks(file: string): JSONWebKeySet {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}; --jwks takes a JSON Web Key Set file ({"keys": [...]})`, { cause: err });
+  }
+  const keys = (data as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${file}: a JSON Web Key Set needs a non-empty "keys" list`);
+  for (const [i, key] of keys.entries()) {
+    const k = key as Record<string, unknown>;
+    if (typeof k !== 'object' || k === null || typeof k.kty !== 'string') throw new Error(`${file}: key ${i + 1} has no "kty"`);
+    if ('d' in k) throw new Error(`${file}: key ${i + 1} is a private key; the server needs only the public ones`);
+    if (k.kty === 'oct')
+      throw new Error(`${file}: key ${i + 1} is a shared secret (kty "oct"); only RS256, ES256 and EdDSA keys are taken`);
+  }
+  return data as JSONWebKeySet;
+}
+
+const when = (seconds: unknown): string =>
+  typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : 'an unreadable time';
+
+function scopesOf(payload: JWTPayload): string[] {
+  const claim = payload.scope ?? payload.scp;
+  if (typeof claim === 'string') return claim.split(' ').filter((s) => s.length > 0);
+  if (Array.isArray(claim)) return claim.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+/** A jose error → the refusal that says what is wrong with the token, never the token. */
+function refusal(err: unknown, settings: JwtSettings): AuthFailure {
+  const invalid = (message: string): AuthFailure => new AuthFailure('UNAUTHENTICATED', message, 'invalid_token');
+  if (err instanceof errors.JWTExpired) return invalid(`the token expired at ${when(err.payload.exp)}`);
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'nbf':
+        return invalid(`the token is not yet valid: not before ${when(err.payload.nbf)}`);
+      case 'iat':
+        return invalid('the token is not yet valid: issued in the future');
+      case 'aud':
+        return invalid(
+          err.reason === 'missing' ? 'the token names no audience (aud)' : `wrong audience: the token is not for ${settings.audience}`,
+        );
+      case 'iss':
+        return invalid(
+          err.reason === 'missing' ? 'the token names no issuer (iss)' : `wrong issuer: this server takes tokens of ${settings.issuer}`,
+        );
+      default:
+        return invalid(err.reason === 'missing' ? `the token has no "${err.claim}" claim` : `the token's "${err.claim}" claim is invalid`);
+    }
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return invalid("bad signature: the token was not signed by a key of this server's JWKS");
+  if (err instanceof errors.JWKSNoMatchingKey) return invalid("unknown key: no key of this server's JWKS matches the token's kid and alg");
+  if (err instanceof errors.JWKSMultipleMatchingKeys)
+    return invalid('unknown key: several keys of the JWKS match and none verifies; give the token a kid');
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
+    return invalid(`the token's algorithm is not accepted: ${JWT_ALGORITHMS.join(', ')} only`);
+  }
+  if (err instanceof errors.JOSEError) return invalid('malformed JWT: its header, claims or signature cannot be read');
+  return invalid('malformed JWT');
+}
+
+export class JwtVerifier {
+  private keys: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(
+    private readonly settings: JwtSettings,
+    jwks: JSONWebKeySet = readJwks(settings.jwksFile),
+  ) {
+    this.keys = createLocalJWKSet(jwks);
+  }
+
+  /** Swaps the key set, for a JWKS file that changed on disk. */
+  setKeys(jwks: JSONWebKeySet): void {
+    this.keys = createLocalJWKSet(jwks);
+  }
+
+  async verify(token: string): Promise<JwtIdentity> {
+    const { issuer, audience, clockSkewS } = this.settings;
+    try {
+      const { payload } = await jwtVerify(token, this.keys, {
+        algorithms: JWT_ALGORITHMS,
+        issuer,
+        audience,
+        clockTolerance: clockSkewS,
+        requiredClaims: ['exp', 'sub'],
+      });
+      return { subject: payload.sub!, scopes: scopesOf(payload) };
+    } catch (err) {
+      throw refusal(err, this.settings);
+    }
+  }
+}

@@ -1,0 +1,327 @@
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { AccessControl } from '../../src/auth/access-control.js';
+import { grpcRequirement, httpRequirement } from '../../src/auth/access.js';
+import { generateApiKey, hashApiKey, parseApiKeys } from '../../src/auth/api-keys.js';
+import { AuthFailure, bearerChallenge, bearerToken } from '../../src/auth/bearer.js';
+import { JwtVerifier } from '../../src/auth/jwt.js';
+import { QuotaLimiter } from '../../src/auth/quota.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { OcrError } from '../../src/shared/errors.js';
+
+/** The refusal a promise rejects with; fails the test if it resolves. */
+async function refusal(promise: Promise<unknown>): Promise<AuthFailure> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(AuthFailure);
+    return err as AuthFailure;
+  }
+  throw new Error('expected a refusal');
+}
+
+function thrown(fn: () => unknown): AuthFailure {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(AuthFailure);
+    return err as AuthFailure;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('bearer tokens: the authorization value', () => {
+  it('takes one Bearer token, whatever the scheme case, trailing spaces dropped', () => {
+    expect(bearerToken(['Bearer abc.DEF-_~+/=='])).to.equal('abc.DEF-_~+/==');
+    expect(bearerToken(['bearer abc  '])).to.equal('abc');
+    expect(bearerToken(['BEARER  abc'])).to.equal('abc');
+  });
+
+  const secret = 'ocr_s3cr3t-value';
+  const cases: [string, unknown[], RegExp][] = [
+    ['missing', [], /^no token/],
+    ['empty', [''], /not a bearer token/],
+    ['the scheme alone', ['Bearer'], /without a token/],
+    ['the scheme and a space', ['Bearer '], /without a token/],
+    ['two tokens in one value', [`Bearer ${secret} ${secret}`], /more than one word/],
+    ['two values', [`Bearer ${secret}`, `Bearer ${secret}`], /2 authorization values/],
+    ['basic auth', [`Basic ${Buffer.from(`user:${secret}`).toString('base64')}`], /not a bearer token \(the scheme is Basic\)/],
+    ['a token without its scheme', [secret], /not a bearer token;/],
+    ['garbage after Bearer', [`Bearer ${secret}\u0000<>"`], /characters no bearer token has/],
+    ['non-ASCII', [`Bearer ${secret}é中`], /characters no bearer token has/],
+    ['very long', [`Bearer ${'a'.repeat(100_000)}`], /longer than 8192/],
+    ['binary metadata', [Buffer.from(secret)], /binary/],
+  ];
+  for (const [what, values, message] of cases) {
+    it(`refuses ${what}, UNAUTHENTICATED, saying why without the token`, () => {
+      const failure = thrown(() => bearerToken(values));
+      expect(failure.code).to.equal('UNAUTHENTICATED');
+      expect(failure.message).to.match(message);
+      expect(failure.message).not.to.include('s3cr3t');
+      expect(bearerChallenge(failure)).not.to.include('s3cr3t');
+      expect(bearerChallenge(failure)).to.match(/^Bearer realm="ocr"/);
+    });
+  }
+});
+
+describe('API key file', () => {
+  it('reads entries, and a key is found by its hash alone', async () => {
+    const key = generateApiKey();
+    expect(key).to.match(/^ocr_[A-Za-z0-9_-]{43}$/);
+    const entries = parseApiKeys(
+      JSON.stringify([{ name: 'billing', hash: hashApiKey(key), scopes: ['ocr:read'], quota: { rps: 5, burst: 10, concurrent: 2 } }]),
+      'keys.json',
+    );
+    expect(entries[0]).to.deep.equal({
+      name: 'billing',
+      hash: hashApiKey(key),
+      scopes: ['ocr:read'],
+      quota: { rps: 5, burst: 10, concurrent: 2 },
+    });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify(entries));
+    const access = new AccessControl({ auth: { apiKeysFile: file } });
+    try {
+      const { caller } = await access.admit(
+        { authorization: [`Bearer ${key}`], fallback: () => 'addr:x' },
+        grpcRequirement('/ocr.v1.OcrService/Recognize', true),
+      );
+      expect(caller.identity).to.equal('key:billing');
+      expect(
+        (await refusal(access.admit({ authorization: [`Bearer ${key}x`], fallback: () => 'addr:x' }, httpRequirement('/api/ocr', true))))
+          .message,
+      ).to.match(/^unknown API key/);
+    } finally {
+      access.close();
+    }
+  });
+
+  const bad: [string, unknown, RegExp][] = [
+    ['not a list', { name: 'a' }, /JSON list/],
+    ['a plaintext key', [{ name: 'a', hash: generateApiKey(), scopes: ['ocr:read'] }], /"hash" must be "sha256:"/],
+    ['an unknown scope', [{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:write'] }], /"scopes" must be/],
+    ['no scopes', [{ name: 'a', hash: hashApiKey('x'), scopes: [] }], /"scopes" must be/],
+    [
+      'a name twice',
+      [
+        { name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'] },
+        { name: 'a', hash: hashApiKey('y'), scopes: ['ocr:read'] },
+      ],
+      /used twice/,
+    ],
+    ['a bad quota', [{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: { rps: -1 } }], /quota.rps/],
+    ['an unknown field', [{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], key: 'plain' }], /unknown field key/],
+  ];
+  for (const [what, data, message] of bad) {
+    it(`refuses a file with ${what}`, () => {
+      expect(() => parseApiKeys(JSON.stringify(data), 'keys.json')).to.throw(message);
+    });
+  }
+});
+
+describe('JWT verification', function () {
+  this.timeout(20_000);
+  const issuer = 'https://idp.example';
+  const audience = 'ocr-service';
+  let dir: string;
+  let jwksFile: string;
+  let keys: Record<'RS256' | 'ES256' | 'EdDSA' | 'other', CryptoKey>;
+  let verifier: JwtVerifier;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jwks-'));
+    jwksFile = path.join(dir, 'jwks.json');
+    const pairs = {
+      RS256: await generateKeyPair('RS256'),
+      ES256: await generateKeyPair('ES256'),
+      EdDSA: await generateKeyPair('EdDSA'),
+      other: await generateKeyPair('ES256'),
+    };
+    keys = { RS256: pairs.RS256.privateKey, ES256: pairs.ES256.privateKey, EdDSA: pairs.EdDSA.privateKey, other: pairs.other.privateKey };
+    const jwks = {
+      keys: await Promise.all(
+        (['RS256', 'ES256', 'EdDSA'] as const).map(async (alg) => ({ ...(await exportJWK(pairs[alg].publicKey)), kid: alg, alg })),
+      ),
+    };
+    writeFileSync(jwksFile, JSON.stringify(jwks));
+    verifier = new JwtVerifier({ jwksFile, issuer, audience, clockSkewS: 30 });
+  });
+
+  const sign = (
+    alg: 'RS256' | 'ES256' | 'EdDSA',
+    claims: Record<string, unknown> = {},
+    opts: { key?: CryptoKey; kid?: string; exp?: number | string; nbf?: number; iss?: string; aud?: string } = {},
+  ): Promise<string> => {
+    const jwt = new SignJWT({ scope: 'ocr:read', ...claims })
+      .setProtectedHeader({ alg, kid: opts.kid ?? alg })
+      .setIssuer(opts.iss ?? issuer)
+      .setAudience(opts.aud ?? audience)
+      .setSubject('svc-a')
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '5m');
+    if (opts.nbf !== undefined) jwt.setNotBefore(opts.nbf);
+    return jwt.sign(opts.key ?? keys[alg]);
+  };
+  const now = (): number => Math.floor(Date.now() / 1000);
+
+  for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
+    it(`takes a valid ${alg} token, its subject and scopes`, async () => {
+      expect(await verifier.verify(await sign(alg))).to.deep.equal({ subject: 'svc-a', scopes: ['ocr:read'] });
+    });
+  }
+
+  it('reads scopes from scp too, as a list', async () => {
+    expect((await verifier.verify(await sign('ES256', { scope: undefined, scp: ['ocr:read', 'ocr:admin'] }))).scopes).to.deep.equal([
+      'ocr:read',
+      'ocr:admin',
+    ]);
+  });
+
+  it('refuses an expired token, saying when it expired; within the skew it still passes', async () => {
+    const exp = now() - 120;
+    const failure = await refusal(verifier.verify(await sign('ES256', {}, { exp })));
+    expect(failure.message).to.equal(`the token expired at ${new Date(exp * 1000).toISOString()}`);
+    await verifier.verify(await sign('ES256', {}, { exp: now() - 10 }));
+  });
+
+  it('refuses a token not yet valid; within the skew it passes', async () => {
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { nbf: now() + 600 })))).message).to.match(
+      /^the token is not yet valid: not before /,
+    );
+    await verifier.verify(await sign('ES256', {}, { nbf: now() + 10 }));
+  });
+
+  it('refuses the wrong audience and the wrong issuer', async () => {
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { aud: 'other' })))).message).to.equal(
+      'wrong audience: the token is not for ocr-service',
+    );
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { iss: 'https://evil.example' })))).message).to.equal(
+      'wrong issuer: this server takes tokens of https://idp.example',
+    );
+  });
+
+  it('refuses a key not in the JWKS: unknown kid, or a known kid with another key (bad signature)', async () => {
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { key: keys.other, kid: 'elsewhere' })))).message).to.match(
+      /^unknown key/,
+    );
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { key: keys.other })))).message).to.match(/^bad signature/);
+  });
+
+  it('refuses HS256, "none", a token without exp and malformed ones', async () => {
+    const hs = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new Uint8Array(32));
+    expect((await refusal(verifier.verify(hs))).message).to.match(/algorithm is not accepted/);
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`;
+    expect((await refusal(verifier.verify(none))).message).to.match(/algorithm is not accepted|malformed/);
+    const noExp = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'ES256' })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject('s')
+      .sign(keys.ES256);
+    expect((await refusal(verifier.verify(noExp))).message).to.equal('the token has no "exp" claim');
+    expect((await refusal(verifier.verify('a.b.c'))).message).to.match(/^malformed JWT/);
+  });
+
+  it('follows the JWKS file when it is replaced on disk', async () => {
+    const rotated = await generateKeyPair('ES256');
+    const access = new AccessControl({ auth: { jwt: { jwksFile, issuer, audience, clockSkewS: 30 }, reloadPollMs: 50 } });
+    try {
+      const token = await sign('ES256', {}, { key: rotated.privateKey, kid: 'rotated' });
+      const need = grpcRequirement('/ocr.v1.OcrService/Recognize', true);
+      await refusal(access.admit({ authorization: [`Bearer ${token}`], fallback: () => 'x' }, need));
+      const next = path.join(dir, 'jwks.next');
+      writeFileSync(next, JSON.stringify({ keys: [{ ...(await exportJWK(rotated.publicKey)), kid: 'rotated', alg: 'ES256' }] }));
+      renameSync(next, jwksFile);
+      await waitFor(
+        () =>
+          access.admit({ authorization: [`Bearer ${token}`], fallback: () => 'x' }, need).then(
+            () => true,
+            () => false,
+          ),
+        5000,
+        'the rotated key to be taken',
+      );
+    } finally {
+      access.close();
+    }
+  });
+});
+
+describe('scopes', () => {
+  it('refuses a token without the scope the method needs: PERMISSION_DENIED naming the scope', async () => {
+    const key = generateApiKey();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify([{ name: 'metrics', hash: hashApiKey(key), scopes: ['ocr:admin'] }]));
+    const access = new AccessControl({ auth: { apiKeysFile: file } });
+    try {
+      const failure = await refusal(
+        access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, grpcRequirement('/ocr.v1.OcrService/Recognize', true)),
+      );
+      expect(failure.code).to.equal('PERMISSION_DENIED');
+      expect(failure.message).to.equal('missing scope ocr:read: Recognize needs it, and the token of key:metrics carries ocr:admin');
+      expect(bearerChallenge(failure)).to.include('error="insufficient_scope"').and.include('scope="ocr:read"');
+      await access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, httpRequirement('/metrics', true));
+    } finally {
+      access.close();
+    }
+  });
+
+  it('keeps health open, and information behind a token only while protected', () => {
+    expect(grpcRequirement('/grpc.health.v1.Health/Check', true)).to.include({ scope: null, quota: false });
+    expect(httpRequirement('/healthz', true).scope).to.equal(null);
+    expect(httpRequirement('/readyz', true).scope).to.equal(null);
+    expect(grpcRequirement('/ocr.v1.OcrService/GetServerInfo', true).scope).to.equal('ocr:read');
+    expect(grpcRequirement('/ocr.v1.OcrService/GetServerInfo', false).scope).to.equal(null);
+    expect(grpcRequirement('/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', true).scope).to.equal('ocr:read');
+    expect(httpRequirement('/metrics', true).scope).to.equal('ocr:admin');
+    expect(httpRequirement('/metrics', false).scope).to.equal(null);
+    expect(grpcRequirement('/some.New/Method', false).scope).to.equal('ocr:read');
+  });
+});
+
+describe('quotas', () => {
+  const over = async (promise: Promise<unknown>): Promise<OcrError> => {
+    try {
+      await promise;
+    } catch (err) {
+      expect(err).to.be.instanceOf(OcrError);
+      return err as OcrError;
+    }
+    throw new Error('expected RESOURCE_EXHAUSTED');
+  };
+
+  it('lets a burst through, then refuses with the time until the window ends, and recovers', async () => {
+    const quotas = new QuotaLimiter({ rps: 20, burst: 4 });
+    for (let i = 0; i < 4; i++) (await quotas.admit('a', quotas.quotaOf(undefined)))();
+    const refused = await over(quotas.admit('a', quotas.quotaOf(undefined)));
+    expect(refused.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(refused.retryAfterMs).to.be.within(1, 200);
+    expect(refused.message).to.match(/^over the quota of a: 20 calls a second, 4 at most at once; retry in \d+ ms$/);
+    // Another caller is unaffected.
+    (await quotas.admit('b', quotas.quotaOf(undefined)))();
+    await new Promise((resolve) => setTimeout(resolve, refused.retryAfterMs! + 5));
+    (await quotas.admit('a', quotas.quotaOf(undefined)))();
+  });
+
+  it('counts calls open at once, and frees a place when one ends (once, however often it is released)', async () => {
+    const quotas = new QuotaLimiter({ concurrent: 2 });
+    const first = await quotas.admit('a', quotas.quotaOf(undefined));
+    await quotas.admit('a', quotas.quotaOf(undefined));
+    expect((await over(quotas.admit('a', quotas.quotaOf(undefined)))).message).to.match(/2 calls open at once/);
+    first();
+    first();
+    expect(quotas.openCalls('a')).to.equal(1);
+    await quotas.admit('a', quotas.quotaOf(undefined));
+    expect(quotas.openCalls('a')).to.equal(2);
+  });
+
+  it("takes a key's own quota over the defaults, field by field", () => {
+    const quotas = new QuotaLimiter({ rps: 10, concurrent: 4 });
+    expect(quotas.quotaOf({ rps: 100 })).to.deep.equal({ rps: 100, concurrent: 4 });
+  });
+});
