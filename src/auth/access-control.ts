@@ -66,7 +66,8 @@ export class Authenticator {
 
   constructor(
     private readonly settings: AuthSettings,
-    private readonly logger?: Logger,
+    /** Where reloads are reported; settable, for a server whose logger comes later. */
+    public logger?: Logger,
   ) {
     if (!settings.apiKeysFile && !settings.jwt) throw new Error('tokens need --api-keys FILE or --jwks FILE (or both)');
     const poll = settings.reloadPollMs ?? 1000;
@@ -156,6 +157,10 @@ export class AccessControl {
     const quota = settings.quota ?? {};
     // Keys may set quotas of their own even where no default applies.
     this.quotas = Object.keys(quota).length > 0 || settings.auth?.apiKeysFile ? new QuotaLimiter(quota) : null;
+  }
+
+  setLogger(logger: Logger): void {
+    if (this.auth) this.auth.logger = logger;
   }
 
   /** Whether information (GetServerInfo, reflection, /metrics) needs a token. */

@@ -14,6 +14,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
+import type { AccessControl } from '../auth/access-control.js';
+import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { addAccessControl } from './access-hook.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -34,6 +37,8 @@ export interface HttpAppOptions {
   version: string;
   /** Serve HTTPS with these (server-tls.ts: the server's certificate files); the server swaps later pairs in with setSecureContext. */
   https?: HttpsServerOptions;
+  /** Bearer tokens, scopes and quotas (src/auth, access-hook.ts); unset: every request is let in. */
+  access?: AccessControl;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -86,6 +91,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
     signal: controller.signal,
     priority: priority as Priority,
     requestId: header(request, 'x-request-id') ?? randomUUID(),
+    ...(request.headers.authorization !== undefined ? { authorization: request.headers.authorization } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
 }
@@ -202,6 +208,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const settings = { logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
   const app = options.https ? (Fastify({ ...settings, https: options.https }) as unknown as FastifyInstance) : Fastify(settings);
+  // First of all hooks, before any body is read: a refused upload costs its headers alone.
+  if (options.access) addAccessControl(app, options.access, logger);
   await app.register(multipart, {
     limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 },
   });
@@ -234,6 +242,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     else logger.info(log, 'refused');
     if (failure.retryAfterS !== undefined) void reply.header('retry-after', String(failure.retryAfterS));
+    // A refusal of who calls, from the gateway's instances or from reading the token here.
+    if (failure.status === 401 || failure.status === 403) {
+      const auth =
+        err instanceof AuthFailure
+          ? err
+          : new AuthFailure(
+              failure.code as 'UNAUTHENTICATED',
+              failure.message,
+              failure.status === 403 ? 'insufficient_scope' : 'invalid_token',
+            );
+      void reply.header('www-authenticate', bearerChallenge(auth));
+    }
     void reply.status(failure.status).send(failureJson(failure));
   });
   app.addHook('onResponse', (request, reply, done) => {

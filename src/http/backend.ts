@@ -14,6 +14,8 @@ export interface HttpCall {
   deadline?: number;
   priority: Priority;
   requestId: string;
+  /** The request's `authorization` header, for a gateway to forward the caller's token (cluster-backend.ts). */
+  authorization?: string;
 }
 
 export interface OcrBackend {

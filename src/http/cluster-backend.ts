@@ -4,13 +4,20 @@
  * follows Consul. The gateway holds no state, so several can run side by side.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { bearerToken } from '../auth/bearer.js';
 import type { CallSettings, OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 
+/**
+ * The call's settings. The caller's bearer token goes on to the instances in place of the
+ * gateway's own (--token): a malformed one is refused here (AuthFailure: 401) with the message an
+ * instance would give; none leaves the gateway's.
+ */
 function settings(call: HttpCall): CallSettings {
   return {
     signal: call.signal,
     priority: call.priority,
+    ...(call.authorization !== undefined ? { token: bearerToken([call.authorization]) } : {}),
     // No timeout from the caller: the client's default deadline.
     ...(call.deadline !== undefined ? { deadlineMs: Math.max(1, call.deadline - Date.now()) } : {}),
   };

@@ -46,3 +46,14 @@ export function tlsProtection(enabled: boolean): Protection {
       'and require client certificates with --tls-client-ca FILE (README, "TLS")',
   };
 }
+
+/** The tokens entry (server.ts): API keys or JWTs (src/auth). */
+export function tokenProtection(enabled: boolean): Protection {
+  return {
+    name: 'tokens',
+    enabled,
+    howTo:
+      'anyone who reaches it may call it; require bearer tokens with --api-keys FILE (keys made by `ocr api-key create`) ' +
+      'and/or --jwks FILE --jwt-issuer ISS --jwt-audience AUD (README, "Tokens and quotas")',
+  };
+}

@@ -2,7 +2,14 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * Wherever a log line might carry a request's headers or metadata, its token is blanked: no line
+ * written today holds one (test/integration/auth-logs.test.ts reads every line), and this keeps a
+ * later `logger.info({ headers })` from leaking it.
+ */
+const REDACT = ['authorization', 'token', '*.authorization', '*.token', '*.headers.authorization', '*.metadata.authorization'];
+
 /** JSON logs on stderr, so stdout stays free for a CLI's own output. */
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
-  return pino({ level, base }, pino.destination(2));
+  return pino({ level, base, redact: { paths: REDACT, censor: '[redacted]' } }, pino.destination(2));
 }

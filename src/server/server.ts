@@ -15,7 +15,10 @@ import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-windo
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { earlyRefusal } from './early-refusal.js';
-import { tlsProtection, warnIfExposed } from './exposure-warning.js';
+import { AccessControl, type AccessSettings } from '../auth/access-control.js';
+import { accessInterceptor } from './access-interceptor.js';
+import { redactGrpcLogs } from './grpc-log-redaction.js';
+import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IdleMemoryTrim } from './memory-trim.js';
 import { createOcrHandlers } from './ocr-handlers.js';
@@ -45,6 +48,8 @@ export interface ServerConfig {
   cache?: ResultCacheConfig;
   /** TLS on both ports (and mutual TLS with clientCaFile), the files reloaded when they change (server-tls.ts); unset: plaintext. */
   tls?: ServerTlsConfig;
+  /** Bearer tokens (API keys, JWTs), scopes and quotas on both ports (src/auth); unset: every call is let in, without quotas. */
+  access?: AccessSettings;
 }
 
 export interface RunningServer {
@@ -59,6 +64,8 @@ export interface RunningServer {
   logger: Logger;
   /** The certificate files served, when TLS is on. */
   certificates?: ServerCertificates;
+  /** Tokens and quotas, when on: the --metrics-port endpoint asks it too. */
+  access?: AccessControl;
   /**
    * Stop taking calls: health goes NOT_SERVING, then `beforeDrain` runs (deregistration: new calls
    * are still served meanwhile), calls in flight get what is left of graceMs to finish, then the
@@ -85,13 +92,18 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  redactGrpcLogs();
   // Certificate files are read before the models load: one that cannot serve stops the start at once.
   const certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
   let engine: OcrEngine;
+  let access: AccessControl | undefined;
   try {
+    // The key and JWKS files too: a file that does not read stops the start before the models load.
+    access = config.access ? new AccessControl(config.access) : undefined;
     engine = await OcrEngine.create(config.engine);
   } catch (err) {
     certificates?.close();
+    access?.close();
     throw err;
   }
   const metrics = new ServerMetrics({
@@ -101,8 +113,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     estimatedWaitMs: (priority) => engine.admission.estimatedWaitMs(priority),
     workersReplaced: () => engine.stoppedWorkers,
   });
+  // The logger names the instance, which names the bound port: it is made after the bind, before any call.
+  const callLog: { logger?: Logger } = {};
   const server = new Server({
-    interceptors: [earlyRefusal(engine.admission, metrics)],
+    // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
+    interceptors: [...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []), earlyRefusal(engine.admission, metrics)],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
@@ -119,13 +134,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     );
   } catch (err) {
     certificates?.close();
+    access?.close();
     await engine.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
+  callLog.logger = logger;
   if (certificates) certificates.logger = logger.child({ component: 'tls' });
-  warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined)]);
+  access?.setLogger(logger.child({ component: 'auth' }));
+  warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined), tokenProtection(Boolean(access?.auth))]);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => engine.inFlight === 0,
@@ -148,11 +166,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metrics: new HttpMetrics(metrics.registry),
       version: SERVER_VERSION,
       ...(certificates ? { https: certificates.httpsOptions() } : {}),
+      ...(access ? { access } : {}),
     });
     try {
       await http.listen({ host: config.host, port: config.httpPort });
     } catch (err) {
       certificates?.close();
+      access?.close();
       server.forceShutdown();
       await engine.close();
       await cache?.close();
@@ -176,6 +196,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       host: config.host,
       port,
       tls: certificates ? (certificates.mutual ? 'mutual' : 'server') : 'off',
+      auth: access?.auth ? access.auth.describe() : 'off',
+      ...(access?.quotas ? { quota: access.quotas.defaults } : {}),
       workers: info.workers,
       threadsPerWorker: info.threadsPerWorker,
       models: info.models,
@@ -201,6 +223,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       }
       clearTimeout(timer);
       certificates?.close();
+      access?.close();
       trim.stop();
       const closed = await engine.close();
       await cache?.close();
@@ -220,6 +243,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     logger,
     ...(certificates ? { certificates } : {}),
+    ...(access ? { access } : {}),
     shutdown,
   };
 }

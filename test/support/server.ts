@@ -2,6 +2,7 @@ import { OcrClient } from '../../src/client/index.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
 import type { ServiceLimits } from '../../src/server/call-context.js';
 import type { EngineConfig } from '../../src/engine/engine.js';
+import type { AccessSettings } from '../../src/auth/access-control.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -12,7 +13,13 @@ export interface TestServer {
 
 /** A real server on a free loopback port with the real models, and a client for it. */
 export async function startTestServer(
-  options: { limits?: Partial<ServiceLimits>; engine?: Partial<EngineConfig>; httpPort?: number } = {},
+  options: {
+    limits?: Partial<ServiceLimits>;
+    engine?: Partial<EngineConfig>;
+    httpPort?: number;
+    access?: AccessSettings;
+    token?: string;
+  } = {},
 ): Promise<TestServer> {
   const server = await startServer({
     host: '127.0.0.1',
@@ -21,9 +28,10 @@ export async function startTestServer(
     engine: options.engine ?? {},
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     ...(options.httpPort !== undefined ? { httpPort: options.httpPort } : {}),
+    ...(options.access ? { access: options.access } : {}),
   });
   const target = `127.0.0.1:${server.port}`;
-  const client = new OcrClient(target, { deadlineMs: 120_000 });
+  const client = new OcrClient(target, { deadlineMs: 120_000, ...(options.token !== undefined ? { token: options.token } : {}) });
   return {
     server,
     client,

@@ -1,0 +1,56 @@
+/**
+ * Tokens, scopes and quotas for HTTP (src/auth/access-control.ts): a hook on every request that
+ * runs before its body is read, so that a refused upload costs nothing past its headers. 401 with
+ * `WWW-Authenticate: Bearer …` (RFC 6750) for a missing or invalid token, 403 for a missing scope,
+ * 429 with Retry-After over quota. An admitted request holds its place among its caller's open
+ * calls until its response is finished or the client goes away.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { AccessControl } from '../auth/access-control.js';
+import { httpRequirement } from '../auth/access.js';
+import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { socketPeerIdentity } from '../server/peer-identity.js';
+import { toHttpFailure } from './failure.js';
+import { failureJson } from './response-json.js';
+
+/** Every `authorization` header the request carried: Node keeps only the first in request.headers. */
+export function authorizationValues(request: FastifyRequest): string[] {
+  const raw = request.raw.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') values.push(raw[i + 1]!);
+  return values;
+}
+
+/** Who a request is from when no token names it: the client certificate's subject, else the peer's address. */
+export function httpFallbackIdentity(request: FastifyRequest): string {
+  const cert = socketPeerIdentity(request.raw.socket);
+  if (cert) return `cert:${cert.subject}`;
+  return `addr:${(request.raw.socket.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.)/, '')}`;
+}
+
+/** The answer to an AuthFailure: 401 or 403, the challenge, the JSON error body. */
+export function sendAuthFailure(reply: FastifyReply, failure: AuthFailure): FastifyReply {
+  const answer = toHttpFailure(failure);
+  return reply.status(answer.status).header('www-authenticate', bearerChallenge(failure)).send(failureJson(answer));
+}
+
+export function addAccessControl(app: FastifyInstance, access: AccessControl, logger: Logger): void {
+  const protectInfo = access.protectInfo;
+  app.addHook('onRequest', async (request, reply) => {
+    const need = httpRequirement(request.routeOptions.url, protectInfo);
+    if (!access.concerns(need)) return;
+    try {
+      const { release } = await access.admit(
+        { authorization: authorizationValues(request), fallback: () => httpFallbackIdentity(request) },
+        need,
+      );
+      if (reply.raw.writableFinished || reply.raw.destroyed) release();
+      else reply.raw.once('close', release);
+    } catch (err) {
+      if (!(err instanceof AuthFailure)) throw err;
+      logger.info({ requestId: request.id, route: need.what, status: err.code, message: err.message }, 'refused');
+      return sendAuthFailure(reply, err);
+    }
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * Tokens, scopes and quotas for gRPC (src/auth/access-control.ts), as the server's first
+ * interceptor: a call without a valid token, without the scope its method needs, or over its
+ * caller's quota is answered from its headers (UNAUTHENTICATED, PERMISSION_DENIED,
+ * RESOURCE_EXHAUSTED with grpc-retry-pushback-ms), before the early refusal for load looks at it
+ * and before a byte of its request is read. Health is never looked at (access.ts). An admitted
+ * call holds its place in the caller's quota of open calls until its status is sent or it is
+ * cancelled. The token is taken out of the metadata the handlers see.
+ */
+import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import { AuthFailure } from '../auth/bearer.js';
+import type { AccessControl } from '../auth/access-control.js';
+import { grpcRequirement } from '../auth/access.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
+import type { Logger } from './logger.js';
+import type { ServerMetrics } from './metrics.js';
+import { peerIdentity } from './peer-identity.js';
+import { statusName, toServiceError } from './status.js';
+
+/** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
+export function fallbackIdentity(call: ServerInterceptingCallInterface): string {
+  const cert = peerIdentity(call);
+  if (cert) return `cert:${cert.subject}`;
+  const address = call.getConnectionInfo().remoteAddress ?? call.getPeer();
+  return `addr:${address.replace(/^::ffff:(?=\d+\.)/, '')}`;
+}
+
+/** `logger` is asked at each refusal: the server's is made once its port is bound, before any call. */
+export function accessInterceptor(access: AccessControl, metrics: ServerMetrics, logger: () => Logger): ServerInterceptor {
+  const protectInfo = access.protectInfo;
+  return (descriptor, call) => {
+    const need = grpcRequirement(descriptor.path, protectInfo);
+    if (!access.concerns(need)) return new ServerInterceptingCall(call);
+    const method = descriptor.path.startsWith(`/${OCR_SERVICE}/`) ? descriptor.path.slice(OCR_SERVICE.length + 2) : null;
+    let release: (() => void) | null = null;
+    let ended = false;
+    const end = (): void => {
+      ended = true;
+      release?.();
+      release = null;
+    };
+    const refuse = (err: unknown): void => {
+      const failure = err instanceof AuthFailure ? err : null;
+      const error = failure ? null : toServiceError(err);
+      const code = failure ? status[failure.code] : (error!.code ?? status.INTERNAL);
+      const details = failure ? failure.message : error!.details;
+      if (method) metrics.requests.inc({ method, code: statusName(code) });
+      logger().info({ method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() }, 'refused');
+      end();
+      call.sendStatus({ code, details, ...(error ? { metadata: error.metadata } : {}) });
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            const authorization = metadata.get('authorization');
+            metadata.remove('authorization');
+            access.admit({ authorization, fallback: () => fallbackIdentity(call) }, need).then((admitted) => {
+              if (ended) {
+                admitted.release();
+                return;
+              }
+              release = admitted.release;
+              pass(metadata);
+            }, refuse);
+          },
+          onCancel: end,
+        }),
+      sendStatus: (sent, next) => {
+        end();
+        next(sent);
+      },
+    });
+  };
+}

@@ -1,0 +1,388 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { FastifyInstance } from 'fastify';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { pino } from 'pino';
+import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
+import { OcrCallError, OcrClient, type OcrClientOptions } from '../../src/client/index.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { buildHttpApp } from '../../src/http/app.js';
+import { clusterBackend } from '../../src/http/cluster-backend.js';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
+import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
+import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
+import { textImage } from '../support/images.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const ISSUER = 'https://idp.test';
+const AUDIENCE = 'ocr-test';
+
+interface RawAnswer {
+  /** grpc-status; NaN when none came. */
+  status: number;
+  message: string;
+  /** Bytes of response messages. */
+  bytes: number;
+}
+
+/**
+ * One gRPC call made by hand over HTTP/2, so that any `authorization` header can be sent: several,
+ * none, or values grpc-js's client would refuse to send. The body is one empty message.
+ */
+async function rawCall(port: number, method: string, headers: Record<string, string | string[]>): Promise<RawAnswer> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const request = session.request({
+      ':method': 'POST',
+      ':path': method,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      // node's HTTP/2 client sends one authorization header: two are sent as HTTP joins them.
+      ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v])),
+    });
+    request.end(Buffer.alloc(5));
+    const answer: RawAnswer = { status: NaN, message: '', bytes: 0 };
+    const read = (h: http2.IncomingHttpHeaders): void => {
+      if (h['grpc-status'] !== undefined) answer.status = Number(h['grpc-status']);
+      if (h['grpc-message'] !== undefined) answer.message = decodeURIComponent(String(h['grpc-message']));
+    };
+    request.on('response', read);
+    request.on('trailers', read);
+    request.on('data', (chunk: Buffer) => (answer.bytes += chunk.length));
+    await once(request, 'close');
+    return answer;
+  } finally {
+    session.close();
+  }
+}
+
+/** An HTTP request made with node:http, which sends repeated headers and Latin-1 values as given. */
+async function rawHttp(
+  port: number,
+  route: string,
+  headers: Record<string, string | string[]>,
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path: route, method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function callError(promise: Promise<unknown>): Promise<OcrCallError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(OcrCallError);
+    return err as OcrCallError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('tokens, scopes and quotas', function () {
+  this.timeout(240_000);
+  let dir: string;
+  const keys = { reader: generateApiKey(), admin: generateApiKey(), limited: generateApiKey(), other: generateApiKey() };
+  let signer: CryptoKey;
+  let edSigner: CryptoKey;
+  let stranger: CryptoKey;
+  let t: TestServer;
+  let http2Port: number;
+  let httpPort: number;
+  let line: Buffer;
+  const clients: OcrClient[] = [];
+  const client = (options: OcrClientOptions = {}, target = t.target): OcrClient => {
+    const c = new OcrClient(target, { deadlineMs: 60_000, ...options });
+    clients.push(c);
+    return c;
+  };
+
+  const jwt = (
+    opts: {
+      key?: CryptoKey;
+      alg?: 'ES256' | 'EdDSA';
+      kid?: string;
+      exp?: number | string;
+      nbf?: number;
+      aud?: string;
+      scope?: string;
+      sub?: string;
+    } = {},
+  ): Promise<string> => {
+    const token = new SignJWT({ scope: opts.scope ?? 'ocr:read' })
+      .setProtectedHeader({ alg: opts.alg ?? 'ES256', kid: opts.kid ?? (opts.alg === 'EdDSA' ? 'ed' : 'es') })
+      .setIssuer(ISSUER)
+      .setAudience(opts.aud ?? AUDIENCE)
+      .setSubject(opts.sub ?? 'svc-jwt')
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '5m');
+    if (opts.nbf !== undefined) token.setNotBefore(opts.nbf);
+    return token.sign(opts.key ?? (opts.alg === 'EdDSA' ? edSigner : signer));
+  };
+  const now = (): number => Math.floor(Date.now() / 1000);
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-auth-'));
+    const apiKeysFile = path.join(dir, 'keys.json');
+    writeFileSync(
+      apiKeysFile,
+      JSON.stringify([
+        { name: 'reader', hash: hashApiKey(keys.reader), scopes: ['ocr:read'] },
+        { name: 'admin', hash: hashApiKey(keys.admin), scopes: ['ocr:admin'] },
+        { name: 'limited', hash: hashApiKey(keys.limited), scopes: ['ocr:read'], quota: { rps: 2, burst: 2, concurrent: 4 } },
+        { name: 'other', hash: hashApiKey(keys.other), scopes: ['ocr:read'], quota: { rps: 2, burst: 2 } },
+      ]),
+    );
+    const es = await generateKeyPair('ES256');
+    const ed = await generateKeyPair('EdDSA');
+    stranger = (await generateKeyPair('ES256')).privateKey;
+    signer = es.privateKey;
+    edSigner = ed.privateKey;
+    const jwksFile = path.join(dir, 'jwks.json');
+    writeFileSync(
+      jwksFile,
+      JSON.stringify({
+        keys: [
+          { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256' },
+          { ...(await exportJWK(ed.publicKey)), kid: 'ed', alg: 'EdDSA' },
+        ],
+      }),
+    );
+    t = await startTestServer({
+      httpPort: 0,
+      token: keys.reader,
+      access: { auth: { apiKeysFile, jwt: { jwksFile, issuer: ISSUER, audience: AUDIENCE, clockSkewS: 30 } } },
+    });
+    http2Port = t.server.port;
+    httpPort = t.server.httpPort!;
+    line = await textImage('Hello 2024');
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await t?.stop();
+  });
+
+  const malformed: [string, Record<string, string | string[]>][] = [
+    ['no authorization', {}],
+    ['an empty value', { authorization: '' }],
+    ['"Bearer" alone', { authorization: 'Bearer' }],
+    ['"Bearer " and nothing', { authorization: 'Bearer ' }],
+    ['"Bearer " and garbage', { authorization: 'Bearer %%%<>{}' }],
+    ['a very long token', { authorization: `Bearer ${'x'.repeat(12_000)}` }],
+    ['two tokens in one value', { authorization: `Bearer ${keys.reader} ${keys.reader}` }],
+    ['two authorization headers', { authorization: [`Bearer ${keys.reader}`, `Bearer ${keys.reader}`] }],
+    ['basic auth', { authorization: `Basic ${Buffer.from(`reader:${keys.reader}`).toString('base64')}` }],
+    ['the key without its scheme', { authorization: keys.reader }],
+    ['an unknown key', { authorization: `Bearer ${generateApiKey()}` }],
+    ['a JWT of garbage', { authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA' }],
+  ];
+
+  it('refuses every gRPC call without a valid token, before its handler runs: UNAUTHENTICATED, the token never in the message', async () => {
+    for (const [what, headers] of malformed) {
+      for (const method of ['/ocr.v1.OcrService/Recognize', '/ocr.v1.OcrService/RecognizeLines', '/ocr.v1.OcrService/GetServerInfo']) {
+        const answer = await rawCall(http2Port, method, headers);
+        expect(answer.status, `${what}, ${method}: ${answer.message}`).to.equal(16);
+        expect(answer.bytes, what).to.equal(0);
+        expect(answer.message).not.to.include(keys.reader.slice(4, 20));
+      }
+    }
+    // Latin-1 (non-ASCII) in the header: node's HTTP/2 client sends it as bytes.
+    const latin = await rawCall(http2Port, '/ocr.v1.OcrService/Recognize', { authorization: `Bearer caf\u00e9` }).catch(() => null);
+    if (latin) expect(latin.status).to.equal(16);
+    const stream = await rawCall(http2Port, '/ocr.v1.OcrService/RecognizeTiles', {});
+    expect(stream.status).to.equal(16);
+    expect(stream.message).to.match(/^no token/);
+  });
+
+  it('keeps gRPC health open without a token, and reflection closed', async () => {
+    const health = await rawCall(http2Port, '/grpc.health.v1.Health/Check', {});
+    expect(health.status).to.equal(0);
+    expect(health.bytes).to.be.greaterThan(5);
+    const reflection = await rawCall(http2Port, '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', {});
+    expect(reflection.status).to.equal(16);
+  });
+
+  it('says what is wrong with a JWT: expired, not yet valid, wrong audience, a key not in the JWKS', async () => {
+    const cases: [string, Promise<string>, RegExp][] = [
+      ['expired', jwt({ exp: now() - 600 }), /^the token expired at \d{4}-/],
+      ['not yet valid', jwt({ nbf: now() + 600 }), /^the token is not yet valid/],
+      ['wrong audience', jwt({ aud: 'another-service' }), /^wrong audience/],
+      ['unknown key', jwt({ key: stranger, kid: 'stranger' }), /^unknown key/],
+      ['bad signature', jwt({ key: stranger }), /^bad signature/],
+    ];
+    for (const [what, token, message] of cases) {
+      const err = await callError(client({ token: await token, maxAttempts: 1 }).recognizeLines([line]));
+      expect(err.code, what).to.equal('UNAUTHENTICATED');
+      expect(err.details, what).to.match(message);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/api/ocr/lines`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await token}` },
+      });
+      expect(res.status, what).to.equal(401);
+      expect(res.headers.get('www-authenticate'), what).to.match(/^Bearer realm="ocr", error="invalid_token", error_description="/);
+      expect(((await res.json()) as { msg: string }).msg, what).to.match(message);
+    }
+    expect((await callError(client({ maxAttempts: 1 }).recognizeLines([line]))).details).to.match(/^no token/);
+  });
+
+  it('refuses every HTTP request without a valid token with 401 and a Bearer challenge, while health answers', async () => {
+    for (const [what, headers] of malformed) {
+      for (const [route, method] of [
+        ['/api/ocr', 'POST'],
+        ['/api/ocr/lines', 'POST'],
+        ['/api/info', 'GET'],
+        ['/metrics', 'GET'],
+      ] as const) {
+        const res = await rawHttp(httpPort, route, headers, method);
+        expect(res.status, `${what}, ${route}: ${res.body}`).to.equal(401);
+        expect(res.headers['www-authenticate']).to.match(/^Bearer realm="ocr"/);
+        expect(res.headers['www-authenticate']).not.to.include(keys.reader.slice(4, 20));
+        expect(res.body).not.to.include(keys.reader.slice(4, 20));
+      }
+    }
+    expect((await rawHttp(httpPort, '/api/info', { authorization: 'Bearer caf\u00e9' })).status).to.equal(401);
+    expect((await rawHttp(httpPort, '/healthz', {})).status).to.equal(200);
+    expect((await rawHttp(httpPort, '/readyz', {})).status).to.equal(200);
+    expect((await rawHttp(httpPort, '/', {})).status).to.equal(200);
+  });
+
+  it('refuses a token without the scope: PERMISSION_DENIED / 403 naming the scope', async () => {
+    const err = await callError(client({ token: keys.admin, maxAttempts: 1 }).recognizeLines([line]));
+    expect(err.code).to.equal('PERMISSION_DENIED');
+    expect(err.details).to.equal('missing scope ocr:read: RecognizeLines needs it, and the token of key:admin carries ocr:admin');
+    const noScope = await jwt({ scope: 'profile' });
+    expect((await callError(client({ token: noScope, maxAttempts: 1 }).getServerInfo())).code).to.equal('PERMISSION_DENIED');
+    const res = await rawHttp(httpPort, '/api/info', { authorization: `Bearer ${keys.admin}` });
+    expect(res.status).to.equal(403);
+    expect(res.headers['www-authenticate']).to.include('error="insufficient_scope"').and.include('scope="ocr:read"');
+    // /metrics is the admin's.
+    expect((await rawHttp(httpPort, '/metrics', { authorization: `Bearer ${keys.admin}` })).status).to.equal(200);
+    expect((await rawHttp(httpPort, '/metrics', { authorization: `Bearer ${keys.reader}` })).status).to.equal(403);
+  });
+
+  it('serves a valid API key and valid JWTs (ES256, EdDSA; a function giving the token), over gRPC and HTTP', async () => {
+    const byKey = await t.client.recognizeLines([line]);
+    expect(byKey.results[0]!.text).to.include('2024');
+    const es = await jwt();
+    const byJwt = await client({ token: async () => es }).recognizeLines([line]);
+    expect(byJwt.results[0]!.text).to.include('2024');
+    const ed = await jwt({ alg: 'EdDSA' });
+    expect((await client({ token: () => ed }).getServerInfo()).instanceId).to.equal(t.server.instanceId);
+    const body = new FormData();
+    body.append('image', new Blob([line]), 'line.png');
+    const res = await fetch(`http://127.0.0.1:${httpPort}/api/ocr/lines`, {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${ed}` },
+    });
+    expect(res.status).to.equal(200);
+  });
+
+  it('refuses calls over a quota with RESOURCE_EXHAUSTED / 429 and a retry hint, leaves other callers alone, and recovers', async () => {
+    const limited = client({ token: keys.limited, maxAttempts: 1 });
+    const other = client({ token: keys.other, maxAttempts: 1 });
+    // Line up with a fresh window: wait out any earlier one.
+    await waitFor(
+      () =>
+        limited.getServerInfo().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      'a window of the quota',
+    );
+    await limited.getServerInfo();
+    const refused = await callError(limited.getServerInfo());
+    expect(refused.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(refused.details).to.match(/^over the quota of key:limited: 2 calls a second, 2 at most at once; retry in \d+ ms$/);
+    const pushback = Number(refused.metadata.get('grpc-retry-pushback-ms')[0]);
+    expect(pushback).to.be.within(1, 1000);
+    // Another key, and the same caller over HTTP, share nothing but the key's count.
+    await other.getServerInfo();
+    await other.getServerInfo();
+    const res = await rawHttp(httpPort, '/api/info', { authorization: `Bearer ${keys.limited}` });
+    expect(res.status).to.equal(429);
+    expect(Number(res.headers['retry-after'])).to.be.within(1, 1);
+    await new Promise((resolve) => setTimeout(resolve, pushback + 20));
+    await limited.getServerInfo();
+    // The SDK's own retry waits out the hint within the deadline.
+    const patient = client({ token: keys.limited, maxAttempts: 3 });
+    for (let i = 0; i < 4; i++) await patient.getServerInfo();
+  });
+
+  it('carries the token through consul:// with the Consul double, whose health check needs none', async () => {
+    let consul: TestConsul | undefined;
+    let registration: ConsulRegistration | undefined;
+    try {
+      consul = await consulForTests();
+      const service = `ocr-auth-${process.pid}`;
+      registration = registerInstance({
+        consulAddress: consul.address,
+        serviceName: service,
+        serviceId: `${service}-1`,
+        advertiseHost: '127.0.0.1',
+        port: http2Port,
+        tags: [],
+        meta: {},
+        logger: pino({ level: 'silent' }),
+      });
+      await waitFor(
+        async () => (await healthService(consul!.address, service, 'passing=true')).body.length === 1,
+        30_000,
+        'the instance to pass its check',
+      );
+      const target = `consul://${consul.address.replace(/^https?:\/\//, '')}/${service}`;
+      expect((await client({ token: keys.reader }, target).getServerInfo()).instanceId).to.equal(t.server.instanceId);
+      expect((await callError(client({ maxAttempts: 1 }, target).getServerInfo())).code).to.equal('UNAUTHENTICATED');
+    } finally {
+      await registration?.deregister();
+      await consul?.close();
+    }
+  });
+
+  it("forwards the HTTP caller's token from the gateway: refused without, served with", async () => {
+    const sdk = client();
+    const backend = clusterBackend(sdk);
+    const gateway: FastifyInstance = await buildHttpApp({
+      backend,
+      maxImageBytes: 1024 * 1024,
+      maxLinesPerRequest: 4,
+      logger: pino({ level: 'silent' }),
+      metrics: new HttpMetrics(backend.registry),
+      version: 'test',
+    });
+    await gateway.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const url = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/ocr/lines`;
+      const post = async (headers: Record<string, string>): Promise<Response> => {
+        const body = new FormData();
+        body.append('image', new Blob([line]), 'line.png');
+        return fetch(url, { method: 'POST', body, headers });
+      };
+      const without = await post({});
+      expect(without.status).to.equal(401);
+      expect(without.headers.get('www-authenticate')).to.match(/^Bearer realm="ocr"/);
+      expect(((await without.json()) as { msg: string }).msg).to.match(/^no token/);
+      const malformedAnswer = await post({ authorization: 'Bearer a b' });
+      expect(malformedAnswer.status).to.equal(401);
+      const withKey = await post({ authorization: `Bearer ${keys.reader}` });
+      expect(withKey.status).to.equal(200);
+      const withAdmin = await post({ authorization: `Bearer ${keys.admin}` });
+      expect(withAdmin.status).to.equal(403);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
