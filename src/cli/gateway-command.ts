@@ -7,10 +7,12 @@ import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import type { GatewayOptions } from './gateway-options.js';
+import { clientTls } from './tls-options.js';
 
 export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   const logger = createLogger(opts.logLevel, { gateway: opts.target });
-  const client = new OcrClient(opts.target, { loadBalancing: opts.lb, deadlineMs: opts.deadlineMs });
+  const tls = clientTls(opts);
+  const client = new OcrClient(opts.target, { loadBalancing: opts.lb, deadlineMs: opts.deadlineMs, ...(tls ? { tls } : {}) });
   const backend = clusterBackend(client);
   const app = await buildHttpApp({
     backend,

@@ -1,7 +1,9 @@
 /** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
 import type { LoadBalancing } from '../client/service-config.js';
+import type { ClientTlsCliOptions } from './tls-options.js';
 
-export interface GatewayOptions {
+/** TLS toward the instances (`--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
+export interface GatewayOptions extends ClientTlsCliOptions {
   /** The cluster: consul://AGENT/SERVICE, or host:port lists as the SDK takes them. */
   target: string;
   lb: LoadBalancing;

@@ -2,15 +2,17 @@
 
 import { OcrClient } from '../client/ocr-client.js';
 import { describeError } from './file-result.js';
+import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 
-export interface InfoCliOptions {
+export interface InfoCliOptions extends ClientTlsCliOptions {
   target: string;
   deadlineMs: number;
 }
 
 /** Prints the answer on stdout; resolves with the exit status. */
 export async function infoCommand(opts: InfoCliOptions): Promise<number> {
-  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs });
+  const tls = clientTls(opts);
+  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs, ...(tls ? { tls } : {}) });
   try {
     const info = await client.getServerInfo();
     process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);

@@ -16,6 +16,7 @@ import { cacheBackend, decimal, fraction, port, positiveInt, wholeNumber } from 
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
+import { clientTlsOptions, serverTlsOptions } from './tls-options.js';
 // The two small modules the help text needs, not the engine's index: `ocr --help` stays quick.
 import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
@@ -277,6 +278,12 @@ export function buildProgram(
     .addOption(new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish').argParser(wholeNumber(0)).default(GATEWAY_DEFAULTS.graceMs))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(GATEWAY_DEFAULTS.logLevel))
     .action(async (options: GatewayOptions) => onExit(await actions.gateway(options)));
+
+  // TLS, alike on every command that serves or calls a server (tls-options.ts).
+  const command = (name: string): Command => program.commands.find((c) => c.name() === name)!;
+  for (const option of serverTlsOptions()) command('serve').addOption(option);
+  for (const name of ['recognize', 'info']) for (const option of clientTlsOptions()) command(name).addOption(option);
+  for (const option of clientTlsOptions('the instances')) command('gateway').addOption(option);
 
   return program;
 }

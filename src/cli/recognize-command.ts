@@ -14,12 +14,14 @@ import { jsonLine } from './json-lines.js';
 import { planBatches } from './line-batches.js';
 import { plainOutput, progressOutput, type Output } from './progress.js';
 import { runInOrder } from './run-in-order.js';
+import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 import { failureLine, listing } from './text-listing.js';
 
 /** `--lines-only` answers carry no size: the client reads it from the headers as the server would, whatever the server's limits. */
 const ANY_SIZE = { maxPixels: Number.POSITIVE_INFINITY, minSide: 0 };
 
-export interface RecognizeCliOptions {
+/** TLS (`--tls`, `--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
+export interface RecognizeCliOptions extends ClientTlsCliOptions {
   target: string;
   /** Balancing over the target's instances (consul:// and multi-address targets). */
   lb: LoadBalancing;
@@ -62,7 +64,8 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 /** Runs the command; resolves with the exit status: 1 if any file failed. */
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
   if (opts.annotate !== undefined) await mkdir(opts.annotate, { recursive: true });
-  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs, loadBalancing: opts.lb });
+  const tls = clientTls(opts);
+  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs, loadBalancing: opts.lb, ...(tls ? { tls } : {}) });
   const output: Output =
     !opts.json && files.length >= PROGRESS_MIN_FILES && process.stderr.isTTY ? progressOutput(files.length) : plainOutput();
   let failed = false;

@@ -14,6 +14,7 @@ import { glibc } from '../server/libc.js';
 import type { Logger } from '../server/logger.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../server/server.js';
 import { SERVER_VERSION } from '../shared/version.js';
+import { serverTls } from './tls-options.js';
 
 /**
  * Exit with `code`. A worker inside a native model call would hold a normal exit until the call
@@ -125,6 +126,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 
   const consul = consulSettings(opts);
+  const tls = serverTls(opts);
   running = await startServer({
     host: opts.host,
     port: opts.port,
@@ -152,6 +154,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ttlMs: opts.cacheTtlS * 1000,
       redisTimeoutMs: opts.cacheTimeoutMs,
     },
+    ...(tls ? { tls } : {}),
   });
   if (opts.metricsPort) {
     try {
@@ -171,6 +174,15 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       serviceId: running.instanceId,
       advertiseHost: consul.advertiseHost,
       port: running.port,
+      ...(running.httpPort !== undefined ? { httpPort: running.httpPort } : {}),
+      ...(tls
+        ? {
+            instanceTls: {
+              ...(opts.consulTlsServerName ? { serverName: opts.consulTlsServerName } : {}),
+              ...(opts.consulTlsSkipVerify ? { skipVerify: true } : {}),
+            },
+          }
+        : {}),
       tags: opts.tag ?? [],
       meta: instanceMeta(running.engine.info(), SERVER_VERSION),
       logger: running.logger,

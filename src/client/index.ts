@@ -1,6 +1,7 @@
 /** The client SDK: everything a caller of the OCR service needs, and nothing of the engine. */
 
 export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
+export { type ClientTls } from './tls.js';
 export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
 export { registerConsulResolver } from './resolver-consul.js';
 export { DEFAULT_DEADLINE_MS, PRIORITIES, PRIORITY_METADATA_KEY, type CallSettings, type Priority } from './call-settings.js';

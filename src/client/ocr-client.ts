@@ -22,6 +22,7 @@ import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type C
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
+import { tlsChannel, type ClientTls } from './tls.js';
 import { tokenInterceptor, type TokenSource } from './token.js';
 
 import { registerLeastRequest } from './least-request-balancer.js';
@@ -36,8 +37,14 @@ export interface OcrClientOptions {
   deadlineMs?: number;
   /** grpc-js channel options; they override the client's message size limits. */
   channelOptions?: ChannelOptions;
-  /** Default: insecure (plaintext) credentials. */
+  /** grpc-js channel credentials, in place of `tls`'s. Default: plaintext. */
   credentials?: ChannelCredentials;
+  /**
+   * TLS: `true` trusts Node's built-in roots; an object sets the CA to trust, a client certificate
+   * and key (mutual TLS) and the name the server's certificate must carry (`serverName`, for IP and
+   * consul:// targets). Default: plaintext.
+   */
+  tls?: ClientTls | boolean;
   /** Balancing over the target's instances: grpc-js's round_robin (default) or pick_first, or least_request. */
   loadBalancing?: LoadBalancing;
   /**
@@ -77,11 +84,13 @@ export class OcrClient {
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 5) {
       throw new RangeError(`maxAttempts must be a whole number from 1 to 5 (grpc-js's limit), got ${maxAttempts}`);
     }
-    this.stub = new LeanOcrServiceClient(target, options.credentials ?? grpcCredentials.createInsecure(), {
+    const secure = tlsChannel(options.tls);
+    this.stub = new LeanOcrServiceClient(target, options.credentials ?? secure?.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
       ...RETRY_BUFFER_OPTIONS,
+      ...secure?.options,
       ...options.channelOptions,
       ...(options.token !== undefined ? { interceptors: [tokenInterceptor(options.token)] } : {}),
     });

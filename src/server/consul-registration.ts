@@ -1,7 +1,9 @@
 /**
  * Registration of this instance in Consul, through the `consul` npm client: a service with a GRPC
- * check on the instance's own health service, kept registered while the server runs (registered
- * again when the agent comes back without it) and removed on shutdown.
+ * check on the instance's own health service (and an HTTP check of its HTTP port's /healthz, when it
+ * has one), kept registered while the server runs (registered again when the agent comes back
+ * without it) and removed on shutdown. On a TLS instance both checks use TLS (GRPCUseTLS, https://),
+ * verifying its certificate for a given name, or not at all, as configured.
  */
 
 import https from 'node:https';
@@ -27,6 +29,14 @@ export interface ConsulRegistrationOptions {
   /** Address clients and the agent's check dial; must be reachable from them. */
   advertiseHost: string;
   port: number;
+  /** The HTTP front door's port on advertiseHost: checked too (GET /healthz). Unset: gRPC check only. */
+  httpPort?: number;
+  /**
+   * The instance serves TLS: its checks use it. `serverName`: the name the agent verifies its
+   * certificate for (default: the address dialled); `skipVerify`: no verification. Under mutual TLS
+   * the agent also needs a client certificate: `enable_agent_tls_for_checks` (consul/README.md).
+   */
+  instanceTls?: { serverName?: string; skipVerify?: boolean };
   tags: string[];
   meta: Record<string, string>;
   checkInterval?: string;
@@ -143,6 +153,15 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   });
   const logger = o.logger.child({ component: 'consul', consul: o.consulAddress, serviceId: o.serviceId });
   const check = `${hostPort(o.advertiseHost, o.port)}/${OCR_SERVICE}`;
+  const httpCheck =
+    o.httpPort !== undefined ? `${o.instanceTls ? 'https' : 'http'}://${hostPort(o.advertiseHost, o.httpPort)}/healthz` : undefined;
+  const common = {
+    interval: o.checkInterval,
+    timeout: o.checkTimeout,
+    deregistercriticalserviceafter: o.deregisterCriticalAfter,
+    ...(o.instanceTls?.serverName ? { tlsservername: o.instanceTls.serverName } : {}),
+    ...(o.instanceTls?.skipVerify ? { tlsskipverify: true } : {}),
+  };
   const registration = {
     id: o.serviceId,
     name: o.serviceName,
@@ -150,14 +169,10 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     port: o.port,
     tags: o.tags,
     meta: o.meta,
-    check: {
-      name: `gRPC health of ${OCR_SERVICE}`,
-      grpc: check,
-      grpcusetls: false,
-      interval: o.checkInterval,
-      timeout: o.checkTimeout,
-      deregistercriticalserviceafter: o.deregisterCriticalAfter,
-    },
+    checks: [
+      { name: `gRPC health of ${OCR_SERVICE}`, grpc: check, grpcusetls: o.instanceTls !== undefined, ...common },
+      ...(httpCheck ? [{ name: 'HTTP /healthz', http: httpCheck, method: 'GET', ...common }] : []),
+    ],
   };
   // `timeout` is the client's per-request bound; its typings leave it out.
   const request: { timeout: number; token?: string } = { timeout: o.requestTimeoutMs };
@@ -182,7 +197,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       await consul.agent.service.register({ ...registration, ...request });
       registered = true;
       if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
-      else logger.info({ check, tags: o.tags, meta: o.meta }, 'registered in Consul');
+      else logger.info({ check, httpCheck, tls: o.instanceTls !== undefined, tags: o.tags, meta: o.meta }, 'registered in Consul');
       failures = 0;
     } catch (err) {
       failures += 1;

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import {
   agentServices,
@@ -226,6 +228,39 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
       await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 5000, 'the check to pass again');
     },
   );
+
+  it('runs HTTP checks: 2xx passing, 429 warning, anything else or no answer critical', async () => {
+    const web = http.createServer((req, res) => {
+      const code = Number(req.url!.slice(1));
+      res.writeHead(code, { 'content-type': 'text/plain' }).end(`status ${code} for ${req.method} ${req.headers['user-agent']}`);
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const { port } = web.address() as AddressInfo;
+    const dead = await freePort();
+    try {
+      const name = unique('double-http');
+      const check = (route: string, p = port): Record<string, unknown> => ({
+        HTTP: `http://127.0.0.1:${p}${route}`,
+        Interval: '1s',
+        Timeout: '1s',
+      });
+      const cases = { ok: check('/204'), busy: check('/429'), broken: check('/503'), down: check('/200', dead) };
+      for (const [id, c] of Object.entries(cases))
+        await register({ ID: `${name}-${id}`, Name: name, Address: '127.0.0.1', Port: port, Check: c });
+      const statuses = async (): Promise<Record<string, string>> =>
+        Object.fromEntries(
+          (await healthService(consul.address, name)).body.map((e) => [e.Service.ID.slice(name.length + 1), serviceCheck(e).Status]),
+        );
+      await waitFor(async () => (await statuses()).ok === 'passing' && (await statuses()).busy === 'warning', 10_000, 'the checks to run');
+      expect(await statuses()).to.deep.equal({ ok: 'passing', busy: 'warning', broken: 'critical', down: 'critical' });
+      const ok = (await healthService(consul.address, name)).body.find((e) => e.Service.ID === `${name}-ok`)!;
+      expect(serviceCheck(ok).Type).to.equal('http');
+      expect(serviceCheck(ok).Output).to.contain(`HTTP GET http://127.0.0.1:${port}/204: 204`);
+      expect((await healthService(consul.address, name, 'passing')).body.map((e) => e.Service.ID)).to.deep.equal([`${name}-ok`]);
+    } finally {
+      web.close();
+    }
+  });
 
   it('answers /v1/status/leader', async () => {
     const reply = await consulRequest<string>(consul.address, '/v1/status/leader');

@@ -10,8 +10,17 @@
  * - Checks start critical (or at their `Status`). GRPC checks ("host:port[/service]") call
  *   grpc.health.v1.Health/Check with a real grpc-js client, a fresh connection each time as Consul
  *   does, with `Timeout` (default 10s) as the deadline: SERVING is passing, anything else critical.
+ *   HTTP checks make the request (`Method`, default GET; `Header`) with the same timeout: 2xx is
+ *   passing, 429 warning, anything else or no answer critical; `Output` as Consul writes it.
  *   Intervals under 1s are raised to 1s, as Consul does. As in Consul, the first run comes after a
  *   random pause in [0, Interval), then every Interval after the previous run ended.
+ * - TLS of checks (`GRPCUseTLS`, an https:// `HTTP`) as Consul's OutgoingTLSConfigForCheck sets it
+ *   up: `TLSServerName` is the name the instance's certificate is verified for and sent as SNI (unset:
+ *   the address dialled), `TLSSkipVerify` verifies nothing. Without `checkTls` (the agent's
+ *   `enable_agent_tls_for_checks` off) checks trust Node's built-in roots and show no certificate;
+ *   with it, they trust its `ca` and show its `cert` and `key`, as an agent with
+ *   `enable_agent_tls_for_checks = true` does with its own `tls` files: what a check of an instance
+ *   that requires client certificates (mutual TLS) needs.
  * - `DeregisterCriticalServiceAfter`: the service of a check critical for longer is removed.
  * - `GET /v1/health/service/:name`: `passing` (every check of the entry passing, the node's
  *   `serfHealth` included), `tag` (repeatable: all must match), `dc` (ours, "dc1", or 500 "No path
@@ -31,11 +40,12 @@
  *   the double takes any value and reaps as soon as the time is up.
  * - Blocking queries get no random extra wait (Consul adds up to wait/16).
  * - ACLs: `X-Consul-Token` (and `?token=`) are ignored; every request is allowed.
- * - One node, one datacenter; only GRPC checks (other kinds are refused with 400); no `filter`
+ * - One node, one datacenter; only GRPC and HTTP checks (other kinds are refused with 400); no `filter`
  *   expressions (400), no hash-based blocking, no anti-entropy delay: a change is visible at once.
  */
 
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -93,17 +103,30 @@ export interface ConsulDoubleOptions {
   /** Node name in answers (Consul: the host name). */
   node?: string;
   datacenter?: string;
+  /**
+   * The agent's `enable_agent_tls_for_checks = true` with its `tls` files (PEM): TLS checks trust
+   * `ca` instead of the built-in roots and present `cert` and `key` as their client certificate.
+   */
+  checkTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 }
 
 interface CheckState {
   id: string;
   name: string;
   notes: string;
-  /** "host:port" and the health service name asked for ("" = the whole server). */
+  kind: 'grpc' | 'http';
+  /** GRPC: "host:port" and the health service name asked for ("" = the whole server). */
   grpcTarget: string;
   grpcService: string;
   grpcDefinition: string;
   grpcUseTls: boolean;
+  /** HTTP: the URL, method and headers. */
+  httpUrl: string;
+  httpMethod: string;
+  httpHeaders: Record<string, string[]>;
+  /** TLS of either kind: the name verified (""= the host dialled), or no verification. */
+  tlsServerName: string;
+  tlsSkipVerify: boolean;
   intervalMs: number;
   intervalText: string;
   timeoutMs: number;
@@ -159,17 +182,67 @@ type HealthClient = InstanceType<ServiceClientConstructor> & {
   ): void;
 };
 
+type CheckTls = NonNullable<ConsulDoubleOptions['checkTls']>;
+const pem = (v: string | Buffer | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
+
 let healthClientConstructor: ServiceClientConstructor | undefined;
-function healthClient(target: string, useTls: boolean): HealthClient {
+function healthClient(check: CheckState, agentTls: CheckTls | undefined): HealthClient {
   if (!healthClientConstructor) {
     const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
     healthClientConstructor = (((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject).Health as ServiceClientConstructor;
   }
+  const creds = check.grpcUseTls
+    ? credentials.createSsl(pem(agentTls?.ca), pem(agentTls?.key), pem(agentTls?.cert), { rejectUnauthorized: !check.tlsSkipVerify })
+    : credentials.createInsecure();
   // A pool of its own: each check dials afresh, as Consul's does, instead of inheriting a shared
   // subchannel's reconnect backoff from the last failure.
-  return new healthClientConstructor(target, useTls ? credentials.createSsl() : credentials.createInsecure(), {
+  return new healthClientConstructor(check.grpcTarget, creds, {
     'grpc.use_local_subchannel_pool': 1,
+    ...(check.grpcUseTls && check.tlsServerName ? { 'grpc.ssl_target_name_override': check.tlsServerName } : {}),
   }) as HealthClient;
+}
+
+/** Consul's HTTP check: one request, its status judged as Consul judges it, its Output as Consul writes it. */
+function httpProbe(check: CheckState, agentTls: CheckTls | undefined): Promise<[CheckStatus, string]> {
+  const url = new URL(check.httpUrl);
+  const secure = url.protocol === 'https:';
+  const headers: Record<string, string[]> = {
+    'User-Agent': ['Consul Health Check'],
+    Accept: ['text/plain, text/*, */*'],
+    ...check.httpHeaders,
+  };
+  const what = `HTTP ${check.httpMethod} ${check.httpUrl}`;
+  return new Promise((resolve) => {
+    const options: https.RequestOptions = {
+      method: check.httpMethod,
+      headers,
+      timeout: check.timeoutMs,
+      agent: false,
+      ...(secure
+        ? {
+            rejectUnauthorized: !check.tlsSkipVerify,
+            ...(agentTls?.ca ? { ca: agentTls.ca } : {}),
+            ...(agentTls?.cert ? { cert: agentTls.cert } : {}),
+            ...(agentTls?.key ? { key: agentTls.key } : {}),
+            ...(check.tlsServerName ? { servername: check.tlsServerName } : {}),
+          }
+        : {}),
+    };
+    const req = (secure ? https : http).request(url, options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk.slice(0, 4096 - body.length)));
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        const output = `${what}: ${code} ${res.statusMessage ?? ''} Output: ${body}`;
+        resolve([code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical', output]);
+      });
+      res.on('error', (err) => resolve(['critical', `${what}: ${err.message}`]));
+    });
+    req.on('timeout', () => req.destroy(new Error(`request timed out after ${check.timeoutMs} ms`)));
+    req.on('error', (err) => resolve(['critical', `${what}: ${err.message}`]));
+    req.end();
+  });
 }
 
 /** Consul decodes JSON keys case-insensitively and translates snake_case: do the same. */
@@ -207,6 +280,7 @@ function parseBool(value: string): boolean | null {
 export class ConsulDouble {
   private readonly node: string;
   private readonly datacenter: string;
+  private readonly checkTls: CheckTls | undefined;
   private readonly services = new Map<string, ServiceState>();
   /** Per service name: the global index of its last change (kept after its last instance left). */
   private readonly nameIndex = new Map<string, number>();
@@ -221,6 +295,7 @@ export class ConsulDouble {
   constructor(options: ConsulDoubleOptions = {}) {
     this.node = options.node ?? 'consul-double';
     this.datacenter = options.datacenter ?? 'dc1';
+    this.checkTls = options.checkTls;
   }
 
   /** Listens on 127.0.0.1:`port` (0: any free port); after stop(), resumes the kept state. */
@@ -360,11 +435,17 @@ export class ConsulDouble {
 
   private parseCheck(def: Record<string, unknown>, service: ServiceState, defaultId: string): CheckState {
     const grpc = stringField(def, 'GRPC');
+    const httpUrl = stringField(def, 'HTTP');
     const interval = durationField(def, 'Interval');
-    if (!grpc) {
-      throw new HttpError(400, 'Invalid check: the Consul double runs only GRPC checks (GRPC and Interval)');
+    if (!grpc && !httpUrl) {
+      throw new HttpError(400, 'Invalid check: the Consul double runs only GRPC and HTTP checks (GRPC or HTTP, and Interval)');
     }
-    if (!interval) throw new HttpError(400, 'Invalid check: Interval must be > 0 for GRPC checks');
+    if (!interval) throw new HttpError(400, `Invalid check: Interval must be > 0 for ${grpc ? 'GRPC' : 'HTTP'} checks`);
+    if (httpUrl && !/^https?:\/\//.test(httpUrl)) throw new HttpError(400, `Invalid check: HTTP must be an http:// or https:// URL`);
+    const headerValue = field(def, 'Header') ?? {};
+    if (!isRecord(headerValue) || !Object.values(headerValue).every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))) {
+      throw new HttpError(400, 'Request decode failed: Header must map names to arrays of strings');
+    }
     const timeout = durationField(def, 'Timeout');
     const deregister = durationField(def, 'DeregisterCriticalServiceAfter');
     const initial = stringField(def, 'Status', 'critical');
@@ -377,10 +458,16 @@ export class ConsulDouble {
       id: stringField(def, 'CheckID', stringField(def, 'ID', defaultId)),
       name: stringField(def, 'Name', `Service '${service.name}' check`),
       notes: stringField(def, 'Notes'),
+      kind: grpc ? 'grpc' : 'http',
       grpcTarget: slash < 0 ? grpc : grpc.slice(0, slash),
       grpcService: slash < 0 ? '' : grpc.slice(slash + 1),
       grpcDefinition: grpc,
       grpcUseTls: useTls === true,
+      httpUrl,
+      httpMethod: stringField(def, 'Method', 'GET') || 'GET',
+      httpHeaders: headerValue as Record<string, string[]>,
+      tlsServerName: stringField(def, 'TLSServerName'),
+      tlsSkipVerify: field(def, 'TLSSkipVerify') === true,
       intervalMs: Math.max(MIN_CHECK_INTERVAL_MS, interval.ms),
       intervalText: interval.text,
       timeoutMs: timeout?.ms ?? DEFAULT_CHECK_TIMEOUT_MS,
@@ -452,7 +539,8 @@ export class ConsulDouble {
   }
 
   private probe(check: CheckState): Promise<[CheckStatus, string]> {
-    const client = healthClient(check.grpcTarget, check.grpcUseTls);
+    if (check.kind === 'http') return httpProbe(check, this.checkTls);
+    const client = healthClient(check, this.checkTls);
     const what = `gRPC check ${check.grpcDefinition}`;
     return new Promise((resolve) => {
       client.check({ service: check.grpcService }, { deadline: Date.now() + check.timeoutMs }, (err, reply) => {
@@ -637,7 +725,7 @@ export class ConsulDouble {
       ServiceID: s.id,
       ServiceName: s.name,
       ServiceTags: s.tags,
-      Type: 'grpc',
+      Type: c.kind,
       Interval: c.intervalText,
       Timeout: c.timeoutText,
       CreateIndex: c.createIndex,

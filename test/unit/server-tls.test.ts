@@ -1,4 +1,6 @@
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { expect } from 'chai';
@@ -13,7 +15,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { exposureWarnings, isLoopback, tlsProtection } from '../../src/server/exposure-warning.js';
-import { peerIdentity, type PeerIdentity } from '../../src/server/peer-identity.js';
+import { peerIdentity, socketPeerIdentity, type PeerIdentity } from '../../src/server/peer-identity.js';
 import { checkTlsMaterial, ServerCertificates, type ServerTlsConfig } from '../../src/server/server-tls.js';
 import { createLogger } from '../../src/server/logger.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -160,6 +162,38 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       expect((await refusal(call(s.port, credentials.createInsecure()))).code).to.equal(status.UNAVAILABLE);
     } finally {
       await s.close();
+    }
+  });
+
+  it("HTTPS with the same options: the client certificate's subject from the request's socket; none refused", async () => {
+    const certificates = new ServerCertificates({ certFile: pki.server.cert, keyFile: pki.server.key, clientCaFile: pki.ca.cert }, logger);
+    const server = https.createServer(certificates.httpsOptions(), (req, res) => {
+      res.end(JSON.stringify(socketPeerIdentity(req.socket)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const get = (client?: { cert: string; key: string }): Promise<PeerIdentity | null> =>
+      new Promise((resolve, reject) => {
+        const req = https.get(
+          { host: '127.0.0.1', port, ca: pki.read(pki.ca.cert), agent: false, ...(client ? filesOf(client) : {}) },
+          (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve(JSON.parse(body) as PeerIdentity | null));
+          },
+        );
+        req.on('error', reject);
+      });
+    try {
+      expect(await get(pki.client)).to.include({ subject: 'O=Example, CN=alice', commonName: 'alice' });
+      for (const bad of [undefined, pki.foreignClient, pki.expiredClient]) {
+        let refused = false;
+        await get(bad).catch(() => (refused = true));
+        expect(refused, bad?.cert ?? 'no certificate').to.equal(true);
+      }
+    } finally {
+      certificates.close();
+      server.close();
     }
   });
 

@@ -1,0 +1,42 @@
+/**
+ * TLS of a client's channel: whom it trusts, the certificate it shows a server that requires one
+ * (mutual TLS), and the name the server's certificate must carry. The resolver (consul://, dns:,
+ * ipv4:) only gives addresses; these credentials apply to every connection of the channel.
+ */
+import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+
+export interface ClientTls {
+  /** PEM CA certificate(s) that signed the server's certificate; unset: Node's built-in roots. */
+  ca?: string | Uint8Array;
+  /** PEM client certificate (chain) and its private key, both or neither: for a server started with --tls-client-ca. */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  /**
+   * The name checked in the server's certificate (and sent as SNI) in place of the target's host.
+   * Needed where the target names no host the certificate carries: an IP address, or consul://,
+   * whose instances are dialled by address and whose default name is the service name.
+   */
+  serverName?: string;
+}
+
+const asBuffer = (pem: string | Uint8Array): Buffer => (typeof pem === 'string' ? Buffer.from(pem) : Buffer.from(pem));
+
+/** grpc-js credentials and channel options for `tls` (true: TLS with Node's roots); null for plaintext. */
+export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials: ChannelCredentials; options: ChannelOptions } | null {
+  if (!tls) return null;
+  const t: ClientTls = tls === true ? {} : tls;
+  if ((t.cert === undefined) !== (t.key === undefined)) {
+    throw new RangeError('tls.cert and tls.key go together: a client certificate needs its private key');
+  }
+  if (t.serverName !== undefined && !/^[A-Za-z0-9*]([A-Za-z0-9.*:-]*[A-Za-z0-9])?$/.test(t.serverName)) {
+    throw new RangeError(`tls.serverName must be a host name or address, got "${t.serverName}"`);
+  }
+  return {
+    credentials: credentials.createSsl(
+      t.ca !== undefined ? asBuffer(t.ca) : null,
+      t.key !== undefined ? asBuffer(t.key) : null,
+      t.cert !== undefined ? asBuffer(t.cert) : null,
+    ),
+    options: t.serverName ? { 'grpc.ssl_target_name_override': t.serverName } : {},
+  };
+}
