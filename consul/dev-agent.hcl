@@ -32,5 +32,5 @@ ui_config {
 log_level            = "INFO"
 disable_update_check = true
 
-# The instances' checks are GRPC checks run by this agent: no script checks are needed.
+# The instances' checks are GRPC and HTTP checks run by this agent: no script checks are needed.
 enable_script_checks = false
