@@ -1,5 +1,6 @@
 /** `ocr gateway`: the HTTP API and Web UI for a whole cluster, answered through the SDK. */
 import type { AddressInfo } from 'node:net';
+import { AccessControl } from '../auth/access-control.js';
 import { OcrClient } from '../client/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { clusterBackend } from '../http/cluster-backend.js';
@@ -7,12 +8,28 @@ import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import type { GatewayOptions } from './gateway-options.js';
+import { accessSettings, cliToken } from './auth-options.js';
 import { clientTls } from './tls-options.js';
 
 export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   const logger = createLogger(opts.logLevel, { gateway: opts.target });
   const tls = clientTls(opts);
-  const client = new OcrClient(opts.target, { loadBalancing: opts.lb, deadlineMs: opts.deadlineMs, ...(tls ? { tls } : {}) });
+  // The caller's token goes on to the instances (cluster-backend.ts); this one only where a caller sends none.
+  const token = cliToken(opts);
+  const client = new OcrClient(opts.target, {
+    loadBalancing: opts.lb,
+    deadlineMs: opts.deadlineMs,
+    ...(tls ? { tls } : {}),
+    ...(token ? { token } : {}),
+  });
+  // Its own tokens and quotas, as serve's, checked before a request goes on.
+  const settings = accessSettings(opts);
+  const access = settings ? new AccessControl(settings, logger.child({ component: 'auth' })) : undefined;
+  if (token && !access?.auth) {
+    logger.warn(
+      'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
+    );
+  }
   const backend = clusterBackend(client);
   const app = await buildHttpApp({
     backend,
@@ -21,6 +38,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     logger,
     metrics: new HttpMetrics(backend.registry),
     version: SERVER_VERSION,
+    ...(access ? { access } : {}),
   });
   await app.listen({ host: opts.host, port: opts.httpPort });
   const { port } = app.server.address() as AddressInfo;
@@ -31,11 +49,15 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     void app.close().then(() => {
       clearTimeout(forced);
       client.close();
+      access?.close();
       process.exit(0);
     });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  logger.info({ host: opts.host, port, target: opts.target, lb: opts.lb }, 'gateway serving');
+  logger.info(
+    { host: opts.host, port, target: opts.target, lb: opts.lb, auth: access?.auth ? access.auth.describe() : 'off' },
+    'gateway serving',
+  );
   process.stdout.write(`ocr gateway: listening on http://${opts.host}:${port} for ${opts.target}\n`);
 }

@@ -1,9 +1,14 @@
 /** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
 import type { LoadBalancing } from '../client/service-config.js';
+import type { ServerAuthCliOptions, TokenCliOptions } from './auth-options.js';
 import type { ClientTlsCliOptions } from './tls-options.js';
 
 /** TLS toward the instances (`--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
-export interface GatewayOptions extends ClientTlsCliOptions {
+/**
+ * Tokens: its own (`--api-keys`, `--jwks`, …, as serve takes them) and the one it sends the instances
+ * when its caller sends none (`--token`): auth-options.ts.
+ */
+export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOptions, TokenCliOptions {
   /** The cluster: consul://AGENT/SERVICE, or host:port lists as the SDK takes them. */
   target: string;
   lb: LoadBalancing;

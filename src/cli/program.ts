@@ -17,6 +17,9 @@ import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
 import { clientTlsOptions, serverTlsOptions } from './tls-options.js';
+import type { ApiKeyCreateOptions } from './api-key-command.js';
+import { serverAuthOptions, tokenOption } from './auth-options.js';
+import { SCOPES } from '../auth/scopes.js';
 // The two small modules the help text needs, not the engine's index: `ocr --help` stays quick.
 import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
@@ -29,6 +32,8 @@ export interface CommandActions {
   cluster(options: ClusterOptions): Promise<number>;
   prepareModels(options: PrepareModelsOptions): Promise<number>;
   gateway(options: GatewayOptions): Promise<number>;
+  /** Optional: recording stubs written before it need not name it; unset, the real command runs. */
+  apiKeyCreate?(options: ApiKeyCreateOptions): Promise<number>;
 }
 
 export const defaultActions: CommandActions = {
@@ -52,6 +57,9 @@ export const defaultActions: CommandActions = {
   async gateway(options) {
     await (await import('./gateway-command.js')).gatewayCommand(options);
     return 0;
+  },
+  async apiKeyCreate(options) {
+    return (await import('./api-key-command.js')).apiKeyCreateCommand(options);
   },
 };
 
@@ -284,6 +292,31 @@ export function buildProgram(
   for (const option of serverTlsOptions()) command('serve').addOption(option);
   for (const name of ['recognize', 'info']) for (const option of clientTlsOptions()) command(name).addOption(option);
   for (const option of clientTlsOptions('the instances')) command('gateway').addOption(option);
+  // Tokens and quotas, alike on every command that serves or calls a server (auth-options.ts).
+  for (const name of ['serve', 'gateway']) for (const option of serverAuthOptions()) command(name).addOption(option);
+  for (const name of ['recognize', 'info']) command(name).addOption(tokenOption());
+  command('gateway').addOption(tokenOption("the instances for a caller who sends none (a caller's own token is forwarded)"));
+
+  program
+    .command('api-key')
+    .description('API keys for `ocr serve --api-keys FILE`')
+    .command('create')
+    .description(
+      'Make a new random API key: prints it once (first line) and its entry for the key file (second line), which holds only its SHA-256.',
+    )
+    .requiredOption('--name <name>', 'who the key is for: it names the caller in logs and quotas')
+    .addOption(
+      new Option('--scopes <scope...>', 'what the key may call: ocr:read (recognition, info), ocr:admin (/metrics)')
+        .choices(SCOPES)
+        .default(['ocr:read']),
+    )
+    .addOption(new Option('--quota-rps <n>', 'its own calls a second, in place of --quota-rps').argParser(decimal(0.001)))
+    .addOption(new Option('--quota-burst <n>', 'calls it may send at once above its rate').argParser(positiveInt))
+    .addOption(new Option('--quota-concurrent <n>', 'its calls open at once').argParser(positiveInt))
+    .addOption(
+      new Option('--add-to <file>', 'also add the entry to this key file (created when missing), which a server reading it takes at once'),
+    )
+    .action(async (options: ApiKeyCreateOptions) => onExit(await (actions.apiKeyCreate ?? defaultActions.apiKeyCreate!)(options)));
 
   return program;
 }

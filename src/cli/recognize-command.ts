@@ -14,6 +14,7 @@ import { jsonLine } from './json-lines.js';
 import { planBatches } from './line-batches.js';
 import { plainOutput, progressOutput, type Output } from './progress.js';
 import { runInOrder } from './run-in-order.js';
+import { cliToken, type TokenCliOptions } from './auth-options.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 import { failureLine, listing } from './text-listing.js';
 
@@ -21,7 +22,7 @@ import { failureLine, listing } from './text-listing.js';
 const ANY_SIZE = { maxPixels: Number.POSITIVE_INFINITY, minSide: 0 };
 
 /** TLS (`--tls`, `--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
-export interface RecognizeCliOptions extends ClientTlsCliOptions {
+export interface RecognizeCliOptions extends ClientTlsCliOptions, TokenCliOptions {
   target: string;
   /** Balancing over the target's instances (consul:// and multi-address targets). */
   lb: LoadBalancing;
@@ -65,7 +66,13 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
   if (opts.annotate !== undefined) await mkdir(opts.annotate, { recursive: true });
   const tls = clientTls(opts);
-  const client = new OcrClient(opts.target, { deadlineMs: opts.deadlineMs, loadBalancing: opts.lb, ...(tls ? { tls } : {}) });
+  const token = cliToken(opts);
+  const client = new OcrClient(opts.target, {
+    deadlineMs: opts.deadlineMs,
+    loadBalancing: opts.lb,
+    ...(tls ? { tls } : {}),
+    ...(token ? { token } : {}),
+  });
   const output: Output =
     !opts.json && files.length >= PROGRESS_MIN_FILES && process.stderr.isTTY ? progressOutput(files.length) : plainOutput();
   let failed = false;

@@ -14,6 +14,9 @@ import { glibc } from '../server/libc.js';
 import type { Logger } from '../server/logger.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../server/server.js';
 import { SERVER_VERSION } from '../shared/version.js';
+import { httpRequirement } from '../auth/access.js';
+import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { accessSettings } from './auth-options.js';
 import { serverTls } from './tls-options.js';
 
 /**
@@ -32,17 +35,31 @@ const DEREGISTER_BOUND_MS = 2000;
 /**
  * Prometheus scrape endpoint beside the gRPC port. Resolves once bound, so that a port in use
  * stops the start before the listening line, instead of an 'error' event crashing the server later.
+ * With tokens on it asks for one as the HTTP port's /metrics does (ocr:admin, unless --no-protect-info).
  */
 async function serveMetrics(running: RunningServer, port: number, host: string): Promise<void> {
+  const { access } = running;
+  const need = httpRequirement('/metrics', access?.protectInfo ?? false);
   const http = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
       return;
     }
-    running.metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': running.metrics.registry.contentType }).end(text),
-      (err: unknown) => res.writeHead(500).end(String(err)),
-    );
+    const authorization = req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'authorization');
+    const admitted = access?.concerns(need)
+      ? access.admit({ authorization, fallback: () => `addr:${req.socket.remoteAddress ?? 'unknown'}` }, need)
+      : Promise.resolve({ release: () => undefined });
+    admitted
+      .then(async ({ release }) => {
+        release();
+        const text = await running.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': running.metrics.registry.contentType }).end(text);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof AuthFailure) {
+          res.writeHead(err.code === 'PERMISSION_DENIED' ? 403 : 401, { 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
+        } else res.writeHead(500).end(String(err));
+      });
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -127,6 +144,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
 
   const consul = consulSettings(opts);
   const tls = serverTls(opts);
+  const access = accessSettings(opts);
   running = await startServer({
     host: opts.host,
     port: opts.port,
@@ -155,6 +173,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       redisTimeoutMs: opts.cacheTimeoutMs,
     },
     ...(tls ? { tls } : {}),
+    ...(access ? { access } : {}),
   });
   if (opts.metricsPort) {
     try {

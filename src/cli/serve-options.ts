@@ -1,12 +1,14 @@
 /** What `ocr serve` hands the server: the command line, parsed and defaulted. */
 import type { Precision } from '../engine/index.js';
 import { CACHE_DEFAULTS, type CacheBackend } from '../server/result-cache-config.js';
+import type { ServerAuthCliOptions } from './auth-options.js';
 import type { ServerTlsCliOptions } from './tls-options.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`, `--consul-tls-*`): tls-options.ts. */
-export interface ServeOptions extends ServerTlsCliOptions {
+/** Tokens and quotas (`--api-keys`, `--jwks`, `--jwt-*`, `--no-protect-info`, `--quota-*`): auth-options.ts. */
+export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions {
   host: string;
   port: number;
   /** Inference worker threads; unset: one per CPU core. */

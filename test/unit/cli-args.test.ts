@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { CommanderError, InvalidArgumentError } from 'commander';
 
+import { accessSettings } from '../../src/cli/auth-options.js';
 import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
 import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
@@ -112,6 +113,8 @@ describe('ocr command line', () => {
             cacheMaxMb: 64,
             cacheTtlS: 3600,
             cacheTimeoutMs: 50,
+            jwtClockSkewS: 30,
+            protectInfo: true,
           } satisfies ServeOptions,
         ],
       ]);
@@ -190,6 +193,8 @@ describe('ocr command line', () => {
         cacheMaxMb: 0,
         cacheTtlS: 600,
         cacheTimeoutMs: 20,
+        jwtClockSkewS: 30,
+        protectInfo: true,
       };
       expect(calls).to.deep.equal([['serve', expected]]);
     });
@@ -354,9 +359,71 @@ describe('ocr command line', () => {
             maxLines: 256,
             graceMs: 10000,
             logLevel: 'info',
+            jwtClockSkewS: 30,
+            protectInfo: true,
           },
         ],
       ]);
+    });
+
+    it('takes its own tokens and quotas as serve does, and the token it sends the instances', async () => {
+      const { calls } = await run([
+        'gateway',
+        '--api-keys',
+        'keys.json',
+        '--no-protect-info',
+        '--quota-rps',
+        '2.5',
+        '--quota-concurrent',
+        '3',
+        '--token',
+        'ocr_abc',
+      ]);
+      expect(calls[0]![1]).to.include({ apiKeys: 'keys.json', protectInfo: false, quotaRps: 2.5, quotaConcurrent: 3, token: 'ocr_abc' });
+    });
+  });
+
+  describe('tokens', () => {
+    it('takes --jwks with its issuer, audience and clock skew on serve', async () => {
+      const { calls } = await run([
+        'serve',
+        '--jwks',
+        'jwks.json',
+        '--jwt-issuer',
+        'https://idp',
+        '--jwt-audience',
+        'ocr',
+        '--jwt-clock-skew-s',
+        '5',
+        '--quota-rps',
+        '10',
+        '--quota-burst',
+        '20',
+      ]);
+      const options = calls[0]![1] as ServeOptions;
+      expect(options).to.include({
+        jwks: 'jwks.json',
+        jwtIssuer: 'https://idp',
+        jwtAudience: 'ocr',
+        jwtClockSkewS: 5,
+        quotaRps: 10,
+        quotaBurst: 20,
+      });
+      expect(accessSettings(options)).to.deep.equal({
+        auth: { jwt: { jwksFile: 'jwks.json', issuer: 'https://idp', audience: 'ocr', clockSkewS: 5 }, protectInfo: true },
+        quota: { rps: 10, burst: 20 },
+      });
+    });
+
+    it('refuses --jwks without its issuer and audience, and a quota rate of 0', async () => {
+      const { calls } = await run(['serve', '--jwks', 'jwks.json']);
+      expect(() => accessSettings(calls[0]![1] as ServeOptions)).to.throw(/--jwks needs --jwt-issuer and --jwt-audience/);
+      expect((await run(['serve', '--quota-rps', '0'])).stderr).to.match(/--quota-rps/);
+    });
+
+    it('takes --token on recognize and info', async () => {
+      expect((await run(['info', '--token', 'ocr_x'])).calls[0]![1]).to.include({ token: 'ocr_x' });
+      expect((await run(['recognize', 'a.png', '--token', 'ocr_x'])).calls[0]![2]).to.include({ token: 'ocr_x' });
     });
   });
 });
