@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import { CommanderError } from 'commander';
+import { runCli, type CommandActions } from '../../src/cli/program.js';
+import { clientTls, serverTls } from '../../src/cli/tls-options.js';
+import { tlsChannel } from '../../src/client/tls.js';
+import { makePki, type TestPki } from '../support/certificates.js';
+
+/** The options each command's action receives, parse errors thrown. */
+async function parsed(args: string[]): Promise<Record<string, unknown>> {
+  let got: Record<string, unknown> = {};
+  const record = async (options: unknown): Promise<number> => ((got = options as Record<string, unknown>), 0);
+  // Asserted: commands added later need no entry here.
+  const actions = {
+    serve: record,
+    recognize: async (_files: string[], options: unknown) => record(options),
+    info: record,
+    cluster: record,
+    prepareModels: record,
+    gateway: record,
+  } as CommandActions;
+  await runCli(args, actions, (program) => program.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} }));
+  return got;
+}
+
+describe('TLS options of the command line and the SDK', () => {
+  let pki: TestPki;
+  before(() => (pki = makePki()));
+  after(() => pki?.remove());
+
+  it('serve takes the server side; recognize, info and gateway the client side', async () => {
+    expect(
+      await parsed([
+        'serve',
+        '--tls-cert',
+        's.pem',
+        '--tls-key',
+        's.key',
+        '--tls-client-ca',
+        'ca.pem',
+        '--consul-tls-server-name',
+        'ocr.internal',
+        '--consul-tls-skip-verify',
+      ]),
+    ).to.include({
+      tlsCert: 's.pem',
+      tlsKey: 's.key',
+      tlsClientCa: 'ca.pem',
+      consulTlsServerName: 'ocr.internal',
+      consulTlsSkipVerify: true,
+    });
+    const client = { tlsCa: 'ca.pem', tlsCert: 'c.pem', tlsKey: 'c.key', tlsServerName: 'ocr.internal' };
+    const flags = ['--tls-ca', 'ca.pem', '--tls-cert', 'c.pem', '--tls-key', 'c.key', '--tls-server-name', 'ocr.internal'];
+    expect(await parsed(['recognize', ...flags, 'x.png'])).to.include(client);
+    expect(await parsed(['info', ...flags])).to.include(client);
+    expect(await parsed(['gateway', ...flags])).to.include(client);
+    expect(await parsed(['info', '--tls'])).to.include({ tls: true });
+    let error: unknown;
+    await parsed(['serve', '--tls-server-name', 'x']).catch((err: unknown) => (error = err));
+    expect(error).to.be.instanceOf(CommanderError);
+  });
+
+  it('serve: TLS settings from the flags, or what is missing', () => {
+    expect(serverTls({})).to.equal(undefined);
+    expect(serverTls({ tlsCert: 'a', tlsKey: 'b', tlsClientCa: 'c' })).to.deep.equal({ certFile: 'a', keyFile: 'b', clientCaFile: 'c' });
+    expect(() => serverTls({ tlsCert: 'a' })).to.throw(/--tls-cert and --tls-key go together/);
+    expect(() => serverTls({ tlsClientCa: 'c' })).to.throw(/--tls-client-ca needs TLS: add --tls-cert and --tls-key/);
+    expect(() => serverTls({ consulTlsSkipVerify: true })).to.throw(/are for a TLS instance/);
+  });
+
+  it('clients: files read into the SDK option; TLS implied by any flag; a missing file named', () => {
+    expect(clientTls({})).to.equal(undefined);
+    expect(clientTls({ tls: true })).to.deep.equal({});
+    expect(clientTls({ tlsServerName: 'ocr.internal' })).to.deep.equal({ serverName: 'ocr.internal' });
+    const tls = clientTls({ tlsCa: pki.ca.cert, tlsCert: pki.client.cert, tlsKey: pki.client.key });
+    expect(tls?.ca).to.deep.equal(pki.read(pki.ca.cert));
+    expect(tls?.key).to.deep.equal(pki.read(pki.client.key));
+    expect(() => clientTls({ tlsKey: pki.client.key })).to.throw(/--tls-cert and --tls-key go together/);
+    expect(() => clientTls({ tlsCa: '/nonexistent/ca.pem' })).to.throw(/cannot read --tls-ca \/nonexistent\/ca.pem/);
+  });
+
+  it('the SDK: credentials and the server-name override, or plaintext', () => {
+    expect(tlsChannel(undefined)).to.equal(null);
+    expect(tlsChannel(false)).to.equal(null);
+    const secure = tlsChannel({ ca: pki.read(pki.ca.cert), serverName: 'ocr.internal' })!;
+    expect(secure.credentials._isSecure()).to.equal(true);
+    expect(secure.options).to.deep.equal({ 'grpc.ssl_target_name_override': 'ocr.internal' });
+    expect(tlsChannel(true)!.options).to.deep.equal({});
+    expect(() => tlsChannel({ cert: 'x' })).to.throw(/tls.cert and tls.key go together/);
+    expect(() => tlsChannel({ serverName: 'a b' })).to.throw(/tls.serverName must be a host name/);
+  });
+});
