@@ -11,6 +11,7 @@ import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
 import { GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
+import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
 import { cacheBackend, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
@@ -34,6 +35,8 @@ export interface CommandActions {
   gateway(options: GatewayOptions): Promise<number>;
   /** Optional: recording stubs written before it need not name it; unset, the real command runs. */
   apiKeyCreate?(options: ApiKeyCreateOptions): Promise<number>;
+  /** Optional: recording stubs written before it need not name it; unset, the real command runs. */
+  health?(options: HealthCliOptions): Promise<number>;
 }
 
 export const defaultActions: CommandActions = {
@@ -60,6 +63,9 @@ export const defaultActions: CommandActions = {
   },
   async apiKeyCreate(options) {
     return (await import('./api-key-command.js')).apiKeyCreateCommand(options);
+  },
+  async health(options) {
+    return (await import('./health-command.js')).healthCommand(options);
   },
 };
 
@@ -286,6 +292,18 @@ export function buildProgram(
     .addOption(new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish').argParser(wholeNumber(0)).default(GATEWAY_DEFAULTS.graceMs))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(GATEWAY_DEFAULTS.logLevel))
     .action(async (options: GatewayOptions) => onExit(await actions.gateway(options)));
+
+  program
+    .command('health')
+    .description(
+      "Ask a server's grpc.health.v1 service whether it serves (the check Consul makes); exit status 0 when SERVING, 1 otherwise. For container health checks and scripts.",
+    )
+    .addOption(new Option('-t, --target <host:port>', 'the server').default(DEFAULT_TARGET))
+    .addOption(new Option('--service <name>', "the service checked ('' for the server as a whole)").default('ocr.v1.OcrService'))
+    .addOption(
+      new Option('--deadline-ms <ms>', 'no answer within this many milliseconds counts as unhealthy').argParser(positiveInt).default(3000),
+    )
+    .action(async (options: HealthCliOptions) => onExit(await (actions.health ?? defaultActions.health!)(options)));
 
   // TLS, alike on every command that serves or calls a server (tls-options.ts).
   const command = (name: string): Command => program.commands.find((c) => c.name() === name)!;
