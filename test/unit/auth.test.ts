@@ -10,6 +10,7 @@ import { AuthFailure, bearerChallenge, bearerToken } from '../../src/auth/bearer
 import { JwtVerifier } from '../../src/auth/jwt.js';
 import { QuotaLimiter } from '../../src/auth/quota.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { exposureWarnings, tlsProtection, tokenProtection } from '../../src/server/exposure-warning.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 /** The refusal a promise rejects with; fails the test if it resolves. */
@@ -323,5 +324,16 @@ describe('quotas', () => {
   it("takes a key's own quota over the defaults, field by field", () => {
     const quotas = new QuotaLimiter({ rps: 10, concurrent: 4 });
     expect(quotas.quotaOf({ rps: 100 })).to.deep.equal({ rps: 100, concurrent: 4 });
+  });
+});
+
+describe('safe defaults', () => {
+  it('warns on a reachable address without tokens, naming the flags; quiet on loopback or with tokens', () => {
+    const warnings = exposureWarnings('0.0.0.0', [tlsProtection(true), tokenProtection(false)]);
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.match(/^serving 0\.0\.0\.0, which other machines can reach, without tokens: /);
+    expect(warnings[0]).to.include('--api-keys FILE').and.include('ocr api-key create').and.include('--jwks FILE');
+    expect(exposureWarnings('127.0.0.1', [tokenProtection(false)])).to.deep.equal([]);
+    expect(exposureWarnings('10.1.2.3', [tokenProtection(true)])).to.deep.equal([]);
   });
 });
