@@ -89,11 +89,7 @@ function deadlineOption(what: string): Option {
  * Builds the program. `configure` runs before the commands are added, so that what it sets
  * (exitOverride, configureOutput) is inherited by them: tests use it to catch parse errors.
  */
-export function buildProgram(
-  actions: CommandActions,
-  onExit: (status: number) => void,
-  configure?: (program: Command) => void,
-): Command {
+export function buildProgram(actions: CommandActions, onExit: (status: number) => void, configure?: (program: Command) => void): Command {
   const program = new Command('ocr')
     .description('Chinese and English OCR over gRPC: run the server, or send it images.')
     .showHelpAfterError('(run with --help for usage)')
@@ -107,15 +103,17 @@ export function buildProgram(
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(SERVE_DEFAULTS.host))
     .addOption(new Option('--port <port>', 'gRPC port to listen on (0: any free port)').argParser(port).default(SERVE_DEFAULTS.port))
     .addOption(
-      new Option('--workers <n>', 'inference worker threads, each with its own models (default: one per CPU core, ' + `${os.availableParallelism()} here)`).argParser(
-        positiveInt,
-      ),
+      new Option(
+        '--workers <n>',
+        'inference worker threads, each with its own models (default: one per CPU core, ' + `${os.availableParallelism()} here)`,
+      ).argParser(positiveInt),
     )
     .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
     .addOption(
-      new Option('--detector-threads <n>', `onnxruntime threads of the detector for a document that has the workers to itself (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`).argParser(
-        positiveInt,
-      ),
+      new Option(
+        '--detector-threads <n>',
+        `onnxruntime threads of the detector for a document that has the workers to itself (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`,
+      ).argParser(positiveInt),
     )
     .addOption(
       new Option(
@@ -124,12 +122,21 @@ export function buildProgram(
       ).choices(['float32', 'int8']),
     )
     .addOption(new Option('--models <manifest.json>', 'model manifest to load (default: the bundled PP-OCRv4 models)'))
-    .addOption(new Option('--model-cache <dir>', 'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)'))
     .addOption(
-      new Option('--max-pixels <n>', "largest image accepted, in pixels (width × height) (default: the engine's limit)").argParser(positiveInt),
+      new Option(
+        '--model-cache <dir>',
+        'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)',
+      ),
     )
     .addOption(
-      new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB').argParser(wholeNumber(1, 2047)).default(SERVE_DEFAULTS.maxMessageMb),
+      new Option('--max-pixels <n>', "largest image accepted, in pixels (width × height) (default: the engine's limit)").argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(
+      new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB')
+        .argParser(wholeNumber(1, 2047))
+        .default(SERVE_DEFAULTS.maxMessageMb),
     )
     .addOption(
       new Option(
@@ -138,36 +145,76 @@ export function buildProgram(
       ).argParser(positiveInt),
     )
     .addOption(
-      new Option('--max-wait-ms <ms>', 'a call without a deadline is refused (RESOURCE_EXHAUSTED, with a retry hint) when its estimated wait is longer than this (default: 30000)').argParser(positiveInt),
+      new Option(
+        '--max-wait-ms <ms>',
+        'a call without a deadline is refused (RESOURCE_EXHAUSTED, with a retry hint) when its estimated wait is longer than this (default: 30000)',
+      ).argParser(positiveInt),
     )
     .addOption(
-      new Option('--task-cap-ms <ms>', "no model task runs longer than this: its worker is replaced and its call answered RESOURCE_EXHAUSTED (default: 60000)").argParser(positiveInt),
+      new Option(
+        '--task-cap-ms <ms>',
+        'no model task runs longer than this: its worker is replaced and its call answered RESOURCE_EXHAUSTED (default: 60000)',
+      ).argParser(positiveInt),
     )
-    .addOption(new Option('--instance-id <id>', 'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)'))
+    .addOption(
+      new Option(
+        '--instance-id <id>',
+        'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)',
+      ),
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))
-    .addOption(new Option('--http-port <port>', 'HTTP port of the REST API (/api/ocr), the Web UI and /metrics, on --host (0: any free port)').argParser(port).default(SERVE_DEFAULTS.httpPort))
+    .addOption(
+      new Option('--http-port <port>', 'HTTP port of the REST API (/api/ocr), the Web UI and /metrics, on --host (0: any free port)')
+        .argParser(port)
+        .default(SERVE_DEFAULTS.httpPort),
+    )
     .addOption(new Option('--no-http', 'serve gRPC only'))
-    .addOption(new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port))
+    .addOption(
+      new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port),
+    )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')
         .argParser(wholeNumber(0))
         .default(SERVE_DEFAULTS.graceMs),
     )
-    .addOption(new Option('--consul <addr>', 'register in this Consul agent, e.g. http://127.0.0.1:8500 (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
+    .addOption(
+      new Option(
+        '--consul <addr>',
+        'register in this Consul agent, e.g. http://127.0.0.1:8500 (default: $CONSUL_HTTP_ADDR; unset: no Consul)',
+      ),
+    )
     .addOption(new Option('--consul-token <token>', 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)'))
     .addOption(new Option('--service-name <name>', 'Consul service name to register under').default(SERVE_DEFAULTS.serviceName))
     .addOption(
-      new Option('--advertise-host <host>', "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)"),
+      new Option(
+        '--advertise-host <host>',
+        "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)",
+      ),
     )
     .addOption(new Option('--tag <tag...>', 'Consul tags of this instance'))
     .addOption(
-      new Option('--cache <where>', 'keep Recognize answers for images sent again: memory (this process), redis://HOST:PORT[/DB] (shared by instances, memory in front), or off')
+      new Option(
+        '--cache <where>',
+        'keep Recognize answers for images sent again: memory (this process), redis://HOST:PORT[/DB] (shared by instances, memory in front), or off',
+      )
         .argParser(cacheBackend)
         .default(SERVE_DEFAULTS.cache, SERVE_DEFAULTS.cache.kind),
     )
-    .addOption(new Option('--cache-max-mb <n>', 'MiB of answers kept in this process (0: none in memory)').argParser(wholeNumber(0)).default(SERVE_DEFAULTS.cacheMaxMb))
-    .addOption(new Option('--cache-ttl-s <s>', 'seconds an answer is kept after it was computed').argParser(positiveInt).default(SERVE_DEFAULTS.cacheTtlS))
-    .addOption(new Option('--cache-timeout-ms <ms>', 'longest wait for one Redis command, past which the call is computed without the cache').argParser(wholeNumber(1, 10_000)).default(SERVE_DEFAULTS.cacheTimeoutMs))
+    .addOption(
+      new Option('--cache-max-mb <n>', 'MiB of answers kept in this process (0: none in memory)')
+        .argParser(wholeNumber(0))
+        .default(SERVE_DEFAULTS.cacheMaxMb),
+    )
+    .addOption(
+      new Option('--cache-ttl-s <s>', 'seconds an answer is kept after it was computed')
+        .argParser(positiveInt)
+        .default(SERVE_DEFAULTS.cacheTtlS),
+    )
+    .addOption(
+      new Option('--cache-timeout-ms <ms>', 'longest wait for one Redis command, past which the call is computed without the cache')
+        .argParser(wholeNumber(1, 10_000))
+        .default(SERVE_DEFAULTS.cacheTimeoutMs),
+    )
     .addHelpText(
       'after',
       [
@@ -188,45 +235,75 @@ export function buildProgram(
     .argument('<file...>', 'image files to read')
     .addOption(targetOption())
     .addOption(
-      new Option('--lb <policy>', "how calls spread over the target's instances: grpc-js's round_robin or pick_first, or least_request (the instance with the fewest of this client's calls open)")
+      new Option(
+        '--lb <policy>',
+        "how calls spread over the target's instances: grpc-js's round_robin or pick_first, or least_request (the instance with the fewest of this client's calls open)",
+      )
         .choices(LOAD_BALANCING)
         .default('round_robin'),
     )
-    .option('--json', 'print JSON Lines, one object per file: {file, width, height, instance, lines: [{text, confidence, box}]} or {file, error: {code, message}}')
-    .addOption(
-      new Option('--lines-only', 'treat each file as one already-cropped text line: recognizer only, files batched into RecognizeLines calls').conflicts(
-        'tileSize',
-      ),
+    .option(
+      '--json',
+      'print JSON Lines, one object per file: {file, width, height, instance, lines: [{text, confidence, box}]} or {file, error: {code, message}}',
     )
     .addOption(
-      new Option('--tile-size <px>', 'send each file as overlapping tiles of at most this many pixels a side over a RecognizeTiles stream (for images too large for one request)').argParser(
-        positiveInt,
+      new Option(
+        '--lines-only',
+        'treat each file as one already-cropped text line: recognizer only, files batched into RecognizeLines calls',
+      ).conflicts('tileSize'),
+    )
+    .addOption(
+      new Option(
+        '--tile-size <px>',
+        'send each file as overlapping tiles of at most this many pixels a side over a RecognizeTiles stream (for images too large for one request)',
+      ).argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--overlap <px>', 'pixels shared by neighbouring tiles, with --tile-size')
+        .argParser(wholeNumber(0))
+        .default(DEFAULT_TILE_OVERLAP),
+    )
+    .addOption(
+      new Option(
+        '--annotate <dir>',
+        'also write <dir>/<file name>.annotated.png: the image with each box outlined, and beside it the text read, each line at its box',
       ),
     )
-    .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring tiles, with --tile-size').argParser(wholeNumber(0)).default(DEFAULT_TILE_OVERLAP))
-    .addOption(new Option('--annotate <dir>', 'also write <dir>/<file name>.annotated.png: the image with each box outlined, and beside it the text read, each line at its box'))
     .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
-    .addOption(deadlineOption('each call (with --tile-size: each image\'s whole stream)'))
+    .addOption(deadlineOption("each call (with --tile-size: each image's whole stream)"))
     .addOption(
-      new Option('--priority <priority>', 'how the server ranks these calls under load: batch calls are refused first and never delay interactive ones (default: interactive)').choices(
-        PRIORITIES,
-      ),
+      new Option(
+        '--priority <priority>',
+        'how the server ranks these calls under load: batch calls are refused first and never delay interactive ones (default: interactive)',
+      ).choices(PRIORITIES),
     )
-    .addOption(new Option('--min-confidence <x>', "leave out lines read with a lower confidence, 0..1 (default: the server's)").argParser(fraction))
+    .addOption(
+      new Option('--min-confidence <x>', "leave out lines read with a lower confidence, 0..1 (default: the server's)").argParser(fraction),
+    )
     .addOption(new Option('--angle-cls', 'detect and turn upside-down lines before reading them'))
-    .addOption(new Option('--no-angle-cls', 'do not check lines for being upside down (default: the server\'s setting)'))
+    .addOption(new Option('--no-angle-cls', "do not check lines for being upside down (default: the server's setting)"))
     .addOption(
-      new Option('--max-side-len <px>', "scale images down until their longer side is at most this, for detection (default: the server's)").argParser(
-        positiveInt,
+      new Option(
+        '--max-side-len <px>',
+        "scale images down until their longer side is at most this, for detection (default: the server's)",
+      ).argParser(positiveInt),
+    )
+    .addOption(
+      new Option(
+        '--min-side-len <px>',
+        "scale images up until their shorter side is at least this, for detection (default: the server's)",
+      ).argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--box-threshold <x>', "detector score under which a region is not text, 0..1 (default: the server's)").argParser(
+        fraction,
       ),
     )
     .addOption(
-      new Option('--min-side-len <px>', "scale images up until their shorter side is at least this, for detection (default: the server's)").argParser(
-        positiveInt,
+      new Option('--unclip-ratio <x>', "how far detected regions are grown before cropping (default: the server's)").argParser(
+        decimal(0.1, 10),
       ),
     )
-    .addOption(new Option('--box-threshold <x>', "detector score under which a region is not text, 0..1 (default: the server's)").argParser(fraction))
-    .addOption(new Option('--unclip-ratio <x>', "how far detected regions are grown before cropping (default: the server's)").argParser(decimal(0.1, 10)))
     .addHelpText(
       'after',
       [
@@ -256,7 +333,9 @@ export function buildProgram(
 
   program
     .command('cluster')
-    .description('Run N local `ocr serve` instances on consecutive ports (with Consul: registered under one service); Ctrl-C stops them all cleanly.')
+    .description(
+      'Run N local `ocr serve` instances on consecutive ports (with Consul: registered under one service); Ctrl-C stops them all cleanly.',
+    )
     .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(port).default(50051))
     .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
@@ -264,32 +343,66 @@ export function buildProgram(
     .addOption(new Option('--service-name <name>', 'Consul service name').default(SERVE_DEFAULTS.serviceName))
     .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
     .addOption(new Option('--log-level <level>', 'pino log level of the instances').choices(LOG_LEVELS).default('warn'))
-    .action(async (options: ClusterOptions) => onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR })));
+    .action(async (options: ClusterOptions) =>
+      onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR })),
+    );
 
   program
     .command('prepare-models')
-    .description('Rewrite the models as `ocr serve` runs them and write them to the model cache, so that no start has to (for a container image: run it while building).')
-    .addOption(new Option('--model-cache <dir>', 'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)'))
+    .description(
+      'Rewrite the models as `ocr serve` runs them and write them to the model cache, so that no start has to (for a container image: run it while building).',
+    )
+    .addOption(
+      new Option(
+        '--model-cache <dir>',
+        'where the models, rewritten for this engine (simplified, int8, greedy head), are kept between starts (default: $OCR_MODEL_CACHE, else .cache/models in the installation)',
+      ),
+    )
     .addOption(new Option('--models <manifest.json>', 'model manifest (default: the bundled PP-OCRv4 models)'))
-    .addOption(new Option('--rec-precision <precision>', "the recognizer's arithmetic to prepare (default: what `ocr serve` runs on this CPU)").choices(['float32', 'int8']).conflicts('all'))
+    .addOption(
+      new Option('--rec-precision <precision>', "the recognizer's arithmetic to prepare (default: what `ocr serve` runs on this CPU)")
+        .choices(['float32', 'int8'])
+        .conflicts('all'),
+    )
     .option('--all', 'prepare every variant a CPU may need: the recognizer in float32, and in int8 for CPUs with and without VNNI')
     .action(async (options: PrepareModelsOptions) => onExit(await actions.prepareModels(options)));
 
   program
     .command('gateway')
-    .description('Serve the HTTP API and Web UI of a whole cluster: each request is a call through the SDK (balancing, retries on another instance, Consul discovery). Stateless: run as many as you like.')
+    .description(
+      'Serve the HTTP API and Web UI of a whole cluster: each request is a call through the SDK (balancing, retries on another instance, Consul discovery). Stateless: run as many as you like.',
+    )
     .addOption(targetOption())
     .addOption(
-      new Option('--lb <policy>', "how calls spread over the target's instances: least_request (the instance with the fewest of this gateway's calls open), round_robin or pick_first")
+      new Option(
+        '--lb <policy>',
+        "how calls spread over the target's instances: least_request (the instance with the fewest of this gateway's calls open), round_robin or pick_first",
+      )
         .choices(LOAD_BALANCING)
         .default(GATEWAY_DEFAULTS.lb),
     )
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(GATEWAY_DEFAULTS.host))
     .addOption(new Option('--http-port <port>', 'HTTP port (0: any free port)').argParser(port).default(GATEWAY_DEFAULTS.httpPort))
-    .addOption(new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own').argParser(positiveInt).default(GATEWAY_DEFAULTS.deadlineMs))
-    .addOption(new Option('--max-message-mb <n>', 'largest image accepted, in MiB').argParser(wholeNumber(1, 2047)).default(GATEWAY_DEFAULTS.maxMessageMb))
-    .addOption(new Option('--max-lines <n>', 'line images one /api/ocr/lines request may carry').argParser(positiveInt).default(GATEWAY_DEFAULTS.maxLines))
-    .addOption(new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish').argParser(wholeNumber(0)).default(GATEWAY_DEFAULTS.graceMs))
+    .addOption(
+      new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own')
+        .argParser(positiveInt)
+        .default(GATEWAY_DEFAULTS.deadlineMs),
+    )
+    .addOption(
+      new Option('--max-message-mb <n>', 'largest image accepted, in MiB')
+        .argParser(wholeNumber(1, 2047))
+        .default(GATEWAY_DEFAULTS.maxMessageMb),
+    )
+    .addOption(
+      new Option('--max-lines <n>', 'line images one /api/ocr/lines request may carry')
+        .argParser(positiveInt)
+        .default(GATEWAY_DEFAULTS.maxLines),
+    )
+    .addOption(
+      new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish')
+        .argParser(wholeNumber(0))
+        .default(GATEWAY_DEFAULTS.graceMs),
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(GATEWAY_DEFAULTS.logLevel))
     .action(async (options: GatewayOptions) => onExit(await actions.gateway(options)));
 
@@ -308,7 +421,7 @@ export function buildProgram(
   // TLS, alike on every command that serves or calls a server (tls-options.ts).
   const command = (name: string): Command => program.commands.find((c) => c.name() === name)!;
   for (const option of serverTlsOptions()) command('serve').addOption(option);
-  for (const name of ['recognize', 'info']) for (const option of clientTlsOptions()) command(name).addOption(option);
+  for (const name of ['recognize', 'info', 'health']) for (const option of clientTlsOptions()) command(name).addOption(option);
   for (const option of clientTlsOptions('the instances')) command('gateway').addOption(option);
   // Tokens and quotas, alike on every command that serves or calls a server (auth-options.ts).
   for (const name of ['serve', 'gateway']) for (const option of serverAuthOptions()) command(name).addOption(option);
@@ -340,7 +453,11 @@ export function buildProgram(
 }
 
 /** Parses `args` (without node and the script) and runs the command; resolves with the exit status. */
-export async function runCli(args: readonly string[], actions: CommandActions = defaultActions, configure?: (program: Command) => void): Promise<number> {
+export async function runCli(
+  args: readonly string[],
+  actions: CommandActions = defaultActions,
+  configure?: (program: Command) => void,
+): Promise<number> {
   let status = 0;
   const program = buildProgram(actions, (s) => (status = s), configure);
   await program.parseAsync(args, { from: 'user' });

@@ -199,6 +199,10 @@ describe('TLS and mutual TLS', function () {
       const plain = await runCli(['info', '--target', `127.0.0.1:${tlsServer.port}`, '--deadline-ms', '5000']);
       expect(plain.code).to.equal(1);
       expect(plain.stderr).to.match(/UNAVAILABLE/);
+      const health = await runCli(['health', '--target', `127.0.0.1:${tlsServer.port}`, '--tls-ca', pki.ca.cert]);
+      expect(health.code, health.stderr).to.equal(0);
+      expect(health.stdout).to.contain('ocr.v1.OcrService: SERVING');
+      expect((await runCli(['health', '--target', `127.0.0.1:${tlsServer.port}`, '--deadline-ms', '3000'])).code).to.equal(1);
       const half = await runCli(['info', '--target', `127.0.0.1:${tlsServer.port}`, '--tls-cert', pki.client.cert]);
       expect(half.code).to.equal(1);
       expect(half.stderr).to.match(/--tls-cert and --tls-key go together/);
@@ -272,6 +276,19 @@ describe('TLS and mutual TLS', function () {
         pki.client.key,
       ]);
       expect(cli.code, cli.stderr).to.equal(0);
+      const mutual = ['--tls-ca', pki.ca.cert, '--tls-server-name', 'localhost'];
+      const health = await runCli([
+        'health',
+        '--target',
+        `127.0.0.1:${mtlsServer.port}`,
+        ...mutual,
+        '--tls-cert',
+        pki.client.cert,
+        '--tls-key',
+        pki.client.key,
+      ]);
+      expect(health.code, health.stderr).to.equal(0);
+      expect((await runCli(['health', '--target', `127.0.0.1:${mtlsServer.port}`, ...mutual, '--deadline-ms', '3000'])).code).to.equal(1);
     });
 
     it('refuses, on both ports, a client with no certificate, one from another CA, and an expired one', async () => {
