@@ -234,6 +234,9 @@ describe('JWT verification', function () {
       const token = await sign('ES256', {}, { key: rotated.privateKey, kid: 'rotated' });
       const need = grpcRequirement('/ocr.v1.OcrService/Recognize', true);
       await refusal(access.admit({ authorization: [`Bearer ${token}`], fallback: () => 'x' }, need));
+      // A token of the old key, verified (and remembered) before the rotation, is refused after it.
+      const old = await sign('ES256');
+      await access.admit({ authorization: [`Bearer ${old}`], fallback: () => 'x' }, need);
       const next = path.join(dir, 'jwks.next');
       writeFileSync(next, JSON.stringify({ keys: [{ ...(await exportJWK(rotated.publicKey)), kid: 'rotated', alg: 'ES256' }] }));
       renameSync(next, jwksFile);
@@ -245,6 +248,9 @@ describe('JWT verification', function () {
           ),
         5000,
         'the rotated key to be taken',
+      );
+      expect((await refusal(access.admit({ authorization: [`Bearer ${old}`], fallback: () => 'x' }, need))).message).to.match(
+        /^unknown key/,
       );
     } finally {
       access.close();
