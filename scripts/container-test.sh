@@ -76,6 +76,8 @@ cleanup() {
   if [[ -f $WORK/compose.override.yaml ]]; then
     (cd "$ROOT" && podman-compose -p "$PROJECT" -f compose.yaml -f "$WORK/compose.override.yaml" down -t 0 >/dev/null 2>&1) || true
   fi
+  # podman-compose 1.0.3 leaves its network behind (its dry run creates it too).
+  podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit $status
 }
@@ -303,7 +305,7 @@ sys.exit(1 if errors else 0)
 PY
 # Debian's podman-compose (1.0.3) has no `config`: its dry run parses, interpolates and merges the file and
 # prints the podman commands it would run, one `podman run` per service.
-OCR_IMAGE=$IMAGE podman-compose --dry-run -f compose.yaml up -d >"$WORK/compose-dry-run.log" 2>&1 ||
+OCR_IMAGE=$IMAGE podman-compose --dry-run -p "$PROJECT" -f compose.yaml up -d >"$WORK/compose-dry-run.log" 2>&1 ||
   fail "podman-compose --dry-run up failed: $(tail -20 "$WORK/compose-dry-run.log")"
 runs=$(grep -c '^podman run ' "$WORK/compose-dry-run.log" || true)
 [[ $runs == 6 ]] || fail "podman-compose --dry-run up: $runs podman run commands, not 6: $(cat "$WORK/compose-dry-run.log")"
