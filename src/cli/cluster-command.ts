@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export interface ClusterOptions {
   instances: number;
   basePort: number;
+  /** HTTP port of the first instance; the others follow. */
+  baseHttpPort: number;
   host: string;
   /** Consul agent address, passed to every instance; unset: CONSUL_HTTP_ADDR or none. */
   consul?: string;
@@ -38,6 +40,7 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
 
   for (let i = 0; i < opts.instances; i++) {
     const port = opts.basePort + i;
+    const httpPort = opts.baseHttpPort + i;
     const args = [
       CLI,
       'serve',
@@ -45,6 +48,8 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
       opts.host,
       '--port',
       String(port),
+      '--http-port',
+      String(httpPort),
       '--workers',
       String(workers),
       '--detector-threads',
@@ -58,12 +63,15 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
     child.once('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}) \n`);
+      if (stopping) return;
+      // One instance down (a port in use, a crash) stops the others: the command never leaves orphans.
+      process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}); stopping the others\n`);
+      stopAll();
     });
     children.push(child);
   }
   const codes = await Promise.all(children.map(async (c) => (c.exitCode ?? (await once(c, 'exit'))[0]) as number | null));
   process.off('SIGINT', stopAll);
   process.off('SIGTERM', stopAll);
-  return stopping && codes.every((c) => c === 0) ? 0 : 1;
+  return codes.every((c) => c === 0) ? 0 : 1;
 }

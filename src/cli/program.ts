@@ -282,6 +282,8 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(new Option('--angle-cls', 'detect and turn upside-down lines before reading them'))
     .addOption(new Option('--no-angle-cls', "do not check lines for being upside down (default: the server's setting)"))
+    .addOption(new Option('--auto-rotate', 'find how each page is turned (0, 90, 180 or 270°) and read it upright'))
+    .addOption(new Option('--no-auto-rotate', "read each page as it stands, however it is turned (default: the server's setting, on)"))
     .addOption(
       new Option(
         '--max-side-len <px>',
@@ -338,6 +340,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(os.availableParallelism()))
     .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(port).default(50051))
+    .addOption(new Option('--base-http-port <port>', 'HTTP port of the first instance; the others follow').argParser(port).default(8080))
     .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
     .addOption(new Option('--consul <addr>', 'register every instance in this Consul agent (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
     .addOption(new Option('--service-name <name>', 'Consul service name').default(SERVE_DEFAULTS.serviceName))

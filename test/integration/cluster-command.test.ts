@@ -11,11 +11,15 @@ describe('ocr cluster', function () {
 
   it('starts N instances on consecutive ports and stops them all on SIGINT, exiting 0', async () => {
     const basePort = 20_000 + (process.pid % 20_000);
-    const child = spawn(process.execPath, [CLI, 'cluster', '--instances', '2', '--base-port', String(basePort), '--workers', '1'], {
-      cwd: ROOT,
-      env: { ...process.env, CONSUL_HTTP_ADDR: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'cluster', '--instances', '2', '--base-port', String(basePort), '--base-http-port', String(basePort + 2), '--workers', '1'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, CONSUL_HTTP_ADDR: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(() => (out.match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
@@ -24,6 +28,8 @@ describe('ocr cluster', function () {
     for (let i = 0; i < 6; i++) ids.add((await client.getServerInfo()).instanceId);
     client.close();
     expect(ids.size).to.equal(2);
+    // Each instance has an HTTP port of its own, not 8080 for all.
+    for (const p of [basePort + 2, basePort + 3]) expect((await fetch(`http://127.0.0.1:${p}/healthz`)).status).to.equal(200);
     child.kill('SIGINT');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).to.equal(0);

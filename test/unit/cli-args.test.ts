@@ -42,7 +42,15 @@ describe('ocr command line', () => {
       expect(calls).to.deep.equal([
         [
           'cluster',
-          { instances: 3, basePort: 6000, host: '127.0.0.1', serviceName: 'ocr', logLevel: 'warn', consul: 'http://127.0.0.1:8500' },
+          {
+            instances: 3,
+            basePort: 6000,
+            baseHttpPort: 8080,
+            host: '127.0.0.1',
+            serviceName: 'ocr',
+            logLevel: 'warn',
+            consul: 'http://127.0.0.1:8500',
+          },
         ],
       ]);
     } finally {
