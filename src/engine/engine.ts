@@ -93,6 +93,11 @@ export interface RecognizeOptions {
   unclipRatio?: number;
   /** Turn upside-down lines before reading them. */
   useAngleCls?: boolean;
+  /**
+   * Find how the page is turned in the image (0, 90, 180 or 270°) and read it upright: the answer's
+   * `rotation`. Costs upright pages one classifier pass over a few lines.
+   */
+  autoRotate?: boolean;
   /** Lines read with lower confidence are left out. */
   minConfidence?: number;
   signal?: AbortSignal;
@@ -146,6 +151,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
       boxThreshold: manifest.det.db.boxThresh,
       unclipRatio: manifest.det.db.unclipRatio,
       useAngleCls: false,
+      autoRotate: true,
       minConfidence: DEFAULT_MIN_CONFIDENCE,
     },
   };
@@ -478,9 +484,9 @@ export class OcrEngine {
             lease = await decode();
             return { image: lease, width: lease.image.width, height: lease.image.height, decodeMs: performance.now() - started };
           },
-          detect: async (image, detectOptions) => {
-            const r = await this.runOn(image, { kind: 'detect', image: image.image, options: detectOptions }, call);
-            return { value: r.reply.boxes, elapsedMs: r.elapsedMs, waitMs: r.waitMs };
+          detect: async (image, detectOptions, autoRotate) => {
+            const r = await this.runOn(image, { kind: 'detect', image: image.image, options: detectOptions, autoRotate }, call);
+            return { value: r.reply, elapsedMs: r.elapsedMs, waitMs: r.waitMs };
           },
           readLines: (image, quads, wholeLines) => this.readQuads(image, quads, options, call, wholeLines),
         },
@@ -503,6 +509,7 @@ export class OcrEngine {
           unclipRatio: options.unclipRatio ?? d.unclipRatio,
         },
       },
+      autoRotate: options.autoRotate ?? d.autoRotate,
       rowMergeGap: this.config.rowMergeGap,
       minConfidence: options.minConfidence ?? d.minConfidence,
     };

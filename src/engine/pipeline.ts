@@ -1,9 +1,9 @@
 /**
- * The OCR pipeline, top to bottom: decode → detect → row-merge and the single-line decision →
- * crop → classify → recognize → reading order. Each stage is a module one hop from here, and every
- * decision between stages is made here. Where a stage runs is not this file's concern: the engine
- * gives `readPage` its stages as tasks on its inference workers, and each worker gives `readLines`
- * the models it holds.
+ * The OCR pipeline, top to bottom: decode → detect and the page's orientation → row-merge and the
+ * single-line decision → crop → classify → recognize → reading order. Each stage is a module one hop
+ * from here, and every decision between stages is made here. Where a stage runs is not this file's
+ * concern: the engine gives `readPage` its stages as tasks on its inference workers, and each worker
+ * gives `detectPage` and `readLines` the models it holds.
  */
 import { selectLines } from '../shared/reading-order.js';
 import { mergeRowNeighbours } from '../shared/row-merge.js';
@@ -12,6 +12,18 @@ import { rotate180 } from './decode/image-ops.js';
 import type { DetectOptions } from './detect/detector.js';
 import { wholeImageQuad } from './detect/geometry.js';
 import { isLineImage } from './detect/line-image.js';
+import {
+  addRotation,
+  isSideways,
+  isUpsideDown,
+  lineDirection,
+  quadToImage,
+  quadToUpright,
+  turnedSize,
+  votesSettled,
+  type LineVote,
+  type Rotation,
+} from './detect/orientation.js';
 import { cropQuad } from './recognize/crop.js';
 import type { DecodedText } from './recognize/ctc.js';
 import type { DetectedBox, OcrResult, Quad, RawImage } from './types.js';
@@ -38,16 +50,29 @@ export interface LinesRead {
   recognizeMs: number;
 }
 
+/** What detectPage finds: the page's boxes and how it is turned. */
+export interface PageLayout {
+  /** Boxes on the upright page: in its pixels, corners from the text's top-left. */
+  boxes: DetectedBox[];
+  /** How far the page is turned (clockwise) in the image. */
+  rotation: Rotation;
+  /** Of the stage's time, what the line classifier took to tell upright from upside down. */
+  classifyMs: number;
+}
+
 /** The stages of one page as the engine runs them; `Image` is its handle on the decoded pixels. */
 export interface PageStages<Image> {
   decode(): Promise<{ image: Image; width: number; height: number; decodeMs: number }>;
-  detect(image: Image, options: DetectOptions): Promise<Timed<DetectedBox[]>>;
+  /** detectPage, in a worker. */
+  detect(image: Image, options: DetectOptions, autoRotate: boolean): Promise<Timed<PageLayout>>;
   /** crop → classify → recognize of each quad (readLines below, in the workers). */
   readLines(image: Image, quads: Quad[], wholeLines: boolean): Promise<LinesRead>;
 }
 
 export interface PageSettings {
   detect: DetectOptions;
+  /** Find how the page is turned (0, 90, 180 or 270°) and read it upright. */
+  autoRotate: boolean;
   /** Boxes in one row closer than this many line heights are read as one line (0: never). */
   rowMergeGap: number;
   /** Lines read with lower confidence are left out. */
@@ -57,30 +82,110 @@ export interface PageSettings {
 export async function readPage<Image>(stages: PageStages<Image>, settings: PageSettings): Promise<OcrResult> {
   const started = performance.now();
   const { image, width, height, decodeMs } = await stages.decode();
-  const detected = await stages.detect(image, settings.detect);
+  const detected = await stages.detect(image, settings.detect, settings.autoRotate);
+  const { boxes, rotation } = detected.value;
+  // From here on the page is upright: its boxes are in its own pixels, and each is read from the
+  // image as it stands through quadToImage, so no turned copy of the image is needed.
+  const page = turnedSize(width, height, rotation);
   // Words of one line that the detector split are read as one, with the context between them.
   const rows = mergeRowNeighbours(
-    detected.value.map((b) => b.quad),
+    boxes.map((b) => b.quad),
     settings.rowMergeGap,
   );
   // An image that is itself one line is read whole, padded as the recognizer was trained.
-  const wholeLine = isLineImage(width, height, rows);
-  const quads = wholeLine ? [wholeImageQuad(width, height)] : rows;
-  const read = await stages.readLines(image, quads, wholeLine);
+  const wholeLine = isLineImage(page.width, page.height, rows);
+  const quads = wholeLine ? [wholeImageQuad(page.width, page.height)] : rows;
+  const read = await stages.readLines(
+    image,
+    quads.map((q) => quadToImage(q, rotation, width, height)),
+    wholeLine,
+  );
   const lines = quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
   return {
     width,
     height,
-    lines: orderLines(lines, settings.minConfidence),
+    rotation,
+    // In the upright page's reading order, boxes in the image's pixels.
+    lines: orderLines(lines, settings.minConfidence).map((l) => ({ ...l, box: quadToImage(l.box, rotation, width, height) })),
     timings: {
       queueMs: detected.waitMs + read.waitMs,
       decodeMs,
-      detectMs: detected.elapsedMs,
-      classifyMs: read.classifyMs,
+      detectMs: detected.elapsedMs - detected.value.classifyMs,
+      classifyMs: detected.value.classifyMs + read.classifyMs,
       recognizeMs: read.recognizeMs,
       totalMs: performance.now() - started,
     },
   };
+}
+
+/** The models an inference worker holds for finding a page's lines. */
+export interface PageModels {
+  /** Boxes of the image turned by `turn` (clockwise), in its pixels (Detector.detect). */
+  detect(image: RawImage, options: DetectOptions, turn: Rotation): Promise<DetectedBox[]>;
+  classifier: LineModels['classifier'];
+}
+
+/** Lines the classifier looks at before it may stop: enough when they all agree and are sure. */
+const FIRST_VOTES = 3;
+/** Lines it looks at at most, when the first ones disagree or are unsure. */
+const MOST_VOTES = 12;
+
+/**
+ * detect → the page's orientation, in a worker. Sideways pages (isSideways) are detected again
+ * turned upright, since the detector finds text running down a page less well than across it; then
+ * the line classifier votes on a few lines whether the page is upside down (isUpsideDown), and the
+ * boxes are turned with it. Upright pages pay one classifier pass over FIRST_VOTES lines.
+ */
+export async function detectPage(models: PageModels, image: RawImage, options: DetectOptions, autoRotate: boolean): Promise<PageLayout> {
+  const first = await models.detect(image, options, 0);
+  if (!autoRotate) return { boxes: first, rotation: 0, classifyMs: 0 };
+  let boxes = first;
+  let rotation: Rotation = 0;
+  if (isSideways(first.map((b) => b.quad))) {
+    // Turned counter-clockwise, a page turned 90° stands upright, one turned 270° upside down.
+    const turned = await models.detect(image, options, 270);
+    // A page that looks sideways both ways is not turned (nothing reads better either way).
+    if (!isSideways(turned.map((b) => b.quad))) {
+      boxes = turned;
+      rotation = 90;
+    }
+  }
+  // Without a classifier a sideways page is taken as turned 90°, upside-down ones are not found.
+  const { classifier } = models;
+  if (!classifier) return { boxes, rotation, classifyMs: 0 };
+  const started = performance.now();
+  const votes = await voteOnLines(classifier, image, boxes, rotation);
+  const classifyMs = performance.now() - started;
+  if (!isUpsideDown(votes)) return { boxes, rotation, classifyMs };
+  const frame = turnedSize(image.width, image.height, rotation);
+  return {
+    boxes: boxes.map((b) => ({ score: b.score, quad: quadToUpright(b.quad, 180, frame.width, frame.height) })),
+    rotation: addRotation(rotation, 180),
+    classifyMs,
+  };
+}
+
+/**
+ * The classifier's votes on the page's longest lines (those plainly running across it), as they
+ * read with the page turned by `rotation`: FIRST_VOTES of them, and up to MOST_VOTES when those
+ * do not settle it.
+ */
+async function voteOnLines(
+  classifier: NonNullable<LineModels['classifier']>,
+  image: RawImage,
+  boxes: readonly DetectedBox[],
+  rotation: Rotation,
+): Promise<LineVote[]> {
+  const lines = boxes
+    .map((b) => ({ quad: b.quad, line: lineDirection(b.quad) }))
+    .filter(({ line }) => line?.direction === 'across')
+    .sort((a, b) => b.line!.length - a.line!.length)
+    .slice(0, MOST_VOTES)
+    .map(({ quad }) => quadToImage(quad, rotation, image.width, image.height));
+  const crop = (quad: Quad): RawImage => cropQuad(image, quad, classifier.inputHeight, classifier.inputWidth);
+  const votes = await classifier.classify(lines.slice(0, FIRST_VOTES).map(crop));
+  if (lines.length <= FIRST_VOTES || votesSettled(votes, FIRST_VOTES)) return votes;
+  return votes.concat(await classifier.classify(lines.slice(FIRST_VOTES).map(crop)));
 }
 
 /** The last stage: empty and unsure readings dropped, the rest in reading order. */

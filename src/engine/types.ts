@@ -1,8 +1,10 @@
 /** Data shapes shared by the engine's stages. No gRPC, no onnxruntime types here. */
 
 import type { Quad } from '../shared/quad.js';
+import type { Rotation } from './detect/orientation.js';
 
 export type { Point, Quad } from '../shared/quad.js';
+export type { Rotation } from './detect/orientation.js';
 
 /** Arithmetic of a model's matrix products: as shipped, or int8 derived at load (onnx-graph/quantize.ts). */
 export type Precision = 'float32' | 'int8';
@@ -50,6 +52,11 @@ export const zeroTimings = (): StageTimings => ({ queueMs: 0, decodeMs: 0, detec
 export interface OcrResult {
   width: number;
   height: number;
+  /**
+   * How far (clockwise) the page was found turned in the image, 0, 90, 180 or 270: its lines were
+   * read with it turned back, and come in its reading order; their boxes are in the image's pixels.
+   */
+  rotation: Rotation;
   lines: OcrLine[];
   timings: StageTimings;
 }

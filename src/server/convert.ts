@@ -45,6 +45,7 @@ export function fromOptions(options: RecognizeOptions | undefined, signal: Abort
   if (o.boxThreshold !== undefined) out.boxThreshold = o.boxThreshold;
   if (o.unclipRatio !== undefined) out.unclipRatio = o.unclipRatio;
   if (o.useAngleCls !== undefined) out.useAngleCls = o.useAngleCls;
+  if (o.autoRotate !== undefined) out.autoRotate = o.autoRotate;
   if (o.minConfidence !== undefined) out.minConfidence = o.minConfidence;
   return out;
 }

@@ -36,6 +36,7 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
       height: result.height,
       instanceId: ctx.instanceId,
       timings: toTimings(t),
+      rotation: result.rotation,
     };
   };
 
@@ -96,6 +97,7 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
         unclipRatio: d.unclipRatio,
         useAngleCls: d.useAngleCls,
         minConfidence: d.minConfidence,
+        autoRotate: d.autoRotate,
       },
     };
   };

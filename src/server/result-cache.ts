@@ -30,7 +30,7 @@ import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultStore, type ResultStore } from './result-store.js';
 
 /** Bumped whenever what a key covers or a value's layout changes, so that old entries are never read. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** The options of a page as the engine reads it: every field set. */
 export type ResolvedOptions = EngineConfig['defaults'];
@@ -49,6 +49,7 @@ export function resolveOptions(options: RecognizeOptions | undefined, defaults: 
     unclipRatio: Math.fround(o.unclipRatio ?? defaults.unclipRatio),
     useAngleCls: o.useAngleCls ?? defaults.useAngleCls,
     minConfidence: Math.fround(o.minConfidence ?? defaults.minConfidence),
+    autoRotate: o.autoRotate ?? defaults.autoRotate,
   };
 }
 
@@ -89,7 +90,7 @@ const HASH_SLICE_BYTES = 1 << 20;
 export async function resultKey(image: Uint8Array, options: ResolvedOptions, identity: EngineIdentity | string): Promise<string> {
   const id = typeof identity === 'string' ? identity : JSON.stringify(identity);
   const o = options;
-  const opts = JSON.stringify([o.maxSideLen, o.minSideLen, o.boxThreshold, o.unclipRatio, o.useAngleCls, o.minConfidence]);
+  const opts = JSON.stringify([o.maxSideLen, o.minSideLen, o.boxThreshold, o.unclipRatio, o.useAngleCls, o.minConfidence, o.autoRotate]);
   const hash = createHash('sha256').update(`ocr-result/${CACHE_FORMAT}\n${id}\n${opts}\n`);
   for (let at = 0; at < image.length; at += HASH_SLICE_BYTES) {
     if (at > 0) await yieldToLoop();
@@ -103,19 +104,25 @@ export interface CachedPage {
   lines: Line[];
   width: number;
   height: number;
+  rotation: number;
 }
 
 export function encodePage(page: CachedPage): Buffer {
-  return Buffer.from(JSON.stringify({ lines: page.lines, width: page.width, height: page.height }));
+  return Buffer.from(JSON.stringify({ lines: page.lines, width: page.width, height: page.height, rotation: page.rotation }));
 }
 
 /** Throws on what is no page (a foreign or damaged value under our key). */
 export function decodePage(value: Buffer): CachedPage {
   const parsed = JSON.parse(value.toString('utf8')) as Partial<CachedPage>;
-  if (!Array.isArray(parsed.lines) || typeof parsed.width !== 'number' || typeof parsed.height !== 'number') {
+  if (
+    !Array.isArray(parsed.lines) ||
+    typeof parsed.width !== 'number' ||
+    typeof parsed.height !== 'number' ||
+    typeof parsed.rotation !== 'number'
+  ) {
     throw new Error('the cached value is not a page');
   }
-  return { lines: parsed.lines, width: parsed.width, height: parsed.height };
+  return { lines: parsed.lines, width: parsed.width, height: parsed.height, rotation: parsed.rotation };
 }
 
 /** The store, with its outcomes counted and its failures turned into misses. */

@@ -35,7 +35,7 @@ class FakeInstance {
       throw new Error('not used by this test');
     };
     const service: OcrServiceServer = {
-      recognize: (call, callback) => this.answer(call, callback, { lines: [], width: 1, height: 1, instanceId: id }),
+      recognize: (call, callback) => this.answer(call, callback, { lines: [], width: 1, height: 1, instanceId: id, rotation: 0 }),
       recognizeLines: (call, callback) => this.answer(call, callback, { results: [], instanceId: id }),
       getServerInfo: (call, callback) => this.answer(call, callback, info(id)),
       recognizeTiles: unimplemented,

@@ -29,6 +29,7 @@ const DEFAULTS: ResolvedOptions = {
   unclipRatio: 1.5,
   useAngleCls: false,
   minConfidence: 0.5,
+  autoRotate: true,
 };
 
 /** What the cache reads of an engine: its defaults, identity and manifest. */
@@ -101,6 +102,7 @@ function countingHandlers(state: { calls: number; fail?: boolean }): OcrHandlers
         ],
         width: 64,
         height: 16,
+        rotation: 90,
         instanceId: 'instance-a',
         timings: { queueMs: 1, decodeMs: 2, detectMs: 30, classifyMs: 0, recognizeMs: 40, totalMs: 73 },
       };
@@ -167,6 +169,7 @@ describe('result cache', () => {
         { unclipRatio: 2 },
         { useAngleCls: true },
         { minConfidence: 0.8 },
+        { autoRotate: false },
       ];
       const keys = new Set(await Promise.all(variants.map((o) => key(image, o))));
       expect(keys.size).to.equal(variants.length);

@@ -3,6 +3,7 @@ import { dbPostprocess, type DbParams } from './db-postprocess.js';
 import type { DetectorSpec } from '../runtime/manifest.js';
 import { runSingle, type Session } from '../runtime/sessions.js';
 import type { DetectedBox, Point, Quad, RawImage } from '../types.js';
+import { turnedSize, type Rotation } from './orientation.js';
 
 export interface DetectOptions {
   maxSideLen: number;
@@ -86,11 +87,17 @@ export class Detector {
     private readonly spec: DetectorSpec,
   ) {}
 
-  /** `alone`: no other worker is busy, so this pass may use several threads. */
-  async detect(image: RawImage, options: DetectOptions, alone = false): Promise<Detection> {
+  /**
+   * `alone`: no other worker is busy, so this pass may use several threads. `turn`: detect on the
+   * image turned by this many degrees clockwise (a page found sideways), boxes in the turned image's
+   * pixels; it is turned before it is scaled, so the pass sees what it would see of that image.
+   */
+  async detect(image: RawImage, options: DetectOptions, alone = false, turn: Rotation = 0): Promise<Detection> {
     const started = performance.now();
-    const size = detectorInputSize(image.width, image.height, options, this.spec.sizeMultiple);
-    const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } })
+    const turned = turnedSize(image.width, image.height, turn);
+    const size = detectorInputSize(turned.width, turned.height, options, this.spec.sizeMultiple);
+    const source = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } });
+    const { data } = await (turn === 0 ? source : source.rotate(turn))
       .resize(size.width, size.height, { fit: 'fill' })
       .toColourspace('srgb')
       .raw()
@@ -100,9 +107,9 @@ export class Detector {
     const session = size.width * size.height > s.boundedPixels ? s.unbounded : alone && s.boundedParallel ? s.boundedParallel : s.bounded;
     const out = await runSingle(session, tensor, [1, 3, size.height, size.width]);
     const map = { data: out.data, width: size.width, height: size.height };
-    const sx = image.width / size.width;
-    const sy = image.height / size.height;
-    const toImage = ([x, y]: Point): Point => [Math.min(Math.max(x * sx, 0), image.width), Math.min(Math.max(y * sy, 0), image.height)];
+    const sx = turned.width / size.width;
+    const sy = turned.height / size.height;
+    const toImage = ([x, y]: Point): Point => [Math.min(Math.max(x * sx, 0), turned.width), Math.min(Math.max(y * sy, 0), turned.height)];
     const boxes = dbPostprocess(map, options.db).map((box) => ({
       score: box.score,
       quad: box.quad.map(toImage) as Quad,

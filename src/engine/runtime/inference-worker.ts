@@ -15,12 +15,13 @@ import { decodePlainJpeg, loadJpegDecoder } from '../decode/jpeg-decoder.js';
 import { decodePlainPng } from '../decode/png-decoder.js';
 import { Recognizer } from '../recognize/recognizer.js';
 import { collectGarbage } from './collect-garbage.js';
-import { readLines, type LineModels } from '../pipeline.js';
+import { detectPage, readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
 import { isRetired } from './worker-phase.js';
-import type { RawImage } from '../types.js';
+import type { DetectOptions } from '../detect/detector.js';
+import type { RawImage, Rotation } from '../types.js';
 import type {
   DecodeReply,
   DetectReply,
@@ -93,8 +94,11 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | LinesReply
     return { width: image.width, height: image.height, decodeMs: performance.now() - started };
   }
   if (task.kind === 'detect') {
-    const d = await detector.detect(view(task.image), task.options, alone);
-    return { boxes: d.boxes, inputWidth: d.inputWidth, inputHeight: d.inputHeight };
+    const models = {
+      detect: async (image: RawImage, options: DetectOptions, turn: Rotation) => (await detector.detect(image, options, alone, turn)).boxes,
+      classifier: lineModels.classifier,
+    };
+    return detectPage(models, view(task.image), task.options, task.autoRotate);
   }
   if (task.kind === 'encodedLine') {
     const started = performance.now();

@@ -1,10 +1,10 @@
 /** Messages between the engine (main thread) and its inference workers. */
 import type { DecodeLimits, PlainFormat } from '../decode/decode.js';
 import type { DetectOptions } from '../detect/detector.js';
-import type { DetectedBox, Quad } from '../types.js';
+import type { Quad } from '../types.js';
 import type { EngineModels } from './model-cache.js';
 import type { PhaseCell } from './worker-phase.js';
-import type { LinesRead } from '../pipeline.js';
+import type { LinesRead, PageLayout } from '../pipeline.js';
 
 /** Decoded pixels in shared memory, so every worker reads them without a copy. */
 export interface SharedImage {
@@ -15,10 +15,12 @@ export interface SharedImage {
   channels: 1 | 3;
 }
 
+/** detectPage: the page's boxes and how it is turned. */
 export interface DetectTask {
   kind: 'detect';
   image: SharedImage;
   options: DetectOptions;
+  autoRotate: boolean;
 }
 
 /** crop → classify → recognize of some quads of a shared image (readLines). */
@@ -51,11 +53,7 @@ export interface DecodeTask {
 
 export type Task = DetectTask | ReadLinesTask | EncodedLineTask | DecodeTask;
 
-export interface DetectReply {
-  boxes: DetectedBox[];
-  inputWidth: number;
-  inputHeight: number;
-}
+export type DetectReply = PageLayout;
 
 export type LinesReply = Omit<LinesRead, 'waitMs'>;
 

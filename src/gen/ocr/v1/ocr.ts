@@ -71,7 +71,14 @@ export interface RecognizeOptions {
     | number
     | undefined;
   /** Images whose shorter side is below this are scaled up before detection, so small text is found. */
-  minSideLen?: number | undefined;
+  minSideLen?:
+    | number
+    | undefined;
+  /**
+   * Find how the page is turned in the image (0, 90, 180 or 270 degrees) and read it upright; the
+   * answer's rotation says what was found. Default on (GetServerInfo's defaults).
+   */
+  autoRotate?: boolean | undefined;
 }
 
 export interface RecognizeRequest {
@@ -81,12 +88,19 @@ export interface RecognizeRequest {
 }
 
 export interface RecognizeResponse {
-  /** In reading order. */
+  /** In the upright page's reading order; boxes in the input image's pixels. */
   lines: Line[];
   width: number;
   height: number;
   instanceId: string;
-  timings?: Timings | undefined;
+  timings?:
+    | Timings
+    | undefined;
+  /**
+   * Degrees clockwise by which the page was found turned in the image: 0, 90, 180 or 270. The lines
+   * were read with it turned back. Always 0 when options.auto_rotate is off.
+   */
+  rotation: number;
 }
 
 export interface RecognizeLinesRequest {
@@ -206,6 +220,7 @@ export interface RecognizeOptionsDefaults {
   useAngleCls: boolean;
   minConfidence: number;
   minSideLen: number;
+  autoRotate: boolean;
 }
 
 function createBasePoint(): Point {
@@ -477,6 +492,7 @@ function createBaseRecognizeOptions(): RecognizeOptions {
     useAngleCls: undefined,
     minConfidence: undefined,
     minSideLen: undefined,
+    autoRotate: undefined,
   };
 }
 
@@ -499,6 +515,9 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
     }
     if (message.minSideLen !== undefined) {
       writer.uint32(48).uint32(message.minSideLen);
+    }
+    if (message.autoRotate !== undefined) {
+      writer.uint32(56).bool(message.autoRotate);
     }
     return writer;
   },
@@ -564,6 +583,14 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
             message.minSideLen = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.autoRotate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -587,6 +614,7 @@ export const RecognizeOptions: MessageFns<RecognizeOptions> = {
     message.useAngleCls = object.useAngleCls ?? undefined;
     message.minConfidence = object.minConfidence ?? undefined;
     message.minSideLen = object.minSideLen ?? undefined;
+    message.autoRotate = object.autoRotate ?? undefined;
     return message;
   },
 };
@@ -661,7 +689,7 @@ export const RecognizeRequest: MessageFns<RecognizeRequest> = {
 };
 
 function createBaseRecognizeResponse(): RecognizeResponse {
-  return { lines: [], width: 0, height: 0, instanceId: "", timings: undefined };
+  return { lines: [], width: 0, height: 0, instanceId: "", timings: undefined, rotation: 0 };
 }
 
 export const RecognizeResponse: MessageFns<RecognizeResponse> = {
@@ -680,6 +708,9 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
     }
     if (message.timings !== undefined) {
       Timings.encode(message.timings, writer.uint32(42).fork()).join();
+    }
+    if (message.rotation !== 0) {
+      writer.uint32(48).uint32(message.rotation);
     }
     return writer;
   },
@@ -737,6 +768,14 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
             message.timings = Timings.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rotation = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -761,6 +800,7 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
     message.timings = (object.timings !== undefined && object.timings !== null)
       ? Timings.fromPartial(object.timings)
       : undefined;
+    message.rotation = object.rotation ?? 0;
     return message;
   },
 };
@@ -1951,7 +1991,15 @@ export const ServerInfo: MessageFns<ServerInfo> = {
 };
 
 function createBaseRecognizeOptionsDefaults(): RecognizeOptionsDefaults {
-  return { maxSideLen: 0, boxThreshold: 0, unclipRatio: 0, useAngleCls: false, minConfidence: 0, minSideLen: 0 };
+  return {
+    maxSideLen: 0,
+    boxThreshold: 0,
+    unclipRatio: 0,
+    useAngleCls: false,
+    minConfidence: 0,
+    minSideLen: 0,
+    autoRotate: false,
+  };
 }
 
 export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
@@ -1973,6 +2021,9 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
     }
     if (message.minSideLen !== 0) {
       writer.uint32(48).uint32(message.minSideLen);
+    }
+    if (message.autoRotate !== false) {
+      writer.uint32(56).bool(message.autoRotate);
     }
     return writer;
   },
@@ -2038,6 +2089,14 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
             message.minSideLen = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.autoRotate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2061,6 +2120,7 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
     message.useAngleCls = object.useAngleCls ?? false;
     message.minConfidence = object.minConfidence ?? 0;
     message.minSideLen = object.minSideLen ?? 0;
+    message.autoRotate = object.autoRotate ?? false;
     return message;
   },
 };
