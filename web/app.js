@@ -95,8 +95,9 @@ function recognize(file, card) {
 }
 
 function show(card, answer, name) {
-  const { data: lines, width, height, timings } = answer;
-  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read in ${(timings.total_ms / 1000).toFixed(2)} s.`;
+  const { data: lines, width, height, timings, rotation } = answer;
+  const turned = rotation ? ` (the page was turned ${rotation}°)` : '';
+  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned} in ${(timings.total_ms / 1000).toFixed(2)} s.`;
   setStatus(card, 'done', summary, null);
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
   const boxes = card.querySelector('.boxes');
@@ -223,5 +224,6 @@ fetch('api/info')
     options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
     options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
     options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
+    options.elements.auto_rotate.options[0].text = `server default (${defaults.auto_rotate ? 'yes' : 'no'})`;
   })
   .catch(() => {});

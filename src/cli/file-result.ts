@@ -8,6 +8,8 @@ export interface FileSuccess {
   file: string;
   width: number;
   height: number;
+  /** Degrees clockwise by which the server found the page turned (absent for tiled images). */
+  rotation?: number;
   instance: string;
   lines: Line[];
 }

@@ -22,8 +22,9 @@ export function toJson(value: unknown): string {
 }
 
 /**
- * {"file", "width", "height", "instance", "lines": [{"text", "confidence", "box"}]} or
- * {"file", "error": {"code", "message"}}; confidences to 4 decimals, box corners to 1.
+ * {"file", "width", "height", "rotation", "instance", "lines": [{"text", "confidence", "box"}]} or
+ * {"file", "error": {"code", "message"}}; confidences to 4 decimals, box corners to 1. "rotation"
+ * (how the page was found turned) is absent for an image read as tiles.
  */
 export function jsonLine(result: FileResult): string {
   if (isFailure(result)) {
@@ -33,6 +34,7 @@ export function jsonLine(result: FileResult): string {
     file: result.file,
     width: result.width,
     height: result.height,
+    rotation: result.rotation,
     instance: result.instance,
     lines: result.lines.map((line) => ({
       text: line.text,

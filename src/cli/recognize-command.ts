@@ -36,6 +36,7 @@ export interface RecognizeCliOptions extends ClientTlsCliOptions, TokenCliOption
   priority?: Priority;
   minConfidence?: number;
   angleCls?: boolean;
+  autoRotate?: boolean;
   maxSideLen?: number;
   minSideLen?: number;
   boxThreshold?: number;
@@ -58,6 +59,7 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
     boxThreshold: opts.boxThreshold,
     unclipRatio: opts.unclipRatio,
     useAngleCls: opts.angleCls,
+    autoRotate: opts.autoRotate,
     minConfidence: opts.minConfidence,
   };
 }
@@ -113,7 +115,7 @@ async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCli
       result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
     } else {
       const read = await client.recognize(image, recognizeOptions(opts), { priority: opts.priority });
-      result = { file, width: read.width, height: read.height, instance: read.instanceId, lines: read.lines };
+      result = { file, width: read.width, height: read.height, rotation: read.rotation, instance: read.instanceId, lines: read.lines };
     }
     await annotate(image, result, opts);
     return result;

@@ -6,7 +6,8 @@ import type { FileFailure, FileSuccess } from './file-result.js';
 export function listing(result: FileSuccess): string {
   const count = `${result.lines.length} line${result.lines.length === 1 ? '' : 's'}`;
   const rows = result.lines.map((line) => `  ${line.confidence.toFixed(3)}  ${line.text}`);
-  const header = `${result.file}  (${result.width}x${result.height}, ${count}, instance ${result.instance})`;
+  const turned = result.rotation ? `, turned ${result.rotation}°` : '';
+  const header = `${result.file}  (${result.width}x${result.height}${turned}, ${count}, instance ${result.instance})`;
   // A blank line after each file keeps files apart when their text runs long.
   return `${[header, ...rows].join('\n')}\n\n`;
 }

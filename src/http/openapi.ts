@@ -117,7 +117,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           requestBody: imageBodies(false),
           responses: {
             '200': {
-              description: 'the lines in reading order',
+              description: "the lines in the upright page's reading order, boxes in the image's pixels",
               content: {
                 'application/json': {
                   schema: {
@@ -128,6 +128,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
                       data: { type: 'array', items: line },
                       width: { type: 'integer' },
                       height: { type: 'integer' },
+                      rotation: {
+                        type: 'integer',
+                        enum: [0, 90, 180, 270],
+                        description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
+                      },
                       instance_id: { type: 'string' },
                       timings,
                     },

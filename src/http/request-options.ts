@@ -19,6 +19,11 @@ export const OPTION_FIELDS: Readonly<Record<string, { field: keyof RecognizeOpti
   box_threshold: { field: 'boxThreshold', kind: 'number', description: 'detector box score below which a region is not text (0–1)' },
   unclip_ratio: { field: 'unclipRatio', kind: 'number', description: 'how far detected boxes are expanded (0.5–4)' },
   use_angle_cls: { field: 'useAngleCls', kind: 'boolean', description: 'turn upside-down lines before reading them' },
+  auto_rotate: {
+    field: 'autoRotate',
+    kind: 'boolean',
+    description: 'find how the page is turned (0, 90, 180 or 270°) and read it upright; the answer says it in rotation',
+  },
   min_confidence: { field: 'minConfidence', kind: 'number', description: 'lines read with lower confidence are left out (0–1)' },
 };
 

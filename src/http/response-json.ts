@@ -50,6 +50,7 @@ export function pageJson(r: RecognizeResponse): object {
     data: r.lines.map(jsonLine),
     width: r.width,
     height: r.height,
+    rotation: r.rotation,
     instance_id: r.instanceId,
     timings: jsonTimings(r.timings),
   };

@@ -297,6 +297,15 @@ describe('ocr command line', () => {
       expect(calls).to.deep.equal([['recognize', ['x.png'], expected]]);
     });
 
+    it('tells --no-auto-rotate and --auto-rotate from an absent flag', async () => {
+      const off = await run(['recognize', '--no-auto-rotate', 'x.png']);
+      expect((off.calls[0]![2] as RecognizeCliOptions).autoRotate).to.equal(false);
+      const on = await run(['recognize', '--auto-rotate', 'x.png']);
+      expect((on.calls[0]![2] as RecognizeCliOptions).autoRotate).to.equal(true);
+      const unset = await run(['recognize', 'x.png']);
+      expect((unset.calls[0]![2] as RecognizeCliOptions).autoRotate).to.equal(undefined);
+    });
+
     it('tells --no-angle-cls from an absent flag', async () => {
       const { calls } = await run(['recognize', '--no-angle-cls', 'x.png']);
       expect((calls[0]![2] as RecognizeCliOptions).angleCls).to.equal(false);

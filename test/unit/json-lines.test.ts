@@ -35,6 +35,12 @@ describe('ocr recognize --json lines', () => {
     expect(JSON.parse(line)).to.deep.equal({ file: 'x.jpg', error: { code: 'INVALID_ARGUMENT', message: 'image is "empty"' } });
   });
 
+  it('prints the rotation found after the size, when the server said it', () => {
+    expect(jsonLine({ file: 'turned.png', width: 300, height: 800, rotation: 90, instance: 'i', lines: [] })).to.equal(
+      '{"file": "turned.png", "width": 300, "height": 800, "rotation": 90, "instance": "i", "lines": []}',
+    );
+  });
+
   it('prints a file without lines with an empty list', () => {
     expect(jsonLine({ file: 'blank.png', width: 10, height: 10, instance: 'i', lines: [] })).to.equal(
       '{"file": "blank.png", "width": 10, "height": 10, "instance": "i", "lines": []}',
