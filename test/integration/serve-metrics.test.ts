@@ -26,7 +26,19 @@ describe('ocr serve --metrics-port', function () {
     await once(taken, 'listening');
     const { port } = taken.address() as net.AddressInfo;
     try {
-      const r = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', String(port), '--log-level', 'info']);
+      const r = await runCli([
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--http-port',
+        '0',
+        '--metrics-port',
+        String(port),
+        '--log-level',
+        'info',
+      ]);
       expect(r.code).to.equal(1);
       expect(r.stdout).not.to.contain('listening');
       expect(r.stderr).to.contain(
