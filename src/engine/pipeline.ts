@@ -1,6 +1,6 @@
 /**
- * The OCR pipeline, top to bottom: decode → detect and the page's orientation → row-merge and the
- * single-line decision → crop → classify → recognize → reading order. Each stage is a module one hop
+ * The OCR pipeline, top to bottom: decode → detect and the page's orientation → column- and
+ * row-merge and the single-line decision → crop → classify → recognize → reading order. Each stage is a module one hop
  * from here, and every decision between stages is made here. Where a stage runs is not this file's
  * concern: the engine gives `readPage` its stages as tasks on its inference workers, and each worker
  * gives `detectPage` and `readLines` the models it holds.
@@ -9,6 +9,7 @@ import { selectLines } from '../shared/reading-order.js';
 import { mergeRowNeighbours } from '../shared/row-merge.js';
 import type { Orientation } from './classify/classifier.js';
 import { rotate180 } from './decode/image-ops.js';
+import { mergeColumns } from './detect/column-merge.js';
 import type { DetectOptions } from './detect/detector.js';
 import { wholeImageQuad } from './detect/geometry.js';
 import { isLineImage } from './detect/line-image.js';
@@ -87,11 +88,10 @@ export async function readPage<Image>(stages: PageStages<Image>, settings: PageS
   // From here on the page is upright: its boxes are in its own pixels, and each is read from the
   // image as it stands through quadToImage, so no turned copy of the image is needed.
   const page = turnedSize(width, height, rotation);
-  // Words of one line that the detector split are read as one, with the context between them.
-  const rows = mergeRowNeighbours(
-    boxes.map((b) => b.quad),
-    settings.rowMergeGap,
-  );
+  // Characters of a vertical line, and words of one line across, that the detector found apart are
+  // read as one line, with the context between them.
+  const columns = mergeColumns(boxes.map((b) => b.quad));
+  const rows = mergeRowNeighbours(columns, settings.rowMergeGap);
   // An image that is itself one line is read whole, padded as the recognizer was trained.
   const wholeLine = isLineImage(page.width, page.height, rows);
   const quads = wholeLine ? [wholeImageQuad(page.width, page.height)] : rows;

@@ -12,6 +12,17 @@ export const SAME_ROW = 0.6;
 
 export const boxHeight = (b: RowBox): number => b.y1 - b.y0;
 
+export const boxWidth = (b: RowBox): number => b.x1 - b.x0;
+
+/**
+ * A box at least this many times taller than wide holds a vertical line (PaddleOCR's rule, which
+ * cropQuad follows: such crops are turned to be read).
+ */
+export const VERTICAL_LINE_ASPECT = 1.5;
+
+/** A vertical line: no row runs through it, so it joins no row. */
+export const isVerticalLine = (b: RowBox): boolean => boxHeight(b) >= VERTICAL_LINE_ASPECT * boxWidth(b);
+
 export const boxUnion = (a: RowBox, b: RowBox): RowBox => ({
   x0: Math.min(a.x0, b.x0),
   y0: Math.min(a.y0, b.y0),

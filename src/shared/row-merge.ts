@@ -1,5 +1,5 @@
 import type { Point, Quad } from './quad.js';
-import { boxHeight, boxUnion, inSameRow, type RowBox } from './row-box.js';
+import { boxHeight, boxUnion, inSameRow, isVerticalLine, type RowBox } from './row-box.js';
 import { textFrame } from './text-frame.js';
 
 /**
@@ -12,7 +12,8 @@ export const DEFAULT_ROW_MERGE_GAP = 0.6;
  * Join detected boxes that continue one another along a text row: same row, and the gap between
  * them at most `maxGap` line heights. The detector splits lines at wide glyph gaps (a full-width
  * bracket, a wide space), more so at high resolution; one box per line reads better and matches
- * how people count lines. Columns and table cells further apart stay separate.
+ * how people count lines. Columns and table cells further apart stay separate, and so do vertical
+ * lines (isVerticalLine): two columns of vertical text side by side are no row.
  */
 export function mergeRowNeighbours(quads: readonly Quad[], maxGap: number): Quad[] {
   if (quads.length < 2 || maxGap <= 0) return quads.slice();
@@ -28,7 +29,9 @@ export function mergeRowNeighbours(quads: readonly Quad[], maxGap: number): Quad
   for (const i of order) {
     const b = boxes[i]!;
     // The nearest box to the left in the same row (they are visited left to right).
-    const host = merged.find(({ box: m }) => inSameRow(m, b) && b.x0 - m.x1 <= maxGap * Math.max(boxHeight(b), boxHeight(m)));
+    const host = isVerticalLine(b)
+      ? undefined
+      : merged.find(({ box: m }) => !isVerticalLine(m) && inSameRow(m, b) && b.x0 - m.x1 <= maxGap * Math.max(boxHeight(b), boxHeight(m)));
     if (host) {
       host.box = boxUnion(host.box, b);
       host.members.push(i);
