@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -127,6 +127,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   client_max_body_size 32m;
+  client_body_buffer_size 32m;
   upstream ocr { least_conn; ${servers.map((s) => `server 127.0.0.1:${s.httpPort!};`).join(' ')} keepalive 32; }
   server {
     listen 127.0.0.1:${port};
@@ -134,6 +135,8 @@ http {
   }
 }`;
   writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  // Nginx's workers run as nobody: they must reach the temporary paths under the directory.
+  chmodSync(dir, 0o755);
   const child = spawn('nginx', ['-c', path.join(dir, 'nginx.conf')], { stdio: 'inherit' });
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
