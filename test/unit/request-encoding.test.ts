@@ -24,6 +24,7 @@ const OPTIONS: RecognizeOptions = {
   useAngleCls: true,
   minConfidence: 0.25,
   minSideLen: 64,
+  autoRotate: false,
 };
 
 describe('request encoding (one copy of each image)', () => {
