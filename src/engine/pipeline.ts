@@ -19,8 +19,8 @@ import {
   isUpsideDown,
   lineDirection,
   quadToImage,
-  quadToUpright,
   turnedSize,
+  undoRotation,
   votesSettled,
   type LineVote,
   type Rotation,
@@ -132,9 +132,10 @@ const MOST_VOTES = 12;
 
 /**
  * detect → the page's orientation, in a worker. Sideways pages (isSideways) are detected again
- * turned upright, since the detector finds text running down a page less well than across it; then
- * the line classifier votes on a few lines whether the page is upside down (isUpsideDown), and the
- * boxes are turned with it. Upright pages pay one classifier pass over FIRST_VOTES lines.
+ * turned a quarter, since the detector finds text running down a page less well than across it;
+ * then the line classifier votes on a few lines whether the page is upside down (isUpsideDown), and
+ * one found so is detected again turned upright. Upright pages pay one classifier pass over
+ * FIRST_VOTES lines; turned ones a second detection, or a third for 270°.
  */
 export async function detectPage(models: PageModels, image: RawImage, options: DetectOptions, autoRotate: boolean): Promise<PageLayout> {
   const first = await models.detect(image, options, 0);
@@ -157,12 +158,10 @@ export async function detectPage(models: PageModels, image: RawImage, options: D
   const votes = await voteOnLines(classifier, image, boxes, rotation);
   const classifyMs = performance.now() - started;
   if (!isUpsideDown(votes)) return { boxes, rotation, classifyMs };
-  const frame = turnedSize(image.width, image.height, rotation);
-  return {
-    boxes: boxes.map((b) => ({ score: b.score, quad: quadToUpright(b.quad, 180, frame.width, frame.height) })),
-    rotation: addRotation(rotation, 180),
-    classifyMs,
-  };
+  // Detected again turned upright rather than its boxes turned: the detector finds a little more or
+  // less on a page upside down, and a page should read the same whichever way up it came.
+  const upsideDown = addRotation(rotation, 180);
+  return { boxes: await models.detect(image, options, undoRotation(upsideDown)), rotation: upsideDown, classifyMs };
 }
 
 /**

@@ -191,10 +191,13 @@ describe('page orientation', () => {
       expect(log).to.deep.equal(['detect 0', 'classify 3']);
     });
 
-    it('turns an upside-down page without detecting it again: its boxes on the upright page', async () => {
-      const page = await detectPage(models({ 0: wide }, 180), image, options, true);
+    it('detects an upside-down page again turned upright', async () => {
+      const log: string[] = [];
+      const upright = boxes(box(9, 69, 189, 89));
+      const page = await detectPage(models({ 0: wide, 180: upright }, 180, 0.99, log), image, options, true);
       expect(page.rotation).to.equal(180);
-      expect(page.boxes[0]!.quad).to.deep.equal(box(9, 69, 189, 89));
+      expect(page.boxes).to.equal(upright);
+      expect(log).to.deep.equal(['detect 0', 'classify 3', 'detect 180']);
     });
 
     it('detects a sideways page again turned upright, then votes on its lines', async () => {
@@ -202,8 +205,11 @@ describe('page orientation', () => {
       const upright = boxes(box(5, 10, 95, 30), box(5, 40, 80, 60), box(5, 70, 90, 90));
       expect((await detectPage(models({ 0: tall, 270: upright }, 0, 0.99, log), image, options, true)).rotation).to.equal(90);
       expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3']);
-      const turned = await detectPage(models({ 0: tall, 270: upright }, 180), image, options, true);
+      log.length = 0;
+      const turned = await detectPage(models({ 0: tall, 270: upright, 90: wide }, 180, 0.99, log), image, options, true);
       expect(turned.rotation).to.equal(270);
+      expect(turned.boxes).to.equal(wide);
+      expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3', 'detect 90']);
     });
 
     it('leaves a page that looks sideways both ways as it is', async () => {

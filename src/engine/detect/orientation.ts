@@ -14,6 +14,9 @@ export const ROTATIONS: readonly Rotation[] = [0, 90, 180, 270];
 /** `a` then `b`, both clockwise. */
 export const addRotation = (a: Rotation, b: Rotation): Rotation => ((a + b) % 360) as Rotation;
 
+/** The turn (clockwise) that undoes `r`: what brings a page turned by `r` upright. */
+export const undoRotation = (r: Rotation): Rotation => ((360 - r) % 360) as Rotation;
+
 /** A box is a line across or down the page when its long side is at least this many times its short one. */
 export const LINE_ASPECT = 2;
 
