@@ -147,7 +147,9 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     taskCapMs: DEFAULT_TASK_CAP_MS,
     defaults: {
       maxSideLen: 960,
-      minSideLen: 0,
+      // Small pictures' small print (a 323 × 430 poster's 9-px labels) is found at 1.6×; line and
+      // word images are never scaled up (detectorInputSize).
+      minSideLen: 512,
       boxThreshold: manifest.det.db.boxThresh,
       unclipRatio: manifest.det.db.unclipRatio,
       useAngleCls: false,

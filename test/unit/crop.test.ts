@@ -6,6 +6,7 @@ import {
   isAxisAligned,
   sample,
   sampleAxisAligned,
+  thickenQuad,
 } from '../../src/engine/recognize/crop.js';
 import type { Point, Quad, RawImage } from '../../src/engine/types.js';
 
@@ -352,5 +353,54 @@ describe('crop', () => {
       expect([out.width, out.height]).to.deep.equal([50, 10]);
       for (let i = 0; i < out.data.length; i += 3) expect(out.data[i]).to.be.within(120, 135);
     });
+  });
+});
+
+describe('thickenQuad', () => {
+  it('grows a line across its height, keeping its length and the order of its corners', () => {
+    const line: Quad = [
+      [10, 20],
+      [110, 20],
+      [110, 40],
+      [10, 40],
+    ];
+    expect(thickenQuad(line, 1.1)).to.deep.equal([
+      [10, 19],
+      [110, 19],
+      [110, 41],
+      [10, 41],
+    ]);
+    expect(thickenQuad(line, 1)).to.equal(line);
+  });
+
+  it('grows a vertical line across its width, not along it', () => {
+    const column: Quad = [
+      [10, 0],
+      [30, 0],
+      [30, 200],
+      [10, 200],
+    ];
+    expect(thickenQuad(column, 1.1)).to.deep.equal([
+      [9, 0],
+      [31, 0],
+      [31, 200],
+      [9, 200],
+    ]);
+  });
+
+  it('grows a line turned on the page along its own height', () => {
+    // A line running down the image with its top to the right (a page turned 90°), corners from the text's top-left.
+    const turned: Quad = [
+      [40, 10],
+      [40, 110],
+      [20, 110],
+      [20, 10],
+    ];
+    expect(thickenQuad(turned, 1.1)).to.deep.equal([
+      [41, 10],
+      [41, 110],
+      [19, 110],
+      [19, 10],
+    ]);
   });
 });

@@ -11,10 +11,25 @@ describe('detector input', () => {
   });
 
   it('never scales up unless asked to, and then caps the long side at twice the limit', () => {
-    expect(detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 0 }, 32)).to.include({ width: 288, height: 96 });
-    const up = detectorInputSize(300, 100, { maxSideLen: 960, minSideLen: 736 }, 32);
-    expect(up.width).to.equal(1920); // 736/100 would be 7.36×; 2·960/300 = 6.4× wins
-    expect(up.height).to.equal(640);
+    expect(detectorInputSize(280, 100, { maxSideLen: 960, minSideLen: 0 }, 32)).to.include({ width: 288, height: 96 });
+    const up = detectorInputSize(280, 100, { maxSideLen: 960, minSideLen: 736 }, 32);
+    expect(up.width).to.equal(1920); // 736/100 would be 7.36×; 2·960/280 = 6.86× wins
+    expect(up.height).to.equal(672); // 685.7 → 672
+  });
+
+  it('does not scale up line and word images, whatever minSideLen asks', () => {
+    // A line image 513 × 28, a word 35 × 30, a strip 300 × 100: their text is as large as they are.
+    for (const [w, h] of [
+      [513, 28],
+      [35, 30],
+      [300, 100],
+    ] as const) {
+      expect(detectorInputSize(w, h, { maxSideLen: 960, minSideLen: 512 }, 32), `${w}×${h}`).to.deep.equal(
+        detectorInputSize(w, h, { maxSideLen: 960, minSideLen: 0 }, 32),
+      );
+    }
+    // A small poster 323 × 430 is.
+    expect(detectorInputSize(323, 430, { maxSideLen: 960, minSideLen: 512 }, 32)).to.deep.equal({ width: 512, height: 672 });
   });
 
   it('normalises per channel in the model channel order (BGR) into CHW planes', () => {

@@ -2,7 +2,18 @@ import { quadSize } from './geometry.js';
 import type { Quad } from '../types.js';
 
 /** Below this height an image holds at most one line of readable text. */
-const ONE_LINE_MAX_HEIGHT = 64;
+export const ONE_LINE_MAX_HEIGHT = 64;
+
+/** An image at least this many times wider than high is a strip of text: a line image. */
+export const STRIP_ASPECT = 3;
+
+/**
+ * Whether an image is a line or a word by its shape alone, before anything is detected: under
+ * ONE_LINE_MAX_HEIGHT on its shorter side, or a strip STRIP_ASPECT times wider than high. Its text is
+ * as large as the image allows.
+ */
+export const isLineShaped = (width: number, height: number): boolean =>
+  Math.min(width, height) < ONE_LINE_MAX_HEIGHT || width >= STRIP_ASPECT * height;
 
 /**
  * Whether an image is a single text line (a crop), judged from what the detector found. On such
