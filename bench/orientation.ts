@@ -1,15 +1,20 @@
 /**
- * `npm run bench:orientation`: what page orientation and the line classifier cost, in one run on one
- * engine, the variants of each pair alternating pass by pass in ABBA order (so that drift in this
- * machine's speed falls on both alike):
+ * `npm run bench:orientation`: what page orientation and the line classifier cost, in one run, the
+ * variants of each pair alternating pass by pass in ABBA order (so that drift in this machine's speed
+ * falls on both alike):
+ *   - with --baseline DIR: upright documents through another build's engine (DIR is its dist/, e.g.
+ *     of a `git archive` of an older commit, built) against this one, both with their defaults,
  *   - upright documents with auto_rotate off and on (the cost upright pages pay for orientation),
  *   - upright documents with use_angle_cls off and on,
  *   - the same documents turned 90° and 180° (made with sharp), auto_rotate on, against upright.
- * Documents/s at a concurrency (default 4), the median over passes, and the ratio of each pair.
- *   node dist/bench/orientation.js [--set DIR] [--passes N] [--concurrency C] [--only upright,cls,turned]
+ * Documents/s at a concurrency (default 4) and CPU milliseconds per document (this process, workers
+ * included: on a machine shared with others, the steadier of the two), medians over passes, and the
+ * ratio of each pair.
+ *   node dist/bench/orientation.js [--set DIR] [--passes N] [--concurrency C] [--only baseline,upright,cls,turned] [--baseline DIST]
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { OcrEngine, type RecognizeOptions } from '../src/engine/engine.js';
@@ -20,7 +25,8 @@ const { values } = parseArgs({
     set: { type: 'string', default: path.resolve('../shared/eval-dev/set') },
     passes: { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '4' },
-    only: { type: 'string', default: 'upright,cls,turned' },
+    only: { type: 'string', default: 'baseline,upright,cls,turned' },
+    baseline: { type: 'string' },
   },
 });
 const passes = Number(values.passes);
@@ -31,19 +37,37 @@ const docs = readdirSync(docsDir)
   .sort()
   .map((f) => readFileSync(path.join(docsDir, f)));
 
-const engine = await OcrEngine.create();
+/** What the benchmark needs of an engine, this build's or another's. */
+interface Engine {
+  recognize(image: Uint8Array, options?: RecognizeOptions): Promise<unknown>;
+  close(): Promise<unknown>;
+}
+
+const engine: Engine = await OcrEngine.create();
 
 interface Variant {
   name: string;
   images: Buffer[];
   options: RecognizeOptions;
+  /** This build's engine unless set. */
+  engine?: Engine;
 }
 
-/** Documents/s of one pass over `images`. */
-async function pass(v: Variant): Promise<number> {
+interface Pass {
+  docsPerSec: number;
+  cpuMsPerDoc: number;
+}
+
+/** One pass over `images`: documents/s, and CPU time per document. */
+async function pass(v: Variant): Promise<Pass> {
   const started = performance.now();
-  await mapLimit(v.images, concurrency, (image) => engine.recognize(image, v.options));
-  return v.images.length / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage();
+  await mapLimit(v.images, concurrency, (image) => (v.engine ?? engine).recognize(image, v.options));
+  const used = process.cpuUsage(cpu);
+  return {
+    docsPerSec: v.images.length / ((performance.now() - started) / 1000),
+    cpuMsPerDoc: (used.user + used.system) / 1000 / v.images.length,
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -55,24 +79,35 @@ const median = (xs: number[]): number => {
 async function compare(a: Variant, b: Variant): Promise<void> {
   await pass(a);
   await pass(b);
-  const rates: Record<string, number[]> = { [a.name]: [], [b.name]: [] };
+  const runs: Record<string, Pass[]> = { [a.name]: [], [b.name]: [] };
   for (let round = 0; round < passes; round++) {
-    for (const v of round % 2 === 0 ? [a, b] : [b, a]) rates[v.name]!.push(await pass(v));
+    for (const v of round % 2 === 0 ? [a, b] : [b, a]) runs[v.name]!.push(await pass(v));
   }
-  const ma = median(rates[a.name]!);
-  const mb = median(rates[b.name]!);
-  const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(' ');
-  console.log(`| ${a.name} | ${ma.toFixed(3)} | ${fmt(rates[a.name]!)} |`);
-  console.log(`| ${b.name} | ${mb.toFixed(3)} | ${fmt(rates[b.name]!)} |`);
-  console.log(`| ratio ${b.name} / ${a.name} | ${(mb / ma).toFixed(3)} | ${(((mb - ma) / ma) * 100).toFixed(1)} % |`);
+  const rate = (v: Variant): number => median(runs[v.name]!.map((p) => p.docsPerSec));
+  const cpu = (v: Variant): number => median(runs[v.name]!.map((p) => p.cpuMsPerDoc));
+  const each = (v: Variant): string => runs[v.name]!.map((p) => p.docsPerSec.toFixed(2)).join(' ');
+  for (const v of [a, b]) console.log(`| ${v.name} | ${rate(v).toFixed(3)} | ${cpu(v).toFixed(0)} | ${each(v)} |`);
+  const change = (x: number, y: number): string => `${(((y - x) / x) * 100).toFixed(1)} %`;
+  console.log(`| ${b.name} against ${a.name} | ${change(rate(a), rate(b))} | ${change(cpu(a), cpu(b))} | |`);
 }
 
 const turn = (degrees: number): Promise<Buffer[]> => Promise.all(docs.map((d) => sharp(d).rotate(degrees).png().toBuffer()));
 
 console.log(`${docs.length} documents from ${docsDir}, concurrency ${concurrency}, ${passes} timed passes each (ABBA), median docs/s`);
-console.log('| variant | docs/s (median) | each pass |');
-console.log('| --- | --- | --- |');
+console.log('| variant | docs/s (median) | CPU ms/doc (median) | docs/s of each pass |');
+console.log('| --- | --- | --- | --- |');
 const only = values.only!.split(',');
+if (only.includes('baseline') && values.baseline) {
+  const module = (await import(pathToFileURL(path.resolve(values.baseline, 'src/engine/engine.js')).href)) as {
+    OcrEngine: { create(): Promise<Engine> };
+  };
+  const before = await module.OcrEngine.create();
+  await compare(
+    { name: `upright, ${values.baseline}`, images: docs, options: {}, engine: before },
+    { name: 'upright, this build', images: docs, options: {} },
+  );
+  await before.close();
+}
 if (only.includes('upright')) {
   await compare(
     { name: 'upright, auto_rotate off', images: docs, options: { autoRotate: false } },
