@@ -6,6 +6,7 @@
  * gives `detectPage` and `readLines` the models it holds.
  */
 import { selectLines } from '../shared/reading-order.js';
+import { VERTICAL_LINE_ASPECT } from '../shared/row-box.js';
 import { mergeRowNeighbours } from '../shared/row-merge.js';
 import type { Orientation } from './classify/classifier.js';
 import { rotate180 } from './decode/image-ops.js';
@@ -27,7 +28,7 @@ import {
 } from './detect/orientation.js';
 import { cropQuad, thickenQuad } from './recognize/crop.js';
 import type { DecodedText } from './recognize/ctc.js';
-import type { DetectedBox, OcrResult, Quad, RawImage } from './types.js';
+import type { DetectedBox, OcrResult, Point, Quad, RawImage } from './types.js';
 
 /** A stage's answer, the time it ran and the time it waited for a worker. */
 export interface Timed<T> {
@@ -92,21 +93,29 @@ export async function readPage<Image>(stages: PageStages<Image>, settings: PageS
   // read as one line, with the context between them.
   const columns = mergeColumns(boxes.map((b) => b.quad));
   const rows = mergeRowNeighbours(columns, settings.rowMergeGap);
-  // An image that is itself one line is read whole, padded as the recognizer was trained.
+  // An image that is itself one line is read whole, padded as the recognizer was trained. A vertical
+  // one (or one that stood sideways) is read as a detected line, unpadded: padded, a short column
+  // read turned gains a character that is not there.
   const wholeLine = isLineImage(page.width, page.height, rows);
   const quads = wholeLine ? [wholeImageQuad(page.width, page.height)] : rows;
+  const turnedLine = rotation % 180 !== 0 || page.height >= VERTICAL_LINE_ASPECT * page.width;
   const read = await stages.readLines(
     image,
     quads.map((q) => quadToImage(q, rotation, width, height)),
-    wholeLine,
+    wholeLine && !turnedLine,
   );
   const lines = quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
+  // Within the image: a whole image's quad, turned pixel for pixel, reaches a pixel past its edge.
+  const inImage = ([x, y]: Point): Point => [Math.min(Math.max(x, 0), width), Math.min(Math.max(y, 0), height)];
   return {
     width,
     height,
     rotation,
     // In the upright page's reading order, boxes in the image's pixels.
-    lines: orderLines(lines, settings.minConfidence).map((l) => ({ ...l, box: quadToImage(l.box, rotation, width, height) })),
+    lines: orderLines(lines, settings.minConfidence).map((l) => ({
+      ...l,
+      box: quadToImage(l.box, rotation, width, height).map(inImage) as Quad,
+    })),
     timings: {
       queueMs: detected.waitMs + read.waitMs,
       decodeMs,
