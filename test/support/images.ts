@@ -11,6 +11,34 @@ export async function textImage(text: string, width = 360, height = 48, format: 
   return format === 'png' ? img.png().toBuffer() : img.jpeg({ quality: 92 }).toBuffer();
 }
 
+/** A CJK font first: vertical text is Chinese (CI installs fonts-wqy-microhei). */
+const CJK_FONT = 'WenQuanYi Micro Hei, Noto Sans CJK SC, sans-serif';
+
+/** SVG text elements that stack the characters of `text` from (x, y) down, upright, `pitch` ems apart. */
+function column(text: string, x: number, y: number, size: number, pitch: number): string {
+  return [...text]
+    .map((c, i) => `<text x="${x}" y="${Math.round(y + (i + 1) * size * pitch)}" font-family="${CJK_FONT}" font-size="${size}">${c}</text>`)
+    .join('');
+}
+
+/** One vertical line: the characters of `text` upright, one under another, `pitch` ems apart (PNG). */
+export async function verticalTextImage(text: string, size = 40, pitch = 1.05): Promise<Buffer> {
+  const width = size + 30;
+  const height = Math.round([...text].length * size * pitch + size);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
+    <rect width="100%" height="100%" fill="white"/>${column(text, 15, 0, size, pitch)}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** A page of lines across (`rows`, 28 px) with vertical lines (`columns`, 40 px) beside them, a column and a half apart (PNG). */
+export async function verticalSign(rows: string[], columns: string[]): Promise<Buffer> {
+  const across = rows.map((t, i) => `<text x="40" y="${60 + i * 50}" font-family="${CJK_FONT}" font-size="28">${t}</text>`).join('');
+  const down = columns.map((t, i) => column(t, 560 + i * 72, 60 + rows.length * 50, 40, 1.05)).join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${640 + columns.length * 72}" height="${rows.length * 50 + 120 + 44 * Math.max(...columns.map((c) => [...c].length))}">
+    <rect width="100%" height="100%" fill="white"/>${across}${down}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
 export async function solidImage(width: number, height: number): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
     .png()
