@@ -81,6 +81,12 @@ export interface PageSettings {
   minConfidence: number;
 }
 
+/**
+ * A joined column read with less confidence than this is read again as its pieces. Vertical text
+ * reads surer than that; the quantities of a table joined into a column read as noise.
+ */
+const COLUMN_MIN_CONFIDENCE = 0.8;
+
 export async function readPage<Image>(stages: PageStages<Image>, settings: PageSettings): Promise<OcrResult> {
   const started = performance.now();
   const { image, width, height, decodeMs } = await stages.decode();
@@ -91,20 +97,29 @@ export async function readPage<Image>(stages: PageStages<Image>, settings: PageS
   const page = turnedSize(width, height, rotation);
   // Characters of a vertical line, and words of one line across, that the detector found apart are
   // read as one line, with the context between them.
-  const columns = mergeColumns(boxes.map((b) => b.quad));
-  const rows = mergeRowNeighbours(columns, settings.rowMergeGap);
+  const { quads: joined, columns } = mergeColumns(boxes.map((b) => b.quad));
+  const rows = mergeRowNeighbours(joined, settings.rowMergeGap);
   // An image that is itself one line is read whole, padded as the recognizer was trained. A vertical
   // one (or one that stood sideways) is read as a detected line, unpadded: padded, a short column
   // read turned gains a character that is not there.
   const wholeLine = isLineImage(page.width, page.height, rows);
   const quads = wholeLine ? [wholeImageQuad(page.width, page.height)] : rows;
   const turnedLine = rotation % 180 !== 0 || page.height >= VERTICAL_LINE_ASPECT * page.width;
-  const read = await stages.readLines(
-    image,
-    quads.map((q) => quadToImage(q, rotation, width, height)),
-    wholeLine && !turnedLine,
-  );
-  const lines = quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
+  const inPage = (q: Quad): Quad => quadToImage(q, rotation, width, height);
+  const read = await stages.readLines(image, quads.map(inPage), wholeLine && !turnedLine);
+  let lines = quads.map((box, i) => ({ box, text: read.lines[i]!.text, confidence: read.lines[i]!.confidence }));
+  // A column read with little confidence is more likely a table's cells one above the other (a
+  // column of quantities) than vertical text: its pieces are read again one by one, and kept instead.
+  const doubtful = columns.filter((c) => lines.some((l) => l.box === c.quad && l.confidence < COLUMN_MIN_CONFIDENCE));
+  const pieces = doubtful.flatMap((c) => c.pieces);
+  const reread = pieces.length > 0 ? await stages.readLines(image, pieces.map(inPage), false) : null;
+  if (reread) {
+    const dropped = new Set(doubtful.map((c) => c.quad));
+    lines = [
+      ...lines.filter((l) => !dropped.has(l.box)),
+      ...pieces.map((box, i) => ({ box, text: reread.lines[i]!.text, confidence: reread.lines[i]!.confidence })),
+    ];
+  }
   // Within the image: a whole image's quad, turned pixel for pixel, reaches a pixel past its edge.
   const inImage = ([x, y]: Point): Point => [Math.min(Math.max(x, 0), width), Math.min(Math.max(y, 0), height)];
   return {
@@ -117,11 +132,11 @@ export async function readPage<Image>(stages: PageStages<Image>, settings: PageS
       box: quadToImage(l.box, rotation, width, height).map(inImage) as Quad,
     })),
     timings: {
-      queueMs: detected.waitMs + read.waitMs,
+      queueMs: detected.waitMs + read.waitMs + (reread?.waitMs ?? 0),
       decodeMs,
       detectMs: detected.elapsedMs - detected.value.classifyMs,
-      classifyMs: detected.value.classifyMs + read.classifyMs,
-      recognizeMs: read.recognizeMs,
+      classifyMs: detected.value.classifyMs + read.classifyMs + (reread?.classifyMs ?? 0),
+      recognizeMs: read.recognizeMs + (reread?.recognizeMs ?? 0),
       totalMs: performance.now() - started,
     },
   };

@@ -16,13 +16,18 @@ const column = (x: number, y: number, n: number, size = 40, gap = 1): Quad[] =>
 
 describe('mergeColumns', () => {
   it('joins the characters of a vertical line found one by one into one tall box', () => {
-    const out = mergeColumns(column(14, 7, 10, 41, -1));
-    expect(out).to.deep.equal([box(14, 7, 55, 408)]);
+    const pieces = column(14, 7, 10, 41, -1);
+    const out = mergeColumns(pieces);
+    expect(out.quads).to.deep.equal([box(14, 7, 55, 408)]);
+    // The pieces come with it, the same objects, for a column read too poorly to be kept.
+    expect(out.columns).to.have.length(1);
+    expect(out.columns[0]!.quad).to.equal(out.quads[0]);
+    expect(out.columns[0]!.pieces).to.have.members(pieces);
   });
 
   it('joins each of two columns side by side, and leaves lines across the page as they are', () => {
     const heading = box(20, 0, 400, 30);
-    const out = mergeColumns([heading, ...column(100, 60, 6), ...column(180, 60, 4)]);
+    const out = mergeColumns([heading, ...column(100, 60, 6), ...column(180, 60, 4)]).quads;
     expect(out).to.have.length(3);
     expect(out[0]).to.equal(heading);
     expect(out).to.deep.include(box(100, 60, 140, 305));
@@ -31,23 +36,23 @@ describe('mergeColumns', () => {
 
   it('leaves two characters one above the other, and stacks with wide gaps, apart', () => {
     const two = column(10, 10, 2);
-    expect(mergeColumns(two)).to.deep.equal(two);
+    expect(mergeColumns(two).quads).to.deep.equal(two);
     const rows = column(10, 10, 5, 40, 20);
-    expect(mergeColumns(rows)).to.deep.equal(rows);
+    expect(mergeColumns(rows).quads).to.deep.equal(rows);
   });
 
   it('leaves a table’s column of numbers alone: each shares a row with a line across', () => {
     const quantities = column(300, 10, 5, 30, 2);
     const items = quantities.map((q) => box(10, q[0][1], 280, q[2][1]));
     const quads = [...items, ...quantities];
-    expect(mergeColumns(quads)).to.deep.equal(quads);
+    expect(mergeColumns(quads).quads).to.deep.equal(quads);
   });
 
   it('leaves boxes of different widths or out of line apart', () => {
     const ragged = [box(10, 10, 50, 50), box(30, 51, 70, 91), box(10, 92, 50, 132)];
-    expect(mergeColumns(ragged)).to.deep.equal(ragged);
+    expect(mergeColumns(ragged).quads).to.deep.equal(ragged);
     const widths = [box(10, 10, 50, 50), box(10, 51, 30, 91), box(10, 92, 50, 132)];
-    expect(mergeColumns(widths)).to.deep.equal(widths);
+    expect(mergeColumns(widths).quads).to.deep.equal(widths);
   });
 });
 

@@ -41,15 +41,21 @@ function continues(a: RowBox, b: RowBox): boolean {
   );
 }
 
+/** A column joined from pieces, with the pieces it was joined from. */
+export interface Column {
+  quad: Quad;
+  pieces: Quad[];
+}
+
 /**
  * Join boxes stacked into a column: pieces near to square (or parts of a vertical line), aligned,
  * of one width, each close under the one above, MIN_PIECES of them at least, standing at least
  * twice as tall as wide when joined. A piece that shares a row with a line across the page is a
  * cell of a table (a column of quantities), not a character of vertical text, and is left alone.
- * Boxes not joined come back as the same objects.
+ * Boxes not joined come back as the same objects, followed by the columns' quads.
  */
-export function mergeColumns(quads: readonly Quad[]): Quad[] {
-  if (quads.length < MIN_PIECES) return quads.slice();
+export function mergeColumns(quads: readonly Quad[]): { quads: Quad[]; columns: Column[] } {
+  if (quads.length < MIN_PIECES) return { quads: quads.slice(), columns: [] };
   const frame = textFrame(quads);
   const boxes: RowBox[] = quads.map((q) => {
     const pts = q.map(frame.toFrame);
@@ -73,7 +79,7 @@ export function mergeColumns(quads: readonly Quad[]): Quad[] {
     }
   }
   const joined = new Set<number>();
-  const columns: Quad[] = [];
+  const columns: Column[] = [];
   for (const top of pieces) {
     if (linked.has(top)) continue;
     const chain = [top];
@@ -87,7 +93,7 @@ export function mergeColumns(quads: readonly Quad[]): Quad[] {
       [column.x1, column.y1],
       [column.x0, column.y1],
     ];
-    columns.push(corners.map(frame.fromFrame) as Quad);
+    columns.push({ quad: corners.map(frame.fromFrame) as Quad, pieces: chain.map((i) => quads[i]!) });
   }
-  return [...quads.filter((_, i) => !joined.has(i)), ...columns];
+  return { quads: [...quads.filter((_, i) => !joined.has(i)), ...columns.map((c) => c.quad)], columns };
 }
