@@ -12,7 +12,8 @@ import {
 } from '../server/consul-registration.js';
 import { glibc } from '../server/libc.js';
 import type { Logger } from '../server/logger.js';
-import { DEFAULT_LIMITS, startServer, type RunningServer } from '../server/server.js';
+import type { RunningServer } from '../server/server.js';
+import { OcrEngine } from '../engine/index.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { httpRequirement } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
@@ -145,6 +146,29 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const consul = consulSettings(opts);
   const tls = serverTls(opts);
   const access = accessSettings(opts);
+  // The workers start loading the models now, while the server's modules load: each is about half
+  // of a start with the model cache filled.
+  const engine = OcrEngine.create({
+    ...(opts.workers ? { workers: opts.workers } : {}),
+    threadsPerWorker: opts.threads,
+    ...(opts.detectorThreads ? { detectorThreads: opts.detectorThreads } : {}),
+    ...(opts.recPrecision ? { recPrecision: opts.recPrecision } : {}),
+    ...(opts.models ? { manifestPath: opts.models } : {}),
+    ...(opts.modelCache ? { modelCacheDir: opts.modelCache } : {}),
+    ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
+    ...(opts.memoryBudgetMb ? { memoryBudgetBytes: opts.memoryBudgetMb * 1024 * 1024 } : {}),
+    ...(opts.maxWaitMs ? { maxWaitMs: opts.maxWaitMs } : {}),
+    ...(opts.taskCapMs ? { taskCapMs: opts.taskCapMs } : {}),
+  });
+  // Awaited by startServer; until then a failure must not count as unhandled.
+  engine.catch(() => undefined);
+  const { startServer, DEFAULT_LIMITS } = await import('../server/server.js').catch(async (err: unknown) => {
+    await engine.then(
+      (started) => started.close(),
+      () => undefined,
+    );
+    throw err;
+  });
   running = await startServer({
     host: opts.host,
     port: opts.port,
@@ -152,18 +176,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     // With Consul, the instance id is the service ID, which names the bound port.
     ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
     logLevel: opts.logLevel,
-    engine: {
-      ...(opts.workers ? { workers: opts.workers } : {}),
-      threadsPerWorker: opts.threads,
-      ...(opts.detectorThreads ? { detectorThreads: opts.detectorThreads } : {}),
-      ...(opts.recPrecision ? { recPrecision: opts.recPrecision } : {}),
-      ...(opts.models ? { manifestPath: opts.models } : {}),
-      ...(opts.modelCache ? { modelCacheDir: opts.modelCache } : {}),
-      ...(opts.maxPixels ? { decodeLimits: { maxPixels: opts.maxPixels, minSide: 8 } } : {}),
-      ...(opts.memoryBudgetMb ? { memoryBudgetBytes: opts.memoryBudgetMb * 1024 * 1024 } : {}),
-      ...(opts.maxWaitMs ? { maxWaitMs: opts.maxWaitMs } : {}),
-      ...(opts.taskCapMs ? { taskCapMs: opts.taskCapMs } : {}),
-    },
+    engine,
     limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
     ...(opts.http ? { httpPort: opts.httpPort } : {}),
     cache: {

@@ -39,7 +39,11 @@ export interface ServerConfig {
   instanceId?: string;
   /** Names the instance from the bound port (port 0 picks it), when instanceId is unset. */
   instanceIdFor?: (port: number) => string;
-  engine: Partial<EngineConfig>;
+  /**
+   * The engine's settings, or an engine already starting: `ocr serve` starts it before it loads the
+   * server's modules, so that the workers load the models meanwhile. Closed here if the start fails.
+   */
+  engine: Partial<EngineConfig> | Promise<OcrEngine>;
   limits: ServiceLimits;
   logLevel: string;
   /** The HTTP front door (REST API, Web UI, /metrics) on this port of the same host; unset: none. 0 picks a free port. */
@@ -93,17 +97,23 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   redactGrpcLogs();
-  // Certificate files are read before the models load: one that cannot serve stops the start at once.
-  const certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
+  const starting = config.engine instanceof Promise ? config.engine : null;
+  let certificates: ServerCertificates | undefined;
   let engine: OcrEngine;
   let access: AccessControl | undefined;
   try {
-    // The key and JWKS files too: a file that does not read stops the start before the models load.
+    // Certificate, key and JWKS files are read before the models load (unless they already are): one
+    // that cannot serve stops the start at once.
+    certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
     access = config.access ? new AccessControl(config.access) : undefined;
-    engine = await OcrEngine.create(config.engine);
+    engine = await (config.engine instanceof Promise ? config.engine : OcrEngine.create(config.engine));
   } catch (err) {
     certificates?.close();
     access?.close();
+    await starting?.then(
+      (started) => started.close(),
+      () => undefined,
+    );
     throw err;
   }
   const metrics = new ServerMetrics({
