@@ -227,8 +227,9 @@ async function warmUp(target: string, options: OcrClientOptions): Promise<void> 
 async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; checks: string[] }> {
   const server = await spawnServer([]);
   const target = `127.0.0.1:${server.port}`;
-  // No retries: the time to a refusal, and what becomes of each call, are the server's own.
-  const options: OcrClientOptions = { channelOptions: { 'grpc.enable_retries': 0 } };
+  // No retries, neither grpc-js's nor the SDK's (which retries refusals for overload, after their
+  // hint): the time to a refusal, and what becomes of each call, are the server's own.
+  const options: OcrClientOptions = { maxAttempts: 1, channelOptions: { 'grpc.enable_retries': 0 } };
   await warmUp(target, options);
   const run = async (name: string, concurrency: number): Promise<Level> => {
     const g = group(name, concurrency, target, options);

@@ -139,13 +139,31 @@ describe('admission', () => {
     await Promise.all([running.result, waiting.result]);
   });
 
-  it('refuses before the request only for the wait ahead: never DEADLINE_EXCEEDED, whatever came before', async () => {
+  it('refuses before the request only for load: never DEADLINE_EXCEEDED, whatever came before', async () => {
     const admission = new Admission(new MemoryBudget(100 * MB), config);
     // A huge call admitted and done does not make the next one look huge.
     await admission.run(page(20), {}, async () => 0);
-    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000)).to.equal(null);
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000, 'page')).to.equal(null);
     const held = Array.from({ length: 4 }, () => hold(admission, page(1)));
-    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000)?.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 2000, 'page')?.code).to.equal('RESOURCE_EXHAUSTED');
+    for (const h of held) h.finish();
+    await Promise.all(held.map((h) => h.result));
+  });
+
+  it('refuses before the request when the wait ahead leaves no room for a typical call of its kind', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    // Eight 1-Mpx pages make a typical page 1500 ms of work (the starting estimate, spent 0 is not learned).
+    for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async () => 0);
+    expect(admission.typicalMs('page')).to.equal(1500);
+    // Idle, a deadline too short for a typical page: only the request can tell, so it comes in.
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 1500, 'page')).to.equal(null);
+    const held = Array.from({ length: 2 }, () => hold(admission, page(1)));
+    // 1500 ms ahead leaves room in 3 s (80 %: 2400 ms) for a tiny call, not for a typical one.
+    const refused = admission.refusalBeforeRequest('interactive', Date.now() + 3000, 'page');
+    expect(refused?.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(refused?.retryAfterMs).to.be.within(500, 700);
+    // Line calls have no typical cost yet: for them the wait alone decides.
+    expect(admission.refusalBeforeRequest('interactive', Date.now() + 3000, 'line')).to.equal(null);
     for (const h of held) h.finish();
     await Promise.all(held.map((h) => h.result));
   });

@@ -59,6 +59,10 @@ export interface AdmissionConfig {
 const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
 /** Weight of the newest observation in the running estimate. */
 const LEARNING_RATE = 0.1;
+/** How many of the latest calls' estimates say what a typical call of a kind costs. */
+const RECENT_CALLS = 32;
+/** Fewer than this, and no call is typical yet: one huge call must not make the next look huge. */
+const TYPICAL_AFTER = 8;
 /** Batch calls come after every interactive one: their order numbers start here. */
 const BATCH_ORDER = 2 ** 40;
 
@@ -71,6 +75,8 @@ interface Admitted {
 export class Admission {
   private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
   private readonly calls = new Set<Admitted>();
+  /** The latest calls' own work estimates, by kind, oldest first. */
+  private readonly recentMs: Record<WorkKind, number[]> = { page: [], line: [] };
   private arrivals = 0;
   /** Calls refused for load, by priority. */
   readonly refused: Record<CallPriority, number> = { interactive: 0, batch: 0 };
@@ -106,6 +112,7 @@ export class Admission {
   async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
     const priority = options.priority ?? 'interactive';
     const ownMs = this.workEstimate(cost.kind, cost.units);
+    this.remember(cost.kind, ownMs);
     const refusal = this.refusal(priority, ownMs, options.deadline);
     if (refusal) throw refusal;
     const batch = priority === 'batch';
@@ -162,12 +169,31 @@ export class Admission {
   }
 
   /**
-   * The refusal a call gets before its request is even read, when the wait ahead of it alone leaves
-   * no room in its deadline: its image is then not worth receiving. Null when it may come in (and
-   * be refused with its own cost once read, which only the request tells).
+   * The refusal a call gets before its request is even read, when the wait ahead leaves no room in
+   * its deadline for a typical call of its kind (the median of the latest ones): its image is then
+   * not worth receiving. Otherwise the wait ahead settles just under the deadline, where the calls
+   * the handler refuses once read would all pass this test, each having cost its upload. Null when
+   * it may come in (and be refused with its own cost once read, which only the request tells), and
+   * always when a typical call would not fit even with nothing ahead: the load is then not the reason.
    */
-  refusalBeforeRequest(priority: CallPriority, deadline: number | undefined): OcrError | null {
-    return this.refusal(priority, 0, deadline);
+  refusalBeforeRequest(priority: CallPriority, deadline: number | undefined, kind: WorkKind): OcrError | null {
+    const left = deadline === undefined ? Infinity : deadline - Date.now();
+    const typicalMs = this.typicalMs(kind);
+    return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline);
+  }
+
+  /** The median own work of the latest calls of a kind; 0 until there are enough of them. */
+  typicalMs(kind: WorkKind): number {
+    const recent = this.recentMs[kind];
+    if (recent.length < TYPICAL_AFTER) return 0;
+    const sorted = [...recent].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  }
+
+  private remember(kind: WorkKind, ownMs: number): void {
+    const recent = this.recentMs[kind];
+    recent.push(ownMs);
+    if (recent.length > RECENT_CALLS) recent.shift();
   }
 
   /** Why a call of `ownMs` cannot be admitted now, or null when it can. */

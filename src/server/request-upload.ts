@@ -1,0 +1,54 @@
+/**
+ * Stopping a request's upload once its call is answered. grpc-js, having sent a status before the
+ * request's end, keeps reading and discarding the request, and the client's call only ends when its
+ * last byte is through: a refused half-megabyte scan then costs its whole upload on a connection
+ * shared with the calls being served, and its refusal waits behind them. HTTP/2 lets a server that
+ * has sent a complete response reset the stream with NO_ERROR so that the client stops sending
+ * (RFC 9113, 8.1); gRPC clients keep the status they received, and grpc-go's server does the same.
+ */
+import { constants } from 'node:http2';
+
+/** What this needs of the HTTP/2 stream under a grpc-js server call. */
+interface ClosableStream {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  readonly writableFinished: boolean;
+  once(event: 'finish', listener: () => void): unknown;
+  close(code: number): void;
+}
+
+function isClosableStream(value: unknown): value is ClosableStream {
+  if (typeof value !== 'object' || value === null) return false;
+  const stream = value as Partial<Record<keyof ClosableStream, unknown>>;
+  return typeof stream.close === 'function' && typeof stream.once === 'function' && typeof stream.closed === 'boolean';
+}
+
+/**
+ * The HTTP/2 stream under a server call: grpc-js's own (`stream` of its base call, reached through
+ * the interceptors' `nextCall`), not public API, hence looked for rather than assumed.
+ */
+function streamOf(call: object): ClosableStream | null {
+  let current: unknown = call;
+  for (let depth = 0; depth < 16 && typeof current === 'object' && current !== null; depth++) {
+    const { stream, nextCall } = current as { stream?: unknown; nextCall?: unknown };
+    if (isClosableStream(stream)) return stream;
+    current = nextCall;
+  }
+  return null;
+}
+
+/**
+ * Reset a server call's stream with NO_ERROR once the status it was just given has gone out. Where a
+ * version of grpc-js keeps its stream elsewhere this does nothing, and the upload runs to its end.
+ */
+export function stopRequestUpload(call: object): void {
+  const stream = streamOf(call);
+  if (!stream) return;
+  const close = () =>
+    // After the status's frames: Node resets its own finished server streams the same way.
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+    });
+  if (stream.writableFinished) close();
+  else stream.once('finish', close);
+}
