@@ -69,7 +69,20 @@ function spawnServer(args: string[]): Promise<Server> {
   delete env.CONSUL_HTTP_ADDR; // a benchmark instance must not join a real cluster
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin', 'ocr.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', '--cache', 'off', ...args],
+    [
+      path.join(ROOT, 'bin', 'ocr.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+      '--cache',
+      'off',
+      '--no-http',
+      ...args,
+    ],
     {
       cwd: ROOT,
       env,
@@ -135,7 +148,29 @@ function group(name: string, callers: number, target: string, options: OcrClient
 let nextDoc = 0;
 
 /** Every caller of every group in a closed loop until `seconds` have passed; outcomes by group. */
-async function closedLoop(groups: Group[], pids: number[]): Promise<{ outcomes: Outcome[][]; seconds: number; peakRssMb: number[] }> {
+/** How a closed loop went, beside its outcomes. */
+interface LoopRun {
+  seconds: number;
+  peakRssMb: number[];
+  /** Cores this process (the load generator) used meanwhile: on a small machine it takes them from the server. */
+  clientCores: number;
+  /** Cores each server used meanwhile. */
+  serverCores: number[];
+}
+
+/** CPU seconds a process has used so far (/proc, in the kernel's clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function closedLoop(groups: Group[], pids: number[]): Promise<LoopRun & { outcomes: Outcome[][] }> {
+  const cpuBefore = process.cpuUsage();
+  const serverCpuBefore = pids.map(cpuSeconds);
   const stopRss = sampleRss(pids);
   const started = performance.now();
   const endAt = started + seconds * 1000;
@@ -157,7 +192,10 @@ async function closedLoop(groups: Group[], pids: number[]): Promise<{ outcomes: 
       }),
     ),
   );
-  return { outcomes, seconds: (performance.now() - started) / 1000, peakRssMb: stopRss() };
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const serverCores = pids.map((pid, i) => (cpuSeconds(pid) - serverCpuBefore[i]!) / elapsed);
+  return { outcomes, seconds: elapsed, peakRssMb: stopRss(), clientCores: (cpu.user + cpu.system) / 1e6 / elapsed, serverCores };
 }
 
 const quantile = (xs: number[], q: number): number => {
@@ -179,11 +217,14 @@ interface Level {
   refusalP50Ms: number;
   refusalP99Ms: number;
   peakRssMb: number[];
+  clientCores: number;
+  serverCores: number[];
   /** OK answers whose latency exceeded the deadline: the server worked past it, or the client did not stop it. */
   okAfterDeadline: number;
 }
 
-function level(name: string, concurrency: number, outcomes: Outcome[], elapsed: number, peakRssMb: number[]): Level {
+function level(name: string, concurrency: number, outcomes: Outcome[], run: LoopRun): Level {
+  const { seconds: elapsed, peakRssMb, clientCores, serverCores } = run;
   const ok = outcomes.filter((o) => o.code === 'OK').map((o) => o.ms);
   const refusals = outcomes.filter((o) => o.code === 'RESOURCE_EXHAUSTED').map((o) => o.ms);
   const errors: Record<string, number> = {};
@@ -200,6 +241,8 @@ function level(name: string, concurrency: number, outcomes: Outcome[], elapsed: 
     refusalP50Ms: quantile(refusals, 0.5),
     refusalP99Ms: quantile(refusals, 0.99),
     peakRssMb,
+    clientCores,
+    serverCores,
     okAfterDeadline: ok.filter((ms) => ms > deadlineMs).length,
   };
 }
@@ -210,10 +253,10 @@ const errorText = (e: Record<string, number>): string =>
     .map(([code, n]) => `${code} ${n}`)
     .join(', ') || '–';
 const HEADER =
-  '| run | concurrency | calls | OK % | errors | goodput /s | OK mean ms | OK p99 ms | refusal p50 ms | refusal p99 ms | peak RSS MB | OK after deadline |\n' +
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
+  '| run | concurrency | calls | OK % | errors | goodput /s | OK mean ms | OK p99 ms | refusal p50 ms | refusal p99 ms | peak RSS MB | OK after deadline | cores: server / load generator |\n' +
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
 const row = (l: Level): string =>
-  `| ${l.name} | ${l.concurrency} | ${l.calls} | ${f(l.okPercent)} | ${errorText(l.errors)} | ${f(l.goodput, 2)} | ${f(l.okMeanMs, 0)} | ${f(l.okP99Ms, 0)} | ${f(l.refusalP50Ms, 0)} | ${f(l.refusalP99Ms, 0)} | ${l.peakRssMb.map((m) => f(m, 0)).join(' + ')} | ${l.okAfterDeadline} |`;
+  `| ${l.name} | ${l.concurrency} | ${l.calls} | ${f(l.okPercent)} | ${errorText(l.errors)} | ${f(l.goodput, 2)} | ${f(l.okMeanMs, 0)} | ${f(l.okP99Ms, 0)} | ${f(l.refusalP50Ms, 0)} | ${f(l.refusalP99Ms, 0)} | ${l.peakRssMb.map((m) => f(m, 0)).join(' + ')} | ${l.okAfterDeadline} | ${l.serverCores.map((c) => f(c, 2)).join(' + ')} / ${f(l.clientCores, 2)} |`;
 
 const closeAll = (groups: Group[]): void => groups.forEach((g) => g.clients.forEach((c) => c.close()));
 
@@ -235,7 +278,7 @@ async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; check
     const g = group(name, concurrency, target, options);
     const r = await closedLoop([g], [server.child.pid!]);
     closeAll([g]);
-    const l = level(name, concurrency, r.outcomes[0]!, r.seconds, r.peakRssMb);
+    const l = level(name, concurrency, r.outcomes[0]!, r);
     console.error(row(l));
     return l;
   };
@@ -274,9 +317,9 @@ async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: nu
   servers.forEach((s) => s.child.kill('SIGTERM'));
 
   const measured = [
-    level('interactive alone', 4, alone.outcomes[0]!, alone.seconds, alone.peakRssMb),
-    level('interactive with batch', 4, mixed.outcomes[0]!, mixed.seconds, mixed.peakRssMb),
-    level('batch', 40, mixed.outcomes[1]!, mixed.seconds, mixed.peakRssMb),
+    level('interactive alone', 4, alone.outcomes[0]!, alone),
+    level('interactive with batch', 4, mixed.outcomes[0]!, mixed),
+    level('batch', 40, mixed.outcomes[1]!, mixed),
   ];
   measured.forEach((l) => console.error(row(l)));
   const ratio = measured[1]!.okP99Ms / measured[0]!.okP99Ms;
