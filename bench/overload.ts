@@ -147,7 +147,6 @@ function group(name: string, callers: number, target: string, options: OcrClient
 
 let nextDoc = 0;
 
-/** Every caller of every group in a closed loop until `seconds` have passed; outcomes by group. */
 /** How a closed loop went, beside its outcomes. */
 interface LoopRun {
   seconds: number;
@@ -168,6 +167,7 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** Every caller of every group in a closed loop until `seconds` have passed; outcomes by group. */
 async function closedLoop(groups: Group[], pids: number[]): Promise<LoopRun & { outcomes: Outcome[][] }> {
   const cpuBefore = process.cpuUsage();
   const serverCpuBefore = pids.map(cpuSeconds);

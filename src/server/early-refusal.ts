@@ -3,8 +3,9 @@
  * first, each costs its upload (a scan is half a megabyte), and fifty callers resending at once
  * spend the main thread and the connection on images that will be thrown away, while the refusal
  * waits for the last byte. When the wait ahead leaves no room in a call's deadline for a typical
- * call of its method, it is answered from its headers: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms, as the handler
- * would, and the stream is reset so that the client stops sending (request-upload.ts).
+ * call of its method, it is answered from its headers: RESOURCE_EXHAUSTED with
+ * grpc-retry-pushback-ms, as the handler would, and the stream is reset so that the client stops
+ * sending (request-upload.ts).
  */
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';

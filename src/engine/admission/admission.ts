@@ -77,6 +77,8 @@ export class Admission {
   private readonly calls = new Set<Admitted>();
   /** The latest calls' own work estimates, by kind, oldest first. */
   private readonly recentMs: Record<WorkKind, number[]> = { page: [], line: [] };
+  /** Their median, kept as they arrive: every call's headers read it. */
+  private readonly typical: Record<WorkKind, number> = { page: 0, line: 0 };
   private arrivals = 0;
   /** Calls refused for load, by priority. */
   readonly refused: Record<CallPriority, number> = { interactive: 0, batch: 0 };
@@ -184,16 +186,16 @@ export class Admission {
 
   /** The median own work of the latest calls of a kind; 0 until there are enough of them. */
   typicalMs(kind: WorkKind): number {
-    const recent = this.recentMs[kind];
-    if (recent.length < TYPICAL_AFTER) return 0;
-    const sorted = [...recent].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)]!;
+    return this.typical[kind];
   }
 
   private remember(kind: WorkKind, ownMs: number): void {
     const recent = this.recentMs[kind];
     recent.push(ownMs);
     if (recent.length > RECENT_CALLS) recent.shift();
+    if (recent.length < TYPICAL_AFTER) return;
+    const sorted = [...recent].sort((a, b) => a - b);
+    this.typical[kind] = sorted[Math.floor(sorted.length / 2)]!;
   }
 
   /** Why a call of `ownMs` cannot be admitted now, or null when it can. */
