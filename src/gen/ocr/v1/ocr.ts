@@ -652,7 +652,7 @@ export const RecognizeRequest: MessageFns<RecognizeRequest> = {
               break;
             }
 
-            message.image = Buffer.from(reader.bytes());
+            message.image = bytesView(reader.bytes());
             continue;
           }
           case 2: {
@@ -838,7 +838,7 @@ export const RecognizeLinesRequest: MessageFns<RecognizeLinesRequest> = {
               break;
             }
 
-            message.images.push(Buffer.from(reader.bytes()));
+            message.images.push(bytesView(reader.bytes()));
             continue;
           }
           case 2: {
@@ -1223,7 +1223,7 @@ export const TileRequest: MessageFns<TileRequest> = {
               break;
             }
 
-            message.image = Buffer.from(reader.bytes());
+            message.image = bytesView(reader.bytes());
             continue;
           }
           case 9: {
@@ -2285,4 +2285,8 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+}
+
+function bytesView(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
