@@ -6,7 +6,8 @@
  *   2. Two instances: the same documents at --callers through `ocr gateway` (least_request) and
  *      through Nginx `least_conn` proxying to the instances' HTTP ports, the replaced setup's
  *      balancer, alternating likewise.
- * Per path: documents/s, p50 and p90 latency, failures. Prints Markdown tables for docs/BENCHMARKS.md.
+ * Per path: documents/s, p50 and p90 latency, failures, and the CPU time a document took in the front
+ * door (gateway or Nginx), in the instances and in this process. Prints Markdown tables for docs/BENCHMARKS.md.
  *   node dist/bench/http.js [--passes N] [--callers C] [--set DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrClient } from '../src/client/index.js';
 import { freePort } from '../src/dev/free-port.js';
+import { cpuSeconds, withChildren } from '../src/dev/process-cpu.js';
 import { CLI, EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 import { mapLimit } from '../src/shared/map-limit.js';
@@ -43,25 +45,42 @@ interface Tally {
   ms: number[];
   seconds: number;
   failures: number;
+  /** CPU seconds used during the passes: by this process (the load generator), by the path's front door, by the instances. */
+  cpu: { client: number; front: number; instances: number };
 }
 
 type Call = (doc: Buffer) => Promise<boolean>;
 
+/** A way in: how to call it, and the processes that serve it (pids; the front door's none where the instance is called directly). */
+interface Path {
+  call: Call;
+  front: number[];
+  instances: number[];
+}
+
+const newTally = (): Tally => ({ ms: [], seconds: 0, failures: 0, cpu: { client: 0, front: 0, instances: 0 } });
+const cpuOf = (pids: number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+
 /** One pass: every document once, `concurrency` at a time; latencies of the answered calls. */
-async function pass(call: Call, concurrency: number, tally: Tally): Promise<void> {
+async function pass(path: Path, concurrency: number, tally: Tally): Promise<void> {
+  const before = { client: process.cpuUsage(), front: cpuOf(path.front), instances: cpuOf(path.instances) };
   const started = performance.now();
   await mapLimit(docs, concurrency, async (doc) => {
     const t0 = performance.now();
-    const ok = await call(doc).catch(() => false);
+    const ok = await path.call(doc).catch(() => false);
     if (ok) tally.ms.push(performance.now() - t0);
     else tally.failures++;
   });
   tally.seconds += (performance.now() - started) / 1000;
+  const client = process.cpuUsage(before.client);
+  tally.cpu.client += (client.user + client.system) / 1e6;
+  tally.cpu.front += cpuOf(path.front) - before.front;
+  tally.cpu.instances += cpuOf(path.instances) - before.instances;
 }
 
 /** Passes of each path in ABBA order; a tally per path. */
-async function alternate(paths: Call[], concurrency: number): Promise<Tally[]> {
-  const tallies = paths.map(() => ({ ms: [] as number[], seconds: 0, failures: 0 }));
+async function alternate(paths: Path[], concurrency: number): Promise<Tally[]> {
+  const tallies = paths.map(newTally);
   for (let p = 0; p < passes; p++) {
     const order = p % 2 === 0 ? paths.map((_, i) => i) : paths.map((_, i) => paths.length - 1 - i);
     for (const i of order) await pass(paths[i]!, concurrency, tallies[i]!);
@@ -70,8 +89,8 @@ async function alternate(paths: Call[], concurrency: number): Promise<Tally[]> {
 }
 
 /** One pass of each path, not counted: connections open, models and caches warm. */
-async function warmUp(paths: Call[]): Promise<void> {
-  for (const call of paths) await pass(call, 4, { ms: [], seconds: 0, failures: 0 });
+async function warmUp(paths: Path[]): Promise<void> {
+  for (const p of paths) await pass(p, 4, newTally());
 }
 
 const quantile = (ms: number[], q: number): number => {
@@ -79,8 +98,11 @@ const quantile = (ms: number[], q: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
 
+/** CPU milliseconds a document, by process. */
+const perDoc = (cpuS: number, t: Tally): string => (t.ms.length === 0 ? '–' : ((1000 * cpuS) / t.ms.length).toFixed(0));
+
 function row(name: string, t: Tally): string {
-  return `| ${name} | ${(t.ms.length / t.seconds).toFixed(2)} | ${quantile(t.ms, 0.5).toFixed(0)} | ${quantile(t.ms, 0.9).toFixed(0)} | ${t.failures} |`;
+  return `| ${name} | ${(t.ms.length / t.seconds).toFixed(2)} | ${quantile(t.ms, 0.5).toFixed(0)} | ${quantile(t.ms, 0.9).toFixed(0)} | ${t.failures} | ${perDoc(t.cpu.front, t)} / ${perDoc(t.cpu.instances, t)} / ${perDoc(t.cpu.client, t)} |`;
 }
 
 /** POST /api/ocr with the document as the multipart field `image`. */
@@ -153,14 +175,19 @@ http {
   throw new Error(`nginx did not start: see ${dir}/error.log`);
 }
 
-const header = '| path | docs/s | p50 ms | p90 ms | failed |\n| --- | --- | --- | --- | --- |';
+const header =
+  '| path | docs/s | p50 ms | p90 ms | failed | CPU ms a document: front door / instances / load generator |\n| --- | --- | --- | --- | --- | --- |';
 
 // 1. HTTP against gRPC on one instance.
 const one = await spawnServer();
 const client = new OcrClient(`127.0.0.1:${one.port}`, { deadlineMs: 120_000 });
-const grpcCall: Call = async (doc) => (await client.recognize(doc)).lines.length >= 0;
-await warmUp([grpcCall, httpCall(`http://127.0.0.1:${one.httpPort!}`)]);
-const [grpcTally, httpTally] = await alternate([grpcCall, httpCall(`http://127.0.0.1:${one.httpPort!}`)], 4);
+const direct = (call: Call): Path => ({ call, front: [], instances: [one.child.pid!] });
+const onePaths = [
+  direct(async (doc) => (await client.recognize(doc)).lines.length >= 0),
+  direct(httpCall(`http://127.0.0.1:${one.httpPort!}`)),
+];
+await warmUp(onePaths);
+const [grpcTally, httpTally] = await alternate(onePaths, 4);
 client.close();
 one.child.kill('SIGTERM');
 await once(one.child, 'exit');
@@ -174,6 +201,8 @@ console.log(
 // 2. The gateway against Nginx least_conn over two instances.
 const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
 const pair = [await spawnServer(['--workers', workers]), await spawnServer(['--workers', workers])];
+// Killed with the rest when this process exits: an instance left behind would take the next run's CPU.
+children.push(...pair.map((s) => s.child));
 const gateway = await spawnListening(
   [
     process.execPath,
@@ -189,8 +218,9 @@ const gateway = await spawnListening(
   /listening on (http:\/\/\S+) /,
 );
 const nginx = await startNginx(pair);
-const viaGateway = httpCall(gateway.match[1]!);
-const viaNginx = httpCall(nginx.base);
+const instances = pair.map((s) => s.child.pid!);
+const viaGateway: Path = { call: httpCall(gateway.match[1]!), front: [gateway.child.pid!], instances };
+const viaNginx: Path = { call: httpCall(nginx.base), front: withChildren(nginx.child.pid!), instances };
 await warmUp([viaGateway, viaNginx]);
 const [gatewayTally, nginxTally] = await alternate([viaGateway, viaNginx], callers);
 console.log(`\nTwo instances (${workers} workers each), ${callers} callers, ${passes} passes each way (ABBA):\n${header}`);

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { OcrCallError, OcrClient, mapLimit, type CallSettings, type OcrClientOptions, type Priority } from '../src/client/index.js';
+import { cpuSeconds } from '../src/dev/process-cpu.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SHARED = process.env.OCR_SHARED_DIR ?? path.resolve(ROOT, '../shared');
@@ -155,16 +156,6 @@ interface LoopRun {
   clientCores: number;
   /** Cores each server used meanwhile. */
   serverCores: number[];
-}
-
-/** CPU seconds a process has used so far (/proc, in the kernel's clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Every caller of every group in a closed loop until `seconds` have passed; outcomes by group. */
