@@ -13,7 +13,8 @@ import { Detector } from '../src/engine/detect/detector.js';
 import { defaultEngineConfig } from '../src/engine/engine.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../src/engine/runtime/manifest.js';
 import { Recognizer } from '../src/engine/recognize/recognizer.js';
-import { createSession, readModelFile, readRecognizerModel } from '../src/engine/runtime/sessions.js';
+import { readModelFile, readRecognizerModel } from '../src/engine/onnx-graph/rewrite.js';
+import { createSession } from '../src/engine/runtime/sessions.js';
 import type { Precision } from '../src/engine/types.js';
 import { DEFAULT_ROW_MERGE_GAP, mergeRowNeighbours } from '../src/shared/row-merge.js';
 

@@ -3,11 +3,19 @@
  * the signature (RS256, ES256 or EdDSA only: no HMAC secrets shared with callers, no "none"), the
  * issuer, the audience, expiry and not-before within the allowed clock skew. A token must carry
  * `exp` (none never expires) and `sub` (it names the caller in logs and quotas). Scopes come from
- * `scope` (space-separated, OAuth 2) or `scp` (a list, or space-separated).
+ * `scope` (space-separated, OAuth 2) or `scp` (a list, or space-separated). `jose` is loaded with
+ * the first token to verify: a server that takes only API keys, or none, does not load it.
  */
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWSAlgorithm, type JWTPayload } from 'jose';
+import type * as JoseModule from 'jose';
+import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose';
 import { AuthFailure } from './bearer.js';
+
+type Jose = typeof JoseModule;
+type KeySet = ReturnType<Jose['createLocalJWKSet']>;
+
+let joseLoading: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (joseLoading ??= import('jose'));
 
 export const JWT_ALGORITHMS: JWSAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
 
@@ -56,7 +64,7 @@ function scopesOf(payload: JWTPayload): string[] {
 }
 
 /** A jose error → the refusal that says what is wrong with the token, never the token. */
-function refusal(err: unknown, settings: JwtSettings): AuthFailure {
+function refusal(err: unknown, settings: JwtSettings, errors: Jose['errors']): AuthFailure {
   const invalid = (message: string): AuthFailure => new AuthFailure('UNAUTHENTICATED', message, 'invalid_token');
   if (err instanceof errors.JWTExpired) return invalid(`the token expired at ${when(err.payload.exp)}`);
   if (err instanceof errors.JWTClaimValidationFailed) {
@@ -93,20 +101,20 @@ function refusal(err: unknown, settings: JwtSettings): AuthFailure {
 const VERIFIED_MAX = 1024;
 
 export class JwtVerifier {
-  private keys: ReturnType<typeof createLocalJWKSet>;
+  /** The key set as jose reads it, made from `jwks` on the first verification after a change. */
+  private keys: KeySet | null = null;
   /** By token: who it names and until when (ms) it stays valid, its expiry plus the skew. Emptied when the keys change. */
   private readonly verified = new Map<string, JwtIdentity & { untilMs: number }>();
 
   constructor(
     private readonly settings: JwtSettings,
-    jwks: JSONWebKeySet = readJwks(settings.jwksFile),
-  ) {
-    this.keys = createLocalJWKSet(jwks);
-  }
+    private jwks: JSONWebKeySet = readJwks(settings.jwksFile),
+  ) {}
 
   /** Swaps the key set, for a JWKS file that changed on disk. */
   setKeys(jwks: JSONWebKeySet): void {
-    this.keys = createLocalJWKSet(jwks);
+    this.jwks = jwks;
+    this.keys = null;
     // A key taken out of the set takes its tokens with it.
     this.verified.clear();
   }
@@ -116,8 +124,10 @@ export class JwtVerifier {
     const known = this.verified.get(token);
     if (known && Date.now() < known.untilMs) return { subject: known.subject, scopes: known.scopes };
     if (known) this.verified.delete(token);
+    const jose = await loadJose();
+    this.keys ??= jose.createLocalJWKSet(this.jwks);
     try {
-      const { payload } = await jwtVerify(token, this.keys, {
+      const { payload } = await jose.jwtVerify(token, this.keys, {
         algorithms: JWT_ALGORITHMS,
         issuer,
         audience,
@@ -129,7 +139,7 @@ export class JwtVerifier {
       this.verified.set(token, { ...identity, untilMs: (payload.exp! + clockSkewS) * 1000 });
       return identity;
     } catch (err) {
-      throw refusal(err, this.settings);
+      throw refusal(err, this.settings, jose.errors);
     }
   }
 }

@@ -39,7 +39,7 @@ export async function prepareModelsCommand(opts: PrepareModelsOptions): Promise<
   try {
     for (const plan of plans(opts)) {
       for (const { role, file, spec } of engineModelSpecs(manifest, plan)) {
-        const { source, outcome } = prepareModel(file, spec, cacheDir, { strict: true });
+        const { source, outcome } = await prepareModel(file, spec, cacheDir, { strict: true });
         const where = source.cached ?? source.file;
         if (seen.has(where)) continue;
         seen.add(where);

@@ -4,38 +4,17 @@
  * sRGB), and tiles go out as PNG so they arrive exactly as cut.
  */
 
-// Type only (erased): sharp is an optional dependency of the SDK package, loaded on first tiling.
-import type sharpFactory from 'sharp';
-
 import { invalidArgument } from '../shared/errors.js';
+import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
 
 const CHANNELS = 3;
 
-type Sharp = typeof sharpFactory;
-
-let sharpLoading: Promise<Sharp> | undefined;
-
-/**
- * sharp on first use: only tiling needs it, so a service that never tiles installs and loads the SDK
- * without its native libvips (tens of MB).
- */
-function loadSharp(): Promise<Sharp> {
-  sharpLoading ??= import('sharp').then(
-    (module) => module.default,
-    (err: unknown) => {
-      sharpLoading = undefined; // installed later: the next call tries again
-      const cause = err instanceof Error ? err.message : String(err);
-      throw new Error(
-        `tiling needs the optional package sharp: install it beside the SDK (npm install sharp); loading it failed: ${cause}`,
-        {
-          cause: err,
-        },
-      );
-    },
-  );
-  return sharpLoading;
-}
+/** sharp is an optional dependency of the SDK package: only tiling needs it, and says so when it is missing. */
+const sharpForTiling = (): Promise<Sharp> =>
+  loadSharp().catch((err: unknown) => {
+    throw new Error(`tiling needs the optional package sharp: install it beside the SDK; ${(err as Error).message}`, { cause: err });
+  });
 
 export class TiledImage {
   private constructor(
@@ -52,7 +31,7 @@ export class TiledImage {
    */
   static async decode(image: Uint8Array): Promise<TiledImage> {
     if (image.length === 0) throw invalidArgument('image is empty');
-    const sharp = await loadSharp();
+    const sharp = await sharpForTiling();
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
       // large for one request are what tiling is for, and the file is the caller's own.

@@ -10,7 +10,7 @@ import {
   type PlainFormat,
 } from './decode/decode.js';
 import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission/admission.js';
-import { detectorInputSize } from './detect/detector.js';
+import { detectorInputSize } from './detect/input-size.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './runtime/manifest.js';
 import { DEFAULT_MIN_CONFIDENCE } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
@@ -224,7 +224,7 @@ export class OcrEngine {
     const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
     const dictionarySize = readDictionary(manifest).length;
     // Once, here: the workers load what this leaves instead of each rewriting the models.
-    const { models } = prepareEngineModels(manifest, {
+    const { models } = await prepareEngineModels(manifest, {
       simplify: config.simplifyGraphs,
       recPrecision: config.recPrecision,
       cacheDir: config.modelCacheDir,

@@ -9,7 +9,8 @@
 import https from 'node:https';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import Consul from 'consul';
+import { createRequire } from 'node:module';
+import type ConsulClient from 'consul';
 import type { EngineInfo } from '../engine/index.js';
 import type { Logger } from './logger.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -144,6 +145,8 @@ function messageOf(err: unknown): string {
 export function registerInstance(options: ConsulRegistrationOptions): ConsulRegistration {
   const o = { ...REGISTRATION_DEFAULTS, ...options };
   const endpoint = parseConsulAddress(o.consulAddress);
+  // Loaded here, with the first registration: an instance without Consul does not load the client.
+  const Consul = createRequire(import.meta.url)('consul') as typeof ConsulClient;
   const consul = new Consul({
     host: endpoint.host,
     port: endpoint.port,

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { detectorInputSize, toDetectorTensor } from '../../src/engine/detect/detector.js';
+import { toDetectorTensor } from '../../src/engine/detect/detector.js';
+import { detectorInputSize } from '../../src/engine/detect/input-size.js';
 import type { DetectorSpec } from '../../src/engine/runtime/manifest.js';
 
 describe('detector input', () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import ort from 'onnxruntime-node';
 import { BEST_CLASS_OUTPUT, BEST_PROBABILITY_OUTPUT, withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
 import { DEFAULT_MANIFEST, loadManifest } from '../../src/engine/runtime/manifest.js';
-import { readModelFile } from '../../src/engine/runtime/sessions.js';
+import { readModelFile } from '../../src/engine/onnx-graph/rewrite.js';
 
 describe('the recognizer greedy head', function () {
   this.timeout(60_000);

@@ -9,7 +9,7 @@ import { quantizeColumns, quantizeModel } from '../../src/engine/onnx-graph/quan
 import { DEFAULT_MANIFEST, loadManifest, readDictionary } from '../../src/engine/runtime/manifest.js';
 import { constantNode, floatAttribute, makeNode, readModel, type OnnxNode } from '../../src/engine/onnx-graph/model.js';
 import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
-import { readModelFile } from '../../src/engine/runtime/sessions.js';
+import { readModelFile } from '../../src/engine/onnx-graph/rewrite.js';
 import { textImage } from '../support/images.js';
 import { buildModel } from '../support/onnx-model.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';

@@ -18,7 +18,7 @@ import {
   writeModel,
 } from '../../src/engine/onnx-graph/model.js';
 import { toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
-import { readModelFile } from '../../src/engine/runtime/sessions.js';
+import { readModelFile } from '../../src/engine/onnx-graph/rewrite.js';
 import { buildModel } from '../support/onnx-model.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 

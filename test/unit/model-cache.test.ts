@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { expect } from 'chai';
 import { makeNode } from '../../src/engine/onnx-graph/model.js';
-import { rewriteModel, type RewriteSpec } from '../../src/engine/onnx-graph/rewrite.js';
+import { rewriteModel } from '../../src/engine/onnx-graph/rewrite.js';
+import type { RewriteSpec } from '../../src/engine/onnx-graph/rewrite-spec.js';
 import {
   cacheFileName,
   cacheKey,
@@ -119,57 +120,60 @@ describe('model cache', () => {
   });
 
   describe('prepareModel', () => {
-    it('rewrites into the cache once; later it finds the file and rewrites nothing', () => {
+    it('rewrites into the cache once; later it finds the file and rewrites nothing', async () => {
       const file = shippedFile();
       const cacheDir = path.join(dir, 'cache');
-      const first = prepareModel(file, greedy, cacheDir);
+      const first = await prepareModel(file, greedy, cacheDir);
       expect(first.outcome).to.equal('written');
       const cached = first.source.cached!;
       expect(path.dirname(cached)).to.equal(cacheDir);
       expect(Buffer.compare(readFileSync(cached), Buffer.from(rewriteModel(shipped, greedy)))).to.equal(0);
       const written = statSync(cached).mtimeMs;
-      const second = prepareModel(file, greedy, cacheDir);
+      const second = await prepareModel(file, greedy, cacheDir);
       expect(second).to.deep.equal({ source: { file, spec: greedy, cached }, outcome: 'cached' });
       expect(statSync(cached).mtimeMs).to.equal(written);
-      expect(Buffer.compare(Buffer.from(loadModel(second.source)), readFileSync(cached))).to.equal(0);
+      expect(Buffer.compare(Buffer.from(await loadModel(second.source)), readFileSync(cached))).to.equal(0);
     });
 
-    it('a changed model file gets a file of its own', () => {
+    it('a changed model file gets a file of its own', async () => {
       const file = shippedFile();
       const cacheDir = path.join(dir, 'cache');
-      const before = prepareModel(file, greedy, cacheDir).source.cached;
+      const before = (await prepareModel(file, greedy, cacheDir)).source.cached;
       writeFileSync(file, buildModel([makeNode('Softmax', ['x'], 'q')], 'x', 'q'));
-      const after = prepareModel(file, greedy, cacheDir);
+      const after = await prepareModel(file, greedy, cacheDir);
       expect(after.outcome).to.equal('written');
       expect(after.source.cached).to.not.equal(before);
     });
 
-    it('keeps the rewrite in memory where the cache cannot be written, and strict refuses', () => {
+    it('keeps the rewrite in memory where the cache cannot be written, and strict refuses', async () => {
       const file = shippedFile();
       const blocked = path.join(dir, 'not-a-directory');
       writeFileSync(blocked, '');
-      const prepared = prepareModel(file, greedy, path.join(blocked, 'cache'));
+      const prepared = await prepareModel(file, greedy, path.join(blocked, 'cache'));
       expect(prepared.outcome).to.equal('in memory');
       expect(prepared.reason).to.match(/cannot write .*not-a-directory/);
       expect(prepared.source.cached).to.equal(null);
-      expect(Buffer.compare(Buffer.from(loadModel(prepared.source)), Buffer.from(rewriteModel(shipped, greedy)))).to.equal(0);
-      expect(() => prepareModel(file, greedy, path.join(blocked, 'cache'), { strict: true })).to.throw(/cannot write/);
-      expect(prepareModel(file, greedy, null).outcome, 'no cache at all').to.equal('in memory');
+      expect(Buffer.compare(Buffer.from(await loadModel(prepared.source)), Buffer.from(rewriteModel(shipped, greedy)))).to.equal(0);
+      await prepareModel(file, greedy, path.join(blocked, 'cache'), { strict: true }).then(
+        () => expect.fail('strict should refuse'),
+        (err: Error) => expect(err.message).to.match(/cannot write/),
+      );
+      expect((await prepareModel(file, greedy, null)).outcome, 'no cache at all').to.equal('in memory');
     });
 
-    it('leaves a model that nothing rewrites as shipped', () => {
+    it('leaves a model that nothing rewrites as shipped', async () => {
       const file = shippedFile();
       const plain: RewriteSpec = { ...greedy, greedyHead: false };
-      const prepared = prepareModel(file, plain, path.join(dir, 'cache'));
+      const prepared = await prepareModel(file, plain, path.join(dir, 'cache'));
       expect(prepared).to.deep.equal({ source: { file, spec: plain, cached: null }, outcome: 'as shipped' });
-      expect(Buffer.compare(Buffer.from(loadModel(prepared.source)), Buffer.from(shipped))).to.equal(0);
+      expect(Buffer.compare(Buffer.from(await loadModel(prepared.source)), Buffer.from(shipped))).to.equal(0);
     });
 
-    it('a worker whose cache file was removed rewrites the model itself', () => {
+    it('a worker whose cache file was removed rewrites the model itself', async () => {
       const file = shippedFile();
-      const { source } = prepareModel(file, greedy, path.join(dir, 'cache'));
+      const { source } = await prepareModel(file, greedy, path.join(dir, 'cache'));
       unlinkSync(source.cached!);
-      expect(Buffer.compare(Buffer.from(loadModel(source)), Buffer.from(rewriteModel(shipped, greedy)))).to.equal(0);
+      expect(Buffer.compare(Buffer.from(await loadModel(source)), Buffer.from(rewriteModel(shipped, greedy)))).to.equal(0);
     });
   });
 });

@@ -5,7 +5,8 @@ import { decodeImage } from '../../src/engine/decode/decode.js';
 import { withGreedyHead } from '../../src/engine/onnx-graph/greedy-head.js';
 import { loadManifest, readDictionary } from '../../src/engine/runtime/manifest.js';
 import { Recognizer, toRecognizerBatch } from '../../src/engine/recognize/recognizer.js';
-import { createSession, readModelFile } from '../../src/engine/runtime/sessions.js';
+import { readModelFile } from '../../src/engine/onnx-graph/rewrite.js';
+import { createSession } from '../../src/engine/runtime/sessions.js';
 import type { RawImage } from '../../src/engine/types.js';
 import { textImage } from '../support/images.js';
 

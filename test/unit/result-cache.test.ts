@@ -19,7 +19,8 @@ import {
   withResultCache,
   type ResolvedOptions,
 } from '../../src/server/result-cache.js';
-import { MemoryStore, RedisStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
+import { RedisStore } from '../../src/server/redis-store.js';
+import { MemoryStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 const DEFAULTS: ResolvedOptions = {

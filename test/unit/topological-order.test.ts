@@ -115,14 +115,14 @@ describe('topological order of a graph', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-topo-'));
     after(() => rmSync(dir, { recursive: true, force: true }));
     const manifest = loadManifest(DEFAULT_MANIFEST);
-    const cached = (recPrecision: 'float32' | 'int8') => {
-      const { models } = prepareEngineModels(manifest, { simplify: true, recPrecision, cacheDir: dir }, { strict: true });
+    const cached = async (recPrecision: 'float32' | 'int8') => {
+      const { models } = await prepareEngineModels(manifest, { simplify: true, recPrecision, cacheDir: dir }, { strict: true });
       return { det: models.det.cached!, cls: models.cls!.cached!, rec: models.rec.cached! };
     };
 
-    it('det, cls, rec in float32 and in int8: every node reads only what exists before it', () => {
-      const float = cached('float32');
-      const files = { det: float.det, cls: float.cls, 'rec float32': float.rec, 'rec int8': cached('int8').rec };
+    it('det, cls, rec in float32 and in int8: every node reads only what exists before it', async () => {
+      const float = await cached('float32');
+      const files = { det: float.det, cls: float.cls, 'rec float32': float.rec, 'rec int8': (await cached('int8')).rec };
       for (const [role, file] of Object.entries(files)) {
         const bytes = readFileSync(file);
         expect(readBeforeWritten(bytes), role).to.deep.equal([]);
@@ -131,8 +131,8 @@ describe('topological order of a graph', () => {
       }
     });
 
-    it('a recognizer with its nodes reversed comes back in order, with the same nodes', () => {
-      const bytes = readFileSync(cached('int8').rec);
+    it('a recognizer with its nodes reversed comes back in order, with the same nodes', async () => {
+      const bytes = readFileSync((await cached('int8')).rec);
       const model = readModel(bytes);
       model.nodes.reverse();
       const written = writeModel(model);

@@ -1,14 +1,11 @@
-import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import type { Metadata, SharpOptions } from 'sharp';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from './bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { sniffFormat, SUPPORTED_FORMATS, type ImageFormat } from '../../shared/image-format.js';
+import { loadSharp } from '../../shared/load-sharp.js';
 import type { RawImage } from '../types.js';
-
-// libvips' operation cache keeps recent images (up to 50 MB) for a repeat of the same operation on
-// the same input, which never comes here: every image is decoded once.
-sharp.cache(false);
 
 export interface DecodeLimits {
   /** Images whose header claims more pixels are refused before their pixels are decoded. */
@@ -47,6 +44,7 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   // failOn 'truncated': cut-off files are refused, while the harmless warnings of many camera JPEGs
   // are not. sharp checks limitInputPixels on the header, before it decodes any pixel.
   const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
+  const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     decoded = await sharp(buf, options)
@@ -85,6 +83,7 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
 
 /** sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one. */
 async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
+  const sharp = await loadSharp();
   try {
     return await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
   } catch (err) {

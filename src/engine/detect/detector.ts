@@ -1,9 +1,9 @@
-import sharp from 'sharp';
 import { dbPostprocess, type DbParams } from './db-postprocess.js';
 import type { DetectorSpec } from '../runtime/manifest.js';
 import { runSingle, type Session } from '../runtime/sessions.js';
 import type { DetectedBox, Point, Quad, RawImage } from '../types.js';
-import { isLineShaped } from './line-image.js';
+import { loadSharp } from '../../shared/load-sharp.js';
+import { detectorInputSize } from './input-size.js';
 import { turnedSize, type Rotation } from './orientation.js';
 
 export interface DetectOptions {
@@ -19,35 +19,6 @@ export interface Detection {
   inputWidth: number;
   inputHeight: number;
   elapsedMs: number;
-}
-
-export interface DetectorInputSize {
-  /** Multiples of the model's stride. */
-  width: number;
-  height: number;
-}
-
-const roundTo = (value: number, multiple: number): number => Math.max(multiple, Math.round(value / multiple) * multiple);
-
-/**
- * Scale small images up until the shorter side reaches minSideLen, large ones down until the longer
- * side fits maxSideLen (the upscale is capped by twice that), then round to the model's stride. Line
- * and word images (isLineShaped) are not scaled up: their text is as large as they are, and a line
- * 28 px high scaled to a shorter side of 512 costs the detector 11 times the pixels for nothing.
- */
-export function detectorInputSize(
-  width: number,
-  height: number,
-  sides: { maxSideLen: number; minSideLen: number },
-  multiple: number,
-): DetectorInputSize {
-  const longest = Math.max(width, height);
-  const shortest = Math.min(width, height);
-  const scale =
-    shortest < sides.minSideLen && !isLineShaped(width, height)
-      ? Math.min(sides.minSideLen / shortest, (2 * sides.maxSideLen) / longest)
-      : Math.min(1, sides.maxSideLen / longest);
-  return { width: roundTo(width * scale, multiple), height: roundTo(height * scale, multiple) };
 }
 
 /** HWC 8-bit → CHW float, normalised per channel, in the channel order the model was trained on. */
@@ -76,11 +47,15 @@ export function toDetectorTensor(pixels: Uint8Array, width: number, height: numb
  * while the other worker also runs, more threads than cores cost throughput at concurrency 4
  * (docs/BENCHMARKS.md, "Engine configurations").
  */
+/**
+ * The detector's sessions. Those few calls need may still be in the making (a worker makes them
+ * after it has said it is ready); a call that needs one waits for it.
+ */
 export interface DetectorSessions {
   bounded: Session;
   /** The bounded session on several threads, for a worker running alone; absent on one core. */
-  boundedParallel?: Session;
-  unbounded: Session;
+  boundedParallel?: Session | Promise<Session>;
+  unbounded: Session | Promise<Session>;
   boundedPixels: number;
 }
 
@@ -99,6 +74,7 @@ export class Detector {
     const started = performance.now();
     const turned = turnedSize(image.width, image.height, turn);
     const size = detectorInputSize(turned.width, turned.height, options, this.spec.sizeMultiple);
+    const sharp = await loadSharp();
     const source = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } });
     const { data } = await (turn === 0 ? source : source.rotate(turn))
       .resize(size.width, size.height, { fit: 'fill' })
@@ -108,7 +84,7 @@ export class Detector {
     const tensor = toDetectorTensor(data, size.width, size.height, this.spec);
     const s = this.sessions;
     const session = size.width * size.height > s.boundedPixels ? s.unbounded : alone && s.boundedParallel ? s.boundedParallel : s.bounded;
-    const out = await runSingle(session, tensor, [1, 3, size.height, size.width]);
+    const out = await runSingle(await session, tensor, [1, 3, size.height, size.width]);
     const map = { data: out.data, width: size.width, height: size.height };
     const sx = turned.width / size.width;
     const sy = turned.height / size.height;

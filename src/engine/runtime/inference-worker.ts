@@ -18,6 +18,7 @@ import { collectGarbage } from './collect-garbage.js';
 import { detectPage, readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
+import { loadSharp } from '../../shared/load-sharp.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
 import { isRetired } from './worker-phase.js';
 import type { DetectOptions } from '../detect/detector.js';
@@ -41,14 +42,20 @@ markNativeCallsIn(config.phase);
 const manifest = loadManifest(config.manifestPath);
 const charset = buildCharset(readDictionary(manifest), manifest.rec.blankIndex, manifest.rec.appendSpace);
 
-const detModel = loadModel(config.models.det);
+const [detModel, recModel, clsModel] = await Promise.all([
+  loadModel(config.models.det),
+  loadModel(config.models.rec),
+  config.models.cls ? loadModel(config.models.cls) : null,
+]);
 const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: 1, memArena: true }),
   config.wide && config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
   createSession(detModel, { threads: config.detectorThreads, memArena: false }),
-  createSession(loadModel(config.models.rec), { threads: config.threads, memArena: true }),
-  config.models.cls ? createSession(loadModel(config.models.cls), { threads: config.threads, memArena: true }) : null,
+  createSession(recModel, { threads: config.threads, memArena: true }),
+  clsModel ? createSession(clsModel, { threads: config.threads, memArena: true }) : null,
   loadJpegDecoder(),
+  // Loaded with the models, so that a worker's first call does not wait for libvips.
+  loadSharp(),
 ]);
 const detector = new Detector(
   { bounded: detBounded, boundedParallel: detBoundedParallel, unbounded: detUnbounded, boundedPixels: config.detArenaPixels },

@@ -6,7 +6,8 @@
  * code. So the main thread rewrites each model once, writes it to the cache directory under a hash
  * of all of these, and the workers, and every later start, load that file. A directory that cannot
  * be written (a read-only image whose cache was not prepared) costs a rewrite in memory, once per
- * start; the workers then get the bytes.
+ * start; the workers then get the bytes. The rewriting code is loaded only on a miss: a start from
+ * the cache does not load it (nor its protobuf library) on any thread.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import { hasInt8DotProduct } from './cpu-features.js';
-import { rewriteModel, rewrites, type RewriteSpec } from '../onnx-graph/rewrite.js';
+import { rewrites, type RewriteSpec } from '../onnx-graph/rewrite-spec.js';
 import type { ModelManifest } from './manifest.js';
 import type { Precision } from '../types.js';
 
@@ -47,6 +48,11 @@ export function rewriteVersion(): string {
 }
 
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+
+async function rewritten(shipped: Uint8Array, spec: RewriteSpec): Promise<Uint8Array> {
+  const { rewriteModel } = await import('../onnx-graph/rewrite.js');
+  return rewriteModel(shipped, spec);
+}
 
 /** A hash of everything the rewritten model depends on. */
 export function cacheKey(shipped: Uint8Array, spec: RewriteSpec, version: string = rewriteVersion()): string {
@@ -132,14 +138,23 @@ function isCacheFile(file: string): boolean {
 }
 
 /** The model of `file` rewritten by `spec`: found in `cacheDir`, else rewritten and written there (null: no cache). */
-export function prepareModel(file: string, spec: RewriteSpec, cacheDir: string | null, options: PrepareOptions = {}): PreparedModel {
+export async function prepareModel(
+  file: string,
+  spec: RewriteSpec,
+  cacheDir: string | null,
+  options: PrepareOptions = {},
+): Promise<PreparedModel> {
   if (!rewrites(spec)) return { source: { file, spec, cached: null }, outcome: 'as shipped' };
   const shipped = readFileSync(file);
   if (cacheDir === null)
-    return { source: { file, spec, cached: null, bytes: rewriteModel(shipped, spec) }, outcome: 'in memory', reason: 'no cache directory' };
+    return {
+      source: { file, spec, cached: null, bytes: await rewritten(shipped, spec) },
+      outcome: 'in memory',
+      reason: 'no cache directory',
+    };
   const cached = path.resolve(cacheDir, cacheFileName(file, shipped, spec));
   if (isCacheFile(cached)) return { source: { file, spec, cached }, outcome: 'cached' };
-  const bytes = rewriteModel(shipped, spec);
+  const bytes = await rewritten(shipped, spec);
   try {
     writeAtomically(cached, bytes);
     return { source: { file, spec, cached }, outcome: 'written' };
@@ -154,7 +169,7 @@ export function prepareModel(file: string, spec: RewriteSpec, cacheDir: string |
  * A model's bytes in a worker. A cache file removed since it was prepared is rewritten again, here,
  * rather than failing the worker.
  */
-export function loadModel(source: ModelSource): Uint8Array {
+export async function loadModel(source: ModelSource): Promise<Uint8Array> {
   if (source.bytes) return source.bytes;
   if (source.cached) {
     try {
@@ -163,7 +178,7 @@ export function loadModel(source: ModelSource): Uint8Array {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  return rewriteModel(readFileSync(source.file), source.spec);
+  return rewritten(readFileSync(source.file), source.spec);
 }
 
 export type ModelRole = 'det' | 'cls' | 'rec';
@@ -193,15 +208,14 @@ export function engineModelSpecs(manifest: ModelManifest, plan: ModelPlan): { ro
 }
 
 /** Prepare the engine's models before its workers start, so that they load rather than rewrite them. */
-export function prepareEngineModels(
+export async function prepareEngineModels(
   manifest: ModelManifest,
   plan: ModelPlan & { cacheDir: string | null },
   options: PrepareOptions = {},
-): { models: EngineModels; prepared: (PreparedModel & { role: ModelRole })[] } {
-  const prepared = engineModelSpecs(manifest, plan).map(({ role, file, spec }) => ({
-    role,
-    ...prepareModel(file, spec, plan.cacheDir, options),
-  }));
+): Promise<{ models: EngineModels; prepared: (PreparedModel & { role: ModelRole })[] }> {
+  const prepared: (PreparedModel & { role: ModelRole })[] = [];
+  for (const { role, file, spec } of engineModelSpecs(manifest, plan))
+    prepared.push({ role, ...(await prepareModel(file, spec, plan.cacheDir, options)) });
   const source = (role: ModelRole): ModelSource | undefined => prepared.find((p) => p.role === role)?.source;
   return { models: { det: source('det')!, cls: source('cls') ?? null, rec: source('rec')! }, prepared };
 }

@@ -1,8 +1,4 @@
-import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
-import { hasInt8DotProduct } from './cpu-features.js';
-import { rewriteModel } from '../onnx-graph/rewrite.js';
-import type { Precision } from '../types.js';
 import { asNative, type PhaseCell } from './worker-phase.js';
 
 export interface SessionOptions {
@@ -16,20 +12,6 @@ export interface SessionOptions {
 }
 
 export type Session = ort.InferenceSession;
-
-/**
- * A model file's bytes rewritten as the engine would for this CPU, without the model cache
- * (model-cache.ts): through simplifyModel when asked (the same function in fewer element-wise
- * passes), then through quantizeModel for int8.
- */
-export function readModelFile(file: string, simplify: boolean, precision: Precision = 'float32'): Uint8Array {
-  return rewriteModel(readFileSync(file), { simplify, precision, greedyHead: false, reduceRange: !hasInt8DotProduct() });
-}
-
-/** The recognizer as the engine runs it: readModelFile's, with the greedy head (rescored in int8). */
-export function readRecognizerModel(file: string, simplify: boolean, precision: Precision): Uint8Array {
-  return rewriteModel(readFileSync(file), { simplify, precision, greedyHead: true, reduceRange: !hasInt8DotProduct() });
-}
 
 export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {
   return ort.InferenceSession.create(model, {

@@ -1,0 +1,141 @@
+/** The result cache's store in a Redis that the instances share (result-store.ts opens it). */
+import { Redis } from 'ioredis';
+import type { Logger } from './logger.js';
+import { redactedUrl } from './result-cache-config.js';
+import type { ResultStore, StoredEntry } from './result-store.js';
+
+/** Redis keys of the result cache: one prefix, so that the cache can share a database and be flushed alone. */
+export const REDIS_KEY_PREFIX = 'ocr:result:';
+
+/** After a failed command, the next one that may try Redis again; the calls between skip it at once. */
+const PROBE_INTERVAL_MS = 1000;
+/** Connecting (or reconnecting) takes at most this long before the attempt counts as failed. */
+const CONNECT_TIMEOUT_MS = 1000;
+/** How long a start waits for Redis before it serves without it (it connects when Redis comes up). */
+export const STARTUP_WAIT_MS = 1000;
+
+class Unavailable extends Error {}
+
+/**
+ * Rejects with `what` after `ms`: a bound of our own on every command, beside ioredis's
+ * commandTimeout, so that nothing (a reconnect, a pipeline) can hold a call longer.
+ */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Unavailable(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A Redis shared by the instances. No command waits for a connection (the offline queue is off) or
+ * longer than `timeoutMs`; after a failure, calls skip Redis at once, one probe a second, until a
+ * command succeeds or the connection is ready again. The outage is logged once when it starts and
+ * once when it ends, not per call.
+ */
+export class RedisStore implements ResultStore {
+  readonly heldBytes = 0;
+  private readonly redis: Redis;
+  /** When the outage began, and when the next probe may go; null while Redis answers. */
+  private down: { since: number; probeAt: number } | null = null;
+  private readonly where: string;
+
+  constructor(
+    url: string,
+    private readonly ttlMs: number,
+    private readonly timeoutMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.where = redactedUrl(url);
+    this.redis = new Redis(url, {
+      // While disconnected a command fails at once, instead of waiting for the connection.
+      enableOfflineQueue: false,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: timeoutMs,
+      // A command lost with its connection is not sent again: its call has been computed meanwhile.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      // Reconnect for ever, at most every 2 s: Redis coming back ends the outage by itself.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    });
+    this.redis.on('error', (err: Error) => this.failed(err));
+    this.redis.on('ready', () => this.recovered());
+  }
+
+  /** Resolves once connected, or after `ms` (an unreachable Redis is an outage, logged, not a failed start). */
+  ready(ms: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    const results = await this.command('get', () =>
+      this.redis
+        .pipeline()
+        .getBuffer(REDIS_KEY_PREFIX + key)
+        .pttl(REDIS_KEY_PREFIX + key)
+        .exec(),
+    );
+    const [got, ttl] = results ?? [];
+    if (!got || got[0] || !ttl || ttl[0]) throw (got?.[0] ?? ttl?.[0] ?? new Error('Redis answered the pipeline without results')) as Error;
+    const value = got[1] as Buffer | null;
+    if (!value) return undefined;
+    const ttlMs = ttl[1] as number;
+    return ttlMs > 0 ? { value, ttlMs } : { value };
+  }
+
+  async set(key: string, value: Buffer, ttlMs?: number): Promise<void> {
+    await this.command('set', () => this.redis.set(REDIS_KEY_PREFIX + key, value, 'PX', ttlMs ?? this.ttlMs));
+  }
+
+  async close(): Promise<void> {
+    this.redis.removeAllListeners('ready');
+    this.redis.disconnect();
+  }
+
+  /** One command, bounded, skipped at once during an outage (but for a probe a second). */
+  private async command<T>(what: string, run: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    if (this.down) {
+      if (now < this.down.probeAt)
+        throw new Unavailable(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
+      this.down.probeAt = now + PROBE_INTERVAL_MS;
+    }
+    if (this.redis.status !== 'ready') {
+      const err = new Unavailable(`Redis at ${this.where} is not connected (${this.redis.status})`);
+      this.failed(err);
+      throw err;
+    }
+    try {
+      const result = await within(run(), this.timeoutMs, `Redis ${what}`);
+      this.recovered();
+      return result;
+    } catch (err) {
+      this.failed(err as Error);
+      throw err;
+    }
+  }
+
+  private failed(err: Error): void {
+    const now = Date.now();
+    if (this.down) return;
+    this.down = { since: now, probeAt: now + PROBE_INTERVAL_MS };
+    this.logger.warn({ cache: this.where, err: err.message }, 'result cache unavailable: calls are computed without it until it is back');
+  }
+
+  private recovered(): void {
+    if (!this.down) return;
+    this.logger.info({ cache: this.where, downMs: Date.now() - this.down.since }, 'result cache available again');
+    this.down = null;
+  }
+}
