@@ -264,6 +264,14 @@ export class OcrEngine {
     return orderLines(lines, options.minConfidence ?? this.config.defaults.minConfidence);
   }
 
+  /**
+   * Settles once every inference worker has loaded the models; rejects with the first that could
+   * not. create() resolves when the first one has, so that the engine serves from then on.
+   */
+  get workersLoaded(): Promise<void> {
+    return this.pool.allLoaded;
+  }
+
   /** Requests admitted and not yet finished. */
   get inFlight(): number {
     return this.admission.inFlight;

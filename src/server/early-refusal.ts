@@ -21,10 +21,12 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
 
-export function earlyRefusal(admission: Admission, metrics: ServerMetrics): ServerInterceptor {
+/** `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself (starting-service.ts). */
+export function earlyRefusal(admission: () => Admission | undefined, metrics: ServerMetrics): ServerInterceptor {
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
-    if (!gated) return new ServerInterceptingCall(call);
+    const gate = admission();
+    if (!gated || !gate) return new ServerInterceptingCall(call);
     const { method, kind } = gated;
     return new ServerInterceptingCall(call, {
       start: (next) =>
@@ -32,7 +34,7 @@ export function earlyRefusal(admission: Admission, metrics: ServerMetrics): Serv
           onReceiveMetadata: (metadata, pass) => {
             // A malformed priority is left to the handler, which refuses it with its reason.
             const priority = priorityOf(metadata) ?? 'interactive';
-            const refusal = admission.refusalBeforeRequest(priority, deadlineMs(call.getDeadline()), kind);
+            const refusal = gate.refusalBeforeRequest(priority, deadlineMs(call.getDeadline()), kind);
             if (!refusal) {
               pass(metadata);
               return;

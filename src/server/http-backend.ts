@@ -1,7 +1,8 @@
 /** The HTTP front door of `ocr serve`: the same handlers as gRPC, on this instance's engine. */
+import type { Registry } from 'prom-client';
 import type { HttpCall, OcrBackend } from '../http/backend.js';
-import type { ServiceContext } from './call-context.js';
 import type { OcrHandlers } from './ocr-handlers.js';
+import { startingError } from './starting-service.js';
 
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -12,12 +13,18 @@ const callInfo = (call: HttpCall) => ({
   ...(call.deadline !== undefined ? { deadline: call.deadline } : {}),
 });
 
-export function localBackend(ctx: ServiceContext, handlers: OcrHandlers, serving: () => boolean): OcrBackend {
+/** `handlers`: what the front door answers with once the models have loaded; null before (starting-service.ts). */
+export function localBackend(handlers: () => OcrHandlers | null, registry: Registry, serving: () => boolean): OcrBackend {
+  const ready = (): OcrHandlers => {
+    const h = handlers();
+    if (!h) throw startingError();
+    return h;
+  };
   return {
-    recognize: (image, options, call) => handlers.recognize({ image: asBuffer(image), options }, callInfo(call)),
-    recognizeLines: (images, options, call) => handlers.recognizeLines({ images: images.map(asBuffer), options }, callInfo(call)),
-    serverInfo: () => handlers.getServerInfo({}),
+    recognize: async (image, options, call) => ready().recognize({ image: asBuffer(image), options }, callInfo(call)),
+    recognizeLines: async (images, options, call) => ready().recognizeLines({ images: images.map(asBuffer), options }, callInfo(call)),
+    serverInfo: async () => ready().getServerInfo({}),
     ready: serving,
-    metrics: async () => ({ contentType: ctx.metrics.registry.contentType, text: await ctx.metrics.registry.metrics() }),
+    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };
 }

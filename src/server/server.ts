@@ -21,11 +21,12 @@ import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IdleMemoryTrim } from './memory-trim.js';
-import { createOcrHandlers } from './ocr-handlers.js';
+import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultCache, withResultCache } from './result-cache.js';
+import { startingService } from './starting-service.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
@@ -97,42 +98,60 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   redactGrpcLogs();
-  const starting = config.engine instanceof Promise ? config.engine : null;
-  let certificates: ServerCertificates | undefined;
-  let engine: OcrEngine;
-  let access: AccessControl | undefined;
-  try {
-    // Certificate, key and JWKS files are read before the models load (unless they already are): one
-    // that cannot serve stops the start at once.
-    certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
-    access = config.access ? new AccessControl(config.access) : undefined;
-    engine = await (config.engine instanceof Promise ? config.engine : OcrEngine.create(config.engine));
-  } catch (err) {
-    certificates?.close();
-    access?.close();
-    await starting?.then(
-      (started) => started.close(),
+  // The workers load the models while the ports are bound and the front door is built: only the
+  // OcrService calls and health's SERVING wait for them (starting-service.ts).
+  const starting = config.engine instanceof Promise ? config.engine : OcrEngine.create(config.engine);
+  starting.catch(() => undefined); // awaited below; a failure then stops the start
+  const closeStarting = (): Promise<void> =>
+    starting.then(
+      async (started) => {
+        await started.close();
+      },
       () => undefined,
     );
+  let certificates: ServerCertificates | undefined;
+  let access: AccessControl | undefined;
+  try {
+    // Certificate, key and JWKS files are read before the models load: one that cannot serve stops the start at once.
+    certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
+    access = config.access ? new AccessControl(config.access) : undefined;
+  } catch (err) {
+    certificates?.close();
+    await closeStarting();
     throw err;
   }
+  // Set once the models have loaded: the metrics and the early refusal read it from then on.
+  const live: { engine?: OcrEngine } = {};
   const metrics = new ServerMetrics({
-    inFlight: () => engine.inFlight,
-    queuedTasks: () => engine.queuedTasks,
-    memoryUsed: () => engine.budget.usedBytes,
-    estimatedWaitMs: (priority) => engine.admission.estimatedWaitMs(priority),
-    workersReplaced: () => engine.stoppedWorkers,
+    inFlight: () => live.engine?.inFlight ?? 0,
+    queuedTasks: () => live.engine?.queuedTasks ?? 0,
+    memoryUsed: () => live.engine?.budget.usedBytes ?? 0,
+    estimatedWaitMs: (priority) => live.engine?.admission.estimatedWaitMs(priority) ?? 0,
+    workersReplaced: () => live.engine?.stoppedWorkers ?? 0,
   });
   // The logger names the instance, which names the bound port: it is made after the bind, before any call.
   const callLog: { logger?: Logger } = {};
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
-    interceptors: [...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []), earlyRefusal(engine.admission, metrics)],
+    interceptors: [
+      ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
+      earlyRefusal(() => live.engine?.admission, metrics),
+    ],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
+  health.addToServer(server);
+  addReflection(server);
+  server.addService(OcrServiceService, startingService());
+  const failStart = async (err: unknown, message: string): Promise<never> => {
+    certificates?.close();
+    access?.close();
+    server.forceShutdown();
+    await closeStarting();
+    throw new Error(message, { cause: err });
+  };
   let port: number;
   try {
     port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () =>
@@ -143,10 +162,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ),
     );
   } catch (err) {
-    certificates?.close();
-    access?.close();
-    await engine.close();
-    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
+    return failStart(err, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });
@@ -154,22 +170,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (certificates) certificates.logger = logger.child({ component: 'tls' });
   access?.setLogger(logger.child({ component: 'auth' }));
   warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined), tokenProtection(Boolean(access?.auth))]);
-  const trim = new IdleMemoryTrim(
-    IDLE_TRIM_MS,
-    () => engine.inFlight === 0,
-    () => engine.releaseIdleMemory(),
-  );
-  engine.admission.onIdle = () => trim.idle();
-  const ctx = { engine, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
-  const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
-  const handlers = cache ? withResultCache(createOcrHandlers(ctx), cache, ctx) : createOcrHandlers(ctx);
-  server.addService(OcrServiceService, createOcrService(ctx, handlers));
-  let serving = true;
+  let serving = false;
+  let handlers: OcrHandlers | null = null;
   let http: FastifyInstance | undefined;
   let httpPort: number | undefined;
   if (config.httpPort !== undefined) {
     http = await buildHttpApp({
-      backend: localBackend(ctx, handlers, () => serving),
+      backend: localBackend(
+        () => handlers,
+        metrics.registry,
+        () => serving,
+      ),
       maxImageBytes: config.limits.maxMessageBytes,
       maxLinesPerRequest: config.limits.maxLinesPerRequest,
       logger,
@@ -181,14 +192,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     try {
       await http.listen({ host: config.host, port: config.httpPort });
     } catch (err) {
-      certificates?.close();
-      access?.close();
-      server.forceShutdown();
-      await engine.close();
-      await cache?.close();
-      throw new Error(
+      return failStart(
+        err,
         `cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`,
-        { cause: err },
       );
     }
     httpPort = (http.server.address() as AddressInfo).port;
@@ -196,11 +202,33 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const https = http.server as unknown as HttpsServer;
     certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
   }
-  health.addToServer(server);
-  addReflection(server);
+  let ready: OcrEngine;
+  try {
+    ready = await starting;
+  } catch (err) {
+    certificates?.close();
+    access?.close();
+    server.forceShutdown();
+    await http?.close();
+    throw err;
+  }
+  live.engine = ready;
+  const trim = new IdleMemoryTrim(
+    IDLE_TRIM_MS,
+    () => ready.inFlight === 0,
+    () => ready.releaseIdleMemory(),
+  );
+  ready.admission.onIdle = () => trim.idle();
+  const ctx = { engine: ready, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
+  const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
+  const served = cache ? withResultCache(createOcrHandlers(ctx), cache, ctx) : createOcrHandlers(ctx);
+  server.removeService(OcrServiceService);
+  server.addService(OcrServiceService, createOcrService(ctx, served));
+  handlers = served;
+  serving = true;
   health.setStatus('', 'SERVING');
   health.setStatus(OCR_SERVICE, 'SERVING');
-  const info = engine.info();
+  const info = ready.info();
   logger.info(
     {
       host: config.host,
@@ -214,6 +242,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     'serving',
   );
+  ready.workersLoaded.then(
+    () => logger.info({ workers: info.workers, uptimeMs: Math.round(process.uptime() * 1000) }, 'all inference workers loaded'),
+    (err: unknown) =>
+      logger.error({ err, workers: ready.info().workers }, 'an inference worker could not load the models: serving with the others'),
+  );
 
   let stopping: Promise<{ stuck: number }> | null = null;
   const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }> => {
@@ -225,17 +258,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       health.setStatus(OCR_SERVICE, 'NOT_SERVING');
       serving = false;
       if (beforeDrain) await Promise.race([beforeDrain(), expired]);
-      logger.info({ graceMs, inFlight: engine.inFlight }, 'draining');
+      logger.info({ graceMs, inFlight: ready.inFlight }, 'draining');
       const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), http?.close()]);
       if ((await Promise.race([drained, expired])) === 'expired') {
-        logger.warn({ inFlight: engine.inFlight }, 'grace period over: cancelling the calls still running');
+        logger.warn({ inFlight: ready.inFlight }, 'grace period over: cancelling the calls still running');
         server.forceShutdown();
       }
       clearTimeout(timer);
       certificates?.close();
       access?.close();
       trim.stop();
-      const closed = await engine.close();
+      const closed = await ready.close();
       await cache?.close();
       logger.info(closed, 'stopped');
       return closed;
@@ -248,7 +281,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     port,
     ...(httpPort !== undefined ? { httpPort } : {}),
     instanceId,
-    engine,
+    engine: ready,
     health,
     metrics,
     logger,

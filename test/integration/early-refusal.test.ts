@@ -42,7 +42,7 @@ describe('refusal before the request', function () {
       workersReplaced: () => 0,
     });
     let handled = 0;
-    const server = new grpc.Server({ interceptors: [earlyRefusal(admission, metrics)] });
+    const server = new grpc.Server({ interceptors: [earlyRefusal(() => admission, metrics)] });
     server.addService(service, {
       Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
     });

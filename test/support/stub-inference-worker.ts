@@ -3,14 +3,15 @@
  * A recognize task's image says what to do: width = milliseconds to keep the thread busy (as a
  * model call does), height 0 = exit with code 3 afterwards (a crash), channels 1 = spend that time
  * marked as inside a native call (worker-phase.ts), and exit if retired meanwhile. The reply's one line holds
- * the absolute times the task began and ended, as JSON.
+ * the absolute times the task began and ended, as JSON. It loads no models: a manifestPath of
+ * `slow:<ms>` makes each worker but the wide (first) one take that long to be ready.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/runtime/worker-phase.js';
 import type { LinesReply, ReadLinesTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/runtime/worker-protocol.js';
 
 const port = parentPort!;
-const { phase } = workerData as WorkerConfig;
+const { phase, wide, manifestPath } = workerData as WorkerConfig;
 const now = (): number => performance.timeOrigin + performance.now();
 
 port.on('message', (request: WorkerRequest) => {
@@ -26,4 +27,5 @@ port.on('message', (request: WorkerRequest) => {
   const reply: LinesReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };
   port.postMessage({ id: request.id, ok: true, reply, elapsedMs: ended - began } satisfies WorkerResponse);
 });
-port.postMessage({ ready: true });
+const loadMs = wide ? 0 : Number(/^slow:(\d+)$/.exec(manifestPath)?.[1] ?? 0);
+setTimeout(() => port.postMessage({ ready: true }), loadMs);

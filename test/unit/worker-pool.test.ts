@@ -145,7 +145,7 @@ describe('worker pool (stand-in workers)', () => {
     // The retired worker is still busy in its "native" call; the replacement answers.
     const next = await pool.run(task(1), { priority: 0 });
     expect(span(next).began).to.be.below(performance.timeOrigin + performance.now());
-    expect(pool.size).to.equal(1);
+    expect(pool.loaded).to.equal(1);
   });
 
   it('on close, counts a worker inside a native call as stuck rather than terminating it', async () => {
@@ -155,5 +155,27 @@ describe('worker pool (stand-in workers)', () => {
     expect(await pool.close()).to.deep.equal({ stuck: 1 });
     pool = undefined;
     expect(await running).to.equal('UNAVAILABLE');
+  });
+
+  it('serves once its first worker has loaded; the others take tasks as each is ready', async () => {
+    pool = await WorkerPool.start(3, { ...config, manifestPath: 'slow:300' }, { depth: 1, workerUrl: STUB });
+    expect(pool.size).to.equal(3);
+    expect(pool.loaded).to.equal(1);
+    const first = await pool.run(task(1), { priority: 0 });
+    expect(span(first).ended).to.be.below(performance.timeOrigin + performance.now());
+    await pool.allLoaded;
+    expect(pool.loaded).to.equal(3);
+    // Three tasks at once now run side by side, one per worker.
+    const spans = (await Promise.all([0, 1, 2].map(() => pool!.run(task(200), { priority: 0 })))).map(span);
+    expect(Math.max(...spans.map((s) => s.began))).to.be.below(Math.min(...spans.map((s) => s.ended)));
+  });
+
+  it('on close, counts a worker still loading as stuck, and stops it once it has loaded', async () => {
+    pool = await WorkerPool.start(2, { ...config, manifestPath: 'slow:300' }, { depth: 1, workerUrl: STUB });
+    const closing = pool;
+    pool = undefined;
+    expect(await closing.close()).to.deep.equal({ stuck: 1 });
+    await closing.allLoaded;
+    expect(closing.loaded).to.equal(0);
   });
 });

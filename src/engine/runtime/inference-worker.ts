@@ -19,7 +19,7 @@ import { detectPage, readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
-import { createSession, markNativeCallsIn } from './sessions.js';
+import { createSession, markNativeCallsIn, type Session } from './sessions.js';
 import { isRetired } from './worker-phase.js';
 import type { DetectOptions } from '../detect/detector.js';
 import type { RawImage, Rotation } from '../types.js';
@@ -47,18 +47,37 @@ const [detModel, recModel, clsModel] = await Promise.all([
   loadModel(config.models.rec),
   config.models.cls ? loadModel(config.models.cls) : null,
 ]);
-const [detBounded, detBoundedParallel, detUnbounded, recSession, clsSession] = await Promise.all([
+const [detBounded, recSession, clsSession] = await Promise.all([
   createSession(detModel, { threads: 1, memArena: true }),
-  config.wide && config.detectorThreads > 1 ? createSession(detModel, { threads: config.detectorThreads, memArena: true }) : undefined,
-  createSession(detModel, { threads: config.detectorThreads, memArena: false }),
   createSession(recModel, { threads: config.threads, memArena: true }),
   clsModel ? createSession(clsModel, { threads: config.threads, memArena: true }) : null,
   loadJpegDecoder(),
   // Loaded with the models, so that a worker's first call does not wait for libvips.
   loadSharp(),
 ]);
+/**
+ * A session only some calls need (a worker alone, an image over the arena's size), made just after
+ * the worker has said it is ready: a start waits for none of them, and a call that needs one first
+ * waits for it. A failure reaches the call that needs it.
+ */
+function afterReady(make: () => Promise<Session>): Promise<Session> {
+  const session = new Promise<Session>((resolve, reject) =>
+    setImmediate(() => {
+      make().then(resolve, reject);
+    }),
+  );
+  session.catch(() => undefined);
+  return session;
+}
 const detector = new Detector(
-  { bounded: detBounded, boundedParallel: detBoundedParallel, unbounded: detUnbounded, boundedPixels: config.detArenaPixels },
+  {
+    bounded: detBounded,
+    ...(config.wide && config.detectorThreads > 1
+      ? { boundedParallel: afterReady(() => createSession(detModel, { threads: config.detectorThreads, memArena: true })) }
+      : {}),
+    unbounded: afterReady(() => createSession(detModel, { threads: config.detectorThreads, memArena: false })),
+    boundedPixels: config.detArenaPixels,
+  },
   manifest.det,
 );
 const recognizer = new Recognizer(recSession, manifest.rec, charset);

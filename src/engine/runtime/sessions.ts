@@ -13,28 +13,31 @@ export interface SessionOptions {
 
 export type Session = ort.InferenceSession;
 
-export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {
-  return ort.InferenceSession.create(model, {
-    intraOpNumThreads: options.threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    enableCpuMemArena: options.memArena,
-    // Spinning threads steal the core from the other workers of the pool.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
-}
-
-export interface FloatOutput {
-  data: Float32Array;
-  dims: readonly number[];
-}
-
 /** This thread's phase cell (worker-phase.ts): every model call below is marked native in it. */
 let phaseCell: PhaseCell | undefined;
 
 export function markNativeCallsIn(cell: PhaseCell): void {
   phaseCell = cell;
+}
+
+/** Marked as a native call (worker-phase.ts): a worker making a session is never terminated. */
+export async function createSession(model: Uint8Array, options: SessionOptions): Promise<Session> {
+  return asNative(phaseCell, () =>
+    ort.InferenceSession.create(model, {
+      intraOpNumThreads: options.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: options.memArena,
+      // Spinning threads steal the core from the other workers of the pool.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    }),
+  );
+}
+
+export interface FloatOutput {
+  data: Float32Array;
+  dims: readonly number[];
 }
 
 /** Run a single-input model on `input`; its outputs by name. */

@@ -33,15 +33,20 @@ export function claimForStop(cell: PhaseCell): 'terminate' | 'retired' {
   }
 }
 
+/** This thread's native calls in progress: they may overlap (a session made while a model runs). */
+let nativeCalls = 0;
+
 /** Worker side: run `call` marked as native; throws instead if the pool has claimed the worker. */
 export async function asNative<T>(cell: PhaseCell | undefined, call: () => Promise<T>): Promise<T> {
   if (!cell) return call();
-  if (Atomics.compareExchange(cell, 0, PHASE_JS, PHASE_NATIVE) !== PHASE_JS) throw new Error('inference worker is being stopped');
+  if (nativeCalls === 0 && Atomics.compareExchange(cell, 0, PHASE_JS, PHASE_NATIVE) !== PHASE_JS)
+    throw new Error('inference worker is being stopped');
+  nativeCalls++;
   try {
     return await call();
   } finally {
-    // RETIRED stays: the worker loop sees it and exits.
-    Atomics.compareExchange(cell, 0, PHASE_NATIVE, PHASE_JS);
+    // The last one out marks the thread JS again; RETIRED stays: the worker loop sees it and exits.
+    if (--nativeCalls === 0) Atomics.compareExchange(cell, 0, PHASE_NATIVE, PHASE_JS);
   }
 }
 

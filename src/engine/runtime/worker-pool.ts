@@ -125,6 +125,10 @@ export class WorkerPool {
   private watch: NodeJS.Timeout | undefined;
   /** Workers retired inside a native call (worker-phase.ts), until they exit. */
   private readonly retiring = new Set<Worker>();
+  /** Workers still loading their models: inside native calls much of the time, so never terminated. */
+  private readonly loading = new Set<Worker>();
+  /** Settles once every worker of the start has loaded; rejects with the first that could not. */
+  private rest: Promise<void> = Promise.resolve();
   /** Workers stopped for overrunning, since the start. */
   stoppedWorkers = 0;
 
@@ -134,9 +138,15 @@ export class WorkerPool {
     private readonly workerUrl: URL,
     private readonly overrunMs: number,
     private readonly taskCapMs: number,
+    /** Workers the pool runs once all have loaded. */
+    readonly size: number,
   ) {}
 
-  /** `size` workers, the first of them wide. */
+  /**
+   * `size` workers, the first of them wide. Resolves once the first has loaded its models: with the
+   * cores to itself it loads soonest, and the pool serves from then on; the others load meanwhile
+   * and take tasks as each is ready (allLoaded).
+   */
   static async start(size: number, config: Omit<WorkerConfig, 'wide' | 'phase'>, options: PoolOptions = {}): Promise<WorkerPool> {
     const pool = new WorkerPool(
       config,
@@ -144,12 +154,21 @@ export class WorkerPool {
       options.workerUrl ?? WORKER_URL,
       options.overrunMs ?? DEFAULT_OVERRUN_MS,
       options.taskCapMs ?? DEFAULT_TASK_CAP_MS,
+      size,
     );
-    await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(i === 0)));
+    await pool.spawn(true);
+    pool.rest = Promise.all(Array.from({ length: size - 1 }, () => pool.spawn(false))).then(() => undefined);
+    pool.rest.catch(() => undefined); // the caller's, through allLoaded
     return pool;
   }
 
-  get size(): number {
+  /** Settles once every worker of the start has loaded its models; rejects with the first that could not. */
+  get allLoaded(): Promise<void> {
+    return this.rest;
+  }
+
+  /** Workers loaded and taking tasks. */
+  get loaded(): number {
     return this.slots.length;
   }
 
@@ -219,7 +238,8 @@ export class WorkerPool {
     const unfinished = [...this.queue.splice(0), ...this.slots.flatMap((s) => s.posted.splice(0))];
     for (const p of unfinished) p.reject(new OcrError('UNAVAILABLE', 'the engine is shutting down'));
     await Promise.all(this.slots.splice(0).map((s) => this.stopWorker(s)));
-    return { stuck: this.retiring.size };
+    // A worker still loading is stopped once it has loaded (spawn); until then it holds the process as a stuck one would.
+    return { stuck: this.retiring.size + this.loading.size };
   }
 
   /** Terminate the worker if it is in JavaScript; else retire it to exit after its native call. */
@@ -283,6 +303,7 @@ export class WorkerPool {
       const worker = new Worker(this.workerUrl, { workerData: { ...this.config, wide, phase } satisfies WorkerConfig });
       const slot: Slot = { worker, posted: [], wide, phase, runningSince: 0, collected: [] };
       let ready = false;
+      this.loading.add(worker);
       worker.on('message', (msg: WorkerResponse | WorkerReady | WorkerCollected) => {
         if ('collected' in msg) {
           slot.collected.shift()?.();
@@ -290,7 +311,10 @@ export class WorkerPool {
         }
         if ('ready' in msg) {
           ready = true;
-          this.slots.push(slot);
+          this.loading.delete(worker);
+          // Loaded after the pool closed: it has nothing to do, and is in JavaScript now.
+          if (this.closed) void worker.terminate();
+          else this.slots.push(slot);
           resolve();
           this.dispatch();
           return;
@@ -298,10 +322,12 @@ export class WorkerPool {
         this.settle(slot, msg);
       });
       worker.on('error', (err) => {
+        this.loading.delete(worker);
         if (!ready) return reject(new Error(`inference worker failed to start: ${err.message}`));
         this.crashed(slot, err);
       });
       worker.on('exit', (code) => {
+        this.loading.delete(worker);
         if (!ready) reject(new Error(`inference worker exited with code ${code} while loading models`));
         else if (!this.closed) this.crashed(slot, new Error(`exited with code ${code}`));
       });

@@ -1,0 +1,85 @@
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { freePort } from '../../src/dev/free-port.js';
+import { spawnServer } from '../../src/dev/server-process.js';
+import { OcrEngine } from '../../src/engine/index.js';
+import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+
+type HealthClient = InstanceType<ServiceClientConstructor> & {
+  check(request: { service: string }, callback: (err: Error | null, reply: { status: string }) => void): void;
+};
+
+function healthClient(target: string): HealthClient {
+  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
+  const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
+  return new (Health.Health as ServiceClientConstructor)(target, credentials.createInsecure()) as HealthClient;
+}
+
+/**
+ * A server binds its ports and answers health and reflection while its workers load the models
+ * (server.ts, starting-service.ts), and serves once the first worker has loaded them.
+ */
+describe('ocr serve while it starts', function () {
+  this.timeout(120_000);
+  let cacheDir: string;
+  beforeEach(() => (cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ocr-start-'))));
+  afterEach(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+  it('answers NOT_SERVING and UNAVAILABLE (gRPC) and 503 (HTTP) until the models have loaded, then serves', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const target = `127.0.0.1:${port}`;
+    // The engine's start, held until the server has been looked at.
+    let loaded!: (engine: OcrEngine) => void;
+    const engine = new Promise<OcrEngine>((resolve) => (loaded = resolve));
+    const starting = startServer({ host: '127.0.0.1', port, httpPort, logLevel: 'silent', engine, limits: DEFAULT_LIMITS });
+    const health = healthClient(target);
+    const client = new OcrClient(target, { maxAttempts: 1, deadlineMs: 5000 });
+    const check = (): Promise<string> =>
+      new Promise((resolve, reject) =>
+        health.check({ service: 'ocr.v1.OcrService' }, (err, reply) => (err ? reject(err) : resolve(reply.status))),
+      );
+    let running: RunningServer | undefined;
+    try {
+      let first = '';
+      await waitFor(async () => (first = await check()) !== '', 30_000, 'a health answer');
+      expect(first).to.equal('NOT_SERVING');
+      const early = await client.getServerInfo().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(early).to.be.instanceOf(OcrCallError);
+      expect((early as OcrCallError).code).to.equal('UNAVAILABLE');
+      expect((early as OcrCallError).message).to.match(/starting: its models are still loading/);
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, 30_000, 'the HTTP port');
+      expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).to.equal(503);
+      const api = await fetch(`http://127.0.0.1:${httpPort}/api/info`);
+      expect(api.status).to.equal(503);
+      expect(((await api.json()) as { msg: string }).msg).to.match(/starting/);
+
+      loaded(await OcrEngine.create({ workers: 1, detectorThreads: 1 }));
+      running = await starting;
+      expect(await check()).to.equal('SERVING');
+      expect((await client.getServerInfo()).workers).to.equal(1);
+      expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).to.equal(200);
+    } finally {
+      client.close();
+      health.close();
+      await running?.shutdown(1000);
+    }
+  });
+
+  it('exits 0 on SIGTERM as soon as it serves, while its other workers still load the models', async () => {
+    const server = await spawnServer(['--workers', '3', '--model-cache', cacheDir]);
+    server.child.kill('SIGTERM');
+    const [code, signal] = (await once(server.child, 'exit')) as [number | null, string | null];
+    expect({ code, signal }, server.stderr()).to.deep.equal({ code: 0, signal: null });
+  });
+});
