@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -9,6 +9,8 @@ import type { RewriteSpec } from '../../src/engine/onnx-graph/rewrite-spec.js';
 import {
   cacheFileName,
   cacheKey,
+  modelDigest,
+  shippedDigest,
   defaultModelCacheDir,
   loadModel,
   MODEL_CACHE_ENV,
@@ -34,33 +36,33 @@ describe('model cache', () => {
   };
 
   describe('its key', () => {
-    const key = cacheKey(shipped, greedy, 'v1');
+    const key = cacheKey(modelDigest(shipped), greedy, 'v1');
 
     it('changes with the model, every rewrite option and the rewriting code', () => {
       const flipped = Uint8Array.from(shipped);
       flipped[flipped.length - 1] ^= 1;
       const int8: RewriteSpec = { ...greedy, precision: 'int8' };
       const variants = {
-        model: cacheKey(flipped, greedy, 'v1'),
-        simplify: cacheKey(shipped, { ...greedy, simplify: true }, 'v1'),
-        precision: cacheKey(shipped, int8, 'v1'),
-        greedyHead: cacheKey(shipped, { ...greedy, greedyHead: false }, 'v1'),
-        'reduceRange in int8': cacheKey(shipped, { ...int8, reduceRange: true }, 'v1'),
-        version: cacheKey(shipped, greedy, 'v2'),
+        model: cacheKey(modelDigest(flipped), greedy, 'v1'),
+        simplify: cacheKey(modelDigest(shipped), { ...greedy, simplify: true }, 'v1'),
+        precision: cacheKey(modelDigest(shipped), int8, 'v1'),
+        greedyHead: cacheKey(modelDigest(shipped), { ...greedy, greedyHead: false }, 'v1'),
+        'reduceRange in int8': cacheKey(modelDigest(shipped), { ...int8, reduceRange: true }, 'v1'),
+        version: cacheKey(modelDigest(shipped), greedy, 'v2'),
       };
       for (const [input, other] of Object.entries(variants)) expect(other, input).to.not.equal(key);
       expect(new Set(Object.values(variants)).size).to.equal(Object.keys(variants).length);
-      expect(cacheKey(Uint8Array.from(shipped), { ...greedy }, 'v1'), 'the same inputs').to.equal(key);
+      expect(cacheKey(modelDigest(Uint8Array.from(shipped)), { ...greedy }, 'v1'), 'the same inputs').to.equal(key);
     });
 
     it('is the same on every CPU for a float model: reduceRange only shapes int8 weights', () => {
-      expect(cacheKey(shipped, { ...greedy, reduceRange: true }, 'v1')).to.equal(key);
+      expect(cacheKey(modelDigest(shipped), { ...greedy, reduceRange: true }, 'v1')).to.equal(key);
     });
 
     it('takes the version from the compiled rewriting code', () => {
       expect(rewriteVersion()).to.match(/^[0-9a-f]{64}$/);
-      expect(cacheKey(shipped, greedy)).to.equal(cacheKey(shipped, greedy, rewriteVersion()));
-      expect(cacheFileName('/m/ch_rec.onnx', shipped, greedy)).to.match(/^ch_rec\.float32\.[0-9a-f]{32}\.onnx$/);
+      expect(cacheKey(modelDigest(shipped), greedy)).to.equal(cacheKey(modelDigest(shipped), greedy, rewriteVersion()));
+      expect(cacheFileName('/m/ch_rec.onnx', modelDigest(shipped), greedy)).to.match(/^ch_rec\.float32\.[0-9a-f]{32}\.onnx$/);
     });
 
     it('lives in $OCR_MODEL_CACHE, else in the package', () => {
@@ -116,6 +118,32 @@ describe('model cache', () => {
       await done;
       expect(reads).to.be.greaterThan(0);
       expect(readdirSync(dir)).to.deep.equal(['shared.onnx']);
+    });
+  });
+
+  describe("the shipped files' digests", () => {
+    it('reads and hashes a shipped file once; later starts take its digest from the index', () => {
+      const file = shippedFile();
+      const cacheDir = path.join(dir, 'cache');
+      const first = shippedDigest(file, cacheDir);
+      expect(first.digest).to.equal(modelDigest(shipped));
+      expect(first.bytes, 'read the first time').to.not.equal(undefined);
+      const again = shippedDigest(file, cacheDir);
+      expect(again).to.deep.equal({ digest: first.digest });
+    });
+
+    it('hashes a file again once it has changed, even to the same size with its old modification time', () => {
+      const file = shippedFile();
+      const cacheDir = path.join(dir, 'cache');
+      shippedDigest(file, cacheDir);
+      const { mtime } = statSync(file);
+      const flipped = Uint8Array.from(shipped);
+      flipped[flipped.length - 1] ^= 1;
+      writeFileSync(file, flipped);
+      utimesSync(file, mtime, mtime);
+      const changed = shippedDigest(file, cacheDir);
+      expect(changed.digest).to.equal(modelDigest(flipped));
+      expect(changed.bytes).to.not.equal(undefined);
     });
   });
 
