@@ -19,7 +19,7 @@ import { detectPage, readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
-import { createSession, markNativeCallsIn, type Session } from './sessions.js';
+import { createSession, markNativeCallsIn } from './sessions.js';
 import { isRetired } from './worker-phase.js';
 import type { DetectOptions } from '../detect/detector.js';
 import type { RawImage, Rotation } from '../types.js';
@@ -52,23 +52,24 @@ const [detBounded, recSession, clsSession] = await Promise.all([
   createSession(recModel, { threads: config.threads, memArena: true }),
   clsModel ? createSession(clsModel, { threads: config.threads, memArena: true }) : null,
   loadJpegDecoder(),
-  // Loaded with the models, so that a worker's first call does not wait for libvips.
-  loadSharp(),
 ]);
 /**
- * A session only some calls need (a worker alone, an image over the arena's size), made just after
- * the worker has said it is ready: a start waits for none of them, and a call that needs one first
- * waits for it. A failure reaches the call that needs it.
+ * What the worker needs only for some calls, or not in its first moments, made just after it has
+ * said it is ready: a start waits for none of it, and a call that needs it first waits for it. A
+ * failure reaches the call that needs it.
  */
-function afterReady(make: () => Promise<Session>): Promise<Session> {
-  const session = new Promise<Session>((resolve, reject) =>
+function afterReady<T>(make: () => Promise<T>): Promise<T> {
+  const made = new Promise<T>((resolve, reject) =>
     setImmediate(() => {
       make().then(resolve, reject);
     }),
   );
-  session.catch(() => undefined);
-  return session;
+  made.catch(() => undefined);
+  return made;
 }
+// libvips, about 0.15 s of the worker's thread to load: every page's resize, and the images that
+// MozJPEG and the PNG reader do not take. First of what follows the ready message.
+void afterReady(loadSharp);
 const detector = new Detector(
   {
     bounded: detBounded,
