@@ -20,7 +20,7 @@ import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
-import { isRetired } from './worker-phase.js';
+import { asNative, isRetired } from './worker-phase.js';
 import type { DetectOptions } from '../detect/detector.js';
 import type { RawImage, Rotation } from '../types.js';
 import type {
@@ -68,8 +68,9 @@ function afterReady<T>(make: () => Promise<T>): Promise<T> {
   return made;
 }
 // libvips, about 0.15 s of the worker's thread to load: every page's resize, and the images that
-// MozJPEG and the PNG reader do not take. First of what follows the ready message.
-void afterReady(loadSharp);
+// MozJPEG and the PNG reader do not take. First of what follows the ready message; marked native,
+// as its addon's start is, so that the pool does not terminate the worker in the middle of it.
+void afterReady(() => asNative(config.phase, loadSharp));
 const detector = new Detector(
   {
     bounded: detBounded,

@@ -312,8 +312,9 @@ export class WorkerPool {
         if ('ready' in msg) {
           ready = true;
           this.loading.delete(worker);
-          // Loaded after the pool closed: it has nothing to do, and is in JavaScript now.
-          if (this.closed) void worker.terminate();
+          // Loaded after the pool closed: nothing to do. It may already be making what follows its
+          // ready message (a native call), so it is stopped as any other worker is.
+          if (this.closed) void this.stopWorker(slot);
           else this.slots.push(slot);
           resolve();
           this.dispatch();
