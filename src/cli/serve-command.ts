@@ -13,6 +13,7 @@ import {
 import { glibc } from '../server/libc.js';
 import type { Logger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
+import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { httpRequirement } from '../auth/access.js';
@@ -28,6 +29,16 @@ import { serverTls } from './tls-options.js';
 function exitProcess(code: number, workersStuck: boolean): never {
   if (workersStuck) glibc()?.exit(code);
   process.exit(code);
+}
+
+/**
+ * A start that failed: said as main.ts says any failure; where a worker is still inside a native
+ * call, the process then ends through _exit (exitProcess) instead of running out of work.
+ */
+function failedStart(err: unknown, workersStuck: number): never {
+  if (workersStuck === 0) throw err;
+  process.stderr.write(`ocr: ${err instanceof Error ? err.message : String(err)}\n`);
+  exitProcess(1, true);
 }
 
 /** How long shutdown waits for Consul to drop the instance before draining anyway. */
@@ -169,32 +180,36 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     );
     throw err;
   });
-  running = await startServer({
-    host: opts.host,
-    port: opts.port,
-    instanceId: opts.instanceId,
-    // With Consul, the instance id is the service ID, which names the bound port.
-    ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
-    logLevel: opts.logLevel,
-    engine,
-    limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
-    ...(opts.http ? { httpPort: opts.httpPort } : {}),
-    cache: {
-      backend: opts.cache,
-      maxBytes: Math.round(opts.cacheMaxMb * 1024 * 1024),
-      ttlMs: opts.cacheTtlS * 1000,
-      redisTimeoutMs: opts.cacheTimeoutMs,
-    },
-    ...(tls ? { tls } : {}),
-    ...(access ? { access } : {}),
-  });
+  try {
+    running = await startServer({
+      host: opts.host,
+      port: opts.port,
+      instanceId: opts.instanceId,
+      // With Consul, the instance id is the service ID, which names the bound port.
+      ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
+      logLevel: opts.logLevel,
+      engine,
+      limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
+      ...(opts.http ? { httpPort: opts.httpPort } : {}),
+      cache: {
+        backend: opts.cache,
+        maxBytes: Math.round(opts.cacheMaxMb * 1024 * 1024),
+        ttlMs: opts.cacheTtlS * 1000,
+        redisTimeoutMs: opts.cacheTimeoutMs,
+      },
+      ...(tls ? { tls } : {}),
+      ...(access ? { access } : {}),
+    });
+  } catch (err) {
+    failedStart(err, err instanceof StartFailure ? err.workersStuck : 0);
+  }
   if (opts.metricsPort) {
     try {
       await serveMetrics(running, opts.metricsPort, opts.host);
     } catch (err) {
       // Not announced yet: stop the gRPC server and the engine's workers, then fail the start.
-      await running.shutdown(0);
-      throw metricsListenError(err, opts.host, opts.metricsPort);
+      const { stuck } = await running.shutdown(0);
+      failedStart(metricsListenError(err, opts.host, opts.metricsPort), stuck);
     }
   }
   if (consul && !stopRequested) {

@@ -27,6 +27,7 @@ import { addReflection } from './reflection.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultCache, withResultCache } from './result-cache.js';
 import { startingService } from './starting-service.js';
+import { StartFailure } from './start-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
@@ -102,12 +103,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // OcrService calls and health's SERVING wait for them (starting-service.ts).
   const starting = config.engine instanceof Promise ? config.engine : OcrEngine.create(config.engine);
   starting.catch(() => undefined); // awaited below; a failure then stops the start
-  const closeStarting = (): Promise<void> =>
+  /** Closes the engine if it started; how many of its workers are still inside a native call. */
+  const closeStarting = (): Promise<number> =>
     starting.then(
-      async (started) => {
-        await started.close();
-      },
-      () => undefined,
+      async (started) => (await started.close()).stuck,
+      () => 0,
     );
   let certificates: ServerCertificates | undefined;
   let access: AccessControl | undefined;
@@ -117,8 +117,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     access = config.access ? new AccessControl(config.access) : undefined;
   } catch (err) {
     certificates?.close();
-    await closeStarting();
-    throw err;
+    throw new StartFailure((err as Error).message, await closeStarting(), { cause: err });
   }
   // Set once the models have loaded: the metrics and the early refusal read it from then on.
   const live: { engine?: OcrEngine } = {};
@@ -149,8 +148,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     certificates?.close();
     access?.close();
     server.forceShutdown();
-    await closeStarting();
-    throw new Error(message, { cause: err });
+    throw new StartFailure(message, await closeStarting(), { cause: err });
   };
   let port: number;
   try {

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { freePort } from '../../src/dev/free-port.js';
-import { spawnServer } from '../../src/dev/server-process.js';
+import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { OcrEngine } from '../../src/engine/index.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -81,5 +82,33 @@ describe('ocr serve while it starts', function () {
     server.child.kill('SIGTERM');
     const [code, signal] = (await once(server.child, 'exit')) as [number | null, string | null];
     expect({ code, signal }, server.stderr()).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('stops its start with what to do when the HTTP port is taken', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const busy = (taken.address() as net.AddressInfo).port;
+      const r = await runCli([
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--http-port',
+        String(busy),
+        '--model-cache',
+        cacheDir,
+        '--workers',
+        '1',
+      ]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout, 'no listening line').to.equal('');
+      expect(r.stderr).to.match(
+        new RegExp(`cannot serve HTTP on 127\\.0\\.0\\.1:${busy}: .*choose another port with --http-port, or --no-http`),
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
