@@ -11,7 +11,7 @@ import {
   type ConsulTls,
 } from '../server/consul-registration.js';
 import { glibc } from '../server/libc.js';
-import type { Logger } from '../server/logger.js';
+import { flushLogs, type Logger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
@@ -24,10 +24,14 @@ import { serverTls } from './tls-options.js';
 /**
  * Exit with `code`. A worker inside a native model call would hold a normal exit until the call
  * returns and then abort the process (worker-phase.ts), so then the process ends at once through
- * glibc's _exit: logs are written synchronously, and nothing else is left to flush.
+ * glibc's _exit, once the loggers have written out what they hold (stdout and stderr are pipes or
+ * files, written synchronously).
  */
 function exitProcess(code: number, workersStuck: boolean): never {
-  if (workersStuck) glibc()?.exit(code);
+  if (workersStuck) {
+    flushLogs();
+    glibc()?.exit(code);
+  }
   process.exit(code);
 }
 

@@ -9,7 +9,17 @@ export type { Logger };
  */
 const REDACT = ['authorization', 'token', '*.authorization', '*.token', '*.headers.authorization', '*.metadata.authorization'];
 
+/** Every logger's stream: written asynchronously, so a process that ends through _exit flushes them first (flushLogs). */
+const streams: ReturnType<typeof pino.destination>[] = [];
+
 /** JSON logs on stderr, so stdout stays free for a CLI's own output. */
 export function createLogger(level: string, base: Record<string, unknown>): Logger {
-  return pino({ level, base, redact: { paths: REDACT, censor: '[redacted]' } }, pino.destination(2));
+  const stream = pino.destination(2);
+  streams.push(stream);
+  return pino({ level, base, redact: { paths: REDACT, censor: '[redacted]' } }, stream);
+}
+
+/** Writes out what the loggers still hold, now: for an exit that runs no handlers. */
+export function flushLogs(): void {
+  for (const stream of streams) stream.flushSync();
 }
