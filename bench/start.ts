@@ -13,9 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { healthClient } from '../src/client/health-client.js';
 import { freePort } from '../src/dev/free-port.js';
 import { CLI, ROOT } from '../src/dev/repo-paths.js';
 
@@ -28,16 +26,6 @@ const { values } = parseArgs({
 });
 const pairs = Number(values.pairs);
 if (!Number.isInteger(pairs) || pairs < 1) throw new Error('usage: --pairs N (≥ 1) [--workers N]');
-
-type HealthClient = InstanceType<ServiceClientConstructor> & {
-  check(
-    request: { service: string },
-    options: { deadline: number },
-    callback: (err: Error | null, reply: { status: string }) => void,
-  ): void;
-};
-const Health = ((loadPackageDefinition(loadSync(healthProtoPath, { enums: String })).grpc as GrpcObject).health as GrpcObject)
-  .v1 as GrpcObject;
 
 interface Start {
   servingMs: number;
@@ -68,16 +56,10 @@ async function start(cacheDir: string): Promise<Start> {
   });
   allLoaded.catch(() => undefined);
   // Reconnect at once: grpc-js backs off for a second after a refused connection by default.
-  const health = new (Health.Health as ServiceClientConstructor)(`127.0.0.1:${port}`, credentials.createInsecure(), {
-    'grpc.initial_reconnect_backoff_ms': 10,
-    'grpc.max_reconnect_backoff_ms': 10,
-  }) as HealthClient;
-  const status = (): Promise<string> =>
-    new Promise((resolve) =>
-      health.check({ service: 'ocr.v1.OcrService' }, { deadline: Date.now() + 200 }, (err, reply) =>
-        resolve(err ? 'no answer' : reply.status),
-      ),
-    );
+  const health = healthClient(`127.0.0.1:${port}`, {
+    options: { 'grpc.initial_reconnect_backoff_ms': 10, 'grpc.max_reconnect_backoff_ms': 10 },
+  });
+  const status = (): Promise<string> => health.check('ocr.v1.OcrService', 200).catch(() => 'no answer');
   let servingMs = NaN;
   while (child.exitCode === null) {
     if ((await status()) === 'SERVING') {

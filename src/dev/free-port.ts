@@ -13,6 +13,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Runs `use` with a loopback port that something else listens on meanwhile: a start that must find it taken. */
+export async function withTakenPort<T>(use: (port: number) => Promise<T>): Promise<T> {
+  const taken = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    taken.once('error', reject);
+    taken.listen(0, '127.0.0.1', resolve);
+  });
+  try {
+    return await use((taken.address() as net.AddressInfo).port);
+  } finally {
+    taken.close();
+  }
+}
+
 /** Bind a grpc-js server to a free loopback port, plaintext; resolves with the port. */
 export function bindLoopback(server: Server): Promise<number> {
   return new Promise((resolve, reject) =>

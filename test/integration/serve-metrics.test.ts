@@ -1,7 +1,5 @@
-import net from 'node:net';
-import { once } from 'node:events';
 import { expect } from 'chai';
-import { freePort } from '../../src/dev/free-port.js';
+import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 
 /** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
@@ -21,11 +19,7 @@ describe('ocr serve --metrics-port', function () {
   });
 
   it('stops the start on a port in use: a message naming the port and the flag, exit 1, no listening line', async () => {
-    const taken = net.createServer();
-    taken.listen(0, '127.0.0.1');
-    await once(taken, 'listening');
-    const { port } = taken.address() as net.AddressInfo;
-    try {
+    await withTakenPort(async (port) => {
       const r = await runCli([
         'serve',
         '--host',
@@ -46,8 +40,6 @@ describe('ocr serve --metrics-port', function () {
       );
       // The engine was closed on the way out, not left to the process's end.
       expect(r.stderr).to.match(/"msg":"stopped"/);
-    } finally {
-      taken.close();
-    }
+    });
   });
 });

@@ -1,28 +1,15 @@
 import { once } from 'node:events';
-import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { healthClient } from '../../src/client/health-client.js';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
-import { freePort } from '../../src/dev/free-port.js';
+import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { OcrEngine } from '../../src/engine/index.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-
-type HealthClient = InstanceType<ServiceClientConstructor> & {
-  check(request: { service: string }, callback: (err: Error | null, reply: { status: string }) => void): void;
-};
-
-function healthClient(target: string): HealthClient {
-  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String }));
-  const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
-  return new (Health.Health as ServiceClientConstructor)(target, credentials.createInsecure()) as HealthClient;
-}
 
 /**
  * A server binds its ports and answers health and reflection while its workers load the models
@@ -43,10 +30,7 @@ describe('ocr serve while it starts', function () {
     const starting = startServer({ host: '127.0.0.1', port, httpPort, logLevel: 'silent', engine, limits: DEFAULT_LIMITS });
     const health = healthClient(target);
     const client = new OcrClient(target, { maxAttempts: 1, deadlineMs: 5000 });
-    const check = (): Promise<string> =>
-      new Promise((resolve, reject) =>
-        health.check({ service: 'ocr.v1.OcrService' }, (err, reply) => (err ? reject(err) : resolve(reply.status))),
-      );
+    const check = (): Promise<string> => health.check('ocr.v1.OcrService', 5000);
     let running: RunningServer | undefined;
     try {
       let first = '';
@@ -85,10 +69,7 @@ describe('ocr serve while it starts', function () {
   });
 
   it('stops its start with what to do when the HTTP port is taken', async () => {
-    const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    try {
-      const busy = (taken.address() as net.AddressInfo).port;
+    await withTakenPort(async (busy) => {
       const r = await runCli([
         'serve',
         '--host',
@@ -107,8 +88,6 @@ describe('ocr serve while it starts', function () {
       expect(r.stderr).to.match(
         new RegExp(`cannot serve HTTP on 127\\.0\\.0\\.1:${busy}: .*choose another port with --http-port, or --no-http`),
       );
-    } finally {
-      taken.close();
-    }
+    });
   });
 });
