@@ -144,10 +144,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   health.addToServer(server);
   addReflection(server);
   server.addService(OcrServiceService, startingService());
+  let http: FastifyInstance | undefined;
+  /** Undoes what the start has done so far, the engine included, and fails it with `message`. */
   const failStart = async (err: unknown, message: string): Promise<never> => {
     certificates?.close();
     access?.close();
     server.forceShutdown();
+    await http?.close();
     throw new StartFailure(message, await closeStarting(), { cause: err });
   };
   let port: number;
@@ -170,7 +173,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined), tokenProtection(Boolean(access?.auth))]);
   let serving = false;
   let handlers: OcrHandlers | null = null;
-  let http: FastifyInstance | undefined;
   let httpPort: number | undefined;
   if (config.httpPort !== undefined) {
     http = await buildHttpApp({
@@ -204,11 +206,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     ready = await starting;
   } catch (err) {
-    certificates?.close();
-    access?.close();
-    server.forceShutdown();
-    await http?.close();
-    throw err;
+    return failStart(err, (err as Error).message);
   }
   live.engine = ready;
   const trim = new IdleMemoryTrim(
