@@ -13,17 +13,15 @@
  *   node dist/bench/overload.js [--levels 1,5,10,20,50,100] [--seconds 20] [--deadline-ms 10000]
  *     [--scenario one|two|all] [--set DIR] [--out out/overload.json]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { OcrCallError, OcrClient, mapLimit, type CallSettings, type OcrClientOptions, type Priority } from '../src/client/index.js';
 import { cpuSeconds } from '../src/dev/process-cpu.js';
-
-const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const SHARED = process.env.OCR_SHARED_DIR ?? path.resolve(ROOT, '../shared');
+import { EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
+import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +29,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'deadline-ms': { type: 'string', default: '10000' },
     scenario: { type: 'string', default: 'all' },
-    set: { type: 'string', default: path.join(SHARED, 'eval-dev', 'set') },
+    set: { type: 'string', default: EVAL_DEV },
     out: { type: 'string', default: path.join(ROOT, 'out', 'overload.json') },
   },
 });
@@ -55,51 +53,15 @@ const MAX_CALLS_PER_LEVEL = 200_000;
 /** Channels per group of callers: a few connections, as real clients would, without one per caller. */
 const CHANNELS_PER_GROUP = 4;
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-}
-
 /** Whatever ends this process, no server it started outlives it. */
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-/** `ocr serve` as a child process on a free loopback port; resolves on its listening line. */
-function spawnServer(args: string[]): Promise<Server> {
-  const env = { ...process.env };
-  delete env.CONSUL_HTTP_ADDR; // a benchmark instance must not join a real cluster
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(ROOT, 'bin', 'ocr.js'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--log-level',
-      'warn',
-      '--cache',
-      'off',
-      '--no-http',
-      ...args,
-    ],
-    {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ocr serve: listening on \S+:(\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening`)));
-  });
+/** `ocr serve` on a free loopback port without its HTTP front door (src/dev/server-process.ts). */
+async function startInstance(args: string[]): Promise<ServerProcess> {
+  const server = await spawnServer(['--no-http', ...args]);
+  children.add(server.child);
+  return server;
 }
 
 /** Peak VmRSS of each process while it runs, sampled every 100 ms from /proc. */
@@ -259,7 +221,7 @@ async function warmUp(target: string, options: OcrClientOptions): Promise<void> 
 }
 
 async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; checks: string[] }> {
-  const server = await spawnServer([]);
+  const server = await startInstance([]);
   const target = `127.0.0.1:${server.port}`;
   // No retries, neither grpc-js's nor the SDK's (which retries refusals for overload, after their
   // hint): the time to a refusal, and what becomes of each call, are the server's own.
@@ -293,7 +255,7 @@ async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; check
 async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: number; checks: string[] }> {
   // The cores shared out between the two instances, as `ocr cluster` does.
   const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
-  const servers = await Promise.all([0, 1].map(() => spawnServer(['--workers', workers])));
+  const servers = await Promise.all([0, 1].map(() => startInstance(['--workers', workers])));
   const target = `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
   const pids = servers.map((s) => s.child.pid!);
   const options: OcrClientOptions = { loadBalancing: 'least_request' };

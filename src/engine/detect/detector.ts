@@ -46,10 +46,9 @@ export function toDetectorTensor(pixels: Uint8Array, width: number, height: numb
  * worker has the machine to itself: two threads shorten the median document at concurrency 1, but
  * while the other worker also runs, more threads than cores cost throughput at concurrency 4
  * (docs/BENCHMARKS.md, "Engine configurations").
- */
-/**
- * The detector's sessions. Those few calls need may still be in the making (a worker makes them
- * after it has said it is ready); a call that needs one waits for it.
+ *
+ * The sessions few calls need may still be in the making (a worker makes them after it has said it
+ * is ready); a call that needs one waits for it.
  */
 export interface DetectorSessions {
   bounded: Session;
