@@ -152,6 +152,14 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(
       new Option(
+        '--refusal-pace-ms <ms>',
+        'a call refused for load (RESOURCE_EXHAUSTED) gets its answer after this long, at most its retry hint or half its time left, so that callers resending at once cannot spin the server (0: at once)',
+      )
+        .argParser(wholeNumber(0, 1000))
+        .default(SERVE_DEFAULTS.refusalPaceMs),
+    )
+    .addOption(
+      new Option(
         '--task-cap-ms <ms>',
         'no model task runs longer than this: its worker is replaced and its call answered RESOURCE_EXHAUSTED (default: 60000)',
       ).argParser(positiveInt),

@@ -193,7 +193,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
       logLevel: opts.logLevel,
       engine,
-      limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024) },
+      limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024), refusalPaceMs: opts.refusalPaceMs },
       ...(opts.http ? { httpPort: opts.httpPort } : {}),
       cache: {
         backend: opts.cache,

@@ -1,6 +1,7 @@
 /** What `ocr serve` hands the server: the command line, parsed and defaulted. */
 import type { Precision } from '../engine/index.js';
 import { CACHE_DEFAULTS, type CacheBackend } from '../server/result-cache-config.js';
+import { DEFAULT_REFUSAL_PACE_MS } from '../server/refusal-pace.js';
 import type { ServerAuthCliOptions } from './auth-options.js';
 import type { ServerTlsCliOptions } from './tls-options.js';
 
@@ -31,6 +32,8 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   memoryBudgetMb?: number;
   /** Calls without a deadline are refused when their estimated wait is longer than this; unset: the engine's default. */
   maxWaitMs?: number;
+  /** How long a refusal for load is held before it is answered; 0: at once. */
+  refusalPaceMs: number;
   /** No model task runs longer than this; unset: the engine's default. */
   taskCapMs?: number;
   /** Names this instance in responses and logs; unset: host name, port and a random suffix. */
@@ -72,6 +75,7 @@ export const SERVE_DEFAULTS = {
   http: true,
   threads: 1,
   maxMessageMb: 32,
+  refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,
   logLevel: 'info',
   graceMs: 10_000,
   serviceName: 'ocr',

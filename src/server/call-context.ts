@@ -39,6 +39,8 @@ export interface ServiceLimits {
    * before the server stops reading the stream.
    */
   tileStreamMemoryShare: number;
+  /** How long a refusal for load is held before it is answered (refusal-pace.ts); 0: at once. */
+  refusalPaceMs: number;
 }
 
 export function requestId(metadata: Metadata): string {

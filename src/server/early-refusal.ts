@@ -11,6 +11,7 @@ import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/gr
 import type { Admission, WorkKind } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
+import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { statusName, toServiceError } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -22,7 +23,7 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
 ]);
 
 /** `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself (starting-service.ts). */
-export function earlyRefusal(admission: () => Admission | undefined, metrics: ServerMetrics): ServerInterceptor {
+export function earlyRefusal(admission: () => Admission | undefined, metrics: ServerMetrics, paceMs: number): ServerInterceptor {
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
     const gate = admission();
@@ -40,9 +41,15 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
               return;
             }
             const error = toServiceError(refusal);
-            metrics.requests.inc({ method, code: statusName(error.code) });
-            call.sendStatus({ code: error.code ?? status.RESOURCE_EXHAUSTED, details: error.details, metadata: error.metadata });
-            stopRequestUpload(call);
+            const answer = (): void => {
+              metrics.requests.inc({ method, code: statusName(error.code) });
+              call.sendStatus({ code: error.code ?? status.RESOURCE_EXHAUSTED, details: error.details, metadata: error.metadata });
+              stopRequestUpload(call);
+            };
+            const deadline = deadlineMs(call.getDeadline());
+            const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, deadline === undefined ? undefined : deadline - Date.now());
+            if (hold > 0) setTimeout(answer, hold);
+            else answer();
           },
         }),
     });

@@ -14,6 +14,7 @@ import type { ServiceLimits } from './call-context.js';
 import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
@@ -91,6 +92,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxTileStreamsPerConnection: 16,
   maxTileStreamIdleMs: 30_000,
   tileStreamMemoryShare: 0.25,
+  refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,
 };
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
@@ -134,7 +136,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics),
+      earlyRefusal(() => live.engine?.admission, metrics, config.limits.refusalPaceMs),
     ],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,

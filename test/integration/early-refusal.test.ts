@@ -24,60 +24,104 @@ const service: grpc.ServiceDefinition = {
   },
 };
 
+/** A server whose early refusal weighs each call against a minute of work already admitted. */
+async function busyServer(paceMs: number): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
+  const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+  const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
+  let finish!: () => void;
+  const held = admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve)));
+  const metrics = new ServerMetrics({
+    inFlight: () => admission.inFlight,
+    queuedTasks: () => 0,
+    memoryUsed: () => 0,
+    estimatedWaitMs: (p) => admission.estimatedWaitMs(p),
+    workersReplaced: () => 0,
+  });
+  let handled = 0;
+  const server = new grpc.Server({ interceptors: [earlyRefusal(() => admission, metrics, paceMs)] });
+  server.addService(service, {
+    Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
+  });
+  const port = await withReceiveWindow(
+    DEFAULT_RECEIVE_WINDOW,
+    () =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      ),
+  );
+  return {
+    port,
+    handled: () => handled,
+    close: async () => {
+      server.forceShutdown();
+      finish();
+      await held;
+    },
+  };
+}
+
+interface Answer {
+  headers: http2.IncomingHttpHeaders;
+  rstCode: number | undefined;
+  ms: number;
+}
+
+/** A Recognize call over raw HTTP/2 that declares a 32 MiB message and sends its first MiB, the rest to follow unless told to stop. */
+async function largeCall(port: number, grpcTimeout: string): Promise<Answer> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const started = performance.now();
+    const stream = session.request(
+      { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout },
+      { endStream: false },
+    );
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(32 * MB, 1);
+    stream.write(Buffer.concat([prefix, Buffer.alloc(MB, 1)]));
+    stream.resume();
+    const [headers, ms] = await Promise.all([
+      new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
+      new Promise<number>((resolve) => stream.once('response', () => resolve(performance.now() - started))),
+      new Promise<void>((resolve) => stream.once('close', resolve)),
+    ]);
+    return { headers, rstCode: stream.rstCode, ms };
+  } finally {
+    session.destroy();
+  }
+}
+
 describe('refusal before the request', function () {
   // Without the reset, the stream never closes and the test fails on this timeout.
   this.timeout(10_000);
 
   it('resets a call refused from its headers (NO_ERROR, after the status) so that the client stops sending its request', async () => {
-    const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
-    // A call that stays admitted: a minute of estimated work ahead of every new one.
-    const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
-    let finish!: () => void;
-    const held = admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve)));
-    const metrics = new ServerMetrics({
-      inFlight: () => admission.inFlight,
-      queuedTasks: () => 0,
-      memoryUsed: () => 0,
-      estimatedWaitMs: (p) => admission.estimatedWaitMs(p),
-      workersReplaced: () => 0,
-    });
-    let handled = 0;
-    const server = new grpc.Server({ interceptors: [earlyRefusal(() => admission, metrics)] });
-    server.addService(service, {
-      Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
-    });
-    const port = await withReceiveWindow(
-      DEFAULT_RECEIVE_WINDOW,
-      () =>
-        new Promise<number>((resolve, reject) =>
-          server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-        ),
-    );
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const server = await busyServer(0);
     try {
-      const stream = session.request(
-        { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '20S' },
-        { endStream: false },
-      );
-      // A message declared 32 MiB, of which the first MiB is sent; the rest would follow, unless told to stop.
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(32 * MB, 1);
-      stream.write(Buffer.concat([prefix, Buffer.alloc(MB, 1)]));
-      stream.resume();
-      const [headers] = await Promise.all([
-        new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
-        new Promise<void>((resolve) => stream.once('close', resolve)),
-      ]);
-      expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(decodeURIComponent(String(headers['grpc-message']))).to.match(/server busy: .* retry in \d+ ms or on another instance/);
-      expect(headers['grpc-retry-pushback-ms']).to.match(/^\d+$/);
-      expect(stream.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
-      expect(handled).to.equal(0);
+      const answer = await largeCall(server.port, '20S');
+      expect(answer.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(decodeURIComponent(String(answer.headers['grpc-message']))).to.match(/server busy: .* retry in \d+ ms or on another instance/);
+      expect(answer.headers['grpc-retry-pushback-ms']).to.match(/^\d+$/);
+      expect(answer.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
+      expect(server.handled()).to.equal(0);
     } finally {
-      session.destroy();
-      server.forceShutdown();
-      finish();
-      await held;
+      await server.close();
+    }
+  });
+
+  it('holds a refusal for load for the pace, then answers and resets it the same way; never past half the time the call has left', async () => {
+    const server = await busyServer(400);
+    try {
+      const paced = await largeCall(server.port, '20S');
+      expect(paced.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(paced.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
+      expect(paced.ms).to.be.at.least(390);
+      // 600 ms left (a typical call would not fit): held 300 ms, half of it, not the pace's 400.
+      const short = await largeCall(server.port, '600m');
+      expect(short.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(short.ms).to.be.at.least(290).and.below(390);
+      expect(server.handled()).to.equal(0);
+    } finally {
+      await server.close();
     }
   });
 });
