@@ -3,7 +3,8 @@
  * caller sends its next call as soon as the last one ends, as ghz does), Recognize of the
  * development documents in turn with a deadline per call.
  *   Scenario one: one `ocr serve`, concurrency 4 first (the reference throughput), then each of
- *     --levels. The client does not retry here, so what is measured is the server's own answer.
+ *     --levels. The callers are ghz-like (lean-caller.ts: requests framed once, status read back,
+ *     no retries), so what is measured is the server's own answer, not the load generator's cost.
  *   Scenario two: two instances through the SDK (least_request, retries on), 4 interactive
  *     callers alone, then the same 4 with 40 batch callers (ocr-priority: batch).
  * Per level: calls, OK %, errors by code, goodput (OK calls/s), mean and p99 latency of the OK
@@ -19,9 +20,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrCallError, OcrClient, mapLimit, type CallSettings, type OcrClientOptions, type Priority } from '../src/client/index.js';
+import { OCR_SERVICE } from '../src/shared/service-name.js';
 import { cpuSeconds } from '../src/dev/process-cpu.js';
 import { EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
+import { RecognizeRequest } from '../src/gen/ocr/v1/ocr.js';
+import { framed, leanCaller } from './lean-caller.js';
 
 const { values } = parseArgs({
   options: {
@@ -90,22 +94,44 @@ interface Outcome {
   ms: number;
 }
 
-/** Callers sharing a few channels and a priority. */
+/** Callers sharing a few connections: `call` sends one document, the answer is its status's name. */
 interface Group {
   name: string;
   callers: number;
-  clients: OcrClient[];
-  settings: CallSettings;
+  call: (doc: number) => Promise<string>;
+  close: () => void;
 }
 
-function group(name: string, callers: number, target: string, options: OcrClientOptions, priority?: Priority): Group {
+/** Callers through the SDK, sharing a few channels and a priority. */
+function sdkGroup(name: string, callers: number, target: string, options: OcrClientOptions, priority?: Priority): Group {
   const clients = Array.from(
     { length: Math.min(callers, CHANNELS_PER_GROUP) },
     () =>
       // A local subchannel pool per channel: separate connections, not grpc-js's shared one.
       new OcrClient(target, { ...options, deadlineMs, channelOptions: { ...options.channelOptions, 'grpc.use_local_subchannel_pool': 1 } }),
   );
-  return { name, callers, clients, settings: priority ? { priority } : {} };
+  const settings: CallSettings = priority ? { priority } : {};
+  let next = 0;
+  return {
+    name,
+    callers,
+    call: (doc) =>
+      clients[next++ % clients.length]!.recognize(docs[doc]!, undefined, settings).then(
+        () => 'OK',
+        (err: unknown) => (err instanceof OcrCallError ? err.code : 'CLIENT_ERROR'),
+      ),
+    close: () => clients.forEach((c) => c.close()),
+  };
+}
+
+const RECOGNIZE = `/${OCR_SERVICE}/Recognize`;
+/** Each document's Recognize request, framed once. */
+const requests = docs.map((doc) => framed(RecognizeRequest.encode(RecognizeRequest.fromPartial({ image: doc })).finish()));
+
+/** ghz-like callers (lean-caller.ts) on a few connections to one address. */
+function leanGroup(name: string, callers: number, authority: string): Group {
+  const caller = leanCaller(authority, Math.min(callers, CHANNELS_PER_GROUP), deadlineMs);
+  return { name, callers, call: (doc) => caller.call(RECOGNIZE, requests[doc]!), close: () => caller.close() };
 }
 
 let nextDoc = 0;
@@ -131,15 +157,10 @@ async function closedLoop(groups: Group[], pids: number[]): Promise<LoopRun & { 
   const outcomes = groups.map(() => [] as Outcome[]);
   await Promise.all(
     groups.flatMap((g, gi) =>
-      Array.from({ length: g.callers }, async (_, ci) => {
-        const client = g.clients[ci % g.clients.length]!;
+      Array.from({ length: g.callers }, async () => {
         while (performance.now() < endAt && calls++ < MAX_CALLS_PER_LEVEL) {
-          const doc = docs[nextDoc++ % docs.length]!;
           const t = performance.now();
-          const code = await client.recognize(doc, undefined, g.settings).then(
-            () => 'OK',
-            (err: unknown) => (err instanceof OcrCallError ? err.code : 'CLIENT_ERROR'),
-          );
+          const code = await g.call(nextDoc++ % docs.length);
           outcomes[gi]!.push({ code, ms: performance.now() - t });
         }
       }),
@@ -211,7 +232,7 @@ const HEADER =
 const row = (l: Level): string =>
   `| ${l.name} | ${l.concurrency} | ${l.calls} | ${f(l.okPercent)} | ${errorText(l.errors)} | ${f(l.goodput, 2)} | ${f(l.okMeanMs, 0)} | ${f(l.okP99Ms, 0)} | ${f(l.refusalP50Ms, 0)} | ${f(l.refusalP99Ms, 0)} | ${l.peakRssMb.map((m) => f(m, 0)).join(' + ')} | ${l.okAfterDeadline} | ${l.serverCores.map((c) => f(c, 2)).join(' + ')} / ${f(l.clientCores, 2)} |`;
 
-const closeAll = (groups: Group[]): void => groups.forEach((g) => g.clients.forEach((c) => c.close()));
+const closeAll = (groups: Group[]): void => groups.forEach((g) => g.close());
 
 /** A few calls with a long deadline, so that no level pays for the models' first runs. */
 async function warmUp(target: string, options: OcrClientOptions): Promise<void> {
@@ -223,12 +244,9 @@ async function warmUp(target: string, options: OcrClientOptions): Promise<void> 
 async function scenarioOne(): Promise<{ reference: Level; levels: Level[]; checks: string[] }> {
   const server = await startInstance([]);
   const target = `127.0.0.1:${server.port}`;
-  // No retries, neither grpc-js's nor the SDK's (which retries refusals for overload, after their
-  // hint): the time to a refusal, and what becomes of each call, are the server's own.
-  const options: OcrClientOptions = { maxAttempts: 1, channelOptions: { 'grpc.enable_retries': 0 } };
-  await warmUp(target, options);
+  await warmUp(target, {});
   const run = async (name: string, concurrency: number): Promise<Level> => {
-    const g = group(name, concurrency, target, options);
+    const g = leanGroup(name, concurrency, target);
     const r = await closedLoop([g], [server.child.pid!]);
     closeAll([g]);
     const l = level(name, concurrency, r.outcomes[0]!, r);
@@ -261,10 +279,10 @@ async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: nu
   const options: OcrClientOptions = { loadBalancing: 'least_request' };
   await warmUp(target, options);
 
-  const aloneGroup = group('interactive alone', 4, target, options, 'interactive');
+  const aloneGroup = sdkGroup('interactive alone', 4, target, options, 'interactive');
   const alone = await closedLoop([aloneGroup], pids);
   closeAll([aloneGroup]);
-  const groups = [group('interactive with batch', 4, target, options, 'interactive'), group('batch', 40, target, options, 'batch')];
+  const groups = [sdkGroup('interactive with batch', 4, target, options, 'interactive'), sdkGroup('batch', 40, target, options, 'batch')];
   const mixed = await closedLoop(groups, pids);
   closeAll(groups);
   servers.forEach((s) => s.child.kill('SIGTERM'));
