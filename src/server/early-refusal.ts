@@ -7,12 +7,13 @@
  * grpc-retry-pushback-ms, as the handler would, and the stream is reset so that the client stops
  * sending (request-upload.ts).
  */
-import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
+import { UploadGate } from './upload-gate.js';
 import { statusName, toServiceError } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -22,35 +23,51 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
 
+/** Uploads one connection may have in progress at once (upload-gate.ts). */
+export const UPLOADS_PER_CONNECTION = 4;
+
 /** `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself (starting-service.ts). */
 export function earlyRefusal(admission: () => Admission | undefined, metrics: ServerMetrics, paceMs: number): ServerInterceptor {
+  const uploads = new UploadGate(UPLOADS_PER_CONNECTION);
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
     const gate = admission();
     if (!gated || !gate) return new ServerInterceptingCall(call);
     const { method, kind } = gated;
+    let release = (): void => undefined;
+    /** Weigh the call once its upload may start: let it in, or refuse it (held for the pace) and free its place. */
+    const weigh = (metadata: Metadata, pass: (metadata: Metadata) => void, free: () => void): void => {
+      // A malformed priority is left to the handler, which refuses it with its reason.
+      const priority = priorityOf(metadata) ?? 'interactive';
+      const deadline = deadlineMs(call.getDeadline());
+      const refusal = gate.refusalBeforeRequest(priority, deadline, kind);
+      if (!refusal) {
+        pass(metadata);
+        return;
+      }
+      free();
+      const error = toServiceError(refusal);
+      const answer = (): void => {
+        metrics.requests.inc({ method, code: statusName(error.code) });
+        call.sendStatus({ code: error.code ?? status.RESOURCE_EXHAUSTED, details: error.details, metadata: error.metadata });
+        stopRequestUpload(call);
+      };
+      const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, deadline === undefined ? undefined : deadline - Date.now());
+      if (hold > 0) setTimeout(answer, hold);
+      else answer();
+    };
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            // A malformed priority is left to the handler, which refuses it with its reason.
-            const priority = priorityOf(metadata) ?? 'interactive';
-            const refusal = gate.refusalBeforeRequest(priority, deadlineMs(call.getDeadline()), kind);
-            if (!refusal) {
-              pass(metadata);
-              return;
-            }
-            const error = toServiceError(refusal);
-            const answer = (): void => {
-              metrics.requests.inc({ method, code: statusName(error.code) });
-              call.sendStatus({ code: error.code ?? status.RESOURCE_EXHAUSTED, details: error.details, metadata: error.metadata });
-              stopRequestUpload(call);
-            };
-            const deadline = deadlineMs(call.getDeadline());
-            const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, deadline === undefined ? undefined : deadline - Date.now());
-            if (hold > 0) setTimeout(answer, hold);
-            else answer();
+            release = uploads.enter(call.getPeer(), (free) => weigh(metadata, pass, free));
           },
+          onReceiveMessage: (message, pass) => {
+            release();
+            pass(message);
+          },
+          // Also when grpc-js itself ends the call before its message (one over the size limit).
+          onCancel: () => release(),
         }),
     });
   };

@@ -24,12 +24,18 @@ const service: grpc.ServiceDefinition = {
   },
 };
 
-/** A server whose early refusal weighs each call against a minute of work already admitted. */
-async function busyServer(paceMs: number): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
+/**
+ * A server whose early refusal weighs each call against a minute of work already admitted (none
+ * when not `busy`), receiving messages of up to `maxMessageBytes`.
+ */
+async function busyServer(
+  paceMs: number,
+  { busy = true, maxMessageBytes = 64 * MB } = {},
+): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
   const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
-  let finish!: () => void;
-  const held = admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve)));
+  let finish: () => void = () => undefined;
+  const held = busy ? admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve))) : Promise.resolve();
   const metrics = new ServerMetrics({
     inFlight: () => admission.inFlight,
     queuedTasks: () => 0,
@@ -38,7 +44,10 @@ async function busyServer(paceMs: number): Promise<{ port: number; handled: () =
     workersReplaced: () => 0,
   });
   let handled = 0;
-  const server = new grpc.Server({ interceptors: [earlyRefusal(() => admission, metrics, paceMs)] });
+  const server = new grpc.Server({
+    interceptors: [earlyRefusal(() => admission, metrics, paceMs)],
+    'grpc.max_receive_message_length': maxMessageBytes,
+  });
   server.addService(service, {
     Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
   });
@@ -121,6 +130,24 @@ describe('refusal before the request', function () {
       expect(short.ms).to.be.at.least(290).and.below(390);
       expect(server.handled()).to.equal(0);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('frees the upload place of a call that ends inside grpc-js (a message over the size limit): the connection still serves', async () => {
+    const server = await busyServer(0, { busy: false, maxMessageBytes: 1024 });
+    const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const call = (bytes: number): Promise<grpc.status> =>
+      new Promise((resolve) =>
+        client.makeUnaryRequest(RECOGNIZE, identity, identity, Buffer.alloc(bytes), (err) => resolve(err ? err.code : grpc.status.OK)),
+      );
+    try {
+      // More than the uploads a connection may have at once (4), one after another.
+      for (let i = 0; i < 6; i++) expect(await call(4096)).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+      expect(await call(10)).to.equal(grpc.status.OK);
+      expect(server.handled()).to.equal(1);
+    } finally {
+      client.close();
       await server.close();
     }
   });
