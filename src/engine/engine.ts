@@ -26,7 +26,7 @@ import {
   type RunOptions,
   type TaskResult,
 } from './runtime/worker-pool.js';
-import { SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
+import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
 import type { EncodedLineReply, ReplyFor, Task } from './runtime/worker-protocol.js';
 import { orderLines, readPage, type LineRead, type LinesRead, type PageSettings } from './pipeline.js';
@@ -389,15 +389,11 @@ export class OcrEngine {
    */
   private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
     const shared = this.sharedImages.blank(probe.width, probe.height, 3);
+    // The file's bytes alone (posting a view would copy the whole message it lies in), shared.
+    const input = this.sharedImages.copy(encoded);
     try {
-      // The file's bytes alone: posting a view would copy the whole message it lies in.
-      const task = {
-        kind: 'decode',
-        bytes: new Uint8Array(encoded),
-        limits: this.config.decodeLimits,
-        target: shared.image.buffer,
-      } as const;
-      const { reply } = await this.runOn(shared, task, call);
+      const task = { kind: 'decode', bytes: bytesOf(input), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+      const { reply } = await this.runOn([shared, input], task, call);
       if (reply.width !== probe.width || reply.height !== probe.height) {
         throw invalidArgument(
           `${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`,
@@ -407,6 +403,8 @@ export class OcrEngine {
     } catch (err) {
       shared.release();
       throw err;
+    } finally {
+      input.release();
     }
   }
 
@@ -478,9 +476,14 @@ export class OcrEngine {
   }
 
   /** A worker task that reads a pooled image: the image stays out of the pool until the task is over. */
-  private runOn<T extends Task>(lease: SharedImageLease, task: T, call: CallTicket): Promise<TaskResult<ReplyFor<T>>> {
-    const done = lease.hold();
-    return this.run(task, call).finally(done);
+  /** Run `task` with each lease held until its worker is done with it. */
+  private runOn<T extends Task>(
+    leases: SharedImageLease | SharedImageLease[],
+    task: T,
+    call: CallTicket,
+  ): Promise<TaskResult<ReplyFor<T>>> {
+    const done = [leases].flat().map((lease) => lease.hold());
+    return this.run(task, call).finally(() => done.forEach((d) => d()));
   }
 
   /** readPage with its stages on this engine's workers; `decode` puts the image in shared memory. */

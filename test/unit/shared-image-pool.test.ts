@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SharedImagePool } from '../../src/engine/runtime/shared-image-pool.js';
+import { bytesOf, SharedImagePool } from '../../src/engine/runtime/shared-image-pool.js';
 import type { RawImage } from '../../src/engine/types.js';
 
 const image = (width: number, height: number, fill: number): RawImage => ({
@@ -15,6 +15,19 @@ describe('SharedImagePool', () => {
     expect(lease.image).to.include({ width: 20, height: 10, channels: 3 });
     expect(lease.image.buffer).to.be.instanceOf(SharedArrayBuffer);
     expect(Array.from(new Uint8Array(lease.image.buffer, 0, 600)).every((v) => v === 7)).to.equal(true);
+  });
+
+  it('copies an encoded file, alone, into pooled shared memory, and reuses it for the next file once released', () => {
+    const pool = new SharedImagePool(1 << 30);
+    const message = Uint8Array.from([9, 1, 2, 3, 9]);
+    const first = pool.copy(message.subarray(1, 4));
+    expect(first.image.buffer).to.be.instanceOf(SharedArrayBuffer);
+    message.fill(0);
+    expect([...bytesOf(first)]).to.deep.equal([1, 2, 3]);
+    first.release();
+    const second = pool.copy(Uint8Array.from([4, 5]));
+    expect(second.image.buffer).to.equal(first.image.buffer);
+    expect([...bytesOf(second)]).to.deep.equal([4, 5]);
   });
 
   it('reuses a released buffer for an image of similar size, not for one much smaller', () => {

@@ -1,8 +1,8 @@
 /**
- * Reusable shared memory for decoded images. Workers read a request's pixels from a
- * SharedArrayBuffer; a fresh one costs far more to fill than one already in use, nearly all of it
- * the first touch of new pages (docs/BENCHMARKS.md, "Tried and kept"). Released buffers wait in the
- * pool for the next image of a similar size.
+ * Reusable shared memory for the images workers read: decoded pixels, and encoded files to decode.
+ * A SharedArrayBuffer is posted without a copy; a fresh one costs far more to fill than one already
+ * in use, nearly all of it the first touch of new pages (docs/BENCHMARKS.md, "Tried and kept";
+ * 70-85 ms for a 30 MB file). Released buffers wait in the pool for the next image of a similar size.
  */
 import type { RawImage } from '../types.js';
 import type { SharedImage } from './worker-protocol.js';
@@ -26,6 +26,16 @@ export class SharedImagePool {
     const buffer = this.acquire(image.data.length);
     new Uint8Array(buffer, 0, image.data.length).set(image.data);
     return new SharedImageLease({ buffer, width: image.width, height: image.height, channels: image.channels }, () => this.release(buffer));
+  }
+
+  /**
+   * An encoded file copied into pooled shared memory for a worker to decode, held once by the
+   * caller: a one-row, one-channel image of its bytes (`bytesOf` views exactly them).
+   */
+  copy(bytes: Uint8Array): SharedImageLease {
+    const buffer = this.acquire(bytes.length);
+    new Uint8Array(buffer, 0, bytes.length).set(bytes);
+    return new SharedImageLease({ buffer, width: bytes.length, height: 1, channels: 1 }, () => this.release(buffer));
   }
 
   /** Pooled shared memory for an image of this size that a worker will fill, held once by the caller. */
@@ -66,6 +76,9 @@ export class SharedImagePool {
     while (this.idleBytes > this.maxIdleBytes) this.idleBytes -= this.idle.shift()!.byteLength;
   }
 }
+
+/** The bytes a `copy` lease holds, without the rest of its pooled buffer. */
+export const bytesOf = (lease: SharedImageLease): Uint8Array => new Uint8Array(lease.image.buffer, 0, lease.image.width);
 
 /**
  * A pooled image and who still reads it. The buffer goes back to the pool only when the caller and
