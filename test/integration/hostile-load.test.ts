@@ -14,8 +14,8 @@ import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { bmpFile } from '../support/images.js';
 import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
-import { startLatencyProbe } from '../support/latency-probe.js';
-import { residentBytes, watchPeak } from '../support/resident-memory.js';
+import { startLatencyProbe } from '../../src/dev/latency-probe.js';
+import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 
 const GB = 1e9;
@@ -72,7 +72,7 @@ describe('hostile input and overload against a server process with its default f
     const probe = await startLatencyProbe(`127.0.0.1:${server.port}`);
     // Twice: one sample of a maximum is noisy on a shared machine.
     for (let i = 0; i < 2; i++) expect((await outcome(client.recognize(Buffer.alloc(bytes, 1)))).code).to.equal('INVALID_ARGUMENT');
-    return probe.stop();
+    return (await probe.stop()).slowestMs;
   }
 
   /** Run the attack while measuring another caller's latency and the server's peak memory. */
@@ -83,7 +83,7 @@ describe('hostile input and overload against a server process with its default f
     try {
       await attack();
     } finally {
-      slowest = await probe.stop();
+      slowest = (await probe.stop()).slowestMs;
     }
     const peak = memory.stop();
     expect(slowest, 'slowest GetServerInfo from another channel, ms').to.be.below(slowestAllowedMs);

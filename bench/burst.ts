@@ -1,0 +1,79 @@
+/**
+ * `npm run bench:burst`: issue 15's burst of large uploads. One `ocr serve` with its default flags
+ * is warmed up; then one client sends --calls concurrent Recognize calls of a --mb MB image (JPEG
+ * noise, padded: it decodes to 3000×3000) without deadlines, while another process calls
+ * GetServerInfo every 50 ms on its own channel (src/dev/latency-probe.ts). Prints the calls'
+ * outcomes, the slowest GetServerInfo and how many took over 200 ms, and the server's peak resident
+ * memory above its level before (issue 15: 200 ms; + 1.5 GB).
+ *   node dist/bench/burst.js [--calls 100] [--mb 30]
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { OcrCallError, OcrClient } from '../src/client/index.js';
+import { startLatencyProbe } from '../src/dev/latency-probe.js';
+import { EVAL_DEV } from '../src/dev/repo-paths.js';
+import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
+import { spawnServer } from '../src/dev/server-process.js';
+import { loadSharp } from '../src/shared/load-sharp.js';
+
+const { values } = parseArgs({ options: { calls: { type: 'string', default: '100' }, mb: { type: 'string', default: '30' } } });
+const calls = Number(values.calls);
+const bytes = Number(values.mb) * 1e6;
+if (!Number.isInteger(calls) || calls < 1 || !(bytes > 0)) throw new Error('usage: --calls N (≥ 1) --mb MB (> 0)');
+
+const sharp = await loadSharp();
+// Noise does not compress: a 3000×3000 JPEG at quality 100 of it is about 10 MB.
+const noise = await sharp({
+  create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+})
+  .jpeg({ quality: 100 })
+  .toBuffer();
+const image = Buffer.concat([noise, Buffer.alloc(Math.max(0, bytes - noise.length))]);
+
+const server = await spawnServer();
+process.on('exit', () => server.child.kill('SIGKILL'));
+const pid = server.child.pid!;
+const target = `127.0.0.1:${server.port}`;
+const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
+// Warm, as the hostile-load test does: every worker's sessions have run on a page and on the image.
+const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+for (const warm of [doc, noise]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
+const before = residentBytes(pid);
+
+const memory = watchPeak(pid);
+const probe = await startLatencyProbe(target);
+const started = performance.now();
+const outcomes: Record<string, number> = {};
+await Promise.all(
+  Array.from({ length: calls }, () =>
+    client
+      .recognize(image)
+      .then(
+        () => 'OK',
+        (err: unknown) => (err instanceof OcrCallError ? err.code : 'CLIENT_ERROR'),
+      )
+      .then((code) => (outcomes[code] = (outcomes[code] ?? 0) + 1)),
+  ),
+);
+const seconds = (performance.now() - started) / 1000;
+const { slowestMs, latenciesMs } = await probe.stop();
+const peakAbove = memory.stop() - before;
+client.close();
+server.child.kill('SIGTERM');
+
+const sorted = latenciesMs.slice().sort((a, b) => a - b);
+console.log(`${calls} concurrent Recognize calls of a ${values.mb} MB image from one client, no deadline: ${seconds.toFixed(1)} s`);
+console.log(`| outcomes | GetServerInfo: calls, over 200 ms, p50, p99, slowest | peak RSS above before |`);
+console.log(`| --- | --- | --- |`);
+console.log(
+  `| ${Object.entries(outcomes)
+    .map(([code, n]) => `${code} ${n}`)
+    .join(
+      ', ',
+    )} | ${sorted.length}, ${sorted.filter((ms) => ms > 200).length}, ${Math.round(sorted[Math.floor(sorted.length / 2)] ?? NaN)} ms, ${Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? NaN)} ms, ${Math.round(slowestMs)} ms | ${(peakAbove / 1e9).toFixed(2)} GB |`,
+);
+console.log(
+  `issue 15: slowest ≤ 200 ms: ${slowestMs <= 200 ? 'met' : 'NOT met'}; peak ≤ before + 1.5 GB: ${peakAbove <= 1.5e9 ? 'met' : 'NOT met'}`,
+);
+process.exit(0);
