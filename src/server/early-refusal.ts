@@ -7,14 +7,14 @@
  * grpc-retry-pushback-ms, as the handler would, and the stream is reset so that the client stops
  * sending (request-upload.ts).
  */
-import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { UploadGate } from './upload-gate.js';
-import { statusName, toServiceError } from './status.js';
+import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** The calls whose cost is mostly their request, a whole page or a batch of lines, with the kind of work they are. */
@@ -46,10 +46,10 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
         return;
       }
       free();
-      const error = toServiceError(refusal);
       const answer = (): void => {
-        metrics.requests.inc({ method, code: statusName(error.code) });
-        call.sendStatus({ code: error.code ?? status.RESOURCE_EXHAUSTED, details: error.details, metadata: error.metadata });
+        const refused = toStatus(refusal);
+        metrics.requests.inc({ method, code: statusName(refused.code) });
+        call.sendStatus(refused);
         stopRequestUpload(call);
       };
       const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, deadline === undefined ? undefined : deadline - Date.now());

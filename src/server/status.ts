@@ -1,4 +1,4 @@
-import { status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { status, type ServiceError, type StatusObject, Metadata } from '@grpc/grpc-js';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
 
 const CODES: Record<OcrErrorCode, status> = {
@@ -11,18 +11,24 @@ const CODES: Record<OcrErrorCode, status> = {
 };
 
 /**
- * Any thrown value → a gRPC error; unexpected ones become INTERNAL without leaking stack traces.
+ * Any thrown value → a gRPC status; unexpected ones become INTERNAL without leaking stack traces.
  * RESOURCE_EXHAUSTED carries grpc-retry-pushback-ms, as gRPC's retry design names it: the wait a
  * refusal for load suggests, or -1 for one that no retry can fix (too large), which grpc-js and
  * the SDK then do not retry.
  */
-export function toServiceError(err: unknown): ServiceError {
+export function toStatus(err: unknown): StatusObject {
   const known = err instanceof OcrError;
   const code = known ? CODES[err.code] : status.INTERNAL;
   const details = known ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
   const metadata = new Metadata();
   if (code === status.RESOURCE_EXHAUSTED) metadata.set('grpc-retry-pushback-ms', String(known ? Math.round(err.retryAfterMs ?? -1) : -1));
-  return Object.assign(new Error(details), { code, details, metadata });
+  return { code, details, metadata };
+}
+
+/** toStatus as the error a handler's callback takes. */
+export function toServiceError(err: unknown): ServiceError {
+  const s = toStatus(err);
+  return Object.assign(new Error(s.details), s);
 }
 
 export function statusName(code: status): string {

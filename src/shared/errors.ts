@@ -19,6 +19,20 @@ export class OcrError extends Error {
   }
 }
 
+/**
+ * A refusal for load, without a stack: under overload a server gives them by the thousand a second,
+ * and capturing a stack nobody reads was a tenth of what each cost its main thread.
+ */
+export function loadRefusal(message: string, retryAfterMs: number): OcrError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new OcrError('RESOURCE_EXHAUSTED', message, retryAfterMs);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function invalidArgument(message: string): OcrError {
   return new OcrError('INVALID_ARGUMENT', message);
 }

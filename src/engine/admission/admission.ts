@@ -6,7 +6,7 @@
  * its memory (holding only its encoded bytes) and then runs. Interactive calls go ahead of batch
  * calls, in the memory queue and in the workers' queue, so batch load never delays them.
  */
-import { OcrError } from '../../shared/errors.js';
+import { loadRefusal, OcrError } from '../../shared/errors.js';
 import type { MemoryBudget, Reservation } from './memory-budget.js';
 
 export type CallPriority = 'interactive' | 'batch';
@@ -155,8 +155,7 @@ export class Admission {
     if (this.waitingEncodedBytes + cost.encodedBytes > cap) {
       this.refused[priority]++;
       const retryAfterMs = Math.max(10, Math.ceil(this.estimatedWaitMs(priority)));
-      throw new OcrError(
-        'RESOURCE_EXHAUSTED',
+      throw loadRefusal(
         `server busy: the calls waiting for memory already hold ${Math.round(this.waitingEncodedBytes / 1048576)} MiB of images; ` +
           `retry in ${retryAfterMs} ms or on another instance`,
         retryAfterMs,
@@ -213,8 +212,7 @@ export class Admission {
           'allow a longer deadline or send a smaller image',
       );
     }
-    return new OcrError(
-      'RESOURCE_EXHAUSTED',
+    return loadRefusal(
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
         `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
         `retry in ${retryAfterMs} ms or on another instance`,
