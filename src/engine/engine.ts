@@ -27,6 +27,7 @@ import {
   type TaskResult,
 } from './runtime/worker-pool.js';
 import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
+import { MainThreadTurns } from './runtime/main-thread-turns.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
 import type { EncodedLineReply, ReplyFor, Task } from './runtime/worker-protocol.js';
 import { orderLines, readPage, type LineRead, type LinesRead, type PageSettings } from './pipeline.js';
@@ -203,6 +204,7 @@ function lineOutcome(line: LineRead, t: Pick<StageTimings, 'decodeMs' | 'queueMs
  */
 export class OcrEngine {
   private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES);
+  private readonly copyTurns = new MainThreadTurns();
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
   readonly admission: Admission;
@@ -388,6 +390,7 @@ export class OcrEngine {
    * the main thread neither decodes nor copies pixels, so a burst of large images cannot stall it.
    */
   private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
+    await this.copyTurns.take();
     const shared = this.sharedImages.blank(probe.width, probe.height, 3);
     // The file's bytes alone (posting a view would copy the whole message it lies in), shared.
     const input = this.sharedImages.copy(encoded);
