@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
+import { installIncrementalDecoder } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
@@ -132,6 +133,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   // The logger names the instance, which names the bound port: it is made after the bind, before any call.
   const callLog: { logger?: Logger } = {};
+  installIncrementalDecoder();
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [

@@ -1,0 +1,81 @@
+/**
+ * grpc-js's StreamDecoder, which cuts a call's byte stream into its gRPC messages, keeps every
+ * chunk of a message and joins them (Buffer.concat) when the last one arrives: for a 30 MB image,
+ * one 60-80 ms copy into fresh pages in a single callback, and in a burst of large uploads several
+ * of those back to back were most of what kept another caller waiting (docs/BENCHMARKS.md, "Bursts
+ * of large uploads"). Here the message's buffer is allocated once its length prefix has been read
+ * and each chunk is copied in as it arrives, so the copying is spread over the upload. Same
+ * contract: write(chunk) returns the messages it completed, each with its 5-byte prefix, and throws
+ * on one longer than the limit.
+ *
+ * The decoder is internal to grpc-js (build/src/stream-decoder.js), so it is replaced only on the
+ * version it was written against; any other keeps its own.
+ */
+import { createRequire } from 'node:module';
+
+const PATCHED_VERSION = /^1\.14\./;
+const PREFIX = 5;
+
+interface Decoder {
+  maxReadMessageLength: number;
+  write(data: Buffer): Buffer[];
+}
+
+/** What this decoder keeps on a grpc-js StreamDecoder, beside grpc-js's own fields. */
+interface Progress {
+  header?: Buffer;
+  headerFilled?: number;
+  message?: Buffer;
+  messageFilled?: number;
+}
+
+/** The messages `data` completes, continuing from where the last chunk left `state`. */
+export function decodeChunk(state: Progress, data: Buffer, maxLength: number): Buffer[] {
+  const done: Buffer[] = [];
+  let at = 0;
+  while (at < data.length) {
+    if (state.message === undefined) {
+      state.header ??= Buffer.alloc(PREFIX);
+      const take = Math.min(PREFIX - (state.headerFilled ?? 0), data.length - at);
+      data.copy(state.header, state.headerFilled ?? 0, at, at + take);
+      state.headerFilled = (state.headerFilled ?? 0) + take;
+      at += take;
+      if (state.headerFilled < PREFIX) break;
+      const length = state.header.readUInt32BE(1);
+      if (maxLength !== -1 && length > maxLength) {
+        throw new Error(`Received message larger than max (${length} vs ${maxLength})`);
+      }
+      state.message = Buffer.allocUnsafe(PREFIX + length);
+      state.header.copy(state.message, 0);
+      state.messageFilled = PREFIX;
+      state.headerFilled = 0;
+    }
+    const take = Math.min(state.message.length - state.messageFilled!, data.length - at);
+    data.copy(state.message, state.messageFilled, at, at + take);
+    state.messageFilled! += take;
+    at += take;
+    if (state.messageFilled === state.message.length) {
+      done.push(state.message);
+      state.message = undefined;
+    }
+  }
+  return done;
+}
+
+let installed: boolean | undefined;
+
+/** Replace grpc-js's StreamDecoder.write, once per process; true when it is replaced. */
+export function installIncrementalDecoder(): boolean {
+  if (installed !== undefined) return installed;
+  const require = createRequire(import.meta.url);
+  const version = (require('@grpc/grpc-js/package.json') as { version: string }).version;
+  const module = require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: { prototype: Decoder } };
+  installed = PATCHED_VERSION.test(version) && typeof module.StreamDecoder?.prototype.write === 'function';
+  if (installed) {
+    module.StreamDecoder!.prototype.write = function write(this: Decoder & { ocrProgress?: Progress }, data: Buffer): Buffer[] {
+      this.ocrProgress ??= {};
+      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength);
+    };
+  }
+  return installed;
+}
