@@ -4,8 +4,9 @@
  * spend the main thread and the connection on images that will be thrown away, while the refusal
  * waits for the last byte. When the wait ahead leaves no room in a call's deadline for a typical
  * call of its method, it is answered from its headers: RESOURCE_EXHAUSTED with
- * grpc-retry-pushback-ms, as the handler would, and the stream is reset so that the client stops
- * sending (request-upload.ts).
+ * grpc-retry-pushback-ms, as the handler would, after the refusal pace (refusal-pace.ts), and the
+ * stream is reset so that the client stops sending (request-upload.ts). A call is weighed when its
+ * upload may start: a connection uploads a few calls at once, the others wait unread (upload-gate.ts).
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -374,11 +375,16 @@ describe('TLS and mutual TLS', function () {
     it('a server on a non-loopback address without TLS warns, naming the flags; one on loopback does not', async () => {
       const open = await spawnServer(['--host', '0.0.0.0', '--workers', '1', '--no-http']);
       children.push(open.child);
+      // Everything it wrote before the kill, read to the end of its pipes: the log is written
+      // asynchronously, so at the listening line its last line may not have arrived whole yet.
+      const closed = once(open.child, 'close');
       open.child.kill('SIGKILL');
+      await closed;
       const warnings = open
         .stderr()
-        .trim()
         .split('\n')
+        // Whole lines only: the kill may cut the last one short.
+        .slice(0, -1)
         .map((l) => JSON.parse(l) as { level: number; msg: string })
         .filter((l) => l.level === 40 && /without TLS/.test(l.msg));
       expect(warnings).to.have.length(1);
