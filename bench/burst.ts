@@ -1,7 +1,7 @@
 /**
  * `npm run bench:burst`: issue 15's burst of large uploads. One `ocr serve` with its default flags
- * is warmed up; then one client sends --calls concurrent Recognize calls of a --mb MB image (JPEG
- * noise, padded: it decodes to 3000×3000) without deadlines, while another process calls
+ * is warmed up; then one client sends --calls concurrent Recognize calls of a --mb MB image
+ * (src/dev/burst-image.ts) without deadlines, while another process calls
  * GetServerInfo every 50 ms on its own channel (src/dev/latency-probe.ts). Prints the calls'
  * outcomes, the slowest GetServerInfo and how many took over 200 ms, and the server's peak resident
  * memory above its level before (issue 15: 200 ms; + 1.5 GB).
@@ -11,25 +11,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrCallError, OcrClient } from '../src/client/index.js';
+import { burstImage } from '../src/dev/burst-image.js';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
 import { EVAL_DEV } from '../src/dev/repo-paths.js';
 import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
 import { spawnServer } from '../src/dev/server-process.js';
-import { loadSharp } from '../src/shared/load-sharp.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '100' }, mb: { type: 'string', default: '30' } } });
 const calls = Number(values.calls);
 const bytes = Number(values.mb) * 1e6;
 if (!Number.isInteger(calls) || calls < 1 || !(bytes > 0)) throw new Error('usage: --calls N (≥ 1) --mb MB (> 0)');
 
-const sharp = await loadSharp();
-// Noise does not compress: a 3000×3000 JPEG at quality 100 of it is about 10 MB.
-const noise = await sharp({
-  create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } },
-})
-  .jpeg({ quality: 100 })
-  .toBuffer();
-const image = Buffer.concat([noise, Buffer.alloc(Math.max(0, bytes - noise.length))]);
+const { noise, image } = await burstImage(bytes);
 
 const server = await spawnServer();
 process.on('exit', () => server.child.kill('SIGKILL'));

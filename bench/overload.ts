@@ -23,6 +23,7 @@ import { OcrCallError, OcrClient, mapLimit, type CallSettings, type OcrClientOpt
 import { OCR_SERVICE } from '../src/shared/service-name.js';
 import { cpuSeconds } from '../src/dev/process-cpu.js';
 import { EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
+import { watchPeak } from '../src/dev/resident-memory.js';
 import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 import { RecognizeRequest } from '../src/gen/ocr/v1/ocr.js';
 import { framed, leanCaller } from './lean-caller.js';
@@ -66,27 +67,6 @@ async function startInstance(args: string[]): Promise<ServerProcess> {
   const server = await spawnServer(['--no-http', ...args]);
   children.add(server.child);
   return server;
-}
-
-/** Peak VmRSS of each process while it runs, sampled every 100 ms from /proc. */
-function sampleRss(pids: number[]): () => number[] {
-  const peaks = pids.map(() => 0);
-  const sample = (): void =>
-    pids.forEach((pid, i) => {
-      try {
-        const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-        peaks[i] = Math.max(peaks[i]!, kb / 1024);
-      } catch {
-        // The process has exited; its peak so far stands.
-      }
-    });
-  sample();
-  const timer = setInterval(sample, 100);
-  return () => {
-    clearInterval(timer);
-    sample();
-    return peaks;
-  };
 }
 
 interface Outcome {
@@ -150,7 +130,7 @@ interface LoopRun {
 async function closedLoop(groups: Group[], pids: number[]): Promise<LoopRun & { outcomes: Outcome[][] }> {
   const cpuBefore = process.cpuUsage();
   const serverCpuBefore = pids.map(cpuSeconds);
-  const stopRss = sampleRss(pids);
+  const rss = pids.map((pid) => watchPeak(pid, 100));
   const started = performance.now();
   const endAt = started + seconds * 1000;
   let calls = 0;
@@ -169,7 +149,13 @@ async function closedLoop(groups: Group[], pids: number[]): Promise<LoopRun & { 
   const elapsed = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const serverCores = pids.map((pid, i) => (cpuSeconds(pid) - serverCpuBefore[i]!) / elapsed);
-  return { outcomes, seconds: elapsed, peakRssMb: stopRss(), clientCores: (cpu.user + cpu.system) / 1e6 / elapsed, serverCores };
+  return {
+    outcomes,
+    seconds: elapsed,
+    peakRssMb: rss.map((w) => w.stop() / 1024 / 1024),
+    clientCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+    serverCores,
+  };
 }
 
 const quantile = (xs: number[], q: number): number => {

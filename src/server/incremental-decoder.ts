@@ -21,13 +21,15 @@ interface Decoder {
   write(data: Buffer): Buffer[];
 }
 
-/** What this decoder keeps on a grpc-js StreamDecoder, beside grpc-js's own fields. */
-interface Progress {
-  header?: Buffer;
-  headerFilled?: number;
-  message?: Buffer;
-  messageFilled?: number;
+/** Where a stream's decoding stands between chunks: a length prefix being read, or a message being filled. */
+export interface Progress {
+  header: Buffer;
+  headerFilled: number;
+  message: Buffer | undefined;
+  messageFilled: number;
 }
+
+export const startProgress = (): Progress => ({ header: Buffer.alloc(PREFIX), headerFilled: 0, message: undefined, messageFilled: 0 });
 
 /** The messages `data` completes, continuing from where the last chunk left `state`. */
 export function decodeChunk(state: Progress, data: Buffer, maxLength: number): Buffer[] {
@@ -35,10 +37,9 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number): B
   let at = 0;
   while (at < data.length) {
     if (state.message === undefined) {
-      state.header ??= Buffer.alloc(PREFIX);
-      const take = Math.min(PREFIX - (state.headerFilled ?? 0), data.length - at);
-      data.copy(state.header, state.headerFilled ?? 0, at, at + take);
-      state.headerFilled = (state.headerFilled ?? 0) + take;
+      const take = Math.min(PREFIX - state.headerFilled, data.length - at);
+      data.copy(state.header, state.headerFilled, at, at + take);
+      state.headerFilled += take;
       at += take;
       if (state.headerFilled < PREFIX) break;
       const length = state.header.readUInt32BE(1);
@@ -50,9 +51,9 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number): B
       state.messageFilled = PREFIX;
       state.headerFilled = 0;
     }
-    const take = Math.min(state.message.length - state.messageFilled!, data.length - at);
+    const take = Math.min(state.message.length - state.messageFilled, data.length - at);
     data.copy(state.message, state.messageFilled, at, at + take);
-    state.messageFilled! += take;
+    state.messageFilled += take;
     at += take;
     if (state.messageFilled === state.message.length) {
       done.push(state.message);
@@ -73,7 +74,7 @@ export function installIncrementalDecoder(): boolean {
   installed = PATCHED_VERSION.test(version) && typeof module.StreamDecoder?.prototype.write === 'function';
   if (installed) {
     module.StreamDecoder!.prototype.write = function write(this: Decoder & { ocrProgress?: Progress }, data: Buffer): Buffer[] {
-      this.ocrProgress ??= {};
+      this.ocrProgress ??= startProgress();
       return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength);
     };
   }

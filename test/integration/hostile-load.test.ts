@@ -10,6 +10,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { burstImage } from '../../src/dev/burst-image.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { bmpFile } from '../support/images.js';
@@ -183,14 +184,7 @@ describe('hostile input and overload against a server process with its default f
   });
 
   it('100 concurrent calls of a 30 MB image are each answered, and their memory does not stay', async () => {
-    // Noise does not compress: a 3000×3000 JPEG at quality 100 of it is about 10 MB; three of them
-    // side by side in one buffer make the 30 MB a call carries (the first is the image read).
-    const noise = await sharp({
-      create: { width: 3000, height: 3000, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 60 } },
-    })
-      .jpeg({ quality: 100 })
-      .toBuffer();
-    const big = Buffer.concat([noise, Buffer.alloc(Math.max(0, 30_000_000 - noise.length))]);
+    const { image: big } = await burstImage(30_000_000);
     // No deadline: 3 GB take this machine's loopback HTTP/2 most of a minute to carry.
     const results = await Promise.all(Array.from({ length: 100 }, () => outcome(client.recognize(big))));
     for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED'], r.details).to.include(r.code);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeChunk, installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
+import { decodeChunk, installIncrementalDecoder, startProgress } from '../../src/server/incremental-decoder.js';
 
 const framed = (message: Buffer): Buffer => {
   const prefix = Buffer.alloc(5);
@@ -19,7 +19,7 @@ describe('incremental gRPC message decoder', () => {
     const messages = [0, 1, 4, 5, 300, 0, 70_000, 2, 16_384].map((n, i) => Buffer.alloc(n, i + 1));
     const stream = Buffer.concat(messages.map(framed));
     for (let round = 0; round < 50; round++) {
-      const state = {};
+      const state = startProgress();
       const out: Buffer[] = [];
       for (let at = 0; at < stream.length;) {
         const size = round === 0 ? 1 : 1 + Math.floor(random() * (round % 2 ? 10 : 40_000));
@@ -32,7 +32,7 @@ describe('incremental gRPC message decoder', () => {
   });
 
   it('refuses a message longer than the limit from its prefix, before allocating it', () => {
-    expect(() => decodeChunk({}, framed(Buffer.alloc(2048)).subarray(0, 5), 1024)).to.throw(
+    expect(() => decodeChunk(startProgress(), framed(Buffer.alloc(2048)).subarray(0, 5), 1024)).to.throw(
       'Received message larger than max (2048 vs 1024)',
     );
   });
