@@ -26,6 +26,7 @@ import {
   type RunOptions,
   type TaskResult,
 } from './runtime/worker-pool.js';
+import { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { MainThreadTurns } from './runtime/main-thread-turns.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
@@ -203,7 +204,8 @@ function lineOutcome(line: LineRead, t: Pick<StageTimings, 'decodeMs' | 'queueMs
  * Model calls run on a pool of worker threads; this object only orchestrates.
  */
 export class OcrEngine {
-  private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES);
+  private readonly sharedBuffers = new SharedBufferThread();
+  private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES, (bytes) => this.sharedBuffers.allocate(bytes));
   private readonly copyTurns = new MainThreadTurns();
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
@@ -298,8 +300,9 @@ export class OcrEngine {
   }
 
   /** Stop the workers; `stuck` counts those still inside a model call (worker-phase.ts). */
-  close(): Promise<PoolClosed> {
-    return this.pool.close();
+  async close(): Promise<PoolClosed> {
+    const [closed] = await Promise.all([this.pool.close(), this.sharedBuffers.close()]);
+    return closed;
   }
 
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */
@@ -390,24 +393,27 @@ export class OcrEngine {
    * the main thread neither decodes nor copies pixels, so a burst of large images cannot stall it.
    */
   private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
-    await this.copyTurns.take();
-    const shared = this.sharedImages.blank(probe.width, probe.height, 3);
-    // The file's bytes alone (posting a view would copy the whole message it lies in), shared.
-    const input = this.sharedImages.copy(encoded);
+    const shared = await this.sharedImages.blank(probe.width, probe.height, 3);
     try {
-      const task = { kind: 'decode', bytes: bytesOf(input), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
-      const { reply } = await this.runOn([shared, input], task, call);
-      if (reply.width !== probe.width || reply.height !== probe.height) {
-        throw invalidArgument(
-          `${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`,
-        );
+      // The file's bytes alone, in pooled shared memory: posting a view would copy the whole message
+      // it lies in, and a worker that saw a message's own shared memory would keep it until it collects.
+      const input = await this.sharedImages.forBytes(encoded.length);
+      try {
+        await this.copyTurns.copy(bytesOf(input), encoded);
+        const task = { kind: 'decode', bytes: bytesOf(input), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+        const { reply } = await this.runOn([shared, input], task, call);
+        if (reply.width !== probe.width || reply.height !== probe.height) {
+          throw invalidArgument(
+            `${probe.format.toUpperCase()} image decoded to ${reply.width}×${reply.height}, not the ${probe.width}×${probe.height} its header declares`,
+          );
+        }
+        return shared;
+      } finally {
+        input.release();
       }
-      return shared;
     } catch (err) {
       shared.release();
       throw err;
-    } finally {
-      input.release();
     }
   }
 

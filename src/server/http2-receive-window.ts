@@ -15,7 +15,13 @@ export interface ReceiveWindow {
   connectionBytes: number;
 }
 
-export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 4 * 1024 * 1024, connectionBytes: 16 * 1024 * 1024 };
+/**
+ * 1 MiB a call: a call whose upload waits its turn (upload-gate.ts) has a window's worth of chunks
+ * read and buffered, all handed over at once when its turn comes; with 4 MiB, several such turns
+ * in one iteration of the event loop held it 100-150 ms in the burst of large uploads
+ * (docs/BENCHMARKS.md). A scan of up to 1 MiB still arrives without waiting for the server.
+ */
+export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 1024 * 1024, connectionBytes: 16 * 1024 * 1024 };
 
 /** Run `bind` (which creates grpc-js's HTTP/2 servers) so that those servers use `window`. */
 export async function withReceiveWindow<T>(window: ReceiveWindow, bind: () => Promise<T>): Promise<T> {

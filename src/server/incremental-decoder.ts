@@ -4,7 +4,8 @@
  * one 60-80 ms copy into fresh pages in a single callback, and in a burst of large uploads several
  * of those back to back were most of what kept another caller waiting (docs/BENCHMARKS.md, "Bursts
  * of large uploads"). Here the message's buffer is allocated once its length prefix has been read
- * and each chunk is copied in as it arrives, so the copying is spread over the upload. Same
+ * and each chunk is copied in as it arrives, so the copying is spread over the upload; a large
+ * message's buffer comes ready from a stock, resident, so that the copying costs no page faults. Same
  * contract: write(chunk) returns the messages it completed, each with its 5-byte prefix, and throws
  * on one longer than the limit.
  *
@@ -12,6 +13,8 @@
  * version it was written against; any other keeps its own.
  */
 import { createRequire } from 'node:module';
+import { SharedBufferThread } from '../engine/index.js';
+import { WarmBufferStock } from './warm-buffer-stock.js';
 
 const PATCHED_VERSION = /^1\.14\./;
 const PREFIX = 5;
@@ -31,8 +34,16 @@ export interface Progress {
 
 export const startProgress = (): Progress => ({ header: Buffer.alloc(PREFIX), headerFilled: 0, message: undefined, messageFilled: 0 });
 
-/** The messages `data` completes, continuing from where the last chunk left `state`. */
-export function decodeChunk(state: Progress, data: Buffer, maxLength: number): Buffer[] {
+/**
+ * The messages `data` completes, continuing from where the last chunk left `state`; `allocate`
+ * gives a message its buffer (prefix included) once its length is known.
+ */
+export function decodeChunk(
+  state: Progress,
+  data: Buffer,
+  maxLength: number,
+  allocate: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafe(bytes),
+): Buffer[] {
   const done: Buffer[] = [];
   let at = 0;
   while (at < data.length) {
@@ -46,7 +57,7 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number): B
       if (maxLength !== -1 && length > maxLength) {
         throw new Error(`Received message larger than max (${length} vs ${maxLength})`);
       }
-      state.message = Buffer.allocUnsafe(PREFIX + length);
+      state.message = allocate(PREFIX + length);
       state.header.copy(state.message, 0);
       state.messageFilled = PREFIX;
       state.headerFilled = 0;
@@ -63,6 +74,19 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number): B
   return done;
 }
 
+/**
+ * Process-wide, as the decoder they serve: messages of 4 MiB and more are assembled in resident
+ * shared memory (warm-buffer-stock.ts), twice the largest default message kept ready.
+ */
+const bufferThread = new SharedBufferThread();
+export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, 64 << 20);
+
+/** A message's buffer: from the stock when it has one that fits, else an ordinary one. */
+function allocateMessage(bytes: number): Buffer {
+  const warm = messageBuffers.take(bytes);
+  return warm ? Buffer.from(warm, 0, bytes) : Buffer.allocUnsafe(bytes);
+}
+
 let installed: boolean | undefined;
 
 /** Replace grpc-js's StreamDecoder.write, once per process; true when it is replaced. */
@@ -75,7 +99,7 @@ export function installIncrementalDecoder(): boolean {
   if (installed) {
     module.StreamDecoder!.prototype.write = function write(this: Decoder & { ocrProgress?: Progress }, data: Buffer): Buffer[] {
       this.ocrProgress ??= startProgress();
-      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength);
+      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, allocateMessage);
     };
   }
   return installed;

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
-import { installIncrementalDecoder } from './incremental-decoder.js';
+import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
@@ -216,7 +216,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => ready.inFlight === 0,
-    () => ready.releaseIdleMemory(),
+    () => {
+      messageBuffers.drop();
+      return ready.releaseIdleMemory();
+    },
   );
   ready.admission.onIdle = () => trim.idle();
   const ctx = { engine: ready, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };

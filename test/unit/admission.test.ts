@@ -126,13 +126,13 @@ describe('admission', () => {
     expect(ran).to.equal(true);
   });
 
-  it('refuses a call that would wait for memory once the waiting calls hold half the budget in encoded bytes', async () => {
-    const admission = new Admission(new MemoryBudget(10 * MB), config);
-    const running = hold(admission, page(0.1, 10 * MB));
-    const waiting = hold(admission, page(0.1, 5 * MB, 4 * MB));
+  it('refuses a call that would wait for memory once the waiting calls hold a quarter of the budget in encoded bytes', async () => {
+    const admission = new Admission(new MemoryBudget(16 * MB), config);
+    const running = hold(admission, page(0.1, 16 * MB));
+    const waiting = hold(admission, page(0.1, 5 * MB, 3 * MB));
     const err = await refusal(admission.run(page(0.1, 5 * MB, 2 * MB), {}, async () => 0));
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(err.message).to.match(/waiting for memory already hold 4 MiB/);
+    expect(err.message).to.match(/waiting for memory already hold 3 MiB/);
     expect(err.retryAfterMs).to.be.above(0);
     running.finish();
     waiting.finish();

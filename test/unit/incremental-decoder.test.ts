@@ -37,6 +37,23 @@ describe('incremental gRPC message decoder', () => {
     );
   });
 
+  it('assembles each message in the buffer its allocator gives, shared memory included', () => {
+    const sizes: number[] = [];
+    const allocate = (bytes: number): Buffer => {
+      sizes.push(bytes);
+      return Buffer.from(new SharedArrayBuffer(bytes + 3), 0, bytes);
+    };
+    const messages = [Buffer.alloc(70_000, 1), Buffer.alloc(3, 2)];
+    const stream = Buffer.concat(messages.map(framed));
+    const state = startProgress();
+    const out = [0, 1000, 40_000, stream.length].flatMap((at, i, cuts) =>
+      i === 0 ? [] : decodeChunk(state, stream.subarray(cuts[i - 1], at), -1, allocate),
+    );
+    expect(sizes).to.deep.equal([70_005, 8]);
+    expect(out.every((m) => m.buffer instanceof SharedArrayBuffer)).to.equal(true);
+    expect(out.map((m) => m.subarray(5))).to.deep.equal(messages);
+  });
+
   it('replaces grpc-js 1.14 StreamDecoder.write', () => {
     expect(installIncrementalDecoder()).to.equal(true);
   });

@@ -17,17 +17,32 @@ describe('SharedImagePool', () => {
     expect(Array.from(new Uint8Array(lease.image.buffer, 0, 600)).every((v) => v === 7)).to.equal(true);
   });
 
-  it('copies an encoded file, alone, into pooled shared memory, and reuses it for the next file once released', () => {
+  it('holds an encoded file, alone, in pooled shared memory, and reuses it for the next file once released', async () => {
     const pool = new SharedImagePool(1 << 30);
-    const message = Uint8Array.from([9, 1, 2, 3, 9]);
-    const first = pool.copy(message.subarray(1, 4));
+    const first = await pool.forBytes(3);
     expect(first.image.buffer).to.be.instanceOf(SharedArrayBuffer);
-    message.fill(0);
+    bytesOf(first).set([1, 2, 3]);
     expect([...bytesOf(first)]).to.deep.equal([1, 2, 3]);
     first.release();
-    const second = pool.copy(Uint8Array.from([4, 5]));
+    const second = await pool.forBytes(2);
     expect(second.image.buffer).to.equal(first.image.buffer);
-    expect([...bytesOf(second)]).to.deep.equal([4, 5]);
+    expect(bytesOf(second).length).to.equal(2);
+  });
+
+  it('takes a fresh buffer for a file or a blank image from its source only when none idle fits', async () => {
+    const made: number[] = [];
+    const pool = new SharedImagePool(1 << 30, (bytes) => {
+      made.push(bytes);
+      return Promise.resolve(new SharedArrayBuffer(bytes));
+    });
+    const blank = await pool.blank(300, 200, 3);
+    expect(blank.image).to.include({ width: 300, height: 200, channels: 3 });
+    const file = await pool.forBytes(100_000);
+    expect(made).to.deep.equal([192 * 1024, 128 * 1024]);
+    blank.release();
+    expect((await pool.forBytes(150_000)).image.buffer).to.equal(blank.image.buffer);
+    expect(made).to.have.length(2);
+    file.release();
   });
 
   it('reuses a released buffer for an image of similar size, not for one much smaller', () => {

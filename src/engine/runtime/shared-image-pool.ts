@@ -13,34 +13,42 @@ const GRANULE = 64 * 1024;
 /** Idle buffers at most this much larger than the request are reused: a 26 MB buffer is not spent on a 50 kB line. */
 const MAX_OVERSIZE = 2;
 
+const granules = (bytes: number): number => Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE);
+
 export class SharedImagePool {
   /** Idle buffers, least recently released first. */
   private readonly idle: SharedArrayBuffer[] = [];
   private idleBytes = 0;
 
-  /** `maxIdleBytes`: idle buffers beyond this are dropped, oldest first, for the garbage collector. */
-  constructor(private readonly maxIdleBytes: number) {}
+  /**
+   * `maxIdleBytes`: idle buffers beyond this are dropped, oldest first, for the garbage collector.
+   * `fresh`: where `forBytes` and `blank` get a buffer when none idle fits (shared-buffer-thread.ts
+   * makes them off the main thread).
+   */
+  constructor(
+    private readonly maxIdleBytes: number,
+    private readonly fresh: (bytes: number) => Promise<SharedArrayBuffer> = (bytes) => Promise.resolve(new SharedArrayBuffer(bytes)),
+  ) {}
 
   /** The image's pixels copied into pooled shared memory, held once by the caller. */
   share(image: RawImage): SharedImageLease {
-    const buffer = this.acquire(image.data.length);
+    const buffer = this.idleFitting(image.data.length) ?? new SharedArrayBuffer(granules(image.data.length));
     new Uint8Array(buffer, 0, image.data.length).set(image.data);
     return new SharedImageLease({ buffer, width: image.width, height: image.height, channels: image.channels }, () => this.release(buffer));
   }
 
   /**
-   * An encoded file copied into pooled shared memory for a worker to decode, held once by the
-   * caller: a one-row, one-channel image of its bytes (`bytesOf` views exactly them).
+   * Pooled shared memory for an encoded file of `length` bytes that a worker will decode, held once
+   * by the caller: a one-row, one-channel image of its bytes (`bytesOf` views exactly them).
    */
-  copy(bytes: Uint8Array): SharedImageLease {
-    const buffer = this.acquire(bytes.length);
-    new Uint8Array(buffer, 0, bytes.length).set(bytes);
-    return new SharedImageLease({ buffer, width: bytes.length, height: 1, channels: 1 }, () => this.release(buffer));
+  async forBytes(length: number): Promise<SharedImageLease> {
+    const buffer = await this.acquire(length);
+    return new SharedImageLease({ buffer, width: length, height: 1, channels: 1 }, () => this.release(buffer));
   }
 
   /** Pooled shared memory for an image of this size that a worker will fill, held once by the caller. */
-  blank(width: number, height: number, channels: 1 | 3): SharedImageLease {
-    const buffer = this.acquire(width * height * channels);
+  async blank(width: number, height: number, channels: 1 | 3): Promise<SharedImageLease> {
+    const buffer = await this.acquire(width * height * channels);
     return new SharedImageLease({ buffer, width, height, channels }, () => this.release(buffer));
   }
 
@@ -54,7 +62,12 @@ export class SharedImagePool {
     return this.idleBytes;
   }
 
-  private acquire(bytes: number): SharedArrayBuffer {
+  private async acquire(bytes: number): Promise<SharedArrayBuffer> {
+    return this.idleFitting(bytes) ?? (await this.fresh(granules(bytes)));
+  }
+
+  /** The smallest idle buffer that fits `bytes` without wasting much, taken out of the pool. */
+  private idleFitting(bytes: number): SharedArrayBuffer | undefined {
     let best = -1;
     this.idle.forEach((b, i) => {
       if (
@@ -64,7 +77,7 @@ export class SharedImagePool {
       )
         best = i;
     });
-    if (best < 0) return new SharedArrayBuffer(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE));
+    if (best < 0) return undefined;
     const [buffer] = this.idle.splice(best, 1) as [SharedArrayBuffer];
     this.idleBytes -= buffer.byteLength;
     return buffer;
@@ -77,7 +90,7 @@ export class SharedImagePool {
   }
 }
 
-/** The bytes a `copy` lease holds, without the rest of its pooled buffer. */
+/** The bytes a `forBytes` lease holds, without the rest of its pooled buffer. */
 export const bytesOf = (lease: SharedImageLease): Uint8Array => new Uint8Array(lease.image.buffer, 0, lease.image.width);
 
 /**

@@ -45,7 +45,7 @@ export interface EncodedLineTask {
 /** An encoded image, decoded (decodeImage) into `target`: the main thread neither decodes nor copies pixels. */
 export interface DecodeTask {
   kind: 'decode';
-  /** The file's bytes alone, in pooled shared memory (SharedImagePool.copy): posting them copies nothing. */
+  /** The file's bytes alone, in pooled shared memory (SharedImagePool.forBytes): posting them copies nothing. */
   bytes: Uint8Array;
   limits: DecodeLimits;
   /** Shared memory sized for the image its header declares. */
