@@ -35,6 +35,8 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
     const gate = admission();
     if (!gated || !gate) return new ServerInterceptingCall(call);
     const { method, kind } = gated;
+    // The pace counts from here: time spent waiting for an upload turn is part of it, not added to it.
+    const arrived = performance.now();
     let release = (): void => undefined;
     /** Weigh the call once its upload may start: let it in, or refuse it (held for the pace) and free its place. */
     const weigh = (metadata: Metadata, pass: (metadata: Metadata) => void, free: () => void): void => {
@@ -53,7 +55,8 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
         call.sendStatus(refused);
         stopRequestUpload(call);
       };
-      const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, deadline === undefined ? undefined : deadline - Date.now());
+      const left = deadline === undefined ? undefined : deadline - Date.now();
+      const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, left, performance.now() - arrived);
       if (hold > 0) setTimeout(answer, hold);
       else answer();
     };

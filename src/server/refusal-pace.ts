@@ -13,11 +13,12 @@ export const DEFAULT_REFUSAL_PACE_MS = 50;
 
 /**
  * Milliseconds to hold a refusal: 0 for one that is not for load (no `retryAfterMs`) or with pacing
- * off, else `paceMs` bounded by the suggested wait and half of `leftMs` (the call's time left;
- * undefined without a deadline).
+ * off, else what is left of `paceMs` after `waitedMs` (the time since the call arrived: waiting for
+ * its upload turn, or for the event loop), bounded by the suggested wait and half of `leftMs` (the
+ * call's time left; undefined without a deadline).
  */
-export function refusalHoldMs(paceMs: number, retryAfterMs: number | undefined, leftMs: number | undefined): number {
+export function refusalHoldMs(paceMs: number, retryAfterMs: number | undefined, leftMs: number | undefined, waitedMs = 0): number {
   if (!(paceMs > 0) || retryAfterMs === undefined || retryAfterMs < 0) return 0;
   const half = leftMs === undefined ? Infinity : Math.max(0, leftMs / 2);
-  return Math.floor(Math.min(paceMs, retryAfterMs, half));
+  return Math.max(0, Math.floor(Math.min(paceMs - waitedMs, retryAfterMs, half)));
 }

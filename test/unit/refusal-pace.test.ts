@@ -13,6 +13,12 @@ describe('refusalHoldMs', () => {
     expect(refusalHoldMs(50, 2000, -5)).to.equal(0);
   });
 
+  it('counts the time the call already waited as part of the pace', () => {
+    expect(refusalHoldMs(50, 2000, 9000, 30)).to.equal(20);
+    expect(refusalHoldMs(50, 2000, 9000, 80)).to.equal(0);
+    expect(refusalHoldMs(50, 10, 9000, 30)).to.equal(10);
+  });
+
   it('answers at once a refusal that no wait can fix, one not for load, or with pacing off', () => {
     expect(refusalHoldMs(50, -1, 9000)).to.equal(0);
     expect(refusalHoldMs(50, undefined, 9000)).to.equal(0);
