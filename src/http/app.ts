@@ -12,6 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { tooLateToAnswer } from '../shared/answer-deadline.js';
 import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -98,7 +99,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
 
 /** No answer after its deadline, as over gRPC: the caller has given up on it. */
 function inTime<T>(answer: T, call: HttpCall): T {
-  if (call.deadline !== undefined && Date.now() >= call.deadline) {
+  if (tooLateToAnswer(call.deadline)) {
     throw new HttpError(
       504,
       'DEADLINE_EXCEEDED',

@@ -9,6 +9,7 @@ import type { RecognizeOptions as EngineOptions } from '../engine/index.js';
 import { OcrError } from '../shared/errors.js';
 import { callDeadline, callPriority, requestId, type ServiceContext } from './call-context.js';
 import { statusName, toServiceError } from './status.js';
+import { tooLateToAnswer } from '../shared/answer-deadline.js';
 
 export type Method = 'Recognize' | 'RecognizeLines' | 'GetServerInfo' | 'RecognizeTiles';
 
@@ -91,6 +92,6 @@ export class CallRecord {
   }
 
   private get late(): boolean {
-    return this.deadline !== undefined && Date.now() >= this.deadline;
+    return tooLateToAnswer(this.deadline);
   }
 }

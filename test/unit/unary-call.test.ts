@@ -48,6 +48,21 @@ describe('unary call wrapper', () => {
     expect(await countOf(ctx, 'DEADLINE_EXCEEDED')).to.equal(1);
   });
 
+  it('treats an answer ready in the last milliseconds before its deadline as late: it would reach the caller after it', async () => {
+    const ctx = context();
+    let answered = false;
+    const handler = unary<object, string>(ctx, 'Recognize', async (_req, info) => {
+      // Ready with at most 2 ms left, under ANSWER_MARGIN_MS.
+      while (info.deadline! - Date.now() > 2) await new Promise((resolve) => setImmediate(resolve));
+      return 'just in time';
+    });
+    handler(fakeCall(40), () => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(answered).to.equal(false);
+    expect(await countOf(ctx, 'OK')).to.equal(0);
+    expect(await countOf(ctx, 'DEADLINE_EXCEEDED')).to.equal(1);
+  });
+
   it('hands the deadline and priority to the work, and answers OK in time', async () => {
     const ctx = context();
     const metadata = new Metadata();

@@ -1,0 +1,11 @@
+import { expect } from 'chai';
+import { ANSWER_MARGIN_MS, tooLateToAnswer } from '../../src/shared/answer-deadline.js';
+
+describe('tooLateToAnswer', () => {
+  it('is late from the margin before the deadline on, never without a deadline', () => {
+    expect(tooLateToAnswer(undefined, 1e12)).to.equal(false);
+    expect(tooLateToAnswer(1000, 1000 - ANSWER_MARGIN_MS - 1)).to.equal(false);
+    expect(tooLateToAnswer(1000, 1000 - ANSWER_MARGIN_MS)).to.equal(true);
+    expect(tooLateToAnswer(1000, 1200)).to.equal(true);
+  });
+});
