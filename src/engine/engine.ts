@@ -316,7 +316,7 @@ export class OcrEngine {
   /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
     const cost = { ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 };
-    return this.admission.run(cost, options, (call) => this.readPage(() => Promise.resolve(this.sharedImages.share(image)), options, call));
+    return this.admission.run(cost, options, (call) => this.readPage(() => this.share(image), options, call));
   }
 
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
@@ -474,9 +474,16 @@ export class OcrEngine {
     return result;
   }
 
+  /** The image's pixels in pooled shared memory, copied a slice a turn: a tile stream's canvas can be hundreds of MB. */
+  private async share(image: RawImage): Promise<SharedImageLease> {
+    const lease = await this.sharedImages.blank(image.width, image.height, image.channels);
+    await this.copyTurns.copy(new Uint8Array(lease.image.buffer, 0, image.data.length), image.data);
+    return lease;
+  }
+
   /** Run `use` with the image in pooled shared memory, which its worker tasks hold until they finish. */
   private async withShared<T>(image: RawImage, use: (shared: SharedImageLease) => Promise<T>): Promise<T> {
-    const lease = this.sharedImages.share(image);
+    const lease = await this.share(image);
     try {
       return await use(lease);
     } finally {

@@ -4,7 +4,6 @@
  * in use, nearly all of it the first touch of new pages (docs/BENCHMARKS.md, "Tried and kept";
  * 70-85 ms for a 30 MB file). Released buffers wait in the pool for the next image of a similar size.
  */
-import type { RawImage } from '../types.js';
 import type { SharedImage } from './worker-protocol.js';
 
 /** Sizes are rounded up to this, so that images of nearly the same size share buffers. */
@@ -13,8 +12,6 @@ const GRANULE = 64 * 1024;
 /** Idle buffers at most this much larger than the request are reused: a 26 MB buffer is not spent on a 50 kB line. */
 const MAX_OVERSIZE = 2;
 
-const granules = (bytes: number): number => Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE);
-
 export class SharedImagePool {
   /** Idle buffers, least recently released first. */
   private readonly idle: SharedArrayBuffer[] = [];
@@ -22,20 +19,13 @@ export class SharedImagePool {
 
   /**
    * `maxIdleBytes`: idle buffers beyond this are dropped, oldest first, for the garbage collector.
-   * `fresh`: where `forBytes` and `blank` get a buffer when none idle fits (shared-buffer-thread.ts
-   * makes them off the main thread).
+   * `fresh`: where a buffer comes from when none idle fits (shared-buffer-thread.ts makes them off
+   * the main thread).
    */
   constructor(
     private readonly maxIdleBytes: number,
     private readonly fresh: (bytes: number) => Promise<SharedArrayBuffer> = (bytes) => Promise.resolve(new SharedArrayBuffer(bytes)),
   ) {}
-
-  /** The image's pixels copied into pooled shared memory, held once by the caller. */
-  share(image: RawImage): SharedImageLease {
-    const buffer = this.idleFitting(image.data.length) ?? new SharedArrayBuffer(granules(image.data.length));
-    new Uint8Array(buffer, 0, image.data.length).set(image.data);
-    return new SharedImageLease({ buffer, width: image.width, height: image.height, channels: image.channels }, () => this.release(buffer));
-  }
 
   /**
    * Pooled shared memory for an encoded file of `length` bytes that a worker will decode, held once
@@ -63,7 +53,7 @@ export class SharedImagePool {
   }
 
   private async acquire(bytes: number): Promise<SharedArrayBuffer> {
-    return this.idleFitting(bytes) ?? (await this.fresh(granules(bytes)));
+    return this.idleFitting(bytes) ?? (await this.fresh(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE)));
   }
 
   /** The smallest idle buffer that fits `bytes` without wasting much, taken out of the pool. */
