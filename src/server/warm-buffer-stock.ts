@@ -4,10 +4,10 @@
  * touches, about 11 µs a page here: a resumed stream flushing 19 MB of chunks into fresh message
  * buffers held the main thread 107-153 ms in the burst of large uploads (docs/BENCHMARKS.md). A
  * buffer from this stock was made and touched on another thread (shared-buffer-thread.ts), so
- * copying into it costs the copy alone; and a message in shared memory reaches its decoding worker
- * without another copy. Each buffer taken is replaced, up to a cap; a message the stock cannot
- * fit gets an ordinary buffer, as before.
+ * copying into it costs the copy alone. Each buffer taken is replaced, up to a cap; a message the
+ * stock cannot fit gets an ordinary buffer, as before.
  */
+import { takeSmallestFitting } from '../engine/index.js';
 
 /** Sizes are rounded up to this, so that messages of nearly the same size share a size. */
 const GRANULE = 1 << 20;
@@ -34,12 +34,7 @@ export class WarmBufferStock {
   /** A ready buffer for a message of `bytes`, or undefined; either way one of its size is made for the next. */
   take(bytes: number): SharedArrayBuffer | undefined {
     if (bytes < this.minBytes) return undefined;
-    let best = -1;
-    this.ready.forEach((b, i) => {
-      if (b.byteLength >= bytes && b.byteLength <= MAX_OVERSIZE * bytes && (best < 0 || b.byteLength < this.ready[best]!.byteLength))
-        best = i;
-    });
-    const [found] = best < 0 ? [] : this.ready.splice(best, 1);
+    const found = takeSmallestFitting(this.ready, bytes, MAX_OVERSIZE * bytes);
     if (found) this.readyBytes -= found.byteLength;
     this.refill(Math.ceil(bytes / GRANULE) * GRANULE);
     return found;

@@ -12,6 +12,18 @@ const GRANULE = 64 * 1024;
 /** Idle buffers at most this much larger than the request are reused: a 26 MB buffer is not spent on a 50 kB line. */
 const MAX_OVERSIZE = 2;
 
+/**
+ * The smallest of `buffers` that holds `bytes` and is at most `mostBytes` long (a large buffer is
+ * not spent on a small image), taken out of the list; undefined if none is.
+ */
+export function takeSmallestFitting(buffers: SharedArrayBuffer[], bytes: number, mostBytes: number): SharedArrayBuffer | undefined {
+  let best = -1;
+  buffers.forEach((b, i) => {
+    if (b.byteLength >= bytes && b.byteLength <= mostBytes && (best < 0 || b.byteLength < buffers[best]!.byteLength)) best = i;
+  });
+  return best < 0 ? undefined : buffers.splice(best, 1)[0];
+}
+
 export class SharedImagePool {
   /** Idle buffers, least recently released first. */
   private readonly idle: SharedArrayBuffer[] = [];
@@ -53,24 +65,9 @@ export class SharedImagePool {
   }
 
   private async acquire(bytes: number): Promise<SharedArrayBuffer> {
-    return this.idleFitting(bytes) ?? (await this.fresh(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE)));
-  }
-
-  /** The smallest idle buffer that fits `bytes` without wasting much, taken out of the pool. */
-  private idleFitting(bytes: number): SharedArrayBuffer | undefined {
-    let best = -1;
-    this.idle.forEach((b, i) => {
-      if (
-        b.byteLength >= bytes &&
-        b.byteLength <= MAX_OVERSIZE * Math.max(bytes, GRANULE) &&
-        (best < 0 || b.byteLength < this.idle[best]!.byteLength)
-      )
-        best = i;
-    });
-    if (best < 0) return undefined;
-    const [buffer] = this.idle.splice(best, 1) as [SharedArrayBuffer];
-    this.idleBytes -= buffer.byteLength;
-    return buffer;
+    const idle = takeSmallestFitting(this.idle, bytes, MAX_OVERSIZE * Math.max(bytes, GRANULE));
+    if (idle) this.idleBytes -= idle.byteLength;
+    return idle ?? (await this.fresh(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE)));
   }
 
   private release(buffer: SharedArrayBuffer): void {
