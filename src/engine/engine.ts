@@ -26,7 +26,7 @@ import {
   type RunOptions,
   type TaskResult,
 } from './runtime/worker-pool.js';
-import { sharedBuffers } from './runtime/shared-buffer-thread.js';
+import { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { MainThreadTurns } from './runtime/main-thread-turns.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
@@ -204,7 +204,8 @@ function lineOutcome(line: LineRead, t: Pick<StageTimings, 'decodeMs' | 'queueMs
  * Model calls run on a pool of worker threads; this object only orchestrates.
  */
 export class OcrEngine {
-  private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES, (bytes) => sharedBuffers.allocate(bytes));
+  private readonly sharedBuffers = new SharedBufferThread();
+  private readonly sharedImages = new SharedImagePool(IDLE_SHARED_IMAGE_BYTES, (bytes) => this.sharedBuffers.allocate(bytes));
   private readonly copyTurns = new MainThreadTurns();
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
@@ -299,8 +300,9 @@ export class OcrEngine {
   }
 
   /** Stop the workers; `stuck` counts those still inside a model call (worker-phase.ts). */
-  close(): Promise<PoolClosed> {
-    return this.pool.close();
+  async close(): Promise<PoolClosed> {
+    const [closed] = await Promise.all([this.pool.close(), this.sharedBuffers.close()]);
+    return closed;
   }
 
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */

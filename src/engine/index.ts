@@ -15,7 +15,7 @@ export type { Admission, CallPriority, WorkKind } from './admission/admission.js
 export { defaultMemoryBudget, type MemoryBudget, type Reservation } from './admission/memory-budget.js';
 export { DEFAULT_DECODE_LIMITS, decodeImage, probeImage, type DecodeLimits, type ImageProbe } from './decode/decode.js';
 export { hasInt8DotProduct } from './runtime/cpu-features.js';
-export { sharedBuffers } from './runtime/shared-buffer-thread.js';
+export { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 export { takeSmallestFitting } from './runtime/shared-image-pool.js';
 export {
   zeroTimings,

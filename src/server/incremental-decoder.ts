@@ -13,7 +13,7 @@
  * version it was written against; any other keeps its own.
  */
 import { createRequire } from 'node:module';
-import { sharedBuffers } from '../engine/index.js';
+import { SharedBufferThread } from '../engine/index.js';
 import { WarmBufferStock } from './warm-buffer-stock.js';
 
 const PATCHED_VERSION = /^1\.14\./;
@@ -80,7 +80,8 @@ export function decodeChunk(
  * two, the burst of a hundred 30 MB uploads found the stock empty for about 4 messages in 10, and
  * the slowest GetServerInfo beside it read 177-263 ms in four runs, against 151-182 ms with four.
  */
-export const messageBuffers = new WarmBufferStock((bytes) => sharedBuffers.allocate(bytes), 4 << 20, 128 << 20);
+const bufferThread = new SharedBufferThread();
+export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, 128 << 20);
 
 /** A message's buffer: from the stock when it has one that fits, else an ordinary one. */
 function allocateMessage(bytes: number): Buffer {

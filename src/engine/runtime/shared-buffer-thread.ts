@@ -94,9 +94,3 @@ export class SharedBufferThread {
     return worker;
   }
 }
-
-/**
- * The process's: every engine's image pool and the server's message stock take their buffers from
- * this one thread. Idle, it holds the process open no more than it would if it had never started.
- */
-export const sharedBuffers = new SharedBufferThread();
