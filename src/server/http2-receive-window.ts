@@ -1,7 +1,7 @@
 /**
- * A larger HTTP/2 receive window for the gRPC server. With Node's default (64 KiB per stream and per
- * connection) a client may send only 64 KiB before it waits for the server's WINDOW_UPDATE, so a
- * scan's upload over loopback was mostly waiting (docs/BENCHMARKS.md, "Tried and kept").
+ * The gRPC server's HTTP/2 receive windows. Node's default is 64 KiB for the whole connection as
+ * well as for each call: calls side by side then share 64 KiB, and a scan's upload over loopback
+ * was mostly waiting for the server's WINDOW_UPDATE (docs/BENCHMARKS.md, "Tried and kept").
  * grpc-js (1.14) has no server option for the window, so the HTTP/2 servers it creates while
  * binding are given it on each new session: a WINDOW_UPDATE for the connection's window and a
  * SETTINGS frame for the streams'.
@@ -16,12 +16,14 @@ export interface ReceiveWindow {
 }
 
 /**
- * 1 MiB a call: a call whose upload waits its turn (upload-gate.ts) has a window's worth of chunks
- * read and buffered, all handed over at once when its turn comes; with 4 MiB, several such turns
- * in one iteration of the event loop held it 100-150 ms in the burst of large uploads
- * (docs/BENCHMARKS.md). A scan of up to 1 MiB still arrives without waiting for the server.
+ * 16 MiB a connection, so that calls side by side never wait on each other's window, and 64 KiB a
+ * call (HTTP/2's own default), so that a call refused from its headers (early-refusal.ts) has sent
+ * at most 64 KiB of its image when the refusal comes: with 1 MiB a whole scan arrived first, and
+ * reading and dropping it was two thirds of a refusal's cost on the main thread under overload
+ * (docs/BENCHMARKS.md, "Overload"). A call waiting for its upload turn (upload-gate.ts) holds no
+ * more than that on the server either. An admitted upload gets its window back as it is read.
  */
-export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 1024 * 1024, connectionBytes: 16 * 1024 * 1024 };
+export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 64 * 1024, connectionBytes: 16 * 1024 * 1024 };
 
 /** Run `bind` (which creates grpc-js's HTTP/2 servers) so that those servers use `window`. */
 export async function withReceiveWindow<T>(window: ReceiveWindow, bind: () => Promise<T>): Promise<T> {

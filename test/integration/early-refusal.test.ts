@@ -73,6 +73,8 @@ interface Answer {
   headers: http2.IncomingHttpHeaders;
   rstCode: number | undefined;
   ms: number;
+  /** Bytes the client had sent on the connection when the answer came: its request's part and the frames around it. */
+  sentBytes: number;
 }
 
 /** A Recognize call over raw HTTP/2 that declares a 32 MiB message and sends its first MiB, the rest to follow unless told to stop. */
@@ -88,12 +90,13 @@ async function largeCall(port: number, grpcTimeout: string): Promise<Answer> {
     prefix.writeUInt32BE(32 * MB, 1);
     stream.write(Buffer.concat([prefix, Buffer.alloc(MB, 1)]));
     stream.resume();
-    const [headers, ms] = await Promise.all([
-      new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
-      new Promise<number>((resolve) => stream.once('response', () => resolve(performance.now() - started))),
+    const [[headers, ms, sentBytes]] = await Promise.all([
+      new Promise<[http2.IncomingHttpHeaders, number, number]>((resolve) =>
+        stream.once('response', (h) => resolve([h, performance.now() - started, session.socket.bytesWritten])),
+      ),
       new Promise<void>((resolve) => stream.once('close', resolve)),
     ]);
-    return { headers, rstCode: stream.rstCode, ms };
+    return { headers, rstCode: stream.rstCode, ms, sentBytes };
   } finally {
     session.destroy();
   }
@@ -124,6 +127,8 @@ describe('refusal before the request', function () {
       expect(paced.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
       expect(paced.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
       expect(paced.ms).to.be.at.least(390);
+      // While the refusal was held, the stream's window let through a small part of the request, not the MiB written.
+      expect(paced.sentBytes).to.be.below(128 * 1024);
       // 600 ms left (a typical call would not fit): held 300 ms, half of it, not the pace's 400.
       const short = await largeCall(server.port, '600m');
       expect(short.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
