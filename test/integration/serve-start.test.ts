@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -10,6 +10,7 @@ import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { OcrEngine } from '../../src/engine/index.js';
 import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/server/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { WORKER_NICE } from '../../src/engine/runtime/thread-priority.js';
 
 /**
  * A server binds its ports and answers health and reflection while its workers load the models
@@ -66,6 +67,23 @@ describe('ocr serve while it starts', function () {
     server.child.kill('SIGTERM');
     const [code, signal] = (await once(server.child, 'exit')) as [number | null, string | null];
     expect({ code, signal }, server.stderr()).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('runs its inference workers below the main thread in CPU priority (Linux: nice per thread)', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const server = await spawnServer(['--workers', '2', '--model-cache', cacheDir]);
+    const pid = server.child.pid!;
+    // Field 19 of a thread's stat line, counted after its name (which ends with ')').
+    const nice = (tid: string): number => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const lowered = (): string[] => readdirSync(`/proc/${pid}/task`).filter((tid) => nice(tid) === WORKER_NICE);
+    try {
+      // Each worker thread, and the threads its onnxruntime sessions start.
+      await waitFor(() => lowered().length >= 2, 60_000, 'two threads at the nice of the workers');
+      expect(nice(String(pid)), 'the main thread').to.equal(0);
+    } finally {
+      server.child.kill('SIGTERM');
+      await once(server.child, 'exit');
+    }
   });
 
   it('stops its start with what to do when the HTTP port is taken', async () => {

@@ -21,6 +21,7 @@ import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
 import { asNative, isRetired } from './worker-phase.js';
+import { lowerThreadPriority, WORKER_NICE } from './thread-priority.js';
 import type { DetectOptions } from '../detect/detector.js';
 import type { RawImage, Rotation } from '../types.js';
 import type {
@@ -37,6 +38,8 @@ import type {
   WorkerResponse,
 } from './worker-protocol.js';
 
+// Before onnxruntime starts its threads, so that they inherit it.
+lowerThreadPriority(WORKER_NICE);
 const config = workerData as WorkerConfig;
 markNativeCallsIn(config.phase);
 const manifest = loadManifest(config.manifestPath);
