@@ -13,8 +13,9 @@ export const WORKER_NICE = 5;
 /** Lower the calling thread's CPU priority by `nice` steps; where the system refuses, it stays as it is. */
 export function lowerThreadPriority(nice: number): void {
   try {
-    // Without a pid: the calling thread, on Linux; the whole process elsewhere.
-    os.setPriority(os.getPriority() + nice);
+    // Without a pid: the calling thread, on Linux; the whole process elsewhere. Past the lowest
+    // priority (19), Node refuses the value: a service already started at 15 gives its workers 19.
+    os.setPriority(Math.min(os.constants.priority.PRIORITY_LOW, os.getPriority() + nice));
   } catch {
     // A sandbox that forbids it: the thread keeps the main thread's priority.
   }
