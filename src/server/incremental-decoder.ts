@@ -76,9 +76,9 @@ export function decodeChunk(
 
 /**
  * Process-wide, as the decoder they serve: messages of 4 MiB and more are assembled in resident
- * shared memory (warm-buffer-stock.ts), up to four of the largest default message kept ready. With
- * two, the burst of a hundred 30 MB uploads found the stock empty for about 4 messages in 10, and
- * the slowest GetServerInfo beside it read 177-263 ms in four runs, against 151-182 ms with four.
+ * shared memory (warm-buffer-stock.ts), up to four of the largest default message kept ready: with
+ * two, the burst of a hundred 30 MB uploads often found the stock empty, and GetServerInfo beside
+ * it went past its 200 ms (docs/BENCHMARKS.md, "Bursts of large uploads").
  */
 const bufferThread = new SharedBufferThread();
 export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, 128 << 20);

@@ -1,11 +1,11 @@
 /**
  * Resident shared buffers kept ready for large incoming messages. The message decoder needs a
  * buffer the moment a length prefix arrives, and a fresh one is filled at the cost of its first
- * touches, about 11 µs a page here: a resumed stream flushing 19 MB of chunks into fresh message
- * buffers held the main thread 107-153 ms in the burst of large uploads (docs/BENCHMARKS.md). A
- * buffer from this stock was made and touched on another thread (shared-buffer-thread.ts), so
- * copying into it costs the copy alone. Each buffer taken is replaced, up to a cap; a message the
- * stock cannot fit gets an ordinary buffer, as before.
+ * touches, about 11 µs a page here: a resumed stream flushing its chunks into fresh message buffers
+ * held the main thread for over a tenth of a second in the burst of large uploads
+ * (docs/BENCHMARKS.md). A buffer from this stock was made and touched on another thread
+ * (shared-buffer-thread.ts), so copying into it costs the copy alone. Each buffer taken is
+ * replaced, up to a cap; a message the stock cannot fit gets an ordinary buffer, as before.
  */
 import { takeSmallestFitting } from '../engine/index.js';
 

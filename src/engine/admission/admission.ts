@@ -146,8 +146,8 @@ export class Admission {
   /**
    * Wait for the call's memory, holding its encoded bytes meanwhile: calls waiting may hold at most
    * a quarter of the budget in encoded bytes, past which a call is refused for load rather than
-   * queued. With half, the burst of a hundred 30 MB calls peaked at 1.7-1.8 GB above the level
-   * before, over the 1.5 GB that issue 15 allows the default budget (docs/BENCHMARKS.md).
+   * queued. With half, the burst of a hundred 30 MB calls went past the 1.5 GB above the level
+   * before that issue 15 allows the default budget (docs/BENCHMARKS.md, "Bursts of large uploads").
    */
   private async waitForMemory(
     cost: CallCost,

@@ -1,9 +1,10 @@
 /**
  * Fresh shared buffers, made and first touched on a thread of their own. A SharedArrayBuffer is
  * zero-filled by the thread that makes it, and on this machine the first touch of a page costs
- * about 11 µs: in the burst of large uploads, a 27-30 MB buffer made on the main thread held it
- * 100-240 ms, every caller waiting (docs/BENCHMARKS.md, "Bursts of large uploads"). Made here,
- * every page is resident before the main thread copies into it or a worker decodes into it.
+ * about 11 µs: in the burst of large uploads, a 30 MB buffer made on the main thread held it for a
+ * tenth of a second or more, every caller waiting (docs/BENCHMARKS.md, "Bursts of large
+ * uploads"). Made here, every page is resident before the main thread copies into it or a worker
+ * decodes into it.
  */
 import { Worker } from 'node:worker_threads';
 
