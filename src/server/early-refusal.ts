@@ -5,8 +5,10 @@
  * waits for the last byte. When the wait ahead leaves no room in a call's deadline for a typical
  * call of its method, it is answered from its headers: RESOURCE_EXHAUSTED with
  * grpc-retry-pushback-ms, as the handler would, after the refusal pace (refusal-pace.ts), and the
- * stream is reset so that the client stops sending (request-upload.ts). A call is weighed when its
- * upload may start: a connection uploads a few calls at once, the others wait unread (upload-gate.ts).
+ * stream is reset so that the client stops sending (request-upload.ts). A call is weighed on
+ * arrival and again when its upload may start: a connection uploads a few calls at once, the others
+ * wait unread (upload-gate.ts). A call let in counts as a typical one ahead of later arrivals until
+ * its request is read (Admission.promise).
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
@@ -38,17 +40,17 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
     // The pace counts from here: time spent waiting for an upload turn is part of it, not added to it.
     const arrived = performance.now();
     let release = (): void => undefined;
-    /** Weigh the call once its upload may start: let it in, or refuse it (held for the pace) and free its place. */
-    const weigh = (metadata: Metadata, pass: (metadata: Metadata) => void, free: () => void): void => {
+    let unpromise = (): void => undefined;
+    /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */
+    const weigh = (metadata: Metadata, arriving: boolean): boolean => {
       // A malformed priority is left to the handler, which refuses it with its reason.
       const priority = priorityOf(metadata) ?? 'interactive';
       const deadline = deadlineMs(call.getDeadline());
-      const refusal = gate.refusalBeforeRequest(priority, deadline, kind);
+      const refusal = gate.refusalBeforeRequest(priority, deadline, kind, { arriving });
       if (!refusal) {
-        pass(metadata);
-        return;
+        unpromise = gate.promise(priority, kind);
+        return true;
       }
-      free();
       const answer = (): void => {
         const refused = toStatus(refusal);
         metrics.requests.inc({ method, code: statusName(refused.code) });
@@ -59,19 +61,31 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
       const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, left, performance.now() - arrived);
       if (hold > 0) setTimeout(answer, hold);
       else answer();
+      return false;
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
+          // Weighed on arrival, so that a call with no room is refused without waiting for an upload
+          // turn behind the calls let in before it, and again at its turn, when the wait may have changed.
           onReceiveMetadata: (metadata, pass) => {
-            release = uploads.enter(call.getPeer(), (free) => weigh(metadata, pass, free));
+            if (!weigh(metadata, true)) return;
+            release = uploads.enter(call.getPeer(), (free) => {
+              unpromise();
+              if (weigh(metadata, false)) pass(metadata);
+              else free();
+            });
           },
           onReceiveMessage: (message, pass) => {
+            unpromise();
             release();
             pass(message);
           },
           // Also when grpc-js itself ends the call before its message (one over the size limit).
-          onCancel: () => release(),
+          onCancel: () => {
+            unpromise();
+            release();
+          },
         }),
     });
   };

@@ -26,14 +26,17 @@ const service: grpc.ServiceDefinition = {
 
 /**
  * A server whose early refusal weighs each call against a minute of work already admitted (none
- * when not `busy`), receiving messages of up to `maxMessageBytes`.
+ * when not `busy`), receiving messages of up to `maxMessageBytes`; a typical page, `typicalPageMs`
+ * of work (0: none yet).
  */
 async function busyServer(
   paceMs: number,
-  { busy = true, maxMessageBytes = 64 * MB } = {},
+  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0 } = {},
 ): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
   const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
+  // Pages answered before: eight make a typical one (1500 ms of work a unit, the starting estimate).
+  for (let i = 0; i < (typicalPageMs > 0 ? 8 : 0); i++) await admission.run({ ...page, units: typicalPageMs / 1500 }, {}, async () => 0);
   let finish: () => void = () => undefined;
   const held = busy ? admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve))) : Promise.resolve();
   const metrics = new ServerMetrics({
@@ -135,6 +138,37 @@ describe('refusal before the request', function () {
       expect(short.ms).to.be.at.least(290).and.below(390);
       expect(server.handled()).to.equal(0);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a call with no room on arrival, while the calls let in before it hold every upload place of its connection', async () => {
+    const server = await busyServer(0, { busy: false, typicalPageMs: 1500 });
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    const open = (grpcTimeout: string): http2.ClientHttp2Stream => {
+      const stream = session.request(
+        { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout },
+        { endStream: false },
+      );
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(MB, 1);
+      // The request's start only: its upload stays in progress.
+      stream.write(Buffer.concat([prefix, Buffer.alloc(1024)]));
+      stream.resume();
+      return stream;
+    };
+    try {
+      // Four typical pages let in (6 s of work ahead on one worker), their uploads unfinished: the connection's four places.
+      const uploading = Array.from({ length: 4 }, () => open('60S'));
+      // 5 s to go: 80 % of it has no room for a typical page behind them. Weighed only at an upload turn, it waited for one.
+      const late = open('5S');
+      const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => late.once('response', resolve));
+      expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(decodeURIComponent(String(headers['grpc-message']))).to.match(/server busy: about 6000 ms of interactive work ahead/);
+      expect(uploading.every((s) => !s.closed)).to.equal(true);
+      expect(server.handled()).to.equal(0);
+    } finally {
+      session.destroy();
       await server.close();
     }
   });

@@ -167,4 +167,29 @@ describe('admission', () => {
     for (const h of held) h.finish();
     await Promise.all(held.map((h) => h.result));
   });
+
+  it('counts the calls promised from their headers ahead of a call arriving, not of one weighed again at its upload turn', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async () => 0);
+    const deadline = (): number => Date.now() + 3000;
+    // Two typical pages let in, their requests not read yet: 1500 ms ahead on two workers.
+    const promised = [admission.promise('interactive', 'page'), admission.promise('interactive', 'page')];
+    const arriving = admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true });
+    expect(arriving?.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(arriving?.retryAfterMs).to.be.within(500, 700);
+    // Weighed again later, it may be ahead of them: only the admitted calls count.
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page')).to.equal(null);
+    // What they promised is not admitted work, and the gauge of the wait shows only that.
+    expect(admission.estimatedWaitMs('interactive')).to.equal(0);
+    // Released (read, or ended), twice for one of them: nothing is left ahead.
+    promised[0]!();
+    promised[0]!();
+    promised[1]!();
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
+    // Batch calls promised are ahead of a batch call arriving, never of an interactive one.
+    const batch = [admission.promise('batch', 'page'), admission.promise('batch', 'page')];
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
+    expect(admission.refusalBeforeRequest('batch', deadline(), 'page', { arriving: true })?.code).to.equal('RESOURCE_EXHAUSTED');
+    batch.forEach((release) => release());
+  });
 });

@@ -88,6 +88,8 @@ export class Admission {
   onIdle: (() => void) | undefined;
   /** Encoded bytes of the calls waiting for memory. */
   private waitingEncodedBytes = 0;
+  /** Typical work of the calls let in from their headers whose request is not read yet (promise), by priority. */
+  private readonly promisedMs: Record<CallPriority, number> = { interactive: 0, batch: 0 };
 
   constructor(
     private readonly budget: MemoryBudget,
@@ -102,11 +104,17 @@ export class Admission {
     return this.msPerUnit[kind] * units;
   }
 
-  /** Worker-milliseconds ahead of a new call of this priority, spread over the workers. */
+  /** Worker-milliseconds ahead of a new call of this priority, spread over the workers: the admitted calls'. */
   estimatedWaitMs(priority: CallPriority): number {
     let ahead = 0;
     for (const c of this.calls) if (priority === 'batch' || !c.batch) ahead += Math.max(0, c.estimateMs - c.spentMs);
     return ahead / this.config.workers;
+  }
+
+  /** As estimatedWaitMs, with the calls promised (let in from their headers, not yet read), which all came before a call now arriving. */
+  private waitOnArrivalMs(priority: CallPriority): number {
+    const promised = this.promisedMs.interactive + (priority === 'batch' ? this.promisedMs.batch : 0);
+    return this.estimatedWaitMs(priority) + promised / this.config.workers;
   }
 
   /**
@@ -174,17 +182,43 @@ export class Admission {
   }
 
   /**
-   * The refusal a call gets before its request is even read, when the wait ahead leaves no room in
-   * its deadline for a typical call of its kind (the median of the latest ones): its image is then
+   * The refusal a call gets before its request is even read, when the wait ahead (the calls admitted
+   * and those promised) leaves no room in its deadline for a typical call of its kind (the median of
+   * the latest ones): its image is then
    * not worth receiving. Otherwise the wait ahead settles just under the deadline, where the calls
    * the handler refuses once read would all pass this test, each having cost its upload. Null when
    * it may come in (and be refused with its own cost once read, which only the request tells), and
    * always when a typical call would not fit even with nothing ahead: the load is then not the reason.
+   * The calls promised count only when the call is `arriving`: all of them came before it. Weighed
+   * again later (at its upload turn), later arrivals may be among them, and only the admitted count.
    */
-  refusalBeforeRequest(priority: CallPriority, deadline: number | undefined, kind: WorkKind): OcrError | null {
+  refusalBeforeRequest(
+    priority: CallPriority,
+    deadline: number | undefined,
+    kind: WorkKind,
+    { arriving = false }: { arriving?: boolean } = {},
+  ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const typicalMs = this.typicalMs(kind);
-    return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline);
+    const waitMs = arriving ? this.waitOnArrivalMs(priority) : this.estimatedWaitMs(priority);
+    return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline, waitMs);
+  }
+
+  /**
+   * Count a call let in from its headers as a typical call of its kind ahead of the calls that come
+   * after it, until the function returned is called (its request read, or the call ended; a second
+   * call does nothing). Until its request is read a call is not admitted, and without this the calls
+   * arriving meanwhile (a hundred at once as a storm starts) would all be weighed against the queue
+   * as it was before any of them.
+   */
+  promise(priority: CallPriority, kind: WorkKind): () => void {
+    const ms = this.typicalMs(kind);
+    this.promisedMs[priority] += ms;
+    let held = true;
+    return () => {
+      if (held) this.promisedMs[priority] -= ms;
+      held = false;
+    };
   }
 
   /** The median own work of the latest calls of a kind; 0 until there are enough of them. */
@@ -201,9 +235,13 @@ export class Admission {
     this.typical[kind] = sorted[Math.floor(sorted.length / 2)]!;
   }
 
-  /** Why a call of `ownMs` cannot be admitted now, or null when it can. */
-  private refusal(priority: CallPriority, ownMs: number, deadline: number | undefined): OcrError | null {
-    const waitMs = this.estimatedWaitMs(priority);
+  /** Why a call of `ownMs` with `waitMs` of work ahead cannot be admitted now, or null when it can. */
+  private refusal(
+    priority: CallPriority,
+    ownMs: number,
+    deadline: number | undefined,
+    waitMs = this.estimatedWaitMs(priority),
+  ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
     if (waitMs + ownMs <= room) return null;
