@@ -111,7 +111,7 @@ export class Admission {
     return ahead / this.config.workers;
   }
 
-  /** As estimatedWaitMs, with the calls promised (let in from their headers, not yet read), which all came before a call now arriving. */
+  /** As estimatedWaitMs, with the calls promised (let in from their headers, not read yet) too. */
   private waitOnArrivalMs(priority: CallPriority): number {
     const promised = this.promisedMs.interactive + (priority === 'batch' ? this.promisedMs.batch : 0);
     return this.estimatedWaitMs(priority) + promised / this.config.workers;
@@ -182,15 +182,15 @@ export class Admission {
   }
 
   /**
-   * The refusal a call gets before its request is even read, when the wait ahead (the calls admitted
-   * and those promised) leaves no room in its deadline for a typical call of its kind (the median of
-   * the latest ones): its image is then
+   * The refusal a call gets before its request is even read, when the wait ahead leaves no room in
+   * its deadline for a typical call of its kind (the median of the latest ones): its image is then
    * not worth receiving. Otherwise the wait ahead settles just under the deadline, where the calls
    * the handler refuses once read would all pass this test, each having cost its upload. Null when
    * it may come in (and be refused with its own cost once read, which only the request tells), and
    * always when a typical call would not fit even with nothing ahead: the load is then not the reason.
-   * The calls promised count only when the call is `arriving`: all of them came before it. Weighed
-   * again later (at its upload turn), later arrivals may be among them, and only the admitted count.
+   * The wait ahead of a call `arriving` includes the calls promised, which all came before it;
+   * weighed again later (at its upload turn), later arrivals may be among them, and only the
+   * admitted calls count.
    */
   refusalBeforeRequest(
     priority: CallPriority,
