@@ -40,6 +40,9 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v podman-compose >/dev/null || missing+=(podman-compose)
+# Compose's services find each other by name: on CNI networks through the dnsname plugin (netavark's
+# come with aardvark-dns). Debian's podman installs neither, and its networks then resolve no names.
+[[ -x /usr/lib/cni/dnsname || -x /usr/lib/podman/aardvark-dns ]] || missing+=(golang-github-containernetworking-plugin-dnsname)
 command -v curl >/dev/null || missing+=(curl)
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 if ((${#missing[@]})); then
