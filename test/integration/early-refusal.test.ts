@@ -80,19 +80,30 @@ interface Answer {
   sentBytes: number;
 }
 
-/** A Recognize call over raw HTTP/2 that declares a 32 MiB message and sends its first MiB, the rest to follow unless told to stop. */
+/** A Recognize call over raw HTTP/2 on `session` whose request declares `declaredBytes` and sends `sentBytes` of them, the rest to follow unless told to stop. */
+function startCall(
+  session: http2.ClientHttp2Session,
+  grpcTimeout: string,
+  declaredBytes: number,
+  sentBytes: number,
+): http2.ClientHttp2Stream {
+  const stream = session.request(
+    { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout },
+    { endStream: false },
+  );
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(declaredBytes, 1);
+  stream.write(Buffer.concat([prefix, Buffer.alloc(sentBytes, 1)]));
+  stream.resume();
+  return stream;
+}
+
+/** A call on a connection of its own that declares a 32 MiB message and sends its first MiB; its answer. */
 async function largeCall(port: number, grpcTimeout: string): Promise<Answer> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   try {
     const started = performance.now();
-    const stream = session.request(
-      { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout },
-      { endStream: false },
-    );
-    const prefix = Buffer.alloc(5);
-    prefix.writeUInt32BE(32 * MB, 1);
-    stream.write(Buffer.concat([prefix, Buffer.alloc(MB, 1)]));
-    stream.resume();
+    const stream = startCall(session, grpcTimeout, 32 * MB, MB);
     const [[headers, ms, sentBytes]] = await Promise.all([
       new Promise<[http2.IncomingHttpHeaders, number, number]>((resolve) =>
         stream.once('response', (h) => resolve([h, performance.now() - started, session.socket.bytesWritten])),
@@ -145,18 +156,8 @@ describe('refusal before the request', function () {
   it('refuses a call with no room on arrival, while the calls let in before it hold every upload place of its connection', async () => {
     const server = await busyServer(0, { busy: false, typicalPageMs: 1500 });
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
-    const open = (grpcTimeout: string): http2.ClientHttp2Stream => {
-      const stream = session.request(
-        { ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout },
-        { endStream: false },
-      );
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(MB, 1);
-      // The request's start only: its upload stays in progress.
-      stream.write(Buffer.concat([prefix, Buffer.alloc(1024)]));
-      stream.resume();
-      return stream;
-    };
+    // The request's start only: its upload stays in progress.
+    const open = (grpcTimeout: string): http2.ClientHttp2Stream => startCall(session, grpcTimeout, MB, 1024);
     try {
       // Four typical pages let in (6 s of work ahead on one worker), their uploads unfinished: the connection's four places.
       const uploading = Array.from({ length: 4 }, () => open('60S'));
