@@ -67,14 +67,18 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
       start: (next) =>
         next({
           // Weighed on arrival, so that a call with no room is refused without waiting for an upload
-          // turn behind the calls let in before it, and again at its turn, when the wait may have changed.
+          // turn behind the calls let in before it, and again at its turn if it had to wait for it,
+          // since the wait ahead may have changed meanwhile.
           onReceiveMetadata: (metadata, pass) => {
             if (!weigh(metadata, true)) return;
+            let waited = false;
             release = uploads.enter(call.getPeer(), (free) => {
+              if (!waited) return pass(metadata);
               unpromise();
               if (weigh(metadata, false)) pass(metadata);
               else free();
             });
+            waited = true;
           },
           onReceiveMessage: (message, pass) => {
             unpromise();
