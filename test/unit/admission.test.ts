@@ -126,6 +126,30 @@ describe('admission', () => {
     expect(ran).to.equal(true);
   });
 
+  it('lets batch calls hold at most half of the memory budget: an interactive call finds the rest at once', async () => {
+    const admission = new Admission(new MemoryBudget(10 * MB), config);
+    const batch = { priority: 'batch' } as const;
+    const first = hold(admission, page(0.1, 4 * MB), batch);
+    let secondRan = false;
+    const second = admission.run(page(0.1, 4 * MB), batch, async () => (secondRan = true));
+    let interactiveRan = false;
+    const interactive = admission.run(page(0.1, 5 * MB), {}, async () => (interactiveRan = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ interactiveRan, secondRan }).to.deep.equal({ interactiveRan: true, secondRan: false });
+    first.finish();
+    await Promise.all([first.result, second, interactive]);
+    expect(secondRan).to.equal(true);
+  });
+
+  it('lets a batch call larger than the batch share run alone in it, and refuses one larger than the whole budget', async () => {
+    const admission = new Admission(new MemoryBudget(10 * MB), config);
+    const batch = { priority: 'batch' } as const;
+    expect(await admission.run(page(0.1, 8 * MB), batch, async () => 'read')).to.equal('read');
+    const err = await refusal(admission.run(page(0.1, 11 * MB), batch, async () => 0));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.message).to.match(/whole budget/);
+  });
+
   it('refuses a call that would wait for memory once the waiting calls hold a quarter of the budget in encoded bytes', async () => {
     const admission = new Admission(new MemoryBudget(16 * MB), config);
     const running = hold(admission, page(0.1, 16 * MB));

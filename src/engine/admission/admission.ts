@@ -7,7 +7,7 @@
  * calls, in the memory queue and in the workers' queue, so batch load never delays them.
  */
 import { loadRefusal, OcrError } from '../../shared/errors.js';
-import type { MemoryBudget, Reservation } from './memory-budget.js';
+import { MemoryBudget, type Reservation } from './memory-budget.js';
 
 export type CallPriority = 'interactive' | 'batch';
 
@@ -67,6 +67,13 @@ const TYPICAL_AFTER = 8;
 const BATCH_ORDER = 2 ** 40;
 /** Calls waiting for memory hold at most 1/this of the budget in encoded bytes (waitForMemory). */
 const WAITING_ENCODED_SHARE = 4;
+/**
+ * Batch calls hold at most this part of the memory budget between them, so that interactive calls
+ * always find the rest. Without it, admitted batch calls waiting for the workers held the whole
+ * budget, and interactive calls beside 40 batch callers waited for memory (24 of 55 in one run, 0.8 s
+ * on average, up to 2.3 s; docs/BENCHMARKS.md, "Overload").
+ */
+const BATCH_MEMORY_SHARE = 0.5;
 
 interface Admitted {
   batch: boolean;
@@ -90,11 +97,15 @@ export class Admission {
   private waitingEncodedBytes = 0;
   /** Typical work of the calls let in from their headers whose request is not read yet (promise), by priority. */
   private readonly promisedMs: Record<CallPriority, number> = { interactive: 0, batch: 0 };
+  /** The part of the budget batch calls may hold, reserved from before the budget itself. */
+  private readonly batchShare: MemoryBudget;
 
   constructor(
     private readonly budget: MemoryBudget,
     private readonly config: AdmissionConfig,
-  ) {}
+  ) {
+    this.batchShare = new MemoryBudget(Math.floor(budget.limitBytes * BATCH_MEMORY_SHARE));
+  }
 
   get inFlight(): number {
     return this.calls.size;
@@ -133,8 +144,7 @@ export class Admission {
     this.calls.add(call);
     let reservation: Reservation | undefined;
     try {
-      reservation =
-        this.budget.tryReserve(cost.bytes, order, cost.what) ?? (await this.waitForMemory(cost, order, priority, options.signal));
+      reservation = await this.reserveMemory(cost, order, priority, options.signal);
       const ticket: CallTicket = {
         order,
         signal: options.signal,
@@ -152,17 +162,47 @@ export class Admission {
   }
 
   /**
-   * Wait for the call's memory, holding its encoded bytes meanwhile: calls waiting may hold at most
-   * a quarter of the budget in encoded bytes, past which a call is refused for load rather than
-   * queued. With half, the burst of a hundred 30 MB calls went past the 1.5 GB above the level
-   * before that issue 15 allows the default budget (docs/BENCHMARKS.md, "Bursts of large uploads").
+   * The call's memory, at once where it fits, else waited for. A batch call's also counts against
+   * the batch share, reserved first, so that a batch call waiting for it holds nothing of the
+   * budget; one larger than the share takes all of it.
    */
-  private async waitForMemory(
+  private async reserveMemory(
     cost: CallCost,
     order: number,
     priority: CallPriority,
     signal: AbortSignal | undefined,
   ): Promise<Reservation> {
+    const fromBudget = async (): Promise<Reservation> =>
+      this.budget.tryReserve(cost.bytes, order, cost.what) ??
+      (await this.waitForMemory(cost, priority, () => this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what })));
+    if (priority !== 'batch') return fromBudget();
+    this.budget.checkFits(cost.bytes, cost.what);
+    const shareBytes = Math.min(cost.bytes, this.batchShare.limitBytes);
+    const share =
+      this.batchShare.tryReserve(shareBytes, order) ??
+      (await this.waitForMemory(cost, priority, () => this.batchShare.reserve(shareBytes, { priority: order, signal })));
+    try {
+      const own = await fromBudget();
+      return {
+        bytes: own.bytes,
+        release: () => {
+          own.release();
+          share.release();
+        },
+      };
+    } catch (err) {
+      share.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Wait for memory, holding the call's encoded bytes meanwhile: calls waiting may hold at most
+   * a quarter of the budget in encoded bytes, past which a call is refused for load rather than
+   * queued. With half, the burst of a hundred 30 MB calls went past the 1.5 GB above the level
+   * before that issue 15 allows the default budget (docs/BENCHMARKS.md, "Bursts of large uploads").
+   */
+  private async waitForMemory(cost: CallCost, priority: CallPriority, wait: () => Promise<Reservation>): Promise<Reservation> {
     const cap = this.budget.limitBytes / WAITING_ENCODED_SHARE;
     if (this.waitingEncodedBytes + cost.encodedBytes > cap) {
       this.refused[priority]++;
@@ -175,7 +215,7 @@ export class Admission {
     }
     this.waitingEncodedBytes += cost.encodedBytes;
     try {
-      return await this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what });
+      return await wait();
     } finally {
       this.waitingEncodedBytes -= cost.encodedBytes;
     }

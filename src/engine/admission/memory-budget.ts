@@ -104,7 +104,8 @@ export class MemoryBudget {
     });
   }
 
-  private checkFits(bytes: number, what = 'this request'): void {
+  /** RESOURCE_EXHAUSTED for more than the whole budget, with what to do. */
+  checkFits(bytes: number, what = 'this request'): void {
     if (bytes > this.limitBytes) {
       throw resourceExhausted(
         `${what} needs about ${mib(bytes)} MiB of memory, more than this server's whole budget of ${mib(this.limitBytes)} MiB ` +
