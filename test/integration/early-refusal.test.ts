@@ -125,7 +125,9 @@ describe('refusal before the request', function () {
     try {
       const answer = await largeCall(server.port, '20S');
       expect(answer.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(decodeURIComponent(String(answer.headers['grpc-message']))).to.match(/server busy: .* retry in \d+ ms or on another instance/);
+      expect(decodeURIComponent(String(answer.headers['grpc-message']))).to.match(
+        /server busy: .* again in \d+ ms with as long a deadline, or on another instance/,
+      );
       expect(answer.headers['grpc-retry-pushback-ms']).to.match(/^\d+$/);
       expect(answer.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
       expect(server.handled()).to.equal(0);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
+import { Admission, type CallCost, type CallTicket } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { OcrError } from '../../src/shared/errors.js';
 
@@ -75,13 +75,36 @@ describe('admission', () => {
     const err = await refusal(admission.run(page(1), { deadline: Date.now() + 5000 }, async () => 'ran'));
     expect(Date.now() - started).to.be.below(50);
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(err.retryAfterMs).to.be.within(3400, 3600);
-    expect(err.message).to.match(/server busy.*retry in \d+ ms or on another instance/);
+    // 3.5 s over its room; a retry keeping this deadline fits after 3.5 / (1 - 0.8) = 17.5 s, past it.
+    expect(err.retryAfterMs).to.be.within(17_400, 17_600);
+    expect(err.message).to.match(
+      /server busy.*no retry within its deadline would: send it again in 35\d\d ms with as long a deadline, or on another instance/,
+    );
     // With room in its deadline, the same call is admitted.
     const fits = hold(admission, page(1), { deadline: Date.now() + 20_000 });
     for (const h of [...held, fits]) h.finish();
     await Promise.all([...held, fits].map((h) => h.result));
     expect(admission.inFlight).to.equal(0);
+  });
+
+  it('hints the wait after which a retry of the refused call, keeping its deadline, is admitted', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const tickets: CallTicket[] = [];
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    // 6 s of work ahead on 2 workers.
+    const held = Array.from({ length: 4 }, () => admission.run(page(2), {}, (t) => (tickets.push(t), done)));
+    await new Promise((resolve) => setImmediate(resolve));
+    const deadline = Date.now() + 8000;
+    // 6 + 1.5 s against 80 % of 8 s: 1.1 s over.
+    const err = await refusal(admission.run(page(1), { deadline }, async () => 0));
+    const hint = err.retryAfterMs!;
+    expect(hint).to.be.within(5400, 5600);
+    // Just past the hint: the work ahead drained by as much (on both workers), the deadline as it was.
+    for (const t of tickets) t.spent(((hint + 20) * 2) / tickets.length);
+    expect(await admission.run(page(1), { deadline: deadline - hint }, async () => 'read')).to.equal('read');
+    finish();
+    await Promise.all(held);
   });
 
   it('answers DEADLINE_EXCEEDED at once for a call whose own work cannot fit its deadline on an idle server', async () => {
@@ -102,6 +125,25 @@ describe('admission', () => {
     for (const h of [...batch, interactive]) h.finish();
     const orders = await Promise.all([...batch, interactive].map((h) => h.result));
     expect(orders.at(-1)).to.be.below(orders[0]!);
+  });
+
+  it("stretches a batch call's estimate by the share of the workers interactive calls took lately: they will overtake it", async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    // Interactive calls that just spent 15 s of worker time between them, as their estimates said:
+    // three quarters of two workers over the last 10 s, so a batch call gets a quarter of them.
+    for (let i = 0; i < 10; i++) await admission.run(page(1), {}, async (ticket) => ticket.spent(1500));
+    expect(admission.interactiveShare()).to.be.closeTo(0.75, 0.01);
+    const batch = [0, 1].map(() => hold(admission, page(1), { priority: 'batch' }));
+    // 3 s of batch work ahead on 2 workers, four times as long.
+    expect(admission.estimatedWaitMs('batch')).to.be.closeTo(6000, 60);
+    // Its own 1.5 s too: (1.5 + 1.5) × 4 = 12 s does not fit 80 % of 10 s; unstretched (3 s) it would.
+    const err = await refusal(admission.run(page(1), { priority: 'batch', deadline: Date.now() + 10_000 }, async () => 0));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.retryAfterMs).to.be.within(19_900, 20_100);
+    // An interactive call is not slowed by them.
+    expect(await admission.run(page(1), { deadline: Date.now() + 10_000 }, async () => 'read')).to.equal('read');
+    for (const h of batch) h.finish();
+    await Promise.all(batch.map((h) => h.result));
   });
 
   it('refuses calls without a deadline past maxWaitMs, and learns the cost of work from what calls spent', async () => {
@@ -185,7 +227,8 @@ describe('admission', () => {
     // 1500 ms ahead leaves room in 3 s (80 %: 2400 ms) for a tiny call, not for a typical one.
     const refused = admission.refusalBeforeRequest('interactive', Date.now() + 3000, 'page');
     expect(refused?.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(refused?.retryAfterMs).to.be.within(500, 700);
+    // 600 ms over its room: a retry with this deadline would fit after 600 / 0.2 ms, all it has left.
+    expect(refused?.retryAfterMs).to.be.within(2900, 3100);
     // Line calls have no typical cost yet: for them the wait alone decides.
     expect(admission.refusalBeforeRequest('interactive', Date.now() + 3000, 'line')).to.equal(null);
     for (const h of held) h.finish();
@@ -200,7 +243,7 @@ describe('admission', () => {
     const promised = [admission.promise('interactive', 'page'), admission.promise('interactive', 'page')];
     const arriving = admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true });
     expect(arriving?.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(arriving?.retryAfterMs).to.be.within(500, 700);
+    expect(arriving?.retryAfterMs).to.be.within(2900, 3100);
     // Weighed again later, it may be ahead of them: only the admitted calls count.
     expect(admission.refusalBeforeRequest('interactive', deadline(), 'page')).to.equal(null);
     // What they promised is not admitted work, and the gauge of the wait shows only that.

@@ -74,6 +74,13 @@ const WAITING_ENCODED_SHARE = 4;
  * on average, up to 2.3 s; docs/BENCHMARKS.md, "Overload").
  */
 const BATCH_MEMORY_SHARE = 0.5;
+/**
+ * Over about how long the interactive calls' worker time is averaged (interactiveShare): a deadline's
+ * span, the time over which a batch call admitted now can be overtaken.
+ */
+const INTERACTIVE_LOAD_TAU_MS = 10_000;
+/** Interactive calls are taken to leave batch calls at least a tenth of the workers: a batch estimate is stretched at most tenfold. */
+const MAX_INTERACTIVE_SHARE = 0.9;
 
 interface Admitted {
   batch: boolean;
@@ -99,6 +106,9 @@ export class Admission {
   private readonly promisedMs: Record<CallPriority, number> = { interactive: 0, batch: 0 };
   /** The part of the budget batch calls may hold, reserved from before the budget itself. */
   private readonly batchShare: MemoryBudget;
+  /** Worker time of the interactive calls done, decayed with INTERACTIVE_LOAD_TAU_MS, as of interactiveWorkAt. */
+  private interactiveWorkMs = 0;
+  private interactiveWorkAt = performance.now();
 
   constructor(
     private readonly budget: MemoryBudget,
@@ -115,17 +125,51 @@ export class Admission {
     return this.msPerUnit[kind] * units;
   }
 
-  /** Worker-milliseconds ahead of a new call of this priority, spread over the workers: the admitted calls'. */
+  /**
+   * Worker-milliseconds ahead of a new call of this priority, spread over the workers: the admitted
+   * calls'. A batch call's is stretched by the interactive calls that will overtake it (batchStretch).
+   */
   estimatedWaitMs(priority: CallPriority): number {
     let ahead = 0;
     for (const c of this.calls) if (priority === 'batch' || !c.batch) ahead += Math.max(0, c.estimateMs - c.spentMs);
-    return ahead / this.config.workers;
+    return this.spread(ahead, priority);
   }
 
   /** As estimatedWaitMs, with the calls promised (let in from their headers, not read yet) too. */
   private waitOnArrivalMs(priority: CallPriority): number {
     const promised = this.promisedMs.interactive + (priority === 'batch' ? this.promisedMs.batch : 0);
-    return this.estimatedWaitMs(priority) + promised / this.config.workers;
+    return this.estimatedWaitMs(priority) + this.spread(promised, priority);
+  }
+
+  /** Work of `ms` worker-milliseconds as time for a call of this priority to wait through. */
+  private spread(ms: number, priority: CallPriority): number {
+    return (ms / this.config.workers) * (priority === 'batch' ? this.batchStretch() : 1);
+  }
+
+  /**
+   * The share of the workers that interactive calls have taken lately (their worker time over the
+   * last INTERACTIVE_LOAD_TAU_MS or so), at most MAX_INTERACTIVE_SHARE.
+   */
+  interactiveShare(): number {
+    const decayed = this.interactiveWorkMs * Math.exp(-(performance.now() - this.interactiveWorkAt) / INTERACTIVE_LOAD_TAU_MS);
+    return Math.min(MAX_INTERACTIVE_SHARE, decayed / (INTERACTIVE_LOAD_TAU_MS * this.config.workers));
+  }
+
+  /**
+   * How much longer than its work and the work ahead a batch call takes: interactive calls arriving
+   * after it overtake it, and at a share s of the workers leave it 1 - s of them. Without it, a
+   * batch call admitted beside steady interactive load was estimated as if the workers were its own,
+   * and ended DEADLINE_EXCEEDED after its whole deadline instead of being refused with a hint
+   * (docs/BENCHMARKS.md, "Overload", sixth session).
+   */
+  private batchStretch(): number {
+    return 1 / (1 - this.interactiveShare());
+  }
+
+  private noteInteractiveWork(ms: number): void {
+    const now = performance.now();
+    this.interactiveWorkMs = this.interactiveWorkMs * Math.exp(-(now - this.interactiveWorkAt) / INTERACTIVE_LOAD_TAU_MS) + ms;
+    this.interactiveWorkAt = now;
   }
 
   /**
@@ -156,6 +200,7 @@ export class Admission {
       return result;
     } finally {
       reservation?.release();
+      if (!batch) this.noteInteractiveWork(call.spentMs);
       this.calls.delete(call);
       if (this.calls.size === 0) this.onIdle?.();
     }
@@ -284,9 +329,15 @@ export class Admission {
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
-    if (waitMs + ownMs <= room) return null;
+    const takesMs = waitMs + ownMs * (priority === 'batch' ? this.batchStretch() : 1);
+    if (takesMs <= room) return null;
     this.refused[priority]++;
-    const retryAfterMs = Math.max(10, Math.ceil(waitMs + ownMs - room));
+    // The hint is for a retry of this call (grpc's retry pushback), which keeps its deadline: where the
+    // deadline bounds its room, each millisecond waited drains a millisecond of the wait ahead but
+    // takes deadlineShare of one from the room, so it fits after the overshoot / (1 - deadlineShare).
+    // Retried after the overshoot alone, it was refused again, having waited for nothing.
+    const bounded = left * this.config.deadlineShare < this.config.maxWaitMs + ownMs;
+    const retryAfterMs = Math.max(10, Math.ceil((takesMs - room) / (bounded ? 1 - this.config.deadlineShare : 1)));
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
@@ -297,7 +348,9 @@ export class Admission {
     return loadRefusal(
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
         `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
-        `retry in ${retryAfterMs} ms or on another instance`,
+        (retryAfterMs < left
+          ? `retry in ${retryAfterMs} ms or on another instance`
+          : `no retry within its deadline would: send it again in ${Math.ceil(takesMs - room)} ms with as long a deadline, or on another instance`),
       retryAfterMs,
     );
   }
