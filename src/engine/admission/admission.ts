@@ -151,8 +151,12 @@ export class Admission {
    * last INTERACTIVE_LOAD_TAU_MS or so), at most MAX_INTERACTIVE_SHARE.
    */
   interactiveShare(): number {
-    const decayed = this.interactiveWorkMs * Math.exp(-(performance.now() - this.interactiveWorkAt) / INTERACTIVE_LOAD_TAU_MS);
-    return Math.min(MAX_INTERACTIVE_SHARE, decayed / (INTERACTIVE_LOAD_TAU_MS * this.config.workers));
+    return Math.min(MAX_INTERACTIVE_SHARE, this.interactiveWorkAsOf(performance.now()) / (INTERACTIVE_LOAD_TAU_MS * this.config.workers));
+  }
+
+  /** The interactive calls' worker time, decayed to `now`. */
+  private interactiveWorkAsOf(now: number): number {
+    return this.interactiveWorkMs * Math.exp(-(now - this.interactiveWorkAt) / INTERACTIVE_LOAD_TAU_MS);
   }
 
   /**
@@ -168,7 +172,7 @@ export class Admission {
 
   private noteInteractiveWork(ms: number): void {
     const now = performance.now();
-    this.interactiveWorkMs = this.interactiveWorkMs * Math.exp(-(now - this.interactiveWorkAt) / INTERACTIVE_LOAD_TAU_MS) + ms;
+    this.interactiveWorkMs = this.interactiveWorkAsOf(now) + ms;
     this.interactiveWorkAt = now;
   }
 
