@@ -333,15 +333,15 @@ export class Admission {
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
-    const takesMs = waitMs + ownMs * (priority === 'batch' ? this.batchStretch() : 1);
-    if (takesMs <= room) return null;
+    const overMs = waitMs + ownMs * (priority === 'batch' ? this.batchStretch() : 1) - room;
+    if (overMs <= 0) return null;
     this.refused[priority]++;
     // The hint is for a retry of this call (grpc's retry pushback), which keeps its deadline: where the
     // deadline bounds its room, each millisecond waited drains a millisecond of the wait ahead but
     // takes deadlineShare of one from the room, so it fits after the overshoot / (1 - deadlineShare).
     // Retried after the overshoot alone, it was refused again, having waited for nothing.
     const bounded = left * this.config.deadlineShare < this.config.maxWaitMs + ownMs;
-    const retryAfterMs = Math.max(10, Math.ceil((takesMs - room) / (bounded ? 1 - this.config.deadlineShare : 1)));
+    const retryAfterMs = Math.max(10, Math.ceil(overMs / (bounded ? 1 - this.config.deadlineShare : 1)));
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
@@ -354,7 +354,7 @@ export class Admission {
         `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
         (retryAfterMs < left
           ? `retry in ${retryAfterMs} ms or on another instance`
-          : `no retry within its deadline would: send it again in ${Math.ceil(takesMs - room)} ms with as long a deadline, or on another instance`),
+          : `no retry within its deadline would: send it again in ${Math.ceil(overMs)} ms with as long a deadline, or on another instance`),
       retryAfterMs,
     );
   }
