@@ -8,7 +8,6 @@ import { createRequire } from 'node:module';
 interface Libc {
   /** Ends the process at once: no exit handlers, no waiting for threads. */
   exit(code: number): never;
-  mallopt(param: number, value: number): number;
   mallocTrim(pad: number): number;
 }
 
@@ -25,14 +24,12 @@ export function glibc(): Libc | null {
     const koffi = createRequire(import.meta.url)('koffi') as Koffi;
     const lib = koffi.load('libc.so.6');
     const exit = lib.func('void _exit(int)');
-    const mallopt = lib.func('int mallopt(int, int)');
     const mallocTrim = lib.func('int malloc_trim(size_t)');
     loaded = {
       exit: (code) => {
         exit(code);
         throw new Error('_exit returned');
       },
-      mallopt: (param, value) => mallopt(param, value),
       mallocTrim: (pad) => mallocTrim(pad),
     };
   } catch {
