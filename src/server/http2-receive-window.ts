@@ -20,7 +20,7 @@ export interface ReceiveWindow {
  * call (HTTP/2's own default), so that a call refused from its headers (early-refusal.ts) has sent
  * at most 64 KiB of its image when the refusal comes: with 1 MiB a whole scan arrived first, and
  * reading and dropping it was two thirds of a refusal's cost on the main thread under overload
- * (docs/BENCHMARKS.md, "Overload"). A call waiting for its upload turn (upload-gate.ts) holds no
+ * (docs/BENCHMARKS.md, "Tried and kept"). A call waiting for its upload turn (upload-gate.ts) holds no
  * more than that on the server either. An admitted upload gets its window back as it is read.
  */
 export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = { streamBytes: 64 * 1024, connectionBytes: 16 * 1024 * 1024 };

@@ -3,7 +3,7 @@
  * script, a queue consumer) sends its next call the moment its last one is refused: answered at
  * once, a few dozen such callers make a busy loop that takes the machine's cores from the calls
  * being served, each refusal costing its upload, its status and the client's next request
- * (docs/BENCHMARKS.md, "Paced refusals"). Held a few tens of milliseconds, by a timer that costs
+ * (docs/BENCHMARKS.md, "Tried and kept"). Held a few tens of milliseconds, by a timer that costs
  * nothing, each caller loops at most that often. Only refusals for load are held, never longer
  * than the wait they suggest (grpc-retry-pushback-ms) nor past half the time the call has left.
  */

@@ -71,7 +71,7 @@ const WAITING_ENCODED_SHARE = 4;
  * Batch calls hold at most this part of the memory budget between them, so that interactive calls
  * always find the rest. Without it, admitted batch calls waiting for the workers held the whole
  * budget, and interactive calls beside 40 batch callers waited for memory (24 of 55 in one run, 0.8 s
- * on average, up to 2.3 s; docs/BENCHMARKS.md, "Overload").
+ * on average, up to 2.3 s; docs/BENCHMARKS.md, "Tried and kept").
  */
 const BATCH_MEMORY_SHARE = 0.5;
 /**
@@ -164,7 +164,7 @@ export class Admission {
    * after it overtake it, and at a share s of the workers leave it 1 - s of them. Without it, a
    * batch call admitted beside steady interactive load was estimated as if the workers were its own,
    * and ended DEADLINE_EXCEEDED after its whole deadline instead of being refused with a hint
-   * (docs/BENCHMARKS.md, "Overload", sixth session).
+   * (docs/BENCHMARKS.md, "Tried and kept").
    */
   private batchStretch(): number {
     return 1 / (1 - this.interactiveShare());

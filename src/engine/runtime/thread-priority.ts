@@ -1,7 +1,7 @@
 /**
  * Inference below the main thread's CPU priority. When the workers fill every core, the main
  * thread (uploads, refusals for load, health checks) waits for a core behind them at each wake-up,
- * and under overload its refusals came late (docs/BENCHMARKS.md, "Overload"). The scheduler still
+ * and under overload its refusals came late (docs/BENCHMARKS.md, "Tried and kept"). The scheduler still
  * gives the workers every cycle the main thread leaves. On Linux a nice value belongs to a thread,
  * and the threads it starts (onnxruntime's) inherit it; raising it needs no privilege.
  */
