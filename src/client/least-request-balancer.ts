@@ -12,12 +12,12 @@
  * included, and retries count where each attempt runs.
  *
  * An instance that refused a call for overload (RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms
- * hint) comes last until the hint has passed: its refusals end calls at once, so by open calls
+ * hint) comes last until it expects room for a new call (ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls
  * alone it would look the least loaded and draw every next call, the retry of the refused one
  * included.
  */
 import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
-import { overloadPushbackMs } from './retry-pushback.js';
+import { newCallPushbackMs } from './retry-pushback.js';
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -86,7 +86,7 @@ class LeastRequestPicker implements Picker {
       },
       onCallEnded: (code, details, metadata) => {
         chosen.open.count--;
-        const pushbackMs = overloadPushbackMs(code, metadata);
+        const pushbackMs = newCallPushbackMs(code, metadata);
         if (pushbackMs !== null) chosen.open.refusedUntil = Date.now() + pushbackMs + REFUSAL_MARGIN_MS;
         onCallEnded?.(code, details, metadata);
       },

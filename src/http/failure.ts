@@ -3,6 +3,7 @@
  * message, and Retry-After for a refusal that a retry can cure.
  */
 import { OcrError } from '../shared/errors.js';
+import { NEW_CALL_PUSHBACK_MS } from '../shared/pushback.js';
 
 export interface HttpFailure {
   /** HTTP status. */
@@ -48,6 +49,8 @@ interface StatusError {
   message: string;
   /** OcrError: when the server expects room; undefined for a refusal that no retry can fix. */
   retryAfterMs?: number;
+  /** OcrError: when a new call would fit, if sooner. */
+  newCallAfterMs?: number;
   /** OcrCallError: the server's description and trailers (grpc-retry-pushback-ms). */
   details?: string;
   metadata?: { get(key: string): unknown[] };
@@ -55,12 +58,21 @@ interface StatusError {
 
 const isStatusError = (err: unknown): err is StatusError => err instanceof Error && typeof (err as Partial<StatusError>).code === 'string';
 
-/** gRPC's pushback: milliseconds to wait, or -1 (or none) for "do not retry". */
+/**
+ * Milliseconds until a new request would fit, or undefined for "do not retry" (a gRPC pushback of
+ * -1, or none). An HTTP client's next request is a new call with a whole timeout of its own, so
+ * the new call's hint comes first, and the retry's (grpc-retry-pushback-ms) stands in without it.
+ */
 function pushbackMs(err: StatusError): number | undefined {
-  if (err instanceof OcrError) return err.retryAfterMs;
-  const value = err.metadata?.get('grpc-retry-pushback-ms')[0];
-  const ms = typeof value === 'string' ? Number(value) : NaN;
-  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  if (err instanceof OcrError) return err.retryAfterMs === undefined ? undefined : (err.newCallAfterMs ?? err.retryAfterMs);
+  const ms = (key: string): number => {
+    const value = err.metadata?.get(key)[0];
+    return typeof value === 'string' ? Number(value) : NaN;
+  };
+  const retry = ms('grpc-retry-pushback-ms');
+  if (!(Number.isFinite(retry) && retry >= 0)) return undefined;
+  const newCall = ms(NEW_CALL_PUSHBACK_MS);
+  return Number.isFinite(newCall) && newCall >= 0 ? newCall : retry;
 }
 
 export function toHttpFailure(err: unknown): HttpFailure {

@@ -1,5 +1,6 @@
 import { status, type ServiceError, type StatusObject, Metadata } from '@grpc/grpc-js';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
+import { NEW_CALL_PUSHBACK_MS } from '../shared/pushback.js';
 
 const CODES: Record<OcrErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -14,7 +15,8 @@ const CODES: Record<OcrErrorCode, status> = {
  * Any thrown value → a gRPC status; unexpected ones become INTERNAL without leaking stack traces.
  * RESOURCE_EXHAUSTED carries grpc-retry-pushback-ms, as gRPC's retry design names it: the wait a
  * refusal for load suggests, or -1 for one that no retry can fix (too large), which grpc-js and
- * the SDK then do not retry.
+ * the SDK then do not retry; a refusal for load also carries ocr-new-call-pushback-ms where a new
+ * call would fit sooner than a retry (pushback.ts).
  */
 export function toStatus(err: unknown): StatusObject {
   const known = err instanceof OcrError;
@@ -22,6 +24,7 @@ export function toStatus(err: unknown): StatusObject {
   const details = known ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
   const metadata = new Metadata();
   if (code === status.RESOURCE_EXHAUSTED) metadata.set('grpc-retry-pushback-ms', String(known ? Math.round(err.retryAfterMs ?? -1) : -1));
+  if (known && err.newCallAfterMs !== undefined) metadata.set(NEW_CALL_PUSHBACK_MS, String(Math.round(err.newCallAfterMs)));
   return { code, details, metadata };
 }
 

@@ -13,6 +13,13 @@ export class OcrError extends Error {
      * Unset for a refusal that no retry can fix.
      */
     readonly retryAfterMs?: number,
+    /**
+     * For a refusal for load: when a new call with as long a deadline would fit. Sooner than
+     * `retryAfterMs` where the deadline bounds the call's room, since a retry keeps the deadline it
+     * has left. What HTTP's Retry-After and a balancer choosing where to send new calls want.
+     * Unset: `retryAfterMs`.
+     */
+    readonly newCallAfterMs?: number,
   ) {
     super(message);
     this.name = 'OcrError';
@@ -23,11 +30,11 @@ export class OcrError extends Error {
  * A refusal for load, without a stack: under overload a server gives them by the thousand a second,
  * and capturing a stack nobody reads was a tenth of what each cost its main thread.
  */
-export function loadRefusal(message: string, retryAfterMs: number): OcrError {
+export function loadRefusal(message: string, retryAfterMs: number, newCallAfterMs?: number): OcrError {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new OcrError('RESOURCE_EXHAUSTED', message, retryAfterMs);
+    return new OcrError('RESOURCE_EXHAUSTED', message, retryAfterMs, newCallAfterMs);
   } finally {
     Error.stackTraceLimit = limit;
   }

@@ -24,6 +24,8 @@ class FakeInstance {
   /** When each call arrived (Date.now()) and the ocr-priority it carried. */
   readonly calls: { at: number; priority: string | undefined }[] = [];
   pushbackMs = 50;
+  /** ocr-new-call-pushback-ms with each refusal, when set. */
+  newCallPushbackMs: number | undefined;
   port = 0;
   private readonly server = new Server();
 
@@ -57,6 +59,7 @@ class FakeInstance {
     if (!this.refuses) return callback(null, response);
     const trailers = new Metadata();
     trailers.set('grpc-retry-pushback-ms', String(this.pushbackMs));
+    if (this.newCallPushbackMs !== undefined) trailers.set('ocr-new-call-pushback-ms', String(this.newCallPushbackMs));
     const refusal: ServerErrorResponse = Object.assign(new Error('overloaded'), {
       code: Status.RESOURCE_EXHAUSTED,
       details: 'overloaded',
@@ -111,6 +114,25 @@ describe('retry of calls refused for overload', function () {
     // At most the first eight in parallel reached it: a refusal ends at once, and by open calls
     // alone the busy instance would then look the least loaded and take about half of the rest.
     expect(busy.calls.length).to.be.within(1, 8);
+  });
+
+  it('least_request: passes over a refusing instance until a new call would fit there, not a retry', async () => {
+    client = new OcrClient(both(), { loadBalancing: 'least_request' });
+    busy.refuses = false;
+    for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await client.getServerInfo();
+    // A retry of the refused call would fit in a minute, a new call at once.
+    busy.refuses = true;
+    busy.pushbackMs = 60_000;
+    busy.newCallPushbackMs = 0;
+    busy.calls.length = 0;
+    while (busy.calls.length === 0) await client.recognize(Buffer.from('x'));
+    busy.refuses = false;
+    busy.calls.length = 0;
+    // Sequential calls, each where the balancer sends it: the busy instance takes calls again once
+    // the new call's hint and the margin have passed, within well under the minute.
+    const started = Date.now();
+    while (busy.calls.length === 0 && Date.now() - started < 5000) await client.recognize(Buffer.from('x'));
+    expect(busy.calls.length, 'calls sent to the instance within 5 s of its refusal').to.be.above(0);
   });
 
   it('retries at once, then after the hint, when the refusing instance is the only one, then gives up', async () => {

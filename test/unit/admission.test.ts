@@ -107,6 +107,26 @@ describe('admission', () => {
     await Promise.all(held);
   });
 
+  it('hints when a new call with as long a deadline is admitted, sooner than a retry of the refused one', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const tickets: CallTicket[] = [];
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    // 6 s of work ahead on 2 workers.
+    const held = Array.from({ length: 4 }, () => admission.run(page(2), {}, (t) => (tickets.push(t), done)));
+    await new Promise((resolve) => setImmediate(resolve));
+    // 6 + 1.5 s against 80 % of 8 s: 1.1 s over. A retry keeps its deadline and fits after 5.5 s;
+    // a new call with a deadline of 8 s again fits once 1.1 s of the work ahead has drained.
+    const err = await refusal(admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 0));
+    expect(err.retryAfterMs).to.be.within(5400, 5600);
+    expect(err.newCallAfterMs).to.be.within(1050, 1150);
+    expect(err.message).to.match(/retry in 5\d{3} ms \(a new call with as long a deadline: in 1\d{3} ms\) or on another instance/);
+    for (const t of tickets) t.spent(((err.newCallAfterMs! + 20) * 2) / tickets.length);
+    expect(await admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 'read')).to.equal('read');
+    finish();
+    await Promise.all(held);
+  });
+
   it('answers DEADLINE_EXCEEDED at once for a call whose own work cannot fit its deadline on an idle server', async () => {
     const admission = new Admission(new MemoryBudget(100 * MB), config);
     const err = await refusal(admission.run(page(20), { deadline: Date.now() + 1000 }, async () => 'ran'));

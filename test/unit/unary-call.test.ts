@@ -80,7 +80,7 @@ describe('unary call wrapper', () => {
     expect(await countOf(ctx, 'OK')).to.equal(1);
   });
 
-  it('sends grpc-retry-pushback-ms with a refusal for load, and -1 with one no retry can fix', async () => {
+  it('sends grpc-retry-pushback-ms with a refusal for load (and the new call hint where sooner), -1 with one no retry can fix', async () => {
     const ctx = context();
     const refusal = async (err: OcrError): Promise<ServiceError> =>
       new Promise((resolve) =>
@@ -89,6 +89,10 @@ describe('unary call wrapper', () => {
     const busy = await refusal(new OcrError('RESOURCE_EXHAUSTED', 'server busy', 250));
     expect(busy.code).to.equal(status.RESOURCE_EXHAUSTED);
     expect(busy.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['250']);
+    expect(busy.metadata.get('ocr-new-call-pushback-ms')).to.deep.equal([]);
+    const bounded = await refusal(new OcrError('RESOURCE_EXHAUSTED', 'server busy', 1250, 250));
+    expect(bounded.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['1250']);
+    expect(bounded.metadata.get('ocr-new-call-pushback-ms')).to.deep.equal(['250']);
     const tooLarge = await refusal(new OcrError('RESOURCE_EXHAUSTED', 'too large'));
     expect(tooLarge.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
   });

@@ -342,6 +342,8 @@ export class Admission {
     // Retried after the overshoot alone, it was refused again, having waited for nothing.
     const bounded = left * this.config.deadlineShare < this.config.maxWaitMs + ownMs;
     const retryAfterMs = Math.max(10, Math.ceil(overMs / (bounded ? 1 - this.config.deadlineShare : 1)));
+    // A new call sent with as long a deadline has its whole room again: it fits after the overshoot.
+    const newCallAfterMs = Math.max(10, Math.ceil(overMs));
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
@@ -352,10 +354,13 @@ export class Admission {
     return loadRefusal(
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
         `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
-        (retryAfterMs < left
-          ? `retry in ${retryAfterMs} ms or on another instance`
-          : `no retry within its deadline would: send it again in ${Math.ceil(overMs)} ms with as long a deadline, or on another instance`),
+        (retryAfterMs >= left
+          ? `no retry within its deadline would: send it again in ${newCallAfterMs} ms with as long a deadline, or on another instance`
+          : retryAfterMs > newCallAfterMs
+            ? `retry in ${retryAfterMs} ms (a new call with as long a deadline: in ${newCallAfterMs} ms) or on another instance`
+            : `retry in ${retryAfterMs} ms or on another instance`),
       retryAfterMs,
+      newCallAfterMs,
     );
   }
 
