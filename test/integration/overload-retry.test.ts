@@ -86,6 +86,16 @@ describe('retry of calls refused for overload', function () {
 
   const both = (): string => `ipv4:127.0.0.1:${busy.port},127.0.0.1:${free.port}`;
 
+  /** A least_request client connected to both instances, so that calls in parallel spread over both; then busy refuses. */
+  async function connectedToBoth(): Promise<OcrClient> {
+    const connected = new OcrClient(both(), { loadBalancing: 'least_request' });
+    busy.refuses = false;
+    for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await connected.getServerInfo();
+    busy.refuses = true;
+    busy.calls.length = 0;
+    return connected;
+  }
+
   for (const loadBalancing of ['round_robin', 'least_request'] as LoadBalancing[]) {
     it(`${loadBalancing}: every call is answered by the instance with room`, async () => {
       client = new OcrClient(both(), { loadBalancing });
@@ -102,13 +112,8 @@ describe('retry of calls refused for overload', function () {
   }
 
   it('least_request: passes over an instance for its hint after a refusal, calls in parallel included', async () => {
-    client = new OcrClient(both(), { loadBalancing: 'least_request' });
-    // Both connected first, so that the first calls in parallel spread over both.
-    busy.refuses = false;
-    for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await client.getServerInfo();
-    busy.refuses = true;
+    client = await connectedToBoth();
     busy.pushbackMs = 2000;
-    busy.calls.length = 0;
     const answers = await mapLimit([...Array(40).keys()], 8, async () => (await client!.recognize(Buffer.from('x'))).instanceId);
     expect(answers.filter((id) => id !== 'free')).to.deep.equal([]);
     // At most the first eight in parallel reached it: a refusal ends at once, and by open calls
@@ -117,14 +122,10 @@ describe('retry of calls refused for overload', function () {
   });
 
   it('least_request: passes over a refusing instance until a new call would fit there, not a retry', async () => {
-    client = new OcrClient(both(), { loadBalancing: 'least_request' });
-    busy.refuses = false;
-    for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await client.getServerInfo();
+    client = await connectedToBoth();
     // A retry of the refused call would fit in a minute, a new call at once.
-    busy.refuses = true;
     busy.pushbackMs = 60_000;
     busy.newCallPushbackMs = 0;
-    busy.calls.length = 0;
     while (busy.calls.length === 0) await client.recognize(Buffer.from('x'));
     busy.refuses = false;
     busy.calls.length = 0;

@@ -87,44 +87,49 @@ describe('admission', () => {
     expect(admission.inFlight).to.equal(0);
   });
 
-  it('hints the wait after which a retry of the refused call, keeping its deadline, is admitted', async () => {
-    const admission = new Admission(new MemoryBudget(100 * MB), config);
+  /** 6 s of work ahead on 2 workers (four calls of 2 Mpx held), and a way to count some of it done. */
+  async function sixSecondsAhead(admission: Admission) {
     const tickets: CallTicket[] = [];
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    // 6 s of work ahead on 2 workers.
     const held = Array.from({ length: 4 }, () => admission.run(page(2), {}, (t) => (tickets.push(t), done)));
     await new Promise((resolve) => setImmediate(resolve));
+    return {
+      /** `ms` of the wait ahead drained, on both workers. */
+      drain: (ms: number) => tickets.forEach((t) => t.spent((ms * 2) / tickets.length)),
+      release: async () => {
+        finish();
+        await Promise.all(held);
+      },
+    };
+  }
+
+  it('hints the wait after which a retry of the refused call, keeping its deadline, is admitted', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const ahead = await sixSecondsAhead(admission);
     const deadline = Date.now() + 8000;
     // 6 + 1.5 s against 80 % of 8 s: 1.1 s over.
     const err = await refusal(admission.run(page(1), { deadline }, async () => 0));
     const hint = err.retryAfterMs!;
     expect(hint).to.be.within(5400, 5600);
-    // Just past the hint: the work ahead drained by as much (on both workers), the deadline as it was.
-    for (const t of tickets) t.spent(((hint + 20) * 2) / tickets.length);
+    // Just past the hint: the work ahead drained by as much, the deadline as it was.
+    ahead.drain(hint + 20);
     expect(await admission.run(page(1), { deadline: deadline - hint }, async () => 'read')).to.equal('read');
-    finish();
-    await Promise.all(held);
+    await ahead.release();
   });
 
   it('hints when a new call with as long a deadline is admitted, sooner than a retry of the refused one', async () => {
     const admission = new Admission(new MemoryBudget(100 * MB), config);
-    const tickets: CallTicket[] = [];
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    // 6 s of work ahead on 2 workers.
-    const held = Array.from({ length: 4 }, () => admission.run(page(2), {}, (t) => (tickets.push(t), done)));
-    await new Promise((resolve) => setImmediate(resolve));
-    // 6 + 1.5 s against 80 % of 8 s: 1.1 s over. A retry keeps its deadline and fits after 5.5 s;
-    // a new call with a deadline of 8 s again fits once 1.1 s of the work ahead has drained.
+    const ahead = await sixSecondsAhead(admission);
+    // 1.1 s over, as above: a retry keeps its deadline and fits after 5.5 s; a new call with a
+    // deadline of 8 s again fits once 1.1 s of the work ahead has drained.
     const err = await refusal(admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 0));
     expect(err.retryAfterMs).to.be.within(5400, 5600);
     expect(err.newCallAfterMs).to.be.within(1050, 1150);
     expect(err.message).to.match(/retry in 5\d{3} ms \(a new call with as long a deadline: in 1\d{3} ms\) or on another instance/);
-    for (const t of tickets) t.spent(((err.newCallAfterMs! + 20) * 2) / tickets.length);
+    ahead.drain(err.newCallAfterMs! + 20);
     expect(await admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 'read')).to.equal('read');
-    finish();
-    await Promise.all(held);
+    await ahead.release();
   });
 
   it('answers DEADLINE_EXCEEDED at once for a call whose own work cannot fit its deadline on an idle server', async () => {
