@@ -12,9 +12,9 @@
  * included, and retries count where each attempt runs.
  *
  * An instance that refused a call for overload (RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms
- * hint) comes last until it expects room for a new call (ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls
- * alone it would look the least loaded and draw every next call, the retry of the refused one
- * included.
+ * hint) comes last until it expects room for a new call (its ocr-new-call-pushback-ms, else that
+ * hint): its refusals end calls at once, so by open calls alone it would look the least loaded and
+ * draw every next call, the retry of the refused one included.
  */
 import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
 import { newCallPushbackMs } from './retry-pushback.js';

@@ -15,8 +15,8 @@ const CODES: Record<OcrErrorCode, status> = {
  * Any thrown value → a gRPC status; unexpected ones become INTERNAL without leaking stack traces.
  * RESOURCE_EXHAUSTED carries grpc-retry-pushback-ms, as gRPC's retry design names it: the wait a
  * refusal for load suggests, or -1 for one that no retry can fix (too large), which grpc-js and
- * the SDK then do not retry; a refusal for load also carries ocr-new-call-pushback-ms where a new
- * call would fit sooner than a retry (pushback.ts).
+ * the SDK then do not retry. A refusal for load by admission also carries ocr-new-call-pushback-ms,
+ * when a new call would fit (pushback.ts).
  */
 export function toStatus(err: unknown): StatusObject {
   const known = err instanceof OcrError;
