@@ -17,7 +17,7 @@
  * draw every next call, the retry of the refused one included.
  */
 import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
-import { newCallPushbackMs } from './retry-pushback.js';
+import { overloadNewCallPushbackMs } from './retry-pushback.js';
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -86,7 +86,7 @@ class LeastRequestPicker implements Picker {
       },
       onCallEnded: (code, details, metadata) => {
         chosen.open.count--;
-        const pushbackMs = newCallPushbackMs(code, metadata);
+        const pushbackMs = overloadNewCallPushbackMs(code, metadata);
         if (pushbackMs !== null) chosen.open.refusedUntil = Date.now() + pushbackMs + REFUSAL_MARGIN_MS;
         onCallEnded?.(code, details, metadata);
       },

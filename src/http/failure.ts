@@ -3,7 +3,7 @@
  * message, and Retry-After for a refusal that a retry can cure.
  */
 import { OcrError } from '../shared/errors.js';
-import { NEW_CALL_PUSHBACK_MS } from '../shared/pushback.js';
+import { newCallPushbackMs, type Trailers } from '../shared/pushback.js';
 
 export interface HttpFailure {
   /** HTTP status. */
@@ -53,7 +53,7 @@ interface StatusError {
   newCallAfterMs?: number;
   /** OcrCallError: the server's description and trailers (grpc-retry-pushback-ms). */
   details?: string;
-  metadata?: { get(key: string): unknown[] };
+  metadata?: Trailers;
 }
 
 const isStatusError = (err: unknown): err is StatusError => err instanceof Error && typeof (err as Partial<StatusError>).code === 'string';
@@ -65,14 +65,8 @@ const isStatusError = (err: unknown): err is StatusError => err instanceof Error
  */
 function pushbackMs(err: StatusError): number | undefined {
   if (err instanceof OcrError) return err.retryAfterMs === undefined ? undefined : (err.newCallAfterMs ?? err.retryAfterMs);
-  const ms = (key: string): number => {
-    const value = err.metadata?.get(key)[0];
-    return typeof value === 'string' ? Number(value) : NaN;
-  };
-  const retry = ms('grpc-retry-pushback-ms');
-  if (!(Number.isFinite(retry) && retry >= 0)) return undefined;
-  const newCall = ms(NEW_CALL_PUSHBACK_MS);
-  return Number.isFinite(newCall) && newCall >= 0 ? newCall : retry;
+  const ms = err.metadata ? newCallPushbackMs(err.metadata) : null;
+  return ms ?? undefined;
 }
 
 export function toHttpFailure(err: unknown): HttpFailure {
