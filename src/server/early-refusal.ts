@@ -8,12 +8,14 @@
  * stream is reset so that the client stops sending (request-upload.ts). A call is weighed on
  * arrival and again when its upload may start: a connection uploads a few calls at once, the others
  * wait unread (upload-gate.ts). A call let in counts as a typical one ahead of later arrivals until
- * its request is read (Admission.promise).
+ * its request is read (Admission.promise). While calls are refused, the server's sessions announce a
+ * narrower window per call (http2-receive-window.ts), so that each refused call sends less.
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
 import { deadlineMs, priorityOf } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
+import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { UploadGate } from './upload-gate.js';
@@ -29,8 +31,16 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
 /** Uploads one connection may have in progress at once (upload-gate.ts). */
 export const UPLOADS_PER_CONNECTION = 4;
 
-/** `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself (starting-service.ts). */
-export function earlyRefusal(admission: () => Admission | undefined, metrics: ServerMetrics, paceMs: number): ServerInterceptor {
+/**
+ * `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself
+ * (starting-service.ts). `window`: told of each refusal.
+ */
+export function earlyRefusal(
+  admission: () => Admission | undefined,
+  metrics: ServerMetrics,
+  paceMs: number,
+  window?: ReceiveWindowControl,
+): ServerInterceptor {
   const uploads = new UploadGate(UPLOADS_PER_CONNECTION);
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
@@ -51,6 +61,7 @@ export function earlyRefusal(admission: () => Admission | undefined, metrics: Se
         unpromise = gate.promise(priority, kind);
         return true;
       }
+      window?.refused();
       const answer = (): void => {
         const refused = toStatus(refusal);
         metrics.requests.inc({ method, code: statusName(refused.code) });

@@ -11,7 +11,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { OcrEngine, type EngineConfig } from '../engine/index.js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServiceLimits } from './call-context.js';
-import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from './http2-receive-window.js';
+import { ReceiveWindowControl, withReceiveWindow } from './http2-receive-window.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
@@ -134,11 +134,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The logger names the instance, which names the bound port: it is made after the bind, before any call.
   const callLog: { logger?: Logger } = {};
   installIncrementalDecoder();
+  const receiveWindow = new ReceiveWindowControl();
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics, config.limits.refusalPaceMs),
+      earlyRefusal(() => live.engine?.admission, metrics, config.limits.refusalPaceMs, receiveWindow),
     ],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
@@ -159,7 +160,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   let port: number;
   try {
-    port = await withReceiveWindow(DEFAULT_RECEIVE_WINDOW, () =>
+    port = await withReceiveWindow(receiveWindow, () =>
       bind(
         server,
         `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,

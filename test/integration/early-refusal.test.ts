@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
+import { once } from 'node:events';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
-import { DEFAULT_RECEIVE_WINDOW, withReceiveWindow } from '../../src/server/http2-receive-window.js';
+import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
@@ -47,15 +48,16 @@ async function busyServer(
     workersReplaced: () => 0,
   });
   let handled = 0;
+  const window = new ReceiveWindowControl();
   const server = new grpc.Server({
-    interceptors: [earlyRefusal(() => admission, metrics, paceMs)],
+    interceptors: [earlyRefusal(() => admission, metrics, paceMs, window)],
     'grpc.max_receive_message_length': maxMessageBytes,
   });
   server.addService(service, {
     Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
   });
   const port = await withReceiveWindow(
-    DEFAULT_RECEIVE_WINDOW,
+    window,
     () =>
       new Promise<number>((resolve, reject) =>
         server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -151,6 +153,39 @@ describe('refusal before the request', function () {
       expect(short.ms).to.be.at.least(290).and.below(390);
       expect(server.handled()).to.equal(0);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('narrows the window of each call while it refuses calls, so that a refused call sends less of its request; widens it after', async () => {
+    const server = await busyServer(200);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    const announced = async (bytes: number): Promise<void> => {
+      while (((await once(session, 'remoteSettings')) as [http2.Settings])[0].initialWindowSize !== bytes);
+    };
+    /** Bytes the client sent on the connection for one refused call: its request's part and the frames around it. */
+    const refusedCall = async (): Promise<number> => {
+      const before = session.socket.bytesWritten;
+      const stream = startCall(session, '20S', 32 * MB, MB);
+      const [headers] = await Promise.all([
+        new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
+        once(stream, 'close'),
+      ]);
+      expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      return session.socket.bytesWritten - before;
+    };
+    try {
+      await announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
+      const narrowed = announced(DEFAULT_RECEIVE_WINDOW.refusingStreamBytes);
+      await refusedCall();
+      await narrowed;
+      const widened = announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
+      // Two windows: one read into the paused stream's buffer, one in flight (128 KiB at the wide window).
+      expect(await refusedCall()).to.be.below(2 * DEFAULT_RECEIVE_WINDOW.refusingStreamBytes + 4096);
+      await widened;
+      expect(server.handled()).to.equal(0);
+    } finally {
+      session.destroy();
       await server.close();
     }
   });

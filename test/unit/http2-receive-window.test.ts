@@ -2,17 +2,17 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { Server } from '@grpc/grpc-js';
-import { withReceiveWindow } from '../../src/server/http2-receive-window.js';
+import { ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
 describe('the gRPC server HTTP/2 receive window', () => {
-  const window = { streamBytes: 3 * 1024 * 1024, connectionBytes: 12 * 1024 * 1024 };
+  const window = { streamBytes: 3 * 1024 * 1024, refusingStreamBytes: 8 * 1024, connectionBytes: 12 * 1024 * 1024 };
   let server: Server;
   let port: number;
 
   before(async () => {
     server = new Server();
-    port = await withReceiveWindow(window, () => bindLoopback(server));
+    port = await withReceiveWindow(new ReceiveWindowControl(window), () => bindLoopback(server));
   });
   after(() => server.forceShutdown());
 
