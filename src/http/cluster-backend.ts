@@ -3,10 +3,11 @@
  * SDK, which balances over the healthy instances, retries a refused or lost call elsewhere and
  * follows Consul. The gateway holds no state, so several can run side by side.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { bearerToken } from '../auth/bearer.js';
 import type { CallSettings, OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
+import { collectProcessMetrics } from '../shared/process-metrics.js';
 
 /**
  * The call's settings. The caller's bearer token goes on to the instances in place of the
@@ -31,7 +32,7 @@ export interface ClusterBackend extends OcrBackend {
 
 export function clusterBackend(client: OcrClient): ClusterBackend {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   let draining = false;
   return {
     registry,

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../shared/process-metrics.js';
 
 /** What the gauges read from the engine when scraped. */
 export interface ServerLoad {
@@ -55,7 +56,7 @@ export class ServerMetrics {
   readonly workersReplaced: Gauge;
 
   constructor(load: ServerLoad) {
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     this.inFlight = new Gauge({
       name: 'ocr_requests_in_flight',
       help: 'Requests admitted and not yet answered',
