@@ -18,18 +18,16 @@ export interface ReceiveWindow {
 }
 
 /**
- * 16 MiB a connection, so that calls side by side never wait on each other's window, and 1 MiB a
- * call, so that a scan goes in one piece rather than in 64 KiB turns that each wait for the
- * server's main thread to read and acknowledge the last (through the gateway, a call's time outside
- * the server fell by about 10 ms). While calls are refused for load, 16 KiB a call: a call refused
- * from its headers (early-refusal.ts) has sent up to a window of its image when the refusal comes,
- * which the server reads and drops; with a whole scan's worth, that was two thirds of a refusal's
- * cost on the main thread under overload (docs/BENCHMARKS.md, "Tried and kept"). A call waiting
- * for its upload turn (upload-gate.ts) holds no more than a window on the server, and the
- * connection's window bounds them all. An admitted upload gets its window back as it is read.
+ * 16 MiB a connection, so that calls side by side never wait on each other's window, and 64 KiB a
+ * call (HTTP/2's own default). A call refused from its headers (early-refusal.ts) has sent up to a
+ * window of its image when the refusal comes, which the server reads and drops: with 1 MiB a whole
+ * scan arrived first and that was two thirds of a refusal's cost on the main thread under overload;
+ * while refusing, 16 KiB halves what is left of it (docs/BENCHMARKS.md, "Tried and kept"). A call
+ * waiting for its upload turn (upload-gate.ts) holds no more than a window on the server either. An
+ * admitted upload gets its window back as it is read.
  */
 export const DEFAULT_RECEIVE_WINDOW: ReceiveWindow = {
-  streamBytes: 1024 * 1024,
+  streamBytes: 64 * 1024,
   refusingStreamBytes: 16 * 1024,
   connectionBytes: 16 * 1024 * 1024,
 };
