@@ -1,0 +1,93 @@
+/**
+ * `npm run bench:flood`: many connections, each with many Recognize calls that declare a large
+ * message, send the first part of it and stall, as a client or attacker that opens uploads it does
+ * not finish. One `ocr serve` with its default flags is warmed up; --connections connections then
+ * open --calls calls each, every call sending --send-mb MB of a declared 32 MiB message, and hold
+ * them --hold-s seconds before closing, while another process calls GetServerInfo every 50 ms on
+ * its own channel (src/dev/latency-probe.ts). Prints the slowest GetServerInfo, the server's peak
+ * resident memory above its level before, that level again after the connections closed, and how
+ * long the next good call took (issue 15: 200 ms; + 1.5 GB).
+ *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5]
+ */
+import http2 from 'node:http2';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { OcrClient } from '../src/client/index.js';
+import { startLatencyProbe } from '../src/dev/latency-probe.js';
+import { EVAL_DEV } from '../src/dev/repo-paths.js';
+import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
+import { spawnServer } from '../src/dev/server-process.js';
+import { OCR_SERVICE } from '../src/shared/service-name.js';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '40' },
+    calls: { type: 'string', default: '25' },
+    'send-mb': { type: 'string', default: '2' },
+    'hold-s': { type: 'string', default: '5' },
+  },
+});
+const connections = Number(values.connections);
+const calls = Number(values.calls);
+const sendBytes = Math.round(Number(values['send-mb']) * 1024 * 1024);
+const holdMs = Number(values['hold-s']) * 1000;
+const DECLARED = 32 * 1024 * 1024;
+if (![connections, calls].every((n) => Number.isInteger(n) && n >= 1) || !(sendBytes > 0) || !(sendBytes < DECLARED) || !(holdMs > 0)) {
+  throw new Error('usage: --connections N (≥ 1) --calls N (≥ 1) --send-mb MB (> 0, < 32) --hold-s S (> 0)');
+}
+
+const server = await spawnServer();
+process.on('exit', () => server.child.kill('SIGKILL'));
+const pid = server.child.pid!;
+const target = `127.0.0.1:${server.port}`;
+const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
+const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+await Promise.all([1, 2, 3, 4].map(() => client.recognize(doc)));
+const before = residentBytes(pid);
+
+const memory = watchPeak(pid);
+const probe = await startLatencyProbe(target);
+// The message's length prefix, then its first part: the rest never comes.
+const prefix = Buffer.alloc(5);
+prefix.writeUInt32BE(DECLARED, 1);
+const part = Buffer.alloc(sendBytes, 1);
+const sessions = Array.from({ length: connections }, () => {
+  const session = http2.connect(`http://${target}`).on('error', () => undefined);
+  for (let i = 0; i < calls; i++) {
+    const stream = session.request(
+      { ':method': 'POST', ':path': `/${OCR_SERVICE}/Recognize`, 'content-type': 'application/grpc', te: 'trailers' },
+      { endStream: false },
+    );
+    stream.on('error', () => undefined);
+    stream.resume();
+    stream.write(prefix);
+    stream.write(part);
+  }
+  return session;
+});
+await delay(holdMs);
+sessions.forEach((s) => s.destroy());
+const { slowestMs, latenciesMs } = await probe.stop();
+const peakAbove = memory.stop() - before;
+const afterClose = residentBytes(pid) - before;
+const started = performance.now();
+await client.recognize(doc);
+const nextMs = performance.now() - started;
+client.close();
+server.child.kill('SIGTERM');
+
+const over = latenciesMs.filter((ms) => ms > 200).length;
+console.log(
+  `${connections} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
+);
+console.log('| GetServerInfo: calls, over 200 ms, slowest | peak RSS above before | RSS above before once closed | next good call |');
+console.log('| --- | --- | --- | --- |');
+console.log(
+  `| ${latenciesMs.length}, ${over}, ${Math.round(slowestMs)} ms | ${(peakAbove / 1e9).toFixed(2)} GB | ${(afterClose / 1e9).toFixed(2)} GB | ${Math.round(nextMs)} ms |`,
+);
+console.log(
+  `issue 15: slowest ≤ 200 ms: ${slowestMs <= 200 ? 'met' : 'NOT met'}; peak ≤ before + 1.5 GB: ${peakAbove <= 1.5e9 ? 'met' : 'NOT met'}`,
+);
+process.exit(0);
