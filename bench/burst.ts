@@ -7,15 +7,12 @@
  * memory above its level before (issue 15: 200 ms; + 1.5 GB).
  *   node dist/bench/burst.js [--calls 100] [--mb 30]
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { OcrCallError, OcrClient } from '../src/client/index.js';
+import { OcrCallError } from '../src/client/index.js';
 import { burstImage } from '../src/dev/burst-image.js';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
-import { EVAL_DEV } from '../src/dev/repo-paths.js';
 import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
-import { spawnServer } from '../src/dev/server-process.js';
+import { startWarmServer } from '../src/dev/warm-server.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '100' }, mb: { type: 'string', default: '30' } } });
 const calls = Number(values.calls);
@@ -24,14 +21,7 @@ if (!Number.isInteger(calls) || calls < 1 || !(bytes > 0)) throw new Error('usag
 
 const { noise, image } = await burstImage(bytes);
 
-const server = await spawnServer();
-process.on('exit', () => server.child.kill('SIGKILL'));
-const pid = server.child.pid!;
-const target = `127.0.0.1:${server.port}`;
-const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
-// Warm, as the hostile-load test does: every worker's sessions have run on a page and on the image.
-const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-for (const warm of [doc, noise]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
+const { server, pid, target, client } = await startWarmServer([noise]);
 const before = residentBytes(pid);
 
 const memory = watchPeak(pid);

@@ -10,15 +10,11 @@
  *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5]
  */
 import http2 from 'node:http2';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { OcrClient } from '../src/client/index.js';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
-import { EVAL_DEV } from '../src/dev/repo-paths.js';
 import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
-import { spawnServer } from '../src/dev/server-process.js';
+import { startWarmServer } from '../src/dev/warm-server.js';
 import { OCR_SERVICE } from '../src/shared/service-name.js';
 
 const { values } = parseArgs({
@@ -38,13 +34,7 @@ if (![connections, calls].every((n) => Number.isInteger(n) && n >= 1) || !(sendB
   throw new Error('usage: --connections N (≥ 1) --calls N (≥ 1) --send-mb MB (> 0, < 32) --hold-s S (> 0)');
 }
 
-const server = await spawnServer();
-process.on('exit', () => server.child.kill('SIGKILL'));
-const pid = server.child.pid!;
-const target = `127.0.0.1:${server.port}`;
-const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
-const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-await Promise.all([1, 2, 3, 4].map(() => client.recognize(doc)));
+const { server, pid, target, client, page } = await startWarmServer();
 const before = residentBytes(pid);
 
 const memory = watchPeak(pid);
@@ -73,7 +63,7 @@ const { slowestMs, latenciesMs } = await probe.stop();
 const peakAbove = memory.stop() - before;
 const afterClose = residentBytes(pid) - before;
 const started = performance.now();
-await client.recognize(doc);
+await client.recognize(page);
 const nextMs = performance.now() - started;
 client.close();
 server.child.kill('SIGTERM');
