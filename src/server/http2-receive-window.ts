@@ -39,7 +39,7 @@ export const REFUSING_QUIET_MS = 1000;
  * The window the server's sessions announce, narrowed while calls are refused for load. HTTP/2 sets
  * the window of every stream of a session at once (SETTINGS_INITIAL_WINDOW_SIZE), the open ones
  * included, so the calls admitted meanwhile upload with the narrow window too: over loopback that
- * costs them a few more round trips, against a third of each refusal's CPU.
+ * costs them a few more round trips, against about half of each refusal's CPU.
  */
 export class ReceiveWindowControl {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
