@@ -3,17 +3,18 @@
  * chunk of a message and joins them (Buffer.concat) when the last one arrives: for a 30 MB image,
  * one 60-80 ms copy into fresh pages in a single callback, and in a burst of large uploads several
  * of those back to back were most of what kept another caller waiting (docs/BENCHMARKS.md, "Bursts
- * of large uploads"). Here the message's buffer is allocated once its length prefix has been read
- * and each chunk is copied in as it arrives, so the copying is spread over the upload; a large
- * message's buffer comes ready from a stock, resident, so that the copying costs no page faults. Same
- * contract: write(chunk) returns the messages it completed, each with its 5-byte prefix, and throws
- * on one longer than the limit.
+ * of large uploads"). Here the message's buffer is allocated once an eighth of it has arrived
+ * (`earnedBytes`) and each later chunk is copied in as it arrives, so the copying is spread over the
+ * upload; a large message's buffer comes ready from a stock, resident, so that the copying costs no
+ * page faults. Same contract: write(chunk) returns the messages it completed, each with its 5-byte
+ * prefix, and throws on one longer than the limit.
  *
  * The decoder is internal to grpc-js (build/src/stream-decoder.js), so it is replaced only on the
  * version it was written against; any other keeps its own.
  */
 import { createRequire } from 'node:module';
 import { SharedBufferThread } from '../engine/index.js';
+import { StockLoans } from './stock-loans.js';
 import { WarmBufferStock } from './warm-buffer-stock.js';
 
 const PATCHED_VERSION = /^1\.14\./;
@@ -24,30 +25,63 @@ interface Decoder {
   write(data: Buffer): Buffer[];
 }
 
+/**
+ * A message's bytes are kept as they came until this many have arrived, and only then copied into
+ * a buffer of its declared size: a client that declares a large message and stalls holds what it
+ * sent, not what it declared. Buffers allocated at their declared size on the prefix alone, 160
+ * stalled uploads of a declared 32 MiB were 5 GB of external memory to V8, which then collected
+ * again and again and held the main thread for over a second (docs/BENCHMARKS.md, "Stalled uploads
+ * on many connections"). An eighth keeps the copy done at once small beside the whole.
+ */
+export const earnedBytes = (length: number): number => Math.min(length, Math.max(1 << 20, Math.ceil(length / 8)));
+
 /** Where a stream's decoding stands between chunks: a length prefix being read, or a message being filled. */
 export interface Progress {
   header: Buffer;
   headerFilled: number;
+  /** The message's length, its prefix included; 0 while a prefix is being read. */
+  length: number;
+  filled: number;
+  /** Its bytes so far, until it has earned its buffer. */
+  parts: Buffer[];
   message: Buffer | undefined;
-  messageFilled: number;
 }
 
-export const startProgress = (): Progress => ({ header: Buffer.alloc(PREFIX), headerFilled: 0, message: undefined, messageFilled: 0 });
+export const startProgress = (): Progress => ({
+  header: Buffer.alloc(PREFIX),
+  headerFilled: 0,
+  length: 0,
+  filled: 0,
+  parts: [],
+  message: undefined,
+});
 
 /**
- * The messages `data` completes, continuing from where the last chunk left `state`; `allocate`
- * gives a message its buffer (prefix included) once its length is known.
+ * Where a stream's messages get their buffers: `ready` on the prefix, one whose holding costs
+ * nothing more if the message stalls (none if there is no such one), else `allocate` once the
+ * message has earned one; `completed` when it is whole.
  */
-export function decodeChunk(
-  state: Progress,
-  data: Buffer,
-  maxLength: number,
-  allocate: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafe(bytes),
-): Buffer[] {
+export interface MessageAllocator {
+  ready(bytes: number): Buffer | undefined;
+  allocate(bytes: number): Buffer;
+  completed(): void;
+}
+
+const ordinary: MessageAllocator = {
+  ready: () => undefined,
+  allocate: (bytes) => Buffer.allocUnsafe(bytes),
+  completed: () => undefined,
+};
+
+/**
+ * The messages `data` completes, continuing from where the last chunk left `state`; `buffers`
+ * gives a message its buffer (prefix included).
+ */
+export function decodeChunk(state: Progress, data: Buffer, maxLength: number, buffers: MessageAllocator = ordinary): Buffer[] {
   const done: Buffer[] = [];
   let at = 0;
   while (at < data.length) {
-    if (state.message === undefined) {
+    if (state.length === 0) {
       const take = Math.min(PREFIX - state.headerFilled, data.length - at);
       data.copy(state.header, state.headerFilled, at, at + take);
       state.headerFilled += take;
@@ -57,18 +91,29 @@ export function decodeChunk(
       if (maxLength !== -1 && length > maxLength) {
         throw new Error(`Received message larger than max (${length} vs ${maxLength})`);
       }
-      state.message = allocate(PREFIX + length);
-      state.header.copy(state.message, 0);
-      state.messageFilled = PREFIX;
+      state.length = PREFIX + length;
+      state.filled = PREFIX;
+      state.message = buffers.ready(state.length);
+      if (state.message) state.header.copy(state.message, 0);
+      else state.parts = [Buffer.from(state.header)];
       state.headerFilled = 0;
     }
-    const take = Math.min(state.message.length - state.messageFilled, data.length - at);
-    data.copy(state.message, state.messageFilled, at, at + take);
-    state.messageFilled += take;
-    at += take;
-    if (state.messageFilled === state.message.length) {
-      done.push(state.message);
+    const piece = data.subarray(at, at + Math.min(state.length - state.filled, data.length - at));
+    at += piece.length;
+    if (state.message) piece.copy(state.message, state.filled);
+    else state.parts.push(piece);
+    state.filled += piece.length;
+    if (!state.message && state.filled >= earnedBytes(state.length)) {
+      state.message = buffers.allocate(state.length);
+      let into = 0;
+      for (const part of state.parts) into += part.copy(state.message, into);
+      state.parts = [];
+    }
+    if (state.filled === state.length) {
+      done.push(state.message!);
+      buffers.completed();
       state.message = undefined;
+      state.length = 0;
     }
   }
   return done;
@@ -78,16 +123,13 @@ export function decodeChunk(
  * Process-wide, as the decoder they serve: messages of 4 MiB and more are assembled in resident
  * shared memory (warm-buffer-stock.ts), up to four of the largest default message kept ready: with
  * two, the burst of a hundred 30 MB uploads often found the stock empty, and GetServerInfo beside
- * it went past its 200 ms (docs/BENCHMARKS.md, "Bursts of large uploads").
+ * it went past its 200 ms (docs/BENCHMARKS.md, "Bursts of large uploads"). Messages still arriving
+ * borrow as much as it holds at most (stock-loans.ts): a connection's four uploads at a time.
  */
+const STOCK_BYTES = 128 << 20;
 const bufferThread = new SharedBufferThread();
-export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, 128 << 20);
-
-/** A message's buffer: from the stock when it has one that fits, else an ordinary one. */
-function allocateMessage(bytes: number): Buffer {
-  const warm = messageBuffers.take(bytes);
-  return warm ? Buffer.from(warm, 0, bytes) : Buffer.allocUnsafe(bytes);
-}
+export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, STOCK_BYTES);
+const loans = new StockLoans(messageBuffers, STOCK_BYTES);
 
 let installed: boolean | undefined;
 
@@ -99,9 +141,11 @@ export function installIncrementalDecoder(): boolean {
   const module = require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: { prototype: Decoder } };
   installed = PATCHED_VERSION.test(version) && typeof module.StreamDecoder?.prototype.write === 'function';
   if (installed) {
-    module.StreamDecoder!.prototype.write = function write(this: Decoder & { ocrProgress?: Progress }, data: Buffer): Buffer[] {
+    type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator };
+    module.StreamDecoder!.prototype.write = function write(this: Decoding, data: Buffer): Buffer[] {
       this.ocrProgress ??= startProgress();
-      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, allocateMessage);
+      this.ocrBuffers ??= loans.forStream();
+      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
     };
   }
   return installed;

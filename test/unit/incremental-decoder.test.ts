@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { decodeChunk, installIncrementalDecoder, startProgress } from '../../src/server/incremental-decoder.js';
+import {
+  decodeChunk,
+  earnedBytes,
+  installIncrementalDecoder,
+  startProgress,
+  type MessageAllocator,
+} from '../../src/server/incremental-decoder.js';
 
 const framed = (message: Buffer): Buffer => {
   const prefix = Buffer.alloc(5);
@@ -39,19 +45,69 @@ describe('incremental gRPC message decoder', () => {
 
   it('assembles each message in the buffer its allocator gives, shared memory included', () => {
     const sizes: number[] = [];
-    const allocate = (bytes: number): Buffer => {
-      sizes.push(bytes);
-      return Buffer.from(new SharedArrayBuffer(bytes + 3), 0, bytes);
+    let completed = 0;
+    const allocator: MessageAllocator = {
+      ready: () => undefined,
+      allocate: (bytes) => {
+        sizes.push(bytes);
+        return Buffer.from(new SharedArrayBuffer(bytes + 3), 0, bytes);
+      },
+      completed: () => completed++,
     };
     const messages = [Buffer.alloc(70_000, 1), Buffer.alloc(3, 2)];
     const stream = Buffer.concat(messages.map(framed));
     const state = startProgress();
     const out = [0, 1000, 40_000, stream.length].flatMap((at, i, cuts) =>
-      i === 0 ? [] : decodeChunk(state, stream.subarray(cuts[i - 1], at), -1, allocate),
+      i === 0 ? [] : decodeChunk(state, stream.subarray(cuts[i - 1], at), -1, allocator),
     );
     expect(sizes).to.deep.equal([70_005, 8]);
+    expect(completed).to.equal(2);
     expect(out.every((m) => m.buffer instanceof SharedArrayBuffer)).to.equal(true);
     expect(out.map((m) => m.subarray(5))).to.deep.equal(messages);
+  });
+
+  it('allocates a large message only once an eighth of it has arrived, so that a stalled upload holds what it sent', () => {
+    const MiB = 1 << 20;
+    const message = Buffer.alloc(32 * MiB);
+    for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
+    const stream = framed(message);
+    const sizes: number[] = [];
+    const allocator: MessageAllocator = {
+      ready: () => undefined,
+      allocate: (bytes) => (sizes.push(bytes), Buffer.allocUnsafe(bytes)),
+      completed: () => undefined,
+    };
+    const state = startProgress();
+    const out: Buffer[] = [];
+    let at = 0;
+    const feed = (upTo: number): void => {
+      for (; at < upTo; at += Math.min(16_384, upTo - at))
+        out.push(...decodeChunk(state, stream.subarray(at, Math.min(upTo, at + 16_384)), -1, allocator));
+    };
+    feed(4 * MiB);
+    expect(sizes, 'a byte short of an eighth').to.deep.equal([]);
+    feed(4 * MiB + 1);
+    expect(sizes).to.deep.equal([32 * MiB + 5]);
+    feed(stream.length);
+    expect(out).to.have.length(1);
+    expect(out[0]!.equals(stream)).to.equal(true);
+    expect([earnedBytes(100), earnedBytes(3 * MiB), earnedBytes(32 * MiB + 5)]).to.deep.equal([100, MiB, 4 * MiB + 1]);
+  });
+
+  it('assembles a message in the buffer ready for it on its prefix, when there is one', () => {
+    const message = Buffer.alloc(3 << 20, 7);
+    const stream = framed(message);
+    const ready = Buffer.allocUnsafe(stream.length);
+    const allocator: MessageAllocator = {
+      ready: (bytes) => (bytes === stream.length ? ready : undefined),
+      allocate: () => expect.fail('no allocation past the prefix'),
+      completed: () => undefined,
+    };
+    const state = startProgress();
+    expect(decodeChunk(state, stream.subarray(0, 6), -1, allocator)).to.deep.equal([]);
+    const [out] = decodeChunk(state, stream.subarray(6), -1, allocator);
+    expect(out).to.equal(ready);
+    expect(out!.equals(stream)).to.equal(true);
   });
 
   it('replaces grpc-js 1.14 StreamDecoder.write', () => {

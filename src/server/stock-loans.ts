@@ -1,0 +1,57 @@
+/**
+ * Buffers of the warm stock lent to messages still arriving, up to a cap. A buffer from the stock
+ * is resident in full, and each one taken is replaced: uploads that stall once their message has
+ * earned a buffer would otherwise each hold the whole declared size in resident memory, and 160
+ * stalled uploads of 5 MB of a declared 32 MiB took the server 2.7 GB above its level
+ * (docs/BENCHMARKS.md, "Stalled uploads on many connections"). A loan ends when its message is
+ * whole, or when the stream that held it is collected; past the cap a message gets an ordinary
+ * buffer, whose untouched pages cost nothing.
+ */
+import type { MessageAllocator } from './incremental-decoder.js';
+import type { WarmBufferStock } from './warm-buffer-stock.js';
+
+export class StockLoans {
+  private lent = 0;
+  private readonly owed = new WeakMap<MessageAllocator, number>();
+  private readonly abandoned = new FinalizationRegistry<number>((bytes) => (this.lent -= bytes));
+
+  constructor(
+    private readonly stock: WarmBufferStock,
+    private readonly capBytes: number,
+  ) {}
+
+  /**
+   * The allocator of one stream's messages: each from the stock while the loans fit, on its prefix
+   * (a loan is bounded whether or not the message comes), else an ordinary buffer once it has earned one.
+   */
+  forStream(): MessageAllocator {
+    const stream: MessageAllocator = {
+      ready: (bytes) => this.lend(stream, bytes),
+      allocate: (bytes) => this.lend(stream, bytes) ?? Buffer.allocUnsafe(bytes),
+      completed: () => this.settle(stream),
+    };
+    return stream;
+  }
+
+  /** Bytes lent to messages not yet whole. */
+  get bytesLent(): number {
+    return this.lent;
+  }
+
+  private lend(stream: MessageAllocator, bytes: number): Buffer | undefined {
+    const warm = this.lent + bytes <= this.capBytes ? this.stock.take(bytes) : undefined;
+    if (!warm) return undefined;
+    this.lent += warm.byteLength;
+    this.owed.set(stream, warm.byteLength);
+    this.abandoned.register(stream, warm.byteLength, stream);
+    return Buffer.from(warm, 0, bytes);
+  }
+
+  private settle(stream: MessageAllocator): void {
+    const bytes = this.owed.get(stream);
+    if (bytes === undefined) return;
+    this.owed.delete(stream);
+    this.abandoned.unregister(stream);
+    this.lent -= bytes;
+  }
+}
