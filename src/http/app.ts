@@ -22,6 +22,7 @@ import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 import { parseOptions } from './request-options.js';
+import { clientErrorAnswer, connectionsCheckingIntervalMs, REQUEST_TIMEOUT_MS } from './request-timeout.js';
 import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
 
 /** The Web UI: static files, no build step (web/ at the repository root). */
@@ -40,6 +41,8 @@ export interface HttpAppOptions {
   https?: HttpsServerOptions;
   /** Bearer tokens, scopes and quotas (src/auth, access-hook.ts); unset: every request is let in. */
   access?: AccessControl;
+  /** How long a request may take to arrive whole (request-timeout.ts); REQUEST_TIMEOUT_MS unless set. */
+  requestTimeoutMs?: number;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -220,14 +223,21 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
   // Base64 is 4/3 of the bytes; the rest of a JSON body is small.
   const jsonLimit = Math.ceil((maxImageBytes * maxLinesPerRequest * 4) / 3) + 64 * 1024;
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
+  const serverOptions = { requestTimeout, connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeout) };
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
     forceCloseConnections: true,
+    requestTimeout,
+    clientErrorHandler: clientErrorAnswer(requestTimeout, logger),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
-  const app = options.https ? (Fastify({ ...settings, https: options.https }) as unknown as FastifyInstance) : Fastify(settings);
+  const app = options.https
+    ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
+    : Fastify({ ...settings, http: serverOptions });
   // First of all hooks, before any body is read: a refused upload costs its headers alone.
   if (options.access) addAccessControl(app, options.access, logger);
   await app.register(multipart, {

@@ -41,6 +41,8 @@ export interface ServiceLimits {
   tileStreamMemoryShare: number;
   /** How long a refusal for load is held before it is answered (refusal-pace.ts); 0: at once. */
   refusalPaceMs: number;
+  /** How long a Recognize or RecognizeLines request may go without a byte while it is read (upload-idle.ts). */
+  maxUploadIdleMs: number;
 }
 
 export function requestId(metadata: Metadata): string {

@@ -11,14 +11,16 @@
  * its request is read (Admission.promise). While calls are refused, the server's sessions announce a
  * narrower window per call (http2-receive-window.ts), so that each refused call sends less.
  */
-import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
-import { deadlineMs, priorityOf } from './call-context.js';
+import { deadlineMs, priorityOf, type ServiceLimits } from './call-context.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { UploadGate } from './upload-gate.js';
+import { watchUploadIdle } from './upload-idle.js';
+import { OcrError } from '../shared/errors.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -27,6 +29,15 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/Recognize`, { method: 'Recognize', kind: 'page' }],
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
+
+/** The answer to a call whose request stopped coming for `idleMs` (upload-idle.ts). */
+export function uploadIdleError(idleMs: number): OcrError {
+  return new OcrError(
+    'DEADLINE_EXCEEDED',
+    `no byte of this call's request for ${idleMs / 1000} s while the server was reading it, the server's limit; ` +
+      'send the request without pausing',
+  );
+}
 
 /** Uploads one connection may have in progress at once (upload-gate.ts). */
 export const UPLOADS_PER_CONNECTION = 4;
@@ -38,7 +49,7 @@ export const UPLOADS_PER_CONNECTION = 4;
 export function earlyRefusal(
   admission: () => Admission | undefined,
   metrics: ServerMetrics,
-  paceMs: number,
+  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs'>,
   window?: ReceiveWindowControl,
 ): ServerInterceptor {
   const uploads = new UploadGate(UPLOADS_PER_CONNECTION);
@@ -51,6 +62,22 @@ export function earlyRefusal(
     const arrived = performance.now();
     let release = (): void => undefined;
     let unpromise = (): void => undefined;
+    let unwatch = (): void => undefined;
+    /** End the call with `status`; its request, if it is still coming, is not read. */
+    const answer = (status: StatusObject): void => {
+      metrics.requests.inc({ method, code: statusName(status.code) });
+      call.sendStatus(status);
+      stopRequestUpload(call);
+    };
+    /** The request may be read from now: it must keep coming. */
+    const upload = (metadata: Metadata, pass: (metadata: Metadata) => void): void => {
+      unwatch = watchUploadIdle(call, limits.maxUploadIdleMs, () => {
+        unpromise();
+        release();
+        answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
+      });
+      pass(metadata);
+    };
     /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */
     const weigh = (metadata: Metadata, arriving: boolean): boolean => {
       // A malformed priority is left to the handler, which refuses it with its reason.
@@ -62,16 +89,11 @@ export function earlyRefusal(
         return true;
       }
       window?.refused();
-      const answer = (): void => {
-        const refused = toStatus(refusal);
-        metrics.requests.inc({ method, code: statusName(refused.code) });
-        call.sendStatus(refused);
-        stopRequestUpload(call);
-      };
+      const refuse = (): void => answer(toStatus(refusal));
       const left = deadline === undefined ? undefined : deadline - Date.now();
-      const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, left, performance.now() - arrived);
-      if (hold > 0) setTimeout(answer, hold);
-      else answer();
+      const hold = refusalHoldMs(limits.refusalPaceMs, refusal.retryAfterMs, left, performance.now() - arrived);
+      if (hold > 0) setTimeout(refuse, hold);
+      else refuse();
       return false;
     };
     return new ServerInterceptingCall(call, {
@@ -84,20 +106,22 @@ export function earlyRefusal(
             if (!weigh(metadata, true)) return;
             let waited = false;
             release = uploads.enter(call.getPeer(), (free) => {
-              if (!waited) return pass(metadata);
+              if (!waited) return upload(metadata, pass);
               unpromise();
-              if (weigh(metadata, false)) pass(metadata);
+              if (weigh(metadata, false)) upload(metadata, pass);
               else free();
             });
             waited = true;
           },
           onReceiveMessage: (message, pass) => {
+            unwatch();
             unpromise();
             release();
             pass(message);
           },
           // Also when grpc-js itself ends the call before its message (one over the size limit).
           onCancel: () => {
+            unwatch();
             unpromise();
             release();
           },

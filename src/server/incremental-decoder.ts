@@ -131,6 +131,19 @@ const bufferThread = new SharedBufferThread();
 export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, STOCK_BYTES);
 const loans = new StockLoans(messageBuffers, STOCK_BYTES);
 
+/** When a replaced decoder last received a chunk (performance.now()), for the upload idle limit (upload-idle.ts). */
+export interface ChunkClock {
+  ocrLastChunkAt: number;
+}
+
+/**
+ * When `decoder` last received a chunk: undefined before its first; null where grpc-js keeps its own
+ * decoder, which keeps no such time.
+ */
+export function lastChunkAt(decoder: object): number | undefined | null {
+  return installed ? (decoder as Partial<ChunkClock>).ocrLastChunkAt : null;
+}
+
 let installed: boolean | undefined;
 
 /** Replace grpc-js's StreamDecoder.write, once per process; true when it is replaced. */
@@ -141,8 +154,9 @@ export function installIncrementalDecoder(): boolean {
   const module = require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: { prototype: Decoder } };
   installed = PATCHED_VERSION.test(version) && typeof module.StreamDecoder?.prototype.write === 'function';
   if (installed) {
-    type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator };
+    type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator } & Partial<ChunkClock>;
     module.StreamDecoder!.prototype.write = function write(this: Decoding, data: Buffer): Buffer[] {
+      this.ocrLastChunkAt = performance.now();
       this.ocrProgress ??= startProgress();
       this.ocrBuffers ??= loans.forStream();
       return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);

@@ -7,6 +7,7 @@
  * (RFC 9113, 8.1); gRPC clients keep the status they received, and grpc-go's server does the same.
  */
 import { constants } from 'node:http2';
+import { findUnderCall } from './call-chain.js';
 
 /** What this needs of the HTTP/2 stream under a grpc-js server call. */
 interface ClosableStream {
@@ -24,25 +25,11 @@ function isClosableStream(value: unknown): value is ClosableStream {
 }
 
 /**
- * The HTTP/2 stream under a server call: grpc-js's own (`stream` of its base call, reached through
- * the interceptors' `nextCall`), not public API, hence looked for rather than assumed.
- */
-function streamOf(call: object): ClosableStream | null {
-  let current: unknown = call;
-  for (let depth = 0; depth < 16 && typeof current === 'object' && current !== null; depth++) {
-    const { stream, nextCall } = current as { stream?: unknown; nextCall?: unknown };
-    if (isClosableStream(stream)) return stream;
-    current = nextCall;
-  }
-  return null;
-}
-
-/**
  * Reset a server call's stream with NO_ERROR once the status it was just given has gone out. Where a
  * version of grpc-js keeps its stream elsewhere this does nothing, and the upload runs to its end.
  */
 export function stopRequestUpload(call: object): void {
-  const stream = streamOf(call);
+  const stream = findUnderCall(call, 'stream', isClosableStream);
   if (!stream) return;
   const close = () =>
     // After the status's frames: Node resets its own finished server streams the same way.

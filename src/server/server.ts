@@ -94,6 +94,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxTileStreamIdleMs: 30_000,
   tileStreamMemoryShare: 0.25,
   refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,
+  maxUploadIdleMs: 30_000,
 };
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
@@ -139,7 +140,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics, config.limits.refusalPaceMs, receiveWindow),
+      earlyRefusal(() => live.engine?.admission, metrics, config.limits, receiveWindow),
     ],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,

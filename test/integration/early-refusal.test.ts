@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
+import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
 import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
@@ -28,11 +29,11 @@ const service: grpc.ServiceDefinition = {
 /**
  * A server whose early refusal weighs each call against a minute of work already admitted (none
  * when not `busy`), receiving messages of up to `maxMessageBytes`; a typical page, `typicalPageMs`
- * of work (0: none yet).
+ * of work (0: none yet); a request read may go `uploadIdleMs` without a byte.
  */
 async function busyServer(
   paceMs: number,
-  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0 } = {},
+  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0, uploadIdleMs = 30_000 } = {},
 ): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
   const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
@@ -48,9 +49,11 @@ async function busyServer(
     workersReplaced: () => 0,
   });
   let handled = 0;
+  // As `ocr serve` runs: its clock is what the upload idle limit reads.
+  installIncrementalDecoder();
   const window = new ReceiveWindowControl();
   const server = new grpc.Server({
-    interceptors: [earlyRefusal(() => admission, metrics, paceMs, window)],
+    interceptors: [earlyRefusal(() => admission, metrics, { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs }, window)],
     'grpc.max_receive_message_length': maxMessageBytes,
   });
   server.addService(service, {
@@ -225,6 +228,67 @@ describe('refusal before the request', function () {
       expect(server.handled()).to.equal(1);
     } finally {
       client.close();
+      await server.close();
+    }
+  });
+});
+
+describe('upload idle limit', function () {
+  // Without the limit, the stalled calls are never answered and the test fails on this timeout.
+  this.timeout(10_000);
+
+  /** The response headers of `stream` (a trailers-only answer carries its status there), and when they came. */
+  const answered = (stream: http2.ClientHttp2Stream, since: number): Promise<[http2.IncomingHttpHeaders, number]> =>
+    new Promise((resolve) => stream.once('response', (headers) => resolve([headers, performance.now() - since])));
+
+  it('ends a call whose request stops coming for the limit with DEADLINE_EXCEEDED, resets it, and frees its upload place', async () => {
+    const server = await busyServer(0, { busy: false, uploadIdleMs: 300 });
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const started = performance.now();
+      // Every upload place of the connection, each request's start only.
+      const stalled = Array.from({ length: 4 }, () => startCall(session, '60S', MB, 1024));
+      // A whole request behind them: it waits for a place.
+      const whole = startCall(session, '60S', 10, 10);
+      whole.end();
+      const wholeTrailers = once(whole, 'trailers') as Promise<[http2.IncomingHttpHeaders]>;
+      const answers = await Promise.all(stalled.map((stream) => answered(stream, started)));
+      for (const [headers, ms] of answers) {
+        expect(headers['grpc-status']).to.equal(String(grpc.status.DEADLINE_EXCEEDED));
+        expect(decodeURIComponent(String(headers['grpc-message']))).to.match(
+          /^no byte of this call's request for 0.3 s while the server was reading it, the server's limit; send the request without pausing$/,
+        );
+        expect(ms).to.be.at.least(299);
+      }
+      await Promise.all(stalled.map((stream) => (stream.closed ? Promise.resolve() : once(stream, 'close'))));
+      expect(stalled.map((stream) => stream.rstCode)).to.deep.equal([0, 0, 0, 0]);
+      const [trailers] = await wholeTrailers;
+      expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
+      expect(server.handled()).to.equal(1);
+    } finally {
+      session.destroy();
+      await server.close();
+    }
+  });
+
+  it('reads to its end a request that keeps coming, however long it takes in all', async () => {
+    const server = await busyServer(0, { busy: false, uploadIdleMs: 500 });
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const started = performance.now();
+      const stream = startCall(session, '60S', 10 * 1024, 1024);
+      // Nine more pieces, 150 ms apart: 1.35 s in all, never 0.5 s without a byte.
+      for (let i = 0; i < 9; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        stream.write(Buffer.alloc(1024, 1));
+      }
+      stream.end();
+      const [trailers] = (await once(stream, 'trailers')) as [http2.IncomingHttpHeaders];
+      expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
+      expect(performance.now() - started).to.be.at.least(1350);
+      expect(server.handled()).to.equal(1);
+    } finally {
+      session.destroy();
       await server.close();
     }
   });

@@ -1,0 +1,30 @@
+/**
+ * How long a call's request may go without a byte while the server reads it. grpc-js reads a unary
+ * call's request whole before its handler sees it and puts no limit on how long that takes: a call
+ * without a deadline that sends part of its request and stalls holds its connection's upload place
+ * (upload-gate.ts) and what it has sent for as long as the connection lives. The clock is the
+ * message decoder's (incremental-decoder.ts), which sees every chunk; where grpc-js keeps its own
+ * decoder there is no clock and no limit.
+ */
+import { findUnderCall } from './call-chain.js';
+import { lastChunkAt } from './incremental-decoder.js';
+
+const isDecoder = (value: unknown): value is object => typeof value === 'object' && value !== null && 'write' in value;
+
+/**
+ * Call `onIdle` once `call`'s request has gone `idleMs` without a chunk, counting from now (its
+ * upload turn); the function returned stops watching (the request has arrived, or the call ended).
+ */
+export function watchUploadIdle(call: object, idleMs: number, onIdle: () => void): () => void {
+  const decoder = findUnderCall(call, 'decoder', isDecoder);
+  if (!decoder || lastChunkAt(decoder) === null) return () => undefined;
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    const left = Math.max(started, lastChunkAt(decoder) ?? started) + idleMs - performance.now();
+    if (left > 0) timer = setTimeout(check, left).unref();
+    else onIdle();
+  };
+  timer = setTimeout(check, idleMs).unref();
+  return () => clearTimeout(timer);
+}

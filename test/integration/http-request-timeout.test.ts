@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import net from 'node:net';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { buildHttpApp } from '../../src/http/app.js';
+import type { OcrBackend } from '../../src/http/backend.js';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
+
+/** A backend no request here reaches: each one stalls or is malformed before its body is whole. */
+const unreachable = (): Promise<never> => Promise.reject(new Error('no request should reach the backend'));
+const backend: OcrBackend = {
+  recognize: unreachable,
+  recognizeLines: unreachable,
+  serverInfo: unreachable,
+  ready: () => true,
+  metrics: unreachable,
+};
+
+/** What the server sends on a raw connection after `request`, until it closes the connection. */
+async function rawExchange(port: number, request: string): Promise<{ answer: string; ms: number }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const started = performance.now();
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString()));
+  socket.write(request);
+  await once(socket, 'close');
+  return { answer, ms: performance.now() - started };
+}
+
+describe('HTTP request timeout', function () {
+  // Without the limit, the stalled request's connection never closes and the test fails on this timeout.
+  this.timeout(10_000);
+
+  it('answers a request whose body stops coming 408 with the API JSON once the limit has passed, and closes its connection', async () => {
+    const app = await buildHttpApp({
+      backend,
+      maxImageBytes: 1024 * 1024,
+      maxLinesPerRequest: 4,
+      logger: pino({ level: 'silent' }),
+      metrics: new HttpMetrics(new Registry()),
+      version: 'test',
+      requestTimeoutMs: 400,
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = app.server.address() as AddressInfo;
+      // 100 kB declared, 1 kB sent.
+      const head = 'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n';
+      const { answer, ms } = await rawExchange(port, head + 'x'.repeat(1000));
+      const [status, body] = [answer.slice(0, answer.indexOf('\r\n')), answer.slice(answer.indexOf('\r\n\r\n') + 4)];
+      expect(status).to.equal('HTTP/1.1 408 Request Timeout');
+      expect(JSON.parse(body)).to.deep.equal({
+        code: 4,
+        msg: "the request did not arrive whole within 0.4 s, the server's limit; send it without pausing",
+        error: 'DEADLINE_EXCEEDED',
+      });
+      expect(ms).to.be.at.least(400);
+      // A malformed request: 400 in the same form.
+      const malformed = await rawExchange(port, 'POST /api/ocr HTTP/1.1\r\nContent-Length: x\r\n\r\n');
+      expect(malformed.answer).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(JSON.parse(malformed.answer.slice(malformed.answer.indexOf('\r\n\r\n') + 4))).to.include({
+        code: 3,
+        error: 'INVALID_ARGUMENT',
+      });
+    } finally {
+      await app.close();
+    }
+  });
+});
