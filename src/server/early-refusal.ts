@@ -39,8 +39,9 @@ export function uploadIdleError(idleMs: number): OcrError {
   );
 }
 
-/** Uploads one connection may have in progress at once (upload-gate.ts). */
+/** Uploads one connection may have in progress at once, and the server before a connection that has one waits (upload-gate.ts). */
 export const UPLOADS_PER_CONNECTION = 4;
+export const UPLOADS_SERVER_WIDE = 16;
 
 /**
  * `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself
@@ -52,7 +53,7 @@ export function earlyRefusal(
   limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs'>,
   window?: ReceiveWindowControl,
 ): ServerInterceptor {
-  const uploads = new UploadGate(UPLOADS_PER_CONNECTION);
+  const uploads = new UploadGate(UPLOADS_PER_CONNECTION, UPLOADS_SERVER_WIDE);
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
     const gate = admission();
