@@ -9,7 +9,8 @@
  * arrival and again when its upload may start: a connection uploads a few calls at once, the others
  * wait unread (upload-gate.ts). A call let in counts as a typical one ahead of later arrivals until
  * its request is read (Admission.promise). While calls are refused, the server's sessions announce a
- * narrower window per call (http2-receive-window.ts), so that each refused call sends less.
+ * narrower window per call (http2-receive-window.ts), so that each refused call sends less. From its
+ * upload turn, a call's request must keep coming (upload-idle.ts).
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
@@ -19,8 +20,7 @@ import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { UploadGate } from './upload-gate.js';
-import { watchUploadIdle } from './upload-idle.js';
-import { OcrError } from '../shared/errors.js';
+import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -30,16 +30,7 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
 
-/** The answer to a call whose request stopped coming for `idleMs` (upload-idle.ts). */
-export function uploadIdleError(idleMs: number): OcrError {
-  return new OcrError(
-    'DEADLINE_EXCEEDED',
-    `no byte of this call's request for ${idleMs / 1000} s while the server was reading it, the server's limit; ` +
-      'send the request without pausing',
-  );
-}
-
-/** Uploads one connection may have in progress at once, and the server before a connection that has one waits (upload-gate.ts). */
+/** Uploads one connection may have in progress at once; past UPLOADS_SERVER_WIDE on the server, one a connection (upload-gate.ts). */
 export const UPLOADS_PER_CONNECTION = 4;
 export const UPLOADS_SERVER_WIDE = 16;
 

@@ -1,11 +1,11 @@
 /**
  * Buffers of the warm stock lent to messages still arriving, up to a cap. A buffer from the stock
- * is resident in full, and each one taken is replaced: uploads that stall once their message has
- * earned a buffer would otherwise each hold the whole declared size in resident memory, and 160
- * stalled uploads of 5 MB of a declared 32 MiB took the server 2.7 GB above its level
- * (docs/BENCHMARKS.md, "Stalled uploads on many connections"). A loan ends when its message is
- * whole, or when the stream that held it is collected; past the cap a message gets an ordinary
- * buffer, whose untouched pages cost nothing.
+ * is resident in full, and each one taken is replaced: stalled uploads holding stock buffers would
+ * otherwise each hold their whole declared size in resident memory, and 160 uploads stalled at 5 MB
+ * of a declared 32 MiB took the server 2.7 GB above its level (docs/BENCHMARKS.md, "Stalled uploads
+ * on many connections"). A loan ends when its message is whole, or when the stream that held it is
+ * collected; past the cap a message waits to earn an ordinary buffer (incremental-decoder.ts),
+ * whose untouched pages cost nothing.
  */
 import type { MessageAllocator } from './incremental-decoder.js';
 import type { WarmBufferStock } from './warm-buffer-stock.js';

@@ -6,6 +6,7 @@
  * message decoder's (incremental-decoder.ts), which sees every chunk; where grpc-js keeps its own
  * decoder there is no clock and no limit.
  */
+import { OcrError } from '../shared/errors.js';
 import { findUnderCall } from './call-chain.js';
 import { lastChunkAt } from './incremental-decoder.js';
 
@@ -27,4 +28,13 @@ export function watchUploadIdle(call: object, idleMs: number, onIdle: () => void
   };
   timer = setTimeout(check, idleMs).unref();
   return () => clearTimeout(timer);
+}
+
+/** The answer to a call whose request stopped coming for `idleMs`. */
+export function uploadIdleError(idleMs: number): OcrError {
+  return new OcrError(
+    'DEADLINE_EXCEEDED',
+    `no byte of this call's request for ${idleMs / 1000} s while the server was reading it, the server's limit; ` +
+      'send the request without pausing',
+  );
 }
