@@ -106,10 +106,14 @@ export function earlyRefusal(
             waited = true;
           },
           onReceiveMessage: (message, pass) => {
-            unwatch();
             unpromise();
             release();
             pass(message);
+          },
+          // Not at the message: grpc-js calls the handler only once the request is half-closed.
+          onReceiveHalfClose: (next) => {
+            unwatch();
+            next();
           },
           // Also when grpc-js itself ends the call before its message (one over the size limit).
           onCancel: () => {

@@ -271,6 +271,21 @@ describe('upload idle limit', function () {
     }
   });
 
+  it('ends a call whose whole message came but whose request never ends (no half-close) the same way', async () => {
+    const server = await busyServer(0, { busy: false, uploadIdleMs: 300 });
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const started = performance.now();
+      const [headers, ms] = await answered(startCall(session, '60S', 1024, 1024), started);
+      expect(headers['grpc-status']).to.equal(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(ms).to.be.at.least(299);
+      expect(server.handled()).to.equal(0);
+    } finally {
+      session.destroy();
+      await server.close();
+    }
+  });
+
   it('reads to its end a request that keeps coming, however long it takes in all', async () => {
     const server = await busyServer(0, { busy: false, uploadIdleMs: 500 });
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
