@@ -79,7 +79,10 @@ export class UploadGate {
   /** An upload on `released` ended: its own next call first, then the other connections', one each in turn. */
   private wake(released: string): void {
     if (this.waiting.has(released) && this.mayStart(released)) this.startNext(released);
+    // A connection waits only while it uploads already, so none other may start at the count.
+    if (this.total >= this.serverWide) return;
     for (const connection of [...this.waiting.keys()]) {
+      if (this.total >= this.serverWide) break;
       if (connection === released || !this.mayStart(connection)) continue;
       this.startNext(connection);
       const queue = this.waiting.get(connection);
