@@ -241,10 +241,23 @@ describe('upload idle limit', function () {
   const answered = (stream: http2.ClientHttp2Stream, since: number): Promise<[http2.IncomingHttpHeaders, number]> =>
     new Promise((resolve) => stream.once('response', (headers) => resolve([headers, performance.now() - since])));
 
-  it('ends a call whose request stops coming for the limit with DEADLINE_EXCEEDED, resets it, and frees its upload place', async () => {
-    const server = await busyServer(0, { busy: false, uploadIdleMs: 300 });
+  /** `body` on a connection to a server whose uploads may go `uploadIdleMs` without a byte; both closed after. */
+  async function withSession(
+    uploadIdleMs: number,
+    body: (server: { handled: () => number }, session: http2.ClientHttp2Session) => Promise<void>,
+  ): Promise<void> {
+    const server = await busyServer(0, { busy: false, uploadIdleMs });
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
     try {
+      await body(server, session);
+    } finally {
+      session.destroy();
+      await server.close();
+    }
+  }
+
+  it('ends a call whose request stops coming for the limit with DEADLINE_EXCEEDED, resets it, and frees its upload place', () =>
+    withSession(300, async (server, session) => {
       const started = performance.now();
       // Every upload place of the connection, each request's start only.
       const stalled = Array.from({ length: 4 }, () => startCall(session, '60S', MB, 1024));
@@ -265,31 +278,19 @@ describe('upload idle limit', function () {
       const [trailers] = await wholeTrailers;
       expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
       expect(server.handled()).to.equal(1);
-    } finally {
-      session.destroy();
-      await server.close();
-    }
-  });
+    }));
 
-  it('ends a call whose whole message came but whose request never ends (no half-close) the same way', async () => {
-    const server = await busyServer(0, { busy: false, uploadIdleMs: 300 });
-    const session = http2.connect(`http://127.0.0.1:${server.port}`);
-    try {
+  it('ends a call whose whole message came but whose request never ends (no half-close) the same way', () =>
+    withSession(300, async (server, session) => {
       const started = performance.now();
       const [headers, ms] = await answered(startCall(session, '60S', 1024, 1024), started);
       expect(headers['grpc-status']).to.equal(String(grpc.status.DEADLINE_EXCEEDED));
       expect(ms).to.be.at.least(299);
       expect(server.handled()).to.equal(0);
-    } finally {
-      session.destroy();
-      await server.close();
-    }
-  });
+    }));
 
-  it('reads to its end a request that keeps coming, however long it takes in all', async () => {
-    const server = await busyServer(0, { busy: false, uploadIdleMs: 500 });
-    const session = http2.connect(`http://127.0.0.1:${server.port}`);
-    try {
+  it('reads to its end a request that keeps coming, however long it takes in all', () =>
+    withSession(500, async (server, session) => {
       const started = performance.now();
       const stream = startCall(session, '60S', 10 * 1024, 1024);
       // Nine more pieces, 150 ms apart: 1.35 s in all, never 0.5 s without a byte.
@@ -302,9 +303,5 @@ describe('upload idle limit', function () {
       expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
       expect(performance.now() - started).to.be.at.least(1350);
       expect(server.handled()).to.equal(1);
-    } finally {
-      session.destroy();
-      await server.close();
-    }
-  });
+    }));
 });
