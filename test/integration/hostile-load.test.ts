@@ -176,7 +176,8 @@ describe('hostile input and overload against a server process with its default f
     // bytes. The bound at p99 under a steady load is bench:overload's (docs/BENCHMARKS.md).
     for (const r of refused) {
       expect(r.ms).to.be.below(1000);
-      expect(r.details).to.match(/server busy.*retry in \d+ ms/);
+      // With more work ahead than its deadline leaves, the hint is for a new call rather than a retry.
+      expect(r.details).to.match(/server busy.*(retry in|send it again in) \d+ ms/);
     }
     expect(results.filter((r) => r.code === 'OK').length, 'calls answered').to.be.above(0);
     for (const r of results.filter((r) => r.code === 'OK')) expect(r.ms).to.be.below(deadlineMs);
