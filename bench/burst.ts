@@ -1,37 +1,53 @@
 /**
  * `npm run bench:burst`: issue 15's burst of large uploads. One `ocr serve` with its default flags
- * is warmed up; then one client sends --calls concurrent Recognize calls of a --mb MB image
- * (src/dev/burst-image.ts) without deadlines, while another process calls
+ * is warmed up; then --connections clients (one connection each) send --calls concurrent Recognize
+ * calls in all of a --mb MB image (src/dev/burst-image.ts) without deadlines, while another process calls
  * GetServerInfo every 50 ms on its own channel (src/dev/latency-probe.ts). Prints the calls'
  * outcomes, the slowest GetServerInfo and how many took over 200 ms, and the server's peak resident
  * memory above its level before (issue 15: 200 ms; + 1.5 GB).
- *   node dist/bench/burst.js [--calls 100] [--mb 30]
+ *   node dist/bench/burst.js [--calls 100] [--mb 30] [--connections 1]
  */
 import { parseArgs } from 'node:util';
-import { OcrCallError } from '../src/client/index.js';
+import { OcrCallError, OcrClient } from '../src/client/index.js';
 import { burstImage } from '../src/dev/burst-image.js';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
 import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
 import { startWarmServer } from '../src/dev/warm-server.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '100' }, mb: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '100' },
+    mb: { type: 'string', default: '30' },
+    connections: { type: 'string', default: '1' },
+  },
+});
 const calls = Number(values.calls);
 const bytes = Number(values.mb) * 1e6;
-if (!Number.isInteger(calls) || calls < 1 || !(bytes > 0)) throw new Error('usage: --calls N (≥ 1) --mb MB (> 0)');
+const connections = Number(values.connections);
+if (![calls, connections].every((n) => Number.isInteger(n) && n >= 1) || !(bytes > 0)) {
+  throw new Error('usage: --calls N (≥ 1) --mb MB (> 0) --connections N (≥ 1)');
+}
 
 const { noise, image } = await burstImage(bytes);
 
 const { server, pid, target, client } = await startWarmServer([noise]);
 const before = residentBytes(pid);
 
+// grpc-js shares one connection between channels to the same address unless each keeps its own pool.
+const clients = [
+  client,
+  ...Array.from(
+    { length: connections - 1 },
+    () => new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+  ),
+];
 const memory = watchPeak(pid);
 const probe = await startLatencyProbe(target);
 const started = performance.now();
 const outcomes: Record<string, number> = {};
 await Promise.all(
-  Array.from({ length: calls }, () =>
-    client
-      .recognize(image)
+  Array.from({ length: calls }, (_, i) =>
+    clients[i % connections]!.recognize(image)
       .then(
         () => 'OK',
         (err: unknown) => (err instanceof OcrCallError ? err.code : 'CLIENT_ERROR'),
@@ -42,11 +58,13 @@ await Promise.all(
 const seconds = (performance.now() - started) / 1000;
 const { slowestMs, latenciesMs } = await probe.stop();
 const peakAbove = memory.stop() - before;
-client.close();
+clients.forEach((c) => c.close());
 server.child.kill('SIGTERM');
 
 const sorted = latenciesMs.slice().sort((a, b) => a - b);
-console.log(`${calls} concurrent Recognize calls of a ${values.mb} MB image from one client, no deadline: ${seconds.toFixed(1)} s`);
+console.log(
+  `${calls} concurrent Recognize calls of a ${values.mb} MB image on ${connections} connection(s), no deadline: ${seconds.toFixed(1)} s`,
+);
 console.log(`| outcomes | GetServerInfo: calls, over 200 ms, p50, p99, slowest | peak RSS above before |`);
 console.log(`| --- | --- | --- |`);
 console.log(

@@ -43,6 +43,11 @@ export interface ServiceLimits {
   refusalPaceMs: number;
   /** How long a Recognize or RecognizeLines request may go without a byte while it is read (upload-idle.ts). */
   maxUploadIdleMs: number;
+  /**
+   * Fraction of the instance's memory budget the Recognize and RecognizeLines requests being read may
+   * hold together before the server reads only the oldest of them (upload-gate.ts).
+   */
+  uploadMemoryShare: number;
 }
 
 export function requestId(metadata: Metadata): string {

@@ -10,17 +10,20 @@
  * wait unread (upload-gate.ts). A call let in counts as a typical one ahead of later arrivals until
  * its request is read (Admission.promise). While calls are refused, the server's sessions announce a
  * narrower window per call (http2-receive-window.ts), so that each refused call sends less. From its
- * upload turn, a call's request must keep coming (upload-idle.ts).
+ * upload turn, a call's request must keep coming (upload-idle.ts); what the requests being read hold
+ * together is bounded by a share of the memory budget (upload-gate.ts).
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
+import { findUnderCall } from './call-chain.js';
 import { deadlineMs, priorityOf, type ServiceLimits } from './call-context.js';
+import { findDecoder, reportHeldBytes } from './incremental-decoder.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
-import { UploadGate } from './upload-gate.js';
-import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
+import { UploadGate, type UploadStream, type UploadTicket } from './upload-gate.js';
+import { squeezedStallError, uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -33,6 +36,11 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
 /** Uploads one connection may have in progress at once; past UPLOADS_SERVER_WIDE on the server, one a connection (upload-gate.ts). */
 export const UPLOADS_PER_CONNECTION = 4;
 export const UPLOADS_SERVER_WIDE = 16;
+/** While the requests being read hold their share of the memory budget, how long one may go without a byte. */
+export const SQUEEZED_UPLOAD_IDLE_MS = 2_000;
+
+const isUploadStream = (value: unknown): value is UploadStream =>
+  typeof value === 'object' && value !== null && 'pause' in value && typeof value.pause === 'function' && 'resume' in value;
 
 /**
  * `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself
@@ -41,18 +49,28 @@ export const UPLOADS_SERVER_WIDE = 16;
 export function earlyRefusal(
   admission: () => Admission | undefined,
   metrics: ServerMetrics,
-  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs'>,
+  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs' | 'uploadMemoryShare'>,
   window?: ReceiveWindowControl,
 ): ServerInterceptor {
-  const uploads = new UploadGate(UPLOADS_PER_CONNECTION, UPLOADS_SERVER_WIDE);
+  // Made with the engine: its share is of the memory budget.
+  let uploads: UploadGate | undefined;
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
     const gate = admission();
     if (!gated || !gate) return new ServerInterceptingCall(call);
+    const heldBytes = gate.memoryBudgetBytes * limits.uploadMemoryShare;
+    uploads ??= new UploadGate({
+      perConnection: UPLOADS_PER_CONNECTION,
+      serverWide: UPLOADS_SERVER_WIDE,
+      heldBytes,
+      squeezedIdleMs: SQUEEZED_UPLOAD_IDLE_MS,
+    });
+    const gateUploads = uploads;
     const { method, kind } = gated;
     // The pace counts from here: time spent waiting for an upload turn is part of it, not added to it.
     const arrived = performance.now();
-    let release = (): void => undefined;
+    let ticket: UploadTicket | undefined;
+    const release = (): void => ticket?.release();
     let unpromise = (): void => undefined;
     let unwatch = (): void => undefined;
     /** End the call with `status`; its request, if it is still coming, is not read. */
@@ -62,12 +80,19 @@ export function earlyRefusal(
       stopRequestUpload(call);
     };
     /** The request may be read from now: it must keep coming. */
-    const upload = (metadata: Metadata, pass: (metadata: Metadata) => void): void => {
-      unwatch = watchUploadIdle(call, limits.maxUploadIdleMs, () => {
-        unpromise();
-        release();
-        answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
-      });
+    const upload = (metadata: Metadata, pass: (metadata: Metadata) => void, turn: UploadTicket): void => {
+      unwatch = watchUploadIdle(
+        call,
+        limits.maxUploadIdleMs,
+        () => {
+          unpromise();
+          release();
+          answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
+        },
+        () => turn.readingSince,
+      );
+      const decoder = findDecoder(call);
+      if (decoder) reportHeldBytes(decoder, (bytes) => turn.held(bytes));
       pass(metadata);
     };
     /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */
@@ -97,12 +122,24 @@ export function earlyRefusal(
           onReceiveMetadata: (metadata, pass) => {
             if (!weigh(metadata, true)) return;
             let waited = false;
-            release = uploads.enter(call.getPeer(), (free) => {
-              if (!waited) return upload(metadata, pass);
-              unpromise();
-              if (weigh(metadata, false)) upload(metadata, pass);
-              else free();
-            });
+            ticket = gateUploads.enter(
+              call.getPeer(),
+              (turn) => {
+                if (!waited) return upload(metadata, pass, turn);
+                unpromise();
+                if (weigh(metadata, false)) upload(metadata, pass, turn);
+                else turn.release();
+              },
+              {
+                stream: findUnderCall(call, 'stream', isUploadStream) ?? undefined,
+                onStall: () => {
+                  unwatch();
+                  unpromise();
+                  release();
+                  answer(toStatus(squeezedStallError(SQUEEZED_UPLOAD_IDLE_MS, heldBytes)));
+                },
+              },
+            );
             waited = true;
           },
           onReceiveMessage: (message, pass) => {

@@ -14,6 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import { SharedBufferThread } from '../engine/index.js';
+import { findUnderCall } from './call-chain.js';
 import { StockLoans } from './stock-loans.js';
 import { WarmBufferStock } from './warm-buffer-stock.js';
 
@@ -131,9 +132,21 @@ const bufferThread = new SharedBufferThread();
 export const messageBuffers = new WarmBufferStock((bytes) => bufferThread.allocate(bytes), 4 << 20, STOCK_BYTES);
 const loans = new StockLoans(messageBuffers, STOCK_BYTES);
 
-/** When a replaced decoder last received a chunk (performance.now()), for the upload idle limit (upload-idle.ts). */
-export interface ChunkClock {
+/**
+ * What a replaced decoder keeps for the server's upload bounds: when it last received a chunk
+ * (performance.now()), for the upload idle limit (upload-idle.ts), and whom to tell how many bytes
+ * of a message it holds after each chunk (the upload gate, upload-gate.ts).
+ */
+interface UploadWatch {
   ocrLastChunkAt: number;
+  ocrOnHeld: ((bytes: number) => void) | undefined;
+}
+
+const isDecoder = (value: unknown): value is object => typeof value === 'object' && value !== null && 'write' in value;
+
+/** The message decoder under a grpc-js server call, if it can be found. */
+export function findDecoder(call: object): object | null {
+  return findUnderCall(call, 'decoder', isDecoder);
 }
 
 /**
@@ -141,7 +154,17 @@ export interface ChunkClock {
  * decoder, which keeps no such time.
  */
 export function lastChunkAt(decoder: object): number | undefined | null {
-  return installed ? (decoder as Partial<ChunkClock>).ocrLastChunkAt : null;
+  return installed ? (decoder as Partial<UploadWatch>).ocrLastChunkAt : null;
+}
+
+/**
+ * Tell `onHeld`, after each chunk `decoder` receives from now on, how many bytes of a message not
+ * yet whole it holds (0 once the message is whole); false where grpc-js keeps its own decoder.
+ */
+export function reportHeldBytes(decoder: object, onHeld: (bytes: number) => void): boolean {
+  if (!installed) return false;
+  (decoder as Partial<UploadWatch>).ocrOnHeld = onHeld;
+  return true;
 }
 
 let installed: boolean | undefined;
@@ -154,12 +177,14 @@ export function installIncrementalDecoder(): boolean {
   const module = require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: { prototype: Decoder } };
   installed = PATCHED_VERSION.test(version) && typeof module.StreamDecoder?.prototype.write === 'function';
   if (installed) {
-    type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator } & Partial<ChunkClock>;
+    type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator } & Partial<UploadWatch>;
     module.StreamDecoder!.prototype.write = function write(this: Decoding, data: Buffer): Buffer[] {
       this.ocrLastChunkAt = performance.now();
       this.ocrProgress ??= startProgress();
       this.ocrBuffers ??= loans.forStream();
-      return decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
+      const done = decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
+      this.ocrOnHeld?.(this.ocrProgress.length === 0 ? 0 : this.ocrProgress.filled);
+      return done;
     };
   }
   return installed;

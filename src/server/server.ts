@@ -95,6 +95,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   tileStreamMemoryShare: 0.25,
   refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,
   maxUploadIdleMs: 30_000,
+  uploadMemoryShare: 0.25,
 };
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

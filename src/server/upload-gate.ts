@@ -1,88 +1,219 @@
 /**
- * How many requests one connection, and the server, may upload at once. grpc-js reads every call's
- * message whole before its handler sees it, all calls of a connection at the same time: a client
- * that opens a hundred 30 MB calls at once had the server hold 3 GB of their chunks, then join them
- * one after another as they all completed together, a 16-20 s stall of the main thread
- * (docs/RESOURCES.md, "Uploads"). A call past the limit waits, its stream not read, so that HTTP/2's
- * flow control holds its bytes on the client; it is weighed for load (early-refusal.ts) only when
- * its turn comes. Counted per connection, a slow or stalled uploader delays only the calls it sent
- * itself. Past the server-wide count, a connection that is uploading already waits for it to fall,
- * but one that is not still starts one: forty connections stalling their uploads then hold forty,
- * not a hundred and sixty (half the memory, docs/BENCHMARKS.md, "Stalled uploads on many
- * connections"), and no number of them keeps another connection from uploading.
+ * How many requests one connection, and the server, may upload at once, and how many bytes they may
+ * hold together. grpc-js reads every call's message whole before its handler sees it, all calls of a
+ * connection at the same time: a client that opens a hundred 30 MB calls at once had the server hold
+ * 3 GB of their chunks, then join them one after another as they all completed together, a 16-20 s
+ * stall of the main thread (docs/RESOURCES.md, "Uploads"). A call past the limit waits, its stream
+ * not read, so that HTTP/2's flow control holds its bytes on the client; it is weighed for load
+ * (early-refusal.ts) only when its turn comes. Counted per connection, a slow or stalled uploader
+ * delays only the calls it sent itself. Past the server-wide count, a connection that is uploading
+ * already waits for it to fall, but one that is not still starts one: forty connections stalling
+ * their uploads then hold forty, not a hundred and sixty (docs/BENCHMARKS.md, "Stalled uploads on
+ * many connections"), and no number of them keeps another connection from uploading.
+ *
+ * Nor, then, did anything bound what those connections hold: a hundred of them, each sending 30 MB
+ * and stalling, held 3 GB. So once the uploads in progress hold `heldBytes`, the gate squeezes: no
+ * upload starts, only the oldest `serverWide` of those in progress are read, the others paused in
+ * place (their streams stop, HTTP/2 keeps the rest on the client), and one of those read that goes
+ * `squeezedIdleMs` without a byte is stalled (`onStall`: its call is ended), so that stalled uploads
+ * cannot keep the others paused. Below `heldBytes` again, every upload is read and the waiting ones
+ * start.
  */
 
-export class UploadGate {
-  private readonly active = new Map<string, number>();
-  /** Calls waiting for a place, by connection, in the order the connections are next served. */
-  private readonly waiting = new Map<string, Array<() => void>>();
-  private total = 0;
+/** An upload's HTTP/2 stream, which the gate stops reading while it squeezes. */
+export interface UploadStream {
+  pause(): void;
+  resume(): void;
+}
 
-  constructor(
-    private readonly perConnection: number,
-    private readonly serverWide: number,
-  ) {}
+/** A call's place at the gate, from its `enter`. */
+export interface UploadTicket {
+  /** Its message's bytes that have arrived, reported as each chunk comes. */
+  held(bytes: number): void;
+  /** Since when (performance.now()) it has been read, or undefined while it waits or is paused. */
+  readonly readingSince: number | undefined;
+  /** Ends the upload (its message has arrived, or the call ended first), or takes the call out of the queue; again does nothing. */
+  release(): void;
+}
+
+export interface UploadGateLimits {
+  perConnection: number;
+  serverWide: number;
+  /** What the uploads in progress may hold together before the gate squeezes. */
+  heldBytes: number;
+  /** While squeezed, how long an upload read may go without a byte. */
+  squeezedIdleMs: number;
+}
+
+/** How often the uploads read are checked for stalls while squeezed. */
+const SWEEP_MS = 250;
+
+interface Upload extends UploadTicket {
+  readonly connection: string;
+  state: 'waiting' | 'active' | 'done';
+  bytes: number;
+  lastByteAt: number;
+  readingSince: number | undefined;
+  readonly stream: UploadStream | undefined;
+  readonly onStall: (() => void) | undefined;
+  readonly begin: () => void;
+}
+
+export class UploadGate {
+  private readonly limits: UploadGateLimits;
+  private readonly activeBy = new Map<string, number>();
+  /** Calls waiting for a place, by connection, in the order the connections are next served. */
+  private readonly waiting = new Map<string, Upload[]>();
+  /** Uploads in progress, oldest first. */
+  private readonly active = new Set<Upload>();
+  private heldTotal = 0;
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(limits: Partial<UploadGateLimits> & Pick<UploadGateLimits, 'perConnection' | 'serverWide'>) {
+    this.limits = { heldBytes: Infinity, squeezedIdleMs: 2_000, ...limits };
+  }
 
   /**
-   * Run `start` once `connection` has an upload free, now or later. The function returned, also
-   * given to `start`, ends the upload (its message has arrived, or the call ended first) or takes
-   * the call out of the queue; calling it again does nothing.
+   * Run `start` once `connection` has an upload free, now or later. `stream` is paused and resumed
+   * while the gate squeezes; `onStall` is called when the upload stalls meanwhile.
    */
-  enter(connection: string, start: (release: () => void) => void): () => void {
-    let state: 'waiting' | 'active' | 'done' = 'waiting';
-    const begin = (): void => {
-      state = 'active';
-      this.active.set(connection, (this.active.get(connection) ?? 0) + 1);
-      this.total++;
-      start(release);
+  enter(
+    connection: string,
+    start: (ticket: UploadTicket) => void,
+    { stream, onStall }: { stream?: UploadStream; onStall?: () => void } = {},
+  ): UploadTicket {
+    const upload: Upload = {
+      connection,
+      state: 'waiting',
+      bytes: 0,
+      lastByteAt: 0,
+      readingSince: undefined,
+      stream,
+      onStall,
+      begin: () => {
+        upload.state = 'active';
+        upload.readingSince = upload.lastByteAt = performance.now();
+        this.activeBy.set(connection, (this.activeBy.get(connection) ?? 0) + 1);
+        this.active.add(upload);
+        start(upload);
+      },
+      held: (bytes) => {
+        if (upload.state !== 'active') return;
+        this.heldTotal += bytes - upload.bytes;
+        upload.bytes = bytes;
+        upload.lastByteAt = performance.now();
+        if (this.sweep === undefined && this.heldTotal >= this.limits.heldBytes) this.squeeze();
+      },
+      release: () => this.release(upload),
     };
-    const release = (): void => {
-      if (state === 'waiting') {
-        const queue = this.waiting.get(connection);
-        queue?.splice(queue.indexOf(begin), 1);
-        if (queue?.length === 0) this.waiting.delete(connection);
-      } else if (state === 'active') {
-        const left = this.active.get(connection)! - 1;
-        if (left === 0) this.active.delete(connection);
-        else this.active.set(connection, left);
-        this.total--;
-        state = 'done';
-        this.wake(connection);
-        return;
-      }
-      state = 'done';
-    };
-    if (this.mayStart(connection)) begin();
+    if (this.mayStart(connection)) upload.begin();
     else {
       const queue = this.waiting.get(connection) ?? [];
-      queue.push(begin);
+      queue.push(upload);
       this.waiting.set(connection, queue);
     }
-    return release;
+    return upload;
   }
 
   /** Uploads in progress on `connection`, and calls waiting for one. */
   count(connection: string): { active: number; waiting: number } {
-    return { active: this.active.get(connection) ?? 0, waiting: this.waiting.get(connection)?.length ?? 0 };
+    return { active: this.activeBy.get(connection) ?? 0, waiting: this.waiting.get(connection)?.length ?? 0 };
   }
 
   /** Uploads in progress on every connection. */
   get uploading(): number {
-    return this.total;
+    return this.active.size;
+  }
+
+  /** What the uploads in progress hold, as their chunks were reported. */
+  get heldBytes(): number {
+    return this.heldTotal;
+  }
+
+  /** Whether it squeezes: no upload starts, and only the oldest are read. */
+  get squeezed(): boolean {
+    return this.sweep !== undefined;
+  }
+
+  private release(upload: Upload): void {
+    if (upload.state === 'waiting') {
+      const queue = this.waiting.get(upload.connection);
+      queue?.splice(queue.indexOf(upload), 1);
+      if (queue?.length === 0) this.waiting.delete(upload.connection);
+    } else if (upload.state === 'active') {
+      const left = this.activeBy.get(upload.connection)! - 1;
+      if (left === 0) this.activeBy.delete(upload.connection);
+      else this.activeBy.set(upload.connection, left);
+      this.active.delete(upload);
+      this.heldTotal -= upload.bytes;
+      upload.state = 'done';
+      if (this.squeezed) {
+        if (this.heldTotal < this.limits.heldBytes) this.unsqueeze();
+        else if (upload.readingSince !== undefined) this.readOldest();
+      } else this.wake(upload.connection);
+      return;
+    }
+    upload.state = 'done';
   }
 
   private mayStart(connection: string): boolean {
-    const active = this.active.get(connection) ?? 0;
-    return active === 0 || (active < this.perConnection && this.total < this.serverWide);
+    if (this.squeezed) return false;
+    const active = this.activeBy.get(connection) ?? 0;
+    return active === 0 || (active < this.limits.perConnection && this.active.size < this.limits.serverWide);
   }
 
-  /** An upload on `released` ended: its own next call first, then the other connections', one each in turn. */
-  private wake(released: string): void {
-    if (this.waiting.has(released) && this.mayStart(released)) this.startNext(released);
-    // A connection waits only while it uploads already, so none other may start at the count.
-    if (this.total >= this.serverWide) return;
+  /** Pause every upload but the oldest `serverWide`, and watch those for stalls. */
+  private squeeze(): void {
+    this.sweep = setInterval(() => this.stallCheck(), SWEEP_MS).unref();
+    this.readOldest();
+  }
+
+  private unsqueeze(): void {
+    clearInterval(this.sweep);
+    this.sweep = undefined;
+    for (const upload of this.active) this.resume(upload);
+    // Connections that have none in progress may be waiting too: every one is looked at.
+    this.wake(undefined);
+  }
+
+  /** Read the oldest `serverWide` uploads in progress and pause the rest. */
+  private readOldest(): void {
+    let reading = 0;
+    for (const upload of this.active) {
+      if (reading < this.limits.serverWide) {
+        this.resume(upload);
+        reading++;
+      } else if (upload.readingSince !== undefined) {
+        upload.readingSince = undefined;
+        upload.stream?.pause();
+      }
+    }
+  }
+
+  private resume(upload: Upload): void {
+    if (upload.readingSince !== undefined) return;
+    upload.readingSince = performance.now();
+    upload.stream?.resume();
+  }
+
+  private stallCheck(): void {
+    const now = performance.now();
+    for (const upload of [...this.active]) {
+      if (upload.readingSince === undefined) continue;
+      if (now - Math.max(upload.lastByteAt, upload.readingSince) >= this.limits.squeezedIdleMs) upload.onStall?.();
+    }
+  }
+
+  /**
+   * An upload on `released` ended: its own next call first, then the other connections', one each
+   * in turn; `undefined`: every connection waiting is looked at.
+   */
+  private wake(released: string | undefined): void {
+    if (released !== undefined && this.waiting.has(released) && this.mayStart(released)) this.startNext(released);
+    // Outside a squeeze a connection waits only while it uploads already, so none other may start at the count.
+    if (released !== undefined && this.active.size >= this.limits.serverWide) return;
     for (const connection of [...this.waiting.keys()]) {
-      if (this.total >= this.serverWide) break;
+      if (released !== undefined && this.active.size >= this.limits.serverWide) break;
       if (connection === released || !this.mayStart(connection)) continue;
       this.startNext(connection);
       const queue = this.waiting.get(connection);
@@ -96,8 +227,8 @@ export class UploadGate {
 
   private startNext(connection: string): void {
     const queue = this.waiting.get(connection)!;
-    const begin = queue.shift()!;
+    const upload = queue.shift()!;
     if (queue.length === 0) this.waiting.delete(connection);
-    begin();
+    upload.begin();
   }
 }

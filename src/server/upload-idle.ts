@@ -7,22 +7,27 @@
  * decoder there is no clock and no limit.
  */
 import { OcrError } from '../shared/errors.js';
-import { findUnderCall } from './call-chain.js';
-import { lastChunkAt } from './incremental-decoder.js';
-
-const isDecoder = (value: unknown): value is object => typeof value === 'object' && value !== null && 'write' in value;
+import { findDecoder, lastChunkAt } from './incremental-decoder.js';
 
 /**
- * Call `onIdle` once `call`'s request has gone `idleMs` without a chunk, counting from now (its
- * upload turn); the function returned stops watching (the request has arrived, or the call ended).
+ * Call `onIdle` once `call`'s request has gone `idleMs` without a chunk while it was read, counting
+ * from now (its upload turn); `readingSince` says since when it has been read, undefined while the
+ * server holds it paused (upload-gate.ts). The function returned stops watching (the request has
+ * arrived, or the call ended).
  */
-export function watchUploadIdle(call: object, idleMs: number, onIdle: () => void): () => void {
-  const decoder = findUnderCall(call, 'decoder', isDecoder);
+export function watchUploadIdle(
+  call: object,
+  idleMs: number,
+  onIdle: () => void,
+  readingSince: () => number | undefined = () => -Infinity,
+): () => void {
+  const decoder = findDecoder(call);
   if (!decoder || lastChunkAt(decoder) === null) return () => undefined;
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const check = (): void => {
-    const left = Math.max(started, lastChunkAt(decoder) ?? started) + idleMs - performance.now();
+    const since = readingSince();
+    const left = since === undefined ? idleMs : Math.max(started, since, lastChunkAt(decoder) ?? started) + idleMs - performance.now();
     if (left > 0) timer = setTimeout(check, left).unref();
     else onIdle();
   };
@@ -36,5 +41,14 @@ export function uploadIdleError(idleMs: number): OcrError {
     'DEADLINE_EXCEEDED',
     `no byte of this call's request for ${idleMs / 1000} s while the server was reading it, the server's limit; ` +
       'send the request without pausing',
+  );
+}
+
+/** The answer to a call whose request stopped for `idleMs` while the requests being read held the server's upload memory. */
+export function squeezedStallError(idleMs: number, heldBytes: number): OcrError {
+  return new OcrError(
+    'RESOURCE_EXHAUSTED',
+    `no byte of this call's request for ${idleMs / 1000} s while the requests being read held all of this server's memory ` +
+      `for uploads (${Math.round(heldBytes / 2 ** 20)} MiB); send the request without pausing, or retry it`,
   );
 }

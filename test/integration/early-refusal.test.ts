@@ -29,11 +29,12 @@ const service: grpc.ServiceDefinition = {
 /**
  * A server whose early refusal weighs each call against a minute of work already admitted (none
  * when not `busy`), receiving messages of up to `maxMessageBytes`; a typical page, `typicalPageMs`
- * of work (0: none yet); a request read may go `uploadIdleMs` without a byte.
+ * of work (0: none yet); a request read may go `uploadIdleMs` without a byte; the requests read
+ * may hold `uploadMemoryShare` of its 100 MiB budget together.
  */
 async function busyServer(
   paceMs: number,
-  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0, uploadIdleMs = 30_000 } = {},
+  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0, uploadIdleMs = 30_000, uploadMemoryShare = 0.25 } = {},
 ): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
   const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
@@ -53,7 +54,9 @@ async function busyServer(
   installIncrementalDecoder();
   const window = new ReceiveWindowControl();
   const server = new grpc.Server({
-    interceptors: [earlyRefusal(() => admission, metrics, { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs }, window)],
+    interceptors: [
+      earlyRefusal(() => admission, metrics, { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs, uploadMemoryShare }, window),
+    ],
     'grpc.max_receive_message_length': maxMessageBytes,
   });
   server.addService(service, {
@@ -304,4 +307,46 @@ describe('upload idle limit', function () {
       expect(performance.now() - started).to.be.at.least(1350);
       expect(server.handled()).to.equal(1);
     }));
+});
+
+describe('what the requests being read hold', function () {
+  // Without the bound, the stalled calls are answered only at the 30 s idle limit: the test fails on this timeout.
+  this.timeout(10_000);
+
+  it('past their share of the budget, reads only the oldest sixteen, and ends those that stall in 2 s so that other uploads go on', async () => {
+    // 5 MiB for the requests being read, of a 100 MiB budget.
+    const server = await busyServer(0, { busy: false, uploadMemoryShare: 0.05 });
+    const sessions = Array.from({ length: 21 }, () => http2.connect(`http://127.0.0.1:${server.port}`));
+    try {
+      const started = performance.now();
+      // Twenty connections, each sending 1 MiB of a declared 2 MiB and stalling: 20 MiB, if all were read.
+      const stalled = sessions.slice(1).map((session) => startCall(session, '60S', 2 * MB, MB));
+      const answers: Array<[http2.IncomingHttpHeaders, number]> = [];
+      await new Promise<void>((resolve) => {
+        for (const stream of stalled) {
+          stream.once('response', (headers) => {
+            answers.push([headers, performance.now() - started]);
+            if (answers.length === 16) resolve();
+          });
+        }
+      });
+      for (const [headers, ms] of answers) {
+        expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+        expect(decodeURIComponent(String(headers['grpc-message']))).to.equal(
+          "no byte of this call's request for 2 s while the requests being read held all of this server's memory for uploads (5 MiB); " +
+            'send the request without pausing, or retry it',
+        );
+        expect(ms).to.be.at.least(1990);
+      }
+      // A whole request on a connection of its own is read once they have ended.
+      const whole = startCall(sessions[0]!, '60S', 2 * MB, 2 * MB);
+      whole.end();
+      const [trailers] = (await once(whole, 'trailers')) as [http2.IncomingHttpHeaders];
+      expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
+      expect(server.handled()).to.equal(1);
+    } finally {
+      sessions.forEach((session) => session.destroy());
+      await server.close();
+    }
+  });
 });
