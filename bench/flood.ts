@@ -6,10 +6,12 @@
  * them --hold-s seconds before closing, while another process calls GetServerInfo every 50 ms on
  * its own channel (src/dev/latency-probe.ts). Prints the slowest GetServerInfo, the server's peak
  * resident memory above its level before, that level again after the connections closed, and how
- * long the next good call took (issue 15: 200 ms; + 1.5 GB).
- *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5]
+ * long the next good call took (issue 15: 200 ms; + 1.5 GB). With --http, each connection is an
+ * HTTP/1.1 one sending one `POST /api/ocr` body the same way (--calls is then 1).
+ *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5] [--http]
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '25' },
     'send-mb': { type: 'string', default: '2' },
     'hold-s': { type: 'string', default: '5' },
+    http: { type: 'boolean', default: false },
   },
 });
 const connections = Number(values.connections);
@@ -31,8 +34,9 @@ const sendBytes = Math.round(Number(values['send-mb']) * 1024 * 1024);
 const holdMs = Number(values['hold-s']) * 1000;
 const DECLARED = 32 * 1024 * 1024;
 if (![connections, calls].every((n) => Number.isInteger(n) && n >= 1) || !(sendBytes > 0) || !(sendBytes < DECLARED) || !(holdMs > 0)) {
-  throw new Error('usage: --connections N (≥ 1) --calls N (≥ 1) --send-mb MB (> 0, < 32) --hold-s S (> 0)');
+  throw new Error('usage: --connections N (≥ 1) --calls N (≥ 1) --send-mb MB (> 0, < 32) --hold-s S (> 0) [--http]');
 }
+if (values.http && calls !== 1) throw new Error('--http sends one body a connection: --calls 1');
 
 const { server, pid, target, client, page } = await startWarmServer();
 const before = residentBytes(pid);
@@ -43,22 +47,31 @@ const probe = await startLatencyProbe(target);
 const prefix = Buffer.alloc(5);
 prefix.writeUInt32BE(DECLARED, 1);
 const part = Buffer.alloc(sendBytes, 1);
-const sessions = Array.from({ length: connections }, () => {
-  const session = http2.connect(`http://${target}`).on('error', () => undefined);
-  for (let i = 0; i < calls; i++) {
-    const stream = session.request(
-      { ':method': 'POST', ':path': `/${OCR_SERVICE}/Recognize`, 'content-type': 'application/grpc', te: 'trailers' },
-      { endStream: false },
-    );
-    stream.on('error', () => undefined);
-    stream.resume();
-    stream.write(prefix);
-    stream.write(part);
-  }
-  return session;
-});
+const httpBodies = (): net.Socket[] =>
+  Array.from({ length: connections }, () => {
+    const socket = net.connect(server.httpPort!, '127.0.0.1').on('error', () => undefined);
+    socket.write(`POST /api/ocr HTTP/1.1\r\nhost: flood\r\ncontent-type: image/jpeg\r\ncontent-length: ${DECLARED}\r\n\r\n`);
+    socket.write(part);
+    return socket;
+  });
+const grpcCalls = (): http2.ClientHttp2Session[] =>
+  Array.from({ length: connections }, () => {
+    const session = http2.connect(`http://${target}`).on('error', () => undefined);
+    for (let i = 0; i < calls; i++) {
+      const stream = session.request(
+        { ':method': 'POST', ':path': `/${OCR_SERVICE}/Recognize`, 'content-type': 'application/grpc', te: 'trailers' },
+        { endStream: false },
+      );
+      stream.on('error', () => undefined);
+      stream.resume();
+      stream.write(prefix);
+      stream.write(part);
+    }
+    return session;
+  });
+const connected: Array<{ destroy(): void }> = values.http ? httpBodies() : grpcCalls();
 await delay(holdMs);
-sessions.forEach((s) => s.destroy());
+connected.forEach((c) => c.destroy());
 const { slowestMs, latenciesMs } = await probe.stop();
 const peakAbove = memory.stop() - before;
 const afterClose = residentBytes(pid) - before;
@@ -70,7 +83,7 @@ server.child.kill('SIGTERM');
 
 const over = latenciesMs.filter((ms) => ms > 200).length;
 console.log(
-  `${connections} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
+  `${connections} ${values.http ? 'HTTP' : 'gRPC'} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
 );
 console.log('| GetServerInfo: calls, over 200 ms, slowest | peak RSS above before | RSS above before once closed | next good call |');
 console.log('| --- | --- | --- | --- |');

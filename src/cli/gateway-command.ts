@@ -1,11 +1,15 @@
 /** `ocr gateway`: the HTTP API and Web UI for a whole cluster, answered through the SDK. */
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { AccessControl } from '../auth/access-control.js';
 import { OcrClient } from '../client/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
+import { DEFAULT_LIMITS } from '../server/server.js';
+import { SERVER_UPLOAD_LIMITS, UploadGate } from '../server/upload-gate.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
@@ -39,6 +43,8 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     metrics: new HttpMetrics(backend.registry),
     version: SERVER_VERSION,
     ...(access ? { access } : {}),
+    // An instance's bound on the bodies it reads, with the memory budget an instance here would have.
+    uploads: new UploadGate({ ...SERVER_UPLOAD_LIMITS, heldBytes: defaultMemoryBudget(os.totalmem()) * DEFAULT_LIMITS.uploadMemoryShare }),
   });
   await app.listen({ host: opts.host, port: opts.httpPort });
   const { port } = app.server.address() as AddressInfo;

@@ -13,11 +13,14 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { tooLateToAnswer } from '../shared/answer-deadline.js';
+import { OcrError } from '../shared/errors.js';
 import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
+import { bodyTurn } from './body-turn.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -43,6 +46,8 @@ export interface HttpAppOptions {
   access?: AccessControl;
   /** How long a request may take to arrive whole (request-timeout.ts); REQUEST_TIMEOUT_MS unless set. */
   requestTimeoutMs?: number;
+  /** The gate request bodies are read through, bounding what they hold together (body-turn.ts); unset: none. */
+  uploads?: UploadGate;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -257,8 +262,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.setErrorHandler((err, request, reply) => {
+    // An OcrError may come through a body's reader (body-turn.ts), which gives it a statusCode of 400.
     const failure =
-      err instanceof HttpError
+      err instanceof HttpError || err instanceof OcrError
         ? toHttpFailure(err)
         : (frameworkFailure(err as { statusCode?: number; message: string; code?: string }, maxImageBytes, maxLinesPerRequest) ??
           toHttpFailure(err));
@@ -293,7 +299,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     done();
   });
 
-  app.post('/api/ocr', async (request, reply) => {
+  const { uploads } = options;
+  // Each body read from its turn at the upload gate (body-turn.ts).
+  const bodies = uploads
+    ? {
+        preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+          await bodyTurn(uploads, request, reply);
+          return payload;
+        },
+      }
+    : {};
+
+  app.post('/api/ocr', bodies, async (request, reply) => {
     const { images, fields } = await readImages(request, false, 1);
     const call = httpCall(request, reply, fields);
     const image = images[0];
@@ -303,7 +320,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return pageJson(inTime(await backend.recognize(image, opts, call), call));
   });
 
-  app.post('/api/ocr/lines', async (request, reply) => {
+  app.post('/api/ocr/lines', bodies, async (request, reply) => {
     const { images, fields } = await readImages(request, true, maxLinesPerRequest);
     const call = httpCall(request, reply, fields);
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");

@@ -22,8 +22,8 @@ import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
-import { UploadGate, type UploadStream, type UploadTicket } from './upload-gate.js';
-import { squeezedStallError, uploadIdleError, watchUploadIdle } from './upload-idle.js';
+import type { UploadGate, UploadStream, UploadTicket } from './upload-gate.js';
+import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -33,39 +33,25 @@ const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
 
-/** Uploads one connection may have in progress at once; past UPLOADS_SERVER_WIDE on the server, one a connection (upload-gate.ts). */
-export const UPLOADS_PER_CONNECTION = 4;
-export const UPLOADS_SERVER_WIDE = 16;
-/** While the requests being read hold their share of the memory budget, how long one may go without a byte. */
-export const SQUEEZED_UPLOAD_IDLE_MS = 2_000;
-
 const isUploadStream = (value: unknown): value is UploadStream =>
   typeof value === 'object' && value !== null && 'pause' in value && typeof value.pause === 'function' && 'resume' in value;
 
 /**
  * `admission`: the engine's, once it has started; until then OcrService answers UNAVAILABLE itself
- * (starting-service.ts). `window`: told of each refusal.
+ * (starting-service.ts). `uploads`: the instance's, shared with its HTTP front door. `window`: told
+ * of each refusal.
  */
 export function earlyRefusal(
   admission: () => Admission | undefined,
   metrics: ServerMetrics,
-  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs' | 'uploadMemoryShare'>,
+  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs'>,
+  uploads: UploadGate,
   window?: ReceiveWindowControl,
 ): ServerInterceptor {
-  // Made with the engine: its share is of the memory budget.
-  let uploads: UploadGate | undefined;
   return (descriptor, call) => {
     const gated = GATED.get(descriptor.path);
     const gate = admission();
     if (!gated || !gate) return new ServerInterceptingCall(call);
-    const heldBytes = gate.memoryBudgetBytes * limits.uploadMemoryShare;
-    uploads ??= new UploadGate({
-      perConnection: UPLOADS_PER_CONNECTION,
-      serverWide: UPLOADS_SERVER_WIDE,
-      heldBytes,
-      squeezedIdleMs: SQUEEZED_UPLOAD_IDLE_MS,
-    });
-    const gateUploads = uploads;
     const { method, kind } = gated;
     // The pace counts from here: time spent waiting for an upload turn is part of it, not added to it.
     const arrived = performance.now();
@@ -122,7 +108,7 @@ export function earlyRefusal(
           onReceiveMetadata: (metadata, pass) => {
             if (!weigh(metadata, true)) return;
             let waited = false;
-            ticket = gateUploads.enter(
+            ticket = uploads.enter(
               call.getPeer(),
               (turn) => {
                 if (!waited) return upload(metadata, pass, turn);
@@ -136,7 +122,7 @@ export function earlyRefusal(
                   unwatch();
                   unpromise();
                   release();
-                  answer(toStatus(squeezedStallError(SQUEEZED_UPLOAD_IDLE_MS, heldBytes)));
+                  answer(toStatus(uploads.stallError()));
                 },
               },
             );

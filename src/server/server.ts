@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
+import { SERVER_UPLOAD_LIMITS, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
@@ -137,11 +138,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const callLog: { logger?: Logger } = {};
   installIncrementalDecoder();
   const receiveWindow = new ReceiveWindowControl();
+  // gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known, below.
+  const uploads = new UploadGate(SERVER_UPLOAD_LIMITS);
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics, config.limits, receiveWindow),
+      earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
     ],
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
@@ -195,6 +198,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       version: SERVER_VERSION,
       ...(certificates ? { https: certificates.httpsOptions() } : {}),
       ...(access ? { access } : {}),
+      uploads,
     });
     try {
       await http.listen({ host: config.host, port: config.httpPort });
@@ -216,6 +220,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return failStart(err, (err as Error).message);
   }
   live.engine = ready;
+  uploads.holdAtMost(ready.admission.memoryBudgetBytes * config.limits.uploadMemoryShare);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => ready.inFlight === 0,

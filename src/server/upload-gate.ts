@@ -17,8 +17,10 @@
  * place (their streams stop, HTTP/2 keeps the rest on the client), and one of those read that goes
  * `squeezedIdleMs` without a byte is stalled (`onStall`: its call is ended), so that stalled uploads
  * cannot keep the others paused. Below `heldBytes` again, every upload is read and the waiting ones
- * start.
+ * start. One gate serves an instance's gRPC uploads (early-refusal.ts) and its HTTP request bodies
+ * (src/http/body-turn.ts) alike.
  */
+import { loadRefusal, type OcrError } from '../shared/errors.js';
 
 /** An upload's HTTP/2 stream, which the gate stops reading while it squeezes. */
 export interface UploadStream {
@@ -45,6 +47,13 @@ export interface UploadGateLimits {
   squeezedIdleMs: number;
 }
 
+/**
+ * A server's: a connection uploads 4 requests at once, past 16 on the server 1; while squeezed, an
+ * upload read may go 2 s without a byte. `heldBytes` is set with `holdAtMost` once the memory budget
+ * is known.
+ */
+export const SERVER_UPLOAD_LIMITS: UploadGateLimits = { perConnection: 4, serverWide: 16, heldBytes: Infinity, squeezedIdleMs: 2_000 };
+
 /** How often the uploads read are checked for stalls while squeezed. */
 const SWEEP_MS = 250;
 
@@ -60,7 +69,7 @@ interface Upload extends UploadTicket {
 }
 
 export class UploadGate {
-  private readonly limits: UploadGateLimits;
+  private limits: UploadGateLimits;
   private readonly activeBy = new Map<string, number>();
   /** Calls waiting for a place, by connection, in the order the connections are next served. */
   private readonly waiting = new Map<string, Upload[]>();
@@ -133,6 +142,21 @@ export class UploadGate {
   /** Whether it squeezes: no upload starts, and only the oldest are read. */
   get squeezed(): boolean {
     return this.sweep !== undefined;
+  }
+
+  /** Squeeze from `bytes` held by the uploads in progress on. */
+  holdAtMost(bytes: number): void {
+    this.limits = { ...this.limits, heldBytes: bytes };
+  }
+
+  /** The answer to an upload it stalled (`onStall`): a retry may find the memory the stalled ones held free again. */
+  stallError(): OcrError {
+    const { squeezedIdleMs, heldBytes } = this.limits;
+    return loadRefusal(
+      `no byte of this request for ${squeezedIdleMs / 1000} s while the requests being read held all of this server's ` +
+        `memory for uploads (${Math.round(heldBytes / 2 ** 20)} MiB); send the request without pausing, or retry it in ${squeezedIdleMs} ms`,
+      squeezedIdleMs,
+    );
   }
 
   private release(upload: Upload): void {

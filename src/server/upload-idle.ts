@@ -43,12 +43,3 @@ export function uploadIdleError(idleMs: number): OcrError {
       'send the request without pausing',
   );
 }
-
-/** The answer to a call whose request stopped for `idleMs` while the requests being read held the server's upload memory. */
-export function squeezedStallError(idleMs: number, heldBytes: number): OcrError {
-  return new OcrError(
-    'RESOURCE_EXHAUSTED',
-    `no byte of this call's request for ${idleMs / 1000} s while the requests being read held all of this server's memory ` +
-      `for uploads (${Math.round(heldBytes / 2 ** 20)} MiB); send the request without pausing, or retry it`,
-  );
-}

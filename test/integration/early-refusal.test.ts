@@ -8,6 +8,7 @@ import { earlyRefusal } from '../../src/server/early-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
 import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
+import { SERVER_UPLOAD_LIMITS, UploadGate } from '../../src/server/upload-gate.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
 const MB = 1024 * 1024;
@@ -55,7 +56,13 @@ async function busyServer(
   const window = new ReceiveWindowControl();
   const server = new grpc.Server({
     interceptors: [
-      earlyRefusal(() => admission, metrics, { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs, uploadMemoryShare }, window),
+      earlyRefusal(
+        () => admission,
+        metrics,
+        { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs },
+        new UploadGate({ ...SERVER_UPLOAD_LIMITS, heldBytes: admission.memoryBudgetBytes * uploadMemoryShare }),
+        window,
+      ),
     ],
     'grpc.max_receive_message_length': maxMessageBytes,
   });
@@ -333,8 +340,8 @@ describe('what the requests being read hold', function () {
       for (const [headers, ms] of answers) {
         expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
         expect(decodeURIComponent(String(headers['grpc-message']))).to.equal(
-          "no byte of this call's request for 2 s while the requests being read held all of this server's memory for uploads (5 MiB); " +
-            'send the request without pausing, or retry it',
+          "no byte of this request for 2 s while the requests being read held all of this server's memory for uploads (5 MiB); " +
+            'send the request without pausing, or retry it in 2000 ms',
         );
         expect(ms).to.be.at.least(1990);
       }
