@@ -8,6 +8,8 @@ export interface ServerLoad {
   memoryUsed: () => number;
   estimatedWaitMs: (priority: 'interactive' | 'batch') => number;
   workersReplaced: () => number;
+  /** Bytes held by the requests being read (upload-gate.ts). */
+  uploadBytesHeld: () => number;
 }
 
 /** Prometheus metrics of one server: latency per method, stage times, outcomes, load. */
@@ -54,6 +56,7 @@ export class ServerMetrics {
   readonly memoryUsed: Gauge;
   readonly estimatedWait: Gauge;
   readonly workersReplaced: Gauge;
+  readonly uploadBytesHeld: Gauge;
 
   constructor(load: ServerLoad) {
     collectProcessMetrics(this.registry);
@@ -96,6 +99,14 @@ export class ServerMetrics {
       registers: [this.registry],
       collect() {
         this.set(load.workersReplaced());
+      },
+    });
+    this.uploadBytesHeld = new Gauge({
+      name: 'ocr_upload_bytes_held',
+      help: 'Bytes held by gRPC requests and HTTP bodies being read; past their share of the memory budget, only the oldest are read',
+      registers: [this.registry],
+      collect() {
+        this.set(load.uploadBytesHeld());
       },
     });
   }

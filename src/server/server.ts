@@ -127,19 +127,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   // Set once the models have loaded: the metrics and the early refusal read it from then on.
   const live: { engine?: OcrEngine } = {};
+  // gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known, below.
+  const uploads = new UploadGate(SERVER_UPLOAD_LIMITS);
   const metrics = new ServerMetrics({
     inFlight: () => live.engine?.inFlight ?? 0,
     queuedTasks: () => live.engine?.queuedTasks ?? 0,
     memoryUsed: () => live.engine?.budget.usedBytes ?? 0,
     estimatedWaitMs: (priority) => live.engine?.admission.estimatedWaitMs(priority) ?? 0,
     workersReplaced: () => live.engine?.stoppedWorkers ?? 0,
+    uploadBytesHeld: () => uploads.heldBytes,
   });
   // The logger names the instance, which names the bound port: it is made after the bind, before any call.
   const callLog: { logger?: Logger } = {};
   installIncrementalDecoder();
   const receiveWindow = new ReceiveWindowControl();
-  // gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known, below.
-  const uploads = new UploadGate(SERVER_UPLOAD_LIMITS);
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [

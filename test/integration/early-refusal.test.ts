@@ -49,6 +49,7 @@ async function busyServer(
     memoryUsed: () => 0,
     estimatedWaitMs: (p) => admission.estimatedWaitMs(p),
     workersReplaced: () => 0,
+    uploadBytesHeld: () => 0,
   });
   let handled = 0;
   // As `ocr serve` runs: its clock is what the upload idle limit reads.

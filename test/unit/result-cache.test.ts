@@ -62,7 +62,14 @@ function fakeEngine(
 }
 
 const metrics = (): ServerMetrics =>
-  new ServerMetrics({ inFlight: () => 0, queuedTasks: () => 0, memoryUsed: () => 0, estimatedWaitMs: () => 0, workersReplaced: () => 0 });
+  new ServerMetrics({
+    inFlight: () => 0,
+    queuedTasks: () => 0,
+    memoryUsed: () => 0,
+    estimatedWaitMs: () => 0,
+    workersReplaced: () => 0,
+    uploadBytesHeld: () => 0,
+  });
 
 /** A logger whose lines are kept, parsed. */
 function capturedLogger(): { logger: Logger; lines: { level: number; msg: string }[] } {

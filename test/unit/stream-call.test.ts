@@ -14,6 +14,7 @@ function context(): ServiceContext {
     memoryUsed: () => 0,
     estimatedWaitMs: () => 0,
     workersReplaced: () => 0,
+    uploadBytesHeld: () => 0,
   });
   // The wrapper uses the logger and the metrics only.
   return { logger: pino({ level: 'silent' }), metrics } as unknown as ServiceContext;
