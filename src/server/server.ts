@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
-import { SERVER_UPLOAD_LIMITS, UploadGate } from './upload-gate.js';
+import { UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
@@ -128,7 +128,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Set once the models have loaded: the metrics and the early refusal read it from then on.
   const live: { engine?: OcrEngine } = {};
   // gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known, below.
-  const uploads = new UploadGate(SERVER_UPLOAD_LIMITS);
+  const uploads = new UploadGate();
   const metrics = new ServerMetrics({
     inFlight: () => live.engine?.inFlight ?? 0,
     queuedTasks: () => live.engine?.queuedTasks ?? 0,

@@ -22,7 +22,7 @@
  */
 import { loadRefusal, type OcrError } from '../shared/errors.js';
 
-/** An upload's HTTP/2 stream, which the gate stops reading while it squeezes. */
+/** What an upload arrives on (a gRPC call's HTTP/2 stream, an HTTP request), which the gate stops reading while it squeezes. */
 export interface UploadStream {
   pause(): void;
   resume(): void;
@@ -48,11 +48,11 @@ export interface UploadGateLimits {
 }
 
 /**
- * A server's: a connection uploads 4 requests at once, past 16 on the server 1; while squeezed, an
- * upload read may go 2 s without a byte. `heldBytes` is set with `holdAtMost` once the memory budget
- * is known.
+ * A server's, unless given others: a connection uploads 4 requests at once, past 16 on the server 1; while
+ * squeezed, an upload read may go 2 s without a byte. `heldBytes` is set with `holdAtMost` once the
+ * memory budget is known.
  */
-export const SERVER_UPLOAD_LIMITS: UploadGateLimits = { perConnection: 4, serverWide: 16, heldBytes: Infinity, squeezedIdleMs: 2_000 };
+const SERVER_UPLOAD_LIMITS: UploadGateLimits = { perConnection: 4, serverWide: 16, heldBytes: Infinity, squeezedIdleMs: 2_000 };
 
 /** How often the uploads read are checked for stalls while squeezed. */
 const SWEEP_MS = 250;
@@ -78,8 +78,8 @@ export class UploadGate {
   private heldTotal = 0;
   private sweep: NodeJS.Timeout | undefined;
 
-  constructor(limits: Partial<UploadGateLimits> & Pick<UploadGateLimits, 'perConnection' | 'serverWide'>) {
-    this.limits = { heldBytes: Infinity, squeezedIdleMs: 2_000, ...limits };
+  constructor(limits: Partial<UploadGateLimits> = {}) {
+    this.limits = { ...SERVER_UPLOAD_LIMITS, ...limits };
   }
 
   /**

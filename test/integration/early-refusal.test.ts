@@ -8,7 +8,7 @@ import { earlyRefusal } from '../../src/server/early-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
 import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
-import { SERVER_UPLOAD_LIMITS, UploadGate } from '../../src/server/upload-gate.js';
+import { UploadGate } from '../../src/server/upload-gate.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
 const MB = 1024 * 1024;
@@ -61,7 +61,7 @@ async function busyServer(
         () => admission,
         metrics,
         { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs },
-        new UploadGate({ ...SERVER_UPLOAD_LIMITS, heldBytes: admission.memoryBudgetBytes * uploadMemoryShare }),
+        new UploadGate({ heldBytes: admission.memoryBudgetBytes * uploadMemoryShare }),
         window,
       ),
     ],
