@@ -491,8 +491,7 @@ export class OcrEngine {
     }
   }
 
-  /** A worker task that reads a pooled image: the image stays out of the pool until the task is over. */
-  /** Run `task` with each lease held until its worker is done with it. */
+  /** Run `task` with each lease held until its worker is done with it: the image stays out of the pool until then. */
   private runOn<T extends Task>(
     leases: SharedImageLease | SharedImageLease[],
     task: T,

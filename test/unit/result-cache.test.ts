@@ -8,7 +8,6 @@ import { freePort } from '../../src/dev/free-port.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import type { ServiceContext } from '../../src/server/call-context.js';
 import type { Logger } from '../../src/server/logger.js';
-import { ServerMetrics } from '../../src/server/metrics.js';
 import type { OcrHandlers } from '../../src/server/ocr-handlers.js';
 import { parseCacheBackend, redactedUrl } from '../../src/server/result-cache-config.js';
 import {
@@ -22,6 +21,7 @@ import {
 import { RedisStore } from '../../src/server/redis-store.js';
 import { MemoryStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
 import { OcrError } from '../../src/shared/errors.js';
+import { idleMetrics } from '../support/idle-metrics.js';
 
 const DEFAULTS: ResolvedOptions = {
   maxSideLen: 960,
@@ -61,16 +61,6 @@ function fakeEngine(
   } as unknown as OcrEngine;
 }
 
-const metrics = (): ServerMetrics =>
-  new ServerMetrics({
-    inFlight: () => 0,
-    queuedTasks: () => 0,
-    memoryUsed: () => 0,
-    estimatedWaitMs: () => 0,
-    workersReplaced: () => 0,
-    uploadBytesHeld: () => 0,
-  });
-
 /** A logger whose lines are kept, parsed. */
 function capturedLogger(): { logger: Logger; lines: { level: number; msg: string }[] } {
   const lines: { level: number; msg: string }[] = [];
@@ -82,7 +72,14 @@ function capturedLogger(): { logger: Logger; lines: { level: number; msg: string
 }
 
 function context(engine = fakeEngine(), logger: Logger = pino({ level: 'silent' })): ServiceContext {
-  return { engine, instanceId: 'instance-b', serverVersion: '1.0.0', logger, metrics: metrics(), limits: {} } as unknown as ServiceContext;
+  return {
+    engine,
+    instanceId: 'instance-b',
+    serverVersion: '1.0.0',
+    logger,
+    metrics: idleMetrics(),
+    limits: {},
+  } as unknown as ServiceContext;
 }
 
 async function cacheCount(ctx: ServiceContext, result: string): Promise<number> {

@@ -3,19 +3,12 @@ import { Metadata, status, type ServerUnaryCall, type ServiceError } from '@grpc
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { ServiceContext } from '../../src/server/call-context.js';
-import { ServerMetrics } from '../../src/server/metrics.js';
 import { unary } from '../../src/server/unary-call.js';
 import { OcrError } from '../../src/shared/errors.js';
+import { idleMetrics } from '../support/idle-metrics.js';
 
 function context(): ServiceContext {
-  const metrics = new ServerMetrics({
-    inFlight: () => 0,
-    queuedTasks: () => 0,
-    memoryUsed: () => 0,
-    estimatedWaitMs: () => 0,
-    workersReplaced: () => 0,
-    uploadBytesHeld: () => 0,
-  });
+  const metrics = idleMetrics();
   // The wrapper uses the logger and the metrics only.
   return { logger: pino({ level: 'silent' }), metrics } as unknown as ServiceContext;
 }

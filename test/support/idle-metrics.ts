@@ -1,0 +1,12 @@
+import { ServerMetrics } from '../../src/server/metrics.js';
+
+/** Server metrics whose gauges read an idle engine: for tests of what counts calls, not load. */
+export const idleMetrics = (): ServerMetrics =>
+  new ServerMetrics({
+    inFlight: () => 0,
+    queuedTasks: () => 0,
+    memoryUsed: () => 0,
+    estimatedWaitMs: () => 0,
+    workersReplaced: () => 0,
+    uploadBytesHeld: () => 0,
+  });
