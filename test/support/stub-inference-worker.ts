@@ -4,17 +4,30 @@
  * model call does), height 0 = exit with code 3 afterwards (a crash), channels 1 = spend that time
  * marked as inside a native call (worker-phase.ts), and exit if retired meanwhile. The reply's one line holds
  * the absolute times the task began and ended, as JSON. It loads no models: a manifestPath of
- * `slow:<ms>` makes each worker but the wide (first) one take that long to be ready.
+ * `slow:<ms>` makes each worker but the wide (first) one take that long to be ready. A request to
+ * collect garbage is answered once the task before it is done, as the real worker answers it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/runtime/worker-phase.js';
-import type { LinesReply, ReadLinesTask, WorkerConfig, WorkerRequest, WorkerResponse } from '../../src/engine/runtime/worker-protocol.js';
+import type {
+  LinesReply,
+  ReadLinesTask,
+  WorkerCollect,
+  WorkerCollected,
+  WorkerConfig,
+  WorkerRequest,
+  WorkerResponse,
+} from '../../src/engine/runtime/worker-protocol.js';
 
 const port = parentPort!;
 const { phase, wide, manifestPath } = workerData as WorkerConfig;
 const now = (): number => performance.timeOrigin + performance.now();
 
-port.on('message', (request: WorkerRequest) => {
+port.on('message', (request: WorkerRequest | WorkerCollect) => {
+  if ('collectGarbage' in request) {
+    port.postMessage({ collected: true } satisfies WorkerCollected);
+    return;
+  }
   const began = now();
   const { width: busyMs, height, channels } = (request.task as ReadLinesTask).image;
   const native = channels === 1 && Atomics.compareExchange(phase, 0, PHASE_JS, PHASE_NATIVE) === PHASE_JS;

@@ -123,6 +123,15 @@ describe('worker pool (stand-in workers)', () => {
     expect(pool.stoppedWorkers).to.equal(1);
   });
 
+  it('finishes a garbage collection asked of a worker that is then stopped for overrunning its task', async () => {
+    pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB, overrunMs: 100 });
+    const runaway = outcome(pool.run(task(20_000), { priority: 0, deadline: Date.now() + 200 }));
+    // Posted behind the runaway task, which the worker never finishes: without the stop's answer, this waits for good.
+    await pool.collectGarbage();
+    expect(await runaway).to.equal('DEADLINE_EXCEEDED');
+    expect(pool.stoppedWorkers).to.equal(1);
+  });
+
   it('stops a task whose call was cancelled once the margin has passed', async () => {
     pool = await WorkerPool.start(1, config, { depth: 1, workerUrl: STUB, overrunMs: 100 });
     const controller = new AbortController();

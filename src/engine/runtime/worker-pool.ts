@@ -283,6 +283,15 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * A worker that is gone answers no collection asked of it: those waiting on it are done (its
+   * garbage goes with it). A worker collects after the task it is running, so one replaced for
+   * overrunning that task had left the idle trim waiting on it for good (memory-trim.ts).
+   */
+  private forgetCollects(slot: Slot): void {
+    for (const done of slot.collected.splice(0)) done();
+  }
+
   /** Stop an overrunning worker: its running task fails with `error`, the rest go back to the queue, a fresh worker takes its place. */
   private replace(slot: Slot, error: OcrError): void {
     const i = this.slots.indexOf(slot);
@@ -292,6 +301,7 @@ export class WorkerPool {
     const [running, ...notBegun] = slot.posted.splice(0);
     running?.reject(error);
     for (const p of notBegun) this.enqueue(p);
+    this.forgetCollects(slot);
     void this.stopWorker(slot);
     if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
     this.dispatch();
@@ -346,6 +356,7 @@ export class WorkerPool {
     const [running, ...notBegun] = slot.posted.splice(0);
     running?.reject(new OcrError('INTERNAL', `inference worker crashed (${err.message}); retry the request`));
     for (const p of notBegun) this.enqueue(p);
+    this.forgetCollects(slot);
     if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
     this.dispatch();
   }
