@@ -41,6 +41,8 @@ async function probe(target: string): Promise<void> {
   const latencies: number[] = [];
   let running = true;
   process.on('message', () => (running = false));
+  // Its parent killed (a test or bench stopped hard): without this it kept calling for good.
+  process.once('disconnect', () => process.exit(0));
   process.send!('ready');
   while (running) {
     const started = performance.now();
