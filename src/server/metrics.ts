@@ -12,6 +12,27 @@ export interface ServerLoad {
   uploadBytesHeld: () => number;
 }
 
+/** Gauges read from the engine when scraped: name, help, and what each reads. */
+const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: ServerLoad) => number]> = [
+  ['ocr_requests_in_flight', 'Requests admitted and not yet answered', (load) => load.inFlight()],
+  ['ocr_queued_model_tasks', 'Model calls waiting for a free inference worker', (load) => load.queuedTasks()],
+  [
+    'ocr_memory_budget_used_bytes',
+    'Memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
+    (load) => load.memoryUsed(),
+  ],
+  [
+    'ocr_workers_replaced',
+    'Inference workers replaced since the start because a task overran its deadline or the cap',
+    (load) => load.workersReplaced(),
+  ],
+  [
+    'ocr_upload_bytes_held',
+    'Bytes held by gRPC requests and HTTP bodies being read; past their share of the memory budget, only the oldest are read',
+    (load) => load.uploadBytesHeld(),
+  ],
+];
+
 /** Prometheus metrics of one server: latency per method, stage times, outcomes, load. */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -51,62 +72,26 @@ export class ServerMetrics {
     help: "Bytes of results held in this process's result cache (--cache-max-mb bounds it)",
     registers: [this.registry],
   });
-  readonly inFlight: Gauge;
-  readonly queuedTasks: Gauge;
-  readonly memoryUsed: Gauge;
-  readonly estimatedWait: Gauge;
-  readonly workersReplaced: Gauge;
-  readonly uploadBytesHeld: Gauge;
 
   constructor(load: ServerLoad) {
     collectProcessMetrics(this.registry);
-    this.inFlight = new Gauge({
-      name: 'ocr_requests_in_flight',
-      help: 'Requests admitted and not yet answered',
-      registers: [this.registry],
-      collect() {
-        this.set(load.inFlight());
-      },
-    });
-    this.queuedTasks = new Gauge({
-      name: 'ocr_queued_model_tasks',
-      help: 'Model calls waiting for a free inference worker',
-      registers: [this.registry],
-      collect() {
-        this.set(load.queuedTasks());
-      },
-    });
-    this.memoryUsed = new Gauge({
-      name: 'ocr_memory_budget_used_bytes',
-      help: 'Memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
-      registers: [this.registry],
-      collect() {
-        this.set(load.memoryUsed());
-      },
-    });
-    this.estimatedWait = new Gauge({
+    for (const [name, help, read] of LOAD_GAUGES) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read(load));
+        },
+      });
+    }
+    new Gauge({
       name: 'ocr_estimated_wait_seconds',
       help: 'Estimated wait of a new call, by priority: past its deadline, a call is refused',
       labelNames: ['priority'] as const,
       registers: [this.registry],
       collect() {
         for (const priority of ['interactive', 'batch'] as const) this.set({ priority }, load.estimatedWaitMs(priority) / 1000);
-      },
-    });
-    this.workersReplaced = new Gauge({
-      name: 'ocr_workers_replaced',
-      help: 'Inference workers replaced since the start because a task overran its deadline or the cap',
-      registers: [this.registry],
-      collect() {
-        this.set(load.workersReplaced());
-      },
-    });
-    this.uploadBytesHeld = new Gauge({
-      name: 'ocr_upload_bytes_held',
-      help: 'Bytes held by gRPC requests and HTTP bodies being read; past their share of the memory budget, only the oldest are read',
-      registers: [this.registry],
-      collect() {
-        this.set(load.uploadBytesHeld());
       },
     });
   }
