@@ -8,8 +8,7 @@ import { buildHttpApp } from '../http/app.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
-import { DEFAULT_LIMITS } from '../server/server.js';
-import { UploadGate } from '../server/upload-gate.js';
+import { UPLOAD_MEMORY_SHARE, UploadGate } from '../server/upload-gate.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
@@ -44,7 +43,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     version: SERVER_VERSION,
     ...(access ? { access } : {}),
     // An instance's bound on the bodies it reads, with the memory budget an instance here would have.
-    uploads: new UploadGate({ heldBytes: defaultMemoryBudget(os.totalmem()) * DEFAULT_LIMITS.uploadMemoryShare }),
+    uploads: new UploadGate({ heldBytes: defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE }),
   });
   await app.listen({ host: opts.host, port: opts.httpPort });
   const { port } = app.server.address() as AddressInfo;

@@ -67,18 +67,21 @@ export function earlyRefusal(
     };
     /** The request may be read from now: it must keep coming. */
     const upload = (metadata: Metadata, pass: (metadata: Metadata) => void, turn: UploadTicket): void => {
-      unwatch = watchUploadIdle(
-        call,
-        limits.maxUploadIdleMs,
-        () => {
-          unpromise();
-          release();
-          answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
-        },
-        () => turn.readingSince,
-      );
+      // Where grpc-js keeps its own decoder (another version), neither the idle limit nor the held bytes apply.
       const decoder = findDecoder(call);
-      if (decoder) reportHeldBytes(decoder, (bytes) => turn.held(bytes));
+      if (decoder) {
+        unwatch = watchUploadIdle(
+          decoder,
+          limits.maxUploadIdleMs,
+          () => {
+            unpromise();
+            release();
+            answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
+          },
+          () => turn.readingSince,
+        );
+        reportHeldBytes(decoder, (bytes) => turn.held(bytes));
+      }
       pass(metadata);
     };
     /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */

@@ -159,12 +159,10 @@ export function lastChunkAt(decoder: object): number | undefined | null {
 
 /**
  * Tell `onHeld`, after each chunk `decoder` receives from now on, how many bytes of a message not
- * yet whole it holds (0 once the message is whole); false where grpc-js keeps its own decoder.
+ * yet whole it holds (0 once the message is whole); where grpc-js keeps its own decoder, nothing is told.
  */
-export function reportHeldBytes(decoder: object, onHeld: (bytes: number) => void): boolean {
-  if (!installed) return false;
-  (decoder as Partial<UploadWatch>).ocrOnHeld = onHeld;
-  return true;
+export function reportHeldBytes(decoder: object, onHeld: (bytes: number) => void): void {
+  if (installed) (decoder as Partial<UploadWatch>).ocrOnHeld = onHeld;
 }
 
 let installed: boolean | undefined;

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
-import { UploadGate } from './upload-gate.js';
+import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
@@ -96,7 +96,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   tileStreamMemoryShare: 0.25,
   refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,
   maxUploadIdleMs: 30_000,
-  uploadMemoryShare: 0.25,
+  uploadMemoryShare: UPLOAD_MEMORY_SHARE,
 };
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
@@ -221,7 +221,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return failStart(err, (err as Error).message);
   }
   live.engine = ready;
-  uploads.holdAtMost(ready.admission.memoryBudgetBytes * config.limits.uploadMemoryShare);
+  uploads.holdAtMost(ready.budget.limitBytes * config.limits.uploadMemoryShare);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => ready.inFlight === 0,

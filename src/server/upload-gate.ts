@@ -54,6 +54,9 @@ export interface UploadGateLimits {
  */
 const SERVER_UPLOAD_LIMITS: UploadGateLimits = { perConnection: 4, serverWide: 16, heldBytes: Infinity, squeezedIdleMs: 2_000 };
 
+/** Of the memory budget, what the uploads in progress may hold before the gate squeezes, by default (ServiceLimits.uploadMemoryShare). */
+export const UPLOAD_MEMORY_SHARE = 0.25;
+
 /** How often the uploads read are checked for stalls while squeezed. */
 const SWEEP_MS = 250;
 

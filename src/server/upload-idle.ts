@@ -7,22 +7,16 @@
  * decoder there is no clock and no limit.
  */
 import { OcrError } from '../shared/errors.js';
-import { findDecoder, lastChunkAt } from './incremental-decoder.js';
+import { lastChunkAt } from './incremental-decoder.js';
 
 /**
- * Call `onIdle` once `call`'s request has gone `idleMs` without a chunk while it was read, counting
- * from now (its upload turn); `readingSince` says since when it has been read, undefined while the
- * server holds it paused (upload-gate.ts). The function returned stops watching (the request has
- * arrived, or the call ended).
+ * Call `onIdle` once the request that `decoder` reads has gone `idleMs` without a chunk while it was
+ * read, counting from now (its upload turn); `readingSince` says since when it has been read,
+ * undefined while the server holds it paused (upload-gate.ts). The function returned stops watching
+ * (the request has arrived, or the call ended).
  */
-export function watchUploadIdle(
-  call: object,
-  idleMs: number,
-  onIdle: () => void,
-  readingSince: () => number | undefined = () => -Infinity,
-): () => void {
-  const decoder = findDecoder(call);
-  if (!decoder || lastChunkAt(decoder) === null) return () => undefined;
+export function watchUploadIdle(decoder: object, idleMs: number, onIdle: () => void, readingSince: () => number | undefined): () => void {
+  if (lastChunkAt(decoder) === null) return () => undefined;
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const check = (): void => {

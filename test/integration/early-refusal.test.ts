@@ -37,7 +37,8 @@ async function busyServer(
   paceMs: number,
   { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0, uploadIdleMs = 30_000, uploadMemoryShare = 0.25 } = {},
 ): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
-  const admission = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+  const budget = new MemoryBudget(100 * MB);
+  const admission = new Admission(budget, { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
   // Pages answered before: eight make a typical one (1500 ms of work a unit, the starting estimate).
   for (let i = 0; i < (typicalPageMs > 0 ? 8 : 0); i++) await admission.run({ ...page, units: typicalPageMs / 1500 }, {}, async () => 0);
@@ -61,7 +62,7 @@ async function busyServer(
         () => admission,
         metrics,
         { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs },
-        new UploadGate({ heldBytes: admission.memoryBudgetBytes * uploadMemoryShare }),
+        new UploadGate({ heldBytes: budget.limitBytes * uploadMemoryShare }),
         window,
       ),
     ],

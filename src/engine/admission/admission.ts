@@ -121,11 +121,6 @@ export class Admission {
     return this.calls.size;
   }
 
-  /** The memory budget's size, of which other parts of the server take their shares. */
-  get memoryBudgetBytes(): number {
-    return this.budget.limitBytes;
-  }
-
   workEstimate(kind: WorkKind, units: number): number {
     return this.msPerUnit[kind] * units;
   }
