@@ -14,11 +14,14 @@
  * Nor, then, did anything bound what those connections hold: a hundred of them, each sending 30 MB
  * and stalling, held 3 GB. So once the uploads in progress hold `heldBytes`, the gate squeezes: no
  * upload starts, only the oldest `serverWide` of those in progress are read, the others paused in
- * place (their streams stop, HTTP/2 keeps the rest on the client), and one of those read that goes
- * `squeezedIdleMs` without a byte is stalled (`onStall`: its call is ended), so that stalled uploads
- * cannot keep the others paused. Below `heldBytes` again, every upload is read and the waiting ones
- * start. One gate serves an instance's gRPC uploads (early-refusal.ts) and its HTTP request bodies
- * (src/http/body-turn.ts) alike.
+ * place (their streams stop, HTTP/2 keeps the rest on the client), and one of those read that
+ * receives less than `squeezedMinBytes` in `squeezedIdleMs` is stalled (`onStall`: its call is
+ * ended), so that neither stalled nor trickling uploads can keep the others paused. Those read may
+ * send their whole messages: sixteen stalled uploads are then ended at a time, where letting only
+ * the oldest go on ended one at a time any that sent a little more before stalling
+ * (docs/BENCHMARKS.md, "Tried and rejected"). Below `heldBytes` again, every upload is read and the
+ * waiting ones start. One gate serves an instance's gRPC uploads (early-refusal.ts) and its HTTP
+ * request bodies (src/http/body-turn.ts) alike.
  */
 import { loadRefusal, type OcrError } from '../shared/errors.js';
 
@@ -43,16 +46,24 @@ export interface UploadGateLimits {
   serverWide: number;
   /** What the uploads in progress may hold together before the gate squeezes. */
   heldBytes: number;
-  /** While squeezed, how long an upload read may go without a byte. */
+  /** While squeezed, how long an upload read may go without receiving `squeezedMinBytes`. */
   squeezedIdleMs: number;
+  /** While squeezed, what an upload read must receive each `squeezedIdleMs`: a stream window's worth. */
+  squeezedMinBytes: number;
 }
 
 /**
  * A server's, unless given others: a connection uploads 4 requests at once, past 16 on the server 1; while
- * squeezed, an upload read may go 2 s without a byte. `heldBytes` is set with `holdAtMost` once the
- * memory budget is known.
+ * squeezed, an upload read must receive 64 KiB (its call window, http2-receive-window.ts) every 2 s.
+ * `heldBytes` is set with `holdAtMost` once the memory budget is known.
  */
-const SERVER_UPLOAD_LIMITS: UploadGateLimits = { perConnection: 4, serverWide: 16, heldBytes: Infinity, squeezedIdleMs: 2_000 };
+const SERVER_UPLOAD_LIMITS: UploadGateLimits = {
+  perConnection: 4,
+  serverWide: 16,
+  heldBytes: Infinity,
+  squeezedIdleMs: 2_000,
+  squeezedMinBytes: 64 * 1024,
+};
 
 /** Of the memory budget, what the uploads in progress may hold before the gate squeezes, by default (ServiceLimits.uploadMemoryShare). */
 export const UPLOAD_MEMORY_SHARE = 0.25;
@@ -64,7 +75,9 @@ interface Upload extends UploadTicket {
   readonly connection: string;
   state: 'waiting' | 'active' | 'done';
   bytes: number;
-  lastByteAt: number;
+  /** Its bytes when it last received `squeezedMinBytes` (or started), and when (performance.now()). */
+  progressBytes: number;
+  progressAt: number;
   readingSince: number | undefined;
   readonly stream: UploadStream | undefined;
   readonly onStall: (() => void) | undefined;
@@ -98,13 +111,14 @@ export class UploadGate {
       connection,
       state: 'waiting',
       bytes: 0,
-      lastByteAt: 0,
+      progressBytes: 0,
+      progressAt: 0,
       readingSince: undefined,
       stream,
       onStall,
       begin: () => {
         upload.state = 'active';
-        upload.readingSince = upload.lastByteAt = performance.now();
+        upload.readingSince = upload.progressAt = performance.now();
         this.activeBy.set(connection, (this.activeBy.get(connection) ?? 0) + 1);
         this.active.add(upload);
         start(upload);
@@ -113,8 +127,11 @@ export class UploadGate {
         if (upload.state !== 'active') return;
         this.heldTotal += bytes - upload.bytes;
         upload.bytes = bytes;
-        upload.lastByteAt = performance.now();
-        if (this.sweep === undefined && this.heldTotal >= this.limits.heldBytes) this.squeeze();
+        if (bytes < upload.progressBytes || bytes - upload.progressBytes >= this.limits.squeezedMinBytes) {
+          upload.progressBytes = bytes;
+          upload.progressAt = performance.now();
+        }
+        if (!this.squeezed && this.heldTotal >= this.limits.heldBytes) this.squeeze();
       },
       release: () => this.release(upload),
     };
@@ -154,10 +171,11 @@ export class UploadGate {
 
   /** The answer to an upload it stalled (`onStall`): a retry may find the memory the stalled ones held free again. */
   stallError(): OcrError {
-    const { squeezedIdleMs, heldBytes } = this.limits;
+    const { squeezedIdleMs, squeezedMinBytes, heldBytes } = this.limits;
     return loadRefusal(
-      `no byte of this request for ${squeezedIdleMs / 1000} s while the requests being read held all of this server's ` +
-        `memory for uploads (${Math.round(heldBytes / 2 ** 20)} MiB); send the request without pausing, or retry it in ${squeezedIdleMs} ms`,
+      `less than ${Math.round(squeezedMinBytes / 1024)} KiB of this request in ${squeezedIdleMs / 1000} s while the requests ` +
+        `being read held all of this server's memory for uploads (${Math.round(heldBytes / 2 ** 20)} MiB); ` +
+        `send the request without pausing, or retry it in ${squeezedIdleMs} ms`,
       squeezedIdleMs,
     );
   }
@@ -227,7 +245,7 @@ export class UploadGate {
     const now = performance.now();
     for (const upload of [...this.active]) {
       if (upload.readingSince === undefined) continue;
-      if (now - Math.max(upload.lastByteAt, upload.readingSince) >= this.limits.squeezedIdleMs) upload.onStall?.();
+      if (now - Math.max(upload.progressAt, upload.readingSince) >= this.limits.squeezedIdleMs) upload.onStall?.();
     }
   }
 

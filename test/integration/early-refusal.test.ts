@@ -322,27 +322,32 @@ describe('what the requests being read hold', function () {
   // Without the bound, the stalled calls are answered only at the 30 s idle limit: the test fails on this timeout.
   this.timeout(10_000);
 
-  it('past their share of the budget, reads only the oldest sixteen, and ends those that stall in 2 s so that other uploads go on', async () => {
+  it('past their share of the budget, reads only the oldest sixteen, and ends those that stall or trickle in 2 s so that other uploads go on', async () => {
     // 5 MiB for the requests being read, of a 100 MiB budget.
     const server = await busyServer(0, { busy: false, uploadMemoryShare: 0.05 });
     const sessions = Array.from({ length: 21 }, () => http2.connect(`http://127.0.0.1:${server.port}`));
+    let drip: NodeJS.Timeout | undefined;
     try {
       const started = performance.now();
-      // Twenty connections, each sending 1 MiB of a declared 2 MiB and stalling: 20 MiB, if all were read.
-      const stalled = sessions.slice(1).map((session) => startCall(session, '60S', 2 * MB, MB));
-      const answers: Array<[http2.IncomingHttpHeaders, number]> = [];
+      // Twenty connections, each sending 1 MiB of a declared 2 MiB: 20 MiB, if all were read. The
+      // first then trickles 1 KiB every 100 ms, under the 64 KiB in 2 s asked while squeezed; the others stall.
+      const trickle = startCall(sessions[1]!, '60S', 2 * MB, MB);
+      drip = setInterval(() => trickle.destroyed || trickle.write(Buffer.alloc(1024, 1)), 100);
+      const stalled = [trickle, ...sessions.slice(2).map((session) => startCall(session, '60S', 2 * MB, MB))];
+      const answers: Array<[http2.IncomingHttpHeaders, number, http2.ClientHttp2Stream]> = [];
       await new Promise<void>((resolve) => {
         for (const stream of stalled) {
           stream.once('response', (headers) => {
-            answers.push([headers, performance.now() - started]);
+            answers.push([headers, performance.now() - started, stream]);
             if (answers.length === 16) resolve();
           });
         }
       });
+      expect(answers.map(([, , stream]) => stream)).to.include(trickle);
       for (const [headers, ms] of answers) {
         expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
         expect(decodeURIComponent(String(headers['grpc-message']))).to.equal(
-          "no byte of this request for 2 s while the requests being read held all of this server's memory for uploads (5 MiB); " +
+          "less than 64 KiB of this request in 2 s while the requests being read held all of this server's memory for uploads (5 MiB); " +
             'send the request without pausing, or retry it in 2000 ms',
         );
         expect(ms).to.be.at.least(1990);
@@ -354,6 +359,7 @@ describe('what the requests being read hold', function () {
       expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
       expect(server.handled()).to.equal(1);
     } finally {
+      clearInterval(drip);
       sessions.forEach((session) => session.destroy());
       await server.close();
     }

@@ -72,7 +72,7 @@ describe('HTTP bodies under the upload gate', function () {
       const json = JSON.parse(body) as { code: number; msg: string };
       expect(json.code).to.not.equal(0);
       expect(json.msg).to.match(
-        /^no byte of this request for 2 s while the requests being read held all of this server's memory for uploads \(16 MiB\)/,
+        /^less than 64 KiB of this request in 2 s while the requests being read held all of this server's memory for uploads \(16 MiB\)/,
       );
     }
     // What those left hold, for operators: above nothing, below the share.

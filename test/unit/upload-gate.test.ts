@@ -118,7 +118,7 @@ describe('UploadGate', () => {
     });
 
     it('while squeezed, stalls an upload read that goes squeezedIdleMs without a byte, and never a paused one', async () => {
-      const gate = new UploadGate({ perConnection: 4, serverWide: 1, heldBytes: 100, squeezedIdleMs: 50 });
+      const gate = new UploadGate({ perConnection: 4, serverWide: 1, heldBytes: 100, squeezedIdleMs: 50, squeezedMinBytes: 1 });
       const stalled: string[] = [];
       let firstStalled: () => void = () => undefined;
       const stalledOnce = new Promise<void>((resolve) => (firstStalled = resolve));
@@ -141,6 +141,23 @@ describe('UploadGate', () => {
       // Below heldBytes again: the young one is read, and no longer watched for stalls.
       expect(gate.squeezed).to.equal(false);
       expect(tickets.get('young')!.readingSince).to.be.a('number');
+    });
+
+    it('while squeezed, stalls an upload read that receives less than squeezedMinBytes in squeezedIdleMs: a trickle keeps no one waiting', async () => {
+      const gate = new UploadGate({ perConnection: 4, serverWide: 1, heldBytes: 100, squeezedIdleMs: 100, squeezedMinBytes: 10 });
+      let stalled: () => void = () => undefined;
+      const stall = new Promise<void>((resolve) => (stalled = resolve));
+      const trickle = gate.enter('trickle', () => undefined, { stream: stream(), onStall: () => stalled() });
+      const waiting = gate.enter('waiting', () => undefined, { stream: stream() });
+      trickle.held(60);
+      waiting.held(60);
+      const squeezedAt = performance.now();
+      let bytes = 60;
+      const drip = setInterval(() => trickle.held(++bytes), 20);
+      await stall;
+      clearInterval(drip);
+      expect(performance.now() - squeezedAt).to.be.at.least(95);
+      expect(bytes).to.be.above(62);
     });
   });
 });
