@@ -20,6 +20,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
+import { decodeBase64Image } from './base64-image.js';
 import { bodyTurn } from './body-turn.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
@@ -52,12 +53,28 @@ export interface HttpAppOptions {
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
 const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
+const LINES_ROUTE = '/api/ocr/lines';
+/** The methods the API's routes are served on, for the Allow header of a 405. */
+const ROUTE_METHODS = ['GET', 'POST'] as const;
 /** Multipart field names that carry images. */
 const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
 
 const UNSUPPORTED_BODY = "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* body, or application/json";
 
 const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 0);
+
+/**
+ * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`): a page,
+ * or all the line images of a request. Bounded an image each, a lines request over HTTP could hold
+ * 256 images of 32 MiB.
+ */
+const tooLarge = (maxImageBytes: number, many: boolean): string =>
+  many
+    ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
+    : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
+
+/** What multipart adds around a request's files at most: its boundaries and part headers. */
+const multipartOverhead = (parts: number): number => 64 * 1024 + 1024 * parts;
 
 function checkImage(bytes: Uint8Array, what: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
@@ -123,10 +140,14 @@ interface Images {
 }
 
 /** The images and option fields of a request, whichever of the three body forms it used. */
-async function readImages(request: FastifyRequest, many: boolean, maxImages: number): Promise<Images> {
+async function readImages(request: FastifyRequest, many: boolean, maxImages: number, maxBytes: number): Promise<Images> {
+  const refuseSize = (): HttpError => new HttpError(413, 'RESOURCE_EXHAUSTED', tooLarge(maxBytes, many));
   if (request.isMultipart()) {
+    // Refused before a byte of it is read, where it says how long it is; else as its images add up.
+    if (Number(request.headers['content-length']) > maxBytes + multipartOverhead(maxImages)) throw refuseSize();
     const images: Buffer[] = [];
     const fields: Record<string, unknown> = {};
+    let total = 0;
     for await (const part of request.parts()) {
       if (part.type === 'file') {
         if (!IMAGE_FIELDS.has(part.fieldname)) {
@@ -142,7 +163,9 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
               : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
           );
         }
-        images.push(await part.toBuffer());
+        const image = await part.toBuffer();
+        if ((total += image.length) > maxBytes) throw refuseSize();
+        images.push(image);
       } else {
         fields[part.fieldname] = part.value;
       }
@@ -175,7 +198,9 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
     if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
       throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
     }
-    return { images: list.map((e) => Buffer.from(e as string, 'base64')), fields: (options ?? {}) as Record<string, unknown> };
+    const decoded = list.map((e, i) => decodeBase64Image(e as string, many ? `images[${i}]` : 'image'));
+    if (decoded.reduce((sum, image) => sum + image.length, 0) > maxBytes) throw refuseSize();
+    return { images: decoded, fields: (options ?? {}) as Record<string, unknown> };
   }
   throw new HttpError(
     400,
@@ -189,6 +214,7 @@ function frameworkFailure(
   err: { statusCode?: number; message: string; code?: string },
   maxImageBytes: number,
   maxImages: number,
+  many: boolean,
 ): HttpFailure | null {
   const status = err.statusCode;
   if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
@@ -198,13 +224,7 @@ function frameworkFailure(
       message: `more than ${maxImages} images in one request, this server's limit: split the batch`,
     };
   }
-  if (status === 413) {
-    return {
-      status,
-      code: 'RESOURCE_EXHAUSTED',
-      message: `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`,
-    };
-  }
+  if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };
   if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: UNSUPPORTED_BODY };
   if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };
   return null;
@@ -226,8 +246,8 @@ function noSchemaCompiler(): () => never {
 
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
-  // Base64 is 4/3 of the bytes; the rest of a JSON body is small.
-  const jsonLimit = Math.ceil((maxImageBytes * maxLinesPerRequest * 4) / 3) + 64 * 1024;
+  // Base64 is 4/3 of the bytes, of all of a request's images together (tooLarge); the rest of a JSON body is small.
+  const jsonLimit = Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024;
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
   const serverOptions = { requestTimeout, connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeout) };
@@ -266,8 +286,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const failure =
       err instanceof HttpError || err instanceof OcrError
         ? toHttpFailure(err)
-        : (frameworkFailure(err as { statusCode?: number; message: string; code?: string }, maxImageBytes, maxLinesPerRequest) ??
-          toHttpFailure(err));
+        : (frameworkFailure(
+            err as { statusCode?: number; message: string; code?: string },
+            maxImageBytes,
+            maxLinesPerRequest,
+            request.routeOptions.url === LINES_ROUTE,
+          ) ?? toHttpFailure(err));
     const log = {
       requestId: request.id,
       route: request.routeOptions.url,
@@ -278,6 +302,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     else logger.info(log, 'refused');
     if (failure.retryAfterS !== undefined) void reply.header('retry-after', String(failure.retryAfterS));
+    // Refused before its body was read whole: Node would otherwise read the rest to keep the connection, however large.
+    if (!request.raw.complete) void reply.header('connection', 'close');
     // A refusal of who calls, from the gateway's instances or from reading the token here.
     if (failure.status === 401 || failure.status === 403) {
       const auth =
@@ -311,7 +337,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     : {};
 
   app.post('/api/ocr', bodies, async (request, reply) => {
-    const { images, fields } = await readImages(request, false, 1);
+    const { images, fields } = await readImages(request, false, 1, maxImageBytes);
     const call = httpCall(request, reply, fields);
     const image = images[0];
     if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
@@ -320,8 +346,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return pageJson(inTime(await backend.recognize(image, opts, call), call));
   });
 
-  app.post('/api/ocr/lines', bodies, async (request, reply) => {
-    const { images, fields } = await readImages(request, true, maxLinesPerRequest);
+  app.post(LINES_ROUTE, bodies, async (request, reply) => {
+    const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
     const call = httpCall(request, reply, fields);
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
@@ -335,6 +361,22 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.get('/metrics', async (_request, reply) => {
     const { contentType, text } = await backend.metrics();
     return reply.type(contentType).send(text);
+  });
+
+  // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
+  app.setNotFoundHandler((request, reply) => {
+    const url = request.url.split('?')[0]!;
+    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+    const failure: HttpFailure =
+      allowed.length > 0
+        ? {
+            status: 405,
+            code: 'UNIMPLEMENTED',
+            message: `${request.method} ${url} is not served; send ${allowed.join(' or ')} (the API: /docs)`,
+          }
+        : { status: 404, code: 'NOT_FOUND', message: `no route ${request.method} ${url}; the API is described at /docs and /openapi.json` };
+    if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
+    void reply.status(failure.status).send(failureJson(failure));
   });
 
   const document = openApiDocument(options.version);

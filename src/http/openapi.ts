@@ -90,12 +90,22 @@ const imageBodies = (many: boolean): object => ({
         ? {
             type: 'object',
             required: ['images'],
-            properties: { images: { type: 'array', items: { type: 'string', format: 'byte' } }, options },
+            properties: {
+              images: {
+                type: 'array',
+                items: { type: 'string', format: 'byte' },
+                description: 'the files, base64 (standard or URL-safe, or data: URLs); together at most the message limit',
+              },
+              options,
+            },
           }
         : {
             type: 'object',
             required: ['image'],
-            properties: { image: { type: 'string', format: 'byte', description: 'the file, base64' }, options },
+            properties: {
+              image: { type: 'string', format: 'byte', description: 'the file, base64 (standard or URL-safe, or a data: URL)' },
+              options,
+            },
           },
     },
   },

@@ -71,8 +71,13 @@ describe('HTTP API on ocr serve', function () {
       body: JSON.stringify({ image: doc.toString('base64'), options: { min_confidence: 0.5 } }),
       headers: { 'content-type': 'application/json' },
     });
+    // As a browser's readAsDataURL gives it, with the line breaks of MIME base64.
+    const dataUrl = await post('/api/ocr', {
+      body: JSON.stringify({ image: `data:image/jpeg;base64,${doc.toString('base64').replace(/.{76}/g, '$&\r\n')}` }),
+      headers: { 'content-type': 'application/json' },
+    });
     const multipart = await post('/api/ocr', { body: form({ image: doc }) });
-    for (const answer of [raw, viaJson]) {
+    for (const answer of [raw, viaJson, dataUrl]) {
       expect(answer.status).to.equal(200);
       expect(answer.json.data.map((l) => l.text)).to.deep.equal(multipart.json.data.map((l) => l.text));
     }
@@ -128,6 +133,13 @@ describe('HTTP API on ocr serve', function () {
     ],
     ['malformed JSON', { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT', /not valid JSON/],
     [
+      'base64 that is not (Node alone would decode it to nothing and call the image empty)',
+      { body: '{"image": "!!!"}', headers: { 'content-type': 'application/json' } },
+      400,
+      'INVALID_ARGUMENT',
+      /^image is not valid base64: '!' at character 1;/,
+    ],
+    [
       'an image over the message limit',
       { body: Buffer.alloc(3 * 1024 * 1024, 0xff), headers: { 'content-type': 'image/jpeg' } },
       413,
@@ -151,6 +163,53 @@ describe('HTTP API on ocr serve', function () {
       expect(answer.json.msg).to.match(message);
     });
   }
+
+  it('answers 413 for line images larger together than the message limit, as gRPC does, sent with or without a length', async () => {
+    // Three images of 0.9 MB, each under the 2 MiB limit, 2.7 MB together.
+    const lines = [0, 1, 2].map((i) => Buffer.alloc(900_000, i));
+    const multipart = new Response(form({ image: lines }));
+    const body = Buffer.from(await multipart.arrayBuffer());
+    const type = multipart.headers.get('content-type')!;
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < body.length; at += 256 * 1024) controller.enqueue(body.subarray(at, at + 256 * 1024));
+        controller.close();
+      },
+    });
+    const answers = [
+      await post('/api/ocr/lines', { body, headers: { 'content-type': type } }),
+      await post('/api/ocr/lines', { body: chunked, headers: { 'content-type': type }, duplex: 'half' } as RequestInit),
+      await post('/api/ocr/lines', {
+        body: JSON.stringify({ images: lines.map((l) => l.toString('base64')) }),
+        headers: { 'content-type': 'application/json' },
+      }),
+    ];
+    for (const answer of answers) {
+      expect(answer.status, answer.json.msg).to.equal(413);
+      expect(answer.json.error).to.equal('RESOURCE_EXHAUSTED');
+      expect(answer.json.msg).to.equal(
+        "the line images of this request are larger together than this server's limit of 2 MiB a request, as over gRPC; send fewer a request",
+      );
+    }
+    // Refused before its body is read: the connection is not kept to read the rest.
+    expect(answers[0]!.headers.get('connection')).to.equal('close');
+  });
+
+  it("answers an unknown route 404 and a route asked with another method 405 with Allow, in the API's shape", async () => {
+    const asked = async (method: string, route: string): Promise<[number, string | null, Answer]> => {
+      const res = await fetch(`${base}${route}`, { method });
+      return [res.status, res.headers.get('allow'), (await res.json()) as Answer];
+    };
+    const [notFound, , missing] = await asked('GET', '/api/nothing');
+    expect(notFound).to.equal(404);
+    expect(missing).to.include({ code: 5, error: 'NOT_FOUND' });
+    expect(missing.msg).to.equal('no route GET /api/nothing; the API is described at /docs and /openapi.json');
+    const [wrongMethod, allow, refused] = await asked('GET', '/api/ocr?min_confidence=0.5');
+    expect([wrongMethod, allow]).to.deep.equal([405, 'POST']);
+    expect(refused).to.include({ code: 12, error: 'UNIMPLEMENTED', msg: 'GET /api/ocr is not served; send POST (the API: /docs)' });
+    const [, allowGet] = await asked('POST', '/healthz');
+    expect(allowGet).to.equal('GET');
+  });
 
   it('answers 413 for more line images than the server takes in one request', async () => {
     const answer = await post('/api/ocr/lines', { body: form({ image: [...lineImages, ...lineImages, ...lineImages] }) });
