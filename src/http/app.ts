@@ -73,6 +73,24 @@ const tooLarge = (maxImageBytes: number, many: boolean): string =>
     ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
     : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
 
+/** Form fields a multipart request may carry beside its images: the options and the call's parameters. */
+const MAX_FORM_FIELDS = 32;
+
+/**
+ * The multipart parser's own errors (no boundary, a body cut short) are the request's fault, not
+ * the server's: answered 500 before. Ours, the plugin's limits (FST_*) and a body's reader's
+ * (body-turn.ts) keep their own answers.
+ */
+function malformedMultipart(err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof HttpError || err instanceof OcrError) return err;
+  if (String((err as { code?: unknown }).code).startsWith('FST_')) return err;
+  return new HttpError(
+    400,
+    'INVALID_ARGUMENT',
+    `the multipart body is malformed (${err.message}); send it as a browser, curl -F or Python requests' files= make it`,
+  );
+}
+
 /** What multipart adds around a request's files at most: its boundaries and part headers. */
 const multipartOverhead = (parts: number): number => 64 * 1024 + 1024 * parts;
 
@@ -148,27 +166,31 @@ async function readImages(request: FastifyRequest, many: boolean, maxImages: num
     const images: Buffer[] = [];
     const fields: Record<string, unknown> = {};
     let total = 0;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (!IMAGE_FIELDS.has(part.fieldname)) {
-          await part.toBuffer();
-          throw new HttpError(400, 'INVALID_ARGUMENT', `unexpected file field '${part.fieldname}'; send the image in the field 'image'`);
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (!IMAGE_FIELDS.has(part.fieldname)) {
+            await part.toBuffer();
+            throw new HttpError(400, 'INVALID_ARGUMENT', `unexpected file field '${part.fieldname}'; send the image in the field 'image'`);
+          }
+          if (images.length >= (many ? maxImages : 1)) {
+            throw new HttpError(
+              many ? 413 : 400,
+              many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
+              many
+                ? `more than ${maxImages} images in one request, this server's limit: split the batch`
+                : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
+            );
+          }
+          const image = await part.toBuffer();
+          if ((total += image.length) > maxBytes) throw refuseSize();
+          images.push(image);
+        } else {
+          fields[part.fieldname] = part.value;
         }
-        if (images.length >= (many ? maxImages : 1)) {
-          throw new HttpError(
-            many ? 413 : 400,
-            many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
-            many
-              ? `more than ${maxImages} images in one request, this server's limit: split the batch`
-              : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
-          );
-        }
-        const image = await part.toBuffer();
-        if ((total += image.length) > maxBytes) throw refuseSize();
-        images.push(image);
-      } else {
-        fields[part.fieldname] = part.value;
       }
+    } catch (err) {
+      throw malformedMultipart(err);
     }
     return { images, fields };
   }
@@ -217,6 +239,13 @@ function frameworkFailure(
   many: boolean,
 ): HttpFailure | null {
   const status = err.statusCode;
+  if (err.code === 'FST_FIELDS_LIMIT') {
+    return {
+      status: 413,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `more than ${MAX_FORM_FIELDS} form fields in one request, this server's limit: send the image and its options only`,
+    };
+  }
   if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
     return {
       status: 413,
@@ -266,7 +295,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // First of all hooks, before any body is read: a refused upload costs its headers alone.
   if (options.access) addAccessControl(app, options.access, logger);
   await app.register(multipart, {
-    limits: { fileSize: maxImageBytes, files: maxLinesPerRequest, fields: 32, fieldSize: 1024, parts: maxLinesPerRequest + 32 },
+    limits: {
+      fileSize: maxImageBytes,
+      files: maxLinesPerRequest,
+      fields: MAX_FORM_FIELDS,
+      fieldSize: 1024,
+      parts: maxLinesPerRequest + MAX_FORM_FIELDS,
+    },
   });
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>

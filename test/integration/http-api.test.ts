@@ -133,6 +133,30 @@ describe('HTTP API on ocr serve', function () {
     ],
     ['malformed JSON', { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT', /not valid JSON/],
     [
+      'a multipart body without its boundary',
+      { body: 'x', headers: { 'content-type': 'multipart/form-data' } },
+      400,
+      'INVALID_ARGUMENT',
+      /^the multipart body is malformed \(.*boundary.*\); send it as a browser, curl -F or Python requests' files= make it$/i,
+    ],
+    [
+      'a multipart body cut short',
+      {
+        body: '--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\nxx',
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      },
+      400,
+      'INVALID_ARGUMENT',
+      /^the multipart body is malformed \(.*end.*\)/i,
+    ],
+    [
+      'more form fields than any request needs',
+      { body: form({ image: doc, ...Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, '1'])) }) },
+      413,
+      'RESOURCE_EXHAUSTED',
+      /^more than 32 form fields in one request, this server's limit: send the image and its options only$/,
+    ],
+    [
       'base64 that is not (Node alone would decode it to nothing and call the image empty)',
       { body: '{"image": "!!!"}', headers: { 'content-type': 'application/json' } },
       400,
