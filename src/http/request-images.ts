@@ -1,0 +1,167 @@
+/**
+ * A request's images, whichever form its body takes (multipart, an image body, JSON base64), and
+ * what is wrong with it in the API's own words: its size against the message limit, as over gRPC,
+ * its form, and the body parsers' own errors.
+ */
+import type { FastifyRequest } from 'fastify';
+import { OcrError } from '../shared/errors.js';
+import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
+import { decodeBase64Image } from './base64-image.js';
+import { HttpError, type HttpFailure } from './failure.js';
+
+/** Multipart field names that carry images. */
+const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
+
+const UNSUPPORTED_BODY = "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* body, or application/json";
+
+const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 0);
+
+/**
+ * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`): a page,
+ * or all the line images of a request. Bounded an image each, a lines request over HTTP could hold
+ * 256 images of 32 MiB.
+ */
+const tooLarge = (maxImageBytes: number, many: boolean): string =>
+  many
+    ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
+    : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
+
+/** Form fields a multipart request may carry beside its images: the options and the call's parameters. */
+export const MAX_FORM_FIELDS = 32;
+
+/**
+ * The multipart parser's own errors (no boundary, a body cut short) are the request's fault, not
+ * the server's: answered 500 before. Ours, the plugin's limits (FST_*) and a body's reader's
+ * (body-turn.ts) keep their own answers.
+ */
+function malformedMultipart(err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof HttpError || err instanceof OcrError) return err;
+  if (String((err as { code?: unknown }).code).startsWith('FST_')) return err;
+  return new HttpError(
+    400,
+    'INVALID_ARGUMENT',
+    `the multipart body is malformed (${err.message}); send it as a browser, curl -F or Python requests' files= make it`,
+  );
+}
+
+/** What multipart adds around a request's files at most: its boundaries and part headers. */
+const multipartOverhead = (parts: number): number => 64 * 1024 + 1024 * parts;
+
+export function checkImage(bytes: Uint8Array, what: string): void {
+  if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
+  if (!sniffFormat(bytes)) {
+    const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
+    throw new HttpError(
+      415,
+      'INVALID_ARGUMENT',
+      `${what} is not a ${SUPPORTED_FORMATS} file (it starts ${start}); send the encoded image file`,
+    );
+  }
+}
+
+export interface Images {
+  images: Buffer[];
+  fields: Record<string, unknown>;
+}
+
+/** The images and option fields of a request, whichever of the three body forms it used. */
+export async function readImages(request: FastifyRequest, many: boolean, maxImages: number, maxBytes: number): Promise<Images> {
+  const refuseSize = (): HttpError => new HttpError(413, 'RESOURCE_EXHAUSTED', tooLarge(maxBytes, many));
+  if (request.isMultipart()) {
+    // Refused before a byte of it is read, where it says how long it is; else as its images add up.
+    if (Number(request.headers['content-length']) > maxBytes + multipartOverhead(maxImages)) throw refuseSize();
+    const images: Buffer[] = [];
+    const fields: Record<string, unknown> = {};
+    let total = 0;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (!IMAGE_FIELDS.has(part.fieldname)) {
+            await part.toBuffer();
+            throw new HttpError(400, 'INVALID_ARGUMENT', `unexpected file field '${part.fieldname}'; send the image in the field 'image'`);
+          }
+          if (images.length >= (many ? maxImages : 1)) {
+            throw new HttpError(
+              many ? 413 : 400,
+              many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
+              many
+                ? `more than ${maxImages} images in one request, this server's limit: split the batch`
+                : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
+            );
+          }
+          const image = await part.toBuffer();
+          if ((total += image.length) > maxBytes) throw refuseSize();
+          images.push(image);
+        } else {
+          fields[part.fieldname] = part.value;
+        }
+      }
+    } catch (err) {
+      throw malformedMultipart(err);
+    }
+    return { images, fields };
+  }
+  const body = request.body;
+  if (Buffer.isBuffer(body)) return { images: [body], fields: {} };
+  if (typeof body === 'string') throw new HttpError(415, 'INVALID_ARGUMENT', UNSUPPORTED_BODY);
+  if (body && typeof body === 'object') {
+    const { image, images, options, ...rest } = body as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`,
+      );
+    }
+    const encoded = many ? images : image;
+    const list = many ? (Array.isArray(encoded) ? encoded : null) : typeof encoded === 'string' ? [encoded] : null;
+    if (!list || list.some((e) => typeof e !== 'string')) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string',
+      );
+    }
+    if (list.length > maxImages)
+      throw new HttpError(413, 'RESOURCE_EXHAUSTED', `more than ${maxImages} images in one request, this server's limit: split the batch`);
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+      throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
+    }
+    const decoded = list.map((e, i) => decodeBase64Image(e as string, many ? `images[${i}]` : 'image'));
+    if (decoded.reduce((sum, image) => sum + image.length, 0) > maxBytes) throw refuseSize();
+    return { images: decoded, fields: (options ?? {}) as Record<string, unknown> };
+  }
+  throw new HttpError(
+    400,
+    'INVALID_ARGUMENT',
+    'no image: send multipart/form-data with the field \'image\', the image itself (Content-Type: image/...), or JSON {"image": base64}',
+  );
+}
+
+/** A Fastify error (body too large, unparsable JSON, bad content type) as one of ours. */
+export function frameworkFailure(
+  err: { statusCode?: number; message: string; code?: string },
+  maxImageBytes: number,
+  maxImages: number,
+  many: boolean,
+): HttpFailure | null {
+  const status = err.statusCode;
+  if (err.code === 'FST_FIELDS_LIMIT') {
+    return {
+      status: 413,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `more than ${MAX_FORM_FIELDS} form fields in one request, this server's limit: send the image and its options only`,
+    };
+  }
+  if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
+    return {
+      status: 413,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `more than ${maxImages} images in one request, this server's limit: split the batch`,
+    };
+  }
+  if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };
+  if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: UNSUPPORTED_BODY };
+  if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };
+  return null;
+}
