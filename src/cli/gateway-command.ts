@@ -42,6 +42,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     metrics: new HttpMetrics(backend.registry),
     version: SERVER_VERSION,
     ...(access ? { access } : {}),
+    ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
     // An instance's bound on the bodies it reads, with the memory budget an instance here would have.
     uploads: new UploadGate({ heldBytes: defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE }),
   });

@@ -14,6 +14,8 @@ export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOption
   lb: LoadBalancing;
   host: string;
   httpPort: number;
+  /** `--cors-origin`: origins whose pages may call the API from a browser, or `*`; unset: its own only. */
+  corsOrigin?: string[];
   /** Deadline of a request that sets no timeout of its own. */
   deadlineMs: number;
   /** Largest image accepted, in MiB (the instances' own limit still applies). */

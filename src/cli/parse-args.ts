@@ -4,6 +4,7 @@
  */
 
 import { InvalidArgumentError } from 'commander';
+import { parseOrigin } from '../http/cross-origin.js';
 import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
 
 /** Parses a whole number in [min, max], digits only. */
@@ -39,6 +40,15 @@ export const fraction = decimal(0, 1);
 export function cacheBackend(value: string): CacheBackend {
   try {
     return parseCacheBackend(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** `--cors-origin`, given again or with several values: each an origin (src/http/cross-origin.ts), gathered in a list. */
+export function corsOrigin(value: string, previous: string[] | undefined): string[] {
+  try {
+    return [...(previous ?? []), parseOrigin(value)];
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }

@@ -13,7 +13,7 @@ import type { ClusterOptions } from './cluster-command.js';
 import { GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
-import { cacheBackend, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import { cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
@@ -77,6 +77,13 @@ function targetOption(): Option {
     '-t, --target <target>',
     'the OCR servers: host:port, any gRPC target (dns:///ocr.internal:50051, ipv4:a:p,b:p), or consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D] for the passing instances of a Consul service',
   ).default(DEFAULT_TARGET);
+}
+
+function corsOriginOption(): Option {
+  return new Option(
+    '--cors-origin <origin...>',
+    "let pages of these origins call the HTTP API from a browser (CORS), e.g. https://portal.example.com; * for any page (default: this server's own origin only)",
+  ).argParser(corsOrigin);
 }
 
 function deadlineOption(what: string): Option {
@@ -177,6 +184,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         .default(SERVE_DEFAULTS.httpPort),
     )
     .addOption(new Option('--no-http', 'serve gRPC only'))
+    .addOption(corsOriginOption())
     .addOption(
       new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port),
     )
@@ -394,6 +402,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(GATEWAY_DEFAULTS.host))
     .addOption(new Option('--http-port <port>', 'HTTP port (0: any free port)').argParser(port).default(GATEWAY_DEFAULTS.httpPort))
+    .addOption(corsOriginOption())
     .addOption(
       new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own')
         .argParser(positiveInt)

@@ -195,6 +195,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       engine,
       limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024), refusalPaceMs: opts.refusalPaceMs },
       ...(opts.http ? { httpPort: opts.httpPort } : {}),
+      ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
       cache: {
         backend: opts.cache,
         maxBytes: Math.round(opts.cacheMaxMb * 1024 * 1024),

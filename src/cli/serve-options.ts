@@ -46,6 +46,8 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   httpPort: number;
   /** False with --no-http: gRPC only. */
   http: boolean;
+  /** `--cors-origin`: origins whose pages may call the HTTP API from a browser, or `*`; unset: its own only. */
+  corsOrigin?: string[];
   /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
   graceMs: number;
   /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -20,6 +21,7 @@ import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
 import { bodyTurn } from './body-turn.js';
+import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -48,6 +50,8 @@ export interface HttpAppOptions {
   requestTimeoutMs?: number;
   /** The gate request bodies are read through, bounding what they hold together (body-turn.ts); unset: none. */
   uploads?: UploadGate;
+  /** Origins whose pages may call the API from a browser, or `*` (cross-origin.ts); unset or empty: its own only. */
+  corsOrigins?: readonly string[];
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -134,7 +138,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const app = options.https
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: serverOptions });
-  // First of all hooks, before any body is read: a refused upload costs its headers alone.
+  // Before the tokens are checked: a browser's preflight carries none, and a refusal needs the
+  // CORS headers too, or the page cannot read why it was refused.
+  if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));
+  // First of all hooks but CORS, before any body is read: a refused upload costs its headers alone.
   if (options.access) addAccessControl(app, options.access, logger);
   await app.register(multipart, {
     limits: {

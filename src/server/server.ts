@@ -53,6 +53,8 @@ export interface ServerConfig {
   logLevel: string;
   /** The HTTP front door (REST API, Web UI, /metrics) on this port of the same host; unset: none. 0 picks a free port. */
   httpPort?: number;
+  /** Origins whose pages may call the HTTP API from a browser, or `*` (src/http/cross-origin.ts); unset: its own only. */
+  corsOrigins?: readonly string[];
   /** Recognize answers kept for images sent again (result-cache.ts); unset: none. */
   cache?: ResultCacheConfig;
   /** TLS on both ports (and mutual TLS with clientCaFile), the files reloaded when they change (server-tls.ts); unset: plaintext. */
@@ -199,6 +201,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       version: SERVER_VERSION,
       ...(certificates ? { https: certificates.httpsOptions() } : {}),
       ...(access ? { access } : {}),
+      ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
       uploads,
     });
     try {

@@ -21,6 +21,8 @@ import { textImage } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const ISSUER = 'https://idp.test';
+/** A web app's origin allowed to call the HTTP API from its pages (--cors-origin). */
+const PORTAL = 'https://portal.test';
 const AUDIENCE = 'ocr-test';
 
 interface RawAnswer {
@@ -164,6 +166,7 @@ describe('tokens, scopes and quotas', function () {
       httpPort: 0,
       token: keys.reader,
       access: { auth: { apiKeysFile, jwt: { jwksFile, issuer: ISSUER, audience: AUDIENCE, clockSkewS: 30 } } },
+      corsOrigins: [PORTAL],
     });
     http2Port = t.server.port;
     httpPort = t.server.httpPort!;
@@ -256,6 +259,26 @@ describe('tokens, scopes and quotas', function () {
     expect((await rawHttp(httpPort, '/healthz', {})).status).to.equal(200);
     expect((await rawHttp(httpPort, '/readyz', {})).status).to.equal(200);
     expect((await rawHttp(httpPort, '/', {})).status).to.equal(200);
+  });
+
+  it("answers a browser's preflight without a token, and a refusal for want of one with headers the page may read", async () => {
+    const preflight = await rawHttp(
+      httpPort,
+      '/api/ocr',
+      { origin: PORTAL, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      'OPTIONS',
+    );
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers['access-control-allow-origin']).to.equal(PORTAL);
+    expect(preflight.headers['access-control-allow-headers']).to.equal('authorization');
+    const refused = await rawHttp(httpPort, '/api/info', { origin: PORTAL });
+    expect(refused.status).to.equal(401);
+    expect(refused.headers['access-control-allow-origin']).to.equal(PORTAL);
+    expect(refused.headers['access-control-expose-headers']).to.include('www-authenticate');
+    // Another origin's page is told nothing it may read.
+    expect((await rawHttp(httpPort, '/api/info', { origin: 'https://elsewhere.test' })).headers).not.to.have.property(
+      'access-control-allow-origin',
+    );
   });
 
   it('refuses a token without the scope: PERMISSION_DENIED / 403 naming the scope', async () => {

@@ -19,6 +19,7 @@ export async function startTestServer(
     httpPort?: number;
     access?: AccessSettings;
     token?: string;
+    corsOrigins?: string[];
   } = {},
 ): Promise<TestServer> {
   const server = await startServer({
@@ -29,6 +30,7 @@ export async function startTestServer(
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     ...(options.httpPort !== undefined ? { httpPort: options.httpPort } : {}),
     ...(options.access ? { access: options.access } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
   });
   const target = `127.0.0.1:${server.port}`;
   const client = new OcrClient(target, { deadlineMs: 120_000, ...(options.token !== undefined ? { token: options.token } : {}) });
