@@ -1,9 +1,10 @@
 /**
  * An image sent in JSON as base64. Node's decoder skips whatever is not base64 and stops at the
- * first "=", so a pasted data: URL, two files run together or a string in another encoding decoded
- * to stray bytes, answered as "not a JPEG, PNG, ..." or as "empty", which did not say what was
- * wrong. Accepted here: standard and URL-safe base64, with or without padding, with line breaks
- * (MIME, `base64` without -w0), behind a `data:...;base64,` prefix (a browser's readAsDataURL).
+ * first "=": alone, it would decode a pasted data: URL, two files run together or a string in
+ * another encoding to stray bytes, answered as "not a JPEG, PNG, ..." or as "empty", which does
+ * not say what is wrong. Accepted here: standard and URL-safe base64, with or without padding, with
+ * line breaks (MIME, `base64` without -w0), behind a `data:...;base64,` prefix (a browser's
+ * readAsDataURL).
  */
 import { HttpError } from './failure.js';
 

@@ -18,8 +18,8 @@ const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1
 
 /**
  * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`): a page,
- * or all the line images of a request. Bounded an image each, a lines request over HTTP could hold
- * 256 images of 32 MiB.
+ * or all the line images of a request. An image each would let one lines request hold 256 images
+ * of 32 MiB.
  */
 const tooLarge = (maxImageBytes: number, many: boolean): string =>
   many
@@ -30,9 +30,9 @@ const tooLarge = (maxImageBytes: number, many: boolean): string =>
 export const MAX_FORM_FIELDS = 32;
 
 /**
- * The multipart parser's own errors (no boundary, a body cut short) are the request's fault, not
- * the server's: answered 500 before. Ours, the plugin's limits (FST_*) and a body's reader's
- * (body-turn.ts) keep their own answers.
+ * The multipart parser's own errors (no boundary, a body cut short) are the request's fault (400),
+ * not the server's (500). Ours, the plugin's limits (FST_*) and a body's reader's (body-turn.ts)
+ * keep their own answers.
  */
 function malformedMultipart(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof HttpError || err instanceof OcrError) return err;
