@@ -3,10 +3,11 @@
  * well as for each call: calls side by side then share 64 KiB, and a scan's upload over loopback
  * was mostly waiting for the server's WINDOW_UPDATE (docs/BENCHMARKS.md, "Tried and kept").
  * grpc-js (1.14) has no server option for the window, so the HTTP/2 servers it creates while
- * binding are given it on each new session: a WINDOW_UPDATE for the connection's window and a
- * SETTINGS frame for the streams'.
+ * binding (http2-servers.ts) are given it on each new session: a WINDOW_UPDATE for the
+ * connection's window and a SETTINGS frame for the streams'.
  */
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
+import { withHttp2Servers, type GrpcHttp2Server } from './http2-servers.js';
 
 export interface ReceiveWindow {
   /** Bytes a client may send on one call before it waits for the server. */
@@ -56,6 +57,11 @@ export class ReceiveWindowControl {
     return this.refusing ? this.window.refusingStreamBytes : this.window.streamBytes;
   }
 
+  /** Give each new session of `server` the windows. */
+  follow(server: GrpcHttp2Server): void {
+    server.on('session', (session) => this.adopt(session));
+  }
+
   /** Give a new session the windows, and follow it until it closes. */
   adopt(session: http2.ServerHttp2Session): void {
     session.setLocalWindowSize(this.window.connectionBytes);
@@ -97,17 +103,6 @@ export class ReceiveWindowControl {
 }
 
 /** Run `bind` (which creates grpc-js's HTTP/2 servers) so that those servers' sessions follow `control`. */
-export async function withReceiveWindow<T>(control: ReceiveWindowControl, bind: () => Promise<T>): Promise<T> {
-  const createServer = http2.createServer;
-  const patched = ((...args: Parameters<typeof http2.createServer>) => {
-    const server = createServer(...args);
-    server.on('session', (session) => control.adopt(session));
-    return server;
-  }) as typeof http2.createServer;
-  http2.createServer = patched;
-  try {
-    return await bind();
-  } finally {
-    http2.createServer = createServer;
-  }
+export function withReceiveWindow<T>(control: ReceiveWindowControl, bind: () => Promise<T>): Promise<T> {
+  return withHttp2Servers((server) => control.follow(server), bind);
 }

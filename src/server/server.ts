@@ -11,7 +11,8 @@ import { HealthImplementation } from 'grpc-health-check';
 import { OcrEngine, type EngineConfig } from '../engine/index.js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServiceLimits } from './call-context.js';
-import { ReceiveWindowControl, withReceiveWindow } from './http2-receive-window.js';
+import { ReceiveWindowControl } from './http2-receive-window.js';
+import { withHttp2Servers } from './http2-servers.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
@@ -168,12 +169,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   let port: number;
   try {
-    port = await withReceiveWindow(receiveWindow, () =>
-      bind(
-        server,
-        `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
-        certificates?.grpcCredentials() ?? ServerCredentials.createInsecure(),
-      ),
+    port = await withHttp2Servers(
+      (http2Server) => receiveWindow.follow(http2Server),
+      () =>
+        bind(
+          server,
+          `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+          certificates?.grpcCredentials() ?? ServerCredentials.createInsecure(),
+        ),
     );
   } catch (err) {
     return failStart(err, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);

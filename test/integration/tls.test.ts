@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -191,6 +192,17 @@ describe('TLS and mutual TLS', function () {
       );
       expect(plain).not.to.match(/^answered 2/);
       expect((await failure(request(tlsServer.httpPort!, '/healthz'))).message).to.match(/self[- ]signed|unable to verify|certificate/i);
+    });
+
+    it('gives a TLS connection the receive windows of a plaintext one: 16 MiB a connection, so that calls side by side do not wait on each other', async () => {
+      const session = http2.connect(`https://localhost:${tlsServer.port}`, { ca });
+      try {
+        await once(session, 'remoteSettings');
+        // HTTP/2's default for the whole connection is 64 KiB; the server widens it with a WINDOW_UPDATE.
+        await waitFor(() => session.state.remoteWindowSize === 16 * 1024 * 1024, 5000, 'the connection window of 16 MiB');
+      } finally {
+        session.destroy();
+      }
     });
 
     it('the CLI: --tls-ca, or a refusal that says so without it', async () => {
