@@ -9,6 +9,7 @@ import { clusterBackend } from '../http/cluster-backend.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from '../server/upload-gate.js';
+import { ConnectionGuard } from '../server/connection-guard.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
@@ -46,6 +47,11 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     // An instance's bound on the bodies it reads, with the memory budget an instance here would have.
     uploads: new UploadGate({ heldBytes: defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE }),
   });
+  new ConnectionGuard(
+    { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
+    backend.registry,
+    logger.child({ component: 'connections' }),
+  ).watch(app.server);
   await app.listen({ host: opts.host, port: opts.httpPort });
   const { port } = app.server.address() as AddressInfo;
   const stop = (signal: string): void => {

@@ -1,5 +1,6 @@
 /** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
 import type { LoadBalancing } from '../client/service-config.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-limits.js';
 import type { ServerAuthCliOptions, TokenCliOptions } from './auth-options.js';
 import type { ClientTlsCliOptions } from './tls-options.js';
 
@@ -16,6 +17,9 @@ export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOption
   httpPort: number;
   /** `--cors-origin`: origins whose pages may call the API from a browser, or `*`; unset: its own only. */
   corsOrigin?: string[];
+  /** Connections open at once (lowered to fit the process's file limit), and from one client address. */
+  maxConnections: number;
+  maxConnectionsPerClient: number;
   /** Deadline of a request that sets no timeout of its own. */
   deadlineMs: number;
   /** Largest image accepted, in MiB (the instances' own limit still applies). */
@@ -31,6 +35,8 @@ export const GATEWAY_DEFAULTS = {
   lb: 'least_request',
   host: '127.0.0.1',
   httpPort: 8080,
+  maxConnections: DEFAULT_CONNECTION_LIMITS.max,
+  maxConnectionsPerClient: DEFAULT_CONNECTION_LIMITS.perClient,
   deadlineMs: 30_000,
   maxMessageMb: 32,
   maxLines: 256,

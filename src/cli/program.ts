@@ -79,6 +79,20 @@ function targetOption(): Option {
   ).default(DEFAULT_TARGET);
 }
 
+/** The connection bounds, on serve and gateway alike (src/server/connection-guard.ts). */
+function maxConnectionsOption(defaultMax: number): Option {
+  return new Option(
+    '--max-connections <n>',
+    "connections open at once on all ports together; more are closed as they open (lowered to fit the process's open-file limit)",
+  )
+    .argParser(positiveInt)
+    .default(defaultMax);
+}
+
+function maxConnectionsPerClientOption(defaultMax: number): Option {
+  return new Option('--max-connections-per-client <n>', 'of those, from one client address').argParser(positiveInt).default(defaultMax);
+}
+
 function corsOriginOption(): Option {
   return new Option(
     '--cors-origin <origin...>',
@@ -185,6 +199,8 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(new Option('--no-http', 'serve gRPC only'))
     .addOption(corsOriginOption())
+    .addOption(maxConnectionsOption(SERVE_DEFAULTS.maxConnections))
+    .addOption(maxConnectionsPerClientOption(SERVE_DEFAULTS.maxConnectionsPerClient))
     .addOption(
       new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port),
     )
@@ -403,6 +419,8 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(GATEWAY_DEFAULTS.host))
     .addOption(new Option('--http-port <port>', 'HTTP port (0: any free port)').argParser(port).default(GATEWAY_DEFAULTS.httpPort))
     .addOption(corsOriginOption())
+    .addOption(maxConnectionsOption(GATEWAY_DEFAULTS.maxConnections))
+    .addOption(maxConnectionsPerClientOption(GATEWAY_DEFAULTS.maxConnectionsPerClient))
     .addOption(
       new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own')
         .argParser(positiveInt)

@@ -77,6 +77,7 @@ async function serveMetrics(running: RunningServer, port: number, host: string):
         } else res.writeHead(500).end(String(err));
       });
   });
+  running.connections.watch(http);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(port, host, () => {
@@ -204,6 +205,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       },
       ...(tls ? { tls } : {}),
       ...(access ? { access } : {}),
+      connections: { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
     });
   } catch (err) {
     failedStart(err, err instanceof StartFailure ? err.workersStuck : 0);

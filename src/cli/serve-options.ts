@@ -2,6 +2,7 @@
 import type { Precision } from '../engine/index.js';
 import { CACHE_DEFAULTS, type CacheBackend } from '../server/result-cache-config.js';
 import { DEFAULT_REFUSAL_PACE_MS } from '../server/refusal-pace.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-limits.js';
 import type { ServerAuthCliOptions } from './auth-options.js';
 import type { ServerTlsCliOptions } from './tls-options.js';
 
@@ -48,6 +49,10 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   http: boolean;
   /** `--cors-origin`: origins whose pages may call the HTTP API from a browser, or `*`; unset: its own only. */
   corsOrigin?: string[];
+  /** Connections open at once on all ports (lowered to fit the process's file limit). */
+  maxConnections: number;
+  /** Of those, from one client address. */
+  maxConnectionsPerClient: number;
   /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
   graceMs: number;
   /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */
@@ -75,6 +80,8 @@ export const SERVE_DEFAULTS = {
   port: 50051,
   httpPort: 8080,
   http: true,
+  maxConnections: DEFAULT_CONNECTION_LIMITS.max,
+  maxConnectionsPerClient: DEFAULT_CONNECTION_LIMITS.perClient,
   threads: 1,
   maxMessageMb: 32,
   refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,

@@ -13,6 +13,8 @@ import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServiceLimits } from './call-context.js';
 import { ReceiveWindowControl } from './http2-receive-window.js';
 import { withHttp2Servers } from './http2-servers.js';
+import { ConnectionGuard } from './connection-guard.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
@@ -62,6 +64,8 @@ export interface ServerConfig {
   tls?: ServerTlsConfig;
   /** Bearer tokens (API keys, JWTs), scopes and quotas on both ports (src/auth); unset: every call is let in, without quotas. */
   access?: AccessSettings;
+  /** Connections open at once on all ports, from one client, and silent (connection-guard.ts); unset: its defaults. */
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface RunningServer {
@@ -78,6 +82,8 @@ export interface RunningServer {
   certificates?: ServerCertificates;
   /** Tokens and quotas, when on: the --metrics-port endpoint asks it too. */
   access?: AccessControl;
+  /** Bounds the connections of every port: the --metrics-port endpoint's too. */
+  connections: ConnectionGuard;
   /**
    * Stop taking calls: health goes NOT_SERVING, then `beforeDrain` runs (deregistration: new calls
    * are still served meanwhile), calls in flight get what is left of graceMs to finish, then the
@@ -144,6 +150,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const callLog: { logger?: Logger } = {};
   installIncrementalDecoder();
   const receiveWindow = new ReceiveWindowControl();
+  const connections = new ConnectionGuard(
+    config.connections ?? {},
+    metrics.registry,
+    createLogger(config.logLevel, { component: 'connections' }),
+  );
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
@@ -170,7 +181,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let port: number;
   try {
     port = await withHttp2Servers(
-      (http2Server) => receiveWindow.follow(http2Server),
+      (http2Server) => {
+        receiveWindow.follow(http2Server);
+        connections.watch(http2Server);
+      },
       () =>
         bind(
           server,
@@ -207,6 +221,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
       uploads,
     });
+    connections.watch(http.server);
     try {
       await http.listen({ host: config.host, port: config.httpPort });
     } catch (err) {
@@ -305,6 +320,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     ...(certificates ? { certificates } : {}),
     ...(access ? { access } : {}),
+    connections,
     shutdown,
   };
 }

@@ -124,6 +124,8 @@ describe('ocr command line', () => {
             cacheTimeoutMs: 50,
             jwtClockSkewS: 30,
             protectInfo: true,
+            maxConnections: 4096,
+            maxConnectionsPerClient: 1024,
           } satisfies ServeOptions,
         ],
       ]);
@@ -176,6 +178,13 @@ describe('ocr command line', () => {
         '600',
         '--cache-timeout-ms',
         '20',
+        '--max-connections',
+        '500',
+        '--max-connections-per-client',
+        '50',
+        '--cors-origin',
+        'https://portal.example',
+        'http://localhost:3000',
         '--tag',
         'eu',
         'gpu',
@@ -207,6 +216,9 @@ describe('ocr command line', () => {
         cacheTimeoutMs: 20,
         jwtClockSkewS: 30,
         protectInfo: true,
+        maxConnections: 500,
+        maxConnectionsPerClient: 50,
+        corsOrigin: ['https://portal.example', 'http://localhost:3000'],
       };
       expect(calls).to.deep.equal([['serve', expected]]);
     });
@@ -222,6 +234,8 @@ describe('ocr command line', () => {
       [['--threads', '1.5'], /'--threads <n>' argument '1.5' is invalid/],
       [['--max-pixels', '4e7'], /'--max-pixels <n>' argument '4e7' is invalid/],
       [['--max-message-mb', '4096'], /from 1 to 2047/],
+      [['--max-connections', '0'], /'--max-connections <n>' argument '0' is invalid\. It must be a whole number, at least 1/],
+      [['--cors-origin', 'https://portal.example/app'], /is not an origin \(did you mean https:\/\/portal\.example\?\)/],
       [['--log-level', 'loud'], /Allowed choices are fatal, error, warn, info, debug, trace, silent/],
       [
         ['--cache', 'memcached://m:11211'],
@@ -382,6 +396,8 @@ describe('ocr command line', () => {
             logLevel: 'info',
             jwtClockSkewS: 30,
             protectInfo: true,
+            maxConnections: 4096,
+            maxConnectionsPerClient: 1024,
           },
         ],
       ]);

@@ -1,0 +1,29 @@
+/**
+ * The bounds on an instance's connections (connection-guard.ts), apart from the guard so that the
+ * command line's options and defaults load without prom-client.
+ */
+
+export interface ConnectionLimits {
+  /** Connections open at once, all ports together. */
+  max: number;
+  /** Of those, from one client address. */
+  perClient: number;
+  /** A connection that has sent no byte this long after it opened is closed. */
+  silentMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { max: 4096, perClient: 1024, silentMs: 10_000 };
+
+/** File descriptors left to the server's own use beside its connections: models, /proc, Consul, Redis, logs. */
+export const FD_RESERVE = 256;
+
+/** The soft limit on open files from /proc/self/limits ("Max open files  S  H  files"); undefined where unknown or unlimited. */
+export function openFileLimit(limits: string): number | undefined {
+  const soft = /^Max open files\s+(\d+)\s/m.exec(limits)?.[1];
+  return soft === undefined ? undefined : Number(soft);
+}
+
+/** `max`, lowered to leave FD_RESERVE descriptors under `fileLimit`; never below 1. */
+export function connectionCap(max: number, fileLimit: number | undefined): number {
+  return fileLimit === undefined ? max : Math.max(1, Math.min(max, fileLimit - FD_RESERVE));
+}

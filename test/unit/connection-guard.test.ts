@@ -1,0 +1,97 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { ConnectionGuard } from '../../src/server/connection-guard.js';
+import { connectionCap, FD_RESERVE, openFileLimit } from '../../src/server/connection-limits.js';
+
+const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max open files            20000                524288               files
+Max locked memory         8388608              8388608              bytes
+`;
+
+/** A loopback server under `guard` that reads what it is sent and never answers. */
+async function guardedServer(guard: ConnectionGuard): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((socket) => socket.resume());
+  guard.watch(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+/** A connection from `from` (any 127.x.y.z is this machine's loopback); `hello` sends a byte as it opens. */
+async function connect(port: number, from: string, hello = true): Promise<net.Socket> {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress: from });
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  if (hello) socket.write('x');
+  return socket;
+}
+
+/** Whether the server closed `socket` within `ms`. */
+async function closedWithin(socket: net.Socket, ms: number): Promise<boolean> {
+  if (socket.closed) return true;
+  return Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+describe('ConnectionGuard', () => {
+  it('reads the soft limit on open files, and keeps FD_RESERVE of them from the connections', () => {
+    expect(openFileLimit(LIMITS)).to.equal(20000);
+    expect(openFileLimit('Max open files  unlimited  unlimited  files')).to.equal(undefined);
+    expect(connectionCap(4096, 20000)).to.equal(4096);
+    expect(connectionCap(4096, 1024)).to.equal(1024 - FD_RESERVE);
+    expect(connectionCap(4096, undefined)).to.equal(4096);
+    expect(connectionCap(4096, 10)).to.equal(1);
+  });
+
+  it('closes a connection past perClient from one address, and past max from all, as it opens; a place freed is taken again', async () => {
+    const registry = new Registry();
+    const guard = new ConnectionGuard({ max: 5, perClient: 3, silentMs: 60_000 }, registry, pino({ level: 'silent' }), 100_000);
+    const server = await guardedServer(guard);
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) sockets.push(await connect(server.port, '127.0.0.1'));
+      const fourth = await connect(server.port, '127.0.0.1');
+      expect(await closedWithin(fourth, 1000), 'a fourth from one address').to.equal(true);
+      for (let i = 0; i < 2; i++) sockets.push(await connect(server.port, '127.0.0.2'));
+      const sixth = await connect(server.port, '127.0.0.3');
+      expect(await closedWithin(sixth, 1000), 'a sixth in all').to.equal(true);
+      for (const socket of sockets) expect(await closedWithin(socket, 0)).to.equal(false);
+      expect(guard.openConnections).to.equal(5);
+      sockets.shift()!.destroy();
+      await waitFor(() => guard.openConnections === 4, 2000, 'the freed place counted');
+      const again = await connect(server.port, '127.0.0.3');
+      sockets.push(again);
+      expect(await closedWithin(again, 300)).to.equal(false);
+      const metrics = await registry.metrics();
+      expect(metrics).to.match(/^ocr_connections_open 5$/m);
+      expect(metrics).to.match(/^ocr_connections_refused_total\{reason="per_client"\} 1$/m);
+      expect(metrics).to.match(/^ocr_connections_refused_total\{reason="max"\} 1$/m);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      server.close();
+    }
+  });
+
+  it('closes a connection that sends nothing for silentMs after it opens, and keeps one that spoke', async () => {
+    const registry = new Registry();
+    const guard = new ConnectionGuard({ max: 10, perClient: 10, silentMs: 200 }, registry, pino({ level: 'silent' }), 100_000);
+    const server = await guardedServer(guard);
+    const silent = await connect(server.port, '127.0.0.1', false);
+    const spoke = await connect(server.port, '127.0.0.1');
+    try {
+      const opened = performance.now();
+      expect(await closedWithin(silent, 5000)).to.equal(true);
+      expect(performance.now() - opened).to.be.at.least(150);
+      expect(await closedWithin(spoke, 300)).to.equal(false);
+      expect(await registry.metrics()).to.match(/^ocr_connections_refused_total\{reason="silent"\} 1$/m);
+    } finally {
+      silent.destroy();
+      spoke.destroy();
+      server.close();
+    }
+  });
+});
