@@ -23,6 +23,7 @@ import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { accessInterceptor } from './access-interceptor.js';
+import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
@@ -158,6 +159,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
+      openEndedCallLimit(),
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
     ],
