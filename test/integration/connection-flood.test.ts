@@ -1,25 +1,9 @@
-import { once } from 'node:events';
-import net from 'node:net';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
-
-/** `count` connections from `from` to `ports` in turn, each sending nothing; resolves once all are open (or closed already). */
-async function flood(ports: number[], from: string, count: number): Promise<{ sockets: net.Socket[]; closed: () => number }> {
-  let closed = 0;
-  const sockets = await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const socket = net.connect({ port: ports[i % ports.length]!, host: '127.0.0.1', localAddress: from });
-      socket.on('error', () => undefined);
-      socket.once('close', () => closed++);
-      await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
-      return socket;
-    }),
-  );
-  return { sockets, closed: () => closed };
-}
+import { silentConnections } from '../support/silent-connections.js';
 
 const metric = async (httpPort: number, name: string): Promise<number> => {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
@@ -38,7 +22,7 @@ describe('a host that opens connections and sends nothing, against a server with
     const { perClient } = DEFAULT_CONNECTION_LIMITS;
     const extra = 76;
     // From 127.0.0.2, another address on this machine's loopback: the callers below come from 127.0.0.1.
-    const attack = await flood([server.port, server.httpPort!], '127.0.0.2', perClient + extra);
+    const attack = await silentConnections([server.port, server.httpPort!], '127.0.0.2', perClient + extra);
     try {
       await waitFor(() => attack.closed() === extra, 10_000, `${extra} connections closed`);
       const client = new OcrClient(`127.0.0.1:${server.port}`, { maxAttempts: 1, deadlineMs: 5000 });

@@ -6,7 +6,9 @@ import { expect } from 'chai';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
+import { silentConnections } from '../support/silent-connections.js';
 
 interface Gateway {
   child: ChildProcess;
@@ -84,6 +86,19 @@ describe('ocr gateway over a cluster', function () {
       'answers from all three instances',
     );
     expect([...seen].sort()).to.deep.equal(servers.map((s) => s.instanceId).sort());
+  });
+
+  it('closes the connections one address opens past --max-connections-per-client, and serves everyone else', async () => {
+    const extra = 20;
+    const port = Number(new URL(gateway.url).port);
+    const attack = await silentConnections([port], '127.0.0.2', DEFAULT_CONNECTION_LIMITS.perClient + extra);
+    try {
+      await waitFor(() => attack.closed() === extra, 10_000, `${extra} connections closed`);
+      const answer = await ocr(gateway.url);
+      expect(answer.status, answer.text).to.equal(200);
+    } finally {
+      attack.sockets.forEach((s) => s.destroy());
+    }
   });
 
   it('loses no HTTP request when an instance is killed (kill -9) under load', async () => {
