@@ -7,9 +7,15 @@
  * its own channel (src/dev/latency-probe.ts). Prints the slowest GetServerInfo, the server's peak
  * resident memory above its level before, that level again after the connections closed, and how
  * long the next good call took (issue 15: 200 ms; + 1.5 GB). With --http, each connection is an
- * HTTP/1.1 one sending one `POST /api/ocr` body the same way (--calls is then 1).
+ * HTTP/1.1 one sending one `POST /api/ocr` body the same way (--calls is then 1). With --silent,
+ * the connections send nothing at all, half to the gRPC port and half to the HTTP one, from
+ * --addresses loopback addresses (127.0.0.2, 127.0.0.3, ...) in turn; it also prints how many the
+ * server closed as they opened, and its most open files (connection-guard.ts).
  *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5] [--http]
+ *   node dist/bench/flood.js --silent --connections 15000 [--addresses 2] [--hold-s 15]
  */
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -26,6 +32,8 @@ const { values } = parseArgs({
     'send-mb': { type: 'string', default: '2' },
     'hold-s': { type: 'string', default: '5' },
     http: { type: 'boolean', default: false },
+    silent: { type: 'boolean', default: false },
+    addresses: { type: 'string', default: '2' },
   },
 });
 const connections = Number(values.connections);
@@ -37,6 +45,8 @@ if (![connections, calls].every((n) => Number.isInteger(n) && n >= 1) || !(sendB
   throw new Error('usage: --connections N (≥ 1) --calls N (≥ 1) --send-mb MB (> 0, < 32) --hold-s S (> 0) [--http]');
 }
 if (values.http && calls !== 1) throw new Error('--http sends one body a connection: --calls 1');
+const addresses = Number(values.addresses);
+if (!Number.isInteger(addresses) || addresses < 1 || addresses > 250) throw new Error('usage: --addresses N (1 to 250)');
 
 const { server, pid, target, client, page } = await startWarmServer();
 const before = residentBytes(pid);
@@ -69,8 +79,28 @@ const grpcCalls = (): http2.ClientHttp2Session[] =>
     }
     return session;
   });
-const connected: Array<{ destroy(): void }> = values.http ? httpBodies() : grpcCalls();
+/** Connections that send nothing; `closed` counts those the server closed. */
+let closed = 0;
+const silentConnections = async (): Promise<net.Socket[]> =>
+  Promise.all(
+    Array.from({ length: connections }, async (_, i) => {
+      const socket = net.connect({
+        port: i % 2 === 0 ? server.port : server.httpPort!,
+        host: '127.0.0.1',
+        localAddress: `127.0.0.${2 + (i % addresses)}`,
+      });
+      socket.on('error', () => undefined).once('close', () => closed++);
+      await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
+      return socket;
+    }),
+  );
+const openFiles = (): number => readdirSync(`/proc/${pid}/fd`).length;
+let mostFiles = openFiles();
+const files = setInterval(() => (mostFiles = Math.max(mostFiles, openFiles())), 100);
+const connected: Array<{ destroy(): void }> = values.silent ? await silentConnections() : values.http ? httpBodies() : grpcCalls();
 await delay(holdMs);
+clearInterval(files);
+const closedByServer = closed;
 connected.forEach((c) => c.destroy());
 const { slowestMs, latenciesMs } = await probe.stop();
 const peakAbove = memory.stop() - before;
@@ -83,7 +113,10 @@ server.child.kill('SIGTERM');
 
 const over = latenciesMs.filter((ms) => ms > 200).length;
 console.log(
-  `${connections} ${values.http ? 'HTTP' : 'gRPC'} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
+  values.silent
+    ? `${connections} connections sending nothing from ${addresses} address(es), half to each port, held ${values['hold-s']} s: ` +
+        `${closedByServer} closed by the server meanwhile; at most ${mostFiles} files open in the server`
+    : `${connections} ${values.http ? 'HTTP' : 'gRPC'} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
 );
 console.log('| GetServerInfo: calls, over 200 ms, slowest | peak RSS above before | RSS above before once closed | next good call |');
 console.log('| --- | --- | --- | --- |');
