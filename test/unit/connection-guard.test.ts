@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { ConnectionGuard } from '../../src/server/connection-guard.js';
 import { connectionCap, FD_RESERVE, openFileLimit } from '../../src/server/connection-limits.js';
+import { makePki } from '../support/certificates.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -92,6 +94,30 @@ describe('ConnectionGuard', () => {
       silent.destroy();
       spoke.destroy();
       server.close();
+    }
+  });
+
+  it('counts a TLS connection’s bytes as spoken: one that shook hands and talks is kept past silentMs', async () => {
+    const pki = makePki();
+    const guard = new ConnectionGuard({ max: 10, perClient: 10, silentMs: 200 }, new Registry(), pino({ level: 'silent' }), 100_000);
+    // The guard sees the raw socket, which TLS takes over: what it reads must still count.
+    const server = tls.createServer({ cert: pki.read(pki.server.cert), key: pki.read(pki.server.key) }, (socket) => socket.pipe(socket));
+    guard.watch(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: pki.read(pki.ca.cert) });
+    try {
+      await once(socket, 'secureConnect');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      socket.write('still here');
+      const [echo] = (await once(socket, 'data')) as [Buffer];
+      expect(echo.toString()).to.equal('still here');
+      expect(guard.openConnections).to.equal(1);
+    } finally {
+      socket.destroy();
+      server.close();
+      pki.remove();
     }
   });
 });
