@@ -12,7 +12,11 @@ export interface ConnectionLimits {
   silentMs: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { max: 4096, perClient: 1024, silentMs: 10_000 };
+/**
+ * 256 an address: with 128 calls open on each (MAX_STREAMS_PER_CONNECTION), a client that reads
+ * none of its answers holds about 0.23 GB of the server (0.9 MB a connection, docs/RESOURCES.md).
+ */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { max: 4096, perClient: 256, silentMs: 10_000 };
 
 /** File descriptors left to the server's own use beside its connections: models, /proc, Consul, Redis, logs. */
 export const FD_RESERVE = 256;

@@ -109,6 +109,14 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   uploadMemoryShare: UPLOAD_MEMORY_SHARE,
 };
 
+/**
+ * Calls open at once on one connection, as nginx allows; a client's further calls wait on its side
+ * (grpc-js and Go queue them). Unbounded, a client that sent calls and never read their answers
+ * kept each one open, about 11-21 KB of the server's heap apiece: 10,000 held 110 MB for as long as
+ * it liked (docs/RESOURCES.md, "Connections").
+ */
+export const MAX_STREAMS_PER_CONNECTION = 128;
+
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))));
 }
@@ -166,6 +174,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);

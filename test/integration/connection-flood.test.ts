@@ -1,8 +1,11 @@
+import { once } from 'node:events';
+import http2 from 'node:http2';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
+import { MAX_STREAMS_PER_CONNECTION } from '../../src/server/server.js';
 import { silentConnections } from '../support/silent-connections.js';
 
 const metric = async (httpPort: number, name: string): Promise<number> => {
@@ -38,5 +41,15 @@ describe('a host that opens connections and sends nothing, against a server with
       attack.sockets.forEach((s) => s.destroy());
     }
     await waitFor(async () => (await metric(server.httpPort!, 'ocr_connections_open')) < 10, 10_000, 'the connections closed');
+  });
+
+  it('lets one connection have at most MAX_STREAMS_PER_CONNECTION calls open, so that a client that never reads its answers holds no more', async () => {
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const [settings] = (await once(session, 'remoteSettings')) as [http2.Settings];
+      expect(settings.maxConcurrentStreams).to.equal(MAX_STREAMS_PER_CONNECTION);
+    } finally {
+      session.destroy();
+    }
   });
 });

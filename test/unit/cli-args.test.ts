@@ -125,7 +125,7 @@ describe('ocr command line', () => {
             jwtClockSkewS: 30,
             protectInfo: true,
             maxConnections: 4096,
-            maxConnectionsPerClient: 1024,
+            maxConnectionsPerClient: 256,
           } satisfies ServeOptions,
         ],
       ]);
@@ -397,7 +397,7 @@ describe('ocr command line', () => {
             jwtClockSkewS: 30,
             protectInfo: true,
             maxConnections: 4096,
-            maxConnectionsPerClient: 1024,
+            maxConnectionsPerClient: 256,
           },
         ],
       ]);
