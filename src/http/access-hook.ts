@@ -11,6 +11,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import { socketPeerIdentity } from '../server/peer-identity.js';
+import { clientAddress } from '../shared/client-address.js';
 import { toHttpFailure } from './failure.js';
 import { failureJson } from './response-json.js';
 
@@ -26,7 +27,7 @@ export function authorizationValues(request: FastifyRequest): string[] {
 export function httpFallbackIdentity(request: FastifyRequest): string {
   const cert = socketPeerIdentity(request.raw.socket);
   if (cert) return `cert:${cert.subject}`;
-  return `addr:${(request.raw.socket.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.)/, '')}`;
+  return `addr:${clientAddress(request.raw.socket.remoteAddress)}`;
 }
 
 /** The answer to an AuthFailure: 401 or 403, the challenge, the JSON error body. */

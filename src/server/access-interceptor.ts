@@ -9,6 +9,7 @@
  */
 import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure } from '../auth/bearer.js';
+import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -22,7 +23,7 @@ export function fallbackIdentity(call: ServerInterceptingCallInterface): string 
   const cert = peerIdentity(call);
   if (cert) return `cert:${cert.subject}`;
   const address = call.getConnectionInfo().remoteAddress ?? call.getPeer();
-  return `addr:${address.replace(/^::ffff:(?=\d+\.)/, '')}`;
+  return `addr:${clientAddress(address)}`;
 }
 
 /** `logger` is asked at each refusal: the server's is made once its port is bound, before any call. */

@@ -12,17 +12,15 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { clientAddress } from '../shared/client-address.js';
 import { connectionCap, DEFAULT_CONNECTION_LIMITS, openFileLimit, type ConnectionLimits } from './connection-limits.js';
-
-/** A client's address, an IPv4-mapped IPv6 address as its IPv4 one. */
-const clientOf = (socket: net.Socket): string => (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.)/, '');
+import { Places } from './places.js';
 
 type Refusal = 'max' | 'per_client' | 'silent';
 
 export class ConnectionGuard {
   readonly limits: ConnectionLimits;
-  private open = 0;
-  private readonly byClient = new Map<string, number>();
+  private readonly open: Places;
   private readonly refused: Counter<'reason'>;
   private unlogged = new Map<Refusal, number>();
   private lastLog = 0;
@@ -35,13 +33,14 @@ export class ConnectionGuard {
   ) {
     const asked = { ...DEFAULT_CONNECTION_LIMITS, ...limits };
     this.limits = { ...asked, max: connectionCap(asked.max, fileLimit) };
+    this.open = new Places(this.limits.max, this.limits.perClient);
     if (this.limits.max < asked.max) {
       logger.warn(
         { asked: asked.max, max: this.limits.max, fileLimit },
         `at most ${this.limits.max} connections, not ${asked.max}: the process may open ${fileLimit} files; raise it (ulimit -n) for more`,
       );
     }
-    const openNow = (): number => this.open;
+    const openNow = (): number => this.open.count;
     new Gauge({
       name: 'ocr_connections_open',
       help: 'Connections open on all ports of the instance (--max-connections)',
@@ -60,7 +59,7 @@ export class ConnectionGuard {
 
   /** Connections open now. */
   get openConnections(): number {
-    return this.open;
+    return this.open.count;
   }
 
   /** Bound the connections `server` accepts; call before it listens. */
@@ -69,22 +68,16 @@ export class ConnectionGuard {
   }
 
   private admit(socket: net.Socket): void {
-    const client = clientOf(socket);
-    const fromClient = this.byClient.get(client) ?? 0;
-    if (this.open >= this.limits.max) return this.refuse(socket, 'max');
-    if (fromClient >= this.limits.perClient) return this.refuse(socket, 'per_client');
-    this.open++;
-    this.byClient.set(client, fromClient + 1);
+    const client = clientAddress(socket.remoteAddress);
+    const full = this.open.take(client);
+    if (full) return this.refuse(socket, full === 'total' ? 'max' : 'per_client');
     // Read, not listened to: a 'data' listener would take the bytes from the server's own reader.
     const silence = setTimeout(() => {
       if (socket.bytesRead === 0) this.refuse(socket, 'silent');
     }, this.limits.silentMs).unref();
     socket.once('close', () => {
       clearTimeout(silence);
-      this.open--;
-      const left = (this.byClient.get(client) ?? 1) - 1;
-      if (left === 0) this.byClient.delete(client);
-      else this.byClient.set(client, left);
+      this.open.give(client);
     });
   }
 
@@ -97,7 +90,7 @@ export class ConnectionGuard {
     if (now - this.lastLog < 10_000) return;
     this.lastLog = now;
     this.logger.warn(
-      { refused: Object.fromEntries(this.unlogged), open: this.open, limits: this.limits },
+      { refused: Object.fromEntries(this.unlogged), open: this.open.count, limits: this.limits },
       'connections closed: past --max-connections or --max-connections-per-client, or silent after opening',
     );
     this.unlogged = new Map();

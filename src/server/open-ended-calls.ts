@@ -7,6 +7,8 @@
  * The calls that do work are bounded elsewhere: admission, the upload gate, the tile streams' limits.
  */
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
+import { clientAddress } from '../shared/client-address.js';
+import { Places } from './places.js';
 
 const OPEN_ENDED = new Set([
   '/grpc.health.v1.Health/Watch',
@@ -25,27 +27,23 @@ export interface OpenEndedLimits {
 export const DEFAULT_OPEN_ENDED_LIMITS: OpenEndedLimits = { total: 1024, perClient: 64 };
 
 export function openEndedCallLimit(limits: OpenEndedLimits = DEFAULT_OPEN_ENDED_LIMITS): ServerInterceptor {
-  let open = 0;
-  const byClient = new Map<string, number>();
+  const open = new Places(limits.total, limits.perClient);
   return (descriptor, call) => {
     if (!OPEN_ENDED.has(descriptor.path)) return new ServerInterceptingCall(call);
-    const client = (call.getConnectionInfo().remoteAddress ?? call.getPeer()).replace(/^::ffff:(?=\d+\.)/, '');
+    const client = clientAddress(call.getConnectionInfo().remoteAddress ?? call.getPeer());
     let counted = false;
     const end = (): void => {
       if (!counted) return;
       counted = false;
-      open--;
-      const left = byClient.get(client)! - 1;
-      if (left === 0) byClient.delete(client);
-      else byClient.set(client, left);
+      open.give(client);
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            const fromClient = byClient.get(client) ?? 0;
-            if (open >= limits.total || fromClient >= limits.perClient) {
-              const whose = open >= limits.total ? `${open} open on this server` : `${fromClient} open from your address`;
+            const full = open.take(client);
+            if (full) {
+              const whose = full === 'total' ? `${open.count} open on this server` : `${open.countOf(client)} open from your address`;
               call.sendStatus({
                 code: status.RESOURCE_EXHAUSTED,
                 details:
@@ -55,8 +53,6 @@ export function openEndedCallLimit(limits: OpenEndedLimits = DEFAULT_OPEN_ENDED_
               return;
             }
             counted = true;
-            open++;
-            byClient.set(client, fromClient + 1);
             pass(metadata);
           },
           onCancel: end,
