@@ -26,6 +26,8 @@ const tooLarge = (maxImageBytes: number, many: boolean): string =>
     ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
     : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
 
+const tooMany = (maxImages: number): string => `more than ${maxImages} images in one request, this server's limit: split the batch`;
+
 /** Form fields a multipart request may carry beside its images: the options and the call's parameters. */
 export const MAX_FORM_FIELDS = 32;
 
@@ -84,9 +86,7 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
             throw new HttpError(
               many ? 413 : 400,
               many ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT',
-              many
-                ? `more than ${maxImages} images in one request, this server's limit: split the batch`
-                : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
+              many ? tooMany(maxImages) : 'more than one image: /api/ocr reads one page; send line images to /api/ocr/lines',
             );
           }
           const image = await part.toBuffer();
@@ -122,8 +122,7 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
         many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string',
       );
     }
-    if (list.length > maxImages)
-      throw new HttpError(413, 'RESOURCE_EXHAUSTED', `more than ${maxImages} images in one request, this server's limit: split the batch`);
+    if (list.length > maxImages) throw new HttpError(413, 'RESOURCE_EXHAUSTED', tooMany(maxImages));
     if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
       throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
     }
@@ -157,7 +156,7 @@ export function frameworkFailure(
     return {
       status: 413,
       code: 'RESOURCE_EXHAUSTED',
-      message: `more than ${maxImages} images in one request, this server's limit: split the batch`,
+      message: tooMany(maxImages),
     };
   }
   if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };
