@@ -7,7 +7,7 @@
  * connection's window and a SETTINGS frame for the streams'.
  */
 import type http2 from 'node:http2';
-import { withHttp2Servers, type GrpcHttp2Server } from './http2-servers.js';
+import type { GrpcHttp2Server } from './http2-servers.js';
 
 export interface ReceiveWindow {
   /** Bytes a client may send on one call before it waits for the server. */
@@ -100,9 +100,4 @@ export class ReceiveWindowControl {
       }
     }
   }
-}
-
-/** Run `bind` (which creates grpc-js's HTTP/2 servers) so that those servers' sessions follow `control`. */
-export function withReceiveWindow<T>(control: ReceiveWindowControl, bind: () => Promise<T>): Promise<T> {
-  return withHttp2Servers((server) => control.follow(server), bind);
 }

@@ -6,7 +6,8 @@ import { Admission, type CallCost } from '../../src/engine/admission/admission.j
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
-import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
+import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl } from '../../src/server/http2-receive-window.js';
+import { withHttp2Servers } from '../../src/server/http2-servers.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
@@ -71,8 +72,8 @@ async function busyServer(
   server.addService(service, {
     Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
   });
-  const port = await withReceiveWindow(
-    window,
+  const port = await withHttp2Servers(
+    (http2Server) => window.follow(http2Server),
     () =>
       new Promise<number>((resolve, reject) =>
         server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

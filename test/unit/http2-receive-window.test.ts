@@ -2,7 +2,8 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { Server } from '@grpc/grpc-js';
-import { ReceiveWindowControl, withReceiveWindow } from '../../src/server/http2-receive-window.js';
+import { ReceiveWindowControl } from '../../src/server/http2-receive-window.js';
+import { withHttp2Servers } from '../../src/server/http2-servers.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
 describe('the gRPC server HTTP/2 receive window', () => {
@@ -12,7 +13,11 @@ describe('the gRPC server HTTP/2 receive window', () => {
 
   before(async () => {
     server = new Server();
-    port = await withReceiveWindow(new ReceiveWindowControl(window), () => bindLoopback(server));
+    const control = new ReceiveWindowControl(window);
+    port = await withHttp2Servers(
+      (http2Server) => control.follow(http2Server),
+      () => bindLoopback(server),
+    );
   });
   after(() => server.forceShutdown());
 
