@@ -8,10 +8,13 @@ import { createRequire } from 'node:module';
 interface Libc {
   /** Ends the process at once: no exit handlers, no waiting for threads. */
   exit(code: number): never;
-  mallocTrim(pad: number): number;
+  /** Returns free memory of every arena to the system, on a thread of libuv's pool: it takes up to tens of milliseconds. */
+  mallocTrim(pad: number): Promise<void>;
 }
 
-type KoffiFunction = (...args: number[]) => number;
+type KoffiFunction = ((...args: number[]) => number) & {
+  async(...args: [...number[], (err: unknown, result: number) => void]): void;
+};
 interface Koffi {
   load(path: string): { func(signature: string): KoffiFunction };
 }
@@ -30,7 +33,7 @@ export function glibc(): Libc | null {
         exit(code);
         throw new Error('_exit returned');
       },
-      mallocTrim: (pad) => mallocTrim(pad),
+      mallocTrim: (pad) => new Promise((resolve, reject) => mallocTrim.async(pad, (err) => (err ? reject(err as Error) : resolve()))),
     };
   } catch {
     loaded = null;

@@ -3,11 +3,19 @@
  * (one per thread that allocated: the main thread, each inference worker, libuv's pool), and V8
  * frees a burst's large buffers only when it next collects, so resident memory would stay near the
  * burst's peak. When no call has been in flight for `idleMs`, every thread collects its garbage and
- * malloc_trim(0) returns the free pages of every arena. It runs only when idle, so it costs
- * nothing under load; a fixed mmap threshold (the other way) was not taken, because fresh pages
- * for every large buffer cost the steady state (docs/BENCHMARKS.md).
+ * malloc_trim(0) returns the free pages of every arena. A fixed mmap threshold (the other way) was
+ * not taken, because fresh pages for every large buffer cost the steady state (docs/BENCHMARKS.md).
+ * Every trim runs on a thread of libuv's pool, not the main thread.
  */
 import { glibc } from './libc.js';
+
+/** Returns glibc's free pages to the system; false where the C library is not glibc. */
+async function trimArenas(): Promise<boolean> {
+  const libc = glibc();
+  if (!libc) return false;
+  await libc.mallocTrim(0);
+  return true;
+}
 
 /** Trims after the first, each four idle periods after the one before. */
 const FOLLOW_UP_TRIMS = 2;
@@ -43,11 +51,56 @@ export class IdleMemoryTrim {
     if (!this.isIdle()) return;
     await this.release();
     if (!this.isIdle()) return;
-    if (glibc()?.mallocTrim(0) !== undefined) this.trims++;
+    if (await trimArenas()) this.trims++;
     if (followUps > 0) this.schedule(this.idleMs * 4, followUps - 1);
   }
 
   stop(): void {
     clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Memory back during a burst of large uploads too, not only after it. What the uploads held is freed
+ * in the main thread's arena while the workers' decodes take fresh pages in theirs, so resident
+ * memory grew by what the burst had freed: a hundred 30 MB calls over a hundred connections peaked
+ * 1.8-2.0 GB above before, 1.4-1.55 GB with a trim after each 64 MiB uploaded (docs/BENCHMARKS.md).
+ * Every byte uploaded is freed once its call ends, so once uploads have received `bytes` since the
+ * last trim, the arenas are trimmed again, at most once every `everyMs`. Ordinary calls (scans of
+ * half a megabyte) bring that much in a minute, not a second: the steady state keeps the pages it
+ * reuses.
+ */
+export class UploadChurnTrim {
+  private receivedBytes = 0;
+  private lastAt = -Infinity;
+  private pending: NodeJS.Timeout | undefined;
+  /** Trims done, for tests. */
+  trims = 0;
+
+  constructor(
+    private readonly bytes: number,
+    private readonly everyMs: number,
+    private readonly trim: () => Promise<boolean> = trimArenas,
+  ) {}
+
+  /** An upload received these bytes. */
+  received(bytes: number): void {
+    this.receivedBytes += bytes;
+    if (this.receivedBytes < this.bytes || this.pending) return;
+    const wait = Math.max(0, this.lastAt + this.everyMs - performance.now());
+    this.pending = setTimeout(() => void this.run(), wait).unref();
+  }
+
+  private async run(): Promise<void> {
+    this.receivedBytes = 0;
+    this.lastAt = performance.now();
+    if (await this.trim()) this.trims++;
+    this.pending = undefined;
+    // What uploads received while it trimmed is for the next.
+    this.received(0);
+  }
+
+  stop(): void {
+    clearTimeout(this.pending);
   }
 }

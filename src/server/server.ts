@@ -27,7 +27,7 @@ import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
-import { IdleMemoryTrim } from './memory-trim.js';
+import { IdleMemoryTrim, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
@@ -40,6 +40,9 @@ import { SERVER_VERSION } from '../shared/version.js';
 
 /** Quiet time after the last call before freed memory goes back to the system (memory-trim.ts). */
 const IDLE_TRIM_MS = 2000;
+/** Under load, freed memory goes back each time uploads bring a quarter of their share, at most once a second (memory-trim.ts). */
+const CHURN_TRIM_SHARE = 0.25;
+const CHURN_TRIM_EVERY_MS = 1000;
 
 export interface ServerConfig {
   host: string;
@@ -253,7 +256,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return failStart(err, (err as Error).message);
   }
   live.engine = ready;
-  uploads.holdAtMost(ready.budget.limitBytes * config.limits.uploadMemoryShare);
+  const uploadShareBytes = ready.budget.limitBytes * config.limits.uploadMemoryShare;
+  uploads.holdAtMost(uploadShareBytes);
+  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS);
+  uploads.onReceived = (bytes) => churnTrim.received(bytes);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => ready.inFlight === 0,
@@ -312,6 +318,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       certificates?.close();
       access?.close();
       trim.stop();
+      churnTrim.stop();
       const closed = await ready.close();
       await cache?.close();
       logger.info(closed, 'stopped');

@@ -93,6 +93,8 @@ export class UploadGate {
   private readonly active = new Set<Upload>();
   private heldTotal = 0;
   private sweep: NodeJS.Timeout | undefined;
+  /** Told of the bytes each upload receives, as they arrive (memory-trim.ts). */
+  onReceived: ((bytes: number) => void) | undefined;
 
   constructor(limits: Partial<UploadGateLimits> = {}) {
     this.limits = { ...SERVER_UPLOAD_LIMITS, ...limits };
@@ -125,6 +127,8 @@ export class UploadGate {
       },
       held: (bytes) => {
         if (upload.state !== 'active') return;
+        // Held bytes fall to 0 as a message completes and passes to its call.
+        if (bytes > upload.bytes) this.onReceived?.(bytes - upload.bytes);
         this.heldTotal += bytes - upload.bytes;
         upload.bytes = bytes;
         if (bytes < upload.progressBytes || bytes - upload.progressBytes >= this.limits.squeezedMinBytes) {

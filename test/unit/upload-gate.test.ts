@@ -14,6 +14,20 @@ describe('UploadGate', () => {
     expect(gate.count('peer-1')).to.deep.equal({ active: 2, waiting: 1 });
   });
 
+  it('reports the bytes each upload receives, message after message, and nothing for a call that has not started', () => {
+    const gate = new UploadGate({ perConnection: 1, serverWide: Infinity });
+    const received: number[] = [];
+    gate.onReceived = (bytes) => received.push(bytes);
+    const first = gate.enter('peer', () => undefined);
+    const queued = gate.enter('peer', () => undefined);
+    queued.held(300);
+    first.held(500);
+    first.held(800);
+    first.held(0);
+    first.held(200);
+    expect(received).to.deep.equal([500, 300, 200]);
+  });
+
   it('counts each connection on its own: a connection at its limit delays no other', () => {
     const gate = new UploadGate({ perConnection: 1, serverWide: Infinity });
     const started: string[] = [];
