@@ -7,6 +7,8 @@
  *     against their mean. The callers are ghz-like (lean-caller.ts: requests framed once, status
  *     read back, no retries), so what is measured is the server's own answer, not the load
  *     generator's cost.
+ *     With --http, the callers are HTTP scripts instead (http-caller.ts: `POST /api/ocr` with
+ *     `timeout_ms`), against the instance's HTTP front door.
  *   Scenario two: two instances through the SDK (least_request, retries on), 4 interactive
  *     callers alone, then the same 4 with 40 batch callers (ocr-priority: batch).
  * Per level: calls, OK %, errors by code, goodput (OK calls/s), the mean size of the documents
@@ -14,7 +16,7 @@
  * (RESOURCE_EXHAUSTED), peak RSS of the server process(es) sampled every 100 ms, and OK answers
  * that came after their deadline. Prints a table per scenario and writes everything as JSON (--out).
  *   node dist/bench/overload.js [--levels 1,5,10,20,50,100] [--seconds 20] [--deadline-ms 10000]
- *     [--scenario one|two|all] [--set DIR | --document FILE] [--out out/overload.json]
+ *     [--scenario one|two|all] [--http] [--set DIR | --document FILE] [--out out/overload.json]
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,7 @@ import { EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
 import { watchPeak } from '../src/dev/resident-memory.js';
 import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 import { RecognizeRequest } from '../src/gen/ocr/v1/ocr.js';
+import { httpCaller, multipartImage } from './http-caller.js';
 import { framed, leanCaller } from './lean-caller.js';
 
 const { values } = parseArgs({
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'deadline-ms': { type: 'string', default: '10000' },
     scenario: { type: 'string', default: 'all' },
+    http: { type: 'boolean', default: false },
     set: { type: 'string', default: EVAL_DEV },
     document: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'out', 'overload.json') },
@@ -68,9 +72,9 @@ const CHANNELS_PER_GROUP = 4;
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-/** `ocr serve` on a free loopback port without its HTTP front door (src/dev/server-process.ts). */
-async function startInstance(args: string[]): Promise<ServerProcess> {
-  const server = await spawnServer(['--no-http', ...args]);
+/** `ocr serve` on a free loopback port, its HTTP front door on another only if `http` (src/dev/server-process.ts). */
+async function startInstance(args: string[], http = false): Promise<ServerProcess> {
+  const server = await spawnServer(http ? args : ['--no-http', ...args]);
   children.add(server.child);
   return server;
 }
@@ -120,6 +124,15 @@ const requests = docs.map((doc) => framed(RecognizeRequest.encode(RecognizeReque
 function leanGroup(name: string, callers: number, authority: string): Group {
   const caller = leanCaller(authority, Math.min(callers, CHANNELS_PER_GROUP), deadlineMs);
   return { name, callers, call: (doc) => caller.call(RECOGNIZE, requests[doc]!), close: () => caller.close() };
+}
+
+/** Each document's `POST /api/ocr` body, built once. */
+const bodies = docs.map(multipartImage);
+
+/** Callers of `POST /api/ocr` on the instance's HTTP port, a keep-alive connection each. */
+function httpGroup(name: string, callers: number, port: number): Group {
+  const caller = httpCaller(port, callers, deadlineMs);
+  return { name, callers, call: (doc) => caller.call(bodies[doc]!), close: () => caller.close() };
 }
 
 let nextDoc = 0;
@@ -247,12 +260,12 @@ async function warmUp(target: string, options: OcrClientOptions): Promise<void> 
 const CHECKED_FROM = 50;
 
 async function scenarioOne(): Promise<{ runs: Level[]; checks: string[] }> {
-  const server = await startInstance([]);
+  const server = await startInstance([], values.http);
   const target = `127.0.0.1:${server.port}`;
   await warmUp(target, {});
   const runs: Level[] = [];
   const run = async (name: string, concurrency: number): Promise<Level> => {
-    const g = leanGroup(name, concurrency, target);
+    const g = values.http ? httpGroup(name, concurrency, server.httpPort!) : leanGroup(name, concurrency, target);
     const r = await closedLoop([g], [server.child.pid!]);
     closeAll([g]);
     const l = level(name, concurrency, r.outcomes[0]!, r);
@@ -276,10 +289,11 @@ async function scenarioOne(): Promise<{ runs: Level[]; checks: string[] }> {
     reference = await run('reference', 4);
     const referenceGoodput = (before.goodput + reference.goodput) / 2;
     const de = (l.errors.DEADLINE_EXCEEDED ?? 0) / Math.max(1, l.calls);
-    const ok =
-      l.goodput >= ACCEPT.goodputOfReference * referenceGoodput && de <= ACCEPT.deadlineExceeded && !(l.refusalP99Ms > ACCEPT.refusalP99Ms);
+    // Over HTTP a refusal is held a second by design (src/http/refusal-hold.ts): the 100 ms is gRPC's.
+    const refusalsFast = values.http || !(l.refusalP99Ms > ACCEPT.refusalP99Ms);
+    const ok = l.goodput >= ACCEPT.goodputOfReference * referenceGoodput && de <= ACCEPT.deadlineExceeded && refusalsFast;
     checks.push(
-      `concurrency ${c}: goodput ${f((100 * l.goodput) / referenceGoodput)} % of the reference around it (${f(before.goodput, 2)} and ${f(reference.goodput, 2)} docs/s; ≥ 90), DEADLINE_EXCEEDED ${f(100 * de, 2)} % (≤ 1), refusal p99 ${f(l.refusalP99Ms, 0)} ms (≤ 100): ${ok ? 'met' : 'NOT met'}`,
+      `concurrency ${c}: goodput ${f((100 * l.goodput) / referenceGoodput)} % of the reference around it (${f(before.goodput, 2)} and ${f(reference.goodput, 2)} docs/s; ≥ 90), DEADLINE_EXCEEDED ${f(100 * de, 2)} % (≤ 1), refusal p99 ${f(l.refusalP99Ms, 0)} ms (${values.http ? 'over HTTP held a second, by design' : '≤ 100'}): ${ok ? 'met' : 'NOT met'}`,
     );
   }
   server.child.kill('SIGTERM');
