@@ -1,7 +1,9 @@
 /**
  * The HTTP front door: the REST API (`POST /api/ocr` as the replaced service took it), health,
  * metrics, the API's documentation and the Web UI, over any OcrBackend. Every limit, budget and
- * overload rule is the backend's, so HTTP callers meet the same ones as gRPC callers.
+ * overload rule is the backend's, so HTTP callers meet the same ones as gRPC callers: a request is
+ * weighed for load from its headers as a gRPC call is (`weigh`), and only a 429's hold is HTTP's
+ * own (refusal-hold.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,7 @@ import { OcrError } from '../shared/errors.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
 import { bodyTurn } from './body-turn.js';
@@ -27,6 +30,7 @@ import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 import { checkImage, frameworkFailure, MAX_FORM_FIELDS, readImages } from './request-images.js';
 import { parseOptions } from './request-options.js';
+import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, connectionsCheckingIntervalMs, REQUEST_TIMEOUT_MS } from './request-timeout.js';
 import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
 
@@ -52,11 +56,19 @@ export interface HttpAppOptions {
   uploads?: UploadGate;
   /** Origins whose pages may call the API from a browser, or `*` (cross-origin.ts); unset or empty: its own only. */
   corsOrigins?: readonly string[];
+  /**
+   * Weighs an OCR request for load from its headers, before its body is read, as gRPC calls are
+   * (src/server/request-weighing.ts); unset, or undefined while the engine starts: every body is read.
+   */
+  weigh?: (request: WeighedRequest) => Weighing | undefined;
+  /** Hold each 429 a second from the request's arrival, Retry-After counting the rest (refusal-hold.ts); default true. */
+  holdRefusals?: boolean;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
 const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
 const LINES_ROUTE = '/api/ocr/lines';
+type WorkKind = WeighedRequest['kind'];
 /** The methods the API's routes are served on, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -64,29 +76,50 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The request's timeout, priority and cancellation, from headers, query parameters or body fields. */
-function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown> = {}): HttpCall {
+/**
+ * The request's priority and deadline, from headers, query parameters or body fields. The timeout
+ * counts from the request's arrival (Fastify's `elapsedTime` counts from there), as a gRPC deadline
+ * includes the call's upload.
+ */
+function callTerms(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  fields: Record<string, unknown> = {},
+): { priority: Priority; deadline: number | undefined } {
   const query = { ...(request.query as Record<string, unknown>), ...fields };
-  const controller = new AbortController();
-  // The client went away before its answer: the work it asked for stops.
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
   const priority = header(request, 'ocr-priority') ?? (query.priority as string | undefined) ?? 'interactive';
   if (priority !== 'interactive' && priority !== 'batch') {
     throw new HttpError(400, 'INVALID_ARGUMENT', `priority is '${priority}'; send 'interactive' or 'batch'`);
   }
   const timeout = header(request, 'ocr-timeout-ms') ?? (query.timeout_ms as string | number | undefined);
-  let deadline: number | undefined;
-  if (timeout !== undefined) {
-    const ms = Number(timeout);
-    if (!Number.isInteger(ms) || ms < 1)
-      throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
-    deadline = Date.now() + ms;
+  if (timeout === undefined) return { priority, deadline: undefined };
+  const ms = Number(timeout);
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
+  return { priority, deadline: Date.now() - reply.elapsedTime + ms };
+}
+
+/** What the request's timeout leaves, from its headers or query; undefined for none or a malformed one. */
+function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | undefined {
+  try {
+    const { deadline } = callTerms(request, reply);
+    return deadline === undefined ? undefined : deadline - Date.now();
+  } catch {
+    return undefined;
   }
+}
+
+/** The request's timeout, priority and cancellation, from headers, query parameters or body fields. */
+function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown> = {}): HttpCall {
+  const { priority, deadline } = callTerms(request, reply, fields);
+  const controller = new AbortController();
+  // The client went away before its answer: the work it asked for stops.
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
   return {
     signal: controller.signal,
-    priority: priority as Priority,
+    priority,
     requestId: header(request, 'x-request-id') ?? randomUUID(),
     ...(request.headers.authorization !== undefined ? { authorization: request.headers.authorization } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
@@ -121,6 +154,7 @@ function noSchemaCompiler(): () => never {
 
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
+  const holdRefusals = options.holdRefusals ?? true;
   // Base64 is 4/3 of the bytes, of all of a request's images together (request-images.ts); the rest of a JSON body is small.
   const jsonLimit = Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024;
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
@@ -165,7 +199,22 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
   });
 
-  app.setErrorHandler((err, request, reply) => {
+  /**
+   * Sends `failure`; a refusal to retry later is held first, and its Retry-After counts from the
+   * answer (refusal-hold.ts). A body not read whole is not read: the connection closes after the answer.
+   */
+  const sendFailure = async (request: FastifyRequest, reply: FastifyReply, failure: HttpFailure): Promise<FastifyReply> => {
+    if (failure.retryAfterMs !== undefined) {
+      const { holdMs, retryAfterS } = httpRefusalHold(failure.retryAfterMs, reply.elapsedTime, timeLeftMs(request, reply), holdRefusals);
+      if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
+      void reply.header('retry-after', String(retryAfterS));
+    }
+    // Node would otherwise read the rest to keep the connection, however large.
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    return reply.status(failure.status).send(failureJson(failure));
+  };
+
+  app.setErrorHandler(async (err, request, reply) => {
     // An OcrError may come through a body's reader (body-turn.ts), which gives it a statusCode of 400.
     const failure =
       err instanceof HttpError || err instanceof OcrError
@@ -185,9 +234,6 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     else logger.info(log, 'refused');
-    if (failure.retryAfterS !== undefined) void reply.header('retry-after', String(failure.retryAfterS));
-    // Refused before its body was read whole: Node would otherwise read the rest to keep the connection, however large.
-    if (!request.raw.complete) void reply.header('connection', 'close');
     // A refusal of who calls, from the gateway's instances or from reading the token here.
     if (failure.status === 401 || failure.status === 403) {
       const auth =
@@ -200,7 +246,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
             );
       void reply.header('www-authenticate', bearerChallenge(auth));
     }
-    void reply.status(failure.status).send(failureJson(failure));
+    return sendFailure(request, reply, failure);
   });
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unknown';
@@ -209,19 +255,62 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     done();
   });
 
-  const { uploads } = options;
-  // Each body read from its turn at the upload gate (body-turn.ts).
-  const bodies = uploads
-    ? {
-        preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
-          await bodyTurn(uploads, request, reply);
-          return payload;
-        },
+  const { uploads, weigh } = options;
+  /** Requests let in by their headers whose body is still to be read: what takes their place ahead of later arrivals back. */
+  const promised = new WeakMap<FastifyRequest, () => void>();
+  const bodyRead = (request: FastifyRequest): void => promised.get(request)?.();
+  /** Let in (undefined) or refused for load, from the request's headers and query. */
+  const weighed = (request: FastifyRequest, reply: FastifyReply, kind: WorkKind, arriving: boolean): Refused | undefined => {
+    let terms;
+    try {
+      terms = callTerms(request, reply);
+    } catch {
+      // A malformed timeout or priority is answered by the handler, with its reason.
+      return undefined;
+    }
+    const weighing = weigh?.({ kind, ...terms, arriving });
+    if (weighing && !weighing.refusal) {
+      promised.set(request, weighing.unpromise);
+      reply.raw.once('close', weighing.unpromise);
+      return undefined;
+    }
+    return weighing;
+  };
+  /**
+   * Answers a refusal for load, counted but not logged, as over gRPC: under overload there are
+   * hundreds a second. Its body is not read: the connection closes after the answer, which curl,
+   * fetch and Python's requests all read whole.
+   */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, { refusal }: Refused): Promise<FastifyReply> =>
+    sendFailure(request, reply, toHttpFailure(refusal));
+  /**
+   * The hooks of a route whose body is images: weighed on arrival, before its body is read, and
+   * again at its upload turn if it had to wait for one (body-turn.ts), as gRPC calls are
+   * (early-refusal.ts).
+   */
+  const imageBody = (kind: WorkKind) => ({
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      const weighing = weighed(request, reply, kind, true);
+      if (weighing) return refuse(request, reply, weighing);
+    },
+    preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+      if (!uploads) return payload;
+      const turn = await bodyTurn(uploads, request, reply);
+      if (turn.waited && promised.has(request)) {
+        bodyRead(request);
+        const weighing = weighed(request, reply, kind, false);
+        if (weighing) {
+          turn.release();
+          return refuse(request, reply, weighing);
+        }
       }
-    : {};
+      return payload;
+    },
+  });
 
-  app.post('/api/ocr', bodies, async (request, reply) => {
+  app.post('/api/ocr', imageBody('page'), async (request, reply) => {
     const { images, fields } = await readImages(request, false, 1, maxImageBytes);
+    bodyRead(request);
     const call = httpCall(request, reply, fields);
     const image = images[0];
     if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
@@ -230,8 +319,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return pageJson(inTime(await backend.recognize(image, opts, call), call));
   });
 
-  app.post(LINES_ROUTE, bodies, async (request, reply) => {
+  app.post(LINES_ROUTE, imageBody('line'), async (request, reply) => {
     const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
+    bodyRead(request);
     const call = httpCall(request, reply, fields);
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.

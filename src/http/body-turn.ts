@@ -9,26 +9,39 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadGate } from '../server/upload-gate.js';
 
+/** A body's turn: whether it had to wait for it, and its place, to give up when the request is refused at its turn. */
+export interface BodyTurn {
+  waited: boolean;
+  release(): void;
+}
+
 /**
  * Resolves once `request`'s body may be read. Until then nothing reads it, so Node stops reading
  * its socket and TCP keeps the rest on the client. One the gate stalls is failed with its error.
  */
-export function bodyTurn(gate: UploadGate, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function bodyTurn(gate: UploadGate, request: FastifyRequest, reply: FastifyReply): Promise<BodyTurn> {
   const raw = request.raw;
   return new Promise((resolve) => {
     let received = 0;
-    const ticket = gate.enter(`http:${raw.socket.remoteAddress}:${raw.socket.remotePort}`, () => resolve(), {
-      stream: raw,
-      onStall: () => {
-        ticket.release();
-        // The rest of the body is not wanted: the connection closes after the answer.
-        void reply.header('connection', 'close');
-        // To the body's reader (Fastify's parser, or multipart's), which fails the request with it.
-        const error = gate.stallError();
-        if (raw.listenerCount('error') > 0) raw.emit('error', error);
-        else raw.destroy(error);
+    let waited = false;
+    const ticket = gate.enter(
+      `http:${raw.socket.remoteAddress}:${raw.socket.remotePort}`,
+      () => resolve({ waited, release: () => ticket.release() }),
+      {
+        stream: raw,
+        onStall: () => {
+          ticket.release();
+          // The rest of the body is not wanted: the connection closes after the answer.
+          void reply.header('connection', 'close');
+          // To the body's reader (Fastify's parser, or multipart's), which fails the request with it.
+          const error = gate.stallError();
+          if (raw.listenerCount('error') > 0) raw.emit('error', error);
+          else raw.destroy(error);
+        },
       },
-    });
+    );
+    // A turn given from here on was waited for: enter gives one at once, before it returns.
+    waited = true;
     // Counting alongside the body's reader; paused again at once, so that nothing flows before the reader is there.
     raw.on('data', (chunk: Buffer) => ticket.held((received += chunk.length)));
     raw.pause();

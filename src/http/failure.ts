@@ -11,8 +11,8 @@ export interface HttpFailure {
   /** The gRPC status name, e.g. RESOURCE_EXHAUSTED. */
   code: string;
   message: string;
-  /** Seconds, for Retry-After; unset when retrying cannot help. */
-  retryAfterS?: number;
+  /** When a new request would fit, in milliseconds from now, for Retry-After (refusal-hold.ts); unset when retrying cannot help. */
+  retryAfterMs?: number;
 }
 
 /** Clients that went away: nginx's convention, never seen by the client itself. */
@@ -78,9 +78,7 @@ export function toHttpFailure(err: unknown): HttpFailure {
   if (err.code === 'RESOURCE_EXHAUSTED') {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);
-    return wait === undefined
-      ? { status: 413, code: err.code, message }
-      : { status: 429, code: err.code, message, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) };
+    return wait === undefined ? { status: 413, code: err.code, message } : { status: 429, code: err.code, message, retryAfterMs: wait };
   }
   return { status: STATUS[err.code] ?? 500, code: err.code, message };
 }

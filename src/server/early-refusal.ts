@@ -3,7 +3,8 @@
  * first, each costs its upload (a scan is half a megabyte), and fifty callers resending at once
  * spend the main thread and the connection on images that will be thrown away, while the refusal
  * waits for the last byte. When the wait ahead leaves no room in a call's deadline for a typical
- * call of its method, it is answered from its headers: RESOURCE_EXHAUSTED with
+ * call of its method (request-weighing.ts, the rule HTTP requests meet too), it is answered from
+ * its headers: RESOURCE_EXHAUSTED with
  * grpc-retry-pushback-ms, as the handler would, after the refusal pace (refusal-pace.ts), and the
  * stream is reset so that the client stops sending (request-upload.ts). A call is weighed on
  * arrival and again when its upload may start: a connection uploads a few calls at once, the others
@@ -22,6 +23,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
+import { weighRequest } from './request-weighing.js';
 import type { UploadGate, UploadStream, UploadTicket } from './upload-gate.js';
 import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
@@ -86,14 +88,14 @@ export function earlyRefusal(
     };
     /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */
     const weigh = (metadata: Metadata, arriving: boolean): boolean => {
-      // A malformed priority is left to the handler, which refuses it with its reason.
-      const priority = priorityOf(metadata) ?? 'interactive';
       const deadline = deadlineMs(call.getDeadline());
-      const refusal = gate.refusalBeforeRequest(priority, deadline, kind, { arriving });
-      if (!refusal) {
-        unpromise = gate.promise(priority, kind);
+      // A malformed priority is left to the handler, which refuses it with its reason.
+      const weighing = weighRequest(gate, { kind, priority: priorityOf(metadata) ?? 'interactive', deadline, arriving });
+      if (!weighing.refusal) {
+        unpromise = weighing.unpromise;
         return true;
       }
+      const { refusal } = weighing;
       window?.refused();
       const refuse = (): void => answer(toStatus(refusal));
       const left = deadline === undefined ? undefined : deadline - Date.now();

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
+import { weighRequest } from './request-weighing.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
@@ -234,6 +235,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(access ? { access } : {}),
       ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
       uploads,
+      weigh: (request) => {
+        const admission = live.engine?.admission;
+        return admission && weighRequest(admission, request);
+      },
+      holdRefusals: config.limits.refusalPaceMs > 0,
     });
     connections.watch(http.server);
     try {
