@@ -66,7 +66,11 @@ const failures = {
   '400': failure,
   '413': { ...failure, description: 'too large for this server: no retry helps (scale the image down, split the batch)' },
   '415': { ...failure, description: `not a ${SUPPORTED_FORMATS} image, or a body type other than multipart, image/* or JSON` },
-  '429': { ...failure, description: 'refused for load: retry after the Retry-After header (seconds), or on another instance' },
+  '429': {
+    ...failure,
+    description:
+      'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
+  },
   '503': { ...failure, description: 'no instance can serve (draining, or none healthy behind the gateway)' },
   '504': { ...failure, description: 'the timeout passed before the answer' },
 };
