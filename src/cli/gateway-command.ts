@@ -5,6 +5,8 @@ import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { AccessControl } from '../auth/access-control.js';
 import { OcrClient } from '../client/index.js';
 import { buildHttpApp } from '../http/app.js';
+import { HeldBodies } from '../http/held-bodies.js';
+import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
@@ -35,6 +37,15 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     );
   }
   const backend = clusterBackend(client);
+  const bodyShare = defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE;
+  const heldBodies = new HeldBodies(bodyShare);
+  // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
+  const trim = new IdleMemoryTrim(
+    IDLE_TRIM_MS,
+    () => heldBodies.heldBytes === 0,
+    async () => undefined,
+  );
+  heldBodies.onEmpty = () => trim.idle();
   const app = await buildHttpApp({
     backend,
     maxImageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
@@ -44,8 +55,11 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     version: SERVER_VERSION,
     ...(access ? { access } : {}),
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
-    // An instance's bound on the bodies it reads, with the memory budget an instance here would have.
-    uploads: new UploadGate({ heldBytes: defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE }),
+    // An instance's bound on the bodies it reads, with the memory budget an instance here would have,
+    // and the same share for the bodies read and on their way to the cluster (each held about three
+    // times over meanwhile: the body, the encoded request, its frames).
+    uploads: new UploadGate({ heldBytes: bodyShare }),
+    heldBodies,
   });
   new ConnectionGuard(
     { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },

@@ -12,7 +12,7 @@ export {
   type RecognizeOptions,
 } from './engine.js';
 export type { Admission, CallPriority, WorkKind } from './admission/admission.js';
-export { defaultMemoryBudget, type MemoryBudget, type Reservation } from './admission/memory-budget.js';
+export { defaultMemoryBudget, MemoryBudget, type Reservation } from './admission/memory-budget.js';
 export { DEFAULT_DECODE_LIMITS, decodeImage, probeImage, type DecodeLimits, type ImageProbe } from './decode/decode.js';
 export { hasInt8DotProduct } from './runtime/cpu-features.js';
 export { SharedBufferThread } from './runtime/shared-buffer-thread.js';

@@ -24,6 +24,7 @@ import type { Refused, WeighedRequest, Weighing } from '../server/request-weighi
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
 import { bodyTurn } from './body-turn.js';
+import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
@@ -63,6 +64,8 @@ export interface HttpAppOptions {
   weigh?: (request: WeighedRequest) => Weighing | undefined;
   /** Hold each 429 a second from the request's arrival, Retry-After counting the rest (refusal-hold.ts); default true. */
   holdRefusals?: boolean;
+  /** Bounds the bodies read and not yet answered (held-bodies.ts: `ocr gateway`'s, on their way to its cluster); unset: none. */
+  heldBodies?: HeldBodies;
 }
 
 /** Query parameters and form fields that are the request's own, not recognition options. */
@@ -255,12 +258,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     done();
   });
 
-  const { uploads, weigh } = options;
+  const { uploads, weigh, heldBodies } = options;
   /** Requests let in by their headers whose body is still to be read: what takes their place ahead of later arrivals back. */
   const promised = new WeakMap<FastifyRequest, () => void>();
   const bodyRead = (request: FastifyRequest): void => promised.get(request)?.();
   /** Let in (undefined) or refused for load, from the request's headers and query. */
   const weighed = (request: FastifyRequest, reply: FastifyReply, kind: WorkKind, arriving: boolean): Refused | undefined => {
+    const full = arriving ? heldBodies?.refusalOnArrival() : null;
+    if (full) return { refusal: full };
     let terms;
     try {
       terms = callTerms(request, reply);
@@ -308,9 +313,19 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     },
   });
 
+  /** The request's images, counted in the held bodies until its answer. */
+  const holdUntilAnswered = (reply: FastifyReply, images: Uint8Array[]): void => {
+    if (!heldBodies) return;
+    const held = heldBodies.hold(images.reduce((sum, image) => sum + image.byteLength, 0));
+    // A client gone while its body was read has closed its answer already.
+    if (reply.raw.closed) held.release();
+    else reply.raw.once('close', () => held.release());
+  };
+
   app.post('/api/ocr', imageBody('page'), async (request, reply) => {
     const { images, fields } = await readImages(request, false, 1, maxImageBytes);
     bodyRead(request);
+    holdUntilAnswered(reply, images);
     const call = httpCall(request, reply, fields);
     const image = images[0];
     if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
@@ -322,6 +337,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.post(LINES_ROUTE, imageBody('line'), async (request, reply) => {
     const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
     bodyRead(request);
+    holdUntilAnswered(reply, images);
     const call = httpCall(request, reply, fields);
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.

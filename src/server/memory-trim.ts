@@ -17,6 +17,9 @@ async function trimArenas(): Promise<boolean> {
   return true;
 }
 
+/** Quiet time after the last call before freed memory goes back to the system. */
+export const IDLE_TRIM_MS = 2000;
+
 /** Trims after the first, each four idle periods after the one before. */
 const FOLLOW_UP_TRIMS = 2;
 

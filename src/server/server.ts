@@ -28,7 +28,7 @@ import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
-import { IdleMemoryTrim, UploadChurnTrim } from './memory-trim.js';
+import { IDLE_TRIM_MS, IdleMemoryTrim, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
@@ -39,8 +39,6 @@ import { StartFailure } from './start-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
-/** Quiet time after the last call before freed memory goes back to the system (memory-trim.ts). */
-const IDLE_TRIM_MS = 2000;
 /** Under load, freed memory goes back each time uploads bring a quarter of their share, at most once a second (memory-trim.ts). */
 const CHURN_TRIM_SHARE = 0.25;
 const CHURN_TRIM_EVERY_MS = 1000;

@@ -1,0 +1,56 @@
+/**
+ * What the request bodies a server has read and not yet answered hold together: on `ocr gateway`,
+ * the images on their way to the cluster. Nothing bounded them: a hundred clients posting a 30 MB
+ * scan each took a gateway over two instances from 79 MB to 9.1 GB (the body, the SDK's encoded
+ * request and its frames, each held until the cluster answered; docs/BENCHMARKS.md, "HTTP under
+ * overload"). An instance needs no such bound: its admission refuses what its memory budget cannot
+ * hold. Past the limit, a request is refused from its headers (429, held a second like any other:
+ * refusal-hold.ts); one whose body, once read, does not fit is refused then.
+ */
+import { MemoryBudget, type Reservation } from '../engine/index.js';
+import { loadRefusal, type OcrError } from '../shared/errors.js';
+
+/** When to come back: the cluster answers a page in about a second. */
+const RETRY_MS = 1000;
+
+const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
+
+export class HeldBodies {
+  private readonly budget: MemoryBudget;
+  /** Called when the last body held is released: the server may give memory back (memory-trim.ts). */
+  onEmpty: (() => void) | undefined;
+
+  constructor(readonly limitBytes: number) {
+    this.budget = new MemoryBudget(limitBytes);
+  }
+
+  get heldBytes(): number {
+    return this.budget.usedBytes;
+  }
+
+  /** The refusal for a request arriving now, or null while there is room. */
+  refusalOnArrival(): OcrError | null {
+    return this.heldBytes >= this.limitBytes ? this.refusal() : null;
+  }
+
+  /** Holds `bytes` until `release`, or throws the refusal when they do not fit. */
+  hold(bytes: number): Reservation {
+    const held = this.budget.tryReserve(Math.min(bytes, this.limitBytes));
+    if (!held) throw this.refusal();
+    return {
+      bytes: held.bytes,
+      release: () => {
+        held.release();
+        if (this.heldBytes === 0) this.onEmpty?.();
+      },
+    };
+  }
+
+  private refusal(): OcrError {
+    return loadRefusal(
+      `this gateway holds ${mib(this.heldBytes)} MiB of requests waiting for its cluster's answers, its limit of ${mib(this.limitBytes)} MiB: ` +
+        `send it again in a second, or through another gateway`,
+      RETRY_MS,
+    );
+  }
+}
