@@ -9,12 +9,14 @@
  */
 import { glibc } from './libc.js';
 
-/** Returns glibc's free pages to the system; false where the C library is not glibc. */
+/** Returns glibc's free pages to the system; false where the C library is not glibc, or the call failed (never fatal). */
 async function trimArenas(): Promise<boolean> {
   const libc = glibc();
   if (!libc) return false;
-  await libc.mallocTrim(0);
-  return true;
+  return libc.mallocTrim(0).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Quiet time after the last call before freed memory goes back to the system. */
