@@ -38,7 +38,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   }
   const backend = clusterBackend(client);
   const bodyShare = defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE;
-  const heldBodies = new HeldBodies(bodyShare);
+  const heldBodies = new HeldBodies(bodyShare, backend.registry);
   // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,

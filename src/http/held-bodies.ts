@@ -7,6 +7,7 @@
  * hold. Past the limit, a request is refused from its headers (429, held a second like any other:
  * refusal-hold.ts); one whose body, once read, does not fit is refused then.
  */
+import { Gauge, type Registry } from 'prom-client';
 import { MemoryBudget, type Reservation } from '../engine/index.js';
 import { loadRefusal, type OcrError } from '../shared/errors.js';
 
@@ -20,8 +21,22 @@ export class HeldBodies {
   /** Called when the last body held is released: the server may give memory back (memory-trim.ts). */
   onEmpty: (() => void) | undefined;
 
-  constructor(readonly limitBytes: number) {
+  /** `registry`: where `ocr_gateway_body_bytes_held` is reported. */
+  constructor(
+    readonly limitBytes: number,
+    registry?: Registry,
+  ) {
     this.budget = new MemoryBudget(limitBytes);
+    if (!registry) return;
+    const bodies = this.budget;
+    new Gauge({
+      name: 'ocr_gateway_body_bytes_held',
+      help: `Bytes of request bodies read and not yet answered; past ${mib(limitBytes)} MiB a new request is refused 429`,
+      registers: [registry],
+      collect() {
+        this.set(bodies.usedBytes);
+      },
+    });
   }
 
   get heldBytes(): number {

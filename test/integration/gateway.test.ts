@@ -86,6 +86,8 @@ describe('ocr gateway over a cluster', function () {
       'answers from all three instances',
     );
     expect([...seen].sort()).to.deep.equal(servers.map((s) => s.instanceId).sort());
+    // Every body it held for the cluster was let go with its answer.
+    expect(await (await fetch(`${gateway.url}/metrics`)).text()).to.match(/^ocr_gateway_body_bytes_held 0$/m);
   });
 
   it('closes the connections one address opens past --max-connections-per-client, and serves everyone else', async () => {
