@@ -1,7 +1,7 @@
 /**
  * An HTTP caller of `POST /api/ocr` as a script would be: multipart field `image`, each body built
  * once in advance, on keep-alive connections (one a caller, as a closed loop of requests holds
- * them), the answer's status read and its body dropped, and `timeout_ms` sent so that the server
+ * them), the status named in its answer read, and `timeout_ms` sent so that the server
  * refuses at once what cannot be answered in time.
  */
 import http from 'node:http';
@@ -22,16 +22,13 @@ export function multipartImage(image: Uint8Array): MultipartBody {
   };
 }
 
-/** The gRPC status an HTTP status stands for (src/http/failure.ts), so that both callers count alike. */
-const STATUS_NAMES: Record<number, string> = {
-  200: 'OK',
-  400: 'INVALID_ARGUMENT',
-  408: 'DEADLINE_EXCEEDED',
-  413: 'RESOURCE_EXHAUSTED',
-  429: 'RESOURCE_EXHAUSTED',
-  503: 'UNAVAILABLE',
-  504: 'DEADLINE_EXCEEDED',
-};
+function statusOf(body: Buffer, httpStatus: number | undefined): string {
+  try {
+    return (JSON.parse(body.toString()) as { error?: string }).error ?? 'OK';
+  } catch {
+    return `HTTP_${httpStatus}`;
+  }
+}
 
 export interface HttpCaller {
   /** One request with `body`, given up at `timeoutMs` at the latest: the status it stands for. */
@@ -55,8 +52,10 @@ export function httpCaller(port: number, callers: number, timeoutMs: number): Ht
             timeout: timeoutMs,
           },
           (response) => {
-            response.resume();
-            response.on('end', () => resolve(STATUS_NAMES[response.statusCode ?? 0] ?? `HTTP_${response.statusCode}`));
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            // The API names the gRPC status in its answer (`error`, absent when it succeeded), so both callers count alike.
+            response.on('end', () => resolve(statusOf(Buffer.concat(chunks), response.statusCode)));
           },
         );
         request.on('timeout', () => {

@@ -3,15 +3,11 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
-import { buildHttpApp } from '../../src/http/app.js';
 import { HeldBodies } from '../../src/http/held-bodies.js';
-import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { listenHttpApp } from '../support/http-app.js';
 
 const MB = 1024 * 1024;
 /** A PNG padded to 1.5 MiB: the backend here never decodes it. */
@@ -23,34 +19,23 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
 
   it('refuses a request from its headers while the bodies read and not yet answered fill the bound, and lets the next in once they are answered', async () => {
     const answers: (() => void)[] = [];
-    const unreachable = (): Promise<never> => Promise.reject(new Error('not served here'));
-    const app = await buildHttpApp({
-      backend: {
-        // The cluster answers when the test says so.
-        recognize: () => new Promise((resolve) => answers.push(() => resolve(RecognizeResponse.fromPartial({})))),
-        recognizeLines: unreachable,
-        serverInfo: unreachable,
-        ready: () => true,
-        metrics: unreachable,
+    const app = await listenHttpApp(
+      // The cluster answers when the test says so.
+      { recognize: () => new Promise((resolve) => answers.push(() => resolve(RecognizeResponse.fromPartial({})))) },
+      {
+        uploads: new UploadGate({ heldBytes: 2 * image.length }),
+        // Room for two of the images.
+        heldBodies: new HeldBodies(2 * image.length),
       },
-      maxImageBytes: 4 * MB,
-      maxLinesPerRequest: 4,
-      logger: pino({ level: 'silent' }),
-      metrics: new HttpMetrics(new Registry()),
-      version: 'test',
-      uploads: new UploadGate({ heldBytes: 2 * image.length }),
-      // Room for two of the images.
-      heldBodies: new HeldBodies(2 * image.length),
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
+    );
     try {
-      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/ocr`;
+      const url = `http://127.0.0.1:${app.port}/api/ocr`;
       const post = (): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
       const held = [post(), post()];
       while (answers.length < 2) await new Promise((resolve) => setImmediate(resolve));
 
       // Two images held: the next request is refused before its body (1 KiB of 1.5 MiB sent), its connection closed.
-      const socket = net.connect((app.server.address() as AddressInfo).port, '127.0.0.1');
+      const socket = net.connect(app.port, '127.0.0.1');
       let raw = '';
       socket.on('data', (d: Buffer) => (raw += d.toString()));
       socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${image.length}\r\n\r\n`);

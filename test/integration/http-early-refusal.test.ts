@@ -3,19 +3,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
-import { buildHttpApp } from '../../src/http/app.js';
 import type { OcrBackend } from '../../src/http/backend.js';
-import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { weighRequest } from '../../src/server/request-weighing.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { loadRefusal } from '../../src/shared/errors.js';
+import { listenHttpApp, type TestHttpApp } from '../support/http-app.js';
 
 const MB = 1024 * 1024;
 const png = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
@@ -33,29 +29,9 @@ async function admission(busy: boolean): Promise<{ admission: Admission; close: 
   return { admission: a, close: async () => (finish(), await held) };
 }
 
-/** The HTTP app over `backend`, its requests weighed by `gate` as `ocr serve` weighs them; its port. */
-async function app(gate: Admission, backend: Partial<OcrBackend>): Promise<{ port: number; close: () => Promise<void> }> {
-  const unreachable = (): Promise<never> => Promise.reject(new Error('not served here'));
-  const server = await buildHttpApp({
-    backend: {
-      recognize: unreachable,
-      recognizeLines: unreachable,
-      serverInfo: unreachable,
-      ready: () => true,
-      metrics: unreachable,
-      ...backend,
-    },
-    maxImageBytes: 4 * MB,
-    maxLinesPerRequest: 4,
-    logger: pino({ level: 'silent' }),
-    metrics: new HttpMetrics(new Registry()),
-    version: 'test',
-    uploads: new UploadGate(),
-    weigh: (request) => weighRequest(gate, request),
-  });
-  await server.listen({ host: '127.0.0.1', port: 0 });
-  return { port: (server.server.address() as AddressInfo).port, close: () => server.close() };
-}
+/** The HTTP app over `backend`, its requests weighed by `gate` as `ocr serve` weighs them. */
+const app = (gate: Admission, backend: Partial<OcrBackend>): Promise<TestHttpApp> =>
+  listenHttpApp(backend, { uploads: new UploadGate(), weigh: (request) => weighRequest(gate, request) });
 
 interface RawAnswer {
   status: number;

@@ -1,22 +1,7 @@
 import { expect } from 'chai';
 import net from 'node:net';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import { buildHttpApp } from '../../src/http/app.js';
-import type { OcrBackend } from '../../src/http/backend.js';
-import { HttpMetrics } from '../../src/http/http-metrics.js';
-
-/** A backend no request here reaches: each one stalls or is malformed before its body is whole. */
-const unreachable = (): Promise<never> => Promise.reject(new Error('no request should reach the backend'));
-const backend: OcrBackend = {
-  recognize: unreachable,
-  recognizeLines: unreachable,
-  serverInfo: unreachable,
-  ready: () => true,
-  metrics: unreachable,
-};
+import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
 async function rawExchange(port: number, request: string): Promise<{ answer: string; ms: number }> {
@@ -35,18 +20,10 @@ describe('HTTP request timeout', function () {
   this.timeout(10_000);
 
   it('answers a request whose body stops coming 408 with the API JSON once the limit has passed, and closes its connection', async () => {
-    const app = await buildHttpApp({
-      backend,
-      maxImageBytes: 1024 * 1024,
-      maxLinesPerRequest: 4,
-      logger: pino({ level: 'silent' }),
-      metrics: new HttpMetrics(new Registry()),
-      version: 'test',
-      requestTimeoutMs: 400,
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
+    // No request here reaches the backend: each one stalls or is malformed before its body is whole.
+    const app = await listenHttpApp({}, { maxImageBytes: 1024 * 1024, requestTimeoutMs: 400 });
     try {
-      const { port } = app.server.address() as AddressInfo;
+      const { port } = app;
       // 100 kB declared, 1 kB sent.
       const head = 'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n';
       const { answer, ms } = await rawExchange(port, head + 'x'.repeat(1000));
