@@ -68,7 +68,11 @@ export function deadlineMs(deadline: Date | number): number | undefined {
 
 /** `ocr-priority` metadata: interactive (the default) or batch; null for any other value. */
 export function priorityOf(metadata: Metadata): CallPriority | null {
-  const given = metadata.get(PRIORITY_METADATA)[0];
+  return priorityNamed(metadata.get(PRIORITY_METADATA)[0]);
+}
+
+/** A priority as `ocr-priority` names it (undefined: none given, interactive); null for any other value. */
+export function priorityNamed(given: unknown): CallPriority | null {
   return given === undefined || given === 'interactive' ? 'interactive' : given === 'batch' ? 'batch' : null;
 }
 

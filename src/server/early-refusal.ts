@@ -30,7 +30,7 @@ import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** The calls whose cost is mostly their request, a whole page or a batch of lines, with the kind of work they are. */
-const GATED = new Map<string, { method: string; kind: WorkKind }>([
+export const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/Recognize`, { method: 'Recognize', kind: 'page' }],
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);

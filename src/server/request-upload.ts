@@ -10,7 +10,7 @@ import { constants } from 'node:http2';
 import { findUnderCall } from './call-chain.js';
 
 /** What this needs of the HTTP/2 stream under a grpc-js server call. */
-interface ClosableStream {
+export interface ClosableStream {
   readonly closed: boolean;
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
@@ -30,7 +30,11 @@ function isClosableStream(value: unknown): value is ClosableStream {
  */
 export function stopRequestUpload(call: object): void {
   const stream = findUnderCall(call, 'stream', isClosableStream);
-  if (!stream) return;
+  if (stream) stopStreamUpload(stream);
+}
+
+/** Reset `stream` with NO_ERROR once the answer just given on it has gone out. */
+export function stopStreamUpload(stream: ClosableStream): void {
   const close = () =>
     // After the status's frames: Node resets its own finished server streams the same way.
     setImmediate(() => {

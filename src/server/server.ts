@@ -19,10 +19,12 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
+import { refuseFromHeaders } from './header-refusal.js';
 import { weighRequest } from './request-weighing.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
+import { grpcRequirement } from '../auth/access.js';
 import { accessInterceptor } from './access-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
@@ -197,6 +199,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (http2Server) => {
         receiveWindow.follow(http2Server);
         connections.watch(http2Server);
+        refuseFromHeaders(http2Server, {
+          admission: () => live.engine?.admission,
+          checked: (path) => access?.concerns(grpcRequirement(path, access.protectInfo)) ?? false,
+          metrics,
+          paceMs: config.limits.refusalPaceMs,
+          window: receiveWindow,
+        });
       },
       () =>
         bind(

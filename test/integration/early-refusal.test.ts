@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
+import { refuseFromHeaders } from '../../src/server/header-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
 import { DEFAULT_RECEIVE_WINDOW, ReceiveWindowControl } from '../../src/server/http2-receive-window.js';
 import { withHttp2Servers } from '../../src/server/http2-servers.js';
@@ -32,12 +33,22 @@ const service: grpc.ServiceDefinition = {
  * A server whose early refusal weighs each call against a minute of work already admitted (none
  * when not `busy`), receiving messages of up to `maxMessageBytes`; a typical page, `typicalPageMs`
  * of work (0: none yet); a request read may go `uploadIdleMs` without a byte; the requests read
- * may hold `uploadMemoryShare` of its 100 MiB budget together.
+ * may hold `uploadMemoryShare` of its 100 MiB budget together. `fromHeaders`: streams are weighed
+ * from their headers before grpc-js (header-refusal.ts) as `ocr serve` does, unless `checked` says
+ * a token check must see them first; `intercepted` counts the calls grpc-js's interceptors saw.
  */
 async function busyServer(
   paceMs: number,
-  { busy = true, maxMessageBytes = 64 * MB, typicalPageMs = 0, uploadIdleMs = 30_000, uploadMemoryShare = 0.25 } = {},
-): Promise<{ port: number; handled: () => number; close: () => Promise<void> }> {
+  {
+    busy = true,
+    maxMessageBytes = 64 * MB,
+    typicalPageMs = 0,
+    uploadIdleMs = 30_000,
+    uploadMemoryShare = 0.25,
+    fromHeaders = false,
+    checked = (_path: string): boolean => false,
+  } = {},
+): Promise<{ port: number; handled: () => number; intercepted: () => number; close: () => Promise<void> }> {
   const budget = new MemoryBudget(100 * MB);
   const admission = new Admission(budget, { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
@@ -54,11 +65,13 @@ async function busyServer(
     uploadBytesHeld: () => 0,
   });
   let handled = 0;
+  let intercepted = 0;
   // As `ocr serve` runs: its clock is what the upload idle limit reads.
   installIncrementalDecoder();
   const window = new ReceiveWindowControl();
   const server = new grpc.Server({
     interceptors: [
+      (_descriptor, call) => (intercepted++, new grpc.ServerInterceptingCall(call)),
       earlyRefusal(
         () => admission,
         metrics,
@@ -73,7 +86,10 @@ async function busyServer(
     Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
   });
   const port = await withHttp2Servers(
-    (http2Server) => window.follow(http2Server),
+    (http2Server) => {
+      window.follow(http2Server);
+      if (fromHeaders) refuseFromHeaders(http2Server, { admission: () => admission, checked, metrics, paceMs, window });
+    },
     () =>
       new Promise<number>((resolve, reject) =>
         server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -82,6 +98,7 @@ async function busyServer(
   return {
     port,
     handled: () => handled,
+    intercepted: () => intercepted,
     close: async () => {
       server.forceShutdown();
       finish();
@@ -138,92 +155,133 @@ describe('refusal before the request', function () {
   // Without the reset, the stream never closes and the test fails on this timeout.
   this.timeout(10_000);
 
-  it('resets a call refused from its headers (NO_ERROR, after the status) so that the client stops sending its request', async () => {
-    const server = await busyServer(0);
-    try {
-      const answer = await largeCall(server.port, '20S');
-      expect(answer.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(decodeURIComponent(String(answer.headers['grpc-message']))).to.match(
-        /server busy: .* again in \d+ ms with as long a deadline, or on another instance/,
-      );
-      expect(answer.headers['grpc-retry-pushback-ms']).to.match(/^\d+$/);
-      expect(answer.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
-      expect(server.handled()).to.equal(0);
-    } finally {
-      await server.close();
-    }
-  });
+  for (const fromHeaders of [false, true]) {
+    describe(fromHeaders ? "from the stream's headers, before grpc-js" : 'by the interceptor, as when a token check comes first', () => {
+      it('resets a call refused from its headers (NO_ERROR, after the status) so that the client stops sending its request', async () => {
+        const server = await busyServer(0, { fromHeaders });
+        try {
+          const answer = await largeCall(server.port, '20S');
+          expect(answer.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+          expect(decodeURIComponent(String(answer.headers['grpc-message']))).to.match(
+            /server busy: .* again in \d+ ms with as long a deadline, or on another instance/,
+          );
+          expect(answer.headers['grpc-retry-pushback-ms']).to.match(/^\d+$/);
+          expect(answer.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
+          expect(server.handled()).to.equal(0);
+          expect(server.intercepted()).to.equal(fromHeaders ? 0 : 1);
+        } finally {
+          await server.close();
+        }
+      });
 
-  it('holds a refusal for load for the pace, then answers and resets it the same way; never past half the time the call has left', async () => {
-    const server = await busyServer(400);
-    try {
-      const paced = await largeCall(server.port, '20S');
-      expect(paced.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(paced.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
-      expect(paced.ms).to.be.at.least(390);
-      // While the refusal was held, the stream's window let through a small part of the request, not the MiB written.
-      expect(paced.sentBytes).to.be.below(128 * 1024);
-      // 600 ms left (a typical call would not fit): held 300 ms, half of it, not the pace's 400.
-      const short = await largeCall(server.port, '600m');
-      expect(short.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(short.ms).to.be.at.least(290).and.below(390);
-      expect(server.handled()).to.equal(0);
-    } finally {
-      await server.close();
-    }
-  });
+      it('holds a refusal for load for the pace, then answers and resets it the same way; never past half the time the call has left', async () => {
+        const server = await busyServer(400, { fromHeaders });
+        try {
+          const paced = await largeCall(server.port, '20S');
+          expect(paced.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+          expect(paced.rstCode).to.equal(http2.constants.NGHTTP2_NO_ERROR);
+          expect(paced.ms).to.be.at.least(390);
+          // While the refusal was held, the stream's window let through a small part of the request, not the MiB written.
+          expect(paced.sentBytes).to.be.below(128 * 1024);
+          // 600 ms left (a typical call would not fit): held 300 ms, half of it, not the pace's 400.
+          const short = await largeCall(server.port, '600m');
+          expect(short.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+          expect(short.ms).to.be.at.least(290).and.below(390);
+          expect(server.handled()).to.equal(0);
+        } finally {
+          await server.close();
+        }
+      });
 
-  it('narrows the window of each call while it refuses calls, so that a refused call sends less of its request; widens it after', async () => {
-    const server = await busyServer(200);
-    const session = http2.connect(`http://127.0.0.1:${server.port}`);
-    const announced = async (bytes: number): Promise<void> => {
-      while (((await once(session, 'remoteSettings')) as [http2.Settings])[0].initialWindowSize !== bytes);
+      it('narrows the window of each call while it refuses calls, so that a refused call sends less of its request; widens it after', async () => {
+        const server = await busyServer(200, { fromHeaders });
+        const session = http2.connect(`http://127.0.0.1:${server.port}`);
+        const announced = async (bytes: number): Promise<void> => {
+          while (((await once(session, 'remoteSettings')) as [http2.Settings])[0].initialWindowSize !== bytes);
+        };
+        /** Bytes the client sent on the connection for one refused call: its request's part and the frames around it. */
+        const refusedCall = async (): Promise<number> => {
+          const before = session.socket.bytesWritten;
+          const stream = startCall(session, '20S', 32 * MB, MB);
+          const [headers] = await Promise.all([
+            new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
+            once(stream, 'close'),
+          ]);
+          expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+          return session.socket.bytesWritten - before;
+        };
+        try {
+          await announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
+          const narrowed = announced(DEFAULT_RECEIVE_WINDOW.refusingStreamBytes);
+          await refusedCall();
+          await narrowed;
+          const widened = announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
+          // Two windows: one read into the paused stream's buffer, one in flight (128 KiB at the wide window).
+          expect(await refusedCall()).to.be.below(2 * DEFAULT_RECEIVE_WINDOW.refusingStreamBytes + 4096);
+          await widened;
+          expect(server.handled()).to.equal(0);
+        } finally {
+          session.destroy();
+          await server.close();
+        }
+      });
+
+      it('refuses a call with no room on arrival, while the calls let in before it hold every upload place of its connection', async () => {
+        const server = await busyServer(0, { busy: false, typicalPageMs: 1500, fromHeaders });
+        const session = http2.connect(`http://127.0.0.1:${server.port}`);
+        // The request's start only: its upload stays in progress.
+        const open = (grpcTimeout: string): http2.ClientHttp2Stream => startCall(session, grpcTimeout, MB, 1024);
+        try {
+          // Four typical pages let in (6 s of work ahead on one worker), their uploads unfinished: the connection's four places.
+          const uploading = Array.from({ length: 4 }, () => open('60S'));
+          // 5 s to go: 80 % of it has no room for a typical page behind them. Weighed only at an upload turn, it waited for one.
+          const late = open('5S');
+          const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => late.once('response', resolve));
+          expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+          expect(decodeURIComponent(String(headers['grpc-message']))).to.match(/server busy: about 6000 ms of interactive work ahead/);
+          expect(uploading.every((s) => !s.closed)).to.equal(true);
+          expect(server.handled()).to.equal(0);
+        } finally {
+          session.destroy();
+          await server.close();
+        }
+      });
+    });
+  }
+
+  it('leaves to grpc-js a call let in, one a token check must see first, and one whose headers it does not read as grpc-js would', async () => {
+    let checking = true;
+    const busy = await busyServer(0, { fromHeaders: true, checked: (path) => checking && path === RECOGNIZE });
+    const idle = await busyServer(0, { busy: false, fromHeaders: true });
+    const sessions = [busy, idle].map((server) => http2.connect(`http://127.0.0.1:${server.port}`));
+    /** The status of a call on `session` with `headers`, its request sent whole. */
+    const statusOf = async (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<unknown> => {
+      const stream = session.request({ ':method': 'POST', ':path': RECOGNIZE, 'content-type': 'application/grpc', ...headers });
+      stream.end(Buffer.from([0, 0, 0, 0, 1, 7]));
+      stream.resume();
+      const [response] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      return response['grpc-status'] ?? ((await once(stream, 'trailers')) as [http2.IncomingHttpHeaders])[0]['grpc-status'];
     };
-    /** Bytes the client sent on the connection for one refused call: its request's part and the frames around it. */
-    const refusedCall = async (): Promise<number> => {
-      const before = session.socket.bytesWritten;
-      const stream = startCall(session, '20S', 32 * MB, MB);
-      const [headers] = await Promise.all([
-        new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
-        once(stream, 'close'),
-      ]);
-      expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      return session.socket.bytesWritten - before;
-    };
     try {
-      await announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
-      const narrowed = announced(DEFAULT_RECEIVE_WINDOW.refusingStreamBytes);
-      await refusedCall();
-      await narrowed;
-      const widened = announced(DEFAULT_RECEIVE_WINDOW.streamBytes);
-      // Two windows: one read into the paused stream's buffer, one in flight (128 KiB at the wide window).
-      expect(await refusedCall()).to.be.below(2 * DEFAULT_RECEIVE_WINDOW.refusingStreamBytes + 4096);
-      await widened;
-      expect(server.handled()).to.equal(0);
+      // Refused all the same, by the interceptor after the token check's turn.
+      expect(await statusOf(sessions[0]!, { 'grpc-timeout': '20S' })).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(busy.intercepted()).to.equal(1);
+      checking = false;
+      expect(await statusOf(sessions[0]!, { 'grpc-timeout': '20S' })).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(busy.intercepted()).to.equal(1);
+      // A priority or a timeout this does not read: grpc-js's interceptors see the call and answer it.
+      await statusOf(sessions[0]!, { 'grpc-timeout': '20S', 'ocr-priority': 'urgent' });
+      expect(busy.intercepted()).to.equal(2);
+      await statusOf(sessions[0]!, { 'grpc-timeout': '1x' });
+      expect(busy.intercepted()).to.equal(3);
+      // Nothing ahead: let in, read and answered by the handler.
+      expect(await statusOf(sessions[1]!, { 'grpc-timeout': '20S' })).to.equal(String(grpc.status.OK));
+      expect([idle.handled(), idle.intercepted()]).to.deep.equal([1, 1]);
+      expect(busy.handled()).to.equal(0);
     } finally {
-      session.destroy();
-      await server.close();
-    }
-  });
-
-  it('refuses a call with no room on arrival, while the calls let in before it hold every upload place of its connection', async () => {
-    const server = await busyServer(0, { busy: false, typicalPageMs: 1500 });
-    const session = http2.connect(`http://127.0.0.1:${server.port}`);
-    // The request's start only: its upload stays in progress.
-    const open = (grpcTimeout: string): http2.ClientHttp2Stream => startCall(session, grpcTimeout, MB, 1024);
-    try {
-      // Four typical pages let in (6 s of work ahead on one worker), their uploads unfinished: the connection's four places.
-      const uploading = Array.from({ length: 4 }, () => open('60S'));
-      // 5 s to go: 80 % of it has no room for a typical page behind them. Weighed only at an upload turn, it waited for one.
-      const late = open('5S');
-      const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => late.once('response', resolve));
-      expect(headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
-      expect(decodeURIComponent(String(headers['grpc-message']))).to.match(/server busy: about 6000 ms of interactive work ahead/);
-      expect(uploading.every((s) => !s.closed)).to.equal(true);
-      expect(server.handled()).to.equal(0);
-    } finally {
-      session.destroy();
-      await server.close();
+      sessions.forEach((session) => session.destroy());
+      await busy.close();
+      await idle.close();
     }
   });
 

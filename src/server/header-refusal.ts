@@ -1,0 +1,88 @@
+/**
+ * Refusal for load from an HTTP/2 stream's headers, before grpc-js makes a call of it. Under
+ * overload most calls are refused and their callers resend at once; through grpc-js each refusal
+ * costs a call object, the interceptor chain and its status's metadata, about three times what
+ * answering the stream directly costs, on the main thread that the calls being served need too
+ * (docs/BENCHMARKS.md, "Tried and kept"). A stream of a gated method (early-refusal.ts) that no
+ * token check must see first is weighed here by the rule the early refusal applies on arrival;
+ * refused, it gets the same answer after the same pace: a trailers-only RESOURCE_EXHAUSTED with its
+ * hints, then a reset so that the client stops sending. A stream let in, or one whose headers this
+ * does not read as grpc-js would (a malformed timeout or priority, another content type), goes on to
+ * grpc-js, whose early refusal weighs it again and counts it ahead of later arrivals.
+ */
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Admission } from '../engine/index.js';
+import { PRIORITY_METADATA, priorityNamed } from './call-context.js';
+import { GATED } from './early-refusal.js';
+import { grpcTimeoutMs } from './grpc-timeout.js';
+import type { ReceiveWindowControl } from './http2-receive-window.js';
+import type { GrpcHttp2Server } from './http2-servers.js';
+import type { ServerMetrics } from './metrics.js';
+import { refusalHoldMs } from './refusal-pace.js';
+import { stopStreamUpload } from './request-upload.js';
+import { statusName, toStatus } from './status.js';
+
+export interface HeaderRefusalOptions {
+  /** The engine's, once it has started; until then every stream goes to grpc-js. */
+  admission: () => Admission | undefined;
+  /** Whether a token check must see calls of `path` first (access-interceptor.ts): those go to grpc-js. */
+  checked: (path: string) => boolean;
+  metrics: ServerMetrics;
+  /** How long a refusal for load is held (refusal-pace.ts). */
+  paceMs: number;
+  /** Told of each refusal. */
+  window?: ReceiveWindowControl;
+}
+
+/** Answer the streams of `server` that are refused for load from their headers; hand every other to grpc-js. */
+export function refuseFromHeaders(server: GrpcHttp2Server, options: HeaderRefusalOptions): void {
+  const refused = headerRefusal(options);
+  // grpc-js takes every stream from the server's 'stream' event: the refused ones never reach it.
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = ((event: string | symbol, ...args: unknown[]) =>
+    (event === 'stream' && refused(args[0] as ServerHttp2Stream, args[1] as IncomingHttpHeaders)) ||
+    emit(event, ...args)) as typeof server.emit;
+}
+
+/** Whether a new stream was refused for load (and is being answered), from its headers alone. */
+export function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean {
+  const { admission, checked, metrics, paceMs, window } = options;
+  return (stream, headers) => {
+    const path = String(headers[constants.HTTP2_HEADER_PATH]);
+    const gated = GATED.get(path);
+    const gate = admission();
+    if (!gated || !gate || checked(path)) return false;
+    const contentType = headers[constants.HTTP2_HEADER_CONTENT_TYPE];
+    const timeoutMs = grpcTimeoutMs(headers['grpc-timeout']);
+    const priority = priorityNamed(headers[PRIORITY_METADATA]);
+    if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc') || timeoutMs === null || !priority) return false;
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    const refusal = gate.refusalBeforeRequest(priority, deadline, gated.kind, { arriving: true });
+    if (!refusal) return false;
+    window?.refused();
+    // grpc-js sets one too: an error after the client's reset must not be thrown.
+    stream.on('error', () => undefined);
+    const answer = (): void => {
+      const { code, details, metadata } = toStatus(refusal);
+      metrics.requests.inc({ method: gated.method, code: statusName(code) });
+      if (stream.closed || stream.destroyed) return;
+      // As grpc-js answers a call ended before its first message: status and hints in the headers.
+      stream.respond(
+        {
+          [constants.HTTP2_HEADER_STATUS]: constants.HTTP_STATUS_OK,
+          [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
+          ...metadata.toHttp2Headers(),
+          'grpc-status': String(code),
+          'grpc-message': encodeURI(details),
+        },
+        { endStream: true },
+      );
+      stopStreamUpload(stream);
+    };
+    // As grpc-js's calls are: a refusal whose client went away meanwhile is counted all the same.
+    const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, timeoutMs);
+    if (hold > 0) setTimeout(answer, hold);
+    else answer();
+    return true;
+  };
+}
