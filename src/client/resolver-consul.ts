@@ -9,7 +9,14 @@
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
-const WAIT = '30s';
+/** How long Consul may hold a blocking query open (its `wait`); channel option `ocr.consul_wait_ms`. */
+const DEFAULT_WAIT_MS = 30_000;
+/**
+ * Past its wait (and the wait/16 of jitter Consul adds), a query with no answer is given up and
+ * asked again: an agent that vanished without closing the connection (a host gone, a half-open TCP
+ * connection) would otherwise hold the watch for fetch's own 300 s while instances come and go.
+ */
+const ANSWER_MARGIN_MS = 5_000;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 /** A blocking query answered faster than this without a change did not block. */
@@ -20,6 +27,7 @@ type Endpoint = experimental.Endpoint;
 export class ConsulResolver implements experimental.Resolver {
   private readonly target: ConsulTarget;
   private readonly token: string | undefined;
+  private readonly waitMs: number;
   private index = 0;
   private last: Endpoint[] | null = null;
   private watching: AbortController | null = null;
@@ -33,6 +41,8 @@ export class ConsulResolver implements experimental.Resolver {
     this.target = parseConsulTarget(uri.authority, uri.path);
     const fromOptions: unknown = options['ocr.consul_token'];
     this.token = typeof fromOptions === 'string' ? fromOptions : process.env.CONSUL_HTTP_TOKEN;
+    const wait: unknown = options['ocr.consul_wait_ms'];
+    this.waitMs = typeof wait === 'number' && wait > 0 ? Math.ceil(wait) : DEFAULT_WAIT_MS;
   }
 
   static getDefaultAuthority(uri: experimental.GrpcUri): string {
@@ -71,7 +81,13 @@ export class ConsulResolver implements experimental.Resolver {
       const asked = performance.now();
       try {
         const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
-        const response = await fetch(healthQueryUrl(this.target, this.index, WAIT), { headers, signal });
+        const answerMs = Math.ceil(this.waitMs + this.waitMs / 16 + ANSWER_MARGIN_MS);
+        const response = await fetch(healthQueryUrl(this.target, this.index, `${this.waitMs}ms`), {
+          headers,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(answerMs)]),
+        }).catch((err: unknown) => {
+          throw (err as Error).name === 'TimeoutError' ? new Error(`no answer in ${answerMs} ms`) : err;
+        });
         if (!response.ok) throw new Error(`Consul answered ${response.status} ${await response.text()}`);
         const body: unknown = await response.json();
         const index = nextIndex(this.index, response.headers.get('X-Consul-Index'));
