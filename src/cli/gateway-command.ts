@@ -1,7 +1,6 @@
 /** `ocr gateway`: the HTTP API and Web UI for a whole cluster, answered through the SDK. */
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { AccessControl } from '../auth/access-control.js';
 import { OcrClient } from '../client/index.js';
 import { buildHttpApp } from '../http/app.js';
@@ -10,10 +9,10 @@ import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
-import { UPLOAD_MEMORY_SHARE, UploadGate } from '../server/upload-gate.js';
+import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
 import { SERVER_VERSION } from '../shared/version.js';
-import type { GatewayOptions } from './gateway-options.js';
+import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
 import { clientTls } from './tls-options.js';
 
@@ -37,7 +36,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     );
   }
   const backend = clusterBackend(client);
-  const bodyShare = defaultMemoryBudget(os.totalmem()) * UPLOAD_MEMORY_SHARE;
+  const bodyShare = opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
   // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
   const trim = new IdleMemoryTrim(

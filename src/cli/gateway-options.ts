@@ -1,6 +1,8 @@
 /** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
 import type { LoadBalancing } from '../client/service-config.js';
+import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-limits.js';
+import { UPLOAD_MEMORY_SHARE } from '../server/upload-gate.js';
 import type { ServerAuthCliOptions, TokenCliOptions } from './auth-options.js';
 import type { ClientTlsCliOptions } from './tls-options.js';
 
@@ -26,6 +28,11 @@ export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOption
   maxMessageMb: number;
   /** Images one /api/ocr/lines request may carry. */
   maxLines: number;
+  /**
+   * MiB the request bodies being read and those on their way to the cluster may hold, each; unset: a
+   * quarter of the memory budget an instance on this machine would have.
+   */
+  bodyMemoryMb?: number;
   /** On SIGTERM/SIGINT, how long requests in flight may still finish. */
   graceMs: number;
   logLevel: string;
@@ -43,3 +50,8 @@ export const GATEWAY_DEFAULTS = {
   graceMs: 10_000,
   logLevel: 'info',
 } as const satisfies Partial<GatewayOptions>;
+
+/** The default of `--body-memory-mb`, in bytes: an instance's share for its uploads, on a machine of `totalBytes`. */
+export function defaultBodyMemoryBytes(totalBytes: number): number {
+  return defaultMemoryBudget(totalBytes) * UPLOAD_MEMORY_SHARE;
+}

@@ -10,7 +10,7 @@ import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
-import { GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
+import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
 import { cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
@@ -435,6 +435,12 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       new Option('--max-lines <n>', 'line images one /api/ocr/lines request may carry')
         .argParser(positiveInt)
         .default(GATEWAY_DEFAULTS.maxLines),
+    )
+    .addOption(
+      new Option(
+        '--body-memory-mb <n>',
+        `memory the request bodies being read may hold, and as much for those on their way to the cluster; past it a request is refused 429 from its headers (default: a quarter of an instance's memory budget here, ${Math.round(defaultBodyMemoryBytes(os.totalmem()) / 2 ** 20)})`,
+      ).argParser(positiveInt),
     )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish')

@@ -15,9 +15,9 @@ interface Gateway {
   url: string;
 }
 
-/** `ocr gateway` as a child process; resolves when it prints its listening line. */
-async function spawnGateway(target: string): Promise<Gateway> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn'], {
+/** `ocr gateway` as a child process, with `args` besides; resolves when it prints its listening line. */
+async function spawnGateway(target: string, args: string[] = []): Promise<Gateway> {
+  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -62,7 +62,7 @@ describe('ocr gateway over a cluster', function () {
       20_000,
       'three passing instances',
     );
-    gateway = await spawnGateway(`consul://${new URL(consul.address).host}/${service}`);
+    gateway = await spawnGateway(`consul://${new URL(consul.address).host}/${service}`, ['--body-memory-mb', '96']);
   });
   after(async () => {
     gateway?.child.kill('SIGKILL');
@@ -86,8 +86,10 @@ describe('ocr gateway over a cluster', function () {
       'answers from all three instances',
     );
     expect([...seen].sort()).to.deep.equal(servers.map((s) => s.instanceId).sort());
-    // Every body it held for the cluster was let go with its answer.
-    expect(await (await fetch(`${gateway.url}/metrics`)).text()).to.match(/^ocr_gateway_body_bytes_held 0$/m);
+    // Every body it held for the cluster was let go with its answer, under the bound it was given.
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).to.match(/^ocr_gateway_body_bytes_held 0$/m);
+    expect(metrics).to.match(/^# HELP ocr_gateway_body_bytes_held .*past 96 MiB a new request is refused 429$/m);
   });
 
   it('closes the connections one address opens past --max-connections-per-client, and serves everyone else', async () => {

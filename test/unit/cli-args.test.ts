@@ -418,6 +418,12 @@ describe('ocr command line', () => {
       ]);
       expect(calls[0]![1]).to.include({ apiKeys: 'keys.json', protectInfo: false, quotaRps: 2.5, quotaConcurrent: 3, token: 'ocr_abc' });
     });
+
+    it('takes a bound on the memory its request bodies hold', async () => {
+      const { calls } = await run(['gateway', '--body-memory-mb', '96']);
+      expect(calls[0]![1]).to.include({ bodyMemoryMb: 96 });
+      expect((await run(['gateway', '--body-memory-mb', '0'])).calls).to.deep.equal([]);
+    });
   });
 
   describe('tokens', () => {
