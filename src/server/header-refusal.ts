@@ -45,7 +45,7 @@ export function refuseFromHeaders(server: GrpcHttp2Server, options: HeaderRefusa
 }
 
 /** Whether a new stream was refused for load (and is being answered), from its headers alone. */
-export function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean {
+function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean {
   const { admission, checked, metrics, paceMs, window } = options;
   return (stream, headers) => {
     const path = String(headers[constants.HTTP2_HEADER_PATH]);
