@@ -1,10 +1,11 @@
 /**
  * Refusal for load from an HTTP/2 stream's headers, before grpc-js makes a call of it. Under
  * overload most calls are refused and their callers resend at once; through grpc-js each refusal
- * costs a call object, the interceptor chain and its status's metadata, about three times what
- * answering the stream directly costs, on the main thread that the calls being served need too
- * (docs/BENCHMARKS.md, "Tried and kept"). A stream of a gated method (early-refusal.ts) that no
- * token check must see first is weighed here by the rule the early refusal applies on arrival;
+ * also costs a call object, the interceptor chain and its status's metadata, on the main thread that
+ * the calls being served need too: about a tenth of that thread's share at 100 callers, the rest
+ * being the HTTP/2 stream itself (docs/BENCHMARKS.md, "Tried and kept"). A stream of a gated method (early-refusal.ts) that no
+ * token check must see first is weighed here by the rule the early refusal applies on arrival
+ * (Admission.refusalBeforeRequest, without request-weighing.ts's promise: grpc-js's call makes that);
  * refused, it gets the same answer after the same pace: a trailers-only RESOURCE_EXHAUSTED with its
  * hints, then a reset so that the client stops sending. A stream let in, or one whose headers this
  * does not read as grpc-js would (a malformed timeout or priority, another content type), goes on to
