@@ -51,4 +51,17 @@ describe('UploadChurnTrim', () => {
     expect(churn.trims).to.equal(2);
     churn.stop();
   });
+
+  it('keeps everyMs between trims although a timer may fire early by performance.now()', async () => {
+    const { trim, at, next } = recordingTrim();
+    const churn = new UploadChurnTrim(100, 20, trim);
+    for (let round = 0; round < 20; round++) {
+      const trimmed = next();
+      churn.received(100);
+      await trimmed;
+    }
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    expect(Math.min(...gaps)).to.be.at.least(20);
+    churn.stop();
+  });
 });
