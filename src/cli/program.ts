@@ -83,7 +83,7 @@ function targetOption(): Option {
 function maxConnectionsOption(defaultMax: number): Option {
   return new Option(
     '--max-connections <n>',
-    "connections open at once on all ports together; more are closed as they open (lowered to fit the process's open-file limit)",
+    "connections open at once on all ports together; past it, a new one takes the place of the one longest without a call, or is closed where none is idle (lowered to fit the process's open-file limit)",
   )
     .argParser(positiveInt)
     .default(defaultMax);

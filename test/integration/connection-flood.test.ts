@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
@@ -51,5 +52,67 @@ describe('a host that opens connections and sends nothing, against a server with
     } finally {
       session.destroy();
     }
+  });
+});
+
+describe('many addresses holding idle connections at --max-connections', function () {
+  this.timeout(60_000);
+  const max = 40;
+  let server: ServerProcess;
+  const sessions: http2.ClientHttp2Session[] = [];
+  /** An HTTP/2 connection from `from` to the gRPC port, as a gRPC channel opens it; resolves once the server's settings came. */
+  const session = async (from: string): Promise<http2.ClientHttp2Session> => {
+    const opened = http2.connect(`http://127.0.0.1:${server.port}`, {
+      createConnection: () => net.connect({ port: server.port, host: '127.0.0.1', localAddress: from }),
+    });
+    opened.on('error', () => undefined);
+    sessions.push(opened);
+    await once(opened, 'remoteSettings');
+    return opened;
+  };
+  before(async () => {
+    server = await spawnServer(['--max-connections', String(max)]);
+  });
+  after(() => {
+    sessions.forEach((s) => s.destroy());
+    server?.child.kill('SIGKILL');
+  });
+
+  it('closes the longest idle (with GOAWAY) for each new caller, and keeps a connection with a call in progress', async () => {
+    // A health Watch: a call that stays open, on a connection that must keep its place.
+    const watching = await session('127.0.0.1');
+    const watch = watching.request({
+      ':method': 'POST',
+      ':path': '/grpc.health.v1.Health/Watch',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    watch.on('error', () => undefined);
+    watch.end(Buffer.alloc(5));
+    await once(watch, 'response');
+    // Every other place taken by connections that opened, spoke HTTP/2 and then make no call, from two addresses.
+    const idle = await Promise.all(Array.from({ length: max - 1 }, (_, i) => session(i % 2 ? '127.0.0.2' : '127.0.0.3')));
+    let goaways = 0;
+    idle.forEach((s) => s.once('goaway', () => goaways++));
+    // Once they have been idle a second, a new caller takes the place of one of them.
+    await waitFor(
+      async () => {
+        const client = new OcrClient(`127.0.0.1:${server.port}`, { maxAttempts: 1, deadlineMs: 2000 });
+        try {
+          return (await client.getServerInfo()).instanceId === server.instanceId;
+        } catch {
+          return false;
+        } finally {
+          client.close();
+        }
+      },
+      8000,
+      'a new caller served',
+    );
+    expect((await fetch(`http://127.0.0.1:${server.httpPort}/healthz`)).status).to.equal(200);
+    expect(await metric(server.httpPort!, 'ocr_connections_evicted_total')).to.be.at.least(2);
+    expect(await metric(server.httpPort!, 'ocr_connections_open')).to.be.at.most(max);
+    await waitFor(() => goaways >= 2, 2000, 'GOAWAY on the connections closed');
+    expect(watch.closed, 'the Watch in progress').to.equal(false);
   });
 });

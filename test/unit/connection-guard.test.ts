@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { expect } from 'chai';
@@ -7,7 +10,7 @@ import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { ConnectionGuard } from '../../src/server/connection-guard.js';
 import { connectionCap, FD_RESERVE, openFileLimit } from '../../src/server/connection-limits.js';
-import { makePki } from '../support/certificates.js';
+import { makePki, type TestPki } from '../support/certificates.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -51,7 +54,13 @@ describe('ConnectionGuard', () => {
 
   it('closes a connection past perClient from one address, and past max from all, as it opens; a place freed is taken again', async () => {
     const registry = new Registry();
-    const guard = new ConnectionGuard({ max: 5, perClient: 3, silentMs: 60_000 }, registry, pino({ level: 'silent' }), 100_000);
+    // None idle long enough to make room: a new connection past max is closed.
+    const guard = new ConnectionGuard(
+      { max: 5, perClient: 3, silentMs: 60_000, idleEvictMs: 60_000 },
+      registry,
+      pino({ level: 'silent' }),
+      100_000,
+    );
     const server = await guardedServer(guard);
     const sockets: net.Socket[] = [];
     try {
@@ -120,4 +129,111 @@ describe('ConnectionGuard', () => {
       pki.remove();
     }
   });
+
+  for (const secure of [false, true]) {
+    it(`at max, gives a new connection the place of the one without a call the longest, never of one with a call in progress (${secure ? 'TLS' : 'plain'})`, async () => {
+      const pki = secure ? makePki() : undefined;
+      const registry = new Registry();
+      const guard = new ConnectionGuard(
+        { max: 3, perClient: 3, silentMs: 60_000, idleEvictMs: 0 },
+        registry,
+        pino({ level: 'silent' }),
+        100_000,
+      );
+      // As on an instance: a gRPC (HTTP/2) port and an HTTP/1 port under one guard, each holding its calls until told.
+      const h2 = await listening(guard, secure ? http2.createSecureServer(tlsOptions(pki!)) : http2.createServer());
+      const h1 = await listening(guard, secure ? https.createServer(tlsOptions(pki!)) : http.createServer());
+      const h2Calls: http2.ServerHttp2Stream[] = [];
+      h2.server.on('stream', (stream: http2.ServerHttp2Stream) => h2Calls.push(stream));
+      const h1Calls: http.ServerResponse[] = [];
+      h1.server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => h1Calls.push(res));
+      /** The sockets the servers hold open: what costs descriptors, whatever the guard counts. */
+      const held = async (): Promise<number> => (await connectionsOf(h2.server)) + (await connectionsOf(h1.server));
+      const clientTls = pki ? { ca: pki.read(pki.ca.cert), servername: 'localhost' } : {};
+      const tcp = (port: number, from: string): net.Socket => net.connect({ port, host: '127.0.0.1', localAddress: from });
+      const sessions: http2.ClientHttp2Session[] = [];
+      const h2Session = async (from: string): Promise<http2.ClientHttp2Session> => {
+        const session = http2.connect(`${secure ? 'https' : 'http'}://127.0.0.1:${h2.port}`, {
+          createConnection: () =>
+            secure ? tls.connect({ socket: tcp(h2.port, from), ALPNProtocols: ['h2'], ...clientTls }) : tcp(h2.port, from),
+        });
+        session.on('error', () => undefined);
+        sessions.push(session);
+        await once(session, 'remoteSettings');
+        return session;
+      };
+      const h1Request = (secure ? https : http).request({
+        host: '127.0.0.1',
+        port: h1.port,
+        path: '/held',
+        agent: new (secure ? https : http).Agent({ keepAlive: true, ...clientTls }),
+        createConnection: () => (secure ? tls.connect({ socket: tcp(h1.port, '127.0.0.2'), ...clientTls }) : tcp(h1.port, '127.0.0.2')),
+      });
+      h1Request.on('error', () => undefined);
+      // Silent, and reading nothing: closed only by the server.
+      const sockets: net.Socket[] = [];
+      try {
+        const busy = await h2Session('127.0.0.1');
+        const call = busy.request({ ':path': '/held' });
+        call.end();
+        await waitFor(() => h2Calls.length === 1, 2000, 'the held HTTP/2 call');
+        const h1Answer = once(h1Request, 'response');
+        h1Request.end();
+        await waitFor(() => h1Calls.length === 1, 2000, 'the held HTTP/1 request');
+        const idle = await h2Session('127.0.0.3');
+        expect(guard.openConnections).to.equal(3);
+
+        const goaway = once(idle, 'goaway');
+        sockets.push(await connect(h2.port, '127.0.0.4', false));
+        await goaway;
+        await once(idle, 'close');
+        // Told GOAWAY, it closes; one that does not is closed by the server after GOAWAY_GRACE_MS.
+        sockets.push(await connect(h1.port, '127.0.0.4', false));
+        await waitFor(async () => (await held()) === 3, 3000, 'the silent HTTP/2 connection, idle the longest, closed');
+        expect(guard.openConnections).to.equal(3);
+
+        // The HTTP/1 request answered: its connection, kept alive for the next, is idle from now.
+        const ended = once(h1Calls[0]!, 'close');
+        h1Calls[0]!.end('done');
+        await ended;
+        const [h1Response] = (await h1Answer) as [http.IncomingMessage];
+        const h1Socket = h1Response.socket;
+        h1Response.resume();
+        sockets.push(await connect(h2.port, '127.0.0.4', false));
+        expect(await closedWithin(h1Socket, 500), 'the kept-alive connection, idle less long').to.equal(false);
+        sockets.push(await connect(h2.port, '127.0.0.4', false));
+        expect(await closedWithin(h1Socket, 2000), 'the kept-alive connection, now idle the longest').to.equal(true);
+        await waitFor(async () => (await held()) === 3, 3000, 'each connection given up closed');
+
+        expect(call.closed, 'the HTTP/2 call in progress').to.equal(false);
+        h2Calls[0]!.respond({ ':status': 200 });
+        h2Calls[0]!.end('done');
+        const [headers] = (await once(call, 'response')) as [http2.IncomingHttpHeaders];
+        expect(headers[':status']).to.equal(200);
+        expect(await registry.metrics()).to.match(/^ocr_connections_evicted_total 4$/m);
+        expect(guard.openConnections).to.equal(3);
+      } finally {
+        sockets.forEach((s) => s.destroy());
+        sessions.forEach((s) => s.destroy());
+        h1Request.destroy();
+        h2.server.close();
+        h1.server.close();
+        pki?.remove();
+      }
+    });
+  }
 });
+
+const connectionsOf = (server: net.Server): Promise<number> =>
+  new Promise((resolve, reject) => server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+
+function tlsOptions(pki: TestPki): { cert: Buffer; key: Buffer } {
+  return { cert: pki.read(pki.server.cert), key: pki.read(pki.server.key) };
+}
+
+async function listening<S extends net.Server>(guard: ConnectionGuard, server: S): Promise<{ server: S; port: number }> {
+  guard.watch(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
