@@ -10,9 +10,14 @@
  * HTTP/1.1 one sending one `POST /api/ocr` body the same way (--calls is then 1). With --silent,
  * the connections send nothing at all, half to the gRPC port and half to the HTTP one, from
  * --addresses loopback addresses (127.0.0.2, 127.0.0.3, ...) in turn; it also prints how many the
- * server closed as they opened, and its most open files (connection-guard.ts).
+ * server closed as they opened, and its most open files (connection-guard.ts). With --idle, the
+ * connections go to the gRPC port from --addresses addresses and speak HTTP/2 as a gRPC channel
+ * does, but make no call: enough of them fill --max-connections; a new caller then (on a connection
+ * of its own, once they have been idle 1.5 s) calls GetServerInfo ten times in turn, and it prints
+ * how many were answered and how fast.
  *   node dist/bench/flood.js [--connections 40] [--calls 25] [--send-mb 2] [--hold-s 5] [--http]
  *   node dist/bench/flood.js --silent --connections 15000 [--addresses 2] [--hold-s 15]
+ *   node dist/bench/flood.js --idle --connections 5000 --addresses 20 [--hold-s 15]
  */
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
@@ -20,6 +25,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { OcrClient } from '../src/client/index.js';
 import { startLatencyProbe } from '../src/dev/latency-probe.js';
 import { residentBytes, watchPeak } from '../src/dev/resident-memory.js';
 import { startWarmServer } from '../src/dev/warm-server.js';
@@ -33,6 +39,7 @@ const { values } = parseArgs({
     'hold-s': { type: 'string', default: '5' },
     http: { type: 'boolean', default: false },
     silent: { type: 'boolean', default: false },
+    idle: { type: 'boolean', default: false },
     addresses: { type: 'string', default: '2' },
   },
 });
@@ -79,26 +86,66 @@ const grpcCalls = (): http2.ClientHttp2Session[] =>
     }
     return session;
   });
-/** Connections that send nothing; `closed` counts those the server closed. */
+/** Connections that send nothing, or (--idle) HTTP/2 sessions on the gRPC port that make no call; `closed` counts those the server closed. */
 let closed = 0;
+const from = (i: number): string => `127.0.0.${2 + (i % addresses)}`;
 const silentConnections = async (): Promise<net.Socket[]> =>
   Promise.all(
     Array.from({ length: connections }, async (_, i) => {
-      const socket = net.connect({
-        port: i % 2 === 0 ? server.port : server.httpPort!,
-        host: '127.0.0.1',
-        localAddress: `127.0.0.${2 + (i % addresses)}`,
-      });
+      const socket = net.connect({ port: i % 2 === 0 ? server.port : server.httpPort!, host: '127.0.0.1', localAddress: from(i) });
       socket.on('error', () => undefined).once('close', () => closed++);
       await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
       return socket;
     }),
   );
+const idleSessions = async (): Promise<http2.ClientHttp2Session[]> =>
+  Promise.all(
+    Array.from({ length: connections }, async (_, i) => {
+      const session = http2.connect(`http://${target}`, {
+        createConnection: () => net.connect({ port: server.port, host: '127.0.0.1', localAddress: from(i) }).on('error', () => undefined),
+      });
+      session.on('error', () => undefined).once('close', () => closed++);
+      // once() rejects on 'error': a connection reset as it opens is one closed.
+      await Promise.race([once(session, 'remoteSettings'), once(session, 'close')]).catch(() => undefined);
+      return session;
+    }),
+  );
+/** GetServerInfo ten times, each from a new client on a connection of its own: [answered, median ms]. */
+const newCallers = async (): Promise<[number, number]> => {
+  const answeredMs: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    // A pool of its own: grpc-js would otherwise share the warm client's connection, opened before the flood.
+    const caller = new OcrClient(target, { deadlineMs: 2000, maxAttempts: 1, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    const started = performance.now();
+    try {
+      await caller.getServerInfo();
+      answeredMs.push(performance.now() - started);
+    } catch {
+      // Counted as not answered.
+    } finally {
+      caller.close();
+    }
+  }
+  answeredMs.sort((a, b) => a - b);
+  return [answeredMs.length, answeredMs[Math.floor(answeredMs.length / 2)] ?? NaN];
+};
 const openFiles = (): number => readdirSync(`/proc/${pid}/fd`).length;
 let mostFiles = openFiles();
 const files = setInterval(() => (mostFiles = Math.max(mostFiles, openFiles())), 100);
-const connected: Array<{ destroy(): void }> = values.silent ? await silentConnections() : values.http ? httpBodies() : grpcCalls();
-await delay(holdMs);
+const connected: Array<{ destroy(): void }> = values.silent
+  ? await silentConnections()
+  : values.idle
+    ? await idleSessions()
+    : values.http
+      ? httpBodies()
+      : grpcCalls();
+const holding = delay(holdMs);
+let answered: [number, number] | undefined;
+if (values.idle) {
+  await delay(1500);
+  answered = await newCallers();
+}
+await holding;
 clearInterval(files);
 const closedByServer = closed;
 connected.forEach((c) => c.destroy());
@@ -116,7 +163,11 @@ console.log(
   values.silent
     ? `${connections} connections sending nothing from ${addresses} address(es), half to each port, held ${values['hold-s']} s: ` +
         `${closedByServer} closed by the server meanwhile; at most ${mostFiles} files open in the server`
-    : `${connections} ${values.http ? 'HTTP' : 'gRPC'} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
+    : values.idle
+      ? `${connections} idle HTTP/2 connections to the gRPC port from ${addresses} address(es), held ${values['hold-s']} s: ` +
+        `${closedByServer} closed by the server meanwhile; at most ${mostFiles} files open in the server; ` +
+        `new callers: ${answered![0]} of 10 answered, median ${Math.round(answered![1])} ms`
+      : `${connections} ${values.http ? 'HTTP' : 'gRPC'} connections × ${calls} calls, each ${values['send-mb']} MB sent of a declared 32 MiB, held ${values['hold-s']} s:`,
 );
 console.log('| GetServerInfo: calls, over 200 ms, slowest | peak RSS above before | RSS above before once closed | next good call |');
 console.log('| --- | --- | --- | --- |');
