@@ -36,7 +36,8 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     );
   }
   const backend = clusterBackend(client);
-  const bodyShare = opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem());
+  const bodyShare =
+    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
   // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
   const trim = new IdleMemoryTrim(

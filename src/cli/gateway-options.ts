@@ -51,7 +51,7 @@ export const GATEWAY_DEFAULTS = {
   logLevel: 'info',
 } as const satisfies Partial<GatewayOptions>;
 
-/** The default of `--body-memory-mb`, in bytes: an instance's share for its uploads, on a machine of `totalBytes`. */
-export function defaultBodyMemoryBytes(totalBytes: number): number {
-  return defaultMemoryBudget(totalBytes) * UPLOAD_MEMORY_SHARE;
+/** The default of `--body-memory-mb`, in bytes: the uploads' share of an instance with `cores` workers, on a machine of `totalBytes`. */
+export function defaultBodyMemoryBytes(totalBytes: number, cores: number): number {
+  return defaultMemoryBudget(totalBytes, cores) * UPLOAD_MEMORY_SHARE;
 }

@@ -162,7 +162,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--memory-budget-mb <n>',
-        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: an eighth of memory, at most 1024; ${Math.round(defaultMemoryBudget(os.totalmem()) / 1024 / 1024)} here)`,
+        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: 256 a worker, at least 512 and at most 1024, within an eighth of memory; ${Math.round(defaultMemoryBudget(os.totalmem(), os.availableParallelism()) / 1024 / 1024)} here with the default workers)`,
       ).argParser(positiveInt),
     )
     .addOption(
@@ -439,7 +439,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--body-memory-mb <n>',
-        `memory the request bodies being read may hold, and as much for those on their way to the cluster; past it a request is refused 429 from its headers (default: a quarter of an instance's memory budget here, ${Math.round(defaultBodyMemoryBytes(os.totalmem()) / 2 ** 20)})`,
+        `memory the request bodies being read may hold, and as much for those on their way to the cluster; past it a request is refused 429 from its headers (default: a quarter of an instance's memory budget here, ${Math.round(defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism()) / 2 ** 20)})`,
       ).argParser(positiveInt),
     )
     .addOption(

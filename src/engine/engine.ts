@@ -143,7 +143,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     modelCacheDir: defaultModelCacheDir(),
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
-    memoryBudgetBytes: defaultMemoryBudget(os.totalmem()),
+    memoryBudgetBytes: defaultMemoryBudget(os.totalmem(), cores),
     maxWaitMs: 30_000,
     overrunMs: DEFAULT_OVERRUN_MS,
     taskCapMs: DEFAULT_TASK_CAP_MS,
@@ -225,7 +225,13 @@ export class OcrEngine {
     const manifestPath = overrides.manifestPath ?? DEFAULT_MANIFEST;
     const manifest = loadManifest(manifestPath);
     const base = defaultEngineConfig(manifestPath, manifest);
-    const config: EngineConfig = { ...base, ...overrides, defaults: { ...base.defaults, ...overrides.defaults } };
+    const config: EngineConfig = {
+      ...base,
+      // Unless set, the budget follows the workers asked for.
+      memoryBudgetBytes: defaultMemoryBudget(os.totalmem(), overrides.workers ?? base.workers),
+      ...overrides,
+      defaults: { ...base.defaults, ...overrides.defaults },
+    };
     const dictionarySize = readDictionary(manifest).length;
     // Once, here: the workers load what this leaves instead of each rewriting the models.
     const { models } = await prepareEngineModels(manifest, {

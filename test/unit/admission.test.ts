@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Admission, type CallCost, type CallTicket } from '../../src/engine/admission/admission.js';
-import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
+import { defaultMemoryBudget, MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 const MB = 1024 * 1024;
@@ -60,6 +60,17 @@ describe('memory budget', () => {
     expect((await refusal(cancelled)).code).to.equal('CANCELLED');
     held.release();
     expect((await next).bytes).to.equal(4);
+  });
+
+  it('defaults to 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of memory', () => {
+    const MiB = 1024 * 1024;
+    const GiB = 1024 * MiB;
+    expect(defaultMemoryBudget(24 * GiB, 1)).to.equal(512 * MiB);
+    expect(defaultMemoryBudget(24 * GiB, 2)).to.equal(512 * MiB);
+    expect(defaultMemoryBudget(24 * GiB, 3)).to.equal(768 * MiB);
+    expect(defaultMemoryBudget(24 * GiB, 16)).to.equal(GiB);
+    expect(defaultMemoryBudget(2 * GiB, 2)).to.equal(256 * MiB);
+    expect(defaultMemoryBudget(6 * GiB, 16)).to.equal(768 * MiB);
   });
 });
 

@@ -7,13 +7,23 @@
  */
 import { OcrError, resourceExhausted } from '../../shared/errors.js';
 
+/** What a worker's calls may hold: two pages in its pipeline of up to 9 Mpx each (108 + 22 MB), and room. */
+const BUDGET_PER_WORKER = 256 * 1024 * 1024;
+/** Not less, where memory allows: a page at --max-pixels (40 Mpx: 480 MB decoded, 22 MB for its detector) fits whole. */
+const MIN_BUDGET = 512 * 1024 * 1024;
+const MAX_BUDGET = 1024 * 1024 * 1024;
+
 /**
- * An eighth of the machine's memory, at most 1 GiB: beside the models and their arenas (measured in
- * docs/BENCHMARKS.md, "Memory under load") it keeps a burst of hostile calls within the 1.5 GB
- * above the idle footprint that test/integration/hostile-load.test.ts allows.
+ * 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of the machine's memory.
+ * What admitted calls hold comes on top of the uploads' share (a quarter of it), the stock of
+ * message buffers, and the arenas the decoders and the models leave behind; a burst of hostile
+ * calls must stay within 1.5 GB above the level of a server in ordinary service (issue 15). With 1
+ * GiB on two workers its peak was 1.49-1.66 GB above that level; with 512 MiB, 1.08-1.23
+ * (docs/BENCHMARKS.md, "Bursts of large uploads"), and two workers cannot use more: past what
+ * their pipelines hold, a call waits for a worker whether or not its memory is reserved.
  */
-export function defaultMemoryBudget(totalBytes: number): number {
-  return Math.min(1024 * 1024 * 1024, Math.floor(totalBytes / 8));
+export function defaultMemoryBudget(totalBytes: number, workers: number): number {
+  return Math.min(Math.floor(totalBytes / 8), Math.max(MIN_BUDGET, Math.min(MAX_BUDGET, workers * BUDGET_PER_WORKER)));
 }
 
 export interface Reservation {
