@@ -1,13 +1,16 @@
 /**
  * One `ocr serve` with its default flags for a hostile-load benchmark, warmed as the hostile-load
- * test does: every worker's sessions have run on a development page (and on `alsoWarm`, if given),
- * so that what the benchmark then measures is its load, not the first passes. Killed when this
+ * test does, as a server in service is: every worker's sessions have run on a development page and
+ * on a square one, so that what the benchmark then measures is its load, not the first passes, and
+ * the level of memory it starts from is that of a server in ordinary service. Killed when this
  * process exits.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OcrClient } from '../client/index.js';
+import { loadSharp } from '../shared/load-sharp.js';
 import { EVAL_DEV } from './repo-paths.js';
+import { residentBytes } from './resident-memory.js';
 import { spawnServer, type ServerProcess } from './server-process.js';
 
 export interface WarmServer {
@@ -19,14 +22,29 @@ export interface WarmServer {
   client: OcrClient;
   /** The development page it was warmed with, for a good call after the load. */
   page: Buffer;
+  /** Its resident memory once it had started, before any call. */
+  startedBytes: number;
 }
 
-export async function startWarmServer(alsoWarm: Buffer[] = []): Promise<WarmServer> {
+/**
+ * A blank 1920×1920 page: the detector's largest input at the default max_side_len (960×960). Each
+ * session's arena keeps the activations of the largest input it has run, so a server in service has
+ * them at this size.
+ */
+export async function squarePage(): Promise<Buffer> {
+  const sharp = await loadSharp();
+  return sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } })
+    .png()
+    .toBuffer();
+}
+
+export async function startWarmServer(): Promise<WarmServer> {
   const server = await spawnServer();
   process.on('exit', () => server.child.kill('SIGKILL'));
+  const startedBytes = residentBytes(server.child.pid!);
   const target = `127.0.0.1:${server.port}`;
   const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
   const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-  for (const warm of [page, ...alsoWarm]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
-  return { server, pid: server.child.pid!, target, client, page };
+  for (const warm of [page, await squarePage()]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
+  return { server, pid: server.child.pid!, target, client, page, startedBytes };
 }

@@ -18,6 +18,7 @@ import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { squarePage } from '../../src/dev/warm-server.js';
 
 const GB = 1e9;
 
@@ -48,10 +49,7 @@ describe('hostile input and overload against a server process with its default f
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
     // Warm every worker's sessions as a server in service has them: their arenas, sized by the
     // largest detector input they run on (960×960, a square page), are part of its level.
-    const square = await sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } })
-      .png()
-      .toBuffer();
-    for (const image of [doc, square])
+    for (const image of [doc, await squarePage()])
       for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
     await client.recognizeLines([line]);
     baseline = residentBytes(server.child.pid!);
