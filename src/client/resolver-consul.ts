@@ -80,17 +80,7 @@ export class ConsulResolver implements experimental.Resolver {
     while (!signal.aborted) {
       const asked = performance.now();
       try {
-        const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
-        const answerMs = Math.ceil(this.waitMs + this.waitMs / 16 + ANSWER_MARGIN_MS);
-        const response = await fetch(healthQueryUrl(this.target, this.index, `${this.waitMs}ms`), {
-          headers,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(answerMs)]),
-        }).catch((err: unknown) => {
-          throw (err as Error).name === 'TimeoutError' ? new Error(`no answer in ${answerMs} ms`) : err;
-        });
-        if (!response.ok) throw new Error(`Consul answered ${response.status} ${await response.text()}`);
-        const body: unknown = await response.json();
-        const index = nextIndex(this.index, response.headers.get('X-Consul-Index'));
+        const { body, index } = await this.query(signal);
         const changed = index !== this.index || this.last === null;
         this.index = index;
         if (!changed) {
@@ -119,6 +109,29 @@ export class ConsulResolver implements experimental.Resolver {
         await delay(this.backoffMs * (0.5 + Math.random()), signal);
         this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
       }
+    }
+  }
+
+  /** One blocking query, answered within its wait and a margin, body and all, or failed. */
+  private async query(signal: AbortSignal): Promise<{ body: unknown; index: number }> {
+    const answerMs = Math.ceil(this.waitMs + this.waitMs / 16 + ANSWER_MARGIN_MS);
+    // A timer of its own, not AbortSignal.timeout: AbortSignal.any holds its sources weakly, and a
+    // timeout signal that nothing else holds is collected with the next garbage collection, after
+    // which the query would wait for fetch's 300 s again.
+    const unanswered = new AbortController();
+    const timer = setTimeout(() => unanswered.abort(new Error(`no answer in ${answerMs} ms`)), answerMs);
+    try {
+      const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
+      const response = await fetch(healthQueryUrl(this.target, this.index, `${this.waitMs}ms`), {
+        headers,
+        signal: AbortSignal.any([signal, unanswered.signal]),
+      });
+      if (!response.ok) throw new Error(`Consul answered ${response.status} ${await response.text()}`);
+      return { body: await response.json(), index: nextIndex(this.index, response.headers.get('X-Consul-Index')) };
+    } catch (err) {
+      throw unanswered.signal.aborted ? (unanswered.signal.reason as Error) : err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
