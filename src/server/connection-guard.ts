@@ -10,7 +10,7 @@
  * connection takes the place of the one that has been without a call in progress the longest (at
  * least `idleEvictMs`): many addresses together could otherwise hold every place with connections
  * that do nothing, and lock out everyone else, health checks included. Only where every connection
- * has a call in progress, which the limits on calls bound, is the new one closed as it opens.
+ * has a call in progress, or none has been idle that long, is the new one closed as it opens.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';

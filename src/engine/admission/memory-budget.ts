@@ -17,10 +17,11 @@ const MAX_BUDGET = 1024 * 1024 * 1024;
  * 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of the machine's memory.
  * What admitted calls hold comes on top of the uploads' share (a quarter of it), the stock of
  * message buffers, and the arenas the decoders and the models leave behind; a burst of hostile
- * calls must stay within 1.5 GB above the level of a server in ordinary service (issue 15). With 1
- * GiB on two workers its peak was 1.49-1.66 GB above that level; with 512 MiB, 1.08-1.23
- * (docs/BENCHMARKS.md, "Bursts of large uploads"), and two workers cannot use more: past what
- * their pipelines hold, a call waits for a worker whether or not its memory is reserved.
+ * calls must stay within 1.5 GB above the level of a server in service (issue 15). A hundred 30 MB
+ * calls over a hundred connections peaked 1.82 GB above it with 1 GiB on two workers, 1.18-1.20 GB
+ * with 512 MiB (docs/BENCHMARKS.md, "The level before, and the budget's default"); and two workers
+ * cannot use more: past what their pipelines hold, a call waits for a worker whether or not its
+ * memory is reserved.
  */
 export function defaultMemoryBudget(totalBytes: number, workers: number): number {
   return Math.min(Math.floor(totalBytes / 8), Math.max(MIN_BUDGET, Math.min(MAX_BUDGET, workers * BUDGET_PER_WORKER)));
