@@ -34,12 +34,20 @@ interface Connection {
   idleSince: number;
   /** Its place given back: closed, or closing for a new one. */
   released: boolean;
-  /** Closes it: an HTTP/2 session with GOAWAY, so that its client knows no call was lost; else the socket. */
-  end: () => void;
+  readonly socket: net.Socket;
+  /** Its HTTP/2 session, on an HTTP/2 server. */
+  session?: http2.ServerHttp2Session;
 }
 
 /** How long a client told GOAWAY may take to close its end before the server closes the socket: one that ignores it keeps no descriptor. */
 const GOAWAY_GRACE_MS = 1000;
+
+/** Closes a connection: an HTTP/2 session with GOAWAY, so that its client knows no call was lost; else the socket. */
+function close({ session, socket }: Connection): void {
+  if (!session) return void socket.destroy();
+  session.close();
+  setTimeout(() => socket.destroy(), GOAWAY_GRACE_MS).unref();
+}
 
 /** Both ends' addresses: the same for a TCP socket, the TLS socket over it and an HTTP/2 session's view of it. */
 const connectionKey = (socket: net.Socket): string | undefined =>
@@ -125,7 +133,7 @@ export class ConnectionGuard {
     if (full === 'total' && this.open.countOf(client) < this.limits.perClient && this.evictLongestIdle()) full = this.open.take(client);
     if (full) return this.refuse(socket, full === 'total' ? 'max' : 'per_client');
     const key = connectionKey(socket);
-    const connection: Connection = { client, calls: 0, idleSince: performance.now(), released: false, end: () => socket.destroy() };
+    const connection: Connection = { client, calls: 0, idleSince: performance.now(), released: false, socket };
     if (key !== undefined) this.track(key, connection);
     // Read, not listened to: a 'data' listener would take the bytes from the server's own reader.
     const silence = setTimeout(() => {
@@ -163,11 +171,7 @@ export class ConnectionGuard {
     if (session.destroyed) return;
     const followed = this.connectionOf(session.socket);
     if (!followed) return;
-    const destroySocket = followed.connection.end;
-    followed.connection.end = () => {
-      session.close();
-      setTimeout(destroySocket, GOAWAY_GRACE_MS).unref();
-    };
+    followed.connection.session = session;
     session.on('stream', (stream: http2.ServerHttp2Stream) => this.callUntil(followed, stream));
   }
 
@@ -190,7 +194,7 @@ export class ConnectionGuard {
     const [key, connection] = longest.value;
     if (performance.now() - connection.idleSince < this.limits.idleEvictMs) return false;
     this.release(key, connection);
-    connection.end();
+    close(connection);
     this.count('idle');
     return true;
   }
