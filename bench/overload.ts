@@ -16,7 +16,9 @@
  * (RESOURCE_EXHAUSTED), peak RSS of the server process(es) sampled every 100 ms, and OK answers
  * that came after their deadline. Prints a table per scenario and writes everything as JSON (--out).
  *   node dist/bench/overload.js [--levels 1,5,10,20,50,100] [--seconds 20] [--deadline-ms 10000]
- *     [--scenario one|two|all] [--http] [--set DIR | --document FILE] [--out out/overload.json]
+ *     [--scenario one|two|all] [--http] [--set DIR | --document FILE] [--connections 4]
+ *     [--out out/overload.json]
+ * --connections: a group's connections (channels), 4 by default; ghz's default is 1.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     http: { type: 'boolean', default: false },
     set: { type: 'string', default: EVAL_DEV },
     document: { type: 'string' },
+    connections: { type: 'string', default: '4' },
     out: { type: 'string', default: path.join(ROOT, 'out', 'overload.json') },
   },
 });
@@ -65,8 +68,9 @@ const docs = values.document
 const ACCEPT = { goodputOfReference: 0.9, deadlineExceeded: 0.01, refusalP99Ms: 100, interactiveP99Ratio: 1.5 };
 /** However fast refusals come back, a level stops by itself after this many calls. */
 const MAX_CALLS_PER_LEVEL = 200_000;
-/** Channels per group of callers: a few connections, as real clients would, without one per caller. */
-const CHANNELS_PER_GROUP = 4;
+/** Channels per group of callers: a few connections, as real clients would, without one per caller (ghz: 1). */
+const CHANNELS_PER_GROUP = Number(values.connections);
+if (!(Number.isInteger(CHANNELS_PER_GROUP) && CHANNELS_PER_GROUP >= 1)) throw new Error('--connections: a whole number ≥ 1');
 
 /** Whatever ends this process, no server it started outlives it. */
 const children = new Set<ChildProcess>();
