@@ -5,12 +5,14 @@
  * connection and opened no file, so that every other caller, its health checks included, failed
  * (docs/RESOURCES.md, "Connections"). So a connection past `perClient` from one address is closed as
  * it opens; `max` is kept below the process's file limit, so that the server keeps descriptors for
- * its own files and calls; and a connection that sends nothing for `silentMs` after it opens (a gRPC
- * client sends its preface at once, an HTTP client its request) is closed. At `max`, a new
- * connection takes the place of the one that has been without a call in progress the longest (at
- * least `idleEvictMs`): many addresses together could otherwise hold every place with connections
- * that do nothing, and lock out everyone else, health checks included. Only where every connection
- * has a call in progress, or none has been idle that long, is the new one closed as it opens.
+ * its own files and calls. At `max`, a new connection takes the place of the one that has been
+ * without a call in progress the longest (at least `idleEvictMs`), one that has sent nothing
+ * included: many addresses together could otherwise hold every place with connections that do
+ * nothing, and lock out everyone else, health checks included. Only where every connection has a
+ * call in progress, or none has been idle that long, is the new one closed as it opens. Silence
+ * alone closes nothing: a connection that has said nothing costs no more than one that sent its
+ * preface and nothing since, and a client whose event loop was held up (a script encoding a hundred
+ * 30 MB requests before it sends the first connection's preface) would lose its calls.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -24,7 +26,7 @@ import { connectionCap, DEFAULT_CONNECTION_LIMITS, openFileLimit, type Connectio
 import { Places } from './places.js';
 
 /** Why the guard closed a connection. */
-type Closing = 'max' | 'per_client' | 'silent' | 'idle';
+type Closing = 'max' | 'per_client' | 'idle';
 
 /** An open connection as the guard follows it. */
 interface Connection {
@@ -93,7 +95,7 @@ export class ConnectionGuard {
     });
     this.refused = new Counter({
       name: 'ocr_connections_refused_total',
-      help: 'Connections closed as they opened (max: --max-connections, none idle to make room; per_client: --max-connections-per-client) or for sending nothing (silent)',
+      help: 'Connections closed as they opened (max: --max-connections, none idle to make room; per_client: --max-connections-per-client)',
       labelNames: ['reason'] as const,
       registers: [registry],
     });
@@ -135,14 +137,7 @@ export class ConnectionGuard {
     const key = connectionKey(socket);
     const connection: Connection = { client, calls: 0, idleSince: performance.now(), released: false, socket };
     if (key !== undefined) this.track(key, connection);
-    // Read, not listened to: a 'data' listener would take the bytes from the server's own reader.
-    const silence = setTimeout(() => {
-      if (socket.bytesRead === 0) this.refuse(socket, 'silent');
-    }, this.limits.silentMs).unref();
-    socket.once('close', () => {
-      clearTimeout(silence);
-      this.release(key, connection);
-    });
+    socket.once('close', () => this.release(key, connection));
   }
 
   private track(key: string, connection: Connection): void {
@@ -213,7 +208,7 @@ export class ConnectionGuard {
     this.lastLog = now;
     this.logger.warn(
       { closed: Object.fromEntries(this.unlogged), open: this.open.count, limits: this.limits },
-      'connections closed: past --max-connections-per-client, or at --max-connections (idle ones for new ones, new ones where none was idle), or silent after opening',
+      'connections closed: past --max-connections-per-client, or at --max-connections (idle ones for new ones, new ones where none was idle)',
     );
     this.unlogged = new Map();
   }

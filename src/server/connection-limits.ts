@@ -8,8 +8,6 @@ export interface ConnectionLimits {
   max: number;
   /** Of those, from one client address. */
   perClient: number;
-  /** A connection that has sent no byte this long after it opened is closed. */
-  silentMs: number;
   /** At `max`, a connection with no call in progress for this long is closed to make room for a new one. */
   idleEvictMs: number;
 }
@@ -18,7 +16,7 @@ export interface ConnectionLimits {
  * 256 an address: with 128 calls open on each (MAX_STREAMS_PER_CONNECTION), a client that reads
  * none of its answers holds about 0.23 GB of the server (0.9 MB a connection, docs/RESOURCES.md).
  */
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { max: 4096, perClient: 256, silentMs: 10_000, idleEvictMs: 1000 };
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { max: 4096, perClient: 256, idleEvictMs: 1000 };
 
 /** File descriptors left to the server's own use beside its connections: models, /proc, Consul, Redis, logs. */
 export const FD_RESERVE = 256;

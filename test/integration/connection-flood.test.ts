@@ -1,12 +1,14 @@
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { MAX_STREAMS_PER_CONNECTION } from '../../src/server/server.js';
+import { OCR_SERVICE } from '../../src/shared/service-name.js';
 import { silentConnections } from '../support/silent-connections.js';
 
 const metric = async (httpPort: number, name: string): Promise<number> => {
@@ -42,6 +44,35 @@ describe('a host that opens connections and sends nothing, against a server with
       attack.sockets.forEach((s) => s.destroy());
     }
     await waitFor(async () => (await metric(server.httpPort!, 'ocr_connections_open')) < 10, 10_000, 'the connections closed');
+  });
+
+  it('serves a client whose connection said nothing for 12 s after it opened, as one whose event loop was held up', async () => {
+    // A Node script that starts 100 calls of 30 MB on 100 channels encodes them all before its
+    // event loop sends the first connection's preface: 15 s here (bench:burst), past the 10 s after
+    // which silent connections were closed, and its first calls ended UNAVAILABLE.
+    const socket = net.connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    await delay(12_000);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`, { createConnection: () => socket });
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `/${OCR_SERVICE}/GetServerInfo`,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.end(Buffer.alloc(5)); // an empty message, framed
+      stream.resume();
+      const [trailers] = (await Promise.race([
+        once(stream, 'trailers'),
+        once(stream, 'close').then(() => {
+          throw new Error(`the call ended without trailers (stream reset ${stream.rstCode}, socket destroyed: ${socket.destroyed})`);
+        }),
+      ])) as [http2.IncomingHttpHeaders];
+      expect(trailers['grpc-status']).to.equal('0');
+    } finally {
+      session.destroy();
+    }
   });
 
   it('lets one connection have at most MAX_STREAMS_PER_CONNECTION calls open, so that a client that never reads its answers holds no more', async () => {
