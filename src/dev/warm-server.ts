@@ -2,13 +2,14 @@
  * One `ocr serve` with its default flags for a hostile-load benchmark, warmed as the hostile-load
  * test does, as a server in service is: every worker's sessions have run on a development page and
  * on a square one, so that what the benchmark then measures is its load, not the first passes, and
- * the level of memory it starts from is that of a server in ordinary service. Killed when this
- * process exits.
+ * the level of memory it starts from is that of a server in ordinary service, at rest. Killed when
+ * this process exits.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OcrClient } from '../client/index.js';
 import { loadSharp } from '../shared/load-sharp.js';
+import { atRest } from './at-rest.js';
 import { EVAL_DEV } from './repo-paths.js';
 import { residentBytes } from './resident-memory.js';
 import { spawnServer, type ServerProcess } from './server-process.js';
@@ -46,5 +47,6 @@ export async function startWarmServer(): Promise<WarmServer> {
   const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
   const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
   for (const warm of [page, await squarePage()]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
+  await atRest(server.httpPort!);
   return { server, pid: server.child.pid!, target, client, page, startedBytes };
 }

@@ -10,7 +10,7 @@
 import { glibc } from './libc.js';
 
 /** Returns glibc's free pages to the system; false where the C library is not glibc, or the call failed (never fatal). */
-async function trimArenas(): Promise<boolean> {
+export async function trimArenas(): Promise<boolean> {
   const libc = glibc();
   if (!libc) return false;
   return libc.mallocTrim(0).then(
@@ -35,6 +35,7 @@ export class IdleMemoryTrim {
     private readonly idleMs: number,
     private readonly isIdle: () => boolean,
     private readonly release: () => Promise<void>,
+    private readonly trim: () => Promise<boolean> = trimArenas,
   ) {}
 
   /** The server went idle: trim in idleMs if it still is then, and again after FOLLOW_UP_TRIMS longer waits. */
@@ -56,7 +57,7 @@ export class IdleMemoryTrim {
     if (!this.isIdle()) return;
     await this.release();
     if (!this.isIdle()) return;
-    if (await trimArenas()) this.trims++;
+    if (await this.trim()) this.trims++;
     if (followUps > 0) this.schedule(this.idleMs * 4, followUps - 1);
   }
 

@@ -67,6 +67,12 @@ export class ServerMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly memoryReleases = new Counter({
+    name: 'ocr_memory_releases_total',
+    help: 'Times freed memory went back to the system: once no call had been in flight for 2 s (idle: pooled buffers dropped, garbage collected, then the C library trimmed), or during a burst of uploads (uploads: the C library trimmed)',
+    labelNames: ['when'] as const,
+    registers: [this.registry],
+  });
   readonly cacheBytes = new Gauge({
     name: 'ocr_cache_memory_bytes',
     help: "Bytes of results held in this process's result cache (--cache-max-mb bounds it)",

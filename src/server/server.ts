@@ -30,7 +30,7 @@ import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
-import { IDLE_TRIM_MS, IdleMemoryTrim, UploadChurnTrim } from './memory-trim.js';
+import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
@@ -271,7 +271,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   live.engine = ready;
   const uploadShareBytes = ready.budget.limitBytes * config.limits.uploadMemoryShare;
   uploads.holdAtMost(uploadShareBytes);
-  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS);
+  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS, async () => {
+    const trimmed = await trimArenas();
+    if (trimmed) metrics.memoryReleases.inc({ when: 'uploads' });
+    return trimmed;
+  });
   uploads.onReceived = (bytes) => churnTrim.received(bytes);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
@@ -279,6 +283,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     () => {
       messageBuffers.drop();
       return ready.releaseIdleMemory();
+    },
+    // Counted whether or not the C library could trim: what the engine kept was released either way.
+    async () => {
+      const trimmed = await trimArenas();
+      metrics.memoryReleases.inc({ when: 'idle' });
+      return trimmed;
     },
   );
   ready.admission.onIdle = () => trim.idle();

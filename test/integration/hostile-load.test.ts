@@ -16,6 +16,7 @@ import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js
 import { bmpFile } from '../support/images.js';
 import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
+import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { squarePage } from '../../src/dev/warm-server.js';
@@ -52,6 +53,7 @@ describe('hostile input and overload against a server process with its default f
     for (const image of [doc, await squarePage()])
       for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
     await client.recognizeLines([line]);
+    await atRest(server.httpPort!);
     baseline = residentBytes(server.child.pid!);
   });
 
