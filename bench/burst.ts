@@ -5,7 +5,8 @@
  * GetServerInfo every 50 ms on its own channel (src/dev/latency-probe.ts). Prints the calls'
  * outcomes, the slowest GetServerInfo and how many took over 200 ms, and the server's peak resident
  * memory above its level before (issue 15: 200 ms; + 1.5 GB), taken once it has served pages and
- * before four calls of the burst's image warm it for the burst; and that memory again --after-s
+ * released what they freed (at rest), before four calls of the burst's image warm it for the
+ * burst; and that memory again --after-s
  * seconds after the burst (issue 15: within 300 MB of the level before, 60 s later).
  *   node dist/bench/burst.js [--calls 100] [--mb 30] [--connections 1] [--after-s 60]
  */
