@@ -271,11 +271,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   live.engine = ready;
   const uploadShareBytes = ready.budget.limitBytes * config.limits.uploadMemoryShare;
   uploads.holdAtMost(uploadShareBytes);
-  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS, async () => {
+  /** trimArenas, counted; `always`: counted where the C library could not trim too (what the engine kept was released). */
+  const countedTrim = (when: 'idle' | 'uploads', always: boolean) => async (): Promise<boolean> => {
     const trimmed = await trimArenas();
-    if (trimmed) metrics.memoryReleases.inc({ when: 'uploads' });
+    if (trimmed || always) metrics.memoryReleases.inc({ when });
     return trimmed;
-  });
+  };
+  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS, countedTrim('uploads', false));
   uploads.onReceived = (bytes) => churnTrim.received(bytes);
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
@@ -284,12 +286,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       messageBuffers.drop();
       return ready.releaseIdleMemory();
     },
-    // Counted whether or not the C library could trim: what the engine kept was released either way.
-    async () => {
-      const trimmed = await trimArenas();
-      metrics.memoryReleases.inc({ when: 'idle' });
-      return trimmed;
-    },
+    countedTrim('idle', true),
   );
   ready.admission.onIdle = () => trim.idle();
   const ctx = { engine: ready, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };

@@ -194,7 +194,15 @@ describe('hostile input and overload against a server process with its default f
   });
 
   it('memory comes back after the bursts: within 300 MB of the level before', async () => {
-    await waitFor(() => residentBytes(server.child.pid!) - baseline < 300e6, 60_000, 'resident memory back within 300 MB', 500);
+    let above = NaN;
+    await waitFor(
+      () => (above = residentBytes(server.child.pid!) - baseline) < 300e6,
+      60_000,
+      'resident memory back within 300 MB',
+      500,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${(above / 1e6).toFixed(0)} MB above the level before (${(baseline / 1e9).toFixed(2)} GB)`);
+    });
   });
 });
 
