@@ -31,7 +31,8 @@ export async function createSession(model: Uint8Array, options: SessionOptions):
       enableCpuMemArena: options.memArena,
       // A memory pattern is planned per input shape, and pages come in many: each new shape's block
       // was taken from the arena beside the old ones, which the arena keeps. Without it, resident
-      // memory is 0.13-0.25 GB lower at every level for the same speed (docs/BENCHMARKS.md).
+      // memory is 0.13-0.25 GB lower at every level at the same speed, and comes back after a run of
+      // odd-sized attacks; a burst's other callers wait longer (docs/BENCHMARKS.md, Tried and kept).
       enableMemPattern: false,
       // Spinning threads steal the core from the other workers of the pool.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
