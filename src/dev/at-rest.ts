@@ -4,12 +4,10 @@
  * just after the calls still holds their garbage, 0.1-0.2 GB after a few pages, and a burst measured
  * above it looks that much smaller. Call it as soon as the last call has been answered.
  */
+import { metricSample } from './metric-sample.js';
 import { waitFor } from './wait-for.js';
 
-async function idleReleases(httpPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  return Number(/^ocr_memory_releases_total\{when="idle"\} (\S+)$/m.exec(text)?.[1] ?? 0);
-}
+const idleReleases = (httpPort: number): Promise<number> => metricSample(httpPort, 'ocr_memory_releases_total{when="idle"}', 0);
 
 /** Resolves once the server on `httpPort` (its HTTP front door, which serves /metrics) has released memory since the call. */
 export async function atRest(httpPort: number, timeoutMs = 30_000): Promise<void> {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
+import { metricSample } from '../../src/dev/metric-sample.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import type { RecognizeOptions, RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
@@ -32,9 +33,7 @@ function stop(i: Instance | undefined): void {
 
 /** ocr_cache_requests_total{result} of an instance, from its /metrics. */
 async function cacheCount(i: Instance, result: 'hit' | 'miss' | 'error'): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${i.server.httpPort}/metrics`)).text();
-  const m = new RegExp(`^ocr_cache_requests_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  return metricSample(i.server.httpPort!, `ocr_cache_requests_total{result="${result}"}`, 0);
 }
 
 /** A call, with how long the client waited beyond the server's own account of its work (timings.total_ms). */
@@ -202,8 +201,7 @@ describe('result cache', function () {
       expect(again.timings!.detectMs).to.equal(0);
       expect(again.timings!.totalMs).to.be.below(50);
       expect([await cacheCount(c!, 'miss'), await cacheCount(c!, 'hit'), await cacheCount(c!, 'error')]).to.deep.equal([1, 1, 0]);
-      const text = await (await fetch(`http://127.0.0.1:${c!.server.httpPort}/metrics`)).text();
-      expect(Number(/^ocr_cache_memory_bytes (\d+)/m.exec(text)?.[1])).to.be.above(0);
+      expect(await metricSample(c!.server.httpPort!, 'ocr_cache_memory_bytes')).to.be.above(0);
     });
   });
 });

@@ -63,14 +63,13 @@ describe('memory budget', () => {
   });
 
   it('defaults to 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of memory', () => {
-    const MiB = 1024 * 1024;
-    const GiB = 1024 * MiB;
-    expect(defaultMemoryBudget(24 * GiB, 1)).to.equal(512 * MiB);
-    expect(defaultMemoryBudget(24 * GiB, 2)).to.equal(512 * MiB);
-    expect(defaultMemoryBudget(24 * GiB, 3)).to.equal(768 * MiB);
+    const GiB = 1024 * MB;
+    expect(defaultMemoryBudget(24 * GiB, 1)).to.equal(512 * MB);
+    expect(defaultMemoryBudget(24 * GiB, 2)).to.equal(512 * MB);
+    expect(defaultMemoryBudget(24 * GiB, 3)).to.equal(768 * MB);
     expect(defaultMemoryBudget(24 * GiB, 16)).to.equal(GiB);
-    expect(defaultMemoryBudget(2 * GiB, 2)).to.equal(256 * MiB);
-    expect(defaultMemoryBudget(6 * GiB, 16)).to.equal(768 * MiB);
+    expect(defaultMemoryBudget(2 * GiB, 2)).to.equal(256 * MB);
+    expect(defaultMemoryBudget(6 * GiB, 16)).to.equal(768 * MB);
   });
 });
 
