@@ -5,8 +5,9 @@
  * of those back to back were most of what kept another caller waiting (docs/BENCHMARKS.md, "Bursts
  * of large uploads"). Here the message's buffer is allocated once an eighth of it has arrived
  * (`earnedBytes`) and each later chunk is copied in as it arrives, so the copying is spread over the
- * upload; a large message's buffer comes ready from a stock, resident, so that the copying costs no
- * page faults. Same contract: write(chunk) returns the messages it completed, each with its 5-byte
+ * upload; a large message's buffer comes ready from a stock, resident, or has its pages made
+ * resident by another thread before the chunks are copied in, so that the copying costs no page
+ * faults. Same contract: write(chunk) returns the messages it completed, each with its 5-byte
  * prefix, and throws on one longer than the limit.
  *
  * The decoder is internal to grpc-js (build/src/stream-decoder.js), so it is replaced only on the
@@ -42,8 +43,11 @@ export interface Progress {
   headerFilled: number;
   /** The message's length, its prefix included; 0 while a prefix is being read. */
   length: number;
+  /** Its bytes arrived, its prefix included. */
   filled: number;
-  /** Its bytes so far, until it has earned its buffer. */
+  /** Its bytes in its buffer, from the start. */
+  copied: number;
+  /** Its bytes arrived and not yet in its buffer: until it has earned one, and while that buffer's pages are not resident. */
   parts: Buffer[];
   message: Buffer | undefined;
 }
@@ -53,6 +57,7 @@ export const startProgress = (): Progress => ({
   headerFilled: 0,
   length: 0,
   filled: 0,
+  copied: 0,
   parts: [],
   message: undefined,
 });
@@ -60,19 +65,36 @@ export const startProgress = (): Progress => ({
 /**
  * Where a stream's messages get their buffers: `ready` on the prefix, one whose holding costs
  * nothing more if the message stalls (none if there is no such one), else `allocate` once the
- * message has earned one; `completed` when it is whole.
+ * message has earned one. `arrived` after each chunk of a message with a buffer (its bytes so far);
+ * `residentBytes`: how much of that buffer, from its start, may be copied into without faulting
+ * its pages in on this thread (pages-ahead.ts); `completed` when the message is whole.
  */
 export interface MessageAllocator {
   ready(bytes: number): Buffer | undefined;
   allocate(bytes: number): Buffer;
+  arrived(bytes: number): void;
+  residentBytes(): number;
   completed(): void;
 }
 
 const ordinary: MessageAllocator = {
   ready: () => undefined,
   allocate: (bytes) => Buffer.allocUnsafe(bytes),
+  arrived: () => undefined,
+  residentBytes: () => Infinity,
   completed: () => undefined,
 };
+
+/** Copies the parts that end within the message's first `upTo` bytes into its buffer. */
+function copyParts(state: Progress, upTo: number): void {
+  let taken = 0;
+  for (const part of state.parts) {
+    if (state.copied + part.length > upTo) break;
+    state.copied += part.copy(state.message!, state.copied);
+    taken++;
+  }
+  state.parts.splice(0, taken);
+}
 
 /**
  * The messages `data` completes, continuing from where the last chunk left `state`; `buffers`
@@ -95,26 +117,25 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number, bu
       state.length = PREFIX + length;
       state.filled = PREFIX;
       state.message = buffers.ready(state.length);
-      if (state.message) state.header.copy(state.message, 0);
+      if (state.message) state.copied = state.header.copy(state.message, 0);
       else state.parts = [Buffer.from(state.header)];
       state.headerFilled = 0;
     }
     const piece = data.subarray(at, at + Math.min(state.length - state.filled, data.length - at));
     at += piece.length;
-    if (state.message) piece.copy(state.message, state.filled);
-    else state.parts.push(piece);
+    state.parts.push(piece);
     state.filled += piece.length;
-    if (!state.message && state.filled >= earnedBytes(state.length)) {
-      state.message = buffers.allocate(state.length);
-      let into = 0;
-      for (const part of state.parts) into += part.copy(state.message, into);
-      state.parts = [];
+    if (!state.message && state.filled >= earnedBytes(state.length)) state.message = buffers.allocate(state.length);
+    if (state.message) {
+      buffers.arrived(state.filled);
+      copyParts(state, state.filled === state.length ? Infinity : buffers.residentBytes());
     }
     if (state.filled === state.length) {
       done.push(state.message!);
       buffers.completed();
       state.message = undefined;
       state.length = 0;
+      state.copied = 0;
     }
   }
   return done;

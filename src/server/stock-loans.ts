@@ -5,9 +5,11 @@
  * of a declared 32 MiB took the server 2.7 GB above its level (docs/BENCHMARKS.md, "Stalled uploads
  * on many connections"). A loan ends when its message is whole, or when the stream that held it is
  * collected; past the cap a message waits to earn an ordinary buffer (incremental-decoder.ts),
- * whose untouched pages cost nothing.
+ * whose untouched pages cost nothing; those of a large one are made resident just ahead of its
+ * copying, off the main thread (pages-ahead.ts).
  */
 import type { MessageAllocator } from './incremental-decoder.js';
+import { AHEAD_BYTES, PagesAhead, populatePages, type Populate } from './pages-ahead.js';
 import type { WarmBufferStock } from './warm-buffer-stock.js';
 
 export class StockLoans {
@@ -18,6 +20,7 @@ export class StockLoans {
   constructor(
     private readonly stock: WarmBufferStock,
     private readonly capBytes: number,
+    private readonly populate: Populate = populatePages,
   ) {}
 
   /**
@@ -25,10 +28,22 @@ export class StockLoans {
    * (a loan is bounded whether or not the message comes), else an ordinary buffer once it has earned one.
    */
   forStream(): MessageAllocator {
+    let ahead: PagesAhead | undefined;
     const stream: MessageAllocator = {
       ready: (bytes) => this.lend(stream, bytes),
-      allocate: (bytes) => this.lend(stream, bytes) ?? Buffer.allocUnsafe(bytes),
-      completed: () => this.settle(stream),
+      allocate: (bytes) => {
+        const warm = this.lend(stream, bytes);
+        if (warm) return warm;
+        const buffer = Buffer.allocUnsafe(bytes);
+        if (bytes > AHEAD_BYTES) ahead = new PagesAhead(buffer, this.populate);
+        return buffer;
+      },
+      arrived: (bytes) => ahead?.arrived(bytes),
+      residentBytes: () => ahead?.residentBytes ?? Infinity,
+      completed: () => {
+        ahead = undefined;
+        this.settle(stream);
+      },
     };
     return stream;
   }

@@ -52,6 +52,8 @@ describe('incremental gRPC message decoder', () => {
         sizes.push(bytes);
         return Buffer.from(new SharedArrayBuffer(bytes + 3), 0, bytes);
       },
+      arrived: () => undefined,
+      residentBytes: () => Infinity,
       completed: () => completed++,
     };
     const messages = [Buffer.alloc(70_000, 1), Buffer.alloc(3, 2)];
@@ -72,9 +74,12 @@ describe('incremental gRPC message decoder', () => {
     for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
     const stream = framed(message);
     const sizes: number[] = [];
+    const fills: number[] = [];
     const allocator: MessageAllocator = {
       ready: () => undefined,
       allocate: (bytes) => (sizes.push(bytes), Buffer.allocUnsafe(bytes)),
+      arrived: (bytes) => fills.push(bytes),
+      residentBytes: () => Infinity,
       completed: () => undefined,
     };
     const state = startProgress();
@@ -88,7 +93,10 @@ describe('incremental gRPC message decoder', () => {
     expect(sizes, 'a byte short of an eighth').to.deep.equal([]);
     feed(4 * MiB + 1);
     expect(sizes).to.deep.equal([32 * MiB + 5]);
+    expect(fills, 'the allocator told what its buffer holds').to.deep.equal([4 * MiB + 1]);
     feed(stream.length);
+    expect(fills.at(-1)).to.equal(stream.length);
+    expect(fills.every((bytes, i) => i === 0 || bytes > fills[i - 1]!)).to.equal(true);
     expect(out).to.have.length(1);
     expect(out[0]!.equals(stream)).to.equal(true);
     expect([earnedBytes(100), earnedBytes(3 * MiB), earnedBytes(32 * MiB + 5)]).to.deep.equal([100, MiB, 4 * MiB + 1]);
@@ -101,6 +109,8 @@ describe('incremental gRPC message decoder', () => {
     const allocator: MessageAllocator = {
       ready: (bytes) => (bytes === stream.length ? ready : undefined),
       allocate: () => expect.fail('no allocation past the prefix'),
+      arrived: () => undefined,
+      residentBytes: () => Infinity,
       completed: () => undefined,
     };
     const state = startProgress();
@@ -108,6 +118,44 @@ describe('incremental gRPC message decoder', () => {
     const [out] = decodeChunk(state, stream.subarray(6), -1, allocator);
     expect(out).to.equal(ready);
     expect(out!.equals(stream)).to.equal(true);
+  });
+
+  it('copies into a buffer only as far as its pages are resident, and the rest once they are or the message is whole', () => {
+    const message = Buffer.alloc(12 << 20);
+    for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
+    const stream = framed(message);
+    const buffer = Buffer.alloc(stream.length);
+    let resident = 0;
+    const allocator: MessageAllocator = {
+      ready: () => undefined,
+      allocate: () => buffer,
+      arrived: () => undefined,
+      residentBytes: () => resident,
+      completed: () => undefined,
+    };
+    const state = startProgress();
+    const out: Buffer[] = [];
+    let at = 0;
+    const feed = (upTo: number): void => {
+      for (; at < upTo; at += Math.min(16_384, upTo - at))
+        out.push(...decodeChunk(state, stream.subarray(at, Math.min(upTo, at + 16_384)), -1, allocator));
+    };
+    const copiedAsSent = (): boolean =>
+      buffer.subarray(0, state.copied).equals(stream.subarray(0, state.copied)) && buffer.subarray(state.copied).every((b) => b === 0);
+    feed(2 << 20);
+    expect(state.copied, 'no page resident').to.equal(0);
+    expect(copiedAsSent()).to.equal(true);
+    resident = 3 << 20;
+    feed(4 << 20);
+    expect(state.copied).to.be.within((3 << 20) - 16_384, 3 << 20);
+    expect(copiedAsSent()).to.equal(true);
+    resident = 6 << 20;
+    feed((5 << 20) + 1);
+    expect(state.copied, 'every part that arrived').to.equal((5 << 20) + 1);
+    feed(stream.length);
+    expect(out).to.have.length(1);
+    expect(out[0]).to.equal(buffer);
+    expect(out[0]!.equals(stream)).to.equal(true);
   });
 
   it('replaces grpc-js 1.14 StreamDecoder.write', () => {

@@ -40,4 +40,24 @@ describe('StockLoans', () => {
     }
     expect(loans.bytesLent).to.equal(0);
   });
+
+  it('makes the pages of a large ordinary buffer resident ahead of its copying, and of no buffer from the stock', async () => {
+    const asked: number[] = [];
+    const loans = new StockLoans(await fullStock(), 8 * MiB, async (region) => (asked.push(region.byteLength), true));
+    const [lent, large, small] = [loans.forStream(), loans.forStream(), loans.forStream()];
+    expect(fromStock(lent.allocate(8 * MiB))).to.equal(true);
+    lent.arrived(MiB);
+    expect(lent.residentBytes()).to.equal(Infinity);
+    expect(fromStock(large.allocate(8 * MiB))).to.equal(false);
+    expect(large.residentBytes()).to.equal(0);
+    large.arrived(MiB);
+    expect(fromStock(small.allocate(4 * MiB))).to.equal(false);
+    small.arrived(MiB);
+    expect(small.residentBytes()).to.equal(Infinity);
+    for (let i = 0; i < 40; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(large.residentBytes(), 'what arrived and a quarter of it').to.equal(1.25 * MiB);
+    expect(asked.reduce((a, b) => a + b, 0)).to.equal(1.25 * MiB);
+    large.completed();
+    expect(large.residentBytes(), 'no buffer once the message is whole').to.equal(Infinity);
+  });
 });
