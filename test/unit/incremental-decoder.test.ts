@@ -5,6 +5,7 @@ import {
   installIncrementalDecoder,
   startProgress,
   type MessageAllocator,
+  type Progress,
 } from '../../src/server/incremental-decoder.js';
 
 const framed = (message: Buffer): Buffer => {
@@ -17,6 +18,25 @@ const framed = (message: Buffer): Buffer => {
 function lcg(seed: number): () => number {
   let s = seed;
   return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+}
+
+/** A message of `bytes` whose pages each begin with a different byte, framed. */
+const pagedStream = (bytes: number): Buffer => {
+  const message = Buffer.alloc(bytes);
+  for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
+  return framed(message);
+};
+
+/** Feeds `stream` to the decoder in 16 KiB chunks, up to a given byte, collecting the messages completed. */
+function feeder(stream: Buffer, allocator: MessageAllocator): { state: Progress; out: Buffer[]; feed: (upTo: number) => void } {
+  const state = startProgress();
+  const out: Buffer[] = [];
+  let at = 0;
+  const feed = (upTo: number): void => {
+    for (; at < upTo; at += Math.min(16_384, upTo - at))
+      out.push(...decodeChunk(state, stream.subarray(at, Math.min(upTo, at + 16_384)), -1, allocator));
+  };
+  return { state, out, feed };
 }
 
 describe('incremental gRPC message decoder', () => {
@@ -70,9 +90,7 @@ describe('incremental gRPC message decoder', () => {
 
   it('allocates a large message only once an eighth of it has arrived, so that a stalled upload holds what it sent', () => {
     const MiB = 1 << 20;
-    const message = Buffer.alloc(32 * MiB);
-    for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
-    const stream = framed(message);
+    const stream = pagedStream(32 * MiB);
     const sizes: number[] = [];
     const fills: number[] = [];
     const allocator: MessageAllocator = {
@@ -82,13 +100,7 @@ describe('incremental gRPC message decoder', () => {
       residentBytes: () => Infinity,
       completed: () => undefined,
     };
-    const state = startProgress();
-    const out: Buffer[] = [];
-    let at = 0;
-    const feed = (upTo: number): void => {
-      for (; at < upTo; at += Math.min(16_384, upTo - at))
-        out.push(...decodeChunk(state, stream.subarray(at, Math.min(upTo, at + 16_384)), -1, allocator));
-    };
+    const { out, feed } = feeder(stream, allocator);
     feed(4 * MiB);
     expect(sizes, 'a byte short of an eighth').to.deep.equal([]);
     feed(4 * MiB + 1);
@@ -121,9 +133,7 @@ describe('incremental gRPC message decoder', () => {
   });
 
   it('copies into a buffer only as far as its pages are resident, and the rest once they are or the message is whole', () => {
-    const message = Buffer.alloc(12 << 20);
-    for (let i = 0; i < message.length; i += 4096) message[i] = (i / 4096) % 251;
-    const stream = framed(message);
+    const stream = pagedStream(12 << 20);
     const buffer = Buffer.alloc(stream.length);
     let resident = 0;
     const allocator: MessageAllocator = {
@@ -133,13 +143,7 @@ describe('incremental gRPC message decoder', () => {
       residentBytes: () => resident,
       completed: () => undefined,
     };
-    const state = startProgress();
-    const out: Buffer[] = [];
-    let at = 0;
-    const feed = (upTo: number): void => {
-      for (; at < upTo; at += Math.min(16_384, upTo - at))
-        out.push(...decodeChunk(state, stream.subarray(at, Math.min(upTo, at + 16_384)), -1, allocator));
-    };
+    const { state, out, feed } = feeder(stream, allocator);
     const copiedAsSent = (): boolean =>
       buffer.subarray(0, state.copied).equals(stream.subarray(0, state.copied)) && buffer.subarray(state.copied).every((b) => b === 0);
     feed(2 << 20);
