@@ -1,9 +1,9 @@
 /**
  * One `ocr serve` with its default flags for a hostile-load benchmark, warmed as the hostile-load
- * test does, as a server in service is: every worker's sessions have run on a development page and
- * on a square one, so that what the benchmark then measures is its load, not the first passes, and
- * the level of memory it starts from is that of a server in ordinary service, at rest. Killed when
- * this process exits.
+ * test's is, as a server in service is: every session of every worker has run on a development page
+ * and on a square one, so that what the benchmark then measures is its load, not the first passes,
+ * and the level of memory it starts from is that of a server in ordinary service, at rest. Killed
+ * when this process exits.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,11 +32,26 @@ export interface WarmServer {
  * session's arena keeps the activations of the largest input it has run, so a server in service has
  * them at this size.
  */
-export async function squarePage(): Promise<Buffer> {
+async function squarePage(): Promise<Buffer> {
   const sharp = await loadSharp();
   return sharp({ create: { width: 1920, height: 1920, channels: 3, background: '#fff' } })
     .png()
     .toBuffer();
+}
+
+/**
+ * Runs every session of every worker of the server behind `client` on `page` and on a square page,
+ * and the recognizer on a line image of its own. Calls at once keep every worker busy; a call alone
+ * runs on the wide worker's detector session with more threads (worker-pool.ts), whose arena is its
+ * own: warmed by calls at once only, a server's level leaves that arena out, and the first call
+ * alone after it adds it (docs/RESOURCES.md, "Memory after a burst").
+ */
+export async function warmSessions(client: OcrClient, page: Buffer): Promise<void> {
+  for (const image of [page, await squarePage()]) {
+    await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
+    await client.recognize(image);
+  }
+  await client.recognizeLines([readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'))]);
 }
 
 export async function startWarmServer(): Promise<WarmServer> {
@@ -46,7 +61,7 @@ export async function startWarmServer(): Promise<WarmServer> {
   const target = `127.0.0.1:${server.port}`;
   const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
   const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-  for (const warm of [page, await squarePage()]) await Promise.all([1, 2, 3, 4].map(() => client.recognize(warm)));
+  await warmSessions(client, page);
   await atRest(server.httpPort!);
   return { server, pid: server.child.pid!, target, client, page, startedBytes };
 }

@@ -19,7 +19,7 @@ import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-import { squarePage } from '../../src/dev/warm-server.js';
+import { warmSessions } from '../../src/dev/warm-server.js';
 
 const GB = 1e9;
 
@@ -48,11 +48,9 @@ describe('hostile input and overload against a server process with its default f
     const target = `127.0.0.1:${server.port}`;
     client = new OcrClient(target, { deadlineMs: 120_000, maxAttempts: 1 });
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-    // Warm every worker's sessions as a server in service has them: their arenas, sized by the
-    // largest detector input they run on (960×960, a square page), are part of its level.
-    for (const image of [doc, await squarePage()])
-      for (let round = 0; round < 2; round++) await Promise.all([1, 2, 3, 4].map(() => client.recognize(image)));
-    await client.recognizeLines([line]);
+    // Warm every session as a server in service has them: their arenas, sized by the largest
+    // detector input they run on (960×960, a square page), are part of its level.
+    await warmSessions(client, doc);
     await atRest(server.httpPort!);
     baseline = residentBytes(server.child.pid!);
   });
