@@ -24,21 +24,47 @@ type Argument = number | Uint8Array;
 type KoffiFunction = ((...args: Argument[]) => number) & {
   async(...args: [...Argument[], (err: unknown, result: number) => void]): void;
 };
-interface Koffi {
+export interface Koffi {
   load(path: string): { func(signature: string): KoffiFunction };
   address(value: Uint8Array): bigint;
+}
+/** koffi and glibc as it loaded them. */
+export interface GlibcFfi {
+  koffi: Koffi;
+  lib: ReturnType<Koffi['load']>;
+}
+
+let ffi: GlibcFfi | null | undefined;
+
+/** koffi with glibc loaded, once; null where either is missing. */
+export function glibcFfi(): GlibcFfi | null {
+  if (ffi !== undefined) return ffi;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+    ffi = { koffi, lib: koffi.load('libc.so.6') };
+  } catch {
+    ffi = null;
+  }
+  return ffi;
+}
+
+/** The whole pages inside `region`, as a view of them: what madvise and mincore take. */
+export function wholePages(koffi: Koffi, region: Uint8Array): Uint8Array {
+  const start = Number(koffi.address(region) % BigInt(PAGE));
+  const skip = start === 0 ? 0 : PAGE - start;
+  return region.subarray(skip, skip + Math.max(0, Math.floor((region.byteLength - skip) / PAGE) * PAGE));
 }
 
 let loaded: Libc | null | undefined;
 
 export function glibc(): Libc | null {
   if (loaded !== undefined) return loaded;
+  const c = glibcFfi();
+  if (!c) return (loaded = null);
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-    const lib = koffi.load('libc.so.6');
-    const exit = lib.func('void _exit(int)');
-    const mallocTrim = lib.func('int malloc_trim(size_t)');
-    const madvise = lib.func('int madvise(void *, size_t, int)');
+    const exit = c.lib.func('void _exit(int)');
+    const mallocTrim = c.lib.func('int malloc_trim(size_t)');
+    const madvise = c.lib.func('int madvise(void *, size_t, int)');
     loaded = {
       exit: (code) => {
         exit(code);
@@ -47,12 +73,10 @@ export function glibc(): Libc | null {
       mallocTrim: (pad) => new Promise((resolve, reject) => mallocTrim.async(pad, (err) => (err ? reject(err as Error) : resolve()))),
       populate: (region) => {
         // madvise takes whole pages: the region's first and last partial pages are left to their first touch.
-        const start = Number(koffi.address(region) % BigInt(PAGE));
-        const skip = start === 0 ? 0 : PAGE - start;
-        const bytes = Math.floor((region.byteLength - skip) / PAGE) * PAGE;
-        if (bytes <= 0) return Promise.resolve();
+        const pages = wholePages(c.koffi, region);
+        if (pages.byteLength === 0) return Promise.resolve();
         return new Promise((resolve, reject) =>
-          madvise.async(region.subarray(skip, skip + bytes), bytes, MADV_POPULATE_WRITE, (err, result) =>
+          madvise.async(pages, pages.byteLength, MADV_POPULATE_WRITE, (err, result) =>
             err || result !== 0 ? reject(err instanceof Error ? err : new Error('madvise refused')) : resolve(),
           ),
         );
