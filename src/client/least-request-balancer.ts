@@ -12,11 +12,17 @@
  * included, and retries count where each attempt runs.
  *
  * An instance that refused a call for overload (RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms
- * hint) comes last until it expects room for a new call (its ocr-new-call-pushback-ms, else that
- * hint): its refusals end calls at once, so by open calls alone it would look the least loaded and
- * draw every next call, the retry of the refused one included.
+ * hint) comes last, for calls of that priority, until it expects room for a new call (its
+ * ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls alone
+ * it would look the least loaded and draw every next call, the retry of the refused one included.
+ * When every ready instance refuses a call's priority, the call is refused here without being sent
+ * (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
+ * otherwise cost each instance's main thread an upload and a refusal some 300 times a second, and
+ * its own host as much again (docs/BENCHMARKS.md, "Refused before sending").
  */
-import { connectivityState as ConnectivityState, experimental } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, type Metadata } from '@grpc/grpc-js';
+import { PRIORITY_METADATA_KEY, type Priority } from './call-settings.js';
+import { localRefusal } from './local-refusal.js';
 import { overloadNewCallPushbackMs } from './retry-pushback.js';
 
 type Endpoint = experimental.Endpoint;
@@ -46,8 +52,11 @@ class LeastRequestConfig implements experimental.TypedLoadBalancingConfig {
 /** Calls open on one instance; kept by endpoint across pickers, so counts survive state changes. */
 interface OpenCalls {
   count: number;
-  /** Date.now() until which the instance asked, by its last refusal, not to be sent calls. */
-  refusedUntil: number;
+  /**
+   * Date.now() until which the instance asked, by its last refusal, not to be sent calls of each
+   * priority. A refused interactive call closes it to batch calls too: they come after every interactive one.
+   */
+  refusedUntil: Record<Priority, number>;
 }
 
 /**
@@ -74,7 +83,11 @@ class LeastRequestPicker implements Picker {
   ) {}
 
   pick(args: PickArgs): PickResult {
-    const chosen = this.instances[this.choose()]!;
+    const priority = callPriority(args.metadata);
+    const now = Date.now();
+    const index = this.choose(priority, now);
+    if (index === null) return this.refuse(priority, now);
+    const chosen = this.instances[index]!;
     const result = chosen.picker.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     const { onCallStarted, onCallEnded } = result;
@@ -87,7 +100,7 @@ class LeastRequestPicker implements Picker {
       onCallEnded: (code, details, metadata) => {
         chosen.open.count--;
         const pushbackMs = overloadNewCallPushbackMs(code, metadata);
-        if (pushbackMs !== null) chosen.open.refusedUntil = Date.now() + pushbackMs + REFUSAL_MARGIN_MS;
+        if (pushbackMs !== null) refusedBy(chosen.open, priority, Date.now() + pushbackMs + REFUSAL_MARGIN_MS);
         onCallEnded?.(code, details, metadata);
       },
     };
@@ -95,24 +108,48 @@ class LeastRequestPicker implements Picker {
 
   /**
    * The index of the instance with the fewest open calls, scanning from the turn's start, among
-   * those not refusing for overload if there are any.
+   * those not refusing calls of `priority`; null when every one is.
    */
-  choose(): number {
+  choose(priority: Priority, now: number): number | null {
     const n = this.instances.length;
     const start = this.turn.next % n;
-    const now = Date.now();
-    const rank = (i: number): number => {
-      const { count, refusedUntil } = this.instances[i]!.open;
-      return refusedUntil > now ? count + Number.MAX_SAFE_INTEGER / 2 : count;
-    };
-    let best = start;
-    for (let k = 1; k < n; k++) {
+    let best: number | null = null;
+    for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
-      if (rank(i) < rank(best)) best = i;
+      const { count, refusedUntil } = this.instances[i]!.open;
+      if (refusedUntil[priority] > now) continue;
+      if (best === null || count < this.instances[best]!.open.count) best = i;
     }
-    this.turn.next = best + 1;
+    if (best !== null) this.turn.next = best + 1;
     return best;
   }
+
+  /** Every instance refuses `priority` for now: the call ends here, with a hint of when the first expects room. */
+  private refuse(priority: Priority, now: number): PickResult {
+    const waitMs = Math.max(1, Math.min(...this.instances.map((i) => i.open.refusedUntil[priority])) - now);
+    return {
+      pickResultType: experimental.PickResultType.DROP,
+      status: localRefusal(priority, waitMs),
+      subchannel: null,
+      onCallStarted: null,
+      onCallEnded: null,
+    };
+  }
+}
+
+/** The priority a call's metadata gives it: interactive unless it says batch, as the server reads it. */
+function callPriority(metadata: Metadata): Priority {
+  return metadata.get(PRIORITY_METADATA_KEY)[0] === 'batch' ? 'batch' : 'interactive';
+}
+
+/** Note an instance's refusal of a call of `priority`: closed to that priority until `until`, and to batch at least as long. */
+function refusedBy(open: OpenCalls, priority: Priority, until: number): void {
+  if (priority === 'batch') {
+    open.refusedUntil.batch = until;
+    return;
+  }
+  open.refusedUntil.interactive = until;
+  open.refusedUntil.batch = Math.max(open.refusedUntil.batch, until);
 }
 
 class LeastRequestLoadBalancer implements experimental.LoadBalancer {
@@ -185,7 +222,7 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
   private openCalls(endpoint: Endpoint): OpenCalls {
     const key = experimental.endpointToString(endpoint);
     let open = this.open.get(key);
-    if (!open) this.open.set(key, (open = { count: 0, refusedUntil: 0 }));
+    if (!open) this.open.set(key, (open = { count: 0, refusedUntil: { interactive: 0, batch: 0 } }));
     return open;
   }
 

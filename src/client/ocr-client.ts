@@ -18,8 +18,9 @@ import {
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
-import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings } from './call-settings.js';
+import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
+import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
 import { tlsChannel, type ClientTls } from './tls.js';
@@ -28,6 +29,9 @@ import { tokenInterceptor, type TokenSource } from './token.js';
 import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
 import { RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+
+/** How long a client trusts the balancer's verdict that every instance refuses a priority without asking it again. */
+const RECHECK_REFUSALS_MS = 1000;
 
 /** Room for whole scanned pages in one message; the server enforces its own, usually lower, limit. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -68,6 +72,11 @@ export class OcrClient {
   /** Attempts of a call refused for overload, the first included. */
   private readonly maxAttempts: number;
   private readonly stub: OcrServiceClient;
+  /**
+   * Per priority, until when (Date.now()) the balancer refuses such calls on every instance, as far
+   * as this client knows, and when to ask it again.
+   */
+  private readonly refusedEverywhere = new Map<Priority, { until: number; recheckAt: number }>();
 
   /**
    * `target` is a gRPC target: "host:port", "dns:///host:port", "ipv4:10.0.0.1:50051,10.0.0.2:50051",
@@ -147,7 +156,10 @@ export class OcrClient {
    * (RESOURCE_EXHAUSTED with a pushback ≥ 0) is retried here, within the call's one deadline: first
    * at once, which the balancer sends to another instance, then after the server's hint, and not at
    * all when the hint would outlast the deadline, so a caller learns at once that no room is left
-   * in time (grpc-js would wait out the hint and answer DEADLINE_EXCEEDED).
+   * in time (grpc-js would wait out the hint and answer DEADLINE_EXCEEDED). A refusal the balancer
+   * made without sending the call (local-refusal.ts) does not count as an attempt: a call that an
+   * instance has refused waits out that instance's hint for it; one that none has refused yet has
+   * no hint of its own and ends as a server would end it, after LOCAL_REFUSAL_HOLD_MS.
    */
   private async unary<T>(
     method: string,
@@ -156,17 +168,59 @@ export class OcrClient {
   ): Promise<T> {
     const options = callOptions(this.deadlineMs, settings);
     const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
-    for (let attempt = 1; ; attempt++) {
+    const priority = settings.priority ?? 'interactive';
+    let sent = 0;
+    let held = 0;
+    /** When the last instance that refused this call said it may be retried. */
+    let retryAt: number | undefined;
+    for (;;) {
       try {
+        if (sent + held === 0) this.throwIfRefusedEverywhere(priority, method);
         return await this.attempt(method, settings, options, start);
       } catch (err) {
         const pushbackMs = err instanceof OcrCallError ? overloadPushbackMs(err.status, err.metadata) : null;
-        if (pushbackMs === null || attempt >= this.maxAttempts) throw err;
-        const delayMs = attempt === 1 ? 0 : pushbackMs;
-        if (Date.now() + delayMs >= deadline) throw err;
-        if (delayMs > 0) await abortableDelay(delayMs, settings.signal);
+        if (pushbackMs === null) throw err;
+        const now = Date.now();
+        const local = isLocalRefusal((err as OcrCallError).metadata);
+        let resendAt: number | null;
+        if (local) {
+          held++;
+          this.noteRefusedEverywhere(priority, now + pushbackMs);
+          resendAt = retryAt === undefined || held > this.maxAttempts ? null : Math.max(retryAt, now + pushbackMs);
+        } else {
+          sent++;
+          retryAt = now + pushbackMs;
+          resendAt = sent >= this.maxAttempts ? null : sent === 1 ? now : retryAt;
+        }
+        if (resendAt === null || resendAt >= deadline) {
+          if (local) await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - now), settings.signal);
+          throw err;
+        }
+        if (resendAt > now) await abortableDelay(resendAt - now, settings.signal);
       }
     }
+  }
+
+  /**
+   * A new call of a priority that the balancer has just refused on every instance is refused here,
+   * before its request is encoded: refused by the balancer, each cost the caller's host the copies of
+   * its image and grpc-js's call (about 1.5 ms a call here, a core at 670 calls a second). Known for
+   * at most RECHECK_REFUSALS_MS, so that an instance that joins meanwhile is soon tried.
+   */
+  private throwIfRefusedEverywhere(priority: Priority, method: string): void {
+    const known = this.refusedEverywhere.get(priority);
+    const now = Date.now();
+    if (!known || now >= known.recheckAt) return;
+    const { code, details, metadata } = localRefusal(priority, Math.max(1, known.until - now));
+    throw new OcrCallError(code, details, { method, metadata });
+  }
+
+  private noteRefusedEverywhere(priority: Priority, until: number): void {
+    const recheckAt = Math.min(until, Date.now() + RECHECK_REFUSALS_MS);
+    this.refusedEverywhere.set(priority, { until, recheckAt });
+    // Batch calls come after every interactive one: no instance has room for them either.
+    const batch = this.refusedEverywhere.get('batch');
+    if (priority === 'interactive' && !(batch && batch.until >= until)) this.refusedEverywhere.set('batch', { until, recheckAt });
   }
 
   private attempt<T>(

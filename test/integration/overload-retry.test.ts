@@ -3,9 +3,25 @@
  * refusals with a retry pushback are retried on the other instance after the hint, a pushback of
  * -1 is not retried, and the call's priority travels as metadata on every attempt.
  */
-import { Metadata, Server, status as Status, type sendUnaryData, type ServerErrorResponse, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  InterceptingCall,
+  Metadata,
+  Server,
+  status as Status,
+  type Interceptor,
+  type sendUnaryData,
+  type ServerErrorResponse,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { type OcrCallError, OcrClient, mapLimit, type LoadBalancing, type ServerInfo } from '../../src/client/index.js';
+import {
+  type OcrCallError,
+  OcrClient,
+  mapLimit,
+  type LoadBalancing,
+  type OcrClientOptions,
+  type ServerInfo,
+} from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
@@ -19,7 +35,7 @@ const info = (id: string): ServerInfo => ({
   threadsPerWorker: 1,
 });
 
-/** One fake instance: it refuses every call for overload with `pushbackMs`, or answers them all. */
+/** One fake instance: it refuses every call (or every batch call) for overload with `pushbackMs`, or answers them all. */
 class FakeInstance {
   /** When each call arrived (Date.now()) and the ocr-priority it carried. */
   readonly calls: { at: number; priority: string | undefined }[] = [];
@@ -31,7 +47,7 @@ class FakeInstance {
 
   constructor(
     readonly id: string,
-    public refuses: boolean,
+    public refuses: boolean | 'batch',
   ) {
     const unimplemented = (): never => {
       throw new Error('not used by this test');
@@ -56,7 +72,7 @@ class FakeInstance {
   private answer<Req, Res>(call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, response: Res): void {
     const [priority] = call.metadata.get('ocr-priority');
     this.calls.push({ at: Date.now(), priority: priority === undefined ? undefined : String(priority) });
-    if (!this.refuses) return callback(null, response);
+    if (!this.refuses || (this.refuses === 'batch' && priority !== 'batch')) return callback(null, response);
     const trailers = new Metadata();
     trailers.set('grpc-retry-pushback-ms', String(this.pushbackMs));
     if (this.newCallPushbackMs !== undefined) trailers.set('ocr-new-call-pushback-ms', String(this.newCallPushbackMs));
@@ -87,8 +103,8 @@ describe('retry of calls refused for overload', function () {
   const both = (): string => `ipv4:127.0.0.1:${busy.port},127.0.0.1:${free.port}`;
 
   /** A least_request client connected to both instances, so that calls in parallel spread over both; then busy refuses. */
-  async function connectedToBoth(): Promise<OcrClient> {
-    const connected = new OcrClient(both(), { loadBalancing: 'least_request' });
+  async function connectedToBoth(options: OcrClientOptions = {}): Promise<OcrClient> {
+    const connected = new OcrClient(both(), { ...options, loadBalancing: 'least_request' });
     busy.refuses = false;
     for (let i = 0; i < 10 && (busy.calls.length === 0 || free.calls.length === 0); i++) await connected.getServerInfo();
     busy.refuses = true;
@@ -134,6 +150,80 @@ describe('retry of calls refused for overload', function () {
     const started = Date.now();
     while (busy.calls.length === 0 && Date.now() - started < 5000) await client.recognize(Buffer.from('x'));
     expect(busy.calls.length, 'calls sent to the instance within 5 s of its refusal').to.be.above(0);
+  });
+
+  /** A closed loop of `priority` calls for `ms`, as a queue consumer that ignores hints: how each ended, and how long it took. */
+  async function loop(
+    c: OcrClient,
+    priority: 'batch' | 'interactive',
+    ms: number,
+  ): Promise<{ code: string; local: boolean; ms: number }[]> {
+    const ends: { code: string; local: boolean; ms: number }[] = [];
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      const started = Date.now();
+      const end = await c.recognize(Buffer.from('x'), undefined, { priority, deadlineMs: 1000 }).then(
+        () => ({ code: 'OK', local: false }),
+        (e: OcrCallError) => ({ code: e.code, local: e.metadata.get('ocr-refused-by-client').length > 0 }),
+      );
+      ends.push({ ...end, ms: Date.now() - started });
+    }
+    return ends;
+  }
+
+  it('least_request: refuses a priority that every instance refuses without sending it, paced, until the first expects room', async () => {
+    let started = 0;
+    const counting: Interceptor = (options, next) => {
+      started++;
+      return new InterceptingCall(next(options));
+    };
+    client = await connectedToBoth({ channelOptions: { interceptors: [counting] } });
+    free.refuses = true;
+    free.calls.length = 0;
+    [busy.pushbackMs, free.pushbackMs] = [2000, 3000];
+    started = 0;
+    const ends = await loop(client, 'batch', 600);
+    // The first call learnt that both refuse; the rest never left the client. Sent, a caller looping
+    // on refusals made some 20 calls a second on each instance (their hold is the server's pace).
+    expect(busy.calls.length + free.calls.length, 'calls the instances received').to.equal(2);
+    // And only the next one became a grpc-js call (refused by the balancer): the client then knew,
+    // and refused the others before encoding their images.
+    expect(started, 'grpc-js calls').to.equal(3);
+    expect(ends[0]).to.include({ code: 'RESOURCE_EXHAUSTED', local: false });
+    const later = ends.slice(1);
+    expect(later.length).to.be.within(5, 13);
+    expect(later.every((e) => e.code === 'RESOURCE_EXHAUSTED' && e.local)).to.equal(true);
+    // Each held as the server would hold it, so that the loop does not spin on this host's cores.
+    expect(Math.min(...later.map((e) => e.ms))).to.be.at.least(45);
+    const err = await client.recognize(Buffer.from('x'), undefined, { priority: 'batch', deadlineMs: 1000 }).catch((e: OcrCallError) => e);
+    const hint = Number((err as OcrCallError).metadata.get('ocr-new-call-pushback-ms')[0]);
+    expect(hint, 'the first instance expects room in').to.be.within(1000, 2050);
+    expect((err as OcrCallError).details).to.match(/every instance refused batch calls for load; the first expects room in \d+ ms/);
+  });
+
+  it('least_request: an instance that refuses batch calls still takes interactive ones', async () => {
+    client = await connectedToBoth();
+    [busy.refuses, free.refuses] = ['batch', 'batch'];
+    free.calls.length = 0;
+    busy.pushbackMs = free.pushbackMs = 2000;
+    const batch = await loop(client, 'batch', 300);
+    expect(batch.every((e) => e.code === 'RESOURCE_EXHAUSTED')).to.equal(true);
+    const interactive = await loop(client, 'interactive', 300);
+    expect(interactive.length).to.be.above(1);
+    expect(interactive.every((e) => e.code === 'OK')).to.equal(true);
+  });
+
+  it('least_request: a call refused by the only instance waits out its hint before it is sent again', async () => {
+    client = new OcrClient(`127.0.0.1:${busy.port}`, { loadBalancing: 'least_request' });
+    busy.pushbackMs = 300;
+    const answered = client.recognize(Buffer.from('x'));
+    // The first attempt's refusal closes the instance for 300 ms: the retry at once is refused by
+    // the client, and the call is sent again once the hint has passed, not at once.
+    while (busy.calls.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    busy.refuses = false;
+    expect((await answered).instanceId).to.equal('busy');
+    expect(busy.calls).to.have.length(2);
+    expect(busy.calls[1]!.at - busy.calls[0]!.at).to.be.at.least(295);
   });
 
   it('retries at once, then after the hint, when the refusing instance is the only one, then gives up', async () => {
