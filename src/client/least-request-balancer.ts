@@ -15,8 +15,8 @@
  * hint) comes last, for calls of that priority, until it expects room for a new call (its
  * ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls alone
  * it would look the least loaded and draw every next call, the retry of the refused one included.
- * When every ready instance refuses a call's priority, the call is refused here without being sent
- * (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
+ * When every ready instance refuses the priority a call names, the call is refused here without
+ * being sent (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
  * otherwise cost each instance's main thread an upload and a refusal some 300 times a second, and
  * its own host as much again (docs/BENCHMARKS.md, "Refused before sending").
  */
@@ -83,9 +83,10 @@ class LeastRequestPicker implements Picker {
   ) {}
 
   pick(args: PickArgs): PickResult {
-    const priority = callPriority(args.metadata);
+    const named = namedPriority(args.metadata);
+    const priority = named ?? 'interactive';
     const now = Date.now();
-    const index = this.choose(priority, now);
+    const index = this.choose(priority, now, named !== undefined);
     if (index === null) return this.refuse(priority, now);
     const chosen = this.instances[index]!;
     const result = chosen.picker.pick(args);
@@ -108,19 +109,22 @@ class LeastRequestPicker implements Picker {
 
   /**
    * The index of the instance with the fewest open calls, scanning from the turn's start, among
-   * those not refusing calls of `priority`; null when every one is.
+   * those not refusing calls of `priority` if there are any; null when every one is and `refusable`.
    */
-  choose(priority: Priority, now: number): number | null {
+  choose(priority: Priority, now: number, refusable: boolean): number | null {
     const n = this.instances.length;
     const start = this.turn.next % n;
-    let best: number | null = null;
-    for (let k = 0; k < n; k++) {
-      const i = (start + k) % n;
+    const rank = (i: number): number => {
       const { count, refusedUntil } = this.instances[i]!.open;
-      if (refusedUntil[priority] > now) continue;
-      if (best === null || count < this.instances[best]!.open.count) best = i;
+      return refusedUntil[priority] > now ? count + Number.MAX_SAFE_INTEGER / 2 : count;
+    };
+    let best = start;
+    for (let k = 1; k < n; k++) {
+      const i = (start + k) % n;
+      if (rank(i) < rank(best)) best = i;
     }
-    if (best !== null) this.turn.next = best + 1;
+    if (refusable && rank(best) >= Number.MAX_SAFE_INTEGER / 2) return null;
+    this.turn.next = best + 1;
     return best;
   }
 
@@ -137,9 +141,14 @@ class LeastRequestPicker implements Picker {
   }
 }
 
-/** The priority a call's metadata gives it: interactive unless it says batch, as the server reads it. */
-function callPriority(metadata: Metadata): Priority {
-  return metadata.get(PRIORITY_METADATA_KEY)[0] === 'batch' ? 'batch' : 'interactive';
+/**
+ * The priority a call names in its metadata. OcrClient names one on each Recognize and
+ * RecognizeLines, the calls a server refuses for load; a call that names none (GetServerInfo, a
+ * health check, a tile stream without one) is never refused here, only sent elsewhere first.
+ */
+function namedPriority(metadata: Metadata): Priority | undefined {
+  const [value] = metadata.get(PRIORITY_METADATA_KEY);
+  return value === 'batch' || value === 'interactive' ? value : undefined;
 }
 
 /** Note an instance's refusal of a call of `priority`: closed to that priority until `until`, and to batch at least as long. */

@@ -108,7 +108,7 @@ export class OcrClient {
   /** Detects and reads the text of one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP). */
   recognize(image: Uint8Array, options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeResponse> {
     const request = { image: asBuffer(image), options };
-    return this.unary<RecognizeResponse>('Recognize', settings, (metadata, callOpts, callback) =>
+    return this.unary<RecognizeResponse>('Recognize', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognize(request, metadata, callOpts, callback),
     );
   }
@@ -116,7 +116,7 @@ export class OcrClient {
   /** Reads images that each hold one already-cropped line; results come back in the same order. */
   recognizeLines(images: Uint8Array[], options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeLinesResponse> {
     const request = { images: images.map(asBuffer), options };
-    return this.unary<RecognizeLinesResponse>('RecognizeLines', settings, (metadata, callOpts, callback) =>
+    return this.unary<RecognizeLinesResponse>('RecognizeLines', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognizeLines(request, metadata, callOpts, callback),
     );
   }
@@ -168,14 +168,14 @@ export class OcrClient {
   ): Promise<T> {
     const options = callOptions(this.deadlineMs, settings);
     const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
-    const priority = settings.priority ?? 'interactive';
+    const { priority } = settings;
     let sent = 0;
     let held = 0;
     /** When the last instance that refused this call said it may be retried. */
     let retryAt: number | undefined;
     for (;;) {
       try {
-        if (sent + held === 0) this.throwIfRefusedEverywhere(priority, method);
+        if (priority && sent + held === 0) this.throwIfRefusedEverywhere(priority, method);
         return await this.attempt(method, settings, options, start);
       } catch (err) {
         const pushbackMs = err instanceof OcrCallError ? overloadPushbackMs(err.status, err.metadata) : null;
@@ -185,7 +185,7 @@ export class OcrClient {
         let resendAt: number | null;
         if (local) {
           held++;
-          this.noteRefusedEverywhere(priority, now + pushbackMs);
+          if (priority) this.noteRefusedEverywhere(priority, now + pushbackMs);
           resendAt = retryAt === undefined || held > this.maxAttempts ? null : Math.max(retryAt, now + pushbackMs);
         } else {
           sent++;
@@ -256,6 +256,14 @@ function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<vo
       resolve();
     }
   });
+}
+
+/**
+ * A call that servers refuse for load names its priority, interactive unless the caller says batch:
+ * the balancer refuses only such calls itself when every instance does (least-request-balancer.ts).
+ */
+function refusable(settings: CallSettings = {}): CallSettings {
+  return { ...settings, priority: settings.priority ?? 'interactive' };
 }
 
 /** The generated messages want Buffers; wrapping shares the bytes instead of copying them. */

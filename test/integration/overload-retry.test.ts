@@ -213,6 +213,18 @@ describe('retry of calls refused for overload', function () {
     expect(interactive.every((e) => e.code === 'OK')).to.equal(true);
   });
 
+  it('least_request: sends a call that names no priority (GetServerInfo) while every instance refuses recognition', async () => {
+    client = await connectedToBoth();
+    free.refuses = true;
+    busy.pushbackMs = free.pushbackMs = 2000;
+    await client.recognize(Buffer.from('x'), undefined, { deadlineMs: 1000 }).catch(() => undefined);
+    [busy.refuses, free.refuses] = [false, false];
+    const refused = await client.recognize(Buffer.from('x'), undefined, { deadlineMs: 1000 }).catch((e: OcrCallError) => e);
+    expect((refused as OcrCallError).metadata.get('ocr-refused-by-client')).to.have.length(1);
+    // Servers never refuse it for load: the client must not either.
+    expect(['busy', 'free']).to.include((await client.getServerInfo()).instanceId);
+  });
+
   it('least_request: a call refused by the only instance waits out its hint before it is sent again', async () => {
     client = new OcrClient(`127.0.0.1:${busy.port}`, { loadBalancing: 'least_request' });
     busy.pushbackMs = 300;
@@ -268,8 +280,9 @@ describe('retry of calls refused for overload', function () {
     for (let i = 0; i < 4; i++) await client.recognize(Buffer.from('x'), undefined, { priority: 'batch' });
     await client.getServerInfo({ priority: 'interactive' });
     await client.recognizeLines([Buffer.from('x')]);
-    // Each call ended at the free instance, some after a refused attempt at the busy one.
-    expect(free.calls.map((c) => c.priority)).to.deep.equal(['batch', 'batch', 'batch', 'batch', 'interactive', undefined]);
+    // Each call ended at the free instance, some after a refused attempt at the busy one. The calls
+    // that servers refuse for load name their priority, interactive by default.
+    expect(free.calls.map((c) => c.priority)).to.deep.equal(['batch', 'batch', 'batch', 'batch', 'interactive', 'interactive']);
     expect(busy.calls.filter((c) => c.priority === 'batch').length).to.be.greaterThan(0);
   });
 
