@@ -15,15 +15,15 @@
  * hint) comes last, for calls of that priority, until it expects room for a new call (its
  * ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls alone
  * it would look the least loaded and draw every next call, the retry of the refused one included.
- * When every ready instance refuses the priority a call names, the call is refused here without
- * being sent (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
+ * When every ready instance has refused the priority a call names for load (not for one caller's
+ * quota, which says nothing of the others' calls), the call is refused here without being sent (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
  * otherwise cost each instance's main thread an upload and a refusal some 300 times a second, and
  * its own host as much again (docs/BENCHMARKS.md, "Refused before sending").
  */
 import { connectivityState as ConnectivityState, experimental, type Metadata } from '@grpc/grpc-js';
 import { PRIORITY_METADATA_KEY, type Priority } from './call-settings.js';
 import { localRefusal } from './local-refusal.js';
-import { overloadNewCallPushbackMs } from './retry-pushback.js';
+import { instanceFullMs, overloadNewCallPushbackMs } from './retry-pushback.js';
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -54,9 +54,15 @@ interface OpenCalls {
   count: number;
   /**
    * Date.now() until which the instance asked, by its last refusal, not to be sent calls of each
-   * priority. A refused interactive call closes it to batch calls too: they come after every interactive one.
+   * priority: it comes last for them. A refused interactive call closes it to batch calls too: they
+   * come after every interactive one.
    */
   refusedUntil: Record<Priority, number>;
+  /**
+   * The same, from its refusals for load alone (instanceFullMs): until then it has no room for any
+   * caller's call of that priority, and when no instance has, calls are refused here.
+   */
+  fullUntil: Record<Priority, number>;
 }
 
 /**
@@ -101,7 +107,9 @@ class LeastRequestPicker implements Picker {
       onCallEnded: (code, details, metadata) => {
         chosen.open.count--;
         const pushbackMs = overloadNewCallPushbackMs(code, metadata);
-        if (pushbackMs !== null) refusedBy(chosen.open, priority, Date.now() + pushbackMs + REFUSAL_MARGIN_MS);
+        if (pushbackMs !== null) refusedBy(chosen.open.refusedUntil, priority, Date.now() + pushbackMs + REFUSAL_MARGIN_MS);
+        const fullMs = instanceFullMs(code, metadata);
+        if (fullMs !== null) refusedBy(chosen.open.fullUntil, priority, Date.now() + fullMs + REFUSAL_MARGIN_MS);
         onCallEnded?.(code, details, metadata);
       },
     };
@@ -109,9 +117,11 @@ class LeastRequestPicker implements Picker {
 
   /**
    * The index of the instance with the fewest open calls, scanning from the turn's start, among
-   * those not refusing calls of `priority` if there are any; null when every one is and `refusable`.
+   * those not refusing calls of `priority` if there are any; null when every one is full for them
+   * and the call is `refusable`.
    */
   choose(priority: Priority, now: number, refusable: boolean): number | null {
+    if (refusable && this.instances.every((i) => i.open.fullUntil[priority] > now)) return null;
     const n = this.instances.length;
     const start = this.turn.next % n;
     const rank = (i: number): number => {
@@ -123,14 +133,13 @@ class LeastRequestPicker implements Picker {
       const i = (start + k) % n;
       if (rank(i) < rank(best)) best = i;
     }
-    if (refusable && rank(best) >= Number.MAX_SAFE_INTEGER / 2) return null;
     this.turn.next = best + 1;
     return best;
   }
 
   /** Every instance refuses `priority` for now: the call ends here, with a hint of when the first expects room. */
   private refuse(priority: Priority, now: number): PickResult {
-    const waitMs = Math.max(1, Math.min(...this.instances.map((i) => i.open.refusedUntil[priority])) - now);
+    const waitMs = Math.max(1, Math.min(...this.instances.map((i) => i.open.fullUntil[priority])) - now);
     return {
       pickResultType: experimental.PickResultType.DROP,
       status: localRefusal(priority, waitMs),
@@ -152,13 +161,13 @@ function namedPriority(metadata: Metadata): Priority | undefined {
 }
 
 /** Note an instance's refusal of a call of `priority`: closed to that priority until `until`, and to batch at least as long. */
-function refusedBy(open: OpenCalls, priority: Priority, until: number): void {
+function refusedBy(closed: Record<Priority, number>, priority: Priority, until: number): void {
   if (priority === 'batch') {
-    open.refusedUntil.batch = until;
+    closed.batch = until;
     return;
   }
-  open.refusedUntil.interactive = until;
-  open.refusedUntil.batch = Math.max(open.refusedUntil.batch, until);
+  closed.interactive = until;
+  closed.batch = Math.max(closed.batch, until);
 }
 
 class LeastRequestLoadBalancer implements experimental.LoadBalancer {
@@ -231,7 +240,8 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
   private openCalls(endpoint: Endpoint): OpenCalls {
     const key = experimental.endpointToString(endpoint);
     let open = this.open.get(key);
-    if (!open) this.open.set(key, (open = { count: 0, refusedUntil: { interactive: 0, batch: 0 } }));
+    if (!open)
+      this.open.set(key, (open = { count: 0, refusedUntil: { interactive: 0, batch: 0 }, fullUntil: { interactive: 0, batch: 0 } }));
     return open;
   }
 

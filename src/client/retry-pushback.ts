@@ -1,5 +1,5 @@
 import { status as Status, type Metadata } from '@grpc/grpc-js';
-import { newCallPushbackMs, retryPushbackMs } from '../shared/pushback.js';
+import { NEW_CALL_PUSHBACK_MS, newCallPushbackMs, retryPushbackMs } from '../shared/pushback.js';
 
 /**
  * The server's hint for a call refused for overload (RESOURCE_EXHAUSTED with grpc-retry-pushback-ms),
@@ -15,4 +15,13 @@ export function overloadPushbackMs(code: Status, metadata: Metadata): number | n
  */
 export function overloadNewCallPushbackMs(code: Status, metadata: Metadata): number | null {
   return code === Status.RESOURCE_EXHAUSTED ? newCallPushbackMs(metadata) : null;
+}
+
+/**
+ * How long the instance that refused a call expects to have no room for any new call of its
+ * priority: the ocr-new-call-pushback-ms that only a server's refusals for load carry, and not, for
+ * one, a refusal for a caller's quota, which a gateway's other callers do not share; null otherwise.
+ */
+export function instanceFullMs(code: Status, metadata: Metadata): number | null {
+  return code === Status.RESOURCE_EXHAUSTED && metadata.get(NEW_CALL_PUSHBACK_MS).length > 0 ? newCallPushbackMs(metadata) : null;
 }

@@ -180,7 +180,9 @@ describe('retry of calls refused for overload', function () {
     client = await connectedToBoth({ channelOptions: { interceptors: [counting] } });
     free.refuses = true;
     free.calls.length = 0;
+    // Refusals for load: each says when a new call would fit.
     [busy.pushbackMs, free.pushbackMs] = [2000, 3000];
+    [busy.newCallPushbackMs, free.newCallPushbackMs] = [2000, 3000];
     started = 0;
     const ends = await loop(client, 'batch', 600);
     // The first call learnt that both refuse; the rest never left the client. Sent, a caller looping
@@ -206,6 +208,7 @@ describe('retry of calls refused for overload', function () {
     [busy.refuses, free.refuses] = ['batch', 'batch'];
     free.calls.length = 0;
     busy.pushbackMs = free.pushbackMs = 2000;
+    busy.newCallPushbackMs = free.newCallPushbackMs = 2000;
     const batch = await loop(client, 'batch', 300);
     expect(batch.every((e) => e.code === 'RESOURCE_EXHAUSTED')).to.equal(true);
     const interactive = await loop(client, 'interactive', 300);
@@ -217,6 +220,7 @@ describe('retry of calls refused for overload', function () {
     client = await connectedToBoth();
     free.refuses = true;
     busy.pushbackMs = free.pushbackMs = 2000;
+    busy.newCallPushbackMs = free.newCallPushbackMs = 2000;
     await client.recognize(Buffer.from('x'), undefined, { deadlineMs: 1000 }).catch(() => undefined);
     [busy.refuses, free.refuses] = [false, false];
     const refused = await client.recognize(Buffer.from('x'), undefined, { deadlineMs: 1000 }).catch((e: OcrCallError) => e);
@@ -225,9 +229,21 @@ describe('retry of calls refused for overload', function () {
     expect(['busy', 'free']).to.include((await client.getServerInfo()).instanceId);
   });
 
+  it("least_request: a refusal that says nothing of room for others' calls (a quota's) never stops calls being sent", async () => {
+    client = await connectedToBoth();
+    free.refuses = true;
+    free.calls.length = 0;
+    // As a caller's quota answers: a retry hint, no ocr-new-call-pushback-ms.
+    busy.pushbackMs = free.pushbackMs = 2000;
+    const ends = await loop(client, 'interactive', 300);
+    expect(ends.every((e) => e.code === 'RESOURCE_EXHAUSTED' && !e.local)).to.equal(true);
+    // Every call was sent: through a gateway, the next call may be another caller's, within its quota.
+    expect(busy.calls.length + free.calls.length).to.equal(2 * ends.length);
+  });
+
   it('least_request: a call refused by the only instance waits out its hint before it is sent again', async () => {
     client = new OcrClient(`127.0.0.1:${busy.port}`, { loadBalancing: 'least_request' });
-    busy.pushbackMs = 300;
+    busy.pushbackMs = busy.newCallPushbackMs = 300;
     const answered = client.recognize(Buffer.from('x'));
     // The first attempt's refusal closes the instance for 300 ms: the retry at once is refused by
     // the client, and the call is sent again once the hint has passed, not at once.
