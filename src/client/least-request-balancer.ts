@@ -16,7 +16,8 @@
  * ocr-new-call-pushback-ms, else that hint): its refusals end calls at once, so by open calls alone
  * it would look the least loaded and draw every next call, the retry of the refused one included.
  * When every ready instance has refused the priority a call names for load (not for one caller's
- * quota, which says nothing of the others' calls), the call is refused here without being sent (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
+ * quota, which says nothing of the others' calls), the call is refused here without being sent
+ * (localRefusal): a caller that loops on refusals, as 40 batch callers beside interactive ones do,
  * otherwise cost each instance's main thread an upload and a refusal some 300 times a second, and
  * its own host as much again (docs/BENCHMARKS.md, "Refused before sending").
  */

@@ -203,9 +203,10 @@ export class OcrClient {
 
   /**
    * A new call of a priority that the balancer has just refused on every instance is refused here,
-   * before its request is encoded: refused by the balancer, each cost the caller's host the copies of
-   * its image and grpc-js's call (about 1.5 ms a call here, a core at 670 calls a second). Known for
-   * at most RECHECK_REFUSALS_MS, so that an instance that joins meanwhile is soon tried.
+   * before its request is encoded: refused by the balancer, each still cost the caller's host the
+   * copies of its image and grpc-js's call, a core for a few dozen looping callers
+   * (docs/BENCHMARKS.md, "Refused before sending"). Known for at most RECHECK_REFUSALS_MS, so that an
+   * instance that joins meanwhile is soon tried.
    */
   private throwIfRefusedEverywhere(priority: Priority, method: string): void {
     const known = this.refusedEverywhere.get(priority);
