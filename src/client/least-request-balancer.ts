@@ -171,8 +171,22 @@ function refusedBy(closed: Record<Priority, number>, priority: Priority, until: 
   closed.batch = Math.max(closed.batch, until);
 }
 
+/**
+ * How long, before its first picker, a balancer waits for the other instances once one has connected.
+ * Published at once, its first picker had that one instance alone, and every call made before the
+ * connections (a new client's first calls) went to it: four new callers over two instances queued
+ * four documents on one and none on the other, the last past a 10 s deadline on a slow machine
+ * (docs/BENCHMARKS.md, "Two instances"). Over a network the others connect within milliseconds.
+ */
+const FIRST_CONNECT_GRACE_MS = 250;
+
 class LeastRequestLoadBalancer implements experimental.LoadBalancer {
   private children: experimental.LeafLoadBalancer[] = [];
+  /** Whether a picker over ready instances has been published yet. */
+  private servedReady = false;
+  /** Until when the first picker waits for instances still connecting (FIRST_CONNECT_GRACE_MS). */
+  private firstWaitUntil: number | undefined;
+  private firstWait: NodeJS.Timeout | undefined;
   private readonly open = new Map<string, OpenCalls>();
   // A random first turn, so that many idle clients do not all start on the same instance.
   private readonly turn: Turn = { next: Math.floor(Math.random() * 1024) };
@@ -230,6 +244,7 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
   }
 
   destroy(): void {
+    clearTimeout(this.firstWait);
     this.children.forEach((c) => c.destroy());
     this.children = [];
   }
@@ -250,7 +265,10 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     if (this.updatesPaused || this.children.length === 0) return;
     const inState = (s: ConnectivityState) => this.children.filter((c) => c.getConnectivityState() === s);
     const ready = inState(ConnectivityState.READY);
-    if (ready.length > 0) {
+    if (ready.length > 0 && !this.servedReady && this.waitingForOthers(ready.length)) {
+      this.setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    } else if (ready.length > 0) {
+      this.servedReady = true;
       this.setState(
         ConnectivityState.READY,
         new LeastRequestPicker(
@@ -269,6 +287,20 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     }
     // Like round_robin, keep every instance connected, so that any may take the next call.
     for (const c of this.children) if (c.getConnectivityState() === ConnectivityState.IDLE) c.exitIdle();
+  }
+
+  /** Whether the first picker should wait for instances still connecting, `ready` of them being ready; publish() again when it stops. */
+  private waitingForOthers(ready: number): boolean {
+    const connecting = this.children.filter((c) =>
+      [ConnectivityState.CONNECTING, ConnectivityState.IDLE].includes(c.getConnectivityState()),
+    ).length;
+    if (connecting === 0 || ready + connecting < 2) return false;
+    const now = Date.now();
+    this.firstWaitUntil ??= now + FIRST_CONNECT_GRACE_MS;
+    if (now >= this.firstWaitUntil) return false;
+    // Unreferenced: a client closed meanwhile must not be kept alive by it.
+    this.firstWait ??= setTimeout(() => this.publish(), this.firstWaitUntil - now).unref();
+    return true;
   }
 
   private setState(state: ConnectivityState, picker: Picker, error: string | null): void {

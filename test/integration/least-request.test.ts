@@ -119,6 +119,31 @@ describe('least_request balancing', function () {
     expect(await afterUnevenEnds('round_robin', 4)).to.include('b');
   });
 
+  it("spreads a new client's first calls, made before it has connected, over every instance", async () => {
+    const client = new OcrClient(`ipv4:127.0.0.1:${a.port},127.0.0.1:${b.port}`, { loadBalancing: 'least_request' });
+    const ids: string[] = [];
+    const eight = new Promise<void>((resolve) => {
+      const count = (id: string): void => {
+        ids.push(id);
+        if (ids.length < 8) return;
+        arrivals.off('arrived', count);
+        resolve();
+      };
+      arrivals.on('arrived', count);
+    });
+    const answers = Array.from({ length: 8 }, () => client.getServerInfo());
+    await eight;
+    a.release();
+    b.release();
+    await Promise.all(answers);
+    client.close();
+    // Picked as the first connection came up, all eight went to that instance.
+    expect(
+      ids.filter((id) => id === 'a'),
+      ids.join(' '),
+    ).to.have.length(4);
+  });
+
   it('spreads calls in turn when the instances are equally loaded', async () => {
     const client = await connected('least_request');
     const ids: string[] = [];
