@@ -184,7 +184,7 @@ check_contents() {
     [[ -e $MNT/$p ]] && bad+=("/$p")
   done
   [[ -d $MNT/app/src ]] && bad+=(/app/src)
-  find "$MNT/app/dist" -name '*.ts' | grep -q . && bad+=('.ts files in /app/dist')
+  [[ -n $(find "$MNT/app/dist" -name '*.ts' -print -quit) ]] && bad+=('.ts files in /app/dist')
   ls "$MNT/app/models-cache/"*.onnx >/dev/null 2>&1 || bad+=('no prepared models in /app/models-cache')
   ((${#bad[@]} == 0)) || fail "the image holds what it should not: ${bad[*]}"
 }
@@ -241,7 +241,10 @@ grep -qE "$EXPECTED" <<<"$answer" || fail "Recognize did not read $EXPECTED: ${a
 lines=$(node -e 'console.log(JSON.parse(process.argv[1]).lines.length)' "$answer")
 answer=$(curl -sS --fail-with-body -F "image=@$DOC" "http://127.0.0.1:$HTTP_PORT/api/ocr") || fail "POST /api/ocr failed: $answer"
 grep -qE "$EXPECTED" <<<"$answer" || fail "/api/ocr did not read $EXPECTED: ${answer:0:400}"
-curl -sS --fail "http://127.0.0.1:$HTTP_PORT/metrics" | grep -q '^ocr_' || fail '/metrics has no ocr_ metric'
+# Read whole, then searched (as the other checks here): with pipefail, `curl | grep -q` fails
+# whenever grep stops reading at its match and curl, still writing, dies of SIGPIPE.
+metrics=$(curl -sS --fail "http://127.0.0.1:$HTTP_PORT/metrics") || fail "GET /metrics failed: ${metrics:0:400}"
+grep -q '^ocr_' <<<"$metrics" || fail '/metrics has no ocr_ metric'
 log "Recognize (gRPC, $lines lines) and POST /api/ocr read the invoice; /metrics served"
 
 t=$(now_ms)
@@ -256,7 +259,7 @@ STOP_MS=$(($(now_ms) - t))
   fail "exit code $code after SIGTERM"
 }
 ((STOP_MS <= GRACE_MS)) || fail "exited $STOP_MS ms after SIGTERM, past the grace period ($GRACE_MS ms)"
-podman logs "$NAME" 2>&1 | grep -q 'SIGTERM\|drain\|shutting' || log '(no shutdown line in the logs)'
+grep -q 'SIGTERM\|drain\|shutting' <<<"$(podman logs "$NAME" 2>&1)" || log '(no shutdown line in the logs)'
 log "SIGTERM → exit 0 in $STOP_MS ms (grace period $GRACE_MS ms)"
 podman rm "$NAME" >/dev/null 2>&1
 

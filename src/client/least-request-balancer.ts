@@ -265,7 +265,7 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     if (this.updatesPaused || this.children.length === 0) return;
     const inState = (s: ConnectivityState) => this.children.filter((c) => c.getConnectivityState() === s);
     const ready = inState(ConnectivityState.READY);
-    if (ready.length > 0 && !this.servedReady && this.waitingForOthers(ready.length)) {
+    if (ready.length > 0 && !this.servedReady && this.waitingForOthers()) {
       this.setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     } else if (ready.length > 0) {
       this.servedReady = true;
@@ -289,12 +289,11 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
     for (const c of this.children) if (c.getConnectivityState() === ConnectivityState.IDLE) c.exitIdle();
   }
 
-  /** Whether the first picker should wait for instances still connecting, `ready` of them being ready; publish() again when it stops. */
-  private waitingForOthers(ready: number): boolean {
-    const connecting = this.children.filter((c) =>
-      [ConnectivityState.CONNECTING, ConnectivityState.IDLE].includes(c.getConnectivityState()),
-    ).length;
-    if (connecting === 0 || ready + connecting < 2) return false;
+  /** Whether the first picker, an instance being ready, should wait for others still connecting; publish() again when it stops. */
+  private waitingForOthers(): boolean {
+    const connecting = (c: experimental.LeafLoadBalancer): boolean =>
+      [ConnectivityState.CONNECTING, ConnectivityState.IDLE].includes(c.getConnectivityState());
+    if (!this.children.some(connecting)) return false;
     const now = Date.now();
     this.firstWaitUntil ??= now + FIRST_CONNECT_GRACE_MS;
     if (now >= this.firstWaitUntil) return false;
