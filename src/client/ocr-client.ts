@@ -169,19 +169,21 @@ export class OcrClient {
     const options = callOptions(this.deadlineMs, settings);
     const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
     const { priority } = settings;
+    const known = priority ? this.knownRefusal(priority, method) : null;
+    if (known) return heldRefusal(known, deadline, settings.signal);
     let sent = 0;
     let held = 0;
     /** When the last instance that refused this call said it may be retried. */
     let retryAt: number | undefined;
     for (;;) {
       try {
-        if (priority && sent + held === 0) this.throwIfRefusedEverywhere(priority, method);
         return await this.attempt(method, settings, options, start);
       } catch (err) {
         const pushbackMs = err instanceof OcrCallError ? overloadPushbackMs(err.status, err.metadata) : null;
         if (pushbackMs === null) throw err;
+        const refusal = err as OcrCallError;
         const now = Date.now();
-        const local = isLocalRefusal((err as OcrCallError).metadata);
+        const local = isLocalRefusal(refusal.metadata);
         let resendAt: number | null;
         if (local) {
           held++;
@@ -193,8 +195,8 @@ export class OcrClient {
           resendAt = sent >= this.maxAttempts ? null : sent === 1 ? now : retryAt;
         }
         if (resendAt === null || resendAt >= deadline) {
-          if (local) await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - now), settings.signal);
-          throw err;
+          if (!local) throw refusal;
+          return heldRefusal(refusal, deadline, settings.signal);
         }
         if (resendAt > now) await abortableDelay(resendAt - now, settings.signal);
       }
@@ -205,23 +207,20 @@ export class OcrClient {
    * A new call of a priority that the balancer has just refused on every instance is refused here,
    * before its request is encoded: refused by the balancer, each still cost the caller's host the
    * copies of its image and grpc-js's call, a core for a few dozen looping callers
-   * (docs/BENCHMARKS.md, "Refused before sending"). Known for at most RECHECK_REFUSALS_MS, so that an
-   * instance that joins meanwhile is soon tried.
+   * (docs/BENCHMARKS.md, "Refused before sending"). Known for at most RECHECK_REFUSALS_MS from the
+   * balancer's refusal, so that an instance that joins meanwhile is soon tried.
    */
-  private throwIfRefusedEverywhere(priority: Priority, method: string): void {
+  private knownRefusal(priority: Priority, method: string): OcrCallError | null {
     const known = this.refusedEverywhere.get(priority);
     const now = Date.now();
-    if (!known || now >= known.recheckAt) return;
+    if (!known || now >= known.recheckAt) return null;
     const { code, details, metadata } = localRefusal(priority, Math.max(1, known.until - now));
-    throw new OcrCallError(code, details, { method, metadata });
+    return new OcrCallError(code, details, { method, metadata });
   }
 
+  /** The balancer refused `priority` on every instance until `until`. */
   private noteRefusedEverywhere(priority: Priority, until: number): void {
-    const recheckAt = Math.min(until, Date.now() + RECHECK_REFUSALS_MS);
-    this.refusedEverywhere.set(priority, { until, recheckAt });
-    // Batch calls come after every interactive one: no instance has room for them either.
-    const batch = this.refusedEverywhere.get('batch');
-    if (priority === 'interactive' && !(batch && batch.until >= until)) this.refusedEverywhere.set('batch', { until, recheckAt });
+    this.refusedEverywhere.set(priority, { until, recheckAt: Math.min(until, Date.now() + RECHECK_REFUSALS_MS) });
   }
 
   private attempt<T>(
@@ -257,6 +256,12 @@ function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<vo
       resolve();
     }
   });
+}
+
+/** A refusal made without sending the call, answered after the server's own pace (local-refusal.ts) or at the deadline. */
+async function heldRefusal(err: OcrCallError, deadline: number, signal: AbortSignal | undefined): Promise<never> {
+  await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), signal);
+  throw err;
 }
 
 /**

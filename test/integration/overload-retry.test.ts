@@ -203,6 +203,24 @@ describe('retry of calls refused for overload', function () {
     expect((err as OcrCallError).details).to.match(/every instance refused batch calls for load; the first expects room in \d+ ms/);
   });
 
+  it('least_request: asks the balancer again within a second, however often its refusals are repeated meanwhile', async () => {
+    let started = 0;
+    const counting: Interceptor = (options, next) => {
+      started++;
+      return new InterceptingCall(next(options));
+    };
+    client = await connectedToBoth({ channelOptions: { interceptors: [counting] } });
+    free.refuses = true;
+    free.calls.length = 0;
+    busy.pushbackMs = free.pushbackMs = busy.newCallPushbackMs = free.newCallPushbackMs = 5000;
+    started = 0;
+    await loop(client, 'batch', 1400);
+    // Two attempts learnt that both refuse, the balancer refused the next call, and about a second
+    // later another: an instance that joined meanwhile would have been tried. Still none sent.
+    expect(busy.calls.length + free.calls.length, 'calls the instances received').to.equal(2);
+    expect(started, 'grpc-js calls').to.equal(4);
+  });
+
   it('least_request: an instance that refuses batch calls still takes interactive ones', async () => {
     client = await connectedToBoth();
     [busy.refuses, free.refuses] = ['batch', 'batch'];
