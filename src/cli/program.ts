@@ -269,10 +269,10 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--lb <policy>',
-        "how calls spread over the target's instances: grpc-js's round_robin or pick_first, or least_request (the instance with the fewest of this client's calls open)",
+        "how calls spread over the target's instances: least_request (the instance with the fewest of this client's calls open), or grpc-js's round_robin or pick_first",
       )
         .choices(LOAD_BALANCING)
-        .default('round_robin'),
+        .default('least_request'),
     )
     .option(
       '--json',

@@ -49,7 +49,11 @@ export interface OcrClientOptions {
    * consul:// targets). Default: plaintext.
    */
   tls?: ClientTls | boolean;
-  /** Balancing over the target's instances: grpc-js's round_robin (default) or pick_first, or least_request. */
+  /**
+   * Balancing over the target's instances: least_request (default: the instance with the fewest of
+   * this client's calls open, and calls refused here while every instance refuses their priority for
+   * load), or grpc-js's round_robin or pick_first.
+   */
   loadBalancing?: LoadBalancing;
   /**
    * Attempts per idempotent call, the first included (1..5; 1: no retries), on UNAVAILABLE and on
@@ -86,7 +90,7 @@ export class OcrClient {
     this.target = target;
     this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     if (target.startsWith('consul:')) registerConsulResolver();
-    const loadBalancing = options.loadBalancing ?? 'round_robin';
+    const loadBalancing = options.loadBalancing ?? 'least_request';
     if (loadBalancing === 'least_request') registerLeastRequest();
     const maxAttempts = options.maxAttempts ?? 3;
     this.maxAttempts = maxAttempts;

@@ -1,7 +1,7 @@
 /**
  * A grpc-js resolver for `consul://AGENT_HOST:PORT/SERVICE?tag=T&dc=D`: watches the service's passing
- * instances with Consul blocking queries and hands them to grpc-js, whose own round_robin or
- * pick_first policy balances over them.
+ * instances with Consul blocking queries and hands them to grpc-js, whose balancing policy
+ * (least_request, round_robin or pick_first) spreads calls over them.
  *
  * The grpc-js resolver API is experimental (its listener became a function in 1.14): grpc-js is
  * pinned to ~1.14 in package.json and this file is tested against it.

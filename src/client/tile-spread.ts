@@ -1,6 +1,6 @@
 /**
  * A large image read tile by tile over several streams at once, so its tiles spread over several
- * instances (round_robin gives each new stream the next instance), and resumed when an instance
+ * instances (the balancer gives each new stream the least busy instance, or the next in turn), and resumed when an instance
  * dies: only the tiles not yet answered are sent again, on a fresh stream. Each tile travels as an
  * image of its own; the merge, and the re-reading of lines cut by tile borders (RecognizeLines on
  * upright crops), happen here, on any instance.

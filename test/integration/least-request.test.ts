@@ -77,9 +77,12 @@ describe('least_request balancing', function () {
     return id;
   }
 
-  /** One call at a time, each answered at once, until both instances have taken one: both connected. */
-  async function connected(loadBalancing: LoadBalancing): Promise<OcrClient> {
-    const client = new OcrClient(`ipv4:127.0.0.1:${a.port},127.0.0.1:${b.port}`, { loadBalancing });
+  /**
+   * One call at a time, each answered at once, until both instances have taken one: both connected.
+   * Without `loadBalancing`, the client's default.
+   */
+  async function connected(loadBalancing?: LoadBalancing): Promise<OcrClient> {
+    const client = new OcrClient(`ipv4:127.0.0.1:${a.port},127.0.0.1:${b.port}`, loadBalancing ? { loadBalancing } : {});
     const seen = new Set<string>();
     for (let i = 0; i < 50 && seen.size < 2; i++) {
       const answers: Promise<ServerInfo>[] = [];
@@ -93,7 +96,7 @@ describe('least_request balancing', function () {
   }
 
   /** Six calls held on both instances, then those on `a` answered; where the next `n` calls go. */
-  async function afterUnevenEnds(loadBalancing: LoadBalancing, n: number): Promise<string[]> {
+  async function afterUnevenEnds(loadBalancing: LoadBalancing | undefined, n: number): Promise<string[]> {
     const client = await connected(loadBalancing);
     const answers: Promise<ServerInfo>[] = [];
     const first: string[] = [];
@@ -113,6 +116,10 @@ describe('least_request balancing', function () {
   it('sends each call to the instance with the fewest open calls', async () => {
     // b still holds 3 calls, a none: a takes the next 3 before b gets another.
     expect(await afterUnevenEnds('least_request', 3)).to.deep.equal(['a', 'a', 'a']);
+  });
+
+  it("is the client's default", async () => {
+    expect(await afterUnevenEnds(undefined, 3)).to.deep.equal(['a', 'a', 'a']);
   });
 
   it('round_robin, for contrast, takes turns whatever each instance holds', async () => {

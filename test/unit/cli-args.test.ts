@@ -258,7 +258,11 @@ describe('ocr command line', () => {
       const { calls, status } = await run(['recognize', 'b.png', 'a.jpg']);
       expect(status).to.equal(3);
       expect(calls).to.deep.equal([
-        ['recognize', ['b.png', 'a.jpg'], { target: '127.0.0.1:50051', lb: 'round_robin', overlap: 96, concurrency: 4, deadlineMs: 30000 }],
+        [
+          'recognize',
+          ['b.png', 'a.jpg'],
+          { target: '127.0.0.1:50051', lb: 'least_request', overlap: 96, concurrency: 4, deadlineMs: 30000 },
+        ],
       ]);
     });
 
