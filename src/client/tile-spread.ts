@@ -1,9 +1,9 @@
 /**
  * A large image read tile by tile over several streams at once, so its tiles spread over several
- * instances (the balancer gives each new stream the least busy instance, or the next in turn), and resumed when an instance
- * dies: only the tiles not yet answered are sent again, on a fresh stream. Each tile travels as an
- * image of its own; the merge, and the re-reading of lines cut by tile borders (RecognizeLines on
- * upright crops), happen here, on any instance.
+ * instances (the balancer gives each new stream the least busy instance, or the next in turn), and
+ * resumed when an instance dies: only the tiles not yet answered are sent again, on a fresh stream.
+ * Each tile travels as an image of its own; the merge, and the re-reading of lines cut by tile
+ * borders (RecognizeLines on upright crops), happen here, on any instance.
  */
 import type { Line, RecognizeOptions, TileRequest } from '../gen/ocr/v1/ocr.js';
 import type { Quad, Rect } from '../shared/quad.js';
