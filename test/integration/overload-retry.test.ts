@@ -171,54 +171,52 @@ describe('retry of calls refused for overload', function () {
     return ends;
   }
 
-  it('least_request: refuses a priority that every instance refuses without sending it, paced, until the first expects room', async () => {
-    let started = 0;
+  /** A client connected to both instances, both now refusing, that counts the grpc-js calls it starts from here on. */
+  async function countingWhileBothRefuse(): Promise<{ counted: OcrClient; grpcCalls: { started: number } }> {
+    const grpcCalls = { started: 0 };
     const counting: Interceptor = (options, next) => {
-      started++;
+      grpcCalls.started++;
       return new InterceptingCall(next(options));
     };
-    client = await connectedToBoth({ channelOptions: { interceptors: [counting] } });
+    const counted = (client = await connectedToBoth({ channelOptions: { interceptors: [counting] } }));
     free.refuses = true;
     free.calls.length = 0;
+    grpcCalls.started = 0;
+    return { counted, grpcCalls };
+  }
+
+  it('least_request: refuses a priority that every instance refuses without sending it, paced, until the first expects room', async () => {
+    const { counted, grpcCalls } = await countingWhileBothRefuse();
     // Refusals for load: each says when a new call would fit.
     [busy.pushbackMs, free.pushbackMs] = [2000, 3000];
     [busy.newCallPushbackMs, free.newCallPushbackMs] = [2000, 3000];
-    started = 0;
-    const ends = await loop(client, 'batch', 600);
+    const ends = await loop(counted, 'batch', 600);
     // The first call learnt that both refuse; the rest never left the client. Sent, a caller looping
     // on refusals made some 20 calls a second on each instance (their hold is the server's pace).
     expect(busy.calls.length + free.calls.length, 'calls the instances received').to.equal(2);
     // And only the next one became a grpc-js call (refused by the balancer): the client then knew,
     // and refused the others before encoding their images.
-    expect(started, 'grpc-js calls').to.equal(3);
+    expect(grpcCalls.started, 'grpc-js calls').to.equal(3);
     expect(ends[0]).to.include({ code: 'RESOURCE_EXHAUSTED', local: false });
     const later = ends.slice(1);
     expect(later.length).to.be.within(5, 13);
     expect(later.every((e) => e.code === 'RESOURCE_EXHAUSTED' && e.local)).to.equal(true);
     // Each held as the server would hold it, so that the loop does not spin on this host's cores.
     expect(Math.min(...later.map((e) => e.ms))).to.be.at.least(45);
-    const err = await client.recognize(Buffer.from('x'), undefined, { priority: 'batch', deadlineMs: 1000 }).catch((e: OcrCallError) => e);
+    const err = await counted.recognize(Buffer.from('x'), undefined, { priority: 'batch', deadlineMs: 1000 }).catch((e: OcrCallError) => e);
     const hint = Number((err as OcrCallError).metadata.get('ocr-new-call-pushback-ms')[0]);
     expect(hint, 'the first instance expects room in').to.be.within(1000, 2050);
     expect((err as OcrCallError).details).to.match(/every instance refused batch calls for load; the first expects room in \d+ ms/);
   });
 
   it('least_request: asks the balancer again within a second, however often its refusals are repeated meanwhile', async () => {
-    let started = 0;
-    const counting: Interceptor = (options, next) => {
-      started++;
-      return new InterceptingCall(next(options));
-    };
-    client = await connectedToBoth({ channelOptions: { interceptors: [counting] } });
-    free.refuses = true;
-    free.calls.length = 0;
+    const { counted, grpcCalls } = await countingWhileBothRefuse();
     busy.pushbackMs = free.pushbackMs = busy.newCallPushbackMs = free.newCallPushbackMs = 5000;
-    started = 0;
-    await loop(client, 'batch', 1400);
+    await loop(counted, 'batch', 1400);
     // Two attempts learnt that both refuse, the balancer refused the next call, and about a second
     // later another: an instance that joined meanwhile would have been tried. Still none sent.
     expect(busy.calls.length + free.calls.length, 'calls the instances received').to.equal(2);
-    expect(started, 'grpc-js calls').to.equal(4);
+    expect(grpcCalls.started, 'grpc-js calls').to.equal(4);
   });
 
   it('least_request: an instance that refuses batch calls still takes interactive ones', async () => {
