@@ -144,7 +144,7 @@ describe('least_request balancing', function () {
     b.release();
     await Promise.all(answers);
     client.close();
-    // Picked as the first connection came up, all eight went to that instance.
+    // Before the first picker waited for every instance, all eight went to the one that connected first.
     expect(
       ids.filter((id) => id === 'a'),
       ids.join(' '),
