@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { once } from 'node:events';
-import type { Admission, CallCost } from '../../src/engine/admission/admission.js';
+import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { measuredAdmission } from '../support/admission.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';

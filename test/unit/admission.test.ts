@@ -86,11 +86,10 @@ describe('admission', () => {
     const err = await refusal(admission.run(page(1), { deadline: Date.now() + 5000 }, async () => 'ran'));
     expect(Date.now() - started).to.be.below(50);
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
-    // It would end once the 6 s ahead and its own 1.5 s have drained over the 2 workers: 6.75 s, 2.75 s
-    // over its room; a retry keeping this deadline fits after 2.75 / (1 - 0.8) = 13.75 s, past it.
-    expect(err.retryAfterMs).to.be.within(13_700, 13_800);
+    // 3.5 s over its room; a retry keeping this deadline fits after 3.5 / (1 - 0.8) = 17.5 s, past it.
+    expect(err.retryAfterMs).to.be.within(17_400, 17_600);
     expect(err.message).to.match(
-      /server busy.*no retry within its deadline would: send it again in 27\d\d ms with as long a deadline, or on another instance/,
+      /server busy.*no retry within its deadline would: send it again in 35\d\d ms with as long a deadline, or on another instance/,
     );
     // With room in its deadline, the same call is admitted.
     const fits = hold(admission, page(1), { deadline: Date.now() + 20_000 });
@@ -120,10 +119,10 @@ describe('admission', () => {
     const admission = await measuredAdmission(new MemoryBudget(100 * MB), config);
     const ahead = await sixSecondsAhead(admission);
     const deadline = Date.now() + 8000;
-    // 6 + 1.5 / 2 s against 80 % of 8 s: 0.35 s over.
+    // 6 + 1.5 s against 80 % of 8 s: 1.1 s over.
     const err = await refusal(admission.run(page(1), { deadline }, async () => 0));
     const hint = err.retryAfterMs!;
-    expect(hint).to.be.within(1700, 1800);
+    expect(hint).to.be.within(5400, 5600);
     // Just past the hint: the work ahead drained by as much, the deadline as it was.
     ahead.drain(hint + 20);
     expect(await admission.run(page(1), { deadline: deadline - hint }, async () => 'read')).to.equal('read');
@@ -133,28 +132,15 @@ describe('admission', () => {
   it('hints when a new call with as long a deadline is admitted, sooner than a retry of the refused one', async () => {
     const admission = await measuredAdmission(new MemoryBudget(100 * MB), config);
     const ahead = await sixSecondsAhead(admission);
-    // 0.35 s over, as above: a retry keeps its deadline and fits after 1.75 s; a new call with a
-    // deadline of 8 s again fits once 0.35 s of the work ahead has drained.
+    // 1.1 s over, as above: a retry keeps its deadline and fits after 5.5 s; a new call with a
+    // deadline of 8 s again fits once 1.1 s of the work ahead has drained.
     const err = await refusal(admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 0));
-    expect(err.retryAfterMs).to.be.within(1700, 1800);
-    expect(err.newCallAfterMs).to.be.within(300, 400);
-    expect(err.message).to.match(/retry in 1\d{3} ms \(a new call with as long a deadline: in \d{3} ms\) or on another instance/);
+    expect(err.retryAfterMs).to.be.within(5400, 5600);
+    expect(err.newCallAfterMs).to.be.within(1050, 1150);
+    expect(err.message).to.match(/retry in 5\d{3} ms \(a new call with as long a deadline: in 1\d{3} ms\) or on another instance/);
     ahead.drain(err.newCallAfterMs! + 20);
     expect(await admission.run(page(1), { deadline: Date.now() + 8000 }, async () => 'read')).to.equal('read');
     await ahead.release();
-  });
-
-  it('admits a call behind others once their work and its own, drained over the workers, fit its deadline', async () => {
-    const admission = await measuredAdmission(new MemoryBudget(100 * MB), config);
-    const held = Array.from({ length: 3 }, () => hold(admission, page(1)));
-    // 2250 ms ahead and 1500 of its own on 2 workers end at 3 s, within 80 % of 4 s. Its own
-    // counted whole (3750 ms), four callers whose calls each ended within 6 s of 10 were refused.
-    expect(await admission.run(page(1), { deadline: Date.now() + 4000 }, async () => 'read')).to.equal('read');
-    // A page of twice the work: 2250 + 3000 / 2 = 3750 ms does not fit.
-    const err = await refusal(admission.run(page(2), { deadline: Date.now() + 4000 }, async () => 0));
-    expect(err.message).to.match(/about 2250 ms of interactive work ahead and about 1500 ms for this call/);
-    for (const h of held) h.finish();
-    await Promise.all(held.map((h) => h.result));
   });
 
   it('answers DEADLINE_EXCEEDED at once for a call whose own work cannot fit its deadline on an idle server', async () => {
@@ -211,11 +197,10 @@ describe('admission', () => {
     const batch = [0, 1].map(() => hold(admission, page(1), { priority: 'batch' }));
     // 3 s of batch work ahead on 2 workers, four times as long.
     expect(admission.estimatedWaitMs('batch')).to.be.closeTo(6000, 60);
-    // Its own 1.5 s too, over 2 workers: 6 + 1.5 × 4 / 2 = 9 s does not fit 80 % of 10 s; unstretched
-    // (1.5 + 0.75 s) it would. 1 s over: a retry with this deadline fits after 1 / 0.2 = 5 s.
+    // Its own 1.5 s too: (1.5 + 1.5) × 4 = 12 s does not fit 80 % of 10 s; unstretched (3 s) it would.
     const err = await refusal(admission.run(page(1), { priority: 'batch', deadline: Date.now() + 10_000 }, async () => 0));
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(err.retryAfterMs).to.be.within(4900, 5100);
+    expect(err.retryAfterMs).to.be.within(19_900, 20_100);
     // An interactive call is not slowed by them.
     expect(await admission.run(page(1), { deadline: Date.now() + 10_000 }, async () => 'read')).to.equal('read');
     for (const h of batch) h.finish();
@@ -233,13 +218,9 @@ describe('admission', () => {
     // The first calls measured replace the starting estimate with their average.
     expect(admission.workEstimate('page', 1)).to.equal(300);
     for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async (ticket) => ticket.spent(300));
-    // Once ten are measured, one call moves the mean a tenth of the way (to 600), and the estimate
-    // keeps the running deviation above it: a quarter of the 3000 ms surprise, on the safe side.
+    // Once ten are measured, one call moves it a tenth of the way: an odd call does not swing it.
     await admission.run(page(1), {}, async (ticket) => ticket.spent(3300));
-    expect(admission.workEstimate('page', 1)).to.be.closeTo(600 + 750, 1e-9);
-    // Calls as usual again: the deviation fades, a quarter a call.
-    for (let i = 0; i < 30; i++) await admission.run(page(1), {}, async (ticket) => ticket.spent(300));
-    expect(admission.workEstimate('page', 1)).to.be.below(400);
+    expect(admission.workEstimate('page', 1)).to.be.closeTo(600, 1e-9);
   });
 
   it('weighs a burst after a few calls at what those calls cost, however far the starting estimate was', async () => {
@@ -282,13 +263,6 @@ describe('admission', () => {
     expect(secondRan).to.equal(true);
   });
 
-  it('refuses a call larger than the whole budget for that, whatever its deadline: a longer one would not help', async () => {
-    const admission = await measuredAdmission(new MemoryBudget(10 * MB), config);
-    const err = await refusal(admission.run(page(20, 11 * MB), { deadline: Date.now() + 1000 }, async () => 0));
-    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
-    expect(err.message).to.match(/whole budget/);
-  });
-
   it('lets a batch call larger than the batch share run alone in it, and refuses one larger than the whole budget', async () => {
     const admission = new Admission(new MemoryBudget(10 * MB), config);
     const batch = { priority: 'batch' } as const;
@@ -329,8 +303,8 @@ describe('admission', () => {
     expect(admission.typicalMs('page')).to.equal(1500);
     // Idle, a deadline too short for a typical page: only the request can tell, so it comes in.
     expect(admission.refusalBeforeRequest('interactive', Date.now() + 1500, 'page')).to.equal(null);
-    const held = Array.from({ length: 3 }, () => hold(admission, page(1)));
-    // 2250 ms ahead leaves room in 3 s (80 %: 2400 ms) for a tiny call, not for a typical one (+ 1500 / 2).
+    const held = Array.from({ length: 2 }, () => hold(admission, page(1)));
+    // 1500 ms ahead leaves room in 3 s (80 %: 2400 ms) for a tiny call, not for a typical one.
     const refused = admission.refusalBeforeRequest('interactive', Date.now() + 3000, 'page');
     expect(refused?.code).to.equal('RESOURCE_EXHAUSTED');
     // 600 ms over its room: a retry with this deadline would fit after 600 / 0.2 ms, all it has left.
@@ -345,8 +319,8 @@ describe('admission', () => {
     const admission = await measuredAdmission(new MemoryBudget(100 * MB), config);
     for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async () => 0);
     const deadline = (): number => Date.now() + 3000;
-    // Three typical pages let in, their requests not read yet: 2250 ms ahead on two workers.
-    const promised = [0, 1, 2].map(() => admission.promise('interactive', 'page'));
+    // Two typical pages let in, their requests not read yet: 1500 ms ahead on two workers.
+    const promised = [admission.promise('interactive', 'page'), admission.promise('interactive', 'page')];
     const arriving = admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true });
     expect(arriving?.code).to.equal('RESOURCE_EXHAUSTED');
     expect(arriving?.retryAfterMs).to.be.within(2900, 3100);
@@ -356,10 +330,11 @@ describe('admission', () => {
     expect(admission.estimatedWaitMs('interactive')).to.equal(0);
     // Released (read, or ended), twice for one of them: nothing is left ahead.
     promised[0]!();
-    promised.forEach((release) => release());
+    promised[0]!();
+    promised[1]!();
     expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
     // Batch calls promised are ahead of a batch call arriving, never of an interactive one.
-    const batch = [0, 1, 2].map(() => admission.promise('batch', 'page'));
+    const batch = [admission.promise('batch', 'page'), admission.promise('batch', 'page')];
     expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
     expect(admission.refusalBeforeRequest('batch', deadline(), 'page', { arriving: true })?.code).to.equal('RESOURCE_EXHAUSTED');
     batch.forEach((release) => release());

@@ -8,7 +8,6 @@
  */
 import { loadRefusal, OcrError } from '../../shared/errors.js';
 import { MemoryBudget, type Reservation } from './memory-budget.js';
-import { CostEstimate, movedToward } from './cost-estimate.js';
 
 export type CallPriority = 'interactive' | 'batch';
 
@@ -59,6 +58,8 @@ export interface AdmissionConfig {
  * answer corrects it (learn). Nor does it refuse a call's own work on an idle server (refusal).
  */
 const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 6000, line: 80 };
+/** Weight of the newest observation in a running estimate, once there have been ten (movedToward). */
+const LEARNING_RATE = 0.1;
 /** How many of the latest calls' estimates say what a typical call of a kind costs. */
 const RECENT_CALLS = 32;
 /** Fewer than this, and no call is typical yet: one huge call must not make the next look huge. */
@@ -89,10 +90,9 @@ interface Admitted {
 }
 
 export class Admission {
-  private readonly msPerUnit: Record<WorkKind, CostEstimate> = {
-    page: new CostEstimate(INITIAL_MS_PER_UNIT.page),
-    line: new CostEstimate(INITIAL_MS_PER_UNIT.line),
-  };
+  private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
+  /** Calls measured, by kind. */
+  private readonly learned: Record<WorkKind, number> = { page: 0, line: 0 };
   /**
    * How many workers a call admitted alone keeps busy, on average (its worker time over its span):
    * its detector runs with every thread and its lines on every worker, so it is answered in about
@@ -132,7 +132,7 @@ export class Admission {
   }
 
   workEstimate(kind: WorkKind, units: number): number {
-    return this.msPerUnit[kind].value * units;
+    return this.msPerUnit[kind] * units;
   }
 
   /**
@@ -192,12 +192,9 @@ export class Admission {
    */
   async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
     const priority = options.priority ?? 'interactive';
-    // A call larger than the whole budget can never run here, whatever its deadline: that refusal,
-    // which tells the caller not to retry, comes before any about time.
-    this.budget.checkFits(cost.bytes, cost.what);
     const ownMs = this.workEstimate(cost.kind, cost.units);
     this.remember(cost.kind, cost.units);
-    const refusal = this.refusal(priority, ownMs, options.deadline, this.estimatedWaitMs(priority), this.msPerUnit[cost.kind].measured);
+    const refusal = this.refusal(priority, ownMs, options.deadline, this.estimatedWaitMs(priority), this.learned[cost.kind] > 0);
     if (refusal) throw refusal;
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
@@ -241,6 +238,7 @@ export class Admission {
       this.budget.tryReserve(cost.bytes, order, cost.what) ??
       (await this.waitForMemory(cost, priority, () => this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what })));
     if (priority !== 'batch') return fromBudget();
+    this.budget.checkFits(cost.bytes, cost.what);
     const shareBytes = Math.min(cost.bytes, this.batchShare.limitBytes);
     const share =
       this.batchShare.tryReserve(shareBytes, order) ??
@@ -353,15 +351,11 @@ export class Admission {
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     if (waitMs === 0 && !measured) return null;
-    // Its tasks queue behind those of the calls ahead, and it ends once their work and its own have
-    // drained over the workers; never sooner than a call alone, whose work spreads over as many
-    // workers as an alone call's did. Counted whole behind other calls, as it was, its own work
-    // refused 14 of 44 calls from 4 callers that each ended within 6 s of their 10 s.
-    const stretchedMs = workMs * (priority === 'batch' ? this.batchStretch() : 1);
-    const finishMs = Math.max(stretchedMs / this.aloneParallelism, waitMs + stretchedMs / this.config.workers);
-    const ownMs = finishMs - waitMs;
+    // With nothing ahead, the call's work spreads over the workers as an alone call's did; behind
+    // other calls, it is counted whole, on the safe side of how the workers will share it.
+    const ownMs = waitMs === 0 ? workMs / this.aloneParallelism : workMs;
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
-    const overMs = finishMs - room;
+    const overMs = waitMs + ownMs * (priority === 'batch' ? this.batchStretch() : 1) - room;
     if (overMs <= 0) return null;
     this.refused[priority]++;
     // The hint is for a retry of this call (grpc's retry pushback), which keeps its deadline: where the
@@ -400,6 +394,18 @@ export class Admission {
   }
 
   private learn(cost: CallCost, spentMs: number): void {
-    if (cost.units > 0 && spentMs > 0) this.msPerUnit[cost.kind].learn(spentMs / cost.units);
+    if (cost.units <= 0 || spentMs <= 0) return;
+    this.msPerUnit[cost.kind] = movedToward(this.msPerUnit[cost.kind], spentMs / cost.units, ++this.learned[cost.kind]);
   }
+}
+
+/**
+ * An estimate moved toward its `count`th observation: the first ones replace the starting estimate
+ * with their average, the later ones move it a tenth of the way. Learned a tenth a call from the
+ * start, the estimate of a document on a machine three times slower than the start's was still
+ * half of what one took after three calls, and a burst that followed them was admitted beyond what
+ * fitted, its last calls answered late (docs/BENCHMARKS.md, "A burst after a quiet spell").
+ */
+function movedToward(estimate: number, observed: number, count: number): number {
+  return estimate + Math.max(LEARNING_RATE, 1 / count) * (observed - estimate);
 }
