@@ -2,9 +2,8 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { once } from 'node:events';
-import type { CallCost } from '../../src/engine/admission/admission.js';
+import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
-import { measuredAdmission } from '../support/admission.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
 import { refuseFromHeaders } from '../../src/server/header-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
@@ -51,10 +50,9 @@ async function busyServer(
   } = {},
 ): Promise<{ port: number; handled: () => number; intercepted: () => number; close: () => Promise<void> }> {
   const budget = new MemoryBudget(100 * MB);
-  // 1500 ms of work a unit, measured.
-  const admission = await measuredAdmission(budget, { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+  const admission = new Admission(budget, { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
-  // Pages answered before: eight make a typical one.
+  // Pages answered before: eight make a typical one (1500 ms of work a unit, the starting estimate).
   for (let i = 0; i < (typicalPageMs > 0 ? 8 : 0); i++) await admission.run({ ...page, units: typicalPageMs / 1500 }, {}, async () => 0);
   let finish: () => void = () => undefined;
   const held = busy ? admission.run(page, {}, () => new Promise<void>((resolve) => (finish = resolve))) : Promise.resolve();

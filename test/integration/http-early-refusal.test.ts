@@ -5,7 +5,6 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
-import { measuredAdmission } from '../support/admission.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import type { OcrBackend } from '../../src/http/backend.js';
 import { weighRequest } from '../../src/server/request-weighing.js';
@@ -19,12 +18,11 @@ const png = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 const PAGE: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
 
 /**
- * An admission that measured 1500 ms of work a unit, with eight pages of 60 s of work answered, so
- * that a typical page is known, and, when `busy`, one such page admitted and never finished: a
- * minute of work ahead of any request.
+ * An admission with eight pages of 60 s of work answered, so that a typical page is known, and,
+ * when `busy`, one such page admitted and never finished: a minute of work ahead of any request.
  */
 async function admission(busy: boolean): Promise<{ admission: Admission; close: () => Promise<void> }> {
-  const a = await measuredAdmission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+  const a = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   for (let i = 0; i < 8; i++) await a.run(PAGE, {}, async () => 0);
   let finish: () => void = () => undefined;
   const held = busy ? a.run(PAGE, {}, () => new Promise<void>((resolve) => (finish = resolve))) : Promise.resolve();

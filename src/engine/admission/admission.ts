@@ -52,13 +52,12 @@ export interface AdmissionConfig {
 }
 
 /**
- * Starting estimates, until calls have been measured: on the slow side (2 vCPUs with AVX2 measured
- * 3,000-5,300 ms a detector megapixel and 50-74 a line image), since an estimate too low admits
- * calls that then miss their deadline, while one too high only refuses early until the first
- * answer corrects it (learn). Nor does it refuse a call's own work on an idle server (refusal).
+ * Starting estimates, until calls have been measured: on the slow side, since an estimate too low
+ * admits calls that then miss their deadline, while one too high only refuses early until the
+ * first answers correct it.
  */
-const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 6000, line: 80 };
-/** Weight of the newest observation in a running estimate, once there have been ten (movedToward). */
+const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
+/** Weight of the newest observation in the running estimate. */
 const LEARNING_RATE = 0.1;
 /** How many of the latest calls' estimates say what a typical call of a kind costs. */
 const RECENT_CALLS = 32;
@@ -91,20 +90,11 @@ interface Admitted {
 
 export class Admission {
   private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
-  /** Calls measured, by kind. */
-  private readonly learned: Record<WorkKind, number> = { page: 0, line: 0 };
-  /**
-   * How many workers a call admitted alone keeps busy, on average (its worker time over its span):
-   * its detector runs with every thread and its lines on every worker, so it is answered in about
-   * half its worker time on two. Learned as the cost of work is (learn), from 1, the slow side.
-   */
-  private aloneParallelism = 1;
-  private aloneMeasured = 0;
   private readonly calls = new Set<Admitted>();
-  /** The latest calls' units of work, by kind, oldest first. */
-  private readonly recentUnits: Record<WorkKind, number[]> = { page: [], line: [] };
+  /** The latest calls' own work estimates, by kind, oldest first. */
+  private readonly recentMs: Record<WorkKind, number[]> = { page: [], line: [] };
   /** Their median, kept as they arrive: every call's headers read it. */
-  private readonly typicalUnits: Record<WorkKind, number> = { page: 0, line: 0 };
+  private readonly typical: Record<WorkKind, number> = { page: 0, line: 0 };
   private arrivals = 0;
   /** Calls refused for load, by priority. */
   readonly refused: Record<CallPriority, number> = { interactive: 0, batch: 0 };
@@ -193,13 +183,12 @@ export class Admission {
   async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
     const priority = options.priority ?? 'interactive';
     const ownMs = this.workEstimate(cost.kind, cost.units);
-    this.remember(cost.kind, cost.units);
-    const refusal = this.refusal(priority, ownMs, options.deadline, this.estimatedWaitMs(priority), this.learned[cost.kind] > 0);
+    this.remember(cost.kind, ownMs);
+    const refusal = this.refusal(priority, ownMs, options.deadline);
     if (refusal) throw refusal;
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
     const order = (batch ? BATCH_ORDER : 0) + this.arrivals++;
-    const alone = this.calls.size === 0;
     this.calls.add(call);
     let reservation: Reservation | undefined;
     try {
@@ -210,10 +199,8 @@ export class Admission {
         deadline: options.deadline,
         spent: (ms) => (call.spentMs += ms),
       };
-      const began = performance.now();
       const result = await work(ticket);
       this.learn(cost, call.spentMs);
-      if (alone) this.learnParallelism(call.spentMs, performance.now() - began);
       return result;
     } finally {
       reservation?.release();
@@ -303,7 +290,7 @@ export class Admission {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const typicalMs = this.typicalMs(kind);
     const waitMs = arriving ? this.waitOnArrivalMs(priority) : this.estimatedWaitMs(priority);
-    return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline, waitMs, true);
+    return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline, waitMs);
   }
 
   /**
@@ -323,37 +310,28 @@ export class Admission {
     };
   }
 
-  /** The work of a typical call of a kind (the median units of the latest ones); 0 until there are enough of them. */
+  /** The median own work of the latest calls of a kind; 0 until there are enough of them. */
   typicalMs(kind: WorkKind): number {
-    return this.workEstimate(kind, this.typicalUnits[kind]);
+    return this.typical[kind];
   }
 
-  private remember(kind: WorkKind, units: number): void {
-    const recent = this.recentUnits[kind];
-    recent.push(units);
+  private remember(kind: WorkKind, ownMs: number): void {
+    const recent = this.recentMs[kind];
+    recent.push(ownMs);
     if (recent.length > RECENT_CALLS) recent.shift();
     if (recent.length < TYPICAL_AFTER) return;
     const sorted = [...recent].sort((a, b) => a - b);
-    this.typicalUnits[kind] = sorted[Math.floor(sorted.length / 2)]!;
+    this.typical[kind] = sorted[Math.floor(sorted.length / 2)]!;
   }
 
-  /**
-   * Why a call of `ownMs` with `waitMs` of work ahead cannot be admitted now, or null when it can.
-   * With nothing ahead, a call whose own work does not fit its deadline is refused only where
-   * `measured`: a starting estimate is a guess on the slow side, and the call may well fit.
-   */
+  /** Why a call of `ownMs` with `waitMs` of work ahead cannot be admitted now, or null when it can. */
   private refusal(
     priority: CallPriority,
-    workMs: number,
+    ownMs: number,
     deadline: number | undefined,
-    waitMs: number,
-    measured: boolean,
+    waitMs = this.estimatedWaitMs(priority),
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
-    if (waitMs === 0 && !measured) return null;
-    // With nothing ahead, the call's work spreads over the workers as an alone call's did; behind
-    // other calls, it is counted whole, on the safe side of how the workers will share it.
-    const ownMs = waitMs === 0 ? workMs / this.aloneParallelism : workMs;
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
     const overMs = waitMs + ownMs * (priority === 'batch' ? this.batchStretch() : 1) - room;
     if (overMs <= 0) return null;
@@ -369,7 +347,7 @@ export class Admission {
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
-        `this call needs about ${Math.round(ownMs)} ms on an idle server and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
+        `this call needs about ${Math.round(ownMs)} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
           'allow a longer deadline or send a smaller image',
       );
     }
@@ -386,26 +364,9 @@ export class Admission {
     );
   }
 
-  /** Learn aloneParallelism from a call admitted alone: `spentMs` of worker time in `spanMs`. */
-  private learnParallelism(spentMs: number, spanMs: number): void {
-    if (spentMs <= 0 || spanMs <= 0) return;
-    const observed = Math.min(this.config.workers, Math.max(1, spentMs / spanMs));
-    this.aloneParallelism = movedToward(this.aloneParallelism, observed, ++this.aloneMeasured);
-  }
-
   private learn(cost: CallCost, spentMs: number): void {
     if (cost.units <= 0 || spentMs <= 0) return;
-    this.msPerUnit[cost.kind] = movedToward(this.msPerUnit[cost.kind], spentMs / cost.units, ++this.learned[cost.kind]);
+    const observed = spentMs / cost.units;
+    this.msPerUnit[cost.kind] += LEARNING_RATE * (observed - this.msPerUnit[cost.kind]);
   }
-}
-
-/**
- * An estimate moved toward its `count`th observation: the first ones replace the starting estimate
- * with their average, the later ones move it a tenth of the way. Learned a tenth a call from the
- * start, the estimate of a document on a machine three times slower than the start's was still
- * half of what one took after three calls, and a burst that followed them was admitted beyond what
- * fitted, its last calls answered late (docs/BENCHMARKS.md, "A burst after a quiet spell").
- */
-function movedToward(estimate: number, observed: number, count: number): number {
-  return estimate + Math.max(LEARNING_RATE, 1 / count) * (observed - estimate);
 }
