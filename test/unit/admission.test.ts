@@ -218,6 +218,13 @@ describe('admission', () => {
     expect(secondRan).to.equal(true);
   });
 
+  it('refuses a call larger than the whole budget for that, whatever its deadline: a longer one would not help', async () => {
+    const admission = new Admission(new MemoryBudget(10 * MB), config);
+    const err = await refusal(admission.run(page(20, 11 * MB), { deadline: Date.now() + 1000 }, async () => 0));
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.message).to.match(/whole budget/);
+  });
+
   it('lets a batch call larger than the batch share run alone in it, and refuses one larger than the whole budget', async () => {
     const admission = new Admission(new MemoryBudget(10 * MB), config);
     const batch = { priority: 'batch' } as const;

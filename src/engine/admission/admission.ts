@@ -182,6 +182,9 @@ export class Admission {
    */
   async run<T>(cost: CallCost, options: AdmitOptions, work: (ticket: CallTicket) => Promise<T>): Promise<T> {
     const priority = options.priority ?? 'interactive';
+    // A call larger than the whole budget can never run here, whatever its deadline: that refusal,
+    // which tells the caller not to retry, comes before any weighing of time.
+    this.budget.checkFits(cost.bytes, cost.what);
     const ownMs = this.workEstimate(cost.kind, cost.units);
     this.remember(cost.kind, ownMs);
     const refusal = this.refusal(priority, ownMs, options.deadline);
@@ -225,7 +228,6 @@ export class Admission {
       this.budget.tryReserve(cost.bytes, order, cost.what) ??
       (await this.waitForMemory(cost, priority, () => this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what })));
     if (priority !== 'batch') return fromBudget();
-    this.budget.checkFits(cost.bytes, cost.what);
     const shareBytes = Math.min(cost.bytes, this.batchShare.limitBytes);
     const share =
       this.batchShare.tryReserve(shareBytes, order) ??
