@@ -13,7 +13,7 @@ import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { burstImage } from '../../src/dev/burst-image.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
-import { bmpFile } from '../support/images.js';
+import { bmpFile } from '../../src/dev/bmp-file.js';
 import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { atRest } from '../../src/dev/at-rest.js';

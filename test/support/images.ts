@@ -152,8 +152,6 @@ export function jpegWithoutQuantTables(jpeg: Buffer): Buffer {
   }
 }
 
-export { bmpFile, type BmpSpec } from '../../src/dev/bmp-file.js';
-
 /**
  * Uncompressed BMP rows of value(x, y) (y from the top): `bits` per value, most significant first,
  * 16 and 32 bits little-endian, 24 bits a 0xRRGGBB written B, G, R; each row padded to 4 bytes,

@@ -4,8 +4,8 @@ import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine
 import type { RawImage } from '../../src/engine/types.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { os2BmpWithTrailer, os2HeaderBmp } from '../support/hostile-images.js';
-import { stripedOneBitBmp } from '../../src/dev/bmp-file.js';
-import { bmpFile, bmpRows, type BmpSpec } from '../support/images.js';
+import { bmpFile, stripedOneBitBmp, type BmpSpec } from '../../src/dev/bmp-file.js';
+import { bmpRows } from '../support/images.js';
 
 const W = 13;
 const H = 7;

@@ -3,7 +3,8 @@ import sharp from 'sharp';
 import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage, type DecodeLimits } from '../../src/engine/decode/decode.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { manyChunkPng, manySegmentJpeg, os2HeaderBmp, repeatedScanJpeg, webpBomb } from '../support/hostile-images.js';
-import { bmpFile, bmpRows } from '../support/images.js';
+import { bmpFile } from '../../src/dev/bmp-file.js';
+import { bmpRows } from '../support/images.js';
 
 const colour = (width: number, height: number, background: string): Promise<Buffer> =>
   sharp({ create: { width, height, channels: 3, background } })
