@@ -30,7 +30,7 @@ import { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { MainThreadTurns } from './runtime/main-thread-turns.js';
 import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
-import type { EncodedLineReply, ReplyFor, Task } from './runtime/worker-protocol.js';
+import type { EncodedLineReply, ReadLinesTask, ReplyFor, Task } from './runtime/worker-protocol.js';
 import { orderLines, readPage, type LineRead, type LinesRead, type PageSettings } from './pipeline.js';
 
 export interface EngineConfig {
@@ -193,6 +193,15 @@ const LINE_BYTES = 1024 * 1024;
  */
 const LINE_UNITS_PER_DECODED_MPX = 10;
 
+/**
+ * The line whose recognition measures this machine's speed (Admission.calibrate): blank, as wide
+ * as a long line of a document as the recognizer sees it. Its time is the fastest of a few runs
+ * after one that warms the session, each run when no call's task runs or waits.
+ */
+const CALIBRATION_LINE = { width: 640, height: 48 };
+const CALIBRATION_RUNS = 3;
+const CALIBRATION_PRIORITY = Number.MAX_SAFE_INTEGER;
+
 /** A line read, with its stage timings; the total is their sum. */
 function lineOutcome(line: LineRead, t: Pick<StageTimings, 'decodeMs' | 'queueMs' | 'classifyMs' | 'recognizeMs'>): LineOutcome {
   const timings = { ...zeroTimings(), ...t, totalMs: t.decodeMs + t.queueMs + t.classifyMs + t.recognizeMs };
@@ -210,6 +219,12 @@ export class OcrEngine {
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
   readonly admission: Admission;
+  /**
+   * Settles once admission's starting estimates are this machine's, with the calibration line's
+   * time in ms; undefined where it could not be measured (the engine closed first, or a worker
+   * failed to load), the estimates then staying as they were.
+   */
+  readonly calibrated: Promise<number | undefined>;
 
   private constructor(
     readonly config: EngineConfig,
@@ -219,6 +234,17 @@ export class OcrEngine {
   ) {
     this.budget = new MemoryBudget(config.memoryBudgetBytes);
     this.admission = new Admission(this.budget, { workers: pool.size, maxWaitMs: config.maxWaitMs, deadlineShare: DEADLINE_SHARE });
+    // Once every worker has loaded, so that loading does not slow the measure: after SERVING, and
+    // behind any call that comes first.
+    this.calibrated = pool.allLoaded
+      .then(() => this.calibrationLineMs())
+      .then(
+        (ms) => {
+          this.admission.calibrate(ms);
+          return ms;
+        },
+        () => undefined,
+      );
   }
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
@@ -309,6 +335,28 @@ export class OcrEngine {
   async close(): Promise<PoolClosed> {
     const [closed] = await Promise.all([this.pool.close(), this.sharedBuffers.close()]);
     return closed;
+  }
+
+  /** The recognizer's time on CALIBRATION_LINE on this machine, in ms. */
+  private async calibrationLineMs(): Promise<number> {
+    const { width, height } = CALIBRATION_LINE;
+    const lease = await this.sharedImages.blank(width, height, 3);
+    try {
+      new Uint8Array(lease.image.buffer, 0, width * height * 3).fill(255);
+      const task: ReadLinesTask = {
+        kind: 'readLines',
+        image: lease.image,
+        quads: [wholeImageQuad(width, height)],
+        useAngleCls: false,
+        wholeLines: true,
+      };
+      const times: number[] = [];
+      for (let i = 0; i <= CALIBRATION_RUNS; i++)
+        times.push((await this.pool.run(task, { priority: CALIBRATION_PRIORITY, exclusive: true })).elapsedMs);
+      return Math.min(...times.slice(1));
+    } finally {
+      lease.release();
+    }
   }
 
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */

@@ -317,6 +317,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     (err: unknown) =>
       logger.error({ err, workers: ready.info().workers }, 'an inference worker could not load the models: serving with the others'),
   );
+  void ready.calibrated.then((lineMs) => {
+    if (lineMs === undefined) return;
+    const estimateMs = {
+      pageMpx: Math.round(ready.admission.workEstimate('page', 1)),
+      line: Math.round(ready.admission.workEstimate('line', 1)),
+    };
+    logger.info({ calibrationLineMs: Math.round(lineMs * 10) / 10, estimateMs }, 'work estimates calibrated to this machine');
+  });
 
   let stopping: Promise<{ stuck: number }> | null = null;
   const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }> => {

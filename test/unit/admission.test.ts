@@ -191,6 +191,39 @@ describe('admission', () => {
     expect(admission.workEstimate('page', 1)).to.be.below(1500).and.above(1000);
   });
 
+  it("takes this machine's speed for its starting estimates, keeping what calls have taught it", async () => {
+    // On a machine whose recognizer reads the calibration line in 100 ms: 50 such lines a detector
+    // megapixel, 0.65 a line image.
+    const fresh = new Admission(new MemoryBudget(100 * MB), config);
+    fresh.calibrate(100);
+    expect(fresh.workEstimate('page', 1)).to.be.closeTo(5000, 1e-9);
+    expect(fresh.workEstimate('line', 1)).to.be.closeTo(65, 1e-9);
+    // One page spent 3000 ms before the calibration came: as if the estimate had started at 5000.
+    const taught = new Admission(new MemoryBudget(100 * MB), config);
+    await taught.run(page(1), {}, async (ticket) => ticket.spent(3000));
+    taught.calibrate(100);
+    expect(taught.workEstimate('page', 1)).to.be.closeTo(5000 + 0.1 * (3000 - 5000), 1e-9);
+    for (const unmeasured of [0, Number.NaN, Infinity]) {
+      const kept = new Admission(new MemoryBudget(100 * MB), config);
+      kept.calibrate(unmeasured);
+      expect(kept.workEstimate('page', 1)).to.equal(1500);
+    }
+  });
+
+  it('weighs a page on an idle server by its serial part and the rest spread over the workers', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    // 1500 ms of work; alone on two workers, 0.15 of it serial: 862 ms, within 80 % of 1200 ms.
+    const alone = hold(admission, page(1), { deadline: Date.now() + 1200 });
+    // The same call beside it has the whole of its work and half of the first's ahead.
+    const beside = await refusal(admission.run(page(1), { deadline: Date.now() + 1200 }, async () => 0));
+    expect(beside.code).to.equal('RESOURCE_EXHAUSTED');
+    alone.finish();
+    await alone.result;
+    // Alone again, but too large for its deadline even spread: refused as such.
+    const tooLarge = await refusal(admission.run(page(2), { deadline: Date.now() + 1200 }, async () => 0));
+    expect(tooLarge.code).to.equal('DEADLINE_EXCEEDED');
+  });
+
   it('makes a call that does not fit the memory wait, holding nothing, until memory is released', async () => {
     const admission = new Admission(new MemoryBudget(10 * MB), config);
     const big = hold(admission, page(0.1, 8 * MB));

@@ -67,6 +67,17 @@ describe('worker pool (stand-in workers)', () => {
     expect(await gapBetweenTwoTasks(1)).to.be.above(100);
   });
 
+  it('starts an exclusive task only once no other task runs or waits', async () => {
+    pool = await WorkerPool.start(2, config, { depth: 2, workerUrl: STUB });
+    const busy = [pool.run(task(60), { priority: 0 }), pool.run(task(30), { priority: 0 })];
+    const measure = pool.run(task(1), { priority: Number.MAX_SAFE_INTEGER, exclusive: true });
+    const later = pool.run(task(40), { priority: 1 });
+    const [a, b, c] = await Promise.all([...busy, later]);
+    const alone = span(await measure);
+    // The second worker was free after 30 ms, but the exclusive task waited for all three.
+    expect(alone.began).to.be.at.least(Math.max(span(a!).ended, span(b!).ended, span(c!).ended));
+  });
+
   it('fails only the running task of a worker that crashes, and runs the tasks posted behind it', async () => {
     pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB });
     const crashing = pool.run(task(20, true), { priority: 0 });

@@ -52,11 +52,26 @@ export interface AdmissionConfig {
 }
 
 /**
- * Starting estimates, until calls have been measured: on the slow side, since an estimate too low
- * admits calls that then miss their deadline, while one too high only refuses early until the
- * first answers correct it.
+ * Starting estimates, until calls have been measured and until the machine's speed is (calibrate):
+ * on the slow side, since an estimate too low admits calls that then miss their deadline, while one
+ * too high only refuses early until the first answers correct it.
  */
 const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
+/**
+ * A unit's work in times the recognizer's on the calibration line (calibrate): what the development
+ * documents (detector megapixels) and line images cost a worker with every worker busy, over that
+ * line's time, on the machine where both were measured (docs/BENCHMARKS.md, "Starting estimates").
+ * The recognizer is most of a page's work, so its speed says how this machine's pages compare.
+ */
+const CALIBRATION_LINES_PER_UNIT: Record<WorkKind, number> = { page: 50, line: 0.65 };
+/**
+ * The part of a call's work that one worker does while the others wait: a page's decode and
+ * detector (an eighth of a development invoice's work); the lines it finds are read by every worker
+ * at once. On an idle server a call takes that part plus the rest spread over the workers
+ * (ownSpanMs); weighed as its whole work, an invoice that ends in 1.6 s alone on two workers was
+ * refused as too slow for a 3.2 s deadline (docs/BENCHMARKS.md, "Starting estimates").
+ */
+const SERIAL_SHARE: Record<WorkKind, number> = { page: 0.15, line: 1 };
 /** Weight of the newest observation in the running estimate. */
 const LEARNING_RATE = 0.1;
 /** How many of the latest calls' estimates say what a typical call of a kind costs. */
@@ -90,6 +105,8 @@ interface Admitted {
 
 export class Admission {
   private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
+  /** Calls learned from, by kind: the starting estimate's weight in msPerUnit is what they left of it. */
+  private readonly learned: Record<WorkKind, number> = { page: 0, line: 0 };
   private readonly calls = new Set<Admitted>();
   /** The latest calls' own work estimates, by kind, oldest first. */
   private readonly recentMs: Record<WorkKind, number[]> = { page: [], line: [] };
@@ -187,7 +204,7 @@ export class Admission {
     this.budget.checkFits(cost.bytes, cost.what);
     const ownMs = this.workEstimate(cost.kind, cost.units);
     this.remember(cost.kind, ownMs);
-    const refusal = this.refusal(priority, ownMs, options.deadline);
+    const refusal = this.refusal(priority, this.ownSpanMs(cost.kind, ownMs), options.deadline);
     if (refusal) throw refusal;
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
@@ -290,7 +307,7 @@ export class Admission {
     { arriving = false }: { arriving?: boolean } = {},
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
-    const typicalMs = this.typicalMs(kind);
+    const typicalMs = this.ownSpanMs(kind, this.typicalMs(kind));
     const waitMs = arriving ? this.waitOnArrivalMs(priority) : this.estimatedWaitMs(priority);
     return this.refusal(priority, typicalMs > left * this.config.deadlineShare ? 0 : typicalMs, deadline, waitMs);
   }
@@ -310,6 +327,17 @@ export class Admission {
       if (held) this.promisedMs[priority] -= ms;
       held = false;
     };
+  }
+
+  /**
+   * How long a call of `ownMs` of work takes once it starts: on an idle server, its serial part and
+   * the rest spread over the workers; otherwise, as the others keep the workers busy, its whole work.
+   */
+  private ownSpanMs(kind: WorkKind, ownMs: number): number {
+    const idle = this.calls.size === 0 && this.promisedMs.interactive === 0 && this.promisedMs.batch === 0;
+    if (!idle) return ownMs;
+    const serial = SERIAL_SHARE[kind];
+    return ownMs * (serial + (1 - serial) / this.config.workers);
   }
 
   /** The median own work of the latest calls of a kind; 0 until there are enough of them. */
@@ -366,9 +394,26 @@ export class Admission {
     );
   }
 
+  /**
+   * Put this machine's speed in place of the starting estimates: `lineMs`, its recognizer's time on
+   * the calibration line, scaled by CALIBRATION_LINES_PER_UNIT. The starting estimates were measured
+   * on one machine; on a core several times slower, a fresh instance admitted a burst several times
+   * larger than it could answer in time, and learning a tenth a call took dozens of calls to correct
+   * that (docs/BENCHMARKS.md, "A burst after a quiet spell"). Calls already learned from keep their
+   * weight: only what is left of the starting estimate in the running one is replaced.
+   */
+  calibrate(lineMs: number): void {
+    if (!(lineMs > 0) || !Number.isFinite(lineMs)) return;
+    for (const kind of ['page', 'line'] as const) {
+      const startWeight = (1 - LEARNING_RATE) ** this.learned[kind];
+      this.msPerUnit[kind] += startWeight * (CALIBRATION_LINES_PER_UNIT[kind] * lineMs - INITIAL_MS_PER_UNIT[kind]);
+    }
+  }
+
   private learn(cost: CallCost, spentMs: number): void {
     if (cost.units <= 0 || spentMs <= 0) return;
     const observed = spentMs / cost.units;
     this.msPerUnit[cost.kind] += LEARNING_RATE * (observed - this.msPerUnit[cost.kind]);
+    this.learned[cost.kind]++;
   }
 }

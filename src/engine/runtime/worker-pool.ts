@@ -27,6 +27,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The call's deadline (Date.now() milliseconds): a task still running past it, plus the overrun margin, is stopped. */
   deadline?: number;
+  /**
+   * Start it only on an idle pool, nothing else queued, so that its time is its own (a measure of
+   * the machine). Give it the lowest priority: until it starts, the tasks queued after it wait too.
+   */
+  exclusive?: boolean;
 }
 
 interface Pending {
@@ -38,6 +43,7 @@ interface Pending {
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
   deadline: number;
+  exclusive: boolean;
   /** When its signal fired (Date.now()), if it did. */
   abortedAt: number;
   onAbort: () => void;
@@ -190,6 +196,7 @@ export class WorkerPool {
         reject,
         signal,
         deadline: options.deadline ?? Infinity,
+        exclusive: options.exclusive ?? false,
         abortedAt: Infinity,
         // A task still queued is dropped; one posted to a worker runs on unless it overruns (watch).
         onAbort: () => {
@@ -380,6 +387,7 @@ export class WorkerPool {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
+      if (this.queue[0]!.exclusive && (this.queue.length > 1 || this.slots.some((s) => s.posted.length > 0))) return;
       const pick = pickSlot(
         this.slots.map((s) => ({ posted: s.posted.length, wide: s.wide })),
         this.queue.length - 1,
