@@ -209,6 +209,36 @@ describe('hostile input and overload against a server process with its default f
   });
 });
 
+describe('a burst on a fresh instance', function () {
+  this.timeout(120_000);
+
+  it('admits no more than it answers in time: of 40 calls at once, none ends DEADLINE_EXCEEDED', async () => {
+    // Its estimates start from this machine's speed, not figures of another one (a core 3.4 times
+    // slower admitted twice what it could answer, and 2 of 40 ended late).
+    const server = await spawnServer(['--log-level', 'info']);
+    const client = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 120_000, maxAttempts: 1 });
+    try {
+      await waitFor(() => /work estimates calibrated to this machine/.test(server.stderr()), 30_000, 'the calibration');
+      const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+      let soloMs = 0;
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        await client.recognize(doc);
+        soloMs = performance.now() - started;
+      }
+      const deadlineMs = Math.ceil(4 * soloMs);
+      const results = await Promise.all(Array.from({ length: 40 }, () => outcome(client.recognize(doc, undefined, { deadlineMs }))));
+      const summary = JSON.stringify(results.map((r) => [r.code, r.ms]));
+      expect(results.filter((r) => r.code === 'OK').length, summary).to.be.above(0);
+      for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED'], summary).to.include(r.code);
+      for (const r of results.filter((r) => r.code === 'OK')) expect(r.ms, summary).to.be.below(deadlineMs);
+    } finally {
+      client.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('shutdown under load', function () {
   this.timeout(120_000);
 

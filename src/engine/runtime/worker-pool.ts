@@ -178,8 +178,9 @@ export class WorkerPool {
     return this.slots.length;
   }
 
+  /** Tasks waiting for a worker, an exclusive one (a measure of the machine, not a call's) aside. */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.reduce((n, p) => n + (p.exclusive ? 0 : 1), 0);
   }
 
   run<T extends Task>(task: T, options: RunOptions): Promise<TaskResult<ReplyFor<T>>> {
