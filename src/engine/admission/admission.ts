@@ -67,9 +67,11 @@ const CALIBRATION_LINES_PER_UNIT: Record<WorkKind, number> = { page: 50, line: 0
 /**
  * The part of a call's work that one worker does while the others wait: a page's decode and
  * detector (an eighth of a development invoice's work); the lines it finds are read by every worker
- * at once. On an idle server a call takes that part plus the rest spread over the workers
- * (ownSpanMs); weighed as its whole work, an invoice that ends in 1.6 s alone on two workers was
- * refused as too slow for a 3.2 s deadline (docs/BENCHMARKS.md, "Starting estimates").
+ * at once. Line images are counted whole: a call may hold only one. On an idle server a call takes
+ * that part plus the rest spread over the workers (ownSpanMs); weighed as its whole work, an invoice
+ * that ends in 1.6 s alone on two workers was refused as too slow for a 3.3 s deadline. Behind other
+ * calls it is still weighed whole: that margin kept calls from ending late under overload
+ * (docs/BENCHMARKS.md, "Starting estimates").
  */
 const SERIAL_SHARE: Record<WorkKind, number> = { page: 0.15, line: 1 };
 /** Weight of the newest observation in the running estimate. */
