@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ServeOptions } from './serve-options.js';
 import {
   advertiseHostFor,
@@ -47,6 +48,8 @@ function failedStart(err: unknown, workersStuck: number): never {
 
 /** How long shutdown waits for Consul to drop the instance before draining anyway. */
 const DEREGISTER_BOUND_MS = 2000;
+/** How long registration waits for the work estimates' calibration (OcrEngine.calibrated) before registering anyway. */
+const REGISTRATION_CALIBRATION_WAIT_MS = 10_000;
 
 /**
  * Prometheus scrape endpoint beside the gRPC port. Resolves once bound, so that a port in use
@@ -138,11 +141,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   let running: RunningServer | null = null;
   let registration: ConsulRegistration | null = null;
   let stopRequested: string | null = null;
+  let stopping = false;
   const stop = (signal: string): void => {
     if (!running) {
       stopRequested = signal;
       return;
     }
+    stopping = true;
     const server = running;
     const leaving = registration;
     server.logger.info({ signal }, 'shutting down');
@@ -220,26 +225,34 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     }
   }
   if (consul && !stopRequested) {
-    registration = registerInstance({
-      consulAddress: consul.address,
-      ...(consul.token ? { token: consul.token } : {}),
-      ...(consul.tls ? { tls: consul.tls } : {}),
-      serviceName: opts.serviceName,
-      serviceId: running.instanceId,
-      advertiseHost: consul.advertiseHost,
-      port: running.port,
-      ...(running.httpPort !== undefined ? { httpPort: running.httpPort } : {}),
-      ...(tls
-        ? {
-            instanceTls: {
-              ...(opts.consulTlsServerName ? { serverName: opts.consulTlsServerName } : {}),
-              ...(opts.consulTlsSkipVerify ? { skipVerify: true } : {}),
-            },
-          }
-        : {}),
-      tags: opts.tag ?? [],
-      meta: instanceMeta(running.engine.info(), SERVER_VERSION),
-      logger: running.logger,
+    const started = running;
+    // Announced once its work estimates are this machine's: the SDK's least_request sends a new
+    // instance calls first, and on the starting estimates of another machine it admitted a burst it
+    // could not answer in time (docs/BENCHMARKS.md, "Starting estimates"). Bounded, since the
+    // calibration waits for an idle pool, which direct callers may never leave it.
+    void Promise.race([started.engine.calibrated, delay(REGISTRATION_CALIBRATION_WAIT_MS, undefined, { ref: false })]).then(() => {
+      if (stopping) return;
+      registration = registerInstance({
+        consulAddress: consul.address,
+        ...(consul.token ? { token: consul.token } : {}),
+        ...(consul.tls ? { tls: consul.tls } : {}),
+        serviceName: opts.serviceName,
+        serviceId: started.instanceId,
+        advertiseHost: consul.advertiseHost,
+        port: started.port,
+        ...(started.httpPort !== undefined ? { httpPort: started.httpPort } : {}),
+        ...(tls
+          ? {
+              instanceTls: {
+                ...(opts.consulTlsServerName ? { serverName: opts.consulTlsServerName } : {}),
+                ...(opts.consulTlsSkipVerify ? { skipVerify: true } : {}),
+              },
+            }
+          : {}),
+        tags: opts.tag ?? [],
+        meta: instanceMeta(started.engine.info(), SERVER_VERSION),
+        logger: started.logger,
+      });
     });
   }
   // One plain line on stdout: scripts and tests wait for it instead of sleeping.

@@ -72,6 +72,10 @@ describe('Consul registration', function () {
         .trim()
         .split('\n')
         .map((l) => (JSON.parse(l) as { msg: string }).msg);
+      // Announced only once its work estimates were this machine's: callers find it calibrated.
+      const calibrated = messages.indexOf('work estimates calibrated to this machine');
+      expect(calibrated, messages.join(' | ')).to.be.greaterThan(-1);
+      expect(calibrated, messages.join(' | ')).to.be.lessThan(messages.indexOf('registered in Consul'));
       const deregistered = messages.indexOf('deregistered from Consul');
       expect(deregistered, messages.join(' | ')).to.be.greaterThan(-1);
       expect(deregistered).to.be.lessThan(messages.indexOf('draining'));
