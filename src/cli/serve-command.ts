@@ -48,7 +48,7 @@ function failedStart(err: unknown, workersStuck: number): never {
 
 /** How long shutdown waits for Consul to drop the instance before draining anyway. */
 const DEREGISTER_BOUND_MS = 2000;
-/** How long registration waits for the work estimates' calibration (OcrEngine.calibrated) before registering anyway. */
+/** How long registration waits for the work estimates' calibration (OcrEngine.calibrate) before registering anyway. */
 const REGISTRATION_CALIBRATION_WAIT_MS = 10_000;
 
 /**
@@ -230,7 +230,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     // instance calls first, and on the starting estimates of another machine it admitted a burst it
     // could not answer in time (docs/BENCHMARKS.md, "Starting estimates"). Bounded, since the
     // calibration waits for an idle pool, which direct callers may never leave it.
-    void Promise.race([started.engine.calibrated, delay(REGISTRATION_CALIBRATION_WAIT_MS, undefined, { ref: false })]).then(() => {
+    void Promise.race([started.engine.calibrate(), delay(REGISTRATION_CALIBRATION_WAIT_MS, undefined, { ref: false })]).then(() => {
       if (stopping) return;
       registration = registerInstance({
         consulAddress: consul.address,

@@ -219,12 +219,7 @@ export class OcrEngine {
   /** Shared by every request and tile stream of this engine. */
   readonly budget: MemoryBudget;
   readonly admission: Admission;
-  /**
-   * Settles once admission's starting estimates are this machine's, with the calibration line's
-   * time in ms; undefined where it could not be measured (the engine closed first, or a worker
-   * failed to load), the estimates then staying as they were.
-   */
-  readonly calibrated: Promise<number | undefined>;
+  private calibration: Promise<number | undefined> | undefined;
 
   private constructor(
     readonly config: EngineConfig,
@@ -234,17 +229,6 @@ export class OcrEngine {
   ) {
     this.budget = new MemoryBudget(config.memoryBudgetBytes);
     this.admission = new Admission(this.budget, { workers: pool.size, maxWaitMs: config.maxWaitMs, deadlineShare: DEADLINE_SHARE });
-    // Once every worker has loaded, so that loading does not slow the measure: after SERVING, and
-    // behind any call that comes first.
-    this.calibrated = pool.allLoaded
-      .then(() => this.calibrationLineMs())
-      .then(
-        (ms) => {
-          this.admission.calibrate(ms);
-          return ms;
-        },
-        () => undefined,
-      );
   }
 
   static async create(overrides: Partial<EngineConfig> = {}): Promise<OcrEngine> {
@@ -335,6 +319,26 @@ export class OcrEngine {
   async close(): Promise<PoolClosed> {
     const [closed] = await Promise.all([this.pool.close(), this.sharedBuffers.close()]);
     return closed;
+  }
+
+  /**
+   * Make admission's starting estimates this machine's (Admission.calibrate), once every worker has
+   * loaded, so that loading does not slow the measure, and behind any call that comes first. Settles
+   * with the calibration line's time in ms; undefined where it could not be measured (the engine
+   * closed first, or a worker failed to load), the estimates then staying as they were. Started once,
+   * by the server: an engine used in process, whose calls carry no deadline, has no need of it.
+   */
+  calibrate(): Promise<number | undefined> {
+    this.calibration ??= this.pool.allLoaded
+      .then(() => this.calibrationLineMs())
+      .then(
+        (ms) => {
+          this.admission.calibrate(ms);
+          return ms;
+        },
+        () => undefined,
+      );
+    return this.calibration;
   }
 
   /** The recognizer's time on CALIBRATION_LINE on this machine, in ms. */

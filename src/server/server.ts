@@ -317,7 +317,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     (err: unknown) =>
       logger.error({ err, workers: ready.info().workers }, 'an inference worker could not load the models: serving with the others'),
   );
-  void ready.calibrated.then((lineMs) => {
+  void ready.calibrate().then((lineMs) => {
     if (lineMs === undefined) return;
     const estimateMs = {
       pageMpx: Math.round(ready.admission.workEstimate('page', 1)),
