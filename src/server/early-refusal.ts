@@ -23,6 +23,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
+import { slicedAnswers } from './sliced-answers.js';
 import { weighRequest } from './request-weighing.js';
 import type { UploadGate, UploadStream, UploadTicket } from './upload-gate.js';
 import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
@@ -97,7 +98,7 @@ export function earlyRefusal(
       }
       const { refusal } = weighing;
       window?.refused();
-      const refuse = (): void => answer(toStatus(refusal));
+      const refuse = (): void => slicedAnswers.run(() => answer(toStatus(refusal)));
       const left = deadline === undefined ? undefined : deadline - Date.now();
       const hold = refusalHoldMs(limits.refusalPaceMs, refusal.retryAfterMs, left, performance.now() - arrived);
       if (hold > 0) setTimeout(refuse, hold);

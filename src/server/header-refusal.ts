@@ -21,6 +21,7 @@ import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { stopStreamUpload } from './request-upload.js';
+import { slicedAnswers } from './sliced-answers.js';
 import { statusName, toStatus } from './status.js';
 
 export interface HeaderRefusalOptions {
@@ -82,8 +83,8 @@ function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Strea
     };
     // As grpc-js's calls are: a refusal whose client went away meanwhile is counted all the same.
     const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, timeoutMs);
-    if (hold > 0) setTimeout(answer, hold);
-    else answer();
+    if (hold > 0) setTimeout(() => slicedAnswers.run(answer), hold);
+    else slicedAnswers.run(answer);
     return true;
   };
 }

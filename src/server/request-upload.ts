@@ -8,6 +8,7 @@
  */
 import { constants } from 'node:http2';
 import { findUnderCall } from './call-chain.js';
+import { slicedAnswers } from './sliced-answers.js';
 
 /** What this needs of the HTTP/2 stream under a grpc-js server call. */
 export interface ClosableStream {
@@ -36,8 +37,9 @@ export function stopRequestUpload(call: object): void {
 /** Reset `stream` with NO_ERROR once the answer just given on it has gone out. */
 export function stopStreamUpload(stream: ClosableStream): void {
   const close = () =>
-    // After the status's frames: Node resets its own finished server streams the same way.
-    setImmediate(() => {
+    // In a later turn, after the status's frames, as Node resets its own finished server streams;
+    // a crowd of refusals' resets shares the main thread with other callers (sliced-answers.ts).
+    slicedAnswers.run(() => {
       if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
     });
   if (stream.writableFinished) close();
