@@ -5,6 +5,7 @@
  * stays under its level before + 1.5 GB; afterwards it comes back to within 300 MB of that level.
  */
 import { once } from 'node:events';
+import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -20,6 +21,7 @@ import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { warmSessions } from '../../src/dev/warm-server.js';
+import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
 const GB = 1e9;
 
@@ -233,6 +235,73 @@ describe('a burst on a fresh instance', function () {
       for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED'], summary).to.include(r.code);
       for (const r of results.filter((r) => r.code === 'OK')) expect(r.ms, summary).to.be.below(deadlineMs);
     } finally {
+      client.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a crowd of refusals falling due together', function () {
+  this.timeout(120_000);
+
+  it("is answered a slice at a time: another caller's GetServerInfo waits under 200 ms", async () => {
+    // 1,400 calls arrive gently over half a second, each refused for load from its headers and held for
+    // half the time it has left (the pace, at its longest, does not bound it): their deadlines are chosen
+    // so that every hold ends at the same moment, as when a flood arrives at once (bench:flood),
+    // but without the arrival's own cost. Answered in one turn, they kept another caller waiting
+    // 250 ms and more.
+    const server = await spawnServer(['--refusal-pace-ms', '1000']);
+    const target = `127.0.0.1:${server.port}`;
+    const client = new OcrClient(target, { deadlineMs: 120_000, maxAttempts: 1 });
+    const sessions = Array.from({ length: 14 }, () => http2.connect(`http://${target}`).on('error', () => undefined));
+    let probe: Awaited<ReturnType<typeof startLatencyProbe>> | undefined;
+    try {
+      const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+      // Work ahead for longer than the test: the calls below find no room in their deadlines.
+      for (let i = 0; i < 8; i++) client.recognize(doc).catch(() => undefined);
+      for (let i = 0; ; i++) {
+        const { code } = await outcome(client.recognize(doc, undefined, { deadlineMs: 400 }));
+        if (code === 'RESOURCE_EXHAUSTED') break;
+        expect(i, 'the server refusing for load').to.be.below(50);
+      }
+      const request = Buffer.alloc(16 * 1024, 1);
+      probe = await startLatencyProbe(target);
+      const dueAt = performance.now() + 1000;
+      const statuses: string[] = [];
+      const answered: Array<Promise<unknown>> = [];
+      // As many as the client can send before they fall due, 1,400 at most: its own pace varies.
+      for (let batch = 0; batch < 2 * sessions.length; batch++) {
+        const timeoutMs = Math.floor(2 * (dueAt - performance.now()));
+        if (timeoutMs < 100) break;
+        for (let i = 0; i < 50; i++) {
+          const stream = sessions[batch % sessions.length]!.request(
+            {
+              ':method': 'POST',
+              ':path': `/${OCR_SERVICE}/Recognize`,
+              'content-type': 'application/grpc',
+              te: 'trailers',
+              'grpc-timeout': `${timeoutMs}m`,
+            },
+            { endStream: false },
+          );
+          stream.on('error', () => undefined);
+          // The start of a request, as far as the call's window lets it: the server holds it until the stream ends.
+          stream.write(request);
+          stream.once('response', (headers) => statuses.push(String(headers['grpc-status'])));
+          answered.push(once(stream, 'close'));
+        }
+        // Spread out, so that no turn of the server's event loop takes many arrivals at once.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await Promise.all(answered);
+      const { slowestMs } = await probe.stop();
+      probe = undefined;
+      expect(answered.length, 'calls in the crowd').to.be.at.least(1000);
+      expect(statuses.filter((s) => s === '8').length, 'answered RESOURCE_EXHAUSTED').to.equal(answered.length);
+      expect(slowestMs, 'slowest GetServerInfo from another channel, ms').to.be.below(200);
+    } finally {
+      await probe?.stop();
+      sessions.forEach((s) => s.destroy());
       client.close();
       server.child.kill('SIGKILL');
     }
