@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { once } from 'node:events';
-import net from 'node:net';
 import { SlicedAnswers, type AnswerTurns } from '../../src/server/sliced-answers.js';
+import { loopbackReads } from '../support/loopback-reads.js';
 
 /** Turns run by hand, on a clock that each answer moves. */
 function handTurns(): AnswerTurns & { clock: number; pending: Array<() => void>; turn(): void } {
@@ -67,12 +66,7 @@ describe('SlicedAnswers', () => {
 
   it('on the event loop, sockets are read between two slices', async () => {
     const seen: string[] = [];
-    const server = net.createServer((socket) => socket.on('data', (d) => seen.push(`read ${d.toString()}`)));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    await Promise.all([once(client, 'connect'), accepted]);
+    const { client, close } = await loopbackReads(seen);
     try {
       const answers = new SlicedAnswers(5);
       // Forty answers of 1 ms each, queued at once as a crowd of refusals falls due: the first sends
@@ -92,8 +86,7 @@ describe('SlicedAnswers', () => {
       expect(read, seen.join(', ')).to.be.above(0);
       expect(read, seen.join(', ')).to.be.below(seen.indexOf('answer 39'));
     } finally {
-      client.destroy();
-      server.close();
+      close();
     }
   });
 });
