@@ -2,8 +2,8 @@
  * Answers that come in crowds, given a slice of the main thread at a time. A flood of calls that
  * arrive together (a thousand stalled uploads opened on forty connections) is refused together, and
  * each refusal's hold ends in the same timer turn: answering them, then resetting their streams a
- * turn later, took the main thread for 0.3-0.6 s at a stretch, and another caller's GetServerInfo
- * waited that long (docs/BENCHMARKS.md, "Stalled uploads on many connections"). Here the answers
+ * turn later, held the main thread for hundreds of milliseconds at a stretch, and another caller's
+ * GetServerInfo waited behind them (docs/BENCHMARKS.md, "Answers in slices"). Here the answers
  * wait in one queue, run in order, a few milliseconds' worth per turn of the event loop; the loop
  * polls its sockets between two slices. An answer queued while a slice runs waits for the next
  * turn, as setImmediate would have it: a stream's reset then follows its status's frames.
