@@ -21,8 +21,8 @@ const PAGE: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, wh
  * An admission with eight pages of 60 s of work answered, so that a typical page is known, and,
  * when `busy`, one such page admitted and never finished: a minute of work ahead of any request.
  */
-async function admission(busy: boolean): Promise<{ admission: Admission; close: () => Promise<void> }> {
-  const a = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+async function admission(busy: boolean, clock?: () => number): Promise<{ admission: Admission; close: () => Promise<void> }> {
+  const a = new Admission(new MemoryBudget(100 * MB), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8, ...(clock ? { clock } : {}) });
   for (let i = 0; i < 8; i++) await a.run(PAGE, {}, async () => 0);
   let finish: () => void = () => undefined;
   const held = busy ? a.run(PAGE, {}, () => new Promise<void>((resolve) => (finish = resolve))) : Promise.resolve();
@@ -113,6 +113,37 @@ describe('HTTP refusal before the request', function () {
       }
       expect(reached).to.equal(3);
     } finally {
+      await server.close();
+      await idle.close();
+    }
+  });
+
+  it('counts a request whose body does not come ahead of later arrivals for two seconds, not until its connection ends', async () => {
+    let now = 0;
+    const idle = await admission(false, () => now);
+    const server = await app(idle.admission, { recognize: () => Promise.resolve(RecognizeResponse.fromPartial({})) });
+    // Its headers and nothing more, as a client that stalls (or an attacker holding the queue) sends.
+    const stalled = net.connect(server.port, '127.0.0.1');
+    stalled.on('error', () => undefined);
+    stalled.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nContent-Length: ${MB}\r\n\r\n`);
+    const post = (): Promise<Response> =>
+      fetch(`http://127.0.0.1:${server.port}/api/ocr?timeout_ms=5000`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: png,
+      });
+    try {
+      // Let in, it is a typical page (a minute of work) ahead of the next arrival, which is refused.
+      while (!idle.admission.refusalBeforeRequest('interactive', Date.now() + 5000, 'page', { arriving: true })) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect((await post()).status).to.equal(429);
+      // Two seconds on and its body has still not come: it no longer keeps others out.
+      now += 2000;
+      const res = await post();
+      expect(res.status, await res.text()).to.equal(200);
+    } finally {
+      stalled.destroy();
       await server.close();
       await idle.close();
     }

@@ -334,4 +334,26 @@ describe('admission', () => {
     expect(admission.refusalBeforeRequest('batch', deadline(), 'page', { arriving: true })?.code).to.equal('RESOURCE_EXHAUSTED');
     batch.forEach((release) => release());
   });
+
+  it('stops counting a promise whose request has not been read within two seconds', async () => {
+    let now = 0;
+    const admission = new Admission(new MemoryBudget(100 * MB), { ...config, clock: () => now });
+    for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async () => 0);
+    const deadline = (): number => Date.now() + 3000;
+    const stalled = [admission.promise('interactive', 'page'), admission.promise('interactive', 'page')];
+    now += 1999;
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })?.code).to.equal('RESOURCE_EXHAUSTED');
+    // A third, promised later, outlives them.
+    const later = admission.promise('interactive', 'page');
+    now += 1;
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
+    // Read at last, they take nothing away from what the later one still counts.
+    stalled.forEach((release) => release());
+    now += 1000;
+    const beside = [admission.promise('interactive', 'page')];
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })?.code).to.equal('RESOURCE_EXHAUSTED');
+    later();
+    beside.forEach((release) => release());
+    expect(admission.refusalBeforeRequest('interactive', deadline(), 'page', { arriving: true })).to.equal(null);
+  });
 });

@@ -49,6 +49,8 @@ export interface AdmissionConfig {
   maxWaitMs: number;
   /** The part of a call's remaining deadline that the estimate may fill: estimates err. */
   deadlineShare: number;
+  /** Monotonic milliseconds for the load's decay and the promises' span; performance.now by default. */
+  clock?: () => number;
 }
 
 /**
@@ -74,6 +76,14 @@ const CALIBRATION_LINES_PER_UNIT: Record<WorkKind, number> = { page: 50, line: 0
  * (docs/BENCHMARKS.md, "Starting estimates").
  */
 const SERIAL_SHARE: Record<WorkKind, number> = { page: 0.15, line: 1 };
+/**
+ * How long a call let in from its headers counts ahead of later arrivals while its request is not
+ * read (promise). A storm's requests are read well within it, even under overload on loopback; one
+ * whose body has not come by then (a stalled upload, a slow link) is weighed on its own cost once
+ * read, like any other. Counted until read, a few dozen requests that sent their headers and
+ * stalled made an idle server refuse every other caller for the minute its header timeout allowed.
+ */
+const PROMISE_SPAN_MS = 2000;
 /** Weight of the newest observation in the running estimate. */
 const LEARNING_RATE = 0.1;
 /** How many of the latest calls' estimates say what a typical call of a kind costs. */
@@ -105,6 +115,14 @@ interface Admitted {
   spentMs: number;
 }
 
+/** A call let in from its headers, its request not read yet. */
+interface Promised {
+  priority: CallPriority;
+  ms: number;
+  /** Clock milliseconds after which it no longer counts. */
+  until: number;
+}
+
 export class Admission {
   private readonly msPerUnit: Record<WorkKind, number> = { ...INITIAL_MS_PER_UNIT };
   /** Calls learned from, by kind: the starting estimate's weight in msPerUnit is what they left of it. */
@@ -123,16 +141,21 @@ export class Admission {
   private waitingEncodedBytes = 0;
   /** Typical work of the calls let in from their headers whose request is not read yet (promise), by priority. */
   private readonly promisedMs: Record<CallPriority, number> = { interactive: 0, batch: 0 };
+  /** Those calls, in the order they came, which is the order their span ends. */
+  private readonly promises = new Set<Promised>();
+  private readonly now: () => number;
   /** The part of the budget batch calls may hold, reserved from before the budget itself. */
   private readonly batchShare: MemoryBudget;
   /** Worker time of the interactive calls done, decayed with INTERACTIVE_LOAD_TAU_MS, as of interactiveWorkAt. */
   private interactiveWorkMs = 0;
-  private interactiveWorkAt = performance.now();
+  private interactiveWorkAt: number;
 
   constructor(
     private readonly budget: MemoryBudget,
     private readonly config: AdmissionConfig,
   ) {
+    this.now = config.clock ?? (() => performance.now());
+    this.interactiveWorkAt = this.now();
     this.batchShare = new MemoryBudget(Math.floor(budget.limitBytes * BATCH_MEMORY_SHARE));
   }
 
@@ -156,6 +179,7 @@ export class Admission {
 
   /** As estimatedWaitMs, with the calls promised (let in from their headers, not read yet) too. */
   private waitOnArrivalMs(priority: CallPriority): number {
+    this.endSpentPromises();
     const promised = this.promisedMs.interactive + (priority === 'batch' ? this.promisedMs.batch : 0);
     return this.estimatedWaitMs(priority) + this.spread(promised, priority);
   }
@@ -170,7 +194,7 @@ export class Admission {
    * last INTERACTIVE_LOAD_TAU_MS or so), at most MAX_INTERACTIVE_SHARE.
    */
   interactiveShare(): number {
-    return Math.min(MAX_INTERACTIVE_SHARE, this.interactiveWorkAsOf(performance.now()) / (INTERACTIVE_LOAD_TAU_MS * this.config.workers));
+    return Math.min(MAX_INTERACTIVE_SHARE, this.interactiveWorkAsOf(this.now()) / (INTERACTIVE_LOAD_TAU_MS * this.config.workers));
   }
 
   /** The interactive calls' worker time, decayed to `now`. */
@@ -190,7 +214,7 @@ export class Admission {
   }
 
   private noteInteractiveWork(ms: number): void {
-    const now = performance.now();
+    const now = this.now();
     this.interactiveWorkMs = this.interactiveWorkAsOf(now) + ms;
     this.interactiveWorkAt = now;
   }
@@ -317,18 +341,32 @@ export class Admission {
   /**
    * Count a call let in from its headers as a typical call of its kind ahead of the calls that come
    * after it, until the function returned is called (its request read, or the call ended; a second
-   * call does nothing). Until its request is read a call is not admitted, and without this the calls
-   * arriving meanwhile (a hundred at once as a storm starts) would all be weighed against the queue
-   * as it was before any of them.
+   * call does nothing) or PROMISE_SPAN_MS has passed. Until its request is read a call is not
+   * admitted, and without this the calls arriving meanwhile (a hundred at once as a storm starts)
+   * would all be weighed against the queue as it was before any of them.
    */
   promise(priority: CallPriority, kind: WorkKind): () => void {
-    const ms = this.typicalMs(kind);
-    this.promisedMs[priority] += ms;
-    let held = true;
-    return () => {
-      if (held) this.promisedMs[priority] -= ms;
-      held = false;
-    };
+    this.endSpentPromises();
+    const promised: Promised = { priority, ms: this.typicalMs(kind), until: this.now() + PROMISE_SPAN_MS };
+    this.promises.add(promised);
+    this.promisedMs[priority] += promised.ms;
+    return () => this.unpromise(promised);
+  }
+
+  private unpromise(promised: Promised): void {
+    if (!this.promises.delete(promised)) return;
+    this.promisedMs[promised.priority] -= promised.ms;
+    // Sums of fractions taken away in another order leave a residue, and ownSpanMs asks for none.
+    if (this.promises.size === 0) this.promisedMs.interactive = this.promisedMs.batch = 0;
+  }
+
+  /** Stop counting the promises whose span has ended. */
+  private endSpentPromises(): void {
+    const now = this.now();
+    for (const promised of this.promises) {
+      if (promised.until > now) break;
+      this.unpromise(promised);
+    }
   }
 
   /**
@@ -336,6 +374,7 @@ export class Admission {
    * the rest spread over the workers; otherwise, as the others keep the workers busy, its whole work.
    */
   private ownSpanMs(kind: WorkKind, ownMs: number): number {
+    this.endSpentPromises();
     const idle = this.calls.size === 0 && this.promisedMs.interactive === 0 && this.promisedMs.batch === 0;
     if (!idle) return ownMs;
     const serial = SERIAL_SHARE[kind];
