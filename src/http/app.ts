@@ -15,7 +15,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { tooLateToAnswer } from '../shared/answer-deadline.js';
 import { OcrError } from '../shared/errors.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -23,6 +22,7 @@ import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl } from './access-hook.js';
+import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
@@ -120,6 +120,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
+  if (deadline !== undefined) reply.raw.once('close', abortAtDeadline(controller, deadline));
   return {
     signal: controller.signal,
     priority,
@@ -127,18 +128,6 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
     ...(request.headers.authorization !== undefined ? { authorization: request.headers.authorization } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
-}
-
-/** No answer after its deadline, as over gRPC: the caller has given up on it. */
-function inTime<T>(answer: T, call: HttpCall): T {
-  if (tooLateToAnswer(call.deadline)) {
-    throw new HttpError(
-      504,
-      'DEADLINE_EXCEEDED',
-      'the answer was ready only after timeout_ms had passed; allow more time, or retry when the service is less busy',
-    );
-  }
-  return answer;
 }
 
 /**
@@ -331,7 +320,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
     checkImage(image, 'image');
     const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
-    return pageJson(inTime(await backend.recognize(image, opts, call), call));
+    return pageJson(await answerInTime(backend.recognize(image, opts, call), call));
   });
 
   app.post(LINES_ROUTE, imageBody('line'), async (request, reply) => {
@@ -342,7 +331,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
     const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
-    return linesJson(inTime(await backend.recognizeLines(images, opts, call), call));
+    return linesJson(await answerInTime(backend.recognizeLines(images, opts, call), call));
   });
 
   app.get('/api/info', async (request, reply) => infoJson(await backend.serverInfo(httpCall(request, reply))));

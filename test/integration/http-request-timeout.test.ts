@@ -1,6 +1,10 @@
 import { expect } from 'chai';
 import net from 'node:net';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
@@ -42,6 +46,35 @@ describe('HTTP request timeout', function () {
         code: 3,
         error: 'INVALID_ARGUMENT',
       });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 504 the moment timeout_ms passes, as gRPC does at a deadline, and stops the work', async () => {
+    let stopped: unknown;
+    // Work that runs on for 1.5 s whatever its caller's timeout, as a page already in a worker does.
+    const app = await listenHttpApp({
+      recognize: (_image, _options, call) =>
+        new Promise<RecognizeResponse>((resolve) => {
+          call.signal.addEventListener('abort', () => {
+            stopped = call.signal.reason as unknown;
+          });
+          setTimeout(() => resolve(RecognizeResponse.fromPartial({})), 1500);
+        }),
+    });
+    try {
+      const started = performance.now();
+      const res = await fetch(`http://127.0.0.1:${app.port}/api/ocr?timeout_ms=300`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png')),
+      });
+      const ms = performance.now() - started;
+      expect(res.status).to.equal(504);
+      expect(await res.json()).to.include({ code: 4, error: 'DEADLINE_EXCEEDED' });
+      expect(ms).to.be.below(1000);
+      expect(stopped, 'the work was told to stop').to.not.equal(undefined);
     } finally {
       await app.close();
     }
