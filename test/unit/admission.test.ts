@@ -335,6 +335,19 @@ describe('admission', () => {
     batch.forEach((release) => release());
   });
 
+  it('says no call needs 0 ms of work: a tiny call past its deadline, a busy server weighing a call by its headers alone', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const tiny = await refusal(admission.run(page(0.0001), { deadline: Date.now() }, async () => 0));
+    expect(tiny.message).to.match(/needs about 1 ms of work/);
+    for (let i = 0; i < 8; i++) await admission.run(page(1), {}, async () => 0);
+    const held = Array.from({ length: 4 }, () => hold(admission, page(1)));
+    // A deadline too short for a typical page: the work ahead alone refuses it, and the message says only that.
+    const busy = admission.refusalBeforeRequest('interactive', Date.now() + 1000, 'page');
+    expect(busy?.message).to.match(/^server busy: about 3000 ms of interactive work ahead would not fit in its deadline's/);
+    for (const h of held) h.finish();
+    await Promise.all(held.map((h) => h.result));
+  });
+
   it('stops counting a promise whose request has not been read within two seconds', async () => {
     let now = 0;
     const admission = new Admission(new MemoryBudget(100 * MB), { ...config, clock: () => now });

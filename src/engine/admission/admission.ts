@@ -418,13 +418,15 @@ export class Admission {
     if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
-        `this call needs about ${Math.round(ownMs)} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
+        `this call needs about ${Math.max(1, Math.round(ownMs))} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
           'allow a longer deadline or send a smaller image',
       );
     }
     return loadRefusal(
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
-        `and about ${Math.round(ownMs)} ms for this call would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
+        // Weighed from its headers with a deadline too short for a typical call, its own work is not counted (refusalBeforeRequest).
+        (ownMs > 0 ? `and about ${Math.round(ownMs)} ms for this call ` : '') +
+        `would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
         (retryAfterMs >= left
           ? `no retry within its deadline would: send it again in ${newCallAfterMs} ms with as long a deadline, or on another instance`
           : retryAfterMs > newCallAfterMs
