@@ -45,7 +45,8 @@ const samples: { t: number; rss: number; heap: number; calls: number }[] = [];
 const started = performance.now();
 const elapsed = (): number => (performance.now() - started) / 1000;
 let calls = 0;
-let failures = 0;
+/** Failed calls by their status and message, so that a run says why it failed. */
+const failures = new Map<string, number>();
 
 const sample = async (): Promise<void> => {
   const t = elapsed();
@@ -60,8 +61,10 @@ await Promise.all(
         else if (i % 5 === 4) await client.recognizeLines(lines.slice((i * 7) % 90, ((i * 7) % 90) + 30));
         else await client.recognize(docs[i % docs.length]!);
         calls++;
-      } catch {
-        failures++;
+      } catch (err) {
+        // Counted by their words: the figures in a message (the work ahead, the hint) differ call by call.
+        const why = (err instanceof Error ? err.message : String(err)).replace(/\d+/g, 'N').slice(0, 160);
+        failures.set(why, (failures.get(why) ?? 0) + 1);
       }
     }
   }),
@@ -77,11 +80,13 @@ const course = (what: string, of: (s: (typeof samples)[number]) => number): stri
   const all = samples.map(of);
   return `mean ${what}, first third ${mean(all.slice(0, third)).toFixed(0)} MiB, last third ${mean(all.slice(-third)).toFixed(0)} MiB, peak ${Math.max(...all).toFixed(0)} MiB`;
 };
-console.log(`${calls} calls in ${elapsed().toFixed(0)} s, ${failures} failed`);
+const failed = [...failures.values()].reduce((a, n) => a + n, 0);
+console.log(`${calls} calls in ${elapsed().toFixed(0)} s, ${failed} failed`);
+for (const [why, n] of failures) console.log(`  ${n} × ${why}`);
 console.log('| t (s) | calls | server RSS (MiB) | main thread JS heap used (MiB) |\n| --- | --- | --- | --- |');
 for (const s of samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 12)) === 0 || i === samples.length - 1)) {
   console.log(`| ${s.t.toFixed(0)} | ${s.calls} | ${s.rss.toFixed(0)} | ${s.heap.toFixed(1)} |`);
 }
 console.log(course('RSS', (s) => s.rss));
 console.log(course('JS heap', (s) => s.heap));
-process.exit(failures > 0 ? 1 : 0);
+process.exit(failed > 0 ? 1 : 0);
