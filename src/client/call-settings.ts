@@ -21,8 +21,13 @@ export interface CallSettings {
   signal?: AbortSignal;
   /** Sent as `ocr-priority` metadata; unset, the server takes the call as interactive. */
   priority?: Priority;
-  /** Bearer token of this call alone, in place of the client's (OcrClientOptions.token): a gateway forwarding its caller's. */
+  /** Bearer token of this call alone, in place of the client's (OcrClientOptions.token). */
   token?: string;
+  /**
+   * The `authorization` value of this call alone, sent as given (printable ASCII), in place of
+   * `token` and the client's: a gateway passing its caller's header on for the servers to check.
+   */
+  authorization?: string;
 }
 
 export const DEFAULT_DEADLINE_MS = 30_000;
@@ -50,6 +55,12 @@ export function callMetadata(settings: CallSettings = {}): Metadata {
     if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${String(priority)}`);
     metadata.set(PRIORITY_METADATA_KEY, priority);
   }
-  if (settings.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
+  if (settings.authorization !== undefined) {
+    // grpc-js's own refusal would repeat the value, a credential, in its message.
+    if (!/^[\x20-\x7e]*$/.test(settings.authorization)) throw new RangeError('authorization must be printable ASCII, as gRPC metadata is');
+    metadata.set(AUTHORIZATION_KEY, settings.authorization);
+  } else if (settings.token !== undefined) {
+    metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
+  }
   return metadata;
 }
