@@ -20,6 +20,7 @@ import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
+import { ignoreOverlongTimeouts } from './grpc-timeout.js';
 import { weighRequest } from './request-weighing.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
@@ -206,6 +207,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           paceMs: config.limits.refusalPaceMs,
           window: receiveWindow,
         });
+        // After: the stream's headers reach the refusal above, and grpc-js, without a timeout that overflows.
+        ignoreOverlongTimeouts(http2Server);
       },
       () =>
         bind(
