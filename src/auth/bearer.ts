@@ -45,14 +45,23 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const SEND = 'send the header "authorization: Bearer <token>" with an API key or a JWT';
 
 /**
+ * How many values `value` stands for: HTTP joins repeated fields with commas (RFC 9110, 5.3), as
+ * HTTP/2 must for `authorization` (Node sends it once), so a gateway forwards several that way. No
+ * bearer token has a comma; empty elements do not count.
+ */
+const joinedValues = (value: unknown): number =>
+  typeof value === 'string' ? Math.max(1, value.split(',').filter((v) => v.trim()).length) : 1;
+
+/**
  * The token of the `authorization` values a call carried (gRPC metadata and HTTP both allow
- * several): exactly one value, the Bearer scheme, one token of b64token characters. Throws
- * AuthFailure(UNAUTHENTICATED) saying what is wrong.
+ * several, separately or joined with commas): exactly one value, the Bearer scheme, one token of
+ * b64token characters. Throws AuthFailure(UNAUTHENTICATED) saying what is wrong.
  */
 export function bearerToken(values: readonly unknown[]): string {
   if (values.length === 0) throw new AuthFailure('UNAUTHENTICATED', `no token: ${SEND}`);
-  if (values.length > 1) {
-    throw new AuthFailure('UNAUTHENTICATED', `${values.length} authorization values: send exactly one bearer token`, 'invalid_request');
+  const count = values.reduce<number>((sum, value) => sum + joinedValues(value), 0);
+  if (count > 1) {
+    throw new AuthFailure('UNAUTHENTICATED', `${count} authorization values: send exactly one bearer token`, 'invalid_request');
   }
   const value = values[0];
   if (typeof value !== 'string') {

@@ -155,7 +155,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ),
     )
     .addOption(
-      new Option('--max-message-mb <n>', 'largest gRPC message accepted, in MiB')
+      new Option('--max-message-mb <n>', 'largest image accepted (a lines request: its images together), in MiB, over gRPC and HTTP')
         .argParser(wholeNumber(1, 2047))
         .default(SERVE_DEFAULTS.maxMessageMb),
     )

@@ -15,14 +15,19 @@ export const PRIORITIES: readonly Priority[] = ['interactive', 'batch'];
 export const PRIORITY_METADATA_KEY = 'ocr-priority';
 
 export interface CallSettings {
-  /** Overrides the client's default deadline for this call; Infinity waits without limit. */
+  /** Overrides the client's default deadline for this call; Infinity (or more than MAX_DEADLINE_MS) waits without limit. */
   deadlineMs?: number;
   /** Aborting cancels the call; it then rejects with CANCELLED. */
   signal?: AbortSignal;
   /** Sent as `ocr-priority` metadata; unset, the server takes the call as interactive. */
   priority?: Priority;
-  /** Bearer token of this call alone, in place of the client's (OcrClientOptions.token): a gateway forwarding its caller's. */
+  /** Bearer token of this call alone, in place of the client's (OcrClientOptions.token). */
   token?: string;
+  /**
+   * The `authorization` value of this call alone, sent as given (printable ASCII), in place of
+   * `token` and the client's: a gateway passing its caller's header on for the servers to check.
+   */
+  authorization?: string;
 }
 
 export const DEFAULT_DEADLINE_MS = 30_000;
@@ -35,10 +40,18 @@ export function checkDeadlineMs(deadlineMs: number): number {
   return deadlineMs;
 }
 
+/**
+ * The longest deadline sent as one. A gRPC server in Node (grpc-js) reads the `grpc-timeout` header
+ * into a 32-bit timer (2^31 - 1 ms, about 24.8 days), and grpc-js sends a timeout over 1e8 ms in
+ * whole seconds, rounded up: a longer one wraps around and the call fails at once. A deadline that
+ * far off is as good as none, and is sent as none.
+ */
+export const MAX_DEADLINE_MS = Math.floor((2 ** 31 - 1) / 1000) * 1000;
+
 /** grpc-js takes an absolute deadline, fixed when the call starts. */
 export function callOptions(defaultDeadlineMs: number, settings: CallSettings = {}): Partial<CallOptions> {
   const deadlineMs = checkDeadlineMs(settings.deadlineMs ?? defaultDeadlineMs);
-  return deadlineMs === Infinity ? {} : { deadline: new Date(Date.now() + deadlineMs) };
+  return deadlineMs > MAX_DEADLINE_MS ? {} : { deadline: new Date(Date.now() + deadlineMs) };
 }
 
 /** The call's request metadata; grpc-js sends it again with every retry attempt. */
@@ -50,6 +63,12 @@ export function callMetadata(settings: CallSettings = {}): Metadata {
     if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${String(priority)}`);
     metadata.set(PRIORITY_METADATA_KEY, priority);
   }
-  if (settings.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
+  if (settings.authorization !== undefined) {
+    // grpc-js's own refusal would repeat the value, a credential, in its message.
+    if (!/^[\x20-\x7e]*$/.test(settings.authorization)) throw new RangeError('authorization must be printable ASCII, as gRPC metadata is');
+    metadata.set(AUTHORIZATION_KEY, settings.authorization);
+  } else if (settings.token !== undefined) {
+    metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
+  }
   return metadata;
 }

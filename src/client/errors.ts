@@ -32,6 +32,17 @@ export function statusName(status: number): StatusName {
   return name !== undefined && name in Status ? (name as StatusName) : 'UNKNOWN';
 }
 
+/**
+ * The description of a call whose deadline passed before its answer came, in place of grpc-js's
+ * ("Deadline exceeded after 1.996s,metadata filters: 0.001s,remote_addr=10.0.0.7:50051"): its
+ * timings and the server's address tell a caller nothing to do, and a gateway's caller nothing it
+ * should see. A server's own DEADLINE_EXCEEDED descriptions are kept.
+ */
+export const DEADLINE_PASSED = 'the deadline passed before the answer came: allow a longer deadline, or send a smaller image';
+
+/** grpc-js's wording, from the client's timer or a server's (grpc-js answers a bare "Deadline exceeded"). */
+const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
+
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
 }
@@ -43,7 +54,8 @@ function isServiceError(err: unknown): err is ServiceError {
 export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
   if (isServiceError(err)) {
-    return new OcrCallError(err.code, err.details, { method, metadata: err.metadata, cause: err });
+    const details = err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details) ? DEADLINE_PASSED : err.details;
+    return new OcrCallError(err.code, details, { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);
   return new OcrCallError(Status.INTERNAL, details, { method, cause: err });

@@ -4,8 +4,15 @@ export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-clien
 export { type ClientTls } from './tls.js';
 export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
 export { registerConsulResolver } from './resolver-consul.js';
-export { DEFAULT_DEADLINE_MS, PRIORITIES, PRIORITY_METADATA_KEY, type CallSettings, type Priority } from './call-settings.js';
-export { OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
+export {
+  DEFAULT_DEADLINE_MS,
+  MAX_DEADLINE_MS,
+  PRIORITIES,
+  PRIORITY_METADATA_KEY,
+  type CallSettings,
+  type Priority,
+} from './call-settings.js';
+export { DEADLINE_PASSED, OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
 export { TileCall } from './tile-call.js';
 export { type TokenSource } from './token.js';
 export { TiledImage } from './tiled-image.js';

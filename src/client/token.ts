@@ -6,7 +6,7 @@
  * grpc-js refuses call credentials on an insecure channel ("Cannot compose insecure credentials"),
  * and a token over plaintext is what a server behind a TLS-terminating proxy or a service mesh
  * sees. The function runs once per call, before its first attempt; grpc-js's retries resend the
- * same metadata. A call that already carries a token (CallSettings.token) keeps its own.
+ * same metadata. A call that already carries a token (CallSettings.token, .authorization) keeps its own.
  */
 import { InterceptingCall, Metadata, status, type Interceptor } from '@grpc/grpc-js';
 

@@ -21,7 +21,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
-import { addAccessControl } from './access-hook.js';
+import { addAccessControl, authorizationValues } from './access-hook.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
@@ -115,6 +115,8 @@ function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | unde
 /** The request's timeout, priority and cancellation, from headers, query parameters or body fields. */
 function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown> = {}): HttpCall {
   const { priority, deadline } = callTerms(request, reply, fields);
+  // Every value: Node keeps only the first of repeated authorization headers in request.headers.
+  const authorization = authorizationValues(request);
   const controller = new AbortController();
   // The client went away before its answer: the work it asked for stops.
   reply.raw.on('close', () => {
@@ -125,7 +127,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
     signal: controller.signal,
     priority,
     requestId: header(request, 'x-request-id') ?? randomUUID(),
-    ...(request.headers.authorization !== undefined ? { authorization: request.headers.authorization } : {}),
+    ...(authorization.length > 0 ? { authorization: authorization.join(', ') } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
 }

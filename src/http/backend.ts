@@ -14,7 +14,7 @@ export interface HttpCall {
   deadline?: number;
   priority: Priority;
   requestId: string;
-  /** The request's `authorization` header, for a gateway to forward the caller's token (cluster-backend.ts). */
+  /** The request's `authorization` headers, joined with commas as HTTP joins repeated fields: for a gateway to pass on (cluster-backend.ts). */
   authorization?: string;
 }
 

@@ -4,21 +4,28 @@
  * follows Consul. The gateway holds no state, so several can run side by side.
  */
 import { Registry } from 'prom-client';
-import { bearerToken } from '../auth/bearer.js';
 import type { CallSettings, OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
 
 /**
- * The call's settings. The caller's bearer token goes on to the instances in place of the
- * gateway's own (--token): a malformed one is refused here (AuthFailure: 401) with the message an
- * instance would give; none leaves the gateway's.
+ * What gRPC metadata can carry of an HTTP header value: printable ASCII. Any other character
+ * (obs-text, a tab) becomes '?', which no bearer token has either, so that a value the instances
+ * would refuse is still refused, and one they ignore is still ignored.
+ */
+const asMetadata = (value: string): string => value.replace(/[^\x20-\x7e]/g, '?');
+
+/**
+ * The call's settings. The caller's authorization header goes on to the instances as it came, in
+ * place of the gateway's own token (--token): the instances check it and decide, so a value they
+ * ignore (no tokens configured) or refuse gets the answer it gets from them directly. None leaves
+ * the gateway's.
  */
 function settings(call: HttpCall): CallSettings {
   return {
     signal: call.signal,
     priority: call.priority,
-    ...(call.authorization !== undefined ? { token: bearerToken([call.authorization]) } : {}),
+    ...(call.authorization !== undefined ? { authorization: asMetadata(call.authorization) } : {}),
     // No timeout from the caller: the client's default deadline.
     ...(call.deadline !== undefined ? { deadlineMs: Math.max(1, call.deadline - Date.now()) } : {}),
   };

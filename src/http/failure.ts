@@ -2,6 +2,7 @@
  * Any error of a backend → the HTTP answer: a status from the gRPC one, the same actionable
  * message, and Retry-After for a refusal that a retry can cure.
  */
+import { DEADLINE_PASSED } from '../client/errors.js';
 import { OcrError } from '../shared/errors.js';
 import { newCallPushbackMs, type Trailers } from '../shared/pushback.js';
 
@@ -69,12 +70,16 @@ function pushbackMs(err: StatusError): number | undefined {
   return ms ?? undefined;
 }
 
+/** DEADLINE_PASSED in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms (the gateway's --deadline-ms without one). */
+const TIMEOUT_PASSED =
+  'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
+
 export function toHttpFailure(err: unknown): HttpFailure {
   if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
   if (!isStatusError(err)) {
     return { status: 500, code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const message = err.details ?? err.message;
+  const message = err.details === DEADLINE_PASSED ? TIMEOUT_PASSED : (err.details ?? err.message);
   if (err.code === 'RESOURCE_EXHAUSTED') {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);

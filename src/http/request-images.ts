@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import { OcrError } from '../shared/errors.js';
 import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
+import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
 
@@ -14,17 +15,11 @@ const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
 
 const UNSUPPORTED_BODY = "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* body, or application/json";
 
-const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 0);
-
-/**
- * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`): a page,
- * or all the line images of a request. An image each would let one lines request hold 256 images
- * of 32 MiB.
+/*
+ * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`,
+ * image-limit.ts): a page, or all the line images of a request. An image each would let one lines
+ * request hold 256 images of 32 MiB.
  */
-const tooLarge = (maxImageBytes: number, many: boolean): string =>
-  many
-    ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
-    : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
 
 const tooMany = (maxImages: number): string => `more than ${maxImages} images in one request, this server's limit: split the batch`;
 

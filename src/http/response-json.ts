@@ -37,10 +37,26 @@ export function jsonTimings(t: Timings | undefined): JsonTimings {
   };
 }
 
+/**
+ * A `float` field of the gRPC messages as JSON: the float32 the gRPC answer carries, written as the
+ * shortest decimal that reads back as it (0.9969021, not 0.9969021081924438). An instance answers
+ * HTTP from the engine's doubles and a gateway from the float32s its instances sent: both give the
+ * same numbers this way, and readable ones.
+ */
+export function float32(value: number): number {
+  const single = Math.fround(value);
+  // Nine significant digits always read back as the same float32; fewer often do.
+  for (let digits = 1; digits < 9; digits++) {
+    const shorter = Number(single.toPrecision(digits));
+    if (Math.fround(shorter) === single) return shorter;
+  }
+  return Number(single.toPrecision(9));
+}
+
 export const jsonLine = (line: Line): JsonLine => ({
   text: line.text,
-  confidence: line.confidence,
-  box: line.box.map((p) => [p.x, p.y]),
+  confidence: float32(line.confidence),
+  box: line.box.map((p) => [float32(p.x), float32(p.y)]),
 });
 
 export function pageJson(r: RecognizeResponse): object {
@@ -63,7 +79,7 @@ export function linesJson(r: RecognizeLinesResponse): object {
     data: r.results.map((l) =>
       l.error
         ? { text: '', confidence: 0, error: { code: l.error.code, message: l.error.message } }
-        : { text: l.text, confidence: l.confidence },
+        : { text: l.text, confidence: float32(l.confidence) },
     ),
     instance_id: r.instanceId,
     timings: jsonTimings(r.timings),
@@ -79,7 +95,15 @@ function snakeKeys(value: unknown): unknown {
 }
 
 export function infoJson(info: ServerInfo): object {
-  return { code: 0, msg: 'success', data: snakeKeys(info) };
+  const d = info.defaults;
+  // The defaults' float fields, as the lines' (float32 above).
+  const defaults = d && {
+    ...d,
+    boxThreshold: float32(d.boxThreshold),
+    unclipRatio: float32(d.unclipRatio),
+    minConfidence: float32(d.minConfidence),
+  };
+  return { code: 0, msg: 'success', data: snakeKeys({ ...info, defaults }) };
 }
 
 /** `code`: the gRPC status number (3 for a body that is no image), never 0; `error`: its name. */

@@ -9,6 +9,7 @@ import type {
 } from '../gen/ocr/v1/ocr.js';
 import { zeroTimings } from '../engine/index.js';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
+import { tooLarge } from '../shared/image-limit.js';
 import type { ServiceContext } from './call-context.js';
 import { fromOptions, toLine, toTimings } from './convert.js';
 import type { CallInfo } from './unary-call.js';
@@ -22,7 +23,14 @@ export interface OcrHandlers {
 export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
   const { engine, metrics } = ctx;
 
+  /** The limit is on the images; the gRPC message may be a little larger (server.ts). */
+  const checkSize = (images: readonly Uint8Array[], many: boolean): void => {
+    const bytes = images.reduce((sum, image) => sum + image.byteLength, 0);
+    if (bytes > ctx.limits.maxMessageBytes) throw resourceExhausted(tooLarge(ctx.limits.maxMessageBytes, many));
+  };
+
   const recognize = async (request: RecognizeRequest, info: CallInfo): Promise<RecognizeResponse> => {
+    checkSize([request.image], false);
     const result = await engine.recognize(request.image, { ...fromOptions(request.options, info.signal), ...info });
     const t = result.timings;
     metrics.stage.observe({ stage: 'queue' }, t.queueMs / 1000);
@@ -47,6 +55,7 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
     if (count > ctx.limits.maxLinesPerRequest) {
       throw resourceExhausted(`${count} images in one call; this server takes at most ${ctx.limits.maxLinesPerRequest}: split the batch`);
     }
+    checkSize(request.images, true);
     const outcomes = await engine.recognizeLines(request.images, { ...fromOptions(request.options, info.signal), ...info });
     const timings = zeroTimings();
     for (const o of outcomes) {

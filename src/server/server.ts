@@ -20,6 +20,8 @@ import { ServerMetrics } from './metrics.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
+import { ignoreOverlongTimeouts } from './grpc-timeout.js';
+import { requestFramingBytes } from '../shared/image-limit.js';
 import { weighRequest } from './request-weighing.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
@@ -175,7 +177,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
     ],
-    'grpc.max_receive_message_length': config.limits.maxMessageBytes,
+    // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
+    'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
@@ -206,6 +209,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           paceMs: config.limits.refusalPaceMs,
           window: receiveWindow,
         });
+        // After: the stream's headers reach the refusal above, and grpc-js, without a timeout that overflows.
+        ignoreOverlongTimeouts(http2Server);
       },
       () =>
         bind(

@@ -64,12 +64,13 @@ async function rawCall(port: number, method: string, headers: Record<string, str
   }
 }
 
-/** An HTTP request made with node:http, which sends repeated headers and Latin-1 values as given. */
+/** An HTTP request made with node:http, which sends repeated headers and Latin-1 values as given; `image`: a PNG body. */
 async function rawHttp(
   port: number,
   route: string,
   headers: Record<string, string | string[]>,
   method = 'GET',
+  image?: Buffer,
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: '127.0.0.1', port, path: route, method, headers }, (res) => {
@@ -79,7 +80,8 @@ async function rawHttp(
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     request.on('error', reject);
-    request.end();
+    if (image) request.setHeader('content-type', 'image/png');
+    request.end(image);
   });
 }
 
@@ -399,8 +401,16 @@ describe('tokens, scopes and quotas', function () {
       expect(without.status).to.equal(401);
       expect(without.headers.get('www-authenticate')).to.match(/^Bearer realm="ocr"/);
       expect(((await without.json()) as { msg: string }).msg).to.match(/^no token/);
-      const malformedAnswer = await post({ authorization: 'Bearer a b' });
-      expect(malformedAnswer.status).to.equal(401);
+      // A malformed value goes on as it came: the instances refuse it as they would over HTTP.
+      const gatewayPort = (gateway.server.address() as AddressInfo).port;
+      for (const [what, headers] of malformed) {
+        const [direct, through] = await Promise.all(
+          [httpPort, gatewayPort].map((port) => rawHttp(port, '/api/ocr', headers, 'POST', line)),
+        );
+        const answer = (a: { status: number; body: string }): [number, string] => [a.status, (JSON.parse(a.body) as { msg: string }).msg];
+        expect(direct.status, what).to.equal(401);
+        expect(answer(through), what).to.deep.equal(answer(direct));
+      }
       const withKey = await post({ authorization: `Bearer ${keys.reader}` });
       expect(withKey.status).to.equal(200);
       const withAdmin = await post({ authorization: `Bearer ${keys.admin}` });

@@ -1,11 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
+import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
@@ -139,5 +143,176 @@ describe('ocr gateway over a cluster', function () {
     gateway.child.kill('SIGTERM');
     const [code] = (await once(gateway.child, 'exit')) as [number | null];
     expect(code).to.equal(0);
+  });
+});
+
+interface Answer {
+  status: number;
+  msg: string;
+  data?: unknown;
+}
+
+/** POST `body` to `route` of `base`; the answer's status, message and lines. */
+async function post(base: string, route: string, body: FormData | Uint8Array, headers: Record<string, string> = {}): Promise<Answer> {
+  const res = await fetch(`${base}${route}`, { method: 'POST', body, headers });
+  const json = (await res.json()) as { msg: string; data?: unknown };
+  return { status: res.status, msg: json.msg, data: json.data };
+}
+
+/**
+ * An answer without what libvips adds to a decoding error: the messages of earlier failures in the
+ * same process, which differ between an instance and its gateway's calls to it.
+ */
+const firstLines = (answer: Answer): unknown =>
+  JSON.parse(JSON.stringify(answer), (key, value: unknown) =>
+    (key === 'msg' || key === 'message') && typeof value === 'string' ? value.split('\n')[0] : value,
+  );
+
+const imageForm = (...images: Uint8Array[]): FormData => {
+  const body = new FormData();
+  for (const i of images) body.append('image', new Blob([i]), 'image.bin');
+  return body;
+};
+
+/** A JPEG's first bytes and zeros: admitted by size and format, refused when decoded. */
+const jpegOf = (bytes: number): Buffer => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(bytes - 4)]);
+
+/**
+ * The same requests to an instance's HTTP API and to a gateway in front of it (no tokens anywhere):
+ * the same status, message and lines.
+ */
+describe('ocr gateway answers as its instances do', function () {
+  this.timeout(240_000);
+  const LIMIT = 32 * 1024 * 1024;
+  let server: ServerProcess;
+  let gateway: Gateway;
+  let instance: string;
+
+  before(async () => {
+    server = await spawnServer(['--workers', '1']);
+    instance = `http://127.0.0.1:${server.httpPort!}`;
+    gateway = await spawnGateway(`ipv4:127.0.0.1:${server.port}`);
+  });
+  after(() => {
+    gateway?.child.kill('SIGKILL');
+    server?.child.kill('SIGKILL');
+  });
+
+  /** The answers of the instance and of the gateway to the same request, made by `send` against each. */
+  const both = async (send: (base: string) => Promise<Answer>): Promise<[Answer, Answer]> => [
+    await send(instance),
+    await send(gateway.url),
+  ];
+
+  it('lets through an authorization header that instances without tokens ignore', async () => {
+    for (const authorization of ['Basic dXNlcjpwYXNz', 'Bearer x y', 'Bearer x, Bearer y']) {
+      const [direct, through] = await both((base) => post(base, '/api/ocr', imageForm(image), { authorization }));
+      expect(direct.status, direct.msg).to.equal(200);
+      expect(through.status, `${authorization}: ${through.msg}`).to.equal(200);
+    }
+  });
+
+  it('takes a timeout_ms too long for a timer as no deadline at all', async () => {
+    for (const timeout of ['2147483000', '2147483646', '2147483648', '99999999999']) {
+      const [direct, through] = await both((base) => post(base, `/api/ocr?timeout_ms=${timeout}`, imageForm(image)));
+      expect(direct.status, direct.msg).to.equal(200);
+      expect(through.status, `${timeout}: ${through.msg}`).to.equal(200);
+    }
+  });
+
+  it('serves a gRPC call whose grpc-timeout is longer than a timer holds, as one without', async () => {
+    const message = Buffer.from(RecognizeRequest.encode({ image }).finish());
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    // Just past 2^31 ms (what grpc-js sends for a deadline of 2147483646 ms), and the longest a gRPC timeout can be.
+    for (const timeout of ['2147484S', '99999999H']) {
+      const session = http2.connect(`http://127.0.0.1:${server.port}`);
+      try {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/ocr.v1.OcrService/Recognize',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'grpc-timeout': timeout,
+        });
+        stream.end(Buffer.concat([prefix, message]));
+        const answer = { status: '', details: '' };
+        const read = (h: http2.IncomingHttpHeaders): void => {
+          if (h['grpc-status'] !== undefined) answer.status = String(h['grpc-status']);
+          if (h['grpc-message'] !== undefined) answer.details = decodeURIComponent(String(h['grpc-message']));
+        };
+        stream.on('response', read);
+        stream.on('trailers', read);
+        stream.resume();
+        await once(stream, 'close');
+        expect(answer.status, `${timeout}: ${answer.details}`).to.equal('0');
+      } finally {
+        session.close();
+      }
+    }
+  });
+
+  it('gives the same confidences and boxes', async () => {
+    const [direct, through] = await both((base) => post(base, '/api/ocr', imageForm(image)));
+    expect(through.data).to.deep.equal(direct.data);
+    // Readable: the float32 the gRPC answer carries, in its shortest decimal.
+    expect(JSON.stringify(direct.data)).to.not.match(/\d\.\d{9,}/);
+    const lines = (base: string): Promise<Answer> => post(base, '/api/ocr/lines', imageForm(image, image));
+    const [directLines, throughLines] = await both(lines);
+    expect(throughLines.data).to.deep.equal(directLines.data);
+    const info = async (base: string): Promise<unknown> =>
+      ((await (await fetch(`${base}/api/info`)).json()) as { data: { defaults: unknown } }).data.defaults;
+    expect(await info(gateway.url)).to.deep.equal(await info(instance));
+  });
+
+  it('takes an image of exactly the size limit, and refuses one byte more alike, over HTTP and over gRPC', async () => {
+    const exact = jpegOf(LIMIT);
+    const raw = (bytes: Buffer) => (base: string) => post(base, '/api/ocr', bytes, { 'content-type': 'image/jpeg' });
+    const [direct, through] = await both(raw(exact));
+    expect(direct.status, direct.msg).to.equal(400);
+    expect(firstLines(through)).to.deep.equal(firstLines(direct));
+    const [directOver, throughOver] = await both(raw(jpegOf(LIMIT + 1)));
+    expect(directOver.status, directOver.msg).to.equal(413);
+    expect(throughOver).to.deep.equal(directOver);
+    // Line images that fill the limit together: the gRPC request's tags of each image come on top.
+    const quarter = jpegOf(LIMIT / 4);
+    const [directLines, throughLines] = await both((base) => post(base, '/api/ocr/lines', imageForm(quarter, quarter, quarter, quarter)));
+    expect(directLines.status, directLines.msg).to.equal(200);
+    expect(firstLines(throughLines)).to.deep.equal(firstLines(directLines));
+    const sdk = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 60_000 });
+    try {
+      const exactOverGrpc = await sdk.recognize(exact).catch((err: unknown) => err as OcrCallError);
+      expect(exactOverGrpc).to.be.instanceOf(OcrCallError);
+      expect((exactOverGrpc as OcrCallError).code, (exactOverGrpc as OcrCallError).details).to.equal('INVALID_ARGUMENT');
+      const overGrpc = (await sdk.recognize(jpegOf(LIMIT + 1)).catch((err: unknown) => err)) as OcrCallError;
+      expect(overGrpc.code).to.equal('RESOURCE_EXHAUSTED');
+      expect(overGrpc.details).to.equal(directOver.msg);
+    } finally {
+      sdk.close();
+    }
+  });
+});
+
+describe('ocr gateway past a deadline', function () {
+  this.timeout(60_000);
+
+  it('says which timeout passed and what to do, and nothing of the instances', async () => {
+    // An instance that takes calls and never answers: the deadline passes at the gateway.
+    const silent = http2.createServer();
+    silent.on('stream', () => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as AddressInfo).port;
+    const gateway = await spawnGateway(`ipv4:127.0.0.1:${port}`);
+    try {
+      const answer = await post(gateway.url, '/api/ocr?timeout_ms=500', imageForm(image));
+      expect(answer.status, answer.msg).to.equal(504);
+      expect(answer.msg).to.contain('timeout_ms');
+      expect(answer.msg).to.not.contain(String(port));
+      expect(answer.msg).to.not.match(/remote_addr|Deadline exceeded after/);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      silent.close();
+    }
   });
 });

@@ -49,6 +49,8 @@ describe('bearer tokens: the authorization value', () => {
     ['the scheme and a space', ['Bearer '], /without a token/],
     ['two tokens in one value', [`Bearer ${secret} ${secret}`], /more than one word/],
     ['two values', [`Bearer ${secret}`, `Bearer ${secret}`], /2 authorization values/],
+    // As HTTP joins repeated headers, and a gateway forwards them over HTTP/2, where Node sends authorization once.
+    ['two values joined', [`Bearer ${secret}, Bearer ${secret}`], /2 authorization values/],
     ['basic auth', [`Basic ${Buffer.from(`user:${secret}`).toString('base64')}`], /not a bearer token \(the scheme is Basic\)/],
     ['a token without its scheme', [secret], /not a bearer token;/],
     ['garbage after Bearer', [`Bearer ${secret}\u0000<>"`], /characters no bearer token has/],

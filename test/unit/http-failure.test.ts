@@ -1,4 +1,5 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, status as Status } from '@grpc/grpc-js';
+import { DEADLINE_PASSED, toOcrCallError } from '../../src/client/index.js';
 import { expect } from 'chai';
 import { toHttpFailure } from '../../src/http/failure.js';
 import { OcrError } from '../../src/shared/errors.js';
@@ -24,6 +25,22 @@ describe('HTTP failures', () => {
     expect(toHttpFailure(new OcrError('RESOURCE_EXHAUSTED', 'server busy', 5500))).to.include({ status: 429, retryAfterMs: 5500 });
     expect(toHttpFailure(callError('RESOURCE_EXHAUSTED', { 'grpc-retry-pushback-ms': '5500' }))).to.include({ retryAfterMs: 5500 });
     expect(toHttpFailure(callError('RESOURCE_EXHAUSTED', { 'grpc-retry-pushback-ms': '20' }))).to.include({ retryAfterMs: 20 });
+  });
+
+  it("answers 504 naming timeout_ms for the SDK's deadline, without grpc-js's timings and the instance's address", () => {
+    const grpcJs = Object.assign(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'), {
+      code: Status.DEADLINE_EXCEEDED,
+      details: 'Deadline exceeded after 1.996s,metadata filters: 0.001s,remote_addr=127.0.0.1:36163',
+      metadata: new Metadata(),
+    });
+    const sdk = toOcrCallError(grpcJs, 'Recognize');
+    expect(sdk.details).to.equal(DEADLINE_PASSED);
+    const failure = toHttpFailure(sdk);
+    expect(failure).to.include({ status: 504, code: 'DEADLINE_EXCEEDED' });
+    expect(failure.message).to.match(/^timeout_ms passed before the answer came: allow a longer timeout_ms/);
+    // A server's own description says more, and is kept.
+    const server = toOcrCallError({ ...grpcJs, details: 'this call needs about 2223 ms of work and its deadline leaves 1997 ms' });
+    expect(toHttpFailure(server).message).to.equal(server.details);
   });
 
   it('answers 413 without Retry-After for a refusal no retry can fix', () => {

@@ -1,0 +1,19 @@
+import { expect } from 'chai';
+import { callMetadata, callOptions, MAX_DEADLINE_MS } from '../../src/client/call-settings.js';
+
+describe('call settings', () => {
+  it('sends a deadline too far off for a timer as none, so that no server wraps it around', () => {
+    expect(callOptions(30_000, { deadlineMs: MAX_DEADLINE_MS }).deadline).to.be.instanceOf(Date);
+    for (const deadlineMs of [MAX_DEADLINE_MS + 1, 2147483646, 2 ** 31, 99999999999, Infinity]) {
+      expect(callOptions(30_000, { deadlineMs }), String(deadlineMs)).to.deep.equal({});
+    }
+  });
+
+  it("sends a call's authorization value as given, and refuses one gRPC cannot carry without repeating it", () => {
+    expect(callMetadata({ authorization: 'Basic dXNlcjpwYXNz', token: 'abc' }).get('authorization')).to.deep.equal(['Basic dXNlcjpwYXNz']);
+    expect(callMetadata({ token: 'abc' }).get('authorization')).to.deep.equal(['Bearer abc']);
+    expect(() => callMetadata({ authorization: 'Bearer s3cr3t\u00e9' }))
+      .to.throw(RangeError)
+      .that.satisfies((err: Error) => !err.message.includes('s3cr3t'));
+  });
+});
