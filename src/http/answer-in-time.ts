@@ -6,13 +6,12 @@
  */
 import { ANSWER_MARGIN_MS, tooLateToAnswer } from '../shared/answer-deadline.js';
 import type { HttpCall } from './backend.js';
-import { HttpError } from './failure.js';
+import { HttpError, TIMEOUT_PASSED } from './failure.js';
 
 /** The longest delay a Node timer holds (about 24.8 days): a deadline further off is as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const deadlineExceeded = (): HttpError =>
-  new HttpError(504, 'DEADLINE_EXCEEDED', 'no answer within timeout_ms; allow more time, or retry when the service is less busy');
+const deadlineExceeded = (): HttpError => new HttpError(504, 'DEADLINE_EXCEEDED', TIMEOUT_PASSED);
 
 /** Abort `controller` with the 504 when `deadline` (Date.now() milliseconds) passes; the function returned disarms it. */
 export function abortAtDeadline(controller: AbortController, deadline: number): () => void {

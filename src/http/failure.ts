@@ -71,7 +71,7 @@ function pushbackMs(err: StatusError): number | undefined {
 }
 
 /** DEADLINE_PASSED in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms (the gateway's --deadline-ms without one). */
-const TIMEOUT_PASSED =
+export const TIMEOUT_PASSED =
   'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
 
 export function toHttpFailure(err: unknown): HttpFailure {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
@@ -72,7 +73,7 @@ describe('HTTP request timeout', function () {
       });
       const ms = performance.now() - started;
       expect(res.status).to.equal(504);
-      expect(await res.json()).to.include({ code: 4, error: 'DEADLINE_EXCEEDED' });
+      expect(await res.json()).to.deep.equal({ code: 4, msg: TIMEOUT_PASSED, error: 'DEADLINE_EXCEEDED' });
       expect(ms).to.be.below(1000);
       expect(stopped, 'the work was told to stop').to.not.equal(undefined);
     } finally {
