@@ -63,3 +63,29 @@ export async function runCli(args: string[]): Promise<CliResult> {
   const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  url: string;
+  /** What it has written to stderr so far (its JSON log lines). */
+  stderr(): string;
+}
+
+/** `ocr gateway` as a child process on a free port, with `args` (its --target among them); resolves when it prints its listening line. */
+export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, 'gateway', '--http-port', '0', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve({ child, url: m[1]!, stderr: () => stderr });
+    });
+    child.once('exit', (code) => reject(new Error(`ocr gateway exited with ${code} before listening: ${stderr}`)));
+  });
+}

@@ -157,7 +157,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
-    forceCloseConnections: true,
+    // close() leaves the requests in flight to finish, as gRPC's tryShutdown leaves its calls: it
+    // closes the idle connections only, and whoever closes the app closes the rest when its grace
+    // period is over (server.ts, gateway-command.ts).
+    forceCloseConnections: 'idle',
+    // A request that arrives while the app closes is answered by its route: /readyz says draining,
+    // an OCR request is refused with what to do (below), instead of Fastify's bare 503.
+    return503OnClosing: false,
     requestTimeout,
     clientErrorHandler: clientErrorAnswer(requestTimeout, logger),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
@@ -249,6 +255,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     done();
   });
 
+  /** Set once close() has begun (Fastify's preClose): the drain, on an instance and on a gateway. */
+  let draining = false;
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  // An answer while draining closes its connection: close() waits for every connection to end, and
+  // a kept-alive client sends its next request to a server that still takes it.
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) void reply.header('connection', 'close');
+  });
+
   const { uploads, weigh, heldBodies } = options;
   /** Requests let in by their headers whose body is still to be read: what takes their place ahead of later arrivals back. */
   const promised = new WeakMap<FastifyRequest, () => void>();
@@ -286,6 +304,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    */
   const imageBody = (kind: WorkKind) => ({
     onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      // Its body is not read: the connection closes after the answer (sendFailure).
+      if (draining) throw new HttpError(503, 'UNAVAILABLE', 'draining: this server is shutting down; send the request to another instance');
       const weighing = weighed(request, reply, kind, true);
       if (weighing) return refuse(request, reply, weighing);
     },

@@ -193,6 +193,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     certificates?.close();
     access?.close();
     server.forceShutdown();
+    // Nothing to drain in a start that failed: a request still arriving would only hold it back.
+    http?.server.closeAllConnections();
     await http?.close();
     throw new StartFailure(message, await closeStarting(), { cause: err });
   };
@@ -346,6 +348,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       if ((await Promise.race([drained, expired])) === 'expired') {
         logger.warn({ inFlight: ready.inFlight }, 'grace period over: cancelling the calls still running');
         server.forceShutdown();
+        // An HTTP request still unanswered has its connection closed, as a gRPC call is cancelled.
+        http?.server.closeAllConnections();
       }
       clearTimeout(timer);
       certificates?.close();

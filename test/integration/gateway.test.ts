@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -6,37 +5,13 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
-import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
-import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
-
-interface Gateway {
-  child: ChildProcess;
-  url: string;
-}
-
-/** `ocr gateway` as a child process, with `args` besides; resolves when it prints its listening line. */
-async function spawnGateway(target: string, args: string[] = []): Promise<Gateway> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--target', target, '--http-port', '0', '--log-level', 'warn', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`ocr gateway exited with ${code} before listening: ${stderr}`)));
-  });
-}
 
 const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
@@ -54,7 +29,7 @@ describe('ocr gateway over a cluster', function () {
   const service = `ocr-gateway-${process.pid}`;
   let consul: TestConsul;
   let servers: ServerProcess[] = [];
-  let gateway: Gateway;
+  let gateway: GatewayProcess;
 
   before(async () => {
     consul = await consulForTests();
@@ -66,7 +41,7 @@ describe('ocr gateway over a cluster', function () {
       20_000,
       'three passing instances',
     );
-    gateway = await spawnGateway(`consul://${new URL(consul.address).host}/${service}`, ['--body-memory-mb', '96']);
+    gateway = await spawnGateway(['--target', `consul://${new URL(consul.address).host}/${service}`, '--body-memory-mb', '96']);
   });
   after(async () => {
     gateway?.child.kill('SIGKILL');
@@ -185,13 +160,13 @@ describe('ocr gateway answers as its instances do', function () {
   this.timeout(240_000);
   const LIMIT = 32 * 1024 * 1024;
   let server: ServerProcess;
-  let gateway: Gateway;
+  let gateway: GatewayProcess;
   let instance: string;
 
   before(async () => {
     server = await spawnServer(['--workers', '1']);
     instance = `http://127.0.0.1:${server.httpPort!}`;
-    gateway = await spawnGateway(`ipv4:127.0.0.1:${server.port}`);
+    gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
   });
   after(() => {
     gateway?.child.kill('SIGKILL');
@@ -303,7 +278,7 @@ describe('ocr gateway past a deadline', function () {
     silent.listen(0, '127.0.0.1');
     await once(silent, 'listening');
     const port = (silent.address() as AddressInfo).port;
-    const gateway = await spawnGateway(`ipv4:127.0.0.1:${port}`);
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${port}`]);
     try {
       const answer = await post(gateway.url, '/api/ocr?timeout_ms=500', imageForm(image));
       expect(answer.status, answer.msg).to.equal(504);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -8,8 +8,8 @@ import tls from 'node:tls';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrClient, type ClientTls, type OcrCallError } from '../../src/client/index.js';
-import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
-import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { runCli, spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { ConsulDouble, type HealthServiceEntry } from '../support/consul-double.js';
@@ -74,25 +74,6 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 }
 
 const text = (answer: HttpsAnswer): string => (JSON.parse(answer.body) as { data: { text: string }[] }).data.map((l) => l.text).join('');
-
-/** `ocr gateway` as a child process; resolves with its URL when it prints its listening line. */
-async function spawnGateway(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--http-port', '0', '--log-level', 'warn', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`ocr gateway exited with ${code} before listening: ${stderr}`)));
-  });
-}
 
 /**
  * TLS and mutual TLS end to end: `ocr serve --tls-*` processes, the SDK and the CLI over gRPC,
