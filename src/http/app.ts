@@ -32,7 +32,7 @@ import { openApiDocument } from './openapi.js';
 import { checkImage, frameworkFailure, MAX_FORM_FIELDS, readImages } from './request-images.js';
 import { parseOptions } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
-import { clientErrorAnswer, connectionsCheckingIntervalMs, REQUEST_TIMEOUT_MS } from './request-timeout.js';
+import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
 import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
 
 /** The Web UI: static files, no build step (web/ at the repository root). */
@@ -162,13 +162,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const jsonLimit = Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024;
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
-  const serverOptions = { requestTimeout, connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeout) };
+  const serverOptions = serverTimeouts(requestTimeout);
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
     forceCloseConnections: true,
     requestTimeout,
-    clientErrorHandler: clientErrorAnswer(requestTimeout, logger),
+    clientErrorHandler: clientErrorAnswer(serverOptions, logger),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
