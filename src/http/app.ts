@@ -29,7 +29,7 @@ import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
-import { checkImage, frameworkFailure, MAX_FORM_FIELDS, readImages } from './request-images.js';
+import { checkImage, frameworkFailure, isFilePart, MAX_FIELD_BYTES, MAX_FORM_FIELDS, readImages } from './request-images.js';
 import { parseOptions } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
@@ -185,15 +185,17 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       fileSize: maxImageBytes,
       files: maxLinesPerRequest,
       fields: MAX_FORM_FIELDS,
-      fieldSize: 1024,
+      fieldSize: MAX_FIELD_BYTES,
       parts: maxLinesPerRequest + MAX_FORM_FIELDS,
     },
+    isPartAFile: isFilePart,
   });
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>
     done(null, body),
   );
-  app.removeContentTypeParser('application/json');
+  // A text/plain body is no form the API takes: 415, as for any other type, and every string body is JSON's.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -326,11 +328,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, false, 1, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields);
+    const call = httpCall(request, reply, fields?.values);
     const image = images[0];
-    if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
     checkImage(image, 'image');
-    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return pageJson(inTime(await backend.recognize(image, opts, call), call));
   });
 
@@ -338,10 +339,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields);
-    if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
+    const call = httpCall(request, reply, fields?.values);
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
-    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return linesJson(inTime(await backend.recognizeLines(images, opts, call), call));
   });
 

@@ -27,6 +27,15 @@ export const OPTION_FIELDS: Readonly<Record<string, { field: keyof RecognizeOpti
   min_confidence: { field: 'minConfidence', kind: 'number', description: 'lines read with lower confidence are left out (0–1)' },
 };
 
+/** Where a request's options came from, as its messages name it. */
+export type OptionPlace = 'in the query' | 'as a form field' | 'in the JSON options';
+
+/** A request's options and fields beside its images: its form fields, or its JSON `options`. */
+export interface OptionSource {
+  place: OptionPlace;
+  values: Record<string, unknown>;
+}
+
 const BY_NAME = new Map<string, string>(
   Object.entries(OPTION_FIELDS).flatMap(([name, { field }]) => [
     [name, name],
@@ -34,38 +43,67 @@ const BY_NAME = new Map<string, string>(
   ]),
 );
 
+/**
+ * A number as people write one: digits, a sign, a decimal point. Number() would also take hex
+ * (0x400), exponents (1e3), blanks around it and Infinity: typos and encodings nobody means.
+ */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+/** What was sent, as it was sent: a string quoted, JSON's other values as JSON ([960] stays an array). */
+const shown = (raw: unknown): string => (typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw));
+
 function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
-    if (raw === 'true' || raw === '1') return true;
-    if (raw === 'false' || raw === '0') return false;
-    throw new HttpError(400, 'INVALID_ARGUMENT', `option ${name} is '${String(raw)}'; send true or false`);
+    // Any case: Python's str(True) is "True", and requests sends that.
+    const text = typeof raw === 'string' ? raw.toLowerCase() : undefined;
+    if (text === 'true' || text === '1') return true;
+    if (text === 'false' || text === '0') return false;
+    throw new HttpError(400, 'INVALID_ARGUMENT', `option ${name} is ${shown(raw)}; send true or false`);
   }
-  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw) ? Number(raw) : NaN;
   if (!Number.isFinite(value) || (kind === 'integer' && !Number.isInteger(value))) {
     throw new HttpError(
       400,
       'INVALID_ARGUMENT',
-      `option ${name} is '${String(raw)}'; send ${kind === 'integer' ? 'a whole number' : 'a number'}`,
+      `option ${name} is ${shown(raw)}; send ${kind === 'integer' ? 'a whole number' : 'a number'}`,
     );
   }
   return value;
 }
 
 /**
- * Options from each source in turn (a later one wins). Keys in `ignore` (the request's own
- * parameters, such as timeout_ms) are skipped; any other unknown key is refused, so that a typo is
- * not silently ignored.
+ * Options from the query, then from the body (form fields or JSON `options`). Keys in `ignore`
+ * (the request's own parameters, such as timeout_ms) are skipped; any other unknown key is
+ * refused, so that a typo is not silently ignored, and so is an option given twice (under either of
+ * its names, or a query parameter repeated, which the query parser gives as an array): which of
+ * the two was meant is anyone's guess.
  */
-export function parseOptions(sources: readonly Record<string, unknown>[], ignore: ReadonlySet<string>): RecognizeOptions {
+export function parseOptions(
+  query: Record<string, unknown>,
+  body: OptionSource | undefined,
+  ignore: ReadonlySet<string>,
+): RecognizeOptions {
   const options: Record<string, number | boolean> = {};
-  for (const source of sources) {
-    for (const [key, raw] of Object.entries(source)) {
+  const placeOf = new Map<string, OptionPlace>();
+  const twice = (name: string, first: OptionPlace, second: OptionPlace): HttpError =>
+    new HttpError(
+      400,
+      'INVALID_ARGUMENT',
+      `option ${name} came twice${first === second ? ` ${first}` : `, ${first} and ${second}`}; send it once`,
+    );
+  const sources: OptionSource[] = [{ place: 'in the query', values: query }, ...(body ? [body] : [])];
+  for (const { place, values } of sources) {
+    for (const [key, raw] of Object.entries(values)) {
       if (ignore.has(key) || raw === undefined) continue;
       const name = BY_NAME.get(key);
       if (!name) {
         throw new HttpError(400, 'INVALID_ARGUMENT', `unknown option '${key}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}`);
       }
+      const earlier = placeOf.get(name);
+      if (earlier) throw twice(name, earlier, place);
+      if (place === 'in the query' && Array.isArray(raw)) throw twice(name, place, place);
+      placeOf.set(name, place);
       const { field, kind } = OPTION_FIELDS[name]!;
       options[field] = parseValue(name, kind, raw);
     }

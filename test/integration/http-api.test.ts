@@ -32,6 +32,17 @@ const form = (fields: Record<string, string | Uint8Array | Uint8Array[]>): FormD
   return body;
 };
 
+/** A multipart body written out by hand, for parts that FormData cannot make: binary without a filename. */
+function multipart(parts: { name: string; value: string | Uint8Array; filename?: string }[]): { body: Buffer; type: string } {
+  const boundary = 'audit-boundary';
+  const chunks = parts.flatMap(({ name, value, filename }) => [
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n`),
+    Buffer.from(value),
+    Buffer.from('\r\n'),
+  ]);
+  return { body: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+}
+
 /** Share of the ground truth's lines found among the answer's, ignoring full/half-width punctuation. */
 function found(answer: Answer): number {
   const norm = (s: string): string => s.replace(/[（(]/g, '(').replace(/[）)]/g, ')').replace(/[：:]/g, ':').replace(/\s/g, '');
@@ -260,6 +271,113 @@ describe('HTTP API on ocr serve', function () {
     const docs = await fetch(`${base}/docs/`);
     expect(docs.status).to.equal(200);
     expect(await docs.text()).to.contain('swagger');
+  });
+
+  it('takes an image part sent without a filename (curl -F "image=<file", Python requests\' files={"image": (None, data)})', async () => {
+    const { body, type } = multipart([{ name: 'image', value: lineImages[0]! }]);
+    const { status, json } = await post('/api/ocr', { body, headers: { 'content-type': type } });
+    expect(status, json.msg).to.equal(200);
+    expect(json.data.map((l) => l.text).join('')).to.contain('各区县人民政府');
+  });
+
+  it('refuses a form field cut short at its limit, naming it, rather than reading what is left of it', async () => {
+    const { status, json } = await post('/api/ocr', { body: form({ image: lineImages[0]!, min_confidence: `0.${'1'.repeat(2000)}` }) });
+    expect(status, json.msg).to.equal(400);
+    expect(json).to.include({ code: 3, error: 'INVALID_ARGUMENT' });
+    expect(json.msg).to.equal(
+      "the form field 'min_confidence' is longer than 1024 bytes, this server's limit for a field: send the option's value alone",
+    );
+  });
+
+  for (const [what, route, init, message] of [
+    [
+      'a JSON body that is a string',
+      '/api/ocr',
+      { body: JSON.stringify('iVBORw0KGgo'), headers: { 'content-type': 'application/json' } },
+      'the JSON body is a string; send an object: {"image": "<base64>", "options": {...}}',
+    ],
+    [
+      'a JSON body that is an array, on /api/ocr/lines',
+      '/api/ocr/lines',
+      { body: JSON.stringify(['iVBORw0KGgo']), headers: { 'content-type': 'application/json' } },
+      'the JSON body is an array; send an object: {"images": ["<base64>", ...], "options": {...}}',
+    ],
+    [
+      'an empty "images" in JSON',
+      '/api/ocr/lines',
+      { body: JSON.stringify({ images: [] }), headers: { 'content-type': 'application/json' } },
+      'no images: "images" is empty; send each line image as a base64 string in it',
+    ],
+    [
+      'an option that is an array in JSON',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { max_side_len: [960] } }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'option max_side_len is [960]; send a whole number',
+    ],
+    [
+      'a number in hexadecimal',
+      '/api/ocr?max_side_len=0x400',
+      { body: form({ image: lineImages[0]! }) },
+      "option max_side_len is '0x400'; send a whole number",
+    ],
+    [
+      'a number with an exponent',
+      '/api/ocr?max_side_len=1e3',
+      { body: form({ image: lineImages[0]! }) },
+      "option max_side_len is '1e3'; send a whole number",
+    ],
+    [
+      'a number with a space before it',
+      '/api/ocr?min_confidence=%200.5',
+      { body: form({ image: lineImages[0]! }) },
+      "option min_confidence is ' 0.5'; send a number",
+    ],
+    [
+      'an option both in the query and in the JSON options',
+      '/api/ocr?min_confidence=0.9',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { min_confidence: 0.5 } }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'option min_confidence came twice, in the query and in the JSON options; send it once',
+    ],
+    [
+      'an option both in the query and as a form field, under its two names',
+      '/api/ocr?minConfidence=0.9',
+      { body: form({ image: lineImages[0]!, min_confidence: '0.5' }) },
+      'option min_confidence came twice, in the query and as a form field; send it once',
+    ],
+    [
+      'an option twice in the query',
+      '/api/ocr?min_confidence=0.5&min_confidence=0.6',
+      { body: form({ image: lineImages[0]! }) },
+      'option min_confidence came twice in the query; send it once',
+    ],
+  ] as const) {
+    it(`answers 400 for ${what}, saying what to send`, async () => {
+      const { status, json } = await post(route, init as RequestInit);
+      expect(status, json.msg).to.equal(400);
+      expect(json).to.deep.equal({ code: 3, msg: message, error: 'INVALID_ARGUMENT' });
+    });
+  }
+
+  it('refuses a form field given twice rather than dropping one', async () => {
+    const body = form({ image: lineImages[0]! });
+    body.append('min_confidence', 'abc');
+    body.append('min_confidence', '0.5');
+    const { status, json } = await post('/api/ocr', { body });
+    expect(status, json.msg).to.equal(400);
+    expect(json).to.deep.equal({ code: 3, msg: "the form field 'min_confidence' came twice; send it once", error: 'INVALID_ARGUMENT' });
+  });
+
+  it("takes booleans in any case, as Python's requests sends True", async () => {
+    const { status, json } = await post('/api/ocr/lines?use_angle_cls=True', {
+      body: form({ image: lineImages[0]!, auto_rotate: 'FALSE' }),
+    });
+    expect(status, json.msg).to.equal(200);
   });
 
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {
