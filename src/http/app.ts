@@ -27,6 +27,7 @@ import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
+import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 import { checkImage, frameworkFailure, isFilePart, MAX_FIELD_BYTES, MAX_FORM_FIELDS, readImages } from './request-images.js';
@@ -71,6 +72,8 @@ export interface HttpAppOptions {
 /** Query parameters and form fields that are the request's own, not recognition options. */
 const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
 const LINES_ROUTE = '/api/ocr/lines';
+/** The route of the Web UI's files (@fastify/static). */
+const STATIC_ROUTE = '/*';
 type WorkKind = WeighedRequest['kind'];
 /** The methods the API's routes are served on, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
@@ -169,6 +172,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     forceCloseConnections: true,
     requestTimeout,
     clientErrorHandler: clientErrorAnswer(serverOptions, logger),
+    frameworkErrors: frameworkErrorAnswer(logger),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
@@ -220,6 +224,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   };
 
   app.setErrorHandler(async (err, request, reply) => {
+    // The Web UI's files refuse a path out of web/ (`/../x`) as forbidden: it names no file served, as a 404 says.
+    if (request.routeOptions.url === STATIC_ROUTE && (err as { statusCode?: number }).statusCode === 403) return reply.callNotFound();
     // An OcrError may come through a body's reader (body-turn.ts), which gives it a statusCode of 400.
     const failure =
       err instanceof HttpError || err instanceof OcrError
@@ -354,9 +360,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
+  // A path with a route pattern's characters (`/*`) names no route: hasRoute would match it to the pattern.
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0]!;
-    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+    const allowed = /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
     const failure: HttpFailure =
       allowed.length > 0
         ? {

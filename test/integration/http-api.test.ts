@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
@@ -41,6 +42,24 @@ function multipart(parts: { name: string; value: string | Uint8Array; filename?:
     Buffer.from('\r\n'),
   ]);
   return { body: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** A request with its path as written: fetch resolves `..` away and may mend a malformed path. */
+function rawRequest(
+  port: number,
+  method: string,
+  requestPath: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: { code: number; msg: string; error: string } }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path: requestPath }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text) as never }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
 }
 
 /** Share of the ground truth's lines found among the answer's, ignoring full/half-width punctuation. */
@@ -287,6 +306,40 @@ describe('HTTP API on ocr serve', function () {
     expect(json.msg).to.equal(
       "the form field 'min_confidence' is longer than 1024 bytes, this server's limit for a field: send the option's value alone",
     );
+  });
+
+  it("answers a malformed URL and a path outside the Web UI's files in the API's shape", async () => {
+    const port = t.server.httpPort!;
+    for (const [method, route] of [
+      ['GET', '/%ZZ'],
+      ['POST', '/api/ocr%ZZ'],
+    ]) {
+      const { status, json } = await rawRequest(port, method!, route!);
+      expect(status, route).to.equal(400);
+      expect(json).to.deep.equal({
+        code: 3,
+        msg: `the URL path ${route} is malformed: a % must begin an escape of two hex digits; send % itself as %25`,
+        error: 'INVALID_ARGUMENT',
+      });
+    }
+    const outside = await rawRequest(port, 'GET', '/../package.json');
+    expect(outside.status).to.equal(404);
+    expect(outside.json).to.deep.equal({
+      code: 5,
+      msg: 'no route GET /../package.json; the API is described at /docs and /openapi.json',
+      error: 'NOT_FOUND',
+    });
+    expect(outside.headers['www-authenticate']).to.equal(undefined);
+  });
+
+  it('answers 404, not 405, for a path that only a route pattern matches (GET /*)', async () => {
+    const res = await fetch(`${base}/*`);
+    expect(res.status).to.equal(404);
+    expect(await res.json()).to.deep.equal({
+      code: 5,
+      msg: 'no route GET /*; the API is described at /docs and /openapi.json',
+      error: 'NOT_FOUND',
+    });
   });
 
   for (const [what, route, init, message] of [
