@@ -5,7 +5,6 @@
  * weighed for load from its headers as a gRPC call is (`weigh`), and only a 429's hold is HTTP's
  * own (refusal-hold.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
@@ -17,6 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { tooLateToAnswer } from '../shared/answer-deadline.js';
 import { OcrError } from '../shared/errors.js';
+import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
@@ -126,7 +126,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
   return {
     signal: controller.signal,
     priority,
-    requestId: header(request, 'x-request-id') ?? randomUUID(),
+    requestId: request.id,
     ...(request.headers.authorization !== undefined ? { authorization: request.headers.authorization } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
@@ -173,12 +173,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     requestTimeout,
     clientErrorHandler: clientErrorAnswer(serverOptions, logger),
     frameworkErrors: frameworkErrorAnswer(logger),
+    // The caller's x-request-id, or a new one: the id of the logs' lines, and of the answer (below).
+    genReqId: (request: { headers: Record<string, unknown> }) => requestIdOf(request.headers['x-request-id']),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
   const app = options.https
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: serverOptions });
+  // First of all hooks: every answer names its request as the logs do.
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
   // Before the tokens are checked: a browser's preflight carries none, and a refusal needs the
   // CORS headers too, or the page cannot read why it was refused.
   if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));

@@ -433,6 +433,13 @@ describe('HTTP API on ocr serve', function () {
     expect(status, json.msg).to.equal(200);
   });
 
+  it('answers with the x-request-id it was sent, or one it made, as its logs name the request', async () => {
+    const given = await fetch(`${base}/api/nothing`, { headers: { 'x-request-id': 'trace-42' } });
+    expect(given.headers.get('x-request-id')).to.equal('trace-42');
+    const made = await post('/api/ocr/lines', { body: form({ image: lineImages[0]! }) });
+    expect(made.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
+  });
+
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {
     const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
     try {
