@@ -127,7 +127,9 @@ describe('HTTP API on ocr serve', function () {
     expect(status).to.equal(200);
     expect(json.data).to.have.length(3);
     expect(json.data[0]!.text).to.contain('各区县人民政府');
-    expect((json.data[2] as unknown as { error: { code: string } }).error.code).to.equal('INVALID_ARGUMENT');
+    // A failed item in the shape of an error answer: the gRPC code's number and name, and what to do.
+    expect(json.data[2]).to.deep.include({ text: '', confidence: 0, code: 3, error: 'INVALID_ARGUMENT' });
+    expect((json.data[2] as unknown as { msg: string }).msg).to.match(/^image is not a JPEG, PNG/);
   });
 
   for (const [what, init, status, error, message] of [
