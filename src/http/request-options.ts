@@ -1,30 +1,46 @@
 /**
  * Recognition options from an HTTP request: query parameters, multipart fields or a JSON object,
  * under the gRPC names (snake_case, or the lowerCamelCase of proto3's JSON). Types are checked
- * here; ranges by the server, with the same messages as over gRPC.
+ * here; ranges by the server (OPTION_RANGES), with the same messages as over gRPC.
  */
 import type { RecognizeOptions } from '../gen/ocr/v1/ocr.js';
+import { OPTION_RANGES } from '../server/convert.js';
 import { HttpError } from './failure.js';
 
 type Kind = 'integer' | 'number' | 'boolean';
 
+/** A numeric option's range, as the server checks it: "(32–8192)" after its description. */
+const range = (name: keyof typeof OPTION_RANGES): string => ` (${OPTION_RANGES[name].min}–${OPTION_RANGES[name].max})`;
+
 /** The gRPC name → the message field and its type. */
 export const OPTION_FIELDS: Readonly<Record<string, { field: keyof RecognizeOptions; kind: Kind; description: string }>> = {
-  max_side_len: { field: 'maxSideLen', kind: 'integer', description: 'longest side of the image as the detector sees it (32–8192)' },
+  max_side_len: {
+    field: 'maxSideLen',
+    kind: 'integer',
+    description: `longest side of the image as the detector sees it${range('max_side_len')}`,
+  },
   min_side_len: {
     field: 'minSideLen',
     kind: 'integer',
-    description: 'small images are scaled up to this shorter side before detection (0–4096)',
+    description: `small images are scaled up to this shorter side before detection${range('min_side_len')}`,
   },
-  box_threshold: { field: 'boxThreshold', kind: 'number', description: 'detector box score below which a region is not text (0–1)' },
-  unclip_ratio: { field: 'unclipRatio', kind: 'number', description: 'how far detected boxes are expanded (0.5–4)' },
+  box_threshold: {
+    field: 'boxThreshold',
+    kind: 'number',
+    description: `detector box score below which a region is not text${range('box_threshold')}`,
+  },
+  unclip_ratio: { field: 'unclipRatio', kind: 'number', description: `how far detected boxes are expanded${range('unclip_ratio')}` },
   use_angle_cls: { field: 'useAngleCls', kind: 'boolean', description: 'turn upside-down lines before reading them' },
   auto_rotate: {
     field: 'autoRotate',
     kind: 'boolean',
     description: 'find how the page is turned (0, 90, 180 or 270°) and read it upright; the answer says it in rotation',
   },
-  min_confidence: { field: 'minConfidence', kind: 'number', description: 'lines read with lower confidence are left out (0–1)' },
+  min_confidence: {
+    field: 'minConfidence',
+    kind: 'number',
+    description: `lines read with lower confidence are left out${range('min_confidence')}`,
+  },
 };
 
 /** Where a request's options came from, as its messages name it. */
