@@ -5,7 +5,6 @@
  * weighed for load from its headers as a gRPC call is (`weigh`), and only a 429's hold is HTTP's
  * own (refusal-hold.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
@@ -16,6 +15,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
+import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend, Priority } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
@@ -27,12 +27,13 @@ import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
+import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
-import { checkImage, frameworkFailure, MAX_FORM_FIELDS, readImages } from './request-images.js';
+import { checkImage, frameworkFailure, isFilePart, MAX_FIELD_BYTES, MAX_FORM_FIELDS, readImages } from './request-images.js';
 import { parseOptions } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
-import { clientErrorAnswer, connectionsCheckingIntervalMs, REQUEST_TIMEOUT_MS } from './request-timeout.js';
+import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
 import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
 
 /** The Web UI: static files, no build step (web/ at the repository root). */
@@ -71,6 +72,8 @@ export interface HttpAppOptions {
 /** Query parameters and form fields that are the request's own, not recognition options. */
 const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
 const LINES_ROUTE = '/api/ocr/lines';
+/** The route of the Web UI's files (@fastify/static). */
+const STATIC_ROUTE = '/*';
 type WorkKind = WeighedRequest['kind'];
 /** The methods the API's routes are served on, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
@@ -126,7 +129,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<s
   return {
     signal: controller.signal,
     priority,
-    requestId: header(request, 'x-request-id') ?? randomUUID(),
+    requestId: request.id,
     ...(authorization.length > 0 ? { authorization: authorization.join(', ') } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
@@ -153,7 +156,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const jsonLimit = Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024;
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
-  const serverOptions = { requestTimeout, connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeout) };
+  const serverOptions = serverTimeouts(requestTimeout);
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
@@ -165,13 +168,20 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // an OCR request is refused with what to do (below), instead of Fastify's bare 503.
     return503OnClosing: false,
     requestTimeout,
-    clientErrorHandler: clientErrorAnswer(requestTimeout, logger),
+    clientErrorHandler: clientErrorAnswer(serverOptions, logger),
+    frameworkErrors: frameworkErrorAnswer(logger),
+    // The caller's x-request-id, or a new one: the id of the logs' lines, and of the answer (below).
+    genReqId: (request: { headers: Record<string, unknown> }) => requestIdOf(request.headers['x-request-id']),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
   const app = options.https
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: serverOptions });
+  // First of all hooks: every answer names its request as the logs do.
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
   // Before the tokens are checked: a browser's preflight carries none, and a refusal needs the
   // CORS headers too, or the page cannot read why it was refused.
   if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));
@@ -182,15 +192,17 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       fileSize: maxImageBytes,
       files: maxLinesPerRequest,
       fields: MAX_FORM_FIELDS,
-      fieldSize: 1024,
+      fieldSize: MAX_FIELD_BYTES,
       parts: maxLinesPerRequest + MAX_FORM_FIELDS,
     },
+    isPartAFile: isFilePart,
   });
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>
     done(null, body),
   );
-  app.removeContentTypeParser('application/json');
+  // A text/plain body is no form the API takes: 415, as for any other type, and every string body is JSON's.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -215,6 +227,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   };
 
   app.setErrorHandler(async (err, request, reply) => {
+    // The Web UI's files refuse a path out of web/ (`/../x`) as forbidden: it names no file served, as a 404 says.
+    if (request.routeOptions.url === STATIC_ROUTE && (err as { statusCode?: number }).statusCode === 403) return reply.callNotFound();
     // An OcrError may come through a body's reader (body-turn.ts), which gives it a statusCode of 400.
     const failure =
       err instanceof HttpError || err instanceof OcrError
@@ -337,11 +351,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, false, 1, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields);
+    const call = httpCall(request, reply, fields?.values);
     const image = images[0];
-    if (!image) throw new HttpError(400, 'INVALID_ARGUMENT', "no image: send it in the multipart field 'image'");
     checkImage(image, 'image');
-    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return pageJson(await answerInTime(backend.recognize(image, opts, call), call));
   });
 
@@ -349,10 +362,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields);
-    if (images.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', "no images: send each line image in a multipart field 'image'");
+    const call = httpCall(request, reply, fields?.values);
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
-    const opts = parseOptions([request.query as Record<string, unknown>, fields], CALL_PARAMETERS);
+    const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return linesJson(await answerInTime(backend.recognizeLines(images, opts, call), call));
   });
 
@@ -365,9 +377,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
+  // A path with a route pattern's characters (`/*`) names no route: hasRoute would match it to the pattern.
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0]!;
-    const allowed = ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+    const allowed = /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
     const failure: HttpFailure =
       allowed.length > 0
         ? {

@@ -1,36 +1,49 @@
 /** The HTTP API as an OpenAPI 3 document: served at /openapi.json and rendered at /docs. */
+import { OPTION_RANGES } from '../server/convert.js';
 import { SUPPORTED_FORMATS } from '../shared/image-format.js';
 import { OPTION_FIELDS } from './request-options.js';
 
-const optionParameters = Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => ({
-  name,
-  in: 'query',
-  required: false,
-  description,
-  schema: { type: kind },
-}));
+/** An option's schema: its type, and its range as the server checks it (OPTION_RANGES). */
+const optionSchema = (name: string, kind: string): Record<string, unknown> => {
+  const range = (OPTION_RANGES as Readonly<Record<string, { min: number; max: number }>>)[name];
+  return { type: kind, ...(range ? { minimum: range.min, maximum: range.max } : {}) };
+};
 
-const callParameters = [
-  {
-    name: 'timeout_ms',
-    in: 'query',
-    required: false,
+/** The request's own parameters, beside the options: as query parameters, form fields or in JSON `options`. */
+const callFields = {
+  timeout_ms: {
     description: 'refuse at once what cannot be answered in this many milliseconds (also the `ocr-timeout-ms` header)',
     schema: { type: 'integer', minimum: 1 },
   },
-  {
-    name: 'priority',
-    in: 'query',
-    required: false,
+  priority: {
     description: 'interactive (default) or batch: batch calls are refused first under load (also the `ocr-priority` header)',
     schema: { type: 'string', enum: ['interactive', 'batch'] },
   },
+};
+
+const parameters = [
+  ...Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => ({
+    name,
+    in: 'query',
+    required: false,
+    description,
+    schema: optionSchema(name, kind),
+  })),
+  ...Object.entries(callFields).map(([name, { description, schema }]) => ({ name, in: 'query', required: false, description, schema })),
 ];
+
+/** Options and the call's parameters as the properties of a form or of JSON `options`. */
+const fieldProperties = {
+  ...Object.fromEntries(
+    Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => [name, { ...optionSchema(name, kind), description }]),
+  ),
+  ...Object.fromEntries(Object.entries(callFields).map(([name, { description, schema }]) => [name, { ...schema, description }])),
+};
 
 const options = {
   type: 'object',
-  description: 'recognition options, under their gRPC names',
-  properties: Object.fromEntries(Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => [name, { type: kind, description }])),
+  description: 'recognition options, under their gRPC names, and the parameters timeout_ms and priority',
+  properties: fieldProperties,
 };
 
 const line = {
@@ -53,67 +66,112 @@ const timings = {
   ),
 };
 
-const failure = {
-  description: 'refused: `code` is the gRPC status number, `error` its name, `msg` what to do',
-  content: {
-    'application/json': {
-      schema: { type: 'object', properties: { code: { type: 'integer' }, msg: { type: 'string' }, error: { type: 'string' } } },
-    },
+const errorShape = {
+  type: 'object',
+  properties: {
+    code: { type: 'integer', description: 'the gRPC status number, never 0' },
+    msg: { type: 'string', description: 'what is wrong and what to do' },
+    error: { type: 'string', description: 'the gRPC status name, e.g. INVALID_ARGUMENT' },
   },
+};
+
+const failure = (description: string): object => ({ description, content: { 'application/json': { schema: errorShape } } });
+
+/** Refusals of who calls, where tokens are required (src/auth), with `WWW-Authenticate: Bearer`. */
+const accessFailures = {
+  '401': failure('no valid token (`Authorization: Bearer …`)'),
+  '403': failure('a token without the scope the route needs'),
+};
+
+/** Any answer not listed, in the same shape. */
+const otherFailures = {
+  default: failure(
+    '404 for a path not served, 405 (with Allow) for a method the path does not take, 431 for headers too large, 500 for an internal error',
+  ),
 };
 
 const failures = {
-  '400': failure,
-  '413': { ...failure, description: 'too large for this server: no retry helps (scale the image down, split the batch)' },
-  '415': { ...failure, description: `not a ${SUPPORTED_FORMATS} image, or a body type other than multipart, image/* or JSON` },
-  '429': {
-    ...failure,
-    description:
-      'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
-  },
-  '503': { ...failure, description: 'no instance can serve (draining, or none healthy behind the gateway)' },
-  '504': { ...failure, description: 'the timeout passed before the answer' },
+  '400': failure('bad input: `msg` says what is wrong and what to send'),
+  ...accessFailures,
+  '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
+  '413': failure('too large for this server: no retry helps (scale the image down, split the batch)'),
+  '415': failure(`not a ${SUPPORTED_FORMATS} image, or a body type other than multipart, image/*, application/octet-stream or JSON`),
+  '429': failure(
+    'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
+  ),
+  '503': failure('no instance can serve (starting, draining, or none healthy behind the gateway)'),
+  '504': failure('the timeout passed before the answer'),
+  ...otherFailures,
 };
 
-const imageBodies = (many: boolean): object => ({
-  required: true,
-  content: {
-    'multipart/form-data': {
-      schema: {
+const imageBodies = (many: boolean): object => {
+  const binary = {
+    schema: { type: 'string', format: 'binary', description: many ? 'one line image, the file itself' : 'the file itself' },
+  };
+  return {
+    required: true,
+    content: {
+      'multipart/form-data': {
+        schema: {
+          type: 'object',
+          required: ['image'],
+          properties: {
+            image: many ? { type: 'array', items: { type: 'string', format: 'binary' } } : { type: 'string', format: 'binary' },
+            ...fieldProperties,
+          },
+        },
+      },
+      'image/*': binary,
+      'application/octet-stream': binary,
+      'application/json': {
+        schema: many
+          ? {
+              type: 'object',
+              required: ['images'],
+              properties: {
+                images: {
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', format: 'byte' },
+                  description: 'the files, base64 (standard or URL-safe, or data: URLs); together at most the message limit',
+                },
+                options,
+              },
+            }
+          : {
+              type: 'object',
+              required: ['image'],
+              properties: {
+                image: { type: 'string', format: 'byte', description: 'the file, base64 (standard or URL-safe, or a data: URL)' },
+                options,
+              },
+            },
+      },
+    },
+  };
+};
+
+const linesAnswer = {
+  type: 'object',
+  properties: {
+    code: { type: 'integer', enum: [0] },
+    msg: { type: 'string', enum: ['success'] },
+    data: {
+      type: 'array',
+      description: 'one item per image, in order; an image that failed has the fields of an error answer (code ≠ 0, msg, error)',
+      items: {
         type: 'object',
-        required: ['image'],
         properties: {
-          image: many ? { type: 'array', items: { type: 'string', format: 'binary' } } : { type: 'string', format: 'binary' },
-          ...options.properties,
+          text: { type: 'string', description: 'empty for an image that failed' },
+          confidence: { type: 'number', description: '0..1; 0 for an image that failed' },
+          ...errorShape.properties,
         },
       },
     },
-    ...(many ? {} : { 'image/*': { schema: { type: 'string', format: 'binary' } } }),
-    'application/json': {
-      schema: many
-        ? {
-            type: 'object',
-            required: ['images'],
-            properties: {
-              images: {
-                type: 'array',
-                items: { type: 'string', format: 'byte' },
-                description: 'the files, base64 (standard or URL-safe, or data: URLs); together at most the message limit',
-              },
-              options,
-            },
-          }
-        : {
-            type: 'object',
-            required: ['image'],
-            properties: {
-              image: { type: 'string', format: 'byte', description: 'the file, base64 (standard or URL-safe, or a data: URL)' },
-              options,
-            },
-          },
-    },
+    instance_id: { type: 'string' },
+    timings,
   },
-});
+};
 
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
@@ -127,7 +185,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/ocr': {
         post: {
           summary: 'Read the text of a page: detection, then recognition of each line',
-          parameters: [...optionParameters, ...callParameters],
+          parameters,
           requestBody: imageBodies(false),
           responses: {
             '200': {
@@ -161,19 +219,36 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/ocr/lines': {
         post: {
           summary: 'Read images that each hold one line of text (recognition only); a bad image fails alone',
-          parameters: [...optionParameters, ...callParameters],
+          parameters,
           requestBody: imageBodies(true),
-          responses: { '200': { description: 'one result per image, in order' }, ...failures },
+          responses: {
+            '200': { description: 'one result per image, in order', content: { 'application/json': { schema: linesAnswer } } },
+            ...failures,
+          },
         },
       },
       '/api/info': {
-        get: { summary: 'Models, limits and defaults of the instance', responses: { '200': { description: 'server info' } } },
+        get: {
+          summary: 'Models, limits and defaults of the instance',
+          responses: {
+            '200': { description: 'server info' },
+            ...accessFailures,
+            '429': failures['429'],
+            '503': failures['503'],
+            ...otherFailures,
+          },
+        },
       },
       '/healthz': { get: { summary: 'Alive', responses: { '200': { description: 'the process answers' } } } },
       '/readyz': {
         get: { summary: 'Ready for calls', responses: { '200': { description: 'serving' }, '503': { description: 'draining' } } },
       },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          responses: { '200': { description: 'text exposition format' }, ...accessFailures, ...otherFailures },
+        },
+      },
     },
   };
 }

@@ -9,11 +9,22 @@ import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
+import type { OptionSource } from './request-options.js';
 
 /** Multipart field names that carry images. */
 const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
 
-const UNSUPPORTED_BODY = "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* body, or application/json";
+/**
+ * Which multipart parts are files, read up to the image limit, rather than text fields, cut at
+ * MAX_FIELD_BYTES: busboy's rule (a filename, or application/octet-stream), and any part in an
+ * image field, which `curl -F "image=<file"` and Python requests' `files={'image': (None, data)}`
+ * send without a filename. Other text fields keep their small limit.
+ */
+export const isFilePart = (fieldName: string | undefined, contentType: string | undefined, fileName: string | undefined): boolean =>
+  fileName !== undefined || contentType === 'application/octet-stream' || IMAGE_FIELDS.has(fieldName ?? '');
+
+const UNSUPPORTED_BODY =
+  "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json";
 
 /*
  * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`,
@@ -25,6 +36,9 @@ const tooMany = (maxImages: number): string => `more than ${maxImages} images in
 
 /** Form fields a multipart request may carry beside its images: the options and the call's parameters. */
 export const MAX_FORM_FIELDS = 32;
+
+/** The longest form field: an option's value or a call's parameter is a few characters. */
+export const MAX_FIELD_BYTES = 1024;
 
 /**
  * The multipart parser's own errors (no boundary, a body cut short) are the request's fault (400),
@@ -57,9 +71,13 @@ export function checkImage(bytes: Uint8Array, what: string): void {
 }
 
 export interface Images {
-  images: Buffer[];
-  fields: Record<string, unknown>;
+  /** At least one: a request with none is refused, saying how to send one in the form it used. */
+  images: [Buffer, ...Buffer[]];
+  /** The form fields or JSON `options`; undefined for an image body, whose options are in its query. */
+  fields: OptionSource | undefined;
 }
+
+const nonEmpty = <T>(items: T[]): items is [T, ...T[]] => items.length > 0;
 
 /** The images and option fields of a request, whichever of the three body forms it used. */
 export async function readImages(request: FastifyRequest, many: boolean, maxImages: number, maxBytes: number): Promise<Images> {
@@ -88,18 +106,41 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
           if ((total += image.length) > maxBytes) throw refuseSize();
           images.push(image);
         } else {
+          // busboy cuts a longer field and says so: what is left of it is not what was sent.
+          if (part.valueTruncated || part.fieldnameTruncated) {
+            throw new HttpError(
+              400,
+              'INVALID_ARGUMENT',
+              `the form field '${part.fieldname}' is longer than ${MAX_FIELD_BYTES} bytes, this server's limit for a field: send the option's value alone`,
+            );
+          }
+          if (Object.hasOwn(fields, part.fieldname)) {
+            throw new HttpError(400, 'INVALID_ARGUMENT', `the form field '${part.fieldname}' came twice; send it once`);
+          }
           fields[part.fieldname] = part.value;
         }
       }
     } catch (err) {
       throw malformedMultipart(err);
     }
-    return { images, fields };
+    if (!nonEmpty(images)) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        many ? "no images: send each line image in a multipart field 'image'" : "no image: send it in the multipart field 'image'",
+      );
+    }
+    return { images, fields: { place: 'as a form field', values: fields } };
   }
   const body = request.body;
-  if (Buffer.isBuffer(body)) return { images: [body], fields: {} };
-  if (typeof body === 'string') throw new HttpError(415, 'INVALID_ARGUMENT', UNSUPPORTED_BODY);
-  if (body && typeof body === 'object') {
+  if (Buffer.isBuffer(body)) return { images: [body], fields: undefined };
+  // Only the JSON parser gives a body other than a buffer: anything but an object is the wrong JSON.
+  if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body))) {
+    const what = body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`;
+    const shape = many ? '{"images": ["<base64>", ...], "options": {...}}' : '{"image": "<base64>", "options": {...}}';
+    throw new HttpError(400, 'INVALID_ARGUMENT', `the JSON body is ${what}; send an object: ${shape}`);
+  }
+  if (body) {
     const { image, images, options, ...rest } = body as Record<string, unknown>;
     if (Object.keys(rest).length > 0) {
       throw new HttpError(
@@ -122,8 +163,11 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
       throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
     }
     const decoded = list.map((e, i) => decodeBase64Image(e as string, many ? `images[${i}]` : 'image'));
+    // Only "images" can be empty: "image" is one string.
+    if (!nonEmpty(decoded))
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'no images: "images" is empty; send each line image as a base64 string in it');
     if (decoded.reduce((sum, image) => sum + image.length, 0) > maxBytes) throw refuseSize();
-    return { images: decoded, fields: (options ?? {}) as Record<string, unknown> };
+    return { images: decoded, fields: { place: 'in the JSON options', values: (options ?? {}) as Record<string, unknown> } };
   }
   throw new HttpError(
     400,

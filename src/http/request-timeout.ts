@@ -17,13 +17,32 @@ export const REQUEST_TIMEOUT_MS = 120_000;
 /** How often Node checks each connection's time: a quarter of the timeout, at most its own default of 30 s. */
 export const connectionsCheckingIntervalMs = (timeoutMs: number): number => Math.min(30_000, Math.max(25, Math.round(timeoutMs / 4)));
 
-/** What Node's HTTP server reports of a request it could not take (its `clientError` event). */
-function clientFailure(err: NodeJS.ErrnoException, timeoutMs: number): HttpFailure {
+/** Node's server options for a request's time to arrive: the whole request's, and its headers'. */
+export interface ServerTimeouts {
+  requestTimeout: number;
+  /** Node's own default (60 s, at most requestTimeout), set here so that a 408 can name it. */
+  headersTimeout: number;
+  connectionsCheckingInterval: number;
+}
+
+export const serverTimeouts = (requestTimeoutMs: number): ServerTimeouts => ({
+  requestTimeout: requestTimeoutMs,
+  headersTimeout: Math.min(60_000, requestTimeoutMs),
+  connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeoutMs),
+});
+
+/**
+ * What Node's HTTP server reports of a request it could not take (its `clientError` event). Node
+ * reports both its limits as one error: the headers' one applied while no request had been parsed.
+ */
+function clientFailure(err: NodeJS.ErrnoException, headersParsed: boolean, timeouts: ServerTimeouts): HttpFailure {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return {
       status: 408,
       code: 'DEADLINE_EXCEEDED',
-      message: `the request did not arrive whole within ${timeoutMs / 1000} s, the server's limit; send it without pausing`,
+      message: headersParsed
+        ? `the request did not arrive whole within ${timeouts.requestTimeout / 1000} s, the server's limit; send it without pausing`
+        : `the request's headers did not arrive whole within ${timeouts.headersTimeout / 1000} s, the server's limit for headers; send them without pausing`,
     };
   }
   if (err.code === 'HPE_HEADER_OVERFLOW') {
@@ -41,12 +60,13 @@ function clientFailure(err: NodeJS.ErrnoException, timeoutMs: number): HttpFailu
  * answered in the API's JSON, as Node would answer it: only where no response has begun on the
  * socket, then the connection closed.
  */
-export function clientErrorAnswer(timeoutMs: number, logger: Logger): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorAnswer(timeouts: ServerTimeouts, logger: Logger): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    const failure = clientFailure(err, timeoutMs);
+    // The response Node made for the request it parsed, until that response is finished.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    const failure = clientFailure(err, Boolean(inFlight), timeouts);
     logger.info({ status: failure.status, code: failure.code, message: failure.message }, 'refused');
-    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && !inFlight?.headersSent) {
       const body = JSON.stringify(failureJson(failure));
       socket.write(

@@ -76,9 +76,10 @@ export function linesJson(r: RecognizeLinesResponse): object {
   return {
     code: 0,
     msg: 'success',
+    // A failed item in the shape of an error answer; its status is the whole answer's, 200.
     data: r.results.map((l) =>
       l.error
-        ? { text: '', confidence: 0, error: { code: l.error.code, message: l.error.message } }
+        ? { text: '', confidence: 0, ...failureJson({ status: 200, code: l.error.code, message: l.error.message }) }
         : { text: l.text, confidence: float32(l.confidence) },
     ),
     instance_id: r.instanceId,

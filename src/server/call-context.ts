@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
 import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
+import { requestIdOf } from '../shared/request-id.js';
 
 export const PRIORITY_METADATA = 'ocr-priority';
 import type { Logger } from './logger.js';
@@ -51,8 +51,7 @@ export interface ServiceLimits {
 }
 
 export function requestId(metadata: Metadata): string {
-  const given = metadata.get('x-request-id')[0];
-  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+  return requestIdOf(metadata.get('x-request-id')[0]);
 }
 
 /** The call's deadline in Date.now() milliseconds, or undefined when the caller set none. */

@@ -24,21 +24,27 @@ export function toTimings(t: StageTimings): Timings {
   };
 }
 
-function checkRange(name: string, value: number | undefined, min: number, max: number): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw invalidArgument(`options.${name} is ${value}; it must lie in [${min}, ${max}] (leave it unset for the server default)`);
-  }
-}
+/**
+ * The range of each numeric option, under its gRPC name: the one place they are set, which the
+ * server checks and the HTTP API's documentation states.
+ */
+export const OPTION_RANGES = {
+  max_side_len: { field: 'maxSideLen', min: 32, max: 8192 },
+  min_side_len: { field: 'minSideLen', min: 0, max: 4096 },
+  box_threshold: { field: 'boxThreshold', min: 0, max: 1 },
+  unclip_ratio: { field: 'unclipRatio', min: 0.5, max: 4 },
+  min_confidence: { field: 'minConfidence', min: 0, max: 1 },
+} as const satisfies Record<string, { field: keyof RecognizeOptions; min: number; max: number }>;
 
 /** Unset fields stay unset (the engine's defaults apply); out-of-range ones are refused. */
 export function fromOptions(options: RecognizeOptions | undefined, signal: AbortSignal): EngineOptions {
   const o = options ?? {};
-  checkRange('max_side_len', o.maxSideLen, 32, 8192);
-  checkRange('min_side_len', o.minSideLen, 0, 4096);
-  checkRange('box_threshold', o.boxThreshold, 0, 1);
-  checkRange('unclip_ratio', o.unclipRatio, 0.5, 4);
-  checkRange('min_confidence', o.minConfidence, 0, 1);
+  for (const [name, { field, min, max }] of Object.entries(OPTION_RANGES)) {
+    const value = o[field];
+    if (value !== undefined && (!Number.isFinite(value) || value < min || value > max)) {
+      throw invalidArgument(`options.${name} is ${value}; it must lie in [${min}, ${max}] (leave it unset for the server default)`);
+    }
+  }
   const out: EngineOptions = { signal };
   if (o.maxSideLen !== undefined) out.maxSideLen = o.maxSideLen;
   if (o.minSideLen !== undefined) out.minSideLen = o.minSideLen;

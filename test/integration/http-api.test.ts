@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
@@ -31,6 +32,35 @@ const form = (fields: Record<string, string | Uint8Array | Uint8Array[]>): FormD
   }
   return body;
 };
+
+/** A multipart body written out by hand, for parts that FormData cannot make: binary without a filename. */
+function multipart(parts: { name: string; value: string | Uint8Array; filename?: string }[]): { body: Buffer; type: string } {
+  const boundary = 'audit-boundary';
+  const chunks = parts.flatMap(({ name, value, filename }) => [
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n`),
+    Buffer.from(value),
+    Buffer.from('\r\n'),
+  ]);
+  return { body: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** A request with its path as written: fetch resolves `..` away and may mend a malformed path. */
+function rawRequest(
+  port: number,
+  method: string,
+  requestPath: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: { code: number; msg: string; error: string } }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path: requestPath }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text) as never }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
 
 /** Share of the ground truth's lines found among the answer's, ignoring full/half-width punctuation. */
 function found(answer: Answer): number {
@@ -97,7 +127,9 @@ describe('HTTP API on ocr serve', function () {
     expect(status).to.equal(200);
     expect(json.data).to.have.length(3);
     expect(json.data[0]!.text).to.contain('各区县人民政府');
-    expect((json.data[2] as unknown as { error: { code: string } }).error.code).to.equal('INVALID_ARGUMENT');
+    // A failed item in the shape of an error answer: the gRPC code's number and name, and what to do.
+    expect(json.data[2]).to.deep.include({ text: '', confidence: 0, code: 3, error: 'INVALID_ARGUMENT' });
+    expect((json.data[2] as unknown as { msg: string }).msg).to.match(/^image is not a JPEG, PNG/);
   });
 
   for (const [what, init, status, error, message] of [
@@ -260,6 +292,154 @@ describe('HTTP API on ocr serve', function () {
     const docs = await fetch(`${base}/docs/`);
     expect(docs.status).to.equal(200);
     expect(await docs.text()).to.contain('swagger');
+  });
+
+  it('takes an image part sent without a filename (curl -F "image=<file", Python requests\' files={"image": (None, data)})', async () => {
+    const { body, type } = multipart([{ name: 'image', value: lineImages[0]! }]);
+    const { status, json } = await post('/api/ocr', { body, headers: { 'content-type': type } });
+    expect(status, json.msg).to.equal(200);
+    expect(json.data.map((l) => l.text).join('')).to.contain('各区县人民政府');
+  });
+
+  it('refuses a form field cut short at its limit, naming it, rather than reading what is left of it', async () => {
+    const { status, json } = await post('/api/ocr', { body: form({ image: lineImages[0]!, min_confidence: `0.${'1'.repeat(2000)}` }) });
+    expect(status, json.msg).to.equal(400);
+    expect(json).to.include({ code: 3, error: 'INVALID_ARGUMENT' });
+    expect(json.msg).to.equal(
+      "the form field 'min_confidence' is longer than 1024 bytes, this server's limit for a field: send the option's value alone",
+    );
+  });
+
+  it("answers a malformed URL and a path outside the Web UI's files in the API's shape", async () => {
+    const port = t.server.httpPort!;
+    for (const [method, route] of [
+      ['GET', '/%ZZ'],
+      ['POST', '/api/ocr%ZZ'],
+    ]) {
+      const { status, json } = await rawRequest(port, method!, route!);
+      expect(status, route).to.equal(400);
+      expect(json).to.deep.equal({
+        code: 3,
+        msg: `the URL path ${route} is malformed: a % must begin an escape of two hex digits; send % itself as %25`,
+        error: 'INVALID_ARGUMENT',
+      });
+    }
+    const outside = await rawRequest(port, 'GET', '/../package.json');
+    expect(outside.status).to.equal(404);
+    expect(outside.json).to.deep.equal({
+      code: 5,
+      msg: 'no route GET /../package.json; the API is described at /docs and /openapi.json',
+      error: 'NOT_FOUND',
+    });
+    expect(outside.headers['www-authenticate']).to.equal(undefined);
+  });
+
+  it('answers 404, not 405, for a path that only a route pattern matches (GET /*)', async () => {
+    const res = await fetch(`${base}/*`);
+    expect(res.status).to.equal(404);
+    expect(await res.json()).to.deep.equal({
+      code: 5,
+      msg: 'no route GET /*; the API is described at /docs and /openapi.json',
+      error: 'NOT_FOUND',
+    });
+  });
+
+  for (const [what, route, init, message] of [
+    [
+      'a JSON body that is a string',
+      '/api/ocr',
+      { body: JSON.stringify('iVBORw0KGgo'), headers: { 'content-type': 'application/json' } },
+      'the JSON body is a string; send an object: {"image": "<base64>", "options": {...}}',
+    ],
+    [
+      'a JSON body that is an array, on /api/ocr/lines',
+      '/api/ocr/lines',
+      { body: JSON.stringify(['iVBORw0KGgo']), headers: { 'content-type': 'application/json' } },
+      'the JSON body is an array; send an object: {"images": ["<base64>", ...], "options": {...}}',
+    ],
+    [
+      'an empty "images" in JSON',
+      '/api/ocr/lines',
+      { body: JSON.stringify({ images: [] }), headers: { 'content-type': 'application/json' } },
+      'no images: "images" is empty; send each line image as a base64 string in it',
+    ],
+    [
+      'an option that is an array in JSON',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { max_side_len: [960] } }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'option max_side_len is [960]; send a whole number',
+    ],
+    [
+      'a number in hexadecimal',
+      '/api/ocr?max_side_len=0x400',
+      { body: form({ image: lineImages[0]! }) },
+      "option max_side_len is '0x400'; send a whole number",
+    ],
+    [
+      'a number with an exponent',
+      '/api/ocr?max_side_len=1e3',
+      { body: form({ image: lineImages[0]! }) },
+      "option max_side_len is '1e3'; send a whole number",
+    ],
+    [
+      'a number with a space before it',
+      '/api/ocr?min_confidence=%200.5',
+      { body: form({ image: lineImages[0]! }) },
+      "option min_confidence is ' 0.5'; send a number",
+    ],
+    [
+      'an option both in the query and in the JSON options',
+      '/api/ocr?min_confidence=0.9',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { min_confidence: 0.5 } }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'option min_confidence came twice, in the query and in the JSON options; send it once',
+    ],
+    [
+      'an option both in the query and as a form field, under its two names',
+      '/api/ocr?minConfidence=0.9',
+      { body: form({ image: lineImages[0]!, min_confidence: '0.5' }) },
+      'option min_confidence came twice, in the query and as a form field; send it once',
+    ],
+    [
+      'an option twice in the query',
+      '/api/ocr?min_confidence=0.5&min_confidence=0.6',
+      { body: form({ image: lineImages[0]! }) },
+      'option min_confidence came twice in the query; send it once',
+    ],
+  ] as const) {
+    it(`answers 400 for ${what}, saying what to send`, async () => {
+      const { status, json } = await post(route, init as RequestInit);
+      expect(status, json.msg).to.equal(400);
+      expect(json).to.deep.equal({ code: 3, msg: message, error: 'INVALID_ARGUMENT' });
+    });
+  }
+
+  it('refuses a form field given twice rather than dropping one', async () => {
+    const body = form({ image: lineImages[0]! });
+    body.append('min_confidence', 'abc');
+    body.append('min_confidence', '0.5');
+    const { status, json } = await post('/api/ocr', { body });
+    expect(status, json.msg).to.equal(400);
+    expect(json).to.deep.equal({ code: 3, msg: "the form field 'min_confidence' came twice; send it once", error: 'INVALID_ARGUMENT' });
+  });
+
+  it("takes booleans in any case, as Python's requests sends True", async () => {
+    const { status, json } = await post('/api/ocr/lines?use_angle_cls=True', {
+      body: form({ image: lineImages[0]!, auto_rotate: 'FALSE' }),
+    });
+    expect(status, json.msg).to.equal(200);
+  });
+
+  it('answers with the x-request-id it was sent, or one it made, as its logs name the request', async () => {
+    const given = await fetch(`${base}/api/nothing`, { headers: { 'x-request-id': 'trace-42' } });
+    expect(given.headers.get('x-request-id')).to.equal('trace-42');
+    const made = await post('/api/ocr/lines', { body: form({ image: lineImages[0]! }) });
+    expect(made.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
   });
 
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
+import { serverTimeouts } from '../../src/http/request-timeout.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
@@ -76,6 +77,23 @@ describe('HTTP request timeout', function () {
       expect(await res.json()).to.deep.equal({ code: 4, msg: TIMEOUT_PASSED, error: 'DEADLINE_EXCEEDED' });
       expect(ms).to.be.below(1000);
       expect(stopped, 'the work was told to stop').to.not.equal(undefined);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("names the headers' limit for a request whose headers stop coming: Node's, 60 s at most", async () => {
+    // Node's own rule, set explicitly so that the answer can name it: at 120 s a request's headers have 60 s.
+    expect(serverTimeouts(120_000)).to.include({ requestTimeout: 120_000, headersTimeout: 60_000 });
+    const app = await listenHttpApp({}, { requestTimeoutMs: 400 });
+    try {
+      const { answer } = await rawExchange(app.port, 'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: ima');
+      expect(answer).to.match(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).to.deep.equal({
+        code: 4,
+        msg: "the request's headers did not arrive whole within 0.4 s, the server's limit for headers; send them without pausing",
+        error: 'DEADLINE_EXCEEDED',
+      });
     } finally {
       await app.close();
     }

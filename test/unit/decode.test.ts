@@ -33,6 +33,20 @@ describe('image decoding', () => {
     expect(flat.image.data[0]).to.equal(255);
   });
 
+  it("says libvips' reason for a corrupt header once, though libvips reports it on every pass", async () => {
+    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#fff' } })
+      .jpeg()
+      .toBuffer();
+    // A Huffman table whose code counts add up to more codes than there are.
+    const table = jpeg.indexOf(Buffer.from([0xff, 0xc4]));
+    jpeg.fill(0xff, table + 5, table + 21);
+    const err = await decodeImage(jpeg).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrError);
+    expect((err as OcrError).message).to.equal(
+      'JPEG image is corrupt: Input buffer has corrupt header: VipsJpeg: Bogus Huffman table definition',
+    );
+  });
+
   it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {
     const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#fff' } })
       .png()

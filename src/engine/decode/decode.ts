@@ -63,6 +63,16 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
 }
 
 /**
+ * sharp's message, each line once: libvips reports a header's fault on each pass over it, the same
+ * line several times, the first behind sharp's own words ("Input buffer has corrupt header: ").
+ */
+function sharpReason(err: Error): string {
+  const lines: string[] = [];
+  for (const line of err.message.split('\n')) if (line.trim() !== '' && !lines.some((kept) => kept.endsWith(line))) lines.push(line);
+  return lines.join('; ');
+}
+
+/**
  * Why sharp refused an image, from its header alone (read again only on this path: one call fewer
  * for every good image): more pixels than allowed, too small, or corrupt.
  */
@@ -78,7 +88,7 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
   } catch (sizeErr) {
     return sizeErr as Error;
   }
-  return invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${err.message}`);
+  return invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err)}`);
 }
 
 /** sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one. */
@@ -87,7 +97,7 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
   try {
     return await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
   } catch (err) {
-    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${(err as Error).message}`);
+    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${sharpReason(err as Error)}`);
   }
 }
 

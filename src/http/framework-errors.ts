@@ -1,0 +1,29 @@
+/**
+ * Fastify's `frameworkErrors`: a request it cannot route, above all a path with a malformed
+ * %-escape, answered in the API's shape like every other refusal rather than in Fastify's own.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { HttpFailure } from './failure.js';
+import { failureJson } from './response-json.js';
+
+export function routingFailure(err: FastifyError, path: string): HttpFailure {
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return {
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      message: `the URL path ${path} is malformed: a % must begin an escape of two hex digits; send % itself as %25`,
+    };
+  }
+  const status = err.statusCode ?? 500;
+  return { status, code: status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL', message: err.message };
+}
+
+/** Hooks do not run for such a request: the answer carries its request id here. */
+export function frameworkErrorAnswer(logger: Logger): (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  return (err, request, reply) => {
+    const failure = routingFailure(err, request.url.split('?')[0]!);
+    logger.info({ requestId: request.id, status: failure.status, code: failure.code, message: failure.message }, 'refused');
+    void reply.header('x-request-id', request.id).status(failure.status).send(failureJson(failure));
+  };
+}
