@@ -63,13 +63,13 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
 }
 
 /**
- * sharp's message, each line once: libvips reports a header's fault on each pass over it, the same
- * line several times, the first behind sharp's own words ("Input buffer has corrupt header: ").
+ * sharp's first line, the reason libvips gave first, behind sharp's own words ("Input buffer has
+ * corrupt header: "). libvips keeps one error buffer for the whole process and sharp hands on all of
+ * it: the same fault once per pass over the header, and at times a line of another image failing on
+ * another thread, so that the same request was told different things from call to call.
  */
 function sharpReason(err: Error): string {
-  const lines: string[] = [];
-  for (const line of err.message.split('\n')) if (line.trim() !== '' && !lines.some((kept) => kept.endsWith(line))) lines.push(line);
-  return lines.join('; ');
+  return err.message.split('\n').find((line) => line.trim() !== '') ?? err.message;
 }
 
 /**
