@@ -28,6 +28,17 @@ export interface CallSettings {
    * `token` and the client's: a gateway passing its caller's header on for the servers to check.
    */
   authorization?: string;
+  /** Sent as `x-request-id` (printable ASCII): the id the servers' logs name the call by; a gateway passes its caller's on. */
+  requestId?: string;
+}
+
+/** The request id's metadata key, as HTTP's header: the servers read either. */
+export const REQUEST_ID_METADATA_KEY = 'x-request-id';
+
+/** `value` as metadata of `key`; refused before grpc-js, whose own refusal would repeat the value (a credential, for one). */
+function setPrintable(metadata: Metadata, key: string, value: string): void {
+  if (!/^[\x20-\x7e]*$/.test(value)) throw new RangeError(`${key} must be printable ASCII, as gRPC metadata is`);
+  metadata.set(key, value);
 }
 
 export const DEFAULT_DEADLINE_MS = 30_000;
@@ -63,12 +74,8 @@ export function callMetadata(settings: CallSettings = {}): Metadata {
     if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${String(priority)}`);
     metadata.set(PRIORITY_METADATA_KEY, priority);
   }
-  if (settings.authorization !== undefined) {
-    // grpc-js's own refusal would repeat the value, a credential, in its message.
-    if (!/^[\x20-\x7e]*$/.test(settings.authorization)) throw new RangeError('authorization must be printable ASCII, as gRPC metadata is');
-    metadata.set(AUTHORIZATION_KEY, settings.authorization);
-  } else if (settings.token !== undefined) {
-    metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
-  }
+  if (settings.authorization !== undefined) setPrintable(metadata, AUTHORIZATION_KEY, settings.authorization);
+  else if (settings.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(settings.token));
+  if (settings.requestId !== undefined) setPrintable(metadata, REQUEST_ID_METADATA_KEY, settings.requestId);
   return metadata;
 }

@@ -26,6 +26,8 @@ function settings(call: HttpCall): CallSettings {
     signal: call.signal,
     priority: call.priority,
     ...(call.authorization !== undefined ? { authorization: asMetadata(call.authorization) } : {}),
+    // The instances' logs then name the request as the gateway's answer and logs do.
+    requestId: asMetadata(call.requestId),
     // No timeout from the caller: the client's default deadline.
     ...(call.deadline !== undefined ? { deadlineMs: Math.max(1, call.deadline - Date.now()) } : {}),
   };

@@ -16,4 +16,10 @@ describe('call settings', () => {
       .to.throw(RangeError)
       .that.satisfies((err: Error) => !err.message.includes('s3cr3t'));
   });
+
+  it('sends a request id as x-request-id, the header the servers name a call by in their logs', () => {
+    expect(callMetadata({ requestId: 'gw-7f3a' }).get('x-request-id')).to.deep.equal(['gw-7f3a']);
+    expect(callMetadata({}).get('x-request-id')).to.deep.equal([]);
+    expect(() => callMetadata({ requestId: 'caf\u00e9' })).to.throw(RangeError, /x-request-id must be printable ASCII/);
+  });
 });
