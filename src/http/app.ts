@@ -16,12 +16,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
 import { requestIdOf } from '../shared/request-id.js';
-import type { HttpCall, OcrBackend, Priority } from './backend.js';
+import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl, authorizationValues } from './access-hook.js';
+import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
@@ -31,7 +32,7 @@ import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 import { checkImage, frameworkFailure, isFilePart, MAX_FIELD_BYTES, MAX_FORM_FIELDS, readImages } from './request-images.js';
-import { parseOptions } from './request-options.js';
+import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
 import { failureJson, infoJson, linesJson, pageJson } from './response-json.js';
@@ -69,41 +70,12 @@ export interface HttpAppOptions {
   heldBodies?: HeldBodies;
 }
 
-/** Query parameters and form fields that are the request's own, not recognition options. */
-const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);
 const LINES_ROUTE = '/api/ocr/lines';
 /** The route of the Web UI's files (@fastify/static). */
 const STATIC_ROUTE = '/*';
 type WorkKind = WeighedRequest['kind'];
 /** The methods the API's routes are served on, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * The request's priority and deadline, from headers, query parameters or body fields. The timeout
- * counts from the request's arrival (Fastify's `elapsedTime` counts from there), as a gRPC deadline
- * includes the call's upload.
- */
-function callTerms(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  fields: Record<string, unknown> = {},
-): { priority: Priority; deadline: number | undefined } {
-  const query = { ...(request.query as Record<string, unknown>), ...fields };
-  const priority = header(request, 'ocr-priority') ?? (query.priority as string | undefined) ?? 'interactive';
-  if (priority !== 'interactive' && priority !== 'batch') {
-    throw new HttpError(400, 'INVALID_ARGUMENT', `priority is '${priority}'; send 'interactive' or 'batch'`);
-  }
-  const timeout = header(request, 'ocr-timeout-ms') ?? (query.timeout_ms as string | number | undefined);
-  if (timeout === undefined) return { priority, deadline: undefined };
-  const ms = Number(timeout);
-  if (!Number.isInteger(ms) || ms < 1)
-    throw new HttpError(400, 'INVALID_ARGUMENT', `timeout_ms is '${timeout}'; send a whole number of milliseconds ≥ 1`);
-  return { priority, deadline: Date.now() - reply.elapsedTime + ms };
-}
 
 /** What the request's timeout leaves, from its headers or query; undefined for none or a malformed one. */
 function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | undefined {
@@ -116,8 +88,8 @@ function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | unde
 }
 
 /** The request's timeout, priority and cancellation, from headers, query parameters or body fields. */
-function httpCall(request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown> = {}): HttpCall {
-  const { priority, deadline } = callTerms(request, reply, fields);
+function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSource): HttpCall {
+  const { priority, deadline } = callTerms(request, reply, body);
   // Every value: Node keeps only the first of repeated authorization headers in request.headers.
   const authorization = authorizationValues(request);
   const controller = new AbortController();
@@ -351,7 +323,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, false, 1, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields?.values);
+    const call = httpCall(request, reply, fields);
     const image = images[0];
     checkImage(image, 'image');
     const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
@@ -362,7 +334,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const { images, fields } = await readImages(request, true, maxLinesPerRequest, maxImageBytes);
     bodyRead(request);
     holdUntilAnswered(reply, images);
-    const call = httpCall(request, reply, fields?.values);
+    const call = httpCall(request, reply, fields);
     // A bad line image fails alone, as over gRPC: only the request's form is checked here.
     const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return linesJson(await answerInTime(backend.recognizeLines(images, opts, call), call));

@@ -66,7 +66,7 @@ const BY_NAME = new Map<string, string>(
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /** What was sent, as it was sent: a string quoted, JSON's other values as JSON ([960] stays an array). */
-const shown = (raw: unknown): string => (typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw));
+export const shown = (raw: unknown): string => (typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw));
 
 function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   if (kind === 'boolean') {

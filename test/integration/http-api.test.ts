@@ -411,6 +411,27 @@ describe('HTTP API on ocr serve', function () {
       { body: form({ image: lineImages[0]! }) },
       'option min_confidence came twice in the query; send it once',
     ],
+    [
+      'a timeout both in the query and as a form field',
+      '/api/ocr?timeout_ms=5000',
+      { body: form({ image: lineImages[0]!, timeout_ms: '9000' }) },
+      'timeout_ms came twice, in the query and as a form field; send it once',
+    ],
+    [
+      'a priority both as its header and in the JSON options',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { priority: 'batch' } }),
+        headers: { 'content-type': 'application/json', 'ocr-priority': 'interactive' },
+      },
+      'priority came twice, as the header ocr-priority and in the JSON options; send it once',
+    ],
+    [
+      'a timeout in hexadecimal',
+      '/api/ocr?timeout_ms=0x1000',
+      { body: form({ image: lineImages[0]! }) },
+      "timeout_ms is '0x1000'; send a whole number of milliseconds ≥ 1",
+    ],
   ] as const) {
     it(`answers 400 for ${what}, saying what to send`, async () => {
       const { status, json } = await post(route, init as RequestInit);
