@@ -71,7 +71,11 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   const stop = (signal: string): void => {
     logger.info({ signal, graceMs: opts.graceMs }, 'draining');
     backend.drain();
-    const forced = setTimeout(() => process.exit(0), opts.graceMs);
+    const forced = setTimeout(() => {
+      // As `ocr serve` says it: the requests still open lose their connections with the process.
+      logger.warn({ graceMs: opts.graceMs }, 'grace period over: closing the requests still open');
+      process.exit(0);
+    }, opts.graceMs);
     void app.close().then(() => {
       clearTimeout(forced);
       client.close();

@@ -35,7 +35,7 @@ function settings(call: HttpCall): CallSettings {
 
 export interface ClusterBackend extends OcrBackend {
   readonly registry: Registry;
-  /** /readyz answers 503 from now on: load balancers in front stop sending before the gateway closes. */
+  /** /readyz answers 503 from now on, on the connections still open while the requests in flight finish (app.ts). */
   drain(): void;
 }
 
