@@ -19,33 +19,43 @@ function serverEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `ocr serve` as a child process; resolves when it prints its listening line (no sleeps). */
+/**
+ * `ocr <args>` as a child process; resolves with the first match of `listening` in what it prints
+ * (no sleeps), and rejects with its stderr if it exits before.
+ */
+async function spawnListening(
+  args: string[],
+  listening: RegExp,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; match: RegExpExecArray; stderr: () => string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, ...(env ? { env } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = listening.exec(out);
+      if (m) resolve(m);
+    });
+    child.once('exit', (code) => reject(new Error(`ocr ${args[0]!} exited with ${code} before listening: ${stderr}`)));
+  });
+  return { child, match, stderr: () => stderr };
+}
+
+/** `ocr serve` as a child process; resolves when it prints its listening line. */
 export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
   // Several servers run side by side in tests: each takes a free HTTP port unless told otherwise.
   const http = args.some((a) => a === '--http-port' || a === '--no-http') ? [] : ['--http-port', '0'];
   // Tests and benchmarks send the same images again and again to measure the work: spawned servers
   // compute every call unless args ask for a result cache.
   const cache = args.includes('--cache') ? [] : ['--cache', 'off'];
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...cache, ...args],
-    {
-      cwd: ROOT,
-      env: serverEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { child, match, stderr } = await spawnListening(
+    ['serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...http, ...cache, ...args],
+    /listening on [^\s]+:(\d+) instance (\S+)(?: http [^\s]+:(\d+))?/,
+    serverEnv(),
   );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on [^\s]+:(\d+) instance (\S+)(?: http [^\s]+:(\d+))?/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), ...(m[3] ? { httpPort: Number(m[3]) } : {}), instanceId: m[2]!, stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`ocr serve exited with ${code} before listening: ${stderr}`)));
-  });
+  return { child, port: Number(match[1]), ...(match[3] ? { httpPort: Number(match[3]) } : {}), instanceId: match[2]!, stderr };
 }
 
 export interface CliResult {
@@ -73,19 +83,9 @@ export interface GatewayProcess {
 
 /** `ocr gateway` as a child process on a free port, with `args` (its --target among them); resolves when it prints its listening line. */
 export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--http-port', '0', '--log-level', 'warn', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve({ child, url: m[1]!, stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`ocr gateway exited with ${code} before listening: ${stderr}`)));
-  });
+  const { child, match, stderr } = await spawnListening(
+    ['gateway', '--http-port', '0', '--log-level', 'warn', ...args],
+    /listening on (http:\/\/\S+) /,
+  );
+  return { child, url: match[1]!, stderr };
 }
