@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
@@ -247,8 +249,19 @@ describe('HTTP API on ocr serve', function () {
         "the line images of this request are larger together than this server's limit of 2 MiB a request, as over gRPC; send fewer a request",
       );
     }
-    // Refused before its body is read: the connection is not kept to read the rest.
-    expect(answers[0]!.headers.get('connection')).to.equal('close');
+    // Refused before its body is read, at most twice the limit: the rest is read and dropped, so that a
+    // client still sending it reads its answer rather than a reset; the connection is kept.
+    expect(answers[0]!.headers.get('connection')).to.not.equal('close');
+    // Declared larger still: not read, the connection closed after the answer.
+    const socket = net.connect(t.server.httpPort!, '127.0.0.1');
+    let raw = '';
+    socket.on('data', (d: Buffer) => (raw += d.toString()));
+    socket.on('error', () => undefined);
+    socket.write(`POST /api/ocr/lines HTTP/1.1\r\nHost: ocr\r\nContent-Type: ${type}\r\nContent-Length: ${5 * 1024 * 1024}\r\n\r\n`);
+    socket.write(body.subarray(0, 64 * 1024));
+    await once(socket, 'close');
+    expect(raw).to.match(/^HTTP\/1\.1 413 /);
+    expect(raw).to.match(/\r\nconnection: close\r\n/i);
   });
 
   it("answers an unknown route 404 and a route asked with another method 405 with Allow, in the API's shape", async () => {

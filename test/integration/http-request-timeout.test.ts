@@ -7,6 +7,7 @@ import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { serverTimeouts } from '../../src/http/request-timeout.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
@@ -95,6 +96,29 @@ describe('HTTP request timeout', function () {
         error: 'DEADLINE_EXCEEDED',
       });
     } finally {
+      await app.close();
+    }
+  });
+
+  it('reads and drops the rest of a body refused as too large, rather than resetting a client still sending it', async () => {
+    const app = await listenHttpApp({}, { maxImageBytes: 4 * 1024 * 1024 });
+    const socket = net.connect(app.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      const errors: Error[] = [];
+      socket.on('error', (err) => errors.push(err));
+      // Twice the limit sent at once, as fetch sends a body: the 413 comes from the headers, before most of it.
+      const length = 8 * 1024 * 1024;
+      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\n\r\n`);
+      await new Promise<void>((resolve) => socket.write(Buffer.alloc(length, 0xff), () => resolve()));
+      await waitFor(() => answer.includes('}'), 10_000);
+      expect(answer).to.match(/^HTTP\/1\.1 413 /);
+      // Closed at once, the connection met the rest of the body with a reset: the client's writing failed, the answer at risk.
+      expect(errors.map(String)).to.deep.equal([]);
+    } finally {
+      socket.destroy();
       await app.close();
     }
   });
