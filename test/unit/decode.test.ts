@@ -33,7 +33,7 @@ describe('image decoding', () => {
     expect(flat.image.data[0]).to.equal(255);
   });
 
-  it("says libvips' reason for a corrupt header once, though libvips reports it on every pass", async () => {
+  it("says sharp's reason for a corrupt header, without libvips' lines, which other images' failures may be among", async () => {
     const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#fff' } })
       .jpeg()
       .toBuffer();
@@ -42,9 +42,7 @@ describe('image decoding', () => {
     jpeg.fill(0xff, table + 5, table + 21);
     const err = await decodeImage(jpeg).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(OcrError);
-    expect((err as OcrError).message).to.equal(
-      'JPEG image is corrupt: Input buffer has corrupt header: VipsJpeg: Bogus Huffman table definition',
-    );
+    expect((err as OcrError).message).to.equal('JPEG image is corrupt: Input buffer has corrupt header');
   });
 
   it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {

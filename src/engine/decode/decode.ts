@@ -63,13 +63,14 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
 }
 
 /**
- * sharp's first line, the reason libvips gave first, behind sharp's own words ("Input buffer has
- * corrupt header: "). libvips keeps one error buffer for the whole process and sharp hands on all of
- * it: the same fault once per pass over the header, and at times a line of another image failing on
- * another thread, so that the same request was told different things from call to call.
+ * sharp's own words for a failure ("Input buffer has corrupt header"), without what libvips adds
+ * after them. libvips keeps one error buffer for the whole process and sharp hands on whatever is in
+ * it: the same fault once per pass over the header, lines of other images failing on other threads
+ * meanwhile, or nothing, when another thread has just cleared it. Kept, the same corrupt image was
+ * told three different things in one run, and a caller could read of another caller's image.
  */
 function sharpReason(err: Error): string {
-  return err.message.split('\n').find((line) => line.trim() !== '') ?? err.message;
+  return err.message.split(/\n|:\s*Vips/)[0]!.replace(/:\s*$/, '');
 }
 
 /**
