@@ -1,6 +1,7 @@
 /** Per-call settings of the client, and how they become grpc-js call options and metadata. */
 
 import { Metadata, type CallOptions } from '@grpc/grpc-js';
+import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import { AUTHORIZATION_KEY, bearer } from './token.js';
 
 /**
@@ -57,7 +58,7 @@ export function checkDeadlineMs(deadlineMs: number): number {
  * whole seconds, rounded up: a longer one wraps around and the call fails at once. A deadline that
  * far off is as good as none, and is sent as none.
  */
-export const MAX_DEADLINE_MS = Math.floor((2 ** 31 - 1) / 1000) * 1000;
+export const MAX_DEADLINE_MS = Math.floor(MAX_TIMER_MS / 1000) * 1000;
 
 /** grpc-js takes an absolute deadline, fixed when the call starts. */
 export function callOptions(defaultDeadlineMs: number, settings: CallSettings = {}): Partial<CallOptions> {

@@ -4,12 +4,9 @@
  * client whose own timeout is its timeout_ms would otherwise see its connection time out instead of
  * the 504 the API documents.
  */
-import { ANSWER_MARGIN_MS, tooLateToAnswer } from '../shared/answer-deadline.js';
+import { ANSWER_MARGIN_MS, MAX_TIMER_MS, tooLateToAnswer } from '../shared/answer-deadline.js';
 import type { HttpCall } from './backend.js';
 import { HttpError, TIMEOUT_PASSED } from './failure.js';
-
-/** The longest delay a Node timer holds (about 24.8 days): a deadline further off is as good as none. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const deadlineExceeded = (): HttpError => new HttpError(504, 'DEADLINE_EXCEEDED', TIMEOUT_PASSED);
 

@@ -4,6 +4,7 @@
  * grpc-js can time taken out before it reads it.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
+import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
@@ -14,9 +15,6 @@ export function grpcTimeoutMs(header: string | string[] | undefined): number | u
   const match = typeof header === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(header) : null;
   return match ? Number(match[1]) * UNIT_MS[match[2]!]! : null;
 }
-
-/** The longest timeout grpc-js's server can time: it reads the header into a 32-bit int (`| 0`) and a Node timer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Takes a `grpc-timeout` longer than a timer holds (about 24.8 days) out of each new stream's
