@@ -4,7 +4,7 @@
  * answers SERVING; 1 otherwise: NOT_SERVING (still loading its models, or draining after SIGTERM),
  * unreachable, no answer within the deadline, or a service it does not know.
  */
-import type { ServiceError } from '@grpc/grpc-js';
+import { OcrCallError } from '../client/errors.js';
 import { healthClient } from '../client/health-client.js';
 import { tlsChannel } from '../client/tls.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
@@ -26,8 +26,13 @@ export async function healthCommand(opts: HealthCliOptions): Promise<number> {
     process.stdout.write(`${opts.target} ${name}: ${status}\n`);
     return status === 'SERVING' ? 0 : 1;
   } catch (err) {
-    const e = err as Partial<ServiceError>;
-    process.stderr.write(`ocr health: ${opts.target} ${name}: ${e.details ?? e.message ?? String(err)}\n`);
+    const details =
+      err instanceof OcrCallError
+        ? err.code === 'DEADLINE_EXCEEDED'
+          ? `no answer within ${opts.deadlineMs} ms (--deadline-ms)`
+          : err.details
+        : String(err);
+    process.stderr.write(`ocr health: ${opts.target} ${name}: ${details}\n`);
     return 1;
   } finally {
     client.close();

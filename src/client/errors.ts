@@ -43,6 +43,32 @@ export const DEADLINE_PASSED = 'the deadline passed before the answer came: allo
 /** grpc-js's wording, from the client's timer or a server's (grpc-js answers a bare "Deadline exceeded"). */
 const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
 
+/**
+ * The description of a call that found no server to connect to, in place of grpc-js's balancers'
+ * ("least_request: no connection established; last error: No connection established. Last error:
+ * Error: connect ECONNREFUSED 10.0.0.7:50051. Resolution note: "), which buries the one reason that
+ * matters under three layers of wording and says nothing of what to do; `reason` is that innermost one.
+ */
+export const unreachable = (reason: string | null): string =>
+  `no server of the target could be reached${reason ? ` (${reason})` : ''}: check that the servers run and that the target names them, then try again`;
+
+/** grpc-js's wording when no connection could be made: pick_first's, round_robin's and least_request's. */
+const NO_CONNECTION = /no connection established/i;
+/** The innermost "Last error:" of those, without its "Error: " and pick_first's resolution note. */
+const LAST_ERROR = /.*last error: (?:Error: )?(.+?)(?:\. Resolution note:.*)?$/is;
+
+function unreachableReason(details: string): string | null {
+  const reason = LAST_ERROR.exec(details)?.[1]?.trim();
+  return reason && reason !== 'null' ? reason : null;
+}
+
+/** A description grpc-js wrote that a caller can act on, or the server's own. */
+function describe(err: ServiceError): string {
+  if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) return DEADLINE_PASSED;
+  if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return unreachable(unreachableReason(err.details));
+  return err.details;
+}
+
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
 }
@@ -54,8 +80,7 @@ function isServiceError(err: unknown): err is ServiceError {
 export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
   if (isServiceError(err)) {
-    const details = err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details) ? DEADLINE_PASSED : err.details;
-    return new OcrCallError(err.code, details, { method, metadata: err.metadata, cause: err });
+    return new OcrCallError(err.code, describe(err), { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);
   return new OcrCallError(Status.INTERNAL, details, { method, cause: err });

@@ -4,6 +4,7 @@
  */
 import { credentials, makeClientConstructor, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import { toOcrCallError } from './errors.js';
 
 interface HealthStub {
   check(
@@ -15,7 +16,7 @@ interface HealthStub {
 }
 
 export interface HealthClient {
-  /** The status the server gives `service` ('' for the server as a whole); rejects with the ServiceError when there is no answer. */
+  /** The status the server gives `service` ('' for the server as a whole); rejects with an OcrCallError when there is no answer. */
   check(service: string, deadlineMs: number): Promise<string>;
   close(): void;
 }
@@ -29,7 +30,7 @@ export function healthClient(target: string, channel: { credentials?: ChannelCre
     check: (service, deadlineMs) =>
       new Promise((resolve, reject) =>
         stub.check({ service }, { deadline: Date.now() + deadlineMs }, (err, reply) =>
-          err ? reject(err) : resolve(reply?.status ?? 'UNKNOWN'),
+          err ? reject(toOcrCallError(err)) : resolve(reply?.status ?? 'UNKNOWN'),
         ),
       ),
     close: () => stub.close(),

@@ -29,7 +29,9 @@ describe('ocr health', function () {
   it('exits 1 with the reason when nothing answers or the service is unknown', async () => {
     const down = await runCli(['health', '--target', `127.0.0.1:${await freePort()}`, '--deadline-ms', '2000']);
     expect(down.code).to.equal(1);
-    expect(down.stderr).to.match(/^ocr health: 127\.0\.0\.1:\d+ ocr\.v1\.OcrService: /);
+    expect(down.stderr).to.match(
+      /^ocr health: 127\.0\.0\.1:\d+ ocr\.v1\.OcrService: no server of the target could be reached \(connect ECONNREFUSED 127\.0\.0\.1:\d+\): check that the servers run/,
+    );
     const unknown = await runCli(['health', '--target', `127.0.0.1:${server.port}`, '--service', 'no.such.Service']);
     expect(unknown.code).to.equal(1);
     expect(unknown.stderr).to.match(/unknown for service no\.such\.Service/);

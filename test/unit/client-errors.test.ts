@@ -1,0 +1,46 @@
+import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
+import { unreachable } from '../../src/client/errors.js';
+import { freePort } from '../../src/dev/free-port.js';
+import { solidImage } from '../support/images.js';
+
+const serviceError = (code: Status, details: string): ServiceError =>
+  Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+
+describe('OcrCallError descriptions', () => {
+  it("gives the innermost reason of least_request's and pick_first's no-connection wording, and what to do", () => {
+    const nested =
+      'least_request: no connection established; last error: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:50199. Resolution note: ';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, nested)).details).to.equal(unreachable('connect ECONNREFUSED 127.0.0.1:50199'));
+    const pickFirst = 'No connection established. Last error: Error: getaddrinfo ENOTFOUND ocr.internal. Resolution note: ';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, pickFirst)).details).to.equal(unreachable('getaddrinfo ENOTFOUND ocr.internal'));
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, 'round_robin: No connection established. Last error: null')).details).to.equal(
+      unreachable(null),
+    );
+  });
+
+  it("keeps a server's own UNAVAILABLE description, and any other status's", () => {
+    const draining = 'the server is shutting down; send the call to another instance';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, draining)).details).to.equal(draining);
+    expect(toOcrCallError(serviceError(Status.INVALID_ARGUMENT, 'No connection established')).details).to.equal(
+      'No connection established',
+    );
+  });
+
+  it('tells a caller whose target has no server listening that none could be reached, and why', async () => {
+    const port = await freePort();
+    const client = new OcrClient(`127.0.0.1:${port}`, { deadlineMs: 10_000 });
+    try {
+      const err = await client.recognize(await solidImage(64, 64)).then(
+        () => expect.fail('a call with no server answered'),
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code).to.equal('UNAVAILABLE');
+      expect((err as OcrCallError).details).to.equal(unreachable(`connect ECONNREFUSED 127.0.0.1:${port}`));
+    } finally {
+      client.close();
+    }
+  });
+});
