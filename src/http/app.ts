@@ -184,10 +184,6 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   /**
-   * Sends `failure`; a refusal to retry later is held first, and its Retry-After counts from the
-   * answer (refusal-hold.ts). A body not read whole is not read: the connection closes after the answer.
-   */
-  /**
    * Whether the unread rest of a refused request's body is read and dropped (Node does that to keep
    * the connection) rather than its connection closed after the answer. Closed, a client still
    * sending met a reset, and its writing failed before it read the answer: fetch sending a 32 MiB
@@ -199,6 +195,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     const length = Number(request.headers['content-length']);
     return failure.retryAfterMs === undefined && Number.isFinite(length) && length <= 2 * maxImageBytes;
   };
+
+  /**
+   * Sends `failure`; a refusal to retry later is held first, and its Retry-After counts from the
+   * answer (refusal-hold.ts). The rest of a body not read whole is drained or its connection closed (drainable).
+   */
   const sendFailure = async (request: FastifyRequest, reply: FastifyReply, failure: HttpFailure): Promise<FastifyReply> => {
     if (failure.retryAfterMs !== undefined) {
       const { holdMs, retryAfterS } = httpRefusalHold(failure.retryAfterMs, reply.elapsedTime, timeLeftMs(request, reply), holdRefusals);
