@@ -31,7 +31,15 @@ import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
-import { checkImage, frameworkFailure, isFilePart, MAX_FIELD_BYTES, MAX_FORM_FIELDS, readImages } from './request-images.js';
+import {
+  checkImage,
+  frameworkFailure,
+  isFilePart,
+  MAX_FIELD_BYTES,
+  MAX_FORM_FIELDS,
+  readImages,
+  unsupportedCoding,
+} from './request-images.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
@@ -308,6 +316,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
       // Its body is not read: the connection closes after the answer (sendFailure).
       if (draining) throw new HttpError(503, 'UNAVAILABLE', 'draining: this server is shutting down; send the request to another instance');
+      const coding = unsupportedCoding(request.headers['content-encoding']);
+      if (coding) throw new HttpError(415, 'INVALID_ARGUMENT', coding);
       const weighing = weighed(request, reply, kind, true);
       if (weighing) return refuse(request, reply, weighing);
     },

@@ -95,7 +95,9 @@ const failures = {
   ...accessFailures,
   '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
   '413': failure('too large for this server: no retry helps (scale the image down, split the batch)'),
-  '415': failure(`not a ${SUPPORTED_FORMATS} image, or a body type other than multipart, image/*, application/octet-stream or JSON`),
+  '415': failure(
+    `not a ${SUPPORTED_FORMATS} image, a body type other than multipart, image/*, application/octet-stream or JSON, or a body with a Content-Encoding`,
+  ),
   '429': failure(
     'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
   ),

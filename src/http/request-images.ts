@@ -26,6 +26,17 @@ export const isFilePart = (fieldName: string | undefined, contentType: string | 
 const UNSUPPORTED_BODY =
   "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json";
 
+/**
+ * Why a body sent with a Content-Encoding is refused (415, as RFC 9110 has it for a coding the
+ * server does not decode), or null for none or `identity`. Decoded, a small gzip could expand past
+ * every limit before one counted it; read as it came, its bytes were told they are no image.
+ */
+export function unsupportedCoding(header: string | undefined): string | null {
+  const coding = header?.trim().toLowerCase();
+  if (!coding || coding === 'identity') return null;
+  return `the body is sent with Content-Encoding: ${header!.trim()}, which this server does not decode; send the image file as it is, without a Content-Encoding (image formats are compressed already)`;
+}
+
 /*
  * A request's images together are one gRPC message, and bounded as one (`maxImageBytes`,
  * image-limit.ts): a page, or all the line images of a request. An image each would let one lines

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -149,6 +150,13 @@ describe('HTTP API on ocr serve', function () {
       415,
       'INVALID_ARGUMENT',
       /unsupported Content-Type/,
+    ],
+    [
+      'a compressed body',
+      { body: gzipSync(doc), headers: { 'content-type': 'image/jpeg', 'content-encoding': 'gzip' } },
+      415,
+      'INVALID_ARGUMENT',
+      /^the body is sent with Content-Encoding: gzip, which this server does not decode; send the image file as it is/,
     ],
     [
       'an option out of range',
