@@ -113,7 +113,8 @@ describe('ocr gateway over a cluster', function () {
     for (const s of servers) s.child.kill('SIGKILL');
     await waitFor(async () => (await ocr(gateway.url)).status === 503, 60_000, 'a 503 once every instance is gone');
     const a = await ocr(gateway.url);
-    expect(a.text).to.match(/UNAVAILABLE|no .*instance|connect/i);
+    // The SDK's words while the instances' connections fail, the Consul resolver's once their checks do.
+    expect(a.text).to.match(/^no server of the target could be reached|^no passing instance of /);
     expect((await fetch(`${gateway.url}/healthz`)).status).to.equal(200);
     gateway.child.kill('SIGTERM');
     const [code] = (await once(gateway.child, 'exit')) as [number | null];
