@@ -18,7 +18,7 @@ import { ServerInterceptingCall, type Metadata, type ServerInterceptor, type Sta
 import type { Admission, WorkKind } from '../engine/index.js';
 import { findUnderCall } from './call-chain.js';
 import { deadlineMs, priorityOf, type ServiceLimits } from './call-context.js';
-import { findDecoder, reportHeldBytes, reportTooLarge } from './incremental-decoder.js';
+import { findDecoder, reportHeldBytes } from './incremental-decoder.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
 import { refusalHoldMs } from './refusal-pace.js';
@@ -29,8 +29,6 @@ import type { UploadGate, UploadStream, UploadTicket } from './upload-gate.js';
 import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
-import { resourceExhausted } from '../shared/errors.js';
-import { tooLarge } from '../shared/image-limit.js';
 
 /** The calls whose cost is mostly their request, a whole page or a batch of lines, with the kind of work they are. */
 export const GATED = new Map<string, { method: string; kind: WorkKind }>([
@@ -49,7 +47,7 @@ const isUploadStream = (value: unknown): value is UploadStream =>
 export function earlyRefusal(
   admission: () => Admission | undefined,
   metrics: ServerMetrics,
-  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs' | 'maxMessageBytes'>,
+  limits: Pick<ServiceLimits, 'refusalPaceMs' | 'maxUploadIdleMs'>,
   uploads: UploadGate,
   window?: ReceiveWindowControl,
 ): ServerInterceptor {
@@ -86,13 +84,6 @@ export function earlyRefusal(
           () => turn.readingSince,
         );
         reportHeldBytes(decoder, (bytes) => turn.held(bytes));
-        // In the words and with the trailers of the handler's own check, as over HTTP: no retry helps.
-        reportTooLarge(decoder, () => {
-          unwatch();
-          unpromise();
-          release();
-          answer(toStatus(resourceExhausted(tooLarge(limits.maxMessageBytes, kind === 'line'))));
-        });
       }
       pass(metadata);
     };

@@ -8,8 +8,7 @@
  * upload; a large message's buffer comes ready from a stock, resident, or has its pages made
  * resident by another thread before the chunks are copied in, so that the copying costs no page
  * faults. Same contract: write(chunk) returns the messages it completed, each with its 5-byte
- * prefix, and throws on one longer than the limit (MessageTooLarge), which grpc-js answers
- * RESOURCE_EXHAUSTED with the error's message.
+ * prefix, and throws on one longer than the limit.
  *
  * The decoder is internal to grpc-js (build/src/stream-decoder.js), so it is replaced only on the
  * version it was written against; any other keeps its own.
@@ -37,22 +36,6 @@ interface Decoder {
  * on many connections"). An eighth keeps the copy done at once small beside the whole.
  */
 export const earnedBytes = (length: number): number => Math.min(length, Math.max(1 << 20, Math.ceil(length / 8)));
-
-/**
- * A message declared longer than the receive limit, refused from its length prefix. Its message is
- * what a caller reads where nothing answers in the image limit's words (reportTooLarge): grpc-js's
- * own, "Received message larger than max (N vs M)", said neither what the limit is nor what to do.
- */
-export class MessageTooLarge extends Error {
-  constructor(
-    readonly length: number,
-    readonly maxLength: number,
-  ) {
-    super(
-      `the request's message is ${length} bytes, over this server's limit of ${maxLength} bytes a message (--max-message-mb, with the message's framing); send less in one message: scale the image down, or send it as smaller tiles over RecognizeTiles`,
-    );
-  }
-}
 
 /** Where a stream's decoding stands between chunks: a length prefix being read, or a message being filled. */
 export interface Progress {
@@ -129,7 +112,7 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number, bu
       if (state.headerFilled < PREFIX) break;
       const length = state.header.readUInt32BE(1);
       if (maxLength !== -1 && length > maxLength) {
-        throw new MessageTooLarge(length, maxLength);
+        throw new Error(`Received message larger than max (${length} vs ${maxLength})`);
       }
       state.length = PREFIX + length;
       state.filled = PREFIX;
@@ -172,15 +155,12 @@ const loans = new StockLoans(messageBuffers, STOCK_BYTES);
 
 /**
  * What a replaced decoder keeps for the server's upload bounds: when it last received a chunk
- * (performance.now()), for the upload idle limit (upload-idle.ts), whom to tell how many bytes
- * of a message it holds after each chunk (the upload gate, upload-gate.ts), and who answers a
- * message over the limit; once that one has, the rest of the stream is dropped unread.
+ * (performance.now()), for the upload idle limit (upload-idle.ts), and whom to tell how many bytes
+ * of a message it holds after each chunk (the upload gate, upload-gate.ts).
  */
 interface UploadWatch {
   ocrLastChunkAt: number;
   ocrOnHeld: ((bytes: number) => void) | undefined;
-  ocrOnTooLarge: ((tooLarge: MessageTooLarge) => void) | undefined;
-  ocrRefused: boolean;
 }
 
 const isDecoder = (value: unknown): value is object => typeof value === 'object' && value !== null && 'write' in value;
@@ -206,14 +186,6 @@ export function reportHeldBytes(decoder: object, onHeld: (bytes: number) => void
   if (installed) (decoder as Partial<UploadWatch>).ocrOnHeld = onHeld;
 }
 
-/**
- * Let `onTooLarge` answer a message of `decoder` over the receive limit, in place of grpc-js, which
- * answers with the error's message and no trailers; where grpc-js keeps its own decoder, grpc-js answers.
- */
-export function reportTooLarge(decoder: object, onTooLarge: (tooLarge: MessageTooLarge) => void): void {
-  if (installed) (decoder as Partial<UploadWatch>).ocrOnTooLarge = onTooLarge;
-}
-
 let installed: boolean | undefined;
 
 /** Replace grpc-js's StreamDecoder.write, once per process; true when it is replaced. */
@@ -227,18 +199,9 @@ export function installIncrementalDecoder(): boolean {
     type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator } & Partial<UploadWatch>;
     module.StreamDecoder!.prototype.write = function write(this: Decoding, data: Buffer): Buffer[] {
       this.ocrLastChunkAt = performance.now();
-      if (this.ocrRefused) return [];
       this.ocrProgress ??= startProgress();
       this.ocrBuffers ??= loans.forStream();
-      let done: Buffer[];
-      try {
-        done = decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
-      } catch (err) {
-        if (!(err instanceof MessageTooLarge) || !this.ocrOnTooLarge) throw err;
-        this.ocrRefused = true;
-        this.ocrOnTooLarge(err);
-        return [];
-      }
+      const done = decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
       this.ocrOnHeld?.(this.ocrProgress.length === 0 ? 0 : this.ocrProgress.filled);
       return done;
     };

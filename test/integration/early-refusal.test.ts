@@ -75,7 +75,7 @@ async function busyServer(
       earlyRefusal(
         () => admission,
         metrics,
-        { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs, maxMessageBytes },
+        { refusalPaceMs: paceMs, maxUploadIdleMs: uploadIdleMs },
         new UploadGate({ heldBytes: budget.limitBytes * uploadMemoryShare }),
         window,
       ),
