@@ -69,8 +69,8 @@ function setStatus(card, state, text, progress) {
   else if (progress !== null) bar.value = progress;
 }
 
-/** Sends one image with the options set; XMLHttpRequest because fetch reports no upload progress. */
-function recognize(file, card) {
+/** One send of the image with the options set; XMLHttpRequest because fetch reports no upload progress. Resolves with it once answered or failed. */
+function send(file, card) {
   const body = new FormData();
   for (const [key, value] of new FormData(options)) if (value !== '') body.append(key, value);
   body.append('image', file);
@@ -83,21 +83,44 @@ function recognize(file, card) {
   });
   xhr.upload.addEventListener('load', () => setStatus(card, 'recognizing', 'Reading the text.', 'busy'));
   return new Promise((resolve) => {
-    xhr.addEventListener('loadend', () => {
-      const answer = xhr.response;
-      if (xhr.status === 200 && answer?.code === 0) show(card, answer, nameOf(file));
-      else if (xhr.status === 0) setStatus(card, 'error', 'Error: no answer from the server.', null);
-      else setStatus(card, 'error', `Error: ${answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`}`, null);
-      resolve();
-    });
+    xhr.addEventListener('loadend', () => resolve(xhr));
     xhr.send(body);
   });
 }
 
+function fail(card, name, why) {
+  setStatus(card, 'error', `Error: ${why}`, null);
+}
+
+/** Reads one image, showing the server's words for a refusal. Never rejects, so the images after it are always sent. */
+async function recognize(file, card) {
+  const name = nameOf(file);
+  try {
+    const xhr = await send(file, card);
+    const answer = xhr.response;
+    if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
+    fail(
+      card,
+      name,
+      xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim()),
+    );
+  } catch (err) {
+    fail(card, name, `the answer could not be shown: ${err.message}`);
+  }
+}
+
+/** A duration of the answer's timings; absent or not a number: undefined, and it is not shown. */
+const msOf = (value) => (Number.isFinite(value) ? value : undefined);
+
 function show(card, answer, name) {
-  const { data: lines, width, height, timings, rotation } = answer;
+  const { data: lines, width, height, rotation } = answer;
+  const timings = answer.timings ?? {};
+  if (!Array.isArray(lines) || !(width > 0) || !(height > 0)) throw new Error('it has no lines or no page size');
   const turned = rotation ? ` (the page was turned ${rotation}°)` : '';
-  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned} in ${(timings.total_ms / 1000).toFixed(2)} s.`;
+  const total = msOf(timings.total_ms);
+  const took = total === undefined ? '' : ` in ${(total / 1000).toFixed(2)} s`;
+  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;
+  // Done before the lines are measured below: only a done card shows them.
   setStatus(card, 'done', summary, null);
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
   const boxes = card.querySelector('.boxes');
@@ -131,8 +154,12 @@ function show(card, answer, name) {
       (err) => setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null),
     ),
   );
-  const terms = [['Instance', answer.instance_id], ...TIMINGS.map(([key, label]) => [label, `${Math.round(timings[key])} ms`])];
+  const terms = [
+    ['Instance', answer.instance_id || undefined],
+    ...TIMINGS.map(([key, label]) => [label, msOf(timings[key]) === undefined ? undefined : `${Math.round(timings[key])} ms`]),
+  ];
   for (const [term, value] of terms) {
+    if (value === undefined) continue;
     const group = document.createElement('div');
     group.append(
       Object.assign(document.createElement('dt'), { textContent: term }),

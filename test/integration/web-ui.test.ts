@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
+import sharp from 'sharp';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
@@ -67,6 +68,24 @@ describe('Web UI in a browser', function () {
     receipt = page.locator('.result', { has: page.locator('.name', { hasText: 'd004_receipt.jpg' }) });
     await page.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
     expect(await receipt.getAttribute('data-state'), (await receipt.locator('.status').textContent()) ?? '').to.equal('done');
+  });
+
+  /** A page of its own whose /api/ocr is answered by `answer` (n: the request's number, from 1): what a server rarely says. */
+  async function routedPage(answer: (route: Route, n: number) => Promise<void>): Promise<{ routed: Page; requests: () => number }> {
+    const routed = await context.newPage();
+    let n = 0;
+    await routed.route('**/api/ocr', (route) => answer(route, ++n));
+    await routed.goto(`${base}/`);
+    return { routed, requests: () => n };
+  }
+
+  /** A blank image: the routed pages' answers do not depend on it. */
+  const blank = async (name: string): Promise<{ name: string; mimeType: string; buffer: Buffer }> => ({
+    name,
+    mimeType: 'image/png',
+    buffer: await sharp({ create: { width: 20, height: 10, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer(),
   });
 
   after(async () => {
@@ -200,6 +219,36 @@ describe('Web UI in a browser', function () {
     await refused.locator('.status', { hasText: 'Error' }).waitFor();
     expect(await refused.locator('.status').textContent()).to.match(/^Error: options\.max_side_len is 5; it must lie in \[32, 8192\]/);
     await maxSide.fill('');
+  });
+
+  it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
+    const answer = {
+      code: 0,
+      msg: 'success',
+      data: [
+        {
+          text: 'hello',
+          confidence: 0.5,
+          box: [
+            [2, 2],
+            [18, 2],
+            [18, 8],
+            [2, 8],
+          ],
+        },
+      ],
+      width: 20,
+      height: 10,
+    };
+    const { routed } = await routedPage((route) => route.fulfill({ json: answer }));
+    await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
+    for (const card of await routed.locator('.result').all()) {
+      await card.and(routed.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+      expect(await card.locator('.status').textContent()).to.equal('1 line read.');
+      expect(await card.locator('.timings').textContent()).to.equal('');
+      expect(await card.locator('.lines').textContent()).to.equal('hello confidence 50.0%');
+    }
+    await routed.close();
   });
 
   it('fits a phone’s width: the picture above the text, nothing wider than the screen', async () => {
