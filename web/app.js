@@ -19,6 +19,16 @@ const options = document.querySelector('#options');
 const fileInput = document.querySelector('#file');
 const results = document.querySelector('#results');
 const template = document.querySelector('#result');
+const log = document.querySelector('#log');
+
+/**
+ * What a screen reader is told: one log for the page, each message naming its image, only when an
+ * image is added, read, refused or waits to be sent again; the cards' own statuses are not live.
+ */
+function announce(text) {
+  log.append(Object.assign(document.createElement('p'), { textContent: text }));
+  while (log.childElementCount > 10) log.firstElementChild.remove();
+}
 
 const waiting = [];
 let running = 0;
@@ -44,6 +54,7 @@ function addFiles(files) {
     return card;
   });
   results.prepend(...cards);
+  if (files.length > 0) announce(files.length === 1 ? `Reading ${nameOf(files[0])}.` : `Reading ${files.length} images.`);
   runNext();
 }
 
@@ -90,6 +101,7 @@ function send(file, card) {
 
 function fail(card, name, why) {
   setStatus(card, 'error', `Error: ${why}`, null);
+  announce(`${name}: Error: ${why}`);
 }
 
 /** Reads one image, showing the server's words for a refusal. Never rejects, so the images after it are always sent. */
@@ -150,8 +162,14 @@ function show(card, answer, name) {
   footer.querySelector('.json').download = `${stem}.json`;
   footer.querySelector('.copy').addEventListener('click', () =>
     copyText(text).then(
-      () => setStatus(card, 'done', `${summary} Text copied.`, null),
-      (err) => setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null),
+      () => {
+        setStatus(card, 'done', `${summary} Text copied.`, null);
+        announce(`${name}: text copied.`);
+      },
+      (err) => {
+        setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null);
+        announce(`${name}: could not copy: ${err.message}`);
+      },
     ),
   );
   const terms = [
@@ -167,6 +185,7 @@ function show(card, answer, name) {
     );
     footer.querySelector('.timings').append(group);
   }
+  announce(`${name}: ${summary}`);
 }
 
 /** A line placed by its box's bounds, in percentages of the page, its type as tall as the box. */
