@@ -6,6 +6,10 @@ const SVG = 'http://www.w3.org/2000/svg';
 const PARALLEL = 2;
 /** Lines read with less confidence are marked. */
 const LOW_CONFIDENCE = 0.8;
+/** Sends of one image when the server is busy (429, 503) or does not answer; each waits its Retry-After, else 1, 2, 4, 8 s. */
+const MAX_TRIES = 5;
+/** A longer Retry-After is not waited for: the image fails, saying when to try again. */
+const MAX_WAIT_S = 60;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
   ['decode_ms', 'Decode'],
@@ -99,23 +103,42 @@ function send(file, card) {
   });
 }
 
+/** Seconds to wait before sending again, from Retry-After (seconds or a date) or else doubling from 1 s. */
+function retryDelayS(xhr, tries) {
+  const header = xhr.getResponseHeader('retry-after')?.trim();
+  if (header && /^\d+$/.test(header)) return Number(header);
+  const date = header ? Date.parse(header) : NaN;
+  if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return 2 ** (tries - 1);
+}
+
 function fail(card, name, why) {
   setStatus(card, 'error', `Error: ${why}`, null);
   announce(`${name}: Error: ${why}`);
 }
 
-/** Reads one image, showing the server's words for a refusal. Never rejects, so the images after it are always sent. */
+/**
+ * Reads one image. A busy server (429, 503) or a lost connection is tried again by itself, a
+ * bounded number of times, waiting what the server asks; anything else is shown as the server
+ * words it. Never rejects, so the images after it are always sent.
+ */
 async function recognize(file, card) {
   const name = nameOf(file);
   try {
-    const xhr = await send(file, card);
-    const answer = xhr.response;
-    if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
-    fail(
-      card,
-      name,
-      xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim()),
-    );
+    for (let tries = 1; ; tries += 1) {
+      const xhr = await send(file, card);
+      const answer = xhr.response;
+      if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
+      const why =
+        xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
+      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, name, why);
+      const waitS = retryDelayS(xhr, tries);
+      if (waitS > MAX_WAIT_S) return fail(card, name, `${why} (try again in ${waitS} s)`);
+      const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;
+      setStatus(card, 'retrying', text, null);
+      announce(`${name}: ${text}`);
+      await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
+    }
   } catch (err) {
     fail(card, name, `the answer could not be shown: ${err.message}`);
   }

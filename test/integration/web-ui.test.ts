@@ -88,6 +88,8 @@ describe('Web UI in a browser', function () {
       .toBuffer(),
   });
 
+  const busy = { code: 8, msg: 'the server is busy: retry after the time in Retry-After', error: 'RESOURCE_EXHAUSTED' };
+
   after(async () => {
     await browser?.close();
     server?.child.kill('SIGKILL');
@@ -221,6 +223,44 @@ describe('Web UI in a browser', function () {
     await refused.locator('.status', { hasText: 'Error' }).waitFor();
     expect(await refused.locator('.status').textContent()).to.match(/^Error: options\.max_side_len is 5; it must lie in \[32, 8192\]/);
     await maxSide.fill('');
+  });
+
+  it('waits and sends again by itself while the server is busy (429, 503), saying so', async () => {
+    const { routed, requests } = await routedPage(async (route, n) => {
+      if (n === 1) return route.fulfill({ status: 429, headers: { 'retry-after': '1' }, json: busy });
+      if (n === 2)
+        return route.fulfill({
+          status: 503,
+          json: { code: 14, msg: 'draining: send the request to another instance', error: 'UNAVAILABLE' },
+        });
+      return route.continue();
+    });
+    await routed.setInputFiles('#file', RECEIPT);
+    await routed.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+    expect(await routed.locator('.result').getAttribute('data-state')).to.equal('done');
+    expect(requests()).to.equal(3);
+    const states = (await routed.evaluate('window.states')) as string[];
+    expect(states.filter((state, i) => state !== states[i - 1] && state === 'retrying')).to.have.length(2);
+    const log = await routed.getByRole('log').textContent();
+    expect(log).to.contain(`d004_receipt.jpg: ${busy.msg}; trying again in 1 s (try 2 of 5).`);
+    expect(log).to.contain('d004_receipt.jpg: draining: send the request to another instance; trying again in 2 s (try 3 of 5).');
+    await routed.close();
+  });
+
+  it('gives up, in the server’s words, after five tries or when asked to wait over a minute', async () => {
+    const { routed, requests } = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '0' }, json: busy }));
+    await routed.setInputFiles('#file', await blank('a.png'));
+    await routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(requests()).to.equal(5);
+    expect(await routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg}`);
+    await routed.close();
+
+    const later = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '120' }, json: busy }));
+    await later.routed.setInputFiles('#file', await blank('b.png'));
+    await later.routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(later.requests()).to.equal(1);
+    expect(await later.routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg} (try again in 120 s)`);
+    await later.routed.close();
   });
 
   it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
