@@ -171,6 +171,7 @@ function show(card, answer, name) {
     linkHighlight(item, polygon);
     return item;
   });
+  rovingFocus(list, items);
   // Text too wide for its box is set smaller; sizes are in container units, so the ratio holds at any width.
   const fits = items.map((item) => item.getBoundingClientRect().width / item.firstChild.getBoundingClientRect().width);
   items.forEach((item, i) => fits[i] > 0 && fits[i] < 1 && item.style.setProperty('--fit', fits[i].toFixed(3)));
@@ -218,7 +219,7 @@ function lineItem(line, width, height) {
   const [left, top] = [Math.min(...xs), Math.min(...ys)];
   const [boxWidth, boxHeight] = [Math.max(...xs) - left, Math.max(...ys) - top];
   const item = document.createElement('li');
-  item.tabIndex = 0;
+  item.tabIndex = -1;
   item.classList.toggle('low', line.confidence < LOW_CONFIDENCE);
   // Its confidence label opens towards the middle of the page, never past an edge.
   item.classList.toggle('right', left + boxWidth / 2 > width / 2);
@@ -236,6 +237,26 @@ function lineItem(line, width, height) {
   });
   item.append(text, confidence);
   return item;
+}
+
+/** Keys that move the focus among an image's lines: by one, or to the first or last. */
+const MOVES = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -Infinity, End: Infinity };
+
+/**
+ * An image's lines are one tab stop (the line last focused), and the arrow keys, Home and End move
+ * among them: with a tab stop each, a page of 60 lines took 60 presses of Tab to pass.
+ */
+function rovingFocus(list, items) {
+  if (items.length > 0) items[0].tabIndex = 0;
+  list.addEventListener('focusin', (e) => {
+    for (const item of items) item.tabIndex = item === e.target ? 0 : -1;
+  });
+  list.addEventListener('keydown', (e) => {
+    const i = items.indexOf(e.target);
+    if (!Object.hasOwn(MOVES, e.key) || i < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    items[Math.max(0, Math.min(items.length - 1, i + MOVES[e.key]))].focus();
+  });
 }
 
 /** Hovering or focusing a line lights its box, and hovering a box lights its line. */

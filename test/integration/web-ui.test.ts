@@ -161,6 +161,27 @@ describe('Web UI in a browser', function () {
     expect(await receipt.locator('.boxes polygon').first().getAttribute('class')).to.equal('active');
   });
 
+  it('passes an image’s lines with one Tab, the arrow keys moving among them', async () => {
+    const lines = receipt.locator('.lines li');
+    const focused = async (locator: Locator): Promise<boolean> => (await locator.and(page.locator(':focus')).count()) === 1;
+    await lines.first().focus();
+    await page.keyboard.press('Tab');
+    expect(await focused(receipt.getByRole('button', { name: 'Copy text' }))).to.equal(true);
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(lines.first())).to.equal(true);
+    await page.keyboard.press('ArrowDown');
+    expect(await focused(lines.nth(1))).to.equal(true);
+    expect(await receipt.locator('.boxes polygon').nth(1).getAttribute('class')).to.equal('active');
+    await page.keyboard.press('End');
+    expect(await focused(lines.last())).to.equal(true);
+    // Back into the list, Tab comes to the line last focused.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(lines.last())).to.equal(true);
+    await page.keyboard.press('Home');
+    expect(await focused(lines.first())).to.equal(true);
+  });
+
   it('shows the instance id and the timings, copies the text and downloads it as TXT and JSON', async () => {
     const timings = await receipt.locator('.timings dt').allTextContents();
     expect(timings).to.deep.equal(['Instance', 'Queue', 'Decode', 'Detect', 'Classify', 'Recognize', 'Total']);
