@@ -147,6 +147,17 @@ async function recognize(file, card) {
 /** A duration of the answer's timings; absent or not a number: undefined, and it is not shown. */
 const msOf = (value) => (Number.isFinite(value) ? value : undefined);
 
+/**
+ * The upright page's frame: where each point of the image lies once the page is turned back by
+ * `rotation` (degrees clockwise it was found turned), so that the lines are placed as on the page.
+ */
+function uprightPage(rotation, width, height) {
+  if (rotation === 90) return { width: height, height: width, point: ([x, y]) => [y, width - x] };
+  if (rotation === 180) return { width, height, point: ([x, y]) => [width - x, height - y] };
+  if (rotation === 270) return { width: height, height: width, point: ([x, y]) => [height - y, x] };
+  return { width, height, point: (p) => p };
+}
+
 function show(card, answer, name) {
   const { data: lines, width, height, rotation } = answer;
   const timings = answer.timings ?? {};
@@ -160,13 +171,14 @@ function show(card, answer, name) {
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
   const boxes = card.querySelector('.boxes');
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const page = uprightPage(rotation, width, height);
   const list = card.querySelector('.lines');
-  list.style.aspectRatio = `${width} / ${height}`;
+  list.style.aspectRatio = `${page.width} / ${page.height}`;
   const items = lines.map((line) => {
     const polygon = document.createElementNS(SVG, 'polygon');
     polygon.setAttribute('points', line.box.map((p) => p.join(',')).join(' '));
     boxes.append(polygon);
-    const item = lineItem(line, width, height);
+    const item = lineItem(line, page);
     list.append(item);
     linkHighlight(item, polygon);
     return item;
@@ -212,24 +224,25 @@ function show(card, answer, name) {
   announce(`${name}: ${summary}`);
 }
 
-/** A line placed by its box's bounds, in percentages of the page, its type as tall as the box. */
-function lineItem(line, width, height) {
-  const xs = line.box.map((p) => p[0]);
-  const ys = line.box.map((p) => p[1]);
+/** A line placed by its box's bounds, in percentages of the upright page, its type as tall as the box. */
+function lineItem(line, page) {
+  const corners = line.box.map(page.point);
+  const xs = corners.map((p) => p[0]);
+  const ys = corners.map((p) => p[1]);
   const [left, top] = [Math.min(...xs), Math.min(...ys)];
   const [boxWidth, boxHeight] = [Math.max(...xs) - left, Math.max(...ys) - top];
   const item = document.createElement('li');
   item.tabIndex = -1;
   item.classList.toggle('low', line.confidence < LOW_CONFIDENCE);
   // Its confidence label opens towards the middle of the page, never past an edge.
-  item.classList.toggle('right', left + boxWidth / 2 > width / 2);
+  item.classList.toggle('right', left + boxWidth / 2 > page.width / 2);
   Object.assign(item.style, {
-    left: `${(100 * left) / width}%`,
-    top: `${(100 * top) / height}%`,
-    width: `${(100 * boxWidth) / width}%`,
-    height: `${(100 * boxHeight) / height}%`,
+    left: `${(100 * left) / page.width}%`,
+    top: `${(100 * top) / page.height}%`,
+    width: `${(100 * boxWidth) / page.width}%`,
+    height: `${(100 * boxHeight) / page.height}%`,
   });
-  item.style.setProperty('--size', ((100 * boxHeight) / width).toFixed(3));
+  item.style.setProperty('--size', ((100 * boxHeight) / page.width).toFixed(3));
   const text = Object.assign(document.createElement('span'), { className: 'text', textContent: line.text });
   const confidence = Object.assign(document.createElement('span'), {
     className: 'confidence',

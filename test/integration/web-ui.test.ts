@@ -246,6 +246,29 @@ describe('Web UI in a browser', function () {
     await maxSide.fill('');
   });
 
+  it('places the lines of a page found turned as on the upright page', async () => {
+    const turned = await sharp(readFileSync(RECEIPT)).rotate(90).jpeg().toBuffer();
+    await page.setInputFiles('#file', { name: 'turned.jpg', mimeType: 'image/jpeg', buffer: turned });
+    const card = page.locator('.result', { has: page.locator('.name', { hasText: 'turned.jpg' }) });
+    await card.locator('.status', { hasText: /read|Error/ }).waitFor({ timeout: 120_000 });
+    expect(await card.locator('.status').textContent()).to.contain('(the page was turned 90°)');
+    const image = await box(card.locator('img'));
+    const panel = await box(card.locator('.lines'));
+    expect(panel.height / panel.width).to.be.closeTo(image.width / image.height, 0.02);
+    const items = await card.locator('.lines li').all();
+    const polygons = await card.locator('.boxes polygon').all();
+    expect(items.length).to.be.greaterThan(10);
+    for (const [i, item] of items.entries()) {
+      // The page turned back a quarter turn anticlockwise: the image's top is the page's left.
+      const [x, y, width, height] = within(await box(polygons[i]!), image) as [number, number, number, number];
+      const placed = within(await box(item), panel);
+      // The image is short here: its boxes' strokes (3 px) are 1 % of its height.
+      for (const [k, fraction] of [y, 1 - x - width, height, width].entries()) {
+        expect(placed[k], `line ${i} (${await item.textContent()}), ${k}`).to.be.closeTo(fraction, 0.02);
+      }
+    }
+  });
+
   it('waits and sends again by itself while the server is busy (429, 503), saying so', async () => {
     const { routed, requests } = await routedPage(async (route, n) => {
       if (n === 1) return route.fulfill({ status: 429, headers: { 'retry-after': '1' }, json: busy });
