@@ -68,6 +68,10 @@ function createCard(file) {
   card.querySelector('.name').textContent = name;
   const img = card.querySelector('img');
   img.src = URL.createObjectURL(file);
+  // Once shown, the image needs no URL: kept, each would hold its file until the page closes.
+  const revoke = () => URL.revokeObjectURL(img.src);
+  img.addEventListener('load', revoke, { once: true });
+  img.addEventListener('error', revoke, { once: true });
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
   return card;

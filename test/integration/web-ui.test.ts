@@ -61,6 +61,12 @@ describe('Web UI in a browser', function () {
       window.states = [];
       new MutationObserver((records) => records.forEach((r) => window.states.push(r.target.dataset.state)))
         .observe(document, { subtree: true, attributeFilter: ['data-state'] });
+      // The object URLs not yet revoked, for the memory assertions.
+      window.liveUrls = new Set();
+      const create = URL.createObjectURL;
+      const revoke = URL.revokeObjectURL;
+      URL.createObjectURL = (object) => { const url = create(object); window.liveUrls.add(url); return url; };
+      URL.revokeObjectURL = (url) => { window.liveUrls.delete(url); revoke(url); };
     `);
     page = await context.newPage();
     await page.goto(`${base}/`);
@@ -267,6 +273,13 @@ describe('Web UI in a browser', function () {
         expect(placed[k], `line ${i} (${await item.textContent()}), ${k}`).to.be.closeTo(fraction, 0.02);
       }
     }
+  });
+
+  it('keeps no object URL once the images are shown, but those of the downloads', async () => {
+    await page.waitForFunction(`(() => {
+      const links = new Set([...document.querySelectorAll('a[download]')].map((a) => a.href));
+      return [...window.liveUrls].every((url) => links.has(url));
+    })()`);
   });
 
   it('waits and sends again by itself while the server is busy (429, 503), saying so', async () => {
