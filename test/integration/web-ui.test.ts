@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
 import sharp from 'sharp';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
-import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -348,6 +348,21 @@ describe('Web UI in a browser', function () {
       expect(await card.locator('.lines').textContent()).to.equal('hello confidence 50.0%');
     }
     await routed.close();
+  });
+
+  it('is served the same at / by the gateway, which names the instance that read the image', async () => {
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
+    try {
+      const viaGateway = await context.newPage();
+      await viaGateway.goto(`${gateway.url}/`);
+      await viaGateway.setInputFiles('#file', RECEIPT);
+      await viaGateway.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+      expect(await viaGateway.locator('.status').textContent()).to.match(/^\d+ lines read in \d+\.\d\d s\.$/);
+      expect(await viaGateway.locator('.timings dd').first().textContent()).to.equal(server.instanceId);
+      await viaGateway.close();
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
   });
 
   it('fits a phone’s width: the picture above the text, nothing wider than the screen', async () => {
