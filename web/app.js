@@ -6,6 +6,10 @@ const SVG = 'http://www.w3.org/2000/svg';
 const PARALLEL = 2;
 /** Lines read with less confidence are marked. */
 const LOW_CONFIDENCE = 0.8;
+/** Sends of one image when the server is busy (429, 503) or does not answer; each waits its Retry-After, else 1, 2, 4, 8 s. */
+const MAX_TRIES = 5;
+/** A longer Retry-After is not waited for: the image fails, saying when to try again. */
+const MAX_WAIT_S = 60;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
   ['decode_ms', 'Decode'],
@@ -19,6 +23,16 @@ const options = document.querySelector('#options');
 const fileInput = document.querySelector('#file');
 const results = document.querySelector('#results');
 const template = document.querySelector('#result');
+const log = document.querySelector('#log');
+
+/**
+ * What a screen reader is told: one log for the page, each message naming its image, only when an
+ * image is added, read, refused or waits to be sent again; the cards' own statuses are not live.
+ */
+function announce(text) {
+  log.append(Object.assign(document.createElement('p'), { textContent: text }));
+  while (log.childElementCount > 10) log.firstElementChild.remove();
+}
 
 const waiting = [];
 let running = 0;
@@ -44,6 +58,7 @@ function addFiles(files) {
     return card;
   });
   results.prepend(...cards);
+  if (files.length > 0) announce(files.length === 1 ? `Reading ${nameOf(files[0])}.` : `Reading ${files.length} images.`);
   runNext();
 }
 
@@ -53,6 +68,10 @@ function createCard(file) {
   card.querySelector('.name').textContent = name;
   const img = card.querySelector('img');
   img.src = URL.createObjectURL(file);
+  // Once shown, the image needs no URL: kept, each would hold its file until the page closes.
+  const revoke = () => URL.revokeObjectURL(img.src);
+  img.addEventListener('load', revoke, { once: true });
+  img.addEventListener('error', revoke, { once: true });
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
   return card;
@@ -69,8 +88,8 @@ function setStatus(card, state, text, progress) {
   else if (progress !== null) bar.value = progress;
 }
 
-/** Sends one image with the options set; XMLHttpRequest because fetch reports no upload progress. */
-function recognize(file, card) {
+/** One send of the image with the options set; XMLHttpRequest because fetch reports no upload progress. Resolves with it once answered or failed. */
+function send(file, card) {
   const body = new FormData();
   for (const [key, value] of new FormData(options)) if (value !== '') body.append(key, value);
   body.append('image', file);
@@ -83,36 +102,92 @@ function recognize(file, card) {
   });
   xhr.upload.addEventListener('load', () => setStatus(card, 'recognizing', 'Reading the text.', 'busy'));
   return new Promise((resolve) => {
-    xhr.addEventListener('loadend', () => {
-      const answer = xhr.response;
-      if (xhr.status === 200 && answer?.code === 0) show(card, answer, nameOf(file));
-      else if (xhr.status === 0) setStatus(card, 'error', 'Error: no answer from the server.', null);
-      else setStatus(card, 'error', `Error: ${answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`}`, null);
-      resolve();
-    });
+    xhr.addEventListener('loadend', () => resolve(xhr));
     xhr.send(body);
   });
 }
 
+/** Seconds to wait before sending again, from Retry-After (seconds or a date) or else doubling from 1 s. */
+function retryDelayS(xhr, tries) {
+  const header = xhr.getResponseHeader('retry-after')?.trim();
+  if (header && /^\d+$/.test(header)) return Number(header);
+  const date = header ? Date.parse(header) : NaN;
+  if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return 2 ** (tries - 1);
+}
+
+function fail(card, name, why) {
+  setStatus(card, 'error', `Error: ${why}`, null);
+  announce(`${name}: Error: ${why}`);
+}
+
+/**
+ * Reads one image. A busy server (429, 503) or a lost connection is tried again by itself, a
+ * bounded number of times, waiting what the server asks; anything else is shown as the server
+ * words it. Never rejects, so the images after it are always sent.
+ */
+async function recognize(file, card) {
+  const name = nameOf(file);
+  try {
+    for (let tries = 1; ; tries += 1) {
+      const xhr = await send(file, card);
+      const answer = xhr.response;
+      if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
+      const why =
+        xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
+      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, name, why);
+      const waitS = retryDelayS(xhr, tries);
+      if (waitS > MAX_WAIT_S) return fail(card, name, `${why} (try again in ${waitS} s)`);
+      const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;
+      setStatus(card, 'retrying', text, null);
+      announce(`${name}: ${text}`);
+      await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
+    }
+  } catch (err) {
+    fail(card, name, `the answer could not be shown: ${err.message}`);
+  }
+}
+
+/** A duration of the answer's timings; absent or not a number: undefined, and it is not shown. */
+const msOf = (value) => (Number.isFinite(value) ? value : undefined);
+
+/**
+ * The upright page's frame: where each point of the image lies once the page is turned back by
+ * `rotation` (degrees clockwise it was found turned), so that the lines are placed as on the page.
+ */
+function uprightPage(rotation, width, height) {
+  if (rotation === 90) return { width: height, height: width, point: ([x, y]) => [y, width - x] };
+  if (rotation === 180) return { width, height, point: ([x, y]) => [width - x, height - y] };
+  if (rotation === 270) return { width: height, height: width, point: ([x, y]) => [height - y, x] };
+  return { width, height, point: (p) => p };
+}
+
 function show(card, answer, name) {
-  const { data: lines, width, height, timings, rotation } = answer;
+  const { data: lines, width, height, rotation } = answer;
+  const timings = answer.timings ?? {};
+  if (!Array.isArray(lines) || !(width > 0) || !(height > 0)) throw new Error('it has no lines or no page size');
   const turned = rotation ? ` (the page was turned ${rotation}°)` : '';
-  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned} in ${(timings.total_ms / 1000).toFixed(2)} s.`;
+  const total = msOf(timings.total_ms);
+  const took = total === undefined ? '' : ` in ${(total / 1000).toFixed(2)} s`;
+  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;
+  // Done before the lines are measured below: only a done card shows them.
   setStatus(card, 'done', summary, null);
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
   const boxes = card.querySelector('.boxes');
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const page = uprightPage(rotation, width, height);
   const list = card.querySelector('.lines');
-  list.style.aspectRatio = `${width} / ${height}`;
+  list.style.aspectRatio = `${page.width} / ${page.height}`;
   const items = lines.map((line) => {
     const polygon = document.createElementNS(SVG, 'polygon');
     polygon.setAttribute('points', line.box.map((p) => p.join(',')).join(' '));
     boxes.append(polygon);
-    const item = lineItem(line, width, height);
+    const item = lineItem(line, page);
     list.append(item);
     linkHighlight(item, polygon);
     return item;
   });
+  rovingFocus(list, items);
   // Text too wide for its box is set smaller; sizes are in container units, so the ratio holds at any width.
   const fits = items.map((item) => item.getBoundingClientRect().width / item.firstChild.getBoundingClientRect().width);
   items.forEach((item, i) => fits[i] > 0 && fits[i] < 1 && item.style.setProperty('--fit', fits[i].toFixed(3)));
@@ -127,12 +202,22 @@ function show(card, answer, name) {
   footer.querySelector('.json').download = `${stem}.json`;
   footer.querySelector('.copy').addEventListener('click', () =>
     copyText(text).then(
-      () => setStatus(card, 'done', `${summary} Text copied.`, null),
-      (err) => setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null),
+      () => {
+        setStatus(card, 'done', `${summary} Text copied.`, null);
+        announce(`${name}: text copied.`);
+      },
+      (err) => {
+        setStatus(card, 'done', `${summary} Could not copy: ${err.message}`, null);
+        announce(`${name}: could not copy: ${err.message}`);
+      },
     ),
   );
-  const terms = [['Instance', answer.instance_id], ...TIMINGS.map(([key, label]) => [label, `${Math.round(timings[key])} ms`])];
+  const terms = [
+    ['Instance', answer.instance_id || undefined],
+    ...TIMINGS.map(([key, label]) => [label, msOf(timings[key]) === undefined ? undefined : `${Math.round(timings[key])} ms`]),
+  ];
   for (const [term, value] of terms) {
+    if (value === undefined) continue;
     const group = document.createElement('div');
     group.append(
       Object.assign(document.createElement('dt'), { textContent: term }),
@@ -140,26 +225,28 @@ function show(card, answer, name) {
     );
     footer.querySelector('.timings').append(group);
   }
+  announce(`${name}: ${summary}`);
 }
 
-/** A line placed by its box's bounds, in percentages of the page, its type as tall as the box. */
-function lineItem(line, width, height) {
-  const xs = line.box.map((p) => p[0]);
-  const ys = line.box.map((p) => p[1]);
+/** A line placed by its box's bounds, in percentages of the upright page, its type as tall as the box. */
+function lineItem(line, page) {
+  const corners = line.box.map(page.point);
+  const xs = corners.map((p) => p[0]);
+  const ys = corners.map((p) => p[1]);
   const [left, top] = [Math.min(...xs), Math.min(...ys)];
   const [boxWidth, boxHeight] = [Math.max(...xs) - left, Math.max(...ys) - top];
   const item = document.createElement('li');
-  item.tabIndex = 0;
+  item.tabIndex = -1;
   item.classList.toggle('low', line.confidence < LOW_CONFIDENCE);
   // Its confidence label opens towards the middle of the page, never past an edge.
-  item.classList.toggle('right', left + boxWidth / 2 > width / 2);
+  item.classList.toggle('right', left + boxWidth / 2 > page.width / 2);
   Object.assign(item.style, {
-    left: `${(100 * left) / width}%`,
-    top: `${(100 * top) / height}%`,
-    width: `${(100 * boxWidth) / width}%`,
-    height: `${(100 * boxHeight) / height}%`,
+    left: `${(100 * left) / page.width}%`,
+    top: `${(100 * top) / page.height}%`,
+    width: `${(100 * boxWidth) / page.width}%`,
+    height: `${(100 * boxHeight) / page.height}%`,
   });
-  item.style.setProperty('--size', ((100 * boxHeight) / width).toFixed(3));
+  item.style.setProperty('--size', ((100 * boxHeight) / page.width).toFixed(3));
   const text = Object.assign(document.createElement('span'), { className: 'text', textContent: line.text });
   const confidence = Object.assign(document.createElement('span'), {
     className: 'confidence',
@@ -167,6 +254,26 @@ function lineItem(line, width, height) {
   });
   item.append(text, confidence);
   return item;
+}
+
+/** Keys that move the focus among an image's lines: by one, or to the first or last. */
+const MOVES = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -Infinity, End: Infinity };
+
+/**
+ * An image's lines are one tab stop (the line last focused), and the arrow keys, Home and End move
+ * among them: with a tab stop each, a page of 60 lines took 60 presses of Tab to pass.
+ */
+function rovingFocus(list, items) {
+  if (items.length > 0) items[0].tabIndex = 0;
+  list.addEventListener('focusin', (e) => {
+    for (const item of items) item.tabIndex = item === e.target ? 0 : -1;
+  });
+  list.addEventListener('keydown', (e) => {
+    const i = items.indexOf(e.target);
+    if (!Object.hasOwn(MOVES, e.key) || i < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    items[Math.max(0, Math.min(items.length - 1, i + MOVES[e.key]))].focus();
+  });
 }
 
 /** Hovering or focusing a line lights its box, and hovering a box lights its line. */

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
+import sharp from 'sharp';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
-import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -60,6 +61,12 @@ describe('Web UI in a browser', function () {
       window.states = [];
       new MutationObserver((records) => records.forEach((r) => window.states.push(r.target.dataset.state)))
         .observe(document, { subtree: true, attributeFilter: ['data-state'] });
+      // The object URLs not yet revoked, for the memory assertions.
+      window.liveUrls = new Set();
+      const create = URL.createObjectURL;
+      const revoke = URL.revokeObjectURL;
+      URL.createObjectURL = (object) => { const url = create(object); window.liveUrls.add(url); return url; };
+      URL.revokeObjectURL = (url) => { window.liveUrls.delete(url); revoke(url); };
     `);
     page = await context.newPage();
     await page.goto(`${base}/`);
@@ -68,6 +75,26 @@ describe('Web UI in a browser', function () {
     await page.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
     expect(await receipt.getAttribute('data-state'), (await receipt.locator('.status').textContent()) ?? '').to.equal('done');
   });
+
+  /** A page of its own whose /api/ocr is answered by `answer` (n: the request's number, from 1): what a server rarely says. */
+  async function routedPage(answer: (route: Route, n: number) => Promise<void>): Promise<{ routed: Page; requests: () => number }> {
+    const routed = await context.newPage();
+    let n = 0;
+    await routed.route('**/api/ocr', (route) => answer(route, ++n));
+    await routed.goto(`${base}/`);
+    return { routed, requests: () => n };
+  }
+
+  /** A blank image: the routed pages' answers do not depend on it. */
+  const blank = async (name: string): Promise<{ name: string; mimeType: string; buffer: Buffer }> => ({
+    name,
+    mimeType: 'image/png',
+    buffer: await sharp({ create: { width: 20, height: 10, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer(),
+  });
+
+  const busy = { code: 8, msg: 'the server is busy: retry after the time in Retry-After', error: 'RESOURCE_EXHAUSTED' };
 
   after(async () => {
     await browser?.close();
@@ -140,6 +167,27 @@ describe('Web UI in a browser', function () {
     expect(await receipt.locator('.boxes polygon').first().getAttribute('class')).to.equal('active');
   });
 
+  it('passes an image’s lines with one Tab, the arrow keys moving among them', async () => {
+    const lines = receipt.locator('.lines li');
+    const focused = async (locator: Locator): Promise<boolean> => (await locator.and(page.locator(':focus')).count()) === 1;
+    await lines.first().focus();
+    await page.keyboard.press('Tab');
+    expect(await focused(receipt.getByRole('button', { name: 'Copy text' }))).to.equal(true);
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(lines.first())).to.equal(true);
+    await page.keyboard.press('ArrowDown');
+    expect(await focused(lines.nth(1))).to.equal(true);
+    expect(await receipt.locator('.boxes polygon').nth(1).getAttribute('class')).to.equal('active');
+    await page.keyboard.press('End');
+    expect(await focused(lines.last())).to.equal(true);
+    // Back into the list, Tab comes to the line last focused.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(lines.last())).to.equal(true);
+    await page.keyboard.press('Home');
+    expect(await focused(lines.first())).to.equal(true);
+  });
+
   it('shows the instance id and the timings, copies the text and downloads it as TXT and JSON', async () => {
     const timings = await receipt.locator('.timings dt').allTextContents();
     expect(timings).to.deep.equal(['Instance', 'Queue', 'Decode', 'Detect', 'Classify', 'Recognize', 'Total']);
@@ -185,7 +233,9 @@ describe('Web UI in a browser', function () {
       await refused.locator('.status', { hasText: 'Error' }).waitFor();
       expect(await refused.getAttribute('data-state')).to.equal('error');
       expect(await refused.locator('.status').textContent()).to.equal(`Error: ${messages[i]}`);
-      expect(await refused.locator('.status').getAttribute('role')).to.equal('status');
+      // Told once, naming the image, in the page's log; the card's status is not live as well.
+      expect(await refused.locator('.status').getAttribute('role')).to.equal(null);
+      expect(await page.getByRole('log').textContent()).to.contain(`${file.name}: Error: ${messages[i]}`);
       expect(await refused.locator('.panes').isVisible()).to.equal(false);
     }
   });
@@ -200,6 +250,119 @@ describe('Web UI in a browser', function () {
     await refused.locator('.status', { hasText: 'Error' }).waitFor();
     expect(await refused.locator('.status').textContent()).to.match(/^Error: options\.max_side_len is 5; it must lie in \[32, 8192\]/);
     await maxSide.fill('');
+  });
+
+  it('places the lines of a page found turned as on the upright page', async () => {
+    const turned = await sharp(readFileSync(RECEIPT)).rotate(90).jpeg().toBuffer();
+    await page.setInputFiles('#file', { name: 'turned.jpg', mimeType: 'image/jpeg', buffer: turned });
+    const card = page.locator('.result', { has: page.locator('.name', { hasText: 'turned.jpg' }) });
+    await card.locator('.status', { hasText: /read|Error/ }).waitFor({ timeout: 120_000 });
+    expect(await card.locator('.status').textContent()).to.contain('(the page was turned 90°)');
+    const image = await box(card.locator('img'));
+    const panel = await box(card.locator('.lines'));
+    expect(panel.height / panel.width).to.be.closeTo(image.width / image.height, 0.02);
+    const items = await card.locator('.lines li').all();
+    const polygons = await card.locator('.boxes polygon').all();
+    expect(items.length).to.be.greaterThan(10);
+    for (const [i, item] of items.entries()) {
+      // The page turned back a quarter turn anticlockwise: the image's top is the page's left.
+      const [x, y, width, height] = within(await box(polygons[i]!), image) as [number, number, number, number];
+      const placed = within(await box(item), panel);
+      // The image is short here: its boxes' strokes (3 px) are 1 % of its height.
+      for (const [k, fraction] of [y, 1 - x - width, height, width].entries()) {
+        expect(placed[k], `line ${i} (${await item.textContent()}), ${k}`).to.be.closeTo(fraction, 0.02);
+      }
+    }
+  });
+
+  it('keeps no object URL once the images are shown, but those of the downloads', async () => {
+    await page.waitForFunction(`(() => {
+      const links = new Set([...document.querySelectorAll('a[download]')].map((a) => a.href));
+      return [...window.liveUrls].every((url) => links.has(url));
+    })()`);
+  });
+
+  it('waits and sends again by itself while the server is busy (429, 503), saying so', async () => {
+    const { routed, requests } = await routedPage(async (route, n) => {
+      if (n === 1) return route.fulfill({ status: 429, headers: { 'retry-after': '1' }, json: busy });
+      if (n === 2)
+        return route.fulfill({
+          status: 503,
+          json: { code: 14, msg: 'draining: send the request to another instance', error: 'UNAVAILABLE' },
+        });
+      return route.continue();
+    });
+    await routed.setInputFiles('#file', RECEIPT);
+    await routed.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+    expect(await routed.locator('.result').getAttribute('data-state')).to.equal('done');
+    expect(requests()).to.equal(3);
+    const states = (await routed.evaluate('window.states')) as string[];
+    expect(states.filter((state, i) => state !== states[i - 1] && state === 'retrying')).to.have.length(2);
+    const log = await routed.getByRole('log').textContent();
+    expect(log).to.contain(`d004_receipt.jpg: ${busy.msg}; trying again in 1 s (try 2 of 5).`);
+    expect(log).to.contain('d004_receipt.jpg: draining: send the request to another instance; trying again in 2 s (try 3 of 5).');
+    await routed.close();
+  });
+
+  it('gives up, in the server’s words, after five tries or when asked to wait over a minute', async () => {
+    const { routed, requests } = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '0' }, json: busy }));
+    await routed.setInputFiles('#file', await blank('a.png'));
+    await routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(requests()).to.equal(5);
+    expect(await routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg}`);
+    await routed.close();
+
+    const later = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '120' }, json: busy }));
+    await later.routed.setInputFiles('#file', await blank('b.png'));
+    await later.routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(later.requests()).to.equal(1);
+    expect(await later.routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg} (try again in 120 s)`);
+    await later.routed.close();
+  });
+
+  it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
+    const answer = {
+      code: 0,
+      msg: 'success',
+      data: [
+        {
+          text: 'hello',
+          confidence: 0.5,
+          box: [
+            [2, 2],
+            [18, 2],
+            [18, 8],
+            [2, 8],
+          ],
+        },
+      ],
+      width: 20,
+      height: 10,
+    };
+    const { routed } = await routedPage((route) => route.fulfill({ json: answer }));
+    await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
+    for (const card of await routed.locator('.result').all()) {
+      await card.and(routed.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+      expect(await card.locator('.status').textContent()).to.equal('1 line read.');
+      expect(await card.locator('.timings').textContent()).to.equal('');
+      expect(await card.locator('.lines').textContent()).to.equal('hello confidence 50.0%');
+    }
+    await routed.close();
+  });
+
+  it('is served the same at / by the gateway, which names the instance that read the image', async () => {
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
+    try {
+      const viaGateway = await context.newPage();
+      await viaGateway.goto(`${gateway.url}/`);
+      await viaGateway.setInputFiles('#file', RECEIPT);
+      await viaGateway.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+      expect(await viaGateway.locator('.status').textContent()).to.match(/^\d+ lines read in \d+\.\d\d s\.$/);
+      expect(await viaGateway.locator('.timings dd').first().textContent()).to.equal(server.instanceId);
+      await viaGateway.close();
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
   });
 
   it('fits a phone’s width: the picture above the text, nothing wider than the screen', async () => {
