@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { Line } from '../gen/ocr/v1/ocr.js';
 import { OcrError } from '../shared/errors.js';
 import { annotationSvg } from './svg-overlay.js';
+import { uprightPage } from './upright-page.js';
 
 /** `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart. */
 export function annotatedPath(dir: string, file: string): string {
@@ -14,19 +15,33 @@ export function annotatedPath(dir: string, file: string): string {
 
 /**
  * The image as the server saw it (EXIF orientation applied), which is the frame the boxes are in,
- * with the boxes outlined, and to its right a panel as wide with each line's text at its box's
- * place. The caller creates the directory.
+ * turned upright where the server found the page turned (`rotation`, degrees clockwise), with the
+ * boxes outlined, and to its right a panel as wide with each line's text at its box's place. Drawn
+ * as it came, a page turned 90° had its lines set as tall strips of text a pixel or two high. The
+ * caller creates the directory.
  */
-export async function writeAnnotated(image: Uint8Array, lines: readonly Line[], outPath: string): Promise<void> {
+export async function writeAnnotated(image: Uint8Array, lines: readonly Line[], rotation: number, outPath: string): Promise<void> {
   // The image was already accepted by the server; no pixel limit here either.
   const input = { pages: 1, limitInputPixels: false } as const;
   try {
-    const page = await sharp(image, input).rotate().raw().toBuffer({ resolveWithObject: true });
+    const oriented = await sharp(image, input).rotate().raw().toBuffer({ resolveWithObject: true });
+    const upright = uprightPage(rotation, oriented.info.width, oriented.info.height);
+    const page =
+      upright.turn === 0
+        ? oriented
+        : await sharp(oriented.data, {
+            raw: { width: oriented.info.width, height: oriented.info.height, channels: oriented.info.channels },
+            limitInputPixels: false,
+          })
+            .rotate(upright.turn)
+            .raw()
+            .toBuffer({ resolveWithObject: true });
     const { width, height, channels } = page.info;
+    const placed = lines.map((line) => ({ ...line, box: line.box.map(upright.point) }));
     await sharp({ create: { width: 2 * width, height, channels: 3, background: '#ffffff' }, limitInputPixels: false })
       .composite([
         { input: page.data, raw: { width, height, channels }, top: 0, left: 0, limitInputPixels: false },
-        { input: Buffer.from(annotationSvg(width, height, lines)), top: 0, left: 0, limitInputPixels: false },
+        { input: Buffer.from(annotationSvg(width, height, placed)), top: 0, left: 0, limitInputPixels: false },
       ])
       .png()
       .toFile(outPath);

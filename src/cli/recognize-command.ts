@@ -125,7 +125,8 @@ async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCli
 }
 
 async function annotate(image: Uint8Array, result: FileSuccess, opts: RecognizeCliOptions): Promise<void> {
-  if (opts.annotate !== undefined) await writeAnnotated(image, result.lines, annotatedPath(opts.annotate, result.file));
+  if (opts.annotate !== undefined)
+    await writeAnnotated(image, result.lines, result.rotation ?? 0, annotatedPath(opts.annotate, result.file));
 }
 
 async function recognizeLinesOnly(

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
@@ -92,6 +92,29 @@ describe('ocr command line', function () {
     const meta = await sharp(path.join(dir, file!)).metadata();
     // The 865 px wide page, and to its right a panel as wide with the text.
     expect(meta.width).to.equal(2 * 865);
+  });
+
+  it("recognize --annotate draws a page found turned upright, its text beside it at the lines' places", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const turned = path.join(dir, 'turned.png');
+    await sharp(doc).rotate(90).png().toFile(turned);
+    const out = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-out-'));
+    const r = await runCli(['recognize', '--target', target, '--auto-rotate', '--json', '--annotate', out, turned]);
+    expect(r.code, r.stderr).to.equal(0);
+    const answer = JSON.parse(r.stdout) as { width: number; height: number; rotation: number };
+    expect(answer.rotation).to.equal(90);
+    const upright = await sharp(doc).metadata();
+    const meta = await sharp(path.join(out, 'turned.png.annotated.png')).metadata();
+    // The upright page (865 px wide), not the turned image, and the panel as wide beside it.
+    expect([meta.width, meta.height]).to.deep.equal([2 * upright.width!, upright.height!]);
+    // Its left half is the page upright, not upside down: far closer to the document than to it turned 180°.
+    const thumb = (image: Sharp): Promise<Buffer> => image.greyscale().resize(64, 64, { fit: 'fill' }).raw().toBuffer();
+    const left = await thumb(
+      sharp(path.join(out, 'turned.png.annotated.png')).extract({ left: 0, top: 0, width: upright.width!, height: upright.height! }),
+    );
+    const distance = (a: Buffer, b: Buffer): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0);
+    const [asIs, upsideDown] = [distance(left, await thumb(sharp(doc))), distance(left, await thumb(sharp(doc).rotate(180)))];
+    expect(asIs).to.be.below(upsideDown / 2);
   });
 
   it('ocr serve drains and exits 0 on SIGTERM', async () => {
