@@ -24,6 +24,23 @@ const fileInput = document.querySelector('#file');
 const results = document.querySelector('#results');
 const template = document.querySelector('#result');
 const log = document.querySelector('#log');
+const tokenInput = document.querySelector('#token');
+
+/** The token lasts as long as the tab (a reload keeps it), never on disk: sessionStorage, not localStorage. */
+const TOKEN_KEY = 'ocr-token';
+tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+
+/** The Authorization header of the page's calls: the token entered, if any. */
+function authorization() {
+  const token = tokenInput.value.trim();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** A server that wants a token: the field is shown and focused, the failed images can be sent again. */
+function askForToken() {
+  tokenInput.closest('details').open = true;
+  tokenInput.focus();
+}
 
 /**
  * What a screen reader is told: one log for the page, each message naming its image, only when an
@@ -95,6 +112,7 @@ function send(file, card) {
   body.append('image', file);
   const xhr = new XMLHttpRequest();
   xhr.open('POST', 'api/ocr');
+  for (const [header, value] of Object.entries(authorization())) xhr.setRequestHeader(header, value);
   xhr.responseType = 'json';
   setStatus(card, 'uploading', 'Uploading.', 0);
   xhr.upload.addEventListener('progress', (e) => {
@@ -116,9 +134,18 @@ function retryDelayS(xhr, tries) {
   return 2 ** (tries - 1);
 }
 
-function fail(card, name, why) {
+/** The image failed: its card says why and offers to send it again, as it is or after the options or token change. */
+function fail(card, file, why) {
   setStatus(card, 'error', `Error: ${why}`, null);
-  announce(`${name}: Error: ${why}`);
+  announce(`${nameOf(file)}: Error: ${why}`);
+  const again = card.querySelector('.again');
+  again.hidden = false;
+  again.onclick = () => {
+    again.hidden = true;
+    setStatus(card, 'waiting', 'Waiting for the images before it.', null);
+    waiting.push(() => recognize(file, card));
+    runNext();
+  };
 }
 
 /**
@@ -135,16 +162,17 @@ async function recognize(file, card) {
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       const why =
         xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
-      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, name, why);
+      if (xhr.status === 401) askForToken();
+      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, why);
       const waitS = retryDelayS(xhr, tries);
-      if (waitS > MAX_WAIT_S) return fail(card, name, `${why} (try again in ${waitS} s)`);
+      if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;
       setStatus(card, 'retrying', text, null);
       announce(`${name}: ${text}`);
       await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
     }
   } catch (err) {
-    fail(card, name, `the answer could not be shown: ${err.message}`);
+    fail(card, file, `the answer could not be shown: ${err.message}`);
   }
 }
 
@@ -325,12 +353,22 @@ document.addEventListener('paste', (e) => {
 });
 
 // The server's defaults as the options' placeholders; without them the fields are only blank.
-fetch('api/info')
-  .then((response) => response.json())
-  .then(({ data: { defaults } }) => {
-    options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
-    options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
-    options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
-    options.elements.auto_rotate.options[0].text = `server default (${defaults.auto_rotate ? 'yes' : 'no'})`;
-  })
-  .catch(() => {});
+function showDefaults() {
+  fetch('api/info', { headers: authorization() })
+    .then((response) => response.json())
+    .then(({ data: { defaults } }) => {
+      options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
+      options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
+      options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
+      options.elements.auto_rotate.options[0].text = `server default (${defaults.auto_rotate ? 'yes' : 'no'})`;
+    })
+    .catch(() => {});
+}
+showDefaults();
+tokenInput.addEventListener('change', () => {
+  const token = tokenInput.value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  // A server with tokens on tells its defaults only to a caller with one.
+  showDefaults();
+});

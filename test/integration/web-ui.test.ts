@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
 import sharp from 'sharp';
+import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
@@ -362,6 +364,36 @@ describe('Web UI in a browser', function () {
       await viaGateway.close();
     } finally {
       gateway.child.kill('SIGKILL');
+    }
+  });
+
+  it('asks a server with tokens on for one, and sends the image again with it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-web-token-'));
+    const key = generateApiKey();
+    const keys = path.join(dir, 'keys.json');
+    writeFileSync(keys, JSON.stringify([{ name: 'web', hash: hashApiKey(key), scopes: ['ocr:read'] }]));
+    const guarded = await spawnServer(['--api-keys', keys]);
+    try {
+      const tokenPage = await context.newPage();
+      await tokenPage.goto(`http://127.0.0.1:${guarded.httpPort}/`);
+      await tokenPage.setInputFiles('#file', RECEIPT);
+      const card = tokenPage.locator('.result');
+      await card.and(tokenPage.locator('[data-state="error"]')).waitFor({ timeout: 60_000 });
+      expect(await card.locator('.status').textContent()).to.match(/^Error: no token: send the header/);
+      // The field is shown and has the focus: typing the key is all that is left.
+      expect(await tokenPage.evaluate('document.activeElement.id')).to.equal('token');
+      await tokenPage.keyboard.type(key);
+      await tokenPage.keyboard.press('Tab');
+      await card.getByRole('button', { name: 'Send again' }).click();
+      await card.and(tokenPage.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
+      expect(await card.locator('.status').textContent()).to.match(/^\d+ lines read in \d+\.\d\d s\.$/);
+      expect(await card.getByRole('button', { name: 'Send again' }).isHidden()).to.equal(true);
+      // A reload of the tab keeps the token; it is never a form field (the server would refuse an unknown option).
+      await tokenPage.reload();
+      expect(await tokenPage.locator('#token').inputValue()).to.equal(key);
+      await tokenPage.close();
+    } finally {
+      guarded.child.kill('SIGKILL');
     }
   });
 
