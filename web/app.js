@@ -83,6 +83,8 @@ function createCard(file) {
   const card = template.content.firstElementChild.cloneNode(true);
   const name = nameOf(file);
   card.querySelector('.name').textContent = name;
+  // Named for its image: several bars all called "Progress" tell a screen reader nothing.
+  card.querySelector('.progress').setAttribute('aria-label', `${name}: progress`);
   const img = card.querySelector('img');
   img.src = URL.createObjectURL(file);
   // Once shown, the image needs no URL: kept, each would hold its file until the page closes.

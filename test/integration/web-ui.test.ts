@@ -107,6 +107,7 @@ describe('Web UI in a browser', function () {
     const states = (await page.evaluate('window.states')) as string[];
     expect(states.filter((state, i) => state !== states[i - 1])).to.deep.equal(['uploading', 'recognizing', 'done']);
     expect(await receipt.locator('progress').isVisible()).to.equal(false);
+    expect(await receipt.locator('progress').getAttribute('aria-label')).to.equal('d004_receipt.jpg: progress');
   });
 
   it('lists the lines read, most of the ground truth among them', async () => {
