@@ -11,6 +11,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -32,9 +33,11 @@ import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { openApiDocument } from './openapi.js';
 import {
+  bodyLimit,
   checkImage,
   frameworkFailure,
   isFilePart,
+  jsonBodyLimit,
   MAX_FIELD_BYTES,
   MAX_FORM_FIELDS,
   readImages,
@@ -132,8 +135,7 @@ function noSchemaCompiler(): () => never {
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
   const holdRefusals = options.holdRefusals ?? true;
-  // Base64 is 4/3 of the bytes, of all of a request's images together (request-images.ts); the rest of a JSON body is small.
-  const jsonLimit = Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024;
+  const jsonLimit = jsonBodyLimit(maxImageBytes);
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
   const serverOptions = serverTimeouts(requestTimeout);
@@ -158,6 +160,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const app = options.https
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: serverOptions });
+  // A client that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB) is told
+  // to go on only when the body is about to be read (imageBody's preParsing): a refusal from the
+  // headers (401, 413, 429, 503) then costs it no upload, and it reads the answer instead of meeting
+  // the reset of a connection closed while it sent. Node would say "go on" at once.
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => app.server.emit('request', request, response));
   // First of all hooks: every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
@@ -322,16 +329,21 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       if (weighing) return refuse(request, reply, weighing);
     },
     preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
-      if (!uploads) return payload;
-      const turn = await bodyTurn(uploads, request, reply);
-      if (turn.waited && promised.has(request)) {
-        bodyRead(request);
-        const weighing = weighed(request, reply, kind, false);
-        if (weighing) {
-          turn.release();
-          return refuse(request, reply, weighing);
+      if (uploads) {
+        const turn = await bodyTurn(uploads, request, reply);
+        if (turn.waited && promised.has(request)) {
+          bodyRead(request);
+          const weighing = weighed(request, reply, kind, false);
+          if (weighing) {
+            turn.release();
+            return refuse(request, reply, weighing);
+          }
         }
       }
+      // A body declared over its limit is refused from its length when it is parsed: no "go on" for it.
+      const declared = Number(request.headers['content-length'] ?? 0);
+      const limit = bodyLimit(request.headers['content-type'], maxImageBytes, kind === 'line' ? maxLinesPerRequest : 1);
+      if (/^100-continue$/i.test(request.headers.expect ?? '') && declared <= limit) reply.raw.writeContinue();
       return payload;
     },
   });

@@ -69,6 +69,17 @@ function malformedMultipart(err: unknown): unknown {
 /** What multipart adds around a request's files at most: its boundaries and part headers. */
 const multipartOverhead = (parts: number): number => 64 * 1024 + 1024 * parts;
 
+/** Base64 is 4/3 of the bytes, of all of a request's images together; the rest of a JSON body is small. */
+export const jsonBodyLimit = (maxBytes: number): number => Math.ceil((maxBytes * 4) / 3) + 64 * 1024;
+
+/** The longest body of `contentType` that may hold `maxImages` images of `maxBytes` together; a longer one is refused 413. */
+export function bodyLimit(contentType: string | undefined, maxBytes: number, maxImages: number): number {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'multipart/form-data') return maxBytes + multipartOverhead(maxImages);
+  if (type === 'application/json') return jsonBodyLimit(maxBytes);
+  return maxBytes;
+}
+
 export function checkImage(bytes: Uint8Array, what: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
   if (!sniffFormat(bytes)) {

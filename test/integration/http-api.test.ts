@@ -484,6 +484,40 @@ describe('HTTP API on ocr serve', function () {
     expect(made.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
   });
 
+  /** A request that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB): whether it was told to go on, and its answer. */
+  const askFirst = (body: Buffer, type: string, declared = body.length): Promise<{ continued: boolean; status: number }> =>
+    new Promise((resolve, reject) => {
+      let continued = false;
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port: t.server.httpPort!,
+          method: 'POST',
+          path: '/api/ocr',
+          headers: { 'content-type': type, 'content-length': declared, expect: '100-continue' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ continued, status: res.statusCode! }));
+        },
+      );
+      request.on('continue', () => {
+        continued = true;
+        request.end(body);
+      });
+      request.on('error', reject);
+      request.flushHeaders();
+    });
+
+  it('tells a client that asks first to send its body only when the body will be read', async () => {
+    expect(await askFirst(doc, 'image/jpeg')).to.deep.equal({ continued: true, status: 200 });
+    const { body, type } = multipart([{ name: 'image', value: doc, filename: 'doc.jpg' }]);
+    expect(await askFirst(body, type)).to.deep.equal({ continued: true, status: 200 });
+    // Over the limit from its declared length: refused without a byte of it sent, not after "go on".
+    expect(await askFirst(Buffer.alloc(0), 'image/jpeg', 2 * 1024 * 1024 + 1)).to.deep.equal({ continued: false, status: 413 });
+    expect(await askFirst(Buffer.alloc(0), type, 3 * 1024 * 1024)).to.deep.equal({ continued: false, status: 413 });
+  });
+
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {
     const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
     try {
