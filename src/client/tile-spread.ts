@@ -11,7 +11,7 @@ import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js'
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
-import type { CallSettings } from './call-settings.js';
+import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
@@ -53,7 +53,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
 
   /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
   const stream = async (tiles: number[]): Promise<void> => {
-    const call = client.recognizeTiles({ deadlineMs: opts.deadlineMs, signal: opts.signal, priority: opts.priority });
+    const call = client.recognizeTiles(callSettingsOf(opts));
     const reading = (async () => {
       for await (const message of call) {
         if (message.result?.$case !== 'image') continue;
@@ -117,11 +117,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const reread: TileLine[] = [];
   if (plan.reread.length > 0) {
     const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
-    const response = await client.recognizeLines(crops, opts.options, {
-      deadlineMs: opts.deadlineMs,
-      signal: opts.signal,
-      priority: opts.priority,
-    });
+    const response = await client.recognizeLines(crops, opts.options, callSettingsOf(opts));
     response.results.forEach((r, i) => {
       if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });
