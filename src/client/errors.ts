@@ -40,8 +40,18 @@ export function statusName(status: number): StatusName {
  */
 export const DEADLINE_PASSED = 'the deadline passed before the answer came: allow a longer deadline, or send a smaller image';
 
+/**
+ * The description of a call whose deadline passed before any instance could take it: grpc-js never
+ * picked a connection for it (its "Waiting for LB pick"), as when no instance is reachable, or the
+ * only ones accept TCP and never speak HTTP/2. A longer deadline or a smaller image would not help.
+ */
+export const DEADLINE_NO_INSTANCE =
+  'the deadline passed before any instance was ready to take the call (none reachable, or none answering): check the target and that its servers are up';
+
 /** grpc-js's wording, from the client's timer or a server's (grpc-js answers a bare "Deadline exceeded"). */
 const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
+/** The part of grpc-js's wording for a call still waiting for a connection when its deadline passed. */
+const NEVER_PICKED = /\bWaiting for LB pick$/;
 
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
@@ -54,7 +64,8 @@ function isServiceError(err: unknown): err is ServiceError {
 export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
   if (isServiceError(err)) {
-    const details = err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details) ? DEADLINE_PASSED : err.details;
+    const grpcJsDeadline = err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details);
+    const details = grpcJsDeadline ? (NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED) : err.details;
     return new OcrCallError(err.code, details, { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);

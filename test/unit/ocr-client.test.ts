@@ -3,11 +3,22 @@
  * cancellation, status mapping, and tile streaming down to the pixels of each tile.
  */
 
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Metadata, Server, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
-import { OcrCallError, OcrClient, OcrError, TileStream, recognizeLargeImage, type TileLines } from '../../src/client/index.js';
+import {
+  DEADLINE_NO_INSTANCE,
+  DEADLINE_PASSED,
+  OcrCallError,
+  OcrClient,
+  OcrError,
+  TileStream,
+  recognizeLargeImage,
+  type TileLines,
+} from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
@@ -162,6 +173,28 @@ describe('OcrClient against a fake server', () => {
     const err = await client.recognize(Buffer.from('slow'), undefined, { deadlineMs: 100 }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(OcrCallError);
     expect((err as OcrCallError).code).to.equal('DEADLINE_EXCEEDED');
+  });
+
+  it('says a passed deadline is no instance ready, not a slow answer, for a target that accepts TCP and never speaks HTTP/2', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => undefined));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const target = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      for (const loadBalancing of ['least_request', 'round_robin', 'pick_first'] as const) {
+        const stuck = new OcrClient(target, { deadlineMs: 300, loadBalancing });
+        const err = await stuck.getServerInfo().catch((e: unknown) => e);
+        stuck.close();
+        expect(err).to.be.instanceOf(OcrCallError);
+        expect((err as OcrCallError).code, loadBalancing).to.equal('DEADLINE_EXCEEDED');
+        expect((err as OcrCallError).details, loadBalancing).to.equal(DEADLINE_NO_INSTANCE);
+      }
+      // A call that reached an instance and timed out there keeps the other wording.
+      const slow = await client.recognize(Buffer.from('slow'), undefined, { deadlineMs: 100 }).catch((e: unknown) => e);
+      expect((slow as OcrCallError).details).to.equal(DEADLINE_PASSED);
+    } finally {
+      silent.close();
+    }
   });
 
   it('cancels a call when its signal aborts', async () => {
