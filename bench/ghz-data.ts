@@ -2,18 +2,20 @@
  * Writes ghz request data for the configs in bench/ghz/: one Recognize request and one image's
  * RecognizeTiles messages, as JSON with base64 bytes (what ghz and grpcurl expect for `bytes`).
  *   node dist/bench/ghz-data.js [DOC_IMAGE] [TILE_SIZE] [--out DIR]
- * DIR defaults to bench/ghz/, where the configs look for the data.
+ * DIR defaults to bench/ghz/, where the configs look for the data; DOC_IMAGE to a receipt of the
+ * development set (in ../shared, or $OCR_SHARED_DIR, as the tests find it).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TILE_OVERLAP, planTiles, TiledImage } from '../src/client/index.js';
+import { EVAL_DEV } from '../src/dev/repo-paths.js';
 
 const here = fileURLToPath(new URL('../../bench/ghz/', import.meta.url));
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string', default: here } } });
 const out = values.out!;
-const image = positionals[0] ?? path.resolve(here, '../../../shared/eval-dev/set/docs/d003_receipt.jpg');
+const image = positionals[0] ?? path.join(EVAL_DEV, 'docs', 'd003_receipt.jpg');
 const tileSize = Number(positionals[1] ?? 1024);
 const bytes = readFileSync(image);
 

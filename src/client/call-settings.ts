@@ -33,6 +33,15 @@ export interface CallSettings {
   requestId?: string;
 }
 
+/**
+ * The CallSettings of a wider options object, every one of them: helpers that make calls for their
+ * caller (tile streams, re-reads) pass these on, so that none is dropped on the way (a token).
+ */
+export function callSettingsOf(options: CallSettings): CallSettings {
+  const { deadlineMs, signal, priority, token, authorization, requestId } = options;
+  return { deadlineMs, signal, priority, token, authorization, requestId };
+}
+
 /** The request id's metadata key, as HTTP's header: the servers read either. */
 export const REQUEST_ID_METADATA_KEY = 'x-request-id';
 

@@ -40,8 +40,18 @@ export function statusName(status: number): StatusName {
  */
 export const DEADLINE_PASSED = 'the deadline passed before the answer came: allow a longer deadline, or send a smaller image';
 
+/**
+ * The description of a call whose deadline passed before any instance could take it: grpc-js never
+ * picked a connection for it (its "Waiting for LB pick"), as when no instance is reachable, or the
+ * only ones accept TCP and never speak HTTP/2. A longer deadline or a smaller image would not help.
+ */
+export const DEADLINE_NO_INSTANCE =
+  'the deadline passed before any instance was ready to take the call (none reachable, or none answering): check the target and that its servers are up';
+
 /** grpc-js's wording, from the client's timer or a server's (grpc-js answers a bare "Deadline exceeded"). */
 const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
+/** The part of grpc-js's wording for a call still waiting for a connection when its deadline passed. */
+const NEVER_PICKED = /\bWaiting for LB pick$/;
 
 /**
  * The description of a call that found no server to connect to, in place of grpc-js's balancers'
@@ -64,7 +74,9 @@ function unreachableReason(details: string): string | null {
 
 /** A description grpc-js wrote that a caller can act on, or the server's own. */
 function describe(err: ServiceError): string {
-  if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) return DEADLINE_PASSED;
+  if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) {
+    return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
+  }
   if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return unreachable(unreachableReason(err.details));
   return err.details;
 }

@@ -81,6 +81,8 @@ export class OcrClient {
    * as this client knows, and when to ask it again.
    */
   private readonly refusedEverywhere = new Map<Priority, { until: number; recheckAt: number }>();
+  /** Aborted by close(): later calls fail at once, and calls waiting to be retried stop waiting. */
+  private readonly closing = new AbortController();
 
   /**
    * `target` is a gRPC target: "host:port", "dns:///host:port", "ipv4:10.0.0.1:50051,10.0.0.2:50051",
@@ -137,6 +139,7 @@ export class OcrClient {
    * callers want recognizeLargeImage (tile-stream.ts), which cuts the image and collects the answers.
    */
   recognizeTiles(settings: CallSettings = {}): TileCall {
+    if (this.closing.signal.aborted) throw closedError('RecognizeTiles');
     const stream = this.stub.recognizeTiles(callMetadata(settings), callOptions(this.deadlineMs, settings));
     const { signal } = settings;
     if (signal?.aborted) {
@@ -150,8 +153,12 @@ export class OcrClient {
     return new TileCall(stream);
   }
 
-  /** Closes the channel; calls still running are cancelled. */
+  /**
+   * Closes the channel. Calls already sent run to their end; calls waiting to be retried and calls
+   * made from now on fail with CANCELLED, and no timer of the client keeps the process alive.
+   */
   close(): void {
+    this.closing.abort();
     this.stub.close();
   }
 
@@ -174,7 +181,7 @@ export class OcrClient {
     const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
     const { priority } = settings;
     const known = priority ? this.knownRefusal(priority, method) : null;
-    if (known) return heldRefusal(known, deadline, settings.signal);
+    if (known) return heldRefusal(known, deadline, [settings.signal, this.closing.signal]);
     let sent = 0;
     let held = 0;
     /** When the last instance that refused this call said it may be retried. */
@@ -200,9 +207,9 @@ export class OcrClient {
         }
         if (resendAt === null || resendAt >= deadline) {
           if (!local) throw refusal;
-          return heldRefusal(refusal, deadline, settings.signal);
+          return heldRefusal(refusal, deadline, [settings.signal, this.closing.signal]);
         }
-        if (resendAt > now) await abortableDelay(resendAt - now, settings.signal);
+        if (resendAt > now) await abortableDelay(resendAt - now, [settings.signal, this.closing.signal]);
       }
     }
   }
@@ -239,6 +246,11 @@ export class OcrClient {
         reject(new OcrCallError(Status.CANCELLED, 'cancelled by the caller before it started', { method }));
         return;
       }
+      // grpc-js throws a bare Error ("Channel has been shut down") for a call on a closed channel.
+      if (this.closing.signal.aborted) {
+        reject(closedError(method));
+        return;
+      }
       const onAbort = (): void => call.cancel();
       const call = start(callMetadata(settings), options, (error, response) => {
         signal?.removeEventListener('abort', onAbort);
@@ -250,21 +262,35 @@ export class OcrClient {
   }
 }
 
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** The failure of a call made on a closed client, or waiting to be retried when it was closed. */
+function closedError(method: string): OcrCallError {
+  return new OcrCallError(
+    Status.CANCELLED,
+    'this OcrClient is closed (close() was called); make calls before closing it, or use a new client',
+    {
+      method,
+    },
+  );
+}
+
+/** Waits `ms`, or less if any of `signals` aborts first. */
+function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+  // A signal that aborted while the last attempt was in flight fires no further event.
+  if (signals.some((signal) => signal?.aborted)) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
+    for (const signal of signals) signal?.addEventListener('abort', done, { once: true });
     function done(): void {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
+      for (const signal of signals) signal?.removeEventListener('abort', done);
       resolve();
     }
   });
 }
 
 /** A refusal made without sending the call, answered after the server's own pace (local-refusal.ts) or at the deadline. */
-async function heldRefusal(err: OcrCallError, deadline: number, signal: AbortSignal | undefined): Promise<never> {
-  await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), signal);
+async function heldRefusal(err: OcrCallError, deadline: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<never> {
+  await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), signals);
   throw err;
 }
 

@@ -11,8 +11,9 @@ import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js'
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
-import type { CallSettings } from './call-settings.js';
+import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
+import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
 
@@ -21,7 +22,11 @@ export interface SpreadOptions extends CallSettings {
   overlap?: number;
   /** Streams open at once, each on the instance the balancer gives it. Default 2. */
   streams?: number;
-  /** Rounds of re-sending unanswered tiles after failed streams. Default 3. */
+  /**
+   * Rounds of re-sending unanswered tiles after streams lost to an instance (it died, drained, reset
+   * the stream or refused it for load); a failure any instance would give again ends the call. Default 3.
+   * The deadline (deadlineMs) covers the whole image: every round and the re-read of cut lines.
+   */
   maxRounds?: number;
   /** As for Recognize; min_confidence applies to the lines re-read across tile borders too. */
   options?: RecognizeOptions;
@@ -42,7 +47,33 @@ export interface SpreadResult {
 const toQuad = (line: Line): Quad => line.box.map((p) => [p.x, p.y]) as Quad;
 const toWire = (quad: Quad): Line['box'] => quad.map(([x, y]) => ({ x, y }));
 
+/**
+ * Whether tiles whose stream failed with `error` may be read by sending them again on a new stream,
+ * which the balancer may give another instance: the instance died, drained or reset the stream
+ * (UNAVAILABLE, INTERNAL, UNKNOWN, a CANCELLED the caller did not ask for), or refused it for load
+ * with a hint. Any other failure every instance would give again (a bad option or tile, a token, an
+ * image too large), or the caller asked for it (its signal, its deadline): sending again would only
+ * repeat the upload.
+ */
+function resumable(error: OcrCallError, signal: AbortSignal | undefined): boolean {
+  switch (error.code) {
+    case 'UNAVAILABLE':
+    case 'INTERNAL':
+    case 'UNKNOWN':
+      return true;
+    case 'CANCELLED':
+      return !signal?.aborted;
+    case 'RESOURCE_EXHAUSTED':
+      return overloadPushbackMs(error.status, error.metadata) !== null;
+    default:
+      return false;
+  }
+}
+
 export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8Array, opts: SpreadOptions): Promise<SpreadResult> {
+  // One deadline for the whole image, its rounds of resent tiles and its re-read included.
+  const deadline = Date.now() + (opts.deadlineMs ?? client.deadlineMs);
+  const settings = (): CallSettings => ({ ...callSettingsOf(opts), deadlineMs: Math.max(1, deadline - Date.now()) });
   const tiled = await TiledImage.decode(image);
   const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
   const encoded = await Promise.all(rects.map((r) => tiled.encodeTile(r)));
@@ -50,10 +81,12 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const instances = new Set<string>();
   let failedStreams = 0;
   let lastError: OcrCallError | null = null;
+  /** A failure that sending the tiles again cannot cure: no further round. */
+  let final: OcrCallError | null = null;
 
   /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
   const stream = async (tiles: number[]): Promise<void> => {
-    const call = client.recognizeTiles({ deadlineMs: opts.deadlineMs, signal: opts.signal, priority: opts.priority });
+    const call = client.recognizeTiles(settings());
     const reading = (async () => {
       for await (const message of call) {
         if (message.result?.$case !== 'image') continue;
@@ -93,19 +126,22 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
     } catch (err) {
       failedStreams++;
       lastError = toOcrCallError(err, 'RecognizeTiles');
+      if (!resumable(lastError, opts.signal)) final ??= lastError;
       call.cancel();
       await reading.catch(() => undefined);
     }
   };
 
   const streams = Math.max(1, opts.streams ?? 2);
-  for (let round = 0; round <= (opts.maxRounds ?? 3) && answered.size < rects.length; round++) {
+  for (let round = 0; round <= (opts.maxRounds ?? 3) && answered.size < rects.length && !final; round++) {
     const todo = rects.map((_, i) => i).filter((i) => !answered.has(i));
     const lanes = Array.from({ length: Math.min(streams, todo.length) }, (_, k) => todo.filter((_, j) => j % streams === k));
     await Promise.all(lanes.map(stream));
   }
   if (answered.size < rects.length) {
-    throw lastError ?? new OcrCallError(14, `${rects.length - answered.size} tiles were not answered`, { method: 'RecognizeTiles' });
+    throw (
+      final ?? lastError ?? new OcrCallError(14, `${rects.length - answered.size} tiles were not answered`, { method: 'RecognizeTiles' })
+    );
   }
 
   const plan = planMerge(
@@ -117,11 +153,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const reread: TileLine[] = [];
   if (plan.reread.length > 0) {
     const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
-    const response = await client.recognizeLines(crops, opts.options, {
-      deadlineMs: opts.deadlineMs,
-      signal: opts.signal,
-      priority: opts.priority,
-    });
+    const response = await client.recognizeLines(crops, opts.options, settings());
     response.results.forEach((r, i) => {
       if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });

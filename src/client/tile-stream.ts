@@ -11,7 +11,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '../gen/ocr/v1/ocr.js';
 import { invalidArgument } from '../shared/errors.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
-import type { CallSettings } from './call-settings.js';
+import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
 import type { OcrClient } from './ocr-client.js';
 import type { TileCall } from './tile-call.js';
@@ -171,9 +171,7 @@ export async function recognizeLargeImage(
 ): Promise<LargeImageResult> {
   const tiled = await TiledImage.decode(image);
   planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
-  const stream = new TileStream(
-    client.recognizeTiles({ deadlineMs: options.deadlineMs, signal: options.signal, priority: options.priority }),
-  );
+  const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));
   try {
     return await stream.recognize(tiled, options);
   } finally {

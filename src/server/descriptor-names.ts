@@ -1,8 +1,10 @@
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
 import { protoCamelCase } from '@bufbuild/protobuf/reflect';
 import {
   FieldDescriptorProto_Label,
   FieldDescriptorProto_Type,
+  FieldDescriptorProtoSchema,
+  FieldOptionsSchema,
   FileDescriptorProtoSchema,
   type DescriptorProto,
   type FileDescriptorProto,
@@ -16,10 +18,16 @@ import {
  * protosets turned into code) read "Point" as unresolvable and a JSON name of "". This makes every
  * type reference fully qualified (".ocr.v1.Point"), given all the files it may point into, and sets
  * each field's JSON name as protoc does ("instance_id" → "instanceId"). Map fields' entry messages
- * get protoc's names too (nameMapEntries).
+ * get protoc's names too (nameMapEntries), proto3 `optional` fields protoc's flag (markProto3Optional),
+ * and each file the name protoc gives it from its include root (`fileNames`, by package: proto-loader
+ * names a file after its package, "ocr_v1.proto", which file_by_filename then knows under no other).
  */
-export function completeNames(files: readonly Uint8Array[]): Uint8Array[] {
+export function completeNames(files: readonly Uint8Array[], fileNames: ReadonlyMap<string, string> = new Map()): Uint8Array[] {
   const decoded = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+  for (const file of decoded) {
+    file.name = fileNames.get(file.package) ?? file.name;
+    if (file.syntax === 'proto3') for (const message of file.messageType) markProto3Optional(message);
+  }
   // Before collecting names, so that references resolve to the entries' new names.
   for (const file of decoded) for (const message of file.messageType) nameMapEntries(message, join(file.package, message.name));
   const known = new Set<string>();
@@ -78,6 +86,27 @@ function nameMapEntries(message: DescriptorProto, fullName: string): void {
     field.typeName = `.${join(fullName, entry.name)}`;
   }
   for (const nested of message.nestedType) nameMapEntries(nested, join(fullName, nested.name));
+}
+
+/**
+ * proto-loader writes a proto3 `optional` field as a field alone in a oneof named `_field`, as protoc
+ * does, but without the field's proto3_optional flag: readers then take it for a real oneof (grpcurl
+ * describes `oneof _max_side_len { uint32 max_side_len = 1; }`, code generated from the descriptors
+ * gets a oneof in place of an optional field). The flag is set again on each field alone in a oneof
+ * named so.
+ */
+function markProto3Optional(message: DescriptorProto): void {
+  const inOneof = message.field.filter((field) => isFieldSet(field, FieldDescriptorProtoSchema.field.oneofIndex));
+  for (const field of inOneof) {
+    const alone = inOneof.filter((other) => other.oneofIndex === field.oneofIndex).length === 1;
+    const oneof = message.oneofDecl[field.oneofIndex];
+    if (alone && oneof?.name === `_${field.name}` && field.label === FieldDescriptorProto_Label.OPTIONAL) {
+      field.proto3Optional = true;
+      // proto-loader leaves an empty FieldOptions on such a field, where protoc writes none.
+      if (field.options && toBinary(FieldOptionsSchema, field.options).length === 0) field.options = undefined;
+    }
+  }
+  for (const nested of message.nestedType) markProto3Optional(nested);
 }
 
 /** protoc's MapEntryName: "_" dropped and the letter after it capitalized, as is the first, then "Entry". */

@@ -85,6 +85,16 @@ const ordinary: MessageAllocator = {
   completed: () => undefined,
 };
 
+/** A message whose length prefix declares more than the call may receive; grpc-js's own words. */
+export class MessageTooLarge extends Error {
+  constructor(
+    readonly length: number,
+    readonly maxLength: number,
+  ) {
+    super(`Received message larger than max (${length} vs ${maxLength})`);
+  }
+}
+
 /** Copies the parts that end within the message's first `upTo` bytes into its buffer. */
 function copyParts(state: Progress, upTo: number): void {
   let taken = 0;
@@ -111,9 +121,7 @@ export function decodeChunk(state: Progress, data: Buffer, maxLength: number, bu
       at += take;
       if (state.headerFilled < PREFIX) break;
       const length = state.header.readUInt32BE(1);
-      if (maxLength !== -1 && length > maxLength) {
-        throw new Error(`Received message larger than max (${length} vs ${maxLength})`);
-      }
+      if (maxLength !== -1 && length > maxLength) throw new MessageTooLarge(length, maxLength);
       state.length = PREFIX + length;
       state.filled = PREFIX;
       state.message = buffers.ready(state.length);
@@ -161,6 +169,9 @@ const loans = new StockLoans(messageBuffers, STOCK_BYTES);
 interface UploadWatch {
   ocrLastChunkAt: number;
   ocrOnHeld: ((bytes: number) => void) | undefined;
+  ocrOnTooLarge: ((length: number) => void) | undefined;
+  /** Set once a message too large was refused: the rest of the call's bytes are dropped unread. */
+  ocrRefused: boolean;
 }
 
 const isDecoder = (value: unknown): value is object => typeof value === 'object' && value !== null && 'write' in value;
@@ -186,6 +197,16 @@ export function reportHeldBytes(decoder: object, onHeld: (bytes: number) => void
   if (installed) (decoder as Partial<UploadWatch>).ocrOnHeld = onHeld;
 }
 
+/**
+ * Have `onTooLarge` answer a call whose next message declares more than it may receive, in place of
+ * grpc-js's own answer (RESOURCE_EXHAUSTED "Received message larger than max (N vs M)", without the
+ * trailers a caller needs to know that no retry helps); the call's later bytes are then dropped.
+ * Where grpc-js keeps its own decoder, grpc-js answers.
+ */
+export function reportTooLarge(decoder: object, onTooLarge: (length: number) => void): void {
+  if (installed) (decoder as Partial<UploadWatch>).ocrOnTooLarge = onTooLarge;
+}
+
 let installed: boolean | undefined;
 
 /** Replace grpc-js's StreamDecoder.write, once per process; true when it is replaced. */
@@ -199,9 +220,19 @@ export function installIncrementalDecoder(): boolean {
     type Decoding = Decoder & { ocrProgress?: Progress; ocrBuffers?: MessageAllocator } & Partial<UploadWatch>;
     module.StreamDecoder!.prototype.write = function write(this: Decoding, data: Buffer): Buffer[] {
       this.ocrLastChunkAt = performance.now();
+      if (this.ocrRefused) return [];
       this.ocrProgress ??= startProgress();
       this.ocrBuffers ??= loans.forStream();
-      const done = decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
+      let done: Buffer[];
+      try {
+        done = decodeChunk(this.ocrProgress, data, this.maxReadMessageLength, this.ocrBuffers);
+      } catch (err) {
+        if (!(err instanceof MessageTooLarge) || !this.ocrOnTooLarge) throw err;
+        this.ocrRefused = true;
+        this.ocrOnHeld?.(0);
+        this.ocrOnTooLarge(err.length);
+        return [];
+      }
       this.ocrOnHeld?.(this.ocrProgress.length === 0 ? 0 : this.ocrProgress.filled);
       return done;
     };

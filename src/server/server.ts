@@ -22,6 +22,7 @@ import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
 import { ignoreOverlongTimeouts } from './grpc-timeout.js';
 import { requestFramingBytes } from '../shared/image-limit.js';
+import { oversizeRefusal } from './oversize-refusal.js';
 import { weighRequest } from './request-weighing.js';
 import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
@@ -176,6 +177,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       openEndedCallLimit(),
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
+      // Sees the metadata of the calls let in, before their request is read.
+      oversizeRefusal(config.limits.maxMessageBytes, metrics),
     ],
     // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
     'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),

@@ -80,8 +80,38 @@ describe('bad input over gRPC', function () {
       /3600000000 pixels, over this server's limit/,
     ));
 
-  it('message over the size limit → RESOURCE_EXHAUSTED', () =>
-    expectStatus(t.client.recognize(Buffer.alloc(5 * 1024 * 1024, 1)), 'RESOURCE_EXHAUSTED', /larger than max/i));
+  it('message over the size limit → RESOURCE_EXHAUSTED naming the limit, with a pushback of -1 (no retry helps)', async () => {
+    const err = await t.client.recognize(Buffer.alloc(5 * 1024 * 1024, 1)).then(
+      () => expect.fail('expected RESOURCE_EXHAUSTED'),
+      (e: unknown) => e as OcrCallError,
+    );
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(err.details).to.match(/^the message is 5\.0 MiB: the request is larger than this server's limit of 4 MiB an image; scale/);
+    expect(err.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
+  });
+
+  it('RecognizeLines message over the size limit → RESOURCE_EXHAUSTED naming the limit', () =>
+    expectStatus(
+      t.client.recognizeLines([Buffer.alloc(3 * 1024 * 1024, 1), Buffer.alloc(3 * 1024 * 1024, 1)]),
+      'RESOURCE_EXHAUSTED',
+      /^the message is 6\.0 MiB: the line images of this request are larger together than this server's limit of 4 MiB/,
+    ));
+
+  it('tile message over the size limit → RESOURCE_EXHAUSTED that says to send smaller tiles', async () => {
+    const call = t.client.recognizeTiles();
+    const reading = (async () => {
+      for await (const message of call) expect.fail(`no answer expected, got one for ${message.imageId}`);
+    })();
+    const tile = { imageId: 'big', x: 0, y: 0, imageWidth: 4000, imageHeight: 4000, tileIndex: 0, tileCount: 1 };
+    await call.write({ ...tile, image: Buffer.alloc(5 * 1024 * 1024, 1), options: undefined }).catch(() => undefined);
+    call.end();
+    await expectStatus(
+      reading,
+      'RESOURCE_EXHAUSTED',
+      /^the message is 5\.0 MiB, a tile larger than this server's limit of 4 MiB a message; send smaller tiles/,
+    );
+  });
 
   it('options out of range → INVALID_ARGUMENT', () =>
     expectStatus(t.client.recognize(good, { minConfidence: 3 }), 'INVALID_ARGUMENT', /options.min_confidence is 3/));

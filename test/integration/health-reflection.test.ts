@@ -5,13 +5,14 @@ import { Client, credentials, loadPackageDefinition, type GrpcObject, type Servi
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { hasInt8DotProduct } from '../../src/engine/runtime/cpu-features.js';
+import { ROOT } from '../../src/dev/repo-paths.js';
 
 /** What grpcurl and Consul use: reflection (v1 and v1alpha) and the standard health service. */
 describe('health and reflection', function () {
@@ -59,7 +60,13 @@ describe('health and reflection', function () {
       const reply = await ask(client, { listServices: '' });
       client.close();
       const names = reply.listServicesResponse!.service.map((s) => s.name);
-      expect(names).to.include.members(['ocr.v1.OcrService', 'grpc.health.v1.Health']);
+      // As gRPC's own servers list them: reflection itself included.
+      expect(names).to.have.members([
+        'ocr.v1.OcrService',
+        'grpc.health.v1.Health',
+        'grpc.reflection.v1.ServerReflection',
+        'grpc.reflection.v1alpha.ServerReflection',
+      ]);
     });
   }
 
@@ -109,7 +116,7 @@ describe('health and reflection', function () {
     const client = reflectionClient('v1');
     const services = (await ask(client, { listServices: '' })).listServicesResponse!.service.map((s) => s.name);
     const files = new Map<string, FileDescriptorProto>();
-    for (const symbol of services.filter((name) => !name.startsWith('grpc.reflection.'))) {
+    for (const symbol of services) {
       const reply = await ask(client, { fileContainingSymbol: symbol });
       for (const bytes of reply.fileDescriptorResponse!.fileDescriptorProto) {
         const file = fromBinary(FileDescriptorProtoSchema, Buffer.from(bytes));
@@ -117,7 +124,12 @@ describe('health and reflection', function () {
       }
     }
     client.close();
-    expect([...files.values()].map((file) => file.package)).to.include.members(['grpc.health.v1', 'ocr.v1']);
+    expect([...files.values()].map((file) => file.package)).to.have.members([
+      'grpc.health.v1',
+      'ocr.v1',
+      'grpc.reflection.v1',
+      'grpc.reflection.v1alpha',
+    ]);
 
     const set = toBinary(FileDescriptorSetSchema, { $typeName: 'google.protobuf.FileDescriptorSet', file: [...files.values()] });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'reflection-protoc-'));
@@ -130,6 +142,56 @@ describe('health and reflection', function () {
       throw new Error(`protoc refused the descriptors served by reflection: ${err.stderr ?? err.message}`);
     });
     expect(protoc.stderr).to.equal('');
+  });
+
+  for (const version of ['v1', 'v1alpha'] as const) {
+    it(`serves ocr/v1/ocr.proto over reflection ${version} as protoc builds it from proto/: its name, proto3 optional fields and all`, async () => {
+      const client = reflectionClient(version);
+      const reply = await ask(client, { fileContainingSymbol: 'ocr.v1.RecognizeOptions' });
+      client.close();
+      const served = fromBinary(FileDescriptorProtoSchema, Buffer.from(reply.fileDescriptorResponse!.fileDescriptorProto[0]!));
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'reflection-protoc-'));
+      await promisify(execFile)('protoc', [
+        '-I',
+        path.join(ROOT, 'proto'),
+        `--descriptor_set_out=${path.join(dir, 'ocr.pb')}`,
+        'ocr/v1/ocr.proto',
+      ]);
+      const built = fromBinary(FileDescriptorSetSchema, readFileSync(path.join(dir, 'ocr.pb'))).file[0]!;
+      // grpcurl describes `optional uint32 max_side_len = 1;` only with the proto3_optional flag.
+      expect(toJson(FileDescriptorProtoSchema, served)).to.deep.equal(toJson(FileDescriptorProtoSchema, built));
+    });
+  }
+
+  it('answers file_by_filename for every file it names, and file_containing_symbol for methods, nested types and enums', async () => {
+    const client = reflectionClient('v1');
+    const names = new Set<string>();
+    for (const symbol of [
+      'ocr.v1.OcrService.RecognizeTiles',
+      'ocr.v1.TileResponse',
+      'grpc.health.v1.Health.Watch',
+      'grpc.health.v1.HealthCheckResponse.ServingStatus',
+      'grpc.health.v1.HealthListResponse.StatusesEntry',
+      'grpc.reflection.v1.ServerReflection.ServerReflectionInfo',
+      'grpc.reflection.v1alpha.ServerReflection',
+    ]) {
+      const reply = await ask(client, { fileContainingSymbol: symbol });
+      expect(reply.fileDescriptorResponse, symbol).to.not.equal(undefined);
+      for (const bytes of reply.fileDescriptorResponse!.fileDescriptorProto)
+        names.add(fromBinary(FileDescriptorProtoSchema, Buffer.from(bytes)).name);
+    }
+    expect([...names]).to.have.members([
+      'ocr/v1/ocr.proto',
+      'grpc/health/v1/health.proto',
+      'grpc/reflection/v1/reflection.proto',
+      'grpc/reflection/v1alpha/reflection.proto',
+    ]);
+    for (const name of names) {
+      const reply = await ask(client, { fileByFilename: name });
+      expect(reply.fileDescriptorResponse, name).to.not.equal(undefined);
+      expect(fromBinary(FileDescriptorProtoSchema, Buffer.from(reply.fileDescriptorResponse!.fileDescriptorProto[0]!)).name).to.equal(name);
+    }
+    client.close();
   });
 
   it('answers health checks for "" and ocr.v1.OcrService, and reports NOT_SERVING when set', async () => {

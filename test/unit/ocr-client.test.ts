@@ -3,11 +3,22 @@
  * cancellation, status mapping, and tile streaming down to the pixels of each tile.
  */
 
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { Server, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
+import { Metadata, Server, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
-import { OcrCallError, OcrClient, OcrError, TileStream, recognizeLargeImage, type TileLines } from '../../src/client/index.js';
+import {
+  DEADLINE_NO_INSTANCE,
+  DEADLINE_PASSED,
+  OcrCallError,
+  OcrClient,
+  OcrError,
+  TileStream,
+  recognizeLargeImage,
+  type TileLines,
+} from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
@@ -28,15 +39,27 @@ async function noise(width: number, height: number): Promise<{ raw: Buffer; png:
 describe('OcrClient against a fake server', () => {
   let server: Server;
   let client: OcrClient;
+  let port: number;
   let lastRecognize: RecognizeRequest | null = null;
   /** Tiles per image id, as the fake server received them. */
   const received = new Map<string, TileRequest[]>();
+  /** Told of each call the fake refuses for load ('full'), with how many it has refused so far. */
+  let onFull: (count: number) => void = () => undefined;
+  let fullRefusals = 0;
 
   const fake: OcrServiceServer = {
     recognize(call, callback) {
       lastRecognize = call.request;
       const text = call.request.image.toString();
       if (text === 'bad') return callback(statusError(Status.INVALID_ARGUMENT, 'image is not a JPEG, PNG file'));
+      if (text === 'full') {
+        // A refusal for load whose hint is long: the client waits it out before its third attempt.
+        const metadata = new Metadata();
+        metadata.set('grpc-retry-pushback-ms', '20000');
+        callback(Object.assign(statusError(Status.RESOURCE_EXHAUSTED, 'server full'), { metadata }));
+        onFull(++fullRefusals);
+        return;
+      }
       const respond = (): void =>
         callback(null, {
           lines: [
@@ -114,7 +137,7 @@ describe('OcrClient against a fake server', () => {
   before(async () => {
     server = new Server();
     server.addService(OcrServiceService, fake);
-    const port = await bindLoopback(server);
+    port = await bindLoopback(server);
     client = new OcrClient(`127.0.0.1:${port}`, { deadlineMs: 5000 });
   });
 
@@ -152,6 +175,28 @@ describe('OcrClient against a fake server', () => {
     expect((err as OcrCallError).code).to.equal('DEADLINE_EXCEEDED');
   });
 
+  it('says a passed deadline is no instance ready, not a slow answer, for a target that accepts TCP and never speaks HTTP/2', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => undefined));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const target = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      for (const loadBalancing of ['least_request', 'round_robin', 'pick_first'] as const) {
+        const stuck = new OcrClient(target, { deadlineMs: 300, loadBalancing });
+        const err = await stuck.getServerInfo().catch((e: unknown) => e);
+        stuck.close();
+        expect(err).to.be.instanceOf(OcrCallError);
+        expect((err as OcrCallError).code, loadBalancing).to.equal('DEADLINE_EXCEEDED');
+        expect((err as OcrCallError).details, loadBalancing).to.equal(DEADLINE_NO_INSTANCE);
+      }
+      // A call that reached an instance and timed out there keeps the other wording.
+      const slow = await client.recognize(Buffer.from('slow'), undefined, { deadlineMs: 100 }).catch((e: unknown) => e);
+      expect((slow as OcrCallError).details).to.equal(DEADLINE_PASSED);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('cancels a call when its signal aborts', async () => {
     const controller = new AbortController();
     const pending = client.recognize(Buffer.from('slow'), undefined, { signal: controller.signal });
@@ -165,6 +210,34 @@ describe('OcrClient against a fake server', () => {
     expect(lines.results.map((r) => r.text)).to.deep.equal(['A', 'B']);
     const info = await client.getServerInfo();
     expect(info).to.deep.include({ instanceId: 'fake-1', workers: 2 });
+  });
+
+  it('fails a call made after close() with CANCELLED, an OcrCallError as every failure', async () => {
+    const closed = new OcrClient(`127.0.0.1:${port}`);
+    closed.close();
+    const err = await closed.getServerInfo().catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect((err as OcrCallError).code).to.equal('CANCELLED');
+    expect((err as OcrCallError).details).to.match(/OcrClient is closed/);
+    expect(() => closed.recognizeTiles()).to.throw(OcrCallError, /OcrClient is closed/);
+  });
+
+  it('close() ends a call waiting to be retried after a refusal for load, with CANCELLED', async () => {
+    const closing = new OcrClient(`127.0.0.1:${port}`, { deadlineMs: 120_000 });
+    const from = fullRefusals;
+    const secondRefusal = new Promise<void>((resolve) => {
+      onFull = (count) => {
+        if (count === from + 2) resolve();
+      };
+    });
+    const pending = closing.recognize(Buffer.from('full')).catch((e: unknown) => e);
+    // Refused twice (the second attempt goes at once); the third waits for the 20 s hint.
+    await secondRefusal;
+    closing.close();
+    const err = await pending;
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect((err as OcrCallError).code).to.equal('CANCELLED');
+    expect(fullRefusals - from, 'no attempt after close()').to.equal(2);
   });
 
   it('refuses a nonsensical default deadline', () => {
