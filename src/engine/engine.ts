@@ -333,7 +333,7 @@ export class OcrEngine {
       .then(() => this.calibrationLineMs())
       .then(
         (ms) => {
-          this.admission.calibrate(ms);
+          this.admission.calibrate(ms, this.config.recPrecision);
           return ms;
         },
         () => undefined,

@@ -7,6 +7,7 @@
  * calls, in the memory queue and in the workers' queue, so batch load never delays them.
  */
 import { loadRefusal, OcrError } from '../../shared/errors.js';
+import type { Precision } from '../types.js';
 import { MemoryBudget, type Reservation } from './memory-budget.js';
 
 export type CallPriority = 'interactive' | 'batch';
@@ -60,12 +61,19 @@ export interface AdmissionConfig {
  */
 const INITIAL_MS_PER_UNIT: Record<WorkKind, number> = { page: 1500, line: 15 };
 /**
- * A unit's work in times the recognizer's on the calibration line (calibrate): what the development
- * documents (detector megapixels) and line images cost a worker with every worker busy, over that
- * line's time, on the machine where both were measured (docs/BENCHMARKS.md, "Starting estimates").
- * The recognizer is most of a page's work, so its speed says how this machine's pages compare.
+ * A unit's work in times the recognizer's on the calibration line (calibrate), by the precision the
+ * recognizer runs in: what the development documents (detector megapixels) and line images cost a
+ * worker with every worker busy, over that line's time, on a machine of each kind (docs/BENCHMARKS.md,
+ * "Starting estimates"), on the slow side. In float32 the recognizer is most of a page's work, so its
+ * speed says how this machine's pages compare; in int8 (VNNI) it reads a line several times faster
+ * while decoding, the detector and the classifier do not speed up, and a page is 75 such lines a
+ * megapixel rather than 45-49: with float32's 50, a fresh instance with VNNI admitted a burst a third
+ * larger than it could answer in time.
  */
-const CALIBRATION_LINES_PER_UNIT: Record<WorkKind, number> = { page: 50, line: 0.65 };
+const CALIBRATION_LINES_PER_UNIT: Record<Precision, Record<WorkKind, number>> = {
+  float32: { page: 50, line: 0.65 },
+  int8: { page: 80, line: 0.7 },
+};
 /**
  * The part of a call's work that one worker does while the others wait: a page's decode and
  * detector (an eighth of a development invoice's work); the lines it finds are read by every worker
@@ -439,17 +447,17 @@ export class Admission {
 
   /**
    * Put this machine's speed in place of the starting estimates: `lineMs`, its recognizer's time on
-   * the calibration line, scaled by CALIBRATION_LINES_PER_UNIT. The starting estimates were measured
+   * the calibration line in `precision`, scaled by CALIBRATION_LINES_PER_UNIT. The starting estimates were measured
    * on one machine; on a core several times slower, a fresh instance admitted a burst several times
    * larger than it could answer in time, and learning a tenth a call took dozens of calls to correct
    * that (docs/BENCHMARKS.md, "A burst after a quiet spell"). Calls already learned from keep their
    * weight: only what is left of the starting estimate in the running one is replaced.
    */
-  calibrate(lineMs: number): void {
+  calibrate(lineMs: number, precision: Precision = 'float32'): void {
     if (!(lineMs > 0) || !Number.isFinite(lineMs)) return;
     for (const kind of ['page', 'line'] as const) {
       const startWeight = (1 - LEARNING_RATE) ** this.learned[kind];
-      this.msPerUnit[kind] += startWeight * (CALIBRATION_LINES_PER_UNIT[kind] * lineMs - INITIAL_MS_PER_UNIT[kind]);
+      this.msPerUnit[kind] += startWeight * (CALIBRATION_LINES_PER_UNIT[precision][kind] * lineMs - INITIAL_MS_PER_UNIT[kind]);
     }
   }
 
