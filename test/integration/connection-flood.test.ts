@@ -33,7 +33,17 @@ describe('a host that opens connections and sends nothing, against a server with
       } finally {
         client.close();
       }
-      expect((await fetch(`http://127.0.0.1:${server.httpPort}/healthz`)).status).to.equal(200);
+      // The HTTP port's new connection takes another one's place, once one has been idle a second: the
+      // idle ones opened over some time, and the next longest idle may still be short of it.
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${server.httpPort}/healthz`).then(
+            (r) => r.status === 200,
+            () => false,
+          ),
+        4000,
+        'the HTTP port served at --max-connections',
+      );
       expect(await metric(server.httpPort!, 'ocr_connections_refused_total{reason="per_client"}')).to.equal(extra);
       expect(await metric(server.httpPort!, 'ocr_connections_open')).to.be.at.least(perClient);
     } finally {
