@@ -341,9 +341,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
         }
       }
       // A body declared over its limit is refused from its length when it is parsed: no "go on" for it.
-      const declared = Number(request.headers['content-length'] ?? 0);
-      const limit = bodyLimit(request.headers['content-type'], maxImageBytes, kind === 'line' ? maxLinesPerRequest : 1);
-      if (/^100-continue$/i.test(request.headers.expect ?? '') && declared <= limit) reply.raw.writeContinue();
+      if (/^100-continue$/i.test(request.headers.expect ?? '')) {
+        const limit = bodyLimit(request.headers['content-type'], maxImageBytes, kind === 'line' ? maxLinesPerRequest : 1);
+        if (Number(request.headers['content-length'] ?? 0) <= limit) reply.raw.writeContinue();
+      }
       return payload;
     },
   });

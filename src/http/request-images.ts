@@ -106,7 +106,7 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
   const refuseSize = (): HttpError => new HttpError(413, 'RESOURCE_EXHAUSTED', tooLarge(maxBytes, many));
   if (request.isMultipart()) {
     // Refused before a byte of it is read, where it says how long it is; else as its images add up.
-    if (Number(request.headers['content-length']) > maxBytes + multipartOverhead(maxImages)) throw refuseSize();
+    if (Number(request.headers['content-length']) > bodyLimit(request.headers['content-type'], maxBytes, maxImages)) throw refuseSize();
     const images: Buffer[] = [];
     const fields: Record<string, unknown> = {};
     let total = 0;
