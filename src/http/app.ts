@@ -31,6 +31,7 @@ import { corsOptions } from './cross-origin.js';
 import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
+import { lingerAfterAnswer } from './lingering-close.js';
 import { openApiDocument } from './openapi.js';
 import {
   bodyLimit,
@@ -199,12 +200,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   /**
-   * Whether the unread rest of a refused request's body is read and dropped (Node does that to keep
-   * the connection) rather than its connection closed after the answer. Closed, a client still
-   * sending met a reset, and its writing failed before it read the answer: fetch sending a 32 MiB
-   * image and a byte got EPIPE in place of its 413. Read when it is at most twice an image, as
-   * declared; not for a refusal for load, whose point is to spare the server the body, nor for one
-   * without a length, which could be endless.
+   * Whether the unread rest of a refused request's body is read and dropped to keep the connection
+   * (Node does that) rather than the connection closed once the client has sent it (lingering-close.ts):
+   * when it is at most twice an image, as declared; not for a refusal for load, whose connection
+   * the client is better off without, nor for one without a length, which could be endless.
    */
   const drainable = (request: FastifyRequest, failure: HttpFailure): boolean => {
     const length = Number(request.headers['content-length']);
@@ -224,7 +223,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (!request.raw.complete) {
       // Fastify closes a body over its limit from its length alone: a drainable one is read instead.
       if (drainable(request, failure)) reply.removeHeader('connection');
-      else void reply.header('connection', 'close');
+      else {
+        void reply.header('connection', 'close');
+        lingerAfterAnswer(request.raw);
+      }
     }
     return reply.status(failure.status).send(failureJson(failure));
   };

@@ -1,0 +1,49 @@
+/**
+ * A lingering close (as Nginx's `lingering_close`): the connection of a request answered before its
+ * body was read is closed only once the client has sent the rest, or has gone quiet, or after a
+ * while. Node ends such an answer with `destroySoon()`, which closes the socket with the body's
+ * rest unread, and the kernel answers that rest with a reset: a client that writes its whole body
+ * before it reads (fetch, curl without `Expect: 100-continue`) fails with EPIPE or ECONNRESET and
+ * never reads its 413, 429 or 401. What the client still sends is read and dropped, never held.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export interface LingerBounds {
+  /** At most this long from the answer (Nginx's lingering_time, 30 s). */
+  totalMs: number;
+  /** Closed once the client has sent nothing for this long (Nginx's lingering_timeout, 5 s). */
+  idleMs: number;
+}
+
+export const LINGER_BOUNDS: LingerBounds = { totalMs: 30_000, idleMs: 5_000 };
+
+/**
+ * Makes the close that follows the answer to `request` (sent with `connection: close`) a lingering
+ * one: the answer is sent and the server's side of the connection ended, then the rest of the
+ * body is read and dropped until it ends or a bound passes, and the connection closes.
+ */
+export function lingerAfterAnswer(request: IncomingMessage, bounds: LingerBounds = LINGER_BOUNDS): void {
+  const socket = request.socket;
+  const destroySoon = socket.destroySoon.bind(socket);
+  socket.destroySoon = () => {
+    if (request.complete) return destroySoon();
+    socket.end();
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(total);
+      clearTimeout(idle);
+      destroySoon();
+    };
+    const total = setTimeout(close, bounds.totalMs);
+    const idle = setTimeout(close, bounds.idleMs);
+    // The body's readers (Fastify's parser, multipart) gave up on it: nothing but this reads it now.
+    request.unpipe();
+    request.removeAllListeners('data');
+    request.on('data', () => idle.refresh());
+    request.once('end', close);
+    socket.once('close', close);
+    request.resume();
+  };
+}
