@@ -3,7 +3,7 @@
  *   node dist/bench/eval.js --set ../shared/eval-dev/set --out pred.json [--lines-only] [--options JSON]
  * Then: python3 ../shared/eval-dev/score.py pred.json --set ../shared/eval-dev/set
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OcrEngine, type RecognizeOptions } from '../src/engine/engine.js';
@@ -22,34 +22,42 @@ const { values } = parseArgs({
 
 const setDir = values.set!;
 const options = JSON.parse(values.options!) as RecognizeOptions;
-const engine = await OcrEngine.create(values.workers ? { workers: Number(values.workers) } : {});
-const images = (dir: string): string[] =>
-  readdirSync(dir)
+/** The images of the set's folder `name`, read before the engine starts: a wrong --set ends with its reason, not with the engine's workers cut off. */
+const images = (name: string): string[] => {
+  const dir = path.join(setDir, name);
+  if (!existsSync(dir)) {
+    console.error(`no folder ${name}/ in ${setDir}: give --set the evaluation set's folder, the one holding lines/ and docs/`);
+    process.exit(2);
+  }
+  return readdirSync(dir)
     .filter((f) => /\.(png|jpe?g|webp|tiff?|gif|bmp)$/i.test(f))
     .sort();
+};
+const lineFiles = values.only!.includes('lines') ? images('lines') : [];
+const docFiles = values.only!.includes('docs') ? images('docs') : [];
+const engine = await OcrEngine.create(values.workers ? { workers: Number(values.workers) } : {});
 
 const pred: { lines: Record<string, string>; docs: Record<string, string[]> } = { lines: {}, docs: {} };
 const started = performance.now();
-if (values.only!.includes('lines')) {
+if (lineFiles.length > 0) {
   const dir = path.join(setDir, 'lines');
-  const files = images(dir);
   if (values['lines-only']) {
     const out = await engine.recognizeLines(
-      files.map((f) => readFileSync(path.join(dir, f))),
+      lineFiles.map((f) => readFileSync(path.join(dir, f))),
       options,
     );
-    out.forEach((o, i) => (pred.lines[files[i]!] = o.ok ? o.line.text : ''));
+    out.forEach((o, i) => (pred.lines[lineFiles[i]!] = o.ok ? o.line.text : ''));
   } else {
-    await mapLimit(files, 4, async (f) => {
+    await mapLimit(lineFiles, 4, async (f) => {
       const r = await engine.recognize(readFileSync(path.join(dir, f)), options);
       pred.lines[f] = r.lines.map((l) => l.text).join(' ');
     });
   }
 }
 const linesDone = performance.now();
-if (values.only!.includes('docs')) {
+if (docFiles.length > 0) {
   const dir = path.join(setDir, 'docs');
-  for (const f of images(dir)) {
+  for (const f of docFiles) {
     const r = await engine.recognize(readFileSync(path.join(dir, f)), options);
     pred.docs[f] = r.lines.map((l) => l.text);
   }
