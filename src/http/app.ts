@@ -205,6 +205,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    * when it is at most twice an image, as declared; not for a refusal for load, whose connection
    * the client is better off without, nor for one without a length, which could be endless.
    */
+  /** Aborted once close() has begun: a lingering close (lingering-close.ts) then ends at once. */
+  const closing = new AbortController();
   const drainable = (request: FastifyRequest, failure: HttpFailure): boolean => {
     const length = Number(request.headers['content-length']);
     return failure.retryAfterMs === undefined && Number.isFinite(length) && length <= 2 * maxImageBytes;
@@ -225,7 +227,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       if (drainable(request, failure)) reply.removeHeader('connection');
       else {
         void reply.header('connection', 'close');
-        lingerAfterAnswer(request.raw);
+        lingerAfterAnswer(request.raw, closing.signal);
       }
     }
     return reply.status(failure.status).send(failureJson(failure));
@@ -278,6 +280,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   let draining = false;
   app.addHook('preClose', (done) => {
     draining = true;
+    closing.abort();
     done();
   });
   // An answer while draining closes its connection: close() waits for every connection to end, and

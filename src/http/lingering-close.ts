@@ -20,30 +20,43 @@ export const LINGER_BOUNDS: LingerBounds = { totalMs: 30_000, idleMs: 5_000 };
 /**
  * Makes the close that follows the answer to `request` (sent with `connection: close`) a lingering
  * one: the answer is sent and the server's side of the connection ended, then the rest of the
- * body is read and dropped until it ends or a bound passes, and the connection closes.
+ * body is read and dropped until it ends, a bound passes or `stop` fires (the server closing: its
+ * answer sent, the connection holds back nothing but the shutdown), and the connection closes.
  */
-export function lingerAfterAnswer(request: IncomingMessage, bounds: LingerBounds = LINGER_BOUNDS): void {
+export function lingerAfterAnswer(request: IncomingMessage, stop: AbortSignal, bounds: LingerBounds = LINGER_BOUNDS): void {
   const socket = request.socket;
   const destroySoon = socket.destroySoon.bind(socket);
   socket.destroySoon = () => {
-    if (request.complete) return destroySoon();
+    if (request.complete || stop.aborted) return destroySoon();
     socket.end();
     let closed = false;
     const close = (): void => {
       if (closed) return;
       closed = true;
       clearTimeout(total);
-      clearTimeout(idle);
+      clearInterval(quiet);
+      stop.removeEventListener('abort', close);
       destroySoon();
     };
     const total = setTimeout(close, bounds.totalMs);
-    const idle = setTimeout(close, bounds.idleMs);
+    // Counted on the socket: Node drops a refused body in its parser without a 'data' event.
+    let bytesRead = socket.bytesRead;
+    let heardAt = Date.now();
+    const quiet = setInterval(
+      () => {
+        if (socket.bytesRead !== bytesRead) {
+          bytesRead = socket.bytesRead;
+          heardAt = Date.now();
+        } else if (Date.now() - heardAt >= bounds.idleMs) close();
+      },
+      Math.max(10, bounds.idleMs / 10),
+    );
     // The body's readers (Fastify's parser, multipart) gave up on it: nothing but this reads it now.
     request.unpipe();
     request.removeAllListeners('data');
-    request.on('data', () => idle.refresh());
     request.once('end', close);
     socket.once('close', close);
+    stop.addEventListener('abort', close);
     request.resume();
   };
 }

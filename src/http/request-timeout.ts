@@ -63,6 +63,12 @@ function clientFailure(err: NodeJS.ErrnoException, headersParsed: boolean, timeo
 export function clientErrorAnswer(timeouts: ServerTimeouts, logger: Logger): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    // The server's side already ended (a lingering close, lingering-close.ts): the request had its
+    // answer, and a client that stops sending its body then is no malformed request.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     // The response Node made for the request it parsed, until that response is finished.
     const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
     const failure = clientFailure(err, Boolean(inFlight), timeouts);

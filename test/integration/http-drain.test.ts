@@ -170,6 +170,34 @@ describe('HTTP while a server drains on SIGTERM', function () {
     }
   });
 
+  it('ocr serve does not wait for a connection still sending the body of a request it refused', async () => {
+    const server = await spawnServer(['--workers', '1', '--grace-ms', String(GRACE_MS), '--max-message-mb', '1']);
+    const socket = net.connect({ port: server.httpPort!, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`);
+      socket.write(Buffer.alloc(64 * 1024));
+      // Answered 413 from its length; the server lingers (lingering-close.ts) while the client sends on, never quiet long.
+      await once(socket, 'end');
+      expect(answer).to.match(/^HTTP\/1\.1 413 /);
+      trickle = setInterval(() => socket.write(Buffer.alloc(1024)), 100);
+      const exited = once(server.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      const signalled = Date.now();
+      server.child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code, server.stderr().slice(-2000)).to.equal(0);
+      // Lingering would have held the exit for its 30 s.
+      expect(Date.now() - signalled, 'ms from SIGTERM to exit').to.be.below(10_000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+      server.child.kill('SIGKILL');
+    }
+  });
+
   it('ocr gateway does the same in front of an instance', async () => {
     const instance = await spawnServer(['--workers', '1']);
     try {

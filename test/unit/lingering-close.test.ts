@@ -5,13 +5,16 @@ import { expect } from 'chai';
 import { lingerAfterAnswer, type LingerBounds } from '../../src/http/lingering-close.js';
 
 /** A server that answers 413 from the headers, before reading the body, and closes as `bounds` say. */
-async function refusingServer(bounds: LingerBounds): Promise<{ port: number; closed: Promise<number>; stop(): Promise<void> }> {
+async function refusingServer(
+  bounds: LingerBounds,
+  stop = new AbortController().signal,
+): Promise<{ port: number; closed: Promise<number>; stop(): Promise<void> }> {
   let answeredAt = 0;
   let resolveClosed: (ms: number) => void = () => undefined;
   const closed = new Promise<number>((resolve) => (resolveClosed = resolve));
   const server = http.createServer((request, response) => {
     request.socket.once('close', () => resolveClosed(Date.now() - answeredAt));
-    lingerAfterAnswer(request, bounds);
+    lingerAfterAnswer(request, stop, bounds);
     answeredAt = Date.now();
     response.writeHead(413, { connection: 'close', 'content-length': '2' }).end('no');
   });
@@ -60,6 +63,23 @@ describe('lingering close', () => {
     await server.stop();
   });
 
+  it('keeps a connection whose client sends a little at a time, and closes it once it goes quiet', async () => {
+    const server = await refusingServer({ totalMs: 60_000, idleMs: 300 });
+    const { socket } = await answered(server.port);
+    socket.on('error', () => undefined);
+    const trickle = setInterval(() => socket.write(Buffer.alloc(1024)), 50);
+    const quietFrom = new Promise<number>((resolve) =>
+      setTimeout(() => {
+        clearInterval(trickle);
+        resolve(Date.now());
+      }, 1500),
+    );
+    await server.closed;
+    expect(Date.now() - (await quietFrom)).to.be.within(250, 30_000);
+    socket.destroy();
+    await server.stop();
+  });
+
   it('closes a connection whose client keeps sending after the total bound', async () => {
     const server = await refusingServer({ totalMs: 500, idleMs: 60_000 });
     const { socket } = await answered(server.port);
@@ -67,6 +87,18 @@ describe('lingering close', () => {
     const trickle = setInterval(() => socket.write(Buffer.alloc(1024)), 50);
     expect(await server.closed).to.be.within(450, 30_000);
     clearInterval(trickle);
+    socket.destroy();
+    await server.stop();
+  });
+
+  it('closes at once when the server closes', async () => {
+    const closing = new AbortController();
+    const server = await refusingServer({ totalMs: 60_000, idleMs: 60_000 }, closing.signal);
+    const { socket } = await answered(server.port);
+    const aborted = Date.now();
+    closing.abort();
+    await server.closed;
+    expect(Date.now() - aborted).to.be.below(1000);
     socket.destroy();
     await server.stop();
   });
