@@ -12,7 +12,15 @@ export {
   type CallSettings,
   type Priority,
 } from './call-settings.js';
-export { DEADLINE_NO_INSTANCE, DEADLINE_PASSED, OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
+export {
+  CONNECTION_LOST,
+  DEADLINE_NO_INSTANCE,
+  DEADLINE_PASSED,
+  OcrCallError,
+  statusName,
+  toOcrCallError,
+  type StatusName,
+} from './errors.js';
 export { TileCall } from './tile-call.js';
 export { type TokenSource } from './token.js';
 export { TiledImage } from './tiled-image.js';
