@@ -2,6 +2,7 @@
 
 export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
 export { type ClientTls } from './tls.js';
+export { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS } from './keepalive.js';
 export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
 export { registerConsulResolver } from './resolver-consul.js';
 export {
