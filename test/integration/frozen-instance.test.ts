@@ -25,8 +25,9 @@ describe('an instance frozen with SIGSTOP under a steady stream of calls', funct
   it('fails no call: the calls it holds end once a ping goes unanswered, and every call goes on to the other instance', async () => {
     const [victim, survivor] = servers as [ServerProcess, ServerProcess];
     const target = `ipv4:127.0.0.1:${victim.port},127.0.0.1:${survivor.port}`;
-    // Small keepalive values keep the test short; the defaults find a frozen instance within 10 s.
-    const client = new OcrClient(target, { deadlineMs: 15_000, keepaliveTimeMs: 500, keepaliveTimeoutMs: 1000 });
+    // Small keepalive values keep the test short (the defaults find a frozen instance within 10 s);
+    // 2 s for an ACK, so that the healthy instance on a busy test machine is never taken for frozen.
+    const client = new OcrClient(target, { deadlineMs: 15_000, keepaliveTimeMs: 500, keepaliveTimeoutMs: 2000 });
     const line = await textImage('Frozen 42');
     const failures: string[] = [];
     /** Who answered each call, by when it started: before or after the freeze. */
