@@ -24,6 +24,8 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   const client = new OcrClient(opts.target, {
     loadBalancing: opts.lb,
     deadlineMs: opts.deadlineMs,
+    keepaliveTimeMs: opts.keepaliveTimeMs,
+    keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
     ...(tls ? { tls } : {}),
     ...(token ? { token } : {}),
   });

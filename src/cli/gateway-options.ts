@@ -1,4 +1,5 @@
 /** The options of `ocr gateway`, apart from the command so that `ocr --help` loads neither the SDK nor Fastify. */
+import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS } from '../client/keepalive.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-limits.js';
@@ -24,6 +25,12 @@ export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOption
   maxConnectionsPerClient: number;
   /** Deadline of a request that sets no timeout of its own. */
   deadlineMs: number;
+  /**
+   * Pings on each instance's connection while calls are open on it, and how long one's answer may
+   * take before the connection counts as dead: the bound on what a frozen instance costs (src/client/keepalive.ts).
+   */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
   /** Largest image accepted, in MiB (the instances' own limit still applies). */
   maxMessageMb: number;
   /** Images one /api/ocr/lines request may carry. */
@@ -45,6 +52,8 @@ export const GATEWAY_DEFAULTS = {
   maxConnections: DEFAULT_CONNECTION_LIMITS.max,
   maxConnectionsPerClient: DEFAULT_CONNECTION_LIMITS.perClient,
   deadlineMs: 30_000,
+  keepaliveTimeMs: DEFAULT_KEEPALIVE_TIME_MS,
+  keepaliveTimeoutMs: DEFAULT_KEEPALIVE_TIMEOUT_MS,
   maxMessageMb: 32,
   maxLines: 256,
   graceMs: 10_000,

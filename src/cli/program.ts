@@ -427,6 +427,22 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         .default(GATEWAY_DEFAULTS.deadlineMs),
     )
     .addOption(
+      new Option(
+        '--keepalive-time-ms <ms>',
+        'ping each instance this often while calls are open on it, so that one that stops answering without closing its connection (frozen, partitioned) is found dead and its calls retried on another',
+      )
+        .argParser(positiveInt)
+        .default(GATEWAY_DEFAULTS.keepaliveTimeMs),
+    )
+    .addOption(
+      new Option(
+        '--keepalive-timeout-ms <ms>',
+        "drop an instance's connection when a ping's answer takes longer than this (a frozen instance costs a call at most the two together)",
+      )
+        .argParser(positiveInt)
+        .default(GATEWAY_DEFAULTS.keepaliveTimeoutMs),
+    )
+    .addOption(
       new Option('--max-message-mb <n>', 'largest image accepted, in MiB')
         .argParser(wholeNumber(1, 2047))
         .default(GATEWAY_DEFAULTS.maxMessageMb),

@@ -48,6 +48,18 @@ export const DEADLINE_PASSED = 'the deadline passed before the answer came: allo
 export const DEADLINE_NO_INSTANCE =
   'the deadline passed before any instance was ready to take the call (none reachable, or none answering): check the target and that its servers are up';
 
+/**
+ * The description of a call whose connection to its instance was lost before the answer came, in
+ * place of grpc-js's bare "Connection dropped": the instance closed it (it crashed, was killed) or
+ * stopped answering the client's keepalive pings (frozen, partitioned; keepalive.ts). The client
+ * has already resent an idempotent call to another instance as often as maxAttempts allows.
+ */
+export const CONNECTION_LOST =
+  "the connection to the instance was lost before the answer came (it stopped, or stopped answering the client's keepalive pings): try again, or allow the client more attempts (maxAttempts)";
+
+/** grpc-js's wording for the calls open on a connection that closed or failed its keepalive ping. */
+const GRPC_JS_CONNECTION_DROPPED = 'Connection dropped';
+
 /** grpc-js's wording, from the client's timer or a server's (grpc-js answers a bare "Deadline exceeded"). */
 const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
 /** The part of grpc-js's wording for a call still waiting for a connection when its deadline passed. */
@@ -78,6 +90,7 @@ function describe(err: ServiceError): string {
     return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
   }
   if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return unreachable(unreachableReason(err.details));
+  if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CONNECTION_DROPPED) return CONNECTION_LOST;
   return err.details;
 }
 

@@ -2,6 +2,7 @@
 
 export { OcrClient, MAX_MESSAGE_BYTES, type OcrClientOptions } from './ocr-client.js';
 export { type ClientTls } from './tls.js';
+export { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS } from './keepalive.js';
 export { LOAD_BALANCING, type LoadBalancing } from './service-config.js';
 export { registerConsulResolver } from './resolver-consul.js';
 export {
@@ -12,7 +13,15 @@ export {
   type CallSettings,
   type Priority,
 } from './call-settings.js';
-export { DEADLINE_NO_INSTANCE, DEADLINE_PASSED, OcrCallError, statusName, toOcrCallError, type StatusName } from './errors.js';
+export {
+  CONNECTION_LOST,
+  DEADLINE_NO_INSTANCE,
+  DEADLINE_PASSED,
+  OcrCallError,
+  statusName,
+  toOcrCallError,
+  type StatusName,
+} from './errors.js';
 export { TileCall } from './tile-call.js';
 export { type TokenSource } from './token.js';
 export { TiledImage } from './tiled-image.js';

@@ -29,6 +29,7 @@ import { tokenInterceptor, type TokenSource } from './token.js';
 import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
 import { RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, keepaliveChannelOptions } from './keepalive.js';
 
 /** How long a client trusts the balancer's verdict that every instance refuses a priority without asking it again. */
 const RECHECK_REFUSALS_MS = 1000;
@@ -39,7 +40,7 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export interface OcrClientOptions {
   /** Deadline of every call unless the call overrides it; Infinity for none. Default 30000. */
   deadlineMs?: number;
-  /** grpc-js channel options; they override the client's message size limits. */
+  /** grpc-js channel options; they override the client's own (message size limits, keepalive). */
   channelOptions?: ChannelOptions;
   /** grpc-js channel credentials, in place of `tls`'s. Default: plaintext. */
   credentials?: ChannelCredentials;
@@ -66,6 +67,15 @@ export interface OcrClientOptions {
    * it may refresh a token before it expires). Over plaintext too: use TLS where the network is not trusted.
    */
   token?: TokenSource;
+  /**
+   * Milliseconds between HTTP/2 pings on a connection while calls are open on it; Infinity: none.
+   * An instance that stops answering without closing its connections (a frozen process, a paused
+   * VM, a partition) is found dead when a ping's ACK does not come within keepaliveTimeoutMs: the
+   * calls open on it end UNAVAILABLE and are retried on another instance (keepalive.ts). Default 5000.
+   */
+  keepaliveTimeMs?: number;
+  /** Milliseconds a ping's ACK may take before its connection counts as dead. Default 5000. */
+  keepaliveTimeoutMs?: number;
 }
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
@@ -99,12 +109,17 @@ export class OcrClient {
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 5) {
       throw new RangeError(`maxAttempts must be a whole number from 1 to 5 (grpc-js's limit), got ${maxAttempts}`);
     }
+    const keepalive = keepaliveChannelOptions({
+      timeMs: options.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS,
+      timeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    });
     const secure = tlsChannel(options.tls);
     this.stub = new LeanOcrServiceClient(target, options.credentials ?? secure?.credentials ?? grpcCredentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
       ...RETRY_BUFFER_OPTIONS,
+      ...keepalive,
       ...secure?.options,
       ...options.channelOptions,
       ...(options.token !== undefined ? { interceptors: [tokenInterceptor(options.token)] } : {}),

@@ -183,7 +183,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
     'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
-    'grpc.keepalive_permit_without_calls': 1,
+    // No ping policy to set: grpc-js 1.14's server ACKs every client ping and has none to enforce
+    // (no min_ping_interval, no too_many_pings GOAWAY, as gRPC core's and grpc-go's servers have),
+    // so the SDK's keepalive pings (src/client/keepalive.ts) and any client's are never punished.
+    // (grpc.keepalive_permit_without_calls is a client option in grpc-js: its server reads none.)
     'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });

@@ -394,6 +394,8 @@ describe('ocr command line', () => {
             host: '127.0.0.1',
             httpPort: 9000,
             deadlineMs: 30000,
+            keepaliveTimeMs: 5000,
+            keepaliveTimeoutMs: 5000,
             maxMessageMb: 32,
             maxLines: 256,
             graceMs: 10000,
@@ -421,6 +423,12 @@ describe('ocr command line', () => {
         'ocr_abc',
       ]);
       expect(calls[0]![1]).to.include({ apiKeys: 'keys.json', protectInfo: false, quotaRps: 2.5, quotaConcurrent: 3, token: 'ocr_abc' });
+    });
+
+    it('takes the keepalive that finds a frozen instance', async () => {
+      const { calls } = await run(['gateway', '--keepalive-time-ms', '2000', '--keepalive-timeout-ms', '3000']);
+      expect(calls[0]![1]).to.include({ keepaliveTimeMs: 2000, keepaliveTimeoutMs: 3000 });
+      expect((await run(['gateway', '--keepalive-timeout-ms', '0'])).calls).to.deep.equal([]);
     });
 
     it('takes a bound on the memory its request bodies hold', async () => {

@@ -1,6 +1,6 @@
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
+import { CONNECTION_LOST, OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
 import { unreachable } from '../../src/client/errors.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { solidImage } from '../support/images.js';
@@ -18,6 +18,10 @@ describe('OcrCallError descriptions', () => {
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, 'round_robin: No connection established. Last error: null')).details).to.equal(
       unreachable(null),
     );
+  });
+
+  it("says what a call that lost its connection (closed, or found dead by keepalive) can do, in place of grpc-js's wording", () => {
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, 'Connection dropped')).details).to.equal(CONNECTION_LOST);
   });
 
   it("keeps a server's own UNAVAILABLE description, and any other status's", () => {
