@@ -1,11 +1,18 @@
 // The Web UI: every image chosen, dropped or pasted goes to POST api/ocr; its answer is shown as the
-// image with each box drawn over it and, beside it, the lines read, placed as on the page.
+// image with each box drawn over it and, beside it, the lines read, placed as on the page or, where
+// placed they would be too small to read (a phone, a wide page), in reading order.
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Images sent at once; the others wait, so a batch does not meet the server's admission limits. */
 const PARALLEL = 2;
 /** Lines read with less confidence are marked. */
 const LOW_CONFIDENCE = 0.8;
+/**
+ * Lines whose type, placed as on the page, would be smaller than this (their median, in CSS px) are
+ * shown in reading order first: a receipt at phone width comes to about 10 px, an invoice beside its
+ * image on a 1280 px screen to about 7 px.
+ */
+const MIN_PLACED_PX = 12;
 /** Sends of one image when the server is busy (429, 503) or does not answer; each waits its Retry-After, else 1, 2, 4, 8 s. */
 const MAX_TRIES = 5;
 /** A longer Retry-After is not waited for: the image fails, saying when to try again. */
@@ -79,10 +86,23 @@ function addFiles(files) {
   runNext();
 }
 
+let cardCount = 0;
+
 function createCard(file) {
   const card = template.content.firstElementChild.cloneNode(true);
   const name = nameOf(file);
+  cardCount += 1;
+  // The card is named for its image: its "Copy text" and "Download TXT" then say which image they are for.
+  card.querySelector('.name').id = `name-${cardCount}`;
+  card.querySelector('article').setAttribute('aria-labelledby', `name-${cardCount}`);
   card.querySelector('.name').textContent = name;
+  for (const radio of card.querySelectorAll('.view input')) {
+    radio.name = `view-${cardCount}`;
+    radio.addEventListener('change', () => {
+      card.dataset.viewChosen = 'true';
+      setView(card, radio.value);
+    });
+  }
   // Named for its image: several bars all called "Progress" tell a screen reader nothing.
   card.querySelector('.progress').setAttribute('aria-label', `${name}: progress`);
   const img = card.querySelector('img');
@@ -94,6 +114,30 @@ function createCard(file) {
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
   return card;
+}
+
+/** Shows the card's lines in reading order ('list') or placed as on the page ('page'). */
+function setView(card, view) {
+  card.dataset.view = view;
+  card.querySelector(`.view input[value="${view}"]`).checked = true;
+  const label = view === 'list' ? 'Lines read, in reading order' : 'Lines read, as placed on the page';
+  card.querySelector('.lines').setAttribute('aria-label', label);
+  fitLines(card);
+}
+
+/**
+ * The card's lines placed as on the page while their median type would be readable at the list's
+ * width, else in reading order; until switched by hand, the card follows its width (a phone turned,
+ * a window resized). sizes: the lines' type sizes as on the page, in percentages of the width.
+ */
+function followWidth(card, list, sizes) {
+  const median = sizes.sort((a, b) => a - b)[Math.floor(sizes.length / 2)] ?? Infinity;
+  const choose = () => {
+    if (!card.dataset.viewChosen) setView(card, (median * list.clientWidth) / 100 >= MIN_PLACED_PX ? 'page' : 'list');
+  };
+  choose();
+  // In the next frame: a view changed within the observer's callback would resize what it observes.
+  new ResizeObserver(() => requestAnimationFrame(choose)).observe(list);
 }
 
 /** progress: a fraction, 'busy' (no measure) or null (no bar). */
@@ -207,20 +251,21 @@ function show(card, answer, name) {
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
   const page = uprightPage(rotation, width, height);
   const list = card.querySelector('.lines');
-  list.style.aspectRatio = `${page.width} / ${page.height}`;
+  list.style.setProperty('--ratio', `${page.width} / ${page.height}`);
   const items = lines.map((line) => {
     const polygon = document.createElementNS(SVG, 'polygon');
     polygon.setAttribute('points', line.box.map((p) => p.join(',')).join(' '));
     boxes.append(polygon);
     const item = lineItem(line, page);
     list.append(item);
-    linkHighlight(item, polygon);
+    linkHighlight(card, item, polygon);
     return item;
   });
   rovingFocus(list, items);
-  // Text too wide for its box is set smaller; sizes are in container units, so the ratio holds at any width.
-  const fits = items.map((item) => item.getBoundingClientRect().width / item.firstChild.getBoundingClientRect().width);
-  items.forEach((item, i) => fits[i] > 0 && fits[i] < 1 && item.style.setProperty('--fit', fits[i].toFixed(3)));
+  // Laid out once as on the page, where the text is fitted to its boxes: its type sizes, in percentages of the width, hold at any width.
+  setView(card, 'page');
+  const sizes = items.map((item) => (100 * parseFloat(getComputedStyle(item).fontSize)) / list.clientWidth);
+  followWidth(card, list, sizes);
 
   const text = lines.map((line) => line.text).join('\n');
   const stem = name.replace(/\.[^.]*$/, '');
@@ -258,7 +303,20 @@ function show(card, answer, name) {
   announce(`${name}: ${summary}`);
 }
 
-/** A line placed by its box's bounds, in percentages of the upright page, its type as tall as the box. */
+/**
+ * Text too wide for its box, placed as on the page, is set smaller. Measured the first time the
+ * lines are shown so: sizes are in container units, so the ratio then holds at any width.
+ */
+function fitLines(card) {
+  const list = card.querySelector('.lines');
+  if (card.dataset.state !== 'done' || card.dataset.view !== 'page' || list.dataset.fitted) return;
+  list.dataset.fitted = 'true';
+  const items = [...list.children];
+  const fits = items.map((item) => item.getBoundingClientRect().width / item.firstChild.getBoundingClientRect().width);
+  items.forEach((item, i) => fits[i] > 0 && fits[i] < 1 && item.style.setProperty('--fit', fits[i].toFixed(3)));
+}
+
+/** A line and its box's bounds, in percentages of the upright page, for placing it as on the page; its type as tall as the box. */
 function lineItem(line, page) {
   const corners = line.box.map(page.point);
   const xs = corners.map((p) => p[0]);
@@ -270,12 +328,11 @@ function lineItem(line, page) {
   item.classList.toggle('low', line.confidence < LOW_CONFIDENCE);
   // Its confidence label opens towards the middle of the page, never past an edge.
   item.classList.toggle('right', left + boxWidth / 2 > page.width / 2);
-  Object.assign(item.style, {
-    left: `${(100 * left) / page.width}%`,
-    top: `${(100 * top) / page.height}%`,
-    width: `${(100 * boxWidth) / page.width}%`,
-    height: `${(100 * boxHeight) / page.height}%`,
-  });
+  // Custom properties, which only the view as on the page uses: in reading order the lines flow.
+  item.style.setProperty('--left', `${(100 * left) / page.width}%`);
+  item.style.setProperty('--top', `${(100 * top) / page.height}%`);
+  item.style.setProperty('--width', `${(100 * boxWidth) / page.width}%`);
+  item.style.setProperty('--height', `${(100 * boxHeight) / page.height}%`);
   item.style.setProperty('--size', ((100 * boxHeight) / page.width).toFixed(3));
   const text = Object.assign(document.createElement('span'), { className: 'text', textContent: line.text });
   const confidence = Object.assign(document.createElement('span'), {
@@ -306,18 +363,32 @@ function rovingFocus(list, items) {
   });
 }
 
-/** Hovering or focusing a line lights its box, and hovering a box lights its line. */
-function linkHighlight(item, polygon) {
-  const light = (on) => () => {
+/**
+ * Hovering or focusing a line lights its box, and hovering a box lights its line; a line stays lit
+ * while it has the focus, whatever the pointer does. Clicking or tapping a box focuses its line: on
+ * a touch screen, where nothing hovers, that is how a box shows its line.
+ */
+function linkHighlight(card, item, polygon) {
+  let hovered = false;
+  const light = () => {
+    const on = hovered || document.activeElement === item;
     item.classList.toggle('active', on);
     polygon.classList.toggle('active', on);
   };
   for (const element of [item, polygon]) {
-    element.addEventListener('pointerenter', light(true));
-    element.addEventListener('pointerleave', light(false));
+    element.addEventListener('pointerenter', () => {
+      hovered = true;
+      light();
+    });
+    element.addEventListener('pointerleave', () => {
+      hovered = false;
+      light();
+    });
   }
-  item.addEventListener('focus', light(true));
-  item.addEventListener('blur', light(false));
+  item.addEventListener('focus', light);
+  item.addEventListener('blur', light);
+  // In reading order the line is brought into view (below the picture, which stays); as on the page it is beside the box.
+  polygon.addEventListener('click', () => item.focus({ preventScroll: card.dataset.view === 'page' }));
 }
 
 async function copyText(text) {

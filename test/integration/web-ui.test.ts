@@ -11,6 +11,8 @@ import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/ser
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
 const RECEIPT = path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg');
+/** A page wider than tall, in small type: placed beside its image on a 1280 px screen, its lines would be 7 px. */
+const INVOICE = path.join(EVAL_DEV, 'docs', 'd000_invoice.jpg');
 const SCREENSHOT = path.join(ROOT, 'docs', 'web-ui.png');
 
 /** The ground truth and the UI write punctuation in full or half width, and spaces differently. */
@@ -36,6 +38,46 @@ const within = (inner: Box, outer: Box): number[] => [
   inner.width / outer.width,
   inner.height / outer.height,
 ];
+
+interface Contrast {
+  text: string;
+  /** WCAG 2's contrast ratio of the text's colour against what is painted behind it. */
+  ratio: number;
+  /** The relative luminance of what is behind it: 0 black, 1 white. */
+  background: number;
+}
+
+/**
+ * Run in the page on elements: each one's text colour against its background, the backgrounds of
+ * its ancestors painted under it where its own is not opaque (a string: the tests compile without the DOM's types).
+ */
+const CONTRAST = `((elements) => {
+  const rgba = (css) => { const [r, g, b, a = 1] = css.match(/[\\d.]+/g).map(Number); return [r, g, b, a]; };
+  const over = ([r, g, b, a], [R, G, B]) => [r * a + R * (1 - a), g * a + G * (1 - a), b * a + B * (1 - a)];
+  const linear = (v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4);
+  const luminance = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  const background = (element) => {
+    const layers = [];
+    for (let e = element; e; e = e.parentElement) {
+      const layer = rgba(getComputedStyle(e).backgroundColor);
+      if (layer[3] > 0) layers.push(layer);
+      if (layer[3] === 1) break;
+    }
+    return layers.reverse().reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  };
+  return elements.map((element) => {
+    const behind = background(element);
+    const [a, b] = [luminance(over(rgba(getComputedStyle(element).color), behind)), luminance(behind)];
+    return { text: element.textContent.trim().slice(0, 40), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), background: b };
+  });
+})`;
+
+/** The contrast of the text of each element `selector` matches in `page`. */
+const contrasts = async (page: Page, selector: string): Promise<Contrast[]> =>
+  (await page.evaluate(`${CONTRAST}([...document.querySelectorAll(${JSON.stringify(selector)})])`)) as Contrast[];
+
+/** A phone: 360 by 640 CSS pixels at three device pixels each, touch and no mouse. */
+const PHONE = { viewport: { width: 360, height: 640 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
 /** The Web UI at `/` in Debian's chromium, against a real server: upload, read, hover, download, errors, phone width. */
 describe('Web UI in a browser', function () {
@@ -97,6 +139,18 @@ describe('Web UI in a browser', function () {
   });
 
   const busy = { code: 8, msg: 'the server is busy: retry after the time in Retry-After', error: 'RESOURCE_EXHAUSTED' };
+
+  /** A page of its own, in a context with `options`, that has read the receipt: its card once done. */
+  async function readInContext(options: Parameters<Browser['newContext']>[0]): Promise<{ own: BrowserContext; card: Locator }> {
+    const own = await browser.newContext(options);
+    const ownPage = await own.newPage();
+    await ownPage.goto(`${base}/`);
+    await ownPage.setInputFiles('#file', RECEIPT);
+    const card = ownPage.locator('.result', { has: ownPage.locator('.name', { hasText: 'd004_receipt.jpg' }) });
+    await card.and(ownPage.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+    expect(await card.getAttribute('data-state'), (await card.locator('.status').textContent()) ?? '').to.equal('done');
+    return { own, card };
+  }
 
   after(async () => {
     await browser?.close();
@@ -164,6 +218,8 @@ describe('Web UI in a browser', function () {
     await page.mouse.move(0, 0);
     await page.locator('#file').focus();
     await page.keyboard.press('Tab'); // the options' summary
+    await page.keyboard.press('Tab');
+    expect(await receipt.getByRole('radio', { name: 'As on the page' }).and(page.locator(':focus')).count()).to.equal(1);
     await page.keyboard.press('Tab');
     expect(await receipt.locator('.lines li:first-child:focus').count()).to.equal(1);
     expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).to.equal('solid');
@@ -398,9 +454,26 @@ describe('Web UI in a browser', function () {
     }
   });
 
-  it('fits a phone’s width: the picture above the text, nothing wider than the screen', async () => {
+  it('shows the lines in reading order first where, placed as on the page, they would be too small to read', async () => {
+    expect(await receipt.getByRole('radio', { name: 'As on the page' }).isChecked()).to.equal(true);
+    await page.setInputFiles('#file', INVOICE);
+    const invoice = page.locator('.result', { has: page.locator('.name', { hasText: 'd000_invoice.jpg' }) });
+    await invoice.locator('.status', { hasText: /read|Error/ }).waitFor({ timeout: 120_000 });
+    expect(await invoice.getByRole('radio', { name: 'In reading order' }).isChecked()).to.equal(true);
+    expect(await invoice.getByRole('list', { name: 'Lines read, in reading order' }).isVisible()).to.equal(true);
+    const sizes = (await page.evaluate(
+      `[...document.querySelectorAll('.result:has(.lines[aria-label$="reading order"]) .lines .text')].map((e) => parseFloat(getComputedStyle(e).fontSize))`,
+    )) as number[];
+    expect(Math.min(...sizes)).to.be.at.least(14);
+    await invoice.getByRole('radio', { name: 'As on the page' }).check();
+    expect(await invoice.getByRole('list', { name: 'Lines read, as placed on the page' }).isVisible()).to.equal(true);
+  });
+
+  it('fits a phone’s width: the picture above the text, nothing wider than the screen, the lines as on the page on request', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
+    // Whichever view the card's width chose, the lines are placed as on the page on request.
+    await receipt.getByRole('radio', { name: 'As on the page' }).check();
     const image = await box(receipt.locator('img'));
     const panel = await box(receipt.locator('.lines'));
     expect(panel.y).to.be.at.least(image.y + image.height);
@@ -412,6 +485,103 @@ describe('Web UI in a browser', function () {
     for (const name of ['Download TXT', 'Download JSON']) {
       const control = await box(receipt.getByRole('link', { name }));
       expect(control.x + control.width).to.be.at.most(390);
+    }
+  });
+
+  it('shows a phone (360 px) the lines in reading order at a readable size, each linked to its box, nothing past the screen', async () => {
+    const { own, card } = await readInContext(PHONE);
+    const phone = card.page();
+    try {
+      expect(await phone.evaluate('document.documentElement.scrollWidth')).to.be.at.most(360);
+      const lines = card.locator('.lines li');
+      const count = await lines.count();
+      expect(count).to.be.greaterThan(40);
+      const sizes = (await phone.evaluate(
+        `[...document.querySelectorAll('.lines :is(.text, .confidence)')].map((e) => parseFloat(getComputedStyle(e).fontSize))`,
+      )) as number[];
+      expect(Math.min(...sizes), 'the smallest text of the lines, in px').to.be.at.least(14);
+      // In reading order, one under the other, each with its confidence shown, each a tap target.
+      const boxes = await Promise.all((await lines.all()).map(box));
+      for (const [i, b] of boxes.entries()) {
+        expect(b.height, `line ${i}`).to.be.at.least(44);
+        expect(b.x + b.width, `line ${i}`).to.be.at.most(360);
+        if (i > 0) expect(b.y, `line ${i}`).to.be.at.least(boxes[i - 1]!.y + boxes[i - 1]!.height - 1);
+      }
+      expect(await lines.nth(3).locator('.confidence').isVisible()).to.equal(true);
+      const controls = [
+        phone.locator('label[for="file"]'),
+        phone.locator('summary'),
+        card.getByRole('button', { name: 'Copy text' }),
+        card.getByRole('link', { name: 'Download TXT' }),
+        card.getByRole('link', { name: 'Download JSON' }),
+      ];
+      for (const control of controls) expect((await box(control)).height, control.toString()).to.be.at.least(44);
+
+      // A line far down focused: its box lights, and the picture stays in view above it.
+      const far = lines.nth(count - 5);
+      await far.focus();
+      const polygon = card.locator('.boxes polygon').nth(count - 5);
+      expect(await polygon.getAttribute('class')).to.equal('active');
+      expect(await far.getAttribute('class')).to.contain('active');
+      const lit = await box(polygon);
+      const line = await box(far);
+      expect(lit.y).to.be.within(0, 640 - lit.height);
+      expect(line.y).to.be.within(lit.y + lit.height, 640 - line.height);
+      // A box tapped lights its line, which takes the focus.
+      await card
+        .locator('.boxes polygon')
+        .nth(count - 3)
+        .tap();
+      expect(
+        await lines
+          .nth(count - 3)
+          .and(phone.locator(':focus'))
+          .count(),
+      ).to.equal(1);
+      expect(await lines.nth(count - 3).getAttribute('class')).to.contain('active');
+      expect(await polygon.getAttribute('class')).to.equal('');
+
+      // The card follows its width until switched by hand: at 1280 px the receipt's lines are placed as on the page.
+      await phone.setViewportSize({ width: 1280, height: 900 });
+      await card.and(phone.locator('[data-view="page"]')).waitFor();
+      await phone.setViewportSize(PHONE.viewport);
+      await card.and(phone.locator('[data-view="list"]')).waitFor();
+
+      // As on the page, on request: the lines placed where their boxes are.
+      await card.getByRole('radio', { name: 'As on the page' }).check();
+      const image = await box(card.locator('img'));
+      const panel = await box(card.locator('.lines'));
+      const drawn = within(await box(card.locator('.boxes polygon').nth(10)), image);
+      const placed = within(await box(lines.nth(10)), panel);
+      for (const [k, fraction] of drawn.entries()) expect(placed[k]).to.be.closeTo(fraction, 0.01);
+      expect(await phone.evaluate('document.documentElement.scrollWidth')).to.be.at.most(360);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('follows the light or dark colour scheme asked for, every text at a contrast of 4.5:1 or more', async () => {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const options of [{ viewport: { width: 1280, height: 900 } }, PHONE]) {
+        const { own, card } = await readInContext({ ...options, colorScheme });
+        const scheme = card.page();
+        try {
+          await scheme.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image\n') });
+          await scheme.locator('.result[data-state="error"]').waitFor();
+          await card.locator('.lines li').nth(2).focus();
+          const texts = await contrasts(
+            scheme,
+            ':is(h1, header p, .drop p, summary, .name, .status, .button, button, .view label, .lines li:nth-child(-n + 3) > span, .timings :is(dt, dd))',
+          );
+          expect(texts.length).to.be.greaterThan(20);
+          for (const { text, ratio } of texts) expect(ratio, `${colorScheme}, ${options.viewport.width} px: "${text}"`).to.be.at.least(4.5);
+          const [page] = await contrasts(scheme, 'html');
+          if (colorScheme === 'dark') expect(page!.background, 'the page’s luminance').to.be.below(0.05);
+          else expect(page!.background, 'the page’s luminance').to.be.above(0.8);
+        } finally {
+          await own.close();
+        }
+      }
     }
   });
 });
