@@ -47,7 +47,13 @@ const clients = [
   client,
   ...Array.from(
     { length: connections - 1 },
-    () => new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+    () =>
+      new OcrClient(target, {
+        deadlineMs: 600_000,
+        maxAttempts: 1,
+        keepaliveTimeMs: Infinity,
+        channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+      }),
   ),
 ];
 const memory = watchPeak(pid);

@@ -59,7 +59,9 @@ export async function startWarmServer(): Promise<WarmServer> {
   process.on('exit', () => server.child.kill('SIGKILL'));
   const startedBytes = residentBytes(server.child.pid!);
   const target = `127.0.0.1:${server.port}`;
-  const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1 });
+  // No keepalive pings: a burst's encoding blocks this process's event loop for seconds, and a
+  // ping's timeout would then drop the healthy connection being measured (src/client/keepalive.ts).
+  const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1, keepaliveTimeMs: Infinity });
   const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
   await warmSessions(client, page);
   await atRest(server.httpPort!);
