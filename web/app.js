@@ -1,18 +1,12 @@
 // The Web UI: every image chosen, dropped or pasted goes to POST api/ocr; its answer is shown as the
-// image with each box drawn over it and, beside it, the lines read, placed as on the page or, where
-// placed they would be too small to read (a phone, a wide page), in reading order.
+// image with each box drawn over it and, beside it, the lines read, placed as on the page (on a
+// narrow screen, where those would be too small to read, in reading order first).
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Images sent at once; the others wait, so a batch does not meet the server's admission limits. */
 const PARALLEL = 2;
 /** Lines read with less confidence are marked. */
 const LOW_CONFIDENCE = 0.8;
-/**
- * Lines whose type, placed as on the page, would be smaller than this (their median, in CSS px) are
- * shown in reading order first: a receipt at phone width comes to about 10 px, an invoice beside its
- * image on a 1280 px screen to about 7 px.
- */
-const MIN_PLACED_PX = 12;
 /** Sends of one image when the server is busy (429, 503) or does not answer; each waits its Retry-After, else 1, 2, 4, 8 s. */
 const MAX_TRIES = 5;
 /** A longer Retry-After is not waited for: the image fails, saying when to try again. */
@@ -32,6 +26,8 @@ const results = document.querySelector('#results');
 const template = document.querySelector('#result');
 const log = document.querySelector('#log');
 const tokenInput = document.querySelector('#token');
+/** The stylesheet's phone width, where the picture comes above the text. */
+const narrow = matchMedia('(max-width: 45rem)');
 
 /** The token lasts as long as the tab (a reload keeps it), never on disk: sessionStorage, not localStorage. */
 const TOKEN_KEY = 'ocr-token';
@@ -103,6 +99,7 @@ function createCard(file) {
       setView(card, radio.value);
     });
   }
+  setView(card, defaultView());
   // Named for its image: several bars all called "Progress" tell a screen reader nothing.
   card.querySelector('.progress').setAttribute('aria-label', `${name}: progress`);
   const img = card.querySelector('img');
@@ -116,6 +113,9 @@ function createCard(file) {
   return card;
 }
 
+/** Placed as on the page, a phone's lines would be 8 px tall: there they come first in reading order, at the page's type size. */
+const defaultView = () => (narrow.matches ? 'list' : 'page');
+
 /** Shows the card's lines in reading order ('list') or placed as on the page ('page'). */
 function setView(card, view) {
   card.dataset.view = view;
@@ -125,20 +125,10 @@ function setView(card, view) {
   fitLines(card);
 }
 
-/**
- * The card's lines placed as on the page while their median type would be readable at the list's
- * width, else in reading order; until switched by hand, the card follows its width (a phone turned,
- * a window resized). sizes: the lines' type sizes as on the page, in percentages of the width.
- */
-function followWidth(card, list, sizes) {
-  const median = sizes.sort((a, b) => a - b)[Math.floor(sizes.length / 2)] ?? Infinity;
-  const choose = () => {
-    if (!card.dataset.viewChosen) setView(card, (median * list.clientWidth) / 100 >= MIN_PLACED_PX ? 'page' : 'list');
-  };
-  choose();
-  // In the next frame: a view changed within the observer's callback would resize what it observes.
-  new ResizeObserver(() => requestAnimationFrame(choose)).observe(list);
-}
+// A screen turned or a window resized across the phone width: the cards not switched by hand follow.
+narrow.addEventListener('change', () => {
+  for (const card of results.querySelectorAll('.result:not([data-view-chosen])')) setView(card, defaultView());
+});
 
 /** progress: a fraction, 'busy' (no measure) or null (no bar). */
 function setStatus(card, state, text, progress) {
@@ -262,10 +252,7 @@ function show(card, answer, name) {
     return item;
   });
   rovingFocus(list, items);
-  // Laid out once as on the page, where the text is fitted to its boxes: its type sizes, in percentages of the width, hold at any width.
-  setView(card, 'page');
-  const sizes = items.map((item) => (100 * parseFloat(getComputedStyle(item).fontSize)) / list.clientWidth);
-  followWidth(card, list, sizes);
+  fitLines(card);
 
   const text = lines.map((line) => line.text).join('\n');
   const stem = name.replace(/\.[^.]*$/, '');

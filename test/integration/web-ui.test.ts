@@ -11,8 +11,6 @@ import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/ser
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
 const RECEIPT = path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg');
-/** A page wider than tall, in small type: placed beside its image on a 1280 px screen, its lines would be 7 px. */
-const INVOICE = path.join(EVAL_DEV, 'docs', 'd000_invoice.jpg');
 const SCREENSHOT = path.join(ROOT, 'docs', 'web-ui.png');
 
 /** The ground truth and the UI write punctuation in full or half width, and spaces differently. */
@@ -454,25 +452,11 @@ describe('Web UI in a browser', function () {
     }
   });
 
-  it('shows the lines in reading order first where, placed as on the page, they would be too small to read', async () => {
-    expect(await receipt.getByRole('radio', { name: 'As on the page' }).isChecked()).to.equal(true);
-    await page.setInputFiles('#file', INVOICE);
-    const invoice = page.locator('.result', { has: page.locator('.name', { hasText: 'd000_invoice.jpg' }) });
-    await invoice.locator('.status', { hasText: /read|Error/ }).waitFor({ timeout: 120_000 });
-    expect(await invoice.getByRole('radio', { name: 'In reading order' }).isChecked()).to.equal(true);
-    expect(await invoice.getByRole('list', { name: 'Lines read, in reading order' }).isVisible()).to.equal(true);
-    const sizes = (await page.evaluate(
-      `[...document.querySelectorAll('.result:has(.lines[aria-label$="reading order"]) .lines .text')].map((e) => parseFloat(getComputedStyle(e).fontSize))`,
-    )) as number[];
-    expect(Math.min(...sizes)).to.be.at.least(14);
-    await invoice.getByRole('radio', { name: 'As on the page' }).check();
-    expect(await invoice.getByRole('list', { name: 'Lines read, as placed on the page' }).isVisible()).to.equal(true);
-  });
-
   it('fits a phone’s width: the picture above the text, nothing wider than the screen, the lines as on the page on request', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
-    // Whichever view the card's width chose, the lines are placed as on the page on request.
+    // The card read at desktop width follows the screen to the reading order, until asked otherwise.
+    expect(await receipt.getAttribute('data-view')).to.equal('list');
     await receipt.getByRole('radio', { name: 'As on the page' }).check();
     const image = await box(receipt.locator('img'));
     const panel = await box(receipt.locator('.lines'));
@@ -540,12 +524,6 @@ describe('Web UI in a browser', function () {
       ).to.equal(1);
       expect(await lines.nth(count - 3).getAttribute('class')).to.contain('active');
       expect(await polygon.getAttribute('class')).to.equal('');
-
-      // The card follows its width until switched by hand: at 1280 px the receipt's lines are placed as on the page.
-      await phone.setViewportSize({ width: 1280, height: 900 });
-      await card.and(phone.locator('[data-view="page"]')).waitFor();
-      await phone.setViewportSize(PHONE.viewport);
-      await card.and(phone.locator('[data-view="list"]')).waitFor();
 
       // As on the page, on request: the lines placed where their boxes are.
       await card.getByRole('radio', { name: 'As on the page' }).check();
