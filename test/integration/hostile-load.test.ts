@@ -48,7 +48,9 @@ describe('hostile input and overload against a server process with its default f
   before(async () => {
     server = await spawnServer();
     const target = `127.0.0.1:${server.port}`;
-    client = new OcrClient(target, { deadlineMs: 120_000, maxAttempts: 1 });
+    // No keepalive pings: encoding a hundred 30 MB requests blocks this process's event loop for
+    // seconds, and a ping's timeout would then drop the healthy connection under test (keepalive.ts).
+    client = new OcrClient(target, { deadlineMs: 120_000, maxAttempts: 1, keepaliveTimeMs: Infinity });
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
     // Warm every session as a server in service has them: their arenas, sized by the largest
     // detector input they run on (960×960, a square page), are part of its level.
