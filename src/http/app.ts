@@ -199,14 +199,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
   });
 
+  /** Aborted once close() has begun: a lingering close (lingering-close.ts) then ends at once. */
+  const closing = new AbortController();
   /**
    * Whether the unread rest of a refused request's body is read and dropped to keep the connection
    * (Node does that) rather than the connection closed once the client has sent it (lingering-close.ts):
    * when it is at most twice an image, as declared; not for a refusal for load, whose connection
    * the client is better off without, nor for one without a length, which could be endless.
    */
-  /** Aborted once close() has begun: a lingering close (lingering-close.ts) then ends at once. */
-  const closing = new AbortController();
   const drainable = (request: FastifyRequest, failure: HttpFailure): boolean => {
     const length = Number(request.headers['content-length']);
     return failure.retryAfterMs === undefined && Number.isFinite(length) && length <= 2 * maxImageBytes;
