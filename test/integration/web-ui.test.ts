@@ -477,6 +477,9 @@ describe('Web UI in a browser', function () {
     const phone = card.page();
     try {
       expect(await phone.evaluate('document.documentElement.scrollWidth')).to.be.at.most(360);
+      // No hint to drop or paste where neither can be done; a desktop shows it.
+      expect(await phone.locator('.drop p').isVisible(), 'the drop and paste hint on a touch screen').to.equal(false);
+      expect(await page.locator('.drop p').isVisible(), 'the drop and paste hint on a desktop').to.equal(true);
       const lines = card.locator('.lines li');
       const count = await lines.count();
       expect(count).to.be.greaterThan(40);
