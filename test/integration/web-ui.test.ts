@@ -332,6 +332,28 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('says so when the server answers from its result cache, rather than "read in 0.00 s"', async () => {
+    const cached = await spawnServer(['--cache', 'memory']);
+    const own = await browser.newContext();
+    try {
+      const again = await own.newPage();
+      await again.goto(`http://127.0.0.1:${cached.httpPort}/`);
+      for (const sent of [1, 2]) {
+        await again.setInputFiles('#file', RECEIPT);
+        // Each image's card comes first, above those before it; waited for before the same image is sent again.
+        const done = again.locator('.result:is([data-state="done"], [data-state="error"])');
+        await done.nth(sent - 1).waitFor({ timeout: 120_000 });
+        expect(await done.count()).to.equal(sent);
+      }
+      const [second, first] = await again.locator('.result .status').allTextContents();
+      expect(first).to.match(/^\d+ lines read in \d+\.\d\d s\.$/);
+      expect(second).to.match(/^\d+ lines read, from the server’s cache \(the same image was read before\)\.$/);
+    } finally {
+      await own.close();
+      cached.child.kill('SIGKILL');
+    }
+  });
+
   it('keeps no object URL once the images are shown, but those of the downloads', async () => {
     await page.waitForFunction(`(() => {
       const links = new Set([...document.querySelectorAll('a[download]')].map((a) => a.href));
@@ -456,7 +478,7 @@ describe('Web UI in a browser', function () {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
     // The card read at desktop width follows the screen to the reading order, until asked otherwise.
-    expect(await receipt.getAttribute('data-view')).to.equal('list');
+    await receipt.and(page.locator('[data-view="list"]')).waitFor();
     await receipt.getByRole('radio', { name: 'As on the page' }).check();
     const image = await box(receipt.locator('img'));
     const panel = await box(receipt.locator('.lines'));
