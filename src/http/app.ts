@@ -199,8 +199,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
   });
 
-  /** Aborted once close() has begun: a lingering close (lingering-close.ts) then ends at once. */
+  /**
+   * Aborted once close() has begun (Fastify's preClose): the drain, on an instance and on a gateway.
+   * A lingering close (lingering-close.ts) then ends at once.
+   */
   const closing = new AbortController();
+  const draining = (): boolean => closing.signal.aborted;
   /**
    * Whether the unread rest of a refused request's body is read and dropped to keep the connection
    * (Node does that) rather than the connection closed once the client has sent it (lingering-close.ts):
@@ -276,17 +280,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     done();
   });
 
-  /** Set once close() has begun (Fastify's preClose): the drain, on an instance and on a gateway. */
-  let draining = false;
   app.addHook('preClose', (done) => {
-    draining = true;
     closing.abort();
     done();
   });
   // An answer while draining closes its connection: close() waits for every connection to end, and
   // a kept-alive client sends its next request to a server that still takes it.
   app.addHook('onSend', async (_request, reply) => {
-    if (draining) void reply.header('connection', 'close');
+    if (draining()) void reply.header('connection', 'close');
   });
 
   const { uploads, weigh, heldBodies } = options;
@@ -327,7 +328,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const imageBody = (kind: WorkKind) => ({
     onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
       // Its body is not read: the connection closes after the answer (sendFailure).
-      if (draining) throw new HttpError(503, 'UNAVAILABLE', 'draining: this server is shutting down; send the request to another instance');
+      if (draining())
+        throw new HttpError(503, 'UNAVAILABLE', 'draining: this server is shutting down; send the request to another instance');
       const coding = unsupportedCoding(request.headers['content-encoding']);
       if (coding) throw new HttpError(415, 'INVALID_ARGUMENT', coding);
       const weighing = weighed(request, reply, kind, true);
