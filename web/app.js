@@ -227,13 +227,12 @@ function uprightPage(rotation, width, height) {
 }
 
 function show(card, answer, name) {
-  const { data: lines, width, height, rotation } = answer;
+  const { data: lines, width, height, rotation, cached } = answer;
   const timings = answer.timings ?? {};
   if (!Array.isArray(lines) || !(width > 0) || !(height > 0)) throw new Error('it has no lines or no page size');
   const turned = rotation ? ` (the page was turned ${rotation}°)` : '';
   const total = msOf(timings.total_ms);
   // The server's result cache answers an image read before with the same options, doing no work: "in 0.00 s" would say otherwise.
-  const cached = ['decode_ms', 'detect_ms', 'recognize_ms'].every((key) => timings[key] === 0);
   const took =
     total === undefined ? '' : cached ? ', from the server’s cache (the same image was read before)' : ` in ${(total / 1000).toFixed(2)} s`;
   const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;

@@ -207,6 +207,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
                         enum: [0, 90, 180, 270],
                         description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
                       },
+                      cached: {
+                        type: 'boolean',
+                        description:
+                          'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
+                      },
                       instance_id: { type: 'string' },
                       timings,
                     },

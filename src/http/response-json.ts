@@ -67,6 +67,7 @@ export function pageJson(r: RecognizeResponse): object {
     width: r.width,
     height: r.height,
     rotation: r.rotation,
+    cached: r.cached,
     instance_id: r.instanceId,
     timings: jsonTimings(r.timings),
   };

@@ -45,6 +45,7 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
       instanceId: ctx.instanceId,
       timings: toTimings(t),
       rotation: result.rotation,
+      cached: false,
     };
   };
 

@@ -202,7 +202,7 @@ export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: 
     if (cached) {
       ctx.metrics.lines.inc(cached.lines.length);
       const timings = toTimings({ ...zeroTimings(), totalMs: performance.now() - started });
-      return { ...cached, instanceId: ctx.instanceId, timings } satisfies RecognizeResponse;
+      return { ...cached, instanceId: ctx.instanceId, timings, cached: true } satisfies RecognizeResponse;
     }
     const response = await handlers.recognize(request, info);
     await cache.put(key, response);

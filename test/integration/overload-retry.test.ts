@@ -53,7 +53,8 @@ class FakeInstance {
       throw new Error('not used by this test');
     };
     const service: OcrServiceServer = {
-      recognize: (call, callback) => this.answer(call, callback, { lines: [], width: 1, height: 1, instanceId: id, rotation: 0 }),
+      recognize: (call, callback) =>
+        this.answer(call, callback, { lines: [], width: 1, height: 1, instanceId: id, rotation: 0, cached: false }),
       recognizeLines: (call, callback) => this.answer(call, callback, { results: [], instanceId: id }),
       getServerInfo: (call, callback) => this.answer(call, callback, info(id)),
       recognizeTiles: unimplemented,

@@ -73,7 +73,7 @@ describe('result cache', function () {
       await redis?.kill();
     });
 
-    it("answers on B, from the cache, a page A has read: B's instance id, A's lines, no work, B's hit counter up", async () => {
+    it("answers on B, from the cache, a page A has read: B's instance id, A's lines, marked cached, no work, B's hit counter up", async () => {
       const image = await page('Invoice 2024-117 total 88.50');
       const first = await a!.client.recognize(image);
       expect(first.instanceId).to.equal(a!.server.instanceId);
@@ -82,6 +82,7 @@ describe('result cache', function () {
       const { r: again } = await timed(b!, image);
       expect(again.instanceId).to.equal(b!.server.instanceId);
       expect(again.lines).to.deep.equal(first.lines);
+      expect([first.cached, again.cached]).to.deep.equal([false, true]);
       expect([again.width, again.height]).to.deep.equal([first.width, first.height]);
       expect(again.timings!.detectMs + again.timings!.recognizeMs + again.timings!.decodeMs).to.equal(0);
       expect(again.timings!.totalMs).to.be.below(50);
@@ -96,13 +97,15 @@ describe('result cache', function () {
         body: image,
       });
       expect(res.status).to.equal(200);
-      const viaHttp = (await res.json()) as { data: { text: string }[]; instance_id: string };
+      const viaHttp = (await res.json()) as { data: { text: string }[]; instance_id: string; cached: boolean };
       expect(viaHttp.instance_id).to.equal(a!.server.instanceId);
+      expect(viaHttp.cached).to.equal(false);
       const { defaults } = await b!.client.getServerInfo();
       const hitsBefore = await cacheCount(b!, 'hit');
       const again = await b!.client.recognize(image, { ...defaults });
       expect(again.instanceId).to.equal(b!.server.instanceId);
       expect(again.lines.map((l) => l.text)).to.deep.equal(viaHttp.data.map((l) => l.text));
+      expect(again.cached).to.equal(true);
       expect(await cacheCount(b!, 'hit')).to.equal(hitsBefore + 1);
       // Other options are another entry: computed.
       const other = await b!.client.recognize(image, { minConfidence: 0.9 });

@@ -77,6 +77,7 @@ describe('OcrClient against a fake server', () => {
           width: 10,
           height: 20,
           rotation: 0,
+          cached: false,
           instanceId: 'fake-1',
         });
       if (text === 'slow') setTimeout(respond, 1000);

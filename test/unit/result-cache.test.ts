@@ -108,6 +108,7 @@ function countingHandlers(state: { calls: number; fail?: boolean }): OcrHandlers
         width: 64,
         height: 16,
         rotation: 90,
+        cached: false,
         instanceId: 'instance-a',
         timings: { queueMs: 1, decodeMs: 2, detectMs: 30, classifyMs: 0, recognizeMs: 40, totalMs: 73 },
       };
@@ -215,7 +216,7 @@ describe('result cache', () => {
   });
 
   describe('in front of Recognize', () => {
-    it('answers an image sent again from memory: the handler runs once, the hit names this instance with near-zero timings', async () => {
+    it('answers an image sent again from memory: the handler runs once, the hit names this instance, says it is cached, with near-zero timings', async () => {
       const ctx = context();
       const state = { calls: 0 };
       const handlers = withResultCache(
@@ -229,6 +230,7 @@ describe('result cache', () => {
       expect(again.lines).to.deep.equal(first.lines);
       expect([again.width, again.height]).to.deep.equal([64, 16]);
       expect(again.instanceId).to.equal('instance-b');
+      expect([first.cached, again.cached]).to.deep.equal([false, true]);
       expect(again.timings!.detectMs + again.timings!.recognizeMs + again.timings!.queueMs).to.equal(0);
       expect(again.timings!.totalMs).to.be.below(50);
       expect([await cacheCount(ctx, 'miss'), await cacheCount(ctx, 'hit'), await cacheCount(ctx, 'error')]).to.deep.equal([1, 1, 0]);

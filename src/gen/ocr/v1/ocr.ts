@@ -101,6 +101,12 @@ export interface RecognizeResponse {
    * were read with it turned back. Always 0 when options.auto_rotate is off.
    */
   rotation: number;
+  /**
+   * Answered from the result cache: the same image was read before with the same options and
+   * models (on this instance, or on another sharing its cache), and nothing was read again; the
+   * timings then hold only total_ms, the lookup's.
+   */
+  cached: boolean;
 }
 
 export interface RecognizeLinesRequest {
@@ -689,7 +695,7 @@ export const RecognizeRequest: MessageFns<RecognizeRequest> = {
 };
 
 function createBaseRecognizeResponse(): RecognizeResponse {
-  return { lines: [], width: 0, height: 0, instanceId: "", timings: undefined, rotation: 0 };
+  return { lines: [], width: 0, height: 0, instanceId: "", timings: undefined, rotation: 0, cached: false };
 }
 
 export const RecognizeResponse: MessageFns<RecognizeResponse> = {
@@ -711,6 +717,9 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
     }
     if (message.rotation !== 0) {
       writer.uint32(48).uint32(message.rotation);
+    }
+    if (message.cached !== false) {
+      writer.uint32(56).bool(message.cached);
     }
     return writer;
   },
@@ -776,6 +785,14 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
             message.rotation = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.cached = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -801,6 +818,7 @@ export const RecognizeResponse: MessageFns<RecognizeResponse> = {
       ? Timings.fromPartial(object.timings)
       : undefined;
     message.rotation = object.rotation ?? 0;
+    message.cached = object.cached ?? false;
     return message;
   },
 };
