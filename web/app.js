@@ -258,13 +258,13 @@ function show(card, answer, name) {
 
   const text = lines.map((line) => line.text).join('\n');
   const stem = name.replace(/\.[^.]*$/, '');
-  const footer = card.querySelector('footer');
-  footer.hidden = false;
-  footer.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
-  footer.querySelector('.txt').download = `${stem}.txt`;
-  footer.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
-  footer.querySelector('.json').download = `${stem}.json`;
-  footer.querySelector('.copy').addEventListener('click', () =>
+  const actions = card.querySelector('.actions');
+  actions.hidden = false;
+  actions.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
+  actions.querySelector('.txt').download = `${stem}.txt`;
+  actions.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
+  actions.querySelector('.json').download = `${stem}.json`;
+  actions.querySelector('.copy').addEventListener('click', () =>
     copyText(text).then(
       () => {
         setStatus(card, 'done', `${summary} Text copied.`, null);
@@ -287,8 +287,9 @@ function show(card, answer, name) {
       Object.assign(document.createElement('dt'), { textContent: term }),
       Object.assign(document.createElement('dd'), { textContent: value }),
     );
-    footer.querySelector('.timings').append(group);
+    card.querySelector('.timings').append(group);
   }
+  card.querySelector('footer').hidden = false;
   announce(`${name}: ${summary}`);
 }
 

@@ -218,6 +218,12 @@ describe('Web UI in a browser', function () {
     await page.keyboard.press('Tab'); // the options' summary
     await page.keyboard.press('Tab');
     expect(await receipt.getByRole('radio', { name: 'As on the page' }).and(page.locator(':focus')).count()).to.equal(1);
+    // The actions come before the lines, so that a long page's need not be scrolled past.
+    for (const control of [receipt.getByRole('button', { name: 'Copy text' }), receipt.getByRole('link', { name: 'Download TXT' })]) {
+      await page.keyboard.press('Tab');
+      expect(await control.and(page.locator(':focus')).count(), control.toString()).to.equal(1);
+    }
+    await page.keyboard.press('Tab'); // Download JSON
     await page.keyboard.press('Tab');
     expect(await receipt.locator('.lines li:first-child:focus').count()).to.equal(1);
     expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).to.equal('solid');
@@ -228,8 +234,12 @@ describe('Web UI in a browser', function () {
     const lines = receipt.locator('.lines li');
     const focused = async (locator: Locator): Promise<boolean> => (await locator.and(page.locator(':focus')).count()) === 1;
     await lines.first().focus();
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(receipt.getByRole('link', { name: 'Download JSON' }))).to.equal(true);
     await page.keyboard.press('Tab');
-    expect(await focused(receipt.getByRole('button', { name: 'Copy text' }))).to.equal(true);
+    expect(await focused(lines.first())).to.equal(true);
+    await page.keyboard.press('Tab');
+    expect(await receipt.locator('.lines :focus').count(), 'a line focused after Tab').to.equal(0);
     await page.keyboard.press('Shift+Tab');
     expect(await focused(lines.first())).to.equal(true);
     await page.keyboard.press('ArrowDown');
@@ -525,6 +535,21 @@ describe('Web UI in a browser', function () {
         card.getByRole('link', { name: 'Download JSON' }),
       ];
       for (const control of controls) expect((await box(control)).height, control.toString()).to.be.at.least(44);
+      // Copying or saving a long page's text needs no scroll past its lines; each label sits in the middle of its control.
+      expect((await box(card.getByRole('button', { name: 'Copy text' }))).y, 'Copy text above the lines').to.be.below(
+        (await box(lines.first())).y,
+      );
+      const offCentre = (await phone.evaluate(
+        `[...document.querySelectorAll('.actions > *')].map((control) => {
+          const range = document.createRange();
+          range.selectNodeContents(control);
+          const label = range.getBoundingClientRect();
+          const whole = control.getBoundingClientRect();
+          return Math.abs(label.top + label.height / 2 - (whole.top + whole.height / 2));
+        })`,
+      )) as number[];
+      expect(offCentre, 'the actions, each label off its middle, px').to.have.length(3);
+      for (const px of offCentre) expect(px, 'the actions, each label off its middle, px').to.be.below(2);
 
       // A line far down focused: its box lights, and the picture stays in view above it.
       const far = lines.nth(count - 5);
