@@ -5,7 +5,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { OcrError } from '../shared/errors.js';
-import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
+import { sniffFormat } from '../shared/image-format.js';
+import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
@@ -82,14 +83,7 @@ export function bodyLimit(contentType: string | undefined, maxBytes: number, max
 
 export function checkImage(bytes: Uint8Array, what: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
-  if (!sniffFormat(bytes)) {
-    const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
-    throw new HttpError(
-      415,
-      'INVALID_ARGUMENT',
-      `${what} is not a ${SUPPORTED_FORMATS} file (it starts ${start}); send the encoded image file`,
-    );
-  }
+  if (!sniffFormat(bytes)) throw new HttpError(415, 'INVALID_ARGUMENT', notAnImage(what, bytes));
 }
 
 export interface Images {

@@ -51,6 +51,13 @@ describe('bad input over gRPC', function () {
       /not a JPEG, PNG, WebP, TIFF, GIF or BMP/,
     ));
 
+  it('a PDF → INVALID_ARGUMENT that says so and how to send its pages', () =>
+    expectStatus(
+      t.client.recognize(Buffer.from('%PDF-1.7\n%âãÏÓ\n1 0 obj\n<< /Type /Catalog >>\nendobj\n')),
+      'INVALID_ARGUMENT',
+      /^image is a PDF document, not a JPEG, PNG, WebP, TIFF, GIF or BMP file: send each page as an image/,
+    ));
+
   it('base64 text instead of bytes → INVALID_ARGUMENT', () =>
     expectStatus(t.client.recognize(Buffer.from(good.toString('base64'))), 'INVALID_ARGUMENT', /not .*base64/));
 

@@ -145,6 +145,13 @@ describe('HTTP API on ocr serve', function () {
       /not a JPEG, PNG, WebP, TIFF, GIF or BMP file/,
     ],
     [
+      'a PDF sent as an image',
+      { body: form({ image: Buffer.from('%PDF-1.7\n%âãÏÓ\n1 0 obj\n') }) },
+      415,
+      'INVALID_ARGUMENT',
+      /^image is a PDF document, not a JPEG, PNG, WebP, TIFF, GIF or BMP file: send each page as an image/,
+    ],
+    [
       'an unsupported content type',
       { body: 'hello', headers: { 'content-type': 'text/plain' } },
       415,

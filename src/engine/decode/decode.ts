@@ -3,7 +3,8 @@ import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from './bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
-import { sniffFormat, SUPPORTED_FORMATS, type ImageFormat } from '../../shared/image-format.js';
+import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
+import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import type { RawImage } from '../types.js';
 
@@ -15,10 +16,6 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000, minSide: 8 };
-
-function hexPrefix(buf: Uint8Array): string {
-  return Buffer.from(buf.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim();
-}
 
 function checkSize(width: number, height: number, limits: DecodeLimits): void {
   if (!(width > 0 && height > 0)) throw invalidArgument(`image header declares an empty size ${width}×${height}`);
@@ -102,16 +99,11 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
   }
 }
 
-/** The container of the bytes; INVALID_ARGUMENT for empty bytes or none of SUPPORTED_FORMATS. */
+/** The container of the bytes; INVALID_ARGUMENT for empty bytes or none of the formats read here. */
 function formatOf(buf: Uint8Array): ImageFormat {
   if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
   const format = sniffFormat(buf);
-  if (!format) {
-    throw invalidArgument(
-      `image is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${hexPrefix(buf)}); ` +
-        'send the encoded file bytes, not pixels or base64 text',
-    );
-  }
+  if (!format) throw invalidArgument(notAnImage('image', buf));
   return format;
 }
 

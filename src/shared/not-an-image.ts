@@ -1,0 +1,75 @@
+/**
+ * What to tell a caller whose bytes are none of the formats read here (image-format.ts). Some files
+ * are sent for an image often enough to be named, each with what to do instead: a PDF, a phone's
+ * HEIC photo, an SVG, the image's base64 text; any other is described by its first bytes. One
+ * message for the engine (gRPC) and the HTTP front door alike.
+ */
+import { sniffFormat, SUPPORTED_FORMATS } from './image-format.js';
+
+/** A kind of file mistaken for an image: what it is, and what to send instead. */
+interface OtherFile {
+  what: string;
+  instead: string;
+}
+
+const ascii = (buf: Uint8Array, from: number, to: number): string => Buffer.from(buf.subarray(from, to)).toString('latin1');
+
+/** ISO base media brands (bytes 8-12, after "ftyp") of the HEIF family that iPhones and others write. */
+const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1']);
+const AVIF_BRANDS = new Set(['avif', 'avis']);
+
+const CONVERT = 'convert it to PNG or JPEG and send that';
+
+/** The file's text without a byte-order mark or leading white space, from its first KiB. */
+const leadingText = (buf: Uint8Array): string =>
+  ascii(buf, 0, 1024)
+    .replace(/^\u00ef\u00bb\u00bf/, '')
+    .trimStart();
+
+/** The image a base64 text (or a data: URL) holds, judged by its first bytes; null when it is not one. */
+function base64Image(buf: Uint8Array): string | null {
+  const text = leadingText(buf).replace(/^data:[^,]{0,100},/, '');
+  if (!/^[A-Za-z0-9+/_-]{16}/.test(text)) return null;
+  const format = sniffFormat(Buffer.from(text.slice(0, 16), 'base64'));
+  return format && format.toUpperCase();
+}
+
+/** The kind of file `buf` is, where it is one that is often sent by mistake; null otherwise. */
+export function otherFile(buf: Uint8Array): OtherFile | null {
+  if (ascii(buf, 0, 5) === '%PDF-') {
+    return {
+      what: 'a PDF document',
+      instead: 'send each page as an image (`pdftoppm -r 200 -png file.pdf page` writes page-1.png, page-2.png, ...)',
+    };
+  }
+  if (ascii(buf, 4, 8) === 'ftyp') {
+    const brand = ascii(buf, 8, 12);
+    if (HEIF_BRANDS.has(brand)) return { what: 'a HEIC/HEIF image (as phones take photos)', instead: CONVERT };
+    if (AVIF_BRANDS.has(brand)) return { what: 'an AVIF image', instead: CONVERT };
+  }
+  if (ascii(buf, 0, 2) === '\xff\x0a' || ascii(buf, 4, 8) === 'JXL ') return { what: 'a JPEG XL image', instead: CONVERT };
+  if (ascii(buf, 0, 4) === '\xff\x4f\xff\x51' || ascii(buf, 4, 8) === 'jP  ') return { what: 'a JPEG 2000 image', instead: CONVERT };
+  const text = leadingText(buf);
+  if (/^<svg[\s>]/i.test(text) || (/^<\?xml/i.test(text) && /<svg[\s>]/i.test(text))) {
+    return { what: 'an SVG (vector) image', instead: 'render it to PNG and send that' };
+  }
+  const encoded = base64Image(buf);
+  if (encoded) {
+    return {
+      what: `the base64 text of a ${encoded} image`,
+      instead: 'send the decoded bytes (over HTTP, JSON {"image": "<base64>"} takes the text as it is)',
+    };
+  }
+  return null;
+}
+
+/** The refusal of `buf`, which is none of SUPPORTED_FORMATS, as `subject` (the field, or "image"). */
+export function notAnImage(subject: string, buf: Uint8Array): string {
+  const other = otherFile(buf);
+  if (other) return `${subject} is ${other.what}, not a ${SUPPORTED_FORMATS} file: ${other.instead}`;
+  const start = Buffer.from(buf.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim();
+  return (
+    `${subject} is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${start}); ` +
+    'send the encoded image file, not pixels or base64 text'
+  );
+}
