@@ -386,7 +386,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return linesJson(await answerInTime(backend.recognizeLines(images, opts, call), call));
   });
 
-  app.get('/api/info', async (request, reply) => infoJson(await backend.serverInfo(httpCall(request, reply))));
+  app.get('/api/info', async (request, reply) => {
+    const call = httpCall(request, reply);
+    // A gateway asks its cluster: past its timeout_ms, a 504 rather than the cancelled call's 499.
+    return infoJson(await answerInTime(backend.serverInfo(call), call));
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => (backend.ready() ? { status: 'ready' } : reply.status(503).send({ status: 'draining' })));
   app.get('/metrics', async (_request, reply) => {

@@ -21,6 +21,14 @@ const callFields = {
   },
 };
 
+const callParameters = Object.entries(callFields).map(([name, { description, schema }]) => ({
+  name,
+  in: 'query',
+  required: false,
+  description,
+  schema,
+}));
+
 const parameters = [
   ...Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => ({
     name,
@@ -29,7 +37,7 @@ const parameters = [
     description,
     schema: optionSchema(name, kind),
   })),
-  ...Object.entries(callFields).map(([name, { description, schema }]) => ({ name, in: 'query', required: false, description, schema })),
+  ...callParameters,
 ];
 
 /** Options and the call's parameters as the properties of a form or of JSON `options`. */
@@ -237,11 +245,14 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/info': {
         get: {
           summary: 'Models, limits and defaults of the instance',
+          parameters: callParameters,
           responses: {
             '200': { description: 'server info' },
+            '400': failure('a malformed timeout_ms or priority'),
             ...accessFailures,
             '429': failures['429'],
             '503': failures['503'],
+            '504': failures['504'],
             ...otherFailures,
           },
         },

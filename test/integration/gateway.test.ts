@@ -228,6 +228,25 @@ describe('ocr gateway answers as its instances do', function () {
     }
   });
 
+  it('answers /api/info past its timeout_ms 504 naming it, as an instance does, not the 499 of the call it cancelled', async () => {
+    // Its connection to the instance open first: the call is then sent, and cancelled, rather than ended by its deadline while it waits to connect.
+    expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(200);
+    for (let i = 0; i < 5; i++) {
+      const [direct, through] = await both(async (base) => {
+        const res = await fetch(`${base}/api/info?timeout_ms=1`);
+        const json = (await res.json()) as { code: number; msg: string; error: string };
+        return { status: res.status, msg: json.msg, data: [json.code, json.error] };
+      });
+      expect(through.status, through.msg).to.equal(504);
+      expect(through).to.deep.equal({
+        status: 504,
+        msg: 'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy',
+        data: [4, 'DEADLINE_EXCEEDED'],
+      });
+      expect(direct).to.deep.equal(through);
+    }
+  });
+
   it('gives the same confidences and boxes', async () => {
     const [direct, through] = await both((base) => post(base, '/api/ocr', imageForm(image)));
     expect(through.data).to.deep.equal(direct.data);
