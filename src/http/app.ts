@@ -175,6 +175,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));
   // First of all hooks but CORS, before any body is read: a refused upload costs its headers alone.
   if (options.access) addAccessControl(app, options.access, logger);
+  // A request no route takes is answered from its headers (404, 405), as the hooks above let it be:
+  // left to the handler, its body would be read whole first, outside the upload gate (body-turn.ts),
+  // and one over the limit answered 413 where the path was the mistake.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    notFound(request, reply);
+    return reply;
+  });
   await app.register(multipart, {
     limits: {
       fileSize: maxImageBytes,
@@ -400,7 +408,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
   // A path with a route pattern's characters (`/*`) names no route: hasRoute would match it to the pattern.
-  app.setNotFoundHandler((request, reply) => {
+  const notFound = (request: FastifyRequest, reply: FastifyReply): void => {
     const url = request.url.split('?')[0]!;
     const allowed = /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
     const failure: HttpFailure =
@@ -413,7 +421,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
         : { status: 404, code: 'NOT_FOUND', message: `no route ${request.method} ${url}; the API is described at /docs and /openapi.json` };
     if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
     void reply.status(failure.status).send(failureJson(failure));
-  });
+  };
+  app.setNotFoundHandler(notFound);
 
   const document = openApiDocument(options.version);
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });

@@ -328,6 +328,28 @@ describe('HTTP API on ocr serve', function () {
     expect(allowGet).to.equal('GET');
   });
 
+  it('answers a request to no route, or with a method its route does not take, from its headers, without reading its body', async () => {
+    /** The status line of the answer to a POST of `path` whose headers declare `length` bytes of JPEG, none of them sent. */
+    const headersOnly = async (path: string, length: number): Promise<string> => {
+      const socket = net.connect({ port: t.server.httpPort!, host: '127.0.0.1' });
+      try {
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\n\r\n`);
+        const [first] = (await Promise.race([
+          once(socket, 'data'),
+          new Promise((resolve) => setTimeout(() => resolve(['no answer within 3 s']), 3000)),
+        ])) as [Buffer | string];
+        return first.toString().split('\r\n')[0]!;
+      } finally {
+        socket.destroy();
+      }
+    };
+    // Under the 2 MiB limit: answered at once, not after the body arrives; over it: still no such route, not "too large".
+    for (const length of [1024 * 1024, 40 * 1024 * 1024]) {
+      expect(await headersOnly('/api/orc', length), `${length} bytes`).to.equal('HTTP/1.1 404 Not Found');
+      expect(await headersOnly('/healthz', length), `${length} bytes`).to.equal('HTTP/1.1 405 Method Not Allowed');
+    }
+  });
+
   it('answers 413 for more line images than the server takes in one request', async () => {
     const answer = await post('/api/ocr/lines', { body: form({ image: [...lineImages, ...lineImages, ...lineImages] }) });
     expect(answer.status).to.equal(413);
