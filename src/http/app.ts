@@ -43,6 +43,7 @@ import {
   MAX_FORM_FIELDS,
   readImages,
   unsupportedCoding,
+  untypedBody,
 } from './request-images.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
@@ -328,6 +329,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    */
   const refuse = (request: FastifyRequest, reply: FastifyReply, { refusal }: Refused): Promise<FastifyReply> =>
     sendFailure(request, reply, toHttpFailure(refusal));
+  /** Requests whose body is read as an image though it did not say so, with the type it came with (untypedBody). */
+  const untyped = new WeakMap<FastifyRequest, string>();
+
   /**
    * The hooks of a route whose body is images: weighed on arrival, before its body is read, and
    * again at its upload turn if it had to wait for one (body-turn.ts), as gRPC calls are
@@ -340,6 +344,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
         throw new HttpError(503, 'UNAVAILABLE', 'draining: this server is shutting down; send the request to another instance');
       const coding = unsupportedCoding(request.headers['content-encoding']);
       if (coding) throw new HttpError(415, 'INVALID_ARGUMENT', coding);
+      const sentAs = untypedBody(request.headers);
+      if (sentAs !== null) {
+        untyped.set(request, sentAs);
+        request.headers['content-type'] = 'application/octet-stream';
+      }
       const weighing = weighed(request, reply, kind, true);
       if (weighing) return refuse(request, reply, weighing);
     },
@@ -379,7 +388,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     holdUntilAnswered(reply, images);
     const call = httpCall(request, reply, fields);
     const image = images[0];
-    checkImage(image, 'image');
+    checkImage(image, 'image', untyped.get(request));
     const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return pageJson(await answerInTime(backend.recognize(image, opts, call), call));
   });
@@ -389,7 +398,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     bodyRead(request);
     holdUntilAnswered(reply, images);
     const call = httpCall(request, reply, fields);
-    // A bad line image fails alone, as over gRPC: only the request's form is checked here.
+    // A bad line image fails alone, as over gRPC: only the request's form is checked here, and
+    // whether a body that did not say it is an image is one.
+    const sentAs = untyped.get(request);
+    if (sentAs !== undefined) checkImage(images[0], 'image', sentAs);
     const opts = parseOptions(request.query as Record<string, unknown>, fields, CALL_PARAMETERS);
     return linesJson(await answerInTime(backend.recognizeLines(images, opts, call), call));
   });

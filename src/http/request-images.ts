@@ -5,8 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { OcrError } from '../shared/errors.js';
-import { sniffFormat } from '../shared/image-format.js';
-import { notAnImage } from '../shared/not-an-image.js';
+import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
@@ -81,9 +80,38 @@ export function bodyLimit(contentType: string | undefined, maxBytes: number, max
   return maxBytes;
 }
 
-export function checkImage(bytes: Uint8Array, what: string): void {
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * The Content-Type of a body that says nothing of what it holds, or null for any other: none at all
+ * (Python requests' `data=`; RFC 9110 §8.3 lets a server then look at the bytes) or a form's, which
+ * `curl --data-binary @scan.jpg` sends. Such a body is read as the image itself, its bytes deciding
+ * (checkImage): a form's fields never begin as an image file does. '' stands for none.
+ */
+export function untypedBody(headers: Record<string, string | string[] | undefined>): string | null {
+  // A body at all, as Fastify reads one: without it, "no image" says what to send.
+  if (headers['transfer-encoding'] === undefined && Number(headers['content-length'] ?? 0) === 0) return null;
+  const type = headers['content-type'];
+  if (type === undefined) return '';
+  return typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === FORM_TYPE ? FORM_TYPE : null;
+}
+
+/** `sentAs`: the type of a body read as an image though it did not say so (untypedBody), which the refusal then names. */
+export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
-  if (!sniffFormat(bytes)) throw new HttpError(415, 'INVALID_ARGUMENT', notAnImage(what, bytes));
+  if (!sniffFormat(bytes)) {
+    const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
+    const notImage = `is not a ${SUPPORTED_FORMATS} file (it starts ${start})`;
+    throw new HttpError(
+      415,
+      'INVALID_ARGUMENT',
+      sentAs === undefined
+        ? `${what} ${notImage}; send the encoded image file`
+        : sentAs === ''
+          ? `the body came without a Content-Type and ${notImage}; send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'`
+          : `the body came as ${sentAs} and ${notImage}; send the file in the multipart/form-data field 'image' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body`,
+    );
+  }
 }
 
 export interface Images {

@@ -116,6 +116,36 @@ describe('HTTP API on ocr serve', function () {
     }
   });
 
+  it("reads an image body sent without a Content-Type, or with a form's, by its bytes (Python requests' data=, curl --data-binary)", async () => {
+    const reference = await post('/api/ocr', { body: doc, headers: { 'content-type': 'image/jpeg' } });
+    // fetch sends bytes without a Content-Type, as requests.post(url, data=open(f, 'rb')) does.
+    const untyped = await post('/api/ocr', { body: doc });
+    const asForm = await post('/api/ocr', { body: doc, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    for (const answer of [untyped, asForm]) {
+      expect(answer.status, answer.json.msg).to.equal(200);
+      expect(answer.json.data.map((l) => l.text)).to.deep.equal(reference.json.data.map((l) => l.text));
+    }
+    const line = await post('/api/ocr/lines', { body: lineImages[0]! });
+    expect(line.status, line.json.msg).to.equal(200);
+    expect(line.json.data[0]!.text).to.contain('各区县人民政府');
+    // What is no image is told what to send: an HTML form without enctype="multipart/form-data", JSON without its type.
+    const form = await post('/api/ocr', { body: 'image=scan.jpg', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(form.status).to.equal(415);
+    expect(form.json).to.deep.equal({
+      code: 3,
+      msg:
+        'the body came as application/x-www-form-urlencoded and is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (it starts 696d6167653d7363); ' +
+        'send the file in the multipart/form-data field \'image\' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body',
+      error: 'INVALID_ARGUMENT',
+    });
+    const json = await post('/api/ocr/lines', { body: Buffer.from(JSON.stringify({ images: [] })) });
+    expect(json.status).to.equal(415);
+    expect(json.json.msg).to.equal(
+      'the body came without a Content-Type and is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (it starts 7b22696d61676573); ' +
+        "send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'",
+    );
+  });
+
   it('takes options as query parameters and form fields, under their gRPC names', async () => {
     const strict = await post('/api/ocr?min_confidence=0.999', { body: form({ image: doc }) });
     const all = await post('/api/ocr', { body: form({ image: doc, min_confidence: '0' }) });
