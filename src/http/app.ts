@@ -258,6 +258,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
             maxImageBytes,
             maxLinesPerRequest,
             request.routeOptions.url === LINES_ROUTE,
+            request.headers['content-type'],
           ) ?? toHttpFailure(err));
     const log = {
       requestId: request.id,

@@ -23,8 +23,15 @@ const IMAGE_FIELDS = new Set(['image', 'images', 'file']);
 export const isFilePart = (fieldName: string | undefined, contentType: string | undefined, fileName: string | undefined): boolean =>
   fileName !== undefined || contentType === 'application/octet-stream' || IMAGE_FIELDS.has(fieldName ?? '');
 
-const UNSUPPORTED_BODY =
-  "unsupported Content-Type; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json";
+/** Why a body of `contentType` is refused (415), naming it; JSON sent as text, as fetch sends a string, is told the header it needs. */
+export function unsupportedBody(contentType: string | undefined): string {
+  const type = (contentType ?? '').split(';')[0]!.trim();
+  const hint =
+    type.toLowerCase() === 'text/plain'
+      ? ' (JSON sent as text/plain, as fetch sends a string, needs the header Content-Type: application/json)'
+      : '';
+  return `unsupported Content-Type ${type}; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json${hint}`;
+}
 
 /**
  * Why a body sent with a Content-Encoding is refused (415, as RFC 9110 has it for a coding the
@@ -226,6 +233,7 @@ export function frameworkFailure(
   maxImageBytes: number,
   maxImages: number,
   many: boolean,
+  contentType: string | undefined,
 ): HttpFailure | null {
   const status = err.statusCode;
   if (err.code === 'FST_FIELDS_LIMIT') {
@@ -243,7 +251,7 @@ export function frameworkFailure(
     };
   }
   if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };
-  if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: UNSUPPORTED_BODY };
+  if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: unsupportedBody(contentType) };
   if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };
   return null;
 }

@@ -146,6 +146,23 @@ describe('HTTP API on ocr serve', function () {
     );
   });
 
+  it('names the Content-Type it does not take, and says what JSON needs when fetch sent it as text', async () => {
+    // fetch sends a string body as text/plain unless told otherwise.
+    const json = await post('/api/ocr', { body: JSON.stringify({ image: lineImages[0]!.toString('base64') }) });
+    expect(json.status).to.equal(415);
+    expect(json.json).to.deep.equal({
+      code: 3,
+      msg:
+        "unsupported Content-Type text/plain; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, " +
+        'or application/json (JSON sent as text/plain, as fetch sends a string, needs the header Content-Type: application/json)',
+      error: 'INVALID_ARGUMENT',
+    });
+    const other = await post('/api/ocr', { body: doc, headers: { 'content-type': 'binary/octet-stream' } });
+    expect(other.json.msg).to.equal(
+      "unsupported Content-Type binary/octet-stream; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json",
+    );
+  });
+
   it('takes options as query parameters and form fields, under their gRPC names', async () => {
     const strict = await post('/api/ocr?min_confidence=0.999', { body: form({ image: doc }) });
     const all = await post('/api/ocr', { body: form({ image: doc, min_confidence: '0' }) });
