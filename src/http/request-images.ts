@@ -103,9 +103,27 @@ export function untypedBody(headers: Record<string, string | string[] | undefine
   return typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === FORM_TYPE ? FORM_TYPE : null;
 }
 
+/** How long an image file is before it has a CR or LF byte but for one in ten million (each byte one of 256). */
+const LINE_BREAK_SPAN = 4096;
+
+/**
+ * Whether `bytes` is an image file with its CR and LF bytes dropped, as `curl -d @file` sends it:
+ * a JPEG's first bytes have none, and the decoder would call what follows corrupt.
+ */
+export function lineBreaksDropped(bytes: Uint8Array): boolean {
+  return bytes.length >= LINE_BREAK_SPAN && !bytes.includes(0x0a) && !bytes.includes(0x0d);
+}
+
 /** `sentAs`: the type of a body read as an image though it did not say so (untypedBody), which the refusal then names. */
 export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
+  if (sentAs === FORM_TYPE && lineBreaksDropped(bytes)) {
+    throw new HttpError(
+      400,
+      'INVALID_ARGUMENT',
+      `the body came as ${FORM_TYPE} without a single line-break byte, as curl -d @file sends a file after dropping them: send it with curl --data-binary @file`,
+    );
+  }
   if (!sniffFormat(bytes)) {
     const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
     const notImage = `is not a ${SUPPORTED_FORMATS} file (it starts ${start})`;
@@ -116,7 +134,7 @@ export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): vo
         ? `${what} ${notImage}; send the encoded image file`
         : sentAs === ''
           ? `the body came without a Content-Type and ${notImage}; send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'`
-          : `the body came as ${sentAs} and ${notImage}; send the file in the multipart/form-data field 'image' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body`,
+          : `the body came as ${sentAs} and ${notImage}; send the file in the multipart/form-data field 'image' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body (curl -d @file drops its line breaks: send it with --data-binary)`,
     );
   }
 }

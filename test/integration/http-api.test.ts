@@ -135,7 +135,19 @@ describe('HTTP API on ocr serve', function () {
       code: 3,
       msg:
         'the body came as application/x-www-form-urlencoded and is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (it starts 696d6167653d7363); ' +
-        'send the file in the multipart/form-data field \'image\' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body',
+        'send the file in the multipart/form-data field \'image\' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body ' +
+        '(curl -d @file drops its line breaks: send it with --data-binary)',
+      error: 'INVALID_ARGUMENT',
+    });
+    // What curl -d @scan.jpg sends: the file without its CR and LF bytes, a JPEG still by its first bytes.
+    const stripped = Buffer.from(doc.filter((b) => b !== 0x0a && b !== 0x0d));
+    const curlData = await post('/api/ocr', { body: stripped, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(curlData.status).to.equal(400);
+    expect(curlData.json).to.deep.equal({
+      code: 3,
+      msg:
+        'the body came as application/x-www-form-urlencoded without a single line-break byte, as curl -d @file sends a file after dropping them: ' +
+        'send it with curl --data-binary @file',
       error: 'INVALID_ARGUMENT',
     });
     const json = await post('/api/ocr/lines', { body: Buffer.from(JSON.stringify({ images: [] })) });

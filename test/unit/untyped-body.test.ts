@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { untypedBody } from '../../src/http/request-images.js';
+import { lineBreaksDropped, untypedBody } from '../../src/http/request-images.js';
 
 describe('untypedBody (a body read as the image itself, its bytes deciding)', () => {
   it("takes a body without a Content-Type, or with a form's, sent with a length or chunked", () => {
@@ -20,5 +20,15 @@ describe('untypedBody (a body read as the image itself, its bytes deciding)', ()
     for (const type of ['image/jpeg', 'application/octet-stream', 'application/json', 'text/plain', 'multipart/form-data; boundary=b']) {
       expect(untypedBody({ 'content-length': '5000', 'content-type': type }), type).to.equal(null);
     }
+  });
+});
+
+describe('lineBreaksDropped (curl -d @file)', () => {
+  it('tells a file without a CR or LF byte in its first 4 KiB or more from one with them, or too short to tell', () => {
+    const file = Buffer.alloc(8192, 0x41);
+    expect(lineBreaksDropped(file)).to.equal(true);
+    expect(lineBreaksDropped(Buffer.concat([file, Buffer.of(0x0a)]))).to.equal(false);
+    expect(lineBreaksDropped(Buffer.concat([Buffer.of(0x0d), file]))).to.equal(false);
+    expect(lineBreaksDropped(Buffer.alloc(4095, 0x41))).to.equal(false);
   });
 });
