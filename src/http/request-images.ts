@@ -5,7 +5,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { OcrError } from '../shared/errors.js';
-import { sniffFormat, SUPPORTED_FORMATS } from '../shared/image-format.js';
+import { sniffFormat } from '../shared/image-format.js';
+import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
@@ -125,16 +126,22 @@ export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): vo
     );
   }
   if (!sniffFormat(bytes)) {
-    const start = Buffer.from(bytes.subarray(0, 8)).toString('hex');
-    const notImage = `is not a ${SUPPORTED_FORMATS} file (it starts ${start})`;
     throw new HttpError(
       415,
       'INVALID_ARGUMENT',
       sentAs === undefined
-        ? `${what} ${notImage}; send the encoded image file`
+        ? notAnImage(what, bytes)
         : sentAs === ''
-          ? `the body came without a Content-Type and ${notImage}; send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'`
-          : `the body came as ${sentAs} and ${notImage}; send the file in the multipart/form-data field 'image' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body (curl -d @file drops its line breaks: send it with --data-binary)`,
+          ? notAnImage(
+              'the body, sent without a Content-Type,',
+              bytes,
+              "send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'",
+            )
+          : notAnImage(
+              `the body, sent as ${sentAs},`,
+              bytes,
+              `send the file in the multipart/form-data field 'image' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body (curl -d @file drops its line breaks: send it with --data-binary)`,
+            ),
     );
   }
 }

@@ -63,13 +63,13 @@ export function otherFile(buf: Uint8Array): OtherFile | null {
   return null;
 }
 
-/** The refusal of `buf`, which is none of SUPPORTED_FORMATS, as `subject` (the field, or "image"). */
-export function notAnImage(subject: string, buf: Uint8Array): string {
+/**
+ * The refusal of `buf`, which is none of SUPPORTED_FORMATS, as `subject` (the field, or "image"),
+ * with `instead` as what to send where its kind is not one named above.
+ */
+export function notAnImage(subject: string, buf: Uint8Array, instead = 'send the encoded image file, not pixels or base64 text'): string {
   const other = otherFile(buf);
   if (other) return `${subject} is ${other.what}, not a ${SUPPORTED_FORMATS} file: ${other.instead}`;
   const start = Buffer.from(buf.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim();
-  return (
-    `${subject} is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${start}); ` +
-    'send the encoded image file, not pixels or base64 text'
-  );
+  return `${subject} is not a ${SUPPORTED_FORMATS} file (${buf.length} bytes starting ${start}); ${instead}`;
 }

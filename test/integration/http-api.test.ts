@@ -134,7 +134,7 @@ describe('HTTP API on ocr serve', function () {
     expect(form.json).to.deep.equal({
       code: 3,
       msg:
-        'the body came as application/x-www-form-urlencoded and is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (it starts 696d6167653d7363); ' +
+        'the body, sent as application/x-www-form-urlencoded, is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (14 bytes starting 69 6d 61 67 65 3d 73 63); ' +
         'send the file in the multipart/form-data field \'image\' (an HTML form needs enctype="multipart/form-data"), or the file itself as the body ' +
         '(curl -d @file drops its line breaks: send it with --data-binary)',
       error: 'INVALID_ARGUMENT',
@@ -153,7 +153,7 @@ describe('HTTP API on ocr serve', function () {
     const json = await post('/api/ocr/lines', { body: Buffer.from(JSON.stringify({ images: [] })) });
     expect(json.status).to.equal(415);
     expect(json.json.msg).to.equal(
-      'the body came without a Content-Type and is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (it starts 7b22696d61676573); ' +
+      'the body, sent without a Content-Type, is not a JPEG, PNG, WebP, TIFF, GIF or BMP file (13 bytes starting 7b 22 69 6d 61 67 65 73); ' +
         "send the image file itself, JSON with Content-Type: application/json, or multipart/form-data with the field 'image'",
     );
   });
