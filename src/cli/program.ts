@@ -24,6 +24,7 @@ import { SCOPES } from '../auth/scopes.js';
 // The two small modules the help text needs, not the engine's index: `ocr --help` stays quick.
 import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
+import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
@@ -99,6 +100,9 @@ function corsOriginOption(): Option {
     "let pages of these origins call the HTTP API from a browser (CORS), e.g. https://portal.example.com; * for any page (default: this server's own origin only)",
   ).argParser(corsOrigin);
 }
+
+/** The grace period is a Node timer: one armed for longer than MAX_TIMER_MS fires at once, cancelling every call in flight. */
+const graceMs = wholeNumber(0, MAX_TIMER_MS);
 
 function deadlineOption(what: string): Option {
   return new Option('--deadline-ms <ms>', `give up on ${what} after this many milliseconds (DEADLINE_EXCEEDED)`)
@@ -206,7 +210,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')
-        .argParser(wholeNumber(0))
+        .argParser(graceMs)
         .default(SERVE_DEFAULTS.graceMs),
     )
     .addOption(
@@ -460,7 +464,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long requests in flight may still finish')
-        .argParser(wholeNumber(0))
+        .argParser(graceMs)
         .default(GATEWAY_DEFAULTS.graceMs),
     )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(GATEWAY_DEFAULTS.logLevel))

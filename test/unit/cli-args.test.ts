@@ -243,6 +243,8 @@ describe('ocr command line', () => {
       ],
       [['--cache', 'redis://r:6379/x'], /The Redis database is 'x'; it must be a number/],
       [['--cache-ttl-s', '0'], /'--cache-ttl-s <s>' argument '0' is invalid/],
+      // A Node timer armed for longer fires at once: the drain would cancel every call in flight.
+      [['--grace-ms', '2147483648'], /'--grace-ms <ms>' argument '2147483648' is invalid\. It must be a whole number from 0 to 2147483647/],
     ] as const) {
       it(`refuses ${args.join(' ')} without starting`, async () => {
         const { calls, error, stderr } = await run(['serve', ...args]);
@@ -429,6 +431,14 @@ describe('ocr command line', () => {
       const { calls } = await run(['gateway', '--keepalive-time-ms', '2000', '--keepalive-timeout-ms', '3000']);
       expect(calls[0]![1]).to.include({ keepaliveTimeMs: 2000, keepaliveTimeoutMs: 3000 });
       expect((await run(['gateway', '--keepalive-timeout-ms', '0'])).calls).to.deep.equal([]);
+    });
+
+    it('refuses a --grace-ms longer than a Node timer holds', async () => {
+      const { calls, error, stderr } = await run(['gateway', '--grace-ms', '3000000000']);
+      expect(calls).to.deep.equal([]);
+      expect(error?.exitCode).to.equal(1);
+      expect(stderr).to.match(/'--grace-ms <ms>' argument '3000000000' is invalid\. It must be a whole number from 0 to 2147483647/);
+      expect((await run(['gateway', '--grace-ms', '2147483647'])).calls[0]![1]).to.include({ graceMs: 2147483647 });
     });
 
     it('takes a bound on the memory its request bodies hold', async () => {
