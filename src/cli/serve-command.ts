@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ServeOptions } from './serve-options.js';
 import {
@@ -17,8 +16,6 @@ import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
 import { SERVER_VERSION } from '../shared/version.js';
-import { httpRequirement } from '../auth/access.js';
-import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import { accessSettings } from './auth-options.js';
 import { serverTls } from './tls-options.js';
 
@@ -50,53 +47,6 @@ function failedStart(err: unknown, workersStuck: number): never {
 const DEREGISTER_BOUND_MS = 2000;
 /** How long registration waits for the work estimates' calibration (OcrEngine.calibrate) before registering anyway. */
 const REGISTRATION_CALIBRATION_WAIT_MS = 10_000;
-
-/**
- * Prometheus scrape endpoint beside the gRPC port. Resolves once bound, so that a port in use
- * stops the start before the listening line, instead of an 'error' event crashing the server later.
- * With tokens on it asks for one as the HTTP port's /metrics does (ocr:admin, unless --no-protect-info).
- */
-async function serveMetrics(running: RunningServer, port: number, host: string): Promise<void> {
-  const { access } = running;
-  const need = httpRequirement('/metrics', access?.protectInfo ?? false);
-  const http = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end('try /metrics\n');
-      return;
-    }
-    const authorization = req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'authorization');
-    const admitted = access?.concerns(need)
-      ? access.admit({ authorization, fallback: () => `addr:${req.socket.remoteAddress ?? 'unknown'}` }, need)
-      : Promise.resolve({ release: () => undefined });
-    admitted
-      .then(async ({ release }) => {
-        release();
-        const text = await running.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': running.metrics.registry.contentType }).end(text);
-      })
-      .catch((err: unknown) => {
-        if (err instanceof AuthFailure) {
-          res.writeHead(err.code === 'PERMISSION_DENIED' ? 403 : 401, { 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
-        } else res.writeHead(500).end(String(err));
-      });
-  });
-  running.connections.watch(http);
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(port, host, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
-  http.unref();
-}
-
-/** Why the metrics port could not be bound, naming the port and the flag that chooses it. */
-function metricsListenError(err: unknown, host: string, port: number): Error {
-  const inUse = err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-  const reason = inUse ? 'the port is in use' : err instanceof Error ? err.message : String(err);
-  return new Error(`cannot serve metrics on ${host}:${port}: ${reason}; choose another port with --metrics-port`);
-}
 
 /** Deregisters within `boundMs`; a failure is logged, never fatal: the agent reaps the instance once its check fails. */
 async function leaveConsul(registration: ConsulRegistration, logger: Logger, boundMs: number): Promise<void> {
@@ -211,18 +161,10 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       ...(tls ? { tls } : {}),
       ...(access ? { access } : {}),
       connections: { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
+      ...(opts.metricsPort ? { metricsPort: opts.metricsPort } : {}),
     });
   } catch (err) {
     failedStart(err, err instanceof StartFailure ? err.workersStuck : 0);
-  }
-  if (opts.metricsPort) {
-    try {
-      await serveMetrics(running, opts.metricsPort, opts.host);
-    } catch (err) {
-      // Not announced yet: stop the gRPC server and the engine's workers, then fail the start.
-      const { stuck } = await running.shutdown(0);
-      failedStart(metricsListenError(err, opts.host, opts.metricsPort), stuck);
-    }
   }
   if (consul && !stopRequested) {
     const started = running;

@@ -6,6 +6,7 @@ import { localBackend } from './http-backend.js';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
+import type { Server as PlainHttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { OcrEngine, type EngineConfig } from '../engine/index.js';
@@ -17,6 +18,7 @@ import { ConnectionGuard } from './connection-guard.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { metricsListenError, serveMetrics } from './metrics-endpoint.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
@@ -74,6 +76,8 @@ export interface ServerConfig {
   access?: AccessSettings;
   /** Connections open at once on all ports, from one client, and silent (connection-guard.ts); unset: its defaults. */
   connections?: Partial<ConnectionLimits>;
+  /** Prometheus text on this port of the same host as well (metrics-endpoint.ts); unset: none. */
+  metricsPort?: number;
 }
 
 export interface RunningServer {
@@ -194,6 +198,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   addReflection(server);
   server.addService(OcrServiceService, startingService());
   let http: FastifyInstance | undefined;
+  let metricsEndpoint: PlainHttpServer | undefined;
   /** Undoes what the start has done so far, the engine included, and fails it with `message`. */
   const failStart = async (err: unknown, message: string): Promise<never> => {
     certificates?.close();
@@ -202,6 +207,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // Nothing to drain in a start that failed: a request still arriving would only hold it back.
     http?.server.closeAllConnections();
     await http?.close();
+    metricsEndpoint?.close();
     throw new StartFailure(message, await closeStarting(), { cause: err });
   };
   let port: number;
@@ -274,6 +280,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // gRPC follows the files through its credentials; HTTPS through this.
     const https = http.server as unknown as HttpsServer;
     certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
+  }
+  // Bound before the engine is awaited, as the other ports are: a port in use stops the start
+  // before the instance turns SERVING and says it serves.
+  if (config.metricsPort !== undefined) {
+    try {
+      metricsEndpoint = await serveMetrics(metrics.registry, access, connections, config.host, config.metricsPort);
+    } catch (err) {
+      return failStart(err, metricsListenError(err, config.host, config.metricsPort));
+    }
   }
   let ready: OcrEngine;
   try {
