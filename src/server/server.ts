@@ -43,6 +43,7 @@ import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultCache, withResultCache } from './result-cache.js';
 import { startingService } from './starting-service.js';
 import { StartFailure } from './start-failure.js';
+import { grpcBindFailure } from './bind-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
@@ -234,7 +235,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         ),
     );
   } catch (err) {
-    return failStart(err, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+    return failStart(err, grpcBindFailure(config.host, config.port, (err as Error).message));
   }
   const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger(config.logLevel, { instance: instanceId });

@@ -86,6 +86,27 @@ describe('ocr serve while it starts', function () {
     }
   });
 
+  it('stops its start with what to do when the gRPC port is taken', async () => {
+    await withTakenPort(async (busy) => {
+      const r = await runCli([
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(busy),
+        '--http-port',
+        '0',
+        '--model-cache',
+        cacheDir,
+        '--workers',
+        '1',
+      ]);
+      expect(r.code).to.equal(1);
+      expect(r.stdout, 'no listening line').to.equal('');
+      expect(r.stderr).to.contain(`ocr: cannot listen on 127.0.0.1:${busy}: the port is in use; choose another port with --port\n`);
+    });
+  });
+
   it('stops its start with what to do when the HTTP port is taken', async () => {
     await withTakenPort(async (busy) => {
       const r = await runCli([
