@@ -11,6 +11,7 @@ import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
+import { httpListenFailure } from '../server/bind-failure.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
@@ -68,7 +69,13 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     backend.registry,
     logger.child({ component: 'connections' }),
   ).watch(app.server);
-  await app.listen({ host: opts.host, port: opts.httpPort });
+  try {
+    await app.listen({ host: opts.host, port: opts.httpPort });
+  } catch (err) {
+    client.close();
+    access?.close();
+    throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
+  }
   const { port } = app.server.address() as AddressInfo;
   const stop = (signal: string): void => {
     logger.info({ signal, graceMs: opts.graceMs }, 'draining');

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
-import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
+import { withTakenPort } from '../../src/dev/free-port.js';
+import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
@@ -309,5 +310,23 @@ describe('ocr gateway past a deadline', function () {
       gateway.child.kill('SIGKILL');
       silent.close();
     }
+  });
+});
+
+describe('ocr gateway that cannot listen', function () {
+  this.timeout(60_000);
+
+  it('stops its start with what to do: the port taken names --http-port, a host that does not resolve --host', async () => {
+    await withTakenPort(async (busy) => {
+      const r = await runCli(['gateway', '--host', '127.0.0.1', '--http-port', String(busy), '--target', '127.0.0.1:1']);
+      expect(r.code).to.equal(1);
+      expect(r.stdout, 'no listening line').to.equal('');
+      expect(r.stderr).to.contain(
+        `ocr: cannot serve HTTP on 127.0.0.1:${busy}: the port is in use; choose another port with --http-port\n`,
+      );
+    });
+    const r = await runCli(['gateway', '--host', 'gateway.invalid', '--http-port', '0', '--target', '127.0.0.1:1']);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.contain('ocr: cannot serve HTTP on gateway.invalid:0: the name gateway.invalid does not resolve; check --host\n');
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { grpcBindFailure } from '../../src/server/bind-failure.js';
+import { grpcBindFailure, httpListenFailure } from '../../src/server/bind-failure.js';
 
 describe('grpcBindFailure', () => {
   it('names the flag to change for each cause grpc-js reports', () => {
@@ -21,5 +21,19 @@ describe('grpcBindFailure', () => {
 
   it("keeps grpc-js's words for a cause it does not know", () => {
     expect(grpcBindFailure('h', 1, 'something else')).to.equal('cannot listen on h:1: something else');
+  });
+});
+
+describe('httpListenFailure', () => {
+  it("names the flag to change for Node's listen errors", () => {
+    const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'EADDRINUSE' });
+    expect(httpListenFailure('127.0.0.1', 8080, inUse)).to.equal(
+      'cannot serve HTTP on 127.0.0.1:8080: the port is in use; choose another port with --http-port',
+    );
+    const unknown = Object.assign(new Error('getaddrinfo ENOTFOUND gw.invalid'), { code: 'ENOTFOUND' });
+    expect(httpListenFailure('gw.invalid', 8080, unknown)).to.equal(
+      'cannot serve HTTP on gw.invalid:8080: the name gw.invalid does not resolve; check --host',
+    );
+    expect(httpListenFailure('h', 1, new Error('other'))).to.equal('cannot serve HTTP on h:1: other');
   });
 });
