@@ -72,7 +72,17 @@ export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
 }
 
 export function readApiKeys(file: string): ApiKeyEntry[] {
-  return parseApiKeys(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    // Node's "ENOENT: no such file or directory, open 'keys.json'" names neither the flag nor what the file should be.
+    throw new Error(
+      `${file}: ${(err as Error).message}; --api-keys takes a key file, a JSON list of {name, hash, scopes, quota?} (\`ocr api-key create --add-to FILE\` makes one)`,
+      { cause: err },
+    );
+  }
+  return parseApiKeys(text, file);
 }
 
 /** The keys by hash: a presented key is hashed and looked up, never compared byte by byte. */

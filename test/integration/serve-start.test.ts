@@ -107,6 +107,26 @@ describe('ocr serve while it starts', function () {
     });
   });
 
+  it('stops its start naming --api-keys when the key file cannot be read', async () => {
+    const missing = path.join(cacheDir, 'keys.json');
+    const r = await runCli([
+      'serve',
+      '--port',
+      '0',
+      '--http-port',
+      '0',
+      '--api-keys',
+      missing,
+      '--model-cache',
+      cacheDir,
+      '--workers',
+      '1',
+    ]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout, 'no listening line').to.equal('');
+    expect(r.stderr).to.match(new RegExp(`^ocr: ${missing}: ENOENT: .*; --api-keys takes a key file, a JSON list of`));
+  });
+
   it('stops its start with what to do when the HTTP port is taken', async () => {
     await withTakenPort(async (busy) => {
       const r = await runCli([
