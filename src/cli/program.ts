@@ -206,7 +206,10 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(maxConnectionsOption(SERVE_DEFAULTS.maxConnections))
     .addOption(maxConnectionsPerClientOption(SERVE_DEFAULTS.maxConnectionsPerClient))
     .addOption(
-      new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(port),
+      // Not 0: a free port picked at random would be printed nowhere, and the endpoint be as good as off.
+      new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(
+        wholeNumber(1, 65535),
+      ),
     )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')

@@ -244,6 +244,8 @@ describe('ocr command line', () => {
       [['--cache', 'redis://r:6379/x'], /The Redis database is 'x'; it must be a number/],
       [['--cache-ttl-s', '0'], /'--cache-ttl-s <s>' argument '0' is invalid/],
       // A Node timer armed for longer fires at once: the drain would cancel every call in flight.
+      // 0 was taken and served no endpoint, without a word.
+      [['--metrics-port', '0'], /'--metrics-port <port>' argument '0' is invalid\. It must be a whole number from 1 to 65535/],
       [['--grace-ms', '2147483648'], /'--grace-ms <ms>' argument '2147483648' is invalid\. It must be a whole number from 0 to 2147483647/],
     ] as const) {
       it(`refuses ${args.join(' ')} without starting`, async () => {
