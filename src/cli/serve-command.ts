@@ -63,18 +63,33 @@ async function leaveConsul(registration: ConsulRegistration, logger: Logger, bou
   }
 }
 
+/** A file named by an environment variable; an error names the variable, which Node's ENOENT does not. */
+function readEnvFile(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read ${variable} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Consul settings from the options and the environment variables Consul's own tools read. */
 function consulSettings(opts: ServeOptions): { address: string; token?: string; tls?: ConsulTls; advertiseHost: string } | null {
   const env = process.env;
   const address = opts.consul || env.CONSUL_HTTP_ADDR;
   if (!address) return null;
-  parseConsulAddress(address); // a bad address fails now, before the models load
+  // A bad address fails now, before the models load, naming where it came from: an operator who
+  // gave no --consul may not know the environment holds one.
+  try {
+    parseConsulAddress(address);
+  } catch (err) {
+    throw new Error(`${opts.consul ? '--consul' : 'CONSUL_HTTP_ADDR'}: ${(err as Error).message}`, { cause: err });
+  }
   const token = opts.consulToken || env.CONSUL_HTTP_TOKEN;
   // Files are read now too: a wrong path should stop the start, not surface at the first registration.
   const tls: ConsulTls = {
-    ...(env.CONSUL_CACERT ? { ca: readFileSync(env.CONSUL_CACERT) } : {}),
-    ...(env.CONSUL_CLIENT_CERT ? { cert: readFileSync(env.CONSUL_CLIENT_CERT) } : {}),
-    ...(env.CONSUL_CLIENT_KEY ? { key: readFileSync(env.CONSUL_CLIENT_KEY) } : {}),
+    ...(env.CONSUL_CACERT ? { ca: readEnvFile('CONSUL_CACERT', env.CONSUL_CACERT) } : {}),
+    ...(env.CONSUL_CLIENT_CERT ? { cert: readEnvFile('CONSUL_CLIENT_CERT', env.CONSUL_CLIENT_CERT) } : {}),
+    ...(env.CONSUL_CLIENT_KEY ? { key: readEnvFile('CONSUL_CLIENT_KEY', env.CONSUL_CLIENT_KEY) } : {}),
   };
   return {
     address,

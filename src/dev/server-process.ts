@@ -64,8 +64,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[]): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `env`: the child's whole environment; unset: this process's. */
+export async function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, ...(env ? { env } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -127,6 +127,18 @@ describe('ocr serve while it starts', function () {
     expect(r.stderr).to.match(new RegExp(`^ocr: ${missing}: ENOENT: .*; --api-keys takes a key file, a JSON list of`));
   });
 
+  it("stops its start naming Consul's environment variables when what they hold is wrong", async () => {
+    const args = ['serve', '--port', '0', '--http-port', '0', '--model-cache', cacheDir, '--workers', '1'];
+    const badAddress = await runCli(args, { ...process.env, CONSUL_HTTP_ADDR: 'http://bad host:8500' });
+    expect(badAddress.code).to.equal(1);
+    expect(badAddress.stderr).to.match(/^ocr: CONSUL_HTTP_ADDR: not a Consul HTTP address: "http:\/\/bad host:8500"/);
+    const missingCa = path.join(cacheDir, 'consul-ca.pem');
+    const badCa = await runCli(args, { ...process.env, CONSUL_HTTP_ADDR: '127.0.0.1:1', CONSUL_CACERT: missingCa });
+    expect(badCa.code).to.equal(1);
+    expect(badCa.stdout, 'no listening line').to.equal('');
+    expect(badCa.stderr).to.match(new RegExp(`^ocr: cannot read CONSUL_CACERT ${missingCa}: ENOENT`));
+  });
+
   it('stops its start with what to do when the HTTP port is taken', async () => {
     await withTakenPort(async (busy) => {
       const r = await runCli([
