@@ -321,6 +321,11 @@ export class OcrEngine {
     return closed;
   }
 
+  /** Settles once every worker has exited after close(): from then on process.exit() is safe (WorkerPool.exited). */
+  exited(): Promise<void> {
+    return this.pool.exited();
+  }
+
   /**
    * Make admission's starting estimates this machine's (Admission.calibrate), once every worker has
    * loaded, so that loading does not slow the measure, and behind any call that comes first. Settles

@@ -41,6 +41,8 @@ export async function startTestServer(
     async stop() {
       client.close();
       await server.shutdown(1000);
+      // A worker stopped inside a model call would abort mocha's process.exit (--exit) when the call returns.
+      await server.engine.exited();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { OcrError, type OcrErrorCode } from '../../shared/errors.js';
 import { claimForStop, newPhaseCell, type PhaseCell } from './worker-phase.js';
@@ -133,6 +134,8 @@ export class WorkerPool {
   private readonly retiring = new Set<Worker>();
   /** Workers still loading their models: inside native calls much of the time, so never terminated. */
   private readonly loading = new Set<Worker>();
+  /** Every worker started that has not exited yet. */
+  private readonly live = new Set<Worker>();
   /** Settles once every worker of the start has loaded; rejects with the first that could not. */
   private rest: Promise<void> = Promise.resolve();
   /** Workers stopped for overrunning, since the start. */
@@ -250,6 +253,23 @@ export class WorkerPool {
     return { stuck: this.retiring.size + this.loading.size };
   }
 
+  /**
+   * Settles once every worker has exited, as each does after close(): the retired ones when their
+   * native call returns. A process that ends by process.exit() (mocha's --exit, an application
+   * embedding the engine) before then, or whose event loop empties (a retired worker is unref'd),
+   * is aborted by the call's return (worker-phase.ts), exit 134; `ocr serve` need not wait, ending
+   * itself with _exit. Waited for here, the workers keep the process alive again.
+   */
+  async exited(): Promise<void> {
+    await Promise.all(
+      [...this.live].map((worker) => {
+        const exit = once(worker, 'exit');
+        worker.ref();
+        return exit;
+      }),
+    );
+  }
+
   /** Terminate the worker if it is in JavaScript; else retire it to exit after its native call. */
   private async stopWorker(slot: Slot): Promise<void> {
     if (claimForStop(slot.phase) === 'terminate') {
@@ -322,6 +342,7 @@ export class WorkerPool {
       const slot: Slot = { worker, posted: [], wide, phase, runningSince: 0, collected: [] };
       let ready = false;
       this.loading.add(worker);
+      this.live.add(worker);
       worker.on('message', (msg: WorkerResponse | WorkerReady | WorkerCollected) => {
         if ('collected' in msg) {
           slot.collected.shift()?.();
@@ -346,6 +367,7 @@ export class WorkerPool {
         this.crashed(slot, err);
       });
       worker.on('exit', (code) => {
+        this.live.delete(worker);
         this.loading.delete(worker);
         if (!ready) reject(new Error(`inference worker exited with code ${code} while loading models`));
         else if (!this.closed) this.crashed(slot, new Error(`exited with code ${code}`));
