@@ -74,6 +74,28 @@ const NEVER_PICKED = /\bWaiting for LB pick$/;
 export const unreachable = (reason: string | null): string =>
   `no server of the target could be reached${reason ? ` (${reason})` : ''}: check that the servers run and that the target names them, then try again`;
 
+/**
+ * A plaintext client's connection to a TLS server: the server reads the client's HTTP/2 preface as a
+ * bad TLS record and closes, which grpc-js words as a bare "Failed to connect (<time>)". A server
+ * that accepts TCP and closes at once (no gRPC there) looks the same, hence the "if".
+ */
+export const PLAINTEXT_TO_TLS =
+  "no server of the target could be reached (it closed the connection before speaking HTTP/2, as a TLS server does to a plaintext client): if the servers use TLS, connect with TLS (the client's tls option; the CLI's --tls, or --tls-ca FILE for a private CA), else check that the target names a gRPC port";
+
+/** A TLS client's connection to a plaintext server: OpenSSL's "wrong version number" on the server's first bytes. */
+export const TLS_TO_PLAINTEXT =
+  "no server of the target could be reached (its answer to the TLS handshake was not TLS, as a plaintext server's is not): if the servers use plaintext, connect without TLS (leave out the client's tls option; the CLI's --tls and --tls-ca), else check that the target names their gRPC port";
+
+const PLAINTEXT_CLOSED = /^Failed to connect\b/;
+const NOT_TLS = /wrong version number/i;
+
+/** The description of a connection that could not be made, by its innermost reason. */
+function noConnection(reason: string | null): string {
+  if (reason !== null && PLAINTEXT_CLOSED.test(reason)) return PLAINTEXT_TO_TLS;
+  if (reason !== null && NOT_TLS.test(reason)) return TLS_TO_PLAINTEXT;
+  return unreachable(reason);
+}
+
 /** grpc-js's wording when no connection could be made: pick_first's, round_robin's and least_request's. */
 const NO_CONNECTION = /no connection established/i;
 /** The innermost "Last error:" of those, without its "Error: " and pick_first's resolution note. */
@@ -89,7 +111,7 @@ function describe(err: ServiceError): string {
   if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) {
     return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
   }
-  if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return unreachable(unreachableReason(err.details));
+  if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return noConnection(unreachableReason(err.details));
   if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CONNECTION_DROPPED) return CONNECTION_LOST;
   return err.details;
 }

@@ -27,9 +27,7 @@ export async function withTakenPort<T>(use: (port: number) => Promise<T>): Promi
   }
 }
 
-/** Bind a grpc-js server to a free loopback port, plaintext; resolves with the port. */
-export function bindLoopback(server: Server): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+/** Bind a grpc-js server to a free loopback port, plaintext unless `credentials` say otherwise; resolves with the port. */
+export function bindLoopback(server: Server, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (err, port) => (err ? reject(err) : resolve(port))));
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { runCli } from '../../src/dev/server-process.js';
 import { freePort } from '../../src/dev/free-port.js';
+import { makePki } from '../support/certificates.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
 
 /** `ocr health`, as a container's HEALTHCHECK runs it: the exit status follows the health service's answer. */
@@ -35,5 +36,34 @@ describe('ocr health', function () {
     const unknown = await runCli(['health', '--target', `127.0.0.1:${server.port}`, '--service', 'no.such.Service']);
     expect(unknown.code).to.equal(1);
     expect(unknown.stderr).to.match(/unknown for service no\.such\.Service/);
+  });
+
+  it('says to use --tls where the server serves TLS, and to leave it out where it does not (ocr health and ocr info)', async () => {
+    const pki = makePki();
+    const tlsServer = await startHealthServer(
+      { '': 'SERVING', 'ocr.v1.OcrService': 'SERVING' },
+      {
+        cert: pki.read(pki.server.cert),
+        key: pki.read(pki.server.key),
+      },
+    );
+    try {
+      const tlsTarget = `127.0.0.1:${tlsServer.port}`;
+      for (const command of ['health', 'info']) {
+        const plain = await runCli([command, '--target', tlsTarget, '--deadline-ms', '5000']);
+        expect(plain.code).to.equal(1);
+        expect(plain.stderr).to.match(
+          /as a TLS server does to a plaintext client\): if the servers use TLS, connect with TLS .*--tls, or --tls-ca FILE/,
+        );
+        const secure = await runCli([command, '--target', `127.0.0.1:${server.port}`, '--tls-ca', pki.ca.cert, '--deadline-ms', '5000']);
+        expect(secure.code).to.equal(1);
+        expect(secure.stderr).to.match(/if the servers use plaintext, connect without TLS .*--tls and --tls-ca/);
+      }
+      const ok = await runCli(['health', '--target', tlsTarget, '--tls-ca', pki.ca.cert]);
+      expect(ok.code, ok.stderr).to.equal(0);
+    } finally {
+      await tlsServer.close();
+      pki.remove();
+    }
   });
 });

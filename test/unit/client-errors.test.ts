@@ -1,7 +1,7 @@
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CONNECTION_LOST, OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
-import { unreachable } from '../../src/client/errors.js';
+import { PLAINTEXT_TO_TLS, TLS_TO_PLAINTEXT, unreachable } from '../../src/client/errors.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { solidImage } from '../support/images.js';
 
@@ -18,6 +18,14 @@ describe('OcrCallError descriptions', () => {
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, 'round_robin: No connection established. Last error: null')).details).to.equal(
       unreachable(null),
     );
+  });
+
+  it('says to connect with TLS where a plaintext client met a TLS server, and without where a TLS client met a plaintext one', () => {
+    const closed = 'No connection established. Last error: Failed to connect (2026-12-06T16:49:54.008Z). Resolution note: ';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, closed)).details).to.equal(PLAINTEXT_TO_TLS);
+    const notTls =
+      'least_request: no connection established; last error: No connection established. Last error: Error: 801CE25AE47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n. Resolution note: ';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, notTls)).details).to.equal(TLS_TO_PLAINTEXT);
   });
 
   it("says what a call that lost its connection (closed, or found dead by keepalive) can do, in place of grpc-js's wording", () => {
