@@ -7,6 +7,7 @@ import { buildHttpApp } from '../http/app.js';
 import { HeldBodies } from '../http/held-bodies.js';
 import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
 import { clusterBackend } from '../http/cluster-backend.js';
+import { ClusterReach } from '../http/cluster-reach.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
@@ -38,7 +39,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
       'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
     );
   }
-  const backend = clusterBackend(client);
+  const backend = clusterBackend(client, new ClusterReach(logger.child({ component: 'cluster' })));
   const bodyShare =
     opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);

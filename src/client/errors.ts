@@ -65,6 +65,9 @@ const GRPC_JS_DEADLINE = /^Deadline exceeded\b/;
 /** The part of grpc-js's wording for a call still waiting for a connection when its deadline passed. */
 const NEVER_PICKED = /\bWaiting for LB pick$/;
 
+/** How every description of a call that could connect to no server of its target begins. */
+export const NO_SERVER_REACHED = 'no server of the target could be reached';
+
 /**
  * The description of a call that found no server to connect to, in place of grpc-js's balancers'
  * ("least_request: no connection established; last error: No connection established. Last error:
@@ -72,19 +75,17 @@ const NEVER_PICKED = /\bWaiting for LB pick$/;
  * matters under three layers of wording and says nothing of what to do; `reason` is that innermost one.
  */
 export const unreachable = (reason: string | null): string =>
-  `no server of the target could be reached${reason ? ` (${reason})` : ''}: check that the servers run and that the target names them, then try again`;
+  `${NO_SERVER_REACHED}${reason ? ` (${reason})` : ''}: check that the servers run and that the target names them, then try again`;
 
 /**
  * A plaintext client's connection to a TLS server: the server reads the client's HTTP/2 preface as a
  * bad TLS record and closes, which grpc-js words as a bare "Failed to connect (<time>)". A server
  * that accepts TCP and closes at once (no gRPC there) looks the same, hence the "if".
  */
-export const PLAINTEXT_TO_TLS =
-  "no server of the target could be reached (it closed the connection before speaking HTTP/2, as a TLS server does to a plaintext client): if the servers use TLS, connect with TLS (the client's tls option; the CLI's --tls, or --tls-ca FILE for a private CA), else check that the target names a gRPC port";
+export const PLAINTEXT_TO_TLS = `${NO_SERVER_REACHED} (it closed the connection before speaking HTTP/2, as a TLS server does to a plaintext client): if the servers use TLS, connect with TLS (the client's tls option; the CLI's --tls, or --tls-ca FILE for a private CA), else check that the target names a gRPC port`;
 
 /** A TLS client's connection to a plaintext server: OpenSSL's "wrong version number" on the server's first bytes. */
-export const TLS_TO_PLAINTEXT =
-  "no server of the target could be reached (its answer to the TLS handshake was not TLS, as a plaintext server's is not): if the servers use plaintext, connect without TLS (leave out the client's tls option; the CLI's --tls and --tls-ca), else check that the target names their gRPC port";
+export const TLS_TO_PLAINTEXT = `${NO_SERVER_REACHED} (its answer to the TLS handshake was not TLS, as a plaintext server's is not): if the servers use plaintext, connect without TLS (leave out the client's tls option; the CLI's --tls and --tls-ca), else check that the target names their gRPC port`;
 
 const PLAINTEXT_CLOSED = /^Failed to connect\b/;
 const NOT_TLS = /wrong version number/i;

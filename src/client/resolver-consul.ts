@@ -24,6 +24,9 @@ const MIN_BLOCK_MS = 50;
 
 type Endpoint = experimental.Endpoint;
 
+/** The descriptions of the calls that fail because Consul gave no instance to call (fail() below). */
+export const CONSUL_GAVE_NO_INSTANCE = /^(?:no passing instance of "[^"]*" in Consul at |Consul at \S+ unreachable: )/;
+
 export class ConsulResolver implements experimental.Resolver {
   private readonly target: ConsulTarget;
   private readonly token: string | undefined;

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { CallSettings, OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
+import type { ClusterReach } from './cluster-reach.js';
 
 /**
  * What gRPC metadata can carry of an HTTP header value: printable ASCII. Any other character
@@ -39,15 +40,27 @@ export interface ClusterBackend extends OcrBackend {
   drain(): void;
 }
 
-export function clusterBackend(client: OcrClient): ClusterBackend {
+/** `reach` hears of every call's outcome, to log the loss and the return of the instances. */
+export function clusterBackend(client: OcrClient, reach?: ClusterReach): ClusterBackend {
   const registry = new Registry();
   collectProcessMetrics(registry);
   let draining = false;
+  const observed = <T>(answer: Promise<T>): Promise<T> =>
+    answer.then(
+      (value) => {
+        reach?.reached();
+        return value;
+      },
+      (err: unknown) => {
+        reach?.failed(err);
+        throw err;
+      },
+    );
   return {
     registry,
-    recognize: (image, options, call) => client.recognize(image, options, settings(call)),
-    recognizeLines: (images, options, call) => client.recognizeLines(images, options, settings(call)),
-    serverInfo: (call) => client.getServerInfo(settings(call)),
+    recognize: (image, options, call) => observed(client.recognize(image, options, settings(call))),
+    recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call))),
+    serverInfo: (call) => observed(client.getServerInfo(settings(call))),
     ready: () => !draining,
     drain: () => (draining = true),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),

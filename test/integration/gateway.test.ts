@@ -5,8 +5,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { unreachable } from '../../src/client/errors.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
-import { withTakenPort } from '../../src/dev/free-port.js';
+import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
@@ -309,6 +310,45 @@ describe('ocr gateway past a deadline', function () {
     } finally {
       gateway.child.kill('SIGKILL');
       silent.close();
+    }
+  });
+});
+
+describe('ocr gateway whose instances are all unreachable', function () {
+  this.timeout(120_000);
+
+  it('warns once that none can be reached, with the reason, and once that one is again: not a line a request', async () => {
+    const port = await freePort();
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${port}`]);
+    let server: ServerProcess | undefined;
+    const warnings = (): { msg: string; reason?: string; unreachableMs?: number }[] =>
+      gateway
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; reason?: string; unreachableMs?: number });
+    try {
+      for (let i = 0; i < 3; i++) expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(503);
+      await waitFor(() => warnings().length > 0, 5000, 'the warning');
+      expect(warnings()).to.deep.equal([
+        {
+          ...warnings()[0],
+          msg: 'no instance of the target can be reached: requests are answered 503 until one can',
+          reason: unreachable(`connect ECONNREFUSED 127.0.0.1:${port}`),
+        },
+      ]);
+      server = await spawnServer(['--workers', '1', '--port', String(port), '--no-http']);
+      await waitFor(async () => (await fetch(`${gateway.url}/api/info`)).status === 200, 60_000, 'the instance reached');
+      for (let i = 0; i < 3; i++) expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(200);
+      await waitFor(() => warnings().length > 1, 5000, 'the second warning');
+      expect(warnings().map((w) => w.msg)).to.deep.equal([
+        'no instance of the target can be reached: requests are answered 503 until one can',
+        'an instance of the target is reachable again',
+      ]);
+      expect(warnings()[1]!.unreachableMs).to.be.a('number');
+    } finally {
+      server?.child.kill('SIGKILL');
+      gateway.child.kill('SIGKILL');
     }
   });
 });
