@@ -62,7 +62,7 @@ export interface ConsulTls {
 
 export interface ConsulRegistration {
   readonly serviceId: string;
-  /** Stops keeping the registration and removes it from the agent; one already gone counts as removed. */
+  /** Stops keeping the registration and removes it from the agent; one already gone, or never taken, counts as removed. */
   deregister(): Promise<void>;
 }
 
@@ -182,6 +182,8 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
 
   let stopped = false;
   let registered = false;
+  /** Whether the agent ever took the registration: one that never did has nothing to remove. */
+  let everRegistered = false;
   let failures = 0;
   let agentDown = false;
   let timer: NodeJS.Timeout | undefined;
@@ -199,6 +201,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     try {
       await consul.agent.service.register({ ...registration, ...request });
       registered = true;
+      everRegistered = true;
       if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
       else logger.info({ check, httpCheck, tls: o.instanceTls !== undefined, tags: o.tags, meta: o.meta }, 'registered in Consul');
       failures = 0;
@@ -244,6 +247,12 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       stopped = true;
       clearTimeout(timer);
       await inFlight; // never rejects; a registration landing after the deregistration would linger
+      if (!everRegistered) {
+        // An attempt that timed out may still have landed: the agent reaps it once its check fails.
+        logger.info('never registered in Consul: nothing to deregister');
+        consul.destroy();
+        return;
+      }
       try {
         await consul.agent.service.deregister({ id: o.serviceId, ...request });
         logger.info('deregistered from Consul');

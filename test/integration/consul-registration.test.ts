@@ -80,6 +80,36 @@ describe('Consul registration', function () {
       expect(deregistered, messages.join(' | ')).to.be.greaterThan(-1);
       expect(deregistered).to.be.lessThan(messages.indexOf('draining'));
     });
+
+    it('does not try to deregister on SIGTERM when the agent never took the registration: no error on a clean stop', async () => {
+      const down = new ConsulDouble();
+      const { address } = await down.start();
+      await down.stop();
+      try {
+        server = await spawnServer(['--consul', address, '--service-name', unique('ocr-never'), '--log-level', 'info']);
+        const s = server;
+        const lines = (): { level: number; msg: string }[] =>
+          s
+            .stderr()
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { level: number; msg: string });
+        await waitFor(
+          () => lines().some((l) => l.msg === 'cannot register in Consul; serving anyway and retrying'),
+          20_000,
+          'a failed registration',
+        );
+        const exited = once(s.child, 'exit') as Promise<[number | null]>;
+        s.child.kill('SIGTERM');
+        const [code] = await exited;
+        expect(code, s.stderr()).to.equal(0);
+        const afterSignal = lines().slice(lines().findIndex((l) => l.msg === 'shutting down'));
+        expect(afterSignal.map((l) => l.msg)).to.include('never registered in Consul: nothing to deregister');
+        expect(afterSignal.filter((l) => l.level >= 50).map((l) => l.msg)).to.deep.equal([]);
+      } finally {
+        await down.close();
+      }
+    });
   });
 
   describe('registerInstance', () => {
