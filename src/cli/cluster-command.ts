@@ -28,15 +28,23 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
   const workers = opts.workers ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
   const children: ChildProcess[] = [];
   let stopping = false;
-  const stopAll = (): void => {
-    if (stopping) return;
+  /** The first signal drains every instance; a second one is passed on, and ends them at once (stop-signals.ts). */
+  const stopAll = (signal: NodeJS.Signals = 'SIGTERM'): void => {
+    const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    if (stopping) {
+      process.stderr.write(`ocr cluster: ${signal} again: ending ${live.length} instances now\n`);
+      for (const child of live) child.kill(signal);
+      return;
+    }
     stopping = true;
-    process.stderr.write(`ocr cluster: stopping ${children.filter((c) => c.exitCode === null).length} instances\n`);
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    process.stderr.write(`ocr cluster: stopping ${live.length} instances\n`);
+    for (const child of live) child.kill('SIGTERM');
   };
-  // Before any child starts: a signal must stop them, never orphan them.
+  // Before any child starts: a signal must stop them, never orphan them. SIGHUP too: the instances
+  // are not in the terminal's process group (below), so closing the terminal reaches only this one.
   process.on('SIGINT', stopAll);
   process.on('SIGTERM', stopAll);
+  process.on('SIGHUP', stopAll);
 
   for (let i = 0; i < opts.instances; i++) {
     const port = opts.basePort + i;
@@ -58,9 +66,10 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
       opts.logLevel,
     ];
     if (opts.consul) args.push('--consul', opts.consul, '--service-name', opts.serviceName);
-    // Own process group for none of them: Ctrl-C in a terminal reaches the children too, which is fine —
-    // each drains on its own SIGINT, and stopAll's SIGTERM to a draining one changes nothing.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // A process group of its own: Ctrl-C in a terminal reaches this command alone, which passes it
+    // on once. Reached by it too, an instance would take stopAll's SIGTERM as a second signal and
+    // end at once instead of draining.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
     child.once('exit', (code, signal) => {
       if (stopping) return;
@@ -73,5 +82,6 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
   const codes = await Promise.all(children.map(async (c) => (c.exitCode ?? (await once(c, 'exit'))[0]) as number | null));
   process.off('SIGINT', stopAll);
   process.off('SIGTERM', stopAll);
+  process.off('SIGHUP', stopAll);
   return codes.every((c) => c === 0) ? 0 : 1;
 }

@@ -9,13 +9,14 @@ import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { ClusterReach } from '../http/cluster-reach.js';
 import { HttpMetrics } from '../http/http-metrics.js';
-import { createLogger } from '../server/logger.js';
+import { createLogger, flushLogs } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
 import { httpListenFailure } from '../server/bind-failure.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
+import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
 import { clientTls } from './tls-options.js';
 
 export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
@@ -78,7 +79,7 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
     throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
   }
   const { port } = app.server.address() as AddressInfo;
-  const stop = (signal: string): void => {
+  const drain = (signal: StopSignal): void => {
     logger.info({ signal, graceMs: opts.graceMs }, 'draining');
     backend.drain();
     const forced = setTimeout(() => {
@@ -93,8 +94,12 @@ export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
       process.exit(0);
     });
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  const force = (signal: StopSignal): void => {
+    logger.warn({ signal, cut: backend.inFlight }, FORCED_EXIT);
+    flushLogs();
+    process.exit(signalExitStatus(signal));
+  };
+  onStopSignals(drain, force);
   logger.info(
     { host: opts.host, port, target: opts.target, lb: opts.lb, auth: access?.auth ? access.auth.describe() : 'off' },
     'gateway serving',

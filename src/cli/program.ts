@@ -124,7 +124,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
 
   program
     .command('serve')
-    .description('Run the OCR gRPC server until SIGTERM or SIGINT, then drain and exit.')
+    .description('Run the OCR gRPC server until SIGTERM or SIGINT, then drain and exit; a second signal exits at once.')
     .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(SERVE_DEFAULTS.host))
     .addOption(new Option('--port <port>', 'gRPC port to listen on (0: any free port)').argParser(port).default(SERVE_DEFAULTS.port))
     .addOption(

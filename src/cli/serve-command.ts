@@ -11,12 +11,13 @@ import {
   type ConsulTls,
 } from '../server/consul-registration.js';
 import { glibc } from '../server/libc.js';
-import { flushLogs, type Logger } from '../server/logger.js';
+import { createLogger, flushLogs, type Logger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { accessSettings } from './auth-options.js';
+import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
 import { serverTls } from './tls-options.js';
 
 /**
@@ -99,7 +100,10 @@ function consulSettings(opts: ServeOptions): { address: string; token?: string; 
   };
 }
 
-/** `ocr serve`: run until SIGTERM/SIGINT, then drain within the grace period and exit 0. */
+/**
+ * `ocr serve`: run until SIGTERM/SIGINT, then drain within the grace period and exit 0; a second
+ * signal during the drain exits at once (stop-signals.ts).
+ */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   // Handlers first: until one is installed, a signal kills the process outright (no drain, no exit 0),
   // and a supervisor may signal as soon as it sees the listening line, or while models still load.
@@ -126,8 +130,14 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  const force = (signal: StopSignal): void => {
+    // Before the server runs there are no calls, and no logger of its own yet.
+    const logger = running?.logger ?? createLogger(opts.logLevel, {});
+    logger.warn({ signal, cut: running?.engine.inFlight ?? 0 }, FORCED_EXIT);
+    // At once, even with a worker inside a model call (exitProcess).
+    exitProcess(signalExitStatus(signal), true);
+  };
+  onStopSignals(stop, force);
 
   const consul = consulSettings(opts);
   const tls = serverTls(opts);

@@ -38,6 +38,8 @@ export interface ClusterBackend extends OcrBackend {
   readonly registry: Registry;
   /** /readyz answers 503 from now on, on the connections still open while the requests in flight finish (app.ts). */
   drain(): void;
+  /** Calls to the cluster not yet answered: what a forced exit cuts. */
+  readonly inFlight: number;
 }
 
 /** `reach` hears of every call's outcome, to log the loss and the return of the instances. */
@@ -45,19 +47,27 @@ export function clusterBackend(client: OcrClient, reach?: ClusterReach): Cluster
   const registry = new Registry();
   collectProcessMetrics(registry);
   let draining = false;
-  const observed = <T>(answer: Promise<T>): Promise<T> =>
-    answer.then(
-      (value) => {
-        reach?.reached();
-        return value;
-      },
-      (err: unknown) => {
-        reach?.failed(err);
-        throw err;
-      },
-    );
+  let inFlight = 0;
+  const observed = <T>(answer: Promise<T>): Promise<T> => {
+    inFlight += 1;
+    return answer
+      .then(
+        (value) => {
+          reach?.reached();
+          return value;
+        },
+        (err: unknown) => {
+          reach?.failed(err);
+          throw err;
+        },
+      )
+      .finally(() => (inFlight -= 1));
+  };
   return {
     registry,
+    get inFlight() {
+      return inFlight;
+    },
     recognize: (image, options, call) => observed(client.recognize(image, options, settings(call))),
     recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call))),
     serverInfo: (call) => observed(client.getServerInfo(settings(call))),

@@ -18,6 +18,8 @@ describe('ocr cluster', function () {
         cwd: ROOT,
         env: { ...process.env, CONSUL_HTTP_ADDR: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, as a shell gives a foreground job: Ctrl-C goes to the group.
+        detached: true,
       },
     );
     let out = '';
@@ -30,7 +32,7 @@ describe('ocr cluster', function () {
     expect(ids.size).to.equal(2);
     // Each instance has an HTTP port of its own, not 8080 for all.
     for (const p of [basePort + 2, basePort + 3]) expect((await fetch(`http://127.0.0.1:${p}/healthz`)).status).to.equal(200);
-    child.kill('SIGINT');
+    process.kill(-child.pid!, 'SIGINT');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).to.equal(0);
   });

@@ -1,0 +1,31 @@
+/**
+ * How `ocr serve` and `ocr gateway` take SIGTERM and SIGINT, alike: the first of either drains; a
+ * second of either during the drain ends the process at once, as an operator pressing Ctrl-C again
+ * or a supervisor done waiting means it to.
+ */
+import os from 'node:os';
+
+export type StopSignal = 'SIGTERM' | 'SIGINT';
+
+/** The exit status a shell gives a process that `signal` ended: 128 + its number (130 for SIGINT, 143 for SIGTERM). */
+export function signalExitStatus(signal: StopSignal): number {
+  return 128 + os.constants.signals[signal];
+}
+
+/** What the log says when a second signal cuts the drain short. */
+export const FORCED_EXIT = 'second signal while draining: exiting now, cutting the calls still in flight';
+
+/**
+ * Calls `drain` on the first SIGTERM or SIGINT and `force` on every one after it. Installed at
+ * once: without a handler, a signal ends the process outright, with nothing drained or logged.
+ */
+export function onStopSignals(drain: (signal: StopSignal) => void, force: (signal: StopSignal) => void): void {
+  let draining = false;
+  const take = (signal: StopSignal): void => {
+    if (draining) return force(signal);
+    draining = true;
+    drain(signal);
+  };
+  process.on('SIGTERM', take);
+  process.on('SIGINT', take);
+}

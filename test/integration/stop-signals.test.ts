@@ -1,0 +1,122 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { expect } from 'chai';
+import { FORCED_EXIT } from '../../src/cli/stop-signals.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { spawnGateway, spawnServer } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+
+/** A page whose recognition takes seconds here: still in flight when the signals come. */
+const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
+
+interface LogLine {
+  level: number;
+  msg: string;
+  signal?: string;
+  cut?: number;
+}
+
+const logLines = (stderr: string): LogLine[] =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+
+/** POSTs the page to `url` and leaves it in flight; what the connection ends with is ignored. */
+function pageInFlight(url: string): void {
+  const body = new FormData();
+  body.append('image', new Blob([page]), 'page.jpg');
+  void fetch(`${url}/api/ocr`, { method: 'POST', body }).then(
+    (r) => r.arrayBuffer(),
+    () => undefined,
+  );
+}
+
+/** Sends `first`, waits for the drain to be logged (`draining`), sends `second`; resolves with the exit status. */
+async function twoSignals(
+  child: ChildProcess,
+  stderr: () => string,
+  draining: string,
+  first: NodeJS.Signals,
+  second: NodeJS.Signals,
+): Promise<number | null> {
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  child.kill(first);
+  await waitFor(() => logLines(stderr()).some((l) => l.msg === draining), 10_000, `"${draining}" logged`);
+  child.kill(second);
+  return (await exited)[0];
+}
+
+/**
+ * SIGTERM and SIGINT alike, on `ocr serve` and `ocr gateway`: the first drains, a second of either
+ * kind during the drain ends the process at once with the shell's status for that signal, logged
+ * at warn with how many calls it cut; nothing is logged twice.
+ */
+describe('a second stop signal during the drain', function () {
+  this.timeout(120_000);
+
+  for (const [first, second, status] of [
+    ['SIGTERM', 'SIGINT', 130],
+    ['SIGINT', 'SIGTERM', 143],
+  ] as const) {
+    it(`ocr serve: ${first} drains, ${second} then exits ${status} at once, cutting the call in flight`, async () => {
+      const server = await spawnServer(['--workers', '1', '--log-level', 'info', '--grace-ms', '60000']);
+      try {
+        const url = `http://127.0.0.1:${server.httpPort}`;
+        pageInFlight(url);
+        await waitFor(
+          async () => /^ocr_requests_in_flight(?:\{[^}]*\})? 1$/m.test(await fetch(`${url}/metrics`).then((r) => r.text())),
+          10_000,
+          'the page in flight',
+        );
+        const started = performance.now();
+        const code = await twoSignals(server.child, () => server.stderr(), 'shutting down', first, second);
+        expect(code, server.stderr()).to.equal(status);
+        expect(performance.now() - started).to.be.lessThan(10_000);
+        const lines = logLines(server.stderr());
+        expect(lines.filter((l) => l.msg === 'shutting down')).to.have.length(1);
+        const forced = lines.filter((l) => l.msg === FORCED_EXIT);
+        expect(forced).to.have.length(1);
+        expect(forced[0]).to.include({ level: 40, signal: second, cut: 1 });
+      } finally {
+        if (server.child.exitCode === null) server.child.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('ocr gateway: SIGTERM drains, SIGINT then exits 130 at once, cutting the request in flight', async () => {
+    // An instance that takes calls and never answers: the request stays in flight at the gateway.
+    const silent = http2.createServer();
+    silent.on('stream', () => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const gateway = await spawnGateway([
+      '--target',
+      `ipv4:127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      '--log-level',
+      'info',
+      '--grace-ms',
+      '60000',
+    ]);
+    try {
+      const reached = once(silent, 'stream');
+      pageInFlight(gateway.url);
+      await reached;
+      const code = await twoSignals(gateway.child, () => gateway.stderr(), 'draining', 'SIGTERM', 'SIGINT');
+      expect(code, gateway.stderr()).to.equal(130);
+      const lines = logLines(gateway.stderr());
+      expect(lines.filter((l) => l.msg === 'draining')).to.have.length(1);
+      const forced = lines.filter((l) => l.msg === FORCED_EXIT);
+      expect(forced).to.have.length(1);
+      expect(forced[0]).to.include({ level: 40, signal: 'SIGINT', cut: 1 });
+    } finally {
+      if (gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
+      silent.close();
+    }
+  });
+});
