@@ -193,6 +193,7 @@ describe('TLS and mutual TLS', function () {
       const plain = await runCli(['info', '--target', `127.0.0.1:${tlsServer.port}`, '--deadline-ms', '5000']);
       expect(plain.code).to.equal(1);
       expect(plain.stderr).to.match(/UNAVAILABLE/);
+      expect(plain.stderr).to.match(/if the servers use TLS, connect with TLS .*--tls, or --tls-ca FILE/);
       const health = await runCli(['health', '--target', `127.0.0.1:${tlsServer.port}`, '--tls-ca', pki.ca.cert]);
       expect(health.code, health.stderr).to.equal(0);
       expect(health.stdout).to.contain('ocr.v1.OcrService: SERVING');
