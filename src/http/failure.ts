@@ -2,7 +2,6 @@
  * Any error of a backend → the HTTP answer: a status from the gRPC one, the same actionable
  * message, and Retry-After for a refusal that a retry can cure.
  */
-import { DEADLINE_PASSED } from '../client/errors.js';
 import { OcrError } from '../shared/errors.js';
 import { newCallPushbackMs, type Trailers } from '../shared/pushback.js';
 
@@ -70,7 +69,13 @@ function pushbackMs(err: StatusError): number | undefined {
   return ms ?? undefined;
 }
 
-/** DEADLINE_PASSED in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms (the gateway's --deadline-ms without one). */
+/**
+ * Every DEADLINE_EXCEEDED in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms
+ * (the gateway's --deadline-ms without one). The servers' own wordings (admission's "its deadline
+ * leaves 2 ms", a worker's) name gRPC's deadline, and which one a request meets depends on timing
+ * (an instance's refusal, or the answer's timer, answer-in-time.ts): one message keeps the answer
+ * the same through an instance and through a gateway.
+ */
 export const TIMEOUT_PASSED =
   'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
 
@@ -79,7 +84,7 @@ export function toHttpFailure(err: unknown): HttpFailure {
   if (!isStatusError(err)) {
     return { status: 500, code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const message = err.details === DEADLINE_PASSED ? TIMEOUT_PASSED : (err.details ?? err.message);
+  const message = err.code === 'DEADLINE_EXCEEDED' ? TIMEOUT_PASSED : (err.details ?? err.message);
   if (err.code === 'RESOURCE_EXHAUSTED') {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);

@@ -11,6 +11,7 @@ import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
+import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
@@ -246,6 +247,15 @@ describe('ocr gateway answers as its instances do', function () {
         data: [4, 'DEADLINE_EXCEEDED'],
       });
       expect(direct).to.deep.equal(through);
+    }
+  });
+
+  it("answers an image whose timeout_ms is too short 504 naming timeout_ms, as the instance's admission refuses it or as it passes", async () => {
+    // Far shorter than the image's work: the instance refuses it at once, or the timeout passes first, by timing alone.
+    for (const timeout of [1, 2, 5, 10, 20]) {
+      const [direct, through] = await both((base) => post(base, `/api/ocr?timeout_ms=${timeout}`, imageForm(image)));
+      expect(direct, `${timeout} ms at the instance`).to.include({ status: 504, msg: TIMEOUT_PASSED });
+      expect(through, `${timeout} ms at the gateway`).to.include({ status: 504, msg: TIMEOUT_PASSED });
     }
   });
 

@@ -27,7 +27,7 @@ describe('HTTP failures', () => {
     expect(toHttpFailure(callError('RESOURCE_EXHAUSTED', { 'grpc-retry-pushback-ms': '20' }))).to.include({ retryAfterMs: 20 });
   });
 
-  it("answers 504 naming timeout_ms for the SDK's deadline, without grpc-js's timings and the instance's address", () => {
+  it("answers 504 naming timeout_ms for any deadline, the SDK's without grpc-js's timings and the instance's address", () => {
     const grpcJs = Object.assign(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'), {
       code: Status.DEADLINE_EXCEEDED,
       details: 'Deadline exceeded after 1.996s,metadata filters: 0.001s,remote_addr=127.0.0.1:36163',
@@ -38,9 +38,18 @@ describe('HTTP failures', () => {
     const failure = toHttpFailure(sdk);
     expect(failure).to.include({ status: 504, code: 'DEADLINE_EXCEEDED' });
     expect(failure.message).to.match(/^timeout_ms passed before the answer came: allow a longer timeout_ms/);
-    // A server's own description says more, and is kept.
-    const server = toOcrCallError({ ...grpcJs, details: 'this call needs about 2223 ms of work and its deadline leaves 1997 ms' });
-    expect(toHttpFailure(server).message).to.equal(server.details);
+    // A server's own description names gRPC's deadline: an HTTP caller reads its timeout_ms there too, as from the SDK's.
+    // (An Error, as grpc-js gives: a spread of one is none, and toOcrCallError would take it as INTERNAL.)
+    const server = toOcrCallError(
+      Object.assign(new Error('4 DEADLINE_EXCEEDED'), {
+        ...grpcJs,
+        details: 'this call needs about 2223 ms of work and its deadline leaves 1997 ms',
+      }),
+    );
+    expect(server.details).to.match(/its deadline leaves 1997 ms$/);
+    expect(toHttpFailure(server)).to.deep.equal({ status: 504, code: 'DEADLINE_EXCEEDED', message: failure.message });
+    const engine = new OcrError('DEADLINE_EXCEEDED', 'this call needs about 166 ms of work and its deadline leaves 2 ms');
+    expect(toHttpFailure(engine)).to.deep.equal({ status: 504, code: 'DEADLINE_EXCEEDED', message: failure.message });
   });
 
   it('answers 413 without Retry-After for a refusal no retry can fix', () => {
