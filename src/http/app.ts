@@ -90,6 +90,14 @@ type WorkKind = WeighedRequest['kind'];
 /** The methods the API's routes are served on, for the Allow header of a 405. */
 const ROUTE_METHODS = ['GET', 'POST'] as const;
 
+/** A route's Allow: the methods it is served on, HEAD with GET (Fastify answers it), and OPTIONS (answered above the routes). */
+const allowHeader = (methods: readonly string[]): string =>
+  [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+
+/** A browser's CORS preflight, as @fastify/cors tells one: an OPTIONS with an Origin and the method it asks for. */
+const isPreflight = (request: FastifyRequest): boolean =>
+  request.headers.origin !== undefined && request.headers['access-control-request-method'] !== undefined;
+
 /** What the request's timeout leaves, from its headers or query; undefined for none or a malformed one. */
 function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | undefined {
   try {
@@ -170,6 +178,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // First of all hooks: every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  // A plain OPTIONS (no CORS preflight) asks which methods a route takes: 204 with Allow, rather than
+  // the 405 of a method the route does not take, or @fastify/cors's text "Invalid Preflight Request".
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'OPTIONS' || (options.corsOrigins?.length && isPreflight(request))) return;
+    const allowed = routeMethods(request);
+    if (allowed.length === 0) return notFound(request, reply);
+    return reply.header('allow', allowHeader(allowed)).status(204).send();
   });
   // Before the tokens are checked: a browser's preflight carries none, and a refusal needs the
   // CORS headers too, or the page cannot read why it was refused.
@@ -421,9 +437,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
   // A path with a route pattern's characters (`/*`) names no route: hasRoute would match it to the pattern.
-  const notFound = (request: FastifyRequest, reply: FastifyReply): void => {
+  const routeMethods = (request: FastifyRequest): (typeof ROUTE_METHODS)[number][] => {
     const url = request.url.split('?')[0]!;
-    const allowed = /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+    return /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+  };
+  const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const url = request.url.split('?')[0]!;
+    const allowed = routeMethods(request);
     const failure: HttpFailure =
       allowed.length > 0
         ? {
@@ -432,8 +452,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
             message: `${request.method} ${url} is not served; send ${allowed.join(' or ')} (the API: /docs)`,
           }
         : { status: 404, code: 'NOT_FOUND', message: `no route ${request.method} ${url}; the API is described at /docs and /openapi.json` };
-    if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
-    void reply.status(failure.status).send(failureJson(failure));
+    if (allowed.length > 0) void reply.header('allow', allowHeader(allowed));
+    return reply.status(failure.status).send(failureJson(failure));
   };
   app.setNotFoundHandler(notFound);
 

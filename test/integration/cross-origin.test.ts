@@ -78,6 +78,15 @@ describe('HTTP API called from another origin, in a browser', function () {
     expect(refused.msg).to.match(/min_confidence/);
   });
 
+  it('answers a plain OPTIONS 204 with Allow, and a preflight as CORS does', async () => {
+    const plain = await fetch(`${api}/api/ocr`, { method: 'OPTIONS' });
+    expect([plain.status, plain.headers.get('allow')]).to.deep.equal([204, 'POST, OPTIONS']);
+    const origin = `http://127.0.0.1:${portalPort}`;
+    const preflight = await fetch(`${api}/api/ocr`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers.get('access-control-allow-origin')).to.equal(origin);
+  });
+
   it('keeps the answers from a page of any other origin', async () => {
     // localhost is another origin than 127.0.0.1, though the same server.
     await page.goto(`http://localhost:${portalPort}/`);

@@ -387,10 +387,24 @@ describe('HTTP API on ocr serve', function () {
     expect(missing).to.include({ code: 5, error: 'NOT_FOUND' });
     expect(missing.msg).to.equal('no route GET /api/nothing; the API is described at /docs and /openapi.json');
     const [wrongMethod, allow, refused] = await asked('GET', '/api/ocr?min_confidence=0.5');
-    expect([wrongMethod, allow]).to.deep.equal([405, 'POST']);
+    expect([wrongMethod, allow]).to.deep.equal([405, 'POST, OPTIONS']);
     expect(refused).to.include({ code: 12, error: 'UNIMPLEMENTED', msg: 'GET /api/ocr is not served; send POST (the API: /docs)' });
     const [, allowGet] = await asked('POST', '/healthz');
-    expect(allowGet).to.equal('GET');
+    expect(allowGet).to.equal('GET, HEAD, OPTIONS');
+  });
+
+  it('answers OPTIONS on a route 204 with the Allow that it keeps to, HEAD with GET', async () => {
+    for (const [route, allow] of [
+      ['/api/info', 'GET, HEAD, OPTIONS'],
+      ['/healthz', 'GET, HEAD, OPTIONS'],
+      ['/api/ocr', 'POST, OPTIONS'],
+    ] as const) {
+      const res = await fetch(`${base}${route}`, { method: 'OPTIONS' });
+      expect([res.status, res.headers.get('allow'), await res.text()], route).to.deep.equal([204, allow, '']);
+      for (const method of allow.split(', '))
+        expect((await fetch(`${base}${route}`, { method })).status, `${method} ${route}`).to.not.equal(405);
+    }
+    expect((await fetch(`${base}/api/nothing`, { method: 'OPTIONS' })).status).to.equal(404);
   });
 
   it('answers a request to no route, or with a method its route does not take, from its headers, without reading its body', async () => {
