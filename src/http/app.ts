@@ -45,6 +45,7 @@ import {
   unsupportedCoding,
   untypedBody,
 } from './request-images.js';
+import { HOST_LEFT_TO_APP, protocolRefusals } from './protocol-refusals.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
@@ -168,16 +169,19 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   } as const;
   // Over HTTPS the instance's raw server is an https.Server; routes and hooks see the same requests.
   const app = options.https
-    ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions } }) as unknown as FastifyInstance)
-    : Fastify({ ...settings, http: serverOptions });
+    ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions, ...HOST_LEFT_TO_APP } }) as unknown as FastifyInstance)
+    : Fastify({ ...settings, http: { ...serverOptions, ...HOST_LEFT_TO_APP } });
   // A client that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB) is told
   // to go on only when the body is about to be read (imageBody's preParsing): a refusal from the
   // headers (401, 413, 429, 503) then costs it no upload, and it reads the answer instead of meeting
   // the reset of a connection closed while it sent. Node would say "go on" at once.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => app.server.emit('request', request, response));
+  const protocolRefusal = protocolRefusals(app.server);
   // First of all hooks: every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    const refusal = protocolRefusal(request.raw);
+    if (refusal) throw refusal;
   });
   // A plain OPTIONS (no CORS preflight) asks which methods a route takes: 204 with Allow, rather than
   // the 405 of a method the route does not take, or @fastify/cors's text "Invalid Preflight Request".

@@ -83,6 +83,37 @@ describe('HTTP request timeout', function () {
     }
   });
 
+  it("answers a request without Host, or with an Expect it cannot meet, in the API's shape rather than Node's empty body", async () => {
+    const app = await listenHttpApp({}, { requestTimeoutMs: 400 });
+    try {
+      const answered = async (request: string): Promise<[string, unknown]> => {
+        const { answer } = await rawExchange(app.port, request);
+        return [answer.slice(0, answer.indexOf('\r\n')), JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))];
+      };
+      expect(await answered('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n')).to.deep.equal([
+        'HTTP/1.1 400 Bad Request',
+        {
+          code: 3,
+          msg: "the request has no Host header, which HTTP/1.1 requires: send one naming the server's host",
+          error: 'INVALID_ARGUMENT',
+        },
+      ]);
+      expect(await answered('GET /healthz HTTP/1.1\r\nHost: ocr\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n')).to.deep.equal([
+        'HTTP/1.1 417 Expectation Failed',
+        {
+          code: 9,
+          msg: "Expect: '200-ok' is not an expectation this server meets; send the request without Expect, or with Expect: 100-continue",
+          error: 'FAILED_PRECONDITION',
+        },
+      ]);
+      // HTTP/1.0 needs no Host, and knows no Expect: Node's rules, kept.
+      const old = await rawExchange(app.port, 'GET /healthz HTTP/1.0\r\nExpect: 200-ok\r\n\r\n');
+      expect(old.answer).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("names the headers' limit for a request whose headers stop coming: Node's, 60 s at most", async () => {
     // Node's own rule, set explicitly so that the answer can name it: at 120 s a request's headers have 60 s.
     expect(serverTimeouts(120_000)).to.include({ requestTimeout: 120_000, headersTimeout: 60_000 });
