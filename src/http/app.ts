@@ -150,6 +150,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
   const serverOptions = serverTimeouts(requestTimeout);
+  /**
+   * Aborted once close() has begun (Fastify's preClose): the drain, on an instance and on a gateway.
+   * A lingering close (lingering-close.ts) then ends at once.
+   */
+  const closing = new AbortController();
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
@@ -161,7 +166,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // an OCR request is refused with what to do (below), instead of Fastify's bare 503.
     return503OnClosing: false,
     requestTimeout,
-    clientErrorHandler: clientErrorAnswer(serverOptions, logger),
+    clientErrorHandler: clientErrorAnswer(serverOptions, logger, closing.signal),
     frameworkErrors: frameworkErrorAnswer(logger),
     // The caller's x-request-id, or a new one: the id of the logs' lines, and of the answer (below).
     genReqId: (request: { headers: Record<string, unknown> }) => requestIdOf(request.headers['x-request-id']),
@@ -228,11 +233,6 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
   });
 
-  /**
-   * Aborted once close() has begun (Fastify's preClose): the drain, on an instance and on a gateway.
-   * A lingering close (lingering-close.ts) then ends at once.
-   */
-  const closing = new AbortController();
   const draining = (): boolean => closing.signal.aborted;
   /**
    * Whether the unread rest of a refused request's body is read and dropped to keep the connection

@@ -10,6 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
+import { isLingering, lingerAfterMalformed } from './lingering-close.js';
 import { failureJson } from './response-json.js';
 
 export const REQUEST_TIMEOUT_MS = 120_000;
@@ -58,11 +59,16 @@ function clientFailure(err: NodeJS.ErrnoException, headersParsed: boolean, timeo
 /**
  * Fastify's `clientErrorHandler`: the request that came too slowly (408) or malformed (400, 431)
  * answered in the API's JSON, as Node would answer it: only where no response has begun on the
- * socket, then the connection closed.
+ * socket, then the connection closed (after a malformed one, a lingering close: lingering-close.ts).
+ * `stop` ends the lingering closes (the server closing).
  */
-export function clientErrorAnswer(timeouts: ServerTimeouts, logger: Logger): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorAnswer(
+  timeouts: ServerTimeouts,
+  logger: Logger,
+  stop: AbortSignal,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
-    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    if (err.code === 'ECONNRESET' || socket.destroyed || isLingering(socket)) return;
     // The server's side already ended (a lingering close, lingering-close.ts): the request had its
     // answer, and a client that stops sending its body then is no malformed request.
     if (!socket.writable) {
@@ -79,6 +85,8 @@ export function clientErrorAnswer(timeouts: ServerTimeouts, logger: Logger): (er
         `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
+      // A malformed request's client may still be sending its body, which a close at once would meet with a reset.
+      if (failure.status !== 408) return lingerAfterMalformed(socket, stop);
     }
     socket.destroy();
   };

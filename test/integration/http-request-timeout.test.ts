@@ -153,4 +153,34 @@ describe('HTTP request timeout', function () {
       await app.close();
     }
   });
+
+  it('answers a duplicate or malformed Content-Length 400 and drops the body still coming, rather than resetting its client', async () => {
+    const app = await listenHttpApp({}, { maxImageBytes: 4 * 1024 * 1024 });
+    try {
+      const length = 4 * 1024 * 1024;
+      for (const declared of [`Content-Length: ${length}\r\nContent-Length: ${length + 1}`, `Content-Length: ${length}x`]) {
+        const socket = net.connect(app.port, '127.0.0.1');
+        try {
+          await once(socket, 'connect');
+          let answer = '';
+          socket.on('data', (d: Buffer) => (answer += d.toString()));
+          const errors: Error[] = [];
+          socket.on('error', (err) => errors.push(err));
+          // The whole body sent at once, as fetch sends one: the 400 comes from the headers, before most of it.
+          socket.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\n${declared}\r\n\r\n`);
+          await new Promise<void>((resolve) => socket.write(Buffer.alloc(length, 0xff), () => resolve()));
+          socket.end();
+          await once(socket, 'close');
+          expect(answer, declared).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
+          expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), declared).to.include({ code: 3, error: 'INVALID_ARGUMENT' });
+          // Closed at once, the connection met the rest of the body with a reset.
+          expect(errors.map(String), declared).to.deep.equal([]);
+        } finally {
+          socket.destroy();
+        }
+      }
+    } finally {
+      await app.close();
+    }
+  });
 });
