@@ -9,6 +9,8 @@
 import { HttpError } from './failure.js';
 
 const DATA_URL = /^data:[^,]*;base64,/i;
+/** A data: URL of any kind: without ;base64, its text is the bytes themselves, %-escaped. */
+const ANY_DATA_URL = /^data:/i;
 const NOT_BASE64 = /[^A-Za-z0-9+/_=\s-]/;
 const PADDING_ONLY = /^[=\s]*$/;
 
@@ -25,6 +27,13 @@ function decodedLength(body: string): number | undefined {
 /** The bytes `text` encodes; `what` names it in the error ("image", "images[2]"). */
 export function decodeBase64Image(text: string, what: string): Buffer {
   const offset = DATA_URL.exec(text)?.[0].length ?? 0;
+  if (offset === 0 && ANY_DATA_URL.test(text)) {
+    throw new HttpError(
+      400,
+      'INVALID_ARGUMENT',
+      `${what} is a data: URL without ;base64, which this API needs: send it as data:<type>;base64,<the file's bytes in base64> (as a browser's readAsDataURL gives it)`,
+    );
+  }
   const body = offset > 0 ? text.slice(offset) : text;
   const bytes = Buffer.from(body, 'base64');
   // As many bytes as its characters make: nothing was skipped. Fewer: line breaks, or what is

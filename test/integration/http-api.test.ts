@@ -272,6 +272,13 @@ describe('HTTP API on ocr serve', function () {
       /^image is not valid base64: '!' at character 1;/,
     ],
     [
+      'a data: URL without ;base64',
+      { body: JSON.stringify({ image: `data:image/jpeg,${doc.toString('base64')}` }), headers: { 'content-type': 'application/json' } },
+      400,
+      'INVALID_ARGUMENT',
+      /^image is a data: URL without ;base64, which this API needs: send it as data:<type>;base64,/,
+    ],
+    [
       'an image over the message limit',
       { body: Buffer.alloc(3 * 1024 * 1024, 0xff), headers: { 'content-type': 'image/jpeg' } },
       413,

@@ -37,8 +37,10 @@ describe('decodeBase64Image', () => {
     expect(refusal(`${standard}!!`)).to.match(new RegExp(`^image is not valid base64: '!' at character ${standard.length + 1};`));
     // One stray character alone, where the length still looks whole.
     expect(refusal(`iVBO*Rw0K`)).to.match(/'\*' at character 5;/);
-    // A data: URL that is not base64, and the offset counted in the text as sent.
-    expect(refusal('data:image/png,%89PNG')).to.match(/^image is not valid base64: ':' at character 5;/);
+    // A data: URL that is not base64 says so, not where its ':' is; the offset counted in the text as sent.
+    for (const url of ['data:image/png,%89PNG', `DATA:image/jpeg,${standard}`, 'data:']) {
+      expect(refusal(url), url).to.match(/^image is a data: URL without ;base64, which this API needs: send it as data:<type>;base64,/);
+    }
     expect(refusal('data:image/png;base64,iVBO*')).to.match(/'\*' at character 27;/);
   });
 
