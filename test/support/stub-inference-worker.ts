@@ -8,7 +8,7 @@
  * collect garbage is answered once the task before it is done, as the real worker answers it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PHASE_JS, PHASE_NATIVE, isRetired } from '../../src/engine/runtime/worker-phase.js';
+import { PHASE_JS, PHASE_NATIVE, PHASE_RETIRED } from '../../src/engine/runtime/worker-phase.js';
 import type {
   LinesReply,
   ReadLinesTask,
@@ -34,7 +34,7 @@ port.on('message', (request: WorkerRequest | WorkerCollect) => {
   while (now() - began < busyMs) {
     // Hold the thread, as onnxruntime's run() does.
   }
-  if (native && Atomics.compareExchange(phase, 0, PHASE_NATIVE, PHASE_JS) !== PHASE_NATIVE && isRetired(phase)) process.exit(0);
+  if (native && Atomics.compareExchange(phase, 0, PHASE_NATIVE, PHASE_JS) === PHASE_RETIRED) process.exit(0);
   if (height === 0) process.exit(3);
   const ended = now();
   const reply: LinesReply = { lines: [{ text: JSON.stringify({ began, ended }), confidence: 1, angle: 0 }], classifyMs: 0, recognizeMs: 0 };

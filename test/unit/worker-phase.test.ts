@@ -1,10 +1,14 @@
 import { expect } from 'chai';
 import { asNative, claimForStop, newPhaseCell, PHASE_JS, PHASE_NATIVE } from '../../src/engine/runtime/worker-phase.js';
 
-/** A native call that ends when told to. */
-function held(cell: Int32Array): { done: Promise<void>; end: () => void } {
+/** A native call that ends when told to; `retired` counts the calls to what ends a retired thread. */
+function held(cell: Int32Array, retired = { count: 0 }): { done: Promise<void>; end: () => void } {
   let end!: () => void;
-  const done = asNative(cell, () => new Promise<void>((resolve) => (end = resolve)));
+  const done = asNative(
+    cell,
+    () => new Promise<void>((resolve) => (end = resolve)),
+    () => retired.count++,
+  );
   return { done, end };
 }
 
@@ -22,12 +26,15 @@ describe('worker phase', () => {
     expect(Atomics.load(cell, 0)).to.equal(PHASE_JS);
   });
 
-  it('retires a thread inside a native call, and refuses a native call once the pool has claimed the thread', async () => {
+  it('retires a thread inside a native call, ended as soon as the call returns, and refuses a native call once the pool has claimed the thread', async () => {
     const busy = newPhaseCell();
-    const call = held(busy);
+    const retired = { count: 0 };
+    const call = held(busy, retired);
     expect(claimForStop(busy)).to.equal('retired');
+    expect(retired.count, 'ended during its call').to.equal(0);
     call.end();
     await call.done;
+    expect(retired.count, 'ended once its call returned').to.equal(1);
     const idle = newPhaseCell();
     expect(claimForStop(idle)).to.equal('terminate');
     await asNative(idle, async () => 'ran').then(

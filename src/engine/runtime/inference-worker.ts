@@ -20,7 +20,7 @@ import { decodeImage } from '../decode/decode.js';
 import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
-import { asNative, isRetired } from './worker-phase.js';
+import { asNative } from './worker-phase.js';
 import { lowerThreadPriority, WORKER_NICE } from './thread-priority.js';
 import type { DetectOptions } from '../detect/detector.js';
 import type { RawImage, Rotation } from '../types.js';
@@ -166,8 +166,6 @@ port.on('message', (request: WorkerRequest | WorkerCollect) => {
       return;
     }
     await answer(request);
-    // The pool gave up on this worker during a native call (worker-phase.ts): its replacement runs.
-    if (isRetired(config.phase)) process.exit(0);
   });
 });
 port.postMessage({ ready: true });

@@ -36,8 +36,14 @@ export function claimForStop(cell: PhaseCell): 'terminate' | 'retired' {
 /** This thread's native calls in progress: they may overlap (a session made while a model runs). */
 let nativeCalls = 0;
 
-/** Worker side: run `call` marked as native; throws instead if the pool has claimed the worker. */
-export async function asNative<T>(cell: PhaseCell | undefined, call: () => Promise<T>): Promise<T> {
+/** Ends this worker thread, whose replacement runs. */
+const exitThread = (): void => process.exit(0);
+
+/**
+ * Worker side: run `call` marked as native; throws instead if the pool has claimed the worker.
+ * `retired` runs when the pool retired the thread during the call, once it has returned.
+ */
+export async function asNative<T>(cell: PhaseCell | undefined, call: () => Promise<T>, retired = exitThread): Promise<T> {
   if (!cell) return call();
   if (nativeCalls === 0 && Atomics.compareExchange(cell, 0, PHASE_JS, PHASE_NATIVE) !== PHASE_JS)
     throw new Error('inference worker is being stopped');
@@ -45,11 +51,9 @@ export async function asNative<T>(cell: PhaseCell | undefined, call: () => Promi
   try {
     return await call();
   } finally {
-    // The last one out marks the thread JS again; RETIRED stays: the worker loop sees it and exits.
-    if (--nativeCalls === 0) Atomics.compareExchange(cell, 0, PHASE_NATIVE, PHASE_JS);
+    // The last one out marks the thread JS again. One retired meanwhile ends now: retired while it
+    // loaded or warmed up, no task would come for its loop to see it, and it lived on, unref'd,
+    // until the process ended (WorkerPool.exited waited on it for good).
+    if (--nativeCalls === 0 && Atomics.compareExchange(cell, 0, PHASE_NATIVE, PHASE_JS) === PHASE_RETIRED) retired();
   }
-}
-
-export function isRetired(cell: PhaseCell | undefined): boolean {
-  return cell !== undefined && Atomics.load(cell, 0) === PHASE_RETIRED;
 }
