@@ -5,7 +5,7 @@
  * so that an operator at `--log-level warn` sees the cluster go and come back without a line a request.
  */
 import type { Logger } from 'pino';
-import { NO_SERVER_REACHED, OcrCallError } from '../client/errors.js';
+import { DEADLINE_NO_INSTANCE, NO_SERVER_REACHED, OcrCallError } from '../client/errors.js';
 import { CONSUL_GAVE_NO_INSTANCE } from '../client/resolver-consul.js';
 
 /**
@@ -18,9 +18,12 @@ export function noInstanceReason(err: unknown): string | null {
   return err.details.startsWith(NO_SERVER_REACHED) || CONSUL_GAVE_NO_INSTANCE.test(err.details) ? err.details : null;
 }
 
-/** Whether a call that failed with `err` was taken by an instance: one was reachable. A caller that went away says nothing. */
+/**
+ * Whether a call that failed with `err` was taken by an instance: one was reachable. A caller that
+ * went away says nothing, nor does a deadline that passed before any instance was ready.
+ */
 function reachedInstance(err: unknown): boolean {
-  return err instanceof OcrCallError && err.code !== 'CANCELLED' && noInstanceReason(err) === null;
+  return err instanceof OcrCallError && err.code !== 'CANCELLED' && err.details !== DEADLINE_NO_INSTANCE && noInstanceReason(err) === null;
 }
 
 export class ClusterReach {

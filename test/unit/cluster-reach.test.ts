@@ -1,7 +1,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { Logger } from 'pino';
-import { OcrCallError, unreachable } from '../../src/client/errors.js';
+import { DEADLINE_NO_INSTANCE, OcrCallError, unreachable } from '../../src/client/errors.js';
 import { ClusterReach, noInstanceReason } from '../../src/http/cluster-reach.js';
 
 /** A logger that keeps what is logged at warn. */
@@ -35,6 +35,8 @@ describe('ClusterReach', () => {
     expect(lines[0]!.fields).to.deep.equal({ reason: refused.details });
     // A caller that went away says nothing of the instances.
     reach.failed(new OcrCallError(Status.CANCELLED, 'cancelled', { metadata: new Metadata() }));
+    // Nor does a deadline that passed before any instance was ready to take the call.
+    reach.failed(new OcrCallError(Status.DEADLINE_EXCEEDED, DEADLINE_NO_INSTANCE));
     expect(lines).to.have.length(1);
     // An instance's own refusal: one was reached.
     reach.failed(new OcrCallError(Status.INVALID_ARGUMENT, 'not an image'));
