@@ -28,9 +28,17 @@ export function grpcBindFailure(host: string, port: number, grpcMessage: string)
   return `cannot listen on ${host}:${port}: ${listenCause(code, host, '--port') ?? grpcMessage}`;
 }
 
-/** `ocr gateway`'s HTTP port, from Node's listen error. */
-export function httpListenFailure(host: string, port: number, err: unknown): string {
+/**
+ * A port bound by Node (the gateway's and an instance's HTTP, `--metrics-port`), from its listen
+ * error: `what` it was to serve and the flag that chooses the port.
+ */
+export function httpListenFailure(
+  host: string,
+  port: number,
+  err: unknown,
+  { what = 'HTTP', portFlag = '--http-port' }: { what?: string; portFlag?: string } = {},
+): string {
   const code = (err as Partial<NodeJS.ErrnoException> | undefined)?.code ?? '';
   const message = err instanceof Error ? err.message : String(err);
-  return `cannot serve HTTP on ${host}:${port}: ${listenCause(code, host, '--http-port') ?? message}`;
+  return `cannot serve ${what} on ${host}:${port}: ${listenCause(code, host, portFlag) ?? message}`;
 }

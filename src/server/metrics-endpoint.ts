@@ -9,13 +9,6 @@ import { httpRequirement } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { ConnectionGuard } from './connection-guard.js';
 
-/** Why the metrics port could not be bound, naming the port and the flag that chooses it. */
-export function metricsListenError(err: unknown, host: string, port: number): string {
-  const inUse = err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-  const reason = inUse ? 'the port is in use' : err instanceof Error ? err.message : String(err);
-  return `cannot serve metrics on ${host}:${port}: ${reason}; choose another port with --metrics-port`;
-}
-
 /** Resolves once bound (unref'd: it keeps no process alive); rejects with the listen error. */
 export async function serveMetrics(
   registry: Registry,

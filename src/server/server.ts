@@ -18,7 +18,7 @@ import { ConnectionGuard } from './connection-guard.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
-import { metricsListenError, serveMetrics } from './metrics-endpoint.js';
+import { serveMetrics } from './metrics-endpoint.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
@@ -43,7 +43,7 @@ import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultCache, withResultCache } from './result-cache.js';
 import { startingService } from './starting-service.js';
 import { StartFailure } from './start-failure.js';
-import { grpcBindFailure } from './bind-failure.js';
+import { grpcBindFailure, httpListenFailure } from './bind-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 
@@ -272,10 +272,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     try {
       await http.listen({ host: config.host, port: config.httpPort });
     } catch (err) {
-      return failStart(
-        err,
-        `cannot serve HTTP on ${config.host}:${config.httpPort}: ${(err as Error).message}; choose another port with --http-port, or --no-http`,
-      );
+      return failStart(err, httpListenFailure(config.host, config.httpPort, err, { portFlag: '--http-port, or --no-http' }));
     }
     httpPort = (http.server.address() as AddressInfo).port;
     // gRPC follows the files through its credentials; HTTPS through this.
@@ -288,7 +285,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     try {
       metricsEndpoint = await serveMetrics(metrics.registry, access, connections, config.host, config.metricsPort);
     } catch (err) {
-      return failStart(err, metricsListenError(err, config.host, config.metricsPort));
+      return failStart(err, httpListenFailure(config.host, config.metricsPort, err, { what: 'metrics', portFlag: '--metrics-port' }));
     }
   }
   let ready: OcrEngine;
