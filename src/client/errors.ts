@@ -87,20 +87,43 @@ export const PLAINTEXT_TO_TLS = `${NO_SERVER_REACHED} (it closed the connection 
 /** A TLS client's connection to a plaintext server: OpenSSL's "wrong version number" on the server's first bytes. */
 export const TLS_TO_PLAINTEXT = `${NO_SERVER_REACHED} (its answer to the TLS handshake was not TLS, as a plaintext server's is not): if the servers use plaintext, connect without TLS (leave out the client's tls option; the CLI's --tls and --tls-ca), else check that the target names their gRPC port`;
 
+/**
+ * A TLS client that does not trust the CA of the server's certificate: OpenSSL's reasons for a
+ * chain it cannot build to a root it holds, as Node words them ("self-signed certificate in
+ * certificate chain" for a private CA, and the like).
+ */
+export const untrustedServer = (reason: string): string =>
+  `${NO_SERVER_REACHED} (${reason}): the client does not trust the CA that signed the servers' certificate; give it that CA (the client's tls.ca option; the CLI's --tls-ca FILE)`;
+
+/** The server's certificate does not carry the name the client checks (the target's host, or tls.serverName). */
+export const misnamedServer = (reason: string): string =>
+  `${NO_SERVER_REACHED} (${reason}): the servers' certificate does not carry the name the client checks; give the client a name it carries (its tls.serverName option; the CLI's --tls-server-name NAME), as a target by IP address or consul:// needs`;
+
+/** The server's certificate is outside its validity period, by the client's clock. */
+export const expiredServer = (reason: string): string =>
+  `${NO_SERVER_REACHED} (${reason}): the servers' certificate is not valid now by this machine's clock; renew it on the servers (ocr serve takes a renewed --tls-cert file without a restart), or set this machine's clock right`;
+
 const PLAINTEXT_CLOSED = /^Failed to connect\b/;
 const NOT_TLS = /wrong version number/i;
+const UNTRUSTED = /self[- ]signed certificate|unable to get (?:local )?issuer certificate|unable to verify the first certificate/i;
+const MISNAMED = /does not match certificate's altnames/i;
+const EXPIRED = /certificate has expired|certificate is not yet valid/i;
 
 /** The description of a connection that could not be made, by its innermost reason. */
 function noConnection(reason: string | null): string {
-  if (reason !== null && PLAINTEXT_CLOSED.test(reason)) return PLAINTEXT_TO_TLS;
-  if (reason !== null && NOT_TLS.test(reason)) return TLS_TO_PLAINTEXT;
+  if (reason === null) return unreachable(reason);
+  if (PLAINTEXT_CLOSED.test(reason)) return PLAINTEXT_TO_TLS;
+  if (NOT_TLS.test(reason)) return TLS_TO_PLAINTEXT;
+  if (UNTRUSTED.test(reason)) return untrustedServer(reason);
+  if (MISNAMED.test(reason)) return misnamedServer(reason);
+  if (EXPIRED.test(reason)) return expiredServer(reason);
   return unreachable(reason);
 }
 
 /** grpc-js's wording when no connection could be made: pick_first's, round_robin's and least_request's. */
 const NO_CONNECTION = /no connection established/i;
-/** The innermost "Last error:" of those, without its "Error: " and pick_first's resolution note. */
-const LAST_ERROR = /.*last error: (?:Error: )?(.+?)(?:\. Resolution note:.*)?$/is;
+/** The innermost "Last error:" of those, without its "Error: " (or "Error [ERR_…]: ") and pick_first's resolution note. */
+const LAST_ERROR = /.*last error: (?:Error: )?(?:Error \[\w+\]: )?(.+?)(?:\. Resolution note:.*)?$/is;
 
 function unreachableReason(details: string): string | null {
   const reason = LAST_ERROR.exec(details)?.[1]?.trim();

@@ -161,10 +161,16 @@ describe('TLS and mutual TLS', function () {
       expect(text(https).length).to.be.greaterThan(0);
       expect((await request(tlsServer.httpPort!, '/healthz', { ca })).status).to.equal(200);
 
-      for (const options of [{}, { tls: true }] as const) {
+      // Each told what to set: TLS, and the CA that Node's roots lack.
+      for (const [options, advice] of [
+        [{}, /connect with TLS/],
+        [{ tls: true }, /does not trust the CA .*--tls-ca FILE/],
+        [{ tls: { ca, serverName: 'ocr.example' } }, /does not carry the name .*--tls-server-name NAME/],
+      ] as const) {
         const c = new OcrClient(`127.0.0.1:${tlsServer.port}`, { ...options, maxAttempts: 1, deadlineMs: 5000 });
         const err = await failure(c.getServerInfo()).finally(() => c.close());
         expect((err as OcrCallError).code, err.message).to.equal('UNAVAILABLE');
+        expect(err.message).to.match(advice);
       }
       // Plain HTTP to the HTTPS port, and HTTPS without the CA.
       const plain = await fetch(`http://127.0.0.1:${tlsServer.httpPort}/healthz`).then(

@@ -1,7 +1,14 @@
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CONNECTION_LOST, OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
-import { PLAINTEXT_TO_TLS, TLS_TO_PLAINTEXT, unreachable } from '../../src/client/errors.js';
+import {
+  expiredServer,
+  misnamedServer,
+  PLAINTEXT_TO_TLS,
+  TLS_TO_PLAINTEXT,
+  unreachable,
+  untrustedServer,
+} from '../../src/client/errors.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { solidImage } from '../support/images.js';
 
@@ -26,6 +33,24 @@ describe('OcrCallError descriptions', () => {
     const notTls =
       'least_request: no connection established; last error: No connection established. Last error: Error: 801CE25AE47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n. Resolution note: ';
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, notTls)).details).to.equal(TLS_TO_PLAINTEXT);
+  });
+
+  it("says which TLS setting to change where the client rejected the server's certificate: its CA, its name, its dates", () => {
+    const failed = (reason: string): string =>
+      toOcrCallError(serviceError(Status.UNAVAILABLE, `No connection established. Last error: Error: ${reason}. Resolution note: `))
+        .details;
+    for (const reason of [
+      'self-signed certificate in certificate chain',
+      'unable to get local issuer certificate',
+      'unable to verify the first certificate',
+    ]) {
+      expect(failed(reason)).to.equal(untrustedServer(reason)).and.to.contain('--tls-ca FILE');
+    }
+    const altnames = "Hostname/IP does not match certificate's altnames: IP: 10.0.0.7 is not in the cert's list:";
+    expect(failed(`Error [ERR_TLS_CERT_ALTNAME_INVALID]: ${altnames}`))
+      .to.equal(misnamedServer(altnames))
+      .and.to.contain('--tls-server-name NAME');
+    expect(failed('certificate has expired')).to.equal(expiredServer('certificate has expired'));
   });
 
   it("says what a call that lost its connection (closed, or found dead by keepalive) can do, in place of grpc-js's wording", () => {
