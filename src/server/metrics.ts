@@ -22,11 +22,6 @@ const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: Serve
     (load) => load.memoryUsed(),
   ],
   [
-    'ocr_workers_replaced',
-    'Inference workers replaced since the start because a task overran its deadline or the cap',
-    (load) => load.workersReplaced(),
-  ],
-  [
     'ocr_upload_bytes_held',
     'Bytes held by gRPC requests and HTTP bodies being read; past their share of the memory budget, only the oldest are read',
     (load) => load.uploadBytesHeld(),
@@ -91,6 +86,16 @@ export class ServerMetrics {
         },
       });
     }
+    // A count that only grows: a counter, so that rate() and increase() read it (the engine keeps the count).
+    new Counter({
+      name: 'ocr_workers_replaced_total',
+      help: 'Inference workers replaced since the start because a task overran its deadline or the cap',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(load.workersReplaced());
+      },
+    });
     new Gauge({
       name: 'ocr_estimated_wait_seconds',
       help: 'Estimated wait of a new call, by priority: past its deadline, a call is refused',
