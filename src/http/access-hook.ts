@@ -31,8 +31,7 @@ export function httpFallbackIdentity(request: FastifyRequest): string {
 }
 
 /** The answer to an AuthFailure: 401 or 403, the challenge, the JSON error body. */
-export function sendAuthFailure(reply: FastifyReply, failure: AuthFailure): FastifyReply {
-  const answer = toHttpFailure(failure);
+export function sendAuthFailure(reply: FastifyReply, failure: AuthFailure, answer = toHttpFailure(failure)): FastifyReply {
   return reply.status(answer.status).header('www-authenticate', bearerChallenge(failure)).send(failureJson(answer));
 }
 
@@ -50,8 +49,13 @@ export function addAccessControl(app: FastifyInstance, access: AccessControl, lo
       else reply.raw.once('close', release);
     } catch (err) {
       if (!(err instanceof AuthFailure)) throw err;
-      logger.info({ requestId: request.id, route: need.what, status: err.code, message: err.message }, 'refused');
-      return sendAuthFailure(reply, err);
+      const answer = toHttpFailure(err);
+      // The fields of every other HTTP refusal's line (app.ts): the HTTP status, the gRPC code.
+      logger.info(
+        { requestId: request.id, route: need.what, status: answer.status, code: answer.code, message: answer.message },
+        'refused',
+      );
+      return sendAuthFailure(reply, err, answer);
     }
   });
 }

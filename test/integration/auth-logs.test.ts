@@ -113,6 +113,16 @@ describe('tokens never reach a log line', function () {
       gateway.kill('SIGTERM');
       await once(gateway, 'exit');
     }
+    // Its refusals logged as every HTTP refusal is: the HTTP status, the gRPC code, the route.
+    const refusals = gatewayLog
+      .split('\n')
+      .filter((l) => l.includes('"msg":"refused"'))
+      .map((l) => JSON.parse(l) as { status: unknown; code: unknown; route: unknown });
+    expect(refusals.map(({ status, code, route }) => [status, code, route])).to.deep.equal([
+      [401, 'UNAUTHENTICATED', '/api/ocr/lines'],
+      [401, 'UNAUTHENTICATED', '/api/ocr/lines'],
+      [403, 'PERMISSION_DENIED', '/api/ocr/lines'],
+    ]);
 
     server!.child.kill('SIGTERM');
     await once(server!.child, 'exit');
