@@ -127,16 +127,18 @@ export class OcrClient {
   }
 
   /** Detects and reads the text of one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP). */
-  recognize(image: Uint8Array, options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeResponse> {
-    const request = { image: asBuffer(image), options };
+  async recognize(image: Uint8Array, options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeResponse> {
+    const request = { image: asBuffer(image, 'image'), options };
     return this.unary<RecognizeResponse>('Recognize', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognize(request, metadata, callOpts, callback),
     );
   }
 
   /** Reads images that each hold one already-cropped line; results come back in the same order. */
-  recognizeLines(images: Uint8Array[], options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeLinesResponse> {
-    const request = { images: images.map(asBuffer), options };
+  async recognizeLines(images: Uint8Array[], options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeLinesResponse> {
+    // Untyped callers pass a path or a single image; Node's own errors for those name nothing of theirs.
+    if (!Array.isArray(images)) throw new TypeError(`images must be an array of encoded line images, got ${kindOf(images)}`);
+    const request = { images: images.map((image, i) => asBuffer(image, `images[${i}]`)), options };
     return this.unary<RecognizeLinesResponse>('RecognizeLines', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognizeLines(request, metadata, callOpts, callback),
     );
@@ -318,6 +320,26 @@ function refusable(settings: CallSettings = {}): CallSettings {
 }
 
 /** The generated messages want Buffers; wrapping shares the bytes instead of copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
+function asBuffer(bytes: Uint8Array, name: string): Buffer {
+  if (!(bytes instanceof Uint8Array)) throw notBytes(bytes, name);
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** What an untyped caller passed, as an error message names it. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  const name = (value as object).constructor?.name ?? 'object';
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/** The error for an image that is not bytes, with the usual fix for what was passed. */
+function notBytes(value: unknown, name: string): TypeError {
+  const hint =
+    typeof value === 'string'
+      ? ': read the file first (fs.readFile), or decode base64 text with Buffer.from(text, "base64")'
+      : value instanceof ArrayBuffer
+        ? ': wrap it as new Uint8Array(buffer)'
+        : '';
+  return new TypeError(`${name} must be the encoded image file's bytes (a Buffer or Uint8Array), got ${kindOf(value)}${hint}`);
 }

@@ -1,0 +1,60 @@
+/**
+ * What the client refuses itself, before any call or connection: images that are not bytes, and
+ * targets and options that no server could answer. No server runs here: each refusal must come
+ * at once, with what to do, and not as a hang until the deadline or a status from the server.
+ */
+
+import { expect } from 'chai';
+import { OcrClient } from '../../src/client/index.js';
+
+/** Nothing listens there: a call that reached the network would fail UNAVAILABLE, not as expected. */
+const NOWHERE = '127.0.0.1:1';
+
+describe('OcrClient refuses what it cannot send', () => {
+  let client: OcrClient;
+
+  before(() => {
+    client = new OcrClient(NOWHERE, { deadlineMs: 2000 });
+  });
+
+  after(() => client.close());
+
+  /** The rejection of `call`, which must reject and not throw synchronously. */
+  async function refusal(call: () => Promise<unknown>): Promise<Error> {
+    let pending: Promise<unknown>;
+    try {
+      pending = call();
+    } catch (err) {
+      throw new Error(`threw synchronously instead of rejecting: ${String(err)}`, { cause: err });
+    }
+    return pending.then(
+      () => expect.fail('expected a rejection'),
+      (err: unknown) => err as Error,
+    );
+  }
+
+  it('rejects an image that is not bytes with a TypeError that says to send the file bytes', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['scan.jpg', /got a string: read the file first/],
+      [new ArrayBuffer(4), /got an ArrayBuffer: wrap it as new Uint8Array/],
+      [null, /got null/],
+      [undefined, /got undefined/],
+      [[1, 2, 3], /got an Array/],
+    ];
+    for (const [image, hint] of cases) {
+      const err = await refusal(() => client.recognize(image as Uint8Array));
+      expect(err, String(image)).to.be.instanceOf(TypeError);
+      expect(err.message, String(image)).to.match(/^image must be the encoded image file's bytes \(a Buffer or Uint8Array\)/);
+      expect(err.message, String(image)).to.match(hint);
+    }
+  });
+
+  it('rejects line images that are not an array of bytes, naming the one at fault', async () => {
+    const notArray = await refusal(() => client.recognizeLines('a.png' as unknown as Uint8Array[]));
+    expect(notArray).to.be.instanceOf(TypeError);
+    expect(notArray.message).to.match(/^images must be an array of encoded line images/);
+    const notBytes = await refusal(() => client.recognizeLines([Buffer.from('a'), 'b.png' as unknown as Uint8Array]));
+    expect(notBytes).to.be.instanceOf(TypeError);
+    expect(notBytes.message).to.match(/^images\[1\] must be the encoded image file's bytes .*got a string/);
+  });
+});
