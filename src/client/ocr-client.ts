@@ -28,7 +28,8 @@ import { tokenInterceptor, type TokenSource } from './token.js';
 
 import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
-import { RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+import { LOAD_BALANCING, RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+import { checkTarget } from './target.js';
 import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, keepaliveChannelOptions } from './keepalive.js';
 
 /** How long a client trusts the balancer's verdict that every instance refuses a priority without asking it again. */
@@ -99,10 +100,14 @@ export class OcrClient {
    * or "consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D]" (the passing instances of a Consul service).
    */
   constructor(target: string, options: OcrClientOptions = {}) {
-    this.target = target;
+    this.target = checkTarget(target);
     this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     if (target.startsWith('consul:')) registerConsulResolver();
     const loadBalancing = options.loadBalancing ?? 'least_request';
+    // grpc-js would skip an unknown policy's config without a word and balance as pick_first.
+    if (!LOAD_BALANCING.includes(loadBalancing)) {
+      throw new RangeError(`loadBalancing must be one of ${LOAD_BALANCING.join(', ')}, got ${String(loadBalancing)}`);
+    }
     if (loadBalancing === 'least_request') registerLeastRequest();
     const maxAttempts = options.maxAttempts ?? 3;
     this.maxAttempts = maxAttempts;

@@ -57,4 +57,35 @@ describe('OcrClient refuses what it cannot send', () => {
     expect(notBytes).to.be.instanceOf(TypeError);
     expect(notBytes.message).to.match(/^images\[1\] must be the encoded image file's bytes .*got a string/);
   });
+
+  it('refuses at construction a target that is a URL, names no port, or holds white space, saying how to write it', () => {
+    const cases: [string, RegExp][] = [
+      ['http://127.0.0.1:50051', /is a URL; a gRPC target has no http:\/\/ : use "127\.0\.0\.1:50051"/],
+      ['https://ocr.internal:443/', /use "ocr\.internal:443" with the tls option/],
+      ['ocr.internal', /names no port \(gRPC would dial 443\): add the servers' gRPC port, e\.g\. "ocr\.internal:50051"/],
+      ['127.0.0.1', /names no port/],
+      [' 127.0.0.1:50051', /holds white space/],
+      ['', /target must be a gRPC target such as "host:port"/],
+    ];
+    for (const [target, message] of cases) {
+      expect(() => new OcrClient(target), JSON.stringify(target)).to.throw(RangeError, message);
+    }
+    for (const target of [
+      '127.0.0.1:50051',
+      'ocr.internal:50051',
+      '[::1]:50051',
+      'dns:///ocr.internal:50051',
+      'ipv4:10.0.0.1:1,10.0.0.2:2',
+    ]) {
+      new OcrClient(target).close();
+    }
+  });
+
+  it('refuses an unknown loadBalancing, which grpc-js would quietly replace with pick_first', () => {
+    const loadBalancing = 'random' as unknown as 'round_robin';
+    expect(() => new OcrClient(NOWHERE, { loadBalancing })).to.throw(
+      RangeError,
+      'loadBalancing must be one of round_robin, pick_first, least_request, got random',
+    );
+  });
 });

@@ -1,0 +1,33 @@
+/**
+ * The target strings a client refuses at construction: ones grpc-js would take and then fail every
+ * call on (a URL's scheme read as a host name: "Name resolution failed"), or quietly dial elsewhere
+ * than meant (a host without a port: gRPC's default, 443).
+ */
+
+/** The forms a target takes, for the error messages. */
+const FORMS = '"host:port", "dns:///host:port", "ipv4:ADDR:PORT,…" or "consul://AGENT_HOST:PORT/SERVICE"';
+
+/** A URL of a scheme people reach for; gRPC targets have none of these. */
+const URL_SCHEME = /^(https?|grpcs?):\/\/(.*)$/i;
+
+/** A host name or address alone: no scheme, no port. */
+const BARE_HOST = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])$/;
+
+/** `target`, or a RangeError that says how to write it. */
+export function checkTarget(target: string): string {
+  if (typeof target !== 'string' || target.length === 0) {
+    throw new RangeError(`target must be a gRPC target such as ${FORMS}, got ${JSON.stringify(target) ?? String(target)}`);
+  }
+  if (/\s/.test(target)) throw new RangeError(`target "${target}" holds white space; a gRPC target is ${FORMS}`);
+  const url = URL_SCHEME.exec(target);
+  if (url) {
+    const secure = /s$/i.test(url[1]!) ? ' with the tls option' : '';
+    throw new RangeError(
+      `target "${target}" is a URL; a gRPC target has no ${url[1]}:// : use "${url[2]!.replace(/\/+$/, '')}"${secure}, or another of ${FORMS}`,
+    );
+  }
+  if (BARE_HOST.test(target)) {
+    throw new RangeError(`target "${target}" names no port (gRPC would dial 443): add the servers' gRPC port, e.g. "${target}:50051"`);
+  }
+  return target;
+}
