@@ -6,6 +6,8 @@
  * The grpc-js resolver API is experimental (its listener became a function in 1.14): grpc-js is
  * pinned to ~1.14 in package.json and this file is tested against it.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
@@ -14,7 +16,7 @@ const DEFAULT_WAIT_MS = 30_000;
 /**
  * Past its wait (and the wait/16 of jitter Consul adds), a query with no answer is given up and
  * asked again: an agent that vanished without closing the connection (a host gone, a half-open TCP
- * connection) would otherwise hold the watch for fetch's own 300 s while instances come and go.
+ * connection) would otherwise hold the watch for as long as its socket stays open while instances come and go.
  */
 const ANSWER_MARGIN_MS = 5_000;
 const MIN_BACKOFF_MS = 100;
@@ -120,17 +122,15 @@ export class ConsulResolver implements experimental.Resolver {
     const answerMs = Math.ceil(this.waitMs + this.waitMs / 16 + ANSWER_MARGIN_MS);
     // A timer of its own, not AbortSignal.timeout: AbortSignal.any holds its sources weakly, and a
     // timeout signal that nothing else holds is collected with the next garbage collection, after
-    // which the query would wait for fetch's 300 s again.
+    // which the query would wait for its socket's own timeout.
     const unanswered = new AbortController();
-    const timer = setTimeout(() => unanswered.abort(new Error(`no answer in ${answerMs} ms`)), answerMs);
+    const timer = setTimeout(() => unanswered.abort(new Error(`no answer in ${answerMs} ms`)), answerMs).unref();
     try {
       const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
-      const response = await fetch(healthQueryUrl(this.target, this.index, `${this.waitMs}ms`), {
-        headers,
-        signal: AbortSignal.any([signal, unanswered.signal]),
-      });
-      if (!response.ok) throw new Error(`Consul answered ${response.status} ${await response.text()}`);
-      return { body: await response.json(), index: nextIndex(this.index, response.headers.get('X-Consul-Index')) };
+      const url = healthQueryUrl(this.target, this.index, `${this.waitMs}ms`);
+      const response = await unrefGet(url, headers, AbortSignal.any([signal, unanswered.signal]));
+      if (response.status !== 200) throw new Error(`Consul answered ${response.status} ${response.body}`);
+      return { body: JSON.parse(response.body) as unknown, index: nextIndex(this.index, response.index) };
     } catch (err) {
       throw unanswered.signal.aborted ? (unanswered.signal.reason as Error) : err;
     } finally {
@@ -139,9 +139,37 @@ export class ConsulResolver implements experimental.Resolver {
   }
 }
 
+/**
+ * A GET whose socket keeps no process alive, as grpc-js's own resolvers' timers keep none: a
+ * process whose client is not closed exits when its work is done, though the watch always has a
+ * query open. Calls waiting for an address are kept alive by grpc-js itself.
+ */
+function unrefGet(
+  url: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<{ status: number; body: string; index: string | null }> {
+  return new Promise((resolve, reject) => {
+    const request = (url.startsWith('https:') ? https : http).get(url, { headers, signal }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        const index = response.headers['x-consul-index'];
+        resolve({ status: response.statusCode ?? 0, body, index: typeof index === 'string' ? index : null });
+      });
+    });
+    // The agent's pool refs a socket it hands out again; unref it for every query.
+    request.on('socket', (socket) => socket.unref());
+    request.on('error', reject);
+  });
+}
+
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
+    // Between queries nothing is open: the watch alone must not keep the process alive.
+    const timer = setTimeout(resolve, ms).unref();
     signal.addEventListener(
       'abort',
       () => {

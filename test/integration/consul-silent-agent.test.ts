@@ -10,7 +10,7 @@ const listing = (port: number): string =>
   JSON.stringify([{ Node: { Address: '127.0.0.1' }, Service: { Address: '127.0.0.1', Port: port } }]);
 
 describe('consul:// resolver and an agent that stops answering', function () {
-  // Without a bound on each query, the watch waits for fetch's own 300 s and the test fails on this timeout.
+  // Without a bound on each query, the watch waits as long as the socket stays open and the test fails on this timeout.
   this.timeout(20_000);
 
   it('gives up a blocking query unanswered past its wait and asks again, so that changes still arrive', async () => {
