@@ -11,7 +11,7 @@ import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js'
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
-import { callSettingsOf, type CallSettings } from './call-settings.js';
+import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { OcrCallError, toOcrCallError } from './errors.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
@@ -70,9 +70,19 @@ function resumable(error: OcrCallError, signal: AbortSignal | undefined): boolea
   }
 }
 
+/** `value`, or a RangeError: a whole number ≥ `min`. */
+function wholeAtLeast(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be a whole number ≥ ${min}, got ${value}`);
+  return value;
+}
+
 export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8Array, opts: SpreadOptions): Promise<SpreadResult> {
+  // Checked before the image is decoded: a fraction of a stream would drop tiles, and a bad count or
+  // deadline would end the call as tiles unanswered or DEADLINE_EXCEEDED, not as the caller's mistake.
+  const streams = wholeAtLeast('streams', opts.streams ?? 2, 1);
+  const maxRounds = wholeAtLeast('maxRounds', opts.maxRounds ?? 3, 0);
   // One deadline for the whole image, its rounds of resent tiles and its re-read included.
-  const deadline = Date.now() + (opts.deadlineMs ?? client.deadlineMs);
+  const deadline = Date.now() + checkDeadlineMs(opts.deadlineMs ?? client.deadlineMs);
   const settings = (): CallSettings => ({ ...callSettingsOf(opts), deadlineMs: Math.max(1, deadline - Date.now()) });
   const tiled = await TiledImage.decode(image);
   const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
@@ -132,8 +142,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
     }
   };
 
-  const streams = Math.max(1, opts.streams ?? 2);
-  for (let round = 0; round <= (opts.maxRounds ?? 3) && answered.size < rects.length && !final; round++) {
+  for (let round = 0; round <= maxRounds && answered.size < rects.length && !final; round++) {
     const todo = rects.map((_, i) => i).filter((i) => !answered.has(i));
     const lanes = Array.from({ length: Math.min(streams, todo.length) }, (_, k) => todo.filter((_, j) => j % streams === k));
     await Promise.all(lanes.map(stream));

@@ -5,7 +5,8 @@
  */
 
 import { expect } from 'chai';
-import { OcrClient } from '../../src/client/index.js';
+import { OcrClient, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { solidImage } from '../support/images.js';
 
 /** Nothing listens there: a call that reached the network would fail UNAVAILABLE, not as expected. */
 const NOWHERE = '127.0.0.1:1';
@@ -87,5 +88,23 @@ describe('OcrClient refuses what it cannot send', () => {
       RangeError,
       'loadBalancing must be one of round_robin, pick_first, least_request, got random',
     );
+  });
+
+  it('refuses spread options that would drop tiles or skip every round, and a nonsensical deadline, before any call', async () => {
+    const image = await solidImage(64, 64);
+    const cases: [object, RegExp][] = [
+      [{ streams: 2.5 }, /^streams must be a whole number ≥ 1, got 2\.5/],
+      [{ streams: 0 }, /^streams must be a whole number ≥ 1, got 0/],
+      [{ streams: NaN }, /^streams must be a whole number ≥ 1, got NaN/],
+      [{ maxRounds: -1 }, /^maxRounds must be a whole number ≥ 0, got -1/],
+      [{ maxRounds: 1.5 }, /^maxRounds must be a whole number ≥ 0, got 1\.5/],
+      [{ deadlineMs: 0 }, /^deadlineMs must be a number of milliseconds > 0/],
+      [{ deadlineMs: -5 }, /^deadlineMs must be a number of milliseconds > 0/],
+    ];
+    for (const [options, message] of cases) {
+      const err = await recognizeLargeImageSpread(client, image, { tileSize: 32, overlap: 8, ...options }).catch((e: unknown) => e);
+      expect(err, JSON.stringify(options)).to.be.instanceOf(RangeError);
+      expect((err as Error).message, JSON.stringify(options)).to.match(message);
+    }
   });
 });
