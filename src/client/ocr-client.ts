@@ -203,7 +203,7 @@ export class OcrClient {
     const deadline = options.deadline instanceof Date ? options.deadline.getTime() : Infinity;
     const { priority } = settings;
     const known = priority ? this.knownRefusal(priority, method) : null;
-    if (known) return heldRefusal(known, deadline, [settings.signal, this.closing.signal]);
+    if (known) return this.heldRefusal(known, deadline, method, settings.signal);
     let sent = 0;
     let held = 0;
     /** When the last instance that refused this call said it may be retried. */
@@ -229,7 +229,7 @@ export class OcrClient {
         }
         if (resendAt === null || resendAt >= deadline) {
           if (!local) throw refusal;
-          return heldRefusal(refusal, deadline, [settings.signal, this.closing.signal]);
+          return this.heldRefusal(refusal, deadline, method, settings.signal);
         }
         if (resendAt > now) await abortableDelay(resendAt - now, [settings.signal, this.closing.signal]);
       }
@@ -254,6 +254,18 @@ export class OcrClient {
   /** The balancer refused `priority` on every instance until `until`. */
   private noteRefusedEverywhere(priority: Priority, until: number): void {
     this.refusedEverywhere.set(priority, { until, recheckAt: Math.min(until, Date.now() + RECHECK_REFUSALS_MS) });
+  }
+
+  /**
+   * A refusal made without sending the call, answered after the server's own pace (local-refusal.ts)
+   * or at the deadline; CANCELLED, as a sent call would end, when its caller aborted or the client
+   * closed: a caller that gave up must not read a refusal it would retry.
+   */
+  private async heldRefusal(err: OcrCallError, deadline: number, method: string, signal: AbortSignal | undefined): Promise<never> {
+    await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), [signal, this.closing.signal]);
+    if (signal?.aborted) throw new OcrCallError(Status.CANCELLED, 'cancelled by the caller', { method });
+    if (this.closing.signal.aborted) throw closedError(method);
+    throw err;
   }
 
   private attempt<T>(
@@ -308,12 +320,6 @@ function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefin
       resolve();
     }
   });
-}
-
-/** A refusal made without sending the call, answered after the server's own pace (local-refusal.ts) or at the deadline. */
-async function heldRefusal(err: OcrCallError, deadline: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<never> {
-  await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), signals);
-  throw err;
 }
 
 /**

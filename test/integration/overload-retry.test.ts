@@ -220,6 +220,30 @@ describe('retry of calls refused for overload', function () {
     expect(grpcCalls.started, 'grpc-js calls').to.equal(4);
   });
 
+  it('least_request: a call the client refuses itself ends CANCELLED when its caller aborts or its client closes, as a sent one does', async () => {
+    const { counted } = await countingWhileBothRefuse();
+    busy.pushbackMs = free.pushbackMs = busy.newCallPushbackMs = free.newCallPushbackMs = 2000;
+    const batch = (settings: { signal?: AbortSignal } = {}): Promise<OcrCallError> =>
+      counted.recognize(Buffer.from('x'), undefined, { priority: 'batch', deadlineMs: 1000, ...settings }).then(
+        () => expect.fail('expected a refusal'),
+        (e: OcrCallError) => e,
+      );
+    expect((await batch()).metadata.get('ocr-refused-by-client'), 'the first call learnt that both refuse').to.have.length(0);
+    expect((await batch()).metadata.get('ocr-refused-by-client'), 'refused by the client').to.have.length(1);
+    const before = await batch({ signal: AbortSignal.abort() });
+    expect(before.code, 'signal aborted before the call').to.equal('CANCELLED');
+    const controller = new AbortController();
+    const held = batch({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    expect((await held).code, 'signal aborted while the refusal was held').to.equal('CANCELLED');
+    const closing = batch();
+    counted.close();
+    const closed = await closing;
+    expect(closed.code, 'client closed while the refusal was held').to.equal('CANCELLED');
+    expect(closed.details).to.match(/OcrClient is closed/);
+    expect((await batch()).details, 'a call after close()').to.match(/OcrClient is closed/);
+  });
+
   it('least_request: an instance that refuses batch calls still takes interactive ones', async () => {
     client = await connectedToBoth();
     [busy.refuses, free.refuses] = ['batch', 'batch'];
