@@ -49,6 +49,12 @@ export const DEADLINE_NO_INSTANCE =
   'the deadline passed before any instance was ready to take the call (none reachable, or none answering): check the target and that its servers are up';
 
 /**
+ * The description of a call its caller cancelled (CallSettings.signal aborted), before it was sent,
+ * while it ran or while it waited to be retried, in place of grpc-js's "Cancelled on client".
+ */
+export const CALLER_CANCELLED = 'cancelled by the caller (its AbortSignal aborted)';
+
+/**
  * The description of a call whose connection to its instance was lost before the answer came, in
  * place of grpc-js's bare "Connection dropped": the instance closed it (it crashed, was killed) or
  * stopped answering the client's keepalive pings (frozen, partitioned; keepalive.ts). The client

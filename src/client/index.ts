@@ -14,6 +14,7 @@ export {
   type Priority,
 } from './call-settings.js';
 export {
+  CALLER_CANCELLED,
   CONNECTION_LOST,
   DEADLINE_NO_INSTANCE,
   DEADLINE_PASSED,

@@ -19,7 +19,7 @@ import {
 } from '../gen/ocr/v1/ocr.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
-import { OcrCallError, toOcrCallError } from './errors.js';
+import { CALLER_CANCELLED, OcrCallError, toOcrCallError } from './errors.js';
 import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
@@ -263,7 +263,7 @@ export class OcrClient {
    */
   private async heldRefusal(err: OcrCallError, deadline: number, method: string, signal: AbortSignal | undefined): Promise<never> {
     await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), [signal, this.closing.signal]);
-    if (signal?.aborted) throw new OcrCallError(Status.CANCELLED, 'cancelled by the caller', { method });
+    if (signal?.aborted) throw callerCancelled(method, signal);
     if (this.closing.signal.aborted) throw closedError(method);
     throw err;
   }
@@ -277,7 +277,7 @@ export class OcrClient {
     return new Promise<T>((resolve, reject) => {
       const { signal } = settings;
       if (signal?.aborted) {
-        reject(new OcrCallError(Status.CANCELLED, 'cancelled by the caller before it started', { method }));
+        reject(callerCancelled(method, signal));
         return;
       }
       // grpc-js throws a bare Error ("Channel has been shut down") for a call on a closed channel.
@@ -288,7 +288,8 @@ export class OcrClient {
       const onAbort = (): void => call.cancel();
       const call = start(callMetadata(settings), options, (error, response) => {
         signal?.removeEventListener('abort', onAbort);
-        if (error) reject(toOcrCallError(error, method));
+        if (error && signal?.aborted && error.code === Status.CANCELLED) reject(callerCancelled(method, signal, error.metadata));
+        else if (error) reject(toOcrCallError(error, method));
         else resolve(response);
       });
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -305,6 +306,11 @@ function closedError(method: string): OcrCallError {
       method,
     },
   );
+}
+
+/** The failure of a call whose caller's signal aborted, with the signal's reason as its cause. */
+function callerCancelled(method: string, signal: AbortSignal, metadata?: Metadata): OcrCallError {
+  return new OcrCallError(Status.CANCELLED, CALLER_CANCELLED, { method, metadata, cause: signal.reason });
 }
 
 /** Waits `ms`, or less if any of `signals` aborts first. */

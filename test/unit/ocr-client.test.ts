@@ -10,6 +10,7 @@ import { Metadata, Server, status as Status, type ServerErrorResponse } from '@g
 import sharp from 'sharp';
 
 import {
+  CALLER_CANCELLED,
   DEADLINE_NO_INSTANCE,
   DEADLINE_PASSED,
   OcrCallError,
@@ -239,6 +240,33 @@ describe('OcrClient against a fake server', () => {
     expect(err).to.be.instanceOf(OcrCallError);
     expect((err as OcrCallError).code).to.equal('CANCELLED');
     expect(fullRefusals - from, 'no attempt after close()').to.equal(2);
+  });
+
+  it('says a call its caller aborted was cancelled by the caller, before it was sent, while it ran, or while it waited to be retried', async () => {
+    const before = await client.getServerInfo({ signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    const running = new AbortController();
+    const slow = client.recognize(Buffer.from('slow'), undefined, { signal: running.signal }).catch((e: unknown) => e);
+    setTimeout(() => running.abort(), 50);
+    const waiting = new AbortController();
+    const from = fullRefusals;
+    const secondRefusal = new Promise<void>((resolve) => {
+      onFull = (count) => {
+        if (count === from + 2) resolve();
+      };
+    });
+    const full = client.recognize(Buffer.from('full'), undefined, { signal: waiting.signal, deadlineMs: 60_000 }).catch((e: unknown) => e);
+    // Refused twice; the third attempt waits for the 20 s hint.
+    await secondRefusal;
+    waiting.abort();
+    for (const [when, err] of [
+      ['before it was sent', before],
+      ['while it ran', await slow],
+      ['while it waited to be retried', await full],
+    ] as const) {
+      expect(err, when).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code, when).to.equal('CANCELLED');
+      expect((err as OcrCallError).details, when).to.equal(CALLER_CANCELLED);
+    }
   });
 
   it('refuses a nonsensical default deadline', () => {
