@@ -17,6 +17,7 @@ import {
   type RecognizeResponse,
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
+import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
 import { CALLER_CANCELLED, OcrCallError, toOcrCallError } from './errors.js';
@@ -334,29 +335,4 @@ function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefin
  */
 function refusable(settings: CallSettings = {}): CallSettings {
   return { ...settings, priority: settings.priority ?? 'interactive' };
-}
-
-/** The generated messages want Buffers; wrapping shares the bytes instead of copying them. */
-function asBuffer(bytes: Uint8Array, name: string): Buffer {
-  if (!(bytes instanceof Uint8Array)) throw notBytes(bytes, name);
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** What an untyped caller passed, as an error message names it. */
-function kindOf(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value !== 'object') return `a ${typeof value}`;
-  const name = (value as object).constructor?.name ?? 'object';
-  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
-}
-
-/** The error for an image that is not bytes, with the usual fix for what was passed. */
-function notBytes(value: unknown, name: string): TypeError {
-  const hint =
-    typeof value === 'string'
-      ? ': read the file first (fs.readFile), or decode base64 text with Buffer.from(text, "base64")'
-      : value instanceof ArrayBuffer
-        ? ': wrap it as new Uint8Array(buffer)'
-        : '';
-  return new TypeError(`${name} must be the encoded image file's bytes (a Buffer or Uint8Array), got ${kindOf(value)}${hint}`);
 }

@@ -5,6 +5,7 @@
  */
 
 import { invalidArgument } from '../shared/errors.js';
+import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
 
@@ -30,7 +31,7 @@ export class TiledImage {
    * Error that says to install sharp when it is missing.
    */
   static async decode(image: Uint8Array): Promise<TiledImage> {
-    if (image.length === 0) throw invalidArgument('image is empty');
+    if (checkImageBytes(image, 'image').length === 0) throw invalidArgument('image is empty');
     const sharp = await sharpForTiling();
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too

@@ -4,8 +4,11 @@
  * at once, with what to do, and not as a hang until the deadline or a status from the server.
  */
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
-import { OcrClient, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
 import { solidImage } from '../support/images.js';
 
 /** Nothing listens there: a call that reached the network would fail UNAVAILABLE, not as expected. */
@@ -105,6 +108,24 @@ describe('OcrClient refuses what it cannot send', () => {
       const err = await recognizeLargeImageSpread(client, image, { tileSize: 32, overlap: 8, ...options }).catch((e: unknown) => e);
       expect(err, JSON.stringify(options)).to.be.instanceOf(RangeError);
       expect((err as Error).message, JSON.stringify(options)).to.match(message);
+    }
+  });
+
+  it('rejects a large image that is not bytes as Recognize does, and never reads a string as a file path', async () => {
+    // sharp reads a string as a path: this one names a real image, which must not be read.
+    const dir = await mkdtemp(join(tmpdir(), 'ocr-client-inputs-'));
+    const path = join(dir, 'page.png');
+    await writeFile(path, await solidImage(64, 64));
+    const errors = await Promise.all(
+      [recognizeLargeImage, recognizeLargeImageSpread].map((call) =>
+        refusal(() => call(client, path as unknown as Uint8Array, { tileSize: 128 })),
+      ),
+    ).finally(() => rm(dir, { recursive: true }));
+    for (const err of errors) {
+      expect(err).to.be.instanceOf(TypeError);
+      expect(err.message).to.match(
+        /^image must be the encoded image file's bytes \(a Buffer or Uint8Array\), got a string: read the file first/,
+      );
     }
   });
 });
