@@ -55,8 +55,10 @@ export const DEFAULT_DEADLINE_MS = 30_000;
 
 /** Throws a RangeError for a deadline that would make every call fail at once or never be set. */
 export function checkDeadlineMs(deadlineMs: number): number {
-  if (!(deadlineMs > 0) || (!Number.isFinite(deadlineMs) && deadlineMs !== Infinity)) {
-    throw new RangeError(`deadlineMs must be a number of milliseconds > 0 (or Infinity), got ${deadlineMs}`);
+  if (typeof deadlineMs !== 'number' || !(deadlineMs > 0) || (!Number.isFinite(deadlineMs) && deadlineMs !== Infinity)) {
+    // An untyped caller's "100" would read as 100, the very value that looks fine.
+    const got = typeof deadlineMs === 'number' ? String(deadlineMs) : `${typeof deadlineMs} ${JSON.stringify(deadlineMs)}`;
+    throw new RangeError(`deadlineMs must be a number of milliseconds > 0 (or Infinity), got ${got}`);
   }
   return deadlineMs;
 }

@@ -9,6 +9,14 @@ describe('call settings', () => {
     }
   });
 
+  it('names the type of a deadline that is not a number, so that "100" does not read as 100', () => {
+    expect(() => callOptions(30_000, { deadlineMs: '100' as unknown as number })).to.throw(
+      RangeError,
+      'deadlineMs must be a number of milliseconds > 0 (or Infinity), got string "100"',
+    );
+    expect(() => callOptions(30_000, { deadlineMs: -1 })).to.throw(RangeError, /got -1$/);
+  });
+
   it("sends a call's authorization value as given, and refuses one gRPC cannot carry without repeating it", () => {
     expect(callMetadata({ authorization: 'Basic dXNlcjpwYXNz', token: 'abc' }).get('authorization')).to.deep.equal(['Basic dXNlcjpwYXNz']);
     expect(callMetadata({ token: 'abc' }).get('authorization')).to.deep.equal(['Bearer abc']);
