@@ -54,6 +54,11 @@ export const DEADLINE_NO_INSTANCE =
  */
 export const CALLER_CANCELLED = 'cancelled by the caller (its AbortSignal aborted)';
 
+/** The failure of a call whose caller's signal aborted, with the signal's reason as its cause. */
+export function callerCancelled(method: string, signal: AbortSignal, metadata?: Metadata): OcrCallError {
+  return new OcrCallError(Status.CANCELLED, CALLER_CANCELLED, { method, metadata, cause: signal.reason });
+}
+
 /**
  * The description of a call whose connection to its instance was lost before the answer came, in
  * place of grpc-js's bare "Connection dropped": the instance closed it (it crashed, was killed) or

@@ -20,7 +20,7 @@ import {
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
-import { CALLER_CANCELLED, OcrCallError, toOcrCallError } from './errors.js';
+import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
@@ -173,7 +173,7 @@ export class OcrClient {
       // A signal shared by many calls must not keep every finished one alive.
       stream.once('status', () => signal.removeEventListener('abort', onAbort));
     }
-    return new TileCall(stream);
+    return new TileCall(stream, signal);
   }
 
   /**
@@ -307,11 +307,6 @@ function closedError(method: string): OcrCallError {
       method,
     },
   );
-}
-
-/** The failure of a call whose caller's signal aborted, with the signal's reason as its cause. */
-function callerCancelled(method: string, signal: AbortSignal, metadata?: Metadata): OcrCallError {
-  return new OcrCallError(Status.CANCELLED, CALLER_CANCELLED, { method, metadata, cause: signal.reason });
 }
 
 /** Waits `ms`, or less if any of `signals` aborts first. */

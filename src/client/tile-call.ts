@@ -8,17 +8,22 @@ import { once } from 'node:events';
 import { status as Status, type ClientDuplexStream } from '@grpc/grpc-js';
 
 import type { TileRequest, TileResponse } from '../gen/ocr/v1/ocr.js';
-import { OcrCallError, toOcrCallError } from './errors.js';
+import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 
 const METHOD = 'RecognizeTiles';
 
 export class TileCall implements AsyncIterable<TileResponse> {
   private failure: OcrCallError | null = null;
 
-  constructor(private readonly call: ClientDuplexStream<TileRequest, TileResponse>) {
+  /** `signal`: the caller's, whose abort cancels the call (OcrClient.recognizeTiles), to word its CANCELLED so. */
+  constructor(
+    private readonly call: ClientDuplexStream<TileRequest, TileResponse>,
+    signal?: AbortSignal,
+  ) {
     // Without a listener an 'error' event would crash the process; the reader sees it too.
     call.on('error', (err: unknown) => {
-      this.failure ??= toOcrCallError(err, METHOD);
+      const failure = toOcrCallError(err, METHOD);
+      this.failure ??= signal?.aborted && failure.code === 'CANCELLED' ? callerCancelled(METHOD, signal, failure.metadata) : failure;
     });
   }
 

@@ -347,6 +347,27 @@ describe('OcrClient against a fake server', () => {
     expect((err as OcrCallError).code).to.equal('CANCELLED');
   });
 
+  it('says a tile stream its caller aborted, before or while it ran, was cancelled by the caller, as a unary call does', async () => {
+    const { png } = await noise(64, 64);
+    const before = await recognizeLargeImage(client, png, { tileSize: 32, overlap: 0, signal: AbortSignal.abort() }).catch(
+      (e: unknown) => e,
+    );
+    const running = new AbortController();
+    const call = client.recognizeTiles({ signal: running.signal });
+    const reading = (async () => {
+      for await (const message of call) void message;
+    })().catch((e: unknown) => e);
+    running.abort();
+    for (const [when, err] of [
+      ['before it was sent', before],
+      ['while it ran', await reading],
+    ] as const) {
+      expect(err, when).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code, when).to.equal('CANCELLED');
+      expect((err as OcrCallError).details, when).to.equal(CALLER_CANCELLED);
+    }
+  });
+
   it('fails the image whose onTile throws', async () => {
     const { png } = await noise(64, 64);
     const err = await recognizeLargeImage(client, png, {
