@@ -131,6 +131,12 @@ function noConnection(reason: string | null): string {
   return unreachable(reason);
 }
 
+/**
+ * grpc-js's DNS resolver's wording for a name it could not resolve (a typo, a name this network does
+ * not know); the lookup's own error is not passed on. The group is the name, without the scheme.
+ */
+const NAME_UNRESOLVED = /^Name resolution failed for target (?:dns:(?:\/\/\/)?)?(.+)$/;
+
 /** grpc-js's wording when no connection could be made: pick_first's, round_robin's and least_request's. */
 const NO_CONNECTION = /no connection established/i;
 /** The innermost "Last error:" of those, without its "Error: " (or "Error [ERR_…]: ") and pick_first's resolution note. */
@@ -146,6 +152,8 @@ function describe(err: ServiceError): string {
   if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) {
     return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
   }
+  const unresolved = err.code === Status.UNAVAILABLE ? NAME_UNRESOLVED.exec(err.details) : null;
+  if (unresolved) return unreachable(`${unresolved[1]} did not resolve to an address`);
   if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return noConnection(unreachableReason(err.details));
   if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CONNECTION_DROPPED) return CONNECTION_LOST;
   return err.details;

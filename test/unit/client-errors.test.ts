@@ -57,6 +57,14 @@ describe('OcrCallError descriptions', () => {
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, 'Connection dropped')).details).to.equal(CONNECTION_LOST);
   });
 
+  it("says a target whose name did not resolve reached no server, and what to check, in place of grpc-js's bare wording", () => {
+    for (const target of ['dns:ocr.internl:50051', 'dns:///ocr.internl:50051']) {
+      expect(toOcrCallError(serviceError(Status.UNAVAILABLE, `Name resolution failed for target ${target}`)).details, target).to.equal(
+        unreachable('ocr.internl:50051 did not resolve to an address'),
+      );
+    }
+  });
+
   it("keeps a server's own UNAVAILABLE description, and any other status's", () => {
     const draining = 'the server is shutting down; send the call to another instance';
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, draining)).details).to.equal(draining);
