@@ -53,8 +53,11 @@ export function tokenInterceptor(source: TokenSource): Interceptor {
           });
         try {
           const token = get();
-          if (typeof token === 'string') send(token);
-          else token.then(send).catch(fail);
+          // Anything but a promise goes to send, whose check says what a token must be: an untyped
+          // function may give undefined (an unset variable) or a number.
+          const pending = token as Partial<Promise<string>> | undefined;
+          if (typeof pending?.then === 'function') (token as Promise<string>).then(send).catch(fail);
+          else send(token as string);
         } catch (err) {
           fail(err);
         }

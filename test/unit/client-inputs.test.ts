@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { OcrCallError, OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
 import { solidImage } from '../support/images.js';
 
 /** Nothing listens there: a call that reached the network would fail UNAVAILABLE, not as expected. */
@@ -125,6 +125,19 @@ describe('OcrClient refuses what it cannot send', () => {
       expect(err).to.be.instanceOf(TypeError);
       expect(err.message).to.match(
         /^image must be the encoded image file's bytes \(a Buffer or Uint8Array\), got a string: read the file first/,
+      );
+    }
+  });
+
+  it('says what a token must be when the token function gives none, sync as async, before any call', async () => {
+    for (const token of [() => undefined, async () => undefined, () => 42]) {
+      const keyed = new OcrClient(NOWHERE, { token: token as unknown as () => string, deadlineMs: 2000 });
+      const err = await refusal(() => keyed.getServerInfo());
+      keyed.close();
+      expect(err, String(token)).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code).to.equal('UNAUTHENTICATED');
+      expect((err as OcrCallError).details, String(token)).to.match(
+        /^no token to send: the token function failed: a bearer token is a non-empty string/,
       );
     }
   });
