@@ -19,7 +19,19 @@ export interface ClientTls {
   serverName?: string;
 }
 
-const asBuffer = (pem: string | Uint8Array): Buffer => (typeof pem === 'string' ? Buffer.from(pem) : Buffer.from(pem));
+/**
+ * `value` as bytes, or a RangeError unless it is PEM: a file's path passed as the text, or DER bytes,
+ * would otherwise fail only at the first handshake (a CA not trusted) or as OpenSSL's bare "no start line".
+ */
+function pem(name: string, value: string | Uint8Array): Buffer {
+  const bytes = Buffer.from(value);
+  if (bytes.includes('-----BEGIN ')) return bytes;
+  const path = typeof value === 'string' && value.length < 256 && !value.includes('\n');
+  const hint = path
+    ? `got "${value}": to use a file, pass its contents (await readFile(path))`
+    : 'got no "-----BEGIN" line (DER? convert it to PEM)';
+  throw new RangeError(`tls.${name} must be PEM text or its bytes; ${hint}`);
+}
 
 /** grpc-js credentials and channel options for `tls` (true: TLS with Node's roots); null for plaintext. */
 export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials: ChannelCredentials; options: ChannelOptions } | null {
@@ -33,9 +45,9 @@ export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials:
   }
   return {
     credentials: credentials.createSsl(
-      t.ca !== undefined ? asBuffer(t.ca) : null,
-      t.key !== undefined ? asBuffer(t.key) : null,
-      t.cert !== undefined ? asBuffer(t.cert) : null,
+      t.ca !== undefined ? pem('ca', t.ca) : null,
+      t.key !== undefined ? pem('key', t.key) : null,
+      t.cert !== undefined ? pem('cert', t.cert) : null,
     ),
     options: t.serverName ? { 'grpc.ssl_target_name_override': t.serverName } : {},
   };

@@ -88,4 +88,19 @@ describe('TLS options of the command line and the SDK', () => {
     expect(() => tlsChannel({ cert: 'x' })).to.throw(/tls.cert and tls.key go together/);
     expect(() => tlsChannel({ serverName: 'a b' })).to.throw(/tls.serverName must be a host name/);
   });
+
+  it("the SDK: refuses a CA, certificate or key that is not PEM at once, saying to pass a file's contents, not its path", () => {
+    expect(() => tlsChannel({ ca: '/etc/ocr/ca.pem' })).to.throw(
+      RangeError,
+      'tls.ca must be PEM text or its bytes; got "/etc/ocr/ca.pem": to use a file, pass its contents (await readFile(path))',
+    );
+    expect(() => tlsChannel({ ca: new Uint8Array([0x30, 0x82, 0x01]) })).to.throw(
+      RangeError,
+      /^tls\.ca must be PEM text or its bytes; got no "-----BEGIN" line/,
+    );
+    expect(() => tlsChannel({ cert: pki.read(pki.ca.cert), key: 'alice-key.pem' })).to.throw(
+      RangeError,
+      /^tls\.key must be PEM text or its bytes; got "alice-key\.pem"/,
+    );
+  });
 });
