@@ -17,17 +17,19 @@ if (!file) {
   process.exit(2);
 }
 
-const client = new OcrClient(target, { deadlineMs: 60_000 });
+let client;
 try {
+  // Inside the try: a malformed target (a URL, no port) is refused here, with what to write instead.
+  client = new OcrClient(target, { deadlineMs: 60_000 });
   const image = await readFile(file);
   const tileSize = values['tile-size'] === undefined ? undefined : Number(values['tile-size']);
   const result = tileSize === undefined ? await client.recognize(image) : await recognizeLargeImage(client, image, { tileSize });
   const lines = result.lines.map(({ text, confidence, box }) => ({ text, confidence, box: box.map((p) => [p.x, p.y]) }));
   console.log(JSON.stringify({ file, instanceId: result.instanceId, width: result.width, height: result.height, lines }));
 } catch (err) {
-  // A failed call carries its gRPC status name; anything else (an unreadable file, sharp missing) its message.
+  // A failed call carries its gRPC status name; anything else (an unreadable file, sharp missing, a bad target) its message.
   console.error(err instanceof OcrCallError ? `${err.code}: ${err.details}` : err instanceof Error ? err.message : String(err));
   process.exitCode = 1;
 } finally {
-  client.close();
+  client?.close();
 }
