@@ -101,7 +101,7 @@ export class OcrClient {
    * or "consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D]" (the passing instances of a Consul service).
    */
   constructor(target: string, options: OcrClientOptions = {}) {
-    this.target = checkTarget(target);
+    this.target = checkTarget(target, Boolean(options.tls));
     this.deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     if (target.startsWith('consul:')) registerConsulResolver();
     const loadBalancing = options.loadBalancing ?? 'least_request';

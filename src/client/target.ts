@@ -1,7 +1,8 @@
 /**
  * The target strings a client refuses at construction: ones grpc-js would take and then fail every
  * call on (a URL's scheme read as a host name: "Name resolution failed"), or quietly dial elsewhere
- * than meant (a host without a port: gRPC's default, 443).
+ * than meant (a host without a port: gRPC's default, 443, where a plaintext client means its servers'
+ * port; with TLS, 443 is the port of a TLS front such as an ingress, and is taken).
  */
 
 /** The forms a target takes, for the error messages. */
@@ -13,8 +14,8 @@ const URL_SCHEME = /^(https?|grpcs?):\/\/(.*)$/i;
 /** A host name or address alone: no scheme, no port. */
 const BARE_HOST = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])$/;
 
-/** `target`, or a RangeError that says how to write it. */
-export function checkTarget(target: string): string {
+/** `target`, or a RangeError that says how to write it; `tls`: whether the client connects with TLS. */
+export function checkTarget(target: string, tls: boolean): string {
   if (typeof target !== 'string' || target.length === 0) {
     throw new RangeError(`target must be a gRPC target such as ${FORMS}, got ${JSON.stringify(target) ?? String(target)}`);
   }
@@ -26,8 +27,10 @@ export function checkTarget(target: string): string {
       `target "${target}" is a URL; a gRPC target has no ${url[1]}:// : use "${url[2]!.replace(/\/+$/, '')}"${secure}, or another of ${FORMS}`,
     );
   }
-  if (BARE_HOST.test(target)) {
-    throw new RangeError(`target "${target}" names no port (gRPC would dial 443): add the servers' gRPC port, e.g. "${target}:50051"`);
+  if (BARE_HOST.test(target) && !tls) {
+    throw new RangeError(
+      `target "${target}" names no port (gRPC would dial 443, where a plaintext client finds no OCR server): add the servers' gRPC port, e.g. "${target}:50051", or connect with the tls option to a TLS front on 443`,
+    );
   }
   return target;
 }

@@ -62,11 +62,14 @@ describe('OcrClient refuses what it cannot send', () => {
     expect(notBytes.message).to.match(/^images\[1\] must be the encoded image file's bytes .*got a string/);
   });
 
-  it('refuses at construction a target that is a URL, names no port, or holds white space, saying how to write it', () => {
+  it('refuses at construction a target that is a URL, names no port without TLS, or holds white space, saying how to write it', () => {
     const cases: [string, RegExp][] = [
       ['http://127.0.0.1:50051', /is a URL; a gRPC target has no http:\/\/ : use "127\.0\.0\.1:50051"/],
       ['https://ocr.internal:443/', /use "ocr\.internal:443" with the tls option/],
-      ['ocr.internal', /names no port \(gRPC would dial 443\): add the servers' gRPC port, e\.g\. "ocr\.internal:50051"/],
+      [
+        'ocr.internal',
+        /names no port \(gRPC would dial 443, .*\): add the servers' gRPC port, e\.g\. "ocr\.internal:50051", or connect with the tls option/,
+      ],
       ['127.0.0.1', /names no port/],
       [' 127.0.0.1:50051', /holds white space/],
       ['', /target must be a gRPC target such as "host:port"/],
@@ -83,6 +86,8 @@ describe('OcrClient refuses what it cannot send', () => {
     ]) {
       new OcrClient(target).close();
     }
+    // With TLS a bare host is a TLS front on gRPC's 443, as an ingress serves it.
+    new OcrClient('ocr.internal', { tls: true }).close();
   });
 
   it('refuses an unknown loadBalancing, which grpc-js would quietly replace with pick_first', () => {
