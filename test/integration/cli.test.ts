@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
-import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 
 interface JsonLine {
@@ -115,6 +116,39 @@ describe('ocr command line', function () {
     const distance = (a: Buffer, b: Buffer): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0);
     const [asIs, upsideDown] = [distance(left, await thumb(sharp(doc))), distance(left, await thumb(sharp(doc).rotate(180)))];
     expect(asIs).to.be.below(upsideDown / 2);
+  });
+
+  /** `ocr <args>` with stdout where `stdout` says; resolves with its exit status and stderr once it has closed. */
+  const exited = async (child: ChildProcess): Promise<{ code: number | null; stderr: string }> => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    return { code, stderr };
+  };
+
+  it('recognize into a pipe whose reader has gone ends quietly, with the status a shell gives SIGPIPE (141)', async () => {
+    const child = spawn(process.execPath, [CLI, 'recognize', '--target', target, '--json', '-c', '1', ...Array<string>(8).fill(line)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // As `| head -1` does: the first result read, the pipe closed.
+    child.stdout!.once('data', () => child.stdout!.destroy());
+    const { code, stderr } = await exited(child);
+    expect(code).to.equal(141);
+    expect(stderr).to.equal('');
+  });
+
+  it('recognize into a full disk says it could not write its output, without a stack trace, and exits 1', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const child = spawn(process.execPath, [CLI, 'recognize', '--target', target, line], { cwd: ROOT, stdio: ['ignore', full, 'pipe'] });
+      const { code, stderr } = await exited(child);
+      expect(code).to.equal(1);
+      expect(stderr).to.match(/^ocr: cannot write to stdout \(ENOSPC: no space left on device, write\): the output is incomplete/);
+      expect(stderr).not.to.match(/\n\s+at /);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('ocr serve drains and exits 0 on SIGTERM', async () => {
