@@ -40,11 +40,21 @@ export function progressOutput(total: number): Output {
   // Writing to the terminal under the bar would leave bar fragments in the text, so such text is
   // logged by the bar (which redraws below it); redirected stdout is not on screen and goes straight.
   const toStdout = process.stdout.isTTY ? (text: string) => bars.log(text) : (text: string) => void process.stdout.write(text);
+  // The bar hides the cursor and turns line wrapping off: ended by Ctrl-C as it stood, the process
+  // left the terminal so. The terminal is put back first, then the process ends as the signal ends it.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    bars.stop();
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   return {
     out: toStdout,
     err: (text) => bars.log(text),
     tick: () => bar.increment(),
     stop: () => {
+      process.removeListener('SIGINT', interrupted);
+      process.removeListener('SIGTERM', interrupted);
       // stop() drops text still waiting in the log buffer; a last redraw writes it first.
       bars.update();
       bars.stop();

@@ -151,6 +151,23 @@ describe('ocr command line', function () {
     }
   });
 
+  it('recognize stopped by Ctrl-C with its progress bar up gives the terminal back its cursor and line wrapping', async () => {
+    // The bar is drawn on a terminal only: stderr is made to pass for one.
+    const asTerminal = 'data:text/javascript,Object.defineProperty(process.stderr, "isTTY", { value: true })';
+    const files = Array<string>(12).fill(doc);
+    const child = spawn(process.execPath, ['--import', asTerminal, CLI, 'recognize', '--target', target, '-c', '1', ...files], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr!.once('data', () => child.kill('SIGINT'));
+    const [result, [, signal]] = await Promise.all([exited(child), once(child, 'exit') as Promise<[number | null, string | null]>]);
+    // Hidden and unwrapped by the bar, shown and wrapped again after it.
+    expect(result.stderr).to.contain('\x1b[?25l\x1b[?7l');
+    expect(result.stderr.slice(result.stderr.lastIndexOf('\x1b[?25l'))).to.contain('\x1b[?25h\x1b[?7h');
+    // Ended by the signal, as a shell sees it (status 130), not by a status of its own.
+    expect(signal).to.equal('SIGINT');
+  });
+
   it('ocr serve drains and exits 0 on SIGTERM', async () => {
     const own = await spawnServer();
     own.child.kill('SIGTERM');
