@@ -2,14 +2,22 @@
  * A grpc.health.v1 client: the Check that Consul's check, `ocr health`, a container's probe and
  * the start benchmark make. Not part of the SDK's surface: its callers are the CLI and the tooling.
  */
-import { credentials, makeClientConstructor, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  makeClientConstructor,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import { callOptions } from './call-settings.js';
 import { toOcrCallError } from './errors.js';
 
 interface HealthStub {
   check(
     request: { service: string },
-    options: { deadline: number },
+    options: Partial<CallOptions>,
     callback: (err: ServiceError | null, reply?: { status: string }) => void,
   ): void;
   close(): void;
@@ -29,7 +37,8 @@ export function healthClient(target: string, channel: { credentials?: ChannelCre
   return {
     check: (service, deadlineMs) =>
       new Promise((resolve, reject) =>
-        stub.check({ service }, { deadline: Date.now() + deadlineMs }, (err, reply) =>
+        // As the SDK's calls: a deadline too far off for grpc-js to send (it throws, uncaught) is sent as none.
+        stub.check({ service }, callOptions(deadlineMs), (err, reply) =>
           err ? reject(toOcrCallError(err)) : resolve(reply?.status ?? 'UNKNOWN'),
         ),
       ),

@@ -118,6 +118,13 @@ describe('ocr command line', function () {
     expect(asIs).to.be.below(upsideDown / 2);
   });
 
+  it('health takes any --deadline-ms it accepts, however far off', async () => {
+    const r = await runCli(['health', '--target', target, '--deadline-ms', String(Number.MAX_SAFE_INTEGER)]);
+    expect(r.stderr).to.equal('');
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.equal(`${target} ocr.v1.OcrService: SERVING\n`);
+  });
+
   /** `ocr <args>` with stdout where `stdout` says; resolves with its exit status and stderr once it has closed. */
   const exited = async (child: ChildProcess): Promise<{ code: number | null; stderr: string }> => {
     let stderr = '';
