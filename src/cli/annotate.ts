@@ -1,5 +1,6 @@
 /** `ocr recognize --annotate DIR`: the input image with its boxes drawn on and its text beside it, as PNG. */
 
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 
@@ -7,6 +8,18 @@ import type { Line } from '../gen/ocr/v1/ocr.js';
 import { OcrError } from '../shared/errors.js';
 import { annotationSvg } from './svg-overlay.js';
 import { uprightPage } from './upright-page.js';
+
+/** Makes `dir` and its parents where missing; throws a message naming --annotate where it cannot (Node's alone read "EEXIST: file already exists, mkdir"). */
+export async function makeAnnotateDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    const why =
+      code === 'EEXIST' ? 'it is a file, not a directory' : code === 'ENOTDIR' ? 'a part of its path is a file, not a directory' : message;
+    throw new Error(`--annotate ${dir}: ${why}; name a directory (made where missing)`, { cause: err });
+  }
+}
 
 /** `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart. */
 export function annotatedPath(dir: string, file: string): string {

@@ -1,13 +1,13 @@
 /** `ocr recognize FILE...`: read files, send them, print results in argument order. */
 
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 
 import type { Priority } from '../client/call-settings.js';
 import { OcrClient } from '../client/ocr-client.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
-import { annotatedPath, writeAnnotated } from './annotate.js';
+import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
 import { failure, isFailure, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
 import { jsonLine } from './json-lines.js';
@@ -66,7 +66,7 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 
 /** Runs the command; resolves with the exit status: 1 if any file failed. */
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
-  if (opts.annotate !== undefined) await mkdir(opts.annotate, { recursive: true });
+  if (opts.annotate !== undefined) await makeAnnotateDir(opts.annotate);
   const tls = clientTls(opts);
   const token = cliToken(opts);
   const client = new OcrClient(opts.target, {

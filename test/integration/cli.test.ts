@@ -118,6 +118,22 @@ describe('ocr command line', function () {
     expect(asIs).to.be.below(upsideDown / 2);
   });
 
+  it('recognize --annotate naming a file, or a path through one, says so and reads nothing', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, '');
+    const r = await runCli(['recognize', '--target', target, '--annotate', file, line]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.equal(`ocr: --annotate ${file}: it is a file, not a directory; name a directory (made where missing)\n`);
+    const under = path.join(file, 'out');
+    const rUnder = await runCli(['recognize', '--target', target, '--annotate', under, line]);
+    expect(rUnder.code).to.equal(1);
+    expect(rUnder.stderr).to.equal(
+      `ocr: --annotate ${under}: a part of its path is a file, not a directory; name a directory (made where missing)\n`,
+    );
+  });
+
   it('health takes any --deadline-ms it accepts, however far off', async () => {
     const r = await runCli(['health', '--target', target, '--deadline-ms', String(Number.MAX_SAFE_INTEGER)]);
     expect(r.stderr).to.equal('');
