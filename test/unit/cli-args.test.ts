@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { CommanderError, InvalidArgumentError } from 'commander';
 
 import { accessSettings } from '../../src/cli/auth-options.js';
+import { jsonLine } from '../../src/cli/json-lines.js';
 import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
 import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
@@ -384,6 +385,15 @@ describe('ocr command line', () => {
     const serve = await run(['serve', '--help']);
     serve.stdout = serve.stdout.replace(/\s+/g, ' ');
     expect(serve.stdout).to.include('(default: 50051)').and.include('one per CPU core').and.include('(default: 32)');
+  });
+
+  it("recognize --json's help names every field of a result line, in the order printed", async () => {
+    const printed = JSON.parse(
+      jsonLine({ file: 'a.png', width: 1, height: 1, rotation: 90, instance: 'i', lines: [{ text: 't', confidence: 1, box: [] }] }),
+    ) as { lines: object[] };
+    const shape = `{${Object.keys(printed).join(', ')}: [{${Object.keys(printed.lines[0]!).join(', ')}}]}`;
+    const help = (await run(['recognize', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(help).to.include(shape);
   });
 
   describe('gateway', () => {
