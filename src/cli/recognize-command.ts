@@ -10,6 +10,7 @@ import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
 import { failure, isFailure, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
+import { invalidArgument } from '../shared/errors.js';
 import { jsonLine } from './json-lines.js';
 import { planBatches } from './line-batches.js';
 import { plainOutput, progressOutput, type Output } from './progress.js';
@@ -101,9 +102,16 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
   return failed ? 1 : 0;
 }
 
+/** The file's bytes. An empty one fails here, in words about a file: the server's would speak of its request's "image" field. */
+async function readImage(file: string): Promise<Buffer> {
+  const image = await readFile(file);
+  if (image.length === 0) throw invalidArgument('the file is empty (0 bytes): give an image file');
+  return image;
+}
+
 async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCliOptions): Promise<FileResult> {
   try {
-    const image = await readFile(file);
+    const image = await readImage(file);
     let result: FileSuccess;
     if (opts.tileSize !== undefined) {
       const read = await recognizeLargeImage(client, image, {
@@ -174,7 +182,7 @@ async function recognizeBatch(client: OcrClient, files: string[], opts: Recogniz
   const entries = await Promise.all(
     files.map(async (file): Promise<LineImage | FileResult> => {
       try {
-        const image = await readFile(file);
+        const image = await readImage(file);
         return { file, image, ...(await probeImage(image, ANY_SIZE)) };
       } catch (err) {
         return failure(file, err);

@@ -64,6 +64,22 @@ describe('ocr command line', function () {
     expect(out[2]!.lines!.map((l) => l.text).join('')).to.contain('各区县人民政府');
   });
 
+  it('recognize names an empty file as such, in each mode, not by the request field the server would name', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const empty = path.join(dir, 'empty.png');
+    writeFileSync(empty, '');
+    for (const mode of [[], ['--lines-only'], ['--tile-size', '512']]) {
+      const r = await runCli(['recognize', '--target', target, '--json', ...mode, empty, line]);
+      expect(r.code).to.equal(1);
+      const [failed, read] = parse(r.stdout);
+      expect(failed!.error).to.deep.equal({
+        code: 'INVALID_ARGUMENT',
+        message: 'the file is empty (0 bytes): give an image file',
+      });
+      expect(read!.lines!.length).to.equal(1);
+    }
+  });
+
   it('recognize --lines-only reads each file as one line', async () => {
     const r = await runCli(['recognize', '--target', target, '--json', '--lines-only', line, line]);
     expect(r.code).to.equal(0);
