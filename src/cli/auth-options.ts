@@ -7,6 +7,7 @@
 import { Option } from 'commander';
 import type { AccessSettings } from '../auth/access-control.js';
 import type { Quota } from '../auth/quota-config.js';
+import { checkToken } from '../client/token.js';
 import { decimal, positiveInt, wholeNumber } from './parse-args.js';
 
 export interface ServerAuthCliOptions {
@@ -62,10 +63,15 @@ export function tokenOption(what = 'the server'): Option {
   return new Option('--token <token>', `bearer token (API key or JWT) sent to ${what} (default: $OCR_TOKEN)`);
 }
 
-/** The token of --token or $OCR_TOKEN; undefined for none. */
+/** The token of --token or $OCR_TOKEN; undefined for none. Throws naming which of the two is wrong: one from the environment goes unseen. */
 export function cliToken(opts: TokenCliOptions): string | undefined {
-  const token = opts.token ?? process.env.OCR_TOKEN;
-  return token === undefined || token === '' ? undefined : token;
+  const [token, source] = opts.token !== undefined ? [opts.token, '--token'] : [process.env.OCR_TOKEN, '$OCR_TOKEN'];
+  if (token === undefined || token === '') return undefined;
+  try {
+    return checkToken(token);
+  } catch (err) {
+    throw new Error(`${source}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** The server's AccessSettings from the flags; undefined: no tokens and no quotas. Throws naming the flags that are wrong. */

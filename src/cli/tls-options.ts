@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
-import type { ClientTls } from '../client/tls.js';
+import { checkServerName, type ClientTls } from '../client/tls.js';
 
 export interface ClientTlsCliOptions {
   /** TLS with Node's built-in roots (implied by any other TLS option). */
@@ -48,7 +48,7 @@ export function clientTls(opts: ClientTlsCliOptions): ClientTls | undefined {
     ...(opts.tlsCa !== undefined ? { ca: readPem(opts.tlsCa, '--tls-ca') } : {}),
     ...(opts.tlsCert !== undefined ? { cert: readPem(opts.tlsCert, '--tls-cert') } : {}),
     ...(opts.tlsKey !== undefined ? { key: readPem(opts.tlsKey, '--tls-key') } : {}),
-    ...(opts.tlsServerName !== undefined ? { serverName: opts.tlsServerName } : {}),
+    ...(opts.tlsServerName !== undefined ? { serverName: checkServerName(opts.tlsServerName, '--tls-server-name') } : {}),
   };
 }
 

@@ -33,6 +33,13 @@ function pem(name: string, value: string | Uint8Array): Buffer {
   throw new RangeError(`tls.${name} must be PEM text or its bytes; ${hint}`);
 }
 
+/** Throws a RangeError for a name no certificate carries; `what` names the setting in the message. */
+export function checkServerName(name: string, what = 'tls.serverName'): string {
+  if (!/^[A-Za-z0-9*]([A-Za-z0-9.*:-]*[A-Za-z0-9])?$/.test(name))
+    throw new RangeError(`${what} must be a host name or address, got "${name}"`);
+  return name;
+}
+
 /** grpc-js credentials and channel options for `tls` (true: TLS with Node's roots); null for plaintext. */
 export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials: ChannelCredentials; options: ChannelOptions } | null {
   if (!tls) return null;
@@ -40,9 +47,7 @@ export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials:
   if ((t.cert === undefined) !== (t.key === undefined)) {
     throw new RangeError('tls.cert and tls.key go together: a client certificate needs its private key');
   }
-  if (t.serverName !== undefined && !/^[A-Za-z0-9*]([A-Za-z0-9.*:-]*[A-Za-z0-9])?$/.test(t.serverName)) {
-    throw new RangeError(`tls.serverName must be a host name or address, got "${t.serverName}"`);
-  }
+  if (t.serverName !== undefined) checkServerName(t.serverName);
   return {
     credentials: credentials.createSsl(
       t.ca !== undefined ? pem('ca', t.ca) : null,

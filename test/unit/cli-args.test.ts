@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CommanderError, InvalidArgumentError } from 'commander';
 
-import { accessSettings } from '../../src/cli/auth-options.js';
+import { accessSettings, cliToken } from '../../src/cli/auth-options.js';
 import { jsonLine } from '../../src/cli/json-lines.js';
 import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
@@ -501,6 +501,22 @@ describe('ocr command line', () => {
     it('takes --token on recognize and info', async () => {
       expect((await run(['info', '--token', 'ocr_x'])).calls[0]![1]).to.include({ token: 'ocr_x' });
       expect((await run(['recognize', 'a.png', '--token', 'ocr_x'])).calls[0]![2]).to.include({ token: 'ocr_x' });
+    });
+
+    it('refuses a malformed token naming where it came from, --token or $OCR_TOKEN', () => {
+      const saved = process.env.OCR_TOKEN;
+      try {
+        process.env.OCR_TOKEN = 'Bearer ocr_x';
+        expect(() => cliToken({})).to.throw(/^\$OCR_TOKEN: a bearer token is .* \(pass the token alone, without "Bearer "\)$/);
+        expect(() => cliToken({ token: 'ocr x' })).to.throw(/^--token: a bearer token is /);
+        // --token "" sends none, whatever the environment holds.
+        expect(cliToken({ token: '' })).to.equal(undefined);
+        process.env.OCR_TOKEN = 'ocr_x';
+        expect(cliToken({})).to.equal('ocr_x');
+      } finally {
+        if (saved === undefined) delete process.env.OCR_TOKEN;
+        else process.env.OCR_TOKEN = saved;
+      }
     });
   });
 });

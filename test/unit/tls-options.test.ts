@@ -76,6 +76,8 @@ describe('TLS options of the command line and the SDK', () => {
     expect(tls?.key).to.deep.equal(pki.read(pki.client.key));
     expect(() => clientTls({ tlsKey: pki.client.key })).to.throw(/--tls-cert and --tls-key go together/);
     expect(() => clientTls({ tlsCa: '/nonexistent/ca.pem' })).to.throw(/cannot read --tls-ca \/nonexistent\/ca.pem/);
+    // The flag, not the SDK option the CLI user never set.
+    expect(() => clientTls({ tlsServerName: 'a b' })).to.throw('--tls-server-name must be a host name or address, got "a b"');
   });
 
   it('the SDK: credentials and the server-name override, or plaintext', () => {
