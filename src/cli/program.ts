@@ -357,6 +357,12 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ].join('\n'),
     )
     .action(async (files: string[], options: RecognizeCliOptions, command: Command) => {
+      // Taken and ignored, it would leave the user believing the image was tiled.
+      if (options.tileSize === undefined && command.getOptionValueSource('overlap') === 'cli') {
+        command.error('error: --overlap goes with --tile-size: add --tile-size PX to read the images as tiles, or leave --overlap out', {
+          code: 'ocr.invalidTiles',
+        });
+      }
       if (options.tileSize !== undefined && options.overlap >= options.tileSize) {
         command.error(`error: --overlap (${options.overlap}) must be smaller than --tile-size (${options.tileSize})`, {
           code: 'ocr.invalidTiles',

@@ -346,6 +346,10 @@ describe('ocr command line', () => {
       [['--min-confidence', '2', 'x.png'], /'--min-confidence <x>' argument '2' is invalid\. It must be a decimal number from 0 to 1/],
       [['--tile-size', '512', '--lines-only', 'x.png'], /'--lines-only' cannot be used with option '--tile-size <px>'/],
       [['--tile-size', '64', 'x.png'], /--overlap \(96\) must be smaller than --tile-size \(64\)/],
+      [
+        ['--overlap', '200', 'x.png'],
+        /--overlap goes with --tile-size: add --tile-size PX to read the images as tiles, or leave --overlap out/,
+      ],
       [['--jsn', 'x.png'], /unknown option '--jsn'[\s\S]*Did you mean --json\?/],
     ] as const) {
       it(`refuses ${args.join(' ') || 'no files'}`, async () => {
