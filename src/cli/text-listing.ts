@@ -12,6 +12,8 @@ export function listing(result: FileSuccess): string {
   return `${[header, ...rows].join('\n')}\n\n`;
 }
 
+/** One line a failure, so that a script counts and greps them by line. */
 export function failureLine(result: FileFailure): string {
-  return `${result.file}: ${result.error.code}: ${result.error.message}\n`;
+  const message = result.error.message.trim().replace(/\s*\n\s*/g, '; ');
+  return `${result.file}: ${result.error.code}: ${message}\n`;
 }

@@ -4,6 +4,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { describeError } from '../../src/cli/file-result.js';
 import { planBatches } from '../../src/cli/line-batches.js';
 import { runInOrder } from '../../src/cli/run-in-order.js';
+import { failureLine } from '../../src/cli/text-listing.js';
 import { OcrCallError } from '../../src/client/errors.js';
 import { invalidArgument } from '../../src/shared/errors.js';
 
@@ -100,6 +101,16 @@ describe('ocr recognize helpers', () => {
 
     it('maps numbers outside gRPC to UNKNOWN', () => {
       expect(new OcrCallError(99, 'odd').code).to.equal('UNKNOWN');
+    });
+  });
+
+  describe('failureLine', () => {
+    it("keeps a failure on one line, however many lines its message has (libvips's write errors have several)", () => {
+      const message =
+        'could not write out/a.png.annotated.png: out/a.png.annotated.png: unable to open for write\nsystem error: Permission denied\n';
+      expect(failureLine({ file: 'a.png', error: { code: 'INTERNAL', message } })).to.equal(
+        'a.png: INTERNAL: could not write out/a.png.annotated.png: out/a.png.annotated.png: unable to open for write; system error: Permission denied\n',
+      );
     });
   });
 });
