@@ -36,18 +36,19 @@ export function progressOutput(total: number): Output {
     },
     cliProgress.Presets.shades_classic,
   );
-  const bar = bars.create(total, 0);
-  // Writing to the terminal under the bar would leave bar fragments in the text, so such text is
-  // logged by the bar (which redraws below it); redirected stdout is not on screen and goes straight.
-  const toStdout = process.stdout.isTTY ? (text: string) => bars.log(text) : (text: string) => void process.stdout.write(text);
   // The bar hides the cursor and turns line wrapping off: ended by Ctrl-C as it stood, the process
   // left the terminal so. The terminal is put back first, then the process ends as the signal ends it.
+  // Taken before the bar's first write: a signal after it and before these would end the process at once.
   const interrupted = (signal: NodeJS.Signals): void => {
     bars.stop();
     process.kill(process.pid, signal);
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+  const bar = bars.create(total, 0);
+  // Writing to the terminal under the bar would leave bar fragments in the text, so such text is
+  // logged by the bar (which redraws below it); redirected stdout is not on screen and goes straight.
+  const toStdout = process.stdout.isTTY ? (text: string) => bars.log(text) : (text: string) => void process.stdout.write(text);
   return {
     out: toStdout,
     err: (text) => bars.log(text),

@@ -201,7 +201,7 @@ describe('ocr command line', function () {
     child.stderr!.once('data', () => child.kill('SIGINT'));
     const [result, [, signal]] = await Promise.all([exited(child), once(child, 'exit') as Promise<[number | null, string | null]>]);
     // Hidden and unwrapped by the bar, shown and wrapped again after it.
-    expect(result.stderr).to.contain('\x1b[?25l\x1b[?7l');
+    expect(result.stderr, JSON.stringify(result.stderr)).to.contain('\x1b[?25l\x1b[?7l');
     expect(result.stderr.slice(result.stderr.lastIndexOf('\x1b[?25l'))).to.contain('\x1b[?25h\x1b[?7h');
     // Ended by the signal, as a shell sees it (status 130), not by a status of its own.
     expect(signal).to.equal('SIGINT');
