@@ -39,6 +39,8 @@ export function describeError(err: unknown): ErrorDetail {
   if (err instanceof Error) {
     const errno = (err as NodeJS.ErrnoException).code;
     if (typeof errno === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
+      // Node's words, "illegal operation on a directory, read", do not say what to give instead.
+      if (errno === 'EISDIR') return { code: 'INVALID_ARGUMENT', message: 'it is a directory: name the image files in it (DIR/*.jpg)' };
       // Any other failure to read the file leaves nothing to recognize: the input is unusable.
       return { code: ERRNO_CODES[errno] ?? 'INVALID_ARGUMENT', message: err.message };
     }

@@ -95,7 +95,10 @@ describe('ocr recognize helpers', () => {
       const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'open' });
       expect(describeError(eacces).code).to.equal('PERMISSION_DENIED');
       const eisdir = Object.assign(new Error('EISDIR'), { code: 'EISDIR', syscall: 'read' });
-      expect(describeError(eisdir).code).to.equal('INVALID_ARGUMENT');
+      expect(describeError(eisdir)).to.deep.equal({
+        code: 'INVALID_ARGUMENT',
+        message: 'it is a directory: name the image files in it (DIR/*.jpg)',
+      });
       expect(describeError(new Error('boom'))).to.deep.equal({ code: 'UNKNOWN', message: 'boom' });
     });
 
