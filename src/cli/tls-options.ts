@@ -29,12 +29,17 @@ export function clientTlsOptions(what = 'the server'): Option[] {
   ];
 }
 
+/** The file's bytes, or an error naming the flag: unreadable, or not PEM (the SDK's refusal would name its own option). */
 function readPem(file: string, flag: string): Buffer {
+  let bytes: Buffer;
   try {
-    return readFileSync(file);
+    bytes = readFileSync(file);
   } catch (err) {
     throw new Error(`cannot read ${flag} ${file}: ${(err as Error).message}`, { cause: err });
   }
+  if (!bytes.includes('-----BEGIN '))
+    throw new Error(`${flag} ${file} is not PEM (no "-----BEGIN" line): give the PEM file; openssl converts DER to it`);
+  return bytes;
 }
 
 /** The SDK's `tls` option from the flags, files read; undefined: plaintext. Throws naming the flag that is wrong. */

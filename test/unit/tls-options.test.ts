@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import { CommanderError } from 'commander';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
@@ -76,6 +78,9 @@ describe('TLS options of the command line and the SDK', () => {
     expect(tls?.key).to.deep.equal(pki.read(pki.client.key));
     expect(() => clientTls({ tlsKey: pki.client.key })).to.throw(/--tls-cert and --tls-key go together/);
     expect(() => clientTls({ tlsCa: '/nonexistent/ca.pem' })).to.throw(/cannot read --tls-ca \/nonexistent\/ca.pem/);
+    const der = path.join(pki.dir, 'ca.der');
+    writeFileSync(der, Buffer.from([0x30, 0x82, 0x01, 0x0a]));
+    expect(() => clientTls({ tlsCa: der })).to.throw(`--tls-ca ${der} is not PEM (no "-----BEGIN" line)`);
     // The flag, not the SDK option the CLI user never set.
     expect(() => clientTls({ tlsServerName: 'a b' })).to.throw('--tls-server-name must be a host name or address, got "a b"');
   });
