@@ -25,6 +25,7 @@ import { SCOPES } from '../auth/scopes.js';
 import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
+import { SERVER_VERSION } from '../shared/version.js';
 
 /** What each command does once its arguments are parsed; each resolves with an exit status. */
 export interface CommandActions {
@@ -117,6 +118,8 @@ function deadlineOption(what: string): Option {
 export function buildProgram(actions: CommandActions, onExit: (status: number) => void, configure?: (program: Command) => void): Command {
   const program = new Command('ocr')
     .description('Chinese and English OCR over gRPC: run the server, or send it images.')
+    // The version servers report in GetServerInfo and /api/info, for matching a CLI to its cluster.
+    .version(SERVER_VERSION, '-V, --version', "print the ocr package's version")
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError()
     .addHelpText('after', "\nRun 'ocr <command> --help' for a command's options.");

@@ -7,6 +7,7 @@ import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
 import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
 import type { ServeOptions } from '../../src/cli/serve-options.js';
+import { SERVER_VERSION } from '../../src/shared/version.js';
 
 /** Runs the CLI with recording actions; parse errors come back instead of exiting the process. */
 async function run(
@@ -364,6 +365,15 @@ describe('ocr command line', () => {
   it('passes info its target and deadline', async () => {
     const { calls } = await run(['info', '--target', 'dns:///ocr:50051']);
     expect(calls).to.deep.equal([['info', { target: 'dns:///ocr:50051', deadlineMs: 30000 }]]);
+  });
+
+  it("prints the package's version with --version and -V, as servers report it", async () => {
+    for (const flag of ['--version', '-V']) {
+      const { stdout, error, calls } = await run([flag]);
+      expect(stdout).to.equal(`${SERVER_VERSION}\n`);
+      expect(error?.exitCode).to.equal(0);
+      expect(calls).to.deep.equal([]);
+    }
   });
 
   it('describes every command and option with its default', async () => {
