@@ -52,3 +52,13 @@ export function describeError(err: unknown): ErrorDetail {
 export function failure(file: string, err: unknown): FileFailure {
   return { file, error: describeError(err) };
 }
+
+/** The servers' words for an image too large for one call, which name the gRPC way (RecognizeTiles). */
+const AS_TILES = /\bas tiles\b/;
+
+/** A failure of a file sent whole, with how this command sends it as tiles where the server says to. */
+export function withTilingHint(result: FileFailure): FileFailure {
+  const { message } = result.error;
+  if (!AS_TILES.test(message)) return result;
+  return { ...result, error: { ...result.error, message: `${message} (ocr recognize: add --tile-size 1024)` } };
+}

@@ -8,7 +8,7 @@ import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
-import { failure, isFailure, type FileResult, type FileSuccess } from './file-result.js';
+import { failure, isFailure, withTilingHint, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
 import { jsonLine } from './json-lines.js';
@@ -128,7 +128,7 @@ async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCli
     await annotate(image, result, opts);
     return result;
   } catch (err) {
-    return failure(file, err);
+    return opts.tileSize === undefined ? withTilingHint(failure(file, err)) : failure(file, err);
   }
 }
 

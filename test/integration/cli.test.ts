@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { pngClaiming } from '../support/images.js';
 
 interface JsonLine {
   file: string;
@@ -62,6 +63,17 @@ describe('ocr command line', function () {
     expect(out[1]!.error!.code).to.equal('INVALID_ARGUMENT');
     expect(out[1]!.error!.message).to.match(/not a JPEG, PNG/);
     expect(out[2]!.lines!.map((l) => l.text).join('')).to.contain('各区县人民政府');
+  });
+
+  it('recognize says how to send a file as tiles where the server finds it too large for one call', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const large = path.join(dir, 'large.png');
+    writeFileSync(large, await pngClaiming(10_000, 10_000));
+    const r = await runCli(['recognize', '--target', target, '--json', large]);
+    expect(r.code).to.equal(1);
+    const [out] = parse(r.stdout);
+    expect(out!.error!.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(out!.error!.message).to.match(/send it as tiles .*\(ocr recognize: add --tile-size 1024\)$/);
   });
 
   it('recognize names an empty file as such, in each mode, not by the request field the server would name', async () => {
