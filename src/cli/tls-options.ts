@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
-import { checkServerName, type ClientTls } from '../client/tls.js';
+import { checkServerName, isPem, type ClientTls } from '../client/tls.js';
 
 export interface ClientTlsCliOptions {
   /** TLS with Node's built-in roots (implied by any other TLS option). */
@@ -37,8 +37,7 @@ function readPem(file: string, flag: string): Buffer {
   } catch (err) {
     throw new Error(`cannot read ${flag} ${file}: ${(err as Error).message}`, { cause: err });
   }
-  if (!bytes.includes('-----BEGIN '))
-    throw new Error(`${flag} ${file} is not PEM (no "-----BEGIN" line): give the PEM file; openssl converts DER to it`);
+  if (!isPem(bytes)) throw new Error(`${flag} ${file} is not PEM (no "-----BEGIN" line): give the PEM file; openssl converts DER to it`);
   return bytes;
 }
 

@@ -19,13 +19,16 @@ export interface ClientTls {
   serverName?: string;
 }
 
+/** Whether `bytes` hold PEM: a "-----BEGIN …" line, which grpc-js needs of a CA, certificate or key. */
+export const isPem = (bytes: Buffer): boolean => bytes.includes('-----BEGIN ');
+
 /**
  * `value` as bytes, or a RangeError unless it is PEM: a file's path passed as the text, or DER bytes,
  * would otherwise fail only at the first handshake (a CA not trusted) or as OpenSSL's bare "no start line".
  */
 function pem(name: string, value: string | Uint8Array): Buffer {
   const bytes = Buffer.from(value);
-  if (bytes.includes('-----BEGIN ')) return bytes;
+  if (isPem(bytes)) return bytes;
   const path = typeof value === 'string' && value.length < 256 && !value.includes('\n');
   const hint = path
     ? `got "${value}": to use a file, pass its contents (await readFile(path))`
