@@ -22,6 +22,22 @@ async function rawExchange(port: number, request: string): Promise<{ answer: str
   return { answer, ms: performance.now() - started };
 }
 
+/**
+ * A raw connection that sends `head`, then `body` at once as fetch sends one, and keeps what the
+ * server answers and any error the socket meets (a reset while the body is still going).
+ */
+async function sendWhole(port: number, head: string, body: Buffer): Promise<{ socket: net.Socket; answer: () => string; errors: Error[] }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString()));
+  const errors: Error[] = [];
+  socket.on('error', (err) => errors.push(err));
+  socket.write(head);
+  await new Promise<void>((resolve) => socket.write(body, () => resolve()));
+  return { socket, answer: () => answer, errors };
+}
+
 describe('HTTP request timeout', function () {
   // Without the limit, the stalled request's connection never closes and the test fails on this timeout.
   this.timeout(10_000);
@@ -133,23 +149,19 @@ describe('HTTP request timeout', function () {
 
   it('reads and drops the rest of a body refused as too large, rather than resetting a client still sending it', async () => {
     const app = await listenHttpApp({}, { maxImageBytes: 4 * 1024 * 1024 });
-    const socket = net.connect(app.port, '127.0.0.1');
+    let sent: Awaited<ReturnType<typeof sendWhole>> | undefined;
     try {
-      await once(socket, 'connect');
-      let answer = '';
-      socket.on('data', (d: Buffer) => (answer += d.toString()));
-      const errors: Error[] = [];
-      socket.on('error', (err) => errors.push(err));
       // Twice the limit sent at once, as fetch sends a body: the 413 comes from the headers, before most of it.
       const length = 8 * 1024 * 1024;
-      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\n\r\n`);
-      await new Promise<void>((resolve) => socket.write(Buffer.alloc(length, 0xff), () => resolve()));
-      await waitFor(() => answer.includes('}'), 10_000);
-      expect(answer).to.match(/^HTTP\/1\.1 413 /);
+      const head = `POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\n\r\n`;
+      sent = await sendWhole(app.port, head, Buffer.alloc(length, 0xff));
+      const { answer } = sent;
+      await waitFor(() => answer().includes('}'), 10_000);
+      expect(answer()).to.match(/^HTTP\/1\.1 413 /);
       // Closed at once, the connection met the rest of the body with a reset: the client's writing failed, the answer at risk.
-      expect(errors.map(String)).to.deep.equal([]);
+      expect(sent.errors.map(String)).to.deep.equal([]);
     } finally {
-      socket.destroy();
+      sent?.socket.destroy();
       await app.close();
     }
   });
@@ -159,24 +171,20 @@ describe('HTTP request timeout', function () {
     try {
       const length = 4 * 1024 * 1024;
       for (const declared of [`Content-Length: ${length}\r\nContent-Length: ${length + 1}`, `Content-Length: ${length}x`]) {
-        const socket = net.connect(app.port, '127.0.0.1');
+        let sent: Awaited<ReturnType<typeof sendWhole>> | undefined;
         try {
-          await once(socket, 'connect');
-          let answer = '';
-          socket.on('data', (d: Buffer) => (answer += d.toString()));
-          const errors: Error[] = [];
-          socket.on('error', (err) => errors.push(err));
           // The whole body sent at once, as fetch sends one: the 400 comes from the headers, before most of it.
-          socket.write(`POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\n${declared}\r\n\r\n`);
-          await new Promise<void>((resolve) => socket.write(Buffer.alloc(length, 0xff), () => resolve()));
-          socket.end();
-          await once(socket, 'close');
+          const head = `POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/jpeg\r\n${declared}\r\n\r\n`;
+          sent = await sendWhole(app.port, head, Buffer.alloc(length, 0xff));
+          sent.socket.end();
+          await once(sent.socket, 'close');
+          const answer = sent.answer();
           expect(answer, declared).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
           expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), declared).to.include({ code: 3, error: 'INVALID_ARGUMENT' });
           // Closed at once, the connection met the rest of the body with a reset.
-          expect(errors.map(String), declared).to.deep.equal([]);
+          expect(sent.errors.map(String), declared).to.deep.equal([]);
         } finally {
-          socket.destroy();
+          sent?.socket.destroy();
         }
       }
     } finally {
