@@ -1,108 +1,39 @@
 /** `ocr gateway`: the HTTP API and Web UI for a whole cluster, answered through the SDK. */
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import { AccessControl } from '../auth/access-control.js';
-import { OcrClient } from '../client/index.js';
-import { buildHttpApp } from '../http/app.js';
-import { HeldBodies } from '../http/held-bodies.js';
-import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
-import { clusterBackend } from '../http/cluster-backend.js';
-import { ClusterReach } from '../http/cluster-reach.js';
-import { HttpMetrics } from '../http/http-metrics.js';
 import { createLogger, flushLogs } from '../server/logger.js';
-import { UploadGate } from '../server/upload-gate.js';
-import { ConnectionGuard } from '../server/connection-guard.js';
-import { httpListenFailure } from '../server/bind-failure.js';
-import { SERVER_VERSION } from '../shared/version.js';
-import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
-import { accessSettings, cliToken } from './auth-options.js';
+import type { GatewayOptions } from './gateway-options.js';
+import type { RunningGateway } from './gateway-start.js';
 import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
-import { clientTls } from './tls-options.js';
 
+/**
+ * Runs the gateway until SIGTERM or SIGINT, then drains and exits 0; a second signal exits at once.
+ * A signal before it listens stops it there, with 0 too.
+ */
 export async function gatewayCommand(opts: GatewayOptions): Promise<void> {
   const logger = createLogger(opts.logLevel, { gateway: opts.target });
-  const tls = clientTls(opts);
-  // The caller's token goes on to the instances (cluster-backend.ts); this one only where a caller sends none.
-  const token = cliToken(opts);
-  const client = new OcrClient(opts.target, {
-    loadBalancing: opts.lb,
-    deadlineMs: opts.deadlineMs,
-    keepaliveTimeMs: opts.keepaliveTimeMs,
-    keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
-    ...(tls ? { tls } : {}),
-    ...(token ? { token } : {}),
-  });
-  // Its own tokens and quotas, as serve's, checked before a request goes on.
-  const settings = accessSettings(opts);
-  const access = settings ? new AccessControl(settings, logger.child({ component: 'auth' })) : undefined;
-  if (token && !access?.auth) {
-    logger.warn(
-      'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
-    );
-  }
-  const backend = clusterBackend(client, new ClusterReach(logger.child({ component: 'cluster' })));
-  const bodyShare =
-    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
-  const heldBodies = new HeldBodies(bodyShare, backend.registry);
-  // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
-  const trim = new IdleMemoryTrim(
-    IDLE_TRIM_MS,
-    () => heldBodies.heldBytes === 0,
-    async () => undefined,
+  // Handlers first, as `ocr serve` has them: until one is installed a SIGTERM ends the process by the
+  // signal, and a supervisor may send one while the gateway's modules still load.
+  let running: RunningGateway | null = null;
+  let stopRequested: StopSignal | null = null;
+  onStopSignals(
+    (signal) => (running ? running.drain(signal) : (stopRequested = signal)),
+    (signal) => {
+      if (running) return running.force(signal);
+      logger.warn({ signal, cut: 0 }, FORCED_EXIT);
+      flushLogs();
+      process.exit(signalExitStatus(signal));
+    },
   );
-  heldBodies.onEmpty = () => trim.idle();
-  const app = await buildHttpApp({
-    backend,
-    maxImageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
-    maxLinesPerRequest: opts.maxLines,
-    logger,
-    metrics: new HttpMetrics(backend.registry),
-    version: SERVER_VERSION,
-    ...(access ? { access } : {}),
-    ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
-    // An instance's bound on the bodies it reads, with the memory budget an instance here would have,
-    // and the same share for the bodies read and on their way to the cluster (each held about three
-    // times over meanwhile: the body, the encoded request, its frames).
-    uploads: new UploadGate({ heldBytes: bodyShare }),
-    heldBodies,
-  });
-  new ConnectionGuard(
-    { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
-    backend.registry,
-    logger.child({ component: 'connections' }),
-  ).watch(app.server);
-  try {
-    await app.listen({ host: opts.host, port: opts.httpPort });
-  } catch (err) {
-    client.close();
-    access?.close();
-    throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
-  }
-  const { port } = app.server.address() as AddressInfo;
-  const drain = (signal: StopSignal): void => {
-    logger.info({ signal, graceMs: opts.graceMs }, 'draining');
-    backend.drain();
-    const forced = setTimeout(() => {
-      // As `ocr serve` says it: the requests still open lose their connections with the process.
-      logger.warn({ graceMs: opts.graceMs }, 'grace period over: closing the requests still open');
-      process.exit(0);
-    }, opts.graceMs);
-    void app.close().then(() => {
-      clearTimeout(forced);
-      client.close();
-      access?.close();
-      process.exit(0);
-    });
-  };
-  const force = (signal: StopSignal): void => {
-    logger.warn({ signal, cut: backend.inFlight }, FORCED_EXIT);
+  logger.info({ target: opts.target, lb: opts.lb }, 'gateway starting');
+  const { startGateway } = await import('./gateway-start.js');
+  const gateway = await startGateway(opts, logger);
+  if (stopRequested !== null) {
+    logger.info({ signal: stopRequested }, 'stopped before it listened');
+    gateway.close();
     flushLogs();
-    process.exit(signalExitStatus(signal));
-  };
-  onStopSignals(drain, force);
-  logger.info(
-    { host: opts.host, port, target: opts.target, lb: opts.lb, auth: access?.auth ? access.auth.describe() : 'off' },
-    'gateway serving',
-  );
-  process.stdout.write(`ocr gateway: listening on http://${opts.host}:${port} for ${opts.target}\n`);
+    process.exit(0);
+  }
+  const listening = await gateway.listen();
+  // A signal taken while it bound its port drains now.
+  if (stopRequested !== null) listening.drain(stopRequested);
+  running = listening;
 }

@@ -4,10 +4,11 @@
  * follows Consul. The gateway holds no state, so several can run side by side.
  */
 import { Registry } from 'prom-client';
-import type { CallSettings, OcrClient } from '../client/index.js';
+import { OcrCallError, type CallSettings, type OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
-import type { ClusterReach } from './cluster-reach.js';
+import { noInstanceReason, type ClusterReach } from './cluster-reach.js';
+import { HttpError } from './failure.js';
 
 /**
  * What gRPC metadata can carry of an HTTP header value: printable ASCII. Any other character
@@ -42,13 +43,43 @@ export interface ClusterBackend extends OcrBackend {
   readonly inFlight: number;
 }
 
-/** `reach` hears of every call's outcome, to log the loss and the return of the instances. */
-export function clusterBackend(client: OcrClient, reach?: ClusterReach): ClusterBackend {
+/**
+ * The answer to a request that reached no instance. The SDK's description tells its own caller what
+ * to change (the target, TLS options), and names the instances' addresses: here the one who can act
+ * on it is the gateway's operator, whose log has it (cluster-reach.ts).
+ */
+export const NO_INSTANCE_REACHED =
+  "no OCR instance behind this gateway can be reached now: retry in a few seconds, as Retry-After says; if it lasts, tell the gateway's operator (its log says why)";
+
+/** When a request that reached no instance may try again: the SDK's reconnections are a second or more apart. */
+const NO_INSTANCE_RETRY_MS = 5000;
+
+/** The answer to a request that set no timeout_ms of its own when the gateway's deadline passed. */
+export const gatewayDeadlinePassed = (deadlineMs: number): string =>
+  `the gateway's deadline of ${deadlineMs} ms (its --deadline-ms) passed before the answer came: send a longer timeout_ms, or a smaller image, or retry when the service is less busy`;
+
+/** `err` in the words for an HTTP caller of the gateway, where the SDK's are meant for its own caller. */
+function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number): unknown {
+  if (noInstanceReason(err) !== null) return new HttpError(503, 'UNAVAILABLE', NO_INSTANCE_REACHED, NO_INSTANCE_RETRY_MS);
+  if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED' && call.deadline === undefined) {
+    return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadlinePassed(deadlineMs));
+  }
+  return err;
+}
+
+export interface ClusterBackendOptions {
+  /** The deadline of a request that sets no timeout_ms: the client's own (--deadline-ms). */
+  deadlineMs: number;
+  /** Hears of every call's outcome, to log the loss and the return of the instances. */
+  reach?: ClusterReach;
+}
+
+export function clusterBackend(client: OcrClient, { deadlineMs, reach }: ClusterBackendOptions): ClusterBackend {
   const registry = new Registry();
   collectProcessMetrics(registry);
   let draining = false;
   let inFlight = 0;
-  const observed = <T>(answer: Promise<T>): Promise<T> => {
+  const observed = <T>(answer: Promise<T>, call: HttpCall): Promise<T> => {
     inFlight += 1;
     return answer
       .then(
@@ -58,7 +89,7 @@ export function clusterBackend(client: OcrClient, reach?: ClusterReach): Cluster
         },
         (err: unknown) => {
           reach?.failed(err);
-          throw err;
+          throw forHttpCaller(err, call, deadlineMs);
         },
       )
       .finally(() => (inFlight -= 1));
@@ -68,9 +99,9 @@ export function clusterBackend(client: OcrClient, reach?: ClusterReach): Cluster
     get inFlight() {
       return inFlight;
     },
-    recognize: (image, options, call) => observed(client.recognize(image, options, settings(call))),
-    recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call))),
-    serverInfo: (call) => observed(client.getServerInfo(settings(call))),
+    recognize: (image, options, call) => observed(client.recognize(image, options, settings(call)), call),
+    recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call)), call),
+    serverInfo: (call) => observed(client.getServerInfo(settings(call)), call),
     ready: () => !draining,
     drain: () => (draining = true),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),

@@ -32,12 +32,14 @@ const STATUS: Record<string, number> = {
   UNIMPLEMENTED: 501,
 };
 
-/** An error thrown by the HTTP layer itself, for what gRPC has no status of (415). */
+/** An error thrown by the HTTP layer itself, for what gRPC has no status of (415), or in the HTTP API's own words. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** As HttpFailure's: set for a refusal that a later retry may cure. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -80,7 +82,14 @@ export const TIMEOUT_PASSED =
   'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
 
 export function toHttpFailure(err: unknown): HttpFailure {
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof HttpError) {
+    return {
+      status: err.status,
+      code: err.code,
+      message: err.message,
+      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
+  }
   if (!isStatusError(err)) {
     return { status: 500, code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
   }

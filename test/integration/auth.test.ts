@@ -380,7 +380,7 @@ describe('tokens, scopes and quotas', function () {
 
   it("forwards the HTTP caller's token from the gateway: refused without, served with", async () => {
     const sdk = client();
-    const backend = clusterBackend(sdk);
+    const backend = clusterBackend(sdk, { deadlineMs: 30_000 });
     const gateway: FastifyInstance = await buildHttpApp({
       backend,
       maxImageBytes: 1024 * 1024,

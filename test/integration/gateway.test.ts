@@ -11,6 +11,7 @@ import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
+import { gatewayDeadlinePassed, NO_INSTANCE_REACHED } from '../../src/http/cluster-backend.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
@@ -112,12 +113,12 @@ describe('ocr gateway over a cluster', function () {
     expect(failures, failures.join('\n')).to.deep.equal([]);
   });
 
-  it('answers 503 with the reason when no instance is left, and /readyz turns 503 on SIGTERM', async () => {
+  it('answers 503 with when to retry once no instance is left, and /readyz turns 503 on SIGTERM', async () => {
     for (const s of servers) s.child.kill('SIGKILL');
     await waitFor(async () => (await ocr(gateway.url)).status === 503, 60_000, 'a 503 once every instance is gone');
+    // Alike while the instances' connections fail and once Consul's checks do: nothing of the SDK's advice to its own caller.
     const a = await ocr(gateway.url);
-    // The SDK's words while the instances' connections fail, the Consul resolver's once their checks do.
-    expect(a.text).to.match(/^no server of the target could be reached|^no passing instance of /);
+    expect(a.text).to.equal(NO_INSTANCE_REACHED);
     expect((await fetch(`${gateway.url}/healthz`)).status).to.equal(200);
     gateway.child.kill('SIGTERM');
     const [code] = (await once(gateway.child, 'exit')) as [number | null];
@@ -322,6 +323,22 @@ describe('ocr gateway past a deadline', function () {
       silent.close();
     }
   });
+
+  it('names its own --deadline-ms for a request that set no timeout_ms', async () => {
+    const silent = http2.createServer();
+    silent.on('stream', () => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${(silent.address() as AddressInfo).port}`, '--deadline-ms', '500']);
+    try {
+      const answer = await post(gateway.url, '/api/ocr', imageForm(image));
+      expect(answer.status, answer.msg).to.equal(504);
+      expect(answer.msg).to.equal(gatewayDeadlinePassed(500));
+    } finally {
+      gateway.child.kill('SIGKILL');
+      silent.close();
+    }
+  });
 });
 
 describe('ocr gateway whose instances are all unreachable', function () {
@@ -338,7 +355,12 @@ describe('ocr gateway whose instances are all unreachable', function () {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { msg: string; reason?: string; unreachableMs?: number });
     try {
-      for (let i = 0; i < 3; i++) expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(503);
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${gateway.url}/api/info`);
+        expect(res.status).to.equal(503);
+        expect(Number(res.headers.get('retry-after')), 'Retry-After').to.be.within(1, 5);
+        expect(((await res.json()) as { msg: string }).msg).to.equal(NO_INSTANCE_REACHED);
+      }
       await waitFor(() => warnings().length > 0, 5000, 'the warning');
       expect(warnings()).to.deep.equal([
         {

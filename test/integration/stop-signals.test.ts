@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { FORCED_EXIT } from '../../src/cli/stop-signals.js';
-import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnGateway, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 
@@ -117,6 +117,32 @@ describe('a second stop signal during the drain', function () {
     } finally {
       if (gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
       silent.close();
+    }
+  });
+});
+
+describe('a stop signal while the gateway starts', function () {
+  this.timeout(60_000);
+
+  it('ocr gateway: SIGTERM before it listens exits 0 without listening, as ocr serve does', async () => {
+    const child = spawn(process.execPath, [CLI, 'gateway', '--target', '127.0.0.1:1', '--http-port', '0', '--log-level', 'info'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    try {
+      // Said once its stop signals are taken, while its modules still load (about half a second).
+      await waitFor(() => logLines(stderr).some((l) => l.msg === 'gateway starting'), 30_000, '"gateway starting" logged', 5);
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      expect({ code, signal }, stderr).to.deep.equal({ code: 0, signal: null });
+      expect(stdout, 'no listening line: it stopped before it served').to.equal('');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
 });

@@ -1,0 +1,137 @@
+/**
+ * What `ocr gateway` runs: the HTTP API and Web UI for a whole cluster, answered through the SDK.
+ * Loaded once the gateway's stop signals are taken (gateway-command.ts): its modules take about half
+ * a second to load.
+ */
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { AccessControl } from '../auth/access-control.js';
+import { OcrClient } from '../client/index.js';
+import { buildHttpApp } from '../http/app.js';
+import { HeldBodies } from '../http/held-bodies.js';
+import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
+import { clusterBackend } from '../http/cluster-backend.js';
+import { ClusterReach } from '../http/cluster-reach.js';
+import { HttpMetrics } from '../http/http-metrics.js';
+import { flushLogs, type Logger } from '../server/logger.js';
+import { UploadGate } from '../server/upload-gate.js';
+import { ConnectionGuard } from '../server/connection-guard.js';
+import { httpListenFailure } from '../server/bind-failure.js';
+import { SERVER_VERSION } from '../shared/version.js';
+import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
+import { accessSettings, cliToken } from './auth-options.js';
+import { FORCED_EXIT, signalExitStatus, type StopSignal } from './stop-signals.js';
+import { clientTls } from './tls-options.js';
+
+/** A gateway built and not yet listening. */
+export interface GatewayStart {
+  /** Listens on --host and --http-port and says so on stdout; rejects with what to do where it cannot. */
+  listen(): Promise<RunningGateway>;
+  /** Lets go of what it opened, for a gateway stopped before it listened. */
+  close(): void;
+}
+
+/** A listening gateway's answers to the stop signals (stop-signals.ts). */
+export interface RunningGateway {
+  /** Answers the requests in flight within --grace-ms, then exits 0. */
+  drain(signal: StopSignal): void;
+  /** Exits at once, cutting the requests in flight. */
+  force(signal: StopSignal): void;
+}
+
+export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<GatewayStart> {
+  const tls = clientTls(opts);
+  // The caller's token goes on to the instances (cluster-backend.ts); this one only where a caller sends none.
+  const token = cliToken(opts);
+  const client = new OcrClient(opts.target, {
+    loadBalancing: opts.lb,
+    deadlineMs: opts.deadlineMs,
+    keepaliveTimeMs: opts.keepaliveTimeMs,
+    keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
+    ...(tls ? { tls } : {}),
+    ...(token ? { token } : {}),
+  });
+  // Its own tokens and quotas, as serve's, checked before a request goes on.
+  const settings = accessSettings(opts);
+  const access = settings ? new AccessControl(settings, logger.child({ component: 'auth' })) : undefined;
+  if (token && !access?.auth) {
+    logger.warn(
+      'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
+    );
+  }
+  const backend = clusterBackend(client, {
+    deadlineMs: opts.deadlineMs,
+    reach: new ClusterReach(logger.child({ component: 'cluster' })),
+  });
+  const bodyShare =
+    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
+  const heldBodies = new HeldBodies(bodyShare, backend.registry);
+  // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
+  const trim = new IdleMemoryTrim(
+    IDLE_TRIM_MS,
+    () => heldBodies.heldBytes === 0,
+    async () => undefined,
+  );
+  heldBodies.onEmpty = () => trim.idle();
+  const app = await buildHttpApp({
+    backend,
+    maxImageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
+    maxLinesPerRequest: opts.maxLines,
+    logger,
+    metrics: new HttpMetrics(backend.registry),
+    version: SERVER_VERSION,
+    ...(access ? { access } : {}),
+    ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
+    // An instance's bound on the bodies it reads, with the memory budget an instance here would have,
+    // and the same share for the bodies read and on their way to the cluster (each held about three
+    // times over meanwhile: the body, the encoded request, its frames).
+    uploads: new UploadGate({ heldBytes: bodyShare }),
+    heldBodies,
+  });
+  new ConnectionGuard(
+    { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
+    backend.registry,
+    logger.child({ component: 'connections' }),
+  ).watch(app.server);
+  const close = (): void => {
+    client.close();
+    access?.close();
+  };
+  const drain = (signal: StopSignal): void => {
+    logger.info({ signal, graceMs: opts.graceMs }, 'draining');
+    backend.drain();
+    const forced = setTimeout(() => {
+      // As `ocr serve` says it: the requests still open lose their connections with the process.
+      logger.warn({ graceMs: opts.graceMs }, 'grace period over: closing the requests still open');
+      process.exit(0);
+    }, opts.graceMs);
+    void app.close().then(() => {
+      clearTimeout(forced);
+      close();
+      process.exit(0);
+    });
+  };
+  const force = (signal: StopSignal): void => {
+    logger.warn({ signal, cut: backend.inFlight }, FORCED_EXIT);
+    flushLogs();
+    process.exit(signalExitStatus(signal));
+  };
+  return {
+    close,
+    async listen() {
+      try {
+        await app.listen({ host: opts.host, port: opts.httpPort });
+      } catch (err) {
+        close();
+        throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
+      }
+      const { port } = app.server.address() as AddressInfo;
+      logger.info(
+        { host: opts.host, port, target: opts.target, lb: opts.lb, auth: access?.auth ? access.auth.describe() : 'off' },
+        'gateway serving',
+      );
+      process.stdout.write(`ocr gateway: listening on http://${opts.host}:${port} for ${opts.target}\n`);
+      return { drain, force };
+    },
+  };
+}
