@@ -3,7 +3,8 @@
  * (mutual TLS), and the name the server's certificate must carry. The resolver (consul://, dns:,
  * ipv4:) only gives addresses; these credentials apply to every connection of the channel.
  */
-import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import { TlsCredentials } from './tls-credentials.js';
 
 export interface ClientTls {
   /** PEM CA certificate(s) that signed the server's certificate; unset: Node's built-in roots. */
@@ -52,7 +53,7 @@ export function tlsChannel(tls: ClientTls | boolean | undefined): { credentials:
   }
   if (t.serverName !== undefined) checkServerName(t.serverName);
   return {
-    credentials: credentials.createSsl(
+    credentials: new TlsCredentials(
       t.ca !== undefined ? pem('ca', t.ca) : null,
       t.key !== undefined ? pem('key', t.key) : null,
       t.cert !== undefined ? pem('cert', t.cert) : null,

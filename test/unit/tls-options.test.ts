@@ -1,11 +1,19 @@
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { CommanderError } from 'commander';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { runCli, type CommandActions } from '../../src/cli/program.js';
 import { clientTls, serverTls } from '../../src/cli/tls-options.js';
 import { tlsChannel } from '../../src/client/tls.js';
+import { OcrServiceService, ServerInfo, type OcrServiceServer } from '../../src/gen/ocr/v1/ocr.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
 import { makePki, type TestPki } from '../support/certificates.js';
+
+const clientEntry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/client/index.js');
 
 /** The options each command's action receives, parse errors thrown. */
 async function parsed(args: string[]): Promise<Record<string, unknown>> {
@@ -109,5 +117,41 @@ describe('TLS options of the command line and the SDK', () => {
       RangeError,
       /^tls\.key must be PEM text or its bytes; got "alice-key\.pem"/,
     );
+  });
+
+  it("the SDK: a target by IP address is checked against the certificate's IP, with no DEP0123 warning (no IP sent as SNI)", async () => {
+    const server = new Server();
+    const fake: Partial<OcrServiceServer> = {
+      getServerInfo: (_call, callback) => callback(null, ServerInfo.fromPartial({ instanceId: 'tls-1' })),
+    };
+    server.addService(OcrServiceService, fake as OcrServiceServer);
+    const tls = ServerCredentials.createSsl(null, [{ cert_chain: pki.read(pki.server.cert), private_key: pki.read(pki.server.key) }]);
+    const port = await bindLoopback(server, tls);
+    // Node warns once per process: a fresh one, so that no earlier test has used up the warning.
+    const script = `
+      import { OcrClient } from ${JSON.stringify(clientEntry)};
+      const warnings = [];
+      process.on('warning', (w) => warnings.push(w.code ?? w.name));
+      const ca = ${JSON.stringify(pki.read(pki.ca.cert).toString())};
+      const ask = (target, tls) => {
+        const client = new OcrClient(target, { tls: { ca, ...tls }, maxAttempts: 1, deadlineMs: 5000 });
+        return client.getServerInfo().then((info) => info.instanceId, (err) => err.message).finally(() => client.close());
+      };
+      const answers = [
+        await ask('127.0.0.1:${port}', {}),
+        await ask('ipv4:127.0.0.1:${port}', { serverName: '127.0.0.1' }),
+        await ask('127.0.0.1:${port}', { serverName: '127.0.0.2' }),
+      ];
+      await new Promise((resolve) => setImmediate(resolve));
+      console.log(JSON.stringify({ answers, warnings }));`;
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+      const { answers, warnings } = JSON.parse(stdout) as { answers: string[]; warnings: string[] };
+      expect(answers.slice(0, 2)).to.deep.equal(['tls-1', 'tls-1']);
+      expect(answers[2]).to.match(/does not carry the name the client checks/);
+      expect(warnings).to.deep.equal([]);
+    } finally {
+      server.forceShutdown();
+    }
   });
 });
