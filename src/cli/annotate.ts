@@ -1,6 +1,6 @@
 /** `ocr recognize --annotate DIR`: the input image with its boxes drawn on and its text beside it, as PNG. */
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 
@@ -12,14 +12,43 @@ import { uprightPage } from './upright-page.js';
 /** Makes `dir` and its parents where missing; throws a message naming --annotate where it cannot (Node's alone read "EEXIST: file already exists, mkdir"). */
 export async function makeAnnotateDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectories(dir);
   } catch (err) {
-    const { code, message } = err as NodeJS.ErrnoException;
+    const { code, message, path: failed } = err as NodeJS.ErrnoException;
     const why =
-      code === 'EEXIST' ? 'it is a file, not a directory' : code === 'ENOTDIR' ? 'a part of its path is a file, not a directory' : message;
+      code === 'EEXIST'
+        ? 'it is a file, not a directory'
+        : code === 'ENOTDIR'
+          ? 'a part of its path is a file, not a directory'
+          : code === 'ENOENT' && failed !== undefined
+            ? `no directory can be made in ${path.dirname(failed)}`
+            : message;
     throw new Error(`--annotate ${dir}: ${why}; name a directory (made where missing)`, { cause: err });
   }
 }
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir loops forever where mkdir answers ENOENT
+ * inside a directory that exists (/proc). Here that ENOENT is thrown, naming the path it failed on.
+ */
+async function makeDirectories(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const { code } = err as NodeJS.ErrnoException;
+    if (code === 'EEXIST' && (await isDirectory(dir))) return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || (await isDirectory(parent))) throw err;
+    await makeDirectories(parent);
+    await makeDirectories(dir);
+  }
+}
+
+const isDirectory = (file: string): Promise<boolean> =>
+  stat(file).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart. */
 export function annotatedPath(dir: string, file: string): string {

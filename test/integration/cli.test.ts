@@ -162,6 +162,22 @@ describe('ocr command line', function () {
     );
   });
 
+  it('recognize --annotate where no directory can be made (under /proc) says so at once, naming --annotate', async () => {
+    const dir = '/proc/ocr-annotate/out';
+    // Bounded: Node's recursive mkdir loops forever there, and a child that hangs must not outlive the test.
+    const child = spawn(process.execPath, [CLI, 'recognize', '--target', target, '--annotate', dir, line], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 20_000,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    expect(signal).to.equal(null);
+    expect(code).to.equal(1);
+    expect(stderr).to.equal(`ocr: --annotate ${dir}: no directory can be made in /proc; name a directory (made where missing)\n`);
+  });
+
   it('health takes any --deadline-ms it accepts, however far off', async () => {
     const r = await runCli(['health', '--target', target, '--deadline-ms', String(Number.MAX_SAFE_INTEGER)]);
     expect(r.stderr).to.equal('');
