@@ -10,7 +10,8 @@ import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
 import { failure, isFailure, withTilingHint, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
-import { invalidArgument } from '../shared/errors.js';
+import { invalidArgument, resourceExhausted } from '../shared/errors.js';
+import { lineTooLarge } from '../shared/image-limit.js';
 import { jsonLine } from './json-lines.js';
 import { planBatches } from './line-batches.js';
 import { plainOutput, progressOutput, type Output } from './progress.js';
@@ -145,11 +146,16 @@ async function recognizeLinesOnly(
 ): Promise<void> {
   let maxCount = LINES_PER_CALL;
   let maxBytes = BYTES_PER_CALL;
+  /** The server's limit on a request's images, where it says it. */
+  let maxImageBytes: number | undefined;
   try {
     // Batches must fit the server's limits, not just this client's guess at them.
     const { limits } = await client.getServerInfo();
     if (limits?.maxLinesPerRequest) maxCount = Math.min(maxCount, limits.maxLinesPerRequest);
-    if (limits?.maxMessageBytes) maxBytes = Math.max(1, limits.maxMessageBytes - MESSAGE_OVERHEAD);
+    if (limits?.maxMessageBytes) {
+      maxImageBytes = limits.maxMessageBytes;
+      maxBytes = Math.max(1, limits.maxMessageBytes - MESSAGE_OVERHEAD);
+    }
   } catch {
     // An unreachable server fails every batch below, each file with the call's own status.
   }
@@ -166,7 +172,7 @@ async function recognizeLinesOnly(
   await runInOrder(
     batches,
     opts.concurrency,
-    (batch) => recognizeBatch(client, batch, opts),
+    (batch) => recognizeBatch(client, batch, opts, maxImageBytes),
     (results) => results.forEach(emit),
   );
 }
@@ -178,11 +184,19 @@ interface LineImage {
   height: number;
 }
 
-async function recognizeBatch(client: OcrClient, files: string[], opts: RecognizeCliOptions): Promise<FileResult[]> {
+/** `maxImageBytes`: the server's limit, over which a file is failed here, alone in its batch (planBatches). */
+async function recognizeBatch(
+  client: OcrClient,
+  files: string[],
+  opts: RecognizeCliOptions,
+  maxImageBytes: number | undefined,
+): Promise<FileResult[]> {
   const entries = await Promise.all(
     files.map(async (file): Promise<LineImage | FileResult> => {
       try {
         const image = await readImage(file);
+        // The server would refuse it unread, in words for a batch of many: "send fewer a request".
+        if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
         return { file, image, ...(await probeImage(image, ANY_SIZE)) };
       } catch (err) {
         return failure(file, err);

@@ -12,6 +12,13 @@ export const tooLarge = (maxImageBytes: number, many: boolean): string =>
     ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
     : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
 
+/**
+ * The refusal of one line image over the limit, where the caller knows it sends it alone (ocr
+ * recognize --lines-only): the server, refusing a message by its length, cannot tell one from many.
+ */
+export const lineTooLarge = (bytes: number, maxImageBytes: number): string =>
+  `the line image is ${(bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 2 : 1)} MiB, larger than the server's limit of ${mib(maxImageBytes)} MiB a request (its --max-message-mb): crop it to its line or scale it down`;
+
 /** Room for a request's options: a few numbers and flags take well under a hundred bytes. */
 const OPTIONS_BYTES = 1024;
 /** What each image adds in a request: its field's tag (1 byte) and its length (a varint, 5 bytes at most below 4 GiB). */

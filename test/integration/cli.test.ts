@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +98,26 @@ describe('ocr command line', function () {
     const out = parse(r.stdout);
     expect(out).to.have.length(2);
     for (const o of out) expect(o.lines![0]!.text).to.contain('各区县人民政府');
+  });
+
+  it("recognize --lines-only says of one line image over the server's limit that it is too large, not to send fewer", async () => {
+    const small = await spawnServer(['--workers', '1', '--max-message-mb', '1']);
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+      const large = path.join(dir, 'large.png');
+      writeFileSync(large, Buffer.concat([readFileSync(line), Buffer.alloc(1.1 * 1024 * 1024)]));
+      const r = await runCli(['recognize', '--target', `127.0.0.1:${small.port}`, '--json', '--lines-only', large, line]);
+      expect(r.code).to.equal(1);
+      const [failed, read] = parse(r.stdout);
+      expect(failed!.error).to.deep.equal({
+        code: 'RESOURCE_EXHAUSTED',
+        message:
+          "the line image is 1.1 MiB, larger than the server's limit of 1 MiB a request (its --max-message-mb): crop it to its line or scale it down",
+      });
+      expect(read!.lines!.length).to.equal(1);
+    } finally {
+      small.child.kill('SIGKILL');
+    }
   });
 
   it('recognize --tile-size streams tiles and prints the merged lines', async () => {
