@@ -3,6 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 
 import type { Priority } from '../client/call-settings.js';
+import { OcrCallError } from '../client/errors.js';
 import { OcrClient } from '../client/ocr-client.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
@@ -156,7 +157,12 @@ async function recognizeLinesOnly(
       maxImageBytes = limits.maxMessageBytes;
       maxBytes = Math.max(1, limits.maxMessageBytes - MESSAGE_OVERHEAD);
     }
-  } catch {
+  } catch (err) {
+    // A server that let the deadline pass on so small a question would let each batch's pass too.
+    if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED') {
+      for (const file of files) emit(failure(file, err));
+      return;
+    }
     // An unreachable server fails every batch below, each file with the call's own status.
   }
   // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch.

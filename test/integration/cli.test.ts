@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -117,6 +118,29 @@ describe('ocr command line', function () {
       expect(read!.lines!.length).to.equal(1);
     } finally {
       small.child.kill('SIGKILL');
+    }
+  });
+
+  it('recognize --lines-only against a server that never answers fails after one deadline, not one for asking its limits and one more', async () => {
+    const sockets: net.Socket[] = [];
+    let connectedAt: number | undefined;
+    // Accepts TCP and never speaks: grpc-js waits out the whole deadline for an HTTP/2 answer.
+    const silent = net.createServer((socket) => {
+      connectedAt ??= performance.now();
+      sockets.push(socket);
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const r = await runCli(['recognize', '--target', `127.0.0.1:${port}`, '--json', '--lines-only', '--deadline-ms', '1000', line]);
+      const ms = performance.now() - connectedAt!;
+      expect(r.code).to.equal(1);
+      expect(parse(r.stdout)[0]!.error!.code).to.equal('DEADLINE_EXCEEDED');
+      expect(ms).to.be.below(1800);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 
