@@ -12,7 +12,7 @@ import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
-import { OcrCallError, toOcrCallError } from './errors.js';
+import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
@@ -84,6 +84,8 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   // One deadline for the whole image, its rounds of resent tiles and its re-read included.
   const deadline = Date.now() + checkDeadlineMs(opts.deadlineMs ?? client.deadlineMs);
   const settings = (): CallSettings => ({ ...callSettingsOf(opts), deadlineMs: Math.max(1, deadline - Date.now()) });
+  // Decoding and cutting a large image take a while: a caller that has given up is told so first.
+  if (opts.signal?.aborted) throw callerCancelled('RecognizeTiles', opts.signal);
   const tiled = await TiledImage.decode(image);
   const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
   const encoded = await Promise.all(rects.map((r) => tiled.encodeTile(r)));

@@ -12,7 +12,7 @@ import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '.
 import { invalidArgument } from '../shared/errors.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, type CallSettings } from './call-settings.js';
-import { OcrCallError, toOcrCallError } from './errors.js';
+import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import type { OcrClient } from './ocr-client.js';
 import type { TileCall } from './tile-call.js';
 import { TiledImage } from './tiled-image.js';
@@ -169,6 +169,8 @@ export async function recognizeLargeImage(
   image: Uint8Array,
   options: LargeImageCallOptions,
 ): Promise<LargeImageResult> {
+  // Decoding a large image takes a while: a caller that has given up is told so first.
+  if (options.signal?.aborted) throw callerCancelled(METHOD, options.signal);
   const tiled = await TiledImage.decode(image);
   planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));

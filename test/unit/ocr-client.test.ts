@@ -18,6 +18,7 @@ import {
   OcrError,
   TileStream,
   recognizeLargeImage,
+  recognizeLargeImageSpread,
   type TileLines,
 } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
@@ -366,6 +367,22 @@ describe('OcrClient against a fake server', () => {
       expect((err as OcrCallError).code, when).to.equal('CANCELLED');
       expect((err as OcrCallError).details, when).to.equal(CALLER_CANCELLED);
     }
+  });
+
+  it('rejects a large image whose caller has already aborted at once, as cancelled by the caller, without decoding it', async () => {
+    const notAnImage = Buffer.from('not an image');
+    const streams = received.size;
+    for (const [how, call] of [
+      ['one stream', recognizeLargeImage(client, notAnImage, { tileSize: 32, signal: AbortSignal.abort() })],
+      ['spread', recognizeLargeImageSpread(client, notAnImage, { tileSize: 32, signal: AbortSignal.abort() })],
+    ] as const) {
+      const err = await call.catch((e: unknown) => e);
+      // Not INVALID_ARGUMENT: the bytes were never decoded.
+      expect(err, how).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code, how).to.equal('CANCELLED');
+      expect((err as OcrCallError).details, how).to.equal(CALLER_CANCELLED);
+    }
+    expect(received.size).to.equal(streams);
   });
 
   it('fails the image whose onTile throws', async () => {
