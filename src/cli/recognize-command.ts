@@ -201,7 +201,7 @@ async function recognizeBatch(
     files.map(async (file): Promise<LineImage | FileResult> => {
       try {
         const image = await readImage(file);
-        // The server would refuse it unread, in words for a batch of many: "send fewer a request".
+        // The server would refuse it unread, in words for a batch of many, since it cannot tell how many a message holds.
         if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
         return { file, image, ...(await probeImage(image, ANY_SIZE)) };
       } catch (err) {

@@ -9,7 +9,7 @@ const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(bytes < 1
 /** The refusal of images over the limit (`many`: a request's line images together). */
 export const tooLarge = (maxImageBytes: number, many: boolean): string =>
   many
-    ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request, as over gRPC; send fewer a request`
+    ? `the line images of this request are larger together than this server's limit of ${mib(maxImageBytes)} MiB a request: send fewer of them a request, or, for one line image this large, crop it to its line or scale it down`
     : `the request is larger than this server's limit of ${mib(maxImageBytes)} MiB an image; scale the image down or send it as tiles over gRPC`;
 
 /**

@@ -333,7 +333,7 @@ describe('HTTP API on ocr serve', function () {
       expect(answer.status, answer.json.msg).to.equal(413);
       expect(answer.json.error).to.equal('RESOURCE_EXHAUSTED');
       expect(answer.json.msg).to.equal(
-        "the line images of this request are larger together than this server's limit of 2 MiB a request, as over gRPC; send fewer a request",
+        "the line images of this request are larger together than this server's limit of 2 MiB a request: send fewer of them a request, or, for one line image this large, crop it to its line or scale it down",
       );
     }
     // Refused before its body is read, at most twice the limit: the rest is read and dropped, so that a
