@@ -13,9 +13,10 @@ export interface ClientTls {
   cert?: string | Uint8Array;
   key?: string | Uint8Array;
   /**
-   * The name checked in the server's certificate (and sent as SNI) in place of the target's host.
-   * Needed where the target names no host the certificate carries: an IP address, or consul://,
-   * whose instances are dialled by address and whose default name is the service name.
+   * The name checked in the server's certificate (and sent as SNI, unless it is an IP address) in
+   * place of the target's host. Needed where the target names no host or address the certificate
+   * carries: an IP address it has no IP entry for, or consul://, whose instances are dialled by
+   * address and whose default name is the service name.
    */
   serverName?: string;
 }
