@@ -43,7 +43,7 @@ export function tlsProtection(enabled: boolean): Protection {
     enabled,
     howTo:
       'images, answers and any token cross the network in clear text on both ports; turn TLS on with --tls-cert FILE --tls-key FILE, ' +
-      'and require client certificates with --tls-client-ca FILE (README, "TLS")',
+      'and require client certificates with --tls-client-ca FILE (README, "TLS and mutual TLS")',
   };
 }
 

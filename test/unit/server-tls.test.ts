@@ -246,5 +246,7 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
     expect(exposureWarnings('0.0.0.0', [tlsProtection(true)])).to.deep.equal([]);
     const [warning] = exposureWarnings('0.0.0.0', [tlsProtection(false)]);
     expect(warning).to.match(/^serving 0\.0\.0\.0, which other machines can reach, without TLS: .*--tls-cert FILE --tls-key FILE/);
+    // It sends the reader to the README's section by its title.
+    expect(warning).to.include('(README, "TLS and mutual TLS")');
   });
 });
