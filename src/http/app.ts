@@ -433,7 +433,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return infoJson(await answerInTime(backend.serverInfo(call), call));
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => (backend.ready() ? { status: 'ready' } : reply.status(503).send({ status: 'draining' })));
+  app.get('/readyz', async (_request, reply) =>
+    backend.ready() ? { status: 'ready' } : reply.status(503).send({ status: backend.starting?.() ? 'starting' : 'draining' }),
+  );
   app.get('/metrics', async (_request, reply) => {
     const { contentType, text } = await backend.metrics();
     return reply.type(contentType).send(text);

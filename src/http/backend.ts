@@ -22,8 +22,10 @@ export interface OcrBackend {
   recognize(image: Uint8Array, options: RecognizeOptions, call: HttpCall): Promise<RecognizeResponse>;
   recognizeLines(images: Uint8Array[], options: RecognizeOptions, call: HttpCall): Promise<RecognizeLinesResponse>;
   serverInfo(call: HttpCall): Promise<ServerInfo>;
-  /** False while draining: /readyz answers 503 so that load balancers stop sending. */
+  /** False while starting or draining: /readyz answers 503 so that load balancers stop sending. */
   ready(): boolean;
+  /** True while the models still load (not ready, and not draining); absent: never starting. */
+  starting?(): boolean;
   /** Prometheus exposition for /metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;
 }

@@ -259,7 +259,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/healthz': { get: { summary: 'Alive', responses: { '200': { description: 'the process answers' } } } },
       '/readyz': {
-        get: { summary: 'Ready for calls', responses: { '200': { description: 'serving' }, '503': { description: 'draining' } } },
+        get: {
+          summary: 'Ready for calls',
+          responses: { '200': { description: 'serving' }, '503': { description: 'starting or draining' } },
+        },
       },
       '/metrics': {
         get: {

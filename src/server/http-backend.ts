@@ -25,6 +25,7 @@ export function localBackend(handlers: () => OcrHandlers | null, registry: Regis
     recognizeLines: async (images, options, call) => ready().recognizeLines({ images: images.map(asBuffer), options }, callInfo(call)),
     serverInfo: async () => ready().getServerInfo({}),
     ready: serving,
+    starting: () => handlers() === null,
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };
 }

@@ -45,7 +45,10 @@ describe('ocr serve while it starts', function () {
       expect((early as OcrCallError).code).to.equal('UNAVAILABLE');
       expect((early as OcrCallError).message).to.match(/starting: its models are still loading/);
       await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, 30_000, 'the HTTP port');
-      expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).to.equal(503);
+      const readyz = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+      expect(readyz.status).to.equal(503);
+      // Starting, not draining: a probe's log should not say the instance is on its way out.
+      expect(await readyz.json()).to.deep.equal({ status: 'starting' });
       const api = await fetch(`http://127.0.0.1:${httpPort}/api/info`);
       expect(api.status).to.equal(503);
       expect(((await api.json()) as { msg: string }).msg).to.match(/starting/);
