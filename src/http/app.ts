@@ -19,7 +19,7 @@ import { OcrError } from '../shared/errors.js';
 import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
-import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { AuthFailure, bearerChallenge, bearerToken } from '../auth/bearer.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl, authorizationValues } from './access-hook.js';
@@ -141,6 +141,26 @@ function noSchemaCompiler(): () => never {
       'this app compiles no route schemas: check the request in its handler (app.ts), or give Fastify its default compilers back',
     );
   };
+}
+
+/**
+ * An instance's refusal of who calls, relayed by a gateway, as the AuthFailure the instance made of
+ * it, so that WWW-Authenticate reads as the instance's own would (RFC 6750): no error for no token,
+ * invalid_request for a value that is no bearer token (both read again from the caller's values,
+ * which the gateway forwarded as they came), invalid_token otherwise; insufficient_scope with the
+ * scope its message names.
+ */
+function relayedAuthFailure(failure: HttpFailure, authorization: readonly string[]): AuthFailure {
+  if (failure.status === 403) {
+    const scope = /^missing scope (\S+):/.exec(failure.message)?.[1];
+    return new AuthFailure('PERMISSION_DENIED', failure.message, 'insufficient_scope', scope);
+  }
+  try {
+    bearerToken(authorization);
+  } catch (err) {
+    if (err instanceof AuthFailure) return new AuthFailure('UNAUTHENTICATED', failure.message, err.bearerError);
+  }
+  return new AuthFailure('UNAUTHENTICATED', failure.message, 'invalid_token');
 }
 
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
@@ -291,14 +311,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     else logger.info(log, 'refused');
     // A refusal of who calls, from the gateway's instances or from reading the token here.
     if (failure.status === 401 || failure.status === 403) {
-      const auth =
-        err instanceof AuthFailure
-          ? err
-          : new AuthFailure(
-              failure.code as 'UNAUTHENTICATED',
-              failure.message,
-              failure.status === 403 ? 'insufficient_scope' : 'invalid_token',
-            );
+      const auth = err instanceof AuthFailure ? err : relayedAuthFailure(failure, authorizationValues(request));
       void reply.header('www-authenticate', bearerChallenge(auth));
     }
     return sendFailure(request, reply, failure);
