@@ -28,7 +28,7 @@ import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
-import { HttpError, toHttpFailure, type HttpFailure } from './failure.js';
+import { CLIENT_CLOSED, HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { lingerAfterAnswer } from './lingering-close.js';
@@ -202,8 +202,23 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // the reset of a connection closed while it sent. Node would say "go on" at once.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => app.server.emit('request', request, response));
   const protocolRefusal = protocolRefusals(app.server);
-  // First of all hooks: every answer names its request as the logs do.
+  /**
+   * Counts a request once its answer is done with: its status, or 499 when its client left before
+   * the answer was written (as its log line says, and as gRPC counts CANCELLED). Fastify's
+   * onResponse runs only for an answer written whole, so such requests went uncounted.
+   */
+  const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const route = request.routeOptions.url ?? 'unknown';
+      const status = reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED;
+      metrics.requests.inc({ route, status: String(status) });
+      metrics.latency.observe({ route }, (performance.now() - started) / 1000);
+    });
+  };
+  // First of all hooks: every request is counted, and every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
+    countWhenDone(request, reply);
     void reply.header('x-request-id', request.id);
     const refusal = protocolRefusal(request.raw);
     if (refusal) throw refusal;
@@ -316,13 +331,6 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
     return sendFailure(request, reply, failure);
   });
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unknown';
-    metrics.requests.inc({ route, status: String(reply.statusCode) });
-    metrics.latency.observe({ route }, reply.elapsedTime / 1000);
-    done();
-  });
-
   app.addHook('preClose', (done) => {
     closing.abort();
     done();

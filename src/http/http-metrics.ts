@@ -8,7 +8,7 @@ export class HttpMetrics {
   constructor(registry: Registry) {
     this.requests = new Counter({
       name: 'ocr_http_requests_total',
-      help: 'HTTP requests answered, by route and HTTP status',
+      help: 'HTTP requests answered, by route and HTTP status (499: the client left before its answer)',
       labelNames: ['route', 'status'] as const,
       registers: [registry],
     });

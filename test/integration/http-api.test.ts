@@ -6,6 +6,12 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { Registry } from 'prom-client';
+import { waitFor } from '../../src/dev/wait-for.js';
+import type { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
+import { OcrError } from '../../src/shared/errors.js';
+import { listenHttpApp } from '../support/http-app.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg'));
@@ -686,6 +692,46 @@ describe('HTTP API on ocr serve', function () {
       expect(json).to.include({ code: 8, error: 'RESOURCE_EXHAUSTED' });
     } finally {
       await busy.stop();
+    }
+  });
+});
+
+describe('HTTP API metrics', () => {
+  it('counts a request whose client left before its answer, as 499 with its time, as gRPC counts CANCELLED', async () => {
+    const registry = new Registry();
+    let started!: () => void;
+    const working = new Promise<void>((resolve) => (started = resolve));
+    // Work that ends only when its caller leaves.
+    const app = await listenHttpApp(
+      {
+        recognize: (_image, _options, call) =>
+          new Promise<RecognizeResponse>((_resolve, reject) => {
+            started();
+            call.signal.addEventListener('abort', () => reject(new OcrError('CANCELLED', 'the client left')));
+          }),
+      },
+      { metrics: new HttpMetrics(registry) },
+    );
+    try {
+      const leaving = new AbortController();
+      const request = fetch(`http://127.0.0.1:${app.port}/api/ocr`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: lineImages[0],
+        signal: leaving.signal,
+      }).catch(() => undefined);
+      await working;
+      leaving.abort();
+      await request;
+      const counted = async (): Promise<string> =>
+        (await registry.metrics())
+          .split('\n')
+          .filter((l) => l.includes('"/api/ocr"'))
+          .join('\n');
+      await waitFor(async () => /status="499"\} 1/.test(await counted()), 5000, 'the request counted');
+      expect(await counted()).to.match(/ocr_http_request_duration_seconds_count\{route="\/api\/ocr"\} 1/);
+    } finally {
+      await app.close();
     }
   });
 });
