@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS } from '../server/metrics.js';
 
 /** Requests of the HTTP front door, beside the gRPC ones in the same registry. */
 export class HttpMetrics {
@@ -16,7 +17,7 @@ export class HttpMetrics {
       name: 'ocr_http_request_duration_seconds',
       help: 'Time from an HTTP request arriving to its answer, by route',
       labelNames: ['route'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: LATENCY_BUCKETS,
       registers: [registry],
     });
   }

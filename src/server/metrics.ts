@@ -12,6 +12,14 @@ export interface ServerLoad {
   uploadBytesHeld: () => number;
 }
 
+/**
+ * Buckets of a call's time, and of a stage's: from a cached answer or GetServerInfo (under 5 ms) to
+ * a call that waited its 30 s (--max-wait-ms) and then ran, or a model task stopped at its 60 s cap
+ * (--task-cap-ms). Ending at 30 s, every such call (and a queue stage, whose buckets ended at 5 s)
+ * fell in +Inf, where no quantile can be read.
+ */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 /** Gauges read from the engine when scraped: name, help, and what each reads. */
 const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: ServerLoad) => number]> = [
   ['ocr_requests_in_flight', 'Requests admitted and not yet answered', (load) => load.inFlight()],
@@ -41,14 +49,14 @@ export class ServerMetrics {
     name: 'ocr_request_duration_seconds',
     help: 'Time from a call arriving to its answer, by method',
     labelNames: ['method'] as const,
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
   readonly stage = new Histogram({
     name: 'ocr_stage_duration_seconds',
-    help: 'Time spent per pipeline stage',
+    help: 'Time spent per pipeline stage: queue (waiting for admission and a worker), decode, detect, recognize',
     labelNames: ['stage'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [0.001, ...LATENCY_BUCKETS],
     registers: [this.registry],
   });
   readonly lines = new Counter({

@@ -1,5 +1,15 @@
 import { expect } from 'chai';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
+
+const idle = {
+  inFlight: () => 0,
+  queuedTasks: () => 0,
+  memoryUsed: () => 0,
+  estimatedWaitMs: () => 0,
+  workersReplaced: () => 0,
+  uploadBytesHeld: () => 0,
+};
 
 describe('ServerMetrics', () => {
   it('reads each load gauge, and the count of workers replaced as a counter, from its source when scraped', async () => {
@@ -25,5 +35,20 @@ describe('ServerMetrics', () => {
     ]);
     inFlight = 7;
     expect(await scrape()).to.include('ocr_requests_in_flight 7');
+  });
+
+  it('times calls and stages from 5 ms to 60 s: a call that waited 30 s and ran, or hit the 60 s task cap, falls in a bucket, not +Inf', async () => {
+    const metrics = new ServerMetrics(idle);
+    const http = new HttpMetrics(metrics.registry);
+    metrics.latency.observe({ method: 'Recognize' }, 45);
+    metrics.latency.observe({ method: 'GetServerInfo' }, 0.002);
+    metrics.stage.observe({ stage: 'queue' }, 20);
+    http.latency.observe({ route: '/api/ocr' }, 45);
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain('ocr_request_duration_seconds_bucket{le="30",method="Recognize"} 0');
+    expect(text).to.contain('ocr_request_duration_seconds_bucket{le="60",method="Recognize"} 1');
+    expect(text).to.contain('ocr_request_duration_seconds_bucket{le="0.005",method="GetServerInfo"} 1');
+    expect(text).to.contain('ocr_stage_duration_seconds_bucket{le="30",stage="queue"} 1');
+    expect(text).to.contain('ocr_http_request_duration_seconds_bucket{le="60",route="/api/ocr"} 1');
   });
 });
