@@ -15,7 +15,7 @@ export class HttpMetrics {
     });
     this.latency = new Histogram({
       name: 'ocr_http_request_duration_seconds',
-      help: 'Time from an HTTP request arriving to its answer, by route',
+      help: 'Seconds from an HTTP request arriving to its answer (any status), by route',
       labelNames: ['route'] as const,
       buckets: LATENCY_BUCKETS,
       registers: [registry],

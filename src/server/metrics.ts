@@ -26,7 +26,7 @@ const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: Serve
   ['ocr_queued_model_tasks', 'Model calls waiting for a free inference worker', (load) => load.queuedTasks()],
   [
     'ocr_memory_budget_used_bytes',
-    'Memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
+    'Bytes of memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
     (load) => load.memoryUsed(),
   ],
   [
@@ -47,14 +47,14 @@ export class ServerMetrics {
   });
   readonly latency = new Histogram({
     name: 'ocr_request_duration_seconds',
-    help: 'Time from a call arriving to its answer, by method',
+    help: 'Seconds from a call arriving to its OK answer, by method (calls refused, failed or cancelled are counted in ocr_requests_total, not timed here)',
     labelNames: ['method'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
   readonly stage = new Histogram({
     name: 'ocr_stage_duration_seconds',
-    help: 'Time spent per pipeline stage: queue (waiting for admission and a worker), decode, detect, recognize',
+    help: 'Seconds spent per pipeline stage: queue (waiting for admission and a worker), decode, detect, recognize',
     labelNames: ['stage'] as const,
     buckets: [0.001, ...LATENCY_BUCKETS],
     registers: [this.registry],
@@ -106,7 +106,7 @@ export class ServerMetrics {
     });
     new Gauge({
       name: 'ocr_estimated_wait_seconds',
-      help: 'Estimated wait of a new call, by priority: past its deadline, a call is refused',
+      help: 'Estimated wait of a new call, in seconds, by priority: past its deadline, a call is refused',
       labelNames: ['priority'] as const,
       registers: [this.registry],
       collect() {

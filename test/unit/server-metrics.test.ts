@@ -51,4 +51,16 @@ describe('ServerMetrics', () => {
     expect(text).to.contain('ocr_stage_duration_seconds_bucket{le="30",stage="queue"} 1');
     expect(text).to.contain('ocr_http_request_duration_seconds_bucket{le="60",route="/api/ocr"} 1');
   });
+
+  it('says the unit of every metric measured in seconds or bytes in its HELP, and which calls a latency times', async () => {
+    const metrics = new ServerMetrics(idle);
+    new HttpMetrics(metrics.registry);
+    const helps = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('# HELP ocr_'));
+    for (const help of helps) {
+      const [, name, text] = /^# HELP (\S+) (.*)$/.exec(help)!;
+      const unit = /_(seconds|bytes)(?:_|$)/.exec(name!)?.[1];
+      if (unit) expect(text!.toLowerCase(), name).to.contain(unit);
+    }
+    expect(helps.find((h) => h.startsWith('# HELP ocr_request_duration_seconds '))).to.contain('OK answer');
+  });
 });
