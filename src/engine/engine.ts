@@ -297,6 +297,16 @@ export class OcrEngine {
     return this.admission.inFlight;
   }
 
+  /** Inference workers loaded and taking tasks. */
+  get loadedWorkers(): number {
+    return this.pool.loaded;
+  }
+
+  /** Inference workers running a model task now. */
+  get busyWorkers(): number {
+    return this.pool.busy;
+  }
+
   get queuedTasks(): number {
     return this.pool.queued;
   }

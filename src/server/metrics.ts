@@ -6,6 +6,12 @@ export interface ServerLoad {
   inFlight: () => number;
   queuedTasks: () => number;
   memoryUsed: () => number;
+  /** The memory budget's size in bytes (--memory-budget-mb). */
+  memoryBudget: () => number;
+  /** Inference workers loaded and taking tasks. */
+  workersLoaded: () => number;
+  /** Inference workers running a model task now. */
+  workersBusy: () => number;
   estimatedWaitMs: (priority: 'interactive' | 'batch') => number;
   workersReplaced: () => number;
   /** Bytes held by the requests being read (upload-gate.ts). */
@@ -28,6 +34,17 @@ const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: Serve
     'ocr_memory_budget_used_bytes',
     'Bytes of memory held by admitted calls and tile streams, against the budget (--memory-budget-mb)',
     (load) => load.memoryUsed(),
+  ],
+  [
+    'ocr_memory_budget_bytes',
+    'Bytes admitted calls may hold at once (--memory-budget-mb): ocr_memory_budget_used_bytes over this is the share in use',
+    (load) => load.memoryBudget(),
+  ],
+  ['ocr_workers', 'Inference workers loaded and taking model tasks (fewer than --workers while they load)', (load) => load.workersLoaded()],
+  [
+    'ocr_workers_busy',
+    'Inference workers running a model task now: over ocr_workers, how busy the workers are',
+    (load) => load.workersBusy(),
   ],
   [
     'ocr_upload_bytes_held',

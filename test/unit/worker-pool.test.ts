@@ -190,6 +190,20 @@ describe('worker pool (stand-in workers)', () => {
     expect(Math.max(...spans.map((s) => s.began))).to.be.below(Math.min(...spans.map((s) => s.ended)));
   });
 
+  it('counts the workers running a task now (ocr_workers_busy), none once every task is answered', async () => {
+    pool = await WorkerPool.start(2, config, { depth: 1, workerUrl: STUB });
+    await pool.allLoaded;
+    expect(pool.busy).to.equal(0);
+    const one = pool.run(task(200), { priority: 0 });
+    expect(pool.busy).to.equal(1);
+    const two = pool.run(task(200), { priority: 0 });
+    const three = pool.run(task(200), { priority: 0 });
+    // Two workers: the third task waits for one of them.
+    expect({ busy: pool.busy, queued: pool.queued }).to.deep.equal({ busy: 2, queued: 1 });
+    await Promise.all([one, two, three]);
+    expect(pool.busy).to.equal(0);
+  });
+
   it('on close, counts a worker still loading as stuck, and stops it once it has loaded', async () => {
     pool = await WorkerPool.start(2, { ...config, manifestPath: 'slow:300' }, { depth: 1, workerUrl: STUB });
     const closing = pool;

@@ -181,6 +181,11 @@ export class WorkerPool {
     return this.slots.length;
   }
 
+  /** Workers running a task now (posted to, not yet answered). */
+  get busy(): number {
+    return this.slots.reduce((n, s) => n + (s.posted.length > 0 ? 1 : 0), 0);
+  }
+
   /** Tasks waiting for a worker, an exclusive one (a measure of the machine, not a call's) aside. */
   get queued(): number {
     return this.queue.reduce((n, p) => n + (p.exclusive ? 0 : 1), 0);
