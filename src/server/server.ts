@@ -39,8 +39,8 @@ import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './mem
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
 import { addReflection } from './reflection.js';
-import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultCache, withResultCache } from './result-cache.js';
+import { redactedUrl, type ResultCacheConfig } from './result-cache-config.js';
 import { startingService } from './starting-service.js';
 import { StartFailure } from './start-failure.js';
 import { grpcBindFailure, httpListenFailure } from './bind-failure.js';
@@ -104,6 +104,16 @@ export interface RunningServer {
    * model call, which keep a process from exiting normally (worker-phase.ts).
    */
   shutdown(graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }>;
+}
+
+/** The result cache as the start's log line shows it: where, how much, how long; a Redis URL without its password. */
+function describeCache(cache: ResultCacheConfig | undefined): Record<string, unknown> | 'off' {
+  if (!cache || cache.backend.kind === 'off') return 'off';
+  return {
+    backend: cache.backend.kind === 'redis' ? redactedUrl(cache.backend.url) : 'memory',
+    maxBytes: cache.maxBytes,
+    ttlMs: cache.ttlMs,
+  };
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -335,9 +345,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       tls: certificates ? (certificates.mutual ? 'mutual' : 'server') : 'off',
       auth: access?.auth ? access.auth.describe() : 'off',
       ...(access?.quotas ? { quota: access.quotas.defaults } : {}),
+      ...(httpPort !== undefined ? { httpPort } : {}),
+      ...(metricsEndpoint ? { metricsPort: (metricsEndpoint.address() as AddressInfo).port } : {}),
       workers: info.workers,
       threadsPerWorker: info.threadsPerWorker,
       models: info.models,
+      limits: {
+        maxMessageBytes: config.limits.maxMessageBytes,
+        maxPixels: info.limits.maxPixels,
+        memoryBudgetBytes: info.limits.memoryBudgetBytes,
+        maxWaitMs: info.limits.maxWaitMs,
+        maxConnections: connections.limits.max,
+        maxConnectionsPerClient: connections.limits.perClient,
+      },
+      cache: describeCache(config.cache),
     },
     'serving',
   );

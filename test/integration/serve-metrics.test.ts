@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 
 /** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
 describe('ocr serve --metrics-port', function () {
@@ -13,6 +14,41 @@ describe('ocr serve --metrics-port', function () {
       const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(res.status).to.equal(200);
       expect(await res.text()).to.contain('# TYPE');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('says in its start line what it serves with: its ports, limits, memory budget and cache', async () => {
+    const metricsPort = await freePort();
+    const server = await spawnServer([
+      '--metrics-port',
+      String(metricsPort),
+      '--memory-budget-mb',
+      '600',
+      '--max-message-mb',
+      '8',
+      '--cache',
+      'memory',
+      '--cache-max-mb',
+      '16',
+      '--log-level',
+      'info',
+    ]);
+    try {
+      const servingLine = (): Record<string, unknown> | undefined =>
+        server
+          .stderr()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'serving');
+      // stderr and stdout are two pipes: the line may come in after the listening line.
+      await waitFor(() => servingLine() !== undefined, 5000, 'the serving line');
+      const serving = servingLine();
+      expect(serving).to.deep.include({ port: server.port, httpPort: server.httpPort, metricsPort });
+      expect(serving!.limits).to.deep.include({ maxMessageBytes: 8 * 2 ** 20, memoryBudgetBytes: 600 * 2 ** 20, maxWaitMs: 30_000 });
+      expect(serving!.cache).to.deep.include({ backend: 'memory', maxBytes: 16 * 2 ** 20 });
     } finally {
       server.child.kill('SIGKILL');
     }
