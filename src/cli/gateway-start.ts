@@ -88,17 +88,18 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     uploads: new UploadGate({ heldBytes: bodyShare }),
     heldBodies,
   });
-  new ConnectionGuard(
+  const connections = new ConnectionGuard(
     { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
     backend.registry,
     logger.child({ component: 'connections' }),
-  ).watch(app.server);
+  );
+  connections.watch(app.server);
   const close = (): void => {
     client.close();
     access?.close();
   };
   const drain = (signal: StopSignal): void => {
-    logger.info({ signal, graceMs: opts.graceMs }, 'draining');
+    logger.info({ signal, graceMs: opts.graceMs, inFlight: backend.inFlight }, 'draining');
     backend.drain();
     const forced = setTimeout(() => {
       // As `ocr serve` says it: the requests still open lose their connections with the process.
@@ -108,6 +109,8 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     void app.close().then(() => {
       clearTimeout(forced);
       close();
+      logger.info({ signal }, 'stopped');
+      flushLogs();
       process.exit(0);
     });
   };
@@ -127,7 +130,22 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       }
       const { port } = app.server.address() as AddressInfo;
       logger.info(
-        { host: opts.host, port, target: opts.target, lb: opts.lb, auth: access?.auth ? access.auth.describe() : 'off' },
+        {
+          host: opts.host,
+          port,
+          target: opts.target,
+          lb: opts.lb,
+          auth: access?.auth ? access.auth.describe() : 'off',
+          deadlineMs: opts.deadlineMs,
+          graceMs: opts.graceMs,
+          limits: {
+            maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
+            maxLines: opts.maxLines,
+            bodyMemoryBytes: bodyShare,
+            maxConnections: connections.limits.max,
+            maxConnectionsPerClient: connections.limits.perClient,
+          },
+        },
         'gateway serving',
       );
       process.stdout.write(`ocr gateway: listening on http://${opts.host}:${port} for ${opts.target}\n`);

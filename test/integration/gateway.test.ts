@@ -121,7 +121,7 @@ describe('ocr gateway over a cluster', function () {
     expect(a.text).to.equal(NO_INSTANCE_REACHED);
     expect((await fetch(`${gateway.url}/healthz`)).status).to.equal(200);
     gateway.child.kill('SIGTERM');
-    const [code] = (await once(gateway.child, 'exit')) as [number | null];
+    const [code] = (await once(gateway.child, 'close')) as [number | null];
     expect(code).to.equal(0);
   });
 });
@@ -380,6 +380,43 @@ describe('ocr gateway whose instances are all unreachable', function () {
       expect(warnings()[1]!.unreachableMs).to.be.a('number');
     } finally {
       server?.child.kill('SIGKILL');
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe("ocr gateway's log", function () {
+  this.timeout(60_000);
+
+  it('says what it serves with when it starts, and that it stopped when it ends on SIGTERM', async () => {
+    const port = await freePort();
+    const gateway = await spawnGateway([
+      '--target',
+      `ipv4:127.0.0.1:${port}`,
+      '--log-level',
+      'info',
+      '--body-memory-mb',
+      '64',
+      '--deadline-ms',
+      '9000',
+    ]);
+    const lines = (): Record<string, unknown>[] =>
+      gateway
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await waitFor(() => lines().some((l) => l.msg === 'gateway serving'), 5000, 'the serving line');
+      const serving = lines().find((l) => l.msg === 'gateway serving')!;
+      expect(serving).to.deep.include({ deadlineMs: 9000, graceMs: 10_000 });
+      expect(serving.limits).to.deep.include({ maxMessageBytes: 32 * 2 ** 20, maxLines: 256, bodyMemoryBytes: 64 * 2 ** 20 });
+      gateway.child.kill('SIGTERM');
+      const [code] = (await once(gateway.child, 'close')) as [number | null];
+      expect(code).to.equal(0);
+      expect(lines().map((l) => l.msg)).to.include.members(['draining', 'stopped']);
+      expect(lines().find((l) => l.msg === 'draining')).to.deep.include({ signal: 'SIGTERM', inFlight: 0 });
+    } finally {
       gateway.child.kill('SIGKILL');
     }
   });
