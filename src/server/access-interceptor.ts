@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { peerIdentity } from './peer-identity.js';
 import { statusName, toServiceError } from './status.js';
+import { requestId } from './call-context.js';
 
 /** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
 export function fallbackIdentity(call: ServerInterceptingCallInterface): string {
@@ -35,6 +36,8 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
     const method = descriptor.path.startsWith(`/${OCR_SERVICE}/`) ? descriptor.path.slice(OCR_SERVICE.length + 2) : null;
     let release: (() => void) | null = null;
     let ended = false;
+    /** The call's x-request-id, or a new id: what its refusal's line and the client's logs name it by. */
+    let id: string | undefined;
     const end = (): void => {
       ended = true;
       release?.();
@@ -46,7 +49,10 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
       const code = failure ? status[failure.code] : (error!.code ?? status.INTERNAL);
       const details = failure ? failure.message : error!.details;
       if (method) metrics.requests.inc({ method, code: statusName(code) });
-      logger().info({ method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() }, 'refused');
+      logger().info(
+        { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() },
+        'refused',
+      );
       end();
       call.sendStatus({ code, details, ...(error ? { metadata: error.metadata } : {}) });
     };
@@ -54,6 +60,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
+            id = requestId(metadata);
             const authorization = metadata.get('authorization');
             metadata.remove('authorization');
             access.admit({ authorization, fallback: () => fallbackIdentity(call) }, need).then((admitted) => {

@@ -62,7 +62,9 @@ describe('tokens never reach a log line', function () {
     const bad = new OcrClient(target, { token: wrong, maxAttempts: 1 });
     try {
       expect((await good.recognizeLines([line])).results[0]!.text).to.include('42');
-      const refused = await bad.recognizeLines([line]).catch((err: unknown) => err as OcrCallError);
+      const refused = await bad
+        .recognizeLines([line], {}, { requestId: 'refused-for-its-token' })
+        .catch((err: unknown) => err as OcrCallError);
       expect(refused).to.be.instanceOf(OcrCallError);
       expect((refused as OcrCallError).code).to.equal('UNAUTHENTICATED');
     } finally {
@@ -129,6 +131,13 @@ describe('tokens never reach a log line', function () {
     const serverLog = server!.stderr();
     expect(serverLog).to.include('"msg":"refused"');
     expect(serverLog).to.include('unknown API key');
+    // A refusal for the token is tied to its call as any other refusal is: its request id, method and code.
+    const grpcRefusal = serverLog
+      .split('\n')
+      .filter((l) => l.includes('"msg":"refused"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.method === 'RecognizeLines');
+    expect(grpcRefusal).to.deep.include({ requestId: 'refused-for-its-token', code: 'UNAUTHENTICATED' });
     for (const secret of [reader, admin, wrong]) {
       expectAbsent(serverLog, secret, 'the server log');
       expectAbsent(gatewayLog, secret, 'the gateway log');
