@@ -175,6 +175,23 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    * A lingering close (lingering-close.ts) then ends at once.
    */
   const closing = new AbortController();
+  /**
+   * Counts a request once its answer is done with: its status, or 499 when its client left before
+   * the answer was written (as its log line says, and as gRPC counts CANCELLED). Fastify's
+   * onResponse runs only for an answer written whole, so such requests went uncounted. A request
+   * answered before it reached a route (a malformed URL) is counted as route `unknown`.
+   */
+  /** Responses of requests answered from their socket (request-timeout.ts), by the status they were sent. */
+  const answeredFromSocket = new WeakMap<object, number>();
+  const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const route = request.routeOptions.url ?? 'unknown';
+      const status = answeredFromSocket.get(reply.raw) ?? (reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED);
+      metrics.requests.inc({ route, status: String(status) });
+      metrics.latency.observe({ route }, (performance.now() - started) / 1000);
+    });
+  };
   const settings = {
     logger: false,
     bodyLimit: maxImageBytes,
@@ -186,8 +203,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // an OCR request is refused with what to do (below), instead of Fastify's bare 503.
     return503OnClosing: false,
     requestTimeout,
-    clientErrorHandler: clientErrorAnswer(serverOptions, logger, closing.signal),
-    frameworkErrors: frameworkErrorAnswer(logger),
+    // A request answered from its socket (too slow, malformed): one parsed is counted with its route and
+    // that status when its response closes; one that never was, as route `unknown`.
+    clientErrorHandler: clientErrorAnswer(serverOptions, logger, closing.signal, (status, response) => {
+      if (response) answeredFromSocket.set(response, status);
+      else metrics.requests.inc({ route: 'unknown', status: String(status) });
+    }),
+    frameworkErrors: frameworkErrorAnswer(logger, countWhenDone),
     // The caller's x-request-id, or a new one: the id of the logs' lines, and of the answer (below).
     genReqId: (request: { headers: Record<string, unknown> }) => requestIdOf(request.headers['x-request-id']),
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
@@ -202,20 +224,6 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // the reset of a connection closed while it sent. Node would say "go on" at once.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => app.server.emit('request', request, response));
   const protocolRefusal = protocolRefusals(app.server);
-  /**
-   * Counts a request once its answer is done with: its status, or 499 when its client left before
-   * the answer was written (as its log line says, and as gRPC counts CANCELLED). Fastify's
-   * onResponse runs only for an answer written whole, so such requests went uncounted.
-   */
-  const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
-    const started = performance.now();
-    reply.raw.once('close', () => {
-      const route = request.routeOptions.url ?? 'unknown';
-      const status = reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED;
-      metrics.requests.inc({ route, status: String(status) });
-      metrics.latency.observe({ route }, (performance.now() - started) / 1000);
-    });
-  };
   // First of all hooks: every request is counted, and every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
     countWhenDone(request, reply);

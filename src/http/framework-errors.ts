@@ -19,9 +19,13 @@ export function routingFailure(err: FastifyError, path: string): HttpFailure {
   return { status, code: status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL', message: err.message };
 }
 
-/** Hooks do not run for such a request: the answer carries its request id here. */
-export function frameworkErrorAnswer(logger: Logger): (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+/** Hooks do not run for such a request: the answer carries its request id here, and `count` counts it (app.ts). */
+export function frameworkErrorAnswer(
+  logger: Logger,
+  count: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined,
+): (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
   return (err, request, reply) => {
+    count(request, reply);
     const failure = routingFailure(err, request.url.split('?')[0]!);
     logger.info({ requestId: request.id, status: failure.status, code: failure.code, message: failure.message }, 'refused');
     void reply.header('x-request-id', request.id).status(failure.status).send(failureJson(failure));

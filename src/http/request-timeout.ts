@@ -60,12 +60,14 @@ function clientFailure(err: NodeJS.ErrnoException, headersParsed: boolean, timeo
  * Fastify's `clientErrorHandler`: the request that came too slowly (408) or malformed (400, 431)
  * answered in the API's JSON, as Node would answer it: only where no response has begun on the
  * socket, then the connection closed (after a malformed one, a lingering close: lingering-close.ts).
- * `stop` ends the lingering closes (the server closing).
+ * `stop` ends the lingering closes (the server closing); `count` is told of each answer written, with the
+ * response of the request it answers where one was parsed (the metrics).
  */
 export function clientErrorAnswer(
   timeouts: ServerTimeouts,
   logger: Logger,
   stop: AbortSignal,
+  count: (status: number, response?: object) => void = () => undefined,
 ): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed || isLingering(socket)) return;
@@ -80,6 +82,7 @@ export function clientErrorAnswer(
     const failure = clientFailure(err, Boolean(inFlight), timeouts);
     logger.info({ status: failure.status, code: failure.code, message: failure.message }, 'refused');
     if (socket.writable && !inFlight?.headersSent) {
+      count(failure.status, inFlight ?? undefined);
       const body = JSON.stringify(failureJson(failure));
       socket.write(
         `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +

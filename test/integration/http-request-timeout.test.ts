@@ -8,6 +8,8 @@ import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { serverTimeouts } from '../../src/http/request-timeout.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { Registry } from 'prom-client';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
@@ -65,6 +67,28 @@ describe('HTTP request timeout', function () {
         code: 3,
         error: 'INVALID_ARGUMENT',
       });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('counts the requests it answers from their socket or before any route: 408 with its route, a malformed one as unknown', async () => {
+    const registry = new Registry();
+    const app = await listenHttpApp({}, { maxImageBytes: 1024 * 1024, requestTimeoutMs: 400, metrics: new HttpMetrics(registry) });
+    try {
+      const head = 'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n';
+      expect((await rawExchange(app.port, head + 'x'.repeat(1000))).answer).to.match(/^HTTP\/1.1 408 /);
+      expect((await rawExchange(app.port, 'GET /%zz HTTP/1.1\r\nHost: ocr\r\nConnection: close\r\n\r\n')).answer).to.match(
+        /^HTTP\/1.1 400 /,
+      );
+      expect((await rawExchange(app.port, 'GARBAGE\r\n\r\n')).answer).to.match(/^HTTP\/1.1 400 /);
+      const counted = async (): Promise<string[]> =>
+        (await registry.metrics()).split('\n').filter((l) => l.startsWith('ocr_http_requests_total{'));
+      await waitFor(async () => (await counted()).length >= 2, 2000, 'the requests counted');
+      expect(await counted()).to.have.members([
+        'ocr_http_requests_total{route="/api/ocr",status="408"} 1',
+        'ocr_http_requests_total{route="unknown",status="400"} 2',
+      ]);
     } finally {
       await app.close();
     }
