@@ -3,7 +3,7 @@
  * SDK, which balances over the healthy instances, retries a refused or lost call elsewhere and
  * follows Consul. The gateway holds no state, so several can run side by side.
  */
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { OcrCallError, type CallSettings, type OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
@@ -79,6 +79,14 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach }: Cluster
   collectProcessMetrics(registry);
   let draining = false;
   let inFlight = 0;
+  new Gauge({
+    name: 'ocr_gateway_calls_in_flight',
+    help: "Calls from this gateway to its cluster not yet answered (one an OCR or info request): the gateway's share of the cluster's load",
+    registers: [registry],
+    collect() {
+      this.set(inFlight);
+    },
+  });
   const observed = <T>(answer: Promise<T>, call: HttpCall): Promise<T> => {
     inFlight += 1;
     return answer

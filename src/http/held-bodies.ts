@@ -37,6 +37,11 @@ export class HeldBodies {
         this.set(bodies.usedBytes);
       },
     });
+    new Gauge({
+      name: 'ocr_gateway_body_limit_bytes',
+      help: 'Bytes the request bodies read and not yet answered may hold (--body-memory-mb): ocr_gateway_body_bytes_held over this is the share in use',
+      registers: [registry],
+    }).set(limitBytes);
   }
 
   get heldBytes(): number {

@@ -7,6 +7,9 @@ import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { HeldBodies } from '../../src/http/held-bodies.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { Registry } from 'prom-client';
+import type { OcrClient } from '../../src/client/index.js';
+import { clusterBackend } from '../../src/http/cluster-backend.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 const MB = 1024 * 1024;
@@ -55,5 +58,22 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
     } finally {
       await app.close();
     }
+  });
+
+  it('reports its bound and what it holds, and the calls it has open to its cluster, for a saturation ratio', async () => {
+    const registry = new Registry();
+    new HeldBodies(96 * MB, registry);
+    let answer!: (value: unknown) => void;
+    const client = { getServerInfo: () => new Promise((resolve) => (answer = resolve)) } as unknown as OcrClient;
+    const backend = clusterBackend(client, { deadlineMs: 30_000 });
+    const call = { signal: new AbortController().signal, priority: 'interactive', requestId: 'r' } as const;
+    const open = backend.serverInfo(call);
+    const read = async (r: Registry, name: string): Promise<number> => (await r.getSingleMetric(name)!.get()).values[0]!.value;
+    expect(await read(registry, 'ocr_gateway_body_limit_bytes')).to.equal(96 * MB);
+    expect(await read(registry, 'ocr_gateway_body_bytes_held')).to.equal(0);
+    expect(await read(backend.registry, 'ocr_gateway_calls_in_flight')).to.equal(1);
+    answer({});
+    await open;
+    expect(await read(backend.registry, 'ocr_gateway_calls_in_flight')).to.equal(0);
   });
 });
