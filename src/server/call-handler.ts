@@ -6,7 +6,7 @@
  */
 import { status, type ServerDuplexStream, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { RecognizeOptions as EngineOptions } from '../engine/index.js';
-import { OcrError } from '../shared/errors.js';
+import { isLoadRefusal, OcrError } from '../shared/errors.js';
 import { callDeadline, callPriority, requestId, type ServiceContext } from './call-context.js';
 import { statusName, toServiceError } from './status.js';
 import { tooLateToAnswer } from '../shared/answer-deadline.js';
@@ -87,6 +87,9 @@ export class CallRecord {
     ctx.metrics.requests.inc({ method, code });
     const refused = { ...log, code, message: serviceError.details, peer: this.peer };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
+    // A refusal for load is counted, and logged at debug only, as the early refusals are not logged
+    // at all: under overload there are hundreds a second, and a line each would flood the log.
+    else if (isLoadRefusal(error)) ctx.logger.debug(refused, 'refused');
     else ctx.logger.info(refused, 'refused');
     return { send: 'error', error: serviceError };
   }

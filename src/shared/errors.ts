@@ -40,6 +40,11 @@ export function loadRefusal(message: string, retryAfterMs: number, newCallAfterM
   }
 }
 
+/** Whether `err` is a refusal for load (loadRefusal): RESOURCE_EXHAUSTED with a time to retry in. */
+export function isLoadRefusal(err: unknown): boolean {
+  return err instanceof OcrError && err.code === 'RESOURCE_EXHAUSTED' && err.retryAfterMs !== undefined;
+}
+
 export function invalidArgument(message: string): OcrError {
   return new OcrError('INVALID_ARGUMENT', message);
 }

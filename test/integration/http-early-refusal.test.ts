@@ -10,7 +10,8 @@ import type { OcrBackend } from '../../src/http/backend.js';
 import { weighRequest } from '../../src/server/request-weighing.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
-import { loadRefusal } from '../../src/shared/errors.js';
+import { pino } from 'pino';
+import { invalidArgument, loadRefusal } from '../../src/shared/errors.js';
 import { listenHttpApp, type TestHttpApp } from '../support/http-app.js';
 
 const MB = 1024 * 1024;
@@ -167,6 +168,25 @@ describe('HTTP refusal before the request', function () {
     } finally {
       await server.close();
       await idle.close();
+    }
+  });
+
+  it('logs a refusal for load at debug only, as over gRPC, and one for bad input at info', async () => {
+    const lines: { level: number; msg: string; status: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+    let refusal: Error = loadRefusal('server busy', 500);
+    const app = await listenHttpApp({ recognize: () => Promise.reject(refusal) }, { logger, holdRefusals: false });
+    try {
+      const post = (): Promise<number> =>
+        fetch(`http://127.0.0.1:${app.port}/api/ocr`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png }).then(
+          (res) => res.status,
+        );
+      expect(await post()).to.equal(429);
+      refusal = invalidArgument('not an image');
+      expect(await post()).to.equal(400);
+      expect(lines.map((l) => [l.level, l.msg, l.status])).to.deep.equal([[30, 'refused', 400]]);
+    } finally {
+      await app.close();
     }
   });
 });

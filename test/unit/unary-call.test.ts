@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import type { ServiceContext } from '../../src/server/call-context.js';
 import { unary } from '../../src/server/unary-call.js';
-import { OcrError } from '../../src/shared/errors.js';
+import { invalidArgument, loadRefusal, OcrError } from '../../src/shared/errors.js';
 import { idleMetrics } from '../support/idle-metrics.js';
 
 function context(): ServiceContext {
@@ -100,5 +100,18 @@ describe('unary call wrapper', () => {
     );
     expect(err.code).to.equal(status.INVALID_ARGUMENT);
     expect(err.details).to.match(/ocr-priority.*'interactive' or 'batch'/);
+  });
+
+  it('logs a refusal for bad input at info and one for load at debug only (hundreds a second under overload), counting both', async () => {
+    const lines: { level: number; msg: string; code: string; requestId: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+    const ctx = { logger, metrics: idleMetrics() } as unknown as ServiceContext;
+    for (const error of [invalidArgument('not an image'), loadRefusal('server busy', 500)]) {
+      const handler = unary<object, string>(ctx, 'Recognize', () => Promise.reject(error));
+      await new Promise<void>((resolve) => handler(fakeCall(5000), () => resolve()));
+    }
+    expect(lines.map((l) => [l.level, l.msg, l.code])).to.deep.equal([[30, 'refused', 'INVALID_ARGUMENT']]);
+    expect(lines[0]!.requestId).to.be.a('string');
+    expect(await countOf(ctx, 'RESOURCE_EXHAUSTED')).to.equal(1);
   });
 });
