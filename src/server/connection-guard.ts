@@ -99,6 +99,9 @@ export class ConnectionGuard {
       labelNames: ['reason'] as const,
       registers: [registry],
     });
+    // Every reason from the start, at 0: a series that appears only with its first refusal gives
+    // rate() and increase() nothing to read before it, and an alert on them nothing to fire on.
+    for (const reason of ['max', 'per_client'] as const) this.refused.inc({ reason }, 0);
     this.evicted = new Counter({
       name: 'ocr_connections_evicted_total',
       help: 'Connections closed at --max-connections, the longest without a call in progress, to make room for a new one',

@@ -101,6 +101,9 @@ export class ServerMetrics {
 
   constructor(load: ServerLoad) {
     collectProcessMetrics(this.registry);
+    // Each label value from the start, at 0: a series that appears only with its first event gives
+    // rate() and increase() nothing to read until then.
+    for (const when of ['idle', 'uploads'] as const) this.memoryReleases.inc({ when }, 0);
     for (const [name, help, read] of LOAD_GAUGES) {
       new Gauge({
         name,

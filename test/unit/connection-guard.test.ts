@@ -52,6 +52,15 @@ describe('ConnectionGuard', () => {
     expect(connectionCap(4096, 10)).to.equal(1);
   });
 
+  it('reports every reason of refusal at 0 from the start, for rate() to read', async () => {
+    const registry = new Registry();
+    new ConnectionGuard({ max: 5, perClient: 3 }, registry, pino({ level: 'silent' }), 100_000);
+    const metrics = await registry.metrics();
+    expect(metrics).to.match(/^ocr_connections_refused_total\{reason="per_client"\} 0$/m);
+    expect(metrics).to.match(/^ocr_connections_refused_total\{reason="max"\} 0$/m);
+    expect(metrics).to.match(/^ocr_connections_evicted_total 0$/m);
+  });
+
   it('closes a connection past perClient from one address, and past max from all, as it opens; a place freed is taken again', async () => {
     const registry = new Registry();
     // None idle long enough to make room: a new connection past max is closed.

@@ -41,6 +41,8 @@ describe('ServerMetrics', () => {
       'ocr_workers_replaced_total 5',
       '# TYPE ocr_workers_replaced_total counter',
       'ocr_upload_bytes_held 6',
+      'ocr_memory_releases_total{when="idle"} 0',
+      'ocr_memory_releases_total{when="uploads"} 0',
     ]);
     inFlight = 7;
     expect(await scrape()).to.include('ocr_requests_in_flight 7');
