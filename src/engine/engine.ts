@@ -316,6 +316,16 @@ export class OcrEngine {
     return this.pool.stoppedWorkers;
   }
 
+  /** Workers replaced because they died while serving. */
+  get crashedWorkers(): number {
+    return this.pool.crashedWorkers;
+  }
+
+  /** Told of each inference worker lost while serving (WorkerPool.onWorkerLost): the server logs it. */
+  set onWorkerLost(listener: WorkerPool['onWorkerLost']) {
+    this.pool.onWorkerLost = listener;
+  }
+
   /**
    * Give back what a burst left behind: the shared buffers kept for reuse, and the garbage of every
    * thread (large buffers of a burst wait for a collection that an idle V8 may not run for long).

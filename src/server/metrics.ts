@@ -14,6 +14,8 @@ export interface ServerLoad {
   workersBusy: () => number;
   estimatedWaitMs: (priority: 'interactive' | 'batch') => number;
   workersReplaced: () => number;
+  /** Inference workers that died while serving (and were replaced). */
+  workersCrashed: () => number;
   /** Bytes held by the requests being read (upload-gate.ts). */
   uploadBytesHeld: () => number;
 }
@@ -122,6 +124,15 @@ export class ServerMetrics {
       collect() {
         this.reset();
         this.inc(load.workersReplaced());
+      },
+    });
+    new Counter({
+      name: 'ocr_workers_crashed_total',
+      help: 'Inference workers that died while serving (their running call failed INTERNAL) and were replaced, since the start',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(load.workersCrashed());
       },
     });
     new Gauge({

@@ -178,6 +178,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     workersBusy: () => live.engine?.busyWorkers ?? 0,
     estimatedWaitMs: (priority) => live.engine?.admission.estimatedWaitMs(priority) ?? 0,
     workersReplaced: () => live.engine?.stoppedWorkers ?? 0,
+    workersCrashed: () => live.engine?.crashedWorkers ?? 0,
     uploadBytesHeld: () => uploads.heldBytes,
   });
   // The logger names the instance, which names the bound port: it is made after the bind, before any call.
@@ -308,6 +309,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return failStart(err, (err as Error).message);
   }
   live.engine = ready;
+  ready.onWorkerLost = ({ reason, message, workers }) => {
+    if (reason === 'respawn-failed')
+      logger.error({ err: message, workers }, 'a replacement inference worker could not start: serving with the others');
+    else if (reason === 'crash') logger.error({ err: message, workers }, 'an inference worker died: its call failed; replacing it');
+    else logger.warn({ reason: message, workers }, 'an inference worker overran its task and was stopped; replacing it');
+  };
   const uploadShareBytes = ready.budget.limitBytes * config.limits.uploadMemoryShare;
   uploads.holdAtMost(uploadShareBytes);
   /** trimArenas, counted; `always`: counted where the C library could not trim too (what the engine kept was released). */

@@ -65,6 +65,7 @@ async function busyServer(
     workersBusy: () => 0,
     estimatedWaitMs: (p) => admission.estimatedWaitMs(p),
     workersReplaced: () => 0,
+    workersCrashed: () => 0,
     uploadBytesHeld: () => 0,
   });
   let handled = 0;

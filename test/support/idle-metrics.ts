@@ -11,5 +11,6 @@ export const idleMetrics = (): ServerMetrics =>
     workersBusy: () => 0,
     estimatedWaitMs: () => 0,
     workersReplaced: () => 0,
+    workersCrashed: () => 0,
     uploadBytesHeld: () => 0,
   });

@@ -11,6 +11,7 @@ const idle = {
   workersBusy: () => 0,
   estimatedWaitMs: () => 0,
   workersReplaced: () => 0,
+  workersCrashed: () => 0,
   uploadBytesHeld: () => 0,
 };
 
@@ -26,6 +27,7 @@ describe('ServerMetrics', () => {
       workersBusy: () => 1,
       estimatedWaitMs: (priority) => (priority === 'interactive' ? 4000 : 9000),
       workersReplaced: () => 5,
+      workersCrashed: () => 8,
       uploadBytesHeld: () => 6,
     });
     const scrape = async (): Promise<string[]> => (await metrics.registry.metrics()).split('\n').filter((l) => /^(?:# TYPE )?ocr_/.test(l));
@@ -40,6 +42,7 @@ describe('ServerMetrics', () => {
       'ocr_estimated_wait_seconds{priority="batch"} 9',
       'ocr_workers_replaced_total 5',
       '# TYPE ocr_workers_replaced_total counter',
+      'ocr_workers_crashed_total 8',
       'ocr_upload_bytes_held 6',
       'ocr_memory_releases_total{when="idle"} 0',
       'ocr_memory_releases_total{when="uploads"} 0',

@@ -80,6 +80,8 @@ describe('worker pool (stand-in workers)', () => {
 
   it('fails only the running task of a worker that crashes, and runs the tasks posted behind it', async () => {
     pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB });
+    const lost: string[] = [];
+    pool.onWorkerLost = ({ reason, workers }) => lost.push(`${reason} ${workers}`);
     const crashing = pool.run(task(20, true), { priority: 0 });
     const behind = pool.run(task(1), { priority: 1 });
     const failure = await crashing.then(
@@ -89,6 +91,9 @@ describe('worker pool (stand-in workers)', () => {
     expect(failure).to.be.instanceOf(OcrError).with.property('code', 'INTERNAL');
     expect((failure as Error).message).to.match(/crashed/);
     expect((await behind).reply.lines).to.have.length(1);
+    // Counted (ocr_workers_crashed_total) and reported for the log, not only in the call's error.
+    expect(pool.crashedWorkers).to.equal(1);
+    expect(lost).to.deep.equal(['crash 0']);
   });
 
   it('on close, fails the tasks still queued or with a worker, instead of leaving them unanswered', async () => {
@@ -125,6 +130,8 @@ describe('worker pool (stand-in workers)', () => {
 
   it('stops a task running past its deadline plus the margin, and runs the tasks queued behind it on a fresh worker', async () => {
     pool = await WorkerPool.start(1, config, { depth: 2, workerUrl: STUB, overrunMs: 100 });
+    const lost: string[] = [];
+    pool.onWorkerLost = ({ reason }) => lost.push(reason);
     const started = Date.now();
     const runaway = outcome(pool.run(task(20_000), { priority: 0, deadline: Date.now() + 200 }));
     const behind = pool.run(task(1), { priority: 1 });
@@ -132,6 +139,7 @@ describe('worker pool (stand-in workers)', () => {
     expect(Date.now() - started).to.be.below(2000);
     expect((await behind).reply.lines).to.have.length(1);
     expect(pool.stoppedWorkers).to.equal(1);
+    expect(lost).to.deep.equal(['overrun']);
   });
 
   it('finishes a garbage collection asked of a worker that is then stopped for overrunning its task', async () => {

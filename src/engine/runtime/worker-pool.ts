@@ -140,6 +140,14 @@ export class WorkerPool {
   private rest: Promise<void> = Promise.resolve();
   /** Workers stopped for overrunning, since the start. */
   stoppedWorkers = 0;
+  /** Workers that died (an error, an exit) while they served, since the start. */
+  crashedWorkers = 0;
+  /**
+   * Told of each worker lost while serving and of its replacement's start: `overrun` (stopped for
+   * running past its call's deadline or the cap), `crash` (it died), `respawn-failed` (the worker
+   * meant to take a lost one's place could not start: the pool has one worker fewer).
+   */
+  onWorkerLost: ((event: { reason: 'overrun' | 'crash' | 'respawn-failed'; message: string; workers: number }) => void) | undefined;
 
   private constructor(
     private readonly config: Omit<WorkerConfig, 'wide' | 'phase'>,
@@ -336,7 +344,8 @@ export class WorkerPool {
     for (const p of notBegun) this.enqueue(p);
     this.forgetCollects(slot);
     void this.stopWorker(slot);
-    if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
+    this.onWorkerLost?.({ reason: 'overrun', message: error.message, workers: this.slots.length });
+    this.respawn(slot);
     this.dispatch();
   }
 
@@ -388,12 +397,22 @@ export class WorkerPool {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
     this.slots.splice(i, 1);
+    this.crashedWorkers++;
     const [running, ...notBegun] = slot.posted.splice(0);
     running?.reject(new OcrError('INTERNAL', `inference worker crashed (${err.message}); retry the request`));
     for (const p of notBegun) this.enqueue(p);
     this.forgetCollects(slot);
-    if (!this.closed) this.spawn(slot.wide).catch(() => undefined);
+    this.onWorkerLost?.({ reason: 'crash', message: err.message, workers: this.slots.length });
+    this.respawn(slot);
     this.dispatch();
+  }
+
+  /** A fresh worker in a lost one's place; one that cannot start is reported (the pool serves with the others). */
+  private respawn(slot: Slot): void {
+    if (this.closed) return;
+    this.spawn(slot.wide).catch((err: unknown) => {
+      if (!this.closed) this.onWorkerLost?.({ reason: 'respawn-failed', message: (err as Error).message, workers: this.slots.length });
+    });
   }
 
   private settle(slot: Slot, msg: WorkerResponse): void {
