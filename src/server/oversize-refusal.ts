@@ -15,6 +15,8 @@ import { findDecoder, reportTooLarge } from './incremental-decoder.js';
 import type { ServerMetrics } from './metrics.js';
 import { stopRequestUpload } from './request-upload.js';
 import { statusName, toStatus } from './status.js';
+import { requestId } from './call-context.js';
+import type { Logger } from './logger.js';
 
 const MIB = 1024 * 1024;
 
@@ -33,8 +35,16 @@ export function oversizeMessage(method: string, length: number, maxImageBytes: n
   }
 }
 
-/** `maxImageBytes`: the server's limit on a request's images (--max-message-mb), which the message limit adds framing to. */
-export function oversizeRefusal(maxImageBytes: number, metrics: ServerMetrics): ServerInterceptor {
+/**
+ * `maxImageBytes`: the server's limit on a request's images (--max-message-mb), which the message
+ * limit adds framing to. `logger`: where a unary call's refusal is logged, as the handlers log theirs
+ * (call-handler.ts); asked at each refusal, since the server's is made once its port is bound.
+ */
+export function oversizeRefusal(
+  maxImageBytes: number,
+  metrics: ServerMetrics,
+  logger: () => Logger | undefined = () => undefined,
+): ServerInterceptor {
   const prefix = `/${OCR_SERVICE}/`;
   return (descriptor, call) => {
     if (!descriptor.path.startsWith(prefix)) return new ServerInterceptingCall(call);
@@ -47,8 +57,15 @@ export function oversizeRefusal(maxImageBytes: number, metrics: ServerMetrics): 
             if (decoder) {
               reportTooLarge(decoder, (length) => {
                 const status = toStatus(resourceExhausted(oversizeMessage(method, length, maxImageBytes)));
-                // A stream's handler counts its own end; a unary call never reached its handler.
-                if (!descriptor.requestStream) metrics.requests.inc({ method, code: statusName(status.code) });
+                // A stream's handler counts and logs its own end; a unary call never reached its handler.
+                if (!descriptor.requestStream) {
+                  const code = statusName(status.code);
+                  metrics.requests.inc({ method, code });
+                  logger()?.info(
+                    { requestId: requestId(metadata), method, code, message: status.details, peer: call.getPeer() },
+                    'refused',
+                  );
+                }
                 call.sendStatus(status);
                 stopRequestUpload(call);
               });

@@ -197,7 +197,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
       // Sees the metadata of the calls let in, before their request is read.
-      oversizeRefusal(config.limits.maxMessageBytes, metrics),
+      oversizeRefusal(config.limits.maxMessageBytes, metrics, () => callLog.logger),
     ],
     // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
     'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),

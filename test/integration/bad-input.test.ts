@@ -5,6 +5,9 @@ import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { jpegClaiming, jpegWithoutQuantTables, pngClaiming, solidImage, textImage } from '../support/images.js';
+import { OcrClient } from '../../src/client/index.js';
+import { spawnServer } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 async function expectStatus(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
@@ -224,3 +227,31 @@ async function toBmp(png: Buffer): Promise<Buffer> {
   }
   return out;
 }
+
+describe('a gRPC message over the size limit, in the log', function () {
+  this.timeout(120_000);
+
+  it('is logged at info as refused, with its request id, method and code, as an HTTP 413 is', async () => {
+    const server = await spawnServer(['--max-message-mb', '1', '--workers', '1', '--log-level', 'info']);
+    const client = new OcrClient(`127.0.0.1:${server.port}`, { maxAttempts: 1 });
+    try {
+      const err = await client.recognize(Buffer.alloc(2 * 1024 * 1024, 1), {}, { requestId: 'too-large-1' }).then(
+        () => expect.fail('expected RESOURCE_EXHAUSTED'),
+        (e: unknown) => e as OcrCallError,
+      );
+      expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+      const refusal = (): Record<string, unknown> | undefined =>
+        server
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"refused"'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+      await waitFor(() => refusal() !== undefined, 5000, 'the refusal logged');
+      expect(refusal()).to.deep.include({ level: 30, requestId: 'too-large-1', method: 'Recognize', code: 'RESOURCE_EXHAUSTED' });
+      expect(refusal()!.message).to.match(/^the message is 2\.0 MiB/);
+    } finally {
+      client.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+});
