@@ -331,6 +331,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       message: failure.message,
     };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
+    // Nothing was refused: the client went away first. Said as over gRPC (call-handler.ts).
+    else if (failure.status === CLIENT_CLOSED) logger.info(log, 'ended after the caller left');
     // A refusal for load (429) is counted, and logged at debug only, as over gRPC (call-handler.ts).
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED') logger.debug(log, 'refused');
     else logger.info(log, 'refused');

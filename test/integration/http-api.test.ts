@@ -6,6 +6,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
 import type { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
@@ -699,6 +700,8 @@ describe('HTTP API on ocr serve', function () {
 describe('HTTP API metrics', () => {
   it('counts a request whose client left before its answer, as 499 with its time, as gRPC counts CANCELLED', async () => {
     const registry = new Registry();
+    const lines: { msg: string; status: number; requestId: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
     let started!: () => void;
     const working = new Promise<void>((resolve) => (started = resolve));
     // Work that ends only when its caller leaves.
@@ -710,7 +713,7 @@ describe('HTTP API metrics', () => {
             call.signal.addEventListener('abort', () => reject(new OcrError('CANCELLED', 'the client left')));
           }),
       },
-      { metrics: new HttpMetrics(registry) },
+      { metrics: new HttpMetrics(registry), logger },
     );
     try {
       const leaving = new AbortController();
@@ -730,6 +733,10 @@ describe('HTTP API metrics', () => {
           .join('\n');
       await waitFor(async () => /status="499"\} 1/.test(await counted()), 5000, 'the request counted');
       expect(await counted()).to.match(/ocr_http_request_duration_seconds_count\{route="\/api\/ocr"\} 1/);
+      // Logged as over gRPC: nothing was refused, the client went away first.
+      await waitFor(() => lines.length > 0, 5000, 'the line');
+      expect(lines.map((l) => [l.msg, l.status])).to.deep.equal([['ended after the caller left', 499]]);
+      expect(lines[0]!.requestId).to.be.a('string');
     } finally {
       await app.close();
     }
