@@ -149,6 +149,22 @@ describe('admission', () => {
     expect(err.message).to.match(/allow a longer deadline or send a smaller image/);
   });
 
+  it('answers DEADLINE_EXCEEDED at once on a busy server too for a call that could not fit its deadline even alone: no retry would', async () => {
+    const admission = new Admission(new MemoryBudget(100 * MB), config);
+    const ahead = hold(admission, page(1));
+    // 20 × 1500 ms of work, alone 0.15 of it serial and the rest over two workers: 17 s, for a deadline of 1 s.
+    const err = await refusal(admission.run(page(20), { deadline: Date.now() + 1000 }, async () => 'ran'));
+    expect(err.code).to.equal('DEADLINE_EXCEEDED');
+    expect(err.retryAfterMs).to.equal(undefined);
+    expect(err.message).to.match(/allow a longer deadline or send a smaller image/);
+    // One that would fit alone is refused for load, with when to retry.
+    const busy = await refusal(admission.run(page(1), { deadline: Date.now() + 1600 }, async () => 'ran'));
+    expect(busy.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(busy.retryAfterMs).to.be.above(0);
+    ahead.finish();
+    await ahead.result;
+  });
+
   it('counts only interactive work ahead of an interactive call, and puts it ahead of batch calls', async () => {
     const admission = new Admission(new MemoryBudget(100 * MB), config);
     const batch = Array.from({ length: 10 }, () => hold(admission, page(1), { priority: 'batch' }));

@@ -238,7 +238,13 @@ export class Admission {
     this.budget.checkFits(cost.bytes, cost.what);
     const ownMs = this.workEstimate(cost.kind, cost.units);
     this.remember(cost.kind, ownMs);
-    const refusal = this.refusal(priority, this.ownSpanMs(cost.kind, ownMs), options.deadline);
+    const refusal = this.refusal(
+      priority,
+      this.ownSpanMs(cost.kind, ownMs),
+      options.deadline,
+      undefined,
+      this.aloneSpanMs(cost.kind, ownMs),
+    );
     if (refusal) throw refusal;
     const batch = priority === 'batch';
     const call: Admitted = { batch, estimateMs: ownMs, spentMs: 0 };
@@ -384,7 +390,11 @@ export class Admission {
   private ownSpanMs(kind: WorkKind, ownMs: number): number {
     this.endSpentPromises();
     const idle = this.calls.size === 0 && this.promisedMs.interactive === 0 && this.promisedMs.batch === 0;
-    if (!idle) return ownMs;
+    return idle ? this.aloneSpanMs(kind, ownMs) : ownMs;
+  }
+
+  /** How long a call of `ownMs` of work takes alone on the server: the least it could ever take here. */
+  private aloneSpanMs(kind: WorkKind, ownMs: number): number {
     const serial = SERIAL_SHARE[kind];
     return ownMs * (serial + (1 - serial) / this.config.workers);
   }
@@ -403,12 +413,17 @@ export class Admission {
     this.typical[kind] = sorted[Math.floor(sorted.length / 2)]!;
   }
 
-  /** Why a call of `ownMs` with `waitMs` of work ahead cannot be admitted now, or null when it can. */
+  /**
+   * Why a call of `ownMs` with `waitMs` of work ahead cannot be admitted now, or null when it can.
+   * `aloneMs`, where known, is the call's span alone on the server: past its deadline's room, no
+   * retry could ever fit it, and a refusal for load would only send it round again.
+   */
   private refusal(
     priority: CallPriority,
     ownMs: number,
     deadline: number | undefined,
     waitMs = this.estimatedWaitMs(priority),
+    aloneMs = 0,
   ): OcrError | null {
     const left = deadline === undefined ? Infinity : deadline - Date.now();
     const room = Math.min(left * this.config.deadlineShare, this.config.maxWaitMs + ownMs);
@@ -423,7 +438,7 @@ export class Admission {
     const retryAfterMs = Math.max(10, Math.ceil(overMs / (bounded ? 1 - this.config.deadlineShare : 1)));
     // A new call sent with as long a deadline has its whole room again: it fits after the overshoot.
     const newCallAfterMs = Math.max(10, Math.ceil(overMs));
-    if (ownMs > left * this.config.deadlineShare && waitMs === 0) {
+    if ((ownMs > left * this.config.deadlineShare && waitMs === 0) || aloneMs > left * this.config.deadlineShare) {
       return new OcrError(
         'DEADLINE_EXCEEDED',
         `this call needs about ${Math.max(1, Math.round(ownMs))} ms of work and its deadline leaves ${Math.max(0, Math.round(left))} ms; ` +
