@@ -65,8 +65,14 @@ const BY_NAME = new Map<string, string>(
  */
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
-/** What was sent, as it was sent: a string quoted, JSON's other values as JSON ([960] stays an array). */
-export const shown = (raw: unknown): string => (typeof raw === 'string' ? `'${raw}'` : JSON.stringify(raw));
+/** The most of a caller's value that a message repeats: a JSON body may hold an option megabytes long, which the answer and the log line would carry whole. */
+const SHOWN_CHARACTERS = 64;
+
+/** What was sent, as it was sent: a string quoted, JSON's other values as JSON ([960] stays an array); past SHOWN_CHARACTERS, its start and its length. */
+export const shown = (raw: unknown): string => {
+  const text = typeof raw === 'string' ? `'${raw}'` : (JSON.stringify(raw) ?? String(raw));
+  return text.length <= SHOWN_CHARACTERS ? text : `${text.slice(0, SHOWN_CHARACTERS)}… (${text.length} characters)`;
+};
 
 function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   if (kind === 'boolean') {

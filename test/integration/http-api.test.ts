@@ -549,6 +549,15 @@ describe('HTTP API on ocr serve', function () {
       'option max_side_len is [960]; send a whole number',
     ],
     [
+      'an option a megabyte long in JSON: its value is not echoed whole into the answer and the log',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), options: { max_side_len: '9'.repeat(1_000_000) + 'x' } }),
+        headers: { 'content-type': 'application/json' },
+      },
+      `option max_side_len is '${'9'.repeat(63)}… (1000003 characters); send a whole number`,
+    ],
+    [
       'a number in hexadecimal',
       '/api/ocr?max_side_len=0x400',
       { body: form({ image: lineImages[0]! }) },
