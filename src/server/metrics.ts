@@ -28,6 +28,20 @@ export interface ServerLoad {
  */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Counts the engine keeps, read when scraped: name, help, and what each reads. */
+const LOAD_COUNTS: ReadonlyArray<[name: string, help: string, read: (load: ServerLoad) => number]> = [
+  [
+    'ocr_workers_replaced_total',
+    'Inference workers replaced since the start because a task overran its deadline or the cap',
+    (load) => load.workersReplaced(),
+  ],
+  [
+    'ocr_workers_crashed_total',
+    'Inference workers that died while serving (their running call failed INTERNAL) and were replaced, since the start',
+    (load) => load.workersCrashed(),
+  ],
+];
+
 /** Gauges read from the engine when scraped: name, help, and what each reads. */
 const LOAD_GAUGES: ReadonlyArray<[name: string, help: string, read: (load: ServerLoad) => number]> = [
   ['ocr_requests_in_flight', 'Requests admitted and not yet answered', (load) => load.inFlight()],
@@ -116,25 +130,18 @@ export class ServerMetrics {
         },
       });
     }
-    // A count that only grows: a counter, so that rate() and increase() read it (the engine keeps the count).
-    new Counter({
-      name: 'ocr_workers_replaced_total',
-      help: 'Inference workers replaced since the start because a task overran its deadline or the cap',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(load.workersReplaced());
-      },
-    });
-    new Counter({
-      name: 'ocr_workers_crashed_total',
-      help: 'Inference workers that died while serving (their running call failed INTERNAL) and were replaced, since the start',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(load.workersCrashed());
-      },
-    });
+    // Counts that only grow: counters, so that rate() and increase() read them (the engine keeps the counts).
+    for (const [name, help, read] of LOAD_COUNTS) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read(load));
+        },
+      });
+    }
     new Gauge({
       name: 'ocr_estimated_wait_seconds',
       help: 'Estimated wait of a new call, in seconds, by priority: past its deadline, a call is refused',

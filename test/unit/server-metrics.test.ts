@@ -1,19 +1,7 @@
 import { expect } from 'chai';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
-
-const idle = {
-  inFlight: () => 0,
-  queuedTasks: () => 0,
-  memoryUsed: () => 0,
-  memoryBudget: () => 0,
-  workersLoaded: () => 0,
-  workersBusy: () => 0,
-  estimatedWaitMs: () => 0,
-  workersReplaced: () => 0,
-  workersCrashed: () => 0,
-  uploadBytesHeld: () => 0,
-};
+import { IDLE_LOAD } from '../support/idle-metrics.js';
 
 describe('ServerMetrics', () => {
   it('reads each load gauge, and the count of workers replaced as a counter, from its source when scraped', async () => {
@@ -52,7 +40,7 @@ describe('ServerMetrics', () => {
   });
 
   it('times calls and stages from 5 ms to 60 s: a call that waited 30 s and ran, or hit the 60 s task cap, falls in a bucket, not +Inf', async () => {
-    const metrics = new ServerMetrics(idle);
+    const metrics = new ServerMetrics(IDLE_LOAD);
     const http = new HttpMetrics(metrics.registry);
     metrics.latency.observe({ method: 'Recognize' }, 45);
     metrics.latency.observe({ method: 'GetServerInfo' }, 0.002);
@@ -67,7 +55,7 @@ describe('ServerMetrics', () => {
   });
 
   it('says the unit of every metric measured in seconds or bytes in its HELP, and which calls a latency times', async () => {
-    const metrics = new ServerMetrics(idle);
+    const metrics = new ServerMetrics(IDLE_LOAD);
     new HttpMetrics(metrics.registry);
     const helps = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('# HELP ocr_'));
     for (const help of helps) {
