@@ -39,7 +39,12 @@ const docs = readdirSync(docsDir)
   .map((f) => readFileSync(path.join(docsDir, f)));
 
 const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+/** Nginx masters: SIGTERM, on which each stops its workers; killed outright, a master left them running, listening, after the benchmark. */
+const nginxMasters: ChildProcess[] = [];
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  nginxMasters.forEach((c) => c.kill('SIGTERM'));
+});
 
 interface Tally {
   ms: number[];
@@ -160,7 +165,7 @@ http {
   // Nginx's workers run as nobody: they must reach the temporary paths under the directory.
   chmodSync(dir, 0o755);
   const child = spawn('nginx', ['-c', path.join(dir, 'nginx.conf')], { stdio: 'inherit' });
-  children.push(child);
+  nginxMasters.push(child);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     if (
