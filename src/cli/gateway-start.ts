@@ -63,6 +63,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     deadlineMs: opts.deadlineMs,
     reach: new ClusterReach(logger.child({ component: 'cluster' })),
   });
+  const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
   const bodyShare =
     opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
@@ -75,7 +76,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   heldBodies.onEmpty = () => trim.idle();
   const app = await buildHttpApp({
     backend,
-    maxImageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
+    maxImageBytes,
     maxLinesPerRequest: opts.maxLines,
     logger,
     metrics: new HttpMetrics(backend.registry),
@@ -139,7 +140,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
           deadlineMs: opts.deadlineMs,
           graceMs: opts.graceMs,
           limits: {
-            maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024),
+            maxMessageBytes: maxImageBytes,
             maxLines: opts.maxLines,
             bodyMemoryBytes: bodyShare,
             maxConnections: connections.limits.max,

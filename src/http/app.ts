@@ -175,14 +175,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    * A lingering close (lingering-close.ts) then ends at once.
    */
   const closing = new AbortController();
+  /** Responses of requests answered from their socket (request-timeout.ts), by the status they were sent. */
+  const answeredFromSocket = new WeakMap<object, number>();
   /**
    * Counts a request once its answer is done with: its status, or 499 when its client left before
    * the answer was written (as its log line says, and as gRPC counts CANCELLED). Fastify's
    * onResponse runs only for an answer written whole, so such requests went uncounted. A request
    * answered before it reached a route (a malformed URL) is counted as route `unknown`.
    */
-  /** Responses of requests answered from their socket (request-timeout.ts), by the status they were sent. */
-  const answeredFromSocket = new WeakMap<object, number>();
   const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
     const started = performance.now();
     reply.raw.once('close', () => {
