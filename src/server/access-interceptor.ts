@@ -34,6 +34,8 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
     const need = grpcRequirement(descriptor.path, protectInfo);
     if (!access.concerns(need)) return new ServerInterceptingCall(call);
     const method = descriptor.path.startsWith(`/${OCR_SERVICE}/`) ? descriptor.path.slice(OCR_SERVICE.length + 2) : null;
+    // grpc-js makes the interceptors in the turn the stream came: a refusal is timed from here, the token check included.
+    const arrived = performance.now();
     let release: (() => void) | null = null;
     let ended = false;
     /** The call's x-request-id, or a new id: what its refusal's line and the client's logs name it by. */
@@ -48,7 +50,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
       const error = failure ? null : toServiceError(err);
       const code = failure ? status[failure.code] : (error!.code ?? status.INTERNAL);
       const details = failure ? failure.message : error!.details;
-      if (method) metrics.requests.inc({ method, code: statusName(code) });
+      if (method) metrics.answeredNotOk(method, statusName(code), arrived);
       logger().info(
         { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() },
         'refused',

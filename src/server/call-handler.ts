@@ -7,6 +7,7 @@
 import { status, type ServerDuplexStream, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { RecognizeOptions as EngineOptions } from '../engine/index.js';
 import { isLoadRefusal, OcrError } from '../shared/errors.js';
+import { arrivalOf } from './call-arrival.js';
 import { callDeadline, callPriority, requestId, type ServiceContext } from './call-context.js';
 import { statusName, toServiceError } from './status.js';
 import { tooLateToAnswer } from '../shared/answer-deadline.js';
@@ -84,7 +85,8 @@ export class CallRecord {
     }
     const serviceError = toServiceError(error);
     const code = statusName(serviceError.code);
-    ctx.metrics.requests.inc({ method, code });
+    // From the stream's arrival, as the interceptors' refusals are: the OK latency keeps its own start.
+    ctx.metrics.answeredNotOk(method, code, arrivalOf(this.call, this.started));
     const refused = { ...log, code, message: serviceError.details, peer: this.peer };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
     // A refusal for load is counted, and logged at debug only, as the early refusals are not logged

@@ -56,7 +56,8 @@ export function earlyRefusal(
     const gate = admission();
     if (!gated || !gate) return new ServerInterceptingCall(call);
     const { method, kind } = gated;
-    // The pace counts from here: time spent waiting for an upload turn is part of it, not added to it.
+    // grpc-js makes the interceptors in the turn the stream came: the pace, and the time to the
+    // answer, count from here. Time spent waiting for an upload turn is part of the pace, not added to it.
     const arrived = performance.now();
     let ticket: UploadTicket | undefined;
     const release = (): void => ticket?.release();
@@ -64,7 +65,7 @@ export function earlyRefusal(
     let unwatch = (): void => undefined;
     /** End the call with `status`; its request, if it is still coming, is not read. */
     const answer = (status: StatusObject): void => {
-      metrics.requests.inc({ method, code: statusName(status.code) });
+      metrics.answeredNotOk(method, statusName(status.code), arrived);
       call.sendStatus(status);
       stopRequestUpload(call);
     };

@@ -61,12 +61,14 @@ function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Strea
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const refusal = gate.refusalBeforeRequest(priority, deadline, gated.kind, { arriving: true });
     if (!refusal) return false;
+    // In the turn the stream came in: its time to the answer counts from here.
+    const arrived = performance.now();
     window?.refused();
     // grpc-js sets one too: an error after the client's reset must not be thrown.
     stream.on('error', () => undefined);
     const answer = (): void => {
       const { code, details, metadata } = toStatus(refusal);
-      metrics.requests.inc({ method: gated.method, code: statusName(code) });
+      metrics.answeredNotOk(gated.method, statusName(code), arrived);
       if (stream.closed || stream.destroyed) return;
       // As grpc-js answers a call ended before its first message: status and hints in the headers.
       stream.respond(

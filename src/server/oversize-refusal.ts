@@ -49,6 +49,8 @@ export function oversizeRefusal(
   return (descriptor, call) => {
     if (!descriptor.path.startsWith(prefix)) return new ServerInterceptingCall(call);
     const method = descriptor.path.slice(prefix.length);
+    // grpc-js makes the interceptors in the turn the stream came: its refusal is timed from here.
+    const arrived = performance.now();
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
@@ -60,7 +62,7 @@ export function oversizeRefusal(
                 // A stream's handler counts and logs its own end; a unary call never reached its handler.
                 if (!descriptor.requestStream) {
                   const code = statusName(status.code);
-                  metrics.requests.inc({ method, code });
+                  metrics.answeredNotOk(method, code, arrived);
                   logger()?.info(
                     { requestId: requestId(metadata), method, code, message: status.details, peer: call.getPeer() },
                     'refused',

@@ -20,6 +20,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { serveMetrics } from './metrics-endpoint.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
+import { stampArrivals } from './call-arrival.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
 import { ignoreOverlongTimeouts } from './grpc-timeout.js';
@@ -229,6 +230,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     port = await withHttp2Servers(
       (http2Server) => {
+        stampArrivals(http2Server);
         receiveWindow.follow(http2Server);
         connections.watch(http2Server);
         refuseFromHeaders(http2Server, {

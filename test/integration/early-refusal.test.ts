@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import { Admission, type CallCost } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
+import { arrivalOf, stampArrivals } from '../../src/server/call-arrival.js';
 import { earlyRefusal } from '../../src/server/early-refusal.js';
 import { refuseFromHeaders } from '../../src/server/header-refusal.js';
 import { installIncrementalDecoder } from '../../src/server/incremental-decoder.js';
@@ -12,6 +13,7 @@ import { withHttp2Servers } from '../../src/server/http2-servers.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { UploadGate } from '../../src/server/upload-gate.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
+import { errorAnswerTimes } from '../support/error-latency.js';
 
 const MB = 1024 * 1024;
 const identity = (b: Buffer): Buffer => b;
@@ -35,7 +37,8 @@ const service: grpc.ServiceDefinition = {
  * of work (0: none yet); a request read may go `uploadIdleMs` without a byte; the requests read
  * may hold `uploadMemoryShare` of its 100 MiB budget together. `fromHeaders`: streams are weighed
  * from their headers before grpc-js (header-refusal.ts) as `ocr serve` does, unless `checked` says
- * a token check must see them first; `intercepted` counts the calls grpc-js's interceptors saw.
+ * a token check must see them first; `intercepted` counts the calls grpc-js's interceptors saw;
+ * `waited` has, for each call handled, the milliseconds from its stream's arrival to its handler.
  */
 async function busyServer(
   paceMs: number,
@@ -48,7 +51,14 @@ async function busyServer(
     fromHeaders = false,
     checked = (_path: string): boolean => false,
   } = {},
-): Promise<{ port: number; handled: () => number; intercepted: () => number; close: () => Promise<void> }> {
+): Promise<{
+  port: number;
+  metrics: ServerMetrics;
+  handled: () => number;
+  intercepted: () => number;
+  waited: number[];
+  close: () => Promise<void>;
+}> {
   const budget = new MemoryBudget(100 * MB);
   const admission = new Admission(budget, { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
   const page: CallCost = { bytes: MB, encodedBytes: 0, kind: 'page', units: 40, what: 'a page' };
@@ -70,6 +80,7 @@ async function busyServer(
   });
   let handled = 0;
   let intercepted = 0;
+  const waited: number[] = [];
   // As `ocr serve` runs: its clock is what the upload idle limit reads.
   installIncrementalDecoder();
   const window = new ReceiveWindowControl();
@@ -87,10 +98,17 @@ async function busyServer(
     'grpc.max_receive_message_length': maxMessageBytes,
   });
   server.addService(service, {
-    Recognize: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => (handled++, callback(null, Buffer.alloc(0))),
+    Recognize: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<Buffer>) => {
+      handled++;
+      const now = performance.now();
+      waited.push(now - arrivalOf(call, now));
+      callback(null, Buffer.alloc(0));
+    },
   });
   const port = await withHttp2Servers(
     (http2Server) => {
+      // As `ocr serve` does.
+      stampArrivals(http2Server);
       window.follow(http2Server);
       if (fromHeaders) refuseFromHeaders(http2Server, { admission: () => admission, checked, metrics, paceMs, window });
     },
@@ -101,8 +119,10 @@ async function busyServer(
   );
   return {
     port,
+    metrics,
     handled: () => handled,
     intercepted: () => intercepted,
+    waited,
     close: async () => {
       server.forceShutdown();
       finish();
@@ -192,6 +212,9 @@ describe('refusal before the request', function () {
           expect(short.headers['grpc-status']).to.equal(String(grpc.status.RESOURCE_EXHAUSTED));
           expect(short.ms).to.be.at.least(290).and.below(390);
           expect(server.handled()).to.equal(0);
+          // Both timed with their code, from the stream's arrival to the answer: the hold included.
+          const times = await errorAnswerTimes(server.metrics, 'Recognize', 'RESOURCE_EXHAUSTED');
+          expect([times.count, times.within('0.25'), times.within('0.5')]).to.deep.equal([2, 0, 2]);
         } finally {
           await server.close();
         }
@@ -286,6 +309,24 @@ describe('refusal before the request', function () {
       sessions.forEach((session) => session.destroy());
       await busy.close();
       await idle.close();
+    }
+  });
+
+  it("finds under a handler's call when its stream came: the handler's refusals are timed from there, its upload included", async () => {
+    const server = await busyServer(0, { busy: false });
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      // Half its message now, the rest 300 ms later: the handler runs once the whole of it came.
+      const stream = startCall(session, '20S', 10, 5);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      stream.end(Buffer.alloc(5, 1));
+      await once(stream, 'close');
+      expect(server.waited).to.have.lengthOf(1);
+      // A timer may fire a little early: from the handler's start, it would be about 0.
+      expect(server.waited[0]).to.be.at.least(250);
+    } finally {
+      session.destroy();
+      await server.close();
     }
   });
 

@@ -54,6 +54,17 @@ describe('ServerMetrics', () => {
     expect(text).to.contain('ocr_http_request_duration_seconds_bucket{le="60",route="/api/ocr"} 1');
   });
 
+  it('times a non-OK answer apart from the OK ones, by method and code, in buckets between the 50 ms pace and the 100 ms promised', async () => {
+    const metrics = new ServerMetrics(IDLE_LOAD);
+    metrics.answeredNotOk('Recognize', 'RESOURCE_EXHAUSTED', performance.now() - 70);
+    const text = await metrics.registry.metrics();
+    expect(text).to.contain('ocr_requests_total{method="Recognize",code="RESOURCE_EXHAUSTED"} 1');
+    expect(text).to.contain('ocr_request_error_duration_seconds_bucket{le="0.06",method="Recognize",code="RESOURCE_EXHAUSTED"} 0');
+    expect(text).to.contain('ocr_request_error_duration_seconds_bucket{le="0.075",method="Recognize",code="RESOURCE_EXHAUSTED"} 1');
+    expect(text).to.contain('ocr_request_error_duration_seconds_bucket{le="0.1",method="Recognize",code="RESOURCE_EXHAUSTED"} 1');
+    expect(text).not.to.match(/^ocr_request_duration_seconds_count/m);
+  });
+
   it('says the unit of every metric measured in seconds or bytes in its HELP, and which calls a latency times', async () => {
     const metrics = new ServerMetrics(IDLE_LOAD);
     new HttpMetrics(metrics.registry);
@@ -64,5 +75,6 @@ describe('ServerMetrics', () => {
       if (unit) expect(text!.toLowerCase(), name).to.contain(unit);
     }
     expect(helps.find((h) => h.startsWith('# HELP ocr_request_duration_seconds '))).to.contain('OK answer');
+    expect(helps.find((h) => h.startsWith('# HELP ocr_request_error_duration_seconds '))).to.contain('other than OK');
   });
 });
