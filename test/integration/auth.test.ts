@@ -17,6 +17,7 @@ import { clusterBackend } from '../../src/http/cluster-backend.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
+import { errorAnswerTimes } from '../support/error-latency.js';
 import { textImage } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -209,6 +210,9 @@ describe('tokens, scopes and quotas', function () {
     const stream = await rawCall(http2Port, '/ocr.v1.OcrService/RecognizeTiles', {});
     expect(stream.status).to.equal(16);
     expect(stream.message).to.match(/^no token/);
+    // Each timed with its method and code, as refusals for load are.
+    expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'UNAUTHENTICATED')).count).to.be.at.least(malformed.length);
+    expect((await errorAnswerTimes(t.server.metrics, 'RecognizeTiles', 'UNAUTHENTICATED')).count).to.be.at.least(1);
   });
 
   it('keeps gRPC health open without a token, and reflection closed', async () => {

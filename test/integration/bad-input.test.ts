@@ -8,6 +8,7 @@ import { jpegClaiming, jpegWithoutQuantTables, pngClaiming, solidImage, textImag
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { errorAnswerTimes } from '../support/error-latency.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 async function expectStatus(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
@@ -45,7 +46,11 @@ describe('bad input over gRPC', function () {
     expect(r.lines.map((l) => l.text).join('')).to.contain('各区县人民政府');
   });
 
-  it('empty payload → INVALID_ARGUMENT', () => expectStatus(t.client.recognize(Buffer.alloc(0)), 'INVALID_ARGUMENT', /image is empty/));
+  it('empty payload → INVALID_ARGUMENT, timed with its code as the handler answers it', async () => {
+    const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count;
+    await expectStatus(t.client.recognize(Buffer.alloc(0)), 'INVALID_ARGUMENT', /image is empty/);
+    expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 1);
+  });
 
   it('bytes that are no image → INVALID_ARGUMENT naming the formats', () =>
     expectStatus(
@@ -91,6 +96,7 @@ describe('bad input over gRPC', function () {
     ));
 
   it('message over the size limit → RESOURCE_EXHAUSTED naming the limit, with a pushback of -1 (no retry helps)', async () => {
+    const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'RESOURCE_EXHAUSTED')).count;
     const err = await t.client.recognize(Buffer.alloc(5 * 1024 * 1024, 1)).then(
       () => expect.fail('expected RESOURCE_EXHAUSTED'),
       (e: unknown) => e as OcrCallError,
@@ -99,6 +105,8 @@ describe('bad input over gRPC', function () {
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
     expect(err.details).to.match(/^the message is 5\.0 MiB: the request is larger than this server's limit of 4 MiB an image; scale/);
     expect(err.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
+    // Timed with its code, as refusals for load are.
+    expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'RESOURCE_EXHAUSTED')).count).to.equal(before + 1);
   });
 
   it('RecognizeLines message over the size limit → RESOURCE_EXHAUSTED naming the limit', () =>
