@@ -63,9 +63,15 @@ export function earlyRefusal(
     const release = (): void => ticket?.release();
     let unpromise = (): void => undefined;
     let unwatch = (): void => undefined;
-    /** End the call with `status`; its request, if it is still coming, is not read. */
-    const answer = (status: StatusObject): void => {
-      metrics.answeredNotOk(method, statusName(status.code), arrived);
+    /**
+     * End the call with `status`; its request, if it is still coming, is not read. `stalled`: ended
+     * because its client stopped sending, counted but not timed: that time is the client's pause
+     * and the limit, seconds that would hide how fast the refusals are answered.
+     */
+    const answer = (status: StatusObject, stalled = false): void => {
+      const code = statusName(status.code);
+      if (stalled) metrics.requests.inc({ method, code });
+      else metrics.answeredNotOk(method, code, arrived);
       call.sendStatus(status);
       stopRequestUpload(call);
     };
@@ -80,7 +86,7 @@ export function earlyRefusal(
           () => {
             unpromise();
             release();
-            answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)));
+            answer(toStatus(uploadIdleError(limits.maxUploadIdleMs)), true);
           },
           () => turn.readingSince,
         );
@@ -129,7 +135,7 @@ export function earlyRefusal(
                   unwatch();
                   unpromise();
                   release();
-                  answer(toStatus(uploads.stallError()));
+                  answer(toStatus(uploads.stallError()), true);
                 },
               },
             );

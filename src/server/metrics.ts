@@ -99,7 +99,7 @@ export class ServerMetrics {
    */
   readonly errorLatency = new Histogram({
     name: 'ocr_request_error_duration_seconds',
-    help: 'Seconds from a call arriving to its answer with a status other than OK (a refusal, its hold for the refusal pace included, or a failure), by method and gRPC status (calls whose caller had left, cancelled or past their deadline, are counted in ocr_requests_total, not timed here)',
+    help: 'Seconds from a call arriving to its answer with a status other than OK (a refusal, its hold for the refusal pace included, or a failure), by method and gRPC status (calls whose caller had left, cancelled or past their deadline, or stopped sending its request, are counted in ocr_requests_total, not timed here)',
     labelNames: ['method', 'code'] as const,
     buckets: ERROR_LATENCY_BUCKETS,
     registers: [this.registry],

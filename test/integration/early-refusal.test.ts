@@ -360,7 +360,7 @@ describe('upload idle limit', function () {
   /** `body` on a connection to a server whose uploads may go `uploadIdleMs` without a byte; both closed after. */
   async function withSession(
     uploadIdleMs: number,
-    body: (server: { handled: () => number }, session: http2.ClientHttp2Session) => Promise<void>,
+    body: (server: { handled: () => number; metrics: ServerMetrics }, session: http2.ClientHttp2Session) => Promise<void>,
   ): Promise<void> {
     const server = await busyServer(0, { busy: false, uploadIdleMs });
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
@@ -394,6 +394,9 @@ describe('upload idle limit', function () {
       const [trailers] = await wholeTrailers;
       expect(trailers['grpc-status']).to.equal(String(grpc.status.OK));
       expect(server.handled()).to.equal(1);
+      // Counted, not timed: their time is the client's pause and the limit, not how fast the server answers.
+      const counted = (await server.metrics.requests.get()).values.find((v) => v.labels.code === 'DEADLINE_EXCEEDED')?.value;
+      expect([counted, (await errorAnswerTimes(server.metrics, 'Recognize', 'DEADLINE_EXCEEDED')).count]).to.deep.equal([4, 0]);
     }));
 
   it('ends a call whose whole message came but whose request never ends (no half-close) the same way', () =>
