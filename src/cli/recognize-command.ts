@@ -9,7 +9,7 @@ import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
-import { failure, isFailure, withTilingHint, type FileResult, type FileSuccess } from './file-result.js';
+import { failure, isFailure, withTilingHint, type FileFailure, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
 import { lineTooLarge } from '../shared/image-limit.js';
@@ -160,7 +160,16 @@ async function recognizeLinesOnly(
   } catch (err) {
     // A server that let the deadline pass on so small a question would let each batch's pass too.
     if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED') {
-      for (const file of files) emit(failure(file, err));
+      // A file that cannot be sent (missing, a directory, not an image) is failed for what is wrong with it, not for the deadline.
+      await runInOrder(
+        files,
+        opts.concurrency,
+        async (file) => {
+          const entry = await lineImage(file, undefined);
+          return 'image' in entry ? failure(file, err) : entry;
+        },
+        emit,
+      );
       return;
     }
     // An unreachable server fails every batch below, each file with the call's own status.
@@ -190,6 +199,18 @@ interface LineImage {
   height: number;
 }
 
+/** The file read and its size found, ready to send; or why it cannot be sent, found without the server. */
+async function lineImage(file: string, maxImageBytes: number | undefined): Promise<LineImage | FileFailure> {
+  try {
+    const image = await readImage(file);
+    // The server would refuse it unread, in words for a batch of many, since it cannot tell how many a message holds.
+    if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
+    return { file, image, ...(await probeImage(image, ANY_SIZE)) };
+  } catch (err) {
+    return failure(file, err);
+  }
+}
+
 /** `maxImageBytes`: the server's limit, over which a file is failed here, alone in its batch (planBatches). */
 async function recognizeBatch(
   client: OcrClient,
@@ -197,18 +218,7 @@ async function recognizeBatch(
   opts: RecognizeCliOptions,
   maxImageBytes: number | undefined,
 ): Promise<FileResult[]> {
-  const entries = await Promise.all(
-    files.map(async (file): Promise<LineImage | FileResult> => {
-      try {
-        const image = await readImage(file);
-        // The server would refuse it unread, in words for a batch of many, since it cannot tell how many a message holds.
-        if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
-        return { file, image, ...(await probeImage(image, ANY_SIZE)) };
-      } catch (err) {
-        return failure(file, err);
-      }
-    }),
-  );
+  const entries = await Promise.all(files.map((file) => lineImage(file, maxImageBytes)));
   const toSend = entries.filter((e): e is LineImage => 'image' in e);
   const answers = new Map<LineImage, FileResult>();
   if (toSend.length > 0) {

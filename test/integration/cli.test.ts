@@ -121,10 +121,10 @@ describe('ocr command line', function () {
     }
   });
 
-  it('recognize --lines-only against a server that never answers fails after one deadline, not one for asking its limits and one more', async () => {
+  /** Runs `use` with the port of a server that accepts TCP and never speaks: grpc-js waits out the whole deadline for an HTTP/2 answer. */
+  const withSilentServer = async (use: (port: number, connectedAt: () => number | undefined) => Promise<void>): Promise<void> => {
     const sockets: net.Socket[] = [];
     let connectedAt: number | undefined;
-    // Accepts TCP and never speaks: grpc-js waits out the whole deadline for an HTTP/2 answer.
     const silent = net.createServer((socket) => {
       connectedAt ??= performance.now();
       sockets.push(socket);
@@ -132,16 +132,39 @@ describe('ocr command line', function () {
     silent.listen(0, '127.0.0.1');
     await once(silent, 'listening');
     try {
-      const { port } = silent.address() as net.AddressInfo;
-      const r = await runCli(['recognize', '--target', `127.0.0.1:${port}`, '--json', '--lines-only', '--deadline-ms', '1000', line]);
-      const ms = performance.now() - connectedAt!;
-      expect(r.code).to.equal(1);
-      expect(parse(r.stdout)[0]!.error!.code).to.equal('DEADLINE_EXCEEDED');
-      expect(ms).to.be.below(1800);
+      await use((silent.address() as net.AddressInfo).port, () => connectedAt);
     } finally {
       for (const socket of sockets) socket.destroy();
       silent.close();
     }
+  };
+
+  it('recognize --lines-only against a server that never answers fails after one deadline, not one for asking its limits and one more', async () => {
+    await withSilentServer(async (port, connectedAt) => {
+      const r = await runCli(['recognize', '--target', `127.0.0.1:${port}`, '--json', '--lines-only', '--deadline-ms', '1000', line]);
+      const ms = performance.now() - connectedAt()!;
+      expect(r.code).to.equal(1);
+      expect(parse(r.stdout)[0]!.error!.code).to.equal('DEADLINE_EXCEEDED');
+      expect(ms).to.be.below(1800);
+    });
+  });
+
+  it('recognize --lines-only against a server that never answers still says what is wrong with each file it could not send', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const missing = path.join(dir, 'missing.png');
+    const notImage = path.join(dir, 'notes.png');
+    writeFileSync(notImage, 'hello');
+    await withSilentServer(async (port) => {
+      const args = ['recognize', '--target', `127.0.0.1:${port}`, '--json', '--lines-only', '--deadline-ms', '1000'];
+      const r = await runCli([...args, missing, dir, notImage, line]);
+      expect(r.code).to.equal(1);
+      const out = parse(r.stdout);
+      expect(out.map((o) => o.file)).to.deep.equal([missing, dir, notImage, line]);
+      expect(out.map((o) => o.error!.code)).to.deep.equal(['NOT_FOUND', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED']);
+      expect(out[0]!.error!.message).to.contain('no such file or directory');
+      expect(out[1]!.error!.message).to.match(/^it is a directory/);
+      expect(out[2]!.error!.message).to.match(/not a JPEG, PNG/);
+    });
   });
 
   it('recognize --tile-size streams tiles and prints the merged lines', async () => {
