@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { cropQuad } from '../src/engine/recognize/crop.js';
 import { buildCharset } from '../src/engine/recognize/ctc.js';
 import { stripedOneBitBmp } from '../src/dev/bmp-file.js';
-import { decodeBmp } from '../src/engine/decode/bmp-decoder.js';
+import { decodeBmp } from '../src/shared/bmp-decoder.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS } from '../src/engine/decode/decode.js';
 import { Detector } from '../src/engine/detect/detector.js';
 import { defaultEngineConfig } from '../src/engine/engine.js';

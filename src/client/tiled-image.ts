@@ -4,7 +4,9 @@
  * sRGB), and tiles go out as PNG so they arrive exactly as cut.
  */
 
+import { decodeBmp } from '../shared/bmp-decoder.js';
 import { invalidArgument } from '../shared/errors.js';
+import { sniffFormat } from '../shared/image-format.js';
 import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
@@ -33,6 +35,11 @@ export class TiledImage {
   static async decode(image: Uint8Array): Promise<TiledImage> {
     if (checkImageBytes(image, 'image').length === 0) throw invalidArgument('image is empty');
     const sharp = await sharpForTiling();
+    if (sniffFormat(image) === 'bmp') {
+      // libvips reads no BMP: decoded as the engine decodes one (upright as stored, alpha on white).
+      const { data, width, height } = decodeBmp(image);
+      return new TiledImage(sharp, Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height);
+    }
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
       // large for one request are what tiling is for, and the file is the caller's own.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeBmp, flatten, readBmpHeader } from '../../src/engine/decode/bmp-decoder.js';
+import { decodeBmp, flatten, readBmpHeader } from '../../src/shared/bmp-decoder.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode/decode.js';
 import type { RawImage } from '../../src/engine/types.js';
 import { OcrError } from '../../src/shared/errors.js';

@@ -1,6 +1,6 @@
 import type { Metadata, SharpOptions } from 'sharp';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
-import { decodeBmp, readBmpHeader } from './bmp-decoder.js';
+import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';

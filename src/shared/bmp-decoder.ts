@@ -1,10 +1,18 @@
 /**
  * BMP (Windows and OS/2 bitmaps), which libvips cannot read. One header reader serves admission,
  * the CLI and the decoder, so that the size admitted is the size decoded: a second parser that
- * reads the fields differently is how a file declaring 8×8 once decoded as 524296×480.
+ * reads the fields differently is how a file declaring 8×8 once decoded as 524296×480. Shared, so
+ * that the SDK cuts a BMP into tiles as the engine reads it whole.
  */
-import { invalidArgument } from '../../shared/errors.js';
-import type { RawImage } from '../types.js';
+import { invalidArgument } from './errors.js';
+
+/** RGB pixels, row by row (an engine RawImage; the SDK carries none of the engine's types). */
+export interface BmpPixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3;
+}
 
 const corrupt = (why: string): Error => invalidArgument(`BMP image is corrupt or truncated: ${why}`);
 const unsupported = (what: string): Error => invalidArgument(`BMP images with ${what} are not supported; convert it to PNG`);
@@ -138,7 +146,7 @@ function readPalette(buf: Uint8Array, at: number, dataOffset: number, bits: numb
  * pixels and bytes; alpha, where a file has any, flattened on white as decodeImage flattens other
  * formats. The caller checks the header's size against its limits first: this allocates it.
  */
-export function decodeBmp(buf: Uint8Array): RawImage {
+export function decodeBmp(buf: Uint8Array): BmpPixels {
   const header = readBmpHeader(buf);
   const { width, height } = header;
   if (width === 0 || height === 0) throw corrupt(`its size is ${width}×${height}`);
