@@ -7,6 +7,8 @@
 import { decodeBmp } from '../shared/bmp-decoder.js';
 import { invalidArgument } from '../shared/errors.js';
 import { sniffFormat } from '../shared/image-format.js';
+import { notAnImage } from '../shared/not-an-image.js';
+import { sharpReason } from '../shared/sharp-reason.js';
 import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
@@ -40,20 +42,28 @@ export class TiledImage {
       const { data, width, height } = decodeBmp(image);
       return new TiledImage(sharp, Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height);
     }
+    let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
       // large for one request are what tiling is for, and the file is the caller's own.
-      const { data, info } = await sharp(image, { pages: 1, limitInputPixels: false, failOn: 'truncated' })
+      decoded = await sharp(image, { pages: 1, limitInputPixels: false, failOn: 'truncated' })
         .rotate()
         .flatten({ background: '#ffffff' })
         .toColourspace('srgb')
         .raw({ depth: 'uchar' })
         .toBuffer({ resolveWithObject: true });
-      if (info.channels !== CHANNELS) throw new Error(`unexpected ${info.channels} channels after conversion`);
-      return new TiledImage(sharp, data, info.width, info.height);
     } catch (err) {
-      throw invalidArgument(`cannot read the image to cut it into tiles: ${(err as Error).message}`);
+      // In the server's words for the same bytes sent whole: libvips' own may be another image's (sharpReason).
+      const format = sniffFormat(image);
+      throw invalidArgument(
+        format === null
+          ? notAnImage('image', image)
+          : `${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err as Error)}`,
+      );
     }
+    const { data, info } = decoded;
+    if (info.channels !== CHANNELS) throw new Error(`unexpected ${info.channels} channels after conversion`);
+    return new TiledImage(sharp, data, info.width, info.height);
   }
 
   /** The PNG bytes of one rectangle of the (oriented) image. */

@@ -1,12 +1,23 @@
 import { expect } from 'chai';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { TiledImage } from '../../src/client/index.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
+import { decodeImage } from '../../src/engine/decode/decode.js';
 import { bmpRows } from '../support/images.js';
 
 /** The RGB pixels of an encoded tile. */
 async function pixels(png: Buffer): Promise<Buffer> {
   return sharp(png).raw().toBuffer();
+}
+
+/** What `decode` rejects with. */
+async function decodeFailure(image: Uint8Array, decode: (image: Uint8Array) => Promise<unknown>): Promise<Error> {
+  try {
+    await decode(image);
+  } catch (err) {
+    return err as Error;
+  }
+  expect.fail('expected the image to be refused');
 }
 
 describe('TiledImage.decode', () => {
@@ -25,5 +36,29 @@ describe('TiledImage.decode', () => {
       }
     }
     expect(tile.equals(expected)).to.equal(true);
+  });
+
+  it('refuses a file that is not an image in the words the server has for it sent whole, each kind with what to send instead', async () => {
+    for (const bytes of ['hello world\n', '%PDF-1.7\n']) {
+      const image = Buffer.from(bytes);
+      const tiled = await decodeFailure(image, (i) => TiledImage.decode(i));
+      expect(tiled).to.have.property('code', 'INVALID_ARGUMENT');
+      expect(tiled.message).to.equal((await decodeFailure(image, (i) => decodeImage(i))).message);
+    }
+  });
+
+  it('names a truncated image corrupt by its own format, whatever other images fail beside it', async () => {
+    const noise = (): Sharp =>
+      sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+    const [jpeg, png] = await Promise.all([noise().jpeg().toBuffer(), noise().png().toBuffer()]);
+    const cut = [jpeg.subarray(0, jpeg.length / 2), png.subarray(0, png.length / 2)];
+    // At once: libvips keeps one error buffer for the process, which held the other image's words.
+    const failures = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => decodeFailure(cut[i % 2]!, (image) => TiledImage.decode(image))),
+    );
+    failures.forEach((err, i) => {
+      expect(err).to.have.property('code', 'INVALID_ARGUMENT');
+      expect(err.message).to.match(i % 2 === 0 ? /^JPEG image is corrupt or truncated: / : /^PNG image is corrupt or truncated: /);
+    });
   });
 });

@@ -6,6 +6,7 @@ import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
+import { sharpReason } from '../../shared/sharp-reason.js';
 import type { RawImage } from '../types.js';
 
 export interface DecodeLimits {
@@ -57,17 +58,6 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   checkSize(info.width, info.height, limits);
   if (info.channels !== 3) throw invalidArgument(`${format.toUpperCase()} image decoded to ${info.channels} channels, not RGB`);
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
-}
-
-/**
- * sharp's own words for a failure ("Input buffer has corrupt header"), without what libvips adds
- * after them. libvips keeps one error buffer for the whole process and sharp hands on whatever is in
- * it: the same fault once per pass over the header, lines of other images failing on other threads
- * meanwhile, or nothing, when another thread has just cleared it. Kept, the same corrupt image was
- * told three different things in one run, and a caller could read of another caller's image.
- */
-function sharpReason(err: Error): string {
-  return err.message.split(/\n|:\s*Vips/)[0]!.replace(/:\s*$/, '');
 }
 
 /**

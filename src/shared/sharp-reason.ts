@@ -1,0 +1,10 @@
+/**
+ * sharp's own words for a failure ("Input buffer has corrupt header"), without what libvips adds
+ * after them. libvips keeps one error buffer for the whole process and sharp hands on whatever is in
+ * it: the same fault once per pass over the header, lines of other images failing on other threads
+ * meanwhile, or nothing, when another thread has just cleared it. Kept, the same corrupt image was
+ * told three different things in one run, and a caller could read of another caller's image.
+ */
+export function sharpReason(err: Error): string {
+  return err.message.split(/\n|:\s*Vips/)[0]!.replace(/:\s*$/, '');
+}
