@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { status as Status } from '@grpc/grpc-js';
 
@@ -100,6 +104,26 @@ describe('ocr recognize helpers', () => {
         message: 'it is a directory: name the image files in it (DIR/*.jpg)',
       });
       expect(describeError(new Error('boom'))).to.deep.equal({ code: 'UNKNOWN', message: 'boom' });
+    });
+
+    it('names a file too large to read (over 2 GiB) as too large, with what to do, not as UNKNOWN', async () => {
+      const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'huge.png');
+      // Sparse: no disk is spent, and readFile fails on the size before reading a byte.
+      writeFileSync(file, '');
+      truncateSync(file, 3 * 2 ** 30);
+      try {
+        const err: unknown = await readFile(file).then(
+          () => expect.fail('read a 3 GiB file'),
+          (e: unknown) => e,
+        );
+        expect(describeError(err)).to.deep.equal({
+          code: 'RESOURCE_EXHAUSTED',
+          message:
+            'File size (3221225472) is greater than 2 GiB, the most ocr recognize reads from one file: scale the image down, or cut it into parts and read each',
+        });
+      } finally {
+        rmSync(path.dirname(file), { recursive: true });
+      }
     });
 
     it('maps numbers outside gRPC to UNKNOWN', () => {
