@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 
 import type { Priority } from '../client/call-settings.js';
-import { OcrCallError } from '../client/errors.js';
+import { DEADLINE_NO_INSTANCE, OcrCallError } from '../client/errors.js';
 import { OcrClient } from '../client/ocr-client.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
@@ -95,7 +95,8 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
     if (opts.linesOnly) {
       await recognizeLinesOnly(client, files, opts, emit);
     } else {
-      await runInOrder(files, opts.concurrency, (file) => recognizeFile(client, file, opts), emit);
+      const reach: Reach = {};
+      await runInOrder(files, opts.concurrency, (file) => recognizeFile(client, file, opts, reach), emit);
     }
   } finally {
     output.stop();
@@ -111,9 +112,20 @@ async function readImage(file: string): Promise<Buffer> {
   return image;
 }
 
-async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCliOptions): Promise<FileResult> {
+/** What the calls so far found of the target, for the files still to send. */
+interface Reach {
+  /** A call's failure after its whole deadline passed with no instance ready to take it: each call after it would wait out its own too. */
+  unreachable?: OcrCallError;
+}
+
+async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCliOptions, reach: Reach): Promise<FileResult> {
   try {
     const image = await readImage(file);
+    if (reach.unreachable) {
+      // Not a deadline more for each file: its failure at once, unless its own header says what else is wrong with it.
+      await probeImage(image, ANY_SIZE);
+      throw reach.unreachable;
+    }
     let result: FileSuccess;
     if (opts.tileSize !== undefined) {
       const read = await recognizeLargeImage(client, image, {
@@ -130,6 +142,7 @@ async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCli
     await annotate(image, result, opts);
     return result;
   } catch (err) {
+    if (err instanceof OcrCallError && err.details === DEADLINE_NO_INSTANCE) reach.unreachable ??= err;
     return opts.tileSize === undefined ? withTilingHint(failure(file, err)) : failure(file, err);
   }
 }

@@ -167,6 +167,33 @@ describe('ocr command line', function () {
     });
   });
 
+  it('recognize against a server that never answers waits out one deadline, not one for every file, and still names each bad file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const missing = path.join(dir, 'missing.png');
+    const notImage = path.join(dir, 'notes.png');
+    writeFileSync(notImage, 'hello');
+    await withSilentServer(async (port) => {
+      for (const mode of [[], ['--tile-size', '512']]) {
+        const started = performance.now();
+        const args = ['recognize', '--target', `127.0.0.1:${port}`, '--json', '-c', '1', '--deadline-ms', '1000', ...mode];
+        const r = await runCli([...args, line, line, missing, notImage, line, line]);
+        const ms = performance.now() - started;
+        expect(r.code).to.equal(1);
+        const codes = parse(r.stdout).map((o) => o.error!.code);
+        expect(codes).to.deep.equal([
+          'DEADLINE_EXCEEDED',
+          'DEADLINE_EXCEEDED',
+          'NOT_FOUND',
+          'INVALID_ARGUMENT',
+          'DEADLINE_EXCEEDED',
+          'DEADLINE_EXCEEDED',
+        ]);
+        // The first call's deadline and the CLI's start; a deadline a file would be 4 s and more.
+        expect(ms, mode.join(' ')).to.be.below(3000);
+      }
+    });
+  });
+
   it('recognize --tile-size streams tiles and prints the merged lines', async () => {
     const whole = parse((await runCli(['recognize', '--target', target, '--json', doc])).stdout)[0]!;
     const tiled = parse((await runCli(['recognize', '--target', target, '--json', '--tile-size', '512', doc])).stdout)[0]!;
