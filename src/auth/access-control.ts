@@ -11,7 +11,7 @@
 import { statSync, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
 import { ApiKeys, readApiKeys } from './api-keys.js';
-import type { Requirement } from './access.js';
+import { missingScope, type Requirement } from './access.js';
 import { AuthFailure, bearerToken, looksLikeJwt } from './bearer.js';
 import { JwtVerifier, readJwks, type JwtSettings } from './jwt.js';
 import type { Quota } from './quota-config.js';
@@ -179,12 +179,8 @@ export class AccessControl {
     if (need.scope !== null && this.auth) {
       caller = await this.auth.authenticate(call.authorization);
       if (!caller.scopes.has(need.scope)) {
-        throw new AuthFailure(
-          'PERMISSION_DENIED',
-          `missing scope ${need.scope}: ${need.what} needs it, and the token of ${caller.identity} carries ${caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope'}`,
-          'insufficient_scope',
-          need.scope,
-        );
+        const carried = caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope';
+        throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carried}`);
       }
     }
     caller ??= { identity: call.fallback(), scopes: new Set() };

@@ -12,6 +12,7 @@
  * - Any other gRPC method: ocr:read, so that a service added later is closed until it is placed here.
  */
 import { OCR_SERVICE } from '../shared/service-name.js';
+import { AuthFailure } from './bearer.js';
 import { ADMIN_SCOPE, READ_SCOPE, type Scope } from './scopes.js';
 
 export interface Requirement {
@@ -36,17 +37,48 @@ export function grpcRequirement(path: string, protectInfo: boolean): Requirement
   return { scope: READ_SCOPE, quota: true, what: path };
 }
 
+/**
+ * What an HTTP caller called, as its refusals name it: the route with the one method it is served
+ * on (`POST /api/ocr`), by an instance and alike by a gateway relaying its instances' refusals.
+ */
+export function httpCallName(route: string): string {
+  // The OCR routes (/api/ocr, /api/ocr/lines) take POST; every other route GET.
+  return `${route.startsWith('/api/ocr') ? 'POST' : 'GET'} ${route}`;
+}
+
 /** By Fastify's route pattern (request.routeOptions.url); undefined for a request no route matched. */
 export function httpRequirement(route: string | undefined, protectInfo: boolean): Requirement {
   switch (route) {
     case '/api/ocr':
     case '/api/ocr/lines':
-      return { scope: READ_SCOPE, quota: true, what: route };
+      return { scope: READ_SCOPE, quota: true, what: httpCallName(route) };
     case '/api/info':
-      return { scope: protectInfo ? READ_SCOPE : null, quota: true, what: route };
+      return { scope: protectInfo ? READ_SCOPE : null, quota: true, what: httpCallName(route) };
     case '/metrics':
-      return { scope: protectInfo ? ADMIN_SCOPE : null, quota: false, what: route };
+      return { scope: protectInfo ? ADMIN_SCOPE : null, quota: false, what: httpCallName(route) };
     default:
       return { scope: null, quota: false, what: route ?? 'unknown route' };
   }
+}
+
+/** The refusal of a token without `scope`, which `what` (a method, a route) needs; `held` says what the token carries. */
+export function missingScope(scope: string, what: string, held: string): AuthFailure {
+  return new AuthFailure(
+    'PERMISSION_DENIED',
+    `missing scope ${scope}: ${what} needs it, and ${held}; send a token that carries ${scope}`,
+    'insufficient_scope',
+    scope,
+  );
+}
+
+const MISSING_SCOPE = /^missing scope (\S+): .+? needs it, and (.+); send a token that carries \S+$/;
+
+/**
+ * A refusal for a missing scope (missingScope's wording, `message`) as it reads for `what` in place
+ * of what it named: an instance's refusal of a gRPC method, relayed by a gateway to its HTTP caller,
+ * who called a route. Null for any other message.
+ */
+export function scopeRefusalFor(message: string, what: string): AuthFailure | null {
+  const parts = MISSING_SCOPE.exec(message);
+  return parts ? missingScope(parts[1]!, what, parts[2]!) : null;
 }

@@ -52,7 +52,7 @@ export function addAccessControl(app: FastifyInstance, access: AccessControl, lo
       const answer = toHttpFailure(err);
       // The fields of every other HTTP refusal's line (app.ts): the HTTP status, the gRPC code.
       logger.info(
-        { requestId: request.id, route: need.what, status: answer.status, code: answer.code, message: answer.message },
+        { requestId: request.id, route: request.routeOptions.url, status: answer.status, code: answer.code, message: answer.message },
         'refused',
       );
       return sendAuthFailure(reply, err, answer);

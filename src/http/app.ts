@@ -19,7 +19,8 @@ import { OcrError } from '../shared/errors.js';
 import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
-import { AuthFailure, bearerChallenge, bearerToken } from '../auth/bearer.js';
+import { httpCallName } from '../auth/access.js';
+import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl, authorizationValues } from './access-hook.js';
@@ -124,6 +125,7 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSou
     signal: controller.signal,
     priority,
     requestId: request.id,
+    what: httpCallName(request.routeOptions.url ?? request.url),
     ...(authorization.length > 0 ? { authorization: authorization.join(', ') } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
   };
@@ -141,26 +143,6 @@ function noSchemaCompiler(): () => never {
       'this app compiles no route schemas: check the request in its handler (app.ts), or give Fastify its default compilers back',
     );
   };
-}
-
-/**
- * An instance's refusal of who calls, relayed by a gateway, as the AuthFailure the instance made of
- * it, so that WWW-Authenticate reads as the instance's own would (RFC 6750): no error for no token,
- * invalid_request for a value that is no bearer token (both read again from the caller's values,
- * which the gateway forwarded as they came), invalid_token otherwise; insufficient_scope with the
- * scope its message names.
- */
-function relayedAuthFailure(failure: HttpFailure, authorization: readonly string[]): AuthFailure {
-  if (failure.status === 403) {
-    const scope = /^missing scope (\S+):/.exec(failure.message)?.[1];
-    return new AuthFailure('PERMISSION_DENIED', failure.message, 'insufficient_scope', scope);
-  }
-  try {
-    bearerToken(authorization);
-  } catch (err) {
-    if (err instanceof AuthFailure) return new AuthFailure('UNAUTHENTICATED', failure.message, err.bearerError);
-  }
-  return new AuthFailure('UNAUTHENTICATED', failure.message, 'invalid_token');
 }
 
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
@@ -336,11 +318,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // A refusal for load (429) is counted, and logged at debug only, as over gRPC (call-handler.ts).
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED') logger.debug(log, 'refused');
     else logger.info(log, 'refused');
-    // A refusal of who calls, from the gateway's instances or from reading the token here.
-    if (failure.status === 401 || failure.status === 403) {
-      const auth = err instanceof AuthFailure ? err : relayedAuthFailure(failure, authorizationValues(request));
-      void reply.header('www-authenticate', bearerChallenge(auth));
-    }
+    // A refusal of who calls, relayed from the gateway's instances (cluster-backend.ts).
+    if (err instanceof AuthFailure) void reply.header('www-authenticate', bearerChallenge(err));
     return sendFailure(request, reply, failure);
   });
   app.addHook('preClose', (done) => {

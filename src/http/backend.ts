@@ -14,6 +14,8 @@ export interface HttpCall {
   deadline?: number;
   priority: Priority;
   requestId: string;
+  /** What the caller called, as refusals name it (`POST /api/ocr`: access.ts, httpCallName). */
+  what: string;
   /** The request's `authorization` headers, joined with commas as HTTP joins repeated fields: for a gateway to pass on (cluster-backend.ts). */
   authorization?: string;
 }

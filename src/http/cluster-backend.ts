@@ -9,6 +9,8 @@ import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { noInstanceReason, type ClusterReach } from './cluster-reach.js';
 import { HttpError } from './failure.js';
+import { scopeRefusalFor } from '../auth/access.js';
+import { AuthFailure, bearerToken } from '../auth/bearer.js';
 
 /**
  * What gRPC metadata can carry of an HTTP header value: printable ASCII. Any other character
@@ -58,9 +60,31 @@ const NO_INSTANCE_RETRY_MS = 5000;
 export const gatewayDeadlinePassed = (deadlineMs: number): string =>
   `the gateway's deadline of ${deadlineMs} ms (its --deadline-ms) passed before the answer came: send a longer timeout_ms, or a smaller image, or retry when the service is less busy`;
 
+/**
+ * An instance's refusal of who calls, as the AuthFailure the instance's own HTTP front door makes
+ * of it, so that its message and WWW-Authenticate read alike (RFC 6750). A missing scope names what
+ * the HTTP caller called (POST /api/ocr), not the gRPC method the gateway called for it. A refusal
+ * of the token: no error for no token, invalid_request for a value that is no bearer token (both
+ * read again from the caller's values, which went on as they came), invalid_token otherwise.
+ */
+function relayedAuthFailure(err: OcrCallError, call: HttpCall): AuthFailure | null {
+  if (err.code === 'PERMISSION_DENIED') {
+    return scopeRefusalFor(err.details, call.what) ?? new AuthFailure('PERMISSION_DENIED', err.details, 'insufficient_scope');
+  }
+  if (err.code !== 'UNAUTHENTICATED') return null;
+  try {
+    bearerToken(call.authorization !== undefined ? [call.authorization] : []);
+  } catch (failure) {
+    if (failure instanceof AuthFailure) return new AuthFailure('UNAUTHENTICATED', err.details, failure.bearerError);
+  }
+  return new AuthFailure('UNAUTHENTICATED', err.details, 'invalid_token');
+}
+
 /** `err` in the words for an HTTP caller of the gateway, where the SDK's are meant for its own caller. */
 function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number): unknown {
   if (noInstanceReason(err) !== null) return new HttpError(503, 'UNAVAILABLE', NO_INSTANCE_REACHED, NO_INSTANCE_RETRY_MS);
+  const refusal = err instanceof OcrCallError ? relayedAuthFailure(err, call) : null;
+  if (refusal) return refusal;
   if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED' && call.deadline === undefined) {
     return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadlinePassed(deadlineMs));
   }

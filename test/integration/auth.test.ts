@@ -290,7 +290,9 @@ describe('tokens, scopes and quotas', function () {
   it('refuses a token without the scope: PERMISSION_DENIED / 403 naming the scope', async () => {
     const err = await callError(client({ token: keys.admin, maxAttempts: 1 }).recognizeLines([line]));
     expect(err.code).to.equal('PERMISSION_DENIED');
-    expect(err.details).to.equal('missing scope ocr:read: RecognizeLines needs it, and the token of key:admin carries ocr:admin');
+    expect(err.details).to.equal(
+      'missing scope ocr:read: RecognizeLines needs it, and the token of key:admin carries ocr:admin; send a token that carries ocr:read',
+    );
     const noScope = await jwt({ scope: 'profile' });
     expect((await callError(client({ token: noScope, maxAttempts: 1 }).getServerInfo())).code).to.equal('PERMISSION_DENIED');
     const res = await rawHttp(httpPort, '/api/info', { authorization: `Bearer ${keys.admin}` });
@@ -408,11 +410,11 @@ describe('tokens, scopes and quotas', function () {
       expect(((await without.json()) as { msg: string }).msg).to.match(/^no token/);
       // A malformed value goes on as it came: the instances refuse it as they would over HTTP.
       const gatewayPort = (gateway.server.address() as AddressInfo).port;
+      const answer = (a: { status: number; body: string }): [number, string] => [a.status, (JSON.parse(a.body) as { msg: string }).msg];
       for (const [what, headers] of malformed) {
         const [direct, through] = await Promise.all(
           [httpPort, gatewayPort].map((port) => rawHttp(port, '/api/ocr', headers, 'POST', line)),
         );
-        const answer = (a: { status: number; body: string }): [number, string] => [a.status, (JSON.parse(a.body) as { msg: string }).msg];
         expect(direct.status, what).to.equal(401);
         expect(answer(through), what).to.deep.equal(answer(direct));
         expect(through.headers['www-authenticate'], what).to.equal(direct.headers['www-authenticate']);
@@ -422,6 +424,23 @@ describe('tokens, scopes and quotas', function () {
       const withAdmin = await post({ authorization: `Bearer ${keys.admin}` });
       expect(withAdmin.status).to.equal(403);
       expect(withAdmin.headers.get('www-authenticate')).to.include('error="insufficient_scope"').and.include('scope="ocr:read"');
+      // A token without the scope is told what it called over HTTP, as the instance tells it, not the gRPC method the gateway called.
+      for (const [route, method] of [
+        ['/api/ocr', 'POST'],
+        ['/api/ocr/lines', 'POST'],
+        ['/api/info', 'GET'],
+      ] as const) {
+        const headers = { authorization: `Bearer ${keys.admin}` };
+        const [direct, through] = await Promise.all(
+          [httpPort, gatewayPort].map((port) => rawHttp(port, route, headers, method, method === 'POST' ? line : undefined)),
+        );
+        expect(answer(direct)).to.deep.equal([
+          403,
+          `missing scope ocr:read: ${method} ${route} needs it, and the token of key:admin carries ocr:admin; send a token that carries ocr:read`,
+        ]);
+        expect(answer(through), route).to.deep.equal(answer(direct));
+        expect(through.headers['www-authenticate'], route).to.equal(direct.headers['www-authenticate']);
+      }
     } finally {
       await gateway.close();
     }

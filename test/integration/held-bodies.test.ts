@@ -66,7 +66,7 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
     let answer!: (value: unknown) => void;
     const client = { getServerInfo: () => new Promise((resolve) => (answer = resolve)) } as unknown as OcrClient;
     const backend = clusterBackend(client, { deadlineMs: 30_000 });
-    const call = { signal: new AbortController().signal, priority: 'interactive', requestId: 'r' } as const;
+    const call = { signal: new AbortController().signal, priority: 'interactive', requestId: 'r', what: 'GET /api/info' } as const;
     const open = backend.serverInfo(call);
     const read = async (r: Registry, name: string): Promise<number> => (await r.getSingleMetric(name)!.get()).values[0]!.value;
     expect(await read(registry, 'ocr_gateway_body_limit_bytes')).to.equal(96 * MB);

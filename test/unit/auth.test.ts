@@ -272,7 +272,9 @@ describe('scopes', () => {
         access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, grpcRequirement('/ocr.v1.OcrService/Recognize', true)),
       );
       expect(failure.code).to.equal('PERMISSION_DENIED');
-      expect(failure.message).to.equal('missing scope ocr:read: Recognize needs it, and the token of key:metrics carries ocr:admin');
+      expect(failure.message).to.equal(
+        'missing scope ocr:read: Recognize needs it, and the token of key:metrics carries ocr:admin; send a token that carries ocr:read',
+      );
       expect(bearerChallenge(failure)).to.include('error="insufficient_scope"').and.include('scope="ocr:read"');
       await access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, httpRequirement('/metrics', true));
     } finally {
