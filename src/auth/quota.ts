@@ -27,6 +27,16 @@ function rateShape(quota: Quota): RateShape | null {
 
 const fmt = (n: number): string => String(Math.round(n * 1000) / 1000);
 
+/** How every refusal over a quota begins, followed by who: what tells one apart from a refusal for load once relayed. */
+const OVER_QUOTA = 'over the quota of ';
+
+/**
+ * Whether a RESOURCE_EXHAUSTED description is a refusal over a caller's quota (a gateway relays an
+ * instance's as it came): policy for that caller, logged at info wherever it is answered, where a
+ * refusal for load is logged at debug, since overload brings hundreds a second.
+ */
+export const isOverQuota = (description: string): boolean => description.startsWith(OVER_QUOTA);
+
 export class QuotaLimiter {
   /** One limiter per rate shape: keys share it when their quotas are alike. */
   private readonly rates = new Map<string, RateLimiterMemory>();
@@ -56,7 +66,7 @@ export class QuotaLimiter {
       if (now >= concurrent) {
         throw new OcrError(
           'RESOURCE_EXHAUSTED',
-          `over the quota of ${who}: ${concurrent} call${concurrent > 1 ? 's' : ''} open at once; retry when one has ended`,
+          `${OVER_QUOTA}${who}: ${concurrent} call${concurrent > 1 ? 's' : ''} open at once; retry when one has ended`,
           CONCURRENT_RETRY_MS,
         );
       }
@@ -82,7 +92,7 @@ export class QuotaLimiter {
       const waitMs = Math.max(1, Math.ceil(err.msBeforeNext));
       throw new OcrError(
         'RESOURCE_EXHAUSTED',
-        `over the quota of ${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once; retry in ${waitMs} ms`,
+        `${OVER_QUOTA}${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once; retry in ${waitMs} ms`,
         waitMs,
       );
     }

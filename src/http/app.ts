@@ -21,6 +21,7 @@ import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { httpCallName } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { isOverQuota } from '../auth/quota.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl, authorizationValues } from './access-hook.js';
@@ -315,8 +316,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     // Nothing was refused: the client went away first. Said as over gRPC (call-handler.ts).
     else if (failure.status === CLIENT_CLOSED) logger.info(log, 'ended after the caller left');
-    // A refusal for load (429) is counted, and logged at debug only, as over gRPC (call-handler.ts).
-    else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED') logger.debug(log, 'refused');
+    // A refusal for load (429) is counted, and logged at debug only, as over gRPC (call-handler.ts); one
+    // over a caller's quota, relayed by a gateway, at info, as the instance logs its own (access-hook.ts).
+    else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED' && !isOverQuota(failure.message)) logger.debug(log, 'refused');
     else logger.info(log, 'refused');
     // A refusal of who calls, relayed from the gateway's instances (cluster-backend.ts).
     if (err instanceof AuthFailure) void reply.header('www-authenticate', bearerChallenge(err));

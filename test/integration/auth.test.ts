@@ -99,7 +99,13 @@ async function callError(promise: Promise<unknown>): Promise<OcrCallError> {
 describe('tokens, scopes and quotas', function () {
   this.timeout(240_000);
   let dir: string;
-  const keys = { reader: generateApiKey(), admin: generateApiKey(), limited: generateApiKey(), other: generateApiKey() };
+  const keys = {
+    reader: generateApiKey(),
+    admin: generateApiKey(),
+    limited: generateApiKey(),
+    other: generateApiKey(),
+    metered: generateApiKey(),
+  };
   let signer: CryptoKey;
   let edSigner: CryptoKey;
   let stranger: CryptoKey;
@@ -148,6 +154,7 @@ describe('tokens, scopes and quotas', function () {
         { name: 'admin', hash: hashApiKey(keys.admin), scopes: ['ocr:admin'] },
         { name: 'limited', hash: hashApiKey(keys.limited), scopes: ['ocr:read'], quota: { rps: 2, burst: 2, concurrent: 4 } },
         { name: 'other', hash: hashApiKey(keys.other), scopes: ['ocr:read'], quota: { rps: 2, burst: 2 } },
+        { name: 'metered', hash: hashApiKey(keys.metered), scopes: ['ocr:read'], quota: { rps: 1, burst: 1 } },
       ]),
     );
     const es = await generateKeyPair('ES256');
@@ -384,18 +391,24 @@ describe('tokens, scopes and quotas', function () {
     }
   });
 
-  it("forwards the HTTP caller's token from the gateway: refused without, served with", async () => {
-    const sdk = client();
+  /** A gateway's HTTP app over the test server, through `sdk`, listening on loopback. */
+  const gatewayOver = async (sdk: OcrClient, logger = pino({ level: 'silent' })): Promise<FastifyInstance> => {
     const backend = clusterBackend(sdk, { deadlineMs: 30_000 });
-    const gateway: FastifyInstance = await buildHttpApp({
+    const gateway = await buildHttpApp({
       backend,
       maxImageBytes: 1024 * 1024,
       maxLinesPerRequest: 4,
-      logger: pino({ level: 'silent' }),
+      logger,
       metrics: new HttpMetrics(backend.registry),
       version: 'test',
+      holdRefusals: false,
     });
     await gateway.listen({ host: '127.0.0.1', port: 0 });
+    return gateway;
+  };
+
+  it("forwards the HTTP caller's token from the gateway: refused without, served with", async () => {
+    const gateway = await gatewayOver(client());
     try {
       const url = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/ocr/lines`;
       const post = async (headers: Record<string, string>): Promise<Response> => {
@@ -441,6 +454,26 @@ describe('tokens, scopes and quotas', function () {
         expect(answer(through), route).to.deep.equal(answer(direct));
         expect(through.headers['www-authenticate'], route).to.equal(direct.headers['www-authenticate']);
       }
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("logs a quota refusal relayed by the gateway at info, as the instance logs its own: it is a caller's policy, not load", async () => {
+    const lines: { level: number; msg: string; status?: number; message?: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+    // One attempt: the SDK's retry after the hint would take the refused call in the next window.
+    const gateway = await gatewayOver(client({ maxAttempts: 1 }), logger);
+    try {
+      const url = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/info`;
+      const headers = { authorization: `Bearer ${keys.metered}` };
+      let res: Response;
+      do res = await fetch(url, { headers });
+      while (res.status === 200);
+      expect(res.status).to.equal(429);
+      const refusal = lines.find((l) => l.msg === 'refused' && l.status === 429);
+      expect(refusal?.message).to.match(/^over the quota of key:metered: /);
+      expect(refusal?.level, 'info').to.equal(30);
     } finally {
       await gateway.close();
     }
