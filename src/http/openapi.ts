@@ -91,17 +91,24 @@ const accessFailures = {
   '403': failure('a token without the scope the route needs'),
 };
 
-/** Any answer not listed, in the same shape. */
-const otherFailures = {
-  default: failure(
-    '404 for a path not served, 405 (with Allow) for a method the path does not take, 431 for headers too large, 500 for an internal error',
-  ),
-};
+/** A request whose form the HTTP layer refuses, before its route looks at it (protocol-refusals.ts, request-timeout.ts). */
+const MALFORMED = 'a malformed request: no Host header (HTTP/1.1), or a malformed URL';
+
+/**
+ * What any request may be answered, on every route, beside the route's own answers: its form
+ * refused, and any answer not listed, in the same shape. `badInput`: the route's own 400.
+ */
+const requestFailures = (badInput?: string): Record<string, object> => ({
+  '400': failure(badInput ? `${badInput}; or ${MALFORMED}` : MALFORMED),
+  '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
+  '417': failure('an Expect header other than 100-continue: send the request without Expect, or with Expect: 100-continue'),
+  '431': failure('request headers too large: send fewer or shorter headers'),
+  default: failure('404 for a path not served, 405 (with Allow) for a method the path does not take, 500 for an internal error'),
+});
 
 const failures = {
-  '400': failure('bad input: `msg` says what is wrong and what to send'),
   ...accessFailures,
-  '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
+  ...requestFailures('bad input: `msg` says what is wrong and what to send'),
   '413': failure('too large for this server: no retry helps (scale the image down, split the batch)'),
   '415': failure(
     `not a ${SUPPORTED_FORMATS} image, a body type other than multipart, image/*, application/octet-stream or JSON, or a body with a Content-Encoding`,
@@ -111,8 +118,29 @@ const failures = {
   ),
   '503': failure('no instance can serve (starting, draining, or none healthy behind the gateway)'),
   '504': failure('the timeout passed before the answer'),
-  ...otherFailures,
 };
+
+/**
+ * A path's OPTIONS, answered above its routes (app.ts): the methods it takes, or a browser's CORS
+ * preflight where --cors-origin names other origins (cross-origin.ts). `methods`: its Allow.
+ */
+const optionsOperation = (methods: string): object => ({
+  summary: 'The methods the path takes, or a CORS preflight',
+  responses: {
+    '204': {
+      description: `no body: Allow lists the methods (${methods}); a preflight from an origin --cors-origin names also gets the Access-Control-Allow-* headers`,
+      headers: { Allow: { schema: { type: 'string', example: methods } } },
+    },
+    ...requestFailures(),
+  },
+});
+
+/** A GET path's operations: GET, HEAD (the same answer without its body) and OPTIONS. */
+const readOperations = (get: { summary: string; responses: object; parameters?: object[] }): object => ({
+  get,
+  head: { ...get, summary: `${get.summary} (headers only)` },
+  options: optionsOperation('GET, HEAD, OPTIONS'),
+});
 
 const imageBodies = (many: boolean): object => {
   const binary = {
@@ -230,6 +258,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             ...failures,
           },
         },
+        options: optionsOperation('POST, OPTIONS'),
       },
       '/api/ocr/lines': {
         post: {
@@ -241,35 +270,29 @@ export function openApiDocument(version: string): Record<string, unknown> {
             ...failures,
           },
         },
+        options: optionsOperation('POST, OPTIONS'),
       },
-      '/api/info': {
-        get: {
-          summary: 'Models, limits and defaults of the instance',
-          parameters: callParameters,
-          responses: {
-            '200': { description: 'server info' },
-            '400': failure('a malformed timeout_ms or priority'),
-            ...accessFailures,
-            '429': failures['429'],
-            '503': failures['503'],
-            '504': failures['504'],
-            ...otherFailures,
-          },
+      '/api/info': readOperations({
+        summary: 'Models, limits and defaults of the instance',
+        parameters: callParameters,
+        responses: {
+          '200': { description: 'server info' },
+          ...accessFailures,
+          ...requestFailures('a malformed timeout_ms or priority'),
+          '429': failures['429'],
+          '503': failures['503'],
+          '504': failures['504'],
         },
-      },
-      '/healthz': { get: { summary: 'Alive', responses: { '200': { description: 'the process answers' } } } },
-      '/readyz': {
-        get: {
-          summary: 'Ready for calls',
-          responses: { '200': { description: 'serving' }, '503': { description: 'starting or draining' } },
-        },
-      },
-      '/metrics': {
-        get: {
-          summary: 'Prometheus metrics',
-          responses: { '200': { description: 'text exposition format' }, ...accessFailures, ...otherFailures },
-        },
-      },
+      }),
+      '/healthz': readOperations({ summary: 'Alive', responses: { '200': { description: 'the process answers' }, ...requestFailures() } }),
+      '/readyz': readOperations({
+        summary: 'Ready for calls',
+        responses: { '200': { description: 'serving' }, '503': { description: 'starting or draining' }, ...requestFailures() },
+      }),
+      '/metrics': readOperations({
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'text exposition format' }, ...accessFailures, ...requestFailures() },
+      }),
     },
   };
 }

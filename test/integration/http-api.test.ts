@@ -54,18 +54,22 @@ function multipart(parts: { name: string; value: string | Uint8Array; filename?:
   return { body: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
 }
 
-/** A request with its path as written: fetch resolves `..` away and may mend a malformed path. */
+/**
+ * A request with its path and headers as written: fetch resolves `..` away, may mend a malformed
+ * path, and sends no Expect. `json`: null for an answer without a body (HEAD's).
+ */
 function rawRequest(
   port: number,
   method: string,
   requestPath: string,
+  headers: http.OutgoingHttpHeaders = {},
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: { code: number; msg: string; error: string } }> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, method, path: requestPath }, (res) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path: requestPath, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text) as never }));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text || 'null') as never }));
     });
     request.on('error', reject);
     request.end();
@@ -407,7 +411,7 @@ describe('HTTP API on ocr serve', function () {
     expect(allowGet).to.equal('GET, HEAD, OPTIONS');
   });
 
-  it('answers OPTIONS on a route 204 with the Allow that it keeps to, HEAD with GET', async () => {
+  it('answers OPTIONS on a route 204 with the Allow that it keeps to, HEAD with GET, as /openapi.json lists them with the 417 of an Expect', async () => {
     for (const [route, allow] of [
       ['/api/info', 'GET, HEAD, OPTIONS'],
       ['/healthz', 'GET, HEAD, OPTIONS'],
@@ -419,6 +423,22 @@ describe('HTTP API on ocr serve', function () {
         expect((await fetch(`${base}${route}`, { method })).status, `${method} ${route}`).to.not.equal(405);
     }
     expect((await fetch(`${base}/api/nothing`, { method: 'OPTIONS' })).status).to.equal(404);
+    // /openapi.json lists what the server answers: each path's methods as its Allow says them, and
+    // the statuses of OPTIONS and of a request with an Expect it cannot meet among each method's.
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    for (const [route, operations] of Object.entries(doc.paths)) {
+      const options = await fetch(`${base}${route}`, { method: 'OPTIONS' });
+      const methods = Object.keys(operations).map((m) => m.toUpperCase());
+      expect(options.headers.get('allow'), route).to.equal(methods.join(', '));
+      expect(operations.options?.responses, `OPTIONS ${route}`).to.have.property(String(options.status));
+      for (const method of methods) {
+        const unmet = await rawRequest(t.server.httpPort!, method, route, { expect: '200-ok' });
+        expect(unmet.status, `${method} ${route}`).to.equal(417);
+        expect(operations[method.toLowerCase()]!.responses, `${method} ${route}`).to.have.property('417');
+      }
+    }
   });
 
   it('answers a request to no route, or with a method its route does not take, from its headers, without reading its body', async () => {

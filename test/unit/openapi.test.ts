@@ -55,6 +55,15 @@ describe('the OpenAPI document', () => {
       expect(operation.requestBody.content['multipart/form-data']!.schema.properties).to.include.keys('timeout_ms', 'priority');
     }
     for (const route of ['/api/info', '/metrics']) expect(doc.paths[route]!.get!.responses).to.include.keys('401', '403');
+    // Every route's own answers, beside what any request may meet before its route: its form refused.
+    for (const [route, operations] of Object.entries(doc.paths)) {
+      expect(operations, route).to.have.property('options');
+      expect(operations.options!.responses, route).to.include.keys('204');
+      if (operations.get) expect(operations.head?.responses, route).to.deep.equal(operations.get.responses);
+      for (const [method, operation] of Object.entries(operations)) {
+        expect(operation.responses, `${method} ${route}`).to.include.keys('400', '408', '417', '431', 'default');
+      }
+    }
   });
 
   it("describes /api/ocr/lines' answer, a failed item in the shape of an error answer", () => {
