@@ -355,18 +355,20 @@ until [[ $(consul_count '?passing') == 3 ]]; do
   sleep 0.5
 done
 log "compose: 3 instances passing in Consul $(($(now_ms) - t)) ms after compose up"
-for s in ocr-1 ocr-2 ocr-3 gateway; do
-  podman healthcheck run "${PROJECT}_${s}_1" >/dev/null 2>&1 || {
-    compose_dump
-    fail "compose: the health check of $s fails"
-  }
-done
+# The gateway's check last: its /readyz answers 503 until it has reached an instance, which it finds
+# through Consul a moment after they pass there.
 until curl -sf "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null; do
   (($(now_ms) - t < 150000)) || {
     compose_dump
     fail 'gateway not ready'
   }
   sleep 0.5
+done
+for s in ocr-1 ocr-2 ocr-3 gateway; do
+  podman healthcheck run "${PROJECT}_${s}_1" >/dev/null 2>&1 || {
+    compose_dump
+    fail "compose: the health check of $s fails"
+  }
 done
 declare -A seen=()
 for i in 1 2 3 4 5 6; do

@@ -448,7 +448,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>
-    backend.ready() ? { status: 'ready' } : reply.status(503).send({ status: backend.starting?.() ? 'starting' : 'draining' }),
+    (await backend.ready()) ? { status: 'ready' } : reply.status(503).send({ status: backend.starting?.() ? 'starting' : 'draining' }),
   );
   app.get('/metrics', async (_request, reply) => {
     const { contentType, text } = await backend.metrics();

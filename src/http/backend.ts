@@ -24,9 +24,12 @@ export interface OcrBackend {
   recognize(image: Uint8Array, options: RecognizeOptions, call: HttpCall): Promise<RecognizeResponse>;
   recognizeLines(images: Uint8Array[], options: RecognizeOptions, call: HttpCall): Promise<RecognizeLinesResponse>;
   serverInfo(call: HttpCall): Promise<ServerInfo>;
-  /** False while starting or draining: /readyz answers 503 so that load balancers stop sending. */
-  ready(): boolean;
-  /** True while the models still load (not ready, and not draining); absent: never starting. */
+  /**
+   * False while starting or draining: /readyz answers 503 so that load balancers stop sending. A
+   * gateway's may take a moment to find out (cluster-backend.ts).
+   */
+  ready(): boolean | Promise<boolean>;
+  /** True while not yet ready and not draining: an instance's models still load, a gateway has reached no instance yet; absent: never starting. */
   starting?(): boolean;
   /** Prometheus exposition for /metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;

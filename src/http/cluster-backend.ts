@@ -7,7 +7,7 @@ import { Gauge, Registry } from 'prom-client';
 import { OcrCallError, type CallSettings, type OcrClient } from '../client/index.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
-import { noInstanceReason, type ClusterReach } from './cluster-reach.js';
+import { noInstanceReason, reachedInstance, type ClusterReach } from './cluster-reach.js';
 import { HttpError } from './failure.js';
 import { scopeRefusalFor } from '../auth/access.js';
 import { AuthFailure, bearerToken } from '../auth/bearer.js';
@@ -41,6 +41,8 @@ export interface ClusterBackend extends OcrBackend {
   readonly registry: Registry;
   /** /readyz answers 503 from now on, on the connections still open while the requests in flight finish (app.ts). */
   drain(): void;
+  /** Until a call has reached an instance, /readyz asks the cluster (probeReach) and answers 503 `starting`. */
+  ready(): Promise<boolean>;
   /** Calls to the cluster not yet answered: what a forced exit cuts. */
   readonly inFlight: number;
 }
@@ -55,6 +57,13 @@ export const NO_INSTANCE_REACHED =
 
 /** When a request that reached no instance may try again: the SDK's reconnections are a second or more apart. */
 const NO_INSTANCE_RETRY_MS = 5000;
+
+/**
+ * How long /readyz waits for its probe of the cluster before it answers: under the 1 s a
+ * Kubernetes probe allows by default. The probe goes on for READINESS_PROBE_MS, for the next /readyz.
+ */
+const READINESS_WAIT_MS = 500;
+const READINESS_PROBE_MS = 3000;
 
 /** The answer to a request that set no timeout_ms of its own when the gateway's deadline passed. */
 export const gatewayDeadlinePassed = (deadlineMs: number): string =>
@@ -103,6 +112,29 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach }: Cluster
   collectProcessMetrics(registry);
   let draining = false;
   let inFlight = 0;
+  /**
+   * Whether a call has reached an instance since the gateway started, whatever its answer (a refusal
+   * of its token included). Until then the gateway is starting: a wrong --target, TLS options or
+   * Consul service name keeps it out of a balancer, and a rollout with them stops there. Once true
+   * it stays: a gateway that loses its cluster later answers each request 503 with Retry-After and
+   * why, where a balancer left with no ready gateway would give its callers errors of its own.
+   */
+  let reachedOnce = false;
+  const noteOutcome = (err?: unknown): void => {
+    if (err === undefined) reach?.reached();
+    else reach?.failed(err);
+    if (err === undefined || reachedInstance(err)) reachedOnce = true;
+  };
+  /** The probe in flight (GetServerInfo, with the gateway's own token if it has one), or null. */
+  let probe: Promise<void> | null = null;
+  const probeReach = (): Promise<void> =>
+    (probe ??= client
+      .getServerInfo({ deadlineMs: READINESS_PROBE_MS, requestId: 'gateway-readiness' })
+      .then(
+        () => noteOutcome(),
+        (err: unknown) => noteOutcome(err),
+      )
+      .finally(() => (probe = null)));
   new Gauge({
     name: 'ocr_gateway_calls_in_flight',
     help: "Calls from this gateway to its cluster not yet answered (one an OCR or info request): the gateway's share of the cluster's load",
@@ -116,11 +148,11 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach }: Cluster
     return answer
       .then(
         (value) => {
-          reach?.reached();
+          noteOutcome();
           return value;
         },
         (err: unknown) => {
-          reach?.failed(err);
+          noteOutcome(err);
           throw forHttpCaller(err, call, deadlineMs);
         },
       )
@@ -134,7 +166,12 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach }: Cluster
     recognize: (image, options, call) => observed(client.recognize(image, options, settings(call)), call),
     recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call)), call),
     serverInfo: (call) => observed(client.getServerInfo(settings(call)), call),
-    ready: () => !draining,
+    async ready() {
+      if (!draining && !reachedOnce)
+        await Promise.race([probeReach(), new Promise((resolve) => setTimeout(resolve, READINESS_WAIT_MS).unref())]);
+      return !draining && reachedOnce;
+    },
+    starting: () => !draining && !reachedOnce,
     drain: () => (draining = true),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };

@@ -22,7 +22,7 @@ export function noInstanceReason(err: unknown): string | null {
  * Whether a call that failed with `err` was taken by an instance: one was reachable. A caller that
  * went away says nothing, nor does a deadline that passed before any instance was ready.
  */
-function reachedInstance(err: unknown): boolean {
+export function reachedInstance(err: unknown): boolean {
   return err instanceof OcrCallError && err.code !== 'CANCELLED' && err.details !== DEADLINE_NO_INSTANCE && noInstanceReason(err) === null;
 }
 

@@ -385,6 +385,36 @@ describe('ocr gateway whose instances are all unreachable', function () {
   });
 });
 
+describe('ocr gateway readiness', function () {
+  this.timeout(120_000);
+
+  it('answers /readyz 503 starting until it has reached an instance, then 200, and stays ready once they are gone', async () => {
+    const port = await freePort();
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${port}`]);
+    let server: ServerProcess | undefined;
+    const readyz = async (): Promise<[number, unknown]> => {
+      const res = await fetch(`${gateway.url}/readyz`);
+      return [res.status, await res.json()];
+    };
+    try {
+      // A wrong target, or instances not up yet: kept out of a balancer, and a rollout stops here.
+      expect(await readyz()).to.deep.equal([503, { status: 'starting' }]);
+      expect(await readyz()).to.deep.equal([503, { status: 'starting' }]);
+      server = await spawnServer(['--workers', '1', '--port', String(port), '--no-http']);
+      await waitFor(async () => (await readyz())[0] === 200, 30_000, 'the gateway ready');
+      expect(await readyz()).to.deep.equal([200, { status: 'ready' }]);
+      // Its cluster lost later, it stays in the balancer: each request is told why and when to retry.
+      server.child.kill('SIGKILL');
+      await once(server.child, 'exit');
+      expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(503);
+      expect(await readyz()).to.deep.equal([200, { status: 'ready' }]);
+    } finally {
+      server?.child.kill('SIGKILL');
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe("ocr gateway's log", function () {
   this.timeout(60_000);
 
