@@ -128,7 +128,7 @@ const optionsOperation = (methods: string): object => ({
   summary: 'The methods the path takes, or a CORS preflight',
   responses: {
     '204': {
-      description: `no body: Allow lists the methods (${methods}); a preflight from an origin --cors-origin names also gets the Access-Control-Allow-* headers`,
+      description: `no body: Allow lists the methods (${methods}); a CORS preflight (Origin and Access-Control-Request-Method) where --cors-origin is set gets the Access-Control-Allow-* headers instead, for an origin it names`,
       headers: { Allow: { schema: { type: 'string', example: methods } } },
     },
     ...requestFailures(),
