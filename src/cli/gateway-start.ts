@@ -61,6 +61,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   }
   const backend = clusterBackend(client, {
     deadlineMs: opts.deadlineMs,
+    ownToken: token !== undefined,
     reach: new ClusterReach(logger.child({ component: 'cluster' })),
   });
   const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);

@@ -55,6 +55,10 @@ export interface ClusterBackend extends OcrBackend {
 export const NO_INSTANCE_REACHED =
   "no OCR instance behind this gateway can be reached now: retry in a few seconds, as Retry-After says; if it lasts, tell the gateway's operator (its log says why)";
 
+/** The answer to a caller who sent no token when the instances refuse the one the gateway sent for it (its --token). */
+export const gatewayTokenRefused = (details: string): string =>
+  `the instances refuse this gateway's own token, which it sends for callers who send none (${details}): send a token of your own ("authorization: Bearer <token>"), or tell the gateway's operator`;
+
 /** When a request that reached no instance may try again: the SDK's reconnections are a second or more apart. */
 const NO_INSTANCE_RETRY_MS = 5000;
 
@@ -76,11 +80,13 @@ export const gatewayDeadlinePassed = (deadlineMs: number): string =>
  * of the token: no error for no token, invalid_request for a value that is no bearer token (both
  * read again from the caller's values, which went on as they came), invalid_token otherwise.
  */
-function relayedAuthFailure(err: OcrCallError, call: HttpCall): AuthFailure | null {
+function relayedAuthFailure(err: OcrCallError, call: HttpCall, ownToken: boolean): AuthFailure | null {
   if (err.code === 'PERMISSION_DENIED') {
     return scopeRefusalFor(err.details, call.what) ?? new AuthFailure('PERMISSION_DENIED', err.details, 'insufficient_scope');
   }
   if (err.code !== 'UNAUTHENTICATED') return null;
+  // The caller sent none: the token refused is the gateway's, which the caller cannot mend.
+  if (call.authorization === undefined && ownToken) return new AuthFailure('UNAUTHENTICATED', gatewayTokenRefused(err.details));
   try {
     bearerToken(call.authorization !== undefined ? [call.authorization] : []);
   } catch (failure) {
@@ -90,9 +96,9 @@ function relayedAuthFailure(err: OcrCallError, call: HttpCall): AuthFailure | nu
 }
 
 /** `err` in the words for an HTTP caller of the gateway, where the SDK's are meant for its own caller. */
-function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number): unknown {
+function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number, ownToken: boolean): unknown {
   if (noInstanceReason(err) !== null) return new HttpError(503, 'UNAVAILABLE', NO_INSTANCE_REACHED, NO_INSTANCE_RETRY_MS);
-  const refusal = err instanceof OcrCallError ? relayedAuthFailure(err, call) : null;
+  const refusal = err instanceof OcrCallError ? relayedAuthFailure(err, call, ownToken) : null;
   if (refusal) return refusal;
   if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED' && call.deadline === undefined) {
     return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadlinePassed(deadlineMs));
@@ -105,9 +111,11 @@ export interface ClusterBackendOptions {
   deadlineMs: number;
   /** Hears of every call's outcome, to log the loss and the return of the instances. */
   reach?: ClusterReach;
+  /** Whether `client` sends a token of the gateway's own (--token) for callers who send none. */
+  ownToken?: boolean;
 }
 
-export function clusterBackend(client: OcrClient, { deadlineMs, reach }: ClusterBackendOptions): ClusterBackend {
+export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken = false }: ClusterBackendOptions): ClusterBackend {
   const registry = new Registry();
   collectProcessMetrics(registry);
   let draining = false;
@@ -153,7 +161,7 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach }: Cluster
         },
         (err: unknown) => {
           noteOutcome(err);
-          throw forHttpCaller(err, call, deadlineMs);
+          throw forHttpCaller(err, call, deadlineMs, ownToken);
         },
       )
       .finally(() => (inFlight -= 1));

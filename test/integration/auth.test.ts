@@ -13,7 +13,7 @@ import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { OcrCallError, OcrClient, type OcrClientOptions } from '../../src/client/index.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { buildHttpApp } from '../../src/http/app.js';
-import { clusterBackend } from '../../src/http/cluster-backend.js';
+import { clusterBackend, gatewayTokenRefused } from '../../src/http/cluster-backend.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
@@ -392,8 +392,8 @@ describe('tokens, scopes and quotas', function () {
   });
 
   /** A gateway's HTTP app over the test server, through `sdk`, listening on loopback. */
-  const gatewayOver = async (sdk: OcrClient, logger = pino({ level: 'silent' })): Promise<FastifyInstance> => {
-    const backend = clusterBackend(sdk, { deadlineMs: 30_000 });
+  const gatewayOver = async (sdk: OcrClient, logger = pino({ level: 'silent' }), ownToken = false): Promise<FastifyInstance> => {
+    const backend = clusterBackend(sdk, { deadlineMs: 30_000, ownToken });
     const gateway = await buildHttpApp({
       backend,
       maxImageBytes: 1024 * 1024,
@@ -474,6 +474,20 @@ describe('tokens, scopes and quotas', function () {
       const refusal = lines.find((l) => l.msg === 'refused' && l.status === 429);
       expect(refusal?.message).to.match(/^over the quota of key:metered: /);
       expect(refusal?.level, 'info').to.equal(30);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("tells a caller who sent no token that the instances refuse the gateway's own token, not that its key is unknown", async () => {
+    const gateway = await gatewayOver(client({ token: generateApiKey() }), undefined, true);
+    try {
+      const res = await rawHttp((gateway.server.address() as AddressInfo).port, '/api/info', {});
+      expect(res.status).to.equal(401);
+      expect(res.headers['www-authenticate']).to.equal('Bearer realm="ocr"');
+      expect((JSON.parse(res.body) as { msg: string }).msg).to.equal(
+        gatewayTokenRefused('unknown API key: it is not in the key file (revoked, or mistyped)'),
+      );
     } finally {
       await gateway.close();
     }
