@@ -287,7 +287,14 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/healthz': readOperations({ summary: 'Alive', responses: { '200': { description: 'the process answers' }, ...requestFailures() } }),
       '/readyz': readOperations({
         summary: 'Ready for calls',
-        responses: { '200': { description: 'serving' }, '503': { description: 'starting or draining' }, ...requestFailures() },
+        responses: {
+          '200': { description: 'serving' },
+          '503': {
+            description:
+              '`{"status": "starting"}`: an instance still loading its models, or a gateway that has reached no instance yet; `{"status": "draining"}`: shutting down',
+          },
+          ...requestFailures(),
+        },
       }),
       '/metrics': readOperations({
         summary: 'Prometheus metrics',
