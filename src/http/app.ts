@@ -317,7 +317,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // Nothing was refused: the client went away first. Said as over gRPC (call-handler.ts).
     else if (failure.status === CLIENT_CLOSED) logger.info(log, 'ended after the caller left');
     // A refusal for load (429) is counted, and logged at debug only, as over gRPC (call-handler.ts); one
-    // over a caller's quota, relayed by a gateway, at info, as the instance logs its own (access-hook.ts).
+    // over a caller's quota (the access hook's, or an instance's relayed by a gateway) at info, as over
+    // gRPC (access-interceptor.ts): one caller's policy, which an operator looks for by caller.
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED' && !isOverQuota(failure.message)) logger.debug(log, 'refused');
     else logger.info(log, 'refused');
     // A refusal of who calls, relayed from the gateway's instances (cluster-backend.ts).

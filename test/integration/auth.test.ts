@@ -15,6 +15,9 @@ import { waitFor } from '../../src/dev/wait-for.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { clusterBackend, gatewayTokenRefused } from '../../src/http/cluster-backend.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
+import { AccessControl } from '../../src/auth/access-control.js';
+import { ServerInfo } from '../../src/gen/ocr/v1/ocr.js';
+import { listenHttpApp } from '../support/http-app.js';
 import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { errorAnswerTimes } from '../support/error-latency.js';
@@ -459,23 +462,36 @@ describe('tokens, scopes and quotas', function () {
     }
   });
 
-  it("logs a quota refusal relayed by the gateway at info, as the instance logs its own: it is a caller's policy, not load", async () => {
+  it("logs a quota refusal at info on an instance's HTTP port and relayed by a gateway, as over gRPC: a caller's policy, not load", async () => {
     const lines: { level: number; msg: string; status?: number; message?: string }[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
-    // One attempt: the SDK's retry after the hint would take the refused call in the next window.
-    const gateway = await gatewayOver(client({ maxAttempts: 1 }), logger);
-    try {
-      const url = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/info`;
-      const headers = { authorization: `Bearer ${keys.metered}` };
+    /** The log line of the first 429 from `url`, sent until one comes: its level and message. */
+    const refusal = async (url: string, headers: Record<string, string> = {}): Promise<[number | undefined, string | undefined]> => {
+      lines.length = 0;
       let res: Response;
       do res = await fetch(url, { headers });
       while (res.status === 200);
       expect(res.status).to.equal(429);
-      const refusal = lines.find((l) => l.msg === 'refused' && l.status === 429);
-      expect(refusal?.message).to.match(/^over the quota of key:metered: /);
-      expect(refusal?.level, 'info').to.equal(30);
+      const line = lines.find((l) => l.msg === 'refused' && l.status === 429);
+      return [line?.level, line?.message];
+    };
+    // An instance's HTTP port with a quota by address.
+    const access = new AccessControl({ quota: { rps: 1, burst: 1 } });
+    const instance = await listenHttpApp({ serverInfo: async () => ServerInfo.fromPartial({}) }, { access, logger, holdRefusals: false });
+    // One attempt: the SDK's retry after the hint would take the refused call in the next window.
+    const gateway = await gatewayOver(client({ maxAttempts: 1 }), logger);
+    try {
+      const [level, message] = await refusal(`http://127.0.0.1:${instance.port}/api/info`);
+      expect(message).to.match(/^over the quota of addr:127\.0\.0\.1: /);
+      expect(level, 'info on the instance').to.equal(30);
+      const gatewayUrl = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/info`;
+      const [relayedLevel, relayed] = await refusal(gatewayUrl, { authorization: `Bearer ${keys.metered}` });
+      expect(relayed).to.match(/^over the quota of key:metered: /);
+      expect(relayedLevel, 'info on the gateway').to.equal(30);
     } finally {
       await gateway.close();
+      await instance.close();
+      access.close();
     }
   });
 
