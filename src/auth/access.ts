@@ -71,7 +71,8 @@ export function missingScope(scope: string, what: string, held: string): AuthFai
   );
 }
 
-const MISSING_SCOPE = /^missing scope (\S+): .+? needs it, and (.+); send a token that carries \S+$/;
+/** missingScope's wording, and an earlier version's without what to send (instances upgraded one by one behind a gateway). */
+const MISSING_SCOPE = /^missing scope (\S+): .+? needs it, and (.+?)(?:; send a token that carries \S+)?$/;
 
 /**
  * A refusal for a missing scope (missingScope's wording, `message`) as it reads for `what` in place

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { AccessControl } from '../../src/auth/access-control.js';
-import { grpcRequirement, httpRequirement } from '../../src/auth/access.js';
+import { grpcRequirement, httpRequirement, scopeRefusalFor } from '../../src/auth/access.js';
 import { generateApiKey, hashApiKey, parseApiKeys } from '../../src/auth/api-keys.js';
 import { AuthFailure, bearerChallenge, bearerToken } from '../../src/auth/bearer.js';
 import { JwtVerifier } from '../../src/auth/jwt.js';
@@ -280,6 +280,20 @@ describe('scopes', () => {
     } finally {
       access.close();
     }
+  });
+
+  it("words an instance's refusal for a missing scope for what a gateway's HTTP caller called, from this version's wording and the last's", () => {
+    const held = 'the token of key:metrics carries ocr:admin';
+    const worded = `missing scope ocr:read: POST /api/ocr needs it, and ${held}; send a token that carries ocr:read`;
+    for (const message of [
+      `missing scope ocr:read: Recognize needs it, and ${held}; send a token that carries ocr:read`,
+      `missing scope ocr:read: Recognize needs it, and ${held}`,
+    ]) {
+      const failure = scopeRefusalFor(message, 'POST /api/ocr');
+      expect(failure?.message, message).to.equal(worded);
+      expect(failure?.scope).to.equal('ocr:read');
+    }
+    expect(scopeRefusalFor('no token: send the header', 'POST /api/ocr')).to.equal(null);
   });
 
   it('keeps health open, and information behind a token only while protected', () => {
