@@ -25,7 +25,11 @@ export class CallRecord {
   readonly requestId: string;
   readonly deadline: number | undefined;
   readonly peer: string;
-  private readonly started = performance.now();
+  /**
+   * performance.now() when its stream came (call-arrival.ts): a unary handler runs only once its
+   * request has been read, and the caller's wait began before its upload, not after.
+   */
+  private readonly arrived: number;
   private readonly controller = new AbortController();
   private callerLeft = false;
   private ended = false;
@@ -35,6 +39,7 @@ export class CallRecord {
     private readonly method: Method,
     private readonly call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   ) {
+    this.arrived = arrivalOf(call, performance.now());
     this.requestId = requestId(call.metadata);
     this.deadline = callDeadline(call);
     this.peer = call.getPeer();
@@ -69,7 +74,7 @@ export class CallRecord {
     this.ended = true;
     this.controller.abort(new OcrError('CANCELLED', 'the call has ended'));
     const { method, ctx } = this;
-    const seconds = (performance.now() - this.started) / 1000;
+    const seconds = (performance.now() - this.arrived) / 1000;
     const log = { requestId: this.requestId, method, ...fields };
     const gone = this.late ? 'DEADLINE_EXCEEDED' : this.callerLeft ? 'CANCELLED' : null;
     if (gone) {
@@ -85,8 +90,7 @@ export class CallRecord {
     }
     const serviceError = toServiceError(error);
     const code = statusName(serviceError.code);
-    // From the stream's arrival, as the interceptors' refusals are: the OK latency keeps its own start.
-    ctx.metrics.answeredNotOk(method, code, arrivalOf(this.call, this.started));
+    ctx.metrics.answeredNotOk(method, code, this.arrived);
     const refused = { ...log, code, message: serviceError.details, peer: this.peer };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
     // A refusal for load is counted, and logged at debug only, as the early refusals are not logged

@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import { setTimeout as delay } from 'node:timers/promises';
+import { OCR_SERVICE } from '../../src/shared/service-name.js';
 import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -78,5 +82,28 @@ describe('ocr serve --metrics-port', function () {
       expect(r.stderr).not.to.match(/"msg":"serving"/);
       expect(r.stderr).not.to.match(/"msg":"draining"/);
     });
+  });
+  it('times a call answered OK from the arrival of its stream, the upload of its request included', async () => {
+    const metricsPort = await freePort();
+    const server = await spawnServer(['--metrics-port', String(metricsPort)]);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const stream = session.request(
+        { ':method': 'POST', ':path': `/${OCR_SERVICE}/GetServerInfo`, 'content-type': 'application/grpc', te: 'trailers' },
+        { endStream: false },
+      );
+      stream.resume();
+      // The request's headers now, its one (empty) message 300 ms later: a slow upload.
+      await delay(300);
+      stream.end(Buffer.alloc(5));
+      const [trailers] = (await once(stream, 'trailers')) as [http2.IncomingHttpHeaders];
+      expect(trailers['grpc-status']).to.equal('0');
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const sum = /^ocr_request_duration_seconds_sum\{method="GetServerInfo"\} (\S+)$/m.exec(text);
+      expect(Number(sum?.[1])).to.be.at.least(0.25);
+    } finally {
+      session.destroy();
+      server.child.kill('SIGKILL');
+    }
   });
 });
