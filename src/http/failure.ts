@@ -2,6 +2,8 @@
  * Any error of a backend → the HTTP answer: a status from the gRPC one, the same actionable
  * message, and Retry-After for a refusal that a retry can cure.
  */
+import { CONNECTION_LOST } from '../client/errors.js';
+import { STARTING_MESSAGE, STARTING_REASON } from '../server/starting-service.js';
 import { OcrError } from '../shared/errors.js';
 import { newCallPushbackMs, type Trailers } from '../shared/pushback.js';
 
@@ -81,6 +83,50 @@ function pushbackMs(err: StatusError): number | undefined {
 export const TIMEOUT_PASSED =
   'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
 
+/** What an HTTP caller told to retry later acts on: Retry-After, sent with every 429 and 503 that has a hint. */
+export const RETRY_AFTER = 'retry when the Retry-After header says';
+
+/**
+ * The servers' and the SDK's advice on a refusal to retry later, worded for gRPC callers, in the HTTP
+ * API's terms. A gRPC retry keeps the deadline it has left, and a new call has "as long a deadline";
+ * an HTTP caller's deadline is timeout_ms, its next request is a new one, due when Retry-After says,
+ * and a hint in milliseconds is past when the answer comes, held up to a second (refusal-hold.ts).
+ * Rewritten here, the one place every answer goes through, on an instance's port and a gateway's alike;
+ * the test of each pattern words its refusal with the code that makes it (test/unit/http-failure.test.ts).
+ */
+const GRPC_ADVICE: readonly (readonly [RegExp, string])[] = [
+  // Admission's (admission.ts): no retry within the deadline, or one sooner for a new call.
+  [/no retry within its deadline would: send it again in \d+ ms with as long a deadline/, RETRY_AFTER],
+  [/retry in \d+ ms \(a new call with as long a deadline: in \d+ ms\)/, RETRY_AFTER],
+  [/\bits deadline's (\d+) ms\b/, 'the $1 ms left of its timeout_ms'],
+  // The SDK's own, when every instance has just refused (local-refusal.ts): the gateway sent nothing, which its caller cannot mend.
+  [
+    /; the first expects room in \d+ ms: retry then, or with a longer deadline \(this call was not sent\)$/,
+    `: ${RETRY_AFTER}, or allow a longer timeout_ms`,
+  ],
+  // Any other hint in milliseconds (admission's, quotas', the upload gate's).
+  [/\bretry (?:it )?in \d+ ms\b/, RETRY_AFTER],
+];
+
+/**
+ * Whole descriptions a gRPC caller reads that name what an HTTP caller has not: grpc health's
+ * SERVING, the SDK's maxAttempts (through a gateway, which has made those attempts already).
+ */
+const GRPC_DESCRIPTIONS = new Map([
+  [STARTING_MESSAGE, `${STARTING_REASON}, or wait until /readyz answers 200`],
+  [
+    CONNECTION_LOST,
+    'the connection to the instance that had this request was lost before its answer came (the instance stopped, or stopped answering): try again',
+  ],
+]);
+
+/** `message` in the HTTP API's terms; `retrying`: whether the answer has Retry-After. */
+function inHttpTerms(message: string, retrying: boolean): string {
+  const whole = GRPC_DESCRIPTIONS.get(message);
+  if (whole !== undefined) return whole;
+  return retrying ? GRPC_ADVICE.reduce((text, [pattern, advice]) => text.replace(pattern, advice), message) : message;
+}
+
 export function toHttpFailure(err: unknown): HttpFailure {
   if (err instanceof HttpError) {
     return {
@@ -97,7 +143,9 @@ export function toHttpFailure(err: unknown): HttpFailure {
   if (err.code === 'RESOURCE_EXHAUSTED') {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);
-    return wait === undefined ? { status: 413, code: err.code, message } : { status: 429, code: err.code, message, retryAfterMs: wait };
+    return wait === undefined
+      ? { status: 413, code: err.code, message }
+      : { status: 429, code: err.code, message: inHttpTerms(message, true), retryAfterMs: wait };
   }
-  return { status: STATUS[err.code] ?? 500, code: err.code, message };
+  return { status: STATUS[err.code] ?? 500, code: err.code, message: inHttpTerms(message, false) };
 }

@@ -8,8 +8,10 @@ import { status, type ServerDuplexStream, type sendUnaryData } from '@grpc/grpc-
 import type { OcrServiceServer } from '../gen/ocr/v1/ocr.js';
 import { OcrError } from '../shared/errors.js';
 
-export const STARTING_MESSAGE =
-  'the server is starting: its models are still loading; retry in a moment, or wait for health to say SERVING';
+/** Why a call this early is refused, and what any caller can do; each protocol adds how to know when it is over. */
+export const STARTING_REASON = 'the server is starting: its models are still loading; retry in a moment';
+
+export const STARTING_MESSAGE = `${STARTING_REASON}, or wait for health to say SERVING`;
 
 const unavailable = { code: status.UNAVAILABLE, details: STARTING_MESSAGE };
 

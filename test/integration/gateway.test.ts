@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Metadata, Server, ServerCredentials, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { unreachable } from '../../src/client/errors.js';
@@ -10,9 +11,9 @@ import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
+import { OcrServiceService, RecognizeRequest, ServerInfo } from '../../src/gen/ocr/v1/ocr.js';
 import { gatewayDeadlinePassed, NO_INSTANCE_REACHED } from '../../src/http/cluster-backend.js';
-import { TIMEOUT_PASSED } from '../../src/http/failure.js';
+import { RETRY_AFTER, TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
@@ -467,5 +468,64 @@ describe('ocr gateway that cannot listen', function () {
     const r = await runCli(['gateway', '--host', 'gateway.invalid', '--http-port', '0', '--target', '127.0.0.1:1']);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.contain('ocr: cannot serve HTTP on gateway.invalid:0: the name gateway.invalid does not resolve; check --host\n');
+  });
+});
+
+/** A gRPC server on loopback serving `services`: an instance as the gateway sees it. */
+async function grpcInstance(services: (server: Server) => void): Promise<{ target: string; close: () => void }> {
+  const server = new Server();
+  services(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  return { target: `ipv4:127.0.0.1:${port}`, close: () => server.forceShutdown() };
+}
+
+describe('ocr gateway in HTTP terms', function () {
+  this.timeout(60_000);
+
+  it('words an instance\'s refusal for load and its own for HTTP callers: timeout_ms and Retry-After, no deadline, nothing "not sent"', async () => {
+    // An instance that refuses every call as admission does, with hints no retry within 2 s fits.
+    const refuse = (_call: unknown, callback: (err: Partial<ServiceError>) => void): void => {
+      const metadata = new Metadata();
+      metadata.set('grpc-retry-pushback-ms', '20000');
+      metadata.set('ocr-new-call-pushback-ms', '20000');
+      callback({
+        code: Status.RESOURCE_EXHAUSTED,
+        details:
+          "server busy: about 30000 ms of interactive work ahead and about 30 ms for this call would not fit in its deadline's 1990 ms; " +
+          'no retry within its deadline would: send it again in 20000 ms with as long a deadline, or on another instance',
+        metadata,
+      });
+    };
+    // Two of them: the SDK sends a refused call to the other at once, and gives the second's refusal
+    // when its hint outlasts the timeout; the next request it refuses itself, sending nothing.
+    const refusing = (server: Server): void =>
+      server.addService(OcrServiceService, {
+        recognize: refuse,
+        recognizeLines: refuse,
+        // Answered, so that the gateway's probe of its cluster is no refusal the SDK counts.
+        getServerInfo: (_call: unknown, callback: (err: null, info: ServerInfo) => void) => callback(null, ServerInfo.fromPartial({})),
+        recognizeTiles: () => undefined,
+      });
+    const instances = [await grpcInstance(refusing), await grpcInstance(refusing)];
+    const gateway = await spawnGateway(['--target', `ipv4:${instances.map((i) => i.target.slice('ipv4:'.length)).join(',')}`]);
+    try {
+      for (const [which, begins] of [
+        ["the instance's", 'server busy: '],
+        ["the gateway's SDK's", 'every instance refused interactive calls for load: '],
+      ] as const) {
+        const res = await fetch(`${gateway.url}/api/ocr?timeout_ms=2000`, { method: 'POST', body: imageForm(image) });
+        const { msg } = (await res.json()) as { msg: string };
+        expect(res.status, `${which}: ${msg}`).to.equal(429);
+        expect(res.headers.get('retry-after'), which).to.match(/^\d+$/);
+        expect(msg, which).to.contain(RETRY_AFTER);
+        expect(msg.startsWith(begins), `${which}: ${msg}`).to.equal(true);
+        expect(msg, which).to.not.match(/deadline|not sent|retry in \d+ ms/);
+      }
+    } finally {
+      gateway.child.kill('SIGKILL');
+      for (const i of instances) i.close();
+    }
   });
 });

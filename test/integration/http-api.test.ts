@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
 import type { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import { RETRY_AFTER } from '../../src/http/failure.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { listenHttpApp } from '../support/http-app.js';
@@ -702,10 +703,11 @@ describe('HTTP API on ocr serve', function () {
     expect(await askFirst(Buffer.alloc(0), type, 3 * 1024 * 1024)).to.deep.equal({ continued: false, status: 413 });
   });
 
-  it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED', async () => {
+  it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED, in HTTP terms', async () => {
     const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
     try {
-      const url = `http://127.0.0.1:${busy.server.httpPort!}/api/ocr`;
+      // A timeout, which admission words as the gRPC call's deadline.
+      const url = `http://127.0.0.1:${busy.server.httpPort!}/api/ocr?timeout_ms=60000`;
       const started = performance.now();
       const answers = await Promise.all(
         Array.from({ length: 6 }, async () => {
@@ -720,6 +722,9 @@ describe('HTTP API on ocr serve', function () {
       expect(refused[0]!.res.headers.get('retry-after')).to.match(/^\d+$/);
       const json = (await refused[0]!.res.json()) as Answer;
       expect(json).to.include({ code: 8, error: 'RESOURCE_EXHAUSTED' });
+      expect(json.msg).to.match(/^server busy: .* ms left of its timeout_ms; /);
+      expect(json.msg).to.contain(RETRY_AFTER);
+      expect(json.msg).to.not.match(/deadline|retry in \d+ ms/);
     } finally {
       await busy.stop();
     }

@@ -1,7 +1,12 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { DEADLINE_PASSED, toOcrCallError } from '../../src/client/index.js';
+import { CONNECTION_LOST, DEADLINE_PASSED, OcrCallError, toOcrCallError } from '../../src/client/index.js';
+import { localRefusal } from '../../src/client/local-refusal.js';
 import { expect } from 'chai';
-import { toHttpFailure } from '../../src/http/failure.js';
+import { QuotaLimiter } from '../../src/auth/quota.js';
+import { Admission } from '../../src/engine/admission/admission.js';
+import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
+import { RETRY_AFTER, toHttpFailure } from '../../src/http/failure.js';
+import { startingError } from '../../src/server/starting-service.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 /** An SDK-like error: a status name, the server's description and its trailers. */
@@ -57,5 +62,61 @@ describe('HTTP failures', () => {
     expect(tooLarge.status).to.equal(413);
     expect(tooLarge.retryAfterMs).to.equal(undefined);
     expect(toHttpFailure(new OcrError('RESOURCE_EXHAUSTED', 'too large')).status).to.equal(413);
+  });
+
+  /** What the refusal `err` says to a gRPC caller, and to an HTTP caller. */
+  const bothWords = (err: OcrError | OcrCallError): [string, string] => [
+    err instanceof OcrCallError ? err.details : err.message,
+    toHttpFailure(err).message,
+  ];
+  /** What a gRPC caller reads and an HTTP caller cannot act on. */
+  const GRPC_TERMS = /deadline|not sent|retry (?:it )?in \d+ ms|SERVING|maxAttempts/;
+
+  it('words the refusals of admission, quotas and the SDK in HTTP terms, which gRPC callers keep', async () => {
+    const cost = { bytes: 1, encodedBytes: 0, kind: 'page' as const, units: 2, what: 'a page' };
+    const page = { ...cost, units: 1 };
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    /** An admission with 6 s of work ahead on 2 workers. */
+    const busy = (maxWaitMs: number): Admission => {
+      const admission = new Admission(new MemoryBudget(2 ** 30), { workers: 2, maxWaitMs, deadlineShare: 0.8 });
+      for (let i = 0; i < 4; i++) void admission.run(cost, {}, () => done);
+      return admission;
+    };
+    const refusalOf = (p: Promise<unknown>): Promise<OcrError> =>
+      p.then(
+        () => expect.fail('admitted'),
+        (err: OcrError) => err,
+      );
+    const [bounded, unbounded] = [busy(30_000), busy(1)];
+    const refusals = [
+      // No retry within its deadline would; a new call sooner than a retry; no deadline at all.
+      await refusalOf(bounded.run(page, { deadline: Date.now() + 5000 }, async () => 0)),
+      await refusalOf(bounded.run(page, { deadline: Date.now() + 8000 }, async () => 0)),
+      await refusalOf(unbounded.run(page, {}, async () => 0)),
+    ];
+    finish();
+    const quota = new QuotaLimiter();
+    await quota.admit('alice', { rps: 1, burst: 1 });
+    refusals.push(await refusalOf(quota.admit('alice', { rps: 1, burst: 1 })));
+    const local = localRefusal('interactive', 850);
+    const sdk = new OcrCallError(local.code, local.details, { metadata: local.metadata });
+    for (const [grpc, http] of [...refusals.map(bothWords), bothWords(sdk)]) {
+      expect(grpc, 'as gRPC callers read it').to.match(GRPC_TERMS);
+      expect(http, grpc).to.not.match(GRPC_TERMS);
+      expect(http, grpc).to.contain(RETRY_AFTER);
+    }
+    const [, deadlineBound] = bothWords(refusals[1]!);
+    expect(deadlineBound).to.match(/would not fit in the \d+ ms left of its timeout_ms; /);
+    expect(bothWords(sdk)[1]).to.equal(`every instance refused interactive calls for load: ${RETRY_AFTER}, or allow a longer timeout_ms`);
+  });
+
+  it("tells an HTTP caller of a starting server to watch /readyz, and a gateway's of a lost connection to try again", () => {
+    const starting = toHttpFailure(startingError());
+    expect(starting).to.include({ status: 503 });
+    expect(starting.message).to.match(/^the server is starting: .*\/readyz answers 200$/);
+    const lost = toHttpFailure(new OcrCallError(Status.UNAVAILABLE, CONNECTION_LOST));
+    expect(lost.message).to.not.match(GRPC_TERMS);
+    expect(lost.message).to.match(/try again$/);
   });
 });
