@@ -95,6 +95,13 @@ function relayedAuthFailure(err: OcrCallError, call: HttpCall, ownToken: boolean
   return new AuthFailure('UNAUTHENTICATED', err.details, 'invalid_token');
 }
 
+/**
+ * The answer to a request the instances do not serve: they run a version older than the gateway's.
+ * grpc-js says so by the gRPC method's path, which its HTTP caller never called.
+ */
+export const notServedByInstances = (what: string): string =>
+  `the OCR instances behind this gateway do not serve ${what}: they run an older version than the gateway; tell the gateway's operator to upgrade them, or to run a gateway of their version`;
+
 /** `err` in the words for an HTTP caller of the gateway, where the SDK's are meant for its own caller. */
 function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number, ownToken: boolean): unknown {
   if (noInstanceReason(err) !== null) return new HttpError(503, 'UNAVAILABLE', NO_INSTANCE_REACHED, NO_INSTANCE_RETRY_MS);
@@ -103,6 +110,8 @@ function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number, ownToke
   if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED' && call.deadline === undefined) {
     return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadlinePassed(deadlineMs));
   }
+  if (err instanceof OcrCallError && err.code === 'UNIMPLEMENTED')
+    return new HttpError(501, 'UNIMPLEMENTED', notServedByInstances(call.what));
   return err;
 }
 

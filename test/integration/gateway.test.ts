@@ -12,7 +12,7 @@ import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { OcrServiceService, RecognizeRequest, ServerInfo } from '../../src/gen/ocr/v1/ocr.js';
-import { gatewayDeadlinePassed, NO_INSTANCE_REACHED } from '../../src/http/cluster-backend.js';
+import { gatewayDeadlinePassed, NO_INSTANCE_REACHED, notServedByInstances } from '../../src/http/cluster-backend.js';
 import { RETRY_AFTER, TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
@@ -526,6 +526,22 @@ describe('ocr gateway in HTTP terms', function () {
     } finally {
       gateway.child.kill('SIGKILL');
       for (const i of instances) i.close();
+    }
+  });
+
+  it('answers a request its instances do not serve (older than the gateway) 501 naming the request, not a gRPC method', async () => {
+    const instance = await grpcInstance(() => undefined);
+    const gateway = await spawnGateway(['--target', instance.target]);
+    try {
+      const answer = await post(gateway.url, '/api/ocr/lines', imageForm(image));
+      expect(answer.status, answer.msg).to.equal(501);
+      expect(answer.msg).to.equal(notServedByInstances('POST /api/ocr/lines'));
+      const info = await fetch(`${gateway.url}/api/info`);
+      expect(info.status).to.equal(501);
+      expect(((await info.json()) as { msg: string }).msg).to.equal(notServedByInstances('GET /api/info'));
+    } finally {
+      gateway.child.kill('SIGKILL');
+      instance.close();
     }
   });
 });
