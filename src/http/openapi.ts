@@ -83,13 +83,58 @@ const errorShape = {
   },
 };
 
-const failure = (description: string): object => ({ description, content: { 'application/json': { schema: errorShape } } });
+/**
+ * The response headers the server sends (app.ts, access-hook.ts, refusal-hold.ts); x-request-id is on
+ * every answer, of every route, refusals included. Each answer lists those it carries.
+ */
+const HEADERS = {
+  'x-request-id': {
+    description: "the request's own x-request-id (up to 128 characters), else a new UUID: what the server's log lines of the request name",
+    schema: { type: 'string' },
+  },
+  'Retry-After': {
+    description: 'whole seconds from this answer after which a new request with as long a timeout_ms may be let in; 0: at once',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'WWW-Authenticate': {
+    description:
+      'a Bearer challenge (RFC 6750), with error="invalid_token", "invalid_request" or "insufficient_scope" (and the scope) where one applies',
+    schema: { type: 'string', example: 'Bearer realm="ocr", error="invalid_token"' },
+  },
+  Allow: { description: 'the methods the path takes', schema: { type: 'string' } },
+};
+
+type HeaderName = keyof typeof HEADERS;
+
+/** An answer's headers: x-request-id and `more`, which it carries always, or sometimes where `sometimes`. */
+const headers = (more: HeaderName[] = [], sometimes = false): Record<string, object> =>
+  Object.fromEntries([
+    ['x-request-id', { ...HEADERS['x-request-id'], required: true }],
+    ...more.map((name): [string, object] => [name, { ...HEADERS[name], required: !sometimes }]),
+  ]);
+
+/** A success's answer, with the headers every answer has. */
+const success = (description: string, content?: object): object => ({ description, headers: headers(), ...(content ? { content } : {}) });
+
+const failure = (description: string, more: HeaderName[] = [], sometimes = false): object => ({
+  description,
+  headers: headers(more, sometimes),
+  content: { 'application/json': { schema: errorShape } },
+});
 
 /** Refusals of who calls, where tokens are required (src/auth), with `WWW-Authenticate: Bearer`. */
 const accessFailures = {
-  '401': failure('no valid token (`Authorization: Bearer …`)'),
-  '403': failure('a token without the scope the route needs'),
+  '401': failure('no valid token (`Authorization: Bearer …`)', ['WWW-Authenticate']),
+  '403': failure('a token without the scope the route needs', ['WWW-Authenticate']),
 };
+
+/**
+ * Tokens are the server's choice (`--api-keys`, `--jwks`): without them every request is let in, with
+ * them the routes that check them want one. OpenAPI 3 says "either" as two requirements: none ({}), or a bearer token.
+ */
+const TOKEN_OPTIONAL = [{}, { bearer: [] }];
+/** Routes that never look at a token: health, readiness, OPTIONS. */
+const NO_TOKEN: object[] = [];
 
 /** A request whose form the HTTP layer refuses, before its route looks at it (protocol-refusals.ts, request-timeout.ts). */
 const MALFORMED = 'a malformed request: no Host header (HTTP/1.1), or a malformed URL';
@@ -103,7 +148,11 @@ const requestFailures = (badInput?: string): Record<string, object> => ({
   '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
   '417': failure('an Expect header other than 100-continue: send the request without Expect, or with Expect: 100-continue'),
   '431': failure('request headers too large: send fewer or shorter headers'),
-  default: failure('404 for a path not served, 405 (with Allow) for a method the path does not take, 500 for an internal error'),
+  default: failure(
+    '404 for a path not served, 405 (with Allow) for a method the path does not take, 500 for an internal error',
+    ['Allow'],
+    true,
+  ),
 });
 
 const failures = {
@@ -115,8 +164,14 @@ const failures = {
   ),
   '429': failure(
     'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
+    ['Retry-After'],
   ),
-  '503': failure('no instance can serve (starting, draining, or none healthy behind the gateway)'),
+  '501': failure('through a gateway: its instances do not serve this request (they run a version older than the gateway)'),
+  '503': failure(
+    'no instance can serve (starting, draining, or none reachable behind the gateway); Retry-After where the gateway reaches no instance',
+    ['Retry-After'],
+    true,
+  ),
   '504': failure('the timeout passed before the answer'),
 };
 
@@ -126,17 +181,19 @@ const failures = {
  */
 const optionsOperation = (methods: string): object => ({
   summary: 'The methods the path takes, or a CORS preflight',
+  security: NO_TOKEN,
   responses: {
     '204': {
       description: `no body: Allow lists the methods (${methods}); a CORS preflight (Origin and Access-Control-Request-Method) where --cors-origin is set gets the Access-Control-Allow-* headers instead, for an origin it names`,
-      headers: { Allow: { schema: { type: 'string', example: methods } } },
+      // A CORS preflight's answer has no Allow.
+      headers: { ...headers(['Allow'], true), Allow: { ...HEADERS.Allow, required: false, schema: { type: 'string', example: methods } } },
     },
     ...requestFailures(),
   },
 });
 
 /** A GET path's operations: GET, HEAD (the same answer without its body) and OPTIONS. */
-const readOperations = (get: { summary: string; responses: object; parameters?: object[] }): object => ({
+const readOperations = (get: { summary: string; responses: object; parameters?: object[]; security?: object[] }): object => ({
   get,
   head: { ...get, summary: `${get.summary} (headers only)` },
   options: optionsOperation('GET, HEAD, OPTIONS'),
@@ -219,6 +276,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
       version,
       description: `Chinese and English text in ${SUPPORTED_FORMATS} images. The same service over gRPC: proto/ocr/v1/ocr.proto.`,
     },
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'an API key or a JWT, where the server requires tokens (ocr serve --api-keys, --jwks): then /api/ocr and /api/ocr/lines want one, and /api/info and /metrics too unless --no-protect-info; a server without tokens lets every request in and ignores the header',
+        },
+      },
+    },
+    // Every route that looks at a token; the others say they take none.
+    security: TOKEN_OPTIONAL,
     paths: {
       '/api/ocr': {
         post: {
@@ -226,35 +295,32 @@ export function openApiDocument(version: string): Record<string, unknown> {
           parameters,
           requestBody: imageBodies(false),
           responses: {
-            '200': {
-              description: "the lines in the upright page's reading order, boxes in the image's pixels",
-              content: {
-                'application/json': {
-                  schema: {
-                    type: 'object',
-                    properties: {
-                      code: { type: 'integer', enum: [0] },
-                      msg: { type: 'string', enum: ['success'] },
-                      data: { type: 'array', items: line },
-                      width: { type: 'integer' },
-                      height: { type: 'integer' },
-                      rotation: {
-                        type: 'integer',
-                        enum: [0, 90, 180, 270],
-                        description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
-                      },
-                      cached: {
-                        type: 'boolean',
-                        description:
-                          'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
-                      },
-                      instance_id: { type: 'string' },
-                      timings,
+            '200': success("the lines in the upright page's reading order, boxes in the image's pixels", {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    code: { type: 'integer', enum: [0] },
+                    msg: { type: 'string', enum: ['success'] },
+                    data: { type: 'array', items: line },
+                    width: { type: 'integer' },
+                    height: { type: 'integer' },
+                    rotation: {
+                      type: 'integer',
+                      enum: [0, 90, 180, 270],
+                      description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
                     },
+                    cached: {
+                      type: 'boolean',
+                      description:
+                        'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
+                    },
+                    instance_id: { type: 'string' },
+                    timings,
                   },
                 },
               },
-            },
+            }),
             ...failures,
           },
         },
@@ -266,7 +332,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           parameters,
           requestBody: imageBodies(true),
           responses: {
-            '200': { description: 'one result per image, in order', content: { 'application/json': { schema: linesAnswer } } },
+            '200': success('one result per image, in order', { 'application/json': { schema: linesAnswer } }),
             ...failures,
           },
         },
@@ -276,29 +342,34 @@ export function openApiDocument(version: string): Record<string, unknown> {
         summary: 'Models, limits and defaults of the instance',
         parameters: callParameters,
         responses: {
-          '200': { description: 'server info' },
+          '200': success('server info'),
           ...accessFailures,
           ...requestFailures('a malformed timeout_ms or priority'),
           '429': failures['429'],
+          '501': failures['501'],
           '503': failures['503'],
           '504': failures['504'],
         },
       }),
-      '/healthz': readOperations({ summary: 'Alive', responses: { '200': { description: 'the process answers' }, ...requestFailures() } }),
+      '/healthz': readOperations({
+        summary: 'Alive',
+        security: NO_TOKEN,
+        responses: { '200': success('the process answers'), ...requestFailures() },
+      }),
       '/readyz': readOperations({
         summary: 'Ready for calls',
+        security: NO_TOKEN,
         responses: {
-          '200': { description: 'serving' },
-          '503': {
-            description:
-              '`{"status": "starting"}`: an instance still loading its models, or a gateway that has reached no instance yet; `{"status": "draining"}`: shutting down',
-          },
+          '200': success('serving'),
+          '503': success(
+            '`{"status": "starting"}`: an instance still loading its models, or a gateway that has reached no instance yet; `{"status": "draining"}`: shutting down',
+          ),
           ...requestFailures(),
         },
       }),
       '/metrics': readOperations({
         summary: 'Prometheus metrics',
-        responses: { '200': { description: 'text exposition format' }, ...accessFailures, ...requestFailures() },
+        responses: { '200': success('text exposition format'), ...accessFailures, ...requestFailures() },
       }),
     },
   };

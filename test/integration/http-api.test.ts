@@ -1,16 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
+import { AccessControl } from '../../src/auth/access-control.js';
+import { hashApiKey } from '../../src/auth/api-keys.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
-import type { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
-import { RETRY_AFTER } from '../../src/http/failure.js';
+import { RecognizeResponse, ServerInfo } from '../../src/gen/ocr/v1/ocr.js';
+import { NO_INSTANCE_REACHED } from '../../src/http/cluster-backend.js';
+import { HttpError, RETRY_AFTER } from '../../src/http/failure.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { listenHttpApp } from '../support/http-app.js';
@@ -728,6 +732,114 @@ describe('HTTP API on ocr serve', function () {
     } finally {
       await busy.stop();
     }
+  });
+});
+
+interface DocHeader {
+  required?: boolean;
+}
+interface DocOperation {
+  security?: Record<string, string[]>[];
+  responses: Record<string, { headers?: Record<string, DocHeader> }>;
+}
+interface Doc {
+  components: { securitySchemes: Record<string, Record<string, string>> };
+  security: Record<string, string[]>[];
+  paths: Record<string, Record<string, DocOperation>>;
+}
+
+/**
+ * /openapi.json's security and response headers against what the server does, with tokens and
+ * without: which routes want a token, and the headers each answer carries.
+ */
+describe("/openapi.json's tokens and headers, as servers answer", function () {
+  this.timeout(60_000);
+  const KEY = 'openapi-test-key';
+  let dir: string;
+  let access: AccessControl;
+  const apps: { port: number; close: () => Promise<void> }[] = [];
+  /** The app without tokens, and the one with them (a reader's key, quota 1 a second). */
+  let open: number;
+  let guarded: number;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-openapi-'));
+    const apiKeysFile = path.join(dir, 'keys.json');
+    writeFileSync(
+      apiKeysFile,
+      JSON.stringify([{ name: 'reader', hash: hashApiKey(KEY), scopes: ['ocr:read'], quota: { rps: 1, burst: 1 } }]),
+    );
+    access = new AccessControl({ auth: { apiKeysFile } });
+    // Served as an instance serves them; a request over lines fails as a gateway that reaches no instance.
+    const backend = {
+      recognize: async () => RecognizeResponse.fromPartial({}),
+      recognizeLines: () => Promise.reject(new HttpError(503, 'UNAVAILABLE', NO_INSTANCE_REACHED, 5000)),
+      serverInfo: async () => ServerInfo.fromPartial({}),
+      metrics: async () => ({ contentType: 'text/plain', text: '' }),
+    };
+    apps.push(await listenHttpApp(backend, { holdRefusals: false }), await listenHttpApp(backend, { access, holdRefusals: false }));
+    [open, guarded] = apps.map((a) => a.port) as [number, number];
+  });
+  after(async () => {
+    for (const a of apps) await a.close();
+    access?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ask = (port: number, method: string, route: string, headers: Record<string, string> = {}): Promise<Response> =>
+    fetch(`http://127.0.0.1:${port}${route}`, {
+      method,
+      headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'image/png' } : {}) },
+      ...(method === 'POST' ? { body: lineImages[0] } : {}),
+    });
+  /** That `res` carries the headers `doc` lists for its status: those required always, and no other of those the server sends. */
+  const carries = (res: Response, operation: DocOperation, what: string): void => {
+    const declared = operation.responses[String(res.status)] ?? operation.responses.default;
+    expect(declared, `${what}: ${res.status} documented`).to.not.equal(undefined);
+    const listed = Object.fromEntries(Object.entries(declared!.headers ?? {}).map(([name, h]) => [name.toLowerCase(), h]));
+    for (const [name, header] of Object.entries(listed)) {
+      if (header.required) expect(res.headers.get(name), `${what} ${res.status}: ${name}`).to.not.equal(null);
+    }
+    for (const name of ['x-request-id', 'retry-after', 'www-authenticate', 'allow']) {
+      if (res.headers.get(name) !== null) expect(listed, `${what} ${res.status} sends ${name}`).to.have.property(name);
+    }
+  };
+
+  it('says tokens are optional or bearer, asked where the server asks them, and lists the headers of each answer', async () => {
+    const doc = (await (await fetch(`http://127.0.0.1:${open}/openapi.json`)).json()) as Doc;
+    expect(doc.components.securitySchemes.bearer).to.deep.include({ type: 'http', scheme: 'bearer' });
+    // OpenAPI 3's "either": no token, or a bearer one.
+    expect(doc.security).to.deep.equal([{}, { bearer: [] }]);
+    for (const [route, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const what = `${method.toUpperCase()} ${route}`;
+        const security = operation.security ?? doc.security;
+        const without = await ask(guarded, method.toUpperCase(), route);
+        carries(without, operation, `${what} without a token`);
+        if (security.some((s) => 'bearer' in s)) {
+          expect(without.status, what).to.equal(401);
+          expect(without.headers.get('www-authenticate'), what).to.match(/^Bearer /);
+        } else expect(without.status, what).to.not.be.oneOf([401, 403]);
+        // A server without tokens lets the request in: what `{}` says.
+        const anyone = await ask(open, method.toUpperCase(), route);
+        expect(anyone.status, `${what} on a server without tokens`).to.not.be.oneOf([401, 403]);
+        carries(anyone, operation, `${what} on a server without tokens`);
+      }
+    }
+    const paths = doc.paths;
+    // 403 (a reader's key on /metrics), 429 (over its quota), 503 with Retry-After (no instance), 405.
+    const bearer = { authorization: `Bearer ${KEY}` };
+    const unscoped = await ask(guarded, 'GET', '/metrics', bearer);
+    expect(unscoped.status).to.equal(403);
+    carries(unscoped, paths['/metrics']!.get!, 'GET /metrics by a reader');
+    const refused = await ask(guarded, 'GET', '/api/info', bearer).then(() => ask(guarded, 'GET', '/api/info', bearer));
+    expect(refused.status).to.equal(429);
+    carries(refused, paths['/api/info']!.get!, 'GET /api/info over quota');
+    const unavailable = await ask(open, 'POST', '/api/ocr/lines');
+    expect([unavailable.status, unavailable.headers.get('retry-after')]).to.deep.equal([503, '5']);
+    carries(unavailable, paths['/api/ocr/lines']!.post!, 'POST /api/ocr/lines with no instance');
+    const wrongMethod = await ask(open, 'GET', '/api/ocr');
+    expect(wrongMethod.status).to.equal(405);
+    carries(wrongMethod, paths['/api/ocr']!.post!, 'GET /api/ocr');
   });
 });
 

@@ -12,7 +12,7 @@ interface Schema {
 interface Operation {
   parameters: { name: string; schema: Schema }[];
   requestBody: { content: Record<string, { schema: Schema }> };
-  responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
+  responses: Record<string, { content?: Record<string, { schema: Schema }>; headers?: Record<string, { required?: boolean }> }>;
 }
 
 const doc = openApiDocument('test') as { paths: Record<string, Record<string, Operation>> };
@@ -69,5 +69,22 @@ describe('the OpenAPI document', () => {
   it("describes /api/ocr/lines' answer, a failed item in the shape of an error answer", () => {
     const item = lines.responses['200']!.content!['application/json']!.schema.properties!.data!.items!;
     expect(item.properties).to.include.keys('text', 'confidence', 'code', 'msg', 'error');
+  });
+
+  it('lists x-request-id on every answer, Retry-After on 429 and 503, WWW-Authenticate on 401 and 403, Allow on OPTIONS and 405', () => {
+    for (const [route, operations] of Object.entries(doc.paths)) {
+      for (const [method, { responses }] of Object.entries(operations)) {
+        for (const [status, response] of Object.entries(responses)) {
+          const what = `${method} ${route} ${status}`;
+          expect(response.headers?.['x-request-id'], what).to.deep.include({ required: true });
+          if (status === '429') expect(response.headers?.['Retry-After'], what).to.deep.include({ required: true });
+          // Only where the gateway reaches no instance.
+          if (status === '503' && route !== '/readyz') expect(response.headers?.['Retry-After'], what).to.deep.include({ required: false });
+          if (status === '401' || status === '403')
+            expect(response.headers?.['WWW-Authenticate'], what).to.deep.include({ required: true });
+          if (status === 'default' || (method === 'options' && status === '204')) expect(response.headers, what).to.have.property('Allow');
+        }
+      }
+    }
   });
 });
