@@ -6,6 +6,7 @@ import sharp from 'sharp';
 
 import type { Line } from '../gen/ocr/v1/ocr.js';
 import { OcrError } from '../shared/errors.js';
+import { STDIN } from './read-input.js';
 import { annotationSvg } from './svg-overlay.js';
 import { uprightPage } from './upright-page.js';
 
@@ -50,9 +51,12 @@ const isDirectory = (file: string): Promise<boolean> =>
     () => false,
   );
 
-/** `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart. */
+/**
+ * `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart.
+ * Standard input's is `stdin.annotated.png`: one named `-…` would read as an option to the next command.
+ */
 export function annotatedPath(dir: string, file: string): string {
-  return path.join(dir, `${path.basename(file)}.annotated.png`);
+  return path.join(dir, `${file === STDIN ? 'stdin' : path.basename(file)}.annotated.png`);
 }
 
 /**

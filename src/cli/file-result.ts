@@ -38,17 +38,8 @@ export function describeError(err: unknown): ErrorDetail {
   if (err instanceof OcrError) return { code: err.code, message: err.message };
   if (err instanceof Error) {
     const errno = (err as NodeJS.ErrnoException).code;
-    // fs.readFile's own limit, a RangeError without a syscall: Node's words say what, not what to do.
-    if (errno === 'ERR_FS_FILE_TOO_LARGE') {
-      return {
-        code: 'RESOURCE_EXHAUSTED',
-        message: `${err.message}, the most ocr recognize reads from one file: scale the image down, or cut it into parts and read each`,
-      };
-    }
     if (typeof errno === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined) {
-      // Node's words, "illegal operation on a directory, read", do not say what to give instead.
-      if (errno === 'EISDIR') return { code: 'INVALID_ARGUMENT', message: 'it is a directory: name the image files in it (DIR/*.jpg)' };
-      // Any other failure to read the file leaves nothing to recognize: the input is unusable.
+      // A failure to read the file leaves nothing to recognize: the input is unusable.
       return { code: ERRNO_CODES[errno] ?? 'INVALID_ARGUMENT', message: err.message };
     }
     return { code: 'UNKNOWN', message: err.message };

@@ -16,6 +16,7 @@ import type { InfoCliOptions } from './info-command.js';
 import { cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
+import { STDIN } from './read-input.js';
 import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
 import { clientTlsOptions, serverTlsOptions } from './tls-options.js';
 import type { ApiKeyCreateOptions } from './api-key-command.js';
@@ -274,7 +275,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       'Read the text in image files (JPEG, PNG, WebP, TIFF, GIF, BMP). Results follow the order of the files; ' +
         'a file that fails is reported and the others go on; the exit status is 1 if any failed.',
     )
-    .argument('<file...>', 'image files to read')
+    .argument('<file...>', 'image files to read; - reads standard input (once), named - in the output')
     .addOption(targetOption())
     .addOption(
       new Option(
@@ -357,9 +358,14 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         '  ocr recognize --json -c 8 pages/*.png > pages.jsonl',
         '  ocr recognize --tile-size 1024 --annotate out/ poster.tiff',
         '  ocr recognize --lines-only --json crops/*.png',
+        '  curl -s https://example.com/scan.jpg | ocr recognize -',
       ].join('\n'),
     )
     .action(async (files: string[], options: RecognizeCliOptions, command: Command) => {
+      // Read once, standard input would be empty the second time: the second result would be a false failure.
+      if (files.filter((file) => file === STDIN).length > 1) {
+        command.error('error: - (standard input) can be read once: give it once', { code: 'ocr.stdinTwice' });
+      }
       // Taken and ignored, it would leave the user believing the image was tiled.
       if (options.tileSize === undefined && command.getOptionValueSource('overlap') === 'cli') {
         command.error('error: --overlap goes with --tile-size: add --tile-size PX to read the images as tiles, or leave --overlap out', {

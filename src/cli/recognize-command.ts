@@ -1,6 +1,6 @@
 /** `ocr recognize FILE...`: read files, send them, print results in argument order. */
 
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 
 import type { Priority } from '../client/call-settings.js';
 import { DEADLINE_NO_INSTANCE, OcrCallError } from '../client/errors.js';
@@ -20,6 +20,7 @@ import { runInOrder } from './run-in-order.js';
 import { cliToken, type TokenCliOptions } from './auth-options.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 import { failureLine, listing } from './text-listing.js';
+import { readInput, STDIN } from './read-input.js';
 
 /** `--lines-only` answers carry no size: the client reads it from the headers as the server would, whatever the server's limits. */
 const ANY_SIZE = { maxPixels: Number.POSITIVE_INFINITY, minSide: 0 };
@@ -80,6 +81,7 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
   });
   const output: Output =
     !opts.json && files.length >= PROGRESS_MIN_FILES && process.stderr.isTTY ? progressOutput(files.length) : plainOutput();
+  const read = imageReader(opts.deadlineMs);
   let failed = false;
   const emit = (result: FileResult): void => {
     if (isFailure(result)) {
@@ -93,10 +95,10 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
   };
   try {
     if (opts.linesOnly) {
-      await recognizeLinesOnly(client, files, opts, emit);
+      await recognizeLinesOnly(client, files, read, opts, emit);
     } else {
       const reach: Reach = {};
-      await runInOrder(files, opts.concurrency, (file) => recognizeFile(client, file, opts, reach), emit);
+      await runInOrder(files, opts.concurrency, (file) => recognizeFile(client, file, read, opts, reach), emit);
     }
   } finally {
     output.stop();
@@ -105,11 +107,23 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
   return failed ? 1 : 0;
 }
 
-/** The file's bytes. An empty one fails here, in words about a file: the server's would speak of its request's "image" field. */
-async function readImage(file: string): Promise<Buffer> {
-  const image = await readFile(file);
-  if (image.length === 0) throw invalidArgument('the file is empty (0 bytes): give an image file');
-  return image;
+/** Reads each input once: standard input cannot be read again for its size and then its bytes (--lines-only). */
+type ReadImage = (file: string) => Promise<Buffer>;
+
+/**
+ * The input's bytes, standard input's kept for a second ask. An empty input fails here, in words
+ * about a file: the server's would speak of its request's "image" field.
+ */
+function imageReader(idleMs: number): ReadImage {
+  let stdin: Promise<Buffer> | undefined;
+  const read = async (file: string): Promise<Buffer> => {
+    const image = await readInput(file, idleMs);
+    if (image.length > 0) return image;
+    throw invalidArgument(
+      file === STDIN ? 'standard input is empty (0 bytes): pipe an image into it' : 'the file is empty (0 bytes): give an image file',
+    );
+  };
+  return (file) => (file === STDIN ? (stdin ??= read(file)) : read(file));
 }
 
 /** What the calls so far found of the target, for the files still to send. */
@@ -118,9 +132,15 @@ interface Reach {
   unreachable?: OcrCallError;
 }
 
-async function recognizeFile(client: OcrClient, file: string, opts: RecognizeCliOptions, reach: Reach): Promise<FileResult> {
+async function recognizeFile(
+  client: OcrClient,
+  file: string,
+  read: ReadImage,
+  opts: RecognizeCliOptions,
+  reach: Reach,
+): Promise<FileResult> {
   try {
-    const image = await readImage(file);
+    const image = await read(file);
     if (reach.unreachable) {
       // Not a deadline more for each file: its failure at once, unless its own header says what else is wrong with it.
       await probeImage(image, ANY_SIZE);
@@ -155,6 +175,7 @@ async function annotate(image: Uint8Array, result: FileSuccess, opts: RecognizeC
 async function recognizeLinesOnly(
   client: OcrClient,
   files: string[],
+  read: ReadImage,
   opts: RecognizeCliOptions,
   emit: (result: FileResult) => void,
 ): Promise<void> {
@@ -178,7 +199,7 @@ async function recognizeLinesOnly(
         files,
         opts.concurrency,
         async (file) => {
-          const entry = await lineImage(file, undefined);
+          const entry = await lineImage(file, read, undefined);
           return 'image' in entry ? failure(file, err) : entry;
         },
         emit,
@@ -187,20 +208,15 @@ async function recognizeLinesOnly(
     }
     // An unreachable server fails every batch below, each file with the call's own status.
   }
-  // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch.
+  // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch. Standard input has no size but what it holds.
   const sizes = await Promise.all(
-    files.map((file) =>
-      stat(file).then(
-        (s) => s.size,
-        () => 0,
-      ),
-    ),
+    files.map((file) => (file === STDIN ? read(file).then((image) => image.length) : stat(file).then((s) => s.size)).catch(() => 0)),
   );
   const batches = planBatches(sizes, maxCount, maxBytes).map((indices) => indices.map((i) => files[i]!));
   await runInOrder(
     batches,
     opts.concurrency,
-    (batch) => recognizeBatch(client, batch, opts, maxImageBytes),
+    (batch) => recognizeBatch(client, batch, read, opts, maxImageBytes),
     (results) => results.forEach(emit),
   );
 }
@@ -213,9 +229,9 @@ interface LineImage {
 }
 
 /** The file read and its size found, ready to send; or why it cannot be sent, found without the server. */
-async function lineImage(file: string, maxImageBytes: number | undefined): Promise<LineImage | FileFailure> {
+async function lineImage(file: string, read: ReadImage, maxImageBytes: number | undefined): Promise<LineImage | FileFailure> {
   try {
-    const image = await readImage(file);
+    const image = await read(file);
     // The server would refuse it unread, in words for a batch of many, since it cannot tell how many a message holds.
     if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
     return { file, image, ...(await probeImage(image, ANY_SIZE)) };
@@ -228,10 +244,11 @@ async function lineImage(file: string, maxImageBytes: number | undefined): Promi
 async function recognizeBatch(
   client: OcrClient,
   files: string[],
+  read: ReadImage,
   opts: RecognizeCliOptions,
   maxImageBytes: number | undefined,
 ): Promise<FileResult[]> {
-  const entries = await Promise.all(files.map((file) => lineImage(file, maxImageBytes)));
+  const entries = await Promise.all(files.map((file) => lineImage(file, read, maxImageBytes)));
   const toSend = entries.filter((e): e is LineImage => 'image' in e);
   const answers = new Map<LineImage, FileResult>();
   if (toSend.length > 0) {

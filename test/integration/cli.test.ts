@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
-import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { runCli, spawnServer, type CliResult, type ServerProcess } from '../../src/dev/server-process.js';
 import { pngClaiming } from '../support/images.js';
 
 interface JsonLine {
@@ -91,6 +91,66 @@ describe('ocr command line', function () {
       });
       expect(read!.lines!.length).to.equal(1);
     }
+  });
+
+  /** `command`, `stdin` on its standard input; killed after 20 s, so that a hang fails the test, not the suite. */
+  const runFed = async (command: string[], stdin?: Buffer): Promise<CliResult & { signal: string | null }> => {
+    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], timeout: 20_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // A child that never reads it must not fail the test with EPIPE.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+    const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
+    return { code, signal, stdout, stderr };
+  };
+  const ocr = (args: string[]): string[] => [process.execPath, CLI, ...args];
+
+  it('recognize refuses a device at once, fails a FIFO nothing is written to after --deadline-ms, and reads a pipe at /dev/fd/N', async () => {
+    const fifo = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const started = performance.now();
+    // The pipe last, as bash's `<(cat FILE)` gives it: /dev/fd/N (Node's own stdio pipes are socket pairs, which it cannot open).
+    const args = ['recognize', '--target', target, '--json', '--deadline-ms', '1000', '/dev/zero', fifo, line];
+    const r = await runFed(['bash', '-c', 'exec "$@" <(cat "$0")', line, ...ocr(args)]);
+    expect(r.signal, 'killed: it hung').to.equal(null);
+    expect(r.code).to.equal(1);
+    const [device, unwritten, file, piped] = parse(r.stdout);
+    expect(device!.error).to.deep.equal({
+      code: 'INVALID_ARGUMENT',
+      message: 'it is a character device, not an image file: name an image file or a pipe',
+    });
+    expect(unwritten!.error).to.deep.equal({
+      code: 'DEADLINE_EXCEEDED',
+      message: 'nothing came through the pipe for 1000 ms (--deadline-ms) and it is still open: is anything writing to it?',
+    });
+    for (const read of [piped!, file!]) expect(read.lines![0]!.text).to.contain('各区县人民政府');
+    expect(performance.now() - started).to.be.below(8000);
+  });
+
+  it('recognize - reads standard input in each mode, names it - in the output and stdin in --annotate, and takes it once', async () => {
+    const image = readFileSync(line);
+    for (const mode of [[], ['--lines-only'], ['--tile-size', '512']]) {
+      const r = await runFed(ocr(['recognize', '--target', target, '--json', ...mode, line, '-']), image);
+      expect(r.code, r.stderr).to.equal(0);
+      const out = parse(r.stdout);
+      expect(out.map((o) => o.file)).to.deep.equal([line, '-']);
+      expect(out[1]!.lines!.map((l) => l.text).join('')).to.contain('各区县人民政府');
+    }
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const plain = await runFed(ocr(['recognize', '--target', target, '--annotate', dir, '-']), image);
+    expect(plain.stdout).to.match(/^- {2}\(906x98, 1 line, instance /);
+    expect(readdirSync(dir)).to.deep.equal(['stdin.annotated.png']);
+    const empty = await runFed(ocr(['recognize', '--target', target, '-']), Buffer.alloc(0));
+    expect(empty.code).to.equal(1);
+    expect(empty.stderr).to.equal('-: INVALID_ARGUMENT: standard input is empty (0 bytes): pipe an image into it\n');
+    const twice = await runFed(ocr(['recognize', '--target', target, '-', '-']), image);
+    expect(twice.code).to.equal(1);
+    expect(twice.stdout).to.equal('');
+    expect(twice.stderr).to.contain('error: - (standard input) can be read once: give it once');
+    expect((await runCli(['recognize', '--help'])).stdout).to.contain('- reads standard input');
   });
 
   it('recognize --lines-only reads each file as one line', async () => {

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -7,6 +6,7 @@ import { status as Status } from '@grpc/grpc-js';
 
 import { describeError } from '../../src/cli/file-result.js';
 import { planBatches } from '../../src/cli/line-batches.js';
+import { MAX_INPUT_BYTES, readInput } from '../../src/cli/read-input.js';
 import { runInOrder } from '../../src/cli/run-in-order.js';
 import { failureLine } from '../../src/cli/text-listing.js';
 import { OcrCallError } from '../../src/client/errors.js';
@@ -98,36 +98,35 @@ describe('ocr recognize helpers', () => {
       expect(describeError(enoent).code).to.equal('NOT_FOUND');
       const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'open' });
       expect(describeError(eacces).code).to.equal('PERMISSION_DENIED');
-      const eisdir = Object.assign(new Error('EISDIR'), { code: 'EISDIR', syscall: 'read' });
-      expect(describeError(eisdir)).to.deep.equal({
-        code: 'INVALID_ARGUMENT',
-        message: 'it is a directory: name the image files in it (DIR/*.jpg)',
-      });
       expect(describeError(new Error('boom'))).to.deep.equal({ code: 'UNKNOWN', message: 'boom' });
-    });
-
-    it('names a file too large to read (over 2 GiB) as too large, with what to do, not as UNKNOWN', async () => {
-      const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'huge.png');
-      // Sparse: no disk is spent, and readFile fails on the size before reading a byte.
-      writeFileSync(file, '');
-      truncateSync(file, 3 * 2 ** 30);
-      try {
-        const err: unknown = await readFile(file).then(
-          () => expect.fail('read a 3 GiB file'),
-          (e: unknown) => e,
-        );
-        expect(describeError(err)).to.deep.equal({
-          code: 'RESOURCE_EXHAUSTED',
-          message:
-            'File size (3221225472) is greater than 2 GiB, the most ocr recognize reads from one file: scale the image down, or cut it into parts and read each',
-        });
-      } finally {
-        rmSync(path.dirname(file), { recursive: true });
-      }
     });
 
     it('maps numbers outside gRPC to UNKNOWN', () => {
       expect(new OcrCallError(99, 'odd').code).to.equal('UNKNOWN');
+    });
+  });
+
+  describe('readInput', () => {
+    it('refuses a file over the most any server accepts by its size, before reading a byte', async () => {
+      const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'huge.png');
+      // Sparse: no disk is spent; read, it would take seconds and 2 GiB of memory.
+      writeFileSync(file, '');
+      truncateSync(file, MAX_INPUT_BYTES + 1);
+      try {
+        const started = performance.now();
+        const err: unknown = await readInput(file, 1000).then(
+          () => expect.fail('read a 2 GiB file'),
+          (e: unknown) => e,
+        );
+        expect(performance.now() - started).to.be.below(500);
+        expect(describeError(err)).to.deep.equal({
+          code: 'RESOURCE_EXHAUSTED',
+          message:
+            'it holds 2146435073 bytes, more than the 2047 MiB any server accepts in one image: scale the image down, or cut it into parts and read each',
+        });
+      } finally {
+        rmSync(path.dirname(file), { recursive: true });
+      }
     });
   });
 
