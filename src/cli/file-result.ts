@@ -60,3 +60,9 @@ export function withTilingHint(result: FileFailure): FileFailure {
   if (!AS_TILES.test(message)) return result;
   return { ...result, error: { ...result.error, message: `${message} (ocr recognize: add --tile-size 1024)` } };
 }
+
+/** A failure of a file sent as tiles, its stream image id (random, meaning nothing to the user) replaced by the file's name. */
+export function namingImage(result: FileFailure, imageId: string): FileFailure {
+  const message = result.error.message.replaceAll(`'${imageId}'`, `'${result.file}'`);
+  return { ...result, error: { ...result.error, message } };
+}

@@ -1,5 +1,6 @@
 /** `ocr recognize FILE...`: read files, send them, print results in argument order. */
 
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 
 import type { Priority } from '../client/call-settings.js';
@@ -9,7 +10,7 @@ import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
-import { failure, isFailure, withTilingHint, type FileFailure, type FileResult, type FileSuccess } from './file-result.js';
+import { failure, isFailure, namingImage, withTilingHint, type FileFailure, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
 import { lineTooLarge } from '../shared/image-limit.js';
@@ -139,6 +140,8 @@ async function recognizeFile(
   opts: RecognizeCliOptions,
   reach: Reach,
 ): Promise<FileResult> {
+  // Random, as the SDK's own: the server, which quotes it, is sent no local path (namingImage puts the file back).
+  const imageId = randomUUID();
   try {
     const image = await read(file);
     if (reach.unreachable) {
@@ -151,6 +154,7 @@ async function recognizeFile(
       const read = await recognizeLargeImage(client, image, {
         tileSize: opts.tileSize,
         overlap: opts.overlap,
+        imageId,
         options: recognizeOptions(opts),
         priority: opts.priority,
       });
@@ -163,7 +167,7 @@ async function recognizeFile(
     return result;
   } catch (err) {
     if (err instanceof OcrCallError && err.details === DEADLINE_NO_INSTANCE) reach.unreachable ??= err;
-    return opts.tileSize === undefined ? withTilingHint(failure(file, err)) : failure(file, err);
+    return opts.tileSize === undefined ? withTilingHint(failure(file, err)) : namingImage(failure(file, err), imageId);
   }
 }
 

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { runCli, spawnServer, type CliResult, type ServerProcess } from '../../src/dev/server-process.js';
-import { pngClaiming } from '../support/images.js';
+import { pngClaiming, solidImage } from '../support/images.js';
 
 interface JsonLine {
   file: string;
@@ -151,6 +151,18 @@ describe('ocr command line', function () {
     expect(twice.stdout).to.equal('');
     expect(twice.stderr).to.contain('error: - (standard input) can be read once: give it once');
     expect((await runCli(['recognize', '--help'])).stdout).to.contain('- reads standard input');
+  });
+
+  it('recognize --tile-size names a failed image by its file, not by the random id it had on the stream', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const tiny = path.join(dir, 'tiny.png');
+    writeFileSync(tiny, await solidImage(4, 4));
+    const r = await runCli(['recognize', '--target', target, '--json', '--tile-size', '512', tiny]);
+    expect(r.code).to.equal(1);
+    expect(parse(r.stdout)[0]!.error).to.deep.equal({
+      code: 'INVALID_ARGUMENT',
+      message: `image '${tiny}' tile 0: image is 4×4 pixels; text needs at least 8 pixels on each side`,
+    });
   });
 
   it('recognize --lines-only reads each file as one line', async () => {
