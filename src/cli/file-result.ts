@@ -54,11 +54,17 @@ export function failure(file: string, err: unknown): FileFailure {
 /** The servers' words for an image too large for one call, which name the gRPC way (RecognizeTiles). */
 const AS_TILES = /\bas tiles\b/;
 
-/** A failure of a file sent whole, with how this command sends it as tiles where the server says to. */
-export function withTilingHint(result: FileFailure): FileFailure {
+/** How this command reads an image too large for one call, by how it sent it: whole, or as one of --lines-only's line images, which it never tiles. */
+const TILING_HINTS = {
+  whole: 'ocr recognize: add --tile-size 1024',
+  line: 'ocr recognize --lines-only sends no tiles: crop the image to its line or scale it down, or read it as a page, with --tile-size 1024 in place of --lines-only',
+} as const;
+
+/** A failure of a file sent in one call, with what to do with this command where the server says to send it as tiles. */
+export function withTilingHint(result: FileFailure, sent: keyof typeof TILING_HINTS): FileFailure {
   const { message } = result.error;
   if (!AS_TILES.test(message)) return result;
-  return { ...result, error: { ...result.error, message: `${message} (ocr recognize: add --tile-size 1024)` } };
+  return { ...result, error: { ...result.error, message: `${message} (${TILING_HINTS[sent]})` } };
 }
 
 /** A failure of a file sent as tiles, its stream image id (random, meaning nothing to the user) replaced by the file's name. */

@@ -167,7 +167,7 @@ async function recognizeFile(
     return result;
   } catch (err) {
     if (err instanceof OcrCallError && err.details === DEADLINE_NO_INSTANCE) reach.unreachable ??= err;
-    return opts.tileSize === undefined ? withTilingHint(failure(file, err)) : namingImage(failure(file, err), imageId);
+    return opts.tileSize === undefined ? withTilingHint(failure(file, err), 'whole') : namingImage(failure(file, err), imageId);
   }
 }
 
@@ -270,7 +270,7 @@ async function recognizeBatch(
         answers.set(
           entry,
           answer.error
-            ? { file: entry.file, error: answer.error }
+            ? withTilingHint({ file: entry.file, error: answer.error }, 'line')
             : {
                 file: entry.file,
                 width: entry.width,
@@ -281,7 +281,7 @@ async function recognizeBatch(
         );
       }
     } catch (err) {
-      for (const entry of toSend) answers.set(entry, failure(entry.file, err));
+      for (const entry of toSend) answers.set(entry, withTilingHint(failure(entry.file, err), 'line'));
     }
   }
   return Promise.all(

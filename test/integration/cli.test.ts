@@ -165,6 +165,19 @@ describe('ocr command line', function () {
     });
   });
 
+  it('recognize --lines-only says of a line image over the pixel limit what fits it, not to send it as tiles alone', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const wide = path.join(dir, 'wide.png');
+    writeFileSync(wide, await pngClaiming(100_000, 1000));
+    const r = await runCli(['recognize', '--target', target, '--json', '--lines-only', wide]);
+    expect(r.code).to.equal(1);
+    const [out] = parse(r.stdout);
+    expect(out!.error!.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(out!.error!.message).to.match(
+      /send it as tiles .*\(ocr recognize --lines-only sends no tiles: crop the image to its line or scale it down, or read it as a page, with --tile-size 1024 in place of --lines-only\)$/,
+    );
+  });
+
   it('recognize --lines-only reads each file as one line', async () => {
     const r = await runCli(['recognize', '--target', target, '--json', '--lines-only', line, line]);
     expect(r.code).to.equal(0);
