@@ -26,9 +26,10 @@ const closeFd = promisify(close);
 const fstatFd = promisify(fstat);
 const readFd = promisify(readFile);
 
-const tooLarge = (held: string): OcrError =>
+/** `what`: how much it held, said as "it holds N bytes," or "it sent". */
+const tooLarge = (what: string): OcrError =>
   resourceExhausted(
-    `it holds ${held}, more than the ${MAX_INPUT_BYTES / (1024 * 1024)} MiB any server accepts in one image: scale the image down, or cut it into parts and read each`,
+    `${what} more than the ${MAX_INPUT_BYTES / (1024 * 1024)} MiB any server accepts in one image: scale the image down, or cut it into parts and read each`,
   );
 
 /**
@@ -44,7 +45,7 @@ export async function readInput(file: string, idleMs: number): Promise<Buffer> {
     // Node's own words for reading one, "illegal operation on a directory", do not say what to give instead.
     if (stats.isDirectory()) throw invalidArgument('it is a directory: name the image files in it (DIR/*.jpg)');
     if (stats.isFile()) {
-      if (stats.size > MAX_INPUT_BYTES) throw tooLarge(`${stats.size} bytes`);
+      if (stats.size > MAX_INPUT_BYTES) throw tooLarge(`it holds ${stats.size} bytes,`);
       return await readFd(fd);
     }
     if (!stats.isFIFO() && !stats.isSocket()) throw refusedDevice(file, stats);
@@ -91,7 +92,7 @@ function readPipe(pipe: Readable, idleMs: number): Promise<Buffer> {
     pipe.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
       if (bytes > MAX_INPUT_BYTES) {
-        fail(tooLarge(`more than ${MAX_INPUT_BYTES} bytes`));
+        fail(tooLarge('it sent'));
         return;
       }
       chunks.push(chunk);
