@@ -275,7 +275,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       'Read the text in image files (JPEG, PNG, WebP, TIFF, GIF, BMP). Results follow the order of the files; ' +
         'a file that fails is reported and the others go on; the exit status is 1 if any failed.',
     )
-    .argument('<file...>', 'image files to read; - reads standard input (once), named - in the output')
+    .argument('<file...>', 'image files to read, or pipes (<(curl -s URL)); - reads standard input (once), named - in the output')
     .addOption(targetOption())
     .addOption(
       new Option(
@@ -313,7 +313,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ),
     )
     .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))
-    .addOption(deadlineOption("each call (with --tile-size: each image's whole stream)"))
+    .addOption(deadlineOption("each call (with --tile-size: each image's whole stream; from a pipe: each wait for its next bytes)"))
     .addOption(
       new Option(
         '--priority <priority>',
