@@ -107,18 +107,16 @@ describe('ocr recognize helpers', () => {
   });
 
   describe('readInput', () => {
-    it('refuses a file over the most any server accepts by its size, before reading a byte', async () => {
+    it('refuses a file over the most any server accepts by its size', async () => {
       const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'huge.png');
-      // Sparse: no disk is spent; read, it would take seconds and 2 GiB of memory.
+      // Sparse: no disk is spent. Its size refuses it ("it holds N bytes"): read, it would take 2 GiB of memory.
       writeFileSync(file, '');
       truncateSync(file, MAX_INPUT_BYTES + 1);
       try {
-        const started = performance.now();
         const err: unknown = await readInput(file, 1000).then(
           () => expect.fail('read a 2 GiB file'),
           (e: unknown) => e,
         );
-        expect(performance.now() - started).to.be.below(500);
         expect(describeError(err)).to.deep.equal({
           code: 'RESOURCE_EXHAUSTED',
           message:
