@@ -710,7 +710,8 @@ describe('HTTP API on ocr serve', function () {
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED, in HTTP terms', async () => {
     const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
     try {
-      // A timeout, which admission words as the gRPC call's deadline.
+      // A timeout far longer than the server lets a call wait: the wait, not the timeout, refuses it, and
+      // the refusal says so (a refusal that the timeout bounds: test/unit/http-failure.test.ts).
       const url = `http://127.0.0.1:${busy.server.httpPort!}/api/ocr?timeout_ms=60000`;
       const started = performance.now();
       const answers = await Promise.all(
@@ -726,7 +727,7 @@ describe('HTTP API on ocr serve', function () {
       expect(refused[0]!.res.headers.get('retry-after')).to.match(/^\d+$/);
       const json = (await refused[0]!.res.json()) as Answer;
       expect(json).to.include({ code: 8, error: 'RESOURCE_EXHAUSTED' });
-      expect(json.msg).to.match(/^server busy: .* ms left of its timeout_ms; /);
+      expect(json.msg).to.match(/^server busy: .* would not fit in this server's longest wait of 1 ms \(its --max-wait-ms\); /);
       expect(json.msg).to.contain(RETRY_AFTER);
       expect(json.msg).to.not.match(/deadline|retry in \d+ ms/);
     } finally {

@@ -202,6 +202,11 @@ describe('admission', () => {
     const held = Array.from({ length: 2 }, () => hold(admission, page(1), {}, 300));
     const err = await refusal(admission.run(page(1), {}, async () => 0));
     expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+    // With a deadline far longer than that wait, the wait is the bound, and the refusal names it, not the deadline.
+    const long = await refusal(admission.run(page(1), { deadline: Date.now() + 60_000 }, async () => 0));
+    for (const refused of [err, long]) {
+      expect(refused.message).to.match(/would not fit in this server's longest wait of 1000 ms \(its --max-wait-ms\)/);
+    }
     for (const h of held) h.finish();
     await Promise.all(held.map((h) => h.result));
     expect(admission.workEstimate('page', 1)).to.be.below(1500).and.above(1000);

@@ -449,7 +449,8 @@ export class Admission {
       `server busy: about ${Math.round(waitMs)} ms of ${priority === 'batch' ? 'queued' : 'interactive'} work ahead ` +
         // Weighed from its headers with a deadline too short for a typical call, its own work is not counted (refusalBeforeRequest).
         (ownMs > 0 ? `and about ${Math.round(ownMs)} ms for this call ` : '') +
-        `would not fit in ${Number.isFinite(left) ? `its deadline's ${Math.round(left)} ms` : `${this.config.maxWaitMs} ms`}; ` +
+        // Where the server's longest wait, not the deadline, bounds the room, a longer deadline would not help: said so.
+        `would not fit in ${bounded ? `its deadline's ${Math.round(left)} ms` : `this server's longest wait of ${this.config.maxWaitMs} ms (its --max-wait-ms)`}; ` +
         (retryAfterMs >= left
           ? `no retry within its deadline would: send it again in ${newCallAfterMs} ms with as long a deadline, or on another instance`
           : retryAfterMs > newCallAfterMs
