@@ -120,11 +120,19 @@ const GRPC_DESCRIPTIONS = new Map([
   ],
 ]);
 
+/**
+ * Tiles go over gRPC only (RecognizeTiles): the image-size, pixel and memory refusals tell an HTTP
+ * caller to send them without saying where, or by what.
+ */
+const TILES = /\bsend it as tiles(?: over gRPC| \(RecognizeTiles\))?/;
+const TILES_OVER_GRPC = 'send it as tiles over the gRPC API (RecognizeTiles; `ocr recognize --tile-size 1024 FILE` does it)';
+
 /** `message` in the HTTP API's terms; `retrying`: whether the answer has Retry-After. */
 function inHttpTerms(message: string, retrying: boolean): string {
   const whole = GRPC_DESCRIPTIONS.get(message);
   if (whole !== undefined) return whole;
-  return retrying ? GRPC_ADVICE.reduce((text, [pattern, advice]) => text.replace(pattern, advice), message) : message;
+  const tiles = message.replace(TILES, TILES_OVER_GRPC);
+  return retrying ? GRPC_ADVICE.reduce((text, [pattern, advice]) => text.replace(pattern, advice), tiles) : tiles;
 }
 
 export function toHttpFailure(err: unknown): HttpFailure {
@@ -144,7 +152,7 @@ export function toHttpFailure(err: unknown): HttpFailure {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);
     return wait === undefined
-      ? { status: 413, code: err.code, message }
+      ? { status: 413, code: err.code, message: inHttpTerms(message, false) }
       : { status: 429, code: err.code, message: inHttpTerms(message, true), retryAfterMs: wait };
   }
   return { status: STATUS[err.code] ?? 500, code: err.code, message: inHttpTerms(message, false) };

@@ -7,7 +7,10 @@ import { Admission } from '../../src/engine/admission/admission.js';
 import { MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { RETRY_AFTER, toHttpFailure } from '../../src/http/failure.js';
 import { startingError } from '../../src/server/starting-service.js';
-import { OcrError } from '../../src/shared/errors.js';
+import { probeImage } from '../../src/engine/decode/decode.js';
+import { OcrError, resourceExhausted } from '../../src/shared/errors.js';
+import { tooLarge } from '../../src/shared/image-limit.js';
+import sharp from 'sharp';
 
 /** An SDK-like error: a status name, the server's description and its trailers. */
 function callError(code: string, trailers: Record<string, string>): Error {
@@ -109,6 +112,36 @@ describe('HTTP failures', () => {
     const [, deadlineBound] = bothWords(refusals[1]!);
     expect(deadlineBound).to.match(/would not fit in the \d+ ms left of its timeout_ms; /);
     expect(bothWords(sdk)[1]).to.equal(`every instance refused interactive calls for load: ${RETRY_AFTER}, or allow a longer timeout_ms`);
+  });
+
+  it('tells an HTTP caller where tiles go, which gRPC callers are not told: over the gRPC API', async () => {
+    const png = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const refusals = [
+      await probeImage(png, { maxPixels: 100, minSide: 1 }).then(
+        () => expect.fail('probed'),
+        (err: unknown) => err,
+      ),
+      (() => {
+        try {
+          new MemoryBudget(1024).checkFits(2048);
+        } catch (err) {
+          return err;
+        }
+        return expect.fail('fitted');
+      })(),
+      resourceExhausted(tooLarge(1024, false)),
+    ];
+    for (const err of refusals) {
+      const grpc = (err as OcrError).message;
+      const http = toHttpFailure(err);
+      expect(grpc, 'as gRPC callers read it').to.match(/send it as tiles/);
+      expect(http.status, grpc).to.equal(413);
+      expect(http.message, grpc).to.contain(
+        'send it as tiles over the gRPC API (RecognizeTiles; `ocr recognize --tile-size 1024 FILE` does it)',
+      );
+    }
   });
 
   it("tells an HTTP caller of a starting server to watch /readyz, and a gateway's of a lost connection to try again", () => {
