@@ -34,7 +34,7 @@ export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  * 100 ms, so most fall between those two: with no bucket there, every quantile of them reads
  * about 100 ms, whether they took 51 ms or 99.
  */
-const ERROR_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.06, 0.075, 0.09, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const ERROR_LATENCY_BUCKETS = [...LATENCY_BUCKETS, 0.06, 0.075, 0.09].sort((a, b) => a - b);
 
 /** Counts the engine keeps, read when scraped: name, help, and what each reads. */
 const LOAD_COUNTS: ReadonlyArray<[name: string, help: string, read: (load: ServerLoad) => number]> = [
