@@ -67,9 +67,10 @@ export class CallRecord {
 
   /**
    * Ends the call, once: OK without `error`, else the error's status. Counts and logs it, aborts
-   * the signal, and says what the caller is still to be sent. Later calls send nothing.
+   * the signal, and says what the caller is still to be sent. Later calls send nothing. `stalled`:
+   * ended because the client stopped sending, which the error histogram does not time (metrics.ts).
    */
-  end(error?: unknown, fields: Record<string, unknown> = {}): Reply {
+  end(error?: unknown, fields: Record<string, unknown> = {}, stalled = false): Reply {
     if (this.ended) return { send: 'nothing' };
     this.ended = true;
     this.controller.abort(new OcrError('CANCELLED', 'the call has ended'));
@@ -90,7 +91,7 @@ export class CallRecord {
     }
     const serviceError = toServiceError(error);
     const code = statusName(serviceError.code);
-    ctx.metrics.answeredNotOk(method, code, this.arrived);
+    ctx.metrics.answeredNotOk(method, code, stalled ? null : this.arrived);
     const refused = { ...log, code, message: serviceError.details, peer: this.peer };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
     // A refusal for load is counted, and logged at debug only, as the early refusals are not logged

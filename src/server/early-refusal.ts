@@ -63,15 +63,9 @@ export function earlyRefusal(
     const release = (): void => ticket?.release();
     let unpromise = (): void => undefined;
     let unwatch = (): void => undefined;
-    /**
-     * End the call with `status`; its request, if it is still coming, is not read. `stalled`: ended
-     * because its client stopped sending, counted but not timed: that time is the client's pause
-     * and the limit, seconds that would hide how fast the refusals are answered.
-     */
+    /** End the call with `status`; its request, if it is still coming, is not read. `stalled`: its client stopped sending. */
     const answer = (status: StatusObject, stalled = false): void => {
-      const code = statusName(status.code);
-      if (stalled) metrics.requests.inc({ method, code });
-      else metrics.answeredNotOk(method, code, arrived);
+      metrics.answeredNotOk(method, statusName(status.code), stalled ? null : arrived);
       call.sendStatus(status);
       stopRequestUpload(call);
     };

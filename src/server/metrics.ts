@@ -136,13 +136,15 @@ export class ServerMetrics {
 
   /**
    * Counts a call answered now with `code`, a status other than OK, and times it from `arrived`
-   * (performance.now() when its stream came). Hundreds of refusals a second run this on the main
-   * thread: one labels object for both.
+   * (performance.now() when its stream came). `arrived` null: ended because its client stopped
+   * sending, counted but not timed: that time is the client's pause and the server's idle limit,
+   * seconds that would hide how fast refusals are answered. Hundreds of refusals a second run this
+   * on the main thread: one labels object for both.
    */
-  answeredNotOk(method: string, code: string, arrived: number): void {
+  answeredNotOk(method: string, code: string, arrived: number | null): void {
     const labels = { method, code };
     this.requests.inc(labels);
-    this.errorLatency.observe(labels, (performance.now() - arrived) / 1000);
+    if (arrived !== null) this.errorLatency.observe(labels, (performance.now() - arrived) / 1000);
   }
 
   constructor(load: ServerLoad) {

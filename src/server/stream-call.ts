@@ -43,10 +43,13 @@ export function bidiStream<Req, Res>(
     let idleTimer: NodeJS.Timeout | undefined;
     const messages = new IncomingMessages<Req>(call, record.signal, () => watchIdle());
 
-    /** `send` is false when grpc-js has already ended the call with a status of its own. */
-    const finish = (error?: unknown, send = true): void => {
+    /**
+     * `send` is false when grpc-js has already ended the call with a status of its own; `stalled`
+     * when the idle limit ends it.
+     */
+    const finish = (error?: unknown, send = true, stalled = false): void => {
       clearTimeout(idleTimer);
-      const reply = record.end(error, { messages: messages.count });
+      const reply = record.end(error, { messages: messages.count }, stalled);
       if (reply.send === 'ok') call.end();
       else if (reply.send === 'error' && send) call.emit('error', reply.error);
     };
@@ -57,7 +60,7 @@ export function bidiStream<Req, Res>(
       clearTimeout(idleTimer);
       if (!idle || !record.open || !messages.waiting || tasks > 0) return;
       const { ms, error } = idle;
-      idleTimer = setTimeout(() => finish(error()), ms);
+      idleTimer = setTimeout(() => finish(error(), true, true), ms);
     };
 
     // The caller leaving, or the call ending any other way, ends it here; a second end is a no-op.

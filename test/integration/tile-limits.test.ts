@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { OcrCallError, recognizeLargeImage, type TileRequest, type TileResponse } from '../../src/client/index.js';
 import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { errorAnswerTimes } from '../support/error-latency.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 
@@ -223,6 +224,11 @@ describe('RecognizeTiles idle limit', function () {
     expect(answers.map((a) => a.result?.$case)).to.deep.equal(['tile']);
     expect(Date.now() - started).to.be.at.least(500);
     expect(t.server.engine.budget.usedBytes).to.equal(0);
+    // Counted, not timed: its time is the client's pause and the limit, not how fast the server answers.
+    const counted = (await t.server.metrics.requests.get()).values.find(
+      (v) => v.labels.method === 'RecognizeTiles' && v.labels.code === 'DEADLINE_EXCEEDED',
+    )?.value;
+    expect([counted, (await errorAnswerTimes(t.server.metrics, 'RecognizeTiles', 'DEADLINE_EXCEEDED')).count]).to.deep.equal([1, 0]);
   });
 
   it('the idle clock does not run while the server reads the tiles', async () => {
