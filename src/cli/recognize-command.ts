@@ -108,15 +108,15 @@ export async function recognizeCommand(files: string[], opts: RecognizeCliOption
   return failed ? 1 : 0;
 }
 
-/** Reads each input once: standard input cannot be read again for its size and then its bytes (--lines-only). */
-type ReadImage = (file: string) => Promise<Buffer>;
-
 /**
- * The input's bytes, standard input's kept for a second ask. An empty input fails here, in words
- * about a file: the server's would speak of its request's "image" field.
+ * Reads an input. `keep`: it is asked for again, and a pipe or standard input cannot be read twice
+ * (--lines-only reads them for their size first): its bytes are kept for that one more ask.
  */
+type ReadImage = (file: string, keep?: boolean) => Promise<Buffer>;
+
+/** The input's bytes. An empty input fails here, in words about a file: the server's would speak of its request's "image" field. */
 function imageReader(idleMs: number): ReadImage {
-  let stdin: Promise<Buffer> | undefined;
+  const kept = new Map<string, Promise<Buffer>>();
   const read = async (file: string): Promise<Buffer> => {
     const image = await readInput(file, idleMs);
     if (image.length > 0) return image;
@@ -124,7 +124,28 @@ function imageReader(idleMs: number): ReadImage {
       file === STDIN ? 'standard input is empty (0 bytes): pipe an image into it' : 'the file is empty (0 bytes): give an image file',
     );
   };
-  return (file) => (file === STDIN ? (stdin ??= read(file)) : read(file));
+  return (file, keep = false) => {
+    const once = kept.get(file);
+    kept.delete(file);
+    const bytes = once ?? read(file);
+    if (keep) kept.set(file, bytes);
+    return bytes;
+  };
+}
+
+/**
+ * The bytes an input will send, for planBatches: a file's size; a pipe's (`<(curl …)`, a FIFO) or
+ * standard input's, which have none to stat, by reading it (kept for its batch); 0 for one that
+ * cannot be read, which then fails in its batch.
+ */
+async function inputBytes(file: string, read: ReadImage): Promise<number> {
+  try {
+    const stats = file === STDIN ? undefined : await stat(file);
+    if (stats?.isFile() || stats?.isDirectory()) return stats.size;
+    return (await read(file, true)).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** What the calls so far found of the target, for the files still to send. */
@@ -212,10 +233,7 @@ async function recognizeLinesOnly(
     }
     // An unreachable server fails every batch below, each file with the call's own status.
   }
-  // A file that cannot be stat'ed counts as empty here; reading it fails it in its batch. Standard input has no size but what it holds.
-  const sizes = await Promise.all(
-    files.map((file) => (file === STDIN ? read(file).then((image) => image.length) : stat(file).then((s) => s.size)).catch(() => 0)),
-  );
+  const sizes = await Promise.all(files.map((file) => inputBytes(file, read)));
   const batches = planBatches(sizes, maxCount, maxBytes).map((indices) => indices.map((i) => files[i]!));
   await runInOrder(
     batches,

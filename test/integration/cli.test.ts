@@ -113,7 +113,8 @@ describe('ocr command line', function () {
     execFileSync('mkfifo', [fifo]);
     const started = performance.now();
     // The pipe last, as bash's `<(cat FILE)` gives it: /dev/fd/N (Node's own stdio pipes are socket pairs, which it cannot open).
-    const args = ['recognize', '--target', target, '--json', '--deadline-ms', '1000', '/dev/zero', fifo, line];
+    // The deadline bounds the two calls too: a second leaves them too little on a busy machine.
+    const args = ['recognize', '--target', target, '--json', '--deadline-ms', '3000', '/dev/zero', fifo, line];
     const r = await runFed(['bash', '-c', 'exec "$@" <(cat "$0")', line, ...ocr(args)]);
     expect(r.signal, 'killed: it hung').to.equal(null);
     expect(r.code).to.equal(1);
@@ -124,7 +125,7 @@ describe('ocr command line', function () {
     });
     expect(unwritten!.error).to.deep.equal({
       code: 'DEADLINE_EXCEEDED',
-      message: 'nothing came through the pipe for 1000 ms (--deadline-ms) and it is still open: is anything writing to it?',
+      message: 'nothing came through the pipe for 3000 ms (--deadline-ms) and it is still open: is anything writing to it?',
     });
     for (const read of [piped!, file!]) expect(read.lines![0]!.text).to.contain('各区县人民政府');
     expect(performance.now() - started).to.be.below(8000);
@@ -202,6 +203,24 @@ describe('ocr command line', function () {
           "the line image is 1.1 MiB, larger than the server's limit of 1 MiB a request (its --max-message-mb): crop it to its line or scale it down",
       });
       expect(read!.lines!.length).to.equal(1);
+    } finally {
+      small.child.kill('SIGKILL');
+    }
+  });
+
+  it("recognize --lines-only sends pipes that together exceed the server's limit in calls of their own, sized by what they hold", async () => {
+    const small = await spawnServer(['--workers', '1', '--max-message-mb', '1']);
+    try {
+      const padded = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-')), 'padded.png');
+      // Each alone fits the 1 MiB a request; the two together do not.
+      writeFileSync(padded, Buffer.concat([readFileSync(line), Buffer.alloc(0.6 * 1024 * 1024)]));
+      const args = ['recognize', '--target', `127.0.0.1:${small.port}`, '--json', '--lines-only'];
+      const r = await runFed(['bash', '-c', 'exec "$@" <(cat "$0") <(cat "$0")', padded, ...ocr(args)]);
+      expect(r.stderr).to.equal('');
+      expect(r.code).to.equal(0);
+      const out = parse(r.stdout);
+      expect(out).to.have.length(2);
+      for (const o of out) expect(o.lines![0]!.text).to.contain('各区县人民政府');
     } finally {
       small.child.kill('SIGKILL');
     }
