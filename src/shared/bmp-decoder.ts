@@ -4,6 +4,7 @@
  * reads the fields differently is how a file declaring 8×8 once decoded as 524296×480. Shared, so
  * that the SDK cuts a BMP into tiles as the engine reads it whole.
  */
+import { corruptImage } from './corrupt-image.js';
 import { invalidArgument } from './errors.js';
 
 /** RGB pixels, row by row (an engine RawImage; the SDK carries none of the engine's types). */
@@ -14,7 +15,7 @@ export interface BmpPixels {
   channels: 3;
 }
 
-const corrupt = (why: string): Error => invalidArgument(`BMP image is corrupt or truncated: ${why}`);
+const corrupt = (why: string): Error => corruptImage('BMP', why);
 const unsupported = (what: string): Error => invalidArgument(`BMP images with ${what} are not supported; convert it to PNG`);
 
 /** Where each channel lies in a 16- or 32-bit pixel; a zero alpha mask means no alpha. */

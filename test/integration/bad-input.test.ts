@@ -24,6 +24,9 @@ async function expectStatus(promise: Promise<unknown>, code: string, message: Re
   expect.fail(`expected ${code}, but the call succeeded`);
 }
 
+/** What a refusal of an image that does not decode tells the caller to do, whatever the format and the damage. */
+const SEND_IT_WHOLE = 'send the whole file as it was saved, or, if it does not open in an image viewer either, export or scan it again';
+
 /** Every bad input gets its precise status, and the server goes on answering good requests. */
 describe('bad input over gRPC', function () {
   this.timeout(120_000);
@@ -69,20 +72,24 @@ describe('bad input over gRPC', function () {
   it('base64 text instead of bytes → INVALID_ARGUMENT', () =>
     expectStatus(t.client.recognize(Buffer.from(good.toString('base64'))), 'INVALID_ARGUMENT', /not .*base64/));
 
-  it('truncated JPEG → INVALID_ARGUMENT', () =>
+  it('truncated JPEG → INVALID_ARGUMENT that says to send the whole file', () =>
     expectStatus(
       t.client.recognize(jpeg.subarray(0, Math.floor(jpeg.length / 2))),
       'INVALID_ARGUMENT',
-      /JPEG image is corrupt or truncated/,
+      new RegExp(`^JPEG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
     ));
 
-  it('truncated PNG → INVALID_ARGUMENT', () =>
-    expectStatus(t.client.recognize(good.subarray(0, Math.floor(good.length / 2))), 'INVALID_ARGUMENT', /PNG image is corrupt/));
+  it('truncated PNG → INVALID_ARGUMENT that says to send the whole file', () =>
+    expectStatus(
+      t.client.recognize(good.subarray(0, Math.floor(good.length / 2))),
+      'INVALID_ARGUMENT',
+      new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
+    ));
 
-  it('corrupt PNG header → INVALID_ARGUMENT', async () => {
+  it('corrupt PNG header → INVALID_ARGUMENT that says to send the whole file', async () => {
     const bad = Buffer.from(good);
     bad.fill(0x41, 12, 40);
-    await expectStatus(t.client.recognize(bad), 'INVALID_ARGUMENT', /PNG image is corrupt/);
+    await expectStatus(t.client.recognize(bad), 'INVALID_ARGUMENT', new RegExp(`^PNG image is corrupt: .+; ${SEND_IT_WHOLE}$`));
   });
 
   it('1×1 image → INVALID_ARGUMENT', async () =>
@@ -155,10 +162,10 @@ describe('bad input over gRPC', function () {
       'INVALID_ARGUMENT',
       'OK',
     ]);
-    expect(r.results[0]!.error!.message).to.match(/PNG image is corrupt or truncated/);
+    expect(r.results[0]!.error!.message).to.match(new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`));
     expect(r.results[1]!.error!.message).to.match(/1×1 pixels; text needs at least 8/);
     expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
-    expect(r.results[3]!.error!.message).to.match(/PNG image is corrupt or truncated/);
+    expect(r.results[3]!.error!.message).to.match(new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`));
     expect(r.results[4]!.text).to.contain('各区县人民政府');
   });
 
@@ -186,7 +193,7 @@ describe('bad input over gRPC', function () {
     expect(r.results[0]!.error!.message).to.match(/JPEG image is corrupt or truncated: Quantization table 0x00 was not defined/);
     expect(r.results[1]!.error!.message).to.match(/1×1 pixels; text needs at least 8/);
     expect(r.results[2]!.error!.message).to.match(/3600000000 pixels, over this server's limit/);
-    expect(r.results[3]!.error!.message).to.match(/JPEG image is corrupt or truncated/);
+    expect(r.results[3]!.error!.message).to.match(new RegExp(`^JPEG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`));
     expect(r.results[4]!.text).to.equal('Total 42.00');
   });
 

@@ -1,4 +1,5 @@
 import type { Metadata, SharpOptions } from 'sharp';
+import { corruptImage } from '../../shared/corrupt-image.js';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
@@ -76,7 +77,7 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
   } catch (sizeErr) {
     return sizeErr as Error;
   }
-  return invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err)}`);
+  return corruptImage(format, sharpReason(err));
 }
 
 /** sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one. */
@@ -85,7 +86,7 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
   try {
     return await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
   } catch (err) {
-    throw invalidArgument(`${format.toUpperCase()} image is corrupt: ${sharpReason(err as Error)}`);
+    throw corruptImage(format, sharpReason(err as Error), false);
   }
 }
 

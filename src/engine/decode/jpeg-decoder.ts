@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
-import { invalidArgument } from '../../shared/errors.js';
+import { corruptImage } from '../../shared/corrupt-image.js';
 import { rgbFromRgba } from './image-ops.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import type { RawImage } from '../types.js';
@@ -23,7 +23,7 @@ export interface Decoder {
   decode(bytes: Uint8Array): Decoded | string;
 }
 
-const corrupt = (why: string): Error => invalidArgument(`JPEG image is corrupt or truncated: ${why}`);
+const corrupt = (why: string): Error => corruptImage('JPEG', why);
 
 /** The part of the Emscripten module factory used here (its own typings need the DOM's). */
 type ModuleFactory = (options: {

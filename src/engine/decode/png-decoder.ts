@@ -6,11 +6,11 @@
  * either (docs/BENCHMARKS.md, "Tried and kept"). Lossless, so the pixels are sharp's.
  */
 import { crc32, inflateSync } from 'node:zlib';
-import { invalidArgument } from '../../shared/errors.js';
+import { corruptImage } from '../../shared/corrupt-image.js';
 import { isPlainPng, pngHeaderOf, readPngChunks } from './png-header.js';
 import type { RawImage } from '../types.js';
 
-const corrupt = (why: string): Error => invalidArgument(`PNG image is corrupt or truncated: ${why}`);
+const corrupt = (why: string): Error => corruptImage('PNG', why);
 
 /** Chunks whose corruption would change the pixels: their CRCs are checked. */
 const CRITICAL = new Set(['IHDR', 'PLTE', 'IDAT']);
