@@ -7,4 +7,9 @@ if (!existsSync(main)) {
   process.stderr.write('ocr: the project is not built; run npm install (it builds the project) or npm run build\n');
   process.exit(1);
 }
+// `serve` and `gateway` drain on SIGTERM and SIGINT: held from here until they take them, since node as
+// a container's PID 1 would drop them while the modules load (src/cli/held-stop-signals.ts).
+if (process.argv[2] === 'serve' || process.argv[2] === 'gateway') {
+  (await import(new URL('../dist/src/cli/held-stop-signals.js', import.meta.url).href)).holdStopSignals();
+}
 await import(main.href);

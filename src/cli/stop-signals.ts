@@ -4,6 +4,7 @@
  * or a supervisor done waiting means it to.
  */
 import os from 'node:os';
+import { releaseStopSignals } from './held-stop-signals.js';
 
 export type StopSignal = 'SIGTERM' | 'SIGINT';
 
@@ -16,8 +17,9 @@ export function signalExitStatus(signal: StopSignal): number {
 export const FORCED_EXIT = 'second signal while draining: exiting now, cutting the calls still in flight';
 
 /**
- * Calls `drain` on the first SIGTERM or SIGINT and `force` on every one after it. Installed at
- * once: without a handler, a signal ends the process outright, with nothing drained or logged.
+ * Calls `drain` on the first SIGTERM or SIGINT and `force` on every one after it, those the launcher
+ * held while the command loaded included (held-stop-signals.ts). Installed at once: without a
+ * handler, a signal ends the process outright, with nothing drained or logged.
  */
 export function onStopSignals(drain: (signal: StopSignal) => void, force: (signal: StopSignal) => void): void {
   let draining = false;
@@ -28,4 +30,5 @@ export function onStopSignals(drain: (signal: StopSignal) => void, force: (signa
   };
   process.on('SIGTERM', take);
   process.on('SIGINT', take);
+  for (const signal of releaseStopSignals()) take(signal);
 }

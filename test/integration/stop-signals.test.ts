@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { FORCED_EXIT } from '../../src/cli/stop-signals.js';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
@@ -145,4 +147,41 @@ describe('a stop signal while the gateway starts', function () {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
+});
+
+describe('a stop signal while the command still loads its modules', function () {
+  this.timeout(60_000);
+
+  // In a container node is PID 1, and the kernel drops a signal PID 1 has no handler for: a stop in
+  // the first second went unheard until SIGKILL. Outside one, the same signal killed the process
+  // outright. Either way the command had not yet taken it.
+  for (const command of ['serve', 'gateway'] as const) {
+    it(`ocr ${command}: SIGTERM while its modules load is taken once it starts, and it exits 0`, async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'import-gate-'));
+      const gate = fileURLToPath(new URL('../support/import-gate.js', import.meta.url));
+      const args =
+        command === 'serve'
+          ? ['serve', '--port', '0', '--no-http', '--workers', '1', '--log-level', 'info']
+          : ['gateway', '--target', '127.0.0.1:1', '--http-port', '0', '--log-level', 'info'];
+      // Held at commander, which the CLI's modules import first of all.
+      const child = spawn(process.execPath, ['--import', gate, CLI, ...args], {
+        cwd: ROOT,
+        env: { ...process.env, IMPORT_GATE_SPECIFIER: 'commander', IMPORT_GATE_DIR: dir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.resume();
+      const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+      try {
+        await waitFor(() => existsSync(path.join(dir, 'reached')), 30_000, 'the CLI held while it loads its modules');
+        child.kill('SIGTERM');
+        writeFileSync(path.join(dir, 'open'), '');
+        const [code, signal] = await exited;
+        expect({ code, signal }, stderr).to.deep.equal({ code: 0, signal: null });
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    });
+  }
 });
