@@ -9,6 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
+import { agentUnreachable, noPassingInstance } from './consul-failure.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
 /** How long Consul may hold a blocking query open (its `wait`); channel option `ocr.consul_wait_ms`. */
@@ -103,14 +104,14 @@ export class ConsulResolver implements experimental.Resolver {
           this.last = endpoints;
           this.report(endpoints);
         } else if (!this.last) {
-          this.fail(`no passing instance of "${this.target.service}" in Consul at ${this.target.agent}`);
+          this.fail(noPassingInstance(this.target));
         }
         // An empty list after a good one is not passed on: some grpc-js versions never recover from
         // an empty address list, and callers are better served by the last instances known.
       } catch (err) {
         if (signal.aborted) return;
         // Consul unreachable: keep the last good list; without one, calls fail fast with the reason.
-        if (!this.last) this.fail(`Consul at ${this.target.agent} unreachable: ${(err as Error).message}`);
+        if (!this.last) this.fail(agentUnreachable(this.target, (err as Error).message));
         await delay(this.backoffMs * (0.5 + Math.random()), signal);
         this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
       }

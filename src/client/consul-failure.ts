@@ -1,0 +1,30 @@
+/**
+ * Why a consul:// target gave no instance to call, and what to do about it: the description of
+ * every call that fails for it (the SDK's error, the CLI's message, the gateway's 503).
+ */
+import type { ConsulTarget } from './consul-target.js';
+
+/** What Consul's query named beyond the service: "(tag T, datacenter D)", or nothing. */
+function filters(target: ConsulTarget): string {
+  const parts = [...(target.tag ? [`tag ${target.tag}`] : []), ...(target.dc ? [`datacenter ${target.dc}`] : [])];
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** Consul answered, and listed no instance whose checks all pass. */
+export function noPassingInstance(target: ConsulTarget): string {
+  return (
+    `no passing instance of "${target.service}" in Consul at ${target.agent}${filters(target)}: check that its instances run and ` +
+    `registered under that name (ocr serve --service-name), and that their checks pass ` +
+    `(${target.agent}/v1/health/checks/${encodeURIComponent(target.service)}); where ACLs are on, that the client's token ` +
+    `(CONSUL_HTTP_TOKEN) may read it`
+  );
+}
+
+/** No answer from the agent, or an error in place of the list (a 403 where ACLs refuse the token). */
+export function agentUnreachable(target: ConsulTarget, reason: string): string {
+  return (
+    `Consul at ${target.agent} unreachable: ${reason}: check that an agent runs there, that the target names its ` +
+    `HTTP address (consul://HOST:PORT/SERVICE, port 8500 by default), and, where ACLs are on, that the client's token ` +
+    `(CONSUL_HTTP_TOKEN) may read "${target.service}"`
+  );
+}

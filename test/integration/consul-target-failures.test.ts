@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { ConsulDouble } from '../support/consul-double.js';
+
+/** The refusal of a call that Consul gave no instance for. */
+async function failure(client: OcrClient): Promise<OcrCallError> {
+  try {
+    await client.getServerInfo({ deadlineMs: 10_000 });
+  } catch (err) {
+    expect(err).to.be.instanceOf(OcrCallError);
+    return err as OcrCallError;
+  } finally {
+    client.close();
+  }
+  return expect.fail('the call succeeded with no instance to call');
+}
+
+/** What an operator whose consul:// target finds nothing is told: what went wrong, and where to look. */
+describe('consul:// target with no instance to call', function () {
+  this.timeout(30_000);
+
+  it('no passing instance: says to check the service name, its checks and the token', async () => {
+    const consul = new ConsulDouble();
+    const { port } = await consul.start(0);
+    try {
+      const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr-eu?tag=blue`));
+      expect(err.code).to.equal('UNAVAILABLE');
+      expect(err.details).to.equal(
+        `no passing instance of "ocr-eu" in Consul at http://127.0.0.1:${port} (tag blue): check that its instances run and ` +
+          `registered under that name (ocr serve --service-name), and that their checks pass ` +
+          `(http://127.0.0.1:${port}/v1/health/checks/ocr-eu); where ACLs are on, that the client's token (CONSUL_HTTP_TOKEN) may read it`,
+      );
+    } finally {
+      await consul.close();
+    }
+  });
+
+  it('agent unreachable: says to check the agent, the address and the token', async () => {
+    // A port that was just free: nothing listens there.
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr`));
+    expect(err.code).to.equal('UNAVAILABLE');
+    expect(err.details).to.match(new RegExp(`^Consul at http://127\\.0\\.0\\.1:${port} unreachable: .*ECONNREFUSED`));
+    expect(err.details).to.match(
+      /: check that an agent runs there, that the target names its HTTP address \(consul:\/\/HOST:PORT\/SERVICE, port 8500 by default\), and, where ACLs are on, that the client's token \(CONSUL_HTTP_TOKEN\) may read "ocr"$/,
+    );
+  });
+});
