@@ -234,6 +234,18 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)",
       ),
     )
+    .addOption(
+      new Option(
+        '--advertise-port <port>',
+        "gRPC port registered in Consul, which clients and the agent's check dial (default: --port): the port published outside a container (docker run -p 9000:50051: 9000)",
+      ).argParser(wholeNumber(1, 65535)),
+    )
+    .addOption(
+      new Option(
+        '--advertise-http-port <port>',
+        "HTTP port the agent's /healthz check dials (default: --http-port): the one published outside a container",
+      ).argParser(wholeNumber(1, 65535)),
+    )
     .addOption(new Option('--tag <tag...>', 'Consul tags of this instance'))
     .addOption(
       new Option(

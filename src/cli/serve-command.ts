@@ -171,7 +171,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       port: opts.port,
       instanceId: opts.instanceId,
       // With Consul, the instance id is the service ID, which names the bound port.
-      ...(consul ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, port) } : {}),
+      ...(consul
+        ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, opts.advertisePort ?? port) }
+        : {}),
       logLevel: opts.logLevel,
       engine,
       limits: { ...DEFAULT_LIMITS, maxMessageBytes: Math.round(opts.maxMessageMb * 1024 * 1024), refusalPaceMs: opts.refusalPaceMs },
@@ -206,8 +208,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
         serviceName: opts.serviceName,
         serviceId: started.instanceId,
         advertiseHost: consul.advertiseHost,
-        port: started.port,
-        ...(started.httpPort !== undefined ? { httpPort: started.httpPort } : {}),
+        // What the agent and clients dial: behind a container's port mapping, not what this process bound.
+        port: opts.advertisePort ?? started.port,
+        ...(started.httpPort !== undefined ? { httpPort: opts.advertiseHttpPort ?? started.httpPort } : {}),
         ...(tls
           ? {
               instanceTls: {

@@ -63,6 +63,12 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   serviceName: string;
   /** Address registered in Consul; unset: --host, or this machine's first IPv4 address when --host is a wildcard. */
   advertiseHost?: string;
+  /**
+   * gRPC and HTTP ports registered in Consul, where they differ from those bound: a container's
+   * published ports. Unset: the bound ones.
+   */
+  advertisePort?: number;
+  advertiseHttpPort?: number;
   /** Consul tags (`--tag a --tag b` or `--tag a b`). */
   tag?: string[];
   /** Where Recognize answers are kept for images sent again (`--cache memory|off|redis://HOST:PORT[/DB]`). */

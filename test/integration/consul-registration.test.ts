@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
@@ -14,6 +15,34 @@ import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js
 import { waitFor } from '../../src/dev/wait-for.js';
 
 const unique = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+/** A port on 127.0.0.1 that passes each connection on to another, named later (`to`), as a published container port does. */
+async function portForward(): Promise<{ port: number; to(port: number): void; close(): void }> {
+  let target: number | undefined;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (target === undefined) return client.destroy();
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    to: (port) => (target = port),
+    close: () => {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
 
 /** Registration in Consul: `ocr serve --consul` as a process, and the registration module in-process. */
 describe('Consul registration', function () {
@@ -79,6 +108,47 @@ describe('Consul registration', function () {
       const deregistered = messages.indexOf('deregistered from Consul');
       expect(deregistered, messages.join(' | ')).to.be.greaterThan(-1);
       expect(deregistered).to.be.lessThan(messages.indexOf('draining'));
+    });
+
+    it('registers the ports published outside a container (--advertise-port, --advertise-http-port), which the checks dial', async () => {
+      // Stand-ins for a container's published ports (docker run -p R:50051 -p RH:8080): each passes its
+      // connections on to the port the server bound, known once it listens.
+      const published = await Promise.all([0, 1].map(() => portForward()));
+      try {
+        const name = unique('ocr-published');
+        server = await spawnServer([
+          '--consul',
+          consul.address,
+          '--service-name',
+          name,
+          '--advertise-port',
+          String(published[0]!.port),
+          '--advertise-http-port',
+          String(published[1]!.port),
+        ]);
+        const s = server;
+        published[0]!.to(s.port);
+        published[1]!.to(s.httpPort!);
+        expect(s.instanceId).to.match(new RegExp(`^${name}-127\\.0\\.0\\.1-${published[0]!.port}-[0-9a-f]{6}$`));
+        await waitFor(async () => (await healthService(consul.address, name, 'passing')).body.length === 1, 20_000, 'the instance to pass');
+        const [entry] = (await healthService(consul.address, name, 'passing')).body;
+        // Not the bound port: another container on this host may have bound the same one.
+        expect(entry!.Service).to.include({ ID: s.instanceId, Port: published[0]!.port });
+        const outputs = entry!.Checks.filter((c) => c.ServiceID === s.instanceId).map((c) => c.Output);
+        expect(
+          outputs.some((o) => o.includes(`127.0.0.1:${published[0]!.port}/ocr.v1.OcrService`)),
+          outputs.join(' | '),
+        ).to.equal(true);
+        expect(
+          outputs.some((o) => o.includes(`http://127.0.0.1:${published[1]!.port}/healthz`)),
+          outputs.join(' | '),
+        ).to.equal(true);
+        const exited = once(s.child, 'exit') as Promise<[number | null]>;
+        s.child.kill('SIGTERM');
+        expect((await exited)[0], s.stderr()).to.equal(0);
+      } finally {
+        for (const forward of published) forward.close();
+      }
     });
 
     it('does not try to deregister on SIGTERM when the agent never took the registration: no error on a clean stop', async () => {
