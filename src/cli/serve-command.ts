@@ -7,6 +7,7 @@ import {
   instanceMeta,
   parseConsulAddress,
   registerInstance,
+  unreachableAdvertisement,
   type ConsulRegistration,
   type ConsulTls,
 } from '../server/consul-registration.js';
@@ -195,6 +196,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   }
   if (consul && !stopRequested) {
     const started = running;
+    const unreachable = unreachableAdvertisement(consul.advertiseHost, consul.address);
+    if (unreachable) started.logger.warn({ advertiseHost: consul.advertiseHost, consul: consul.address }, unreachable);
     // Announced once its work estimates are this machine's: the SDK's least_request sends a new
     // instance calls first, and on the starting estimates of another machine it admitted a burst it
     // could not answer in time (docs/BENCHMARKS.md, "Starting estimates"). Bounded, since the

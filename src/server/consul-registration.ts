@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type ConsulClient from 'consul';
 import type { EngineInfo } from '../engine/index.js';
+import { isLoopback } from './exposure-warning.js';
 import type { Logger } from './logger.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -109,6 +110,20 @@ export function advertiseHostFor(listenHost: string, interfaces = os.networkInte
     for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/**
+ * Why the address registered cannot work, or null: a loopback address registered with an agent
+ * reached over the network, whose callers on other hosts (and whose checks, where the agent runs on
+ * one) would dial themselves.
+ */
+export function unreachableAdvertisement(advertiseHost: string, consulAddress: string): string | null {
+  if (!isLoopback(advertiseHost) || isLoopback(parseConsulAddress(consulAddress).host)) return null;
+  return (
+    `registering ${advertiseHost} with the Consul agent at ${consulAddress}: callers on other hosts, and the agent's checks ` +
+    `if it runs on one, would dial ${advertiseHost}, themselves; listen where they reach this machine (--host 0.0.0.0) and ` +
+    `register that address (--advertise-host)`
+  );
 }
 
 /** A Consul service ID unique per instance: readable in the UI, a restart on the same port differs. */

@@ -151,6 +151,26 @@ describe('Consul registration', function () {
       }
     });
 
+    it('warns at start when it registers a loopback address with an agent reached over the network, naming the flags', async () => {
+      // 192.0.2.1 (TEST-NET-1) answers nothing: the warning comes from the addresses alone.
+      server = await spawnServer(['--consul', 'http://192.0.2.1:8500', '--service-name', unique('ocr-loopback'), '--log-level', 'warn']);
+      const s = server;
+      const warned = (): boolean =>
+        s
+          .stderr()
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '')
+          .some((l) =>
+            (JSON.parse(l) as { msg: string }).msg.startsWith('registering 127.0.0.1 with the Consul agent at http://192.0.2.1:8500: '),
+          );
+      await waitFor(warned, 10_000, 'the warning about a loopback address in Consul');
+      expect(s.stderr()).to.contain('(--host 0.0.0.0)').and.to.contain('(--advertise-host)');
+      const exited = once(s.child, 'exit') as Promise<[number | null]>;
+      s.child.kill('SIGTERM');
+      expect((await exited)[0], s.stderr()).to.equal(0);
+    });
+
     it('does not try to deregister on SIGTERM when the agent never took the registration: no error on a clean stop', async () => {
       const down = new ConsulDouble();
       const { address } = await down.start();

@@ -1,6 +1,12 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { expect } from 'chai';
-import { advertiseHostFor, consulServiceId, instanceMeta, parseConsulAddress } from '../../src/server/consul-registration.js';
+import {
+  advertiseHostFor,
+  consulServiceId,
+  instanceMeta,
+  parseConsulAddress,
+  unreachableAdvertisement,
+} from '../../src/server/consul-registration.js';
 import { parseGoDuration } from '../support/go-duration.js';
 
 describe('Consul registration helpers', () => {
@@ -31,6 +37,16 @@ describe('Consul registration helpers', () => {
     expect(advertiseHostFor('0.0.0.0', interfaces)).to.equal('10.1.2.3');
     expect(advertiseHostFor('::', interfaces)).to.equal('10.1.2.3');
     expect(advertiseHostFor('0.0.0.0', { lo: [nic('127.0.0.1', 'IPv4', true)] })).to.equal('127.0.0.1');
+  });
+
+  it('find a loopback address registered with an agent reached over the network, and nothing else', () => {
+    expect(unreachableAdvertisement('127.0.0.1', 'http://consul.internal:8500')).to.match(
+      /^registering 127\.0\.0\.1 with the Consul agent at/,
+    );
+    expect(unreachableAdvertisement('::1', '10.0.0.2:8500')).to.match(/--advertise-host/);
+    expect(unreachableAdvertisement('127.0.0.1', '127.0.0.1:8500')).to.equal(null);
+    expect(unreachableAdvertisement('localhost', 'http://localhost:8500')).to.equal(null);
+    expect(unreachableAdvertisement('10.1.2.3', 'http://consul.internal:8500')).to.equal(null);
   });
 
   it('name instances SERVICE-HOST-PORT-RANDOM, different on each start', () => {
