@@ -171,7 +171,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       host: opts.host,
       port: opts.port,
       instanceId: opts.instanceId,
-      // With Consul, the instance id is the service ID, which names the bound port.
+      // With Consul, the instance id is the service ID, which names the port registered (advertised, else bound).
       ...(consul
         ? { instanceIdFor: (port: number) => consulServiceId(opts.serviceName, consul.advertiseHost, opts.advertisePort ?? port) }
         : {}),
