@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
@@ -10,6 +10,7 @@ import { createLogger } from '../../src/server/logger.js';
 import { ConsulDouble } from '../support/consul-double.js';
 import { agentServices, consulForTests, consulRequest, deregisterService, healthService, type TestConsul } from '../support/consul.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
+import { tcpRelay } from '../support/tcp-relay.js';
 import { ROOT } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -19,28 +20,12 @@ const unique = (prefix: string): string => `${prefix}-${randomBytes(3).toString(
 /** A port on 127.0.0.1 that passes each connection on to another, named later (`to`), as a published container port does. */
 async function portForward(): Promise<{ port: number; to(port: number): void; close(): void }> {
   let target: number | undefined;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    if (target === undefined) return client.destroy();
-    const upstream = net.connect(target, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const relay = tcpRelay(() => target);
+  await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: (relay.server.address() as net.AddressInfo).port,
     to: (port) => (target = port),
-    close: () => {
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
+    close: () => relay.close(),
   };
 }
 

@@ -7,31 +7,18 @@
  *
  *   node dist/test/support/consul-standin.js        # until SIGTERM or SIGINT
  */
-import net from 'node:net';
 import { ConsulDouble } from './consul-double.js';
+import { tcpRelay } from './tcp-relay.js';
 
 const port = Number(process.env.PORT ?? 8500);
 const double = new ConsulDouble({ node: 'consul' });
 const inner = await double.start(0);
 
-const sockets = new Set<net.Socket>();
-const relay = net.createServer((client) => {
-  const upstream = net.connect(inner.port, '127.0.0.1');
-  for (const socket of [client, upstream]) {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {
-      client.destroy();
-      upstream.destroy();
-    });
-  }
-  client.pipe(upstream).pipe(client);
-});
-relay.listen(port, '0.0.0.0', () => process.stdout.write(`consul stand-in: listening on 0.0.0.0:${port}\n`));
+const relay = tcpRelay(() => inner.port);
+relay.server.listen(port, '0.0.0.0', () => process.stdout.write(`consul stand-in: listening on 0.0.0.0:${port}\n`));
 
 const stop = (): void => {
   relay.close();
-  for (const socket of sockets) socket.destroy();
   double.close().then(
     () => process.exit(0),
     () => process.exit(1),
