@@ -177,8 +177,11 @@ function fail(card, file, why) {
   const again = card.querySelector('.again');
   again.hidden = false;
   again.onclick = () => {
+    // The button goes: the focus would fall to the page's top; the card's name keeps the reader's place.
+    if (document.activeElement === again) card.querySelector('.name').focus();
     again.hidden = true;
     setStatus(card, 'waiting', 'Waiting for the images before it.', null);
+    announce(`Reading ${nameOf(file)} again.`);
     waiting.push(() => recognize(file, card));
     runNext();
   };

@@ -136,6 +136,26 @@ describe('Web UI in a browser', function () {
       .toBuffer(),
   });
 
+  /** An answer of one line, no timings and no instance: what the routed pages answer for a blank image. */
+  const hello = {
+    code: 0,
+    msg: 'success',
+    data: [
+      {
+        text: 'hello',
+        confidence: 0.5,
+        box: [
+          [2, 2],
+          [18, 2],
+          [18, 8],
+          [2, 8],
+        ],
+      },
+    ],
+    width: 20,
+    height: 10,
+  };
+
   const busy = { code: 8, msg: 'the server is busy: retry after the time in Retry-After', error: 'RESOURCE_EXHAUSTED' };
 
   /** A page of its own, in a context with `options`, that has read the receipt: its card once done. */
@@ -410,25 +430,7 @@ describe('Web UI in a browser', function () {
   });
 
   it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
-    const answer = {
-      code: 0,
-      msg: 'success',
-      data: [
-        {
-          text: 'hello',
-          confidence: 0.5,
-          box: [
-            [2, 2],
-            [18, 2],
-            [18, 8],
-            [2, 8],
-          ],
-        },
-      ],
-      width: 20,
-      height: 10,
-    };
-    const { routed } = await routedPage((route) => route.fulfill({ json: answer }));
+    const { routed } = await routedPage((route) => route.fulfill({ json: hello }));
     await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
     for (const card of await routed.locator('.result').all()) {
       await card.and(routed.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
@@ -436,6 +438,24 @@ describe('Web UI in a browser', function () {
       expect(await card.locator('.timings').textContent()).to.equal('');
       expect(await card.locator('.lines').textContent()).to.equal('hello confidence 50.0%');
     }
+    await routed.close();
+  });
+
+  it('keeps the keyboard’s place in the card when an image is sent again, and says so', async () => {
+    const timeout = { code: 4, msg: 'timeout_ms passed: send a longer timeout_ms', error: 'DEADLINE_EXCEEDED' };
+    const { routed } = await routedPage((route, n) =>
+      n === 1 ? route.fulfill({ status: 504, json: timeout }) : route.fulfill({ json: hello }),
+    );
+    await routed.setInputFiles('#file', await blank('again.png'));
+    const card = routed.locator('.result');
+    await card.and(routed.locator('[data-state="error"]')).waitFor();
+    expect(await card.locator('.status').textContent()).to.equal(`Error: ${timeout.msg}`);
+    await card.getByRole('button', { name: 'Send again' }).focus();
+    await routed.keyboard.press('Enter');
+    await card.and(routed.locator('[data-state="done"]')).waitFor();
+    // The button pressed is gone: the focus goes to the card's name, not to the top of the page.
+    expect(await card.getByRole('heading', { name: 'again.png' }).and(routed.locator(':focus')).count()).to.equal(1);
+    expect(await routed.getByRole('log').textContent()).to.contain('Reading again.png again.');
     await routed.close();
   });
 
