@@ -387,11 +387,14 @@ function linkHighlight(card, item, polygon) {
 async function copyText(text) {
   if (navigator.clipboard) return navigator.clipboard.writeText(text);
   // Served over plain HTTP to another host the page is no secure context and has no clipboard API.
-  const area = Object.assign(document.createElement('textarea'), { value: text });
+  const area = Object.assign(document.createElement('textarea'), { value: text, readOnly: true });
+  // Selecting the text focuses the area: the focus goes back where it was, not to the page's top, once it is removed.
+  const focused = document.activeElement;
   document.body.append(area);
   area.select();
   const copied = document.execCommand('copy');
   area.remove();
+  focused?.focus({ preventScroll: true });
   if (!copied) throw new Error('the browser refused; use Download TXT');
 }
 

@@ -459,6 +459,26 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('copies the text where the page has no clipboard API (plain HTTP) without losing the keyboard’s place', async () => {
+    const own = await browser.newContext();
+    try {
+      // A page served over plain HTTP from another host is no secure context: it has no navigator.clipboard.
+      await own.addInitScript(`Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined });`);
+      const insecure = await own.newPage();
+      await insecure.route('**/api/ocr', (route) => route.fulfill({ json: hello }));
+      await insecure.goto(`${base}/`);
+      await insecure.setInputFiles('#file', await blank('insecure.png'));
+      const card = insecure.locator('.result[data-state="done"]');
+      const copy = card.getByRole('button', { name: 'Copy text' });
+      await copy.focus();
+      await insecure.keyboard.press('Enter');
+      await card.locator('.status', { hasText: 'Text copied.' }).waitFor();
+      expect(await copy.and(insecure.locator(':focus')).count(), 'Copy text focused once copied').to.equal(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('is served the same at / by the gateway, which names the instance that read the image', async () => {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
     try {
