@@ -108,6 +108,8 @@ function createCard(file) {
   const revoke = () => URL.revokeObjectURL(img.src);
   img.addEventListener('load', revoke, { once: true });
   img.addEventListener('error', revoke, { once: true });
+  // TIFF, which scanners write and the server reads, is no image a browser shows: the boxes are drawn without it.
+  img.addEventListener('error', () => card.querySelector('.page').classList.add('unshown'), { once: true });
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
   return card;
@@ -244,6 +246,7 @@ function show(card, answer, name) {
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
   const boxes = card.querySelector('.boxes');
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  card.querySelector('.page').style.setProperty('--ratio', `${width} / ${height}`);
   const page = uprightPage(rotation, width, height);
   const list = card.querySelector('.lines');
   list.style.setProperty('--ratio', `${page.width} / ${page.height}`);

@@ -479,6 +479,26 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('draws the boxes of an image the browser cannot show (TIFF) on a blank page of its size, saying so', async () => {
+    const { routed } = await routedPage((route) => route.fulfill({ json: hello }));
+    const tiff = await sharp({ create: { width: 20, height: 10, channels: 3, background: '#fff' } })
+      .tiff()
+      .toBuffer();
+    await routed.setInputFiles('#file', { name: 'scan.tif', mimeType: 'image/tiff', buffer: tiff });
+    const card = routed.locator('.result');
+    await card.and(routed.locator('[data-state="done"]')).waitFor();
+    const page = await box(card.locator('.boxes'));
+    expect(page.width / page.height, 'the blank page, width / height').to.be.closeTo(2, 0.02);
+    const drawn = within(await box(card.locator('.boxes polygon')), page);
+    const placed = within(await box(card.locator('.lines li')), await box(card.locator('.lines')));
+    for (const [k, fraction] of [0.1, 0.2, 0.8, 0.6].entries()) {
+      expect(drawn[k], `the box, ${k}`).to.be.closeTo(fraction, 0.02);
+      expect(placed[k], `the line, ${k}`).to.be.closeTo(fraction, 0.02);
+    }
+    expect(await card.locator('figcaption').textContent()).to.contain('cannot show this image');
+    await routed.close();
+  });
+
   it('is served the same at / by the gateway, which names the instance that read the image', async () => {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
     try {
