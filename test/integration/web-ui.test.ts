@@ -648,6 +648,34 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('shows the options’ server defaults whole, in fields a finger can hit at phone width', async () => {
+    for (const options of [{ viewport: { width: 1280, height: 900 } }, PHONE]) {
+      const own = await browser.newContext(options);
+      try {
+        const fields = await own.newPage();
+        await fields.goto(`${base}/`);
+        await fields.locator('summary').click();
+        await fields.locator('#max_side_len[placeholder]').waitFor({ state: 'attached' });
+        // Each field: its height, and how much wider its placeholder is than the room for it.
+        const sizes = (await fields.evaluate(`[...document.querySelectorAll('#options :is(input, select)')].map((field) => {
+          const style = getComputedStyle(field);
+          const context = document.createElement('canvas').getContext('2d');
+          context.font = style.font;
+          const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return { id: field.id, height: field.getBoundingClientRect().height, over: context.measureText(field.placeholder ?? '').width - room };
+        })`)) as { id: string; height: number; over: number }[];
+        expect(sizes).to.have.length(5);
+        for (const { id, height, over } of sizes) {
+          expect(over, `${options.viewport.width} px: #${id}'s placeholder cut by, px`).to.be.at.most(0);
+          if (options === PHONE) expect(height, `#${id}'s height at phone width`).to.be.at.least(44);
+        }
+        expect(await fields.evaluate('document.documentElement.scrollWidth')).to.be.at.most(options.viewport.width);
+      } finally {
+        await own.close();
+      }
+    }
+  });
+
   it('follows the light or dark colour scheme asked for, every text at a contrast of 4.5:1 or more', async () => {
     for (const colorScheme of ['light', 'dark'] as const) {
       for (const options of [{ viewport: { width: 1280, height: 900 } }, PHONE]) {
