@@ -1,6 +1,6 @@
 // The Web UI: every image chosen, dropped or pasted goes to POST api/ocr; its answer is shown as the
 // image with each box drawn over it and, beside it, the lines read, placed as on the page (on a
-// narrow screen, where those would be too small to read, in reading order first).
+// narrow screen or for a banner, where those would be too small to read, in reading order first).
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Images sent at once; the others wait, so a batch does not meet the server's admission limits. */
@@ -11,6 +11,8 @@ const LOW_CONFIDENCE = 0.8;
 const MAX_TRIES = 5;
 /** A longer Retry-After is not waited for: the image fails, saying when to try again. */
 const MAX_WAIT_S = 60;
+/** Type smaller than this, in CSS pixels, is too small to read: lines placed as on the page would be, they come first in reading order. */
+const MIN_TYPE_PX = 8;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
   ['decode_ms', 'Decode'],
@@ -99,7 +101,7 @@ function createCard(file) {
       setView(card, radio.value);
     });
   }
-  setView(card, defaultView());
+  setView(card, defaultView(card));
   // Named for its image: several bars all called "Progress" tell a screen reader nothing.
   card.querySelector('.progress').setAttribute('aria-label', `${name}: progress`);
   const img = card.querySelector('img');
@@ -115,8 +117,15 @@ function createCard(file) {
   return card;
 }
 
-/** Placed as on the page, a phone's lines would be 8 px tall: there they come first in reading order, at the page's type size. */
-const defaultView = () => (narrow.matches ? 'list' : 'page');
+/**
+ * Placed as on the page, a phone's lines would be 8 px tall, and a banner's (a page far wider than
+ * its lines are tall) as small at any width: those come first in reading order, at the page's type size.
+ */
+function defaultView(card) {
+  if (narrow.matches) return 'list';
+  const type = Number(card.dataset.type) * card.querySelector('.lines').clientWidth;
+  return type < MIN_TYPE_PX ? 'list' : 'page';
+}
 
 /** Shows the card's lines in reading order ('list') or placed as on the page ('page'). */
 function setView(card, view) {
@@ -129,7 +138,7 @@ function setView(card, view) {
 
 // A screen turned or a window resized across the phone width: the cards not switched by hand follow.
 narrow.addEventListener('change', () => {
-  for (const card of results.querySelectorAll('.result:not([data-view-chosen])')) setView(card, defaultView());
+  for (const card of results.querySelectorAll('.result:not([data-view-chosen])')) setView(card, defaultView(card));
 });
 
 /** progress: a fraction, 'busy' (no measure) or null (no bar). */
@@ -260,6 +269,10 @@ function show(card, answer, name) {
     return item;
   });
   rovingFocus(list, items);
+  // The lines' median type size placed as on the page, a fraction of the page's width (font-size: --size × 0.8cqw).
+  const sizes = items.map((item) => parseFloat(item.style.getPropertyValue('--size'))).sort((a, b) => a - b);
+  if (sizes.length > 0) card.dataset.type = String(0.008 * sizes[sizes.length >> 1]);
+  if (!card.dataset.viewChosen) setView(card, defaultView(card));
   fitLines(card);
 
   const text = lines.map((line) => line.text).join('\n');

@@ -499,6 +499,41 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('shows a banner’s lines in reading order first, where placed as on the page they would be too small to read', async () => {
+    // A line 3,400 px wide and 40 px tall: placed as on the page in a 600 px column, its type would be 5 px.
+    const line = { ...hello.data[0]!, text: '这是一行很长的中文文本用于测试网页界面在显示长行时是否会出现问题', confidence: 0.99 };
+    const banner = {
+      ...hello,
+      width: 3400,
+      height: 120,
+      data: [
+        {
+          ...line,
+          box: [
+            [0, 40],
+            [3400, 40],
+            [3400, 80],
+            [0, 80],
+          ],
+        },
+      ],
+    };
+    const { routed } = await routedPage((route, n) => route.fulfill({ json: n === 1 ? banner : hello }));
+    await routed.setInputFiles('#file', [await blank('banner.png'), await blank('small.png')]);
+    const card = (name: string): Locator =>
+      routed.locator('.result[data-state="done"]', { has: routed.locator('.name', { hasText: name }) });
+    await card('small.png').waitFor();
+    expect(await card('banner.png').getAttribute('data-view')).to.equal('list');
+    expect(await card('banner.png').getByRole('radio', { name: 'In reading order' }).isChecked()).to.equal(true);
+    const size = (await routed.evaluate(
+      `parseFloat(getComputedStyle([...document.querySelectorAll('.result')].find((c) => c.querySelector('.name').textContent === 'banner.png').querySelector('.lines .text')).fontSize)`,
+    )) as number;
+    expect(size, 'the banner’s type, px').to.be.at.least(14);
+    // An image whose lines are big enough is shown as on the page, as before.
+    expect(await card('small.png').getAttribute('data-view')).to.equal('page');
+    await routed.close();
+  });
+
   it('is served the same at / by the gateway, which names the instance that read the image', async () => {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
     try {
