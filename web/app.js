@@ -13,6 +13,7 @@ const MAX_TRIES = 5;
 const MAX_WAIT_S = 60;
 /** Type smaller than this, in CSS pixels, is too small to read: lines placed as on the page would be, they come first in reading order. */
 const MIN_TYPE_PX = 8;
+const MIB = 1024 * 1024;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
   ['decode_ms', 'Decode'],
@@ -55,6 +56,12 @@ function announce(text) {
   log.append(Object.assign(document.createElement('p'), { textContent: text }));
   while (log.childElementCount > 10) log.firstElementChild.remove();
 }
+
+/**
+ * The server's limit on an image (api/info), once known: a larger file is refused at once. Sent, it
+ * would be refused only once uploaded whole (a browser reads no answer before): minutes on a phone.
+ */
+let maxImageBytes = Infinity;
 
 const waiting = [];
 let running = 0;
@@ -205,6 +212,15 @@ function fail(card, file, why) {
  */
 async function recognize(file, card) {
   const name = nameOf(file);
+  if (file.size > maxImageBytes) {
+    const [size, limit] = [(file.size / MIB).toFixed(1), (maxImageBytes / MIB).toFixed(maxImageBytes < MIB ? 2 : 0)];
+    // The server's words for the same refusal (413).
+    return fail(
+      card,
+      file,
+      `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; scale the image down or send it as tiles over gRPC`,
+    );
+  }
   try {
     for (let tries = 1; ; tries += 1) {
       const xhr = await send(file, card);
@@ -441,7 +457,8 @@ document.addEventListener('paste', (e) => {
 function showDefaults() {
   fetch('api/info', { headers: authorization() })
     .then((response) => response.json())
-    .then(({ data: { defaults } }) => {
+    .then(({ data: { defaults, limits } }) => {
+      if (limits.max_message_bytes > 0) maxImageBytes = limits.max_message_bytes;
       options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
       options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
       options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;

@@ -534,6 +534,30 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('refuses a file over the server’s limit at once, saying so, rather than after uploading it whole', async () => {
+    const limited = await context.newPage();
+    let sent = 0;
+    // A limit of 1 MiB an image, as `ocr serve --max-message-mb 1` tells it.
+    await limited.route('**/api/info', async (route) => {
+      const info = (await (await route.fetch()).json()) as { data: { limits: Record<string, number> } };
+      info.data.limits.max_message_bytes = 1024 * 1024;
+      await route.fulfill({ json: info });
+    });
+    await limited.route('**/api/ocr', (route) => (sent++, route.fulfill({ json: hello })));
+    await limited.goto(`${base}/`);
+    await limited.locator('#max_side_len[placeholder]').waitFor({ state: 'attached' });
+    const big = { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(1.5 * 1024 * 1024) };
+    await limited.setInputFiles('#file', [big, await blank('small.png')]);
+    const card = (name: string): Locator => limited.locator('.result', { has: limited.locator('.name', { hasText: name }) });
+    await card('small.png').and(limited.locator('[data-state="done"]')).waitFor();
+    await card('big.png').and(limited.locator('[data-state="error"]')).waitFor();
+    expect(await card('big.png').locator('.status').textContent()).to.equal(
+      "Error: the image is 1.5 MiB, larger than this server's limit of 1 MiB an image; scale the image down or send it as tiles over gRPC",
+    );
+    expect(sent, 'images sent').to.equal(1);
+    await limited.close();
+  });
+
   it('is served the same at / by the gateway, which names the instance that read the image', async () => {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
     try {
