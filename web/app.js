@@ -14,6 +14,7 @@ const MAX_WAIT_S = 60;
 /** Type smaller than this, in CSS pixels, is too small to read: lines placed as on the page would be, they come first in reading order. */
 const MIN_TYPE_PX = 8;
 const MIB = 1024 * 1024;
+const HAN = /\p{Script=Han}/u;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
   ['decode_ms', 'Decode'],
@@ -360,6 +361,8 @@ function lineItem(line, page) {
   item.style.setProperty('--height', `${(100 * boxHeight) / page.height}%`);
   item.style.setProperty('--size', ((100 * boxHeight) / page.width).toFixed(3));
   const text = Object.assign(document.createElement('span'), { className: 'text', textContent: line.text });
+  // The page is in English: a screen reader would speak Chinese in an English voice, if at all. The models read Chinese and English only.
+  if (HAN.test(line.text)) text.lang = 'zh';
   const confidence = Object.assign(document.createElement('span'), {
     className: 'confidence',
     textContent: ` confidence ${(100 * line.confidence).toFixed(1)}%`,

@@ -275,6 +275,18 @@ describe('Web UI in a browser', function () {
     expect(await focused(lines.first())).to.equal(true);
   });
 
+  it('marks the lines in Chinese as such, so that a screen reader speaks them with a Chinese voice', async () => {
+    const lines = await Promise.all(
+      (await receipt.locator('.lines .text').all()).map(
+        async (text) => [(await text.textContent()) ?? '', (await text.getAttribute('lang')) ?? ''] as const,
+      ),
+    );
+    const han = /\p{Script=Han}/u;
+    expect(lines.filter(([text]) => han.test(text)).length).to.be.greaterThan(10);
+    expect(lines.filter(([text]) => !han.test(text)).length).to.be.greaterThan(10);
+    for (const [text, lang] of lines) expect(lang, text).to.equal(han.test(text) ? 'zh' : '');
+  });
+
   it('shows the instance id and the timings, copies the text and downloads it as TXT and JSON', async () => {
     const timings = await receipt.locator('.timings dt').allTextContents();
     expect(timings).to.deep.equal(['Instance', 'Queue', 'Decode', 'Detect', 'Classify', 'Recognize', 'Total']);
