@@ -300,6 +300,14 @@ function show(card, answer, name) {
   actions.querySelector('.txt').download = `${stem}.txt`;
   actions.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
   actions.querySelector('.json').download = `${stem}.json`;
+  // Links drawn as buttons: Space downloads, as it presses a button, rather than scrolling the page away.
+  for (const link of actions.querySelectorAll('a')) {
+    link.addEventListener('keydown', (e) => {
+      if (e.key !== ' ' || e.repeat) return;
+      e.preventDefault();
+      link.click();
+    });
+  }
   actions.querySelector('.copy').addEventListener('click', () =>
     copyText(text).then(
       () => {

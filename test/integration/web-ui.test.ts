@@ -297,13 +297,20 @@ describe('Web UI in a browser', function () {
     await receipt.locator('.status', { hasText: 'Text copied.' }).waitFor();
     expect(await page.evaluate('navigator.clipboard.readText()')).to.equal(lines.join('\n'));
 
-    const download = async (name: string): Promise<{ file: string; text: string }> => {
-      const [file] = await Promise.all([page.waitForEvent('download'), receipt.getByRole('link', { name }).click()]);
+    // Clicked, or by the keyboard: they look like buttons, so Space works as Enter does.
+    const download = async (name: string, key?: string): Promise<{ file: string; text: string }> => {
+      const link = receipt.getByRole('link', { name });
+      if (key) await link.focus();
+      const [file] = await Promise.all([page.waitForEvent('download'), key ? page.keyboard.press(key) : link.click()]);
       return { file: file.suggestedFilename(), text: readFileSync(await file.path(), 'utf8') };
     };
     const txt = await download('Download TXT');
     expect(txt).to.deep.equal({ file: 'd004_receipt.txt', text: `${lines.join('\n')}\n` });
-    const json = await download('Download JSON');
+    expect(await download('Download TXT', 'Enter')).to.deep.equal(txt);
+    const scrolled = await page.evaluate('scrollY');
+    expect(await download('Download TXT', ' ')).to.deep.equal(txt);
+    expect(await page.evaluate('scrollY'), 'the page scrolled by Space').to.equal(scrolled);
+    const json = await download('Download JSON', ' ');
     expect(json.file).to.equal('d004_receipt.json');
     const answer = JSON.parse(json.text) as { code: number; data: { text: string; box: number[][] }[]; width: number; instance_id: string };
     expect(answer.code).to.equal(0);
