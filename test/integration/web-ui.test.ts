@@ -577,6 +577,33 @@ describe('Web UI in a browser', function () {
     await limited.close();
   });
 
+  it('works under a strict Content-Security-Policy, loading nothing it forbids', async () => {
+    const own = await browser.newContext({ acceptDownloads: true });
+    try {
+      // What a proxy in front of the server might add: nothing from elsewhere, no inline script or style, images from the page's own files or those chosen.
+      const policy = "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'";
+      await own.addInitScript(`window.violations = [];
+        document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));`);
+      const strict = await own.newPage();
+      await strict.route(`${base}/`, async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': policy } });
+      });
+      await strict.goto(`${base}/`);
+      await strict.setInputFiles('#file', RECEIPT);
+      const card = strict.locator('.result');
+      await card.and(strict.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+      expect(await card.getAttribute('data-state')).to.equal('done');
+      expect(await strict.evaluate("document.querySelector('.result img').naturalWidth")).to.be.greaterThan(0);
+      await card.locator('.lines li').nth(2).hover();
+      const [file] = await Promise.all([strict.waitForEvent('download'), card.getByRole('link', { name: 'Download TXT' }).click()]);
+      expect(file.suggestedFilename()).to.equal('d004_receipt.txt');
+      expect(await strict.evaluate('window.violations')).to.deep.equal([]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('is served the same at / by the gateway, which names the instance that read the image', async () => {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`]);
     try {
