@@ -11,9 +11,10 @@ const LOW_CONFIDENCE = 0.8;
 const MAX_TRIES = 5;
 /** A longer Retry-After is not waited for: the image fails, saying when to try again. */
 const MAX_WAIT_S = 60;
-/** Type smaller than this, in CSS pixels, is too small to read: lines placed as on the page would be, they come first in reading order. */
+/** Lines whose type placed as on the page would be smaller than this, in CSS pixels, too small to read, come first in reading order. */
 const MIN_TYPE_PX = 8;
 const MIB = 1024 * 1024;
+/** A line with a Chinese character in it. */
 const HAN = /\p{Script=Han}/u;
 const TIMINGS = [
   ['queue_ms', 'Queue'],
@@ -469,7 +470,8 @@ function showDefaults() {
   fetch('api/info', { headers: authorization() })
     .then((response) => response.json())
     .then(({ data: { defaults, limits } }) => {
-      if (limits.max_message_bytes > 0) maxImageBytes = limits.max_message_bytes;
+      // An answer without limits still has its defaults shown: the server then refuses a file too large itself.
+      if (limits?.max_message_bytes > 0) maxImageBytes = limits.max_message_bytes;
       options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
       options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
       options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
