@@ -44,7 +44,7 @@ function authorization() {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
-/** A server that wants a token: the field is shown and focused, the failed images can be sent again. */
+/** A server that wants a token: the field is shown and focused; once it is filled, the images refused go again. */
 function askForToken() {
   tokenInput.closest('details').open = true;
   tokenInput.focus();
@@ -200,6 +200,7 @@ function fail(card, file, why) {
     // The button goes: the focus would fall to the page's top; the card's name keeps the reader's place.
     if (document.activeElement === again) card.querySelector('.name').focus();
     again.hidden = true;
+    delete card.dataset.wantsToken;
     setStatus(card, 'waiting', 'Waiting for the images before it.', null);
     announce(`Reading ${nameOf(file)} again.`);
     waiting.push(() => recognize(file, card));
@@ -230,7 +231,10 @@ async function recognize(file, card) {
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       const why =
         xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
-      if (xhr.status === 401) askForToken();
+      if (xhr.status === 401) {
+        card.dataset.wantsToken = 'true';
+        askForToken();
+      }
       if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, why);
       const waitS = retryDelayS(xhr, tries);
       if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
@@ -484,6 +488,8 @@ tokenInput.addEventListener('change', () => {
   const token = tokenInput.value.trim();
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
+  // The images refused for want of a token go again with it: one field to fill, not a button to press per image.
+  if (token) for (const again of results.querySelectorAll('.result[data-wants-token] .again')) again.click();
   // A server with tokens on tells its defaults only to a caller with one.
   showDefaults();
 });

@@ -619,7 +619,7 @@ describe('Web UI in a browser', function () {
     }
   });
 
-  it('asks a server with tokens on for one, and sends the image again with it', async () => {
+  it('asks a server with tokens on for one, and sends every image refused for want of it again once it is entered', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-web-token-'));
     const key = generateApiKey();
     const keys = path.join(dir, 'keys.json');
@@ -628,18 +628,22 @@ describe('Web UI in a browser', function () {
     try {
       const tokenPage = await context.newPage();
       await tokenPage.goto(`http://127.0.0.1:${guarded.httpPort}/`);
-      await tokenPage.setInputFiles('#file', RECEIPT);
-      const card = tokenPage.locator('.result');
-      await card.and(tokenPage.locator('[data-state="error"]')).waitFor({ timeout: 60_000 });
-      expect(await card.locator('.status').textContent()).to.match(/^Error: no token: send the header/);
-      // The field is shown and has the focus: typing the key is all that is left.
+      await tokenPage.setInputFiles('#file', [
+        { name: 'd004_receipt.jpg', mimeType: 'image/jpeg', buffer: readFileSync(RECEIPT) },
+        await blank('blank.png'),
+      ]);
+      const cards = tokenPage.locator('.result');
+      await tokenPage.waitForFunction(`document.querySelectorAll('.result[data-state="error"]').length === 2`, null, { timeout: 60_000 });
+      for (const status of await cards.locator('.status').allTextContents()) expect(status).to.match(/^Error: no token: send the header/);
+      // The field is shown and has the focus: typing the key is all that is left, for every image refused.
       expect(await tokenPage.evaluate('document.activeElement.id')).to.equal('token');
       await tokenPage.keyboard.type(key);
-      await tokenPage.keyboard.press('Tab');
-      await card.getByRole('button', { name: 'Send again' }).click();
-      await card.and(tokenPage.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
-      expect(await card.locator('.status').textContent()).to.match(/^\d+ lines read in \d+\.\d\d s\.$/);
-      expect(await card.getByRole('button', { name: 'Send again' }).isHidden()).to.equal(true);
+      await tokenPage.keyboard.press('Enter');
+      for (const card of await cards.all()) {
+        await card.and(tokenPage.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
+        expect(await card.locator('.status').textContent()).to.match(/^\d+ lines? read in \d+\.\d\d s\.$/);
+        expect(await card.getByRole('button', { name: 'Send again' }).isHidden()).to.equal(true);
+      }
       // A reload of the tab keeps the token; it is never a form field (the server would refuse an unknown option).
       await tokenPage.reload();
       expect(await tokenPage.locator('#token').inputValue()).to.equal(key);
