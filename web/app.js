@@ -121,9 +121,25 @@ function createCard(file) {
   img.addEventListener('error', revoke, { once: true });
   // TIFF, which scanners write and the server reads, is no image a browser shows: the boxes are drawn without it.
   img.addEventListener('error', () => card.querySelector('.page').classList.add('unshown'), { once: true });
+  img.addEventListener('load', () => checkShownTurned(card), { once: true });
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
   return card;
+}
+
+/**
+ * The server turns an image by its EXIF orientation, browsers do not always (a WebP's): shown turned a
+ * quarter otherwise than the page read, the image would have its boxes across it, so they are drawn
+ * without it. Run once both the image's size and the answer's are known, whichever comes last.
+ */
+function checkShownTurned(card) {
+  const img = card.querySelector('img');
+  const read = Number(card.dataset.ratio);
+  if (!(img.naturalHeight > 0) || !(read > 0)) return;
+  if (Math.abs(img.naturalWidth / img.naturalHeight / read - 1) < 0.02) return;
+  card.querySelector('.page').classList.add('unshown');
+  card.querySelector('figcaption').textContent =
+    'This browser shows this image turned otherwise than the server read it: its boxes are drawn on a blank page of its size.';
 }
 
 /**
@@ -278,6 +294,8 @@ function show(card, answer, name) {
   const boxes = card.querySelector('.boxes');
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
   card.querySelector('.page').style.setProperty('--ratio', `${width} / ${height}`);
+  card.dataset.ratio = String(width / height);
+  checkShownTurned(card);
   const page = uprightPage(rotation, width, height);
   const list = card.querySelector('.lines');
   list.style.setProperty('--ratio', `${page.width} / ${page.height}`);

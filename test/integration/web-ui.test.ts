@@ -518,6 +518,21 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('draws the boxes on a blank page where the browser shows the image turned otherwise than the server read it', async () => {
+    // A WebP's EXIF orientation: the server turns the image upright (20 × 40), the browser shows it as stored (40 × 20).
+    const { routed } = await routedPage((route) => route.fulfill({ json: { ...hello, width: 20, height: 40 } }));
+    const stored = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    await routed.setInputFiles('#file', { name: 'turned.webp', mimeType: 'image/png', buffer: stored });
+    const card = routed.locator('.result');
+    await card.and(routed.locator('[data-state="done"]')).waitFor();
+    const page = await box(card.locator('.boxes'));
+    expect(page.width / page.height, 'the blank page, width / height').to.be.closeTo(0.5, 0.01);
+    expect(await card.locator('figcaption').textContent()).to.contain('turned otherwise');
+    await routed.close();
+  });
+
   it('shows a banner’s lines in reading order first, where placed as on the page they would be too small to read', async () => {
     // A line 3,400 px wide and 40 px tall: placed as on the page in a 600 px column, its type would be 5 px.
     const line = { ...hello.data[0]!, text: '这是一行很长的中文文本用于测试网页界面在显示长行时是否会出现问题', confidence: 0.99 };
