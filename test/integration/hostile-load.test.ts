@@ -15,7 +15,7 @@ import { sendBurst } from '../../src/dev/burst-caller.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
-import { os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
+import { manyFrameGif, manyFrameWebp, manyPageTiff, os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
@@ -163,6 +163,24 @@ describe('hostile input and overload against a server process with its default f
       const results = await Promise.all(Array.from({ length: 30 }, () => outcome(client.recognize(bomb))));
       for (const r of results) expect(['OK', 'RESOURCE_EXHAUSTED'], r.details).to.include(r.code);
       expect(results.filter((r) => r.code === 'OK').length).to.be.above(0);
+    });
+  });
+
+  it('WebPs, GIFs and TIFFs of tens of thousands of frames or pages are refused at once, and pages that sharp decodes are still read', async () => {
+    // 100,000 WebP frames (5 MB) held a thread of libuv's pool for about 20 s; 20,000 GIF frames or TIFF pages cost a second or two.
+    const files = [await manyFrameWebp(100_000), manyFrameGif(20_000), manyPageTiff(20_000)];
+    await underAttack(async () => {
+      for (const file of files) {
+        // Four at once, as many as libuv's pool has threads: sharp reads and decodes these there.
+        const calls = Array.from({ length: 4 }, () => outcome(client.recognize(file, {}, { deadlineMs: 10_000 })));
+        for (const r of await Promise.all(calls)) {
+          expect(r.code, r.details).to.equal('INVALID_ARGUMENT');
+          expect(r.details).to.match(/more than 1000 (chunks|frames|pages).*send that (frame|page) alone/);
+          expect(r.ms).to.be.below(1000);
+        }
+      }
+      const page = await outcome(client.recognize(doc, {}, { deadlineMs: 30_000 }));
+      expect(page.code, page.details).to.equal('OK');
     });
   });
 

@@ -101,3 +101,69 @@ export function webpBomb(): Promise<Buffer> {
     .webp({ lossless: true })
     .toBuffer();
 }
+
+/** An 8×8 animated WebP of `frames` frames, each a 1×1 lossless image (50 bytes a frame). */
+export async function manyFrameWebp(frames: number): Promise<Buffer> {
+  const still = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+    .webp({ lossless: true })
+    .toBuffer();
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const head = Buffer.alloc(8);
+    head.write(type, 0, 'latin1');
+    head.writeUInt32LE(data.length, 4);
+    return Buffer.concat([head, data, Buffer.alloc(data.length & 1)]);
+  };
+  const uint24 = (n: number): Buffer => Buffer.from([n & 0xff, (n >> 8) & 0xff, n >> 16]);
+  // VP8X with the animation flag, canvas 8×8 (stored minus one); ANIM: background, loop count.
+  const vp8x = chunk('VP8X', Buffer.concat([Buffer.from([0x02, 0, 0, 0]), uint24(7), uint24(7)]));
+  const anim = chunk('ANIM', Buffer.alloc(6));
+  // ANMF: x, y, width - 1, height - 1, duration, flags, then the still image's VP8L chunk.
+  const frame = chunk('ANMF', Buffer.concat([Buffer.alloc(12), uint24(1).subarray(0, 3), Buffer.alloc(1), still.subarray(12)]));
+  const body = Buffer.concat([Buffer.from('WEBP', 'latin1'), vp8x, anim, ...Array.from({ length: frames }, () => frame)]);
+  const riff = Buffer.alloc(8);
+  riff.write('RIFF', 0, 'latin1');
+  riff.writeUInt32LE(body.length, 4);
+  return Buffer.concat([riff, body]);
+}
+
+/** An 8×8 GIF of `frames` frames, each a 1×1 image (15 bytes a frame). */
+export function manyFrameGif(frames: number): Buffer {
+  const head = Buffer.from([...Buffer.from('GIF89a', 'latin1'), 8, 0, 8, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+  // An image descriptor (at 0,0, 1×1, no colour table), LZW code size 2, one 2-byte sub-block, its end.
+  const frame = Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x4c, 0x01, 0]);
+  return Buffer.concat([head, ...Array.from({ length: frames }, () => frame), Buffer.from(';', 'latin1')]);
+}
+
+/** A little-endian TIFF of `pages` 8×8 gray pages, each a directory of nine entries that all share one strip. */
+export function manyPageTiff(pages: number): Buffer {
+  const entries = 9;
+  const size = 2 + 12 * entries + 4;
+  const strip = 8 + size * pages;
+  const out = Buffer.alloc(strip + 64, 0xff);
+  out.write('II*\0', 0, 'latin1');
+  out.writeUInt32LE(8, 4);
+  // Width, height, bits, compression (none), photometric (black is zero), strip offset, samples, rows a strip, strip bytes.
+  const fields: [number, number, number][] = [
+    [256, 3, 8],
+    [257, 3, 8],
+    [258, 3, 8],
+    [259, 3, 1],
+    [262, 3, 1],
+    [273, 4, strip],
+    [277, 3, 1],
+    [278, 3, 8],
+    [279, 4, 64],
+  ];
+  for (let page = 0, at = 8; page < pages; page++, at += size) {
+    out.writeUInt16LE(entries, at);
+    fields.forEach(([tag, type, value], i) => {
+      const e = at + 2 + 12 * i;
+      out.writeUInt16LE(tag, e);
+      out.writeUInt16LE(type, e + 2);
+      out.writeUInt32LE(1, e + 4);
+      out.writeUInt32LE(value, e + 8);
+    });
+    out.writeUInt32LE(page < pages - 1 ? at + size : 0, at + 2 + 12 * entries);
+  }
+  return out;
+}

@@ -3,6 +3,10 @@ import sharp from 'sharp';
 import { decodeImage } from '../../src/engine/decode/decode.js';
 import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
+import { countGifFrames } from '../../src/engine/decode/gif-header.js';
+import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
+import { countTiffPages } from '../../src/engine/decode/tiff-header.js';
+import { manyPageTiff } from '../support/hostile-images.js';
 
 describe('image decoding', () => {
   it('recognises each supported container by its magic bytes', () => {
@@ -53,5 +57,26 @@ describe('image decoding', () => {
     expect(err).to.be.instanceOf(OcrError);
     expect((err as OcrError).code).to.equal('RESOURCE_EXHAUSTED');
     expect((err as OcrError).message).to.contain('200×200 = 40000 pixels');
+  });
+
+  it("counts an animation's frames and a TIFF's pages as their decoders do, and decodes the first of many", async () => {
+    // Three frames that differ: an encoder merges identical ones.
+    const colours = ['#fff', '#888', '#000'];
+    const pngs = await Promise.all(
+      colours.map((background) =>
+        sharp({ create: { width: 16, height: 16, channels: 3, background } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const frames = sharp(pngs, { join: { animated: true } });
+    const gif = await frames.clone().gif().toBuffer();
+    const webp = await frames.clone().webp({ lossless: true }).toBuffer();
+    expect(countGifFrames(gif)).to.equal(3);
+    // VP8X, ANIM and a chunk a frame.
+    expect(countWebpChunks(webp)).to.equal(5);
+    expect(countTiffPages(manyPageTiff(3))).to.equal(3);
+    for (const file of [gif, webp]) expect((await decodeImage(file)).image).to.include({ width: 16, height: 16 });
+    expect((await decodeImage(manyPageTiff(1000))).image).to.include({ width: 8, height: 8 });
   });
 });

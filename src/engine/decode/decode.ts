@@ -4,6 +4,9 @@ import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
+import { checkGifFrames } from './gif-header.js';
+import { checkTiffPages } from './tiff-header.js';
+import { checkWebpChunks } from './webp-header.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
@@ -90,11 +93,19 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
   }
 }
 
-/** The container of the bytes; INVALID_ARGUMENT for empty bytes or none of the formats read here. */
+/**
+ * The container of the bytes; INVALID_ARGUMENT for empty bytes, none of the formats read here, or
+ * a file whose scans, frames or pages would cost its decoder far more than its pixels (checked on
+ * their length fields, before any decoder meets it).
+ */
 function formatOf(buf: Uint8Array): ImageFormat {
   if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
   const format = sniffFormat(buf);
   if (!format) throw invalidArgument(notAnImage('image', buf));
+  if (format === 'jpeg') checkJpegScans(buf);
+  else if (format === 'gif') checkGifFrames(buf);
+  else if (format === 'webp') checkWebpChunks(buf);
+  else if (format === 'tiff') checkTiffPages(buf);
   return format;
 }
 
@@ -107,7 +118,6 @@ export async function decodeImage(
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
 ): Promise<{ image: RawImage; format: ImageFormat }> {
   const format = formatOf(buf);
-  if (format === 'jpeg') checkJpegScans(buf);
   const image = format === 'bmp' ? decodeBmpImage(buf, limits) : await decodeWithSharp(buf, format, limits);
   return { image, format };
 }
@@ -150,7 +160,8 @@ export interface ImageProbe {
 /**
  * What decodeImage will decode the bytes to, from their headers alone, for admitting a request by
  * its cost before any pixel is decoded; it throws the errors decodeImage throws for empty bytes,
- * an unknown format, a size outside the limits, a JPEG of too many scans or a corrupt BMP or header.
+ * an unknown format, a size outside the limits, a file of too many scans, frames or pages, or a
+ * corrupt BMP or header.
  * The main thread reads only headers here, and scans whole files only natively (indexOf): sharp
  * reads the other headers in libuv's pool.
  */
@@ -169,7 +180,6 @@ export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise
 async function decodedSize(buf: Uint8Array, format: ImageFormat): Promise<{ width: number; height: number }> {
   if (format === 'bmp') return readBmpHeader(buf);
   if (format === 'jpeg') {
-    checkJpegScans(buf);
     const header = readJpegHeader(buf);
     if (header && !header.exif && header.height > 0) return header;
   }
