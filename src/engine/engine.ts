@@ -396,6 +396,24 @@ export class OcrEngine {
     return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(encoded, probe, call), options, call));
   }
 
+  /**
+   * Encoded bytes → upright RGB pixels, decoded by a worker as a page's are, for a caller that holds
+   * their memory itself (a tile stream): the main thread reads the header only, and copies the
+   * pixels out a slice a turn. `probe` is probeImage's reading of the bytes.
+   */
+  async decode(encoded: Uint8Array, probe: ImageProbe, options: Pick<RecognizeOptions, 'priority' | 'signal'> = {}): Promise<RawImage> {
+    const ticket = this.admission.unadmittedTicket(options.priority ?? 'interactive', options.signal);
+    const lease = await this.decodeShared(encoded, probe, ticket);
+    try {
+      const { width, height, channels, buffer } = lease.image;
+      const data = new Uint8Array(width * height * channels);
+      await this.copyTurns.copy(data, new Uint8Array(buffer, 0, data.length));
+      return { data, width, height, channels };
+    } finally {
+      lease.release();
+    }
+  }
+
   /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
     const cost = { ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 };

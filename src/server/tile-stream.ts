@@ -1,6 +1,6 @@
 import { addAbortListener } from 'node:events';
 import {
-  decodeImage,
+  probeImage,
   zeroTimings,
   type OcrLine,
   type Quad,
@@ -98,17 +98,21 @@ class OpenImages {
     addAbortListener(call.signal, () => this.memory.close());
   }
 
-  /** One message: decoded, checked and pasted with its memory held, its read started, the stream under its share. */
+  /** One message: checked on its header, its memory held, decoded by a worker and pasted, its read started, the stream under its share. */
   async take(tile: TileRequest): Promise<void> {
     const decodeStarted = performance.now();
     if (!tile.imageId) throw invalidArgument(`tile ${tile.tileIndex} has no image_id; name the image each tile belongs to`);
     const state = this.images.get(tile.imageId) ?? this.open(tile, decodeStarted);
     if (!state.canvas) await this.holdCanvas(state);
-    const { image } = await decodeImage(tile.image, this.ctx.engine.config.decodeLimits).catch((err: unknown) => {
-      throw Object.assign(err as Error, { message: `image '${tile.imageId}' tile ${tile.tileIndex}: ${(err as Error).message}` });
-    });
-    const held = await this.memory.take(image.data.length, `image '${tile.imageId}' tile ${tile.tileIndex}`);
-    const rect = { x: tile.x, y: tile.y, width: image.width, height: image.height };
+    const what = `image '${tile.imageId}' tile ${tile.tileIndex}`;
+    const named = (err: unknown): never => {
+      throw Object.assign(err as Error, { message: `${what}: ${(err as Error).message}` });
+    };
+    const { engine } = this.ctx;
+    // The header alone, before any pixel: a tile that does not fit its image is refused undecoded,
+    // and one that does is decoded by a worker into memory already held, as a page is.
+    const probe = await probeImage(tile.image, engine.config.decodeLimits).catch(named);
+    const rect = { x: tile.x, y: tile.y, width: probe.width, height: probe.height };
     state.assembly.accept({
       index: tile.tileIndex,
       ...rect,
@@ -116,8 +120,17 @@ class OpenImages {
       imageHeight: tile.imageHeight,
       tileCount: tile.tileCount,
     });
-    state.assembly.paste(rect, image);
+    // Counted from here: an image whose tiles have all been accepted is finished only once each is pasted and read.
     state.reading++;
+    const held = await this.memory.take(probe.width * probe.height * 3, what);
+    let image: RawImage;
+    try {
+      image = await engine.decode(tile.image, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
+    } catch (err) {
+      held.release();
+      throw err;
+    }
+    await state.assembly.pasteInTurns(rect, image);
     this.reads++;
     const decodeMs = performance.now() - decodeStarted;
     // Reading runs beside the intake of the next tiles; the intake waits for a free slot.

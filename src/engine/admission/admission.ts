@@ -271,6 +271,16 @@ export class Admission {
   }
 
   /**
+   * A ticket for worker work that no call's admission covers, whose memory its caller holds (a
+   * tile's decode: its stream holds the tile): queued in arrival order among the calls of its
+   * priority, its time counted to none of them.
+   */
+  unadmittedTicket(priority: CallPriority, signal: AbortSignal | undefined): CallTicket {
+    const order = (priority === 'batch' ? BATCH_ORDER : 0) + this.arrivals++;
+    return { order, signal, deadline: undefined, spent: () => undefined };
+  }
+
+  /**
    * The call's memory, at once where it fits, else waited for. A batch call's also counts against
    * the batch share, reserved first, so that a batch call waiting for it holds nothing of the
    * budget; one larger than the share takes all of it.
