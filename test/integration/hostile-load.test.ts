@@ -15,7 +15,14 @@ import { sendBurst } from '../../src/dev/burst-caller.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
-import { manyFrameGif, manyFrameWebp, manyPageTiff, os2HeaderBmp, repeatedScanJpeg } from '../support/hostile-images.js';
+import {
+  manyFrameGif,
+  manyFrameWebp,
+  manyPageTiff,
+  os2HeaderBmp,
+  repeatedScanJpeg,
+  repeatedScanJpegTiff,
+} from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
@@ -120,6 +127,19 @@ describe('hostile input and overload against a server process with its default f
         expect(r.results[1]!.text).to.contain('各区县人民政府');
       }
       expect(Date.now() - started).to.be.below(1000);
+    });
+  });
+
+  it('a JPEG-compressed TIFF repeating one scan 50,000 times is refused at once', async () => {
+    const bomb = await repeatedScanJpegTiff(50_000);
+    await underAttack(async () => {
+      // Four at once, as many as libuv's pool has threads, where sharp decodes a TIFF.
+      const calls = Array.from({ length: 4 }, () => outcome(client.recognize(bomb, {}, { deadlineMs: 30_000 })));
+      for (const r of await Promise.all(calls)) {
+        expect(r.code, r.details).to.equal('INVALID_ARGUMENT');
+        expect(r.details).to.match(/TIFF image's JPEG data has more than 100 scans/);
+        expect(r.ms).to.be.below(1000);
+      }
     });
   });
 

@@ -59,9 +59,9 @@ function jpegScans(jpeg: Buffer): { start: number; end: number; spectralStart: n
  * times: libjpeg refuses the progression, but MozJPEG's WebAssembly decoded 900,000 repeats (30 MB)
  * for about 30 s.
  */
-export async function repeatedScanJpeg(repeats = 900_000): Promise<Buffer> {
+export async function repeatedScanJpeg(repeats = 900_000, chromaSubsampling = '4:2:0'): Promise<Buffer> {
   const jpeg = await sharp({ create: { width: 344, height: 344, channels: 3, background: '#8a6' } })
-    .jpeg({ progressive: true, quality: 90 })
+    .jpeg({ progressive: true, quality: 90, chromaSubsampling })
     .toBuffer();
   const ac = jpegScans(jpeg)
     .filter((s) => s.spectralStart > 0)
@@ -166,4 +166,41 @@ export function manyPageTiff(pages: number): Buffer {
     out.writeUInt32LE(page < pages - 1 ? at + size : 0, at + 2 + 12 * entries);
   }
   return out;
+}
+
+/**
+ * A 344×344 RGB TIFF whose one strip is repeatedScanJpeg's JPEG (JPEG compression; libtiff wants
+ * RGB unsubsampled): libtiff's JPEG codec only warns of the repeated scans, and sharp decoded
+ * 50,000 of them (600 KB) for 3 s.
+ */
+export async function repeatedScanJpegTiff(repeats: number): Promise<Buffer> {
+  const jpeg = await repeatedScanJpeg(repeats, '4:4:4');
+  // Width, height, bits (at bitsAt), compression (JPEG), photometric (RGB), strip offset, samples, rows a strip, strip bytes, planar.
+  const fields: [number, number, number, number][] = [
+    [256, 3, 1, 344],
+    [257, 3, 1, 344],
+    [258, 3, 3, -1],
+    [259, 3, 1, 7],
+    [262, 3, 1, 2],
+    [273, 4, 1, -2],
+    [277, 3, 1, 3],
+    [278, 3, 1, 344],
+    [279, 4, 1, jpeg.length],
+    [284, 3, 1, 1],
+  ];
+  const bitsAt = 8 + 2 + 12 * fields.length + 4;
+  const stripAt = bitsAt + 6;
+  const head = Buffer.alloc(stripAt);
+  head.write('II*\0', 0, 'latin1');
+  head.writeUInt32LE(8, 4);
+  head.writeUInt16LE(fields.length, 8);
+  fields.forEach(([tag, type, count, value], i) => {
+    const e = 10 + 12 * i;
+    head.writeUInt16LE(tag, e);
+    head.writeUInt16LE(type, e + 2);
+    head.writeUInt32LE(count, e + 4);
+    head.writeUInt32LE(value === -1 ? bitsAt : value === -2 ? stripAt : value, e + 8);
+  });
+  for (let i = 0; i < 3; i++) head.writeUInt16LE(8, bitsAt + 2 * i);
+  return Buffer.concat([head, jpeg]);
 }

@@ -5,7 +5,7 @@ import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { countGifFrames } from '../../src/engine/decode/gif-header.js';
 import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
-import { countTiffPages } from '../../src/engine/decode/tiff-header.js';
+import { countTiffPages, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
 import { manyPageTiff } from '../support/hostile-images.js';
 
 describe('image decoding', () => {
@@ -78,5 +78,14 @@ describe('image decoding', () => {
     expect(countTiffPages(manyPageTiff(3))).to.equal(3);
     for (const file of [gif, webp]) expect((await decodeImage(file)).image).to.include({ width: 16, height: 16 });
     expect((await decodeImage(manyPageTiff(1000))).image).to.include({ width: 8, height: 8 });
+  });
+
+  it("reads a JPEG-compressed TIFF's strips and tiles, and decodes it within the scan bound", async () => {
+    const page = sharp({ create: { width: 300, height: 200, channels: 3, background: '#8a6' } });
+    const stripped = await page.clone().tiff({ compression: 'jpeg' }).toBuffer();
+    const tiled = await page.clone().tiff({ compression: 'jpeg', tile: true, tileWidth: 64, tileHeight: 64 }).toBuffer();
+    expect(readTiffLayout(tiled)).to.deep.equal({ compression: 7, pieces: 5 * 4 });
+    expect(readTiffLayout(stripped)?.compression).to.equal(7);
+    for (const file of [stripped, tiled]) expect((await decodeImage(file)).image).to.include({ width: 300, height: 200 });
   });
 });

@@ -5,7 +5,7 @@ import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
 import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { checkGifFrames } from './gif-header.js';
-import { checkTiffPages } from './tiff-header.js';
+import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
@@ -105,7 +105,10 @@ function formatOf(buf: Uint8Array): ImageFormat {
   if (format === 'jpeg') checkJpegScans(buf);
   else if (format === 'gif') checkGifFrames(buf);
   else if (format === 'webp') checkWebpChunks(buf);
-  else if (format === 'tiff') checkTiffPages(buf);
+  else if (format === 'tiff') {
+    checkTiffPages(buf);
+    checkTiffJpegScans(buf);
+  }
   return format;
 }
 

@@ -122,15 +122,14 @@ const SOS_MARKER = Buffer.from([0xff, SOS]);
  * refusal.
  */
 export function countJpegScans(buf: Uint8Array, stopAfter = MAX_JPEG_SCANS): number {
+  return countScanMarkers(buf, readJpegHeader(buf)?.scanOffset ?? 2, stopAfter);
+}
+
+/** The SOS markers (0xFF DA) in `buf` from `from`, counted natively up to `stopAfter + 1`. */
+export function countScanMarkers(buf: Uint8Array, from: number, stopAfter: number): number {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let scans = 0;
-  for (
-    let at = bytes.indexOf(SOS_MARKER, readJpegHeader(buf)?.scanOffset ?? 2);
-    at >= 0 && scans <= stopAfter;
-    at = bytes.indexOf(SOS_MARKER, at + 2)
-  ) {
-    scans++;
-  }
+  for (let at = bytes.indexOf(SOS_MARKER, from); at >= 0 && scans <= stopAfter; at = bytes.indexOf(SOS_MARKER, at + 2)) scans++;
   return scans;
 }
 
