@@ -28,6 +28,7 @@ import { addAccessControl, authorizationValues } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
+import { parseJsonBody } from './json-body.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
 import { CLIENT_CLOSED, HttpError, toHttpFailure, type HttpFailure } from './failure.js';
@@ -251,11 +252,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   );
   // A text/plain body is no form the API takes: 415, as for any other type, and every string body is JSON's.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: jsonLimit }, (_request, body, done) => {
     try {
-      done(null, JSON.parse(body as string));
+      done(null, parseJsonBody(body as Buffer, maxLinesPerRequest));
     } catch (err) {
-      done(new HttpError(400, 'INVALID_ARGUMENT', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+      done(err as Error, undefined);
     }
   });
 

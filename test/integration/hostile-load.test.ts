@@ -143,6 +143,29 @@ describe('hostile input and overload against a server process with its default f
     });
   });
 
+  /** POST /api/ocr with `body` as `contentType`: its status and its message. */
+  async function postOcr(body: string | Buffer, contentType: string): Promise<{ status: number; msg: string }> {
+    const r = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body,
+    });
+    return { status: r.status, msg: ((await r.json()) as { msg: string }).msg };
+  }
+
+  it('POST /api/ocr: a 30 MB JSON body of 10 million empty objects is refused before it is parsed', async () => {
+    const body = `{"image": "", "x": [${'{},'.repeat(10_000_000)}{}]}`;
+    // What receiving as many bytes costs the main thread, sent as an image body of garbage.
+    const probe = await startLatencyProbe(`127.0.0.1:${server.port}`);
+    for (let i = 0; i < 2; i++) expect((await postOcr(Buffer.alloc(body.length, 1), 'image/png')).status).to.equal(415);
+    const allowed = Math.max(200, (await probe.stop()).slowestMs + 150);
+    await underAttack(async () => {
+      const r = await postOcr(body, 'application/json');
+      expect(r.status).to.equal(400);
+      expect(r.msg).to.match(/JSON body holds more than \d+ arrays, objects and elements/);
+    }, allowed);
+  });
+
   /** A white 1-bit 6320×6320 BMP (5 MB): 40 million pixels, which the BMP decoder, in JavaScript, takes most of a second to decode. */
   function bigBmp(): Buffer {
     const stride = Math.ceil(6320 / 32) * 4;
