@@ -193,6 +193,17 @@ describe('TileAssembly', () => {
     expect(at(4, 1)).to.deep.equal([9, 9, 9]);
   });
 
+  it('pastes a tile of several bands of rows a turn at a time, as one paste would', async () => {
+    // 3000 px rows of 9000 bytes: about 466 rows a band, so 1000 rows take three.
+    const rect = { x: 100, y: 20, width: 3000, height: 1000 };
+    const tile = { ...rgbTile(rect), data: Uint8Array.from({ length: rect.width * rect.height * 3 }, (_, i) => (i * 7) % 251) };
+    const banded = new TileAssembly({ imageId: 'b', imageWidth: 3200, imageHeight: 1100, tileCount: 1 }, LIMITS);
+    const whole = new TileAssembly({ imageId: 'w', imageWidth: 3200, imageHeight: 1100, tileCount: 1 }, LIMITS);
+    await banded.pasteInTurns(rect, tile);
+    whole.paste(rect, tile);
+    expect(Buffer.compare(banded.canvas().data, whole.canvas().data)).to.equal(0);
+  });
+
   it('replicates gray tiles into all three channels', () => {
     const a = assembly();
     const rect = { x: 7, y: 6, width: 3, height: 2 };
