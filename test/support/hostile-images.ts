@@ -134,36 +134,41 @@ export function manyFrameGif(frames: number): Buffer {
   return Buffer.concat([head, ...Array.from({ length: frames }, () => frame), Buffer.from(';', 'latin1')]);
 }
 
-/** A little-endian TIFF of `pages` 8×8 gray pages, each a directory of nine entries that all share one strip. */
-export function manyPageTiff(pages: number): Buffer {
-  const entries = 9;
-  const size = 2 + 12 * entries + 4;
-  const strip = 8 + size * pages;
-  const out = Buffer.alloc(strip + 64, 0xff);
-  out.write('II*\0', 0, 'latin1');
-  out.writeUInt32LE(8, 4);
+/**
+ * A little-endian TIFF of `pages` 8×8 gray pages, each a directory of nine entries that all share
+ * one strip, and `unknownTags` more entries of private tags (65000 down), which libtiff registers
+ * one by one (about 50 µs each).
+ */
+export function manyPageTiff(pages: number, unknownTags = 0): Buffer {
   // Width, height, bits, compression (none), photometric (black is zero), strip offset, samples, rows a strip, strip bytes.
-  const fields: [number, number, number][] = [
+  const known: [number, number, number][] = [
     [256, 3, 8],
     [257, 3, 8],
     [258, 3, 8],
     [259, 3, 1],
     [262, 3, 1],
-    [273, 4, strip],
+    [273, 4, -1],
     [277, 3, 1],
     [278, 3, 8],
     [279, 4, 64],
   ];
+  // Entries in ascending tag order, as TIFF requires.
+  const fields = [...known, ...Array.from({ length: unknownTags }, (_, i): [number, number, number] => [65000 - unknownTags + i, 3, 1])];
+  const size = 2 + 12 * fields.length + 4;
+  const strip = 8 + size * pages;
+  const out = Buffer.alloc(strip + 64, 0xff);
+  out.write('II*\0', 0, 'latin1');
+  out.writeUInt32LE(8, 4);
   for (let page = 0, at = 8; page < pages; page++, at += size) {
-    out.writeUInt16LE(entries, at);
+    out.writeUInt16LE(fields.length, at);
     fields.forEach(([tag, type, value], i) => {
       const e = at + 2 + 12 * i;
       out.writeUInt16LE(tag, e);
       out.writeUInt16LE(type, e + 2);
       out.writeUInt32LE(1, e + 4);
-      out.writeUInt32LE(value, e + 8);
+      out.writeUInt32LE(value === -1 ? strip : value, e + 8);
     });
-    out.writeUInt32LE(page < pages - 1 ? at + size : 0, at + 2 + 12 * entries);
+    out.writeUInt32LE(page < pages - 1 ? at + size : 0, at + 2 + 12 * fields.length);
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { countGifFrames } from '../../src/engine/decode/gif-header.js';
 import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
-import { countTiffPages, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
+import { countTiffDirectories, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
 import { manyPageTiff } from '../support/hostile-images.js';
 
 describe('image decoding', () => {
@@ -75,7 +75,7 @@ describe('image decoding', () => {
     expect(countGifFrames(gif)).to.equal(3);
     // VP8X, ANIM and a chunk a frame.
     expect(countWebpChunks(webp)).to.equal(5);
-    expect(countTiffPages(manyPageTiff(3))).to.equal(3);
+    expect(countTiffDirectories(manyPageTiff(3))).to.deep.equal({ pages: 3, entries: 27 });
     for (const file of [gif, webp]) expect((await decodeImage(file)).image).to.include({ width: 16, height: 16 });
     expect((await decodeImage(manyPageTiff(1000))).image).to.include({ width: 8, height: 8 });
   });
