@@ -391,14 +391,19 @@ export class OcrEngine {
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
     const probe = await probeImage(encoded, this.config.decodeLimits);
-    const decodedBytes = probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
+    const decodedBytes = this.decodingBytes(probe);
     const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: encoded.length };
     return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(encoded, probe, call), options, call));
   }
 
+  /** What decoding an image of `probe`'s size holds while it runs, as a page's cost counts it. */
+  decodingBytes(probe: Pick<ImageProbe, 'width' | 'height'>): number {
+    return probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
+  }
+
   /**
    * Encoded bytes → upright RGB pixels, decoded by a worker as a page's are, for a caller that holds
-   * their memory itself (a tile stream): the main thread reads the header only, and copies the
+   * their memory itself (a tile stream: decodingBytes while it runs, then the pixels returned): the main thread reads the header only, and copies the
    * pixels out a slice a turn. `probe` is probeImage's reading of the bytes.
    */
   async decode(encoded: Uint8Array, probe: ImageProbe, options: Pick<RecognizeOptions, 'priority' | 'signal'> = {}): Promise<RawImage> {

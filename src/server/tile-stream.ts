@@ -122,10 +122,18 @@ class OpenImages {
     });
     // Counted from here: an image whose tiles have all been accepted is finished only once each is pasted and read.
     state.reading++;
-    const held = await this.memory.take(probe.width * probe.height * 3, what);
+    const kept = probe.width * probe.height * 3;
+    const held = await this.memory.take(kept, what);
     let image: RawImage;
     try {
-      image = await engine.decode(tile.image, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
+      // While it runs, its decode holds what a page's does (sharp's buffers and output, the shared
+      // copy), of which the pixels kept are the last copy.
+      const decoding = await this.memory.take(engine.decodingBytes(probe) - kept, `${what}'s decode`);
+      try {
+        image = await engine.decode(tile.image, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
+      } finally {
+        decoding.release();
+      }
     } catch (err) {
       held.release();
       throw err;

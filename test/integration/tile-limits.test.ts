@@ -92,6 +92,27 @@ describe('RecognizeTiles limits', function () {
     await waitFor(() => t.server.engine.inFlight === 0, 30_000, 'the engine to finish');
   });
 
+  it("holds a tile's decode from the budget while it runs, at a page's rate, and gives it back", async () => {
+    const asked: number[] = [];
+    const reserve = budget.reserve.bind(budget);
+    budget.reserve = (bytes, options) => {
+      asked.push(bytes);
+      return reserve(bytes, options);
+    };
+    try {
+      const call = t.client.recognizeTiles();
+      const reading = readAll(call);
+      await call.write({ ...firstTile('page', 64, 64, patch), tileCount: 1 });
+      call.end();
+      const { error } = await reading;
+      expect(error).to.equal(null);
+    } finally {
+      budget.reserve = reserve;
+    }
+    // The canvas and the tile's pixels until read (3 bytes a pixel each), and the rest of its decode's meanwhile.
+    expect(asked).to.deep.equal([64 * 64 * 3, 64 * 64 * 3, t.server.engine.decodingBytes({ width: 64, height: 64 }) - 64 * 64 * 3]);
+  });
+
   it('an image larger than the whole budget is refused at its first tile and holds no canvas', async () => {
     const watch = watchPeak(budget);
     const call = t.client.recognizeTiles();
