@@ -28,7 +28,7 @@ import { addAccessControl, authorizationValues } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
-import { parseJsonBody } from './json-body.js';
+import { checkJsonBody } from './json-body.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
 import { CLIENT_CLOSED, HttpError, toHttpFailure, type HttpFailure } from './failure.js';
@@ -254,7 +254,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: jsonLimit }, (_request, body, done) => {
     try {
-      done(null, parseJsonBody(body as Buffer, maxLinesPerRequest));
+      done(null, checkJsonBody(body as Buffer, maxLinesPerRequest));
     } catch (err) {
       done(err as Error, undefined);
     }

@@ -1,9 +1,10 @@
 /**
- * A JSON request body, parsed only once its structure is known to be as small as this API's
- * requests are: an image or a list of line images as base64 strings, and a few options. JSON.parse
- * builds every array, object and element it meets on the main thread, and holds them all: a 40 MB
- * body of `[{},{},…]` (14 million objects) took 10 s there, during which no other call was
- * answered, and 1.5 GB of memory.
+ * A JSON request body, let through to be parsed only once its structure is known to be as small as
+ * this API's requests are: an image or a list of line images as base64 strings, and a few options.
+ * JSON.parse builds every array, object and element it meets, and holds them all: a 40 MB body of
+ * `[{},{},…]` (14 million objects) took 10 s on the main thread, during which no other call was
+ * answered, and 1.5 GB of memory. It is parsed with the route's rules known (readJsonImages), a
+ * large one on a thread of its own.
  */
 import { HttpError } from './failure.js';
 
@@ -28,11 +29,16 @@ function countStructure(body: Buffer, stopAfter: number): number {
  */
 const OPTIONS_STRUCTURE = 1024;
 
+/** A JSON body's bytes, still to be parsed: what the application/json parser gives its route. */
+export class JsonBody {
+  constructor(readonly bytes: Buffer) {}
+}
+
 /**
- * `body` parsed, where it holds at most `maxImages` images' worth of arrays, objects and elements
- * beside its options; 400 INVALID_ARGUMENT, before parsing, for one that holds more, or is not JSON.
+ * `body`, where it holds at most `maxImages` images' worth of arrays, objects and elements beside
+ * its options; 400 INVALID_ARGUMENT, before parsing, for one that holds more.
  */
-export function parseJsonBody(body: Buffer, maxImages: number): unknown {
+export function checkJsonBody(body: Buffer, maxImages: number): JsonBody {
   const limit = maxImages + OPTIONS_STRUCTURE;
   if (countStructure(body, limit) > limit) {
     throw new HttpError(
@@ -42,9 +48,5 @@ export function parseJsonBody(body: Buffer, maxImages: number): unknown {
         'send {"image": "<base64>", "options": {...}} (to /api/ocr/lines, {"images": ["<base64>", ...], "options": {...}})',
     );
   }
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, 'INVALID_ARGUMENT', `the body is not valid JSON: ${(err as Error).message}`);
-  }
+  return new JsonBody(body);
 }

@@ -8,8 +8,10 @@ import { OcrError } from '../shared/errors.js';
 import { sniffFormat } from '../shared/image-format.js';
 import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
-import { decodeBase64Image } from './base64-image.js';
 import { HttpError, type HttpFailure } from './failure.js';
+import { JsonBody } from './json-body.js';
+import { readJsonImages } from './json-images-thread.js';
+import { tooMany } from './json-images.js';
 import type { OptionSource } from './request-options.js';
 
 /** Multipart field names that carry images. */
@@ -50,8 +52,6 @@ export function unsupportedCoding(header: string | undefined): string | null {
  * image-limit.ts): a page, or all the line images of a request. An image each would let one lines
  * request hold 256 images of 32 MiB.
  */
-
-const tooMany = (maxImages: number): string => `more than ${maxImages} images in one request, this server's limit: split the batch`;
 
 /** Form fields a multipart request may carry beside its images: the options and the call's parameters. */
 export const MAX_FORM_FIELDS = 32;
@@ -210,40 +210,12 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
   }
   const body = request.body;
   if (Buffer.isBuffer(body)) return { images: [body], fields: undefined };
-  // Only the JSON parser gives a body other than a buffer: anything but an object is the wrong JSON.
-  if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body))) {
-    const what = body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`;
-    const shape = many ? '{"images": ["<base64>", ...], "options": {...}}' : '{"image": "<base64>", "options": {...}}';
-    throw new HttpError(400, 'INVALID_ARGUMENT', `the JSON body is ${what}; send an object: ${shape}`);
-  }
-  if (body) {
-    const { image, images, options, ...rest } = body as Record<string, unknown>;
-    if (Object.keys(rest).length > 0) {
-      throw new HttpError(
-        400,
-        'INVALID_ARGUMENT',
-        `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`,
-      );
-    }
-    const encoded = many ? images : image;
-    const list = many ? (Array.isArray(encoded) ? encoded : null) : typeof encoded === 'string' ? [encoded] : null;
-    if (!list || list.some((e) => typeof e !== 'string')) {
-      throw new HttpError(
-        400,
-        'INVALID_ARGUMENT',
-        many ? 'send "images": an array of base64 strings' : 'send "image": the file as a base64 string',
-      );
-    }
-    if (list.length > maxImages) throw new HttpError(413, 'RESOURCE_EXHAUSTED', tooMany(maxImages));
-    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-      throw new HttpError(400, 'INVALID_ARGUMENT', '"options" must be an object of recognition options');
-    }
-    const decoded = list.map((e, i) => decodeBase64Image(e as string, many ? `images[${i}]` : 'image'));
+  if (body instanceof JsonBody) {
+    const { images, options } = await readJsonImages(body.bytes, many, maxImages, maxBytes);
     // Only "images" can be empty: "image" is one string.
-    if (!nonEmpty(decoded))
+    if (!nonEmpty(images))
       throw new HttpError(400, 'INVALID_ARGUMENT', 'no images: "images" is empty; send each line image as a base64 string in it');
-    if (decoded.reduce((sum, image) => sum + image.length, 0) > maxBytes) throw refuseSize();
-    return { images: decoded, fields: { place: 'in the JSON options', values: (options ?? {}) as Record<string, unknown> } };
+    return { images, fields: { place: 'in the JSON options', values: options } };
   }
   throw new HttpError(
     400,
