@@ -181,6 +181,30 @@ describe('hostile input and overload against a server process with its default f
     }, allowed);
   });
 
+  it('POST /api/ocr: a valid 30 MB JSON body is parsed and decoded off the main thread, line-broken or spaced out', async () => {
+    // Stored without compression, a white page's PNG is as large as its pixels: 22 MB, 29 MB in base64.
+    const page = await sharp({ create: { width: 2700, height: 2700, channels: 3, background: '#fff' } })
+      .png({ compressionLevel: 0 })
+      .toBuffer();
+    const base64 = page.toString('base64');
+    const bodies = [
+      JSON.stringify({ image: base64, options: {} }),
+      // MIME base64, 76 characters a line, as `base64` without -w0 writes it.
+      JSON.stringify({ image: base64.replace(/.{76}/g, '$&\n') }),
+      `{"image": "${line.toString('base64')}",${' '.repeat(29_000_000)}"options": {}}`,
+    ];
+    const longest = Math.max(...bodies.map((b) => b.length));
+    const probe = await startLatencyProbe(`127.0.0.1:${server.port}`);
+    for (let i = 0; i < 2; i++) expect((await postOcr(Buffer.alloc(longest, 1), 'image/png')).status).to.equal(415);
+    const allowed = Math.max(200, (await probe.stop()).slowestMs + 150);
+    await underAttack(async () => {
+      for (const body of bodies) {
+        const r = await postOcr(body, 'application/json');
+        expect(r.status, r.msg).to.equal(200);
+      }
+    }, allowed);
+  });
+
   /** A white 1-bit BMP of `side`² pixels, which the BMP decoder, in JavaScript, takes about 20 ms a megapixel to decode. */
   function whiteBmp(side: number): Buffer {
     const stride = Math.ceil(side / 32) * 4;
