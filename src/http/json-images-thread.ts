@@ -32,15 +32,43 @@ export function transferable(bytes: Uint8Array): ArrayBuffer[] {
 
 const WORKER = new URL('./json-images-worker.js', import.meta.url);
 
-/** What `body` asks for (jsonImages); a large body is read on a thread of its own, and is then no longer the caller's. */
-export async function readJsonImages(body: Buffer, many: boolean, maxImages: number, maxBytes: number): Promise<JsonImages> {
-  if (body.length < THREAD_BODY_BYTES) return jsonImages(body, many, maxImages, maxBytes);
-  const task: JsonImagesTask = { body, many, maxImages, maxBytes };
-  const worker = new Worker(WORKER, { workerData: task, transferList: transferable(body) });
+/**
+ * Threads reading at once; later bodies wait their turn. Each holds its body about four times over
+ * (bytes, string, parsed, decoded) beside a thread's own 10 MB: without a bound, the hundreds of
+ * the bodies the upload gate lets in together, each of 1 MiB or more, would start a thread each.
+ */
+const MAX_THREADS = 4;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** `work` once fewer than MAX_THREADS run, in the order of asking. */
+async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_THREADS) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await work();
+  } finally {
+    // A place given up passes straight to the next in line, which counts it as its own.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+/** The answer of a thread made to read `task`. */
+async function onThread(task: JsonImagesTask): Promise<JsonImagesAnswer> {
+  const worker = new Worker(WORKER, { workerData: task, transferList: transferable(task.body) });
   const [answer] = (await Promise.race([once(worker, 'message'), once(worker, 'exit').then(() => [undefined])])) as [
     JsonImagesAnswer | undefined,
   ];
   if (answer === undefined) throw new Error('the thread reading a JSON body ended without an answer; send the request again');
+  return answer;
+}
+
+/** What `body` asks for (jsonImages); a large body is read on a thread of its own, and is then no longer the caller's. */
+export async function readJsonImages(body: Buffer, many: boolean, maxImages: number, maxBytes: number): Promise<JsonImages> {
+  if (body.length < THREAD_BODY_BYTES) return jsonImages(body, many, maxImages, maxBytes);
+  const answer = await inTurn(() => onThread({ body, many, maxImages, maxBytes }));
   if ('refusal' in answer) throw new HttpError(answer.refusal.status, answer.refusal.code, answer.refusal.message);
   return { images: answer.images.map((i) => Buffer.from(i.buffer, i.byteOffset, i.byteLength)), options: answer.options };
 }

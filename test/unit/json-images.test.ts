@@ -52,6 +52,11 @@ describe('readJsonImages (a JSON body read on a thread of its own when large)', 
     expect(sent.buffer.byteLength, 'the body, once handed over').to.equal(0);
   });
 
+  it('reads more bodies at once than it runs threads, each in its turn', async () => {
+    const many = Array.from({ length: 10 }, () => readJsonImages(body(JSON.stringify({ image: base64 })), false, 1, 32 * MB));
+    for (const read of await Promise.all(many)) expect(read.images[0]!.equals(image)).to.equal(true);
+  });
+
   it('refuses on its thread with the messages it gives on the main thread', async () => {
     const cases: [string, boolean, number, RegExp][] = [
       [`{"image": "${base64}"`, false, 400, /^the body is not valid JSON: /],
