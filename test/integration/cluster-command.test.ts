@@ -23,7 +23,9 @@ describe('ocr cluster', function () {
       },
     );
     let out = '';
+    let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     await waitFor(() => (out.match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
     const client = new OcrClient(`ipv4:127.0.0.1:${basePort},127.0.0.1:${basePort + 1}`, { loadBalancing: 'round_robin' });
     const ids = new Set<string>();
@@ -34,6 +36,6 @@ describe('ocr cluster', function () {
     for (const p of [basePort + 2, basePort + 3]) expect((await fetch(`http://127.0.0.1:${p}/healthz`)).status).to.equal(200);
     process.kill(-child.pid!, 'SIGINT');
     const [code] = (await once(child, 'exit')) as [number | null];
-    expect(code).to.equal(0);
+    expect(code, `its output:\n${out}\n${err}`).to.equal(0);
   });
 });
