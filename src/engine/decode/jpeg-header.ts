@@ -138,7 +138,7 @@ export function checkJpegScans(buf: Uint8Array): void {
   if (countJpegScans(buf) > MAX_JPEG_SCANS) {
     throw invalidArgument(
       `JPEG image has more than ${MAX_JPEG_SCANS} scans, this server's limit (encoders write about 10): ` +
-        'decoding it would take far longer than its size suggests',
+        'decoding it would take far longer than its size suggests; save it again (as a baseline JPEG, or PNG) and send that',
     );
   }
 }

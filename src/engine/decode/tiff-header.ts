@@ -18,6 +18,14 @@ export const MAX_TIFF_PAGES = 1000;
  */
 export const MAX_TIFF_ENTRIES = 20_000;
 
+/** The file's byte order ("II": little-endian) and where its first directory is; null where it is too short to say. */
+function tiffHeader(buf: Uint8Array): { view: DataView; little: boolean; first: number } | null {
+  if (buf.length < 8) return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const little = buf[0] === 0x49;
+  return { view, little, first: view.getUint32(4, little) };
+}
+
 /**
  * The TIFF's directories (pages) and the entries they hold together, by following their chain of
  * offsets and reading each one's entry count (no entry is read), until either passes its bound
@@ -26,11 +34,11 @@ export const MAX_TIFF_ENTRIES = 20_000;
  */
 export function countTiffDirectories(buf: Uint8Array): { pages: number; entries: number } {
   const counts = { pages: 0, entries: 0 };
-  if (buf.length < 8) return counts;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const little = buf[0] === 0x49;
+  const header = tiffHeader(buf);
+  if (!header) return counts;
+  const { view, little } = header;
   const seen = new Set<number>();
-  for (let at = view.getUint32(4, little); at > 0 && at + 2 <= buf.length && !seen.has(at);) {
+  for (let at = header.first; at > 0 && at + 2 <= buf.length && !seen.has(at);) {
     seen.add(at);
     counts.pages++;
     const entries = view.getUint16(at, little);
@@ -68,11 +76,9 @@ const JPEG_COMPRESSION = new Set([6, 7]);
  * has no readable first directory.
  */
 export function readTiffLayout(buf: Uint8Array): { compression: number; pieces: number } | null {
-  if (buf.length < 8) return null;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const little = buf[0] === 0x49;
-  const at = view.getUint32(4, little);
-  if (at + 2 > buf.length) return null;
+  const header = tiffHeader(buf);
+  if (!header || header.first + 2 > buf.length) return null;
+  const { view, little, first: at } = header;
   const fields = new Map<number, number>();
   const count = view.getUint16(at, little);
   for (let e = at + 2; e + 12 <= buf.length && e < at + 2 + 12 * count; e += 12) {
@@ -105,7 +111,8 @@ export function checkTiffJpegScans(buf: Uint8Array): void {
   if (countScanMarkers(buf, 8, limit) > limit) {
     throw invalidArgument(
       `TIFF image's JPEG data has more than ${limit} scans, over this server's limit of ${MAX_JPEG_SCANS} for each of its ` +
-        `${layout.pieces} strips or tiles (encoders write about 10): decoding it would take far longer than its size suggests`,
+        `${layout.pieces} strips or tiles (encoders write about 10): decoding it would take far longer than its size suggests; ` +
+        'save it again (with baseline JPEG compression, or none) and send that',
     );
   }
 }
