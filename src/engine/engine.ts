@@ -403,8 +403,9 @@ export class OcrEngine {
 
   /**
    * Encoded bytes → upright RGB pixels, decoded by a worker as a page's are, for a caller that holds
-   * their memory itself (a tile stream: decodingBytes while it runs, then the pixels returned): the main thread reads the header only, and copies the
-   * pixels out a slice a turn. `probe` is probeImage's reading of the bytes.
+   * their memory itself (a tile stream: decodingBytes while it runs, then the pixels returned). The
+   * main thread reads the header only, and copies the pixels out a slice a turn. `probe` is
+   * probeImage's reading of the bytes.
    */
   async decode(encoded: Uint8Array, probe: ImageProbe, options: Pick<RecognizeOptions, 'priority' | 'signal'> = {}): Promise<RawImage> {
     const ticket = this.admission.unadmittedTicket(options.priority ?? 'interactive', options.signal);

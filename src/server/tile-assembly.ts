@@ -189,8 +189,8 @@ export class TileAssembly {
 
   /** paste, a band of rows a turn of the event loop, so that the server answers others between bands. */
   async pasteInTurns(tile: Rect, pixels: RawImage): Promise<void> {
-    const rows = Math.max(1, Math.floor(PASTE_SLICE_BYTES / (tile.width * 3)));
     const rowBytes = pixels.width * pixels.channels;
+    const rows = Math.max(1, Math.floor(PASTE_SLICE_BYTES / rowBytes));
     for (let row = 0; row < tile.height; row += rows) {
       const height = Math.min(rows, tile.height - row);
       const data = pixels.data.subarray(row * rowBytes, (row + height) * rowBytes);
