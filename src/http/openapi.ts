@@ -48,40 +48,59 @@ const fieldProperties = {
   ...Object.fromEntries(Object.entries(callFields).map(([name, { description, schema }]) => [name, { ...schema, description }])),
 };
 
+/**
+ * An answer's object as the server sends it: every property always there and no other, so that a
+ * client generated from this document gets required fields, and a conformance test notices any drift.
+ */
+const closed = (properties: Record<string, object>, extra: object = {}): object => ({
+  type: 'object',
+  ...extra,
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+});
+
 const options = {
   type: 'object',
   description: 'recognition options, under their gRPC names, and the parameters timeout_ms and priority',
   properties: fieldProperties,
 };
 
-const line = {
-  type: 'object',
-  properties: {
-    text: { type: 'string' },
-    confidence: { type: 'number', description: '0..1' },
-    box: {
-      type: 'array',
-      description: 'four corners [x, y], clockwise from the top-left of the text as read',
-      items: { type: 'array', items: { type: 'number' } },
-    },
+const line = closed({
+  text: { type: 'string' },
+  confidence: { type: 'number', minimum: 0, maximum: 1 },
+  box: {
+    type: 'array',
+    description: 'four corners [x, y], clockwise from the top-left of the text as read',
+    minItems: 4,
+    maxItems: 4,
+    items: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
   },
-};
+});
 
-const timings = {
-  type: 'object',
-  properties: Object.fromEntries(
-    ['queue_ms', 'decode_ms', 'detect_ms', 'classify_ms', 'recognize_ms', 'total_ms'].map((k) => [k, { type: 'number' }]),
+const timings = closed(
+  Object.fromEntries(
+    ['queue_ms', 'decode_ms', 'detect_ms', 'classify_ms', 'recognize_ms', 'total_ms'].map((k) => [k, { type: 'number', minimum: 0 }]),
   ),
+  { description: 'milliseconds in each stage at the instance; 0 for a stage the call did not run' },
+);
+
+const errorFields = {
+  code: { type: 'integer', minimum: 1, description: 'the gRPC status number, never 0' },
+  msg: { type: 'string', description: 'what is wrong and what to do' },
+  error: { type: 'string', description: 'the gRPC status name, e.g. INVALID_ARGUMENT' },
 };
 
-const errorShape = {
-  type: 'object',
-  properties: {
-    code: { type: 'integer', description: 'the gRPC status number, never 0' },
-    msg: { type: 'string', description: 'what is wrong and what to do' },
-    error: { type: 'string', description: 'the gRPC status name, e.g. INVALID_ARGUMENT' },
-  },
-};
+const errorShape = closed(errorFields);
+
+/** A route's answer in the replaced service's envelope: code 0, msg "success", and `fields`. */
+const successShape = (fields: Record<string, object>): object =>
+  closed({ code: { type: 'integer', enum: [0] }, msg: { type: 'string', enum: ['success'] }, ...fields });
+
+/** /healthz' and /readyz' answer: `{"status": …}`, one of `statuses`. */
+const statusShape = (...statuses: string[]): object => ({
+  'application/json': { schema: closed({ status: { type: 'string', enum: statuses } }) },
+});
 
 /**
  * The response headers the server sends (app.ts, access-hook.ts, refusal-hold.ts); x-request-id is on
@@ -246,27 +265,78 @@ const imageBodies = (many: boolean): object => {
   };
 };
 
-const linesAnswer = {
-  type: 'object',
-  properties: {
-    code: { type: 'integer', enum: [0] },
-    msg: { type: 'string', enum: ['success'] },
-    data: {
-      type: 'array',
-      description: 'one item per image, in order; an image that failed has the fields of an error answer (code ≠ 0, msg, error)',
-      items: {
-        type: 'object',
-        properties: {
-          text: { type: 'string', description: 'empty for an image that failed' },
-          confidence: { type: 'number', description: '0..1; 0 for an image that failed' },
-          ...errorShape.properties,
-        },
+const linesAnswer = successShape({
+  data: {
+    type: 'array',
+    description: 'one item per image, in order; an image that failed has the fields of an error answer (code ≠ 0, msg, error)',
+    items: {
+      type: 'object',
+      required: ['text', 'confidence'],
+      additionalProperties: false,
+      properties: {
+        text: { type: 'string', description: 'empty for an image that failed' },
+        confidence: { type: 'number', minimum: 0, maximum: 1, description: '0 for an image that failed' },
+        ...errorFields,
       },
     },
-    instance_id: { type: 'string' },
-    timings,
   },
-};
+  instance_id: { type: 'string' },
+  timings,
+});
+
+const pageAnswer = successShape({
+  data: { type: 'array', items: line },
+  width: { type: 'integer' },
+  height: { type: 'integer' },
+  rotation: {
+    type: 'integer',
+    enum: [0, 90, 180, 270],
+    description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
+  },
+  cached: {
+    type: 'boolean',
+    description:
+      'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
+  },
+  instance_id: { type: 'string' },
+  timings,
+});
+
+const whole = { type: 'integer', minimum: 0 };
+
+/** GetServerInfo's answer in snake_case (response-json.ts' infoJson). */
+const infoAnswer = successShape({
+  data: closed({
+    instance_id: { type: 'string', description: 'the instance that answered, as in every answer' },
+    server_version: { type: 'string' },
+    manifest: { type: 'string', description: 'the model set' },
+    models: {
+      type: 'array',
+      items: closed({
+        role: { type: 'string', enum: ['det', 'cls', 'rec'] },
+        file: { type: 'string' },
+        version: { type: 'string' },
+        precision: { type: 'string', description: 'float32 as shipped, or int8 (quantised when the server loaded it)' },
+      }),
+    },
+    dictionary_size: whole,
+    workers: whole,
+    threads_per_worker: whole,
+    limits: closed({
+      max_pixels: { ...whole, description: 'the most pixels an image may decode to' },
+      min_side: whole,
+      max_message_bytes: { ...whole, description: 'the largest request body (the images together) the server takes' },
+      max_lines_per_request: whole,
+      max_tiles_per_image: whole,
+      max_queued_requests: { ...whole, deprecated: true, description: 'always 0: calls are admitted by cost, not by count' },
+      memory_budget_bytes: { ...whole, description: 'what admitted calls may hold at once; a larger call is refused' },
+      max_wait_ms: { ...whole, description: 'a call without timeout_ms is refused when its estimated wait is longer' },
+    }),
+    defaults: closed(Object.fromEntries(Object.entries(OPTION_FIELDS).map(([name, { kind }]) => [name, optionSchema(name, kind)])), {
+      description: 'the options a request that leaves them out gets',
+    }),
+  }),
+});
 
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
@@ -296,30 +366,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           requestBody: imageBodies(false),
           responses: {
             '200': success("the lines in the upright page's reading order, boxes in the image's pixels", {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  properties: {
-                    code: { type: 'integer', enum: [0] },
-                    msg: { type: 'string', enum: ['success'] },
-                    data: { type: 'array', items: line },
-                    width: { type: 'integer' },
-                    height: { type: 'integer' },
-                    rotation: {
-                      type: 'integer',
-                      enum: [0, 90, 180, 270],
-                      description: 'degrees clockwise by which the page was found turned in the image (0 with auto_rotate off)',
-                    },
-                    cached: {
-                      type: 'boolean',
-                      description:
-                        'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
-                    },
-                    instance_id: { type: 'string' },
-                    timings,
-                  },
-                },
-              },
+              'application/json': { schema: pageAnswer },
             }),
             ...failures,
           },
@@ -342,7 +389,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         summary: 'Models, limits and defaults of the instance',
         parameters: callParameters,
         responses: {
-          '200': success('server info'),
+          '200': success('models, limits and defaults', { 'application/json': { schema: infoAnswer } }),
           ...accessFailures,
           ...requestFailures('a malformed timeout_ms or priority'),
           '429': failures['429'],
@@ -354,22 +401,27 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/healthz': readOperations({
         summary: 'Alive',
         security: NO_TOKEN,
-        responses: { '200': success('the process answers'), ...requestFailures() },
+        responses: { '200': success('the process answers', statusShape('ok')), ...requestFailures() },
       }),
       '/readyz': readOperations({
         summary: 'Ready for calls',
         security: NO_TOKEN,
         responses: {
-          '200': success('serving'),
+          '200': success('serving', statusShape('ready')),
           '503': success(
-            '`{"status": "starting"}`: an instance still loading its models, or a gateway that has reached no instance yet; `{"status": "draining"}`: shutting down',
+            'starting: an instance still loading its models, or a gateway that has reached no instance yet; draining: shutting down',
+            statusShape('starting', 'draining'),
           ),
           ...requestFailures(),
         },
       }),
       '/metrics': readOperations({
         summary: 'Prometheus metrics',
-        responses: { '200': success('text exposition format'), ...accessFailures, ...requestFailures() },
+        responses: {
+          '200': success('text exposition format', { 'text/plain': { schema: { type: 'string' } } }),
+          ...accessFailures,
+          ...requestFailures(),
+        },
       }),
     },
   };

@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS, startServer, type RunningServer } from '../../src/serve
 import type { ServiceLimits } from '../../src/server/call-context.js';
 import type { EngineConfig } from '../../src/engine/engine.js';
 import type { AccessSettings } from '../../src/auth/access-control.js';
+import type { ResultCacheConfig } from '../../src/server/result-cache-config.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -20,6 +21,7 @@ export async function startTestServer(
     access?: AccessSettings;
     token?: string;
     corsOrigins?: string[];
+    cache?: ResultCacheConfig;
   } = {},
 ): Promise<TestServer> {
   const server = await startServer({
@@ -31,6 +33,7 @@ export async function startTestServer(
     ...(options.httpPort !== undefined ? { httpPort: options.httpPort } : {}),
     ...(options.access ? { access: options.access } : {}),
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+    ...(options.cache ? { cache: options.cache } : {}),
   });
   const target = `127.0.0.1:${server.port}`;
   const client = new OcrClient(target, { deadlineMs: 120_000, ...(options.token !== undefined ? { token: options.token } : {}) });
