@@ -20,11 +20,16 @@ export function noPassingInstance(target: ConsulTarget): string {
   );
 }
 
+/** How an agent that serves HTTPS only is reached (consul-agent.ts). */
+const HTTPS_ADVICE =
+  'that an agent serving HTTPS only is asked over HTTPS (CONSUL_HTTP_SSL=true or CONSUL_HTTP_ADDR=https://…, with ' +
+  "CONSUL_CACERT for its CA; or the SDK's channel option ocr.consul_tls)";
+
 /** No answer from the agent, or an error in place of the list (a 403 where ACLs refuse the token). */
 export function agentUnreachable(target: ConsulTarget, reason: string): string {
   return (
     `Consul at ${target.agent} unreachable: ${reason}: check that an agent runs there, that the target names its ` +
-    `HTTP address (consul://HOST:PORT/SERVICE, port 8500 by default), and, where ACLs are on, that the client's token ` +
-    `(CONSUL_HTTP_TOKEN) may read "${target.service}"`
+    `HTTP address (consul://HOST:PORT/SERVICE, port 8500 by default), ${HTTPS_ADVICE}, and, where ACLs are on, that the ` +
+    `client's token (CONSUL_HTTP_TOKEN) may read "${target.service}"`
   );
 }

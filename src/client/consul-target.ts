@@ -1,20 +1,18 @@
 /** `consul://AGENT_HOST:PORT/SERVICE?tag=T&dc=D`, parsed; the client's only knowledge of Consul's names. */
 
 export interface ConsulTarget {
-  /** The agent's HTTP address, e.g. http://127.0.0.1:8500. */
+  /** The agent's HTTP address, e.g. http://127.0.0.1:8500 (consul-agent.ts). */
   agent: string;
   service: string;
   tag?: string;
   dc?: string;
 }
 
-const DEFAULT_AGENT = '127.0.0.1:8500';
-
 /**
- * From grpc-js's parsed URI parts: authority "host:port" (empty: the local agent), path
- * "service?query". Throws with a message saying what a valid target looks like.
+ * From grpc-js's parsed URI path, "service?query", and the agent its authority names (consulAgent).
+ * Throws with a message saying what a valid target looks like.
  */
-export function parseConsulTarget(authority: string | undefined, path: string): ConsulTarget {
+export function parseConsulTarget(agent: string, path: string): ConsulTarget {
   const [name = '', query = ''] = path.replace(/^\/+/, '').split('?', 2);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
     throw new Error(`consul target needs a service name: consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D], got path "${path}"`);
@@ -23,8 +21,6 @@ export function parseConsulTarget(authority: string | undefined, path: string): 
   for (const key of params.keys()) {
     if (key !== 'tag' && key !== 'dc') throw new Error(`consul target: unknown parameter "${key}" (tag and dc are understood)`);
   }
-  const host = authority && authority.length > 0 ? authority : DEFAULT_AGENT;
-  const agent = /^https?:\/\//.test(host) ? host : `http://${host}`;
   const target: ConsulTarget = { agent, service: name };
   const tag = params.get('tag');
   const dc = params.get('dc');

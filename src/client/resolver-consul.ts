@@ -9,6 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
+import { consulAgentTls, consulAgentUrl, type ConsulAgentTls } from './consul-agent.js';
 import { agentUnreachable, noPassingInstance } from './consul-failure.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
@@ -32,6 +33,9 @@ export const CONSUL_GAVE_NO_INSTANCE = /^(?:no passing instance of "[^"]*" in Co
 
 export class ConsulResolver implements experimental.Resolver {
   private readonly target: ConsulTarget;
+  private readonly tls: ConsulAgentTls | undefined;
+  /** Why the agent cannot be asked at all (a TLS file unreadable): every call fails with it. */
+  private readonly unusable: string | undefined;
   private readonly token: string | undefined;
   private readonly waitMs: number;
   private index = 0;
@@ -44,7 +48,13 @@ export class ConsulResolver implements experimental.Resolver {
     private readonly listener: experimental.ResolverListener,
     options: ChannelOptions,
   ) {
-    this.target = parseConsulTarget(uri.authority, uri.path);
+    const tlsOption: unknown = options['ocr.consul_tls'];
+    this.target = parseConsulTarget(consulAgentUrl(uri.authority, tlsOption), uri.path);
+    try {
+      if (this.target.agent.startsWith('https:')) this.tls = consulAgentTls(tlsOption);
+    } catch (err) {
+      this.unusable = (err as Error).message;
+    }
     const fromOptions: unknown = options['ocr.consul_token'];
     this.token = typeof fromOptions === 'string' ? fromOptions : process.env.CONSUL_HTTP_TOKEN;
     const wait: unknown = options['ocr.consul_wait_ms'];
@@ -52,11 +62,14 @@ export class ConsulResolver implements experimental.Resolver {
   }
 
   static getDefaultAuthority(uri: experimental.GrpcUri): string {
-    return parseConsulTarget(uri.authority, uri.path).service;
+    return parseConsulTarget('', uri.path).service;
   }
 
   updateResolution(): void {
-    if (!this.watching) {
+    if (this.unusable !== undefined) {
+      const reason = this.unusable;
+      setImmediate(() => this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details: reason }), {}, null, reason));
+    } else if (!this.watching) {
       this.watching = new AbortController();
       void this.watch(this.watching.signal);
     } else if (this.last) {
@@ -129,7 +142,7 @@ export class ConsulResolver implements experimental.Resolver {
     try {
       const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
       const url = healthQueryUrl(this.target, this.index, `${this.waitMs}ms`);
-      const response = await unrefGet(url, headers, AbortSignal.any([signal, unanswered.signal]));
+      const response = await unrefGet(url, headers, this.tls, AbortSignal.any([signal, unanswered.signal]));
       if (response.status !== 200) throw new Error(`Consul answered ${response.status} ${response.body}`);
       return { body: JSON.parse(response.body) as unknown, index: nextIndex(this.index, response.index) };
     } catch (err) {
@@ -148,10 +161,11 @@ export class ConsulResolver implements experimental.Resolver {
 function unrefGet(
   url: string,
   headers: Record<string, string>,
+  tls: ConsulAgentTls | undefined,
   signal: AbortSignal,
 ): Promise<{ status: number; body: string; index: string | null }> {
   return new Promise((resolve, reject) => {
-    const request = (url.startsWith('https:') ? https : http).get(url, { headers, signal }, (response) => {
+    const request = (tls ? https : http).get(url, { headers, signal, ...tls }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));

@@ -47,7 +47,7 @@ describe('consul:// target with no instance to call', function () {
     expect(err.code).to.equal('UNAVAILABLE');
     expect(err.details).to.match(new RegExp(`^Consul at http://127\\.0\\.0\\.1:${port} unreachable: .*ECONNREFUSED`));
     expect(err.details).to.match(
-      /: check that an agent runs there, that the target names its HTTP address \(consul:\/\/HOST:PORT\/SERVICE, port 8500 by default\), and, where ACLs are on, that the client's token \(CONSUL_HTTP_TOKEN\) may read "ocr"$/,
+      /: check that an agent runs there, that the target names its HTTP address \(consul:\/\/HOST:PORT\/SERVICE, port 8500 by default\), that an agent serving HTTPS only is asked over HTTPS \(CONSUL_HTTP_SSL=true or CONSUL_HTTP_ADDR=https:\/\/…, with CONSUL_CACERT for its CA; or the SDK's channel option ocr\.consul_tls\), and, where ACLs are on, that the client's token \(CONSUL_HTTP_TOKEN\) may read "ocr"$/,
     );
   });
 });

@@ -108,6 +108,8 @@ export interface ConsulDoubleOptions {
    * `ca` instead of the built-in roots and present `cert` and `key` as their client certificate.
    */
   checkTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  /** The agent's HTTP API over HTTPS only (`ports { http = -1, https = … }`), with this certificate (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 interface CheckState {
@@ -281,6 +283,7 @@ export class ConsulDouble {
   private readonly node: string;
   private readonly datacenter: string;
   private readonly checkTls: CheckTls | undefined;
+  private readonly tls: ConsulDoubleOptions['tls'];
   private readonly services = new Map<string, ServiceState>();
   /** Per service name: the global index of its last change (kept after its last instance left). */
   private readonly nameIndex = new Map<string, number>();
@@ -296,14 +299,16 @@ export class ConsulDouble {
     this.node = options.node ?? 'consul-double';
     this.datacenter = options.datacenter ?? 'dc1';
     this.checkTls = options.checkTls;
+    this.tls = options.tls;
   }
 
   /** Listens on 127.0.0.1:`port` (0: any free port); after stop(), resumes the kept state. */
   async start(port = 0): Promise<{ address: string; port: number }> {
     if (this.closed) throw new Error('ConsulDouble: closed');
     if (this.server) throw new Error('ConsulDouble: already started');
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    const server: http.Server | https.Server = this.tls ? https.createServer(this.tls, handler) : http.createServer(handler);
+    server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -317,7 +322,7 @@ export class ConsulDouble {
     this.server = server;
     if (this.wasStopped) this.restoreChecks();
     const bound = (server.address() as AddressInfo).port;
-    return { address: `http://127.0.0.1:${bound}`, port: bound };
+    return { address: `${this.tls ? 'https' : 'http'}://127.0.0.1:${bound}`, port: bound };
   }
 
   /** The agent goes down: listener closed, connections cut, checks and reaping paused; state kept. */

@@ -1,21 +1,54 @@
 import { expect } from 'chai';
+import { consulAgentTls, consulAgentUrl } from '../../src/client/consul-agent.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget } from '../../src/client/consul-target.js';
 import { serviceConfig } from '../../src/client/service-config.js';
 
 describe('consul:// targets', () => {
-  it('parses agent, service, tag and dc', () => {
-    expect(parseConsulTarget('10.0.0.5:8500', 'ocr?tag=v4&dc=eu1')).to.deep.equal({
+  it('parses service, tag and dc', () => {
+    expect(parseConsulTarget('http://10.0.0.5:8500', 'ocr?tag=v4&dc=eu1')).to.deep.equal({
       agent: 'http://10.0.0.5:8500',
       service: 'ocr',
       tag: 'v4',
       dc: 'eu1',
     });
-    expect(parseConsulTarget('', '/ocr')).to.deep.equal({ agent: 'http://127.0.0.1:8500', service: 'ocr' });
+    expect(parseConsulTarget('http://127.0.0.1:8500', '/ocr')).to.deep.equal({ agent: 'http://127.0.0.1:8500', service: 'ocr' });
+  });
+
+  it("finds the agent as Consul's tools do: the target's address, else CONSUL_HTTP_ADDR, HTTPS where told", () => {
+    const none = {};
+    expect(consulAgentUrl('10.0.0.5:8500', undefined, none)).to.equal('http://10.0.0.5:8500');
+    expect(consulAgentUrl('consul.local', undefined, none), 'no port: 8500').to.equal('http://consul.local:8500');
+    expect(consulAgentUrl('', undefined, none)).to.equal('http://127.0.0.1:8500');
+    expect(consulAgentUrl(undefined, undefined, { CONSUL_HTTP_ADDR: '10.0.0.7:8500' })).to.equal('http://10.0.0.7:8500');
+    expect(consulAgentUrl('', undefined, { CONSUL_HTTP_ADDR: 'https://consul.local' }), 'https, no port: 8501').to.equal(
+      'https://consul.local:8501',
+    );
+    expect(consulAgentUrl('10.0.0.5:8501', undefined, { CONSUL_HTTP_SSL: 'true', CONSUL_HTTP_ADDR: 'http://other:1' })).to.equal(
+      'https://10.0.0.5:8501',
+    );
+    expect(consulAgentUrl('10.0.0.5:8500', undefined, { CONSUL_HTTP_SSL: 'false' })).to.equal('http://10.0.0.5:8500');
+    expect(consulAgentUrl('[::1]', undefined, { CONSUL_HTTP_SSL: 'T' })).to.equal('https://[::1]:8501');
+    expect(consulAgentUrl('10.0.0.5:8500', {}, none), 'the channel option').to.equal('https://10.0.0.5:8500');
+  });
+
+  it("takes an https agent's TLS from the channel option, else from Consul's variables", () => {
+    expect(consulAgentTls({ ca: 'CA PEM', serverName: 'consul.internal' }, { CONSUL_TLS_SERVER_NAME: 'ignored' })).to.deep.equal({
+      ca: 'CA PEM',
+      servername: 'consul.internal',
+    });
+    expect(consulAgentTls(undefined, { CONSUL_TLS_SERVER_NAME: 'consul.internal', CONSUL_HTTP_SSL_VERIFY: 'false' })).to.deep.equal({
+      servername: 'consul.internal',
+      rejectUnauthorized: false,
+    });
+    expect(() => consulAgentTls(undefined, { CONSUL_CLIENT_KEY: '/no/such/key.pem' })).to.throw(
+      /^cannot read CONSUL_CLIENT_KEY \/no\/such\/key\.pem \(the Consul agent's TLS file\): ENOENT/,
+    );
+    expect(() => consulAgentTls('CA PEM', {})).to.throw(TypeError, /ocr\.consul_tls must be an object/);
   });
 
   it('refuses a target without a service or with unknown parameters, saying what is valid', () => {
-    expect(() => parseConsulTarget('127.0.0.1:8500', '')).to.throw(/consul:\/\/AGENT_HOST:PORT\/SERVICE/);
-    expect(() => parseConsulTarget('127.0.0.1:8500', 'ocr?colour=red')).to.throw(/unknown parameter "colour"/);
+    expect(() => parseConsulTarget('http://127.0.0.1:8500', '')).to.throw(/consul:\/\/AGENT_HOST:PORT\/SERVICE/);
+    expect(() => parseConsulTarget('http://127.0.0.1:8500', 'ocr?colour=red')).to.throw(/unknown parameter "colour"/);
   });
 
   it('asks for passing instances with a blocking query', () => {
