@@ -1,3 +1,7 @@
+/**
+ * What the gRPC handlers share (ServiceContext, ServiceLimits), and what they read from a call's
+ * metadata: its request id, deadline and priority.
+ */
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
 import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';

@@ -1,3 +1,9 @@
+/**
+ * One `ocr serve` instance (startServer): its gRPC, HTTP and metrics ports, the connection guard,
+ * refusals and interceptors in front of the OCR service, the service itself once the models have
+ * loaded, and the drain on shutdown. The wiring is here so that the order of the guards is read in
+ * one place (docs/ARCHITECTURE.md, "A call's path").
+ */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp } from '../http/app.js';
