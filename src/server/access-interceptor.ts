@@ -1,11 +1,12 @@
 /**
- * Tokens, scopes and quotas for gRPC (src/auth/access-control.ts), as the server's first
- * interceptor: a call without a valid token, without the scope its method needs, or over its
- * caller's quota is answered from its headers (UNAUTHENTICATED, PERMISSION_DENIED,
- * RESOURCE_EXHAUSTED with grpc-retry-pushback-ms), before the early refusal for load looks at it
- * and before a byte of its request is read. Health is never looked at (access.ts). An admitted
- * call holds its place in the caller's quota of open calls until its status is sent or it is
- * cancelled. The token is taken out of the metadata the handlers see.
+ * Tokens, scopes and quotas for gRPC (src/auth/access-control.ts), as the first interceptor of an
+ * OCR call (open-ended-calls.ts, before it, bounds only health watches and reflection): a call
+ * without a valid token, without the scope its method needs, or over its caller's quota is
+ * answered from its headers (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED with
+ * grpc-retry-pushback-ms), before the early refusal for load looks at it and before a byte of its
+ * request is read. Health is never looked at (access.ts). An admitted call holds its place in the
+ * caller's quota of open calls until its status is sent or it is cancelled. The token is taken out
+ * of the metadata the handlers see.
  */
 import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure } from '../auth/bearer.js';

@@ -6,10 +6,10 @@ import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-j
 import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
 import { requestIdOf } from '../shared/request-id.js';
-
-export const PRIORITY_METADATA = 'ocr-priority';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
+
+export const PRIORITY_METADATA = 'ocr-priority';
 
 /** What every handler needs: the engine, who we are, our limits, logs and metrics. */
 export interface ServiceContext {

@@ -82,7 +82,7 @@ export interface ServerConfig {
   tls?: ServerTlsConfig;
   /** Bearer tokens (API keys, JWTs), scopes and quotas on both ports (src/auth); unset: every call is let in, without quotas. */
   access?: AccessSettings;
-  /** Connections open at once on all ports, from one client, and silent (connection-guard.ts); unset: its defaults. */
+  /** Connections open at once on all ports and from one client, and when an idle one makes room (connection-guard.ts); unset: its defaults. */
   connections?: Partial<ConnectionLimits>;
   /** Prometheus text on this port of the same host as well (metrics-endpoint.ts); unset: none. */
   metricsPort?: number;
