@@ -182,6 +182,14 @@ describe('result cache', () => {
       expect(keys.has(await key())).to.equal(false);
     });
 
+    it('changes with every option the engine has, so that an option added to its defaults but not to the key fails here', async () => {
+      const unset = await key();
+      for (const [name, value] of Object.entries(DEFAULTS)) {
+        const changed = typeof value === 'boolean' ? !value : value + 1;
+        expect(await resultKey(image, { ...DEFAULTS, [name]: changed }, identity), name).to.not.equal(unset);
+      }
+    });
+
     it('is one entry for options unset, empty, and the defaults sent explicitly (as gRPC floats and as HTTP doubles)', async () => {
       const overGrpc = { ...DEFAULTS, boxThreshold: Math.fround(0.6), unclipRatio: Math.fround(1.5), minConfidence: Math.fround(0.5) };
       const unset = await key();
