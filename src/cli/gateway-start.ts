@@ -68,7 +68,8 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const bodyShare =
     opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
-  // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an instance.
+  // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an
+  // instance, by the same trims; it keeps no pooled buffers or workers, so there is nothing to release first.
   const trim = new IdleMemoryTrim(
     IDLE_TRIM_MS,
     () => heldBodies.heldBytes === 0,
