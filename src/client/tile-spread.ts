@@ -88,7 +88,14 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   if (opts.signal?.aborted) throw callerCancelled('RecognizeTiles', opts.signal);
   const tiled = await TiledImage.decode(image);
   const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
-  const encoded = await Promise.all(rects.map((r) => tiled.encodeTile(r)));
+  // Each tile is cut as its stream comes to it, once for every round: a caller that aborts stops the
+  // cutting with its streams, and the first tiles go while the others are still being cut.
+  const encoded = new Map<number, Promise<Buffer>>();
+  const encodedTile = (index: number): Promise<Buffer> => {
+    let tile = encoded.get(index);
+    if (!tile) encoded.set(index, (tile = tiled.encodeTile(rects[index]!)));
+    return tile;
+  };
   const answered = new Map<number, TileLine[]>();
   const instances = new Set<string>();
   let failedStreams = 0;
@@ -117,6 +124,9 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
         );
       }
     })();
+    // Its failure is the stream's and is taken below; it may come while a tile is still being cut or
+    // sent, before anything awaits it, and must not surface as an unhandled rejection meanwhile.
+    reading.catch(() => undefined);
     try {
       for (const index of tiles) {
         const r: Rect = rects[index]!;
@@ -128,7 +138,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
           imageHeight: r.height,
           tileIndex: 0,
           tileCount: 1,
-          image: encoded[index]!,
+          image: await encodedTile(index),
           options: opts.options,
         };
         await call.write(tile);

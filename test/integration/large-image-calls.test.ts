@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
-import { OcrCallError, OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { CALLER_CANCELLED, OcrCallError, OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { TiledImage } from '../../src/client/tiled-image.js';
 import { textImage } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -60,6 +61,36 @@ describe('large-image helpers: call settings and resumption', function () {
     const page = await recognizeLargeImageSpread(client, wide, { tileSize: 512, streams: 2, token: key });
     expect(page.failedStreams).to.equal(0);
     expect(page.lines.map((l) => l.text).join(' ')).to.contain('42');
+  });
+
+  it('recognizeLargeImageSpread whose caller aborts while its tiles are cut cuts no more of them', async () => {
+    const tall = await textImage('Invoice 2024 total 42.00 paid', 900, 2048);
+    const controller = new AbortController();
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, and called with its own this below
+    const encodeTile = TiledImage.prototype.encodeTile;
+    let cut = 0;
+    // In a caller's process an unhandled rejection ends the process (Node's default since 15).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): number => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    TiledImage.prototype.encodeTile = function (this: TiledImage, ...args: Parameters<TiledImage['encodeTile']>) {
+      cut++;
+      controller.abort(new Error('the user left'));
+      return encodeTile.apply(this, args);
+    };
+    try {
+      const err = await failure(
+        recognizeLargeImageSpread(client, tall, { tileSize: 256, streams: 2, token: key, signal: controller.signal }),
+      );
+      expect([err.code, err.details]).to.deep.equal(['CANCELLED', CALLER_CANCELLED]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      TiledImage.prototype.encodeTile = encodeTile;
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled, 'unhandled rejections').to.deep.equal([]);
+    // 32 tiles of 256 px (overlap included): the two streams' first ones at most.
+    expect(cut, 'tiles cut').to.be.at.most(2);
   });
 
   it('recognizeLargeImageSpread does not send again the tiles of a stream refused for its token', async () => {
