@@ -44,7 +44,7 @@ function authorization() {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
-/** A server that wants a token: the field is shown and focused; once it is filled, the images refused go again. */
+/** A server that wants a token, or another one: the field is shown and focused; once it is filled, the images refused go again. */
 function askForToken() {
   tokenInput.closest('details').open = true;
   tokenInput.focus();
@@ -247,7 +247,9 @@ async function recognize(file, card) {
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       const why =
         xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
-      if (xhr.status === 401) {
+      // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
+      // another token is what helps, and the image goes again once it is entered.
+      if (xhr.status === 401 || xhr.status === 403) {
         card.dataset.wantsToken = 'true';
         askForToken();
       }

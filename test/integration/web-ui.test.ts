@@ -634,11 +634,18 @@ describe('Web UI in a browser', function () {
     }
   });
 
-  it('asks a server with tokens on for one, and sends every image refused for want of it again once it is entered', async () => {
+  it('asks a server with tokens on for one (or for another, refused for its scope), and sends every image refused for want of it again once it is entered', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-web-token-'));
     const key = generateApiKey();
     const keys = path.join(dir, 'keys.json');
-    writeFileSync(keys, JSON.stringify([{ name: 'web', hash: hashApiKey(key), scopes: ['ocr:read'] }]));
+    const adminKey = generateApiKey();
+    writeFileSync(
+      keys,
+      JSON.stringify([
+        { name: 'web', hash: hashApiKey(key), scopes: ['ocr:read'] },
+        { name: 'metrics', hash: hashApiKey(adminKey), scopes: ['ocr:admin'] },
+      ]),
+    );
     const guarded = await spawnServer(['--api-keys', keys]);
     try {
       const tokenPage = await context.newPage();
@@ -662,6 +669,18 @@ describe('Web UI in a browser', function () {
       // A reload of the tab keeps the token; it is never a form field (the server would refuse an unknown option).
       await tokenPage.reload();
       expect(await tokenPage.locator('#token').inputValue()).to.equal(key);
+      // A token without the scope to read images (403) asks for another the same way.
+      await tokenPage.getByText('Options').click();
+      await tokenPage.locator('#token').fill(adminKey);
+      await tokenPage.locator('#token').press('Enter');
+      await tokenPage.setInputFiles('#file', [await blank('scopeless.png')]);
+      const refused = tokenPage.locator('.result').last();
+      await refused.and(tokenPage.locator('[data-state="error"]')).waitFor({ timeout: 60_000 });
+      expect(await refused.locator('.status').textContent()).to.match(/^Error: .*ocr:read/);
+      expect(await tokenPage.evaluate('document.activeElement.id')).to.equal('token');
+      await tokenPage.locator('#token').fill(key);
+      await tokenPage.keyboard.press('Enter');
+      await refused.and(tokenPage.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
       await tokenPage.close();
     } finally {
       guarded.child.kill('SIGKILL');
