@@ -482,6 +482,8 @@ document.addEventListener('drop', (e) => {
   document.body.classList.remove('dragging');
   addFiles([...e.dataTransfer.files]);
 });
+// Apple's keyboards paste with Command.
+if (/Mac|iPhone|iPad/.test(navigator.userAgent)) document.querySelector('#paste-keys').textContent = '⌘V';
 document.addEventListener('paste', (e) => {
   const files = [...e.clipboardData.files];
   if (files.length === 0) return;

@@ -381,6 +381,20 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('names the keys that paste on the reader’s keyboard: Ctrl+V, or ⌘V on an Apple device', async () => {
+    expect(await page.locator('#paste-keys').textContent()).to.equal('Ctrl+V');
+    const mac = await browser.newContext({
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+    });
+    try {
+      const macPage = await mac.newPage();
+      await macPage.goto(base);
+      expect(await macPage.locator('#paste-keys').textContent()).to.equal('⌘V');
+    } finally {
+      await mac.close();
+    }
+  });
+
   it('says so when the server answers from its result cache, rather than "read in 0.00 s"', async () => {
     const cached = await spawnServer(['--cache', 'memory']);
     const own = await browser.newContext();
