@@ -8,12 +8,14 @@
  * caller's quota of open calls until its status is sent or it is cancelled. The token is taken out
  * of the metadata the handlers see.
  */
+import type { IncomingHttpHeaders } from 'node:http2';
 import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure } from '../auth/bearer.js';
 import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
+import type { GrpcHttp2Server } from './http2-servers.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { peerIdentity } from './peer-identity.js';
@@ -26,6 +28,19 @@ export function fallbackIdentity(call: ServerInterceptingCallInterface): string 
   if (cert) return `cert:${cert.subject}`;
   const address = call.getConnectionInfo().remoteAddress ?? call.getPeer();
   return `addr:${clientAddress(address)}`;
+}
+
+/**
+ * Node's HTTP/2 keeps the first of repeated `authorization` header fields and drops the rest: a call
+ * carrying two would be judged by the first alone, where a proxy in front may have judged the last.
+ * Joined, as HTTP joins repeated fields, they reach the check as several values and are refused, as
+ * over HTTP/1.1.
+ */
+export function joinRepeatedAuthorization(server: GrpcHttp2Server): void {
+  server.prependListener('stream', (_stream: unknown, headers: IncomingHttpHeaders, _flags: number, raw: readonly string[] = []) => {
+    const values = raw.filter((_, i) => i % 2 === 1 && raw[i - 1] === 'authorization');
+    if (values.length > 1) headers.authorization = values.join(', ');
+  });
 }
 
 /** `logger` is asked at each refusal: the server's is made once its port is bound, before any call. */

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -5,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -66,6 +68,21 @@ async function rawCall(port: number, method: string, headers: Record<string, str
   } finally {
     session.close();
   }
+}
+
+/**
+ * One gRPC call made by curl, which sends each `authorization` value as a header field of its own
+ * (node's HTTP/2 client joins them into one). `body`: a file holding the request message.
+ */
+async function curlCall(port: number, method: string, authorizations: string[], body: string): Promise<RawAnswer> {
+  const args = ['-sS', '-v', '-o', '/dev/null', '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc'];
+  for (const value of authorizations) args.push('-H', `authorization: ${value}`);
+  const { stderr } = await promisify(execFile)('curl', [...args, '--data-binary', `@${body}`, `http://127.0.0.1:${port}${method}`]);
+  return {
+    status: Number(/^< grpc-status: (\d+)/m.exec(stderr)?.[1]),
+    message: decodeURIComponent(/^< grpc-message: (.*?)\r?$/m.exec(stderr)?.[1] ?? ''),
+    bytes: 0,
+  };
 }
 
 /** An HTTP request made with node:http, which sends repeated headers and Latin-1 values as given; `image`: a PNG body. */
@@ -223,6 +240,21 @@ describe('tokens, scopes and quotas', function () {
     // Each timed with its method and code, as refusals for load are.
     expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'UNAUTHENTICATED')).count).to.be.at.least(malformed.length);
     expect((await errorAnswerTimes(t.server.metrics, 'RecognizeTiles', 'UNAUTHENTICATED')).count).to.be.at.least(1);
+  });
+
+  it('refuses a gRPC call with two authorization headers, whichever comes first, as HTTP does', async () => {
+    const body = path.join(dir, 'empty-message');
+    writeFileSync(body, Buffer.alloc(5));
+    // Node's HTTP/2 keeps the first of repeated single-value headers: the valid key first was served.
+    for (const values of [
+      [`Bearer ${keys.reader}`, 'Bearer unknown'],
+      ['Bearer unknown', `Bearer ${keys.reader}`],
+    ]) {
+      const answer = await curlCall(http2Port, '/ocr.v1.OcrService/GetServerInfo', values, body);
+      expect(answer.status, answer.message).to.equal(16);
+      expect(answer.message).to.equal('2 authorization values: send exactly one bearer token');
+    }
+    expect((await curlCall(http2Port, '/ocr.v1.OcrService/GetServerInfo', [`Bearer ${keys.reader}`], body)).status).to.equal(0);
   });
 
   it('keeps gRPC health open without a token, and reflection closed', async () => {
