@@ -126,20 +126,29 @@ export class JwtVerifier {
     if (known) this.verified.delete(token);
     const jose = await loadJose();
     this.keys ??= jose.createLocalJWKSet(this.jwks);
+    let payload: JWTPayload;
     try {
-      const { payload } = await jose.jwtVerify(token, this.keys, {
+      ({ payload } = await jose.jwtVerify(token, this.keys, {
         algorithms: JWT_ALGORITHMS,
         issuer,
         audience,
         clockTolerance: clockSkewS,
         requiredClaims: ['exp', 'sub'],
-      });
-      const identity = { subject: payload.sub!, scopes: scopesOf(payload) };
-      if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
-      this.verified.set(token, { ...identity, untilMs: (payload.exp! + clockSkewS) * 1000 });
-      return identity;
+      }));
     } catch (err) {
       throw refusal(err, this.settings, jose.errors);
     }
+    // jose checks that sub is there, not what it is: a null, a number or "" would name callers alike (jwt:null).
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw new AuthFailure(
+        'UNAUTHENTICATED',
+        'the token\'s "sub" claim is invalid: it must be a string that names the caller',
+        'invalid_token',
+      );
+    }
+    const identity = { subject: payload.sub, scopes: scopesOf(payload) };
+    if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { ...identity, untilMs: (payload.exp! + clockSkewS) * 1000 });
+    return identity;
   }
 }

@@ -229,6 +229,24 @@ describe('JWT verification', function () {
     expect((await refusal(verifier.verify('a.b.c'))).message).to.match(/^malformed JWT/);
   });
 
+  it('refuses a subject that names no one: null, a number, a list or empty', async () => {
+    for (const sub of [null, 5, ['svc-a'], '']) {
+      // Claims as an identity provider might sign them, past SignJWT's types.
+      const claims: Record<string, unknown> = { scope: 'ocr:read', sub };
+      const token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'ES256' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(keys.ES256);
+      const failure = await refusal(verifier.verify(token));
+      expect(failure.message, JSON.stringify(sub)).to.equal(
+        'the token\'s "sub" claim is invalid: it must be a string that names the caller',
+      );
+      expect(failure.bearerError).to.equal('invalid_token');
+    }
+  });
+
   it('follows the JWKS file when it is replaced on disk', async () => {
     const rotated = await generateKeyPair('ES256');
     const access = new AccessControl({ auth: { jwt: { jwksFile, issuer, audience, clockSkewS: 30 }, reloadPollMs: 50 } });
