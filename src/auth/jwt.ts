@@ -6,6 +6,7 @@
  * `scope` (space-separated, OAuth 2) or `scp` (a list, or space-separated). `jose` is loaded with
  * the first token to verify: a server that takes only API keys, or none, does not load it.
  */
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type * as JoseModule from 'jose';
 import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose';
@@ -49,8 +50,34 @@ export function readJwks(file: string): JSONWebKeySet {
     if ('d' in k) throw new Error(`${file}: key ${i + 1} is a private key; the server needs only the public ones`);
     if (k.kty === 'oct')
       throw new Error(`${file}: key ${i + 1} is a shared secret (kty "oct"); only RS256, ES256 and EdDSA keys are taken`);
+    checkPublicKey(k, `${file}: key ${i + 1}${typeof k.kid === 'string' ? ` (kid ${k.kid})` : ''}`);
   }
   return data as JSONWebKeySet;
+}
+
+/** RS256's least modulus, as jose enforces it when it verifies. */
+const RSA_MIN_BITS = 2048;
+
+/**
+ * Reads a key of a type the server verifies with (RSA, EC, OKP) as Node would: one that does not
+ * read (a truncated coordinate, a modulus too short) would otherwise be taken, and every token of its
+ * kid refused as malformed, blaming the token for the file.
+ */
+function checkPublicKey(jwk: Record<string, unknown>, where: string): void {
+  // Other types, and keys for encryption, are never picked to verify (jose's JWKS takes use "sig" or none).
+  if ((jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') || (jwk.use !== undefined && jwk.use !== 'sig')) return;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  } catch (err) {
+    throw new Error(`${where} cannot verify tokens (${(err as Error).message}): save the identity provider's JWKS again, whole`, {
+      cause: err,
+    });
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType === 'rsa' && bits !== undefined && bits < RSA_MIN_BITS) {
+    throw new Error(`${where} is an RSA key of ${bits} bits; RS256 needs ${RSA_MIN_BITS} or more: sign with a larger key`);
+  }
 }
 
 const when = (seconds: unknown): string =>

@@ -2,12 +2,13 @@ import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { pino } from 'pino';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { AccessControl } from '../../src/auth/access-control.js';
 import { grpcRequirement, httpRequirement, scopeRefusalFor } from '../../src/auth/access.js';
 import { generateApiKey, hashApiKey, parseApiKeys } from '../../src/auth/api-keys.js';
 import { AuthFailure, bearerChallenge, bearerToken } from '../../src/auth/bearer.js';
-import { JwtVerifier } from '../../src/auth/jwt.js';
+import { JwtVerifier, readJwks } from '../../src/auth/jwt.js';
 import { QuotaLimiter } from '../../src/auth/quota.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { exposureWarnings, tlsProtection, tokenProtection } from '../../src/server/exposure-warning.js';
@@ -134,6 +135,8 @@ describe('JWT verification', function () {
   let jwksFile: string;
   let keys: Record<'RS256' | 'ES256' | 'EdDSA' | 'other', CryptoKey>;
   let verifier: JwtVerifier;
+  /** The set as first written: the "follows the JWKS file" test replaces the file. */
+  let jwks: { keys: JWK[] };
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'jwks-'));
@@ -145,7 +148,7 @@ describe('JWT verification', function () {
       other: await generateKeyPair('ES256'),
     };
     keys = { RS256: pairs.RS256.privateKey, ES256: pairs.ES256.privateKey, EdDSA: pairs.EdDSA.privateKey, other: pairs.other.privateKey };
-    const jwks = {
+    jwks = {
       keys: await Promise.all(
         (['RS256', 'ES256', 'EdDSA'] as const).map(async (alg) => ({ ...(await exportJWK(pairs[alg].publicKey)), kid: alg, alg })),
       ),
@@ -244,6 +247,34 @@ describe('JWT verification', function () {
         'the token\'s "sub" claim is invalid: it must be a string that names the caller',
       );
       expect(failure.bearerError).to.equal('invalid_token');
+    }
+  });
+
+  it('refuses a JWKS with a key that cannot verify, at start and on reload, keeping the last good set', async () => {
+    const file = path.join(dir, 'jwks-reload.json');
+    const good = { keys: jwks.keys.filter((k) => k.kid === 'ES256') };
+    const broken = { keys: [{ ...good.keys[0], x: 'AAAA' }] };
+    const tiny = { keys: [{ kty: 'RSA', kid: 'RS256', alg: 'RS256', n: 'AQAB', e: 'AQAB' }] };
+    writeFileSync(file, JSON.stringify(broken));
+    expect(() => readJwks(file)).to.throw(`${file}: key 1 (kid ES256) cannot verify tokens (Invalid JWK EC key): save the identity`);
+    writeFileSync(file, JSON.stringify(tiny));
+    expect(() => readJwks(file)).to.throw(
+      `${file}: key 1 (kid RS256) is an RSA key of 17 bits; RS256 needs 2048 or more: sign with a larger key`,
+    );
+    writeFileSync(file, JSON.stringify(good));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const access = new AccessControl({ auth: { jwt: { jwksFile: file, issuer, audience, clockSkewS: 30 }, reloadPollMs: 50 } }, logger);
+    try {
+      const need = grpcRequirement('/ocr.v1.OcrService/Recognize', true);
+      writeFileSync(file, JSON.stringify(broken));
+      await waitFor(() => lines.some((l) => l.includes('cannot reload')), 5000, 'the broken JWKS to be refused');
+      expect(lines.join('')).to.include('key 1 (kid ES256) cannot verify tokens');
+      // A token verified for the first time after the refused reload: the good set still verifies it.
+      const { caller } = await access.admit({ authorization: [`Bearer ${await sign('ES256', { n: 1 })}`], fallback: () => 'x' }, need);
+      expect(caller.identity).to.equal('jwt:svc-a');
+    } finally {
+      access.close();
     }
   });
 
