@@ -183,8 +183,12 @@ export class AccessControl {
         throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carried}`);
       }
     }
+    if (!need.quota || !this.quotas) return { caller: caller ?? { identity: call.fallback(), scopes: new Set() }, release: NOTHING };
+    // An open call (information under --no-protect-info) that carries a token is counted by it, not by
+    // its address, which every caller there without one shares; one that does not verify leaves the
+    // call as open as one without.
+    if (!caller && this.auth && call.authorization.length > 0) caller = await this.auth.authenticate(call.authorization).catch(() => null);
     caller ??= { identity: call.fallback(), scopes: new Set() };
-    if (!need.quota || !this.quotas) return { caller, release: NOTHING };
     const release = await this.quotas.admit(caller.identity, this.quotas.quotaOf(caller.quota));
     return { caller, release };
   }

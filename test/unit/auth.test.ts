@@ -394,6 +394,30 @@ describe('quotas', () => {
     expect(quotas.openCalls('a')).to.equal(2);
   });
 
+  it('counts an open information call by the key it carries, not by its address, which callers without one share', async () => {
+    const key = generateApiKey();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify([{ name: 'dashboard', hash: hashApiKey(key), scopes: ['ocr:read'], quota: { concurrent: 5 } }]));
+    // --no-protect-info, and one call open at once for every caller whose key sets no quota.
+    const access = new AccessControl({ auth: { apiKeysFile: file, protectInfo: false }, quota: { concurrent: 1 } });
+    try {
+      const need = httpRequirement('/api/info', false);
+      const anonymous = await access.admit({ authorization: [], fallback: () => 'addr:10.0.0.7' }, need);
+      expect(anonymous.caller.identity).to.equal('addr:10.0.0.7');
+      // A caller without a token holds its address's one place: a keyed caller at that address is not refused for it.
+      const keyed = await access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'addr:10.0.0.7' }, need);
+      expect(keyed.caller.identity).to.equal('key:dashboard');
+      // A token that does not verify leaves the call as open as one without a token.
+      const unknown = await over(access.admit({ authorization: [`Bearer ${generateApiKey()}`], fallback: () => 'addr:10.0.0.7' }, need));
+      expect(unknown.message).to.match(/^over the quota of addr:10\.0\.0\.7: 1 call open at once/);
+      anonymous.release();
+      keyed.release();
+    } finally {
+      access.close();
+    }
+  });
+
   it("takes a key's own quota over the defaults, field by field", () => {
     const quotas = new QuotaLimiter({ rps: 10, concurrent: 4 });
     expect(quotas.quotaOf({ rps: 100 })).to.deep.equal({ rps: 100, concurrent: 4 });
