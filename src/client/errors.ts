@@ -91,9 +91,10 @@ export const unreachable = (reason: string | null): string =>
 /**
  * A plaintext client's connection to a TLS server: the server reads the client's HTTP/2 preface as a
  * bad TLS record and closes, which grpc-js words as a bare "Failed to connect (<time>)". A server
- * that accepts TCP and closes at once (no gRPC there) looks the same, hence the "if".
+ * that accepts TCP and closes at once (no gRPC there) looks the same, hence the "if"; so does, at
+ * times, one requiring client certificates that refused this client's after the handshake.
  */
-export const PLAINTEXT_TO_TLS = `${NO_SERVER_REACHED} (it closed the connection before speaking HTTP/2, as a TLS server does to a plaintext client): if the servers use TLS, connect with TLS (the client's tls option; the CLI's --tls, or --tls-ca FILE for a private CA), else check that the target names a gRPC port`;
+export const PLAINTEXT_TO_TLS = `${NO_SERVER_REACHED} (it closed the connection before speaking HTTP/2, as a TLS server does to a plaintext client): if the servers use TLS, connect with TLS (the client's tls option; the CLI's --tls, or --tls-ca FILE for a private CA); if the client does, the servers may require a client certificate their CA signed (the client's tls.cert and tls.key; the CLI's --tls-cert FILE and --tls-key FILE); else check that the target names a gRPC port`;
 
 /** A TLS client's connection to a plaintext server: OpenSSL's "wrong version number" on the server's first bytes. */
 export const TLS_TO_PLAINTEXT = `${NO_SERVER_REACHED} (its answer to the TLS handshake was not TLS, as a plaintext server's is not): if the servers use plaintext, connect without TLS (leave out the client's tls option; the CLI's --tls and --tls-ca), else check that the target names their gRPC port`;
@@ -114,7 +115,18 @@ export const misnamedServer = (reason: string): string =>
 export const expiredServer = (reason: string): string =>
   `${NO_SERVER_REACHED} (${reason}): the servers' certificate is not valid now by this machine's clock; renew it on the servers (ocr serve takes a renewed --tls-cert file without a restart), or set this machine's clock right`;
 
+/**
+ * A server requiring client certificates (mutual TLS) that refused the client's, or its lack of one:
+ * OpenSSL's alert (`alert`, as "tlsv13 alert certificate required"). Else the advice would be
+ * to check that the servers run.
+ */
+export const refusedClientCertificate = (alert: string): string =>
+  `${NO_SERVER_REACHED} (${alert}): the servers require a client certificate signed by a CA they trust (mutual TLS), and refused this client's or its lack of one; give the client a certificate and key from that CA, valid now (the client's tls.cert and tls.key options; the CLI's --tls-cert FILE and --tls-key FILE)`;
+
 const PLAINTEXT_CLOSED = /^Failed to connect\b/;
+/** OpenSSL's names of the alerts a server sends about the client's certificate. */
+const CLIENT_CERTIFICATE_ALERT =
+  /\b(?:sslv3|tlsv1|tlsv13) alert (?:certificate required|unknown ca|bad certificate|certificate expired|certificate unknown|certificate revoked|unsupported certificate)\b/i;
 const NOT_TLS = /wrong version number/i;
 const UNTRUSTED = /self[- ]signed certificate|unable to get (?:local )?issuer certificate|unable to verify the first certificate/i;
 const MISNAMED = /does not match certificate's altnames/i;
@@ -124,6 +136,8 @@ const EXPIRED = /certificate has expired|certificate is not yet valid/i;
 function noConnection(reason: string | null): string {
   if (reason === null) return unreachable(reason);
   if (PLAINTEXT_CLOSED.test(reason)) return PLAINTEXT_TO_TLS;
+  const alert = CLIENT_CERTIFICATE_ALERT.exec(reason);
+  if (alert) return refusedClientCertificate(alert[0]);
   if (NOT_TLS.test(reason)) return TLS_TO_PLAINTEXT;
   if (UNTRUSTED.test(reason)) return untrustedServer(reason);
   if (MISNAMED.test(reason)) return misnamedServer(reason);

@@ -5,6 +5,7 @@ import {
   expiredServer,
   misnamedServer,
   PLAINTEXT_TO_TLS,
+  refusedClientCertificate,
   TLS_TO_PLAINTEXT,
   unreachable,
   untrustedServer,
@@ -51,6 +52,21 @@ describe('OcrCallError descriptions', () => {
       .to.equal(misnamedServer(altnames))
       .and.to.contain('--tls-server-name NAME');
     expect(failed('certificate has expired')).to.equal(expiredServer('certificate has expired'));
+  });
+
+  it('says to give the client a certificate where a server requiring one (mutual TLS) refused it, not to connect with TLS', () => {
+    // grpc-js's wording, met against ocr serve --tls-client-ca: no certificate, then one of another CA.
+    const required =
+      'No connection established. Last error: 80ACE12EA67F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 116\n (2026-12-07T06:48:01.087Z). Resolution note: ';
+    expect(toOcrCallError(serviceError(Status.UNAVAILABLE, required)).details)
+      .to.equal(refusedClientCertificate('tlsv13 alert certificate required'))
+      .and.to.contain('--tls-cert FILE');
+    for (const alert of ['tlsv1 alert unknown ca', 'sslv3 alert bad certificate', 'sslv3 alert certificate expired']) {
+      const details = `No connection established. Last error: Error: 40F7:error:0A000418:SSL routines:ssl3_read_bytes:${alert}:ssl/record/rec_layer_s3.c:1605:SSL alert number 48. Resolution note: `;
+      expect(toOcrCallError(serviceError(Status.UNAVAILABLE, details)).details).to.equal(refusedClientCertificate(alert));
+    }
+    // Closed after the handshake, with no alert read: a plaintext client's case, or a TLS client's refused certificate.
+    expect(PLAINTEXT_TO_TLS).to.contain('--tls-cert');
   });
 
   it("says what a call that lost its connection (closed, or found dead by keepalive) can do, in place of grpc-js's wording", () => {
