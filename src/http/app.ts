@@ -12,7 +12,7 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
@@ -49,6 +49,7 @@ import {
   untypedBody,
 } from './request-images.js';
 import { HOST_LEFT_TO_APP, protocolRefusals } from './protocol-refusals.js';
+import { answerPlainHttp } from './plain-http-on-tls.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
@@ -202,6 +203,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const app = options.https
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions, ...HOST_LEFT_TO_APP } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: { ...serverOptions, ...HOST_LEFT_TO_APP } });
+  if (options.https) answerPlainHttp(app.server as unknown as HttpsServer);
   // A client that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB) is told
   // to go on only when the body is about to be read (imageBody's preParsing): a refusal from the
   // headers (401, 413, 429, 503) then costs it no upload, and it reads the answer instead of meeting

@@ -1,4 +1,5 @@
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { checkTlsMaterial, ServerCertificates, type ServerTlsConfig } from '../.
 import { createLogger } from '../../src/server/logger.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type TestPki } from '../support/certificates.js';
+import { listenHttpApp } from '../support/http-app.js';
 
 /** A one-method service: answers the caller's identity, after `holdMs` when asked to wait. */
 const json = {
@@ -194,6 +196,33 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
     } finally {
       certificates.close();
       server.close();
+    }
+  });
+
+  it('answers a plain HTTP request on the HTTPS port 400, saying to send it over HTTPS, where the connection was closed unanswered', async () => {
+    const certificates = new ServerCertificates({ certFile: pki.server.cert, keyFile: pki.server.key }, logger);
+    const app = await listenHttpApp({}, { https: certificates.httpsOptions() });
+    const get = (client: typeof http | typeof https): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = client.get({ host: '127.0.0.1', port: app.port, path: '/healthz', ca: pki.read(pki.ca.cert), agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const plain = await get(http);
+      expect(plain.status).to.equal(400);
+      expect(JSON.parse(plain.body)).to.deep.equal({
+        code: 3,
+        msg: "this port serves HTTPS: send the request to https://, trusting the CA that signed the server's certificate (curl --cacert FILE)",
+        error: 'INVALID_ARGUMENT',
+      });
+      expect((await get(https)).status).to.equal(200);
+    } finally {
+      certificates.close();
+      await app.close();
     }
   });
 
