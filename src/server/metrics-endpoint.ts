@@ -19,8 +19,13 @@ export async function serveMetrics(
 ): Promise<Server> {
   const need = httpRequirement('/metrics', access?.protectInfo ?? false);
   const http = createServer((req, res) => {
-    if (req.url !== '/metrics') {
+    // A scrape config's `params:` arrive as a query string, which only the path is matched without.
+    if ((req.url ?? '').split('?', 1)[0] !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end(`${req.method} /metrics is not served; send GET\n`);
       return;
     }
     const authorization = req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'authorization');

@@ -11,13 +11,22 @@ import { waitFor } from '../../src/dev/wait-for.js';
 describe('ocr serve --metrics-port', function () {
   this.timeout(120_000);
 
-  it('serves /metrics once the listening line is out', async () => {
+  it("serves /metrics once the listening line is out, with a scrape config's params, to GET and HEAD only", async () => {
     const metricsPort = await freePort();
     const server = await spawnServer(['--metrics-port', String(metricsPort)]);
     try {
       const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(res.status).to.equal(200);
       expect(await res.text()).to.contain('# TYPE');
+      // A scrape config's `params:` come as a query string; HEAD is a GET without the body.
+      const withParams = await fetch(`http://127.0.0.1:${metricsPort}/metrics?module=ocr&name[]=ocr_requests_total`);
+      expect(withParams.status).to.equal(200);
+      expect(await withParams.text()).to.contain('# TYPE');
+      const head = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-type'), await head.text()]).to.deep.equal([200, res.headers.get('content-type'), '']);
+      const post = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', body: 'x' });
+      expect([post.status, post.headers.get('allow')]).to.deep.equal([405, 'GET, HEAD']);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).to.equal(404);
     } finally {
       server.child.kill('SIGKILL');
     }
