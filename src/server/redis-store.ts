@@ -39,6 +39,11 @@ export class RedisStore implements ResultStore {
   private readonly redis: Redis;
   /** When the outage began, and when the next probe may go; null while Redis answers. */
   private down: { since: number; probeAt: number } | null = null;
+  /**
+   * Redis refused the connection's database (SELECT): ioredis then goes on, ready, on database 0,
+   * where this store must not read or write. Cleared when a new connection is set up.
+   */
+  private refusedSetup: Error | null = null;
   private readonly where: string;
 
   constructor(
@@ -59,20 +64,31 @@ export class RedisStore implements ResultStore {
       // Reconnect for ever, at most every 2 s: Redis coming back ends the outage by itself.
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     });
-    this.redis.on('error', (err: Error) => this.failed(err));
-    this.redis.on('ready', () => this.recovered());
+    this.redis.on('connect', () => (this.refusedSetup = null));
+    this.redis.on('error', (err: Error) => {
+      if (this.redis.status === 'connect' && err.name === 'ReplyError') {
+        const db = this.redis.options.db ?? 0;
+        this.refusedSetup = new Error(
+          `Redis refused database ${db} (${err.message}): name one it has in the URL, below its 'databases' setting (16 unless set)`,
+        );
+      }
+      this.failed(this.refusedSetup ?? err);
+    });
+    this.redis.on('ready', () => {
+      if (!this.refusedSetup) this.recovered();
+    });
   }
 
   /** Resolves once connected, or after `ms` (an unreachable Redis is an outage, logged, not a failed start). */
   ready(ms: number): Promise<boolean> {
-    if (this.redis.status === 'ready') return Promise.resolve(true);
+    if (this.redis.status === 'ready') return Promise.resolve(!this.refusedSetup);
     return new Promise((resolve) => {
       const done = (ok: boolean): void => {
         clearTimeout(timer);
         this.redis.off('ready', onReady);
         resolve(ok);
       };
-      const onReady = (): void => done(true);
+      const onReady = (): void => done(!this.refusedSetup);
       const timer = setTimeout(() => done(false), ms);
       this.redis.once('ready', onReady);
     });
@@ -111,8 +127,8 @@ export class RedisStore implements ResultStore {
         throw new Unavailable(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
       this.down.probeAt = now + PROBE_INTERVAL_MS;
     }
-    if (this.redis.status !== 'ready') {
-      const err = new Unavailable(`Redis at ${this.where} is not connected (${this.redis.status})`);
+    if (this.redis.status !== 'ready' || this.refusedSetup) {
+      const err = new Unavailable(`Redis at ${this.where} is not connected (${this.refusedSetup?.message ?? this.redis.status})`);
       this.failed(err);
       throw err;
     }

@@ -1,9 +1,13 @@
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { OcrClient } from '../../src/client/index.js';
 import { metricSample } from '../../src/dev/metric-sample.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import type { RecognizeOptions, RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
+import type { Logger } from '../../src/server/logger.js';
+import { REDIS_KEY_PREFIX, RedisStore } from '../../src/server/redis-store.js';
 import { textImage } from '../support/images.js';
 import { requireRedisServer, startRedis, type RedisProcess } from '../support/redis.js';
 
@@ -52,6 +56,21 @@ const logLines = (i: Instance, from: number, msg: string): string[] =>
     .slice(from)
     .split('\n')
     .filter((l) => l.includes(`"msg":"${msg}`));
+
+/** A logger whose lines are kept, parsed. */
+function capturedLogger(): { logger: Logger; lines: { level: number; msg: string; err?: string }[] } {
+  const lines: { level: number; msg: string; err?: string }[] = [];
+  const logger: Logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as (typeof lines)[number]) });
+  return { logger, lines };
+}
+
+/** Resolves once `work` has rejected; fails the test if it resolved. */
+async function refused(work: Promise<unknown>, what: string): Promise<void> {
+  await work.then(
+    () => expect.fail(`${what} succeeded`),
+    () => undefined,
+  );
+}
 
 describe('result cache', function () {
   this.timeout(240_000);
@@ -205,6 +224,37 @@ describe('result cache', function () {
       expect(again.timings!.totalMs).to.be.below(50);
       expect([await cacheCount(c!, 'miss'), await cacheCount(c!, 'hit'), await cacheCount(c!, 'error')]).to.deep.equal([1, 1, 0]);
       expect(await metricSample(c!.server.httpPort!, 'ocr_cache_memory_bytes')).to.be.above(0);
+    });
+  });
+
+  describe('a Redis that refuses', () => {
+    let redis: RedisProcess | undefined;
+    let raw: Redis | undefined;
+    before(async () => {
+      redis = await startRedis();
+      raw = new Redis(redis.url);
+    });
+    after(async () => {
+      raw?.disconnect();
+      await redis?.kill();
+    });
+
+    it('a database it does not have: the store uses none other (ioredis goes on with database 0), and logs once what to do', async () => {
+      await raw!.set(`${REDIS_KEY_PREFIX}k`, 'on database 0');
+      const { logger, lines } = capturedLogger();
+      const store = new RedisStore(`${redis!.url}/99`, 60_000, 1000, logger);
+      try {
+        expect(await store.ready(10_000)).to.equal(false);
+        await refused(store.get('k'), 'a get on a database Redis refused');
+        await refused(store.set('k', Buffer.from('page')), 'a set on a database Redis refused');
+        expect(await raw!.get(`${REDIS_KEY_PREFIX}k`)).to.equal('on database 0');
+        const warned = lines.filter((l) => l.msg.startsWith('result cache unavailable'));
+        expect(warned).to.have.length(1);
+        expect(warned[0]!.err).to.include('database 99');
+        expect(lines.filter((l) => l.msg.startsWith('result cache available again'))).to.deep.equal([]);
+      } finally {
+        await store.close();
+      }
     });
   });
 });
