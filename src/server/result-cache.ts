@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Line, RecognizeOptions, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
+import type { Line, Point, RecognizeOptions, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
 import { zeroTimings, type EngineConfig, type EngineInfo, type OcrEngine } from '../engine/index.js';
 import type { ServiceContext } from './call-context.js';
 import { fromOptions, toTimings } from './convert.js';
@@ -111,18 +111,43 @@ export function encodePage(page: CachedPage): Buffer {
   return Buffer.from(JSON.stringify({ lines: page.lines, width: page.width, height: page.height, rotation: page.rotation }));
 }
 
-/** Throws on what is no page (a foreign or damaged value under our key). */
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isUint32 = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+
+/** A line as the engine writes one: text, a confidence in 0..1, four corners. */
+function isLine(v: unknown): v is Line {
+  if (typeof v !== 'object' || v === null) return false;
+  const { text, confidence, box } = v as Partial<Record<keyof Line, unknown>>;
+  return (
+    typeof text === 'string' &&
+    isFiniteNumber(confidence) &&
+    confidence >= 0 &&
+    confidence <= 1 &&
+    Array.isArray(box) &&
+    box.length === 4 &&
+    box.every((p: unknown) => typeof p === 'object' && p !== null && isFiniteNumber((p as Point).x) && isFiniteNumber((p as Point).y))
+  );
+}
+
+/**
+ * Throws on what is no page (a foreign or damaged value under our key), down to each line: a value
+ * served as it is must be one the engine could have written, or it would fail the call or answer
+ * with nonsense.
+ */
 export function decodePage(value: Buffer): CachedPage {
-  const parsed = JSON.parse(value.toString('utf8')) as Partial<CachedPage>;
+  const parsed = JSON.parse(value.toString('utf8')) as Partial<Record<keyof CachedPage, unknown>> | null;
   if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
     !Array.isArray(parsed.lines) ||
-    typeof parsed.width !== 'number' ||
-    typeof parsed.height !== 'number' ||
-    typeof parsed.rotation !== 'number'
+    !parsed.lines.every(isLine) ||
+    !isUint32(parsed.width) ||
+    !isUint32(parsed.height) ||
+    ![0, 90, 180, 270].includes(parsed.rotation as number)
   ) {
     throw new Error('the cached value is not a page');
   }
-  return { lines: parsed.lines, width: parsed.width, height: parsed.height, rotation: parsed.rotation };
+  return { lines: parsed.lines, width: parsed.width, height: parsed.height, rotation: parsed.rotation as number };
 }
 
 /** The store, with its outcomes counted and its failures turned into misses. */

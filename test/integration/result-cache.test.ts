@@ -131,6 +131,32 @@ describe('result cache', function () {
       expect(other.timings!.detectMs).to.be.above(0);
     });
 
+    it('treats a forged or damaged value in Redis under the key as a miss: the call is answered, over HTTP too, and the entry rewritten', async () => {
+      const raw = new Redis(redis!.url);
+      try {
+        const image = await page('Forged entry page 7');
+        const before = new Set(await raw.keys(`${REDIS_KEY_PREFIX}*`));
+        const first = await a!.client.recognize(image);
+        const [key] = (await raw.keys(`${REDIS_KEY_PREFIX}*`)).filter((k) => !before.has(k));
+        expect(key, 'the entry A wrote').to.be.a('string');
+        const good = await raw.getBuffer(key!);
+        // B has not read this page: it looks in Redis.
+        await raw.set(key!, JSON.stringify({ lines: [{ text: 'forged' }], width: 1, height: 1, rotation: 0 }));
+        const res = await fetch(`http://127.0.0.1:${b!.server.httpPort}/api/ocr`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/png' },
+          body: image,
+        });
+        const body = (await res.json()) as { data: { text: string }[]; cached: boolean; msg: string };
+        expect(res.status, body.msg).to.equal(200);
+        expect(body.cached).to.equal(false);
+        expect(body.data.map((l) => l.text)).to.deep.equal(first.lines.map((l) => l.text));
+        expect(JSON.parse((await raw.get(key!))!)).to.deep.equal(JSON.parse(good!.toString()));
+      } finally {
+        raw.disconnect();
+      }
+    });
+
     it('bounds every call while Redis hangs (SIGSTOP): computed without the cache, no call waits on Redis', async () => {
       const errorsBefore = await cacheCount(b!, 'error');
       const from = b!.server.stderr().length;

@@ -304,6 +304,35 @@ describe('result cache', () => {
       expect(state.calls).to.equal(2);
       expect(lines.filter((l) => l.msg.includes('unreadable entry'))).to.have.length(1);
     });
+    it('treats a value of the right outline but no page inside (lines of another shape, odd sizes) as a miss, never serving or failing on it', async () => {
+      const ctx = context();
+      const store = new MemoryStore(1 << 20, 60_000);
+      const handlers = withResultCache(countingHandlers({ calls: 0 }), new ResultCache(store, ctx.metrics, pino({ level: 'silent' })), ctx);
+      const key = await resultKey(Buffer.from('page'), resolveOptions(undefined, DEFAULTS), engineIdentity(ctx.engine, ctx.serverVersion));
+      const box = [
+        { x: 1, y: 2 },
+        { x: 3, y: 2 },
+        { x: 3, y: 4 },
+        { x: 1, y: 4 },
+      ];
+      const foreign = [
+        { lines: [{ text: 5 }] },
+        { lines: [null] },
+        { lines: [{ text: 'forged', confidence: 'high', box: 'none' }] },
+        { lines: [{ text: 'forged', confidence: 1, box: [] }] },
+        { lines: [{ text: 'forged', confidence: 7, box }] },
+        { lines: [{ text: 'forged', confidence: 1, box }], width: -5 },
+        { lines: [{ text: 'forged', confidence: 1, box }], height: 1.5 },
+        { lines: [{ text: 'forged', confidence: 1, box }], rotation: 45 },
+      ];
+      for (const over of foreign) {
+        await store.set(key, Buffer.from(JSON.stringify({ width: 64, height: 16, rotation: 0, ...over })));
+        const r = await handlers.recognize(request('page'), info());
+        expect(r.instanceId, JSON.stringify(over)).to.equal('instance-a');
+        expect(r.lines[0]!.text).to.equal('hello 你好');
+      }
+      expect(await cacheCount(ctx, 'hit')).to.equal(0);
+    });
   });
 
   describe('memory store', () => {
