@@ -44,6 +44,8 @@ export class RedisStore implements ResultStore {
    * where this store must not read or write. Cleared when a new connection is set up.
    */
   private refusedSetup: Error | null = null;
+  /** Commands Redis answers with an error (SET at maxmemory under noeviction, on a read-only replica), by name: since when. */
+  private readonly refusing = new Map<string, number>();
   private readonly where: string;
 
   constructor(
@@ -135,11 +137,31 @@ export class RedisStore implements ResultStore {
     try {
       const result = await within(run(), this.timeoutMs, `Redis ${what}`);
       this.recovered();
+      this.accepted(what);
       return result;
     } catch (err) {
-      this.failed(err as Error);
+      // An error Redis answered is no outage: Redis is up and quick, and its other commands (hits)
+      // still serve; skipping it would only end and start an outage, in the log, at every probe.
+      if ((err as Error).name === 'ReplyError') this.refused(what, err as Error);
+      else this.failed(err as Error);
       throw err;
     }
+  }
+
+  private refused(what: string, err: Error): void {
+    if (this.refusing.has(what)) return;
+    this.refusing.set(what, Date.now());
+    this.logger.warn(
+      { cache: this.where, command: what, err: err.message },
+      'result cache refused by Redis: calls are computed without this command until Redis takes it again',
+    );
+  }
+
+  private accepted(what: string): void {
+    const since = this.refusing.get(what);
+    if (since === undefined) return;
+    this.refusing.delete(what);
+    this.logger.info({ cache: this.where, command: what, refusedMs: Date.now() - since }, 'result cache accepted by Redis again');
   }
 
   private failed(err: Error): void {

@@ -282,5 +282,34 @@ describe('result cache', function () {
         await store.close();
       }
     });
+
+    it('at maxmemory under noeviction: hits still answered, the refused stores logged once, not as an outage ended and begun every second', async () => {
+      await raw!.set(`${REDIS_KEY_PREFIX}kept`, 'kept page');
+      const { logger, lines } = capturedLogger();
+      const store = new RedisStore(redis!.url, 60_000, 1000, logger);
+      try {
+        expect(await store.ready(10_000)).to.equal(true);
+        await raw!.config('SET', 'maxmemory-policy', 'noeviction');
+        await raw!.config('SET', 'maxmemory', '1');
+        for (let n = 0; n < 3; n++) {
+          await refused(store.set(`new page ${n}`, Buffer.from('page')), 'a set past maxmemory');
+          await waitFor(
+            async () => (await store.get('kept'))?.value.toString() === 'kept page',
+            10_000,
+            'a hit while Redis refuses to store',
+          );
+        }
+        expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).to.deep.equal([
+          'result cache refused by Redis: calls are computed without this command until Redis takes it again',
+        ]);
+        expect(lines.filter((l) => l.msg.includes('again') && l.level < 40)).to.deep.equal([]);
+        await raw!.config('SET', 'maxmemory', '0');
+        await store.set('new page', Buffer.from('page'));
+        expect(lines.filter((l) => l.msg === 'result cache accepted by Redis again')).to.have.length(1);
+      } finally {
+        await raw!.config('SET', 'maxmemory', '0');
+        await store.close();
+      }
+    });
   });
 });
