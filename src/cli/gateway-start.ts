@@ -59,12 +59,13 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
     );
   }
+  const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
   const backend = clusterBackend(client, {
     deadlineMs: opts.deadlineMs,
     ownToken: token !== undefined,
     reach: new ClusterReach(logger.child({ component: 'cluster' })),
+    limits: { maxMessageBytes: maxImageBytes, maxLinesPerRequest: opts.maxLines },
   });
-  const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
   const bodyShare =
     opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);

@@ -5,6 +5,7 @@
  */
 import { Gauge, Registry } from 'prom-client';
 import { OcrCallError, type CallSettings, type OcrClient } from '../client/index.js';
+import type { ServerInfo } from '../gen/ocr/v1/ocr.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { noInstanceReason, reachedInstance, type ClusterReach } from './cluster-reach.js';
@@ -122,9 +123,29 @@ export interface ClusterBackendOptions {
   reach?: ClusterReach;
   /** Whether `client` sends a token of the gateway's own (--token) for callers who send none. */
   ownToken?: boolean;
+  /** The gateway's own bounds on a request (--max-message-mb, --max-lines), which /api/info reports where they are the lower. */
+  limits?: { maxMessageBytes: number; maxLinesPerRequest: number };
 }
 
-export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken = false }: ClusterBackendOptions): ClusterBackend {
+/**
+ * `info` with the gateway's limits where they are lower than the instance's: a caller (the Web UI
+ * refusing a file too large before it uploads it) reads there what it may send, and the gateway
+ * refuses past its own.
+ */
+function withGatewayLimits(info: ServerInfo, own: ClusterBackendOptions['limits']): ServerInfo {
+  if (!own || !info.limits) return info;
+  const lower = (instance: number, gateway: number): number => (instance > 0 ? Math.min(instance, gateway) : gateway);
+  return {
+    ...info,
+    limits: {
+      ...info.limits,
+      maxMessageBytes: lower(info.limits.maxMessageBytes, own.maxMessageBytes),
+      maxLinesPerRequest: lower(info.limits.maxLinesPerRequest, own.maxLinesPerRequest),
+    },
+  };
+}
+
+export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken = false, limits }: ClusterBackendOptions): ClusterBackend {
   const registry = new Registry();
   collectProcessMetrics(registry);
   let draining = false;
@@ -182,7 +203,7 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken 
     },
     recognize: (image, options, call) => observed(client.recognize(image, options, settings(call)), call),
     recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call)), call),
-    serverInfo: (call) => observed(client.getServerInfo(settings(call)), call),
+    serverInfo: async (call) => withGatewayLimits(await observed(client.getServerInfo(settings(call)), call), limits),
     async ready() {
       if (!draining && !reachedOnce)
         await Promise.race([probeReach(), new Promise((resolve) => setTimeout(resolve, READINESS_WAIT_MS).unref())]);

@@ -300,6 +300,27 @@ describe('ocr gateway answers as its instances do', function () {
       sdk.close();
     }
   });
+
+  it("reports in /api/info its own limits where they are lower than the instances' (what the Web UI lets through), and refuses past them", async () => {
+    const infoLimits = async (base: string): Promise<{ max_message_bytes: number; max_lines_per_request: number }> =>
+      (
+        (await (await fetch(`${base}/api/info`)).json()) as {
+          data: { limits: { max_message_bytes: number; max_lines_per_request: number } };
+        }
+      ).data.limits;
+    const direct = await infoLimits(instance);
+    expect(await infoLimits(gateway.url)).to.deep.equal(direct);
+    const narrow = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`, '--max-message-mb', '1', '--max-lines', '4']);
+    try {
+      const limits = await infoLimits(narrow.url);
+      expect([limits.max_message_bytes, limits.max_lines_per_request]).to.deep.equal([1024 * 1024, 4]);
+      expect(limits).to.deep.include({ ...direct, max_message_bytes: 1024 * 1024, max_lines_per_request: 4 });
+      const over = await post(narrow.url, '/api/ocr', jpegOf(limits.max_message_bytes + 1), { 'content-type': 'image/jpeg' });
+      expect(over.status, over.msg).to.equal(413);
+    } finally {
+      narrow.child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('ocr gateway past a deadline', function () {
