@@ -29,6 +29,27 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
+ * What to change when Redis refused a command that sets up the connection (AUTH, HELLO, SELECT), or
+ * null for any other error: these refusals last until the URL or Redis's settings change.
+ */
+function setupRefusal(err: Error & { command?: { name?: string } }, db: number): Error | null {
+  if (err.name !== 'ReplyError') return null;
+  switch (err.command?.name) {
+    case 'select':
+      return new Error(
+        `Redis refused database ${db} (${err.message}): name one it has in the URL, below its 'databases' setting (16 unless set)`,
+      );
+    case 'auth':
+    case 'hello':
+      return new Error(
+        `Redis refused the URL's credentials (${err.message}): give its password in the URL, redis://:PASSWORD@HOST:PORT, or USER:PASSWORD@ for an ACL user`,
+      );
+    default:
+      return null;
+  }
+}
+
+/**
  * A Redis shared by the instances. No command waits for a connection (the offline queue is off) or
  * longer than `timeoutMs`; after a failure, calls skip Redis at once, one probe a second, until a
  * command succeeds or the connection is ready again. The outage is logged once when it starts and
@@ -40,8 +61,8 @@ export class RedisStore implements ResultStore {
   /** When the outage began, and when the next probe may go; null while Redis answers. */
   private down: { since: number; probeAt: number } | null = null;
   /**
-   * Redis refused the connection's database (SELECT): ioredis then goes on, ready, on database 0,
-   * where this store must not read or write. Cleared when a new connection is set up.
+   * Redis refused to set up the connection (setupRefusal). After a refused SELECT ioredis goes on,
+   * ready, on database 0, where this store must not read or write. Cleared when a new connection is set up.
    */
   private refusedSetup: Error | null = null;
   /** Commands Redis answers with an error (SET at maxmemory under noeviction, on a read-only replica), by name: since when. */
@@ -68,13 +89,9 @@ export class RedisStore implements ResultStore {
     });
     this.redis.on('connect', () => (this.refusedSetup = null));
     this.redis.on('error', (err: Error) => {
-      if (this.redis.status === 'connect' && err.name === 'ReplyError') {
-        const db = this.redis.options.db ?? 0;
-        this.refusedSetup = new Error(
-          `Redis refused database ${db} (${err.message}): name one it has in the URL, below its 'databases' setting (16 unless set)`,
-        );
-      }
-      this.failed(this.refusedSetup ?? err);
+      const refusal = setupRefusal(err, this.redis.options.db ?? 0);
+      if (refusal) this.refusedSetup = refusal;
+      this.failed(refusal ?? err);
     });
     this.redis.on('ready', () => {
       if (!this.refusedSetup) this.recovered();

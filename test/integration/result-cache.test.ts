@@ -283,6 +283,27 @@ describe('result cache', function () {
       }
     });
 
+    it("credentials it refuses: the outage logged once, saying to give Redis's password in the URL", async () => {
+      await raw!.config('SET', 'requirepass', 'sekret');
+      const { logger, lines } = capturedLogger();
+      const stores = [
+        new RedisStore(redis!.url, 60_000, 1000, logger),
+        new RedisStore(`redis://:wrong@127.0.0.1:${redis!.port}`, 60_000, 1000, logger),
+      ];
+      try {
+        for (const store of stores) {
+          expect(await store.ready(1000)).to.equal(false);
+          await refused(store.get('k'), 'a get without the password');
+        }
+        const warned = lines.filter((l) => l.msg.startsWith('result cache unavailable'));
+        expect(warned).to.have.length(2);
+        for (const w of warned) expect(w.err).to.include("Redis refused the URL's credentials").and.include('redis://:PASSWORD@HOST:PORT');
+      } finally {
+        await raw!.config('SET', 'requirepass', '');
+        for (const store of stores) await store.close();
+      }
+    });
+
     it('at maxmemory under noeviction: hits still answered, the refused stores logged once, not as an outage ended and begun every second', async () => {
       await raw!.set(`${REDIS_KEY_PREFIX}kept`, 'kept page');
       const { logger, lines } = capturedLogger();
