@@ -23,3 +23,44 @@ export function createLogger(level: string, base: Record<string, unknown>): Logg
 export function flushLogs(): void {
   for (const stream of streams) stream.flushSync();
 }
+
+/** The longest an exit waits for the loggers' writes in flight (a stderr read slowly). */
+const LOG_WRITES_BOUND_MS = 1000;
+
+/**
+ * Calls `exit` once the loggers have written what they hold, or have found stderr gone (EPIPE), or
+ * after LOG_WRITES_BOUND_MS. sonic-boom's flushSync (flushLogs, and pino's own exit hook) retries a
+ * failed write for ever unless it is EAGAIN: an exit while a line was still being written to a
+ * stderr without a reader (`| pino-pretty` ended by the same Ctrl-C) never came, whatever signal
+ * followed. Once a write has failed with EPIPE, pino turns the stream off and flushSync does nothing.
+ */
+export function afterLogWrites(exit: () => void): void {
+  let left = streams.length;
+  let done = false;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    exit();
+  };
+  const timer = setTimeout(finish, LOG_WRITES_BOUND_MS);
+  for (const stream of streams) {
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      stream.off('drain', settle);
+      stream.off('error', settle);
+      if (--left === 0) finish();
+    };
+    stream.on('drain', settle);
+    stream.on('error', settle);
+    try {
+      // Written after what is queued: 'drain' once all of it is out, 'error' if it cannot be.
+      stream.write('');
+    } catch {
+      settle();
+    }
+  }
+  if (left === 0) finish();
+}

@@ -185,3 +185,21 @@ describe('a stop signal while the command still loads its modules', function () 
     });
   }
 });
+
+describe('a stop signal once nothing reads the logs', function () {
+  this.timeout(60_000);
+
+  it('ocr gateway: exits 0 on SIGINT after its stderr reader is gone (`| pino-pretty` ended by the same Ctrl-C), not hung', async () => {
+    const gateway = await spawnGateway(['--target', '127.0.0.1:1', '--log-level', 'info']);
+    const { child } = gateway;
+    try {
+      // Its next log lines ('draining', 'stopped') go to a pipe without a reader: EPIPE.
+      child.stderr!.destroy();
+      child.kill('SIGINT');
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, 30_000, 'the gateway to exit');
+      expect({ code: child.exitCode, signal: child.signalCode }).to.deep.equal({ code: 0, signal: null });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
