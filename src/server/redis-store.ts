@@ -49,6 +49,24 @@ function setupRefusal(err: Error & { command?: { name?: string } }, db: number):
   }
 }
 
+/** Node's codes for a server certificate it does not trust. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What to change when the certificate of a Redis reached by rediss:// is not trusted, or null for any other error. */
+function untrustedCertificate(err: Error & { code?: string }): Error | null {
+  if (err.code === undefined || !UNTRUSTED_CERTIFICATE.has(err.code)) return null;
+  return new Error(
+    `Redis's TLS certificate is not trusted (${err.message}): give the server the CA that signed it (NODE_EXTRA_CA_CERTS=FILE in its environment), and a URL host that the certificate names`,
+  );
+}
+
 /**
  * A Redis shared by the instances. No command waits for a connection (the offline queue is off) or
  * longer than `timeoutMs`; after a failure, calls skip Redis at once, one probe a second, until a
@@ -91,7 +109,7 @@ export class RedisStore implements ResultStore {
     this.redis.on('error', (err: Error) => {
       const refusal = setupRefusal(err, this.redis.options.db ?? 0);
       if (refusal) this.refusedSetup = refusal;
-      this.failed(refusal ?? err);
+      this.failed(refusal ?? untrustedCertificate(err) ?? err);
     });
     this.redis.on('ready', () => {
       if (!this.refusedSetup) this.recovered();

@@ -8,6 +8,7 @@ import { waitFor } from '../../src/dev/wait-for.js';
 import type { RecognizeOptions, RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import type { Logger } from '../../src/server/logger.js';
 import { REDIS_KEY_PREFIX, RedisStore } from '../../src/server/redis-store.js';
+import { makePki } from '../support/certificates.js';
 import { textImage } from '../support/images.js';
 import { requireRedisServer, startRedis, type RedisProcess } from '../support/redis.js';
 
@@ -301,6 +302,24 @@ describe('result cache', function () {
       } finally {
         await raw!.config('SET', 'requirepass', '');
         for (const store of stores) await store.close();
+      }
+    });
+
+    it('a TLS certificate the server does not trust (rediss://): the outage logged once, saying how to trust its CA', async () => {
+      const pki = makePki();
+      const tlsRedis = await startRedis(undefined, pki.server);
+      const { logger, lines } = capturedLogger();
+      const store = new RedisStore(tlsRedis.url, 60_000, 1000, logger);
+      try {
+        expect(await store.ready(1000)).to.equal(false);
+        await refused(store.get('k'), 'a get from a Redis whose certificate is not trusted');
+        const warned = lines.filter((l) => l.msg.startsWith('result cache unavailable'));
+        expect(warned).to.have.length(1);
+        expect(warned[0]!.err).to.include("Redis's TLS certificate is not trusted").and.include('NODE_EXTRA_CA_CERTS');
+      } finally {
+        await store.close();
+        await tlsRedis.kill();
+        pki.remove();
       }
     });
 

@@ -22,13 +22,17 @@ export function requireRedisServer(): void {
 }
 
 /**
- * A throwaway redis-server on loopback (`port`, or a free one): nothing saved to disk. Resolves
- * once it accepts connections.
+ * A throwaway redis-server on loopback (`port`, or a free one): nothing saved to disk. With `tls`
+ * (PEM files), that port speaks TLS only, to clients without certificates. Resolves once it
+ * accepts connections.
  */
-export async function startRedis(port?: number): Promise<RedisProcess> {
+export async function startRedis(port?: number, tls?: { cert: string; key: string }): Promise<RedisProcess> {
   requireRedisServer();
   const p = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(p), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-auth-clients', 'no']
+    : ['--port', String(p)];
+  const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -49,7 +53,7 @@ export async function startRedis(port?: number): Promise<RedisProcess> {
   child.stderr!.resume();
   return {
     port: p,
-    url: `redis://127.0.0.1:${p}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${p}`,
     child,
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
