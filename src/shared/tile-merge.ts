@@ -70,6 +70,8 @@ interface Entry {
   tileIndex: number;
   /** Bounds in the text frame. */
   box: Box;
+  /** Reaches an interior horizontal tile border: the tile may hold only part of its height. */
+  clipped: boolean;
 }
 
 /**
@@ -89,8 +91,9 @@ export function planMerge(imageWidth: number, imageHeight: number, tiles: TileRe
   const slivers: Entry[] = [];
   tiles.forEach((result, tileIndex) => {
     for (const line of result.lines) {
-      const entry: Entry = { line, tileIndex, box: boundsOf(line.box.map(frame.toFrame) as Quad) };
-      const cut = cutSides(boundsOf(line.box), boxHeight(entry.box), result.tile, imageWidth, imageHeight, edgeMargin);
+      const box = boundsOf(line.box.map(frame.toFrame) as Quad);
+      const cut = cutSides(boundsOf(line.box), boxHeight(box), result.tile, imageWidth, imageHeight, edgeMargin);
+      const entry: Entry = { line, tileIndex, box, clipped: cut.horizontal };
       (cut.horizontal ? slivers : cut.vertical ? pieces : whole).push(entry);
     }
   });
@@ -186,7 +189,11 @@ function clusterPieces(pieces: Entry[]): Box[] {
       const b = pieces[j]!.box;
       const lineHeight = Math.max(boxHeight(a), boxHeight(b));
       const alongRow = inSameRow(a, b) && horizontalGap(a, b) <= JOIN_GAP * lineHeight;
-      if (alongRow || sameColumnAcross(a, b)) parent[find(i)] = find(j);
+      // Halves of one text that a horizontal border clipped lie in two tiles, each clipped: lines
+      // the detector boxed apart in one tile, or that only a vertical border cut, are never joined
+      // across rows, however close (padded boxes of dense lines touch their neighbours).
+      const halves = pieces[i]!.clipped && pieces[j]!.clipped && pieces[i]!.tileIndex !== pieces[j]!.tileIndex;
+      if (alongRow || (halves && sameColumnAcross(a, b))) parent[find(i)] = find(j);
     }
   }
   const groups = new Map<number, Box>();

@@ -262,6 +262,19 @@ describe('planMerge', () => {
     expect(plan.reread).to.deep.equal([quad(100, 470, 300, 530)]);
   });
 
+  it('re-reads each of many close lines that a vertical border cuts on its own, not their rows as one region', () => {
+    // Lines 30 px apart whose boxes, padded by the detector, touch their neighbours: a column of
+    // pieces that touch vertically, as two halves of one clipped text do, but no horizontal border
+    // clipped any. Joined, 25 lines became one region, read as one line: 24 were lost.
+    const rows = Array.from({ length: 25 }, (_, i) => 100 + i * 30);
+    const plan = planMerge(W2, H2, [
+      tile(LEFT, ...rows.map((y, i) => line(`left ${i}`, 100, y, 1000, y + 32))),
+      tile(RIGHT, ...rows.map((y, i) => line(`right ${i}`, 904, y + 1, 1100, y + 33))),
+    ]);
+    expect(plan.keep).to.deep.equal([]);
+    expect(plan.reread).to.deep.equal(rows.map((y) => quad(100, y, 1100, y + 33)));
+  });
+
   it('drops the clipped reading of a line the neighbouring tile saw unclipped, without joining rows', () => {
     // Rows at 440..480 and 490..530; the border at 500 clips the second row in the top tile.
     const top: Rect = { x: 0, y: 0, width: 1500, height: 500 };
