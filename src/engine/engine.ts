@@ -420,17 +420,30 @@ export class OcrEngine {
     }
   }
 
+  /**
+   * What recognizeImage holds of the budget while it reads pixels of this size with these options
+   * (its detector's input), on top of the pixels, which its caller holds.
+   */
+  readingBytes(width: number, height: number, options: RecognizeOptions = {}): number {
+    return this.pageCost(width, height, options, 0).bytes;
+  }
+
   /** Whole pipeline on pixels already decoded (a tile of a larger image, whose caller holds its memory). */
   async recognizeImage(image: RawImage, options: RecognizeOptions = {}): Promise<OcrResult> {
     const cost = { ...this.pageCost(image.width, image.height, options, 0), encodedBytes: 0 };
     return this.admission.run(cost, options, (call) => this.readPage(() => this.share(image), options, call));
   }
 
+  /** What recognizeRegions holds of the budget while it reads `count` regions, on top of the image, which its caller holds. */
+  regionsBytes(count: number): number {
+    return count * LINE_BYTES;
+  }
+
   /** Read given regions of an image (no detection): lines re-read whole across tile borders. */
   async recognizeRegions(image: RawImage, quads: Quad[], options: RecognizeOptions = {}): Promise<OcrLine[]> {
     if (quads.length === 0) return [];
     const cost: CallCost = {
-      bytes: quads.length * LINE_BYTES,
+      bytes: this.regionsBytes(quads.length),
       encodedBytes: 0,
       kind: 'line',
       units: quads.length,

@@ -123,7 +123,12 @@ export class TileAssembly {
       throw invalidArgument(`${where}: tile_index must be in [0, ${this.tileCount}) as tile_count is ${this.tileCount}`);
     }
     if (this.tiles.has(tile.index)) {
-      throw invalidArgument(`${where} is a duplicate tile: index ${tile.index} was already received`);
+      // A caller that sends an image again under the same id before its final message sees this.
+      const all = this.complete
+        ? `, and the image's ${this.tileCount} tiles are all in; an image id names one image until its final message, ` +
+          'after which it may name another'
+        : '';
+      throw invalidArgument(`${where} is a duplicate tile: index ${tile.index} was already received${all}`);
     }
     const { x, y, width, height } = tile;
     if (![x, y, width, height].every(Number.isInteger) || width <= 0 || height <= 0) {

@@ -120,10 +120,184 @@ describe('RecognizeTiles limits', function () {
     // 6000×6000 declares a 103 MiB canvas, more than the 32 MiB budget.
     await call.write(firstTile('huge', 6000, 6000, patch));
     const { error } = await reading;
-    expectStatus(error, 'RESOURCE_EXHAUSTED', /image 'huge' \(6000x6000 canvas\) needs about 103 MiB.*budget of 32 MiB/);
+    expectStatus(
+      error,
+      'RESOURCE_EXHAUSTED',
+      /image 'huge' \(6000x6000 canvas\) needs about 103 MiB.*budget of 32 MiB.*no retry can fit it: downscale the image or split it into separate images/,
+    );
+    // It is already in tiles, and options do not shrink a canvas.
+    expect(error!.details).to.not.match(/send it as tiles|max_side_len/);
+    expect(error!.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
     expect(watch.peak).to.equal(0);
     const r = await t.client.recognize(small);
     expect(r.lines.length).to.be.greaterThan(10);
+  });
+
+  describe('a tile that can never fit beside its own canvas', () => {
+    /** A white side×side tile: small to send, its decode and read as large as any. */
+    const whiteTile = (side: number): Promise<Buffer> =>
+      sharp({ create: { width: side, height: side, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer();
+
+    /** Sends `tile` as the first of two tiles of a 2000×2000 image: its status, how long it took, the messages before it. */
+    const sendFirst = async (
+      tile: Buffer,
+      options?: TileRequest['options'],
+    ): Promise<{ error: OcrCallError | null; ms: number; answers: TileResponse[] }> => {
+      const call = t.client.recognizeTiles();
+      const started = Date.now();
+      const answers: TileResponse[] = [];
+      const reading = (async () => {
+        for await (const m of call) {
+          answers.push(m);
+          // The tile fitted and was read: that is all this asks.
+          call.cancel();
+        }
+      })();
+      await call.write({ ...firstTile('scan', 2000, 2000, tile), options });
+      const error = await reading.then(
+        () => null,
+        (err: unknown) => err as OcrCallError,
+      );
+      return { error, ms: Date.now() - started, answers };
+    };
+
+    /** The side the refusal says tiles may have at most. */
+    const advisedSide = (error: OcrCallError): number => Number(/at most (\d+) px a side/.exec(error.details)?.[1]);
+
+    it('its decode: refused at once, not retryable, with the largest tile side that fits, which does', async () => {
+      // The 2000×2000 canvas takes 11.4 MiB of the 32; a 1400×1400 tile's decode 22.4 MiB more, while its
+      // read (detector at 320 px) would fit. It waited the 30 s idle limit and was told to retry later.
+      const options = { maxSideLen: 320 };
+      const { error, ms } = await sendFirst(await whiteTile(1400), options);
+      expectStatus(
+        error,
+        'RESOURCE_EXHAUSTED',
+        /image 'scan' tile 0 \(1400x1400\) needs about 22\.4 MiB to decode beside its image's 2000x2000 canvas \(11\.4 MiB\), more than this server's whole memory budget of 32 MiB.*send tiles of at most \d+ px a side.*--memory-budget-mb/,
+      );
+      expect(error!.details).to.not.match(/retry later/);
+      expect(error!.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
+      expect(ms).to.be.below(2000);
+      const side = advisedSide(error!);
+      expect(side).to.be.within(1000, 1399);
+      await waitFor(() => budget.usedBytes === 0, 10_000, 'the refused stream to give back its canvas');
+      // The advice works, and is the largest that does.
+      const fits = await sendFirst(await whiteTile(side), options);
+      expect(fits.answers.map((a) => a.result?.$case)).to.deep.equal(['tile']);
+      expectStatus(fits.error, 'CANCELLED', /./);
+      await waitFor(() => budget.usedBytes === 0, 10_000, 'the cancelled stream to give back its canvas');
+      expectStatus((await sendFirst(await whiteTile(side + 1), options)).error, 'RESOURCE_EXHAUSTED', /to decode beside/);
+    });
+
+    it('its read: refused at once (it waited for the deadline), with the largest tile side that fits, which does', async () => {
+      // A 960×960 tile decodes beside the canvas (10.5 MiB), but its read holds its pixels (2.6 MiB) and
+      // its detector's input (21.1 MiB) beside the canvas: 35.2 MiB.
+      const { error, ms } = await sendFirst(await whiteTile(960));
+      expectStatus(
+        error,
+        'RESOURCE_EXHAUSTED',
+        /image 'scan' tile 0 \(960x960\) needs about 23\.7 MiB to be read beside its image's 2000x2000 canvas \(11\.4 MiB\), more than this server's whole memory budget of 32 MiB.*send tiles of at most \d+ px a side/,
+      );
+      expect(error!.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
+      expect(ms).to.be.below(2000);
+      const side = advisedSide(error!);
+      expect(side).to.be.within(500, 959);
+      await waitFor(() => budget.usedBytes === 0, 10_000, 'the refused stream to give back its canvas');
+      const fits = await sendFirst(await whiteTile(side));
+      expect(fits.answers.map((a) => a.result?.$case)).to.deep.equal(['tile']);
+    });
+
+    it('a canvas that leaves no room for any tile: refused at its first tile, saying to downscale or split the image', async () => {
+      // 3200×3200 is 29.3 MiB of the 32: not even a read of an 8 px tile (its detector at 512×512, 6 MiB) fits beside it.
+      const call = t.client.recognizeTiles();
+      const reading = readAll(call);
+      await call.write(firstTile('wide', 3200, 3200, patch));
+      const { error } = await reading;
+      expectStatus(
+        error,
+        'RESOURCE_EXHAUSTED',
+        /image 'wide' tile 0 \(64x64\) needs about .* MiB to be read beside its image's 3200x3200 canvas \(29\.3 MiB\).*no tile of 64 px a side or more \(in at most 1024 tiles\) fits beside that canvas: downscale the image or split it into separate images/,
+      );
+    });
+  });
+
+  it("an image whose canvas alone fills the stream's share is read whole (it stalled after its first tile)", async () => {
+    // 2000×1500 is 8.6 MiB, past the 8 MiB share: the stream is full from its first tile to its last.
+    // On the default 512 MiB budget, any image over 45 Mpx.
+    const page = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
+    const tiles: number[] = [];
+    const r = await recognizeLargeImage(t.client, page, { tileSize: 800, deadlineMs: 30_000, onTile: (tl) => tiles.push(tl.tileIndex) });
+    expect(r.tiles).to.be.at.least(4);
+    expect(tiles.sort((a, b) => a - b)).to.deep.equal([...Array(r.tiles).keys()]);
+  });
+
+  describe('the lines tile borders cut are re-read a part at a time, as many as fit beside the canvas', () => {
+    /** `count` lines across both columns of 900 px tiles, each cut by the border between them. */
+    const page = async (count: number): Promise<Buffer> => {
+      const words = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima';
+      const rows = Array.from(
+        { length: count },
+        (_, i) => `<text x="100" y="${40 + i * 30}" font-family="DejaVu Sans, sans-serif" font-size="22">${i} ${words} ${i}</text>`,
+      );
+      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="${40 + count * 30}"><rect width="100%" height="100%" fill="white"/>${rows.join('')}</svg>`;
+      return sharp(Buffer.from(svg)).png().toBuffer();
+    };
+
+    for (const [count, before] of [
+      [30, 'all at once, 30 MiB beside the 4.3 MiB canvas, they waited for room that never came'],
+      [40, "all at once, 40 MiB, they were refused as more than the budget, to 'send it as tiles'"],
+    ] as const) {
+      it(`${count} cut lines on a 32 MiB budget (${before})`, async () => {
+        const r = await recognizeLargeImage(t.client, await page(count), { tileSize: 900, deadlineMs: 30_000 });
+        // Each read whole, once: "12 alpha … lima 12".
+        const numbers = r.lines.flatMap((l) => {
+          const m = /^(\d+) alpha.*lima (\d+)$/.exec(l.text.replace(/\s+/g, ' ').trim());
+          return m && m[1] === m[2] ? [Number(m[1])] : [];
+        });
+        expect(new Set(numbers).size, r.lines.map((l) => l.text).join('\n')).to.equal(numbers.length);
+        expect(numbers.length, r.lines.map((l) => l.text).join('\n')).to.be.at.least(count - 2);
+      });
+    }
+  });
+
+  it("images sent one after another, each image's tiles together, wait for the last one's read rather than being refused", async () => {
+    // Each 1500×1000 canvas is 4.3 MiB: two are past the 8 MiB share. 'b' came while 'a', whose
+    // tiles were all in, was still being read, and was refused "send an image's tiles together".
+    const quarter = await sharp({ create: { width: 750, height: 500, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
+    const call = t.client.recognizeTiles();
+    const reading = readAll(call);
+    for (const imageId of ['a', 'b', 'c']) {
+      for (let i = 0; i < 4; i++) {
+        const at = { x: (i % 2) * 750, y: Math.floor(i / 2) * 500 };
+        await call.write({ imageId, ...at, imageWidth: 1500, imageHeight: 1000, tileIndex: i, tileCount: 4, image: quarter });
+      }
+    }
+    call.end();
+    const { answers, error } = await reading;
+    expect(error, error?.details).to.equal(null);
+    expect(answers.filter((a) => a.result?.$case === 'image').map((a) => a.imageId)).to.deep.equal(['a', 'b', 'c']);
+  });
+
+  it('an image started while another on the stream still misses tiles, past the share: refused, naming it', async () => {
+    const quarter = await sharp({ create: { width: 750, height: 500, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
+    const call = t.client.recognizeTiles();
+    const reading = readAll(call);
+    for (const imageId of ['a', 'b']) {
+      await call.write({ imageId, x: 0, y: 0, imageWidth: 1500, imageHeight: 1000, tileIndex: 0, tileCount: 4, image: quarter });
+    }
+    call.end();
+    expectStatus(
+      (await reading).error,
+      'RESOURCE_EXHAUSTED',
+      /image 'b' \(1500x1000\) would put the canvases of this stream's open images at 9 MiB, past its 8 MiB share .*'a' still miss tiles.*send an image's tiles together before starting the next, or send this image on another stream/,
+    );
   });
 
   it('more images open on a stream than the limit: RESOURCE_EXHAUSTED naming them', async () => {

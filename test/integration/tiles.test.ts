@@ -157,6 +157,57 @@ describe('RecognizeTiles', function () {
       );
     });
 
+    it("a later tile whose options differ from the image's first tile's (they were ignored without a word)", async () => {
+      const top = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
+      const bottom = await tile(small, { left: 0, top: 543, width: 865, height: 700 });
+      await expectStreamError(
+        t,
+        [
+          { ...header, x: 0, y: 0, tileIndex: 0, image: top, options: { minConfidence: 0.5 } },
+          { ...header, x: 0, y: 543, tileIndex: 1, image: bottom, options: { minConfidence: 0.99 } },
+        ],
+        'INVALID_ARGUMENT',
+        /image 'a' tile 1 sets options \{min_confidence: 0\.99\}, but the image's first tile \(tile 0\) set \{min_confidence: 0\.5\}.*send them on the first tile of the image to arrive/,
+      );
+    });
+
+    it('options on tile 0 when another tile of the image came first without any (they were ignored without a word)', async () => {
+      const top = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
+      const bottom = await tile(small, { left: 0, top: 543, width: 865, height: 700 });
+      await expectStreamError(
+        t,
+        [
+          { ...header, x: 0, y: 543, tileIndex: 1, image: bottom },
+          { ...header, x: 0, y: 0, tileIndex: 0, image: top, options: { maxSideLen: 1280 } },
+        ],
+        'INVALID_ARGUMENT',
+        /image 'a' tile 0 sets options \{max_side_len: 1280\}, but the image's first tile \(tile 1\) set none/,
+      );
+    });
+
+    it('options out of range on the first tile: named by image and tile', async () => {
+      const top = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
+      await expectStreamError(
+        t,
+        [{ ...header, x: 0, y: 0, tileIndex: 0, image: top, options: { minConfidence: 3 } }],
+        'INVALID_ARGUMENT',
+        /^image 'a' tile 0: options\.min_confidence is 3; it must lie in \[0, 1\]/,
+      );
+    });
+
+    it('a tile sent again while its image is still being read: says the image is complete', async () => {
+      const whole = await tile(small, { left: 0, top: 0, width: 865, height: 1243 });
+      await expectStreamError(
+        t,
+        [
+          { ...header, x: 0, y: 0, tileIndex: 0, tileCount: 1, image: whole },
+          { ...header, x: 0, y: 0, tileIndex: 0, tileCount: 1, image: whole },
+        ],
+        'INVALID_ARGUMENT',
+        /image 'a' tile 0 is a duplicate tile: index 0 was already received, and the image's 1 tiles are all in; an image id names one image until its final message/,
+      );
+    });
+
     it('a tile that is no image', async () => {
       await expectStreamError(
         t,
