@@ -5,7 +5,7 @@
  * Each tile travels as an image of its own; the merge, and the re-reading of lines cut by tile
  * borders (RecognizeLines on upright crops), happen here, on any instance.
  */
-import type { Line, RecognizeOptions, TileRequest } from '../gen/ocr/v1/ocr.js';
+import type { Line, LineResult, RecognizeOptions, TileRequest } from '../gen/ocr/v1/ocr.js';
 import type { Quad, Rect } from '../shared/quad.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
@@ -68,6 +68,27 @@ function resumable(error: OcrCallError, signal: AbortSignal | undefined): boolea
     default:
       return false;
   }
+}
+
+/** Lines a RecognizeLines call of the re-read carries at most, below any server's own limit: calls spread over instances. */
+const MAX_LINES_A_CALL = 64;
+
+/**
+ * Consecutive runs of `crops`, each at most `maxLines` (and MAX_LINES_A_CALL) long and, where
+ * `maxBytes` is known, at most half of it in bytes (the message carries more than the images).
+ */
+function lineBatches(crops: Uint8Array[], maxLines: number, maxBytes: number): { start: number; end: number }[] {
+  const lines = Math.max(1, Math.min(maxLines, MAX_LINES_A_CALL));
+  const bytes = maxBytes > 0 ? maxBytes / 2 : Infinity;
+  const batches: { start: number; end: number }[] = [];
+  for (let start = 0; start < crops.length;) {
+    let end = start + 1;
+    let size = crops[start]!.length;
+    while (end < crops.length && end - start < lines && size + crops[end]!.length <= bytes) size += crops[end++]!.length;
+    batches.push({ start, end });
+    start = end;
+  }
+  return batches;
 }
 
 /** `value`, or a RangeError: a whole number ≥ `min`. */
@@ -174,9 +195,22 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const reread: TileLine[] = [];
   if (plan.reread.length > 0) {
     const crops = await Promise.all(plan.reread.map((q) => tiled.encodeUpright(q)));
-    const response = await client.recognizeLines(crops, opts.options, settings());
-    response.results.forEach((r, i) => {
-      if (!r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
+    // In calls the server takes, `streams` at a time, each on the instance the balancer gives it: in
+    // one, a dense image's cut lines past the server's lines a request (256) lost the whole image.
+    const { limits } = await client.getServerInfo(settings());
+    const batches = lineBatches(crops, limits?.maxLinesPerRequest || MAX_LINES_A_CALL, limits?.maxMessageBytes || 0);
+    const answers = new Array<LineResult | undefined>(crops.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let b = next++; b < batches.length; b = next++) {
+        const { start, end } = batches[b]!;
+        const response = await client.recognizeLines(crops.slice(start, end), opts.options, settings());
+        response.results.forEach((r, i) => (answers[start + i] = r));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(streams, batches.length) }, lane));
+    answers.forEach((r, i) => {
+      if (r && !r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });
   }
   const lines = selectLines([...plan.keep, ...reread], opts.options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({

@@ -4,7 +4,7 @@
  * gives back whatever its holders have not, in one place, whichever way the stream ended.
  */
 import type { MemoryBudget, Reservation } from '../engine/index.js';
-import { OcrError, resourceExhausted } from '../shared/errors.js';
+import { loadRefusal, OcrError } from '../shared/errors.js';
 
 export class StreamMemory {
   private readonly held = new Set<Reservation>();
@@ -16,12 +16,14 @@ export class StreamMemory {
    * @param shareBytes what the stream may hold before it stops reading more tiles
    * @param maxWaitMs how long one reservation may wait for room: streams holding canvases while they
    *   wait for each other's room would otherwise wait forever
+   * @param retryAfterMs when a reservation that waited that long, refused for load, may try again
    */
   constructor(
     private readonly budget: MemoryBudget,
     readonly shareBytes: number,
     private readonly maxWaitMs: number,
     private readonly signal: AbortSignal,
+    private readonly retryAfterMs: () => number = () => MIN_RETRY_AFTER_MS,
   ) {}
 
   get heldBytes(): number {
@@ -35,7 +37,8 @@ export class StreamMemory {
 
   /**
    * Bytes from the budget, once they fit. RESOURCE_EXHAUSTED at once when they exceed the whole
-   * budget (naming `what`) or after maxWaitMs without room; CANCELLED when the stream closes first.
+   * budget (naming `what`), without a retry hint; after maxWaitMs without room, as a refusal for
+   * load, with one; CANCELLED when the stream closes first.
    */
   async take(bytes: number, what: string): Promise<Reservation> {
     if (this.closed) throw closedError();
@@ -46,9 +49,14 @@ export class StreamMemory {
       reservation = await this.budget.reserve(bytes, { signal: AbortSignal.any([this.signal, timeout.signal]), what });
     } catch (err) {
       if (timeout.signal.aborted && !this.signal.aborted) {
-        throw resourceExhausted(
+        // Others hold the memory, and give it back as their calls end: a retry, here or on another
+        // instance, may fit. Without a hint (grpc-retry-pushback-ms -1) the SDK and grpc-js never retry.
+        const retryAfterMs = Math.max(MIN_RETRY_AFTER_MS, Math.ceil(this.retryAfterMs()));
+        throw loadRefusal(
           `${what} waited ${this.maxWaitMs / 1000} s for ${mib(bytes)} MiB of memory while the server's ` +
-            `${mib(this.budget.limitBytes)} MiB budget stayed full; retry later, or send smaller images or fewer at once`,
+            `${mib(this.budget.limitBytes)} MiB budget stayed full with other calls; retry in ${retryAfterMs} ms or on another ` +
+            'instance, or send smaller images or fewer at once',
+          retryAfterMs,
         );
       }
       throw err;
@@ -91,6 +99,9 @@ export class StreamMemory {
     for (const resolve of waiters) resolve();
   }
 }
+
+/** The least a refusal for want of memory asks a caller to wait: memory comes back as calls end, not at once. */
+const MIN_RETRY_AFTER_MS = 1000;
 
 const closedError = (): OcrError => new OcrError('CANCELLED', 'the tile stream closed while waiting for memory');
 

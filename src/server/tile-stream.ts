@@ -133,7 +133,9 @@ class OpenImages {
     const { limits } = ctx;
     const { budget } = ctx.engine;
     this.slots = new Slots(limits.tileConcurrency);
-    this.memory = new StreamMemory(budget, budget.limitBytes * limits.tileStreamMemoryShare, limits.maxTileStreamIdleMs, call.signal);
+    this.memory = new StreamMemory(budget, budget.limitBytes * limits.tileStreamMemoryShare, limits.maxTileStreamIdleMs, call.signal, () =>
+      ctx.engine.admission.estimatedWaitMs(call.priority ?? 'interactive'),
+    );
     // However the call ends, what the stream holds goes back at once, reads still running or not.
     addAbortListener(call.signal, () => this.memory.close());
   }

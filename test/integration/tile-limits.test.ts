@@ -6,6 +6,7 @@ import { OcrCallError, recognizeLargeImage, type TileRequest, type TileResponse 
 import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { errorAnswerTimes } from '../support/error-latency.js';
+import { cutLinesPage, wholeCutLines } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 
@@ -235,28 +236,14 @@ describe('RecognizeTiles limits', function () {
   });
 
   describe('the lines tile borders cut are re-read a part at a time, as many as fit beside the canvas', () => {
-    /** `count` lines across both columns of 900 px tiles, each cut by the border between them. */
-    const page = async (count: number): Promise<Buffer> => {
-      const words = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima';
-      const rows = Array.from(
-        { length: count },
-        (_, i) => `<text x="100" y="${40 + i * 30}" font-family="DejaVu Sans, sans-serif" font-size="22">${i} ${words} ${i}</text>`,
-      );
-      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="${40 + count * 30}"><rect width="100%" height="100%" fill="white"/>${rows.join('')}</svg>`;
-      return sharp(Buffer.from(svg)).png().toBuffer();
-    };
-
     for (const [count, before] of [
       [30, 'all at once, 30 MiB beside the 4.3 MiB canvas, they waited for room that never came'],
       [40, "all at once, 40 MiB, they were refused as more than the budget, to 'send it as tiles'"],
     ] as const) {
       it(`${count} cut lines on a 32 MiB budget (${before})`, async () => {
-        const r = await recognizeLargeImage(t.client, await page(count), { tileSize: 900, deadlineMs: 30_000 });
+        const r = await recognizeLargeImage(t.client, await cutLinesPage(count), { tileSize: 900, deadlineMs: 30_000 });
         // Each read whole, once: "12 alpha … lima 12".
-        const numbers = r.lines.flatMap((l) => {
-          const m = /^(\d+) alpha.*lima (\d+)$/.exec(l.text.replace(/\s+/g, ' ').trim());
-          return m && m[1] === m[2] ? [Number(m[1])] : [];
-        });
+        const numbers = wholeCutLines(r.lines.map((l) => l.text));
         expect(new Set(numbers).size, r.lines.map((l) => l.text).join('\n')).to.equal(numbers.length);
         expect(numbers.length, r.lines.map((l) => l.text).join('\n')).to.be.at.least(count - 2);
       });
@@ -424,6 +411,31 @@ describe('RecognizeTiles idle limit', function () {
       (v) => v.labels.method === 'RecognizeTiles' && v.labels.code === 'DEADLINE_EXCEEDED',
     )?.value;
     expect([counted, (await errorAnswerTimes(t.server.metrics, 'RecognizeTiles', 'DEADLINE_EXCEEDED')).count]).to.deep.equal([1, 0]);
+  });
+
+  it('a tile that waits the limit for memory others hold is refused for load: a retry hint, as its words say', async () => {
+    const { budget } = t.server.engine;
+    // Another caller holds all but 1 MiB; the 2000×2000 canvas (11.4 MiB) would fit once it is done.
+    const holder = await budget.reserve(budget.limitBytes - 1024 * 1024);
+    let result: { error: OcrCallError | null };
+    try {
+      const call = t.client.recognizeTiles();
+      const reading = readAll(call);
+      const tile = await sharp({ create: { width: 500, height: 500, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer();
+      await call.write(firstTile('page', 2000, 2000, tile));
+      result = await reading;
+    } finally {
+      holder.release();
+    }
+    // It said "retry later" with grpc-retry-pushback-ms -1, which tells the SDK and grpc-js never to.
+    expectStatus(
+      result.error,
+      'RESOURCE_EXHAUSTED',
+      /image 'page' \(2000x2000 canvas\) waited 0\.5 s for 11 MiB .*retry in \d+ ms or on another instance/,
+    );
+    expect(Number(result.error!.metadata.get('grpc-retry-pushback-ms')[0])).to.be.at.least(0);
   });
 
   it('the idle clock does not run while the server reads the tiles', async () => {

@@ -6,6 +6,8 @@ import { OcrClient, recognizeLargeImageSpread } from '../../src/client/index.js'
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { docsF1 } from '../../src/dev/eval-score.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { cutLinesPage, wholeCutLines } from '../support/images.js';
+import { startTestServer } from '../support/server.js';
 
 /** One large image's tiles over several instances, and resumed when the instance reading them dies. */
 describe('large images spread over instances', function () {
@@ -61,5 +63,22 @@ describe('large images spread over instances', function () {
     expect(disturbed.instances.length).to.be.at.least(2);
     expect(disturbed.lines.map((l) => l.text)).to.deep.equal(undisturbed.lines.map((l) => l.text));
     expect(disturbed.lines.map((l) => l.box)).to.deep.equal(undisturbed.lines.map((l) => l.box));
+  });
+});
+
+describe('a large image spread: the lines tile borders cut', function () {
+  this.timeout(120_000);
+
+  it("are re-read in calls of at most the server's lines a request (more at once were refused, the whole image lost)", async () => {
+    // 30 cut lines on a server that takes 8 lines a RecognizeLines call: "30 images in one call".
+    const t = await startTestServer({ limits: { maxLinesPerRequest: 8 } });
+    try {
+      const r = await recognizeLargeImageSpread(t.client, await cutLinesPage(30), { tileSize: 900, streams: 2 });
+      const numbers = wholeCutLines(r.lines.map((l) => l.text));
+      expect(new Set(numbers).size, r.lines.map((l) => l.text).join('\n')).to.equal(numbers.length);
+      expect(numbers.length, r.lines.map((l) => l.text).join('\n')).to.be.at.least(28);
+    } finally {
+      await t.stop();
+    }
   });
 });

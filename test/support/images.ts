@@ -174,3 +174,26 @@ export function bmpRows(width: number, height: number, bits: number, value: (x: 
   }
   return out;
 }
+
+/**
+ * `count` lines of text 1600 px wide, 30 px apart, each numbered at both ends ("7 alpha … lima 7"):
+ * with 900 px tiles every line is cut by the border between the two columns, and must be re-read.
+ */
+export async function cutLinesPage(count: number): Promise<Buffer> {
+  const words = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima';
+  const rows = Array.from(
+    { length: count },
+    (_, i) => `<text x="100" y="${40 + i * 30}" font-family="DejaVu Sans, sans-serif" font-size="22">${i} ${words} ${i}</text>`,
+  );
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="${40 + count * 30}">
+    <rect width="100%" height="100%" fill="white"/>${rows.join('')}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** The numbers of the lines of cutLinesPage read whole ("7 alpha … lima 7"), in the order given. */
+export function wholeCutLines(texts: string[]): number[] {
+  return texts.flatMap((text) => {
+    const m = /^(\d+) alpha.*lima (\d+)$/.exec(text.replace(/\s+/g, ' ').trim());
+    return m && m[1] === m[2] ? [Number(m[1])] : [];
+  });
+}
