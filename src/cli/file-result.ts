@@ -67,8 +67,16 @@ export function withTilingHint(result: FileFailure, sent: keyof typeof TILING_HI
   return { ...result, error: { ...result.error, message: `${message} (${TILING_HINTS[sent]})` } };
 }
 
-/** A failure of a file sent as tiles, its stream image id (random, meaning nothing to the user) replaced by the file's name. */
+/** The servers' advice on the tile size, in the SDK's words (tileSize). */
+const TILE_SIZE_ADVICE = /at most (\d+) px a side \(the SDK's tileSize\)/g;
+
+/**
+ * A failure of a file sent as tiles, its stream image id (random, meaning nothing to the user)
+ * replaced by the file's name, and the tile size the server advises given as this command's option.
+ */
 export function namingImage(result: FileFailure, imageId: string): FileFailure {
-  const message = result.error.message.replaceAll(`'${imageId}'`, `'${result.file}'`);
+  const message = result.error.message
+    .replaceAll(`'${imageId}'`, `'${result.file}'`)
+    .replace(TILE_SIZE_ADVICE, (_, side: string) => `at most ${side} px a side (--tile-size ${side})`);
   return { ...result, error: { ...result.error, message } };
 }

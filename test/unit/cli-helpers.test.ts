@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { status as Status } from '@grpc/grpc-js';
 
-import { describeError } from '../../src/cli/file-result.js';
+import { describeError, failure, namingImage } from '../../src/cli/file-result.js';
 import { planBatches } from '../../src/cli/line-batches.js';
 import { MAX_INPUT_BYTES, readInput } from '../../src/cli/read-input.js';
 import { runInOrder } from '../../src/cli/run-in-order.js';
@@ -103,6 +103,20 @@ describe('ocr recognize helpers', () => {
 
     it('maps numbers outside gRPC to UNKNOWN', () => {
       expect(new OcrCallError(99, 'odd').code).to.equal('UNKNOWN');
+    });
+  });
+
+  describe('namingImage', () => {
+    it("names a tiled file's failure by the file, and the tile size by this command's option", () => {
+      const err = new OcrCallError(
+        Status.RESOURCE_EXHAUSTED,
+        "image '4f0c' tile 0 (2048x2048) needs about 48.0 MiB to decode beside its image's 9000x9000 canvas (231.7 MiB), " +
+          "more than this server's whole memory budget of 256 MiB (--memory-budget-mb) holds at once, so no retry can fit " +
+          "it; send tiles of at most 1298 px a side (the SDK's tileSize), or use a server with a larger --memory-budget-mb",
+      );
+      const { message } = namingImage(failure('scan.tiff', err), '4f0c').error;
+      expect(message).to.match(/^image 'scan\.tiff' tile 0 /);
+      expect(message).to.contain('send tiles of at most 1298 px a side (--tile-size 1298)');
     });
   });
 

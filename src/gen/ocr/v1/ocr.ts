@@ -149,7 +149,10 @@ export interface TileRequest {
   tileCount: number;
   /** The tile's encoded bytes. */
   image: Buffer;
-  /** Read from the image's first tile. */
+  /**
+   * Read from the first of the image's tiles to arrive; later tiles may repeat them or leave them
+   * unset, and are refused (INVALID_ARGUMENT) for setting others.
+   */
   options?: RecognizeOptions | undefined;
 }
 
