@@ -1,8 +1,8 @@
 /**
  * Large images over RecognizeTiles: each image is cut into overlapping tiles, the tiles are
  * streamed, per-tile answers are passed on as they come and the image's merged lines end it.
- * A TileStream can carry several images, interleaved, on one call; recognizeLargeImage is the
- * one-image-per-call convenience.
+ * A TileStream can carry several images on one call, each image's tiles sent together, the next
+ * image's after them; recognizeLargeImage is the one-image-per-call convenience.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -55,6 +55,13 @@ export class TileStream {
   /** Set once the call is over; later images fail with it. */
   private ended: OcrCallError | null = null;
   private halfClosed = false;
+  /**
+   * Settles once the image being sent has sent its last tile (or failed). The server reads a
+   * stream's tiles in turn, so interleaving images gains nothing, while their canvases, all held
+   * at once, may pass the stream's share of the server's memory: the stream is then refused, every
+   * image on it failed. One after another, the next image waits for the last one's read instead.
+   */
+  private sending: Promise<void> = Promise.resolve();
 
   constructor(private readonly call: TileCall) {
     void this.read();
@@ -78,7 +85,11 @@ export class TileStream {
     // The reader may reject it while tiles are still being cut; the caller only awaits it later.
     result.catch(() => undefined);
 
+    const previous = this.sending;
+    let sent!: () => void;
+    this.sending = new Promise((resolve) => (sent = resolve));
     try {
+      await previous;
       for (let index = 0; index < rects.length && this.images.has(imageId); index++) {
         const rect = rects[index]!;
         await this.call.write({
@@ -98,6 +109,8 @@ export class TileStream {
       // A half-sent image would make the server fail the whole stream later; fail it now instead.
       if (!(err instanceof OcrCallError)) this.call.cancel();
       this.settle(imageId, err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      sent();
     }
     return result;
   }

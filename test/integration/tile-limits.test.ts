@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { OcrCallError, recognizeLargeImage, type TileRequest, type TileResponse } from '../../src/client/index.js';
+import { OcrCallError, recognizeLargeImage, TiledImage, TileStream, type TileRequest, type TileResponse } from '../../src/client/index.js';
 import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { errorAnswerTimes } from '../support/error-latency.js';
@@ -268,6 +268,20 @@ describe('RecognizeTiles limits', function () {
     const { answers, error } = await reading;
     expect(error, error?.details).to.equal(null);
     expect(answers.filter((a) => a.result?.$case === 'image').map((a) => a.imageId)).to.deep.equal(['a', 'b', 'c']);
+  });
+
+  it("the SDK's TileStream sends images asked for at once one after another, so that their canvases need not share the stream's share", async () => {
+    // Two 1500×1000 canvases are past the 8 MiB share: their tiles interleaved, the stream was refused
+    // ("send an image's tiles together before starting the next") and both images failed.
+    const image = await TiledImage.decode(
+      await sharp({ create: { width: 1500, height: 1000, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer(),
+    );
+    const stream = new TileStream(t.client.recognizeTiles());
+    const results = await Promise.all(['one', 'two', 'three'].map((imageId) => stream.recognize(image, { tileSize: 600, imageId })));
+    stream.end();
+    expect(results.map((r) => [r.width, r.height, r.tiles])).to.deep.equal(Array(3).fill([1500, 1000, 6]));
   });
 
   it('an image started while another on the stream still misses tiles, past the share: refused, naming it', async () => {

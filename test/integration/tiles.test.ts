@@ -82,7 +82,7 @@ describe('RecognizeTiles', function () {
     expect(texts[0]).to.equal('Acrossthetileborderthissentencemustbereadonceandwhole');
   });
 
-  it('several images interleave on one stream and each gets its own final message', async () => {
+  it('several images asked for at once on one stream each get their own final message', async () => {
     const pages = ['d003_receipt.jpg', 'd012_waybill.jpg'].map((f) => readFileSync(path.join(EVAL_DEV, 'docs', f)));
     const expected = await Promise.all(
       pages.map(async (p) => (await recognizeLargeImage(t.client, p, { tileSize: 700 })).lines.map((l) => l.text)),
