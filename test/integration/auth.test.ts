@@ -77,7 +77,19 @@ async function rawCall(port: number, method: string, headers: Record<string, str
 async function curlCall(port: number, method: string, authorizations: string[], body: string): Promise<RawAnswer> {
   const args = ['-sS', '-v', '-o', '/dev/null', '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc'];
   for (const value of authorizations) args.push('-H', `authorization: ${value}`);
-  const { stderr } = await promisify(execFile)('curl', [...args, '--data-binary', `@${body}`, `http://127.0.0.1:${port}${method}`]);
+  // curl 7.88 may never end after an answer of headers alone (a refusal): what it printed of the answer
+  // is read all the same once --max-time stops it.
+  const stderr = await promisify(execFile)('curl', [
+    ...args,
+    '--max-time',
+    '10',
+    '--data-binary',
+    `@${body}`,
+    `http://127.0.0.1:${port}${method}`,
+  ]).then(
+    (done) => done.stderr,
+    (err: { stderr?: string }) => err.stderr ?? '',
+  );
   return {
     status: Number(/^< grpc-status: (\d+)/m.exec(stderr)?.[1]),
     message: decodeURIComponent(/^< grpc-message: (.*?)\r?$/m.exec(stderr)?.[1] ?? ''),
