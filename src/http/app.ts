@@ -50,6 +50,7 @@ import {
 } from './request-images.js';
 import { HOST_LEFT_TO_APP, protocolRefusals } from './protocol-refusals.js';
 import { answerPlainHttp } from './plain-http-on-tls.js';
+import { securityHeaders } from './security-headers.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
 import { clientErrorAnswer, REQUEST_TIMEOUT_MS, serverTimeouts } from './request-timeout.js';
@@ -213,7 +214,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // First of all hooks: every request is counted, and every answer names its request as the logs do.
   app.addHook('onRequest', async (request, reply) => {
     countWhenDone(request, reply);
-    void reply.header('x-request-id', request.id);
+    void reply.header('x-request-id', request.id).headers(securityHeaders(request.url));
     const refusal = protocolRefusal(request.raw);
     if (refusal) throw refusal;
   });

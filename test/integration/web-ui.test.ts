@@ -606,19 +606,22 @@ describe('Web UI in a browser', function () {
     await limited.close();
   });
 
-  it('works under a strict Content-Security-Policy, loading nothing it forbids', async () => {
+  it('is served with a strict Content-Security-Policy of its own, and works under it, loading nothing it forbids', async () => {
     const own = await browser.newContext({ acceptDownloads: true });
     try {
-      // What a proxy in front of the server might add: nothing from elsewhere, no inline script or style, images from the page's own files or those chosen.
-      const policy = "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'";
       await own.addInitScript(`window.violations = [];
         document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));`);
       const strict = await own.newPage();
-      await strict.route(`${base}/`, async (route) => {
-        const response = await route.fetch();
-        await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': policy } });
+      const response = await strict.goto(`${base}/`);
+      // Nothing from elsewhere, no inline script or style, images from the page's own files or those
+      // chosen; framed by its own origin only; no type sniffed; no Referer to other sites.
+      expect(response?.headers()).to.deep.include({
+        'content-security-policy':
+          "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'",
+        'x-frame-options': 'SAMEORIGIN',
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
       });
-      await strict.goto(`${base}/`);
       await strict.setInputFiles('#file', RECEIPT);
       const card = strict.locator('.result');
       await card.and(strict.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
@@ -627,6 +630,12 @@ describe('Web UI in a browser', function () {
       await card.locator('.lines li').nth(2).hover();
       const [file] = await Promise.all([strict.waitForEvent('download'), card.getByRole('link', { name: 'Download TXT' }).click()]);
       expect(file.suggestedFilename()).to.equal('d004_receipt.txt');
+      expect(await strict.evaluate('window.violations')).to.deep.equal([]);
+      // The API's page (swagger-ui, which styles itself inline) is framed by its own origin only, and renders.
+      const docs = await strict.goto(`${base}/docs`);
+      expect(docs?.headers()).to.deep.include({ 'x-frame-options': 'SAMEORIGIN', 'x-content-type-options': 'nosniff' });
+      await strict.locator('.swagger-ui .info .title').filter({ hasText: 'OCR service' }).waitFor({ timeout: 30_000 });
+      await strict.locator('.opblock-summary-path').filter({ hasText: '/api/ocr' }).first().waitFor();
       expect(await strict.evaluate('window.violations')).to.deep.equal([]);
     } finally {
       await own.close();

@@ -1,0 +1,31 @@
+/**
+ * The headers a security review of an exposed web service looks for, on every answer of the HTTP
+ * port: the service's own policy rather than one each proxy in front must remember to add.
+ */
+
+/**
+ * The Web UI's Content-Security-Policy: what it is built to work under (README, "Web UI"): nothing
+ * from elsewhere, no inline script or style, the images chosen shown from blob: URLs; framed by its
+ * own origin only (clickjacking), its form never sent elsewhere. Also on the API's answers, which
+ * hold no page to protect and are not affected by it.
+ */
+export const PAGE_POLICY =
+  "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
+/**
+ * /docs is swagger-ui, which styles itself inline as it renders: under the page's policy, or under
+ * the one @fastify/swagger-ui offers, it breaks that policy. It holds nothing of a caller's.
+ */
+const DOCS_PREFIX = '/docs';
+
+/**
+ * The headers of an answer to `url`: never sniffed into another type than it says (a JSON answer
+ * run as a script, an upload shown as a page); no Referer sent to other sites; framed by its own
+ * origin only (for browsers that predate frame-ancestors too); the page's policy, but for /docs.
+ */
+export function securityHeaders(url: string): Record<string, string> {
+  const common = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'SAMEORIGIN' };
+  const path = url.split('?', 1)[0]!;
+  if (path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`)) return common;
+  return { ...common, 'content-security-policy': PAGE_POLICY };
+}
