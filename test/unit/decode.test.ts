@@ -5,8 +5,8 @@ import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { countGifFrames } from '../../src/engine/decode/gif-header.js';
 import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
-import { countTiffDirectories, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
-import { manyPageTiff } from '../support/hostile-images.js';
+import { checkTiffJpegScans, countTiffDirectories, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
+import { manyPageTiff, repeatedScanJpegTiff } from '../support/hostile-images.js';
 
 describe('image decoding', () => {
   it('recognises each supported container by its magic bytes', () => {
@@ -84,8 +84,28 @@ describe('image decoding', () => {
     const page = sharp({ create: { width: 300, height: 200, channels: 3, background: '#8a6' } });
     const stripped = await page.clone().tiff({ compression: 'jpeg' }).toBuffer();
     const tiled = await page.clone().tiff({ compression: 'jpeg', tile: true, tileWidth: 64, tileHeight: 64 }).toBuffer();
-    expect(readTiffLayout(tiled)).to.deep.equal({ compression: 7, pieces: 5 * 4 });
+    expect(readTiffLayout(tiled)).to.deep.include({ compression: 7, pieces: 5 * 4 });
     expect(readTiffLayout(stripped)?.compression).to.equal(7);
-    for (const file of [stripped, tiled]) expect((await decodeImage(file)).image).to.include({ width: 300, height: 200 });
+    for (const file of [stripped, tiled]) {
+      const { data } = readTiffLayout(file)!;
+      expect(data!.start).to.be.greaterThanOrEqual(8);
+      expect(data!.end).to.be.at.most(file.length);
+      expect((await decodeImage(file)).image).to.include({ width: 300, height: 200 });
+    }
+  });
+
+  it("counts the scans of the first page's strips only: the other pages of a many-page scan are not its bomb", async () => {
+    const page = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#8a6' } })
+      .tiff({ compression: 'jpeg' })
+      .toBuffer();
+    // What the pages after the first hold beyond its strips (here bytes no directory names): 150 pages
+    // of baseline JPEG strips, a scan each, counted with the first page's they were refused.
+    const laterPages = Buffer.concat(Array.from({ length: 150 }, () => Buffer.from([0xff, 0xda, 0x00, 0x0c])));
+    const scan = Buffer.concat([page, laterPages]);
+    expect(() => checkTiffJpegScans(scan)).not.to.throw();
+    expect((await decodeImage(scan)).image).to.include({ width: 300, height: 200 });
+    // A first page whose own strip repeats its scans is refused as before.
+    const bomb = await repeatedScanJpegTiff(500);
+    expect(() => checkTiffJpegScans(bomb)).to.throw(/TIFF image's JPEG data has more than 100 scans/);
   });
 });

@@ -71,20 +71,49 @@ export function checkTiffPages(buf: Uint8Array): void {
 const JPEG_COMPRESSION = new Set([6, 7]);
 
 /**
- * The first page's compression and how many strips or tiles its pixels are cut into, from its
- * directory's entries (SHORT or LONG values, as the baseline writes them); null where the file
- * has no readable first directory.
+ * The most strips or tiles whose offsets are read for the span of the first page's data: beyond it
+ * (a page of more rows than any scan has) the whole file is counted instead.
  */
-export function readTiffLayout(buf: Uint8Array): { compression: number; pieces: number } | null {
+const MAX_SPAN_PIECES = 65_536;
+
+/** Bytes from the start of the file, where the first page's strips or tiles lie. */
+export interface ByteSpan {
+  start: number;
+  end: number;
+}
+
+/**
+ * A SHORT or LONG entry's values, inline or where its offset points; null for another type, or
+ * values that lie past the file or are more than `most`.
+ */
+function entryValues(view: DataView, little: boolean, e: number, most: number): number[] | null {
+  const type = view.getUint16(e + 2, little);
+  const size = type === 3 ? 2 : type === 4 ? 4 : 0;
+  const count = view.getUint32(e + 4, little);
+  if (size === 0 || count > most) return null;
+  const at = count * size <= 4 ? e + 8 : view.getUint32(e + 8, little);
+  if (at + count * size > view.byteLength) return null;
+  return Array.from({ length: count }, (_, i) => (size === 2 ? view.getUint16(at + 2 * i, little) : view.getUint32(at + 4 * i, little)));
+}
+
+/**
+ * The first page's compression, how many strips or tiles its pixels are cut into, and the span of
+ * the file they lie in (null where their offsets and byte counts cannot be read), from its
+ * directory's entries (SHORT or LONG values, as the baseline writes them); null where the file has
+ * no readable first directory.
+ */
+export function readTiffLayout(buf: Uint8Array): { compression: number; pieces: number; data: ByteSpan | null } | null {
   const header = tiffHeader(buf);
   if (!header || header.first + 2 > buf.length) return null;
   const { view, little, first: at } = header;
   const fields = new Map<number, number>();
+  const entries = new Map<number, number>();
   const count = view.getUint16(at, little);
   for (let e = at + 2; e + 12 <= buf.length && e < at + 2 + 12 * count; e += 12) {
     const type = view.getUint16(e + 2, little);
-    if (type === 3 || type === 4)
-      fields.set(view.getUint16(e, little), type === 3 ? view.getUint16(e + 8, little) : view.getUint32(e + 8, little));
+    const tag = view.getUint16(e, little);
+    entries.set(tag, e);
+    if (type === 3 || type === 4) fields.set(tag, type === 3 ? view.getUint16(e + 8, little) : view.getUint32(e + 8, little));
   }
   const width = fields.get(256) ?? 0;
   const height = fields.get(257) ?? 0;
@@ -93,22 +122,42 @@ export function readTiffLayout(buf: Uint8Array): { compression: number; pieces: 
   const planes = fields.get(284) === 2 ? (fields.get(277) ?? 1) : 1;
   const across = tileWidth ? Math.ceil(width / tileWidth) : 1;
   const down = Math.ceil(height / (tileLength ?? fields.get(278) ?? height));
-  return { compression: fields.get(259) ?? 1, pieces: Math.max(1, across * down * planes) };
+  const pieces = Math.max(1, across * down * planes);
+  // Offsets and byte counts: TileOffsets and TileByteCounts for a tiled page, else those of its strips.
+  const [offsetsTag, countsTag] = tileWidth ? [324, 325] : [273, 279];
+  const [offsetsAt, countsAt] = [entries.get(offsetsTag), entries.get(countsTag)];
+  const most = Math.min(pieces, MAX_SPAN_PIECES);
+  const offsets = offsetsAt === undefined ? null : entryValues(view, little, offsetsAt, most);
+  const counts = countsAt === undefined ? null : entryValues(view, little, countsAt, most);
+  let data: ByteSpan | null = null;
+  if (offsets && counts && offsets.length > 0 && offsets.length === counts.length) {
+    let [start, end] = [buf.length, 0];
+    offsets.forEach((offset, i) => {
+      start = Math.min(start, offset);
+      end = Math.max(end, offset + counts[i]!);
+    });
+    end = Math.min(end, buf.length);
+    if (start < end) data = { start, end };
+  }
+  return { compression: fields.get(259) ?? 1, pieces, data };
 }
 
 /**
  * INVALID_ARGUMENT for a JPEG-compressed TIFF of more than MAX_JPEG_SCANS scans a strip or tile,
  * before any decoder meets it: each scan is another pass over its strip, as in a JPEG file, and
  * libtiff's JPEG codec only warns of a progression that repeats a scan, which sharp then decodes
- * (50,000 repeats in a 600 KB file of 344×344 took 3 s of CPU). All the file's SOS markers are
- * counted, natively, against that bound for the first page's strips: each strip but the last
- * is as large as the largest, so the passes cost at most what 100 over the whole image would.
+ * (50,000 repeats in a 600 KB file of 344×344 took 3 s of CPU). The SOS markers of the span the
+ * first page's strips lie in (the page read; the whole file where their offsets cannot be read)
+ * are counted, natively, against that bound for its strips: each strip but the last is as large
+ * as the largest, so the passes cost at most what 100 over the whole image would. The other pages'
+ * scans are not counted: a scanned document of many JPEG pages is not a bomb.
  */
 export function checkTiffJpegScans(buf: Uint8Array): void {
   const layout = readTiffLayout(buf);
   if (!layout || !JPEG_COMPRESSION.has(layout.compression)) return;
   const limit = MAX_JPEG_SCANS * layout.pieces;
-  if (countScanMarkers(buf, 8, limit) > limit) {
+  const { start, end } = layout.data ?? { start: 8, end: buf.length };
+  if (countScanMarkers(buf.subarray(0, end), start, limit) > limit) {
     throw invalidArgument(
       `TIFF image's JPEG data has more than ${limit} scans, over this server's limit of ${MAX_JPEG_SCANS} for each of its ` +
         `${layout.pieces} strips or tiles (encoders write about 10): decoding it would take far longer than its size suggests; ` +
