@@ -10,6 +10,7 @@ import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
+import { withoutPasswords } from './error-output.js';
 import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
@@ -121,6 +122,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .description('Chinese and English OCR over gRPC: run the server, or send it images.')
     // The version servers report in GetServerInfo and /api/info, for matching a CLI to its cluster.
     .version(SERVER_VERSION, '-V, --version', "print the ocr package's version")
+    .configureOutput({ outputError: (text, write) => write(withoutPasswords(text)) })
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError()
     .addHelpText('after', "\nRun 'ocr <command> --help' for a command's options.");

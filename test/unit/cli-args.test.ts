@@ -265,6 +265,13 @@ describe('ocr command line', () => {
     }
   });
 
+  it("never prints a Redis URL's password it refuses, as commander would quote it", async () => {
+    const { calls, error, stderr } = await run(['serve', '--cache', 'rediss://reader:s3cr%40t@cache.local:6380/x']);
+    expect(calls).to.deep.equal([]);
+    expect(error?.exitCode).to.equal(1);
+    expect(stderr).to.include("argument 'rediss://reader:***@cache.local:6380/x' is invalid").and.not.include('s3cr');
+  });
+
   describe('recognize', () => {
     it('passes files in order, defaults and the exit status of the command', async () => {
       const { calls, status } = await run(['recognize', 'b.png', 'a.jpg']);
