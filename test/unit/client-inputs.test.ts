@@ -62,7 +62,7 @@ describe('OcrClient refuses what it cannot send', () => {
     expect(notBytes.message).to.match(/^images\[1\] must be the encoded image file's bytes .*got a string/);
   });
 
-  it('refuses at construction a target that is a URL, names no port without TLS, or holds white space, saying how to write it', () => {
+  it('refuses at construction a target that is a URL, names no port without TLS or one outside 1 to 65535, or holds white space, saying how to write it', () => {
     const cases: [string, RegExp][] = [
       ['http://127.0.0.1:50051', /is a URL; a gRPC target has no http:\/\/ : use "127\.0\.0\.1:50051"/],
       ['https://ocr.internal:443/', /use "ocr\.internal:443" with the tls option/],
@@ -73,6 +73,10 @@ describe('OcrClient refuses what it cannot send', () => {
       ['127.0.0.1', /names no port/],
       [' 127.0.0.1:50051', /holds white space/],
       ['', /target must be a gRPC target such as "host:port"/],
+      ['127.0.0.1:99999', /^target "127\.0\.0\.1:99999" names port 99999, outside 1 to 65535: give the servers' gRPC port/],
+      ['dns:///ocr.internal:0', /names port 0, outside 1 to 65535/],
+      ['ipv4:10.0.0.1:1,10.0.0.2:70000', /names port 70000, outside 1 to 65535/],
+      ['[::1]:65536', /names port 65536/],
     ];
     for (const [target, message] of cases) {
       expect(() => new OcrClient(target), JSON.stringify(target)).to.throw(RangeError, message);
@@ -83,6 +87,8 @@ describe('OcrClient refuses what it cannot send', () => {
       '[::1]:50051',
       'dns:///ocr.internal:50051',
       'ipv4:10.0.0.1:1,10.0.0.2:2',
+      'ipv6:[::1]:65535',
+      'dns://8.8.8.8/ocr.internal:50051',
     ]) {
       new OcrClient(target).close();
     }
