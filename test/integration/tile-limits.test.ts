@@ -6,7 +6,7 @@ import { OcrCallError, recognizeLargeImage, TiledImage, TileStream, type TileReq
 import type { MemoryBudget, Reservation } from '../../src/engine/admission/memory-budget.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { errorAnswerTimes } from '../support/error-latency.js';
-import { cutLinesPage, wholeCutLines } from '../support/images.js';
+import { cutLinesPage, solidImage, wholeCutLines } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 
@@ -81,9 +81,7 @@ describe('RecognizeTiles limits', function () {
     });
     budget = t.server.engine.budget;
     small = readFileSync(path.join(EVAL_DEV, 'docs', 'd013_waybill.jpg'));
-    patch = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ffffff' } })
-      .png()
-      .toBuffer();
+    patch = await solidImage(64, 64);
   });
   after(async () => t?.stop());
 
@@ -136,10 +134,7 @@ describe('RecognizeTiles limits', function () {
 
   describe('a tile that can never fit beside its own canvas', () => {
     /** A white side×side tile: small to send, its decode and read as large as any. */
-    const whiteTile = (side: number): Promise<Buffer> =>
-      sharp({ create: { width: side, height: side, channels: 3, background: '#ffffff' } })
-        .png()
-        .toBuffer();
+    const whiteTile = (side: number): Promise<Buffer> => solidImage(side, side);
 
     /** Sends `tile` as the first of two tiles of a 2000×2000 image: its status, how long it took, the messages before it. */
     const sendFirst = async (
@@ -226,9 +221,7 @@ describe('RecognizeTiles limits', function () {
   it("an image whose canvas alone fills the stream's share is read whole (it stalled after its first tile)", async () => {
     // 2000×1500 is 8.6 MiB, past the 8 MiB share: the stream is full from its first tile to its last.
     // On the default 512 MiB budget, any image over 45 Mpx.
-    const page = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#ffffff' } })
-      .png()
-      .toBuffer();
+    const page = await solidImage(2000, 1500);
     const tiles: number[] = [];
     const r = await recognizeLargeImage(t.client, page, { tileSize: 800, deadlineMs: 30_000, onTile: (tl) => tiles.push(tl.tileIndex) });
     expect(r.tiles).to.be.at.least(4);
@@ -253,9 +246,7 @@ describe('RecognizeTiles limits', function () {
   it("images sent one after another, each image's tiles together, wait for the last one's read rather than being refused", async () => {
     // Each 1500×1000 canvas is 4.3 MiB: two are past the 8 MiB share. 'b' came while 'a', whose
     // tiles were all in, was still being read, and was refused "send an image's tiles together".
-    const quarter = await sharp({ create: { width: 750, height: 500, channels: 3, background: '#ffffff' } })
-      .png()
-      .toBuffer();
+    const quarter = await solidImage(750, 500);
     const call = t.client.recognizeTiles();
     const reading = readAll(call);
     for (const imageId of ['a', 'b', 'c']) {
@@ -273,11 +264,7 @@ describe('RecognizeTiles limits', function () {
   it("the SDK's TileStream sends images asked for at once one after another, so that their canvases need not share the stream's share", async () => {
     // Two 1500×1000 canvases are past the 8 MiB share: their tiles interleaved, the stream was refused
     // ("send an image's tiles together before starting the next") and both images failed.
-    const image = await TiledImage.decode(
-      await sharp({ create: { width: 1500, height: 1000, channels: 3, background: '#ffffff' } })
-        .png()
-        .toBuffer(),
-    );
+    const image = await TiledImage.decode(await solidImage(1500, 1000));
     const stream = new TileStream(t.client.recognizeTiles());
     const results = await Promise.all(['one', 'two', 'three'].map((imageId) => stream.recognize(image, { tileSize: 600, imageId })));
     stream.end();
@@ -285,9 +272,7 @@ describe('RecognizeTiles limits', function () {
   });
 
   it('an image started while another on the stream still misses tiles, past the share: refused, naming it', async () => {
-    const quarter = await sharp({ create: { width: 750, height: 500, channels: 3, background: '#ffffff' } })
-      .png()
-      .toBuffer();
+    const quarter = await solidImage(750, 500);
     const call = t.client.recognizeTiles();
     const reading = readAll(call);
     for (const imageId of ['a', 'b']) {
@@ -435,9 +420,7 @@ describe('RecognizeTiles idle limit', function () {
     try {
       const call = t.client.recognizeTiles();
       const reading = readAll(call);
-      const tile = await sharp({ create: { width: 500, height: 500, channels: 3, background: '#ffffff' } })
-        .png()
-        .toBuffer();
+      const tile = await solidImage(500, 500);
       await call.write(firstTile('page', 2000, 2000, tile));
       result = await reading;
     } finally {
