@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ServeOptions } from './serve-options.js';
 import {
@@ -17,6 +16,7 @@ import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
 import { SERVER_VERSION } from '../shared/version.js';
+import { consulAgentTls } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
 import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
 import { serverTls } from './tls-options.js';
@@ -65,15 +65,6 @@ async function leaveConsul(registration: ConsulRegistration, logger: Logger, bou
   }
 }
 
-/** A file named by an environment variable; an error names the variable, which Node's ENOENT does not. */
-function readEnvFile(variable: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new Error(`cannot read ${variable} ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 /** Consul settings from the options and the environment variables Consul's own tools read. */
 function consulSettings(opts: ServeOptions): { address: string; token?: string; tls?: ConsulTls; advertiseHost: string } | null {
   const env = process.env;
@@ -87,12 +78,9 @@ function consulSettings(opts: ServeOptions): { address: string; token?: string; 
     throw new Error(`${opts.consul ? '--consul' : 'CONSUL_HTTP_ADDR'}: ${(err as Error).message}`, { cause: err });
   }
   const token = opts.consulToken || env.CONSUL_HTTP_TOKEN;
-  // Files are read now too: a wrong path should stop the start, not surface at the first registration.
-  const tls: ConsulTls = {
-    ...(env.CONSUL_CACERT ? { ca: readEnvFile('CONSUL_CACERT', env.CONSUL_CACERT) } : {}),
-    ...(env.CONSUL_CLIENT_CERT ? { cert: readEnvFile('CONSUL_CLIENT_CERT', env.CONSUL_CLIENT_CERT) } : {}),
-    ...(env.CONSUL_CLIENT_KEY ? { key: readEnvFile('CONSUL_CLIENT_KEY', env.CONSUL_CLIENT_KEY) } : {}),
-  };
+  // Read as a consul:// target reads them, and now: a wrong path should stop the start, not surface
+  // at the first registration.
+  const tls: ConsulTls = consulAgentTls(undefined, env);
   return {
     address,
     ...(token ? { token } : {}),

@@ -39,7 +39,7 @@ function readPem(variable: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`cannot read ${variable} ${file} (the Consul agent's TLS file): ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot read ${variable} ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 

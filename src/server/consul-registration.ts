@@ -55,10 +55,13 @@ export interface ConsulRegistrationOptions {
   requestTimeoutMs?: number;
 }
 
+/** An https agent's TLS, as Consul's variables give it (CONSUL_CACERT, CONSUL_CLIENT_CERT/KEY, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_SSL_VERIFY). */
 export interface ConsulTls {
   ca?: string | Buffer;
   cert?: string | Buffer;
   key?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
 }
 
 export interface ConsulRegistration {

@@ -109,8 +109,6 @@ describe('consul:// target whose agent serves HTTPS only', function () {
   it('with a CONSUL_CACERT that cannot be read, the call fails UNAVAILABLE naming the variable and the file', async () => {
     const missing = path.join(pki.dir, 'no-such-ca.pem');
     const answer = await askWithEnv(`consul://127.0.0.1:${port}/ocr`, { CONSUL_HTTP_SSL: 'true', CONSUL_CACERT: missing });
-    expect(answer).to.match(
-      new RegExp(`^UNAVAILABLE: cannot read CONSUL_CACERT ${missing.replace(/[.]/g, '\\.')} \\(the Consul agent's TLS file\\): ENOENT`),
-    );
+    expect(answer).to.match(new RegExp(`^UNAVAILABLE: cannot read CONSUL_CACERT ${missing.replace(/[.]/g, '\\.')}: ENOENT`));
   });
 });
