@@ -53,6 +53,16 @@ const joinedValues = (value: unknown): number =>
   typeof value === 'string' ? Math.max(1, value.split(',').filter((v) => v.trim()).length) : 1;
 
 /**
+ * Every `authorization` field of a request's raw headers (name, value, name, value…), whose parsed
+ * headers keep only the first: Node's HTTP/1.1 and HTTP/2 alike.
+ */
+export function authorizationValues(rawHeaders: readonly string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'authorization') values.push(rawHeaders[i + 1]!);
+  return values;
+}
+
+/**
  * The token of the `authorization` values a call carried (gRPC metadata and HTTP both allow
  * several, separately or joined with commas): exactly one value, the Bearer scheme, one token of
  * b64token characters. Throws AuthFailure(UNAUTHENTICATED) saying what is wrong.

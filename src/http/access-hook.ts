@@ -9,19 +9,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
-import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { AuthFailure, authorizationValues, bearerChallenge } from '../auth/bearer.js';
 import { socketPeerIdentity } from '../server/peer-identity.js';
 import { clientAddress } from '../shared/client-address.js';
 import { toHttpFailure } from './failure.js';
 import { failureJson } from './response-json.js';
 
 /** Every `authorization` header the request carried: Node keeps only the first in request.headers. */
-export function authorizationValues(request: FastifyRequest): string[] {
-  const raw = request.raw.rawHeaders;
-  const values: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') values.push(raw[i + 1]!);
-  return values;
-}
+export const requestAuthorization = (request: FastifyRequest): string[] => authorizationValues(request.raw.rawHeaders);
 
 /** Who a request is from when no token names it: the client certificate's subject, else the peer's address. */
 export function httpFallbackIdentity(request: FastifyRequest): string {
@@ -42,7 +37,7 @@ export function addAccessControl(app: FastifyInstance, access: AccessControl, lo
     if (!access.concerns(need)) return;
     try {
       const { release } = await access.admit(
-        { authorization: authorizationValues(request), fallback: () => httpFallbackIdentity(request) },
+        { authorization: requestAuthorization(request), fallback: () => httpFallbackIdentity(request) },
         need,
       );
       if (reply.raw.writableFinished || reply.raw.destroyed) release();

@@ -24,7 +24,7 @@ import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import { isOverQuota } from '../auth/quota.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
-import { addAccessControl, authorizationValues } from './access-hook.js';
+import { addAccessControl, requestAuthorization } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
@@ -118,7 +118,7 @@ function timeLeftMs(request: FastifyRequest, reply: FastifyReply): number | unde
 function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSource): HttpCall {
   const { priority, deadline } = callTerms(request, reply, body);
   // Every value: Node keeps only the first of repeated authorization headers in request.headers.
-  const authorization = authorizationValues(request);
+  const authorization = requestAuthorization(request);
   const controller = new AbortController();
   // The client went away before its answer: the work it asked for stops.
   reply.raw.on('close', () => {

@@ -10,7 +10,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
-import { AuthFailure } from '../auth/bearer.js';
+import { AuthFailure, authorizationValues } from '../auth/bearer.js';
 import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
@@ -38,7 +38,7 @@ export function fallbackIdentity(call: ServerInterceptingCallInterface): string 
  */
 export function joinRepeatedAuthorization(server: GrpcHttp2Server): void {
   server.prependListener('stream', (_stream: unknown, headers: IncomingHttpHeaders, _flags: number, raw: readonly string[] = []) => {
-    const values = raw.filter((_, i) => i % 2 === 1 && raw[i - 1] === 'authorization');
+    const values = authorizationValues(raw);
     if (values.length > 1) headers.authorization = values.join(', ');
   });
 }

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
-import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
+import { AuthFailure, authorizationValues, bearerChallenge } from '../auth/bearer.js';
 import type { ConnectionGuard } from './connection-guard.js';
 
 /** Resolves once bound (unref'd: it keeps no process alive); rejects with the listen error. */
@@ -28,7 +28,7 @@ export async function serveMetrics(
       res.writeHead(405, { allow: 'GET, HEAD' }).end(`${req.method} /metrics is not served; send GET\n`);
       return;
     }
-    const authorization = req.rawHeaders.filter((_, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'authorization');
+    const authorization = authorizationValues(req.rawHeaders);
     const admitted = access?.concerns(need)
       ? access.admit({ authorization, fallback: () => `addr:${req.socket.remoteAddress ?? 'unknown'}` }, need)
       : Promise.resolve({ release: () => undefined });
