@@ -13,7 +13,7 @@ import { IDLE_TRIM_MS, IdleMemoryTrim } from '../server/memory-trim.js';
 import { clusterBackend } from '../http/cluster-backend.js';
 import { ClusterReach } from '../http/cluster-reach.js';
 import { HttpMetrics } from '../http/http-metrics.js';
-import { afterLogWrites, flushLogs, type Logger } from '../server/logger.js';
+import { exitAfterLogs, type Logger } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
 import { httpListenFailure } from '../server/bind-failure.js';
@@ -108,24 +108,18 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     const forced = setTimeout(() => {
       // As `ocr serve` says it: the requests still open lose their connections with the process.
       logger.warn({ graceMs: opts.graceMs }, 'grace period over: closing the requests still open');
-      afterLogWrites(() => process.exit(0));
+      exitAfterLogs(0);
     }, opts.graceMs);
     void app.close().then(() => {
       clearTimeout(forced);
       close();
       logger.info({ signal }, 'stopped');
-      afterLogWrites(() => {
-        flushLogs();
-        process.exit(0);
-      });
+      exitAfterLogs(0);
     });
   };
   const force = (signal: StopSignal): void => {
     logger.warn({ signal, cut: backend.inFlight }, FORCED_EXIT);
-    afterLogWrites(() => {
-      flushLogs();
-      process.exit(signalExitStatus(signal));
-    });
+    exitAfterLogs(signalExitStatus(signal));
   };
   return {
     close,

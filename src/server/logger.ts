@@ -28,20 +28,21 @@ export function flushLogs(): void {
 const LOG_WRITES_BOUND_MS = 1000;
 
 /**
- * Calls `exit` once the loggers have written what they hold, or have found stderr gone (EPIPE), or
- * after LOG_WRITES_BOUND_MS. sonic-boom's flushSync (flushLogs, and pino's own exit hook) retries a
+ * Exits with `status` once the loggers have written what they hold, or have found stderr gone
+ * (EPIPE), or after LOG_WRITES_BOUND_MS, their last lines flushed. sonic-boom's flushSync (flushLogs, and pino's own exit hook) retries a
  * failed write for ever unless it is EAGAIN: an exit while a line was still being written to a
  * stderr without a reader (`| pino-pretty` ended by the same Ctrl-C) never came, whatever signal
  * followed. Once a write has failed with EPIPE, pino turns the stream off and flushSync does nothing.
  */
-export function afterLogWrites(exit: () => void): void {
+export function exitAfterLogs(status: number): void {
   let left = streams.length;
   let done = false;
   const finish = (): void => {
     if (done) return;
     done = true;
     clearTimeout(timer);
-    exit();
+    flushLogs();
+    process.exit(status);
   };
   const timer = setTimeout(finish, LOG_WRITES_BOUND_MS);
   for (const stream of streams) {
