@@ -18,14 +18,19 @@ export const PAGE_POLICY =
  */
 const DOCS_PREFIX = '/docs';
 
+const COMMON_HEADERS = Object.freeze({
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'SAMEORIGIN',
+});
+const PAGE_HEADERS = Object.freeze({ ...COMMON_HEADERS, 'content-security-policy': PAGE_POLICY });
+
 /**
  * The headers of an answer to `url`: never sniffed into another type than it says (a JSON answer
  * run as a script, an upload shown as a page); no Referer sent to other sites; framed by its own
  * origin only (for browsers that predate frame-ancestors too); the page's policy, but for /docs.
  */
-export function securityHeaders(url: string): Record<string, string> {
-  const common = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'SAMEORIGIN' };
+export function securityHeaders(url: string): Readonly<Record<string, string>> {
   const path = url.split('?', 1)[0]!;
-  if (path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`)) return common;
-  return { ...common, 'content-security-policy': PAGE_POLICY };
+  return path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`) ? COMMON_HEADERS : PAGE_HEADERS;
 }
