@@ -175,14 +175,7 @@ export class AccessControl {
 
   /** Admits the call or throws AuthFailure / OcrError(RESOURCE_EXHAUSTED). */
   async admit(call: CallAccess, need: Requirement): Promise<Admitted> {
-    let caller: Caller | null = null;
-    if (need.scope !== null && this.auth) {
-      caller = await this.auth.authenticate(call.authorization);
-      if (!caller.scopes.has(need.scope)) {
-        const carried = caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope';
-        throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carried}`);
-      }
-    }
+    let caller = await this.authorized(call.authorization, need);
     if (!need.quota || !this.quotas) return { caller: caller ?? { identity: call.fallback(), scopes: new Set() }, release: NOTHING };
     // An open call (information under --no-protect-info) that carries a token is counted by it, not by
     // its address, which every caller there without one shares; one that does not verify leaves the
@@ -193,7 +186,26 @@ export class AccessControl {
     return { caller, release };
   }
 
+  /**
+   * The token judged again, as it stands now: a stream outlives the check at its start, and its key
+   * may have been revoked, its JWT expired or its scope withdrawn since. Throws AuthFailure.
+   */
+  async recheck(authorization: readonly unknown[], need: Requirement): Promise<void> {
+    await this.authorized(authorization, need);
+  }
+
   close(): void {
     this.auth?.close();
+  }
+
+  /** The caller the token names, with the scope `need` asks for; null where no token is looked at. */
+  private async authorized(authorization: readonly unknown[], need: Requirement): Promise<Caller | null> {
+    if (need.scope === null || !this.auth) return null;
+    const caller = await this.auth.authenticate(authorization);
+    if (!caller.scopes.has(need.scope)) {
+      const carried = caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope';
+      throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carried}`);
+    }
+    return caller;
   }
 }

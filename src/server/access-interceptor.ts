@@ -9,7 +9,7 @@
  * of the metadata the handlers see.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
-import { ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure, authorizationValues } from '../auth/bearer.js';
 import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -19,8 +19,9 @@ import type { GrpcHttp2Server } from './http2-servers.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { peerIdentity } from './peer-identity.js';
-import { statusName, toServiceError } from './status.js';
+import { statusName, toStatus } from './status.js';
 import { requestId } from './call-context.js';
+import { keepTokenCheck, revokedMidStream } from './stream-token.js';
 
 /** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
 export function fallbackIdentity(call: ServerInterceptingCallInterface): string {
@@ -62,17 +63,14 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
       release = null;
     };
     const refuse = (err: unknown): void => {
-      const failure = err instanceof AuthFailure ? err : null;
-      const error = failure ? null : toServiceError(err);
-      const code = failure ? status[failure.code] : (error!.code ?? status.INTERNAL);
-      const details = failure ? failure.message : error!.details;
+      const { code, details, metadata } = toStatus(err);
       if (method) metrics.answeredNotOk(method, statusName(code), arrived);
       logger().info(
         { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() },
         'refused',
       );
       end();
-      call.sendStatus({ code, details, ...(error ? { metadata: error.metadata } : {}) });
+      call.sendStatus({ code, details, metadata });
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>
@@ -81,6 +79,13 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
             id = requestId(metadata);
             const authorization = metadata.get('authorization');
             metadata.remove('authorization');
+            if (descriptor.requestStream && need.scope !== null) {
+              keepTokenCheck(metadata, () =>
+                access.recheck(authorization, need).catch((err: unknown) => {
+                  throw err instanceof AuthFailure ? revokedMidStream(err) : err;
+                }),
+              );
+            }
             access.admit({ authorization, fallback: () => fallbackIdentity(call) }, need).then((admitted) => {
               if (ended) {
                 admitted.release();

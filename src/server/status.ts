@@ -1,4 +1,5 @@
 import { status, type ServiceError, type StatusObject, Metadata } from '@grpc/grpc-js';
+import { AuthFailure } from '../auth/bearer.js';
 import { OcrError, type OcrErrorCode } from '../shared/errors.js';
 import { NEW_CALL_PUSHBACK_MS } from '../shared/pushback.js';
 
@@ -12,13 +13,15 @@ const CODES: Record<OcrErrorCode, status> = {
 };
 
 /**
- * Any thrown value → a gRPC status; unexpected ones become INTERNAL without leaking stack traces.
+ * Any thrown value → a gRPC status, an AuthFailure's (UNAUTHENTICATED, PERMISSION_DENIED) included;
+ * unexpected ones become INTERNAL without leaking stack traces.
  * RESOURCE_EXHAUSTED carries grpc-retry-pushback-ms, as gRPC's retry design names it: the wait a
  * refusal for load suggests, or -1 for one that no retry can fix (too large), which grpc-js and
  * the SDK then do not retry. A refusal for load by admission also carries ocr-new-call-pushback-ms,
  * when a new call would fit (pushback.ts).
  */
 export function toStatus(err: unknown): StatusObject {
+  if (err instanceof AuthFailure) return { code: status[err.code], details: err.message, metadata: new Metadata() };
   const known = err instanceof OcrError;
   const code = known ? CODES[err.code] : status.INTERNAL;
   const details = known ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;

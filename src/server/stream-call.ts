@@ -2,6 +2,7 @@ import type { handleBidiStreamingCall } from '@grpc/grpc-js';
 import type { ServiceContext } from './call-context.js';
 import { CallRecord, type CallInfo, type Method } from './call-handler.js';
 import { IncomingMessages } from './incoming-messages.js';
+import { checkedEach, tokenCheckOf } from './stream-token.js';
 
 /** What a streaming handler has of its call besides the incoming messages. */
 export interface StreamCall<Res> extends CallInfo {
@@ -27,8 +28,9 @@ export type StreamHandler<Req, Res> = (messages: AsyncIterable<Req>, call: Strea
 /**
  * A bidirectional-streaming handler: the incoming messages as an async iterable, read one at a
  * time as the handler asks; the call ends at its first failure (the handler's, a task's, the idle
- * limit's), when the caller leaves, or OK once the handler and its tasks are done. Request id,
- * signal, priority, status, metrics and log are call-handler.ts's, as for a unary call.
+ * limit's, its token's when that no longer holds: stream-token.ts), when the caller leaves, or OK
+ * once the handler and its tasks are done. Request id, signal, priority, status, metrics and log
+ * are call-handler.ts's, as for a unary call.
  */
 export function bidiStream<Req, Res>(
   ctx: ServiceContext,
@@ -42,6 +44,7 @@ export function bidiStream<Req, Res>(
     let idle: { ms: number; error: () => unknown } | null = null;
     let idleTimer: NodeJS.Timeout | undefined;
     const messages = new IncomingMessages<Req>(call, record.signal, () => watchIdle());
+    const check = tokenCheckOf(call.metadata);
 
     /**
      * `send` is false when grpc-js has already ended the call with a status of its own; `stalled`
@@ -69,7 +72,7 @@ export function bidiStream<Req, Res>(
 
     const run = async (task: () => Promise<void>): Promise<void> => task();
     const start = async (): Promise<void> =>
-      work(messages, {
+      work(check ? checkedEach(messages, check) : messages, {
         ...record.info(),
         peer: record.peer,
         write: (message) => {

@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { pino } from 'pino';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
-import { OcrCallError, OcrClient, type OcrClientOptions } from '../../src/client/index.js';
+import { OcrCallError, OcrClient, TileStream, type OcrClientOptions } from '../../src/client/index.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { clusterBackend, gatewayTokenRefused } from '../../src/http/cluster-backend.js';
@@ -137,7 +137,9 @@ describe('tokens, scopes and quotas', function () {
     limited: generateApiKey(),
     other: generateApiKey(),
     metered: generateApiKey(),
+    streamer: generateApiKey(),
   };
+  let apiKeysFile: string;
   let signer: CryptoKey;
   let edSigner: CryptoKey;
   let stranger: CryptoKey;
@@ -175,20 +177,19 @@ describe('tokens, scopes and quotas', function () {
     return token.sign(opts.key ?? (opts.alg === 'EdDSA' ? edSigner : signer));
   };
   const now = (): number => Math.floor(Date.now() / 1000);
+  const keyEntries = [
+    { name: 'reader', hash: hashApiKey(keys.reader), scopes: ['ocr:read'] },
+    { name: 'admin', hash: hashApiKey(keys.admin), scopes: ['ocr:admin'] },
+    { name: 'limited', hash: hashApiKey(keys.limited), scopes: ['ocr:read'], quota: { rps: 2, burst: 2, concurrent: 4 } },
+    { name: 'other', hash: hashApiKey(keys.other), scopes: ['ocr:read'], quota: { rps: 2, burst: 2 } },
+    { name: 'metered', hash: hashApiKey(keys.metered), scopes: ['ocr:read'], quota: { rps: 1, burst: 1 } },
+    { name: 'streamer', hash: hashApiKey(keys.streamer), scopes: ['ocr:read'] },
+  ];
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-auth-'));
-    const apiKeysFile = path.join(dir, 'keys.json');
-    writeFileSync(
-      apiKeysFile,
-      JSON.stringify([
-        { name: 'reader', hash: hashApiKey(keys.reader), scopes: ['ocr:read'] },
-        { name: 'admin', hash: hashApiKey(keys.admin), scopes: ['ocr:admin'] },
-        { name: 'limited', hash: hashApiKey(keys.limited), scopes: ['ocr:read'], quota: { rps: 2, burst: 2, concurrent: 4 } },
-        { name: 'other', hash: hashApiKey(keys.other), scopes: ['ocr:read'], quota: { rps: 2, burst: 2 } },
-        { name: 'metered', hash: hashApiKey(keys.metered), scopes: ['ocr:read'], quota: { rps: 1, burst: 1 } },
-      ]),
-    );
+    apiKeysFile = path.join(dir, 'keys.json');
+    writeFileSync(apiKeysFile, JSON.stringify(keyEntries));
     const es = await generateKeyPair('ES256');
     const ed = await generateKeyPair('EdDSA');
     stranger = (await generateKeyPair('ES256')).privateKey;
@@ -373,6 +374,27 @@ describe('tokens, scopes and quotas', function () {
       headers: { authorization: `Bearer ${ed}` },
     });
     expect(res.status).to.equal(200);
+  });
+
+  it('ends an open RecognizeTiles stream at its next image once its key is revoked: UNAUTHENTICATED, the answers before it kept', async () => {
+    const streamer = client({ token: keys.streamer });
+    const stream = new TileStream(streamer.recognizeTiles());
+    const first = await stream.recognize(line, { tileSize: 512 });
+    expect(first.lines.map((l) => l.text).join('')).to.include('2024');
+    writeFileSync(apiKeysFile, JSON.stringify(keyEntries.filter((k) => k.name !== 'streamer')));
+    await waitFor(
+      () =>
+        streamer.getServerInfo().then(
+          () => false,
+          (err: unknown) => err instanceof OcrCallError && err.code === 'UNAUTHENTICATED',
+        ),
+      10_000,
+      'the revoked key to be refused on new calls',
+    );
+    const refused = await callError(stream.recognize(line, { tileSize: 512 }));
+    expect(refused.code).to.equal('UNAUTHENTICATED');
+    expect(refused.details).to.match(/^this stream's token no longer holds: unknown API key: it is not in the key file \(revoked/);
+    expect(refused.details).to.not.include(keys.streamer);
   });
 
   it('refuses calls over a quota with RESOURCE_EXHAUSTED / 429 and a retry hint, leaves other callers alone, and recovers', async () => {
