@@ -19,11 +19,11 @@ import { OcrEngine, type EngineConfig } from '../engine/index.js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServiceLimits } from './call-context.js';
 import { ReceiveWindowControl } from './http2-receive-window.js';
-import { withHttp2Servers } from './http2-servers.js';
+import { withHttp2Servers, type GrpcHttp2Server } from './http2-servers.js';
 import { ConnectionGuard } from './connection-guard.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { createLogger, type Logger } from './logger.js';
-import { ServerMetrics } from './metrics.js';
+import { ServerMetrics, type ServerLoad } from './metrics.js';
 import { serveMetrics } from './metrics-endpoint.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { stampArrivals } from './call-arrival.js';
@@ -145,9 +145,32 @@ export const DEFAULT_LIMITS: ServiceLimits = {
  * it liked (docs/RESOURCES.md, "Connections").
  */
 export const MAX_STREAMS_PER_CONNECTION = 128;
-
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+/** The engine once its models have loaded: what the metrics, the refusals and the uploads' bound read from then on. */
+interface LiveEngine {
+  engine?: OcrEngine;
+}
+
+/** What the parts made before the models load share: the gRPC server's guards, the HTTP front door. */
+interface Wiring {
+  config: ServerConfig;
+  live: LiveEngine;
+  /** gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known. */
+  uploads: UploadGate;
+  metrics: ServerMetrics;
+  access: AccessControl | undefined;
+  receiveWindow: ReceiveWindowControl;
+  /** The logger names the instance, which names the bound port: set after the bind, before any call. */
+  callLog: { logger?: Logger };
+}
+
+/** What the HTTP front door answers from: the handlers once the models have loaded, and whether the instance serves. */
+interface ServingState {
+  handlers: OcrHandlers | null;
+  serving: boolean;
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -162,63 +185,25 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       async (started) => (await started.close()).stuck,
       () => 0,
     );
-  let certificates: ServerCertificates | undefined;
-  let access: AccessControl | undefined;
+  let files: StartFiles;
   try {
-    // Certificate, key and JWKS files are read before the models load: one that cannot serve stops the start at once.
-    certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
-    access = config.access ? new AccessControl(config.access) : undefined;
+    files = readStartFiles(config);
   } catch (err) {
-    certificates?.close();
     throw new StartFailure((err as Error).message, await closeStarting(), { cause: err });
   }
-  // Set once the models have loaded: the metrics and the early refusal read it from then on.
-  const live: { engine?: OcrEngine } = {};
-  // gRPC uploads and HTTP bodies alike; bounded in bytes once the memory budget is known, below.
+  const { certificates, access } = files;
+  const live: LiveEngine = {};
   const uploads = new UploadGate();
-  const metrics = new ServerMetrics({
-    inFlight: () => live.engine?.inFlight ?? 0,
-    queuedTasks: () => live.engine?.queuedTasks ?? 0,
-    memoryUsed: () => live.engine?.budget.usedBytes ?? 0,
-    memoryBudget: () => live.engine?.budget.limitBytes ?? 0,
-    workersLoaded: () => live.engine?.loadedWorkers ?? 0,
-    workersBusy: () => live.engine?.busyWorkers ?? 0,
-    estimatedWaitMs: (priority) => live.engine?.admission.estimatedWaitMs(priority) ?? 0,
-    workersReplaced: () => live.engine?.stoppedWorkers ?? 0,
-    workersCrashed: () => live.engine?.crashedWorkers ?? 0,
-    uploadBytesHeld: () => uploads.heldBytes,
-  });
-  // The logger names the instance, which names the bound port: it is made after the bind, before any call.
-  const callLog: { logger?: Logger } = {};
+  const metrics = new ServerMetrics(engineLoad(live, uploads));
+  const wiring: Wiring = { config, live, uploads, metrics, access, receiveWindow: new ReceiveWindowControl(), callLog: {} };
   installIncrementalDecoder();
-  const receiveWindow = new ReceiveWindowControl();
   const connections = new ConnectionGuard(
     config.connections ?? {},
     metrics.registry,
     createLogger(config.logLevel, { component: 'connections' }),
   );
-  const server = new Server({
-    // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
-    interceptors: [
-      openEndedCallLimit(),
-      ...(access ? [accessInterceptor(access, metrics, () => callLog.logger!)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics, config.limits, uploads, receiveWindow),
-      // Sees the metadata of the calls let in, before their request is read.
-      oversizeRefusal(config.limits.maxMessageBytes, metrics, () => callLog.logger),
-    ],
-    // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
-    'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),
-    'grpc.max_send_message_length': config.limits.maxMessageBytes,
-    // No ping policy to set: grpc-js 1.14's server ACKs every client ping and has none to enforce
-    // (no min_ping_interval, no too_many_pings GOAWAY, as gRPC core's and grpc-go's servers have),
-    // so the SDK's keepalive pings (src/client/keepalive.ts) and any client's are never punished.
-    // (grpc.keepalive_permit_without_calls is a client option in grpc-js: its server reads none.)
-    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
-  });
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
-  health.addToServer(server);
-  addReflection(server);
-  server.addService(OcrServiceService, startingService());
+  const { server, health } = grpcServer(wiring);
+  const state: ServingState = { handlers: null, serving: false };
   let http: FastifyInstance | undefined;
   let metricsEndpoint: PlainHttpServer | undefined;
   /** Undoes what the start has done so far, the engine included, and fails it with `message`. */
@@ -234,73 +219,27 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   let port: number;
   try {
-    port = await withHttp2Servers(
-      (http2Server) => {
-        stampArrivals(http2Server);
-        if (access) joinRepeatedAuthorization(http2Server);
-        receiveWindow.follow(http2Server);
-        connections.watch(http2Server);
-        refuseFromHeaders(http2Server, {
-          admission: () => live.engine?.admission,
-          checked: (path) => access?.concerns(grpcRequirement(path, access.protectInfo)) ?? false,
-          metrics,
-          paceMs: config.limits.refusalPaceMs,
-          window: receiveWindow,
-        });
-        // After: the stream's headers reach the refusal above, and grpc-js, without a timeout that overflows.
-        ignoreOverlongTimeouts(http2Server);
-      },
-      () =>
-        bind(
-          server,
-          `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
-          certificates?.grpcCredentials() ?? ServerCredentials.createInsecure(),
-        ),
-    );
+    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+    const credentials = certificates?.grpcCredentials() ?? ServerCredentials.createInsecure();
+    port = await withHttp2Servers(guardHttp2(wiring, connections), () => bind(server, address, credentials));
   } catch (err) {
     return failStart(err, grpcBindFailure(config.host, config.port, (err as Error).message));
   }
-  const instanceId = config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
+  const instanceId = instanceIdOf(config, port);
   const logger = createLogger(config.logLevel, { instance: instanceId });
-  callLog.logger = logger;
+  wiring.callLog.logger = logger;
   if (certificates) certificates.logger = logger.child({ component: 'tls' });
   access?.setLogger(logger.child({ component: 'auth' }));
   warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined), tokenProtection(Boolean(access?.auth))]);
-  let serving = false;
-  let handlers: OcrHandlers | null = null;
   let httpPort: number | undefined;
   if (config.httpPort !== undefined) {
-    http = await buildHttpApp({
-      backend: localBackend(
-        () => handlers,
-        metrics.registry,
-        () => serving,
-      ),
-      maxImageBytes: config.limits.maxMessageBytes,
-      maxLinesPerRequest: config.limits.maxLinesPerRequest,
-      logger,
-      metrics: new HttpMetrics(metrics.registry),
-      version: SERVER_VERSION,
-      ...(certificates ? { https: certificates.httpsOptions() } : {}),
-      ...(access ? { access } : {}),
-      ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
-      uploads,
-      weigh: (request) => {
-        const admission = live.engine?.admission;
-        return admission && weighRequest(admission, request);
-      },
-      holdRefusals: config.limits.refusalPaceMs > 0,
-    });
+    http = await httpFrontDoor(wiring, state, logger, certificates);
     connections.watch(http.server);
     try {
-      await http.listen({ host: config.host, port: config.httpPort });
+      httpPort = await listenFrontDoor(http, config.host, config.httpPort, certificates);
     } catch (err) {
       return failStart(err, httpListenFailure(config.host, config.httpPort, err, { portFlag: '--http-port, or --no-http' }));
     }
-    httpPort = (http.server.address() as AddressInfo).port;
-    // gRPC follows the files through its credentials; HTTPS through this.
-    const https = http.server as unknown as HttpsServer;
-    certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
   }
   // Bound before the engine is awaited, as the other ports are: a port in use stops the start
   // before the instance turns SERVING and says it serves.
@@ -318,110 +257,42 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return failStart(err, (err as Error).message);
   }
   live.engine = ready;
-  ready.onWorkerLost = ({ reason, message, workers }) => {
-    if (reason === 'respawn-failed')
-      logger.error({ err: message, workers }, 'a replacement inference worker could not start: serving with the others');
-    else if (reason === 'crash') logger.error({ err: message, workers }, 'an inference worker died: its call failed; replacing it');
-    else logger.warn({ reason: message, workers }, 'an inference worker overran its task and was stopped; replacing it');
-  };
-  const uploadShareBytes = ready.budget.limitBytes * config.limits.uploadMemoryShare;
-  uploads.holdAtMost(uploadShareBytes);
-  /** trimArenas, counted; `always`: counted where the C library could not trim too (what the engine kept was released). */
-  const countedTrim = (when: 'idle' | 'uploads', always: boolean) => async (): Promise<boolean> => {
-    const trimmed = await trimArenas();
-    if (trimmed || always) metrics.memoryReleases.inc({ when });
-    return trimmed;
-  };
-  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS, countedTrim('uploads', false));
-  uploads.onReceived = (bytes) => churnTrim.received(bytes);
-  const trim = new IdleMemoryTrim(
-    IDLE_TRIM_MS,
-    () => ready.inFlight === 0,
-    () => {
-      messageBuffers.drop();
-      return ready.releaseIdleMemory();
-    },
-    countedTrim('idle', true),
-  );
-  ready.admission.onIdle = () => trim.idle();
+  logWorkerLoss(ready, logger);
+  const stopTrims = returnFreedMemory(ready, uploads, metrics, config.limits);
   const ctx = { engine: ready, instanceId, serverVersion: SERVER_VERSION, logger, metrics, limits: config.limits };
   const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
   const served = cache ? withResultCache(createOcrHandlers(ctx), cache, ctx) : createOcrHandlers(ctx);
   server.removeService(OcrServiceService);
   server.addService(OcrServiceService, createOcrService(ctx, served));
-  handlers = served;
-  serving = true;
+  state.handlers = served;
+  state.serving = true;
   health.setStatus('', 'SERVING');
   health.setStatus(OCR_SERVICE, 'SERVING');
-  const info = ready.info();
-  logger.info(
-    {
-      host: config.host,
-      port,
-      tls: certificates ? (certificates.mutual ? 'mutual' : 'server') : 'off',
-      auth: access?.auth ? access.auth.describe() : 'off',
-      ...(access?.quotas ? { quota: access.quotas.defaults } : {}),
-      ...(httpPort !== undefined ? { httpPort } : {}),
-      ...(metricsEndpoint ? { metricsPort: (metricsEndpoint.address() as AddressInfo).port } : {}),
-      workers: info.workers,
-      threadsPerWorker: info.threadsPerWorker,
-      models: info.models,
-      limits: {
-        maxMessageBytes: config.limits.maxMessageBytes,
-        maxPixels: info.limits.maxPixels,
-        memoryBudgetBytes: info.limits.memoryBudgetBytes,
-        maxWaitMs: info.limits.maxWaitMs,
-        maxConnections: connections.limits.max,
-        maxConnectionsPerClient: connections.limits.perClient,
-      },
-      cache: describeCache(config.cache),
-    },
-    'serving',
-  );
-  ready.workersLoaded.then(
-    () => logger.info({ workers: info.workers, uptimeMs: Math.round(process.uptime() * 1000) }, 'all inference workers loaded'),
-    (err: unknown) =>
-      logger.error({ err, workers: ready.info().workers }, 'an inference worker could not load the models: serving with the others'),
-  );
-  void ready.calibrate().then((lineMs) => {
-    if (lineMs === undefined) return;
-    const estimateMs = {
-      pageMpx: Math.round(ready.admission.workEstimate('page', 1)),
-      line: Math.round(ready.admission.workEstimate('line', 1)),
-    };
-    logger.info({ calibrationLineMs: Math.round(lineMs * 10) / 10, estimateMs }, 'work estimates calibrated to this machine');
-  });
+  const metricsPort = metricsEndpoint && (metricsEndpoint.address() as AddressInfo).port;
+  logger.info(servingFields(config, ready, { port, httpPort, metricsPort, certificates, access, connections }), 'serving');
+  logWorkerStart(ready, logger);
 
-  let stopping: Promise<{ stuck: number }> | null = null;
-  const shutdown = (graceMs: number, beforeDrain?: () => Promise<void>): Promise<{ stuck: number }> => {
-    stopping ??= (async () => {
-      // One grace period for all of it, deregistration included: a supervisor's kill comes after it.
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+  const shutdown = drainThenStop({
+    logger,
+    ready,
+    stopTaking: () => {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(OCR_SERVICE, 'NOT_SERVING');
-      serving = false;
-      if (beforeDrain) await Promise.race([beforeDrain(), expired]);
-      logger.info({ graceMs, inFlight: ready.inFlight }, 'draining');
-      const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), http?.close()]);
-      if ((await Promise.race([drained, expired])) === 'expired') {
-        logger.warn({ inFlight: ready.inFlight }, 'grace period over: cancelling the calls still running');
-        server.forceShutdown();
-        // An HTTP request still unanswered has its connection closed, as a gRPC call is cancelled.
-        http?.server.closeAllConnections();
-      }
-      clearTimeout(timer);
+      state.serving = false;
+    },
+    drain: () => Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), http?.close()]),
+    cancelRest: () => {
+      server.forceShutdown();
+      // An HTTP request still unanswered has its connection closed, as a gRPC call is cancelled.
+      http?.server.closeAllConnections();
+    },
+    release: async () => {
       certificates?.close();
       access?.close();
-      trim.stop();
-      churnTrim.stop();
-      const closed = await ready.close();
-      await cache?.close();
-      logger.info(closed, 'stopped');
-      return closed;
-    })();
-    return stopping;
-  };
+      stopTrims();
+    },
+    closeAfterEngine: async () => cache?.close(),
+  });
 
   return {
     host: config.host,
@@ -436,5 +307,280 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...(access ? { access } : {}),
     connections,
     shutdown,
+  };
+}
+
+interface StartFiles {
+  certificates: ServerCertificates | undefined;
+  access: AccessControl | undefined;
+}
+
+/**
+ * Certificate, key and JWKS files are read before the models load: one that cannot serve stops the
+ * start at once. Throws what is wrong with them, having closed what it opened.
+ */
+function readStartFiles(config: ServerConfig): StartFiles {
+  const certificates = config.tls ? new ServerCertificates(config.tls, createLogger(config.logLevel, { component: 'tls' })) : undefined;
+  try {
+    return { certificates, access: config.access ? new AccessControl(config.access) : undefined };
+  } catch (err) {
+    certificates?.close();
+    throw err;
+  }
+}
+
+/** The instance's id: set, made from the bound port (port 0 picks it), or the host, port and a random suffix. */
+function instanceIdOf(config: ServerConfig, port: number): string {
+  return config.instanceId ?? config.instanceIdFor?.(port) ?? `${os.hostname()}-${port}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Binds the HTTP front door; its port. HTTPS follows the certificate files from then on, as gRPC does through its credentials. */
+async function listenFrontDoor(
+  http: FastifyInstance,
+  host: string,
+  port: number,
+  certificates: ServerCertificates | undefined,
+): Promise<number> {
+  await http.listen({ host, port });
+  const https = http.server as unknown as HttpsServer;
+  certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
+  return (http.server.address() as AddressInfo).port;
+}
+
+/** The engine's load as the metrics read it: nothing until the models have loaded. */
+function engineLoad(live: LiveEngine, uploads: UploadGate): ServerLoad {
+  return {
+    inFlight: () => live.engine?.inFlight ?? 0,
+    queuedTasks: () => live.engine?.queuedTasks ?? 0,
+    memoryUsed: () => live.engine?.budget.usedBytes ?? 0,
+    memoryBudget: () => live.engine?.budget.limitBytes ?? 0,
+    workersLoaded: () => live.engine?.loadedWorkers ?? 0,
+    workersBusy: () => live.engine?.busyWorkers ?? 0,
+    estimatedWaitMs: (priority) => live.engine?.admission.estimatedWaitMs(priority) ?? 0,
+    workersReplaced: () => live.engine?.stoppedWorkers ?? 0,
+    workersCrashed: () => live.engine?.crashedWorkers ?? 0,
+    uploadBytesHeld: () => uploads.heldBytes,
+  };
+}
+
+/**
+ * The gRPC server: its interceptors in their order, health (NOT_SERVING), reflection, and an OCR
+ * service that answers UNAVAILABLE until the models have loaded (starting-service.ts).
+ */
+function grpcServer(w: Wiring): { server: Server; health: HealthImplementation } {
+  const { config, access, metrics, live } = w;
+  const server = new Server({
+    // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
+    interceptors: [
+      openEndedCallLimit(),
+      ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!)] : []),
+      earlyRefusal(() => live.engine?.admission, metrics, config.limits, w.uploads, w.receiveWindow),
+      // Sees the metadata of the calls let in, before their request is read.
+      oversizeRefusal(config.limits.maxMessageBytes, metrics, () => w.callLog.logger),
+    ],
+    // The limit is on the images (image-limit.ts), as over HTTP: the request's other fields come on top.
+    'grpc.max_receive_message_length': config.limits.maxMessageBytes + requestFramingBytes(config.limits.maxLinesPerRequest),
+    'grpc.max_send_message_length': config.limits.maxMessageBytes,
+    // No ping policy to set: grpc-js 1.14's server ACKs every client ping and has none to enforce
+    // (no min_ping_interval, no too_many_pings GOAWAY, as gRPC core's and grpc-go's servers have),
+    // so the SDK's keepalive pings (src/client/keepalive.ts) and any client's are never punished.
+    // (grpc.keepalive_permit_without_calls is a client option in grpc-js: its server reads none.)
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
+  health.addToServer(server);
+  addReflection(server);
+  server.addService(OcrServiceService, startingService());
+  return { server, health };
+}
+
+/** What each HTTP/2 server grpc-js makes gets before its first stream, in this order. */
+function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: GrpcHttp2Server) => void {
+  const { access } = w;
+  return (http2Server) => {
+    stampArrivals(http2Server);
+    if (access) joinRepeatedAuthorization(http2Server);
+    w.receiveWindow.follow(http2Server);
+    connections.watch(http2Server);
+    refuseFromHeaders(http2Server, {
+      admission: () => w.live.engine?.admission,
+      checked: (path) => access?.concerns(grpcRequirement(path, access.protectInfo)) ?? false,
+      metrics: w.metrics,
+      paceMs: w.config.limits.refusalPaceMs,
+      window: w.receiveWindow,
+    });
+    // After: the stream's headers reach the refusal above, and grpc-js, without a timeout that overflows.
+    ignoreOverlongTimeouts(http2Server);
+  };
+}
+
+/** The HTTP front door, answering from this instance's handlers once they are set; not yet listening. */
+function httpFrontDoor(
+  w: Wiring,
+  state: ServingState,
+  logger: Logger,
+  certificates: ServerCertificates | undefined,
+): Promise<FastifyInstance> {
+  const { config, access } = w;
+  return buildHttpApp({
+    backend: localBackend(
+      () => state.handlers,
+      w.metrics.registry,
+      () => state.serving,
+    ),
+    maxImageBytes: config.limits.maxMessageBytes,
+    maxLinesPerRequest: config.limits.maxLinesPerRequest,
+    logger,
+    metrics: new HttpMetrics(w.metrics.registry),
+    version: SERVER_VERSION,
+    ...(certificates ? { https: certificates.httpsOptions() } : {}),
+    ...(access ? { access } : {}),
+    ...(config.corsOrigins ? { corsOrigins: config.corsOrigins } : {}),
+    uploads: w.uploads,
+    weigh: (request) => {
+      const admission = w.live.engine?.admission;
+      return admission && weighRequest(admission, request);
+    },
+    holdRefusals: config.limits.refusalPaceMs > 0,
+  });
+}
+
+/**
+ * Bounds the uploads by the memory budget, and hands freed memory back to the system during a
+ * burst of uploads and once the instance is idle (memory-trim.ts). Returns what stops it.
+ */
+function returnFreedMemory(ready: OcrEngine, uploads: UploadGate, metrics: ServerMetrics, limits: ServiceLimits): () => void {
+  const uploadShareBytes = ready.budget.limitBytes * limits.uploadMemoryShare;
+  uploads.holdAtMost(uploadShareBytes);
+  /** trimArenas, counted; `always`: counted where the C library could not trim too (what the engine kept was released). */
+  const countedTrim = (when: 'idle' | 'uploads', always: boolean) => async (): Promise<boolean> => {
+    const trimmed = await trimArenas();
+    if (trimmed || always) metrics.memoryReleases.inc({ when });
+    return trimmed;
+  };
+  const churnTrim = new UploadChurnTrim(uploadShareBytes * CHURN_TRIM_SHARE, CHURN_TRIM_EVERY_MS, countedTrim('uploads', false));
+  uploads.onReceived = (bytes) => churnTrim.received(bytes);
+  const idleTrim = new IdleMemoryTrim(
+    IDLE_TRIM_MS,
+    () => ready.inFlight === 0,
+    () => {
+      messageBuffers.drop();
+      return ready.releaseIdleMemory();
+    },
+    countedTrim('idle', true),
+  );
+  ready.admission.onIdle = () => idleTrim.idle();
+  return () => {
+    idleTrim.stop();
+    churnTrim.stop();
+  };
+}
+
+/** The start's `serving` line: where the instance listens, how it is protected, its workers, models and limits. */
+function servingFields(
+  config: ServerConfig,
+  ready: OcrEngine,
+  at: {
+    port: number;
+    httpPort: number | undefined;
+    metricsPort: number | undefined;
+    certificates: ServerCertificates | undefined;
+    access: AccessControl | undefined;
+    connections: ConnectionGuard;
+  },
+): Record<string, unknown> {
+  const { certificates, access, connections } = at;
+  const info = ready.info();
+  return {
+    host: config.host,
+    port: at.port,
+    tls: certificates ? (certificates.mutual ? 'mutual' : 'server') : 'off',
+    auth: access?.auth ? access.auth.describe() : 'off',
+    ...(access?.quotas ? { quota: access.quotas.defaults } : {}),
+    ...(at.httpPort !== undefined ? { httpPort: at.httpPort } : {}),
+    ...(at.metricsPort !== undefined ? { metricsPort: at.metricsPort } : {}),
+    workers: info.workers,
+    threadsPerWorker: info.threadsPerWorker,
+    models: info.models,
+    limits: {
+      maxMessageBytes: config.limits.maxMessageBytes,
+      maxPixels: info.limits.maxPixels,
+      memoryBudgetBytes: info.limits.memoryBudgetBytes,
+      maxWaitMs: info.limits.maxWaitMs,
+      maxConnections: connections.limits.max,
+      maxConnectionsPerClient: connections.limits.perClient,
+    },
+    cache: describeCache(config.cache),
+  };
+}
+
+/** Logs each inference worker lost and replaced, from the moment the models have loaded. */
+function logWorkerLoss(ready: OcrEngine, logger: Logger): void {
+  ready.onWorkerLost = ({ reason, message, workers }) => {
+    if (reason === 'respawn-failed')
+      logger.error({ err: message, workers }, 'a replacement inference worker could not start: serving with the others');
+    else if (reason === 'crash') logger.error({ err: message, workers }, 'an inference worker died: its call failed; replacing it');
+    else logger.warn({ reason: message, workers }, 'an inference worker overran its task and was stopped; replacing it');
+  };
+}
+
+/** Logs, after the `serving` line, when every inference worker has loaded and what calibration made of this machine. */
+function logWorkerStart(ready: OcrEngine, logger: Logger): void {
+  const { workers } = ready.info();
+  ready.workersLoaded.then(
+    () => logger.info({ workers, uptimeMs: Math.round(process.uptime() * 1000) }, 'all inference workers loaded'),
+    (err: unknown) =>
+      logger.error({ err, workers: ready.info().workers }, 'an inference worker could not load the models: serving with the others'),
+  );
+  void ready.calibrate().then((lineMs) => {
+    if (lineMs === undefined) return;
+    const estimateMs = {
+      pageMpx: Math.round(ready.admission.workEstimate('page', 1)),
+      line: Math.round(ready.admission.workEstimate('line', 1)),
+    };
+    logger.info({ calibrationLineMs: Math.round(lineMs * 10) / 10, estimateMs }, 'work estimates calibrated to this machine');
+  });
+}
+
+/** The steps of a shutdown, in their order (drainThenStop). */
+interface StopSteps {
+  logger: Logger;
+  ready: OcrEngine;
+  /** Health NOT_SERVING, the HTTP front door's /readyz 503. */
+  stopTaking: () => void;
+  /** Resolves once every call in flight has ended and the ports are closed. */
+  drain: () => Promise<unknown>;
+  /** Ends the calls still running once the grace period is over. */
+  cancelRest: () => void;
+  /** What the instance holds besides the engine: files watched, timers. */
+  release: () => Promise<void>;
+  /** What must outlive the engine's last answer: the result cache. */
+  closeAfterEngine: () => Promise<void>;
+}
+
+/** RunningServer.shutdown: once, however often asked; one grace period for all of it. */
+function drainThenStop(steps: StopSteps): RunningServer['shutdown'] {
+  const { logger, ready } = steps;
+  let stopping: Promise<{ stuck: number }> | null = null;
+  return (graceMs, beforeDrain) => {
+    stopping ??= (async () => {
+      // One grace period for all of it, deregistration included: a supervisor's kill comes after it.
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+      steps.stopTaking();
+      if (beforeDrain) await Promise.race([beforeDrain(), expired]);
+      logger.info({ graceMs, inFlight: ready.inFlight }, 'draining');
+      if ((await Promise.race([steps.drain(), expired])) === 'expired') {
+        logger.warn({ inFlight: ready.inFlight }, 'grace period over: cancelling the calls still running');
+        steps.cancelRest();
+      }
+      clearTimeout(timer);
+      await steps.release();
+      const closed = await ready.close();
+      await steps.closeAfterEngine();
+      logger.info(closed, 'stopped');
+      return closed;
+    })();
+    return stopping;
   };
 }
