@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -273,6 +274,25 @@ describe('Web UI in a browser', function () {
     expect(await focused(lines.last())).to.equal(true);
     await page.keyboard.press('Home');
     expect(await focused(lines.first())).to.equal(true);
+  });
+
+  it('leaves axe-core nothing to report, a document read, at desktop and at phone width', async () => {
+    // axe-core's rules (WCAG 2.x A and AA, and its best practices), injected past the page's own
+    // Content-Security-Policy, which refuses scripts of any other origin.
+    const axe = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+    for (const viewport of [
+      { width: 1280, height: 900 },
+      { width: 390, height: 844 },
+    ]) {
+      const { own, card } = await readInContext({ viewport, bypassCSP: true });
+      const read = card.page();
+      await read.addScriptTag({ path: axe });
+      const violations = (await read.evaluate(
+        `axe.run().then((r) => r.violations.map((v) => v.id + ': ' + v.help + ' (' + v.nodes.map((n) => n.target.join(' ')).join(', ') + ')'))`,
+      )) as string[];
+      expect(violations, `at ${viewport.width} px`).to.deep.equal([]);
+      await own.close();
+    }
   });
 
   it('marks the lines in Chinese as such, so that a screen reader speaks them with a Chinese voice', async () => {
