@@ -79,7 +79,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
             id = requestId(metadata);
             const authorization = metadata.get('authorization');
             metadata.remove('authorization');
-            if (descriptor.requestStream && need.scope !== null) {
+            if (descriptor.requestStream && need.scope !== null && access.auth) {
               keepTokenCheck(metadata, () =>
                 access.recheck(authorization, need).catch((err: unknown) => {
                   throw err instanceof AuthFailure ? revokedMidStream(err) : err;
