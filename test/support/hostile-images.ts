@@ -209,3 +209,14 @@ export async function repeatedScanJpegTiff(repeats: number): Promise<Buffer> {
   for (let i = 0; i < 3; i++) head.writeUInt16LE(8, bitsAt + 2 * i);
   return Buffer.concat([head, jpeg]);
 }
+
+/**
+ * manyPageTiff's 8×8 white page with its strip's offset past the end of the file: libtiff fails
+ * to read the strip, which sharp, failing only on truncation, decoded as black.
+ */
+export function strayStripTiff(): Buffer {
+  const tiff = manyPageTiff(1);
+  // The sixth entry, StripOffsets: its value.
+  tiff.writeUInt32LE(1_000_000, 8 + 2 + 12 * 5 + 8);
+  return tiff;
+}

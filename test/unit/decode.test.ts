@@ -6,7 +6,8 @@ import { OcrError } from '../../src/shared/errors.js';
 import { countGifFrames } from '../../src/engine/decode/gif-header.js';
 import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
 import { checkTiffJpegScans, countTiffDirectories, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
-import { manyPageTiff, repeatedScanJpegTiff } from '../support/hostile-images.js';
+import { manyPageTiff, repeatedScanJpegTiff, strayStripTiff } from '../support/hostile-images.js';
+import { textImage } from '../support/images.js';
 
 describe('image decoding', () => {
   it('recognises each supported container by its magic bytes', () => {
@@ -47,6 +48,26 @@ describe('image decoding', () => {
     const err = await decodeImage(jpeg).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(OcrError);
     expect((err as OcrError).message).to.match(/^JPEG image is corrupt: Input buffer has corrupt header; send the whole file/);
+  });
+
+  it('refuses a TIFF whose strip lies past its end or is cut short, and a PNG whose pixel data fails its CRC, rather than read them', async () => {
+    const page = await sharp(await textImage('Invoice 2024'))
+      .tiff()
+      .toBuffer();
+    const png = await textImage('Invoice 2024');
+    const badCrc = Buffer.from(png);
+    const iend = badCrc.indexOf('IEND') - 4;
+    badCrc[iend - 1] = badCrc[iend - 1]! ^ 1; // the last IDAT's CRC
+    const damaged: Record<string, [Buffer, RegExp]> = {
+      strayStrip: [strayStripTiff(), /^TIFF image is corrupt or truncated: /],
+      cutShort: [page.subarray(0, page.length - 100), /^TIFF image is corrupt or truncated: /],
+      badCrc: [badCrc, /^PNG image is corrupt or truncated: /],
+    };
+    for (const [name, [bytes, message]] of Object.entries(damaged)) {
+      const err = await decodeImage(bytes).catch((e: unknown) => e);
+      expect(err, name).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
+      expect((err as Error).message, name).to.match(message);
+    }
   });
 
   it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {

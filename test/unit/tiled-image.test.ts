@@ -4,6 +4,7 @@ import { TiledImage } from '../../src/client/index.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
 import { decodeImage } from '../../src/engine/decode/decode.js';
 import { bmpRows } from '../support/images.js';
+import { strayStripTiff } from '../support/hostile-images.js';
 
 /** The RGB pixels of an encoded tile. */
 async function pixels(png: Buffer): Promise<Buffer> {
@@ -60,5 +61,11 @@ describe('TiledImage.decode', () => {
       expect(err).to.have.property('code', 'INVALID_ARGUMENT');
       expect(err.message).to.match(i % 2 === 0 ? /^JPEG image is corrupt or truncated: / : /^PNG image is corrupt or truncated: /);
     });
+  });
+
+  it('refuses a TIFF whose strip lies past its end, as the server does, rather than cut black tiles from it', async () => {
+    const err = await decodeFailure(strayStripTiff(), (image) => TiledImage.decode(image));
+    expect(err).to.have.property('code', 'INVALID_ARGUMENT');
+    expect(err.message).to.match(/^TIFF image is corrupt or truncated: /);
   });
 });

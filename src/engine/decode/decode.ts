@@ -11,6 +11,7 @@ import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { sharpReason } from '../../shared/sharp-reason.js';
+import { SHARP_FAIL_ON } from '../../shared/sharp-fail-on.js';
 import type { RawImage } from '../types.js';
 
 export interface DecodeLimits {
@@ -43,9 +44,8 @@ function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
 }
 
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
-  // failOn 'truncated': cut-off files are refused, while the harmless warnings of many camera JPEGs
-  // are not. sharp checks limitInputPixels on the header, before it decodes any pixel.
-  const options: SharpOptions = { failOn: 'truncated', limitInputPixels: limits.maxPixels, pages: 1 };
+  // sharp checks limitInputPixels on the header, before it decodes any pixel.
+  const options: SharpOptions = { failOn: SHARP_FAIL_ON, limitInputPixels: limits.maxPixels, pages: 1 };
   const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
@@ -87,7 +87,7 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
 async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
   const sharp = await loadSharp();
   try {
-    return await sharp(buf, { failOn: 'truncated', pages: 1, limitInputPixels: false }).metadata();
+    return await sharp(buf, { failOn: SHARP_FAIL_ON, pages: 1, limitInputPixels: false }).metadata();
   } catch (err) {
     throw corruptImage(format, sharpReason(err as Error), false);
   }
