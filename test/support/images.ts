@@ -138,6 +138,18 @@ export async function jpegClaiming(width: number, height: number): Promise<Buffe
   return out;
 }
 
+/**
+ * `jpeg` (a baseline file) with its frame header relabelled: another frame marker (0xc5:
+ * hierarchical) or sample precision (12 bits), as a sound file of that kind declares it.
+ */
+export function jpegFrameAs(jpeg: Buffer, frame: { marker?: number; precision?: number }): Buffer {
+  const out = Buffer.from(jpeg);
+  const sof = jpegSegment(out, 0xc0);
+  out[sof.at + 1] = frame.marker ?? 0xc0;
+  out[sof.at + 4] = frame.precision ?? 8;
+  return out;
+}
+
 /** A JPEG with its quantisation tables cut out: a sound header and an end, but no decoder can read the scan. */
 export function jpegWithoutQuantTables(jpeg: Buffer): Buffer {
   let out = jpeg;

@@ -4,7 +4,7 @@ import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage, type DecodeLimits } fro
 import { OcrError } from '../../src/shared/errors.js';
 import { manyChunkPng, manySegmentJpeg, os2HeaderBmp, repeatedScanJpeg, webpBomb } from '../support/hostile-images.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
-import { bmpRows } from '../support/images.js';
+import { bmpRows, jpegFrameAs } from '../support/images.js';
 
 const colour = (width: number, height: number, background: string): Promise<Buffer> =>
   sharp({ create: { width, height, channels: 3, background } })
@@ -67,6 +67,9 @@ describe('admission probe (probeImage)', () => {
 
   it('throws the errors decodeImage throws, without decoding', async () => {
     const small: DecodeLimits = { maxPixels: 1000, minSide: 8 };
+    const jpeg = await sharp(await colour(30, 20, '#c84'))
+      .jpeg()
+      .toBuffer();
     const bad: Record<string, [Uint8Array, RegExp]> = {
       empty: [new Uint8Array(0), /image is empty/],
       notAnImage: [Buffer.from('{"image": "iVBORw0KGgo..."}'), /image is not a JPEG, PNG, WebP, TIFF, GIF or BMP file/],
@@ -85,6 +88,12 @@ describe('admission probe (probeImage)', () => {
         /50×50 = 2500 pixels/,
       ],
       corruptGif: [Buffer.from('GIF89a\x01'), /GIF image is corrupt/],
+      // Sound files that libjpeg does not decode: named as such, not as corrupt.
+      twelveBitJpeg: [
+        jpegFrameAs(jpeg, { marker: 0xc1, precision: 12 }),
+        /^JPEG image has 12-bit samples; this server decodes JPEGs of 8 bits a sample: save it as an 8-bit JPEG, or as PNG/,
+      ],
+      hierarchicalJpeg: [jpegFrameAs(jpeg, { marker: 0xc5 }), /^JPEG image is hierarchical \(frame marker 0xc5\), a process this server/],
     };
     for (const [name, [bytes, message]] of Object.entries(bad)) {
       const probed = await failure(probeImage(bytes, small));

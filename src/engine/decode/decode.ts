@@ -2,7 +2,7 @@ import type { Metadata, SharpOptions } from 'sharp';
 import { corruptImage } from '../../shared/corrupt-image.js';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
-import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
+import { checkJpegProcess, checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { checkGifFrames } from './gif-header.js';
 import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
@@ -94,18 +94,22 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
 }
 
 /**
- * The container of the bytes; INVALID_ARGUMENT for empty bytes, none of the formats read here, or
- * a file whose scans, frames or pages would cost its decoder far more than its pixels (checked on
- * their length fields, before any decoder meets it).
+ * The container of the bytes; INVALID_ARGUMENT for empty bytes, none of the formats read here, a
+ * JPEG of a kind its decoder does not read, or a file whose scans, frames or pages would cost its
+ * decoder far more than its pixels (checked on their length fields, before any decoder meets it).
  */
 function formatOf(buf: Uint8Array): ImageFormat {
   if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
   const format = sniffFormat(buf);
   if (!format) throw invalidArgument(notAnImage('image', buf));
-  if (format === 'jpeg') checkJpegScans(buf);
-  else if (format === 'gif') checkGifFrames(buf);
-  else if (format === 'webp') checkWebpChunks(buf);
-  else if (format === 'tiff') {
+  if (format === 'jpeg') {
+    checkJpegScans(buf);
+    checkJpegProcess(readJpegHeader(buf));
+  } else if (format === 'gif') {
+    checkGifFrames(buf);
+  } else if (format === 'webp') {
+    checkWebpChunks(buf);
+  } else if (format === 'tiff') {
     checkTiffPages(buf);
     checkTiffJpegScans(buf);
   }
@@ -163,8 +167,8 @@ export interface ImageProbe {
 /**
  * What decodeImage will decode the bytes to, from their headers alone, for admitting a request by
  * its cost before any pixel is decoded; it throws the errors decodeImage throws for empty bytes,
- * an unknown format, a size outside the limits, a file of too many scans, frames or pages, or a
- * corrupt BMP or header.
+ * an unknown format, a JPEG of a kind its decoder does not read, a size outside the limits, a file
+ * of too many scans, frames or pages, or a corrupt BMP or header.
  * The main thread reads only headers here, and scans whole files only natively (indexOf): sharp
  * reads the other headers in libuv's pool.
  */

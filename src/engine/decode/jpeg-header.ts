@@ -102,6 +102,29 @@ export function isPlainJpeg(header: JpegHeader): boolean {
   );
 }
 
+/** Frame markers of the hierarchical (differential) processes: libjpeg decodes none of them. */
+const HIERARCHICAL_FRAMES = new Set([0xc5, 0xc6, 0xc7, 0xcd, 0xce, 0xcf]);
+
+/**
+ * INVALID_ARGUMENT for a sound JPEG that sharp's libjpeg cannot decode: samples of more than 8
+ * bits (12-bit medical and scientific images, 16-bit lossless ones), or a hierarchical frame. The
+ * decoder's failure called such a file corrupt or truncated, and told the caller to send it whole.
+ */
+export function checkJpegProcess(header: JpegHeader | null): void {
+  if (header && header.precision > 8) {
+    throw invalidArgument(
+      `JPEG image has ${header.precision}-bit samples; this server decodes JPEGs of 8 bits a sample: ` +
+        'save it as an 8-bit JPEG, or as PNG, and send that',
+    );
+  }
+  if (header && HIERARCHICAL_FRAMES.has(header.frameMarker)) {
+    throw invalidArgument(
+      `JPEG image is hierarchical (frame marker 0x${header.frameMarker.toString(16)}), a process this server does not decode: ` +
+        'save it as a baseline or progressive JPEG, or as PNG, and send that',
+    );
+  }
+}
+
 /**
  * The most scans a JPEG may have. Each scan is another pass over the image's coefficients, so a
  * progressive file that repeats one small scan costs decoding time out of all proportion to its
