@@ -1,8 +1,8 @@
 /**
  * What to tell a caller whose bytes are none of the formats read here (image-format.ts). Some files
  * are sent for an image often enough to be named, each with what to do instead: a PDF, a phone's
- * HEIC photo, an SVG, the image's base64 text; any other is described by its first bytes. One
- * message for the engine (gRPC) and the HTTP front door alike.
+ * HEIC photo, an AVIF, a BigTIFF, an SVG, the image's base64 text; any other is described by its
+ * first bytes. One message for the engine (gRPC) and the HTTP front door alike.
  */
 import { sniffFormat, SUPPORTED_FORMATS } from './image-format.js';
 
@@ -14,11 +14,31 @@ interface OtherFile {
 
 const ascii = (buf: Uint8Array, from: number, to: number): string => Buffer.from(buf.subarray(from, to)).toString('latin1');
 
-/** ISO base media brands (bytes 8-12, after "ftyp") of the HEIF family that iPhones and others write. */
+/** ISO base media brands (isoBrands) of the HEIF family that iPhones and others write, and of AVIF. */
 const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1']);
-const AVIF_BRANDS = new Set(['avif', 'avis']);
+const AVIF_BRANDS = new Set(['avif', 'avis', 'avio']);
 
 const CONVERT = 'convert it to PNG or JPEG and send that';
+
+/**
+ * The brands of an ISO base media file (its ftyp box: the major brand, then the compatible ones),
+ * the major first, up to its first 256 bytes; none where it has no ftyp box. Cameras write HEIF
+ * under brands of their own ('MiHE', 'MiPr'), and list the family's among the compatible ones.
+ */
+function isoBrands(buf: Uint8Array): string[] {
+  if (ascii(buf, 4, 8) !== 'ftyp') return [];
+  const end = Math.min(buf.length, 256, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readUInt32BE(0));
+  const compatible = Array.from({ length: Math.max(0, Math.floor((end - 16) / 4)) }, (_, i) => ascii(buf, 16 + 4 * i, 20 + 4 * i));
+  return [ascii(buf, 8, 12), ...compatible];
+}
+
+/** An AVIF or HEIC/HEIF image by its brands (AVIF's are the narrower: an AVIF lists 'mif1' too); null for neither. */
+function heifFamily(buf: Uint8Array): OtherFile | null {
+  const brands = isoBrands(buf);
+  if (brands.some((b) => AVIF_BRANDS.has(b))) return { what: 'an AVIF image', instead: CONVERT };
+  if (brands.some((b) => HEIF_BRANDS.has(b))) return { what: 'a HEIC/HEIF image (as phones take photos)', instead: CONVERT };
+  return null;
+}
 
 /** The file's text without a byte-order mark or leading white space, from its first KiB. */
 const leadingText = (buf: Uint8Array): string =>
@@ -42,15 +62,19 @@ export function otherFile(buf: Uint8Array): OtherFile | null {
       instead: 'send each page as an image (`pdftoppm -r 200 -png file.pdf page` writes page-1.png, page-2.png, ...)',
     };
   }
-  if (ascii(buf, 4, 8) === 'ftyp') {
-    const brand = ascii(buf, 8, 12);
-    if (HEIF_BRANDS.has(brand)) return { what: 'a HEIC/HEIF image (as phones take photos)', instead: CONVERT };
-    if (AVIF_BRANDS.has(brand)) return { what: 'an AVIF image', instead: CONVERT };
+  const heif = heifFamily(buf);
+  if (heif) return heif;
+  if (ascii(buf, 0, 4) === 'II+\0' || ascii(buf, 0, 4) === 'MM\0+') {
+    return {
+      what: 'a BigTIFF image (a TIFF with 64-bit offsets)',
+      instead: 'save it as a standard TIFF, PNG or JPEG and send that',
+    };
   }
   if (ascii(buf, 0, 2) === '\xff\x0a' || ascii(buf, 4, 8) === 'JXL ') return { what: 'a JPEG XL image', instead: CONVERT };
   if (ascii(buf, 0, 4) === '\xff\x4f\xff\x51' || ascii(buf, 4, 8) === 'jP  ') return { what: 'a JPEG 2000 image', instead: CONVERT };
   const text = leadingText(buf);
-  if (/^<svg[\s>]/i.test(text) || (/^<\?xml/i.test(text) && /<svg[\s>]/i.test(text))) {
+  // Before its root element, an SVG may have an XML prolog, a comment (an editor's) or its DOCTYPE.
+  if (/^<svg[\s>]/i.test(text) || (/^(<\?xml|<!--|<!doctype svg)/i.test(text) && /<svg[\s>]/i.test(text))) {
     return { what: 'an SVG (vector) image', instead: 'render it to PNG and send that' };
   }
   const encoded = base64Image(buf);

@@ -20,6 +20,19 @@ describe('the refusal of bytes that are no image read here', () => {
       ],
       ['HEIF', bytes([0, 0, 0, 0x18], 'ftypmif1', [0, 0, 0, 0], 'mif1'), /HEIC\/HEIF image/],
       ['AVIF', bytes([0, 0, 0, 0x1c], 'ftypavif', [0, 0, 0, 0], 'avifmif1'), /^image is an AVIF image, not .*: convert it/],
+      [
+        "HEIF under a camera maker's brand",
+        bytes([0, 0, 0, 0x18], 'ftypMiHE', [0, 0, 0, 0], 'MiHEmif1heic'),
+        /^image is a HEIC\/HEIF image \(as phones take photos\)/,
+      ],
+      ['AVIF under the brand of its family', bytes([0, 0, 0, 0x1c], 'ftypmif1', [0, 0, 0, 0], 'mif1avifmiaf'), /^image is an AVIF image/],
+      ['intra-only AVIF', bytes([0, 0, 0, 0x18], 'ftypavio', [0, 0, 0, 0], 'avio'), /^image is an AVIF image/],
+      [
+        'BigTIFF, little-endian',
+        bytes('II+\0', [8, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0]),
+        /^image is a BigTIFF image \(a TIFF with 64-bit offsets\), not .*: save it as a standard TIFF, PNG or JPEG/,
+      ],
+      ['BigTIFF, big-endian', bytes('MM\0+', [0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]), /a BigTIFF image/],
       ['JPEG XL codestream', bytes([0xff, 0x0a, 0xfa, 0x7f]), /a JPEG XL image/],
       ['JPEG XL container', bytes([0, 0, 0, 0x0c], 'JXL \r\n\x87\n'), /a JPEG XL image/],
       ['JPEG 2000 file', bytes([0, 0, 0, 0x0c], 'jP  \r\n\x87\n'), /a JPEG 2000 image/],
@@ -28,6 +41,16 @@ describe('the refusal of bytes that are no image read here', () => {
       [
         'SVG with a prolog and a BOM',
         bytes('\xef\xbb\xbf  <?xml version="1.0"?>\n<!-- x -->\n<svg viewBox="0 0 1 1"></svg>'),
+        /an SVG \(vector\) image/,
+      ],
+      [
+        "SVG after an editor's comment",
+        bytes('<!-- Generator: Adobe Illustrator 27.0 -->\n<svg version="1.1">'),
+        /an SVG \(vector\) image/,
+      ],
+      [
+        'SVG with its DOCTYPE',
+        bytes('<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg>'),
         /an SVG \(vector\) image/,
       ],
       ['base64 of a PNG', Buffer.from(png.toString('base64')), /^image is the base64 text of a PNG image, not .*: send the decoded bytes/],
