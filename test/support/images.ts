@@ -150,6 +150,42 @@ export function jpegFrameAs(jpeg: Buffer, frame: { marker?: number; precision?: 
   return out;
 }
 
+/**
+ * A 16×16 uncompressed TIFF of `samples` 8-bit samples a pixel, of which `photometric` (1 gray,
+ * 2 RGB, 5 CMYK) says which are colours: those past them are extra samples (an alpha, spot colours,
+ * a scan's other bands).
+ */
+export function samplesTiff(samples: number, photometric: 1 | 2 | 5): Buffer {
+  const side = 16;
+  const strip = side * side * samples;
+  // Width, height, bits, compression (none), photometric, strip offset, samples, rows a strip, strip bytes.
+  const fields: [number, number, number][] = [
+    [256, 3, side],
+    [257, 3, side],
+    [258, 3, 8],
+    [259, 3, 1],
+    [262, 3, photometric],
+    [273, 4, -1],
+    [277, 3, samples],
+    [278, 3, side],
+    [279, 4, strip],
+  ];
+  const stripAt = 8 + 2 + 12 * fields.length + 4;
+  const out = Buffer.alloc(stripAt + strip, 0x80);
+  out.write('II*\0', 0, 'latin1');
+  out.writeUInt32LE(8, 4);
+  out.writeUInt16LE(fields.length, 8);
+  fields.forEach(([tag, type, value], i) => {
+    const e = 10 + 12 * i;
+    out.writeUInt16LE(tag, e);
+    out.writeUInt16LE(type, e + 2);
+    out.writeUInt32LE(1, e + 4);
+    out.writeUInt32LE(value === -1 ? stripAt : value, e + 8);
+  });
+  out.writeUInt32LE(0, stripAt - 4); // no next page
+  return out;
+}
+
 /** A JPEG with its quantisation tables cut out: a sound header and an end, but no decoder can read the scan. */
 export function jpegWithoutQuantTables(jpeg: Buffer): Buffer {
   let out = jpeg;

@@ -4,7 +4,7 @@ import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage, type DecodeLimits } fro
 import { OcrError } from '../../src/shared/errors.js';
 import { manyChunkPng, manySegmentJpeg, os2HeaderBmp, repeatedScanJpeg, webpBomb } from '../support/hostile-images.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
-import { bmpRows, jpegFrameAs } from '../support/images.js';
+import { bmpRows, jpegFrameAs, samplesTiff } from '../support/images.js';
 
 const colour = (width: number, height: number, background: string): Promise<Buffer> =>
   sharp({ create: { width, height, channels: 3, background } })
@@ -45,6 +45,8 @@ describe('admission probe (probeImage)', () => {
       webpOrientation5: await base.clone().webp().withMetadata({ orientation: 5 }).toBuffer(),
       tiffOrientation7: await base.clone().tiff().withMetadata({ orientation: 7 }).toBuffer(),
       jpegOrientation3: await base.clone().jpeg().withMetadata({ orientation: 3 }).toBuffer(),
+      grayAlphaTiff: samplesTiff(2, 1),
+      cmykAlphaTiff: samplesTiff(5, 5),
       // Headers that the readers here leave to sharp.
       jpegManySegments: await manySegmentJpeg(5000),
       pngManyChunks: await manyChunkPng(5000),
@@ -94,6 +96,13 @@ describe('admission probe (probeImage)', () => {
         /^JPEG image has 12-bit samples; this server decodes JPEGs of 8 bits a sample: save it as an 8-bit JPEG, or as PNG/,
       ],
       hierarchicalJpeg: [jpegFrameAs(jpeg, { marker: 0xc5 }), /^JPEG image is hierarchical \(frame marker 0xc5\), a process this server/],
+      // Channels past the colours and one alpha, which the decode does not read: named, not called corrupt.
+      rgbAndTwoMoreTiff: [
+        samplesTiff(5, 2),
+        /^TIFF image has 5 channels \(srgb with alpha\), more than its 3 colour channels and one alpha: .*; save it as gray, RGB or CMYK/,
+      ],
+      grayAndThreeMoreTiff: [samplesTiff(4, 1), /^TIFF image has 4 channels \(b-w with alpha\), more than its 1 colour channel and one/],
+      sixChannelTiff: [samplesTiff(6, 2), /^TIFF image has 6 channels /],
     };
     for (const [name, [bytes, message]] of Object.entries(bad)) {
       const probed = await failure(probeImage(bytes, small));

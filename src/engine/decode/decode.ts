@@ -7,6 +7,7 @@ import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
 import { checkGifFrames } from './gif-header.js';
 import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
+import { checkChannels } from './extra-channels.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
@@ -60,13 +61,13 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
   }
   const { data, info } = decoded;
   checkSize(info.width, info.height, limits);
-  if (info.channels !== 3) throw invalidArgument(`${format.toUpperCase()} image decoded to ${info.channels} channels, not RGB`);
+  if (info.channels !== 3) throw await explainFailure(buf, format, limits, new Error(`it decoded to ${info.channels} channels, not RGB`));
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
 }
 
 /**
  * Why sharp refused an image, from its header alone (read again only on this path: one call fewer
- * for every good image): more pixels than allowed, too small, or corrupt.
+ * for every good image): more pixels than allowed, too small, channels it does not read, or corrupt.
  */
 async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
   let meta: Metadata;
@@ -83,14 +84,21 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
   return corruptImage(format, sharpReason(err));
 }
 
-/** sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one. */
+/**
+ * sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one, or
+ * where the image has channels that the decode does not read (checkChannels).
+ */
 async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
   const sharp = await loadSharp();
+  let meta: Metadata;
   try {
-    return await sharp(buf, { failOn: SHARP_FAIL_ON, pages: 1, limitInputPixels: false }).metadata();
+    // Every channel counted, that checkChannels may say how many there are.
+    meta = await sharp(buf, { failOn: SHARP_FAIL_ON, pages: 1, limitInputPixels: false, limitInputChannels: false }).metadata();
   } catch (err) {
     throw corruptImage(format, sharpReason(err as Error), false);
   }
+  checkChannels(meta, format);
+  return meta;
 }
 
 /**
