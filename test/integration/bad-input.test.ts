@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
-import { jpegClaiming, jpegWithoutQuantTables, pngClaiming, solidImage, textImage } from '../support/images.js';
+import { jpegClaiming, jpegFrameAs, jpegWithoutQuantTables, pngClaiming, samplesTiff, solidImage, textImage } from '../support/images.js';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -85,6 +85,29 @@ describe('bad input over gRPC', function () {
       'INVALID_ARGUMENT',
       new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
     ));
+
+  it('truncated TIFF → INVALID_ARGUMENT that says to send the whole file, not a blank page read', async () => {
+    const tiff = await sharp(good).tiff().toBuffer();
+    // Its last 100 bytes cut: libtiff still finds its directory, then fails to read its data (a black page before).
+    await expectStatus(
+      t.client.recognize(tiff.subarray(0, tiff.length - 100)),
+      'INVALID_ARGUMENT',
+      new RegExp(`^TIFF image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
+    );
+  });
+
+  it('a sound image of a kind not decoded here (12-bit JPEG, extra TIFF channels) → INVALID_ARGUMENT saying so, not "corrupt"', async () => {
+    await expectStatus(
+      t.client.recognize(jpegFrameAs(jpeg, { marker: 0xc1, precision: 12 })),
+      'INVALID_ARGUMENT',
+      /^JPEG image has 12-bit samples; this server decodes JPEGs of 8 bits a sample: save it as an 8-bit JPEG, or as PNG, and send that$/,
+    );
+    await expectStatus(
+      t.client.recognize(samplesTiff(5, 2)),
+      'INVALID_ARGUMENT',
+      /^TIFF image has 5 channels .*; save it as gray, RGB or CMYK/,
+    );
+  });
 
   it('corrupt PNG header → INVALID_ARGUMENT that says to send the whole file', async () => {
     const bad = Buffer.from(good);
