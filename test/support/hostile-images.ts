@@ -2,7 +2,7 @@
  * Files that cost a decoder far more than their size (issue 15): each is what an attacker would
  * send, so that tests can show it is refused, or read as what it declares, at once.
  */
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { solidImage } from './images.js';
 
@@ -219,4 +219,24 @@ export function strayStripTiff(): Buffer {
   // The sixth entry, StripOffsets: its value.
   tiff.writeUInt32LE(1_000_000, 8 + 2 + 12 * 5 + 8);
   return tiff;
+}
+
+/** A PNG chunk of `type` holding `data`, with its CRC. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])));
+  return Buffer.concat([head, data, crc]);
+}
+
+/**
+ * A 16×16 PNG with `count` zTXt comments of 7 MB each (7 KB deflated): libpng inflates every one, up
+ * to its bound of 8 MB a chunk and a thousand chunks, and libvips keeps them, 2 GB for a hundred.
+ */
+export async function commentFloodPng(count: number): Promise<Buffer> {
+  const png = await solidImage(16, 16);
+  const comment = pngChunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0', 'latin1'), deflateSync(Buffer.alloc(7_000_000, 0x41))]));
+  return Buffer.concat([png.subarray(0, 33), ...Array.from({ length: count }, () => comment), png.subarray(33)]);
 }

@@ -8,6 +8,7 @@ import { checkGifFrames } from './gif-header.js';
 import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
 import { checkChannels } from './extra-channels.js';
+import { withoutPngText } from './png-text.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
@@ -44,13 +45,16 @@ function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
   return decodeBmp(buf);
 }
 
+/** The bytes sharp is given: a PNG's without its text (withoutPngText), any other's as they are. */
+const sharpInput = (buf: Uint8Array, format: ImageFormat): Uint8Array => (format === 'png' ? withoutPngText(buf) : buf);
+
 async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
   // sharp checks limitInputPixels on the header, before it decodes any pixel.
   const options: SharpOptions = { failOn: SHARP_FAIL_ON, limitInputPixels: limits.maxPixels, pages: 1 };
   const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    decoded = await sharp(buf, options)
+    decoded = await sharp(sharpInput(buf, format), options)
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
@@ -93,7 +97,12 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
   let meta: Metadata;
   try {
     // Every channel counted, that checkChannels may say how many there are.
-    meta = await sharp(buf, { failOn: SHARP_FAIL_ON, pages: 1, limitInputPixels: false, limitInputChannels: false }).metadata();
+    meta = await sharp(sharpInput(buf, format), {
+      failOn: SHARP_FAIL_ON,
+      pages: 1,
+      limitInputPixels: false,
+      limitInputChannels: false,
+    }).metadata();
   } catch (err) {
     throw corruptImage(format, sharpReason(err as Error), false);
   }
@@ -177,8 +186,10 @@ export interface ImageProbe {
  * its cost before any pixel is decoded; it throws the errors decodeImage throws for empty bytes,
  * an unknown format, a JPEG of a kind its decoder does not read, a size outside the limits, a file
  * of too many scans, frames or pages, or a corrupt BMP or header.
- * The main thread reads only headers here, and scans whole files only natively (indexOf): sharp
- * reads the other headers in libuv's pool.
+ * The main thread reads only headers here, and scans whole files only natively (indexOf), but for
+ * the chunks of a PNG that sharp reads, walked by their length fields (withoutPngText: 20 ms for
+ * 32 MB of empty chunks, a tenth of what receiving them costs): sharp reads the other headers in
+ * libuv's pool.
  */
 export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise<ImageProbe> {
   const format = formatOf(buf);
