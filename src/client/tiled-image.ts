@@ -10,6 +10,7 @@ import { sniffFormat } from '../shared/image-format.js';
 import { notAnImage } from '../shared/not-an-image.js';
 import { sharpReason } from '../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../shared/sharp-fail-on.js';
+import { withoutPngText } from '../shared/png-text.js';
 import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
@@ -47,7 +48,7 @@ export class TiledImage {
     try {
       // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
       // large for one request are what tiling is for, and the file is the caller's own.
-      decoded = await sharp(image, { pages: 1, limitInputPixels: false, failOn: SHARP_FAIL_ON })
+      decoded = await sharp(withoutPngText(image), { pages: 1, limitInputPixels: false, failOn: SHARP_FAIL_ON })
         .rotate()
         .flatten({ background: '#ffffff' })
         .toColourspace('srgb')

@@ -1,15 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { decodeImage } from '../../src/engine/decode/decode.js';
-import { withoutPngText } from '../../src/engine/decode/png-text.js';
+import { withoutPngText } from '../../src/shared/png-text.js';
 import { commentFloodPng } from '../support/hostile-images.js';
 import { solidImage } from '../support/images.js';
+import { decodingPeakMb } from '../support/decoding-peak.js';
 
 /** The chunk types of a PNG, in order. */
 function chunkTypes(png: Uint8Array): string[] {
@@ -17,32 +12,6 @@ function chunkTypes(png: Uint8Array): string[] {
   const types: string[] = [];
   for (let at = 8; at + 12 <= buf.length; at += 12 + buf.readUInt32BE(at)) types.push(buf.toString('latin1', at + 4, at + 8));
   return types;
-}
-
-/** The most memory (MB) a fresh node process held to decode `image` with decodeImage. */
-async function decodingPeakMb(image: Buffer): Promise<number> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'png-text-'));
-  try {
-    const file = path.join(dir, 'image.png');
-    writeFileSync(file, image);
-    const decode = fileURLToPath(new URL('../../src/engine/decode/decode.js', import.meta.url));
-    const script =
-      `const { decodeImage } = await import(${JSON.stringify(decode)});` +
-      `await decodeImage(require('node:fs').readFileSync(${JSON.stringify(file)}));` +
-      'console.log(process.resourceUsage().maxRSS);';
-    const child = spawn(process.execPath, ['--input-type=commonjs', '-e', `(async () => { ${script} })()`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
-    expect(code, err).to.equal(0);
-    return Number(out.trim()) / 1024;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe('PNG text chunks, dropped before sharp decodes (withoutPngText)', () => {
@@ -68,6 +37,7 @@ describe('PNG text chunks, dropped before sharp decodes (withoutPngText)', () =>
     expect(
       Buffer.from((await decodeImage(flood)).image.data).equals(Buffer.from((await decodeImage(await solidImage(16, 16))).image.data)),
     ).to.equal(true);
-    expect(await decodingPeakMb(flood)).to.be.below(400);
+    const decoder = { module: new URL('../../src/engine/decode/decode.js', import.meta.url), decode: 'decodeImage' };
+    expect(await decodingPeakMb(decoder, flood)).to.be.below(400);
   });
 });

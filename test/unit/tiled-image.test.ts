@@ -4,7 +4,8 @@ import { TiledImage } from '../../src/client/index.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
 import { decodeImage } from '../../src/engine/decode/decode.js';
 import { bmpRows } from '../support/images.js';
-import { strayStripTiff } from '../support/hostile-images.js';
+import { commentFloodPng, strayStripTiff } from '../support/hostile-images.js';
+import { decodingPeakMb } from '../support/decoding-peak.js';
 
 /** The RGB pixels of an encoded tile. */
 async function pixels(png: Buffer): Promise<Buffer> {
@@ -67,5 +68,10 @@ describe('TiledImage.decode', () => {
     const err = await decodeFailure(strayStripTiff(), (image) => TiledImage.decode(image));
     expect(err).to.have.property('code', 'INVALID_ARGUMENT');
     expect(err.message).to.match(/^TIFF image is corrupt or truncated: /);
+  });
+
+  it("decodes a PNG of forty 7 MB comments without inflating them, as the server does (1.1 GB of the caller's memory before)", async () => {
+    const decoder = { module: new URL('../../src/client/index.js', import.meta.url), decode: 'TiledImage.decode' };
+    expect(await decodingPeakMb(decoder, await commentFloodPng(40))).to.be.below(400);
   });
 });

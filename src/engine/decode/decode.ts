@@ -8,7 +8,7 @@ import { checkGifFrames } from './gif-header.js';
 import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
 import { checkChannels } from './extra-channels.js';
-import { withoutPngText } from './png-text.js';
+import { withoutPngText } from '../../shared/png-text.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
