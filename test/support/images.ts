@@ -151,24 +151,30 @@ export function jpegFrameAs(jpeg: Buffer, frame: { marker?: number; precision?: 
 }
 
 /**
- * A 16×16 uncompressed TIFF of `samples` 8-bit samples a pixel, of which `photometric` (1 gray,
- * 2 RGB, 5 CMYK) says which are colours: those past them are extra samples (an alpha, spot colours,
- * a scan's other bands).
+ * A 16×16 uncompressed TIFF of `samples` samples a pixel, of which `photometric` (1 gray, 2 RGB,
+ * 5 CMYK) says which are colours: those past them are extra samples (an alpha, spot colours, a
+ * scan's other bands). Each sample is `sample.bits` of `sample.format` (1 unsigned, 2 signed
+ * integer, 3 floating point), every byte 0x80.
  */
-export function samplesTiff(samples: number, photometric: 1 | 2 | 5): Buffer {
+export function samplesTiff(
+  samples: number,
+  photometric: 1 | 2 | 5,
+  sample: { bits: 8 | 16 | 32; format: 1 | 2 | 3 } = { bits: 8, format: 1 },
+): Buffer {
   const side = 16;
-  const strip = side * side * samples;
-  // Width, height, bits, compression (none), photometric, strip offset, samples, rows a strip, strip bytes.
+  const strip = (side * side * samples * sample.bits) / 8;
+  // Width, height, bits, compression (none), photometric, strip offset, samples, rows a strip, strip bytes, sample format.
   const fields: [number, number, number][] = [
     [256, 3, side],
     [257, 3, side],
-    [258, 3, 8],
+    [258, 3, sample.bits],
     [259, 3, 1],
     [262, 3, photometric],
     [273, 4, -1],
     [277, 3, samples],
     [278, 3, side],
     [279, 4, strip],
+    [339, 3, sample.format],
   ];
   const stripAt = 8 + 2 + 12 * fields.length + 4;
   const out = Buffer.alloc(stripAt + strip, 0x80);

@@ -115,4 +115,26 @@ describe('admission probe (probeImage)', () => {
       ]);
     }
   });
+
+  it('refuses samples the decode would not read as their colours (a float gray scan of 0 to 1 decoded black), and takes 16-bit and float RGB', async () => {
+    const read = { u16Gray: samplesTiff(1, 1, { bits: 16, format: 1 }), floatRgb: samplesTiff(3, 2, { bits: 32, format: 3 }) };
+    for (const [name, bytes] of Object.entries(read)) {
+      expect(await probeImage(bytes, DEFAULT_DECODE_LIMITS), name).to.deep.equal({ format: 'tiff', width: 16, height: 16 });
+    }
+    const refused: Record<string, [Buffer, RegExp]> = {
+      floatGray: [
+        samplesTiff(1, 1, { bits: 32, format: 3 }),
+        /^TIFF image has 32-bit floating-point samples \(b-w\), which this server does not read/,
+      ],
+      signedRgb: [samplesTiff(3, 2, { bits: 16, format: 2 }), /^TIFF image has signed 16-bit integer samples \(srgb\)/],
+      u32Gray: [samplesTiff(1, 1, { bits: 32, format: 1 }), /^TIFF image has unsigned 32-bit integer samples/],
+    };
+    for (const [name, [bytes, message]] of Object.entries(refused)) {
+      const err = await failure(probeImage(bytes, DEFAULT_DECODE_LIMITS));
+      expect(err, name).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
+      expect((err as Error).message, name)
+        .to.match(message)
+        .and.match(/save it with 8- or 16-bit unsigned samples/);
+    }
+  });
 });

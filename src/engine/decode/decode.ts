@@ -8,6 +8,7 @@ import { checkGifFrames } from './gif-header.js';
 import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
 import { checkChannels } from './extra-channels.js';
+import { checkSampleDepth } from './sample-depth.js';
 import { withoutPngText } from '../../shared/png-text.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { notAnImage } from '../../shared/not-an-image.js';
@@ -90,7 +91,8 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
 
 /**
  * sharp's reading of a header (in libuv's pool); INVALID_ARGUMENT where it cannot read one, or
- * where the image has channels that the decode does not read (checkChannels).
+ * where the image has channels or samples that the decode does not read (checkChannels,
+ * checkSampleDepth).
  */
 async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
   const sharp = await loadSharp();
@@ -107,6 +109,7 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
     throw corruptImage(format, sharpReason(err as Error), false);
   }
   checkChannels(meta, format);
+  checkSampleDepth(meta, format);
   return meta;
 }
 
