@@ -38,8 +38,12 @@ export class TiledImage {
    */
   static async decode(image: Uint8Array): Promise<TiledImage> {
     if (checkImageBytes(image, 'image').length === 0) throw invalidArgument('image is empty');
+    // Only what the server reads: sharp alone would also render an SVG (a 120-byte one can ask for
+    // 30000×30000 pixels, and no pixel limit applies here) or decode an AVIF that the server refuses.
+    const format = sniffFormat(image);
+    if (format === null) throw invalidArgument(notAnImage('image', image));
     const sharp = await sharpForTiling();
-    if (sniffFormat(image) === 'bmp') {
+    if (format === 'bmp') {
       // libvips reads no BMP: decoded as the engine decodes one (upright as stored, alpha on white).
       const { data, width, height } = decodeBmp(image);
       return new TiledImage(sharp, Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height);
@@ -56,12 +60,7 @@ export class TiledImage {
         .toBuffer({ resolveWithObject: true });
     } catch (err) {
       // In the server's words for the same bytes sent whole: libvips' own may be another image's (sharpReason).
-      const format = sniffFormat(image);
-      throw invalidArgument(
-        format === null
-          ? notAnImage('image', image)
-          : `${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err as Error)}`,
-      );
+      throw invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err as Error)}`);
     }
     const { data, info } = decoded;
     if (info.channels !== CHANNELS) throw new Error(`unexpected ${info.channels} channels after conversion`);

@@ -41,7 +41,12 @@ describe('TiledImage.decode', () => {
   });
 
   it('refuses a file that is not an image in the words the server has for it sent whole, each kind with what to send instead', async () => {
-    for (const bytes of ['hello world\n', '%PDF-1.7\n']) {
+    // An SVG and an AVIF, which sharp alone would render and decode: the server refuses them.
+    const avif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#c84' } })
+      .avif()
+      .toBuffer();
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><text x="10" y="50">Invoice</text></svg>';
+    for (const bytes of ['hello world\n', '%PDF-1.7\n', svg, avif]) {
       const image = Buffer.from(bytes);
       const tiled = await decodeFailure(image, (i) => TiledImage.decode(i));
       expect(tiled).to.have.property('code', 'INVALID_ARGUMENT');
