@@ -152,13 +152,13 @@ export function jpegFrameAs(jpeg: Buffer, frame: { marker?: number; precision?: 
 
 /**
  * A 16×16 uncompressed TIFF of `samples` samples a pixel, of which `photometric` (1 gray, 2 RGB,
- * 5 CMYK) says which are colours: those past them are extra samples (an alpha, spot colours, a
- * scan's other bands). Each sample is `sample.bits` of `sample.format` (1 unsigned, 2 signed
- * integer, 3 floating point), every byte 0x80.
+ * 5 CMYK, 8 CIELab) says which are colours: those past them are extra samples (an alpha, spot
+ * colours, a scan's other bands). Each sample is `sample.bits` of `sample.format` (1 unsigned,
+ * 2 signed integer, 3 floating point), every byte 0x80.
  */
 export function samplesTiff(
   samples: number,
-  photometric: 1 | 2 | 5,
+  photometric: 1 | 2 | 5 | 8,
   sample: { bits: 8 | 16 | 32; format: 1 | 2 | 3 } = { bits: 8, format: 1 },
 ): Buffer {
   const side = 16;

@@ -116,8 +116,13 @@ describe('admission probe (probeImage)', () => {
     }
   });
 
-  it('refuses samples the decode would not read as their colours (a float gray scan of 0 to 1 decoded black), and takes 16-bit and float RGB', async () => {
-    const read = { u16Gray: samplesTiff(1, 1, { bits: 16, format: 1 }), floatRgb: samplesTiff(3, 2, { bits: 32, format: 3 }) };
+  it('refuses samples the decode would not read as their colours (a float gray scan of 0 to 1 decoded black), and takes 16-bit, float RGB and 16-bit Lab', async () => {
+    const read = {
+      u16Gray: samplesTiff(1, 1, { bits: 16, format: 1 }),
+      floatRgb: samplesTiff(3, 2, { bits: 32, format: 3 }),
+      // 16-bit CIELab (photometric 8), which libvips reads as signed LabS and converts.
+      lab16: samplesTiff(3, 8, { bits: 16, format: 1 }),
+    };
     for (const [name, bytes] of Object.entries(read)) {
       expect(await probeImage(bytes, DEFAULT_DECODE_LIMITS), name).to.deep.equal({ format: 'tiff', width: 16, height: 16 });
     }
