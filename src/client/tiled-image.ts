@@ -5,12 +5,14 @@
  */
 
 import { decodeBmp } from '../shared/bmp-decoder.js';
-import { invalidArgument } from '../shared/errors.js';
+import { invalidArgument, OcrError } from '../shared/errors.js';
 import { sniffFormat } from '../shared/image-format.js';
 import { notAnImage } from '../shared/not-an-image.js';
 import { sharpReason } from '../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../shared/sharp-fail-on.js';
 import { withoutPngText } from '../shared/png-text.js';
+import { checkChannels } from '../shared/extra-channels.js';
+import { checkSampleDepth } from '../shared/sample-depth.js';
 import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
@@ -48,17 +50,25 @@ export class TiledImage {
       const { data, width, height } = decodeBmp(image);
       return new TiledImage(sharp, Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height);
     }
+    const input = withoutPngText(image);
+    // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
+    // large for one request are what tiling is for, and the file is the caller's own.
+    const options = { pages: 1, limitInputPixels: false, failOn: SHARP_FAIL_ON } as const;
     let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
     try {
-      // Decoding once beats re-decoding the whole file for every tile. No pixel limit: images too
-      // large for one request are what tiling is for, and the file is the caller's own.
-      decoded = await sharp(withoutPngText(image), { pages: 1, limitInputPixels: false, failOn: SHARP_FAIL_ON })
+      // Channels and samples the server refuses, refused here in its words, rather than cut into
+      // tiles of what libvips makes of them (a float gray scan of 0 to 1 decodes black).
+      const meta = await sharp(input, { ...options, limitInputChannels: false }).metadata();
+      checkChannels(meta, format);
+      checkSampleDepth(meta, format);
+      decoded = await sharp(input, options)
         .rotate()
         .flatten({ background: '#ffffff' })
         .toColourspace('srgb')
         .raw({ depth: 'uchar' })
         .toBuffer({ resolveWithObject: true });
     } catch (err) {
+      if (err instanceof OcrError) throw err;
       // In the server's words for the same bytes sent whole: libvips' own may be another image's (sharpReason).
       throw invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err as Error)}`);
     }

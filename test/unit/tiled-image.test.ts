@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import sharp, { type Sharp } from 'sharp';
 import { TiledImage } from '../../src/client/index.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
-import { decodeImage } from '../../src/engine/decode/decode.js';
-import { bmpRows } from '../support/images.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode/decode.js';
+import { bmpRows, samplesTiff } from '../support/images.js';
 import { commentFloodPng, strayStripTiff } from '../support/hostile-images.js';
 import { decodingPeakMb } from '../support/decoding-peak.js';
 
@@ -78,5 +78,14 @@ describe('TiledImage.decode', () => {
   it("decodes a PNG of forty 7 MB comments without inflating them, as the server does (1.1 GB of the caller's memory before)", async () => {
     const decoder = { module: new URL('../../src/client/index.js', import.meta.url), decode: 'TiledImage.decode' };
     expect(await decodingPeakMb(decoder, await commentFloodPng(40))).to.be.below(400);
+  });
+
+  it('refuses channels and samples the server refuses, in its words, rather than cut tiles of what libvips makes of them', async () => {
+    // RGB and two more channels; a float gray scan, whose 0 to 1 libvips decodes black.
+    for (const tiff of [samplesTiff(5, 2), samplesTiff(1, 1, { bits: 32, format: 3 })]) {
+      const tiled = await decodeFailure(tiff, (i) => TiledImage.decode(i));
+      expect(tiled).to.have.property('code', 'INVALID_ARGUMENT');
+      expect(tiled.message).to.equal((await decodeFailure(tiff, (i) => probeImage(i, DEFAULT_DECODE_LIMITS))).message);
+    }
   });
 });

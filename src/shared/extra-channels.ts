@@ -1,5 +1,5 @@
 import type { Metadata } from 'sharp';
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 
 /** The colour channels of sharp's colour spaces: gray and CMYK; every other one it reads has three. */
 const COLOURS: Record<string, number> = { 'b-w': 1, grey16: 1, cmyk: 4 };

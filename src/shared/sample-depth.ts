@@ -1,5 +1,5 @@
 import type { Metadata } from 'sharp';
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 
 /** sharp's sample depths in words; 'uchar' and 'ushort' are read as any decoder reads them. */
 const DEPTHS: Record<string, string> = {
