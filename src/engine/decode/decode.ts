@@ -72,7 +72,8 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
 
 /**
  * Why sharp refused an image, from its header alone (read again only on this path: one call fewer
- * for every good image): more pixels than allowed, too small, channels it does not read, or corrupt.
+ * for every good image): more pixels than allowed, too small, channels or samples it does not read,
+ * or corrupt.
  */
 async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
   let meta: Metadata;
