@@ -6,5 +6,7 @@
  * told three different things in one run, and a caller could read of another caller's image.
  */
 export function sharpReason(err: Error): string {
-  return err.message.split(/\n|:\s*Vips/)[0]!.replace(/:\s*$/, '');
+  const reason = err.message.split(/\n|:\s*Vips/)[0]!.replace(/:\s*$/, '');
+  // sharp's words where libvips' buffer was empty: they told a caller nothing of the file.
+  return reason === 'Unknown error' || reason === '' ? 'its decoder stopped without saying why' : reason;
 }

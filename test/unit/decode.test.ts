@@ -70,6 +70,16 @@ describe('image decoding', () => {
     }
   });
 
+  it('says its decoder gave no reason where libvips gave none, rather than "Unknown error"', async () => {
+    const png = Buffer.from(await textImage('Invoice 2024'));
+    png[29] = png[29]! ^ 0xff; // IHDR's CRC: libvips fails with its error buffer empty
+    const err = await decodeImage(png).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OcrError).with.property('code', 'INVALID_ARGUMENT');
+    expect((err as Error).message).to.match(
+      /^PNG image is corrupt or truncated: its decoder stopped without saying why; send the whole file/,
+    );
+  });
+
   it('refuses too many pixels by the header alone, with RESOURCE_EXHAUSTED', async () => {
     const png = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#fff' } })
       .png()
