@@ -30,6 +30,7 @@ export interface SpreadOptions extends CallSettings {
   maxRounds?: number;
   /** As for Recognize; min_confidence applies to the lines re-read across tile borders too. */
   options?: RecognizeOptions;
+  /** Called with each tile's lines (full-image coordinates) as it is answered; a throw fails the call with that error. */
   onTile?: (tileIndex: number, lines: Line[]) => void;
 }
 
@@ -121,15 +122,18 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const instances = new Set<string>();
   let failedStreams = 0;
   let lastError: OcrCallError | null = null;
-  /** A failure that sending the tiles again cannot cure: no further round. */
-  let final: OcrCallError | null = null;
+  /**
+   * A failure that sending the tiles again cannot cure, or the caller's onTile's throw: the call
+   * fails with it, and no stream sends another tile or passes on another answer.
+   */
+  let final: Error | null = null;
 
   /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
   const stream = async (tiles: number[]): Promise<void> => {
     const call = client.recognizeTiles(settings());
     const reading = (async () => {
       for await (const message of call) {
-        if (message.result?.$case !== 'image') continue;
+        if (message.result?.$case !== 'image' || final) continue;
         const index = Number(message.imageId);
         const rect = rects[index]!;
         const lines = message.result.value.lines.map((l) => ({
@@ -137,12 +141,19 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
           confidence: l.confidence,
           box: toQuad(l).map(([x, y]) => [x + rect.x, y + rect.y]) as Quad,
         }));
+        try {
+          opts.onTile?.(
+            index,
+            lines.map((l) => ({ ...l, box: toWire(l.box) })),
+          );
+        } catch (err) {
+          // The caller's own failure, passed on as recognizeLargeImage does: no instance was lost, so no tile is resent.
+          final ??= err instanceof Error ? err : new Error(String(err));
+          throw err;
+        }
+        // Counted once onTile has taken it: a tile whose onTile threw leaves the image unanswered, failed with `final`.
         answered.set(index, lines);
         instances.add(message.instanceId);
-        opts.onTile?.(
-          index,
-          lines.map((l) => ({ ...l, box: toWire(l.box) })),
-        );
       }
     })();
     // Its failure is the stream's and is taken below; it may come while a tile is still being cut or
@@ -150,6 +161,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
     reading.catch(() => undefined);
     try {
       for (const index of tiles) {
+        if (final) break;
         const r: Rect = rects[index]!;
         const tile: TileRequest = {
           imageId: String(index),

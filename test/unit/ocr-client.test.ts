@@ -397,6 +397,22 @@ describe('OcrClient against a fake server', () => {
     expect((err as Error).message).to.equal('consumer broke');
   });
 
+  it("fails a spread image whose onTile throws with the caller's error, resending no tile to another instance", async () => {
+    const { png } = await noise(256, 256);
+    const broke = new Error('consumer broke');
+    const err = await recognizeLargeImageSpread(client, png, {
+      tileSize: 64,
+      overlap: 0,
+      streams: 1,
+      onTile: () => {
+        throw broke;
+      },
+    }).catch((e: unknown) => e);
+    expect(err).to.equal(broke);
+    // Not a lost instance: a new round would send the unanswered tiles again, and the next onTile would throw the same.
+    for (const [id, tiles] of received) expect(tiles, `tile ${id}`).to.have.length(1);
+  });
+
   it('refuses an unreadable image before opening a call', async () => {
     const err = await recognizeLargeImage(client, Buffer.from('not an image'), { tileSize: 64 }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(OcrError);
