@@ -60,6 +60,22 @@ export function callerCancelled(method: string, signal: AbortSignal, metadata?: 
 }
 
 /**
+ * The description of a call its client's close() left unsent: made after it, waiting to be retried,
+ * or made before it but still waiting for a connection, in place of grpc-js's "Channel closed before
+ * call started" (UNAVAILABLE, which callers take for an instance down and retry).
+ */
+export const CLIENT_CLOSED =
+  'this OcrClient is closed (close() was called) before the call was sent: close a client once its calls are answered, or use a new client';
+
+/** The failure of a call its client's close() left unsent. */
+export function clientClosed(method?: string, cause?: unknown): OcrCallError {
+  return new OcrCallError(Status.CANCELLED, CLIENT_CLOSED, { method, cause });
+}
+
+/** grpc-js's wording for a call that its channel, once closed, would not send; the SDK's channel closes only in OcrClient.close(). */
+const GRPC_JS_CHANNEL_CLOSED = 'Channel closed before call started';
+
+/**
  * The description of a call whose connection to its instance was lost before the answer came, in
  * place of grpc-js's bare "Connection dropped": the instance closed it (it crashed, was killed) or
  * stopped answering the client's keepalive pings (frozen, partitioned; keepalive.ts). The client
@@ -184,6 +200,7 @@ function isServiceError(err: unknown): err is ServiceError {
 export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
   if (isServiceError(err)) {
+    if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CHANNEL_CLOSED) return clientClosed(method, err);
     return new OcrCallError(err.code, describe(err), { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);

@@ -15,6 +15,7 @@ export {
 } from './call-settings.js';
 export {
   CALLER_CANCELLED,
+  CLIENT_CLOSED,
   CONNECTION_LOST,
   DEADLINE_NO_INSTANCE,
   DEADLINE_PASSED,

@@ -20,7 +20,7 @@ import {
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
-import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
+import { callerCancelled, clientClosed, OcrCallError, toOcrCallError } from './errors.js';
 import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import { TileCall } from './tile-call.js';
@@ -162,7 +162,7 @@ export class OcrClient {
    * callers want recognizeLargeImage (tile-stream.ts), which cuts the image and collects the answers.
    */
   recognizeTiles(settings: CallSettings = {}): TileCall {
-    if (this.closing.signal.aborted) throw closedError('RecognizeTiles');
+    if (this.closing.signal.aborted) throw clientClosed('RecognizeTiles');
     const stream = this.stub.recognizeTiles(callMetadata(settings), callOptions(this.deadlineMs, settings));
     const { signal } = settings;
     if (signal?.aborted) {
@@ -177,8 +177,9 @@ export class OcrClient {
   }
 
   /**
-   * Closes the channel. Calls already sent run to their end; calls waiting to be retried and calls
-   * made from now on fail with CANCELLED, and no timer of the client keeps the process alive.
+   * Closes the channel. Calls already sent run to their end; calls still waiting for a connection
+   * or to be retried, and calls made from now on, fail with CANCELLED (CLIENT_CLOSED), and no timer
+   * of the client keeps the process alive.
    */
   close(): void {
     this.closing.abort();
@@ -265,7 +266,7 @@ export class OcrClient {
   private async heldRefusal(err: OcrCallError, deadline: number, method: string, signal: AbortSignal | undefined): Promise<never> {
     await abortableDelay(Math.min(LOCAL_REFUSAL_HOLD_MS, deadline - Date.now()), [signal, this.closing.signal]);
     if (signal?.aborted) throw callerCancelled(method, signal);
-    if (this.closing.signal.aborted) throw closedError(method);
+    if (this.closing.signal.aborted) throw clientClosed(method);
     throw err;
   }
 
@@ -283,7 +284,7 @@ export class OcrClient {
       }
       // grpc-js throws a bare Error ("Channel has been shut down") for a call on a closed channel.
       if (this.closing.signal.aborted) {
-        reject(closedError(method));
+        reject(clientClosed(method));
         return;
       }
       const onAbort = (): void => call.cancel();
@@ -296,17 +297,6 @@ export class OcrClient {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
-}
-
-/** The failure of a call made on a closed client, or waiting to be retried when it was closed. */
-function closedError(method: string): OcrCallError {
-  return new OcrCallError(
-    Status.CANCELLED,
-    'this OcrClient is closed (close() was called); make calls before closing it, or use a new client',
-    {
-      method,
-    },
-  );
 }
 
 /** Waits `ms`, or less if any of `signals` aborts first. */

@@ -11,6 +11,7 @@ import sharp from 'sharp';
 
 import {
   CALLER_CANCELLED,
+  CLIENT_CLOSED,
   DEADLINE_NO_INSTANCE,
   DEADLINE_PASSED,
   OcrCallError,
@@ -223,6 +224,26 @@ describe('OcrClient against a fake server', () => {
     expect((err as OcrCallError).code).to.equal('CANCELLED');
     expect((err as OcrCallError).details).to.match(/OcrClient is closed/);
     expect(() => closed.recognizeTiles()).to.throw(OcrCallError, /OcrClient is closed/);
+  });
+
+  it("fails calls still waiting for a connection when close() comes with CANCELLED, saying the client closed, not grpc-js's UNAVAILABLE", async () => {
+    const closing = new OcrClient(`127.0.0.1:${port}`);
+    // Made before close(), on a channel that has not connected yet: neither is sent.
+    const unary = closing.recognize(Buffer.from('hello')).catch((e: unknown) => e);
+    const tiles = closing.recognizeTiles();
+    closing.close();
+    const streamed = await (async () => {
+      for await (const message of tiles) expect.fail(`no answer expected, got ${JSON.stringify(message)}`);
+    })().catch((e: unknown) => e);
+    for (const [how, err] of [
+      ['Recognize', await unary],
+      ['RecognizeTiles', streamed],
+    ] as const) {
+      expect(err, how).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code, how).to.equal('CANCELLED');
+      expect((err as OcrCallError).details, how).to.equal(CLIENT_CLOSED);
+      expect((err as OcrCallError).message, how).to.equal(`${how}: CANCELLED: ${CLIENT_CLOSED}`);
+    }
   });
 
   it('close() ends a call waiting to be retried after a refusal for load, with CANCELLED', async () => {
