@@ -19,6 +19,7 @@ import {
 } from '../gen/ocr/v1/ocr.js';
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
+import { checkRecognizeOptions } from './recognize-options.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
 import { callerCancelled, clientClosed, OcrCallError, toOcrCallError } from './errors.js';
 import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';
@@ -134,7 +135,7 @@ export class OcrClient {
 
   /** Detects and reads the text of one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP). */
   async recognize(image: Uint8Array, options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeResponse> {
-    const request = { image: asBuffer(image, 'image'), options };
+    const request = { image: asBuffer(image, 'image'), options: checkRecognizeOptions(options) };
     return this.unary<RecognizeResponse>('Recognize', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognize(request, metadata, callOpts, callback),
     );
@@ -144,7 +145,7 @@ export class OcrClient {
   async recognizeLines(images: Uint8Array[], options?: RecognizeOptions, settings?: CallSettings): Promise<RecognizeLinesResponse> {
     // Untyped callers pass a path or a single image; Node's own errors for those name nothing of theirs.
     if (!Array.isArray(images)) throw new TypeError(`images must be an array of encoded line images, got ${kindOf(images)}`);
-    const request = { images: images.map((image, i) => asBuffer(image, `images[${i}]`)), options };
+    const request = { images: images.map((image, i) => asBuffer(image, `images[${i}]`)), options: checkRecognizeOptions(options) };
     return this.unary<RecognizeLinesResponse>('RecognizeLines', refusable(settings), (metadata, callOpts, callback) =>
       this.stub.recognizeLines(request, metadata, callOpts, callback),
     );

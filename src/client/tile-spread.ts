@@ -13,6 +13,7 @@ import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
+import { checkRecognizeOptions } from './recognize-options.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
@@ -103,6 +104,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   // deadline would end the call as tiles unanswered or DEADLINE_EXCEEDED, not as the caller's mistake.
   const streams = wholeAtLeast('streams', opts.streams ?? 2, 1);
   const maxRounds = wholeAtLeast('maxRounds', opts.maxRounds ?? 3, 0);
+  const options = checkRecognizeOptions(opts.options);
   // One deadline for the whole image, its rounds of resent tiles and its re-read included.
   const deadline = Date.now() + checkDeadlineMs(opts.deadlineMs ?? client.deadlineMs);
   const settings = (): CallSettings => ({ ...callSettingsOf(opts), deadlineMs: Math.max(1, deadline - Date.now()) });
@@ -172,7 +174,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
           tileIndex: 0,
           tileCount: 1,
           image: await encodedTile(index),
-          options: opts.options,
+          options,
         };
         await call.write(tile);
       }
@@ -216,7 +218,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
     const lane = async (): Promise<void> => {
       for (let b = next++; b < batches.length; b = next++) {
         const { start, end } = batches[b]!;
-        const response = await client.recognizeLines(crops.slice(start, end), opts.options, settings());
+        const response = await client.recognizeLines(crops.slice(start, end), options, settings());
         response.results.forEach((r, i) => (answers[start + i] = r));
       }
     };
@@ -225,7 +227,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
       if (r && !r.error) reread.push({ text: r.text, confidence: r.confidence, box: plan.reread[i]! });
     });
   }
-  const lines = selectLines([...plan.keep, ...reread], opts.options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({
+  const lines = selectLines([...plan.keep, ...reread], options?.minConfidence ?? DEFAULT_MIN_CONFIDENCE).map((l) => ({
     text: l.text,
     confidence: l.confidence,
     box: toWire(l.box),

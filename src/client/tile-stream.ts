@@ -13,6 +13,7 @@ import { invalidArgument } from '../shared/errors.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
+import { checkRecognizeOptions } from './recognize-options.js';
 import type { OcrClient } from './ocr-client.js';
 import type { TileCall } from './tile-call.js';
 import { TiledImage } from './tiled-image.js';
@@ -72,6 +73,7 @@ export class TileStream {
    * call fails, and with an INVALID_ARGUMENT OcrError for an unreadable image or a bad tile plan.
    */
   async recognize(image: Uint8Array | TiledImage, options: LargeImageOptions): Promise<LargeImageResult> {
+    const recognizeOptions = checkRecognizeOptions(options.options);
     const tiled = image instanceof TiledImage ? image : await TiledImage.decode(image);
     const rects = planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
     if (this.ended) throw this.ended;
@@ -102,7 +104,7 @@ export class TileStream {
           tileCount: rects.length,
           image: await tiled.encodeTile(rect),
           // The server reads options from the first tile only.
-          options: index === 0 ? options.options : undefined,
+          options: index === 0 ? recognizeOptions : undefined,
         });
       }
     } catch (err) {
@@ -184,6 +186,7 @@ export async function recognizeLargeImage(
 ): Promise<LargeImageResult> {
   // Decoding a large image takes a while: a caller that has given up is told so first.
   if (options.signal?.aborted) throw callerCancelled(METHOD, options.signal);
+  checkRecognizeOptions(options.options);
   const tiled = await TiledImage.decode(image);
   planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { OcrCallError, OcrClient, recognizeLargeImage, recognizeLargeImageSpread } from '../../src/client/index.js';
+import { OcrCallError, OcrClient, recognizeLargeImage, recognizeLargeImageSpread, type RecognizeOptions } from '../../src/client/index.js';
 import { solidImage } from '../support/images.js';
 
 /** Nothing listens there: a call that reached the network would fail UNAVAILABLE, not as expected. */
@@ -60,6 +60,49 @@ describe('OcrClient refuses what it cannot send', () => {
     const notBytes = await refusal(() => client.recognizeLines([Buffer.from('a'), 'b.png' as unknown as Uint8Array]));
     expect(notBytes).to.be.instanceOf(TypeError);
     expect(notBytes.message).to.match(/^images\[1\] must be the encoded image file's bytes .*got a string/);
+  });
+
+  it('rejects recognition options the wire cannot carry, or that are not options, naming the field, before any call', async () => {
+    const image = await solidImage(64, 64);
+    const cases: [unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+      [{ maxSideLen: -5 }, RangeError, /^options\.maxSideLen must be a whole number of pixels, got -5$/],
+      [{ minSideLen: 1.5 }, RangeError, /^options\.minSideLen must be a whole number of pixels, got 1\.5$/],
+      [{ minConfidence: 'x' }, TypeError, /^options\.minConfidence must be a number, got the string "x": pass Number\(text\)$/],
+      [{ unclipRatio: 1e39 }, RangeError, /^options\.unclipRatio must be a number, got 1e\+39$/],
+      // The encoder would send any truthy value as true: this "false" included.
+      [{ useAngleCls: 'false' }, TypeError, /^options\.useAngleCls must be true or false, got the string "false"$/],
+      // Call settings in the options' place would be dropped without a word, the deadline left at the default.
+      [
+        { deadlineMs: 5000 },
+        RangeError,
+        /^options\.deadlineMs is not a recognition option \(they are maxSideLen, .*pass them as the call's settings$/,
+      ],
+      ['fast', TypeError, /^options must be an object of recognition options \(maxSideLen, .*\), got a string$/],
+    ];
+    for (const [options, type, message] of cases) {
+      const given = options as RecognizeOptions;
+      const calls: [string, () => Promise<unknown>][] = [
+        ['Recognize', () => client.recognize(image, given)],
+        ['RecognizeLines', () => client.recognizeLines([image], given)],
+        ['tiles', () => recognizeLargeImage(client, image, { tileSize: 32, options: given })],
+        ['spread', () => recognizeLargeImageSpread(client, image, { tileSize: 32, options: given })],
+      ];
+      for (const [how, call] of calls) {
+        const err = await refusal(call);
+        expect(err, `${how} ${JSON.stringify(options)}`).to.be.instanceOf(type);
+        expect(err.message, `${how} ${JSON.stringify(options)}`).to.match(message);
+      }
+    }
+  });
+
+  it('sends options given as null, and option fields given as null, as unset', async () => {
+    const image = await solidImage(64, 64);
+    for (const options of [null, { minConfidence: null, useAngleCls: undefined }]) {
+      const err = await refusal(() => client.recognize(image, options as unknown as RecognizeOptions));
+      // Sent: it fails only for want of a server at NOWHERE, not as a request the encoder could not write.
+      expect(err, JSON.stringify(options)).to.be.instanceOf(OcrCallError);
+      expect((err as OcrCallError).code, JSON.stringify(options)).to.equal('UNAVAILABLE');
+    }
   });
 
   it('refuses at construction a target that is a URL, names no port without TLS or one outside 1 to 65535, or holds white space, saying how to write it', () => {
