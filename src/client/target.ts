@@ -5,8 +5,31 @@
  * port; with TLS, 443 is the port of a TLS front such as an ingress, and is taken).
  */
 
+import { parseConsulTarget } from './consul-target.js';
+
 /** The forms a target takes, for the error messages. */
 const FORMS = '"host:port", "dns:///host:port", "ipv4:ADDR:PORT,…" or "consul://AGENT_HOST:PORT/SERVICE"';
+
+/** A consul target as grpc-js reads one: its authority (the agent, maybe none) between "//" and "/", then the service. */
+const CONSUL_TARGET = /^consul:\/\/[^/]*\/(.*)$/;
+
+const CONSUL_FORM =
+  'consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D], or consul:///SERVICE for the agent CONSUL_HTTP_ADDR names (else 127.0.0.1:8500)';
+
+/**
+ * Throws a RangeError for a consul: target its resolver cannot read: grpc-js would throw the
+ * resolver's plain Error from deep inside the channel, naming a path it parsed ("//127.0.0.1:8500"
+ * for a target without its service) rather than the target.
+ */
+function checkConsulTarget(target: string): void {
+  const service = CONSUL_TARGET.exec(target)?.[1];
+  if (!service) throw new RangeError(`target "${target}" names no Consul service as grpc-js reads it: write ${CONSUL_FORM}`);
+  try {
+    parseConsulTarget('', service);
+  } catch (err) {
+    throw new RangeError(`target "${target}": ${(err as Error).message}`, { cause: err });
+  }
+}
 
 /** A URL of a scheme people reach for; gRPC targets have none of these. */
 const URL_SCHEME = /^(https?|grpcs?):\/\/(.*)$/i;
@@ -34,6 +57,7 @@ export function checkTarget(target: string, tls: boolean): string {
       `target "${target}" is a URL; a gRPC target has no ${url[1]}:// : use "${url[2]!.replace(/\/+$/, '')}"${secure}, or another of ${FORMS}`,
     );
   }
+  if (target.startsWith('consul:')) checkConsulTarget(target);
   if (BARE_HOST.test(target) && !tls) {
     throw new RangeError(
       `target "${target}" names no port (gRPC would dial 443, where a plaintext client finds no OCR server): add the servers' gRPC port, e.g. "${target}:50051", or connect with the tls option to a TLS front on 443`,

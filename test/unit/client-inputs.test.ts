@@ -139,6 +139,24 @@ describe('OcrClient refuses what it cannot send', () => {
     new OcrClient('ocr.internal', { tls: true }).close();
   });
 
+  it('refuses at construction a consul target that names no service or an unknown parameter, naming the target and its form', () => {
+    const noService = (target: string): RegExp =>
+      new RegExp(
+        `^target "${target.replace(/[.?/]/g, '\\$&')}" names no Consul service as grpc-js reads it: write consul://AGENT_HOST:PORT/SERVICE\\[\\?tag=T&dc=D\\], or consul:///SERVICE for the agent CONSUL_HTTP_ADDR names`,
+      );
+    const cases: [string, RegExp][] = [
+      // A service left out, or "//" left out, which grpc-js reads as a service named by the whole path.
+      ['consul://127.0.0.1:8500', noService('consul://127.0.0.1:8500')],
+      ['consul://127.0.0.1:8500/', noService('consul://127.0.0.1:8500/')],
+      ['consul:127.0.0.1:8500/ocr', noService('consul:127.0.0.1:8500/ocr')],
+      ['consul://127.0.0.1:8500/ocr?colour=red', /^target "consul:\/\/127\.0\.0\.1:8500\/ocr\?colour=red": .*unknown parameter "colour"/],
+    ];
+    for (const [target, message] of cases) expect(() => new OcrClient(target), target).to.throw(RangeError, message);
+    for (const target of ['consul://127.0.0.1:8500/ocr', 'consul:///ocr', 'consul://consul.internal/ocr?tag=v4&dc=eu1']) {
+      new OcrClient(target).close();
+    }
+  });
+
   it('refuses an unknown loadBalancing, which grpc-js would quietly replace with pick_first', () => {
     const loadBalancing = 'random' as unknown as 'round_robin';
     expect(() => new OcrClient(NOWHERE, { loadBalancing })).to.throw(
