@@ -84,6 +84,16 @@ const GRPC_JS_CHANNEL_CLOSED = 'Channel closed before call started';
 export const CONNECTION_LOST =
   "the connection to the instance was lost before the answer came (it stopped, or stopped answering the client's keepalive pings): try again, or allow the client more attempts (maxAttempts)";
 
+/**
+ * CONNECTION_LOST for a RecognizeTiles stream, whose advice differs: grpc-js resends no stream, so
+ * maxAttempts does not apply; recognizeLargeImageSpread resends the tiles not yet answered.
+ */
+export const STREAM_CONNECTION_LOST =
+  "the connection to the instance was lost before the stream's answers came (it stopped, or stopped answering the client's keepalive pings), and a tile stream is not resent: send the image again (the SDK's recognizeLargeImageSpread resends only the tiles not yet answered, to another instance)";
+
+/** The one streaming method; its calls are never resent. */
+const STREAM_METHOD = 'RecognizeTiles';
+
 /** grpc-js's wording for the calls open on a connection that closed or failed its keepalive ping. */
 const GRPC_JS_CONNECTION_DROPPED = 'Connection dropped';
 
@@ -177,15 +187,17 @@ function unreachableReason(details: string): string | null {
   return reason && reason !== 'null' ? reason : null;
 }
 
-/** A description grpc-js wrote that a caller can act on, or the server's own. */
-function describe(err: ServiceError): string {
+/** A description grpc-js wrote that a caller of `method` can act on, or the server's own. */
+function describe(err: ServiceError, method: string | undefined): string {
   if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) {
     return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
   }
   const unresolved = err.code === Status.UNAVAILABLE ? NAME_UNRESOLVED.exec(err.details) : null;
   if (unresolved) return unreachable(`${unresolved[1]} did not resolve to an address`);
   if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return noConnection(unreachableReason(err.details));
-  if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CONNECTION_DROPPED) return CONNECTION_LOST;
+  if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CONNECTION_DROPPED) {
+    return method === STREAM_METHOD ? STREAM_CONNECTION_LOST : CONNECTION_LOST;
+  }
   return err.details;
 }
 
@@ -201,7 +213,7 @@ export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
   if (isServiceError(err)) {
     if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CHANNEL_CLOSED) return clientClosed(method, err);
-    return new OcrCallError(err.code, describe(err), { method, metadata: err.metadata, cause: err });
+    return new OcrCallError(err.code, describe(err, method), { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);
   return new OcrCallError(Status.INTERNAL, details, { method, cause: err });

@@ -20,6 +20,7 @@ export {
   DEADLINE_NO_INSTANCE,
   DEADLINE_PASSED,
   OcrCallError,
+  STREAM_CONNECTION_LOST,
   statusName,
   toOcrCallError,
   type StatusName,

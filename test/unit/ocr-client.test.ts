@@ -17,6 +17,7 @@ import {
   OcrCallError,
   OcrClient,
   OcrError,
+  STREAM_CONNECTION_LOST,
   TileStream,
   recognizeLargeImage,
   recognizeLargeImageSpread,
@@ -24,6 +25,7 @@ import {
 } from '../../src/client/index.js';
 import { OcrServiceService, type OcrServiceServer, type RecognizeRequest, type TileRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
+import { tcpRelay } from '../support/tcp-relay.js';
 
 function statusError(code: Status, details: string): ServerErrorResponse {
   return Object.assign(new Error(details), { code, details });
@@ -49,6 +51,8 @@ describe('OcrClient against a fake server', () => {
   /** Told of each call the fake refuses for load ('full'), with how many it has refused so far. */
   let onFull: (count: number) => void = () => undefined;
   let fullRefusals = 0;
+  /** Told when the fake receives a tile of image 'hold', which it never answers. */
+  let onHeld: () => void = () => undefined;
 
   const fake: OcrServiceServer = {
     recognize(call, callback) {
@@ -105,6 +109,10 @@ describe('OcrClient against a fake server', () => {
     },
     recognizeTiles(call) {
       call.on('data', (tile: TileRequest) => {
+        if (tile.imageId === 'hold') {
+          onHeld();
+          return;
+        }
         if (tile.imageId === 'reject') {
           call.emit('error', statusError(Status.INVALID_ARGUMENT, 'tile 0 is malformed'));
           return;
@@ -432,6 +440,24 @@ describe('OcrClient against a fake server', () => {
     expect(err).to.equal(broke);
     // Not a lost instance: a new round would send the unanswered tiles again, and the next onTile would throw the same.
     for (const [id, tiles] of received) expect(tiles, `tile ${id}`).to.have.length(1);
+  });
+
+  it('says a tile stream whose connection was lost is not resent, and what resends its tiles, not to allow more attempts', async () => {
+    const relay = tcpRelay(() => port);
+    relay.server.listen(0, '127.0.0.1');
+    await once(relay.server, 'listening');
+    const relayed = new OcrClient(`127.0.0.1:${(relay.server.address() as AddressInfo).port}`, { deadlineMs: 5000 });
+    const held = new Promise<void>((resolve) => (onHeld = resolve));
+    const { png } = await noise(64, 64);
+    const call = recognizeLargeImage(relayed, png, { tileSize: 32, overlap: 0, imageId: 'hold' }).catch((e: unknown) => e);
+    // The instance's connection cut while it holds the stream, as when the instance dies.
+    await held;
+    relay.close();
+    const err = await call;
+    relayed.close();
+    expect(err).to.be.instanceOf(OcrCallError);
+    expect(err).to.include({ code: 'UNAVAILABLE', details: STREAM_CONNECTION_LOST });
+    expect((err as OcrCallError).details).not.to.contain('maxAttempts');
   });
 
   it('refuses an unreadable image before opening a call', async () => {
