@@ -17,6 +17,7 @@ import {
   type RecognizeResponse,
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
+import { onAbort } from './abort-listeners.js';
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { checkRecognizeOptions } from './recognize-options.js';
@@ -169,10 +170,11 @@ export class OcrClient {
     if (signal?.aborted) {
       stream.cancel();
     } else if (signal) {
-      const onAbort = (): void => stream.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
       // A signal shared by many calls must not keep every finished one alive.
-      stream.once('status', () => signal.removeEventListener('abort', onAbort));
+      stream.once(
+        'status',
+        onAbort(signal, () => stream.cancel()),
+      );
     }
     return new TileCall(stream, signal);
   }
@@ -288,14 +290,16 @@ export class OcrClient {
         reject(clientClosed(method));
         return;
       }
-      const onAbort = (): void => call.cancel();
+      let ended = false;
+      let stopListening: (() => void) | undefined;
       const call = start(callMetadata(settings), options, (error, response) => {
-        signal?.removeEventListener('abort', onAbort);
+        ended = true;
+        stopListening?.();
         if (error && signal?.aborted && error.code === Status.CANCELLED) reject(callerCancelled(method, signal, error.metadata));
         else if (error) reject(toOcrCallError(error, method));
         else resolve(response);
       });
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal && !ended) stopListening = onAbort(signal, () => call.cancel());
     });
   }
 }
@@ -306,10 +310,10 @@ function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefin
   if (signals.some((signal) => signal?.aborted)) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
-    for (const signal of signals) signal?.addEventListener('abort', done, { once: true });
+    const stopListening = signals.flatMap((signal) => (signal ? [onAbort(signal, done)] : []));
     function done(): void {
       clearTimeout(timer);
-      for (const signal of signals) signal?.removeEventListener('abort', done);
+      for (const stop of stopListening) stop();
       resolve();
     }
   });

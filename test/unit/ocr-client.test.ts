@@ -299,6 +299,32 @@ describe('OcrClient against a fake server', () => {
     }
   });
 
+  it('takes a signal shared by more calls than Node allows listeners without a leak warning, running or waiting to be retried', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const calls = 12;
+    const from = fullRefusals;
+    const refusedTwice = new Promise<void>((resolve) => {
+      onFull = (count) => {
+        if (count === from + 2 * calls) resolve();
+      };
+    });
+    // A service's shutdown signal, passed to every call; each call, refused twice, then waits for the 20 s hint.
+    const shutdown = new AbortController();
+    const full = Array.from({ length: calls }, () =>
+      client.recognize(Buffer.from('full'), undefined, { signal: shutdown.signal, deadlineMs: 60_000 }).catch((e: unknown) => e),
+    );
+    await refusedTwice;
+    shutdown.abort();
+    const errors = await Promise.all(full);
+    // Node emits its warnings on a later turn: one more round trip lets any reach the listener.
+    await client.getServerInfo();
+    process.off('warning', onWarning);
+    expect(warnings).to.deep.equal([]);
+    for (const err of errors) expect(err).to.include({ code: 'CANCELLED', details: CALLER_CANCELLED });
+  });
+
   it('refuses a nonsensical default deadline', () => {
     expect(() => new OcrClient('127.0.0.1:1', { deadlineMs: 0 })).to.throw(RangeError, /deadlineMs/);
   });
