@@ -171,6 +171,11 @@ function refusedBy(closed: Record<Priority, number>, priority: Priority, until: 
   closed.batch = Math.max(closed.batch, until);
 }
 
+/** Whether `children` are the instances `keys` name (experimental.endpointToString), in that order. */
+function sameEndpoints(children: readonly experimental.LeafLoadBalancer[], keys: readonly string[]): boolean {
+  return children.length === keys.length && children.every((c, i) => experimental.endpointToString(c.getEndpoint()) === keys[i]);
+}
+
 /**
  * How long, before its first picker, a balancer waits for the other instances once one has connected.
  * Published at once, its first picker had that one instance alone, and every call made before the
@@ -219,7 +224,14 @@ class LeastRequestLoadBalancer implements experimental.LoadBalancer {
       return true;
     }
     const list = endpoints.value;
-    const keys = new Set(list.map(experimental.endpointToString));
+    const named = list.map(experimental.endpointToString);
+    if (sameEndpoints(this.children, named)) {
+      // A resolver that answers a re-resolution with the same instances (consul:// does, after a lost
+      // connection): new children would forget why their connections failed ("Last error: null").
+      this.publish();
+      return true;
+    }
+    const keys = new Set(named);
     for (const key of this.open.keys()) if (!keys.has(key)) this.open.delete(key);
     this.children.forEach((c) => c.destroy());
     this.updatesPaused = true;

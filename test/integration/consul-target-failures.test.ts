@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
+import { unreachable } from '../../src/client/errors.js';
 import { ConsulDouble } from '../support/consul-double.js';
+import { consulRequest } from '../support/consul.js';
+import { startHealthServer } from '../support/health-server.js';
 
 /** The refusal of a call that Consul gave no instance for. */
 async function failure(client: OcrClient): Promise<OcrCallError> {
@@ -32,6 +35,27 @@ describe('consul:// target with no instance to call', function () {
           `registered under that name (ocr serve --service-name), and that their checks pass ` +
           `(http://127.0.0.1:${port}/v1/health/checks/ocr-eu); where ACLs are on, that the client's token (CONSUL_HTTP_TOKEN) may read it`,
       );
+    } finally {
+      await consul.close();
+    }
+  });
+
+  it('instance gone: says why its last address could not be reached, as for a host:port target', async () => {
+    const consul = new ConsulDouble();
+    const { address, port } = await consul.start(0);
+    const instance = await startHealthServer({ '': 'SERVING' });
+    try {
+      const check = { GRPC: `127.0.0.1:${instance.port}`, Interval: '1s', Status: 'passing' };
+      const service = { ID: 'ocr-1', Name: 'ocr', Address: '127.0.0.1', Port: instance.port, Check: check };
+      expect((await consulRequest(address, '/v1/agent/service/register', { method: 'PUT', body: service })).status).to.equal(200);
+      const client = new OcrClient(`consul://127.0.0.1:${port}/ocr`);
+      // Answered (the instance serves health alone): its connection was up.
+      expect(await client.getServerInfo().catch((e: unknown) => e)).to.include({ code: 'UNIMPLEMENTED' });
+      // The lost connection makes grpc-js ask the resolver again, which answers with the same instance.
+      await instance.close();
+      const err = await failure(client);
+      expect(err.code).to.equal('UNAVAILABLE');
+      expect(err.details).to.equal(unreachable(`connect ECONNREFUSED 127.0.0.1:${instance.port}`));
     } finally {
       await consul.close();
     }
