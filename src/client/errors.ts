@@ -89,7 +89,7 @@ export const CONNECTION_LOST =
  * maxAttempts does not apply; recognizeLargeImageSpread resends the tiles not yet answered.
  */
 export const STREAM_CONNECTION_LOST =
-  "the connection to the instance was lost before the stream's answers came (it stopped, or stopped answering the client's keepalive pings), and a tile stream is not resent: send the image again (the SDK's recognizeLargeImageSpread resends only the tiles not yet answered, to another instance)";
+  "the connection to the instance was lost before the stream's answers came (it stopped, or stopped answering the client's keepalive pings), and a tile stream is not resent: send the image again, or read it with the SDK's recognizeLargeImageSpread, which resends the tiles not yet answered to another instance, as often as its maxRounds allows";
 
 /** The one streaming method; its calls are never resent. */
 const STREAM_METHOD = 'RecognizeTiles';
