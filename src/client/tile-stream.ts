@@ -177,7 +177,8 @@ export type LargeImageCallOptions = LargeImageOptions & CallSettings;
 
 /**
  * Reads one large image over its own RecognizeTiles call. The image is decoded and the tiles planned
- * before the call opens, so a bad file or tile size costs no call and the deadline covers the upload only.
+ * before the call opens, so a bad file or tile size costs no call, and the deadline runs from the
+ * call's opening (upload and answers), not while the image is decoded.
  */
 export async function recognizeLargeImage(
   client: Pick<OcrClient, 'recognizeTiles'>,
