@@ -14,6 +14,7 @@ import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
+import { checkTileOptions } from './tile-options.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
@@ -102,7 +103,7 @@ function wholeAtLeast(name: string, value: number, min: number): number {
 export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8Array, opts: SpreadOptions): Promise<SpreadResult> {
   // Checked before the image is decoded: a fraction of a stream would drop tiles, and a bad count or
   // deadline would end the call as tiles unanswered or DEADLINE_EXCEEDED, not as the caller's mistake.
-  const streams = wholeAtLeast('streams', opts.streams ?? 2, 1);
+  const streams = wholeAtLeast('streams', checkTileOptions(opts, 'recognizeLargeImageSpread').streams ?? 2, 1);
   const maxRounds = wholeAtLeast('maxRounds', opts.maxRounds ?? 3, 0);
   const options = checkRecognizeOptions(opts.options);
   // One deadline for the whole image, its rounds of resent tiles and its re-read included.

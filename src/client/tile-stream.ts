@@ -14,6 +14,7 @@ import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
+import { checkTileOptions } from './tile-options.js';
 import type { OcrClient } from './ocr-client.js';
 import type { TileCall } from './tile-call.js';
 import { TiledImage } from './tiled-image.js';
@@ -73,7 +74,7 @@ export class TileStream {
    * call fails, and with an INVALID_ARGUMENT OcrError for an unreadable image or a bad tile plan.
    */
   async recognize(image: Uint8Array | TiledImage, options: LargeImageOptions): Promise<LargeImageResult> {
-    const recognizeOptions = checkRecognizeOptions(options.options);
+    const recognizeOptions = checkRecognizeOptions(checkTileOptions(options, 'TileStream.recognize').options);
     const tiled = image instanceof TiledImage ? image : await TiledImage.decode(image);
     const rects = planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
     if (this.ended) throw this.ended;
@@ -185,8 +186,9 @@ export async function recognizeLargeImage(
   image: Uint8Array,
   options: LargeImageCallOptions,
 ): Promise<LargeImageResult> {
+  const { signal } = checkTileOptions(options, 'recognizeLargeImage');
   // Decoding a large image takes a while: a caller that has given up is told so first.
-  if (options.signal?.aborted) throw callerCancelled(METHOD, options.signal);
+  if (signal?.aborted) throw callerCancelled(METHOD, signal);
   checkRecognizeOptions(options.options);
   const tiled = await TiledImage.decode(image);
   planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);

@@ -201,6 +201,26 @@ describe('OcrClient refuses what it cannot send', () => {
     }
   });
 
+  it('rejects large-image options that are not an object, the tile size passed alone included, saying what to pass', async () => {
+    const image = await solidImage(64, 64);
+    const helpers = [
+      ['recognizeLargeImage', recognizeLargeImage],
+      ['recognizeLargeImageSpread', recognizeLargeImageSpread],
+    ] as const;
+    for (const [name, helper] of helpers) {
+      for (const [options, hint] of [
+        [undefined, 'got undefined'],
+        [1024, 'got a number: pass { tileSize: 1024 }'],
+      ] as const) {
+        const err = await refusal(() => helper(client, image, options as unknown as { tileSize: number }));
+        expect(err, `${name} ${String(options)}`).to.be.instanceOf(TypeError);
+        expect(err.message, `${name} ${String(options)}`).to.equal(
+          `${name} takes an options object with the tile size, e.g. { tileSize: 1024 }, ${hint}`,
+        );
+      }
+    }
+  });
+
   it('says what a token must be when the token function gives none, sync as async, before any call', async () => {
     for (const token of [() => undefined, async () => undefined, () => 42]) {
       const keyed = new OcrClient(NOWHERE, { token: token as unknown as () => string, deadlineMs: 2000 });
