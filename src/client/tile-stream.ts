@@ -27,7 +27,7 @@ export interface LargeImageOptions {
   /** Names the image on the stream. Default: a random UUID. */
   imageId?: string;
   options?: RecognizeOptions;
-  /** Called with each tile's lines (full-image coordinates) as soon as the server has read it. */
+  /** Called with each tile's lines (full-image coordinates) as soon as the server has read it; a throw fails the image with that error. */
   onTile?: (tile: TileLines) => void;
 }
 
