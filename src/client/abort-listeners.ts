@@ -40,3 +40,18 @@ export function onAbort(signal: AbortSignal, listener: () => void): () => void {
     signal.removeEventListener('abort', handler);
   };
 }
+
+/** Waits `ms`, or less if any of `signals` aborts first. */
+export function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
+  // A signal that aborted while the last attempt was in flight fires no further event.
+  if (signals.some((signal) => signal?.aborted)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    const stopListening = signals.flatMap((signal) => (signal ? [onAbort(signal, done)] : []));
+    function done(): void {
+      clearTimeout(timer);
+      for (const stop of stopListening) stop();
+      resolve();
+    }
+  });
+}

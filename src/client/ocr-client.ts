@@ -17,7 +17,7 @@ import {
   type RecognizeResponse,
   type ServerInfo,
 } from '../gen/ocr/v1/ocr.js';
-import { onAbort } from './abort-listeners.js';
+import { abortableDelay, onAbort } from './abort-listeners.js';
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { checkRecognizeOptions } from './recognize-options.js';
@@ -302,21 +302,6 @@ export class OcrClient {
       if (signal && !ended) stopListening = onAbort(signal, () => call.cancel());
     });
   }
-}
-
-/** Waits `ms`, or less if any of `signals` aborts first. */
-function abortableDelay(ms: number, signals: ReadonlyArray<AbortSignal | undefined>): Promise<void> {
-  // A signal that aborted while the last attempt was in flight fires no further event.
-  if (signals.some((signal) => signal?.aborted)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    const stopListening = signals.flatMap((signal) => (signal ? [onAbort(signal, done)] : []));
-    function done(): void {
-      clearTimeout(timer);
-      for (const stop of stopListening) stop();
-      resolve();
-    }
-  });
 }
 
 /**

@@ -11,6 +11,7 @@ import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js'
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+import { abortableDelay } from './abort-listeners.js';
 import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
@@ -27,7 +28,9 @@ export interface SpreadOptions extends CallSettings {
   /**
    * Rounds of re-sending unanswered tiles after streams lost to an instance (it died, drained, reset
    * the stream or refused it for load); a failure any instance would give again ends the call. Default 3.
-   * The deadline (deadlineMs) covers the whole image: every round and the re-read of cut lines.
+   * A round after refusals for load waits for the soonest of their hints (grpc-retry-pushback-ms); one
+   * that would outlast the deadline ends the call with the refusal. The deadline (deadlineMs) covers
+   * the whole image: every round, its waits and the re-read of cut lines.
    */
   maxRounds?: number;
   /** As for Recognize; min_confidence applies to the lines re-read across tile borders too. */
@@ -125,6 +128,8 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   const instances = new Set<string>();
   let failedStreams = 0;
   let lastError: OcrCallError | null = null;
+  /** When the soonest of the round's instances that refused a stream for load expects room; Infinity for none. */
+  let retryAt = Infinity;
   /**
    * A failure that sending the tiles again cannot cure, or the caller's onTile's throw: the call
    * fails with it, and no stream sends another tile or passes on another answer.
@@ -185,12 +190,22 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
       failedStreams++;
       lastError = toOcrCallError(err, 'RecognizeTiles');
       if (!resumable(lastError, opts.signal)) final ??= lastError;
+      const hintMs = overloadPushbackMs(lastError.status, lastError.metadata);
+      if (hintMs !== null) retryAt = Math.min(retryAt, Date.now() + hintMs);
       call.cancel();
       await reading.catch(() => undefined);
     }
   };
 
   for (let round = 0; round <= maxRounds && answered.size < rects.length && !final; round++) {
+    if (retryAt !== Infinity) {
+      // Streams refused for load: the next round waits for the soonest hint, as a refused Recognize
+      // does; sent at once, it met the same refusal, and a busy cluster spent every round in
+      // milliseconds. A hint that outlasts the deadline ends the call with the refusal.
+      if (retryAt >= deadline) break;
+      await abortableDelay(retryAt - Date.now(), [opts.signal]);
+      retryAt = Infinity;
+    }
     const todo = rects.map((_, i) => i).filter((i) => !answered.has(i));
     const lanes = Array.from({ length: Math.min(streams, todo.length) }, (_, k) => todo.filter((_, j) => j % streams === k));
     await Promise.all(lanes.map(stream));

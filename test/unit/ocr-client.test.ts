@@ -468,6 +468,49 @@ describe('OcrClient against a fake server', () => {
     for (const [id, tiles] of received) expect(tiles, `tile ${id}`).to.have.length(1);
   });
 
+  it('sends the next round of a spread once the hint of the instance that refused its streams for load is over', async () => {
+    // An instance that refuses every stream until its hint, counted from its first refusal, is over.
+    const hintMs = 300;
+    let openAt = 0;
+    let refused = 0;
+    const busy = new Server();
+    const refusing: OcrServiceServer = {
+      ...fake,
+      recognizeTiles(call) {
+        const now = Date.now();
+        if (openAt === 0 || now < openAt) {
+          openAt ||= now + hintMs;
+          refused++;
+          const metadata = new Metadata();
+          metadata.set('grpc-retry-pushback-ms', String(openAt - now));
+          call.emit('error', Object.assign(statusError(Status.RESOURCE_EXHAUSTED, 'server busy'), { metadata }));
+          return;
+        }
+        call.on('data', (tile: TileRequest) =>
+          call.write({
+            imageId: tile.imageId,
+            instanceId: 'busy-1',
+            result: { $case: 'image', value: { width: tile.imageWidth, height: tile.imageHeight, tileCount: 1, lines: [] } },
+          }),
+        );
+        call.on('end', () => call.end());
+      },
+    };
+    busy.addService(OcrServiceService, refusing);
+    const spreading = new OcrClient(`127.0.0.1:${await bindLoopback(busy)}`, { deadlineMs: 10_000 });
+    try {
+      const { png } = await noise(64, 64);
+      const result = await recognizeLargeImageSpread(spreading, png, { tileSize: 32, overlap: 0, streams: 2 });
+      expect(result).to.include({ tiles: 4, failedStreams: 2 });
+      expect(result.instances).to.deep.equal(['busy-1']);
+      // Both streams of the first round refused; the next round, sent once the hint was over, answered.
+      expect(refused).to.equal(2);
+    } finally {
+      spreading.close();
+      busy.forceShutdown();
+    }
+  });
+
   it('says a tile stream whose connection was lost is not resent, and what resends its tiles, not to allow more attempts', async () => {
     const relay = tcpRelay(() => port);
     relay.server.listen(0, '127.0.0.1');
