@@ -468,9 +468,11 @@ describe('OcrClient against a fake server', () => {
     for (const [id, tiles] of received) expect(tiles, `tile ${id}`).to.have.length(1);
   });
 
-  it('sends the next round of a spread once the hint of the instance that refused its streams for load is over', async () => {
-    // An instance that refuses every stream until its hint, counted from its first refusal, is over.
-    const hintMs = 300;
+  /**
+   * A spread over an instance that refuses every tile stream for load until its hint, counted from
+   * its first refusal, is over; `refused` counts its refusals.
+   */
+  async function spreadOverBusyInstance(hintMs: number, deadlineMs: number): Promise<{ outcome: unknown; refused: number }> {
     let openAt = 0;
     let refused = 0;
     const busy = new Server();
@@ -497,18 +499,30 @@ describe('OcrClient against a fake server', () => {
       },
     };
     busy.addService(OcrServiceService, refusing);
-    const spreading = new OcrClient(`127.0.0.1:${await bindLoopback(busy)}`, { deadlineMs: 10_000 });
+    const spreading = new OcrClient(`127.0.0.1:${await bindLoopback(busy)}`, { deadlineMs });
     try {
       const { png } = await noise(64, 64);
-      const result = await recognizeLargeImageSpread(spreading, png, { tileSize: 32, overlap: 0, streams: 2 });
-      expect(result).to.include({ tiles: 4, failedStreams: 2 });
-      expect(result.instances).to.deep.equal(['busy-1']);
-      // Both streams of the first round refused; the next round, sent once the hint was over, answered.
-      expect(refused).to.equal(2);
+      const outcome = await recognizeLargeImageSpread(spreading, png, { tileSize: 32, overlap: 0, streams: 2 }).catch((e: unknown) => e);
+      return { outcome, refused };
     } finally {
       spreading.close();
       busy.forceShutdown();
     }
+  }
+
+  it('sends the next round of a spread once the hint of the instance that refused its streams for load is over', async () => {
+    const { outcome, refused } = await spreadOverBusyInstance(300, 10_000);
+    expect(outcome).to.include({ tiles: 4, failedStreams: 2 });
+    expect((outcome as { instances: string[] }).instances).to.deep.equal(['busy-1']);
+    // Both streams of the first round refused; the next round, sent once the hint was over, answered.
+    expect(refused).to.equal(2);
+  });
+
+  it('ends a spread with the refusal, sending no further round, when the hint would outlast its deadline', async () => {
+    const { outcome, refused } = await spreadOverBusyInstance(60_000, 5000);
+    expect(outcome).to.be.instanceOf(OcrCallError);
+    expect(outcome).to.include({ code: 'RESOURCE_EXHAUSTED', details: 'server busy' });
+    expect(refused).to.equal(2);
   });
 
   it('says a tile stream whose connection was lost is not resent, and what resends its tiles, not to allow more attempts', async () => {
