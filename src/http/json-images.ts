@@ -5,7 +5,9 @@
  */
 import { tooLarge } from '../shared/image-limit.js';
 import { decodeBase64Image } from './base64-image.js';
+import { CALL_PARAMETERS } from './call-terms.js';
 import { HttpError } from './failure.js';
+import { optionName } from './request-options.js';
 
 export interface JsonImages {
   images: Buffer[];
@@ -14,6 +16,31 @@ export interface JsonImages {
 }
 
 export const tooMany = (maxImages: number): string => `more than ${maxImages} images in one request, this server's limit: split the batch`;
+
+/** The field of a route's images: /api/ocr's one page, or /api/ocr/lines' line images. */
+const imageField = (many: boolean): string => (many ? 'images' : 'image');
+
+/** What a body is told that holds the other route's image field, which this route reads nothing from. */
+const OTHER_ROUTE = {
+  page: '"images" is /api/ocr/lines\' field, for line images: send the page in "image"',
+  lines: '"image" is /api/ocr\'s field, for a page: send line images in "images"',
+};
+
+/**
+ * Why a body with `keys` beside its images and options is refused, and where they go: the other
+ * route's image field would be read by neither route, and an option or the call's own parameters
+ * (timeout_ms, priority) are read from "options". Ignored, either would go unnoticed.
+ */
+function unknownFields(keys: string[], many: boolean): string {
+  const field = imageField(many);
+  const misplaced = keys.find((key) => optionName(key) !== undefined || CALL_PARAMETERS.has(key));
+  const hints = [
+    ...(keys.includes(imageField(!many)) ? [many ? OTHER_ROUTE.lines : OTHER_ROUTE.page] : []),
+    ...(misplaced ? [`options, timeout_ms and priority go in "options": {"${field}": ..., "options": {"${misplaced}": ...}}`] : []),
+  ];
+  const own = many ? '"images" (base64 strings)' : '"image" (base64)';
+  return [`unknown field${keys.length > 1 ? 's' : ''} ${keys.join(', ')}; send ${own} and "options"`, ...hints].join('; ');
+}
 
 /** What `body` asks for: `{"image": ...}` or, `many`, `{"images": [...]}`; 400 or 413 for anything else. */
 export function jsonImages(body: Uint8Array, many: boolean, maxImages: number, maxBytes: number): JsonImages {
@@ -29,15 +56,9 @@ export function jsonImages(body: Uint8Array, many: boolean, maxImages: number, m
     const shape = many ? '{"images": ["<base64>", ...], "options": {...}}' : '{"image": "<base64>", "options": {...}}';
     throw new HttpError(400, 'INVALID_ARGUMENT', `the JSON body is ${what}; send an object: ${shape}`);
   }
-  const { image, images, options, ...rest } = parsed as Record<string, unknown>;
-  if (Object.keys(rest).length > 0) {
-    throw new HttpError(
-      400,
-      'INVALID_ARGUMENT',
-      `unknown field${Object.keys(rest).length > 1 ? 's' : ''} ${Object.keys(rest).join(', ')}; send "image" (base64) and "options"`,
-    );
-  }
-  const encoded = many ? images : image;
+  const { [imageField(many)]: encoded, options, ...rest } = parsed as Record<string, unknown>;
+  const unexpected = Object.keys(rest);
+  if (unexpected.length > 0) throw new HttpError(400, 'INVALID_ARGUMENT', unknownFields(unexpected, many));
   const list = many ? (Array.isArray(encoded) ? encoded : null) : typeof encoded === 'string' ? [encoded] : null;
   if (!list || list.some((e) => typeof e !== 'string')) {
     throw new HttpError(

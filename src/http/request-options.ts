@@ -59,6 +59,9 @@ const BY_NAME = new Map<string, string>(
   ]),
 );
 
+/** The gRPC name of the option `key` names (either of its names), or undefined for none. */
+export const optionName = (key: string): string | undefined => BY_NAME.get(key);
+
 /**
  * A number as people write one: digits, a sign, a decimal point. Number() would also take hex
  * (0x400), exponents (1e3), blanks around it and Infinity: typos and encodings nobody means.
@@ -118,7 +121,7 @@ export function parseOptions(
   for (const { place, values } of sources) {
     for (const [key, raw] of Object.entries(values)) {
       if (ignore.has(key) || raw === undefined) continue;
-      const name = BY_NAME.get(key);
+      const name = optionName(key);
       if (!name) {
         throw new HttpError(400, 'INVALID_ARGUMENT', `unknown option '${key}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}`);
       }

@@ -565,6 +565,40 @@ describe('HTTP API on ocr serve', function () {
       'no images: "images" is empty; send each line image as a base64 string in it',
     ],
     [
+      "an unknown field in JSON on /api/ocr/lines, naming that route's field",
+      '/api/ocr/lines',
+      { body: JSON.stringify({ images: [lineImages[0]!.toString('base64')], foo: 1 }), headers: { 'content-type': 'application/json' } },
+      'unknown field foo; send "images" (base64 strings) and "options"',
+    ],
+    [
+      '"images" beside "image" in JSON on /api/ocr, rather than reading one and ignoring the other',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), images: [lineImages[1]!.toString('base64')] }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'unknown field images; send "image" (base64) and "options"; "images" is /api/ocr/lines\' field, for line images: send the page in "image"',
+    ],
+    [
+      '"image" beside "images" in JSON on /api/ocr/lines, rather than reading one and ignoring the other',
+      '/api/ocr/lines',
+      {
+        body: JSON.stringify({ images: [lineImages[0]!.toString('base64')], image: lineImages[1]!.toString('base64') }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'unknown field image; send "images" (base64 strings) and "options"; "image" is /api/ocr\'s field, for a page: send line images in "images"',
+    ],
+    [
+      'timeout_ms beside "image" in JSON, saying it goes in "options"',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: lineImages[0]!.toString('base64'), timeout_ms: 5000 }),
+        headers: { 'content-type': 'application/json' },
+      },
+      'unknown field timeout_ms; send "image" (base64) and "options"; ' +
+        'options, timeout_ms and priority go in "options": {"image": ..., "options": {"timeout_ms": ...}}',
+    ],
+    [
       'an option that is an array in JSON',
       '/api/ocr',
       {
