@@ -6,6 +6,7 @@
  * line breaks (MIME, `base64` without -w0), behind a `data:...;base64,` prefix (a browser's
  * readAsDataURL).
  */
+import { base64Image } from '../shared/not-an-image.js';
 import { HttpError } from './failure.js';
 
 const DATA_URL = /^data:[^,]*;base64,/i;
@@ -24,6 +25,21 @@ function decodedLength(body: string): number | undefined {
   return end % 4 === 1 ? undefined : Math.floor((end * 3) / 4);
 }
 
+/**
+ * `bytes`, unless they are base64 text of an image themselves: the file encoded twice (a base64
+ * string, or a data: URL, encoded again), which the server would call "the base64 text of a PNG
+ * image" and tell to send as JSON, as it was.
+ */
+function once(bytes: Buffer, what: string): Buffer {
+  const inner = base64Image(bytes);
+  if (inner === null) return bytes;
+  throw new HttpError(
+    400,
+    'INVALID_ARGUMENT',
+    `${what} is base64 twice over: decoded, it is the base64 text of a ${inner} image; send the file's bytes in base64 once`,
+  );
+}
+
 /** The bytes `text` encodes; `what` names it in the error ("image", "images[2]"). */
 export function decodeBase64Image(text: string, what: string): Buffer {
   const offset = DATA_URL.exec(text)?.[0].length ?? 0;
@@ -38,7 +54,7 @@ export function decodeBase64Image(text: string, what: string): Buffer {
   const bytes = Buffer.from(body, 'base64');
   // As many bytes as its characters make: nothing was skipped. Fewer: line breaks, or what is
   // wrong, which only then costs a scan of the whole text.
-  if (bytes.length === decodedLength(body)) return bytes;
+  if (bytes.length === decodedLength(body)) return once(bytes, what);
   const refuse = (why: string): HttpError =>
     new HttpError(
       400,
@@ -49,5 +65,5 @@ export function decodeBase64Image(text: string, what: string): Buffer {
   if (bad) throw refuse(`'${bad[0]}' at character ${offset + bad.index + 1}`);
   const padding = body.indexOf('=');
   if (padding >= 0 && !PADDING_ONLY.test(body.slice(padding))) throw refuse(`'=' at character ${offset + padding + 1}, before its end`);
-  return bytes;
+  return once(bytes, what);
 }

@@ -47,7 +47,7 @@ const leadingText = (buf: Uint8Array): string =>
     .trimStart();
 
 /** The image a base64 text (or a data: URL) holds, judged by its first bytes; null when it is not one. */
-function base64Image(buf: Uint8Array): string | null {
+export function base64Image(buf: Uint8Array): string | null {
   const text = leadingText(buf).replace(/^data:[^,]{0,100},/, '');
   if (!/^[A-Za-z0-9+/_-]{16}/.test(text)) return null;
   const format = sniffFormat(Buffer.from(text.slice(0, 16), 'base64'));

@@ -599,6 +599,29 @@ describe('HTTP API on ocr serve', function () {
         'options, timeout_ms and priority go in "options": {"image": ..., "options": {"timeout_ms": ...}}',
     ],
     [
+      'an image base64-encoded twice in JSON, which the server would tell to send as JSON',
+      '/api/ocr',
+      {
+        body: JSON.stringify({ image: Buffer.from(lineImages[0]!.toString('base64')).toString('base64') }),
+        headers: { 'content-type': 'application/json' },
+      },
+      "image is base64 twice over: decoded, it is the base64 text of a PNG image; send the file's bytes in base64 once",
+    ],
+    [
+      'a line image base64-encoded twice in JSON, naming it',
+      '/api/ocr/lines',
+      {
+        body: JSON.stringify({
+          images: [
+            lineImages[0]!.toString('base64'),
+            Buffer.from(`data:image/png;base64,${lineImages[1]!.toString('base64')}`).toString('base64'),
+          ],
+        }),
+        headers: { 'content-type': 'application/json' },
+      },
+      "images[1] is base64 twice over: decoded, it is the base64 text of a PNG image; send the file's bytes in base64 once",
+    ],
+    [
       'an option that is an array in JSON',
       '/api/ocr',
       {
