@@ -9,6 +9,7 @@ import { sniffFormat } from '../shared/image-format.js';
 import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { HttpError, type HttpFailure } from './failure.js';
+import { base64FormField } from './form-body.js';
 import { JsonBody } from './json-body.js';
 import { readJsonImages } from './json-images-thread.js';
 import { tooMany } from './json-images.js';
@@ -118,6 +119,17 @@ export function lineBreaksDropped(bytes: Uint8Array): boolean {
 /** `sentAs`: the type of a body read as an image though it did not say so (untypedBody), which the refusal then names. */
 export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): void {
   if (bytes.length === 0) throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is empty: send the encoded file`);
+  // An image's own bytes are not looked through for a form's fields.
+  const inForm = sentAs === FORM_TYPE && !sniffFormat(bytes) ? base64FormField(bytes) : null;
+  if (inForm) {
+    throw new HttpError(
+      415,
+      'INVALID_ARGUMENT',
+      `the body is a URL-encoded form whose field '${inForm.field}' holds the base64 text of a ${inForm.format} image, a form this API does not read: ` +
+        "send the file in a multipart/form-data field 'image' (Python requests: files={'image': f}; curl -F image=@file), " +
+        "or the base64 text as JSON with Content-Type: application/json (requests: json={'image': text})",
+    );
+  }
   if (sentAs === FORM_TYPE && lineBreaksDropped(bytes)) {
     throw new HttpError(
       400,

@@ -174,6 +174,28 @@ describe('HTTP API on ocr serve', function () {
     );
   });
 
+  it("tells a URL-encoded form with the image's base64 in a field (Python requests' data={'image': b64}) what to send", async () => {
+    const message = (format: string): string =>
+      `the body is a URL-encoded form whose field 'image' holds the base64 text of a ${format} image, a form this API does not read: ` +
+      "send the file in a multipart/form-data field 'image' (Python requests: files={'image': f}; curl -F image=@file), " +
+      "or the base64 text as JSON with Content-Type: application/json (requests: json={'image': text})";
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    // As requests escapes it: base64's '+', '/' and '=' as %2B, %2F and %3D; a form long enough to have no line break by chance.
+    const page = await post('/api/ocr', {
+      body: new URLSearchParams({ image: doc.toString('base64'), max_side_len: '960' }).toString(),
+      headers,
+    });
+    expect(page.status).to.equal(415);
+    expect(page.json).to.deep.equal({ code: 3, msg: message('JPEG'), error: 'INVALID_ARGUMENT' });
+    // A data: URL in a field, after another field, as curl --data sends it unescaped.
+    const line = await post('/api/ocr/lines', {
+      body: `use_angle_cls=true&image=data:image/png;base64,${lineImages[0]!.toString('base64')}`,
+      headers,
+    });
+    expect(line.status).to.equal(415);
+    expect(line.json).to.deep.equal({ code: 3, msg: message('PNG'), error: 'INVALID_ARGUMENT' });
+  });
+
   it('names the Content-Type it does not take, and says what JSON needs when fetch sent it as text', async () => {
     // fetch sends a string body as text/plain unless told otherwise.
     const json = await post('/api/ocr', { body: JSON.stringify({ image: lineImages[0]!.toString('base64') }) });
