@@ -127,6 +127,16 @@ const GRPC_DESCRIPTIONS = new Map([
 const TILES = /\bsend it as tiles(?: over gRPC| \(RecognizeTiles\))?/;
 const TILES_OVER_GRPC = 'send it as tiles over the gRPC API (RecognizeTiles; `ocr recognize --tile-size 1024 FILE` does it)';
 
+/**
+ * A line image of /api/ocr/lines is read whole, never as tiles: one too large for the server is told
+ * to be cut to its line, and where a page that large goes instead.
+ */
+const TILES_FOR_A_LINE =
+  'crop it to its line (a line image is read whole, never as tiles; a page this large goes as tiles over the gRPC API: RecognizeTiles, or `ocr recognize --tile-size 1024 FILE`)';
+
+/** The refusal of one line image in /api/ocr/lines' answer, in the HTTP API's terms. */
+export const lineFailureInHttpTerms = (message: string): string => message.replace(TILES, TILES_FOR_A_LINE);
+
 /** `message` in the HTTP API's terms; `retrying`: whether the answer has Retry-After. */
 function inHttpTerms(message: string, retrying: boolean): string {
   const whole = GRPC_DESCRIPTIONS.get(message);

@@ -1,6 +1,6 @@
 /** The gRPC answers as the JSON of the HTTP API: the replaced service's shape, in snake_case. */
 import type { Line, RecognizeLinesResponse, RecognizeResponse, ServerInfo, Timings } from '../gen/ocr/v1/ocr.js';
-import type { HttpFailure } from './failure.js';
+import { lineFailureInHttpTerms, type HttpFailure } from './failure.js';
 
 export interface JsonLine {
   text: string;
@@ -87,7 +87,7 @@ export function linesJson(r: RecognizeLinesResponse): object {
     // A failed item in the shape of an error answer; its status is the whole answer's, 200.
     data: r.results.map((l) =>
       l.error
-        ? { text: '', confidence: 0, ...failureJson({ status: 200, code: l.error.code, message: l.error.message }) }
+        ? { text: '', confidence: 0, ...failureJson({ status: 200, code: l.error.code, message: lineFailureInHttpTerms(l.error.message) }) }
         : { text: l.text, confidence: float32(l.confidence) },
     ),
     instance_id: r.instanceId,

@@ -18,6 +18,7 @@ import { HttpError, RETRY_AFTER } from '../../src/http/failure.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { listenHttpApp } from '../support/http-app.js';
+import { pngClaiming } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg'));
@@ -230,6 +231,21 @@ describe('HTTP API on ocr serve', function () {
     // A failed item in the shape of an error answer: the gRPC code's number and name, and what to do.
     expect(json.data[2]).to.deep.include({ text: '', confidence: 0, code: 3, error: 'INVALID_ARGUMENT' });
     expect((json.data[2] as unknown as { msg: string }).msg).to.match(/^image is not a JPEG, PNG/);
+  });
+
+  it('tells a line image over the pixel limit, which fails alone, to be cropped, not to go as tiles over gRPC', async () => {
+    const { status, json } = await post('/api/ocr/lines', { body: form({ image: [lineImages[0]!, await pngClaiming(60_000, 60_000)] }) });
+    expect(status).to.equal(200);
+    expect(json.data[0]!.text).to.contain('各区县人民政府');
+    expect(json.data[1]).to.deep.equal({
+      text: '',
+      confidence: 0,
+      code: 8,
+      msg:
+        "image is 60000×60000 = 3600000000 pixels, over this server's limit of 40000000; scale it down or crop it to its line " +
+        '(a line image is read whole, never as tiles; a page this large goes as tiles over the gRPC API: RecognizeTiles, or `ocr recognize --tile-size 1024 FILE`)',
+      error: 'RESOURCE_EXHAUSTED',
+    });
   });
 
   for (const [what, init, status, error, message] of [
