@@ -1,8 +1,8 @@
 /**
  * What to tell a caller whose bytes are none of the formats read here (image-format.ts). Some files
  * are sent for an image often enough to be named, each with what to do instead: a PDF, a phone's
- * HEIC photo, an AVIF, a BigTIFF, an SVG, the image's base64 text; any other is described by its
- * first bytes. One message for the engine (gRPC) and the HTTP front door alike.
+ * HEIC photo, an AVIF, a BigTIFF, an SVG, the image's base64 text, its file's name; any other is
+ * described by its first bytes. One message for the engine (gRPC) and the HTTP front door alike.
  */
 import { sniffFormat, SUPPORTED_FORMATS } from './image-format.js';
 
@@ -54,6 +54,20 @@ export function base64Image(buf: Uint8Array): string | null {
   return format && format.toUpperCase();
 }
 
+/**
+ * A file's name or path sent in place of its bytes, as `curl -F image=scan.jpg` (without the @) and
+ * Python requests' `files={'image': 'scan.jpg'}` send it: a short line ending in a file extension.
+ */
+const FILE_NAME = /^[^\p{Cc}"'=]{1,255}\.(?:jpe?g|png|webp|tiff?|gif|bmp|heic|heif|avif|pdf|svg)$/iu;
+
+/** The file name `buf` is the text of, or null. */
+function fileName(buf: Uint8Array): string | null {
+  if (buf.length > 300) return null;
+  // UTF-8, as curl and requests send a name: 发票.jpg is read back as written.
+  const text = Buffer.from(buf).toString('utf8').trim();
+  return FILE_NAME.test(text) ? text : null;
+}
+
 /** The kind of file `buf` is, where it is one that is often sent by mistake; null otherwise. */
 export function otherFile(buf: Uint8Array): OtherFile | null {
   if (ascii(buf, 0, 5) === '%PDF-') {
@@ -82,6 +96,13 @@ export function otherFile(buf: Uint8Array): OtherFile | null {
     return {
       what: `the base64 text of a ${encoded} image`,
       instead: 'send the decoded bytes (over HTTP, JSON {"image": "<base64>"} takes the text as it is)',
+    };
+  }
+  const name = fileName(buf);
+  if (name) {
+    return {
+      what: `the text '${name}', a file's name rather than the file`,
+      instead: `read the file and send its bytes (curl: -F image=@${name}, with the @; Python requests: files={'image': open('${name}', 'rb')})`,
     };
   }
   return null;

@@ -233,6 +233,27 @@ describe('HTTP API on ocr serve', function () {
     expect((json.data[2] as unknown as { msg: string }).msg).to.match(/^image is not a JPEG, PNG/);
   });
 
+  it("tells a file's name sent in place of the file (curl -F without the @) to send the file's bytes", async () => {
+    // curl -F image=scan.jpg sends the text as a part without a filename.
+    const page = await post('/api/ocr', { body: form({ image: 'scans/receipt 1.jpg' }) });
+    expect(page.status).to.equal(415);
+    expect(page.json).to.deep.equal({
+      code: 3,
+      msg:
+        "image is the text 'scans/receipt 1.jpg', a file's name rather than the file, not a JPEG, PNG, WebP, TIFF, GIF or BMP file: read the file and send its bytes " +
+        "(curl: -F image=@scans/receipt 1.jpg, with the @; Python requests: files={'image': open('scans/receipt 1.jpg', 'rb')})",
+      error: 'INVALID_ARGUMENT',
+    });
+    // Python requests' files={'image': '发票.png'} sends the string as the file's contents; on /api/ocr/lines it fails alone.
+    const lines = await post('/api/ocr/lines', { body: form({ image: [lineImages[0]!, Buffer.from('发票.png')] }) });
+    expect(lines.status).to.equal(200);
+    expect(lines.json.data[1]).to.deep.include({ code: 3, error: 'INVALID_ARGUMENT' });
+    expect((lines.json.data[1] as unknown as { msg: string }).msg).to.equal(
+      "image is the text '发票.png', a file's name rather than the file, not a JPEG, PNG, WebP, TIFF, GIF or BMP file: read the file and send its bytes " +
+        "(curl: -F image=@发票.png, with the @; Python requests: files={'image': open('发票.png', 'rb')})",
+    );
+  });
+
   it('tells a line image over the pixel limit, which fails alone, to be cropped, not to go as tiles over gRPC', async () => {
     const { status, json } = await post('/api/ocr/lines', { body: form({ image: [lineImages[0]!, await pngClaiming(60_000, 60_000)] }) });
     expect(status).to.equal(200);
