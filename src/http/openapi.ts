@@ -21,13 +21,33 @@ const callFields = {
   },
 };
 
-const callParameters = Object.entries(callFields).map(([name, { description, schema }]) => ({
-  name,
-  in: 'query',
-  required: false,
-  description,
-  schema,
-}));
+/**
+ * The request headers the server reads beside the query: the call's parameters under their header
+ * names (call-terms.ts), and the request's id, which its answer and log lines carry.
+ */
+const headerParameters = [
+  { name: 'ocr-timeout-ms', in: 'header', required: false, description: 'timeout_ms as a header', schema: callFields.timeout_ms.schema },
+  { name: 'ocr-priority', in: 'header', required: false, description: 'priority as a header', schema: callFields.priority.schema },
+  {
+    name: 'x-request-id',
+    in: 'header',
+    required: false,
+    description:
+      "the request's id, which its answer and the server's log lines carry; a new UUID when absent or longer than 128 characters",
+    schema: { type: 'string' },
+  },
+];
+
+const callParameters = [
+  ...Object.entries(callFields).map(([name, { description, schema }]) => ({
+    name,
+    in: 'query',
+    required: false,
+    description,
+    schema,
+  })),
+  ...headerParameters,
+];
 
 const parameters = [
   ...Object.entries(OPTION_FIELDS).map(([name, { kind, description }]) => ({
@@ -60,10 +80,12 @@ const closed = (properties: Record<string, object>, extra: object = {}): object 
   additionalProperties: false,
 });
 
+/** JSON `options`: any other key is refused (request-options.ts), so that a typo is not ignored. */
 const options = {
   type: 'object',
   description: 'recognition options, under their gRPC names, and the parameters timeout_ms and priority',
   properties: fieldProperties,
+  additionalProperties: false,
 };
 
 const line = closed({
@@ -242,6 +264,7 @@ const imageBodies = (many: boolean): object => {
           ? {
               type: 'object',
               required: ['images'],
+              additionalProperties: false,
               properties: {
                 images: {
                   type: 'array',
@@ -255,6 +278,7 @@ const imageBodies = (many: boolean): object => {
           : {
               type: 'object',
               required: ['image'],
+              additionalProperties: false,
               properties: {
                 image: { type: 'string', format: 'byte', description: 'the file, base64 (standard or URL-safe, or a data: URL)' },
                 options,

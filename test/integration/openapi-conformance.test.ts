@@ -12,6 +12,12 @@ interface Response {
 }
 type Document = { paths: Record<string, Record<string, { responses: Record<string, Response> }>> };
 
+/** What an operation says a request may carry. */
+interface RequestSide {
+  parameters: { name: string; in: string; schema: object }[];
+  requestBody: { content: Record<string, { schema: object }> };
+}
+
 const receipt = readFileSync(path.join(EVAL_DEV, 'docs', 'd004_receipt.jpg'));
 const lineImage = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
@@ -123,6 +129,31 @@ describe('the HTTP API answers as /openapi.json says', function () {
     const result = await new Validator().validate(doc);
     expect(result.errors ?? [], JSON.stringify(result.errors)).to.deep.equal([]);
     expect(result.valid).to.equal(true);
+  });
+
+  it('reads the request headers the document lists, and refuses the JSON bodies it rules out', async () => {
+    const post = doc.paths['/api/ocr']!.post! as unknown as RequestSide;
+    const headers = new Map(post.parameters.filter((p) => p.in === 'header').map((p) => [p.name, p.schema]));
+    expect([...headers.keys()]).to.include.members(['ocr-timeout-ms', 'ocr-priority', 'x-request-id']);
+    const sent = (body: object, more: Record<string, string> = {}): Promise<globalThis.Response> =>
+      fetch(`${base}/api/ocr`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...more } });
+    const image = lineImage.toString('base64');
+    // Each header is read: the timeout is kept, a priority outside the document's values refused, the id answered back.
+    expect((await sent({ image }, { 'ocr-timeout-ms': '1' })).status).to.equal(504);
+    expect(ajv.validate(headers.get('ocr-priority')!, 'urgent')).to.equal(false);
+    expect((await sent({ image }, { 'ocr-priority': 'urgent' })).status).to.equal(400);
+    expect((await sent({ image }, { 'x-request-id': 'conformance-1' })).headers.get('x-request-id')).to.equal('conformance-1');
+    // A body the document's schema takes is read; one it rules out is refused, not read in part.
+    const schema = post.requestBody.content['application/json']!.schema;
+    for (const body of [
+      { image, options: { max_side_len: 960, timeout_ms: 60_000 } },
+      { image, extra: 1 },
+      { image, images: [image] },
+      { image, options: { max_side_length: 960 } },
+    ]) {
+      const answer = await sent(body);
+      expect(answer.status === 200, `${JSON.stringify(body).slice(0, 200)}: ${await answer.text()}`).to.equal(ajv.validate(schema, body));
+    }
   });
 
   for (const { what, route, method = 'GET', body, type, status, holds } of EXCHANGES) {
