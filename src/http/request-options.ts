@@ -123,7 +123,11 @@ export function parseOptions(
       if (ignore.has(key) || raw === undefined) continue;
       const name = optionName(key);
       if (!name) {
-        throw new HttpError(400, 'INVALID_ARGUMENT', `unknown option '${key}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}`);
+        throw new HttpError(
+          400,
+          'INVALID_ARGUMENT',
+          `unknown option '${key}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}, beside the request's own ${[...ignore].join(' and ')}`,
+        );
       }
       const earlier = placeOf.get(name);
       if (earlier) throw twice(name, earlier, place);

@@ -753,6 +753,13 @@ describe('HTTP API on ocr serve', function () {
       'priority came twice, as the header ocr-priority and in the JSON options; send it once',
     ],
     [
+      'an unknown option that means the timeout, naming timeout_ms and priority beside the options',
+      '/api/ocr?timeout=5000',
+      { body: form({ image: lineImages[0]! }) },
+      "unknown option 'timeout'; the options are max_side_len, min_side_len, box_threshold, unclip_ratio, use_angle_cls, auto_rotate, min_confidence, " +
+        "beside the request's own timeout_ms and priority",
+    ],
+    [
       'a timeout in hexadecimal',
       '/api/ocr?timeout_ms=0x1000',
       { body: form({ image: lineImages[0]! }) },
