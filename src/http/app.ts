@@ -462,13 +462,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   // Unknown routes answer in the API's own shape, and a known route asked with another method says which it takes.
   // A path with a route pattern's characters (`/*`) names no route: hasRoute would match it to the pattern.
-  const routeMethods = (request: FastifyRequest): (typeof ROUTE_METHODS)[number][] => {
-    const url = request.url.split('?')[0]!;
-    return /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+  const methodsOf = (url: string): (typeof ROUTE_METHODS)[number][] =>
+    /[*:]/.test(url) ? [] : ROUTE_METHODS.filter((method) => app.hasRoute({ method, url }));
+  const routeMethods = (request: FastifyRequest): (typeof ROUTE_METHODS)[number][] => methodsOf(request.url.split('?')[0]!);
+  /** A route's path asked with a slash after it (`/api/ocr/`), which names no route: the path the caller meant. */
+  const withoutSlash = (url: string): string | null => {
+    const trimmed = url.replace(/\/+$/, '');
+    return trimmed !== url && trimmed !== '' && methodsOf(trimmed).length > 0 ? trimmed : null;
   };
   const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const url = request.url.split('?')[0]!;
     const allowed = routeMethods(request);
+    const meant = withoutSlash(url);
     const failure: HttpFailure =
       allowed.length > 0
         ? {
@@ -476,7 +481,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
             code: 'UNIMPLEMENTED',
             message: `${request.method} ${url} is not served; send ${allowed.join(' or ')} (the API: /docs)`,
           }
-        : { status: 404, code: 'NOT_FOUND', message: `no route ${request.method} ${url}; the API is described at /docs and /openapi.json` };
+        : {
+            status: 404,
+            code: 'NOT_FOUND',
+            message: meant
+              ? `no route ${request.method} ${url}; the route is ${meant}, without the slash after it`
+              : `no route ${request.method} ${url}; the API is described at /docs and /openapi.json`,
+          };
     if (allowed.length > 0) void reply.header('allow', allowHeader(allowed));
     return reply.status(failure.status).send(failureJson(failure));
   };

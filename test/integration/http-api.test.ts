@@ -475,6 +475,18 @@ describe('HTTP API on ocr serve', function () {
     expect(allowGet).to.equal('GET, HEAD, OPTIONS');
   });
 
+  it('answers a route asked with a slash after its path 404, naming the route', async () => {
+    const page = await post('/api/ocr/?min_confidence=0.5', { body: form({ image: lineImages[0]! }) });
+    expect(page.status).to.equal(404);
+    expect(page.json).to.deep.equal({
+      code: 5,
+      msg: 'no route POST /api/ocr/; the route is /api/ocr, without the slash after it',
+      error: 'NOT_FOUND',
+    });
+    const info = await fetch(`${base}/api/info//`);
+    expect(await info.json()).to.deep.include({ msg: 'no route GET /api/info//; the route is /api/info, without the slash after it' });
+  });
+
   it('answers OPTIONS on a route 204 with the Allow that it keeps to, HEAD with GET, as /openapi.json lists them with the 417 of an Expect', async () => {
     for (const [route, allow] of [
       ['/api/info', 'GET, HEAD, OPTIONS'],
