@@ -42,11 +42,29 @@ function unknownFields(keys: string[], many: boolean): string {
   return [`unknown field${keys.length > 1 ? 's' : ''} ${keys.join(', ')}; send ${own} and "options"`, ...hints].join('; ');
 }
 
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * A JSON body's text. JSON is UTF-8 (RFC 8259); a byte-order mark before it, which Windows tools
+ * write (PowerShell's Out-File, Set-Content -Encoding UTF8), is ignored, as the RFC lets a parser do,
+ * where JSON.parse would refuse an invisible character. A body in UTF-16 or UTF-32 (a NUL among its
+ * first two bytes, or UTF-16's mark) is refused saying so, rather than as a stray character.
+ */
+function jsonText(body: Uint8Array): string {
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const [first, second] = bytes;
+  if (first === 0 || second === 0 || (first === 0xff && second === 0xfe) || (first === 0xfe && second === 0xff)) {
+    throw new HttpError(400, 'INVALID_ARGUMENT', 'the JSON body is in UTF-16 or UTF-32; send it in UTF-8, as JSON is (RFC 8259)');
+  }
+  return bytes.toString('utf8', UTF8_BOM.every((byte, i) => bytes[i] === byte) ? UTF8_BOM.length : 0);
+}
+
 /** What `body` asks for: `{"image": ...}` or, `many`, `{"images": [...]}`; 400 or 413 for anything else. */
 export function jsonImages(body: Uint8Array, many: boolean, maxImages: number, maxBytes: number): JsonImages {
+  const text = jsonText(body);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, 'INVALID_ARGUMENT', `the body is not valid JSON: ${(err as Error).message}`);
   }

@@ -197,6 +197,15 @@ describe('HTTP API on ocr serve', function () {
     expect(line.json).to.deep.equal({ code: 3, msg: message('PNG'), error: 'INVALID_ARGUMENT' });
   });
 
+  it("reads a JSON body behind UTF-8's byte-order mark, as PowerShell's Out-File writes it", async () => {
+    const json = JSON.stringify({ image: lineImages[0]!.toString('base64') });
+    const headers = { 'content-type': 'application/json' };
+    const plain = await post('/api/ocr', { body: json, headers });
+    const marked = await post('/api/ocr', { body: Buffer.from(`\ufeff${json}`), headers });
+    expect(marked.status, marked.json.msg).to.equal(200);
+    expect(marked.json.data.map((l) => l.text)).to.deep.equal(plain.json.data.map((l) => l.text));
+  });
+
   it('names the Content-Type it does not take, and says what JSON needs when fetch sent it as text', async () => {
     // fetch sends a string body as text/plain unless told otherwise.
     const json = await post('/api/ocr', { body: JSON.stringify({ image: lineImages[0]!.toString('base64') }) });
@@ -691,6 +700,15 @@ describe('HTTP API on ocr serve', function () {
         headers: { 'content-type': 'application/json' },
       },
       "images[1] is base64 twice over: decoded, it is the base64 text of a PNG image; send the file's bytes in base64 once",
+    ],
+    [
+      'a JSON body in UTF-16, as Windows tools may write one',
+      '/api/ocr',
+      {
+        body: Buffer.from(`\ufeff${JSON.stringify({ image: lineImages[0]!.toString('base64') })}`, 'utf16le'),
+        headers: { 'content-type': 'application/json' },
+      },
+      'the JSON body is in UTF-16 or UTF-32; send it in UTF-8, as JSON is (RFC 8259)',
     ],
     [
       'an option that is an array in JSON',
