@@ -6,7 +6,7 @@
  * line breaks (MIME, `base64` without -w0), behind a `data:...;base64,` prefix (a browser's
  * readAsDataURL).
  */
-import { base64Image } from '../shared/not-an-image.js';
+import { base64Image, FETCHES_NOTHING, webAddress } from '../shared/not-an-image.js';
 import { HttpError } from './failure.js';
 
 const DATA_URL = /^data:[^,]*;base64,/i;
@@ -61,6 +61,9 @@ export function decodeBase64Image(text: string, what: string): Buffer {
       'INVALID_ARGUMENT',
       `${what} is not valid base64: ${why}; send the file's bytes in base64 (standard or URL-safe; a data: URL also does)`,
     );
+  const address = webAddress(text.trim());
+  if (address)
+    throw new HttpError(400, 'INVALID_ARGUMENT', `${what} is the web address ${address}, not base64: ${FETCHES_NOTHING} in base64`);
   const bad = NOT_BASE64.exec(body);
   if (bad) throw refuse(`'${bad[0]}' at character ${offset + bad.index + 1}`);
   const padding = body.indexOf('=');

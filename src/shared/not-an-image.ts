@@ -1,8 +1,8 @@
 /**
  * What to tell a caller whose bytes are none of the formats read here (image-format.ts). Some files
  * are sent for an image often enough to be named, each with what to do instead: a PDF, a phone's
- * HEIC photo, an AVIF, a BigTIFF, an SVG, the image's base64 text, its file's name; any other is
- * described by its first bytes. One message for the engine (gRPC) and the HTTP front door alike.
+ * HEIC photo, an AVIF, a BigTIFF, an SVG, the image's base64 text, its file's name or web address;
+ * any other is described by its first bytes. One message for the engine (gRPC) and the HTTP front door alike.
  */
 import { sniffFormat, SUPPORTED_FORMATS } from './image-format.js';
 
@@ -60,13 +60,26 @@ export function base64Image(buf: Uint8Array): string | null {
  */
 const FILE_NAME = /^[^\p{Cc}"'=]{1,255}\.(?:jpe?g|png|webp|tiff?|gif|bmp|heic|heif|avif|pdf|svg)$/iu;
 
-/** The file name `buf` is the text of, or null. */
-function fileName(buf: Uint8Array): string | null {
-  if (buf.length > 300) return null;
+/** A web address sent in place of the image it names, as APIs that fetch images take one. */
+const WEB_ADDRESS = /^(?:https?|ftp):\/\/\S+$/i;
+
+/** The longest text read as a file's name or a web address: both are a line. */
+const NAME_BYTES = 2048;
+
+/** The text `buf` is, where it is short enough to be a file's name or a web address; null otherwise. */
+function shortText(buf: Uint8Array): string | null {
   // UTF-8, as curl and requests send a name: 发票.jpg is read back as written.
-  const text = Buffer.from(buf).toString('utf8').trim();
-  return FILE_NAME.test(text) ? text : null;
+  return buf.length > NAME_BYTES ? null : Buffer.from(buf).toString('utf8').trim();
 }
+
+/** The web address `text` is, cut to a readable length, or null. */
+export function webAddress(text: string): string | null {
+  if (!WEB_ADDRESS.test(text)) return null;
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
+/** What one who sends a web address is told: nothing is fetched from it. */
+export const FETCHES_NOTHING = 'this server fetches no image from the web: download the file and send its bytes';
 
 /** The kind of file `buf` is, where it is one that is often sent by mistake; null otherwise. */
 export function otherFile(buf: Uint8Array): OtherFile | null {
@@ -98,7 +111,10 @@ export function otherFile(buf: Uint8Array): OtherFile | null {
       instead: 'send the decoded bytes (over HTTP, JSON {"image": "<base64>"} takes the text as it is)',
     };
   }
-  const name = fileName(buf);
+  const short = shortText(buf);
+  const address = short === null ? null : webAddress(short);
+  if (address) return { what: `the web address ${address}`, instead: FETCHES_NOTHING };
+  const name = short !== null && FILE_NAME.test(short) ? short : null;
   if (name) {
     return {
       what: `the text '${name}', a file's name rather than the file`,

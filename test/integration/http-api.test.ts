@@ -263,6 +263,18 @@ describe('HTTP API on ocr serve', function () {
     );
   });
 
+  it('tells a web address sent in place of the image that nothing is fetched from it', async () => {
+    const { status, json } = await post('/api/ocr', { body: form({ image: 'https://example.com/scan.jpg' }) });
+    expect(status).to.equal(415);
+    expect(json).to.deep.equal({
+      code: 3,
+      msg:
+        'image is the web address https://example.com/scan.jpg, not a JPEG, PNG, WebP, TIFF, GIF or BMP file: ' +
+        'this server fetches no image from the web: download the file and send its bytes',
+      error: 'INVALID_ARGUMENT',
+    });
+  });
+
   it('tells a line image over the pixel limit, which fails alone, to be cropped, not to go as tiles over gRPC', async () => {
     const { status, json } = await post('/api/ocr/lines', { body: form({ image: [lineImages[0]!, await pngClaiming(60_000, 60_000)] }) });
     expect(status).to.equal(200);
@@ -700,6 +712,13 @@ describe('HTTP API on ocr serve', function () {
         headers: { 'content-type': 'application/json' },
       },
       "images[1] is base64 twice over: decoded, it is the base64 text of a PNG image; send the file's bytes in base64 once",
+    ],
+    [
+      'a web address in place of the image in JSON',
+      '/api/ocr',
+      { body: JSON.stringify({ image: 'https://example.com/scans/receipt.jpg' }), headers: { 'content-type': 'application/json' } },
+      'image is the web address https://example.com/scans/receipt.jpg, not base64: this server fetches no image from the web: ' +
+        'download the file and send its bytes in base64',
     ],
     [
       'a JSON body in UTF-16, as Windows tools may write one',
