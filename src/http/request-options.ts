@@ -80,8 +80,8 @@ export const shown = (raw: unknown): string => {
 function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
-    // Any case: Python's str(True) is "True", and requests sends that.
-    const text = typeof raw === 'string' ? raw.toLowerCase() : undefined;
+    // Any case: Python's str(True) is "True", and requests sends that; JSON's 1 and 0 as the query's "1" and "0".
+    const text = typeof raw === 'string' ? raw.toLowerCase() : raw === 1 || raw === 0 ? String(raw) : undefined;
     if (text === 'true' || text === '1') return true;
     if (text === 'false' || text === '0') return false;
     throw new HttpError(400, 'INVALID_ARGUMENT', `option ${name} is ${shown(raw)}; send true or false`);

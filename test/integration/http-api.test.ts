@@ -838,6 +838,15 @@ describe('HTTP API on ocr serve', function () {
     expect(status, json.msg).to.equal(200);
   });
 
+  it('takes the numbers 1 and 0 for booleans in JSON options, as it takes "1" and "0"', async () => {
+    const { status, json } = await post('/api/ocr/lines', {
+      body: JSON.stringify({ images: [lineImages[0]!.toString('base64')], options: { use_angle_cls: 1, auto_rotate: 0 } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(status, json.msg).to.equal(200);
+    expect(json.data[0]!.text).to.contain('各区县人民政府');
+  });
+
   it('answers with the x-request-id it was sent, or one it made, as its logs name the request', async () => {
     const given = await fetch(`${base}/api/nothing`, { headers: { 'x-request-id': 'trace-42' } });
     expect(given.headers.get('x-request-id')).to.equal('trace-42');
