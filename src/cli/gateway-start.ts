@@ -17,6 +17,7 @@ import { exitAfterLogs, type Logger } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
 import { httpListenFailure } from '../server/bind-failure.js';
+import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
@@ -150,7 +151,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
         },
         'gateway serving',
       );
-      process.stdout.write(`ocr gateway: listening on http://${opts.host}:${port} for ${opts.target}\n`);
+      process.stdout.write(`ocr gateway: listening on http://${hostPort(opts.host, port)} for ${opts.target}\n`);
       return { drain, force };
     },
   };

@@ -15,6 +15,7 @@ import type { EngineInfo } from '../engine/index.js';
 import { isLoopback } from './exposure-warning.js';
 import type { Logger } from './logger.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
+import { hostPort } from '../shared/host-port.js';
 
 /** The gRPC health service name the check asks for: the OCR service itself, not just the process. */
 
@@ -139,10 +140,6 @@ export function instanceMeta(info: EngineInfo, serverVersion: string): Record<st
   const meta: Record<string, string> = { manifest: info.manifest, server_version: serverVersion };
   for (const model of info.models) meta[`${model.role}_version`] = model.version;
   return meta;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function statusCodeOf(err: unknown): number | undefined {

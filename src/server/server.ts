@@ -53,6 +53,7 @@ import { StartFailure } from './start-failure.js';
 import { grpcBindFailure, httpListenFailure } from './bind-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
+import { hostPort } from '../shared/host-port.js';
 
 /** Under load, freed memory goes back each time uploads bring a quarter of their share, at most once a second (memory-trim.ts). */
 const CHURN_TRIM_SHARE = 0.25;
@@ -219,9 +220,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   let port: number;
   try {
-    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     const credentials = certificates?.grpcCredentials() ?? ServerCredentials.createInsecure();
-    port = await withHttp2Servers(guardHttp2(wiring, connections), () => bind(server, address, credentials));
+    port = await withHttp2Servers(guardHttp2(wiring, connections), () => bind(server, hostPort(config.host, config.port), credentials));
   } catch (err) {
     return failStart(err, grpcBindFailure(config.host, config.port, (err as Error).message));
   }

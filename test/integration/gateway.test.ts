@@ -474,6 +474,21 @@ describe("ocr gateway's log", function () {
   });
 });
 
+describe('ocr gateway on an IPv6 address', function () {
+  this.timeout(60_000);
+
+  it('says where it listens as a URL that can be opened, the address in brackets', async () => {
+    const gateway = await spawnGateway(['--host', '::1', '--target', '127.0.0.1:1']);
+    try {
+      expect(gateway.url).to.match(/^http:\/\/\[::1\]:\d+$/);
+      const res = await fetch(`${gateway.url}/healthz`);
+      expect(res.status).to.equal(200);
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('ocr gateway that cannot listen', function () {
   this.timeout(60_000);
 
