@@ -62,6 +62,9 @@ function jsonText(body: Uint8Array): string {
 /** What `body` asks for: `{"image": ...}` or, `many`, `{"images": [...]}`; 400 or 413 for anything else. */
 export function jsonImages(body: Uint8Array, many: boolean, maxImages: number, maxBytes: number): JsonImages {
   const text = jsonText(body);
+  const shape = many ? '{"images": ["<base64>", ...], "options": {...}}' : '{"image": "<base64>", "options": {...}}';
+  // fetch() with the JSON type and the body forgotten: JSON.parse would say "Unexpected end of JSON input".
+  if (text.trim() === '') throw new HttpError(400, 'INVALID_ARGUMENT', `the JSON body is empty; send ${shape}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -71,7 +74,6 @@ export function jsonImages(body: Uint8Array, many: boolean, maxImages: number, m
   // Anything but an object is the wrong JSON.
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     const what = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`;
-    const shape = many ? '{"images": ["<base64>", ...], "options": {...}}' : '{"image": "<base64>", "options": {...}}';
     throw new HttpError(400, 'INVALID_ARGUMENT', `the JSON body is ${what}; send an object: ${shape}`);
   }
   const { [imageField(many)]: encoded, options, ...rest } = parsed as Record<string, unknown>;

@@ -721,6 +721,12 @@ describe('HTTP API on ocr serve', function () {
         'download the file and send its bytes in base64',
     ],
     [
+      'an empty JSON body, as fetch sends one whose body was forgotten',
+      '/api/ocr/lines',
+      { body: '', headers: { 'content-type': 'application/json' } },
+      'the JSON body is empty; send {"images": ["<base64>", ...], "options": {...}}',
+    ],
+    [
       'a JSON body in UTF-16, as Windows tools may write one',
       '/api/ocr',
       {
