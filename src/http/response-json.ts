@@ -11,18 +11,23 @@ export interface JsonLine {
 
 export type JsonTimings = Record<'queue_ms' | 'decode_ms' | 'detect_ms' | 'classify_ms' | 'recognize_ms' | 'total_ms', number>;
 
+/** Every gRPC status by name: a gateway relays whichever its instances, or a proxy before them, answer. */
 const GRPC_CODES: Record<string, number> = {
   CANCELLED: 1,
   UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 };
 

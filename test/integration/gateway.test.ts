@@ -565,6 +565,36 @@ describe('ocr gateway in HTTP terms', function () {
     }
   });
 
+  it("answers any status its instances answer with that status's number and name", async () => {
+    const failing = (code: Status) => (_call: unknown, callback: (err: Partial<ServiceError>) => void) =>
+      callback({ code, details: `failed with ${Status[code]}` });
+    const instance = await grpcInstance((server) =>
+      server.addService(OcrServiceService, {
+        recognize: failing(Status.ABORTED),
+        recognizeLines: failing(Status.DATA_LOSS),
+        getServerInfo: failing(Status.OUT_OF_RANGE),
+        recognizeTiles: () => undefined,
+      }),
+    );
+    const gateway = await spawnGateway(['--target', instance.target]);
+    try {
+      const answers = [
+        await fetch(`${gateway.url}/api/ocr`, { method: 'POST', body: imageForm(image) }),
+        await fetch(`${gateway.url}/api/ocr/lines`, { method: 'POST', body: imageForm(image) }),
+        await fetch(`${gateway.url}/api/info`),
+      ];
+      const bodies = await Promise.all(answers.map(async (res) => (await res.json()) as { code: number; error: string; msg: string }));
+      expect(bodies.map(({ code, error, msg }) => [code, error, msg])).to.deep.equal([
+        [10, 'ABORTED', 'failed with ABORTED'],
+        [15, 'DATA_LOSS', 'failed with DATA_LOSS'],
+        [11, 'OUT_OF_RANGE', 'failed with OUT_OF_RANGE'],
+      ]);
+    } finally {
+      gateway.child.kill('SIGKILL');
+      instance.close();
+    }
+  });
+
   it('answers a request its instances do not serve (older than the gateway) 501 naming the request, not a gRPC method', async () => {
     const instance = await grpcInstance(() => undefined);
     const gateway = await spawnGateway(['--target', instance.target]);
