@@ -45,6 +45,8 @@ import {
   MAX_FIELD_BYTES,
   MAX_FORM_FIELDS,
   readImages,
+  readsBodyType,
+  unsupportedBody,
   unsupportedCoding,
   untypedBody,
 } from './request-images.js';
@@ -389,6 +391,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
         untyped.set(request, sentAs);
         request.headers['content-type'] = 'application/octet-stream';
       }
+      const type = request.headers['content-type'];
+      if (type !== undefined && !readsBodyType(type)) throw new HttpError(415, 'INVALID_ARGUMENT', unsupportedBody(type));
       const weighing = weighed(request, reply, kind, true);
       if (weighing) return refuse(request, reply, weighing);
     },

@@ -38,6 +38,16 @@ export function unsupportedBody(contentType: string | undefined): string {
 }
 
 /**
+ * Whether a body of `contentType` is one the image routes read (app.ts' parsers: multipart,
+ * image/*, application/octet-stream, JSON); any other is refused 415 from its headers, before a
+ * byte of it is read or a client that asks first (Expect: 100-continue) is told to send it.
+ */
+export function readsBodyType(contentType: string): boolean {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return ['multipart/form-data', 'application/octet-stream', 'application/json'].includes(type) || type.startsWith('image/');
+}
+
+/**
  * Why a body sent with a Content-Encoding is refused (415, as RFC 9110 has it for a coding the
  * server does not decode), or null for none or `identity`. Decoded, a small gzip could expand past
  * every limit before one counted it; read as it came, its bytes were told they are no image.

@@ -894,6 +894,14 @@ describe('HTTP API on ocr serve', function () {
     expect(await askFirst(Buffer.alloc(0), type, 3 * 1024 * 1024)).to.deep.equal({ continued: false, status: 413 });
   });
 
+  it('refuses a body type it does not read from its headers, not after telling a client that asks first to send it', async () => {
+    expect(await askFirst(Buffer.alloc(0), 'text/plain', 1024 * 1024)).to.deep.equal({ continued: false, status: 415 });
+    expect(await askFirst(Buffer.alloc(0), 'application/pdf; charset=binary', 1024 * 1024)).to.deep.equal({
+      continued: false,
+      status: 415,
+    });
+  });
+
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED, in HTTP terms', async () => {
     const busy = await startTestServer({ httpPort: 0, engine: { maxWaitMs: 1 } });
     try {
