@@ -393,6 +393,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       }
       const type = request.headers['content-type'];
       if (type !== undefined && !readsBodyType(type)) throw new HttpError(415, 'INVALID_ARGUMENT', unsupportedBody(type));
+      // The query's options and the call's terms, refused before the body is asked for where they are wrong already;
+      // the body's own fields are checked with them once it is read.
+      parseOptions(request.query as Record<string, unknown>, undefined, CALL_PARAMETERS);
+      callTerms(request, reply);
       const weighing = weighed(request, reply, kind, true);
       if (weighing) return refuse(request, reply, weighing);
     },

@@ -861,7 +861,12 @@ describe('HTTP API on ocr serve', function () {
   });
 
   /** A request that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB): whether it was told to go on, and its answer. */
-  const askFirst = (body: Buffer, type: string, declared = body.length): Promise<{ continued: boolean; status: number }> =>
+  const askFirst = (
+    body: Buffer,
+    type: string,
+    declared = body.length,
+    route = '/api/ocr',
+  ): Promise<{ continued: boolean; status: number }> =>
     new Promise((resolve, reject) => {
       let continued = false;
       const request = http.request(
@@ -869,7 +874,7 @@ describe('HTTP API on ocr serve', function () {
           host: '127.0.0.1',
           port: t.server.httpPort!,
           method: 'POST',
-          path: '/api/ocr',
+          path: route,
           headers: { 'content-type': type, 'content-length': declared, expect: '100-continue' },
         },
         (res) => {
@@ -900,6 +905,12 @@ describe('HTTP API on ocr serve', function () {
       continued: false,
       status: 415,
     });
+  });
+
+  it('refuses a malformed option or timeout in the query from its headers, not after telling a client that asks first to send its body', async () => {
+    for (const route of ['/api/ocr?max_side_len=abc', '/api/ocr/lines?max_side=960', '/api/ocr?timeout_ms=soon']) {
+      expect(await askFirst(Buffer.alloc(0), 'image/jpeg', 1024 * 1024, route), route).to.deep.equal({ continued: false, status: 400 });
+    }
   });
 
   it('refuses for load with 429 and Retry-After, as gRPC refuses with RESOURCE_EXHAUSTED, in HTTP terms', async () => {
