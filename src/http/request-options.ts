@@ -1,10 +1,10 @@
 /**
  * Recognition options from an HTTP request: query parameters, multipart fields or a JSON object,
- * under the gRPC names (snake_case, or the lowerCamelCase of proto3's JSON). Types are checked
- * here; ranges by the server (OPTION_RANGES), with the same messages as over gRPC.
+ * under the gRPC names (snake_case, or the lowerCamelCase of proto3's JSON). Types and ranges
+ * (OPTION_RANGES) are checked here, with the same messages as over gRPC.
  */
 import type { RecognizeOptions } from '../gen/ocr/v1/ocr.js';
-import { OPTION_RANGES } from '../server/convert.js';
+import { checkOptionRanges, OPTION_RANGES } from '../server/convert.js';
 import { HttpError } from './failure.js';
 
 type Kind = 'integer' | 'number' | 'boolean';
@@ -137,5 +137,6 @@ export function parseOptions(
       options[field] = parseValue(name, kind, raw);
     }
   }
+  checkOptionRanges(options as RecognizeOptions);
   return options as RecognizeOptions;
 }

@@ -36,15 +36,24 @@ export const OPTION_RANGES = {
   min_confidence: { field: 'minConfidence', min: 0, max: 1 },
 } as const satisfies Record<string, { field: keyof RecognizeOptions; min: number; max: number }>;
 
-/** Unset fields stay unset (the engine's defaults apply); out-of-range ones are refused. */
-export function fromOptions(options: RecognizeOptions | undefined, signal: AbortSignal): EngineOptions {
-  const o = options ?? {};
+/**
+ * INVALID_ARGUMENT for a numeric option outside its range. The HTTP API checks too, before any
+ * call: a gateway's SDK refuses to send what the wire cannot carry (a negative max_side_len), and
+ * its caller is told as an instance would tell it.
+ */
+export function checkOptionRanges(o: RecognizeOptions): void {
   for (const [name, { field, min, max }] of Object.entries(OPTION_RANGES)) {
     const value = o[field];
     if (value !== undefined && (!Number.isFinite(value) || value < min || value > max)) {
       throw invalidArgument(`options.${name} is ${value}; it must lie in [${min}, ${max}] (leave it unset for the server default)`);
     }
   }
+}
+
+/** Unset fields stay unset (the engine's defaults apply); out-of-range ones are refused. */
+export function fromOptions(options: RecognizeOptions | undefined, signal: AbortSignal): EngineOptions {
+  const o = options ?? {};
+  checkOptionRanges(o);
   const out: EngineOptions = { signal };
   if (o.maxSideLen !== undefined) out.maxSideLen = o.maxSideLen;
   if (o.minSideLen !== undefined) out.minSideLen = o.minSideLen;

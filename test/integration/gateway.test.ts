@@ -193,6 +193,15 @@ describe('ocr gateway answers as its instances do', function () {
     }
   });
 
+  it("refuses an option out of range 400 with the instance's words, one the wire cannot carry too", async () => {
+    for (const query of ['max_side_len=-5', 'max_side_len=9000', 'min_confidence=2', 'unclip_ratio=0']) {
+      const [direct, through] = await both((base) => post(base, `/api/ocr?${query}`, imageForm(image)));
+      expect(direct.status, direct.msg).to.equal(400);
+      expect(through, query).to.deep.equal(direct);
+      expect(direct.msg).to.match(/^options\.\w+ is [-\d.]+; it must lie in \[/);
+    }
+  });
+
   it('takes a timeout_ms too long for a timer as no deadline at all', async () => {
     for (const timeout of ['2147483000', '2147483646', '2147483648', '99999999999']) {
       const [direct, through] = await both((base) => post(base, `/api/ocr?timeout_ms=${timeout}`, imageForm(image)));
