@@ -149,6 +149,13 @@ export const expiredServer = (reason: string): string =>
 export const refusedClientCertificate = (alert: string): string =>
   `${NO_SERVER_REACHED} (${alert}): the servers require a client certificate signed by a CA they trust (mutual TLS), and refused this client's or its lack of one; give the client a certificate and key from that CA, valid now (the client's tls.cert and tls.key options; the CLI's --tls-cert FILE and --tls-key FILE)`;
 
+/**
+ * A plaintext client's connection to an HTTP/1.1 server: Node's HTTP/2 session fails on its answer to
+ * the HTTP/2 preface with a bare "Protocol error". The port is most often an instance's HTTP front door.
+ */
+export const HTTP1_SERVER = `${NO_SERVER_REACHED} (it answered in HTTP/1.1, not gRPC's HTTP/2: a web server, as an instance's HTTP port, 8080 by default, is): connect to the servers' gRPC port (ocr serve --port, 50051 by default)`;
+
+const HTTP1_ANSWER = /^Protocol error\b/;
 const PLAINTEXT_CLOSED = /^Failed to connect\b/;
 /** OpenSSL's names of the alerts a server sends about the client's certificate. */
 const CLIENT_CERTIFICATE_ALERT =
@@ -162,6 +169,7 @@ const EXPIRED = /certificate has expired|certificate is not yet valid/i;
 function noConnection(reason: string | null): string {
   if (reason === null) return unreachable(reason);
   if (PLAINTEXT_CLOSED.test(reason)) return PLAINTEXT_TO_TLS;
+  if (HTTP1_ANSWER.test(reason)) return HTTP1_SERVER;
   const alert = CLIENT_CERTIFICATE_ALERT.exec(reason);
   if (alert) return refusedClientCertificate(alert[0]);
   if (NOT_TLS.test(reason)) return TLS_TO_PLAINTEXT;

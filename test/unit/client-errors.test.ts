@@ -1,8 +1,12 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CONNECTION_LOST, OcrClient, OcrCallError, toOcrCallError } from '../../src/client/index.js';
 import {
   expiredServer,
+  HTTP1_SERVER,
   misnamedServer,
   PLAINTEXT_TO_TLS,
   refusedClientCertificate,
@@ -34,6 +38,23 @@ describe('OcrCallError descriptions', () => {
     const notTls =
       'least_request: no connection established; last error: No connection established. Last error: Error: 801CE25AE47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n. Resolution note: ';
     expect(toOcrCallError(serviceError(Status.UNAVAILABLE, notTls)).details).to.equal(TLS_TO_PLAINTEXT);
+  });
+
+  it("says to use the gRPC port where the target names an HTTP/1.1 server, as an instance's HTTP port", async () => {
+    const web = http.createServer((_request, response) => response.end('<html></html>')).listen(0, '127.0.0.1');
+    await once(web, 'listening');
+    const client = new OcrClient(`127.0.0.1:${(web.address() as AddressInfo).port}`, { deadlineMs: 10_000 });
+    try {
+      const err = await client.getServerInfo().then(
+        () => expect.fail('an HTTP/1.1 server answered a gRPC call'),
+        (e: unknown) => e as OcrCallError,
+      );
+      expect(err.code).to.equal('UNAVAILABLE');
+      expect(err.details).to.equal(HTTP1_SERVER);
+    } finally {
+      client.close();
+      web.close();
+    }
   });
 
   it("says which TLS setting to change where the client rejected the server's certificate: its CA, its name, its dates", () => {
