@@ -29,8 +29,11 @@ import type { OcrHandlers } from './ocr-handlers.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultStore, type ResultStore } from './result-store.js';
 
-/** Bumped whenever what a key covers or a value's layout changes, so that old entries are never read. */
-const CACHE_FORMAT = 2;
+/**
+ * Bumped whenever what a key covers, a value's layout or the reading of the same image by the same
+ * models changes (3: no spaces at a line's ends), so that old entries are never read.
+ */
+const CACHE_FORMAT = 3;
 
 /** The options of a page as the engine reads it: every field set. */
 export type ResolvedOptions = EngineConfig['defaults'];

@@ -27,11 +27,26 @@ describe('CTC greedy decoding', () => {
     const best = steps([
       [0, 0.9],
       [0, 0.9],
-      [3, 0.7],
+      [1, 0.7],
       [2, 0.7],
     ]);
-    expect(ctcGreedyDecode(best, 2, 2, charset, 0).text).to.equal(' b');
+    expect(ctcGreedyDecode(best, 2, 2, charset, 0).text).to.equal('ab');
     expect(ctcGreedyDecode(best, 0, 2, charset, 0).text).to.equal('');
+  });
+
+  it('drops the spaces before the first character and after the last, from the text and the confidence', () => {
+    const best = steps([
+      [3, 0.2], // a space in the margin before the text
+      [1, 0.8],
+      [3, 0.9], // a space between words stays
+      [2, 0.6],
+      [0, 0.9],
+      [3, 0.3], // and one after it
+    ]);
+    const d = ctcGreedyDecode(best, 0, 6, charset, 0);
+    expect(d.text).to.equal('a b');
+    expect(d.confidence).to.be.closeTo((0.8 + 0.9 + 0.6) / 3, 1e-6);
+    expect(ctcGreedyDecode(steps([[3, 0.9]]), 0, 1, charset, 0)).to.deep.equal({ text: '', confidence: 0 });
   });
 
   it('gives empty text and zero confidence when only blanks win', () => {

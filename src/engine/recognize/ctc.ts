@@ -13,8 +13,10 @@ export interface StepBest {
 }
 
 /**
- * Decode one sequence: collapse repeats, drop blanks. Reads `steps` entries of `best` starting at
- * `offset` (the n-th line of a batch starts at n · steps); `charset[i]` is class i's text.
+ * Decode one sequence: collapse repeats, drop blanks, and the spaces before the first character and
+ * after the last (the recognizer reads a space in a crop's white margin at times: "Hello World 123 "),
+ * which count in the confidence no more than in the text. Reads `steps` entries of `best` starting
+ * at `offset` (the n-th line of a batch starts at n · steps); `charset[i]` is class i's text.
  */
 export function ctcGreedyDecode(
   best: StepBest,
@@ -23,20 +25,24 @@ export function ctcGreedyDecode(
   charset: readonly string[],
   blankIndex: number,
 ): DecodedText {
-  let text = '';
-  let sum = 0;
-  let emitted = 0;
+  const chars: string[] = [];
+  const probabilities: number[] = [];
   let previous = -1;
   for (let t = offset; t < offset + steps; t++) {
     const c = best.classes[t]!;
     if (c !== blankIndex && c !== previous) {
-      text += charset[c] ?? '';
-      sum += best.probabilities[t]!;
-      emitted++;
+      chars.push(charset[c] ?? '');
+      probabilities.push(best.probabilities[t]!);
     }
     previous = c;
   }
-  return { text, confidence: emitted > 0 ? sum / emitted : 0 };
+  let start = 0;
+  let end = chars.length;
+  while (start < end && chars[start]!.trim() === '') start++;
+  while (end > start && chars[end - 1]!.trim() === '') end--;
+  let sum = 0;
+  for (let i = start; i < end; i++) sum += probabilities[i]!;
+  return { text: chars.slice(start, end).join(''), confidence: end > start ? sum / (end - start) : 0 };
 }
 
 /** Class index → text for PaddleOCR-style recognizers: blank first, the dictionary, then optionally a space. */
