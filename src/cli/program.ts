@@ -335,7 +335,10 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ).choices(PRIORITIES),
     )
     .addOption(
-      new Option('--min-confidence <x>', "leave out lines read with a lower confidence, 0..1 (default: the server's)").argParser(fraction),
+      new Option(
+        '--min-confidence <x>',
+        "leave out lines read with a lower confidence, 0..1 (default: the server's; with --lines-only, none)",
+      ).argParser(fraction),
     )
     .addOption(new Option('--angle-cls', 'detect and turn upside-down lines before reading them'))
     .addOption(new Option('--no-angle-cls', "do not check lines for being upside down (default: the server's setting)"))

@@ -294,7 +294,7 @@ async function recognizeBatch(
                 width: entry.width,
                 height: entry.height,
                 instance: response.instanceId,
-                lines: [wholeImageLine(answer.text, answer.confidence, entry.width, entry.height)],
+                lines: surelyRead(wholeImageLine(answer.text, answer.confidence, entry.width, entry.height), opts.minConfidence),
               },
         );
       }
@@ -315,6 +315,14 @@ async function recognizeBatch(
       }
     }),
   );
+}
+
+/**
+ * The line, or none where it was read less surely than --min-confidence: RecognizeLines answers
+ * every image, whatever its confidence (the server leaves lines out of pages alone).
+ */
+function surelyRead(line: Line, minConfidence: number | undefined): Line[] {
+  return minConfidence !== undefined && line.confidence < minConfidence ? [] : [line];
 }
 
 /** The recognizer reads the whole image as one line, so its box is the image itself. */

@@ -188,6 +188,19 @@ describe('ocr command line', function () {
     for (const o of out) expect(o.lines![0]!.text).to.contain('各区县人民政府');
   });
 
+  it('recognize --lines-only leaves out a line image read less surely than --min-confidence, as a page leaves out its lines', async () => {
+    const args = ['recognize', '--target', target, '--json', '--lines-only'];
+    const [read] = parse((await runCli([...args, line])).stdout);
+    const { confidence } = read!.lines![0]!;
+    expect(confidence, 'a line image read less than surely').to.be.below(0.999);
+    // --json rounds confidences to four decimals: a thousandth either side is clear of that.
+    const above = await runCli([...args, '--min-confidence', (confidence + 0.001).toFixed(4), line]);
+    expect(above.code).to.equal(0);
+    expect(parse(above.stdout)[0]!.lines).to.deep.equal([]);
+    const below = await runCli([...args, '--min-confidence', (confidence - 0.001).toFixed(4), line]);
+    expect(parse(below.stdout)[0]!.lines!.map((l) => l.text)).to.deep.equal(read!.lines!.map((l) => l.text));
+  });
+
   it("recognize --lines-only says of one line image over the server's limit that it is too large, not to send fewer", async () => {
     const small = await spawnServer(['--workers', '1', '--max-message-mb', '1']);
     try {
