@@ -4,7 +4,8 @@
  * added to the key file itself, written whole (a temporary file, then a rename), so that a server
  * reading it (--api-keys) takes the new key at its next look, without a restart.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import path from 'node:path';
 import { generateApiKey, hashApiKey, parseApiKeys, type ApiKeyEntry } from '../auth/api-keys.js';
 import { checkQuota } from '../auth/quota-config.js';
 import type { Scope } from '../auth/scopes.js';
@@ -30,6 +31,54 @@ function readEntries(file: string): ApiKeyEntry[] {
   return parseApiKeys(text, file);
 }
 
+/** The key file as it stands, or undefined where there is none yet. */
+function keyFileStats(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Why the key file cannot be written, in the file's terms: Node's would name the temporary file beside it. */
+function unwritable(file: string, err: NodeJS.ErrnoException): Error {
+  const dir = path.dirname(file);
+  const why =
+    err.code === 'ENOENT'
+      ? `its directory ${dir} does not exist; create it, or name a key file in a directory that does`
+      : err.code === 'EACCES' || err.code === 'EPERM'
+        ? `not permitted to write in ${dir} (the file is written whole beside it, then renamed over it); run as a user who may`
+        : err.message;
+  return new Error(`cannot write --add-to ${file}: ${why}`, { cause: err });
+}
+
+/**
+ * Writes the key file whole (a temporary file, then a rename). The file it replaces keeps its owner,
+ * group and mode: a server running as another user, which reads it through its group, would
+ * otherwise lose the file, and every key in it, at its next look.
+ */
+function writeKeyFile(file: string, entries: ApiKeyEntry[]): void {
+  const current = keyFileStats(file);
+  const next = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(next, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
+  } catch (err) {
+    throw unwritable(file, err as NodeJS.ErrnoException);
+  }
+  try {
+    if (current) {
+      chownSync(next, current.uid, current.gid);
+      chmodSync(next, current.mode & 0o7777);
+    }
+    renameSync(next, file);
+  } catch (err) {
+    rmSync(next, { force: true });
+    const keeping = current ? ` keeping its owner (uid ${current.uid}, gid ${current.gid}) and mode` : '';
+    throw new Error(`cannot replace --add-to ${file}${keeping}: ${(err as Error).message}; run as its owner or as root`, { cause: err });
+  }
+}
+
 /** Prints the key and its entry on stdout (the key alone on the first line); resolves with the exit status. */
 export function apiKeyCreateCommand(opts: ApiKeyCreateOptions): number {
   const key = generateApiKey();
@@ -53,9 +102,7 @@ export function apiKeyCreateCommand(opts: ApiKeyCreateOptions): number {
       );
       return 1;
     }
-    const next = `${opts.addTo}.${process.pid}.tmp`;
-    writeFileSync(next, `${JSON.stringify([...entries, entry], null, 2)}\n`, { mode: 0o600 });
-    renameSync(next, opts.addTo);
+    writeKeyFile(opts.addTo, [...entries, entry]);
   }
   process.stdout.write(`${key}\n${JSON.stringify(entry)}\n`);
   process.stderr.write(

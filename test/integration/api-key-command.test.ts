@@ -1,0 +1,42 @@
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { runCli } from '../../src/dev/server-process.js';
+
+/** `ocr api-key create --add-to FILE`, as an operator runs it on a server's key file. */
+describe('ocr api-key create --add-to', function () {
+  this.timeout(60_000);
+
+  it('keeps the mode, owner and group of the key file it replaces, by which a server of another user reads it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-'));
+    const file = path.join(dir, 'keys.json');
+    writeFileSync(file, '[]\n');
+    chmodSync(file, 0o640);
+    // Another owner and group, as a server's account would have, where this user may give them.
+    const owner = process.getuid?.() === 0 ? { uid: 4321, gid: 4321 } : { uid: statSync(file).uid, gid: statSync(file).gid };
+    chownSync(file, owner.uid, owner.gid);
+
+    const r = await runCli(['api-key', 'create', '--name', 'billing', '--add-to', file]);
+
+    expect(r.code, r.stderr).to.equal(0);
+    const after = statSync(file);
+    expect(after.mode & 0o7777).to.equal(0o640);
+    expect({ uid: after.uid, gid: after.gid }).to.deep.equal(owner);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { name: string }[]).map((e) => e.name)).to.deep.equal(['billing']);
+  });
+
+  it('names the key file and its missing directory, not the temporary file it writes beside it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-'));
+    const file = path.join(dir, 'missing', 'keys.json');
+
+    const r = await runCli(['api-key', 'create', '--name', 'billing', '--add-to', file]);
+
+    expect(r.code).to.equal(1);
+    expect(r.stdout, 'no key printed that no file holds').to.equal('');
+    expect(r.stderr).to.equal(
+      `ocr: cannot write --add-to ${file}: its directory ${path.dirname(file)} does not exist; create it, or name a key file in a directory that does\n`,
+    );
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});
