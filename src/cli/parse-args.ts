@@ -32,6 +32,8 @@ export function decimal(min: number, max: number = Number.MAX_VALUE): (value: st
 }
 
 export const port = wholeNumber(0, 65535);
+/** A port to bind as given: not 0, any free port, where the port must be known (a metrics port, a first of several). */
+export const boundPort = wholeNumber(1, 65535);
 export const positiveInt = wholeNumber(1);
 /** 0..1, for scores and confidences. */
 export const fraction = decimal(0, 1);

@@ -14,7 +14,8 @@ import { withoutPasswords } from './error-output.js';
 import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
-import { cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import { boundPort, cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import { portRunsClash } from './port-runs.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { STDIN } from './read-input.js';
@@ -213,9 +214,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(maxConnectionsPerClientOption(SERVE_DEFAULTS.maxConnectionsPerClient))
     .addOption(
       // Not 0: a free port picked at random would be printed nowhere, and the endpoint be as good as off.
-      new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(
-        wholeNumber(1, 65535),
-      ),
+      new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(boundPort),
     )
     .addOption(
       new Option('--grace-ms <ms>', 'on shutdown, how long calls in flight may still finish before they are cancelled')
@@ -240,13 +239,13 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       new Option(
         '--advertise-port <port>',
         "gRPC port registered in Consul, which clients and the agent's check dial (default: --port): the port published outside a container (docker run -p 9000:50051: 9000)",
-      ).argParser(wholeNumber(1, 65535)),
+      ).argParser(boundPort),
     )
     .addOption(
       new Option(
         '--advertise-http-port <port>',
         "HTTP port the agent's /healthz check dials (default: --http-port): the one published outside a container",
-      ).argParser(wholeNumber(1, 65535)),
+      ).argParser(boundPort),
     )
     .addOption(new Option('--tag <tag...>', 'Consul tags of this instance'))
     .addOption(
@@ -281,7 +280,15 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         'it turns NOT_SERVING, deregisters, then drains.',
       ].join('\n'),
     )
-    .action(async (options: ServeOptions) => onExit(await actions.serve(options)));
+    .action(async (options: ServeOptions, command: Command) => {
+      const clash = portRunsClash([
+        { flag: '--port', first: options.port, count: 1 },
+        ...(options.http ? [{ flag: '--http-port', first: options.httpPort, count: 1 }] : []),
+        ...(options.metricsPort ? [{ flag: '--metrics-port', first: options.metricsPort, count: 1 }] : []),
+      ]);
+      if (clash) command.error(`error: ${clash}`, { code: 'ocr.portClash' });
+      onExit(await actions.serve(options));
+    });
 
   program
     .command('recognize')
@@ -410,16 +417,24 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       'Run N local `ocr serve` instances on consecutive ports (with Consul: registered under one service); Ctrl-C stops them all cleanly.',
     )
     .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(os.availableParallelism()))
-    .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(port).default(50051))
-    .addOption(new Option('--base-http-port <port>', 'HTTP port of the first instance; the others follow').argParser(port).default(8080))
+    // Not 0: the instances after the first would take ports 1, 2, … rather than any free ones.
+    .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(boundPort).default(50051))
+    .addOption(
+      new Option('--base-http-port <port>', 'HTTP port of the first instance; the others follow').argParser(boundPort).default(8080),
+    )
     .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
     .addOption(new Option('--consul <addr>', 'register every instance in this Consul agent (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
     .addOption(new Option('--service-name <name>', 'Consul service name').default(SERVE_DEFAULTS.serviceName))
     .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
     .addOption(new Option('--log-level <level>', 'pino log level of the instances').choices(LOG_LEVELS).default('warn'))
-    .action(async (options: ClusterOptions) =>
-      onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR })),
-    );
+    .action(async (options: ClusterOptions, command: Command) => {
+      const clash = portRunsClash([
+        { flag: '--base-port', first: options.basePort, count: options.instances },
+        { flag: '--base-http-port', first: options.baseHttpPort, count: options.instances },
+      ]);
+      if (clash) command.error(`error: ${clash}`, { code: 'ocr.portClash' });
+      onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR }));
+    });
 
   program
     .command('prepare-models')

@@ -61,6 +61,33 @@ describe('ocr command line', () => {
     }
   });
 
+  for (const [args, pattern] of [
+    // Instances after the first took ports 1, 2, …, not free ones.
+    [['--base-port', '0'], /'--base-port <port>' argument '0' is invalid\. It must be a whole number from 1 to 65535/],
+    [
+      ['--instances', '4', '--base-port', '8078'],
+      /^error: --base-port 8078 \(ports 8078-8081\) and --base-http-port 8080 \(ports 8080-8083\) share port 8080; give each its own ports\n/,
+    ],
+    [
+      ['--instances', '2', '--base-port', '65535'],
+      /^error: --base-port 65535 \(ports 65535-65536\) runs past port 65535; choose a lower --base-port\n/,
+    ],
+  ] as const) {
+    it(`cluster: refuses ${args.join(' ')} before starting any instance`, async () => {
+      const { calls, error, stderr } = await run(['cluster', ...args]);
+      expect(calls).to.deep.equal([]);
+      expect(error?.exitCode).to.equal(1);
+      expect(stderr).to.match(pattern);
+    });
+  }
+
+  it('serve and cluster: take ports that do not meet, and 0 (any free port) for both of serve', async () => {
+    const { calls } = await run(['serve', '--port', '0', '--http-port', '0']);
+    expect(calls[0]![1]).to.include({ port: 0, httpPort: 0 });
+    const cluster = await run(['cluster', '--instances', '4', '--base-port', '8076']);
+    expect(cluster.calls[0]![1]).to.include({ basePort: 8076, baseHttpPort: 8080 });
+  });
+
   it('recognize: refuses an unknown balancing policy', async () => {
     const { error } = await run(['recognize', '--lb', 'least_conn', 'x.png']);
     expect(error?.message).to.match(/--lb <policy>' argument 'least_conn' is invalid/);
@@ -255,6 +282,9 @@ describe('ocr command line', () => {
       // 0 was taken and served no endpoint, without a word.
       [['--metrics-port', '0'], /'--metrics-port <port>' argument '0' is invalid\. It must be a whole number from 1 to 65535/],
       [['--grace-ms', '2147483648'], /'--grace-ms <ms>' argument '2147483648' is invalid\. It must be a whole number from 0 to 2147483647/],
+      // Bound as two, the second failed the start as "the port is in use", its user being the first.
+      [['--port', '9000', '--http-port', '9000'], /^error: --port 9000 and --http-port 9000 share port 9000; give each its own ports\n/],
+      [['--metrics-port', '8080'], /^error: --http-port 8080 and --metrics-port 8080 share port 8080; give each its own ports\n/],
     ] as const) {
       it(`refuses ${args.join(' ')} without starting`, async () => {
         const { calls, error, stderr } = await run(['serve', ...args]);
