@@ -3,7 +3,9 @@
  * it cannot carry ("Failed to add metadata entry authorization: Bearer …", at its default ERROR
  * verbosity: a mistyped token with one non-ASCII character would be printed whole), and its traces
  * (GRPC_TRACE) print received headers. Its logger is replaced, once per process, by one that
- * writes the same lines with every `authorization` value blanked.
+ * writes the same lines with every `authorization` value blanked, and without the one line that
+ * only repeats an error its caller is given: a port it cannot bind ("No address added out of total 1
+ * resolved"), which `ocr serve` says in the operator's terms (bind-failure.ts) right after it.
  */
 import { setLogger } from '@grpc/grpc-js';
 
@@ -17,6 +19,9 @@ export function redactAuthorization(text: string): string {
     .replace(/(Metadata string value ")[^"]*(")/g, `$1${REDACTED}$2`);
 }
 
+/** grpc-js's line before bindAsync fails with the same words and the errors that say why. */
+const REPEATED_BIND_ERROR = /^No address added out of total \d+ resolved$/;
+
 let installed = false;
 
 export function redactGrpcLogs(): void {
@@ -29,5 +34,10 @@ export function redactGrpcLogs(): void {
         prefix + redactAuthorization(String(message)),
         ...rest.map((r) => (typeof r === 'string' ? redactAuthorization(r) : r)),
       );
-  setLogger({ error: write('E '), info: write('I '), debug: write('D ') });
+  const writeError = write('E ');
+  const error = (message?: unknown, ...rest: unknown[]): void => {
+    if (rest.length === 0 && REPEATED_BIND_ERROR.test(String(message))) return;
+    writeError(message, ...rest);
+  };
+  setLogger({ error, info: write('I '), debug: write('D ') });
 }

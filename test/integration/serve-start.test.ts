@@ -107,6 +107,9 @@ describe('ocr serve while it starts', function () {
       expect(r.code).to.equal(1);
       expect(r.stdout, 'no listening line').to.equal('');
       expect(r.stderr).to.contain(`ocr: cannot listen on 127.0.0.1:${busy}: the port is in use; choose another port with --port\n`);
+      // Beside the JSON logs, that line alone: not grpc-js's own before it ("E No address added out of total 1 resolved").
+      const plain = r.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
+      expect(plain).to.deep.equal([`ocr: cannot listen on 127.0.0.1:${busy}: the port is in use; choose another port with --port`]);
     });
   });
 
