@@ -8,6 +8,7 @@ import { OcrCallError } from '../client/errors.js';
 import { healthClient } from '../client/health-client.js';
 import { tlsChannel } from '../client/tls.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
 
 /** TLS (`--tls`, `--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
 export interface HealthCliOptions extends ClientTlsCliOptions {
@@ -30,7 +31,9 @@ export async function healthCommand(opts: HealthCliOptions): Promise<number> {
       err instanceof OcrCallError
         ? err.code === 'DEADLINE_EXCEEDED'
           ? `no answer within ${opts.deadlineMs} ms (--deadline-ms)`
-          : err.details
+          : err.code === 'NOT_FOUND'
+            ? `${err.details}: the servers check ${OCR_SERVICE}, and '' for the server as a whole (--service)`
+            : err.details
         : String(err);
     process.stderr.write(`ocr health: ${opts.target} ${name}: ${details}\n`);
     return 1;

@@ -36,6 +36,8 @@ describe('ocr health', function () {
     const unknown = await runCli(['health', '--target', `127.0.0.1:${server.port}`, '--service', 'no.such.Service']);
     expect(unknown.code).to.equal(1);
     expect(unknown.stderr).to.match(/unknown for service no\.such\.Service/);
+    // A typo in --service reads as a server down, unless the command says which names it takes.
+    expect(unknown.stderr).to.match(/: the servers check ocr\.v1\.OcrService, and '' for the server as a whole \(--service\)\n$/);
   });
 
   it('says to use --tls where the server serves TLS, and to leave it out where it does not (ocr health and ocr info)', async () => {
