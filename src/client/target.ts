@@ -52,7 +52,7 @@ export function checkTarget(target: string, tls: boolean): string {
   if (/\s/.test(target)) throw new RangeError(`target "${target}" holds white space; a gRPC target is ${FORMS}`);
   const url = URL_SCHEME.exec(target);
   if (url) {
-    const secure = /s$/i.test(url[1]!) ? ' with the tls option' : '';
+    const secure = /s$/i.test(url[1]!) ? " with the tls option (the CLI's --tls)" : '';
     throw new RangeError(
       `target "${target}" is a URL; a gRPC target has no ${url[1]}:// : use "${url[2]!.replace(/\/+$/, '')}"${secure}, or another of ${FORMS}`,
     );
@@ -60,7 +60,7 @@ export function checkTarget(target: string, tls: boolean): string {
   if (target.startsWith('consul:')) checkConsulTarget(target);
   if (BARE_HOST.test(target) && !tls) {
     throw new RangeError(
-      `target "${target}" names no port (gRPC would dial 443, where a plaintext client finds no OCR server): add the servers' gRPC port, e.g. "${target}:50051", or connect with the tls option to a TLS front on 443`,
+      `target "${target}" names no port (gRPC would dial 443, where a plaintext client finds no OCR server): add the servers' gRPC port, e.g. "${target}:50051", or connect with the tls option (the CLI's --tls) to a TLS front on 443`,
     );
   }
   // grpc-js takes any digits, and every call then waits for a connection that cannot be made.

@@ -108,10 +108,10 @@ describe('OcrClient refuses what it cannot send', () => {
   it('refuses at construction a target that is a URL, names no port without TLS or one outside 1 to 65535, or holds white space, saying how to write it', () => {
     const cases: [string, RegExp][] = [
       ['http://127.0.0.1:50051', /is a URL; a gRPC target has no http:\/\/ : use "127\.0\.0\.1:50051"/],
-      ['https://ocr.internal:443/', /use "ocr\.internal:443" with the tls option/],
+      ['https://ocr.internal:443/', /use "ocr\.internal:443" with the tls option \(the CLI's --tls\)/],
       [
         'ocr.internal',
-        /names no port \(gRPC would dial 443, .*\): add the servers' gRPC port, e\.g\. "ocr\.internal:50051", or connect with the tls option/,
+        /names no port \(gRPC would dial 443, .*\): add the servers' gRPC port, e\.g\. "ocr\.internal:50051", or connect with the tls option \(the CLI's --tls\) to a TLS front on 443$/,
       ],
       ['127.0.0.1', /names no port/],
       [' 127.0.0.1:50051', /holds white space/],
