@@ -33,7 +33,9 @@ export function generateApiKey(): string {
 }
 
 const HASH = /^sha256:[0-9a-f]{64}$/;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
+export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
+/** What KEY_NAME takes, in words, for the key file's refusals and `ocr api-key create --name`'s. */
+export const KEY_NAME_RULE = '1-128 letters, digits or _.@:-, the first a letter or digit (it names the caller in logs and quotas)';
 
 /** Checks a key file's entries; throws an Error naming the entry and what is wrong with it. */
 export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
@@ -53,8 +55,8 @@ export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where} is not an object {name, hash, scopes}`);
     const { name, hash, scopes, quota, ...rest } = raw as Record<string, unknown>;
     if (Object.keys(rest).length > 0) throw new Error(`${where}: unknown field ${Object.keys(rest).join(', ')}`);
-    if (typeof name !== 'string' || !NAME.test(name)) {
-      throw new Error(`${where}: "name" must be 1-128 letters, digits or _.@:- (it names the caller in logs and quotas)`);
+    if (typeof name !== 'string' || !KEY_NAME.test(name)) {
+      throw new Error(`${where}: "name" must be ${KEY_NAME_RULE}`);
     }
     if (names.has(name)) throw new Error(`${where}: the name ${name} is used twice`);
     names.add(name);

@@ -4,6 +4,7 @@
  */
 
 import { InvalidArgumentError } from 'commander';
+import { KEY_NAME, KEY_NAME_RULE } from '../auth/api-keys.js';
 import { parseOrigin } from '../http/cross-origin.js';
 import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
 
@@ -54,4 +55,10 @@ export function corsOrigin(value: string, previous: string[] | undefined): strin
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+/** `ocr api-key create --name`: a name the key file takes. */
+export function keyName(value: string): string {
+  if (!KEY_NAME.test(value)) throw new InvalidArgumentError(`It must be ${KEY_NAME_RULE}.`);
+  return value;
 }

@@ -14,7 +14,7 @@ import { withoutPasswords } from './error-output.js';
 import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
-import { boundPort, cacheBackend, corsOrigin, decimal, fraction, port, positiveInt, wholeNumber } from './parse-args.js';
+import { boundPort, cacheBackend, corsOrigin, decimal, fraction, keyName, port, positiveInt, wholeNumber } from './parse-args.js';
 import { portRunsClash } from './port-runs.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
@@ -549,7 +549,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .description(
       'Make a new random API key: prints it once (first line) and its entry for the key file (second line), which holds only its SHA-256.',
     )
-    .requiredOption('--name <name>', 'who the key is for: it names the caller in logs and quotas')
+    .requiredOption('--name <name>', 'who the key is for: it names the caller in logs and quotas', keyName)
     .addOption(
       new Option('--scopes <scope...>', 'what the key may call: ocr:read (recognition, info), ocr:admin (/metrics)')
         .choices(SCOPES)
@@ -561,7 +561,13 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option('--add-to <file>', 'also add the entry to this key file (created when missing), which a server reading it takes at once'),
     )
-    .action(async (options: ApiKeyCreateOptions) => onExit(await (actions.apiKeyCreate ?? defaultActions.apiKeyCreate!)(options)));
+    .action(async (options: ApiKeyCreateOptions, command: Command) => {
+      // As serve's own --quota-burst: the key file's words (quota.burst) are not this command's.
+      if (options.quotaBurst !== undefined && options.quotaRps === undefined) {
+        command.error('error: --quota-burst goes with --quota-rps', { code: 'ocr.quotaBurst' });
+      }
+      onExit(await (actions.apiKeyCreate ?? defaultActions.apiKeyCreate!)(options));
+    });
 
   return program;
 }

@@ -88,6 +88,22 @@ describe('ocr command line', () => {
     expect(cluster.calls[0]![1]).to.include({ basePort: 8076, baseHttpPort: 8080 });
   });
 
+  for (const [args, pattern] of [
+    // Said as the key file's refusal, "ocr: ocr api-key create: quota.burst needs quota.rps", or "the new entry: entry 1: …".
+    [['--quota-burst', '5'], /^error: --quota-burst goes with --quota-rps\n/],
+    [
+      ['--name', 'billing team'],
+      /^error: option '--name <name>' argument 'billing team' is invalid\. It must be 1-128 letters, digits or _\.@:-/,
+    ],
+  ] as const) {
+    it(`api-key create: refuses ${args.join(' ')} in its own flags' words, making no key`, async () => {
+      const { error, stderr, stdout } = await run(['api-key', 'create', '--name', 'billing', ...args]);
+      expect(error?.exitCode).to.equal(1);
+      expect(stdout).to.equal('');
+      expect(stderr).to.match(pattern);
+    });
+  }
+
   it('recognize: refuses an unknown balancing policy', async () => {
     const { error } = await run(['recognize', '--lb', 'least_conn', 'x.png']);
     expect(error?.message).to.match(/--lb <policy>' argument 'least_conn' is invalid/);
