@@ -16,10 +16,13 @@ export interface ClientTlsCliOptions {
   tlsServerName?: string;
 }
 
+/** "the server's certificate", "the instances' certificates". */
+const certificatesOf = (what: string): string => (what.endsWith('s') ? `${what}' certificates` : `${what}'s certificate`);
+
 export function clientTlsOptions(what = 'the server'): Option[] {
   return [
     new Option('--tls', `connect to ${what} over TLS, trusting the system's CAs (implied by the other --tls-* options)`),
-    new Option('--tls-ca <file>', `PEM CA certificate(s) that signed ${what}'s certificate (TLS)`),
+    new Option('--tls-ca <file>', `PEM CA certificate(s) that signed ${certificatesOf(what)} (TLS)`),
     new Option('--tls-cert <file>', 'PEM client certificate, for a server that requires one (mutual TLS); with --tls-key'),
     new Option('--tls-key <file>', 'PEM private key of --tls-cert'),
     new Option(

@@ -460,6 +460,13 @@ describe('ocr command line', () => {
     expect(serve.stdout).to.include('(default: 50051)').and.include('one per CPU core').and.include('(default: 32)');
   });
 
+  it("names whose certificates --tls-ca verifies in each command's own words: the server's, a gateway's instances'", async () => {
+    const info = (await run(['info', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(info).to.include("--tls-ca <file> PEM CA certificate(s) that signed the server's certificate (TLS)");
+    const gateway = (await run(['gateway', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(gateway).to.include("--tls-ca <file> PEM CA certificate(s) that signed the instances' certificates (TLS)");
+  });
+
   it("recognize --json's help names every field of a result line, in the order printed", async () => {
     const printed = JSON.parse(
       jsonLine({ file: 'a.png', width: 1, height: 1, rotation: 90, instance: 'i', lines: [{ text: 't', confidence: 1, box: [] }] }),
