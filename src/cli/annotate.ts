@@ -52,6 +52,24 @@ const isDirectory = (file: string): Promise<boolean> =>
   );
 
 /**
+ * Throws where two inputs would be drawn to one file of `dir` (a/scan.jpg and b/scan.jpg): the
+ * later would overwrite the earlier without a word, the two written at once.
+ */
+export function checkAnnotatedPaths(dir: string, files: readonly string[]): void {
+  const drawnFrom = new Map<string, string>();
+  for (const file of files) {
+    const drawn = annotatedPath(dir, file);
+    const earlier = drawnFrom.get(drawn);
+    if (earlier !== undefined && path.resolve(earlier) !== path.resolve(file)) {
+      throw new Error(
+        `--annotate ${dir}: ${earlier} and ${file} would both be drawn to ${drawn}; annotate them in separate runs, each with a directory of its own`,
+      );
+    }
+    drawnFrom.set(drawn, file);
+  }
+}
+
+/**
  * `<dir>/<basename>.annotated.png`; the basename keeps its extension so a.jpg and a.png stay apart.
  * Standard input's is `stdin.annotated.png`: one named `-…` would read as an option to the next command.
  */

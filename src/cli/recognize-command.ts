@@ -9,7 +9,7 @@ import { OcrClient } from '../client/ocr-client.js';
 import type { LoadBalancing } from '../client/service-config.js';
 import { recognizeLargeImage } from '../client/tile-stream.js';
 import type { Line, RecognizeOptions } from '../gen/ocr/v1/ocr.js';
-import { annotatedPath, makeAnnotateDir, writeAnnotated } from './annotate.js';
+import { annotatedPath, checkAnnotatedPaths, makeAnnotateDir, writeAnnotated } from './annotate.js';
 import { failure, isFailure, namingImage, withTilingHint, type FileFailure, type FileResult, type FileSuccess } from './file-result.js';
 import { probeImage } from '../engine/index.js';
 import { invalidArgument, resourceExhausted } from '../shared/errors.js';
@@ -71,7 +71,10 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 
 /** Runs the command; resolves with the exit status: 1 if any file failed. */
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
-  if (opts.annotate !== undefined) await makeAnnotateDir(opts.annotate);
+  if (opts.annotate !== undefined) {
+    checkAnnotatedPaths(opts.annotate, files);
+    await makeAnnotateDir(opts.annotate);
+  }
   const tls = clientTls(opts);
   const token = cliToken(opts);
   const client = new OcrClient(opts.target, {

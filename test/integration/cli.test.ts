@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -372,6 +372,26 @@ describe('ocr command line', function () {
     expect(rUnder.stderr).to.equal(
       `ocr: --annotate ${under}: a part of its path is a file, not a directory; name a directory (made where missing)\n`,
     );
+  });
+
+  it('recognize --annotate refuses two files that would be drawn to one annotation, rather than keep the last alone', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const [first, second] = ['a', 'b'].map((sub) => path.join(dir, sub, 'l0000.png'));
+    for (const file of [first!, second!]) {
+      mkdirSync(path.dirname(file));
+      copyFileSync(line, file);
+    }
+    const out = path.join(dir, 'out');
+    const r = await runCli(['recognize', '--target', target, '--annotate', out, first!, line, second!]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.equal(
+      `ocr: --annotate ${out}: ${first} and ${line} would both be drawn to ${path.join(out, 'l0000.png.annotated.png')}; annotate them in separate runs, each with a directory of its own\n`,
+    );
+    // One file named twice is drawn once, as it is read.
+    const twice = await runCli(['recognize', '--target', target, '--annotate', out, line, line]);
+    expect(twice.code, twice.stderr).to.equal(0);
+    expect(readdirSync(out)).to.deep.equal(['l0000.png.annotated.png']);
   });
 
   it('recognize --annotate where no directory can be made (under /proc) says so at once, naming --annotate', async () => {
