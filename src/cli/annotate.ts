@@ -1,19 +1,19 @@
 /** `ocr recognize --annotate DIR`: the input image with its boxes drawn on and its text beside it, as PNG. */
 
-import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 
 import type { Line } from '../gen/ocr/v1/ocr.js';
 import { OcrError } from '../shared/errors.js';
+import { makeDirectories } from '../shared/make-directories.js';
 import { STDIN } from './read-input.js';
 import { annotationSvg } from './svg-overlay.js';
 import { uprightPage } from './upright-page.js';
 
 /** Makes `dir` and its parents where missing; throws a message naming --annotate where it cannot (Node's alone read "EEXIST: file already exists, mkdir"). */
-export async function makeAnnotateDir(dir: string): Promise<void> {
+export function makeAnnotateDir(dir: string): void {
   try {
-    await makeDirectories(dir);
+    makeDirectories(dir);
   } catch (err) {
     const { code, message, path: failed } = err as NodeJS.ErrnoException;
     const why =
@@ -27,29 +27,6 @@ export async function makeAnnotateDir(dir: string): Promise<void> {
     throw new Error(`--annotate ${dir}: ${why}; name a directory (made where missing)`, { cause: err });
   }
 }
-
-/**
- * `mkdir -p`, one level at a time: Node's recursive mkdir loops forever where mkdir answers ENOENT
- * inside a directory that exists (/proc). Here that ENOENT is thrown, naming the path it failed on.
- */
-async function makeDirectories(dir: string): Promise<void> {
-  try {
-    await mkdir(dir);
-  } catch (err) {
-    const { code } = err as NodeJS.ErrnoException;
-    if (code === 'EEXIST' && (await isDirectory(dir))) return;
-    const parent = path.dirname(dir);
-    if (code !== 'ENOENT' || parent === dir || (await isDirectory(parent))) throw err;
-    await makeDirectories(parent);
-    await makeDirectories(dir);
-  }
-}
-
-const isDirectory = (file: string): Promise<boolean> =>
-  stat(file).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 
 /**
  * Throws where two inputs would be drawn to one file of `dir` (a/scan.jpg and b/scan.jpg): the

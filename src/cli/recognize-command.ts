@@ -73,7 +73,7 @@ export function recognizeOptions(opts: RecognizeCliOptions): RecognizeOptions {
 export async function recognizeCommand(files: string[], opts: RecognizeCliOptions): Promise<number> {
   if (opts.annotate !== undefined) {
     checkAnnotatedPaths(opts.annotate, files);
-    await makeAnnotateDir(opts.annotate);
+    makeAnnotateDir(opts.annotate);
   }
   const tls = clientTls(opts);
   const token = cliToken(opts);

@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { CLI, ROOT } from '../../src/dev/repo-paths.js';
 import { runCli } from '../../src/dev/server-process.js';
 import { OcrEngine } from '../../src/engine/engine.js';
 import { textImage } from '../support/images.js';
@@ -55,6 +58,24 @@ describe('the model cache across starts', function () {
       `rec ${prepared.stdout.includes('rec\tint8') ? 'int8' : 'float32'} cached`,
     ]);
     expect(listing(cacheDir)).to.deep.equal(first);
+  });
+
+  it('prepare-models fails naming the directory it cannot make under /proc, rather than spin there', async () => {
+    const cacheDir = '/proc/ocr-model-cache/models';
+    // Bounded: Node's recursive mkdir loops forever there, and a child that hangs must not outlive the test.
+    const child = spawn(process.execPath, [CLI, 'prepare-models', '--model-cache', cacheDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 100_000,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    expect(signal).to.equal(null);
+    expect(code).to.equal(1);
+    expect(stderr).to.match(
+      /^ocr prepare-models: cannot write \/proc\/ocr-model-cache\/models\/\S+\.onnx: ENOENT: .*'\/proc\/ocr-model-cache'\n$/,
+    );
   });
 
   it('starts where the cache cannot be written, the models rewritten in memory', async () => {

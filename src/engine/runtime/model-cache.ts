@@ -10,10 +10,11 @@
  * the cache does not load it (nor its protobuf library) on any thread.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { threadId } from 'node:worker_threads';
+import { makeDirectories } from '../../shared/make-directories.js';
 import { hasInt8DotProduct } from './cpu-features.js';
 import { rewrites, type RewriteSpec } from '../onnx-graph/rewrite-spec.js';
 import type { ModelManifest } from './manifest.js';
@@ -129,7 +130,7 @@ export function cacheFileName(file: string, digest: string, spec: RewriteSpec): 
  * writers of one target write the same bytes; the last rename wins.
  */
 export function writeAtomically(target: string, bytes: Uint8Array): void {
-  mkdirSync(path.dirname(target), { recursive: true });
+  makeDirectories(path.dirname(target));
   const temp = `${target}.${process.pid}-${threadId}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = openSync(temp, 'wx');
