@@ -32,9 +32,15 @@ const ERRNO_CODES: Record<string, string> = {
   EPERM: 'PERMISSION_DENIED',
 };
 
+/** The servers' refusal of a call that sent no token, which tells of a header this command sends by its flag. */
+const NO_TOKEN = /^no token: /;
+
 /** A gRPC status name and a message for any error, so every failed file reads the same way. */
 export function describeError(err: unknown): ErrorDetail {
-  if (err instanceof OcrCallError) return { code: err.code, message: err.details };
+  if (err instanceof OcrCallError) {
+    const noToken = err.code === 'UNAUTHENTICATED' && NO_TOKEN.test(err.details);
+    return { code: err.code, message: noToken ? `${err.details} (ocr: --token TOKEN, or $OCR_TOKEN)` : err.details };
+  }
   if (err instanceof OcrError) return { code: err.code, message: err.message };
   if (err instanceof Error) {
     const errno = (err as NodeJS.ErrnoException).code;

@@ -2,11 +2,14 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, statSync,
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { runCli } from '../../src/dev/server-process.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { runCli, spawnServer } from '../../src/dev/server-process.js';
 
-/** `ocr api-key create --add-to FILE`, as an operator runs it on a server's key file. */
-describe('ocr api-key create --add-to', function () {
-  this.timeout(60_000);
+const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
+
+/** `ocr api-key create`, as an operator runs it on a server's key file, and the commands that send its key. */
+describe('ocr api-key create', function () {
+  this.timeout(120_000);
 
   it('keeps the mode, owner and group of the key file it replaces, by which a server of another user reads it', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-'));
@@ -24,6 +27,31 @@ describe('ocr api-key create --add-to', function () {
     expect(after.mode & 0o7777).to.equal(0o640);
     expect({ uid: after.uid, gid: after.gid }).to.deep.equal(owner);
     expect((JSON.parse(readFileSync(file, 'utf8')) as { name: string }[]).map((e) => e.name)).to.deep.equal(['billing']);
+  });
+
+  it("makes a key a server takes, and the commands that would send it say how when it is missing (not the header's name alone)", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-')), 'keys.json');
+    const made = await runCli(['api-key', 'create', '--name', 'billing', '--add-to', file]);
+    expect(made.code, made.stderr).to.equal(0);
+    const key = made.stdout.split('\n')[0]!;
+    const server = await spawnServer(['--workers', '1', '--api-keys', file]);
+    try {
+      const target = `127.0.0.1:${server.port}`;
+      const hint = ' (ocr: --token TOKEN, or $OCR_TOKEN)\n';
+      const info = await runCli(['info', '--target', target], { ...process.env, OCR_TOKEN: '' });
+      expect(info.code).to.equal(1);
+      expect(info.stderr).to.match(
+        /^ocr info: 127\.0\.0\.1:\d+: UNAUTHENTICATED: no token: send the header "authorization: Bearer <token>"/,
+      );
+      expect(info.stderr.endsWith(hint), info.stderr).to.equal(true);
+      const recognize = await runCli(['recognize', '--target', target, '--json', LINE], { ...process.env, OCR_TOKEN: '' });
+      expect(recognize.code).to.equal(1);
+      expect(recognize.stdout).to.include(`${hint.trim()}"`);
+      const keyed = await runCli(['info', '--target', target], { ...process.env, OCR_TOKEN: key });
+      expect(keyed.code, keyed.stderr).to.equal(0);
+    } finally {
+      server.child.kill('SIGKILL');
+    }
   });
 
   it('names the key file and its missing directory, not the temporary file it writes beside it', async () => {
