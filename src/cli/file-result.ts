@@ -32,15 +32,23 @@ const ERRNO_CODES: Record<string, string> = {
   EPERM: 'PERMISSION_DENIED',
 };
 
-/** The servers' refusal of a call that sent no token, which tells of a header this command sends by its flag. */
-const NO_TOKEN = /^no token: /;
+/**
+ * The SDK's and the servers' words for what this command sets by a flag (a token they tell to send
+ * as a header, a deadline), and the flag, added where they do not name it.
+ */
+const FLAG_HINTS = [
+  { code: 'UNAUTHENTICATED', words: /^no token: /, flag: '--token', hint: '(ocr: --token TOKEN, or $OCR_TOKEN)' },
+  { code: 'DEADLINE_EXCEEDED', words: /\bdeadline\b/, flag: '--deadline-ms', hint: '(ocr: --deadline-ms MS)' },
+] as const;
+
+function withFlagHint({ code, details }: OcrCallError): string {
+  const found = FLAG_HINTS.find((h) => h.code === code && h.words.test(details) && !details.includes(h.flag));
+  return found ? `${details} ${found.hint}` : details;
+}
 
 /** A gRPC status name and a message for any error, so every failed file reads the same way. */
 export function describeError(err: unknown): ErrorDetail {
-  if (err instanceof OcrCallError) {
-    const noToken = err.code === 'UNAUTHENTICATED' && NO_TOKEN.test(err.details);
-    return { code: err.code, message: noToken ? `${err.details} (ocr: --token TOKEN, or $OCR_TOKEN)` : err.details };
-  }
+  if (err instanceof OcrCallError) return { code: err.code, message: withFlagHint(err) };
   if (err instanceof OcrError) return { code: err.code, message: err.message };
   if (err instanceof Error) {
     const errno = (err as NodeJS.ErrnoException).code;

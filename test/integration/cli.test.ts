@@ -267,6 +267,20 @@ describe('ocr command line', function () {
     });
   });
 
+  it('recognize says which flag sets the deadline that passed, in each mode, and info too', async () => {
+    await withSilentServer(async (port) => {
+      const target = `127.0.0.1:${port}`;
+      for (const mode of [[], ['--lines-only'], ['--tile-size', '512']]) {
+        const r = await runCli(['recognize', '--target', target, '--json', '--deadline-ms', '1000', ...mode, line]);
+        const [{ error }] = parse(r.stdout) as [JsonLine];
+        expect(error!.code, mode.join(' ')).to.equal('DEADLINE_EXCEEDED');
+        expect(error!.message, mode.join(' ')).to.match(/^the deadline passed .* \(ocr: --deadline-ms MS\)$/);
+      }
+      const info = await runCli(['info', '--target', target, '--deadline-ms', '1000']);
+      expect(info.stderr).to.match(/^ocr info: 127\.0\.0\.1:\d+: DEADLINE_EXCEEDED: the deadline passed .* \(ocr: --deadline-ms MS\)\n$/);
+    });
+  });
+
   it('recognize --lines-only against a server that never answers still says what is wrong with each file it could not send', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
     const missing = path.join(dir, 'missing.png');
