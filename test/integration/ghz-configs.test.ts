@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Client, credentials } from '@grpc/grpc-js';
 import { loadSync, type MessageTypeDefinition, type MethodDefinition } from '@grpc/proto-loader';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -82,6 +82,34 @@ describe('ghz configs in bench/ghz/', function () {
   after(async () => {
     await t?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("the data step refuses an IMAGE or TILE_SIZE it cannot use in one line and writes nothing, rather than Node's stack trace", async () => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'ghz-data-'));
+    const notImage = path.join(scratch, 'notes.txt');
+    writeFileSync(notImage, 'hello');
+    const receipt = path.join(EVAL_DEV, 'docs', 'd003_receipt.jpg');
+    const usage = 'usage: node dist/bench/ghz-data.js [IMAGE] [TILE_SIZE] [--out DIR]\n';
+    for (const [args, said] of [
+      [[path.join(scratch, 'missing.jpg')], /^ghz-data: cannot read IMAGE \S+missing\.jpg: ENOENT: /],
+      [[receipt, 'abc'], /^ghz-data: TILE_SIZE is abc; give a whole number of pixels, e\.g\. 1024\n/],
+      [[notImage], /^ghz-data: image is not a JPEG, PNG/],
+    ] as const) {
+      const made = await promisify(execFile)(process.execPath, [
+        path.join(ROOT, 'dist', 'bench', 'ghz-data.js'),
+        ...args,
+        '--out',
+        scratch,
+      ]).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(made.code, args.join(' ')).to.equal(1);
+      expect(made.stderr).to.match(said);
+      expect(made.stderr.endsWith(usage), made.stderr).to.equal(true);
+    }
+    expect(readdirSync(scratch)).to.deep.equal(['notes.txt']);
+    rmSync(scratch, { recursive: true, force: true });
   });
 
   it('has a config for Recognize and one for RecognizeTiles', () => {
