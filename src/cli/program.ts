@@ -19,7 +19,7 @@ import { portRunsClash } from './port-runs.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
 import { STDIN } from './read-input.js';
-import { LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
+import { CONSUL_ONLY_OPTIONS, LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
 import { clientTlsOptions, serverTlsOptions } from './tls-options.js';
 import type { ApiKeyCreateOptions } from './api-key-command.js';
 import { serverAuthOptions, tokenOption } from './auth-options.js';
@@ -103,6 +103,13 @@ function corsOriginOption(): Option {
     '--cors-origin <origin...>',
     "let pages of these origins call the HTTP API from a browser (CORS), e.g. https://portal.example.com; * for any page (default: this server's own origin only)",
   ).argParser(corsOrigin);
+}
+
+/** The Consul-only options of `ocr serve` given on its command line, by their flags. */
+function consulOnlyFlagsGiven(command: Command): string[] {
+  return command.options
+    .filter((o) => CONSUL_ONLY_OPTIONS.includes(o.attributeName()) && command.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long!);
 }
 
 /** The grace period is a Node timer: one armed for longer than MAX_TIMER_MS fires at once, cancelling every call in flight. */
@@ -287,6 +294,14 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         ...(options.metricsPort ? [{ flag: '--metrics-port', first: options.metricsPort, count: 1 }] : []),
       ]);
       if (clash) command.error(`error: ${clash}`, { code: 'ocr.portClash' });
+      // Taken and ignored, they would leave the operator believing the instance registered.
+      const unused = options.consul || process.env.CONSUL_HTTP_ADDR ? [] : consulOnlyFlagsGiven(command);
+      if (unused.length > 0) {
+        command.error(
+          `error: ${unused.join(', ')} ${unused.length === 1 ? 'goes' : 'go'} with Consul: add --consul ADDR (or set CONSUL_HTTP_ADDR) to register this instance, or leave ${unused.length === 1 ? 'it' : 'them'} out`,
+          { code: 'ocr.consulOnly' },
+        );
+      }
       onExit(await actions.serve(options));
     });
 

@@ -81,6 +81,18 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   cacheTimeoutMs: number;
 }
 
+/** Options that only shape a Consul registration: given with no Consul to register in, they would do nothing, without a word. */
+export const CONSUL_ONLY_OPTIONS: readonly string[] = [
+  'serviceName',
+  'advertiseHost',
+  'advertisePort',
+  'advertiseHttpPort',
+  'tag',
+  'consulToken',
+  'consulTlsServerName',
+  'consulTlsSkipVerify',
+];
+
 export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
   port: 50051,

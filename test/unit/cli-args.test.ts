@@ -81,6 +81,18 @@ describe('ocr command line', () => {
     });
   }
 
+  it("serve: takes Consul's options where CONSUL_HTTP_ADDR names the agent", async () => {
+    const saved = process.env.CONSUL_HTTP_ADDR;
+    process.env.CONSUL_HTTP_ADDR = 'http://127.0.0.1:8500';
+    try {
+      const { calls } = await run(['serve', '--advertise-port', '9000', '--service-name', 'ocr-eu']);
+      expect(calls[0]![1]).to.include({ advertisePort: 9000, serviceName: 'ocr-eu' });
+    } finally {
+      if (saved === undefined) delete process.env.CONSUL_HTTP_ADDR;
+      else process.env.CONSUL_HTTP_ADDR = saved;
+    }
+  });
+
   it('serve and cluster: take ports that do not meet, and 0 (any free port) for both of serve', async () => {
     const { calls } = await run(['serve', '--port', '0', '--http-port', '0']);
     expect(calls[0]![1]).to.include({ port: 0, httpPort: 0 });
@@ -301,9 +313,22 @@ describe('ocr command line', () => {
       // Bound as two, the second failed the start as "the port is in use", its user being the first.
       [['--port', '9000', '--http-port', '9000'], /^error: --port 9000 and --http-port 9000 share port 9000; give each its own ports\n/],
       [['--metrics-port', '8080'], /^error: --http-port 8080 and --metrics-port 8080 share port 8080; give each its own ports\n/],
+      // With no Consul to register in, they did nothing: the instance was believed registered.
+      [
+        ['--advertise-host', 'ocr-1.internal', '--advertise-port', '9000'],
+        /^error: --advertise-host, --advertise-port go with Consul: add --consul ADDR \(or set CONSUL_HTTP_ADDR\) to register this instance, or leave them out\n/,
+      ],
+      [
+        ['--tag', 'eu'],
+        /^error: --tag goes with Consul: add --consul ADDR \(or set CONSUL_HTTP_ADDR\) to register this instance, or leave it out\n/,
+      ],
     ] as const) {
       it(`refuses ${args.join(' ')} without starting`, async () => {
-        const { calls, error, stderr } = await run(['serve', ...args]);
+        const saved = process.env.CONSUL_HTTP_ADDR;
+        delete process.env.CONSUL_HTTP_ADDR;
+        const { calls, error, stderr } = await run(['serve', ...args]).finally(() => {
+          if (saved !== undefined) process.env.CONSUL_HTTP_ADDR = saved;
+        });
         expect(calls).to.deep.equal([]);
         expect(error?.exitCode).to.equal(1);
         expect(stderr).to.match(pattern);
