@@ -50,6 +50,9 @@ describe('TLS options of the command line and the SDK', () => {
         '--consul-tls-server-name',
         'ocr.internal',
         '--consul-tls-skip-verify',
+        // The checks' TLS settings go with a Consul to register in.
+        '--consul',
+        'http://127.0.0.1:8500',
       ]),
     ).to.include({
       tlsCert: 's.pem',
