@@ -112,6 +112,21 @@ function consulOnlyFlagsGiven(command: Command): string[] {
     .map((o) => o.long!);
 }
 
+/** Why `ocr serve` refuses these options before it starts; undefined where it takes them. */
+function serveRefusal(options: ServeOptions, command: Command): string | undefined {
+  const clash = portRunsClash([
+    { flag: '--port', first: options.port, count: 1 },
+    ...(options.http ? [{ flag: '--http-port', first: options.httpPort, count: 1 }] : []),
+    ...(options.metricsPort ? [{ flag: '--metrics-port', first: options.metricsPort, count: 1 }] : []),
+  ]);
+  if (clash) return clash;
+  // Taken and ignored, they would leave the operator believing the instance registered.
+  const unused = options.consul || process.env.CONSUL_HTTP_ADDR ? [] : consulOnlyFlagsGiven(command);
+  if (unused.length === 0) return undefined;
+  const [verb, pronoun] = unused.length === 1 ? ['goes', 'it'] : ['go', 'them'];
+  return `${unused.join(', ')} ${verb} with Consul: add --consul ADDR (or set CONSUL_HTTP_ADDR) to register this instance, or leave ${pronoun} out`;
+}
+
 /** The grace period is a Node timer: one armed for longer than MAX_TIMER_MS fires at once, cancelling every call in flight. */
 const graceMs = wholeNumber(0, MAX_TIMER_MS);
 
@@ -288,20 +303,8 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ].join('\n'),
     )
     .action(async (options: ServeOptions, command: Command) => {
-      const clash = portRunsClash([
-        { flag: '--port', first: options.port, count: 1 },
-        ...(options.http ? [{ flag: '--http-port', first: options.httpPort, count: 1 }] : []),
-        ...(options.metricsPort ? [{ flag: '--metrics-port', first: options.metricsPort, count: 1 }] : []),
-      ]);
-      if (clash) command.error(`error: ${clash}`, { code: 'ocr.portClash' });
-      // Taken and ignored, they would leave the operator believing the instance registered.
-      const unused = options.consul || process.env.CONSUL_HTTP_ADDR ? [] : consulOnlyFlagsGiven(command);
-      if (unused.length > 0) {
-        command.error(
-          `error: ${unused.join(', ')} ${unused.length === 1 ? 'goes' : 'go'} with Consul: add --consul ADDR (or set CONSUL_HTTP_ADDR) to register this instance, or leave ${unused.length === 1 ? 'it' : 'them'} out`,
-          { code: 'ocr.consulOnly' },
-        );
-      }
+      const refusal = serveRefusal(options, command);
+      if (refusal) command.error(`error: ${refusal}`, { code: 'ocr.invalidServe' });
       onExit(await actions.serve(options));
     });
 
