@@ -105,12 +105,19 @@ function corsOriginOption(): Option {
   ).argParser(corsOrigin);
 }
 
-/** The Consul-only options of `ocr serve` given on its command line, by their flags. */
-function consulOnlyFlagsGiven(command: Command): string[] {
+/** Which of these options (by attribute name) were given on the command line, by their flags. */
+function flagsGiven(command: Command, attributes: readonly string[]): string[] {
   return command.options
-    .filter((o) => CONSUL_ONLY_OPTIONS.includes(o.attributeName()) && command.getOptionValueSource(o.attributeName()) === 'cli')
+    .filter((o) => attributes.includes(o.attributeName()) && command.getOptionValueSource(o.attributeName()) === 'cli')
     .map((o) => o.long!);
 }
+
+/** "A goes … leave it", "A, B go … leave them": refusals that name one flag or several. */
+const verbAndPronoun = (flags: readonly string[], verb: [string, string]): [string, string] =>
+  flags.length === 1 ? [verb[0], 'it'] : [verb[1], 'them'];
+
+/** `ocr recognize`'s options of the detector, which RecognizeLines (--lines-only) never runs. */
+const DETECTOR_OPTIONS: readonly string[] = ['maxSideLen', 'minSideLen', 'boxThreshold', 'unclipRatio'];
 
 /** Why `ocr serve` refuses these options before it starts; undefined where it takes them. */
 function serveRefusal(options: ServeOptions, command: Command): string | undefined {
@@ -121,9 +128,9 @@ function serveRefusal(options: ServeOptions, command: Command): string | undefin
   ]);
   if (clash) return clash;
   // Taken and ignored, they would leave the operator believing the instance registered.
-  const unused = options.consul || process.env.CONSUL_HTTP_ADDR ? [] : consulOnlyFlagsGiven(command);
+  const unused = options.consul || process.env.CONSUL_HTTP_ADDR ? [] : flagsGiven(command, CONSUL_ONLY_OPTIONS);
   if (unused.length === 0) return undefined;
-  const [verb, pronoun] = unused.length === 1 ? ['goes', 'it'] : ['go', 'them'];
+  const [verb, pronoun] = verbAndPronoun(unused, ['goes', 'go']);
   return `${unused.join(', ')} ${verb} with Consul: add --consul ADDR (or set CONSUL_HTTP_ADDR) to register this instance, or leave ${pronoun} out`;
 }
 
@@ -413,6 +420,15 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         command.error('error: --overlap goes with --tile-size: add --tile-size PX to read the images as tiles, or leave --overlap out', {
           code: 'ocr.invalidTiles',
         });
+      }
+      // Taken and ignored, they would leave the user believing they shaped the reading.
+      const unread = options.linesOnly ? flagsGiven(command, DETECTOR_OPTIONS) : [];
+      if (unread.length > 0) {
+        const [verb, pronoun] = verbAndPronoun(unread, ['is', 'are']);
+        command.error(
+          `error: ${unread.join(', ')} ${verb} for the detector, which --lines-only does not run: leave ${pronoun} out, or read the files as pages without --lines-only`,
+          { code: 'ocr.linesOnly' },
+        );
       }
       if (options.tileSize !== undefined && options.overlap >= options.tileSize) {
         command.error(`error: --overlap (${options.overlap}) must be smaller than --tile-size (${options.tileSize})`, {

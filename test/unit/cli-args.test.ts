@@ -436,6 +436,11 @@ describe('ocr command line', () => {
         /--overlap goes with --tile-size: add --tile-size PX to read the images as tiles, or leave --overlap out/,
       ],
       [['--jsn', 'x.png'], /unknown option '--jsn'[\s\S]*Did you mean --json\?/],
+      // Taken and ignored: RecognizeLines runs no detector.
+      [
+        ['--lines-only', '--max-side-len', '1280', '--box-threshold', '0.5', 'x.png'],
+        /^error: --max-side-len, --box-threshold are for the detector, which --lines-only does not run: leave them out, or read the files as pages without --lines-only\n/,
+      ],
     ] as const) {
       it(`refuses ${args.join(' ') || 'no files'}`, async () => {
         const { calls, error, stderr } = await run(['recognize', ...args]);
