@@ -6,6 +6,7 @@
  */
 import { OcrCallError } from '../client/errors.js';
 import { healthClient } from '../client/health-client.js';
+import { checkTarget } from '../client/target.js';
 import { tlsChannel } from '../client/tls.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -20,7 +21,11 @@ export interface HealthCliOptions extends ClientTlsCliOptions {
 
 /** Prints `TARGET SERVICE: STATUS` on stdout, or why there was no answer on stderr; resolves with the exit status. */
 export async function healthCommand(opts: HealthCliOptions): Promise<number> {
-  const client = healthClient(opts.target, tlsChannel(clientTls(opts)) ?? {});
+  const tls = clientTls(opts);
+  // As recognize and info check theirs: a URL, a host with no port or a port out of range would
+  // otherwise fail as an unreachable server, or dial 443.
+  checkTarget(opts.target, tls !== undefined);
+  const client = healthClient(opts.target, tlsChannel(tls) ?? {});
   const name = opts.service === '' ? '(server)' : opts.service;
   try {
     const status = await client.check(opts.service, opts.deadlineMs);

@@ -40,6 +40,24 @@ describe('ocr health', function () {
     expect(unknown.stderr).to.match(/: the servers check ocr\.v1\.OcrService, and '' for the server as a whole \(--service\)\n$/);
   });
 
+  it('refuses a target that is a URL, names no port or one out of range, as recognize and info do, not as a server down', async () => {
+    const url = `http://127.0.0.1:${server.port}`;
+    const r = await runCli(['health', '--target', url]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.match(
+      new RegExp(
+        `^ocr: target "http://127\\.0\\.0\\.1:${server.port}" is a URL; a gRPC target has no http:// : use "127\\.0\\.0\\.1:${server.port}"`,
+      ),
+    );
+    expect((await runCli(['health', '--target', 'localhost'])).stderr).to.match(
+      /^ocr: target "localhost" names no port \(gRPC would dial 443/,
+    );
+    expect((await runCli(['health', '--target', '127.0.0.1:99999'])).stderr).to.match(
+      /^ocr: target "127\.0\.0\.1:99999" names port 99999, outside 1 to 65535/,
+    );
+  });
+
   it('says to use --tls where the server serves TLS, and to leave it out where it does not (ocr health and ocr info)', async () => {
     const pki = makePki();
     const tlsServer = await startHealthServer(
