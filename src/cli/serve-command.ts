@@ -15,6 +15,7 @@ import { createLogger, flushLogs, type Logger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
+import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { consulAgentTls } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
@@ -217,7 +218,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     });
   }
   // One plain line on stdout: scripts and tests wait for it instead of sleeping.
-  const http = running.httpPort !== undefined ? ` http ${running.host}:${running.httpPort}` : '';
-  process.stdout.write(`ocr serve: listening on ${running.host}:${running.port} instance ${running.instanceId}${http}\n`);
+  const http = running.httpPort !== undefined ? ` http ${hostPort(running.host, running.httpPort)}` : '';
+  process.stdout.write(`ocr serve: listening on ${hostPort(running.host, running.port)} instance ${running.instanceId}${http}\n`);
   if (stopRequested) stop(stopRequested);
 }

@@ -8,6 +8,8 @@ export interface ServerProcess {
   /** The HTTP front door's port (spawned servers take a free one unless args say otherwise). */
   httpPort?: number;
   instanceId: string;
+  /** Its line on stdout that says where it listens. */
+  listening: string;
   /** What it has written to stderr so far (its JSON log lines). */
   stderr(): string;
 }
@@ -55,7 +57,14 @@ export async function spawnServer(args: string[] = []): Promise<ServerProcess> {
     /listening on [^\s]+:(\d+) instance (\S+)(?: http [^\s]+:(\d+))?/,
     serverEnv(),
   );
-  return { child, port: Number(match[1]), ...(match[3] ? { httpPort: Number(match[3]) } : {}), instanceId: match[2]!, stderr };
+  return {
+    child,
+    port: Number(match[1]),
+    ...(match[3] ? { httpPort: Number(match[3]) } : {}),
+    instanceId: match[2]!,
+    listening: match[0],
+    stderr,
+  };
 }
 
 export interface CliResult {

@@ -65,6 +65,16 @@ describe('ocr serve while it starts', function () {
     }
   });
 
+  it('says where it listens on an IPv6 address as host:port, the address in brackets', async () => {
+    const server = await spawnServer(['--host', '::1', '--workers', '1', '--model-cache', cacheDir]);
+    try {
+      expect(server.listening).to.match(/^listening on \[::1\]:\d+ instance \S+ http \[::1\]:\d+$/);
+      expect((await fetch(`http://[::1]:${server.httpPort}/healthz`)).status).to.equal(200);
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
   it('exits 0 on SIGTERM as soon as it serves, while its other workers still load the models', async () => {
     const server = await spawnServer(['--workers', '3', '--model-cache', cacheDir]);
     server.child.kill('SIGTERM');
