@@ -129,7 +129,10 @@ export interface LineResult {
 }
 
 export interface RecognizeLinesResponse {
-  /** One per request image, in the same order. */
+  /**
+   * One per request image, in the same order: min_confidence leaves none out, and the detector's
+   * options do not apply to line images.
+   */
   results: LineResult[];
   instanceId: string;
   timings?: Timings | undefined;
@@ -2149,7 +2152,10 @@ export const RecognizeOptionsDefaults: MessageFns<RecognizeOptionsDefaults> = {
 /** Reads text from images. Every response names the instance that served it and its timings. */
 export type OcrServiceService = typeof OcrServiceService;
 export const OcrServiceService = {
-  /** Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF first frame, BMP). */
+  /**
+   * Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP; of an animated GIF or WebP
+   * the first frame, of a many-page TIFF the first page).
+   */
   recognize: {
     path: "/ocr.v1.OcrService/Recognize" as const,
     requestStream: false as const,
@@ -2198,7 +2204,10 @@ export const OcrServiceService = {
 } as const;
 
 export interface OcrServiceServer extends UntypedServiceImplementation {
-  /** Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF first frame, BMP). */
+  /**
+   * Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP; of an animated GIF or WebP
+   * the first frame, of a many-page TIFF the first page).
+   */
   recognize: handleUnaryCall<RecognizeRequest, RecognizeResponse>;
   /** Recognizer only: each image is one text line, already cropped. */
   recognizeLines: handleUnaryCall<RecognizeLinesRequest, RecognizeLinesResponse>;
@@ -2213,7 +2222,10 @@ export interface OcrServiceServer extends UntypedServiceImplementation {
 }
 
 export interface OcrServiceClient extends Client {
-  /** Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF first frame, BMP). */
+  /**
+   * Whole pipeline on one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP; of an animated GIF or WebP
+   * the first frame, of a many-page TIFF the first page).
+   */
   recognize(
     request: RecognizeRequest,
     callback: (error: ServiceError | null, response: RecognizeResponse) => void,
