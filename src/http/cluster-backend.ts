@@ -12,13 +12,7 @@ import { noInstanceReason, reachedInstance, type ClusterReach } from './cluster-
 import { HttpError } from './failure.js';
 import { scopeRefusalFor } from '../auth/access.js';
 import { AuthFailure, bearerToken } from '../auth/bearer.js';
-
-/**
- * What gRPC metadata can carry of an HTTP header value: printable ASCII. Any other character
- * (obs-text, a tab) becomes '?', which no bearer token has either, so that a value the instances
- * would refuse is still refused, and one they ignore is still ignored.
- */
-const asMetadata = (value: string): string => value.replace(/[^\x20-\x7e]/g, '?');
+import { asMetadataValue } from '../shared/metadata-value.js';
 
 /**
  * The call's settings. The caller's authorization header goes on to the instances as it came, in
@@ -30,9 +24,9 @@ function settings(call: HttpCall): CallSettings {
   return {
     signal: call.signal,
     priority: call.priority,
-    ...(call.authorization !== undefined ? { authorization: asMetadata(call.authorization) } : {}),
+    ...(call.authorization !== undefined ? { authorization: asMetadataValue(call.authorization) } : {}),
     // The instances' logs then name the request as the gateway's answer and logs do.
-    requestId: asMetadata(call.requestId),
+    requestId: asMetadataValue(call.requestId),
     // No timeout from the caller: the client's default deadline.
     ...(call.deadline !== undefined ? { deadlineMs: Math.max(1, call.deadline - Date.now()) } : {}),
   };

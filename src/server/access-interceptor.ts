@@ -14,6 +14,7 @@ import { AuthFailure, authorizationValues } from '../auth/bearer.js';
 import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
+import { asMetadataValue } from '../shared/metadata-value.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { Logger } from './logger.js';
@@ -32,15 +33,17 @@ export function fallbackIdentity(call: ServerInterceptingCallInterface): string 
 }
 
 /**
- * Node's HTTP/2 keeps the first of repeated `authorization` header fields and drops the rest: a call
- * carrying two would be judged by the first alone, where a proxy in front may have judged the last.
- * Joined, as HTTP joins repeated fields, they reach the check as several values and are refused, as
- * over HTTP/1.1.
+ * The `authorization` header fields of each stream as the check must see them. Node's HTTP/2 keeps
+ * the first of repeated fields and drops the rest: a call carrying two would be judged by the first
+ * alone, where a proxy in front may have judged the last; joined, as HTTP joins repeated fields,
+ * they reach the check as several values and are refused, as over HTTP/1.1. grpc-js drops a value
+ * with a character metadata cannot carry (a tab, non-ASCII), logging it, and the call was refused
+ * as sending no token; made carriable, it is refused as malformed, as over HTTP.
  */
-export function joinRepeatedAuthorization(server: GrpcHttp2Server): void {
+export function carryAuthorization(server: GrpcHttp2Server): void {
   server.prependListener('stream', (_stream: unknown, headers: IncomingHttpHeaders, _flags: number, raw: readonly string[] = []) => {
     const values = authorizationValues(raw);
-    if (values.length > 1) headers.authorization = values.join(', ');
+    if (values.length > 0) headers.authorization = asMetadataValue(values.join(', '));
   });
 }
 

@@ -37,7 +37,7 @@ import { UPLOAD_MEMORY_SHARE, UploadGate } from './upload-gate.js';
 import { installIncrementalDecoder, messageBuffers } from './incremental-decoder.js';
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
-import { accessInterceptor, joinRepeatedAuthorization } from './access-interceptor.js';
+import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
@@ -399,7 +399,7 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
   const { access } = w;
   return (http2Server) => {
     stampArrivals(http2Server);
-    if (access) joinRepeatedAuthorization(http2Server);
+    if (access) carryAuthorization(http2Server);
     w.receiveWindow.follow(http2Server);
     connections.watch(http2Server);
     refuseFromHeaders(http2Server, {

@@ -270,6 +270,19 @@ describe('tokens, scopes and quotas', function () {
     expect((await curlCall(http2Port, '/ocr.v1.OcrService/GetServerInfo', [`Bearer ${keys.reader}`], body)).status).to.equal(0);
   });
 
+  it('refuses a gRPC token with a tab or a non-ASCII character as malformed, as HTTP does, not as no token', async () => {
+    const body = path.join(dir, 'empty-message');
+    writeFileSync(body, Buffer.alloc(5));
+    for (const value of [`Bearer\t${keys.reader}`, `Bearer ${keys.reader}\u00e9`]) {
+      const answer = await curlCall(http2Port, '/ocr.v1.OcrService/GetServerInfo', [value], body);
+      const overHttp = JSON.parse((await rawHttp(httpPort, '/api/info', { authorization: value })).body) as { msg: string };
+      expect(answer.status, answer.message).to.equal(16);
+      expect(answer.message).to.match(/^malformed/);
+      expect(answer.message).to.equal(overHttp.msg);
+      expect(answer.message).not.to.include(keys.reader.slice(4, 20));
+    }
+  });
+
   it('keeps gRPC health open without a token, and reflection closed', async () => {
     const health = await rawCall(http2Port, '/grpc.health.v1.Health/Check', {});
     expect(health.status).to.equal(0);
