@@ -4,7 +4,8 @@
  * added to the key file itself, written whole (a temporary file, then a rename), so that a server
  * reading it (--api-keys) takes the new key at its next look, without a restart.
  */
-import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { generateApiKey, hashApiKey, parseApiKeys, type ApiKeyEntry } from '../auth/api-keys.js';
 import { checkQuota } from '../auth/quota-config.js';
@@ -41,9 +42,8 @@ function keyFileStats(file: string): Stats | undefined {
   }
 }
 
-/** Why the key file cannot be written, in the file's terms: Node's would name the temporary file beside it. */
-function unwritable(file: string, err: NodeJS.ErrnoException): Error {
-  const dir = path.dirname(file);
+/** Why the key file cannot be written in `dir`, in the file's terms: Node's would name the temporary file beside it. */
+function unwritable(file: string, dir: string, err: NodeJS.ErrnoException): Error {
   const why =
     err.code === 'ENOENT'
       ? `its directory ${dir} does not exist; create it, or name a key file in a directory that does`
@@ -54,24 +54,41 @@ function unwritable(file: string, err: NodeJS.ErrnoException): Error {
 }
 
 /**
+ * The file a key file that is a link leads to, which is the one to replace: a rename over the link
+ * would turn it into a file of its own and leave the file it led to, which others may read, stale.
+ */
+function fileBehind(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return file;
+    throw err;
+  }
+}
+
+/**
  * Writes the key file whole (a temporary file, then a rename). The file it replaces keeps its owner,
  * group and mode: a server running as another user, which reads it through its group, would
- * otherwise lose the file, and every key in it, at its next look.
+ * otherwise lose the file, and every key in it, at its next look. The temporary file has a name no
+ * one can know beforehand and is made only where nothing is: a link planted at a predictable name in
+ * a directory others may write would have had the entries written, and the owner and mode set,
+ * through it.
  */
 function writeKeyFile(file: string, entries: ApiKeyEntry[]): void {
-  const current = keyFileStats(file);
-  const next = `${file}.${process.pid}.tmp`;
+  const target = fileBehind(file);
+  const current = keyFileStats(target);
+  const next = `${target}.${randomBytes(8).toString('hex')}.tmp`;
   try {
-    writeFileSync(next, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(next, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    throw unwritable(file, err as NodeJS.ErrnoException);
+    throw unwritable(file, path.dirname(target), err as NodeJS.ErrnoException);
   }
   try {
     if (current) {
       chownSync(next, current.uid, current.gid);
       chmodSync(next, current.mode & 0o7777);
     }
-    renameSync(next, file);
+    renameSync(next, target);
   } catch (err) {
     rmSync(next, { force: true });
     const keeping = current ? ` keeping its owner (uid ${current.uid}, gid ${current.gid}) and mode` : '';

@@ -1,8 +1,21 @@
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 
 const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
@@ -66,5 +79,47 @@ describe('ocr api-key create', function () {
       `ocr: cannot write --add-to ${file}: its directory ${path.dirname(file)} does not exist; create it, or name a key file in a directory that does\n`,
     );
     expect(readdirSync(dir)).to.deep.equal([]);
+  });
+
+  it('writes nothing through a link planted where its temporary file goes, in a directory others may write', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-'));
+    const file = path.join(dir, 'keys.json');
+    const victim = path.join(dir, 'victim');
+    writeFileSync(victim, 'not yours\n');
+    // Another user of the directory plants a link at the name the command's own process would write, before it writes.
+    const plant = path.join(dir, 'plant.mjs');
+    writeFileSync(
+      plant,
+      `import { symlinkSync } from 'node:fs';\nsymlinkSync(${JSON.stringify(victim)}, ${JSON.stringify(file)} + '.' + process.pid + '.tmp');\n`,
+    );
+    const child = spawn(process.execPath, ['--import', plant, CLI, 'api-key', 'create', '--name', 'billing', '--add-to', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+
+    expect(code, stderr).to.equal(0);
+    expect(readFileSync(victim, 'utf8')).to.equal('not yours\n');
+    expect(lstatSync(file).isSymbolicLink()).to.equal(false);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { name: string }[]).map((e) => e.name)).to.deep.equal(['billing']);
+  });
+
+  it('adds to the file a linked key file leads to, and leaves the link in place', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-keys-'));
+    const kept = path.join(dir, 'secrets');
+    mkdirSync(kept);
+    const real = path.join(kept, 'keys.json');
+    writeFileSync(real, '[]\n');
+    const file = path.join(dir, 'keys.json');
+    symlinkSync(real, file);
+
+    const r = await runCli(['api-key', 'create', '--name', 'billing', '--add-to', file]);
+
+    expect(r.code, r.stderr).to.equal(0);
+    expect(lstatSync(file).isSymbolicLink(), 'the link kept').to.equal(true);
+    expect((JSON.parse(readFileSync(real, 'utf8')) as { name: string }[]).map((e) => e.name)).to.deep.equal(['billing']);
+    expect(readdirSync(dir).sort()).to.deep.equal(['keys.json', 'secrets']);
   });
 });
