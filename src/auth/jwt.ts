@@ -90,16 +90,34 @@ function scopesOf(payload: JWTPayload): string[] {
   return [];
 }
 
-/** A jose error → the refusal that says what is wrong with the token, never the token. */
-function refusal(err: unknown, settings: JwtSettings, errors: Jose['errors']): AuthFailure {
+/** Whether a token's header marks extensions as critical (crit), which jose refuses, before the signature, unless told of them. */
+function marksCritical(token: string, jose: Jose): boolean {
+  try {
+    return jose.decodeProtectedHeader(token).crit !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** The claims that are times, in seconds since 1970 (RFC 7519's NumericDate). */
+const TIME_CLAIMS = new Set(['exp', 'nbf', 'iat']);
+
+/**
+ * A jose error → the refusal that says what is wrong with the token, never the token. A time claim
+ * that is no number (a string, as some issuers write it) is said to be so, not read as a time: jose
+ * checks `iat` for that alone, as no maxTokenAge is set.
+ */
+function refusal(err: unknown, token: string, settings: JwtSettings, jose: Jose): AuthFailure {
+  const { errors } = jose;
   const invalid = (message: string): AuthFailure => new AuthFailure('UNAUTHENTICATED', message, 'invalid_token');
   if (err instanceof errors.JWTExpired) return invalid(`the token expired at ${when(err.payload.exp)}`);
   if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.reason === 'invalid' && TIME_CLAIMS.has(err.claim)) {
+      return invalid(`the token's "${err.claim}" claim is invalid: it must be a number of seconds since 1970 (a NumericDate)`);
+    }
     switch (err.claim) {
       case 'nbf':
         return invalid(`the token is not yet valid: not before ${when(err.payload.nbf)}`);
-      case 'iat':
-        return invalid('the token is not yet valid: issued in the future');
       case 'aud':
         return invalid(
           err.reason === 'missing' ? 'the token names no audience (aud)' : `wrong audience: the token is not for ${settings.audience}`,
@@ -117,6 +135,12 @@ function refusal(err: unknown, settings: JwtSettings, errors: Jose['errors']): A
   if (err instanceof errors.JWKSNoMatchingKey) return invalid("unknown key: no key of this server's JWKS matches the token's kid and alg");
   if (err instanceof errors.JWKSMultipleMatchingKeys)
     return invalid('unknown key: several keys of the JWKS match and none verifies; give the token a kid');
+  // The extensions go unnamed: the header is not verified yet.
+  if (err instanceof errors.JOSENotSupported && marksCritical(token, jose)) {
+    return invalid(
+      'the token\'s header marks as critical (crit) an extension this server does not implement: ask its issuer for a token without "crit"',
+    );
+  }
   if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
     return invalid(`the token's algorithm is not accepted: ${JWT_ALGORITHMS.join(', ')} only`);
   }
@@ -163,7 +187,7 @@ export class JwtVerifier {
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (err) {
-      throw refusal(err, this.settings, jose.errors);
+      throw refusal(err, token, this.settings, jose);
     }
     // jose checks that sub is there, not what it is: a null, a number or "" would name callers alike (jwt:null).
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) {

@@ -232,6 +232,31 @@ describe('JWT verification', function () {
     expect((await refusal(verifier.verify('a.b.c'))).message).to.match(/^malformed JWT/);
   });
 
+  it('says that a time claim written as a string is no number, rather than that the token is not valid yet', async () => {
+    for (const claim of ['exp', 'nbf', 'iat']) {
+      // Signed by a key of the set: the claims are read only once the signature holds.
+      const claims: Record<string, unknown> = { scope: 'ocr:read', sub: 'svc-a', exp: now() + 300, [claim]: String(now()) };
+      const token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'ES256' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .sign(keys.ES256);
+      expect((await refusal(verifier.verify(token))).message, claim).to.equal(
+        `the token's "${claim}" claim is invalid: it must be a number of seconds since 1970 (a NumericDate)`,
+      );
+    }
+  });
+
+  it('says that a header marking an extension critical (crit) is what is refused, not the algorithm', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'ES256', crit: ['exp-policy'], 'exp-policy': 1 })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ sub: 'svc-a', iss: issuer, aud: audience, exp: now() + 300 })).toString('base64url');
+    const failure = await refusal(verifier.verify(`${header}.${claims}.AAAA`));
+    expect(failure.message).to.equal(
+      'the token\'s header marks as critical (crit) an extension this server does not implement: ask its issuer for a token without "crit"',
+    );
+    expect(failure.message).not.to.include('exp-policy');
+  });
+
   it('refuses a subject that names no one: null, a number, a list or empty', async () => {
     for (const sub of [null, 5, ['svc-a'], '']) {
       // Claims as an identity provider might sign them, past SignJWT's types.
