@@ -9,7 +9,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type * as JoseModule from 'jose';
-import type { JSONWebKeySet, JWSAlgorithm, JWTPayload } from 'jose';
+import type { JSONWebKeySet, JWSAlgorithm, JWTPayload, JWTVerifyOptions } from 'jose';
 import { AuthFailure } from './bearer.js';
 
 type Jose = typeof JoseModule;
@@ -133,8 +133,6 @@ function refusal(err: unknown, token: string, settings: JwtSettings, jose: Jose)
   if (err instanceof errors.JWSSignatureVerificationFailed)
     return invalid("bad signature: the token was not signed by a key of this server's JWKS");
   if (err instanceof errors.JWKSNoMatchingKey) return invalid("unknown key: no key of this server's JWKS matches the token's kid and alg");
-  if (err instanceof errors.JWKSMultipleMatchingKeys)
-    return invalid('unknown key: several keys of the JWKS match and none verifies; give the token a kid');
   // The extensions go unnamed: the header is not verified yet.
   if (err instanceof errors.JOSENotSupported && marksCritical(token, jose)) {
     return invalid(
@@ -146,6 +144,28 @@ function refusal(err: unknown, token: string, settings: JwtSettings, jose: Jose)
   }
   if (err instanceof errors.JOSEError) return invalid('malformed JWT: its header, claims or signature cannot be read');
   return invalid('malformed JWT');
+}
+
+/**
+ * The token's claims, verified with the key of the set it names; where it names none and several
+ * keys of its algorithm could have signed it (a rotation: the old key and the new, both published),
+ * with each in turn until one holds, as jose leaves its caller to do. Throws jose's error: a bad
+ * signature where none holds.
+ */
+async function verifiedClaims(token: string, keys: KeySet, options: JWTVerifyOptions, jose: Jose): Promise<JWTPayload> {
+  try {
+    return (await jose.jwtVerify(token, keys, options)).payload;
+  } catch (err) {
+    if (!(err instanceof jose.errors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const key of err) {
+      try {
+        return (await jose.jwtVerify(token, key, options)).payload;
+      } catch (tried) {
+        if (!(tried instanceof jose.errors.JWSSignatureVerificationFailed)) throw tried;
+      }
+    }
+    throw new jose.errors.JWSSignatureVerificationFailed();
+  }
 }
 
 /** Tokens verified lately, so that a caller's next call with the same token skips the signature (ES256: about 1 ms a call). */
@@ -179,13 +199,12 @@ export class JwtVerifier {
     this.keys ??= jose.createLocalJWKSet(this.jwks);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jose.jwtVerify(token, this.keys, {
-        algorithms: JWT_ALGORITHMS,
-        issuer,
-        audience,
-        clockTolerance: clockSkewS,
-        requiredClaims: ['exp', 'sub'],
-      }));
+      payload = await verifiedClaims(
+        token,
+        this.keys,
+        { algorithms: JWT_ALGORITHMS, issuer, audience, clockTolerance: clockSkewS, requiredClaims: ['exp', 'sub'] },
+        jose,
+      );
     } catch (err) {
       throw refusal(err, token, this.settings, jose);
     }

@@ -232,6 +232,26 @@ describe('JWT verification', function () {
     expect((await refusal(verifier.verify('a.b.c'))).message).to.match(/^malformed JWT/);
   });
 
+  it('takes a token without a kid signed by any of several keys of its algorithm, as in a rotation; refuses one signed by none', async () => {
+    const current = await generateKeyPair('ES256');
+    const next = await generateKeyPair('ES256');
+    const rotating = path.join(dir, 'rotating.json');
+    writeFileSync(rotating, JSON.stringify({ keys: [await exportJWK(current.publicKey), await exportJWK(next.publicKey)] }));
+    const during = new JwtVerifier({ jwksFile: rotating, issuer, audience, clockSkewS: 30 });
+    const withoutKid = (key: CryptoKey): Promise<string> =>
+      new SignJWT({ scope: 'ocr:read' })
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject('svc-a')
+        .setExpirationTime('5m')
+        .sign(key);
+    for (const pair of [current, next]) {
+      expect(await during.verify(await withoutKid(pair.privateKey))).to.deep.equal({ subject: 'svc-a', scopes: ['ocr:read'] });
+    }
+    expect((await refusal(during.verify(await withoutKid(keys.other)))).message).to.match(/^bad signature/);
+  });
+
   it('says that a time claim written as a string is no number, rather than that the token is not valid yet', async () => {
     for (const claim of ['exp', 'nbf', 'iat']) {
       // Signed by a key of the set: the claims are read only once the signature holds.
