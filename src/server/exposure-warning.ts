@@ -57,3 +57,17 @@ export function tokenProtection(enabled: boolean): Protection {
       'and/or --jwks FILE --jwt-issuer ISS --jwt-audience AUD (README, "Tokens and quotas")',
   };
 }
+
+/**
+ * The --metrics-port entry (server.ts): that port is plain HTTP whatever the others are, so with TLS
+ * on it is the one way in without it. Off where TLS is off (the TLS entry says it) or the port is.
+ */
+export function metricsPortProtection(tls: boolean, metricsPort: boolean): Protection {
+  return {
+    name: 'TLS on --metrics-port',
+    enabled: !(tls && metricsPort),
+    howTo:
+      "its /metrics is plain HTTP beside TLS on the other ports: a scraper's token and every caller's figures cross the network in clear text, " +
+      'and no client certificate is asked for; leave --metrics-port off and scrape /metrics on the HTTPS port (README, "TLS and mutual TLS")',
+  };
+}

@@ -40,7 +40,7 @@ import { grpcRequirement } from '../auth/access.js';
 import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
-import { tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
+import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
@@ -230,7 +230,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   wiring.callLog.logger = logger;
   if (certificates) certificates.logger = logger.child({ component: 'tls' });
   access?.setLogger(logger.child({ component: 'auth' }));
-  warnIfExposed(logger, config.host, [tlsProtection(certificates !== undefined), tokenProtection(Boolean(access?.auth))]);
+  warnIfExposed(logger, config.host, [
+    tlsProtection(certificates !== undefined),
+    tokenProtection(Boolean(access?.auth)),
+    metricsPortProtection(certificates !== undefined, config.metricsPort !== undefined),
+  ]);
   let httpPort: number | undefined;
   if (config.httpPort !== undefined) {
     http = await httpFrontDoor(wiring, state, logger, certificates);

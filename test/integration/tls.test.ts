@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrClient, type ClientTls, type OcrCallError } from '../../src/client/index.js';
+import { freePort } from '../../src/dev/free-port.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { runCli, spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -392,6 +393,28 @@ describe('TLS and mutual TLS', function () {
         /^serving 0\.0\.0\.0, which other machines can reach, without TLS: .*--tls-cert FILE --tls-key FILE/,
       );
       expect(tlsServer.stderr()).not.to.contain('without TLS');
+    });
+
+    it('a TLS server with --metrics-port on a non-loopback address warns that this port is plain HTTP', async () => {
+      const metricsPort = await freePort();
+      const args = ['--workers', '1', '--no-http', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key];
+      const exposed = await spawnServer(['--host', '0.0.0.0', '--metrics-port', String(metricsPort), ...args]);
+      children.push(exposed.child);
+      // Read to the end of its pipes, as above: the warning may still be in the logger's buffer at the listening line.
+      const closed = once(exposed.child, 'close');
+      exposed.child.kill('SIGTERM');
+      await closed;
+      const warnings = exposed
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string })
+        .filter((l) => l.level === 40 && l.msg.includes('--metrics-port'));
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]!.msg).to.match(
+        /^serving 0\.0\.0\.0, which other machines can reach, without TLS on --metrics-port: its \/metrics is plain HTTP .*leave --metrics-port off and scrape \/metrics on the HTTPS port/,
+      );
+      expect(tlsServer.stderr()).not.to.contain('--metrics-port');
     });
   });
 
