@@ -8,7 +8,7 @@
  * change on disk: a new key or a rotated signing key needs no restart. A file that no longer reads
  * is logged and the last good one kept.
  */
-import { statSync, type Stats } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ApiKeys, readApiKeys } from './api-keys.js';
 import { missingScope, type Requirement } from './access.js';
@@ -57,6 +57,20 @@ export interface Admitted {
 }
 
 const NOTHING = (): void => undefined;
+
+/**
+ * What changes when a file is rewritten or replaced: its inode, size and time. One that cannot be
+ * looked at (EACCES once its directory's mode changes, ELOOP) stands as its error code, whose read
+ * then says why: thrown from the poll's timer, it ended the server.
+ */
+function fileStamp(file: string): string {
+  try {
+    const stats = statSync(file, { throwIfNoEntry: false });
+    return stats ? `${stats.ino}/${stats.size}/${stats.mtimeMs}` : 'none';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'unreadable';
+  }
+}
 
 /** Tokens: API keys and JWTs, each set reloaded when its file changes. */
 export class Authenticator {
@@ -130,10 +144,9 @@ export class Authenticator {
    * before its first look.
    */
   private watch(file: string, pollMs: number, reload: () => string): void {
-    const stamp = (stats: Stats | undefined): string => (stats ? `${stats.ino}/${stats.size}/${stats.mtimeMs}` : 'none');
-    let last = stamp(statSync(file, { throwIfNoEntry: false }));
+    let last = fileStamp(file);
     const timer = setInterval(() => {
-      const now = stamp(statSync(file, { throwIfNoEntry: false }));
+      const now = fileStamp(file);
       if (now === last) return;
       last = now;
       try {

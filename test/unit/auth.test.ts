@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -99,6 +99,34 @@ describe('API key file', () => {
         (await refusal(access.admit({ authorization: [`Bearer ${key}x`], fallback: () => 'addr:x' }, httpRequirement('/api/ocr', true))))
           .message,
       ).to.match(/^unknown API key/);
+    } finally {
+      access.close();
+    }
+  });
+
+  it('keeps the last good key file, and runs on, while the file cannot be looked at (a link to itself), and takes it once it can', async () => {
+    const key = generateApiKey();
+    const added = generateApiKey();
+    const entry = (name: string, k: string): object => ({ name, hash: hashApiKey(k), scopes: ['ocr:read'] });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify([entry('billing', key)]));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const access = new AccessControl({ auth: { apiKeysFile: file, reloadPollMs: 50 } }, logger);
+    const need = grpcRequirement('/ocr.v1.OcrService/Recognize', true);
+    const identity = async (k: string): Promise<string> =>
+      (await access.admit({ authorization: [`Bearer ${k}`], fallback: () => 'x' }, need)).caller.identity;
+    try {
+      // stat fails with ELOOP, where a server of another user meets EACCES once the directory's mode changes.
+      rmSync(file);
+      symlinkSync(file, file);
+      await waitFor(() => lines.some((l) => l.includes('cannot reload') && l.includes('ELOOP')), 5000, 'the key file to be refused');
+      expect(await identity(key)).to.equal('key:billing');
+      const restored = path.join(dir, 'restored.json');
+      writeFileSync(restored, JSON.stringify([entry('billing', key), entry('batch', added)]));
+      renameSync(restored, file);
+      await waitFor(() => identity(added).then((who) => who === 'key:batch'), 5000, 'the restored key file to be taken');
     } finally {
       access.close();
     }
