@@ -65,7 +65,9 @@ export function tokenOption(what = 'the server'): Option {
 
 /** The token of --token or $OCR_TOKEN; undefined for none. Throws naming which of the two is wrong: one from the environment goes unseen. */
 export function cliToken(opts: TokenCliOptions): string | undefined {
-  const [token, source] = opts.token !== undefined ? [opts.token, '--token'] : [process.env.OCR_TOKEN, '$OCR_TOKEN'];
+  const [given, source] = opts.token !== undefined ? [opts.token, '--token'] : [process.env.OCR_TOKEN, '$OCR_TOKEN'];
+  // A key kept in a file or a secret comes with its last line break (kubectl create secret --from-file), which no token has.
+  const token = given?.trim();
   if (token === undefined || token === '') return undefined;
   try {
     return checkToken(token);

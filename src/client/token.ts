@@ -20,7 +20,15 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Throws a RangeError for a token no server would take (empty, spaces, a "Bearer " prefix left on). */
 export function checkToken(token: unknown): string {
   if (typeof token !== 'string' || !B64TOKEN.test(token)) {
-    const hint = typeof token === 'string' && /^bearer /i.test(token) ? ' (pass the token alone, without "Bearer ")' : '';
+    // What no one sees in a token that looks right: a "Bearer " left on, or the line break of the file it was read from.
+    const hint =
+      typeof token !== 'string'
+        ? ''
+        : /^bearer /i.test(token)
+          ? ' (pass the token alone, without "Bearer ")'
+          : /\s/.test(token)
+            ? ' (this one holds a space or a line break, as a token read from a file may: trim it)'
+            : '';
     throw new RangeError(`a bearer token is a non-empty string of letters, digits and -._~+/ (= at the end)${hint}`);
   }
   return token;

@@ -62,6 +62,9 @@ describe('ocr api-key create', function () {
       expect(recognize.stdout).to.include(`${hint.trim()}"`);
       const keyed = await runCli(['info', '--target', target], { ...process.env, OCR_TOKEN: key });
       expect(keyed.code, keyed.stderr).to.equal(0);
+      // As a secret made from a file gives it: with the file's line break.
+      const fromFile = await runCli(['info', '--target', target], { ...process.env, OCR_TOKEN: `${key}\n` });
+      expect(fromFile.code, fromFile.stderr).to.equal(0);
     } finally {
       server.child.kill('SIGKILL');
     }

@@ -221,6 +221,15 @@ describe('OcrClient refuses what it cannot send', () => {
     }
   });
 
+  it('says that a token holds a line break or a space, which is what a token read from a file may hide', () => {
+    for (const token of ['ocr_abc\n', 'ocr_abc def']) {
+      expect(() => new OcrClient(NOWHERE, { token }), JSON.stringify(token)).to.throw(
+        RangeError,
+        'a bearer token is a non-empty string of letters, digits and -._~+/ (= at the end) (this one holds a space or a line break, as a token read from a file may: trim it)',
+      );
+    }
+  });
+
   it('says what a token must be when the token function gives none, sync as async, before any call', async () => {
     for (const token of [() => undefined, async () => undefined, () => 42]) {
       const keyed = new OcrClient(NOWHERE, { token: token as unknown as () => string, deadlineMs: 2000 });
