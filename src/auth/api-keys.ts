@@ -37,15 +37,31 @@ export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
 /** What KEY_NAME takes, in words, for the key file's refusals and `ocr api-key create --name`'s. */
 export const KEY_NAME_RULE = '1-128 letters, digits or _.@:-, the first a letter or digit (it names the caller in logs and quotas)';
 
+/**
+ * JSON.parse's complaint without the text it quotes around the fault ('Unexpected token 'o',
+ * "ocr_NasTCa"... is not valid JSON'): in a key file that text may be a key pasted in whole, which
+ * must reach no log line or message.
+ */
+const unquoted = (message: string): string => message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '');
+
 /** Checks a key file's entries; throws an Error naming the entry and what is wrong with it. */
 export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
+  // `ocr api-key create > FILE` writes the key itself on the first line, the entry on the second.
+  if (text.trimStart().startsWith(KEY_PREFIX)) {
+    throw new Error(
+      `${file}: it holds an API key itself, which only its caller may keep: the key file lists entries (the second line \`ocr api-key create\` prints, or what its --add-to FILE adds); remove the key from the file, or make a new one`,
+    );
+  }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not JSON (${(err as Error).message}); the key file is a JSON list of {name, hash, scopes, quota?}`, {
-      cause: err,
-    });
+    throw new Error(
+      `${file}: not JSON (${unquoted((err as Error).message)}); the key file is a JSON list of {name, hash, scopes, quota?}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!Array.isArray(data)) throw new Error(`${file}: the key file is a JSON list of {name, hash, scopes, quota?}`);
   const names = new Set<string>();

@@ -132,6 +132,25 @@ describe('API key file', () => {
     }
   });
 
+  it('quotes no part of a key written into the key file, whole or in a broken entry, and says what the file should hold', () => {
+    const key = generateApiKey();
+    const entry = JSON.stringify({ name: 'billing', hash: hashApiKey(key), scopes: ['ocr:read'] });
+    // What `ocr api-key create > keys.json` writes: the key, then its entry.
+    const redirected = (() => parseApiKeys(`${key}\n${entry}\n`, 'keys.json')) as () => unknown;
+    expect(redirected).to.throw(/^keys\.json: it holds an API key itself, .*remove the key from the file, or make a new one$/);
+    // The key pasted, unquoted, as an entry's hash: JSON.parse quotes the text where it stopped.
+    for (const text of [`${key}\n${entry}\n`, `[{"name": "billing", "hash": ${key}, "scopes": ["ocr:read"]}]`]) {
+      let message = '';
+      try {
+        parseApiKeys(text, 'keys.json');
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, text).to.match(/^keys\.json: /);
+      for (const part of [key.slice(0, 10), key.slice(-8), key.slice(4, 10)]) expect(message, text).not.to.include(part);
+    }
+  });
+
   const bad: [string, unknown, RegExp][] = [
     ['not a list', { name: 'a' }, /JSON list/],
     ['a plaintext key', [{ name: 'a', hash: generateApiKey(), scopes: ['ocr:read'] }], /"hash" must be "sha256:"/],
