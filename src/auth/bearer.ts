@@ -82,6 +82,14 @@ export function bearerToken(values: readonly unknown[]): string {
   }
   const space = value.indexOf(' ');
   const scheme = space < 0 ? value : value.slice(0, space);
+  // "Bearer" + token, or a tab for the space (which gRPC metadata carries as '?'): the scheme is there, the space is not.
+  if (/^bearer[^ ]/i.test(scheme)) {
+    throw new AuthFailure(
+      'UNAUTHENTICATED',
+      'malformed authorization value: no space after "Bearer"; send the scheme and the token separated by one space, "Bearer <token>"',
+      'invalid_request',
+    );
+  }
   if (scheme.toLowerCase() !== 'bearer') {
     // Only the scheme is named, and only when it is a plain word: "Basic", never a token pasted alone.
     const named = /^[A-Za-z][A-Za-z0-9-]{0,15}$/.test(scheme) && space >= 0 ? ` (the scheme is ${scheme})` : '';

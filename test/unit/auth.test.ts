@@ -54,6 +54,12 @@ describe('bearer tokens: the authorization value', () => {
     ['two values joined', [`Bearer ${secret}, Bearer ${secret}`], /2 authorization values/],
     ['basic auth', [`Basic ${Buffer.from(`user:${secret}`).toString('base64')}`], /not a bearer token \(the scheme is Basic\)/],
     ['a token without its scheme', [secret], /not a bearer token;/],
+    // "Bearer" + token, a tab in place of the space, and the tab as gRPC metadata carries it.
+    ...['Bearer', 'Bearer\t', 'Bearer?'].map((joined): [string, unknown[], RegExp] => [
+      `${JSON.stringify(joined)} joined to the token`,
+      [`${joined}${secret}`],
+      /^malformed authorization value: no space after "Bearer"; send the scheme and the token separated by one space/,
+    ]),
     ['garbage after Bearer', [`Bearer ${secret}\u0000<>"`], /characters no bearer token has/],
     ['non-ASCII', [`Bearer ${secret}é中`], /characters no bearer token has/],
     ['very long', [`Bearer ${'a'.repeat(100_000)}`], /longer than 8192/],
