@@ -9,6 +9,16 @@ export interface Quota {
   concurrent?: number;
 }
 
+/** The burst of a rate that sets none: the rate's second, at least 1. */
+export const defaultBurst = (rps: number): number => Math.max(1, Math.round(rps));
+
+/**
+ * The longest window (burst / rps) a rate may have: the limiter forgets its count after the window
+ * through a timer, which Node fires at once past 2^31 - 1 ms (about 24.8 days), and a quota of
+ * 1000 calls a month was then no limit at all.
+ */
+export const MAX_WINDOW_S = Math.floor((2 ** 31 - 1) / 1000);
+
 /** Checks a quota from a file or flags; throws an Error naming `where` and the field. */
 export function checkQuota(value: unknown, where: string): Quota {
   if (value === undefined) return {};
@@ -32,5 +42,13 @@ export function checkQuota(value: unknown, where: string): Quota {
     quota[name] = n;
   }
   if (quota.burst !== undefined && quota.rps === undefined) throw new Error(`${where}: quota.burst needs quota.rps`);
+  if (quota.rps !== undefined) {
+    const windowS = (quota.burst ?? defaultBurst(quota.rps)) / quota.rps;
+    if (windowS > MAX_WINDOW_S) {
+      throw new Error(
+        `${where}: a rate whose window (burst / rps) is ${Math.round(windowS / 86_400)} days is longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: raise rps or lower burst`,
+      );
+    }
+  }
   return quota;
 }

@@ -9,7 +9,7 @@
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { OcrError } from '../shared/errors.js';
-import type { Quota } from './quota-config.js';
+import { defaultBurst, type Quota } from './quota-config.js';
 
 /** The retry hint of a refusal for calls open at once: no one knows when one ends, so a short wait. */
 export const CONCURRENT_RETRY_MS = 250;
@@ -22,7 +22,7 @@ interface RateShape {
 
 function rateShape(quota: Quota): RateShape | null {
   if (quota.rps === undefined) return null;
-  return { rps: quota.rps, burst: quota.burst ?? Math.max(1, Math.round(quota.rps)) };
+  return { rps: quota.rps, burst: quota.burst ?? defaultBurst(quota.rps) };
 }
 
 const fmt = (n: number): string => String(Math.round(n * 1000) / 1000);

@@ -6,7 +6,7 @@
  */
 import { Option } from 'commander';
 import type { AccessSettings } from '../auth/access-control.js';
-import type { Quota } from '../auth/quota-config.js';
+import { checkQuota, type Quota } from '../auth/quota-config.js';
 import { checkToken } from '../client/token.js';
 import { decimal, positiveInt, wholeNumber } from './parse-args.js';
 
@@ -85,11 +85,14 @@ export function accessSettings(opts: ServerAuthCliOptions): AccessSettings | und
     throw new Error('--jwks needs --jwt-issuer and --jwt-audience: a JWT for another service, or from another issuer, must not be taken');
   }
   if (opts.quotaBurst !== undefined && opts.quotaRps === undefined) throw new Error('--quota-burst goes with --quota-rps');
-  const quota: Quota = {
-    ...(opts.quotaRps !== undefined ? { rps: opts.quotaRps } : {}),
-    ...(opts.quotaBurst !== undefined ? { burst: opts.quotaBurst } : {}),
-    ...(opts.quotaConcurrent !== undefined ? { concurrent: opts.quotaConcurrent } : {}),
-  };
+  const quota: Quota = checkQuota(
+    {
+      ...(opts.quotaRps !== undefined ? { rps: opts.quotaRps } : {}),
+      ...(opts.quotaBurst !== undefined ? { burst: opts.quotaBurst } : {}),
+      ...(opts.quotaConcurrent !== undefined ? { concurrent: opts.quotaConcurrent } : {}),
+    },
+    '--quota-rps, --quota-burst',
+  );
   const tokens = opts.apiKeys !== undefined || opts.jwks !== undefined;
   if (!tokens && Object.keys(quota).length === 0) return undefined;
   return {

@@ -516,6 +516,23 @@ describe('quotas', () => {
     }
   });
 
+  it('refuses a rate whose window outlasts what the limiter can time (1000 calls a month), which it would not have enforced', () => {
+    const monthly = { rps: 1000 / (30 * 86_400), burst: 1000 };
+    expect(() =>
+      parseApiKeys(JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: monthly }]), 'keys.json'),
+    ).to.throw(
+      'keys.json: entry 1 (a): a rate whose window (burst / rps) is 30 days is longer than the 24 days a quota can span: raise rps or lower burst',
+    );
+    expect(() =>
+      parseApiKeys(JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: { rps: 1e-7 } }]), 'k'),
+    ).to.throw(/window \(burst \/ rps\) is 116 days/);
+    // Within it, the count holds for the whole window.
+    parseApiKeys(
+      JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: { rps: 1000 / (20 * 86_400), burst: 1000 } }]),
+      'k',
+    );
+  });
+
   it("takes a key's own quota over the defaults, field by field", () => {
     const quotas = new QuotaLimiter({ rps: 10, concurrent: 4 });
     expect(quotas.quotaOf({ rps: 100 })).to.deep.equal({ rps: 100, concurrent: 4 });

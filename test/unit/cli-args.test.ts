@@ -608,6 +608,13 @@ describe('ocr command line', () => {
       expect((await run(['serve', '--quota-rps', '0'])).stderr).to.match(/--quota-rps/);
     });
 
+    it('refuses a quota whose window (burst / rps) outlasts what the limiter can time, naming the flags', async () => {
+      const { calls } = await run(['serve', '--quota-rps', '0.001', '--quota-burst', '3000']);
+      expect(() => accessSettings(calls[0]![1] as ServeOptions)).to.throw(
+        /^--quota-rps, --quota-burst: a rate whose window \(burst \/ rps\) is 35 days is longer than the 24 days a quota can span/,
+      );
+    });
+
     it('takes --token on recognize and info', async () => {
       expect((await run(['info', '--token', 'ocr_x'])).calls[0]![1]).to.include({ token: 'ocr_x' });
       expect((await run(['recognize', 'a.png', '--token', 'ocr_x'])).calls[0]![2]).to.include({ token: 'ocr_x' });
