@@ -46,7 +46,7 @@ export function checkQuota(value: unknown, where: string): Quota {
     const windowS = (quota.burst ?? defaultBurst(quota.rps)) / quota.rps;
     if (windowS > MAX_WINDOW_S) {
       throw new Error(
-        `${where}: a rate whose window (burst / rps) is ${Math.round(windowS / 86_400)} days is longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: raise rps or lower burst`,
+        `${where}: the rate's window (burst / rps) of ${Math.round(windowS / 86_400)} days is longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: raise rps or lower burst`,
       );
     }
   }

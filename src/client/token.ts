@@ -17,18 +17,17 @@ export const AUTHORIZATION_KEY = 'authorization';
 /** RFC 6750's b64token: what a bearer token may be made of. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/** What no one sees in a token that looks right: a "Bearer " left on, or the line break of the file it was read from. */
+function tokenHint(token: string): string {
+  if (/^bearer /i.test(token)) return ' (pass the token alone, without "Bearer ")';
+  if (/\s/.test(token)) return ' (this one holds a space or a line break, as a token read from a file may: trim it)';
+  return '';
+}
+
 /** Throws a RangeError for a token no server would take (empty, spaces, a "Bearer " prefix left on). */
 export function checkToken(token: unknown): string {
   if (typeof token !== 'string' || !B64TOKEN.test(token)) {
-    // What no one sees in a token that looks right: a "Bearer " left on, or the line break of the file it was read from.
-    const hint =
-      typeof token !== 'string'
-        ? ''
-        : /^bearer /i.test(token)
-          ? ' (pass the token alone, without "Bearer ")'
-          : /\s/.test(token)
-            ? ' (this one holds a space or a line break, as a token read from a file may: trim it)'
-            : '';
+    const hint = typeof token === 'string' ? tokenHint(token) : '';
     throw new RangeError(`a bearer token is a non-empty string of letters, digits and -._~+/ (= at the end)${hint}`);
   }
   return token;

@@ -521,11 +521,11 @@ describe('quotas', () => {
     expect(() =>
       parseApiKeys(JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: monthly }]), 'keys.json'),
     ).to.throw(
-      'keys.json: entry 1 (a): a rate whose window (burst / rps) is 30 days is longer than the 24 days a quota can span: raise rps or lower burst',
+      "keys.json: entry 1 (a): the rate's window (burst / rps) of 30 days is longer than the 24 days a quota can span: raise rps or lower burst",
     );
     expect(() =>
       parseApiKeys(JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: { rps: 1e-7 } }]), 'k'),
-    ).to.throw(/window \(burst \/ rps\) is 116 days/);
+    ).to.throw(/window \(burst \/ rps\) of 116 days/);
     // Within it, the count holds for the whole window.
     parseApiKeys(
       JSON.stringify([{ name: 'a', hash: hashApiKey('x'), scopes: ['ocr:read'], quota: { rps: 1000 / (20 * 86_400), burst: 1000 } }]),

@@ -611,7 +611,7 @@ describe('ocr command line', () => {
     it('refuses a quota whose window (burst / rps) outlasts what the limiter can time, naming the flags', async () => {
       const { calls } = await run(['serve', '--quota-rps', '0.001', '--quota-burst', '3000']);
       expect(() => accessSettings(calls[0]![1] as ServeOptions)).to.throw(
-        /^--quota-rps, --quota-burst: a rate whose window \(burst \/ rps\) is 35 days is longer than the 24 days a quota can span/,
+        /^--quota-rps, --quota-burst: the rate's window \(burst \/ rps\) of 35 days is longer than the 24 days a quota can span/,
       );
     });
 
