@@ -18,11 +18,13 @@ export interface ClusterOptions {
 }
 
 const CLI = fileURLToPath(new URL('../../../bin/ocr.js', import.meta.url));
+/** The start of the line an instance prints on stdout once it serves (serve-command.ts). */
+const LISTENING = 'ocr serve: listening on ';
 
 /**
  * `ocr cluster`: N local `ocr serve` processes on consecutive ports, for trying the balancing and
  * failover of the SDK on one machine. Ctrl-C (or SIGTERM) stops them all cleanly: each drains, and
- * the command exits when the last one has.
+ * the command exits when the last one has: 0 when every instance drained cleanly, else 1.
  */
 export async function clusterCommand(opts: ClusterOptions): Promise<number> {
   const workers = opts.workers ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
@@ -70,12 +72,28 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
     // on once. Reached by it too, an instance would take stopAll's SIGTERM as a second signal and
     // end at once instead of draining.
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-    child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
+    // Its pid, for trying failover by hand: kill -9 or SIGSTOP one instance while clients run.
+    process.stderr.write(`ocr cluster: instance on port ${port}: pid ${child.pid}\n`);
+    let out = '';
+    let listening = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (!listening) listening = (out += chunk.toString()).includes(LISTENING);
+      process.stdout.write(`[${port}] ${chunk.toString()}`);
+    });
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      // One instance down (a port in use, a crash) stops the others: the command never leaves orphans.
-      process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}); stopping the others\n`);
-      stopAll();
+      const how = signal ?? code;
+      if (!listening) {
+        // One instance that could not start (a port in use) stops the others: the command never
+        // leaves a cluster short of what was asked, nor orphans.
+        process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}) before it listened; stopping the others\n`);
+        stopAll();
+        return;
+      }
+      // One that served and then went (killed to try failover, crashed) leaves the others serving,
+      // as a cluster does: stopping them all made a kill -9 of one instance end the whole cluster.
+      const live = children.filter((c) => c.exitCode === null && c.signalCode === null).length;
+      process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}); ${live} still running (Ctrl-C stops them)\n`);
     });
     children.push(child);
   }
