@@ -142,6 +142,30 @@ export function instanceMeta(info: EngineInfo, serverVersion: string): Record<st
   return meta;
 }
 
+/** A service as the agent lists it (GET /v1/agent/services): what staleTwins compares. */
+interface AgentServiceEntry {
+  ID?: string;
+  Service?: string;
+  Address?: string;
+  Port?: number;
+}
+
+/**
+ * The IDs of the agent's other registrations of `service` at this instance's address and port:
+ * left by an earlier process on this port that ended without deregistering (kill -9, a crash, an
+ * OOM kill). Their checks dial this port, so they pass again once it serves and the agent never
+ * reaps them: callers saw the address twice, and the entries' stale tags and Meta (a `?tag=` of
+ * the old process reached the new one).
+ */
+export function staleTwins(
+  services: Record<string, AgentServiceEntry>,
+  own: { id: string; service: string; address: string; port: number },
+): string[] {
+  return Object.entries(services)
+    .filter(([id, s]) => id !== own.id && s.Service === own.service && s.Address === own.address && s.Port === own.port)
+    .map(([id]) => id);
+}
+
 function statusCodeOf(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof code === 'number' ? code : undefined;
@@ -212,6 +236,23 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     timer.unref(); // the gRPC server keeps the process alive, not this
   };
 
+  /** Removes staleTwins once this instance is registered (never before: callers would find no entry meanwhile). */
+  const removeStaleTwins = async (): Promise<void> => {
+    try {
+      const services = (await consul.agent.service.list(request)) as Record<string, AgentServiceEntry>;
+      const own = { id: o.serviceId, service: o.serviceName, address: o.advertiseHost, port: o.port };
+      for (const id of staleTwins(services, own)) {
+        await consul.agent.service.deregister({ id, ...request });
+        logger.warn({ stale: id }, 'removed a registration of this address and port left by a process that did not deregister');
+      }
+    } catch (err) {
+      logger.warn(
+        { err: messageOf(err), status: statusCodeOf(err) },
+        'cannot remove registrations left at this address and port by an earlier process; remove them in Consul',
+      );
+    }
+  };
+
   const register = async (): Promise<void> => {
     try {
       await consul.agent.service.register({ ...registration, ...request });
@@ -220,6 +261,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
       else logger.info({ check, httpCheck, tls: o.instanceTls !== undefined, tags: o.tags, meta: o.meta }, 'registered in Consul');
       failures = 0;
+      await removeStaleTwins();
     } catch (err) {
       failures += 1;
       const fields = { err: messageOf(err), status: statusCodeOf(err), attempt: failures, retryInMs: retryDelay() };

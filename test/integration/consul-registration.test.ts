@@ -235,6 +235,35 @@ describe('Consul registration', function () {
       await waitFor(async () => `${name}-1` in (await agentServices(consul.address)), 10_000, 'the registration to come back');
     });
 
+    it('removes a registration left at its address and port by a process that did not deregister, and no other', async () => {
+      const name = unique('reg-stale');
+      // What a process killed with -9 on this port leaves, and another instance of the service elsewhere.
+      const left = {
+        Name: name,
+        Address: '127.0.0.1',
+        Port: grpc.port,
+        Tags: ['old'],
+        Check: { GRPC: `127.0.0.1:${grpc.port}`, Interval: '1s' },
+      };
+      const elsewhere = { ...left, Port: grpc.port + 1 };
+      for (const [id, body] of [
+        [`${name}-dead`, left],
+        [`${name}-other`, elsewhere],
+      ] as const) {
+        const reply = await consulRequest(consul.address, '/v1/agent/service/register', { method: 'PUT', body: { ...body, ID: id } });
+        expect(reply.status, reply.text).to.equal(200);
+      }
+      try {
+        start(consul.address, name);
+        await waitFor(async () => !(`${name}-dead` in (await agentServices(consul.address))), 10_000, 'the stale registration to go');
+        const services = await agentServices(consul.address);
+        expect(services).to.have.property(`${name}-1`);
+        expect(services).to.have.property(`${name}-other`);
+      } finally {
+        for (const id of [`${name}-dead`, `${name}-other`]) await deregisterService(consul.address, id);
+      }
+    });
+
     it('deregisters, and a registration still in flight does not outlive it', async () => {
       const name = unique('reg-leave');
       const first = start(consul.address, name);
