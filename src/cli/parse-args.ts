@@ -5,6 +5,7 @@
 
 import { InvalidArgumentError } from 'commander';
 import { KEY_NAME, KEY_NAME_RULE } from '../auth/api-keys.js';
+import { CONSUL_SERVICE_NAME, CONSUL_SERVICE_NAME_RULE } from '../client/consul-target.js';
 import { parseOrigin } from '../http/cross-origin.js';
 import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
 
@@ -60,5 +61,17 @@ export function corsOrigin(value: string, previous: string[] | undefined): strin
 /** `ocr api-key create --name`: a name the key file takes. */
 export function keyName(value: string): string {
   if (!KEY_NAME.test(value)) throw new InvalidArgumentError(`It must be ${KEY_NAME_RULE}.`);
+  return value;
+}
+
+/**
+ * `--service-name`: one a consul:// target can name. Consul takes others ("ocr prod", "ocr/v1"),
+ * and no client could then find the instances; an empty one it refuses, and the instance retried
+ * that registration for as long as it ran.
+ */
+export function consulServiceName(value: string): string {
+  if (!CONSUL_SERVICE_NAME.test(value)) {
+    throw new InvalidArgumentError(`It must be ${CONSUL_SERVICE_NAME_RULE}, as consul://AGENT/SERVICE names it.`);
+  }
   return value;
 }

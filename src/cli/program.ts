@@ -14,7 +14,18 @@ import { withoutPasswords } from './error-output.js';
 import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
-import { boundPort, cacheBackend, corsOrigin, decimal, fraction, keyName, port, positiveInt, wholeNumber } from './parse-args.js';
+import {
+  boundPort,
+  cacheBackend,
+  consulServiceName,
+  corsOrigin,
+  decimal,
+  fraction,
+  keyName,
+  port,
+  positiveInt,
+  wholeNumber,
+} from './parse-args.js';
 import { portRunsClash } from './port-runs.js';
 import type { PrepareModelsOptions } from './prepare-models-command.js';
 import type { RecognizeCliOptions } from './recognize-command.js';
@@ -257,7 +268,11 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       ),
     )
     .addOption(new Option('--consul-token <token>', 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)'))
-    .addOption(new Option('--service-name <name>', 'Consul service name to register under').default(SERVE_DEFAULTS.serviceName))
+    .addOption(
+      new Option('--service-name <name>', 'Consul service name to register under')
+        .argParser(consulServiceName)
+        .default(SERVE_DEFAULTS.serviceName),
+    )
     .addOption(
       new Option(
         '--advertise-host <host>',
@@ -458,7 +473,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
     .addOption(new Option('--consul <addr>', 'register every instance in this Consul agent (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
-    .addOption(new Option('--service-name <name>', 'Consul service name').default(SERVE_DEFAULTS.serviceName))
+    .addOption(new Option('--service-name <name>', 'Consul service name').argParser(consulServiceName).default(SERVE_DEFAULTS.serviceName))
     .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
     .addOption(new Option('--log-level <level>', 'pino log level of the instances').choices(LOG_LEVELS).default('warn'))
     .action(async (options: ClusterOptions, command: Command) => {

@@ -8,13 +8,17 @@ export interface ConsulTarget {
   dc?: string;
 }
 
+/** A service name a consul:// target can name; `ocr serve --service-name` takes no other. */
+export const CONSUL_SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const CONSUL_SERVICE_NAME_RULE = 'letters, digits, "-", "_" and ".", starting with a letter or digit';
+
 /**
  * From grpc-js's parsed URI path, "service?query", and the agent its authority names (consulAgent).
  * Throws with a message saying what a valid target looks like.
  */
 export function parseConsulTarget(agent: string, path: string): ConsulTarget {
   const [name = '', query = ''] = path.replace(/^\/+/, '').split('?', 2);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+  if (!CONSUL_SERVICE_NAME.test(name)) {
     throw new Error(`consul target needs a service name: consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D], got path "${path}"`);
   }
   const params = new URLSearchParams(query);

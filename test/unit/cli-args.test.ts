@@ -93,6 +93,18 @@ describe('ocr command line', () => {
     }
   });
 
+  for (const command of ['serve', 'cluster']) {
+    for (const name of ['ocr prod', 'ocr/v1', '', '-ocr']) {
+      it(`${command}: refuses --service-name "${name}", which no consul:// target can name, before starting`, async () => {
+        const { calls, error, stderr } = await run([command, '--consul', '127.0.0.1:8500', '--service-name', name]);
+        expect(calls).to.deep.equal([]);
+        expect(error?.exitCode).to.equal(1);
+        expect(stderr).to.contain(`'--service-name <name>' argument '${name}' is invalid. It must be letters, digits, "-", "_" and "."`);
+        expect(stderr).to.contain('consul://AGENT/SERVICE');
+      });
+    }
+  }
+
   it('serve and cluster: take ports that do not meet, and 0 (any free port) for both of serve', async () => {
     const { calls } = await run(['serve', '--port', '0', '--http-port', '0']);
     expect(calls[0]![1]).to.include({ port: 0, httpPort: 0 });
