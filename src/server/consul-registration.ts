@@ -166,6 +166,24 @@ export function staleTwins(
     .map(([id]) => id);
 }
 
+/** A check as the agent lists it (GET /v1/agent/checks): what failingChecks reads. */
+interface AgentCheckEntry {
+  Name?: string;
+  ServiceID?: string;
+  Status?: string;
+  Output?: string;
+}
+
+/**
+ * What the agent wrote of each check of `serviceId` it has run and found critical ("name: output"):
+ * each says what it dialled and why that failed. A check not yet run is critical with no output.
+ */
+export function failingChecks(checks: Record<string, AgentCheckEntry>, serviceId: string): string[] {
+  return Object.values(checks)
+    .filter((c) => c.ServiceID === serviceId && c.Status === 'critical' && c.Output)
+    .map((c) => `${c.Name ?? 'check'}: ${c.Output}`);
+}
+
 function statusCodeOf(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof code === 'number' ? code : undefined;
@@ -225,6 +243,8 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   let everRegistered = false;
   let failures = 0;
   let agentDown = false;
+  /** Whether the log last said that the agent's checks of this instance fail. */
+  let checksFailing = false;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> = Promise.resolve();
 
@@ -271,6 +291,25 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     }
   };
 
+  /**
+   * Says once when the agent's checks of this instance start failing, and once when they pass
+   * again: an instance registered at an address the agent cannot reach (a wrong --advertise-host or
+   * --advertise-port, a firewall) serves, yet no caller that finds instances through Consul is sent
+   * to it, and only the agent knew why.
+   */
+  const reportChecks = (failing: string[]): void => {
+    if (failing.length > 0 && !checksFailing) {
+      logger.error(
+        { checks: failing },
+        "Consul's checks of this instance fail, so its callers through Consul are not sent here: check that the agent " +
+          'reaches the address and ports registered (--advertise-host, --advertise-port, --advertise-http-port)',
+      );
+    } else if (failing.length === 0 && checksFailing) {
+      logger.info("Consul's checks of this instance pass again");
+    }
+    checksFailing = failing.length > 0;
+  };
+
   const confirm = async (): Promise<void> => {
     try {
       const services = (await consul.agent.service.list(request)) as Record<string, unknown>;
@@ -280,7 +319,9 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
         logger.warn('the Consul agent no longer has this instance; registering it again');
         registered = false;
         await register();
+        return;
       }
+      reportChecks(failingChecks((await consul.agent.check.list(request)) as Record<string, AgentCheckEntry>, o.serviceId));
     } catch (err) {
       if (!agentDown)
         logger.warn({ err: messageOf(err) }, 'Consul agent unreachable; will register again if it comes back without this instance');

@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
+import { pino } from 'pino';
 import { OcrClient } from '../../src/client/index.js';
-import { registerInstance, type ConsulRegistration } from '../../src/server/consul-registration.js';
+import { registerInstance, type ConsulRegistration, type ConsulRegistrationOptions } from '../../src/server/consul-registration.js';
 import { createLogger } from '../../src/server/logger.js';
+import { closedPort } from '../support/closed-port.js';
 import { ConsulDouble } from '../support/consul-double.js';
 import { agentServices, consulForTests, consulRequest, deregisterService, healthService, type TestConsul } from '../support/consul.js';
 import { startHealthServer, type HealthServer } from '../support/health-server.js';
@@ -197,7 +199,12 @@ describe('Consul registration', function () {
     });
 
     const logger = createLogger(process.env.OCR_TEST_LOG ?? 'silent', {});
-    const start = (consulAddress: string, serviceName: string, fast = true): ConsulRegistration => {
+    const start = (
+      consulAddress: string,
+      serviceName: string,
+      fast = true,
+      overrides: Partial<ConsulRegistrationOptions> = {},
+    ): ConsulRegistration => {
       const r = registerInstance({
         consulAddress,
         ...(process.env.CONSUL_HTTP_TOKEN ? { token: process.env.CONSUL_HTTP_TOKEN } : {}),
@@ -210,6 +217,7 @@ describe('Consul registration', function () {
         checkInterval: '1s',
         logger,
         ...(fast ? { confirmEveryMs: 100, retryMinMs: 50, retryMaxMs: 200, requestTimeoutMs: 1000 } : {}),
+        ...overrides,
       });
       open.push(r);
       return r;
@@ -262,6 +270,20 @@ describe('Consul registration', function () {
       } finally {
         for (const id of [`${name}-dead`, `${name}-other`]) await deregisterService(consul.address, id);
       }
+    });
+
+    it("logs at error what the agent's checks say when they cannot reach the address registered", async () => {
+      const lines: { level: number; msg: string; checks?: string[] }[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+      const failing = (): typeof lines => lines.filter((l) => l.msg.startsWith("Consul's checks of this instance fail"));
+      // Where nothing listens, as a wrong --advertise-port registers.
+      const port = await closedPort();
+      start(consul.address, unique('reg-wrong'), true, { port, logger });
+      await waitFor(() => failing().length > 0, 15_000, 'the failing check in the log');
+      const [line] = failing();
+      expect(line!.level).to.equal(50);
+      expect(line!.msg).to.contain('--advertise-host, --advertise-port');
+      expect(line!.checks!.join('\n')).to.contain(`127.0.0.1:${port}`);
     });
 
     it('deregisters, and a registration still in flight does not outlive it', async () => {

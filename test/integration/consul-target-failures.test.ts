@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { unreachable } from '../../src/client/errors.js';
+import { closedPort } from '../support/closed-port.js';
 import { ConsulDouble } from '../support/consul-double.js';
 import { consulRequest } from '../support/consul.js';
 import { startHealthServer } from '../support/health-server.js';
@@ -62,11 +61,7 @@ describe('consul:// target with no instance to call', function () {
   });
 
   it('agent unreachable: says to check the agent, the address and the token', async () => {
-    // A port that was just free: nothing listens there.
-    const probe = http.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await closedPort();
     const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr`));
     expect(err.code).to.equal('UNAVAILABLE');
     expect(err.details).to.match(new RegExp(`^Consul at http://127\\.0\\.0\\.1:${port} unreachable: .*ECONNREFUSED`));
