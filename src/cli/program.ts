@@ -10,6 +10,7 @@ import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
 import { DEFAULT_TILE_OVERLAP } from '../shared/tiling.js';
 import { LOAD_BALANCING } from '../client/service-config.js';
 import type { ClusterOptions } from './cluster-command.js';
+import { consulAddress } from './consul-address.js';
 import { withoutPasswords } from './error-output.js';
 import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from './gateway-options.js';
 import type { HealthCliOptions } from './health-command.js';
@@ -482,7 +483,14 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         { flag: '--base-http-port', first: options.baseHttpPort, count: options.instances },
       ]);
       if (clash) command.error(`error: ${clash}`, { code: 'ocr.portClash' });
-      onExit(await actions.cluster({ ...options, consul: options.consul ?? process.env.CONSUL_HTTP_ADDR }));
+      let consul: string | undefined;
+      try {
+        // Checked here, once: each instance refused it alone, as a --consul it was never given.
+        consul = consulAddress(options.consul);
+      } catch (err) {
+        command.error(`error: ${(err as Error).message}`, { code: 'ocr.invalidConsul' });
+      }
+      onExit(await actions.cluster({ ...options, ...(consul ? { consul } : {}) }));
     });
 
   program

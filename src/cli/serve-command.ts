@@ -4,7 +4,6 @@ import {
   advertiseHostFor,
   consulServiceId,
   instanceMeta,
-  parseConsulAddress,
   registerInstance,
   unreachableAdvertisement,
   type ConsulRegistration,
@@ -19,6 +18,7 @@ import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { consulAgentTls } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
+import { consulAddress } from './consul-address.js';
 import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
 import { serverTls } from './tls-options.js';
 
@@ -69,15 +69,9 @@ async function leaveConsul(registration: ConsulRegistration, logger: Logger, bou
 /** Consul settings from the options and the environment variables Consul's own tools read. */
 function consulSettings(opts: ServeOptions): { address: string; token?: string; tls?: ConsulTls; advertiseHost: string } | null {
   const env = process.env;
-  const address = opts.consul || env.CONSUL_HTTP_ADDR;
+  // A bad address fails now, before the models load.
+  const address = consulAddress(opts.consul, env);
   if (!address) return null;
-  // A bad address fails now, before the models load, naming where it came from: an operator who
-  // gave no --consul may not know the environment holds one.
-  try {
-    parseConsulAddress(address);
-  } catch (err) {
-    throw new Error(`${opts.consul ? '--consul' : 'CONSUL_HTTP_ADDR'}: ${(err as Error).message}`, { cause: err });
-  }
   const token = opts.consulToken || env.CONSUL_HTTP_TOKEN;
   // Read as a consul:// target reads them, and now: a wrong path should stop the start, not surface
   // at the first registration.

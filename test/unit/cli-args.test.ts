@@ -93,6 +93,33 @@ describe('ocr command line', () => {
     }
   });
 
+  for (const [flag, env, pattern] of [
+    [
+      [],
+      'ftp://consul:8500',
+      /^error: CONSUL_HTTP_ADDR: unsupported Consul address scheme "ftp:" in "ftp:\/\/consul:8500" \(use http:\/\/ or https:\/\/\)\n/,
+    ],
+    [
+      ['--consul', 'http://[::1'],
+      '',
+      /^error: --consul: not a Consul HTTP address: "http:\/\/\[::1" \(expected e\.g\. http:\/\/127\.0\.0\.1:8500\)\n/,
+    ],
+  ] as const) {
+    it(`cluster: refuses a bad Consul address (${flag.length > 0 ? '--consul' : 'CONSUL_HTTP_ADDR'}) naming where it came from, before starting any instance`, async () => {
+      const saved = process.env.CONSUL_HTTP_ADDR;
+      process.env.CONSUL_HTTP_ADDR = env;
+      try {
+        const { calls, error, stderr } = await run(['cluster', ...flag]);
+        expect(calls).to.deep.equal([]);
+        expect(error?.exitCode).to.equal(1);
+        expect(stderr).to.match(pattern);
+      } finally {
+        if (saved === undefined) delete process.env.CONSUL_HTTP_ADDR;
+        else process.env.CONSUL_HTTP_ADDR = saved;
+      }
+    });
+  }
+
   for (const command of ['serve', 'cluster']) {
     for (const name of ['ocr prod', 'ocr/v1', '', '-ocr']) {
       it(`${command}: refuses --service-name "${name}", which no consul:// target can name, before starting`, async () => {
