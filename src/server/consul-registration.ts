@@ -243,6 +243,8 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   let everRegistered = false;
   let failures = 0;
   let agentDown = false;
+  /** Whether the log last said that another instance holds this one's ID. */
+  let idTaken = false;
   /** Whether the log last said that the agent's checks of this instance fail. */
   let checksFailing = false;
   let timer: NodeJS.Timeout | undefined;
@@ -310,17 +312,36 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     checksFailing = failing.length > 0;
   };
 
+  /**
+   * Says once when the agent's entry under this instance's ID is another process's: a second
+   * instance given the same --instance-id replaced this one's registration, and Consul's callers
+   * are no longer sent here. Not registered again: the two would take the ID from each other.
+   */
+  const reportTakenId = (entry: AgentServiceEntry): void => {
+    const taken = entry.Address !== o.advertiseHost || entry.Port !== o.port;
+    if (taken && !idTaken) {
+      logger.error(
+        { registeredAt: hostPort(entry.Address ?? '', entry.Port ?? 0), advertised: hostPort(o.advertiseHost, o.port) },
+        'another instance registered in Consul under this instance ID, replacing this one, which its callers through Consul ' +
+          'no longer reach: give each instance its own --instance-id, or leave it out (SERVICE-HOST-PORT-RANDOM)',
+      );
+    }
+    idTaken = taken;
+  };
+
   const confirm = async (): Promise<void> => {
     try {
-      const services = (await consul.agent.service.list(request)) as Record<string, unknown>;
+      const services = (await consul.agent.service.list(request)) as Record<string, AgentServiceEntry>;
       if (agentDown) logger.info('Consul agent reachable again');
       agentDown = false;
-      if (!(o.serviceId in services)) {
+      const entry = services[o.serviceId];
+      if (!entry) {
         logger.warn('the Consul agent no longer has this instance; registering it again');
         registered = false;
         await register();
         return;
       }
+      reportTakenId(entry);
       reportChecks(failingChecks((await consul.agent.check.list(request)) as Record<string, AgentCheckEntry>, o.serviceId));
     } catch (err) {
       if (!agentDown)

@@ -286,6 +286,24 @@ describe('Consul registration', function () {
       expect(line!.checks!.join('\n')).to.contain(`127.0.0.1:${port}`);
     });
 
+    it('logs at error when another instance registers under its ID (the same --instance-id), naming both addresses', async () => {
+      const lines: { level: number; msg: string; registeredAt?: string }[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+      const name = unique('reg-same-id');
+      start(consul.address, name, true, { logger });
+      await waitFor(async () => `${name}-1` in (await agentServices(consul.address)), 10_000, 'the registration');
+      // A second process given the same ID, on another port.
+      const other = { ID: `${name}-1`, Name: name, Address: '127.0.0.1', Port: grpc.port + 1 };
+      const reply = await consulRequest(consul.address, '/v1/agent/service/register', { method: 'PUT', body: other });
+      expect(reply.status, reply.text).to.equal(200);
+      const taken = (): typeof lines =>
+        lines.filter((l) => l.msg.startsWith('another instance registered in Consul under this instance ID'));
+      await waitFor(() => taken().length > 0, 10_000, 'the taken ID in the log');
+      expect(taken()[0]!.level).to.equal(50);
+      expect(taken()[0]!.registeredAt).to.equal(`127.0.0.1:${grpc.port + 1}`);
+      expect(taken()[0]!.msg).to.contain('give each instance its own --instance-id');
+    });
+
     it('deregisters, and a registration still in flight does not outlive it', async () => {
       const name = unique('reg-leave');
       const first = start(consul.address, name);
