@@ -189,8 +189,27 @@ function statusCodeOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/** The longest answer of the agent quoted in a log line. */
+const AGENT_SAID_MAX = 500;
+
+/**
+ * What the agent answered, in its own words where it gave some: the consul client keeps a text
+ * answer under 80 characters alone, and Consul's ACL refusals are longer ("Permission denied: token
+ * with AccessorID '…' lacks permission 'service:write' on \"ocr\""), so the log said "forbidden".
+ */
 function messageOf(err: unknown): string {
+  const body = (err as { response?: { body?: unknown } } | null)?.response?.body;
+  if (typeof body === 'string' && body.trim()) return body.trim().slice(0, AGENT_SAID_MAX);
   return err instanceof Error ? err.message : String(err);
+}
+
+/** What to do about a refusal for the token (403), or null: the token needs service:write on the service. */
+function tokenAdvice(status: number | undefined, tokenGiven: boolean, serviceName: string): string | null {
+  if (status !== 403) return null;
+  const permission = `service:write on "${serviceName}"`;
+  return tokenGiven
+    ? `the agent's ACLs refused the token (--consul-token or CONSUL_HTTP_TOKEN): give one with ${permission}`
+    : `the agent's ACLs need a token: give one with ${permission} (--consul-token or CONSUL_HTTP_TOKEN)`;
 }
 
 /**
@@ -286,7 +305,9 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       await removeStaleTwins();
     } catch (err) {
       failures += 1;
-      const fields = { err: messageOf(err), status: statusCodeOf(err), attempt: failures, retryInMs: retryDelay() };
+      const status = statusCodeOf(err);
+      const advice = tokenAdvice(status, o.token !== undefined, o.serviceName);
+      const fields = { err: messageOf(err), status, ...(advice ? { advice } : {}), attempt: failures, retryInMs: retryDelay() };
       // One error per streak: a long outage would otherwise fill the log.
       if (failures === 1) logger.error(fields, 'cannot register in Consul; serving anyway and retrying');
       else logger.warn(fields, 'still cannot register in Consul');
@@ -376,7 +397,10 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
         await consul.agent.service.deregister({ id: o.serviceId, ...request });
         logger.info('deregistered from Consul');
       } catch (err) {
-        if (statusCodeOf(err) !== 404) throw err;
+        const status = statusCodeOf(err);
+        if (status === 404) return;
+        const advice = tokenAdvice(status, o.token !== undefined, o.serviceName);
+        throw new Error(advice ? `${messageOf(err)}: ${advice}` : messageOf(err), { cause: err });
       } finally {
         consul.destroy();
       }

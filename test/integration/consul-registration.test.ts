@@ -354,6 +354,31 @@ describe('Consul registration', function () {
       }
     });
 
+    it("logs the agent's own words when its ACLs refuse the token, and that the token needs service:write on the service", async () => {
+      const own = new ConsulDouble({ aclWriteToken: 'right' });
+      const { address } = await own.start();
+      try {
+        const lines: { level: number; msg: string; err?: string; status?: number; advice?: string }[] = [];
+        const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+        const name = unique('reg-acl');
+        start(address, name, true, { logger, token: 'wrong' });
+        await waitFor(() => lines.some((l) => l.msg === 'cannot register in Consul; serving anyway and retrying'), 10_000, 'the refusal');
+        const refusal = lines.find((l) => l.msg === 'cannot register in Consul; serving anyway and retrying')!;
+        expect(refusal.status).to.equal(403);
+        expect(refusal.err).to.match(
+          /^Permission denied: token with AccessorID '[0-9a-f-]+' lacks permission 'service:write' on "reg-acl-/,
+        );
+        expect(refusal.advice).to.equal(
+          `the agent's ACLs refused the token (--consul-token or CONSUL_HTTP_TOKEN): give one with service:write on "${name}"`,
+        );
+        // The token it needs is taken.
+        start(address, `${name}-b`, true, { token: 'right' });
+        await waitFor(async () => `${name}-b-1` in (await agentServices(address)), 10_000, 'the registration with the right token');
+      } finally {
+        await own.close();
+      }
+    });
+
     it('fails deregister() when the agent is down, without hanging', async () => {
       const own = new ConsulDouble();
       const { address } = await own.start();

@@ -39,7 +39,8 @@
  * - DeregisterCriticalServiceAfter: Consul enforces a 1 minute minimum and reaps on a ~30 s cycle;
  *   the double takes any value and reaps as soon as the time is up.
  * - Blocking queries get no random extra wait (Consul adds up to wait/16).
- * - ACLs: `X-Consul-Token` (and `?token=`) are ignored; every request is allowed.
+ * - ACLs: off unless `aclWriteToken` is set; then registering and deregistering need that token
+ *   (`X-Consul-Token` or `?token=`) and are refused 403 in Consul's words otherwise; reads stay open.
  * - One node, one datacenter; only GRPC and HTTP checks (other kinds are refused with 400); no `filter`
  *   expressions (400), no hash-based blocking, no anti-entropy delay: a change is visible at once.
  */
@@ -110,6 +111,8 @@ export interface ConsulDoubleOptions {
   checkTls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /** The agent's HTTP API over HTTPS only (`ports { http = -1, https = … }`), with this certificate (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** ACLs with default deny, for writes alone: the one token with service:write on every service. */
+  aclWriteToken?: string;
 }
 
 interface CheckState {
@@ -247,6 +250,9 @@ function httpProbe(check: CheckState, agentTls: CheckTls | undefined): Promise<[
   });
 }
 
+/** The AccessorID the double shows for a token it refuses (a real agent shows the token's own). */
+const ACCESSOR_OF_UNKNOWN = '00000000-0000-4000-8000-00000000dead';
+
 /** Consul decodes JSON keys case-insensitively and translates snake_case: do the same. */
 function field(obj: Record<string, unknown>, name: string): unknown {
   const want = name.toLowerCase();
@@ -284,6 +290,7 @@ export class ConsulDouble {
   private readonly datacenter: string;
   private readonly checkTls: CheckTls | undefined;
   private readonly tls: ConsulDoubleOptions['tls'];
+  private readonly aclWriteToken: string | undefined;
   private readonly services = new Map<string, ServiceState>();
   /** Per service name: the global index of its last change (kept after its last instance left). */
   private readonly nameIndex = new Map<string, number>();
@@ -300,6 +307,7 @@ export class ConsulDouble {
     this.datacenter = options.datacenter ?? 'dc1';
     this.checkTls = options.checkTls;
     this.tls = options.tls;
+    this.aclWriteToken = options.aclWriteToken;
   }
 
   /** Listens on 127.0.0.1:`port` (0: any free port); after stop(), resumes the kept state. */
@@ -580,7 +588,8 @@ export class ConsulDouble {
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
       try {
-        this.route(req.method ?? 'GET', url, body, res);
+        const token = req.headers['x-consul-token'] ?? url.searchParams.get('token') ?? '';
+        this.route(req.method ?? 'GET', url, body, res, typeof token === 'string' ? token : '');
       } catch (err) {
         const status = err instanceof HttpError ? err.status : 500;
         res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(err instanceof Error ? err.message : String(err));
@@ -588,10 +597,16 @@ export class ConsulDouble {
     });
   }
 
-  private route(method: string, url: URL, body: string, res: http.ServerResponse): void {
+  private route(method: string, url: URL, body: string, res: http.ServerResponse, token: string): void {
     const path = url.pathname;
     const only = (allowed: string): void => {
       if (method !== allowed) throw new HttpError(405, `method ${method} not allowed`);
+    };
+    const mayWrite = (service: string): void => {
+      if (this.aclWriteToken === undefined || token === this.aclWriteToken) return;
+      // Consul's words (acl.PermissionDeniedByACL); an unknown token's accessor is shown as Consul shows a real one.
+      const who = token ? `token with AccessorID '${ACCESSOR_OF_UNKNOWN}'` : 'anonymous token';
+      throw new HttpError(403, `Permission denied: ${who} lacks permission 'service:write' on "${service}"`);
     };
     if (path === '/v1/agent/service/register') {
       only('PUT');
@@ -601,12 +616,15 @@ export class ConsulDouble {
       } catch (err) {
         throw new HttpError(400, `Request decode failed: ${(err as Error).message}`);
       }
+      mayWrite(isRecord(parsed) ? stringField(parsed, 'Name') : '');
       this.register(parsed);
       return this.reply(res, 200, '');
     }
     if (path.startsWith('/v1/agent/service/deregister/')) {
       only('PUT');
-      this.deregister(decodeURIComponent(path.slice('/v1/agent/service/deregister/'.length)));
+      const id = decodeURIComponent(path.slice('/v1/agent/service/deregister/'.length));
+      mayWrite(this.services.get(id)?.name ?? id);
+      this.deregister(id);
       return this.reply(res, 200, '');
     }
     if (path === '/v1/agent/services') {
