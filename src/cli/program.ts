@@ -490,6 +490,15 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       } catch (err) {
         command.error(`error: ${(err as Error).message}`, { code: 'ocr.invalidConsul' });
       }
+      // Taken and ignored, it would leave the operator believing the instances registered under it.
+      if (!consul && flagsGiven(command, ['serviceName']).length > 0) {
+        command.error(
+          'error: --service-name goes with Consul: add --consul ADDR (or set CONSUL_HTTP_ADDR) to register the instances, or leave it out',
+          {
+            code: 'ocr.invalidCluster',
+          },
+        );
+      }
       onExit(await actions.cluster({ ...options, ...(consul ? { consul } : {}) }));
     });
 

@@ -120,6 +120,21 @@ describe('ocr command line', () => {
     });
   }
 
+  it('cluster: refuses --service-name without Consul, which it would take and ignore, before starting any instance', async () => {
+    const saved = process.env.CONSUL_HTTP_ADDR;
+    delete process.env.CONSUL_HTTP_ADDR;
+    try {
+      const { calls, error, stderr } = await run(['cluster', '--service-name', 'ocr-eu']);
+      expect(calls).to.deep.equal([]);
+      expect(error?.exitCode).to.equal(1);
+      expect(stderr).to.match(
+        /^error: --service-name goes with Consul: add --consul ADDR \(or set CONSUL_HTTP_ADDR\) to register the instances, or leave it out\n/,
+      );
+    } finally {
+      if (saved !== undefined) process.env.CONSUL_HTTP_ADDR = saved;
+    }
+  });
+
   for (const command of ['serve', 'cluster']) {
     for (const name of ['ocr prod', 'ocr/v1', '', '-ocr']) {
       it(`${command}: refuses --service-name "${name}", which no consul:// target can name, before starting`, async () => {
