@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { STOP_WHEN_STDIN_ENDS } from './stop-signals.js';
 
 export interface ClusterOptions {
   instances: number;
@@ -71,7 +72,12 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
     // A process group of its own: Ctrl-C in a terminal reaches this command alone, which passes it
     // on once. Reached by it too, an instance would take stopAll's SIGTERM as a second signal and
     // end at once instead of draining.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    // stdin a pipe from this command, never written: it ends when this command is gone, however it went (stopWhenStdinEnds).
+    const child = spawn(process.execPath, args, {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+      env: { ...process.env, [STOP_WHEN_STDIN_ENDS]: '1' },
+    });
     // Its pid, for trying failover by hand: kill -9 or SIGSTOP one instance while clients run.
     process.stderr.write(`ocr cluster: instance on port ${port}: pid ${child.pid}\n`);
     let out = '';

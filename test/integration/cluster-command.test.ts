@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { expect } from 'chai';
 import { OcrClient } from '../../src/client/index.js';
@@ -24,6 +25,18 @@ function startCluster(basePort: number): { child: ChildProcessWithoutNullStreams
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return { child, out: () => out, err: () => err };
 }
+
+/** Whether process `pid` has ended: gone, or a zombie that nothing has reaped yet (Linux /proc). */
+function ended(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+/** The instances' pids, as the command prints them. */
+const instancePids = (err: string): number[] => [...err.matchAll(/instance on port \d+: pid (\d+)/g)].map((m) => Number(m[1]));
 
 /** `ocr cluster` as an operator runs it: N instances, then Ctrl-C (SIGINT) stops them all cleanly. */
 describe('ocr cluster', function () {
@@ -51,9 +64,9 @@ describe('ocr cluster', function () {
     const basePort = 20_000 + ((process.pid + 10) % 20_000);
     const { child, out, err } = startCluster(basePort);
     await waitFor(() => (out().match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
-    const pid = Number(/instance on port \d+: pid (\d+)/.exec(err())?.[1]);
+    const [pid] = instancePids(err());
     expect(pid, err()).to.be.greaterThan(0);
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid!, 'SIGKILL');
     await waitFor(() => /exited \(SIGKILL\)/.test(err()), 30_000, 'the cluster reporting the instance gone');
     // Written in the same turn as the report when the command stopped the others.
     expect(err()).to.not.match(/stopping/);
@@ -80,6 +93,20 @@ describe('ocr cluster', function () {
       expect(err()).to.match(new RegExp(`instance on port ${basePort + 1} exited \\(1\\) before it listened; stopping the others`));
     } finally {
       taken.close();
+    }
+  });
+
+  it('its instances drain and exit when the command itself is killed (kill -9), leaving no orphan holding the ports', async () => {
+    const basePort = 20_000 + ((process.pid + 30) % 20_000);
+    const { child, out, err } = startCluster(basePort);
+    await waitFor(() => (out().match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
+    const pids = instancePids(err());
+    expect(pids, err()).to.have.length(2);
+    try {
+      child.kill('SIGKILL');
+      await waitFor(() => pids.every(ended), 30_000, 'both instances to exit');
+    } finally {
+      for (const pid of pids.filter((p) => !ended(p))) process.kill(pid, 'SIGKILL');
     }
   });
 });
