@@ -31,17 +31,27 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
   const workers = opts.workers ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
   const children: ChildProcess[] = [];
   let stopping = false;
+  /**
+   * Sends `signal` to every live instance, then SIGCONT: one frozen with SIGSTOP (trying failover)
+   * holds a signal until it runs again, and the command waited for it for ever, Ctrl-C or not.
+   */
+  const signalAll = (live: readonly ChildProcess[], signal: NodeJS.Signals): void => {
+    for (const child of live) {
+      child.kill(signal);
+      child.kill('SIGCONT');
+    }
+  };
   /** The first signal drains every instance; a second one is passed on, and ends them at once (stop-signals.ts). */
   const stopAll = (signal: NodeJS.Signals = 'SIGTERM'): void => {
     const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
     if (stopping) {
       process.stderr.write(`ocr cluster: ${signal} again: ending ${live.length} instances now\n`);
-      for (const child of live) child.kill(signal);
+      signalAll(live, signal);
       return;
     }
     stopping = true;
     process.stderr.write(`ocr cluster: stopping ${live.length} instances\n`);
-    for (const child of live) child.kill('SIGTERM');
+    signalAll(live, 'SIGTERM');
   };
   // Before any child starts: a signal must stop them, never orphan them. SIGHUP too: the instances
   // are not in the terminal's process group (below), so closing the terminal reaches only this one.

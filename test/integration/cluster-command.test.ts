@@ -109,4 +109,20 @@ describe('ocr cluster', function () {
       for (const pid of pids.filter((p) => !ended(p))) process.kill(pid, 'SIGKILL');
     }
   });
+
+  it('Ctrl-C stops an instance frozen with SIGSTOP too: it drains once running again, and the command exits 0', async () => {
+    const basePort = 20_000 + ((process.pid + 40) % 20_000);
+    const { child, out, err } = startCluster(basePort);
+    await waitFor(() => (out().match(/listening on/g) ?? []).length === 2, 60_000, 'both instances listening');
+    const [frozen] = instancePids(err());
+    try {
+      process.kill(frozen!, 'SIGSTOP');
+      process.kill(-child.pid!, 'SIGINT');
+      await waitFor(() => child.exitCode !== null, 60_000, 'the command to exit');
+      expect(child.exitCode, `its output:\n${out()}\n${err()}`).to.equal(0);
+    } finally {
+      if (!ended(frozen!)) process.kill(frozen!, 'SIGKILL');
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  });
 });
