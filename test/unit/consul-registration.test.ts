@@ -3,13 +3,42 @@ import { expect } from 'chai';
 import {
   advertiseHostFor,
   consulServiceId,
+  failingChecks,
   instanceMeta,
   parseConsulAddress,
+  staleTwins,
   unreachableAdvertisement,
 } from '../../src/server/consul-registration.js';
 import { parseGoDuration } from '../support/go-duration.js';
 
 describe('Consul registration helpers', () => {
+  it('find the registrations an earlier process left at the same address and port, of the same service only', () => {
+    const own = { id: 'ocr-new', service: 'ocr', address: '10.0.0.5', port: 50051 };
+    const services = {
+      'ocr-new': { ID: 'ocr-new', Service: 'ocr', Address: '10.0.0.5', Port: 50051 },
+      'ocr-old': { ID: 'ocr-old', Service: 'ocr', Address: '10.0.0.5', Port: 50051 },
+      'ocr-other-port': { ID: 'ocr-other-port', Service: 'ocr', Address: '10.0.0.5', Port: 50052 },
+      'ocr-other-host': { ID: 'ocr-other-host', Service: 'ocr', Address: '10.0.0.6', Port: 50051 },
+      'redis-1': { ID: 'redis-1', Service: 'redis', Address: '10.0.0.5', Port: 50051 },
+    };
+    expect(staleTwins(services, own)).to.deep.equal(['ocr-old']);
+  });
+
+  it("read the failing checks of one instance, leaving out those not yet run and other instances'", () => {
+    const checks = {
+      a: {
+        Name: 'gRPC health of ocr.v1.OcrService',
+        ServiceID: 'ocr-1',
+        Status: 'critical',
+        Output: 'dial tcp 10.0.0.5:1: connection refused',
+      },
+      b: { Name: 'HTTP /healthz', ServiceID: 'ocr-1', Status: 'critical', Output: '' },
+      c: { Name: 'HTTP /healthz', ServiceID: 'ocr-1', Status: 'passing', Output: 'HTTP GET: 200 OK' },
+      d: { Name: 'gRPC health of ocr.v1.OcrService', ServiceID: 'ocr-2', Status: 'critical', Output: 'timeout' },
+    };
+    expect(failingChecks(checks, 'ocr-1')).to.deep.equal(['gRPC health of ocr.v1.OcrService: dial tcp 10.0.0.5:1: connection refused']);
+  });
+
   it('parse agent addresses as CONSUL_HTTP_ADDR takes them', () => {
     expect(parseConsulAddress('http://127.0.0.1:8500')).to.deep.equal({ host: '127.0.0.1', port: 8500, secure: false });
     expect(parseConsulAddress('127.0.0.1:8600')).to.deep.equal({ host: '127.0.0.1', port: 8600, secure: false });
