@@ -46,16 +46,21 @@ interface HealthEntry {
   Service?: { Address?: string; Port?: number };
 }
 
-/** Instance addresses from a health response: the service's address, else its node's. */
+/**
+ * Instance addresses from a health response: the service's address, else its node's; each once.
+ * Two registrations of one address (the same instance registered through two agents, or one left
+ * by an earlier process on its port) were two endpoints, and round_robin gave that instance twice
+ * the calls of any other.
+ */
 export function instancesOf(body: unknown): { host: string; port: number }[] {
   if (!Array.isArray(body)) return [];
-  const out: { host: string; port: number }[] = [];
+  const out = new Map<string, { host: string; port: number }>();
   for (const entry of body as HealthEntry[]) {
     const host = entry.Service?.Address || entry.Node?.Address;
     const port = entry.Service?.Port;
-    if (host && typeof port === 'number' && port > 0) out.push({ host, port });
+    if (host && typeof port === 'number' && port > 0) out.set(`${host}\0${port}`, { host, port });
   }
-  return out;
+  return [...out.values()];
 }
 
 /**

@@ -70,6 +70,19 @@ describe('consul:// targets', () => {
     expect(instancesOf({ not: 'an array' })).to.deep.equal([]);
   });
 
+  it('lists an address registered twice once', () => {
+    const body = [
+      { Node: { Address: '10.0.0.1' }, Service: { ID: 'ocr-a', Address: '10.0.0.9', Port: 50051 } },
+      { Node: { Address: '10.0.0.2' }, Service: { ID: 'ocr-b', Address: '10.0.0.9', Port: 50051 } },
+      { Node: { Address: '10.0.0.9' }, Service: { ID: 'ocr-c', Address: '', Port: 50051 } },
+      { Node: { Address: '10.0.0.1' }, Service: { ID: 'ocr-d', Address: '10.0.0.9', Port: 50052 } },
+    ];
+    expect(instancesOf(body)).to.deep.equal([
+      { host: '10.0.0.9', port: 50051 },
+      { host: '10.0.0.9', port: 50052 },
+    ]);
+  });
+
   it('resets the index when Consul reports a smaller or invalid one', () => {
     expect(nextIndex(10, '12')).to.equal(12);
     expect(nextIndex(10, '7')).to.equal(0);
