@@ -44,6 +44,19 @@ function authorization() {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
+/**
+ * Why the token entered cannot be sent, if it cannot: API keys and JWTs are printable ASCII, and a
+ * character copied with one (a zero-width space, a curly quote) made the browser refuse the header,
+ * failing the image with its own words ("String contains non ISO-8859-1 code point").
+ */
+function tokenProblem() {
+  const odd = [...tokenInput.value.trim()].find((character) => !/[\x21-\x7e]/.test(character));
+  if (odd === undefined) return undefined;
+  const code = `U+${odd.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const shown = /[\p{L}\p{N}\p{P}\p{S}]/u.test(odd) ? `“${odd}” (${code})` : `${code}, which is not shown`;
+  return `the token under Options holds ${odd === ' ' ? 'a space' : shown}, and no API key or JWT does; enter the token again without it`;
+}
+
 /** A server that wants a token, or another one: the field is shown and focused; once it is filled, the images refused go again. */
 function askForToken() {
   tokenInput.closest('details').open = true;
@@ -239,6 +252,13 @@ async function recognize(file, card) {
       file,
       `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; scale the image down or send it as tiles over gRPC`,
     );
+  }
+  const badToken = tokenProblem();
+  if (badToken) {
+    // As a 401: the field is shown, and the image goes again once the token is entered anew.
+    card.dataset.wantsToken = 'true';
+    askForToken();
+    return fail(card, file, badToken);
   }
   try {
     for (let tries = 1; ; tries += 1) {

@@ -730,6 +730,30 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('says which character of a token pasted no header can carry, rather than the browser’s words, and sends the image once it is entered anew', async () => {
+    const authorizations: (string | undefined)[] = [];
+    const { routed } = await routedPage(async (route) => {
+      authorizations.push(route.request().headers().authorization);
+      await route.fulfill({ json: hello });
+    });
+    await routed.getByText('Options').click();
+    // A zero-width space, as pasted from a chat or a wiki with the key.
+    await routed.locator('#token').fill('ocr_abc\u200bdef');
+    await routed.locator('#token').press('Enter');
+    await routed.setInputFiles('#file', await blank('pasted-token.png'));
+    const card = routed.locator('.result');
+    await card.and(routed.locator('[data-state="error"]')).waitFor();
+    expect(await card.locator('.status').textContent()).to.equal(
+      'Error: the token under Options holds U+200B, which is not shown, and no API key or JWT does; enter the token again without it',
+    );
+    expect(await routed.evaluate('document.activeElement.id')).to.equal('token');
+    await routed.locator('#token').fill('ocr_abcdef');
+    await routed.locator('#token').press('Enter');
+    await card.and(routed.locator('[data-state="done"]')).waitFor();
+    expect(authorizations).to.deep.equal(['Bearer ocr_abcdef']);
+    await routed.close();
+  });
+
   it('fits a phone’s width: the picture above the text, nothing wider than the screen, the lines as on the page on request', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
