@@ -454,6 +454,7 @@ function linkHighlight(card, item, polygon) {
   const light = () => {
     const on = hovered || document.activeElement === item;
     item.classList.toggle('active', on);
+    if (!on) item.classList.remove('dismissed');
     polygon.classList.toggle('active', on);
   };
   for (const element of [item, polygon]) {
@@ -471,6 +472,14 @@ function linkHighlight(card, item, polygon) {
   // In reading order the line is brought into view (below the picture, which stays); as on the page it is beside the box.
   polygon.addEventListener('click', () => item.focus({ preventScroll: card.dataset.view === 'page' }));
 }
+
+/**
+ * A lit line's confidence label, placed as on the page, covers what lies above the line: Escape hides
+ * it where the pointer or the focus is (WCAG 1.4.13), until the line is lit again.
+ */
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') for (const item of results.querySelectorAll('.lines li.active')) item.classList.add('dismissed');
+});
 
 async function copyText(text) {
   if (navigator.clipboard) return navigator.clipboard.writeText(text);

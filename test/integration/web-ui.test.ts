@@ -276,6 +276,34 @@ describe('Web UI in a browser', function () {
     expect(await focused(lines.first())).to.equal(true);
   });
 
+  it('hides a lit line’s confidence label, which covers what lies above it, on Escape, the pointer and the focus left where they are', async () => {
+    const lines = receipt.locator('.lines li');
+    // The opacity of each lit line's label.
+    const labels = async (): Promise<string[]> =>
+      (await page.evaluate(
+        `[...document.querySelectorAll('.lines li.active .confidence')].map((label) => getComputedStyle(label).opacity)`,
+      )) as string[];
+    await page.locator('#file').focus();
+    await lines.nth(2).hover();
+    expect(await labels()).to.deep.equal(['1']);
+    await page.keyboard.press('Escape');
+    expect(await labels()).to.deep.equal(['0']);
+    // Lit again, it shows its label again.
+    await page.mouse.move(0, 0);
+    await lines.nth(2).hover();
+    expect(await labels()).to.deep.equal(['1']);
+    await page.mouse.move(0, 0);
+    await lines.nth(3).focus();
+    expect(await labels()).to.deep.equal(['1']);
+    await page.keyboard.press('Escape');
+    expect(await labels()).to.deep.equal(['0']);
+    expect(await lines.nth(3).and(page.locator(':focus')).count()).to.equal(1);
+    await page.keyboard.press('ArrowDown');
+    expect(await labels()).to.deep.equal(['1']);
+    // The lines' tab stop back on the first, as the tests after expect.
+    await page.keyboard.press('Home');
+  });
+
   it('leaves axe-core nothing to report, a document read, at desktop and at phone width', async () => {
     // axe-core's rules (WCAG 2.x A and AA, and its best practices), injected past the page's own
     // Content-Security-Policy, which refuses scripts of any other origin.
