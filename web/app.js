@@ -309,7 +309,11 @@ function show(card, answer, name) {
   // The server's result cache answers an image read before with the same options, doing no work: "in 0.00 s" would say otherwise.
   const took =
     total === undefined ? '' : cached ? ', from the server’s cache (the same image was read before)' : ` in ${(total / 1000).toFixed(2)} s`;
-  const summary = `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;
+  // Nothing read: "0 lines read" said nothing of what to try, and Copy text emptied the clipboard.
+  const summary =
+    lines.length === 0
+      ? `No text found${took}. If the image has some, try a larger “Longest side the detector sees” or a lower “Leave out lines read with confidence below” under Options.`
+      : `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;
   // Done before the lines are measured below: only a done card shows them.
   setStatus(card, 'done', summary, null);
   card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
@@ -341,6 +345,7 @@ function show(card, answer, name) {
   const stem = name.replace(/\.[^.]*$/, '');
   const actions = card.querySelector('.actions');
   actions.hidden = false;
+  for (const action of actions.querySelectorAll('.copy, .txt')) action.hidden = lines.length === 0;
   actions.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
   actions.querySelector('.txt').download = `${stem}.txt`;
   actions.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
