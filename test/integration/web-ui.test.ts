@@ -953,4 +953,25 @@ describe('Web UI in a browser', function () {
       }
     }
   });
+
+  it('shows a transparent image on white, as the server reads it, in the dark scheme too', async () => {
+    // Black text on a transparent ground, as screenshots and exported graphics often are.
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100"><rect x="20" y="30" width="360" height="40"/></svg>';
+    const clear = await sharp(Buffer.from(svg)).png().toBuffer();
+    const own = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+    try {
+      const dark = await own.newPage();
+      await dark.goto(`${base}/`);
+      await dark.setInputFiles('#file', { name: 'clear.png', mimeType: 'image/png', buffer: clear });
+      await dark.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
+      // A corner of the image, where it is transparent, as painted.
+      const shown = await sharp(await dark.locator('.result img').screenshot())
+        .extract({ left: 2, top: 2, width: 1, height: 1 })
+        .raw()
+        .toBuffer();
+      expect([...shown.subarray(0, 3)]).to.deep.equal([255, 255, 255]);
+    } finally {
+      await own.close();
+    }
+  });
 });
