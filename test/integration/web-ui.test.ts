@@ -954,22 +954,28 @@ describe('Web UI in a browser', function () {
     }
   });
 
-  it('shows a transparent image on white, as the server reads it, in the dark scheme too', async () => {
-    // Black text on a transparent ground, as screenshots and exported graphics often are.
+  it('shows a transparent image, and the blank page of one the browser cannot show (TIFF), on white in the dark scheme too', async () => {
+    // Black on a transparent ground, as screenshots and exported graphics often are.
     const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100"><rect x="20" y="30" width="360" height="40"/></svg>';
-    const clear = await sharp(Buffer.from(svg)).png().toBuffer();
+    const files = [
+      { name: 'clear.png', mimeType: 'image/png', buffer: await sharp(Buffer.from(svg)).png().toBuffer(), shown: 'img' },
+      { name: 'clear.tif', mimeType: 'image/tiff', buffer: await sharp(Buffer.from(svg)).tiff().toBuffer(), shown: '.boxes' },
+    ];
     const own = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
     try {
       const dark = await own.newPage();
       await dark.goto(`${base}/`);
-      await dark.setInputFiles('#file', { name: 'clear.png', mimeType: 'image/png', buffer: clear });
-      await dark.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 120_000 });
-      // A corner of the image, where it is transparent, as painted.
-      const shown = await sharp(await dark.locator('.result img').screenshot())
-        .extract({ left: 2, top: 2, width: 1, height: 1 })
-        .raw()
-        .toBuffer();
-      expect([...shown.subarray(0, 3)]).to.deep.equal([255, 255, 255]);
+      for (const { shown, ...file } of files) {
+        await dark.setInputFiles('#file', file);
+        const card = dark.locator('.result', { has: dark.locator('.name', { hasText: file.name }) });
+        await card.and(dark.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+        // A corner of the page, where the image is transparent, as painted: the boxes' red on near-black was under 3:1.
+        const corner = await sharp(await card.locator(shown).screenshot())
+          .extract({ left: 3, top: 3, width: 1, height: 1 })
+          .raw()
+          .toBuffer();
+        expect([...corner.subarray(0, 3)], file.name).to.deep.equal([255, 255, 255]);
+      }
     } finally {
       await own.close();
     }
