@@ -95,7 +95,20 @@ function runNext() {
 
 const nameOf = (file) => file.name || 'pasted image';
 
+const nothingRead = document.querySelector('#nothing-read');
+
+/**
+ * A drop or a paste that holds no file (an image dragged from another page is its link, a file copied
+ * in a file manager its name): nothing happened, and the user was not told why.
+ */
+function sayNothingRead(text) {
+  nothingRead.textContent = text;
+  nothingRead.hidden = false;
+  announce(text);
+}
+
 function addFiles(files) {
+  if (files.length > 0) nothingRead.hidden = true;
   const cards = files.map((file) => {
     const card = createCard(file);
     waiting.push(() => recognize(file, card));
@@ -514,15 +527,24 @@ document.addEventListener('dragleave', (e) => {
 document.addEventListener('drop', (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
-  addFiles([...e.dataTransfer.files]);
+  const files = [...e.dataTransfer.files];
+  if (files.length === 0) {
+    return sayNothingRead('What was dropped holds no file, only a link or text: save the image first, then drop or choose the file.');
+  }
+  addFiles(files);
 });
 // Apple's keyboards paste with Command.
 if (/Mac|iPhone|iPad/.test(navigator.userAgent)) document.querySelector('#paste-keys').textContent = '⌘V';
 document.addEventListener('paste', (e) => {
   const files = [...e.clipboardData.files];
-  if (files.length === 0) return;
-  e.preventDefault();
-  addFiles(files);
+  if (files.length > 0) {
+    e.preventDefault();
+    return addFiles(files);
+  }
+  // Text pasted into a field is the field's.
+  if (!(e.target.isContentEditable || e.target.matches?.('input:not([type="file"], [type="radio"]), textarea'))) {
+    sayNothingRead('The clipboard holds no image, only text or a file’s name: copy the image itself (“Copy image”), or choose the file.');
+  }
 });
 
 // The server's defaults as the options' placeholders; without them the fields are only blank.

@@ -801,6 +801,44 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('says why a drop or a paste read nothing, where it held a link or a file’s name rather than an image', async () => {
+    const own = await context.newPage();
+    await own.goto(`${base}/`);
+    const note = own.locator('#nothing-read');
+    expect(await note.isHidden()).to.equal(true);
+    /** Dispatches `event` ('drop' or 'paste') on `target`, carrying `data` (a script that fills the DataTransfer `data`). */
+    const dispatch = (target: string, event: 'drop' | 'paste', fill: string): Promise<unknown> =>
+      own.evaluate(`(() => {
+        const data = new DataTransfer();
+        ${fill};
+        const init = { bubbles: true, cancelable: true, ${event === 'drop' ? 'dataTransfer' : 'clipboardData'}: data };
+        document.querySelector(${JSON.stringify(target)}).dispatchEvent(${event === 'drop' ? 'new DragEvent' : 'new ClipboardEvent'}('${event}', init));
+      })()`);
+    // An image dragged from another page: its link, no file.
+    await dispatch('main', 'drop', `data.setData('text/uri-list', 'https://example.com/scan.png')`);
+    const dropped = 'What was dropped holds no file, only a link or text: save the image first, then drop or choose the file.';
+    expect(await note.textContent()).to.equal(dropped);
+    expect(await own.getByRole('log').textContent()).to.contain(dropped);
+    // A file copied in a file manager: its name, no file.
+    await dispatch('body', 'paste', `data.setData('text/plain', '/home/me/scan.png')`);
+    expect(await note.textContent()).to.equal(
+      'The clipboard holds no image, only text or a file’s name: copy the image itself (“Copy image”), or choose the file.',
+    );
+    // A file dropped is read, and the note goes.
+    const png = (await blank('dropped.png')).buffer.toString('base64');
+    await dispatch(
+      'main',
+      'drop',
+      `data.items.add(new File([Uint8Array.from(atob('${png}'), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }))`,
+    );
+    await own.locator('.result', { has: own.locator('.name', { hasText: 'dropped.png' }) }).waitFor();
+    expect(await note.isHidden()).to.equal(true);
+    // Text pasted into a field is the field's.
+    await dispatch('#token', 'paste', `data.setData('text/plain', 'ocr_abcdef')`);
+    expect(await note.isHidden()).to.equal(true);
+    await own.close();
+  });
+
   it('fits a phone’s width: the picture above the text, nothing wider than the screen, the lines as on the page on request', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(390);
