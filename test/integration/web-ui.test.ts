@@ -398,15 +398,19 @@ describe('Web UI in a browser', function () {
     const white = await sharp({ create: { width: 600, height: 400, channels: 3, background: '#fff' } })
       .png()
       .toBuffer();
-    await page.setInputFiles('#file', { name: 'no-text.png', mimeType: 'image/png', buffer: white });
-    const card = page.locator('.result', { has: page.locator('.name', { hasText: 'no-text.png' }) });
-    await card.and(page.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+    // A page of its own: its status names "Options", which the tests after look for by its text.
+    const own = await context.newPage();
+    await own.goto(`${base}/`);
+    await own.setInputFiles('#file', { name: 'no-text.png', mimeType: 'image/png', buffer: white });
+    const card = own.locator('.result');
+    await card.and(own.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
     expect(await card.locator('.status').textContent()).to.match(
       /^No text found in \d+\.\d\d s\. If the image has some, try a larger “Longest side the detector sees” or a lower “Leave out lines read with confidence below” under Options\.$/,
     );
     expect(await card.getByRole('button', { name: 'Copy text' }).isHidden()).to.equal(true);
     expect(await card.getByRole('link', { name: 'Download TXT' }).isHidden()).to.equal(true);
     expect(await card.getByRole('link', { name: 'Download JSON' }).isVisible()).to.equal(true);
+    await own.close();
   });
 
   it('sends the options as form fields, the server’s defaults shown as placeholders', async () => {
