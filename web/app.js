@@ -286,7 +286,10 @@ async function recognize(file, card) {
         card.dataset.wantsToken = 'true';
         askForToken();
       }
-      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, why);
+      // A server that never answered has no words of its own on what to do.
+      const gaveUp =
+        xhr.status === 0 ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again` : why;
+      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp);
       const waitS = retryDelayS(xhr, tries);
       if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;

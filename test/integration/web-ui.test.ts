@@ -529,6 +529,17 @@ describe('Web UI in a browser', function () {
     await later.routed.close();
   });
 
+  it('gives up on a server that never answers after five tries, saying what to check', async () => {
+    const { routed, requests } = await routedPage((route) => route.abort('connectionrefused'));
+    await routed.setInputFiles('#file', await blank('gone.png'));
+    await routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(requests()).to.equal(5);
+    expect(await routed.locator('.status').textContent()).to.equal(
+      'Error: no answer from the server in 5 tries: check that it runs and that this computer reaches it, then Send again',
+    );
+    await routed.close();
+  });
+
   it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
     const { routed } = await routedPage((route) => route.fulfill({ json: hello }));
     await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
