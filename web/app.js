@@ -146,7 +146,7 @@ function createCard(file) {
   img.addEventListener('load', revoke, { once: true });
   img.addEventListener('error', revoke, { once: true });
   // TIFF, which scanners write and the server reads, is no image a browser shows: the boxes are drawn without it.
-  img.addEventListener('error', () => card.querySelector('.page').classList.add('unshown'), { once: true });
+  img.addEventListener('error', () => showBlankPage(card, 'This browser cannot show this image'), { once: true });
   img.addEventListener('load', () => checkShownTurned(card), { once: true });
   img.alt = name;
   setStatus(card, 'waiting', 'Waiting for the images before it.', null);
@@ -163,9 +163,16 @@ function checkShownTurned(card) {
   const read = Number(card.dataset.ratio);
   if (!(img.naturalHeight > 0) || !(read > 0)) return;
   if (Math.abs(img.naturalWidth / img.naturalHeight / read - 1) < 0.02) return;
+  showBlankPage(card, 'This browser shows this image turned otherwise than the server read it');
+}
+
+/**
+ * The boxes drawn on a blank page of the image's size, and why. The caption is written only then:
+ * hidden, Chromium still named every figure by it, so a screen reader told of each image shown that it could not be.
+ */
+function showBlankPage(card, why) {
   card.querySelector('.page').classList.add('unshown');
-  card.querySelector('figcaption').textContent =
-    'This browser shows this image turned otherwise than the server read it: its boxes are drawn on a blank page of its size.';
+  card.querySelector('figcaption').textContent = `${why}: its boxes are drawn on a blank page of its size.`;
 }
 
 /**

@@ -214,6 +214,13 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('tells a screen reader nothing of a blank page where the image is shown', async () => {
+    // Its figure is named by nothing, its image for itself; the caption of a blank page was read as the figure's name.
+    expect(await receipt.locator('.page').ariaSnapshot()).to.equal(
+      `- figure:\n  - img "d004_receipt.jpg, with the ${await receipt.locator('.lines li').count()} text boxes outlined"`,
+    );
+  });
+
   it('highlights a line’s box when the line is hovered, and the line when its box is', async () => {
     const item = receipt.locator('.lines li').nth(2);
     const polygon = receipt.locator('.boxes polygon').nth(2);
@@ -607,6 +614,11 @@ describe('Web UI in a browser', function () {
       expect(placed[k], `the line, ${k}`).to.be.closeTo(fraction, 0.02);
     }
     expect(await card.locator('figcaption').textContent()).to.contain('cannot show this image');
+    expect(
+      await card
+        .getByRole('figure', { name: 'This browser cannot show this image: its boxes are drawn on a blank page of its size.' })
+        .count(),
+    ).to.equal(1);
     await routed.close();
   });
 
