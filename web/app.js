@@ -95,6 +95,20 @@ function runNext() {
 
 const nameOf = (file) => file.name || 'pasted image';
 
+let pastedCount = 0;
+
+/**
+ * A pasted image under a name of its own: browsers name every image pasted from the clipboard
+ * "image.png", so that screenshots pasted one after another had cards, log lines and downloads alike.
+ * A file pasted from a file manager keeps its name.
+ */
+function pastedImage(file) {
+  if (file.name !== '' && !/^image\.\w+$/.test(file.name)) return file;
+  pastedCount += 1;
+  const extension = /\.\w+$/.exec(file.name)?.[0] ?? '';
+  return new File([file], `pasted image ${pastedCount}${extension}`, { type: file.type, lastModified: file.lastModified });
+}
+
 const nothingRead = document.querySelector('#nothing-read');
 
 /**
@@ -549,7 +563,7 @@ document.addEventListener('paste', (e) => {
   const files = [...e.clipboardData.files];
   if (files.length > 0) {
     e.preventDefault();
-    return addFiles(files);
+    return addFiles(files.map(pastedImage));
   }
   // Text pasted into a field is the field's.
   if (!(e.target.isContentEditable || e.target.matches?.('input:not([type="file"], [type="radio"]), textarea'))) {

@@ -137,6 +137,19 @@ describe('Web UI in a browser', function () {
       .toBuffer(),
   });
 
+  /** Dispatches `event` ('drop' or 'paste') on `target` in `on`, carrying a DataTransfer `data` that the script `fill` fills. */
+  const transfer = (on: Page, target: string, event: 'drop' | 'paste', fill: string): Promise<unknown> =>
+    on.evaluate(`(() => {
+      const data = new DataTransfer();
+      ${fill};
+      const init = { bubbles: true, cancelable: true, ${event === 'drop' ? 'dataTransfer' : 'clipboardData'}: data };
+      document.querySelector(${JSON.stringify(target)}).dispatchEvent(${event === 'drop' ? 'new DragEvent' : 'new ClipboardEvent'}('${event}', init));
+    })()`);
+
+  /** A script that makes a File of `file` in the page. */
+  const fileInPage = (file: { name: string; mimeType: string; buffer: Buffer }): string =>
+    `new File([Uint8Array.from(atob('${file.buffer.toString('base64')}'), (c) => c.charCodeAt(0))], ${JSON.stringify(file.name)}, { type: '${file.mimeType}' })`;
+
   /** An answer of one line, no timings and no instance: what the routed pages answer for a blank image. */
   const hello = {
     code: 0,
@@ -833,37 +846,35 @@ describe('Web UI in a browser', function () {
     await own.goto(`${base}/`);
     const note = own.locator('#nothing-read');
     expect(await note.isHidden()).to.equal(true);
-    /** Dispatches `event` ('drop' or 'paste') on `target`, carrying `data` (a script that fills the DataTransfer `data`). */
-    const dispatch = (target: string, event: 'drop' | 'paste', fill: string): Promise<unknown> =>
-      own.evaluate(`(() => {
-        const data = new DataTransfer();
-        ${fill};
-        const init = { bubbles: true, cancelable: true, ${event === 'drop' ? 'dataTransfer' : 'clipboardData'}: data };
-        document.querySelector(${JSON.stringify(target)}).dispatchEvent(${event === 'drop' ? 'new DragEvent' : 'new ClipboardEvent'}('${event}', init));
-      })()`);
     // An image dragged from another page: its link, no file.
-    await dispatch('main', 'drop', `data.setData('text/uri-list', 'https://example.com/scan.png')`);
+    await transfer(own, 'main', 'drop', `data.setData('text/uri-list', 'https://example.com/scan.png')`);
     const dropped = 'What was dropped holds no file, only a link or text: save the image first, then drop or choose the file.';
     expect(await note.textContent()).to.equal(dropped);
     expect(await own.getByRole('log').textContent()).to.contain(dropped);
     // A file copied in a file manager: its name, no file.
-    await dispatch('body', 'paste', `data.setData('text/plain', '/home/me/scan.png')`);
+    await transfer(own, 'body', 'paste', `data.setData('text/plain', '/home/me/scan.png')`);
     expect(await note.textContent()).to.equal(
       'The clipboard holds no image, only text or a file’s name: copy the image itself (“Copy image”), or choose the file.',
     );
     // A file dropped is read, and the note goes.
-    const png = (await blank('dropped.png')).buffer.toString('base64');
-    await dispatch(
-      'main',
-      'drop',
-      `data.items.add(new File([Uint8Array.from(atob('${png}'), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }))`,
-    );
+    await transfer(own, 'main', 'drop', `data.items.add(${fileInPage(await blank('dropped.png'))})`);
     await own.locator('.result', { has: own.locator('.name', { hasText: 'dropped.png' }) }).waitFor();
     expect(await note.isHidden()).to.equal(true);
     // Text pasted into a field is the field's.
-    await dispatch('#token', 'paste', `data.setData('text/plain', 'ocr_abcdef')`);
+    await transfer(own, '#token', 'paste', `data.setData('text/plain', 'ocr_abcdef')`);
     expect(await note.isHidden()).to.equal(true);
     await own.close();
+  });
+
+  it('names each image pasted from the clipboard apart, where the browser names every one "image.png"', async () => {
+    const { routed } = await routedPage((route) => route.fulfill({ json: hello }));
+    const pasted = fileInPage(await blank('image.png'));
+    for (let i = 0; i < 2; i++) await transfer(routed, 'body', 'paste', `data.items.add(${pasted})`);
+    // A file pasted from a file manager keeps its name.
+    await transfer(routed, 'body', 'paste', `data.items.add(${fileInPage(await blank('scan.png'))})`);
+    await routed.locator('.result').nth(2).waitFor();
+    expect(await routed.locator('.result .name').allTextContents()).to.deep.equal(['scan.png', 'pasted image 2.png', 'pasted image 1.png']);
+    await routed.close();
   });
 
   it('fits a phone’s width: the picture above the text, nothing wider than the screen, the lines as on the page on request', async () => {
