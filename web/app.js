@@ -7,7 +7,12 @@ const SVG = 'http://www.w3.org/2000/svg';
 const PARALLEL = 2;
 /** Lines read with less confidence are marked. */
 const LOW_CONFIDENCE = 0.8;
-/** Sends of one image when the server is busy (429, 503) or does not answer; each waits its Retry-After, else 1, 2, 4, 8 s. */
+/**
+ * Answers after which an image is sent again by itself: none (a lost connection), busy (429), unavailable
+ * (503), and a proxy in front that lost the server (502, as while its containers are replaced; the server never answers it).
+ */
+const TRANSIENT = [0, 429, 502, 503];
+/** Sends of one image while its answers are TRANSIENT; each waits its Retry-After, else 1, 2, 4, 8 s. */
 const MAX_TRIES = 5;
 /** A longer Retry-After is not waited for: the image fails, saying when to try again. */
 const MAX_WAIT_S = 60;
@@ -272,7 +277,7 @@ function fail(card, file, why) {
 }
 
 /**
- * Reads one image. A busy server (429, 503) or a lost connection is tried again by itself, a
+ * Reads one image. A busy server (429, 503), a proxy's 502 or a lost connection is tried again by itself, a
  * bounded number of times, waiting what the server asks; anything else is shown as the server
  * words it. Never rejects, so the images after it are always sent.
  */
@@ -310,7 +315,7 @@ async function recognize(file, card) {
       // A server that never answered has no words of its own on what to do.
       const gaveUp =
         xhr.status === 0 ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again` : why;
-      if (![0, 429, 503].includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp);
+      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp);
       const waitS = retryDelayS(xhr, tries);
       if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;

@@ -549,6 +549,22 @@ describe('Web UI in a browser', function () {
     await later.routed.close();
   });
 
+  it('sends again by itself after a proxy in front answers 502, as while the server’s container is replaced', async () => {
+    const { routed, requests } = await routedPage((route, n) =>
+      n === 1
+        ? route.fulfill({ status: 502, contentType: 'text/html', body: '<html><body><h1>502 Bad Gateway</h1></body></html>' })
+        : route.fulfill({ json: hello }),
+    );
+    await routed.setInputFiles('#file', await blank('proxied.png'));
+    await routed.locator('.result:is([data-state="done"], [data-state="error"])').waitFor({ timeout: 60_000 });
+    expect(await routed.locator('.result .status').textContent()).to.equal('1 line read.');
+    expect(requests()).to.equal(2);
+    expect(await routed.getByRole('log').textContent()).to.contain(
+      'proxied.png: the server answered 502 Bad Gateway; trying again in 1 s (try 2 of 5).',
+    );
+    await routed.close();
+  });
+
   it('gives up on a server that never answers after five tries, saying what to check', async () => {
     const { routed, requests } = await routedPage((route) => route.abort('connectionrefused'));
     await routed.setInputFiles('#file', await blank('gone.png'));
