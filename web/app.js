@@ -258,12 +258,21 @@ function retryDelayS(xhr, tries) {
   return 2 ** (tries - 1);
 }
 
-/** The image failed: its card says why and offers to send it again, as it is or after the options or token change. */
-function fail(card, file, why) {
+/**
+ * Refusals of the file itself, too large (413) or no image (415): sent again, it is refused again
+ * whatever the options or the token, so it is not offered.
+ */
+const REFUSES_THE_FILE = [413, 415];
+
+/**
+ * The image failed: its card says why and offers to send it again, as it is or after the options or
+ * token change, unless `status` is a refusal of the file itself.
+ */
+function fail(card, file, why, status) {
   setStatus(card, 'error', `Error: ${why}`, null);
   announce(`${nameOf(file)}: Error: ${why}`);
   const again = card.querySelector('.again');
-  again.hidden = false;
+  again.hidden = REFUSES_THE_FILE.includes(status);
   again.onclick = () => {
     // The button goes: the focus would fall to the page's top; the card's name keeps the reader's place.
     if (document.activeElement === again) card.querySelector('.name').focus();
@@ -290,6 +299,7 @@ async function recognize(file, card) {
       card,
       file,
       `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; scale the image down or send it as tiles over gRPC`,
+      413,
     );
   }
   const badToken = tokenProblem();
@@ -315,7 +325,7 @@ async function recognize(file, card) {
       // A server that never answered has no words of its own on what to do.
       const gaveUp =
         xhr.status === 0 ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again` : why;
-      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp);
+      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp, xhr.status);
       const waitS = retryDelayS(xhr, tries);
       if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;

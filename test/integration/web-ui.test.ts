@@ -412,6 +412,9 @@ describe('Web UI in a browser', function () {
       expect(await page.getByRole('log').textContent()).to.contain(`${file.name}: Error: ${messages[i]}`);
       expect(await refused.locator('.panes').isVisible()).to.equal(false);
     }
+    // Sent again, a file that is no image (415) is refused again whatever the options: that is not offered.
+    const notes = page.locator('.result', { has: page.locator('.name', { hasText: 'notes.txt' }) });
+    expect(await notes.getByRole('button', { name: 'Send again' }).isHidden()).to.equal(true);
   });
 
   it('says what to try on an image where no text is found, and offers no text to copy or download', async () => {
@@ -722,6 +725,7 @@ describe('Web UI in a browser', function () {
       "Error: the image is 1.5 MiB, larger than this server's limit of 1 MiB an image; scale the image down or send it as tiles over gRPC",
     );
     expect(sent, 'images sent').to.equal(1);
+    expect(await card('big.png').getByRole('button', { name: 'Send again' }).isHidden(), 'Send again offered').to.equal(true);
     await limited.close();
   });
 
