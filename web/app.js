@@ -50,16 +50,17 @@ function authorization() {
 }
 
 /**
- * Why the token entered cannot be sent, if it cannot: API keys and JWTs are printable ASCII, and a
- * character copied with one (a zero-width space, a curly quote) made the browser refuse the header,
- * failing the image with its own words ("String contains non ISO-8859-1 code point").
+ * Why the token entered cannot be sent, if it cannot: a character copied with it past Latin-1 (a
+ * zero-width space, a curly quote) made the browser refuse the header, failing the image with its own
+ * words ("String contains non ISO-8859-1 code point"). Only those are refused here: a server without
+ * tokens ignores any other header, and one with tokens says what is wrong with it.
  */
 function tokenProblem() {
-  const odd = [...tokenInput.value.trim()].find((character) => !/[\x21-\x7e]/.test(character));
+  const odd = [...tokenInput.value.trim()].find((character) => /[^\0-\xff]/u.test(character));
   if (odd === undefined) return undefined;
   const code = `U+${odd.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
   const shown = /[\p{L}\p{N}\p{P}\p{S}]/u.test(odd) ? `“${odd}” (${code})` : `${code}, which is not shown`;
-  return `the token under Options holds ${odd === ' ' ? 'a space' : shown}, and no API key or JWT does; enter the token again without it`;
+  return `the token under Options holds ${shown}, and no API key or JWT does; enter the token again without it`;
 }
 
 /** A server that wants a token, or another one: the field is shown and focused; once it is filled, the images refused go again. */

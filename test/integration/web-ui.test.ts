@@ -858,6 +858,12 @@ describe('Web UI in a browser', function () {
     await routed.locator('#token').press('Enter');
     await card.and(routed.locator('[data-state="done"]')).waitFor();
     expect(authorizations).to.deep.equal(['Bearer ocr_abcdef']);
+    // What a header carries is sent: a server without tokens ignores it, one with tokens says what is wrong.
+    await routed.locator('#token').fill('ocr_abc def');
+    await routed.locator('#token').press('Enter');
+    await routed.setInputFiles('#file', await blank('spaced-token.png'));
+    await routed.locator('.result').first().and(routed.locator('[data-state="done"]')).waitFor();
+    expect(authorizations).to.deep.equal(['Bearer ocr_abcdef', 'Bearer ocr_abc def']);
     await routed.close();
   });
 
