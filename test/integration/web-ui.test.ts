@@ -801,7 +801,8 @@ describe('Web UI in a browser', function () {
         await blank('blank.png'),
       ]);
       const cards = tokenPage.locator('.result');
-      await tokenPage.waitForFunction(`document.querySelectorAll('.result[data-state="error"]').length === 2`, null, { timeout: 60_000 });
+      // A locator, not waitForFunction: polled, its string is evaluated in the page, which the Content-Security-Policy forbids.
+      await tokenPage.locator('.result[data-state="error"]').nth(1).waitFor({ timeout: 60_000 });
       for (const status of await cards.locator('.status').allTextContents()) expect(status).to.match(/^Error: no token: send the header/);
       // The field is shown and has the focus: typing the key is all that is left, for every image refused.
       expect(await tokenPage.evaluate('document.activeElement.id')).to.equal('token');
