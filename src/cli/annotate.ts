@@ -1,5 +1,6 @@
 /** `ocr recognize --annotate DIR`: the input image with its boxes drawn on and its text beside it, as PNG. */
 
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 
@@ -10,8 +11,17 @@ import { STDIN } from './read-input.js';
 import { annotationSvg } from './svg-overlay.js';
 import { uprightPage } from './upright-page.js';
 
+/** The names of image files: an --annotate directory not yet made under such a name was meant as the drawing's own file. */
+const IMAGE_NAME = /\.(png|jpe?g|webp|tiff?|gif|bmp)$/i;
+
 /** Makes `dir` and its parents where missing; throws a message naming --annotate where it cannot (Node's alone read "EEXIST: file already exists, mkdir"). */
 export function makeAnnotateDir(dir: string): void {
+  // `--annotate out.png` made a directory out.png, the drawing inside it, and said nothing.
+  if (IMAGE_NAME.test(dir) && statSync(dir, { throwIfNoEntry: false }) === undefined) {
+    throw new Error(
+      `--annotate ${dir}: names a directory, to which each image is drawn as <image>.annotated.png, not the drawing itself; name a directory (made where missing), such as ${path.join(path.dirname(dir), 'annotated')}`,
+    );
+  }
   try {
     makeDirectories(dir);
   } catch (err) {

@@ -388,6 +388,23 @@ describe('ocr command line', function () {
     );
   });
 
+  it('recognize --annotate naming an image file not there yet says it takes a directory, rather than make one of that name', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    const meant = path.join(dir, 'out.png');
+    const r = await runCli(['recognize', '--target', target, '--annotate', meant, line]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.equal(
+      `ocr: --annotate ${meant}: names a directory, to which each image is drawn as <image>.annotated.png, not the drawing itself; name a directory (made where missing), such as ${path.join(dir, 'annotated')}\n`,
+    );
+    expect(readdirSync(dir)).to.deep.equal([]);
+    // A directory of that name made on purpose is taken.
+    mkdirSync(meant);
+    const made = await runCli(['recognize', '--target', target, '--annotate', meant, line]);
+    expect(made.code, made.stderr).to.equal(0);
+    expect(readdirSync(meant)).to.deep.equal([`${path.basename(line)}.annotated.png`]);
+  });
+
   it('recognize --annotate refuses two files that would be drawn to one annotation, rather than keep the last alone', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
     const [first, second] = ['a', 'b'].map((sub) => path.join(dir, sub, 'l0000.png'));
