@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { STOP_WHEN_STDIN_ENDS } from './stop-signals.js';
 
 export interface ClusterOptions {
   instances: number;
@@ -19,39 +18,27 @@ export interface ClusterOptions {
 }
 
 const CLI = fileURLToPath(new URL('../../../bin/ocr.js', import.meta.url));
-/** The start of the line an instance prints on stdout once it serves (serve-command.ts). */
-const LISTENING = 'ocr serve: listening on ';
 
 /**
  * `ocr cluster`: N local `ocr serve` processes on consecutive ports, for trying the balancing and
  * failover of the SDK on one machine. Ctrl-C (or SIGTERM) stops them all cleanly: each drains, and
- * the command exits when the last one has: 0 when every instance drained cleanly, else 1.
+ * the command exits when the last one has.
  */
 export async function clusterCommand(opts: ClusterOptions): Promise<number> {
   const workers = opts.workers ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
   const children: ChildProcess[] = [];
   let stopping = false;
-  /**
-   * Sends `signal` to every live instance, then SIGCONT: one frozen with SIGSTOP (trying failover)
-   * holds a signal until it runs again, and the command waited for it for ever, Ctrl-C or not.
-   */
-  const signalAll = (live: readonly ChildProcess[], signal: NodeJS.Signals): void => {
-    for (const child of live) {
-      child.kill(signal);
-      child.kill('SIGCONT');
-    }
-  };
   /** The first signal drains every instance; a second one is passed on, and ends them at once (stop-signals.ts). */
   const stopAll = (signal: NodeJS.Signals = 'SIGTERM'): void => {
     const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
     if (stopping) {
       process.stderr.write(`ocr cluster: ${signal} again: ending ${live.length} instances now\n`);
-      signalAll(live, signal);
+      for (const child of live) child.kill(signal);
       return;
     }
     stopping = true;
     process.stderr.write(`ocr cluster: stopping ${live.length} instances\n`);
-    signalAll(live, 'SIGTERM');
+    for (const child of live) child.kill('SIGTERM');
   };
   // Before any child starts: a signal must stop them, never orphan them. SIGHUP too: the instances
   // are not in the terminal's process group (below), so closing the terminal reaches only this one.
@@ -82,34 +69,13 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
     // A process group of its own: Ctrl-C in a terminal reaches this command alone, which passes it
     // on once. Reached by it too, an instance would take stopAll's SIGTERM as a second signal and
     // end at once instead of draining.
-    // stdin a pipe from this command, never written: it ends when this command is gone, however it went (stopWhenStdinEnds).
-    const child = spawn(process.execPath, args, {
-      stdio: ['pipe', 'pipe', 'inherit'],
-      detached: true,
-      env: { ...process.env, [STOP_WHEN_STDIN_ENDS]: '1' },
-    });
-    // Its pid, for trying failover by hand: kill -9 or SIGSTOP one instance while clients run.
-    process.stderr.write(`ocr cluster: instance on port ${port}: pid ${child.pid}\n`);
-    let out = '';
-    let listening = false;
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (!listening) listening = (out += chunk.toString()).includes(LISTENING);
-      process.stdout.write(`[${port}] ${chunk.toString()}`);
-    });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    child.stdout!.on('data', (chunk: Buffer) => process.stdout.write(`[${port}] ${chunk.toString()}`));
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      const how = signal ?? code;
-      if (!listening) {
-        // One instance that could not start (a port in use) stops the others: the command never
-        // leaves a cluster short of what was asked, nor orphans.
-        process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}) before it listened; stopping the others\n`);
-        stopAll();
-        return;
-      }
-      // One that served and then went (killed to try failover, crashed) leaves the others serving,
-      // as a cluster does: stopping them all made a kill -9 of one instance end the whole cluster.
-      const live = children.filter((c) => c.exitCode === null && c.signalCode === null).length;
-      process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}); ${live} still running (Ctrl-C stops them)\n`);
+      // One instance down (a port in use, a crash) stops the others: the command never leaves orphans.
+      process.stderr.write(`ocr cluster: instance on port ${port} exited (${signal ?? code}); stopping the others\n`);
+      stopAll();
     });
     children.push(child);
   }
