@@ -65,6 +65,25 @@ function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; key: Bu
   });
 }
 
+/**
+ * The warnings (level 40) a server logged whose message `matches`, read once it has ended: the log
+ * is written asynchronously, so at the listening line a warning may still be in the logger's buffer,
+ * which a SIGKILL would lose (it did, once, in CI); a SIGTERM ends the server once its loggers have
+ * written it all.
+ */
+async function warningsUntilStopped(server: ServerProcess, matches: (msg: string) => boolean): Promise<string[]> {
+  const closed = once(server.child, 'close');
+  server.child.kill('SIGTERM');
+  await closed;
+  return server
+    .stderr()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: number; msg: string })
+    .filter((l) => l.level === 40 && matches(l.msg))
+    .map((l) => l.msg);
+}
+
 async function failure(promise: Promise<unknown>): Promise<Error> {
   try {
     await promise;
@@ -376,22 +395,9 @@ describe('TLS and mutual TLS', function () {
     it('a server on a non-loopback address without TLS warns, naming the flags; one on loopback does not', async () => {
       const open = await spawnServer(['--host', '0.0.0.0', '--workers', '1', '--no-http']);
       children.push(open.child);
-      // Everything it wrote, read to the end of its pipes: the log is written asynchronously, so at
-      // the listening line the warning may still be in the logger's buffer, which a SIGKILL would
-      // lose (it did, once, in CI); a SIGTERM ends the server once its loggers have written it all.
-      const closed = once(open.child, 'close');
-      open.child.kill('SIGTERM');
-      await closed;
-      const warnings = open
-        .stderr()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string })
-        .filter((l) => l.level === 40 && /without TLS/.test(l.msg));
+      const warnings = await warningsUntilStopped(open, (msg) => /without TLS/.test(msg));
       expect(warnings).to.have.length(1);
-      expect(warnings[0]!.msg).to.match(
-        /^serving 0\.0\.0\.0, which other machines can reach, without TLS: .*--tls-cert FILE --tls-key FILE/,
-      );
+      expect(warnings[0]).to.match(/^serving 0\.0\.0\.0, which other machines can reach, without TLS: .*--tls-cert FILE --tls-key FILE/);
       expect(tlsServer.stderr()).not.to.contain('without TLS');
     });
 
@@ -400,18 +406,9 @@ describe('TLS and mutual TLS', function () {
       const args = ['--workers', '1', '--no-http', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key];
       const exposed = await spawnServer(['--host', '0.0.0.0', '--metrics-port', String(metricsPort), ...args]);
       children.push(exposed.child);
-      // Read to the end of its pipes, as above: the warning may still be in the logger's buffer at the listening line.
-      const closed = once(exposed.child, 'close');
-      exposed.child.kill('SIGTERM');
-      await closed;
-      const warnings = exposed
-        .stderr()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string })
-        .filter((l) => l.level === 40 && l.msg.includes('--metrics-port'));
+      const warnings = await warningsUntilStopped(exposed, (msg) => msg.includes('--metrics-port'));
       expect(warnings).to.have.length(1);
-      expect(warnings[0]!.msg).to.match(
+      expect(warnings[0]).to.match(
         /^serving 0\.0\.0\.0, which other machines can reach, without TLS on --metrics-port: its \/metrics is plain HTTP .*leave --metrics-port off and scrape \/metrics on the HTTPS port/,
       );
       expect(tlsServer.stderr()).not.to.contain('--metrics-port');
