@@ -19,7 +19,7 @@ import { SERVER_VERSION } from '../shared/version.js';
 import { consulAgentTls } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
 import { consulAddress } from './consul-address.js';
-import { FORCED_EXIT, onStopSignals, signalExitStatus, type StopSignal } from './stop-signals.js';
+import { FORCED_EXIT, onStopSignals, signalExitStatus, stopWhenStdinEnds, type StopSignal } from './stop-signals.js';
 import { serverTls } from './tls-options.js';
 
 /**
@@ -122,6 +122,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     exitProcess(signalExitStatus(signal), true);
   };
   onStopSignals(stop, force);
+  stopWhenStdinEnds();
 
   const consul = consulSettings(opts);
   const tls = serverTls(opts);

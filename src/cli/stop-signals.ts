@@ -32,3 +32,19 @@ export function onStopSignals(drain: (signal: StopSignal) => void, force: (signa
   process.on('SIGINT', take);
   for (const signal of releaseStopSignals()) take(signal);
 }
+
+/** Set by `ocr cluster` on each instance it starts, whose stdin is a pipe from it (cluster-command.ts). */
+export const STOP_WHEN_STDIN_ENDS = 'OCR_STOP_WHEN_STDIN_ENDS';
+
+/**
+ * Under `ocr cluster`, the end of stdin means the command is gone without stopping its instances
+ * (kill -9, a crash): this one then stops as on SIGTERM, draining, rather than serve on, orphaned,
+ * holding its ports. The pipe is read unref'd: read as a live handle, it kept an instance whose
+ * start failed (its port taken) running for as long as the command, which waited for it to exit.
+ */
+export function stopWhenStdinEnds(env: NodeJS.ProcessEnv = process.env): void {
+  if (env[STOP_WHEN_STDIN_ENDS] !== '1') return;
+  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
+  process.stdin.resume();
+  process.stdin.unref();
+}

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { expect } from 'chai';
+import { STOP_WHEN_STDIN_ENDS } from '../../src/cli/stop-signals.js';
 import { OcrClient } from '../../src/client/index.js';
 import { CLI, ROOT } from '../../src/dev/repo-paths.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -39,5 +40,32 @@ describe('ocr cluster', function () {
     process.kill(-child.pid!, 'SIGINT');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code, `its output:\n${out}\n${err}`).to.equal(0);
+  });
+});
+
+/**
+ * An instance as `ocr cluster` starts it: its stdin a pipe from the command, open for as long as
+ * the command runs. A start that fails with no worker inside a native call ends by running out of
+ * work (main.ts), which the read of that pipe must not prevent. A flag refused before the models
+ * load fails so every time; a port found taken, only when the bind loses the race with the models.
+ */
+describe('ocr serve as an instance of ocr cluster', function () {
+  this.timeout(120_000);
+
+  it('exits 1 when its start fails, while the stdin the command holds open is still open', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--quota-burst', '5', '--workers', '1'], {
+      cwd: ROOT,
+      env: { ...process.env, CONSUL_HTTP_ADDR: '', [STOP_WHEN_STDIN_ENDS]: '1' },
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      await waitFor(() => child.exitCode !== null, 60_000, 'the instance to exit, its stdin still open');
+      expect(child.exitCode, err).to.equal(1);
+      expect(err).to.equal('ocr: --quota-burst goes with --quota-rps\n');
+    } finally {
+      // Its end stops an instance still running (stopWhenStdinEnds): none outlives the test.
+      child.stdin.end();
+    }
   });
 });
