@@ -111,7 +111,11 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
       if (!listening) {
         // One instance that could not start (a port in use) stops the others, and the command
         // exits 1: a cluster short of what was asked is not what the operator tries failover on.
-        process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}) before it listened; stopping the others\n`);
+        // Its own error names `ocr serve`'s port flags, which `ocr cluster` does not take.
+        process.stderr.write(
+          `ocr cluster: instance on port ${port} exited (${how}) before it listened; stopping the others. ` +
+            'Its error is above: where it says --port or --http-port, give ocr cluster --base-port or --base-http-port\n',
+        );
         stopAll();
         return;
       }

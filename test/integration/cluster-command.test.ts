@@ -137,6 +137,8 @@ describe('ocr cluster', function () {
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code, `its output:\n${out()}\n${err()}`).to.equal(1);
       expect(err()).to.match(new RegExp(`instance on port ${port} exited \\(1\\) before it listened; stopping the others`));
+      // The instance names `ocr serve`'s flags; the operator ran `ocr cluster`, whose flags differ.
+      expect(err()).to.contain('where it says --port or --http-port, give ocr cluster --base-port or --base-http-port\n');
     });
   });
 
