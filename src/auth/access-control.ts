@@ -16,6 +16,7 @@ import { AuthFailure, bearerToken, looksLikeJwt } from './bearer.js';
 import { JwtVerifier, readJwks, type JwtSettings } from './jwt.js';
 import type { Quota } from './quota-config.js';
 import { QuotaLimiter } from './quota.js';
+import { RefusalLog } from './refusal-log.js';
 
 export interface AuthSettings {
   /** JSON list of API keys (api-keys.ts); unset: none. */
@@ -164,6 +165,8 @@ export class Authenticator {
 export class AccessControl {
   readonly auth: Authenticator | null;
   readonly quotas: QuotaLimiter | null;
+  /** The refusals of who calls, over gRPC and HTTP alike: logged once per source and kind an interval, then counted. */
+  readonly refusals = new RefusalLog();
 
   constructor(settings: AccessSettings, logger?: Logger) {
     this.auth = settings.auth ? new Authenticator(settings.auth, logger) : null;
@@ -209,6 +212,7 @@ export class AccessControl {
 
   close(): void {
     this.auth?.close();
+    this.refusals.close();
   }
 
   /** The caller the token names, with the scope `need` asks for; null where no token is looked at. */

@@ -226,7 +226,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--refusal-pace-ms <ms>',
-        'a call refused for load (RESOURCE_EXHAUSTED) gets its answer after this long, at most its retry hint or half its time left, so that callers resending at once cannot spin the server (0: at once)',
+        'a call refused for load or over a quota (RESOURCE_EXHAUSTED), or for its token (UNAUTHENTICATED, PERMISSION_DENIED), gets its answer after this long, at most its retry hint or half its time left, so that callers resending at once cannot spin the server (0: at once)',
       )
         .argParser(wholeNumber(0, 1000))
         .default(SERVE_DEFAULTS.refusalPaceMs),

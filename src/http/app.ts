@@ -22,9 +22,11 @@ import type { AccessControl } from '../auth/access-control.js';
 import { httpCallName } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
 import { isOverQuota } from '../auth/quota.js';
+import { RefusalLog, refusalKind } from '../auth/refusal-log.js';
+import { authRefusalHoldMs, DEFAULT_REFUSAL_PACE_MS } from '../server/refusal-pace.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
-import { addAccessControl, requestAuthorization } from './access-hook.js';
+import { addAccessControl, httpFallbackIdentity, requestAuthorization } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
@@ -85,8 +87,13 @@ export interface HttpAppOptions {
    * (src/server/request-weighing.ts); unset, or undefined while the engine starts: every body is read.
    */
   weigh?: (request: WeighedRequest) => Weighing | undefined;
-  /** Hold each 429 a second from the request's arrival, Retry-After counting the rest (refusal-hold.ts); default true. */
+  /**
+   * Hold each 429 a second from the request's arrival, Retry-After counting the rest (refusal-hold.ts),
+   * and each 401 and 403 for `refusalPaceMs` (src/server/refusal-pace.ts); default true.
+   */
   holdRefusals?: boolean;
+  /** The refusal pace (--refusal-pace-ms) a 401 or 403 is held for; DEFAULT_REFUSAL_PACE_MS unless set. */
+  refusalPaceMs?: number;
   /** Bounds the bodies read and not yet answered (held-bodies.ts: `ocr gateway`'s, on their way to its cluster); unset: none. */
   heldBodies?: HeldBodies;
 }
@@ -154,6 +161,9 @@ function noSchemaCompiler(): () => never {
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { backend, maxImageBytes, maxLinesPerRequest, logger, metrics } = options;
   const holdRefusals = options.holdRefusals ?? true;
+  const authPaceMs = holdRefusals ? (options.refusalPaceMs ?? DEFAULT_REFUSAL_PACE_MS) : 0;
+  /** The refusals of who calls: the access control's, shared with gRPC on an instance; a gateway without tokens of its own relays its instances'. */
+  const refusals = options.access?.refusals ?? new RefusalLog();
   const jsonLimit = jsonBodyLimit(maxImageBytes);
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
@@ -232,7 +242,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // CORS headers too, or the page cannot read why it was refused.
   if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));
   // First of all hooks but CORS, before any body is read: a refused upload costs its headers alone.
-  if (options.access) addAccessControl(app, options.access, logger);
+  if (options.access) addAccessControl(app, options.access);
   // A request no route takes is answered from its headers (404, 405), as the hooks above let it be:
   // left to the handler, its body would be read whole first, outside the upload gate (body-turn.ts),
   // and one over the limit answered 413 where the path was the mistake.
@@ -279,14 +289,23 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   /**
    * Sends `failure`; a refusal to retry later is held first, and its Retry-After counts from the
-   * answer (refusal-hold.ts). The rest of a body not read whole is drained or its connection closed (drainable).
+   * answer (refusal-hold.ts), as is a refusal of who calls (`whoCalls`), for the refusal pace: a client
+   * looping on a bad token cannot spin. The rest of a body not read whole is drained or its connection closed (drainable).
    */
-  const sendFailure = async (request: FastifyRequest, reply: FastifyReply, failure: HttpFailure): Promise<FastifyReply> => {
+  const sendFailure = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    failure: HttpFailure,
+    whoCalls = false,
+  ): Promise<FastifyReply> => {
+    const leftMs = timeLeftMs(request, reply);
+    let holdMs = 0;
     if (failure.retryAfterMs !== undefined) {
-      const { holdMs, retryAfterS } = httpRefusalHold(failure.retryAfterMs, reply.elapsedTime, timeLeftMs(request, reply), holdRefusals);
-      if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
-      void reply.header('retry-after', String(retryAfterS));
-    }
+      const hold = httpRefusalHold(failure.retryAfterMs, reply.elapsedTime, leftMs, holdRefusals);
+      holdMs = hold.holdMs;
+      void reply.header('retry-after', String(hold.retryAfterS));
+    } else if (whoCalls) holdMs = authRefusalHoldMs(authPaceMs, leftMs, reply.elapsedTime);
+    if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
     if (!request.raw.complete) {
       // Fastify closes a body over its limit from its length alone: a drainable one is read instead.
       if (drainable(request, failure)) reply.removeHeader('connection');
@@ -326,15 +345,19 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // over a caller's quota (the access hook's, or an instance's relayed by a gateway) at info, as over
     // gRPC (access-interceptor.ts): one caller's policy, which an operator looks for by caller.
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED' && !isOverQuota(failure.message)) logger.debug(log, 'refused');
+    // A refusal of who calls (the access hook's, or the gateway's instances' relayed, cluster-backend.ts):
+    // at warn, once a source and kind an interval, the rest counted (refusal-log.ts).
+    else if (err instanceof AuthFailure) refusals.refused(logger, httpFallbackIdentity(request), refusalKind(err), log);
     else logger.info(log, 'refused');
-    // A refusal of who calls, relayed from the gateway's instances (cluster-backend.ts).
     if (err instanceof AuthFailure) void reply.header('www-authenticate', bearerChallenge(err));
-    return sendFailure(request, reply, failure);
+    return sendFailure(request, reply, failure, err instanceof AuthFailure);
   });
   app.addHook('preClose', (done) => {
     closing.abort();
     done();
   });
+  // The counts not yet logged (an instance's access control logs its own when it closes).
+  if (!options.access) app.addHook('onClose', async () => refusals.close());
   // An answer while draining closes its connection: close() waits for every connection to end, and
   // a kept-alive client sends its next request to a server that still takes it.
   app.addHook('onSend', async (_request, reply) => {

@@ -165,8 +165,12 @@ const failure = (description: string, more: HeaderName[] = [], sometimes = false
 
 /** Refusals of who calls, where tokens are required (src/auth), with `WWW-Authenticate: Bearer`. */
 const accessFailures = {
-  '401': failure('no valid token (`Authorization: Bearer …`)', ['WWW-Authenticate']),
-  '403': failure('a token without the scope the route needs', ['WWW-Authenticate']),
+  '401': failure('no valid token (`Authorization: Bearer …`); held for the refusal pace (50 ms) before it is answered', [
+    'WWW-Authenticate',
+  ]),
+  '403': failure('a token without the scope the route needs; held for the refusal pace (50 ms) before it is answered', [
+    'WWW-Authenticate',
+  ]),
 };
 
 /**

@@ -4,13 +4,18 @@
  * without a valid token, without the scope its method needs, or over its caller's quota is
  * answered from its headers (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED with
  * grpc-retry-pushback-ms), before the early refusal for load looks at it and before a byte of its
- * request is read. Health is never looked at (access.ts). An admitted call holds its place in the
- * caller's quota of open calls until its status is sent or it is cancelled. The token is taken out
- * of the metadata the handlers see.
+ * request is read, held for the refusal pace first (refusal-pace.ts), as a refusal for load is: a
+ * client looping on a bad token or past its quota cannot spin. A refusal of who calls is logged
+ * through the refusal log (src/auth/refusal-log.ts), which a flood of bad tokens cannot flood.
+ * Health is never looked at (access.ts). An admitted call holds its place in the caller's quota of
+ * open calls until its status is sent or it is cancelled. The token is taken out of the metadata
+ * the handlers see.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import { ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure, authorizationValues } from '../auth/bearer.js';
+import { refusalKind } from '../auth/refusal-log.js';
+import { OcrError } from '../shared/errors.js';
 import { clientAddress } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
@@ -21,7 +26,8 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { peerIdentity } from './peer-identity.js';
 import { statusName, toStatus } from './status.js';
-import { requestId } from './call-context.js';
+import { deadlineMs, requestId } from './call-context.js';
+import { authRefusalHoldMs, refusalHoldMs } from './refusal-pace.js';
 import { keepTokenCheck, revokedMidStream } from './stream-token.js';
 
 /** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
@@ -47,8 +53,17 @@ export function carryAuthorization(server: GrpcHttp2Server): void {
   });
 }
 
-/** `logger` is asked at each refusal: the server's is made once its port is bound, before any call. */
-export function accessInterceptor(access: AccessControl, metrics: ServerMetrics, logger: () => Logger): ServerInterceptor {
+/** How long the refusal `err` of a call that arrived `waitedMs` ago and has `leftMs` left is held (refusal-pace.ts). */
+function holdMs(err: unknown, paceMs: number, leftMs: number | undefined, waitedMs: number): number {
+  if (err instanceof AuthFailure) return authRefusalHoldMs(paceMs, leftMs, waitedMs);
+  return err instanceof OcrError ? refusalHoldMs(paceMs, err.retryAfterMs, leftMs, waitedMs) : 0;
+}
+
+/**
+ * `logger` is asked at each refusal: the server's is made once its port is bound, before any call.
+ * `paceMs`: the refusal pace (--refusal-pace-ms).
+ */
+export function accessInterceptor(access: AccessControl, metrics: ServerMetrics, logger: () => Logger, paceMs: number): ServerInterceptor {
   const protectInfo = access.protectInfo;
   return (descriptor, call) => {
     const need = grpcRequirement(descriptor.path, protectInfo);
@@ -67,13 +82,18 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
     };
     const refuse = (err: unknown): void => {
       const { code, details, metadata } = toStatus(err);
-      if (method) metrics.answeredNotOk(method, statusName(code), arrived);
-      logger().info(
-        { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() },
-        'refused',
-      );
+      const fields = { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() };
+      if (err instanceof AuthFailure) access.refusals.refused(logger(), fallbackIdentity(call), refusalKind(err), fields);
+      else logger().info(fields, 'refused');
       end();
-      call.sendStatus({ code, details, metadata });
+      const answer = (): void => {
+        if (method) metrics.answeredNotOk(method, statusName(code), arrived);
+        call.sendStatus({ code, details, metadata });
+      };
+      const deadline = deadlineMs(call.getDeadline());
+      const hold = holdMs(err, paceMs, deadline === undefined ? undefined : deadline - Date.now(), performance.now() - arrived);
+      if (hold > 0) setTimeout(answer, hold);
+      else answer();
     };
     return new ServerInterceptingCall(call, {
       start: (next) =>

@@ -377,7 +377,7 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       openEndedCallLimit(),
-      ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!)] : []),
+      ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!, config.limits.refusalPaceMs)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, w.uploads, w.receiveWindow),
       // Sees the metadata of the calls let in, before their request is read.
       oversizeRefusal(config.limits.maxMessageBytes, metrics, () => w.callLog.logger),
@@ -446,6 +446,7 @@ function httpFrontDoor(
       return admission && weighRequest(admission, request);
     },
     holdRefusals: config.limits.refusalPaceMs > 0,
+    refusalPaceMs: config.limits.refusalPaceMs,
   });
 }
 

@@ -1,0 +1,135 @@
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
+import { OcrClient, type OcrCallError } from '../../src/client/index.js';
+import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { textImage } from '../support/images.js';
+
+/** The value of the sample `name` of a scrape that carries every label of `labels`, in whatever order. */
+function sample(scrape: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of scrape.split('\n')) {
+    const parts = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (parts?.[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => parts[2]!.split(',').includes(`${k}="${v}"`))) return Number(parts[3]);
+  }
+  return undefined;
+}
+
+/** The head of the answer to a POST /api/ocr without a token whose chunked body goes on (never ends). */
+async function endlessUpload(port: number): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.write('POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n');
+  socket.write(`10000\r\n${'x'.repeat(0x10000)}\r\n`);
+  let answer = '';
+  for await (const chunk of socket) {
+    answer += (chunk as Buffer).toString();
+    if (answer.includes('\r\n\r\n')) break;
+  }
+  socket.destroy();
+  return answer.slice(0, answer.indexOf('\r\n\r\n'));
+}
+
+describe('a flood of calls with bad tokens', function () {
+  this.timeout(240_000);
+  const FLOOD = 30;
+  const admin = generateApiKey();
+  const unknown = `ocr_${'W'.repeat(43)}`;
+  let server: ServerProcess;
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-auth-flood-'));
+    const keyFile = path.join(dir, 'keys.json');
+    writeFileSync(keyFile, JSON.stringify([{ name: 'ops', hash: hashApiKey(admin), scopes: ['ocr:admin'] }]));
+    server = await spawnServer(['--api-keys', keyFile, '--log-level', 'info']);
+  });
+  after(async () => {
+    if (server.child.exitCode === null) {
+      server.child.kill('SIGTERM');
+      await once(server.child, 'exit');
+    }
+  });
+
+  it('is answered at the refusal pace, logged at warn once per source and kind with a count of the rest, and counted', async () => {
+    const image = await textImage('Token 42');
+    const target = `127.0.0.1:${server.port}`;
+    const bad = new OcrClient(target, { token: unknown, maxAttempts: 1 });
+    const none = new OcrClient(target, { maxAttempts: 1 });
+    try {
+      for (const client of [bad, none]) {
+        for (let i = 0; i < FLOOD; i++) {
+          const err = await client.recognize(image).catch((e: unknown) => e);
+          expect((err as OcrCallError).code).to.equal('UNAUTHENTICATED');
+        }
+      }
+    } finally {
+      bad.close();
+      none.close();
+    }
+    const http = `http://127.0.0.1:${server.httpPort!}`;
+    for (let i = 0; i < FLOOD; i++) {
+      const res = await fetch(`${http}/api/ocr`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${unknown}`, 'content-type': 'image/png' },
+        body: image,
+      });
+      expect(res.status).to.equal(401);
+    }
+    const scrape = await (await fetch(`${http}/metrics`, { headers: { authorization: `Bearer ${admin}` } })).text();
+    // Every refusal held for the pace (50 ms): none answered within 25 ms of its arrival.
+    const grpc = { method: 'Recognize', code: 'UNAUTHENTICATED' };
+    expect(sample(scrape, 'ocr_request_error_duration_seconds_count', grpc)).to.equal(2 * FLOOD);
+    expect(sample(scrape, 'ocr_request_error_duration_seconds_bucket', { ...grpc, le: '0.025' })).to.equal(0);
+    expect(sample(scrape, 'ocr_requests_total', grpc)).to.equal(2 * FLOOD);
+    expect(sample(scrape, 'ocr_http_requests_total', { route: '/api/ocr', status: '401' })).to.equal(FLOOD);
+    expect(sample(scrape, 'ocr_http_request_duration_seconds_bucket', { route: '/api/ocr', le: '0.025' })).to.equal(0);
+
+    server.child.kill('SIGTERM');
+    await once(server.child, 'exit');
+    const lines = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; code?: string; reason?: string; refused?: number });
+    // One line for each kind, whole, at warn: an unknown key (gRPC, and HTTP counted with it), no token.
+    const first = lines.filter((l) => l.msg === 'refused');
+    expect(first.map((l) => [l.level, l.source, l.code])).to.deep.equal([
+      [40, 'addr:127.0.0.1', 'UNAUTHENTICATED'],
+      [40, 'addr:127.0.0.1', 'UNAUTHENTICATED'],
+    ]);
+    // The rest counted, said when the server stopped.
+    const counts = lines.filter((l) => / more refused from /.test(l.msg));
+    expect(counts.map((l) => [l.level, l.refused, l.reason?.slice(0, 15)])).to.deep.equal([
+      [40, 2 * FLOOD - 1, 'unknown API key'],
+      [40, FLOOD - 1, 'no token: send '],
+    ]);
+    expect(counts[0]!.msg).to.match(new RegExp(`^${2 * FLOOD - 1} more refused from addr:127\\.0\\.0\\.1 in the last [\\d.]+ s$`));
+  });
+});
+
+describe('an upload refused for its token', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-auth-upload-'));
+    const keyFile = path.join(dir, 'keys.json');
+    writeFileSync(keyFile, '[]');
+    server = await spawnServer(['--api-keys', keyFile]);
+  });
+  after(async () => {
+    server.child.kill('SIGTERM');
+    await once(server.child, 'exit');
+  });
+
+  it('has its connection closed, not its endless body read to keep the connection: a caller without a token costs its headers', async () => {
+    const head = await endlessUpload(server.httpPort!);
+    expect(head).to.match(/^HTTP\/1\.1 401 /);
+    expect(head.toLowerCase()).to.include('\r\nconnection: close');
+  });
+});
