@@ -83,14 +83,16 @@ export class Authenticator {
     private readonly settings: AuthSettings,
     /** Where reloads are reported; settable, for a server whose logger comes later. */
     public logger?: Logger,
+    /** The quota of callers whose key sets none, which each key's own fields are checked with. */
+    defaultQuota: Quota = {},
   ) {
     if (!settings.apiKeysFile && !settings.jwt) throw new Error('tokens need --api-keys FILE or --jwks FILE (or both)');
     const poll = settings.reloadPollMs ?? 1000;
     const { apiKeysFile, jwt } = settings;
     if (apiKeysFile) {
-      this.keys = new ApiKeys(readApiKeys(apiKeysFile));
+      this.keys = new ApiKeys(readApiKeys(apiKeysFile, defaultQuota));
       this.watch(apiKeysFile, poll, () => {
-        this.keys = new ApiKeys(readApiKeys(apiKeysFile));
+        this.keys = new ApiKeys(readApiKeys(apiKeysFile, defaultQuota));
         return `${this.keys.size} API keys`;
       });
     }
@@ -169,7 +171,7 @@ export class AccessControl {
   readonly refusals = new RefusalLog();
 
   constructor(settings: AccessSettings, logger?: Logger) {
-    this.auth = settings.auth ? new Authenticator(settings.auth, logger) : null;
+    this.auth = settings.auth ? new Authenticator(settings.auth, logger, settings.quota) : null;
     const quota = settings.quota ?? {};
     // Keys may set quotas of their own even where no default applies.
     this.quotas = Object.keys(quota).length > 0 || settings.auth?.apiKeysFile ? new QuotaLimiter(quota) : null;

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { checkQuota, type Quota } from './quota-config.js';
+import { checkMergedQuota, checkQuota, type Quota } from './quota-config.js';
 import { isScope, SCOPES, type Scope } from './scopes.js';
 
 export interface ApiKeyEntry {
@@ -44,8 +44,11 @@ export const KEY_NAME_RULE = '1-128 letters, digits or _.@:-, the first a letter
  */
 const unquoted = (message: string): string => message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '');
 
-/** Checks a key file's entries; throws an Error naming the entry and what is wrong with it. */
-export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
+/**
+ * Checks a key file's entries; throws an Error naming the entry and what is wrong with it.
+ * `defaults`: the quota of callers whose key sets none (the --quota-* flags), which a key's own fields are merged with.
+ */
+export function parseApiKeys(text: string, file: string, defaults: Quota = {}): ApiKeyEntry[] {
   // `ocr api-key create > FILE` writes the key itself on the first line, the entry on the second.
   if (text.trimStart().startsWith(KEY_PREFIX)) {
     throw new Error(
@@ -85,11 +88,12 @@ export function parseApiKeys(text: string, file: string): ApiKeyEntry[] {
       throw new Error(`${where} (${name}): "scopes" must be a non-empty list of ${SCOPES.join(', ')}`);
     }
     const checked = checkQuota(quota, `${where} (${name})`);
+    checkMergedQuota(checked, defaults, `${where} (${name})`);
     return { name, hash, scopes: [...new Set(scopes)], ...(Object.keys(checked).length > 0 ? { quota: checked } : {}) };
   });
 }
 
-export function readApiKeys(file: string): ApiKeyEntry[] {
+export function readApiKeys(file: string, defaults: Quota = {}): ApiKeyEntry[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -100,7 +104,7 @@ export function readApiKeys(file: string): ApiKeyEntry[] {
       { cause: err },
     );
   }
-  return parseApiKeys(text, file);
+  return parseApiKeys(text, file, defaults);
 }
 
 /** The keys by hash: a presented key is hashed and looked up, never compared byte by byte. */

@@ -42,13 +42,34 @@ export function checkQuota(value: unknown, where: string): Quota {
     quota[name] = n;
   }
   if (quota.burst !== undefined && quota.rps === undefined) throw new Error(`${where}: quota.burst needs quota.rps`);
-  if (quota.rps !== undefined) {
-    const windowS = (quota.burst ?? defaultBurst(quota.rps)) / quota.rps;
-    if (windowS > MAX_WINDOW_S) {
-      throw new Error(
-        `${where}: the rate's window (burst / rps) of ${Math.round(windowS / 86_400)} days is longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: raise rps or lower burst`,
-      );
-    }
+  const days = windowDaysOver(quota);
+  if (days !== null) {
+    throw new Error(
+      `${where}: the rate's window (burst / rps) of ${days} days is longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: raise rps or lower burst`,
+    );
   }
   return quota;
+}
+
+/** The days of the rate's window (burst / rps) of `quota` where it is longer than MAX_WINDOW_S; else null. */
+function windowDaysOver(quota: Quota): number | null {
+  if (quota.rps === undefined) return null;
+  const windowS = (quota.burst ?? defaultBurst(quota.rps)) / quota.rps;
+  return windowS > MAX_WINDOW_S ? Math.round(windowS / 86_400) : null;
+}
+
+/** A caller's quota: its key's own fields over the defaults (the --quota-* flags), one by one. */
+export const mergedQuota = (defaults: Quota, own: Quota | undefined): Quota => ({ ...defaults, ...own });
+
+/**
+ * Checks the quota a key's own fields (`own`, checked) make with the defaults: a rate of its own
+ * takes the defaults' burst, and a low rate with a large burst makes a window no timer can span
+ * (1000 calls at 0.0001 a second: 116 days), which the limiter then forgot at once: no limit at all.
+ */
+export function checkMergedQuota(own: Quota, defaults: Quota, where: string): void {
+  const days = own.burst === undefined && defaults.burst !== undefined ? windowDaysOver(mergedQuota(defaults, own)) : null;
+  if (days === null) return;
+  throw new Error(
+    `${where}: its quota.rps of ${own.rps} with the default burst of ${defaults.burst} (--quota-burst) makes a window (burst / rps) of ${days} days, longer than the ${Math.floor(MAX_WINDOW_S / 86_400)} days a quota can span: give the entry a quota.burst of its own, or raise its quota.rps`,
+  );
 }

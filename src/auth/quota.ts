@@ -9,7 +9,7 @@
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { OcrError } from '../shared/errors.js';
-import { defaultBurst, type Quota } from './quota-config.js';
+import { defaultBurst, mergedQuota, type Quota } from './quota-config.js';
 
 /** The retry hint of a refusal for calls open at once: no one knows when one ends, so a short wait. */
 export const CONCURRENT_RETRY_MS = 250;
@@ -47,7 +47,7 @@ export class QuotaLimiter {
 
   /** The quota that applies: the caller's own fields over the defaults. */
   quotaOf(own: Quota | undefined): Quota {
-    return { ...this.defaults, ...own };
+    return mergedQuota(this.defaults, own);
   }
 
   /** Calls of `who` open now. */

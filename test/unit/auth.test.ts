@@ -533,6 +533,40 @@ describe('quotas', () => {
     );
   });
 
+  it("refuses a key whose own rate with the defaults' burst makes such a window, at start and on reload, the last good file kept", async () => {
+    const key = generateApiKey();
+    const entry = (quota: object): object => ({ name: 'slow', hash: hashApiKey(key), scopes: ['ocr:read'], quota });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    // Alone, 0.0001 a second has a window of 10,000 s; with --quota-burst 1000, of 116 days, which the limiter forgot at once.
+    writeFileSync(file, JSON.stringify([entry({ rps: 0.0001 })]));
+    const defaults = { rps: 1, burst: 1000 };
+    expect(() => new AccessControl({ auth: { apiKeysFile: file }, quota: defaults })).to.throw(
+      `${file}: entry 1 (slow): its quota.rps of 0.0001 with the default burst of 1000 (--quota-burst) makes a window (burst / rps) of 116 days, longer than the 24 days a quota can span: give the entry a quota.burst of its own, or raise its quota.rps`,
+    );
+    // A burst of its own, or no default burst, leaves the key's window its own.
+    new AccessControl({ auth: { apiKeysFile: file }, quota: { rps: 1 } }).close();
+    writeFileSync(file, JSON.stringify([entry({ rps: 0.0001, burst: 1 })]));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const access = new AccessControl({ auth: { apiKeysFile: file, reloadPollMs: 50 }, quota: defaults }, logger);
+    const need = httpRequirement('/api/ocr', true);
+    try {
+      const admitted = await access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, need);
+      admitted.release();
+      const rewritten = path.join(dir, 'rewritten.json');
+      writeFileSync(rewritten, JSON.stringify([entry({ rps: 0.0001 })]));
+      renameSync(rewritten, file);
+      await waitFor(() => lines.some((l) => l.includes('cannot reload') && l.includes('116 days')), 5000, 'the key file to be refused');
+      // The last good file's quota holds: one call, then none for 10,000 s.
+      expect((await over(access.admit({ authorization: [`Bearer ${key}`], fallback: () => 'x' }, need))).message).to.match(
+        /^over the quota of key:slow: 0 calls a second, 1 at most at once/,
+      );
+    } finally {
+      access.close();
+    }
+  });
+
   it("takes a key's own quota over the defaults, field by field", () => {
     const quotas = new QuotaLimiter({ rps: 10, concurrent: 4 });
     expect(quotas.quotaOf({ rps: 100 })).to.deep.equal({ rps: 100, concurrent: 4 });
