@@ -51,13 +51,23 @@ export interface CallAccess {
   fallback: () => string;
 }
 
+/** What an admitted call counts against its caller's rate beyond its admission, which counted it as one call. */
+export interface QuotaCharges {
+  /** A call worth `images` images (RecognizeLines, /api/ocr/lines) counts as that many calls (QuotaLimiter.chargeImages). */
+  images: (images: number) => Promise<void>;
+  /** One call more: a tile stream's next image. RESOURCE_EXHAUSTED with the wait until there is room. */
+  another: () => Promise<void>;
+}
+
 export interface Admitted {
   caller: Caller;
   /** Ends the call's hold on its quota; call once it has ended (later calls are no-ops). */
   release: () => void;
+  charges: QuotaCharges;
 }
 
 const NOTHING = (): void => undefined;
+const NO_CHARGES: QuotaCharges = { images: async () => undefined, another: async () => undefined };
 
 /**
  * What changes when a file is rewritten or replaced: its inode, size and time. One that cannot be
@@ -194,14 +204,23 @@ export class AccessControl {
   /** Admits the call or throws AuthFailure / OcrError(RESOURCE_EXHAUSTED). */
   async admit(call: CallAccess, need: Requirement): Promise<Admitted> {
     let caller = await this.authorized(call.authorization, need);
-    if (!need.quota || !this.quotas) return { caller: caller ?? { identity: call.fallback(), scopes: new Set() }, release: NOTHING };
+    const { quotas } = this;
+    if (!need.quota || !quotas) {
+      return { caller: caller ?? { identity: call.fallback(), scopes: new Set() }, release: NOTHING, charges: NO_CHARGES };
+    }
     // An open call (information under --no-protect-info) that carries a token is counted by it, not by
     // its address, which every caller there without one shares; one that does not verify leaves the
     // call as open as one without.
     if (!caller && this.auth && call.authorization.length > 0) caller = await this.auth.authenticate(call.authorization).catch(() => null);
     caller ??= { identity: call.fallback(), scopes: new Set() };
-    const release = await this.quotas.admit(caller.identity, this.quotas.quotaOf(caller.quota));
-    return { caller, release };
+    const { identity } = caller;
+    const quota = quotas.quotaOf(caller.quota);
+    const release = await quotas.admit(identity, quota);
+    const charges: QuotaCharges = {
+      images: (images) => quotas.chargeImages(identity, quota, images),
+      another: () => quotas.consume(identity, quota, 1),
+    };
+    return { caller, release, charges };
   }
 
   /**

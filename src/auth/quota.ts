@@ -81,18 +81,45 @@ export class QuotaLimiter {
       if (left > 0) this.open.set(who, left);
       else this.open.delete(who);
     };
-    const shape = rateShape(quota);
-    if (!shape) return release;
     try {
-      await this.limiter(shape).consume(who);
+      await this.consume(who, quota, 1);
       return release;
     } catch (err) {
       release();
+      throw err;
+    }
+  }
+
+  /**
+   * Counts the images of a call already admitted, which counted as one: a RecognizeLines call of
+   * `images` line images is worth as many calls. Rejects with RESOURCE_EXHAUSTED: with the time
+   * until the window has room, or without a retry hint where they are more than the burst lets
+   * through at once, which no retry changes.
+   */
+  async chargeImages(who: string, quota: Quota, images: number): Promise<void> {
+    const shape = rateShape(quota);
+    if (!shape || images <= 1) return;
+    if (images > shape.burst) {
+      throw new OcrError(
+        'RESOURCE_EXHAUSTED',
+        `${OVER_QUOTA}${who}: this call's ${images} images count as ${images} calls, more than the ${shape.burst} its quota lets through at once; send at most ${shape.burst} images a call`,
+      );
+    }
+    await this.consume(who, quota, images - 1, ` (this call's ${images} images count as ${images} calls)`);
+  }
+
+  /** Counts `points` calls of `who` against its rate; RESOURCE_EXHAUSTED with the wait until there is room, `why` added to its reason. */
+  async consume(who: string, quota: Quota, points: number, why = ''): Promise<void> {
+    const shape = rateShape(quota);
+    if (!shape) return;
+    try {
+      await this.limiter(shape).consume(who, points);
+    } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       const waitMs = Math.max(1, Math.ceil(err.msBeforeNext));
       throw new OcrError(
         'RESOURCE_EXHAUSTED',
-        `${OVER_QUOTA}${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once; retry in ${waitMs} ms`,
+        `${OVER_QUOTA}${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once${why}; retry in ${waitMs} ms`,
         waitMs,
       );
     }

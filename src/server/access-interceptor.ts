@@ -29,6 +29,7 @@ import { statusName, toStatus } from './status.js';
 import { deadlineMs, requestId } from './call-context.js';
 import { authRefusalHoldMs, refusalHoldMs } from './refusal-pace.js';
 import { keepTokenCheck, revokedMidStream } from './stream-token.js';
+import { keepQuotaCharges } from './call-quota.js';
 
 /** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
 export function fallbackIdentity(call: ServerInterceptingCallInterface): string {
@@ -115,6 +116,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
                 return;
               }
               release = admitted.release;
+              keepQuotaCharges(metadata, admitted.charges);
               pass(metadata);
             }, refuse);
           },

@@ -1,6 +1,7 @@
 import type { OcrServiceServer } from '../gen/ocr/v1/ocr.js';
 import type { ServiceContext } from './call-context.js';
 import type { OcrHandlers } from './ocr-handlers.js';
+import { quotaChargesOf } from './call-quota.js';
 import { bidiStream } from './stream-call.js';
 import { recognizeTiles } from './tile-stream.js';
 import { unary } from './unary-call.js';
@@ -9,7 +10,9 @@ import { unary } from './unary-call.js';
 export function createOcrService(ctx: ServiceContext, handlers: OcrHandlers): OcrServiceServer {
   return {
     recognize: unary(ctx, 'Recognize', handlers.recognize),
-    recognizeLines: unary(ctx, 'RecognizeLines', handlers.recognizeLines),
+    recognizeLines: unary(ctx, 'RecognizeLines', (request, info, metadata) =>
+      handlers.recognizeLines(request, info, quotaChargesOf(metadata)),
+    ),
     getServerInfo: unary(ctx, 'GetServerInfo', handlers.getServerInfo),
     recognizeTiles: bidiStream(ctx, 'RecognizeTiles', (tiles, call) => recognizeTiles(ctx, tiles, call)),
   };

@@ -1,4 +1,6 @@
 import type { handleBidiStreamingCall } from '@grpc/grpc-js';
+import type { QuotaCharges } from '../auth/access-control.js';
+import { quotaChargesOf } from './call-quota.js';
 import type { ServiceContext } from './call-context.js';
 import { CallRecord, type CallInfo, type Method } from './call-handler.js';
 import { IncomingMessages } from './incoming-messages.js';
@@ -21,6 +23,8 @@ export interface StreamCall<Res> extends CallInfo {
    * the handler waits for the next message and no forked task runs, never while the server works.
    */
   limitIdle(ms: number, error: () => unknown): void;
+  /** The caller's quota past the call's admission; none where no quota applies (call-quota.ts). */
+  charges?: QuotaCharges;
 }
 
 export type StreamHandler<Req, Res> = (messages: AsyncIterable<Req>, call: StreamCall<Res>) => Promise<void>;
@@ -45,6 +49,7 @@ export function bidiStream<Req, Res>(
     let idleTimer: NodeJS.Timeout | undefined;
     const messages = new IncomingMessages<Req>(call, record.signal, () => watchIdle());
     const check = tokenCheckOf(call.metadata);
+    const charges = quotaChargesOf(call.metadata);
 
     /**
      * `send` is false when grpc-js has already ended the call with a status of its own; `stalled`
@@ -75,6 +80,7 @@ export function bidiStream<Req, Res>(
       work(check ? checkedEach(messages, check) : messages, {
         ...record.info(),
         peer: record.peer,
+        ...(charges ? { charges } : {}),
         write: (message) => {
           if (record.open) call.write(message);
         },

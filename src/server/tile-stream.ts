@@ -1,4 +1,5 @@
 import { addAbortListener } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   ONE_LINE_MAX_HEIGHT,
   probeImage,
@@ -10,7 +11,7 @@ import {
   type Reservation,
 } from '../engine/index.js';
 import type { TileRequest, TileResponse } from '../gen/ocr/v1/ocr.js';
-import { OcrError, invalidArgument, resourceExhausted } from '../shared/errors.js';
+import { OcrError, invalidArgument, isLoadRefusal, resourceExhausted } from '../shared/errors.js';
 import type { Rect } from '../shared/quad.js';
 import { planMerge } from '../shared/tile-merge.js';
 import type { ServiceContext } from './call-context.js';
@@ -125,6 +126,8 @@ class OpenImages {
   private reads = 0;
   /** The intake, waiting for a read to end (backpressure). */
   private readEndWaiters: (() => void)[] = [];
+  /** Images opened on the stream so far. */
+  private opened = 0;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -147,6 +150,7 @@ class OpenImages {
     const what = `image '${tile.imageId}' tile ${tile.tileIndex}`;
     const open = this.images.get(tile.imageId);
     if (open) checkSameOptions(open, tile, what);
+    else if (this.opened++ > 0) await this.chargeImage();
     const state = open ?? this.open(tile, what, decodeStarted);
     const named = (err: unknown): never => {
       throw Object.assign(err as Error, { message: `${what}: ${(err as Error).message}` });
@@ -195,6 +199,25 @@ class OpenImages {
     // back, or none is left to (its canvases alone may fill its share: an image over 45 Mpx on the
     // default budget).
     await this.waitWhile(() => this.memory.full);
+  }
+
+  /**
+   * Counts an image after the stream's first against the caller's quota, as a call of its own: the
+   * stream's admission counted one call, and a stream of any number of images was one call's
+   * worth. Over the quota, the image waits for room, its stream not read meanwhile (HTTP/2 flow
+   * control slows the client), so that a stream of many images runs at the caller's rate.
+   */
+  private async chargeImage(): Promise<void> {
+    const { charges, signal } = this.call;
+    if (!charges) return;
+    for (;;) {
+      try {
+        return await charges.another();
+      } catch (err) {
+        if (!isLoadRefusal(err)) throw err;
+        await delay((err as OcrError).retryAfterMs, undefined, { signal });
+      }
+    }
   }
 
   /** The client half-closed: an image still missing tiles never gets them. */

@@ -138,6 +138,10 @@ describe('tokens, scopes and quotas', function () {
     other: generateApiKey(),
     metered: generateApiKey(),
     streamer: generateApiKey(),
+    lines: generateApiKey(),
+    httpLines: generateApiKey(),
+    tiles: generateApiKey(),
+    waiting: generateApiKey(),
   };
   let apiKeysFile: string;
   let signer: CryptoKey;
@@ -184,6 +188,11 @@ describe('tokens, scopes and quotas', function () {
     { name: 'other', hash: hashApiKey(keys.other), scopes: ['ocr:read'], quota: { rps: 2, burst: 2 } },
     { name: 'metered', hash: hashApiKey(keys.metered), scopes: ['ocr:read'], quota: { rps: 1, burst: 1 } },
     { name: 'streamer', hash: hashApiKey(keys.streamer), scopes: ['ocr:read'] },
+    // Windows of 3000 and 2000 s: nothing of them comes back while the tests run.
+    { name: 'lines', hash: hashApiKey(keys.lines), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 3 } },
+    { name: 'http-lines', hash: hashApiKey(keys.httpLines), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 3 } },
+    { name: 'tiles', hash: hashApiKey(keys.tiles), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 3 } },
+    { name: 'waiting', hash: hashApiKey(keys.waiting), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 2 } },
   ];
 
   before(async () => {
@@ -443,6 +452,60 @@ describe('tokens, scopes and quotas', function () {
     for (let i = 0; i < 4; i++) await patient.getServerInfo();
   });
 
+  it('counts each line image of a RecognizeLines call as a call, and refuses without a retry hint a call worth more than the burst', async () => {
+    const lines = client({ token: keys.lines, maxAttempts: 1 });
+    const four = await callError(lines.recognizeLines([line, line, line, line]));
+    expect(four.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(four.details).to.equal(
+      "over the quota of key:lines: this call's 4 images count as 4 calls, more than the 3 its quota lets through at once; send at most 3 images a call",
+    );
+    expect(four.metadata.get('grpc-retry-pushback-ms')).to.deep.equal(['-1']);
+    // The refused call took one place of the window (admitted from its headers), two images the other two.
+    expect((await lines.recognizeLines([line, line])).results).to.have.length(2);
+    const over = await callError(lines.getServerInfo());
+    expect(over.details).to.match(/^over the quota of key:lines: 0\.001 calls a second, 3 at most at once; retry in \d+ ms$/);
+  });
+
+  it('counts each line image of POST /api/ocr/lines as a call: 413 for more than the burst, 429 past the window', async () => {
+    const post = async (images: number): Promise<{ status: number; msg: string }> => {
+      const body = new FormData();
+      for (let i = 0; i < images; i++) body.append('image', new Blob([line]), `line-${i}.png`);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/api/ocr/lines`, {
+        method: 'POST',
+        body,
+        headers: { authorization: `Bearer ${keys.httpLines}` },
+      });
+      return { status: res.status, msg: ((await res.json()) as { msg: string }).msg };
+    };
+    expect(await post(4)).to.deep.equal({
+      status: 413,
+      msg: "over the quota of key:http-lines: this call's 4 images count as 4 calls, more than the 3 its quota lets through at once; send at most 3 images a call",
+    });
+    expect((await post(2)).status).to.equal(200);
+    const over = await post(1);
+    expect(over.status).to.equal(429);
+    expect(over.msg).to.match(/^over the quota of key:http-lines: /);
+  });
+
+  it('counts each image of a RecognizeTiles stream after its first as a call', async () => {
+    const tiles = client({ token: keys.tiles, maxAttempts: 1 });
+    const stream = new TileStream(tiles.recognizeTiles());
+    for (const imageId of ['a', 'b']) expect((await stream.recognize(line, { tileSize: 512, imageId })).lines).to.have.length(1);
+    stream.end();
+    await tiles.getServerInfo();
+    expect((await callError(tiles.getServerInfo())).details).to.match(/^over the quota of key:tiles: /);
+  });
+
+  it("holds a stream's image past the quota until the window has room: the stream slowed, its images before answered", async () => {
+    // Its deadline passes first: the window's 2000 s are far longer.
+    const waiting = client({ token: keys.waiting, deadlineMs: 15_000 });
+    const stream = new TileStream(waiting.recognizeTiles());
+    for (const imageId of ['a', 'b']) expect((await stream.recognize(line, { tileSize: 512, imageId })).lines).to.have.length(1);
+    const third = await stream.recognize(line, { tileSize: 512, imageId: 'c' }).catch((err: unknown) => err as OcrCallError);
+    expect(third).to.be.instanceOf(OcrCallError);
+    expect((third as OcrCallError).code).to.equal('DEADLINE_EXCEEDED');
+  });
+
   it('carries the token through consul:// with the Consul double, whose health check needs none', async () => {
     let consul: TestConsul | undefined;
     let registration: ConsulRegistration | undefined;
@@ -474,7 +537,12 @@ describe('tokens, scopes and quotas', function () {
   });
 
   /** A gateway's HTTP app over the test server, through `sdk`, listening on loopback. */
-  const gatewayOver = async (sdk: OcrClient, logger = pino({ level: 'silent' }), ownToken = false): Promise<FastifyInstance> => {
+  const gatewayOver = async (
+    sdk: OcrClient,
+    logger = pino({ level: 'silent' }),
+    ownToken = false,
+    access?: AccessControl,
+  ): Promise<FastifyInstance> => {
     const backend = clusterBackend(sdk, { deadlineMs: 30_000, ownToken });
     const gateway = await buildHttpApp({
       backend,
@@ -484,10 +552,28 @@ describe('tokens, scopes and quotas', function () {
       metrics: new HttpMetrics(backend.registry),
       version: 'test',
       holdRefusals: false,
+      ...(access ? { access } : {}),
     });
     await gateway.listen({ host: '127.0.0.1', port: 0 });
     return gateway;
   };
+
+  it("counts each line image against a gateway's own quota, as an instance does", async () => {
+    const access = new AccessControl({ quota: { rps: 0.001, burst: 3 } });
+    const gateway = await gatewayOver(client({ token: keys.reader }), undefined, true, access);
+    try {
+      const body = new FormData();
+      for (let i = 0; i < 4; i++) body.append('image', new Blob([line]), `line-${i}.png`);
+      const res = await fetch(`http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}/api/ocr/lines`, { method: 'POST', body });
+      expect(res.status).to.equal(413);
+      expect(((await res.json()) as { msg: string }).msg).to.match(
+        /^over the quota of addr:127\.0\.0\.1: this call's 4 images count as 4 calls/,
+      );
+    } finally {
+      await gateway.close();
+      access.close();
+    }
+  });
 
   it("forwards the HTTP caller's token from the gateway: refused without, served with", async () => {
     const gateway = await gatewayOver(client());
