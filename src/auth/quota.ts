@@ -3,7 +3,9 @@
  * rate-limiter-flexible's in-memory limiter (no dependencies, kept up, one counter and one timer
  * a caller): at most `burst` calls in a window of burst/rps seconds, which averages `rps` a second
  * over any longer span (a quota of N a second holds over 30 s within burst calls) and lets a quiet
- * caller send `burst` at once. A refusal is RESOURCE_EXHAUSTED with the time until the window ends
+ * caller send `burst` at once. Against the rate an image counts as a call: a call is admitted as
+ * one from its headers, and counts its other images once they are known (chargeImages; a tile
+ * stream's later images, consume). A refusal is RESOURCE_EXHAUSTED with the time until the window ends
  * as its retry hint (grpc-retry-pushback-ms, or HTTP 429 with Retry-After). Quotas are per
  * instance: behind a balancer over N instances a caller may get up to N times its quota.
  */
