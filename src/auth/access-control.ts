@@ -177,7 +177,7 @@ export class Authenticator {
 export class AccessControl {
   readonly auth: Authenticator | null;
   readonly quotas: QuotaLimiter | null;
-  /** The refusals of who calls, over gRPC and HTTP alike: logged once per source and kind an interval, then counted. */
+  /** The refusals of who calls and over quotas, over gRPC and HTTP alike: logged once per source and kind an interval, then counted. */
   readonly refusals = new RefusalLog();
 
   constructor(settings: AccessSettings, logger?: Logger) {

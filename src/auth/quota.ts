@@ -39,6 +39,9 @@ const OVER_QUOTA = 'over the quota of ';
  */
 export const isOverQuota = (description: string): boolean => description.startsWith(OVER_QUOTA);
 
+/** What a refusal over a quota is counted with in the refusal log (refusal-log.ts): whose quota, the words before its reason. */
+export const overQuotaKind = (description: string): string => description.slice(0, description.indexOf(': ', OVER_QUOTA.length));
+
 export class QuotaLimiter {
   /** One limiter per rate shape: keys share it when their quotas are alike. */
   private readonly rates = new Map<string, RateLimiterMemory>();

@@ -6,6 +6,8 @@
  * misconfigured or an attack is for an operator to see; the rest are counted and said in one line
  * when the interval ends or the server stops: "N more refused from SOURCE in the last T s". Past
  * MAX_TALLIES sources and kinds in an interval (an attacker with many addresses), one count for all.
+ * Refusals over a caller's quota are logged alike, at info (that caller's policy, not an alarm): a
+ * client looping past its quota wrote a line a call too.
  */
 import type { Logger } from 'pino';
 import type { AuthFailure } from './bearer.js';
@@ -18,9 +20,13 @@ export const MAX_TALLIES = 1000;
 /** The fields of a refusal's line: what it refused (method or route, request id…), its code and message. */
 export type RefusalFields = { code: string; message: string } & Record<string, unknown>;
 
+/** The level of a refusal's lines: warn for a refusal of who calls, info for one over a quota. */
+export type RefusalLevel = 'warn' | 'info';
+
 interface Tally {
-  /** Where its first line went: its count goes there too. */
+  /** Where its first line went, and at what level: its count goes there too. */
   logger: Logger;
+  level: RefusalLevel;
   since: number;
   /** Refusals after the first, not yet logged. */
   more: number;
@@ -39,8 +45,8 @@ export class RefusalLog {
 
   constructor(private readonly intervalMs = REFUSAL_LOG_INTERVAL_MS) {}
 
-  /** Logs the refusal at warn to `logger` if it is the first of its kind from `source` this interval; else counts it. */
-  refused(logger: Logger, source: string, kind: string, fields: RefusalFields): void {
+  /** Logs the refusal at `level` to `logger` if it is the first of its kind from `source` this interval; else counts it. */
+  refused(logger: Logger, source: string, kind: string, fields: RefusalFields, level: RefusalLevel = 'warn'): void {
     const key = `${source}\n${kind}`;
     const tally = this.tallies.get(key) ?? (this.tallies.size >= MAX_TALLIES ? this.beyond : null);
     if (tally) {
@@ -48,10 +54,10 @@ export class RefusalLog {
       return;
     }
     this.timer ??= setInterval(() => this.flush(), this.intervalMs).unref();
-    const counted = { logger, since: performance.now(), more: 0, fields: { source, code: fields.code, reason: fields.message } };
+    const counted = { logger, level, since: performance.now(), more: 0, fields: { source, code: fields.code, reason: fields.message } };
     if (this.tallies.size < MAX_TALLIES) {
       this.tallies.set(key, counted);
-      logger.warn({ ...fields, source }, 'refused');
+      logger[level]({ ...fields, source }, 'refused');
     } else {
       this.beyond = { ...counted, more: 1, fields: { ...counted.fields, source: `sources past the first ${MAX_TALLIES}` } };
     }
@@ -61,9 +67,9 @@ export class RefusalLog {
   flush(): void {
     const now = performance.now();
     const tallies = [...this.tallies.values(), ...(this.beyond ? [this.beyond] : [])];
-    for (const { logger, since, more, fields } of tallies) {
+    for (const { logger, level, since, more, fields } of tallies) {
       if (more > 0)
-        logger.warn({ ...fields, refused: more }, `${more} more refused from ${fields.source} in the last ${seconds(now - since)} s`);
+        logger[level]({ ...fields, refused: more }, `${more} more refused from ${fields.source} in the last ${seconds(now - since)} s`);
     }
     this.tallies.clear();
     this.beyond = null;

@@ -21,7 +21,7 @@ import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { httpCallName } from '../auth/access.js';
 import { AuthFailure, bearerChallenge } from '../auth/bearer.js';
-import { isOverQuota } from '../auth/quota.js';
+import { isOverQuota, overQuotaKind } from '../auth/quota.js';
 import { RefusalLog, refusalKind } from '../auth/refusal-log.js';
 import { authRefusalHoldMs, DEFAULT_REFUSAL_PACE_MS } from '../server/refusal-pace.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
@@ -347,10 +347,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // over a caller's quota (the access hook's, or an instance's relayed by a gateway) at info, as over
     // gRPC (access-interceptor.ts): one caller's policy, which an operator looks for by caller.
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED' && !isOverQuota(failure.message)) logger.debug(log, 'refused');
-    // A refusal of who calls (the access hook's, or the gateway's instances' relayed, cluster-backend.ts):
-    // at warn, once a source and kind an interval, the rest counted (refusal-log.ts).
+    // A refusal of who calls (the access hook's, or the gateway's instances' relayed, cluster-backend.ts)
+    // at warn, one over a quota at info: once a source and kind an interval, the rest counted (refusal-log.ts).
     else if (err instanceof AuthFailure) refusals.refused(logger, httpFallbackIdentity(request), refusalKind(err), log);
-    else logger.info(log, 'refused');
+    else if (isOverQuota(failure.message)) {
+      refusals.refused(logger, httpFallbackIdentity(request), overQuotaKind(failure.message), log, 'info');
+    } else logger.info(log, 'refused');
     if (err instanceof AuthFailure) void reply.header('www-authenticate', bearerChallenge(err));
     return sendFailure(request, reply, failure, err instanceof AuthFailure);
   });

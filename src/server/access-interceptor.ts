@@ -5,8 +5,8 @@
  * answered from its headers (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED with
  * grpc-retry-pushback-ms), before the early refusal for load looks at it and before a byte of its
  * request is read, held for the refusal pace first (refusal-pace.ts), as a refusal for load is: a
- * client looping on a bad token or past its quota cannot spin. A refusal of who calls is logged
- * through the refusal log (src/auth/refusal-log.ts), which a flood of bad tokens cannot flood.
+ * client looping on a bad token or past its quota cannot spin. Both are logged through the refusal
+ * log (src/auth/refusal-log.ts), which a flood of them cannot flood.
  * Health is never looked at (access.ts). An admitted call holds its place in the caller's quota of
  * open calls until its status is sent or it is cancelled. The token is taken out of the metadata
  * the handlers see.
@@ -14,6 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import { ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { AuthFailure, authorizationValues } from '../auth/bearer.js';
+import { isOverQuota, overQuotaKind } from '../auth/quota.js';
 import { refusalKind } from '../auth/refusal-log.js';
 import { OcrError } from '../shared/errors.js';
 import { clientAddress } from '../shared/client-address.js';
@@ -85,6 +86,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
       const { code, details, metadata } = toStatus(err);
       const fields = { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() };
       if (err instanceof AuthFailure) access.refusals.refused(logger(), fallbackIdentity(call), refusalKind(err), fields);
+      else if (isOverQuota(details)) access.refusals.refused(logger(), fallbackIdentity(call), overQuotaKind(details), fields, 'info');
       else logger().info(fields, 'refused');
       end();
       const answer = (): void => {

@@ -112,6 +112,46 @@ describe('a flood of calls with bad tokens', function () {
   });
 });
 
+describe('a caller looping past its quota', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+
+  before(async () => {
+    // By address, without tokens: one call, then none for 1000 s.
+    server = await spawnServer(['--quota-rps', '0.001', '--quota-burst', '1', '--log-level', 'info']);
+  });
+  after(async () => {
+    if (server.child.exitCode === null) {
+      server.child.kill('SIGTERM');
+      await once(server.child, 'exit');
+    }
+  });
+
+  it('is logged at info once, with a count of the rest, over gRPC and HTTP alike', async () => {
+    const looping = new OcrClient(`127.0.0.1:${server.port}`, { maxAttempts: 1 });
+    try {
+      await looping.getServerInfo();
+      for (let i = 0; i < 20; i++) {
+        const err = await looping.getServerInfo().catch((e: unknown) => e);
+        expect((err as OcrCallError).details).to.match(/^over the quota of addr:127\.0\.0\.1: /);
+      }
+    } finally {
+      looping.close();
+    }
+    for (let i = 0; i < 2; i++) expect((await fetch(`http://127.0.0.1:${server.httpPort!}/api/info`)).status).to.equal(429);
+    server.child.kill('SIGTERM');
+    await once(server.child, 'exit');
+    const lines = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; refused?: number });
+    expect(lines.filter((l) => l.msg === 'refused').map((l) => [l.level, l.source])).to.deep.equal([[30, 'addr:127.0.0.1']]);
+    const counts = lines.filter((l) => / more refused from /.test(l.msg));
+    expect(counts.map((l) => [l.level, l.refused])).to.deep.equal([[30, 21]]);
+  });
+});
+
 describe('an upload refused for its token', function () {
   this.timeout(120_000);
   let server: ServerProcess;
