@@ -99,12 +99,14 @@ export class QuotaLimiter {
    * Counts the images of a call already admitted, which counted as one: a RecognizeLines call of
    * `images` line images is worth as many calls. Rejects with RESOURCE_EXHAUSTED: with the time
    * until the window has room, or without a retry hint where they are more than the burst lets
-   * through at once, which no retry changes.
+   * through at once, which no retry changes: the call admitted is then given back, as it did no
+   * work, so that the same call with fewer images at once is not refused for it.
    */
   async chargeImages(who: string, quota: Quota, images: number): Promise<void> {
     const shape = rateShape(quota);
     if (!shape || images <= 1) return;
     if (images > shape.burst) {
+      await this.limiter(shape).reward(who, 1);
       throw new OcrError(
         'RESOURCE_EXHAUSTED',
         `${OVER_QUOTA}${who}: this call's ${images} images count as ${images} calls, more than the ${shape.burst} its quota lets through at once; send at most ${shape.burst} images a call`,
