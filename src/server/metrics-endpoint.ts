@@ -1,13 +1,24 @@
 /**
  * `--metrics-port`: Prometheus text on http://HOST:PORT/metrics, beside the gRPC and HTTP ports.
- * With tokens on it asks for one as the HTTP port's /metrics does (ocr:admin, unless --no-protect-info).
+ * With tokens on it asks for one as the HTTP port's /metrics does (ocr:admin, unless --no-protect-info),
+ * and its refusals are held for the refusal pace and logged through the refusal log, as theirs are.
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
 import { AuthFailure, authorizationValues, bearerChallenge } from '../auth/bearer.js';
+import { refusalKind } from '../auth/refusal-log.js';
+import { clientAddress } from '../shared/client-address.js';
 import type { ConnectionGuard } from './connection-guard.js';
+import type { Logger } from './logger.js';
+import { authRefusalHoldMs } from './refusal-pace.js';
+
+/** How a refusal is held and logged: the refusal pace (--refusal-pace-ms), and the server's logger. */
+export interface MetricsRefusals {
+  paceMs: number;
+  logger: Logger;
+}
 
 /** Resolves once bound (unref'd: it keeps no process alive); rejects with the listen error. */
 export async function serveMetrics(
@@ -16,6 +27,7 @@ export async function serveMetrics(
   connections: ConnectionGuard,
   host: string,
   port: number,
+  refusals: MetricsRefusals,
 ): Promise<Server> {
   const need = httpRequirement('/metrics', access?.protectInfo ?? false);
   const http = createServer((req, res) => {
@@ -28,9 +40,11 @@ export async function serveMetrics(
       res.writeHead(405, { allow: 'GET, HEAD' }).end(`${req.method} /metrics is not served; send GET\n`);
       return;
     }
+    const arrived = performance.now();
     const authorization = authorizationValues(req.rawHeaders);
+    const source = `addr:${clientAddress(req.socket.remoteAddress)}`;
     const admitted = access?.concerns(need)
-      ? access.admit({ authorization, fallback: () => `addr:${req.socket.remoteAddress ?? 'unknown'}` }, need)
+      ? access.admit({ authorization, fallback: () => source }, need)
       : Promise.resolve({ release: () => undefined });
     admitted
       .then(async ({ release }) => {
@@ -40,7 +54,15 @@ export async function serveMetrics(
       })
       .catch((err: unknown) => {
         if (err instanceof AuthFailure) {
-          res.writeHead(err.code === 'PERMISSION_DENIED' ? 403 : 401, { 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
+          const status = err.code === 'PERMISSION_DENIED' ? 403 : 401;
+          access?.refusals.refused(refusals.logger, source, refusalKind(err), {
+            route: '/metrics',
+            status,
+            code: err.code,
+            message: err.message,
+          });
+          const answer = (): void => void res.writeHead(status, { 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
+          setTimeout(answer, authRefusalHoldMs(refusals.paceMs, undefined, performance.now() - arrived));
         } else res.writeHead(500).end(String(err));
       });
   });

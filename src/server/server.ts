@@ -249,7 +249,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // before the instance turns SERVING and says it serves.
   if (config.metricsPort !== undefined) {
     try {
-      metricsEndpoint = await serveMetrics(metrics.registry, access, connections, config.host, config.metricsPort);
+      metricsEndpoint = await serveMetrics(metrics.registry, access, connections, config.host, config.metricsPort, {
+        paceMs: config.limits.refusalPaceMs,
+        logger,
+      });
     } catch (err) {
       return failStart(err, httpListenFailure(config.host, config.metricsPort, err, { what: 'metrics', portFlag: '--metrics-port' }));
     }

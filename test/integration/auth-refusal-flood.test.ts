@@ -6,6 +6,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { OcrClient, type OcrCallError } from '../../src/client/index.js';
+import { freePort } from '../../src/dev/free-port.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { textImage } from '../support/images.js';
 
@@ -109,6 +110,33 @@ describe('a flood of calls with bad tokens', function () {
       [40, FLOOD - 1, 'no token: send '],
     ]);
     expect(counts[0]!.msg).to.match(new RegExp(`^${2 * FLOOD - 1} more refused from addr:127\\.0\\.0\\.1 in the last [\\d.]+ s$`));
+  });
+});
+
+describe('a flood of scrapes without a token on --metrics-port', function () {
+  this.timeout(120_000);
+
+  it('is logged as on the HTTP port: at warn once, with a count of the rest', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-auth-scrape-'));
+    const keyFile = path.join(dir, 'keys.json');
+    writeFileSync(keyFile, '[]');
+    const metricsPort = await freePort();
+    const server = await spawnServer(['--api-keys', keyFile, '--metrics-port', String(metricsPort)]);
+    try {
+      for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).to.equal(401);
+    } finally {
+      server.child.kill('SIGTERM');
+      await once(server.child, 'exit');
+    }
+    const lines = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; route?: string; source?: string; refused?: number });
+    expect(lines.filter((l) => l.msg === 'refused').map((l) => [l.level, l.route, l.source])).to.deep.equal([
+      [40, '/metrics', 'addr:127.0.0.1'],
+    ]);
+    expect(lines.filter((l) => / more refused from /.test(l.msg)).map((l) => l.refused)).to.deep.equal([4]);
   });
 });
 
