@@ -53,8 +53,6 @@ export interface CallAccess {
 
 /** What an admitted call counts against its caller's rate beyond its admission, which counted it as one call. */
 export interface QuotaCharges {
-  /** A call worth `images` images (RecognizeLines, /api/ocr/lines) counts as that many calls (QuotaLimiter.chargeImages). */
-  images: (images: number) => Promise<void>;
   /** One call more: a tile stream's next image. RESOURCE_EXHAUSTED with the wait until there is room. */
   another: () => Promise<void>;
 }
@@ -67,7 +65,7 @@ export interface Admitted {
 }
 
 const NOTHING = (): void => undefined;
-const NO_CHARGES: QuotaCharges = { images: async () => undefined, another: async () => undefined };
+const NO_CHARGES: QuotaCharges = { another: async () => undefined };
 
 /**
  * What changes when a file is rewritten or replaced: its inode, size and time. One that cannot be
@@ -216,10 +214,7 @@ export class AccessControl {
     const { identity } = caller;
     const quota = quotas.quotaOf(caller.quota);
     const release = await quotas.admit(identity, quota);
-    const charges: QuotaCharges = {
-      images: (images) => quotas.chargeImages(identity, quota, images),
-      another: () => quotas.consume(identity, quota, 1),
-    };
+    const charges: QuotaCharges = { another: () => quotas.consume(identity, quota, 1) };
     return { caller, release, charges };
   }
 

@@ -3,9 +3,9 @@
  * rate-limiter-flexible's in-memory limiter (no dependencies, kept up, one counter and one timer
  * a caller): at most `burst` calls in a window of burst/rps seconds, which averages `rps` a second
  * over any longer span (a quota of N a second holds over 30 s within burst calls) and lets a quiet
- * caller send `burst` at once. Against the rate an image counts as a call: a call is admitted as
- * one from its headers, and counts its other images once they are known (chargeImages; a tile
- * stream's later images, consume). A refusal is RESOURCE_EXHAUSTED with the time until the window ends
+ * caller send `burst` at once. A call counts as one, a RecognizeLines call of many line images
+ * too (a page of as many lines costs the same); a tile stream, whose images are each a call's
+ * worth, counts each image after its first (consume). A refusal is RESOURCE_EXHAUSTED with the time until the window ends
  * as its retry hint (grpc-retry-pushback-ms, or HTTP 429 with Retry-After). Quotas are per
  * instance: behind a balancer over N instances a caller may get up to N times its quota.
  */
@@ -95,28 +95,8 @@ export class QuotaLimiter {
     }
   }
 
-  /**
-   * Counts the images of a call already admitted, which counted as one: a RecognizeLines call of
-   * `images` line images is worth as many calls. Rejects with RESOURCE_EXHAUSTED: with the time
-   * until the window has room, or without a retry hint where they are more than the burst lets
-   * through at once, which no retry changes: the call admitted is then given back, as it did no
-   * work, so that the same call with fewer images at once is not refused for it.
-   */
-  async chargeImages(who: string, quota: Quota, images: number): Promise<void> {
-    const shape = rateShape(quota);
-    if (!shape || images <= 1) return;
-    if (images > shape.burst) {
-      await this.limiter(shape).reward(who, 1);
-      throw new OcrError(
-        'RESOURCE_EXHAUSTED',
-        `${OVER_QUOTA}${who}: this call's ${images} images count as ${images} calls, more than the ${shape.burst} its quota lets through at once; send at most ${shape.burst} images a call`,
-      );
-    }
-    await this.consume(who, quota, images - 1, ` (this call's ${images} images count as ${images} calls)`);
-  }
-
-  /** Counts `points` calls of `who` against its rate; RESOURCE_EXHAUSTED with the wait until there is room, `why` added to its reason. */
-  async consume(who: string, quota: Quota, points: number, why = ''): Promise<void> {
+  /** Counts `points` calls of `who` against its rate; RESOURCE_EXHAUSTED with the wait until there is room. */
+  async consume(who: string, quota: Quota, points: number): Promise<void> {
     const shape = rateShape(quota);
     if (!shape) return;
     try {
@@ -126,7 +106,7 @@ export class QuotaLimiter {
       const waitMs = Math.max(1, Math.ceil(err.msBeforeNext));
       throw new OcrError(
         'RESOURCE_EXHAUSTED',
-        `${OVER_QUOTA}${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once${why}; retry in ${waitMs} ms`,
+        `${OVER_QUOTA}${who}: ${fmt(shape.rps)} calls a second, ${shape.burst} at most at once; retry in ${waitMs} ms`,
         waitMs,
       );
     }

@@ -52,7 +52,7 @@ export function serverAuthOptions(): Option[] {
     ),
     new Option(
       '--quota-rps <n>',
-      "each caller's calls a second (API key, JWT subject, client certificate, else address), each image of a RecognizeLines call or a tile stream counting as one, unless its key sets its own; over it: RESOURCE_EXHAUSTED / 429 (default: none)",
+      "each caller's calls a second (API key, JWT subject, client certificate, else address), each image of a tile stream counting as one, unless its key sets its own; over it: RESOURCE_EXHAUSTED / 429 (default: none)",
     ).argParser(decimal(0.001)),
     new Option('--quota-burst <n>', 'calls a caller may send at once above --quota-rps (default: one second of it)').argParser(positiveInt),
     new Option('--quota-concurrent <n>', "each caller's calls open at once (default: none)").argParser(positiveInt),

@@ -8,7 +8,7 @@
  * client goes away.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AccessControl, QuotaCharges } from '../auth/access-control.js';
+import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
 import { authorizationValues } from '../auth/bearer.js';
 import { socketPeerIdentity } from '../server/peer-identity.js';
@@ -24,23 +24,15 @@ export function httpFallbackIdentity(request: FastifyRequest): string {
   return `addr:${clientAddress(request.raw.socket.remoteAddress)}`;
 }
 
-/** What each admitted request counts against its caller's quota past its admission (a line image counts as a call). */
-const charges = new WeakMap<FastifyRequest, QuotaCharges>();
-
-/** The request's charges; none where no quota applies to it. */
-export const requestQuotaCharges = (request: FastifyRequest): QuotaCharges | undefined => charges.get(request);
-
 export function addAccessControl(app: FastifyInstance, access: AccessControl): void {
   const protectInfo = access.protectInfo;
   app.addHook('onRequest', async (request, reply) => {
     const need = httpRequirement(request.routeOptions.url, protectInfo);
     if (!access.concerns(need)) return;
-    const admitted = await access.admit(
+    const { release } = await access.admit(
       { authorization: requestAuthorization(request), fallback: () => httpFallbackIdentity(request) },
       need,
     );
-    const { release } = admitted;
-    charges.set(request, admitted.charges);
     if (reply.raw.writableFinished || reply.raw.destroyed) release();
     else reply.raw.once('close', release);
   });

@@ -26,7 +26,7 @@ import { RefusalLog, refusalKind } from '../auth/refusal-log.js';
 import { authRefusalHoldMs, DEFAULT_REFUSAL_PACE_MS } from '../server/refusal-pace.js';
 import type { Refused, WeighedRequest, Weighing } from '../server/request-weighing.js';
 import type { UploadGate } from '../server/upload-gate.js';
-import { addAccessControl, httpFallbackIdentity, requestAuthorization, requestQuotaCharges } from './access-hook.js';
+import { addAccessControl, httpFallbackIdentity, requestAuthorization } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn } from './body-turn.js';
@@ -128,7 +128,6 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSou
   const { priority, deadline } = callTerms(request, reply, body);
   // Every value: Node keeps only the first of repeated authorization headers in request.headers.
   const authorization = requestAuthorization(request);
-  const charges = requestQuotaCharges(request);
   const controller = new AbortController();
   // The client went away before its answer: the work it asked for stops.
   reply.raw.on('close', () => {
@@ -142,7 +141,6 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSou
     what: httpCallName(request.routeOptions.url ?? request.url),
     ...(authorization.length > 0 ? { authorization: authorization.join(', ') } : {}),
     ...(deadline !== undefined ? { deadline } : {}),
-    ...(charges ? { charges } : {}),
   };
 }
 

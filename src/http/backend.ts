@@ -2,7 +2,6 @@
  * What the HTTP front door answers with: the local engine on `ocr serve`, the cluster through the
  * SDK on `ocr gateway`. Both speak the gRPC messages, so the JSON API is the same either way.
  */
-import type { QuotaCharges } from '../auth/access-control.js';
 import type { RecognizeLinesResponse, RecognizeOptions, RecognizeResponse, ServerInfo } from '../gen/ocr/v1/ocr.js';
 
 export type Priority = 'interactive' | 'batch';
@@ -19,8 +18,6 @@ export interface HttpCall {
   what: string;
   /** The request's `authorization` headers, joined with commas as HTTP joins repeated fields: for a gateway to pass on (cluster-backend.ts). */
   authorization?: string;
-  /** The caller's quota past the request's admission (a line image counts as a call); none where no quota applies. */
-  charges?: QuotaCharges;
 }
 
 export interface OcrBackend {

@@ -196,11 +196,7 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken 
       return inFlight;
     },
     recognize: (image, options, call) => observed(client.recognize(image, options, settings(call)), call),
-    // The gateway's own quota counts each line image as a call, as the instances' do.
-    recognizeLines: async (images, options, call) => {
-      await call.charges?.images(images.length);
-      return observed(client.recognizeLines(images, options, settings(call)), call);
-    },
+    recognizeLines: (images, options, call) => observed(client.recognizeLines(images, options, settings(call)), call),
     serverInfo: async (call) => withGatewayLimits(await observed(client.getServerInfo(settings(call)), call), limits),
     async ready() {
       if (!draining && !reachedOnce)

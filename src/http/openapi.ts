@@ -203,9 +203,7 @@ const requestFailures = (badInput?: string): Record<string, object> => ({
 const failures = {
   ...accessFailures,
   ...requestFailures('bad input: `msg` says what is wrong and what to send'),
-  '413': failure(
-    "too large for this server, or more line images than the caller's quota lets through at once: no retry helps (scale the image down, split the batch)",
-  ),
+  '413': failure('too large for this server: no retry helps (scale the image down, split the batch)'),
   '415': failure(
     `not a ${SUPPORTED_FORMATS} image, a body type other than multipart, image/*, application/octet-stream or JSON, or a body with a Content-Encoding`,
   ),

@@ -11,7 +11,6 @@ import { arrivalOf } from './call-arrival.js';
 import { callDeadline, callPriority, requestId, type ServiceContext } from './call-context.js';
 import { statusName, toServiceError } from './status.js';
 import { tooLateToAnswer } from '../shared/answer-deadline.js';
-import { isOverQuota } from '../auth/quota.js';
 
 export type Method = 'Recognize' | 'RecognizeLines' | 'GetServerInfo' | 'RecognizeTiles';
 
@@ -96,9 +95,8 @@ export class CallRecord {
     const refused = { ...log, code, message: serviceError.details, peer: this.peer };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
     // A refusal for load is counted, and logged at debug only, as the early refusals are not logged
-    // at all: under overload there are hundreds a second, and a line each would flood the log. One
-    // over the caller's quota (its line images counted, quota.ts) is that caller's policy: info.
-    else if (isLoadRefusal(error) && !isOverQuota(serviceError.details)) ctx.logger.debug(refused, 'refused');
+    // at all: under overload there are hundreds a second, and a line each would flood the log.
+    else if (isLoadRefusal(error)) ctx.logger.debug(refused, 'refused');
     else ctx.logger.info(refused, 'refused');
     return { send: 'error', error: serviceError };
   }

@@ -22,8 +22,7 @@ export function localBackend(handlers: () => OcrHandlers | null, registry: Regis
   };
   return {
     recognize: async (image, options, call) => ready().recognize({ image: asBuffer(image), options }, callInfo(call)),
-    recognizeLines: async (images, options, call) =>
-      ready().recognizeLines({ images: images.map(asBuffer), options }, callInfo(call), call.charges),
+    recognizeLines: async (images, options, call) => ready().recognizeLines({ images: images.map(asBuffer), options }, callInfo(call)),
     serverInfo: async () => ready().getServerInfo({}),
     ready: serving,
     starting: () => handlers() === null,

@@ -10,15 +10,13 @@ import type {
 import { zeroTimings } from '../engine/index.js';
 import { OcrError, resourceExhausted } from '../shared/errors.js';
 import { tooLarge } from '../shared/image-limit.js';
-import type { QuotaCharges } from '../auth/access-control.js';
 import type { ServiceContext } from './call-context.js';
 import { fromOptions, toLine, toTimings } from './convert.js';
 import type { CallInfo } from './unary-call.js';
 
 export interface OcrHandlers {
   recognize: (request: RecognizeRequest, info: CallInfo) => Promise<RecognizeResponse>;
-  /** `charges`: the caller's quota, which counts each line image as a call; none where no quota applies. */
-  recognizeLines: (request: RecognizeLinesRequest, info: CallInfo, charges?: QuotaCharges) => Promise<RecognizeLinesResponse>;
+  recognizeLines: (request: RecognizeLinesRequest, info: CallInfo) => Promise<RecognizeLinesResponse>;
   getServerInfo: (request: GetServerInfoRequest) => Promise<ServerInfo>;
 }
 
@@ -51,11 +49,7 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
     };
   };
 
-  const recognizeLines = async (
-    request: RecognizeLinesRequest,
-    info: CallInfo,
-    charges?: QuotaCharges,
-  ): Promise<RecognizeLinesResponse> => {
+  const recognizeLines = async (request: RecognizeLinesRequest, info: CallInfo): Promise<RecognizeLinesResponse> => {
     const started = performance.now();
     const count = request.images.length;
     if (count === 0) throw new OcrError('INVALID_ARGUMENT', 'images is empty: send at least one line image');
@@ -63,7 +57,6 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
       throw resourceExhausted(`${count} images in one call; this server takes at most ${ctx.limits.maxLinesPerRequest}: split the batch`);
     }
     checkSize(request.images, true);
-    await charges?.images(count);
     const outcomes = await engine.recognizeLines(request.images, { ...fromOptions(request.options, info.signal), ...info });
     const timings = zeroTimings();
     for (const o of outcomes) {
