@@ -51,19 +51,30 @@ const DEREGISTER_BOUND_MS = 2000;
 /** How long registration waits for the work estimates' calibration (OcrEngine.calibrate) before registering anyway. */
 const REGISTRATION_CALIBRATION_WAIT_MS = 10_000;
 
-/** Deregisters within `boundMs`; a failure is logged, never fatal: the agent reaps the instance once its check fails. */
-async function leaveConsul(registration: ConsulRegistration, logger: Logger, boundMs: number): Promise<void> {
+/** Whether `work` (which never rejects) settles within `ms`. */
+async function settledWithin(work: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), boundMs)));
-  try {
-    if ((await Promise.race([registration.deregister(), expired])) === 'expired') {
-      logger.error({ boundMs }, 'Consul did not confirm the deregistration in time; draining anyway');
-    }
-  } catch (err) {
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const inTime = await Promise.race([work.then(() => true), expired]);
+  clearTimeout(timer);
+  return inTime;
+}
+
+/**
+ * Deregisters: `drainMay` resolves once the deregistration is done or `boundMs` has passed, so that
+ * a slow agent does not hold the drain; `done` once it is done, for the exit to wait on (a first
+ * registration still unanswered at the signal is deregistered once answered: an exit before that left
+ * the instance in Consul). A failure is logged, never fatal: the agent reaps the instance once its
+ * check fails.
+ */
+function leaveConsul(registration: ConsulRegistration, logger: Logger, boundMs: number): { drainMay: Promise<void>; done: Promise<void> } {
+  const done = registration.deregister().catch((err: unknown) => {
     logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot deregister from Consul; draining anyway');
-  } finally {
-    clearTimeout(timer);
-  }
+  });
+  const drainMay = settledWithin(done, boundMs).then((inTime) => {
+    if (!inTime) logger.error({ boundMs }, 'Consul did not confirm the deregistration in time; draining anyway');
+  });
+  return { drainMay, done };
 }
 
 /** Consul settings from the options and the environment variables Consul's own tools read. */
@@ -103,11 +114,26 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     stopping = true;
     const server = running;
     const leaving = registration;
+    const graceEnds = Date.now() + opts.graceMs;
     server.logger.info({ signal }, 'shutting down');
+    let deregistered: Promise<void> = Promise.resolve();
     // NOT_SERVING first, then out of Consul (callers stop picking this instance), then drain.
-    const beforeDrain = leaving ? () => leaveConsul(leaving, server.logger, DEREGISTER_BOUND_MS) : undefined;
+    const beforeDrain = leaving
+      ? () => {
+          const leave = leaveConsul(leaving, server.logger, DEREGISTER_BOUND_MS);
+          deregistered = leave.done;
+          return leave.drainMay;
+        }
+      : undefined;
     server.shutdown(opts.graceMs, beforeDrain).then(
-      ({ stuck }) => exitProcess(0, stuck > 0),
+      async ({ stuck }) => {
+        if (!(await settledWithin(deregistered, Math.max(0, graceEnds - Date.now())))) {
+          server.logger.error(
+            'the grace period ended before Consul confirmed the deregistration; the agent reaps the instance once its checks fail',
+          );
+        }
+        exitProcess(0, stuck > 0);
+      },
       (err: unknown) => {
         server.logger.error({ err }, 'shutdown failed');
         process.exit(1);

@@ -184,6 +184,15 @@ export function failingChecks(checks: Record<string, AgentCheckEntry>, serviceId
     .map((c) => `${c.Name ?? 'check'}: ${c.Output}`);
 }
 
+/**
+ * Whether a registration that failed may still have been taken: the agent was sent it and did not
+ * answer (the request timed out, the connection was cut), rather than refusing it or the connection.
+ */
+function mayHaveLanded(err: unknown): boolean {
+  const e = err as { isTimeout?: unknown; code?: unknown } | null;
+  return e?.isTimeout === true || e?.code === 'ECONNRESET';
+}
+
 function statusCodeOf(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof code === 'number' ? code : undefined;
@@ -258,8 +267,11 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
 
   let stopped = false;
   let registered = false;
-  /** Whether the agent ever took the registration: one that never did has nothing to remove. */
-  let everRegistered = false;
+  /**
+   * Whether the agent may hold the registration: it took one, or one went unanswered (it may have
+   * landed). One that never did has nothing to remove.
+   */
+  let mayBeRegistered = false;
   let failures = 0;
   let agentDown = false;
   /** Whether the log last said that another instance holds this one's ID. */
@@ -298,13 +310,14 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     try {
       await consul.agent.service.register({ ...registration, ...request });
       registered = true;
-      everRegistered = true;
+      mayBeRegistered = true;
       if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
       else logger.info({ check, httpCheck, tls: o.instanceTls !== undefined, tags: o.tags, meta: o.meta }, 'registered in Consul');
       failures = 0;
       await removeStaleTwins();
     } catch (err) {
       failures += 1;
+      if (mayHaveLanded(err)) mayBeRegistered = true;
       const status = statusCodeOf(err);
       const advice = tokenAdvice(status, o.token !== undefined, o.serviceName);
       const fields = { err: messageOf(err), status, ...(advice ? { advice } : {}), attempt: failures, retryInMs: retryDelay() };
@@ -387,8 +400,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       stopped = true;
       clearTimeout(timer);
       await inFlight; // never rejects; a registration landing after the deregistration would linger
-      if (!everRegistered) {
-        // An attempt that timed out may still have landed: the agent reaps it once its check fails.
+      if (!mayBeRegistered) {
         logger.info('never registered in Consul: nothing to deregister');
         consul.destroy();
         return;

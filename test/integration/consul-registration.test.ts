@@ -187,6 +187,25 @@ describe('Consul registration', function () {
         await down.close();
       }
     });
+
+    it('deregisters on SIGTERM a first registration the agent took and has not answered yet, before it exits', async () => {
+      const slow = new ConsulDouble();
+      const { address } = await slow.start();
+      const hold = slow.holdRegistrationAnswers();
+      try {
+        server = await spawnServer(['--consul', address, '--service-name', unique('ocr-slow-agent'), '--log-level', 'info']);
+        const s = server;
+        // Taken by the agent, its answer still on the way when the signal comes.
+        expect(await hold.arrived).to.equal(s.instanceId);
+        const exited = once(s.child, 'exit') as Promise<[number | null]>;
+        s.child.kill('SIGTERM');
+        expect((await exited)[0], s.stderr()).to.equal(0);
+        expect(await agentServices(address), s.stderr()).not.to.have.property(s.instanceId);
+      } finally {
+        hold.release();
+        await slow.close();
+      }
+    });
   });
 
   describe('registerInstance', () => {

@@ -115,6 +115,12 @@ export interface ConsulDoubleOptions {
   aclWriteToken?: string;
 }
 
+/** Registrations' answers held back (ConsulDouble.holdRegistrationAnswers). */
+interface RegistrationHold {
+  arrive(id: string): void;
+  held: (() => void)[];
+}
+
 interface CheckState {
   id: string;
   name: string;
@@ -297,6 +303,8 @@ export class ConsulDouble {
   private index = 1;
   /** Blocking queries in progress; each re-reads its own service's index when woken. */
   private readonly waiters = new Set<() => void>();
+  /** While set (holdRegistrationAnswers), each registration's answer waits for it. */
+  private registrationHold: RegistrationHold | null = null;
   private server: http.Server | null = null;
   private readonly sockets = new Set<Socket>();
   private wasStopped = false;
@@ -352,6 +360,26 @@ export class ConsulDouble {
     this.closed = true;
   }
 
+  /**
+   * An agent slow to answer registrations: from now on each is taken at once, as the agent takes it
+   * before it answers, and its answer is held until `release()`. `arrived` resolves
+   * with the ID of the first registration taken.
+   */
+  holdRegistrationAnswers(): { arrived: Promise<string>; release(): void } {
+    let arrive: (id: string) => void = () => undefined;
+    const arrived = new Promise<string>((resolve) => (arrive = resolve));
+    const held: (() => void)[] = [];
+    const hold: RegistrationHold = { arrive, held };
+    this.registrationHold = hold;
+    return {
+      arrived,
+      release: () => {
+        if (this.registrationHold === hold) this.registrationHold = null;
+        for (const answer of held.splice(0)) answer();
+      },
+    };
+  }
+
   /** The current raft-like index (test introspection). */
   get currentIndex(): number {
     return this.index;
@@ -370,7 +398,8 @@ export class ConsulDouble {
     return this.nameIndex.get(serviceName) ?? 1;
   }
 
-  private register(body: unknown): void {
+  /** Takes a registration; returns the service's ID. */
+  private register(body: unknown): string {
     if (!isRecord(body)) throw new HttpError(400, 'Request decode failed: body must be a JSON object');
     const name = stringField(body, 'Name');
     if (!name) throw new HttpError(400, 'Missing service name');
@@ -426,6 +455,7 @@ export class ConsulDouble {
       this.scheduleRun(check, Math.random() * check.intervalMs);
       this.scheduleReap(service, check);
     }
+    return id;
   }
 
   private parseMeta(value: unknown): Record<string, string> {
@@ -617,8 +647,11 @@ export class ConsulDouble {
         throw new HttpError(400, `Request decode failed: ${(err as Error).message}`);
       }
       mayWrite(isRecord(parsed) ? stringField(parsed, 'Name') : '');
-      this.register(parsed);
-      return this.reply(res, 200, '');
+      const id = this.register(parsed);
+      const hold = this.registrationHold;
+      if (!hold) return this.reply(res, 200, '');
+      hold.held.push(() => this.reply(res, 200, ''));
+      return hold.arrive(id);
     }
     if (path.startsWith('/v1/agent/service/deregister/')) {
       only('PUT');
