@@ -1,6 +1,7 @@
 /** The error every failed call of the client rejects with: a gRPC status, by name and by number. */
 
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { OcrError } from '../shared/errors.js';
 
 /** A gRPC status name: 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', ... */
 export type StatusName = keyof typeof Status;
@@ -215,14 +216,28 @@ function isServiceError(err: unknown): err is ServiceError {
 
 /**
  * Wraps whatever a grpc-js call failed with. Anything that is not a gRPC status (a serialization
- * bug, a throw in a callback) becomes INTERNAL so callers handle a single error type.
+ * bug, a throw in a callback) becomes INTERNAL so callers handle a single error type. An OcrError
+ * (what the SDK refuses itself as a server would, such as an unreadable image cut into tiles)
+ * keeps its code and words: a catch written for a server's refusal of the same input takes it.
  */
 export function toOcrCallError(err: unknown, method?: string): OcrCallError {
   if (err instanceof OcrCallError) return err;
+  if (err instanceof OcrError) return new OcrCallError(Status[err.code], err.message, { method, cause: err });
   if (isServiceError(err)) {
     if (err.code === Status.UNAVAILABLE && err.details === GRPC_JS_CHANNEL_CLOSED) return clientClosed(method, err);
     return new OcrCallError(err.code, describe(err, method), { method, metadata: err.metadata, cause: err });
   }
   const details = err instanceof Error ? err.message : String(err);
   return new OcrCallError(Status.INTERNAL, details, { method, cause: err });
+}
+
+/** The one RPC the tiling helpers' refusals stand for. */
+const TILES_METHOD = 'RecognizeTiles';
+
+/**
+ * What the tiling helpers refuse before any call (an unreadable image, a bad tile plan), as the
+ * RecognizeTiles call's failure it stands for; anything else (a missing sharp, a TypeError) as it is.
+ */
+export function tilesRefusal(err: unknown): unknown {
+  return err instanceof OcrError ? toOcrCallError(err, TILES_METHOD) : err;
 }

@@ -10,7 +10,6 @@ import type { Quad, Rect } from '../shared/quad.js';
 import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js';
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
-import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { abortableDelay } from './abort-listeners.js';
 import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
@@ -115,7 +114,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   // Decoding and cutting a large image take a while: a caller that has given up is told so first.
   if (opts.signal?.aborted) throw callerCancelled('RecognizeTiles', opts.signal);
   const tiled = await TiledImage.decode(image);
-  const rects = planTiles(tiled.width, tiled.height, opts.tileSize, opts.overlap ?? DEFAULT_TILE_OVERLAP);
+  const rects = tiled.tiles(opts.tileSize, opts.overlap);
   // Each tile is cut as its stream comes to it, once for every round: a caller that aborts stops the
   // cutting with its streams, and the first tiles go while the others are still being cut.
   const encoded = new Map<number, Promise<Buffer>>();

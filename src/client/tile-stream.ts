@@ -9,8 +9,6 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 
 import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '../gen/ocr/v1/ocr.js';
-import { invalidArgument } from '../shared/errors.js';
-import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
 import { callSettingsOf, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
@@ -52,6 +50,9 @@ interface PendingImage {
 
 const METHOD = 'RecognizeTiles';
 
+/** A TileStream used in a way its server would refuse, refused here as that call's INVALID_ARGUMENT. */
+const misuse = (details: string): OcrCallError => new OcrCallError(Status.INVALID_ARGUMENT, details, { method: METHOD });
+
 export class TileStream {
   private readonly images = new Map<string, PendingImage>();
   /** Set once the call is over; later images fail with it. */
@@ -70,17 +71,19 @@ export class TileStream {
   }
 
   /**
-   * Sends one image as tiles and resolves with its merged lines. Rejects with OcrCallError when the
-   * call fails, and with an INVALID_ARGUMENT OcrError for an unreadable image or a bad tile plan.
+   * Sends one image as tiles and resolves with its merged lines. Rejects with OcrCallError: the
+   * call's failure, or INVALID_ARGUMENT for an unreadable image or a bad tile plan, refused before
+   * any tile is sent as the server refuses them.
    */
   async recognize(image: Uint8Array | TiledImage, options: LargeImageOptions): Promise<LargeImageResult> {
     const recognizeOptions = checkRecognizeOptions(checkTileOptions(options, 'TileStream.recognize').options);
     const tiled = image instanceof TiledImage ? image : await TiledImage.decode(image);
-    const rects = planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
+    const rects = tiled.tiles(options.tileSize, options.overlap);
+    // Its caller's end() first: the call it ended may be over, with no image left for its failure to name.
+    if (this.halfClosed) throw misuse('this tile stream was ended; open a new one');
     if (this.ended) throw this.ended;
-    if (this.halfClosed) throw invalidArgument('this tile stream was ended; open a new one');
     const imageId = options.imageId ?? randomUUID();
-    if (this.images.has(imageId)) throw invalidArgument(`image id "${imageId}" is already in flight on this stream`);
+    if (this.images.has(imageId)) throw misuse(`image id "${imageId}" is already in flight on this stream`);
 
     const result = new Promise<LargeImageResult>((resolve, reject) => {
       this.images.set(imageId, { onTile: options.onTile, resolve, reject });
@@ -191,7 +194,7 @@ export async function recognizeLargeImage(
   if (signal?.aborted) throw callerCancelled(METHOD, signal);
   checkRecognizeOptions(options.options);
   const tiled = await TiledImage.decode(image);
-  planTiles(tiled.width, tiled.height, options.tileSize, options.overlap ?? DEFAULT_TILE_OVERLAP);
+  tiled.tiles(options.tileSize, options.overlap);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));
   try {
     return await stream.recognize(tiled, options);

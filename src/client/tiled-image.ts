@@ -6,8 +6,9 @@
 
 import { decodeBmp } from '../shared/bmp-decoder.js';
 import { invalidArgument, OcrError } from '../shared/errors.js';
+import { corruptImage } from '../shared/corrupt-image.js';
 import { sniffFormat } from '../shared/image-format.js';
-import { notAnImage } from '../shared/not-an-image.js';
+import { EMPTY_IMAGE, notAnImage } from '../shared/not-an-image.js';
 import { sharpReason } from '../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../shared/sharp-fail-on.js';
 import { withoutPngText } from '../shared/png-text.js';
@@ -16,6 +17,8 @@ import { checkSampleDepth } from '../shared/sample-depth.js';
 import { checkImageBytes } from './image-bytes.js';
 import { loadSharp, type Sharp } from '../shared/load-sharp.js';
 import { quadSize, type Quad, type Rect } from '../shared/quad.js';
+import { DEFAULT_TILE_OVERLAP, planTiles } from '../shared/tiling.js';
+import { tilesRefusal } from './errors.js';
 
 const CHANNELS = 3;
 
@@ -35,11 +38,27 @@ export class TiledImage {
   ) {}
 
   /**
-   * Decodes an encoded image; an unreadable one is an INVALID_ARGUMENT OcrError. Rejects with a plain
-   * Error that says to install sharp when it is missing.
+   * Decodes an encoded image; an unreadable one is refused as the server refuses it sent whole: an
+   * INVALID_ARGUMENT OcrCallError in the server's words. Rejects with a plain Error that says to
+   * install sharp when it is missing.
    */
   static async decode(image: Uint8Array): Promise<TiledImage> {
-    if (checkImageBytes(image, 'image').length === 0) throw invalidArgument('image is empty');
+    return TiledImage.read(image).catch((err: unknown) => {
+      throw tilesRefusal(err);
+    });
+  }
+
+  /** The tiles of `tileSize` (overlapping by `overlap`) that cover the image; bad sizes are INVALID_ARGUMENT OcrCallErrors. */
+  tiles(tileSize: number, overlap = DEFAULT_TILE_OVERLAP): Rect[] {
+    try {
+      return planTiles(this.width, this.height, tileSize, overlap);
+    } catch (err) {
+      throw tilesRefusal(err);
+    }
+  }
+
+  private static async read(image: Uint8Array): Promise<TiledImage> {
+    if (checkImageBytes(image, 'image').length === 0) throw invalidArgument(EMPTY_IMAGE);
     // Only what the server reads: sharp alone would also render an SVG (a 120-byte one can ask for
     // 30000×30000 pixels, and no pixel limit applies here) or decode an AVIF that the server refuses.
     const format = sniffFormat(image);
@@ -70,7 +89,7 @@ export class TiledImage {
     } catch (err) {
       if (err instanceof OcrError) throw err;
       // In the server's words for the same bytes sent whole: libvips' own may be another image's (sharpReason).
-      throw invalidArgument(`${format.toUpperCase()} image is corrupt or truncated: ${sharpReason(err as Error)}`);
+      throw corruptImage(format, sharpReason(err as Error));
     }
     const { data, info } = decoded;
     if (info.channels !== CHANNELS) throw new Error(`unexpected ${info.channels} channels after conversion`);

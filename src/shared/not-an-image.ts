@@ -6,6 +6,9 @@
  */
 import { sniffFormat, SUPPORTED_FORMATS } from './image-format.js';
 
+/** The refusal of empty bytes: by the engine, and by the SDK's tiling before any call. */
+export const EMPTY_IMAGE = 'image is empty: send the encoded file bytes in the "image" field';
+
 /** A kind of file mistaken for an image: what it is, and what to send instead. */
 interface OtherFile {
   what: string;

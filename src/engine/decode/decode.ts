@@ -11,7 +11,7 @@ import { checkChannels } from '../../shared/extra-channels.js';
 import { checkSampleDepth } from '../../shared/sample-depth.js';
 import { withoutPngText } from '../../shared/png-text.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
-import { notAnImage } from '../../shared/not-an-image.js';
+import { EMPTY_IMAGE, notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { sharpReason } from '../../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../../shared/sharp-fail-on.js';
@@ -120,7 +120,7 @@ async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Met
  * decoder far more than its pixels (checked on their length fields, before any decoder meets it).
  */
 function formatOf(buf: Uint8Array): ImageFormat {
-  if (buf.length === 0) throw invalidArgument('image is empty: send the encoded file bytes in the "image" field');
+  if (buf.length === 0) throw invalidArgument(EMPTY_IMAGE);
   const format = sniffFormat(buf);
   if (!format) throw invalidArgument(notAnImage('image', buf));
   if (format === 'jpeg') {

@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import {
+  OcrCallError,
+  recognizeLargeImage,
+  recognizeLargeImageSpread,
+  TiledImage,
+  TileStream,
+  type StatusName,
+} from '../../src/client/index.js';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { EMPTY_IMAGE } from '../../src/shared/not-an-image.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** What a refusal of an image that does not decode tells the caller to do (corrupt-image.ts). */
+const SEND_IT_WHOLE = 'send the whole file as it was saved, or, if it does not open in an image viewer either, export or scan it again';
+
+/**
+ * A bad file is refused alike by every entry point of the SDK: one `catch` written for `recognize`
+ * (OcrCallError, by its code) must take the large-image helpers' refusal of the same file, which
+ * they make before any call. Before, those came as OcrError, which such a catch let through.
+ */
+describe('SDK: the same bad file, the same error from every entry point', function () {
+  this.timeout(120_000);
+  let t: TestServer;
+  let good: Buffer;
+  before(async () => {
+    t = await startTestServer();
+    good = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
+  });
+  after(async () => t?.stop());
+
+  /** How each entry point takes one image. */
+  const entryPoints = (): [string, (image: Buffer) => Promise<unknown>][] => [
+    ['recognize', (image) => t.client.recognize(image)],
+    ['recognizeLargeImage', (image) => recognizeLargeImage(t.client, image, { tileSize: 256 })],
+    ['recognizeLargeImageSpread', (image) => recognizeLargeImageSpread(t.client, image, { tileSize: 256 })],
+    [
+      'TileStream.recognize',
+      async (image) => {
+        const stream = new TileStream(t.client.recognizeTiles());
+        try {
+          return await stream.recognize(image, { tileSize: 256 });
+        } finally {
+          stream.end();
+        }
+      },
+    ],
+    ['TiledImage.decode', (image) => TiledImage.decode(image)],
+  ];
+
+  const cases = (): [string, Buffer, StatusName, RegExp][] => [
+    ['no image', Buffer.from('hello, this is not an image'), 'INVALID_ARGUMENT', /not a JPEG, PNG, WebP, TIFF, GIF or BMP/],
+    ['empty', Buffer.alloc(0), 'INVALID_ARGUMENT', new RegExp(`^${EMPTY_IMAGE}$`)],
+    [
+      'a truncated PNG',
+      good.subarray(0, Math.floor(good.length / 2)),
+      'INVALID_ARGUMENT',
+      new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
+    ],
+  ];
+
+  it('rejects a file that is no image, an empty one and a truncated one with OcrCallError and the code Recognize gives', async () => {
+    for (const [file, image, code, details] of cases()) {
+      for (const [entry, call] of entryPoints()) {
+        const err = await call(image).then(
+          () => expect.fail(`${entry} took ${file}`),
+          (e: unknown) => e,
+        );
+        expect(err, `${entry}, ${file}: ${String(err)}`).to.be.instanceOf(OcrCallError);
+        expect(err, `${entry}, ${file}`).to.include({ code });
+        expect((err as OcrCallError).details, `${entry}, ${file}`).to.match(details);
+      }
+    }
+  });
+
+  it('refuses a bad tile plan, and a tile stream used after its end, with an INVALID_ARGUMENT OcrCallError too', async () => {
+    const ended = new TileStream(t.client.recognizeTiles());
+    ended.end();
+    const refusals: [string, () => Promise<unknown>, RegExp][] = [
+      ['recognizeLargeImage', () => recognizeLargeImage(t.client, good, { tileSize: 0 }), /^tileSize must be a whole number of pixels > 0/],
+      [
+        'recognizeLargeImageSpread',
+        () => recognizeLargeImageSpread(t.client, good, { tileSize: 64, overlap: 64 }),
+        /^overlap \(64\) must be smaller than tileSize \(64\)/,
+      ],
+      ['TiledImage.tiles', async () => (await TiledImage.decode(good)).tiles(64, -1), /^overlap must be a whole number/],
+      ['TileStream.recognize after end()', () => ended.recognize(good, { tileSize: 256 }), /^this tile stream was ended/],
+    ];
+    for (const [entry, refusal, details] of refusals) {
+      const err = await refusal().then(
+        () => expect.fail(`${entry} went ahead`),
+        (e: unknown) => e,
+      );
+      expect(err, `${entry}: ${String(err)}`).to.be.instanceOf(OcrCallError);
+      expect(err, entry).to.include({ code: 'INVALID_ARGUMENT' });
+      expect((err as OcrCallError).details, entry).to.match(details);
+    }
+  });
+});
