@@ -9,6 +9,7 @@ import {
   type ImageProbe,
   type PlainFormat,
 } from './decode/decode.js';
+import { SharpInput, sharpInputOf } from './decode/sharp-input.js';
 import { Admission, type CallCost, type CallPriority, type CallTicket } from './admission/admission.js';
 import { detectorInputSize } from './detect/input-size.js';
 import { DEFAULT_MANIFEST, loadManifest, readDictionary, type ModelManifest } from './runtime/manifest.js';
@@ -390,10 +391,11 @@ export class OcrEngine {
 
   /** Whole pipeline on one encoded image: admitted by what its header says it will cost, then decoded. */
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
-    const probe = await probeImage(encoded, this.config.decodeLimits);
+    const input = new SharpInput(encoded);
+    const probe = await probeImage(input, this.config.decodeLimits);
     const decodedBytes = this.decodingBytes(probe);
     const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: encoded.length };
-    return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(encoded, probe, call), options, call));
+    return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(input, probe, call), options, call));
   }
 
   /** What decoding an image of `probe`'s size holds while it runs, as a page's cost counts it. */
@@ -405,11 +407,16 @@ export class OcrEngine {
    * Encoded bytes → upright RGB pixels, decoded by a worker as a page's are, for a caller that holds
    * their memory itself (a tile stream: decodingBytes while it runs, then the pixels returned). The
    * main thread reads the header only, and copies the pixels out a slice a turn. `probe` is
-   * probeImage's reading of the bytes.
+   * probeImage's reading of the bytes (given as the SharpInput it read, the PNG text it dropped is
+   * not dropped again).
    */
-  async decode(encoded: Uint8Array, probe: ImageProbe, options: Pick<RecognizeOptions, 'priority' | 'signal'> = {}): Promise<RawImage> {
+  async decode(
+    encoded: Uint8Array | SharpInput,
+    probe: ImageProbe,
+    options: Pick<RecognizeOptions, 'priority' | 'signal'> = {},
+  ): Promise<RawImage> {
     const ticket = this.admission.unadmittedTicket(options.priority ?? 'interactive', options.signal);
-    const lease = await this.decodeShared(encoded, probe, ticket);
+    const lease = await this.decodeShared(sharpInputOf(encoded), probe, ticket);
     try {
       const { width, height, channels, buffer } = lease.image;
       const data = new Uint8Array(width * height * channels);
@@ -460,8 +467,9 @@ export class OcrEngine {
    * error and the others are read. The call is admitted by the sizes its images' headers declare.
    */
   async recognizeLines(images: Uint8Array[], options: RecognizeOptions = {}): Promise<LineOutcome[]> {
+    const inputs = images.map((buf) => new SharpInput(buf));
     const probes = await Promise.all(
-      images.map((buf) => probeImage(buf, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))),
+      inputs.map((input) => probeImage(input, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))),
     );
     const decodedPixels = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height), 0);
     const cost: CallCost = {
@@ -475,11 +483,11 @@ export class OcrEngine {
       // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the
       // workers start on a call after one decode, not thirty.
       Promise.all(
-        images.map((buf, i) => {
+        inputs.map((input, i) => {
           const probe = probes[i]!;
           return probe instanceof OcrError
             ? Promise.resolve({ ok: false as const, error: probe })
-            : this.readLine(buf, probe, options, call);
+            : this.readLine(input, probe, options, call);
         }),
       ),
     );
@@ -511,8 +519,10 @@ export class OcrEngine {
   /**
    * Encoded bytes → pixels in pooled shared memory, decoded by a worker (sharp, or the BMP decoder):
    * the main thread neither decodes nor copies pixels, so a burst of large images cannot stall it.
+   * The worker is given a PNG's bytes without the text the probe dropped, and told so.
    */
-  private async decodeShared(encoded: Uint8Array, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
+  private async decodeShared(source: SharpInput, probe: ImageProbe, call: CallTicket): Promise<SharedImageLease> {
+    const encoded = source.bytes;
     const shared = await this.sharedImages.blank(probe.width, probe.height, 3);
     try {
       // The file's bytes alone, in pooled shared memory: posting a view would copy the whole message
@@ -520,7 +530,13 @@ export class OcrEngine {
       const input = await this.sharedImages.forBytes(encoded.length);
       try {
         await this.copyTurns.copy(bytesOf(input), encoded);
-        const task = { kind: 'decode', bytes: bytesOf(input), limits: this.config.decodeLimits, target: shared.image.buffer } as const;
+        const task = {
+          kind: 'decode',
+          bytes: bytesOf(input),
+          textless: source.dropped,
+          limits: this.config.decodeLimits,
+          target: shared.image.buffer,
+        } as const;
         const { reply } = await this.runOn([shared, input], task, call);
         if (reply.width !== probe.width || reply.height !== probe.height) {
           throw invalidArgument(
@@ -546,12 +562,13 @@ export class OcrEngine {
   }
 
   /** One line image. An image that cannot be decoded fails alone; any other error fails the call. */
-  private async readLine(buf: Uint8Array, probe: ImageProbe, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
+  private async readLine(input: SharpInput, probe: ImageProbe, options: RecognizeOptions, call: CallTicket): Promise<LineOutcome> {
     const started = performance.now();
+    const buf = input.file;
     // A plain PNG or JPEG is decoded by the worker that reads it, in one task; any other image in a task of its own.
     let image: SharedImageLease | PlainFormat;
     try {
-      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await this.decodeShared(buf, probe, call));
+      image = plainImageSize(buf, this.config.decodeLimits)?.format ?? (await this.decodeShared(input, probe, call));
     } catch (err) {
       if (err instanceof OcrError && err.code === 'INVALID_ARGUMENT') return { ok: false, error: err };
       throw err;

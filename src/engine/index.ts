@@ -14,6 +14,7 @@ export {
 export type { Admission, CallPriority, WorkKind } from './admission/admission.js';
 export { defaultMemoryBudget, MemoryBudget, type Reservation } from './admission/memory-budget.js';
 export { DEFAULT_DECODE_LIMITS, decodeImage, probeImage, type DecodeLimits, type ImageProbe } from './decode/decode.js';
+export { SharpInput } from './decode/sharp-input.js';
 export { ONE_LINE_MAX_HEIGHT } from './detect/line-image.js';
 export { hasInt8DotProduct } from './runtime/cpu-features.js';
 export { SharedBufferThread } from './runtime/shared-buffer-thread.js';

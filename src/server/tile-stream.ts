@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   ONE_LINE_MAX_HEIGHT,
   probeImage,
+  SharpInput,
   zeroTimings,
   type OcrLine,
   type Quad,
@@ -159,7 +160,9 @@ class OpenImages {
     // The header alone, before any pixel or memory: a tile that does not fit its image, or could
     // never fit the budget beside what its stream must hold, is refused undecoded; one that does is
     // decoded by a worker into memory already held, as a page is.
-    const probe = await probeImage(tile.image, engine.config.decodeLimits).catch(named);
+    // Read as one input, header and pixels: a PNG's text is dropped once (SharpInput).
+    const input = new SharpInput(tile.image);
+    const probe = await probeImage(input, engine.config.decodeLimits).catch(named);
     const rect = { x: tile.x, y: tile.y, width: probe.width, height: probe.height };
     state.assembly.accept({
       index: tile.tileIndex,
@@ -181,7 +184,7 @@ class OpenImages {
       // copy), of which the pixels kept are the last copy.
       const decoding = await this.memory.take(engine.decodingBytes(probe) - kept, `${what}'s decode`);
       try {
-        image = await engine.decode(tile.image, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
+        image = await engine.decode(input, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
       } finally {
         decoding.release();
       }

@@ -9,6 +9,7 @@ import { OcrClient } from '../../src/client/index.js';
 import { spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { errorAnswerTimes } from '../support/error-latency.js';
+import { commentFloodPng } from '../support/hostile-images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 async function expectStatus(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
@@ -107,6 +108,14 @@ describe('bad input over gRPC', function () {
       'INVALID_ARGUMENT',
       /^TIFF image has 5 channels .*; save it as gray, RGB or CMYK/,
     );
+  });
+
+  it('a PNG of a 7 MB comment turned by its EXIF orientation → read upright (the text the probe dropped passed on to the worker)', async () => {
+    // Stored a quarter turn to the left; orientation 6 turns it back.
+    const stored = await sharp(jpeg).rotate(270).png().withMetadata({ orientation: 6 }).toBuffer();
+    const r = await t.client.recognize(await commentFloodPng(1, stored));
+    expect([r.width, r.height]).to.deep.equal([360, 48]);
+    expect(r.lines.map((l) => l.text).join(' ')).to.contain('2024');
   });
 
   it('corrupt PNG header → INVALID_ARGUMENT that says to send the whole file', async () => {

@@ -232,11 +232,12 @@ function pngChunk(type: string, data: Buffer): Buffer {
 }
 
 /**
- * A 16×16 PNG with `count` zTXt comments of 7 MB each (7 KB deflated): libpng inflates every one, up
- * to its bound of 8 MB a chunk and a thousand chunks, and libvips keeps them, 2 GB for a hundred.
+ * A 16×16 PNG (or `png`) with `count` zTXt comments of 7 MB each (7 KB deflated) after its IHDR:
+ * libpng inflates every one, up to its bound of 8 MB a chunk and a thousand chunks, and libvips
+ * keeps them, 2 GB for a hundred.
  */
-export async function commentFloodPng(count: number): Promise<Buffer> {
-  const png = await solidImage(16, 16);
+export async function commentFloodPng(count: number, png?: Buffer): Promise<Buffer> {
+  png ??= await solidImage(16, 16);
   const comment = pngChunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0', 'latin1'), deflateSync(Buffer.alloc(7_000_000, 0x41))]));
   return Buffer.concat([png.subarray(0, 33), ...Array.from({ length: count }, () => comment), png.subarray(33)]);
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { decodeImage } from '../../src/engine/decode/decode.js';
+import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode/decode.js';
+import { SharpInput } from '../../src/engine/decode/sharp-input.js';
 import { withoutPngText } from '../../src/shared/png-text.js';
 import { commentFloodPng } from '../support/hostile-images.js';
 import { solidImage } from '../support/images.js';
@@ -39,5 +40,49 @@ describe('PNG text chunks, dropped before sharp decodes (withoutPngText)', () =>
     ).to.equal(true);
     const decoder = { module: new URL('../../src/engine/decode/decode.js', import.meta.url), decode: 'decodeImage' };
     expect(await decodingPeakMb(decoder, flood)).to.be.below(400);
+  });
+});
+
+describe('PNG text chunks, dropped once an image (SharpInput)', () => {
+  /** A withoutPngText that counts its runs. */
+  function counted(): { drop: (buf: Uint8Array) => Uint8Array; runs: () => number } {
+    let runs = 0;
+    return {
+      drop: (buf) => {
+        runs++;
+        return withoutPngText(buf);
+      },
+      runs: () => runs,
+    };
+  }
+
+  it('decodeImage drops the text of a PNG it cannot decode once, not again to explain why', async () => {
+    const commented = await commentFloodPng(1, await solidImage(32, 32));
+    // Its pixel data cut short: sharp fails, and the failure is explained from the header.
+    const truncated = commented.subarray(0, commented.length - 20);
+    const text = counted();
+    const err = await decodeImage(new SharpInput(truncated, text.drop)).catch((e: unknown) => e);
+    expect(err).to.have.property('code', 'INVALID_ARGUMENT');
+    expect((err as Error).message).to.match(/^PNG image is corrupt or truncated: /);
+    expect(text.runs()).to.equal(1);
+  });
+
+  it("the text a probe dropped to read a PNG's EXIF orientation is not dropped again to decode it, here or in a worker", async () => {
+    const oriented = await sharp({ create: { width: 40, height: 24, channels: 3, background: '#fff' } })
+      .png()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const png = await commentFloodPng(1, oriented);
+    const text = counted();
+    const input = new SharpInput(png, text.drop);
+    const probe = await probeImage(input, DEFAULT_DECODE_LIMITS);
+    expect([probe.width, probe.height]).to.deep.equal([24, 40]);
+    expect(input.dropped).to.equal(true);
+    expect(chunkTypes(input.bytes)).not.to.include('zTXt');
+    // In this thread, as a tile stream decodes; then as a worker is given it (engine.ts, decodeShared).
+    const here = await decodeImage(input, DEFAULT_DECODE_LIMITS);
+    const posted = await decodeImage(new SharpInput(input.bytes, text.drop, input.dropped), DEFAULT_DECODE_LIMITS);
+    for (const { image } of [here, posted]) expect([image.width, image.height]).to.deep.equal([24, 40]);
+    expect(text.runs()).to.equal(1);
   });
 });

@@ -9,7 +9,7 @@ import { checkTiffJpegScans, checkTiffPages } from './tiff-header.js';
 import { checkWebpChunks } from './webp-header.js';
 import { checkChannels } from '../../shared/extra-channels.js';
 import { checkSampleDepth } from '../../shared/sample-depth.js';
-import { withoutPngText } from '../../shared/png-text.js';
+import { sharpInputOf, type SharpInput } from './sharp-input.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
 import { EMPTY_IMAGE, notAnImage } from '../../shared/not-an-image.js';
 import { loadSharp } from '../../shared/load-sharp.js';
@@ -46,27 +46,24 @@ function decodeBmpImage(buf: Uint8Array, limits: DecodeLimits): RawImage {
   return decodeBmp(buf);
 }
 
-/** The bytes sharp is given: a PNG's without its text (withoutPngText), any other's as they are. */
-const sharpInput = (buf: Uint8Array, format: ImageFormat): Uint8Array => (format === 'png' ? withoutPngText(buf) : buf);
-
-async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
+async function decodeWithSharp(input: SharpInput, format: ImageFormat, limits: DecodeLimits): Promise<RawImage> {
   // sharp checks limitInputPixels on the header, before it decodes any pixel.
   const options: SharpOptions = { failOn: SHARP_FAIL_ON, limitInputPixels: limits.maxPixels, pages: 1 };
   const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    decoded = await sharp(sharpInput(buf, format), options)
+    decoded = await sharp(input.forSharp(format), options)
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw await explainFailure(buf, format, limits, err as Error);
+    throw await explainFailure(input, format, limits, err as Error);
   }
   const { data, info } = decoded;
   checkSize(info.width, info.height, limits);
-  if (info.channels !== 3) throw await explainFailure(buf, format, limits, new Error(`it decoded to ${info.channels} channels, not RGB`));
+  if (info.channels !== 3) throw await explainFailure(input, format, limits, new Error(`it decoded to ${info.channels} channels, not RGB`));
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
 }
 
@@ -75,10 +72,10 @@ async function decodeWithSharp(buf: Uint8Array, format: ImageFormat, limits: Dec
  * for every good image): more pixels than allowed, too small, channels or samples it does not read,
  * or corrupt.
  */
-async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
+async function explainFailure(input: SharpInput, format: ImageFormat, limits: DecodeLimits, err: Error): Promise<Error> {
   let meta: Metadata;
   try {
-    meta = await headerMetadata(buf, format);
+    meta = await headerMetadata(input, format);
   } catch (headerErr) {
     return headerErr as Error;
   }
@@ -95,12 +92,12 @@ async function explainFailure(buf: Uint8Array, format: ImageFormat, limits: Deco
  * where the image has channels or samples that the decode does not read (checkChannels,
  * checkSampleDepth).
  */
-async function headerMetadata(buf: Uint8Array, format: ImageFormat): Promise<Metadata> {
+async function headerMetadata(input: SharpInput, format: ImageFormat): Promise<Metadata> {
   const sharp = await loadSharp();
   let meta: Metadata;
   try {
     // Every channel counted, that checkChannels may say how many there are.
-    meta = await sharp(sharpInput(buf, format), {
+    meta = await sharp(input.forSharp(format), {
       failOn: SHARP_FAIL_ON,
       pages: 1,
       limitInputPixels: false,
@@ -140,13 +137,15 @@ function formatOf(buf: Uint8Array): ImageFormat {
 /**
  * Encoded bytes → upright RGB pixels (EXIF orientation applied, alpha flattened on white, first
  * frame of animations). Every failure is an OcrError that names what is wrong with the input.
+ * A SharpInput that probeImage has read keeps the PNG text it dropped, which is not dropped again.
  */
 export async function decodeImage(
-  buf: Uint8Array,
+  encoded: Uint8Array | SharpInput,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
 ): Promise<{ image: RawImage; format: ImageFormat }> {
-  const format = formatOf(buf);
-  const image = format === 'bmp' ? decodeBmpImage(buf, limits) : await decodeWithSharp(buf, format, limits);
+  const input = sharpInputOf(encoded);
+  const format = formatOf(input.file);
+  const image = format === 'bmp' ? decodeBmpImage(input.file, limits) : await decodeWithSharp(input, format, limits);
   return { image, format };
 }
 
@@ -195,9 +194,10 @@ export interface ImageProbe {
  * 32 MB of empty chunks, a tenth of what receiving them costs): sharp reads the other headers in
  * libuv's pool.
  */
-export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise<ImageProbe> {
-  const format = formatOf(buf);
-  const { width, height } = await decodedSize(buf, format);
+export async function probeImage(encoded: Uint8Array | SharpInput, limits: DecodeLimits): Promise<ImageProbe> {
+  const input = sharpInputOf(encoded);
+  const format = formatOf(input.file);
+  const { width, height } = await decodedSize(input, format);
   checkSize(width, height, limits);
   return { format, width, height };
 }
@@ -207,7 +207,8 @@ export async function probeImage(buf: Uint8Array, limits: DecodeLimits): Promise
  * frame, or a PNG's IHDR, when there is no EXIF orientation whose quarter turns, 5–8, would swap
  * the sides as decodeImage's rotate() does), otherwise from sharp's reading of the header.
  */
-async function decodedSize(buf: Uint8Array, format: ImageFormat): Promise<{ width: number; height: number }> {
+async function decodedSize(input: SharpInput, format: ImageFormat): Promise<{ width: number; height: number }> {
+  const buf = input.file;
   if (format === 'bmp') return readBmpHeader(buf);
   if (format === 'jpeg') {
     const header = readJpegHeader(buf);
@@ -216,5 +217,5 @@ async function decodedSize(buf: Uint8Array, format: ImageFormat): Promise<{ widt
   // A PNG's orientation is in an eXIf chunk, looked for natively: a chance match only costs sharp's reading.
   const png = format === 'png' ? readPngSize(buf) : null;
   if (png && Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).indexOf('eXIf') < 0) return png;
-  return (await headerMetadata(buf, format)).autoOrient;
+  return (await headerMetadata(input, format)).autoOrient;
 }

@@ -17,6 +17,7 @@ import { Recognizer } from '../recognize/recognizer.js';
 import { collectGarbage } from './collect-garbage.js';
 import { detectPage, readLines, type LineModels } from '../pipeline.js';
 import { decodeImage } from '../decode/decode.js';
+import { SharpInput } from '../decode/sharp-input.js';
 import { loadModel } from './model-cache.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { createSession, markNativeCallsIn } from './sessions.js';
@@ -117,7 +118,7 @@ const view = (image: SharedImage): RawImage => ({
 async function run(task: Task, alone: boolean): Promise<DetectReply | LinesReply | EncodedLineReply | DecodeReply> {
   if (task.kind === 'decode') {
     const started = performance.now();
-    const { image } = await decodeImage(task.bytes, task.limits);
+    const { image } = await decodeImage(new SharpInput(task.bytes, undefined, task.textless), task.limits);
     if (image.data.length > task.target.byteLength) {
       throw new OcrError('INVALID_ARGUMENT', `image decoded to ${image.width}×${image.height}, larger than its header declares`);
     }

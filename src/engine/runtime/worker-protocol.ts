@@ -47,6 +47,8 @@ export interface DecodeTask {
   kind: 'decode';
   /** The file's bytes alone, in pooled shared memory (SharedImagePool.forBytes): posting them copies nothing. */
   bytes: Uint8Array;
+  /** Whether they are a PNG's whose text the probe dropped already (SharpInput.dropped). */
+  textless: boolean;
   limits: DecodeLimits;
   /** Shared memory sized for the image its header declares. */
   target: SharedArrayBuffer;

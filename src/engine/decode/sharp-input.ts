@@ -1,0 +1,44 @@
+/**
+ * An image file's bytes as sharp is to read them: a PNG's without its text (withoutPngText), dropped
+ * the first time they are asked for and kept. Dropping copies the whole file, and an image is read
+ * through sharp up to three times (its header probed for admission, its pixels decoded, its header
+ * read again to explain a failure): one copy, passed along, serves all of them.
+ */
+import type { ImageFormat } from '../../shared/image-format.js';
+import { withoutPngText } from '../../shared/png-text.js';
+
+export class SharpInput {
+  private textless: Uint8Array | undefined;
+
+  /**
+   * `dropText` drops a PNG's text (a test counts its runs through it); `textless` says that the
+   * bytes have been through it already, elsewhere (ImageProbe's reading, posted to a worker).
+   */
+  constructor(
+    readonly file: Uint8Array,
+    private readonly dropText: (buf: Uint8Array) => Uint8Array = withoutPngText,
+    textless = false,
+  ) {
+    if (textless) this.textless = file;
+  }
+
+  /** The bytes sharp reads for an image of `format`. */
+  forSharp(format: ImageFormat): Uint8Array {
+    if (format !== 'png') return this.file;
+    this.textless ??= this.dropText(this.file);
+    return this.textless;
+  }
+
+  /** The bytes to pass on to a decode elsewhere: without a PNG's text where it has been dropped. */
+  get bytes(): Uint8Array {
+    return this.textless ?? this.file;
+  }
+
+  /** Whether `bytes` have been through dropText: a decode given them need not run it again. */
+  get dropped(): boolean {
+    return this.textless !== undefined;
+  }
+}
+
+/** `image` as a SharpInput: itself, or new for a file's bytes. */
+export const sharpInputOf = (image: Uint8Array | SharpInput): SharpInput => (image instanceof SharpInput ? image : new SharpInput(image));
