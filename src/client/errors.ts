@@ -92,6 +92,24 @@ export const CONNECTION_LOST =
 export const STREAM_CONNECTION_LOST =
   "the connection to the instance was lost before the stream's answers came (it stopped, or stopped answering the client's keepalive pings), and a tile stream is not resent: send the image again, or read it with the SDK's recognizeLargeImageSpread, which resends the tiles not yet answered to another instance, as often as its maxRounds allows";
 
+/** grpc-js's wording for a message over the channel's grpc.max_send_message_length, refused unsent. */
+const GRPC_JS_SEND_TOO_LARGE = /^Attempted to send message with a size larger than (\d+)$/;
+
+/** What makes a request of `method` smaller. */
+const SMALLER: Record<string, string> = {
+  RecognizeLines: 'send fewer or smaller line images a call',
+  RecognizeTiles: 'send smaller tiles (a smaller tileSize)',
+};
+
+/**
+ * The description of a request over the client's own limit on what it sends (MAX_MESSAGE_BYTES,
+ * or the channel option grpc.max_send_message_length), in place of grpc-js's "Attempted to send
+ * message with a size larger than 67108864", which says neither that nothing was sent nor what to do.
+ */
+export const sendTooLarge = (limitBytes: number, method: string | undefined): string =>
+  `the request is larger than this client sends in one message (${limitBytes} bytes, its channel option ` +
+  `grpc.max_send_message_length), and was not sent: ${(method && SMALLER[method]) ?? 'scale the image down, or send it as tiles (recognizeLargeImage)'}`;
+
 /** The one streaming method; its calls are never resent. */
 const STREAM_METHOD = 'RecognizeTiles';
 
@@ -201,6 +219,8 @@ function describe(err: ServiceError, method: string | undefined): string {
   if (err.code === Status.DEADLINE_EXCEEDED && GRPC_JS_DEADLINE.test(err.details)) {
     return NEVER_PICKED.test(err.details) ? DEADLINE_NO_INSTANCE : DEADLINE_PASSED;
   }
+  const overLimit = err.code === Status.RESOURCE_EXHAUSTED ? GRPC_JS_SEND_TOO_LARGE.exec(err.details) : null;
+  if (overLimit) return sendTooLarge(Number(overLimit[1]), method);
   const unresolved = err.code === Status.UNAVAILABLE ? NAME_UNRESOLVED.exec(err.details) : null;
   if (unresolved) return unreachable(`${unresolved[1]} did not resolve to an address`);
   if (err.code === Status.UNAVAILABLE && NO_CONNECTION.test(err.details)) return noConnection(unreachableReason(err.details));

@@ -542,6 +542,28 @@ describe('OcrClient against a fake server', () => {
     expect((err as OcrCallError).details).not.to.contain('maxAttempts');
   });
 
+  it("says of a request over the client's own message limit that it was not sent, and how to make it smaller", async () => {
+    const small = new OcrClient(`127.0.0.1:${port}`, { channelOptions: { 'grpc.max_send_message_length': 1024 } });
+    try {
+      lastRecognize = null;
+      const one = await small.recognize(Buffer.alloc(2048, 1)).catch((e: unknown) => e);
+      const lines = await small.recognizeLines([Buffer.alloc(700, 1), Buffer.alloc(700, 1)]).catch((e: unknown) => e);
+      expect(lastRecognize).to.equal(null);
+      for (const [err, what] of [
+        [one, 'scale the image down, or send it as tiles (recognizeLargeImage)'],
+        [lines, 'send fewer or smaller line images a call'],
+      ] as const) {
+        expect(err).to.be.instanceOf(OcrCallError);
+        expect(err).to.include({
+          code: 'RESOURCE_EXHAUSTED',
+          details: `the request is larger than this client sends in one message (1024 bytes, its channel option grpc.max_send_message_length), and was not sent: ${what}`,
+        });
+      }
+    } finally {
+      small.close();
+    }
+  });
+
   it('refuses an unreadable image before opening a call', async () => {
     const err = await recognizeLargeImage(client, Buffer.from('not an image'), { tileSize: 64 }).catch((e: unknown) => e);
     // As Recognize would refuse it: one catch takes both.
