@@ -50,8 +50,8 @@ interface PendingImage {
 
 const METHOD = 'RecognizeTiles';
 
-/** A TileStream used in a way its server would refuse, refused here as that call's INVALID_ARGUMENT. */
-const misuse = (details: string): OcrCallError => new OcrCallError(Status.INVALID_ARGUMENT, details, { method: METHOD });
+/** A TileStream used in a way its call or server would refuse, refused here as they would: with `code`. */
+const misuse = (code: Status, details: string): OcrCallError => new OcrCallError(code, details, { method: METHOD });
 
 export class TileStream {
   private readonly images = new Map<string, PendingImage>();
@@ -80,10 +80,10 @@ export class TileStream {
     const tiled = image instanceof TiledImage ? image : await TiledImage.decode(image);
     const rects = tiled.tiles(options.tileSize, options.overlap);
     // Its caller's end() first: the call it ended may be over, with no image left for its failure to name.
-    if (this.halfClosed) throw misuse('this tile stream was ended; open a new one');
+    if (this.halfClosed) throw misuse(Status.FAILED_PRECONDITION, 'this tile stream was ended; open a new one');
     if (this.ended) throw this.ended;
     const imageId = options.imageId ?? randomUUID();
-    if (this.images.has(imageId)) throw misuse(`image id "${imageId}" is already in flight on this stream`);
+    if (this.images.has(imageId)) throw misuse(Status.INVALID_ARGUMENT, `image id "${imageId}" is already in flight on this stream`);
 
     const result = new Promise<LargeImageResult>((resolve, reject) => {
       this.images.set(imageId, { onTile: options.onTile, resolve, reject });

@@ -75,9 +75,7 @@ describe('SDK: the same bad file, the same error from every entry point', functi
     }
   });
 
-  it('refuses a bad tile plan, and a tile stream used after its end, with an INVALID_ARGUMENT OcrCallError too', async () => {
-    const ended = new TileStream(t.client.recognizeTiles());
-    ended.end();
+  it('refuses a bad tile plan with an INVALID_ARGUMENT OcrCallError too', async () => {
     const refusals: [string, () => Promise<unknown>, RegExp][] = [
       ['recognizeLargeImage', () => recognizeLargeImage(t.client, good, { tileSize: 0 }), /^tileSize must be a whole number of pixels > 0/],
       [
@@ -86,7 +84,6 @@ describe('SDK: the same bad file, the same error from every entry point', functi
         /^overlap \(64\) must be smaller than tileSize \(64\)/,
       ],
       ['TiledImage.tiles', async () => (await TiledImage.decode(good)).tiles(64, -1), /^overlap must be a whole number/],
-      ['TileStream.recognize after end()', () => ended.recognize(good, { tileSize: 256 }), /^this tile stream was ended/],
     ];
     for (const [entry, refusal, details] of refusals) {
       const err = await refusal().then(
@@ -96,6 +93,26 @@ describe('SDK: the same bad file, the same error from every entry point', functi
       expect(err, `${entry}: ${String(err)}`).to.be.instanceOf(OcrCallError);
       expect(err, entry).to.include({ code: 'INVALID_ARGUMENT' });
       expect((err as OcrCallError).details, entry).to.match(details);
+    }
+  });
+
+  it('refuses a tile stream written after its end as its call does: FAILED_PRECONDITION, from TileStream and TileCall alike', async () => {
+    const stream = new TileStream(t.client.recognizeTiles());
+    stream.end();
+    const call = t.client.recognizeTiles();
+    call.end();
+    const tile = { imageId: 'a', x: 0, y: 0, imageWidth: 8, imageHeight: 8, tileIndex: 0, tileCount: 1, image: good };
+    const refusals: [string, () => Promise<unknown>][] = [
+      ['TileStream.recognize', () => stream.recognize(good, { tileSize: 256 })],
+      ['TileCall.write', () => call.write(tile)],
+    ];
+    for (const [entry, refusal] of refusals) {
+      const err = await refusal().then(
+        () => expect.fail(`${entry} went ahead`),
+        (e: unknown) => e,
+      );
+      expect(err, `${entry}: ${String(err)}`).to.be.instanceOf(OcrCallError);
+      expect(err, entry).to.include({ code: 'FAILED_PRECONDITION' });
     }
   });
 });
