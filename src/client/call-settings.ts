@@ -42,6 +42,15 @@ export function callSettingsOf(options: CallSettings): CallSettings {
   return { deadlineMs, signal, priority, token, authorization, requestId };
 }
 
+/**
+ * Throws what callOptions and callMetadata would throw for `settings`: for helpers that do long
+ * work (decoding a large image) before their first call, so that a bad setting is not found after it.
+ */
+export function checkCallSettings(settings: CallSettings): void {
+  if (settings.deadlineMs !== undefined) checkDeadlineMs(settings.deadlineMs);
+  callMetadata(settings);
+}
+
 /** The request id's metadata key, as HTTP's header: the servers read either. */
 export const REQUEST_ID_METADATA_KEY = 'x-request-id';
 

@@ -11,7 +11,7 @@ import { DEFAULT_MIN_CONFIDENCE, selectLines } from '../shared/reading-order.js'
 import { DEFAULT_ROW_MERGE_GAP } from '../shared/row-merge.js';
 import { planMerge, type TileLine } from '../shared/tile-merge.js';
 import { abortableDelay } from './abort-listeners.js';
-import { callSettingsOf, checkDeadlineMs, type CallSettings } from './call-settings.js';
+import { callSettingsOf, checkCallSettings, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
 import { checkTileOptions } from './tile-options.js';
@@ -103,14 +103,16 @@ function wholeAtLeast(name: string, value: number, min: number): number {
 }
 
 export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8Array, opts: SpreadOptions): Promise<SpreadResult> {
-  // Checked before the image is decoded: a fraction of a stream would drop tiles, and a bad count or
-  // deadline would end the call as tiles unanswered or DEADLINE_EXCEEDED, not as the caller's mistake.
+  // Checked before the image is decoded: a fraction of a stream would drop tiles, a bad count or
+  // deadline would end the call as tiles unanswered or DEADLINE_EXCEEDED, not as the caller's
+  // mistake, and any bad setting would be found only once the image is decoded.
   const streams = wholeAtLeast('streams', checkTileOptions(opts, 'recognizeLargeImageSpread').streams ?? 2, 1);
   const maxRounds = wholeAtLeast('maxRounds', opts.maxRounds ?? 3, 0);
   const options = checkRecognizeOptions(opts.options);
   // One deadline for the whole image, its rounds of resent tiles and its re-read included.
   const deadline = Date.now() + checkDeadlineMs(opts.deadlineMs ?? client.deadlineMs);
   const settings = (): CallSettings => ({ ...callSettingsOf(opts), deadlineMs: Math.max(1, deadline - Date.now()) });
+  checkCallSettings(opts);
   // Decoding and cutting a large image take a while: a caller that has given up is told so first.
   if (opts.signal?.aborted) throw callerCancelled('RecognizeTiles', opts.signal);
   const tiled = await TiledImage.decode(image);

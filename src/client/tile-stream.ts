@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 
 import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '../gen/ocr/v1/ocr.js';
-import { callSettingsOf, type CallSettings } from './call-settings.js';
+import { callSettingsOf, checkCallSettings, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
 import { checkTileOptions } from './tile-options.js';
@@ -193,6 +193,7 @@ export async function recognizeLargeImage(
   // Decoding a large image takes a while: a caller that has given up is told so first.
   if (signal?.aborted) throw callerCancelled(METHOD, signal);
   checkRecognizeOptions(options.options);
+  checkCallSettings(options);
   const tiled = await TiledImage.decode(image);
   tiled.tiles(options.tileSize, options.overlap);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));

@@ -183,6 +183,23 @@ describe('OcrClient refuses what it cannot send', () => {
     }
   });
 
+  it("refuses the large-image helpers' bad call settings before it decodes the image, not once it has", async () => {
+    // Not an image: decoded first, it would be refused as INVALID_ARGUMENT and the setting never named.
+    const image = Buffer.from('not an image, which the helpers would decode before their first call');
+    const cases: [object, RegExp][] = [
+      [{ priority: 'urgent' }, /^priority must be one of interactive, batch, got urgent$/],
+      [{ requestId: 'id\n2' }, /^x-request-id must be printable ASCII/],
+      [{ deadlineMs: 0 }, /^deadlineMs must be a number of milliseconds > 0/],
+    ];
+    for (const [settings, message] of cases) {
+      for (const helper of [recognizeLargeImage, recognizeLargeImageSpread]) {
+        const err = await refusal(() => helper(client, image, { tileSize: 256, ...settings }));
+        expect(err, `${helper.name} ${JSON.stringify(settings)}`).to.be.instanceOf(RangeError);
+        expect(err.message, `${helper.name} ${JSON.stringify(settings)}`).to.match(message);
+      }
+    }
+  });
+
   it('rejects a large image that is not bytes as Recognize does, and never reads a string as a file path', async () => {
     // sharp reads a string as a path: this one names a real image, which must not be read.
     const dir = await mkdtemp(join(tmpdir(), 'ocr-client-inputs-'));
