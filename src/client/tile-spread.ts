@@ -14,7 +14,7 @@ import { abortableDelay } from './abort-listeners.js';
 import { callSettingsOf, checkCallSettings, checkDeadlineMs, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
-import { checkTileOptions } from './tile-options.js';
+import { checkTileOptions, checkTileSizes } from './tile-options.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
 import { TiledImage } from './tiled-image.js';
@@ -115,6 +115,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
   checkCallSettings(opts);
   // Decoding and cutting a large image take a while: a caller that has given up is told so first.
   if (opts.signal?.aborted) throw callerCancelled('RecognizeTiles', opts.signal);
+  checkTileSizes(opts.tileSize, opts.overlap);
   const tiled = await TiledImage.decode(image);
   const rects = tiled.tiles(opts.tileSize, opts.overlap);
   // Each tile is cut as its stream comes to it, once for every round: a caller that aborts stops the

@@ -12,7 +12,7 @@ import type { Line, RecognizeOptions, TileLines, TileResponse, Timings } from '.
 import { callSettingsOf, checkCallSettings, type CallSettings } from './call-settings.js';
 import { callerCancelled, OcrCallError, toOcrCallError } from './errors.js';
 import { checkRecognizeOptions } from './recognize-options.js';
-import { checkTileOptions } from './tile-options.js';
+import { checkTileOptions, checkTileSizes } from './tile-options.js';
 import type { OcrClient } from './ocr-client.js';
 import type { TileCall } from './tile-call.js';
 import { TiledImage } from './tiled-image.js';
@@ -194,8 +194,8 @@ export async function recognizeLargeImage(
   if (signal?.aborted) throw callerCancelled(METHOD, signal);
   checkRecognizeOptions(options.options);
   checkCallSettings(options);
+  checkTileSizes(options.tileSize, options.overlap);
   const tiled = await TiledImage.decode(image);
-  tiled.tiles(options.tileSize, options.overlap);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));
   try {
     return await stream.recognize(tiled, options);

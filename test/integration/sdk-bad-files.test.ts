@@ -84,6 +84,17 @@ describe('SDK: the same bad file, the same error from every entry point', functi
         /^overlap \(64\) must be smaller than tileSize \(64\)/,
       ],
       ['TiledImage.tiles', async () => (await TiledImage.decode(good)).tiles(64, -1), /^overlap must be a whole number/],
+      // Before the image is decoded: this one is no image, and its tile size is named, not that.
+      [
+        'recognizeLargeImage, no image',
+        () => recognizeLargeImage(t.client, Buffer.from('no image'), { tileSize: 1.5 }),
+        /^tileSize must be a whole number of pixels > 0, got 1\.5/,
+      ],
+      [
+        'recognizeLargeImageSpread, no image',
+        () => recognizeLargeImageSpread(t.client, Buffer.from('no image'), { tileSize: 256, overlap: -1 }),
+        /^overlap must be a whole number of pixels ≥ 0, got -1/,
+      ],
     ];
     for (const [entry, refusal, details] of refusals) {
       const err = await refusal().then(
