@@ -8,35 +8,36 @@ import type { ImageFormat } from '../../shared/image-format.js';
 import { withoutPngText } from '../../shared/png-text.js';
 
 export class SharpInput {
-  private textless: Uint8Array | undefined;
+  /** The bytes once a PNG's text has been dropped from them. */
+  private withoutText: Uint8Array | undefined;
 
   /**
    * `dropText` drops a PNG's text (a test counts its runs through it); `textless` says that the
-   * bytes have been through it already, elsewhere (ImageProbe's reading, posted to a worker).
+   * bytes have been through it already, elsewhere (probeImage's reading on the main thread, posted to a worker).
    */
   constructor(
     readonly file: Uint8Array,
     private readonly dropText: (buf: Uint8Array) => Uint8Array = withoutPngText,
     textless = false,
   ) {
-    if (textless) this.textless = file;
+    if (textless) this.withoutText = file;
   }
 
   /** The bytes sharp reads for an image of `format`. */
   forSharp(format: ImageFormat): Uint8Array {
     if (format !== 'png') return this.file;
-    this.textless ??= this.dropText(this.file);
-    return this.textless;
+    this.withoutText ??= this.dropText(this.file);
+    return this.withoutText;
   }
 
   /** The bytes to pass on to a decode elsewhere: without a PNG's text where it has been dropped. */
   get bytes(): Uint8Array {
-    return this.textless ?? this.file;
+    return this.withoutText ?? this.file;
   }
 
   /** Whether `bytes` have been through dropText: a decode given them need not run it again. */
   get dropped(): boolean {
-    return this.textless !== undefined;
+    return this.withoutText !== undefined;
   }
 }
 
