@@ -279,13 +279,15 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   /** Whether the log last said that the agent's checks of this instance fail. */
   let checksFailing = false;
   let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
+  /**
+   * The registration request in flight, if any: the deregistration waits for it (one landing after
+   * the deregistration would linger), and for nothing else the loop may be asking the agent.
+   */
+  let registering: Promise<void> = Promise.resolve();
 
   const retryDelay = (): number => Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.max(0, failures - 1));
   const schedule = (ms: number): void => {
-    timer = setTimeout(() => {
-      inFlight = step();
-    }, ms);
+    timer = setTimeout(() => void step(), ms);
     timer.unref(); // the gRPC server keeps the process alive, not this
   };
 
@@ -306,7 +308,13 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     }
   };
 
-  const register = async (): Promise<void> => {
+  const register = (): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    registering = attemptRegistration();
+    return registering;
+  };
+
+  const attemptRegistration = async (): Promise<void> => {
     try {
       await consul.agent.service.register({ ...registration, ...request });
       registered = true;
@@ -366,6 +374,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   const confirm = async (): Promise<void> => {
     try {
       const services = (await consul.agent.service.list(request)) as Record<string, AgentServiceEntry>;
+      if (stopped) return; // deregistered meanwhile: nothing to report or register again
       if (agentDown) logger.info('Consul agent reachable again');
       agentDown = false;
       const entry = services[o.serviceId];
@@ -376,8 +385,10 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
         return;
       }
       reportTakenId(entry);
-      reportChecks(failingChecks((await consul.agent.check.list(request)) as Record<string, AgentCheckEntry>, o.serviceId));
+      const checks = (await consul.agent.check.list(request)) as Record<string, AgentCheckEntry>;
+      if (!stopped) reportChecks(failingChecks(checks, o.serviceId));
     } catch (err) {
+      if (stopped) return; // cut by the deregistration's end (consul.destroy)
       if (!agentDown)
         logger.warn({ err: messageOf(err) }, 'Consul agent unreachable; will register again if it comes back without this instance');
       agentDown = true;
@@ -392,14 +403,14 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     schedule(registered ? o.confirmEveryMs : retryDelay());
   };
 
-  inFlight = step();
+  void step();
 
   return {
     serviceId: o.serviceId,
     async deregister() {
       stopped = true;
       clearTimeout(timer);
-      await inFlight; // never rejects; a registration landing after the deregistration would linger
+      await registering; // never rejects
       if (!mayBeRegistered) {
         logger.info('never registered in Consul: nothing to deregister');
         consul.destroy();

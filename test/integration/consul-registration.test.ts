@@ -191,7 +191,7 @@ describe('Consul registration', function () {
     it('deregisters on SIGTERM a first registration the agent took and has not answered yet, before it exits', async () => {
       const slow = new ConsulDouble();
       const { address } = await slow.start();
-      const hold = slow.holdRegistrationAnswers();
+      const hold = slow.holdAnswers('register');
       try {
         server = await spawnServer(['--consul', address, '--service-name', unique('ocr-slow-agent'), '--log-level', 'info']);
         const s = server;
@@ -334,6 +334,30 @@ describe('Consul registration', function () {
       await second.deregister();
       expect(await agentServices(consul.address)).not.to.have.property(`${name}-b-1`);
       await second.deregister(); // already gone: still fine
+    });
+
+    it('deregisters without waiting on a check that it is still registered, held by a slow agent, and logs nothing of that check after', async function () {
+      // Waiting on it until its request timed out (set long here) delayed the deregistration, or cut it off at shutdown.
+      this.timeout(20_000);
+      const slow = new ConsulDouble();
+      const { address } = await slow.start();
+      const lines: { msg: string }[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+      const name = unique('reg-confirming');
+      const registration = start(address, name, true, { requestTimeoutMs: 60_000, logger });
+      await waitFor(async () => `${name}-1` in (await agentServices(address)), 10_000, 'the registration');
+      const hold = slow.holdAnswers('services');
+      try {
+        await hold.arrived; // the periodic check's listing waits on the agent
+        await registration.deregister();
+        hold.release();
+        expect(await agentServices(address)).not.to.have.property(`${name}-1`);
+        const after = lines.slice(lines.findIndex((l) => l.msg === 'deregistered from Consul'));
+        expect(after.map((l) => l.msg)).to.deep.equal(['deregistered from Consul']);
+      } finally {
+        hold.release();
+        await slow.close();
+      }
     });
 
     it('takes the example service definition in consul/ as the agent API does', async () => {

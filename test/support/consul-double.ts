@@ -115,9 +115,12 @@ export interface ConsulDoubleOptions {
   aclWriteToken?: string;
 }
 
-/** Registrations' answers held back (ConsulDouble.holdRegistrationAnswers). */
-interface RegistrationHold {
-  arrive(id: string): void;
+/** The endpoints whose answers a test may hold back: registering, and listing the agent's services. */
+export type HeldEndpoint = 'register' | 'services';
+
+/** Answers of one endpoint held back (ConsulDouble.holdAnswers). */
+interface AnswerHold {
+  arrive(what: string): void;
   held: (() => void)[];
 }
 
@@ -303,8 +306,8 @@ export class ConsulDouble {
   private index = 1;
   /** Blocking queries in progress; each re-reads its own service's index when woken. */
   private readonly waiters = new Set<() => void>();
-  /** While set (holdRegistrationAnswers), each registration's answer waits for it. */
-  private registrationHold: RegistrationHold | null = null;
+  /** Per endpoint, while set (holdAnswers), each answer waits for it. */
+  private readonly holds = new Map<HeldEndpoint, AnswerHold>();
   private server: http.Server | null = null;
   private readonly sockets = new Set<Socket>();
   private wasStopped = false;
@@ -361,23 +364,31 @@ export class ConsulDouble {
   }
 
   /**
-   * An agent slow to answer registrations: from now on each is taken at once, as the agent takes it
-   * before it answers, and its answer is held until `release()`. `arrived` resolves
-   * with the ID of the first registration taken.
+   * An agent slow to answer `endpoint`: from now on each request is served at once (a registration
+   * taken, as the agent takes it before it answers) and its answer held until `release()`.
+   * `arrived` resolves at the first: with the ID it registered, or the path it listed.
    */
-  holdRegistrationAnswers(): { arrived: Promise<string>; release(): void } {
-    let arrive: (id: string) => void = () => undefined;
+  holdAnswers(endpoint: HeldEndpoint): { arrived: Promise<string>; release(): void } {
+    let arrive: (what: string) => void = () => undefined;
     const arrived = new Promise<string>((resolve) => (arrive = resolve));
     const held: (() => void)[] = [];
-    const hold: RegistrationHold = { arrive, held };
-    this.registrationHold = hold;
+    const hold: AnswerHold = { arrive, held };
+    this.holds.set(endpoint, hold);
     return {
       arrived,
       release: () => {
-        if (this.registrationHold === hold) this.registrationHold = null;
+        if (this.holds.get(endpoint) === hold) this.holds.delete(endpoint);
         for (const answer of held.splice(0)) answer();
       },
     };
+  }
+
+  /** `answer` now, or once the hold of `endpoint` is released, telling the hold what arrived. */
+  private answerOrHold(endpoint: HeldEndpoint, what: string, answer: () => void): void {
+    const hold = this.holds.get(endpoint);
+    if (!hold) return answer();
+    hold.held.push(answer);
+    hold.arrive(what);
   }
 
   /** The current raft-like index (test introspection). */
@@ -648,10 +659,7 @@ export class ConsulDouble {
       }
       mayWrite(isRecord(parsed) ? stringField(parsed, 'Name') : '');
       const id = this.register(parsed);
-      const hold = this.registrationHold;
-      if (!hold) return this.reply(res, 200, '');
-      hold.held.push(() => this.reply(res, 200, ''));
-      return hold.arrive(id);
+      return this.answerOrHold('register', id, () => this.reply(res, 200, ''));
     }
     if (path.startsWith('/v1/agent/service/deregister/')) {
       only('PUT');
@@ -662,7 +670,8 @@ export class ConsulDouble {
     }
     if (path === '/v1/agent/services') {
       only('GET');
-      return this.reply(res, 200, Object.fromEntries([...this.services.values()].map((s) => [s.id, this.agentService(s)])));
+      const listed = Object.fromEntries([...this.services.values()].map((s) => [s.id, this.agentService(s)]));
+      return this.answerOrHold('services', path, () => this.reply(res, 200, listed));
     }
     if (path.startsWith('/v1/agent/service/')) {
       only('GET');
