@@ -3,9 +3,9 @@ import sharp from 'sharp';
 import { decodeImage } from '../../src/engine/decode/decode.js';
 import { sniffFormat } from '../../src/shared/image-format.js';
 import { OcrError } from '../../src/shared/errors.js';
-import { countGifFrames } from '../../src/engine/decode/gif-header.js';
-import { countWebpChunks } from '../../src/engine/decode/webp-header.js';
-import { checkTiffJpegScans, countTiffDirectories, readTiffLayout } from '../../src/engine/decode/tiff-header.js';
+import { countGifFrames } from '../../src/shared/gif-header.js';
+import { countWebpChunks } from '../../src/shared/webp-header.js';
+import { checkTiffJpegScans, countTiffDirectories, readTiffLayout } from '../../src/shared/tiff-header.js';
 import { manyPageTiff, repeatedScanJpegTiff, strayStripTiff } from '../support/hostile-images.js';
 import { textImage } from '../support/images.js';
 

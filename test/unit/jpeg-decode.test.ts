@@ -10,7 +10,7 @@ import {
   MAX_JPEG_HEADER_SEGMENTS,
   MAX_JPEG_SCANS,
   readJpegHeader,
-} from '../../src/engine/decode/jpeg-header.js';
+} from '../../src/shared/jpeg-header.js';
 import { decodePlainJpeg } from '../../src/engine/decode/jpeg-decoder.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { EVAL_DEV, EVAL_REAL } from '../../src/dev/repo-paths.js';

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import mozjpegDecoder from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import { corruptImage } from '../../shared/corrupt-image.js';
 import { rgbFromRgba } from './image-ops.js';
-import { checkJpegScans, isPlainJpeg, readJpegHeader } from './jpeg-header.js';
+import { checkJpegScans, isPlainJpeg, readJpegHeader } from '../../shared/jpeg-header.js';
 import type { RawImage } from '../types.js';
 
 interface Decoded {

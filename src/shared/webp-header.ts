@@ -1,4 +1,4 @@
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 
 /**
  * The most chunks a WebP may have (an animation has one a frame, a still image one to five). The

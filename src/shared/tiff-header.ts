@@ -1,4 +1,4 @@
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 import { countScanMarkers, MAX_JPEG_SCANS } from './jpeg-header.js';
 
 /**

@@ -1,4 +1,4 @@
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 
 /** What a JPEG's marker segments say before any pixel is decoded. */
 export interface JpegHeader {

@@ -1,4 +1,4 @@
-import { invalidArgument } from '../../shared/errors.js';
+import { invalidArgument } from './errors.js';
 
 /**
  * The most frames a GIF may have. The service reads the first frame only, but sharp's GIF reader
