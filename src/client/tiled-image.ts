@@ -5,10 +5,9 @@
  */
 
 import { decodeBmp } from '../shared/bmp-decoder.js';
-import { invalidArgument, OcrError } from '../shared/errors.js';
+import { OcrError } from '../shared/errors.js';
 import { corruptImage } from '../shared/corrupt-image.js';
-import { sniffFormat } from '../shared/image-format.js';
-import { EMPTY_IMAGE, notAnImage } from '../shared/not-an-image.js';
+import { decodableFormat } from '../shared/decodable-format.js';
 import { sharpReason } from '../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../shared/sharp-fail-on.js';
 import { withoutPngText } from '../shared/png-text.js';
@@ -38,7 +37,8 @@ export class TiledImage {
   ) {}
 
   /**
-   * Decodes an encoded image; an unreadable one is refused as the server refuses it sent whole: an
+   * Decodes an encoded image; an unreadable one, or one whose decoder work the server bounds from its
+   * headers (GIF frames, TIFF pages, JPEG scans…), is refused as the server refuses it sent whole: an
    * INVALID_ARGUMENT OcrCallError in the server's words. Rejects with a plain Error that says to
    * install sharp when it is missing.
    */
@@ -58,11 +58,10 @@ export class TiledImage {
   }
 
   private static async read(image: Uint8Array): Promise<TiledImage> {
-    if (checkImageBytes(image, 'image').length === 0) throw invalidArgument(EMPTY_IMAGE);
     // Only what the server reads: sharp alone would also render an SVG (a 120-byte one can ask for
-    // 30000×30000 pixels, and no pixel limit applies here) or decode an AVIF that the server refuses.
-    const format = sniffFormat(image);
-    if (format === null) throw invalidArgument(notAnImage('image', image));
+    // 30000×30000 pixels, and no pixel limit applies here) or decode an AVIF that the server refuses,
+    // and walk all 100,000 frames of a GIF or pages of a TIFF for the first one's sake.
+    const format = decodableFormat(checkImageBytes(image, 'image'));
     const sharp = await sharpForTiling();
     if (format === 'bmp') {
       // libvips reads no BMP: decoded as the engine decodes one (upright as stored, alpha on white).

@@ -12,6 +12,7 @@ import {
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { EMPTY_IMAGE } from '../../src/shared/not-an-image.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { manyFrameGif, manyPageTiff, repeatedScanJpeg } from '../support/hostile-images.js';
 
 /** What a refusal of an image that does not decode tells the caller to do (corrupt-image.ts). */
 const SEND_IT_WHOLE = 'send the whole file as it was saved, or, if it does not open in an image viewer either, export or scan it again';
@@ -25,9 +26,11 @@ describe('SDK: the same bad file, the same error from every entry point', functi
   this.timeout(120_000);
   let t: TestServer;
   let good: Buffer;
+  let scansJpeg: Buffer;
   before(async () => {
     t = await startTestServer();
     good = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
+    scansJpeg = await repeatedScanJpeg(2000);
   });
   after(async () => t?.stop());
 
@@ -59,9 +62,13 @@ describe('SDK: the same bad file, the same error from every entry point', functi
       'INVALID_ARGUMENT',
       new RegExp(`^PNG image is corrupt or truncated: .+; ${SEND_IT_WHOLE}$`),
     ],
+    // Files whose decoder work the server bounds: the SDK decoded the first two, and called the third corrupt.
+    ['a GIF of 100,000 frames', manyFrameGif(100_000), 'INVALID_ARGUMENT', /^GIF image has more than 1000 frames, this server's limit/],
+    ['a TIFF of 50,000 pages', manyPageTiff(50_000), 'INVALID_ARGUMENT', /^TIFF image has more than 1000 pages, this server's limit/],
+    ['a JPEG of 2000 scans', scansJpeg, 'INVALID_ARGUMENT', /^JPEG image has more than 100 scans, this server's limit/],
   ];
 
-  it('rejects a file that is no image, an empty one and a truncated one with OcrCallError and the code Recognize gives', async () => {
+  it('rejects a file that is no image, an empty one, a truncated one and one of unbounded decoder work with OcrCallError and the code Recognize gives', async () => {
     for (const [file, image, code, details] of cases()) {
       for (const [entry, call] of entryPoints()) {
         const err = await call(image).then(

@@ -3,8 +3,17 @@ import sharp, { type Sharp } from 'sharp';
 import { OcrCallError, TiledImage } from '../../src/client/index.js';
 import { bmpFile } from '../../src/dev/bmp-file.js';
 import { decodeImage, DEFAULT_DECODE_LIMITS, probeImage } from '../../src/engine/decode/decode.js';
-import { bmpRows, samplesTiff } from '../support/images.js';
-import { commentFloodPng, strayStripTiff } from '../support/hostile-images.js';
+import type { OcrError } from '../../src/shared/errors.js';
+import { bmpRows, jpegFrameAs, samplesTiff, solidImage } from '../support/images.js';
+import {
+  commentFloodPng,
+  manyFrameGif,
+  manyFrameWebp,
+  manyPageTiff,
+  repeatedScanJpeg,
+  repeatedScanJpegTiff,
+  strayStripTiff,
+} from '../support/hostile-images.js';
 import { decodingPeakMb } from '../support/decoding-peak.js';
 
 /** The RGB pixels of an encoded tile. */
@@ -84,6 +93,29 @@ describe('TiledImage.decode', () => {
   it("decodes a PNG of forty 7 MB comments without inflating them, as the server does (1.1 GB of the caller's memory before)", async () => {
     const decoder = { module: new URL('../../src/client/index.js', import.meta.url), decode: 'TiledImage.decode' };
     expect(await decodingPeakMb(decoder, await commentFloodPng(40))).to.be.below(400);
+  });
+
+  it("refuses, from its headers, a file whose decoder work the server bounds, in the server's words rather than decoding it", async () => {
+    const jpeg = await sharp(await solidImage(16, 16))
+      .jpeg()
+      .toBuffer();
+    // Each over one of the server's bounds; before, sharp decoded the first three and called the rest corrupt.
+    const files: [string, Buffer][] = [
+      ['GIF of 100,000 frames', manyFrameGif(100_000)],
+      ['TIFF of 50,000 pages', manyPageTiff(50_000)],
+      ['WebP of 2000 frames', await manyFrameWebp(2000)],
+      ['TIFF of 24,000 tags', manyPageTiff(3, 8000)],
+      ['JPEG of 2000 scans', await repeatedScanJpeg(2000)],
+      ['TIFF of a JPEG of 2000 scans', await repeatedScanJpegTiff(2000)],
+      ['12-bit JPEG', jpegFrameAs(jpeg, { precision: 12 })],
+      ['hierarchical JPEG', jpegFrameAs(jpeg, { marker: 0xc5 })],
+    ];
+    for (const [file, image] of files) {
+      const server = await decodeFailure(image, (i) => decodeImage(i));
+      const tiled = await decodeFailure(image, (i) => TiledImage.decode(i));
+      expect(tiled, file).to.have.property('code', (server as OcrError).code);
+      expect(refusalWords(tiled), file).to.equal(server.message);
+    }
   });
 
   it('refuses channels and samples the server refuses, in its words, rather than cut tiles of what libvips makes of them', async () => {

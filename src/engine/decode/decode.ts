@@ -2,16 +2,13 @@ import type { Metadata, SharpOptions } from 'sharp';
 import { corruptImage } from '../../shared/corrupt-image.js';
 import { invalidArgument, resourceExhausted } from '../../shared/errors.js';
 import { decodeBmp, readBmpHeader } from '../../shared/bmp-decoder.js';
-import { checkJpegProcess, checkJpegScans, isPlainJpeg, readJpegHeader } from '../../shared/jpeg-header.js';
+import { checkJpegScans, isPlainJpeg, readJpegHeader } from '../../shared/jpeg-header.js';
 import { isPlainPng, readPngHeader, readPngSize } from './png-header.js';
-import { checkGifFrames } from '../../shared/gif-header.js';
-import { checkTiffJpegScans, checkTiffPages } from '../../shared/tiff-header.js';
-import { checkWebpChunks } from '../../shared/webp-header.js';
 import { checkChannels } from '../../shared/extra-channels.js';
 import { checkSampleDepth } from '../../shared/sample-depth.js';
 import { sharpInputOf, type SharpInput } from './sharp-input.js';
 import { sniffFormat, type ImageFormat } from '../../shared/image-format.js';
-import { EMPTY_IMAGE, notAnImage } from '../../shared/not-an-image.js';
+import { decodableFormat } from '../../shared/decodable-format.js';
 import { loadSharp } from '../../shared/load-sharp.js';
 import { sharpReason } from '../../shared/sharp-reason.js';
 import { SHARP_FAIL_ON } from '../../shared/sharp-fail-on.js';
@@ -112,29 +109,6 @@ async function headerMetadata(input: SharpInput, format: ImageFormat): Promise<M
 }
 
 /**
- * The container of the bytes; INVALID_ARGUMENT for empty bytes, none of the formats read here, a
- * JPEG of a kind its decoder does not read, or a file whose scans, frames or pages would cost its
- * decoder far more than its pixels (checked on their length fields, before any decoder meets it).
- */
-function formatOf(buf: Uint8Array): ImageFormat {
-  if (buf.length === 0) throw invalidArgument(EMPTY_IMAGE);
-  const format = sniffFormat(buf);
-  if (!format) throw invalidArgument(notAnImage('image', buf));
-  if (format === 'jpeg') {
-    checkJpegScans(buf);
-    checkJpegProcess(readJpegHeader(buf));
-  } else if (format === 'gif') {
-    checkGifFrames(buf);
-  } else if (format === 'webp') {
-    checkWebpChunks(buf);
-  } else if (format === 'tiff') {
-    checkTiffPages(buf);
-    checkTiffJpegScans(buf);
-  }
-  return format;
-}
-
-/**
  * Encoded bytes → upright RGB pixels (EXIF orientation applied, alpha flattened on white, first
  * frame of animations). Every failure is an OcrError that names what is wrong with the input.
  * A SharpInput that probeImage has read keeps the PNG text it dropped, which is not dropped again.
@@ -144,7 +118,7 @@ export async function decodeImage(
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
 ): Promise<{ image: RawImage; format: ImageFormat }> {
   const input = sharpInputOf(encoded);
-  const format = formatOf(input.file);
+  const format = decodableFormat(input.file);
   const image = format === 'bmp' ? decodeBmpImage(input.file, limits) : await decodeWithSharp(input, format, limits);
   return { image, format };
 }
@@ -196,7 +170,7 @@ export interface ImageProbe {
  */
 export async function probeImage(encoded: Uint8Array | SharpInput, limits: DecodeLimits): Promise<ImageProbe> {
   const input = sharpInputOf(encoded);
-  const format = formatOf(input.file);
+  const format = decodableFormat(input.file);
   const { width, height } = await decodedSize(input, format);
   checkSize(width, height, limits);
   return { format, width, height };
