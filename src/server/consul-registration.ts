@@ -281,7 +281,8 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
   let timer: NodeJS.Timeout | undefined;
   /**
    * The registration request in flight, if any: the deregistration waits for it (one landing after
-   * the deregistration would linger), and for nothing else the loop may be asking the agent.
+   * the deregistration would linger), and for nothing else the loop may be asking the agent, the
+   * listing for stale twins that follows it included.
    */
   let registering: Promise<void> = Promise.resolve();
 
@@ -308,13 +309,17 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
     }
   };
 
-  const register = (): Promise<void> => {
-    if (stopped) return Promise.resolve();
-    registering = attemptRegistration();
-    return registering;
+  const register = async (): Promise<void> => {
+    if (stopped) return;
+    const attempt = attemptRegistration();
+    registering = attempt.then(() => undefined);
+    // Not waited for by the deregistration: another request to an agent that may be slow, and what
+    // it removes is no registration of this process's.
+    if ((await attempt) && !stopped) await removeStaleTwins();
   };
 
-  const attemptRegistration = async (): Promise<void> => {
+  /** One registration request; resolves with whether the agent took it, never rejects. */
+  const attemptRegistration = async (): Promise<boolean> => {
     try {
       await consul.agent.service.register({ ...registration, ...request });
       registered = true;
@@ -322,7 +327,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       if (failures > 0) logger.info({ attempts: failures + 1 }, 'registered in Consul after retrying');
       else logger.info({ check, httpCheck, tls: o.instanceTls !== undefined, tags: o.tags, meta: o.meta }, 'registered in Consul');
       failures = 0;
-      await removeStaleTwins();
+      return true;
     } catch (err) {
       failures += 1;
       if (mayHaveLanded(err)) mayBeRegistered = true;
@@ -332,6 +337,7 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       // One error per streak: a long outage would otherwise fill the log.
       if (failures === 1) logger.error(fields, 'cannot register in Consul; serving anyway and retrying');
       else logger.warn(fields, 'still cannot register in Consul');
+      return false;
     }
   };
 

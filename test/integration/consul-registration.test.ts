@@ -360,6 +360,26 @@ describe('Consul registration', function () {
       }
     });
 
+    it('deregisters without waiting on the listing for stale twins that follows the registration, held by a slow agent', async function () {
+      // The registration answered, its listing for registrations left at this address and port is
+      // still out: waited on, it held the deregistration until its request timed out (set long here).
+      this.timeout(20_000);
+      const slow = new ConsulDouble();
+      const { address } = await slow.start();
+      const hold = slow.holdAnswers('services');
+      const name = unique('reg-twins');
+      const registration = start(address, name, true, { requestTimeoutMs: 60_000 });
+      try {
+        await hold.arrived; // registered; removeStaleTwins's listing waits on the agent
+        await registration.deregister();
+        hold.release();
+        expect(await agentServices(address)).not.to.have.property(`${name}-1`);
+      } finally {
+        hold.release();
+        await slow.close();
+      }
+    });
+
     it('takes the example service definition in consul/ as the agent API does', async () => {
       const file = JSON.parse(readFileSync(path.join(ROOT, 'consul', 'ocr-service.json'), 'utf8')) as { service: Record<string, unknown> };
       const id = unique('example');
