@@ -33,7 +33,7 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   memoryBudgetMb?: number;
   /** Calls without a deadline are refused when their estimated wait is longer than this; unset: the engine's default. */
   maxWaitMs?: number;
-  /** How long a refusal for load is held before it is answered; 0: at once. */
+  /** How long a refusal for load, over a quota or of who calls is held before it is answered; 0: at once. */
   refusalPaceMs: number;
   /** No model task runs longer than this; unset: the engine's default. */
   taskCapMs?: number;

@@ -43,7 +43,7 @@ export interface ServiceLimits {
    * before the server stops reading the stream.
    */
   tileStreamMemoryShare: number;
-  /** How long a refusal for load is held before it is answered (refusal-pace.ts); 0: at once. */
+  /** How long a refusal for load, over a quota or of who calls is held before it is answered (refusal-pace.ts); 0: at once. */
   refusalPaceMs: number;
   /** How long a Recognize or RecognizeLines request may go without a byte while it is read (upload-idle.ts). */
   maxUploadIdleMs: number;

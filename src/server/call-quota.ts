@@ -2,8 +2,8 @@
  * What a gRPC call counts against its caller's quota past its admission (QuotaCharges,
  * src/auth/access-control.ts). The access interceptor admits a call from its headers, before its
  * request is read, as one call; it leaves the charges with the metadata the handlers see, and a
- * RecognizeLines call counts its images once its request is read, a tile stream each image after
- * its first (tile-stream.ts).
+ * tile stream counts each image after its first (tile-stream.ts). A RecognizeLines call counts as
+ * one, whatever its line images (src/auth/quota.ts).
  */
 import type { Metadata } from '@grpc/grpc-js';
 import type { QuotaCharges } from '../auth/access-control.js';
