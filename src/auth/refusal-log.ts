@@ -1,13 +1,13 @@
 /**
- * The log lines of refusals of who calls: no token, a bad one, a missing scope. Each was a line at
- * info: a caller sending thousands of bad tokens a second wrote thousands of lines, burying the
+ * The log lines of refusals of who calls: no token, a bad one, a missing scope. A line for each
+ * would let a caller sending thousands of bad tokens a second write thousands of lines, burying the
  * rest of the log and costing the server what it liked. The first refusal of a kind (its code and
  * RFC 6750 error) from a source in an interval is logged whole, at warn, since a client
  * misconfigured or an attack is for an operator to see; the rest are counted and said in one line
  * when the interval ends or the server stops: "N more refused from SOURCE in the last T s". Past
  * MAX_TALLIES sources and kinds in an interval (an attacker with many addresses), one count for all.
  * Refusals over a caller's quota are logged alike, at info (that caller's policy, not an alarm): a
- * client looping past its quota wrote a line a call too.
+ * client looping past its quota would write a line a call too.
  */
 import type { Logger } from 'pino';
 import type { AuthFailure } from './bearer.js';

@@ -27,7 +27,7 @@ const live = (child: ChildProcess): boolean => child.exitCode === null && child.
 
 /**
  * Sends `signal` to each instance, then SIGCONT: one frozen with SIGSTOP (trying failover) holds a
- * signal until it runs again, and the command waited for it for ever, Ctrl-C or not.
+ * signal until it runs again, and the command, which waits for every instance, would wait for ever, Ctrl-C or not.
  */
 function signalAll(instances: readonly ChildProcess[], signal: NodeJS.Signals): void {
   for (const child of instances) {
@@ -120,7 +120,7 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
         return;
       }
       // One that served and then went (killed to try failover, crashed) leaves the others serving,
-      // as a cluster does: stopping them all made a kill -9 of one instance end the whole cluster.
+      // as a cluster does: a kill -9 of one instance, to try failover, must not end the whole cluster.
       const left = children.filter(live).length;
       const next = left > 0 ? ' (Ctrl-C stops them)' : '';
       process.stderr.write(`ocr cluster: instance on port ${port} exited (${how}); ${left} still running${next}\n`);

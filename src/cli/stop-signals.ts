@@ -39,8 +39,8 @@ export const STOP_WHEN_STDIN_ENDS = 'OCR_STOP_WHEN_STDIN_ENDS';
 /**
  * Under `ocr cluster`, the end of stdin means the command is gone without stopping its instances
  * (kill -9, a crash): this one then stops as on SIGTERM, draining, rather than serve on, orphaned,
- * holding its ports. The pipe is read unref'd: read as a live handle, it kept an instance whose
- * start failed (its port taken) running for as long as the command, which waited for it to exit.
+ * holding its ports. The pipe is read unref'd: read as a live handle, it would keep an instance whose
+ * start failed (its port taken) running for as long as the command, which waits for it to exit.
  */
 export function stopWhenStdinEnds(env: NodeJS.ProcessEnv = process.env): void {
   if (env[STOP_WHEN_STDIN_ENDS] !== '1') return;

@@ -206,7 +206,7 @@ class OpenImages {
 
   /**
    * Counts an image after the stream's first against the caller's quota, as a call of its own: the
-   * stream's admission counted one call, and a stream of any number of images was one call's
+   * stream's admission counted one call, and a stream of any number of images would be one call's
    * worth. Over the quota, the image waits for room, its stream not read meanwhile (HTTP/2 flow
    * control slows the client), so that a stream of many images runs at the caller's rate.
    */

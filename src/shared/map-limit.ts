@@ -4,7 +4,7 @@
  * caller, already told, would not see their outcomes.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  // A limit of 0 or NaN ran no lane and resolved with no result at all, every item skipped.
+  // A limit of 0 or NaN would run no lane and resolve with no result at all, every item skipped.
   if (!(limit >= 1) || (!Number.isInteger(limit) && limit !== Infinity)) {
     throw new RangeError(`mapLimit's limit must be a whole number ≥ 1 (or Infinity), got ${limit}`);
   }
