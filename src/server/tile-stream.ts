@@ -208,17 +208,24 @@ class OpenImages {
    * Counts an image after the stream's first against the caller's quota, as a call of its own: the
    * stream's admission counted one call, and a stream of any number of images would be one call's
    * worth. Over the quota, the image waits for room, its stream not read meanwhile (HTTP/2 flow
-   * control slows the client), so that a stream of many images runs at the caller's rate.
+   * control slows the client), so that a stream of many images runs at the caller's rate. It waits
+   * at most the stream's idle limit, which the wait escapes (the stream is not waiting for a
+   * message): longer, the stream's open images would keep their canvases in the server's memory
+   * for as long as the caller's window (up to 24 days), so the image is refused as a call over its
+   * quota is, with the wait as its retry hint.
    */
   private async chargeImage(): Promise<void> {
     const { charges, signal } = this.call;
     if (!charges) return;
+    const waitEnds = performance.now() + this.ctx.limits.maxTileStreamIdleMs;
     for (;;) {
       try {
         return await charges.another();
       } catch (err) {
         if (!isLoadRefusal(err)) throw err;
-        await delay((err as OcrError).retryAfterMs, undefined, { signal });
+        const waitMs = (err as OcrError).retryAfterMs!;
+        if (performance.now() + waitMs > waitEnds) throw err;
+        await delay(waitMs, undefined, { signal });
       }
     }
   }

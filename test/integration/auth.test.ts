@@ -142,6 +142,7 @@ describe('tokens, scopes and quotas', function () {
     httpLines: generateApiKey(),
     tiles: generateApiKey(),
     waiting: generateApiKey(),
+    paced: generateApiKey(),
   };
   let apiKeysFile: string;
   let signer: CryptoKey;
@@ -193,6 +194,8 @@ describe('tokens, scopes and quotas', function () {
     { name: 'http-lines', hash: hashApiKey(keys.httpLines), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 3 } },
     { name: 'tiles', hash: hashApiKey(keys.tiles), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 3 } },
     { name: 'waiting', hash: hashApiKey(keys.waiting), scopes: ['ocr:read'], quota: { rps: 0.001, burst: 2 } },
+    // A window of 2 s: room again well within a tile stream's idle limit.
+    { name: 'paced', hash: hashApiKey(keys.paced), scopes: ['ocr:read'], quota: { rps: 0.5, burst: 1 } },
   ];
 
   before(async () => {
@@ -488,13 +491,25 @@ describe('tokens, scopes and quotas', function () {
   });
 
   it("holds a stream's image past the quota until the window has room: the stream slowed, its images before answered", async () => {
-    // Its deadline passes first: the window's 2000 s are far longer.
-    const waiting = client({ token: keys.waiting, deadlineMs: 15_000 });
+    const paced = client({ token: keys.paced, maxAttempts: 1 });
+    const stream = new TileStream(paced.recognizeTiles());
+    try {
+      // The second image is over the burst of 1 and waits (at most 2 s) for the window, rather than be refused.
+      for (const imageId of ['a', 'b']) expect((await stream.recognize(line, { tileSize: 512, imageId })).lines).to.have.length(1);
+    } finally {
+      stream.end();
+    }
+  });
+
+  it("refuses a stream's image whose quota has no room within the stream's idle limit, as a call over its quota, not held for it", async () => {
+    // Held, it would wait out the window's 2000 s (or the deadline), its stream's open images
+    // keeping their canvases in the server's memory all along, the idle limit not counting.
+    const waiting = client({ token: keys.waiting, deadlineMs: 60_000, maxAttempts: 1 });
     const stream = new TileStream(waiting.recognizeTiles());
     for (const imageId of ['a', 'b']) expect((await stream.recognize(line, { tileSize: 512, imageId })).lines).to.have.length(1);
-    const third = await stream.recognize(line, { tileSize: 512, imageId: 'c' }).catch((err: unknown) => err as OcrCallError);
-    expect(third).to.be.instanceOf(OcrCallError);
-    expect((third as OcrCallError).code).to.equal('DEADLINE_EXCEEDED');
+    const third = await callError(stream.recognize(line, { tileSize: 512, imageId: 'c' }));
+    expect(third.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(third.details).to.match(/over the quota of key:waiting: /);
   });
 
   it('carries the token through consul:// with the Consul double, whose health check needs none', async () => {
