@@ -12,7 +12,7 @@ import type { Orientation } from './classify/classifier.js';
 import { rotate180 } from './decode/image-ops.js';
 import { mergeColumns } from './detect/column-merge.js';
 import type { DetectOptions } from './detect/detector.js';
-import { wholeImageQuad } from './detect/geometry.js';
+import { quadSize, wholeImageQuad } from './detect/geometry.js';
 import { isLineImage } from './detect/line-image.js';
 import {
   addRotation,
@@ -20,9 +20,11 @@ import {
   isUpsideDown,
   lineDirection,
   quadToImage,
+  readsBetterTurned,
   turnedSize,
   undoRotation,
   votesSettled,
+  type LineReadBothWays,
   type LineVote,
   type Rotation,
 } from './detect/orientation.js';
@@ -58,7 +60,7 @@ export interface PageLayout {
   boxes: DetectedBox[];
   /** How far the page is turned (clockwise) in the image. */
   rotation: Rotation;
-  /** Of the stage's time, what the line classifier took to tell upright from upside down. */
+  /** Of the stage's time, what telling upright from upside down took: the classifier's votes and the recognizer's check of a turn. */
   classifyMs: number;
 }
 
@@ -143,10 +145,9 @@ export async function readPage<Image>(stages: PageStages<Image>, settings: PageS
 }
 
 /** The models an inference worker holds for finding a page's lines. */
-export interface PageModels {
+export interface PageModels extends LineModels {
   /** Boxes of the image turned by `turn` (clockwise), in its pixels (Detector.detect). */
   detect(image: RawImage, options: DetectOptions, turn: Rotation): Promise<DetectedBox[]>;
-  classifier: LineModels['classifier'];
 }
 
 /** Lines the classifier looks at before it may stop: enough when they all agree and are sure. */
@@ -158,8 +159,9 @@ const MOST_VOTES = 12;
  * detect → the page's orientation, in a worker. Sideways pages (isSideways) are detected again
  * turned a quarter, since the detector finds text running down a page less well than across it;
  * then the line classifier votes on a few lines whether the page is upside down (isUpsideDown), and
- * one found so is detected again turned upright. Upright pages pay one classifier pass over
- * FIRST_VOTES lines; turned ones a second detection, or a third for 270°.
+ * one found so, when the recognizer reads those lines clearly better turned (readsBetterTurned), is
+ * detected again turned upright. Upright pages pay one classifier pass over FIRST_VOTES lines;
+ * turned ones the reading of the voted lines both ways and a second detection, or a third for 270°.
  */
 export async function detectPage(models: PageModels, image: RawImage, options: DetectOptions, autoRotate: boolean): Promise<PageLayout> {
   const first = await models.detect(image, options, 0);
@@ -179,13 +181,16 @@ export async function detectPage(models: PageModels, image: RawImage, options: D
   const { classifier } = models;
   if (!classifier) return { boxes, rotation, classifyMs: 0 };
   const started = performance.now();
-  const votes = await voteOnLines(classifier, image, boxes, rotation);
+  const { votes, quads } = await voteOnLines(classifier, image, boxes, rotation);
+  // The classifier is sure of lines too small to read (a page scaled to 300 px wide): a turn it asks
+  // for is made only when the recognizer reads those lines clearly better turned.
+  const upsideDown = isUpsideDown(votes) && readsBetterTurned(await readBothWays(models, image, quads));
   const classifyMs = performance.now() - started;
-  if (!isUpsideDown(votes)) return { boxes, rotation, classifyMs };
+  if (!upsideDown) return { boxes, rotation, classifyMs };
   // Detected again turned upright rather than its boxes turned: the detector finds a little more or
   // less on a page upside down, and a page should read the same whichever way up it came.
-  const upsideDown = addRotation(rotation, 180);
-  return { boxes: await models.detect(image, options, undoRotation(upsideDown)), rotation: upsideDown, classifyMs };
+  const turned = addRotation(rotation, 180);
+  return { boxes: await models.detect(image, options, undoRotation(turned)), rotation: turned, classifyMs };
 }
 
 /**
@@ -198,7 +203,7 @@ async function voteOnLines(
   image: RawImage,
   boxes: readonly DetectedBox[],
   rotation: Rotation,
-): Promise<LineVote[]> {
+): Promise<{ votes: LineVote[]; quads: Quad[] }> {
   const lines = boxes
     .map((b) => ({ quad: b.quad, line: lineDirection(b.quad) }))
     .filter(({ line }) => line?.direction === 'across')
@@ -207,9 +212,26 @@ async function voteOnLines(
     .map(({ quad }) => quadToImage(quad, rotation, image.width, image.height));
   const crop = (quad: Quad): RawImage => cropQuad(image, quad, classifier.inputHeight, classifier.inputWidth);
   const votes = await classifier.classify(lines.slice(0, FIRST_VOTES).map(crop));
-  if (lines.length <= FIRST_VOTES || votesSettled(votes, FIRST_VOTES)) return votes;
-  return votes.concat(await classifier.classify(lines.slice(FIRST_VOTES).map(crop)));
+  if (lines.length <= FIRST_VOTES || votesSettled(votes, FIRST_VOTES)) return { votes, quads: lines.slice(0, votes.length) };
+  return { votes: votes.concat(await classifier.classify(lines.slice(FIRST_VOTES).map(crop))), quads: lines };
 }
+
+/**
+ * Each of `quads` read by the recognizer as it stands and upside down: the check of a turn the
+ * classifier's votes ask for (readsBetterTurned).
+ */
+async function readBothWays(models: LineModels, image: RawImage, quads: readonly Quad[]): Promise<LineReadBothWays[]> {
+  const options = { useAngleCls: false, wholeLines: false };
+  const asIs = await readLines(models, image, quads, options);
+  const turned = await readLines(models, image, quads.map(turnQuad), options);
+  return quads.map((quad, i) => {
+    const { width, height } = quadSize(quad);
+    return { asIs: asIs.lines[i]!.confidence, turned: turned.lines[i]!.confidence, area: width * height };
+  });
+}
+
+/** The same quad read upside down: its corners taken from the opposite one. */
+const turnQuad = ([a, b, c, d]: Quad): Quad => [c, d, a, b];
 
 /** The last stage: empty and unsure readings dropped, the rest in reading order. */
 export function orderLines<T extends { box: Quad; text: string; confidence: number }>(lines: readonly T[], minConfidence: number): T[] {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { EVAL_DEV, EVAL_REAL } from '../../src/dev/repo-paths.js';
 import { evalSet, score } from '../../src/dev/eval-score.js';
 import { runCli, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
@@ -157,6 +157,23 @@ describe('turned pages and vertical lines through ocr serve and ocr recognize --
       }
     });
   }
+
+  describe('small pages', () => {
+    it('keeps a small upright invoice upright, and still turns a small receipt that is upside down', async () => {
+      // An invoice scaled to 300 px wide: its lines are 4 to 10 px high, the classifier was sure of
+      // most of them upside down, and the page was turned and read as ten lines of noise.
+      const invoice = path.join(dir, 'small-invoice.jpg');
+      const receipt = path.join(dir, 'small-receipt.jpg');
+      const small = (doc: string): Sharp => sharp(readFileSync(path.join(EVAL_DEV, 'docs', doc))).resize({ width: 300 });
+      writeFileSync(invoice, await small('d000_invoice.jpg').jpeg().toBuffer());
+      writeFileSync(receipt, await small('d003_receipt.jpg').rotate(180).jpeg().toBuffer());
+      const answers = await recognize([invoice, receipt]);
+      const read = answers.get('small-invoice.jpg')!;
+      expect(read.rotation).to.equal(0);
+      expect(read.lines.map((l) => l.text)).to.include('增值税电子普通发票');
+      expect(answers.get('small-receipt.jpg')!.rotation).to.equal(180);
+    });
+  });
 
   describe('vertical lines', () => {
     it('reads a vertical line image whole, whatever the gap between its characters', async () => {

@@ -6,6 +6,7 @@ import {
   lineDirections,
   quadToImage,
   quadToUpright,
+  readsBetterTurned,
   toImagePoint,
   toUprightPoint,
   turnedSize,
@@ -98,6 +99,18 @@ describe('page orientation', () => {
       expect(isUpsideDown([v(180, 1), v(180, 1), v(0, 0.6), v(0, 0.6)])).to.equal(true);
     });
 
+    it('confirms a turn only when the lines read clearly better turned, each weighing by its area', () => {
+      const lines = (area: number, ...pairs: [number, number][]) => pairs.map(([asIs, turned]) => ({ asIs, turned, area }));
+      expect(readsBetterTurned(lines(100, [0.2, 0.95], [0, 0.9], [0.4, 0.99]))).to.equal(true);
+      expect(readsBetterTurned(lines(100, [0.1, 0.25], [0.1, 0.2]))).to.equal(true);
+      // An upright invoice 300 px wide: noise both ways, a little more confident turned.
+      expect(readsBetterTurned(lines(100, [0.21, 0.26], [0.2, 0.25], [0.22, 0.24]))).to.equal(false);
+      expect(readsBetterTurned(lines(100, [0.9, 0.2], [0.95, 0]))).to.equal(false);
+      // Small lines reading better turned do not outweigh a large one reading upright.
+      expect(readsBetterTurned([...lines(10, [0.2, 0.9], [0.3, 0.8]), ...lines(100, [0.94, 0])])).to.equal(false);
+      expect(readsBetterTurned([])).to.equal(false);
+    });
+
     it('settles after the first votes only when they all agree and are sure', () => {
       expect(votesSettled([v(0, 1), v(0, 0.95), v(0, 0.99)], 3)).to.equal(true);
       expect(votesSettled([v(180, 1), v(180, 0.95), v(180, 0.99)], 3)).to.equal(true);
@@ -159,13 +172,34 @@ describe('page orientation', () => {
     const wide = boxes(box(10, 10, 190, 30), box(10, 40, 150, 60), box(10, 70, 170, 90));
     const tall = boxes(box(10, 5, 30, 95), box(40, 5, 60, 80), box(70, 5, 90, 90));
 
-    /** Models that find `found[turn]` and whose classifier answers `angle` with `score`; what they were asked is logged. */
-    function models(found: Partial<Record<Rotation, DetectedBox[]>>, angle: number, score = 0.99, log: string[] = []): PageModels {
+    /**
+     * Models that find `found[turn]`, whose classifier answers `angle` with `score`, and whose
+     * recognizer reads its first batch (lines as they stand) with confidence `reads[0]` and its
+     * second (turned) with `reads[1]`; what they were asked is logged.
+     */
+    function models(
+      found: Partial<Record<Rotation, DetectedBox[]>>,
+      angle: number,
+      score = 0.99,
+      log: string[] = [],
+      reads: [number, number] = [0.3, 0.95],
+    ): PageModels {
+      let batches = 0;
       return {
         detect: (_image, _options, turn) => {
           log.push(`detect ${turn}`);
           return Promise.resolve(found[turn] ?? []);
         },
+        recognizer: {
+          inputHeight: 48,
+          maxWidth: 320,
+          recognizeBatch: (crops) => {
+            log.push(`recognize ${crops.length}`);
+            const confidence = reads[Math.min(batches++, 1)]!;
+            return Promise.resolve(crops.map(() => ({ text: 'x', confidence })));
+          },
+        },
+        batchSize: 16,
         classifier: {
           inputHeight: 48,
           inputWidth: 192,
@@ -197,7 +231,15 @@ describe('page orientation', () => {
       const page = await detectPage(models({ 0: wide, 180: upright }, 180, 0.99, log), image, options, true);
       expect(page.rotation).to.equal(180);
       expect(page.boxes).to.equal(upright);
-      expect(log).to.deep.equal(['detect 0', 'classify 3', 'detect 180']);
+      expect(log).to.deep.equal(['detect 0', 'classify 3', 'recognize 3', 'recognize 3', 'detect 180']);
+    });
+
+    it('keeps a page upright that the classifier calls upside down when its lines read no better turned', async () => {
+      const log: string[] = [];
+      const page = await detectPage(models({ 0: wide, 180: wide }, 180, 0.99, log, [0.45, 0.5]), image, options, true);
+      expect(page.rotation).to.equal(0);
+      expect(page.boxes).to.equal(wide);
+      expect(log).to.deep.equal(['detect 0', 'classify 3', 'recognize 3', 'recognize 3']);
     });
 
     it('detects a sideways page again turned upright, then votes on its lines', async () => {
@@ -209,7 +251,7 @@ describe('page orientation', () => {
       const turned = await detectPage(models({ 0: tall, 270: upright, 90: wide }, 180, 0.99, log), image, options, true);
       expect(turned.rotation).to.equal(270);
       expect(turned.boxes).to.equal(wide);
-      expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3', 'detect 90']);
+      expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3', 'recognize 3', 'recognize 3', 'detect 90']);
     });
 
     it('leaves a page that looks sideways both ways as it is', async () => {

@@ -127,8 +127,8 @@ async function run(task: Task, alone: boolean): Promise<DetectReply | LinesReply
   }
   if (task.kind === 'detect') {
     const models = {
+      ...lineModels,
       detect: async (image: RawImage, options: DetectOptions, turn: Rotation) => (await detector.detect(image, options, alone, turn)).boxes,
-      classifier: lineModels.classifier,
     };
     return detectPage(models, view(task.image), task.options, task.autoRotate);
   }
