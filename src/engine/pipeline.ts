@@ -43,7 +43,7 @@ export interface Timed<T> {
 export interface LineRead {
   text: string;
   confidence: number;
-  /** 180 when the classifier turned the line before it was read. */
+  /** 180 when the line was read turned: the classifier found it upside down and it reads clearly surer so. */
   angle: number;
 }
 
@@ -281,7 +281,7 @@ export async function readLines(
   // A detected line is cropped with a little more above and below it than the detector's box.
   const regions = options.wholeLines ? quads : quads.map((q) => thickenQuad(q, CROP_THICKENING));
   const crops = regions.map((quad) => cropQuad(image, quad, recognizer.inputHeight, recognizer.maxWidth));
-  const angles = new Array<number>(crops.length).fill(0);
+  const flagged: number[] = [];
   let classifyMs = 0;
   if (options.useAngleCls && classifier) {
     const started = performance.now();
@@ -293,30 +293,45 @@ export async function readLines(
     )) {
       const found = await classifier.classify(batch.map((i) => small[i]!));
       found.forEach((o, k) => {
-        const i = batch[k]!;
-        if (o.angle === 180 && o.score >= classifier.threshold) {
-          angles[i] = 180;
-          crops[i] = rotate180(crops[i]!);
-        }
+        if (o.angle === 180 && o.score >= classifier.threshold) flagged.push(batch[k]!);
       });
     }
     classifyMs = performance.now() - started;
   }
   const started = performance.now();
-  const lines = new Array<LineRead>(crops.length);
-  // Similar widths in one batch: less padding to compute over.
+  const read = (images: RawImage[]): Promise<DecodedText[]> => recognizeCrops(recognizer, images, batchSize, options.wholeLines);
+  const texts = await read(crops);
+  const upsideDown = await read(flagged.map((i) => rotate180(crops[i]!)));
+  const angles = new Array<number>(crops.length).fill(0);
+  // The classifier is sure of lines too small to read: a line it finds upside down is read turned
+  // only when the recognizer reads it clearly surer so (for one line, its area weighs nothing).
+  flagged.forEach((i, k) => {
+    if (readsBetterTurned([{ asIs: texts[i]!.confidence, turned: upsideDown[k]!.confidence, area: 1 }])) {
+      texts[i] = upsideDown[k]!;
+      angles[i] = 180;
+    }
+  });
+  const lines = texts.map((t, i) => ({ text: t.text, confidence: t.confidence, angle: angles[i]! }));
+  return { lines, classifyMs, recognizeMs: performance.now() - started };
+}
+
+/** Line images read in batches of similar widths (less padding to compute over), in their order. */
+async function recognizeCrops(
+  recognizer: LineModels['recognizer'],
+  crops: RawImage[],
+  batchSize: number,
+  wholeLines: boolean,
+): Promise<DecodedText[]> {
+  const texts = new Array<DecodedText>(crops.length);
   const order = crops.map((_, i) => i).sort((a, b) => crops[a]!.width - crops[b]!.width);
   for (const batch of chunks(order, batchSize)) {
-    const texts = await recognizer.recognizeBatch(
+    const read = await recognizer.recognizeBatch(
       batch.map((i) => crops[i]!),
-      options.wholeLines,
+      wholeLines,
     );
-    texts.forEach((t, k) => {
-      const i = batch[k]!;
-      lines[i] = { text: t.text, confidence: t.confidence, angle: angles[i]! };
-    });
+    read.forEach((t, k) => (texts[batch[k]!] = t));
   }
-  return { lines, classifyMs, recognizeMs: performance.now() - started };
+  return texts;
 }
 
 function chunks<T>(items: T[], size: number): T[][] {

@@ -175,6 +175,47 @@ describe('turned pages and vertical lines through ocr serve and ocr recognize --
     });
   });
 
+  describe('the line classifier (--angle-cls)', () => {
+    it('reads a small upright page as it does without, turning none of its lines on the classifier’s word alone', async () => {
+      // An invoice scaled to 400 px wide: the classifier was sure of a few of its small lines upside
+      // down, and they were read turned: 'Tax(10%)' as '(%01）x', the telephone number as noise.
+      const file = path.join(dir, 'small-en-invoice.jpg');
+      writeFileSync(
+        file,
+        await sharp(readFileSync(path.join(EVAL_DEV, 'docs', 'd014_en_invoice.jpg')))
+          .resize({ width: 400 })
+          .jpeg()
+          .toBuffer(),
+      );
+      const texts = async (...flags: string[]): Promise<string[]> =>
+        (await recognize([file], ...flags)).get('small-en-invoice.jpg')!.lines.map((l) => l.text);
+      const withClassifier = await texts('--angle-cls');
+      expect(withClassifier).to.include('Tax(10%)');
+      expect(withClassifier).to.deep.equal(await texts('--no-angle-cls'));
+    });
+
+    it('still reads line images turned upside down the right way up', async () => {
+      const labels = new Map([
+        ['l0002', '特此通知。'],
+        ['l0004', 'Order confirmed on March 20, 2022 at 14:01:10'],
+      ]);
+      const files: string[] = [];
+      for (const name of labels.keys()) {
+        const file = path.join(dir, `${name}-turned.png`);
+        writeFileSync(
+          file,
+          await sharp(readFileSync(path.join(EVAL_DEV, 'lines', `${name}.png`)))
+            .rotate(180)
+            .png()
+            .toBuffer(),
+        );
+        files.push(file);
+      }
+      const answers = await recognize(files, '--lines-only', '--angle-cls');
+      for (const [name, text] of labels) expect(answers.get(`${name}-turned`)!.lines.map((l) => l.text)).to.deep.equal([text]);
+    });
+  });
+
   describe('vertical lines', () => {
     it('reads a vertical line image whole, whatever the gap between its characters', async () => {
       const texts = ['欢迎光临本店', '营业时间早八点至晚十点'];
