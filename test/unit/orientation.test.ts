@@ -9,6 +9,7 @@ import {
   readsBetterTurned,
   toImagePoint,
   toUprightPoint,
+  turnIsClear,
   turnedSize,
   votesSettled,
   ROTATIONS,
@@ -109,6 +110,13 @@ describe('page orientation', () => {
       // Small lines reading better turned do not outweigh a large one reading upright.
       expect(readsBetterTurned([...lines(10, [0.2, 0.9], [0.3, 0.8]), ...lines(100, [0.94, 0])])).to.equal(false);
       expect(readsBetterTurned([])).to.equal(false);
+    });
+
+    it('takes a turn without a check only when no vote says upright and every line is tall', () => {
+      expect(turnIsClear([v(180, 1), v(180, 0.95), v(180, 0.8)], [16, 30, 40], 3)).to.equal(true);
+      expect(turnIsClear([v(180, 1), v(180, 1), v(180, 1)], [15, 30, 40], 3)).to.equal(false);
+      expect(turnIsClear([v(180, 1), v(0, 0.6), v(180, 1), v(180, 1)], [30, 30, 30, 30], 3)).to.equal(false);
+      expect(turnIsClear([v(180, 1), v(180, 1)], [30, 30], 3)).to.equal(false);
     });
 
     it('settles after the first votes only when they all agree and are sure', () => {
@@ -231,14 +239,24 @@ describe('page orientation', () => {
       const page = await detectPage(models({ 0: wide, 180: upright }, 180, 0.99, log), image, options, true);
       expect(page.rotation).to.equal(180);
       expect(page.boxes).to.equal(upright);
+      expect(log).to.deep.equal(['detect 0', 'classify 3', 'detect 180']);
+    });
+
+    // Lines 8 px high, under CLEAR_LINE_HEIGHT: the classifier's word is checked by the recognizer.
+    const small = boxes(box(10, 10, 190, 18), box(10, 40, 150, 48), box(10, 70, 170, 78));
+
+    it('turns a page of small lines the classifier calls upside down when they read clearly better turned', async () => {
+      const log: string[] = [];
+      const page = await detectPage(models({ 0: small, 180: small }, 180, 0.99, log, [0.3, 0.95]), image, options, true);
+      expect(page.rotation).to.equal(180);
       expect(log).to.deep.equal(['detect 0', 'classify 3', 'recognize 3', 'recognize 3', 'detect 180']);
     });
 
-    it('keeps a page upright that the classifier calls upside down when its lines read no better turned', async () => {
+    it('keeps a page of small lines upright that the classifier calls upside down when they read no better turned', async () => {
       const log: string[] = [];
-      const page = await detectPage(models({ 0: wide, 180: wide }, 180, 0.99, log, [0.45, 0.5]), image, options, true);
+      const page = await detectPage(models({ 0: small, 180: small }, 180, 0.99, log, [0.45, 0.5]), image, options, true);
       expect(page.rotation).to.equal(0);
-      expect(page.boxes).to.equal(wide);
+      expect(page.boxes).to.equal(small);
       expect(log).to.deep.equal(['detect 0', 'classify 3', 'recognize 3', 'recognize 3']);
     });
 
@@ -251,7 +269,7 @@ describe('page orientation', () => {
       const turned = await detectPage(models({ 0: tall, 270: upright, 90: wide }, 180, 0.99, log), image, options, true);
       expect(turned.rotation).to.equal(270);
       expect(turned.boxes).to.equal(wide);
-      expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3', 'recognize 3', 'recognize 3', 'detect 90']);
+      expect(log).to.deep.equal(['detect 0', 'detect 270', 'classify 3', 'detect 90']);
     });
 
     it('leaves a page that looks sideways both ways as it is', async () => {
