@@ -31,9 +31,10 @@ import { openResultStore, type ResultStore } from './result-store.js';
 
 /**
  * Bumped whenever what a key covers, a value's layout or the reading of the same image by the same
- * models changes (3: no spaces at a line's ends), so that old entries are never read.
+ * models changes (3: no spaces at a line's ends; 4: a small page, or a line under use_angle_cls,
+ * turned only where the recognizer agrees), so that old entries are never read.
  */
-const CACHE_FORMAT = 3;
+const CACHE_FORMAT = 4;
 
 /** The options of a page as the engine reads it: every field set. */
 export type ResolvedOptions = EngineConfig['defaults'];
