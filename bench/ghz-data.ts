@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TILE_OVERLAP, planTiles, TiledImage } from '../src/client/index.js';
+import { DEFAULT_TILE_OVERLAP, OcrCallError, planTiles, TiledImage } from '../src/client/index.js';
 import { EVAL_DEV } from '../src/dev/repo-paths.js';
 
 const USAGE = 'usage: node dist/bench/ghz-data.js [IMAGE] [TILE_SIZE] [--out DIR]';
@@ -55,6 +55,8 @@ async function writeData(): Promise<void> {
 try {
   await writeData();
 } catch (err) {
-  process.stderr.write(`ghz-data: ${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
+  // A file the SDK refuses says what is wrong in its details; its message adds the call's name and code.
+  const said = err instanceof OcrCallError ? err.details : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`ghz-data: ${said}\n${USAGE}\n`);
   process.exitCode = 1;
 }
