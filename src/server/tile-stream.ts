@@ -151,7 +151,11 @@ class OpenImages {
     const what = `image '${tile.imageId}' tile ${tile.tileIndex}`;
     const open = this.images.get(tile.imageId);
     if (open) checkSameOptions(open, tile, what);
-    else if (this.opened++ > 0) await this.chargeImage();
+    else {
+      // Before the quota counts it: an image refused for the images open did no work.
+      this.checkRoomForImage(tile);
+      if (this.opened++ > 0) await this.chargeImage();
+    }
     const state = open ?? this.open(tile, what, decodeStarted);
     const named = (err: unknown): never => {
       throw Object.assign(err as Error, { message: `${what}: ${(err as Error).message}` });
@@ -246,16 +250,21 @@ class OpenImages {
     );
   }
 
+  /** RESOURCE_EXHAUSTED where a new image would be one more open on this stream than the server's limit. */
+  private checkRoomForImage(tile: TileRequest): void {
+    const { images } = this;
+    const { maxImagesPerStream } = this.ctx.limits;
+    if (images.size < maxImagesPerStream) return;
+    throw resourceExhausted(
+      `image '${tile.imageId}' would be image ${images.size + 1} open on this stream, past the server's limit of ` +
+        `${maxImagesPerStream} (${quoted(images.keys())} are still open); wait for an image's final message ` +
+        'before starting another, or use another stream',
+    );
+  }
+
   private open(tile: TileRequest, what: string, at: number): ImageState {
     const { images } = this;
     const { limits } = this.ctx;
-    if (images.size >= limits.maxImagesPerStream) {
-      throw resourceExhausted(
-        `image '${tile.imageId}' would be image ${images.size + 1} open on this stream, past the server's limit of ` +
-          `${limits.maxImagesPerStream} (${quoted(images.keys())} are still open); wait for an image's final message ` +
-          'before starting another, or use another stream',
-      );
-    }
     const assembly = new TileAssembly(
       { imageId: tile.imageId, imageWidth: tile.imageWidth, imageHeight: tile.imageHeight, tileCount: tile.tileCount },
       { maxPixels: limits.maxTiledPixels, maxTiles: limits.maxTilesPerImage },

@@ -442,3 +442,25 @@ describe('RecognizeTiles idle limit', function () {
     expect(r.lines.length).to.be.greaterThan(10);
   });
 });
+
+describe("RecognizeTiles limits beside a caller's quota", function () {
+  this.timeout(120_000);
+  let t: TestServer;
+  before(async () => {
+    // By address, a window of 3000 s: nothing of it comes back while the test runs.
+    t = await startTestServer({ limits: { maxImagesPerStream: 2 }, access: { quota: { rps: 0.001, burst: 3 } } });
+  });
+  after(async () => t?.stop());
+
+  it("refuses an image past the stream's open images without counting it against the quota", async () => {
+    const call = t.client.recognizeTiles();
+    const reading = readAll(call);
+    const patch = await solidImage(64, 64);
+    // The stream's admission counts one call and image 'b' another; 'c' is refused for the images open.
+    for (const id of ['a', 'b', 'c']) await call.write(firstTile(id, 128, 64, patch));
+    call.end();
+    expectStatus((await reading).error, 'RESOURCE_EXHAUSTED', /image 'c' would be image 3 open on this stream/);
+    // The third place of the burst is still there.
+    expect((await t.client.getServerInfo()).instanceId).to.equal(t.server.instanceId);
+  });
+});
