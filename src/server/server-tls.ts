@@ -5,16 +5,18 @@
  * Connections already open keep the session they negotiated, so no call in flight is dropped. A bad
  * new pair (half written, key of another certificate, expired) is logged and the old one kept.
  *
- * gRPC: grpc-js's certificate-provider credentials (experimental.createCertificateProviderServerCredentials),
- * fed by this class as its CertificateProvider; grpc-js calls setSecureContext on its HTTP/2 server
- * with each update. HTTP: the same material, handed to https.Server.setSecureContext by the server.
+ * Under mutual TLS a CRL file (the client CA's revocations) is watched and reloaded with them.
+ *
+ * gRPC: credentials of this module's own (FollowingServerCredentials), on which grpc-js calls
+ * setSecureContext on its HTTP/2 server with each update. HTTP: the same material, handed to
+ * https.Server.setSecureContext by the server.
  */
 import { readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { experimental, type ServerCredentials } from '@grpc/grpc-js';
+import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from './logger.js';
 
 export interface ServerTlsConfig {
@@ -23,17 +25,22 @@ export interface ServerTlsConfig {
   keyFile: string;
   /** PEM CA bundle: set, every client must present a certificate it signed (mutual TLS). */
   clientCaFile?: string;
+  /** PEM CRL(s) of those CAs (only with clientCaFile): a client certificate listed in one is refused. */
+  clientCrlFile?: string;
   /** How often the files are looked at besides file-system events (which some mounts never send). Default 2000. */
   pollMs?: number;
   /** Quiet time after a change before the files are read, so that a cert and key written one after the other are read together. Default 200. */
   settleMs?: number;
 }
 
-/** One pair and CA bundle, read and checked. */
+/** One pair, CA bundle and CRLs, read and checked. */
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
+  crl?: Buffer;
+  /** The earliest nextUpdate of the CRLs: past it, OpenSSL refuses every client certificate. */
+  crlNextUpdate?: Date;
   /** The server certificate's serial number (hex, as OpenSSL prints it) and validity, for logs. */
   serialNumber: string;
   subject: string;
@@ -41,15 +48,27 @@ export interface TlsMaterial {
 }
 
 /** What an https.Server (Fastify's `https` option) takes for the same material. */
-export interface HttpsOptions {
-  cert: Buffer;
-  key: Buffer;
-  ca?: Buffer;
+export interface HttpsOptions extends ContextOptions {
   requestCert: boolean;
   rejectUnauthorized: boolean;
 }
 
+/** What a TLS secure context takes of the material: for createSecureContext and setSecureContext. */
+export interface ContextOptions {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  crl?: Buffer;
+}
+
+export function contextOptions({ cert, key, ca, crl }: TlsMaterial): ContextOptions {
+  return { cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) };
+}
+
 const DEFAULTS = { pollMs: 2000, settleMs: 200 };
+
+/** Within this of a CRL's nextUpdate, each load warns that it must be renewed. */
+const CRL_RENEW_WARNING_MS = 24 * 3600_000;
 
 function oneLine(name: string): string {
   return name.split('\n').join(', ');
@@ -59,11 +78,7 @@ function oneLine(name: string): string {
  * Reads and checks the files; throws an Error naming the file and what is wrong with it. `now`
  * decides validity (tests pass their own).
  */
-export function checkTlsMaterial(
-  files: { cert: Buffer; key: Buffer; ca?: Buffer },
-  config: ServerTlsConfig,
-  now = new Date(),
-): TlsMaterial {
+export function checkTlsMaterial(files: ContextOptions, config: ServerTlsConfig, now = new Date()): TlsMaterial {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(files.cert);
@@ -91,6 +106,7 @@ export function checkTlsMaterial(
       throw new Error(`${config.clientCaFile} holds no PEM CA certificate: ${(err as Error).message}`, { cause: err });
     }
   }
+  const crlNextUpdate = files.crl && checkCrl(files.crl, config.clientCrlFile!, now);
   try {
     // What the TLS stack itself will say of them (a chain it cannot use, for instance).
     createSecureContext({ cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}) });
@@ -98,13 +114,75 @@ export function checkTlsMaterial(
     throw new Error(`${config.certFile} and ${config.keyFile} cannot serve TLS: ${(err as Error).message}`, { cause: err });
   }
   return {
-    cert: files.cert,
-    key: files.key,
-    ...(files.ca ? { ca: files.ca } : {}),
+    ...files,
+    ...(crlNextUpdate ? { crlNextUpdate } : {}),
     serialNumber: certificate.serialNumber,
     subject: oneLine(certificate.subject),
     validTo: certificate.validTo,
   };
+}
+
+/**
+ * Parses the CRLs as the TLS stack will; their earliest nextUpdate. Throws naming the file when one
+ * does not parse or is past its nextUpdate (OpenSSL would then refuse every client certificate).
+ */
+function checkCrl(crl: Buffer, file: string, now: Date): Date | undefined {
+  let nextUpdates: Date[];
+  try {
+    createSecureContext({ crl });
+    nextUpdates = [...crl.toString('latin1').matchAll(/-----BEGIN X509 CRL-----([^-]*)-----END X509 CRL-----/g)]
+      .map((m) => crlNextUpdate(Buffer.from(m[1]!, 'base64')))
+      .filter((d): d is Date => d !== null);
+  } catch (err) {
+    throw new Error(`${file} holds no PEM CRL: ${(err as Error).message}`, { cause: err });
+  }
+  if (nextUpdates.length === 0) return undefined;
+  const earliest = new Date(Math.min(...nextUpdates.map((d) => d.getTime())));
+  if (now > earliest) {
+    throw new Error(
+      `the CRL in ${file} is past its nextUpdate, ${earliest.toISOString()}: every client certificate would be refused; renew it`,
+    );
+  }
+  return earliest;
+}
+
+/** A DER element at `at`: its tag and the bounds of its content. */
+function derElement(der: Buffer, at: number): { tag: number; start: number; end: number } {
+  const first = der[at + 1]!;
+  let length = first;
+  let start = at + 2;
+  if (first & 0x80) {
+    length = 0;
+    for (let i = 0; i < (first & 0x7f); i++) length = length * 256 + der[start + i]!;
+    start += first & 0x7f;
+  }
+  if (start + length > der.length) throw new Error('truncated DER');
+  return { tag: der[at]!, start, end: start + length };
+}
+
+/** The nextUpdate of a DER CRL (RFC 5280, 5.1), null if it has none: Node's crypto reads no CRLs. */
+function crlNextUpdate(der: Buffer): Date | null {
+  const tbs = derElement(der, derElement(der, 0).start);
+  let at = tbs.start;
+  const next = (): { tag: number; start: number; end: number } => {
+    const element = derElement(der, at);
+    at = element.end;
+    return element;
+  };
+  // version (optional), signature, issuer, thisUpdate, then nextUpdate if a time follows.
+  if (next().tag === 0x02) next();
+  next();
+  next();
+  if (at >= tbs.end) return null;
+  const time = next();
+  if (time.tag !== 0x17 && time.tag !== 0x18) return null;
+  const text = der.toString('latin1', time.start, time.end);
+  // UTCTime has two-digit years: 50-99 are 19xx (RFC 5280, 4.1.2.5.1).
+  const full = time.tag === 0x17 ? `${Number(text.slice(0, 2)) < 50 ? '20' : '19'}${text}` : text;
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(full);
+  if (!m) throw new Error(`a CRL's nextUpdate is not a time: ${text}`);
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second));
 }
 
 function readNamed(file: string, flag: string): Buffer {
@@ -128,10 +206,30 @@ function signatureOf(read: () => Stats | null): string {
 }
 
 /**
- * The server's certificate files, watched. Also a grpc-js CertificateProvider, for the identity
- * (certificate and key) and, under mutual TLS, the CA that client certificates must chain to.
+ * grpc-js credentials that follow ServerCertificates. Not grpc-js's certificate-provider ones: they
+ * hand on the CA, certificate and key only, and a CRL must reach setSecureContext too.
  */
-export class ServerCertificates implements experimental.CertificateProvider {
+class FollowingServerCredentials extends ServerCredentials {
+  constructor(certificates: ServerCertificates) {
+    super(
+      {
+        requestCert: certificates.mutual,
+        rejectUnauthorized: certificates.mutual,
+        // As grpc-js's own credentials take them.
+        ...(process.env.GRPC_SSL_CIPHER_SUITES ? { ciphers: process.env.GRPC_SSL_CIPHER_SUITES } : {}),
+      },
+      contextOptions(certificates.current),
+    );
+    certificates.onChange((material) => this.updateSecureContextOptions(contextOptions(material)));
+  }
+
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/** The server's certificate files (and CRLs), watched. */
+export class ServerCertificates {
   private material: TlsMaterial;
   private readonly config: ServerTlsConfig & typeof DEFAULTS;
   private readonly watchers: FSWatcher[] = [];
@@ -143,8 +241,6 @@ export class ServerCertificates implements experimental.CertificateProvider {
   private reading: Promise<void> | null = null;
   private closed = false;
   private readonly listeners = new Set<Listener>();
-  private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
-  private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
 
   /**
    * Reads the files now: a start with files that cannot serve fails at once, naming the file.
@@ -155,12 +251,15 @@ export class ServerCertificates implements experimental.CertificateProvider {
     public logger: Logger,
   ) {
     this.config = { ...DEFAULTS, ...config };
+    if (config.clientCrlFile && !config.clientCaFile) throw new Error('a client CRL needs the client CA it revokes for (--tls-client-ca)');
     const files = {
       cert: readNamed(config.certFile, '--tls-cert'),
       key: readNamed(config.keyFile, '--tls-key'),
       ...(config.clientCaFile ? { ca: readNamed(config.clientCaFile, '--tls-client-ca') } : {}),
+      ...(config.clientCrlFile ? { crl: readNamed(config.clientCrlFile, '--tls-client-crl') } : {}),
     };
     this.material = checkTlsMaterial(files, config);
+    this.warnOfCrlRenewal();
     this.seen = this.paths()
       .map((p) => signatureOf(() => statSync(p)))
       .join('|');
@@ -196,19 +295,13 @@ export class ServerCertificates implements experimental.CertificateProvider {
 
   /** Credentials for grpc-js's bindAsync that follow the files. */
   grpcCredentials(): ServerCredentials {
-    // grpc-js 1.14 names this function's parameters (caCertificateProvider, identityCertificateProvider)
-    // but hands them on in that order to a constructor that takes (identity, ca): the first is the
-    // identity, the second the CA provider or null (its typings agree: only the second may be null).
-    // test/unit/server-tls.test.ts pins what a handshake needs, should a later version swap them.
-    return experimental.createCertificateProviderServerCredentials(this, this.mutual ? this : null, this.mutual);
+    return new FollowingServerCredentials(this);
   }
 
   /** Options of an https.Server serving the same pair; later pairs go to its setSecureContext (see onChange). */
   httpsOptions(): HttpsOptions {
     return {
-      cert: this.material.cert,
-      key: this.material.key,
-      ...(this.material.ca ? { ca: this.material.ca } : {}),
+      ...contextOptions(this.material),
       requestCert: this.mutual,
       rejectUnauthorized: this.mutual,
     };
@@ -230,35 +323,12 @@ export class ServerCertificates implements experimental.CertificateProvider {
     this.listeners.clear();
   }
 
-  // --- grpc-js CertificateProvider ------------------------------------------------------------
-
-  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.add(listener);
-    // Later, not now: grpc-js adds its own watcher only after this returns, and would miss the update.
-    process.nextTick(() => {
-      if (this.identityListeners.has(listener)) listener({ certificate: this.material.cert, privateKey: this.material.key });
-    });
-  }
-
-  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
-    this.identityListeners.delete(listener);
-  }
-
-  addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
-    this.caListeners.add(listener);
-    process.nextTick(() => {
-      if (this.caListeners.has(listener)) listener(this.material.ca ? { caCertificate: this.material.ca } : null);
-    });
-  }
-
-  removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
-    this.caListeners.delete(listener);
-  }
-
   // --- watching -------------------------------------------------------------------------------
 
   private paths(): string[] {
-    return [this.config.certFile, this.config.keyFile, ...(this.config.clientCaFile ? [this.config.clientCaFile] : [])];
+    const { certFile, keyFile, clientCaFile, clientCrlFile } = this.config;
+    // In the order reload() reads them: a CRL comes only with a CA.
+    return [certFile, keyFile, ...(clientCaFile ? [clientCaFile] : []), ...(clientCrlFile ? [clientCrlFile] : [])];
   }
 
   private changed(): void {
@@ -278,8 +348,8 @@ export class ServerCertificates implements experimental.CertificateProvider {
     if (before === this.seen || before === this.refused) return;
     let next: TlsMaterial;
     try {
-      const [cert, key, ca] = await Promise.all(this.paths().map((p) => readFile(p)));
-      next = checkTlsMaterial({ cert: cert!, key: key!, ...(ca ? { ca } : {}) }, this.config);
+      const [cert, key, ca, crl] = await Promise.all(this.paths().map((p) => readFile(p)));
+      next = checkTlsMaterial({ cert: cert!, key: key!, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) }, this.config);
     } catch (err) {
       // Tried again at the next change of any file; the same bad files are not read every poll.
       this.refused = before;
@@ -292,19 +362,37 @@ export class ServerCertificates implements experimental.CertificateProvider {
     this.seen = before;
     this.refused = null;
     if (this.closed) return;
+    const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a ?? Buffer.alloc(0)).equals(b ?? Buffer.alloc(0));
     const unchanged =
-      next.cert.equals(this.material.cert) &&
-      next.key.equals(this.material.key) &&
-      (next.ca ?? Buffer.alloc(0)).equals(this.material.ca ?? Buffer.alloc(0));
+      same(next.cert, this.material.cert) &&
+      same(next.key, this.material.key) &&
+      same(next.ca, this.material.ca) &&
+      same(next.crl, this.material.crl);
     if (unchanged) return;
     const previous = this.material.serialNumber;
     this.material = next;
-    for (const listener of this.identityListeners) listener({ certificate: next.cert, privateKey: next.key });
-    if (next.ca) for (const listener of this.caListeners) listener({ caCertificate: next.ca });
     for (const listener of this.listeners) listener(next);
     this.logger.info(
-      { serialNumber: next.serialNumber, previous, subject: next.subject, validTo: next.validTo },
+      {
+        serialNumber: next.serialNumber,
+        previous,
+        subject: next.subject,
+        validTo: next.validTo,
+        ...(next.crlNextUpdate ? { crlNextUpdate: next.crlNextUpdate.toISOString() } : {}),
+      },
       'TLS certificate reloaded: new connections get it, open ones keep theirs',
     );
+    this.warnOfCrlRenewal();
+  }
+
+  /** A CRL near its nextUpdate: past it every client is refused, so the operator hears of it beforehand. */
+  private warnOfCrlRenewal(): void {
+    const nextUpdate = this.material.crlNextUpdate;
+    if (nextUpdate && nextUpdate.getTime() - Date.now() < CRL_RENEW_WARNING_MS) {
+      this.logger.warn(
+        { file: this.config.clientCrlFile, nextUpdate: nextUpdate.toISOString() },
+        'the client CRL reaches its nextUpdate within a day: renew it before then, or every client certificate will be refused',
+      );
+    }
   }
 }

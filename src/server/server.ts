@@ -41,7 +41,7 @@ import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
-import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
+import { contextOptions, ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
@@ -350,7 +350,7 @@ async function listenFrontDoor(
 ): Promise<number> {
   await http.listen({ host, port });
   const https = http.server as unknown as HttpsServer;
-  certificates?.onChange(({ cert, key, ca }) => https.setSecureContext({ cert, key, ...(ca ? { ca } : {}) }));
+  certificates?.onChange((material) => https.setSecureContext(contextOptions(material)));
   return (http.server.address() as AddressInfo).port;
 }
 

@@ -1,10 +1,10 @@
 /**
  * Certificates for TLS tests, made by Debian's `openssl` into a temporary directory: a CA, server
  * certificates for 127.0.0.1 and localhost, client certificates, one from another CA, an expired
- * one. EC P-256 keys: made in milliseconds.
+ * one, one to revoke; CRLs of the CA (`openssl ca -gencrl`). EC P-256 keys: made in milliseconds.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -29,6 +29,13 @@ export interface TestPki {
   foreignClient: Issued;
   /** CN=bob, O=Example, expired yesterday. */
   expiredClient: Issued;
+  /** CN=carol, O=Example, of the CA: for the CRLs to revoke. */
+  revokedClient: Issued;
+  /**
+   * A PEM CRL of the CA listing `revoked`, written to `name` in the directory; its path. `hours`
+   * from now to its nextUpdate (default 72; negative: past), its lastUpdate a day before now.
+   */
+  crl(name: string, revoked: Issued[], hours?: number): string;
   /** A further server certificate of the same CA and names (reload tests). */
   issueServer(name: string, serial: string): Issued;
   read(file: string): Buffer;
@@ -37,6 +44,45 @@ export interface TestPki {
 
 function openssl(args: string[], cwd: string): string {
   return execFileSync('openssl', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** OpenSSL's time format for `openssl ca` (GeneralizedTime). */
+const caTime = (d: Date): string =>
+  d
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+
+/** `openssl ca` with a database of its own under `dir/name.ca`: revokes each of `revoked`, then writes the CRL. */
+function makeCrl(dir: string, ca: Issued, name: string, revoked: Issued[], hours: number): string {
+  const db = path.join(dir, `${name}.ca`);
+  mkdirSync(db);
+  writeFileSync(path.join(db, 'index.txt'), '');
+  writeFileSync(path.join(db, 'crlnumber'), '01\n');
+  const config = path.join(db, 'ca.cnf');
+  writeFileSync(
+    config,
+    `[ca]\ndefault_ca = crl\n[crl]\ndatabase = ${path.join(db, 'index.txt')}\ncrlnumber = ${path.join(db, 'crlnumber')}\ndefault_md = sha256\n`,
+  );
+  const signer = ['-config', config, '-cert', ca.cert, '-keyfile', ca.key];
+  for (const cert of revoked) openssl(['ca', ...signer, '-revoke', cert.cert], dir);
+  const out = path.join(dir, name);
+  const now = Date.now();
+  openssl(
+    [
+      'ca',
+      ...signer,
+      '-gencrl',
+      '-crl_lastupdate',
+      caTime(new Date(now - 24 * 3600_000)),
+      '-crl_nextupdate',
+      caTime(new Date(now + hours * 3600_000)),
+      '-out',
+      out,
+    ],
+    dir,
+  );
+  return out;
 }
 
 export function makePki(): TestPki {
@@ -119,7 +165,9 @@ export function makePki(): TestPki {
     foreignClient: issue(otherCa, 'foreign-client', '/O=Example/CN=mallory', 'F0E1', clientExt),
     // Not after a day before its start: expired from the first.
     expiredClient: issue(ca, 'expired-client', '/O=Example/CN=bob', 'E1', clientExt, -1),
+    revokedClient: issue(ca, 'revoked-client', '/O=Example/CN=carol', 'C11E02', clientExt),
     issueServer: (name, serial) => issue(ca, name, '/CN=ocr-server', serial, serverExt),
+    crl: (name, revoked, hours = 72) => makeCrl(dir, ca, name, revoked, hours),
     read: (file) => readFileSync(file),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

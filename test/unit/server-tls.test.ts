@@ -17,10 +17,10 @@ import {
 } from '@grpc/grpc-js';
 import { exposureWarnings, isLoopback, tlsProtection } from '../../src/server/exposure-warning.js';
 import { peerIdentity, socketPeerIdentity, type PeerIdentity } from '../../src/server/peer-identity.js';
-import { checkTlsMaterial, ServerCertificates, type ServerTlsConfig } from '../../src/server/server-tls.js';
+import { checkTlsMaterial, contextOptions, ServerCertificates, type ServerTlsConfig } from '../../src/server/server-tls.js';
 import { createLogger } from '../../src/server/logger.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-import { makePki, type TestPki } from '../support/certificates.js';
+import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { listenHttpApp } from '../support/http-app.js';
 
 /** A one-method service: answers the caller's identity, after `holdMs` when asked to wait. */
@@ -264,6 +264,119 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       expect(await servedSerial(s.port)).to.equal('5E4F03');
       expect(changes).to.deep.equal(['5E4F02', '5E4F03']);
     } finally {
+      await s.close();
+    }
+  });
+
+  /** An https.Server on the certificates, following them as the server's HTTP port does; GET / answers the caller's subject. */
+  async function serveHttps(certificates: ServerCertificates): Promise<{ get(client?: Issued): Promise<string>; close(): void }> {
+    const server = https.createServer(certificates.httpsOptions(), (req, res) => {
+      res.end(socketPeerIdentity(req.socket)?.subject ?? '');
+    });
+    certificates.onChange((material) => server.setSecureContext(contextOptions(material)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      get: (client) =>
+        new Promise((resolve, reject) => {
+          const req = https.get(
+            { host: '127.0.0.1', port, ca: pki.read(pki.ca.cert), agent: false, ...(client ? filesOf(client) : {}) },
+            (res) => {
+              let body = '';
+              res.on('data', (d: Buffer) => (body += d.toString()));
+              res.on('end', () => resolve(body));
+            },
+          );
+          req.on('error', reject);
+        }),
+      close: () => server.close(),
+    };
+  }
+
+  /** Whether `get` was refused: a TLS alert or a connection closed, under TLS 1.3 after the client's handshake. */
+  const refusedHttps = (get: Promise<string>): Promise<boolean> =>
+    get.then(
+      () => false,
+      () => true,
+    );
+
+  it('checks a CRL before serving it: one that does not parse, or past its nextUpdate, is named; its nextUpdate is kept', () => {
+    const config = { certFile: 'server.crt', keyFile: 'server.key', clientCaFile: 'ca.crt', clientCrlFile: 'clients.crl' };
+    const files = { ...filesOf(pki.server), ca: pki.read(pki.ca.cert) };
+    const crl = pki.read(pki.crl('check.crl', [pki.revokedClient], 48));
+    const material = checkTlsMaterial({ ...files, crl }, config);
+    expect(material.crl?.equals(crl)).to.equal(true);
+    // openssl ca writes whole seconds.
+    expect(Math.abs(material.crlNextUpdate!.getTime() - (Date.now() + 48 * 3600_000))).to.be.below(120_000);
+    expect(() =>
+      checkTlsMaterial({ ...files, crl: Buffer.from('-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n') }, config),
+    ).to.throw(/clients.crl holds no PEM CRL/);
+    expect(() => checkTlsMaterial({ ...files, crl: pki.read(pki.ca.cert) }, config)).to.throw(/clients.crl holds no PEM CRL/);
+    // Past its nextUpdate, OpenSSL refuses every client certificate.
+    expect(() => checkTlsMaterial({ ...files, crl: pki.read(pki.crl('stale.crl', [], -1)) }, config)).to.throw(
+      /the CRL in clients.crl is past its nextUpdate, .*: every client certificate would be refused; renew it/,
+    );
+    // Several CRLs in one file: the earliest nextUpdate counts.
+    const both = Buffer.concat([crl, pki.read(pki.crl('soon.crl', [], 2))]);
+    expect(checkTlsMaterial({ ...files, crl: both }, config).crlNextUpdate!.getTime()).to.be.below(Date.now() + 3 * 3600_000);
+    const bad = path.join(pki.dir, 'bad.crl');
+    writeFileSync(bad, 'not a CRL');
+    expect(() => new ServerCertificates({ ...filesConfig(), clientCaFile: pki.ca.cert, clientCrlFile: bad }, logger)).to.throw(
+      new RegExp(`${bad} holds no PEM CRL`),
+    );
+    expect(() => new ServerCertificates({ ...filesConfig(), clientCrlFile: bad }, logger)).to.throw(
+      /a client CRL needs the client CA it revokes for \(--tls-client-ca\)/,
+    );
+  });
+
+  const filesConfig = (): ServerTlsConfig => ({ certFile: pki.server.cert, keyFile: pki.server.key });
+
+  it('mutual TLS with a CRL: a revoked client certificate is refused on gRPC and HTTPS, another of the same CA served', async () => {
+    const clientCrlFile = pki.crl('revoking.crl', [pki.revokedClient]);
+    const s = await serve({ ...filesConfig(), clientCaFile: pki.ca.cert, clientCrlFile });
+    const web = await serveHttps(s.certificates);
+    try {
+      expect((await call(s.port, trusting(pki.client))).identity?.commonName).to.equal('alice');
+      const err = await refusal(call(s.port, trusting(pki.revokedClient)));
+      expect(err.code, err.details).to.equal(status.UNAVAILABLE);
+      expect(await web.get(pki.client)).to.equal('O=Example, CN=alice');
+      expect(await refusedHttps(web.get(pki.revokedClient))).to.equal(true);
+    } finally {
+      web.close();
+      await s.close();
+    }
+  });
+
+  it('a CRL replaced on disk revokes for new connections on both ports; a bad one is logged and the last good one kept', async () => {
+    const clientCrlFile = path.join(pki.dir, 'live.crl');
+    copyFileSync(pki.crl('none.crl', []), clientCrlFile);
+    const s = await serve({ ...filesConfig(), clientCaFile: pki.ca.cert, clientCrlFile });
+    const web = await serveHttps(s.certificates);
+    let changes = 0;
+    s.certificates.onChange(() => changes++);
+    try {
+      expect((await call(s.port, trusting(pki.revokedClient))).identity?.commonName).to.equal('carol');
+      expect(await web.get(pki.revokedClient)).to.equal('O=Example, CN=carol');
+
+      const revoking = pki.crl('renewed.crl', [pki.revokedClient]);
+      copyFileSync(revoking, `${clientCrlFile}.tmp`);
+      renameSync(`${clientCrlFile}.tmp`, clientCrlFile);
+      await waitFor(() => changes === 1, 5000, 'the new CRL to be loaded');
+      expect((await refusal(call(s.port, trusting(pki.revokedClient)))).code).to.equal(status.UNAVAILABLE);
+      expect(await refusedHttps(web.get(pki.revokedClient))).to.equal(true);
+      expect((await call(s.port, trusting(pki.client))).identity?.commonName).to.equal('alice');
+
+      // Half written: refused, the revoking CRL kept on both ports.
+      writeFileSync(clientCrlFile, pki.read(revoking).subarray(0, 100));
+      await new Promise((r) => setTimeout(r, 400));
+      await s.certificates.check();
+      expect(changes).to.equal(1);
+      expect(s.certificates.current.crl?.equals(pki.read(revoking))).to.equal(true);
+      expect((await refusal(call(s.port, trusting(pki.revokedClient)))).code).to.equal(status.UNAVAILABLE);
+      expect(await refusedHttps(web.get(pki.revokedClient))).to.equal(true);
+      expect(await web.get(pki.client)).to.equal('O=Example, CN=alice');
+    } finally {
+      web.close();
       await s.close();
     }
   });
