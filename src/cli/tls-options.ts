@@ -63,6 +63,7 @@ export interface ServerTlsCliOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  tlsClientCrl?: string;
   /** Consul's checks of this instance: the name they check its certificate for, or no check of it. */
   consulTlsServerName?: string;
   consulTlsSkipVerify?: boolean;
@@ -80,6 +81,10 @@ export function serverTlsOptions(): Option[] {
       "require a client certificate signed by this PEM CA on both ports (mutual TLS); its subject is the caller's identity",
     ),
     new Option(
+      '--tls-client-crl <file>',
+      'PEM CRL(s) of --tls-client-ca: a client certificate listed is refused on both ports; reloaded when the file changes, renew it before its nextUpdate',
+    ),
+    new Option(
       '--consul-tls-server-name <name>',
       "name Consul's checks verify this instance's certificate against (default: the address they dial)",
     ),
@@ -88,9 +93,14 @@ export function serverTlsOptions(): Option[] {
 }
 
 /** The server's TLS settings from the flags; undefined: plaintext. Throws naming what is missing. */
-export function serverTls(opts: ServerTlsCliOptions): { certFile: string; keyFile: string; clientCaFile?: string } | undefined {
+export function serverTls(
+  opts: ServerTlsCliOptions,
+): { certFile: string; keyFile: string; clientCaFile?: string; clientCrlFile?: string } | undefined {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new Error('--tls-cert and --tls-key go together: TLS needs the certificate and its private key');
+  }
+  if (opts.tlsClientCrl !== undefined && opts.tlsClientCa === undefined) {
+    throw new Error('--tls-client-crl revokes client certificates of --tls-client-ca: add --tls-client-ca FILE (mutual TLS)');
   }
   if (opts.tlsCert === undefined || opts.tlsKey === undefined) {
     if (opts.tlsClientCa !== undefined) throw new Error('--tls-client-ca needs TLS: add --tls-cert and --tls-key');
@@ -99,5 +109,10 @@ export function serverTls(opts: ServerTlsCliOptions): { certFile: string; keyFil
     }
     return undefined;
   }
-  return { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsClientCa !== undefined ? { clientCaFile: opts.tlsClientCa } : {}) };
+  return {
+    certFile: opts.tlsCert,
+    keyFile: opts.tlsKey,
+    ...(opts.tlsClientCa !== undefined ? { clientCaFile: opts.tlsClientCa } : {}),
+    ...(opts.tlsClientCrl !== undefined ? { clientCrlFile: opts.tlsClientCrl } : {}),
+  };
 }

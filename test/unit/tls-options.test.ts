@@ -47,6 +47,8 @@ describe('TLS options of the command line and the SDK', () => {
         's.key',
         '--tls-client-ca',
         'ca.pem',
+        '--tls-client-crl',
+        'ca.crl',
         '--consul-tls-server-name',
         'ocr.internal',
         '--consul-tls-skip-verify',
@@ -58,6 +60,7 @@ describe('TLS options of the command line and the SDK', () => {
       tlsCert: 's.pem',
       tlsKey: 's.key',
       tlsClientCa: 'ca.pem',
+      tlsClientCrl: 'ca.crl',
       consulTlsServerName: 'ocr.internal',
       consulTlsSkipVerify: true,
     });
@@ -78,6 +81,16 @@ describe('TLS options of the command line and the SDK', () => {
     expect(() => serverTls({ tlsCert: 'a' })).to.throw(/--tls-cert and --tls-key go together/);
     expect(() => serverTls({ tlsClientCa: 'c' })).to.throw(/--tls-client-ca needs TLS: add --tls-cert and --tls-key/);
     expect(() => serverTls({ consulTlsSkipVerify: true })).to.throw(/are for a TLS instance/);
+    expect(serverTls({ tlsCert: 'a', tlsKey: 'b', tlsClientCa: 'c', tlsClientCrl: 'd' })).to.deep.equal({
+      certFile: 'a',
+      keyFile: 'b',
+      clientCaFile: 'c',
+      clientCrlFile: 'd',
+    });
+    // A CRL revokes certificates of a client CA: without one it would be ignored, so it is refused.
+    for (const opts of [{ tlsCert: 'a', tlsKey: 'b', tlsClientCrl: 'd' }, { tlsClientCrl: 'd' }]) {
+      expect(() => serverTls(opts)).to.throw(/--tls-client-crl revokes client certificates of --tls-client-ca: add --tls-client-ca FILE/);
+    }
   });
 
   it('clients: files read into the SDK option; TLS implied by any flag; a missing file named', () => {
