@@ -67,7 +67,7 @@ export function contextOptions({ cert, key, ca, crl }: TlsMaterial): ContextOpti
 
 const DEFAULTS = { pollMs: 2000, settleMs: 200 };
 
-/** Within this of a CRL's nextUpdate, each load warns that it must be renewed. */
+/** Within this of a CRL's nextUpdate, the server warns (once for each CRL) that it must be renewed. */
 const CRL_RENEW_WARNING_MS = 24 * 3600_000;
 
 function oneLine(name: string): string {
@@ -241,6 +241,8 @@ export class ServerCertificates {
   private reading: Promise<void> | null = null;
   private closed = false;
   private readonly listeners = new Set<Listener>();
+  /** The CRL whose nearing nextUpdate was logged: the poll looks every time, but says it once. */
+  private crlWarnedOf: Buffer | undefined;
 
   /**
    * Reads the files now: a start with files that cannot serve fails at once, naming the file.
@@ -274,7 +276,11 @@ export class ServerCertificates {
         // No events here (some network and overlay mounts): the poll below still sees changes.
       }
     }
-    this.poll = setInterval(() => void this.check(), this.config.pollMs);
+    // The poll also sees a CRL near its nextUpdate while it is served unchanged.
+    this.poll = setInterval(() => {
+      this.warnOfCrlRenewal();
+      void this.check();
+    }, this.config.pollMs);
     this.poll.unref();
   }
 
@@ -387,12 +393,12 @@ export class ServerCertificates {
 
   /** A CRL near its nextUpdate: past it every client is refused, so the operator hears of it beforehand. */
   private warnOfCrlRenewal(): void {
-    const nextUpdate = this.material.crlNextUpdate;
-    if (nextUpdate && nextUpdate.getTime() - Date.now() < CRL_RENEW_WARNING_MS) {
-      this.logger.warn(
-        { file: this.config.clientCrlFile, nextUpdate: nextUpdate.toISOString() },
-        'the client CRL reaches its nextUpdate within a day: renew it before then, or every client certificate will be refused',
-      );
-    }
+    const { crl, crlNextUpdate } = this.material;
+    if (!crlNextUpdate || crl === this.crlWarnedOf || crlNextUpdate.getTime() - Date.now() >= CRL_RENEW_WARNING_MS) return;
+    this.crlWarnedOf = crl;
+    this.logger.warn(
+      { file: this.config.clientCrlFile, nextUpdate: crlNextUpdate.toISOString() },
+      'the client CRL is within a day of its nextUpdate: renew it, for past it every client certificate is refused',
+    );
   }
 }

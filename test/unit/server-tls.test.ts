@@ -3,8 +3,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import { expect } from 'chai';
+import { pino } from 'pino';
 import {
   credentials,
   makeGenericClientConstructor,
@@ -379,6 +381,25 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       web.close();
       await s.close();
     }
+  });
+
+  it('warns, naming the file, of a CRL within a day of its nextUpdate; one further off is quiet', () => {
+    const lines: { level: number; msg: string; file?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string; file?: string });
+        done();
+      },
+    });
+    const warnings = (): typeof lines => lines.filter((l) => l.level === 40);
+    const config = { ...filesConfig(), clientCaFile: pki.ca.cert };
+    new ServerCertificates({ ...config, clientCrlFile: pki.crl('later.crl', [], 72) }, pino({ level: 'info' }, sink)).close();
+    expect(warnings()).to.deep.equal([]);
+    const soon = pki.crl('near.crl', [], 2);
+    new ServerCertificates({ ...config, clientCrlFile: soon }, pino({ level: 'info' }, sink)).close();
+    expect(warnings()).to.have.length(1);
+    expect(warnings()[0]).to.include({ file: soon });
+    expect(warnings()[0]!.msg).to.match(/within a day of its nextUpdate: renew it, for past it every client certificate is refused/);
   });
 
   it('warns of a non-loopback listener without TLS, saying how to turn it on; loopback stays quiet', () => {
