@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, readFileSync, renameSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
@@ -388,6 +388,59 @@ describe('TLS and mutual TLS', function () {
       expect(res.status, json.msg).to.equal(200);
       expect(json.instance_id).to.equal(mtlsServer.instanceId);
       gateway.child.kill('SIGTERM');
+    });
+  });
+
+  describe('a client CRL (--tls-client-crl)', () => {
+    /** Whether a client with `who`'s certificate is served, on gRPC and on HTTPS: [grpc, https]. */
+    async function served(port: number, httpPort: number, who: Issued): Promise<[boolean, boolean]> {
+      const c = new OcrClient(`127.0.0.1:${port}`, { tls: { ca, ...pair(who) }, maxAttempts: 1, deadlineMs: 5000 });
+      const grpc = await c.getServerInfo().then(
+        () => true,
+        (err: OcrCallError) => (expect(err.code, err.message).to.equal('UNAVAILABLE'), false),
+      );
+      c.close();
+      const answer = await request(httpPort, '/healthz', { ca, client: pair(who) }).then(
+        (a) => a.status === 200,
+        () => false,
+      );
+      return [grpc, answer];
+    }
+
+    it('refuses a revoked client certificate on both ports, serves another of the CA, and follows a CRL replaced on disk', async () => {
+      const crlFile = path.join(pki.dir, 'serve.crl');
+      copyFileSync(pki.crl('serve-carol.crl', [pki.revokedClient]), crlFile);
+      const args = ['--workers', '1', '--log-level', 'info', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key];
+      const server = await spawnServer([...args, '--tls-client-ca', pki.ca.cert, '--tls-client-crl', crlFile]);
+      children.push(server.child);
+      try {
+        expect(await served(server.port, server.httpPort!, pki.client)).to.deep.equal([true, true]);
+        expect(await served(server.port, server.httpPort!, pki.revokedClient)).to.deep.equal([false, false]);
+
+        // A renewed CRL that revokes alice, not carol: new connections follow it without a restart.
+        copyFileSync(pki.crl('serve-alice.crl', [pki.client]), `${crlFile}.new`);
+        renameSync(`${crlFile}.new`, crlFile);
+        await waitFor(
+          async () => (await served(server.port, server.httpPort!, pki.client)).every((ok) => !ok),
+          15_000,
+          'both ports to refuse the newly revoked certificate',
+        );
+        expect(await served(server.port, server.httpPort!, pki.revokedClient)).to.deep.equal([true, true]);
+      } finally {
+        server.child.kill('SIGTERM');
+      }
+    });
+
+    it('a CRL that does not parse fails the start naming the file; a CRL without --tls-client-ca is refused', async () => {
+      const bad = path.join(pki.dir, 'bad.crl');
+      writeFileSync(bad, 'not a CRL');
+      const tls = ['--workers', '1', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key];
+      const started = await runCli(['serve', ...tls, '--tls-client-ca', pki.ca.cert, '--tls-client-crl', bad]);
+      expect(started.code).not.to.equal(0);
+      expect(started.stderr).to.contain(`${bad} holds no PEM CRL`);
+      const alone = await runCli(['serve', ...tls, '--tls-client-crl', bad]);
+      expect(alone.code).not.to.equal(0);
+      expect(alone.stderr).to.match(/--tls-client-crl revokes client certificates of --tls-client-ca: add --tls-client-ca FILE/);
     });
   });
 
