@@ -33,12 +33,17 @@ export interface ServerTlsConfig {
   settleMs?: number;
 }
 
-/** One pair, CA bundle and CRLs, read and checked. */
-export interface TlsMaterial {
+/** The files as read. */
+export interface TlsFiles {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
+  /** The CRL file whole: one or several PEM CRLs. */
   crl?: Buffer;
+}
+
+/** One pair, CA bundle and CRLs, read and checked. */
+export interface TlsMaterial extends TlsFiles {
   /** The earliest nextUpdate of the CRLs: past it, OpenSSL refuses every client certificate. */
   crlNextUpdate?: Date;
   /** The server certificate's serial number (hex, as OpenSSL prints it) and validity, for logs. */
@@ -58,11 +63,17 @@ export interface ContextOptions {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
-  crl?: Buffer;
+  crl?: Buffer[];
 }
 
 export function contextOptions({ cert, key, ca, crl }: TlsMaterial): ContextOptions {
-  return { cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) };
+  return { cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl: pemCrls(crl) } : {}) };
+}
+
+/** Each PEM CRL of a file: Node reads one CRL from each buffer of its `crl` option, so a file of several is split. */
+function pemCrls(file: Buffer): Buffer[] {
+  const blocks = file.toString('latin1').match(/-----BEGIN X509 CRL-----[^-]*-----END X509 CRL-----/g) ?? [];
+  return blocks.map((block) => Buffer.from(block, 'latin1'));
 }
 
 const DEFAULTS = { pollMs: 2000, settleMs: 200 };
@@ -78,7 +89,7 @@ function oneLine(name: string): string {
  * Reads and checks the files; throws an Error naming the file and what is wrong with it. `now`
  * decides validity (tests pass their own).
  */
-export function checkTlsMaterial(files: ContextOptions, config: ServerTlsConfig, now = new Date()): TlsMaterial {
+export function checkTlsMaterial(files: TlsFiles, config: ServerTlsConfig, now = new Date()): TlsMaterial {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(files.cert);
@@ -127,11 +138,13 @@ export function checkTlsMaterial(files: ContextOptions, config: ServerTlsConfig,
  * does not parse or is past its nextUpdate (OpenSSL would then refuse every client certificate).
  */
 function checkCrl(crl: Buffer, file: string, now: Date): Date | undefined {
+  const crls = pemCrls(crl);
   let nextUpdates: Date[];
   try {
-    createSecureContext({ crl });
-    nextUpdates = [...crl.toString('latin1').matchAll(/-----BEGIN X509 CRL-----([^-]*)-----END X509 CRL-----/g)]
-      .map((m) => crlNextUpdate(Buffer.from(m[1]!, 'base64')))
+    if (crls.length === 0) throw new Error('no "-----BEGIN X509 CRL-----" block');
+    createSecureContext({ crl: crls });
+    nextUpdates = crls
+      .map((pem) => crlNextUpdate(Buffer.from(pem.toString('latin1').replace(/-----[^-]+-----/g, ''), 'base64')))
       .filter((d): d is Date => d !== null);
   } catch (err) {
     throw new Error(`${file} holds no PEM CRL: ${(err as Error).message}`, { cause: err });

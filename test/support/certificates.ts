@@ -32,10 +32,10 @@ export interface TestPki {
   /** CN=carol, O=Example, of the CA: for the CRLs to revoke. */
   revokedClient: Issued;
   /**
-   * A PEM CRL of the CA listing `revoked`, written to `name` in the directory; its path. `hours`
-   * from now to its nextUpdate (default 72; negative: past), its lastUpdate a day before now.
+   * A PEM CRL of `issuer` (default: the CA) listing `revoked`, written to `name` in the directory; its
+   * path. `hours` from now to its nextUpdate (default 72; negative: past), its lastUpdate a day before now.
    */
-  crl(name: string, revoked: Issued[], hours?: number): string;
+  crl(name: string, revoked: Issued[], hours?: number, issuer?: Issued): string;
   /** A further server certificate of the same CA and names (reload tests). */
   issueServer(name: string, serial: string): Issued;
   read(file: string): Buffer;
@@ -167,7 +167,7 @@ export function makePki(): TestPki {
     expiredClient: issue(ca, 'expired-client', '/O=Example/CN=bob', 'E1', clientExt, -1),
     revokedClient: issue(ca, 'revoked-client', '/O=Example/CN=carol', 'C11E02', clientExt),
     issueServer: (name, serial) => issue(ca, name, '/CN=ocr-server', serial, serverExt),
-    crl: (name, revoked, hours = 72) => makeCrl(dir, ca, name, revoked, hours),
+    crl: (name, revoked, hours = 72, issuer = ca) => makeCrl(dir, issuer, name, revoked, hours),
     read: (file) => readFileSync(file),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -308,6 +308,7 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
     const crl = pki.read(pki.crl('check.crl', [pki.revokedClient], 48));
     const material = checkTlsMaterial({ ...files, crl }, config);
     expect(material.crl?.equals(crl)).to.equal(true);
+    expect(contextOptions(material).crl).to.have.length(1);
     // openssl ca writes whole seconds.
     expect(Math.abs(material.crlNextUpdate!.getTime() - (Date.now() + 48 * 3600_000))).to.be.below(120_000);
     expect(() =>
@@ -345,6 +346,23 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       expect(await refusedHttps(web.get(pki.revokedClient))).to.equal(true);
     } finally {
       web.close();
+      await s.close();
+    }
+  });
+
+  it('a file of several CRLs: each is used (Node reads one from each buffer it is given)', async () => {
+    // The other CA's first: were it the only one read, the CA's clients would have no CRL and all be refused.
+    const clientCrlFile = path.join(pki.dir, 'both.crl');
+    writeFileSync(
+      clientCrlFile,
+      Buffer.concat([pki.read(pki.crl('other.crl', [], 72, pki.otherCa)), pki.read(pki.crl('carol.crl', [pki.revokedClient]))]),
+    );
+    const s = await serve({ ...filesConfig(), clientCaFile: pki.ca.cert, clientCrlFile });
+    try {
+      expect(contextOptions(s.certificates.current).crl).to.have.length(2);
+      expect((await call(s.port, trusting(pki.client))).identity?.commonName).to.equal('alice');
+      expect((await refusal(call(s.port, trusting(pki.revokedClient)))).code).to.equal(status.UNAVAILABLE);
+    } finally {
       await s.close();
     }
   });
