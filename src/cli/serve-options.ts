@@ -8,7 +8,7 @@ import type { ServerTlsCliOptions } from './tls-options.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`, `--consul-tls-*`): tls-options.ts. */
+/** TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`, `--tls-client-crl`, `--consul-tls-*`): tls-options.ts. */
 /** Tokens and quotas (`--api-keys`, `--jwks`, `--jwt-*`, `--no-protect-info`, `--quota-*`): auth-options.ts. */
 export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions {
   host: string;
