@@ -10,6 +10,7 @@ import { OcrClient, type OcrCallError } from '../../src/client/index.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { textImage } from '../support/images.js';
+import { logLines } from '../support/log-lines.js';
 
 /** The value of the sample `name` of a scrape that carries every label of `labels`, in whatever order. */
 function sample(scrape: string, name: string, labels: Record<string, string>): number | undefined {
@@ -95,11 +96,9 @@ describe('a flood of calls with bad tokens', function () {
 
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
-    const lines = server
-      .stderr()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; code?: string; reason?: string; refused?: number });
+    const lines = logLines<{ level: number; msg: string; source?: string; code?: string; reason?: string; refused?: number }>(
+      server.stderr(),
+    );
     const first = lines.filter((l) => l.msg === 'refused');
     const counts = lines.filter((l) => / more refused from /.test(l.msg));
     // Every refusal is on a line, whole or counted, at warn, whatever the intervals.
@@ -138,11 +137,7 @@ describe('a flood of scrapes without a token on --metrics-port', function () {
       server.child.kill('SIGTERM');
       await once(server.child, 'exit');
     }
-    const lines = server
-      .stderr()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string; route?: string; source?: string; refused?: number });
+    const lines = logLines<{ level: number; msg: string; route?: string; source?: string; refused?: number }>(server.stderr());
     expect(lines.filter((l) => l.msg === 'refused').map((l) => [l.level, l.route, l.source])).to.deep.equal([
       [40, '/metrics', 'addr:127.0.0.1'],
     ]);
@@ -181,11 +176,7 @@ describe('a caller looping past its quota', function () {
     const loopMs = performance.now() - loopStarted;
     server.child.kill('SIGTERM');
     await once(server.child, 'exit');
-    const lines = server
-      .stderr()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; refused?: number });
+    const lines = logLines<{ level: number; msg: string; source?: string; refused?: number }>(server.stderr());
     const first = lines.filter((l) => l.msg === 'refused');
     const counts = lines.filter((l) => / more refused from /.test(l.msg));
     // Every refusal on a line, whole or counted, at info, whatever the log's intervals (as above).

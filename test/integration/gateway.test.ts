@@ -17,6 +17,7 @@ import { RETRY_AFTER, TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js';
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
+import { logLines } from '../support/log-lines.js';
 
 const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
@@ -380,11 +381,7 @@ describe('ocr gateway whose instances are all unreachable', function () {
     const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${port}`]);
     let server: ServerProcess | undefined;
     const warnings = (): { msg: string; reason?: string; unreachableMs?: number }[] =>
-      gateway
-        .stderr()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { msg: string; reason?: string; unreachableMs?: number });
+      logLines<{ msg: string; reason?: string; unreachableMs?: number }>(gateway.stderr());
     try {
       for (let i = 0; i < 3; i++) {
         const res = await fetch(`${gateway.url}/api/info`);
@@ -461,12 +458,7 @@ describe("ocr gateway's log", function () {
       '--deadline-ms',
       '9000',
     ]);
-    const lines = (): Record<string, unknown>[] =>
-      gateway
-        .stderr()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (): Record<string, unknown>[] => logLines<Record<string, unknown>>(gateway.stderr());
     try {
       await waitFor(() => lines().some((l) => l.msg === 'gateway serving'), 5000, 'the serving line');
       const serving = lines().find((l) => l.msg === 'gateway serving')!;

@@ -6,6 +6,7 @@ import { OCR_SERVICE } from '../../src/shared/service-name.js';
 import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { logLines } from '../support/log-lines.js';
 
 /** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
 describe('ocr serve --metrics-port', function () {
@@ -50,12 +51,7 @@ describe('ocr serve --metrics-port', function () {
     ]);
     try {
       const servingLine = (): Record<string, unknown> | undefined =>
-        server
-          .stderr()
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l.msg === 'serving');
+        logLines<Record<string, unknown>>(server.stderr()).find((l) => l.msg === 'serving');
       // stderr and stdout are two pipes: the line may come in after the listening line.
       await waitFor(() => servingLine() !== undefined, 5000, 'the serving line');
       const serving = servingLine();

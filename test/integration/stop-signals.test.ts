@@ -11,6 +11,7 @@ import { FORCED_EXIT } from '../../src/cli/stop-signals.js';
 import { CLI, EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnGateway, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { logLines } from '../support/log-lines.js';
 
 /** A page whose recognition takes seconds here: still in flight when the signals come. */
 const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
@@ -21,13 +22,6 @@ interface LogLine {
   signal?: string;
   cut?: number;
 }
-
-const logLines = (stderr: string): LogLine[] =>
-  stderr
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine);
 
 /** POSTs the page to `url` and leaves it in flight; what the connection ends with is ignored. */
 function pageInFlight(url: string): void {
@@ -49,7 +43,7 @@ async function twoSignals(
 ): Promise<number | null> {
   const exited = once(child, 'exit') as Promise<[number | null]>;
   child.kill(first);
-  await waitFor(() => logLines(stderr()).some((l) => l.msg === draining), 10_000, `"${draining}" logged`);
+  await waitFor(() => logLines<LogLine>(stderr()).some((l) => l.msg === draining), 10_000, `"${draining}" logged`);
   child.kill(second);
   return (await exited)[0];
 }
@@ -80,7 +74,7 @@ describe('a second stop signal during the drain', function () {
         const code = await twoSignals(server.child, () => server.stderr(), 'shutting down', first, second);
         expect(code, server.stderr()).to.equal(status);
         expect(performance.now() - started).to.be.lessThan(10_000);
-        const lines = logLines(server.stderr());
+        const lines = logLines<LogLine>(server.stderr());
         expect(lines.filter((l) => l.msg === 'shutting down')).to.have.length(1);
         const forced = lines.filter((l) => l.msg === FORCED_EXIT);
         expect(forced).to.have.length(1);
@@ -111,7 +105,7 @@ describe('a second stop signal during the drain', function () {
       await reached;
       const code = await twoSignals(gateway.child, () => gateway.stderr(), 'draining', 'SIGTERM', 'SIGINT');
       expect(code, gateway.stderr()).to.equal(130);
-      const lines = logLines(gateway.stderr());
+      const lines = logLines<LogLine>(gateway.stderr());
       expect(lines.filter((l) => l.msg === 'draining')).to.have.length(1);
       const forced = lines.filter((l) => l.msg === FORCED_EXIT);
       expect(forced).to.have.length(1);
@@ -138,7 +132,7 @@ describe('a stop signal while the gateway starts', function () {
     const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
     try {
       // Said once its stop signals are taken, while its modules still load (about half a second).
-      await waitFor(() => logLines(stderr).some((l) => l.msg === 'gateway starting'), 30_000, '"gateway starting" logged', 5);
+      await waitFor(() => logLines<LogLine>(stderr).some((l) => l.msg === 'gateway starting'), 30_000, '"gateway starting" logged', 5);
       child.kill('SIGTERM');
       const [code, signal] = await exited;
       expect({ code, signal }, stderr).to.deep.equal({ code: 0, signal: null });

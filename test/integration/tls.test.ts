@@ -15,6 +15,7 @@ import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { ConsulDouble, type HealthServiceEntry } from '../support/consul-double.js';
 import { consulRequest, healthService } from '../support/consul.js';
+import { logLines } from '../support/log-lines.js';
 
 const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
 const image = readFileSync(LINE);
@@ -75,11 +76,7 @@ async function warningsUntilStopped(server: ServerProcess, matches: (msg: string
   const closed = once(server.child, 'close');
   server.child.kill('SIGTERM');
   await closed;
-  return server
-    .stderr()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { level: number; msg: string })
+  return logLines<{ level: number; msg: string }>(server.stderr())
     .filter((l) => l.level === 40 && matches(l.msg))
     .map((l) => l.msg);
 }
