@@ -11,8 +11,9 @@
 #      behind a TLS-inspecting proxy). Prints the image size.
 #   4. The image: non-root user, no dev dependency, no TypeScript, no compiler, no package manager,
 #      HEALTHCHECK, STOPSIGNAL SIGTERM and an exec-form ENTRYPOINT in its config.
-#   5. A container with a read-only root file system and no writable mount at all: time from `podman run`
-#      to SERVING (printed), the image's HEALTHCHECK, Recognize through the published gRPC port (the host's
+#   5. A container with a read-only root file system and no writable mount at all, under --memory 2g --cpus 1:
+#      time from `podman run` to SERVING (printed), workers and memory budget sized by those limits, the
+#      image's HEALTHCHECK, Recognize through the published gRPC port (the host's
 #      ocr recognize), POST /api/ocr and /metrics through the published HTTP port, the prepared models in
 #      use, uid not 0, nothing writable; then SIGTERM and exit 0 within the grace period (printed).
 #   6. compose.yaml: parsed and checked (services, commands, environment, every variable documented in
@@ -201,10 +202,13 @@ dump() {
   log "container logs (last 30 lines):"
   podman logs --tail 30 "$NAME" >&2 || true
 }
-log "podman run --read-only (no tmpfs) -p $GRPC_PORT:50051 -p $HTTP_PORT:8080"
+# Limits as an operator sets them: the defaults that follow the machine (workers, memory budget) must follow
+# the container's, not the host's: one worker for --cpus 1, a budget of an eighth of --memory 2g (256 MiB).
+LIMITS=(--memory 2g --cpus 1)
+log "podman run --read-only (no tmpfs) ${LIMITS[*]} -p $GRPC_PORT:50051 -p $HTTP_PORT:8080"
 t0=$(now_ms)
 # (podman's stderr to a file: without systemd it says, harmlessly, that it cannot time the health checks itself.)
-podman run -d --name "$NAME" --read-only --read-only-tmpfs=false \
+podman run -d --name "$NAME" --read-only --read-only-tmpfs=false "${LIMITS[@]}" \
   -p "127.0.0.1:$GRPC_PORT:50051" -p "127.0.0.1:$HTTP_PORT:8080" "$IMAGE" >/dev/null 2>"$WORK/run.err" ||
   fail "podman run failed: $(cat "$WORK/run.err")"
 until ocr health --target "127.0.0.1:$GRPC_PORT" --deadline-ms 1000 >/dev/null 2>&1; do
@@ -225,6 +229,11 @@ podman healthcheck run "$NAME" >/dev/null || {
   dump
   fail "the image's HEALTHCHECK reports unhealthy on a serving container"
 }
+info=$(curl -sS --fail "http://127.0.0.1:$HTTP_PORT/api/info") || fail "GET /api/info failed: ${info:0:400}"
+sized=$(node -e 'const d=JSON.parse(process.argv[1]).data;console.log(d.workers, d.limits.memory_budget_bytes)' "$info")
+[[ $sized == "1 $((256 * 1048576))" ]] ||
+  fail "under ${LIMITS[*]}: workers and memory budget $sized, not 1 and $((256 * 1048576)) (the host's cores and memory, not the container's?)"
+log "under ${LIMITS[*]}: 1 worker, memory budget 256 MiB"
 uid=$(podman exec "$NAME" id -u)
 [[ $uid != 0 ]] || fail 'the server runs as root'
 [[ $(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$NAME") == true ]] || fail 'the root file system is not read-only'

@@ -4,7 +4,7 @@
  * a second to load.
  */
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
+import { machineCores, machineMemoryBytes } from '../shared/machine-resources.js';
 import { AccessControl } from '../auth/access-control.js';
 import { OcrClient } from '../client/index.js';
 import { buildHttpApp } from '../http/app.js';
@@ -68,7 +68,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     limits: { maxMessageBytes: maxImageBytes, maxLinesPerRequest: opts.maxLines },
   });
   const bodyShare =
-    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism());
+    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(machineMemoryBytes(), machineCores());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
   // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an
   // instance, by the same trims; it keeps no pooled buffers or workers, so there is nothing to release first.

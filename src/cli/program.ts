@@ -3,7 +3,7 @@
  * commands themselves load lazily, so `ocr --help` is quick and `ocr serve` alone loads the engine.
  */
 
-import os from 'node:os';
+import { machineCores, machineMemoryBytes } from '../shared/machine-resources.js';
 import { Command, Option } from 'commander';
 
 import { DEFAULT_DEADLINE_MS, PRIORITIES } from '../client/call-settings.js';
@@ -178,14 +178,15 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--workers <n>',
-        'inference worker threads, each with its own models (default: one per CPU core, ' + `${os.availableParallelism()} here)`,
+        "inference worker threads, each with its own models (default: one per CPU core, fewer under a CPU quota such as a container's --cpus, " +
+          `${machineCores()} here)`,
       ).argParser(positiveInt),
     )
     .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
     .addOption(
       new Option(
         '--detector-threads <n>',
-        `onnxruntime threads of the detector for a document that has the workers to itself (default: 2 where there are 2 cores or more, ${Math.min(2, os.availableParallelism())} here)`,
+        `onnxruntime threads of the detector for a document that has the workers to itself (default: 2 where there are 2 cores or more, ${Math.min(2, machineCores())} here)`,
       ).argParser(positiveInt),
     )
     .addOption(
@@ -214,7 +215,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--memory-budget-mb <n>',
-        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: 256 a worker, at least 512 and at most 1024, within an eighth of memory; ${Math.round(defaultMemoryBudget(os.totalmem(), os.availableParallelism()) / 1024 / 1024)} here with the default workers)`,
+        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: 256 a worker, at least 512 and at most 1024, within an eighth of memory, a container's limit where lower; ${Math.round(defaultMemoryBudget(machineMemoryBytes(), machineCores()) / 1024 / 1024)} here with the default workers)`,
       ).argParser(positiveInt),
     )
     .addOption(
@@ -466,7 +467,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .description(
       'Run N local `ocr serve` instances on consecutive ports (with Consul: registered under one service); Ctrl-C stops them all cleanly.',
     )
-    .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(os.availableParallelism()))
+    .addOption(new Option('--instances <n>', 'how many instances').argParser(positiveInt).default(machineCores()))
     // Not 0: the instances after the first would take ports 1, 2, … rather than any free ones.
     .addOption(new Option('--base-port <port>', 'port of the first instance; the others follow').argParser(boundPort).default(50051))
     .addOption(
@@ -575,7 +576,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--body-memory-mb <n>',
-        `memory the request bodies being read may hold, and as much for those on their way to the cluster; past it a request is refused 429 from its headers (default: a quarter of an instance's memory budget here, ${Math.round(defaultBodyMemoryBytes(os.totalmem(), os.availableParallelism()) / 2 ** 20)})`,
+        `memory the request bodies being read may hold, and as much for those on their way to the cluster; past it a request is refused 429 from its headers (default: a quarter of an instance's memory budget here, ${Math.round(defaultBodyMemoryBytes(machineMemoryBytes(), machineCores()) / 2 ** 20)})`,
       ).argParser(positiveInt),
     )
     .addOption(

@@ -13,7 +13,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions {
   host: string;
   port: number;
-  /** Inference worker threads; unset: one per CPU core. */
+  /** Inference worker threads; unset: one per CPU core, fewer under a CPU quota (machineCores). */
   workers?: number;
   /** onnxruntime intra-op threads per worker. */
   threads: number;

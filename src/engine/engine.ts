@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import os from 'node:os';
+import { machineCores, machineMemoryBytes } from '../shared/machine-resources.js';
 import { invalidArgument, OcrError } from '../shared/errors.js';
 import {
   DEFAULT_DECODE_LIMITS,
@@ -128,7 +128,7 @@ export interface EngineInfo {
 
 /** Defaults for this machine; detection thresholds are the manifest's, as its model was tuned with them. */
 export function defaultEngineConfig(manifestPath: string, manifest: ModelManifest): EngineConfig {
-  const cores = Math.max(1, os.availableParallelism());
+  const cores = machineCores();
   return {
     manifestPath,
     workers: cores,
@@ -144,7 +144,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     modelCacheDir: defaultModelCacheDir(),
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
-    memoryBudgetBytes: defaultMemoryBudget(os.totalmem(), cores),
+    memoryBudgetBytes: defaultMemoryBudget(machineMemoryBytes(), cores),
     maxWaitMs: 30_000,
     overrunMs: DEFAULT_OVERRUN_MS,
     taskCapMs: DEFAULT_TASK_CAP_MS,
@@ -239,7 +239,7 @@ export class OcrEngine {
     const config: EngineConfig = {
       ...base,
       // Unless set, the budget follows the workers asked for.
-      memoryBudgetBytes: defaultMemoryBudget(os.totalmem(), overrides.workers ?? base.workers),
+      memoryBudgetBytes: defaultMemoryBudget(machineMemoryBytes(), overrides.workers ?? base.workers),
       ...overrides,
       defaults: { ...base.defaults, ...overrides.defaults },
     };

@@ -14,7 +14,8 @@ const MIN_BUDGET = 512 * 1024 * 1024;
 const MAX_BUDGET = 1024 * 1024 * 1024;
 
 /**
- * 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of the machine's memory.
+ * 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of the machine's memory (a
+ * container's limit where lower: machineMemoryBytes).
  * What admitted calls hold comes on top of the uploads' share (a quarter of it), the stock of
  * message buffers, and the arenas the decoders and the models leave behind; a burst of hostile
  * calls must stay within 1.5 GB above the level of a server in service (issue 15). A hundred 30 MB
