@@ -15,7 +15,8 @@
 #      time from `podman run` to SERVING (printed), workers and memory budget sized by those limits, the
 #      image's HEALTHCHECK, Recognize through the published gRPC port (the host's
 #      ocr recognize), POST /api/ocr and /metrics through the published HTTP port, the prepared models in
-#      use, uid not 0, nothing writable; then SIGTERM and exit 0 within the grace period (printed).
+#      use, uid not 0, nothing writable; then SIGTERM and exit 0 within the grace period (printed). A server
+#      left on loopback by arguments without --host 0.0.0.0 says in its log that published ports cannot reach it.
 #   6. compose.yaml: parsed and checked (services, commands, environment, every variable documented in
 #      README), `podman-compose config`, then brought up as far as this machine allows: the instances and
 #      the gateway from the image just built, Consul replaced by the repository's Consul double (its image
@@ -76,7 +77,7 @@ cleanup() {
     log "KEEP=1: left container $NAME, compose project $PROJECT and $WORK"
     return
   fi
-  podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+  podman rm -f -t 0 "$NAME" "$NAME-loopback" >/dev/null 2>&1 || true
   if [[ -f $WORK/compose.override.yaml ]]; then
     (cd "$ROOT" && podman-compose -p "$PROJECT" -f compose.yaml -f "$WORK/compose.override.yaml" down -t 0 >/dev/null 2>&1) || true
   fi
@@ -271,6 +272,20 @@ STOP_MS=$(($(now_ms) - t))
 grep -q 'SIGTERM\|drain\|shutting' <<<"$(podman logs "$NAME" 2>&1)" || log '(no shutdown line in the logs)'
 log "SIGTERM → exit 0 in $STOP_MS ms (grace period $GRACE_MS ms)"
 podman rm "$NAME" >/dev/null 2>&1
+
+# Arguments after the image replace its command, --host 0.0.0.0 with it: on loopback nothing published
+# reaches the server while its health check passes, and its log must say so (the gateway: it starts at once).
+podman run -d --name "$NAME-loopback" --read-only "$IMAGE" gateway --target 127.0.0.1:1 >/dev/null 2>>"$WORK/run.err" ||
+  fail "podman run of the gateway failed: $(cat "$WORK/run.err")"
+t=$(now_ms)
+until grep -q '^ocr gateway: listening' <<<"$(podman logs "$NAME-loopback" 2>&1)"; do
+  (($(now_ms) - t < 30000)) || fail "the gateway on loopback not listening 30 s after podman run: $(podman logs --tail 5 "$NAME-loopback" 2>&1)"
+  sleep 0.1
+done
+grep -q "as PID 1, a container's main process" <<<"$(podman logs "$NAME-loopback" 2>&1)" ||
+  fail "a server on loopback in a container does not say that published ports cannot reach it: $(podman logs --tail 5 "$NAME-loopback" 2>&1)"
+podman rm -f -t 0 "$NAME-loopback" >/dev/null 2>&1
+log 'a server left on loopback (arguments without --host 0.0.0.0) says that published ports reach none of it'
 
 # ---- 6. compose.yaml -----------------------------------------------------------------------------------
 log 'compose.yaml: checking its services, commands and variables'

@@ -16,6 +16,7 @@ import { HttpMetrics } from '../http/http-metrics.js';
 import { exitAfterLogs, type Logger } from '../server/logger.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
+import { warnIfContainerLoopback } from '../server/container-loopback.js';
 import { httpListenFailure } from '../server/bind-failure.js';
 import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
@@ -132,6 +133,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
         throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
       }
       const { port } = app.server.address() as AddressInfo;
+      warnIfContainerLoopback(logger, opts.host);
       logger.info(
         {
           host: opts.host,

@@ -41,6 +41,7 @@ import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
+import { warnIfContainerLoopback } from './container-loopback.js';
 import { contextOptions, ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
@@ -235,6 +236,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tokenProtection(Boolean(access?.auth)),
     metricsPortProtection(certificates !== undefined, config.metricsPort !== undefined),
   ]);
+  warnIfContainerLoopback(logger, config.host);
   let httpPort: number | undefined;
   if (config.httpPort !== undefined) {
     http = await httpFrontDoor(wiring, state, logger, certificates);
