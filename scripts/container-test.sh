@@ -348,12 +348,14 @@ GATEWAY_PORT=$(free_port)
 CONSUL_PORT=$(free_port)
 # (entrypoint, not command: podman-compose 1.0.3 appends an override's command to the file's; the stand-in
 # ignores the Consul arguments that follow.)
+# node_modules may be a link to another checkout's (a git worktree's): mounted where the link points too.
+NODE_MODULES=$(readlink -f node_modules)
 cat >"$WORK/compose.override.yaml" <<EOF
 services:
   consul:
     image: $BASE_IMAGE
     entrypoint: [node, /repo/dist/test/support/consul-standin.js]
-    volumes: ['$ROOT:/repo:ro']
+    volumes: ['$ROOT:/repo:ro', '$NODE_MODULES:$NODE_MODULES:ro']
 EOF
 compose() { OCR_IMAGE=$IMAGE OCR_HTTP_PORT=$GATEWAY_PORT CONSUL_HTTP_PORT=$CONSUL_PORT podman-compose -p "$PROJECT" -f compose.yaml -f "$WORK/compose.override.yaml" "$@"; }
 log 'podman-compose up: consul (stand-in), ocr-1, ocr-2, ocr-3, gateway; prometheus not started (no registry)'
