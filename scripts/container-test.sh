@@ -15,13 +15,14 @@
 #      time from `podman run` to SERVING (printed), workers and memory budget sized by those limits, the
 #      image's HEALTHCHECK, Recognize through the published gRPC port (the host's
 #      ocr recognize), POST /api/ocr and /metrics through the published HTTP port, the prepared models in
-#      use, uid not 0, nothing writable; then SIGTERM and exit 0 within the grace period (printed). A server
-#      left on loopback by arguments without --host 0.0.0.0 says in its log that published ports cannot reach it.
+#      use, uid not 0, nothing writable; then SIGTERM and exit 0 within the grace period (printed; the
+#      CMD's --grace-ms, which with a second to exit must end within docker stop's 10 s). A server left on
+#      loopback by arguments without --host 0.0.0.0 says in its log that published ports cannot reach it.
 #   6. compose.yaml: parsed and checked (services, commands, environment, every variable documented in
-#      README), `podman-compose config`, then brought up as far as this machine allows: the instances and
-#      the gateway from the image just built, Consul replaced by the repository's Consul double (its image
-#      cannot be pulled here), Prometheus not started (same reason) but its targets fetched from inside
-#      the network.
+#      README, each server's --grace-ms plus a second within its stop_grace_period), `podman-compose
+#      config`, then brought up as far as this machine allows: the instances and the gateway from the
+#      image just built, Consul replaced by the repository's Consul double (its image cannot be pulled
+#      here), Prometheus not started (same reason) but its targets fetched from inside the network.
 #
 # Environment: OCR_IMAGE (tag to build, default localhost/ocr-service:test), OCR_SHARED_DIR (the evaluation
 # sets, default ../shared), KEEP=1 (leave the containers and the work directory for a look afterwards).
@@ -197,7 +198,9 @@ log 'image: user 10001, no dev dependency, no compiler or package manager, HEALT
 # ---- 5. a read-only container --------------------------------------------------------------------------
 GRPC_PORT=$(free_port)
 HTTP_PORT=$(free_port)
-GRACE_MS=8000 # the image's CMD
+# The image's CMD: its drain plus a second must end before `docker stop`'s default 10 s turns into SIGKILL.
+GRACE_MS=$(node -e 'const c=JSON.parse(process.argv[1]);console.log(c.includes("--grace-ms")?c[c.indexOf("--grace-ms")+1]:10000)' "$(config '{{json .Config.Cmd}}')")
+((GRACE_MS + 1000 <= 10000)) || fail "the image's CMD drains for --grace-ms $GRACE_MS: past docker stop's 10 s with the second an exit may take"
 ocr() { node "$ROOT/bin/ocr.js" "$@"; }
 dump() {
   log "container logs (last 30 lines):"
@@ -314,6 +317,15 @@ for name in instances:
 gw = services['gateway'].get('command', [])
 if gw[:1] != ['gateway'] or 'consul://consul:8500/ocr' not in gw: errors.append(f'gateway: command {gw}')
 if 'healthcheck' not in services['gateway']: errors.append('gateway: no health check of its own (the image checks gRPC)')
+# SIGTERM: a server exits within its --grace-ms plus a second (the gateway's default: 10 s); the engine's
+# SIGKILL comes at stop_grace_period (default 10 s), which must leave it that time.
+def seconds(d):
+    return sum(float(n) * {'h': 3600, 'm': 60, 's': 1, 'ms': 0.001}[u] for n, u in re.findall(r'([\d.]+)(ms|h|m|s)', str(d)))
+for name in instances + ['gateway']:
+    cmd = services[name].get('command', [])
+    grace = int(cmd[cmd.index('--grace-ms') + 1]) / 1000 if '--grace-ms' in cmd else 10
+    stop = seconds(services[name].get('stop_grace_period', '10s'))
+    if grace + 1 > stop: errors.append(f'{name}: --grace-ms {grace:g} s plus a second outlasts stop_grace_period {stop:g} s (SIGKILL, exit 137)')
 # Prometheus scrapes every instance's HTTP port.
 prom = yaml.safe_load((root / 'compose' / 'prometheus.yml').read_text())
 targets = {t for job in prom['scrape_configs'] if job['job_name'] == 'ocr' for sc in job['static_configs'] for t in sc['targets']}
