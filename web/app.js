@@ -267,17 +267,17 @@ const REFUSES_THE_FILE = [413, 415];
 
 /**
  * The image failed: its card says why and offers to send it again, as it is or after the options or
- * token change, unless `status` is a refusal of the file itself.
+ * token change, unless `again` is false: a file that sending again would only fail again.
  */
-function fail(card, file, why, status) {
+function fail(card, file, why, again = true) {
   setStatus(card, 'error', `Error: ${why}`, null);
   announce(`${nameOf(file)}: Error: ${why}`);
-  const again = card.querySelector('.again');
-  again.hidden = REFUSES_THE_FILE.includes(status);
-  again.onclick = () => {
+  const button = card.querySelector('.again');
+  button.hidden = !again;
+  button.onclick = () => {
     // The button goes: the focus would fall to the page's top; the card's name keeps the reader's place.
-    if (document.activeElement === again) card.querySelector('.name').focus();
-    again.hidden = true;
+    if (document.activeElement === button) card.querySelector('.name').focus();
+    button.hidden = true;
     delete card.dataset.wantsToken;
     setStatus(card, 'waiting', 'Waiting for the images before it.', null);
     announce(`Reading ${nameOf(file)} again.`);
@@ -285,6 +285,21 @@ function fail(card, file, why, status) {
     runNext();
   };
 }
+
+/**
+ * A file the browser can no longer read, moved or deleted since it was chosen, fails its upload as a
+ * lost connection does: it was sent five times over 15 s, then the server was said to be out of reach.
+ */
+const readable = (file) =>
+  file
+    .slice(0, 1)
+    .arrayBuffer()
+    .then(
+      () => true,
+      () => false,
+    );
+const UNREADABLE =
+  'this browser can no longer read the file: it was moved, renamed or deleted since it was chosen; choose it again where it is now';
 
 /**
  * Reads one image. A busy server (429, 503), a proxy's 502 or a lost connection is tried again by itself, a
@@ -300,7 +315,7 @@ async function recognize(file, card) {
       card,
       file,
       `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; scale the image down or send it as tiles over gRPC`,
-      413,
+      false,
     );
   }
   const badToken = tokenProblem();
@@ -315,6 +330,7 @@ async function recognize(file, card) {
       const xhr = await send(file, card);
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
+      if (xhr.status === 0 && !(await readable(file))) return fail(card, file, UNREADABLE, false);
       const why =
         xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
       // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
@@ -326,7 +342,7 @@ async function recognize(file, card) {
       // A server that never answered has no words of its own on what to do.
       const gaveUp =
         xhr.status === 0 ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again` : why;
-      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp, xhr.status);
+      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp, !REFUSES_THE_FILE.includes(xhr.status));
       const waitS = retryDelayS(xhr, tries);
       if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -576,6 +576,27 @@ describe('Web UI in a browser', function () {
     expect(await routed.locator('.status').textContent()).to.equal(
       'Error: no answer from the server in 5 tries: check that it runs and that this computer reaches it, then Send again',
     );
+    await routed.close();
+  });
+
+  it('says that a file moved since it was chosen can no longer be read, rather than sending it five times and blaming the server', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-web-moved-'));
+    const chosen = path.join(dir, 'moved.png');
+    writeFileSync(chosen, (await blank('moved.png')).buffer);
+    const timeout = { code: 4, msg: 'timeout_ms passed: send a longer timeout_ms', error: 'DEADLINE_EXCEEDED' };
+    const { routed } = await routedPage((route, n) => (n === 1 ? route.fulfill({ status: 504, json: timeout }) : route.continue()));
+    // Chosen by its path, as a person chooses it: the browser reads the file from disk as it sends it.
+    await routed.setInputFiles('#file', chosen);
+    const card = routed.locator('.result');
+    await card.and(routed.locator('[data-state="error"]')).waitFor();
+    renameSync(chosen, path.join(dir, 'elsewhere.png'));
+    await card.getByRole('button', { name: 'Send again' }).click();
+    await routed.locator('#log p', { hasText: 'moved.png: Error:' }).nth(1).waitFor({ timeout: 60_000 });
+    expect(await card.locator('.status').textContent()).to.equal(
+      'Error: this browser can no longer read the file: it was moved, renamed or deleted since it was chosen; choose it again where it is now',
+    );
+    // Sent again, it would fail again: choosing it again is what helps.
+    expect(await card.getByRole('button', { name: 'Send again' }).isHidden()).to.equal(true);
     await routed.close();
   });
 
