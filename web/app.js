@@ -131,7 +131,7 @@ function addFiles(files) {
   if (files.length > 0) nothingRead.hidden = true;
   const cards = files.map((file) => {
     const card = createCard(file);
-    waiting.push(() => recognize(file, card));
+    enqueue(file, card);
     return card;
   });
   results.prepend(...cards);
@@ -219,9 +219,17 @@ narrow.addEventListener('change', () => {
   for (const card of results.querySelectorAll('.result:not([data-view-chosen])')) setView(card, defaultView(card));
 });
 
+/** The states of an image on its way, which its card's Cancel stops. */
+const UNDER_WAY = ['waiting', 'uploading', 'recognizing', 'retrying'];
+
 /** progress: a fraction, 'busy' (no measure) or null (no bar). */
 function setStatus(card, state, text, progress) {
   card.dataset.state = state;
+  const cancel = card.querySelector('.cancel');
+  const underWay = UNDER_WAY.includes(state);
+  // Cancel goes once the image is read or failed: with the focus on it, the card's name keeps the keyboard's place.
+  if (!underWay && document.activeElement === cancel) card.querySelector('.name').focus();
+  cancel.hidden = !underWay;
   const status = card.querySelector('.status');
   if (status.textContent !== text) status.textContent = text; // unchanged, not announced again
   const bar = card.querySelector('.progress');
@@ -231,7 +239,7 @@ function setStatus(card, state, text, progress) {
 }
 
 /** One send of the image with the options set; XMLHttpRequest because fetch reports no upload progress. Resolves with it once answered or failed. */
-function send(file, card) {
+function send(file, card, signal) {
   const body = new FormData();
   for (const [key, value] of new FormData(options)) if (value !== '') body.append(key, value);
   body.append('image', file);
@@ -245,8 +253,28 @@ function send(file, card) {
   });
   xhr.upload.addEventListener('load', () => setStatus(card, 'recognizing', 'Reading the text.', 'busy'));
   return new Promise((resolve) => {
-    xhr.addEventListener('loadend', () => resolve(xhr));
+    const abort = () => xhr.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    xhr.addEventListener('loadend', () => {
+      signal.removeEventListener('abort', abort);
+      resolve(xhr);
+    });
     xhr.send(body);
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -272,8 +300,23 @@ const REFUSES_THE_FILE = [413, 415];
 function fail(card, file, why, again = true) {
   setStatus(card, 'error', `Error: ${why}`, null);
   announce(`${nameOf(file)}: Error: ${why}`);
+  if (again) offerAgain(card, file);
+}
+
+/** The image's sending was stopped by its card's Cancel: nothing more of it goes to the server, and it can be sent again. */
+function cancelled(card, file) {
+  const focused = document.activeElement === card.querySelector('.cancel');
+  setStatus(card, 'cancelled', 'Cancelled, not read.', null);
+  announce(`${nameOf(file)}: cancelled.`);
+  offerAgain(card, file);
+  // Send again takes the place of the Cancel pressed, and its focus.
+  if (focused) card.querySelector('.again').focus();
+}
+
+/** The card's Send again, shown: the image goes to the end of the queue. */
+function offerAgain(card, file) {
   const button = card.querySelector('.again');
-  button.hidden = !again;
+  button.hidden = false;
   button.onclick = () => {
     // The button goes: the focus would fall to the page's top; the card's name keeps the reader's place.
     if (document.activeElement === button) card.querySelector('.name').focus();
@@ -281,9 +324,23 @@ function fail(card, file, why, again = true) {
     delete card.dataset.wantsToken;
     setStatus(card, 'waiting', 'Waiting for the images before it.', null);
     announce(`Reading ${nameOf(file)} again.`);
-    waiting.push(() => recognize(file, card));
+    enqueue(file, card);
     runNext();
   };
+}
+
+/**
+ * The image waits its turn to be sent. Its card's Cancel takes it off the queue, or stops its upload,
+ * reading or wait for a retry: a batch dropped by mistake, or a large image on a slow link, was
+ * otherwise stopped only by reloading the page, which lost every image read.
+ */
+function enqueue(file, card) {
+  const controller = new AbortController();
+  card.querySelector('.cancel').onclick = () => {
+    controller.abort();
+    cancelled(card, file);
+  };
+  waiting.push(() => (controller.signal.aborted ? Promise.resolve() : recognize(file, card, controller.signal)));
 }
 
 /**
@@ -306,7 +363,7 @@ const UNREADABLE =
  * bounded number of times, waiting what the server asks; anything else is shown as the server
  * words it. Never rejects, so the images after it are always sent.
  */
-async function recognize(file, card) {
+async function recognize(file, card, signal) {
   const name = nameOf(file);
   if (file.size > maxImageBytes) {
     const [size, limit] = [(file.size / MIB).toFixed(1), (maxImageBytes / MIB).toFixed(maxImageBytes < MIB ? 2 : 0)];
@@ -327,10 +384,13 @@ async function recognize(file, card) {
   }
   try {
     for (let tries = 1; ; tries += 1) {
-      const xhr = await send(file, card);
+      const xhr = await send(file, card, signal);
+      const unreadable = xhr.status === 0 && !signal.aborted && !(await readable(file));
+      // Cancelled: its card says so already.
+      if (signal.aborted) return;
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
-      if (xhr.status === 0 && !(await readable(file))) return fail(card, file, UNREADABLE, false);
+      if (unreadable) return fail(card, file, UNREADABLE, false);
       const why =
         xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
       // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
@@ -348,10 +408,11 @@ async function recognize(file, card) {
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;
       setStatus(card, 'retrying', text, null);
       announce(`${name}: ${text}`);
-      await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
+      await pause(waitS * 1000, signal);
+      if (signal.aborted) return;
     }
   } catch (err) {
-    fail(card, file, `the answer could not be shown: ${err.message}`);
+    if (!signal.aborted) fail(card, file, `the answer could not be shown: ${err.message}`);
   }
 }
 

@@ -600,6 +600,63 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('cancels an image waiting its turn, being read or waiting to be sent again, and sends it again on request', async () => {
+    // Every request held until the test answers it, so that each image is cancelled in the state meant.
+    const held: Route[] = [];
+    const arrived: (() => void)[] = [];
+    const { routed } = await routedPage(async (route) => {
+      held.push(route);
+      arrived.shift()?.();
+    });
+    const nextRequest = (): Promise<Route> => new Promise((resolve) => arrived.push(() => resolve(held.at(-1)!)));
+    const card = (name: string): Locator => routed.locator('.result', { has: routed.locator('.name', { hasText: name }) });
+    const sentName = (route: Route): string | undefined =>
+      /filename="([^"]+)"/.exec(route.request().postDataBuffer()!.toString('latin1'))?.[1];
+    const firstTwo = [nextRequest(), nextRequest()];
+    await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
+    const [toA, toB] = await Promise.all(firstTwo);
+    expect([sentName(toA!), sentName(toB!)]).to.deep.equal(['a.png', 'b.png']);
+
+    // c.png waits its turn (two are sent at once): cancelled, it is never sent.
+    expect(await card('c.png').getAttribute('data-state')).to.equal('waiting');
+    expect(await card('c.png').getByRole('button', { name: 'Cancel' }).count(), 'a Cancel on a card waiting').to.equal(1);
+    await card('c.png').getByRole('button', { name: 'Cancel' }).click();
+    expect(await card('c.png').getAttribute('data-state')).to.equal('cancelled');
+    expect(await card('c.png').locator('.status').textContent()).to.equal('Cancelled, not read.');
+    expect(await card('c.png').getByRole('button', { name: 'Cancel' }).isHidden()).to.equal(true);
+    expect(await card('c.png').getByRole('button', { name: 'Send again' }).isVisible()).to.equal(true);
+
+    // a.png, being read, by the keyboard: its request is aborted, and Send again takes the focus.
+    const aborted = routed.waitForEvent('requestfailed');
+    await card('a.png').getByRole('button', { name: 'Cancel' }).focus();
+    await routed.keyboard.press('Enter');
+    expect((await aborted).failure()?.errorText).to.equal('net::ERR_ABORTED');
+    expect(await card('a.png').getAttribute('data-state')).to.equal('cancelled');
+    expect(await card('a.png').getByRole('button', { name: 'Send again' }).and(routed.locator(':focus')).count()).to.equal(1);
+    await toB!.fulfill({ json: hello });
+    await card('b.png').and(routed.locator('[data-state="done"]')).waitFor();
+    expect(await card('b.png').getByRole('button', { name: 'Cancel' }).isHidden()).to.equal(true);
+
+    // Sent again, a.png is the next request (c.png, cancelled while waiting, was not sent); told to wait, it is cancelled while it waits.
+    let next = nextRequest();
+    await routed.keyboard.press('Enter');
+    const again = await next;
+    expect(sentName(again)).to.equal('a.png');
+    await again.fulfill({ status: 429, headers: { 'retry-after': '30' }, json: busy });
+    await card('a.png').and(routed.locator('[data-state="retrying"]')).waitFor();
+    await card('a.png').getByRole('button', { name: 'Cancel' }).click();
+    expect(await card('a.png').getAttribute('data-state')).to.equal('cancelled');
+    next = nextRequest();
+    await card('a.png').getByRole('button', { name: 'Send again' }).click();
+    await (await next).fulfill({ json: hello });
+    await card('a.png').and(routed.locator('[data-state="done"]')).waitFor();
+    expect(held).to.have.length(4);
+    const log = await routed.getByRole('log').textContent();
+    expect(log).to.contain('c.png: cancelled.');
+    expect(log).to.contain('a.png: cancelled.');
+    await routed.close();
+  });
+
   it('shows an answer without timings or instance without them, and goes on to the next images', async () => {
     const { routed } = await routedPage((route) => route.fulfill({ json: hello }));
     await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
