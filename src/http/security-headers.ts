@@ -13,9 +13,13 @@ export const PAGE_POLICY =
   "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /**
- * /docs is swagger-ui, which styles itself inline as it renders: under the page's policy, or under
- * the one @fastify/swagger-ui offers, it breaks that policy. It holds nothing of a caller's.
+ * /docs is swagger-ui, which styles itself inline as it renders and draws its icons from data: URLs:
+ * its policy allows those and no more. Without one, a script injected into the page (as swagger-ui's
+ * past advisories did through a spec's text) would run, and could send a token entered there anywhere.
  */
+export const DOCS_POLICY =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
 const DOCS_PREFIX = '/docs';
 
 const COMMON_HEADERS = Object.freeze({
@@ -24,13 +28,14 @@ const COMMON_HEADERS = Object.freeze({
   'x-frame-options': 'SAMEORIGIN',
 });
 const PAGE_HEADERS = Object.freeze({ ...COMMON_HEADERS, 'content-security-policy': PAGE_POLICY });
+const DOCS_HEADERS = Object.freeze({ ...COMMON_HEADERS, 'content-security-policy': DOCS_POLICY });
 
 /**
  * The headers of an answer to `url`: never sniffed into another type than it says (a JSON answer
  * run as a script, an upload shown as a page); no Referer sent to other sites; framed by its own
- * origin only (for browsers that predate frame-ancestors too); the page's policy, but for /docs.
+ * origin only (for browsers that predate frame-ancestors too); the page's policy, or under /docs the docs'.
  */
 export function securityHeaders(url: string): Readonly<Record<string, string>> {
   const path = url.split('?', 1)[0]!;
-  return path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`) ? COMMON_HEADERS : PAGE_HEADERS;
+  return path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`) ? DOCS_HEADERS : PAGE_HEADERS;
 }
