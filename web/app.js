@@ -288,6 +288,18 @@ function retryDelayS(xhr, tries) {
 }
 
 /**
+ * An answer without the server's JSON, which every answer of the server has, comes from a proxy in
+ * front. nginx, as set up by default, refuses an upload over 1 MiB (413) and stops waiting for an
+ * answer after 60 s (504): "the server answered 413" said nothing of either, nor what to do.
+ */
+const PROXY_WORDS = {
+  413: 'a proxy in front of the server refused the image as too large (413), before the server saw it; send a smaller image, or ask the proxy’s operator to allow larger uploads (nginx: client_max_body_size)',
+  504: 'a proxy in front of the server stopped waiting for its answer (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options',
+};
+
+const wordsFor = (xhr) => PROXY_WORDS[xhr.status] ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim();
+
+/**
  * Refusals of the file itself, too large (413) or no image (415): sent again, it is refused again
  * whatever the options or the token, so it is not offered.
  */
@@ -391,8 +403,7 @@ async function recognize(file, card, signal) {
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       if (unreadable) return fail(card, file, UNREADABLE, false);
-      const why =
-        xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim());
+      const why = xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? wordsFor(xhr));
       // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
       // another token is what helps, and the image goes again once it is entered.
       if (xhr.status === 401 || xhr.status === 403) {

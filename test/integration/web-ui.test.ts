@@ -568,6 +568,38 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('says what a proxy in front meant by a page of its own (nginx’s 413 and 504), and what to do, rather than "the server answered 413"', async () => {
+    const nginx = (route: Route, status: number, title: string): Promise<void> =>
+      route.fulfill({
+        status,
+        contentType: 'text/html',
+        body: `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`,
+      });
+    const { routed } = await routedPage((route, n) =>
+      n === 1 ? nginx(route, 413, 'Request Entity Too Large') : nginx(route, 504, 'Gateway Time-out'),
+    );
+    const said = async (name: string): Promise<{ status: string | null; again: boolean }> => {
+      await routed.setInputFiles('#file', await blank(name));
+      const card = routed.locator('.result', { has: routed.locator('.name', { hasText: name }) });
+      await card.and(routed.locator('[data-state="error"]')).waitFor();
+      return {
+        status: await card.locator('.status').textContent(),
+        again: await card.getByRole('button', { name: 'Send again' }).isVisible(),
+      };
+    };
+    expect(await said('photo.png')).to.deep.equal({
+      status:
+        'Error: a proxy in front of the server refused the image as too large (413), before the server saw it; send a smaller image, or ask the proxy’s operator to allow larger uploads (nginx: client_max_body_size)',
+      again: false,
+    });
+    expect(await said('slow.png')).to.deep.equal({
+      status:
+        'Error: a proxy in front of the server stopped waiting for its answer (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options',
+      again: true,
+    });
+    await routed.close();
+  });
+
   it('gives up on a server that never answers after five tries, saying what to check', async () => {
     const { routed, requests } = await routedPage((route) => route.abort('connectionrefused'));
     await routed.setInputFiles('#file', await blank('gone.png'));
