@@ -84,6 +84,13 @@ function announce(text) {
  */
 let maxImageBytes = Infinity;
 
+/**
+ * The last ask of api/info, true once answered. A page opened while the server still loaded its
+ * models, or a gateway had no instance yet (503), never learned the limit nor showed the defaults:
+ * it is asked again when images are added, and they wait for the answer.
+ */
+let serverInfo = Promise.resolve(false);
+
 const waiting = [];
 let running = 0;
 
@@ -136,6 +143,7 @@ function addFiles(files) {
   });
   results.prepend(...cards);
   if (files.length > 0) announce(files.length === 1 ? `Reading ${nameOf(files[0])}.` : `Reading ${files.length} images.`);
+  serverInfo = serverInfo.then((known) => known || showDefaults());
   runNext();
 }
 
@@ -377,6 +385,8 @@ const UNREADABLE =
  */
 async function recognize(file, card, signal) {
   const name = nameOf(file);
+  await serverInfo;
+  if (signal.aborted) return;
   if (file.size > maxImageBytes) {
     const [size, limit] = [(file.size / MIB).toFixed(1), (maxImageBytes / MIB).toFixed(maxImageBytes < MIB ? 2 : 0)];
     // The server's words for the same refusal (413).
@@ -675,9 +685,9 @@ document.addEventListener('paste', (e) => {
   }
 });
 
-// The server's defaults as the options' placeholders; without them the fields are only blank.
+// The server's defaults as the options' placeholders, without which the fields are only blank, and its limit; true once shown.
 function showDefaults() {
-  fetch('api/info', { headers: authorization() })
+  return fetch('api/info', { headers: authorization() })
     .then((response) => response.json())
     .then(({ data: { defaults, limits } }) => {
       // An answer without limits still has its defaults shown: the server then refuses a file too large itself.
@@ -686,10 +696,11 @@ function showDefaults() {
       options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
       options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;
       options.elements.auto_rotate.options[0].text = `server default (${defaults.auto_rotate ? 'yes' : 'no'})`;
+      return true;
     })
-    .catch(() => {});
+    .catch(() => false);
 }
-showDefaults();
+serverInfo = showDefaults();
 tokenInput.addEventListener('change', () => {
   const token = tokenInput.value.trim();
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
@@ -697,5 +708,5 @@ tokenInput.addEventListener('change', () => {
   // The images refused for want of a token go again with it: one field to fill, not a button to press per image.
   if (token) for (const again of results.querySelectorAll('.result[data-wants-token] .again')) again.click();
   // A server with tokens on tells its defaults only to a caller with one.
-  showDefaults();
+  serverInfo = showDefaults();
 });

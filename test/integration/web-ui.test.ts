@@ -839,6 +839,40 @@ describe('Web UI in a browser', function () {
     await limited.close();
   });
 
+  it('asks the server for its limit and defaults again when images are added, where it was still starting when the page opened', async () => {
+    const early = await context.newPage();
+    let sent = 0;
+    let asked = 0;
+    // Starting, as `ocr serve` answers while its models load; then a limit of 1 MiB an image (`--max-message-mb 1`).
+    await early.route('**/api/info', async (route) => {
+      if (++asked === 1) {
+        return route.fulfill({
+          status: 503,
+          json: { code: 14, msg: 'the server is starting: its models are still loading; retry in a moment', error: 'UNAVAILABLE' },
+        });
+      }
+      const info = (await (await route.fetch()).json()) as { data: { limits: Record<string, number> } };
+      info.data.limits.max_message_bytes = 1024 * 1024;
+      await route.fulfill({ json: info });
+    });
+    await early.route('**/api/ocr', (route) => (sent++, route.fulfill({ json: hello })));
+    const starting = early.waitForResponse('**/api/info');
+    await early.goto(`${base}/`);
+    expect((await starting).status()).to.equal(503);
+    expect(await early.locator('#max_side_len').getAttribute('placeholder')).to.equal(null);
+    const big = { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(1.5 * 1024 * 1024) };
+    await early.setInputFiles('#file', [big, await blank('small.png')]);
+    const card = (name: string): Locator => early.locator('.result', { has: early.locator('.name', { hasText: name }) });
+    await card('small.png').and(early.locator('[data-state="done"]')).waitFor();
+    await card('big.png').and(early.locator(':is([data-state="done"], [data-state="error"])')).waitFor();
+    expect(await card('big.png').locator('.status').textContent()).to.equal(
+      "Error: the image is 1.5 MiB, larger than this server's limit of 1 MiB an image; scale the image down or send it as tiles over gRPC",
+    );
+    expect(sent, 'images sent').to.equal(1);
+    expect(await early.locator('#max_side_len').getAttribute('placeholder')).to.match(/^\d+ \(server default\)$/);
+    await early.close();
+  });
+
   it('is served with a strict Content-Security-Policy of its own, and works under it, loading nothing it forbids', async () => {
     const own = await browser.newContext({ acceptDownloads: true });
     try {
