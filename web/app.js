@@ -451,6 +451,9 @@ function uprightPage(rotation, width, height) {
   return { width, height, point: (p) => p };
 }
 
+/** What the image's name is followed by for a screen reader: "with the 1 text boxes outlined" was read out, and for a page without text, "the 0". */
+const outlined = (count) => (count === 0 ? 'where no text was found' : `with the ${count} text box${count === 1 ? '' : 'es'} outlined`);
+
 function show(card, answer, name) {
   const { data: lines, width, height, rotation, cached } = answer;
   const timings = answer.timings ?? {};
@@ -467,7 +470,7 @@ function show(card, answer, name) {
       : `${lines.length} line${lines.length === 1 ? '' : 's'} read${turned}${took}.`;
   // Done before the lines are measured below: only a done card shows them.
   setStatus(card, 'done', summary, null);
-  card.querySelector('img').alt = `${name}, with the ${lines.length} text boxes outlined`;
+  card.querySelector('img').alt = `${name}, ${outlined(lines.length)}`;
   const boxes = card.querySelector('.boxes');
   boxes.setAttribute('viewBox', `0 0 ${width} ${height}`);
   card.querySelector('.page').style.setProperty('--ratio', `${width} / ${height}`);

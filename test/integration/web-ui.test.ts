@@ -436,6 +436,20 @@ describe('Web UI in a browser', function () {
     await own.close();
   });
 
+  it('names an image with one box or none in words that fit, for a screen reader', async () => {
+    const { routed } = await routedPage((route, n) => route.fulfill({ json: n === 1 ? hello : { ...hello, data: [] } }));
+    for (const [name, alt] of [
+      ['one.png', 'one.png, with the 1 text box outlined'],
+      ['none.png', 'none.png, where no text was found'],
+    ] as const) {
+      await routed.setInputFiles('#file', await blank(name));
+      const card = routed.locator('.result', { has: routed.locator('.name', { hasText: name }) });
+      await card.and(routed.locator('[data-state="done"]')).waitFor();
+      expect(await card.locator('img').getAttribute('alt')).to.equal(alt);
+    }
+    await routed.close();
+  });
+
   it('sends the options as form fields, the server’s defaults shown as placeholders', async () => {
     await page.getByText('Options').click();
     const maxSide = page.getByLabel('Longest side the detector sees');
