@@ -87,9 +87,11 @@ let maxImageBytes = Infinity;
 /**
  * The last ask of api/info, true once answered. A page opened while the server still loaded its
  * models, or a gateway had no instance yet (503), never learned the limit nor showed the defaults:
- * it is asked again when images are added, and they wait for the answer.
+ * it is asked again when images are added, and they wait for the answer, at most INFO_WAIT_MS.
  */
 let serverInfo = Promise.resolve(false);
+/** Past it the images go without the size check, as they did before it was known: the server refuses a file too large itself. */
+const INFO_WAIT_MS = 5000;
 
 const waiting = [];
 let running = 0;
@@ -690,7 +692,7 @@ document.addEventListener('paste', (e) => {
 
 // The server's defaults as the options' placeholders, without which the fields are only blank, and its limit; true once shown.
 function showDefaults() {
-  return fetch('api/info', { headers: authorization() })
+  return fetch('api/info', { headers: authorization(), signal: AbortSignal.timeout(INFO_WAIT_MS) })
     .then((response) => response.json())
     .then(({ data: { defaults, limits } }) => {
       // An answer without limits still has its defaults shown: the server then refuses a file too large itself.

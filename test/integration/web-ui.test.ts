@@ -887,6 +887,16 @@ describe('Web UI in a browser', function () {
     await early.close();
   });
 
+  it('sends the images without the size check where api/info never answers, rather than holding them for it', async () => {
+    const hung = await context.newPage();
+    await hung.route('**/api/info', () => undefined);
+    await hung.route('**/api/ocr', (route) => route.fulfill({ json: hello }));
+    await hung.goto(`${base}/`);
+    await hung.setInputFiles('#file', await blank('unheld.png'));
+    await hung.locator('.result[data-state="done"]').waitFor({ timeout: 60_000 });
+    await hung.close();
+  });
+
   it('is served with a strict Content-Security-Policy of its own, and works under it, loading nothing it forbids', async () => {
     const own = await browser.newContext({ acceptDownloads: true });
     try {
