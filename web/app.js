@@ -667,6 +667,46 @@ document.addEventListener('dragover', (e) => {
 document.addEventListener('dragleave', (e) => {
   if (e.relatedTarget === null) document.body.classList.remove('dragging');
 });
+/** A FileSystemEntry method's callbacks as a promise. */
+const promised = (call) => new Promise((resolve, reject) => call(resolve, reject));
+
+const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true });
+
+/**
+ * The images under a folder dropped, at any depth, each folder's in the order of their names; its
+ * other files (notes, thumbnail caches) are left out. A browser hands a folder dropped over as a
+ * file it cannot read: sent as such, it failed as a lost connection does.
+ */
+async function folderImages(folder) {
+  const reader = folder.createReader();
+  const entries = [];
+  // readEntries answers in batches (Chromium's: 100 entries) until one comes empty.
+  for (;;) {
+    const batch = await promised((resolve, reject) => reader.readEntries(resolve, reject));
+    if (batch.length === 0) break;
+    entries.push(...batch);
+  }
+  const found = await Promise.all(
+    entries.sort(byName).map(async (entry) => {
+      if (entry.isDirectory) return folderImages(entry);
+      const file = await promised((resolve, reject) => entry.file(resolve, reject));
+      return file.type.startsWith('image/') ? [file] : [];
+    }),
+  );
+  return found.flat();
+}
+
+/** What was dropped, its folders replaced by the images in them; `entries` and `files` in the drop's order. */
+async function addDropped(entries, files) {
+  try {
+    const found = (await Promise.all(entries.map((entry, i) => (entry?.isDirectory ? folderImages(entry) : [files[i]])))).flat();
+    if (found.length === 0) return sayNothingRead('The folder dropped holds no image: drop or choose the images themselves.');
+    addFiles(found);
+  } catch (err) {
+    sayNothingRead(`The folder dropped could not be read (${err.message}): choose the images in it instead.`);
+  }
+}
+
 document.addEventListener('drop', (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
@@ -674,6 +714,9 @@ document.addEventListener('drop', (e) => {
   if (files.length === 0) {
     return sayNothingRead('What was dropped holds no file, only a link or text: save the image first, then drop or choose the file.');
   }
+  // The entries, which tell a folder from a file, are to be had during the event only.
+  const entries = [...e.dataTransfer.items].filter((item) => item.kind === 'file').map((item) => item.webkitGetAsEntry());
+  if (entries.some((entry) => entry?.isDirectory)) return addDropped(entries, files);
   addFiles(files);
 });
 // Apple's keyboards paste with Command.

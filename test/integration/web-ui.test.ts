@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -145,6 +145,16 @@ describe('Web UI in a browser', function () {
       const init = { bubbles: true, cancelable: true, ${event === 'drop' ? 'dataTransfer' : 'clipboardData'}: data };
       document.querySelector(${JSON.stringify(target)}).dispatchEvent(${event === 'drop' ? 'new DragEvent' : 'new ClipboardEvent'}('${event}', init));
     })()`);
+
+  /** Drops the files or folders at `paths` on `on`'s drop zone as a file manager does (DevTools' Input.dispatchDragEvent), a folder as a folder. */
+  async function dropPaths(on: Page, paths: string[]): Promise<void> {
+    const cdp = await on.context().newCDPSession(on);
+    const zone = await box(on.locator('.drop'));
+    const at = { x: zone.x + zone.width / 2, y: zone.y + zone.height / 2 };
+    const data = { items: [], files: paths, dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+    await cdp.detach();
+  }
 
   /** A script that makes a File of `file` in the page. */
   const fileInPage = (file: { name: string; mimeType: string; buffer: Buffer }): string =>
@@ -1067,6 +1077,32 @@ describe('Web UI in a browser', function () {
     await transfer(own, '#token', 'paste', `data.setData('text/plain', 'ocr_abcdef')`);
     expect(await note.isHidden()).to.equal(true);
     await own.close();
+  });
+
+  it('reads the images in a folder dropped, at any depth, in the order of their names, rather than sending the folder as a file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-web-folder-'));
+    const scans = path.join(dir, 'scans');
+    mkdirSync(path.join(scans, 'scans 2'), { recursive: true });
+    const png = (await blank('page.png')).buffer;
+    for (const name of ['page 10.png', 'page 2.png', path.join('scans 2', 'page 3.png')]) writeFileSync(path.join(scans, name), png);
+    // A folder's other files are no images: left out rather than each refused by the server.
+    writeFileSync(path.join(scans, 'notes.txt'), 'not an image\n');
+    const { routed, requests } = await routedPage((route) => route.fulfill({ json: hello }));
+    await dropPaths(routed, [scans]);
+    await routed.locator('.result').nth(2).waitFor();
+    expect(await routed.locator('.result .name').allTextContents()).to.deep.equal(['page 2.png', 'page 10.png', 'page 3.png']);
+    for (const card of await routed.locator('.result').all()) await card.and(routed.locator('[data-state="done"]')).waitFor();
+    expect(requests()).to.equal(3);
+    // A folder without images says so.
+    const empty = path.join(dir, 'empty');
+    mkdirSync(empty);
+    writeFileSync(path.join(empty, 'notes.txt'), 'not an image\n');
+    await dropPaths(routed, [empty]);
+    await routed
+      .locator('#nothing-read', { hasText: 'The folder dropped holds no image: drop or choose the images themselves.' })
+      .waitFor();
+    expect(await routed.locator('.result').count()).to.equal(3);
+    await routed.close();
   });
 
   it('names each image pasted from the clipboard apart, where the browser names every one "image.png"', async () => {
