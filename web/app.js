@@ -369,14 +369,14 @@ function enqueue(file, card) {
  * A file the browser can no longer read, moved or deleted since it was chosen, fails its upload as a
  * lost connection does: it was sent five times over 15 s, then the server was said to be out of reach.
  */
-const readable = (file) =>
-  file
-    .slice(0, 1)
-    .arrayBuffer()
-    .then(
-      () => true,
-      () => false,
-    );
+async function readable(file) {
+  try {
+    await file.slice(0, 1).arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
 const UNREADABLE =
   'this browser can no longer read the file: it was moved, renamed or deleted since it was chosen; choose it again where it is now';
 
@@ -698,13 +698,14 @@ async function folderImages(folder) {
 
 /** What was dropped, its folders replaced by the images in them; `entries` and `files` in the drop's order. */
 async function addDropped(entries, files) {
+  let found;
   try {
-    const found = (await Promise.all(entries.map((entry, i) => (entry?.isDirectory ? folderImages(entry) : [files[i]])))).flat();
-    if (found.length === 0) return sayNothingRead('The folder dropped holds no image: drop or choose the images themselves.');
-    addFiles(found);
+    found = (await Promise.all(entries.map((entry, i) => (entry?.isDirectory ? folderImages(entry) : [files[i]])))).flat();
   } catch (err) {
-    sayNothingRead(`The folder dropped could not be read (${err.message}): choose the images in it instead.`);
+    return sayNothingRead(`The folder dropped could not be read (${err.message}): choose the images in it instead.`);
   }
+  if (found.length === 0) return sayNothingRead('The folder dropped holds no image: drop or choose the images themselves.');
+  addFiles(found);
 }
 
 document.addEventListener('drop', (e) => {
