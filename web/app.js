@@ -326,10 +326,10 @@ function fail(card, file, why, again = true) {
 }
 
 /** The image's sending was stopped by its card's Cancel: nothing more of it goes to the server, and it can be sent again. */
-function cancelled(card, file) {
+function cancelled(card, file, say) {
   const focused = document.activeElement === card.querySelector('.cancel');
   setStatus(card, 'cancelled', 'Cancelled, not read.', null);
-  announce(`${nameOf(file)}: cancelled.`);
+  if (say) announce(`${nameOf(file)}: cancelled.`);
   offerAgain(card, file);
   // Send again takes the place of the Cancel pressed, and its focus.
   if (focused) card.querySelector('.again').focus();
@@ -358,12 +358,47 @@ function offerAgain(card, file) {
  */
 function enqueue(file, card) {
   const controller = new AbortController();
-  card.querySelector('.cancel').onclick = () => {
+  const cancel = (say) => {
+    untrack(card, cancel);
     controller.abort();
-    cancelled(card, file);
+    cancelled(card, file, say);
   };
-  waiting.push(() => (controller.signal.aborted ? Promise.resolve() : recognize(file, card, controller.signal)));
+  track(card, cancel);
+  card.querySelector('.cancel').onclick = () => cancel(true);
+  waiting.push(() =>
+    controller.signal.aborted ? Promise.resolve() : recognize(file, card, controller.signal).finally(() => untrack(card, cancel)),
+  );
 }
+
+/** What cancels each image on its way, by its card. */
+const cancels = new Map();
+const cancelAll = document.querySelector('#cancel-all');
+
+function track(card, cancel) {
+  cancels.set(card, cancel);
+  showCancelAll();
+}
+
+/** Only the card's own: one cancelled, sent again, then reached by its old send's end keeps its new one. */
+function untrack(card, cancel) {
+  if (cancels.get(card) === cancel) cancels.delete(card);
+  showCancelAll();
+}
+
+/** With several images on their way, one button cancels them all: a folder of hundreds dropped by mistake took as many presses. */
+function showCancelAll() {
+  cancelAll.hidden = cancels.size < 2;
+  cancelAll.textContent = `Cancel the ${cancels.size} images not read yet`;
+}
+
+cancelAll.addEventListener('click', () => {
+  const count = cancels.size;
+  // One message for them all: one each would keep a screen reader talking for minutes.
+  for (const cancel of [...cancels.values()]) cancel(false);
+  announce(`Cancelled ${count} images.`);
+  // The button goes; choosing other images is what comes next.
+  fileInput.focus();
+});
 
 /**
  * A file the browser can no longer read, moved or deleted since it was chosen, fails its upload as a

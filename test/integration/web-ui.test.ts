@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Request, type Route } from 'playwright-core';
 import sharp from 'sharp';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
@@ -155,6 +155,9 @@ describe('Web UI in a browser', function () {
     for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
     await cdp.detach();
   }
+
+  /** The name of the image a request to /api/ocr sends. */
+  const sentName = (request: Request): string | undefined => /filename="([^"]+)"/.exec(request.postDataBuffer()!.toString('latin1'))?.[1];
 
   /** A script that makes a File of `file` in the page. */
   const fileInPage = (file: { name: string; mimeType: string; buffer: Buffer }): string =>
@@ -666,12 +669,10 @@ describe('Web UI in a browser', function () {
     });
     const nextRequest = (): Promise<Route> => new Promise((resolve) => arrived.push(() => resolve(held.at(-1)!)));
     const card = (name: string): Locator => routed.locator('.result', { has: routed.locator('.name', { hasText: name }) });
-    const sentName = (route: Route): string | undefined =>
-      /filename="([^"]+)"/.exec(route.request().postDataBuffer()!.toString('latin1'))?.[1];
     const firstTwo = [nextRequest(), nextRequest()];
     await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png'].map(blank)));
     const [toA, toB] = await Promise.all(firstTwo);
-    expect([sentName(toA!), sentName(toB!)]).to.deep.equal(['a.png', 'b.png']);
+    expect([sentName(toA!.request()), sentName(toB!.request())]).to.deep.equal(['a.png', 'b.png']);
 
     // c.png waits its turn (two are sent at once): cancelled, it is never sent.
     expect(await card('c.png').getAttribute('data-state')).to.equal('waiting');
@@ -697,7 +698,7 @@ describe('Web UI in a browser', function () {
     let next = nextRequest();
     await routed.keyboard.press('Enter');
     const again = await next;
-    expect(sentName(again)).to.equal('a.png');
+    expect(sentName(again.request())).to.equal('a.png');
     await again.fulfill({ status: 429, headers: { 'retry-after': '30' }, json: busy });
     await card('a.png').and(routed.locator('[data-state="retrying"]')).waitFor();
     await card('a.png').getByRole('button', { name: 'Cancel' }).click();
@@ -710,6 +711,28 @@ describe('Web UI in a browser', function () {
     const log = await routed.getByRole('log').textContent();
     expect(log).to.contain('c.png: cancelled.');
     expect(log).to.contain('a.png: cancelled.');
+    await routed.close();
+  });
+
+  it('cancels every image on its way with one button, saying so once, and sends none of them', async () => {
+    // Every request held, unanswered: the images are on their way until cancelled.
+    const { routed } = await routedPage(() => Promise.resolve());
+    const all = routed.getByRole('button', { name: /^Cancel the \d+ images not read yet$/ });
+    expect(await all.isHidden(), 'Cancel all with no image on its way').to.equal(true);
+    await routed.setInputFiles('#file', await Promise.all(['a.png', 'b.png', 'c.png', 'd.png'].map(blank)));
+    await routed.getByRole('button', { name: 'Cancel the 4 images not read yet' }).click();
+    for (const card of await routed.locator('.result').all()) expect(await card.getAttribute('data-state')).to.equal('cancelled');
+    expect(await all.isHidden()).to.equal(true);
+    expect(await routed.locator('#file:focus').count(), 'the focus on Choose images').to.equal(1);
+    const log = await routed.getByRole('log').locator('p').allTextContents();
+    expect(log.filter((line) => /cancel/i.test(line))).to.deep.equal(['Cancelled 4 images.']);
+    // Sent again, d.png is the next request: c.png, before it in the queue, was not sent.
+    const next = routed.waitForRequest('**/api/ocr');
+    await routed
+      .locator('.result', { has: routed.locator('.name', { hasText: 'd.png' }) })
+      .getByRole('button', { name: 'Send again' })
+      .click();
+    expect(sentName(await next)).to.equal('d.png');
     await routed.close();
   });
 
