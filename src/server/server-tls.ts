@@ -170,6 +170,19 @@ function readNamed(file: string, flag: string): Buffer {
 
 type Listener = (material: TlsMaterial) => void;
 
+/**
+ * What differs between two materials, as a reload log names it: an operator who renewed only the
+ * CRL must not read that the certificate was reloaded.
+ */
+export function changedParts(before: TlsFiles, after: TlsFiles): string[] {
+  const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a ?? Buffer.alloc(0)).equals(b ?? Buffer.alloc(0));
+  return [
+    ...(same(before.cert, after.cert) && same(before.key, after.key) ? [] : ['certificate']),
+    ...(same(before.ca, after.ca) ? [] : ['client CA']),
+    ...(same(before.crl, after.crl) ? [] : ['client CRL']),
+  ];
+}
+
 /** Inode, size and modification time: what changes when a file is rewritten or replaced. */
 function signatureOf(read: () => Stats | null): string {
   try {
@@ -343,13 +356,8 @@ export class ServerCertificates {
     this.seen = before;
     this.refused = null;
     if (this.closed) return;
-    const same = (a: Buffer | undefined, b: Buffer | undefined): boolean => (a ?? Buffer.alloc(0)).equals(b ?? Buffer.alloc(0));
-    const unchanged =
-      same(next.cert, this.material.cert) &&
-      same(next.key, this.material.key) &&
-      same(next.ca, this.material.ca) &&
-      same(next.crl, this.material.crl);
-    if (unchanged) return;
+    const changes = changedParts(this.material, next);
+    if (changes.length === 0) return;
     const previous = this.material.serialNumber;
     this.material = next;
     for (const listener of this.listeners) listener(next);
@@ -361,7 +369,7 @@ export class ServerCertificates {
         validTo: next.validTo,
         ...(next.crlNextUpdate ? { crlNextUpdate: next.crlNextUpdate.toISOString() } : {}),
       },
-      'TLS certificate reloaded: new connections get it, open ones keep theirs',
+      `TLS ${changes.join(' and ')} reloaded: new connections get it, open ones keep theirs`,
     );
     this.warnOfCrlRenewal();
   }

@@ -20,7 +20,7 @@ import {
 import { exposureWarnings, isLoopback, tlsProtection } from '../../src/server/exposure-warning.js';
 import { peerIdentity, socketPeerIdentity, type PeerIdentity } from '../../src/server/peer-identity.js';
 import { checkTlsMaterial, contextOptions, ServerCertificates, type ServerTlsConfig } from '../../src/server/server-tls.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, type Logger } from '../../src/server/logger.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { listenHttpApp } from '../support/http-app.js';
@@ -105,6 +105,18 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       );
       socket.once('error', reject);
     });
+  }
+
+  /** A logger at info whose lines are kept, parsed, in `lines`. */
+  function capturedLog(): { logger: Logger; lines: { level: number; msg: string; file?: string }[] } {
+    const lines: { level: number; msg: string; file?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string; file?: string });
+        done();
+      },
+    });
+    return { logger: pino({ level: 'info' }, sink), lines };
   }
 
   const refusal = async (promise: Promise<unknown>): Promise<ServiceError> => {
@@ -356,6 +368,8 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
     copyFileSync(pki.crl('none.crl', []), clientCrlFile);
     const s = await serve({ ...filesConfig(), clientCaFile: pki.ca.cert, clientCrlFile });
     const web = await serveHttps(s.certificates);
+    const log = capturedLog();
+    s.certificates.logger = log.logger;
     let changes = 0;
     s.certificates.onChange(() => changes++);
     try {
@@ -366,6 +380,11 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
       copyFileSync(revoking, `${clientCrlFile}.tmp`);
       renameSync(`${clientCrlFile}.tmp`, clientCrlFile);
       await waitFor(() => changes === 1, 5000, 'the new CRL to be loaded');
+      // Only the CRL changed: the log says so, not that the certificate was reloaded.
+      await waitFor(() => log.lines.some((l) => l.level === 30), 5000, 'the reload to be logged');
+      expect(log.lines.filter((l) => l.level === 30).map((l) => l.msg)).to.deep.equal([
+        'TLS client CRL reloaded: new connections get it, open ones keep theirs',
+      ]);
       expect((await refusal(call(s.port, trusting(pki.revokedClient)))).code).to.equal(status.UNAVAILABLE);
       expect(await refusedHttps(web.get(pki.revokedClient))).to.equal(true);
       expect((await call(s.port, trusting(pki.client))).identity?.commonName).to.equal('alice');
@@ -386,19 +405,13 @@ describe('server TLS (server-tls.ts, peer-identity.ts) on a bare grpc-js server'
   });
 
   it('warns, naming the file, of a CRL within a day of its nextUpdate; one further off is quiet', () => {
-    const lines: { level: number; msg: string; file?: string }[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string; file?: string });
-        done();
-      },
-    });
+    const { logger: capturing, lines } = capturedLog();
     const warnings = (): typeof lines => lines.filter((l) => l.level === 40);
     const config = { ...filesConfig(), clientCaFile: pki.ca.cert };
-    new ServerCertificates({ ...config, clientCrlFile: pki.crl('later.crl', [], 72) }, pino({ level: 'info' }, sink)).close();
+    new ServerCertificates({ ...config, clientCrlFile: pki.crl('later.crl', [], 72) }, capturing).close();
     expect(warnings()).to.deep.equal([]);
     const soon = pki.crl('near.crl', [], 2);
-    new ServerCertificates({ ...config, clientCrlFile: soon }, pino({ level: 'info' }, sink)).close();
+    new ServerCertificates({ ...config, clientCrlFile: soon }, capturing).close();
     expect(warnings()).to.have.length(1);
     expect(warnings()[0]).to.include({ file: soon });
     expect(warnings()[0]!.msg).to.match(/within a day of its nextUpdate: renew it, for past it every client certificate is refused/);
