@@ -148,7 +148,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     exitProcess(signalExitStatus(signal), true);
   };
   onStopSignals(stop, force);
-  stopWhenStdinEnds();
+  const stdinIgnored = stopWhenStdinEnds();
 
   const consul = consulSettings(opts);
   const tls = serverTls(opts);
@@ -204,6 +204,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   } catch (err) {
     failedStart(err, err instanceof StartFailure ? err.workersStuck : 0);
   }
+  if (stdinIgnored) running.logger.warn(stdinIgnored);
   if (consul && !stopRequested) {
     const started = running;
     const unreachable = unreachableAdvertisement(consul.advertiseHost, consul.address);

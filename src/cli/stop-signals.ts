@@ -3,6 +3,7 @@
  * second of either during the drain ends the process at once, as an operator pressing Ctrl-C again
  * or a supervisor done waiting means it to.
  */
+import { fstatSync } from 'node:fs';
 import os from 'node:os';
 import { releaseStopSignals } from './held-stop-signals.js';
 
@@ -41,10 +42,28 @@ export const STOP_WHEN_STDIN_ENDS = 'OCR_STOP_WHEN_STDIN_ENDS';
  * (kill -9, a crash): this one then stops as on SIGTERM, draining, rather than serve on, orphaned,
  * holding its ports. The pipe is read unref'd: read as a live handle, it would keep an instance whose
  * start failed (its port taken) running for as long as the command, which waits for it to exit.
+ *
+ * Only a pipe (or socket) says that: a file or /dev/null ends at once and a terminal when Ctrl-D is
+ * typed, neither because a command went away. Then the variable is ignored, and what to say of that
+ * (for the caller's logger, which does not exist yet) is returned.
  */
-export function stopWhenStdinEnds(env: NodeJS.ProcessEnv = process.env): void {
-  if (env[STOP_WHEN_STDIN_ENDS] !== '1') return;
+export function stopWhenStdinEnds(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env[STOP_WHEN_STDIN_ENDS] !== '1') return null;
+  if (!stdinIsPipe()) {
+    return `${STOP_WHEN_STDIN_ENDS}=1 ignored: stdin is not a pipe (a file, /dev/null or a terminal), whose end would not mean that the command that started this server is gone; stop it with SIGTERM, or unset ${STOP_WHEN_STDIN_ENDS}`;
+  }
   process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
   process.stdin.resume();
   process.stdin.unref();
+  return null;
+}
+
+/** Whether fd 0 is a pipe or a socket (as `ocr cluster` gives its instances); false when it is closed. */
+function stdinIsPipe(): boolean {
+  try {
+    const stats = fstatSync(0);
+    return stats.isFIFO() || stats.isSocket();
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { STOP_WHEN_STDIN_ENDS } from '../../src/cli/stop-signals.js';
 import { OcrClient } from '../../src/client/index.js';
@@ -8,6 +8,7 @@ import { withChildren } from '../../src/dev/process-cpu.js';
 import { CLI, ROOT } from '../../src/dev/repo-paths.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { withTakenPort } from '../../src/dev/free-port.js';
+import { logLines } from '../support/log-lines.js';
 
 interface Cluster {
   child: ChildProcessWithoutNullStreams;
@@ -187,6 +188,37 @@ describe('ocr serve as an instance of ocr cluster', function () {
     } finally {
       // Its end stops an instance still running (stopWhenStdinEnds): none outlives the test.
       child.stdin.end();
+    }
+  });
+
+  it('with stdin a regular file, ignores the variable with a warning and serves on (it crashed, the file having no unref)', async () => {
+    const input = openSync(CLI, 'r');
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--no-http', '--workers', '1', '--log-level', 'warn'], {
+      cwd: ROOT,
+      env: { ...process.env, CONSUL_HTTP_ADDR: '', [STOP_WHEN_STDIN_ENDS]: '1' },
+      stdio: [input, 'pipe', 'pipe'],
+    });
+    closeSync(input);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      await waitFor(() => err.includes('ignored') || child.exitCode !== null, 60_000, 'the warning, or the instance to exit');
+      expect(child.exitCode, err).to.equal(null);
+      const [warning] = logLines<{ level: number; msg: string }>(err);
+      expect(warning?.level).to.equal(40);
+      expect(warning?.msg).to.match(/^OCR_STOP_WHEN_STDIN_ENDS=1 ignored: stdin is not a pipe .*stop it with SIGTERM/);
+      const port = /listening on [^\s]+:(\d+)/.exec(out)![1];
+      const client = new OcrClient(`127.0.0.1:${port}`, { maxAttempts: 1 });
+      expect((await client.getServerInfo()).workers).to.equal(1);
+      client.close();
+    } finally {
+      if (child.exitCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        expect((await exited)[0]).to.equal(0);
+      }
     }
   });
 });
