@@ -394,7 +394,7 @@ export class OcrEngine {
     const input = new SharpInput(encoded);
     const probe = await probeImage(input, this.config.decodeLimits);
     const decodedBytes = this.decodingBytes(probe);
-    const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: encoded.length };
+    const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: input.heldBytes };
     return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(input, probe, call), options, call));
   }
 
@@ -474,7 +474,7 @@ export class OcrEngine {
     const decodedPixels = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height), 0);
     const cost: CallCost = {
       bytes: decodedPixels * DECODED_BYTES_PER_PIXEL + images.length * LINE_BYTES,
-      encodedBytes: images.reduce((sum, buf) => sum + buf.length, 0),
+      encodedBytes: inputs.reduce((sum, input) => sum + input.heldBytes, 0),
       kind: 'line',
       units: images.length + (LINE_UNITS_PER_DECODED_MPX * decodedPixels) / 1e6,
       what: `these ${images.length} line images`,

@@ -241,3 +241,17 @@ export async function commentFloodPng(count: number, png?: Buffer): Promise<Buff
   const comment = pngChunk('zTXt', Buffer.concat([Buffer.from('Comment\0\0', 'latin1'), deflateSync(Buffer.alloc(7_000_000, 0x41))]));
   return Buffer.concat([png.subarray(0, 33), ...Array.from({ length: count }, () => comment), png.subarray(33)]);
 }
+
+/**
+ * A 64×64 PNG padded with `megabytes` private chunks of 1 MB (which decoders skip), and, with
+ * `exifAndText`, an empty eXIf chunk and a short comment: the probe then reads its header through
+ * sharp, having dropped the comment into a copy of nearly the whole file (SharpInput).
+ */
+export async function paddedPng(megabytes: number, exifAndText: boolean): Promise<Buffer> {
+  const png = await solidImage(64, 64);
+  // Big-endian TIFF header, an IFD of no entries, no next IFD.
+  const exif = Buffer.from([0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0]);
+  const marked = exifAndText ? [pngChunk('eXIf', exif), pngChunk('tEXt', Buffer.from('Comment\0padded', 'latin1'))] : [];
+  const pad = pngChunk('prVt', Buffer.alloc(1024 * 1024, 0x55));
+  return Buffer.concat([png.subarray(0, 33), ...marked, ...Array.from({ length: megabytes }, () => pad), png.subarray(33)]);
+}

@@ -15,7 +15,7 @@ export type CallPriority = 'interactive' | 'batch';
 /** What one call may cost: memory held while it runs, and work in worker-milliseconds. */
 export interface CallCost {
   bytes: number;
-  /** The call's encoded bytes, which it holds while it waits for memory. */
+  /** The call's encoded bytes, which it holds while it waits for memory (with a PNG's text-free copy: SharpInput.heldBytes). */
   encodedBytes: number;
   /** The estimator's kind and units (workEstimate). */
   kind: WorkKind;
