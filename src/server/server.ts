@@ -55,6 +55,7 @@ import { grpcBindFailure, httpListenFailure } from './bind-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { hostPort } from '../shared/host-port.js';
+import { tolerantDecoding } from './request-decoding.js';
 
 /** Under load, freed memory goes back each time uploads bring a quarter of their share, at most once a second (memory-trim.ts). */
 const CHURN_TRIM_SHARE = 0.25;
@@ -272,7 +273,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const cache = config.cache ? await openResultCache(config.cache, metrics, logger) : null;
   const served = cache ? withResultCache(createOcrHandlers(ctx), cache, ctx) : createOcrHandlers(ctx);
   server.removeService(OcrServiceService);
-  server.addService(OcrServiceService, createOcrService(ctx, served));
+  server.addService(tolerantDecoding(OcrServiceService), createOcrService(ctx, served));
   state.handlers = served;
   state.serving = true;
   health.setStatus('', 'SERVING');
@@ -399,7 +400,7 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
   const health = new HealthImplementation({ '': 'NOT_SERVING', [OCR_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);
   addReflection(server);
-  server.addService(OcrServiceService, startingService());
+  server.addService(tolerantDecoding(OcrServiceService), startingService());
   return { server, health };
 }
 

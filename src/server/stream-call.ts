@@ -4,6 +4,7 @@ import { quotaChargesOf } from './call-quota.js';
 import type { ServiceContext } from './call-context.js';
 import { CallRecord, type CallInfo, type Method } from './call-handler.js';
 import { IncomingMessages } from './incoming-messages.js';
+import { decodedEach } from './request-decoding.js';
 import { checkedEach, tokenCheckOf } from './stream-token.js';
 
 /** What a streaming handler has of its call besides the incoming messages. */
@@ -77,7 +78,7 @@ export function bidiStream<Req, Res>(
 
     const run = async (task: () => Promise<void>): Promise<void> => task();
     const start = async (): Promise<void> =>
-      work(check ? checkedEach(messages, check) : messages, {
+      work(decodedEach(check ? checkedEach(messages, check) : messages), {
         ...record.info(),
         peer: record.peer,
         ...(charges ? { charges } : {}),

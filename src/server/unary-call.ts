@@ -1,6 +1,7 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { ServiceContext } from './call-context.js';
 import { CallRecord, type CallInfo, type Method } from './call-handler.js';
+import { decoded } from './request-decoding.js';
 
 // The unary handlers (ocr-handlers.ts) name their CallInfo from here.
 export type { CallInfo, Method } from './call-handler.js';
@@ -13,7 +14,7 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const record = new CallRecord(ctx, method, call);
-    const answer = async (): Promise<Res> => work(call.request, record.info());
+    const answer = async (): Promise<Res> => work(decoded(call.request), record.info());
     answer().then(
       (response) => {
         if (record.end().send === 'ok') callback(null, response);

@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
@@ -168,6 +170,33 @@ describe('bad input over gRPC', function () {
       'RESOURCE_EXHAUSTED',
       /^the message is 5\.0 MiB, a tile larger than this server's limit of 4 MiB a message; send smaller tiles/,
     );
+  });
+
+  it("bytes that are not the method's protobuf message → INVALID_ARGUMENT saying what to encode, counted (grpc-js said INTERNAL)", async () => {
+    const raw = new grpc.Client(t.target, grpc.credentials.createInsecure());
+    const identity = (b: Buffer): Buffer => b;
+    // A varint cut short: no protobuf message reads it.
+    const garbage = Buffer.from([0xff, 0xff, 0xff]);
+    const said =
+      /^the request to \/ocr\.v1\.OcrService\/(Recognize|RecognizeTiles) is not that method's protobuf message \(.+\): encode it from proto\/ocr\/v1\/ocr\.proto/;
+    try {
+      const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count;
+      const unary = await new Promise<grpc.ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest('/ocr.v1.OcrService/Recognize', identity, identity, garbage, (err) => resolve(err)),
+      );
+      expect(unary?.code, unary?.details).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(unary!.details).to.match(said);
+      expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 1);
+
+      const stream = raw.makeBidiStreamRequest('/ocr.v1.OcrService/RecognizeTiles', identity, identity);
+      stream.on('data', () => undefined);
+      stream.end(garbage);
+      const [ended] = (await once(stream, 'error')) as [grpc.ServiceError];
+      expect(ended.code, ended.details).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(ended.details).to.match(said);
+    } finally {
+      raw.close();
+    }
   });
 
   it('options out of range → INVALID_ARGUMENT', () =>
