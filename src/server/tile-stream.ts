@@ -43,6 +43,22 @@ export async function recognizeTiles(
   images.checkNoneIncomplete();
 }
 
+/**
+ * The longest image_id taken, in UTF-8 bytes. Each message about an image quotes its id, several
+ * ids some: one of 100 KB made a status whose trailers the client's HTTP/2 refused, and the SDK
+ * reported the connection lost instead of what was wrong.
+ */
+export const MAX_IMAGE_ID_BYTES = 256;
+
+function checkImageIdLength(tile: TileRequest): void {
+  const bytes = Buffer.byteLength(tile.imageId);
+  if (bytes <= MAX_IMAGE_ID_BYTES) return;
+  throw invalidArgument(
+    `tile ${tile.tileIndex} has an image_id of ${bytes} bytes ('${tile.imageId.slice(0, 32)}…'), past the server's limit of ` +
+      `${MAX_IMAGE_ID_BYTES}; name each image with a short id (a counter, a UUID)`,
+  );
+}
+
 /** RecognizeTiles streams open per connection (peer address and port), per server. */
 const openStreams = new WeakMap<ServiceContext, Map<string, number>>();
 
@@ -148,6 +164,7 @@ class OpenImages {
   async take(tile: TileRequest): Promise<void> {
     const decodeStarted = performance.now();
     if (!tile.imageId) throw invalidArgument(`tile ${tile.tileIndex} has no image_id; name the image each tile belongs to`);
+    checkImageIdLength(tile);
     const what = `image '${tile.imageId}' tile ${tile.tileIndex}`;
     const open = this.images.get(tile.imageId);
     if (open) checkSameOptions(open, tile, what);

@@ -208,6 +208,16 @@ describe('RecognizeTiles', function () {
       );
     });
 
+    it('an image_id past 256 bytes, naming the limit (one of 100 KB made trailers the client refused: "connection lost")', async () => {
+      const img = await tile(small, { left: 0, top: 0, width: 865, height: 700 });
+      await expectStreamError(
+        t,
+        [{ ...header, imageId: 'x'.repeat(100_000), x: 0, y: 0, tileIndex: 0, image: img }],
+        'INVALID_ARGUMENT',
+        /^tile 0 has an image_id of 100000 bytes \('x{32}…'\), past the server's limit of 256; name each image with a short id/,
+      );
+    });
+
     it('a tile that is no image', async () => {
       await expectStreamError(
         t,
