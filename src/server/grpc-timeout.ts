@@ -1,11 +1,15 @@
 /**
  * The `grpc-timeout` request header (gRPC over HTTP/2: up to eight digits and a unit), read where a
- * stream is answered before grpc-js has made a call of it (header-refusal.ts), and one longer than
- * grpc-js can time taken out before it reads it.
+ * stream is answered before grpc-js has made a call of it (header-refusal.ts), and screened before
+ * grpc-js reads it.
  */
-import type { IncomingHttpHeaders } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { status } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
+import { OCR_SERVICE } from '../shared/service-name.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
+import type { ServerMetrics } from './metrics.js';
+import { answerTrailersOnly } from './trailers-only.js';
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
@@ -16,20 +20,44 @@ export function grpcTimeoutMs(header: string | string[] | undefined): number | u
   return match ? Number(match[1]) * UNIT_MS[match[2]!]! : null;
 }
 
+/** What a caller whose `grpc-timeout` is malformed is told. */
+export function malformedTimeout(header: string | string[]): string {
+  return (
+    `grpc-timeout is '${String(header)}', which is no gRPC timeout: send up to 8 digits and a unit ` +
+    '(H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline'
+  );
+}
+
 /**
- * Takes a `grpc-timeout` longer than a timer holds (about 24.8 days) out of each new stream's
- * headers of `server`, before grpc-js reads it: grpc-js wraps such a timeout around to a negative
- * one, and the call failed at once with DEADLINE_EXCEEDED. A deadline that far off is as good as
- * none (the SDK sends none: src/client/call-settings.ts), and the call is served as one without.
+ * Screens the `grpc-timeout` of each new stream of `server` before grpc-js reads it.
+ *
+ * A malformed one is answered INVALID_ARGUMENT, saying the format. grpc-js ends such a call INTERNAL
+ * ("Invalid grpc-timeout value"), a server fault to the caller's eyes, neither counted nor logged;
+ * and it reads the header leniently, '1.5S' as 5 s.
+ *
+ * One longer than a timer holds (about 24.8 days) is taken out: grpc-js wraps such a timeout around
+ * to a negative one, and the call failed at once with DEADLINE_EXCEEDED. A deadline that far off is
+ * as good as none (the SDK sends none: src/client/call-settings.ts), and the call is served as one without.
  */
-export function ignoreOverlongTimeouts(server: GrpcHttp2Server): void {
+export function screenTimeouts(server: GrpcHttp2Server, metrics: ServerMetrics): void {
   const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
   server.emit = ((event: string | symbol, ...args: unknown[]) => {
     if (event === 'stream') {
       const headers = args[1] as IncomingHttpHeaders;
-      const ms = grpcTimeoutMs(headers['grpc-timeout']);
+      const header = headers['grpc-timeout'];
+      const ms = grpcTimeoutMs(header);
+      if (ms === null) return refuseMalformed(args[0] as ServerHttp2Stream, headers, metrics);
       if (typeof ms === 'number' && ms > MAX_TIMER_MS) delete headers['grpc-timeout'];
     }
     return emit(event, ...args);
   }) as typeof server.emit;
+}
+
+function refuseMalformed(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, metrics: ServerMetrics): true {
+  // grpc-js sets one too: an error after the client's reset must not be thrown.
+  stream.on('error', () => undefined);
+  const ocrMethod = /^\/([^/]+)\/([^/]+)$/.exec(String(headers[constants.HTTP2_HEADER_PATH]));
+  if (ocrMethod?.[1] === OCR_SERVICE) metrics.answeredNotOk(ocrMethod[2]!, 'INVALID_ARGUMENT', performance.now());
+  answerTrailersOnly(stream, status.INVALID_ARGUMENT, malformedTimeout(headers['grpc-timeout']!));
+  return true;
 }

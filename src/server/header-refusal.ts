@@ -8,8 +8,8 @@
  * (Admission.refusalBeforeRequest, without request-weighing.ts's promise: grpc-js's call makes that);
  * refused, it gets the same answer after the same pace: a trailers-only RESOURCE_EXHAUSTED with its
  * hints, then a reset so that the client stops sending. A stream let in, or one whose headers this
- * does not read as grpc-js would (a malformed timeout or priority, another content type), goes on to
- * grpc-js, whose early refusal weighs it again and counts it ahead of later arrivals.
+ * does not read as grpc-js would (a malformed priority, another content type; a malformed timeout
+ * never comes here: grpc-timeout.ts answers it), goes on to grpc-js, whose early refusal weighs it again and counts it ahead of later arrivals.
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Admission } from '../engine/index.js';
@@ -20,9 +20,9 @@ import type { ReceiveWindowControl } from './http2-receive-window.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
 import { refusalHoldMs } from './refusal-pace.js';
-import { stopStreamUpload } from './request-upload.js';
 import { slicedAnswers } from './sliced-answers.js';
 import { statusName, toStatus } from './status.js';
+import { answerTrailersOnly } from './trailers-only.js';
 
 export interface HeaderRefusalOptions {
   /** The engine's, once it has started; until then every stream goes to grpc-js. */
@@ -69,19 +69,7 @@ function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Strea
     const answer = (): void => {
       const { code, details, metadata } = toStatus(refusal);
       metrics.answeredNotOk(gated.method, statusName(code), arrived);
-      if (stream.closed || stream.destroyed) return;
-      // As grpc-js answers a call ended before its first message: status and hints in the headers.
-      stream.respond(
-        {
-          [constants.HTTP2_HEADER_STATUS]: constants.HTTP_STATUS_OK,
-          [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
-          ...metadata.toHttp2Headers(),
-          'grpc-status': String(code),
-          'grpc-message': encodeURI(details),
-        },
-        { endStream: true },
-      );
-      stopStreamUpload(stream);
+      answerTrailersOnly(stream, code, details, metadata);
     };
     // As grpc-js's calls are: a refusal whose client went away meanwhile is counted all the same.
     const hold = refusalHoldMs(paceMs, refusal.retryAfterMs, timeoutMs);

@@ -29,7 +29,7 @@ import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { stampArrivals } from './call-arrival.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
-import { ignoreOverlongTimeouts } from './grpc-timeout.js';
+import { screenTimeouts } from './grpc-timeout.js';
 import { requestFramingBytes } from '../shared/image-limit.js';
 import { oversizeRefusal } from './oversize-refusal.js';
 import { weighRequest } from './request-weighing.js';
@@ -419,8 +419,9 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
       paceMs: w.config.limits.refusalPaceMs,
       window: w.receiveWindow,
     });
-    // After: the stream's headers reach the refusal above, and grpc-js, without a timeout that overflows.
-    ignoreOverlongTimeouts(http2Server);
+    // After, so run first: the stream's headers reach the refusal above, and grpc-js, with a
+    // well-formed timeout that does not overflow.
+    screenTimeouts(http2Server, w.metrics);
   };
 }
 

@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrCallError } from '../../src/client/index.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
+import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { jpegClaiming, jpegFrameAs, jpegWithoutQuantTables, pngClaiming, samplesTiff, solidImage, textImage } from '../support/images.js';
 import { OcrClient } from '../../src/client/index.js';
 import { spawnServer } from '../../src/dev/server-process.js';
@@ -196,6 +198,42 @@ describe('bad input over gRPC', function () {
       expect(ended.details).to.match(said);
     } finally {
       raw.close();
+    }
+  });
+
+  it('a malformed grpc-timeout → INVALID_ARGUMENT saying the format, counted (grpc-js said INTERNAL, and read 1.5S as 5 s)', async () => {
+    const session = http2.connect(`http://${t.target}`);
+    /** The status and message a Recognize of `good` with `grpcTimeout` is answered. */
+    const answer = async (grpcTimeout: string): Promise<[string, string]> => {
+      const request = RecognizeRequest.encode({ image: good, options: undefined }).finish();
+      const frame = Buffer.alloc(5);
+      frame.writeUInt32BE(request.length, 1);
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/ocr.v1.OcrService/Recognize',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': grpcTimeout,
+      });
+      stream.end(Buffer.concat([frame, request]));
+      stream.resume();
+      const [response] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      const status =
+        response['grpc-status'] === undefined ? ((await once(stream, 'trailers')) as [http2.IncomingHttpHeaders])[0] : response;
+      return [String(status['grpc-status']), decodeURIComponent(String(status['grpc-message']))];
+    };
+    try {
+      const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count;
+      for (const malformed of ['abc', '1.5S', '123456789S']) {
+        expect(await answer(malformed)).to.deep.equal([
+          String(grpc.status.INVALID_ARGUMENT),
+          `grpc-timeout is '${malformed}', which is no gRPC timeout: send up to 8 digits and a unit (H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline`,
+        ]);
+      }
+      expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 3);
+      expect((await answer('30S'))[0]).to.equal(String(grpc.status.OK));
+    } finally {
+      session.destroy();
     }
   });
 
