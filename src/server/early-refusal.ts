@@ -17,7 +17,7 @@
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import type { Admission, WorkKind } from '../engine/index.js';
 import { findUnderCall } from './call-chain.js';
-import { deadlineMs, priorityOf, type ServiceLimits } from './call-context.js';
+import { callPriority, deadlineMs, priorityOf, type ServiceLimits } from './call-context.js';
 import { findDecoder, reportHeldBytes } from './incremental-decoder.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ReceiveWindowControl } from './http2-receive-window.js';
@@ -91,7 +91,7 @@ export function earlyRefusal(
     /** Let the call in (its request may be read), or refuse it: held for the pace, then answered. */
     const weigh = (metadata: Metadata, arriving: boolean): boolean => {
       const deadline = deadlineMs(call.getDeadline());
-      // A malformed priority is left to the handler, which refuses it with its reason.
+      // A malformed priority was refused on arrival.
       const weighing = weighRequest(gate, { kind, priority: priorityOf(metadata) ?? 'interactive', deadline, arriving });
       if (!weighing.refusal) {
         unpromise = weighing.unpromise;
@@ -113,6 +113,14 @@ export function earlyRefusal(
           // turn behind the calls let in before it, and again at its turn if it had to wait for it,
           // since the wait ahead may have changed meanwhile.
           onReceiveMetadata: (metadata, pass) => {
+            // A malformed priority is refused now, its request unread: the handler refuses it only
+            // once the whole request has come, a 30 MB upload for a typo in a header.
+            try {
+              callPriority(metadata);
+            } catch (err) {
+              answer(toStatus(err));
+              return;
+            }
             if (!weigh(metadata, true)) return;
             let waited = false;
             ticket = uploads.enter(

@@ -201,40 +201,53 @@ describe('bad input over gRPC', function () {
     }
   });
 
-  it('a malformed grpc-timeout → INVALID_ARGUMENT saying the format, counted (grpc-js said INTERNAL, and read 1.5S as 5 s)', async () => {
+  /**
+   * The status and message a Recognize of `good` sent by hand over HTTP/2 with `headers` is
+   * answered; with `whole` false, only the start of its request is sent, and the stream left open.
+   */
+  async function answerByHand(headers: http2.OutgoingHttpHeaders, whole = true): Promise<[string, string]> {
     const session = http2.connect(`http://${t.target}`);
-    /** The status and message a Recognize of `good` with `grpcTimeout` is answered. */
-    const answer = async (grpcTimeout: string): Promise<[string, string]> => {
+    try {
       const request = RecognizeRequest.encode({ image: good, options: undefined }).finish();
-      const frame = Buffer.alloc(5);
-      frame.writeUInt32BE(request.length, 1);
+      const framed = Buffer.alloc(5 + request.length);
+      framed.writeUInt32BE(request.length, 1);
+      framed.set(request, 5);
       const stream = session.request({
         ':method': 'POST',
         ':path': '/ocr.v1.OcrService/Recognize',
         'content-type': 'application/grpc',
         te: 'trailers',
-        'grpc-timeout': grpcTimeout,
+        ...headers,
       });
-      stream.end(Buffer.concat([frame, request]));
+      if (whole) stream.end(framed);
+      else stream.write(framed.subarray(0, 100));
       stream.resume();
       const [response] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
       const status =
         response['grpc-status'] === undefined ? ((await once(stream, 'trailers')) as [http2.IncomingHttpHeaders])[0] : response;
       return [String(status['grpc-status']), decodeURIComponent(String(status['grpc-message']))];
-    };
-    try {
-      const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count;
-      for (const malformed of ['abc', '1.5S', '123456789S']) {
-        expect(await answer(malformed)).to.deep.equal([
-          String(grpc.status.INVALID_ARGUMENT),
-          `grpc-timeout is '${malformed}', which is no gRPC timeout: send up to 8 digits and a unit (H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline`,
-        ]);
-      }
-      expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 3);
-      expect((await answer('30S'))[0]).to.equal(String(grpc.status.OK));
     } finally {
       session.destroy();
     }
+  }
+
+  it('a malformed grpc-timeout → INVALID_ARGUMENT saying the format, counted (grpc-js said INTERNAL, and read 1.5S as 5 s)', async () => {
+    const before = (await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count;
+    for (const malformed of ['abc', '1.5S', '123456789S']) {
+      expect(await answerByHand({ 'grpc-timeout': malformed })).to.deep.equal([
+        String(grpc.status.INVALID_ARGUMENT),
+        `grpc-timeout is '${malformed}', which is no gRPC timeout: send up to 8 digits and a unit (H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline`,
+      ]);
+    }
+    expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 3);
+    expect((await answerByHand({ 'grpc-timeout': '30S' }))[0]).to.equal(String(grpc.status.OK));
+  });
+
+  it('a malformed ocr-priority → INVALID_ARGUMENT from the headers, the request unread (it was refused only once all of it came)', async () => {
+    expect(await answerByHand({ 'ocr-priority': 'Batch' }, false)).to.deep.equal([
+      String(grpc.status.INVALID_ARGUMENT),
+      "metadata ocr-priority is 'Batch'; send 'interactive' or 'batch'",
+    ]);
   });
 
   it('options out of range → INVALID_ARGUMENT', () =>
