@@ -3,13 +3,12 @@
  * stream is answered before grpc-js has made a call of it (header-refusal.ts), and screened before
  * grpc-js reads it.
  */
-import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
-import { OCR_SERVICE } from '../shared/service-name.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
-import { answerTrailersOnly } from './trailers-only.js';
+import { refuseStream } from './trailers-only.js';
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
@@ -46,18 +45,10 @@ export function screenTimeouts(server: GrpcHttp2Server, metrics: ServerMetrics):
       const headers = args[1] as IncomingHttpHeaders;
       const header = headers['grpc-timeout'];
       const ms = grpcTimeoutMs(header);
-      if (ms === null) return refuseMalformed(args[0] as ServerHttp2Stream, headers, metrics);
+      if (ms === null)
+        return refuseStream(args[0] as ServerHttp2Stream, headers, metrics, status.INVALID_ARGUMENT, malformedTimeout(header!));
       if (typeof ms === 'number' && ms > MAX_TIMER_MS) delete headers['grpc-timeout'];
     }
     return emit(event, ...args);
   }) as typeof server.emit;
-}
-
-function refuseMalformed(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, metrics: ServerMetrics): true {
-  // grpc-js sets one too: an error after the client's reset must not be thrown.
-  stream.on('error', () => undefined);
-  const ocrMethod = /^\/([^/]+)\/([^/]+)$/.exec(String(headers[constants.HTTP2_HEADER_PATH]));
-  if (ocrMethod?.[1] === OCR_SERVICE) metrics.answeredNotOk(ocrMethod[2]!, 'INVALID_ARGUMENT', performance.now());
-  answerTrailersOnly(stream, status.INVALID_ARGUMENT, malformedTimeout(headers['grpc-timeout']!));
-  return true;
 }

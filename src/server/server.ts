@@ -30,6 +30,7 @@ import { stampArrivals } from './call-arrival.js';
 import { earlyRefusal } from './early-refusal.js';
 import { refuseFromHeaders } from './header-refusal.js';
 import { screenTimeouts } from './grpc-timeout.js';
+import { refuseCompressedRequests } from './request-encoding.js';
 import { requestFramingBytes } from '../shared/image-limit.js';
 import { oversizeRefusal } from './oversize-refusal.js';
 import { weighRequest } from './request-weighing.js';
@@ -422,6 +423,8 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
     // After, so run first: the stream's headers reach the refusal above, and grpc-js, with a
     // well-formed timeout that does not overflow.
     screenTimeouts(http2Server, w.metrics);
+    // After, so run first: a compressed request is not inflated by grpc-js.
+    refuseCompressedRequests(http2Server, w.metrics);
   };
 }
 

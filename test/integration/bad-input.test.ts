@@ -206,6 +206,12 @@ describe('bad input over gRPC', function () {
    * answered; with `whole` false, only the start of its request is sent, and the stream left open.
    */
   async function answerByHand(headers: http2.OutgoingHttpHeaders, whole = true): Promise<[string, string]> {
+    const status = await statusByHand(headers, whole);
+    return [String(status['grpc-status']), decodeURIComponent(String(status['grpc-message']))];
+  }
+
+  /** The headers or trailers that carry the status of answerByHand's call. */
+  async function statusByHand(headers: http2.OutgoingHttpHeaders, whole: boolean): Promise<http2.IncomingHttpHeaders> {
     const session = http2.connect(`http://${t.target}`);
     try {
       const request = RecognizeRequest.encode({ image: good, options: undefined }).finish();
@@ -223,9 +229,7 @@ describe('bad input over gRPC', function () {
       else stream.write(framed.subarray(0, 100));
       stream.resume();
       const [response] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
-      const status =
-        response['grpc-status'] === undefined ? ((await once(stream, 'trailers')) as [http2.IncomingHttpHeaders])[0] : response;
-      return [String(status['grpc-status']), decodeURIComponent(String(status['grpc-message']))];
+      return response['grpc-status'] === undefined ? ((await once(stream, 'trailers')) as [http2.IncomingHttpHeaders])[0] : response;
     } finally {
       session.destroy();
     }
@@ -241,6 +245,16 @@ describe('bad input over gRPC', function () {
     }
     expect((await errorAnswerTimes(t.server.metrics, 'Recognize', 'INVALID_ARGUMENT')).count).to.equal(before + 3);
     expect((await answerByHand({ 'grpc-timeout': '30S' }))[0]).to.equal(String(grpc.status.OK));
+  });
+
+  it('a compressed request → UNIMPLEMENTED from the headers, uninflated (grpc-js inflated each up to 32 MB, uncounted)', async () => {
+    const status = await statusByHand({ 'grpc-encoding': 'gzip' }, false);
+    expect(status['grpc-status']).to.equal(String(grpc.status.UNIMPLEMENTED));
+    expect(status['grpc-accept-encoding']).to.equal('identity');
+    expect(decodeURIComponent(String(status['grpc-message']))).to.equal(
+      "this server takes requests uncompressed, not in grpc-encoding 'gzip': images are compressed already; " +
+        "send the call without compression (leave out grpc-go's grpc.UseCompressor, grpc-java's withCompression)",
+    );
   });
 
   it('a malformed ocr-priority → INVALID_ARGUMENT from the headers, the request unread (it was refused only once all of it came)', async () => {

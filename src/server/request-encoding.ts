@@ -1,0 +1,45 @@
+/**
+ * Compressed requests (grpc-encoding gzip or deflate) are refused from their headers. grpc-js
+ * inflates a request whole, up to the message size limit, after the upload gate has counted only
+ * its compressed bytes (upload-gate.ts): 200 calls of 30 KB, each inflating to 30 MB, took the
+ * server 2.4 GB above its level. Images are compressed already, so a compressed request saves
+ * nothing; the answer is the one gRPC prescribes for an encoding a server does not take:
+ * UNIMPLEMENTED, with grpc-accept-encoding naming what it takes.
+ */
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { Metadata, status } from '@grpc/grpc-js';
+import type { GrpcHttp2Server } from './http2-servers.js';
+import type { ServerMetrics } from './metrics.js';
+import { refuseStream } from './trailers-only.js';
+
+/** What a caller whose request is compressed with `encoding` is told. */
+export function compressedRequest(encoding: string): string {
+  return (
+    `this server takes requests uncompressed, not in grpc-encoding '${encoding}': images are compressed already; ` +
+    "send the call without compression (leave out grpc-go's grpc.UseCompressor, grpc-java's withCompression)"
+  );
+}
+
+/** Answers each new stream of `server` whose request is compressed; hands every other on. */
+export function refuseCompressedRequests(server: GrpcHttp2Server, metrics: ServerMetrics): void {
+  const accepted = new Metadata();
+  accepted.set('grpc-accept-encoding', 'identity');
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event === 'stream') {
+      const headers = args[1] as IncomingHttpHeaders;
+      const encoding = headers['grpc-encoding'];
+      if (encoding !== undefined && encoding !== 'identity') {
+        return refuseStream(
+          args[0] as ServerHttp2Stream,
+          headers,
+          metrics,
+          status.UNIMPLEMENTED,
+          compressedRequest(String(encoding)),
+          accepted,
+        );
+      }
+    }
+    return emit(event, ...args);
+  }) as typeof server.emit;
+}
