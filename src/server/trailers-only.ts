@@ -5,7 +5,7 @@
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Metadata, status } from '@grpc/grpc-js';
-import { OCR_SERVICE } from '../shared/service-name.js';
+import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
 import type { ServerMetrics } from './metrics.js';
 import { stopStreamUpload } from './request-upload.js';
 import { statusName } from './status.js';
@@ -25,9 +25,14 @@ export function answerTrailersOnly(stream: ServerHttp2Stream, code: number, deta
   stopStreamUpload(stream);
 }
 
+/** The OCR service's methods by path: only these label the metrics, whatever path a client makes up. */
+const OCR_METHODS = new Map<string, string>(
+  Object.values(OcrServiceService).map(({ path }) => [path, path.slice(path.lastIndexOf('/') + 1)]),
+);
+
 /**
  * Refuses a new stream for what its headers say, at once: counted under its method where it is
- * the OCR service's (as a handler's refusal is), then answered.
+ * one of the OCR service's (as a handler's refusal is), then answered.
  */
 export function refuseStream(
   stream: ServerHttp2Stream,
@@ -39,8 +44,8 @@ export function refuseStream(
 ): true {
   // grpc-js sets one too: an error after the client's reset must not be thrown.
   stream.on('error', () => undefined);
-  const method = /^\/([^/]+)\/([^/]+)$/.exec(String(headers[constants.HTTP2_HEADER_PATH]));
-  if (method?.[1] === OCR_SERVICE) metrics.answeredNotOk(method[2]!, statusName(code), performance.now());
+  const method = OCR_METHODS.get(String(headers[constants.HTTP2_HEADER_PATH]));
+  if (method) metrics.answeredNotOk(method, statusName(code), performance.now());
   answerTrailersOnly(stream, code, details, metadata);
   return true;
 }

@@ -248,7 +248,16 @@ describe('bad input over gRPC', function () {
   });
 
   it('a compressed request → UNIMPLEMENTED from the headers, uninflated (grpc-js inflated each up to 32 MB, uncounted)', async () => {
+    const counted = async (method: string): Promise<number> =>
+      (await t.server.metrics.requests.get()).values
+        .filter((v) => v.labels.method === method && v.labels.code === 'UNIMPLEMENTED')
+        .reduce((sum, v) => sum + v.value, 0);
+    const before = await counted('Recognize');
+    // A made-up method of the service is answered alike, but labels no metric: clients choose paths.
+    await statusByHand({ ':path': '/ocr.v1.OcrService/MadeUp', 'grpc-encoding': 'gzip' }, false);
+    expect(await counted('MadeUp')).to.equal(0);
     const status = await statusByHand({ 'grpc-encoding': 'gzip' }, false);
+    expect(await counted('Recognize')).to.equal(before + 1);
     expect(status['grpc-status']).to.equal(String(grpc.status.UNIMPLEMENTED));
     expect(status['grpc-accept-encoding']).to.equal('identity');
     expect(decodeURIComponent(String(status['grpc-message']))).to.equal(
