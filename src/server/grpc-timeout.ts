@@ -20,7 +20,7 @@ export function grpcTimeoutMs(header: string | string[] | undefined): number | u
 }
 
 /** What a caller whose `grpc-timeout` is malformed is told. */
-export function malformedTimeout(header: string | string[]): string {
+function malformedTimeout(header: string | string[]): string {
   return (
     `grpc-timeout is '${String(header)}', which is no gRPC timeout: send up to 8 digits and a unit ` +
     '(H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline'

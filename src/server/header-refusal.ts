@@ -9,7 +9,8 @@
  * refused, it gets the same answer after the same pace: a trailers-only RESOURCE_EXHAUSTED with its
  * hints, then a reset so that the client stops sending. A stream let in, or one whose headers this
  * does not read as grpc-js would (a malformed priority, another content type; a malformed timeout
- * never comes here: grpc-timeout.ts answers it), goes on to grpc-js, whose early refusal weighs it again and counts it ahead of later arrivals.
+ * never comes here: grpc-timeout.ts answers it), goes on to grpc-js, whose early refusal weighs it
+ * again and counts it ahead of later arrivals.
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Admission } from '../engine/index.js';

@@ -13,7 +13,7 @@ import type { ServerMetrics } from './metrics.js';
 import { refuseStream } from './trailers-only.js';
 
 /** What a caller whose request is compressed with `encoding` is told. */
-export function compressedRequest(encoding: string): string {
+function compressedRequest(encoding: string): string {
   return (
     `this server takes requests uncompressed, not in grpc-encoding '${encoding}': images are compressed already; ` +
     "send the call without compression (leave out grpc-go's grpc.UseCompressor, grpc-java's withCompression)"
