@@ -39,8 +39,8 @@ export class SharpInput {
    * The file, and the text-free copy where one was made: what a call waiting for memory holds of its
    * image, which Admission bounds. The probe makes the copy where it reads a PNG through sharp (one
    * with EXIF): a file of large IDAT or other chunks beside its text then held nearly twice its size,
-   * of which only the file was counted. (Once it runs, a call's copies are bounded by the workers,
-   * one decode each.)
+   * of which only the file was counted. (Once admitted, a call is counted by its reservation, for
+   * the file and the copy alike.)
    */
   get heldBytes(): number {
     return this.file.length + (this.withoutText && this.withoutText !== this.file ? this.withoutText.length : 0);
