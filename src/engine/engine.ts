@@ -184,6 +184,17 @@ const UNBOUNDED_DETECTOR_BYTES_PER_PIXEL = 150;
  * (docs/BENCHMARKS.md, "Memory under load").
  */
 const DECODED_BYTES_PER_PIXEL = 12;
+/**
+ * What an admitted call holds of an image's file while it runs: the file, the text-free copy its
+ * probe made, and the copy posted to a worker. The decode's allowance (DECODED_BYTES_PER_PIXEL)
+ * covers them for any image whose file is not far larger than its pixels; a PNG padded with
+ * chunks (28 MB for 64×64 pixels) cost next to nothing, so that a hundred of them at once were all
+ * admitted, and held the server 2.3 GB above its level.
+ */
+function encodedCopiesBytes(input: SharpInput): number {
+  return input.heldBytes + input.bytes.length;
+}
+
 /** A line's crops, tensors and outputs. */
 const LINE_BYTES = 1024 * 1024;
 /**
@@ -393,7 +404,7 @@ export class OcrEngine {
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
     const input = new SharpInput(encoded);
     const probe = await probeImage(input, this.config.decodeLimits);
-    const decodedBytes = this.decodingBytes(probe);
+    const decodedBytes = Math.max(this.decodingBytes(probe), encodedCopiesBytes(input));
     const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: input.heldBytes };
     return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(input, probe, call), options, call));
   }
@@ -472,8 +483,9 @@ export class OcrEngine {
       inputs.map((input) => probeImage(input, this.config.decodeLimits).catch((err: unknown) => asOcrError(err))),
     );
     const decodedPixels = probes.reduce((sum, p) => sum + (p instanceof OcrError ? 0 : p.width * p.height), 0);
+    const copiedBytes = inputs.reduce((sum, input) => sum + encodedCopiesBytes(input), 0);
     const cost: CallCost = {
-      bytes: decodedPixels * DECODED_BYTES_PER_PIXEL + images.length * LINE_BYTES,
+      bytes: Math.max(decodedPixels * DECODED_BYTES_PER_PIXEL, copiedBytes) + images.length * LINE_BYTES,
       encodedBytes: inputs.reduce((sum, input) => sum + input.heldBytes, 0),
       kind: 'line',
       units: images.length + (LINE_UNITS_PER_DECODED_MPX * decodedPixels) / 1e6,

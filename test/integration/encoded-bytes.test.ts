@@ -7,11 +7,12 @@ import { paddedPng } from '../support/hostile-images.js';
 const MiB = 1024 * 1024;
 
 /**
- * Calls waiting for memory may hold a quarter of the budget in encoded bytes (Admission). What a
- * call holds of its image includes a PNG's text-free copy where its probe made one: a PNG with EXIF,
- * a comment and 6 MB of other chunks held 12 MB while counted as 6.
+ * What a call holds of its image's file, counted. Calls waiting for memory may hold a quarter of the
+ * budget in encoded bytes (Admission), a PNG's text-free copy included where its probe made one (a
+ * PNG with EXIF, a comment and 6 MB of other chunks held 12 MB while counted as 6); an admitted
+ * call's reservation covers the file and its copies where they outweigh its pixels.
  */
-describe('encoded bytes of the calls waiting for memory', function () {
+describe('encoded bytes of a call', function () {
   this.timeout(120_000);
   let engine: OcrEngine;
   before(async () => (engine = await OcrEngine.create({ workers: 1, detectorThreads: 1, memoryBudgetBytes: 64 * MiB })));
@@ -44,5 +45,20 @@ describe('encoded bytes of the calls waiting for memory', function () {
       all.release();
     }
     expect((await waiting).lines).to.deep.equal([]);
+  });
+
+  it('an admitted call reserves its file and copies where they outweigh its pixels (64×64 pixels in 6 MB reserved next to nothing)', async () => {
+    const padded = await paddedPng(6, true);
+    const reserved: number[] = [];
+    const tryReserve = engine.budget.tryReserve.bind(engine.budget);
+    engine.budget.tryReserve = (bytes, priority, what) => (reserved.push(bytes), tryReserve(bytes, priority, what));
+    try {
+      expect((await engine.recognize(padded)).lines).to.deep.equal([]);
+    } finally {
+      engine.budget.tryReserve = tryReserve;
+    }
+    // The file, the copy its probe dropped the comment from, and the copy posted to a worker.
+    expect(reserved).to.have.length(1);
+    expect(reserved[0]).to.be.at.least(3 * 6 * MiB);
   });
 });
