@@ -16,6 +16,7 @@ import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
+import { clientPeer } from '../shared/client-address.js';
 import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -183,11 +184,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    */
   const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
     const started = performance.now();
+    // Read now: once the connection has closed, its socket no longer says who it was.
+    const peer = clientPeer(request.socket.remoteAddress, request.socket.remotePort);
     reply.raw.once('close', () => {
       const route = request.routeOptions.url ?? 'unknown';
       const status = answeredFromSocket.get(reply.raw) ?? (reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED);
+      const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ route, status: String(status) });
-      metrics.latency.observe({ route }, (performance.now() - started) / 1000);
+      metrics.latency.observe({ route }, seconds);
+      // A refusal or failure has its line already (the error handler's); an answer had none at any
+      // level, where gRPC's has one at debug (call-handler.ts): a request id could not be followed
+      // through a gateway that answered it.
+      if (status < 400) logger.debug({ requestId: request.id, route, status, ms: Math.round(seconds * 1000), peer }, 'answered');
     });
   };
   const settings = {
@@ -337,6 +345,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       status: failure.status,
       code: failure.code,
       message: failure.message,
+      peer: clientPeer(request.socket.remoteAddress, request.socket.remotePort),
     };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     // Nothing was refused: the client went away first. Said as over gRPC (call-handler.ts).

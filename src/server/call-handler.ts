@@ -76,23 +76,24 @@ export class CallRecord {
     this.controller.abort(new OcrError('CANCELLED', 'the call has ended'));
     const { method, ctx } = this;
     const seconds = (performance.now() - this.arrived) / 1000;
-    const log = { requestId: this.requestId, method, ...fields };
+    // Each outcome's one line names the call, its time and its caller alike (the HTTP front door's too, app.ts).
+    const log = { requestId: this.requestId, method, ...fields, ms: Math.round(seconds * 1000), peer: this.peer };
     const gone = this.late ? 'DEADLINE_EXCEEDED' : this.callerLeft ? 'CANCELLED' : null;
     if (gone) {
       ctx.metrics.requests.inc({ method, code: gone });
-      ctx.logger.info({ ...log, code: gone, ms: Math.round(seconds * 1000) }, 'ended after the caller left');
+      ctx.logger.info({ ...log, code: gone }, 'ended after the caller left');
       return { send: 'nothing' };
     }
     if (error === undefined) {
       ctx.metrics.requests.inc({ method, code: 'OK' });
       ctx.metrics.latency.observe({ method }, seconds);
-      ctx.logger.debug({ ...log, ms: Math.round(seconds * 1000) }, 'answered');
+      ctx.logger.debug(log, 'answered');
       return { send: 'ok' };
     }
     const serviceError = toServiceError(error);
     const code = statusName(serviceError.code);
     ctx.metrics.answeredNotOk(method, code, stalled ? null : this.arrived);
-    const refused = { ...log, code, message: serviceError.details, peer: this.peer };
+    const refused = { ...log, code, message: serviceError.details };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
     // A refusal for load is counted, and logged at debug only, as the early refusals are not logged
     // at all: under overload there are hundreds a second, and a line each would flood the log.

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { logLines } from '../support/log-lines.js';
+import { textImage } from '../support/images.js';
+
+interface CallLine {
+  msg: string;
+  requestId?: string;
+  method?: string;
+  route?: string;
+  status?: number;
+  code?: string;
+  ms?: number;
+  peer?: string;
+}
+
+/** The line of `process`'s log that `msg` says for the call `requestId`, once it is out. */
+async function lineOf(process: { stderr(): string }, requestId: string, msg: string): Promise<CallLine> {
+  const find = (): CallLine | undefined => logLines<CallLine>(process.stderr()).find((l) => l.requestId === requestId && l.msg === msg);
+  await waitFor(() => find() !== undefined, 10_000, `the '${msg}' line of ${requestId}`);
+  return find()!;
+}
+
+const PEER = /^127\.0\.0\.1:\d+$/;
+
+/**
+ * What an operator follows a call by, at --log-level debug: one line for each outcome, with its
+ * request id, what was called, its status, its time and its caller, on an instance and on a
+ * gateway in front of it alike.
+ */
+describe('each call has its log line, under its request id', function () {
+  this.timeout(120_000);
+  let server: ServerProcess;
+  let gateway: GatewayProcess;
+  let image: Buffer;
+
+  before(async () => {
+    image = await textImage('Follow this call');
+    server = await spawnServer(['--workers', '1', '--log-level', 'debug']);
+    gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`, '--log-level', 'debug']);
+  });
+  after(() => {
+    gateway?.child.kill('SIGKILL');
+    server?.child.kill('SIGKILL');
+  });
+
+  it('logs an HTTP request answered OK, on the gateway and on the instance behind it, under the id the caller sent', async () => {
+    const form = new FormData();
+    form.append('image', new Blob([image]), 'page.png');
+    const res = await fetch(`${gateway.url}/api/ocr`, { method: 'POST', body: form, headers: { 'x-request-id': 'follow-me-1' } });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('x-request-id')).to.equal('follow-me-1');
+    const atGateway = await lineOf(gateway, 'follow-me-1', 'answered');
+    expect(atGateway).to.include({ route: '/api/ocr', status: 200 });
+    expect(atGateway.ms).to.be.a('number');
+    expect(atGateway.peer).to.match(PEER);
+    const atInstance = await lineOf(server, 'follow-me-1', 'answered');
+    expect(atInstance).to.include({ method: 'Recognize' });
+    expect(atInstance.peer).to.match(PEER);
+  });
+
+  it("logs an HTTP request answered OK by an instance's own port, and names the caller of one refused", async () => {
+    const ok = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
+      method: 'POST',
+      body: new Uint8Array(image),
+      headers: { 'content-type': 'image/png', 'x-request-id': 'direct-ok' },
+    });
+    expect(ok.status).to.equal(200);
+    expect(await lineOf(server, 'direct-ok', 'answered')).to.include({ route: '/api/ocr', status: 200 });
+    const bad = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
+      method: 'POST',
+      body: 'not an image',
+      headers: { 'content-type': 'image/png', 'x-request-id': 'direct-bad' },
+    });
+    expect(bad.status).to.equal(415);
+    expect((await lineOf(server, 'direct-bad', 'refused')).peer).to.match(PEER);
+  });
+
+});
