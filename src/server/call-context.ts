@@ -5,7 +5,7 @@
 import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
 import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
-import { requestIdOf } from '../shared/request-id.js';
+import { REQUEST_ID_KEY, requestIdOf } from '../shared/request-id.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -55,7 +55,7 @@ export interface ServiceLimits {
 }
 
 export function requestId(metadata: Metadata): string {
-  return requestIdOf(metadata.get('x-request-id')[0]);
+  return requestIdOf(metadata.get(REQUEST_ID_KEY)[0]);
 }
 
 /** The call's deadline in Date.now() milliseconds, or undefined when the caller set none. */

@@ -39,6 +39,7 @@ import { installIncrementalDecoder, messageBuffers } from './incremental-decoder
 import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
 import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
+import { requestIdInterceptor } from './request-id-interceptor.js';
 import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
@@ -384,6 +385,8 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
       openEndedCallLimit(),
+      // Before any that logs or answers a call: they all name it by the id it fixes.
+      requestIdInterceptor(),
       ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!, config.limits.refusalPaceMs)] : []),
       earlyRefusal(() => live.engine?.admission, metrics, config.limits, w.uploads, w.receiveWindow),
       // Sees the metadata of the calls let in, before their request is read.

@@ -5,6 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 
+/** The header, and gRPC metadata key, that carries it both ways. */
+export const REQUEST_ID_KEY = 'x-request-id';
+
 export function requestIdOf(given: unknown): string {
   return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
 }

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
+import { OCR_SERVICE } from '../../src/shared/service-name.js';
 import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { logLines } from '../support/log-lines.js';
@@ -27,9 +30,9 @@ const PEER = /^127\.0\.0\.1:\d+$/;
 /**
  * What an operator follows a call by, at --log-level debug: one line for each outcome, with its
  * request id, what was called, its status, its time and its caller, on an instance and on a
- * gateway in front of it alike.
+ * gateway in front of it alike; and a gRPC caller reads the id its lines go by.
  */
-describe('each call has its log line, under its request id', function () {
+describe('each call has its log line, under a request id its caller can read', function () {
   this.timeout(120_000);
   let server: ServerProcess;
   let gateway: GatewayProcess;
@@ -77,4 +80,34 @@ describe('each call has its log line, under its request id', function () {
     expect((await lineOf(server, 'direct-bad', 'refused')).peer).to.match(PEER);
   });
 
+  it('sends a gRPC call its request id in its trailers, the one its log line names, whether or not it sent one', async () => {
+    const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const identity = (b: Buffer): Buffer => b;
+    const recognize = (bytes: Buffer, metadata: grpc.Metadata): Promise<grpc.StatusObject> =>
+      new Promise((resolve) => {
+        const body = Buffer.from(RecognizeRequest.encode({ image: bytes }).finish());
+        const call = client.makeUnaryRequest(`/${OCR_SERVICE}/Recognize`, identity, identity, body, metadata, () => undefined);
+        call.on('status', resolve);
+      });
+    try {
+      const answered = await recognize(image, new grpc.Metadata());
+      expect(answered.code).to.equal(grpc.status.OK);
+      const [madeId] = answered.metadata.get('x-request-id');
+      expect(madeId).to.be.a('string');
+      expect((await lineOf(server, String(madeId), 'answered')).peer).to.match(PEER);
+
+      const refused = await recognize(Buffer.from('not an image'), new grpc.Metadata());
+      expect(refused.code).to.equal(grpc.status.INVALID_ARGUMENT);
+      const [refusedId] = refused.metadata.get('x-request-id');
+      const line = await lineOf(server, String(refusedId), 'refused');
+      expect(line).to.include({ method: 'Recognize', code: 'INVALID_ARGUMENT' });
+      expect(line.ms).to.be.a('number');
+
+      const own = new grpc.Metadata();
+      own.set('x-request-id', 'grpc-own-id');
+      expect((await recognize(image, own)).metadata.get('x-request-id')).to.deep.equal(['grpc-own-id']);
+    } finally {
+      client.close();
+    }
+  });
 });
