@@ -388,7 +388,14 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
       // Before any that logs or answers a call: they all name it by the id it fixes.
       requestIdInterceptor(),
       ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!, config.limits.refusalPaceMs)] : []),
-      earlyRefusal(() => live.engine?.admission, metrics, config.limits, w.uploads, w.receiveWindow),
+      earlyRefusal(
+        () => live.engine?.admission,
+        metrics,
+        config.limits,
+        w.uploads,
+        w.receiveWindow,
+        () => w.callLog.logger,
+      ),
       // Sees the metadata of the calls let in, before their request is read.
       oversizeRefusal(config.limits.maxMessageBytes, metrics, () => w.callLog.logger),
     ],

@@ -7,6 +7,10 @@ import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { logLines } from '../support/log-lines.js';
+import { metricSample } from '../../src/dev/metric-sample.js';
+import * as grpc from '@grpc/grpc-js';
+
+const MB = 1024 * 1024;
 
 /** `ocr serve --metrics-port`: the Prometheus endpoint is bound before the server says it listens. */
 describe('ocr serve --metrics-port', function () {
@@ -108,6 +112,63 @@ describe('ocr serve --metrics-port', function () {
       expect(Number(sum?.[1])).to.be.at.least(0.25);
     } finally {
       session.destroy();
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('counts once each call that ends while its request is still coming: its client gone, its deadline passed, its request ended short', async () => {
+    const server = await spawnServer(['--workers', '1']);
+    const count = (code: string): Promise<number> =>
+      metricSample(server.httpPort!, `ocr_requests_total{method="Recognize",code="${code}"}`, 0);
+    /** A Recognize call whose message says 1 MB and whose first kilobyte only is sent. */
+    const partialCall = (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}): http2.ClientHttp2Stream => {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `/${OCR_SERVICE}/Recognize`,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        ...headers,
+      });
+      stream.on('error', () => undefined);
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(MB, 1);
+      stream.write(Buffer.concat([prefix, Buffer.alloc(1024)]));
+      return stream;
+    };
+    const statusOf = async (stream: http2.ClientHttp2Stream): Promise<string> => {
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      return String(headers['grpc-status']);
+    };
+    try {
+      // Its connection dropped once the server reads its request, as by a client that crashed.
+      const dropped = http2.connect(`http://127.0.0.1:${server.port}`);
+      dropped.on('error', () => undefined);
+      partialCall(dropped);
+      await waitFor(async () => (await metricSample(server.httpPort!, 'ocr_upload_bytes_held')) > 0, 10_000, 'the upload to be read');
+      dropped.destroy();
+      await waitFor(async () => (await count('CANCELLED')) === 1, 10_000, 'the dropped call to be counted');
+
+      const session = http2.connect(`http://127.0.0.1:${server.port}`);
+      try {
+        // Its deadline passes mid-upload: grpc-js answers it itself.
+        expect(await statusOf(partialCall(session, { 'grpc-timeout': '300m' }))).to.equal(String(grpc.status.DEADLINE_EXCEEDED));
+        await waitFor(async () => (await count('DEADLINE_EXCEEDED')) === 1, 10_000, 'the call past its deadline to be counted');
+        // Its request ends before its message: grpc-js answers it itself too.
+        const short = partialCall(session);
+        short.end();
+        expect(await statusOf(short)).to.equal(String(grpc.status.UNIMPLEMENTED));
+        await waitFor(async () => (await count('UNIMPLEMENTED')) === 1, 10_000, 'the call ended short to be counted');
+      } finally {
+        session.destroy();
+      }
+      const text = await (await fetch(`http://127.0.0.1:${server.httpPort!}/metrics`)).text();
+      const series = text.split('\n').filter((l) => l.startsWith('ocr_requests_total{method="Recognize"'));
+      expect(series.map((l) => l.replace(/^ocr_requests_total\{method="Recognize",code="(\w+)"\} /, '$1 ')).sort()).to.deep.equal([
+        'CANCELLED 1',
+        'DEADLINE_EXCEEDED 1',
+        'UNIMPLEMENTED 1',
+      ]);
+    } finally {
       server.child.kill('SIGKILL');
     }
   });
