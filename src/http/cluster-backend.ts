@@ -167,6 +167,15 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken 
         (err: unknown) => noteOutcome(err),
       )
       .finally(() => (probe = null)));
+  // A metric to alert on, where the loss was a log line only: 0 while requests are answered 503 for want of an instance.
+  new Gauge({
+    name: 'ocr_gateway_cluster_reachable',
+    help: "1 while the gateway's calls reach an instance of its target; 0 before the first has, and from a call that reached none (answered 503) until one does",
+    registers: [registry],
+    collect() {
+      this.set(reachedOnce && (reach?.reachable ?? true) ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'ocr_gateway_calls_in_flight',
     help: "Calls from this gateway to its cluster not yet answered (one an OCR or info request): the gateway's share of the cluster's load",

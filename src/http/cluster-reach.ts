@@ -32,6 +32,11 @@ export class ClusterReach {
 
   constructor(private readonly logger: Logger) {}
 
+  /** Whether the last call that said anything of it reached an instance (true until one reaches none). */
+  get reachable(): boolean {
+    return this.lostAt === null;
+  }
+
   /** A call that succeeded. */
   reached(): void {
     if (this.lostAt === null) return;

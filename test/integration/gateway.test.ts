@@ -18,6 +18,7 @@ import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-limits.js
 import { consulForTests, healthService, type TestConsul } from '../support/consul.js';
 import { silentConnections } from '../support/silent-connections.js';
 import { logLines } from '../support/log-lines.js';
+import { metricSample } from '../../src/dev/metric-sample.js';
 
 const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
@@ -389,6 +390,8 @@ describe('ocr gateway whose instances are all unreachable', function () {
         expect(Number(res.headers.get('retry-after')), 'Retry-After').to.be.within(1, 5);
         expect(((await res.json()) as { msg: string }).msg).to.equal(NO_INSTANCE_REACHED);
       }
+      const reachable = (): Promise<number> => metricSample(Number(new URL(gateway.url).port), 'ocr_gateway_cluster_reachable');
+      expect(await reachable()).to.equal(0);
       await waitFor(() => warnings().length > 0, 5000, 'the warning');
       expect(warnings()).to.deep.equal([
         {
@@ -400,12 +403,17 @@ describe('ocr gateway whose instances are all unreachable', function () {
       server = await spawnServer(['--workers', '1', '--port', String(port), '--no-http']);
       await waitFor(async () => (await fetch(`${gateway.url}/api/info`)).status === 200, 60_000, 'the instance reached');
       for (let i = 0; i < 3; i++) expect((await fetch(`${gateway.url}/api/info`)).status).to.equal(200);
+      expect(await reachable()).to.equal(1);
       await waitFor(() => warnings().length > 1, 5000, 'the second warning');
       expect(warnings().map((w) => w.msg)).to.deep.equal([
         'no instance of the target can be reached: requests are answered 503 until one can',
         'an instance of the target is reachable again',
       ]);
       expect(warnings()[1]!.unreachableMs).to.be.a('number');
+      // Lost again once reached: the gauge says so as the warning does.
+      server.child.kill('SIGKILL');
+      await waitFor(async () => (await fetch(`${gateway.url}/api/info`)).status === 503, 30_000, 'the instance lost');
+      expect(await reachable()).to.equal(0);
     } finally {
       server?.child.kill('SIGKILL');
       gateway.child.kill('SIGKILL');
