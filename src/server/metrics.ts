@@ -106,7 +106,7 @@ export class ServerMetrics {
   });
   readonly stage = new Histogram({
     name: 'ocr_stage_duration_seconds',
-    help: 'Seconds spent per pipeline stage: queue (waiting for admission and a worker), decode, detect, recognize',
+    help: "Seconds spent per pipeline stage of a page: queue (waiting for admission and a worker), decode, detect, classify (the angle classifier on the page's orientation, auto_rotate; 0 without it), recognize",
     labelNames: ['stage'] as const,
     buckets: [0.001, ...LATENCY_BUCKETS],
     registers: [this.registry],

@@ -36,6 +36,8 @@ export function createOcrHandlers(ctx: ServiceContext): OcrHandlers {
     metrics.stage.observe({ stage: 'queue' }, t.queueMs / 1000);
     metrics.stage.observe({ stage: 'decode' }, t.decodeMs / 1000);
     metrics.stage.observe({ stage: 'detect' }, t.detectMs / 1000);
+    // The angle classifier's votes on the page's orientation (auto_rotate, on by default), which detect leaves out.
+    metrics.stage.observe({ stage: 'classify' }, t.classifyMs / 1000);
     metrics.stage.observe({ stage: 'recognize' }, t.recognizeMs / 1000);
     metrics.lines.inc(result.lines.length);
     return {

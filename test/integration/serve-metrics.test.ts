@@ -7,6 +7,7 @@ import { freePort, withTakenPort } from '../../src/dev/free-port.js';
 import { runCli, spawnServer } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { logLines } from '../support/log-lines.js';
+import { textImage } from '../support/images.js';
 import { metricSample } from '../../src/dev/metric-sample.js';
 import * as grpc from '@grpc/grpc-js';
 
@@ -112,6 +113,26 @@ describe('ocr serve --metrics-port', function () {
       expect(Number(sum?.[1])).to.be.at.least(0.25);
     } finally {
       session.destroy();
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it("times each stage of a page, the angle classifier's votes on its orientation among them", async () => {
+    const server = await spawnServer(['--workers', '1']);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
+        method: 'POST',
+        body: new Uint8Array(await textImage('Every stage is timed')),
+        headers: { 'content-type': 'image/png' },
+      });
+      const { timings } = (await res.json()) as { timings: { classify_ms: number } };
+      expect(timings.classify_ms).to.be.above(0);
+      for (const stage of ['queue', 'decode', 'detect', 'classify', 'recognize']) {
+        expect(await metricSample(server.httpPort!, `ocr_stage_duration_seconds_count{stage="${stage}"}`), stage).to.equal(1);
+      }
+      const classified = await metricSample(server.httpPort!, 'ocr_stage_duration_seconds_sum{stage="classify"}');
+      expect(classified).to.be.closeTo(timings.classify_ms / 1000, 0.001);
+    } finally {
       server.child.kill('SIGKILL');
     }
   });
