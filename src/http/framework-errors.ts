@@ -6,6 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { failureJson } from './response-json.js';
+import { clientPeer } from '../shared/client-address.js';
 
 export function routingFailure(err: FastifyError, path: string): HttpFailure {
   if (err.code === 'FST_ERR_BAD_URL') {
@@ -27,7 +28,8 @@ export function frameworkErrorAnswer(
   return (err, request, reply) => {
     count(request, reply);
     const failure = routingFailure(err, request.url.split('?')[0]!);
-    logger.info({ requestId: request.id, status: failure.status, code: failure.code, message: failure.message }, 'refused');
+    const peer = clientPeer(request.socket.remoteAddress, request.socket.remotePort);
+    logger.info({ requestId: request.id, status: failure.status, code: failure.code, message: failure.message, peer }, 'refused');
     void reply.header('x-request-id', request.id).status(failure.status).send(failureJson(failure));
   };
 }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { isLingering, lingerAfterMalformed } from './lingering-close.js';
 import { failureJson } from './response-json.js';
+import { clientPeer } from '../shared/client-address.js';
 
 export const REQUEST_TIMEOUT_MS = 120_000;
 
@@ -80,7 +81,8 @@ export function clientErrorAnswer(
     // The response Node made for the request it parsed, until that response is finished.
     const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
     const failure = clientFailure(err, Boolean(inFlight), timeouts);
-    logger.info({ status: failure.status, code: failure.code, message: failure.message }, 'refused');
+    const peer = clientPeer(socket.remoteAddress, socket.remotePort);
+    logger.info({ status: failure.status, code: failure.code, message: failure.message, peer }, 'refused');
     if (socket.writable && !inFlight?.headersSent) {
       count(failure.status, inFlight ?? undefined);
       const body = JSON.stringify(failureJson(failure));

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
@@ -78,6 +80,17 @@ describe('each call has its log line, under a request id its caller can read', f
     });
     expect(bad.status).to.equal(415);
     expect((await lineOf(server, 'direct-bad', 'refused')).peer).to.match(PEER);
+  });
+
+  it('names the caller of a request refused before it reached a route: a malformed request, a malformed path', async () => {
+    const refused = (): CallLine[] => logLines<CallLine>(server.stderr()).filter((l) => l.msg === 'refused' && l.status === 400);
+    const socket = connect(server.httpPort!, '127.0.0.1');
+    socket.end('GARBAGE\r\n\r\n');
+    socket.resume();
+    await once(socket, 'close');
+    expect((await fetch(`http://127.0.0.1:${server.httpPort!}/%zz`)).status).to.equal(400);
+    await waitFor(() => refused().length === 2, 10_000, 'both refusals');
+    for (const line of refused()) expect(line.peer, JSON.stringify(line)).to.match(PEER);
   });
 
   it('sends a gRPC call its request id in its trailers, the one its log line names, whether or not it sent one', async () => {
