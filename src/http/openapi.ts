@@ -33,7 +33,7 @@ const headerParameters = [
     in: 'header',
     required: false,
     description:
-      "the request's id, which its answer and the server's log lines carry; a new UUID when absent or longer than 128 characters",
+      "the request's id, which its answer and the server's log lines carry; a new UUID when absent, longer than 128 characters or not printable ASCII",
     schema: { type: 'string' },
   },
 ];
@@ -130,7 +130,8 @@ const statusShape = (...statuses: string[]): object => ({
  */
 const HEADERS = {
   'x-request-id': {
-    description: "the request's own x-request-id (up to 128 characters), else a new UUID: what the server's log lines of the request name",
+    description:
+      "the request's own x-request-id (up to 128 printable ASCII characters), else a new UUID: what the server's log lines of the request name",
     schema: { type: 'string' },
   },
   'Retry-After': {

@@ -65,6 +65,17 @@ describe('each call has its log line, under a request id its caller can read', f
     expect(atInstance.peer).to.match(PEER);
   });
 
+  it('names a request by the same id on the gateway and the instance when the one it sent is not printable ASCII', async () => {
+    const form = new FormData();
+    form.append('image', new Blob([image]), 'page.png');
+    // A Latin-1 byte in the header, as HTTP allows: gRPC metadata cannot carry it.
+    const res = await fetch(`${gateway.url}/api/ocr`, { method: 'POST', body: form, headers: { 'x-request-id': 'r\u00e9q-7' } });
+    expect(res.status).to.equal(200);
+    const id = res.headers.get('x-request-id')!;
+    expect((await lineOf(gateway, id, 'answered')).status).to.equal(200);
+    expect((await lineOf(server, id, 'answered')).method).to.equal('Recognize');
+  });
+
   it("logs an HTTP request answered OK by an instance's own port, and names the caller of one refused", async () => {
     const ok = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
       method: 'POST',
