@@ -174,6 +174,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    * A lingering close (lingering-close.ts) then ends at once.
    */
   const closing = new AbortController();
+  /**
+   * Requests of a route's path with a method it does not take (405), which reach no route: the path,
+   * one of the routes', is the label they are counted under, not `unknown`.
+   */
+  const wrongMethodRoute = new WeakMap<FastifyRequest, string>();
   /** Responses of requests answered from their socket (request-timeout.ts), by the status they were sent. */
   const answeredFromSocket = new WeakMap<object, number>();
   /**
@@ -187,7 +192,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // Read now: once the connection has closed, its socket no longer says who it was.
     const peer = clientPeer(request.socket.remoteAddress, request.socket.remotePort);
     reply.raw.once('close', () => {
-      const route = request.routeOptions.url ?? 'unknown';
+      const route = request.routeOptions.url ?? wrongMethodRoute.get(request) ?? 'unknown';
       const status = answeredFromSocket.get(reply.raw) ?? (reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED);
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ route, status: String(status) });
@@ -530,7 +535,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
               ? `no route ${request.method} ${url}; the route is ${meant}, without the slash after it`
               : `no route ${request.method} ${url}; the API is described at /docs and /openapi.json`,
           };
-    if (allowed.length > 0) void reply.header('allow', allowHeader(allowed));
+    if (allowed.length > 0) {
+      wrongMethodRoute.set(request, url);
+      void reply.header('allow', allowHeader(allowed));
+    }
     return reply.status(failure.status).send(failureJson(failure));
   };
   app.setNotFoundHandler(notFound);

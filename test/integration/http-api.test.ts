@@ -494,6 +494,10 @@ describe('HTTP API on ocr serve', function () {
     expect(refused).to.include({ code: 12, error: 'UNIMPLEMENTED', msg: 'GET /api/ocr is not served; send POST (the API: /docs)' });
     const [, allowGet] = await asked('POST', '/healthz');
     expect(allowGet).to.equal('GET, HEAD, OPTIONS');
+    // Counted under the route they asked for, as its other answers are, not as a route unknown.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).to.match(/^ocr_http_requests_total\{route="\/api\/ocr",status="405"\} [1-9]/m);
+    expect(metrics).to.match(/^ocr_http_requests_total\{route="\/healthz",status="405"\} [1-9]/m);
   });
 
   it('answers a route asked with a slash after its path 404, naming the route', async () => {
