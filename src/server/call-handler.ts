@@ -95,8 +95,8 @@ export class CallRecord {
     ctx.metrics.answeredNotOk(method, code, stalled ? null : this.arrived);
     const refused = { ...log, code, message: serviceError.details };
     if (serviceError.code === status.INTERNAL) ctx.logger.error({ ...refused, err: error }, 'failed');
-    // A refusal for load is counted, and logged at debug only, as the early refusals are not logged
-    // at all: under overload there are hundreds a second, and a line each would flood the log.
+    // A refusal for load is counted, and logged at debug only, as the early refusals are (early-refusal.ts,
+    // header-refusal.ts): under overload there are hundreds a second, and a line each would flood the log.
     else if (isLoadRefusal(error)) ctx.logger.debug(refused, 'refused');
     else ctx.logger.info(refused, 'refused');
     return { send: 'error', error: serviceError };

@@ -98,7 +98,11 @@ export function earlyRefusal(
     /** End the call with `status`; its request, if it is still coming, is not read. `stalled`: its client stopped sending. */
     const answer = (status: StatusObject, stalled = false): void => {
       counted = true;
-      metrics.answeredNotOk(method, statusName(status.code), stalled ? null : arrived);
+      const code = statusName(status.code);
+      metrics.answeredNotOk(method, code, stalled ? null : arrived);
+      // At debug only, as every refusal for load: under overload there are hundreds a second.
+      const ms = Math.round(performance.now() - arrived);
+      logger()?.debug({ requestId: id, method, code, message: status.details, ms, peer }, 'refused');
       call.sendStatus(status);
       stopRequestUpload(call);
     };

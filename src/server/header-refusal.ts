@@ -24,6 +24,9 @@ import { refusalHoldMs } from './refusal-pace.js';
 import { slicedAnswers } from './sliced-answers.js';
 import { statusName, toStatus } from './status.js';
 import { answerTrailersOnly } from './trailers-only.js';
+import type { Logger } from './logger.js';
+import { clientPeer } from '../shared/client-address.js';
+import { REQUEST_ID_KEY, requestIdOf } from '../shared/request-id.js';
 
 export interface HeaderRefusalOptions {
   /** The engine's, once it has started; until then every stream goes to grpc-js. */
@@ -35,6 +38,8 @@ export interface HeaderRefusalOptions {
   paceMs: number;
   /** Told of each refusal. */
   window?: ReceiveWindowControl;
+  /** Where each refusal is logged, at debug (asked then: the server's is made once its port is bound). */
+  logger?: () => Logger | undefined;
 }
 
 /** Answer the streams of `server` that are refused for load from their headers; hand every other to grpc-js. */
@@ -49,7 +54,7 @@ export function refuseFromHeaders(server: GrpcHttp2Server, options: HeaderRefusa
 
 /** Whether a new stream was refused for load (and is being answered), from its headers alone. */
 function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean {
-  const { admission, checked, metrics, paceMs, window } = options;
+  const { admission, checked, metrics, paceMs, window, logger = () => undefined } = options;
   return (stream, headers) => {
     const path = String(headers[constants.HTTP2_HEADER_PATH]);
     const gated = GATED.get(path);
@@ -67,9 +72,17 @@ function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Strea
     window?.refused();
     // grpc-js sets one too: an error after the client's reset must not be thrown.
     stream.on('error', () => undefined);
+    // Its caller's, or one made for it: logged, and sent back as grpc-js's calls send theirs (request-id-interceptor.ts).
+    const id = requestIdOf(headers[REQUEST_ID_KEY]);
+    // Read now: once its client has gone, its session no longer says who it was.
+    const peer = clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
     const answer = (): void => {
       const { code, details, metadata } = toStatus(refusal);
       metrics.answeredNotOk(gated.method, statusName(code), arrived);
+      // At debug only, as every refusal for load: under overload there are hundreds a second.
+      const ms = Math.round(performance.now() - arrived);
+      logger()?.debug({ requestId: id, method: gated.method, code: statusName(code), message: details, ms, peer }, 'refused');
+      metadata.set(REQUEST_ID_KEY, id);
       answerTrailersOnly(stream, code, details, metadata);
     };
     // As grpc-js's calls are: a refusal whose client went away meanwhile is counted all the same.

@@ -5,7 +5,7 @@
  * Now the caller's x-request-id, or one made here, is put in the call's metadata, where every later
  * interceptor and the handler read it (call-context.ts), and sent back in the call's trailers, as
  * the HTTP front door sends it back in a header. A stream refused from its headers before grpc-js
- * sees it (header-refusal.ts) is neither logged nor given one.
+ * sees it gets its id from header-refusal.ts, alike.
  */
 import { Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { OCR_SERVICE } from '../shared/service-name.js';

@@ -429,6 +429,7 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
       metrics: w.metrics,
       paceMs: w.config.limits.refusalPaceMs,
       window: w.receiveWindow,
+      logger: () => w.callLog.logger,
     });
     // After, so run first: the stream's headers reach the refusal above, and grpc-js, with a
     // well-formed timeout that does not overflow.

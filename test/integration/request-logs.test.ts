@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
+import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { RecognizeRequest } from '../../src/gen/ocr/v1/ocr.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
@@ -8,6 +9,8 @@ import { spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } fr
 import { waitFor } from '../../src/dev/wait-for.js';
 import { logLines } from '../support/log-lines.js';
 import { textImage } from '../support/images.js';
+import { OcrClient } from '../../src/client/index.js';
+import { metricSample } from '../../src/dev/metric-sample.js';
 
 interface CallLine {
   msg: string;
@@ -102,6 +105,36 @@ describe('each call has its log line, under a request id its caller can read', f
     expect((await fetch(`http://127.0.0.1:${server.httpPort!}/%zz`)).status).to.equal(400);
     await waitFor(() => refused().length === 2, 10_000, 'both refusals');
     for (const line of refused()) expect(line.peer, JSON.stringify(line)).to.match(PEER);
+  });
+
+  it('logs a call refused for load from its headers, at debug, under the id it sends back', async () => {
+    // The one worker busy with a large page for seconds: no room ahead of a call of 500 ms.
+    const busy = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 120_000 });
+    const page = busy.recognize(await textImage('A large page keeps the worker busy', 1600, 1400), { maxSideLen: 1600 });
+    await waitFor(async () => (await metricSample(server.httpPort!, 'ocr_workers_busy')) === 1, 30_000, 'the worker busy');
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `/${OCR_SERVICE}/Recognize`,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': '500m',
+        'x-request-id': 'no-room-1',
+      });
+      stream.on('error', () => undefined);
+      stream.end(Buffer.alloc(5));
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      expect(headers['grpc-status']).to.be.oneOf([String(grpc.status.DEADLINE_EXCEEDED), String(grpc.status.RESOURCE_EXHAUSTED)]);
+      expect(headers['x-request-id']).to.equal('no-room-1');
+      const line = await lineOf(server, 'no-room-1', 'refused');
+      expect(line).to.include({ method: 'Recognize' });
+      expect(line.peer).to.match(PEER);
+    } finally {
+      session.destroy();
+      await page;
+      busy.close();
+    }
   });
 
   it('sends a gRPC call its request id in its trailers, the one its log line names, whether or not it sent one', async () => {
