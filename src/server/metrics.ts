@@ -82,7 +82,7 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'ocr_requests_total',
-    help: 'Calls answered, by method and gRPC status',
+    help: 'Calls ended, by method and gRPC status: those answered, and those whose caller left or whose deadline passed first (CANCELLED, DEADLINE_EXCEEDED), before or after their request had all come',
     labelNames: ['method', 'code'] as const,
     registers: [this.registry],
   });
