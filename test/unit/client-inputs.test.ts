@@ -139,6 +139,22 @@ describe('OcrClient refuses what it cannot send', () => {
     new OcrClient('ocr.internal', { tls: true }).close();
   });
 
+  it('refuses at construction a list of addresses outside ipv4: and ipv6:, saying how to write it', () => {
+    const cases: [string, RegExp][] = [
+      [
+        '10.0.0.1:50051,10.0.0.2:50051',
+        /^target "10\.0\.0\.1:50051,10\.0\.0\.2:50051" lists several addresses, which gRPC would look up as one host name and never find: write it "ipv4:10\.0\.0\.1:50051,10\.0\.0\.2:50051"$/,
+      ],
+      ['dns:///10.0.0.1:50051,10.0.0.2:50051', /: write it "ipv4:10\.0\.0\.1:50051,10\.0\.0\.2:50051"$/],
+      ['[::1]:50051,[::2]:50051', /: write it "ipv6:\[::1\]:50051,\[::2\]:50051"$/],
+      [
+        'ocr-1:50051,ocr-2:50051',
+        /: only IP addresses can be listed .*one DNS name that resolves to every instance \(dns:\/\/\/NAME:PORT\) or a Consul service/,
+      ],
+    ];
+    for (const [target, message] of cases) expect(() => new OcrClient(target), target).to.throw(RangeError, message);
+  });
+
   it('refuses at construction a consul target that names no service or an unknown parameter, naming the target and its form', () => {
     const noService = (target: string): RegExp =>
       new RegExp(
