@@ -20,6 +20,7 @@ import { warnIfContainerLoopback } from '../server/container-loopback.js';
 import { httpListenFailure } from '../server/bind-failure.js';
 import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
+import { gatewayChannelOptions } from './gateway-channel.js';
 import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
 import { FORCED_EXIT, signalExitStatus, type StopSignal } from './stop-signals.js';
@@ -45,11 +46,15 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const tls = clientTls(opts);
   // The caller's token goes on to the instances (cluster-backend.ts); this one only where a caller sends none.
   const token = cliToken(opts);
+  const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
+  const bodyShare =
+    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(machineMemoryBytes(), machineCores());
   const client = new OcrClient(opts.target, {
     loadBalancing: opts.lb,
     deadlineMs: opts.deadlineMs,
     keepaliveTimeMs: opts.keepaliveTimeMs,
     keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
+    channelOptions: gatewayChannelOptions(maxImageBytes, opts.maxLines, bodyShare),
     ...(tls ? { tls } : {}),
     ...(token ? { token } : {}),
   });
@@ -61,15 +66,12 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       'the gateway sends its own --token for callers who send none, and takes no tokens itself: anyone who reaches it calls the instances as that token; require tokens here too (--api-keys, --jwks)',
     );
   }
-  const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
   const backend = clusterBackend(client, {
     deadlineMs: opts.deadlineMs,
     ownToken: token !== undefined,
     reach: new ClusterReach(logger.child({ component: 'cluster' })),
     limits: { maxMessageBytes: maxImageBytes, maxLinesPerRequest: opts.maxLines },
   });
-  const bodyShare =
-    opts.bodyMemoryMb !== undefined ? opts.bodyMemoryMb * 2 ** 20 : defaultBodyMemoryBytes(machineMemoryBytes(), machineCores());
   const heldBodies = new HeldBodies(bodyShare, backend.registry);
   // What a burst of large bodies freed goes back to the system once the gateway holds none, as on an
   // instance, by the same trims; it keeps no pooled buffers or workers, so there is nothing to release first.

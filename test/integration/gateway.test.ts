@@ -334,6 +334,58 @@ describe('ocr gateway answers as its instances do', function () {
   });
 });
 
+/**
+ * Instances and a gateway whose --max-message-mb is above the 64 MiB a message the SDK sends by
+ * default: the gateway's client must send, and keep to resend elsewhere, every image it takes in.
+ */
+describe('ocr gateway taking images larger than the SDK sends by default', function () {
+  this.timeout(240_000);
+  const LIMIT_MB = 100;
+  /** Over 64 MiB, under the limit: admitted by size and format, refused once decoded. */
+  const large = jpegOf(70 * 1024 * 1024);
+  let servers: ServerProcess[] = [];
+  let gateway: GatewayProcess;
+
+  before(async () => {
+    servers = await Promise.all([0, 1].map(() => spawnServer(['--workers', '1', '--max-message-mb', String(LIMIT_MB)])));
+    // pick_first: every call goes to the first instance while it is connected; pings every second find it frozen.
+    gateway = await spawnGateway([
+      '--target',
+      `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`,
+      '--lb',
+      'pick_first',
+      '--max-message-mb',
+      String(LIMIT_MB),
+      '--keepalive-time-ms',
+      '1000',
+      '--keepalive-timeout-ms',
+      '1000',
+    ]);
+  });
+  after(() => {
+    gateway?.child.kill('SIGKILL');
+    for (const s of servers) s.child.kill('SIGKILL');
+  });
+
+  const raw = (base: string): Promise<Answer> => post(base, '/api/ocr', large, { 'content-type': 'image/jpeg' });
+
+  it("answers such an image as the instance does, not refused in the SDK's words", async () => {
+    const direct = await raw(`http://127.0.0.1:${servers[0]!.httpPort!}`);
+    expect(direct.status, direct.msg).to.equal(400);
+    expect(firstLines(await raw(gateway.url))).to.deep.equal(firstLines(direct));
+  });
+
+  it('resends such an image to another instance when the one it went to stops answering', async () => {
+    const direct = await raw(`http://127.0.0.1:${servers[1]!.httpPort!}`);
+    servers[0]!.child.kill('SIGSTOP');
+    try {
+      expect(firstLines(await raw(gateway.url))).to.deep.equal(firstLines(direct));
+    } finally {
+      servers[0]!.child.kill('SIGCONT');
+    }
+  });
+});
+
 describe('ocr gateway past a deadline', function () {
   this.timeout(60_000);
 
