@@ -54,8 +54,11 @@ export const NO_INSTANCE_REACHED =
 export const gatewayTokenRefused = (details: string): string =>
   `the instances refuse this gateway's own token, which it sends for callers who send none (${details}): send a token of your own ("authorization: Bearer <token>"), or tell the gateway's operator`;
 
-/** When a request that reached no instance may try again: the SDK's reconnections are a second or more apart. */
-const NO_INSTANCE_RETRY_MS = 5000;
+/**
+ * When a request that reached no instance may try again: the SDK's reconnections are a second or
+ * more apart, and the gateway's at most this far (gateway-channel.ts).
+ */
+export const NO_INSTANCE_RETRY_MS = 5000;
 
 /**
  * How long /readyz waits for its probe of the cluster before it answers: under the 1 s a
