@@ -28,7 +28,7 @@ import { refusalHoldMs } from './refusal-pace.js';
 import { stopRequestUpload } from './request-upload.js';
 import { slicedAnswers } from './sliced-answers.js';
 import { weighRequest } from './request-weighing.js';
-import type { UploadGate, UploadStream, UploadTicket } from './upload-gate.js';
+import { isUploadStream, type UploadGate, type UploadTicket } from './upload-gate.js';
 import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 import { statusName, toStatus } from './status.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
@@ -39,9 +39,6 @@ export const GATED = new Map<string, { method: string; kind: WorkKind }>([
   [`/${OCR_SERVICE}/Recognize`, { method: 'Recognize', kind: 'page' }],
   [`/${OCR_SERVICE}/RecognizeLines`, { method: 'RecognizeLines', kind: 'line' }],
 ]);
-
-const isUploadStream = (value: unknown): value is UploadStream =>
-  typeof value === 'object' && value !== null && 'pause' in value && typeof value.pause === 'function' && 'resume' in value;
 
 const isHttp2Stream = (value: unknown): value is { closed: boolean } =>
   typeof value === 'object' && value !== null && 'rstCode' in value && 'closed' in value;

@@ -28,6 +28,7 @@ import { serveMetrics } from './metrics-endpoint.js';
 import { DEFAULT_REFUSAL_PACE_MS } from './refusal-pace.js';
 import { stampArrivals } from './call-arrival.js';
 import { earlyRefusal } from './early-refusal.js';
+import { streamUploads } from './stream-uploads.js';
 import { refuseFromHeaders } from './header-refusal.js';
 import { screenTimeouts } from './grpc-timeout.js';
 import { refuseCompressedRequests } from './request-encoding.js';
@@ -396,6 +397,7 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
         w.receiveWindow,
         () => w.callLog.logger,
       ),
+      streamUploads(w.uploads, config.limits),
       // Sees the metadata of the calls let in, before their request is read.
       oversizeRefusal(config.limits.maxMessageBytes, metrics, () => w.callLog.logger),
     ],

@@ -31,6 +31,10 @@ export interface UploadStream {
   resume(): void;
 }
 
+/** Whether `value`, found under a grpc-js call (call-chain.ts), is a stream the gate can pause. */
+export const isUploadStream = (value: unknown): value is UploadStream =>
+  typeof value === 'object' && value !== null && 'pause' in value && typeof value.pause === 'function' && 'resume' in value;
+
 /** A call's place at the gate, from its `enter`. */
 export interface UploadTicket {
   /** Its message's bytes that have arrived, reported as each chunk comes. */
