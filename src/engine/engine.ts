@@ -404,8 +404,10 @@ export class OcrEngine {
   async recognize(encoded: Uint8Array, options: RecognizeOptions = {}): Promise<OcrResult> {
     const input = new SharpInput(encoded);
     const probe = await probeImage(input, this.config.decodeLimits);
-    const decodedBytes = Math.max(this.decodingBytes(probe), encodedCopiesBytes(input));
-    const cost = { ...this.pageCost(probe.width, probe.height, options, decodedBytes), encodedBytes: input.heldBytes };
+    const cost = {
+      ...this.pageCost(probe.width, probe.height, options, this.inputDecodingBytes(input, probe)),
+      encodedBytes: input.heldBytes,
+    };
     return this.admission.run(cost, options, (call) => this.readPage(() => this.decodeShared(input, probe, call), options, call));
   }
 
@@ -414,9 +416,14 @@ export class OcrEngine {
     return probe.width * probe.height * DECODED_BYTES_PER_PIXEL;
   }
 
+  /** What decoding `input` holds while it runs: its pixels' allowance, or its file and copies where they outweigh it. */
+  inputDecodingBytes(input: SharpInput, probe: Pick<ImageProbe, 'width' | 'height'>): number {
+    return Math.max(this.decodingBytes(probe), encodedCopiesBytes(input));
+  }
+
   /**
    * Encoded bytes → upright RGB pixels, decoded by a worker as a page's are, for a caller that holds
-   * their memory itself (a tile stream: decodingBytes while it runs, then the pixels returned). The
+   * their memory itself (a tile stream: inputDecodingBytes while it runs, then the pixels returned). The
    * main thread reads the header only, and copies the pixels out a slice a turn. `probe` is
    * probeImage's reading of the bytes (given as the SharpInput it read, the PNG text it dropped is
    * not dropped again).

@@ -193,7 +193,7 @@ class OpenImages {
       tileCount: tile.tileCount,
     });
     if (!state.canvas) this.checkCanvas(state);
-    this.checkTileFits(state, what, probe);
+    this.checkTileFits(state, what, probe, engine.inputDecodingBytes(input, probe));
     if (!state.canvas) await this.holdCanvas(state);
     // Counted from here: an image whose tiles have all been accepted is finished only once each is pasted and read.
     state.reading++;
@@ -202,8 +202,8 @@ class OpenImages {
     let image: RawImage;
     try {
       // While it runs, its decode holds what a page's does (sharp's buffers and output, the shared
-      // copy), of which the pixels kept are the last copy.
-      const decoding = await this.memory.take(engine.decodingBytes(probe) - kept, `${what}'s decode`);
+      // copy, or its file and copies where they outweigh those), of which the pixels kept are the last copy.
+      const decoding = await this.memory.take(engine.inputDecodingBytes(input, probe) - kept, `${what}'s decode`);
       try {
         image = await engine.decode(input, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
       } finally {
@@ -218,7 +218,9 @@ class OpenImages {
     const decodeMs = performance.now() - decodeStarted;
     // Reading runs beside the intake of the next tiles; the intake waits for a free slot.
     await this.slots.take();
-    this.call.fork(() => this.read(tile, state, image, rect, decodeMs, held));
+    // Its place, not the tile: the message, its file among it, is not kept while the tile is read.
+    const placed = { imageId: tile.imageId, tileIndex: tile.tileIndex, x: tile.x, y: tile.y };
+    this.call.fork(() => this.read(placed, state, image, rect, decodeMs, held));
     // Backpressure: past its share, the stream asks for no further tile until its reads give memory
     // back, or none is left to (its canvases alone may fill its share: an image over 45 Mpx on the
     // default budget).
@@ -346,12 +348,12 @@ class OpenImages {
    * missing tiles, which the stream cannot finish while it waits on this tile. Waiting for room
    * would last until the stream's limit and end in advice to retry that no retry could follow.
    */
-  private checkTileFits(state: ImageState, what: string, probe: { width: number; height: number }): void {
+  private checkTileFits(state: ImageState, what: string, probe: { width: number; height: number }, decodingBytes: number): void {
     const { engine } = this.ctx;
     const limit = engine.budget.limitBytes;
     const { others, othersBytes } = this.pinnedBytes(state);
     const canvasBytes = state.assembly.canvasBytes;
-    const need = this.tileNeed(probe.width, probe.height, state.options);
+    const need = this.tileNeed(probe.width, probe.height, state.options, decodingBytes);
     if (canvasBytes + othersBytes + need.bytes <= limit) return;
     const { assembly } = state;
     const beside =
@@ -380,11 +382,16 @@ class OpenImages {
 
   /**
    * What one tile holds of the budget at its peak: while it is decoded, what a page's decode holds
-   * (its kept pixels the last copy); while it is read, its pixels and its read's detector input.
+   * (its kept pixels the last copy; `decoding`, where its file is known); while it is read, its
+   * pixels and its read's detector input.
    */
-  private tileNeed(width: number, height: number, options: RecognizeOptions): { bytes: number; decode: boolean } {
+  private tileNeed(
+    width: number,
+    height: number,
+    options: RecognizeOptions,
+    decoding = this.ctx.engine.decodingBytes({ width, height }),
+  ): { bytes: number; decode: boolean } {
     const { engine } = this.ctx;
-    const decoding = engine.decodingBytes({ width, height });
     const reading = width * height * 3 + engine.readingBytes(width, height, options);
     return { bytes: Math.max(decoding, reading), decode: decoding >= reading };
   }
@@ -438,7 +445,7 @@ class OpenImages {
 
   /** One tile's read, answered at once; the image's last read also merges and answers the image. */
   private async read(
-    tile: TileRequest,
+    tile: Pick<TileRequest, 'imageId' | 'tileIndex' | 'x' | 'y'>,
     state: ImageState,
     image: RawImage,
     rect: Rect,
