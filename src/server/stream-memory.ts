@@ -17,6 +17,8 @@ export class StreamMemory {
    * @param maxWaitMs how long one reservation may wait for room: streams holding canvases while they
    *   wait for each other's room would otherwise wait forever
    * @param retryAfterMs when a reservation that waited that long, refused for load, may try again
+   * @param waitHolding runs a wait for room, the tile's file held meanwhile: bounded with the calls'
+   *   waiting files (Admission.waitHoldingFiles), since a stream waits with the message it read
    */
   constructor(
     private readonly budget: MemoryBudget,
@@ -24,6 +26,7 @@ export class StreamMemory {
     private readonly maxWaitMs: number,
     private readonly signal: AbortSignal,
     private readonly retryAfterMs: () => number = () => MIN_RETRY_AFTER_MS,
+    private readonly waitHolding: (fileBytes: number, wait: () => Promise<Reservation>) => Promise<Reservation> = (_, wait) => wait(),
   ) {}
 
   get heldBytes(): number {
@@ -38,15 +41,30 @@ export class StreamMemory {
   /**
    * Bytes from the budget, once they fit. RESOURCE_EXHAUSTED at once when they exceed the whole
    * budget (naming `what`), without a retry hint; after maxWaitMs without room, as a refusal for
-   * load, with one; CANCELLED when the stream closes first.
+   * load, with one; also as one at once where the files waiting for room, with `fileBytes` (what the
+   * stream holds of a tile's file meanwhile), would be past their bound; CANCELLED when the stream
+   * closes first.
    */
-  async take(bytes: number, what: string): Promise<Reservation> {
+  async take(bytes: number, what: string, fileBytes = 0): Promise<Reservation> {
     if (this.closed) throw closedError();
+    const reserve = (): Promise<Reservation> => this.reserve(bytes, what);
+    const reservation = this.budget.fitsNow(bytes) ? await reserve() : await this.waitHolding(fileBytes, reserve);
+    // The stream may have closed while this waited; what it closed with was already given back.
+    if (this.closed) {
+      reservation.release();
+      throw closedError();
+    }
+    this.held.add(reservation);
+    this.bytes += reservation.bytes;
+    return { bytes: reservation.bytes, release: () => this.give(reservation) };
+  }
+
+  /** Bytes from the budget once they fit, waiting at most maxWaitMs. */
+  private async reserve(bytes: number, what: string): Promise<Reservation> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.maxWaitMs);
-    let reservation: Reservation;
     try {
-      reservation = await this.budget.reserve(bytes, { signal: AbortSignal.any([this.signal, timeout.signal]), what });
+      return await this.budget.reserve(bytes, { signal: AbortSignal.any([this.signal, timeout.signal]), what });
     } catch (err) {
       if (timeout.signal.aborted && !this.signal.aborted) {
         // Others hold the memory, and give it back as their calls end: a retry, here or on another
@@ -63,14 +81,6 @@ export class StreamMemory {
     } finally {
       clearTimeout(timer);
     }
-    // The stream may have closed while this waited; what it closed with was already given back.
-    if (this.closed) {
-      reservation.release();
-      throw closedError();
-    }
-    this.held.add(reservation);
-    this.bytes += reservation.bytes;
-    return { bytes: reservation.bytes, release: () => this.give(reservation) };
   }
 
   /** Resolves the next time the stream gives bytes back (or closes). */

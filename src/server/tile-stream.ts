@@ -151,10 +151,16 @@ class OpenImages {
     private readonly call: StreamCall<TileResponse>,
   ) {
     const { limits } = ctx;
-    const { budget } = ctx.engine;
+    const { budget, admission } = ctx.engine;
+    const priority = call.priority ?? 'interactive';
     this.slots = new Slots(limits.tileConcurrency);
-    this.memory = new StreamMemory(budget, budget.limitBytes * limits.tileStreamMemoryShare, limits.maxTileStreamIdleMs, call.signal, () =>
-      ctx.engine.admission.estimatedWaitMs(call.priority ?? 'interactive'),
+    this.memory = new StreamMemory(
+      budget,
+      budget.limitBytes * limits.tileStreamMemoryShare,
+      limits.maxTileStreamIdleMs,
+      call.signal,
+      () => admission.estimatedWaitMs(priority),
+      (fileBytes, wait) => admission.waitHoldingFiles(fileBytes, priority, wait),
     );
     // However the call ends, what the stream holds goes back at once, reads still running or not.
     addAbortListener(call.signal, () => this.memory.close());
@@ -194,16 +200,16 @@ class OpenImages {
     });
     if (!state.canvas) this.checkCanvas(state);
     this.checkTileFits(state, what, probe, engine.inputDecodingBytes(input, probe));
-    if (!state.canvas) await this.holdCanvas(state);
+    if (!state.canvas) await this.holdCanvas(state, input.heldBytes);
     // Counted from here: an image whose tiles have all been accepted is finished only once each is pasted and read.
     state.reading++;
     const kept = probe.width * probe.height * 3;
-    const held = await this.memory.take(kept, what);
+    const held = await this.memory.take(kept, what, input.heldBytes);
     let image: RawImage;
     try {
       // While it runs, its decode holds what a page's does (sharp's buffers and output, the shared
       // copy, or its file and copies where they outweigh those), of which the pixels kept are the last copy.
-      const decoding = await this.memory.take(engine.inputDecodingBytes(input, probe) - kept, `${what}'s decode`);
+      const decoding = await this.memory.take(engine.inputDecodingBytes(input, probe) - kept, `${what}'s decode`, input.heldBytes);
       try {
         image = await engine.decode(input, probe, { priority: this.call.priority, signal: this.call.signal }).catch(named);
       } finally {
@@ -422,13 +428,14 @@ class OpenImages {
   /**
    * Holds the image's canvas bytes before its first tile is decoded into it; past the stream's share
    * beside the canvases of images whose tiles are all in, once those have been read and given back.
+   * `fileBytes`: what the stream holds of the tile's file while it waits for room.
    */
-  private async holdCanvas(state: ImageState): Promise<void> {
+  private async holdCanvas(state: ImageState, fileBytes: number): Promise<void> {
     const { canvasBytes } = state.assembly;
     const finishing = (): ImageState[] => [...this.images.values()].filter((s) => s.canvas && s.assembly.complete);
     const held = (): number => [...this.images.values()].reduce((sum, s) => sum + (s.canvas?.bytes ?? 0), 0);
     await this.waitWhile(() => finishing().length > 0 && held() + canvasBytes > this.memory.shareBytes);
-    state.canvas = await this.memory.take(canvasBytes, canvasWhat(state.assembly));
+    state.canvas = await this.memory.take(canvasBytes, canvasWhat(state.assembly), fileBytes);
   }
 
   /**

@@ -100,7 +100,7 @@ const RECENT_CALLS = 32;
 const TYPICAL_AFTER = 8;
 /** Batch calls come after every interactive one: their order numbers start here. */
 const BATCH_ORDER = 2 ** 40;
-/** Calls waiting for memory hold at most 1/this of the budget in encoded bytes (waitForMemory). */
+/** Calls waiting for memory hold at most 1/this of the budget in encoded bytes (waitHoldingFiles). */
 const WAITING_ENCODED_SHARE = 4;
 /**
  * Batch calls hold at most this part of the memory budget between them, so that interactive calls
@@ -293,12 +293,14 @@ export class Admission {
   ): Promise<Reservation> {
     const fromBudget = async (): Promise<Reservation> =>
       this.budget.tryReserve(cost.bytes, order, cost.what) ??
-      (await this.waitForMemory(cost, priority, () => this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what })));
+      (await this.waitHoldingFiles(cost.encodedBytes, priority, () =>
+        this.budget.reserve(cost.bytes, { priority: order, signal, what: cost.what }),
+      ));
     if (priority !== 'batch') return fromBudget();
     const shareBytes = Math.min(cost.bytes, this.batchShare.limitBytes);
     const share =
       this.batchShare.tryReserve(shareBytes, order) ??
-      (await this.waitForMemory(cost, priority, () => this.batchShare.reserve(shareBytes, { priority: order, signal })));
+      (await this.waitHoldingFiles(cost.encodedBytes, priority, () => this.batchShare.reserve(shareBytes, { priority: order, signal })));
     try {
       const own = await fromBudget();
       return {
@@ -315,14 +317,15 @@ export class Admission {
   }
 
   /**
-   * Wait for memory, holding the call's encoded bytes meanwhile: calls waiting may hold at most
-   * a quarter of the budget in encoded bytes, past which a call is refused for load rather than
-   * queued. With half, the burst of a hundred 30 MB calls went past the 1.5 GB above the level
-   * before that issue 15 allows the default budget (docs/BENCHMARKS.md, "Bursts of large uploads").
+   * Wait for memory, holding `encodedBytes` of image files meanwhile (a call's, or a tile's, which its
+   * stream waits with): those waiting may hold at most a quarter of the budget in encoded bytes,
+   * past which a call is refused for load rather than queued. With half, the burst of a hundred 30 MB
+   * calls went past the 1.5 GB above the level before that issue 15 allows the default budget
+   * (docs/BENCHMARKS.md, "Bursts of large uploads").
    */
-  private async waitForMemory(cost: CallCost, priority: CallPriority, wait: () => Promise<Reservation>): Promise<Reservation> {
+  async waitHoldingFiles(encodedBytes: number, priority: CallPriority, wait: () => Promise<Reservation>): Promise<Reservation> {
     const cap = this.budget.limitBytes / WAITING_ENCODED_SHARE;
-    if (this.waitingEncodedBytes + cost.encodedBytes > cap) {
+    if (this.waitingEncodedBytes + encodedBytes > cap) {
       this.refused[priority]++;
       const retryAfterMs = Math.max(10, Math.ceil(this.estimatedWaitMs(priority)));
       throw loadRefusal(
@@ -331,11 +334,11 @@ export class Admission {
         retryAfterMs,
       );
     }
-    this.waitingEncodedBytes += cost.encodedBytes;
+    this.waitingEncodedBytes += encodedBytes;
     try {
       return await wait();
     } finally {
-      this.waitingEncodedBytes -= cost.encodedBytes;
+      this.waitingEncodedBytes -= encodedBytes;
     }
   }
 

@@ -75,9 +75,12 @@ export class MemoryBudget {
   /** Bytes at once if they fit now and nobody waits ahead with an equal or lower priority; else null. */
   tryReserve(bytes: number, priority = Number.MAX_SAFE_INTEGER, what?: string): Reservation | null {
     this.checkFits(bytes, what);
-    if (this.used + bytes > this.limitBytes) return null;
-    if (this.waiters.some((w) => w.priority <= priority)) return null;
-    return this.grant(bytes);
+    return this.fitsNow(bytes, priority) ? this.grant(bytes) : null;
+  }
+
+  /** Whether `bytes` would be granted at once: they fit, and nobody waits ahead with an equal or lower priority. */
+  fitsNow(bytes: number, priority = Number.MAX_SAFE_INTEGER): boolean {
+    return this.used + bytes <= this.limitBytes && !this.waiters.some((w) => w.priority <= priority);
   }
 
   /**
