@@ -21,7 +21,7 @@ export interface TileBurst {
 
 /** How each stream of a burst ended: OK, or its status's code. */
 export interface TileBurstRun {
-  /** Resolves once every stream has sent its tile's first bytes. */
+  /** Resolves once every stream's tile has been handed to its channel: the burst is on its way. */
   sending: Promise<void>;
   /** Each stream's code, once the caller's process has exited. */
   ended: Promise<string[]>;
@@ -31,15 +31,17 @@ export interface TileBurstRun {
 export function sendTileBurst(target: string, burst: TileBurst): TileBurstRun {
   const child = fork(SELF, [target, JSON.stringify(burst)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let codes: string[] | undefined;
-  const sending = new Promise<void>((resolve) => child.once('message', () => resolve()));
+  let sent = (): void => undefined;
+  const handedOver = new Promise<void>((resolve) => (sent = resolve));
+  child.on('message', (message) => (message === 'sending' ? sent() : (codes = message as string[])));
   const ended = (async () => {
-    void sending.then(() => child.once('message', (message) => (codes = message as string[])));
     // 'close' comes after the IPC channel has delivered everything, 'exit' possibly before.
     const [code] = (await once(child, 'close')) as [number | null];
     if (code !== 0 || !codes) throw new Error(`the tile burst's caller exited with ${code} without reporting its streams`);
     return codes;
   })();
-  return { sending, ended };
+  // A caller that fails before sending says so here too.
+  return { sending: Promise.race([handedOver, ended.then(() => undefined)]), ended };
 }
 
 /** One stream: its tile sent, its answers read to the end; its status's code. */
