@@ -6,16 +6,66 @@
  * 64×64 PNG padded with private chunks), took a two-worker server from 0.50 to 5.91 GB resident.
  */
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import path from 'node:path';
 import { expect } from 'chai';
+import type { Gauge } from 'prom-client';
 import { OcrClient, recognizeLargeImage } from '../../src/client/index.js';
 import { atRest } from '../../src/dev/at-rest.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
+import { OCR_SERVICE } from '../../src/shared/service-name.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 import { sendTileBurst } from '../support/tile-burst-caller.js';
 
 const GB = 1e9;
+const MiB = 1024 * 1024;
+
+describe("a tile stream's messages at the upload gate", function () {
+  this.timeout(120_000);
+  let t: TestServer;
+  before(async () => (t = await startTestServer()));
+  after(async () => t?.stop());
+
+  /** What the requests being read hold, as /metrics shows it. */
+  const uploadBytesHeld = async (): Promise<number> => {
+    const gauge = t.server.metrics.registry.getSingleMetric('ocr_upload_bytes_held') as Gauge;
+    return (await gauge.get()).values[0]!.value;
+  };
+
+  /** A RecognizeTiles stream on `session` whose first message declares `declared` bytes and sends `sent` of them. */
+  const startTile = (session: http2.ClientHttp2Session, declared: number, sent: number): http2.ClientHttp2Stream => {
+    const stream = session.request(
+      { ':method': 'POST', ':path': `/${OCR_SERVICE}/RecognizeTiles`, 'content-type': 'application/grpc', te: 'trailers' },
+      { endStream: false },
+    );
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(declared, 1);
+    stream.write(Buffer.concat([prefix, Buffer.alloc(sent, 1)]));
+    stream.resume();
+    return stream;
+  };
+
+  it("count as a connection's uploads, their held bytes reported; a fifth waits unread until one ends", async () => {
+    const session = http2.connect(`http://127.0.0.1:${t.server.port}`);
+    try {
+      // Five streams, each 1 MiB into a declared 2 MiB tile: the connection's four uploads are read
+      // (and report what they hold), the fifth waits its turn, its stream paused, its bytes not counted.
+      const streams = Array.from({ length: 5 }, () => startTile(session, 2 * MiB, MiB));
+      const fourHeld = 4 * (MiB + 5);
+      await waitFor(async () => (await uploadBytesHeld()) === fourHeld, 30_000, 'four tile messages to be counted');
+      // Two of the four leave: their places go back, and the fifth is read from its turn.
+      streams[0]!.close(http2.constants.NGHTTP2_CANCEL);
+      streams[1]!.close(http2.constants.NGHTTP2_CANCEL);
+      await waitFor(async () => (await uploadBytesHeld()) === 3 * (MiB + 5), 30_000, 'the waiting tile message to be read');
+    } finally {
+      session.destroy();
+    }
+    await waitFor(async () => (await uploadBytesHeld()) === 0, 30_000, 'the uploads to be released');
+  });
+});
 
 describe('a burst of large tile messages against a server process with its default flags', function () {
   this.timeout(300_000);
