@@ -20,8 +20,9 @@
  * send their whole messages: sixteen stalled uploads are then ended at a time, where letting only
  * the oldest go on ended one at a time any that sent a little more before stalling
  * (docs/BENCHMARKS.md, "Tried and rejected"). Below `heldBytes` again, every upload is read and the
- * waiting ones start. One gate serves an instance's gRPC uploads (early-refusal.ts) and its HTTP
- * request bodies (src/http/body-turn.ts) alike.
+ * waiting ones start. One gate serves an instance's gRPC uploads (a unary call's request:
+ * early-refusal.ts; each message of a tile stream: stream-uploads.ts) and its HTTP request bodies
+ * (src/http/body-turn.ts) alike.
  */
 import { loadRefusal, type OcrError } from '../shared/errors.js';
 
