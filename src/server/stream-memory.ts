@@ -47,6 +47,8 @@ export class StreamMemory {
    */
   async take(bytes: number, what: string, fileBytes = 0): Promise<Reservation> {
     if (this.closed) throw closedError();
+    // More than the whole budget is refused as such, never as a wait past the files' bound.
+    this.budget.checkFits(bytes, what);
     const reserve = (): Promise<Reservation> => this.reserve(bytes, what);
     const reservation = this.budget.fitsNow(bytes) ? await reserve() : await this.waitHolding(fileBytes, reserve);
     // The stream may have closed while this waited; what it closed with was already given back.
