@@ -4,6 +4,7 @@ import { quotaChargesOf } from './call-quota.js';
 import type { ServiceContext } from './call-context.js';
 import { CallRecord, type CallInfo, type Method } from './call-handler.js';
 import { IncomingMessages } from './incoming-messages.js';
+import { gateHoldsMessage } from './stream-uploads.js';
 import { decodedEach } from './request-decoding.js';
 import { checkedEach, tokenCheckOf } from './stream-token.js';
 
@@ -21,7 +22,8 @@ export interface StreamCall<Res> extends CallInfo {
   fork(task: () => Promise<void>): void;
   /**
    * Ends the call with `error()` once it has waited `ms` on its client: the clock runs only while
-   * the handler waits for the next message and no forked task runs, never while the server works.
+   * the handler waits for the next message and no forked task runs, never while the server works
+   * or holds that message at its upload gate (stream-uploads.ts).
    */
   limitIdle(ms: number, error: () => unknown): void;
   /** The caller's quota past the call's admission; none where no quota applies (call-quota.ts). */
@@ -69,7 +71,16 @@ export function bidiStream<Req, Res>(
       clearTimeout(idleTimer);
       if (!idle || !record.open || !messages.waiting || tasks > 0) return;
       const { ms, error } = idle;
-      idleTimer = setTimeout(() => finish(error(), true, true), ms);
+      // While the upload gate holds the message coming, the handler waits on the server, not on the
+      // client: the clock goes on only a whole limit after the gate has let it go.
+      let held = false;
+      const expire = (): void => {
+        const holds = gateHoldsMessage(call);
+        if (!holds && !held) return finish(error(), true, true);
+        held = holds;
+        idleTimer = setTimeout(expire, ms);
+      };
+      idleTimer = setTimeout(expire, ms);
     };
 
     // The caller leaving, or the call ending any other way, ends it here; a second end is a no-op.

@@ -24,6 +24,24 @@ import { uploadIdleError, watchUploadIdle } from './upload-idle.js';
 
 const OCR_PREFIX = `/${OCR_SERVICE}/`;
 
+/** The ticket of the message each call's HTTP/2 stream is uploading, by stream. */
+const uploading = new WeakMap<object, UploadTicket>();
+
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
+
+/**
+ * Whether the gate holds the message that a handler's `call` is receiving: waiting for its turn, or
+ * paused while the gate squeezes. Its client is not keeping the handler waiting meanwhile, the
+ * server is, so a stream's idle clock does not end it for that (stream-call.ts).
+ */
+export function gateHoldsMessage(call: object): boolean {
+  // grpc-js's handler call keeps the outermost intercepting call as `call`, not in its public type.
+  const top = 'call' in call ? call.call : null;
+  const stream = isObject(top) ? findUnderCall(top, 'stream', isObject) : null;
+  const ticket = stream && uploading.get(stream);
+  return ticket !== null && ticket !== undefined && ticket.readingSince === undefined;
+}
+
 /** A message's upload: the gate's ticket, and the idle watch from its turn. */
 interface MessageUpload {
   ticket: UploadTicket;
@@ -44,6 +62,7 @@ export function streamUploads(uploads: UploadGate, limits: Pick<ServiceLimits, '
       upload?.unwatch();
       upload?.ticket.release();
       upload = undefined;
+      uploading.delete(stream);
     };
     /** End the call with `error`: its client stopped sending. The handler counts and logs its own end. */
     const stall = (error: OcrError): void => {
@@ -70,6 +89,7 @@ export function streamUploads(uploads: UploadGate, limits: Pick<ServiceLimits, '
         { stream, onStall: () => stall(uploads.stallError()) },
       );
       upload = { ticket, unwatch: () => unwatch() };
+      uploading.set(stream, ticket);
       if (ticket.readingSince === undefined) {
         waited = true;
         stream.pause();
