@@ -27,8 +27,6 @@ const OCR_PREFIX = `/${OCR_SERVICE}/`;
 /** The ticket of the message each call's HTTP/2 stream is uploading, by stream. */
 const uploading = new WeakMap<object, UploadTicket>();
 
-const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
-
 /**
  * Whether the gate holds the message that a handler's `call` is receiving: waiting for its turn, or
  * paused while the gate squeezes. Its client is not keeping the handler waiting meanwhile, the
@@ -37,9 +35,9 @@ const isObject = (value: unknown): value is object => typeof value === 'object' 
 export function gateHoldsMessage(call: object): boolean {
   // grpc-js's handler call keeps the outermost intercepting call as `call`, not in its public type.
   const top = 'call' in call ? call.call : null;
-  const stream = isObject(top) ? findUnderCall(top, 'stream', isObject) : null;
-  const ticket = stream && uploading.get(stream);
-  return ticket !== null && ticket !== undefined && ticket.readingSince === undefined;
+  const stream = typeof top === 'object' && top !== null ? findUnderCall(top, 'stream', isUploadStream) : null;
+  const ticket = stream ? uploading.get(stream) : undefined;
+  return ticket !== undefined && ticket.readingSince === undefined;
 }
 
 /** A message's upload: the gate's ticket, and the idle watch from its turn. */
