@@ -15,6 +15,7 @@ import { readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:
 import { readFile, stat } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
+import type { Server as HttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { crlNextUpdate } from './crl-next-update.js';
@@ -32,6 +33,8 @@ export interface ServerTlsConfig {
   pollMs?: number;
   /** Quiet time after a change before the files are read, so that a cert and key written one after the other are read together. Default 200. */
   settleMs?: number;
+  /** The options that named the certificate and key, for start errors: `ocr gateway` names its own. Default --tls-cert, --tls-key. */
+  flags?: { cert: string; key: string };
 }
 
 /** The files as read. */
@@ -243,8 +246,8 @@ export class ServerCertificates {
     this.config = { ...DEFAULTS, ...config };
     if (config.clientCrlFile && !config.clientCaFile) throw new Error('a client CRL needs the client CA it revokes for (--tls-client-ca)');
     const files = {
-      cert: readNamed(config.certFile, '--tls-cert'),
-      key: readNamed(config.keyFile, '--tls-key'),
+      cert: readNamed(config.certFile, config.flags?.cert ?? '--tls-cert'),
+      key: readNamed(config.keyFile, config.flags?.key ?? '--tls-key'),
       ...(config.clientCaFile ? { ca: readNamed(config.clientCaFile, '--tls-client-ca') } : {}),
       ...(config.clientCrlFile ? { crl: readNamed(config.clientCrlFile, '--tls-client-crl') } : {}),
     };
@@ -299,6 +302,11 @@ export class ServerCertificates {
       requestCert: this.mutual,
       rejectUnauthorized: this.mutual,
     };
+  }
+
+  /** Serves each later pair on `server` (one listening with httpsOptions()) to its new connections. */
+  follow(server: HttpsServer): void {
+    this.onChange((material) => server.setSecureContext(contextOptions(material)));
   }
 
   /** Looks at the files now (tests; the watch and the poll call it too). Resolves once any change is served or refused. */

@@ -45,7 +45,7 @@ import { openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { warnIfContainerLoopback } from './container-loopback.js';
-import { contextOptions, ServerCertificates, type ServerTlsConfig } from './server-tls.js';
+import { ServerCertificates, type ServerTlsConfig } from './server-tls.js';
 import { IDLE_TRIM_MS, IdleMemoryTrim, trimArenas, UploadChurnTrim } from './memory-trim.js';
 import { createOcrHandlers, type OcrHandlers } from './ocr-handlers.js';
 import { createOcrService } from './ocr-service.js';
@@ -355,8 +355,7 @@ async function listenFrontDoor(
   certificates: ServerCertificates | undefined,
 ): Promise<number> {
   await http.listen({ host, port });
-  const https = http.server as unknown as HttpsServer;
-  certificates?.onChange((material) => https.setSecureContext(contextOptions(material)));
+  certificates?.follow(http.server as unknown as HttpsServer);
   return (http.server.address() as AddressInfo).port;
 }
 
