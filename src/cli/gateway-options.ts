@@ -5,14 +5,16 @@ import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-limits.js';
 import { UPLOAD_MEMORY_SHARE } from '../server/upload-gate.js';
 import type { ServerAuthCliOptions, TokenCliOptions } from './auth-options.js';
+import type { GatewayHttpsCliOptions } from './gateway-https.js';
 import type { ClientTlsCliOptions } from './tls-options.js';
 
 /** TLS toward the instances (`--tls-ca`, `--tls-cert`/`--tls-key`, `--tls-server-name`): tls-options.ts. */
+/** HTTPS on its own port (`--https-cert`/`--https-key`): gateway-https.ts. */
 /**
  * Tokens: its own (`--api-keys`, `--jwks`, …, as serve takes them) and the one it sends the instances
  * when its caller sends none (`--token`): auth-options.ts.
  */
-export interface GatewayOptions extends ClientTlsCliOptions, ServerAuthCliOptions, TokenCliOptions {
+export interface GatewayOptions extends ClientTlsCliOptions, GatewayHttpsCliOptions, ServerAuthCliOptions, TokenCliOptions {
   /** The cluster: consul://AGENT/SERVICE, or host:port lists as the SDK takes them. */
   target: string;
   lb: LoadBalancing;

@@ -3,6 +3,7 @@
  * Loaded once the gateway's stop signals are taken (gateway-command.ts): its modules take about half
  * a second to load.
  */
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { machineCores, machineMemoryBytes } from '../shared/machine-resources.js';
 import { AccessControl } from '../auth/access-control.js';
@@ -14,6 +15,7 @@ import { clusterBackend } from '../http/cluster-backend.js';
 import { ClusterReach } from '../http/cluster-reach.js';
 import { HttpMetrics } from '../http/http-metrics.js';
 import { exitAfterLogs, type Logger } from '../server/logger.js';
+import { ServerCertificates } from '../server/server-tls.js';
 import { UploadGate } from '../server/upload-gate.js';
 import { ConnectionGuard } from '../server/connection-guard.js';
 import { warnIfContainerLoopback } from '../server/container-loopback.js';
@@ -23,6 +25,7 @@ import { SERVER_VERSION } from '../shared/version.js';
 import { gatewayChannelOptions } from './gateway-channel.js';
 import { defaultBodyMemoryBytes, type GatewayOptions } from './gateway-options.js';
 import { accessSettings, cliToken } from './auth-options.js';
+import { gatewayHttps, warnIfClientCertOnly } from './gateway-https.js';
 import { FORCED_EXIT, signalExitStatus, type StopSignal } from './stop-signals.js';
 import { clientTls } from './tls-options.js';
 
@@ -44,6 +47,10 @@ export interface RunningGateway {
 
 export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<GatewayStart> {
   const tls = clientTls(opts);
+  warnIfClientCertOnly(opts, logger);
+  // Read first: files that cannot serve stop the start, naming the file, before anything else is opened.
+  const httpsConfig = gatewayHttps(opts);
+  const certificates = httpsConfig ? new ServerCertificates(httpsConfig, logger.child({ component: 'tls' })) : undefined;
   // The caller's token goes on to the instances (cluster-backend.ts); this one only where a caller sends none.
   const token = cliToken(opts);
   const maxImageBytes = Math.round(opts.maxMessageMb * 1024 * 1024);
@@ -90,6 +97,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     version: SERVER_VERSION,
     ...(access ? { access } : {}),
     ...(opts.corsOrigin ? { corsOrigins: opts.corsOrigin } : {}),
+    ...(certificates ? { https: certificates.httpsOptions() } : {}),
     // An instance's bound on the bodies it reads, with the memory budget an instance here would have,
     // and the same share for the bodies read and on their way to the cluster (each held about three
     // times over meanwhile: the body, the encoded request, its frames).
@@ -105,6 +113,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const close = (): void => {
     client.close();
     access?.close();
+    certificates?.close();
   };
   const drain = (signal: StopSignal): void => {
     logger.info({ signal, graceMs: opts.graceMs, inFlight: backend.inFlight }, 'draining');
@@ -134,6 +143,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
         close();
         throw new Error(httpListenFailure(opts.host, opts.httpPort, err), { cause: err });
       }
+      certificates?.follow(app.server as unknown as HttpsServer);
       const { port } = app.server.address() as AddressInfo;
       warnIfContainerLoopback(logger, opts.host);
       logger.info(
@@ -143,6 +153,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
           target: opts.target,
           lb: opts.lb,
           auth: access?.auth ? access.auth.describe() : 'off',
+          https: certificates ? { serialNumber: certificates.current.serialNumber, validTo: certificates.current.validTo } : 'off',
           deadlineMs: opts.deadlineMs,
           graceMs: opts.graceMs,
           limits: {
@@ -155,7 +166,9 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
         },
         'gateway serving',
       );
-      process.stdout.write(`ocr gateway: listening on http://${hostPort(opts.host, port)} for ${opts.target}\n`);
+      process.stdout.write(
+        `ocr gateway: listening on ${certificates ? 'https' : 'http'}://${hostPort(opts.host, port)} for ${opts.target}\n`,
+      );
       return { drain, force };
     },
   };

@@ -33,6 +33,7 @@ import type { RecognizeCliOptions } from './recognize-command.js';
 import { STDIN } from './read-input.js';
 import { CONSUL_ONLY_OPTIONS, LOG_LEVELS, SERVE_DEFAULTS, type ServeOptions } from './serve-options.js';
 import { clientTlsOptions, serverTlsOptions } from './tls-options.js';
+import { gatewayHttpsOptions } from './gateway-https.js';
 import type { ApiKeyCreateOptions } from './api-key-command.js';
 import { serverAuthOptions, tokenOption } from './auth-options.js';
 import { SCOPES } from '../auth/scopes.js';
@@ -603,7 +604,9 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
   const command = (name: string): Command => program.commands.find((c) => c.name() === name)!;
   for (const option of serverTlsOptions()) command('serve').addOption(option);
   for (const name of ['recognize', 'info', 'health']) for (const option of clientTlsOptions()) command(name).addOption(option);
-  for (const option of clientTlsOptions('the instances')) command('gateway').addOption(option);
+  for (const option of clientTlsOptions('the instances', "not the gateway's own: its port serves HTTPS with --https-cert"))
+    command('gateway').addOption(option);
+  for (const option of gatewayHttpsOptions()) command('gateway').addOption(option);
   // Tokens and quotas, alike on every command that serves or calls a server (auth-options.ts).
   for (const name of ['serve', 'gateway']) for (const option of serverAuthOptions()) command(name).addOption(option);
   for (const name of ['recognize', 'info']) command(name).addOption(tokenOption());

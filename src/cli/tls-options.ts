@@ -19,11 +19,16 @@ export interface ClientTlsCliOptions {
 /** "the server's certificate", "the instances' certificates". */
 const certificatesOf = (what: string): string => (what.endsWith('s') ? `${what}' certificates` : `${what}'s certificate`);
 
-export function clientTlsOptions(what = 'the server'): Option[] {
+/** `certNote`: what --tls-cert is not, where a command also serves (`ocr gateway`). */
+export function clientTlsOptions(what = 'the server', certNote?: string): Option[] {
+  const notOwn = certNote ? `; ${certNote}` : '';
   return [
     new Option('--tls', `connect to ${what} over TLS, trusting the system's CAs (implied by the other --tls-* options)`),
     new Option('--tls-ca <file>', `PEM CA certificate(s) that signed ${certificatesOf(what)} (TLS)`),
-    new Option('--tls-cert <file>', 'PEM client certificate, for a server that requires one (mutual TLS); with --tls-key'),
+    new Option(
+      '--tls-cert <file>',
+      `PEM client certificate shown to ${what}, for mutual TLS (${what} started with --tls-client-ca); with --tls-key${notOwn}`,
+    ),
     new Option('--tls-key <file>', 'PEM private key of --tls-cert'),
     new Option(
       '--tls-server-name <name>',

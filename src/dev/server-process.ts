@@ -95,7 +95,7 @@ export interface GatewayProcess {
 export async function spawnGateway(args: string[]): Promise<GatewayProcess> {
   const { child, match, stderr } = await spawnListening(
     ['gateway', '--http-port', '0', '--log-level', 'warn', ...args],
-    /listening on (http:\/\/\S+) /,
+    /listening on (https?:\/\/\S+) /,
   );
   return { child, url: match[1]!, stderr };
 }
