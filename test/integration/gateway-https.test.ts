@@ -1,11 +1,13 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
+import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type TestPki } from '../support/certificates.js';
 import { logLines } from '../support/log-lines.js';
 
@@ -39,6 +41,17 @@ function request(port: number, route: string, options: { ca?: Buffer; body?: Buf
     );
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** The serial of the certificate a new TLS connection to `port` is shown. */
+function servedSerial(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.once('error', reject);
   });
 }
 
@@ -110,6 +123,27 @@ describe('ocr gateway serving HTTPS (--https-cert, --https-key)', function () {
     expect(gateway.url).to.match(/^http:\/\//);
     expect((await request(Number(new URL(gateway.url).port), '/healthz')).status).to.equal(200);
     expect((await warningsUntilStopped(gateway)).filter((m) => CLIENT_CERT_ONLY.test(m))).to.have.length(1);
+  });
+
+  it('serves a certificate replaced on disk to new connections without a restart', async () => {
+    const liveCert = path.join(pki.dir, 'gateway-live.crt');
+    const liveKey = path.join(pki.dir, 'gateway-live.key');
+    copyFileSync(pki.server.cert, liveCert);
+    copyFileSync(pki.server.key, liveKey);
+    const gateway = await spawnGateway([...towardInstance(), '--https-cert', liveCert, '--https-key', liveKey]);
+    gateways.push(gateway);
+    const port = Number(new URL(gateway.url).port);
+    expect(await servedSerial(port, ca)).to.equal(pki.server.serial);
+
+    // As renewal tools do it: new files renamed over the old ones, the key first.
+    const next = pki.issueServer('gateway-next', '6A7B01');
+    copyFileSync(next.key, `${liveKey}.new`);
+    copyFileSync(next.cert, `${liveCert}.new`);
+    renameSync(`${liveKey}.new`, liveKey);
+    renameSync(`${liveCert}.new`, liveCert);
+    await waitFor(async () => (await servedSerial(port, ca)) === '6A7B01', 15_000, "the gateway's port to serve the new certificate");
+    expect((await request(port, '/healthz', { ca })).status).to.equal(200);
+    gateway.child.kill('SIGTERM');
   });
 
   it('refuses to start, naming --https-cert, when the file cannot be read', async () => {
