@@ -1,59 +1,15 @@
 import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
-import tls from 'node:tls';
 import { expect } from 'chai';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { runCli, spawnGateway, spawnServer, type GatewayProcess, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { makePki, type TestPki } from '../support/certificates.js';
 import { logLines } from '../support/log-lines.js';
+import { request, servedSerial } from '../support/tls-requests.js';
 
 const image = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One request on a fresh connection: HTTPS trusting `ca`, or plain HTTP without it. */
-function request(port: number, route: string, options: { ca?: Buffer; body?: Buffer } = {}): Promise<Answer> {
-  const client = options.ca ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = client.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: route,
-        method: options.body ? 'POST' : 'GET',
-        agent: false,
-        ...(options.ca ? { ca: options.ca } : {}),
-        headers: options.body ? { 'content-type': 'image/png' } : {},
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-/** The serial of the certificate a new TLS connection to `port` is shown. */
-function servedSerial(port: number, ca: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca }, () => {
-      resolve(socket.getPeerCertificate().serialNumber);
-      socket.destroy();
-    });
-    socket.once('error', reject);
-  });
-}
 
 /** The gateway's warnings (level 40), read once it has stopped: at its listening line they may still be buffered. */
 async function warningsUntilStopped(gateway: GatewayProcess): Promise<string[]> {
@@ -110,9 +66,9 @@ describe('ocr gateway serving HTTPS (--https-cert, --https-key)', function () {
     expect(json.data.map((l) => l.text).join('')).to.contain('各区县人民政府');
     expect(json.instance_id).to.equal(instance.instanceId);
 
-    const plain = await request(port, '/healthz');
+    const plain = await request(port, '/healthz', { plain: true });
     expect(plain.status).to.equal(400);
-    expect(plain).to.deep.equal(await request(instance.httpPort!, '/healthz'));
+    expect(plain).to.deep.equal(await request(instance.httpPort!, '/healthz', { plain: true }));
 
     expect((await warningsUntilStopped(gateway)).filter((m) => CLIENT_CERT_ONLY.test(m))).to.deep.equal([]);
   });
@@ -121,7 +77,7 @@ describe('ocr gateway serving HTTPS (--https-cert, --https-key)', function () {
     const gateway = await spawnGateway(towardInstance());
     gateways.push(gateway);
     expect(gateway.url).to.match(/^http:\/\//);
-    expect((await request(Number(new URL(gateway.url).port), '/healthz')).status).to.equal(200);
+    expect((await request(Number(new URL(gateway.url).port), '/healthz', { plain: true })).status).to.equal(200);
     expect((await warningsUntilStopped(gateway)).filter((m) => CLIENT_CERT_ONLY.test(m))).to.have.length(1);
   });
 

@@ -4,7 +4,6 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
-import tls from 'node:tls';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import { OcrClient, type ClientTls, type OcrCallError } from '../../src/client/index.js';
@@ -16,55 +15,10 @@ import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { ConsulDouble, type HealthServiceEntry } from '../support/consul-double.js';
 import { consulRequest, healthService } from '../support/consul.js';
 import { logLines } from '../support/log-lines.js';
+import { request, servedSerial, type Answer } from '../support/tls-requests.js';
 
 const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
 const image = readFileSync(LINE);
-
-interface HttpsAnswer {
-  status: number;
-  body: string;
-}
-
-/** One HTTPS request, on a fresh connection unless `agent` is given. */
-function request(
-  port: number,
-  route: string,
-  options: { ca?: Buffer; client?: { cert: Buffer; key: Buffer }; body?: Buffer; agent?: https.Agent } = {},
-): Promise<HttpsAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: route,
-        method: options.body ? 'POST' : 'GET',
-        agent: options.agent ?? false,
-        ...(options.ca ? { ca: options.ca } : {}),
-        ...(options.client ?? {}),
-        headers: options.body ? { 'content-type': 'image/png' } : {},
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-/** The serial of the certificate a new TLS connection to `port` is shown (ALPN h2 for the gRPC port). */
-function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; key: Buffer }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca, ALPNProtocols: ['h2', 'http/1.1'], ...(client ?? {}) }, () => {
-      resolve(socket.getPeerCertificate().serialNumber);
-      socket.destroy();
-    });
-    socket.once('error', reject);
-  });
-}
 
 /**
  * The warnings (level 40) a server logged whose message `matches`, read once it has ended: the log
@@ -90,7 +44,7 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   throw new Error('it succeeded');
 }
 
-const text = (answer: HttpsAnswer): string => (JSON.parse(answer.body) as { data: { text: string }[] }).data.map((l) => l.text).join('');
+const text = (answer: Answer): string => (JSON.parse(answer.body) as { data: { text: string }[] }).data.map((l) => l.text).join('');
 
 /**
  * TLS and mutual TLS end to end: `ocr serve --tls-*` processes, the SDK and the CLI over gRPC,
@@ -480,7 +434,7 @@ describe('TLS and mutual TLS', function () {
       })();
       // In flight on HTTP: an upload whose body is half sent before the swap.
       let finishUpload = (): void => {};
-      const upload = new Promise<HttpsAnswer>((resolve, reject) => {
+      const upload = new Promise<Answer>((resolve, reject) => {
         const req = https.request(
           {
             host: '127.0.0.1',
