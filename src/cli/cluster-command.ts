@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { machineCores } from '../shared/machine-resources.js';
+import { defaultWorkerCount } from '../engine/admission/memory-budget.js';
+import { machineCores, machineMemoryBytes } from '../shared/machine-resources.js';
 import { fileURLToPath } from 'node:url';
 import { STOP_WHEN_STDIN_ENDS } from './stop-signals.js';
 
@@ -42,7 +43,7 @@ function signalAll(instances: readonly ChildProcess[], signal: NodeJS.Signals): 
  * the command exits when the last one has: 0 when every instance drained cleanly, else 1.
  */
 export async function clusterCommand(opts: ClusterOptions): Promise<number> {
-  const workers = opts.workers ?? Math.max(1, Math.floor(machineCores() / opts.instances));
+  const workers = opts.workers ?? Math.max(1, Math.floor(defaultWorkerCount(machineCores(), machineMemoryBytes()) / opts.instances));
   const children: ChildProcess[] = [];
   const codes: Promise<number | null>[] = [];
   let stopping = false;

@@ -38,7 +38,7 @@ import type { ApiKeyCreateOptions } from './api-key-command.js';
 import { serverAuthOptions, tokenOption } from './auth-options.js';
 import { SCOPES } from '../auth/scopes.js';
 // The two small modules the help text needs, not the engine's index: `ocr --help` stays quick.
-import { defaultMemoryBudget } from '../engine/admission/memory-budget.js';
+import { defaultMemoryBudget, defaultWorkerCount } from '../engine/admission/memory-budget.js';
 import { hasInt8DotProduct } from '../engine/runtime/cpu-features.js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import { SERVER_VERSION } from '../shared/version.js';
@@ -179,8 +179,8 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--workers <n>',
-        "inference worker threads, each with its own models (default: one per CPU core, fewer under a CPU quota such as a container's --cpus, " +
-          `${machineCores()} here)`,
+        "inference worker threads, each with its own models (default: one per CPU core, fewer under a CPU quota such as a container's --cpus " +
+          `or where memory (a container's --memory) holds fewer at 768 MiB each, ${defaultWorkerCount(machineCores(), machineMemoryBytes())} here)`,
       ).argParser(positiveInt),
     )
     .addOption(new Option('--threads <n>', 'onnxruntime threads per worker').argParser(positiveInt).default(SERVE_DEFAULTS.threads))
@@ -216,7 +216,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--memory-budget-mb <n>',
-        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: 256 a worker, at least 512 and at most 1024, within an eighth of memory, a container's limit where lower; ${Math.round(defaultMemoryBudget(machineMemoryBytes(), machineCores()) / 1024 / 1024)} here with the default workers)`,
+        `memory that admitted calls may hold at once (decoded pixels, detector activations, tile canvases); a call that does not fit waits, one larger than all of it is refused (default: 256 a worker, at least 512 and at most 1024, within an eighth of memory, a container's limit where lower; ${Math.round(defaultMemoryBudget(machineMemoryBytes(), defaultWorkerCount(machineCores(), machineMemoryBytes())) / 1024 / 1024)} here with the default workers)`,
       ).argParser(positiveInt),
     )
     .addOption(

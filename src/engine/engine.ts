@@ -30,7 +30,7 @@ import {
 import { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 import { bytesOf, SharedImagePool, type SharedImageLease } from './runtime/shared-image-pool.js';
 import { MainThreadTurns } from './runtime/main-thread-turns.js';
-import { defaultMemoryBudget, MemoryBudget } from './admission/memory-budget.js';
+import { defaultMemoryBudget, defaultWorkerCount, MemoryBudget } from './admission/memory-budget.js';
 import type { EncodedLineReply, ReadLinesTask, ReplyFor, Task } from './runtime/worker-protocol.js';
 import { orderLines, readPage, type LineRead, type LinesRead, type PageSettings } from './pipeline.js';
 
@@ -129,9 +129,10 @@ export interface EngineInfo {
 /** Defaults for this machine; detection thresholds are the manifest's, as its model was tuned with them. */
 export function defaultEngineConfig(manifestPath: string, manifest: ModelManifest): EngineConfig {
   const cores = machineCores();
+  const workers = defaultWorkerCount(cores, machineMemoryBytes());
   return {
     manifestPath,
-    workers: cores,
+    workers,
     threadsPerWorker: 1,
     detectorThreads: Math.min(2, cores),
     // A batch shares one (padded) width: it saves a pass's fixed cost, but a document's crops
@@ -144,7 +145,7 @@ export function defaultEngineConfig(manifestPath: string, manifest: ModelManifes
     modelCacheDir: defaultModelCacheDir(),
     rowMergeGap: DEFAULT_ROW_MERGE_GAP,
     decodeLimits: DEFAULT_DECODE_LIMITS,
-    memoryBudgetBytes: defaultMemoryBudget(machineMemoryBytes(), cores),
+    memoryBudgetBytes: defaultMemoryBudget(machineMemoryBytes(), workers),
     maxWaitMs: 30_000,
     overrunMs: DEFAULT_OVERRUN_MS,
     taskCapMs: DEFAULT_TASK_CAP_MS,

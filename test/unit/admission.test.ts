@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Admission, type CallCost, type CallTicket } from '../../src/engine/admission/admission.js';
-import { defaultMemoryBudget, MemoryBudget } from '../../src/engine/admission/memory-budget.js';
+import { defaultMemoryBudget, defaultWorkerCount, MemoryBudget } from '../../src/engine/admission/memory-budget.js';
 import { OcrError } from '../../src/shared/errors.js';
 
 const MB = 1024 * 1024;
@@ -70,6 +70,16 @@ describe('memory budget', () => {
     expect(defaultMemoryBudget(24 * GiB, 16)).to.equal(GiB);
     expect(defaultMemoryBudget(2 * GiB, 2)).to.equal(256 * MB);
     expect(defaultMemoryBudget(6 * GiB, 16)).to.equal(768 * MB);
+  });
+
+  it('defaults to a worker a core, but no more than memory holds at 768 MiB each, and at least one', () => {
+    const GiB = 1024 * MB;
+    expect(defaultWorkerCount(2, 24 * GiB)).to.equal(2);
+    expect(defaultWorkerCount(16, 128 * GiB)).to.equal(16);
+    // Kubernetes' limits.memory alone on a large host: one worker a host core would overrun it.
+    expect(defaultWorkerCount(64, 2 * GiB)).to.equal(2);
+    expect(defaultWorkerCount(8, 4 * GiB)).to.equal(5);
+    expect(defaultWorkerCount(4, 512 * MB)).to.equal(1);
   });
 });
 

@@ -14,6 +14,19 @@ const MIN_BUDGET = 512 * 1024 * 1024;
 const MAX_BUDGET = 1024 * 1024 * 1024;
 
 /**
+ * What a worker takes of the machine's memory under load: its models and arenas (about 55 MB idle),
+ * its share of the memory budget and of the uploads', and its pipeline's pages; a two-worker server
+ * ran at about 1.1 GiB under load. Under a memory limit with no CPU quota (Kubernetes' usual
+ * `limits.memory` alone), one worker per host core overran the limit: 64 of them in 2 GiB.
+ */
+const MEMORY_PER_WORKER = 768 * 1024 * 1024;
+
+/** One worker per core, but no more than `totalBytes` (the machine's memory, or its cgroup's limit) holds under load; at least one. */
+export function defaultWorkerCount(cores: number, totalBytes: number): number {
+  return Math.max(1, Math.min(cores, Math.floor(totalBytes / MEMORY_PER_WORKER)));
+}
+
+/**
  * 256 MiB a worker, at least 512 MiB and at most 1 GiB, within an eighth of the machine's memory (a
  * container's limit where lower: machineMemoryBytes).
  * What admitted calls hold comes on top of the uploads' share (a quarter of it), the stock of
