@@ -72,16 +72,22 @@ function headerRefusal(options: HeaderRefusalOptions): (stream: ServerHttp2Strea
     window?.refused();
     // grpc-js sets one too: an error after the client's reset must not be thrown.
     stream.on('error', () => undefined);
-    // Its caller's, or one made for it: logged, and sent back as grpc-js's calls send theirs (request-id-interceptor.ts).
+    // Its caller's, or one made for it: sent back as grpc-js's calls send theirs (request-id-interceptor.ts), and logged.
     const id = requestIdOf(headers[REQUEST_ID_KEY]);
-    // Read now: once its client has gone, its session no longer says who it was.
-    const peer = clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
+    // At debug only, as every refusal for load: under overload there are a thousand a second, and
+    // the line's fields are made only where it is written. Its peer is read now: once its client
+    // has gone, its session no longer says who it was.
+    const log = logger();
+    const peer = log?.isLevelEnabled('debug')
+      ? clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort)
+      : undefined;
     const answer = (): void => {
       const { code, details, metadata } = toStatus(refusal);
       metrics.answeredNotOk(gated.method, statusName(code), arrived);
-      // At debug only, as every refusal for load: under overload there are hundreds a second.
-      const ms = Math.round(performance.now() - arrived);
-      logger()?.debug({ requestId: id, method: gated.method, code: statusName(code), message: details, ms, peer }, 'refused');
+      if (peer !== undefined) {
+        const ms = Math.round(performance.now() - arrived);
+        log!.debug({ requestId: id, method: gated.method, code: statusName(code), message: details, ms, peer }, 'refused');
+      }
       metadata.set(REQUEST_ID_KEY, id);
       answerTrailersOnly(stream, code, details, metadata);
     };
