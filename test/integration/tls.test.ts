@@ -15,7 +15,7 @@ import { makePki, type Issued, type TestPki } from '../support/certificates.js';
 import { ConsulDouble, type HealthServiceEntry } from '../support/consul-double.js';
 import { consulRequest, healthService } from '../support/consul.js';
 import { logLines } from '../support/log-lines.js';
-import { request, servedSerial, type Answer } from '../support/tls-requests.js';
+import { readAnswer, request, servedSerial, type Answer } from '../support/tls-requests.js';
 
 const LINE = path.join(EVAL_DEV, 'lines', 'l0000.png');
 const image = readFileSync(LINE);
@@ -445,12 +445,7 @@ describe('TLS and mutual TLS', function () {
             agent: false,
             headers: { 'content-type': 'image/png', 'content-length': image.length },
           },
-          (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (body += d));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          },
+          (res) => readAnswer(res, resolve),
         );
         req.on('error', reject);
         req.write(image.subarray(0, 100));

@@ -21,6 +21,14 @@ export interface RequestOptions {
   plain?: boolean;
 }
 
+/** Reads `res` whole, then gives its status and body to `resolve`. */
+export function readAnswer(res: http.IncomingMessage, resolve: (answer: Answer) => void): void {
+  let body = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => (body += d));
+  res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+}
+
 /** One request to `route` on 127.0.0.1:`port`, its status and body. */
 export function request(port: number, route: string, options: RequestOptions = {}): Promise<Answer> {
   const client = options.plain ? http : https;
@@ -36,12 +44,7 @@ export function request(port: number, route: string, options: RequestOptions = {
         ...(options.client ?? {}),
         headers: options.body ? { 'content-type': 'image/png' } : {},
       },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
+      (res) => readAnswer(res, resolve),
     );
     req.on('error', reject);
     req.end(options.body);
