@@ -6,6 +6,7 @@
  */
 import { OcrCallError } from '../client/errors.js';
 import { healthClient } from '../client/health-client.js';
+import { channelTarget } from '../client/resolver-hosts.js';
 import { checkTarget } from '../client/target.js';
 import { tlsChannel } from '../client/tls.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
@@ -25,7 +26,7 @@ export async function healthCommand(opts: HealthCliOptions): Promise<number> {
   // As recognize and info check theirs: a URL, a host with no port or a port out of range would
   // otherwise fail as an unreachable server, or dial 443.
   checkTarget(opts.target, tls !== undefined);
-  const client = healthClient(opts.target, tlsChannel(tls) ?? {});
+  const client = healthClient(channelTarget(opts.target), tlsChannel(tls) ?? {});
   const name = opts.service === '' ? '(server)' : opts.service;
   try {
     const status = await client.check(opts.service, opts.deadlineMs);

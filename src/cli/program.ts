@@ -93,7 +93,7 @@ const DEFAULT_CONCURRENCY = 4;
 function targetOption(): Option {
   return new Option(
     '-t, --target <target>',
-    'the OCR servers: host:port, any gRPC target (dns:///ocr.internal:50051, ipv4:a:p,b:p), or consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D] for the passing instances of a Consul service',
+    'the OCR servers: host:port, a list of them by name or address (ocr-1:50051,ocr-2:50051,10.0.0.7:50051), any gRPC target (dns:///ocr.internal:50051, ipv4:a:p,b:p), or consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D] for the passing instances of a Consul service',
   ).default(DEFAULT_TARGET);
 }
 

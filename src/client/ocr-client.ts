@@ -32,6 +32,7 @@ import { tokenInterceptor, type TokenSource } from './token.js';
 import { registerLeastRequest } from './least-request-balancer.js';
 import { registerConsulResolver } from './resolver-consul.js';
 import { LOAD_BALANCING, RETRY_BUFFER_OPTIONS, serviceConfig, type LoadBalancing } from './service-config.js';
+import { channelTarget } from './resolver-hosts.js';
 import { checkTarget } from './target.js';
 import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, keepaliveChannelOptions } from './keepalive.js';
 
@@ -100,7 +101,9 @@ export class OcrClient {
 
   /**
    * `target` is a gRPC target: "host:port", "dns:///host:port", "ipv4:10.0.0.1:50051,10.0.0.2:50051",
-   * or "consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D]" (the passing instances of a Consul service).
+   * a list of servers by name or address, "ocr-1:50051,ocr-2:50051" (every address of every name,
+   * looked up again as they change), or "consul://AGENT_HOST:PORT/SERVICE[?tag=T&dc=D]" (the passing
+   * instances of a Consul service).
    */
   constructor(target: string, options: OcrClientOptions = {}) {
     this.target = checkTarget(target, Boolean(options.tls));
@@ -122,16 +125,20 @@ export class OcrClient {
       timeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
     });
     const secure = tlsChannel(options.tls);
-    this.stub = new LeanOcrServiceClient(target, options.credentials ?? secure?.credentials ?? grpcCredentials.createInsecure(), {
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
-      ...RETRY_BUFFER_OPTIONS,
-      ...keepalive,
-      ...secure?.options,
-      ...options.channelOptions,
-      ...(options.token !== undefined ? { interceptors: [tokenInterceptor(options.token)] } : {}),
-    });
+    this.stub = new LeanOcrServiceClient(
+      channelTarget(target),
+      options.credentials ?? secure?.credentials ?? grpcCredentials.createInsecure(),
+      {
+        'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+        'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+        'grpc.service_config': serviceConfig(loadBalancing, maxAttempts),
+        ...RETRY_BUFFER_OPTIONS,
+        ...keepalive,
+        ...secure?.options,
+        ...options.channelOptions,
+        ...(options.token !== undefined ? { interceptors: [tokenInterceptor(options.token)] } : {}),
+      },
+    );
   }
 
   /** Detects and reads the text of one encoded image (JPEG, PNG, WebP, TIFF, GIF, BMP). */

@@ -6,9 +6,10 @@
  */
 
 import { parseConsulTarget } from './consul-target.js';
+import { hostListOf, parseHostList } from './host-list.js';
 
 /** The forms a target takes, for the error messages. */
-const FORMS = '"host:port", "dns:///host:port", "ipv4:ADDR:PORT,…" or "consul://AGENT_HOST:PORT/SERVICE"';
+const FORMS = '"host:port", "host:port,host:port,…", "dns:///host:port", "ipv4:ADDR:PORT,…" or "consul://AGENT_HOST:PORT/SERVICE"';
 
 /** A consul target as grpc-js reads one: its authority (the agent, maybe none) between "//" and "/", then the service. */
 const CONSUL_TARGET = /^consul:\/\/[^/]*\/(.*)$/;
@@ -44,25 +45,23 @@ function namedPorts(target: string): string[] {
   return addresses.flatMap((address) => /^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+):(\d+)$/.exec(address)?.[1] ?? []);
 }
 
-/** An address literal with its port, as an ipv4: or ipv6: list takes each. */
-const IPV4_ADDRESS = /^\d{1,3}(?:\.\d{1,3}){3}:\d+$/;
-const IPV6_ADDRESS = /^\[[0-9A-Fa-f:.]+\]:\d+$/;
-
 /**
- * The refusal of a list of addresses outside grpc-js's ipv4: and ipv6: forms ("a:50051,b:50051", as
- * an Nginx upstream lists them), or null. grpc-js takes it as one DNS name, which never resolves: a
- * gateway started with it listened and answered every request 503.
+ * Throws a RangeError for a list of servers ("a:50051,b:50051") that resolver-hosts.ts cannot read,
+ * naming the entry: grpc-js would fail every call on it with the resolver's plain Error.
  */
-function listRefusal(target: string): string | null {
-  if (!target.includes(',') || /^(?:ipv[46]|consul|unix):/.test(target)) return null;
-  const addresses = target.replace(/^dns:(?:\/\/[^/]*\/)?/, '').split(',');
-  const as = (scheme: string): string => `write it "${scheme}:${addresses.join(',')}"`;
-  const how = addresses.every((a) => IPV4_ADDRESS.test(a))
-    ? as('ipv4')
-    : addresses.every((a) => IPV6_ADDRESS.test(a))
-      ? as('ipv6')
-      : 'only IP addresses can be listed (ipv4:ADDR:PORT,… or ipv6:[ADDR]:PORT,…); for host names, one DNS name that resolves to every instance (dns:///NAME:PORT) or a Consul service (consul://AGENT_HOST:PORT/SERVICE)';
-  return `target "${target}" lists several addresses, which gRPC would look up as one host name and never find: ${how}`;
+function checkHostList(target: string): void {
+  const hosts = hostListOf(target);
+  if (!hosts) return;
+  if (hosts.dnsServer !== undefined) {
+    throw new RangeError(
+      `target "${target}" names a DNS server (${hosts.dnsServer}) for a list of servers, whose names are looked up as this machine looks names up: write the list alone, "${hosts.list}"`,
+    );
+  }
+  try {
+    parseHostList(hosts.list);
+  } catch (err) {
+    throw new RangeError(`target "${target}": ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** `target`, or a RangeError that says how to write it; `tls`: whether the client connects with TLS. */
@@ -79,8 +78,7 @@ export function checkTarget(target: string, tls: boolean): string {
     );
   }
   if (target.startsWith('consul:')) checkConsulTarget(target);
-  const list = listRefusal(target);
-  if (list) throw new RangeError(list);
+  checkHostList(target);
   if (BARE_HOST.test(target) && !tls) {
     throw new RangeError(
       `target "${target}" names no port (gRPC would dial 443, where a plaintext client finds no OCR server): add the servers' gRPC port, e.g. "${target}:50051", or connect with the tls option (the CLI's --tls) to a TLS front on 443`,

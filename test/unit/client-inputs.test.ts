@@ -139,17 +139,41 @@ describe('OcrClient refuses what it cannot send', () => {
     new OcrClient('ocr.internal', { tls: true }).close();
   });
 
-  it('refuses at construction a list of addresses outside ipv4: and ipv6:, saying how to write it', () => {
+  it('takes a list of servers by name or address, and refuses at construction one with an entry it cannot read, naming the entry', () => {
+    for (const target of [
+      '10.0.0.1:50051,10.0.0.2:50051',
+      'dns:///10.0.0.1:50051,10.0.0.2:50051',
+      '[::1]:50051,[::2]:50051',
+      'ocr-1:50051,ocr-2:50051',
+      'ocr_1.internal:50051,10.0.0.7:50051,[fd00::7]:50051',
+    ]) {
+      new OcrClient(target).close();
+    }
     const cases: [string, RegExp][] = [
       [
-        '10.0.0.1:50051,10.0.0.2:50051',
-        /^target "10\.0\.0\.1:50051,10\.0\.0\.2:50051" lists several addresses, which gRPC would look up as one host name and never find: write it "ipv4:10\.0\.0\.1:50051,10\.0\.0\.2:50051"$/,
+        'ocr-1:50051,,ocr-2:50051',
+        /^target "ocr-1:50051,,ocr-2:50051": entry 2 is empty \(a comma too many\?\): list each server once as HOST:PORT$/,
       ],
-      ['dns:///10.0.0.1:50051,10.0.0.2:50051', /: write it "ipv4:10\.0\.0\.1:50051,10\.0\.0\.2:50051"$/],
-      ['[::1]:50051,[::2]:50051', /: write it "ipv6:\[::1\]:50051,\[::2\]:50051"$/],
+      ['ocr-1:50051,', /: entry 2 is empty/],
       [
-        'ocr-1:50051,ocr-2:50051',
-        /: only IP addresses can be listed .*one DNS name that resolves to every instance \(dns:\/\/\/NAME:PORT\) or a Consul service/,
+        'ocr-1:50051,ocr-2',
+        /^target "ocr-1:50051,ocr-2": entry "ocr-2" names no port: give each server's gRPC port, e\.g\. "ocr-2:50051"$/,
+      ],
+      ['ocr-1:50051,ocr-2:grpc', /: entry "ocr-2:grpc" names no port: give each server's gRPC port, e\.g\. "ocr-2:50051"$/],
+      ['ocr-1:50051,[::2]', /: entry "\[::2\]" names no port: .* e\.g\. "\[::2\]:50051"$/],
+      ['ocr-1:50051,ocr-2:70000', /: entry "ocr-2:70000" names port 70000, outside 1 to 65535: give the servers' gRPC port/],
+      ['ocr-1:50051,ocr-2:0', /names port 0, outside 1 to 65535/],
+      ['::1:50051,::2:50051', /: entry "::1:50051" holds an IPv6 address without brackets: write it \[ADDRESS\]:PORT$/],
+      ['ocr-1:50051,fd00::7', /: entry "fd00::7" holds an IPv6 address without brackets/],
+      ['ocr-1:50051,ocr-2:50051:1', /: entry "ocr-2:50051:1" is no HOST:PORT/],
+      [
+        'ocr-1:50051,ocr/2:50051',
+        /: entry "ocr\/2:50051" is no HOST:PORT \(a host name, an IPv4 address or \[an IPv6 address\], and a port\)$/,
+      ],
+      ['ocr-1:50051,[ocr-2]:50051', /: entry "\[ocr-2\]:50051" is no HOST:PORT/],
+      [
+        'dns://10.0.0.53/ocr-1:50051,ocr-2:50051',
+        /^target "dns:\/\/10\.0\.0\.53\/ocr-1:50051,ocr-2:50051" names a DNS server \(10\.0\.0\.53\) for a list of servers, .*: write the list alone, "ocr-1:50051,ocr-2:50051"$/,
       ],
     ];
     for (const [target, message] of cases) expect(() => new OcrClient(target), target).to.throw(RangeError, message);

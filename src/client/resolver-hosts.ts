@@ -1,0 +1,120 @@
+/**
+ * A grpc-js resolver for a list of servers, "ocr-1:50051,ocr-2:50051,10.0.0.7:50051" (host-list.ts):
+ * each name looked up as this machine looks names up (dns.lookup: /etc/hosts, then DNS, as a
+ * container's service names resolve), every address of every name an endpoint of the balancing
+ * policy (least_request, round_robin or pick_first). Looked up again when grpc-js asks (a
+ * connection lost) and every 30 s (channel option `ocr.hosts_refresh_ms`), so that a name whose
+ * addresses change, or that did not resolve at first, is followed.
+ *
+ * The grpc-js resolver API is experimental: grpc-js is pinned to ~1.14 in package.json, as for
+ * resolver-consul.ts.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
+import { NO_SERVER_REACHED } from './errors.js';
+import { HOSTS_SCHEME, hostListOf, parseHostList, type HostPort } from './host-list.js';
+
+/** As grpc-js's own DNS resolver's least time between lookups. */
+const DEFAULT_REFRESH_MS = 30_000;
+
+/** Why no call can be made: `failures` ("ocr-1 (ENOTFOUND)") are every name of the list. */
+export const namesUnresolved = (failures: string[]): string =>
+  `${NO_SERVER_REACHED} (no name of the target resolved to an address: ${failures.join(', ')}): check that the names are ` +
+  `spelled right and that this machine resolves them (getent hosts NAME; a container's service names resolve only on ` +
+  `its network), then try again`;
+
+export class HostsResolver implements experimental.Resolver {
+  private readonly entries: HostPort[];
+  private readonly refreshMs: number;
+  /** Per entry, the addresses its last lookup that succeeded gave: one that fails (a DNS server down) keeps them. */
+  private readonly known: HostPort[][];
+  /** Between updateResolution and destroy: results are passed on. */
+  private active = false;
+  private looking = false;
+  /** grpc-js asked for a resolution: the next result is passed on even if unchanged. */
+  private asked = false;
+  private reported: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    uri: experimental.GrpcUri,
+    private readonly listener: experimental.ResolverListener,
+    options: ChannelOptions,
+  ) {
+    this.entries = parseHostList(uri.path);
+    this.known = this.entries.map(() => []);
+    const refresh: unknown = options['ocr.hosts_refresh_ms'];
+    this.refreshMs = typeof refresh === 'number' && refresh > 0 ? refresh : DEFAULT_REFRESH_MS;
+  }
+
+  /** The first entry, as grpc-js's ipv4: resolver gives its first address: the authority, and the name TLS checks. */
+  static getDefaultAuthority(uri: experimental.GrpcUri): string {
+    return uri.path.split(',')[0]!;
+  }
+
+  updateResolution(): void {
+    this.active = true;
+    this.asked = true;
+    if (!this.looking) void this.resolve();
+  }
+
+  destroy(): void {
+    this.active = false;
+    this.asked = false;
+    this.reported = null;
+    clearTimeout(this.timer);
+  }
+
+  private async resolve(): Promise<void> {
+    clearTimeout(this.timer);
+    this.looking = true;
+    const failures = (await Promise.all(this.entries.map((entry, i) => this.lookUp(entry, i)))).flatMap((f) => f ?? []);
+    this.looking = false;
+    if (!this.active) return;
+    this.report(failures);
+    // As grpc-js's own timers: the refresh alone keeps no process alive.
+    this.timer = setTimeout(() => void this.resolve(), this.refreshMs).unref();
+  }
+
+  /** Looks `entry` up into known[index]; why it failed ("ocr-1 (ENOTFOUND)"), or null. */
+  private async lookUp({ host, port }: HostPort, index: number): Promise<string | null> {
+    if (isIP(host) !== 0) {
+      this.known[index] = [{ host, port }];
+      return null;
+    }
+    try {
+      this.known[index] = (await lookup(host, { all: true })).map(({ address }) => ({ host: address, port }));
+      return null;
+    } catch (err) {
+      return `${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
+  }
+
+  /** Every address known, once each; or, where none is, why: passed on when grpc-js asked or it changed. */
+  private report(failures: string[]): void {
+    const addresses = new Map(this.known.flat().map((a) => [`${a.host}:${a.port}`, a]));
+    const key = addresses.size > 0 ? [...addresses.keys()].join(',') : failures.join(',');
+    if (!this.asked && key === this.reported) return;
+    this.asked = false;
+    this.reported = key;
+    if (addresses.size > 0) {
+      const endpoints = [...addresses.values()].map((address) => ({ addresses: [address] }));
+      this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
+    } else {
+      const details = namesUnresolved(failures);
+      this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details }), {}, null, details);
+    }
+  }
+}
+
+let registered = false;
+
+/** The target grpc-js is given for `target` (checked): a list under the hosts: scheme, its resolver registered; any other as it is. */
+export function channelTarget(target: string): string {
+  const hosts = hostListOf(target);
+  if (!hosts) return target;
+  if (!registered) experimental.registerResolver(HOSTS_SCHEME, HostsResolver);
+  registered = true;
+  return `${HOSTS_SCHEME}:${hosts.list}`;
+}
