@@ -7,9 +7,10 @@
 import { isIP } from 'node:net';
 import { connect, createSecureContext, type SecureContext } from 'node:tls';
 import { CallCredentials, ChannelCredentials, credentials, experimental, type ChannelOptions } from '@grpc/grpc-js';
+import { HOSTS_SCHEME } from './host-list.js';
 
-/** Schemes whose name is the host of the target's first address, as grpc-js's dns and ip resolvers give it. */
-const ADDRESS_SCHEMES = new Set(['dns', 'ipv4', 'ipv6']);
+/** Schemes whose name is the host of the target's first address, as grpc-js's dns and ip resolvers and resolver-hosts.ts give it. */
+const ADDRESS_SCHEMES = new Set(['dns', 'ipv4', 'ipv6', HOSTS_SCHEME]);
 
 export class TlsCredentials extends ChannelCredentials {
   /** grpc-js's credentials, for connections checked against a host name. */

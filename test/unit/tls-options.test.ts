@@ -157,6 +157,8 @@ describe('TLS options of the command line and the SDK', () => {
         await ask('127.0.0.1:${port}', {}),
         await ask('ipv4:127.0.0.1:${port}', { serverName: '127.0.0.1' }),
         await ask('127.0.0.1:${port}', { serverName: '127.0.0.2' }),
+        // A list of servers is checked against its first entry's host, as an ipv4: list is.
+        await ask('127.0.0.1:${port},localhost:${port}', {}),
       ];
       await new Promise((resolve) => setImmediate(resolve));
       console.log(JSON.stringify({ answers, warnings }));`;
@@ -165,6 +167,7 @@ describe('TLS options of the command line and the SDK', () => {
       const { answers, warnings } = JSON.parse(stdout) as { answers: string[]; warnings: string[] };
       expect(answers.slice(0, 2)).to.deep.equal(['tls-1', 'tls-1']);
       expect(answers[2]).to.match(/does not carry the name the client checks/);
+      expect(answers[3]).to.equal('tls-1');
       expect(warnings).to.deep.equal([]);
     } finally {
       server.forceShutdown();
