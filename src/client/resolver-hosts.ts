@@ -3,8 +3,8 @@
  * each name looked up as this machine looks names up (dns.lookup: /etc/hosts, then DNS, as a
  * container's service names resolve), every address of every name an endpoint of the balancing
  * policy (least_request, round_robin or pick_first). Looked up again when grpc-js asks (a
- * connection lost) and every 30 s (channel option `ocr.hosts_refresh_ms`), so that a name whose
- * addresses change, or that did not resolve at first, is followed.
+ * connection lost) and every 30 s (channel option `ocr.hosts_refresh_ms`), and passed on where that
+ * changed anything, so that a name whose addresses change, or that did not resolve at first, is followed.
  *
  * The grpc-js resolver API is experimental: grpc-js is pinned to ~1.14 in package.json, as for
  * resolver-consul.ts.
@@ -32,8 +32,7 @@ export class HostsResolver implements experimental.Resolver {
   /** Between updateResolution and destroy: results are passed on. */
   private active = false;
   private looking = false;
-  /** grpc-js asked for a resolution: the next result is passed on even if unchanged. */
-  private asked = false;
+  /** What was last passed on, since the last destroy: the same again is not (report()). */
   private reported: string | null = null;
   private timer: NodeJS.Timeout | undefined;
 
@@ -55,13 +54,11 @@ export class HostsResolver implements experimental.Resolver {
 
   updateResolution(): void {
     this.active = true;
-    this.asked = true;
     if (!this.looking) void this.resolve();
   }
 
   destroy(): void {
     this.active = false;
-    this.asked = false;
     this.reported = null;
     clearTimeout(this.timer);
   }
@@ -91,12 +88,15 @@ export class HostsResolver implements experimental.Resolver {
     }
   }
 
-  /** Every address known, once each; or, where none is, why: passed on when grpc-js asked or it changed. */
+  /**
+   * Every address known, once each; or, where none is, why: passed on where it changed. The same list
+   * again would make round_robin start its connections over, and the one that fails at once (an
+   * instance down) ask for another resolution: a loop of thousands of lookups a second.
+   */
   private report(failures: string[]): void {
     const addresses = new Map(this.known.flat().map((a) => [`${a.host}:${a.port}`, a]));
     const key = addresses.size > 0 ? [...addresses.keys()].join(',') : failures.join(',');
-    if (!this.asked && key === this.reported) return;
-    this.asked = false;
+    if (key === this.reported) return;
     this.reported = key;
     if (addresses.size > 0) {
       const endpoints = [...addresses.values()].map((address) => ({ addresses: [address] }));

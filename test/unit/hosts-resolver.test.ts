@@ -1,16 +1,14 @@
 import { EventEmitter, once } from 'node:events';
 import { expect } from 'chai';
-import { experimental } from '@grpc/grpc-js';
+import { experimental, Server, type ChannelOptions } from '@grpc/grpc-js';
+import { OcrClient } from '../../src/client/index.js';
 import { channelTarget, HostsResolver } from '../../src/client/resolver-hosts.js';
+import { HOSTS_SCHEME } from '../../src/client/host-list.js';
+import { bindLoopback } from '../../src/dev/free-port.js';
+import { OcrServiceService, ServerInfo, type OcrServiceServer } from '../../src/gen/ocr/v1/ocr.js';
+import { closedPort } from '../support/closed-port.js';
 
 type Result = Parameters<experimental.ResolverListener>[0];
-
-/** A resolver for `list` whose results arrive as 'result' events. */
-function resolverFor(list: string): { resolver: HostsResolver; next: () => Promise<Result> } {
-  const results = new EventEmitter();
-  const resolver = new HostsResolver({ scheme: 'hosts', path: list }, (result) => results.emit('result', result), {});
-  return { resolver, next: async () => ((await once(results, 'result')) as [Result])[0] };
-}
 
 const addressesOf = (result: Result): string[] => {
   if (!result.ok) throw new Error(result.error.details);
@@ -18,22 +16,49 @@ const addressesOf = (result: Result): string[] => {
 };
 
 describe('the resolver of a list of servers', () => {
-  it('gives every address of every entry once, leaves out a name that does not resolve, and answers each time grpc-js asks', async () => {
-    const { resolver, next } = resolverFor('localhost:50051,127.0.0.1:50051,ocr-nowhere.invalid:50052,10.0.0.7:50053,[fd00::7]:50053');
+  it('gives every address of every entry once, and leaves out a name that does not resolve', async () => {
+    const results = new EventEmitter();
+    const resolver = new HostsResolver(
+      { scheme: HOSTS_SCHEME, path: 'localhost:50051,127.0.0.1:50051,ocr-nowhere.invalid:50052,10.0.0.7:50053,[fd00::7]:50053' },
+      (result) => results.emit('result', result),
+      {},
+    );
     try {
-      let answer = next();
+      const answer = once(results, 'result') as Promise<[Result]>;
       resolver.updateResolution();
-      const first = addressesOf(await answer);
+      const addresses = addressesOf((await answer)[0]);
       // localhost is 127.0.0.1 (and, on some machines, ::1 as well): listed once however often it is named.
-      expect(first.filter((a) => a === '127.0.0.1:50051')).to.have.length(1);
-      expect(first).to.include.members(['10.0.0.7:50053', '[fd00::7]:50053']);
-      expect(first.filter((a) => a.endsWith(':50052'))).to.deep.equal([]);
-      // Asked again (a connection lost): the same list again, which the balancers keep their connections across.
-      answer = next();
-      resolver.updateResolution();
-      expect(addressesOf(await answer)).to.deep.equal(first);
+      expect(addresses.filter((a) => a === '127.0.0.1:50051')).to.have.length(1);
+      expect(addresses).to.include.members(['10.0.0.7:50053', '[fd00::7]:50053']);
+      expect(addresses.filter((a) => a.endsWith(':50052'))).to.deep.equal([]);
     } finally {
       resolver.destroy();
+    }
+  });
+
+  it('passes on an unchanged list once: round_robin past an instance that is down does not loop on lookups', async () => {
+    const server = new Server();
+    const answering: Partial<OcrServiceServer> = { getServerInfo: (_call, callback) => callback(null, ServerInfo.fromPartial({})) };
+    server.addService(OcrServiceService, answering as OcrServiceServer);
+    const port = await bindLoopback(server);
+    let reports = 0;
+    /** The resolver grpc-js makes for the client below, counting what it passes on. */
+    class Counted extends HostsResolver {
+      constructor(uri: experimental.GrpcUri, listener: experimental.ResolverListener, options: ChannelOptions) {
+        super(uri, (...result) => (reports++, listener(...result)), options);
+      }
+    }
+    channelTarget('localhost:1,localhost:2');
+    experimental.registerResolver(HOSTS_SCHEME, Counted);
+    // round_robin starts its connections over on every list it is given; the one refused at once asks for another.
+    const client = new OcrClient(`localhost:${port},127.0.0.1:${await closedPort()}`, { loadBalancing: 'round_robin' });
+    try {
+      for (let i = 0; i < 50; i++) await client.getServerInfo();
+      expect(reports).to.equal(1);
+    } finally {
+      client.close();
+      experimental.registerResolver(HOSTS_SCHEME, HostsResolver);
+      server.forceShutdown();
     }
   });
 
