@@ -66,10 +66,17 @@ export class HostsResolver implements experimental.Resolver {
   private async resolve(): Promise<void> {
     clearTimeout(this.timer);
     this.looking = true;
-    const failures = (await Promise.all(this.entries.map((entry, i) => this.lookUp(entry, i)))).flatMap((f) => f ?? []);
+    const failures = await Promise.all(
+      this.entries.map(async (entry, i) => {
+        const failure = await this.lookUp(entry, i);
+        // Each name as it resolves: one whose lookup hangs (a DNS server that does not answer) holds up none of the others.
+        if (failure === null && this.active) this.reportAddresses();
+        return failure;
+      }),
+    );
     this.looking = false;
     if (!this.active) return;
-    this.report(failures);
+    if (!this.reportAddresses()) this.reportFailure(failures.flatMap((f) => f ?? []));
     // As grpc-js's own timers: the refresh alone keeps no process alive.
     this.timer = setTimeout(() => void this.resolve(), this.refreshMs).unref();
   }
@@ -89,22 +96,28 @@ export class HostsResolver implements experimental.Resolver {
   }
 
   /**
-   * Every address known, once each; or, where none is, why: passed on where it changed. The same list
-   * again would make round_robin start its connections over, and the one that fails at once (an
+   * Every address known, once each, passed on where it changed; false where none is known. The same
+   * list again would make round_robin start its connections over, and the one that fails at once (an
    * instance down) ask for another resolution: a loop of thousands of lookups a second.
    */
-  private report(failures: string[]): void {
+  private reportAddresses(): boolean {
     const addresses = new Map(this.known.flat().map((a) => [`${a.host}:${a.port}`, a]));
-    const key = addresses.size > 0 ? [...addresses.keys()].join(',') : failures.join(',');
-    if (key === this.reported) return;
-    this.reported = key;
-    if (addresses.size > 0) {
+    if (addresses.size === 0) return false;
+    const key = [...addresses.keys()].join(',');
+    if (key !== this.reported) {
+      this.reported = key;
       const endpoints = [...addresses.values()].map((address) => ({ addresses: [address] }));
       this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
-    } else {
-      const details = namesUnresolved(failures);
-      this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details }), {}, null, details);
     }
+    return true;
+  }
+
+  /** No name resolved: why, naming each (`failures`), passed on where it changed. */
+  private reportFailure(failures: string[]): void {
+    const details = namesUnresolved(failures);
+    if (details === this.reported) return;
+    this.reported = details;
+    this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details }), {}, null, details);
   }
 }
 
