@@ -3,8 +3,8 @@
  * what a newcomer copies or an operator alerts on exists: each `ocr` command they show takes the
  * flags shown with it; every other flag they name is an `ocr` command's, a bench script's or another
  * tool's (docker, curl, ghz…); every metric they name is registered, and every one registered is
- * named; every `npm run` script, `OCR_*` variable and repository path they name exists; and
- * ARCHITECTURE.md, which says what every file under src/ holds, names each one.
+ * named; every `npm run` script, `OCR_*` variable, camelCase identifier and repository path they
+ * name exists; and ARCHITECTURE.md, which says what every file under src/ holds, names each one.
  */
 import { expect } from 'chai';
 import type { Command } from 'commander';
@@ -181,6 +181,17 @@ describe('README and docs/ against the code', () => {
     const source = ['src', 'bin', 'test/support', 'examples', 'compose.yaml', 'Containerfile'].flatMap((p) => texts(path.join(ROOT, p)));
     const variables = new Set(docs.flatMap(({ text }) => [...text.matchAll(/\bOCR_[A-Z_]+\b/g)].map((m) => m[0])));
     expect([...variables].filter((v) => !source.some((s) => s.includes(v)))).to.deep.equal([]);
+  });
+
+  it('names only code identifiers (camelCase in backticks: functions, types, options) that the source has', () => {
+    const source = ['src', 'web', 'bin', 'bench', 'test/support', 'packages/client'].flatMap((p) => texts(path.join(ROOT, p))).join('\n');
+    const missing = docs.flatMap(({ file, text }) =>
+      [...text.matchAll(/`(?:[\w.]*\.)?([a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*)(?:\(\))?`/g)]
+        .map((m) => m[1]!)
+        .filter((name) => !new RegExp(`\\b${name}\\b`).test(source))
+        .map((name) => `${file}: ${name}`),
+    );
+    expect([...new Set(missing)]).to.deep.equal([]);
   });
 
   it('names only repository paths that exist', () => {
