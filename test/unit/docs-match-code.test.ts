@@ -204,6 +204,13 @@ describe('README and docs/ against the code', () => {
     expect(missing).to.deep.equal([]);
   });
 
+  it("lists the Web UI's options as its Options form has them", () => {
+    const sentence = /The options \(([^)]*)\)\s+are under "Options"/.exec(read('README.md'));
+    const listed = [...(sentence?.[1] ?? '').matchAll(/`(\w+)`/g)].map((m) => m[1]!);
+    const form = /<form id="options">([\s\S]*?)<\/form>/.exec(read('web/index.html'))![1]!;
+    expect(listed).to.have.members([...form.matchAll(/ name="(\w+)"/g)].map((m) => m[1]!));
+  });
+
   it('ARCHITECTURE.md says what each file under src/ holds', () => {
     const architecture = read('docs/ARCHITECTURE.md');
     const files = (dir: string): string[] =>
