@@ -351,7 +351,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     )
     .option(
       '--json',
-      'print JSON Lines, one object per file: {file, width, height, rotation, instance, lines: [{text, confidence, box}]} (rotation: degrees clockwise the page was found turned; none with --tile-size) or {file, error: {code, message}}',
+      'print JSON Lines, one object per file: {file, width, height, rotation, instance, lines: [{text, confidence, box}]} (rotation: degrees clockwise the page was found turned; none with --lines-only or --tile-size) or {file, error: {code, message}}',
     )
     .addOption(
       new Option(
