@@ -614,7 +614,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
 
   program
     .command('api-key')
-    .description('API keys for `ocr serve --api-keys FILE`')
+    .description('API keys for the --api-keys FILE of `ocr serve` and `ocr gateway`')
     .command('create')
     .description(
       'Make a new random API key: prints it once (first line) and its entry for the key file (second line), which holds only its SHA-256.',
