@@ -14,7 +14,9 @@ import { Registry } from 'prom-client';
 
 import { buildProgram, type CommandActions } from '../../src/cli/program.js';
 import { ROOT } from '../../src/dev/repo-paths.js';
+import { openApiDocument } from '../../src/http/openapi.js';
 import { collectProcessMetrics } from '../../src/shared/process-metrics.js';
+import { SERVER_VERSION } from '../../src/shared/version.js';
 
 const DOCS = ['README.md', 'docs/ARCHITECTURE.md', 'docs/RESOURCES.md'];
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
@@ -202,6 +204,20 @@ describe('README and docs/ against the code', () => {
         .map((p) => `${file}: ${p}`),
     );
     expect(missing).to.deep.equal([]);
+  });
+
+  it("README's route table lists each route of the HTTP API, besides its spec, its docs page and the Web UI", () => {
+    const rows = read('README.md')
+      .split('\n')
+      .filter((line) => /^\| `(?:GET|POST) \//.test(line));
+    const listed = rows.flatMap((row) => [...row.split(' | ')[0]!.matchAll(/`((?:GET|POST) \/[^`]*)`/g)].map((m) => m[1]!));
+    const { paths } = openApiDocument(SERVER_VERSION) as { paths: Record<string, Record<string, unknown>> };
+    const described = Object.entries(paths).flatMap(([route, operations]) =>
+      Object.keys(operations)
+        .filter((method) => method === 'get' || method === 'post')
+        .map((method) => `${method.toUpperCase()} ${route}`),
+    );
+    expect(listed).to.have.members([...described, 'GET /openapi.json', 'GET /docs', 'GET /']);
   });
 
   it("lists the Web UI's options as its Options form has them", () => {
