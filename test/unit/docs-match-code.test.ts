@@ -1,10 +1,11 @@
 /**
- * README.md, docs/ARCHITECTURE.md and docs/RESOURCES.md against the code they describe, so that
- * what a newcomer copies or an operator alerts on exists: each `ocr` command they show takes the
- * flags shown with it; every other flag they name is an `ocr` command's, a bench script's or another
- * tool's (docker, curl, ghz…); every metric they name is registered, and every one registered is
- * named; every `npm run` script, `OCR_*` variable, camelCase identifier and repository path they
- * name exists; and ARCHITECTURE.md, which says what every file under src/ holds, names each one.
+ * README.md, docs/ARCHITECTURE.md, docs/RESOURCES.md and consul/README.md against the code they
+ * describe, so that what a newcomer copies or an operator alerts on exists: each `ocr` command they
+ * show takes the flags shown with it; every other flag they name is an `ocr` command's, a bench
+ * script's or another tool's (docker, curl, ghz…); every metric they name is registered, and every
+ * one registered is named; every `npm run` script, `OCR_*` variable, camelCase identifier and
+ * repository path they name exists; README's HTTP routes and Web UI options are the code's; and
+ * ARCHITECTURE.md names each file under src/, and which file names are not unique.
  */
 import { expect } from 'chai';
 import type { Command } from 'commander';
@@ -18,7 +19,7 @@ import { openApiDocument } from '../../src/http/openapi.js';
 import { collectProcessMetrics } from '../../src/shared/process-metrics.js';
 import { SERVER_VERSION } from '../../src/shared/version.js';
 
-const DOCS = ['README.md', 'docs/ARCHITECTURE.md', 'docs/RESOURCES.md'];
+const DOCS = ['README.md', 'docs/ARCHITECTURE.md', 'docs/RESOURCES.md', 'consul/README.md'];
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
 
 /** Flags of the other tools the docs show (docker, podman, curl, ghz, npm, mocha, prettier, debootstrap). */
