@@ -9,7 +9,7 @@ import type { ServerInfo } from '../gen/ocr/v1/ocr.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { noInstanceReason, reachedInstance, type ClusterReach } from './cluster-reach.js';
-import { HttpError } from './failure.js';
+import { HttpError, refusedForWork, workOverDeadline } from './failure.js';
 import { scopeRefusalFor } from '../auth/access.js';
 import { AuthFailure, bearerToken } from '../auth/bearer.js';
 import { asMetadataValue } from '../shared/metadata-value.js';
@@ -72,6 +72,16 @@ export const gatewayDeadlinePassed = (deadlineMs: number): string =>
   `the gateway's deadline of ${deadlineMs} ms (its --deadline-ms) passed before the answer came: send a longer timeout_ms, or a smaller image, or retry when the service is less busy`;
 
 /**
+ * The answer to a request that set no timeout_ms of its own, refused at once by an instance because
+ * its work would not fit in what the gateway's deadline left (failure.ts): that deadline had not passed.
+ */
+function gatewayDeadline(deadlineMs: number, description: string): string {
+  const early = workOverDeadline(description);
+  const deadline = `the gateway's deadline of ${deadlineMs} ms (its --deadline-ms)`;
+  return early ? refusedForWork(deadline, early, 'send a longer timeout_ms, or a smaller image') : gatewayDeadlinePassed(deadlineMs);
+}
+
+/**
  * An instance's refusal of who calls, as the AuthFailure the instance's own HTTP front door makes
  * of it, so that its message and WWW-Authenticate read alike (RFC 6750). A missing scope names what
  * the HTTP caller called (POST /api/ocr), not the gRPC method the gateway called for it. A refusal
@@ -106,7 +116,7 @@ function forHttpCaller(err: unknown, call: HttpCall, deadlineMs: number, ownToke
   const refusal = err instanceof OcrCallError ? relayedAuthFailure(err, call, ownToken) : null;
   if (refusal) return refusal;
   if (err instanceof OcrCallError && err.code === 'DEADLINE_EXCEEDED' && call.deadline === undefined) {
-    return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadlinePassed(deadlineMs));
+    return new HttpError(504, 'DEADLINE_EXCEEDED', gatewayDeadline(deadlineMs, err.details));
   }
   if (err instanceof OcrCallError && err.code === 'UNIMPLEMENTED')
     return new HttpError(501, 'UNIMPLEMENTED', notServedByInstances(call.what));

@@ -3,6 +3,7 @@
  * message, and Retry-After for a refusal that a retry can cure.
  */
 import { CONNECTION_LOST } from '../client/errors.js';
+import { ANSWER_MARGIN_MS } from '../shared/answer-deadline.js';
 import { STARTING_MESSAGE, STARTING_REASON } from '../server/starting-service.js';
 import { OcrError } from '../shared/errors.js';
 import { newCallPushbackMs, type Trailers } from '../shared/pushback.js';
@@ -74,7 +75,7 @@ function pushbackMs(err: StatusError): number | undefined {
 }
 
 /**
- * Every DEADLINE_EXCEEDED in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms
+ * Every DEADLINE_EXCEEDED past its deadline in the HTTP API's words: the deadline an HTTP caller sets is timeout_ms
  * (the gateway's --deadline-ms without one). The servers' own wordings (admission's "its deadline
  * leaves 2 ms", a worker's) name gRPC's deadline, and which one a request meets depends on timing
  * (an instance's refusal, or the answer's timer, answer-in-time.ts): one message keeps the answer
@@ -82,6 +83,38 @@ function pushbackMs(err: StatusError): number | undefined {
  */
 export const TIMEOUT_PASSED =
   'timeout_ms passed before the answer came: allow a longer timeout_ms, or send a smaller image, or retry when the service is less busy';
+
+/**
+ * Admission's refusal of a call whose work would not fit in what is left of its deadline
+ * (admission.ts), made as the call comes in: with time still left, "timeout_ms passed" was read
+ * seconds before the caller's timeout_ms had.
+ */
+const WORK_OVER_DEADLINE = /^this call needs about (\d+) ms of work and its deadline leaves (\d+) ms\b/;
+
+export interface WorkOverDeadline {
+  workMs: number;
+  leftMs: number;
+}
+
+/**
+ * The work and the time left of such a refusal; null for another description, or where no more was
+ * left than an answer needs to be on time (tooLateToAnswer): that deadline has as good as passed.
+ */
+export function workOverDeadline(description: string): WorkOverDeadline | null {
+  const match = WORK_OVER_DEADLINE.exec(description);
+  const leftMs = Number(match?.[2]);
+  return match && leftMs > ANSWER_MARGIN_MS ? { workMs: Number(match[1]), leftMs } : null;
+}
+
+/** The 504 message of such a refusal: `deadline` names the deadline too short, `advice` what the caller changes. */
+export const refusedForWork = (deadline: string, { workMs, leftMs }: WorkOverDeadline, advice: string): string =>
+  `${deadline} is too short for this request: its work is estimated at about ${workMs} ms, more than the ${leftMs} ms left of it allow with a margin, so it was refused at once rather than when it passed; ${advice}`;
+
+/** The message of a DEADLINE_EXCEEDED described so, in the HTTP API's words (the deadline an HTTP caller sets is timeout_ms). */
+function deadlineWords(description: string): string {
+  const early = workOverDeadline(description);
+  return early ? refusedForWork('timeout_ms', early, 'allow a longer timeout_ms, or send a smaller image') : TIMEOUT_PASSED;
+}
 
 /** What an HTTP caller told to retry later acts on: Retry-After, sent with every 429 and 503 that has a hint. */
 export const RETRY_AFTER = 'retry when the Retry-After header says';
@@ -157,7 +190,8 @@ export function toHttpFailure(err: unknown): HttpFailure {
   if (!isStatusError(err)) {
     return { status: 500, code: 'INTERNAL', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const message = err.code === 'DEADLINE_EXCEEDED' ? TIMEOUT_PASSED : (err.details ?? err.message);
+  const description = err.details ?? err.message;
+  const message = err.code === 'DEADLINE_EXCEEDED' ? deadlineWords(description) : description;
   if (err.code === 'RESOURCE_EXHAUSTED') {
     // Too large for any retry (413), or refused for load until there is room (429).
     const wait = pushbackMs(err);

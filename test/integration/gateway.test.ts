@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Metadata, Server, ServerCredentials, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
+import sharp from 'sharp';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { unreachable } from '../../src/client/errors.js';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
@@ -269,6 +270,33 @@ describe('ocr gateway answers as its instances do', function () {
       const [direct, through] = await both((base) => post(base, `/api/ocr?timeout_ms=${timeout}`, imageForm(image)));
       expect(direct, `${timeout} ms at the instance`).to.include({ status: 504, msg: TIMEOUT_PASSED });
       expect(through, `${timeout} ms at the gateway`).to.include({ status: 504, msg: TIMEOUT_PASSED });
+    }
+  });
+
+  it('answers an image whose work would not fit in its deadline 504 at once, saying so, rather than that the deadline passed', async () => {
+    // A page the detector reads whole at 1600×1600: work far over the 300 ms the deadlines below allow, memory within the budget.
+    const page = await sharp({ create: { width: 1600, height: 1600, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const tooShort = (deadline: string, advice: string): RegExp =>
+      new RegExp(
+        `^${deadline} is too short for this request: its work is estimated at about \\d+ ms, more than the \\d+ ms left of it allow with a margin, so it was refused at once rather than when it passed; ${advice}$`,
+      );
+    const [direct, through] = await both((base) => post(base, '/api/ocr?max_side_len=1600&timeout_ms=300', imageForm(page)));
+    for (const answer of [direct, through]) {
+      expect(answer.status, answer.msg).to.equal(504);
+      expect(answer.msg).to.match(tooShort('timeout_ms', 'allow a longer timeout_ms, or send a smaller image'));
+    }
+    // Without a timeout_ms of its own, the deadline too short is the gateway's.
+    const short = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`, '--deadline-ms', '300']);
+    try {
+      const answer = await post(short.url, '/api/ocr?max_side_len=1600', imageForm(page));
+      expect(answer.status, answer.msg).to.equal(504);
+      expect(answer.msg).to.match(
+        tooShort("the gateway's deadline of 300 ms \\(its --deadline-ms\\)", 'send a longer timeout_ms, or a smaller image'),
+      );
+    } finally {
+      short.child.kill('SIGKILL');
     }
   });
 

@@ -48,16 +48,36 @@ describe('HTTP failures', () => {
     expect(failure.message).to.match(/^timeout_ms passed before the answer came: allow a longer timeout_ms/);
     // A server's own description names gRPC's deadline: an HTTP caller reads its timeout_ms there too, as from the SDK's.
     // (An Error, as grpc-js gives: a spread of one is none, and toOcrCallError would take it as INTERNAL.)
-    const server = toOcrCallError(
-      Object.assign(new Error('4 DEADLINE_EXCEEDED'), {
-        ...grpcJs,
-        details: 'this call needs about 2223 ms of work and its deadline leaves 1997 ms',
-      }),
-    );
-    expect(server.details).to.match(/its deadline leaves 1997 ms$/);
-    expect(toHttpFailure(server)).to.deep.equal({ status: 504, code: 'DEADLINE_EXCEEDED', message: failure.message });
+    // With no more left than an answer needs to be on time, a refusal by admission comes as the deadline passes.
     const engine = new OcrError('DEADLINE_EXCEEDED', 'this call needs about 166 ms of work and its deadline leaves 2 ms');
     expect(toHttpFailure(engine)).to.deep.equal({ status: 504, code: 'DEADLINE_EXCEEDED', message: failure.message });
+  });
+
+  it('says that a request whose work would not fit in its timeout_ms was refused at once, not that its timeout_ms passed', async () => {
+    // Admission's own refusal: 3 s of work on an idle server of one worker, 2 s of its deadline left.
+    const admission = new Admission(new MemoryBudget(2 ** 30), { workers: 1, maxWaitMs: 30_000, deadlineShare: 0.8 });
+    const cost = { bytes: 1, encodedBytes: 0, kind: 'page' as const, units: 2, what: 'a page' };
+    const refusal = await admission
+      .run(cost, { deadline: Date.now() + 2000 }, async () => 0)
+      .then(
+        () => expect.fail('admitted'),
+        (err: OcrError) => err,
+      );
+    // As an instance's HTTP API has it, and as a gateway has it from the instance over gRPC.
+    const relayed = toOcrCallError(
+      Object.assign(new Error('4 DEADLINE_EXCEEDED'), {
+        code: Status.DEADLINE_EXCEEDED,
+        details: refusal.message,
+        metadata: new Metadata(),
+      }),
+    );
+    for (const err of [refusal, relayed]) {
+      const failure = toHttpFailure(err);
+      expect(failure).to.include({ status: 504, code: 'DEADLINE_EXCEEDED' });
+      expect(failure.message).to.match(
+        /^timeout_ms is too short for this request: its work is estimated at about 3000 ms, more than the \d+ ms left of it allow with a margin, so it was refused at once rather than when it passed; allow a longer timeout_ms, or send a smaller image$/,
+      );
+    }
   });
 
   it('answers 413 without Retry-After for a refusal no retry can fix', () => {
