@@ -302,12 +302,36 @@ function retryDelayS(xhr, tries) {
  * front. nginx, as set up by default, refuses an upload over 1 MiB (413) and stops waiting for an
  * answer after 60 s (504): "the server answered 413" said nothing of either, nor what to do.
  */
+/** What helps an image that took too long: less work for it, or a less busy server. */
+const TOO_SLOW_ADVICE = 'Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
+
 const PROXY_WORDS = {
   413: 'a proxy in front of the server refused the image as too large (413), before the server saw it; send a smaller image, or ask the proxy’s operator to allow larger uploads (nginx: client_max_body_size)',
-  504: 'a proxy in front of the server stopped waiting for its answer (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options',
+  504: `a proxy in front of the server stopped waiting for its answer (504); ${TOO_SLOW_ADVICE}`,
 };
 
 const wordsFor = (xhr) => PROXY_WORDS[xhr.status] ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim();
+
+/** How the server begins every refusal over a caller's quota (src/auth/quota.ts), what tells it apart from one for load. */
+const OVER_QUOTA = 'over the quota of ';
+
+/**
+ * The server's refusals in a person's words, where its own are for scripts: a person can neither read
+ * Retry-After (the page waits it out, and says when) nor set a timeout_ms (the page sends none), nor
+ * send the request to another instance. A refusal over a quota keeps its reason, whose quota and what
+ * it allows; what to do comes after (recognize). Undefined for the other answers, which the server's words fit.
+ */
+function personWords(xhr) {
+  const msg = xhr.response?.msg;
+  if (typeof msg !== 'string') return undefined;
+  if (xhr.status === 429) return msg.startsWith(OVER_QUOTA) ? msg.split('; ')[0] : 'the server is busy';
+  if (xhr.status === 503) return 'the server cannot read images just now (it is starting, stopping or without an instance to read them)';
+  if (xhr.status === 504) return `the server stopped reading the image at the time it allows (504); ${TOO_SLOW_ADVICE}`;
+  return undefined;
+}
+
+/** A wait in the words a person reads: seconds, or minutes past two. */
+const inWords = (seconds) => (seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`);
 
 /**
  * Refusals of the file itself, too large (413) or no image (415): sent again, it is refused again
@@ -418,7 +442,8 @@ const UNREADABLE =
 /**
  * Reads one image. A busy server (429, 503), a proxy's 502 or a lost connection is tried again by itself, a
  * bounded number of times, waiting what the server asks; anything else is shown as the server
- * words it. Never rejects, so the images after it are always sent.
+ * words it, or in a person's words where the server's are for scripts (personWords). Never rejects,
+ * so the images after it are always sent.
  */
 async function recognize(file, card, signal) {
   const name = nameOf(file);
@@ -450,19 +475,26 @@ async function recognize(file, card, signal) {
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       if (unreadable) return fail(card, file, UNREADABLE, false);
-      const why = xhr.status === 0 ? 'no answer from the server' : (answer?.msg ?? wordsFor(xhr));
+      const why = xhr.status === 0 ? 'no answer from the server' : (personWords(xhr) ?? answer?.msg ?? wordsFor(xhr));
       // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
       // another token is what helps, and the image goes again once it is entered.
       if (xhr.status === 401 || xhr.status === 403) {
         card.dataset.wantsToken = 'true';
         askForToken();
       }
-      // A server that never answered has no words of its own on what to do.
-      const gaveUp =
-        xhr.status === 0 ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again` : why;
-      if (!TRANSIENT.includes(xhr.status) || tries >= MAX_TRIES) return fail(card, file, gaveUp, !REFUSES_THE_FILE.includes(xhr.status));
+      if (!TRANSIENT.includes(xhr.status)) return fail(card, file, why, !REFUSES_THE_FILE.includes(xhr.status));
       const waitS = retryDelayS(xhr, tries);
-      if (waitS > MAX_WAIT_S) return fail(card, file, `${why} (try again in ${waitS} s)`);
+      // When to send it again, by hand: Retry-After's wait, read by the page, not named to the person.
+      const later = `Send again ${waitS > 0 ? `in ${inWords(waitS)}` : 'in a moment'}`;
+      if (tries >= MAX_TRIES) {
+        // A server that never answered has no words of its own on what to do.
+        const gaveUp =
+          xhr.status === 0
+            ? `${why} in ${MAX_TRIES} tries: check that it runs and that this computer reaches it, then Send again`
+            : `${why}, still after ${MAX_TRIES} tries; ${later}`;
+        return fail(card, file, gaveUp);
+      }
+      if (waitS > MAX_WAIT_S) return fail(card, file, `${why}; ${later}`);
       const text = `${why}; trying again ${waitS > 0 ? `in ${waitS} s` : 'now'} (try ${tries + 1} of ${MAX_TRIES}).`;
       setStatus(card, 'retrying', text, null);
       announce(`${name}: ${text}`);

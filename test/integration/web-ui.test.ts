@@ -8,6 +8,8 @@ import sharp from 'sharp';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
+import { gatewayDeadlinePassed } from '../../src/http/cluster-backend.js';
+import { RETRY_AFTER } from '../../src/http/failure.js';
 
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -184,6 +186,10 @@ describe('Web UI in a browser', function () {
   };
 
   const busy = { code: 8, msg: 'the server is busy: retry after the time in Retry-After', error: 'RESOURCE_EXHAUSTED' };
+
+  /** What a person is told of a 504 from the server: its own words name timeout_ms, which the page does not send. */
+  const stoppedInTime =
+    'the server stopped reading the image at the time it allows (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
 
   /** A page of its own, in a context with `options`, that has read the receipt: its card once done. */
   async function readInContext(options: Parameters<Browser['newContext']>[0]): Promise<{ own: BrowserContext; card: Locator }> {
@@ -558,25 +564,66 @@ describe('Web UI in a browser', function () {
     const states = (await routed.evaluate('window.states')) as string[];
     expect(states.filter((state, i) => state !== states[i - 1] && state === 'retrying')).to.have.length(2);
     const log = await routed.getByRole('log').textContent();
-    expect(log).to.contain(`d004_receipt.jpg: ${busy.msg}; trying again in 1 s (try 2 of 5).`);
-    expect(log).to.contain('d004_receipt.jpg: draining: send the request to another instance; trying again in 2 s (try 3 of 5).');
+    // In a person's words: the server's are for scripts, which read Retry-After and send to another instance.
+    expect(log).to.contain('d004_receipt.jpg: the server is busy; trying again in 1 s (try 2 of 5).');
+    expect(log).to.contain(
+      'd004_receipt.jpg: the server cannot read images just now (it is starting, stopping or without an instance to read them); trying again in 2 s (try 3 of 5).',
+    );
     await routed.close();
   });
 
-  it('gives up, in the server’s words, after five tries or when asked to wait over a minute', async () => {
+  it('gives up after five tries or when asked to wait over a minute, saying when to send the image again', async () => {
     const { routed, requests } = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '0' }, json: busy }));
     await routed.setInputFiles('#file', await blank('a.png'));
     await routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
     expect(requests()).to.equal(5);
-    expect(await routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg}`);
+    expect(await routed.locator('.status').textContent()).to.equal(
+      'Error: the server is busy, still after 5 tries; Send again in a moment',
+    );
     await routed.close();
 
     const later = await routedPage((route) => route.fulfill({ status: 429, headers: { 'retry-after': '120' }, json: busy }));
     await later.routed.setInputFiles('#file', await blank('b.png'));
     await later.routed.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
     expect(later.requests()).to.equal(1);
-    expect(await later.routed.locator('.status').textContent()).to.equal(`Error: ${busy.msg} (try again in 120 s)`);
+    expect(await later.routed.locator('.status').textContent()).to.equal('Error: the server is busy; Send again in 2 min');
     await later.routed.close();
+  });
+
+  it('tells a person what to do where the server’s words are for scripts: the wait a quota asks, a deadline passed at a gateway', async () => {
+    // Over a quota: its reason kept, the server's advice (read Retry-After) left to the page, which waits.
+    const overQuota = {
+      code: 8,
+      msg: `over the quota of key:ci: 2 calls a second, 2 at most at once; ${RETRY_AFTER}`,
+      error: 'RESOURCE_EXHAUSTED',
+    };
+    const { routed } = await routedPage((route, n) =>
+      n === 1 ? route.fulfill({ status: 429, headers: { 'retry-after': '1' }, json: overQuota }) : route.fulfill({ json: hello }),
+    );
+    await routed.setInputFiles('#file', await blank('quota.png'));
+    await routed.locator('.result[data-state="done"]').waitFor({ timeout: 60_000 });
+    expect(await routed.getByRole('log').textContent()).to.contain(
+      'quota.png: over the quota of key:ci: 2 calls a second, 2 at most at once; trying again in 1 s (try 2 of 5).',
+    );
+    await routed.close();
+
+    // A gateway whose deadline, for requests without timeout_ms (the page sends none), every image outlasts.
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${server.port}`, '--deadline-ms', '1']);
+    try {
+      const viaGateway = await context.newPage();
+      await viaGateway.goto(`${gateway.url}/`);
+      const answered = viaGateway.waitForResponse('**/api/ocr');
+      await viaGateway.setInputFiles('#file', RECEIPT);
+      const answer = await answered;
+      expect(answer.status()).to.equal(504);
+      expect(((await answer.json()) as { msg: string }).msg).to.equal(gatewayDeadlinePassed(1));
+      await viaGateway.locator('.result[data-state="error"]').waitFor();
+      expect(await viaGateway.locator('.result .status').textContent()).to.equal(`Error: ${stoppedInTime}`);
+      expect(await viaGateway.locator('.result').getByRole('button', { name: 'Send again' }).isVisible()).to.equal(true);
+      await viaGateway.close();
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
   });
 
   it('sends again by itself after a proxy in front answers 502, as while the server’s container is replaced', async () => {
@@ -756,7 +803,7 @@ describe('Web UI in a browser', function () {
     await routed.setInputFiles('#file', await blank('again.png'));
     const card = routed.locator('.result');
     await card.and(routed.locator('[data-state="error"]')).waitFor();
-    expect(await card.locator('.status').textContent()).to.equal(`Error: ${timeout.msg}`);
+    expect(await card.locator('.status').textContent()).to.equal(`Error: ${stoppedInTime}`);
     await card.getByRole('button', { name: 'Send again' }).focus();
     await routed.keyboard.press('Enter');
     await card.and(routed.locator('[data-state="done"]')).waitFor();
