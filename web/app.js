@@ -83,6 +83,8 @@ function announce(text) {
  * would be refused only once uploaded whole (a browser reads no answer before): minutes on a phone.
  */
 let maxImageBytes = Infinity;
+/** The server's limit on an image's pixels (api/info), once known: checked before sending on the images the browser reads (tooManyPixels). */
+let maxImagePixels = Infinity;
 
 /**
  * The last ask of api/info, true once answered. A page opened while the server still loaded its
@@ -425,6 +427,35 @@ cancelAll.addEventListener('click', () => {
 });
 
 /**
+ * The formats both the server and a browser read, whose size the page checks before sending: a photo
+ * over the server's pixel limit (a phone's 48 Mpx) was refused only once uploaded whole, minutes over
+ * a slow link. Others (TIFF, which browsers do not read; SVG, AVIF, which the server does not) the server judges.
+ */
+const CHECKED_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/bmp'];
+
+/** The image's width and height as its card's picture has them, once known; null where the browser cannot read it. */
+function pictureSize(card) {
+  const img = card.querySelector('img');
+  const size = () => (img.naturalWidth > 0 ? { width: img.naturalWidth, height: img.naturalHeight } : null);
+  if (img.complete) return Promise.resolve(size());
+  return new Promise((resolve) => {
+    img.addEventListener('load', () => resolve(size()), { once: true });
+    img.addEventListener('error', () => resolve(null), { once: true });
+  });
+}
+
+/** Why the server would refuse the image for its pixels, in its words and with the size that would do; undefined where it would not, or cannot be told. */
+async function tooManyPixels(file, card) {
+  if (!Number.isFinite(maxImagePixels) || !CHECKED_TYPES.includes(file.type)) return undefined;
+  const size = await pictureSize(card);
+  const pixels = size && size.width * size.height;
+  if (!(pixels > maxImagePixels)) return undefined;
+  const scale = Math.sqrt(maxImagePixels / pixels);
+  const [width, height] = [Math.floor(size.width * scale), Math.floor(size.height * scale)];
+  return `the image is ${size.width}×${size.height} = ${pixels} pixels, over this server's limit of ${maxImagePixels}; scale it down to ${width}×${height} or less, or crop it`;
+}
+
+/**
  * A file the browser can no longer read, moved or deleted since it was chosen, fails its upload as a
  * lost connection does: it was sent five times over 15 s, then the server was said to be out of reach.
  */
@@ -459,6 +490,9 @@ async function recognize(file, card, signal) {
       false,
     );
   }
+  const overPixels = await tooManyPixels(file, card);
+  if (signal.aborted) return;
+  if (overPixels) return fail(card, file, overPixels, false);
   const badToken = tokenProblem();
   if (badToken) {
     // As a 401: the field is shown, and the image goes again once the token is entered anew.
@@ -808,6 +842,7 @@ function showDefaults() {
     .then(({ data: { defaults, limits } }) => {
       // An answer without limits still has its defaults shown: the server then refuses a file too large itself.
       if (limits?.max_message_bytes > 0) maxImageBytes = limits.max_message_bytes;
+      if (limits?.max_pixels > 0) maxImagePixels = limits.max_pixels;
       options.elements.max_side_len.placeholder = `${defaults.max_side_len} (server default)`;
       options.elements.min_confidence.placeholder = `${defaults.min_confidence} (server default)`;
       options.elements.use_angle_cls.options[0].text = `server default (${defaults.use_angle_cls ? 'yes' : 'no'})`;

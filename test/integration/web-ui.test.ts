@@ -933,6 +933,50 @@ describe('Web UI in a browser', function () {
     await limited.close();
   });
 
+  it('refuses an image over the server’s pixel limit before sending it, in the server’s words, and leaves one the browser cannot read (TIFF) to the server', async () => {
+    const info = (await (await fetch(`${base}/api/info`)).json()) as { data: { limits: { max_pixels: number } } };
+    const limit = info.data.limits.max_pixels;
+    // One row over the limit, of one colour: a large photo's pixels in a file of a few hundred KiB.
+    const [width, height] = [7000, Math.ceil(limit / 7000) + 1];
+    const solid = sharp({ create: { width, height, channels: 3, background: '#fff' } });
+    const png = { name: 'large.png', mimeType: 'image/png', buffer: await solid.clone().png().toBuffer() };
+    const tiff = { name: 'large.tif', mimeType: 'image/tiff', buffer: await solid.clone().tiff({ compression: 'deflate' }).toBuffer() };
+    // What the server says of it, once it has it whole.
+    const form = new FormData();
+    form.append('image', new Blob([png.buffer]), png.name);
+    const refusal = await fetch(`${base}/api/ocr`, { method: 'POST', body: form });
+    expect(refusal.status).to.equal(413);
+    const serverWords = ((await refusal.json()) as { msg: string }).msg;
+    const reason = serverWords.slice(0, serverWords.indexOf(';'));
+    expect(reason).to.equal(`image is ${width}×${height} = ${width * height} pixels, over this server's limit of ${limit}`);
+
+    const own = await context.newPage();
+    const posts: string[] = [];
+    own.on('request', (request) => {
+      if (request.method() === 'POST') posts.push(new URL(request.url()).pathname);
+    });
+    await own.goto(`${base}/`);
+    await own.locator('#max_side_len[placeholder]').waitFor({ state: 'attached' });
+    const card = (name: string): Locator => own.locator('.result', { has: own.locator('.name', { hasText: name }) });
+    await own.setInputFiles('#file', png);
+    await card(png.name).and(own.locator('[data-state="error"]')).waitFor({ timeout: 60_000 });
+    const said = (await card(png.name).locator('.status').textContent()) ?? '';
+    const [, fitWidth, fitHeight] = /; scale it down to (\d+)×(\d+) or less, or crop it$/.exec(said) ?? [];
+    expect(said).to.equal(`Error: the ${reason}; scale it down to ${fitWidth}×${fitHeight} or less, or crop it`);
+    expect(Number(fitWidth) * Number(fitHeight), 'the size offered').to.be.at.most(limit);
+    expect(Number(fitWidth) / Number(fitHeight), 'the size offered').to.be.closeTo(width / height, 0.01);
+    expect(await card(png.name).getByRole('button', { name: 'Send again' }).isHidden(), 'Send again offered').to.equal(true);
+    expect(posts, 'images sent').to.deep.equal([]);
+
+    // A TIFF, which the browser does not read, goes to the server, which refuses it in the same words.
+    await own.setInputFiles('#file', tiff);
+    await card(tiff.name).and(own.locator('[data-state="error"]')).waitFor({ timeout: 60_000 });
+    const judged = (await card(tiff.name).locator('.status').textContent()) ?? '';
+    expect(judged.startsWith(`Error: ${reason};`), judged).to.equal(true);
+    expect(posts, 'images sent').to.deep.equal(['/api/ocr']);
+    await own.close();
+  });
+
   it('asks the server for its limit and defaults again when images are added, where it was still starting when the page opened', async () => {
     const early = await context.newPage();
     let sent = 0;
