@@ -328,7 +328,7 @@ function personWords(xhr) {
   if (typeof msg !== 'string') return undefined;
   if (xhr.status === 429) return msg.startsWith(OVER_QUOTA) ? msg.split('; ')[0] : 'the server is busy';
   if (xhr.status === 503) return 'the server cannot read images just now (it is starting, stopping or without an instance to read them)';
-  if (xhr.status === 504) return `the server stopped reading the image at the time it allows (504); ${TOO_SLOW_ADVICE}`;
+  if (xhr.status === 504) return `the server could not read the image in the time it allows (504); ${TOO_SLOW_ADVICE}`;
   return undefined;
 }
 

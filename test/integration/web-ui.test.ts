@@ -189,7 +189,7 @@ describe('Web UI in a browser', function () {
 
   /** What a person is told of a 504 from the server: its own words name timeout_ms, which the page does not send. */
   const stoppedInTime =
-    'the server stopped reading the image at the time it allows (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
+    'the server could not read the image in the time it allows (504); Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
 
   /** A page of its own, in a context with `options`, that has read the receipt: its card once done. */
   async function readInContext(options: Parameters<Browser['newContext']>[0]): Promise<{ own: BrowserContext; card: Locator }> {
