@@ -314,18 +314,24 @@ const PROXY_WORDS = {
 
 const wordsFor = (xhr) => PROXY_WORDS[xhr.status] ?? `the server answered ${xhr.status} ${xhr.statusText}`.trim();
 
+/** A 401 to a page that sent no token: the server's words name the header that carries one. */
+const NO_TOKEN =
+  'this server reads images only for those with a token (an API key or a JWT): enter yours under Options, and the image goes again';
+
 /** How the server begins every refusal over a caller's quota (src/auth/quota.ts), what tells it apart from one for load. */
 const OVER_QUOTA = 'over the quota of ';
 
 /**
  * The server's refusals in a person's words, where its own are for scripts: a person can neither read
  * Retry-After (the page waits it out, and says when) nor set a timeout_ms (the page sends none), nor
- * send the request to another instance. A refusal over a quota keeps its reason, whose quota and what
+ * send the request to another instance, nor a header. A refusal over a quota keeps its reason, whose quota and what
  * it allows; what to do comes after (recognize). Undefined for the other answers, which the server's words fit.
  */
 function personWords(xhr) {
   const msg = xhr.response?.msg;
   if (typeof msg !== 'string') return undefined;
+  // The token field has been opened and focused (askForToken): the header the server names is the page's to send.
+  if (xhr.status === 401 && tokenInput.value.trim() === '') return NO_TOKEN;
   if (xhr.status === 429) return msg.startsWith(OVER_QUOTA) ? msg.split('; ')[0] : 'the server is busy';
   if (xhr.status === 503) return 'the server cannot read images just now (it is starting, stopping or without an instance to read them)';
   if (xhr.status === 504) return `the server could not read the image in the time it allows (504); ${TOO_SLOW_ADVICE}`;
