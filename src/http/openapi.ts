@@ -218,7 +218,9 @@ const failures = {
     ['Retry-After'],
     true,
   ),
-  '504': failure('the timeout passed before the answer'),
+  '504': failure(
+    'timeout_ms (through a gateway, without one: its --deadline-ms) passed before the answer, or leaves too little time for the work estimated: then answered at once, with that estimate and the time left',
+  ),
 };
 
 /**
