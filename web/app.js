@@ -318,13 +318,16 @@ const wordsFor = (xhr) => PROXY_WORDS[xhr.status] ?? `the server answered ${xhr.
 const NO_TOKEN =
   'this server reads images only for those with a token (an API key or a JWT): enter yours under Options, and the image goes again';
 
+const SLOW_UPLOAD =
+  'the upload took longer than the server waits for one (408); send a smaller image (scaled down, cropped, or saved as JPEG), or Send again over a faster connection';
+
 /** How the server begins every refusal over a caller's quota (src/auth/quota.ts), what tells it apart from one for load. */
 const OVER_QUOTA = 'over the quota of ';
 
 /**
  * The server's refusals in a person's words, where its own are for scripts: a person can neither read
  * Retry-After (the page waits it out, and says when) nor set a timeout_ms (the page sends none), nor
- * send the request to another instance, nor a header. A refusal over a quota keeps its reason, whose quota and what
+ * send the request to another instance, nor a header, nor send an upload faster. A refusal over a quota keeps its reason, whose quota and what
  * it allows; what to do comes after (recognize). Undefined for the other answers, which the server's words fit.
  */
 function personWords(xhr) {
@@ -332,6 +335,8 @@ function personWords(xhr) {
   if (typeof msg !== 'string') return undefined;
   // The token field has been opened and focused (askForToken): the header the server names is the page's to send.
   if (xhr.status === 401 && tokenInput.value.trim() === '') return NO_TOKEN;
+  // The server's limit on an upload's time (120 s) met over a slow link: pausing is not what made it slow.
+  if (xhr.status === 408) return SLOW_UPLOAD;
   if (xhr.status === 429) return msg.startsWith(OVER_QUOTA) ? msg.split('; ')[0] : 'the server is busy';
   if (xhr.status === 503) return 'the server cannot read images just now (it is starting, stopping or without an instance to read them)';
   if (xhr.status === 504) return `the server could not read the image in the time it allows (504); ${TOO_SLOW_ADVICE}`;

@@ -626,6 +626,23 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('says what helps an upload too slow for the server (408) over a phone’s link, rather than "send it without pausing"', async () => {
+    // The server's answer once 120 s have passed with the request not arrived whole (request-timeout.ts).
+    const tooSlow = {
+      code: 4,
+      msg: "the request did not arrive whole within 120 s, the server's limit; send it without pausing",
+      error: 'DEADLINE_EXCEEDED',
+    };
+    const { routed } = await routedPage((route) => route.fulfill({ status: 408, json: tooSlow }));
+    await routed.setInputFiles('#file', await blank('photo.png'));
+    await routed.locator('.result[data-state="error"]').waitFor();
+    expect(await routed.locator('.result .status').textContent()).to.equal(
+      'Error: the upload took longer than the server waits for one (408); send a smaller image (scaled down, cropped, or saved as JPEG), or Send again over a faster connection',
+    );
+    expect(await routed.locator('.result').getByRole('button', { name: 'Send again' }).isVisible()).to.equal(true);
+    await routed.close();
+  });
+
   it('sends again by itself after a proxy in front answers 502, as while the server’s container is replaced', async () => {
     const { routed, requests } = await routedPage((route, n) =>
       n === 1
