@@ -299,14 +299,14 @@ function retryDelayS(xhr, tries) {
   return 2 ** (tries - 1);
 }
 
+/** What helps an image that took too long: less work for it, or a less busy server. */
+const TOO_SLOW_ADVICE = 'Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
+
 /**
  * An answer without the server's JSON, which every answer of the server has, comes from a proxy in
  * front. nginx, as set up by default, refuses an upload over 1 MiB (413) and stops waiting for an
  * answer after 60 s (504): "the server answered 413" said nothing of either, nor what to do.
  */
-/** What helps an image that took too long: less work for it, or a less busy server. */
-const TOO_SLOW_ADVICE = 'Send again, or send a smaller image, or set a lower “Longest side the detector sees” under Options';
-
 const PROXY_WORDS = {
   413: 'a proxy in front of the server refused the image as too large (413), before the server saw it; send a smaller image, or ask the proxy’s operator to allow larger uploads (nginx: client_max_body_size)',
   504: `a proxy in front of the server stopped waiting for its answer (504); ${TOO_SLOW_ADVICE}`,
@@ -327,8 +327,9 @@ const OVER_QUOTA = 'over the quota of ';
 /**
  * The server's refusals in a person's words, where its own are for scripts: a person can neither read
  * Retry-After (the page waits it out, and says when) nor set a timeout_ms (the page sends none), nor
- * send the request to another instance, nor a header, nor send an upload faster. A refusal over a quota keeps its reason, whose quota and what
- * it allows; what to do comes after (recognize). Undefined for the other answers, which the server's words fit.
+ * send the request to another instance, nor a header, nor send an upload faster. A refusal over a
+ * quota keeps its reason, whose quota and what it allows; what to do comes after (recognize).
+ * Undefined for the other answers, which the server's words fit.
  */
 function personWords(xhr) {
   const msg = xhr.response?.msg;
