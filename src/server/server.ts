@@ -32,6 +32,7 @@ import { streamUploads } from './stream-uploads.js';
 import { refuseFromHeaders } from './header-refusal.js';
 import { screenTimeouts } from './grpc-timeout.js';
 import { refuseCompressedRequests } from './request-encoding.js';
+import { HEADER_LIMIT_OPTIONS, refuseLargeMetadata } from './metadata-size.js';
 import { requestFramingBytes } from '../shared/image-limit.js';
 import { oversizeRefusal } from './oversize-refusal.js';
 import { weighRequest } from './request-weighing.js';
@@ -226,7 +227,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let port: number;
   try {
     const credentials = certificates?.grpcCredentials() ?? ServerCredentials.createInsecure();
-    port = await withHttp2Servers(guardHttp2(wiring, connections), () => bind(server, hostPort(config.host, config.port), credentials));
+    port = await withHttp2Servers(
+      guardHttp2(wiring, connections),
+      () => bind(server, hostPort(config.host, config.port), credentials),
+      HEADER_LIMIT_OPTIONS,
+    );
   } catch (err) {
     return failStart(err, grpcBindFailure(config.host, config.port, (err as Error).message));
   }
@@ -437,6 +442,8 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
     screenTimeouts(http2Server, w.metrics);
     // After, so run first: a compressed request is not inflated by grpc-js.
     refuseCompressedRequests(http2Server, w.metrics);
+    // Last, so run first: no other reads the headers of a call refused for their size.
+    refuseLargeMetadata(http2Server, w.metrics);
   };
 }
 
