@@ -195,8 +195,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       const route = request.routeOptions.url ?? wrongMethodRoute.get(request) ?? 'unknown';
       const status = answeredFromSocket.get(reply.raw) ?? (reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED);
       const seconds = (performance.now() - started) / 1000;
-      metrics.requests.inc({ route, status: String(status) });
-      metrics.latency.observe({ route }, seconds);
+      metrics.ended(route, status, seconds);
       // A refusal or failure has its line already (the error handler's); an answer had none at any
       // level, where gRPC's has one at debug (call-handler.ts): a request id could not be followed
       // through a gateway that answered it.

@@ -10,6 +10,7 @@ import { logLines } from '../support/log-lines.js';
 import { textImage } from '../support/images.js';
 import { metricSample } from '../../src/dev/metric-sample.js';
 import * as grpc from '@grpc/grpc-js';
+import { OcrClient } from '../../src/client/index.js';
 
 const MB = 1024 * 1024;
 
@@ -133,6 +134,29 @@ describe('ocr serve --metrics-port', function () {
       const classified = await metricSample(server.httpPort!, 'ocr_stage_duration_seconds_sum{stage="classify"}');
       expect(classified).to.be.closeTo(timings.classify_ms / 1000, 0.001);
     } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('times answered HTTP requests apart from refusals, by route and status as gRPC does, in buckets that resolve 1 to 2.5 s', async () => {
+    const server = await spawnServer(['--workers', '1']);
+    const client = new OcrClient(`127.0.0.1:${server.port}`);
+    try {
+      const ocr = (body: Uint8Array): Promise<Response> =>
+        fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, { method: 'POST', body, headers: { 'content-type': 'image/png' } });
+      const image = new Uint8Array(await textImage('Answered calls are timed'));
+      expect((await ocr(image.subarray(0, 100))).status).to.equal(400); // a truncated PNG
+      expect((await ocr(image)).status).to.equal(200);
+      await client.recognize(image);
+      const sample = (name: string): Promise<number> => metricSample(server.httpPort!, name);
+      // The refusal, answered in milliseconds, would drag the answered calls' quantiles down.
+      expect(await sample('ocr_http_request_duration_seconds_count{route="/api/ocr"}')).to.equal(1);
+      expect(await sample('ocr_http_request_error_duration_seconds_count{route="/api/ocr",status="400"}')).to.equal(1);
+      // A page takes 0.4 to 2 s: a bucket at 2 s between 1 and 2.5, on both doors alike.
+      expect(await sample('ocr_http_request_duration_seconds_bucket{le="2",route="/api/ocr"}')).to.equal(1);
+      expect(await sample('ocr_request_duration_seconds_bucket{le="2",method="Recognize"}')).to.equal(1);
+    } finally {
+      client.close();
       server.child.kill('SIGKILL');
     }
   });
