@@ -21,7 +21,7 @@ import { abortableDelay, onAbort } from './abort-listeners.js';
 import { asBuffer, kindOf } from './image-bytes.js';
 import { LeanOcrServiceClient } from './request-encoding.js';
 import { checkRecognizeOptions } from './recognize-options.js';
-import { metadataLimitInterceptor } from './metadata-limit.js';
+import { metadataLimitInterceptor } from './metadata-limit-interceptor.js';
 import { callMetadata, callOptions, checkDeadlineMs, DEFAULT_DEADLINE_MS, type CallSettings, type Priority } from './call-settings.js';
 import { callerCancelled, clientClosed, OcrCallError, toOcrCallError } from './errors.js';
 import { isLocalRefusal, localRefusal, LOCAL_REFUSAL_HOLD_MS } from './local-refusal.js';

@@ -6,7 +6,7 @@
  * 8 CONTINUATION frames (about 144 KiB). A gateway or an SDK client carries many callers' calls on
  * one connection, so the server refuses a call well below that (src/server/metadata-size.ts),
  * tells clients its limit in its SETTINGS, and the SDK sends no call over it
- * (src/client/metadata-limit.ts).
+ * (src/client/metadata-limit-interceptor.ts).
  */
 
 /** The metadata a call may carry; over it, a call is refused alone with INVALID_ARGUMENT. */
