@@ -19,15 +19,17 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Line, Point, RecognizeOptions, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
+import type { Line, Point, RecognizeOptions, RecognizeRequest, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
 import { zeroTimings, type EngineConfig, type EngineInfo, type OcrEngine } from '../engine/index.js';
 import type { ServiceContext } from './call-context.js';
+import type { CallInfo } from './call-handler.js';
 import { fromOptions, toTimings } from './convert.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import type { OcrHandlers } from './ocr-handlers.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
 import { openResultStore, type ResultStore } from './result-store.js';
+import { SharedFlights } from './shared-flights.js';
 
 /**
  * Bumped whenever what a key covers, a value's layout or the reading of the same image by the same
@@ -192,6 +194,11 @@ export class ResultCache {
     }
   }
 
+  /** Counts a call answered by an identical one's lookup or computation (shared-flights.ts): computed once, for it too. */
+  countSharedHit(): void {
+    this.metrics.cacheRequests.inc({ result: 'hit' });
+  }
+
   /** Stores `page` under `key`; a store that fails is ignored (and logged by the store). Never rejects. */
   async put(key: string, page: CachedPage): Promise<void> {
     try {
@@ -214,28 +221,43 @@ export async function openResultCache(config: ResultCacheConfig, metrics: Server
   return store && new ResultCache(store, metrics, logger);
 }
 
+/** A page answered without reading it for this call: this instance's id, the call's own time, marked cached. */
+function cachedAnswer(page: CachedPage, instanceId: string, started: number): RecognizeResponse {
+  const { lines, width, height, rotation } = page;
+  const timings = toTimings({ ...zeroTimings(), totalMs: performance.now() - started });
+  return { lines, width, height, rotation, instanceId, timings, cached: true };
+}
+
+/** What the call that leads a flight got: a page from the cache, or the answer it computed. */
+type Lookup = { page: CachedPage; computed?: RecognizeResponse };
+
 /**
  * `handlers` with Recognize answered from `cache` when it can: a miss is computed by the handler
  * and its answer stored before it is returned (so that the next call, on any instance sharing the
- * store, finds it).
+ * store, finds it). Identical calls in flight at once share one lookup and computation
+ * (shared-flights.ts); those that waited are answered as hits.
  */
 export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: ServiceContext): OcrHandlers {
   const identity = JSON.stringify(engineIdentity(ctx.engine, ctx.serverVersion));
   const defaults = ctx.engine.config.defaults;
+  const flights = new SharedFlights<Lookup>();
+  const lookup = async (key: string, request: RecognizeRequest, info: CallInfo): Promise<Lookup> => {
+    const page = await cache.get(key);
+    if (page) return { page };
+    const computed = await handlers.recognize(request, info);
+    await cache.put(key, computed);
+    return { page: computed, computed };
+  };
   const recognize: OcrHandlers['recognize'] = async (request, info) => {
     const started = performance.now();
     // Refused options are refused before any lookup, with the handler's own message.
     fromOptions(request.options, info.signal);
     const key = await resultKey(request.image, resolveOptions(request.options, defaults), identity);
-    const cached = await cache.get(key);
-    if (cached) {
-      ctx.metrics.lines.inc(cached.lines.length);
-      const timings = toTimings({ ...zeroTimings(), totalMs: performance.now() - started });
-      return { ...cached, instanceId: ctx.instanceId, timings, cached: true } satisfies RecognizeResponse;
-    }
-    const response = await handlers.recognize(request, info);
-    await cache.put(key, response);
-    return response;
+    const { value, shared } = await flights.run(key, info.signal, () => lookup(key, request, info));
+    if (value.computed && !shared) return value.computed;
+    if (shared) cache.countSharedHit();
+    ctx.metrics.lines.inc(value.page.lines.length);
+    return cachedAnswer(value.page, ctx.instanceId, started);
   };
   return { ...handlers, recognize };
 }

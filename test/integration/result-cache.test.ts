@@ -252,6 +252,20 @@ describe('result cache', function () {
       expect([await cacheCount(c!, 'miss'), await cacheCount(c!, 'hit'), await cacheCount(c!, 'error')]).to.deep.equal([1, 1, 0]);
       expect(await metricSample(c!.server.httpPort!, 'ocr_cache_memory_bytes')).to.be.above(0);
     });
+
+    it('reads an image sent 20 times at once once: the others wait for that answer, marked cached, counted as hits', async () => {
+      const image = await page('Twenty copies of one scan');
+      const detects = () => metricSample(c!.server.httpPort!, 'ocr_stage_duration_seconds_count{stage="detect"}', 0);
+      const [detectsBefore, hitsBefore, missesBefore] = [await detects(), await cacheCount(c!, 'hit'), await cacheCount(c!, 'miss')];
+      const answers = await Promise.all(Array.from({ length: 20 }, () => c!.client.recognize(image)));
+      expect(await detects(), 'pages detected').to.equal(detectsBefore + 1);
+      expect(answers.filter((r) => !r.cached)).to.have.length(1);
+      for (const r of answers) {
+        expect(r.lines).to.deep.equal(answers[0]!.lines);
+        expect(r.instanceId).to.equal(c!.server.instanceId);
+      }
+      expect([(await cacheCount(c!, 'miss')) - missesBefore, (await cacheCount(c!, 'hit')) - hitsBefore]).to.deep.equal([1, 19]);
+    });
   });
 
   describe('a Redis that refuses', () => {

@@ -119,6 +119,41 @@ function countingHandlers(state: { calls: number; fail?: boolean }): OcrHandlers
 }
 
 const info = () => ({ signal: new AbortController().signal });
+
+/**
+ * countingHandlers whose Recognize, once started (counted in `started`), waits for `gate` before it
+ * answers, or fails with its call's signal as the engine does.
+ */
+function gatedHandlers(state: { calls: number; started: number; fail?: boolean }, gate: Promise<void>): OcrHandlers {
+  const inner = countingHandlers(state);
+  return {
+    ...inner,
+    recognize: async (req, callInfo) => {
+      state.started++;
+      await new Promise<void>((resolve, reject) => {
+        void gate.then(resolve);
+        callInfo.signal.addEventListener('abort', () => reject(callInfo.signal.reason as Error), { once: true });
+      });
+      return inner.recognize(req, callInfo);
+    },
+  };
+}
+
+/** A gate and what opens it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** The error `work` rejected with; fails the test if it resolved. */
+async function rejection(work: Promise<unknown>): Promise<OcrError> {
+  return work.then(
+    () => expect.fail('the call was answered'),
+    (err: unknown) => err as OcrError,
+  );
+}
+
 const request = (image: string, options?: RecognizeRequest['options']): RecognizeRequest => ({ image: Buffer.from(image), options });
 
 /** A store that fails every call, as a Redis that is down would. */
@@ -244,6 +279,66 @@ describe('result cache', () => {
       expect([await cacheCount(ctx, 'miss'), await cacheCount(ctx, 'hit'), await cacheCount(ctx, 'error')]).to.deep.equal([1, 1, 0]);
       await handlers.recognize(request('another page'), info());
       expect(state.calls).to.equal(2);
+    });
+
+    describe('identical calls in flight at once', () => {
+      const setup = () => {
+        const ctx = context();
+        const state = { calls: 0, started: 0, fail: false };
+        const g = gate();
+        const cache = new ResultCache(new MemoryStore(1 << 20, 60_000), ctx.metrics, ctx.logger);
+        return { ctx, state, open: g.open, handlers: withResultCache(gatedHandlers(state, g.opened), cache, ctx) };
+      };
+      /** Lets every call started so far reach its wait (they are all in microtasks). */
+      const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+      it('read once: the others wait for that answer, marked cached, and one that leaves ends its own wait, not the work', async () => {
+        const { ctx, state, open, handlers } = setup();
+        const leader = handlers.recognize(request('page'), info());
+        await waitFor(() => state.started === 1, 5000, 'the first call to start reading');
+        const leaving = new AbortController();
+        const left = handlers.recognize(request('page'), { signal: leaving.signal });
+        const staying = handlers.recognize(request('page', { boxThreshold: 0.6 }), info());
+        await settle();
+        const reason = new OcrError('CANCELLED', 'the caller left');
+        leaving.abort(reason);
+        expect(await rejection(left)).to.equal(reason);
+        open();
+        const [first, shared] = await Promise.all([leader, staying]);
+        expect([state.started, state.calls]).to.deep.equal([1, 1]);
+        expect(shared.lines).to.deep.equal(first.lines);
+        expect([first.cached, shared.cached, shared.instanceId]).to.deep.equal([false, true, 'instance-b']);
+        expect(shared.timings!.detectMs).to.equal(0);
+        expect([await cacheCount(ctx, 'miss'), await cacheCount(ctx, 'hit')]).to.deep.equal([1, 1]);
+      });
+
+      it('a first whose caller left: one waiter reads the page in its place, once, for all of them', async () => {
+        const { state, open, handlers } = setup();
+        const leaving = new AbortController();
+        const leader = handlers.recognize(request('page'), { signal: leaving.signal });
+        await waitFor(() => state.started === 1, 5000, 'the first call to start reading');
+        const waiters = [0, 1, 2].map(() => handlers.recognize(request('page'), info()));
+        await settle();
+        leaving.abort(new OcrError('CANCELLED', 'the caller left'));
+        expect((await rejection(leader)).code).to.equal('CANCELLED');
+        open();
+        const answers = await Promise.all(waiters);
+        expect([state.started, state.calls]).to.deep.equal([2, 1]);
+        expect(answers.map((r) => r.cached).sort()).to.deep.equal([false, true, true]);
+        for (const r of answers) expect(r.lines[0]!.text).to.equal('hello 你好');
+      });
+
+      it('a first that fails for its request: the others try once more, then get its error', async () => {
+        const { state, open, handlers } = setup();
+        state.fail = true;
+        const leader = handlers.recognize(request('not an image'), info());
+        await waitFor(() => state.started === 1, 5000, 'the first call to start reading');
+        const waiters = [0, 1, 2].map(() => handlers.recognize(request('not an image'), info()));
+        await settle();
+        open();
+        for (const call of [leader, ...waiters]) expect((await rejection(call)).code).to.equal('INVALID_ARGUMENT');
+        expect(state.started).to.equal(2);
+      });
     });
 
     it('keeps answers only: a call that failed is computed again', async () => {
