@@ -68,6 +68,31 @@ function untrustedCertificate(err: Error & { code?: string }): Error | null {
 }
 
 /**
+ * What to change when a connection was opened but never became one to Redis, or null for any other
+ * error. ioredis reports these as bare socket errors ("write ECONNRESET", "connect ETIMEDOUT",
+ * "Command timed out"), which name neither the cause nor the fix: a Redis with TLS on resets a plain
+ * connection at its first command; a port without TLS never completes a rediss:// handshake; a
+ * Redis paused, overloaded, or something else on the port, takes the connection and says nothing.
+ * `status`: ioredis's when the error came ('connect': connected, before Redis's first answer).
+ */
+function setupFailure(err: Error & { code?: string }, tls: boolean, status: string, timeoutMs: number): Error | null {
+  if (tls && err.code === 'ETIMEDOUT')
+    return new Error(
+      `${err.message}: no TLS session with Redis within ${CONNECT_TIMEOUT_MS} ms: its host is unreachable, or that port does not speak TLS (then the URL is redis://, not rediss://)`,
+    );
+  if (status !== 'connect') return null;
+  if (!tls && err.code === 'ECONNRESET')
+    return new Error(
+      `${err.message}: the connection was reset before Redis answered, as a Redis that takes TLS only does to a plain one: then the URL is rediss://, not redis://`,
+    );
+  if (err.message === 'Command timed out')
+    return new Error(
+      `Redis accepted the connection but did not answer its first command within ${timeoutMs} ms (--cache-timeout-ms): it is paused or overloaded, or that port is not Redis`,
+    );
+  return null;
+}
+
+/**
  * A Redis shared by the instances. No command waits for a connection (the offline queue is off) or
  * longer than `timeoutMs`; after a failure, calls skip Redis at once, one probe a second, until a
  * command succeeds or the connection is ready again. The outage is logged once when it starts and
@@ -106,10 +131,11 @@ export class RedisStore implements ResultStore {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     });
     this.redis.on('connect', () => (this.refusedSetup = null));
+    const tls = new URL(url).protocol === 'rediss:';
     this.redis.on('error', (err: Error) => {
       const refusal = setupRefusal(err, this.redis.options.db ?? 0);
       if (refusal) this.refusedSetup = refusal;
-      this.failed(refusal ?? untrustedCertificate(err) ?? err);
+      this.failed(refusal ?? untrustedCertificate(err) ?? setupFailure(err, tls, this.redis.status, timeoutMs) ?? err);
     });
     this.redis.on('ready', () => {
       if (!this.refusedSetup) this.recovered();

@@ -337,6 +337,54 @@ describe('result cache', function () {
       }
     });
 
+    it('a URL whose scheme is not what the port speaks (redis:// to TLS, rediss:// to plain): the outage logged once, naming the other scheme', async () => {
+      const pki = makePki();
+      const tlsRedis = await startRedis(undefined, pki.server);
+      const { logger, lines } = capturedLogger();
+      const stores = [
+        new RedisStore(`redis://127.0.0.1:${tlsRedis.port}`, 60_000, 1000, logger),
+        new RedisStore(`rediss://127.0.0.1:${redis!.port}`, 60_000, 1000, logger),
+      ];
+      try {
+        for (const store of stores) expect(await store.ready(1500)).to.equal(false);
+        await waitFor(() => lines.length >= 2, 10_000, 'both outages to be logged');
+        const warned = lines.filter((l) => l.msg.startsWith('result cache unavailable'));
+        expect(warned.map((w) => w.err)).to.have.length(2);
+        expect(
+          warned.find((w) => w.err?.includes('then the URL is rediss://, not redis://')),
+          'redis:// to TLS',
+        ).to.not.equal(undefined);
+        expect(
+          warned.find((w) => w.err?.includes('then the URL is redis://, not rediss://')),
+          'rediss:// to plain',
+        ).to.not.equal(undefined);
+      } finally {
+        for (const store of stores) await store.close();
+        await tlsRedis.kill();
+        pki.remove();
+      }
+    });
+
+    it('a Redis that takes the connection and never answers (paused at the start): the outage logged once, saying so', async () => {
+      const paused = await startRedis();
+      paused.child.kill('SIGSTOP');
+      const { logger, lines } = capturedLogger();
+      const store = new RedisStore(paused.url, 60_000, 200, logger);
+      try {
+        expect(await store.ready(1000)).to.equal(false);
+        await waitFor(() => lines.length >= 1, 10_000, 'the outage to be logged');
+        const warned = lines.filter((l) => l.msg.startsWith('result cache unavailable'));
+        expect(warned).to.have.length(1);
+        expect(warned[0]!.err).to.include('Redis accepted the connection but did not answer').and.include('--cache-timeout-ms');
+        paused.child.kill('SIGCONT');
+        await waitFor(() => store.ready(0), 20_000, 'the store to connect once Redis answers');
+      } finally {
+        await store.close();
+        paused.child.kill('SIGCONT');
+        await paused.kill();
+      }
+    });
+
     it('at maxmemory under noeviction: hits still answered, the refused stores logged once, not as an outage ended and begun every second', async () => {
       await raw!.set(`${REDIS_KEY_PREFIX}kept`, 'kept page');
       const { logger, lines } = capturedLogger();
