@@ -17,6 +17,7 @@ export { DEFAULT_DECODE_LIMITS, decodeImage, probeImage, type DecodeLimits, type
 export { SharpInput } from './decode/sharp-input.js';
 export { ONE_LINE_MAX_HEIGHT } from './detect/line-image.js';
 export { hasInt8DotProduct } from './runtime/cpu-features.js';
+export { runModelKeys } from './runtime/model-cache.js';
 export { SharedBufferThread } from './runtime/shared-buffer-thread.js';
 export { takeSmallestFitting } from './runtime/shared-image-pool.js';
 export {

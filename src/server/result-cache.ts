@@ -3,7 +3,8 @@
  * answer) is answered from what was read the first time instead of being recognised again.
  *
  * Key: SHA-256 over what decides the answer: the engine's identity (its models, their versions and
- * the recognizer's precision, the manifest's pre- and post-processing, the server version), the
+ * the recognizer's precision, the bytes its workers run, the manifest's pre- and post-processing,
+ * the server version), the
  * options as the engine resolves them (unset ones filled with its defaults, so that unset and the
  * default sent explicitly are one entry) and the image bytes. Value: the answer's lines, width and
  * height as JSON (JSON keeps the doubles of an HTTP answer as they were; protobuf would round them
@@ -20,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Line, Point, RecognizeOptions, RecognizeRequest, RecognizeResponse } from '../gen/ocr/v1/ocr.js';
-import { zeroTimings, type EngineConfig, type EngineInfo, type OcrEngine } from '../engine/index.js';
+import { runModelKeys, zeroTimings, type EngineConfig, type EngineInfo, type OcrEngine } from '../engine/index.js';
 import type { ServiceContext } from './call-context.js';
 import type { CallInfo } from './call-handler.js';
 import { fromOptions, toTimings } from './convert.js';
@@ -34,9 +35,9 @@ import { SharedFlights } from './shared-flights.js';
 /**
  * Bumped whenever what a key covers, a value's layout or the reading of the same image by the same
  * models changes (3: no spaces at a line's ends; 4: a small page, or a line under use_angle_cls,
- * turned only where the recognizer agrees), so that old entries are never read.
+ * turned only where the recognizer agrees; 5: the bytes the models run), so that old entries are never read.
  */
-const CACHE_FORMAT = 4;
+const CACHE_FORMAT = 5;
 
 /** The options of a page as the engine reads it: every field set. */
 export type ResolvedOptions = EngineConfig['defaults'];
@@ -64,6 +65,8 @@ export interface EngineIdentity {
   serverVersion: string;
   /** Model files, versions and precisions (engine.info().models). */
   models: EngineInfo['models'];
+  /** What the workers run: each model's bytes and rewrite, and the dictionary's bytes (runModelKeys). */
+  runs: Record<string, string>;
   manifest: string;
   dictionarySize: number;
   /** The manifest's per-model settings (normalisation, sizes, DB post-processing, classifier threshold). */
@@ -77,6 +80,11 @@ export function engineIdentity(engine: Pick<OcrEngine, 'info' | 'manifest' | 'co
   return {
     serverVersion,
     models: info.models.map(({ role, file, version, precision }) => ({ role, file, version, precision })),
+    runs: runModelKeys(engine.manifest, {
+      simplify: engine.config.simplifyGraphs,
+      recPrecision: engine.config.recPrecision,
+      cacheDir: engine.config.modelCacheDir,
+    }),
     manifest: info.manifest,
     dictionarySize: info.dictionarySize,
     specs: { det, cls, rec },

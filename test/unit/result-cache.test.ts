@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { pino } from 'pino';
@@ -33,9 +37,24 @@ const DEFAULTS: ResolvedOptions = {
   autoRotate: true,
 };
 
+/** Stand-ins for the files an engine runs, by their text: its identity hashes their bytes. */
+const MODEL_DIR = mkdtempSync(path.join(os.tmpdir(), 'result-cache-models-'));
+function modelFile(role: string, text: string): string {
+  const file = path.join(MODEL_DIR, `${role}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`);
+  writeFileSync(file, text);
+  return file;
+}
+
 /** What the cache reads of an engine: its defaults, identity and manifest. */
 function fakeEngine(
-  over: { recVersion?: string; precision?: 'int8' | 'float32'; boxThresh?: number; rowMergeGap?: number } = {},
+  over: {
+    recVersion?: string;
+    precision?: 'int8' | 'float32';
+    boxThresh?: number;
+    rowMergeGap?: number;
+    recBytes?: string;
+    dictionary?: string;
+  } = {},
 ): OcrEngine {
   const det = {
     file: 'det.onnx',
@@ -45,8 +64,25 @@ function fakeEngine(
   };
   const rec = { file: 'rec.onnx', version: over.recVersion ?? 'v4', inputHeight: 48 };
   return {
-    config: { defaults: DEFAULTS, rowMergeGap: over.rowMergeGap ?? 0.5 },
-    manifest: { name: 'ppocr-v4', det, cls: null, rec },
+    config: {
+      defaults: DEFAULTS,
+      rowMergeGap: over.rowMergeGap ?? 0.5,
+      simplifyGraphs: true,
+      recPrecision: over.precision ?? 'int8',
+      modelCacheDir: null,
+    },
+    manifest: {
+      name: 'ppocr-v4',
+      det,
+      cls: null,
+      rec,
+      paths: {
+        det: modelFile('det', 'detector weights'),
+        cls: null,
+        rec: modelFile('rec', over.recBytes ?? 'recognizer weights'),
+        dictionary: modelFile('dictionary', over.dictionary ?? 'a\nb\n'),
+      },
+    },
     info: () => ({
       manifest: 'ppocr-v4',
       models: [
@@ -173,6 +209,8 @@ const failingStore = (): ResultStore & { gets: number; sets: number } => ({
 });
 
 describe('result cache', () => {
+  after(() => rmSync(MODEL_DIR, { recursive: true, force: true }));
+
   describe('key', () => {
     const identity = engineIdentity(fakeEngine(), '1.0.0');
     const image = Buffer.from('a scanned page, byte for byte');
@@ -241,6 +279,13 @@ describe('result cache', () => {
       expect(await key(image, undefined, engineIdentity(fakeEngine({ boxThresh: 0.7 }), '1.0.0'))).to.not.equal(base);
       expect(await key(image, undefined, engineIdentity(fakeEngine({ rowMergeGap: 0 }), '1.0.0'))).to.not.equal(base);
       expect(await key(image, undefined, engineIdentity(fakeEngine(), '1.0.1'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine(), '1.0.0'))).to.equal(base);
+    });
+
+    it('changes with the bytes the models run, under the same file names and versions: new weights, another dictionary', async () => {
+      const base = await key();
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ recBytes: 'retrained weights' }), '1.0.0'))).to.not.equal(base);
+      expect(await key(image, undefined, engineIdentity(fakeEngine({ dictionary: 'b\na\n' }), '1.0.0'))).to.not.equal(base);
       expect(await key(image, undefined, engineIdentity(fakeEngine(), '1.0.0'))).to.equal(base);
     });
   });

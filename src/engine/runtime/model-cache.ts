@@ -269,3 +269,18 @@ export async function prepareEngineModels(
   const source = (role: ModelRole): ModelSource | undefined => prepared.find((p) => p.role === role)?.source;
   return { models: { det: source('det')!, cls: source('cls') ?? null, rec: source('rec')! }, prepared };
 }
+
+/**
+ * For each model the engine runs and for its dictionary, a hash of what runs: the shipped bytes and
+ * their rewrite (cacheKey: simplification, precision, 7-bit int8 weights on a CPU without VNNI, the
+ * rewriting code). It changes where new weights come under an old file name and version, which the
+ * manifest's version strings do not (the result cache keys answers by it). From the digests' index
+ * where there is a cache directory; else each file is read and hashed (16 MB: about 95 ms).
+ */
+export function runModelKeys(manifest: ModelManifest, plan: ModelPlan & { cacheDir: string | null }): Record<string, string> {
+  const digest = (file: string): string => (plan.cacheDir ? shippedDigest(file, plan.cacheDir).digest : modelDigest(readFileSync(file)));
+  const keys: Record<string, string> = {};
+  for (const { role, file, spec } of engineModelSpecs(manifest, plan)) keys[role] = cacheKey(digest(file), spec);
+  keys.dictionary = sha256(readFileSync(manifest.paths.dictionary));
+  return keys;
+}
