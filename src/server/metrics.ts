@@ -121,7 +121,7 @@ export class ServerMetrics {
   });
   readonly cacheRequests = new Counter({
     name: 'ocr_cache_requests_total',
-    help: 'Recognize calls looked up in the result cache: hit (answered from it), miss (computed, then stored), error (the cache failed: computed without it)',
+    help: 'Recognize calls looked up in the result cache: hit (answered from it), miss (computed, then stored), error (the cache failed: computed without it; also a store Redis failed or refused)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import { redactedUrl } from './result-cache-config.js';
-import type { ResultStore, StoredEntry } from './result-store.js';
+import { StoreDown, type ResultStore, type StoredEntry } from './result-store.js';
 
 /** Redis keys of the result cache: one prefix, so that the cache can share a database and be flushed alone. */
 export const REDIS_KEY_PREFIX = 'ocr:result:';
@@ -187,11 +187,11 @@ export class RedisStore implements ResultStore {
     const now = Date.now();
     if (this.down) {
       if (now < this.down.probeAt)
-        throw new Unavailable(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
+        throw new StoreDown(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
       this.down.probeAt = now + PROBE_INTERVAL_MS;
     }
     if (this.redis.status !== 'ready' || this.refusedSetup) {
-      const err = new Unavailable(`Redis at ${this.where} is not connected (${this.refusedSetup?.message ?? this.redis.status})`);
+      const err = new StoreDown(`Redis at ${this.where} is not connected (${this.refusedSetup?.message ?? this.redis.status})`);
       this.failed(err);
       throw err;
     }

@@ -29,7 +29,7 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import type { OcrHandlers } from './ocr-handlers.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
-import { openResultStore, type ResultStore } from './result-store.js';
+import { openResultStore, StoreDown, type ResultStore } from './result-store.js';
 import { SharedFlights } from './shared-flights.js';
 
 /**
@@ -207,12 +207,16 @@ export class ResultCache {
     this.metrics.cacheRequests.inc({ result: 'hit' });
   }
 
-  /** Stores `page` under `key`; a store that fails is ignored (and logged by the store). Never rejects. */
+  /**
+   * Stores `page` under `key`; a store that fails is counted (result="error": a Redis that has
+   * stopped storing, at maxmemory under noeviction, still answers its lookups) and otherwise
+   * ignored (logged by the store). Never rejects.
+   */
   async put(key: string, page: CachedPage): Promise<void> {
     try {
       await this.store.set(key, encodePage(page));
-    } catch {
-      // Counted at the lookup; logged by the store.
+    } catch (err) {
+      if (!(err instanceof StoreDown)) this.metrics.cacheRequests.inc({ result: 'error' });
     } finally {
       this.metrics.cacheBytes.set(this.store.heldBytes);
     }

@@ -385,6 +385,23 @@ describe('result cache', function () {
       }
     });
 
+    it('at maxmemory under noeviction (a Redis that has stopped storing): each refused store counted as an error on /metrics, the call answered', async () => {
+      let server: Instance | undefined;
+      try {
+        server = await start(['--cache', redis!.url, '--cache-max-mb', '0', '--cache-timeout-ms', String(REDIS_TIMEOUT_MS)]);
+        await raw!.config('SET', 'maxmemory-policy', 'noeviction');
+        await raw!.config('SET', 'maxmemory', '1');
+        for (let n = 0; n < 2; n++) {
+          const r = await server.client.recognize(await page(`Not stored page ${n}`));
+          expect(r.lines.length).to.be.above(0);
+        }
+        expect([await cacheCount(server, 'miss'), await cacheCount(server, 'error')]).to.deep.equal([2, 2]);
+      } finally {
+        await raw!.config('SET', 'maxmemory', '0');
+        stop(server);
+      }
+    });
+
     it('at maxmemory under noeviction: hits still answered, the refused stores logged once, not as an outage ended and begun every second', async () => {
       await raw!.set(`${REDIS_KEY_PREFIX}kept`, 'kept page');
       const { logger, lines } = capturedLogger();

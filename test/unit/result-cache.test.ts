@@ -23,7 +23,7 @@ import {
   type ResolvedOptions,
 } from '../../src/server/result-cache.js';
 import { RedisStore } from '../../src/server/redis-store.js';
-import { MemoryStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
+import { MemoryStore, StoreDown, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { idleMetrics } from '../support/idle-metrics.js';
 
@@ -192,7 +192,7 @@ async function rejection(work: Promise<unknown>): Promise<OcrError> {
 
 const request = (image: string, options?: RecognizeRequest['options']): RecognizeRequest => ({ image: Buffer.from(image), options });
 
-/** A store that fails every call, as a Redis that is down would. */
+/** A store that fails every call, as a Redis that is down would: a lookup that fails, then a store not tried. */
 const failingStore = (): ResultStore & { gets: number; sets: number } => ({
   gets: 0,
   sets: 0,
@@ -203,7 +203,7 @@ const failingStore = (): ResultStore & { gets: number; sets: number } => ({
   },
   set(): Promise<void> {
     this.sets++;
-    return Promise.reject(new Error('connection refused'));
+    return Promise.reject(new StoreDown('Redis is unavailable'));
   },
   close: () => Promise.resolve(),
 });
