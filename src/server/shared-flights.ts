@@ -13,8 +13,11 @@
 
 interface Flight<T> {
   outcome: Promise<T>;
-  /** The leader's signal: aborted when its caller left. */
-  signal: AbortSignal;
+  /**
+   * Whether the leader's caller had left when its work settled: read then, since a call's signal
+   * also aborts once the call has ended (CallRecord.end), which is no caller leaving.
+   */
+  leaderLeft: boolean;
 }
 
 /** `work`, rejected with `signal`'s reason as soon as `signal` aborts; `work` itself goes on. */
@@ -41,16 +44,20 @@ export class SharedFlights<T> {
       try {
         return { value: await whileLive(flight.outcome, signal), shared: true };
       } catch (err) {
-        if (signal.aborted || (retried && !flight.signal.aborted)) throw err;
+        if (signal.aborted || (retried && !flight.leaderLeft)) throw err;
       }
     }
   }
 
   private lead(key: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
-    const flight: Flight<T> = { outcome: Promise.resolve().then(work), signal };
+    const flight: Flight<T> = { outcome: Promise.resolve().then(work), leaderLeft: false };
     this.flights.set(key, flight);
-    // Registered before any waiter's: the entry is gone by the time a waiter sees the outcome and retries.
-    const land = (): void => void (this.flights.get(key) === flight && this.flights.delete(key));
+    // Registered before any waiter's: by the time a waiter sees the outcome, and retries, the entry
+    // is gone and leaderLeft set.
+    const land = (): void => {
+      flight.leaderLeft = signal.aborted;
+      if (this.flights.get(key) === flight) this.flights.delete(key);
+    };
     flight.outcome.then(land, land);
     return flight.outcome;
   }
