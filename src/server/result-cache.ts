@@ -175,8 +175,11 @@ export class ResultCache {
     for (const result of ['hit', 'miss', 'error']) metrics.cacheRequests.inc({ result }, 0);
   }
 
-  /** The page under `key`, or undefined (a miss, or a store that failed: the caller computes it). Never rejects. */
-  async get(key: string): Promise<CachedPage | undefined> {
+  /**
+   * The page under `key`, or undefined (a miss, or a store that failed: the caller computes it).
+   * A page that `usable` turns down is a miss. Never rejects.
+   */
+  async get(key: string, usable: (page: CachedPage) => boolean = () => true): Promise<CachedPage | undefined> {
     let entry;
     try {
       entry = await this.store.get(key);
@@ -193,8 +196,9 @@ export class ResultCache {
     this.metrics.cacheBytes.set(this.store.heldBytes);
     try {
       const page = decodePage(entry.value);
-      this.metrics.cacheRequests.inc({ result: 'hit' });
-      return page;
+      const hit = usable(page);
+      this.metrics.cacheRequests.inc({ result: hit ? 'hit' : 'miss' });
+      return hit ? page : undefined;
     } catch (err) {
       this.logger.warn({ key, err: (err as Error).message }, 'result cache: unreadable entry, computing the call');
       this.metrics.cacheRequests.inc({ result: 'error' });
@@ -240,6 +244,15 @@ function cachedAnswer(page: CachedPage, instanceId: string, started: number): Re
   return { lines, width, height, rotation, instanceId, timings, cached: true };
 }
 
+/**
+ * Whether an engine with `limits` reads an image of the page's size (decode.ts's checkSize): a
+ * Redis shared with instances of a larger --max-pixels holds pages this one refuses, and its hits
+ * must not answer them.
+ */
+export function withinLimits(page: CachedPage, limits: Pick<EngineInfo['limits'], 'maxPixels' | 'minSide'>): boolean {
+  return page.width * page.height <= limits.maxPixels && page.width >= limits.minSide && page.height >= limits.minSide;
+}
+
 /** What the call that leads a flight got: a page from the cache, or the answer it computed. */
 type Lookup = { page: CachedPage; computed?: RecognizeResponse };
 
@@ -253,8 +266,10 @@ export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: 
   const identity = JSON.stringify(engineIdentity(ctx.engine, ctx.serverVersion));
   const defaults = ctx.engine.config.defaults;
   const flights = new SharedFlights<Lookup>();
+  const limits = ctx.engine.info().limits;
   const lookup = async (key: string, request: RecognizeRequest, info: CallInfo): Promise<Lookup> => {
-    const page = await cache.get(key);
+    // A page this engine would refuse is computed, that is refused with the engine's own message.
+    const page = await cache.get(key, (p) => withinLimits(p, limits));
     if (page) return { page };
     const computed = await handlers.recognize(request, info);
     await cache.put(key, computed);

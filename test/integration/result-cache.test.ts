@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { OcrClient } from '../../src/client/index.js';
+import { OcrClient, type OcrCallError } from '../../src/client/index.js';
 import { metricSample } from '../../src/dev/metric-sample.js';
 import { spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { waitFor } from '../../src/dev/wait-for.js';
@@ -130,6 +130,25 @@ describe('result cache', function () {
       // Other options are another entry: computed.
       const other = await b!.client.recognize(image, { minConfidence: 0.9 });
       expect(other.timings!.detectMs).to.be.above(0);
+    });
+
+    it('answers from Redis no image this instance would refuse: one with a smaller --max-pixels refuses what another read', async () => {
+      const image = await page('Sized for the larger instance'); // 520×64 = 33 280 pixels
+      const read = await a!.client.recognize(image);
+      expect(read.lines.length).to.be.above(0);
+      let small: Instance | undefined;
+      try {
+        small = await start(['--cache', redis!.url, '--cache-timeout-ms', String(REDIS_TIMEOUT_MS), '--max-pixels', '30000']);
+        const err = await small.client.recognize(image).then(
+          (r) => expect.fail(`answered (cached: ${r.cached}) an image over its --max-pixels`),
+          (e: unknown) => e as OcrCallError,
+        );
+        expect(err.code).to.equal('RESOURCE_EXHAUSTED');
+        expect(err.details).to.include("over this server's limit of 30000");
+        expect(await cacheCount(small, 'hit')).to.equal(0);
+      } finally {
+        stop(small);
+      }
     });
 
     it('treats a forged or damaged value in Redis under the key as a miss: the call is answered, over HTTP too, and the entry rewritten', async () => {

@@ -92,7 +92,7 @@ function fakeEngine(
       dictionarySize: 6623,
       workers: 2,
       threadsPerWorker: 1,
-      limits: { maxPixels: 1, minSide: 1, memoryBudgetBytes: 1, maxWaitMs: 1 },
+      limits: { maxPixels: 40_000_000, minSide: 8, memoryBudgetBytes: 1, maxWaitMs: 1 },
     }),
   } as unknown as OcrEngine;
 }
