@@ -327,7 +327,7 @@ const pageAnswer = successShape({
   cached: {
     type: 'boolean',
     description:
-      'answered from the result cache: the same image was read before with the same options and models, and nothing was read again; timings then hold only total_ms',
+      'answered from the result cache: the same image was read before with the same options and models (or was being read for a copy sent at the same time), and nothing was read again; timings then hold only total_ms',
   },
   instance_id: { type: 'string' },
   timings,

@@ -103,8 +103,9 @@ export interface RecognizeResponse {
   rotation: number;
   /**
    * Answered from the result cache: the same image was read before with the same options and
-   * models (on this instance, or on another sharing its cache), and nothing was read again; the
-   * timings then hold only total_ms, the lookup's.
+   * models (on this instance, or on another sharing its cache), or is being read for a copy sent
+   * at the same time, and nothing was read again; the timings then hold only total_ms, the lookup's
+   * (or the wait for that copy's answer).
    */
   cached: boolean;
 }
