@@ -259,8 +259,8 @@ type Lookup = { page: CachedPage; computed?: RecognizeResponse };
 /**
  * `handlers` with Recognize answered from `cache` when it can: a miss is computed by the handler
  * and its answer stored before it is returned (so that the next call, on any instance sharing the
- * store, finds it). Identical calls in flight at once share one lookup and computation
- * (shared-flights.ts); those that waited are answered as hits.
+ * store, finds it). Identical calls of one priority in flight at once share one lookup and
+ * computation (shared-flights.ts); those that waited are answered as hits.
  */
 export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: ServiceContext): OcrHandlers {
   const identity = JSON.stringify(engineIdentity(ctx.engine, ctx.serverVersion));
@@ -280,7 +280,10 @@ export function withResultCache(handlers: OcrHandlers, cache: ResultCache, ctx: 
     // Refused options are refused before any lookup, with the handler's own message.
     fromOptions(request.options, info.signal);
     const key = await resultKey(request.image, resolveOptions(request.options, defaults), identity);
-    const { value, shared } = await flights.run(key, info.signal, () => lookup(key, request, info));
+    // Calls share a reading only with calls of their priority: an interactive one never waits in a
+    // batch one's place in the queue.
+    const flight = `${info.priority ?? 'interactive'}:${key}`;
+    const { value, shared } = await flights.run(flight, info.signal, () => lookup(key, request, info));
     if (value.computed && !shared) return value.computed;
     if (shared) cache.countSharedHit();
     ctx.metrics.lines.inc(value.page.lines.length);

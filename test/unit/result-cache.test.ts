@@ -373,6 +373,16 @@ describe('result cache', () => {
         for (const r of answers) expect(r.lines[0]!.text).to.equal('hello 你好');
       });
 
+      it('an interactive call does not wait behind a batch one reading the same page (batch work queues behind interactive)', async () => {
+        const { state, open, handlers } = setup();
+        const batch = handlers.recognize(request('page'), { ...info(), priority: 'batch' });
+        await waitFor(() => state.started === 1, 5000, 'the batch call to start reading');
+        const interactive = handlers.recognize(request('page'), { ...info(), priority: 'interactive' });
+        await waitFor(() => state.started === 2, 5000, 'the interactive call to read the page itself');
+        open();
+        expect((await Promise.all([batch, interactive])).map((r) => r.cached)).to.deep.equal([false, false]);
+      });
+
       it('a first that fails for its request: the others try once more, then get its error', async () => {
         const { state, open, handlers } = setup();
         state.fail = true;
