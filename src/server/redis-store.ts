@@ -11,6 +11,12 @@ export const REDIS_KEY_PREFIX = 'ocr:result:';
 const PROBE_INTERVAL_MS = 1000;
 /** Connecting (or reconnecting) takes at most this long before the attempt counts as failed. */
 const CONNECT_TIMEOUT_MS = 1000;
+/**
+ * A read-only replica (READONLY) is left for a new connection at most this often: after a failover
+ * it is the old primary, and a new connection to the same name finds the new one; a Redis that is
+ * a replica for good is not reconnected to at every store.
+ */
+const READONLY_RECONNECT_MS = 10_000;
 /** How long a start waits for Redis before it serves without it (it connects when Redis comes up). */
 export const STARTUP_WAIT_MS = 1000;
 
@@ -110,6 +116,8 @@ export class RedisStore implements ResultStore {
   private refusedSetup: Error | null = null;
   /** Commands Redis answers with an error (SET at maxmemory under noeviction, on a read-only replica), by name: since when. */
   private readonly refusing = new Map<string, number>();
+  /** When the store last left a read-only replica for a new connection; while it reconnects, no outage is logged. */
+  private leftReplica: { at: number; reconnecting: boolean } | null = null;
   private readonly where: string;
 
   constructor(
@@ -129,6 +137,10 @@ export class RedisStore implements ResultStore {
       autoResendUnfulfilledCommands: false,
       // Reconnect for ever, at most every 2 s: Redis coming back ends the outage by itself.
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      // A store refused READONLY after a failover: the name (a managed Redis's primary endpoint)
+      // now leads to the new primary, but this connection stays with the old one, which would
+      // refuse every store until a restart. The command is not sent again.
+      reconnectOnError: (err) => this.leaveReplica(err),
     });
     this.redis.on('connect', () => (this.refusedSetup = null));
     const tls = new URL(url).protocol === 'rediss:';
@@ -138,8 +150,17 @@ export class RedisStore implements ResultStore {
       this.failed(refusal ?? untrustedCertificate(err) ?? setupFailure(err, tls, this.redis.status, timeoutMs) ?? err);
     });
     this.redis.on('ready', () => {
+      if (this.leftReplica) this.leftReplica.reconnecting = false;
       if (!this.refusedSetup) this.recovered();
     });
+  }
+
+  /** Whether ioredis is to reconnect after `err`: a read-only replica's refusal, at most every READONLY_RECONNECT_MS. */
+  private leaveReplica(err: Error): boolean {
+    const now = Date.now();
+    if (!err.message.startsWith('READONLY') || (this.leftReplica && now - this.leftReplica.at < READONLY_RECONNECT_MS)) return false;
+    this.leftReplica = { at: now, reconnecting: true };
+    return true;
   }
 
   /** Resolves once connected, or after `ms` (an unreachable Redis is an outage, logged, not a failed start). */
@@ -190,6 +211,9 @@ export class RedisStore implements ResultStore {
         throw new StoreDown(`Redis at ${this.where} is unavailable since ${new Date(this.down.since).toISOString()}`);
       this.down.probeAt = now + PROBE_INTERVAL_MS;
     }
+    // Leaving a replica is no outage (ioredis still says 'ready' until the old connection has
+    // closed); a reconnection that fails is one, which the 'error' event says.
+    if (this.leftReplica?.reconnecting) throw new StoreDown(`Redis at ${this.where} is reconnecting, away from a read-only replica`);
     if (this.redis.status !== 'ready' || this.refusedSetup) {
       const err = new StoreDown(`Redis at ${this.where} is not connected (${this.refusedSetup?.message ?? this.redis.status})`);
       this.failed(err);

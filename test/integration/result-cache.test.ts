@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -11,6 +13,7 @@ import { REDIS_KEY_PREFIX, RedisStore } from '../../src/server/redis-store.js';
 import { makePki } from '../support/certificates.js';
 import { textImage } from '../support/images.js';
 import { requireRedisServer, startRedis, type RedisProcess } from '../support/redis.js';
+import { tcpRelay } from '../support/tcp-relay.js';
 
 /**
  * Each Redis command's bound here. The default (50 ms) is for production; on a test machine shared
@@ -401,6 +404,41 @@ describe('result cache', function () {
         await store.close();
         paused.child.kill('SIGCONT');
         await paused.kill();
+      }
+    });
+
+    it('after a failover (its name moved to the new primary, the old one a replica: READONLY): stores reach the new primary, without an outage logged', async () => {
+      const primary = await startRedis();
+      let target = redis!.port;
+      const relay = tcpRelay(() => target); // the name a managed Redis's clients know it by
+      relay.server.listen(0, '127.0.0.1');
+      await once(relay.server, 'listening');
+      const { logger, lines } = capturedLogger();
+      const store = new RedisStore(`redis://127.0.0.1:${(relay.server.address() as AddressInfo).port}`, 60_000, 1000, logger);
+      try {
+        expect(await store.ready(10_000)).to.equal(true);
+        await store.set('before the failover', Buffer.from('page'));
+        await raw!.replicaof('127.0.0.1', primary.port);
+        target = primary.port;
+        await refused(store.set('during the failover', Buffer.from('page')), 'a store on a replica');
+        await waitFor(
+          () =>
+            store.set('after the failover', Buffer.from('page')).then(
+              () => true,
+              () => false,
+            ),
+          20_000,
+          'a store to reach the new primary',
+        );
+        const onPrimary = new Redis(primary.url);
+        expect(await onPrimary.get(`${REDIS_KEY_PREFIX}after the failover`)).to.equal('page');
+        onPrimary.disconnect();
+        expect(lines.filter((l) => l.msg.startsWith('result cache unavailable'))).to.deep.equal([]);
+      } finally {
+        await raw!.replicaof('NO', 'ONE');
+        await store.close();
+        relay.close();
+        await primary.kill();
       }
     });
 
