@@ -4,9 +4,8 @@
  *
  * Key: SHA-256 over what decides the answer: the engine's identity (its models, their versions and
  * the recognizer's precision, the bytes its workers run, the manifest's pre- and post-processing,
- * the server version), the
- * options as the engine resolves them (unset ones filled with its defaults, so that unset and the
- * default sent explicitly are one entry) and the image bytes. Value: the answer's lines, width and
+ * the server version), the options as the engine resolves them (unset ones filled with its
+ * defaults, so that unset and the default sent explicitly are one entry) and the image bytes. Value: the answer's lines, width and
  * height as JSON (JSON keeps the doubles of an HTTP answer as they were; protobuf would round them
  * to float). A hit answers with this instance's id and timings of the lookup alone.
  *
