@@ -1,5 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { freePort } from '../../src/dev/free-port.js';
 
 export interface RedisProcess {
@@ -22,7 +25,8 @@ export function requireRedisServer(): void {
 }
 
 /**
- * A throwaway redis-server on loopback (`port`, or a free one): nothing saved to disk. With `tls`
+ * A throwaway redis-server on loopback (`port`, or a free one): nothing saved, and what a replica
+ * writes on a full sync (its dump.rdb) in a folder of its own, removed with it. With `tls`
  * (PEM files), that port speaks TLS only, to clients without certificates. Resolves once it
  * accepts connections.
  */
@@ -32,9 +36,11 @@ export async function startRedis(port?: number, tls?: { cert: string; key: strin
   const listen = tls
     ? ['--port', '0', '--tls-port', String(p), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-auth-clients', 'no']
     : ['--port', String(p)];
-  const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ocr-redis-'));
+  const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer): void => {
