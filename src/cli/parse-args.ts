@@ -8,6 +8,7 @@ import { KEY_NAME, KEY_NAME_RULE } from '../auth/api-keys.js';
 import { CONSUL_SERVICE_NAME, CONSUL_SERVICE_NAME_RULE } from '../client/consul-target.js';
 import { parseOrigin } from '../http/cross-origin.js';
 import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
+import { isWildcardHost } from '../shared/wildcard-host.js';
 
 /** Parses a whole number in [min, max], digits only. */
 export function wholeNumber(min: number, max: number = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -61,6 +62,20 @@ export function corsOrigin(value: string, previous: string[] | undefined): strin
 /** `ocr api-key create --name`: a name the key file takes. */
 export function keyName(value: string): string {
   if (!KEY_NAME.test(value)) throw new InvalidArgumentError(`It must be ${KEY_NAME_RULE}.`);
+  return value;
+}
+
+/**
+ * `--advertise-host`: an address callers and the agent's checks can dial. Consul refuses a wildcard
+ * (400 "Invalid service address"), and the instance retried that registration for as long as it ran.
+ */
+export function advertiseHost(value: string): string {
+  if (value === '' || isWildcardHost(value)) {
+    throw new InvalidArgumentError(
+      "It must be an address callers and the Consul agent can dial: this machine's LAN address or DNS name, not a wildcard " +
+        '(with --host 0.0.0.0 and no --advertise-host, the first IPv4 address of this machine is registered).',
+    );
+  }
   return value;
 }
 

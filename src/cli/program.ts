@@ -16,6 +16,7 @@ import { defaultBodyMemoryBytes, GATEWAY_DEFAULTS, type GatewayOptions } from '.
 import type { HealthCliOptions } from './health-command.js';
 import type { InfoCliOptions } from './info-command.js';
 import {
+  advertiseHost,
   boundPort,
   cacheBackend,
   consulServiceName,
@@ -280,7 +281,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       new Option(
         '--advertise-host <host>',
         "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)",
-      ),
+      ).argParser(advertiseHost),
     )
     .addOption(
       new Option(

@@ -16,6 +16,7 @@ import { isLoopback } from './exposure-warning.js';
 import type { Logger } from './logger.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { hostPort } from '../shared/host-port.js';
+import { isWildcardHost } from '../shared/wildcard-host.js';
 
 /** The gRPC health service name the check asks for: the OCR service itself, not just the process. */
 
@@ -109,7 +110,7 @@ export function parseConsulAddress(address: string): ConsulEndpoint {
 
 /** The address to advertise for a listening host: itself, unless it is a wildcard. */
 export function advertiseHostFor(listenHost: string, interfaces = os.networkInterfaces()): string {
-  if (listenHost !== '0.0.0.0' && listenHost !== '::' && listenHost !== '[::]') return listenHost;
+  if (!isWildcardHost(listenHost)) return listenHost;
   for (const addresses of Object.values(interfaces)) {
     for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }

@@ -262,6 +262,15 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     }
   });
 
+  it('refuses a wildcard Address with 400 "Invalid service address", as Consul does', async () => {
+    for (const address of ['0.0.0.0', '::', '[::]']) {
+      const service = { ID: unique('wild'), Name: unique('wild'), Address: address, Port: 50051 };
+      const reply = await consulRequest(consul.address, '/v1/agent/service/register', { method: 'PUT', body: service });
+      if (reply.status === 200) registered.add(service.ID);
+      expect([reply.status, reply.text.trim()], address).to.deep.equal([400, 'Invalid service address']);
+    }
+  });
+
   it('answers /v1/status/leader', async () => {
     const reply = await consulRequest<string>(consul.address, '/v1/status/leader');
     expect(reply.status).to.equal(200);

@@ -3,10 +3,11 @@
  * parts of Consul's documented HTTP API that the product relies on, over real HTTP on loopback:
  *
  * - `PUT /v1/agent/service/register` (ID, Name, Address, Port, Tags, Meta, Check or Checks; keys
- *   matched case-insensitively, snake_case too, as Consul's decoder does); registering an existing ID
- *   replaces the service, and a check that keeps its ID keeps its status. `PUT
- *   /v1/agent/service/deregister/:id` (404 for an unknown ID). `GET /v1/agent/services`, `GET
- *   /v1/agent/service/:id`, `GET /v1/agent/checks`.
+ *   matched case-insensitively, snake_case too, as Consul's decoder does; a wildcard Address,
+ *   0.0.0.0, :: or [::], refused 400 "Invalid service address" as Consul's ipaddr.IsAny refuses
+ *   it); registering an existing ID replaces the service, and a check that keeps its ID keeps its
+ *   status. `PUT /v1/agent/service/deregister/:id` (404 for an unknown ID). `GET
+ *   /v1/agent/services`, `GET /v1/agent/service/:id`, `GET /v1/agent/checks`.
  * - Checks start critical (or at their `Status`). GRPC checks ("host:port[/service]") call
  *   grpc.health.v1.Health/Check with a real grpc-js client, a fresh connection each time as Consul
  *   does, with `Timeout` (default 10s) as the deadline: SERVING is passing, anything else critical.
@@ -415,6 +416,8 @@ export class ConsulDouble {
     const name = stringField(body, 'Name');
     if (!name) throw new HttpError(400, 'Missing service name');
     const id = stringField(body, 'ID', name);
+    const address = stringField(body, 'Address');
+    if (['0.0.0.0', '::', '[::]'].includes(address)) throw new HttpError(400, 'Invalid service address');
     const tagsValue = field(body, 'Tags') ?? [];
     if (!Array.isArray(tagsValue) || !tagsValue.every((t): t is string => typeof t === 'string')) {
       throw new HttpError(400, 'Request decode failed: Tags must be an array of strings');
@@ -435,7 +438,7 @@ export class ConsulDouble {
       id,
       name,
       tags: tagsValue,
-      address: stringField(body, 'Address'),
+      address,
       port: portValue,
       meta,
       createIndex: previous?.createIndex ?? this.index + 1,

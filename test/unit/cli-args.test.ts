@@ -372,6 +372,14 @@ describe('ocr command line', () => {
         ['--advertise-host', 'ocr-1.internal', '--advertise-port', '9000'],
         /^error: --advertise-host, --advertise-port go with Consul: add --consul ADDR \(or set CONSUL_HTTP_ADDR\) to register this instance, or leave them out\n/,
       ],
+      // Consul refuses a wildcard address (400 "Invalid service address"): the instance retried for as long as it ran.
+      ...['0.0.0.0', '::', '[::]', ''].map(
+        (host) =>
+          [
+            ['--consul', 'http://127.0.0.1:8500', '--advertise-host', host],
+            /'--advertise-host <host>' argument '.*' is invalid\. It must be an address callers and the Consul agent can dial: this machine's LAN address or DNS name, not a wildcard/,
+          ] as const,
+      ),
       [
         ['--tag', 'eu'],
         /^error: --tag goes with Consul: add --consul ADDR \(or set CONSUL_HTTP_ADDR\) to register this instance, or leave it out\n/,
