@@ -64,11 +64,12 @@ export function instancesOf(body: unknown): { host: string; port: number }[] {
 }
 
 /**
- * The index to send next: Consul's, unless it went backwards (agent restarted, state reset) or is
- * not positive, when the documented remedy is to start again from 0.
+ * The index to send next, as Consul's blocking-query rules prescribe: Consul's, at least 1 (an
+ * index of 0, or none, sent back as 0 would ask without blocking: answered at once, again and
+ * again), and 0, to start again, where it went backwards (agent restarted, state reset).
  */
 export function nextIndex(previous: number, header: string | null): number {
-  const index = Number(header);
-  if (!Number.isFinite(index) || index <= 0) return 0;
+  const given = Number(header);
+  const index = Number.isFinite(given) && given >= 1 ? given : 1;
   return index < previous ? 0 : index;
 }

@@ -90,6 +90,13 @@ describe('consul:// targets', () => {
     expect(nextIndex(10, '0')).to.equal(0);
   });
 
+  it('never sends index 0 after an answer, which Consul answers at once (its docs: "sanity check index is greater than zero")', () => {
+    expect(nextIndex(0, '0')).to.equal(1);
+    expect(nextIndex(0, null)).to.equal(1);
+    expect(nextIndex(1, '0')).to.equal(1);
+    expect(nextIndex(0, '5')).to.equal(5);
+  });
+
   it('configures the balancing policy and retries of idempotent calls on UNAVAILABLE', () => {
     const config = JSON.parse(serviceConfig('pick_first', 4)) as {
       loadBalancingConfig: object[];
