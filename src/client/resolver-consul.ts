@@ -125,6 +125,10 @@ export class ConsulResolver implements experimental.Resolver {
         if (signal.aborted) return;
         // Consul unreachable: keep the last good list; without one, calls fail fast with the reason.
         if (!this.last) this.fail(agentUnreachable(this.target, (err as Error).message));
+        // Ask afresh, without blocking: an agent that restarted meanwhile (a -dev one, or one
+        // without its data) counts from a lower index, and Consul holds a query for an index it has
+        // not reached for its whole wait: the instances it has now would arrive only after it.
+        this.index = 0;
         await delay(this.backoffMs * (0.5 + Math.random()), signal);
         this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
       }

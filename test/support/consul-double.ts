@@ -34,7 +34,9 @@
  *
  * `stop()` is an agent going down with its data dir kept: connections are cut and checks stop; a
  * later `start(samePort)` restores the services with every check critical again (Consul's
- * `loadChecks` does the same, so that nothing unchecked is offered) until the checks run.
+ * `loadChecks` does the same, so that nothing unchecked is offered) until the checks run. With
+ * `dev`, an agent of `consul agent -dev`, which keeps nothing: it comes back without the services
+ * registered through its API, its index counting again from the start.
  *
  * Deviations from a real agent, all to keep tests fast and self-contained:
  * - DeregisterCriticalServiceAfter: Consul enforces a 1 minute minimum and reaps on a ~30 s cycle;
@@ -114,6 +116,8 @@ export interface ConsulDoubleOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** ACLs with default deny, for writes alone: the one token with service:write on every service. */
   aclWriteToken?: string;
+  /** An agent of `consul agent -dev`: stop() forgets every service, and the index starts again. */
+  dev?: boolean;
 }
 
 /** The endpoints whose answers a test may hold back: registering, and listing the agent's services. */
@@ -301,6 +305,7 @@ export class ConsulDouble {
   private readonly checkTls: CheckTls | undefined;
   private readonly tls: ConsulDoubleOptions['tls'];
   private readonly aclWriteToken: string | undefined;
+  private readonly dev: boolean;
   private readonly services = new Map<string, ServiceState>();
   /** Per service name: the global index of its last change (kept after its last instance left). */
   private readonly nameIndex = new Map<string, number>();
@@ -320,6 +325,7 @@ export class ConsulDouble {
     this.checkTls = options.checkTls;
     this.tls = options.tls;
     this.aclWriteToken = options.aclWriteToken;
+    this.dev = options.dev ?? false;
   }
 
   /** Listens on 127.0.0.1:`port` (0: any free port); after stop(), resumes the kept state. */
@@ -353,6 +359,11 @@ export class ConsulDouble {
     this.wasStopped = true;
     for (const service of this.services.values()) for (const check of service.checks) this.unschedule(check);
     this.waiters.clear();
+    if (this.dev) {
+      this.services.clear();
+      this.nameIndex.clear();
+      this.index = 1;
+    }
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
