@@ -271,6 +271,19 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     }
   });
 
+  it("refuses invalid Meta in Consul's words, a value's length counted in bytes", async () => {
+    for (const [meta, problem] of [
+      [{ 'model.version': '1' }, "('model.version', '1'): Key contains invalid characters"],
+      // 300 characters, 600 bytes: over Consul's 512.
+      [{ manifest: 'é'.repeat(300) }, `('manifest', '${'é'.repeat(300)}'): Value is too long (limit: 512 characters)`],
+    ] as const) {
+      const service = { ID: unique('meta'), Name: unique('meta'), Port: 50051, Meta: meta };
+      const reply = await consulRequest(consul.address, '/v1/agent/service/register', { method: 'PUT', body: service });
+      if (reply.status === 200) registered.add(service.ID);
+      expect([reply.status, reply.text.trim()]).to.deep.equal([400, `Invalid Service Meta: Couldn't load metadata pair ${problem}`]);
+    }
+  });
+
   it('answers /v1/status/leader', async () => {
     const reply = await consulRequest<string>(consul.address, '/v1/status/leader');
     expect(reply.status).to.equal(200);

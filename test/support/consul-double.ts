@@ -293,6 +293,16 @@ function durationField(obj: Record<string, unknown>, name: string): { ms: number
   return { ms, text };
 }
 
+/** What Consul's validateMetaPair finds wrong with a Meta pair, in its words; lengths are Go's, in bytes. */
+function metaPairProblem(key: string, value: string): string | null {
+  if (key === '') return 'Key cannot be blank';
+  if (!META_KEY.test(key)) return 'Key contains invalid characters';
+  if (Buffer.byteLength(key) > 128) return 'Key is too long (limit: 128 characters)';
+  if (key.startsWith('consul-')) return "Key prefix 'consul-' is reserved for internal use";
+  if (Buffer.byteLength(value) > 512) return 'Value is too long (limit: 512 characters)';
+  return null;
+}
+
 function parseBool(value: string): boolean | null {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
@@ -491,11 +501,8 @@ export class ConsulDouble {
     if (entries.length > 64) throw new HttpError(400, 'Invalid Service Meta: Node metadata cannot contain more than 64 key/value pairs');
     for (const [key, v] of entries) {
       if (typeof v !== 'string') throw new HttpError(400, `Request decode failed: Meta["${key}"] must be a string`);
-      if (!META_KEY.test(key)) throw new HttpError(400, `Invalid Service Meta: Key contains invalid characters: ${key}`);
-      if (key.length > 128) throw new HttpError(400, `Invalid Service Meta: Key is too long (limit: 128 characters): ${key}`);
-      if (key.startsWith('consul-'))
-        throw new HttpError(400, `Invalid Service Meta: Key prefix 'consul-' is reserved for internal use: ${key}`);
-      if (v.length > 512) throw new HttpError(400, `Invalid Service Meta: Value is too long (limit: 512 characters): ${key}`);
+      const problem = metaPairProblem(key, v);
+      if (problem) throw new HttpError(400, `Invalid Service Meta: Couldn't load metadata pair ('${key}', '${v}'): ${problem}`);
       meta[key] = v;
     }
     return meta;
