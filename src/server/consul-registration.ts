@@ -213,10 +213,17 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** What to do about a refusal for the token (403), or null: the token needs service:write on the service. */
-function tokenAdvice(status: number | undefined, tokenGiven: boolean, serviceName: string): string | null {
+/**
+ * What to do about a refusal for the token (403), or null: the token needs service:write on the
+ * service; one the agent does not know at all (Consul's "ACL not found": a typo, a token of another
+ * cluster, one deleted) must first be replaced by one it knows.
+ */
+function tokenAdvice(status: number | undefined, said: string, tokenGiven: boolean, serviceName: string): string | null {
   if (status !== 403) return null;
   const permission = `service:write on "${serviceName}"`;
+  if (tokenGiven && said.includes('ACL not found')) {
+    return `the agent knows no such token (--consul-token or CONSUL_HTTP_TOKEN): give the SecretID of one of its tokens with ${permission}`;
+  }
   return tokenGiven
     ? `the agent's ACLs refused the token (--consul-token or CONSUL_HTTP_TOKEN): give one with ${permission}`
     : `the agent's ACLs need a token: give one with ${permission} (--consul-token or CONSUL_HTTP_TOKEN)`;
@@ -333,8 +340,9 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       failures += 1;
       if (mayHaveLanded(err)) mayBeRegistered = true;
       const status = statusCodeOf(err);
-      const advice = tokenAdvice(status, o.token !== undefined, o.serviceName);
-      const fields = { err: messageOf(err), status, ...(advice ? { advice } : {}), attempt: failures, retryInMs: retryDelay() };
+      const said = messageOf(err);
+      const advice = tokenAdvice(status, said, o.token !== undefined, o.serviceName);
+      const fields = { err: said, status, ...(advice ? { advice } : {}), attempt: failures, retryInMs: retryDelay() };
       // One error per streak: a long outage would otherwise fill the log.
       if (failures === 1) logger.error(fields, 'cannot register in Consul; serving anyway and retrying');
       else logger.warn(fields, 'still cannot register in Consul');
@@ -429,8 +437,9 @@ export function registerInstance(options: ConsulRegistrationOptions): ConsulRegi
       } catch (err) {
         const status = statusCodeOf(err);
         if (status === 404) return;
-        const advice = tokenAdvice(status, o.token !== undefined, o.serviceName);
-        throw new Error(advice ? `${messageOf(err)}: ${advice}` : messageOf(err), { cause: err });
+        const said = messageOf(err);
+        const advice = tokenAdvice(status, said, o.token !== undefined, o.serviceName);
+        throw new Error(advice ? `${said}: ${advice}` : said, { cause: err });
       } finally {
         consul.destroy();
       }

@@ -418,13 +418,13 @@ describe('Consul registration', function () {
     });
 
     it("logs the agent's own words when its ACLs refuse the token, and that the token needs service:write on the service", async () => {
-      const own = new ConsulDouble({ aclWriteToken: 'right' });
+      const own = new ConsulDouble({ aclWriteToken: 'right', aclReadToken: 'reader' });
       const { address } = await own.start();
       try {
         const lines: { level: number; msg: string; err?: string; status?: number; advice?: string }[] = [];
         const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
         const name = unique('reg-acl');
-        start(address, name, true, { logger, token: 'wrong' });
+        start(address, name, true, { logger, token: 'reader' });
         await waitFor(() => lines.some((l) => l.msg === 'cannot register in Consul; serving anyway and retrying'), 10_000, 'the refusal');
         const refusal = lines.find((l) => l.msg === 'cannot register in Consul; serving anyway and retrying')!;
         expect(refusal.status).to.equal(403);
@@ -437,6 +437,25 @@ describe('Consul registration', function () {
         // The token it needs is taken.
         start(address, `${name}-b`, true, { token: 'right' });
         await waitFor(async () => `${name}-b-1` in (await agentServices(address)), 10_000, 'the registration with the right token');
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('says when the agent does not know the token at all ("ACL not found"), not that it lacks a permission', async () => {
+      const own = new ConsulDouble({ aclWriteToken: 'right' });
+      const { address } = await own.start();
+      try {
+        const lines: { msg: string; err?: string; status?: number; advice?: string }[] = [];
+        const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as never) });
+        const name = unique('reg-unknown-token');
+        start(address, name, true, { logger, token: 'typo' });
+        await waitFor(() => lines.some((l) => l.msg === 'cannot register in Consul; serving anyway and retrying'), 10_000, 'the refusal');
+        const refusal = lines.find((l) => l.msg === 'cannot register in Consul; serving anyway and retrying')!;
+        expect([refusal.status, refusal.err]).to.deep.equal([403, 'ACL not found']);
+        expect(refusal.advice).to.equal(
+          `the agent knows no such token (--consul-token or CONSUL_HTTP_TOKEN): give the SecretID of one of its tokens with service:write on "${name}"`,
+        );
       } finally {
         await own.close();
       }

@@ -43,7 +43,9 @@
  *   the double takes any value and reaps as soon as the time is up.
  * - Blocking queries get no random extra wait (Consul adds up to wait/16).
  * - ACLs: off unless `aclWriteToken` is set; then registering and deregistering need that token
- *   (`X-Consul-Token` or `?token=`) and are refused 403 in Consul's words otherwise; reads stay open.
+ *   (`X-Consul-Token` or `?token=`) and are refused 403 in Consul's words otherwise: "Permission
+ *   denied" for no token or `aclReadToken`, "ACL not found" for a token the agent does not know (on
+ *   every endpoint, as Consul refuses one); reads need no token.
  * - One node, one datacenter; only GRPC and HTTP checks (other kinds are refused with 400); no `filter`
  *   expressions (400), no hash-based blocking, no anti-entropy delay: a change is visible at once.
  */
@@ -116,6 +118,8 @@ export interface ConsulDoubleOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** ACLs with default deny, for writes alone: the one token with service:write on every service. */
   aclWriteToken?: string;
+  /** With aclWriteToken: a token the agent knows that may read but not write. */
+  aclReadToken?: string;
   /** An agent of `consul agent -dev`: stop() forgets every service, and the index starts again. */
   dev?: boolean;
 }
@@ -264,8 +268,8 @@ function httpProbe(check: CheckState, agentTls: CheckTls | undefined): Promise<[
   });
 }
 
-/** The AccessorID the double shows for a token it refuses (a real agent shows the token's own). */
-const ACCESSOR_OF_UNKNOWN = '00000000-0000-4000-8000-00000000dead';
+/** The AccessorID of aclReadToken, which Consul's refusals of a known token name. */
+const READER_ACCESSOR = '00000000-0000-4000-8000-0000000000ad';
 
 /** Consul decodes JSON keys case-insensitively and translates snake_case: do the same. */
 function field(obj: Record<string, unknown>, name: string): unknown {
@@ -315,6 +319,7 @@ export class ConsulDouble {
   private readonly checkTls: CheckTls | undefined;
   private readonly tls: ConsulDoubleOptions['tls'];
   private readonly aclWriteToken: string | undefined;
+  private readonly aclReadToken: string | undefined;
   private readonly dev: boolean;
   private readonly services = new Map<string, ServiceState>();
   /** Per service name: the global index of its last change (kept after its last instance left). */
@@ -335,6 +340,7 @@ export class ConsulDouble {
     this.checkTls = options.checkTls;
     this.tls = options.tls;
     this.aclWriteToken = options.aclWriteToken;
+    this.aclReadToken = options.aclReadToken;
     this.dev = options.dev ?? false;
   }
 
@@ -664,11 +670,19 @@ export class ConsulDouble {
     const only = (allowed: string): void => {
       if (method !== allowed) throw new HttpError(405, `method ${method} not allowed`);
     };
+    const acls = this.aclWriteToken !== undefined;
+    // A token the agent cannot resolve is refused whatever it asks (acl.ErrNotFound, answered 403).
+    if (acls && token && token !== this.aclWriteToken && token !== this.aclReadToken) throw new HttpError(403, 'ACL not found');
     const mayWrite = (service: string): void => {
-      if (this.aclWriteToken === undefined || token === this.aclWriteToken) return;
-      // Consul's words (acl.PermissionDeniedByACL); an unknown token's accessor is shown as Consul shows a real one.
-      const who = token ? `token with AccessorID '${ACCESSOR_OF_UNKNOWN}'` : 'anonymous token';
-      throw new HttpError(403, `Permission denied: ${who} lacks permission 'service:write' on "${service}"`);
+      if (!acls || token === this.aclWriteToken) return;
+      // Consul's words (acl.PermissionDeniedError).
+      const denied = `lacks permission 'service:write' on "${service}"`;
+      throw new HttpError(
+        403,
+        token
+          ? `Permission denied: token with AccessorID '${READER_ACCESSOR}' ${denied}`
+          : `Permission denied: anonymous token ${denied}. The anonymous token is used implicitly when a request does not specify a token.`,
+      );
     };
     if (path === '/v1/agent/service/register') {
       only('PUT');
