@@ -33,3 +33,14 @@ export function agentUnreachable(target: ConsulTarget, reason: string): string {
     `client's token (CONSUL_HTTP_TOKEN) may read "${target.service}"`
   );
 }
+
+/** The agent refused the client's token (403): Consul's "ACL not found", for a token it does not know. */
+export class ConsulTokenRefusal extends Error {}
+
+/** What a call is told when the agent refused the client's token, in the agent's words (`said`). */
+export function tokenRefused(target: ConsulTarget, said: string): string {
+  return (
+    `Consul at ${target.agent} refused the client's token: ${said}: give the client (CONSUL_HTTP_TOKEN, or the SDK's ` +
+    `channel option ocr.consul_token) one of the agent's tokens that may read "${target.service}" (service:read and node:read)`
+  );
+}

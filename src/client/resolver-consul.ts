@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { consulAgentTls, consulAgentUrl, type ConsulAgentTls } from './consul-agent.js';
-import { agentUnreachable, noPassingInstance } from './consul-failure.js';
+import { agentUnreachable, ConsulTokenRefusal, noPassingInstance, tokenRefused } from './consul-failure.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
 /** How long Consul may hold a blocking query open (its `wait`); channel option `ocr.consul_wait_ms`. */
@@ -29,7 +29,8 @@ const MIN_BLOCK_MS = 50;
 type Endpoint = experimental.Endpoint;
 
 /** The descriptions of the calls that fail because Consul gave no instance to call (fail() below). */
-export const CONSUL_GAVE_NO_INSTANCE = /^(?:no passing instance of "[^"]*" in Consul at |Consul at \S+ unreachable: )/;
+export const CONSUL_GAVE_NO_INSTANCE =
+  /^(?:no passing instance of "[^"]*" in Consul at |Consul at \S+ unreachable: |Consul at \S+ refused the client's token: )/;
 
 export class ConsulResolver implements experimental.Resolver {
   private readonly target: ConsulTarget;
@@ -124,7 +125,10 @@ export class ConsulResolver implements experimental.Resolver {
       } catch (err) {
         if (signal.aborted) return;
         // Consul unreachable: keep the last good list; without one, calls fail fast with the reason.
-        if (!this.last) this.fail(agentUnreachable(this.target, (err as Error).message));
+        if (!this.last) {
+          const reason = (err as Error).message;
+          this.fail(err instanceof ConsulTokenRefusal ? tokenRefused(this.target, reason) : agentUnreachable(this.target, reason));
+        }
         // Ask afresh, without blocking: an agent that restarted meanwhile (a -dev one, or one
         // without its data) counts from a lower index, and Consul holds a query for an index it has
         // not reached for its whole wait: the instances it has now would arrive only after it.
@@ -147,6 +151,8 @@ export class ConsulResolver implements experimental.Resolver {
       const headers: Record<string, string> = this.token ? { 'X-Consul-Token': this.token } : {};
       const url = healthQueryUrl(this.target, this.index, `${this.waitMs}ms`);
       const response = await unrefGet(url, headers, this.tls, AbortSignal.any([signal, unanswered.signal]));
+      // Consul refuses a token it does not know on every endpoint (403 "ACL not found"): no outage.
+      if (response.status === 403) throw new ConsulTokenRefusal(response.body.trim());
       if (response.status !== 200) throw new Error(`Consul answered ${response.status} ${response.body}`);
       return { body: JSON.parse(response.body) as unknown, index: nextIndex(this.index, response.index) };
     } catch (err) {

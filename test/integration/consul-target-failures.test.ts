@@ -60,6 +60,21 @@ describe('consul:// target with no instance to call', function () {
     }
   });
 
+  it("token the agent does not know (Consul's ACL not found): says to give one of its tokens, not that the agent is unreachable", async () => {
+    const consul = new ConsulDouble({ aclWriteToken: 'writer' });
+    const { port } = await consul.start(0);
+    try {
+      const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr`, { channelOptions: { 'ocr.consul_token': 'typo' } }));
+      expect(err.code).to.equal('UNAVAILABLE');
+      expect(err.details).to.equal(
+        `Consul at http://127.0.0.1:${port} refused the client's token: ACL not found: give the client (CONSUL_HTTP_TOKEN, or ` +
+          `the SDK's channel option ocr.consul_token) one of the agent's tokens that may read "ocr" (service:read and node:read)`,
+      );
+    } finally {
+      await consul.close();
+    }
+  });
+
   it('agent unreachable: says to check the agent, the address and the token', async () => {
     const port = await closedPort();
     const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr`));

@@ -18,6 +18,8 @@ describe('ClusterReach', () => {
     expect(noInstanceReason(refused)).to.equal(refused.details);
     const consul = new OcrCallError(Status.UNAVAILABLE, 'no passing instance of "ocr" in Consul at 127.0.0.1:8500');
     expect(noInstanceReason(consul)).to.equal(consul.details);
+    const token = new OcrCallError(Status.UNAVAILABLE, "Consul at http://127.0.0.1:8500 refused the client's token: ACL not found: give…");
+    expect(noInstanceReason(token)).to.equal(token.details);
     expect(
       noInstanceReason(new OcrCallError(Status.UNAVAILABLE, 'the server is shutting down; send the call to another instance')),
     ).to.equal(null);
