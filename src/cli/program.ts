@@ -271,7 +271,12 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         'register in this Consul agent, e.g. http://127.0.0.1:8500 (default: $CONSUL_HTTP_ADDR; unset: no Consul)',
       ),
     )
-    .addOption(new Option('--consul-token <token>', 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)'))
+    .addOption(
+      new Option(
+        '--consul-token <token>',
+        'Consul ACL token (default: the one in the file $CONSUL_HTTP_TOKEN_FILE names, else $CONSUL_HTTP_TOKEN)',
+      ),
+    )
     .addOption(
       new Option('--service-name <name>', 'Consul service name to register under')
         .argParser(consulServiceName)

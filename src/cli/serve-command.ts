@@ -16,7 +16,7 @@ import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
 import { hostPort } from '../shared/host-port.js';
 import { SERVER_VERSION } from '../shared/version.js';
-import { consulAgentTls } from '../client/consul-agent.js';
+import { consulAgentTls, consulEnvToken } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
 import { consulAddress } from './consul-address.js';
 import { FORCED_EXIT, onStopSignals, signalExitStatus, stopWhenStdinEnds, type StopSignal } from './stop-signals.js';
@@ -83,9 +83,9 @@ function consulSettings(opts: ServeOptions): { address: string; token?: string; 
   // A bad address fails now, before the models load.
   const address = consulAddress(opts.consul, env);
   if (!address) return null;
-  const token = opts.consulToken || env.CONSUL_HTTP_TOKEN;
   // Read as a consul:// target reads them, and now: a wrong path should stop the start, not surface
   // at the first registration.
+  const token = opts.consulToken || consulEnvToken(env);
   const tls: ConsulTls = consulAgentTls(undefined, env);
   return {
     address,

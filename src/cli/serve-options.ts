@@ -57,7 +57,7 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   graceMs: number;
   /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */
   consul?: string;
-  /** Consul ACL token; unset: CONSUL_HTTP_TOKEN. */
+  /** Consul ACL token; unset: the one in the file CONSUL_HTTP_TOKEN_FILE names, else CONSUL_HTTP_TOKEN. */
   consulToken?: string;
   /** Consul service name the instance registers under. */
   serviceName: string;

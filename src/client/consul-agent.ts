@@ -35,7 +35,8 @@ function envBool(value: string | undefined): boolean | undefined {
   return undefined;
 }
 
-function readPem(variable: string, file: string): Buffer {
+/** The file a variable names, read; throws naming both where it cannot be read. */
+function readNamedFile(variable: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
@@ -81,10 +82,21 @@ export function consulAgentTls(tlsOption: unknown, env: NodeJS.ProcessEnv = proc
     };
   }
   return {
-    ...(env.CONSUL_CACERT ? { ca: readPem('CONSUL_CACERT', env.CONSUL_CACERT) } : {}),
-    ...(env.CONSUL_CLIENT_CERT ? { cert: readPem('CONSUL_CLIENT_CERT', env.CONSUL_CLIENT_CERT) } : {}),
-    ...(env.CONSUL_CLIENT_KEY ? { key: readPem('CONSUL_CLIENT_KEY', env.CONSUL_CLIENT_KEY) } : {}),
+    ...(env.CONSUL_CACERT ? { ca: readNamedFile('CONSUL_CACERT', env.CONSUL_CACERT) } : {}),
+    ...(env.CONSUL_CLIENT_CERT ? { cert: readNamedFile('CONSUL_CLIENT_CERT', env.CONSUL_CLIENT_CERT) } : {}),
+    ...(env.CONSUL_CLIENT_KEY ? { key: readNamedFile('CONSUL_CLIENT_KEY', env.CONSUL_CLIENT_KEY) } : {}),
     ...(env.CONSUL_TLS_SERVER_NAME ? { servername: env.CONSUL_TLS_SERVER_NAME } : {}),
     ...(envBool(env.CONSUL_HTTP_SSL_VERIFY) === false ? { rejectUnauthorized: false } : {}),
   };
+}
+
+/**
+ * The ACL token Consul's tools take from the environment: the one in the file CONSUL_HTTP_TOKEN_FILE
+ * names (trimmed), else CONSUL_HTTP_TOKEN, as Consul's API client ranks them. Throws, naming the
+ * variable and the file, for a file it cannot read.
+ */
+export function consulEnvToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env.CONSUL_HTTP_TOKEN_FILE;
+  const fromFile = file ? readNamedFile('CONSUL_HTTP_TOKEN_FILE', file).toString('utf8').trim() : '';
+  return fromFile || env.CONSUL_HTTP_TOKEN || undefined;
 }

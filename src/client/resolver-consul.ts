@@ -9,7 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
-import { consulAgentTls, consulAgentUrl, type ConsulAgentTls } from './consul-agent.js';
+import { consulAgentTls, consulAgentUrl, consulEnvToken, type ConsulAgentTls } from './consul-agent.js';
 import { agentUnreachable, ConsulTokenRefusal, noPassingInstance, tokenRefused } from './consul-failure.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
@@ -35,7 +35,7 @@ export const CONSUL_GAVE_NO_INSTANCE =
 export class ConsulResolver implements experimental.Resolver {
   private readonly target: ConsulTarget;
   private readonly tls: ConsulAgentTls | undefined;
-  /** Why the agent cannot be asked at all (a TLS file unreadable): every call fails with it. */
+  /** Why the agent cannot be asked at all (a TLS or token file unreadable): every call fails with it. */
   private readonly unusable: string | undefined;
   private readonly token: string | undefined;
   private readonly waitMs: number;
@@ -51,13 +51,13 @@ export class ConsulResolver implements experimental.Resolver {
   ) {
     const tlsOption: unknown = options['ocr.consul_tls'];
     this.target = parseConsulTarget(consulAgentUrl(uri.authority, tlsOption), uri.path);
+    const fromOptions: unknown = options['ocr.consul_token'];
     try {
       if (this.target.agent.startsWith('https:')) this.tls = consulAgentTls(tlsOption);
+      this.token = typeof fromOptions === 'string' ? fromOptions : consulEnvToken();
     } catch (err) {
       this.unusable = (err as Error).message;
     }
-    const fromOptions: unknown = options['ocr.consul_token'];
-    this.token = typeof fromOptions === 'string' ? fromOptions : process.env.CONSUL_HTTP_TOKEN;
     const wait: unknown = options['ocr.consul_wait_ms'];
     this.waitMs = typeof wait === 'number' && wait > 0 ? Math.ceil(wait) : DEFAULT_WAIT_MS;
   }

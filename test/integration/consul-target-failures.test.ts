@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { OcrCallError, OcrClient } from '../../src/client/index.js';
 import { unreachable } from '../../src/client/errors.js';
@@ -71,6 +74,25 @@ describe('consul:// target with no instance to call', function () {
           `the SDK's channel option ocr.consul_token) one of the agent's tokens that may read "ocr" (service:read and node:read)`,
       );
     } finally {
+      await consul.close();
+    }
+  });
+
+  it("reads the client's token from the file CONSUL_HTTP_TOKEN_FILE names, as Consul's tools do", async () => {
+    const consul = new ConsulDouble({ aclWriteToken: 'writer' });
+    const { port } = await consul.start(0);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'consul-token-'));
+    const saved = process.env.CONSUL_HTTP_TOKEN_FILE;
+    try {
+      writeFileSync(path.join(dir, 'token'), 'typo\n');
+      process.env.CONSUL_HTTP_TOKEN_FILE = path.join(dir, 'token');
+      // The agent's refusal shows that the file's token was sent: without it, reads need none here.
+      const err = await failure(new OcrClient(`consul://127.0.0.1:${port}/ocr`));
+      expect(err.details).to.match(new RegExp(`^Consul at http://127\\.0\\.0\\.1:${port} refused the client's token: ACL not found: `));
+    } finally {
+      if (saved === undefined) delete process.env.CONSUL_HTTP_TOKEN_FILE;
+      else process.env.CONSUL_HTTP_TOKEN_FILE = saved;
+      rmSync(dir, { recursive: true, force: true });
       await consul.close();
     }
   });

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
-import { consulAgentTls, consulAgentUrl } from '../../src/client/consul-agent.js';
+import { consulAgentTls, consulAgentUrl, consulEnvToken } from '../../src/client/consul-agent.js';
 import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget } from '../../src/client/consul-target.js';
 import { serviceConfig } from '../../src/client/service-config.js';
 
@@ -44,6 +47,22 @@ describe('consul:// targets', () => {
       /^cannot read CONSUL_CLIENT_KEY \/no\/such\/key\.pem: ENOENT/,
     );
     expect(() => consulAgentTls('CA PEM', {})).to.throw(TypeError, /ocr\.consul_tls must be an object/);
+  });
+
+  it("takes the token as Consul's tools do: the file CONSUL_HTTP_TOKEN_FILE names, else CONSUL_HTTP_TOKEN", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'consul-token-'));
+    try {
+      const file = path.join(dir, 'token');
+      writeFileSync(file, 'from-file\n');
+      expect(consulEnvToken({ CONSUL_HTTP_TOKEN_FILE: file, CONSUL_HTTP_TOKEN: 'from-env' })).to.equal('from-file');
+      expect(consulEnvToken({ CONSUL_HTTP_TOKEN: 'from-env' })).to.equal('from-env');
+      expect(consulEnvToken({})).to.equal(undefined);
+      expect(() => consulEnvToken({ CONSUL_HTTP_TOKEN_FILE: path.join(dir, 'none') })).to.throw(
+        /^cannot read CONSUL_HTTP_TOKEN_FILE .*none: ENOENT/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a target without a service or with unknown parameters, saying what is valid', () => {
