@@ -24,7 +24,7 @@
  *   that requires client certificates (mutual TLS) needs.
  * - `DeregisterCriticalServiceAfter`: the service of a check critical for longer is removed.
  * - `GET /v1/health/service/:name`: `passing` (every check of the entry passing, the node's
- *   `serfHealth` included), `tag` (repeatable: all must match), `dc` (ours, "dc1", or 500 "No path
+ *   `serfHealth` included), `tag` (repeatable: all must match, letter case ignored as Consul's serviceTagFilter ignores it), `dc` (ours, "dc1", or 500 "No path
  *   to datacenter"); `stale`, `consistent`, `cached`, `near` accepted and ignored. Blocking queries:
  *   `index` and `wait` (Go duration, default 5m, at most 10m); the answer comes as soon as the
  *   service's index passes `index`, or after `wait` with the same index. One raft-like index grows on
@@ -770,7 +770,7 @@ export class ConsulDouble {
 
     const answer = (): void => {
       const entries = [...this.services.values()]
-        .filter((s) => s.name === name && tags.every((t) => s.tags.includes(t)))
+        .filter((s) => s.name === name && tags.every((t) => s.tags.some((own) => own.toLowerCase() === t.toLowerCase())))
         .map((s) => this.entry(s))
         .filter((e) => !passing || e.Checks.every((c) => c.Status === 'passing'));
       this.reply(res, 200, entries, this.indexFor(name));
