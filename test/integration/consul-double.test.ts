@@ -115,7 +115,10 @@ describe('Consul agent API (double, or a real agent with CONSUL_HTTP_ADDR)', fun
     for (const c of passing.body[0]!.Checks) expect(c.Status).to.equal('passing'); // the node's serfHealth included
     expect((await healthService(consul.address, name, 'tag=green')).body.map((e) => e.Service.ID)).to.deep.equal([`${name}-down`]);
     expect((await healthService(consul.address, name, 'passing&tag=green')).body).to.deep.equal([]);
-    // Consul matches a tag whatever its letter case (serviceTagFilter lowers both).
+    // Consul matches a tag, and a service's name, whatever their letter case (both are lowered).
+    expect((await healthService(consul.address, name.toUpperCase(), 'passing')).body.map((e) => e.Service.ID)).to.deep.equal([
+      `${name}-up`,
+    ]);
     expect((await healthService(consul.address, name, 'tag=GREEN')).body.map((e) => e.Service.ID)).to.deep.equal([`${name}-down`]);
     const dc = all.body[0]!.Node.Datacenter;
     expect((await healthService(consul.address, name, `passing&dc=${dc}`)).body).to.have.length(1);

@@ -24,7 +24,8 @@
  *   that requires client certificates (mutual TLS) needs.
  * - `DeregisterCriticalServiceAfter`: the service of a check critical for longer is removed.
  * - `GET /v1/health/service/:name`: `passing` (every check of the entry passing, the node's
- *   `serfHealth` included), `tag` (repeatable: all must match, letter case ignored as Consul's serviceTagFilter ignores it), `dc` (ours, "dc1", or 500 "No path
+ *   `serfHealth` included), `tag` (repeatable: all must match), the name and tags matched whatever
+ *   their letter case, as Consul matches them; `dc` (ours, "dc1", or 500 "No path
  *   to datacenter"); `stale`, `consistent`, `cached`, `near` accepted and ignored. Blocking queries:
  *   `index` and `wait` (Go duration, default 5m, at most 10m); the answer comes as soon as the
  *   service's index passes `index`, or after `wait` with the same index. One raft-like index grows on
@@ -322,7 +323,10 @@ export class ConsulDouble {
   private readonly aclReadToken: string | undefined;
   private readonly dev: boolean;
   private readonly services = new Map<string, ServiceState>();
-  /** Per service name: the global index of its last change (kept after its last instance left). */
+  /**
+   * Per service name, in lower case (Consul looks names up whatever their letter case): the global
+   * index of its last change (kept after its last instance left).
+   */
   private readonly nameIndex = new Map<string, number>();
   private index = 1;
   /** Blocking queries in progress; each re-reads its own service's index when woken. */
@@ -428,13 +432,13 @@ export class ConsulDouble {
 
   private bump(serviceName: string): void {
     this.index += 1;
-    this.nameIndex.set(serviceName, this.index);
+    this.nameIndex.set(serviceName.toLowerCase(), this.index);
     for (const wake of [...this.waiters]) wake();
   }
 
   private indexFor(serviceName: string): number {
     // Never 0: a client that sends index=0 would not block and would spin.
-    return this.nameIndex.get(serviceName) ?? 1;
+    return this.nameIndex.get(serviceName.toLowerCase()) ?? 1;
   }
 
   /** Takes a registration; returns the service's ID. */
@@ -770,7 +774,10 @@ export class ConsulDouble {
 
     const answer = (): void => {
       const entries = [...this.services.values()]
-        .filter((s) => s.name === name && tags.every((t) => s.tags.some((own) => own.toLowerCase() === t.toLowerCase())))
+        .filter(
+          (s) =>
+            s.name.toLowerCase() === name.toLowerCase() && tags.every((t) => s.tags.some((own) => own.toLowerCase() === t.toLowerCase())),
+        )
         .map((s) => this.entry(s))
         .filter((e) => !passing || e.Checks.every((c) => c.Status === 'passing'));
       this.reply(res, 200, entries, this.indexFor(name));
