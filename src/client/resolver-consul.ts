@@ -43,6 +43,8 @@ export class ConsulResolver implements experimental.Resolver {
   private last: Endpoint[] | null = null;
   private watching: AbortController | null = null;
   private backoffMs = MIN_BACKOFF_MS;
+  /** The addresses last passed on since the resolver was (re)started (report()). */
+  private reported: string | null = null;
 
   constructor(
     uri: experimental.GrpcUri,
@@ -72,27 +74,39 @@ export class ConsulResolver implements experimental.Resolver {
       setImmediate(() => this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details: reason }), {}, null, reason));
     } else if (!this.watching) {
       this.watching = new AbortController();
+      // Back from idle (grpc-js destroys an idle channel's resolver, then asks again on its next
+      // call): the channel has no address until one is passed on, and the watch's first answer may
+      // be a while (an agent out of reach), so what was known goes at once.
+      const known = this.last;
+      if (known) setImmediate(() => this.report(known));
       void this.watch(this.watching.signal);
-    } else if (this.last) {
-      // grpc-js asks again after a connection failure: answer with what is known now; the watch
-      // delivers changes as Consul reports them.
-      const endpoints = this.last;
-      setImmediate(() => this.report(endpoints));
     }
+    // Else grpc-js asks again after a connection failed: the watch passes on what Consul changes,
+    // and the same list again would make round_robin start its connections over, the one refused
+    // at once asking again, in a loop.
   }
 
   destroy(): void {
     this.watching?.abort();
     this.watching = null;
+    this.reported = null;
+    // The next watch asks afresh: a query for a change past the old index would be held for its
+    // whole wait while nothing changes.
+    this.index = 0;
   }
 
+  /** Passes `endpoints` on, unless they are what was passed on last since the resolver was (re)started. */
   private report(endpoints: Endpoint[]): void {
     if (!this.watching) return;
+    const key = endpoints.map((endpoint) => endpoint.addresses.map(experimental.subchannelAddressToString).join(' ')).join(',');
+    if (key === this.reported) return;
+    this.reported = key;
     this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
   }
 
   private fail(details: string): void {
     if (!this.watching) return;
+    this.reported = null;
     this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details }), {}, null, details);
   }
 
