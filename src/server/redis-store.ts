@@ -2,7 +2,8 @@
 import { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import { redactedUrl } from './result-cache-config.js';
-import { StoreDown, type ResultStore, type StoredEntry } from './result-store.js';
+import type { ResultStore, StoredEntry } from './result-store.js';
+import { StoreDown } from './store-down.js';
 
 /** Redis keys of the result cache: one prefix, so that the cache can share a database and be flushed alone. */
 export const REDIS_KEY_PREFIX = 'ocr:result:';

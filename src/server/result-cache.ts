@@ -28,7 +28,8 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import type { OcrHandlers } from './ocr-handlers.js';
 import type { ResultCacheConfig } from './result-cache-config.js';
-import { openResultStore, StoreDown, type ResultStore } from './result-store.js';
+import { openResultStore, type ResultStore } from './result-store.js';
+import { StoreDown } from './store-down.js';
 import { SharedFlights } from './shared-flights.js';
 
 /**

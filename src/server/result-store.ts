@@ -8,13 +8,6 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from './logger.js';
 import { CACHE_DEFAULTS, redactedUrl, type ResultCacheConfig } from './result-cache-config.js';
 
-/**
- * What a store throws where it did not try, nothing sent: its Redis is known to be down (an outage,
- * logged once) or is being connected to again. The lookup before it failed alike and was counted;
- * this is not counted again.
- */
-export class StoreDown extends Error {}
-
 /** An entry as read back, with what is left of its time to live when the store knows it. */
 export interface StoredEntry {
   value: Buffer;

@@ -23,7 +23,8 @@ import {
   type ResolvedOptions,
 } from '../../src/server/result-cache.js';
 import { RedisStore } from '../../src/server/redis-store.js';
-import { MemoryStore, StoreDown, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
+import { MemoryStore, TieredStore, type ResultStore, type StoredEntry } from '../../src/server/result-store.js';
+import { StoreDown } from '../../src/server/store-down.js';
 import { OcrError } from '../../src/shared/errors.js';
 import { idleMetrics } from '../support/idle-metrics.js';
 
