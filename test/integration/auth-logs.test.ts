@@ -127,7 +127,7 @@ describe('tokens never reach a log line', function () {
     ]);
 
     server!.child.kill('SIGTERM');
-    await once(server!.child, 'exit');
+    await once(server!.child, 'close'); // Not 'exit': its last log lines may still be in the pipe then.
     const serverLog = server!.stderr();
     expect(serverLog).to.include('"msg":"refused"');
     expect(serverLog).to.include('unknown API key');

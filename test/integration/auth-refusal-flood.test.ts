@@ -98,7 +98,7 @@ describe('a flood of calls with bad tokens', function () {
     expect(sample(scrape, 'ocr_http_request_error_duration_seconds_bucket', { ...http401, le: '0.025' })).to.equal(0);
 
     server.child.kill('SIGTERM');
-    await once(server.child, 'exit');
+    await once(server.child, 'close'); // Not 'exit': its last log lines may still be in the pipe then.
     const lines = logLines<{ level: number; msg: string; source?: string; code?: string; reason?: string; refused?: number }>(
       server.stderr(),
     );
@@ -138,7 +138,7 @@ describe('a flood of scrapes without a token on --metrics-port', function () {
       for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).to.equal(401);
     } finally {
       server.child.kill('SIGTERM');
-      await once(server.child, 'exit');
+      await once(server.child, 'close'); // Not 'exit': its last log lines may still be in the pipe then.
     }
     const lines = logLines<{ level: number; msg: string; route?: string; source?: string; refused?: number }>(server.stderr());
     expect(lines.filter((l) => l.msg === 'refused').map((l) => [l.level, l.route, l.source])).to.deep.equal([
@@ -178,7 +178,7 @@ describe('a caller looping past its quota', function () {
     for (let i = 0; i < 2; i++) expect((await fetch(`http://127.0.0.1:${server.httpPort!}/api/info`)).status).to.equal(429);
     const loopMs = performance.now() - loopStarted;
     server.child.kill('SIGTERM');
-    await once(server.child, 'exit');
+    await once(server.child, 'close'); // Not 'exit': its last log lines may still be in the pipe then.
     const lines = logLines<{ level: number; msg: string; source?: string; refused?: number }>(server.stderr());
     const first = lines.filter((l) => l.msg === 'refused');
     const counts = lines.filter((l) => / more refused from /.test(l.msg));
