@@ -26,7 +26,7 @@ export {
   type StatusName,
 } from './errors.js';
 export { TileCall } from './tile-call.js';
-export { type TokenSource } from './token.js';
+export { TOKEN_LATE, type TokenSource } from './token.js';
 export { TiledImage } from './tiled-image.js';
 export { recognizeLargeImageSpread, type SpreadOptions, type SpreadResult } from './tile-spread.js';
 export {

@@ -70,7 +70,9 @@ export interface OcrClientOptions {
   /**
    * Bearer token sent with every call (`authorization: Bearer <token>`), for a server with tokens
    * on: an API key or a JWT, or a function that returns one, sync or async (run once per call, so
-   * it may refresh a token before it expires). Over plaintext too: use TLS where the network is not trusted.
+   * it may refresh a token before it expires). A call whose function has not given its token yet is
+   * not sent, and still ends when its signal aborts (CANCELLED), its deadline passes (DEADLINE_EXCEEDED,
+   * TOKEN_LATE) or the client closes. Over plaintext too: use TLS where the network is not trusted.
    */
   token?: TokenSource;
   /**
@@ -138,7 +140,10 @@ export class OcrClient {
         ...secure?.options,
         ...options.channelOptions,
         // The limit's last: it sees the token the first adds.
-        interceptors: [...(options.token !== undefined ? [tokenInterceptor(options.token)] : []), metadataLimitInterceptor()],
+        interceptors: [
+          ...(options.token !== undefined ? [tokenInterceptor(options.token, this.closing.signal)] : []),
+          metadataLimitInterceptor(),
+        ],
       },
     );
   }
