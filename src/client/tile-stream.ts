@@ -182,7 +182,8 @@ export type LargeImageCallOptions = LargeImageOptions & CallSettings;
 /**
  * Reads one large image over its own RecognizeTiles call. The image is decoded and the tiles planned
  * before the call opens, so a bad file or tile size costs no call, and the deadline runs from the
- * call's opening (upload and answers), not while the image is decoded.
+ * call's opening (upload and answers), not while the image is decoded. A failure of the image (its
+ * onTile threw) cancels the call.
  */
 export async function recognizeLargeImage(
   client: Pick<OcrClient, 'recognizeTiles'>,
@@ -198,8 +199,13 @@ export async function recognizeLargeImage(
   const tiled = await TiledImage.decode(image);
   const stream = new TileStream(client.recognizeTiles(callSettingsOf(options)));
   try {
-    return await stream.recognize(tiled, options);
-  } finally {
+    const result = await stream.recognize(tiled, options);
     stream.end();
+    return result;
+  } catch (err) {
+    // The call's one image failed (its onTile threw, a tile could not be cut): half-closed, the
+    // instance would read and merge it all the same, and the call hold the caller's process open.
+    stream.cancel();
+    throw err;
   }
 }
