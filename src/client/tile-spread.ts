@@ -17,6 +17,7 @@ import { checkRecognizeOptions } from './recognize-options.js';
 import { checkTileOptions, checkTileSizes } from './tile-options.js';
 import { overloadPushbackMs } from './retry-pushback.js';
 import type { OcrClient } from './ocr-client.js';
+import type { TileCall } from './tile-call.js';
 import { TiledImage } from './tiled-image.js';
 
 export interface SpreadOptions extends CallSettings {
@@ -34,7 +35,7 @@ export interface SpreadOptions extends CallSettings {
   maxRounds?: number;
   /** As for Recognize; min_confidence applies to the lines re-read across tile borders too. */
   options?: RecognizeOptions;
-  /** Called with each tile's lines (full-image coordinates) as it is answered; a throw fails the call with that error. */
+  /** Called with each tile's lines (full-image coordinates) as it is answered; a throw fails the call with that error and cancels its streams. */
   onTile?: (tileIndex: number, lines: Line[]) => void;
 }
 
@@ -137,10 +138,20 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
    * fails with it, and no stream sends another tile or passes on another answer.
    */
   let final: Error | null = null;
+  /**
+   * The streams open now. The caller's onTile's throw cancels them all: none waits on answers nobody
+   * will take. (A failure any instance would give again comes to every stream soon on its own.)
+   */
+  const open = new Set<TileCall>();
+  const fail = (err: Error): void => {
+    final ??= err;
+    for (const call of open) call.cancel();
+  };
 
   /** One stream carrying some tiles, each as a one-tile image; collects every tile it answers. */
   const stream = async (tiles: number[]): Promise<void> => {
     const call = client.recognizeTiles(settings());
+    open.add(call);
     const reading = (async () => {
       for await (const message of call) {
         if (message.result?.$case !== 'image' || final) continue;
@@ -158,7 +169,7 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
           );
         } catch (err) {
           // The caller's own failure, passed on as recognizeLargeImage does: no instance was lost, so no tile is resent.
-          final ??= err instanceof Error ? err : new Error(String(err));
+          fail(err instanceof Error ? err : new Error(String(err)));
           throw err;
         }
         // Counted once onTile has taken it: a tile whose onTile threw leaves the image unanswered, failed with `final`.
@@ -196,6 +207,8 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
       if (hintMs !== null) retryAt = Math.min(retryAt, Date.now() + hintMs);
       call.cancel();
       await reading.catch(() => undefined);
+    } finally {
+      open.delete(call);
     }
   };
 
