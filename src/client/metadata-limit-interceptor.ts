@@ -6,6 +6,7 @@
  */
 import { InterceptingCall, Metadata, status, type Interceptor } from '@grpc/grpc-js';
 import { headerListBytes, kib, MAX_METADATA_BYTES } from '../shared/metadata-limit.js';
+import { endUnsent } from './unsent-call.js';
 
 /** Room left for the headers grpc-js adds to the caller's metadata: the path, the authority, the timeout and the like. */
 const GRPC_HEADERS_BYTES = 1024;
@@ -38,7 +39,7 @@ export function metadataLimitInterceptor(): Interceptor {
       start: (metadata, listener, next) => {
         const bytes = metadataBytes(metadata);
         if (bytes <= MAX_CALL_METADATA_BYTES) next(metadata, listener);
-        else listener.onReceiveStatus({ code: status.INVALID_ARGUMENT, details: callMetadataTooLarge(bytes), metadata: new Metadata() });
+        else endUnsent(listener, { code: status.INVALID_ARGUMENT, details: callMetadataTooLarge(bytes), metadata: new Metadata() });
       },
     });
 }

@@ -20,6 +20,7 @@ import {
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import { onAbort } from './abort-listeners.js';
 import { CLIENT_CLOSED } from './errors.js';
+import { endUnsent } from './unsent-call.js';
 
 export type TokenSource = string | (() => string | Promise<string>);
 
@@ -92,7 +93,7 @@ function awaitToken(
     for (const stop of stops) stop();
     then();
   };
-  const end = (result: StatusObject): void => settle(() => listener.onReceiveStatus(result));
+  const end = (result: StatusObject): void => settle(() => endUnsent(listener, result));
   const ms = msUntil(deadline);
   if (ms !== Infinity) {
     // As grpc-js's own deadline timers: a call's deadline keeps no process alive.
@@ -106,7 +107,7 @@ function awaitToken(
         try {
           send(value);
         } catch (err) {
-          listener.onReceiveStatus(tokenFailed(err));
+          endUnsent(listener, tokenFailed(err));
         }
       }),
     (err: unknown) => end(tokenFailed(err)),
@@ -140,7 +141,7 @@ export function tokenInterceptor(source: TokenSource, closed: AbortSignal): Inte
             endWaiting = awaitToken(token as Promise<string>, options.deadline, closed, listener, send);
           else send(token as string);
         } catch (err) {
-          listener.onReceiveStatus(tokenFailed(err));
+          endUnsent(listener, tokenFailed(err));
         }
       },
       cancel: (next) => {
