@@ -7,6 +7,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
+  type Interceptor,
   type ServiceError,
 } from '@grpc/grpc-js';
 
@@ -46,7 +47,10 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export interface OcrClientOptions {
   /** Deadline of every call unless the call overrides it; Infinity for none. Default 30000. */
   deadlineMs?: number;
-  /** grpc-js channel options; they override the client's own (message size limits, keepalive). */
+  /**
+   * grpc-js channel options; they override the client's own (message size limits, keepalive), but
+   * for `interceptors`, which run before the client's own (its token, its check of metadata size).
+   */
   channelOptions?: ChannelOptions;
   /** grpc-js channel credentials, in place of `tls`'s. Default: plaintext. */
   credentials?: ChannelCredentials;
@@ -139,8 +143,9 @@ export class OcrClient {
         ...keepalive,
         ...secure?.options,
         ...options.channelOptions,
-        // The limit's last: it sees the token the first adds.
+        // The caller's own (tracing, logging) first, kept; the limit's last: it sees the metadata they and the token add.
         interceptors: [
+          ...((options.channelOptions?.interceptors as Interceptor[] | undefined) ?? []),
           ...(options.token !== undefined ? [tokenInterceptor(options.token, this.closing.signal)] : []),
           metadataLimitInterceptor(),
         ],
