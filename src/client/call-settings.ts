@@ -2,6 +2,7 @@
 
 import { Metadata, type CallOptions } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
+import { kindOf } from './image-bytes.js';
 import { AUTHORIZATION_KEY, bearer } from './token.js';
 
 /**
@@ -47,8 +48,18 @@ export function callSettingsOf(options: CallSettings): CallSettings {
  * work (decoding a large image) before their first call, so that a bad setting is not found after it.
  */
 export function checkCallSettings(settings: CallSettings): void {
-  if (settings.deadlineMs !== undefined) checkDeadlineMs(settings.deadlineMs);
+  callOptions(Infinity, settings);
   callMetadata(settings);
+}
+
+/**
+ * Throws a TypeError for a signal that is no AbortSignal, as an untyped caller's AbortController:
+ * found only once the call is made, a stream's would be left open with nothing listening for its end.
+ */
+function checkSignal(signal: unknown): void {
+  const events = signal as Partial<AbortSignal> | null;
+  if (signal === undefined || (typeof events?.addEventListener === 'function' && typeof events.aborted === 'boolean')) return;
+  throw new TypeError(`signal must be an AbortSignal (an AbortController's .signal), got ${kindOf(signal)}`);
 }
 
 /** The request id's metadata key, as HTTP's header: the servers read either. */
@@ -80,8 +91,9 @@ export function checkDeadlineMs(deadlineMs: number): number {
  */
 export const MAX_DEADLINE_MS = Math.floor(MAX_TIMER_MS / 1000) * 1000;
 
-/** grpc-js takes an absolute deadline, fixed when the call starts. */
+/** grpc-js takes an absolute deadline, fixed when the call starts; a bad deadline or signal throws. */
 export function callOptions(defaultDeadlineMs: number, settings: CallSettings = {}): Partial<CallOptions> {
+  checkSignal(settings.signal);
   const deadlineMs = checkDeadlineMs(settings.deadlineMs ?? defaultDeadlineMs);
   return deadlineMs > MAX_DEADLINE_MS ? {} : { deadline: new Date(Date.now() + deadlineMs) };
 }

@@ -3,7 +3,8 @@
  * function throws, its metadata is over the servers' limit, its signal had aborted while its token
  * was awaited): reading it throws the OcrCallError that says why. The client's interceptors ended
  * such a call at once, inside recognizeTiles, before the stream had a listener for its 'error': the
- * error was thrown out of recognizeTiles as grpc-js's raw Error, or crashed the process.
+ * error was thrown out of recognizeTiles as grpc-js's raw Error, or crashed the process. So did a
+ * signal that is no AbortSignal, refused only once the stream was open.
  */
 import { expect } from 'chai';
 import { CALLER_CANCELLED, OcrCallError, OcrClient, type CallSettings, type OcrClientOptions } from '../../src/client/index.js';
@@ -49,6 +50,18 @@ describe('a tile stream the client ends unsent', function () {
     const err = await readingFails({}, { requestId: 'r'.repeat(40_000) });
     expect(err.code).to.equal('INVALID_ARGUMENT');
     expect(err.details).to.match(/\(this call was not sent\)$/);
+  });
+
+  it('its signal is no AbortSignal (an untyped caller passed the controller): a TypeError, and no call left open to fail unheard', async () => {
+    client = new OcrClient(target, { deadlineMs: 1000 });
+    const controller = new AbortController() as unknown as AbortSignal;
+    const message = "signal must be an AbortSignal (an AbortController's .signal), got an AbortController";
+    expect(() => client!.recognizeTiles({ signal: controller })).to.throw(TypeError, message);
+    const err: unknown = await client.getServerInfo({ signal: controller }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(TypeError).and.have.property('message', message);
+    // A stream opened before the refusal would fail once the client closes, its 'error' unheard: a crash.
+    client.close();
+    await new Promise((resolve) => setImmediate(resolve));
   });
 
   it('its signal had aborted, its async token still awaited: CANCELLED by the caller', async () => {
