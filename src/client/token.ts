@@ -104,6 +104,8 @@ function awaitToken(
   token.then(
     (value) =>
       settle(() => {
+        // grpc-js's own deadline timer, started with the call, may have ended it just before ours.
+        if (msUntil(deadline) === 0) return endUnsent(listener, ended(status.DEADLINE_EXCEEDED, TOKEN_LATE));
         try {
           send(value);
         } catch (err) {

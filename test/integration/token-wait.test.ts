@@ -103,6 +103,21 @@ describe('a call that ends while its async token has not come yet', function () 
     expect(await sentAfterToken()).to.deep.equal(['Bearer probe']);
   });
 
+  it('its token comes as its deadline passes: DEADLINE_EXCEEDED, every time', async () => {
+    // grpc-js's deadline timer, started with the call, ends it first; the token's comes next; the
+    // client's own last. Sent then, to a call grpc-js had ended, the call never ended (most tries).
+    const ms = 100;
+    const racing = new OcrClient(target, { token: () => new Promise((resolve) => setTimeout(() => resolve('late'), ms)), maxAttempts: 1 });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const err = await failure(racing.getServerInfo({ deadlineMs: ms }));
+        expect(err.code, `try ${i}`).to.equal('DEADLINE_EXCEEDED');
+      }
+    } finally {
+      racing.close();
+    }
+  });
+
   it('its client closes: CANCELLED, the client closed', async () => {
     const call = client.getServerInfo();
     await tokens.asked;
