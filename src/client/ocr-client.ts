@@ -198,6 +198,11 @@ export class OcrClient {
     return new TileCall(stream, signal);
   }
 
+  /** Aborted by close(): for helpers that wait between calls (recognizeLargeImageSpread), to stop waiting then. */
+  get closeSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
   /**
    * Closes the channel. Calls already sent run to their end; calls still waiting for a connection
    * or to be retried, and calls made from now on, fail with CANCELLED (CLIENT_CLOSED), and no timer

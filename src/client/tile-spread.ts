@@ -218,7 +218,8 @@ export async function recognizeLargeImageSpread(client: OcrClient, image: Uint8A
       // does; sent at once, it met the same refusal, and a busy cluster spent every round in
       // milliseconds. A hint that outlasts the deadline ends the call with the refusal.
       if (retryAt >= deadline) break;
-      await abortableDelay(retryAt - Date.now(), [opts.signal]);
+      // Its client's close ends it too: the next round's streams then fail as the client is closed.
+      await abortableDelay(retryAt - Date.now(), [opts.signal, client.closeSignal]);
       retryAt = Infinity;
     }
     const todo = rects.map((_, i) => i).filter((i) => !answered.has(i));
