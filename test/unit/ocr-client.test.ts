@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { Metadata, Server, status as Status, type ServerErrorResponse } from '@grpc/grpc-js';
+import { InterceptingCall, Metadata, Server, status as Status, type Interceptor, type ServerErrorResponse } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
 import {
@@ -52,6 +52,8 @@ describe('OcrClient against a fake server', () => {
   let fullRefusals = 0;
   /** Told when the fake receives a tile of image 'hold', which it never answers. */
   let onHeld: () => void = () => undefined;
+  /** The metadata of the last GetServerInfo the fake received. */
+  let infoMetadata: Metadata | null = null;
 
   const fake: OcrServiceServer = {
     recognize(call, callback) {
@@ -95,7 +97,8 @@ describe('OcrClient against a fake server', () => {
         instanceId: 'fake-1',
       });
     },
-    getServerInfo(_call, callback) {
+    getServerInfo(call, callback) {
+      infoMetadata = call.metadata;
       callback(null, {
         instanceId: 'fake-1',
         serverVersion: '0',
@@ -165,6 +168,22 @@ describe('OcrClient against a fake server', () => {
     expect(response.lines[0]!.text).to.equal('hello');
     expect(lastRecognize!.image.toString()).to.equal('ok');
     expect(lastRecognize!.options).to.deep.include({ minConfidence: 0.25, useAngleCls: true });
+  });
+
+  it("runs the caller's own interceptors (channelOptions.interceptors) beside the token and the metadata limit it adds", async () => {
+    let seen = 0;
+    const counting: Interceptor = (options, next) => {
+      seen++;
+      return new InterceptingCall(next(options));
+    };
+    const withToken = new OcrClient(`127.0.0.1:${port}`, { token: 'secret-token', channelOptions: { interceptors: [counting] } });
+    try {
+      await withToken.getServerInfo();
+      expect(seen).to.equal(1);
+      expect(infoMetadata!.get('authorization')).to.deep.equal(['Bearer secret-token']);
+    } finally {
+      withToken.close();
+    }
   });
 
   it('raises a server status as OcrCallError with its name, number and details', async () => {
