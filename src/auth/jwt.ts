@@ -176,6 +176,8 @@ export class JwtVerifier {
   private keys: KeySet | null = null;
   /** By token: who it names and until when (ms) it stays valid, its expiry plus the skew. Emptied when the keys change. */
   private readonly verified = new Map<string, JwtIdentity & { untilMs: number }>();
+  /** Counts the key sets taken: a check begun under an earlier one is judged again. */
+  private keysTaken = 0;
 
   constructor(
     private readonly settings: JwtSettings,
@@ -186,6 +188,7 @@ export class JwtVerifier {
   setKeys(jwks: JSONWebKeySet): void {
     this.jwks = jwks;
     this.keys = null;
+    this.keysTaken++;
     // A key taken out of the set takes its tokens with it.
     this.verified.clear();
   }
@@ -197,6 +200,7 @@ export class JwtVerifier {
     if (known) this.verified.delete(token);
     const jose = await loadJose();
     this.keys ??= jose.createLocalJWKSet(this.jwks);
+    const keysChecked = this.keysTaken;
     let payload: JWTPayload;
     try {
       payload = await verifiedClaims(
@@ -206,8 +210,12 @@ export class JwtVerifier {
         jose,
       );
     } catch (err) {
+      if (keysChecked !== this.keysTaken) return this.verify(token);
       throw refusal(err, token, this.settings, jose);
     }
+    // The set changed during the check (a reload): a key withdrawn, as a compromised one is, must
+    // neither let this call in nor be remembered past the emptying of `verified`.
+    if (keysChecked !== this.keysTaken) return this.verify(token);
     // jose checks that sub is there, not what it is: a null, a number or "" would name callers alike (jwt:null).
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
       throw new AuthFailure(

@@ -376,6 +376,23 @@ describe('JWT verification', function () {
     }
   });
 
+  it('neither takes nor remembers a token whose key leaves the set while its signature is checked', async () => {
+    const leaving = await generateKeyPair('ES256');
+    const file = path.join(dir, 'leaving.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ ...(await exportJWK(leaving.publicKey)), kid: 'leaving', alg: 'ES256' }] }));
+    const during = new JwtVerifier({ jwksFile: file, issuer, audience, clockSkewS: 30 });
+    // jose loaded and the key imported: the next check reads the set at once.
+    await during.verify(await sign('ES256', {}, { key: leaving.privateKey, kid: 'leaving' }));
+    const token = await sign('ES256', { n: 2 }, { key: leaving.privateKey, kid: 'leaving' });
+    const checking = during.verify(token);
+    // Microtasks only: the check has read the set, and its signature (a job of the thread pool) cannot be done yet.
+    for (let turn = 0; turn < 10; turn++) await Promise.resolve();
+    // The key withdrawn (compromised, say), as a reload of the file does it.
+    during.setKeys({ keys: [jwks.keys.find((k) => k.kid === 'ES256')!] });
+    expect((await refusal(checking)).message).to.match(/^unknown key/);
+    expect((await refusal(during.verify(token))).message).to.match(/^unknown key/);
+  });
+
   it('follows the JWKS file when it is replaced on disk', async () => {
     const rotated = await generateKeyPair('ES256');
     const access = new AccessControl({ auth: { jwt: { jwksFile, issuer, audience, clockSkewS: 30 }, reloadPollMs: 50 } });
