@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { failureJson } from './response-json.js';
 import { clientPeer } from '../shared/client-address.js';
+import { securityHeaders } from './security-headers.js';
 
 export function routingFailure(err: FastifyError, path: string): HttpFailure {
   if (err.code === 'FST_ERR_BAD_URL') {
@@ -20,7 +21,10 @@ export function routingFailure(err: FastifyError, path: string): HttpFailure {
   return { status, code: status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL', message: err.message };
 }
 
-/** Hooks do not run for such a request: the answer carries its request id here, and `count` counts it (app.ts). */
+/**
+ * Hooks do not run for such a request: the answer carries its request id and the security headers
+ * of every answer here (it echoes the path it was sent), and `count` counts it (app.ts).
+ */
 export function frameworkErrorAnswer(
   logger: Logger,
   count: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined,
@@ -30,6 +34,6 @@ export function frameworkErrorAnswer(
     const failure = routingFailure(err, request.url.split('?')[0]!);
     const peer = clientPeer(request.socket.remoteAddress, request.socket.remotePort);
     logger.info({ requestId: request.id, status: failure.status, code: failure.code, message: failure.message, peer }, 'refused');
-    void reply.header('x-request-id', request.id).status(failure.status).send(failureJson(failure));
+    void reply.header('x-request-id', request.id).headers(securityHeaders(request.url)).status(failure.status).send(failureJson(failure));
   };
 }

@@ -17,6 +17,7 @@ import { NO_INSTANCE_REACHED } from '../../src/http/cluster-backend.js';
 import { HttpError, RETRY_AFTER } from '../../src/http/failure.js';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { OcrError } from '../../src/shared/errors.js';
+import { securityHeaders } from '../../src/http/security-headers.js';
 import { listenHttpApp } from '../support/http-app.js';
 import { pngClaiming } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -629,6 +630,14 @@ describe('HTTP API on ocr serve', function () {
       error: 'NOT_FOUND',
     });
     expect(outside.headers['www-authenticate']).to.equal(undefined);
+  });
+
+  it('gives its answer to a malformed URL, which echoes the path, the security headers of every answer', async () => {
+    const { status, headers } = await rawRequest(t.server.httpPort!, 'GET', '/%ZZ');
+    expect(status).to.equal(400);
+    expect(headers).to.deep.include(securityHeaders('/'));
+    const docs = await rawRequest(t.server.httpPort!, 'GET', '/docs/%ZZ');
+    expect(docs.headers).to.deep.include(securityHeaders('/docs/'));
   });
 
   it('answers 404, not 405, for a path that only a route pattern matches (GET /*)', async () => {
