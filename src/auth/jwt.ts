@@ -36,6 +36,12 @@ export interface JwtIdentity {
 
 /** Reads and checks a JWKS file; throws an Error saying what is wrong. */
 export function readJwks(file: string): JSONWebKeySet {
+  // An identity provider publishes its keys at a URL, which is what an operator has at hand.
+  if (/^https?:\/\//i.test(file)) {
+    throw new Error(
+      `${file}: --jwks takes a file, not a URL (the server fetches nothing): save the identity provider's JWKS to a file (curl -fsS ${file} -o jwks.json), kept current by whatever fetches it; the server reads it again when it changes`,
+    );
+  }
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));

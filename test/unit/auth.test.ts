@@ -348,6 +348,13 @@ describe('JWT verification', function () {
     }
   });
 
+  it("says that --jwks takes a file, not the identity provider's URL, and how to make one", () => {
+    const url = 'https://idp.example/.well-known/jwks.json';
+    expect(() => readJwks(url)).to.throw(
+      `${url}: --jwks takes a file, not a URL (the server fetches nothing): save the identity provider's JWKS to a file (curl -fsS ${url} -o jwks.json), kept current by whatever fetches it; the server reads it again when it changes`,
+    );
+  });
+
   it('refuses a JWKS with a key that cannot verify, at start and on reload, keeping the last good set', async () => {
     const file = path.join(dir, 'jwks-reload.json');
     const good = { keys: jwks.keys.filter((k) => k.kid === 'ES256') };
