@@ -8,6 +8,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { failureJson } from './response-json.js';
+import { RAW_SECURITY_HEADER_LINES } from './security-headers.js';
 
 const ANSWER = JSON.stringify(
   failureJson({
@@ -25,7 +26,7 @@ export function answerPlainHttp(server: HttpsServer): void {
     const tcp = (socket as TLSSocket & { _parent?: Socket | null })._parent;
     if (!tcp?.writable) return;
     tcp.end(
-      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(ANSWER)}\r\nconnection: close\r\n\r\n${ANSWER}`,
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(ANSWER)}\r\n${RAW_SECURITY_HEADER_LINES}connection: close\r\n\r\n${ANSWER}`,
     );
   });
 }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { isLingering, lingerAfterMalformed } from './lingering-close.js';
 import { failureJson } from './response-json.js';
+import { RAW_SECURITY_HEADER_LINES } from './security-headers.js';
 import { clientPeer } from '../shared/client-address.js';
 
 export const REQUEST_TIMEOUT_MS = 120_000;
@@ -88,7 +89,7 @@ export function clientErrorAnswer(
       const body = JSON.stringify(failureJson(failure));
       socket.write(
         `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADER_LINES}Connection: close\r\n\r\n${body}`,
       );
       // A malformed request's client may still be sending its body, which a close at once would meet with a reset.
       if (failure.status !== 408) return lingerAfterMalformed(socket, stop);

@@ -39,3 +39,11 @@ export function securityHeaders(url: string): Readonly<Record<string, string>> {
   const path = url.split('?', 1)[0]!;
   return path === DOCS_PREFIX || path.startsWith(`${DOCS_PREFIX}/`) ? DOCS_HEADERS : PAGE_HEADERS;
 }
+
+/**
+ * The page's headers as lines of an answer written to the socket by hand (a malformed request, plain
+ * HTTP on the HTTPS port): no route, no hook, yet an answer of the port like any other.
+ */
+export const RAW_SECURITY_HEADER_LINES = Object.entries(PAGE_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
