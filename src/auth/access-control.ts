@@ -64,6 +64,16 @@ export interface Admitted {
   charges: QuotaCharges;
 }
 
+/** The scopes a refusal names at most: a JWT may carry hundreds, which would fill its message, header and log line with no help in them. */
+const SCOPES_NAMED = 8;
+
+/** What a token carries, as a refusal for a missing scope says it. */
+function carriedScopes(scopes: ReadonlySet<string>): string {
+  if (scopes.size === 0) return 'no scope';
+  const named = [...scopes].slice(0, SCOPES_NAMED).join(' ');
+  return scopes.size > SCOPES_NAMED ? `${named} and ${scopes.size - SCOPES_NAMED} more` : named;
+}
+
 const NOTHING = (): void => undefined;
 const NO_CHARGES: QuotaCharges = { another: async () => undefined };
 
@@ -236,8 +246,7 @@ export class AccessControl {
     if (need.scope === null || !this.auth) return null;
     const caller = await this.auth.authenticate(authorization);
     if (!caller.scopes.has(need.scope)) {
-      const carried = caller.scopes.size > 0 ? [...caller.scopes].join(' ') : 'no scope';
-      throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carried}`);
+      throw missingScope(need.scope, need.what, `the token of ${caller.identity} carries ${carriedScopes(caller.scopes)}`);
     }
     return caller;
   }

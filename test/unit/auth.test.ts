@@ -400,6 +400,24 @@ describe('JWT verification', function () {
     expect((await refusal(during.verify(token))).message).to.match(/^unknown key/);
   });
 
+  it('names a few of the scopes of a token that carries hundreds but not the one needed, and how many more', async () => {
+    const scope = Array.from({ length: 500 }, (_, i) => `team:${i}`).join(' ');
+    const access = new AccessControl({ auth: { jwt: { jwksFile, issuer, audience, clockSkewS: 30 } } });
+    try {
+      const failure = await refusal(
+        access.admit(
+          { authorization: [`Bearer ${await sign('ES256', { scope })}`], fallback: () => 'x' },
+          httpRequirement('/api/ocr', true),
+        ),
+      );
+      expect(failure.message).to.equal(
+        'missing scope ocr:read: POST /api/ocr needs it, and the token of jwt:svc-a carries team:0 team:1 team:2 team:3 team:4 team:5 team:6 team:7 and 492 more; send a token that carries ocr:read',
+      );
+    } finally {
+      access.close();
+    }
+  });
+
   it('follows the JWKS file when it is replaced on disk', async () => {
     const rotated = await generateKeyPair('ES256');
     const access = new AccessControl({ auth: { jwt: { jwksFile, issuer, audience, clockSkewS: 30 }, reloadPollMs: 50 } });
