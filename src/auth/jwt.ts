@@ -105,6 +105,32 @@ function marksCritical(token: string, jose: Jose): boolean {
   }
 }
 
+/** Longer claim values are cut in a refusal: it names them to help, and a token may hold 8 KiB. */
+const CLAIM_SHOWN_CHARS = 100;
+const AUDIENCES_SHOWN = 4;
+
+/**
+ * An issuer's or audience's value as a refusal names it: the token's holder can read it anyway,
+ * and the claims are checked only once the signature holds, so it is the issuer's words.
+ */
+function claimShown(value: unknown): string {
+  const values = (Array.isArray(value) ? value : [value]).map((v) => {
+    const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+    return text.length > CLAIM_SHOWN_CHARS ? `${text.slice(0, CLAIM_SHOWN_CHARS)}…` : text;
+  });
+  const more = values.length > AUDIENCES_SHOWN ? ` and ${values.length - AUDIENCES_SHOWN} more` : '';
+  return values.slice(0, AUDIENCES_SHOWN).join(', ') + more;
+}
+
+/** The refusal of a token of another issuer, telling apart one that differs by a slash at the end (https://idp/ for https://idp), as providers and their settings often do. */
+function wrongIssuer(iss: unknown, issuer: string): string {
+  const slashOnly = typeof iss === 'string' && iss.replace(/\/$/, '') === issuer.replace(/\/$/, '');
+  return (
+    `wrong issuer: the token is from ${claimShown(iss)}; this server takes tokens of ${issuer}` +
+    (slashOnly ? ' (they differ by the slash at the end: give --jwt-issuer exactly as the tokens write it)' : '')
+  );
+}
+
 /** The claims that are times, in seconds since 1970 (RFC 7519's NumericDate). */
 const TIME_CLAIMS = new Set(['exp', 'nbf', 'iat']);
 
@@ -126,12 +152,12 @@ function refusal(err: unknown, token: string, settings: JwtSettings, jose: Jose)
         return invalid(`the token is not yet valid: not before ${when(err.payload.nbf)}`);
       case 'aud':
         return invalid(
-          err.reason === 'missing' ? 'the token names no audience (aud)' : `wrong audience: the token is not for ${settings.audience}`,
+          err.reason === 'missing'
+            ? 'the token names no audience (aud)'
+            : `wrong audience: the token is for ${claimShown(err.payload.aud)}, not ${settings.audience}`,
         );
       case 'iss':
-        return invalid(
-          err.reason === 'missing' ? 'the token names no issuer (iss)' : `wrong issuer: this server takes tokens of ${settings.issuer}`,
-        );
+        return invalid(err.reason === 'missing' ? 'the token names no issuer (iss)' : wrongIssuer(err.payload.iss, settings.issuer));
       default:
         return invalid(err.reason === 'missing' ? `the token has no "${err.claim}" claim` : `the token's "${err.claim}" claim is invalid`);
     }

@@ -254,12 +254,18 @@ describe('JWT verification', function () {
     await verifier.verify(await sign('ES256', {}, { nbf: now() + 10 }));
   });
 
-  it('refuses the wrong audience and the wrong issuer', async () => {
+  it('refuses the wrong audience and the wrong issuer, naming what the token carries', async () => {
     expect((await refusal(verifier.verify(await sign('ES256', {}, { aud: 'other' })))).message).to.equal(
-      'wrong audience: the token is not for ocr-service',
+      'wrong audience: the token is for other, not ocr-service',
     );
     expect((await refusal(verifier.verify(await sign('ES256', {}, { iss: 'https://evil.example' })))).message).to.equal(
-      'wrong issuer: this server takes tokens of https://idp.example',
+      'wrong issuer: the token is from https://evil.example; this server takes tokens of https://idp.example',
+    );
+  });
+
+  it('says when a slash at the end is all that tells the issuers apart, as between identity providers and their settings', async () => {
+    expect((await refusal(verifier.verify(await sign('ES256', {}, { iss: 'https://idp.example/' })))).message).to.equal(
+      'wrong issuer: the token is from https://idp.example/; this server takes tokens of https://idp.example (they differ by the slash at the end: give --jwt-issuer exactly as the tokens write it)',
     );
   });
 
