@@ -20,6 +20,11 @@ export interface MetricsRefusals {
   logger: Logger;
 }
 
+/** Every answer's: its text never taken for a page or a script (nosniff), as on the HTTP port. */
+const NOSNIFF = { 'x-content-type-options': 'nosniff' } as const;
+/** The refusals' and the other paths' answers: a line of text saying what to do. */
+const TEXT = { ...NOSNIFF, 'content-type': 'text/plain; charset=utf-8' } as const;
+
 /** Resolves once bound (unref'd: it keeps no process alive); rejects with the listen error. */
 export async function serveMetrics(
   registry: Registry,
@@ -33,11 +38,11 @@ export async function serveMetrics(
   const http = createServer((req, res) => {
     // A scrape config's `params:` arrive as a query string, which only the path is matched without.
     if ((req.url ?? '').split('?', 1)[0] !== '/metrics') {
-      res.writeHead(404).end('try /metrics\n');
+      res.writeHead(404, TEXT).end('try /metrics\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end(`${req.method} /metrics is not served; send GET\n`);
+      res.writeHead(405, { ...TEXT, allow: 'GET, HEAD' }).end(`${req.method} /metrics is not served; send GET\n`);
       return;
     }
     const arrived = performance.now();
@@ -50,7 +55,7 @@ export async function serveMetrics(
       .then(async ({ release }) => {
         release();
         const text = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+        res.writeHead(200, { ...NOSNIFF, 'content-type': registry.contentType }).end(text);
       })
       .catch((err: unknown) => {
         if (err instanceof AuthFailure) {
@@ -61,9 +66,10 @@ export async function serveMetrics(
             code: err.code,
             message: err.message,
           });
-          const answer = (): void => void res.writeHead(status, { 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
+          const answer = (): void =>
+            void res.writeHead(status, { ...TEXT, 'www-authenticate': bearerChallenge(err) }).end(`${err.message}\n`);
           setTimeout(answer, authRefusalHoldMs(refusals.paceMs, undefined, performance.now() - arrived));
-        } else res.writeHead(500).end(String(err));
+        } else res.writeHead(500, TEXT).end(String(err));
       });
   });
   connections.watch(http);
