@@ -12,7 +12,7 @@ import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ApiKeys, readApiKeys } from './api-keys.js';
 import { missingScope, type Requirement } from './access.js';
-import { AuthFailure, bearerToken, looksLikeJwt } from './bearer.js';
+import { AuthFailure, bearerToken, looksLikeJwe, looksLikeJwt } from './bearer.js';
 import { JwtVerifier, readJwks, type JwtSettings } from './jwt.js';
 import type { Quota } from './quota-config.js';
 import { QuotaLimiter } from './quota.js';
@@ -141,6 +141,14 @@ export class Authenticator {
   /** The caller a token names; throws AuthFailure. */
   async authenticate(authorization: readonly unknown[]): Promise<Caller> {
     const token = bearerToken(authorization);
+    // Taken for an API key, it was refused as an unknown one, or as no JWT where only JWTs are taken.
+    if (looksLikeJwe(token)) {
+      throw new AuthFailure(
+        'UNAUTHENTICATED',
+        'the token is an encrypted JWT (JWE, five parts), which only its identity provider can read: send a signed one (three parts), as the provider issues for an API audience (an access token requested for this service)',
+        'invalid_token',
+      );
+    }
     if (looksLikeJwt(token)) {
       if (!this.jwt) throw new AuthFailure('UNAUTHENTICATED', 'this server takes no JWTs: send one of its API keys', 'invalid_token');
       const { subject, scopes } = await this.jwt.verify(token);

@@ -112,6 +112,14 @@ export function bearerToken(values: readonly unknown[]): string {
   return trimmed;
 }
 
+/**
+ * Whether a token is shaped as a JWE in compact form (five base64url parts, the second empty for
+ * "dir"): claims encrypted for the identity provider, which no key of a JWKS reads.
+ */
+export function looksLikeJwe(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
+}
+
 /** Whether a token is shaped as a JWS in compact form (three base64url parts): else an API key. */
 export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);

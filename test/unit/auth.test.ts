@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { CompactEncrypt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { AccessControl } from '../../src/auth/access-control.js';
 import { grpcRequirement, httpRequirement, scopeRefusalFor } from '../../src/auth/access.js';
 import { generateApiKey, hashApiKey, parseApiKeys } from '../../src/auth/api-keys.js';
@@ -386,6 +386,30 @@ describe('JWT verification', function () {
       expect(caller.identity).to.equal('jwt:svc-a');
     } finally {
       access.close();
+    }
+  });
+
+  it('says that an encrypted JWT (JWE) cannot be read, rather than that it is an unknown API key or no JWT', async () => {
+    // What Auth0 issues for a login that names no API audience: claims encrypted for the provider alone.
+    const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify({ sub: 'svc-a' })))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+      .encrypt(new Uint8Array(32));
+    expect(jwe.split('.')).to.have.length(5);
+    const keyFile = path.join(dir, 'jwe-keys.json');
+    writeFileSync(keyFile, JSON.stringify([{ name: 'reader', hash: hashApiKey(generateApiKey()), scopes: ['ocr:read'] }]));
+    for (const auth of [{ jwt: { jwksFile, issuer, audience, clockSkewS: 30 } }, { apiKeysFile: keyFile }]) {
+      const access = new AccessControl({ auth });
+      try {
+        const failure = await refusal(
+          access.admit({ authorization: [`Bearer ${jwe}`], fallback: () => 'x' }, httpRequirement('/api/ocr', true)),
+        );
+        expect(failure.message, Object.keys(auth)[0]).to.equal(
+          'the token is an encrypted JWT (JWE, five parts), which only its identity provider can read: send a signed one (three parts), as the provider issues for an API audience (an access token requested for this service)',
+        );
+        expect(failure.bearerError).to.equal('invalid_token');
+      } finally {
+        access.close();
+      }
     }
   });
 
