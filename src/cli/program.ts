@@ -328,9 +328,12 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       'after',
       [
         '',
-        'With Consul (--consul or CONSUL_HTTP_ADDR), the instance registers with a gRPC health check and an HTTP',
-        'check of /healthz (none with --no-http), and its instance id (unless --instance-id) is its Consul service',
-        'ID: SERVICE-HOST-PORT-RANDOM. On SIGTERM/SIGINT it turns NOT_SERVING, deregisters, then drains.',
+        // Within 80 columns: commander wraps the options, not this text.
+        'With Consul (--consul or CONSUL_HTTP_ADDR), the instance registers with a gRPC',
+        'health check and an HTTP check of /healthz (none with --no-http), and its',
+        'instance id (unless --instance-id) is its Consul service ID:',
+        'SERVICE-HOST-PORT-RANDOM. On SIGTERM/SIGINT it turns NOT_SERVING, deregisters,',
+        'then drains.',
       ].join('\n'),
     )
     .action(async (options: ServeOptions, command: Command) => {

@@ -4,7 +4,7 @@ import { CommanderError, InvalidArgumentError } from 'commander';
 import { accessSettings, cliToken } from '../../src/cli/auth-options.js';
 import { jsonLine } from '../../src/cli/json-lines.js';
 import { decimal, port, wholeNumber } from '../../src/cli/parse-args.js';
-import { runCli, type CommandActions } from '../../src/cli/program.js';
+import { defaultActions, runCli, type CommandActions } from '../../src/cli/program.js';
 import type { RecognizeCliOptions } from '../../src/cli/recognize-command.js';
 import type { ServeOptions } from '../../src/cli/serve-options.js';
 import { SERVER_VERSION } from '../../src/shared/version.js';
@@ -550,6 +550,27 @@ describe('ocr command line', () => {
     const serve = await run(['serve', '--help']);
     serve.stdout = serve.stdout.replace(/\s+/g, ' ');
     expect(serve.stdout).to.include('(default: 50051)').and.include('one per CPU core').and.include('(default: 32)');
+  });
+
+  it('wraps every help to an 80-column terminal, but for a single word longer than its column', async () => {
+    for (const command of [
+      [],
+      ['serve'],
+      ['recognize'],
+      ['info'],
+      ['health'],
+      ['cluster'],
+      ['gateway'],
+      ['prepare-models'],
+      ['api-key', 'create'],
+    ]) {
+      let help = '';
+      await runCli([...command, '--help'], defaultActions, (program) =>
+        program.exitOverride().configureOutput({ writeOut: (s) => void (help += s), getOutHelpWidth: () => 80 }),
+      ).catch((err: unknown) => expect(err).to.be.instanceOf(CommanderError));
+      const overlong = help.split('\n').filter((line) => line.length > 80 && /\S\s+\S/.test(line.trim()));
+      expect(overlong, `ocr ${command.join(' ')} --help`).to.deep.equal([]);
+    }
   });
 
   it("names whose certificates --tls-ca verifies in each command's own words: the server's, a gateway's instances'", async () => {
