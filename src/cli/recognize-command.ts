@@ -168,11 +168,10 @@ async function recognizeFile(
   const imageId = randomUUID();
   try {
     const image = await read(file);
-    if (reach.unreachable) {
-      // Not a deadline more for each file: its failure at once, unless its own header says what else is wrong with it.
-      await probeImage(image, ANY_SIZE);
-      throw reach.unreachable;
-    }
+    // Checked here: a server refuses a file over its size limit unread, and told a large file that is no image to send it as tiles.
+    await probeImage(image, ANY_SIZE);
+    // Not a deadline more for each file: its failure at once, now its own header has said nothing else is wrong with it.
+    if (reach.unreachable) throw reach.unreachable;
     let result: FileSuccess;
     if (opts.tileSize !== undefined) {
       const read = await recognizeLargeImage(client, image, {
@@ -257,9 +256,11 @@ interface LineImage {
 async function lineImage(file: string, read: ReadImage, maxImageBytes: number | undefined): Promise<LineImage | FileFailure> {
   try {
     const image = await read(file);
+    // Its header first: a large file that is no image is not one to crop.
+    const size = await probeImage(image, ANY_SIZE);
     // The server would refuse it unread, in words for a batch of many, since it cannot tell how many a message holds.
     if (maxImageBytes !== undefined && image.length > maxImageBytes) throw resourceExhausted(lineTooLarge(image.length, maxImageBytes));
-    return { file, image, ...(await probeImage(image, ANY_SIZE)) };
+    return { file, image, ...size };
   } catch (err) {
     return failure(file, err);
   }

@@ -77,6 +77,21 @@ describe('ocr command line', function () {
     expect(out!.error!.message).to.match(/send it as tiles .*\(ocr recognize: add --tile-size 1024\)$/);
   });
 
+  it("recognize says a file over the server's size limit that is no image is not one, in each mode, rather than to tile or crop it", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
+    const large = path.join(dir, 'archive.jpg');
+    // Over the server's 32 MiB, which it refuses unread.
+    writeFileSync(large, Buffer.alloc(33 * 1024 * 1024, 'x'));
+    for (const mode of [[], ['--lines-only']]) {
+      const r = await runCli(['recognize', '--target', target, '--json', ...mode, large, line]);
+      expect(r.code, mode.join(' ')).to.equal(1);
+      const [failed, read] = parse(r.stdout);
+      expect(failed!.error!.code, mode.join(' ')).to.equal('INVALID_ARGUMENT');
+      expect(failed!.error!.message, mode.join(' ')).to.match(/^image is not a JPEG, PNG, WebP, TIFF, GIF or BMP file \(34603008 bytes/);
+      expect(read!.lines!.length, mode.join(' ')).to.equal(1);
+    }
+  });
+
   it('recognize names an empty file as such, in each mode, not by the request field the server would name', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
     const empty = path.join(dir, 'empty.png');
