@@ -39,6 +39,13 @@ const ERRNO_CODES: Record<string, string> = {
 const FLAG_HINTS = [
   { code: 'UNAUTHENTICATED', words: /^no token: /, flag: '--token', hint: '(ocr: --token TOKEN, or $OCR_TOKEN)' },
   { code: 'DEADLINE_EXCEEDED', words: /\bdeadline\b/, flag: '--deadline-ms', hint: '(ocr: --deadline-ms MS)' },
+  // Run without --target, the command dials 127.0.0.1:50051; told to check "the target", its user may not know the flag.
+  {
+    code: 'UNAVAILABLE',
+    words: /\bthe target names them\b/,
+    flag: '--target',
+    hint: '(ocr: --target HOST:PORT, 127.0.0.1:50051 unless given)',
+  },
 ] as const;
 
 function withFlagHint({ code, details }: OcrCallError): string {

@@ -9,6 +9,7 @@ import { healthClient } from '../client/health-client.js';
 import { channelTarget } from '../client/resolver-hosts.js';
 import { checkTarget } from '../client/target.js';
 import { tlsChannel } from '../client/tls.js';
+import { describeError } from './file-result.js';
 import { clientTls, type ClientTlsCliOptions } from './tls-options.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 
@@ -39,7 +40,7 @@ export async function healthCommand(opts: HealthCliOptions): Promise<number> {
           ? `no answer within ${opts.deadlineMs} ms (--deadline-ms)`
           : err.code === 'NOT_FOUND'
             ? `${err.details}: the servers check ${OCR_SERVICE}, and '' for the server as a whole (--service)`
-            : err.details
+            : describeError(err).message
         : String(err);
     process.stderr.write(`ocr health: ${opts.target} ${name}: ${details}\n`);
     return 1;

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { expect } from 'chai';
+import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { runCli } from '../../src/dev/server-process.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { makePki } from '../support/certificates.js';
@@ -38,6 +40,18 @@ describe('ocr health', function () {
     expect(unknown.stderr).to.match(/unknown for service no\.such\.Service/);
     // A typo in --service reads as a server down, unless the command says which names it takes.
     expect(unknown.stderr).to.match(/: the servers check ocr\.v1\.OcrService, and '' for the server as a whole \(--service\)\n$/);
+  });
+
+  it('names --target where no server of the target is reached, as recognize and info do', async () => {
+    const target = `127.0.0.1:${await freePort()}`;
+    const hint =
+      /: check that the servers run and that the target names them, then try again \(ocr: --target HOST:PORT, 127\.0\.0\.1:50051 unless given\)\n$/;
+    const line = path.join(EVAL_DEV, 'lines', 'l0000.png');
+    for (const command of [['health'], ['info'], ['recognize', line]]) {
+      const r = await runCli([...command, '--target', target, '--deadline-ms', '5000']);
+      expect(r.code, command[0]).to.equal(1);
+      expect(r.stderr, command[0]).to.match(hint);
+    }
   });
 
   it('refuses a target that is a URL, names no port or one out of range, as recognize and info do, not as a server down', async () => {
