@@ -11,13 +11,13 @@ import { STDIN } from './read-input.js';
 import { annotationSvg } from './svg-overlay.js';
 import { uprightPage } from './upright-page.js';
 
-/** The names of image files: an --annotate directory not yet made under such a name was meant as the drawing's own file. */
-const IMAGE_NAME = /\.(png|jpe?g|webp|tiff?|gif|bmp)$/i;
+/** The names of image and drawing files (SVG, PDF too): an --annotate directory not yet made under such a name was meant as the drawing's own file. */
+const DRAWING_NAME = /\.(png|jpe?g|webp|tiff?|gif|bmp|svg|pdf)$/i;
 
 /** Makes `dir` and its parents where missing; throws a message naming --annotate where it cannot (Node's alone read "EEXIST: file already exists, mkdir"). */
 export function makeAnnotateDir(dir: string): void {
   // `--annotate out.png` made a directory out.png, the drawing inside it, and said nothing.
-  if (IMAGE_NAME.test(dir) && statSync(dir, { throwIfNoEntry: false }) === undefined) {
+  if (DRAWING_NAME.test(dir) && statSync(dir, { throwIfNoEntry: false }) === undefined) {
     throw new Error(
       `--annotate ${dir}: names a directory, to which each image is drawn as <image>.annotated.png, not the drawing itself; name a directory (made where missing), such as ${path.join(path.dirname(dir), 'annotated')}`,
     );

@@ -420,6 +420,19 @@ describe('ocr command line', function () {
     expect(readdirSync(meant)).to.deep.equal([`${path.basename(line)}.annotated.png`]);
   });
 
+  it('recognize --annotate naming an SVG or PDF file not there yet says it takes a directory, as for an image file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
+    for (const name of ['out.svg', 'out.PDF']) {
+      const meant = path.join(dir, name);
+      const r = await runCli(['recognize', '--target', target, '--annotate', meant, line]);
+      expect(r.code, name).to.equal(1);
+      expect(r.stderr, name).to.match(
+        /^ocr: --annotate .*: names a directory, to which each image is drawn as <image>\.annotated\.png, not the drawing itself/,
+      );
+    }
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+
   it('recognize --annotate refuses two files that would be drawn to one annotation, rather than keep the last alone', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-annotate-'));
     const [first, second] = ['a', 'b'].map((sub) => path.join(dir, sub, 'l0000.png'));
