@@ -90,3 +90,27 @@ export function consulServiceName(value: string): string {
   }
   return value;
 }
+
+/**
+ * `--host`: an interface to listen on. An empty one (`--host "$HOST"` with HOST unset) failed at
+ * the bind as "No addresses resolved for port [object Object]".
+ */
+export function listenHost(value: string): string {
+  if (value.trim() === '') {
+    throw new InvalidArgumentError('It must be a host name or address to listen on, such as 127.0.0.1, or 0.0.0.0 for all interfaces.');
+  }
+  return value;
+}
+
+/**
+ * `--instance-id`: an empty one named the instance '' in answers and logs, and, with Consul, left
+ * the agent to take the service name as its ID: the instances replaced one another's registration.
+ */
+export function instanceId(value: string): string {
+  if (value.trim() === '') {
+    throw new InvalidArgumentError(
+      'It must not be empty: give each instance a name of its own, or leave the option out for SERVICE-HOST-PORT-RANDOM.',
+    );
+  }
+  return value;
+}

@@ -23,7 +23,9 @@ import {
   corsOrigin,
   decimal,
   fraction,
+  instanceId,
   keyName,
+  listenHost,
   port,
   positiveInt,
   wholeNumber,
@@ -175,7 +177,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
   program
     .command('serve')
     .description('Run the OCR gRPC server until SIGTERM or SIGINT, then drain and exit; a second signal exits at once.')
-    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(SERVE_DEFAULTS.host))
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').argParser(listenHost).default(SERVE_DEFAULTS.host))
     .addOption(new Option('--port <port>', 'gRPC port to listen on (0: any free port)').argParser(port).default(SERVE_DEFAULTS.port))
     .addOption(
       new Option(
@@ -244,7 +246,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
       new Option(
         '--instance-id <id>',
         'name of this instance in responses and logs, and its Consul service ID (default: host name, port and a random suffix; with Consul: SERVICE-HOST-PORT-RANDOM)',
-      ),
+      ).argParser(instanceId),
     )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default(SERVE_DEFAULTS.logLevel))
     .addOption(
@@ -483,7 +485,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option('--base-http-port <port>', 'HTTP port of the first instance; the others follow').argParser(boundPort).default(8080),
     )
-    .addOption(new Option('--host <host>', 'interface the instances listen on').default(SERVE_DEFAULTS.host))
+    .addOption(new Option('--host <host>', 'interface the instances listen on').argParser(listenHost).default(SERVE_DEFAULTS.host))
     .addOption(new Option('--consul <addr>', 'register every instance in this Consul agent (default: $CONSUL_HTTP_ADDR; unset: no Consul)'))
     .addOption(new Option('--service-name <name>', 'Consul service name').argParser(consulServiceName).default(SERVE_DEFAULTS.serviceName))
     .addOption(new Option('--workers <n>', 'inference workers per instance (default: the cores shared out)').argParser(positiveInt))
@@ -547,7 +549,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
         .choices(LOAD_BALANCING)
         .default(GATEWAY_DEFAULTS.lb),
     )
-    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').default(GATEWAY_DEFAULTS.host))
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').argParser(listenHost).default(GATEWAY_DEFAULTS.host))
     .addOption(new Option('--http-port <port>', 'HTTP port (0: any free port)').argParser(port).default(GATEWAY_DEFAULTS.httpPort))
     .addOption(corsOriginOption())
     .addOption(maxConnectionsOption(GATEWAY_DEFAULTS.maxConnections))

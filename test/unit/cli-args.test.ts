@@ -147,6 +147,22 @@ describe('ocr command line', () => {
     }
   }
 
+  for (const [command, flag] of [
+    ['serve', '--host'],
+    ['cluster', '--host'],
+    ['gateway', '--host'],
+    ['serve', '--instance-id'],
+  ]) {
+    for (const value of ['', ' ']) {
+      it(`${command}: refuses a blank ${flag} ("${value}", as ${flag} "$UNSET" gives) before starting`, async () => {
+        const { calls, error, stderr } = await run([command, flag, value]);
+        expect(calls).to.deep.equal([]);
+        expect(error?.exitCode).to.equal(1);
+        expect(stderr).to.match(new RegExp(`^error: option '${flag} <\\w+>' argument '${value}' is invalid\\. It must `));
+      });
+    }
+  }
+
   it('serve and cluster: take ports that do not meet, and 0 (any free port) for both of serve', async () => {
     const { calls } = await run(['serve', '--port', '0', '--http-port', '0']);
     expect(calls[0]![1]).to.include({ port: 0, httpPort: 0 });
