@@ -90,6 +90,8 @@ export function withTilingHint(result: FileFailure, sent: keyof typeof TILING_HI
 
 /** The servers' advice on the tile size, in the SDK's words (tileSize). */
 const TILE_SIZE_ADVICE = /at most (\d+) px a side \(the SDK's tileSize\)/g;
+/** The servers' advice to an image of more tiles than they take, which names no option. */
+const LARGER_TILES = /; use larger tiles$/;
 
 /**
  * A failure of a file sent as tiles, its stream image id (random, meaning nothing to the user)
@@ -98,6 +100,7 @@ const TILE_SIZE_ADVICE = /at most (\d+) px a side \(the SDK's tileSize\)/g;
 export function namingImage(result: FileFailure, imageId: string): FileFailure {
   const message = result.error.message
     .replaceAll(`'${imageId}'`, `'${result.file}'`)
-    .replace(TILE_SIZE_ADVICE, (_, side: string) => `at most ${side} px a side (--tile-size ${side})`);
+    .replace(TILE_SIZE_ADVICE, (_, side: string) => `at most ${side} px a side (--tile-size ${side})`)
+    .replace(LARGER_TILES, '; use larger tiles (--tile-size)');
   return { ...result, error: { ...result.error, message } };
 }

@@ -182,6 +182,16 @@ describe('ocr command line', function () {
     });
   });
 
+  it("recognize --tile-size says of tiles too many for the server's limit which option makes them larger", async () => {
+    // 865x1243 in tiles of 32 px, none shared: 28 × 39 = 1092, over the server's 1024.
+    const r = await runCli(['recognize', '--target', target, '--json', '--tile-size', '32', '--overlap', '0', doc]);
+    expect(r.code).to.equal(1);
+    expect(parse(r.stdout)[0]!.error).to.deep.equal({
+      code: 'RESOURCE_EXHAUSTED',
+      message: `image '${doc}' declares 1092 tiles, more than the server's limit of 1024; use larger tiles (--tile-size)`,
+    });
+  });
+
   it('recognize --lines-only says of a line image over the pixel limit what fits it, not to send it as tiles alone', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ocr-cli-'));
     const wide = path.join(dir, 'wide.png');
