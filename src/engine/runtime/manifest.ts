@@ -91,7 +91,13 @@ export function loadManifest(manifestPath: string = DEFAULT_MANIFEST): ModelMani
     if (!parsed[key]) throw new Error(`model manifest ${absolute} lacks "${key}"`);
   }
   const base = baseDir(absolute, parsed.package);
-  const resolve = (file: string): string => path.resolve(base, file);
+  // Missing, a file failed far from here, as "ENOENT: no such file or directory, stat '…'", naming no manifest.
+  const resolve = (file: string): string => {
+    const found = path.resolve(base, file);
+    if (!existsSync(found))
+      throw new Error(`model manifest ${absolute} names ${file}, which is not there (${found}): correct its path, relative to ${base}`);
+    return found;
+  };
   return {
     name: parsed.name,
     description: parsed.description ?? '',
