@@ -41,7 +41,8 @@ async function twoSignals(
   first: NodeJS.Signals,
   second: NodeJS.Signals,
 ): Promise<number | null> {
-  const exited = once(child, 'exit') as Promise<[number | null]>;
+  // 'close', not 'exit': the last log lines (the forced exit's) may still be in the pipe at 'exit'.
+  const exited = once(child, 'close') as Promise<[number | null]>;
   child.kill(first);
   await waitFor(() => logLines<LogLine>(stderr()).some((l) => l.msg === draining), 10_000, `"${draining}" logged`);
   child.kill(second);
@@ -129,7 +130,7 @@ describe('a stop signal while the gateway starts', function () {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    const exited = once(child, 'close') as Promise<[number | null, string | null]>;
     try {
       // Said once its stop signals are taken, while its modules still load (about half a second).
       await waitFor(() => logLines<LogLine>(stderr).some((l) => l.msg === 'gateway starting'), 30_000, '"gateway starting" logged', 5);
