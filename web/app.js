@@ -324,10 +324,33 @@ const SLOW_UPLOAD =
 /** How the server begins every refusal over a caller's quota (src/auth/quota.ts), what tells it apart from one for load. */
 const OVER_QUOTA = 'over the quota of ';
 
+/** What makes an image's file smaller, all a person in a browser can do. */
+const SMALLER = 'scale it down, crop it, or save it smaller (as JPEG)';
+
+/** An image over the server's pixel limit, with the size that would do: scaled to the limit, its sides' ratio kept. */
+function overPixelLimit(width, height, limit) {
+  const scale = Math.sqrt(limit / (width * height));
+  const [fitWidth, fitHeight] = [Math.floor(width * scale), Math.floor(height * scale)];
+  return `the image is ${width}×${height} = ${width * height} pixels, over this server's limit of ${limit}; scale it down to ${fitWidth}×${fitHeight} or less, or crop it`;
+}
+
+/** The server's refusal of an image too large (src/engine/decode/decode.ts, src/shared/image-limit.ts), its reason as it says it. */
+const SERVER_OVER_PIXELS = /^image is (\d+)×(\d+) = \d+ pixels, over this server's limit of (\d+);/;
+
+/**
+ * A 413 of the server in a person's words: its own tell a script to send the image as tiles over
+ * gRPC or with the CLI's --tile-size, neither of which a page can. Its reason is kept.
+ */
+function tooLargeWords(msg) {
+  const pixels = SERVER_OVER_PIXELS.exec(msg);
+  if (pixels) return overPixelLimit(Number(pixels[1]), Number(pixels[2]), Number(pixels[3]));
+  return `${msg.split('; ')[0]}; ${SMALLER}`;
+}
+
 /**
  * The server's refusals in a person's words, where its own are for scripts: a person can neither read
  * Retry-After (the page waits it out, and says when) nor set a timeout_ms (the page sends none), nor
- * send the request to another instance, nor a header, nor send an upload faster. A refusal over a
+ * send the request to another instance, nor a header, nor send an upload faster, nor send tiles. A refusal over a
  * quota keeps its reason, whose quota and what it allows; what to do comes after (recognize).
  * Undefined for the other answers, which the server's words fit.
  */
@@ -338,6 +361,7 @@ function personWords(xhr) {
   if (xhr.status === 401 && tokenInput.value.trim() === '') return NO_TOKEN;
   // The server's limit on an upload's time (120 s) met over a slow link: pausing is not what made it slow.
   if (xhr.status === 408) return SLOW_UPLOAD;
+  if (xhr.status === 413) return tooLargeWords(msg);
   if (xhr.status === 429) return msg.startsWith(OVER_QUOTA) ? msg.split('; ')[0] : 'the server is busy';
   if (xhr.status === 503) return 'the server cannot read images just now (it is starting, stopping or without an instance to read them)';
   if (xhr.status === 504) return `the server could not read the image in the time it allows (504); ${TOO_SLOW_ADVICE}`;
@@ -462,9 +486,7 @@ async function tooManyPixels(file, card) {
   const size = await pictureSize(card);
   const pixels = size && size.width * size.height;
   if (!(pixels > maxImagePixels)) return undefined;
-  const scale = Math.sqrt(maxImagePixels / pixels);
-  const [width, height] = [Math.floor(size.width * scale), Math.floor(size.height * scale)];
-  return `the image is ${size.width}×${size.height} = ${pixels} pixels, over this server's limit of ${maxImagePixels}; scale it down to ${width}×${height} or less, or crop it`;
+  return overPixelLimit(size.width, size.height, maxImagePixels);
 }
 
 /**
@@ -494,13 +516,8 @@ async function recognize(file, card, signal) {
   if (signal.aborted) return;
   if (file.size > maxImageBytes) {
     const [size, limit] = [(file.size / MIB).toFixed(1), (maxImageBytes / MIB).toFixed(maxImageBytes < MIB ? 2 : 0)];
-    // The server's words for the same refusal (413).
-    return fail(
-      card,
-      file,
-      `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; scale the image down or send it as tiles over gRPC`,
-      false,
-    );
+    // The server's reason for the same refusal (413), with what a person can do (tooLargeWords).
+    return fail(card, file, `the image is ${size} MiB, larger than this server's limit of ${limit} MiB an image; ${SMALLER}`, false);
   }
   const overPixels = await tooManyPixels(file, card);
   if (signal.aborted) return;
