@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { NO_SERVER_REACHED } from './errors.js';
 import { HOSTS_SCHEME, hostListOf, parseHostList, type HostPort } from './host-list.js';
+import { HOST_NAMES_OPTION, HostNames } from './host-names.js';
 
 /** As grpc-js's own DNS resolver's least time between lookups. */
 const DEFAULT_REFRESH_MS = 30_000;
@@ -35,6 +36,8 @@ export class HostsResolver implements experimental.Resolver {
   /** What was last passed on, since the last destroy: the same again is not (report()). */
   private reported: string | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** Whose name each address is, for TLS to check it against (host-names.ts). */
+  private readonly names = new HostNames();
 
   constructor(
     uri: experimental.GrpcUri,
@@ -47,7 +50,7 @@ export class HostsResolver implements experimental.Resolver {
     this.refreshMs = typeof refresh === 'number' && refresh > 0 ? refresh : DEFAULT_REFRESH_MS;
   }
 
-  /** The first entry, as grpc-js's ipv4: resolver gives its first address: the authority, and the name TLS checks. */
+  /** The first entry, as grpc-js's ipv4: resolver gives its first address: the authority, and the name TLS checks for IP-address entries. */
   static getDefaultAuthority(uri: experimental.GrpcUri): string {
     return uri.path.split(',')[0]!;
   }
@@ -101,13 +104,22 @@ export class HostsResolver implements experimental.Resolver {
    * instance down) ask for another resolution: a loop of thousands of lookups a second.
    */
   private reportAddresses(): boolean {
-    const addresses = new Map(this.known.flat().map((a) => [`${a.host}:${a.port}`, a]));
+    const addresses = new Map<string, HostPort & { name: string }>();
+    this.known.forEach((known, i) => {
+      // An address two entries give is the first one's.
+      for (const a of known) {
+        const key = `${a.host}:${a.port}`;
+        if (!addresses.has(key)) addresses.set(key, { ...a, name: this.entries[i]!.host });
+      }
+    });
     if (addresses.size === 0) return false;
+    // Even where the addresses are the same: two names may have swapped theirs.
+    this.names.replace([...addresses.values()].filter((a) => isIP(a.name) === 0));
     const key = [...addresses.keys()].join(',');
     if (key !== this.reported) {
       this.reported = key;
-      const endpoints = [...addresses.values()].map((address) => ({ addresses: [address] }));
-      this.listener(experimental.statusOrFromValue(endpoints), {}, null, '');
+      const endpoints = [...addresses.values()].map(({ host, port }) => ({ addresses: [{ host, port }] }));
+      this.listener(experimental.statusOrFromValue(endpoints), { [HOST_NAMES_OPTION]: this.names }, null, '');
     }
     return true;
   }

@@ -36,8 +36,8 @@ export interface TestPki {
    * path. `hours` from now to its nextUpdate (default 72; negative: past), its lastUpdate a day before now.
    */
   crl(name: string, revoked: Issued[], hours?: number, issuer?: Issued): string;
-  /** A further server certificate of the same CA and names (reload tests). */
-  issueServer(name: string, serial: string): Issued;
+  /** A further server certificate of the same CA and names (reload tests), or for `dnsName` alone. */
+  issueServer(name: string, serial: string, dnsName?: string): Issued;
   read(file: string): Buffer;
   remove(): void;
 }
@@ -151,7 +151,9 @@ export function makePki(): TestPki {
     );
     return { cert, key: k, serial };
   };
-  const serverExt = 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature';
+  const serverExtFor = (names: string): string =>
+    `subjectAltName=${names}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature`;
+  const serverExt = serverExtFor('DNS:localhost,IP:127.0.0.1');
   const clientExt = 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature';
 
   const ca = makeCa('ca', 'OCR Test CA', '0A');
@@ -166,7 +168,8 @@ export function makePki(): TestPki {
     // Not after a day before its start: expired from the first.
     expiredClient: issue(ca, 'expired-client', '/O=Example/CN=bob', 'E1', clientExt, -1),
     revokedClient: issue(ca, 'revoked-client', '/O=Example/CN=carol', 'C11E02', clientExt),
-    issueServer: (name, serial) => issue(ca, name, '/CN=ocr-server', serial, serverExt),
+    issueServer: (name, serial, dnsName) =>
+      issue(ca, name, '/CN=ocr-server', serial, dnsName === undefined ? serverExt : serverExtFor(`DNS:${dnsName}`)),
     crl: (name, revoked, hours = 72, issuer = ca) => makeCrl(dir, issuer, name, revoked, hours),
     read: (file) => readFileSync(file),
     remove: () => rmSync(dir, { recursive: true, force: true }),
