@@ -1,9 +1,9 @@
 /**
  * The host name each address of a list of servers was resolved from (resolver-hosts.ts), so that TLS
  * checks each instance's certificate against its own entry's name (tls-credentials.ts): grpc-js hands
- * the credentials the channel's target, not the address dialled. It travels as a channel option, the
- * one object of its resolver, so that it stays equal from one resolution to the next and grpc-js keeps
- * the channel's subchannels (it compares their options by identity).
+ * the credentials the channel's target, not the address dialled. It travels as a channel option, one
+ * object per list (hostNamesFor), so that it stays equal from one resolution to the next and between
+ * channels to the same list, and grpc-js keeps and shares their subchannels (it compares options by identity).
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
 
@@ -30,4 +30,13 @@ export class HostNames {
 export function hostNamesOf(options: ChannelOptions): HostNames | undefined {
   const value: unknown = options[HOST_NAMES_OPTION];
   return value instanceof HostNames ? value : undefined;
+}
+
+const byList = new Map<string, HostNames>();
+
+/** The HostNames of `list` ("ocr-1:50051,ocr-2:50051"): the same for every resolver of it, whose lookups give it the same names. */
+export function hostNamesFor(list: string): HostNames {
+  const names = byList.get(list) ?? new HostNames();
+  byList.set(list, names);
+  return names;
 }

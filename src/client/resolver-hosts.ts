@@ -14,7 +14,7 @@ import { isIP } from 'node:net';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { NO_SERVER_REACHED } from './errors.js';
 import { HOSTS_SCHEME, hostListOf, parseHostList, type HostPort } from './host-list.js';
-import { HOST_NAMES_OPTION, HostNames } from './host-names.js';
+import { HOST_NAMES_OPTION, hostNamesFor, type HostNames } from './host-names.js';
 
 /** As grpc-js's own DNS resolver's least time between lookups. */
 const DEFAULT_REFRESH_MS = 30_000;
@@ -37,7 +37,7 @@ export class HostsResolver implements experimental.Resolver {
   private reported: string | null = null;
   private timer: NodeJS.Timeout | undefined;
   /** Whose name each address is, for TLS to check it against (host-names.ts). */
-  private readonly names = new HostNames();
+  private readonly names: HostNames;
 
   constructor(
     uri: experimental.GrpcUri,
@@ -45,6 +45,7 @@ export class HostsResolver implements experimental.Resolver {
     options: ChannelOptions,
   ) {
     this.entries = parseHostList(uri.path);
+    this.names = hostNamesFor(uri.path);
     this.known = this.entries.map(() => []);
     const refresh: unknown = options['ocr.hosts_refresh_ms'];
     this.refreshMs = typeof refresh === 'number' && refresh > 0 ? refresh : DEFAULT_REFRESH_MS;

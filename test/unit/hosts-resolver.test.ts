@@ -4,6 +4,7 @@ import { experimental, Server, type ChannelOptions } from '@grpc/grpc-js';
 import { OcrClient } from '../../src/client/index.js';
 import { channelTarget, HostsResolver } from '../../src/client/resolver-hosts.js';
 import { HOSTS_SCHEME } from '../../src/client/host-list.js';
+import { HOST_NAMES_OPTION, HostNames } from '../../src/client/host-names.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 import { OcrServiceService, ServerInfo, type OcrServiceServer } from '../../src/gen/ocr/v1/ocr.js';
 import { closedPort } from '../support/closed-port.js';
@@ -34,6 +35,29 @@ describe('the resolver of a list of servers', () => {
     } finally {
       resolver.destroy();
     }
+  });
+
+  it("passes on the entries' names as one object per list: channels to the same list share their subchannels", async () => {
+    const path = 'localhost:50051,127.0.0.1:50052';
+    const attributes = await Promise.all(
+      [0, 1].map(async () => {
+        const results = new EventEmitter();
+        // The IP entry is passed on at once, alone; localhost once it has resolved.
+        const listener = (result: Result, attrs: Record<string, unknown>): boolean =>
+          addressesOf(result).includes('127.0.0.1:50051') && results.emit('both', attrs);
+        const resolver = new HostsResolver({ scheme: HOSTS_SCHEME, path }, listener, {});
+        const answer = once(results, 'both') as Promise<[Record<string, unknown>]>;
+        resolver.updateResolution();
+        const [attrs] = await answer;
+        resolver.destroy();
+        return attrs[HOST_NAMES_OPTION];
+      }),
+    );
+    expect(attributes[0]).to.be.instanceOf(HostNames);
+    expect(attributes[0]).to.equal(attributes[1]);
+    const names = attributes[0] as HostNames;
+    expect(names.nameOf('127.0.0.1', 50051)).to.equal('localhost');
+    expect(names.nameOf('127.0.0.1', 50052)).to.equal(undefined);
   });
 
   it('passes on no unchanged list: round_robin past an instance that is down does not loop on lookups', async () => {
