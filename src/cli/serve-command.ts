@@ -10,7 +10,7 @@ import {
   type ConsulTls,
 } from '../server/consul-registration.js';
 import { glibc } from '../server/libc.js';
-import { createLogger, flushLogs, type Logger } from '../server/logger.js';
+import { createLogger, exitAfterLogs, flushLogs, type Logger } from '../server/logger.js';
 import type { RunningServer } from '../server/server.js';
 import { StartFailure } from '../server/start-failure.js';
 import { OcrEngine } from '../engine/index.js';
@@ -132,7 +132,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
             'the grace period ended before Consul confirmed the deregistration; the agent reaps the instance once its checks fail',
           );
         }
-        exitProcess(0, stuck > 0);
+        exitAfterLogs(0, (status) => exitProcess(status, stuck > 0));
       },
       (err: unknown) => {
         server.logger.error({ err }, 'shutdown failed');
@@ -144,8 +144,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     // Before the server runs there are no calls, and no logger of its own yet.
     const logger = running?.logger ?? createLogger(opts.logLevel, {});
     logger.warn({ signal, cut: running?.engine.inFlight ?? 0 }, FORCED_EXIT);
-    // At once, even with a worker inside a model call (exitProcess).
-    exitProcess(signalExitStatus(signal), true);
+    // At once, even with a worker inside a model call (exitProcess), once that line is out: flushed
+    // and ended straight away, it was lost whenever its own write was still in flight.
+    exitAfterLogs(signalExitStatus(signal), (status) => exitProcess(status, true));
   };
   onStopSignals(stop, force);
   const stdinIgnored = stopWhenStdinEnds();

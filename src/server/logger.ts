@@ -33,8 +33,10 @@ const LOG_WRITES_BOUND_MS = 1000;
  * failed write for ever unless it is EAGAIN: an exit while a line was still being written to a
  * stderr without a reader (`| pino-pretty` ended by the same Ctrl-C) never came, whatever signal
  * followed. Once a write has failed with EPIPE, pino turns the stream off and flushSync does nothing.
+ * flushSync alone is no way to end at once either: it leaves the write in flight, often the last
+ * line, to the thread writing it, which an _exit then cuts off. `exit`: how the process ends.
  */
-export function exitAfterLogs(status: number): void {
+export function exitAfterLogs(status: number, exit: (status: number) => void = (code) => process.exit(code)): void {
   let left = streams.length;
   let done = false;
   const finish = (): void => {
@@ -42,7 +44,7 @@ export function exitAfterLogs(status: number): void {
     done = true;
     clearTimeout(timer);
     flushLogs();
-    process.exit(status);
+    exit(status);
   };
   const timer = setTimeout(finish, LOG_WRITES_BOUND_MS);
   for (const stream of streams) {
