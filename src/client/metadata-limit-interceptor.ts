@@ -25,11 +25,11 @@ export function callMetadataTooLarge(bytes: number): string {
 
 /** The size of `metadata` as the server counts it, its binary values in the base64 they travel in. */
 function metadataBytes(metadata: Metadata): number {
-  const fields: [string, string][] = [];
+  const namesAndValues: string[] = [];
   for (const [name, values] of Object.entries(metadata.toHttp2Headers())) {
-    for (const value of [values].flat()) fields.push([name, String(value)]);
+    for (const value of [values].flat()) namesAndValues.push(name, String(value));
   }
-  return headerListBytes(fields);
+  return headerListBytes(namesAndValues);
 }
 
 /** Fails, unsent, a call whose metadata is over MAX_CALL_METADATA_BYTES; the last of a client's interceptors, so it sees what they add. */

@@ -3,11 +3,11 @@
  * stream is answered before grpc-js has made a call of it (header-refusal.ts), and screened before
  * grpc-js reads it.
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
+import { screenStreams } from './stream-screen.js';
 import { refuseStream } from './trailers-only.js';
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
@@ -39,16 +39,11 @@ function malformedTimeout(header: string | string[]): string {
  * as good as none (the SDK sends none: src/client/call-settings.ts), and the call is served as one without.
  */
 export function screenTimeouts(server: GrpcHttp2Server, metrics: ServerMetrics): void {
-  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = ((event: string | symbol, ...args: unknown[]) => {
-    if (event === 'stream') {
-      const headers = args[1] as IncomingHttpHeaders;
-      const header = headers['grpc-timeout'];
-      const ms = grpcTimeoutMs(header);
-      if (ms === null)
-        return refuseStream(args[0] as ServerHttp2Stream, headers, metrics, status.INVALID_ARGUMENT, malformedTimeout(header!));
-      if (typeof ms === 'number' && ms > MAX_TIMER_MS) delete headers['grpc-timeout'];
-    }
-    return emit(event, ...args);
-  }) as typeof server.emit;
+  screenStreams(server, (stream, headers) => {
+    const header = headers['grpc-timeout'];
+    const ms = grpcTimeoutMs(header);
+    if (ms === null) return refuseStream(stream, headers, metrics, status.INVALID_ARGUMENT, malformedTimeout(header!));
+    if (typeof ms === 'number' && ms > MAX_TIMER_MS) delete headers['grpc-timeout'];
+    return false;
+  });
 }

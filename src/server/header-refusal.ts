@@ -22,6 +22,7 @@ import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
 import { refusalHoldMs } from './refusal-pace.js';
 import { slicedAnswers } from './sliced-answers.js';
+import { screenStreams } from './stream-screen.js';
 import { statusName, toStatus } from './status.js';
 import { answerTrailersOnly } from './trailers-only.js';
 import type { Logger } from './logger.js';
@@ -44,12 +45,7 @@ export interface HeaderRefusalOptions {
 
 /** Answer the streams of `server` that are refused for load from their headers; hand every other to grpc-js. */
 export function refuseFromHeaders(server: GrpcHttp2Server, options: HeaderRefusalOptions): void {
-  const refused = headerRefusal(options);
-  // grpc-js takes every stream from the server's 'stream' event: the refused ones never reach it.
-  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = ((event: string | symbol, ...args: unknown[]) =>
-    (event === 'stream' && refused(args[0] as ServerHttp2Stream, args[1] as IncomingHttpHeaders)) ||
-    emit(event, ...args)) as typeof server.emit;
+  screenStreams(server, headerRefusal(options));
 }
 
 /** Whether a new stream was refused for load (and is being answered), from its headers alone. */

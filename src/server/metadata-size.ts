@@ -9,11 +9,12 @@
  * is left to that size. A call over MAX_METADATA_BYTES is answered INVALID_ARGUMENT here, before
  * grpc-js makes a call of it, saying its size, the limit and what to do.
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream, ServerOptions } from 'node:http2';
+import type { ServerOptions } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { headerListBytes, kib, MAX_METADATA_BYTES } from '../shared/metadata-limit.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
+import { screenStreams } from './stream-screen.js';
 import { refuseStream } from './trailers-only.js';
 
 /** The header list Node lets through to the refusal below; over it, Node resets the stream. */
@@ -36,27 +37,10 @@ export function metadataTooLarge(bytes: number): string {
   );
 }
 
-/** The fields of a flat [name, value, name, value, …] list, as Node's 'stream' event gives them. */
-function* fieldsOf(raw: readonly string[]): Generator<readonly [string, string]> {
-  for (let i = 0; i + 1 < raw.length; i += 2) yield [raw[i]!, raw[i + 1]!];
-}
-
 /** Answers each new stream of `server` whose metadata is over MAX_METADATA_BYTES; hands every other on. */
 export function refuseLargeMetadata(server: GrpcHttp2Server, metrics: ServerMetrics): void {
-  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = ((event: string | symbol, ...args: unknown[]) => {
-    if (event === 'stream') {
-      const bytes = headerListBytes(fieldsOf(args[3] as string[]));
-      if (bytes > MAX_METADATA_BYTES) {
-        return refuseStream(
-          args[0] as ServerHttp2Stream,
-          args[1] as IncomingHttpHeaders,
-          metrics,
-          status.INVALID_ARGUMENT,
-          metadataTooLarge(bytes),
-        );
-      }
-    }
-    return emit(event, ...args);
-  }) as typeof server.emit;
+  screenStreams(server, (stream, headers, raw) => {
+    const bytes = headerListBytes(raw);
+    return bytes > MAX_METADATA_BYTES && refuseStream(stream, headers, metrics, status.INVALID_ARGUMENT, metadataTooLarge(bytes));
+  });
 }

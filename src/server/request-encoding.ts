@@ -6,10 +6,10 @@
  * nothing; the answer is the one gRPC prescribes for an encoding a server does not take:
  * UNIMPLEMENTED, with grpc-accept-encoding naming what it takes.
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
+import { screenStreams } from './stream-screen.js';
 import { refuseStream } from './trailers-only.js';
 
 /** What a caller whose request is compressed with `encoding` is told. */
@@ -24,22 +24,9 @@ function compressedRequest(encoding: string): string {
 export function refuseCompressedRequests(server: GrpcHttp2Server, metrics: ServerMetrics): void {
   const accepted = new Metadata();
   accepted.set('grpc-accept-encoding', 'identity');
-  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = ((event: string | symbol, ...args: unknown[]) => {
-    if (event === 'stream') {
-      const headers = args[1] as IncomingHttpHeaders;
-      const encoding = headers['grpc-encoding'];
-      if (encoding !== undefined && encoding !== 'identity') {
-        return refuseStream(
-          args[0] as ServerHttp2Stream,
-          headers,
-          metrics,
-          status.UNIMPLEMENTED,
-          compressedRequest(String(encoding)),
-          accepted,
-        );
-      }
-    }
-    return emit(event, ...args);
-  }) as typeof server.emit;
+  screenStreams(server, (stream, headers) => {
+    const encoding = headers['grpc-encoding'];
+    if (encoding === undefined || encoding === 'identity') return false;
+    return refuseStream(stream, headers, metrics, status.UNIMPLEMENTED, compressedRequest(String(encoding)), accepted);
+  });
 }

@@ -15,11 +15,14 @@ export const MAX_METADATA_BYTES = 32 * 1024;
 /** What HTTP/2 adds to each field's name and value in a header list's size. */
 const FIELD_OVERHEAD_BYTES = 32;
 
-/** A header list's size as HTTP/2 counts it, from its names and values (strings of bytes, as Node gives them). */
-export function headerListBytes(fields: Iterable<readonly [string, string]>): number {
+/**
+ * A header list's size as HTTP/2 counts it, from its names and values in turn, [name, value, name,
+ * value, …] (strings of bytes, as Node's 'stream' event gives them).
+ */
+export function headerListBytes(namesAndValues: readonly string[]): number {
   let bytes = 0;
-  for (const [name, value] of fields) bytes += name.length + value.length + FIELD_OVERHEAD_BYTES;
-  return bytes;
+  for (const part of namesAndValues) bytes += part.length;
+  return bytes + (namesAndValues.length / 2) * FIELD_OVERHEAD_BYTES;
 }
 
 /** `bytes` in KiB, to one decimal: how a refusal names a size. */
