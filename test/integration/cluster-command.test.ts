@@ -204,7 +204,12 @@ describe('ocr serve as an instance of ocr cluster', function () {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     try {
-      await waitFor(() => err.includes('ignored') || child.exitCode !== null, 60_000, 'the warning, or the instance to exit');
+      // The warning comes as the command starts, its listening line once it serves: both are awaited.
+      await waitFor(
+        () => (err.includes('ignored') && /listening on/.test(out)) || child.exitCode !== null,
+        60_000,
+        'the warning and the listening line, or the instance to exit',
+      );
       expect(child.exitCode, err).to.equal(null);
       const [warning] = logLines<{ level: number; msg: string }>(err);
       expect(warning?.level).to.equal(40);
