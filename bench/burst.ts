@@ -36,10 +36,9 @@ if (![calls, connections].every((n) => Number.isInteger(n) && n >= 1) || !(bytes
 
 const { noise, image } = await burstImage(bytes);
 
-const { server, pid, target, client, startedBytes } = await startWarmServer();
+const { server, pid, target, client, startedBytes, level: before } = await startWarmServer();
 // The level before is that of a server in ordinary service (warmed with pages); the burst's own
 // image then warms the paths it takes, so that the latency measured is not that of a first call.
-const before = residentBytes(pid);
 await Promise.all([1, 2, 3, 4].map(() => client.recognize(noise)));
 
 // grpc-js shares one connection between channels to the same address unless each keeps its own pool.

@@ -55,8 +55,7 @@ if (values.http && calls !== 1) throw new Error('--http sends one body a connect
 const addresses = Number(values.addresses);
 if (!Number.isInteger(addresses) || addresses < 1 || addresses > 250) throw new Error('usage: --addresses N (1 to 250)');
 
-const { server, pid, target, client, page } = await startWarmServer();
-const before = residentBytes(pid);
+const { server, pid, target, client, page, level: before } = await startWarmServer();
 
 const memory = watchPeak(pid);
 const probe = await startLatencyProbe(target);

@@ -24,10 +24,9 @@ import {
   repeatedScanJpegTiff,
 } from '../support/hostile-images.js';
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
-import { atRest } from '../../src/dev/at-rest.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-import { warmSessions } from '../../src/dev/warm-server.js';
+import { warmToLevel } from '../../src/dev/warm-server.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
 const GB = 1e9;
@@ -59,9 +58,7 @@ describe('hostile input and overload against a server process with its default f
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
     // Warm every session as a server in service has them: their arenas, sized by the largest
     // detector input they run on (960×960, a square page), are part of its level.
-    await warmSessions(client, doc);
-    await atRest(server.httpPort!);
-    baseline = residentBytes(server.child.pid!);
+    baseline = await warmToLevel(server, client, doc);
   });
 
   after(async () => {
