@@ -53,6 +53,7 @@ import {
   unsupportedBody,
   unsupportedCoding,
   untypedBody,
+  declaredBodyBytes,
 } from './request-images.js';
 import { HOST_LEFT_TO_APP, protocolRefusals } from './protocol-refusals.js';
 import { answerPlainHttp } from './plain-http-on-tls.js';
@@ -386,7 +387,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const bodyRead = (request: FastifyRequest): void => promised.get(request)?.();
   /** Let in (undefined) or refused for load, from the request's headers and query. */
   const weighed = (request: FastifyRequest, reply: FastifyReply, kind: WorkKind, arriving: boolean): Refused | undefined => {
-    const full = arriving ? heldBodies?.refusalOnArrival() : null;
+    const full = heldBodies?.refusalBeforeBody(declaredBodyBytes(request.headers));
     if (full) return { refusal: full };
     let terms;
     try {
@@ -442,7 +443,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
       if (uploads) {
         const turn = await bodyTurn(uploads, request, reply);
-        if (turn.waited && promised.has(request)) {
+        // Others' bodies may have filled the held bodies' bound while it waited, or the load its admission's.
+        if (turn.waited) {
           bodyRead(request);
           const weighing = weighed(request, reply, kind, false);
           if (weighing) {

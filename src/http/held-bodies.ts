@@ -4,8 +4,10 @@
  * scan each took a gateway over two instances from 79 MB to 9.1 GB (the body, the SDK's encoded
  * request and its frames, each held until the cluster answered; docs/BENCHMARKS.md, "HTTP under
  * overload"). An instance needs no such bound: its admission refuses what its memory budget cannot
- * hold. Past the limit, a request is refused from its headers (429, held a second like any other:
- * refusal-hold.ts); one whose body, once read, does not fit is refused then.
+ * hold. A request is refused from its headers (429, held a second like any other: refusal-hold.ts)
+ * when the bound is full or the length it declares would not fit, on arrival and again at its upload
+ * turn; one whose body, once read, does not fit (sent without a length, or others read meanwhile) is
+ * refused then.
  */
 import { Gauge, type Registry } from 'prom-client';
 import { MemoryBudget, type Reservation } from '../engine/index.js';
@@ -48,9 +50,14 @@ export class HeldBodies {
     return this.budget.usedBytes;
   }
 
-  /** The refusal for a request arriving now, or null while there is room. */
-  refusalOnArrival(): OcrError | null {
-    return this.heldBytes >= this.limitBytes ? this.refusal() : null;
+  /**
+   * The refusal for a request whose body of `declaredBytes` (its Content-Length; 0 when it sends
+   * none) is about to be read, or null while there is room for it. Read whole before it was refused,
+   * a 30 MB upload that could not fit cost the gateway its bytes for nothing.
+   */
+  refusalBeforeBody(declaredBytes: number): OcrError | null {
+    const full = this.heldBytes >= this.limitBytes || this.heldBytes + Math.min(declaredBytes, this.limitBytes) > this.limitBytes;
+    return full ? this.refusal() : null;
   }
 
   /** Holds `bytes` until `release`, or throws the refusal when they do not fit. */

@@ -101,6 +101,12 @@ export function bodyLimit(contentType: string | undefined, maxBytes: number, max
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
+/** The bytes a request's Content-Length says its body holds; 0 for none or one that is not a length (a chunked body says nothing ahead). */
+export function declaredBodyBytes(headers: Record<string, string | string[] | undefined>): number {
+  const length = Number(headers['content-length']);
+  return Number.isFinite(length) && length > 0 ? length : 0;
+}
+
 /**
  * The Content-Type of a body that says nothing of what it holds, or null for any other: none at all
  * (Python requests' `data=`; RFC 9110 §8.3 lets a server then look at the bytes) or a form's, which

@@ -60,6 +60,99 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
     }
   });
 
+  it('refuses from its headers a request whose declared length would not fit beside the bodies it holds, without reading its body', async () => {
+    const answers: (() => void)[] = [];
+    const app = await listenHttpApp(
+      { recognize: () => new Promise((resolve) => answers.push(() => resolve(RecognizeResponse.fromPartial({})))) },
+      { uploads: new UploadGate({ heldBytes: 2 * image.length }), heldBodies: new HeldBodies(2 * image.length) },
+    );
+    try {
+      const url = `http://127.0.0.1:${app.port}/api/ocr`;
+      const held = fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+      while (answers.length < 1) await new Promise((resolve) => setImmediate(resolve));
+
+      // One image held, room for one more: a body declared twice as long would not fit, and is not read.
+      const socket = net.connect(app.port, '127.0.0.1');
+      let raw = '';
+      socket.on('data', (d: Buffer) => (raw += d.toString()));
+      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${2 * image.length}\r\n\r\n`);
+      socket.write(image.subarray(0, 1024));
+      await once(socket, 'close');
+      expect(raw).to.match(/^HTTP\/1\.1 429 /);
+      expect(raw).to.contain('this gateway holds 2 MiB of requests waiting for its cluster');
+
+      // One as long as the room left is read and answered.
+      const fits = fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+      while (answers.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      answers.splice(0).forEach((answer) => answer());
+      expect((await Promise.all([held, fits])).map((r) => r.status)).to.deep.equal([200, 200]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('weighs a request again at its upload turn: one that waited while others filled the bound is refused, its body unread', async () => {
+    const answers: (() => void)[] = [];
+    // The gate squeezes once uploads in progress hold 1 KiB: no upload starts until they end.
+    const uploads = new UploadGate({ heldBytes: 1024, squeezedIdleMs: 60_000 });
+    const app = await listenHttpApp(
+      { recognize: () => new Promise((resolve) => answers.push(() => resolve(RecognizeResponse.fromPartial({})))) },
+      { uploads, heldBodies: new HeldBodies(2 * image.length) },
+    );
+    const raw = (length: number) => {
+      const socket = net.connect(app.port, '127.0.0.1');
+      const state = { socket, text: '' };
+      socket.on('data', (d: Buffer) => (state.text += d.toString()));
+      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${length}\r\n\r\n`);
+      return state;
+    };
+    const until = async (done: () => boolean): Promise<void> => {
+      while (!done()) await new Promise((resolve) => setImmediate(resolve));
+    };
+    try {
+      // Two uploads in progress hold 2.5 KiB: the gate squeezes, and a third waits for them.
+      const first = raw(image.length);
+      first.socket.write(image.subarray(0, 512));
+      const second = raw(image.length);
+      second.socket.write(image.subarray(0, 2048));
+      await until(() => uploads.squeezed);
+      // Room for it on arrival (nothing held), so it waits for its turn.
+      const waiting = raw(Math.round(1.5 * image.length));
+      await once(waiting.socket, 'connect');
+      await until(() => uploads.count(`http:127.0.0.1:${waiting.socket.localPort}`).waiting === 1);
+      // The first body read whole and held for the cluster, the gate still squeezed by the second.
+      first.socket.write(image.subarray(512));
+      await until(() => answers.length === 1);
+      // The second ends too: the waiting request's turn comes, and 1.5 images no longer fit beside the first.
+      second.socket.write(image.subarray(2048));
+      await once(waiting.socket, 'close');
+      expect(waiting.text).to.match(/^HTTP\/1\.1 429 /);
+      expect(waiting.text).to.match(/this gateway holds [23] MiB of requests waiting for its cluster/);
+      await until(() => answers.length === 2);
+      answers.splice(0).forEach((answer) => answer());
+      await Promise.all([once(first.socket, 'data'), once(second.socket, 'data')]);
+      expect([first.text, second.text].map((t) => t.slice(0, 12))).to.deep.equal(['HTTP/1.1 200', 'HTTP/1.1 200']);
+      first.socket.destroy();
+      second.socket.destroy();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('weighs a declared length against the room left, a length over the bound as the bound itself', () => {
+    const bodies = new HeldBodies(100);
+    expect(bodies.refusalBeforeBody(0)).to.equal(null);
+    expect(bodies.refusalBeforeBody(1000), 'alone, as hold() takes it').to.equal(null);
+    const held = bodies.hold(60);
+    expect(bodies.refusalBeforeBody(40)).to.equal(null);
+    expect(bodies.refusalBeforeBody(41)?.code).to.equal('RESOURCE_EXHAUSTED');
+    expect(bodies.refusalBeforeBody(1000)?.code).to.equal('RESOURCE_EXHAUSTED');
+    bodies.hold(40);
+    expect(bodies.refusalBeforeBody(0)?.code, 'full: even a body of unknown length').to.equal('RESOURCE_EXHAUSTED');
+    held.release();
+    expect(bodies.refusalBeforeBody(60)).to.equal(null);
+  });
+
   it('reports its bound and what it holds, and the calls it has open to its cluster, for a saturation ratio', async () => {
     const registry = new Registry();
     new HeldBodies(96 * MB, registry);
