@@ -16,6 +16,20 @@ const MB = 1024 * 1024;
 /** A PNG padded to 1.5 MiB: the backend here never decodes it. */
 const image = Buffer.concat([readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png')), Buffer.alloc(1.5 * MB)]);
 
+/** Resolves once `done()` holds, looked at after each turn of the event loop. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A POST /api/ocr of an image declared `length` bytes long, its headers sent and its body left to the caller; what comes back accumulates in `text`. */
+function rawPost(port: number, length: number): { socket: net.Socket; text: string } {
+  const socket = net.connect(port, '127.0.0.1');
+  const state = { socket, text: '' };
+  socket.on('data', (d: Buffer) => (state.text += d.toString()));
+  socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${length}\r\n\r\n`);
+  return state;
+}
+
 describe("a gateway's bound on the bodies it holds for its cluster", function () {
   // Without the bound, the third request waits for a body that never comes and the test fails on this timeout.
   this.timeout(10_000);
@@ -35,15 +49,13 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
       const url = `http://127.0.0.1:${app.port}/api/ocr`;
       const post = (): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
       const held = [post(), post()];
-      while (answers.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => answers.length === 2);
 
       // Two images held: the next request is refused before its body (1 KiB of 1.5 MiB sent), its connection closed.
-      const socket = net.connect(app.port, '127.0.0.1');
-      let raw = '';
-      socket.on('data', (d: Buffer) => (raw += d.toString()));
-      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${image.length}\r\n\r\n`);
-      socket.write(image.subarray(0, 1024));
-      await once(socket, 'close');
+      const refused = rawPost(app.port, image.length);
+      refused.socket.write(image.subarray(0, 1024));
+      await once(refused.socket, 'close');
+      const raw = refused.text;
       expect(raw).to.match(/^HTTP\/1\.1 429 /);
       expect(raw).to.match(/\r\nconnection: close\r\n/i);
       expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).to.include({ code: 8, error: 'RESOURCE_EXHAUSTED' });
@@ -52,7 +64,7 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
       answers.splice(0).forEach((answer) => answer());
       expect((await Promise.all(held)).map((r) => r.status)).to.deep.equal([200, 200]);
       const next = post();
-      while (answers.length < 1) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => answers.length === 1);
       answers.splice(0).forEach((answer) => answer());
       expect((await next).status).to.equal(200);
     } finally {
@@ -69,21 +81,18 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
     try {
       const url = `http://127.0.0.1:${app.port}/api/ocr`;
       const held = fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
-      while (answers.length < 1) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => answers.length === 1);
 
       // One image held, room for one more: a body declared twice as long would not fit, and is not read.
-      const socket = net.connect(app.port, '127.0.0.1');
-      let raw = '';
-      socket.on('data', (d: Buffer) => (raw += d.toString()));
-      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${2 * image.length}\r\n\r\n`);
-      socket.write(image.subarray(0, 1024));
-      await once(socket, 'close');
-      expect(raw).to.match(/^HTTP\/1\.1 429 /);
-      expect(raw).to.contain('this gateway holds 2 MiB of requests waiting for its cluster');
+      const refused = rawPost(app.port, 2 * image.length);
+      refused.socket.write(image.subarray(0, 1024));
+      await once(refused.socket, 'close');
+      expect(refused.text).to.match(/^HTTP\/1\.1 429 /);
+      expect(refused.text).to.contain('this gateway holds 2 MiB of requests waiting for its cluster');
 
       // One as long as the room left is read and answered.
       const fits = fetch(url, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
-      while (answers.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => answers.length === 2);
       answers.splice(0).forEach((answer) => answer());
       expect((await Promise.all([held, fits])).map((r) => r.status)).to.deep.equal([200, 200]);
     } finally {
@@ -99,25 +108,15 @@ describe("a gateway's bound on the bodies it holds for its cluster", function ()
       { recognize: () => new Promise((resolve) => answers.push(() => resolve(RecognizeResponse.fromPartial({})))) },
       { uploads, heldBodies: new HeldBodies(2 * image.length) },
     );
-    const raw = (length: number) => {
-      const socket = net.connect(app.port, '127.0.0.1');
-      const state = { socket, text: '' };
-      socket.on('data', (d: Buffer) => (state.text += d.toString()));
-      socket.write(`POST /api/ocr HTTP/1.1\r\nHost: gw\r\nContent-Type: image/png\r\nContent-Length: ${length}\r\n\r\n`);
-      return state;
-    };
-    const until = async (done: () => boolean): Promise<void> => {
-      while (!done()) await new Promise((resolve) => setImmediate(resolve));
-    };
     try {
       // Two uploads in progress hold 2.5 KiB: the gate squeezes, and a third waits for them.
-      const first = raw(image.length);
+      const first = rawPost(app.port, image.length);
       first.socket.write(image.subarray(0, 512));
-      const second = raw(image.length);
+      const second = rawPost(app.port, image.length);
       second.socket.write(image.subarray(0, 2048));
       await until(() => uploads.squeezed);
       // Room for it on arrival (nothing held), so it waits for its turn.
-      const waiting = raw(Math.round(1.5 * image.length));
+      const waiting = rawPost(app.port, Math.round(1.5 * image.length));
       await once(waiting.socket, 'connect');
       await until(() => uploads.count(`http:127.0.0.1:${waiting.socket.localPort}`).waiting === 1);
       // The first body read whole and held for the cluster, the gate still squeezed by the second.
