@@ -80,26 +80,34 @@ export function levelHeld(levels: readonly number[]): boolean {
   return levels.length >= 2 && levels[levels.length - 1]! - levels[levels.length - 2]! < LEVEL_HELD_BYTES;
 }
 
+/** A server's level at rest once warm, and the levels after each round of the warm-up that led to it. */
+export interface WarmLevel {
+  level: number;
+  rounds: number[];
+}
+
+/** Levels in MB, for a message. */
+export const levelsMb = (levels: readonly number[]): string => levels.map((l) => (l / 1e6).toFixed(0)).join(', ');
+
 /**
  * Warms `server` (warmSessions) round after round until its level at rest holds, and returns that
  * level: the level before a hostile load. Which session a task runs on depends on timing, and a
  * level read with one of them cold was 0.17 GB low (0.68 GB against 0.85 GB), which the load then
  * counted against itself (docs/BENCHMARKS.md, "The level held before it is read").
  */
-export async function warmToLevel(server: ServerProcess, client: OcrClient, page: Buffer): Promise<number> {
-  const levels: number[] = [];
-  while (!levelHeld(levels)) {
-    if (levels.length === MAX_WARM_ROUNDS) {
-      const mb = levels.map((l) => (l / 1e6).toFixed(0)).join(', ');
+export async function warmToLevel(server: ServerProcess, client: OcrClient, page: Buffer): Promise<WarmLevel> {
+  const rounds: number[] = [];
+  while (!levelHeld(rounds)) {
+    if (rounds.length === MAX_WARM_ROUNDS) {
       throw new Error(
-        `the server's level at rest still rose after ${MAX_WARM_ROUNDS} rounds of warm-up (${mb} MB): memory is kept that should not be`,
+        `the server's level at rest still rose after ${MAX_WARM_ROUNDS} rounds of warm-up (${levelsMb(rounds)} MB): memory is kept that should not be`,
       );
     }
     await warmSessions(client, page);
     await atRest(server.httpPort!);
-    levels.push(residentBytes(server.child.pid!));
+    rounds.push(residentBytes(server.child.pid!));
   }
-  return levels[levels.length - 1]!;
+  return { level: rounds[rounds.length - 1]!, rounds };
 }
 
 export async function startWarmServer(): Promise<WarmServer> {
@@ -111,6 +119,6 @@ export async function startWarmServer(): Promise<WarmServer> {
   // ping's timeout would then drop the healthy connection being measured (src/client/keepalive.ts).
   const client = new OcrClient(target, { deadlineMs: 600_000, maxAttempts: 1, keepaliveTimeMs: Infinity });
   const page = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
-  const level = await warmToLevel(server, client, page);
+  const { level } = await warmToLevel(server, client, page);
   return { server, pid: server.child.pid!, target, client, page, startedBytes, level };
 }

@@ -26,7 +26,7 @@ import {
 import { startLatencyProbe } from '../../src/dev/latency-probe.js';
 import { residentBytes, watchPeak } from '../../src/dev/resident-memory.js';
 import { waitFor } from '../../src/dev/wait-for.js';
-import { warmToLevel } from '../../src/dev/warm-server.js';
+import { levelsMb, warmToLevel } from '../../src/dev/warm-server.js';
 import { OCR_SERVICE } from '../../src/shared/service-name.js';
 
 const GB = 1e9;
@@ -48,6 +48,8 @@ describe('hostile input and overload against a server process with its default f
   let server: ServerProcess;
   let client: OcrClient;
   let baseline: number;
+  /** The levels after each round of the warm-up, for a failure's message. */
+  let warmRounds: number[];
   let doc: Buffer;
   const line = readFileSync(path.join(EVAL_DEV, 'lines', 'l0000.png'));
 
@@ -58,7 +60,7 @@ describe('hostile input and overload against a server process with its default f
     doc = readFileSync(path.join(EVAL_DEV, 'docs', 'd001_invoice.jpg'));
     // Warm every session as a server in service has them: their arenas, sized by the largest
     // detector input they run on (960×960, a square page), are part of its level.
-    baseline = await warmToLevel(server, client, doc);
+    ({ level: baseline, rounds: warmRounds } = await warmToLevel(server, client, doc));
   });
 
   after(async () => {
@@ -327,7 +329,10 @@ describe('hostile input and overload against a server process with its default f
       'resident memory back within 300 MB',
       500,
     ).catch((err: Error) => {
-      throw new Error(`${err.message}: ${(above / 1e6).toFixed(0)} MB above the level before (${(baseline / 1e9).toFixed(2)} GB)`);
+      throw new Error(
+        `${err.message}: ${(above / 1e6).toFixed(0)} MB above the level before (${(baseline / 1e9).toFixed(2)} GB; ` +
+          `after each round of the warm-up: ${levelsMb(warmRounds)} MB)`,
+      );
     });
   });
 });
