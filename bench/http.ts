@@ -22,6 +22,7 @@ import { cpuSeconds, withChildren } from '../src/dev/process-cpu.js';
 import { CLI, EVAL_DEV, ROOT } from '../src/dev/repo-paths.js';
 import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 import { mapLimit } from '../src/shared/map-limit.js';
+import { sharedMachineArgs } from '../src/cli/cluster-command.js';
 
 const { values } = parseArgs({
   options: {
@@ -204,8 +205,9 @@ console.log(
 );
 
 // 2. The gateway against Nginx least_conn over two instances.
-const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
-const pair = [await spawnServer(['--workers', workers]), await spawnServer(['--workers', workers])];
+// The cores shared out between the two instances, as `ocr cluster` does.
+const workers = Math.max(1, Math.floor(os.availableParallelism() / 2));
+const pair = [await spawnServer(sharedMachineArgs(workers)), await spawnServer(sharedMachineArgs(workers))];
 // Killed with the rest when this process exits: an instance left behind would take the next run's CPU.
 children.push(...pair.map((s) => s.child));
 const gateway = await spawnListening(
@@ -228,7 +230,9 @@ const viaGateway: Path = { call: httpCall(gateway.match[1]!), front: [gateway.ch
 const viaNginx: Path = { call: httpCall(nginx.base), front: withChildren(nginx.child.pid!), instances };
 await warmUp([viaGateway, viaNginx]);
 const [gatewayTally, nginxTally] = await alternate([viaGateway, viaNginx], callers);
-console.log(`\nTwo instances (${workers} workers each), ${callers} callers, ${passes} passes each way (ABBA):\n${header}`);
+console.log(
+  `\nTwo instances (${workers} workers each, as ocr cluster runs them), ${callers} callers, ${passes} passes each way (ABBA):\n${header}`,
+);
 console.log(row('ocr gateway (least_request)', gatewayTally!));
 console.log(row('Nginx least_conn', nginxTally!));
 console.log(

@@ -34,6 +34,7 @@ import { spawnServer, type ServerProcess } from '../src/dev/server-process.js';
 import { RecognizeRequest } from '../src/gen/ocr/v1/ocr.js';
 import { httpCaller, multipartImage } from './http-caller.js';
 import { framed, leanCaller } from './lean-caller.js';
+import { sharedMachineArgs } from '../src/cli/cluster-command.js';
 
 const { values } = parseArgs({
   options: {
@@ -306,8 +307,8 @@ async function scenarioOne(): Promise<{ runs: Level[]; checks: string[] }> {
 
 async function scenarioTwo(): Promise<{ levels: Level[]; interactiveP99Ratio: number; checks: string[] }> {
   // The cores shared out between the two instances, as `ocr cluster` does.
-  const workers = String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
-  const servers = await Promise.all([0, 1].map(() => startInstance(['--workers', workers])));
+  const workers = Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const servers = await Promise.all([0, 1].map(() => startInstance(sharedMachineArgs(workers))));
   const target = `ipv4:${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
   const pids = servers.map((s) => s.child.pid!);
   const options: OcrClientOptions = { loadBalancing: 'least_request' };

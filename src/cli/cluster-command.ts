@@ -38,6 +38,15 @@ function signalAll(instances: readonly ChildProcess[], signal: NodeJS.Signals): 
 }
 
 /**
+ * The flags of an instance given `workers` of a machine it shares with others: its workers, and its
+ * detector's threads for a page alone within them (its default is two from a machine of two cores
+ * or more, which each of two instances on two cores would then take, three threads on two cores).
+ */
+export function sharedMachineArgs(workers: number): string[] {
+  return ['--workers', String(workers), '--detector-threads', String(Math.min(2, workers))];
+}
+
+/**
  * `ocr cluster`: N local `ocr serve` processes on consecutive ports, for trying the balancing and
  * failover of the SDK on one machine. Ctrl-C (or SIGTERM) stops them all cleanly: each drains, and
  * the command exits when the last one has: 0 when every instance drained cleanly, else 1.
@@ -77,10 +86,7 @@ export async function clusterCommand(opts: ClusterOptions): Promise<number> {
       String(port),
       '--http-port',
       String(httpPort),
-      '--workers',
-      String(workers),
-      '--detector-threads',
-      String(Math.min(2, workers)),
+      ...sharedMachineArgs(workers),
       '--log-level',
       opts.logLevel,
     ];
