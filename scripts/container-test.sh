@@ -444,6 +444,12 @@ log "compose: SIGTERM → exit 0: $(IFS=,; echo "${times[*]}")"
 # Out of Consul: deregistered on the way out (or, where that call was lost, failing their check).
 registered=$(consul_count '')
 log "compose: $registered instance(s) still registered after the stop (0: each deregistered itself)"
+# Which, and what it said of Consul on its way out: the check reaps it, but a lost deregistration is worth seeing.
+if [[ $registered != 0 ]]; then
+  for s in ocr-1 ocr-2 ocr-3; do
+    podman logs "${PROJECT}_${s}_1" 2>&1 | grep -iE 'consul|deregist' | tail -4 | sed "s/^/[container-test]   $s: /" >&2 || true
+  done
+fi
 until [[ $(consul_count '?passing') == 0 ]]; do
   (($(now_ms) - t < 60000)) || fail 'instances still passing in Consul 60 s after they stopped'
   sleep 0.5
