@@ -6,19 +6,11 @@
  */
 import { Server } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { CALLER_CANCELLED, CLIENT_CLOSED, OcrCallError, OcrClient, TOKEN_LATE, type ServerInfo } from '../../src/client/index.js';
-import { OcrServiceService, type OcrServiceServer } from '../../src/gen/ocr/v1/ocr.js';
+import { CALLER_CANCELLED, CLIENT_CLOSED, OcrCallError, OcrClient, TOKEN_LATE } from '../../src/client/index.js';
+import { OcrServiceService, ServerInfo, type OcrServiceServer } from '../../src/gen/ocr/v1/ocr.js';
 import { bindLoopback } from '../../src/dev/free-port.js';
 
-const info: ServerInfo = {
-  instanceId: 'fake-1',
-  serverVersion: '',
-  manifest: '',
-  models: [],
-  dictionarySize: 0,
-  workers: 1,
-  threadsPerWorker: 1,
-};
+const info = ServerInfo.fromPartial({ instanceId: 'fake-1' });
 
 /** A token function whose tokens come when the test says. */
 class HeldTokens {
