@@ -33,6 +33,21 @@ export function parseConsulTarget(agent: string, path: string): ConsulTarget {
   return target;
 }
 
+/** How long Consul holds a blocking query open by default (its `wait`). */
+const DEFAULT_WAIT_MS = 30_000;
+/** The longest wait Consul honours: it answers a longer one after 10 minutes (plus its jitter). */
+export const MAX_WAIT_MS = 600_000;
+
+/**
+ * The wait a watch asks of Consul, from channel option `ocr.consul_wait_ms`: a positive number of
+ * ms, at most Consul's 10 minutes, else the default. Capped because the watch gives up a query
+ * unanswered past its wait (plus a margin): an hour asked would have let a silent agent hold the
+ * watch an hour, while Consul itself answers within ten minutes.
+ */
+export function blockingWaitMs(option: unknown): number {
+  return typeof option === 'number' && option > 0 ? Math.min(MAX_WAIT_MS, Math.ceil(option)) : DEFAULT_WAIT_MS;
+}
+
 /** The blocking health query for the target's passing instances. */
 export function healthQueryUrl(target: ConsulTarget, index: number, wait: string): string {
   const params = new URLSearchParams({ passing: 'true', index: String(index), wait });

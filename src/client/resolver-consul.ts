@@ -11,10 +11,8 @@ import https from 'node:https';
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { consulAgentTls, consulAgentUrl, consulEnvToken, type ConsulAgentTls } from './consul-agent.js';
 import { agentUnreachable, ConsulTokenRefusal, noPassingInstance, tokenRefused } from './consul-failure.js';
-import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
+import { blockingWaitMs, healthQueryUrl, instancesOf, nextIndex, parseConsulTarget, type ConsulTarget } from './consul-target.js';
 
-/** How long Consul may hold a blocking query open (its `wait`); channel option `ocr.consul_wait_ms`. */
-const DEFAULT_WAIT_MS = 30_000;
 /**
  * Past its wait (and the wait/16 of jitter Consul adds), a query with no answer is given up and
  * asked again: an agent that vanished without closing the connection (a host gone, a half-open TCP
@@ -60,8 +58,7 @@ export class ConsulResolver implements experimental.Resolver {
     } catch (err) {
       this.unusable = (err as Error).message;
     }
-    const wait: unknown = options['ocr.consul_wait_ms'];
-    this.waitMs = typeof wait === 'number' && wait > 0 ? Math.ceil(wait) : DEFAULT_WAIT_MS;
+    this.waitMs = blockingWaitMs(options['ocr.consul_wait_ms']);
   }
 
   static getDefaultAuthority(uri: experimental.GrpcUri): string {

@@ -3,10 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { consulAgentTls, consulAgentUrl, consulEnvToken } from '../../src/client/consul-agent.js';
-import { healthQueryUrl, instancesOf, nextIndex, parseConsulTarget } from '../../src/client/consul-target.js';
+import { blockingWaitMs, healthQueryUrl, instancesOf, MAX_WAIT_MS, nextIndex, parseConsulTarget } from '../../src/client/consul-target.js';
 import { serviceConfig } from '../../src/client/service-config.js';
 
 describe('consul:// targets', () => {
+  it("asks Consul for the wait the channel option names, whole ms, at most Consul's 10 minutes", () => {
+    expect(blockingWaitMs(300)).to.equal(300);
+    expect(blockingWaitMs(0.5)).to.equal(1);
+    expect(blockingWaitMs(3_600_000)).to.equal(MAX_WAIT_MS);
+    expect(MAX_WAIT_MS).to.equal(600_000);
+    for (const unusable of [undefined, 0, -1, '600000', Number.NaN]) expect(blockingWaitMs(unusable)).to.equal(30_000);
+  });
+
   it('parses service, tag and dc', () => {
     expect(parseConsulTarget('http://10.0.0.5:8500', 'ocr?tag=v4&dc=eu1')).to.deep.equal({
       agent: 'http://10.0.0.5:8500',
