@@ -2,6 +2,8 @@
 // image with each box drawn over it and, beside it, the lines read, placed as on the page (on a
 // narrow screen or for a banner, where those would be too small to read, in reading order first).
 
+import { pictureAsRead } from './exif-orientation.js';
+
 const SVG = 'http://www.w3.org/2000/svg';
 /** Images sent at once; the others wait, so a batch does not meet the server's admission limits. */
 const PARALLEL = 2;
@@ -172,7 +174,8 @@ function createCard(file) {
   // Named for its image: several bars all called "Progress" tell a screen reader nothing.
   card.querySelector('.progress').setAttribute('aria-label', `${name}: progress`);
   const img = card.querySelector('img');
-  img.src = URL.createObjectURL(file);
+  // Where the browser would show it otherwise than the server reads it (a WebP's EXIF orientation), a copy turned as the server turns it.
+  pictureAsRead(file).then((picture) => (img.src = URL.createObjectURL(picture)));
   // Once shown, the image needs no URL: kept, each would hold its file until the page closes.
   const revoke = () => URL.revokeObjectURL(img.src);
   img.addEventListener('load', revoke, { once: true });
@@ -186,9 +189,9 @@ function createCard(file) {
 }
 
 /**
- * The server turns an image by its EXIF orientation, browsers do not always (a WebP's): shown turned a
- * quarter otherwise than the page read, the image would have its boxes across it, so they are drawn
- * without it. Run once both the image's size and the answer's are known, whichever comes last.
+ * The server turns an image by its EXIF orientation, browsers do not always (a WebP's): where
+ * pictureAsRead could not turn it as the server does, and it is shown turned a quarter otherwise than the
+ * page read, the image would have its boxes across it, so they are drawn without it. Run once both the image's size and the answer's are known, whichever comes last.
  */
 function checkShownTurned(card) {
   const img = card.querySelector('img');
@@ -473,7 +476,8 @@ const CHECKED_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'im
 function pictureSize(card) {
   const img = card.querySelector('img');
   const size = () => (img.naturalWidth > 0 ? { width: img.naturalWidth, height: img.naturalHeight } : null);
-  if (img.complete) return Promise.resolve(size());
+  // Without a source yet (pictureAsRead is still reading the file), an image counts as complete.
+  if (img.complete && img.hasAttribute('src')) return Promise.resolve(size());
   return new Promise((resolve) => {
     img.addEventListener('load', () => resolve(size()), { once: true });
     img.addEventListener('error', () => resolve(null), { once: true });

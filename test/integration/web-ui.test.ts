@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Request, type Route } from 'playwright-core';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { EVAL_DEV, ROOT } from '../../src/dev/repo-paths.js';
 import { spawnGateway, spawnServer, type ServerProcess } from '../../src/dev/server-process.js';
 import { gatewayDeadlinePassed } from '../../src/http/cluster-backend.js';
 import { RETRY_AFTER } from '../../src/http/failure.js';
 import { tooLarge } from '../../src/shared/image-limit.js';
+import { textImage } from '../support/images.js';
 
 /** Debian's chromium: the test never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -877,7 +878,7 @@ describe('Web UI in a browser', function () {
   });
 
   it('draws the boxes on a blank page where the browser shows the image turned otherwise than the server read it', async () => {
-    // A WebP's EXIF orientation: the server turns the image upright (20 × 40), the browser shows it as stored (40 × 20).
+    // An EXIF orientation the page could not read: the server turns the image upright (20 × 40), the browser shows it as stored (40 × 20).
     const { routed } = await routedPage((route) => route.fulfill({ json: { ...hello, width: 20, height: 40 } }));
     const stored = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#fff' } })
       .png()
@@ -889,6 +890,65 @@ describe('Web UI in a browser', function () {
     expect(page.width / page.height, 'the blank page, width / height').to.be.closeTo(0.5, 0.01);
     expect(await card.locator('figcaption').textContent()).to.contain('turned otherwise');
     await routed.close();
+  });
+
+  it('shows an image turned or mirrored by its EXIF orientation as the server reads it, in a format whose orientation the browser ignores (WebP) too, its box on its text', async () => {
+    // A line at the top left of a page: stored as a camera leaves it, turned or mirrored, its orientation saying how to show it.
+    const upright = await sharp({ create: { width: 600, height: 400, channels: 3, background: '#fff' } })
+      .composite([{ input: await textImage('HELLO', 200, 48), left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+    const stored: Record<number, (image: Sharp) => Sharp> = {
+      2: (image) => image.flop(),
+      3: (image) => image.rotate(180),
+      6: (image) => image.rotate(270),
+    };
+    // JPEG and PNG, which Chromium turns itself, must not be turned twice.
+    const kinds: ['webp' | 'jpeg' | 'png', number][] = [
+      ['webp', 2],
+      ['webp', 3],
+      ['webp', 6],
+      ['jpeg', 3],
+      ['png', 6],
+    ];
+    const files = await Promise.all(
+      kinds.map(async ([format, orientation]) => ({
+        name: `orientation-${orientation}.${format}`,
+        mimeType: `image/${format}`,
+        buffer: await stored[orientation]!(sharp(upright)).toFormat(format).withMetadata({ orientation }).toBuffer(),
+      })),
+    );
+    const own = await context.newPage();
+    await own.goto(`${base}/`);
+    await own.setInputFiles('#file', files);
+    await own
+      .locator('.result:is([data-state="done"], [data-state="error"])')
+      .nth(files.length - 1)
+      .waitFor({ timeout: 120_000 });
+    expect(await own.locator('.result:not([data-state="done"]) .status').allTextContents(), 'the images not read').to.deep.equal([]);
+    // The share of dark pixels of the picture shown within each card's box, once the picture is loaded.
+    const inkUnderBoxes = `Promise.all([...document.querySelectorAll('.result')].map(async (card) => {
+      const img = card.querySelector('.page img');
+      await img.decode();
+      const canvas = Object.assign(document.createElement('canvas'), { width: img.naturalWidth, height: img.naturalHeight });
+      const context = canvas.getContext('2d');
+      context.drawImage(img, 0, 0);
+      const points = card.querySelector('.boxes polygon').getAttribute('points').split(' ').map((p) => p.split(',').map(Number));
+      const [xs, ys] = [points.map((p) => p[0]), points.map((p) => p[1])];
+      const [left, top] = [Math.min(...xs), Math.min(...ys)];
+      const pixels = context.getImageData(left, top, Math.max(...xs) - left, Math.max(...ys) - top).data;
+      let dark = 0;
+      for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 128) dark += 1;
+      return { name: card.querySelector('.name').textContent, shown: card.querySelector('.page').className, ink: dark / (pixels.length / 4) };
+    }))`;
+    const cards = (await own.evaluate(inkUnderBoxes)) as { name: string; shown: string; ink: number }[];
+    expect(cards).to.have.length(files.length);
+    for (const card of cards) {
+      expect(card.shown, `${card.name}: the picture itself, not a blank page`).to.equal('page');
+      // The text's strokes cover about a quarter of its box; drawn where the picture has none, nothing.
+      expect(card.ink, `${card.name}: the dark share of the picture under its box`).to.be.above(0.1);
+    }
+    await own.close();
   });
 
   it('shows a banner’s lines in reading order first, where placed as on the page they would be too small to read', async () => {
