@@ -65,11 +65,30 @@ function tokenProblem() {
   return `the token under Options holds ${shown}, and no API key or JWT does; enter the token again without it`;
 }
 
-/** A server that wants a token, or another one: the field is shown and focused; once it is filled, the images refused go again. */
-function askForToken() {
-  tokenInput.closest('details').open = true;
-  tokenInput.focus();
+/** A field under Options, shown and focused: the one to fill or correct before the image can go. */
+function showOption(field) {
+  field.closest('details').open = true;
+  field.focus();
 }
+
+/** A server that wants a token, or another one: the field is shown and focused; once it is filled, the images refused go again. */
+const askForToken = () => showOption(tokenInput);
+
+/**
+ * A number field holding what is no number ("1e", "."): it has no value, and the image was read with
+ * the server's default, the person none the wiser.
+ */
+const unreadOption = () => [...options.elements].find((field) => field.validity.badInput);
+
+/**
+ * The options entered, as the form fields the server reads. A number field takes "5e-1" and "1e3", the
+ * server plain decimals only: each goes as the number it is ("0.5", "1000"), rather than being refused
+ * once the image was uploaded, under a name the page shows nowhere (option min_confidence).
+ */
+const optionFields = () =>
+  [...options.elements]
+    .filter((field) => field.name && field.value !== '')
+    .map((field) => [field.name, field.type === 'number' ? String(field.valueAsNumber) : field.value]);
 
 /**
  * What a screen reader is told: one log for the page, each message naming its image, only when an
@@ -256,7 +275,7 @@ function setStatus(card, state, text, progress) {
 /** One send of the image with the options set; XMLHttpRequest because fetch reports no upload progress. Resolves with it once answered or failed. */
 function send(file, card, signal) {
   const body = new FormData();
-  for (const [key, value] of new FormData(options)) if (value !== '') body.append(key, value);
+  for (const [key, value] of optionFields()) body.append(key, value);
   body.append('image', file);
   const xhr = new XMLHttpRequest();
   xhr.open('POST', 'api/ocr');
@@ -526,6 +545,15 @@ async function recognize(file, card, signal) {
   const overPixels = await tooManyPixels(file, card);
   if (signal.aborted) return;
   if (overPixels) return fail(card, file, overPixels, false);
+  const unread = unreadOption();
+  if (unread) {
+    showOption(unread);
+    return fail(
+      card,
+      file,
+      `“${unread.labels[0].textContent}” under Options is not a number; enter one, or empty it for the server's default, then Send again`,
+    );
+  }
   const badToken = tokenProblem();
   if (badToken) {
     // As a 401: the field is shown, and the image goes again once the token is entered anew.

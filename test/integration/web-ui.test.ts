@@ -483,6 +483,36 @@ describe('Web UI in a browser', function () {
     await maxSide.fill('');
   });
 
+  it('sends a number written with an exponent as the number it is, and says so where an option is no number, rather than reading the image without it', async () => {
+    const own = await context.newPage();
+    let sent = 0;
+    own.on('request', (request) => void (request.url().endsWith('/api/ocr') && (sent += 1)));
+    await own.goto(`${base}/`);
+    await own.getByText('Options').click();
+    const minConfidence = own.getByLabel('Leave out lines read with confidence below');
+    const card = own.locator('.result').first();
+    const finished = async (): Promise<string> => {
+      await card.and(own.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+      return (await card.locator('.status').textContent()) ?? '';
+    };
+    // A number field takes 5e-1, which the server, reading plain decimals only, refused as no number.
+    await minConfidence.fill('5e-1');
+    await own.setInputFiles('#file', { name: 'exponent.jpg', mimeType: 'image/jpeg', buffer: readFileSync(RECEIPT) });
+    expect(await finished()).to.match(/ lines read in /);
+    expect(sent).to.equal(1);
+    // "1e" is no number: the field has no value, and the image was read with the server's default, nothing said.
+    await minConfidence.fill('');
+    await minConfidence.pressSequentially('1e');
+    await own.getByLabel('Longest side the detector sees').focus();
+    await own.setInputFiles('#file', { name: 'no-number.jpg', mimeType: 'image/jpeg', buffer: readFileSync(RECEIPT) });
+    expect(await finished()).to.equal(
+      "Error: “Leave out lines read with confidence below” under Options is not a number; enter one, or empty it for the server's default, then Send again",
+    );
+    expect(sent, 'requests to api/ocr').to.equal(1);
+    expect(await minConfidence.and(own.locator(':focus')).count(), 'the field focused').to.equal(1);
+    await own.close();
+  });
+
   it('places the lines of a page found turned as on the upright page', async () => {
     const turned = await sharp(readFileSync(RECEIPT)).rotate(90).jpeg().toBuffer();
     await page.setInputFiles('#file', { name: 'turned.jpg', mimeType: 'image/jpeg', buffer: turned });
