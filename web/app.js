@@ -312,6 +312,19 @@ function pause(ms, signal) {
   });
 }
 
+/** Resolves once the browser is online again, or at once when `signal` aborts. */
+function backOnline(signal) {
+  return new Promise((resolve) => {
+    const done = () => {
+      removeEventListener('online', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    addEventListener('online', done);
+    signal.addEventListener('abort', done);
+  });
+}
+
 /** Seconds to wait before sending again, from Retry-After (seconds or a date) or else doubling from 1 s. */
 function retryDelayS(xhr, tries) {
   const header = xhr.getResponseHeader('retry-after')?.trim();
@@ -524,6 +537,7 @@ async function readable(file) {
     return false;
   }
 }
+const OFFLINE = 'This device is offline; the image goes again once it is back online.';
 const UNREADABLE =
   'this browser can no longer read the file: it was moved, renamed or deleted since it was chosen; choose it again where it is now';
 
@@ -570,6 +584,16 @@ async function recognize(file, card, signal) {
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       if (unreadable) return fail(card, file, UNREADABLE, false);
+      if (xhr.status === 0 && !navigator.onLine) {
+        // The device lost its network (a phone in a tunnel, Wi-Fi gone): the five tries went in 15 s, and
+        // the server was said to be out of reach. The image waits for the network instead, that wait no try.
+        setStatus(card, 'retrying', OFFLINE, null);
+        announce(`${name}: ${OFFLINE}`);
+        await backOnline(signal);
+        if (signal.aborted) return;
+        tries -= 1;
+        continue;
+      }
       const why = xhr.status === 0 ? 'no answer from the server' : (personWords(xhr) ?? answer?.msg ?? wordsFor(xhr));
       // 401: no token, or not a valid one; 403: a token without the scope to read images. Either way
       // another token is what helps, and the image goes again once it is entered.

@@ -723,6 +723,23 @@ describe('Web UI in a browser', function () {
     await routed.close();
   });
 
+  it('waits for the network where the device is offline, and sends the image once it is back, rather than spending its five tries', async () => {
+    const own = await browser.newContext();
+    const ownPage = await own.newPage();
+    await ownPage.goto(`${base}/`);
+    await own.setOffline(true);
+    await ownPage.setInputFiles('#file', await blank('offline.png'));
+    const card = ownPage.locator('.result');
+    // Offline, or failed after its tries (15 s) as before.
+    await card.locator('.status', { hasText: /offline|Error/ }).waitFor({ timeout: 60_000 });
+    expect(await card.locator('.status').textContent()).to.equal('This device is offline; the image goes again once it is back online.');
+    expect(await card.getAttribute('data-state')).to.equal('retrying');
+    expect(await ownPage.getByRole('log').textContent()).to.contain('offline.png: This device is offline');
+    await own.setOffline(false);
+    await card.and(ownPage.locator('[data-state="done"]')).waitFor();
+    await own.close();
+  });
+
   it('gives up on a server that never answers after five tries, saying what to check', async () => {
     const { routed, requests } = await routedPage((route) => route.abort('connectionrefused'));
     await routed.setInputFiles('#file', await blank('gone.png'));
