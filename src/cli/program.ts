@@ -384,7 +384,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--annotate <dir>',
-        'also write <dir>/<file name>.annotated.png: the image (turned upright where the page was found turned) with each box outlined, and beside it the text read, each line at its box',
+        'also write <dir>/<file name>.annotated.png: the image (turned upright where the page was found turned) with each box outlined, and beside it the text read, each line at its box (underlined, dotted, where read with under 80% confidence)',
       ),
     )
     .addOption(new Option('-c, --concurrency <n>', 'calls in flight at once').argParser(positiveInt).default(DEFAULT_CONCURRENCY))

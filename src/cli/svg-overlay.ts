@@ -11,6 +11,8 @@ export const ANNOTATION_FONTS = "'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans
 const COLOUR = '#e6194b';
 const INK = '#1b1b1b';
 const DIVIDER = '#999999';
+/** Lines read with less confidence are underlined, dotted, as the Web UI marks them (web/app.js, LOW_CONFIDENCE). */
+export const LOW_CONFIDENCE = 0.8;
 /** Type as tall as in the Web UI: 0.8 of its box's height. */
 const TYPE_HEIGHT = 0.8;
 /** East Asian wide and fullwidth characters (and emoji), one em wide; others are taken as 0.6 em. */
@@ -51,13 +53,27 @@ function bounds(box: readonly Point[]): { left: number; top: number; width: numb
   return { left, top, width: Math.max(...xs) - left, height: Math.max(...ys) - top };
 }
 
-/** A line's text in the panel: at its box's place, as tall as the Web UI sets it, smaller where the box is too narrow for it. */
+/** A dotted line under a text `length` long from (x, baseline), in the boxes' colour: the Web UI's mark of a line read with little confidence. */
+function doubtMark(x: number, baseline: number, fontSize: number, length: number): string {
+  const thickness = Math.max(1, fontSize / 12);
+  const y = num(baseline + 2 * thickness);
+  return `<line x1="${num(x)}" y1="${y}" x2="${num(x + length)}" y2="${y}" stroke="${COLOUR}" stroke-width="${num(thickness)}" stroke-dasharray="${num(thickness)}"/>`;
+}
+
+/**
+ * A line's text in the panel: at its box's place, as tall as the Web UI sets it, smaller where the box
+ * is too narrow for it; underlined, dotted, where read with less than LOW_CONFIDENCE, as the Web UI
+ * marks it (drawn without, the lines to check were not told from the others).
+ */
 function panelText(line: Line, pageWidth: number): string {
   const { left, top, width, height } = bounds(line.box);
   const fontSize = Math.max(1, Math.min(TYPE_HEIGHT * height, width / textEms(line.text)));
   // The baseline that centres CJK type (ascent about 0.85 em) on the box's middle.
   const baseline = top + height / 2 + 0.35 * fontSize;
-  return `<text x="${num(pageWidth + Math.max(0, left))}" y="${num(baseline)}" font-size="${num(fontSize)}">${escapeXml(line.text)}</text>`;
+  const x = pageWidth + Math.max(0, left);
+  const text = `<text x="${num(x)}" y="${num(baseline)}" font-size="${num(fontSize)}">${escapeXml(line.text)}</text>`;
+  if (line.confidence >= LOW_CONFIDENCE) return text;
+  return text + doubtMark(x, baseline, fontSize, Math.min(width, fontSize * textEms(line.text)));
 }
 
 /**

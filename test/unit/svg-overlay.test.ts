@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
 
-import { ANNOTATION_FONTS, annotationSvg, escapeXml, textEms } from '../../src/cli/svg-overlay.js';
+import { ANNOTATION_FONTS, annotationSvg, escapeXml, LOW_CONFIDENCE, textEms } from '../../src/cli/svg-overlay.js';
 import type { Line } from '../../src/gen/ocr/v1/ocr.js';
 
 function line(text: string, x: number, y: number, width: number, height: number): Line {
@@ -98,5 +98,31 @@ describe('annotation: boxes over the page, text beside it', () => {
     };
     expect(dark(30, 50)).to.be.greaterThan(20);
     expect(dark(0, 28)).to.equal(0);
+  });
+
+  it('underlines, dotted in the boxes’ colour, the text of a line read with less confidence, as the Web UI marks it', async () => {
+    const doubtful = { ...line('HHHH', 10, 45, 80, 20), confidence: LOW_CONFIDENCE - 0.3 };
+    const svg = annotationSvg(120, 80, [line('HHHH', 10, 10, 80, 20), doubtful]);
+    expect(LOW_CONFIDENCE).to.equal(0.8);
+    // 16 px type (0.8 of 20 px), its baseline at 60.6: the mark 2 × 1.33 px below it, as long as the text (4 × 0.6 em).
+    expect(svg).to.include('<line x1="130" y1="63.3" x2="168.4" y2="63.3" stroke="#e6194b" stroke-width="1.3" stroke-dasharray="1.3"/>');
+    expect(svg.match(/stroke-dasharray/g)).to.have.length(1);
+    const { data, info } = await sharp({ create: { width: 240, height: 80, channels: 3, background: '#ffffff' } })
+      .composite([{ input: Buffer.from(svg) }])
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    /** Pixels of the boxes' red in the panel between rows y0 and y1. */
+    const red = (y0: number, y1: number): number => {
+      let n = 0;
+      for (let y = y0; y < y1; y += 1) {
+        for (let x = 122; x < 240; x += 1) {
+          const [r, g] = data.subarray((y * 240 + x) * info.channels);
+          if (r! - g! > 100) n += 1;
+        }
+      }
+      return n;
+    };
+    expect(red(0, 40), 'under the line read with confidence').to.equal(0);
+    expect(red(40, 80), 'under the line read with little').to.be.greaterThan(5);
   });
 });
