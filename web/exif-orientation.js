@@ -9,6 +9,9 @@ const ORIENTED_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 
 const EXIF_ORIENTATION_TAG = 0x0112;
 
+/** The segments or chunks read in search of the EXIF block: a file has a handful before it; a malformed one is not read to its end by parts of a few bytes. */
+const MAX_PARTS = 256;
+
 /** The ASCII text of `length` bytes at `at`. */
 const ascii = (bytes, at, length) => String.fromCharCode(...bytes.subarray(at, at + length));
 
@@ -29,7 +32,7 @@ async function exifBlock(file) {
   if (head.length < 12) return undefined;
   if (viewOf(head).getUint16(0) === 0xffd8) {
     // JPEG: segments of a marker and a big-endian length up to the scan's, EXIF's an APP1 starting "Exif\0\0".
-    for (let at = 2; ;) {
+    for (let at = 2, part = 0; part < MAX_PARTS; part += 1) {
       const segment = await read(file, at, 10);
       if (segment.length < 10 || segment[0] !== 0xff || segment[1] === 0xda) return undefined;
       const length = viewOf(segment).getUint16(2);
@@ -39,7 +42,7 @@ async function exifBlock(file) {
   }
   if (ascii(head, 1, 3) === 'PNG') {
     // PNG: chunks of a big-endian length, type, data and CRC after the signature; an eXIf after the pixels is not read.
-    for (let at = 8; ;) {
+    for (let at = 8, part = 0; part < MAX_PARTS; part += 1) {
       const chunk = await read(file, at, 8);
       if (chunk.length < 8 || ascii(chunk, 4, 4) === 'IDAT') return undefined;
       const length = viewOf(chunk).getUint32(0);
@@ -49,7 +52,7 @@ async function exifBlock(file) {
   }
   if (ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 4) === 'WEBP') {
     // WebP: chunks of type, little-endian size and data padded to an even length, EXIF's mostly after the pixels.
-    for (let at = 12; ;) {
+    for (let at = 12, part = 0; part < MAX_PARTS; part += 1) {
       const chunk = await read(file, at, 14);
       if (chunk.length < 8) return undefined;
       const size = viewOf(chunk).getUint32(4, true);
