@@ -688,6 +688,8 @@ function show(card, answer, name) {
   const actions = card.querySelector('.actions');
   actions.hidden = false;
   for (const action of actions.querySelectorAll('.copy, .txt')) action.hidden = lines.length === 0;
+  // No text, no lines to show either way: a screen reader met a switch that changed nothing and an empty list.
+  for (const part of card.querySelectorAll('.view, .lines')) part.hidden = lines.length === 0;
   actions.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
   actions.querySelector('.txt').download = `${stem}.txt`;
   actions.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));

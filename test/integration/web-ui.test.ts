@@ -457,6 +457,23 @@ describe('Web UI in a browser', function () {
     await own.close();
   });
 
+  it('offers a screen reader no switch of the lines’ view and no empty list where no text is found', async () => {
+    const white = await sharp({ create: { width: 600, height: 400, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const own = await context.newPage();
+    await own.goto(`${base}/`);
+    await own.setInputFiles('#file', { name: 'blank-page.png', mimeType: 'image/png', buffer: white });
+    const card = own.locator('.result');
+    await card.and(own.locator(':is([data-state="done"], [data-state="error"])')).waitFor({ timeout: 120_000 });
+    expect(await card.getAttribute('data-state')).to.equal('done');
+    const seen = await card.ariaSnapshot();
+    expect(seen, 'the view switch').not.to.contain('radio');
+    expect(seen, 'the list of lines').not.to.match(/- list\b/);
+    expect(seen).to.contain('link "Download JSON"');
+    await own.close();
+  });
+
   it('names an image with one box or none in words that fit, for a screen reader', async () => {
     const { routed } = await routedPage((route, n) => route.fulfill({ json: n === 1 ? hello : { ...hello, data: [] } }));
     for (const [name, alt] of [
