@@ -209,8 +209,9 @@ function createCard(file) {
 
 /**
  * The server turns an image by its EXIF orientation, browsers do not always (a WebP's): where
- * pictureAsRead could not turn it as the server does, and it is shown turned a quarter otherwise than the
- * page read, the image would have its boxes across it, so they are drawn without it. Run once both the image's size and the answer's are known, whichever comes last.
+ * pictureAsRead could not turn it as the server does, and it is shown turned a quarter otherwise than
+ * the page read, the image would have its boxes across it, so they are drawn without it. Run once both
+ * the image's size and the answer's are known, whichever comes last.
  */
 function checkShownTurned(card) {
   const img = card.querySelector('img');
