@@ -539,6 +539,8 @@ async function readable(file) {
   }
 }
 const OFFLINE = 'This device is offline; the image goes again once it is back online.';
+/** A server on this machine is reached without a network: the browser being offline says nothing of whether it runs. */
+const SERVER_ON_THIS_MACHINE = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(location.hostname);
 const UNREADABLE =
   'this browser can no longer read the file: it was moved, renamed or deleted since it was chosen; choose it again where it is now';
 
@@ -585,7 +587,7 @@ async function recognize(file, card, signal) {
       const answer = xhr.response;
       if (xhr.status === 200 && answer?.code === 0) return show(card, answer, name);
       if (unreadable) return fail(card, file, UNREADABLE, false);
-      if (xhr.status === 0 && !navigator.onLine) {
+      if (xhr.status === 0 && !navigator.onLine && !SERVER_ON_THIS_MACHINE) {
         // The device lost its network (a phone in a tunnel, Wi-Fi gone): the five tries went in 15 s, and
         // the server was said to be out of reach. The image waits for the network instead, that wait no try.
         setStatus(card, 'retrying', OFFLINE, null);

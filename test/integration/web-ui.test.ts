@@ -79,6 +79,9 @@ const CONTRAST = `((elements) => {
 const contrasts = async (page: Page, selector: string): Promise<Contrast[]> =>
   (await page.evaluate(`${CONTRAST}([...document.querySelectorAll(${JSON.stringify(selector)})])`)) as Contrast[];
 
+/** A name the browser resolves to the loopback address (--host-resolver-rules): the server as if on another machine. */
+const NAMED_HOST = 'ocr.test';
+
 /** A phone: 360 by 640 CSS pixels at three device pixels each, touch and no mouse. */
 const PHONE = { viewport: { width: 360, height: 640 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
@@ -98,7 +101,12 @@ describe('Web UI in a browser', function () {
         `${CHROMIUM} is missing: the Web UI test drives Debian's chromium. Install it with 'apt-get install -y chromium' (.ci/run does).`,
       );
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    // ocr.test: the server by a name, as a device reaches one over its network (loopback is reached offline too).
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', `--host-resolver-rules=MAP ${NAMED_HOST} 127.0.0.1`],
+    });
     server = await spawnServer();
     base = `http://127.0.0.1:${server.httpPort}`;
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -743,7 +751,7 @@ describe('Web UI in a browser', function () {
   it('waits for the network where the device is offline, and sends the image once it is back, rather than spending its five tries', async () => {
     const own = await browser.newContext();
     const ownPage = await own.newPage();
-    await ownPage.goto(`${base}/`);
+    await ownPage.goto(`http://${NAMED_HOST}:${server.httpPort}/`);
     await own.setOffline(true);
     await ownPage.setInputFiles('#file', await blank('offline.png'));
     const card = ownPage.locator('.result');
@@ -754,6 +762,23 @@ describe('Web UI in a browser', function () {
     expect(await ownPage.getByRole('log').textContent()).to.contain('offline.png: This device is offline');
     await own.setOffline(false);
     await card.and(ownPage.locator('[data-state="done"]')).waitFor();
+    await own.close();
+  });
+
+  it('gives up as before on a server on this machine that does not answer, offline or not: loopback needs no network', async () => {
+    const own = await browser.newContext();
+    const ownPage = await own.newPage();
+    let sent = 0;
+    await ownPage.route('**/api/ocr', (route) => {
+      sent += 1;
+      return route.abort('connectionrefused');
+    });
+    await ownPage.goto(`${base}/`);
+    await ownPage.evaluate(`Object.defineProperty(navigator, 'onLine', { get: () => false })`);
+    await ownPage.setInputFiles('#file', await blank('local.png'));
+    await ownPage.locator('.result[data-state="error"]').waitFor({ timeout: 60_000 });
+    expect(sent).to.equal(5);
+    expect(await ownPage.locator('.status').textContent()).to.match(/^Error: no answer from the server in 5 tries: check that it runs/);
     await own.close();
   });
 
