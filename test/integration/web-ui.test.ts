@@ -1571,6 +1571,26 @@ describe('Web UI in a browser', function () {
     }
   });
 
+  it('shows which line is lit in forced colours (a Windows contrast theme), in the theme’s highlight colours, in both views', async () => {
+    const { own, card } = await readInContext({ viewport: { width: 1280, height: 900 }, forcedColors: 'active' });
+    const forced = card.page();
+    for (const view of ['As on the page', 'In reading order']) {
+      await card.getByRole('radio', { name: view }).check();
+      await card.locator('.lines li').nth(3).hover();
+      const [lit] = await contrasts(forced, '.lines li.active .text');
+      const [unlit] = await contrasts(forced, '.lines li:not(.active) .text');
+      // WCAG's 3:1 for what tells a state apart, between the lit line's background and another's.
+      const apart = (Math.max(lit!.background, unlit!.background) + 0.05) / (Math.min(lit!.background, unlit!.background) + 0.05);
+      expect(apart, `${view}: the lit line's background against another's`).to.be.at.least(3);
+      expect(lit!.ratio, `${view}: the lit line's text`).to.be.at.least(4.5);
+      if (view === 'In reading order') {
+        const [confidence] = await contrasts(forced, '.lines li.active .confidence');
+        expect(confidence!.ratio, `${view}: the lit line's confidence`).to.be.at.least(4.5);
+      }
+    }
+    await own.close();
+  });
+
   it('shows a transparent image, and the blank page of one the browser cannot show (TIFF), on white in the dark scheme too', async () => {
     // Black on a transparent ground, as screenshots and exported graphics often are.
     const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100"><rect x="20" y="30" width="360" height="40"/></svg>';
