@@ -693,7 +693,8 @@ function show(card, answer, name) {
   for (const action of actions.querySelectorAll('.copy, .txt')) action.hidden = lines.length === 0;
   // No text, no lines to show either way: a screen reader met a switch that changed nothing and an empty list.
   for (const part of card.querySelectorAll('.view, .lines')) part.hidden = lines.length === 0;
-  actions.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
+  // Its charset named: opened in a tab (a middle click, "Open link in new tab"), the Chinese text was read as Windows-1252.
+  actions.querySelector('.txt').href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain;charset=utf-8' }));
   actions.querySelector('.txt').download = `${stem}.txt`;
   actions.querySelector('.json').href = URL.createObjectURL(new Blob([JSON.stringify(answer, null, 2)], { type: 'application/json' }));
   actions.querySelector('.json').download = `${stem}.json`;

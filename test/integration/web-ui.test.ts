@@ -415,6 +415,14 @@ describe('Web UI in a browser', function () {
     expect(answer.data.map((line) => line.text)).to.deep.equal(lines);
   });
 
+  it('shows the TXT opened in a tab (a middle click on Download TXT) in its Chinese, not as Windows-1252', async () => {
+    const lines = await receipt.locator('.lines .text').allTextContents();
+    const tab = await context.newPage();
+    await tab.goto((await receipt.getByRole('link', { name: 'Download TXT' }).getAttribute('href'))!);
+    expect(await tab.evaluate('document.body.innerText.trim()')).to.equal(lines.join('\n'));
+    await tab.close();
+  });
+
   it('takes several files at once, and shows the server’s message for each it refuses', async () => {
     const files = [
       { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image\n') },
