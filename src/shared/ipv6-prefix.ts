@@ -1,0 +1,93 @@
+/**
+ * IPv6 address text read as its eight 16-bit words, for what a per-client limit keys a caller by
+ * (client-address.ts): the IPv4 address inside an IPv4-mapped one, and the first bits of any other
+ * as canonical prefix text (RFC 5952 for the address, RFC 4007 for its zone: `fe80::%eth0/64`).
+ * A host usually holds a whole /64 (SLAAC, privacy addresses), so keyed by its full address one
+ * caller could multiply every per-client limit by 2^64.
+ */
+import { isIPv6 } from 'node:net';
+
+export const IPV6_BITS = 128;
+
+const WORD_BITS = 16;
+const WORDS = IPV6_BITS / WORD_BITS;
+
+/** An IPv6 address as words, and the zone it named (`%eth0`), if any. */
+interface Ipv6 {
+  words: number[];
+  zone: string;
+}
+
+/** The two words of a dotted IPv4 tail (`::ffff:1.2.3.4`, `::1.2.3.4`). */
+function ipv4Words(dotted: string): number[] {
+  const [a = 0, b = 0, c = 0, d = 0] = dotted.split('.').map(Number);
+  return [(a << 8) | b, (c << 8) | d];
+}
+
+/** The words of the groups of one side of `::`. */
+function groupWords(side: string): number[] {
+  if (side === '') return [];
+  return side.split(':').flatMap((group) => (group.includes('.') ? ipv4Words(group) : [parseInt(group, 16)]));
+}
+
+/** `address` as words and zone; undefined where it is no IPv6 address (IPv4, `unknown`). */
+function parseIpv6(address: string): Ipv6 | undefined {
+  if (!isIPv6(address)) return undefined;
+  const zoneAt = address.indexOf('%');
+  const bare = zoneAt < 0 ? address : address.slice(0, zoneAt);
+  const zone = zoneAt < 0 ? '' : address.slice(zoneAt);
+  const [head = '', tail] = bare.split('::');
+  const left = groupWords(head);
+  if (tail === undefined) return { words: left, zone };
+  const right = groupWords(tail);
+  return { words: [...left, ...new Array<number>(WORDS - left.length - right.length).fill(0), ...right], zone };
+}
+
+/** The IPv4 address an IPv4-mapped IPv6 address (`::ffff:10.0.0.7`, any spelling) carries; undefined for any other text. */
+export function mappedIpv4(address: string): string | undefined {
+  const words = parseIpv6(address)?.words;
+  if (!words || words.slice(0, 5).some((word) => word !== 0) || words[5] !== 0xffff) return undefined;
+  const [high = 0, low = 0] = words.slice(6);
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+}
+
+/** `word` with only its bits among the first `bits` of the address kept, it being the address's `index`th. */
+function maskWord(word: number, index: number, bits: number): number {
+  const kept = Math.min(WORD_BITS, Math.max(0, bits - index * WORD_BITS));
+  return kept === 0 ? 0 : word & ((0xffff << (WORD_BITS - kept)) & 0xffff);
+}
+
+/** Where the longest run of two or more zero words starts and how long it is (the first of equals, RFC 5952 4.2.3). */
+function longestZeroRun(words: readonly number[]): { start: number; length: number } | undefined {
+  let best: { start: number; length: number } | undefined;
+  let start = -1;
+  for (let i = 0; i <= words.length; i++) {
+    if (i < words.length && words[i] === 0) {
+      if (start < 0) start = i;
+      continue;
+    }
+    const length = start < 0 ? 0 : i - start;
+    if (length >= 2 && length > (best?.length ?? 0)) best = { start, length };
+    start = -1;
+  }
+  return best;
+}
+
+/** RFC 5952's text of `words`: lower-case hex without leading zeros, the longest run of zero words as `::`. */
+function canonicalText(words: readonly number[]): string {
+  const hex = words.map((word) => word.toString(16));
+  const run = longestZeroRun(words);
+  if (!run) return hex.join(':');
+  return `${hex.slice(0, run.start).join(':')}::${hex.slice(run.start + run.length).join(':')}`;
+}
+
+/**
+ * The first `bits` (1 to 128) of IPv6 `address` as canonical prefix text (`2001:db8:1:2::/64`,
+ * `fe80::%eth0/64`); undefined where `address` is no IPv6 address.
+ */
+export function ipv6Prefix(address: string, bits: number): string | undefined {
+  const parsed = parseIpv6(address);
+  if (!parsed) return undefined;
+  const masked = parsed.words.map((word, index) => maskWord(word, index, bits));
+  return `${canonicalText(masked)}${parsed.zone}/${bits}`;
+}
