@@ -25,6 +25,8 @@ export interface GatewayOptions extends ClientTlsCliOptions, GatewayHttpsCliOpti
   /** Connections open at once (lowered to fit the process's file limit), and from one client address. */
   maxConnections: number;
   maxConnectionsPerClient: number;
+  /** An IPv6 client is keyed by this many first bits of its address, for its connections and quotas (client-address.ts). */
+  clientIpv6Prefix: number;
   /** Deadline of a request that sets no timeout of its own. */
   deadlineMs: number;
   /**
@@ -53,6 +55,7 @@ export const GATEWAY_DEFAULTS = {
   httpPort: 8080,
   maxConnections: DEFAULT_CONNECTION_LIMITS.max,
   maxConnectionsPerClient: DEFAULT_CONNECTION_LIMITS.perClient,
+  clientIpv6Prefix: DEFAULT_CONNECTION_LIMITS.clientIpv6Prefix,
   deadlineMs: 30_000,
   keepaliveTimeMs: DEFAULT_KEEPALIVE_TIME_MS,
   keepaliveTimeoutMs: DEFAULT_KEEPALIVE_TIMEOUT_MS,

@@ -103,9 +103,10 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     // times over meanwhile: the body, the encoded request, its frames).
     uploads: new UploadGate({ heldBytes: bodyShare }),
     heldBodies,
+    clientIpv6Prefix: opts.clientIpv6Prefix,
   });
   const connections = new ConnectionGuard(
-    { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
+    { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient, clientIpv6Prefix: opts.clientIpv6Prefix },
     backend.registry,
     logger.child({ component: 'connections' }),
   );
@@ -162,6 +163,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
             bodyMemoryBytes: bodyShare,
             maxConnections: connections.limits.max,
             maxConnectionsPerClient: connections.limits.perClient,
+            clientIpv6Prefix: connections.limits.clientIpv6Prefix,
           },
         },
         'gateway serving',

@@ -41,6 +41,20 @@ export const positiveInt = wholeNumber(1);
 /** 0..1, for scores and confidences. */
 export const fraction = decimal(0, 1);
 
+/**
+ * `--client-ipv6-prefix`: how many first bits of an IPv6 caller's address key it for the per-client
+ * limits (src/shared/client-address.ts).
+ */
+export function ipv6PrefixLength(value: string): number {
+  try {
+    return wholeNumber(1, 128)(value);
+  } catch {
+    throw new InvalidArgumentError(
+      'It must be a prefix length from 1 to 128: 64 counts every address of an IPv6 /64 as one client, 128 each address alone.',
+    );
+  }
+}
+
 /** `--cache`: memory, off, or redis://HOST:PORT[/DB]. */
 export function cacheBackend(value: string): CacheBackend {
   try {

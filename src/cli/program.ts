@@ -24,6 +24,7 @@ import {
   decimal,
   fraction,
   instanceId,
+  ipv6PrefixLength,
   keyName,
   listenHost,
   port,
@@ -112,6 +113,15 @@ function maxConnectionsOption(defaultMax: number): Option {
 
 function maxConnectionsPerClientOption(defaultMax: number): Option {
   return new Option('--max-connections-per-client <n>', 'of those, from one client address').argParser(positiveInt).default(defaultMax);
+}
+
+function clientIpv6PrefixOption(defaultBits: number): Option {
+  return new Option(
+    '--client-ipv6-prefix <bits>',
+    'count IPv6 callers by the first BITS bits of their address for every per-client limit (connections, health watches and reflection, quotas and refusal logs by address): 64 makes a host that holds a whole /64 one client, as it should be where the port is reached from the internet, but makes callers who share a /64 (pods of one Kubernetes node) one client too; 128 counts each address alone (IPv4 callers are always counted by their address)',
+  )
+    .argParser(ipv6PrefixLength)
+    .default(defaultBits);
 }
 
 function corsOriginOption(): Option {
@@ -258,6 +268,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(corsOriginOption())
     .addOption(maxConnectionsOption(SERVE_DEFAULTS.maxConnections))
     .addOption(maxConnectionsPerClientOption(SERVE_DEFAULTS.maxConnectionsPerClient))
+    .addOption(clientIpv6PrefixOption(SERVE_DEFAULTS.clientIpv6Prefix))
     .addOption(
       // Not 0: a free port picked at random would be printed nowhere, and the endpoint be as good as off.
       new Option('--metrics-port <port>', 'also serve Prometheus metrics on http://HOST:PORT/metrics (default: off)').argParser(boundPort),
@@ -554,6 +565,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(corsOriginOption())
     .addOption(maxConnectionsOption(GATEWAY_DEFAULTS.maxConnections))
     .addOption(maxConnectionsPerClientOption(GATEWAY_DEFAULTS.maxConnectionsPerClient))
+    .addOption(clientIpv6PrefixOption(GATEWAY_DEFAULTS.clientIpv6Prefix))
     .addOption(
       new Option('--deadline-ms <ms>', 'deadline of a request that sets no timeout_ms of its own')
         .argParser(positiveInt)

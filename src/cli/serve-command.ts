@@ -199,7 +199,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       },
       ...(tls ? { tls } : {}),
       ...(access ? { access } : {}),
-      connections: { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient },
+      connections: { max: opts.maxConnections, perClient: opts.maxConnectionsPerClient, clientIpv6Prefix: opts.clientIpv6Prefix },
       ...(opts.metricsPort ? { metricsPort: opts.metricsPort } : {}),
     });
   } catch (err) {

@@ -53,6 +53,8 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   maxConnections: number;
   /** Of those, from one client address. */
   maxConnectionsPerClient: number;
+  /** An IPv6 client is keyed by this many first bits of its address, for every per-client limit (client-address.ts). */
+  clientIpv6Prefix: number;
   /** On SIGTERM/SIGINT, how long calls in flight may still run before they are cancelled. */
   graceMs: number;
   /** Consul agent to register with; unset: CONSUL_HTTP_ADDR, and no Consul when that is unset too. */
@@ -100,6 +102,7 @@ export const SERVE_DEFAULTS = {
   http: true,
   maxConnections: DEFAULT_CONNECTION_LIMITS.max,
   maxConnectionsPerClient: DEFAULT_CONNECTION_LIMITS.perClient,
+  clientIpv6Prefix: DEFAULT_CONNECTION_LIMITS.clientIpv6Prefix,
   threads: 1,
   maxMessageMb: 32,
   refusalPaceMs: DEFAULT_REFUSAL_PACE_MS,

@@ -12,25 +12,28 @@ import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
 import { authorizationValues } from '../auth/bearer.js';
 import { socketPeerIdentity } from '../server/peer-identity.js';
-import { clientAddress } from '../shared/client-address.js';
+import { addressIdentity } from '../shared/client-address.js';
 
 /** Every `authorization` header the request carried: Node keeps only the first in request.headers. */
 export const requestAuthorization = (request: FastifyRequest): string[] => authorizationValues(request.raw.rawHeaders);
 
-/** Who a request is from when no token names it: the client certificate's subject, else the peer's address. */
-export function httpFallbackIdentity(request: FastifyRequest): string {
+/**
+ * Who a request is from when no token names it: the client certificate's subject, else the peer's
+ * address (over IPv6, its first `clientIpv6Prefix` bits).
+ */
+export function httpFallbackIdentity(request: FastifyRequest, clientIpv6Prefix: number): string {
   const cert = socketPeerIdentity(request.raw.socket);
   if (cert) return `cert:${cert.subject}`;
-  return `addr:${clientAddress(request.raw.socket.remoteAddress)}`;
+  return addressIdentity(request.raw.socket.remoteAddress, clientIpv6Prefix);
 }
 
-export function addAccessControl(app: FastifyInstance, access: AccessControl): void {
+export function addAccessControl(app: FastifyInstance, access: AccessControl, clientIpv6Prefix: number): void {
   const protectInfo = access.protectInfo;
   app.addHook('onRequest', async (request, reply) => {
     const need = httpRequirement(request.routeOptions.url, protectInfo);
     if (!access.concerns(need)) return;
     const { release } = await access.admit(
-      { authorization: requestAuthorization(request), fallback: () => httpFallbackIdentity(request) },
+      { authorization: requestAuthorization(request), fallback: () => httpFallbackIdentity(request, clientIpv6Prefix) },
       need,
     );
     if (reply.raw.writableFinished || reply.raw.destroyed) release();

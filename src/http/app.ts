@@ -16,7 +16,7 @@ import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
-import { clientPeer } from '../shared/client-address.js';
+import { clientPeer, DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
 import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -99,6 +99,8 @@ export interface HttpAppOptions {
   refusalPaceMs?: number;
   /** Bounds the bodies read and not yet answered (held-bodies.ts: `ocr gateway`'s, on their way to its cluster); unset: none. */
   heldBodies?: HeldBodies;
+  /** A caller known by its address alone, over IPv6, by this many first bits of it (--client-ipv6-prefix); unset: 128, all. */
+  clientIpv6Prefix?: number;
 }
 
 const LINES_ROUTE = '/api/ocr/lines';
@@ -167,6 +169,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const authPaceMs = holdRefusals ? (options.refusalPaceMs ?? DEFAULT_REFUSAL_PACE_MS) : 0;
   /** The refusals of who calls: the access control's, shared with gRPC on an instance; a gateway without tokens of its own relays its instances'. */
   const refusals = options.access?.refusals ?? new RefusalLog();
+  const clientIpv6Prefix = options.clientIpv6Prefix ?? DEFAULT_CLIENT_IPV6_PREFIX;
   const jsonLimit = jsonBodyLimit(maxImageBytes);
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   // Node tracks a request's time only when its server is made with a requestTimeout; Fastify then sets the same.
@@ -256,7 +259,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // CORS headers too, or the page cannot read why it was refused.
   if (options.corsOrigins?.length) await app.register(cors, corsOptions(options.corsOrigins));
   // First of all hooks but CORS, before any body is read: a refused upload costs its headers alone.
-  if (options.access) addAccessControl(app, options.access);
+  if (options.access) addAccessControl(app, options.access, clientIpv6Prefix);
   // A request no route takes is answered from its headers (404, 405), as the hooks above let it be:
   // left to the handler, its body would be read whole first, outside the upload gate (body-turn.ts),
   // and one over the limit answered 413 where the path was the mistake.
@@ -362,9 +365,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     else if (failure.status === 429 && failure.code === 'RESOURCE_EXHAUSTED' && !isOverQuota(failure.message)) logger.debug(log, 'refused');
     // A refusal of who calls (the access hook's, or the gateway's instances' relayed, cluster-backend.ts)
     // at warn, one over a quota at info: once a source and kind an interval, the rest counted (refusal-log.ts).
-    else if (err instanceof AuthFailure) refusals.refused(logger, httpFallbackIdentity(request), refusalKind(err), log);
+    else if (err instanceof AuthFailure) refusals.refused(logger, httpFallbackIdentity(request, clientIpv6Prefix), refusalKind(err), log);
     else if (isOverQuota(failure.message)) {
-      refusals.refused(logger, httpFallbackIdentity(request), overQuotaKind(failure.message), log, 'info');
+      refusals.refused(logger, httpFallbackIdentity(request, clientIpv6Prefix), overQuotaKind(failure.message), log, 'info');
     } else logger.info(log, 'refused');
     if (err instanceof AuthFailure) void reply.header('www-authenticate', bearerChallenge(err));
     return sendFailure(request, reply, failure, err instanceof AuthFailure);

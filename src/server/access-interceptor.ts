@@ -17,7 +17,7 @@ import { AuthFailure, authorizationValues } from '../auth/bearer.js';
 import { isOverQuota, overQuotaKind } from '../auth/quota.js';
 import { refusalKind } from '../auth/refusal-log.js';
 import { OcrError } from '../shared/errors.js';
-import { clientAddress } from '../shared/client-address.js';
+import { addressIdentity } from '../shared/client-address.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
 import { asMetadataValue } from '../shared/metadata-value.js';
@@ -32,12 +32,14 @@ import { authRefusalHoldMs, refusalHoldMs } from './refusal-pace.js';
 import { keepTokenCheck, revokedMidStream } from './stream-token.js';
 import { keepQuotaCharges } from './call-quota.js';
 
-/** Who a call is from when no token names it: the client certificate's subject, else the peer's address. */
-export function fallbackIdentity(call: ServerInterceptingCallInterface): string {
+/**
+ * Who a call is from when no token names it: the client certificate's subject, else the peer's
+ * address (over IPv6, its first `clientIpv6Prefix` bits).
+ */
+export function fallbackIdentity(call: ServerInterceptingCallInterface, clientIpv6Prefix: number): string {
   const cert = peerIdentity(call);
   if (cert) return `cert:${cert.subject}`;
-  const address = call.getConnectionInfo().remoteAddress ?? call.getPeer();
-  return `addr:${clientAddress(address)}`;
+  return addressIdentity(call.getConnectionInfo().remoteAddress ?? call.getPeer(), clientIpv6Prefix);
 }
 
 /**
@@ -63,9 +65,15 @@ function holdMs(err: unknown, paceMs: number, leftMs: number | undefined, waited
 
 /**
  * `logger` is asked at each refusal: the server's is made once its port is bound, before any call.
- * `paceMs`: the refusal pace (--refusal-pace-ms).
+ * `paceMs`: the refusal pace (--refusal-pace-ms); `clientIpv6Prefix`: --client-ipv6-prefix.
  */
-export function accessInterceptor(access: AccessControl, metrics: ServerMetrics, logger: () => Logger, paceMs: number): ServerInterceptor {
+export function accessInterceptor(
+  access: AccessControl,
+  metrics: ServerMetrics,
+  logger: () => Logger,
+  paceMs: number,
+  clientIpv6Prefix: number,
+): ServerInterceptor {
   const protectInfo = access.protectInfo;
   return (descriptor, call) => {
     const need = grpcRequirement(descriptor.path, protectInfo);
@@ -85,8 +93,9 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
     const refuse = (err: unknown): void => {
       const { code, details, metadata } = toStatus(err);
       const fields = { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() };
-      if (err instanceof AuthFailure) access.refusals.refused(logger(), fallbackIdentity(call), refusalKind(err), fields);
-      else if (isOverQuota(details)) access.refusals.refused(logger(), fallbackIdentity(call), overQuotaKind(details), fields, 'info');
+      if (err instanceof AuthFailure) access.refusals.refused(logger(), fallbackIdentity(call, clientIpv6Prefix), refusalKind(err), fields);
+      else if (isOverQuota(details))
+        access.refusals.refused(logger(), fallbackIdentity(call, clientIpv6Prefix), overQuotaKind(details), fields, 'info');
       else logger().info(fields, 'refused');
       end();
       const answer = (): void => {
@@ -112,7 +121,7 @@ export function accessInterceptor(access: AccessControl, metrics: ServerMetrics,
                 }),
               );
             }
-            access.admit({ authorization, fallback: () => fallbackIdentity(call) }, need).then((admitted) => {
+            access.admit({ authorization, fallback: () => fallbackIdentity(call, clientIpv6Prefix) }, need).then((admitted) => {
               if (ended) {
                 admitted.release();
                 return;

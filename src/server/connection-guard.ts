@@ -132,7 +132,7 @@ export class ConnectionGuard {
   }
 
   private admit(socket: net.Socket): void {
-    const client = clientAddress(socket.remoteAddress);
+    const client = clientAddress(socket.remoteAddress, this.limits.clientIpv6Prefix);
     let full = this.open.take(client);
     // A client at its own bound takes no one's place.
     if (full === 'total' && this.open.countOf(client) < this.limits.perClient && this.evictLongestIdle()) full = this.open.take(client);

@@ -9,15 +9,16 @@ import type { AccessControl } from '../auth/access-control.js';
 import { httpRequirement } from '../auth/access.js';
 import { AuthFailure, authorizationValues, bearerChallenge } from '../auth/bearer.js';
 import { refusalKind } from '../auth/refusal-log.js';
-import { clientAddress } from '../shared/client-address.js';
+import { addressIdentity, DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { Logger } from './logger.js';
 import { authRefusalHoldMs } from './refusal-pace.js';
 
-/** How a refusal is held and logged: the refusal pace (--refusal-pace-ms), and the server's logger. */
+/** How a refusal is held and logged: the refusal pace (--refusal-pace-ms), the server's logger, and --client-ipv6-prefix, which names its source (unset: 128, the whole address). */
 export interface MetricsRefusals {
   paceMs: number;
   logger: Logger;
+  clientIpv6Prefix?: number;
 }
 
 /** Every answer's: its text never taken for a page or a script (nosniff), as on the HTTP port. */
@@ -47,7 +48,7 @@ export async function serveMetrics(
     }
     const arrived = performance.now();
     const authorization = authorizationValues(req.rawHeaders);
-    const source = `addr:${clientAddress(req.socket.remoteAddress)}`;
+    const source = addressIdentity(req.socket.remoteAddress, refusals.clientIpv6Prefix ?? DEFAULT_CLIENT_IPV6_PREFIX);
     const admitted = access?.concerns(need)
       ? access.admit({ authorization, fallback: () => source }, need)
       : Promise.resolve({ release: () => undefined });

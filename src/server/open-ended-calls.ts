@@ -7,7 +7,7 @@
  * The calls that do work are bounded elsewhere: admission, the upload gate, the tile streams' limits.
  */
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
-import { clientAddress } from '../shared/client-address.js';
+import { clientAddress, clientNamed, DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
 import { Places } from './places.js';
 
 const OPEN_ENDED = new Set([
@@ -21,16 +21,18 @@ export interface OpenEndedLimits {
   total: number;
   /** Of those, from one client address. */
   perClient: number;
+  /** An IPv6 client is keyed by this many first bits of its address (`--client-ipv6-prefix`, client-address.ts). */
+  clientIpv6Prefix: number;
 }
 
 /** A watch per channel of each client, and a few grpcurl sessions, fit many times over. */
-export const DEFAULT_OPEN_ENDED_LIMITS: OpenEndedLimits = { total: 1024, perClient: 64 };
+export const DEFAULT_OPEN_ENDED_LIMITS: OpenEndedLimits = { total: 1024, perClient: 64, clientIpv6Prefix: DEFAULT_CLIENT_IPV6_PREFIX };
 
 export function openEndedCallLimit(limits: OpenEndedLimits = DEFAULT_OPEN_ENDED_LIMITS): ServerInterceptor {
   const open = new Places(limits.total, limits.perClient);
   return (descriptor, call) => {
     if (!OPEN_ENDED.has(descriptor.path)) return new ServerInterceptingCall(call);
-    const client = clientAddress(call.getConnectionInfo().remoteAddress ?? call.getPeer());
+    const client = clientAddress(call.getConnectionInfo().remoteAddress ?? call.getPeer(), limits.clientIpv6Prefix);
     let counted = false;
     const end = (): void => {
       if (!counted) return;
@@ -43,7 +45,8 @@ export function openEndedCallLimit(limits: OpenEndedLimits = DEFAULT_OPEN_ENDED_
           onReceiveMetadata: (metadata, pass) => {
             const full = open.take(client);
             if (full) {
-              const whose = full === 'total' ? `${open.count} open on this server` : `${open.countOf(client)} open from your address`;
+              const whose =
+                full === 'total' ? `${open.count} open on this server` : `${open.countOf(client)} open from ${clientNamed(client)}`;
               call.sendStatus({
                 code: status.RESOURCE_EXHAUSTED,
                 details:

@@ -42,7 +42,7 @@ import { AccessControl, type AccessSettings } from '../auth/access-control.js';
 import { grpcRequirement } from '../auth/access.js';
 import { accessInterceptor, carryAuthorization } from './access-interceptor.js';
 import { requestIdInterceptor } from './request-id-interceptor.js';
-import { openEndedCallLimit } from './open-ended-calls.js';
+import { DEFAULT_OPEN_ENDED_LIMITS, openEndedCallLimit } from './open-ended-calls.js';
 import { redactGrpcLogs } from './grpc-log-redaction.js';
 import { metricsPortProtection, tlsProtection, tokenProtection, warnIfExposed } from './exposure-warning.js';
 import { warnIfContainerLoopback } from './container-loopback.js';
@@ -59,6 +59,7 @@ import { grpcBindFailure, httpListenFailure } from './bind-failure.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { SERVER_VERSION } from '../shared/version.js';
 import { hostPort } from '../shared/host-port.js';
+import { DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
 import { tolerantDecoding } from './request-decoding.js';
 
 /** Under load, freed memory goes back each time uploads bring a quarter of their share, at most once a second (memory-trim.ts). */
@@ -89,7 +90,10 @@ export interface ServerConfig {
   tls?: ServerTlsConfig;
   /** Bearer tokens (API keys, JWTs), scopes and quotas on both ports (src/auth); unset: every call is let in, without quotas. */
   access?: AccessSettings;
-  /** Connections open at once on all ports and from one client, and when an idle one makes room (connection-guard.ts); unset: its defaults. */
+  /**
+   * Connections open at once on all ports and from one client, when an idle one makes room
+   * (connection-guard.ts), and what keys an IPv6 client, for every per-client limit; unset: its defaults.
+   */
   connections?: Partial<ConnectionLimits>;
   /** Prometheus text on this port of the same host as well (metrics-endpoint.ts); unset: none. */
   metricsPort?: number;
@@ -172,6 +176,8 @@ interface Wiring {
   receiveWindow: ReceiveWindowControl;
   /** The logger names the instance, which names the bound port: set after the bind, before any call. */
   callLog: { logger?: Logger };
+  /** What every per-client limit keys an IPv6 caller by: this many first bits of its address (--client-ipv6-prefix). */
+  clientIpv6Prefix: number;
 }
 
 /** What the HTTP front door answers from: the handlers once the models have loaded, and whether the instance serves. */
@@ -202,7 +208,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const live: LiveEngine = {};
   const uploads = new UploadGate();
   const metrics = new ServerMetrics(engineLoad(live, uploads));
-  const wiring: Wiring = { config, live, uploads, metrics, access, receiveWindow: new ReceiveWindowControl(), callLog: {} };
+  const wiring: Wiring = {
+    config,
+    live,
+    uploads,
+    metrics,
+    access,
+    receiveWindow: new ReceiveWindowControl(),
+    callLog: {},
+    clientIpv6Prefix: config.connections?.clientIpv6Prefix ?? DEFAULT_CLIENT_IPV6_PREFIX,
+  };
   installIncrementalDecoder();
   const connections = new ConnectionGuard(
     config.connections ?? {},
@@ -263,6 +278,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metricsEndpoint = await serveMetrics(metrics.registry, access, connections, config.host, config.metricsPort, {
         paceMs: config.limits.refusalPaceMs,
         logger,
+        clientIpv6Prefix: wiring.clientIpv6Prefix,
       });
     } catch (err) {
       return failStart(err, httpListenFailure(config.host, config.metricsPort, err, { what: 'metrics', portFlag: '--metrics-port' }));
@@ -389,10 +405,10 @@ function grpcServer(w: Wiring): { server: Server; health: HealthImplementation }
   const server = new Server({
     // The first sees a call's metadata first: a call without a valid token is refused before the early refusal for load weighs it.
     interceptors: [
-      openEndedCallLimit(),
+      openEndedCallLimit({ ...DEFAULT_OPEN_ENDED_LIMITS, clientIpv6Prefix: w.clientIpv6Prefix }),
       // Before any that logs or answers a call: they all name it by the id it fixes.
       requestIdInterceptor(),
-      ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!, config.limits.refusalPaceMs)] : []),
+      ...(access ? [accessInterceptor(access, metrics, () => w.callLog.logger!, config.limits.refusalPaceMs, w.clientIpv6Prefix)] : []),
       earlyRefusal(
         () => live.engine?.admission,
         metrics,
@@ -476,6 +492,7 @@ function httpFrontDoor(
     },
     holdRefusals: config.limits.refusalPaceMs > 0,
     refusalPaceMs: config.limits.refusalPaceMs,
+    clientIpv6Prefix: w.clientIpv6Prefix,
   });
 }
 
@@ -543,6 +560,7 @@ function servingFields(
       maxWaitMs: info.limits.maxWaitMs,
       maxConnections: connections.limits.max,
       maxConnectionsPerClient: connections.limits.perClient,
+      clientIpv6Prefix: connections.limits.clientIpv6Prefix,
     },
     cache: describeCache(config.cache),
   };

@@ -15,5 +15,12 @@ export function clientAddress(address: string | undefined, ipv6PrefixBits: numbe
   return ipv6PrefixBits < IPV6_BITS ? (ipv6Prefix(address, ipv6PrefixBits) ?? address) : address;
 }
 
+/** Who a caller is when only its address names it: what its quota counts and its refusals' log lines name. */
+export const addressIdentity = (address: string | undefined, ipv6PrefixBits: number): string =>
+  `addr:${clientAddress(address, ipv6PrefixBits)}`;
+
+/** A client's key as its refusals name it to the client: its address, or the network it was keyed by. */
+export const clientNamed = (key: string): string => (key.includes('/') ? `your network (${key})` : 'your address');
+
 /** A peer as its log lines name it, address and port, as grpc-js's getPeer() names a gRPC caller. */
 export const clientPeer = (address: string | undefined, port: number | undefined): string => `${clientAddress(address)}:${port ?? 0}`;

@@ -253,6 +253,7 @@ describe('ocr command line', () => {
             protectInfo: true,
             maxConnections: 4096,
             maxConnectionsPerClient: 256,
+            clientIpv6Prefix: 128,
           } satisfies ServeOptions,
         ],
       ]);
@@ -313,6 +314,8 @@ describe('ocr command line', () => {
         '500',
         '--max-connections-per-client',
         '50',
+        '--client-ipv6-prefix',
+        '64',
         '--cors-origin',
         'https://portal.example',
         'http://localhost:3000',
@@ -351,6 +354,7 @@ describe('ocr command line', () => {
         protectInfo: true,
         maxConnections: 500,
         maxConnectionsPerClient: 50,
+        clientIpv6Prefix: 64,
         corsOrigin: ['https://portal.example', 'http://localhost:3000'],
       };
       expect(calls).to.deep.equal([['serve', expected]]);
@@ -368,6 +372,13 @@ describe('ocr command line', () => {
       [['--max-pixels', '4e7'], /'--max-pixels <n>' argument '4e7' is invalid/],
       [['--max-message-mb', '4096'], /from 1 to 2047/],
       [['--max-connections', '0'], /'--max-connections <n>' argument '0' is invalid\. It must be a whole number, at least 1/],
+      ...['0', '129', '64.5', '/64', ''].map(
+        (bits) =>
+          [
+            ['--client-ipv6-prefix', bits],
+            /'--client-ipv6-prefix <bits>' argument '.*' is invalid\. It must be a prefix length from 1 to 128: 64 counts every address of an IPv6 \/64 as one client, 128 each address alone\./,
+          ] as const,
+      ),
       [['--cors-origin', 'https://portal.example/app'], /is not an origin \(did you mean https:\/\/portal\.example\?\)/],
       [['--log-level', 'loud'], /Allowed choices are fatal, error, warn, info, debug, trace, silent/],
       [
@@ -627,6 +638,7 @@ describe('ocr command line', () => {
             protectInfo: true,
             maxConnections: 4096,
             maxConnectionsPerClient: 256,
+            clientIpv6Prefix: 128,
           },
         ],
       ]);
@@ -660,6 +672,15 @@ describe('ocr command line', () => {
       expect(error?.exitCode).to.equal(1);
       expect(stderr).to.match(/'--grace-ms <ms>' argument '3000000000' is invalid\. It must be a whole number from 0 to 2147483647/);
       expect((await run(['gateway', '--grace-ms', '2147483647'])).calls[0]![1]).to.include({ graceMs: 2147483647 });
+    });
+
+    it('counts IPv6 callers by the prefix --client-ipv6-prefix gives, and refuses one out of 1 to 128', async () => {
+      expect((await run(['gateway', '--client-ipv6-prefix', '64'])).calls[0]![1]).to.include({ clientIpv6Prefix: 64 });
+      expect((await run(['gateway', '--client-ipv6-prefix', '1'])).calls[0]![1]).to.include({ clientIpv6Prefix: 1 });
+      const { calls, error, stderr } = await run(['gateway', '--client-ipv6-prefix', '0']);
+      expect(calls).to.deep.equal([]);
+      expect(error?.exitCode).to.equal(1);
+      expect(stderr).to.match(/'--client-ipv6-prefix <bits>' argument '0' is invalid\. It must be a prefix length from 1 to 128/);
     });
 
     it('takes a bound on the memory its request bodies hold', async () => {
