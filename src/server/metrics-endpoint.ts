@@ -14,7 +14,10 @@ import type { ConnectionGuard } from './connection-guard.js';
 import type { Logger } from './logger.js';
 import { authRefusalHoldMs } from './refusal-pace.js';
 
-/** How a refusal is held and logged: the refusal pace (--refusal-pace-ms), the server's logger, and --client-ipv6-prefix, which names its source (unset: 128, the whole address). */
+/**
+ * How a refusal is held and logged: the refusal pace (--refusal-pace-ms), the server's logger, and
+ * --client-ipv6-prefix, which names its source (unset: 128, the whole address).
+ */
 export interface MetricsRefusals {
   paceMs: number;
   logger: Logger;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { clientAddress, clientPeer } from '../../src/shared/client-address.js';
+import { addressIdentity, clientAddress, clientNamed, clientPeer } from '../../src/shared/client-address.js';
 import { ipv6Prefix, mappedIpv4 } from '../../src/shared/ipv6-prefix.js';
 
 describe('ipv6Prefix', () => {
@@ -105,6 +105,18 @@ describe('clientAddress', () => {
     expect(clientAddress(undefined, 64)).to.equal('unknown');
     expect(clientAddress('unknown', 64)).to.equal('unknown');
     expect(clientAddress(undefined)).to.equal('unknown');
+  });
+
+  it('names a caller known by its address alone as its quota and refusal log count it', () => {
+    expect(addressIdentity('2001:db8:1:2::7', 64)).to.equal('addr:2001:db8:1:2::/64');
+    expect(addressIdentity('::ffff:10.0.0.7', 64)).to.equal('addr:10.0.0.7');
+    expect(addressIdentity('2001:db8:1:2::7', 128)).to.equal('addr:2001:db8:1:2::7');
+  });
+
+  it('tells a refused client whether it was counted by its address or its network', () => {
+    expect(clientNamed('2001:db8:1:2::/64')).to.equal('your network (2001:db8:1:2::/64)');
+    expect(clientNamed('2001:db8:1:2::7')).to.equal('your address');
+    expect(clientNamed('10.0.0.7')).to.equal('your address');
   });
 
   it('names a peer in log lines by its whole address, with its port', () => {
