@@ -161,11 +161,17 @@ describe('--client-ipv6-prefix on connections from many addresses of one /64', f
     }
   });
 
+  const bound = ['--max-connections-per-client', '2'];
+
   it('64: the addresses of a /64 share its --max-connections-per-client; another /64 and IPv4 callers keep their own', async () => {
-    expect(await perClientRefusals(['--max-connections-per-client', '2', '--client-ipv6-prefix', '64'], sources)).to.equal(2);
+    expect(await perClientRefusals({ command: 'serve', args: [...bound, '--client-ipv6-prefix', '64'], sources })).to.equal(2);
   });
 
   it('128, the default: each address has its own', async () => {
-    expect(await perClientRefusals(['--max-connections-per-client', '2'], sources)).to.equal(0);
+    expect(await perClientRefusals({ command: 'serve', args: bound, sources })).to.equal(0);
+  });
+
+  it("on a gateway's port alike", async () => {
+    expect(await perClientRefusals({ command: 'gateway', args: [...bound, '--client-ipv6-prefix', '64'], sources })).to.equal(2);
   });
 });
