@@ -112,7 +112,12 @@ function maxConnectionsOption(defaultMax: number): Option {
 }
 
 function maxConnectionsPerClientOption(defaultMax: number): Option {
-  return new Option('--max-connections-per-client <n>', 'of those, from one client address').argParser(positiveInt).default(defaultMax);
+  return new Option(
+    '--max-connections-per-client <n>',
+    'of those, from one client: an address, or over IPv6 the prefix --client-ipv6-prefix gives',
+  )
+    .argParser(positiveInt)
+    .default(defaultMax);
 }
 
 function clientIpv6PrefixOption(defaultBits: number): Option {
