@@ -8,6 +8,7 @@ import { KEY_NAME, KEY_NAME_RULE } from '../auth/api-keys.js';
 import { CONSUL_SERVICE_NAME, CONSUL_SERVICE_NAME_RULE } from '../client/consul-target.js';
 import { parseOrigin } from '../http/cross-origin.js';
 import { parseCacheBackend, type CacheBackend } from '../server/result-cache-config.js';
+import { bareHost } from '../shared/host-port.js';
 import { isWildcardHost } from '../shared/wildcard-host.js';
 
 /** Parses a whole number in [min, max], digits only. */
@@ -82,15 +83,17 @@ export function keyName(value: string): string {
 /**
  * `--advertise-host`: an address callers and the agent's checks can dial. Consul refuses a wildcard
  * (400 "Invalid service address"), and the instance retried that registration for as long as it ran.
+ * An IPv6 address in brackets is taken without them: kept, its check dialled `[[2001:db8::7]]:50051`.
  */
 export function advertiseHost(value: string): string {
-  if (value === '' || isWildcardHost(value)) {
+  const host = bareHost(value);
+  if (host === '' || isWildcardHost(host)) {
     throw new InvalidArgumentError(
       "It must be an address callers and the Consul agent can dial: this machine's LAN address or DNS name, not a wildcard " +
         '(with --host 0.0.0.0 and no --advertise-host, the first IPv4 address of this machine is registered).',
     );
   }
-  return value;
+  return host;
 }
 
 /**
@@ -107,13 +110,15 @@ export function consulServiceName(value: string): string {
 
 /**
  * `--host`: an interface to listen on. An empty one (`--host "$HOST"` with HOST unset) failed at
- * the bind as "No addresses resolved for port [object Object]".
+ * the bind as "No addresses resolved for port [object Object]". An IPv6 address in brackets, as a
+ * URL writes it (`[::]`), is taken without them: `ocr serve` failed with "Failed to parse DNS
+ * address dns:[[::]]:50051", `ocr gateway` with "the name [::] does not resolve".
  */
 export function listenHost(value: string): string {
   if (value.trim() === '') {
     throw new InvalidArgumentError('It must be a host name or address to listen on, such as 127.0.0.1, or 0.0.0.0 for all interfaces.');
   }
-  return value;
+  return bareHost(value);
 }
 
 /**

@@ -566,6 +566,16 @@ describe("ocr gateway's log", function () {
 describe('ocr gateway on an IPv6 address', function () {
   this.timeout(60_000);
 
+  it('listens on an IPv6 --host given in brackets, as a URL writes it', async () => {
+    const gateway = await spawnGateway(['--host', '[::1]', '--target', '127.0.0.1:1']);
+    try {
+      expect(gateway.url).to.match(/^http:\/\/\[::1\]:\d+$/);
+      expect((await fetch(`${gateway.url}/healthz`)).status).to.equal(200);
+    } finally {
+      gateway.child.kill('SIGKILL');
+    }
+  });
+
   it('says where it listens as a URL that can be opened, the address in brackets', async () => {
     const gateway = await spawnGateway(['--host', '::1', '--target', '127.0.0.1:1']);
     try {

@@ -360,6 +360,15 @@ describe('ocr command line', () => {
       expect(calls).to.deep.equal([['serve', expected]]);
     });
 
+    it('takes an IPv6 --host or --advertise-host in brackets, as a URL writes it, without them', async () => {
+      expect((await run(['serve', '--host', '[::]'])).calls[0]![1]).to.include({ host: '::' });
+      expect((await run(['serve', '--host', '[::1]'])).calls[0]![1]).to.include({ host: '::1' });
+      expect((await run(['gateway', '--host', '[2001:db8::7]'])).calls[0]![1]).to.include({ host: '2001:db8::7' });
+      expect((await run(['serve', '--host', '[ocr.internal]'])).calls[0]![1]).to.include({ host: '[ocr.internal]' });
+      const registered = await run(['serve', '--consul', 'http://127.0.0.1:8500', '--advertise-host', '[2001:db8::7]']);
+      expect(registered.calls[0]![1]).to.include({ advertiseHost: '2001:db8::7' });
+    });
+
     it('turns the HTTP front door off with --no-http', async () => {
       const { calls } = await run(['serve', '--no-http']);
       expect(calls[0]![1]).to.include({ http: false, httpPort: 8080 });
