@@ -303,7 +303,7 @@ export function buildProgram(actions: CommandActions, onExit: (status: number) =
     .addOption(
       new Option(
         '--advertise-host <host>',
-        "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::)",
+        "address registered in Consul, which clients and the agent's check dial (default: --host, or this machine's first IPv4 address when --host is 0.0.0.0 or ::, and with :: on a machine without one its first IPv6 address that is not link-local)",
       ).argParser(advertiseHost),
     )
     .addOption(

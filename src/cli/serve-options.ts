@@ -63,7 +63,7 @@ export interface ServeOptions extends ServerTlsCliOptions, ServerAuthCliOptions 
   consulToken?: string;
   /** Consul service name the instance registers under. */
   serviceName: string;
-  /** Address registered in Consul; unset: --host, or this machine's first IPv4 address when --host is a wildcard. */
+  /** Address registered in Consul; unset: --host, or for a wildcard this machine's first IPv4 address (consul-registration.ts, advertiseHostFor). */
   advertiseHost?: string;
   /**
    * gRPC and HTTP ports registered in Consul, where they differ from those bound: a container's

@@ -16,6 +16,7 @@ import { isLoopback } from './exposure-warning.js';
 import type { Logger } from './logger.js';
 import { OCR_SERVICE } from '../shared/service-name.js';
 import { hostPort } from '../shared/host-port.js';
+import { ipv6Prefix } from '../shared/ipv6-prefix.js';
 import { isWildcardHost } from '../shared/wildcard-host.js';
 
 /** The gRPC health service name the check asks for: the OCR service itself, not just the process. */
@@ -108,13 +109,21 @@ export function parseConsulAddress(address: string): ConsulEndpoint {
   };
 }
 
-/** The address to advertise for a listening host: itself, unless it is a wildcard. */
+/** Whether `address` is IPv6 link-local (fe80::/10): reached only on its own link, and only with its zone. */
+const isLinkLocal = (address: string): boolean => ipv6Prefix(address, 10) === 'fe80::/10';
+
+/**
+ * The address to advertise for a listening host: itself, unless it is a wildcard; then this
+ * machine's first external IPv4 address, or, listening on `::` where it has none (an IPv6-only
+ * host), its first external IPv6 address that is not link-local: 127.0.0.1 was registered there,
+ * which no other host reaches.
+ */
 export function advertiseHostFor(listenHost: string, interfaces = os.networkInterfaces()): string {
   if (!isWildcardHost(listenHost)) return listenHost;
-  for (const addresses of Object.values(interfaces)) {
-    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
+  const external = Object.values(interfaces).flatMap((addresses) => (addresses ?? []).filter((a) => !a.internal));
+  const ipv4 = external.find((a) => a.family === 'IPv4');
+  const ipv6 = listenHost === '0.0.0.0' ? undefined : external.find((a) => a.family === 'IPv6' && !isLinkLocal(a.address));
+  return ipv4?.address ?? ipv6?.address ?? '127.0.0.1';
 }
 
 /**

@@ -12,6 +12,18 @@ import {
 import { parseGoDuration } from '../support/go-duration.js';
 
 describe('Consul registration helpers', () => {
+  /** A network interface's address as os.networkInterfaces() lists it. */
+  const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
+    ({
+      address,
+      family,
+      internal,
+      netmask: '',
+      mac: '',
+      cidr: null,
+      ...(family === 'IPv6' ? { scopeid: 0 } : {}),
+    }) as NetworkInterfaceInfo;
+
   it('find the registrations an earlier process left at the same address and port, of the same service only', () => {
     const own = { id: 'ocr-new', service: 'ocr', address: '10.0.0.5', port: 50051 };
     const services = {
@@ -50,22 +62,23 @@ describe('Consul registration helpers', () => {
   });
 
   it('advertise the listening host, or the first external IPv4 address for a wildcard', () => {
-    const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
-      ({
-        address,
-        family,
-        internal,
-        netmask: '',
-        mac: '',
-        cidr: null,
-        ...(family === 'IPv6' ? { scopeid: 0 } : {}),
-      }) as NetworkInterfaceInfo;
     const interfaces = { lo: [nic('127.0.0.1', 'IPv4', true)], eth0: [nic('fe80::1', 'IPv6', false), nic('10.1.2.3', 'IPv4', false)] };
     expect(advertiseHostFor('127.0.0.1', interfaces)).to.equal('127.0.0.1');
     expect(advertiseHostFor('ocr-7.internal', interfaces)).to.equal('ocr-7.internal');
     expect(advertiseHostFor('0.0.0.0', interfaces)).to.equal('10.1.2.3');
     expect(advertiseHostFor('::', interfaces)).to.equal('10.1.2.3');
     expect(advertiseHostFor('0.0.0.0', { lo: [nic('127.0.0.1', 'IPv4', true)] })).to.equal('127.0.0.1');
+  });
+
+  it('advertise, for :: on an IPv6-only host, its first external IPv6 address that is not link-local', () => {
+    const ipv6Only = {
+      lo: [nic('127.0.0.1', 'IPv4', true), nic('::1', 'IPv6', true)],
+      eth0: [nic('fe80::1', 'IPv6', false), nic('FE80::2', 'IPv6', false), nic('2001:db8:1:2::7', 'IPv6', false)],
+    };
+    expect(advertiseHostFor('::', ipv6Only)).to.equal('2001:db8:1:2::7');
+    // An IPv4 wildcard listens on no IPv6 address: its callers could not reach the one registered.
+    expect(advertiseHostFor('0.0.0.0', ipv6Only)).to.equal('127.0.0.1');
+    expect(advertiseHostFor('::', { lo: ipv6Only.lo, eth0: [nic('fe80::1', 'IPv6', false)] })).to.equal('127.0.0.1');
   });
 
   it('find a loopback address registered with an agent reached over the network, and nothing else', () => {
