@@ -32,6 +32,8 @@ describe('ocr serve --client-ipv6-prefix 64: each per-client limit counts an IPv
     server = await spawnServer([
       '--host',
       '::',
+      '--workers',
+      '1',
       '--client-ipv6-prefix',
       '64',
       '--quota-rps',
@@ -100,7 +102,7 @@ describe('--client-ipv6-prefix 64 where tokens are on: refusals are logged by th
     writeFileSync(keys, JSON.stringify([{ name: 'ops', hash: hashApiKey(generateApiKey()), scopes: ['ocr:read'] }]));
     metricsPort = await freePort();
     const flags = ['--host', '::', '--client-ipv6-prefix', '64', '--api-keys', keys, '--log-level', 'info'];
-    server = await spawnServer([...flags, '--metrics-port', String(metricsPort)]);
+    server = await spawnServer([...flags, '--workers', '1', '--metrics-port', String(metricsPort)]);
     gateway = await spawnGateway([...flags, '--target', `127.0.0.1:${server.port}`]);
   });
   after(() => {

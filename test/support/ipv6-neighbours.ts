@@ -63,7 +63,7 @@ async function listening({ command, args }: Neighbours): Promise<{ child: ChildP
     const gateway = await spawnGateway(['--host', '::', '--target', '127.0.0.1:1', ...args]);
     return { child: gateway.child, httpPort: Number(new URL(gateway.url).port) };
   }
-  const server = await spawnServer(['--host', '::', ...args]);
+  const server = await spawnServer(['--host', '::', '--workers', '1', ...args]);
   return { child: server.child, httpPort: server.httpPort! };
 }
 
