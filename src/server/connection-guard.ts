@@ -67,7 +67,8 @@ export class ConnectionGuard {
   /** Those with no call in progress, the longest idle first. */
   private readonly idle = new Map<string, Connection>();
   private unlogged = new Map<Closing, number>();
-  private lastLog = 0;
+  // -Infinity, not 0: performance.now() starts at the process's start, and a closing in its first 10 s went unlogged.
+  private lastLog = -Infinity;
 
   constructor(
     limits: Partial<ConnectionLimits>,

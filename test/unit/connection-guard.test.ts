@@ -91,6 +91,22 @@ describe('ConnectionGuard', () => {
     }
   });
 
+  it("logs its first closing at once, in the process's first 10 s too", async () => {
+    const lines: Array<{ closed?: Record<string, number> }> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const guard = new ConnectionGuard({ max: 10, perClient: 1, idleEvictMs: 60_000 }, new Registry(), logger, 100_000);
+    const server = await guardedServer(guard);
+    const sockets: net.Socket[] = [];
+    try {
+      sockets.push(await connect(server.port, '127.0.0.1'), await connect(server.port, '127.0.0.1'));
+      await waitFor(() => lines.length === 1, 2000, 'the line of the first closed');
+      expect(lines[0]!.closed).to.deep.equal({ per_client: 1 });
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      server.close();
+    }
+  });
+
   for (const secure of [false, true]) {
     it(`at max, gives a new connection the place of the one without a call the longest, never of one with a call in progress (${secure ? 'TLS' : 'plain'})`, async () => {
       const pki = secure ? makePki() : undefined;
