@@ -41,6 +41,9 @@ interface Connection {
   session?: http2.ServerHttp2Session;
 }
 
+/** The clients a log line names as closed past their own bound, at most: the first of a flood, not all of it. */
+const CLIENTS_NAMED = 16;
+
 /** How long a client told GOAWAY may take to close its end before the server closes the socket: one that ignores it keeps no descriptor. */
 const GOAWAY_GRACE_MS = 1000;
 
@@ -67,6 +70,8 @@ export class ConnectionGuard {
   /** Those with no call in progress, the longest idle first. */
   private readonly idle = new Map<string, Connection>();
   private unlogged = new Map<Closing, number>();
+  /** Of those closed past --max-connections-per-client since the last line, how many of each client (its address, or prefix). */
+  private unloggedClients = new Map<string, number>();
   // -Infinity, not 0: performance.now() starts at the process's start, and a closing in its first 10 s went unlogged.
   private lastLog = -Infinity;
 
@@ -137,7 +142,7 @@ export class ConnectionGuard {
     let full = this.open.take(client);
     // A client at its own bound takes no one's place.
     if (full === 'total' && this.open.countOf(client) < this.limits.perClient && this.evictLongestIdle()) full = this.open.take(client);
-    if (full) return this.refuse(socket, full === 'total' ? 'max' : 'per_client');
+    if (full) return this.refuse(socket, full === 'total' ? 'max' : 'per_client', client);
     const key = connectionKey(socket);
     const connection: Connection = { client, calls: 0, idleSince: performance.now(), released: false, socket };
     if (key !== undefined) this.track(key, connection);
@@ -198,8 +203,12 @@ export class ConnectionGuard {
     return true;
   }
 
-  private refuse(socket: net.Socket, reason: Exclude<Closing, 'idle'>): void {
+  private refuse(socket: net.Socket, reason: Exclude<Closing, 'idle'>, client: string): void {
     socket.destroy();
+    const named = this.unloggedClients.get(client);
+    if (reason === 'per_client' && (named !== undefined || this.unloggedClients.size < CLIENTS_NAMED)) {
+      this.unloggedClients.set(client, (named ?? 0) + 1);
+    }
     this.count(reason);
   }
 
@@ -210,11 +219,14 @@ export class ConnectionGuard {
     const now = performance.now();
     if (now - this.lastLog < 10_000) return;
     this.lastLog = now;
+    // Who went past its own bound: what an operator looks for to block or to raise the bound for.
+    const clients = this.unloggedClients.size > 0 ? { clientsClosed: Object.fromEntries(this.unloggedClients) } : {};
     this.logger.warn(
-      { closed: Object.fromEntries(this.unlogged), open: this.open.count, limits: this.limits },
+      { closed: Object.fromEntries(this.unlogged), ...clients, open: this.open.count, limits: this.limits },
       'connections closed: past --max-connections-per-client, or at --max-connections (idle ones for new ones, new ones where none was idle)',
     );
     this.unlogged = new Map();
+    this.unloggedClients = new Map();
   }
 }
 

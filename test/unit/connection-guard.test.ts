@@ -18,11 +18,11 @@ Max open files            20000                524288               files
 Max locked memory         8388608              8388608              bytes
 `;
 
-/** A loopback server under `guard` that reads what it is sent and never answers. */
-async function guardedServer(guard: ConnectionGuard): Promise<{ port: number; close(): void }> {
+/** A loopback server under `guard` that reads what it is sent and never answers; on `host`, IPv4 loopback unless given. */
+async function guardedServer(guard: ConnectionGuard, host = '127.0.0.1'): Promise<{ port: number; close(): void }> {
   const server = net.createServer((socket) => socket.resume());
   guard.watch(server);
-  server.listen(0, '127.0.0.1');
+  server.listen(0, host);
   await once(server, 'listening');
   return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
 }
@@ -101,6 +101,32 @@ describe('ConnectionGuard', () => {
       sockets.push(await connect(server.port, '127.0.0.1'), await connect(server.port, '127.0.0.1'));
       await waitFor(() => lines.length === 1, 2000, 'the line of the first closed');
       expect(lines[0]!.closed).to.deep.equal({ per_client: 1 });
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      server.close();
+    }
+  });
+
+  it('names in its log line the clients it closed past perClient: their address, or over IPv6 their prefix', async () => {
+    const lines: Array<{ clientsClosed?: Record<string, number> }> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const guard = new ConnectionGuard(
+      { max: 10, perClient: 1, clientIpv6Prefix: 64, idleEvictMs: 60_000 },
+      new Registry(),
+      logger,
+      100_000,
+    );
+    const server = await guardedServer(guard, '::1');
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const socket = net.connect({ port: server.port, host: '::1' });
+        socket.on('error', () => undefined);
+        sockets.push(socket);
+        await once(socket, 'connect');
+      }
+      await waitFor(() => lines.length === 1, 2000, 'the line of the first closed');
+      expect(lines[0]!.clientsClosed).to.deep.equal({ '::/64': 1 });
     } finally {
       sockets.forEach((s) => s.destroy());
       server.close();
