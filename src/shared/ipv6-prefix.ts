@@ -1,6 +1,6 @@
 /**
  * IPv6 address text read as its eight 16-bit words, for what a per-client limit keys a caller by
- * (client-address.ts): the IPv4 address inside an IPv4-mapped one, and the first bits of any other
+ * (client-address.ts): the IPv4 address inside an IPv4-mapped or NAT64 one, and the first bits of any other
  * as canonical prefix text (RFC 5952 for the address, RFC 4007 for its zone: `fe80::%eth0/64`).
  * A host usually holds a whole /64 (SLAAC, privacy addresses), so keyed by its full address one
  * caller could multiply every per-client limit by 2^64.
@@ -43,10 +43,20 @@ function parseIpv6(address: string): Ipv6 | undefined {
   return { words: [...left, ...new Array<number>(WORDS - left.length - right.length).fill(0), ...right], zone };
 }
 
-/** The IPv4 address an IPv4-mapped IPv6 address (`::ffff:10.0.0.7`, any spelling) carries; undefined for any other text. */
-export function mappedIpv4(address: string): string | undefined {
+/**
+ * The first six words of the /96 prefixes whose addresses stand for an IPv4 host: IPv4-mapped
+ * (`::ffff:10.0.0.7`, an IPv4 caller of a dual-stack socket) and NAT64's well-known prefix
+ * (`64:ff9b::10.0.0.7`, RFC 6052: an IPv4 caller translated to reach an IPv6-only server).
+ */
+const IPV4_CARRIERS = [
+  [0, 0, 0, 0, 0, 0xffff],
+  [0x64, 0xff9b, 0, 0, 0, 0],
+];
+
+/** The IPv4 address an IPv4-mapped or NAT64 well-known-prefix IPv6 address carries (any spelling); undefined for any other text. */
+export function carriedIpv4(address: string): string | undefined {
   const words = parseIpv6(address)?.words;
-  if (!words || words.slice(0, 5).some((word) => word !== 0) || words[5] !== 0xffff) return undefined;
+  if (!words || !IPV4_CARRIERS.some((prefix) => prefix.every((word, i) => words[i] === word))) return undefined;
   const [high = 0, low = 0] = words.slice(6);
   return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { addressIdentity, clientAddress, clientNamed, clientPeer } from '../../src/shared/client-address.js';
-import { ipv6Prefix, mappedIpv4 } from '../../src/shared/ipv6-prefix.js';
+import { carriedIpv4, ipv6Prefix } from '../../src/shared/ipv6-prefix.js';
 
 describe('ipv6Prefix', () => {
   it('keeps the first bits of an address as canonical prefix text', () => {
@@ -63,17 +63,22 @@ describe('ipv6Prefix', () => {
   });
 });
 
-describe('mappedIpv4', () => {
+describe('carriedIpv4', () => {
   it('is the IPv4 address an IPv4-mapped IPv6 address carries, however it is spelled', () => {
-    expect(mappedIpv4('::ffff:1.2.3.4')).to.equal('1.2.3.4');
-    expect(mappedIpv4('::FFFF:10.0.0.7')).to.equal('10.0.0.7');
-    expect(mappedIpv4('::ffff:a00:7')).to.equal('10.0.0.7');
-    expect(mappedIpv4('0:0:0:0:0:ffff:c0a8:0101')).to.equal('192.168.1.1');
+    expect(carriedIpv4('::ffff:1.2.3.4')).to.equal('1.2.3.4');
+    expect(carriedIpv4('::FFFF:10.0.0.7')).to.equal('10.0.0.7');
+    expect(carriedIpv4('::ffff:a00:7')).to.equal('10.0.0.7');
+    expect(carriedIpv4('0:0:0:0:0:ffff:c0a8:0101')).to.equal('192.168.1.1');
   });
 
-  it('is undefined for any other address: IPv4-compatible, IPv4, unknown', () => {
-    for (const address of ['::1.2.3.4', '::1', '1::ffff:1.2.3.4', '::ffff:0:1.2.3.4', '10.0.0.7', 'unknown']) {
-      expect(mappedIpv4(address), address).to.equal(undefined);
+  it("is the IPv4 address of a NAT64 well-known-prefix address (64:ff9b::/96): an IPv4 caller's, translated", () => {
+    expect(carriedIpv4('64:ff9b::192.0.2.33')).to.equal('192.0.2.33');
+    expect(carriedIpv4('64:FF9B::C000:221')).to.equal('192.0.2.33');
+  });
+
+  it('is undefined for any other address: IPv4-compatible, another /96 of 64:ff9b::/32, IPv4, unknown', () => {
+    for (const address of ['::1.2.3.4', '::1', '1::ffff:1.2.3.4', '::ffff:0:1.2.3.4', '64:ff9b:1::1.2.3.4', '10.0.0.7', 'unknown']) {
+      expect(carriedIpv4(address), address).to.equal(undefined);
     }
   });
 });
@@ -93,8 +98,9 @@ describe('clientAddress', () => {
     expect(clientAddress('2001:db8:1:2::1', 1)).to.equal('::/1');
   });
 
-  it('keys IPv4 and IPv4-mapped callers by their IPv4 address, whatever the prefix', () => {
+  it('keys IPv4, IPv4-mapped and NAT64 callers by their IPv4 address, whatever the prefix: a NAT64 prefix holds every IPv4 caller', () => {
     for (const bits of [1, 64, 128]) {
+      expect(clientAddress('64:ff9b::198.51.100.7', bits)).to.equal('198.51.100.7');
       expect(clientAddress('10.0.0.7', bits)).to.equal('10.0.0.7');
       expect(clientAddress('::ffff:10.0.0.7', bits)).to.equal('10.0.0.7');
       expect(clientAddress('::FFFF:127.0.0.2', bits)).to.equal('127.0.0.2');
