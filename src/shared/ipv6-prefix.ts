@@ -67,28 +67,12 @@ function maskWord(word: number, index: number, bits: number): number {
   return kept === 0 ? 0 : word & ((0xffff << (WORD_BITS - kept)) & 0xffff);
 }
 
-/** Where the longest run of two or more zero words starts and how long it is (the first of equals, RFC 5952 4.2.3). */
-function longestZeroRun(words: readonly number[]): { start: number; length: number } | undefined {
-  let best: { start: number; length: number } | undefined;
-  let start = -1;
-  for (let i = 0; i <= words.length; i++) {
-    if (i < words.length && words[i] === 0) {
-      if (start < 0) start = i;
-      continue;
-    }
-    const length = start < 0 ? 0 : i - start;
-    if (length >= 2 && length > (best?.length ?? 0)) best = { start, length };
-    start = -1;
-  }
-  return best;
-}
-
-/** RFC 5952's text of `words`: lower-case hex without leading zeros, the longest run of zero words as `::`. */
+/**
+ * RFC 5952's text of `words`: lower-case hex without leading zeros, the longest run of two or more
+ * zero words as `::`; the URL standard serializes an IPv6 host by the same rules.
+ */
 function canonicalText(words: readonly number[]): string {
-  const hex = words.map((word) => word.toString(16));
-  const run = longestZeroRun(words);
-  if (!run) return hex.join(':');
-  return `${hex.slice(0, run.start).join(':')}::${hex.slice(run.start + run.length).join(':')}`;
+  return new URL(`http://[${words.map((word) => word.toString(16)).join(':')}]`).hostname.slice(1, -1);
 }
 
 /**
