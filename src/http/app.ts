@@ -16,7 +16,7 @@ import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OcrError } from '../shared/errors.js';
-import { clientPeer, DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
+import { DEFAULT_CLIENT_IPV6_PREFIX } from '../shared/client-address.js';
 import { requestIdOf } from '../shared/request-id.js';
 import type { HttpCall, OcrBackend } from './backend.js';
 import type { AccessControl } from '../auth/access-control.js';
@@ -34,11 +34,12 @@ import { bodyTurn } from './body-turn.js';
 import { checkJsonBody, JsonBody } from './json-body.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
-import { CLIENT_CLOSED, HttpError, toHttpFailure, type HttpFailure } from './failure.js';
+import { CLIENT_CLOSED, CLIENT_LEFT_MID_BODY, HttpError, toHttpFailure, type HttpFailure } from './failure.js';
 import { frameworkErrorAnswer } from './framework-errors.js';
 import type { HttpMetrics } from './http-metrics.js';
 import { lingerAfterAnswer } from './lingering-close.js';
 import { openApiDocument } from './openapi.js';
+import { RequestArrivals } from './request-arrivals.js';
 import {
   bodyLimit,
   checkImage,
@@ -150,6 +151,13 @@ function httpCall(request: FastifyRequest, reply: FastifyReply, body?: OptionSou
 }
 
 /**
+ * Whether `request`'s body was cut by its connection closing: Node ends such a request with its
+ * own reset error ("aborted"). One the server failed itself (a stalled upload, body-turn.ts) has ours.
+ */
+const leftMidBody = (request: IncomingMessage): boolean =>
+  !request.complete && (request.errored as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+
+/**
  * The routes declare no schemas to validate or serialize with: readImages and request-options.ts
  * check each request and say what is wrong in the API's own words. Fastify's default compilers
  * (ajv, fast-json-stringify) would load for nothing, about 0.1 s of every start; a schema added
@@ -186,6 +194,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const wrongMethodRoute = new WeakMap<FastifyRequest, string>();
   /** Responses of requests answered from their socket (request-timeout.ts), by the status they were sent. */
   const answeredFromSocket = new WeakMap<object, number>();
+  /** What each request's lines name it by, whichever writes them. */
+  const arrivals = new RequestArrivals((request) => request.routeOptions.url ?? wrongMethodRoute.get(request));
   /**
    * Counts a request once its answer is done with: its status, or 499 when its client left before
    * the answer was written (as its log line says, and as gRPC counts CANCELLED). Fastify's
@@ -193,9 +203,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
    * answered before it reached a route (a malformed URL) is counted as route `unknown`.
    */
   const countWhenDone = (request: FastifyRequest, reply: FastifyReply): void => {
-    const started = performance.now();
-    // Read now: once the connection has closed, its socket no longer says who it was.
-    const peer = clientPeer(request.socket.remoteAddress, request.socket.remotePort);
+    const { started, peer } = arrivals.arrived(request, reply.raw);
     reply.raw.once('close', () => {
       const route = request.routeOptions.url ?? wrongMethodRoute.get(request) ?? 'unknown';
       const status = answeredFromSocket.get(reply.raw) ?? (reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED);
@@ -220,10 +228,16 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     requestTimeout,
     // A request answered from its socket (too slow, malformed): one parsed is counted with its route and
     // that status when its response closes; one that never was, as route `unknown`.
-    clientErrorHandler: clientErrorAnswer(serverOptions, logger, closing.signal, (status, response) => {
-      if (response) answeredFromSocket.set(response, status);
-      else metrics.requests.inc({ route: 'unknown', status: String(status) });
-    }),
+    clientErrorHandler: clientErrorAnswer(
+      serverOptions,
+      logger,
+      closing.signal,
+      (status, response) => {
+        if (response) answeredFromSocket.set(response, status);
+        else metrics.requests.inc({ route: 'unknown', status: String(status) });
+      },
+      (response) => arrivals.fieldsOf(response),
+    ),
     frameworkErrors: frameworkErrorAnswer(logger, countWhenDone),
     // The caller's x-request-id, or a new one: the id of the logs' lines, and of the answer (below).
     genReqId: (request: { headers: Record<string, unknown> }) => requestIdOf(request.headers['x-request-id']),
@@ -335,6 +349,15 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   };
 
   app.setErrorHandler(async (err, request, reply) => {
+    // Answered from its socket (408, request-timeout.ts), with its line: its body's reader failed as that connection closed.
+    if (answeredFromSocket.has(reply.raw)) return;
+    const fields = arrivals.fieldsOf(reply.raw) ?? { requestId: request.id };
+    // Its client closed the connection before its body had all come: nothing was refused, it left,
+    // and is counted so (499, countWhenDone). Its reader's error ("aborted") was a 400 in the log.
+    if (leftMidBody(request.raw)) {
+      logger.info({ ...fields, status: CLIENT_CLOSED, code: 'CANCELLED', message: CLIENT_LEFT_MID_BODY }, 'ended after the caller left');
+      return;
+    }
     // The Web UI's files refuse a path out of web/ (`/../x`) as forbidden: it names no file served, as a 404 says.
     if (request.routeOptions.url === STATIC_ROUTE && (err as { statusCode?: number }).statusCode === 403) return reply.callNotFound();
     // An OcrError may come through a body's reader (body-turn.ts), which gives it a statusCode of 400.
@@ -348,14 +371,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
             request.routeOptions.url === LINES_ROUTE,
             request.headers['content-type'],
           ) ?? toHttpFailure(err));
-    const log = {
-      requestId: request.id,
-      route: request.routeOptions.url,
-      status: failure.status,
-      code: failure.code,
-      message: failure.message,
-      peer: clientPeer(request.socket.remoteAddress, request.socket.remotePort),
-    };
+    const log = { ...fields, status: failure.status, code: failure.code, message: failure.message };
     if (failure.status >= 500 && failure.code === 'INTERNAL') logger.error({ ...log, err }, 'failed');
     // Nothing was refused: the client went away first. Said as over gRPC (call-handler.ts).
     else if (failure.status === CLIENT_CLOSED) logger.info(log, 'ended after the caller left');

@@ -21,6 +21,9 @@ export interface HttpFailure {
 /** Clients that went away: nginx's convention, never seen by the client itself. */
 export const CLIENT_CLOSED = 499;
 
+/** What the log says of a request whose client closed its connection before sending all of its body. */
+export const CLIENT_LEFT_MID_BODY = 'the client closed its connection before its request body had all come';
+
 const STATUS: Record<string, number> = {
   INVALID_ARGUMENT: 400,
   OUT_OF_RANGE: 400,

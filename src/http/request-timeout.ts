@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { isLingering, lingerAfterMalformed } from './lingering-close.js';
+import type { RequestFields } from './request-arrivals.js';
 import { failureJson } from './response-json.js';
 import { RAW_SECURITY_HEADER_LINES } from './security-headers.js';
 import { clientPeer } from '../shared/client-address.js';
@@ -33,6 +34,12 @@ export const serverTimeouts = (requestTimeoutMs: number): ServerTimeouts => ({
   headersTimeout: Math.min(60_000, requestTimeoutMs),
   connectionsCheckingInterval: connectionsCheckingIntervalMs(requestTimeoutMs),
 });
+
+/** The part of a response Node made for a request that is read here: whether its answer has begun, and its request. */
+interface InFlightResponse {
+  headersSent?: boolean;
+  req?: { complete: boolean };
+}
 
 /**
  * What Node's HTTP server reports of a request it could not take (its `clientError` event). Node
@@ -62,7 +69,8 @@ function clientFailure(err: NodeJS.ErrnoException, headersParsed: boolean, timeo
  * Fastify's `clientErrorHandler`: the request that came too slowly (408) or malformed (400, 431)
  * answered in the API's JSON, as Node would answer it: only where no response has begun on the
  * socket, then the connection closed (after a malformed one, a lingering close: lingering-close.ts).
- * `stop` ends the lingering closes (the server closing); `count` is told of each answer written, with the
+ * One already parsed is named in its answer and line as the app names it (`fieldsOf`). `stop` ends
+ * the lingering closes (the server closing); `count` is told of each answer written, with the
  * response of the request it answers where one was parsed (the metrics).
  */
 export function clientErrorAnswer(
@@ -70,6 +78,7 @@ export function clientErrorAnswer(
   logger: Logger,
   stop: AbortSignal,
   count: (status: number, response?: object) => void = () => undefined,
+  fieldsOf: (response: object) => RequestFields | undefined = () => undefined,
 ): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed || isLingering(socket)) return;
@@ -80,16 +89,26 @@ export function clientErrorAnswer(
       return;
     }
     // The response Node made for the request it parsed, until that response is finished.
-    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    const inFlight = (socket as Socket & { _httpMessage?: InFlightResponse | null })._httpMessage;
+    // The client closed its side halfway through a request's body, as a dropped or cancelled upload
+    // does: it left. Its body's reader fails as the connection closes, and the app says so (499);
+    // answered here, it was logged and counted as a malformed request of no id, and again as a 400.
+    if (err.code === 'HPE_INVALID_EOF_STATE' && inFlight?.req?.complete === false) {
+      socket.destroy();
+      return;
+    }
     const failure = clientFailure(err, Boolean(inFlight), timeouts);
+    const request = inFlight ? fieldsOf(inFlight) : undefined;
     const peer = clientPeer(socket.remoteAddress, socket.remotePort);
-    logger.info({ status: failure.status, code: failure.code, message: failure.message, peer }, 'refused');
+    logger.info({ ...request, status: failure.status, code: failure.code, message: failure.message, peer }, 'refused');
     if (socket.writable && !inFlight?.headersSent) {
       count(failure.status, inFlight ?? undefined);
       const body = JSON.stringify(failureJson(failure));
+      // A request id is printable ASCII alone (request-id.ts): it cannot end the header.
+      const id = request ? `x-request-id: ${request.requestId}\r\n` : '';
       socket.write(
         `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADER_LINES}Connection: close\r\n\r\n${body}`,
+          `Content-Length: ${Buffer.byteLength(body)}\r\n${id}${RAW_SECURITY_HEADER_LINES}Connection: close\r\n\r\n${body}`,
       );
       // A malformed request's client may still be sending its body, which a close at once would meet with a reset.
       if (failure.status !== 408) return lingerAfterMalformed(socket, stop);

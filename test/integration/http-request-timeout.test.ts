@@ -8,9 +8,20 @@ import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
 import { serverTimeouts } from '../../src/http/request-timeout.js';
 import { waitFor } from '../../src/dev/wait-for.js';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { listenHttpApp } from '../support/http-app.js';
+
+/** A line of the app's log, as the tests here read it. */
+interface LogLine {
+  msg: string;
+  requestId?: string;
+  route?: string;
+  status?: number;
+  code?: string;
+  ms?: number;
+}
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
 async function rawExchange(port: number, request: string): Promise<{ answer: string; ms: number }> {
@@ -89,6 +100,29 @@ describe('HTTP request timeout', function () {
         'ocr_http_requests_total{route="/api/ocr",status="408"} 1',
         'ocr_http_requests_total{route="unknown",status="400"} 2',
       ]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('names a request it answers 408 by its id, in the answer and in its one log line, as every other answer is named', async () => {
+    const lines: LogLine[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+    const app = await listenHttpApp({}, { maxImageBytes: 1024 * 1024, requestTimeoutMs: 400, logger });
+    try {
+      const head =
+        'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nx-request-id: slow-upload\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n';
+      const { answer } = await rawExchange(app.port, head + 'x'.repeat(1000));
+      expect(answer).to.match(/^HTTP\/1.1 408 /);
+      expect(answer).to.match(/\r\nx-request-id: slow-upload\r\n/i);
+      // A request answered after it, so that whatever the app did with the first once its connection closed is logged.
+      const next = await fetch(`http://127.0.0.1:${app.port}/api/ocr`, { method: 'POST', headers: { 'x-request-id': 'after-it' } });
+      expect(next.status).to.equal(400);
+      await waitFor(() => lines.some((l) => l.requestId === 'after-it'), 2000, 'the next request logged');
+      expect(lines.filter((l) => l.requestId === 'slow-upload')).to.have.lengthOf(1);
+      const [line] = lines.filter((l) => l.requestId === 'slow-upload');
+      expect(line).to.include({ msg: 'refused', route: '/api/ocr', status: 408, code: 'DEADLINE_EXCEEDED' });
+      expect(line!.ms).to.be.a('number');
     } finally {
       await app.close();
     }

@@ -79,7 +79,7 @@ describe('each call has its log line, under a request id its caller can read', f
     expect((await lineOf(server, id, 'answered')).method).to.equal('Recognize');
   });
 
-  it("logs an HTTP request answered OK by an instance's own port, and names the caller of one refused", async () => {
+  it("logs an HTTP request answered OK by an instance's own port, and names the caller and the time of one refused", async () => {
     const ok = await fetch(`http://127.0.0.1:${server.httpPort!}/api/ocr`, {
       method: 'POST',
       body: new Uint8Array(image),
@@ -93,7 +93,9 @@ describe('each call has its log line, under a request id its caller can read', f
       headers: { 'content-type': 'image/png', 'x-request-id': 'direct-bad' },
     });
     expect(bad.status).to.equal(415);
-    expect((await lineOf(server, 'direct-bad', 'refused')).peer).to.match(PEER);
+    const refused = await lineOf(server, 'direct-bad', 'refused');
+    expect(refused.peer).to.match(PEER);
+    expect(refused.ms).to.be.a('number');
   });
 
   it('names the caller of a request refused before it reached a route: a malformed request, a malformed path', async () => {
@@ -105,6 +107,32 @@ describe('each call has its log line, under a request id its caller can read', f
     expect((await fetch(`http://127.0.0.1:${server.httpPort!}/%zz`)).status).to.equal(400);
     await waitFor(() => refused().length === 2, 10_000, 'both refusals');
     for (const line of refused()) expect(line.peer, JSON.stringify(line)).to.match(PEER);
+  });
+
+  it('logs a client that closes its connection halfway through its upload as gone (499), once, not as a malformed request', async () => {
+    const counted = (status: number): Promise<number> =>
+      metricSample(server.httpPort!, `ocr_http_requests_total{route="/api/ocr",status="${status}"}`, 0);
+    const malformedBefore = await counted(400);
+    const goneBefore = await counted(499);
+    // 100 kB declared, 1 kB sent, then the client's side closed: a dropped upload, as a cancelled curl makes.
+    const socket = connect(server.httpPort!, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.resume();
+    socket.write(
+      'POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nx-request-id: left-mid-upload\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n',
+    );
+    socket.end(Buffer.alloc(1000));
+    await once(socket, 'close');
+    const line = await lineOf(server, 'left-mid-upload', 'ended after the caller left');
+    expect(line).to.include({ route: '/api/ocr', status: 499 });
+    expect(line.ms).to.be.a('number');
+    expect(line.peer).to.match(PEER);
+    await waitFor(async () => (await counted(499)) === goneBefore + 1, 10_000, 'the request counted as 499');
+    // Its one line: no refusal under its id, nor one of a malformed request from its connection.
+    const lines = logLines<CallLine & { message?: string }>(server.stderr());
+    expect(lines.filter((l) => l.requestId === 'left-mid-upload').map((l) => l.msg)).to.deep.equal(['ended after the caller left']);
+    expect(lines.filter((l) => l.peer === line.peer && l.msg === 'refused')).to.deep.equal([]);
+    expect(await counted(400)).to.equal(malformedBefore);
   });
 
   it('logs a call refused for load from its headers, at debug, under the id it sends back', async () => {
