@@ -92,7 +92,14 @@ export function accessInterceptor(
     };
     const refuse = (err: unknown): void => {
       const { code, details, metadata } = toStatus(err);
-      const fields = { requestId: id, method: method ?? descriptor.path, code: statusName(code), message: details, peer: call.getPeer() };
+      const fields = {
+        requestId: id,
+        method: method ?? descriptor.path,
+        code: statusName(code),
+        message: details,
+        ms: Math.round(performance.now() - arrived),
+        peer: call.getPeer(),
+      };
       if (err instanceof AuthFailure) access.refusals.refused(logger(), fallbackIdentity(call, clientIpv6Prefix), refusalKind(err), fields);
       else if (isOverQuota(details))
         access.refusals.refused(logger(), fallbackIdentity(call, clientIpv6Prefix), overQuotaKind(details), fields, 'info');

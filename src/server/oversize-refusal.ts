@@ -64,7 +64,14 @@ export function oversizeRefusal(
                   const code = statusName(status.code);
                   metrics.answeredNotOk(method, code, arrived);
                   logger()?.info(
-                    { requestId: requestId(metadata), method, code, message: status.details, peer: call.getPeer() },
+                    {
+                      requestId: requestId(metadata),
+                      method,
+                      code,
+                      message: status.details,
+                      ms: Math.round(performance.now() - arrived),
+                      peer: call.getPeer(),
+                    },
                     'refused',
                   );
                 }

@@ -131,13 +131,14 @@ describe('tokens never reach a log line', function () {
     const serverLog = server!.stderr();
     expect(serverLog).to.include('"msg":"refused"');
     expect(serverLog).to.include('unknown API key');
-    // A refusal for the token is tied to its call as any other refusal is: its request id, method and code.
+    // A refusal for the token is tied to its call as any other refusal is: its request id, method, code and time.
     const grpcRefusal = serverLog
       .split('\n')
       .filter((l) => l.includes('"msg":"refused"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.method === 'RecognizeLines');
     expect(grpcRefusal).to.deep.include({ requestId: 'refused-for-its-token', code: 'UNAUTHENTICATED' });
+    expect(grpcRefusal!.ms).to.be.a('number');
     for (const secret of [reader, admin, wrong]) {
       expectAbsent(serverLog, secret, 'the server log');
       expectAbsent(gatewayLog, secret, 'the gateway log');

@@ -381,7 +381,7 @@ async function toBmp(png: Buffer): Promise<Buffer> {
 describe('a gRPC message over the size limit, in the log', function () {
   this.timeout(120_000);
 
-  it('is logged at info as refused, with its request id, method and code, as an HTTP 413 is', async () => {
+  it('is logged at info as refused, with its request id, method, code and time, as an HTTP 413 is', async () => {
     const server = await spawnServer(['--max-message-mb', '1', '--workers', '1', '--log-level', 'info']);
     const client = new OcrClient(`127.0.0.1:${server.port}`, { maxAttempts: 1 });
     try {
@@ -399,6 +399,7 @@ describe('a gRPC message over the size limit, in the log', function () {
       await waitFor(() => refusal() !== undefined, 5000, 'the refusal logged');
       expect(refusal()).to.deep.include({ level: 30, requestId: 'too-large-1', method: 'Recognize', code: 'RESOURCE_EXHAUSTED' });
       expect(refusal()!.message).to.match(/^the message is 2\.0 MiB/);
+      expect(refusal()!.ms).to.be.a('number');
     } finally {
       client.close();
       server.child.kill('SIGKILL');
