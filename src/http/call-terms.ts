@@ -7,7 +7,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Priority } from './backend.js';
 import { HttpError } from './failure.js';
-import { shown, type OptionSource } from './request-options.js';
+import { shown } from '../shared/shown.js';
+import type { OptionSource } from './request-options.js';
 
 /** Query parameters and body fields that are the request's own, not recognition options. */
 export const CALL_PARAMETERS = new Set(['timeout_ms', 'priority']);

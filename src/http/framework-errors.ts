@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { HttpFailure } from './failure.js';
 import { failureJson } from './response-json.js';
 import { clientPeer } from '../shared/client-address.js';
+import { clipped } from '../shared/shown.js';
 import { securityHeaders } from './security-headers.js';
 
 export function routingFailure(err: FastifyError, path: string): HttpFailure {
@@ -14,7 +15,7 @@ export function routingFailure(err: FastifyError, path: string): HttpFailure {
     return {
       status: 400,
       code: 'INVALID_ARGUMENT',
-      message: `the URL path ${path} is malformed: a % must begin an escape of two hex digits; send % itself as %25`,
+      message: `the URL path ${clipped(path)} is malformed: a % must begin an escape of two hex digits; send % itself as %25`,
     };
   }
   const status = err.statusCode ?? 500;

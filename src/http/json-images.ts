@@ -4,6 +4,7 @@
  * (json-images-thread.ts) and a small one's where it is.
  */
 import { tooLarge } from '../shared/image-limit.js';
+import { clipped } from '../shared/shown.js';
 import { decodeBase64Image } from './base64-image.js';
 import { CALL_PARAMETERS } from './call-terms.js';
 import { HttpError } from './failure.js';
@@ -26,6 +27,15 @@ const OTHER_ROUTE = {
   lines: '"image" is /api/ocr\'s field, for a page: send line images in "images"',
 };
 
+/** The unknown fields a refusal names: a body may hold a thousand. */
+const LISTED_FIELDS = 8;
+
+/** `keys` as a refusal lists them: the first LISTED_FIELDS, each clipped, and how many more there are. */
+function listed(keys: string[]): string {
+  const more = keys.length - LISTED_FIELDS;
+  return [...keys.slice(0, LISTED_FIELDS).map(clipped), ...(more > 0 ? [`and ${more} more`] : [])].join(', ');
+}
+
 /**
  * Why a body with `keys` beside its images and options is refused, and where they go: the other
  * route's image field would be read by neither route, and an option or the call's own parameters
@@ -39,7 +49,7 @@ function unknownFields(keys: string[], many: boolean): string {
     ...(misplaced ? [`options, timeout_ms and priority go in "options": {"${field}": ..., "options": {"${misplaced}": ...}}`] : []),
   ];
   const own = many ? '"images" (base64 strings)' : '"image" (base64)';
-  return [`unknown field${keys.length > 1 ? 's' : ''} ${keys.join(', ')}; send ${own} and "options"`, ...hints].join('; ');
+  return [`unknown field${keys.length > 1 ? 's' : ''} ${listed(keys)}; send ${own} and "options"`, ...hints].join('; ');
 }
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf];

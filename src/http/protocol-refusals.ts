@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { HttpError } from './failure.js';
-import { shown } from './request-options.js';
+import { shown } from '../shared/shown.js';
 
 /** Node's server option that lets a request without Host through to the app. */
 export const HOST_LEFT_TO_APP = { requireHostHeader: false } as const;

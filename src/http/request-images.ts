@@ -8,6 +8,7 @@ import { OcrError } from '../shared/errors.js';
 import { sniffFormat } from '../shared/image-format.js';
 import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
+import { clipped, shown } from '../shared/shown.js';
 import { HttpError, type HttpFailure } from './failure.js';
 import { base64FormField } from './form-body.js';
 import { JsonBody } from './json-body.js';
@@ -34,7 +35,7 @@ export function unsupportedBody(contentType: string | undefined): string {
     type.toLowerCase() === 'text/plain'
       ? ' (JSON sent as text/plain, as fetch sends a string, needs the header Content-Type: application/json)'
       : '';
-  return `unsupported Content-Type ${type}; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json${hint}`;
+  return `unsupported Content-Type ${clipped(type)}; send multipart/form-data with the field 'image', an image/* or application/octet-stream body, or application/json${hint}`;
 }
 
 /**
@@ -141,7 +142,7 @@ export function checkImage(bytes: Uint8Array, what: string, sentAs?: string): vo
     throw new HttpError(
       415,
       'INVALID_ARGUMENT',
-      `the body is a URL-encoded form whose field '${inForm.field}' holds the base64 text of a ${inForm.format} image, a form this API does not read: ` +
+      `the body is a URL-encoded form whose field ${shown(inForm.field)} holds the base64 text of a ${inForm.format} image, a form this API does not read: ` +
         "send the file in a multipart/form-data field 'image' (Python requests: files={'image': f}; curl -F image=@file), " +
         "or the base64 text as JSON with Content-Type: application/json (requests: json={'image': text})",
     );

@@ -5,6 +5,7 @@
  */
 import type { RecognizeOptions } from '../gen/ocr/v1/ocr.js';
 import { checkOptionRanges, OPTION_RANGES } from '../server/convert.js';
+import { shown } from '../shared/shown.js';
 import { HttpError } from './failure.js';
 
 type Kind = 'integer' | 'number' | 'boolean';
@@ -68,15 +69,6 @@ export const optionName = (key: string): string | undefined => BY_NAME.get(key);
  */
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
-/** The most of a caller's value that a message repeats: a JSON body may hold an option megabytes long, which the answer and the log line would carry whole. */
-const SHOWN_CHARACTERS = 64;
-
-/** What was sent, as it was sent: a string quoted, JSON's other values as JSON ([960] stays an array); past SHOWN_CHARACTERS, its start and its length. */
-export const shown = (raw: unknown): string => {
-  const text = typeof raw === 'string' ? `'${raw}'` : (JSON.stringify(raw) ?? String(raw));
-  return text.length <= SHOWN_CHARACTERS ? text : `${text.slice(0, SHOWN_CHARACTERS)}… (${text.length} characters)`;
-};
-
 function parseValue(name: string, kind: Kind, raw: unknown): number | boolean {
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
@@ -126,7 +118,7 @@ export function parseOptions(
         throw new HttpError(
           400,
           'INVALID_ARGUMENT',
-          `unknown option '${key}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}, beside the request's own ${[...ignore].join(' and ')}`,
+          `unknown option ${shown(key)}; the options are ${Object.keys(OPTION_FIELDS).join(', ')}, beside the request's own ${[...ignore].join(' and ')}`,
         );
       }
       const earlier = placeOf.get(name);

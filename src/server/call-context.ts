@@ -6,6 +6,7 @@ import type { Metadata, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-j
 import type { CallPriority, OcrEngine } from '../engine/index.js';
 import { invalidArgument } from '../shared/errors.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../shared/request-id.js';
+import { shown } from '../shared/shown.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -83,5 +84,7 @@ export function priorityNamed(given: unknown): CallPriority | null {
 export function callPriority(metadata: Metadata): CallPriority {
   const priority = priorityOf(metadata);
   if (priority) return priority;
-  throw invalidArgument(`metadata ${PRIORITY_METADATA} is '${String(metadata.get(PRIORITY_METADATA)[0])}'; send 'interactive' or 'batch'`);
+  throw invalidArgument(
+    `metadata ${PRIORITY_METADATA} is ${shown(String(metadata.get(PRIORITY_METADATA)[0]))}; send 'interactive' or 'batch'`,
+  );
 }

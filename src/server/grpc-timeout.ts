@@ -5,6 +5,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
+import { shown } from '../shared/shown.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
 import { screenStreams } from './stream-screen.js';
@@ -22,7 +23,7 @@ export function grpcTimeoutMs(header: string | string[] | undefined): number | u
 /** What a caller whose `grpc-timeout` is malformed is told. */
 function malformedTimeout(header: string | string[]): string {
   return (
-    `grpc-timeout is '${String(header)}', which is no gRPC timeout: send up to 8 digits and a unit ` +
+    `grpc-timeout is ${shown(String(header))}, which is no gRPC timeout: send up to 8 digits and a unit ` +
     '(H, M, S, m, u or n: 30S, 1500m), or no grpc-timeout for a call without a deadline'
   );
 }

@@ -7,6 +7,7 @@
  * UNIMPLEMENTED, with grpc-accept-encoding naming what it takes.
  */
 import { Metadata, status } from '@grpc/grpc-js';
+import { shown } from '../shared/shown.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
 import type { ServerMetrics } from './metrics.js';
 import { screenStreams } from './stream-screen.js';
@@ -15,7 +16,7 @@ import { refuseStream } from './trailers-only.js';
 /** What a caller whose request is compressed with `encoding` is told. */
 function compressedRequest(encoding: string): string {
   return (
-    `this server takes requests uncompressed, not in grpc-encoding '${encoding}': images are compressed already; ` +
+    `this server takes requests uncompressed, not in grpc-encoding ${shown(encoding)}: images are compressed already; ` +
     "send the call without compression (leave out grpc-go's grpc.UseCompressor, grpc-java's withCompression)"
   );
 }

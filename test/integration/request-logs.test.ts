@@ -135,6 +135,62 @@ describe('each call has its log line, under a request id its caller can read', f
     expect(await counted(400)).to.equal(malformedBefore);
   });
 
+  it("repeats no more than the start of a caller's long text in a refusal's answer and log line", async () => {
+    const long = (c: string): string => c.repeat(8000);
+    const http = async (requestId: string, path: string, headers: Record<string, string>, body: string): Promise<string> => {
+      const res = await fetch(`http://127.0.0.1:${server.httpPort!}${path}`, {
+        method: 'POST',
+        body,
+        headers: { ...headers, 'x-request-id': requestId },
+      });
+      expect(res.status, requestId).to.be.oneOf([400, 415]);
+      return ((await res.json()) as { msg: string }).msg;
+    };
+    const grpcRefusal = async (requestId: string, headers: http2.OutgoingHttpHeaders): Promise<string> => {
+      const session = http2.connect(`http://127.0.0.1:${server.port}`);
+      try {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': `/${OCR_SERVICE}/Recognize`,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'x-request-id': requestId,
+          ...headers,
+        });
+        stream.on('error', () => undefined);
+        stream.end(Buffer.alloc(5));
+        const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+        return decodeURIComponent(String(answer['grpc-message']));
+      } finally {
+        session.destroy();
+      }
+    };
+    const answers = {
+      'long-json-field': await http(
+        'long-json-field',
+        '/api/ocr',
+        { 'content-type': 'application/json' },
+        `{"image": "", "${'x'.repeat(1_000_000)}": 1}`,
+      ),
+      'long-option-name': await http('long-option-name', `/api/ocr?${long('o')}=1`, { 'content-type': 'image/png' }, 'x'),
+      'long-content-type': await http('long-content-type', '/api/ocr', { 'content-type': `text/${long('t')}` }, 'x'),
+      'long-path': await http('long-path', `/%zz${long('p')}`, {}, 'x'),
+      'long-priority': await grpcRefusal('long-priority', { 'ocr-priority': long('b') }),
+      'long-grpc-timeout': await grpcRefusal('long-grpc-timeout', { 'grpc-timeout': long('9') }),
+      'long-grpc-encoding': await grpcRefusal('long-grpc-encoding', { 'grpc-encoding': long('g') }),
+    };
+    for (const [requestId, message] of Object.entries(answers)) {
+      // Its start, and how long it was: enough to find the mistake, and no more.
+      expect(message, requestId).to.match(/… \(\d+ characters\)/);
+      expect(message.length, requestId).to.be.below(1000);
+    }
+    // grpc-timeout's and grpc-encoding's refusals, from the stream's headers, are counted, not logged.
+    for (const requestId of ['long-json-field', 'long-option-name', 'long-content-type', 'long-path', 'long-priority']) {
+      const line = await lineOf(server, requestId, 'refused');
+      expect(JSON.stringify(line).length, requestId).to.be.below(1500);
+    }
+  });
+
   it('logs a call refused for load from its headers, at debug, under the id it sends back', async () => {
     // The one worker busy with a large page for seconds: no room ahead of a call of 500 ms.
     const busy = new OcrClient(`127.0.0.1:${server.port}`, { deadlineMs: 120_000 });
