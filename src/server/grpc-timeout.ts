@@ -7,9 +7,8 @@ import { status } from '@grpc/grpc-js';
 import { MAX_TIMER_MS } from '../shared/answer-deadline.js';
 import { shown } from '../shared/shown.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
-import type { ServerMetrics } from './metrics.js';
 import { screenStreams } from './stream-screen.js';
-import { refuseStream } from './trailers-only.js';
+import { refuseStream, type StreamRefusals } from './trailers-only.js';
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
@@ -39,11 +38,11 @@ function malformedTimeout(header: string | string[]): string {
  * to a negative one, and the call failed at once with DEADLINE_EXCEEDED. A deadline that far off is
  * as good as none (the SDK sends none: src/client/call-settings.ts), and the call is served as one without.
  */
-export function screenTimeouts(server: GrpcHttp2Server, metrics: ServerMetrics): void {
+export function screenTimeouts(server: GrpcHttp2Server, refusals: StreamRefusals): void {
   screenStreams(server, (stream, headers) => {
     const header = headers['grpc-timeout'];
     const ms = grpcTimeoutMs(header);
-    if (ms === null) return refuseStream(stream, headers, metrics, status.INVALID_ARGUMENT, malformedTimeout(header!));
+    if (ms === null) return refuseStream(stream, headers, refusals, status.INVALID_ARGUMENT, malformedTimeout(header!));
     if (typeof ms === 'number' && ms > MAX_TIMER_MS) delete headers['grpc-timeout'];
     return false;
   });

@@ -13,9 +13,8 @@ import type { ServerOptions } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { headerListBytes, kib, MAX_METADATA_BYTES } from '../shared/metadata-limit.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
-import type { ServerMetrics } from './metrics.js';
 import { screenStreams } from './stream-screen.js';
-import { refuseStream } from './trailers-only.js';
+import { refuseStream, type StreamRefusals } from './trailers-only.js';
 
 /** The header list Node lets through to the refusal below; over it, Node resets the stream. */
 const HEADER_LIST_HARD_BYTES = 2 * MAX_METADATA_BYTES;
@@ -38,9 +37,9 @@ export function metadataTooLarge(bytes: number): string {
 }
 
 /** Answers each new stream of `server` whose metadata is over MAX_METADATA_BYTES; hands every other on. */
-export function refuseLargeMetadata(server: GrpcHttp2Server, metrics: ServerMetrics): void {
+export function refuseLargeMetadata(server: GrpcHttp2Server, refusals: StreamRefusals): void {
   screenStreams(server, (stream, headers, raw) => {
     const bytes = headerListBytes(raw);
-    return bytes > MAX_METADATA_BYTES && refuseStream(stream, headers, metrics, status.INVALID_ARGUMENT, metadataTooLarge(bytes));
+    return bytes > MAX_METADATA_BYTES && refuseStream(stream, headers, refusals, status.INVALID_ARGUMENT, metadataTooLarge(bytes));
   });
 }

@@ -9,9 +9,8 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { shown } from '../shared/shown.js';
 import type { GrpcHttp2Server } from './http2-servers.js';
-import type { ServerMetrics } from './metrics.js';
 import { screenStreams } from './stream-screen.js';
-import { refuseStream } from './trailers-only.js';
+import { refuseStream, type StreamRefusals } from './trailers-only.js';
 
 /** What a caller whose request is compressed with `encoding` is told. */
 function compressedRequest(encoding: string): string {
@@ -22,12 +21,12 @@ function compressedRequest(encoding: string): string {
 }
 
 /** Answers each new stream of `server` whose request is compressed; hands every other on. */
-export function refuseCompressedRequests(server: GrpcHttp2Server, metrics: ServerMetrics): void {
+export function refuseCompressedRequests(server: GrpcHttp2Server, refusals: StreamRefusals): void {
   const accepted = new Metadata();
   accepted.set('grpc-accept-encoding', 'identity');
   screenStreams(server, (stream, headers) => {
     const encoding = headers['grpc-encoding'];
     if (encoding === undefined || encoding === 'identity') return false;
-    return refuseStream(stream, headers, metrics, status.UNIMPLEMENTED, compressedRequest(String(encoding)), accepted);
+    return refuseStream(stream, headers, refusals, status.UNIMPLEMENTED, compressedRequest(String(encoding)), accepted);
   });
 }

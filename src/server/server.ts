@@ -455,11 +455,12 @@ function guardHttp2(w: Wiring, connections: ConnectionGuard): (http2Server: Grpc
     });
     // After, so run first: the stream's headers reach the refusal above, and grpc-js, with a
     // well-formed timeout that does not overflow.
-    screenTimeouts(http2Server, w.metrics);
+    const refusals = { metrics: w.metrics, logger: () => w.callLog.logger };
+    screenTimeouts(http2Server, refusals);
     // After, so run first: a compressed request is not inflated by grpc-js.
-    refuseCompressedRequests(http2Server, w.metrics);
+    refuseCompressedRequests(http2Server, refusals);
     // Last, so run first: no other reads the headers of a call refused for their size.
-    refuseLargeMetadata(http2Server, w.metrics);
+    refuseLargeMetadata(http2Server, refusals);
   };
 }
 

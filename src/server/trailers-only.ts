@@ -4,8 +4,12 @@
  * so that the client stops sending its request (request-upload.ts).
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, type status } from '@grpc/grpc-js';
 import { OcrServiceService } from '../gen/ocr/v1/ocr.js';
+import { clientPeer } from '../shared/client-address.js';
+import { REQUEST_ID_KEY, requestIdOf } from '../shared/request-id.js';
+import { clipped } from '../shared/shown.js';
+import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { stopStreamUpload } from './request-upload.js';
 import { statusName } from './status.js';
@@ -30,22 +34,35 @@ const OCR_METHODS = new Map<string, string>(
   Object.values(OcrServiceService).map(({ path }) => [path, path.slice(path.lastIndexOf('/') + 1)]),
 );
 
+/** Where a stream refused from its headers is counted, and logged (asked at each: the server's is made once its port is bound). */
+export interface StreamRefusals {
+  metrics: ServerMetrics;
+  logger: () => Logger | undefined;
+}
+
 /**
  * Refuses a new stream for what its headers say, at once: counted under its method where it is
- * one of the OCR service's (as a handler's refusal is), then answered.
+ * one of the OCR service's, and logged at info under its request id, which its answer carries
+ * back, as a handler's refusal is (call-handler.ts, request-id-interceptor.ts).
  */
 export function refuseStream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
-  metrics: ServerMetrics,
+  refusals: StreamRefusals,
   code: status,
   details: string,
-  metadata?: Metadata,
+  metadata = new Metadata(),
 ): true {
   // grpc-js sets one too: an error after the client's reset must not be thrown.
   stream.on('error', () => undefined);
-  const method = OCR_METHODS.get(String(headers[constants.HTTP2_HEADER_PATH]));
-  if (method) metrics.answeredNotOk(method, statusName(code), performance.now());
+  const path = String(headers[constants.HTTP2_HEADER_PATH]);
+  const method = OCR_METHODS.get(path);
+  if (method) refusals.metrics.answeredNotOk(method, statusName(code), performance.now());
+  const requestId = requestIdOf(headers[REQUEST_ID_KEY]);
+  const peer = clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
+  // A path no method has is the client's to make up: as much of it as a refusal repeats.
+  refusals.logger()?.info({ requestId, method: method ?? clipped(path), code: statusName(code), message: details, ms: 0, peer }, 'refused');
+  metadata.set(REQUEST_ID_KEY, requestId);
   answerTrailersOnly(stream, code, details, metadata);
   return true;
 }

@@ -184,10 +184,41 @@ describe('each call has its log line, under a request id its caller can read', f
       expect(message, requestId).to.match(/… \(\d+ characters\)/);
       expect(message.length, requestId).to.be.below(1000);
     }
-    // grpc-timeout's and grpc-encoding's refusals, from the stream's headers, are counted, not logged.
-    for (const requestId of ['long-json-field', 'long-option-name', 'long-content-type', 'long-path', 'long-priority']) {
+    for (const requestId of Object.keys(answers)) {
       const line = await lineOf(server, requestId, 'refused');
       expect(JSON.stringify(line).length, requestId).to.be.below(1500);
+    }
+  });
+
+  it('logs a call refused for what its headers hold (grpc-timeout, grpc-encoding, metadata size) under the id it sends back', async () => {
+    const refusals: [requestId: string, headers: http2.OutgoingHttpHeaders, code: string][] = [
+      ['bad-timeout', { 'grpc-timeout': '1.5S' }, 'INVALID_ARGUMENT'],
+      ['compressed', { 'grpc-encoding': 'gzip' }, 'UNIMPLEMENTED'],
+      ['large-metadata', { 'x-padding': 'p'.repeat(40_000) }, 'INVALID_ARGUMENT'],
+    ];
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      for (const [requestId, headers, code] of refusals) {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': `/${OCR_SERVICE}/Recognize`,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'x-request-id': requestId,
+          ...headers,
+        });
+        stream.on('error', () => undefined);
+        stream.end(Buffer.alloc(5));
+        const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+        expect(answer['grpc-status'], requestId).to.equal(String(grpc.status[code as keyof typeof grpc.status]));
+        expect(answer['x-request-id'], requestId).to.equal(requestId);
+        const line = await lineOf(server, requestId, 'refused');
+        expect(line, requestId).to.include({ method: 'Recognize', code });
+        expect(line.ms, requestId).to.be.a('number');
+        expect(line.peer, requestId).to.match(PEER);
+      }
+    } finally {
+      session.destroy();
     }
   });
 
