@@ -67,6 +67,14 @@ export const NO_INSTANCE_RETRY_MS = 5000;
 const READINESS_WAIT_MS = 500;
 const READINESS_PROBE_MS = 3000;
 
+/**
+ * How old the last call's outcome may be for a scrape of ocr_gateway_cluster_reachable to read it;
+ * an older one, or none yet, and the scrape asks the cluster first (the readiness probe). Read from
+ * calls alone, the gauge said 0 on a quiet gateway until its first request, and 1 on one whose
+ * cluster went while no request came: its alert fired on every idle gateway and missed the outage.
+ */
+const REACH_FRESH_MS = 5000;
+
 /** The answer to a request that set no timeout_ms of its own when the gateway's deadline passed. */
 export const gatewayDeadlinePassed = (deadlineMs: number): string =>
   `the gateway's deadline of ${deadlineMs} ms (its --deadline-ms) passed before the answer came: send a longer timeout_ms, or a smaller image, or retry when the service is less busy`;
@@ -165,7 +173,10 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken 
    * why, where a balancer left with no ready gateway would give its callers errors of its own.
    */
   let reachedOnce = false;
+  /** performance.now() at the last call's outcome that said whether an instance was reached (a caller who left says nothing). */
+  let lastOutcomeAt = -Infinity;
   const noteOutcome = (err?: unknown): void => {
+    if (err === undefined || reachedInstance(err) || noInstanceReason(err) !== null) lastOutcomeAt = performance.now();
     if (err === undefined) reach?.reached();
     else reach?.failed(err);
     if (err === undefined || reachedInstance(err)) reachedOnce = true;
@@ -183,9 +194,10 @@ export function clusterBackend(client: OcrClient, { deadlineMs, reach, ownToken 
   // A metric to alert on, where the loss was a log line only: 0 while requests are answered 503 for want of an instance.
   new Gauge({
     name: 'ocr_gateway_cluster_reachable',
-    help: "1 while the gateway's calls reach an instance of its target; 0 before the first has, and from a call that reached none (answered 503) until one does",
+    help: "1 while the gateway's calls reach an instance of its target, 0 while they reach none (answered 503); with no call in the last 5 s, the scrape asks the cluster first",
     registers: [registry],
-    collect() {
+    async collect() {
+      if (!draining && performance.now() - lastOutcomeAt > REACH_FRESH_MS) await probeReach();
       this.set(reachedOnce && (reach?.reachable ?? true) ? 1 : 0);
     },
   });

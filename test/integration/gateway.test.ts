@@ -531,6 +531,29 @@ describe('ocr gateway readiness', function () {
   });
 });
 
+describe("ocr gateway's reachability metric", function () {
+  this.timeout(120_000);
+
+  it('reads whether the cluster can be reached now when scraped, on a gateway that no request or probe has asked', async () => {
+    const port = await freePort();
+    const server = await spawnServer(['--workers', '1', '--port', String(port), '--no-http']);
+    const gateway = await spawnGateway(['--target', `ipv4:127.0.0.1:${port}`]);
+    const reachable = (): Promise<number> => metricSample(Number(new URL(gateway.url).port), 'ocr_gateway_cluster_reachable');
+    try {
+      // Its instance up, and nothing sent through it yet: an alert on 0 would fire on every quiet gateway.
+      await waitFor(async () => (await reachable()) === 1, 30_000, 'the cluster reachable');
+      // Its instance gone while no request comes: the last call's outcome, however old, would say 1.
+      server.child.kill('SIGKILL');
+      await once(server.child, 'exit');
+      await waitFor(async () => (await reachable()) === 0, 30_000, 'the cluster unreachable');
+      await waitFor(() => gateway.stderr().includes('no instance of the target can be reached'), 10_000, 'the warn line');
+    } finally {
+      server.child.kill('SIGKILL');
+      gateway.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe("ocr gateway's log", function () {
   this.timeout(60_000);
 
