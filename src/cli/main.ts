@@ -1,5 +1,6 @@
 /** Entry point of the `ocr` command (bin/ocr.js imports this module). */
 
+import { failureLine } from './error-output.js';
 import { outputFailure } from './output-failure.js';
 import { runCli } from './program.js';
 
@@ -16,6 +17,6 @@ try {
   // exitCode rather than exit(): pending output is flushed, and `serve` keeps running.
   process.exitCode = await runCli(process.argv.slice(2));
 } catch (err) {
-  process.stderr.write(`ocr: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(failureLine(err));
   process.exitCode = 1;
 }

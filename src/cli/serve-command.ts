@@ -19,6 +19,7 @@ import { SERVER_VERSION } from '../shared/version.js';
 import { consulAgentTls, consulEnvToken } from '../client/consul-agent.js';
 import { accessSettings } from './auth-options.js';
 import { consulAddress } from './consul-address.js';
+import { failureLine } from './error-output.js';
 import { FORCED_EXIT, onStopSignals, signalExitStatus, stopWhenStdinEnds, type StopSignal } from './stop-signals.js';
 import { serverTls } from './tls-options.js';
 
@@ -42,7 +43,7 @@ function exitProcess(code: number, workersStuck: boolean): never {
  */
 function failedStart(err: unknown, workersStuck: number): never {
   if (workersStuck === 0) throw err;
-  process.stderr.write(`ocr: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(failureLine(err));
   exitProcess(1, true);
 }
 

@@ -155,6 +155,20 @@ describe('ocr serve while it starts', function () {
     expect(badCa.stderr).to.match(new RegExp(`^ocr: cannot read CONSUL_CACERT ${missingCa}: ENOENT`));
   });
 
+  it("never prints a URL's password it names when it stops its start: --jwks, --consul, CONSUL_HTTP_ADDR", async () => {
+    const args = ['serve', '--port', '0', '--http-port', '0', '--model-cache', cacheDir, '--workers', '1'];
+    const failures = [
+      await runCli([...args, '--jwks', 'https://alice:s3cret@idp.example/jwks.json', '--jwt-issuer', 'i', '--jwt-audience', 'a']),
+      await runCli([...args, '--consul', 'ftp://alice:s3cret@consul.example:8500']),
+      await runCli(args, { ...process.env, CONSUL_HTTP_ADDR: 'consul://alice:s3cret@consul.example:8500' }),
+    ];
+    for (const r of failures) {
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.match(/^ocr: /);
+      expect(r.stderr).to.include('alice:***@').and.not.include('s3cret');
+    }
+  });
+
   it('stops its start with what to do when the HTTP port is taken', async () => {
     await withTakenPort(async (busy) => {
       const r = await runCli([
