@@ -326,10 +326,12 @@ for name in instances + ['gateway']:
     grace = int(cmd[cmd.index('--grace-ms') + 1]) / 1000 if '--grace-ms' in cmd else 10
     stop = seconds(services[name].get('stop_grace_period', '10s'))
     if grace + 1 > stop: errors.append(f'{name}: --grace-ms {grace:g} s plus a second outlasts stop_grace_period {stop:g} s (SIGKILL, exit 137)')
-# Prometheus scrapes every instance's HTTP port.
+# Prometheus scrapes every instance's HTTP port, and the gateway's (its cluster_reachable gauge is the gateway's alert).
 prom = yaml.safe_load((root / 'compose' / 'prometheus.yml').read_text())
-targets = {t for job in prom['scrape_configs'] if job['job_name'] == 'ocr' for sc in job['static_configs'] for t in sc['targets']}
-if targets != {f'{n}:8080' for n in instances}: errors.append(f'prometheus targets {sorted(targets)}')
+def targets(job_name):
+    return {t for job in prom['scrape_configs'] if job['job_name'] == job_name for sc in job['static_configs'] for t in sc['targets']}
+if targets('ocr') != {f'{n}:8080' for n in instances}: errors.append(f'prometheus targets {sorted(targets("ocr"))}')
+if targets('ocr-gateway') != {'gateway:8080'}: errors.append(f'prometheus gateway targets {sorted(targets("ocr-gateway"))}, want gateway:8080')
 # Every variable: documented in compose.yaml's header comment and in README's table.
 readme = (root / 'README.md').read_text()
 header = text.split('\nx-', 1)[0]
@@ -421,7 +423,9 @@ for target in ocr-1:8080 ocr-2:8080 ocr-3:8080; do
   podman exec "${PROJECT}_gateway_1" node -e "fetch('http://$target/metrics').then(async (r) => { const t = await r.text(); process.exit(r.ok && /^ocr_/m.test(t) ? 0 : 1); }, () => process.exit(1))" ||
     fail "Prometheus target $target/metrics not served"
 done
-log 'compose: the Prometheus targets ocr-1:8080, ocr-2:8080, ocr-3:8080 serve /metrics'
+podman exec "${PROJECT}_gateway_1" node -e "fetch('http://gateway:8080/metrics').then(async (r) => { const t = await r.text(); process.exit(r.ok && /^ocr_gateway_cluster_reachable 1$/m.test(t) ? 0 : 1); }, () => process.exit(1))" ||
+  fail 'Prometheus target gateway:8080/metrics does not say ocr_gateway_cluster_reachable 1'
+log 'compose: the Prometheus targets ocr-1:8080, ocr-2:8080, ocr-3:8080 serve /metrics, and gateway:8080 says its cluster is reachable'
 # Stop: SIGTERM to the four at once, as `docker compose stop` sends it (podman-compose 1.0.3 stops one
 # after the other); each deregisters, drains and exits 0. The time to exit within the grace period is
 # step 5's check; here a DNS lookup of `consul` may stall: aardvark-dns 1.4 (podman 4.3's resolver) was
