@@ -42,8 +42,9 @@ export interface StreamRefusals {
 
 /**
  * Refuses a new stream for what its headers say, at once: counted under its method where it is
- * one of the OCR service's, and logged at info under its request id, which its answer carries
- * back, as a handler's refusal is (call-handler.ts, request-id-interceptor.ts).
+ * one of the OCR service's, and logged under its request id, which its answer carries back, as a
+ * handler's refusal is (call-handler.ts, request-id-interceptor.ts). At debug, as the early
+ * refusals from headers are (early-refusal.ts): a client may open thousands of such streams a second.
  */
 export function refuseStream(
   stream: ServerHttp2Stream,
@@ -59,9 +60,12 @@ export function refuseStream(
   const method = OCR_METHODS.get(path);
   if (method) refusals.metrics.answeredNotOk(method, statusName(code), performance.now());
   const requestId = requestIdOf(headers[REQUEST_ID_KEY]);
-  const peer = clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
-  // A path no method has is the client's to make up: as much of it as a refusal repeats.
-  refusals.logger()?.info({ requestId, method: method ?? clipped(path), code: statusName(code), message: details, ms: 0, peer }, 'refused');
+  const log = refusals.logger();
+  if (log?.isLevelEnabled('debug')) {
+    const peer = clientPeer(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
+    // A path no method has is the client's to make up: as much of it as a refusal repeats.
+    log.debug({ requestId, method: method ?? clipped(path), code: statusName(code), message: details, ms: 0, peer }, 'refused');
+  }
   metadata.set(REQUEST_ID_KEY, requestId);
   answerTrailersOnly(stream, code, details, metadata);
   return true;
