@@ -75,10 +75,17 @@ function shortText(buf: Uint8Array): string | null {
   return buf.length > NAME_BYTES ? null : Buffer.from(buf).toString('utf8').trim();
 }
 
-/** The web address `text` is, cut to a readable length, or null. */
+/**
+ * `address` without what may be a credential, which the answer and its log line would repeat: its
+ * user and password, and its query (a presigned URL's signature), said as `?…`.
+ */
+const withoutCredentials = (address: string): string => address.replace(/^([^:]+:\/\/)[^/?#]*@/, '$1').replace(/[?#].*$/, '?…');
+
+/** The web address `text` is, without credentials and cut to a readable length, or null. */
 export function webAddress(text: string): string | null {
   if (!WEB_ADDRESS.test(text)) return null;
-  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+  const shown = withoutCredentials(text);
+  return shown.length > 100 ? `${shown.slice(0, 100)}…` : shown;
 }
 
 /** What one who sends a web address is told: nothing is fetched from it. */

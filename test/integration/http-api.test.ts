@@ -276,6 +276,14 @@ describe('HTTP API on ocr serve', function () {
     });
   });
 
+  it("repeats no credential of a web address sent in place of the image: its user and password, a presigned URL's query", async () => {
+    const sent = 'https://alice:s3cret@bucket.example.com/scans/scan.jpg?X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=deadbeef';
+    const { status, json } = await post('/api/ocr', { body: form({ image: sent }) });
+    expect(status).to.equal(415);
+    expect(json.msg).to.include('image is the web address https://bucket.example.com/scans/scan.jpg?…, not');
+    for (const secret of ['alice', 's3cret', 'AKIDEXAMPLE', 'deadbeef']) expect(json.msg).not.to.include(secret);
+  });
+
   it('tells a line image over the pixel limit, which fails alone, to be cropped, not to go as tiles over gRPC', async () => {
     const { status, json } = await post('/api/ocr/lines', { body: form({ image: [lineImages[0]!, await pngClaiming(60_000, 60_000)] }) });
     expect(status).to.equal(200);
