@@ -10,6 +10,7 @@ import { notAnImage } from '../shared/not-an-image.js';
 import { tooLarge } from '../shared/image-limit.js';
 import { clipped, shown } from '../shared/shown.js';
 import { HttpError, type HttpFailure } from './failure.js';
+import { boundBodyBytes } from './body-bytes-bound.js';
 import { base64FormField } from './form-body.js';
 import { JsonBody } from './json-body.js';
 import { readJsonImages } from './json-images-thread.js';
@@ -188,11 +189,14 @@ const nonEmpty = <T>(items: T[]): items is [T, ...T[]] => items.length > 0;
 export async function readImages(request: FastifyRequest, many: boolean, maxImages: number, maxBytes: number): Promise<Images> {
   const refuseSize = (): HttpError => new HttpError(413, 'RESOURCE_EXHAUSTED', tooLarge(maxBytes, many));
   if (request.isMultipart()) {
-    // Refused before a byte of it is read, where it says how long it is; else as its images add up.
-    if (Number(request.headers['content-length']) > bodyLimit(request.headers['content-type'], maxBytes, maxImages)) throw refuseSize();
+    // Refused before a byte of it is read, where it says how long it is; else as its images add up, or
+    // its bytes past the limit, which parts the parser reads and drops could otherwise take without end.
+    const limit = bodyLimit(request.headers['content-type'], maxBytes, maxImages);
+    if (Number(request.headers['content-length']) > limit) throw refuseSize();
     const images: Buffer[] = [];
     const fields: Record<string, unknown> = {};
     let total = 0;
+    const unbound = boundBodyBytes(request.raw, limit, refuseSize);
     try {
       for await (const part of request.parts()) {
         if (part.type === 'file') {
@@ -227,6 +231,8 @@ export async function readImages(request: FastifyRequest, many: boolean, maxImag
       }
     } catch (err) {
       throw malformedMultipart(err);
+    } finally {
+      unbound();
     }
     if (!nonEmpty(images)) {
       throw new HttpError(
