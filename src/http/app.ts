@@ -49,6 +49,7 @@ import {
   jsonBodyLimit,
   MAX_FIELD_BYTES,
   MAX_FORM_FIELDS,
+  maxFormParts,
   readImages,
   readsBodyType,
   unsupportedBody,
@@ -288,7 +289,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       files: maxLinesPerRequest,
       fields: MAX_FORM_FIELDS,
       fieldSize: MAX_FIELD_BYTES,
-      parts: maxLinesPerRequest + MAX_FORM_FIELDS,
+      parts: maxFormParts(maxLinesPerRequest),
     },
     isPartAFile: isFilePart,
   });

@@ -72,6 +72,14 @@ export const MAX_FORM_FIELDS = 32;
 /** The longest form field: an option's value or a call's parameter is a few characters. */
 export const MAX_FIELD_BYTES = 1024;
 
+/** The parts a multipart body may have: its images and the form fields beside them. */
+export const maxFormParts = (maxImages: number): number => maxImages + MAX_FORM_FIELDS;
+
+/** Why a multipart body of more parts than maxFormParts is refused: parts of no field count too, so no image count says it. */
+const tooManyParts = (maxImages: number, many: boolean): string =>
+  `the multipart body has more than ${maxFormParts(maxImages)} parts, this server's limit, those without a field name included: ` +
+  `send ${many ? `at most ${maxImages} line images in the field 'image'` : "the image in the field 'image'"} and its options only`;
+
 /**
  * The multipart parser's own errors (no boundary, a body cut short) are the request's fault (400),
  * not the server's (500). Ours, the plugin's limits (FST_*) and a body's reader's (body-turn.ts)
@@ -275,13 +283,8 @@ export function frameworkFailure(
       message: `more than ${MAX_FORM_FIELDS} form fields in one request, this server's limit: send the image and its options only`,
     };
   }
-  if (err.code === 'FST_FILES_LIMIT' || err.code === 'FST_PARTS_LIMIT') {
-    return {
-      status: 413,
-      code: 'RESOURCE_EXHAUSTED',
-      message: tooMany(maxImages),
-    };
-  }
+  if (err.code === 'FST_FILES_LIMIT') return { status: 413, code: 'RESOURCE_EXHAUSTED', message: tooMany(maxImages) };
+  if (err.code === 'FST_PARTS_LIMIT') return { status: 413, code: 'RESOURCE_EXHAUSTED', message: tooManyParts(maxImages, many) };
   if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };
   if (status === 415) return { status, code: 'INVALID_ARGUMENT', message: unsupportedBody(contentType) };
   if (status !== undefined && status >= 400 && status < 500) return { status, code: 'INVALID_ARGUMENT', message: err.message };

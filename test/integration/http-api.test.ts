@@ -370,6 +370,16 @@ describe('HTTP API on ocr serve', function () {
       /^more than 32 form fields in one request, this server's limit: send the image and its options only$/,
     ],
     [
+      'more multipart parts than any request needs, none of them an image (it was told "more than 4 images")',
+      {
+        body: `${'--b\r\nContent-Type: text/plain\r\n\r\nx\r\n'.repeat(40)}--b--\r\n`,
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      },
+      413,
+      'RESOURCE_EXHAUSTED',
+      /^the multipart body has more than 36 parts, this server's limit, those without a field name included: send the image in the field 'image' and its options only$/,
+    ],
+    [
       'base64 that is not (Node alone would decode it to nothing and call the image empty)',
       { body: '{"image": "!!!"}', headers: { 'content-type': 'application/json' } },
       400,
