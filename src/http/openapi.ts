@@ -185,6 +185,9 @@ const NO_TOKEN: object[] = [];
 /** A request whose form the HTTP layer refuses, before its route looks at it (protocol-refusals.ts, request-timeout.ts). */
 const MALFORMED = 'a malformed request: no Host header (HTTP/1.1), or a malformed URL';
 
+/** A body coded beyond chunked, which Node passes on still coded (protocol-refusals.ts). */
+const TRANSFER_CODING = 'a Transfer-Encoding besides chunked (gzip, chunked): send the body with a Content-Length, or chunked alone';
+
 /**
  * What any request may be answered, on every route, beside the route's own answers: its form
  * refused, and any answer not listed, in the same shape. `badInput`: the route's own 400.
@@ -194,6 +197,7 @@ const requestFailures = (badInput?: string): Record<string, object> => ({
   '408': failure("the request did not arrive whole within the server's limit (its connection is then closed)"),
   '417': failure('an Expect header other than 100-continue: send the request without Expect, or with Expect: 100-continue'),
   '431': failure('request headers too large: send fewer or shorter headers'),
+  '501': failure(TRANSFER_CODING),
   default: failure(
     '404 for a path not served, 405 (with Allow) for a method the path does not take, 500 for an internal error',
     ['Allow'],
@@ -212,7 +216,9 @@ const failures = {
     'refused for load or over a quota, answered a second after the request arrived: retry after the Retry-After header (seconds from the answer, 0: at once), or on another instance',
     ['Retry-After'],
   ),
-  '501': failure('through a gateway: its instances do not serve this request (they run a version older than the gateway)'),
+  '501': failure(
+    `${TRANSFER_CODING}; or, through a gateway, its instances do not serve this request (they run a version older than the gateway)`,
+  ),
   '503': failure(
     'no instance can serve (starting, draining, or none reachable behind the gateway); Retry-After where the gateway reaches no instance',
     ['Retry-After'],

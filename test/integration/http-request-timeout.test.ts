@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { EVAL_DEV } from '../../src/dev/repo-paths.js';
 import { RecognizeResponse } from '../../src/gen/ocr/v1/ocr.js';
 import { TIMEOUT_PASSED } from '../../src/http/failure.js';
@@ -24,7 +25,7 @@ interface LogLine {
 }
 
 /** What the server sends on a raw connection after `request`, until it closes the connection. */
-async function rawExchange(port: number, request: string): Promise<{ answer: string; ms: number }> {
+async function rawExchange(port: number, request: string | Buffer): Promise<{ answer: string; ms: number }> {
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const started = performance.now();
@@ -183,6 +184,34 @@ describe('HTTP request timeout', function () {
       // HTTP/1.0 needs no Host, and knows no Expect: Node's rules, kept.
       const old = await rawExchange(app.port, 'GET /healthz HTTP/1.0\r\nExpect: 200-ok\r\n\r\n');
       expect(old.answer).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a body with a transfer coding before chunked 501, rather than reading it still coded as an image or JSON', async () => {
+    const app = await listenHttpApp({}, { requestTimeoutMs: 400 });
+    try {
+      // Node decodes the chunks and passes on the gzip: the body was told it is no JPEG, PNG, ...
+      const coded = gzipSync(Buffer.from(JSON.stringify({ image: 'aGVsbG8=' })));
+      for (const [type, coding] of [
+        ['image/jpeg', 'gzip, chunked'],
+        ['application/json', 'deflate,chunked'],
+      ]) {
+        const head = `POST /api/ocr HTTP/1.1\r\nHost: ocr\r\nContent-Type: ${type}\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n`;
+        const { answer } = await rawExchange(
+          app.port,
+          Buffer.concat([Buffer.from(`${head}${coded.length.toString(16)}\r\n`), coded, Buffer.from('\r\n0\r\n\r\n')]),
+        );
+        expect(answer).to.match(/^HTTP\/1\.1 501 Not Implemented\r\n/);
+        expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).to.deep.equal({
+          code: 12,
+          msg:
+            `Transfer-Encoding: '${coding}' names a coding this server does not decode; ` +
+            'send the body with a Content-Length, or with Transfer-Encoding: chunked alone (image files are compressed already)',
+          error: 'UNIMPLEMENTED',
+        });
+      }
     } finally {
       await app.close();
     }
