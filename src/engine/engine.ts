@@ -497,7 +497,9 @@ export class OcrEngine {
       encodedBytes: inputs.reduce((sum, input) => sum + input.heldBytes, 0),
       kind: 'line',
       units: images.length + (LINE_UNITS_PER_DECODED_MPX * decodedPixels) / 1e6,
-      what: `these ${images.length} line images`,
+      what: `a request of ${images.length} line images`,
+      // No option or tiling makes a line smaller: the recognizer reads each whole.
+      advice: 'send fewer line images a request, and crop each to its line or scale it down',
     };
     return this.admission.run(cost, options, (call) =>
       // Each line goes to the workers as soon as it is decoded, not once the whole call is, so the

@@ -243,6 +243,17 @@ describe('HTTP API on ocr serve', function () {
     expect((json.data[2] as unknown as { msg: string }).msg).to.match(/^image is not a JPEG, PNG/);
   });
 
+  it('tells line images larger together than the memory budget to be fewer and cropped, not to lower max_side_len or go as tiles', async () => {
+    // Pages sent as line images: 36 megapixels each, 1.7 GB decoded together, over the 512 MiB budget.
+    const page = await pngClaiming(6000, 6000);
+    const { status, json } = await post('/api/ocr/lines', { body: form({ image: [page, page, page, page] }) });
+    expect(status).to.equal(413);
+    expect(json.error).to.equal('RESOURCE_EXHAUSTED');
+    expect(json.msg).to.match(
+      /^a request of 4 line images needs about \d+ MiB of memory, more than this server's whole budget of \d+ MiB \(--memory-budget-mb\); send fewer line images a request, and crop each to its line or scale it down$/,
+    );
+  });
+
   it("tells a file's name sent in place of the file (curl -F without the @) to send the file's bytes", async () => {
     // curl -F image=scan.jpg sends the text as a part without a filename.
     const page = await post('/api/ocr', { body: form({ image: 'scans/receipt 1.jpg' }) });

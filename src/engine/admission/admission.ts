@@ -22,6 +22,8 @@ export interface CallCost {
   units: number;
   /** What the bytes are for, in a refusal. */
   what: string;
+  /** What to do when they are more than the whole budget; a page's advice (memory-budget.ts) unless set. */
+  advice?: string;
 }
 
 /** Pages cost by detector megapixels (the detector and, roughly in proportion, the lines it finds); line images by count. */
@@ -235,7 +237,7 @@ export class Admission {
     const priority = options.priority ?? 'interactive';
     // A call larger than the whole budget can never run here, whatever its deadline: that refusal,
     // which tells the caller not to retry, comes before any weighing of time.
-    this.budget.checkFits(cost.bytes, cost.what);
+    this.budget.checkFits(cost.bytes, cost.what, cost.advice);
     const ownMs = this.workEstimate(cost.kind, cost.units);
     this.remember(cost.kind, ownMs);
     const refusal = this.refusal(

@@ -57,6 +57,9 @@ interface Waiter {
   onAbort: () => void;
 }
 
+/** What a page, or a tile stream's image, larger than the whole budget is told to do. */
+const PAGE_ADVICE = 'send a smaller image, lower max_side_len / min_side_len, or send it as tiles';
+
 export interface ReserveOptions {
   /** Lower is served first; equal priorities in arrival order. */
   priority?: number;
@@ -132,12 +135,12 @@ export class MemoryBudget {
     });
   }
 
-  /** RESOURCE_EXHAUSTED for more than the whole budget, with what to do. */
-  checkFits(bytes: number, what = 'this request'): void {
+  /** RESOURCE_EXHAUSTED for more than the whole budget, with what to do: `advice`, a page's unless given. */
+  checkFits(bytes: number, what = 'this request', advice = PAGE_ADVICE): void {
     if (bytes > this.limitBytes) {
       throw resourceExhausted(
         `${what} needs about ${mib(bytes)} MiB of memory, more than this server's whole budget of ${mib(this.limitBytes)} MiB ` +
-          '(--memory-budget-mb); send a smaller image, lower max_side_len / min_side_len, or send it as tiles',
+          `(--memory-budget-mb); ${advice}`,
       );
     }
   }
