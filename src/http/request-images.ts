@@ -283,6 +283,15 @@ export function frameworkFailure(
       message: `more than ${MAX_FORM_FIELDS} form fields in one request, this server's limit: send the image and its options only`,
     };
   }
+  // The plugin's own words name neither the field nor what to send.
+  if (err.code === 'FST_PROTO_VIOLATION') {
+    return {
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      message:
+        "a form field is named after a property of every JavaScript object (__proto__, constructor, toString, ...), which this server refuses: send the image in the field 'image' and each option under its own name",
+    };
+  }
   if (err.code === 'FST_FILES_LIMIT') return { status: 413, code: 'RESOURCE_EXHAUSTED', message: tooMany(maxImages) };
   if (err.code === 'FST_PARTS_LIMIT') return { status: 413, code: 'RESOURCE_EXHAUSTED', message: tooManyParts(maxImages, many) };
   if (status === 413) return { status, code: 'RESOURCE_EXHAUSTED', message: tooLarge(maxImageBytes, many) };

@@ -391,6 +391,13 @@ describe('HTTP API on ocr serve', function () {
       /^the multipart body has more than 36 parts, this server's limit, those without a field name included: send the image in the field 'image' and its options only$/,
     ],
     [
+      'a form field named after a property of every object (it was told "prototype property is not allowed as field name")',
+      { body: form({ image: doc, constructor: '1' }) },
+      400,
+      'INVALID_ARGUMENT',
+      /^a form field is named after a property of every JavaScript object \(__proto__, constructor, toString, \.\.\.\), which this server refuses: send the image in the field 'image' and each option under its own name$/,
+    ],
+    [
       'base64 that is not (Node alone would decode it to nothing and call the image empty)',
       { body: '{"image": "!!!"}', headers: { 'content-type': 'application/json' } },
       400,
