@@ -59,6 +59,7 @@ import {
 } from './request-images.js';
 import { HOST_LEFT_TO_APP, protocolRefusals } from './protocol-refusals.js';
 import { answerPlainHttp } from './plain-http-on-tls.js';
+import { boundPipelining } from './pipelined-requests.js';
 import { securityHeaders } from './security-headers.js';
 import { parseOptions, type OptionSource } from './request-options.js';
 import { httpRefusalHold } from './refusal-hold.js';
@@ -249,6 +250,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     ? (Fastify({ ...settings, https: { ...options.https, ...serverOptions, ...HOST_LEFT_TO_APP } }) as unknown as FastifyInstance)
     : Fastify({ ...settings, http: { ...serverOptions, ...HOST_LEFT_TO_APP } });
   if (options.https) answerPlainHttp(app.server as unknown as HttpsServer);
+  // A connection's pipelined requests reach the app a few at a time, as its client reads their answers.
+  boundPipelining(app.server);
   // A client that asks before it sends its body (Expect: 100-continue, as curl does past 1 MB) is told
   // to go on only when the body is about to be read (imageBody's preParsing): a refusal from the
   // headers (401, 413, 429, 503) then costs it no upload, and it reads the answer instead of meeting
