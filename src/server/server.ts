@@ -522,6 +522,8 @@ function returnFreedMemory(ready: OcrEngine, uploads: UploadGate, metrics: Serve
     countedTrim('idle', true),
   );
   ready.admission.onIdle = () => idleTrim.idle();
+  // Requests refused before a call ran (not an image, too large) end no call: their uploads' end says it instead.
+  uploads.onEmpty = () => idleTrim.idle();
   return () => {
     idleTrim.stop();
     churnTrim.stop();

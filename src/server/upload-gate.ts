@@ -100,6 +100,11 @@ export class UploadGate {
   private sweep: NodeJS.Timeout | undefined;
   /** Told of the bytes each upload receives, as they arrive (memory-trim.ts). */
   onReceived: ((bytes: number) => void) | undefined;
+  /**
+   * Told when its last upload in progress ends with none waiting (memory-trim.ts): a burst of
+   * requests refused before any call ran (bad input, too large) ends no call to say the server is idle.
+   */
+  onEmpty: (() => void) | undefined;
 
   constructor(limits: Partial<UploadGateLimits> = {}) {
     this.limits = { ...SERVER_UPLOAD_LIMITS, ...limits };
@@ -205,6 +210,7 @@ export class UploadGate {
         if (this.heldTotal < this.limits.heldBytes) this.unsqueeze();
         else if (upload.readingSince !== undefined) this.readOldest();
       } else this.wake(upload.connection);
+      if (this.active.size === 0 && this.waiting.size === 0) this.onEmpty?.();
       return;
     }
     upload.state = 'done';
