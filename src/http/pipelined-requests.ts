@@ -43,6 +43,8 @@ export function boundPipelining(server: Server): void {
   };
   /** The waiting requests that may start: while few are open, and the client reads what was answered. */
   const next = (socket: Socket, connection: Connection): void => {
+    // A client gone has no one to answer: what it left waiting is not run.
+    if (socket.destroyed) connection.waiting = [];
     while (connection.waiting.length > 0 && connection.open < MAX_OPEN_REQUESTS && !socket.writableNeedDrain) {
       const [request, response] = connection.waiting.shift()!;
       start(socket, connection, request, response);
@@ -63,11 +65,7 @@ export function boundPipelining(server: Server): void {
     const socket = request.socket;
     const connection = connectionOf(socket);
     connection.waiting.push([request, response]);
-    if (connection.waiting.length > MAX_WAITING_REQUESTS) {
-      connection.waiting = [];
-      socket.destroy();
-      return;
-    }
+    if (connection.waiting.length > MAX_WAITING_REQUESTS) socket.destroy();
     next(socket, connection);
   });
 }

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import net from 'node:net';
+import { Registry } from 'prom-client';
 import { waitFor } from '../../src/dev/wait-for.js';
 import { ServerInfo } from '../../src/gen/ocr/v1/ocr.js';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
 import { MAX_OPEN_REQUESTS, MAX_WAITING_REQUESTS } from '../../src/http/pipelined-requests.js';
 import { listenHttpApp, type TestHttpApp } from '../support/http-app.js';
 
@@ -39,6 +41,32 @@ describe('HTTP/1.1 pipelining', function () {
     // Another caller is answered.
     const answer = await fetch(`http://127.0.0.1:${app.port}/api/info`);
     expect(answer.status).to.equal(200);
+  });
+
+  it('runs none of the requests a client left waiting when it goes away', async () => {
+    // Those it runs are never answered: the client leaves with all of its requests unanswered.
+    await app.close();
+    const registry = new Registry();
+    app = await listenHttpApp(
+      {
+        serverInfo: () => {
+          asked++;
+          return new Promise<never>(() => {});
+        },
+      },
+      { metrics: new HttpMetrics(registry) },
+    );
+    const socket = net.connect(app.port, '127.0.0.1');
+    socket.write(INFO.repeat(MAX_OPEN_REQUESTS + 20));
+    await waitFor(() => asked === MAX_OPEN_REQUESTS, 30_000, 'the first requests run');
+    socket.destroy();
+    const left = async (): Promise<number> =>
+      (await registry.getSingleMetric('ocr_http_requests_total')!.get()).values.find((v) => v.labels.status === '499')?.value ?? 0;
+    // Node ends the request it was answering as its client leaves (the others queued behind it end unseen).
+    await waitFor(async () => (await left()) >= 1, 30_000, 'the request being answered to end as its client left');
+    // A request of another client, answered after that end was handled: any left waiting would have run by then.
+    expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).to.equal(200);
+    expect(asked).to.equal(MAX_OPEN_REQUESTS);
   });
 
   it('answers every request of a client that pipelines a hundred and reads, in order, on the one connection', async () => {
