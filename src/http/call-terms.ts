@@ -22,7 +22,10 @@ export interface CallTerms {
 /** The value of `name`, from the one place it was given (`header` its header's name); undefined where none. */
 function parameter(request: FastifyRequest, body: OptionSource | undefined, name: string, header: string): unknown {
   const given: [place: string, value: unknown][] = [];
-  const fromHeader = request.headers[header];
+  // Node joins a repeated header's values with ", ": '100, 200' would be refused as a malformed value.
+  const headerValues = request.raw.headersDistinct[header] ?? [];
+  if (headerValues.length > 1) throw new HttpError(400, 'INVALID_ARGUMENT', `${name} came twice as the header ${header}; send it once`);
+  const fromHeader = headerValues[0];
   if (fromHeader !== undefined) given.push([`as the header ${header}`, fromHeader]);
   const fromQuery = (request.query as Record<string, unknown>)[name];
   if (fromQuery !== undefined) given.push(['in the query', fromQuery]);

@@ -985,6 +985,17 @@ describe('HTTP API on ocr serve', function () {
     });
   });
 
+  it('refuses a timeout or priority header sent twice as given twice, not as the malformed value Node joins them into', async () => {
+    for (const [header, name, values] of [
+      ['ocr-timeout-ms', 'timeout_ms', ['5000', '9000']],
+      ['ocr-priority', 'priority', ['batch', 'batch']],
+    ] as const) {
+      const { status, json } = await rawRequest(t.server.httpPort!, 'POST', '/api/ocr', { [header]: [...values] });
+      expect(status).to.equal(400);
+      expect(json).to.deep.equal({ code: 3, msg: `${name} came twice as the header ${header}; send it once`, error: 'INVALID_ARGUMENT' });
+    }
+  });
+
   it('refuses a malformed option or timeout in the query from its headers, not after telling a client that asks first to send its body', async () => {
     for (const route of ['/api/ocr?max_side_len=abc', '/api/ocr/lines?max_side=960', '/api/ocr?timeout_ms=soon']) {
       expect(await askFirst(Buffer.alloc(0), 'image/jpeg', 1024 * 1024, route), route).to.deep.equal({ continued: false, status: 400 });
