@@ -30,7 +30,7 @@ import type { UploadGate } from '../server/upload-gate.js';
 import { addAccessControl, httpFallbackIdentity, requestAuthorization } from './access-hook.js';
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
-import { bodyTurn } from './body-turn.js';
+import { bodyTurn, type BodyTurn } from './body-turn.js';
 import { checkJsonBody, JsonBody } from './json-body.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
@@ -436,6 +436,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     sendFailure(request, reply, toHttpFailure(refusal));
   /** Requests whose body is read as an image though it did not say so, with the type it came with (untypedBody). */
   const untyped = new WeakMap<FastifyRequest, string>();
+  /** Bodies read under the upload gate, counted there until their images are read. */
+  const bodyTurns = new WeakMap<FastifyRequest, BodyTurn>();
 
   /**
    * The hooks of a route whose body is images: weighed on arrival, before its body is read, and
@@ -466,6 +468,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     preParsing: async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
       if (uploads) {
         const turn = await bodyTurn(uploads, request, reply);
+        bodyTurns.set(request, turn);
         // Others' bodies may have filled the held bodies' bound while it waited, or the load its admission's.
         if (turn.waited) {
           bodyRead(request);
@@ -501,7 +504,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const readHeldImages = async (request: FastifyRequest, reply: FastifyReply, many: boolean, maxImages: number): Promise<Images> => {
     const body = request.body;
     if (body instanceof JsonBody) holdUntilAnswered(reply, body.bytes.byteLength);
-    const read = await readImages(request, many, maxImages, maxImageBytes);
+    const read = await readImages(request, many, maxImages, maxImageBytes).finally(() => bodyTurns.get(request)?.release());
     const imageBytes = read.images.reduce((sum, image) => sum + image.byteLength, 0);
     if (!(body instanceof JsonBody)) holdUntilAnswered(reply, imageBytes);
     return read;

@@ -9,7 +9,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadGate } from '../server/upload-gate.js';
 
-/** A body's turn: whether it had to wait for it, and its place, to give up when the request is refused at its turn. */
+/**
+ * A body's turn: whether it had to wait for it, and its place, given up when the request is refused
+ * at its turn or once its images are read from the body (readImages): a body that has arrived still
+ * counts at the gate until then. A JSON body waits for one of a few threads to parse it
+ * (json-images-thread.ts); uncounted meanwhile, the bodies waiting were bounded by nothing but the
+ * connections, each of which may upload one.
+ */
 export interface BodyTurn {
   waited: boolean;
   release(): void;
@@ -45,7 +51,7 @@ export function bodyTurn(gate: UploadGate, request: FastifyRequest, reply: Fasti
     // Counting alongside the body's reader; paused again at once, so that nothing flows before the reader is there.
     raw.on('data', (chunk: Buffer) => ticket.held((received += chunk.length)));
     raw.pause();
-    raw.once('end', () => ticket.release());
+    raw.once('end', () => ticket.arrived());
     reply.raw.once('close', () => ticket.release());
   });
 }

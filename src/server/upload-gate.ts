@@ -42,6 +42,12 @@ export interface UploadTicket {
   held(bytes: number): void;
   /** Since when (performance.now()) it has been read, or undefined while it waits or is paused. */
   readonly readingSince: number | undefined;
+  /**
+   * Its message has arrived but is still held unread, as a JSON body waiting for a thread to parse it
+   * (src/http/json-images-thread.ts): its place goes to the next upload, its bytes stay counted
+   * until `release`, and it is never paused nor stalled. Does nothing unless it is uploading.
+   */
+  arrived(): void;
   /** Ends the upload (its message has arrived, or the call ended first), or takes the call out of the queue; again does nothing. */
   release(): void;
 }
@@ -78,7 +84,7 @@ const SWEEP_MS = 250;
 
 interface Upload extends UploadTicket {
   readonly connection: string;
-  state: 'waiting' | 'active' | 'done';
+  state: 'waiting' | 'active' | 'arrived' | 'done';
   bytes: number;
   /** Its bytes when it last received `squeezedMinBytes` (or started), and when (performance.now()). */
   progressBytes: number;
@@ -147,6 +153,7 @@ export class UploadGate {
         }
         if (!this.squeezed && this.heldTotal >= this.limits.heldBytes) this.squeeze();
       },
+      arrived: () => this.endUpload(upload, 'arrived'),
       release: () => this.release(upload),
     };
     if (this.mayStart(connection)) upload.begin();
@@ -200,20 +207,37 @@ export class UploadGate {
       queue?.splice(queue.indexOf(upload), 1);
       if (queue?.length === 0) this.waiting.delete(upload.connection);
     } else if (upload.state === 'active') {
-      const left = this.activeBy.get(upload.connection)! - 1;
-      if (left === 0) this.activeBy.delete(upload.connection);
-      else this.activeBy.set(upload.connection, left);
-      this.active.delete(upload);
+      this.endUpload(upload, 'done');
+      return;
+    } else if (upload.state === 'arrived') {
       this.heldTotal -= upload.bytes;
       upload.state = 'done';
-      if (this.squeezed) {
-        if (this.heldTotal < this.limits.heldBytes) this.unsqueeze();
-        else if (upload.readingSince !== undefined) this.readOldest();
-      } else this.wake(upload.connection);
-      if (this.active.size === 0 && this.waiting.size === 0) this.onEmpty?.();
+      if (this.squeezed && this.heldTotal < this.limits.heldBytes) this.unsqueeze();
+      this.emptied();
       return;
     }
     upload.state = 'done';
+  }
+
+  /** An upload in progress ends: its place to the next; its bytes no longer counted where it is `done`, still where it has `arrived`. */
+  private endUpload(upload: Upload, state: 'arrived' | 'done'): void {
+    if (upload.state !== 'active') return;
+    const left = this.activeBy.get(upload.connection)! - 1;
+    if (left === 0) this.activeBy.delete(upload.connection);
+    else this.activeBy.set(upload.connection, left);
+    this.active.delete(upload);
+    if (state === 'done') this.heldTotal -= upload.bytes;
+    upload.state = state;
+    if (this.squeezed) {
+      if (this.heldTotal < this.limits.heldBytes) this.unsqueeze();
+      else if (upload.readingSince !== undefined) this.readOldest();
+    } else this.wake(upload.connection);
+    this.emptied();
+  }
+
+  /** Nothing uploading, waiting or held: onEmpty. */
+  private emptied(): void {
+    if (this.active.size === 0 && this.waiting.size === 0 && this.heldTotal === 0) this.onEmpty?.();
   }
 
   private mayStart(connection: string): boolean {

@@ -131,6 +131,55 @@ describe('UploadGate', () => {
       expect(started).to.deep.equal(['a', 'b', 'c', 'e', 'd']);
     });
 
+    it('an upload that has arrived gives its place to the next but holds its bytes, keeping the gate squeezed, until released', () => {
+      const gate = new UploadGate({ perConnection: 1, serverWide: 1, heldBytes: 100 });
+      const started: string[] = [];
+      let emptied = 0;
+      gate.onEmpty = () => emptied++;
+      const parsing = gate.enter('json', () => started.push('json'), { stream: stream() });
+      const next = gate.enter('json', () => started.push('next'), { stream: stream() });
+      parsing.held(150);
+      expect(gate.squeezed).to.equal(true);
+      parsing.arrived();
+      // Its place is free, but its 150 bytes still fill the gate: nothing starts.
+      expect(gate.uploading).to.equal(0);
+      expect(gate.heldBytes).to.equal(150);
+      expect(gate.squeezed).to.equal(true);
+      expect(started).to.deep.equal(['json']);
+      expect(emptied).to.equal(0);
+      // Bytes reported after it arrived are not its.
+      parsing.held(300);
+      expect(gate.heldBytes).to.equal(150);
+      parsing.release();
+      expect(gate.heldBytes).to.equal(0);
+      expect(gate.squeezed).to.equal(false);
+      expect(started).to.deep.equal(['json', 'next']);
+      next.release();
+      expect(emptied).to.equal(1);
+      parsing.release();
+      expect(gate.heldBytes).to.equal(0);
+    });
+
+    it('never stalls an upload that has arrived, however long it is held', async () => {
+      const gate = new UploadGate({ perConnection: 4, serverWide: 1, heldBytes: 100, squeezedIdleMs: 50, squeezedMinBytes: 1 });
+      const stalled: string[] = [];
+      let firstStalled: () => void = () => undefined;
+      const stalledOnce = new Promise<void>((resolve) => (firstStalled = resolve));
+      const enter = (peer: string): UploadTicket =>
+        gate.enter(peer, () => undefined, { stream: stream(), onStall: () => (stalled.push(peer), firstStalled()) });
+      const parsed = enter('parsed');
+      const idle = enter('idle');
+      parsed.held(120);
+      parsed.arrived();
+      // Squeezed by the arrived body's bytes: the idle upload read is stalled, the arrived one never.
+      idle.held(1);
+      await stalledOnce;
+      expect(stalled).to.deep.equal(['idle']);
+      idle.release();
+      parsed.release();
+      expect(gate.squeezed).to.equal(false);
+    });
+
     it('while squeezed, stalls an upload read that goes squeezedIdleMs without a byte, and never a paused one', async () => {
       const gate = new UploadGate({ perConnection: 4, serverWide: 1, heldBytes: 100, squeezedIdleMs: 50, squeezedMinBytes: 1 });
       const stalled: string[] = [];
