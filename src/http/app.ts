@@ -31,6 +31,7 @@ import { addAccessControl, httpFallbackIdentity, requestAuthorization } from './
 import { CALL_PARAMETERS, callTerms } from './call-terms.js';
 import { abortAtDeadline, answerInTime } from './answer-in-time.js';
 import { bodyTurn, type BodyTurn } from './body-turn.js';
+import { collectBody } from './body-collector.js';
 import { checkJsonBody, JsonBody } from './json-body.js';
 import type { HeldBodies } from './held-bodies.js';
 import { corsOptions } from './cross-origin.js';
@@ -296,19 +297,15 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     },
     isPartAFile: isFilePart,
   });
-  app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) => done(null, body));
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>
-    done(null, body),
-  );
+  const rawImage = (request: FastifyRequest, payload: NodeJS.ReadableStream): Promise<Buffer> =>
+    collectBody(payload, request.headers['content-length'], maxImageBytes);
+  app.addContentTypeParser(/^image\/.*/, rawImage);
+  app.addContentTypeParser('application/octet-stream', rawImage);
   // A text/plain body is no form the API takes: 415, as for any other type, and every string body is JSON's.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: jsonLimit }, (_request, body, done) => {
-    try {
-      done(null, checkJsonBody(body as Buffer, maxLinesPerRequest));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: NodeJS.ReadableStream) =>
+    checkJsonBody(await collectBody(payload, request.headers['content-length'], jsonLimit), maxLinesPerRequest),
+  );
 
   const draining = (): boolean => closing.signal.aborted;
   /**
