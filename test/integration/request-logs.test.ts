@@ -32,6 +32,26 @@ async function lineOf(process: { stderr(): string }, requestId: string, msg: str
 
 const PEER = /^127\.0\.0\.1:\d+$/;
 
+/** The headers a Recognize with an empty message, sent on `session` with `headers`, is answered with: a call refused from its headers ends in them. */
+async function recognizeAnswer(
+  session: http2.ClientHttp2Session,
+  requestId: string,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<http2.IncomingHttpHeaders> {
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': `/${OCR_SERVICE}/Recognize`,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'x-request-id': requestId,
+    ...headers,
+  });
+  stream.on('error', () => undefined);
+  stream.end(Buffer.alloc(5));
+  const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+  return answer;
+}
+
 /**
  * What an operator follows a call by, at --log-level debug: one line for each outcome, with its
  * request id, what was called, its status, its time and its caller, on an instance and on a
@@ -149,18 +169,7 @@ describe('each call has its log line, under a request id its caller can read', f
     const grpcRefusal = async (requestId: string, headers: http2.OutgoingHttpHeaders): Promise<string> => {
       const session = http2.connect(`http://127.0.0.1:${server.port}`);
       try {
-        const stream = session.request({
-          ':method': 'POST',
-          ':path': `/${OCR_SERVICE}/Recognize`,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          'x-request-id': requestId,
-          ...headers,
-        });
-        stream.on('error', () => undefined);
-        stream.end(Buffer.alloc(5));
-        const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
-        return decodeURIComponent(String(answer['grpc-message']));
+        return decodeURIComponent(String((await recognizeAnswer(session, requestId, headers))['grpc-message']));
       } finally {
         session.destroy();
       }
@@ -199,17 +208,7 @@ describe('each call has its log line, under a request id its caller can read', f
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
     try {
       for (const [requestId, headers, code] of refusals) {
-        const stream = session.request({
-          ':method': 'POST',
-          ':path': `/${OCR_SERVICE}/Recognize`,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          'x-request-id': requestId,
-          ...headers,
-        });
-        stream.on('error', () => undefined);
-        stream.end(Buffer.alloc(5));
-        const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+        const answer = await recognizeAnswer(session, requestId, headers);
         expect(answer['grpc-status'], requestId).to.equal(String(grpc.status[code as keyof typeof grpc.status]));
         expect(answer['x-request-id'], requestId).to.equal(requestId);
         const line = await lineOf(server, requestId, 'refused');
@@ -229,17 +228,7 @@ describe('each call has its log line, under a request id its caller can read', f
     await waitFor(async () => (await metricSample(server.httpPort!, 'ocr_workers_busy')) === 1, 30_000, 'the worker busy');
     const session = http2.connect(`http://127.0.0.1:${server.port}`);
     try {
-      const stream = session.request({
-        ':method': 'POST',
-        ':path': `/${OCR_SERVICE}/Recognize`,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'grpc-timeout': '500m',
-        'x-request-id': 'no-room-1',
-      });
-      stream.on('error', () => undefined);
-      stream.end(Buffer.alloc(5));
-      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      const headers = await recognizeAnswer(session, 'no-room-1', { 'grpc-timeout': '500m' });
       expect(headers['grpc-status']).to.be.oneOf([String(grpc.status.DEADLINE_EXCEEDED), String(grpc.status.RESOURCE_EXHAUSTED)]);
       expect(headers['x-request-id']).to.equal('no-room-1');
       const line = await lineOf(server, 'no-room-1', 'refused');
